@@ -1,0 +1,54 @@
+package engine
+
+import (
+	"github.com/zabkeeper/zabkeeper/engine/tree"
+)
+
+// Config configures a Node. Every field is plain data so the simulator can
+// build nodes deterministically.
+type Config struct {
+	// ServerID is this server's id (myid); it fills the high byte of the
+	// session ids this server creates. 0 for a standalone server.
+	ServerID int64
+	// TickMs is the length of one Tick in ms (ZooKeeper's tickTime).
+	TickMs int
+	// MinSessionTimeout and MaxSessionTimeout bound negotiated session
+	// timeouts, in ms. Zero means 2 and 20 ticks.
+	MinSessionTimeout int
+	MaxSessionTimeout int
+	// Tree configures the data tree (super digest, extended types).
+	Tree tree.Options
+	// SessionSecret keys the session passwords this server mints. The
+	// password is stored in the createSession txn, so a new secret at each
+	// start is fine.
+	SessionSecret []byte
+	// StartTime is the wall clock in ms when the server started; it seeds
+	// session ids as ZooKeeper does, so ids differ across restarts.
+	StartTime int64
+	// ReapIntervalTicks is how often, in ticks, empty containers and
+	// expired TTL nodes are deleted. Zero means every 60 s.
+	ReapIntervalTicks int
+	// MaxReapPerInterval bounds deletions per reap round. Zero means 10000.
+	MaxReapPerInterval int
+}
+
+func (c *Config) normalize() {
+	if c.TickMs <= 0 {
+		c.TickMs = 2000
+	}
+	if c.MinSessionTimeout <= 0 {
+		c.MinSessionTimeout = 2 * c.TickMs
+	}
+	if c.MaxSessionTimeout <= 0 {
+		c.MaxSessionTimeout = 20 * c.TickMs
+	}
+	if c.MaxSessionTimeout < c.MinSessionTimeout {
+		c.MaxSessionTimeout = c.MinSessionTimeout
+	}
+	if c.ReapIntervalTicks <= 0 {
+		c.ReapIntervalTicks = max(1, 60000/c.TickMs)
+	}
+	if c.MaxReapPerInterval <= 0 {
+		c.MaxReapPerInterval = 10000
+	}
+}

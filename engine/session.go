@@ -1,0 +1,61 @@
+package engine
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"slices"
+)
+
+// session is one client session as every replica knows it (created and
+// closed by txns), plus this server's liveness bookkeeping.
+type session struct {
+	id      int64
+	timeout int32 // negotiated, ms
+	passwd  []byte
+	// expireTick is the tick at which the session expires unless touched.
+	expireTick int64
+	// conn is the connection on this server that owns the session, or 0.
+	conn ConnID
+	// closing is set once a closeSession txn was proposed for it.
+	closing bool
+}
+
+// passwordLen is the length of a session password, as in ZooKeeper.
+const passwordLen = 16
+
+// sessionPassword mints the password of a new session: an HMAC of the id
+// under this server's secret. It is carried in the createSession txn, so any
+// replica can check it later without knowing the secret.
+func sessionPassword(secret []byte, id int64) []byte {
+	m := hmac.New(sha256.New, secret)
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(id))
+	m.Write(b[:])
+	return m.Sum(nil)[:passwordLen]
+}
+
+// initialSessionID seeds session ids as ZooKeeper does: the server id in the
+// high byte and 40 bits of the start time below it.
+func initialSessionID(serverID, startMs int64) int64 {
+	next := int64(uint64(startMs<<24) >> 8)
+	return next | (serverID << 56)
+}
+
+// ticksFor converts a session timeout to the number of ticks after a touch at
+// which it expires, rounded up plus one so a session never expires early.
+func ticksFor(timeoutMs int32, tickMs int) int64 {
+	t := int64(tickMs)
+	return (int64(timeoutMs)+t-1)/t + 1
+}
+
+// sortedSessionIDs returns the ids of sessions in ascending order, so that
+// expiry decisions never depend on map iteration order.
+func sortedSessionIDs(m map[int64]*session) []int64 {
+	ids := make([]int64, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}

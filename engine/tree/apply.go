@@ -1,0 +1,196 @@
+package tree
+
+import (
+	"github.com/zabkeeper/zabkeeper/proto"
+)
+
+// Apply applies a committed txn (txns must come in zxid order) and returns
+// the response body for the originating request, its error code, and the
+// watch events it fired in order. Error txns and failed multis change
+// nothing and fire nothing; createSession changes nothing in the tree;
+// closeSession deletes the session's ephemerals. Apply also drops the
+// prepared state of every txn up to this one.
+//
+// Response bodies: CreateResponse for create (1); Create2Response for
+// create2, createContainer and createTTL; SetDataResponse; SetACLResponse;
+// MultiResponse for multi; nil otherwise.
+func (t *Tree) Apply(txn *Txn) Result {
+	t.settle(txn.Zxid)
+	if txn.Zxid > t.lastZxid {
+		t.lastZxid = txn.Zxid
+	}
+	a := applier{t: t, zxid: txn.Zxid, time: txn.Time, session: txn.SessionID}
+	var res Result
+	switch txn.Type {
+	case proto.OpError:
+		res.Err = txn.Err
+	case proto.OpCreateSession:
+	case proto.OpCloseSession:
+		a.closeSession(txn.Paths)
+	case proto.OpMulti:
+		res.Resp = a.multi(txn.Ops)
+	default:
+		var err proto.ErrCode
+		res.Resp, _, err = a.op(txn)
+		if err != proto.ErrOK {
+			res.Resp = nil
+		}
+		res.Err = err
+	}
+	res.Events = a.events
+	return res
+}
+
+// applier applies the ops of one txn, collecting their events.
+type applier struct {
+	t       *Tree
+	zxid    int64
+	time    int64
+	session int64
+	events  []Event
+}
+
+// multi applies the ops of a multi txn in order. A failed multi (any op of
+// type error) applies nothing and reports each op's code.
+func (a *applier) multi(ops []Txn) *proto.MultiResponse {
+	resp := &proto.MultiResponse{Results: make([]proto.MultiResult, len(ops))}
+	failed := false
+	for i := range ops {
+		if ops[i].Type == proto.OpError {
+			failed = true
+			break
+		}
+	}
+	for i := range ops {
+		if failed {
+			resp.Results[i] = errorResult(ops[i].Err)
+			continue
+		}
+		body, typ, err := a.op(&ops[i])
+		if err != proto.ErrOK {
+			resp.Results[i] = errorResult(err)
+			continue
+		}
+		resp.Results[i] = proto.MultiResult{Type: typ, Resp: body}
+	}
+	return resp
+}
+
+func errorResult(err proto.ErrCode) proto.MultiResult {
+	return proto.MultiResult{Type: proto.OpError, Err: err, Resp: &proto.ErrorResponse{Err: err}}
+}
+
+// op applies one non-multi txn body and returns the response body, the
+// multi result type and the error code (non-zero only when the txn does
+// not fit the tree, which a correct Prepare never produces).
+func (a *applier) op(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
+	switch txn.Type {
+	case proto.OpCreate, proto.OpCreate2, proto.OpCreateContainer, proto.OpCreateTTL:
+		return a.create(txn)
+	case proto.OpDelete, proto.OpDeleteContainer:
+		return nil, proto.OpDelete, a.delete(txn.Path)
+	case proto.OpSetData:
+		t := a.t
+		n := t.nodes[txn.Path]
+		if n == nil {
+			return nil, proto.OpSetData, proto.ErrNoNode
+		}
+		n = n.withData(txn.Data, txn.Version, a.zxid, a.time)
+		t.putNode(txn.Path, n)
+		a.events, _ = t.fire(true, txn.Path, proto.EventNodeDataChanged, a.zxid, n.acl, nil, a.events)
+		return &proto.SetDataResponse{Stat: t.statOf(txn.Path, n)}, proto.OpSetData, proto.ErrOK
+	case proto.OpSetACL:
+		t := a.t
+		n := t.nodes[txn.Path]
+		if n == nil {
+			return nil, proto.OpSetACL, proto.ErrNoNode
+		}
+		n = n.withACL(txn.ACL, txn.Version)
+		t.putNode(txn.Path, n)
+		return &proto.SetACLResponse{Stat: t.statOf(txn.Path, n)}, proto.OpSetACL, proto.ErrOK
+	case proto.OpCheck:
+		n := a.t.nodes[txn.Path]
+		switch {
+		case n == nil:
+			return nil, proto.OpCheck, proto.ErrNoNode
+		case txn.Version != -1 && txn.Version != n.version:
+			return nil, proto.OpCheck, proto.ErrBadVersion
+		}
+		return nil, proto.OpCheck, proto.ErrOK
+	}
+	return nil, proto.OpError, proto.ErrUnimplemented
+}
+
+func (a *applier) create(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
+	t := a.t
+	typ := proto.OpCreate2
+	if txn.Type == proto.OpCreate {
+		typ = proto.OpCreate
+	}
+	if txn.Path == rootPath || !validatePath(txn.Path) {
+		return nil, typ, proto.ErrBadArguments
+	}
+	if t.nodes[txn.Path] != nil {
+		return nil, typ, proto.ErrNodeExists
+	}
+	parentPath, _ := splitPath(txn.Path)
+	parent := t.nodes[parentPath]
+	if parent == nil {
+		return nil, typ, proto.ErrNoNode
+	}
+	n := newNode(txn, a.session, a.zxid, a.time)
+	t.putNode(txn.Path, n)
+	parent = parent.withChildCreated(txn.ParentCversion, a.zxid)
+	t.putNode(parentPath, parent)
+	a.events, _ = t.fire(true, txn.Path, proto.EventNodeCreated, a.zxid, n.acl, nil, a.events)
+	a.events, _ = t.fire(false, parentPath, proto.EventNodeChildrenChanged, a.zxid, parent.acl, nil, a.events)
+	if typ == proto.OpCreate {
+		return &proto.CreateResponse{Path: txn.Path}, typ, proto.ErrOK
+	}
+	return &proto.Create2Response{Path: txn.Path, Stat: t.statOf(txn.Path, n)}, typ, proto.ErrOK
+}
+
+// delete removes a childless node and fires NodeDeleted (once per watcher
+// across the data and child tables) and the parent's NodeChildrenChanged.
+func (a *applier) delete(path string) proto.ErrCode {
+	t := a.t
+	n := t.nodes[path]
+	if n == nil || path == rootPath {
+		return proto.ErrNoNode
+	}
+	if t.numChildren(path) > 0 {
+		return proto.ErrNotEmpty
+	}
+	parentPath, _ := splitPath(path)
+	t.removeNode(path)
+	parent := t.nodes[parentPath]
+	if parent != nil {
+		parent = parent.withChildDeleted(a.zxid)
+		t.putNode(parentPath, parent)
+	}
+	var fired []WatcherID
+	a.events, fired = t.fire(true, path, proto.EventNodeDeleted, a.zxid, n.acl, nil, a.events)
+	a.events, _ = t.fire(false, path, proto.EventNodeDeleted, a.zxid, n.acl, fired, a.events)
+	if parent != nil {
+		a.events, _ = t.fire(false, parentPath, proto.EventNodeChildrenChanged, a.zxid, parent.acl, nil, a.events)
+	}
+	return proto.ErrOK
+}
+
+// closeSession deletes the session's ephemerals: those the txn lists and any
+// other the session owns here, in path order.
+func (a *applier) closeSession(paths []string) {
+	t := a.t
+	set := map[string]struct{}{}
+	for _, p := range paths {
+		set[p] = struct{}{}
+	}
+	for p := range t.ephemerals[a.session] {
+		set[p] = struct{}{}
+	}
+	for _, p := range sortedKeys(set) {
+		if n := t.nodes[p]; n != nil && n.kind == kindEphemeral && n.owner == a.session {
+			a.delete(p)
+		}
+	}
+}

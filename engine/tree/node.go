@@ -1,0 +1,144 @@
+package tree
+
+import "github.com/zabkeeper/zabkeeper/proto"
+
+// kind is what a znode is beyond its data: ZooKeeper encodes it in the
+// ephemeralOwner field; we keep it apart and show clients 0 for containers
+// and TTL nodes.
+type kind uint8
+
+const (
+	kindPersistent kind = iota
+	kindEphemeral
+	kindContainer
+	kindTTL
+	kindLimit // first invalid value
+)
+
+// node is one znode. It is an immutable value once stored in Tree.nodes:
+// changes build a modified copy (see with*) and replace the pointer.
+type node struct {
+	data     []byte
+	acl      []proto.ACL
+	czxid    int64
+	mzxid    int64
+	ctime    int64
+	mtime    int64
+	pzxid    int64
+	version  int32
+	cversion int32 // internal: counts child creations only
+	aversion int32
+	kind     kind
+	owner    int64 // session of an ephemeral
+	ttl      int64 // ms, for kindTTL
+}
+
+// stat returns the client-visible Stat given the node's child count.
+func (n *node) stat(numChildren int) proto.Stat {
+	owner := int64(0)
+	if n.kind == kindEphemeral {
+		owner = n.owner
+	}
+	return proto.Stat{
+		Czxid:          n.czxid,
+		Mzxid:          n.mzxid,
+		Ctime:          n.ctime,
+		Mtime:          n.mtime,
+		Version:        n.version,
+		Cversion:       2*n.cversion - int32(numChildren),
+		Aversion:       n.aversion,
+		EphemeralOwner: owner,
+		DataLength:     int32(len(n.data)),
+		NumChildren:    int32(numChildren),
+		Pzxid:          n.pzxid,
+	}
+}
+
+// clone returns a shallow copy; data and acl are shared (never mutated).
+func (n *node) clone() *node {
+	c := *n
+	return &c
+}
+
+// withChildCreated returns n after a child creation at zxid.
+func (n *node) withChildCreated(cversion int32, zxid int64) *node {
+	c := n.clone()
+	c.cversion = cversion
+	c.pzxid = zxid
+	return c
+}
+
+// withChildDeleted returns n after a child deletion at zxid.
+func (n *node) withChildDeleted(zxid int64) *node {
+	c := n.clone()
+	c.pzxid = zxid
+	return c
+}
+
+// withData returns n after a setData.
+func (n *node) withData(data []byte, version int32, zxid, time int64) *node {
+	c := n.clone()
+	c.data = data
+	c.version = version
+	c.mzxid = zxid
+	c.mtime = time
+	return c
+}
+
+// withACL returns n after a setACL.
+func (n *node) withACL(acl []proto.ACL, aversion int32) *node {
+	c := n.clone()
+	c.acl = acl
+	c.aversion = aversion
+	return c
+}
+
+// nextVersion increments a version, wrapping at int32 and skipping -1, which
+// means "any version" in requests (ZOOKEEPER-4743).
+func nextVersion(v int32) int32 {
+	v++
+	if v == -1 {
+		v = 0
+	}
+	return v
+}
+
+// createKind maps a create opcode and mode to the node kind.
+func createKind(op proto.OpCode, mode int32) kind {
+	switch {
+	case op == proto.OpCreateContainer || mode == proto.ModeContainer:
+		return kindContainer
+	case mode == proto.ModePersistentWithTTL || mode == proto.ModePersistentSequentialWithTTL:
+		return kindTTL
+	case mode == proto.ModeEphemeral || mode == proto.ModeEphemeralSequential:
+		return kindEphemeral
+	}
+	return kindPersistent
+}
+
+func isSequential(mode int32) bool {
+	return mode == proto.ModePersistentSequential || mode == proto.ModeEphemeralSequential ||
+		mode == proto.ModePersistentSequentialWithTTL
+}
+
+func isTTLMode(mode int32) bool {
+	return mode == proto.ModePersistentWithTTL || mode == proto.ModePersistentSequentialWithTTL
+}
+
+// newNode builds the node a create txn makes.
+func newNode(txn *Txn, session, zxid, time int64) *node {
+	n := &node{
+		data:  txn.Data,
+		acl:   txn.ACL,
+		czxid: zxid, mzxid: zxid, pzxid: zxid,
+		ctime: time, mtime: time,
+		kind: createKind(txn.Type, txn.Mode),
+	}
+	switch n.kind {
+	case kindEphemeral:
+		n.owner = session
+	case kindTTL:
+		n.ttl = txn.TTL
+	}
+	return n
+}

@@ -1,0 +1,82 @@
+package tree
+
+// pendingChanges are the effects of txns prepared but not yet applied
+// ("outstanding changes" in ZooKeeper's PrepRequestProcessor). Prepare reads
+// the tree through them so that a request sees every earlier prepared one.
+type pendingChanges struct {
+	byPath map[string]*change
+	log    []*change
+}
+
+// change is the state of one path after a prepared txn.
+type change struct {
+	zxid       int64
+	path       string
+	n          *node // nil: deleted
+	childCount int
+	prev       *change // what byPath held before (for multi rollback)
+	hadPrev    bool
+}
+
+func newPendingChanges() pendingChanges {
+	return pendingChanges{byPath: map[string]*change{}}
+}
+
+// lookup returns the node at path and its child count as the tree will be
+// once every prepared txn is applied. n is nil when the node does not exist.
+func (t *Tree) lookup(path string) (n *node, childCount int) {
+	if c, ok := t.pending.byPath[path]; ok {
+		return c.n, c.childCount
+	}
+	return t.nodes[path], t.numChildren(path)
+}
+
+// record notes that path will hold n (nil: deleted) with childCount children
+// after the txn zxid.
+func (t *Tree) record(zxid int64, path string, n *node, childCount int) {
+	prev, had := t.pending.byPath[path]
+	c := &change{zxid: zxid, path: path, n: n, childCount: childCount, prev: prev, hadPrev: had}
+	t.pending.byPath[path] = c
+	t.pending.log = append(t.pending.log, c)
+}
+
+// rollback undoes every change recorded after the log had length mark.
+func (t *Tree) rollback(mark int) {
+	for i := len(t.pending.log) - 1; i >= mark; i-- {
+		c := t.pending.log[i]
+		if c.hadPrev {
+			t.pending.byPath[c.path] = c.prev
+		} else {
+			delete(t.pending.byPath, c.path)
+		}
+		t.pending.log[i] = nil
+	}
+	t.pending.log = t.pending.log[:mark]
+}
+
+// settle drops the changes of txns up to zxid, now applied.
+func (t *Tree) settle(zxid int64) {
+	i := 0
+	for ; i < len(t.pending.log) && t.pending.log[i].zxid <= zxid; i++ {
+		c := t.pending.log[i]
+		if t.pending.byPath[c.path] == c {
+			delete(t.pending.byPath, c.path)
+		}
+		t.pending.log[i] = nil
+	}
+	if i > 0 {
+		t.pending.log = t.pending.log[i:]
+		if len(t.pending.log) == 0 {
+			t.pending.log = nil
+		}
+	}
+}
+
+// AbandonPending drops every prepared-but-not-applied change, as a new
+// leader must.
+func (t *Tree) AbandonPending() {
+	t.pending = newPendingChanges()
+}
+
+// PendingCount returns the number of outstanding path changes.
+func (t *Tree) PendingCount() int { return len(t.pending.log) }

@@ -1,0 +1,230 @@
+// Package tree is zabkeeper's znode data tree: Stat bookkeeping, ACL checks,
+// the watch registry, the preparation of write requests into deterministic
+// transactions and their application, snapshots and an incremental digest.
+//
+// The package is pure: it reads no clock, does no I/O of its own and never
+// lets map iteration order decide anything observable. Time enters only as
+// Txn.Time, stamped by the caller. A Tree is not safe for concurrent use,
+// except that a Snapshot it returned may be written on another goroutine
+// while the Tree goes on changing.
+package tree
+
+import (
+	"slices"
+
+	"github.com/zabkeeper/zabkeeper/proto"
+)
+
+// Options configures a Tree.
+type Options struct {
+	// SuperDigest is a digest id of the form "super:<base64 sha1>" (as
+	// produced by DigestID); a caller authenticated with exactly this digest
+	// id bypasses every ACL check. Empty means no super user.
+	SuperDigest string
+	// ExtendedTypes enables TTL nodes (ZooKeeper's
+	// zookeeper.extendedTypesEnabled). Without it createTTL and the TTL
+	// create modes fail with ErrUnimplemented.
+	ExtendedTypes bool
+}
+
+// Caller identifies who makes a request, for ACL checks and ephemeral
+// ownership.
+type Caller struct {
+	// SessionID is the caller's session; it owns the ephemerals it creates.
+	SessionID int64
+	// Auth lists the caller's authenticated ids, e.g. ("ip", "127.0.0.1")
+	// and ("digest", "user:base64sha1").
+	Auth []proto.Id
+}
+
+// WatcherID identifies who receives watch events; the engine uses one per
+// client connection. It is opaque to the tree.
+type WatcherID uint64
+
+// Event is one watch notification for one watcher.
+type Event struct {
+	// Watcher is the watcher to notify.
+	Watcher WatcherID
+	// Event is the notification body (State is always SyncConnected).
+	Event proto.WatcherEvent
+	// Zxid is the zxid of the txn that fired the event, or -1 for events
+	// fired by SetWatches.
+	Zxid int64
+}
+
+// Result is the outcome of applying one txn.
+type Result struct {
+	// Err is the error code for the originating request (ErrOK on success,
+	// and for multi, whose per-op codes are in the MultiResponse).
+	Err proto.ErrCode
+	// Resp is the response body for the originating request, or nil.
+	Resp proto.Record
+	// Events are the watch events the txn fired, in delivery order.
+	Events []Event
+}
+
+// Special paths.
+const (
+	rootPath      = "/"
+	procPath      = "/zookeeper"
+	quotaPath     = "/zookeeper/quota"
+	configPath    = "/zookeeper/config"
+	maxTTL        = int64(0xFF_FFFF_FFFF)
+	sequenceWidth = 10
+)
+
+// Tree is the znode data tree of one replica.
+type Tree struct {
+	opts Options
+
+	// nodes maps a path to its znode. Nodes are immutable values: every
+	// change replaces the pointer, which is what makes Snapshot cheap.
+	nodes map[string]*node
+	// children maps a path to the names of its children (derived state).
+	children map[string]map[string]struct{}
+	// ephemerals maps a session to the paths of its ephemerals.
+	ephemerals map[int64]map[string]struct{}
+	// reapable holds the paths of containers and TTL nodes.
+	reapable map[string]struct{}
+
+	watches watchRegistry
+	pending pendingChanges
+
+	digest   uint64
+	dataSize int64
+	lastZxid int64
+}
+
+// New returns the initial tree: "/", "/zookeeper", "/zookeeper/quota" and
+// "/zookeeper/config", all with a zero Stat. "/", "/zookeeper" and
+// "/zookeeper/quota" carry world:anyone ALL (ZooKeeper's OPEN_ACL_UNSAFE),
+// "/zookeeper/config" world:anyone READ.
+func New(opts Options) *Tree {
+	t := newEmpty(opts)
+	open := slices.Clone(proto.OpenACLUnsafe)
+	t.putNode(rootPath, &node{acl: open})
+	t.putNode(procPath, &node{acl: open})
+	t.putNode(quotaPath, &node{acl: open})
+	t.putNode(configPath, &node{acl: slices.Clone(proto.ReadACLUnsafe)})
+	return t
+}
+
+func newEmpty(opts Options) *Tree {
+	return &Tree{
+		opts:       opts,
+		nodes:      map[string]*node{},
+		children:   map[string]map[string]struct{}{},
+		ephemerals: map[int64]map[string]struct{}{},
+		reapable:   map[string]struct{}{},
+		watches:    newWatchRegistry(),
+		pending:    newPendingChanges(),
+	}
+}
+
+// putNode inserts or replaces the node at path, keeping every derived index
+// (children, ephemerals, reapable set, digest, data size) up to date.
+func (t *Tree) putNode(path string, n *node) {
+	if old := t.nodes[path]; old != nil {
+		t.digest -= nodeHash(path, old)
+		t.dataSize -= int64(len(old.data))
+	} else {
+		t.dataSize += int64(len(path))
+		if path != rootPath {
+			parent, name := splitPath(path)
+			set := t.children[parent]
+			if set == nil {
+				set = map[string]struct{}{}
+				t.children[parent] = set
+			}
+			set[name] = struct{}{}
+		}
+		switch n.kind {
+		case kindEphemeral:
+			set := t.ephemerals[n.owner]
+			if set == nil {
+				set = map[string]struct{}{}
+				t.ephemerals[n.owner] = set
+			}
+			set[path] = struct{}{}
+		case kindContainer, kindTTL:
+			t.reapable[path] = struct{}{}
+		}
+	}
+	t.nodes[path] = n
+	t.digest += nodeHash(path, n)
+	t.dataSize += int64(len(n.data))
+}
+
+// removeNode deletes the node at path from every index.
+func (t *Tree) removeNode(path string) {
+	old := t.nodes[path]
+	if old == nil {
+		return
+	}
+	t.digest -= nodeHash(path, old)
+	t.dataSize -= int64(len(old.data)) + int64(len(path))
+	delete(t.nodes, path)
+	delete(t.children, path)
+	if path != rootPath {
+		parent, name := splitPath(path)
+		if set := t.children[parent]; set != nil {
+			delete(set, name)
+			if len(set) == 0 {
+				delete(t.children, parent)
+			}
+		}
+	}
+	switch old.kind {
+	case kindEphemeral:
+		if set := t.ephemerals[old.owner]; set != nil {
+			delete(set, path)
+			if len(set) == 0 {
+				delete(t.ephemerals, old.owner)
+			}
+		}
+	case kindContainer, kindTTL:
+		delete(t.reapable, path)
+	}
+}
+
+// numChildren returns the number of children of path in the applied tree.
+func (t *Tree) numChildren(path string) int { return len(t.children[path]) }
+
+// statOf returns the client-visible Stat of the node at path.
+func (t *Tree) statOf(path string, n *node) proto.Stat {
+	return n.stat(t.numChildren(path))
+}
+
+// sortedChildren returns the names of path's children, sorted.
+func (t *Tree) sortedChildren(path string) []string {
+	set := t.children[path]
+	out := make([]string, 0, len(set))
+	for name := range set {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// NodeCount returns the number of znodes, the root and /zookeeper included.
+func (t *Tree) NodeCount() int { return len(t.nodes) }
+
+// ApproximateDataSize returns the sum of the lengths of every path and data.
+func (t *Tree) ApproximateDataSize() int64 { return t.dataSize }
+
+// EphemeralCount returns the number of ephemeral znodes.
+func (t *Tree) EphemeralCount() int {
+	n := 0
+	for _, set := range t.ephemerals {
+		n += len(set)
+	}
+	return n
+}
+
+// LastZxid returns the zxid of the newest txn applied (0 for a new tree).
+func (t *Tree) LastZxid() int64 { return t.lastZxid }
+
+// Digest returns the digest of the whole tree: a sum of per-node hashes over
+// path, data, stored Stat fields, node kind and ACL, maintained on every
+// change. Trees with equal content have equal digests.
+func (t *Tree) Digest() uint64 { return t.digest }

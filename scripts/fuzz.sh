@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every Go fuzz target in the module for $FUZZTIME each (default 3s).
+# `go test -fuzz` takes one target at a time, so list them first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fuzztime=${FUZZTIME:-3s}
+total=0
+for pkg in $(go list ./...); do
+  for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+    echo "fuzz $pkg $target for $fuzztime"
+    go test "$pkg" -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -parallel 2
+    total=$((total + 1))
+  done
+done
+if [ "$total" -eq 0 ]; then
+  echo "no fuzz targets found" >&2
+  exit 1
+fi
+echo "fuzzed $total targets for $fuzztime each"
