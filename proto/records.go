@@ -1,7 +1,8 @@
 package proto
 
 // Records of the client protocol, in jute field order (zookeeper.jute).
-// Every record implements Record; codec.go holds the encoders and decoders.
+// Every record implements Record; codec.go and multi.go hold the encoders
+// and decoders.
 
 // Record is any jute record.
 type Record interface {

@@ -54,6 +54,7 @@ var opNames = map[OpCode]string{
 	OpWhoAmI: "whoAmI", OpCreateSession: "createSession", OpCloseSession: "closeSession", OpError: "error",
 }
 
+// String names the opcode as ZooDefs.OpCode does, for logs.
 func (o OpCode) String() string {
 	if s, ok := opNames[o]; ok {
 		return s
@@ -123,6 +124,7 @@ var errNames = map[ErrCode]string{
 	ErrThrottledOp: "ThrottledOp",
 }
 
+// String names the code as KeeperException.Code does, for logs.
 func (e ErrCode) String() string {
 	if s, ok := errNames[e]; ok {
 		return s
