@@ -1,0 +1,160 @@
+// Command zabkeeper runs a ZooKeeper-compatible coordination server.
+//
+// Usage:
+//
+//	zabkeeper server [--config zoo.cfg] [--log-format text|json] [--log-level debug|info|warn|error]
+//	zabkeeper version
+//	zabkeeper help [command]
+//
+// Without --config the server runs with the defaults of a standalone
+// ZooKeeper: port 2181, data in ./data. SIGINT or SIGTERM shut it down
+// cleanly.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"github.com/zabkeeper/zabkeeper/server"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// usage is the top-level help text.
+const usage = `zabkeeper is a ZooKeeper-compatible coordination service.
+
+Usage:
+  zabkeeper server [flags]   run the server
+  zabkeeper version          print the version
+  zabkeeper help [command]   show help
+
+Run "zabkeeper help server" for the server's flags.
+`
+
+// run executes the command line args (without the program name) and returns
+// the process exit code: 0 on success, 1 on failure, 2 on a usage error.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "server":
+		return runServer(rest, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "zabkeeper %s (ZooKeeper %s compatible, %s %s/%s)\n",
+			server.Version, server.ZooKeeperVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return 0
+	case "help", "-h", "-help", "--help":
+		if len(rest) > 0 && rest[0] == "server" {
+			fs := serverFlags(stdout, new(serverOptions))
+			fs.Usage()
+			return 0
+		}
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "zabkeeper: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+}
+
+// serverOptions are the flags of the server command.
+type serverOptions struct {
+	config    string
+	logFormat string
+	logLevel  string
+}
+
+// serverFlags defines the server command's flags, writing help to out.
+func serverFlags(out io.Writer, o *serverOptions) *flag.FlagSet {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&o.config, "config", "", "path of a zoo.cfg; empty = built-in defaults (standalone, port 2181, ./data)")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: zabkeeper server [flags]\n\nRuns the server until SIGINT or SIGTERM.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// runServer runs the server command.
+func runServer(args []string, stderr io.Writer) int {
+	var o serverOptions
+	fs := serverFlags(stderr, &o)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "zabkeeper server: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	logger, err := newLogger(stderr, o.logFormat, o.logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "zabkeeper server: %v\n", err)
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, o.config, logger); err != nil {
+		logger.Error("server failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// serve loads the configuration and runs the server until ctx is done.
+func serve(ctx context.Context, configPath string, logger *slog.Logger) error {
+	cfg := server.DefaultConfig()
+	if configPath != "" {
+		var err error
+		if cfg, err = server.LoadConfig(configPath, logger); err != nil {
+			return fmt.Errorf("load configuration: %w", err)
+		}
+	}
+	logger.Info("starting zabkeeper", "version", server.Version, "config", configPath,
+		"clientPort", cfg.ClientPort, "dataDir", cfg.DataDir, "serverId", cfg.ServerID)
+	srv, err := server.New(cfg, logger)
+	if err != nil {
+		return fmt.Errorf("start server: %w", err)
+	}
+	if err := srv.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	logger.Info("zabkeeper stopped")
+	return nil
+}
+
+// newLogger builds the slog logger writing to w in the given format and level.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("bad --log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("bad --log-format %q: want text or json", format)
+	}
+}

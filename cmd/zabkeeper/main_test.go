@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/zabkeeper/zabkeeper/server"
+)
+
+func TestRunCommands(t *testing.T) {
+	for _, tc := range []struct {
+		args           []string
+		code           int
+		stdout, stderr string
+	}{
+		{args: []string{"version"}, stdout: "zabkeeper " + server.Version + " (ZooKeeper 3.9.0 compatible"},
+		{args: []string{"help"}, stdout: "zabkeeper server [flags]"},
+		{args: []string{"help", "server"}, stdout: "-log-format"},
+		{args: nil, code: 2, stderr: "Usage:"},
+		{args: []string{"frobnicate"}, code: 2, stderr: `unknown command "frobnicate"`},
+		{args: []string{"server", "--log-format", "xml"}, code: 2, stderr: "bad --log-format"},
+		{args: []string{"server", "--log-level", "loud"}, code: 2, stderr: "bad --log-level"},
+		{args: []string{"server", "--nope"}, code: 2, stderr: "flag provided but not defined"},
+		{args: []string{"server", "extra"}, code: 2, stderr: "unexpected arguments"},
+		{args: []string{"server", "--config", "/nonexistent/zoo.cfg"}, code: 1, stderr: "load configuration"},
+		{args: []string{"server", "--config", "/nonexistent/zoo.cfg", "--log-format", "json"}, code: 1, stderr: `"level":"ERROR"`},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(tc.args, &stdout, &stderr)
+		require.Equal(t, tc.code, code, "%v: %s", tc.args, stderr.String())
+		require.Contains(t, stdout.String(), tc.stdout, "%v", tc.args)
+		require.Contains(t, stderr.String(), tc.stderr, "%v", tc.args)
+	}
+}
+
+// freePort returns a TCP port that was free a moment ago.
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func TestServeUntilCancelled(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	cfgPath := filepath.Join(dir, "zoo.cfg")
+	require.NoError(t, os.WriteFile(cfgPath, []byte("tickTime=500\ndataDir="+filepath.Join(dir, "data")+
+		"\nclientPortAddress=127.0.0.1\nclientPort="+strconv.Itoa(port)+"\n4lw.commands.whitelist=ruok\n"), 0o644))
+	logger, err := newLogger(&bytes.Buffer{}, "text", "debug")
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfgPath, logger) }()
+
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	var reply []byte
+	require.Eventually(t, func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Write([]byte("ruok")); err != nil {
+			return false
+		}
+		buf := make([]byte, 16)
+		n, _ := c.Read(buf)
+		reply = buf[:n]
+		return n > 0
+	}, 10*time.Second, 50*time.Millisecond)
+	require.Equal(t, "imok", string(reply))
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not stop after cancel")
+	}
+}

@@ -1,0 +1,804 @@
+package server
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Default values of the configuration, as in ZooKeeper 3.9.
+const (
+	DefaultTickTime        = 2000
+	DefaultDataDir         = "./data"
+	DefaultClientPort      = 2181
+	DefaultMaxClientCnxns  = 60
+	DefaultSnapRetainCount = 3
+	DefaultJuteMaxBuffer   = 0xfffff
+	DefaultSnapCount       = 100000
+	DefaultInitLimit       = 10
+	DefaultSyncLimit       = 5
+)
+
+// cfgMinSnapRetainCount is the smallest autopurge.snapRetainCount ZooKeeper
+// accepts; smaller values are raised to it.
+const cfgMinSnapRetainCount = 3
+
+// cfgMinSnapCount is the smallest snapCount ZooKeeper accepts; smaller values
+// are raised to it.
+const cfgMinSnapCount = 2
+
+// Config is the server's configuration, read from a zoo.cfg or defaulted.
+type Config struct {
+	// TickTime is the basic time unit in milliseconds (tickTime), default 2000.
+	TickTime int
+	// DataDir holds snapshots and, unless DataLogDir says otherwise, the
+	// transaction log (dataDir), default "./data". A relative path is relative
+	// to the process's working directory, as in ZooKeeper.
+	DataDir string
+	// DataLogDir holds the transaction log (dataLogDir), default DataDir.
+	DataLogDir string
+	// ClientPort is the TCP port clients connect to (clientPort), default
+	// 2181. 0 asks the operating system for a free port (useful in tests).
+	ClientPort int
+	// ClientPortAddress is the address to listen on (clientPortAddress),
+	// default "" meaning all interfaces.
+	ClientPortAddress string
+	// MaxClientCnxns limits concurrent connections per client IP
+	// (maxClientCnxns), default 60, 0 = unlimited.
+	MaxClientCnxns int
+	// MinSessionTimeout is the smallest session timeout granted, in ms
+	// (minSessionTimeout), default 2*TickTime.
+	MinSessionTimeout int
+	// MaxSessionTimeout is the largest session timeout granted, in ms
+	// (maxSessionTimeout), default 20*TickTime.
+	MaxSessionTimeout int
+	// SnapRetainCount is how many snapshots autopurge keeps
+	// (autopurge.snapRetainCount), default and minimum 3.
+	SnapRetainCount int
+	// PurgeInterval is the autopurge period in hours
+	// (autopurge.purgeInterval), 0 = autopurge off.
+	PurgeInterval int
+	// FourLetterWords is the set of enabled four-letter words
+	// (4lw.commands.whitelist: a comma list, "*" = all known). srvr is always
+	// enabled, and isro too in read-only mode, as in ZooKeeper.
+	FourLetterWords map[string]bool
+	// JuteMaxBuffer is the largest record accepted on the wire, in bytes
+	// (jute.maxbuffer), default 0xfffff.
+	JuteMaxBuffer int
+	// SnapCount is the number of transactions between snapshots (snapCount),
+	// default 100000, minimum 2.
+	SnapCount int
+	// SuperDigest is "super:<base64 sha1>" for the digest super user
+	// (zookeeper.DigestAuthenticationProvider.superDigest), "" = none.
+	SuperDigest string
+	// ExtendedTypes enables TTL nodes (zookeeper.extendedTypesEnabled).
+	ExtendedTypes bool
+	// InitLimit is how many ticks followers may take to connect and sync to
+	// a leader (initLimit), default 10.
+	InitLimit int
+	// SyncLimit is how many ticks a follower may lag (syncLimit), default 5.
+	SyncLimit int
+	// ServerID is this server's id from <DataDir>/myid, 0 when standalone.
+	ServerID int
+	// Servers are the ensemble members from the server.N lines, by id.
+	Servers map[int]ServerSpec
+	// ReadOnlyMode lets a partitioned server serve read-only clients
+	// (readonlymode.enabled).
+	ReadOnlyMode bool
+	// Unknown holds the keys zabkeeper does not know with their values.
+	// ZooKeeper turns them into system properties; we only warn about them.
+	Unknown map[string]string
+}
+
+// ServerSpec is one server.N line of a zoo.cfg:
+// server.N=host:quorumPort:electionPort[:participant|observer][;[clientAddr:]clientPort].
+type ServerSpec struct {
+	// ID is N, the server's id (1..255).
+	ID int
+	// Host is the address peers use to reach the server.
+	Host string
+	// QuorumPort is where followers connect to the leader.
+	QuorumPort int
+	// ElectionPort is where leader election runs.
+	ElectionPort int
+	// Observer is true for a non-voting member.
+	Observer bool
+	// ClientAddr is the client listen address from the ";" part, "" if none.
+	ClientAddr string
+	// ClientPort is the client port from the ";" part, 0 if none.
+	ClientPort int
+}
+
+// String formats the spec back into zoo.cfg syntax (without the "server.N=").
+func (s ServerSpec) String() string {
+	role := "participant"
+	if s.Observer {
+		role = "observer"
+	}
+	out := net.JoinHostPort(s.Host, strconv.Itoa(s.QuorumPort)) + ":" + strconv.Itoa(s.ElectionPort) + ":" + role
+	if s.ClientPort != 0 {
+		out += ";"
+		if s.ClientAddr != "" {
+			out += net.JoinHostPort(s.ClientAddr, strconv.Itoa(s.ClientPort))
+		} else {
+			out += strconv.Itoa(s.ClientPort)
+		}
+	}
+	return out
+}
+
+// DefaultConfig returns the configuration of a standalone server with
+// ZooKeeper's defaults.
+func DefaultConfig() Config {
+	return Config{
+		TickTime:          DefaultTickTime,
+		DataDir:           DefaultDataDir,
+		DataLogDir:        DefaultDataDir,
+		ClientPort:        DefaultClientPort,
+		MaxClientCnxns:    DefaultMaxClientCnxns,
+		MinSessionTimeout: 2 * DefaultTickTime,
+		MaxSessionTimeout: 20 * DefaultTickTime,
+		SnapRetainCount:   DefaultSnapRetainCount,
+		FourLetterWords:   map[string]bool{"srvr": true},
+		JuteMaxBuffer:     DefaultJuteMaxBuffer,
+		SnapCount:         DefaultSnapCount,
+		InitLimit:         DefaultInitLimit,
+		SyncLimit:         DefaultSyncLimit,
+		Servers:           map[int]ServerSpec{},
+		Unknown:           map[string]string{},
+	}
+}
+
+// cfgProperty is one key=value pair of a properties file and the line it began on.
+type cfgProperty struct {
+	key, value string
+	line       int
+}
+
+// ConfigError reports a bad value of a known key.
+type ConfigError struct {
+	// Key is the configuration key.
+	Key string
+	// Line is the line the key was read from, 0 if it was not read from a file.
+	Line int
+	// Err is what is wrong with it.
+	Err error
+}
+
+// Error implements error.
+func (e *ConfigError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("config line %d: %s: %v", e.Line, e.Key, e.Err)
+	}
+	return fmt.Sprintf("config: %s: %v", e.Key, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// cfgIgnoredKeys are ZooKeeper settings zabkeeper accepts without using them
+// (logged at info level rather than warned about as unknown).
+var cfgIgnoredKeys = map[string]bool{
+	"electionAlg": true, "peerType": true, "leaderServes": true, "quorumListenOnAllIPs": true,
+	"standaloneEnabled": true, "reconfigEnabled": true, "dynamicConfigFile": true,
+	"secureClientPort": true, "secureClientPortAddress": true, "maxCnxns": true,
+	"localSessionsEnabled": true, "localSessionsUpgradingEnabled": true, "sslQuorum": true,
+	"forceSync": true, "syncEnabled": true, "clientPortListenBacklog": true, "preAllocSize": true,
+	"globalOutstandingLimit": true, "connectToLearnerMasterLimit": true, "observerMasterPort": true,
+	"metricsProvider.className": true, "multiAddress.enabled": true, "serverCnxnFactory": true,
+	"admin.enableServer": true, "admin.serverPort": true, "admin.serverAddress": true,
+	"admin.commandURL": true, "admin.idleTimeout": true,
+}
+
+// cfgIgnoredPrefixes are key prefixes zabkeeper accepts without using them.
+var cfgIgnoredPrefixes = []string{"admin.", "metricsProvider.", "ssl.", "group.", "weight.", "quorum.", "authProvider."}
+
+// cfgSysPropKey maps the keys that are ZooKeeper system properties to their
+// canonical name. ZooKeeper prefixes zoo.cfg keys it does not know with
+// "zookeeper." before turning them into system properties, so both spellings
+// are accepted; the prefix is stripped before this lookup.
+var cfgSysPropKey = map[string]string{
+	"jute.maxbuffer": "jute.maxbuffer",
+	"snapCount":      "snapCount",
+	"DigestAuthenticationProvider.superDigest": "DigestAuthenticationProvider.superDigest",
+	"extendedTypesEnabled":                     "extendedTypesEnabled",
+	"4lw.commands.whitelist":                   "4lw.commands.whitelist",
+	"readonlymode.enabled":                     "readonlymode.enabled",
+}
+
+// ParseConfig reads a zoo.cfg in java.util.Properties syntax: '#' and '!'
+// comment lines; "key=value", "key: value" or "key value"; surrounding blanks
+// trimmed; backslash escapes and line continuation as in Java.
+//
+// Unknown keys are not errors: they are collected in Config.Unknown and each
+// is logged with a warning (ZooKeeper turns them into system properties). Bad
+// values of known keys are errors naming the key and line. When a key occurs
+// twice the later line wins, as in Java.
+//
+// Defaults that depend on other keys (session timeouts from tickTime,
+// dataLogDir from dataDir) are resolved after the whole file is read. The
+// myid file is not read; see LoadConfig. A nil logger discards the warnings.
+func ParseConfig(r io.Reader, logger *slog.Logger) (Config, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	props, err := readCfgProperties(r)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+
+	// Later lines win; keep the first position so processing follows the file.
+	last := map[string]int{}
+	var ordered []cfgProperty
+	for _, p := range props {
+		if i, ok := last[p.key]; ok {
+			ordered[i] = p
+			continue
+		}
+		last[p.key] = len(ordered)
+		ordered = append(ordered, p)
+	}
+
+	c := DefaultConfig()
+	var (
+		minSet, maxSet, logDirSet bool
+		whitelist                 *cfgProperty
+	)
+	for _, p := range ordered {
+		bad := func(format string, args ...any) error {
+			return &ConfigError{Key: p.key, Line: p.line, Err: fmt.Errorf(format, args...)}
+		}
+		intVal := func(lo, hi int) (int, error) {
+			n, err := strconv.Atoi(p.value)
+			if err != nil {
+				return 0, bad("%q is not an integer", p.value)
+			}
+			if n < lo || n > hi {
+				return 0, bad("%d is out of range [%d, %d]", n, lo, hi)
+			}
+			return n, nil
+		}
+		boolVal := func() (bool, error) {
+			// Java's Boolean.parseBoolean: "true" in any case is true, anything
+			// else false. We are stricter about obvious typos.
+			switch strings.ToLower(p.value) {
+			case "true", "yes", "1":
+				return true, nil
+			case "false", "no", "0", "":
+				return false, nil
+			}
+			return false, bad("%q is not a boolean", p.value)
+		}
+
+		key := p.key
+		if canon, ok := cfgSysPropKey[strings.TrimPrefix(key, "zookeeper.")]; ok {
+			key = canon
+		}
+		switch {
+		case key == "tickTime":
+			c.TickTime, err = intVal(1, 1<<30)
+		case key == "dataDir":
+			if p.value == "" {
+				err = bad("empty path")
+			}
+			c.DataDir = p.value
+		case key == "dataLogDir":
+			if p.value == "" {
+				err = bad("empty path")
+			}
+			c.DataLogDir, logDirSet = p.value, true
+		case key == "clientPort":
+			c.ClientPort, err = intVal(0, 65535)
+		case key == "clientPortAddress":
+			c.ClientPortAddress = strings.Trim(p.value, "[]")
+		case key == "maxClientCnxns":
+			c.MaxClientCnxns, err = intVal(0, 1<<30)
+		case key == "minSessionTimeout":
+			c.MinSessionTimeout, err = intVal(-1, 1<<30)
+			minSet = c.MinSessionTimeout != -1 // -1 means "default", as in ZooKeeper
+		case key == "maxSessionTimeout":
+			c.MaxSessionTimeout, err = intVal(-1, 1<<30)
+			maxSet = c.MaxSessionTimeout != -1
+		case key == "autopurge.snapRetainCount":
+			c.SnapRetainCount, err = intVal(-1<<30, 1<<30)
+			if err == nil && c.SnapRetainCount < cfgMinSnapRetainCount {
+				logger.Warn("autopurge.snapRetainCount below minimum, raised",
+					"line", p.line, "value", c.SnapRetainCount, "minimum", cfgMinSnapRetainCount)
+				c.SnapRetainCount = cfgMinSnapRetainCount
+			}
+		case key == "autopurge.purgeInterval":
+			c.PurgeInterval, err = intVal(0, 1<<30)
+		case key == "4lw.commands.whitelist":
+			pc := p
+			whitelist = &pc
+		case key == "jute.maxbuffer":
+			c.JuteMaxBuffer, err = intVal(1, 1<<31-1)
+		case key == "snapCount":
+			c.SnapCount, err = intVal(-1<<30, 1<<30)
+			if err == nil && c.SnapCount < cfgMinSnapCount {
+				logger.Warn("snapCount below minimum, raised",
+					"line", p.line, "value", c.SnapCount, "minimum", cfgMinSnapCount)
+				c.SnapCount = cfgMinSnapCount
+			}
+		case key == "DigestAuthenticationProvider.superDigest":
+			if p.value != "" && !strings.Contains(p.value, ":") {
+				err = bad("want user:base64digest")
+			}
+			c.SuperDigest = p.value
+		case key == "extendedTypesEnabled":
+			c.ExtendedTypes, err = boolVal()
+		case key == "readonlymode.enabled":
+			c.ReadOnlyMode, err = boolVal()
+		case key == "initLimit":
+			c.InitLimit, err = intVal(1, 1<<30)
+		case key == "syncLimit":
+			c.SyncLimit, err = intVal(1, 1<<30)
+		case strings.HasPrefix(key, "server."):
+			var spec ServerSpec
+			spec, err = parseServerSpec(strings.TrimPrefix(key, "server."), p.value)
+			if err != nil {
+				err = &ConfigError{Key: p.key, Line: p.line, Err: err}
+				break
+			}
+			c.Servers[spec.ID] = spec
+		case cfgIgnoredKeys[key] || cfgHasAnyPrefix(key, cfgIgnoredPrefixes):
+			logger.Info("configuration key accepted but not used by zabkeeper", "key", p.key, "line", p.line)
+		default:
+			c.Unknown[p.key] = p.value
+			logger.Warn("unknown configuration key", "key", p.key, "value", p.value, "line", p.line)
+		}
+		if err != nil {
+			return Config{}, err
+		}
+	}
+
+	if whitelist != nil {
+		c.FourLetterWords = parseFourLetterWhitelist(whitelist.value, whitelist.line, logger)
+	}
+	c.FourLetterWords["srvr"] = true // zkServer.sh needs it; ZooKeeper always enables it
+	if c.ReadOnlyMode {
+		c.FourLetterWords["isro"] = true
+	}
+	if !minSet {
+		c.MinSessionTimeout = 2 * c.TickTime
+	}
+	if !maxSet {
+		c.MaxSessionTimeout = 20 * c.TickTime
+	}
+	if !logDirSet {
+		c.DataLogDir = c.DataDir
+	}
+	if c.MinSessionTimeout > c.MaxSessionTimeout {
+		key, line := "minSessionTimeout", 0
+		if i, ok := last["minSessionTimeout"]; ok {
+			line = ordered[i].line
+		} else if i, ok := last["maxSessionTimeout"]; ok {
+			key, line = "maxSessionTimeout", ordered[i].line
+		}
+		return Config{}, &ConfigError{Key: key, Line: line, Err: fmt.Errorf(
+			"minSessionTimeout %d > maxSessionTimeout %d", c.MinSessionTimeout, c.MaxSessionTimeout)}
+	}
+	if err := c.validateServers(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// LoadConfig reads the zoo.cfg at path and, when the file <DataDir>/myid
+// exists or server.N lines are present, the server id from it (an integer in
+// 1..255, 1..254 with extended types). A relative dataDir is relative to the
+// process's working directory, as in ZooKeeper. The result is validated.
+func LoadConfig(path string, logger *slog.Logger) (Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("open config: %w", err)
+	}
+	defer f.Close()
+	c, err := ParseConfig(f, logger)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := c.readMyID(); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// readMyID sets ServerID from <DataDir>/myid.
+func (c *Config) readMyID() error {
+	myid := filepath.Join(c.DataDir, "myid")
+	b, err := os.ReadFile(myid)
+	if errors.Is(err, fs.ErrNotExist) {
+		if len(c.Servers) > 0 {
+			return fmt.Errorf("%s missing: server.N lines need this server's id", myid)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read myid: %w", err)
+	}
+	id, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return fmt.Errorf("%s: %q is not a server id", myid, strings.TrimSpace(string(b)))
+	}
+	if id < 1 || id > c.maxServerID() {
+		return fmt.Errorf("%s: server id %d out of range [1, %d]", myid, id, c.maxServerID())
+	}
+	c.ServerID = id
+	return nil
+}
+
+// maxServerID is the largest server id allowed: 255, or 254 with extended
+// types (whose session ids reserve 0xff).
+func (c Config) maxServerID() int {
+	if c.ExtendedTypes {
+		return 254
+	}
+	return 255
+}
+
+// Validate checks the configuration as a whole: ranges of every value,
+// session timeouts, the server list, and that ServerID names one of the
+// servers when there are any.
+func (c Config) Validate() error {
+	check := func(key string, ok bool, format string, args ...any) error {
+		if ok {
+			return nil
+		}
+		return &ConfigError{Key: key, Err: fmt.Errorf(format, args...)}
+	}
+	for _, err := range []error{
+		check("tickTime", c.TickTime > 0, "%d must be positive", c.TickTime),
+		check("dataDir", c.DataDir != "", "empty path"),
+		check("dataLogDir", c.DataLogDir != "", "empty path"),
+		check("clientPort", c.ClientPort >= 0 && c.ClientPort <= 65535, "%d out of range [0, 65535]", c.ClientPort),
+		check("maxClientCnxns", c.MaxClientCnxns >= 0, "%d must not be negative", c.MaxClientCnxns),
+		check("minSessionTimeout", c.MinSessionTimeout > 0, "%d must be positive", c.MinSessionTimeout),
+		check("maxSessionTimeout", c.MaxSessionTimeout >= c.MinSessionTimeout,
+			"minSessionTimeout %d > maxSessionTimeout %d", c.MinSessionTimeout, c.MaxSessionTimeout),
+		check("autopurge.snapRetainCount", c.SnapRetainCount >= cfgMinSnapRetainCount,
+			"%d below minimum %d", c.SnapRetainCount, cfgMinSnapRetainCount),
+		check("autopurge.purgeInterval", c.PurgeInterval >= 0, "%d must not be negative", c.PurgeInterval),
+		check("jute.maxbuffer", c.JuteMaxBuffer > 0, "%d must be positive", c.JuteMaxBuffer),
+		check("snapCount", c.SnapCount >= cfgMinSnapCount, "%d below minimum %d", c.SnapCount, cfgMinSnapCount),
+		check("initLimit", c.InitLimit > 0, "%d must be positive", c.InitLimit),
+		check("syncLimit", c.SyncLimit > 0, "%d must be positive", c.SyncLimit),
+		c.validateServers(),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	if len(c.Servers) > 0 {
+		if _, ok := c.Servers[c.ServerID]; !ok {
+			return &ConfigError{Key: "myid", Err: fmt.Errorf("my id %d not in the peer list", c.ServerID)}
+		}
+	} else if c.ServerID < 0 || c.ServerID > c.maxServerID() {
+		return &ConfigError{Key: "myid", Err: fmt.Errorf("server id %d out of range [0, %d]", c.ServerID, c.maxServerID())}
+	}
+	for w := range c.FourLetterWords {
+		if !isFourLetterWord(w) {
+			return &ConfigError{Key: "4lw.commands.whitelist", Err: fmt.Errorf("unknown command %q", w)}
+		}
+	}
+	return nil
+}
+
+// validateServers checks the server.N entries' ids and ports.
+func (c Config) validateServers() error {
+	for id, s := range c.Servers {
+		key := "server." + strconv.Itoa(id)
+		switch {
+		case id != s.ID:
+			return &ConfigError{Key: key, Err: fmt.Errorf("entry has id %d", s.ID)}
+		case id < 1 || id > c.maxServerID():
+			return &ConfigError{Key: key, Err: fmt.Errorf("server id %d out of range [1, %d]", id, c.maxServerID())}
+		case s.Host == "":
+			return &ConfigError{Key: key, Err: errors.New("empty host")}
+		case s.QuorumPort < 1 || s.QuorumPort > 65535 || s.ElectionPort < 1 || s.ElectionPort > 65535:
+			return &ConfigError{Key: key, Err: fmt.Errorf("ports %d:%d out of range", s.QuorumPort, s.ElectionPort)}
+		case s.ClientPort < 0 || s.ClientPort > 65535:
+			return &ConfigError{Key: key, Err: fmt.Errorf("client port %d out of range", s.ClientPort)}
+		}
+	}
+	return nil
+}
+
+// parseServerSpec parses the value of a server.N line, N being idText.
+func parseServerSpec(idText, value string) (ServerSpec, error) {
+	const form = "want host:quorumPort:electionPort[:participant|observer][;[clientAddr:]clientPort]"
+	id, err := strconv.Atoi(idText)
+	if err != nil {
+		return ServerSpec{}, fmt.Errorf("%q is not a server id", idText)
+	}
+	if id < 1 || id > 255 {
+		return ServerSpec{}, fmt.Errorf("server id %d out of range [1, 255]", id)
+	}
+	spec := ServerSpec{ID: id}
+	serverPart, clientPart, hasClient := strings.Cut(value, ";")
+	serverPart = strings.TrimSpace(serverPart)
+	if strings.Contains(serverPart, "|") {
+		return ServerSpec{}, errors.New("multiple addresses per server are not supported")
+	}
+
+	// Host may be an IPv6 literal in brackets.
+	var rest string
+	if strings.HasPrefix(serverPart, "[") {
+		end := strings.Index(serverPart, "]")
+		if end < 0 || len(serverPart) == end+1 || serverPart[end+1] != ':' {
+			return ServerSpec{}, fmt.Errorf("%q: %s", value, form)
+		}
+		spec.Host, rest = serverPart[1:end], serverPart[end+2:]
+	} else {
+		var ok bool
+		spec.Host, rest, ok = strings.Cut(serverPart, ":")
+		if !ok {
+			return ServerSpec{}, fmt.Errorf("%q: %s", value, form)
+		}
+	}
+	fields := strings.Split(rest, ":")
+	if spec.Host == "" || len(fields) < 2 || len(fields) > 3 {
+		return ServerSpec{}, fmt.Errorf("%q: %s", value, form)
+	}
+	port := func(s string) (int, error) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 65535 {
+			return 0, fmt.Errorf("%q: bad port %q", value, s)
+		}
+		return n, nil
+	}
+	if spec.QuorumPort, err = port(fields[0]); err != nil {
+		return ServerSpec{}, err
+	}
+	if spec.ElectionPort, err = port(fields[1]); err != nil {
+		return ServerSpec{}, err
+	}
+	if len(fields) == 3 {
+		switch strings.ToLower(fields[2]) {
+		case "participant":
+		case "observer":
+			spec.Observer = true
+		default:
+			return ServerSpec{}, fmt.Errorf("%q: role %q is neither participant nor observer", value, fields[2])
+		}
+	}
+	if hasClient {
+		clientPart = strings.TrimSpace(clientPart)
+		portText := clientPart
+		if i := strings.LastIndex(clientPart, ":"); i >= 0 {
+			spec.ClientAddr = strings.Trim(clientPart[:i], "[]")
+			portText = clientPart[i+1:]
+			if spec.ClientAddr == "" {
+				return ServerSpec{}, fmt.Errorf("%q: empty client address", value)
+			}
+		}
+		if spec.ClientPort, err = port(portText); err != nil {
+			return ServerSpec{}, err
+		}
+	}
+	return spec, nil
+}
+
+// parseFourLetterWhitelist parses 4lw.commands.whitelist: a comma-separated list of
+// command names, blanks ignored, "*" meaning every known command. Unknown
+// names are dropped with a warning.
+func parseFourLetterWhitelist(value string, line int, logger *slog.Logger) map[string]bool {
+	out := map[string]bool{}
+	for _, w := range strings.Split(value, ",") {
+		w = strings.TrimSpace(w)
+		switch {
+		case w == "":
+		case w == "*":
+			for _, k := range FourLetterWords() {
+				out[k] = true
+			}
+		case isFourLetterWord(w):
+			out[w] = true
+		default:
+			logger.Warn("unknown four-letter word in 4lw.commands.whitelist, ignored", "word", w, "line", line)
+		}
+	}
+	return out
+}
+
+// cfgHasAnyPrefix reports whether s starts with one of prefixes.
+func cfgHasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Properties returns the resolved configuration as ordered key=value pairs,
+// for the conf four-letter word. The keys and order follow ZooKeeper's conf
+// output (directories absolute); the quorum keys appear only when server.N
+// lines are configured. The sizes of the data directories are runtime values
+// and are added by the conf command itself.
+func (c Config) Properties() [][2]string {
+	abs := func(p string) string {
+		if a, err := filepath.Abs(p); err == nil {
+			return a
+		}
+		return p
+	}
+	itoa := strconv.Itoa
+	props := [][2]string{
+		{"clientPort", itoa(c.ClientPort)},
+		{"secureClientPort", "-1"},
+		{"dataDir", abs(c.DataDir)},
+		{"dataLogDir", abs(c.DataLogDir)},
+		{"tickTime", itoa(c.TickTime)},
+		{"maxClientCnxns", itoa(c.MaxClientCnxns)},
+		{"minSessionTimeout", itoa(c.MinSessionTimeout)},
+		{"maxSessionTimeout", itoa(c.MaxSessionTimeout)},
+		{"clientPortListenBacklog", "-1"},
+		{"serverId", itoa(c.ServerID)},
+	}
+	if me, ok := c.Servers[c.ServerID]; ok && len(c.Servers) > 0 {
+		peerType := "0"
+		if me.Observer {
+			peerType = "1"
+		}
+		props = append(props,
+			[2]string{"initLimit", itoa(c.InitLimit)},
+			[2]string{"syncLimit", itoa(c.SyncLimit)},
+			[2]string{"electionAlg", "3"},
+			[2]string{"electionPort", itoa(me.ElectionPort)},
+			[2]string{"quorumPort", itoa(me.QuorumPort)},
+			[2]string{"peerType", peerType},
+		)
+	}
+	return props
+}
+
+// Membership returns the server.N lines in id order, as ZooKeeper prints them
+// after "membership: " in the conf output of a quorum member.
+func (c Config) Membership() []string {
+	ids := make([]int, 0, len(c.Servers))
+	for id := range c.Servers {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, "server."+strconv.Itoa(id)+"="+c.Servers[id].String())
+	}
+	return out
+}
+
+// readCfgProperties splits r into key/value pairs following the rules of
+// java.util.Properties.load, with values trimmed as ZooKeeper does.
+func readCfgProperties(r io.Reader) ([]cfgProperty, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
+	var (
+		props   []cfgProperty
+		lineNo  int
+		logical strings.Builder
+		start   int
+		cont    bool
+	)
+	for sc.Scan() {
+		lineNo++
+		raw := strings.TrimRight(sc.Text(), "\r")
+		line := strings.TrimLeft(raw, " \t\f")
+		if !cont {
+			if line == "" || line[0] == '#' || line[0] == '!' {
+				continue
+			}
+			start = lineNo
+			logical.Reset()
+		}
+		// A line ending in an odd number of backslashes continues on the next.
+		n := 0
+		for i := len(line) - 1; i >= 0 && line[i] == '\\'; i-- {
+			n++
+		}
+		cont = n%2 == 1
+		if cont {
+			line = line[:len(line)-1]
+		}
+		logical.WriteString(line)
+		if cont {
+			continue
+		}
+		key, value, err := splitCfgProperty(logical.String())
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", start, err)
+		}
+		props = append(props, cfgProperty{key: key, value: value, line: start})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if cont {
+		key, value, err := splitCfgProperty(logical.String())
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", start, err)
+		}
+		props = append(props, cfgProperty{key: key, value: value, line: start})
+	}
+	return props, nil
+}
+
+// splitCfgProperty splits a logical properties line into its unescaped key and
+// value. The key ends at the first unescaped '=', ':' or blank.
+func splitCfgProperty(s string) (key, value string, err error) {
+	end := len(s)
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' {
+			i++
+			continue
+		}
+		if s[i] == '=' || s[i] == ':' || s[i] == ' ' || s[i] == '\t' || s[i] == '\f' {
+			end = i
+			break
+		}
+	}
+	rest := strings.TrimLeft(s[end:], " \t\f")
+	if rest != "" && (rest[0] == '=' || rest[0] == ':') {
+		rest = strings.TrimLeft(rest[1:], " \t\f")
+	}
+	if key, err = cfgUnescape(s[:end]); err != nil {
+		return "", "", err
+	}
+	if value, err = cfgUnescape(rest); err != nil {
+		return "", "", err
+	}
+	return strings.TrimSpace(key), strings.TrimSpace(value), nil
+}
+
+// cfgUnescape resolves Java properties escapes: \t \n \r \f \uXXXX, and \c = c.
+func cfgUnescape(s string) (string, error) {
+	if !strings.Contains(s, `\`) {
+		return s, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		i++
+		switch s[i] {
+		case 't':
+			b.WriteByte('\t')
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case 'f':
+			b.WriteByte('\f')
+		case 'u':
+			if i+5 > len(s) {
+				return "", fmt.Errorf("malformed \\u escape in %q", s)
+			}
+			v, err := strconv.ParseUint(s[i+1:i+5], 16, 16)
+			if err != nil {
+				return "", fmt.Errorf("malformed \\u escape in %q", s)
+			}
+			b.WriteRune(rune(v))
+			i += 4
+		default:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			b.WriteRune(r)
+			i += size - 1
+		}
+	}
+	return b.String(), nil
+}

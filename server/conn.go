@@ -1,0 +1,237 @@
+package server
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zabkeeper/zabkeeper/engine"
+	"github.com/zabkeeper/zabkeeper/proto"
+)
+
+// maxQueuedOutBytes bounds what may wait for a client that does not read
+// its replies; past it the connection is closed rather than letting the
+// server's memory grow without bound.
+const maxQueuedOutBytes = 64 << 20
+
+// clientConn is one client TCP connection: a reader goroutine that decodes
+// frames and hands them to the event loop, and a writer goroutine that sends
+// what the engine produced, in order.
+type clientConn struct {
+	id     engine.ConnID
+	srv    *Server
+	nc     net.Conn
+	remote string
+	ip     string
+	log    *slog.Logger
+
+	// timeoutMs is the negotiated session timeout, the read deadline once
+	// the session is established (0 before).
+	timeoutMs atomic.Int64
+	// sessionID is the session bound by the handshake, for the admin words.
+	sessionID atomic.Int64
+
+	mu        sync.Mutex
+	out       [][]byte
+	outBytes  int
+	closing   bool // no more frames after out drains
+	wake      chan struct{}
+	closeOnce sync.Once
+
+	received atomic.Int64
+	sent     atomic.Int64
+	started  time.Time
+}
+
+func newClientConn(s *Server, id engine.ConnID, nc net.Conn) *clientConn {
+	remote := nc.RemoteAddr().String()
+	ip := remote
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		ip = host
+	}
+	return &clientConn{
+		id: id, srv: s, nc: nc, remote: remote, ip: ip,
+		log:     s.log.With("conn", uint64(id), "remote", remote),
+		wake:    make(chan struct{}, 1),
+		started: time.Now(),
+	}
+}
+
+// run serves the connection until it ends.
+func (c *clientConn) run() {
+	go c.writeLoop()
+	err := c.readLoop()
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		c.log.Debug("connection closed")
+	default:
+		c.log.Info("closing connection", "err", err)
+	}
+	c.shutdown()
+	c.srv.post(event{kind: evDisconnect, conn: c.id})
+}
+
+// readLoop reads the handshake, then request frames, and posts them to the
+// event loop. It returns when the peer closes, a frame is bad, or the server
+// closes the socket.
+func (c *clientConn) readLoop() error {
+	br := bufio.NewReaderSize(c.nc, 64<<10)
+	maxBuf := c.srv.cfg.JuteMaxBuffer
+	_ = c.nc.SetReadDeadline(time.Now().Add(time.Duration(c.srv.cfg.MaxSessionTimeout) * time.Millisecond))
+	first, err := br.Peek(4)
+	if err != nil {
+		return err
+	}
+	if cmd, ok := proto.IsFourLetterWord(first); ok {
+		return c.fourLetter(cmd)
+	}
+	body, err := proto.ReadFrame(br, nil, maxBuf)
+	if err != nil {
+		return fmt.Errorf("read handshake: %w", err)
+	}
+	var cr proto.ConnectRequest
+	if err := proto.Unmarshal(body, &cr); err != nil {
+		return fmt.Errorf("decode handshake: %w", err)
+	}
+	c.received.Add(1)
+	c.srv.stats.received.Add(1)
+	c.srv.post(event{kind: evConnect, conn: c.id, connect: &engine.ConnectRequest{
+		Conn: c.id, Req: &cr, ClientIP: c.ip, Time: time.Now().UnixMilli(),
+	}})
+	var buf []byte
+	for {
+		if t := c.timeoutMs.Load(); t > 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(time.Duration(t) * time.Millisecond))
+		}
+		body, err := proto.ReadFrame(br, buf, maxBuf)
+		if err != nil {
+			var tooLarge *proto.FrameTooLargeError
+			if errors.As(err, &tooLarge) {
+				c.log.Warn("closing connection: frame exceeds jute.maxbuffer", "len", tooLarge.Len, "max", tooLarge.Max)
+			}
+			return err
+		}
+		c.received.Add(1)
+		c.srv.stats.received.Add(1)
+		hdr, rec, err := proto.DecodeRequestFrame(body)
+		if err != nil {
+			if errors.Is(err, proto.ErrUnimplemented) {
+				// Unknown opcode: the engine answers Unimplemented and closes.
+				c.srv.post(event{kind: evRequest, conn: c.id, req: &engine.Request{
+					Conn: c.id, Xid: hdr.Xid, Op: hdr.Type, Body: &proto.EmptyRecord{}, Time: time.Now().UnixMilli(),
+				}})
+				continue
+			}
+			c.enqueue(proto.EncodeReply(proto.ReplyHeader{Xid: hdr.Xid, Err: proto.ErrMarshallingError}, nil), true)
+			return fmt.Errorf("decode %v request: %w", hdr.Type, err)
+		}
+		c.srv.post(event{kind: evRequest, conn: c.id, req: &engine.Request{
+			Conn: c.id, Xid: hdr.Xid, Op: hdr.Type, Body: rec, Time: time.Now().UnixMilli(),
+		}})
+	}
+}
+
+// fourLetter answers an admin command and ends the connection.
+func (c *clientConn) fourLetter(cmd string) error {
+	reply := make(chan string, 1)
+	if !c.srv.post(event{kind: evFourLetter, word: cmd, reply: reply}) {
+		return nil
+	}
+	select {
+	case text := <-reply:
+		_ = c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		_, err := io.WriteString(c.nc, text)
+		return err
+	case <-c.srv.done:
+		return nil
+	}
+}
+
+// enqueue queues a frame for the writer; close ends the connection once the
+// frame and everything before it are written.
+func (c *clientConn) enqueue(frame []byte, close bool) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	if frame != nil {
+		c.out = append(c.out, frame)
+		c.outBytes += len(frame)
+	}
+	if close {
+		c.closing = true
+	}
+	over := c.outBytes > maxQueuedOutBytes
+	c.mu.Unlock()
+	if over {
+		c.log.Warn("closing connection: client is not reading its replies", "queued_bytes", c.outBytes)
+		c.shutdown()
+		return
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writeLoop writes queued frames in order, flushing when the queue empties.
+func (c *clientConn) writeLoop() {
+	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	for {
+		c.mu.Lock()
+		batch := c.out
+		c.out = nil
+		c.outBytes = 0
+		closing := c.closing
+		c.mu.Unlock()
+		for _, f := range batch {
+			if _, err := bw.Write(f); err != nil {
+				c.shutdown()
+				return
+			}
+			c.sent.Add(1)
+			c.srv.stats.sent.Add(1)
+		}
+		if len(batch) > 0 {
+			_ = c.nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+			if err := bw.Flush(); err != nil {
+				c.shutdown()
+				return
+			}
+		}
+		if closing && len(batch) == 0 {
+			c.shutdown()
+			return
+		}
+		if len(batch) > 0 {
+			continue
+		}
+		select {
+		case <-c.wake:
+		case <-c.srv.done:
+			c.shutdown()
+			return
+		}
+	}
+}
+
+// shutdown closes the socket; the reader then ends and reports it.
+func (c *clientConn) shutdown() {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closing = true
+		c.mu.Unlock()
+		_ = c.nc.Close()
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	})
+}

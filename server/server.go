@@ -1,0 +1,245 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zabkeeper/zabkeeper/disk"
+	"github.com/zabkeeper/zabkeeper/engine"
+	"github.com/zabkeeper/zabkeeper/engine/tree"
+)
+
+// Server is a standalone zabkeeper server: the client listener, the event
+// loop that drives engine.Node, and the durable log and snapshots.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	node    *engine.Node // owned by the event loop goroutine
+	wal     *disk.Log
+	snapDir string
+	ln      net.Listener
+
+	events chan event
+	done   chan struct{} // closed when the server stops
+	wg     sync.WaitGroup
+
+	nextConn atomic.Uint64
+	connMu   sync.Mutex
+	conns    map[engine.ConnID]*clientConn
+	perIP    map[string]int
+
+	stats     stats
+	startedAt time.Time
+	stopOnce  sync.Once
+}
+
+// New opens the data directories, recovers the state from the newest valid
+// snapshot and the log, and binds the client port. Serve then runs it.
+func New(cfg Config, logger *slog.Logger) (*Server, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       logger,
+		events:    make(chan event, 4096),
+		done:      make(chan struct{}),
+		conns:     map[engine.ConnID]*clientConn{},
+		perIP:     map[string]int{},
+		startedAt: time.Now(),
+	}
+	s.stats.reset()
+	if err := s.recover(); err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort(cfg.ClientPortAddress, strconv.Itoa(cfg.ClientPort))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		_ = s.wal.Close()
+		return nil, fmt.Errorf("server: listen on %s: %w", addr, err)
+	}
+	s.ln = ln
+	return s, nil
+}
+
+// recover builds the Node from disk.
+func (s *Server) recover() error {
+	logDir := filepath.Join(s.cfg.DataLogDir, "version-2")
+	s.snapDir = filepath.Join(s.cfg.DataDir, "version-2")
+	for _, d := range []string{logDir, s.snapDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("server: create %s: %w", d, err)
+		}
+	}
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return fmt.Errorf("server: session secret: %w", err)
+	}
+	s.node = engine.NewNode(engine.Config{
+		ServerID:          int64(s.cfg.ServerID),
+		TickMs:            s.cfg.TickTime,
+		MinSessionTimeout: s.cfg.MinSessionTimeout,
+		MaxSessionTimeout: s.cfg.MaxSessionTimeout,
+		Tree:              tree.Options{SuperDigest: s.cfg.SuperDigest, ExtendedTypes: s.cfg.ExtendedTypes},
+		SessionSecret:     secret,
+		StartTime:         time.Now().UnixMilli(),
+	})
+	wal, err := disk.OpenLog(logDir, disk.LogOptions{})
+	if err != nil {
+		return fmt.Errorf("server: open txn log: %w", err)
+	}
+	s.wal = wal
+	start := time.Now()
+	replayed := 0
+	last, err := disk.Recover(s.snapDir, wal, s.node.LoadSnapshot, func(r disk.Record) error {
+		replayed++
+		return s.node.Replay(r.Data)
+	})
+	if err != nil {
+		_ = wal.Close()
+		return fmt.Errorf("server: recover from %s and %s: %w", s.snapDir, logDir, err)
+	}
+	s.log.Info("recovered", "zxid", fmt.Sprintf("0x%x", last), "txns_replayed", replayed,
+		"znodes", s.node.Tree().NodeCount(), "sessions", s.node.SessionCount(), "took", time.Since(start))
+	return nil
+}
+
+// Addr returns the address the client listener is bound to.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve accepts clients and runs the event loop until ctx is cancelled, then
+// shuts down cleanly: the listener and every connection close, the log is
+// synced and closed.
+func (s *Server) Serve(ctx context.Context) error {
+	s.log.Info("serving", "addr", s.ln.Addr().String(), "dataDir", s.cfg.DataDir, "dataLogDir", s.cfg.DataLogDir)
+	persisted := make(chan int64, 1)
+	writer := newWALWriter(s.wal, persisted, s.log)
+	loopDone := make(chan error, 1)
+	go func() { loopDone <- s.loop(writer, persisted) }()
+	go s.accept()
+
+	var loopErr error
+	select {
+	case <-ctx.Done():
+	case loopErr = <-loopDone:
+		loopDone <- loopErr
+	}
+	s.stop()
+	_ = s.ln.Close()
+	loopErr = <-loopDone
+	writer.close()
+	s.connMu.Lock()
+	for _, c := range s.conns {
+		c.shutdown()
+	}
+	s.connMu.Unlock()
+	s.wg.Wait()
+	if err := s.wal.Close(); err != nil && loopErr == nil {
+		loopErr = fmt.Errorf("server: close txn log: %w", err)
+	}
+	s.log.Info("stopped", "zxid", fmt.Sprintf("0x%x", s.node.LastZxid()))
+	return loopErr
+}
+
+func (s *Server) stop() { s.stopOnce.Do(func() { close(s.done) }) }
+
+// accept admits client connections, enforcing maxClientCnxns per address.
+func (s *Server) accept() {
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				s.log.Error("accept failed", "err", err)
+			}
+			return
+		}
+		id := engine.ConnID(s.nextConn.Add(1))
+		c := newClientConn(s, id, nc)
+		s.connMu.Lock()
+		if s.cfg.MaxClientCnxns > 0 && s.perIP[c.ip] >= s.cfg.MaxClientCnxns {
+			s.connMu.Unlock()
+			s.log.Warn("too many connections from one address; closing", "ip", c.ip, "max", s.cfg.MaxClientCnxns)
+			_ = nc.Close()
+			continue
+		}
+		select {
+		case <-s.done:
+			s.connMu.Unlock()
+			_ = nc.Close()
+			return
+		default:
+		}
+		s.perIP[c.ip]++
+		s.conns[id] = c
+		s.wg.Add(1)
+		s.connMu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			c.run()
+			s.connMu.Lock()
+			delete(s.conns, id)
+			if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
+				delete(s.perIP, c.ip)
+			}
+			s.connMu.Unlock()
+		}()
+	}
+}
+
+func (s *Server) conn(id engine.ConnID) *clientConn {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	return s.conns[id]
+}
+
+// post hands an event to the loop; false once the server is stopping.
+func (s *Server) post(ev event) bool {
+	select {
+	case s.events <- ev:
+		return true
+	case <-s.done:
+		return false
+	}
+}
+
+// writeSnapshot writes one snapshot and purges old files; it runs on its own
+// goroutine while the loop goes on.
+func (s *Server) writeSnapshot(zxid int64, write func(io.Writer) error) error {
+	start := time.Now()
+	path, err := disk.WriteSnapshot(s.snapDir, zxid, write)
+	if err != nil {
+		return fmt.Errorf("server: snapshot at 0x%x: %w", zxid, err)
+	}
+	s.log.Info("snapshot written", "path", path, "zxid", fmt.Sprintf("0x%x", zxid), "took", time.Since(start))
+	return nil
+}
+
+// purge deletes snapshots beyond autopurge.snapRetainCount and the log
+// segments only they needed.
+func (s *Server) purge() error {
+	oldest, err := disk.PurgeSnapshots(s.snapDir, s.cfg.SnapRetainCount)
+	if err != nil {
+		return fmt.Errorf("server: purge snapshots: %w", err)
+	}
+	if oldest > 0 {
+		if err := s.wal.PurgeBefore(oldest); err != nil {
+			return fmt.Errorf("server: purge txn log before 0x%x: %w", oldest, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,165 @@
+package server
+
+import (
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/zabkeeper/zabkeeper/engine"
+	"github.com/zabkeeper/zabkeeper/proto"
+)
+
+// stats are the server-wide counters the four-letter words report. The
+// packet counters are atomic (connection goroutines bump them); latency is
+// only touched by the event loop.
+type stats struct {
+	received atomic.Int64
+	sent     atomic.Int64
+
+	latMin, latMax, latSum time.Duration
+	latCount               int64
+	ops                    map[proto.OpCode]int64
+}
+
+func (st *stats) reset() {
+	st.received.Store(0)
+	st.sent.Store(0)
+	st.latMin, st.latMax, st.latSum, st.latCount = 0, 0, 0, 0
+	st.ops = map[proto.OpCode]int64{}
+}
+
+func (st *stats) observeLatency(d time.Duration) {
+	if st.latCount == 0 || d < st.latMin {
+		st.latMin = d
+	}
+	if d > st.latMax {
+		st.latMax = d
+	}
+	st.latSum += d
+	st.latCount++
+}
+
+func (st *stats) countOp(op proto.OpCode) { st.ops[op]++ }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// fourLetterReply answers a four-letter word from the event loop, where the
+// Node may be read safely.
+func (s *Server) fourLetterReply(word string) string {
+	reply, reset := FourLetterCommand(word, s.cfg.FourLetterWords, s.serverInfo(word))
+	switch reset {
+	case ResetServerStats:
+		s.stats.reset()
+	case ResetConnStats:
+		s.connMu.Lock()
+		for _, c := range s.conns {
+			c.received.Store(0)
+			c.sent.Store(0)
+		}
+		s.connMu.Unlock()
+	}
+	return reply
+}
+
+// serverInfo collects what the four-letter words print. The per-session
+// tables are built only for the words that print them.
+func (s *Server) serverInfo(word string) ServerInfo {
+	t := s.node.Tree()
+	info := ServerInfo{
+		Version:        FullVersion(),
+		Mode:           "standalone",
+		Received:       s.stats.received.Load(),
+		Sent:           s.stats.sent.Load(),
+		Outstanding:    s.node.Outstanding(),
+		Zxid:           s.node.LastZxid(),
+		NodeCount:      t.NodeCount(),
+		WatchCount:     t.WatchCount(),
+		Ephemerals:     t.EphemeralCount(),
+		ApproxDataSize: t.ApproximateDataSize(),
+		Sessions:       s.node.SessionCount(),
+		Conf:           s.cfg.Properties(),
+		Uptime:         time.Since(s.startedAt),
+		OpenFDs:        openFDs(),
+		MaxFDs:         maxFDs(),
+	}
+	if s.stats.latCount > 0 {
+		info.MinLatency = ms(s.stats.latMin)
+		info.MaxLatency = ms(s.stats.latMax)
+		info.AvgLatency = ms(s.stats.latSum) / float64(s.stats.latCount)
+	}
+	s.connMu.Lock()
+	info.Connections = len(s.conns)
+	for _, c := range s.conns {
+		info.Clients = append(info.Clients, ClientInfo{
+			Addr: c.remote, Interest: 1, Received: c.received.Load(), Sent: c.sent.Load(),
+			SessionID: c.sessionID.Load(), Timeout: int(c.timeoutMs.Load()), Established: c.started,
+			LastCxid: -1,
+		})
+	}
+	s.connMu.Unlock()
+	sort.Slice(info.Clients, func(i, j int) bool { return info.Clients[i].Addr < info.Clients[j].Addr })
+
+	byWatcher := t.WatchesByWatcher()
+	paths := map[string]struct{}{}
+	for _, ps := range byWatcher {
+		for _, p := range ps {
+			paths[p] = struct{}{}
+		}
+	}
+	info.WatchPaths, info.WatchingConns = len(paths), len(byWatcher)
+	switch word {
+	case "wchc", "wchp", "dump":
+		info.Watches = map[int64][]string{}
+		for w, ps := range byWatcher {
+			sid := s.node.SessionOf(engine.ConnID(w))
+			info.Watches[sid] = append(info.Watches[sid], ps...)
+		}
+		info.SessionEphemerals = map[int64][]string{}
+		for _, c := range info.Clients {
+			if c.SessionID != 0 {
+				info.SessionEphemerals[c.SessionID] = t.Ephemerals(c.SessionID)
+			}
+		}
+	case "envi":
+		info.Env = environment()
+	}
+	return info
+}
+
+// environment lists envi's pairs, naming Go where ZooKeeper names Java.
+func environment() [][2]string {
+	host, _ := os.Hostname()
+	wd, _ := os.Getwd()
+	return [][2]string{
+		{"zookeeper.version", FullVersion()},
+		{"host.name", host},
+		{"java.version", runtime.Version()},
+		{"java.vendor", "zabkeeper (Go)"},
+		{"os.name", runtime.GOOS},
+		{"os.arch", runtime.GOARCH},
+		{"user.dir", wd},
+		{"go.maxprocs", strconv.Itoa(runtime.GOMAXPROCS(0))},
+	}
+}
+
+// openFDs counts this process's open file descriptors (Linux /proc), or -1.
+func openFDs() int64 {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return int64(len(entries))
+}
+
+// maxFDs returns the soft limit on open file descriptors, or -1.
+func maxFDs() int64 {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return -1
+	}
+	return int64(lim.Cur)
+}

@@ -1,0 +1,115 @@
+package server
+
+import (
+	"log/slog"
+	"sync"
+
+	"github.com/zabkeeper/zabkeeper/disk"
+	"github.com/zabkeeper/zabkeeper/engine"
+)
+
+// walWriter appends the Node's entries to the log on its own goroutine and
+// reports what is durable. Batches that arrive while an fsync is running
+// are appended together and share the next fsync (group commit).
+type walWriter struct {
+	wal       *disk.Log
+	persisted chan int64
+	failed    chan error
+	log       *slog.Logger
+
+	mu      sync.Mutex
+	pending []engine.Entry
+	closed  bool
+	wake    chan struct{}
+	done    chan struct{}
+}
+
+func newWALWriter(wal *disk.Log, persisted chan int64, log *slog.Logger) *walWriter {
+	w := &walWriter{
+		wal: wal, persisted: persisted, log: log,
+		failed: make(chan error, 1),
+		wake:   make(chan struct{}, 1),
+		done:   make(chan struct{}),
+	}
+	go w.run()
+	return w
+}
+
+// submit queues entries for the log; it never blocks the event loop.
+func (w *walWriter) submit(entries []engine.Entry) {
+	w.mu.Lock()
+	w.pending = append(w.pending, entries...)
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close stops the writer after it has written and synced what was queued.
+func (w *walWriter) close() {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+	<-w.done
+}
+
+func (w *walWriter) run() {
+	defer close(w.done)
+	for {
+		w.mu.Lock()
+		batch := w.pending
+		w.pending = nil
+		closed := w.closed
+		w.mu.Unlock()
+		if len(batch) > 0 {
+			recs := make([]disk.Record, len(batch))
+			for i, e := range batch {
+				recs[i] = disk.Record{Zxid: e.Zxid, Data: e.Data}
+			}
+			if err := w.wal.Append(recs...); err != nil {
+				w.fail(err)
+				return
+			}
+			durable, err := w.wal.Sync()
+			if err != nil {
+				w.fail(err)
+				return
+			}
+			w.report(durable)
+			continue
+		}
+		if closed {
+			return
+		}
+		<-w.wake
+	}
+}
+
+func (w *walWriter) fail(err error) {
+	w.log.Error("txn log write failed", "err", err)
+	w.failed <- err
+}
+
+// report sends the newest durable zxid, replacing an unread older one so the
+// writer never blocks on a busy loop.
+func (w *walWriter) report(zxid int64) {
+	for {
+		select {
+		case w.persisted <- zxid:
+			return
+		default:
+		}
+		select {
+		case old := <-w.persisted:
+			if old > zxid {
+				zxid = old
+			}
+		default:
+		}
+	}
+}
