@@ -25,8 +25,10 @@ const (
 	DefaultSnapRetainCount = 3
 	DefaultJuteMaxBuffer   = 0xfffff
 	DefaultSnapCount       = 100000
-	DefaultInitLimit       = 10
-	DefaultSyncLimit       = 5
+	// DefaultContainerCheckInterval is znode.container.checkIntervalMs's default.
+	DefaultContainerCheckInterval = 60000
+	DefaultInitLimit              = 10
+	DefaultSyncLimit              = 5
 )
 
 // cfgMinSnapRetainCount is the smallest autopurge.snapRetainCount ZooKeeper
@@ -83,6 +85,10 @@ type Config struct {
 	SuperDigest string
 	// ExtendedTypes enables TTL nodes (zookeeper.extendedTypesEnabled).
 	ExtendedTypes bool
+	// ContainerCheckInterval is how often, in ms, empty containers and
+	// expired TTL nodes are deleted (znode.container.checkIntervalMs),
+	// default 60000.
+	ContainerCheckInterval int
 	// InitLimit is how many ticks followers may take to connect and sync to
 	// a leader (initLimit), default 10.
 	InitLimit int
@@ -141,21 +147,22 @@ func (s ServerSpec) String() string {
 // ZooKeeper's defaults.
 func DefaultConfig() Config {
 	return Config{
-		TickTime:          DefaultTickTime,
-		DataDir:           DefaultDataDir,
-		DataLogDir:        DefaultDataDir,
-		ClientPort:        DefaultClientPort,
-		MaxClientCnxns:    DefaultMaxClientCnxns,
-		MinSessionTimeout: 2 * DefaultTickTime,
-		MaxSessionTimeout: 20 * DefaultTickTime,
-		SnapRetainCount:   DefaultSnapRetainCount,
-		FourLetterWords:   map[string]bool{"srvr": true},
-		JuteMaxBuffer:     DefaultJuteMaxBuffer,
-		SnapCount:         DefaultSnapCount,
-		InitLimit:         DefaultInitLimit,
-		SyncLimit:         DefaultSyncLimit,
-		Servers:           map[int]ServerSpec{},
-		Unknown:           map[string]string{},
+		TickTime:               DefaultTickTime,
+		DataDir:                DefaultDataDir,
+		DataLogDir:             DefaultDataDir,
+		ClientPort:             DefaultClientPort,
+		MaxClientCnxns:         DefaultMaxClientCnxns,
+		MinSessionTimeout:      2 * DefaultTickTime,
+		MaxSessionTimeout:      20 * DefaultTickTime,
+		SnapRetainCount:        DefaultSnapRetainCount,
+		FourLetterWords:        map[string]bool{"srvr": true},
+		JuteMaxBuffer:          DefaultJuteMaxBuffer,
+		SnapCount:              DefaultSnapCount,
+		ContainerCheckInterval: DefaultContainerCheckInterval,
+		InitLimit:              DefaultInitLimit,
+		SyncLimit:              DefaultSyncLimit,
+		Servers:                map[int]ServerSpec{},
+		Unknown:                map[string]string{},
 	}
 }
 
@@ -214,6 +221,7 @@ var cfgSysPropKey = map[string]string{
 	"extendedTypesEnabled":                     "extendedTypesEnabled",
 	"4lw.commands.whitelist":                   "4lw.commands.whitelist",
 	"readonlymode.enabled":                     "readonlymode.enabled",
+	"znode.container.checkIntervalMs":          "znode.container.checkIntervalMs",
 }
 
 // ParseConfig reads a zoo.cfg in java.util.Properties syntax: '#' and '!'
@@ -337,6 +345,8 @@ func ParseConfig(r io.Reader, logger *slog.Logger) (Config, error) {
 			c.SuperDigest = p.value
 		case key == "extendedTypesEnabled":
 			c.ExtendedTypes, err = boolVal()
+		case key == "znode.container.checkIntervalMs":
+			c.ContainerCheckInterval, err = intVal(1, 1<<30)
 		case key == "readonlymode.enabled":
 			c.ReadOnlyMode, err = boolVal()
 		case key == "initLimit":

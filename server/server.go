@@ -98,6 +98,7 @@ func (s *Server) recover() error {
 		Tree:              tree.Options{SuperDigest: s.cfg.SuperDigest, ExtendedTypes: s.cfg.ExtendedTypes},
 		SessionSecret:     secret,
 		StartTime:         time.Now().UnixMilli(),
+		ReapIntervalTicks: max(1, s.cfg.ContainerCheckInterval/s.cfg.TickTime),
 	})
 	wal, err := disk.OpenLog(logDir, disk.LogOptions{})
 	if err != nil {

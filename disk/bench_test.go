@@ -1,0 +1,60 @@
+package disk
+
+import (
+	"sync"
+	"testing"
+)
+
+var benchPayload = make([]byte, 128)
+
+// BenchmarkAppendSync appends one record and syncs it, on real files.
+func BenchmarkAppendSync(b *testing.B) {
+	l, err := OpenLog(b.TempDir(), LogOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	b.SetBytes(int64(len(benchPayload)))
+	z := int64(0)
+	for b.Loop() {
+		z++
+		if err := l.Append(Record{Zxid: z, Data: benchPayload}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := l.Sync(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGroupCommit has many goroutines append one record and sync it
+// each, sharing fsyncs, on real files.
+func BenchmarkGroupCommit(b *testing.B) {
+	l, err := OpenLog(b.TempDir(), LogOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	var (
+		mu sync.Mutex
+		z  int64
+	)
+	b.SetBytes(int64(len(benchPayload)))
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			mu.Lock()
+			z++
+			err := l.Append(Record{Zxid: z, Data: benchPayload})
+			mu.Unlock()
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if _, err := l.Sync(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

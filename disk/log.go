@@ -1,0 +1,741 @@
+package disk
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Record is one transaction in the log: its zxid and its opaque payload.
+type Record struct {
+	// Zxid is the transaction id, epoch<<32 | counter. It is strictly
+	// greater than the zxid of the record before it in the log.
+	Zxid int64
+	// Data is the payload; the disk package never looks inside it.
+	Data []byte
+}
+
+// LogOptions configure OpenLog. The zero value is ready to use.
+type LogOptions struct {
+	// SegmentSize is the size in bytes after which the log starts a new
+	// segment file (default 64 MiB). A segment can exceed it by one record.
+	SegmentSize int64
+	// NoSync skips every fsync. For tests only: nothing is durable.
+	NoSync bool
+	// FS is the file system to use; nil means OSFS.
+	FS FS
+	// Logger receives recovery warnings; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultSegmentSize is LogOptions.SegmentSize when it is left zero.
+const DefaultSegmentSize = 64 << 20
+
+// versionDir is the subdirectory ZooKeeper keeps its files in.
+const versionDir = "version-2"
+
+const logPrefix = "log."
+
+// ErrClosed is returned by operations on a closed Log.
+var ErrClosed = errors.New("disk: log closed")
+
+// segment is one log file.
+type segment struct {
+	name  string // base name, log.<first hex>
+	first int64  // zxid of its first record, from the name
+	last  int64  // zxid of its last record
+	size  int64  // bytes written, including bytes still buffered
+}
+
+// Log is the write-ahead transaction log: a directory of segment files.
+//
+// Append, Sync, ReadFrom, TruncateAfter, PurgeBefore and the accessors are
+// safe for concurrent use. After a write or fsync fails the Log refuses
+// further appends and syncs (what reached the disk is unknown after a failed
+// fsync); close it and open it again to recover.
+type Log struct {
+	dir    string // <dir>/version-2
+	fs     FS
+	opts   LogOptions
+	logger *slog.Logger
+
+	// mu guards the fields below it: the append side.
+	mu       sync.Mutex
+	segs     []segment
+	cur      File          // the last segment, open for appending; nil when no segment exists
+	w        *bufio.Writer // buffers writes to cur
+	toClose  []File        // rolled segments, closed by the next sync token holder
+	dirDirty bool          // a segment was created since the directory was last synced
+	lastZxid int64
+	failed   error // sticky write or fsync failure
+	closed   bool
+
+	// syncMu guards the group commit state.
+	syncMu   sync.Mutex
+	syncCond *sync.Cond
+	syncing  bool  // someone holds the sync token
+	durable  int64 // every record up to this zxid is durable
+}
+
+// OpenLog opens the log in dir/version-2, creating it if needed, and
+// verifies every segment.
+//
+// A torn final record of the last segment — a short header, a short body, or
+// a bad length or CRC with no valid record after it — is cut off with a
+// warning, and a last segment left empty that way is removed. Any other
+// damage (in the middle of a segment, in a segment that is not the last,
+// zxids that do not increase, a first record that contradicts the file
+// name) fails OpenLog with an error that wraps ErrCorrupt and names the file
+// and byte offset.
+func OpenLog(dir string, opts LogOptions) (*Log, error) {
+	if opts.SegmentSize <= 0 {
+		opts.SegmentSize = DefaultSegmentSize
+	}
+	l := &Log{dir: filepath.Join(dir, versionDir), fs: orOS(opts.FS), opts: opts, logger: opts.Logger}
+	if l.logger == nil {
+		l.logger = slog.Default()
+	}
+	l.syncCond = sync.NewCond(&l.syncMu)
+	if err := l.fs.MkdirAll(l.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("disk: create log dir %s: %w", l.dir, err)
+	}
+	segs, err := listNamed(l.fs, l.dir, logPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("disk: list log dir %s: %w", l.dir, err)
+	}
+	dirChanged := false
+	prev := int64(0)
+	for i, s := range segs {
+		isLast := i == len(segs)-1
+		seg, keep, err := l.recoverSegment(s.name, s.zxid, prev, isLast)
+		if err != nil {
+			return nil, err
+		}
+		if !keep {
+			dirChanged = true
+			continue
+		}
+		l.segs = append(l.segs, seg)
+		prev = seg.last
+	}
+	l.lastZxid = prev
+	if n := len(l.segs); n > 0 {
+		s := l.segs[n-1]
+		f, err := l.fs.OpenFile(l.path(s.name), os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return nil, fmt.Errorf("disk: open segment %s: %w", l.path(s.name), err)
+		}
+		// The previous process may have left unsynced data in the page
+		// cache that this one is about to report as durable.
+		if !opts.NoSync {
+			if err := f.Sync(); err != nil {
+				_ = f.Close()
+				return nil, fmt.Errorf("disk: sync segment %s: %w", l.path(s.name), err)
+			}
+		}
+		l.cur, l.w = f, bufio.NewWriterSize(f, 64<<10)
+		dirChanged = true
+	}
+	if dirChanged && !opts.NoSync {
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			l.closeFiles()
+			return nil, fmt.Errorf("disk: sync log dir %s: %w", l.dir, err)
+		}
+	}
+	l.durable = l.lastZxid
+	return l, nil
+}
+
+// recoverSegment verifies one segment at open time, cutting a torn tail or
+// removing a torn or empty last segment (keep false).
+func (l *Log) recoverSegment(name string, first, prev int64, isLast bool) (segment, bool, error) {
+	path := l.path(name)
+	f, err := l.fs.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return segment{}, false, fmt.Errorf("disk: open segment %s: %w", path, err)
+	}
+	defer f.Close()
+	size, err := fileSize(f)
+	if err != nil {
+		return segment{}, false, fmt.Errorf("disk: stat segment %s: %w", path, err)
+	}
+	if first <= prev {
+		return segment{}, false, fmt.Errorf("disk: segment %s: named for zxid %#x but the previous segment ends at %#x, at offset 0: %w", path, first, prev, ErrCorrupt)
+	}
+	if isLast && size < segmentHeaderSize {
+		torn, err := isTornHeader(f, size)
+		if err != nil {
+			return segment{}, false, fmt.Errorf("disk: read segment %s: %w", path, err)
+		}
+		if torn {
+			l.logger.Warn("disk: removing log segment with a torn header", "file", path, "size", size)
+			return segment{}, false, l.removeFile(path)
+		}
+	}
+	sc, err := scanSegment(path, f, size, first, prev, isLast)
+	if err != nil {
+		return segment{}, false, err
+	}
+	if sc.torn {
+		l.logger.Warn("disk: truncating torn final record of the log",
+			"file", path, "offset", sc.end, "fault", sc.tornFault.String(), "bytes", size-sc.end, "lastZxid", fmt.Sprintf("%#x", sc.last))
+	}
+	if sc.count == 0 {
+		if !isLast {
+			return segment{}, false, fmt.Errorf("disk: segment %s holds no records, at offset %d: %w", path, sc.end, ErrCorrupt)
+		}
+		l.logger.Warn("disk: removing log segment with no complete record", "file", path, "size", size)
+		return segment{}, false, l.removeFile(path)
+	}
+	if sc.torn {
+		if err := l.truncateFile(path, sc.end); err != nil {
+			return segment{}, false, err
+		}
+	}
+	return segment{name: name, first: first, last: sc.last, size: sc.end}, true, nil
+}
+
+func (l *Log) removeFile(path string) error {
+	if err := l.fs.Remove(path); err != nil {
+		return fmt.Errorf("disk: remove segment %s: %w", path, err)
+	}
+	return nil
+}
+
+// truncateFile durably cuts the file at path to size bytes.
+func (l *Log) truncateFile(path string, size int64) error {
+	f, err := l.fs.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("disk: open segment %s: %w", path, err)
+	}
+	if err := f.Truncate(size); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("disk: truncate segment %s to %d: %w", path, size, err)
+	}
+	if !l.opts.NoSync {
+		if err := f.Sync(); err != nil {
+			_ = f.Close()
+			return fmt.Errorf("disk: sync segment %s: %w", path, err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("disk: close segment %s: %w", path, err)
+	}
+	return nil
+}
+
+func (l *Log) path(name string) string { return filepath.Join(l.dir, name) }
+
+// LastZxid returns the zxid of the last record appended, or 0 when the log
+// is empty.
+func (l *Log) LastZxid() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lastZxid
+}
+
+// FirstZxid returns the zxid of the first record in the log, or 0 when the
+// log is empty.
+func (l *Log) FirstZxid() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.segs) == 0 {
+		return 0
+	}
+	return l.segs[0].first
+}
+
+// DurableZxid returns the highest zxid known to be durable.
+func (l *Log) DurableZxid() int64 {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	return l.durable
+}
+
+// Append writes records, whose zxids must increase and exceed LastZxid, to
+// the operating system without waiting for them to be durable; call Sync
+// for that. Either every record is accepted or, when validation fails, none
+// is. Append is safe for concurrent use with Sync and ReadFrom.
+func (l *Log) Append(recs ...Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	prev := l.lastZxid
+	for _, r := range recs {
+		if r.Zxid <= prev {
+			return fmt.Errorf("disk: append zxid %#x after %#x: zxids must increase", r.Zxid, prev)
+		}
+		if len(r.Data) > MaxRecordSize-zxidSize {
+			return fmt.Errorf("disk: append zxid %#x: %d bytes exceed the record limit %d", r.Zxid, len(r.Data), MaxRecordSize-zxidSize)
+		}
+		prev = r.Zxid
+	}
+	var hdr [recordHeaderSize + zxidSize]byte
+	for _, r := range recs {
+		n := int64(len(hdr) + len(r.Data))
+		if l.cur == nil || (l.segs[len(l.segs)-1].last != 0 && l.segs[len(l.segs)-1].size+n > l.opts.SegmentSize) {
+			if err := l.roll(r.Zxid); err != nil {
+				l.failed = err
+				return err
+			}
+		}
+		encodeRecordHeader(&hdr, r)
+		if _, err := l.w.Write(hdr[:]); err != nil {
+			l.failed = fmt.Errorf("disk: write segment %s: %w", l.segs[len(l.segs)-1].name, err)
+			return l.failed
+		}
+		if _, err := l.w.Write(r.Data); err != nil {
+			l.failed = fmt.Errorf("disk: write segment %s: %w", l.segs[len(l.segs)-1].name, err)
+			return l.failed
+		}
+		s := &l.segs[len(l.segs)-1]
+		s.size += n
+		s.last = r.Zxid
+		l.lastZxid = r.Zxid
+	}
+	return nil
+}
+
+// usable reports why the log cannot be used, if it cannot. l.mu is held.
+func (l *Log) usable() error {
+	if l.closed {
+		return ErrClosed
+	}
+	if l.failed != nil {
+		return fmt.Errorf("disk: log failed earlier: %w", l.failed)
+	}
+	return nil
+}
+
+// roll starts a new segment whose first record is zxid. The finished
+// segment is flushed and fsynced first, so a segment that is not the last
+// is always whole on disk. l.mu is held.
+func (l *Log) roll(zxid int64) error {
+	if l.cur != nil {
+		name := l.segs[len(l.segs)-1].name
+		if err := l.w.Flush(); err != nil {
+			return fmt.Errorf("disk: write segment %s: %w", l.path(name), err)
+		}
+		if !l.opts.NoSync {
+			if err := l.cur.Sync(); err != nil {
+				return fmt.Errorf("disk: sync segment %s: %w", l.path(name), err)
+			}
+		}
+		// A sync leader may still be using it: the next token holder
+		// closes it.
+		l.toClose = append(l.toClose, l.cur)
+		l.cur, l.w = nil, nil
+	}
+	name := logPrefix + strconv.FormatInt(zxid, 16)
+	f, err := l.fs.OpenFile(l.path(name), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("disk: create segment %s: %w", l.path(name), err)
+	}
+	l.cur, l.w = f, bufio.NewWriterSize(f, 64<<10)
+	l.dirDirty = true
+	if _, err := l.w.Write(segmentHeader()); err != nil {
+		return fmt.Errorf("disk: write segment %s: %w", l.path(name), err)
+	}
+	l.segs = append(l.segs, segment{name: name, first: zxid, size: segmentHeaderSize})
+	return nil
+}
+
+// Sync makes every record appended before the call durable and returns the
+// highest zxid now durable (at least LastZxid as of the call, unless the log
+// was truncated meanwhile).
+//
+// Group commit: one caller at a time performs the fsync, covering every
+// record appended so far; callers that arrive while it runs wait for it or
+// for the next one, so concurrent callers share fsyncs.
+func (l *Log) Sync() (int64, error) {
+	l.mu.Lock()
+	if err := l.usable(); err != nil {
+		l.mu.Unlock()
+		return 0, err
+	}
+	target := l.lastZxid
+	l.mu.Unlock()
+
+	l.syncMu.Lock()
+	for l.durable < target && l.syncing {
+		l.syncCond.Wait()
+	}
+	if l.durable >= target {
+		d := l.durable
+		l.syncMu.Unlock()
+		return d, nil
+	}
+	l.syncing = true
+	l.syncMu.Unlock()
+
+	upTo, err := l.syncOnce()
+
+	l.syncMu.Lock()
+	if err == nil && upTo > l.durable {
+		l.durable = upTo
+	}
+	d := l.durable
+	l.syncing = false
+	l.syncCond.Broadcast()
+	l.syncMu.Unlock()
+	return d, err
+}
+
+// syncOnce flushes and fsyncs everything appended so far and returns the
+// last zxid it covers. The caller holds the sync token.
+func (l *Log) syncOnce() (int64, error) {
+	l.mu.Lock()
+	if err := l.usable(); err != nil {
+		l.mu.Unlock()
+		return 0, err
+	}
+	var name string
+	if l.cur != nil {
+		name = l.segs[len(l.segs)-1].name
+		if err := l.w.Flush(); err != nil {
+			l.failed = fmt.Errorf("disk: write segment %s: %w", l.path(name), err)
+			l.mu.Unlock()
+			return 0, l.failed
+		}
+	}
+	cur, toClose, dirDirty, upTo := l.cur, l.toClose, l.dirDirty, l.lastZxid
+	l.toClose, l.dirDirty = nil, false
+	l.mu.Unlock()
+
+	// Appends go on while the fsync runs; they wait for the next one.
+	var err error
+	if !l.opts.NoSync {
+		if cur != nil {
+			if e := cur.Sync(); e != nil {
+				err = fmt.Errorf("disk: sync segment %s: %w", l.path(name), e)
+			}
+		}
+		if err == nil && dirDirty {
+			if e := l.fs.SyncDir(l.dir); e != nil {
+				err = fmt.Errorf("disk: sync log dir %s: %w", l.dir, e)
+			}
+		}
+	}
+	for _, f := range toClose {
+		_ = f.Close() // already fsynced by roll
+	}
+	if err != nil {
+		l.mu.Lock()
+		l.failed = err
+		l.mu.Unlock()
+		return 0, err
+	}
+	return upTo, nil
+}
+
+// acquireToken waits for and takes the sync token, which excludes sync
+// leaders; TruncateAfter and Close hold it while they replace files.
+func (l *Log) acquireToken() {
+	l.syncMu.Lock()
+	for l.syncing {
+		l.syncCond.Wait()
+	}
+	l.syncing = true
+	l.syncMu.Unlock()
+}
+
+// releaseToken gives the sync token back; durable, if not negative, is the
+// new durable zxid.
+func (l *Log) releaseToken(durable int64) {
+	l.syncMu.Lock()
+	if durable >= 0 {
+		l.durable = durable
+	}
+	l.syncing = false
+	l.syncCond.Broadcast()
+	l.syncMu.Unlock()
+}
+
+// openedSegment is a segment opened for reading.
+type openedSegment struct {
+	path string
+	f    File
+	size int64
+}
+
+// ReadFrom calls fn, in zxid order, for every record with Zxid > after that
+// was appended before the call, reading it back from the files. It may run
+// while appends continue. If fn returns an error, ReadFrom stops and returns
+// it. A TruncateAfter running at the same time may make it fail.
+func (l *Log) ReadFrom(after int64, fn func(Record) error) error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	if l.cur != nil {
+		if err := l.w.Flush(); err != nil {
+			l.failed = fmt.Errorf("disk: write segment %s: %w", l.segs[len(l.segs)-1].name, err)
+			l.mu.Unlock()
+			return l.failed
+		}
+	}
+	var open []openedSegment
+	closeAll := func() {
+		for _, o := range open {
+			_ = o.f.Close()
+		}
+	}
+	for i, s := range l.segs {
+		if i+1 < len(l.segs) && l.segs[i+1].first <= after+1 {
+			continue // every record of s is <= after
+		}
+		p := l.path(s.name)
+		f, err := l.fs.OpenFile(p, os.O_RDONLY, 0)
+		if err != nil {
+			l.mu.Unlock()
+			closeAll()
+			return fmt.Errorf("disk: open segment %s: %w", p, err)
+		}
+		open = append(open, openedSegment{path: p, f: f, size: s.size})
+	}
+	l.mu.Unlock()
+	defer closeAll()
+
+	for _, o := range open {
+		err := readSegment(o.path, o.f, o.size, func(r Record, _ int64) error {
+			if r.Zxid <= after {
+				return nil
+			}
+			return fn(r)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TruncateAfter durably removes every record with Zxid > zxid (ZAB's
+// TRUNC). Every record that remains is durable when it returns.
+func (l *Log) TruncateAfter(zxid int64) error {
+	l.acquireToken()
+	newDurable := int64(-1)
+	defer func() { l.releaseToken(newDurable) }()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	err := l.truncateAfter(zxid)
+	if err != nil {
+		l.failed = err
+		return err
+	}
+	newDurable = l.lastZxid
+	return nil
+}
+
+// truncateAfter does TruncateAfter with the token and l.mu held.
+func (l *Log) truncateAfter(zxid int64) error {
+	if l.cur != nil {
+		if err := l.w.Flush(); err != nil {
+			return fmt.Errorf("disk: write segment %s: %w", l.segs[len(l.segs)-1].name, err)
+		}
+	}
+	if zxid >= l.lastZxid {
+		return l.syncAllLocked()
+	}
+	l.closeFiles()
+	for len(l.segs) > 0 && l.segs[len(l.segs)-1].first > zxid {
+		s := l.segs[len(l.segs)-1]
+		if err := l.removeFile(l.path(s.name)); err != nil {
+			return err
+		}
+		l.segs = l.segs[:len(l.segs)-1]
+	}
+	l.lastZxid = 0
+	if n := len(l.segs); n > 0 {
+		s := &l.segs[n-1]
+		p := l.path(s.name)
+		f, err := l.fs.OpenFile(p, os.O_RDONLY, 0)
+		if err != nil {
+			return fmt.Errorf("disk: open segment %s: %w", p, err)
+		}
+		cut, last := s.size, int64(0)
+		errStop := errors.New("stop")
+		err = readSegment(p, f, s.size, func(r Record, off int64) error {
+			if r.Zxid > zxid {
+				cut = off
+				return errStop
+			}
+			last = r.Zxid
+			return nil
+		})
+		_ = f.Close()
+		if err != nil && err != errStop {
+			return err
+		}
+		if err := l.truncateFile(p, cut); err != nil {
+			return err
+		}
+		s.size, s.last = cut, last
+		l.lastZxid = last
+		if l.cur, err = l.fs.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0); err != nil {
+			return fmt.Errorf("disk: open segment %s: %w", p, err)
+		}
+		l.w = bufio.NewWriterSize(l.cur, 64<<10)
+	}
+	if !l.opts.NoSync {
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return fmt.Errorf("disk: sync log dir %s: %w", l.dir, err)
+		}
+	}
+	l.dirDirty = false
+	return nil
+}
+
+// syncAllLocked fsyncs the current segment and, if needed, the directory.
+// The token and l.mu are held.
+func (l *Log) syncAllLocked() error {
+	for _, f := range l.toClose {
+		_ = f.Close()
+	}
+	l.toClose = nil
+	if l.opts.NoSync {
+		return nil
+	}
+	if l.cur != nil {
+		if err := l.cur.Sync(); err != nil {
+			return fmt.Errorf("disk: sync segment %s: %w", l.path(l.segs[len(l.segs)-1].name), err)
+		}
+	}
+	if l.dirDirty {
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return fmt.Errorf("disk: sync log dir %s: %w", l.dir, err)
+		}
+		l.dirDirty = false
+	}
+	return nil
+}
+
+// closeFiles closes every open segment file. l.mu is held.
+func (l *Log) closeFiles() {
+	for _, f := range l.toClose {
+		_ = f.Close()
+	}
+	l.toClose = nil
+	if l.cur != nil {
+		_ = l.cur.Close()
+	}
+	l.cur, l.w = nil, nil
+}
+
+// PurgeBefore deletes whole segments that hold only records with Zxid <=
+// zxid, keeping everything needed to replay the records after zxid. The
+// last segment is never deleted.
+func (l *Log) PurgeBefore(zxid int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	n := 0
+	for n+1 < len(l.segs) && l.segs[n+1].first <= zxid+1 {
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	for i := 0; i < n; i++ {
+		if err := l.removeFile(l.path(l.segs[0].name)); err != nil {
+			return err
+		}
+		l.segs = l.segs[1:]
+	}
+	if !l.opts.NoSync {
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return fmt.Errorf("disk: sync log dir %s: %w", l.dir, err)
+		}
+	}
+	return nil
+}
+
+// Close syncs and closes the log. Later calls return ErrClosed.
+func (l *Log) Close() error {
+	l.acquireToken()
+	defer l.releaseToken(-1)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	var err error
+	if l.failed == nil && l.cur != nil {
+		if e := l.w.Flush(); e != nil {
+			err = fmt.Errorf("disk: write segment %s: %w", l.segs[len(l.segs)-1].name, e)
+		}
+	}
+	if err == nil && l.failed == nil {
+		err = l.syncAllLocked()
+	}
+	l.closeFiles()
+	l.closed = true
+	return err
+}
+
+// named is a file whose name carries a zxid.
+type named struct {
+	name string
+	zxid int64
+}
+
+// listNamed returns the files in dir named prefix + lowercase hex zxid,
+// sorted by zxid. Other names are ignored; a name with the prefix and a
+// suffix that is not canonical hex is ignored too unless it is all hex
+// digits, which is an error (it would alias another file).
+func listNamed(fsys FS, dir, prefix string) ([]named, error) {
+	names, err := fsys.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []named
+	for _, n := range names {
+		z, ok, err := parseZxidName(n, prefix)
+		if err != nil {
+			return nil, fmt.Errorf("disk: %s: %w", filepath.Join(dir, n), err)
+		}
+		if ok {
+			out = append(out, named{name: n, zxid: z})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].zxid < out[j].zxid })
+	return out, nil
+}
+
+// parseZxidName parses prefix + lowercase hex. ok is false for names that
+// are not of that form at all (temporary files, say).
+func parseZxidName(name, prefix string) (int64, bool, error) {
+	hex, found := strings.CutPrefix(name, prefix)
+	if !found || hex == "" {
+		return 0, false, nil
+	}
+	for _, c := range hex {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return 0, false, nil
+		}
+	}
+	z, err := strconv.ParseInt(hex, 16, 64)
+	if err != nil || strconv.FormatInt(z, 16) != hex {
+		return 0, false, fmt.Errorf("file name does not hold a canonical lowercase hex zxid: %w", ErrCorrupt)
+	}
+	return z, true, nil
+}

@@ -1,0 +1,96 @@
+package disk
+
+import (
+	"io"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func readMem(t *testing.T, m *MemFS, path string) []byte {
+	t.Helper()
+	f, err := m.OpenFile(path, os.O_RDONLY, 0)
+	require.NoError(t, err)
+	defer f.Close()
+	size, err := fileSize(f)
+	require.NoError(t, err)
+	b := make([]byte, size)
+	if _, err := f.ReadAt(b, 0); err != nil && err != io.EOF {
+		require.NoError(t, err)
+	}
+	return b
+}
+
+func TestMemFSCrash(t *testing.T) {
+	m := NewMemFS()
+	require.NoError(t, m.MkdirAll("/d", 0o755))
+	f, err := m.OpenFile("/d/a", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	require.NoError(t, err)
+	_, err = f.Write([]byte("synced"))
+	require.NoError(t, err)
+	require.NoError(t, f.Sync())
+	_, err = f.Write([]byte("-lost"))
+	require.NoError(t, err)
+	// Not durable yet: the directory entry was never synced.
+	m.Crash()
+	_, err = m.OpenFile("/d/a", os.O_RDONLY, 0)
+	require.ErrorIs(t, err, os.ErrNotExist)
+	_, err = f.Write([]byte("x"))
+	require.ErrorIs(t, err, ErrCrashed)
+
+	f, err = m.OpenFile("/d/a", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	require.NoError(t, err)
+	_, err = f.Write([]byte("synced"))
+	require.NoError(t, err)
+	require.NoError(t, f.Sync())
+	require.NoError(t, m.SyncDir("/d"))
+	_, err = f.Write([]byte("-torn"))
+	require.NoError(t, err)
+	require.NoError(t, m.Rename("/d/a", "/d/b")) // not synced: undone by a crash
+	m.Crash()
+	require.Equal(t, []byte("synced"), readMem(t, m, "/d/a"))
+
+	f, err = m.OpenFile("/d/a", os.O_WRONLY|os.O_APPEND, 0)
+	require.NoError(t, err)
+	_, err = f.Write([]byte("-torn"))
+	require.NoError(t, err)
+	m.CrashWith(func(path string, unsynced int) int {
+		require.Equal(t, "/d/a", path)
+		require.Equal(t, 5, unsynced)
+		return 3
+	})
+	require.Equal(t, []byte("synced-to"), readMem(t, m, "/d/a"))
+	names, err := m.ReadDir("/d")
+	require.NoError(t, err)
+	require.Equal(t, []string{"a"}, names)
+}
+
+func TestLogOnMemFSCrash(t *testing.T) {
+	m := NewMemFS()
+	opts := LogOptions{FS: m, SegmentSize: 200, Logger: quiet()}
+	l, err := OpenLog("/db", opts)
+	require.NoError(t, err)
+	require.NoError(t, l.Append(recs(1, 20)...))
+	d, err := l.Sync()
+	require.NoError(t, err)
+	require.Equal(t, int64(20), d)
+	require.NoError(t, l.Append(recs(21, 40)...))
+	m.Crash()
+
+	l, err = OpenLog("/db", opts)
+	require.NoError(t, err)
+	requireRecords(t, recs(1, 20), readAll(t, l, 0))
+	require.NoError(t, l.Append(recs(21, 25)...))
+	_, err = l.Sync()
+	require.NoError(t, err)
+	require.NoError(t, l.Append(recs(26, 40)...))
+	m.CrashWith(func(string, int) int { return 17 }) // tear every file 17 bytes in
+
+	l, err = OpenLog("/db", opts)
+	require.NoError(t, err)
+	defer l.Close()
+	got := readAll(t, l, 0)
+	require.GreaterOrEqual(t, len(got), 25)
+	requireRecords(t, recs(1, int64(len(got))), got)
+}

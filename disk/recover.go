@@ -1,0 +1,71 @@
+package disk
+
+import (
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Recover rebuilds state at start-up from the snapshots in snapDir and the
+// log, reading snapshots through the log's FS.
+//
+// It loads the newest snapshot that verifies through load, then calls replay
+// for every log record after the snapshot's zxid, in order, and returns the
+// last zxid recovered. If the newest snapshot is corrupt it falls back to an
+// older one, with a warning, only when the log covers the gap: it must hold
+// every record after the older snapshot (its first zxid is at most one past
+// it) and reach at least the newest snapshot's zxid; otherwise Recover fails
+// rather than go back in time. With no snapshot at all, the log is replayed
+// from the start and must begin at the first transaction of an epoch
+// (counter 0 or 1).
+func Recover(snapDir string, log *Log, load func(zxid int64, body io.Reader) error, replay func(Record) error) (int64, error) {
+	snaps, err := ListSnapshotsFS(log.fs, snapDir)
+	if err != nil {
+		return 0, err
+	}
+	first, last := log.FirstZxid(), log.LastZxid()
+	base, loaded := int64(0), false
+	for i, s := range snaps {
+		z, body, err := OpenSnapshotFS(log.fs, s.Path)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				return 0, err
+			}
+			log.logger.Warn("disk: skipping corrupt snapshot", "file", s.Path, "err", err)
+			continue
+		}
+		if i > 0 {
+			if first == 0 || first > z+1 || last < snaps[0].Zxid {
+				_ = body.Close()
+				return 0, fmt.Errorf("disk: recover: newest snapshot %s is corrupt and the log (zxids %#x..%#x) does not bridge from snapshot %s to %#x: %w",
+					snaps[0].Path, first, last, s.Path, snaps[0].Zxid, ErrCorrupt)
+			}
+			log.logger.Warn("disk: recovering from an older snapshot", "file", s.Path, "newest", snaps[0].Path)
+		}
+		err = load(z, body)
+		_ = body.Close()
+		if err != nil {
+			return 0, fmt.Errorf("disk: recover: load snapshot %s: %w", s.Path, err)
+		}
+		base, loaded = z, true
+		break
+	}
+	if !loaded && first != 0 && uint32(first) > 1 {
+		return 0, fmt.Errorf("disk: recover: no valid snapshot in %s and the log starts at %#x, not at the first transaction of an epoch: %w", snapDir, first, ErrCorrupt)
+	}
+	if !loaded && len(snaps) > 0 && last < snaps[0].Zxid {
+		return 0, fmt.Errorf("disk: recover: no valid snapshot in %s and the log ends at %#x, before the newest snapshot %s: %w", snapDir, last, snaps[0].Path, ErrCorrupt)
+	}
+	recovered := base
+	err = log.ReadFrom(base, func(r Record) error {
+		if err := replay(r); err != nil {
+			return fmt.Errorf("disk: recover: replay zxid %#x: %w", r.Zxid, err)
+		}
+		recovered = r.Zxid
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return recovered, nil
+}

@@ -1,0 +1,195 @@
+package disk
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func snapBodyFor(z int64, n int) []byte {
+	r := rand.New(rand.NewPCG(uint64(z), 1))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func writeSnap(t *testing.T, fsys FS, dir string, z int64, body []byte) string {
+	t.Helper()
+	p, err := WriteSnapshotFS(fsys, dir, z, func(w io.Writer) error {
+		for len(body) > 0 { // stream it in pieces
+			n := min(len(body), 7777)
+			if _, err := w.Write(body[:n]); err != nil {
+				return err
+			}
+			body = body[n:]
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	return p
+}
+
+func TestSnapshotWriteListOpen(t *testing.T) {
+	dir := t.TempDir()
+	snaps, err := ListSnapshots(dir)
+	require.NoError(t, err)
+	require.Empty(t, snaps)
+
+	zs := []int64{0x100000005, 0, 3, 0x200000001}
+	for _, z := range zs {
+		writeSnap(t, nil, dir, z, snapBodyFor(z, 1<<20+int(z%100)))
+	}
+	snaps, err = ListSnapshots(dir)
+	require.NoError(t, err)
+	require.Equal(t, []SnapshotInfo{
+		{Path: filepath.Join(dir, "version-2", "snapshot.200000001"), Zxid: 0x200000001},
+		{Path: filepath.Join(dir, "version-2", "snapshot.100000005"), Zxid: 0x100000005},
+		{Path: filepath.Join(dir, "version-2", "snapshot.3"), Zxid: 3},
+		{Path: filepath.Join(dir, "version-2", "snapshot.0"), Zxid: 0},
+	}, snaps)
+	for _, s := range snaps {
+		z, body, err := OpenSnapshot(s.Path)
+		require.NoError(t, err)
+		require.Equal(t, s.Zxid, z)
+		got, err := io.ReadAll(body)
+		require.NoError(t, err)
+		require.NoError(t, body.Close())
+		require.True(t, bytes.Equal(snapBodyFor(z, 1<<20+int(z%100)), got))
+	}
+}
+
+func TestSnapshotWriteFailureLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	boom := errors.New("boom")
+	_, err := WriteSnapshot(dir, 9, func(w io.Writer) error {
+		_, _ = w.Write([]byte("partial"))
+		return boom
+	})
+	require.ErrorIs(t, err, boom)
+	names, err := OSFS{}.ReadDir(filepath.Join(dir, versionDir))
+	require.NoError(t, err)
+	require.Empty(t, names)
+
+	m := NewMemFS()
+	_, err = WriteSnapshotFS(WithFaults(m, FailNext(OpRename)), "/d", 9, func(io.Writer) error { return nil })
+	require.ErrorIs(t, err, ErrInjected)
+	names, err = m.ReadDir("/d/version-2")
+	require.NoError(t, err)
+	require.Empty(t, names)
+}
+
+func TestSnapshotCrashBeforeDirSync(t *testing.T) {
+	m := NewMemFS()
+	_, err := WriteSnapshotFS(WithFaults(m, FailNext(OpSyncDir)), "/d", 9, func(io.Writer) error { return nil })
+	require.Error(t, err)
+	m.Crash()
+	snaps, err := ListSnapshotsFS(m, "/d")
+	require.NoError(t, err)
+	require.Empty(t, snaps)
+}
+
+func TestCorruptSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	body := snapBodyFor(7, 5000)
+	p := writeSnap(t, nil, dir, 7, body)
+	orig, err := os.ReadFile(p)
+	require.NoError(t, err)
+	damage := map[string]func([]byte) []byte{
+		"flipped body byte": func(b []byte) []byte { b[2000] ^= 1; return b },
+		"flipped zxid":      func(b []byte) []byte { b[15] ^= 1; return b },
+		"bad magic":         func(b []byte) []byte { b[0] = 'X'; return b },
+		"truncated":         func(b []byte) []byte { return b[:len(b)-100] },
+		"truncated to 10":   func(b []byte) []byte { return b[:10] },
+		"extended":          func(b []byte) []byte { return append(b, 0) },
+		"flipped crc":       func(b []byte) []byte { b[len(b)-1] ^= 1; return b },
+		"empty":             func([]byte) []byte { return nil },
+	}
+	for name, f := range damage {
+		t.Run(name, func(t *testing.T) {
+			require.NoError(t, os.WriteFile(p, f(bytes.Clone(orig)), 0o644))
+			_, _, err := OpenSnapshot(p)
+			require.ErrorIs(t, err, ErrCorrupt)
+			require.Contains(t, err.Error(), p)
+		})
+	}
+	// A snapshot renamed to another zxid is caught too.
+	require.NoError(t, os.WriteFile(p, orig, 0o644))
+	other := filepath.Join(filepath.Dir(p), "snapshot.8")
+	require.NoError(t, os.Rename(p, other))
+	_, _, err = OpenSnapshot(other)
+	require.ErrorIs(t, err, ErrCorrupt)
+}
+
+func TestPurgeSnapshots(t *testing.T) {
+	dir := t.TempDir()
+	for z := int64(1); z <= 6; z++ {
+		writeSnap(t, nil, dir, z*10, snapBodyFor(z, 100))
+	}
+	oldest, err := PurgeSnapshots(dir, 1) // at least 3 are kept
+	require.NoError(t, err)
+	require.Equal(t, int64(40), oldest)
+	snaps, err := ListSnapshots(dir)
+	require.NoError(t, err)
+	require.Len(t, snaps, 3)
+
+	// A corrupt newest snapshot does not count towards the retained ones.
+	p := writeSnap(t, nil, dir, 70, snapBodyFor(7, 100))
+	require.NoError(t, os.Truncate(p, 30))
+	writeSnap(t, nil, dir, 5, snapBodyFor(5, 100))
+	oldest, err = PurgeSnapshots(dir, 3)
+	require.NoError(t, err)
+	require.Equal(t, int64(40), oldest)
+	snaps, err = ListSnapshots(dir)
+	require.NoError(t, err)
+	require.Equal(t, []int64{70, 60, 50, 40}, zxidsOf(snaps))
+
+	oldest, err = PurgeSnapshots(dir, 10) // fewer than wanted: keep all
+	require.NoError(t, err)
+	require.Equal(t, int64(40), oldest)
+}
+
+func zxidsOf(s []SnapshotInfo) []int64 {
+	var out []int64
+	for _, i := range s {
+		out = append(out, i.Zxid)
+	}
+	return out
+}
+
+func TestEpochFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "currentEpoch")
+	_, ok, err := ReadEpochFile(p)
+	require.NoError(t, err)
+	require.False(t, ok)
+	for _, v := range []int64{0, 1, 7, 1 << 40, -1} {
+		require.NoError(t, WriteEpochFile(p, v))
+		got, ok, err := ReadEpochFile(p)
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, v, got)
+	}
+	raw, err := os.ReadFile(p)
+	require.NoError(t, err)
+	require.Equal(t, "-1", string(raw))
+
+	require.NoError(t, os.WriteFile(p, []byte("12\n"), 0o644)) // as ZooKeeper may leave it
+	got, ok, err := ReadEpochFile(p)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, int64(12), got)
+	for _, bad := range []string{"", "x", "1 2", "99999999999999999999", "+3"} {
+		require.NoError(t, os.WriteFile(p, []byte(bad), 0o644))
+		_, _, err := ReadEpochFile(p)
+		require.ErrorIs(t, err, ErrCorrupt, "%q", bad)
+		require.Contains(t, err.Error(), p)
+	}
+}
