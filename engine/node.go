@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/proto"
@@ -412,6 +413,22 @@ func (n *Node) Submit(r Request) {
 	}
 	n.touch(s)
 	q := &queued{req: r, caller: n.caller(c)}
+	switch {
+	case r.Body == nil:
+		// The body did not decode: ZooKeeper answers MarshallingError in
+		// turn and keeps serving the connection.
+		q.kind, q.err = qBarrier, proto.ErrMarshallingError
+	default:
+		n.route(c, s, q)
+	}
+	c.queue = append(c.queue, q)
+	n.drain(c)
+}
+
+// route decides how a decoded request is served: read now (in turn),
+// proposed as a txn, or answered by a barrier.
+func (n *Node) route(c *conn, s *session, q *queued) {
+	r := q.req
 	switch r.Op {
 	case proto.OpPing, proto.OpExists, proto.OpGetData, proto.OpGetACL, proto.OpGetChildren,
 		proto.OpGetChildren2, proto.OpGetAllChildrenNumber, proto.OpGetEphemerals, proto.OpMultiRead,
@@ -457,8 +474,6 @@ func (n *Node) Submit(r Request) {
 		q.kind, q.err = qBarrier, proto.ErrUnimplemented
 		q.closeAfter, q.closeWhy = true, fmt.Sprintf("unsupported request type %v", r.Op)
 	}
-	c.queue = append(c.queue, q)
-	n.drain(c)
 }
 
 // auth adds the identity of an auth packet to the connection at once, so
@@ -526,7 +541,12 @@ func (n *Node) read(c *conn, q *queued) (proto.Record, proto.ErrCode) {
 	case proto.OpWhoAmI:
 		resp := &proto.WhoAmIResponse{ClientInfo: []proto.ClientInfo{}}
 		for _, id := range c.auth {
-			resp.ClientInfo = append(resp.ClientInfo, proto.ClientInfo{AuthScheme: id.Scheme, User: id.ID})
+			user := id.ID
+			if id.Scheme == "digest" {
+				// ZooKeeper names a digest identity by its user, not its hash.
+				user, _, _ = strings.Cut(user, ":")
+			}
+			resp.ClientInfo = append(resp.ClientInfo, proto.ClientInfo{AuthScheme: id.Scheme, User: user})
 		}
 		return resp, proto.ErrOK
 	case proto.OpSetWatches, proto.OpSetWatches2:

@@ -15,6 +15,9 @@ import (
 	"github.com/zabkeeper/zabkeeper/proto"
 )
 
+// requestHeaderSize is the encoded size of a RequestHeader (xid, type).
+const requestHeaderSize = 8
+
 // maxQueuedOutBytes bounds what may wait for a client that does not read
 // its replies; past it the connection is closed rather than letting the
 // server's memory grow without bound.
@@ -120,16 +123,18 @@ func (c *clientConn) readLoop() error {
 		c.received.Add(1)
 		c.srv.stats.received.Add(1)
 		hdr, rec, err := proto.DecodeRequestFrame(body)
-		if err != nil {
-			if errors.Is(err, proto.ErrUnimplemented) {
-				// Unknown opcode: the engine answers Unimplemented and closes.
-				c.srv.post(event{kind: evRequest, conn: c.id, req: &engine.Request{
-					Conn: c.id, Xid: hdr.Xid, Op: hdr.Type, Body: &proto.EmptyRecord{}, Time: time.Now().UnixMilli(),
-				}})
-				continue
-			}
-			c.enqueue(proto.EncodeReply(proto.ReplyHeader{Xid: hdr.Xid, Err: proto.ErrMarshallingError}, nil), true)
-			return fmt.Errorf("decode %v request: %w", hdr.Type, err)
+		switch {
+		case err == nil:
+		case len(body) < requestHeaderSize:
+			return fmt.Errorf("decode request header: %w", err)
+		case errors.Is(err, proto.ErrUnimplemented):
+			// Unknown opcode: the engine answers Unimplemented and closes.
+			rec = &proto.EmptyRecord{}
+		default:
+			// A body that does not decode: the engine answers
+			// MarshallingError in turn (nil body) and the session goes on.
+			c.log.Debug("malformed request body", "op", hdr.Type, "err", err)
+			rec = nil
 		}
 		c.srv.post(event{kind: evRequest, conn: c.id, req: &engine.Request{
 			Conn: c.id, Xid: hdr.Xid, Op: hdr.Type, Body: rec, Time: time.Now().UnixMilli(),
@@ -151,6 +156,15 @@ func (c *clientConn) fourLetter(cmd string) error {
 	case <-c.srv.done:
 		return nil
 	}
+}
+
+// established records the session the handshake bound and arms the read
+// deadline at once: the reader may already be blocked in its next read, and
+// a deadline set on a net.Conn applies to a read in progress.
+func (c *clientConn) established(session int64, timeoutMs int32) {
+	c.sessionID.Store(session)
+	c.timeoutMs.Store(int64(timeoutMs))
+	_ = c.nc.SetReadDeadline(time.Now().Add(time.Duration(timeoutMs) * time.Millisecond))
 }
 
 // enqueue queues a frame for the writer; close ends the connection once the

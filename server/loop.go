@@ -149,8 +149,7 @@ func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]time
 			c.enqueue(proto.AppendRecords(nil, &o.Header, o.Body), false)
 		case engine.OutConnect:
 			if o.Connect.TimeOut > 0 {
-				c.timeoutMs.Store(int64(o.Connect.TimeOut))
-				c.sessionID.Store(o.Connect.SessionID)
+				c.established(o.Connect.SessionID, o.Connect.TimeOut)
 			}
 			c.enqueue(proto.AppendRecords(nil, o.Connect), false)
 		case engine.OutClose:

@@ -1,8 +1,6 @@
 package tree
 
 import (
-	"testing"
-
 	"github.com/stretchr/testify/require"
 	"github.com/zabkeeper/zabkeeper/proto"
 )
@@ -10,13 +8,13 @@ import (
 // harness drives a Tree through Prepare and Apply with increasing zxids and
 // a fake clock.
 type harness struct {
-	t    testing.TB
+	t    require.TestingT
 	tr   *Tree
 	zxid int64
 	now  int64
 }
 
-func newHarness(t testing.TB, opts Options) *harness {
+func newHarness(t require.TestingT, opts Options) *harness {
 	return &harness{t: t, tr: New(opts), now: 1000}
 }
 

@@ -71,11 +71,3 @@ func parentForWrite(path string) (parent string, ok bool) {
 func isSpecialPath(path string) bool {
 	return path == rootPath || path == procPath || path == quotaPath || path == configPath
 }
-
-// isDescendantOrSelf reports whether path is base or lies below it.
-func isDescendantOrSelf(path, base string) bool {
-	if base == rootPath || path == base {
-		return true
-	}
-	return strings.HasPrefix(path, base) && len(path) > len(base) && path[len(base)] == '/'
-}

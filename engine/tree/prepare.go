@@ -338,13 +338,16 @@ func (t *Tree) prepareCloseSession(txn *Txn, session int64) {
 		set[p] = struct{}{}
 	}
 	for p, c := range t.pending.byPath {
-		if c.n == nil {
-			delete(set, p)
-		} else if c.n.kind == kindEphemeral && c.n.owner == session {
+		if c.n != nil && c.n.kind == kindEphemeral && c.n.owner == session {
 			set[p] = struct{}{}
+		} else {
+			delete(set, p)
 		}
 	}
 	paths := sortedKeys(set)
+	if len(paths) == 0 {
+		paths = nil // as it decodes
+	}
 	txn.Type = proto.OpCloseSession
 	txn.Paths = paths
 	for _, p := range paths {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"maps"
 	"slices"
@@ -38,7 +39,7 @@ func (s *Snapshot) Digest() uint64 { return s.digest }
 //	per node in path order: int length, then path, data, ACL vector,
 //	  czxid, mzxid, ctime, mtime, pzxid, version, cversion (internal),
 //	  aversion, int kind, owner, ttl,
-//	long digest.
+//	long digest, int CRC-32C of everything before it.
 const (
 	snapMagic  = "ZKTR"
 	snapFormat = 1
@@ -52,8 +53,10 @@ const (
 // and returns the number of bytes written.
 func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	var total int64
+	var sum uint32
 	e := proto.NewEncoder(append(make([]byte, 0, flushAt+4096), snapMagic...))
 	flush := func() error {
+		sum = crc32.Update(sum, crcTable, e.Bytes())
 		n, err := w.Write(e.Bytes())
 		total += int64(n)
 		e.Reset()
@@ -74,8 +77,14 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		}
 	}
 	e.WriteLong(int64(s.digest))
+	if err := flush(); err != nil {
+		return total, err
+	}
+	e.WriteInt(int32(sum))
 	return total, flush()
 }
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 func encodeNode(e *proto.Encoder, path string, n *node) {
 	e.WriteString(path)
@@ -102,6 +111,9 @@ var ErrBadSnapshot = errors.New("tree: corrupt snapshot")
 // from r, bounds every allocation by the input, checks the structure and
 // the digest, and returns an error (never panics) on corrupt input.
 func Load(r io.Reader, opts Options) (*Tree, error) {
+	crc := crc32.New(crcTable)
+	raw := r
+	r = io.TeeReader(raw, crc)
 	var hdr [4 + 4 + 8 + 8]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, fmt.Errorf("tree: read snapshot header: %w", err)
@@ -148,6 +160,13 @@ func Load(r io.Reader, opts Options) (*Tree, error) {
 	var digest [8]byte
 	if _, err := io.ReadFull(r, digest[:]); err != nil {
 		return nil, fmt.Errorf("tree: read snapshot digest: %w", err)
+	}
+	var sum [4]byte
+	if _, err := io.ReadFull(raw, sum[:]); err != nil {
+		return nil, fmt.Errorf("tree: read snapshot checksum: %w", err)
+	}
+	if binary.BigEndian.Uint32(sum[:]) != crc.Sum32() {
+		return nil, fmt.Errorf("%w: checksum mismatch", ErrBadSnapshot)
 	}
 	if err := t.checkLoaded(); err != nil {
 		return nil, err

@@ -380,3 +380,16 @@ func TestUnknownOps(t *testing.T) {
 	_, err := h.tr.Read(anyone, 0, proto.OpGetData, &proto.ExistsRequest{Path: "/"})
 	require.Equal(t, proto.ErrUnimplemented, err)
 }
+
+func TestCloseSessionIgnoresReplacedEphemeral(t *testing.T) {
+	h := newHarness(t, Options{})
+	require.Equal(t, proto.ErrOK, h.create(Caller{SessionID: 2}, "/a", "", proto.ModeEphemeral).Err)
+	t1 := h.prepare(Caller{SessionID: 1}, proto.OpDelete, &proto.DeleteRequest{Path: "/a", Version: -1})
+	t2 := h.prepare(Caller{SessionID: 1}, proto.OpCreate, &proto.CreateRequest{Path: "/a", ACL: proto.OpenACLUnsafe})
+	t3 := h.prepare(Caller{SessionID: 2}, proto.OpCloseSession, nil)
+	require.Nil(t, t3.Paths, "the pending persistent /a is not session 2's")
+	for _, txn := range []*Txn{t1, t2, t3} {
+		require.Equal(t, proto.ErrOK, h.tr.Apply(txn).Err)
+	}
+	require.True(t, h.exists("/a"))
+}
