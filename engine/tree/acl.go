@@ -3,8 +3,6 @@ package tree
 import (
 	"crypto/sha1"
 	"encoding/base64"
-	"net/netip"
-	"strconv"
 	"strings"
 
 	"github.com/zabkeeper/zabkeeper/proto"
@@ -90,40 +88,9 @@ func idMatches(scheme, have, acl string) bool {
 	case schemeDigest, schemeX509:
 		return have == acl
 	case schemeIP:
-		return ipMatches(have, acl)
+		return proto.IPACLMatches(have, acl)
 	}
 	return false
-}
-
-// parseIPACL parses an ip ACL id, "addr" or "addr/bits", v4 or v6.
-func parseIPACL(id string) (netip.Prefix, bool) {
-	addrText, bitsText, hasBits := strings.Cut(id, "/")
-	addr, err := netip.ParseAddr(addrText)
-	if err != nil || addr.Zone() != "" {
-		return netip.Prefix{}, false
-	}
-	bits := addr.BitLen()
-	if hasBits {
-		b, err := strconv.Atoi(bitsText)
-		if err != nil || b < 0 || b > addr.BitLen() {
-			return netip.Prefix{}, false
-		}
-		bits = b
-	}
-	p, err := addr.Prefix(bits)
-	return p, err == nil
-}
-
-func ipMatches(have, acl string) bool {
-	p, ok := parseIPACL(acl)
-	if !ok {
-		return false
-	}
-	addr, err := netip.ParseAddr(have)
-	if err != nil {
-		return false
-	}
-	return p.Contains(addr.WithZone(""))
 }
 
 // validDigestID reports whether id has exactly two ':'-separated parts as
@@ -183,7 +150,7 @@ func fixupACL(ids []proto.Id, acl []proto.ACL) ([]proto.ACL, proto.ErrCode) {
 			}
 			out = append(out, a)
 		case schemeIP:
-			if _, ok := parseIPACL(a.Id.ID); !ok {
+			if !proto.ValidIPACL(a.Id.ID) {
 				return nil, proto.ErrInvalidACL
 			}
 			out = append(out, a)
