@@ -43,7 +43,7 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 		t := time.NewTicker(time.Duration(s.cfg.PurgeInterval) * time.Hour)
 		defer t.Stop()
 		purge = t.C
-		go s.logPurge()
+		s.background(s.logPurge)
 	}
 	snapDone := make(chan error, 1)
 	snapshotting := false
@@ -71,9 +71,14 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 			snapshotting = false
 			if err != nil {
 				s.log.Error("snapshot failed", "err", err)
+			} else if s.cfg.PurgeInterval > 0 {
+				// With autopurge on, purge right after each snapshot too, so
+				// a busy server never holds more than retain+1 snapshots
+				// between the hourly rounds.
+				s.background(s.logPurge)
 			}
 		case <-purge:
-			go s.logPurge()
+			s.background(s.logPurge)
 		case err := <-w.failed:
 			// A write we cannot make durable must never be acknowledged:
 			// stop, as ZooKeeper does, rather than serve from memory.
@@ -94,7 +99,7 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 		if sinceSnap >= snapAt && !snapshotting {
 			snapshotting, sinceSnap, snapAt = true, 0, s.nextSnapThreshold()
 			zxid, write := s.node.Snapshot()
-			go func() { snapDone <- s.writeSnapshot(zxid, write) }()
+			s.background(func() { snapDone <- s.writeSnapshot(zxid, write) })
 		}
 	}
 }

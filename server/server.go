@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -33,7 +32,8 @@ type Server struct {
 
 	events chan event
 	done   chan struct{} // closed when the server stops
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // connection goroutines
+	bg     sync.WaitGroup // snapshot and purge goroutines
 
 	nextConn atomic.Uint64
 	connMu   sync.Mutex
@@ -79,8 +79,9 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 
 // recover builds the Node from disk.
 func (s *Server) recover() error {
-	logDir := filepath.Join(s.cfg.DataLogDir, "version-2")
-	s.snapDir = filepath.Join(s.cfg.DataDir, "version-2")
+	// disk keeps its files under <dir>/version-2, as ZooKeeper does.
+	logDir := s.cfg.DataLogDir
+	s.snapDir = s.cfg.DataDir
 	for _, d := range []string{logDir, s.snapDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("server: create %s: %w", d, err)
@@ -150,11 +151,22 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.connMu.Unlock()
 	s.wg.Wait()
+	s.bg.Wait()
 	if err := s.wal.Close(); err != nil && loopErr == nil {
 		loopErr = fmt.Errorf("server: close txn log: %w", err)
 	}
 	s.log.Info("stopped", "zxid", fmt.Sprintf("0x%x", s.node.LastZxid()))
 	return loopErr
+}
+
+// background runs f on its own goroutine; Serve waits for it before it
+// closes the log.
+func (s *Server) background(f func()) {
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		f()
+	}()
 }
 
 func (s *Server) stop() { s.stopOnce.Do(func() { close(s.done) }) }
