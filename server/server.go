@@ -31,7 +31,7 @@ type Server struct {
 	ln      net.Listener
 
 	events chan event
-	done   chan struct{} // closed when the server stops
+	done   chan struct{}  // closed when the server stops
 	wg     sync.WaitGroup // connection goroutines
 	bg     sync.WaitGroup // snapshot and purge goroutines
 
