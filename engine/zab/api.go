@@ -1,0 +1,235 @@
+// Package zab is ZooKeeper Atomic Broadcast as a pure state machine: fast
+// leader election, discovery, synchronization and broadcast, with no
+// goroutines, clocks, sockets or files. The caller feeds it ticks, messages
+// and durability acknowledgements and carries out its Ready batches, in the
+// shape of etcd-io/raft's RawNode.
+package zab
+
+// Entry is one txn of the replicated history. Data is opaque to zab (the
+// engine's marshalled txn).
+type Entry struct {
+	Zxid int64
+	Data []byte
+}
+
+// Epoch returns the epoch part of a zxid (its high 32 bits).
+func Epoch(zxid int64) int64 { return int64(uint64(zxid) >> 32) }
+
+// Counter returns the counter part of a zxid (its low 32 bits).
+func Counter(zxid int64) int64 { return zxid & 0xffffffff }
+
+// MakeZxid builds a zxid from an epoch and a counter.
+func MakeZxid(epoch, counter int64) int64 { return epoch<<32 | (counter & 0xffffffff) }
+
+// Role is what a server is doing in the protocol.
+type Role int
+
+// Roles.
+const (
+	Looking Role = iota
+	Following
+	Leading
+	Observing
+)
+
+func (r Role) String() string {
+	switch r {
+	case Looking:
+		return "looking"
+	case Following:
+		return "following"
+	case Leading:
+		return "leading"
+	case Observing:
+		return "observing"
+	}
+	return "unknown"
+}
+
+// MsgType names a protocol message.
+type MsgType int
+
+// Message types. Election notifications travel between any two servers;
+// the rest only between a leader and its learners (followers, observers).
+const (
+	// MsgNotification is a fast-leader-election vote: Vote.
+	MsgNotification MsgType = iota + 1
+	// MsgFollowerInfo opens discovery: a learner's AcceptedEpoch (Epoch) and
+	// LastZxid (Zxid); Observer marks an observer.
+	MsgFollowerInfo
+	// MsgLeaderInfo proposes the new epoch (Epoch).
+	MsgLeaderInfo
+	// MsgAckEpoch acknowledges LEADERINFO with the learner's CurrentEpoch
+	// (Epoch) and LastZxid (Zxid).
+	MsgAckEpoch
+	// MsgDiff starts a sync that only adds entries: Entries follow as
+	// MsgProposal/MsgCommit. Zxid is the leader's zxid at which the diff
+	// starts.
+	MsgDiff
+	// MsgTrunc tells the learner to discard its log after Zxid, then
+	// proposals follow as for a diff.
+	MsgTrunc
+	// MsgSnap carries the leader's state at Zxid (Snapshot); the learner
+	// replaces its state and log with it.
+	MsgSnap
+	// MsgProposal carries one Entry; during sync and in broadcast.
+	MsgProposal
+	// MsgCommit commits every proposal up to Zxid.
+	MsgCommit
+	// MsgNewLeader ends the sync stream: Zxid is epoch<<32.
+	MsgNewLeader
+	// MsgAck acknowledges a persisted proposal or NEWLEADER (Zxid).
+	MsgAck
+	// MsgUpToDate tells a synced learner to start serving.
+	MsgUpToDate
+	// MsgPing is the leader's heartbeat (Zxid = its last committed); a
+	// learner answers with MsgPing too, so the leader knows it is alive.
+	MsgPing
+	// MsgInform carries a committed Entry to an observer.
+	MsgInform
+	// MsgApp carries an application Payload between a learner and its
+	// established leader in the same Epoch (forwarded requests, session
+	// touches, sync). Zab fences it by epoch and never reads Payload.
+	MsgApp
+	// MsgLinkDown is not sent: the caller steps it when the connection to
+	// From broke, as a TCP error would tell a real server.
+	MsgLinkDown
+)
+
+// Vote is a fast-leader-election notification.
+type Vote struct {
+	// Leader is the proposed leader.
+	Leader int64
+	// Zxid is the proposed leader's last zxid.
+	Zxid int64
+	// PeerEpoch is the proposed leader's current epoch.
+	PeerEpoch int64
+	// Round is the sender's election round (logical clock).
+	Round int64
+	// State is the sender's role.
+	State Role
+}
+
+// Message is one protocol message. Fields unused by a type stay zero.
+type Message struct {
+	Type     MsgType
+	From, To int64
+	// Epoch: the sender's epoch as the type defines it.
+	Epoch int64
+	// Zxid: as the type defines it.
+	Zxid     int64
+	Vote     Vote
+	Entry    Entry
+	Snapshot []byte
+	Observer bool
+	Payload  []byte
+}
+
+// HardState is what must be durable before any message that depends on it
+// is sent: the epochs of discovery.
+type HardState struct {
+	// AcceptedEpoch is the newest epoch this server acknowledged in
+	// LEADERINFO.
+	AcceptedEpoch int64
+	// CurrentEpoch is the epoch of the newest leader whose NEWLEADER this
+	// server acknowledged.
+	CurrentEpoch int64
+}
+
+// SnapshotInstall asks the caller to replace the application state with
+// Data (the leader's state at Zxid) and make it durable.
+type SnapshotInstall struct {
+	Zxid int64
+	Data []byte
+}
+
+// Status is a read-only view of the protocol state.
+type Status struct {
+	ID   int64
+	Role Role
+	// Leader is the established leader's id when Following or Observing,
+	// this server when Leading; 0 while Looking.
+	Leader int64
+	// Epoch is the epoch being led or followed.
+	Epoch int64
+	// Established is true once the leader completed synchronization
+	// (broadcast phase) and, on a learner, once UPTODATE arrived.
+	Established bool
+	// LastZxid is the last zxid in the local log.
+	LastZxid int64
+	// Committed is the last zxid known committed and locally persisted.
+	Committed int64
+	// HardState is the current epochs.
+	HardState HardState
+	// Followers lists the learners synced with this leader (leader only).
+	Followers []int64
+}
+
+// Ready is a batch of work for the caller. Obligations, in order:
+//  1. make HardState durable (if set);
+//  2. if Truncate is set, discard log entries with zxid > *Truncate, durably;
+//  3. if Snapshot is set, install it in the application and make it durable;
+//  4. send Messages — only after 1–3, which some of them depend on;
+//  5. append Entries to the log; report their fsync later with Persisted
+//     (zab never sends anything that depends on an entry's durability
+//     before Persisted covers it, so the fsync may run alongside 4–6);
+//  6. apply Committed entries in order;
+//  7. call Advance.
+type Ready struct {
+	HardState *HardState
+	Truncate  *int64
+	Snapshot  *SnapshotInstall
+	Entries   []Entry
+	Messages  []Message
+	// Committed are entries that are committed and locally persisted, to
+	// apply in zxid order. Never includes entries covered by Snapshot.
+	Committed []Entry
+	// App are application messages received from the leader (on a
+	// learner) or from a synced learner (on the leader), in arrival order.
+	App []Message
+	// RoleChanged is set when Status().Role, Leader, Epoch or Established
+	// changed since the last Ready.
+	RoleChanged bool
+}
+
+// Application is what zab needs from the state machine above it.
+type Application interface {
+	// Snapshot returns the application state at the newest applied zxid,
+	// which is the newest committed zxid, for a SNAP sync.
+	Snapshot() (zxid int64, data []byte)
+}
+
+// Config configures a Peer.
+type Config struct {
+	// ID is this server's id (myid), non-zero.
+	ID int64
+	// Voters are the ids of the participants (this one included unless it
+	// is an observer). A single voter elects itself at once.
+	Voters []int64
+	// Observers are the ids of observers.
+	Observers []int64
+	// InitLimit is how many ticks discovery and sync may take.
+	InitLimit int
+	// SyncLimit is how many ticks a learner may go without hearing from the
+	// leader, and the leader without hearing from a learner.
+	SyncLimit int
+	// ElectionTicks is the base interval between election notification
+	// rounds; jittered from Seed.
+	ElectionTicks int
+	// MaxLogEntries bounds the in-memory log kept for DIFF syncs; a learner
+	// further behind gets a SNAP.
+	MaxLogEntries int
+	// Seed seeds the deterministic jitter source.
+	Seed uint64
+}
+
+// Initial is the durable state a Peer starts from, as recovered from disk.
+type Initial struct {
+	HardState HardState
+	// SnapshotZxid is the zxid of the snapshot the application loaded;
+	// everything up to it is committed.
+	SnapshotZxid int64
+	// Log are the entries in the durable log after SnapshotZxid, in order.
+	// They are not yet known to be committed.
+	Log []Entry
+}
