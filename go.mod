@@ -3,6 +3,7 @@ module github.com/zabkeeper/zabkeeper
 go 1.26.8
 
 require (
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/go-zookeeper/zk v1.0.4
 	github.com/stretchr/testify v1.11.1
 	pgregory.net/rapid v1.2.0

@@ -1,0 +1,489 @@
+package linearizability
+
+import (
+	"bytes"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"sort"
+	"strings"
+)
+
+// This file is the sequential specification of the ZooKeeper data tree, written
+// from the protocol fact sheet (§5 Stat, §6 sequential names, §7 multi, §9
+// errors) and deliberately sharing nothing with engine/tree: the model exists
+// to catch the tree's bugs, not to repeat them.
+
+// znode is one node of the model tree.
+type znode struct {
+	data    string
+	version int32
+	cseq    int32 // internal cversion: number of child creations, names sequential children
+	owner   int64 // ephemeral owner session, 0 for persistent nodes
+}
+
+// State is an immutable snapshot of the model tree plus the set of closed
+// sessions. Porcupine requires pure step functions, so every change produces a
+// new State; the zero value is not valid, use initialState.
+type State struct {
+	nodes  map[string]znode
+	closed map[int64]bool
+	hash   uint64
+}
+
+// specialPaths exist from the start and can be neither created nor deleted.
+var specialPaths = []string{"/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"}
+
+func isSpecialPath(p string) bool {
+	for _, s := range specialPaths {
+		if p == s {
+			return true
+		}
+	}
+	return false
+}
+
+// initialState is the tree of an empty server: /, /zookeeper,
+// /zookeeper/quota and /zookeeper/config, all with zero Stat (internal
+// cversion 0, so the first sequential child of / gets suffix 0000000000).
+func initialState() *State {
+	s := &State{nodes: make(map[string]znode, len(specialPaths)), closed: map[int64]bool{}}
+	for _, p := range specialPaths {
+		s.nodes[p] = znode{}
+	}
+	s.rehash()
+	return s
+}
+
+func (s *State) clone() *State {
+	c := &State{nodes: make(map[string]znode, len(s.nodes)+1), closed: make(map[int64]bool, len(s.closed))}
+	for k, v := range s.nodes {
+		c.nodes[k] = v
+	}
+	for k := range s.closed {
+		c.closed[k] = true
+	}
+	return c
+}
+
+func entryHash(path string, n znode) uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%d\x00%d", path, n.data, n.version, n.cseq, n.owner)
+	return h.Sum64()
+}
+
+// rehash recomputes the order-independent hash of the state.
+func (s *State) rehash() {
+	var x uint64
+	for k, v := range s.nodes {
+		x ^= entryHash(k, v)
+	}
+	for id := range s.closed {
+		h := fnv.New64a()
+		fmt.Fprintf(h, "closed\x00%d", id)
+		x ^= h.Sum64()
+	}
+	s.hash = x
+}
+
+// Equal reports whether two states hold the same tree and closed sessions.
+func (s *State) Equal(o *State) bool {
+	if s.hash != o.hash || len(s.nodes) != len(o.nodes) || len(s.closed) != len(o.closed) {
+		return false
+	}
+	for k, v := range s.nodes {
+		if w, ok := o.nodes[k]; !ok || w != v {
+			return false
+		}
+	}
+	for k := range s.closed {
+		if !o.closed[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// String renders the user-visible part of the tree (the /zookeeper subtree
+// is omitted), sorted by path.
+func (s *State) String() string {
+	paths := make([]string, 0, len(s.nodes))
+	for p := range s.nodes {
+		if p == "/" || p == "/zookeeper" || strings.HasPrefix(p, "/zookeeper/") {
+			continue
+		}
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	var b strings.Builder
+	b.WriteString("{")
+	for i, p := range paths {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		n := s.nodes[p]
+		fmt.Fprintf(&b, "%s=%q v%d", p, n.data, n.version)
+		if n.owner != 0 {
+			fmt.Fprintf(&b, " eph(s%#x)", n.owner)
+		}
+	}
+	b.WriteString("}")
+	if len(s.closed) > 0 {
+		ids := make([]int64, 0, len(s.closed))
+		for id := range s.closed {
+			ids = append(ids, id)
+		}
+		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+		b.WriteString(" closed:")
+		for _, id := range ids {
+			fmt.Fprintf(&b, " s%#x", id)
+		}
+	}
+	return b.String()
+}
+
+// parentOf returns the parent path ("/" for top-level nodes, "" for "/").
+func parentOf(p string) string {
+	i := strings.LastIndexByte(p, '/')
+	switch {
+	case p == "/" || i < 0:
+		return ""
+	case i == 0:
+		return "/"
+	}
+	return p[:i]
+}
+
+func baseOf(p string) string { return p[strings.LastIndexByte(p, '/')+1:] }
+
+// validPath applies ZooKeeper's path rules: absolute, no empty, "." or ".."
+// components, no trailing slash (except "/"), no NUL or disallowed characters.
+func validPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	if p == "/" {
+		return true
+	}
+	if strings.HasSuffix(p, "/") {
+		return false
+	}
+	for _, c := range strings.Split(p[1:], "/") {
+		if c == "" || c == "." || c == ".." {
+			return false
+		}
+	}
+	for _, r := range p {
+		switch {
+		case r == 0,
+			r > 0 && r < 0x20,
+			r >= 0x7f && r <= 0x9f,
+			r >= 0xd800 && r <= 0xf8ff,
+			r >= 0xfff0 && r <= 0xffff:
+			return false
+		}
+	}
+	return true
+}
+
+// nextVersion increments a version, skipping -1 on wrap-around.
+func nextVersion(v int32) int32 {
+	if v == math.MaxInt32 {
+		v = math.MinInt32
+	} else {
+		v++
+	}
+	if v == -1 {
+		v = 0
+	}
+	return v
+}
+
+// sequentialName is prefix + the parent's internal cversion as %010d.
+func sequentialName(prefix string, cseq int32) string {
+	return fmt.Sprintf("%s%010d", prefix, cseq)
+}
+
+// children lists the base names of p's children, sorted.
+func (s *State) children(p string) []string {
+	var out []string
+	for k := range s.nodes {
+		if k != "/" && parentOf(k) == p {
+			out = append(out, baseOf(k))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *State) hasChildren(p string) bool {
+	for k := range s.nodes {
+		if k != "/" && parentOf(k) == p {
+			return true
+		}
+	}
+	return false
+}
+
+// result is what the model says an operation returns.
+type result struct {
+	err      int32
+	name     string // create
+	version  int32  // setData result, getData/exists Stat.version
+	data     string // getData
+	exists   bool   // exists, getData
+	children []string
+	sub      []result // multi
+}
+
+// txn applies writes copy-on-write: the base state is cloned on first change.
+type txn struct {
+	base, cur *State
+}
+
+func (t *txn) view() *State {
+	if t.cur != nil {
+		return t.cur
+	}
+	return t.base
+}
+
+func (t *txn) mut() *State {
+	if t.cur == nil {
+		t.cur = t.base.clone()
+	}
+	return t.cur
+}
+
+// result returns the state after the transaction.
+func (t *txn) result() *State {
+	if t.cur == nil {
+		return t.base
+	}
+	t.cur.rehash()
+	return t.cur
+}
+
+// step applies one write (not a multi) by session within t and returns the
+// model's reply. Failed writes leave t unchanged.
+func (t *txn) step(session int64, op *Op) result {
+	s := t.view()
+	if op.Kind != CloseSession && s.closed[session] {
+		return result{err: ErrSessionExpired}
+	}
+	switch op.Kind {
+	case Create:
+		if op.Mode < ModePersistent || op.Mode > ModeEphemeralSequential {
+			return result{err: ErrBadArguments}
+		}
+		if op.Path == "" || op.Path[0] != '/' || strings.IndexByte(op.Path, 0) >= 0 || isSpecialPath(op.Path) {
+			return result{err: ErrBadArguments}
+		}
+		parent := parentOf(op.Path)
+		pn, ok := s.nodes[parent]
+		if !ok {
+			return result{err: ErrNoNode}
+		}
+		name := op.Path
+		if isSequentialMode(op.Mode) {
+			name = sequentialName(op.Path, pn.cseq)
+		}
+		if !validPath(name) {
+			return result{err: ErrBadArguments}
+		}
+		if _, exists := s.nodes[name]; exists {
+			return result{err: ErrNodeExists}
+		}
+		if pn.owner != 0 {
+			return result{err: ErrNoChildrenForEphemeral}
+		}
+		m := t.mut()
+		n := znode{data: string(op.Data)}
+		if isEphemeralMode(op.Mode) {
+			n.owner = session
+		}
+		m.nodes[name] = n
+		pn.cseq++
+		m.nodes[parent] = pn
+		return result{name: name}
+	case Delete:
+		if !validPath(op.Path) || isSpecialPath(op.Path) {
+			return result{err: ErrBadArguments}
+		}
+		if _, ok := s.nodes[parentOf(op.Path)]; !ok {
+			return result{err: ErrNoNode}
+		}
+		n, ok := s.nodes[op.Path]
+		if !ok {
+			return result{err: ErrNoNode}
+		}
+		if op.Version != -1 && op.Version != n.version {
+			return result{err: ErrBadVersion}
+		}
+		if s.hasChildren(op.Path) {
+			return result{err: ErrNotEmpty}
+		}
+		delete(t.mut().nodes, op.Path)
+		return result{}
+	case SetData:
+		if !validPath(op.Path) {
+			return result{err: ErrBadArguments}
+		}
+		n, ok := s.nodes[op.Path]
+		if !ok {
+			return result{err: ErrNoNode}
+		}
+		if op.Version != -1 && op.Version != n.version {
+			return result{err: ErrBadVersion}
+		}
+		n.data = string(op.Data)
+		n.version = nextVersion(n.version)
+		t.mut().nodes[op.Path] = n
+		return result{version: n.version}
+	case Check:
+		if !validPath(op.Path) {
+			return result{err: ErrBadArguments}
+		}
+		n, ok := s.nodes[op.Path]
+		if !ok {
+			return result{err: ErrNoNode}
+		}
+		if op.Version != -1 && op.Version != n.version {
+			return result{err: ErrBadVersion}
+		}
+		return result{}
+	case CloseSession:
+		if s.closed[session] {
+			return result{}
+		}
+		m := t.mut()
+		m.closed[session] = true
+		for p, n := range m.nodes {
+			if n.owner == session {
+				delete(m.nodes, p)
+			}
+		}
+		return result{}
+	}
+	return result{err: ErrBadArguments}
+}
+
+// applyWrite runs a write (including a multi) against st and returns the
+// model's reply and the next state (st itself when nothing changed).
+func applyWrite(st *State, session int64, op *Op) (result, *State) {
+	if op.Kind != Multi {
+		t := &txn{base: st}
+		r := t.step(session, op)
+		return r, t.result()
+	}
+	if st.closed[session] {
+		return result{err: ErrSessionExpired}, st
+	}
+	t := &txn{base: st}
+	res := result{sub: make([]result, len(op.Ops))}
+	for i := range op.Ops {
+		r := t.step(session, &op.Ops[i])
+		if r.err != ErrOK {
+			// Atomic: earlier ops report 0, the failing one its code,
+			// later ones RuntimeInconsistency; nothing is applied.
+			for j := range res.sub {
+				switch {
+				case j < i:
+					res.sub[j] = result{}
+				case j > i:
+					res.sub[j] = result{err: ErrRuntimeInconsistency}
+				}
+			}
+			res.sub[i] = r
+			return res, st
+		}
+		res.sub[i] = r
+	}
+	return res, t.result()
+}
+
+// observe answers a read against st.
+func observe(st *State, op *Op) result {
+	if !validPath(op.Path) {
+		return result{err: ErrBadArguments}
+	}
+	n, ok := st.nodes[op.Path]
+	if !ok {
+		return result{err: ErrNoNode}
+	}
+	switch op.Kind {
+	case GetChildren:
+		return result{exists: true, children: st.children(op.Path)}
+	default:
+		return result{exists: true, data: n.data, version: n.version}
+	}
+}
+
+// explains reports whether the recorded outcome of op (whose outcome class is
+// checked) agrees with the model's reply r.
+func explains(op *Op, r result) bool {
+	switch op.Kind {
+	case Exists:
+		present := op.Err == ErrOK && op.Exists
+		if present != (r.err == ErrOK) {
+			return false
+		}
+		if op.Err == ErrBadArguments || r.err == ErrBadArguments {
+			return op.Err == r.err
+		}
+		return !present || op.StatVersion == r.version
+	case GetData:
+		if op.Err != r.err {
+			return false
+		}
+		return op.Err != ErrOK || (bytes.Equal(op.RespData, []byte(r.data)) && op.StatVersion == r.version)
+	case GetChildren:
+		if op.Err != r.err {
+			return false
+		}
+		return op.Err != ErrOK || equalStrings(sortedCopy(op.Children), r.children)
+	case Sync, CloseSession:
+		return true
+	case Multi:
+		if op.Err != r.err || len(op.Ops) != len(r.sub) {
+			return false
+		}
+		for i := range op.Ops {
+			if !explains(&op.Ops[i], r.sub[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	if op.Err != r.err {
+		return false
+	}
+	if op.Err != ErrOK {
+		return true
+	}
+	switch op.Kind {
+	case Create:
+		return op.Name == "" || op.Name == r.name
+	case SetData:
+		return op.StatVersion == r.version
+	}
+	return true
+}
+
+func sortedCopy(s []string) []string {
+	c := append([]string(nil), s...)
+	sort.Strings(c)
+	return c
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
