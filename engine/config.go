@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"slices"
+
 	"github.com/zabkeeper/zabkeeper/engine/tree"
 )
 
@@ -30,7 +32,31 @@ type Config struct {
 	ReapIntervalTicks int
 	// MaxReapPerInterval bounds deletions per reap round. Zero means 10000.
 	MaxReapPerInterval int
+
+	// Voters are the ids of the voting servers of the ensemble. Empty means
+	// a standalone server: this server is the only voter.
+	Voters []int64
+	// Observers are the ids of the observers of the ensemble.
+	Observers []int64
+	// InitLimit is how many ticks discovery and synchronization may take.
+	// Zero means 10.
+	InitLimit int
+	// SyncLimit is how many ticks a learner may lag or be silent. Zero
+	// means 5.
+	SyncLimit int
+	// ElectionTicks is the interval between election rounds, in ticks.
+	// Zero means 2.
+	ElectionTicks int
+	// MaxLogEntries bounds the txns kept in memory for DIFF syncs. Zero
+	// means 10000.
+	MaxLogEntries int
+	// Seed seeds the deterministic election jitter.
+	Seed uint64
 }
+
+// zabID is the id this server uses in the protocol: ZooKeeper's standalone
+// server has id 0, which zab reserves, so it runs as voter 1.
+func (c *Config) zabID() int64 { return max(c.ServerID, 1) }
 
 func (c *Config) normalize() {
 	if c.TickMs <= 0 {
@@ -50,5 +76,20 @@ func (c *Config) normalize() {
 	}
 	if c.MaxReapPerInterval <= 0 {
 		c.MaxReapPerInterval = 10000
+	}
+	if len(c.Voters) == 0 && !slices.Contains(c.Observers, c.zabID()) {
+		c.Voters = []int64{c.zabID()}
+	}
+	if c.InitLimit <= 0 {
+		c.InitLimit = 10
+	}
+	if c.SyncLimit <= 0 {
+		c.SyncLimit = 5
+	}
+	if c.ElectionTicks <= 0 {
+		c.ElectionTicks = 2
+	}
+	if c.MaxLogEntries <= 0 {
+		c.MaxLogEntries = 10000
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/proto"
 )
 
@@ -21,21 +22,29 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	return &harness{t: t, now: 1_700_000_000_000, n: NewNode(Config{
-		ServerID: 1, TickMs: 100, MinSessionTimeout: 200, MaxSessionTimeout: 2000,
-		SessionSecret: []byte("test-secret"), StartTime: 1_700_000_000_000,
-	})}
+	n, err := Restore(testConfig(), Durable{})
+	require.NoError(t, err)
+	h := &harness{t: t, now: 1_700_000_000_000, n: n}
+	h.collect()
+	require.True(t, n.Serving(), "a standalone server elects itself at once")
+	return h
 }
 
-// collect moves the Node's Ready into the harness.
-func (h *harness) collect() {
-	if !h.n.HasReady() {
-		return
+func testConfig() Config {
+	return Config{
+		ServerID: 1, TickMs: 100, MinSessionTimeout: 200, MaxSessionTimeout: 2000,
+		SessionSecret: []byte("test-secret"), StartTime: 1_700_000_000_000,
 	}
-	rd := h.n.Ready()
-	h.log = append(h.log, rd.Entries...)
-	h.outs = append(h.outs, rd.Outputs...)
-	h.n.Advance()
+}
+
+// collect moves the Node's Ready batches into the harness.
+func (h *harness) collect() {
+	for h.n.HasReady() {
+		rd := h.n.Ready()
+		h.log = append(h.log, rd.Entries...)
+		h.outs = append(h.outs, rd.Outputs...)
+		h.n.Advance()
+	}
 }
 
 // persistAll reports every logged entry durable.
@@ -207,11 +216,14 @@ func TestSnapshotAndReplayRestoreState(t *testing.T) {
 	h.submit(1, 2, proto.OpSetData, &proto.SetDataRequest{Path: "/a", Data: []byte("2"), Version: -1})
 	h.persistAll()
 
-	restored := NewNode(h.n.cfg)
-	require.NoError(t, restored.LoadSnapshot(zxid, &buf))
+	var after []zab.Entry
 	for _, e := range h.log {
-		require.NoError(t, restored.Replay(e.Data))
+		if e.Zxid > zxid {
+			after = append(after, zab.Entry{Zxid: e.Zxid, Data: e.Data})
+		}
 	}
+	restored, err := Restore(testConfig(), Durable{SnapshotZxid: zxid, Snapshot: buf.Bytes(), Log: after})
+	require.NoError(t, err)
 	require.Equal(t, h.n.LastZxid(), restored.LastZxid())
 	require.Equal(t, h.n.Tree().Digest(), restored.Tree().Digest())
 	require.Equal(t, 1, restored.SessionCount())

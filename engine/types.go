@@ -2,6 +2,7 @@ package engine
 
 import (
 	"github.com/zabkeeper/zabkeeper/engine/tree"
+	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/proto"
 )
 
@@ -72,16 +73,33 @@ type Entry struct {
 	Data []byte
 }
 
-// Ready is a batch of work for the caller. Obligations, in order:
-//  1. append Entries to the log and fsync them, then report with Persisted;
-//  2. write Outputs to their connections, in order per connection;
-//  3. call Advance.
+// Ready is a batch of work for the caller. Batches must be handled strictly
+// in order, each with these obligations, in order:
+//  1. make HardState durable (the acceptedEpoch and currentEpoch files);
+//  2. if Truncate is set, discard log entries with zxid > *Truncate, durably;
+//  3. if Snapshot is set, write it as a snapshot file (the Node has already
+//     installed it);
+//  4. send Messages to their servers — only after 1–3;
+//  5. append Entries to the log, and once they are fsynced report the last
+//     zxid with Persisted (the fsync may run alongside 4–6: nothing that
+//     depends on it is sent before Persisted reports it);
+//  6. write Outputs to their connections, in order per connection;
+//  7. call Advance.
 type Ready struct {
+	// HardState is the protocol's epochs, to persist first.
+	HardState *zab.HardState
+	// Truncate discards a divergent log tail (ZAB's TRUNC).
+	Truncate *int64
+	// Snapshot is a state received from the leader (ZAB's SNAP); Data is an
+	// engine snapshot as Node.Snapshot writes it.
+	Snapshot *zab.SnapshotInstall
 	// Entries must be made durable before Persisted reports them.
 	Entries []Entry
+	// Messages go to other servers of the ensemble.
+	Messages []zab.Message
 	// Outputs are replies, events and connection actions, in delivery order.
 	Outputs []Output
-	// Committed counts txns applied to the tree since the last Ready, so the
+	// Committed counts txns applied to the tree in this batch, so the
 	// caller can schedule snapshots.
 	Committed int
 }

@@ -404,8 +404,8 @@ func ParseConfig(r io.Reader, logger *slog.Logger) (Config, error) {
 	return c, nil
 }
 
-// LoadConfig reads the zoo.cfg at path and, when the file <DataDir>/myid
-// exists or server.N lines are present, the server id from it (an integer in
+// LoadConfig reads the zoo.cfg at path and, when server.N lines are
+// present, the server id from <DataDir>/myid (an integer in
 // 1..255, 1..254 with extended types). A relative dataDir is relative to the
 // process's working directory, as in ZooKeeper. The result is validated.
 func LoadConfig(path string, logger *slog.Logger) (Config, error) {
@@ -427,8 +427,13 @@ func LoadConfig(path string, logger *slog.Logger) (Config, error) {
 	return c, nil
 }
 
-// readMyID sets ServerID from <DataDir>/myid.
+// readMyID sets ServerID from <DataDir>/myid. A standalone configuration
+// (no server.N lines) does not read it, as in ZooKeeper: Debian's package,
+// for one, ships a myid holding placeholder text.
 func (c *Config) readMyID() error {
+	if len(c.Servers) == 0 {
+		return nil
+	}
 	myid := filepath.Join(c.DataDir, "myid")
 	b, err := os.ReadFile(myid)
 	if errors.Is(err, fs.ErrNotExist) {

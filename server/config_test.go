@@ -326,11 +326,12 @@ func TestLoadConfigMyID(t *testing.T) {
 	_, err = LoadConfig(cfgPath, nil)
 	require.ErrorContains(t, err, "not a server id")
 
-	// Standalone with a myid file: the id is read anyway.
-	write("myid", "7")
+	// Standalone: myid is not read, even when it holds placeholder text
+	// (as Debian's package ships it).
+	write("myid", "replace this text with the cluster-unique zookeeper's instance id (1-255)")
 	c, err = LoadConfig(write("standalone.cfg", "dataDir="+dir+"\n"), nil)
 	require.NoError(t, err)
-	require.Equal(t, 7, c.ServerID)
+	require.Equal(t, 0, c.ServerID)
 
 	_, err = LoadConfig(filepath.Join(dir, "missing.cfg"), nil)
 	require.ErrorContains(t, err, "open config")

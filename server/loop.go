@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"time"
 
@@ -86,22 +87,67 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 		case <-s.done:
 			return nil
 		}
-		if !s.node.HasReady() {
-			continue
+		for s.node.HasReady() {
+			rd := s.node.Ready()
+			if err := s.persistState(rd, w); err != nil {
+				return err
+			}
+			// No peer links yet: a standalone server sends no messages.
+			if len(rd.Entries) > 0 {
+				w.submit(rd.Entries)
+			}
+			s.deliver(rd.Outputs, arrivals)
+			s.node.Advance()
+			sinceSnap += rd.Committed
 		}
-		rd := s.node.Ready()
-		if len(rd.Entries) > 0 {
-			w.submit(rd.Entries)
-		}
-		s.deliver(rd.Outputs, arrivals)
-		s.node.Advance()
-		sinceSnap += rd.Committed
 		if sinceSnap >= snapAt && !snapshotting {
 			snapshotting, sinceSnap, snapAt = true, 0, s.nextSnapThreshold()
 			zxid, write := s.node.Snapshot()
 			s.background(func() { snapDone <- s.writeSnapshot(zxid, write) })
 		}
 	}
+}
+
+// persistState carries out the durable-state obligations of a Ready that
+// come before its messages: epochs, truncation of a divergent tail, and a
+// snapshot received from the leader. They are rare, so they run on the loop
+// after the log writer has caught up, which keeps them in order with the
+// entries of earlier batches.
+func (s *Server) persistState(rd engine.Ready, w *walWriter) error {
+	if rd.HardState == nil && rd.Truncate == nil && rd.Snapshot == nil {
+		return nil
+	}
+	if err := w.flush(); err != nil {
+		return fmt.Errorf("server: txn log failed: %w", err)
+	}
+	if rd.HardState != nil {
+		if err := s.writeEpochs(*rd.HardState); err != nil {
+			return err
+		}
+	}
+	if rd.Truncate != nil {
+		if err := s.wal.TruncateAfter(*rd.Truncate); err != nil {
+			return fmt.Errorf("server: truncate txn log after 0x%x: %w", *rd.Truncate, err)
+		}
+	}
+	if rd.Snapshot != nil {
+		// The leader's state replaces ours: a log tail beyond it is from a
+		// history the ensemble did not keep. Drop it before the snapshot
+		// lands, so a crash in between never replays it on top.
+		if z := rd.Snapshot.Zxid; s.wal.LastZxid() > z {
+			if err := s.wal.TruncateAfter(z); err != nil {
+				return fmt.Errorf("server: truncate txn log after snapshot 0x%x: %w", z, err)
+			}
+		}
+		data := rd.Snapshot.Data
+		if err := s.writeSnapshot(rd.Snapshot.Zxid, func(out io.Writer) error {
+			_, err := out.Write(data)
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // nextSnapThreshold spreads snapshots as ZooKeeper does (snapCount/2 plus a

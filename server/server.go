@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	"github.com/zabkeeper/zabkeeper/disk"
 	"github.com/zabkeeper/zabkeeper/engine"
 	"github.com/zabkeeper/zabkeeper/engine/tree"
+	"github.com/zabkeeper/zabkeeper/engine/zab"
 )
 
 // Server is a standalone zabkeeper server: the client listener, the event
@@ -91,7 +93,30 @@ func (s *Server) recover() error {
 	if _, err := rand.Read(secret); err != nil {
 		return fmt.Errorf("server: session secret: %w", err)
 	}
-	s.node = engine.NewNode(engine.Config{
+	wal, err := disk.OpenLog(logDir, disk.LogOptions{})
+	if err != nil {
+		return fmt.Errorf("server: open txn log: %w", err)
+	}
+	s.wal = wal
+	start := time.Now()
+	var d engine.Durable
+	if err := s.readEpochs(&d.HardState); err != nil {
+		_ = wal.Close()
+		return err
+	}
+	last, err := disk.Recover(s.snapDir, wal, func(zxid int64, body io.Reader) error {
+		data, err := io.ReadAll(body)
+		d.SnapshotZxid, d.Snapshot = zxid, data
+		return err
+	}, func(r disk.Record) error {
+		d.Log = append(d.Log, zab.Entry{Zxid: r.Zxid, Data: r.Data})
+		return nil
+	})
+	if err != nil {
+		_ = wal.Close()
+		return fmt.Errorf("server: recover from %s and %s: %w", s.snapDir, logDir, err)
+	}
+	s.node, err = engine.Restore(engine.Config{
 		ServerID:          int64(s.cfg.ServerID),
 		TickMs:            s.cfg.TickTime,
 		MinSessionTimeout: s.cfg.MinSessionTimeout,
@@ -100,24 +125,47 @@ func (s *Server) recover() error {
 		SessionSecret:     secret,
 		StartTime:         time.Now().UnixMilli(),
 		ReapIntervalTicks: max(1, s.cfg.ContainerCheckInterval/s.cfg.TickTime),
-	})
-	wal, err := disk.OpenLog(logDir, disk.LogOptions{})
-	if err != nil {
-		return fmt.Errorf("server: open txn log: %w", err)
-	}
-	s.wal = wal
-	start := time.Now()
-	replayed := 0
-	last, err := disk.Recover(s.snapDir, wal, s.node.LoadSnapshot, func(r disk.Record) error {
-		replayed++
-		return s.node.Replay(r.Data)
-	})
+		InitLimit:         s.cfg.InitLimit,
+		SyncLimit:         s.cfg.SyncLimit,
+	}, d)
 	if err != nil {
 		_ = wal.Close()
-		return fmt.Errorf("server: recover from %s and %s: %w", s.snapDir, logDir, err)
+		return fmt.Errorf("server: restore state: %w", err)
 	}
-	s.log.Info("recovered", "zxid", fmt.Sprintf("0x%x", last), "txns_replayed", replayed,
-		"znodes", s.node.Tree().NodeCount(), "sessions", s.node.SessionCount(), "took", time.Since(start))
+	s.log.Info("recovered", "zxid", fmt.Sprintf("0x%x", last), "snapshot", fmt.Sprintf("0x%x", d.SnapshotZxid),
+		"txns_in_log", len(d.Log), "took", time.Since(start))
+	return nil
+}
+
+// Epoch files, named as ZooKeeper names them, in the data directory.
+const (
+	acceptedEpochFile = "acceptedEpoch"
+	currentEpochFile  = "currentEpoch"
+)
+
+func (s *Server) readEpochs(hs *zab.HardState) error {
+	for _, f := range []struct {
+		name string
+		v    *int64
+	}{{acceptedEpochFile, &hs.AcceptedEpoch}, {currentEpochFile, &hs.CurrentEpoch}} {
+		v, _, err := disk.ReadEpochFile(filepath.Join(s.cfg.DataDir, f.name))
+		if err != nil {
+			return fmt.Errorf("server: read %s: %w", f.name, err)
+		}
+		*f.v = v
+	}
+	return nil
+}
+
+// writeEpochs makes the protocol's epochs durable before anything that
+// depends on them is sent.
+func (s *Server) writeEpochs(hs zab.HardState) error {
+	if err := disk.WriteEpochFile(filepath.Join(s.cfg.DataDir, acceptedEpochFile), hs.AcceptedEpoch); err != nil {
+		return fmt.Errorf("server: write %s: %w", acceptedEpochFile, err)
+	}
+	if err := disk.WriteEpochFile(filepath.Join(s.cfg.DataDir, currentEpochFile), hs.CurrentEpoch); err != nil {
+		return fmt.Errorf("server: write %s: %w", currentEpochFile, err)
+	}
 	return nil
 }
 

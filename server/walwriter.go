@@ -19,7 +19,9 @@ type walWriter struct {
 
 	mu      sync.Mutex
 	pending []engine.Entry
+	busy    bool // a batch is being written
 	closed  bool
+	idle    chan struct{}
 	wake    chan struct{}
 	done    chan struct{}
 }
@@ -29,6 +31,7 @@ func newWALWriter(wal *disk.Log, persisted chan int64, log *slog.Logger) *walWri
 		wal: wal, persisted: persisted, log: log,
 		failed: make(chan error, 1),
 		wake:   make(chan struct{}, 1),
+		idle:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 	}
 	go w.run()
@@ -43,6 +46,24 @@ func (w *walWriter) submit(entries []engine.Entry) {
 	select {
 	case w.wake <- struct{}{}:
 	default:
+	}
+}
+
+// flush waits until everything submitted so far is written and synced.
+func (w *walWriter) flush() error {
+	for {
+		w.mu.Lock()
+		idle := len(w.pending) == 0 && !w.busy
+		w.mu.Unlock()
+		if idle {
+			return nil
+		}
+		select {
+		case err := <-w.failed:
+			w.failed <- err
+			return err
+		case <-w.idle:
+		}
 	}
 }
 
@@ -64,8 +85,15 @@ func (w *walWriter) run() {
 		w.mu.Lock()
 		batch := w.pending
 		w.pending = nil
+		w.busy = len(batch) > 0
 		closed := w.closed
 		w.mu.Unlock()
+		if len(batch) == 0 {
+			select {
+			case w.idle <- struct{}{}:
+			default:
+			}
+		}
 		if len(batch) > 0 {
 			recs := make([]disk.Record, len(batch))
 			for i, e := range batch {

@@ -24,7 +24,7 @@ func (t *Tree) Apply(txn *Txn) Result {
 	switch txn.Type {
 	case proto.OpError:
 		res.Err = txn.Err
-	case proto.OpCreateSession:
+	case proto.OpCreateSession, proto.OpSync:
 	case proto.OpCloseSession:
 		a.closeSession(txn.Paths)
 	case proto.OpMulti:

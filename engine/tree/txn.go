@@ -23,6 +23,8 @@ import (
 //   - createSession (-10): TimeOut, Data (the session password).
 //   - closeSession (-11): Paths (the session's ephemerals, sorted).
 //   - error (-1): Err.
+//   - sync (9): Path. A no-op that commits through the quorum, so a
+//     read after it is current (our sync is a quorum operation).
 //
 // The ops of a multi carry only Type and body; the header fields (Zxid,
 // SessionID, Cxid, Time) are the multi's own and stay zero in the ops.
@@ -71,7 +73,7 @@ func (t *Txn) encodeBody(e *proto.Encoder) {
 		e.WriteInt(t.Mode)
 		e.WriteLong(t.TTL)
 		e.WriteInt(t.ParentCversion)
-	case proto.OpDelete, proto.OpDeleteContainer:
+	case proto.OpDelete, proto.OpDeleteContainer, proto.OpSync:
 		e.WriteString(t.Path)
 	case proto.OpSetData:
 		e.WriteString(t.Path)
@@ -181,6 +183,11 @@ func (t *Txn) decodeBody(d *proto.Decoder, top bool) error {
 		}
 		t.TimeOut = d.ReadInt()
 		t.Data = d.ReadBuffer()
+	case proto.OpSync:
+		if !top {
+			return fmt.Errorf("%w: sync inside multi", ErrBadTxn)
+		}
+		t.Path = d.ReadString()
 	case proto.OpCloseSession:
 		if !top {
 			return fmt.Errorf("%w: closeSession inside multi", ErrBadTxn)

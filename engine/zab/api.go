@@ -60,7 +60,9 @@ const (
 	// MsgLeaderInfo proposes the new epoch (Epoch).
 	MsgLeaderInfo
 	// MsgAckEpoch acknowledges LEADERINFO with the learner's CurrentEpoch
-	// (Epoch) and LastZxid (Zxid).
+	// (Epoch) and LastZxid (Zxid). Epoch is -1 when the learner had already
+	// accepted that epoch: the ack then does not count toward the leader's
+	// quorum (ZooKeeper's rule).
 	MsgAckEpoch
 	// MsgDiff starts a sync that only adds entries: Entries follow as
 	// MsgProposal/MsgCommit. Zxid is the leader's zxid at which the diff

@@ -1,46 +1,342 @@
 package zab
 
+import "sort"
+
+// maxCounter is the zxid counter no proposal may use: as in ZooKeeper, a
+// txn whose counter would be 0xffffffff is refused and the leader steps down
+// so that a new epoch restarts the counter.
+const maxCounter = 0xffffffff
+
 // Peer is one server's ZAB state machine. It is not safe for concurrent use.
 type Peer struct {
-	// TODO(zab helper): state.
+	cfg       Config
+	id        int64
+	voters    []int64 // sorted
+	observers []int64 // sorted
+	app       Application
+	rng       splitmix64
+
+	// hs is the newest HardState; hsDirty marks it for the next Ready.
+	hs      HardState
+	hsDirty bool
+
+	log memLog
+	// persisted is the newest zxid the caller reported durable (or that
+	// was durable at start).
+	persisted int64
+	// committed is the newest zxid known committed (maybe not yet durable
+	// here).
+	committed int64
+	// applied is the newest zxid handed out in Committed (or installed by
+	// a snapshot).
+	applied int64
+	// readyApplied is applied as of the last Ready; appliedAcked as of the
+	// last Advance: what the application surely holds, so what the
+	// in-memory log may forget.
+	readyApplied, appliedAcked int64
+
+	role        Role
+	leader      int64
+	epoch       int64
+	established bool
+
+	elec  election
+	lead  *leaderState
+	learn *learnerState
+	// pendingInfo holds FOLLOWERINFOs that arrived while this server was
+	// still looking: its election may end with it leading them.
+	pendingInfo map[int64]Message
+
+	// The pending Ready.
+	msgs         []Message
+	entries      []Entry
+	truncate     *int64
+	snap         *SnapshotInstall
+	committedOut []Entry
+	appMsgs      []Message
+	reported     roleKey
+
+	// counterLimit is maxCounter; tests lower it to reach the overflow.
+	counterLimit int64
+}
+
+// roleKey is what Ready.RoleChanged watches.
+type roleKey struct {
+	role        Role
+	leader      int64
+	epoch       int64
+	established bool
 }
 
 // NewPeer returns a Peer starting in election (Looking) from the durable
 // state init. app supplies snapshots for SNAP syncs.
 func NewPeer(cfg Config, init Initial, app Application) *Peer {
-	panic("zab: not implemented")
+	if cfg.ID == 0 {
+		panic("zab: Config.ID must be non-zero")
+	}
+	if cfg.ElectionTicks <= 0 {
+		cfg.ElectionTicks = 10
+	}
+	if cfg.InitLimit <= 0 {
+		cfg.InitLimit = 10
+	}
+	if cfg.SyncLimit <= 0 {
+		cfg.SyncLimit = 5
+	}
+	if cfg.MaxLogEntries <= 0 {
+		cfg.MaxLogEntries = 10000
+	}
+	p := &Peer{
+		cfg:          cfg,
+		id:           cfg.ID,
+		voters:       sortedIDs(cfg.Voters),
+		observers:    sortedIDs(cfg.Observers),
+		app:          app,
+		rng:          splitmix64{state: cfg.Seed ^ uint64(cfg.ID)},
+		hs:           init.HardState,
+		pendingInfo:  map[int64]Message{},
+		counterLimit: maxCounter,
+	}
+	p.log.base = init.SnapshotZxid
+	for _, e := range init.Log {
+		if e.Zxid > p.log.last() {
+			p.log.append(e)
+		}
+	}
+	p.persisted = p.log.last()
+	p.committed = init.SnapshotZxid
+	p.applied = init.SnapshotZxid
+	p.readyApplied = p.applied
+	p.appliedAcked = p.applied
+	p.reported = p.roleKey()
+	p.becomeLooking()
+	return p
+}
+
+func sortedIDs(ids []int64) []int64 {
+	out := append([]int64(nil), ids...)
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+func containsID(ids []int64, id int64) bool {
+	i := sort.Search(len(ids), func(i int) bool { return ids[i] >= id })
+	return i < len(ids) && ids[i] == id
+}
+
+func (p *Peer) isVoter(id int64) bool    { return containsID(p.voters, id) }
+func (p *Peer) isObserver(id int64) bool { return containsID(p.observers, id) }
+func (p *Peer) isServer(id int64) bool   { return p.isVoter(id) || p.isObserver(id) }
+
+// quorum is the size of a majority of the voters.
+func (p *Peer) quorum() int { return len(p.voters)/2 + 1 }
+
+func (p *Peer) roleKey() roleKey {
+	return roleKey{role: p.role, leader: p.leader, epoch: p.epoch, established: p.established}
 }
 
 // Tick advances logical time by one tick: election rounds, heartbeats,
 // initLimit and syncLimit timeouts.
-func (p *Peer) Tick() { panic("zab: not implemented") }
+func (p *Peer) Tick() {
+	switch p.role {
+	case Looking:
+		p.tickElection()
+	case Leading:
+		p.tickLeader()
+	default:
+		p.tickLearner()
+	}
+}
 
 // Step handles one message from another server (or MsgLinkDown).
-func (p *Peer) Step(m Message) { panic("zab: not implemented") }
+func (p *Peer) Step(m Message) {
+	if m.To != 0 && m.To != p.id {
+		return
+	}
+	if m.From == p.id || !p.isServer(m.From) {
+		return
+	}
+	if m.Type == MsgNotification {
+		p.stepNotification(m)
+		return
+	}
+	switch p.role {
+	case Looking:
+		if m.Type == MsgFollowerInfo {
+			p.pendingInfo[m.From] = m
+		}
+	case Leading:
+		p.stepLeader(m)
+	default:
+		p.stepLearner(m)
+	}
+}
 
 // Propose appends data as the next txn of the established leader's epoch
 // and broadcasts it. It returns the zxid, or false when this server is not an
 // established leader or the epoch's counter is exhausted (which forces a new
 // election).
-func (p *Peer) Propose(data []byte) (int64, bool) { panic("zab: not implemented") }
+func (p *Peer) Propose(data []byte) (int64, bool) {
+	if p.role != Leading || !p.established {
+		return 0, false
+	}
+	return p.propose(data)
+}
 
 // SendApp queues an application payload for server to (the leader, from a
 // learner; a synced learner, from the leader). False when there is no such
 // established link.
-func (p *Peer) SendApp(to int64, payload []byte) bool { panic("zab: not implemented") }
+func (p *Peer) SendApp(to int64, payload []byte) bool {
+	switch p.role {
+	case Leading:
+		if !p.established {
+			return false
+		}
+		r := p.lead.learners[to]
+		if r == nil || r.stage != recUpToDate {
+			return false
+		}
+	case Following, Observing:
+		if to != p.leader || p.learn.stage != lsUpToDate {
+			return false
+		}
+	default:
+		return false
+	}
+	p.send(Message{Type: MsgApp, To: to, Epoch: p.epoch, Payload: payload})
+	return true
+}
 
 // Persisted reports that every entry handed out in Ready.Entries up to zxid
 // is durable.
-func (p *Peer) Persisted(zxid int64) { panic("zab: not implemented") }
-
-// HasReady reports whether Ready has work.
-func (p *Peer) HasReady() bool { panic("zab: not implemented") }
-
-// Ready returns the pending batch; see Ready's obligations.
-func (p *Peer) Ready() Ready { panic("zab: not implemented") }
-
-// Advance acknowledges the batch returned by Ready.
-func (p *Peer) Advance() { panic("zab: not implemented") }
+func (p *Peer) Persisted(zxid int64) {
+	if last := p.log.last(); zxid > last {
+		zxid = last
+	}
+	if zxid <= p.persisted {
+		return
+	}
+	p.persisted = zxid
+	switch p.role {
+	case Leading:
+		p.maybeSetCurrentEpoch()
+		p.advanceCommit()
+	case Following, Observing:
+		p.maybeAckNewLeader()
+		p.maybeAckProposals()
+	}
+	p.maybeApply()
+}
 
 // Status returns the current protocol state.
-func (p *Peer) Status() Status { panic("zab: not implemented") }
+func (p *Peer) Status() Status {
+	st := Status{
+		ID:          p.id,
+		Role:        p.role,
+		Leader:      p.leader,
+		Epoch:       p.epoch,
+		Established: p.established,
+		LastZxid:    p.log.last(),
+		Committed:   min(p.committed, p.persisted, p.log.last()),
+		HardState:   p.hs,
+	}
+	if p.role == Leading {
+		for _, id := range p.lead.ids() {
+			if p.lead.learners[id].stage == recUpToDate {
+				st.Followers = append(st.Followers, id)
+			}
+		}
+	}
+	return st
+}
+
+// maybeApply hands out, in zxid order, the entries that are both committed
+// and locally durable.
+func (p *Peer) maybeApply() {
+	limit := min(p.committed, p.persisted)
+	if limit <= p.applied || p.applied < p.log.base {
+		return
+	}
+	for _, e := range p.log.after(p.applied) {
+		if e.Zxid > limit {
+			break
+		}
+		p.committedOut = append(p.committedOut, e)
+		p.applied = e.Zxid
+	}
+}
+
+// appendEntry adds e to the local log and hands it to the caller to persist.
+func (p *Peer) appendEntry(e Entry) {
+	p.log.append(e)
+	p.entries = append(p.entries, e)
+}
+
+// truncateLog discards the local history after z, durably (Ready.Truncate)
+// and in memory, including entries not yet handed out.
+func (p *Peer) truncateLog(z int64) {
+	p.log.truncate(z)
+	kept := p.entries[:0]
+	for _, e := range p.entries {
+		if e.Zxid <= z {
+			kept = append(kept, e)
+		}
+	}
+	p.entries = kept
+	if p.truncate == nil || z < *p.truncate {
+		t := z
+		p.truncate = &t
+	}
+	if p.persisted > z {
+		p.persisted = z
+	}
+	if p.committed > z {
+		p.committed = z
+	}
+}
+
+// installSnapshot replaces the state and the log with the leader's snapshot
+// at z.
+func (p *Peer) installSnapshot(z int64, data []byte) {
+	p.truncateLog(z)
+	p.log.reset(z)
+	p.entries = nil
+	p.snap = &SnapshotInstall{Zxid: z, Data: data}
+	// The snapshot supersedes any apply not handed out yet.
+	p.committedOut = nil
+	p.applied = z
+	p.persisted = z
+	p.committed = z
+	if p.appliedAcked > z {
+		p.appliedAcked = z
+	}
+	if p.readyApplied > z {
+		p.readyApplied = z
+	}
+}
+
+func (p *Peer) setHardState(hs HardState) {
+	if hs != p.hs {
+		p.hs = hs
+		p.hsDirty = true
+	}
+}
+
+// send queues m with this server as sender.
+func (p *Peer) send(m Message) {
+	m.From = p.id
+	p.msgs = append(p.msgs, m)
+}
+
+// becomeLooking leaves any leader or learner role and starts a new election
+// round.
+func (p *Peer) becomeLooking() {
+	p.role = Looking
+	p.leader = 0
+	p.epoch = 0
+	p.established = false
+	p.lead = nil
+	p.learn = nil
+	p.pendingInfo = map[int64]Message{}
+	p.startElection()
+}

@@ -1,0 +1,337 @@
+package engine
+
+import (
+	"crypto/subtle"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/zabkeeper/zabkeeper/engine/tree"
+	"github.com/zabkeeper/zabkeeper/engine/zab"
+	"github.com/zabkeeper/zabkeeper/proto"
+)
+
+// conn is one client connection on this server.
+type conn struct {
+	id          ConnID
+	session     int64 // 0 until the handshake completes
+	ip          string
+	auth        []proto.Id
+	hasReadOnly bool
+	timeout     int32
+	queue       []*queued
+}
+
+type queuedKind int
+
+const (
+	// qRead is executed against the tree when it reaches the queue head.
+	qRead queuedKind = iota
+	// qWrite waits for its txn (a write, closeSession or sync) to be applied.
+	qWrite
+	// qFixed sends a reply decided on arrival (auth, errors) in its turn.
+	qFixed
+)
+
+// queued is one request waiting its turn on a connection: replies leave in
+// request order, and a read waits for the session's earlier writes.
+type queued struct {
+	kind   queuedKind
+	req    Request
+	caller tree.Caller
+	done   bool // qWrite: applied
+	err    proto.ErrCode
+	resp   proto.Record
+	// closeAfter closes the connection after the reply (closeSession,
+	// failed auth, unsupported requests).
+	closeAfter bool
+	closeWhy   string
+}
+
+// internalCxid marks txns the leader makes on its own (expiry, reaping):
+// no client xid is -1 on a write.
+const internalCxid = -1
+
+func (n *Node) closeConn(c ConnID, why string) {
+	n.output(Output{Conn: c, Kind: OutClose, Reason: why})
+}
+
+// Connect handles a client handshake on a new connection.
+func (n *Node) Connect(cr ConnectRequest) {
+	n.observe(cr.Time)
+	defer n.pump()
+	req := cr.Req
+	if !n.serving {
+		n.closeConn(cr.Conn, "not serving: no established leader")
+		return
+	}
+	if req.LastZxidSeen > n.lastApplied {
+		// The client has seen a newer state than ours: never let it go back
+		// in time (ZooKeeper closes without a reply).
+		n.closeConn(cr.Conn, fmt.Sprintf("client has seen zxid 0x%x, ours is 0x%x", req.LastZxidSeen, n.lastApplied))
+		return
+	}
+	timeout := min(max(req.TimeOut, int32(n.cfg.MinSessionTimeout)), int32(n.cfg.MaxSessionTimeout))
+	c := &conn{id: cr.Conn, ip: cr.ClientIP, hasReadOnly: req.HasReadOnly, timeout: timeout}
+	if cr.ClientIP != "" {
+		c.auth = []proto.Id{{Scheme: "ip", ID: cr.ClientIP}}
+	}
+	n.conns[cr.Conn] = c
+
+	if req.SessionID == 0 {
+		id := n.nextSession
+		for n.sessions[id] != nil {
+			id++
+		}
+		n.nextSession = id + 1
+		n.pendingConnects[id] = cr.Conn
+		f := &forwarded{session: id, cxid: internalCxid, op: proto.OpCreateSession, time: n.now,
+			timeout: timeout, passwd: sessionPassword(n.cfg.SessionSecret, id)}
+		if !n.forward(f, nil) {
+			delete(n.pendingConnects, id)
+			n.dropConn(cr.Conn)
+			n.closeConn(cr.Conn, "no link to the leader")
+		}
+		return
+	}
+
+	s := n.sessions[req.SessionID]
+	if s == nil || s.closing || len(req.Passwd) != passwordLen || subtle.ConstantTimeCompare(req.Passwd, s.passwd) != 1 {
+		n.output(Output{Conn: cr.Conn, Kind: OutConnect, Connect: &proto.ConnectResponse{
+			Passwd: make([]byte, passwordLen), HasReadOnly: req.HasReadOnly,
+		}})
+		delete(n.conns, cr.Conn)
+		n.closeConn(cr.Conn, fmt.Sprintf("session 0x%x expired or wrong password", req.SessionID))
+		return
+	}
+	if s.conn != 0 && s.conn != cr.Conn {
+		// The session moved to this new connection: the old one is done.
+		old := s.conn
+		n.dropConn(old)
+		n.closeConn(old, fmt.Sprintf("session 0x%x moved to another connection", s.id))
+	}
+	s.conn = cr.Conn
+	s.timeout = timeout
+	c.session = s.id
+	n.alive(s)
+	n.output(Output{Conn: cr.Conn, Kind: OutConnect, Connect: &proto.ConnectResponse{
+		TimeOut: timeout, SessionID: s.id, Passwd: slices.Clone(s.passwd), HasReadOnly: req.HasReadOnly,
+	}})
+}
+
+// Disconnect tells the Node a connection closed: its watches go, its session
+// lives on until it expires or another connection takes it.
+func (n *Node) Disconnect(c ConnID) {
+	n.dropConn(c)
+	n.pump()
+}
+
+func (n *Node) dropConn(c ConnID) {
+	cn := n.conns[c]
+	if cn == nil {
+		return
+	}
+	if s := n.sessions[cn.session]; s != nil && s.conn == c {
+		s.conn = 0
+	}
+	for id, pc := range n.pendingConnects {
+		if pc == c {
+			delete(n.pendingConnects, id)
+		}
+	}
+	n.tree.RemoveWatcher(tree.WatcherID(c))
+	delete(n.conns, c)
+	delete(n.blocked, c)
+}
+
+// alive records that a session showed signs of life on this server: the
+// leader resets its expiry; a learner reports it at the next tick.
+func (n *Node) alive(s *session) {
+	if n.status.Role == zab.Leading {
+		n.touch(s)
+	} else {
+		n.touched[s.id] = struct{}{}
+	}
+}
+
+func (n *Node) touch(s *session) {
+	s.expireTick = n.tick + ticksFor(s.timeout, n.cfg.TickMs)
+}
+
+// caller returns the auth context of a connection.
+func (n *Node) caller(c *conn) tree.Caller {
+	return tree.Caller{SessionID: c.session, Auth: slices.Clone(c.auth)}
+}
+
+// Submit handles one client request on an established connection.
+func (n *Node) Submit(r Request) {
+	n.observe(r.Time)
+	defer n.pump()
+	c := n.conns[r.Conn]
+	if c == nil || c.session == 0 {
+		n.closeConn(r.Conn, "request before the handshake completed")
+		return
+	}
+	s := n.sessions[c.session]
+	if s == nil || s.closing {
+		n.output(Output{Conn: c.id, Kind: OutReply, Header: proto.ReplyHeader{Xid: r.Xid, Zxid: n.lastApplied, Err: proto.ErrSessionExpired}})
+		n.dropConn(c.id)
+		n.closeConn(c.id, "request on an expired session")
+		return
+	}
+	n.alive(s)
+	q := &queued{req: r, caller: n.caller(c)}
+	if r.Body == nil {
+		// The body did not decode: ZooKeeper answers MarshallingError in
+		// turn and keeps serving the connection.
+		q.kind, q.err = qFixed, proto.ErrMarshallingError
+	} else {
+		n.route(c, q)
+	}
+	c.queue = append(c.queue, q)
+	n.drain(c)
+}
+
+// route decides how a decoded request is served: read in turn, forwarded to
+// the leader as a txn, or answered with a fixed reply.
+func (n *Node) route(c *conn, q *queued) {
+	r := q.req
+	switch r.Op {
+	case proto.OpPing, proto.OpExists, proto.OpGetData, proto.OpGetACL, proto.OpGetChildren,
+		proto.OpGetChildren2, proto.OpGetAllChildrenNumber, proto.OpGetEphemerals, proto.OpMultiRead,
+		proto.OpCheckWatches, proto.OpRemoveWatches, proto.OpAddWatch, proto.OpSetWatches,
+		proto.OpSetWatches2, proto.OpWhoAmI:
+		q.kind = qRead
+	case proto.OpCreate, proto.OpCreate2, proto.OpCreateContainer, proto.OpCreateTTL, proto.OpDelete,
+		proto.OpSetData, proto.OpSetACL, proto.OpMulti, proto.OpCloseSession, proto.OpSync:
+		q.kind = qWrite
+		if r.Op == proto.OpCloseSession {
+			q.closeAfter, q.closeWhy = true, "session closed by the client"
+		}
+		f := &forwarded{session: c.session, cxid: r.Xid, op: r.Op, time: r.Time, auth: q.caller.Auth}
+		if !n.forward(f, r.Body) {
+			q.kind, q.err = qFixed, proto.ErrConnectionLoss
+			q.closeAfter, q.closeWhy = true, "no link to the leader"
+		}
+	case proto.OpAuth:
+		q.kind = qFixed
+		n.auth(c, q)
+	case proto.OpSasl:
+		q.kind, q.err = qFixed, proto.ErrUnimplemented
+	case proto.OpReconfig:
+		q.kind, q.err = qFixed, proto.ErrReconfigDisabled
+	default:
+		// Unknown types, a top-level check, internal-only types: ZooKeeper
+		// answers Unimplemented and closes.
+		q.kind, q.err = qFixed, proto.ErrUnimplemented
+		q.closeAfter, q.closeWhy = true, fmt.Sprintf("unsupported request type %v", r.Op)
+	}
+}
+
+// forward hands a request to the leader: directly when this server leads,
+// else over the established link. False when there is no such link.
+func (n *Node) forward(f *forwarded, rec proto.Record) bool {
+	if n.status.Role == zab.Leading {
+		n.lead(f, rec)
+		return true
+	}
+	if rec != nil {
+		f.body = proto.Marshal(rec)
+	}
+	return n.zab.SendApp(n.status.Leader, encodeForwarded(f))
+}
+
+// auth adds the identity of an auth packet to the connection at once, so
+// later requests see it; the reply waits its turn like any other.
+func (n *Node) auth(c *conn, q *queued) {
+	ap, ok := q.req.Body.(*proto.AuthPacket)
+	if !ok {
+		q.err, q.closeAfter, q.closeWhy = proto.ErrAuthFailed, true, "malformed auth packet"
+		return
+	}
+	id, code := tree.ValidateAuth(ap.Scheme, ap.Auth)
+	if code != proto.ErrOK {
+		q.err, q.closeAfter, q.closeWhy = code, true, fmt.Sprintf("auth scheme %q failed", ap.Scheme)
+		return
+	}
+	if !slices.Contains(c.auth, id) {
+		c.auth = append(c.auth, id)
+	}
+}
+
+func (n *Node) drainBlocked() {
+	if len(n.blocked) == 0 {
+		return
+	}
+	ids := make([]ConnID, 0, len(n.blocked))
+	for c := range n.blocked {
+		ids = append(ids, c)
+	}
+	slices.Sort(ids)
+	clear(n.blocked)
+	for _, c := range ids {
+		if cn := n.conns[c]; cn != nil {
+			n.drain(cn)
+		}
+	}
+}
+
+// drain answers the requests at the head of a connection's queue that can be
+// answered now, in order.
+func (n *Node) drain(c *conn) {
+	for len(c.queue) > 0 {
+		q := c.queue[0]
+		hdr := proto.ReplyHeader{Xid: q.req.Xid}
+		switch q.kind {
+		case qWrite:
+			if !q.done {
+				return
+			}
+		case qRead:
+			q.resp, q.err = n.read(c, q)
+		}
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+		hdr.Zxid, hdr.Err = n.lastApplied, q.err
+		if q.req.Op == proto.OpAuth {
+			hdr.Zxid = 0
+		}
+		body := q.resp
+		if q.err != proto.ErrOK {
+			body = nil
+		}
+		n.output(Output{Conn: c.id, Kind: OutReply, Header: hdr, Body: body})
+		if q.closeAfter {
+			n.dropConn(c.id)
+			n.closeConn(c.id, q.closeWhy)
+			return
+		}
+	}
+}
+
+// read executes a read or watch-management request against the tree.
+func (n *Node) read(c *conn, q *queued) (proto.Record, proto.ErrCode) {
+	w := tree.WatcherID(c.id)
+	switch q.req.Op {
+	case proto.OpPing:
+		return nil, proto.ErrOK
+	case proto.OpWhoAmI:
+		resp := &proto.WhoAmIResponse{ClientInfo: []proto.ClientInfo{}}
+		for _, id := range c.auth {
+			user := id.ID
+			if id.Scheme == "digest" {
+				// ZooKeeper names a digest identity by its user, not its hash.
+				user, _, _ = strings.Cut(user, ":")
+			}
+			resp.ClientInfo = append(resp.ClientInfo, proto.ClientInfo{AuthScheme: id.Scheme, User: user})
+		}
+		return resp, proto.ErrOK
+	case proto.OpSetWatches, proto.OpSetWatches2:
+		for _, ev := range n.tree.SetWatches(q.caller, w, q.req.Body) {
+			e := ev.Event
+			n.output(Output{Conn: c.id, Kind: OutEvent, Header: proto.ReplyHeader{Xid: proto.XidNotification, Zxid: ev.Zxid}, Body: &e})
+		}
+		return nil, proto.ErrOK
+	}
+	return n.tree.Read(q.caller, w, q.req.Op, q.req.Body)
+}

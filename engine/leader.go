@@ -1,0 +1,128 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/zabkeeper/zabkeeper/engine/tree"
+	"github.com/zabkeeper/zabkeeper/engine/zab"
+	"github.com/zabkeeper/zabkeeper/proto"
+)
+
+// handleApp handles an application message from the leader or a learner.
+func (n *Node) handleApp(m zab.Message) {
+	kind, f, ids, err := decodePayload(m.Payload)
+	if err != nil || n.status.Role != zab.Leading {
+		return // a malformed payload or one meant for a leader we no longer are
+	}
+	switch kind {
+	case appRequest:
+		n.lead(f, nil)
+	case appTouch:
+		for _, id := range ids {
+			if s := n.sessions[id]; s != nil {
+				n.touch(s)
+			}
+		}
+	}
+}
+
+// nextZxid is the zxid the next proposal will get.
+func (n *Node) nextZxid() int64 {
+	if zab.Epoch(n.lastProposed) < n.status.Epoch {
+		return zab.MakeZxid(n.status.Epoch, 1)
+	}
+	return n.lastProposed + 1
+}
+
+// lead turns a request into a txn and proposes it. rec is the decoded
+// request when it arrived on this server, nil when it was forwarded.
+func (n *Node) lead(f *forwarded, rec proto.Record) {
+	if !n.serving || n.status.Role != zab.Leading {
+		return
+	}
+	hdr := tree.Txn{Zxid: n.nextZxid(), SessionID: f.session, Cxid: f.cxid, Time: n.now}
+	errTxn := func(code proto.ErrCode) *tree.Txn {
+		t := hdr
+		t.Type, t.Err = proto.OpError, code
+		return &t
+	}
+	var txn *tree.Txn
+	switch f.op {
+	case proto.OpCreateSession:
+		txn = &hdr
+		txn.Type, txn.TimeOut, txn.Data = proto.OpCreateSession, f.timeout, f.passwd
+	case proto.OpCloseSession:
+		if s := n.sessions[f.session]; s != nil {
+			s.closing = true
+		}
+		txn = n.tree.Prepare(hdr, tree.Caller{SessionID: f.session}, proto.OpCloseSession, nil)
+	default:
+		if s := n.sessions[f.session]; s == nil || s.closing {
+			txn = errTxn(proto.ErrSessionExpired)
+			break
+		}
+		if rec == nil {
+			var err error
+			if rec, err = proto.DecodeRequest(f.op, f.body); err != nil {
+				txn = errTxn(proto.ErrMarshallingError)
+				break
+			}
+		}
+		if f.op == proto.OpSync {
+			txn = &hdr
+			txn.Type = proto.OpSync
+			if sr, ok := rec.(*proto.SyncRequest); ok {
+				txn.Path = sr.Path
+			}
+			break
+		}
+		txn = n.tree.Prepare(hdr, tree.Caller{SessionID: f.session, Auth: f.auth}, f.op, rec)
+	}
+	n.propose(txn)
+}
+
+// propose hands a prepared txn to zab.
+func (n *Node) propose(txn *tree.Txn) {
+	zxid, ok := n.zab.Propose(txn.Marshal())
+	if !ok {
+		// The epoch's counter is exhausted or leadership just ended: zab
+		// starts an election, and the role change closes the clients.
+		n.tree.AbandonPending()
+		return
+	}
+	if zxid != txn.Zxid {
+		panic(fmt.Sprintf("engine: prepared txn for zxid 0x%x, zab proposed 0x%x", txn.Zxid, zxid))
+	}
+	n.lastProposed = zxid
+	n.proposed[zxid] = txn
+}
+
+// expireSessions closes, by txn, every session silent past its timeout.
+func (n *Node) expireSessions() {
+	for _, id := range sortedSessionIDs(n.sessions) {
+		s := n.sessions[id]
+		if s.closing || s.expireTick > n.tick {
+			continue
+		}
+		s.closing = true
+		hdr := tree.Txn{Zxid: n.nextZxid(), SessionID: s.id, Cxid: internalCxid, Time: n.now}
+		n.propose(n.tree.Prepare(hdr, tree.Caller{SessionID: s.id}, proto.OpCloseSession, nil))
+	}
+}
+
+// reap deletes, by txn, empty containers and expired TTL nodes once per
+// reap interval.
+func (n *Node) reap() {
+	n.reapCountdown--
+	if n.reapCountdown > 0 {
+		return
+	}
+	n.reapCountdown = n.cfg.ReapIntervalTicks
+	for _, p := range n.tree.Expired(n.now, n.cfg.MaxReapPerInterval) {
+		hdr := tree.Txn{Zxid: n.nextZxid(), Cxid: internalCxid, Time: n.now}
+		txn := n.tree.Prepare(hdr, tree.Caller{}, proto.OpDeleteContainer, &proto.DeleteContainerRequest{Path: p})
+		if txn.Type != proto.OpError {
+			n.propose(txn)
+		}
+	}
+}

@@ -1,0 +1,237 @@
+package zab
+
+// Fast leader election (ZooKeeper's FastLeaderElection). Votes are ordered
+// by (PeerEpoch, Zxid, Leader): the proposed leader's currentEpoch, its last
+// logged zxid and its id. A looking voter adopts any better vote it hears in
+// its round and rebroadcasts; it decides once a quorum of the round's
+// notifications agree with its vote (after waiting one tick for a better
+// vote, unless every voter already agrees), or once a quorum of servers that
+// are already following or leading point at a leader that says it leads.
+// Observers propose nobody and learn the leader only the second way.
+
+// election is the state of fast leader election.
+type election struct {
+	// round is the logical clock.
+	round int64
+	// vote is the current proposal while looking, the decided vote after.
+	vote Vote
+	// recv holds this round's notifications, by voter.
+	recv map[int64]Vote
+	// out holds notifications from voters that are following or leading.
+	out map[int64]Vote
+	// elapsed and timeout time the rebroadcast of the vote.
+	elapsed, timeout int
+	// decidePending is set when a quorum agrees but not every voter has
+	// spoken: the decision waits a tick for a better vote.
+	decidePending bool
+}
+
+// voteGreater orders votes by (PeerEpoch, Zxid, Leader).
+func voteGreater(a, b Vote) bool {
+	if a.PeerEpoch != b.PeerEpoch {
+		return a.PeerEpoch > b.PeerEpoch
+	}
+	if a.Zxid != b.Zxid {
+		return a.Zxid > b.Zxid
+	}
+	return a.Leader > b.Leader
+}
+
+// sameVote compares what a vote proposes, not who sent it when.
+func sameVote(a, b Vote) bool {
+	return a.Leader == b.Leader && a.Zxid == b.Zxid && a.PeerEpoch == b.PeerEpoch
+}
+
+// selfVote is this server's own candidacy.
+func (p *Peer) selfVote() Vote {
+	return Vote{Leader: p.id, Zxid: p.log.last(), PeerEpoch: p.hs.CurrentEpoch}
+}
+
+// currentVote is the notification this server sends now.
+func (p *Peer) currentVote() Vote {
+	v := p.elec.vote
+	v.Round = p.elec.round
+	v.State = p.role
+	return v
+}
+
+func (p *Peer) resetElectionTimer() {
+	p.elec.elapsed = 0
+	p.elec.timeout = p.cfg.ElectionTicks + p.rng.intn(p.cfg.ElectionTicks)
+}
+
+func (p *Peer) startElection() {
+	p.elec.round++
+	p.elec.recv = map[int64]Vote{}
+	p.elec.out = map[int64]Vote{}
+	p.elec.decidePending = false
+	p.elec.vote = Vote{}
+	if p.isVoter(p.id) {
+		p.setProposal(p.selfVote())
+	}
+	p.resetElectionTimer()
+	p.broadcastVote()
+	p.checkRoundQuorum()
+}
+
+// setProposal changes this voter's proposal and records it as its own
+// notification of the round.
+func (p *Peer) setProposal(v Vote) {
+	p.elec.vote = Vote{Leader: v.Leader, Zxid: v.Zxid, PeerEpoch: v.PeerEpoch}
+	p.elec.recv[p.id] = p.currentVote()
+	p.elec.decidePending = false
+}
+
+// broadcastVote sends the current notification to every other server.
+func (p *Peer) broadcastVote() {
+	for _, ids := range [][]int64{p.voters, p.observers} {
+		for _, id := range ids {
+			if id != p.id {
+				p.sendVote(id)
+			}
+		}
+	}
+}
+
+func (p *Peer) sendVote(to int64) {
+	p.send(Message{Type: MsgNotification, To: to, Vote: p.currentVote()})
+}
+
+func (p *Peer) tickElection() {
+	if p.elec.decidePending {
+		p.elec.decidePending = false
+		if p.roundAgrees(p.elec.vote) >= p.quorum() {
+			p.decide(p.elec.vote)
+			return
+		}
+	}
+	p.elec.elapsed++
+	if p.elec.elapsed >= p.elec.timeout {
+		p.resetElectionTimer()
+		p.broadcastVote()
+	}
+}
+
+// roundAgrees counts the voters whose notification of this round proposes v.
+func (p *Peer) roundAgrees(v Vote) int {
+	n := 0
+	for _, id := range p.voters {
+		if w, ok := p.elec.recv[id]; ok && sameVote(w, v) {
+			n++
+		}
+	}
+	return n
+}
+
+// outAgrees counts the following or leading voters that point at v.
+func (p *Peer) outAgrees(v Vote) int {
+	n := 0
+	for _, id := range p.voters {
+		if w, ok := p.elec.out[id]; ok && sameVote(w, v) {
+			n++
+		}
+	}
+	return n
+}
+
+// checkRoundQuorum decides, or arms the decision tick, when a quorum of the
+// round agrees with this voter's proposal.
+func (p *Peer) checkRoundQuorum() {
+	if p.role != Looking || !p.isVoter(p.id) {
+		return
+	}
+	n := p.roundAgrees(p.elec.vote)
+	switch {
+	case n == len(p.voters):
+		p.decide(p.elec.vote)
+	case n >= p.quorum():
+		p.elec.decidePending = true
+	}
+}
+
+func (p *Peer) stepNotification(m Message) {
+	n := m.Vote
+	from := m.From
+	if p.role != Looking {
+		if from == p.leader && n.State == Looking && p.role != Leading {
+			// Our leader gave up: so do we, then count its notification.
+			p.becomeLooking()
+		} else {
+			if n.State == Looking {
+				p.sendVote(from)
+			}
+			return
+		}
+	}
+	if !p.isVoter(from) || (n.State != Looking && !p.isVoter(n.Leader)) {
+		return
+	}
+	if n.State == Looking {
+		if !p.isVoter(p.id) || !p.isVoter(n.Leader) {
+			return
+		}
+		switch {
+		case n.Round > p.elec.round:
+			p.elec.round = n.Round
+			p.elec.recv = map[int64]Vote{}
+			if self := p.selfVote(); voteGreater(n, self) {
+				p.setProposal(n)
+			} else {
+				p.setProposal(self)
+			}
+			p.broadcastVote()
+		case n.Round < p.elec.round:
+			p.sendVote(from)
+			return
+		case voteGreater(n, p.elec.vote):
+			p.setProposal(n)
+			p.broadcastVote()
+		}
+		p.elec.recv[from] = n
+		p.checkRoundQuorum()
+		return
+	}
+	// The sender is following or leading.
+	if n.Round == p.elec.round {
+		p.elec.recv[from] = n
+		if p.roundAgrees(n) >= p.quorum() && p.leaderConfirmed(n, true) {
+			p.decide(n)
+			return
+		}
+	}
+	p.elec.out[from] = n
+	if p.outAgrees(n) >= p.quorum() && p.leaderConfirmed(n, false) {
+		p.elec.round = n.Round
+		p.decide(n)
+	}
+}
+
+// leaderConfirmed is ZooKeeper's checkLeader: a vote for another server
+// counts only if that server itself says it leads; a vote for this server
+// only within its own round.
+func (p *Peer) leaderConfirmed(v Vote, sameRound bool) bool {
+	if v.Leader == p.id {
+		return sameRound
+	}
+	w, ok := p.elec.out[v.Leader]
+	if sameRound {
+		if r, ok2 := p.elec.recv[v.Leader]; ok2 {
+			w, ok = r, true
+		}
+	}
+	return ok && w.State == Leading && sameVote(w, v)
+}
+
+// decide ends the election with v.
+func (p *Peer) decide(v Vote) {
+	p.elec.vote = Vote{Leader: v.Leader, Zxid: v.Zxid, PeerEpoch: v.PeerEpoch}
+	p.elec.decidePending = false
+	switch {
+	case v.Leader == p.id:
+		p.becomeLeader()
+	case p.isVoter(p.id):
+		p.becomeLearner(v.Leader, Following)
+	default:
+		p.becomeLearner(v.Leader, Observing)
+	}
+}

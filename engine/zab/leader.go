@@ -1,0 +1,205 @@
+package zab
+
+import "sort"
+
+// Stages of a learner as its leader sees it.
+const (
+	// recInfo: FOLLOWERINFO received; LEADERINFO sent once the epoch is
+	// chosen.
+	recInfo = iota
+	// recAckEpoch: ACKEPOCH received; sync starts once a quorum acked.
+	recAckEpoch
+	// recSynced: the sync stream and NEWLEADER were sent; proposals and
+	// commits are queued behind them.
+	recSynced
+	// recAcked: NEWLEADER acknowledged; the learner's acks count.
+	recAcked
+	// recUpToDate: UPTODATE sent; the learner serves.
+	recUpToDate
+)
+
+// learnerRecord is the leader's view of one learner (ZooKeeper's
+// LearnerHandler).
+type learnerRecord struct {
+	id       int64
+	observer bool
+	stage    int
+	// From FOLLOWERINFO and ACKEPOCH.
+	acceptedEpoch, currentEpoch, lastZxid int64
+	// syncEnd is the leader's last zxid when NEWLEADER was queued.
+	syncEnd int64
+	// ackedUpTo is the newest zxid the learner acknowledged durable.
+	ackedUpTo int64
+	// silence counts ticks since the learner was last heard.
+	silence int
+}
+
+// leaderState is the state of a leader from election to step-down.
+type leaderState struct {
+	// epochChosen is set once a quorum's FOLLOWERINFO fixed the new epoch
+	// (Peer.epoch).
+	epochChosen bool
+	// infos are the accepted epochs of voters heard in discovery
+	// (including this server).
+	infos map[int64]int64
+	// acked are the voters whose ACKEPOCH arrived (including this server).
+	acked map[int64]bool
+	// currentSet is set once currentEpoch = epoch was queued for
+	// persistence and the syncs started.
+	currentSet bool
+	learners   map[int64]*learnerRecord
+	// elapsed counts ticks since this server started leading.
+	elapsed int
+	// counter is the counter of the newest proposal of the epoch.
+	counter int64
+}
+
+// ids returns the learner ids in order, so map order decides nothing.
+func (l *leaderState) ids() []int64 {
+	out := make([]int64, 0, len(l.learners))
+	for id := range l.learners {
+		out = append(out, id)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+func (p *Peer) becomeLeader() {
+	p.role = Leading
+	p.leader = p.id
+	p.epoch = 0
+	p.established = false
+	p.learn = nil
+	p.lead = &leaderState{
+		infos:    map[int64]int64{p.id: p.hs.AcceptedEpoch},
+		acked:    map[int64]bool{},
+		learners: map[int64]*learnerRecord{},
+	}
+	pending := p.pendingInfo
+	p.pendingInfo = map[int64]Message{}
+	for _, id := range sortedKeys(pending) {
+		p.stepLeader(pending[id])
+		if p.role != Leading {
+			return
+		}
+	}
+	p.maybeChooseEpoch()
+}
+
+func sortedKeys[V any](m map[int64]V) []int64 {
+	out := make([]int64, 0, len(m))
+	for id := range m {
+		out = append(out, id)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+func (p *Peer) stepLeader(m Message) {
+	l := p.lead
+	if m.Type == MsgFollowerInfo {
+		p.handleFollowerInfo(m)
+		return
+	}
+	r := l.learners[m.From]
+	if r == nil {
+		return
+	}
+	if m.Type == MsgLinkDown {
+		p.dropLearner(m.From)
+		return
+	}
+	r.silence = 0
+	if m.Type == MsgAckEpoch {
+		p.handleAckEpoch(r, m)
+		return
+	}
+	if !l.epochChosen || m.Epoch != p.epoch {
+		return // stale or premature
+	}
+	switch m.Type {
+	case MsgAck:
+		p.handleAck(r, m)
+	case MsgApp:
+		if p.established && r.stage == recUpToDate {
+			p.appMsgs = append(p.appMsgs, m)
+		}
+	}
+}
+
+// dropLearner forgets a learner (its link broke or it went silent) and
+// steps down if the established leader no longer has a quorum.
+func (p *Peer) dropLearner(id int64) {
+	delete(p.lead.learners, id)
+	delete(p.lead.acked, id)
+	if p.established && p.liveVoters() < p.quorum() {
+		p.becomeLooking()
+	}
+}
+
+// liveVoters counts this server and the voters that acked NEWLEADER.
+func (p *Peer) liveVoters() int {
+	n := 1
+	for _, r := range p.lead.learners {
+		if !r.observer && r.stage >= recAcked {
+			n++
+		}
+	}
+	return n
+}
+
+func (p *Peer) tickLeader() {
+	l := p.lead
+	l.elapsed++
+	if !p.established && l.elapsed > p.cfg.InitLimit {
+		p.becomeLooking()
+		return
+	}
+	for _, id := range l.ids() {
+		r := l.learners[id]
+		r.silence++
+		if r.silence > p.cfg.SyncLimit {
+			p.dropLearner(id)
+			if p.role != Leading {
+				return
+			}
+			continue
+		}
+		p.send(Message{Type: MsgPing, To: id, Epoch: p.epoch, Zxid: p.committed})
+	}
+	if p.established && p.liveVoters() < p.quorum() {
+		p.becomeLooking()
+	}
+}
+
+// establish starts the broadcast phase once a quorum of voters acked
+// NEWLEADER: the leader's whole history is now committed.
+func (p *Peer) establish() {
+	p.established = true
+	p.lead.counter = 0
+	if last := p.log.last(); last > p.committed {
+		p.committed = last
+	}
+	for _, id := range p.lead.ids() {
+		if r := p.lead.learners[id]; r.stage == recAcked {
+			p.sendUpToDate(r)
+		}
+	}
+	p.maybeApply()
+}
+
+func (p *Peer) sendUpToDate(r *learnerRecord) {
+	r.stage = recUpToDate
+	p.send(Message{Type: MsgUpToDate, To: r.id, Epoch: p.epoch, Zxid: p.committed})
+}
+
+// maybeEstablish checks the NEWLEADER quorum. The leader counts itself: its
+// currentEpoch was set only after its own history was durable.
+func (p *Peer) maybeEstablish() {
+	if p.established || !p.lead.currentSet {
+		return
+	}
+	if p.liveVoters() >= p.quorum() {
+		p.establish()
+	}
+}

@@ -1,0 +1,155 @@
+package zab
+
+// Stages of a learner (follower or observer) with its leader.
+const (
+	// lsInfo: FOLLOWERINFO sent, waiting for LEADERINFO.
+	lsInfo = iota
+	// lsAckEpoch: ACKEPOCH sent, waiting for DIFF, TRUNC or SNAP.
+	lsAckEpoch
+	// lsSync: receiving the sync stream.
+	lsSync
+	// lsNewLeader: NEWLEADER received, waiting for the synced entries to
+	// be durable before acking.
+	lsNewLeader
+	// lsAcked: NEWLEADER acked, waiting for UPTODATE.
+	lsAcked
+	// lsUpToDate: established; broadcast phase.
+	lsUpToDate
+)
+
+// learnerState is the state of a follower or observer of one leader.
+type learnerState struct {
+	stage int
+	// elapsed counts ticks since this server chose its leader; silence
+	// since it last heard from it.
+	elapsed, silence int
+	// syncEnd is the last zxid of the sync stream (at NEWLEADER).
+	syncEnd int64
+	// ackSent is the newest zxid acknowledged to the leader.
+	ackSent int64
+}
+
+func (p *Peer) becomeLearner(leader int64, role Role) {
+	p.role = role
+	p.leader = leader
+	p.epoch = 0
+	p.established = false
+	p.lead = nil
+	p.pendingInfo = map[int64]Message{}
+	p.learn = &learnerState{}
+	p.send(Message{
+		Type:     MsgFollowerInfo,
+		To:       leader,
+		Epoch:    p.hs.AcceptedEpoch,
+		Zxid:     p.log.last(),
+		Observer: role == Observing,
+	})
+}
+
+func (p *Peer) tickLearner() {
+	ls := p.learn
+	ls.elapsed++
+	ls.silence++
+	limit := p.cfg.SyncLimit
+	if ls.stage != lsUpToDate {
+		if ls.elapsed > p.cfg.InitLimit {
+			p.becomeLooking()
+			return
+		}
+		limit = p.cfg.InitLimit
+	}
+	if ls.silence > limit {
+		p.becomeLooking()
+	}
+}
+
+func (p *Peer) stepLearner(m Message) {
+	if m.From != p.leader {
+		return
+	}
+	ls := p.learn
+	if m.Type == MsgLinkDown {
+		p.becomeLooking()
+		return
+	}
+	ls.silence = 0
+	switch m.Type {
+	case MsgPing:
+		p.send(Message{Type: MsgPing, To: p.leader, Epoch: m.Epoch, Zxid: p.log.last()})
+		return
+	case MsgLeaderInfo:
+		if ls.stage == lsInfo {
+			p.handleLeaderInfo(m)
+		}
+		return
+	}
+	if ls.stage == lsInfo || m.Epoch != p.epoch {
+		return // stale or premature
+	}
+	switch m.Type {
+	case MsgDiff, MsgTrunc, MsgSnap:
+		if ls.stage != lsAckEpoch {
+			p.becomeLooking()
+			return
+		}
+		p.handleSyncStart(m)
+	case MsgProposal:
+		p.handleProposal(m)
+	case MsgCommit:
+		if ls.stage < lsSync {
+			p.becomeLooking()
+			return
+		}
+		p.handleCommit(m)
+	case MsgNewLeader:
+		if ls.stage != lsSync {
+			p.becomeLooking()
+			return
+		}
+		p.handleNewLeader(m)
+	case MsgUpToDate:
+		if ls.stage != lsAcked {
+			p.becomeLooking()
+			return
+		}
+		p.handleUpToDate(m)
+	case MsgInform:
+		if p.role != Observing || ls.stage < lsNewLeader {
+			p.becomeLooking()
+			return
+		}
+		p.handleInform(m)
+	case MsgApp:
+		if ls.stage == lsUpToDate {
+			p.appMsgs = append(p.appMsgs, m)
+		}
+	}
+}
+
+// handleLeaderInfo accepts the leader's new epoch, unless this server
+// already accepted a newer one.
+func (p *Peer) handleLeaderInfo(m Message) {
+	newEpoch := m.Epoch
+	if newEpoch < p.hs.AcceptedEpoch {
+		p.becomeLooking()
+		return
+	}
+	ack := p.hs.CurrentEpoch
+	if newEpoch == p.hs.AcceptedEpoch {
+		// We acked this epoch before, maybe to another leader: ack again
+		// so that we can sync, but with -1 so the ack does not count
+		// toward the epoch quorum (ZooKeeper's rule). Otherwise two
+		// leaders could each gather a quorum for the same epoch.
+		ack = noEpoch
+	} else {
+		hs := p.hs
+		hs.AcceptedEpoch = newEpoch
+		p.setHardState(hs)
+	}
+	p.epoch = newEpoch
+	p.learn.stage = lsAckEpoch
+	p.send(Message{Type: MsgAckEpoch, To: p.leader, Epoch: ack, Zxid: p.log.last()})
+}
+
+// noEpoch in ACKEPOCH marks a learner that had already accepted the epoch.
+const noEpoch = -1

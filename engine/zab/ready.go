@@ -1,0 +1,47 @@
+package zab
+
+// HasReady reports whether Ready has work.
+func (p *Peer) HasReady() bool {
+	return p.hsDirty || p.truncate != nil || p.snap != nil || len(p.entries) > 0 ||
+		len(p.msgs) > 0 || len(p.committedOut) > 0 || len(p.appMsgs) > 0 ||
+		p.roleKey() != p.reported
+}
+
+// Ready returns the pending batch; see Ready's obligations. The batch is
+// handed over: a second Ready before Advance returns only newer work.
+func (p *Peer) Ready() Ready {
+	rd := Ready{
+		Truncate:  p.truncate,
+		Snapshot:  p.snap,
+		Entries:   p.entries,
+		Messages:  p.msgs,
+		Committed: p.committedOut,
+		App:       p.appMsgs,
+	}
+	if p.hsDirty {
+		hs := p.hs
+		rd.HardState = &hs
+	}
+	if k := p.roleKey(); k != p.reported {
+		rd.RoleChanged = true
+		p.reported = k
+	}
+	p.hsDirty = false
+	p.truncate = nil
+	p.snap = nil
+	p.entries = nil
+	p.msgs = nil
+	p.committedOut = nil
+	p.appMsgs = nil
+	p.readyApplied = p.applied
+	return rd
+}
+
+// Advance acknowledges the batch returned by Ready: its Committed entries
+// are applied, so the in-memory log may forget them beyond MaxLogEntries.
+func (p *Peer) Advance() {
+	if p.readyApplied > p.appliedAcked {
+		p.appliedAcked = p.readyApplied
+	}
+	p.log.compact(p.appliedAcked, p.cfg.MaxLogEntries)
+}

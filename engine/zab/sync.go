@@ -1,0 +1,125 @@
+package zab
+
+// Synchronization (ZAB phase 2). For each learner that acked the epoch the
+// leader picks:
+//   - DIFF when the learner's last zxid is a point of the leader's held
+//     history: the entries after it follow as proposals;
+//   - TRUNC when the learner has entries the leader's history lacks (a
+//     longer or divergent uncommitted tail, ZOOKEEPER-1154/-2832): the
+//     learner discards everything after the newest point of the leader's
+//     history below its last zxid, then proposals follow as for DIFF;
+//   - SNAP when that point is older than the held log (MaxLogEntries): the
+//     application's snapshot, then the held entries after it.
+// Then COMMIT up to what the leader knows committed, and NEWLEADER. Every
+// proposal and commit of the epoch queues behind this stream on the FIFO
+// link, as ZooKeeper's LearnerHandler does.
+//
+// The learner acknowledges NEWLEADER only after (a) every synced entry is
+// durable (Persisted) and (b) currentEpoch = the new epoch is durable, in
+// that order (ZOOKEEPER-3911, -4643, -4646): (a) is waited for, (b) is the
+// HardState of the same Ready as the ACK, which the caller makes durable
+// before it sends messages.
+
+// syncLearner queues the sync stream for r.
+func (p *Peer) syncLearner(r *learnerRecord) {
+	lz := r.lastZxid
+	last := p.log.last()
+	var start int64
+	switch {
+	case lz == last || (lz < last && p.log.contains(lz)):
+		start = lz
+		p.send(Message{Type: MsgDiff, To: r.id, Epoch: p.epoch, Zxid: lz})
+	default:
+		t, ok := p.log.lastBefore(lz)
+		if lz > last {
+			t, ok = last, true
+		}
+		if ok {
+			start = t
+			p.send(Message{Type: MsgTrunc, To: r.id, Epoch: p.epoch, Zxid: t})
+			break
+		}
+		z, data := p.app.Snapshot()
+		if z < p.log.base || z > last {
+			// The application is not where the log says; the learner
+			// will retry.
+			p.dropLearner(r.id)
+			return
+		}
+		start = z
+		p.send(Message{Type: MsgSnap, To: r.id, Epoch: p.epoch, Zxid: z, Snapshot: data})
+	}
+	for _, e := range p.log.after(start) {
+		p.send(Message{Type: MsgProposal, To: r.id, Epoch: p.epoch, Entry: e})
+	}
+	if c := min(p.committed, last); c > start {
+		p.send(Message{Type: MsgCommit, To: r.id, Epoch: p.epoch, Zxid: c})
+	}
+	p.send(Message{Type: MsgNewLeader, To: r.id, Epoch: p.epoch, Zxid: MakeZxid(p.epoch, 0)})
+	r.stage = recSynced
+	r.syncEnd = last
+}
+
+// handleSyncStart handles DIFF, TRUNC and SNAP on a learner.
+func (p *Peer) handleSyncStart(m Message) {
+	switch m.Type {
+	case MsgDiff:
+		if m.Zxid != p.log.last() {
+			p.becomeLooking()
+			return
+		}
+	case MsgTrunc:
+		t := m.Zxid
+		if !p.log.contains(t) || p.applied > t {
+			// Our history does not contain the leader's point or we
+			// applied past it: never rewrite applied state.
+			p.becomeLooking()
+			return
+		}
+		p.truncateLog(t)
+	case MsgSnap:
+		if m.Zxid < p.applied {
+			p.becomeLooking()
+			return
+		}
+		p.installSnapshot(m.Zxid, m.Snapshot)
+	}
+	p.learn.stage = lsSync
+}
+
+// handleNewLeader ends the sync stream.
+func (p *Peer) handleNewLeader(m Message) {
+	if m.Zxid != MakeZxid(p.epoch, 0) {
+		p.becomeLooking()
+		return
+	}
+	p.learn.stage = lsNewLeader
+	p.learn.syncEnd = p.log.last()
+	p.maybeAckNewLeader()
+}
+
+// maybeAckNewLeader acknowledges NEWLEADER once the synced history is
+// durable, adopting the new epoch as currentEpoch first.
+func (p *Peer) maybeAckNewLeader() {
+	ls := p.learn
+	if ls == nil || ls.stage != lsNewLeader || p.persisted < ls.syncEnd {
+		return
+	}
+	hs := p.hs
+	hs.CurrentEpoch = p.epoch
+	p.setHardState(hs)
+	p.send(Message{Type: MsgAck, To: p.leader, Epoch: p.epoch, Zxid: MakeZxid(p.epoch, 0)})
+	ls.stage = lsAcked
+	ls.ackSent = ls.syncEnd
+	p.maybeAckProposals()
+}
+
+// handleUpToDate starts serving.
+func (p *Peer) handleUpToDate(m Message) {
+	p.learn.stage = lsUpToDate
+	p.established = true
+	if m.Zxid > p.committed {
+		p.committed = min(m.Zxid, p.log.last())
+	}
+	p.maybeApply()
+}
