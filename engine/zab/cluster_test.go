@@ -505,7 +505,7 @@ func (c *cluster) queued() int {
 	return n
 }
 
-// deliverOne delivers the head of a random non-empty link; false if none.
+// deliverOne delivers the head of a non-empty link; false if none.
 func (c *cluster) deliverOne() bool {
 	var keys [][2]int64
 	for k, q := range c.queues {
@@ -522,7 +522,21 @@ func (c *cluster) deliverOne() bool {
 		}
 		return keys[i][1] < keys[j][1]
 	})
-	k := keys[c.rng.IntN(len(keys))]
+	// Pick a link with odds proportional to its backlog: a random message
+	// in flight, delivered in its link's FIFO order.
+	total := 0
+	for _, k := range keys {
+		total += len(c.queues[k])
+	}
+	x := c.rng.IntN(total)
+	k := keys[0]
+	for _, kk := range keys {
+		if x < len(c.queues[kk]) {
+			k = kk
+			break
+		}
+		x -= len(c.queues[kk])
+	}
 	m := c.queues[k][0]
 	c.queues[k] = c.queues[k][1:]
 	if c.alive(k[1]) {

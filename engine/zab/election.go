@@ -6,7 +6,8 @@ package zab
 // its round and rebroadcasts; it decides once a quorum of the round's
 // notifications agree with its vote (after waiting one tick for a better
 // vote, unless every voter already agrees), or once a quorum of servers that
-// are already following or leading point at a leader that says it leads.
+// are already following or leading point at the same leader and epoch and
+// that leader says it leads.
 // Observers propose nobody and learn the leader only the second way.
 
 // election is the state of fast leader election.
@@ -40,6 +41,20 @@ func voteGreater(a, b Vote) bool {
 // sameVote compares what a vote proposes, not who sent it when.
 func sameVote(a, b Vote) bool {
 	return a.Leader == b.Leader && a.Zxid == b.Zxid && a.PeerEpoch == b.PeerEpoch
+}
+
+// sameLeader compares the votes of servers out of election: as in
+// ZooKeeper's Vote.equals, only the leader and its epoch matter, since
+// servers that joined at different times decided on different zxids.
+func sameLeader(a, b Vote) bool {
+	return a.Leader == b.Leader && a.PeerEpoch == b.PeerEpoch
+}
+
+// updateVoteEpoch makes the decided vote carry the established epoch, as
+// ZooKeeper's updateElectionVote does, so that every server of the epoch
+// answers late joiners with the same (leader, epoch).
+func (p *Peer) updateVoteEpoch() {
+	p.elec.vote.PeerEpoch = p.epoch
 }
 
 // selfVote is this server's own candidacy.
@@ -123,11 +138,12 @@ func (p *Peer) roundAgrees(v Vote) int {
 	return n
 }
 
-// outAgrees counts the following or leading voters that point at v.
+// outAgrees counts the following or leading voters that point at v's
+// leader and epoch.
 func (p *Peer) outAgrees(v Vote) int {
 	n := 0
 	for _, id := range p.voters {
-		if w, ok := p.elec.out[id]; ok && sameVote(w, v) {
+		if w, ok := p.elec.out[id]; ok && sameLeader(w, v) {
 			n++
 		}
 	}
@@ -153,8 +169,12 @@ func (p *Peer) stepNotification(m Message) {
 	n := m.Vote
 	from := m.From
 	if p.role != Looking {
-		if from == p.leader && n.State == Looking && p.role != Leading {
+		if from == p.leader && n.State == Looking && p.role != Leading && p.learn.stage > lsInfo {
 			// Our leader gave up: so do we, then count its notification.
+			// Only after LEADERINFO: on the FIFO link, a looking
+			// notification that follows it was sent after the leader had
+			// decided, whereas before it the leader may merely not have
+			// decided yet.
 			p.becomeLooking()
 		} else {
 			if n.State == Looking {
@@ -191,35 +211,26 @@ func (p *Peer) stepNotification(m Message) {
 		p.checkRoundQuorum()
 		return
 	}
-	// The sender is following or leading.
-	if n.Round == p.elec.round {
-		p.elec.recv[from] = n
-		if p.roundAgrees(n) >= p.quorum() && p.leaderConfirmed(n, true) {
-			p.decide(n)
-			return
-		}
-	}
+	// The sender is following or leading: a quorum of those pointing at the
+	// same leader and epoch, with that leader saying it leads, is a leader
+	// to join.
 	p.elec.out[from] = n
-	if p.outAgrees(n) >= p.quorum() && p.leaderConfirmed(n, false) {
-		p.elec.round = n.Round
+	if p.outAgrees(n) >= p.quorum() && p.leaderConfirmed(n) {
+		p.elec.round = max(p.elec.round, n.Round)
 		p.decide(n)
 	}
 }
 
-// leaderConfirmed is ZooKeeper's checkLeader: a vote for another server
-// counts only if that server itself says it leads; a vote for this server
-// only within its own round.
-func (p *Peer) leaderConfirmed(v Vote, sameRound bool) bool {
+// leaderConfirmed is ZooKeeper's checkLeader for servers out of election:
+// a vote for another server counts only if that server itself says it
+// leads, in the same epoch. A vote for this server never does: a server
+// that is looking does not lead on others' word.
+func (p *Peer) leaderConfirmed(v Vote) bool {
 	if v.Leader == p.id {
-		return sameRound
+		return false
 	}
 	w, ok := p.elec.out[v.Leader]
-	if sameRound {
-		if r, ok2 := p.elec.recv[v.Leader]; ok2 {
-			w, ok = r, true
-		}
-	}
-	return ok && w.State == Leading && sameVote(w, v)
+	return ok && w.State == Leading && sameLeader(w, v)
 }
 
 // decide ends the election with v.

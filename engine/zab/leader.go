@@ -176,6 +176,7 @@ func (p *Peer) tickLeader() {
 // NEWLEADER: the leader's whole history is now committed.
 func (p *Peer) establish() {
 	p.established = true
+	p.updateVoteEpoch()
 	p.lead.counter = 0
 	if last := p.log.last(); last > p.committed {
 		p.committed = last

@@ -118,6 +118,7 @@ func (p *Peer) maybeAckNewLeader() {
 func (p *Peer) handleUpToDate(m Message) {
 	p.learn.stage = lsUpToDate
 	p.established = true
+	p.updateVoteEpoch()
 	if m.Zxid > p.committed {
 		p.committed = min(m.Zxid, p.log.last())
 	}

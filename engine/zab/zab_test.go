@@ -58,7 +58,7 @@ func TestElectAndReplicate(t *testing.T) {
 			}
 			// With ids equal in epoch and zxid, the highest id wins.
 			require.Equal(t, int64(n), l)
-			require.Len(t, c.nodes[l].p.Status().Followers, n-1)
+			require.Len(t, c.nodes[l].p.Status().Followers, n-1, c.describe())
 		})
 	}
 }
@@ -287,4 +287,36 @@ func TestCounterOverflowForcesNewEpoch(t *testing.T) {
 		require.Equal(t, int64(1), Counter(z))
 		c.awaitApplied(z, c.ids, 3000)
 	})
+}
+
+// ZOOKEEPER-3911/-4643/-4646: a learner acks NEWLEADER only once the synced
+// entries are durable. Here the leader holds an entry nobody else has; once
+// it established (so delivered that entry), a crash of the leader and of the
+// follower that acked, with slow disks, must not lose it.
+func TestNewLeaderAckWaitsForDurableSync(t *testing.T) {
+	e := func(n int64) Entry { return Entry{Zxid: MakeZxid(1, n), Data: []byte{1, byte(n)}} }
+	hs := HardState{AcceptedEpoch: 1, CurrentEpoch: 1}
+	for seed := uint64(1); seed <= 20; seed++ {
+		c := newCluster(t, clusterOpts{voters: 3, seed: seed, fsyncDelay: 30, down: []int64{2, 3}, initial: map[int64]Initial{
+			1: {HardState: hs, Log: []Entry{e(1), e(2)}},
+			2: {HardState: hs, Log: []Entry{e(1)}},
+			3: {HardState: hs, Log: []Entry{e(1)}},
+		}})
+		c.restart(2)
+		c.runUntil("server 1 establishes", 5000, func() bool {
+			st := c.nodes[1].p.Status()
+			return st.Role == Leading && st.Established
+		})
+		require.True(t, c.applied(1, e(2).Zxid))
+		c.crash(1)
+		c.crash(2)
+		c.restart(2)
+		c.restart(3)
+		// checkInvariants fails if the next leader lacks the delivered
+		// entry (primary integrity).
+		l := c.awaitSynced(5000)
+		z, _ := c.propose(l)
+		c.awaitApplied(z, []int64{2, 3}, 5000)
+		require.True(t, c.applied(2, e(2).Zxid))
+	}
 }
