@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"github.com/zabkeeper/zabkeeper/engine/bugs"
+
 	"crypto/subtle"
 	"fmt"
 	"slices"
@@ -65,7 +67,7 @@ func (n *Node) Connect(cr ConnectRequest) {
 		n.closeConn(cr.Conn, "not serving: no established leader")
 		return
 	}
-	if req.LastZxidSeen > n.lastApplied {
+	if req.LastZxidSeen > n.lastApplied && !bugs.Active(bugs.ReadBeforeLastZxid) {
 		// The client has seen a newer state than ours: never let it go back
 		// in time (ZooKeeper closes without a reply).
 		n.closeConn(cr.Conn, fmt.Sprintf("client has seen zxid 0x%x, ours is 0x%x", req.LastZxidSeen, n.lastApplied))
@@ -207,6 +209,11 @@ func (n *Node) route(c *conn, q *queued) {
 		q.kind = qWrite
 		if r.Op == proto.OpCloseSession {
 			q.closeAfter, q.closeWhy = true, "session closed by the client"
+		}
+		if r.Op == proto.OpSync && n.status.Role == zab.Leading && bugs.Active(bugs.SyncWithoutQuorum) {
+			// Answers from local state, trusting it still leads.
+			q.kind, q.resp = qFixed, &proto.SyncResponse{Path: r.Body.(*proto.SyncRequest).Path}
+			return
 		}
 		f := &forwarded{session: c.session, cxid: r.Xid, op: r.Op, time: r.Time, auth: q.caller.Auth}
 		if !n.forward(f, r.Body) {

@@ -1,6 +1,8 @@
 package tree
 
 import (
+	"github.com/zabkeeper/zabkeeper/engine/bugs"
+
 	"fmt"
 	"slices"
 
@@ -338,6 +340,9 @@ func (t *Tree) prepareCloseSession(txn *Txn, session int64) {
 		set[p] = struct{}{}
 	}
 	for p, c := range t.pending.byPath {
+		if bugs.Active(bugs.EphemeralSurvivesExpiry) {
+			break // forgets creates still in flight
+		}
 		if c.n != nil && c.n.kind == kindEphemeral && c.n.owner == session {
 			set[p] = struct{}{}
 		} else {

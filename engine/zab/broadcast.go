@@ -1,5 +1,7 @@
 package zab
 
+import "github.com/zabkeeper/zabkeeper/engine/bugs"
+
 import "sort"
 
 // Broadcast (ZAB phase 3). The established leader appends each txn to its
@@ -68,6 +70,9 @@ func (p *Peer) advanceCommit() {
 		}
 	}
 	q := p.quorum()
+	if bugs.Active(bugs.CommitBeforeQuorum) {
+		q = 1
+	}
 	if len(acks) < q {
 		return
 	}
@@ -121,6 +126,9 @@ func (p *Peer) handleProposal(m Message) {
 	ok := false
 	switch p.learn.stage {
 	case lsSync:
+		if bugs.Active(bugs.KeepDivergentTail) && z <= p.log.last() {
+			return // keeps whatever it had at z
+		}
 		ok = p.nextInEpoch(z) || (z > p.log.last() && Epoch(z) < p.epoch)
 	case lsNewLeader, lsAcked, lsUpToDate:
 		ok = !p.isObserver(p.id) && p.nextInEpoch(z)
@@ -131,6 +139,9 @@ func (p *Peer) handleProposal(m Message) {
 		return
 	}
 	p.appendEntry(m.Entry)
+	if bugs.Active(bugs.AckBeforePersist) {
+		p.maybeAckProposals()
+	}
 }
 
 // handleCommit raises the commit point; entries are applied once durable.
@@ -173,6 +184,9 @@ func (p *Peer) maybeAckProposals() {
 		return
 	}
 	z := min(p.persisted, p.log.last())
+	if bugs.Active(bugs.AckBeforePersist) {
+		z = p.log.last()
+	}
 	if z > ls.ackSent && Epoch(z) == p.epoch {
 		ls.ackSent = z
 		p.send(Message{Type: MsgAck, To: p.leader, Epoch: p.epoch, Zxid: z})

@@ -1,5 +1,7 @@
 package zab
 
+import "github.com/zabkeeper/zabkeeper/engine/bugs"
+
 // Discovery (ZAB phase 1). A learner opens with FOLLOWERINFO carrying its
 // acceptedEpoch and last zxid. Once FOLLOWERINFOs from a quorum of voters
 // (the leader included) arrived, the leader picks an epoch above every
@@ -64,6 +66,9 @@ func (p *Peer) maybeChooseEpoch() {
 		maxEpoch = max(maxEpoch, l.infos[id])
 	}
 	newEpoch := maxEpoch + 1
+	if bugs.Active(bugs.ReuseEpoch) && maxEpoch > 0 {
+		newEpoch = maxEpoch
+	}
 	l.epochChosen = true
 	p.epoch = newEpoch
 	hs := p.hs

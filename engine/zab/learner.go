@@ -1,5 +1,7 @@
 package zab
 
+import "github.com/zabkeeper/zabkeeper/engine/bugs"
+
 // Stages of a learner (follower or observer) with its leader.
 const (
 	// lsInfo: FOLLOWERINFO sent, waiting for LEADERINFO.
@@ -135,7 +137,7 @@ func (p *Peer) handleLeaderInfo(m Message) {
 		return
 	}
 	ack := p.hs.CurrentEpoch
-	if newEpoch == p.hs.AcceptedEpoch {
+	if newEpoch == p.hs.AcceptedEpoch && !bugs.Active(bugs.ReuseEpoch) {
 		// We acked this epoch before, maybe to another leader: ack again
 		// so that we can sync, but with -1 so the ack does not count
 		// toward the epoch quorum (ZooKeeper's rule). Otherwise two

@@ -1,5 +1,7 @@
 package zab
 
+import "github.com/zabkeeper/zabkeeper/engine/bugs"
+
 // Synchronization (ZAB phase 2). For each learner that acked the epoch the
 // leader picks:
 //   - DIFF when the learner's last zxid is a point of the leader's held
@@ -69,6 +71,9 @@ func (p *Peer) handleSyncStart(m Message) {
 			return
 		}
 	case MsgTrunc:
+		if bugs.Active(bugs.KeepDivergentTail) {
+			break
+		}
 		t := m.Zxid
 		if !p.log.contains(t) || p.applied > t {
 			// Our history does not contain the leader's point or we
@@ -95,6 +100,11 @@ func (p *Peer) handleNewLeader(m Message) {
 	}
 	p.learn.stage = lsNewLeader
 	p.learn.syncEnd = p.log.last()
+	if bugs.Active(bugs.EpochBeforePersist) {
+		hs := p.hs
+		hs.CurrentEpoch = p.epoch
+		p.setHardState(hs)
+	}
 	p.maybeAckNewLeader()
 }
 
@@ -102,7 +112,10 @@ func (p *Peer) handleNewLeader(m Message) {
 // durable, adopting the new epoch as currentEpoch first.
 func (p *Peer) maybeAckNewLeader() {
 	ls := p.learn
-	if ls == nil || ls.stage != lsNewLeader || p.persisted < ls.syncEnd {
+	if ls == nil || ls.stage != lsNewLeader {
+		return
+	}
+	if p.persisted < ls.syncEnd && !bugs.Active(bugs.AckNewLeaderBeforePersist) {
 		return
 	}
 	hs := p.hs
