@@ -175,14 +175,17 @@ func (n *Node) Submit(r Request) {
 		return
 	}
 	s := n.sessions[c.session]
+	q := &queued{req: r, caller: n.caller(c)}
 	if s == nil || s.closing {
-		n.output(Output{Conn: c.id, Kind: OutReply, Header: proto.ReplyHeader{Xid: r.Xid, Zxid: n.lastApplied, Err: proto.ErrSessionExpired}})
-		n.dropConn(c.id)
-		n.closeConn(c.id, "request on an expired session")
+		// Answered in turn, after whatever the connection still waits for
+		// (a closeSession reply, say), then the connection closes.
+		q.kind, q.err = qFixed, proto.ErrSessionExpired
+		q.closeAfter, q.closeWhy = true, "request on an expired session"
+		c.queue = append(c.queue, q)
+		n.drain(c)
 		return
 	}
 	n.alive(s)
-	q := &queued{req: r, caller: n.caller(c)}
 	if r.Body == nil {
 		// The body did not decode: ZooKeeper answers MarshallingError in
 		// turn and keeps serving the connection.

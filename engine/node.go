@@ -55,6 +55,9 @@ type Node struct {
 
 	reapCountdown int
 	batches       []Ready
+	// handedOut is set once Ready returned batches[0]: new work then goes
+	// into a later batch, so input between Ready and Advance is never lost.
+	handedOut bool
 }
 
 // Durable is the state a Node starts from, as recovered from disk.
@@ -171,22 +174,25 @@ func (n *Node) Ready() Ready {
 	if len(n.batches) == 0 {
 		return Ready{}
 	}
+	n.handedOut = true
 	return n.batches[0]
 }
 
 // Advance acknowledges the batch returned by Ready.
 func (n *Node) Advance() {
-	if len(n.batches) > 0 {
+	if n.handedOut && len(n.batches) > 0 {
 		n.batches[0] = Ready{}
 		n.batches = n.batches[1:]
 	}
+	n.handedOut = false
 }
 
 // tail returns the batch new work goes into. A batch with durable-state
 // changes (epochs, truncation, snapshot) starts a new batch, so that the
 // caller's persist-then-send order follows the protocol's.
 func (n *Node) tail(fresh bool) *Ready {
-	if len(n.batches) == 0 || (fresh && !n.batches[len(n.batches)-1].empty()) {
+	last := len(n.batches) - 1
+	if last < 0 || (last == 0 && n.handedOut) || (fresh && !n.batches[last].empty()) {
 		n.batches = append(n.batches, Ready{})
 	}
 	return &n.batches[len(n.batches)-1]

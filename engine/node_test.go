@@ -228,3 +228,32 @@ func TestSnapshotAndReplayRestoreState(t *testing.T) {
 	require.Equal(t, h.n.Tree().Digest(), restored.Tree().Digest())
 	require.Equal(t, 1, restored.SessionCount())
 }
+
+func TestInputBetweenReadyAndAdvanceIsKept(t *testing.T) {
+	h := newHarness(t)
+	h.n.Connect(ConnectRequest{Conn: 1, Req: &proto.ConnectRequest{TimeOut: 1000, Passwd: make([]byte, 16)}, Time: h.now})
+	require.True(t, h.n.HasReady())
+	rd := h.n.Ready()
+	require.Len(t, rd.Entries, 1, "the createSession txn")
+	// A second handshake arrives before the caller advances.
+	h.n.Connect(ConnectRequest{Conn: 2, Req: &proto.ConnectRequest{TimeOut: 1000, Passwd: make([]byte, 16)}, Time: h.now})
+	h.n.Advance()
+	h.log = append(h.log, rd.Entries...)
+	h.persistAll()
+	require.Len(t, h.log, 2, "the second createSession survived Advance")
+	require.Len(t, h.take(1), 1)
+	require.Len(t, h.take(2), 1)
+}
+
+func TestRequestsAfterCloseSessionAnsweredInOrder(t *testing.T) {
+	h := newHarness(t)
+	h.connect(1, 1000)
+	h.submit(1, 1, proto.OpCloseSession, &proto.EmptyRecord{})
+	h.submit(1, 2, proto.OpExists, &proto.ExistsRequest{Path: "/"})
+	h.persistAll()
+	outs := h.take(1)
+	require.GreaterOrEqual(t, len(outs), 2)
+	require.Equal(t, int32(1), outs[0].Header.Xid, "the close reply comes first")
+	require.Equal(t, proto.ErrOK, outs[0].Header.Err)
+	require.Equal(t, OutClose, outs[len(outs)-1].Kind)
+}

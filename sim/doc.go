@@ -1,0 +1,20 @@
+// Package sim is zabkeeper's seeded deterministic simulator, in the manner
+// of FoundationDB's simulation and TigerBeetle's VOPR.
+//
+// One goroutine runs everything: a virtual clock, one event queue ordered by
+// (virtual time, sequence number), and one PRNG seeded from Options.Seed.
+// Real engine.Node replicas run on a simulated network (netstub.Network) and
+// simulated disks; client sessions, written as goroutine-free state
+// machines, run random ZooKeeper workloads against them while faults are
+// injected. Swarm testing: every seed draws its own cluster shape and fault
+// probabilities, so some seeds are calm and some are storms.
+//
+// After every step the observable invariants of DESIGN.md are checked
+// (check.go); at the end a liveness phase heals everything and requires a
+// leader and service for every client within a bound, and the recorded
+// client history goes through the linearizability checker. The same seed
+// always gives the same run: Report.TraceHash hashes every event in order.
+//
+// Purity of the simulated path: no wall clock, no goroutines, no map
+// iteration order in any decision, no randomness but the seeded PRNG.
+package sim

@@ -1,0 +1,91 @@
+package sim
+
+import (
+	"bytes"
+
+	"github.com/zabkeeper/zabkeeper/engine"
+	"github.com/zabkeeper/zabkeeper/engine/zab"
+	"github.com/zabkeeper/zabkeeper/proto"
+)
+
+func init() { defaultFactory = newEngineReplica }
+
+// engineReplica adapts engine.Node to Replica.
+type engineReplica struct{ n *engine.Node }
+
+func newEngineReplica(c ReplicaConfig, d Durable) (Replica, error) {
+	n, err := engine.Restore(engine.Config{
+		ServerID:          c.ServerID,
+		TickMs:            c.TickMs,
+		MinSessionTimeout: c.MinSessionTimeout,
+		MaxSessionTimeout: c.MaxSessionTimeout,
+		SessionSecret:     c.SessionSecret,
+		StartTime:         c.StartTime,
+		Voters:            c.Voters,
+		Observers:         c.Observers,
+		InitLimit:         c.InitLimit,
+		SyncLimit:         c.SyncLimit,
+		ElectionTicks:     c.ElectionTicks,
+		MaxLogEntries:     c.MaxLogEntries,
+		Seed:              c.Seed,
+	}, engine.Durable{HardState: d.HardState, SnapshotZxid: d.SnapshotZxid, Snapshot: d.Snapshot, Log: d.Log})
+	if err != nil {
+		return nil, err
+	}
+	return &engineReplica{n: n}, nil
+}
+
+func (r *engineReplica) Tick(now int64)       { r.n.Tick(now) }
+func (r *engineReplica) Step(m zab.Message)   { r.n.Step(m) }
+func (r *engineReplica) Disconnect(c uint64)  { r.n.Disconnect(engine.ConnID(c)) }
+func (r *engineReplica) Persisted(zxid int64) { r.n.Persisted(zxid) }
+func (r *engineReplica) HasReady() bool       { return r.n.HasReady() }
+func (r *engineReplica) Advance()             { r.n.Advance() }
+func (r *engineReplica) Status() zab.Status   { return r.n.Status() }
+func (r *engineReplica) LastZxid() int64      { return r.n.LastZxid() }
+func (r *engineReplica) Digest() uint64       { return r.n.Tree().Digest() }
+
+func (r *engineReplica) Ephemerals(session int64) []string {
+	return r.n.Tree().Ephemerals(session)
+}
+
+func (r *engineReplica) Connect(c uint64, req *proto.ConnectRequest, ip string, now int64) {
+	r.n.Connect(engine.ConnectRequest{Conn: engine.ConnID(c), Req: req, ClientIP: ip, Time: now})
+}
+
+func (r *engineReplica) Submit(c uint64, xid int32, op proto.OpCode, body proto.Record, now int64) {
+	r.n.Submit(engine.Request{Conn: engine.ConnID(c), Xid: xid, Op: op, Body: body, Time: now})
+}
+
+func (r *engineReplica) Snapshot() (int64, []byte) {
+	zxid, write := r.n.Snapshot()
+	var buf bytes.Buffer
+	if err := write(&buf); err != nil {
+		panic("sim: snapshot to memory: " + err.Error())
+	}
+	return zxid, buf.Bytes()
+}
+
+func (r *engineReplica) Ready() Batch {
+	rd := r.n.Ready()
+	b := Batch{
+		HardState: rd.HardState,
+		Truncate:  rd.Truncate,
+		Snapshot:  rd.Snapshot,
+		Messages:  rd.Messages,
+		Committed: rd.Committed,
+	}
+	if len(rd.Entries) > 0 {
+		b.Entries = make([]zab.Entry, len(rd.Entries))
+		for i, e := range rd.Entries {
+			b.Entries[i] = zab.Entry{Zxid: e.Zxid, Data: e.Data}
+		}
+	}
+	if len(rd.Outputs) > 0 {
+		b.Outputs = make([]Output, len(rd.Outputs))
+		for i, o := range rd.Outputs {
+			b.Outputs[i] = Output{Conn: uint64(o.Conn), Kind: OutKind(o.Kind), Header: o.Header, Body: o.Body, Connect: o.Connect, Reason: o.Reason}
+		}
+	}
+	return b
+}

@@ -1,0 +1,70 @@
+package sim
+
+import (
+	"fmt"
+
+	"github.com/zabkeeper/zabkeeper/engine/zab"
+)
+
+// hasher folds every event of a run into one 64-bit value, so two runs of a
+// seed can be compared cheaply.
+type hasher uint64
+
+func (h *hasher) add(vs ...int64) {
+	x := uint64(*h)
+	for _, v := range vs {
+		x ^= uint64(v)
+		x *= 0x100000001b3
+		x ^= x >> 29
+	}
+	*h = hasher(x)
+}
+
+func (h *hasher) str(s string) {
+	x := uint64(*h)
+	for i := 0; i < len(s); i++ {
+		x ^= uint64(s[i])
+		x *= 0x100000001b3
+	}
+	*h = hasher(x)
+}
+
+// msgNames are the trace names of zab message types.
+var msgNames = map[zab.MsgType]string{
+	zab.MsgNotification: "NOTIFICATION", zab.MsgFollowerInfo: "FOLLOWERINFO", zab.MsgLeaderInfo: "LEADERINFO",
+	zab.MsgAckEpoch: "ACKEPOCH", zab.MsgDiff: "DIFF", zab.MsgTrunc: "TRUNC", zab.MsgSnap: "SNAP",
+	zab.MsgProposal: "PROPOSAL", zab.MsgCommit: "COMMIT", zab.MsgNewLeader: "NEWLEADER", zab.MsgAck: "ACK",
+	zab.MsgUpToDate: "UPTODATE", zab.MsgPing: "PING", zab.MsgInform: "INFORM", zab.MsgApp: "APP",
+	zab.MsgLinkDown: "LINKDOWN",
+}
+
+func msgName(t zab.MsgType) string {
+	if s, ok := msgNames[t]; ok {
+		return s
+	}
+	return fmt.Sprintf("MSG(%d)", int(t))
+}
+
+// describeMsg renders the interesting fields of a message.
+func describeMsg(m zab.Message) string {
+	switch m.Type {
+	case zab.MsgNotification:
+		return fmt.Sprintf("NOTIFICATION vote(n%d, 0x%x, e%d) round %d %s", m.Vote.Leader, m.Vote.Zxid, m.Vote.PeerEpoch, m.Vote.Round, m.Vote.State)
+	case zab.MsgProposal, zab.MsgInform:
+		return fmt.Sprintf("%s 0x%x", msgName(m.Type), m.Entry.Zxid)
+	case zab.MsgFollowerInfo, zab.MsgLeaderInfo, zab.MsgAckEpoch:
+		return fmt.Sprintf("%s e%d 0x%x", msgName(m.Type), m.Epoch, m.Zxid)
+	case zab.MsgSnap:
+		return fmt.Sprintf("SNAP 0x%x (%d bytes)", m.Zxid, len(m.Snapshot))
+	case zab.MsgApp:
+		return fmt.Sprintf("APP e%d (%d bytes)", m.Epoch, len(m.Payload))
+	case zab.MsgLinkDown:
+		return "LINKDOWN"
+	}
+	return fmt.Sprintf("%s 0x%x", msgName(m.Type), m.Zxid)
+}
+
+// fmtTime renders virtual µs as seconds with ms precision.
+func fmtTime(us int64) string {
+	return fmt.Sprintf("%d.%03ds", us/1e6, (us%1e6)/1e3)
+}
