@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/zabkeeper/zabkeeper/engine/bugs"
+
 	"errors"
 	"flag"
 	"fmt"
@@ -31,6 +33,7 @@ type simOptions struct {
 	traceTo   time.Duration
 	vizDir    string
 	jobs      int
+	bug       string
 }
 
 func simFlags(out io.Writer, o *simOptions) *flag.FlagSet {
@@ -50,6 +53,7 @@ func simFlags(out io.Writer, o *simOptions) *flag.FlagSet {
 	fs.DurationVar(&o.traceTo, "trace-to", 0, "trace up to this virtual time (0 = the end)")
 	fs.StringVar(&o.vizDir, "viz-dir", "", "directory for Porcupine HTML of failing seeds (default $ZABKEEPER_SIM_DIR or the temp dir)")
 	fs.IntVar(&o.jobs, "jobs", runtime.NumCPU(), "seeds simulated in parallel (each simulation is single-threaded)")
+	fs.StringVar(&o.bug, "plant-bug", "", "plant a known bug to watch the checkers catch it (needs a build with -tags simbugs): "+bugNames())
 	fs.Usage = func() {
 		fmt.Fprintf(out, `Usage: zabkeeper sim [flags]
 
@@ -85,6 +89,19 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "zabkeeper sim: %v\n", err)
 		return 2
+	}
+	if o.bug != "" {
+		b, ok := bugs.Parse(o.bug)
+		if !ok {
+			fmt.Fprintf(stderr, "zabkeeper sim: unknown bug %q (want one of %s)\n", o.bug, bugNames())
+			return 2
+		}
+		if !bugs.Enabled {
+			fmt.Fprintf(stderr, "zabkeeper sim: --plant-bug needs a build with -tags simbugs (go run -tags simbugs ./cmd/zabkeeper sim ...)\n")
+			return 2
+		}
+		bugs.Set(b)
+		defer bugs.Set(bugs.None)
 	}
 	opts := func(seed uint64) sim.Options {
 		return sim.Options{Seed: seed, Nodes: o.nodes, Observers: o.observers, Clients: o.clients,
@@ -252,4 +269,13 @@ func cmpU64(a, b uint64) int {
 		return 1
 	}
 	return 0
+}
+
+// bugNames lists the bugs --plant-bug accepts.
+func bugNames() string {
+	var names []string
+	for _, b := range bugs.All() {
+		names = append(names, b.String())
+	}
+	return strings.Join(names, ", ")
 }

@@ -138,12 +138,30 @@ func (p *Peer) roundAgrees(v Vote) int {
 	return n
 }
 
-// outAgrees counts the following or leading voters that point at v's
-// leader and epoch.
-func (p *Peer) outAgrees(v Vote) int {
+// joinAgrees counts the voters that back v's leader for a server deciding
+// whether to join it: the following and leading voters pointing at it and,
+// when v is of this server's round, the looking voters of the round and this
+// server's own vote — as ZooKeeper counts its receive set. Without the
+// latter, a voter that lost the race to decide could never join a leader
+// that needs its vote for a quorum: the leader's discovery would time out
+// and the same race repeat (a livelock the simulator found at seed 569).
+func (p *Peer) joinAgrees(v Vote) int {
 	n := 0
 	for _, id := range p.voters {
 		if w, ok := p.elec.out[id]; ok && sameLeader(w, v) {
+			n++
+			continue
+		}
+		if v.Round != p.elec.round {
+			continue
+		}
+		if id == p.id {
+			if sameLeader(p.elec.vote, v) {
+				n++
+			}
+			continue
+		}
+		if w, ok := p.elec.recv[id]; ok && sameLeader(w, v) {
 			n++
 		}
 	}
@@ -215,7 +233,7 @@ func (p *Peer) stepNotification(m Message) {
 	// same leader and epoch, with that leader saying it leads, is a leader
 	// to join.
 	p.elec.out[from] = n
-	if p.outAgrees(n) >= p.quorum() && p.leaderConfirmed(n) {
+	if p.joinAgrees(n) >= p.quorum() && p.leaderConfirmed(n) {
 		p.elec.round = max(p.elec.round, n.Round)
 		p.decide(n)
 	}
