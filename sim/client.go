@@ -482,6 +482,15 @@ func (sm *Sim) issue(c *client) {
 		sm.request(c, proto.OpSync, &proto.SyncRequest{Path: p})
 		sm.request(c, proto.OpGetData, &proto.GetDataRequest{Path: p})
 	case x < 97:
+		if r.IntN(2) == 0 {
+			// A client that registers and leaves at once: its ephemeral
+			// create is still in flight when its session closes (the shape
+			// of ZOOKEEPER-2355).
+			cr := sm.randCreate(c)
+			cr.Flags = proto.ModeEphemeral
+			cr.Path = sm.pick(keys)
+			sm.request(c, proto.OpCreate, cr)
+		}
 		sm.request(c, proto.OpCloseSession, &proto.EmptyRecord{})
 		c.closing = true
 	default:

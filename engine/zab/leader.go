@@ -1,6 +1,10 @@
 package zab
 
-import "sort"
+import (
+	"sort"
+
+	"github.com/zabkeeper/zabkeeper/engine/bugs"
+)
 
 // Stages of a learner as its leader sees it.
 const (
@@ -178,6 +182,9 @@ func (p *Peer) establish() {
 	p.established = true
 	p.updateVoteEpoch()
 	p.lead.counter = 0
+	if bugs.Active(bugs.ReuseEpoch) && Epoch(p.log.last()) == p.epoch {
+		p.lead.counter = Counter(p.log.last()) // carries on the reused epoch
+	}
 	if last := p.log.last(); last > p.committed {
 		p.committed = last
 	}
