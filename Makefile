@@ -5,7 +5,7 @@ GO        ?= go
 FUZZTIME  ?= 3s
 BENCHTIME ?= 1s
 
-.PHONY: run build test unit vet fuzz fuzz-long bench clean
+.PHONY: run build test unit vet fuzz fuzz-long bench sim sim-ci sim-long sim-bugs clean
 
 run:
 	$(GO) run ./cmd/zabkeeper server
@@ -13,9 +13,10 @@ run:
 build:
 	$(GO) build -o bin/zabkeeper ./cmd/zabkeeper
 
-# The full check: formatting, vet, every test with the race detector, then
-# every fuzz target briefly over its checked-in corpus.
-test: vet unit fuzz
+# The full check: formatting, vet, every test with the race detector, the
+# planted-bug checks of the simulator, then every fuzz target briefly over
+# its checked-in corpus.
+test: vet unit sim-ci sim-bugs fuzz
 
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -30,6 +31,26 @@ fuzz:
 
 fuzz-long:
 	FUZZTIME=5m ./scripts/fuzz.sh
+
+# The simulator's CI budget without the race detector: 150 seeds each of 3
+# and 5 voters and 30 of 7, with every fault kind (make unit runs a smaller
+# set under the race detector).
+sim-ci:
+	$(GO) test -count=1 -run 'TestSim$$' ./sim/ -seeds 150
+	$(GO) test -count=1 -run 'TestSim$$' ./sim/ -seeds 30 -nodes 7
+
+# The simulator's planted bugs (build tag simbugs): each must be caught by
+# its pinned seed, which passes without the bug.
+sim-bugs:
+	$(GO) test -tags simbugs -count=1 -run 'TestPlantedBug' ./sim/ ./engine/bugs/
+
+# A simulation campaign: 1,000 seeds of 3 or 5 voters with every fault kind.
+sim:
+	$(GO) run ./cmd/zabkeeper sim --seeds 1000 --faults all
+
+# A long campaign: 10,000 seeds of a 5-voter ensemble.
+sim-long:
+	$(GO) run ./cmd/zabkeeper sim --seeds 10000 --nodes 5 --faults all
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
