@@ -1,6 +1,8 @@
 package netstub
 
 import (
+	"github.com/zabkeeper/zabkeeper/internal/minheap"
+
 	"slices"
 
 	"github.com/zabkeeper/zabkeeper/engine/zab"
@@ -23,7 +25,7 @@ import (
 type Network struct {
 	latency func(from, to int64) int64
 	links   map[link]*linkState
-	queue   []flight
+	queue   *minheap.Heap[flight] // on (at, seq)
 	seq     uint64
 	// Dropped counts messages lost to cut links and resets.
 	Dropped int
@@ -60,7 +62,7 @@ func NewNetwork(latency func(from, to int64) int64) *Network {
 	if latency == nil {
 		latency = func(int64, int64) int64 { return 0 }
 	}
-	return &Network{latency: latency, links: map[link]*linkState{}}
+	return &Network{latency: latency, links: map[link]*linkState{}, queue: minheap.New(flight.before)}
 }
 
 func (n *Network) state(l link) *linkState {
@@ -175,26 +177,24 @@ func (n *Network) notice(to, from, now int64) {
 
 // Len returns the number of messages in flight, including ones that will be
 // dropped when they come up.
-func (n *Network) Len() int { return len(n.queue) }
+func (n *Network) Len() int { return n.queue.Len() }
 
 // Peek returns the delivery time of the next live message without removing
 // it.
 func (n *Network) Peek() (int64, bool) {
 	n.skipStale()
-	if len(n.queue) == 0 {
-		return 0, false
-	}
-	return n.queue[0].at, true
+	f, ok := n.queue.Peek()
+	return f.at, ok
 }
 
 // Next removes and returns the next message in delivery order (time, then
 // send order) with its delivery time.
 func (n *Network) Next() (at int64, m zab.Message, ok bool) {
 	n.skipStale()
-	if len(n.queue) == 0 {
+	if n.queue.Len() == 0 {
 		return 0, zab.Message{}, false
 	}
-	f := n.pop()
+	f := n.queue.Pop()
 	return f.at, f.m, true
 }
 
@@ -214,12 +214,12 @@ func (n *Network) DeliverUntil(now int64, deliver func(at int64, m zab.Message))
 }
 
 func (n *Network) skipStale() {
-	for len(n.queue) > 0 {
-		f := n.queue[0]
-		if f.notice || n.links[f.l].gen == f.gen {
+	for {
+		f, ok := n.queue.Peek()
+		if !ok || f.notice || n.links[f.l].gen == f.gen {
 			return
 		}
-		n.pop()
+		n.queue.Pop()
 		n.Dropped++
 	}
 }
@@ -251,8 +251,7 @@ func cmpInt(a, b int64) int {
 	return 0
 }
 
-// The queue is a binary min-heap on (at, seq).
-
+// before orders deliveries by time, then send order.
 func (f flight) before(g flight) bool {
 	if f.at != g.at {
 		return f.at < g.at
@@ -263,40 +262,5 @@ func (f flight) before(g flight) bool {
 func (n *Network) push(f flight) {
 	n.seq++
 	f.seq = n.seq
-	n.queue = append(n.queue, f)
-	i := len(n.queue) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !n.queue[i].before(n.queue[p]) {
-			break
-		}
-		n.queue[i], n.queue[p] = n.queue[p], n.queue[i]
-		i = p
-	}
-}
-
-func (n *Network) pop() flight {
-	q := n.queue
-	top := q[0]
-	last := len(q) - 1
-	q[0] = q[last]
-	q[last] = flight{}
-	q = q[:last]
-	i := 0
-	for {
-		l, r, m := 2*i+1, 2*i+2, i
-		if l < len(q) && q[l].before(q[m]) {
-			m = l
-		}
-		if r < len(q) && q[r].before(q[m]) {
-			m = r
-		}
-		if m == i {
-			break
-		}
-		q[i], q[m] = q[m], q[i]
-		i = m
-	}
-	n.queue = q
-	return top
+	n.queue.Push(f)
 }

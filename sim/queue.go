@@ -1,5 +1,7 @@
 package sim
 
+import "github.com/zabkeeper/zabkeeper/internal/minheap"
+
 // evKind names what an event does.
 type evKind uint8
 
@@ -42,56 +44,23 @@ func (e *event) before(f *event) bool {
 	return e.seq < f.seq
 }
 
-// queue is a binary min-heap of events on (at, seq).
+// queue orders events on (at, seq): equal times run in scheduling order.
 type queue struct {
-	h   []*event
+	h   *minheap.Heap[*event]
 	seq uint64
 }
+
+func newQueue() *queue { return &queue{h: minheap.New((*event).before)} }
 
 func (q *queue) push(e *event) {
 	q.seq++
 	e.seq = q.seq
-	q.h = append(q.h, e)
-	i := len(q.h) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !q.h[i].before(q.h[p]) {
-			break
-		}
-		q.h[i], q.h[p] = q.h[p], q.h[i]
-		i = p
-	}
+	q.h.Push(e)
 }
 
 func (q *queue) peek() *event {
-	if len(q.h) == 0 {
-		return nil
-	}
-	return q.h[0]
+	e, _ := q.h.Peek()
+	return e
 }
 
-func (q *queue) pop() *event {
-	h := q.h
-	top := h[0]
-	last := len(h) - 1
-	h[0] = h[last]
-	h[last] = nil
-	h = h[:last]
-	i := 0
-	for {
-		l, r, m := 2*i+1, 2*i+2, i
-		if l < len(h) && h[l].before(h[m]) {
-			m = l
-		}
-		if r < len(h) && h[r].before(h[m]) {
-			m = r
-		}
-		if m == i {
-			break
-		}
-		h[i], h[m] = h[m], h[i]
-		i = m
-	}
-	q.h = h
-	return top
-}
+func (q *queue) pop() *event { return q.h.Pop() }

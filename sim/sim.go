@@ -31,7 +31,7 @@ type Sim struct {
 	opts    Options
 	rng     *rand.Rand
 	now     int64 // virtual µs
-	events  queue
+	events  *queue
 	net     *netstub.Network
 	servers []*server
 	ids     []int64
@@ -69,6 +69,7 @@ func newSim(opts Options) *Sim {
 		opts.Duration = 20 * time.Second
 	}
 	sm := &Sim{
+		events:  newQueue(),
 		opts:    opts,
 		rng:     rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
 		factory: opts.NewReplica,
