@@ -5,10 +5,14 @@ GO        ?= go
 FUZZTIME  ?= 3s
 BENCHTIME ?= 1s
 
-.PHONY: run build test unit vet fuzz fuzz-long bench sim sim-ci sim-long sim-bugs clean
+.PHONY: run ensemble build test unit vet fuzz fuzz-long bench sim sim-ci sim-long sim-bugs clean
 
 run:
 	$(GO) run ./cmd/zabkeeper server
+
+# A local three-server ensemble from examples/ensemble (clients on 2181-2183).
+ensemble:
+	./examples/ensemble/run.sh
 
 build:
 	$(GO) build -o bin/zabkeeper ./cmd/zabkeeper

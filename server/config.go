@@ -523,7 +523,9 @@ func (c Config) validateServers() error {
 			return &ConfigError{Key: key, Err: fmt.Errorf("server id %d out of range [1, %d]", id, c.maxServerID())}
 		case s.Host == "":
 			return &ConfigError{Key: key, Err: errors.New("empty host")}
-		case s.QuorumPort < 1 || s.QuorumPort > 65535 || s.ElectionPort < 1 || s.ElectionPort > 65535:
+		// Port 0 (any free port) is allowed, as for clientPort, so tests can
+		// bind first and exchange addresses with Server.SetPeerAddrs.
+		case s.QuorumPort < 0 || s.QuorumPort > 65535 || s.ElectionPort < 0 || s.ElectionPort > 65535:
 			return &ConfigError{Key: key, Err: fmt.Errorf("ports %d:%d out of range", s.QuorumPort, s.ElectionPort)}
 		case s.ClientPort < 0 || s.ClientPort > 65535:
 			return &ConfigError{Key: key, Err: fmt.Errorf("client port %d out of range", s.ClientPort)}

@@ -50,6 +50,7 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 	snapshotting := false
 	sinceSnap, snapAt := 0, s.nextSnapThreshold()
 	arrivals := map[engine.ConnID][]time.Time{}
+	peerRecv := s.peerRecv()
 
 	for {
 		select {
@@ -66,6 +67,8 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 			}
 		case z := <-persisted:
 			s.node.Persisted(z)
+		case m := <-peerRecv:
+			s.node.Step(m)
 		case <-ticker.C:
 			s.node.Tick(time.Now().UnixMilli())
 		case err := <-snapDone:
@@ -92,7 +95,7 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 			if err := s.persistState(rd, w); err != nil {
 				return err
 			}
-			// No peer links yet: a standalone server sends no messages.
+			s.sendPeers(rd.Messages)
 			if len(rd.Entries) > 0 {
 				w.submit(rd.Entries)
 			}

@@ -19,6 +19,7 @@ import (
 	"github.com/zabkeeper/zabkeeper/engine"
 	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
+	"github.com/zabkeeper/zabkeeper/netstub"
 )
 
 // Server is a standalone zabkeeper server: the client listener, the event
@@ -29,6 +30,7 @@ type Server struct {
 
 	node    *engine.Node // owned by the event loop goroutine
 	wal     *disk.Log
+	peers   *netstub.TCP // nil for a standalone server
 	snapDir string
 	ln      net.Listener
 
@@ -69,10 +71,17 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if err := s.recover(); err != nil {
 		return nil, err
 	}
+	if err := s.openPeers(); err != nil {
+		_ = s.wal.Close()
+		return nil, err
+	}
 	addr := net.JoinHostPort(cfg.ClientPortAddress, strconv.Itoa(cfg.ClientPort))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		_ = s.wal.Close()
+		if s.peers != nil {
+			_ = s.peers.Close()
+		}
 		return nil, fmt.Errorf("server: listen on %s: %w", addr, err)
 	}
 	s.ln = ln
@@ -116,6 +125,7 @@ func (s *Server) recover() error {
 		_ = wal.Close()
 		return fmt.Errorf("server: recover from %s and %s: %w", s.snapDir, logDir, err)
 	}
+	voters, observers := s.cfg.ensemble()
 	s.node, err = engine.Restore(engine.Config{
 		ServerID:          int64(s.cfg.ServerID),
 		TickMs:            s.cfg.TickTime,
@@ -127,6 +137,9 @@ func (s *Server) recover() error {
 		ReapIntervalTicks: max(1, s.cfg.ContainerCheckInterval/s.cfg.TickTime),
 		InitLimit:         s.cfg.InitLimit,
 		SyncLimit:         s.cfg.SyncLimit,
+		Voters:            voters,
+		Observers:         observers,
+		Seed:              randomSeed(),
 	}, d)
 	if err != nil {
 		_ = wal.Close()
@@ -200,6 +213,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.connMu.Unlock()
 	s.wg.Wait()
 	s.bg.Wait()
+	if s.peers != nil {
+		_ = s.peers.Close()
+	}
 	if err := s.wal.Close(); err != nil && loopErr == nil {
 		loopErr = fmt.Errorf("server: close txn log: %w", err)
 	}

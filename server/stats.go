@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zabkeeper/zabkeeper/engine"
+	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/proto"
 )
 
@@ -71,7 +72,8 @@ func (s *Server) serverInfo(word string) ServerInfo {
 	t := s.node.Tree()
 	info := ServerInfo{
 		Version:        FullVersion(),
-		Mode:           "standalone",
+		Mode:           s.mode(),
+		NotServing:     !s.node.Serving(),
 		Received:       s.stats.received.Load(),
 		Sent:           s.stats.sent.Load(),
 		Outstanding:    s.node.Outstanding(),
@@ -162,4 +164,20 @@ func maxFDs() int64 {
 		return -1
 	}
 	return int64(lim.Cur)
+}
+
+// mode is what srvr and stat print after "Mode: ", as ZooKeeper does.
+func (s *Server) mode() string {
+	if len(s.cfg.Servers) == 0 {
+		return "standalone"
+	}
+	switch s.node.Status().Role {
+	case zab.Leading:
+		return "leader"
+	case zab.Following:
+		return "follower"
+	case zab.Observing:
+		return "observer"
+	}
+	return "looking"
 }

@@ -1,0 +1,218 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zabkeeper/zabkeeper/server"
+)
+
+// member is one server of an in-process ensemble.
+type member struct {
+	id     int
+	cfg    server.Config
+	srv    *server.Server
+	addr   string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startEnsemble starts n servers that know each other, each on free client
+// and quorum ports, and waits until one leads and the rest follow.
+func startEnsemble(t *testing.T, n int) []*member {
+	t.Helper()
+	servers := map[int]server.ServerSpec{}
+	for id := 1; id <= n; id++ {
+		servers[id] = server.ServerSpec{ID: id, Host: "127.0.0.1"}
+	}
+	ms := make([]*member, n)
+	for i := range ms {
+		cfg := testConfig(t)
+		cfg.ServerID = i + 1
+		cfg.Servers = servers
+		cfg.FourLetterWords = map[string]bool{"srvr": true, "ruok": true}
+		// Generous heartbeat limits: the race detector on two busy cores can
+		// stall a server for hundreds of milliseconds, and a follower that
+		// misses syncLimit ticks rightly starts an election.
+		cfg.TickTime, cfg.InitLimit, cfg.SyncLimit = 200, 20, 10
+		ms[i] = &member{id: i + 1, cfg: cfg}
+		ms[i].open(t)
+	}
+	exchangeAddrs(ms)
+	for _, m := range ms {
+		m.serve(t)
+	}
+	waitServing(t, ms)
+	return ms
+}
+
+func (m *member) open(t *testing.T) {
+	t.Helper()
+	srv, err := server.New(m.cfg, newServerLogger(t).With("server", m.id))
+	require.NoError(t, err)
+	m.srv, m.addr = srv, srv.Addr().String()
+}
+
+func (m *member) serve(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel, m.done = cancel, make(chan error, 1)
+	go func() { m.done <- m.srv.Serve(ctx) }()
+	t.Cleanup(func() { m.stop(t) })
+}
+
+func (m *member) stop(t *testing.T) {
+	if m.cancel == nil {
+		return
+	}
+	m.cancel()
+	m.cancel = nil
+	select {
+	case err := <-m.done:
+		require.NoError(t, err)
+	case <-time.After(waitTimeout):
+		t.Errorf("server %d did not stop", m.id)
+	}
+}
+
+func exchangeAddrs(ms []*member) {
+	for _, m := range ms {
+		addrs := map[int64]string{}
+		for _, o := range ms {
+			if o.id != m.id && o.srv != nil {
+				addrs[int64(o.id)] = o.srv.PeerAddr().String()
+			}
+		}
+		m.srv.SetPeerAddrs(addrs)
+	}
+}
+
+func mode(t testing.TB, addr string) string {
+	out := fourLetter(t, addr, "srvr")
+	for _, line := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(line, "Mode: "); ok {
+			return rest
+		}
+	}
+	return "not serving"
+}
+
+// waitServing waits until the running members have one leader and the
+// others follow it.
+func waitServing(t *testing.T, ms []*member) *member {
+	t.Helper()
+	var leader *member
+	waitFor(t, "one leader, the rest following", func() bool {
+		leader = nil
+		for _, m := range ms {
+			if m.cancel == nil {
+				continue
+			}
+			switch mode(t, m.addr) {
+			case "leader":
+				if leader != nil {
+					return false
+				}
+				leader = m
+			case "follower":
+			default:
+				return false
+			}
+		}
+		return leader != nil
+	})
+	return leader
+}
+
+func TestEnsembleReplicatesThroughFollowers(t *testing.T) {
+	ms := startEnsemble(t, 3)
+	for _, m := range ms {
+		c := connect(t, m.addr)
+		mustCreate(t, c, fmt.Sprintf("/via%d", m.id), []byte{byte(m.id)}, 0)
+	}
+	for _, m := range ms {
+		c := connect(t, m.addr)
+		_, err := c.Sync("/")
+		require.NoError(t, err)
+		for _, o := range ms {
+			data, _, err := c.Get(fmt.Sprintf("/via%d", o.id))
+			require.NoError(t, err, "server %d reads the write made through server %d", m.id, o.id)
+			require.Equal(t, []byte{byte(o.id)}, data)
+		}
+	}
+}
+
+func TestEnsembleLeaderKilledMidLoadLosesNoAckedWrite(t *testing.T) {
+	ms := startEnsemble(t, 3)
+	leader := waitServing(t, ms)
+	var survivors []string
+	for _, m := range ms {
+		if m != leader {
+			survivors = append(survivors, m.addr)
+		}
+	}
+	c, _, err := zk.Connect(survivors, clientSessionTimeout, zk.WithLogger(zkLogger{newTestLog(t)}))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	stopLoad := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stopLoad:
+					return
+				default:
+				}
+				p := fmt.Sprintf("/w%d-%d", w, i)
+				if _, err := c.Create(p, nil, 0, zk.WorldACL(zk.PermAll)); err == nil {
+					mu.Lock()
+					acked[p] = true
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	waitFor(t, "some writes acknowledged", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) >= 50
+	})
+	leader.stop(t)
+	rest := []*member{}
+	for _, m := range ms {
+		if m != leader {
+			rest = append(rest, m)
+		}
+	}
+	waitServing(t, rest)
+	waitFor(t, "writes acknowledged under the new leader", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) >= 150
+	})
+	close(stopLoad)
+	wg.Wait()
+
+	check := connect(t, rest[0].addr)
+	_, err = check.Sync("/")
+	require.NoError(t, err)
+	mu.Lock()
+	defer mu.Unlock()
+	for p := range acked {
+		ok, _, err := check.Exists(p)
+		require.NoError(t, err)
+		require.True(t, ok, "acknowledged %s survives the leader's death", p)
+	}
+}
