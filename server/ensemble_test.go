@@ -11,6 +11,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zabkeeper/zabkeeper/proto"
 	"github.com/zabkeeper/zabkeeper/server"
 )
 
@@ -37,7 +38,7 @@ func startEnsemble(t *testing.T, n int) []*member {
 		cfg := testConfig(t)
 		cfg.ServerID = i + 1
 		cfg.Servers = servers
-		cfg.FourLetterWords = map[string]bool{"srvr": true, "ruok": true}
+		cfg.FourLetterWords = map[string]bool{"srvr": true, "ruok": true, "mntr": true}
 		// Generous heartbeat limits: the race detector on two busy cores can
 		// stall a server for hundreds of milliseconds, and a follower that
 		// misses syncLimit ticks rightly starts an election.
@@ -132,6 +133,11 @@ func waitServing(t *testing.T, ms []*member) *member {
 
 func TestEnsembleReplicatesThroughFollowers(t *testing.T) {
 	ms := startEnsemble(t, 3)
+	leader := waitServing(t, ms)
+	mntr := fourLetter(t, leader.addr, "mntr")
+	for _, want := range []string{"zk_server_state\tleader\n", "zk_quorum_size\t2\n", "zk_synced_followers\t2\n", "zk_learners\t2\n"} {
+		require.Contains(t, mntr, want)
+	}
 	for _, m := range ms {
 		c := connect(t, m.addr)
 		mustCreate(t, c, fmt.Sprintf("/via%d", m.id), []byte{byte(m.id)}, 0)
@@ -215,4 +221,97 @@ func TestEnsembleLeaderKilledMidLoadLosesNoAckedWrite(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, ok, "acknowledged %s survives the leader's death", p)
 	}
+}
+
+func TestEnsembleMinorityCannotWrite(t *testing.T) {
+	ms := startEnsemble(t, 3)
+	c := connect(t, ms[0].addr)
+	mustCreate(t, c, "/before", nil, 0)
+	c.Close()
+	// Two of three stop: the survivor has no quorum and must stop serving.
+	ms[1].stop(t)
+	ms[2].stop(t)
+	waitFor(t, "the lone server stops serving", func() bool {
+		return mode(t, ms[0].addr) == "not serving"
+	})
+	// A client's handshake is closed unanswered, so it tries elsewhere.
+	raw := dialRaw(t, ms[0].addr)
+	raw.write(proto.AppendFrame(nil, proto.Marshal(&proto.ConnectRequest{TimeOut: 10000, Passwd: make([]byte, 16)})))
+	raw.expectClosed()
+	// A quorum again: the write goes through and the earlier one is there.
+	ms[1].open(t)
+	exchangeAddrs(ms)
+	ms[1].serve(t)
+	waitServing(t, ms[:2])
+	c = connect(t, ms[0].addr)
+	mustCreate(t, c, "/after", nil, 0)
+	ok, _, err := c.Exists("/before")
+	require.NoError(t, err)
+	require.True(t, ok)
+}
+
+// TestEnsembleRestartedWholeFromDisk: every server stops, all restart on
+// their data directories, and every acknowledged write is there.
+func TestEnsembleRestartedWholeFromDisk(t *testing.T) {
+	ms := startEnsemble(t, 3)
+	c := connect(t, ms[1].addr)
+	for i := 0; i < 50; i++ {
+		mustCreate(t, c, fmt.Sprintf("/k%02d", i), []byte(fmt.Sprint(i)), 0)
+	}
+	c.Close()
+	for _, m := range ms {
+		m.stop(t)
+	}
+	for _, m := range ms {
+		m.open(t)
+	}
+	exchangeAddrs(ms)
+	for _, m := range ms {
+		m.serve(t)
+	}
+	waitServing(t, ms)
+	for _, m := range ms {
+		c := connect(t, m.addr)
+		_, err := c.Sync("/")
+		require.NoError(t, err)
+		for i := 0; i < 50; i++ {
+			data, _, err := c.Get(fmt.Sprintf("/k%02d", i))
+			require.NoError(t, err, "server %d after the restart", m.id)
+			require.Equal(t, fmt.Sprint(i), string(data))
+		}
+	}
+}
+
+// TestEnsembleSessionMovesBetweenServers: a session whose server goes away
+// reconnects to another with the same id and password; its ephemeral stays
+// and its watch, re-armed by setWatches, fires for a change made there.
+func TestEnsembleSessionMovesBetweenServers(t *testing.T) {
+	ms := startEnsemble(t, 3)
+	proxy := startProxy(t, ms[0].addr)
+	c, _ := connectTimeout(t, proxy.addr(), clientSessionTimeout)
+	sid := c.SessionID()
+	mustCreate(t, c, "/eph", nil, zk.FlagEphemeral)
+	mustCreate(t, c, "/watched", nil, 0)
+	_, _, watch, err := c.GetW("/watched")
+	require.NoError(t, err)
+
+	// The client's server becomes unreachable; the proxy now leads to
+	// another server, as a load balancer or a new address list would.
+	proxy.retarget(ms[1].addr)
+	proxy.cut()
+	proxy.restore()
+	waitFor(t, "the session resumes on another server", func() bool {
+		return c.State() == zk.StateHasSession
+	})
+	require.Equal(t, sid, c.SessionID(), "same session after the move")
+
+	other := connect(t, ms[2].addr)
+	ok, st, err := other.Exists("/eph")
+	require.NoError(t, err)
+	require.True(t, ok, "the ephemeral survives the move")
+	require.Equal(t, sid, st.EphemeralOwner)
+	_, err = other.Set("/watched", []byte("x"), -1)
+	require.NoError(t, err)
+	ev := recvEvent(t, watch, "the re-armed watch fires on the new server")
+	require.Equal(t, zk.EventNodeDataChanged, ev.Type)
 }

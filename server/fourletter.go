@@ -91,6 +91,10 @@ type ServerInfo struct {
 	DataDirSize, LogDirSize int64
 	// Uptime is how long the server has been running (mntr zk_uptime).
 	Uptime time.Duration
+	// Epoch is the epoch being led or followed and QuorumSize the number of
+	// voters a quorum needs (0 when standalone); mntr reports both.
+	Epoch      int64
+	QuorumSize int
 	// Learners, SyncedFollowers, SyncedObservers and PendingSyncs are
 	// reported by mntr on a leader only.
 	Learners, SyncedFollowers, SyncedObservers, PendingSyncs int
@@ -332,6 +336,11 @@ func flwWriteMonitor(b *strings.Builder, info ServerInfo) {
 	line("last_proposal_size", flwI64toa(info.ProposalSizes[0]))
 	line("min_proposal_size", flwI64toa(info.ProposalSizes[1]))
 	line("max_proposal_size", flwI64toa(info.ProposalSizes[2]))
+	if info.QuorumSize > 0 {
+		line("epoch", flwI64toa(info.Epoch))
+		line("zxid", flwI64toa(info.Zxid))
+		line("quorum_size", flwItoa(info.QuorumSize))
+	}
 	if info.Mode == "leader" {
 		line("learners", flwItoa(info.Learners))
 		line("synced_followers", flwItoa(info.SyncedFollowers))

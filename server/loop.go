@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zabkeeper/zabkeeper/engine"
+	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/proto"
 )
 
@@ -51,6 +52,7 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 	sinceSnap, snapAt := 0, s.nextSnapThreshold()
 	arrivals := map[engine.ConnID][]time.Time{}
 	peerRecv := s.peerRecv()
+	roles := roleLog{since: time.Now()}
 
 	for {
 		select {
@@ -103,6 +105,7 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 			s.node.Advance()
 			sinceSnap += rd.Committed
 		}
+		roles.observe(s)
 		if sinceSnap >= snapAt && !snapshotting {
 			snapshotting, sinceSnap, snapAt = true, 0, s.nextSnapThreshold()
 			zxid, write := s.node.Snapshot()
@@ -211,4 +214,27 @@ func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]time
 			c.enqueue(nil, true)
 		}
 	}
+}
+
+// roleLog logs each change of this server's role in the ensemble, with how
+// long the previous state lasted: the time from "looking" to "leading" or
+// "following, established" is the election and sync time.
+type roleLog struct {
+	last  zab.Status
+	since time.Time
+}
+
+func (r *roleLog) observe(s *Server) {
+	if len(s.cfg.Servers) == 0 {
+		return
+	}
+	st := s.node.Status()
+	if st.Role == r.last.Role && st.Leader == r.last.Leader && st.Epoch == r.last.Epoch && st.Established == r.last.Established {
+		return
+	}
+	now := time.Now()
+	s.log.Info("role changed", "role", st.Role.String(), "leader", st.Leader, "epoch", st.Epoch,
+		"established", st.Established, "zxid", fmt.Sprintf("0x%x", st.LastZxid),
+		"previous", r.last.Role.String(), "took", now.Sub(r.since))
+	r.last, r.since = st, now
 }

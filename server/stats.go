@@ -3,6 +3,7 @@ package server
 import (
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"sync/atomic"
@@ -87,6 +88,20 @@ func (s *Server) serverInfo(word string) ServerInfo {
 		Uptime:         time.Since(s.startedAt),
 		OpenFDs:        openFDs(),
 		MaxFDs:         maxFDs(),
+	}
+	if voters, _ := s.cfg.ensemble(); len(voters) > 0 {
+		st := s.node.Status()
+		info.Epoch, info.QuorumSize = st.Epoch, len(voters)/2+1
+		if st.Role == zab.Leading {
+			info.Learners = len(st.Followers)
+			for _, id := range st.Followers {
+				if slices.Contains(voters, id) {
+					info.SyncedFollowers++
+				} else {
+					info.SyncedObservers++
+				}
+			}
+		}
 	}
 	if s.stats.latCount > 0 {
 		info.MinLatency = ms(s.stats.latMin)

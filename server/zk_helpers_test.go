@@ -433,7 +433,7 @@ func (p *proxy) accept() {
 			_ = in.Close()
 			continue
 		}
-		out, err := net.DialTimeout("tcp", p.target, waitTimeout)
+		out, err := net.DialTimeout("tcp", p.target, waitTimeout) // under mu: target may change
 		if err != nil {
 			p.mu.Unlock()
 			_ = in.Close()
@@ -462,6 +462,13 @@ func (p *proxy) cut() {
 		_ = c.Close()
 	}
 	p.conns = map[net.Conn]struct{}{}
+}
+
+// retarget sends new connections to another address.
+func (p *proxy) retarget(target string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.target = target
 }
 
 // restore lets new connections through again.
