@@ -143,7 +143,6 @@ func (n *Node) dropConn(c ConnID) {
 	}
 	n.tree.RemoveWatcher(tree.WatcherID(c))
 	delete(n.conns, c)
-	delete(n.blocked, c)
 }
 
 // alive records that a session showed signs of life on this server: the
@@ -266,23 +265,6 @@ func (n *Node) auth(c *conn, q *queued) {
 	}
 	if !slices.Contains(c.auth, id) {
 		c.auth = append(c.auth, id)
-	}
-}
-
-func (n *Node) drainBlocked() {
-	if len(n.blocked) == 0 {
-		return
-	}
-	ids := make([]ConnID, 0, len(n.blocked))
-	for c := range n.blocked {
-		ids = append(ids, c)
-	}
-	slices.Sort(ids)
-	clear(n.blocked)
-	for _, c := range ids {
-		if cn := n.conns[c]; cn != nil {
-			n.drain(cn)
-		}
 	}
 }
 

@@ -50,8 +50,6 @@ type Node struct {
 	// touched are sessions seen alive here since the last report to the
 	// leader (learners only).
 	touched map[int64]struct{}
-	// blocked holds connections whose queue head waits on something.
-	blocked map[ConnID]struct{}
 
 	reapCountdown int
 	batches       []Ready
@@ -86,7 +84,6 @@ func Restore(cfg Config, d Durable) (*Node, error) {
 		proposed:        map[int64]*tree.Txn{},
 		pendingConnects: map[int64]ConnID{},
 		touched:         map[int64]struct{}{},
-		blocked:         map[ConnID]struct{}{},
 		nextSession:     initialSessionID(cfg.ServerID, cfg.StartTime),
 		reapCountdown:   cfg.ReapIntervalTicks,
 	}
@@ -248,7 +245,6 @@ func (n *Node) pump() {
 			n.roleChanged()
 		}
 	}
-	n.drainBlocked()
 }
 
 // installSnapshot replaces the state with the leader's (a SNAP sync).
