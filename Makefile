@@ -5,7 +5,7 @@ GO        ?= go
 FUZZTIME  ?= 3s
 BENCHTIME ?= 1s
 
-.PHONY: run ensemble build test unit vet fuzz fuzz-long bench sim sim-ci sim-long sim-bugs clean
+.PHONY: run ensemble faults build test unit vet fuzz fuzz-long bench sim sim-ci sim-long sim-bugs clean
 
 run:
 	$(GO) run ./cmd/zabkeeper server
@@ -35,6 +35,13 @@ fuzz:
 
 fuzz-long:
 	FUZZTIME=5m ./scripts/fuzz.sh
+
+# The real-process fault harness, longer than the 12 s run in make unit:
+# three zabkeeper processes behind fault proxies, SIGKILL, SIGSTOP,
+# partitions and one-way cuts under go-zk load, the history checked for
+# linearizability.
+faults:
+	$(GO) test -count=1 -v -run TestFaultsLinearizable ./faults/ -faults.duration=2m -timeout 15m
 
 # The simulator's CI budget without the race detector: 150 seeds each of 3
 # and 5 voters and 30 of 7, with every fault kind (make unit runs a smaller

@@ -1,0 +1,45 @@
+package faults
+
+import (
+	"testing"
+
+	"github.com/zabkeeper/zabkeeper/linearizability"
+)
+
+// The acked-writes check itself: a final read that misses the last
+// acknowledged write is reported, one that shows it or an in-doubt write is
+// not.
+func TestAckedWritesLostCheck(t *testing.T) {
+	const p = "/f/a"
+	base := []linearizability.Op{
+		{Session: 1, Call: 1, Return: 2, Kind: linearizability.Create, Path: p, Data: []byte("v1"), Name: p},
+		{Session: 1, Call: 3, Return: 4, Kind: linearizability.SetData, Path: p, Data: []byte("v2"), Version: -1, StatVersion: 1},
+	}
+	final := func(data string, code int32) linearizability.Op {
+		return linearizability.Op{Session: 2, Call: 10, Return: 11, Kind: linearizability.GetData, Path: p,
+			RespData: []byte(data), Err: code, SyncedBefore: true}
+	}
+	hist := func(extra ...linearizability.Op) linearizability.History {
+		return linearizability.History{Ops: append(append([]linearizability.Op(nil), base...), extra...)}
+	}
+	paths := []string{p}
+
+	if got := ackedWritesLost(hist(final("v2", 0)), paths); len(got) != 0 {
+		t.Errorf("last write visible, yet reported: %v", got)
+	}
+	if got := ackedWritesLost(hist(final("v1", 0)), paths); len(got) != 1 {
+		t.Errorf("overwritten value read back, reported %v", got)
+	}
+	if got := ackedWritesLost(hist(final("", linearizability.ErrNoNode)), paths); len(got) != 1 {
+		t.Errorf("node gone without a delete, reported %v", got)
+	}
+	inDoubt := linearizability.Op{Session: 1, Call: 5, Return: linearizability.Unknown, Kind: linearizability.Delete, Path: p, Version: -1}
+	if got := ackedWritesLost(hist(inDoubt, final("", linearizability.ErrNoNode)), paths); len(got) != 0 {
+		t.Errorf("an in-doubt delete explains NoNode, yet reported: %v", got)
+	}
+	failed := linearizability.Op{Session: 1, Call: 5, Return: 6, Kind: linearizability.SetData, Path: p,
+		Data: []byte("v3"), Version: 7, Err: linearizability.ErrBadVersion}
+	if got := ackedWritesLost(hist(failed, final("v3", 0)), paths); len(got) != 1 {
+		t.Errorf("value of a rejected write read back, reported %v", got)
+	}
+}
