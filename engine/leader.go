@@ -2,6 +2,8 @@ package engine
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
@@ -99,7 +101,7 @@ func (n *Node) propose(txn *tree.Txn) {
 
 // expireSessions closes, by txn, every session silent past its timeout.
 func (n *Node) expireSessions() {
-	for _, id := range sortedSessionIDs(n.sessions) {
+	for _, id := range slices.Sorted(maps.Keys(n.sessions)) {
 		s := n.sessions[id]
 		if s.closing || s.expireTick > n.tick {
 			continue

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/zabkeeper/zabkeeper/engine/tree"
@@ -151,7 +152,7 @@ func (n *Node) Tree() *tree.Tree { return n.tree }
 func (n *Node) SessionCount() int { return len(n.sessions) }
 
 // SessionIDs returns the ids of the live sessions, sorted.
-func (n *Node) SessionIDs() []int64 { return sortedSessionIDs(n.sessions) }
+func (n *Node) SessionIDs() []int64 { return slices.Sorted(maps.Keys(n.sessions)) }
 
 // SessionOf returns the session bound to a connection, or 0.
 func (n *Node) SessionOf(c ConnID) int64 {
@@ -269,7 +270,7 @@ func (n *Node) roleChanged() {
 		n.serving = true
 		if st.Role == zab.Leading {
 			n.lastProposed = st.LastZxid
-			for _, id := range sortedSessionIDs(n.sessions) {
+			for _, id := range slices.Sorted(maps.Keys(n.sessions)) {
 				n.touch(n.sessions[id]) // a fresh grace period under the new leader
 			}
 			n.reapCountdown = n.cfg.ReapIntervalTicks

@@ -4,7 +4,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
-	"slices"
 )
 
 // session is one client session as every replica knows it (created and
@@ -47,15 +46,4 @@ func initialSessionID(serverID, startMs int64) int64 {
 func ticksFor(timeoutMs int32, tickMs int) int64 {
 	t := int64(tickMs)
 	return (int64(timeoutMs)+t-1)/t + 1
-}
-
-// sortedSessionIDs returns the ids of sessions in ascending order, so that
-// expiry decisions never depend on map iteration order.
-func sortedSessionIDs(m map[int64]*session) []int64 {
-	ids := make([]int64, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
 }

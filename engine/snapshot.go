@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 
 	"github.com/zabkeeper/zabkeeper/engine/tree"
@@ -34,7 +35,7 @@ type sessionRecord struct {
 func (n *Node) Snapshot() (int64, func(io.Writer) error) {
 	zxid := n.lastApplied
 	sessions := make([]sessionRecord, 0, len(n.sessions))
-	for _, id := range sortedSessionIDs(n.sessions) {
+	for _, id := range slices.Sorted(maps.Keys(n.sessions)) {
 		s := n.sessions[id]
 		sessions = append(sessions, sessionRecord{id: s.id, timeout: s.timeout, passwd: slices.Clone(s.passwd)})
 	}

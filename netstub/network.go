@@ -1,6 +1,7 @@
 package netstub
 
 import (
+	"cmp"
 	"github.com/zabkeeper/zabkeeper/internal/minheap"
 
 	"slices"
@@ -234,21 +235,11 @@ func (n *Network) CutLinks() [][2]int64 {
 	}
 	slices.SortFunc(out, func(a, b [2]int64) int {
 		if a[0] != b[0] {
-			return cmpInt(a[0], b[0])
+			return cmp.Compare(a[0], b[0])
 		}
-		return cmpInt(a[1], b[1])
+		return cmp.Compare(a[1], b[1])
 	})
 	return out
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // before orders deliveries by time, then send order.

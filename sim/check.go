@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -153,7 +154,7 @@ func (sm *Sim) checkStatus(s *server) {
 		if zab.Epoch(z) >= st.Epoch {
 			break
 		}
-		j, found := slices.BinarySearchFunc(s.mirror, z, func(e logEntry, z int64) int { return cmp64(e.zxid, z) })
+		j, found := slices.BinarySearchFunc(s.mirror, z, func(e logEntry, z int64) int { return cmp.Compare(e.zxid, z) })
 		if !found {
 			sm.violation("primary integrity: n%d established as leader of epoch %d without committed txn 0x%x", s.id, st.Epoch, z)
 			return

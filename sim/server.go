@@ -1,7 +1,9 @@
 package sim
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/zabkeeper/zabkeeper/engine/zab"
@@ -164,7 +166,7 @@ func (sm *Sim) crash(s *server, why string) {
 	sm.tracef(s.id, "n%d CRASH (%s): %d unsynced records lost, torn=%v", s.id, why, lost, torn)
 	sm.hash.add(-int64(evRestart), s.id, int64(lost))
 	sm.net.Reset(s.id, sm.ids, sm.now)
-	for _, id := range sortedConnIDs(s.conns) {
+	for _, id := range slices.Sorted(maps.Keys(s.conns)) {
 		c := s.conns[id]
 		sm.closeConn(c, "server crashed", false)
 	}
@@ -265,7 +267,7 @@ func (sm *Sim) noteApplied(s *server, committed int) {
 		s.applied = last
 		return
 	}
-	i, _ := slices.BinarySearchFunc(s.mirror, s.applied+1, func(e logEntry, z int64) int { return cmp64(e.zxid, z) })
+	i, _ := slices.BinarySearchFunc(s.mirror, s.applied+1, func(e logEntry, z int64) int { return cmp.Compare(e.zxid, z) })
 	count := 0
 	for ; i < len(s.mirror) && s.mirror[i].zxid <= last; i++ {
 		e := s.mirror[i]
@@ -321,24 +323,5 @@ func (sm *Sim) fsyncLatency(s *server) int64 {
 }
 
 func roleName(st zab.Status) string { return st.Role.String() }
-
-func cmp64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func sortedConnIDs(m map[uint64]*conn) []uint64 {
-	ids := make([]uint64, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
-}
 
 func (s *server) String() string { return fmt.Sprintf("n%d", s.id) }

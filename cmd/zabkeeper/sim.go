@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"github.com/zabkeeper/zabkeeper/engine/bugs"
 
 	"errors"
@@ -183,7 +184,7 @@ func campaign(o simOptions, opts func(uint64) sim.Options, stdout, stderr io.Wri
 	fmt.Fprintln(stderr)
 	wall := time.Since(start)
 
-	slices.SortFunc(failing, func(a, b sim.Report) int { return cmpU64(a.Seed, b.Seed) })
+	slices.SortFunc(failing, func(a, b sim.Report) int { return cmp.Compare(a.Seed, b.Seed) })
 	fmt.Fprintf(stdout, "seeds:            %d (%d failing) in %s, %.0f seeds/min\n", done, len(failing), wall.Round(time.Millisecond), float64(done)/wall.Minutes())
 	fmt.Fprintf(stdout, "simulated:        %.2f hours (%.0f× real time)\n", simulated.Hours(), simulated.Seconds()/wall.Seconds())
 	fmt.Fprintf(stdout, "operations:       %d checked, %d txns committed\n", ops, txns)
@@ -259,16 +260,6 @@ func firstLine(vs []string) string {
 		return fmt.Sprintf("%s (+%d more)", vs[0], len(vs)-1)
 	}
 	return vs[0]
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // bugNames lists the bugs --plant-bug accepts.
