@@ -80,16 +80,9 @@ func (c *Config) normalize() {
 	if len(c.Voters) == 0 && !slices.Contains(c.Observers, c.zabID()) {
 		c.Voters = []int64{c.zabID()}
 	}
-	if c.InitLimit <= 0 {
-		c.InitLimit = 10
-	}
-	if c.SyncLimit <= 0 {
-		c.SyncLimit = 5
-	}
+	// InitLimit, SyncLimit and MaxLogEntries default inside zab. Election
+	// rounds default shorter here than zab's 10: a tick is a whole tickTime.
 	if c.ElectionTicks <= 0 {
 		c.ElectionTicks = 2
-	}
-	if c.MaxLogEntries <= 0 {
-		c.MaxLogEntries = 10000
 	}
 }
