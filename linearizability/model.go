@@ -226,6 +226,22 @@ func (s *State) hasChildren(p string) bool {
 }
 
 // result is what the model says an operation returns.
+// versioned checks what setData and check share, in ZooKeeper's order: a
+// valid path, an existing node, the expected version (-1 = any).
+func (s *State) versioned(op *Op) (znode, int32) {
+	if !validPath(op.Path) {
+		return znode{}, ErrBadArguments
+	}
+	n, ok := s.nodes[op.Path]
+	if !ok {
+		return znode{}, ErrNoNode
+	}
+	if op.Version != -1 && op.Version != n.version {
+		return znode{}, ErrBadVersion
+	}
+	return n, ErrOK
+}
+
 type result struct {
 	err      int32
 	name     string // create
@@ -326,32 +342,17 @@ func (t *txn) step(session int64, op *Op) result {
 		delete(t.mut().nodes, op.Path)
 		return result{}
 	case SetData:
-		if !validPath(op.Path) {
-			return result{err: ErrBadArguments}
-		}
-		n, ok := s.nodes[op.Path]
-		if !ok {
-			return result{err: ErrNoNode}
-		}
-		if op.Version != -1 && op.Version != n.version {
-			return result{err: ErrBadVersion}
+		n, code := s.versioned(op)
+		if code != ErrOK {
+			return result{err: code}
 		}
 		n.data = string(op.Data)
 		n.version = nextVersion(n.version)
 		t.mut().nodes[op.Path] = n
 		return result{version: n.version}
 	case Check:
-		if !validPath(op.Path) {
-			return result{err: ErrBadArguments}
-		}
-		n, ok := s.nodes[op.Path]
-		if !ok {
-			return result{err: ErrNoNode}
-		}
-		if op.Version != -1 && op.Version != n.version {
-			return result{err: ErrBadVersion}
-		}
-		return result{}
+		_, code := s.versioned(op)
+		return result{err: code}
 	case CloseSession:
 		if s.closed[session] {
 			return result{}
