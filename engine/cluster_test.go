@@ -22,6 +22,12 @@ type cluster struct {
 	inbox []zab.Message
 	outs  map[int64][]Output
 	now   int64
+	// maxLog is the MaxLogEntries of nodes started from now on (0: default).
+	maxLog int
+	// mangle, if set, may change each message before it is delivered.
+	mangle func(*zab.Message)
+	// snapErrs are the SnapshotErrors of nodes that refused a SNAP.
+	snapErrs []error
 }
 
 // memDisk is what a node persisted.
@@ -57,7 +63,9 @@ func (c *cluster) start(id int64, voters []int64) {
 	d := c.disk[id]
 	dur := Durable{HardState: d.hs, Log: slices.Clone(d.log)}
 	if d.snap != nil {
-		dur.SnapshotZxid, dur.Snapshot = d.snap.Zxid, d.snap.Data
+		data, err := zab.ReadSnapshot(d.snap.Data)
+		require.NoError(c.t, err)
+		dur.SnapshotZxid, dur.Snapshot = d.snap.Zxid, data
 		dur.Log = nil
 		for _, e := range d.log {
 			if e.Zxid > d.snap.Zxid {
@@ -65,7 +73,9 @@ func (c *cluster) start(id int64, voters []int64) {
 			}
 		}
 	}
-	n, err := Restore(clusterConfig(id, voters), dur)
+	cfg := clusterConfig(id, voters)
+	cfg.MaxLogEntries = c.maxLog
+	n, err := Restore(cfg, dur)
 	require.NoError(c.t, err)
 	c.nodes[id] = n
 	delete(c.down, id)
@@ -126,7 +136,13 @@ func (c *cluster) settle() {
 			if c.down[m.To] || c.down[m.From] || c.nodes[m.To] == nil {
 				continue
 			}
+			if c.mangle != nil {
+				c.mangle(&m)
+			}
 			c.nodes[m.To].Step(m)
+			if err := c.nodes[m.To].SnapshotError(); err != nil {
+				c.snapErrs = append(c.snapErrs, err)
+			}
 		}
 		if !busy {
 			return

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -28,6 +29,11 @@ type Node struct {
 	cfg  Config
 	zab  *zab.Peer
 	tree *tree.Tree
+	// incoming is the snapshot of the SNAP being stepped, read and checked
+	// by Step before zab sees the message; snapErr is why the last one
+	// was refused.
+	incoming *LoadedSnapshot
+	snapErr  error
 
 	sessions    map[int64]*session
 	conns       map[ConnID]*conn
@@ -67,6 +73,9 @@ type Durable struct {
 	SnapshotZxid int64
 	// Snapshot is a snapshot written by Node.Snapshot, or nil.
 	Snapshot []byte
+	// Loaded is a snapshot read by ReadSnapshot, used instead of Snapshot
+	// (and SnapshotZxid) when set.
+	Loaded *LoadedSnapshot
 	// Log is every logged txn after the snapshot, in zxid order. Whether
 	// they are committed is for the ensemble to say: they are applied once
 	// the protocol commits them.
@@ -88,7 +97,10 @@ func Restore(cfg Config, d Durable) (*Node, error) {
 		nextSession:     initialSessionID(cfg.ServerID, cfg.StartTime),
 		reapCountdown:   cfg.ReapIntervalTicks,
 	}
-	if d.Snapshot != nil {
+	switch {
+	case d.Loaded != nil:
+		n.adopt(d.Loaded)
+	case d.Snapshot != nil:
 		if err := n.LoadSnapshot(d.SnapshotZxid, bytes.NewReader(d.Snapshot)); err != nil {
 			return nil, err
 		}
@@ -119,15 +131,11 @@ func Restore(cfg Config, d Durable) (*Node, error) {
 // application adapts the Node to zab.Application.
 type application Node
 
-// Snapshot serializes the applied state for a SNAP sync.
-func (a *application) Snapshot() (int64, []byte) {
-	n := (*Node)(a)
-	zxid, write := n.Snapshot()
-	var buf bytes.Buffer
-	if err := write(&buf); err != nil {
-		panic(fmt.Sprintf("engine: snapshot to memory: %v", err))
-	}
-	return zxid, buf.Bytes()
+// Snapshot hands zab the applied state for a SNAP sync, as a view that is
+// serialized only while it is sent.
+func (a *application) Snapshot() (int64, zab.SnapshotData) {
+	zxid, write := (*Node)(a).Snapshot()
+	return zxid, viewSnapshot(write)
 }
 
 // LastZxid returns the zxid of the newest applied txn.
@@ -248,11 +256,15 @@ func (n *Node) pump() {
 	}
 }
 
-// installSnapshot replaces the state with the leader's (a SNAP sync).
+// installSnapshot replaces the state with the leader's (a SNAP sync). Step
+// read and checked it before zab saw the message.
 func (n *Node) installSnapshot(si *zab.SnapshotInstall) {
-	if err := n.LoadSnapshot(si.Zxid, bytes.NewReader(si.Data)); err != nil {
-		panic(fmt.Sprintf("engine: install snapshot 0x%x from the leader: %v", si.Zxid, err))
+	st := n.incoming
+	if st == nil || st.zxid != si.Zxid {
+		panic(fmt.Sprintf("engine: zab installs snapshot 0x%x that Step did not read", si.Zxid))
 	}
+	n.incoming = nil
+	n.adopt(st)
 }
 
 // roleChanged reacts to a new role, leader or epoch: a server that stops
@@ -299,9 +311,44 @@ func (n *Node) stopServing(why string) {
 }
 
 // Step handles a message from another server.
+//
+// A SNAP's snapshot is read and checked first: one that does not load (a
+// bad leader, a damaged spool) is never installed; the Node drops the
+// leader as if the link broke, and SnapshotError reports why.
 func (n *Node) Step(m zab.Message) {
+	if m.Type == zab.MsgSnap {
+		st, err := n.readIncoming(m)
+		if err != nil {
+			n.snapErr = fmt.Errorf("engine: snapshot 0x%x from server %d: %w", m.Zxid, m.From, err)
+			m = zab.Message{Type: zab.MsgLinkDown, From: m.From, To: m.To}
+		} else {
+			n.incoming = st
+			defer func() { n.incoming = nil }()
+		}
+	}
 	n.zab.Step(m)
 	n.pump()
+}
+
+// readIncoming reads the snapshot a SNAP carries.
+func (n *Node) readIncoming(m zab.Message) (*LoadedSnapshot, error) {
+	if m.Snapshot == nil {
+		return nil, errors.New("no snapshot in the message")
+	}
+	r, err := m.Snapshot.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return readSnapshot(n.cfg.Tree, m.Zxid, r)
+}
+
+// SnapshotError returns, once, why the last SNAP from a leader was
+// refused, or nil.
+func (n *Node) SnapshotError() error {
+	err := n.snapErr
+	n.snapErr = nil
+	return err
 }
 
 // Persisted reports that the entries handed out in Ready up to zxid are

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -70,30 +71,58 @@ func (n *Node) Snapshot() (int64, func(io.Writer) error) {
 // Snapshot. zxid is the snapshot's zxid as named by its file; it must match
 // the one inside.
 func (n *Node) LoadSnapshot(zxid int64, r io.Reader) error {
+	st, err := readSnapshot(n.cfg.Tree, zxid, r)
+	if err != nil {
+		return err
+	}
+	n.adopt(st)
+	return nil
+}
+
+// ReadSnapshot reads and checks a snapshot written by Node.Snapshot, for
+// Durable.Loaded: recovery streams it from its file instead of holding its
+// bytes. cfg is the configuration the Node will be restored with.
+func ReadSnapshot(cfg Config, zxid int64, r io.Reader) (*LoadedSnapshot, error) {
+	return readSnapshot(cfg.Tree, zxid, r)
+}
+
+// LoadedSnapshot is a snapshot read and checked, ready to replace a Node's
+// state.
+type LoadedSnapshot struct {
+	zxid     int64
+	tree     *tree.Tree
+	sessions []*session
+}
+
+// Zxid returns the zxid of the snapshot's state.
+func (l *LoadedSnapshot) Zxid() int64 { return l.zxid }
+
+// readSnapshot reads and checks a snapshot.
+func readSnapshot(opts tree.Options, zxid int64, r io.Reader) (*LoadedSnapshot, error) {
 	br := bufio.NewReader(r)
 	var hdr [20]byte
 	if _, err := io.ReadFull(br, hdr[:]); err != nil {
-		return fmt.Errorf("engine: read snapshot header: %w", err)
+		return nil, fmt.Errorf("engine: read snapshot header: %w", err)
 	}
 	if string(hdr[:4]) != snapshotMagic {
-		return errors.New("engine: snapshot: bad magic")
+		return nil, errors.New("engine: snapshot: bad magic")
 	}
 	if v := binary.BigEndian.Uint32(hdr[4:8]); v != snapshotVersion {
-		return fmt.Errorf("engine: snapshot: unknown version %d", v)
+		return nil, fmt.Errorf("engine: snapshot: unknown version %d", v)
 	}
 	inner := int64(binary.BigEndian.Uint64(hdr[8:16]))
 	if inner != zxid {
-		return fmt.Errorf("engine: snapshot: holds zxid 0x%x, named 0x%x", inner, zxid)
+		return nil, fmt.Errorf("engine: snapshot: holds zxid 0x%x, named 0x%x", inner, zxid)
 	}
 	count := binary.BigEndian.Uint32(hdr[16:20])
 	if count > maxSnapshotSessions {
-		return fmt.Errorf("engine: snapshot: %d sessions is beyond the limit", count)
+		return nil, fmt.Errorf("engine: snapshot: %d sessions is beyond the limit", count)
 	}
-	sessions := map[int64]*session{}
+	st := &LoadedSnapshot{zxid: zxid}
 	for i := uint32(0); i < count; i++ {
 		var rec [13]byte
 		if _, err := io.ReadFull(br, rec[:]); err != nil {
-			return fmt.Errorf("engine: read snapshot session %d: %w", i, err)
+			return nil, fmt.Errorf("engine: read snapshot session %d: %w", i, err)
 		}
 		s := &session{
 			id:      int64(binary.BigEndian.Uint64(rec[0:8])),
@@ -101,16 +130,58 @@ func (n *Node) LoadSnapshot(zxid int64, r io.Reader) error {
 			passwd:  make([]byte, rec[12]),
 		}
 		if _, err := io.ReadFull(br, s.passwd); err != nil {
-			return fmt.Errorf("engine: read snapshot session %d: %w", i, err)
+			return nil, fmt.Errorf("engine: read snapshot session %d: %w", i, err)
 		}
+		st.sessions = append(st.sessions, s)
+	}
+	t, err := tree.Load(br, opts)
+	if err != nil {
+		return nil, fmt.Errorf("engine: load snapshot tree: %w", err)
+	}
+	st.tree = t
+	return st, nil
+}
+
+// adopt replaces the Node's state with a loaded snapshot. Sessions start
+// their timeout afresh, as after a restart.
+func (n *Node) adopt(st *LoadedSnapshot) {
+	sessions := make(map[int64]*session, len(st.sessions))
+	for _, s := range st.sessions {
 		n.touch(s)
 		sessions[s.id] = s
 	}
-	t, err := tree.Load(br, n.cfg.Tree)
-	if err != nil {
-		return fmt.Errorf("engine: load snapshot tree: %w", err)
+	n.tree, n.sessions = st.tree, sessions
+	n.lastApplied, n.lastProposed = st.zxid, st.zxid
+}
+
+// viewSnapshot is the Node's state at a zxid as zab.SnapshotData for a SNAP
+// sync: the write function of Node.Snapshot, which serializes an immutable
+// view each time it runs, so sending never needs the state as bytes.
+type viewSnapshot func(io.Writer) error
+
+func (v viewSnapshot) WriteTo(w io.Writer) (int64, error) {
+	cw := &countingWriter{w: w}
+	err := v(cw)
+	return cw.n, err
+}
+
+// Open serializes the view into memory: only in-memory transports, which
+// hand the leader's value to the learner as is, read it this way.
+func (v viewSnapshot) Open() (io.ReadCloser, error) {
+	var b bytes.Buffer
+	if err := v(&b); err != nil {
+		return nil, err
 	}
-	n.tree, n.sessions = t, sessions
-	n.lastApplied, n.lastProposed = zxid, zxid
-	return nil
+	return io.NopCloser(&b), nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	k, err := c.w.Write(p)
+	c.n += int64(k)
+	return k, err
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -28,16 +29,27 @@ type TCPConfig struct {
 	// host:port. Messages to and connections from other ids are refused.
 	Peers map[int64]string
 	// MaxFrame is the largest frame accepted or sent, in bytes; 0 means
-	// DefaultMaxFrame. A snapshot travels as one message, so it must fit.
-	// Every server should use the same value: a message too large for the
-	// sender breaks its link (both ends see MsgLinkDown).
+	// DefaultMaxFrame. Snapshots are streamed in small chunks, so only a
+	// single txn or forwarded request must fit. Every server should use the
+	// same value: a message too large for the sender breaks its link (both
+	// ends see MsgLinkDown).
 	MaxFrame int
+	// SpoolDir is where snapshots received from a leader are kept until the
+	// receiver is done with them (see SpooledSnapshot); "" means the
+	// system's temporary directory.
+	SpoolDir string
+	// MaxSnapshot bounds the size of a received snapshot, in bytes; 0
+	// means DefaultMaxSnapshot.
+	MaxSnapshot int64
 	// Logger receives connection events; nil discards them.
 	Logger *slog.Logger
 }
 
 // DefaultMaxFrame is the MaxFrame used when TCPConfig leaves it zero.
 const DefaultMaxFrame = 256 << 20
+
+// DefaultMaxSnapshot is the MaxSnapshot used when TCPConfig leaves it zero.
+const DefaultMaxSnapshot = 64 << 30
 
 // Tunables of the TCP transport.
 const (
@@ -53,8 +65,12 @@ const (
 	// handshakeTimeout bounds the wait for a dialer's header.
 	handshakeTimeout = 5 * time.Second
 	// writeTimeout bounds one frame write, plus one second per MiB of the
-	// frame so that a large snapshot on a slow link is not cut short.
+	// frame so that a large message on a slow link is not cut short.
 	writeTimeout = 10 * time.Second
+	// snapChunk is the snapshot bytes per chunk frame: small enough that
+	// a heartbeat waits for at most one chunk, and that chunks are read
+	// into the reader's reused buffer.
+	snapChunk = 32 << 10
 	// smallFrame is the size up to which a reader decodes out of a reused
 	// buffer (copying); larger frames get a buffer of their own.
 	smallFrame  = 64 << 10
@@ -88,16 +104,26 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // MsgLinkDown were all sent after the ones delivered before it.
 //
 // MsgNotification (election traffic, which ZooKeeper carries on a socket
-// of its own) may overtake other messages queued for the same peer; all
-// other types keep their order, because sync depends on it (a SNAP must
-// precede the proposals and NEWLEADER that follow it). A frame being
-// written is never interrupted, so a huge snapshot frame delays everything
-// behind it to that peer until it is written.
+// of its own) and MsgPing (heartbeats, which carry nothing the order of
+// the stream matters for) are urgent: they may overtake other messages
+// queued for the same peer. All other types keep their order, because sync
+// depends on it (a SNAP must precede the proposals and NEWLEADER that
+// follow it).
+//
+// A SNAP's snapshot is streamed: a header frame, the snapshot's bytes in
+// chunk frames of snapChunk bytes, serialized as they are sent (the
+// leader's state is never copied into one buffer), and an end frame with
+// the total length. Urgent messages go out between chunks, so heartbeats
+// and votes are never stuck behind a large snapshot; the receiver spools
+// the chunks to a file in SpoolDir and delivers the SNAP once the last one
+// arrived, with a *SpooledSnapshot as its Snapshot.
 //
 // All methods are safe for concurrent use.
 type TCP struct {
 	id       int64
 	maxFrame int
+	spoolDir string
+	maxSnap  int64
 	log      *slog.Logger
 	ln       net.Listener
 	recv     chan zab.Message
@@ -125,7 +151,7 @@ type tcpPeer struct {
 
 	mu       sync.Mutex
 	addr     string
-	votes    []zab.Message // MsgNotification: may overtake stream
+	urgent   []zab.Message // see isUrgent: may overtake stream
 	stream   []zab.Message // everything else, in order
 	conn     net.Conn      // nil while not connected
 	removed  bool
@@ -143,6 +169,12 @@ func NewTCP(cfg TCPConfig) (*TCP, error) {
 	if cfg.MaxFrame <= 0 {
 		cfg.MaxFrame = DefaultMaxFrame
 	}
+	if cfg.MaxSnapshot <= 0 {
+		cfg.MaxSnapshot = DefaultMaxSnapshot
+	}
+	if cfg.SpoolDir == "" {
+		cfg.SpoolDir = os.TempDir()
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -155,6 +187,8 @@ func NewTCP(cfg TCPConfig) (*TCP, error) {
 	t := &TCP{
 		id:       cfg.ID,
 		maxFrame: cfg.MaxFrame,
+		spoolDir: cfg.SpoolDir,
+		maxSnap:  cfg.MaxSnapshot,
 		log:      log.With("id", cfg.ID),
 		ln:       ln,
 		recv:     make(chan zab.Message, recvBuffer),
@@ -284,8 +318,8 @@ func (t *TCP) linkDown(peer int64) {
 func (p *tcpPeer) enqueue(m zab.Message) {
 	p.mu.Lock()
 	q := &p.stream
-	if m.Type == zab.MsgNotification {
-		q = &p.votes
+	if isUrgent(m.Type) {
+		q = &p.urgent
 	}
 	if p.conn == nil && len(*q) >= downQueueLimit {
 		// Dropping the oldest while no connection is up only removes
@@ -299,11 +333,23 @@ func (p *tcpPeer) enqueue(m zab.Message) {
 	signal(p.wake)
 }
 
-// next pops the next message to write, election notifications first.
-func (p *tcpPeer) next() (zab.Message, bool) {
+// isUrgent tells the messages that may overtake the ordered stream.
+func isUrgent(t zab.MsgType) bool { return t == zab.MsgNotification || t == zab.MsgPing }
+
+// next pops the next message to write, urgent ones first.
+func (p *tcpPeer) next() (zab.Message, bool) { return p.pop(true) }
+
+// nextUrgent pops the next urgent message only.
+func (p *tcpPeer) nextUrgent() (zab.Message, bool) { return p.pop(false) }
+
+func (p *tcpPeer) pop(stream bool) (zab.Message, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, q := range []*[]zab.Message{&p.votes, &p.stream} {
+	qs := []*[]zab.Message{&p.urgent}
+	if stream {
+		qs = append(qs, &p.stream)
+	}
+	for _, q := range qs {
 		if len(*q) > 0 {
 			m := (*q)[0]
 			(*q)[0] = zab.Message{}
@@ -359,8 +405,8 @@ func (p *tcpPeer) detach() (dropped int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.conn = nil
-	dropped = len(p.votes) + len(p.stream)
-	p.votes, p.stream = nil, nil
+	dropped = len(p.urgent) + len(p.stream)
+	p.urgent, p.stream = nil, nil
 	return dropped
 }
 
@@ -517,6 +563,12 @@ func (t *TCP) writeLoop(p *tcpPeer, conn net.Conn) error {
 				return nil
 			}
 		}
+		if m.Type == zab.MsgSnap && m.Snapshot != nil {
+			if err := t.streamSnapshot(p, conn, bw, m); err != nil {
+				return err
+			}
+			continue
+		}
 		n := EncodedLen(m)
 		if n > t.maxFrame {
 			// Dropping it silently would open a gap in the stream: end the
@@ -526,21 +578,33 @@ func (t *TCP) writeLoop(p *tcpPeer, conn net.Conn) error {
 			return fmt.Errorf("%v message of %d bytes exceeds MaxFrame %d", m.Type, n, t.maxFrame)
 		}
 		frame = appendFrame(frame[:0], m)
-		_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout + time.Duration(len(frame)>>20)*time.Second))
-		if _, err := bw.Write(frame); err != nil {
+		if err := writeFrame(conn, bw, frame); err != nil {
 			return err
 		}
 		if cap(frame) > smallFrame {
-			frame = nil // do not pin a snapshot-sized buffer
+			frame = nil // do not pin a large buffer
 		}
 	}
 }
 
+// writeFrame writes one encoded frame through bw, with a deadline that
+// grows with its size.
+func writeFrame(conn net.Conn, bw *bufio.Writer, frame []byte) error {
+	_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout + time.Duration(len(frame)>>20)*time.Second))
+	_, err := bw.Write(frame)
+	return err
+}
+
 // appendFrame appends m as one frame: length, CRC-32C, payload.
 func appendFrame(dst []byte, m zab.Message) []byte {
+	return appendFramed(dst, func(b []byte) []byte { return AppendMessage(b, m) })
+}
+
+// appendFramed appends one frame whose payload body appends.
+func appendFramed(dst []byte, body func([]byte) []byte) []byte {
 	start := len(dst)
 	dst = append(dst, make([]byte, frameHeaderLen)...)
-	dst = AppendMessage(dst, m)
+	dst = body(dst)
 	payload := dst[start+frameHeaderLen:]
 	binary.BigEndian.PutUint32(dst[start:], uint32(len(payload)))
 	binary.BigEndian.PutUint32(dst[start+4:], crc32.Checksum(payload, castagnoli))
@@ -680,6 +744,8 @@ func (t *TCP) readFrames(c net.Conn, peer int64) error {
 	br := bufio.NewReaderSize(c, writeBuffer)
 	var hdr [frameHeaderLen]byte
 	small := make([]byte, smallFrame)
+	in := &snapshotReceiver{dir: t.spoolDir, max: t.maxSnap}
+	defer in.abort()
 	for {
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			return err
@@ -705,11 +771,33 @@ func (t *TCP) readFrames(c net.Conn, peer int64) error {
 		if got := crc32.Checksum(payload, castagnoli); got != sum {
 			return fmt.Errorf("frame crc mismatch: got %#08x, header says %#08x", got, sum)
 		}
-		m, err := decodeMessage(payload, t.maxFrame, alias)
+		if len(payload) > 0 && (payload[0] == tagChunk || payload[0] == tagEnd) {
+			if err := in.chunk(payload); err != nil {
+				return err
+			}
+			if in.done() {
+				m := in.finish()
+				if !t.deliver(m) {
+					_ = m.Snapshot.(*SpooledSnapshot).Close()
+					return errors.New("closing")
+				}
+			}
+			continue
+		}
+		m, streamed, err := decodeMessage(payload, t.maxFrame, alias)
 		if err != nil {
 			return err
 		}
 		m.From, m.To = peer, t.id // the handshake, not the payload, says who
+		if streamed {
+			if err := in.begin(m); err != nil {
+				return err
+			}
+			continue
+		}
+		if in.active() && !isUrgent(m.Type) {
+			return fmt.Errorf("%v inside the stream of snapshot 0x%x", m.Type, in.hdr.Zxid)
+		}
 		if !t.deliver(m) {
 			return errors.New("closing")
 		}

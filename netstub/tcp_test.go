@@ -8,7 +8,6 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"os"
 	"runtime"
@@ -189,55 +188,23 @@ func TestTCPPerPairFIFO(t *testing.T) {
 	}
 }
 
-func TestTCPBigSnapshotArrivesAndWhatFollowsIsKept(t *testing.T) {
-	noLeaks(t)
-	trs := cluster(t, &logSink{}, nil, 1, 2)
-	snap := make([]byte, 8<<20)
-	r := rand.New(rand.NewPCG(1, 2))
-	for i := range snap {
-		snap[i] = byte(r.Uint32())
-	}
-	trs[1].Send(zab.Message{Type: zab.MsgSnap, To: 2, Zxid: 5, Snapshot: snap})
-	trs[1].Send(zab.Message{Type: zab.MsgPing, To: 2, Zxid: 6})
-	trs[1].Send(zab.Message{Type: zab.MsgNotification, To: 2, Vote: zab.Vote{Leader: 1}})
-
-	var stream []zab.Message
-	sawVote := false
-	for len(stream) < 2 || !sawVote {
-		select {
-		case m := <-trs[2].Recv():
-			if m.Type == zab.MsgNotification {
-				sawVote = true
-				continue
-			}
-			stream = append(stream, m)
-		case <-time.After(waitFor):
-			t.Fatalf("got %d stream messages, vote %v", len(stream), sawVote)
-		}
-	}
-	require.Equal(t, zab.MsgSnap, stream[0].Type)
-	require.Equal(t, int64(5), stream[0].Zxid)
-	require.True(t, bytes.Equal(snap, stream[0].Snapshot), "snapshot corrupted")
-	require.Equal(t, zab.Message{Type: zab.MsgPing, From: 1, To: 2, Zxid: 6}, stream[1])
-}
-
 func TestTCPQueueOrder(t *testing.T) {
 	p := &tcpPeer{wake: make(chan struct{}, 1)}
-	for _, typ := range []zab.MsgType{zab.MsgProposal, zab.MsgSnap, zab.MsgNotification, zab.MsgCommit} {
+	for _, typ := range []zab.MsgType{zab.MsgProposal, zab.MsgSnap, zab.MsgNotification, zab.MsgCommit, zab.MsgPing} {
 		p.enqueue(zab.Message{Type: typ})
 	}
 	var order []zab.MsgType
 	for m, ok := p.next(); ok; m, ok = p.next() {
 		order = append(order, m.Type)
 	}
-	require.Equal(t, []zab.MsgType{zab.MsgNotification, zab.MsgProposal, zab.MsgSnap, zab.MsgCommit}, order,
-		"only election notifications may overtake; the sync stream keeps its order")
+	require.Equal(t, []zab.MsgType{zab.MsgNotification, zab.MsgPing, zab.MsgProposal, zab.MsgSnap, zab.MsgCommit}, order,
+		"only election notifications and pings may overtake; the sync stream keeps its order")
 }
 
 func TestTCPQueueWhileDownKeepsNewest(t *testing.T) {
 	p := &tcpPeer{wake: make(chan struct{}, 1)}
 	for i := range int64(downQueueLimit + 10) {
-		p.enqueue(zab.Message{Type: zab.MsgPing, Zxid: i})
+		p.enqueue(zab.Message{Type: zab.MsgCommit, Zxid: i})
 	}
 	m, ok := p.next()
 	require.True(t, ok)
@@ -400,12 +367,12 @@ func TestTCPMessageOverMaxFrameBreaksTheLink(t *testing.T) {
 	a.SetPeers(map[int64]string{2: b.Addr().String()})
 	waitConnected(t, a, 2)
 
-	a.Send(zab.Message{Type: zab.MsgPing, To: 2, Zxid: 1})
-	a.Send(zab.Message{Type: zab.MsgSnap, To: 2, Snapshot: make([]byte, 2048)})
-	a.Send(zab.Message{Type: zab.MsgPing, To: 2, Zxid: 3})
+	a.Send(zab.Message{Type: zab.MsgCommit, To: 2, Zxid: 1})
+	a.Send(zab.Message{Type: zab.MsgProposal, To: 2, Entry: zab.Entry{Zxid: 2, Data: make([]byte, 2048)}})
+	a.Send(zab.Message{Type: zab.MsgCommit, To: 2, Zxid: 3})
 	await(t, a, nil, isType(zab.MsgLinkDown, 2))
 	skipped := await(t, b, nil, isType(zab.MsgLinkDown, 1))
-	require.Equal(t, []zab.Message{{Type: zab.MsgPing, From: 1, To: 2, Zxid: 1}}, skipped,
+	require.Equal(t, []zab.Message{{Type: zab.MsgCommit, From: 1, To: 2, Zxid: 1}}, skipped,
 		"the stream stops at the oversized message; no gap without MsgLinkDown")
 	await(t, b, func() { a.Send(zab.Message{Type: zab.MsgPing, To: 2, Zxid: 4}) }, isType(zab.MsgPing, 1))
 }

@@ -15,7 +15,8 @@ const WireVersion = 1
 //
 //	version   u8   WireVersion
 //	type      u8   zab.MsgType, MsgNotification..MsgApp
-//	flags     u8   bit 0: Observer; other bits must be zero
+//	flags     u8   bit 0: Observer; bit 1: the snapshot is not inline but
+//	               streamed in the frames that follow (TCP); others zero
 //	from, to, epoch, zxid                      4 × i64
 //	vote: leader, zxid, peerEpoch, round       4 × i64
 //	vote state u8  zab.Role
@@ -24,6 +25,7 @@ const WireVersion = 1
 const (
 	fixedLen    = 3 + 8*4 + 8*4 + 1 + 8
 	flagObs     = 1 << 0
+	flagStream  = 1 << 1
 	maxWireType = zab.MsgApp
 )
 
@@ -32,12 +34,27 @@ var ErrMalformed = errors.New("netstub: malformed message")
 
 // AppendMessage appends the wire encoding of m to dst and returns the
 // extended slice. Every field is encoded; DecodeMessage reverses it, except
-// that empty byte slices come back nil. It encodes any Type, but
-// DecodeMessage refuses MsgLinkDown and unknown types.
+// that empty byte slices come back nil and a snapshot comes back as
+// zab.SnapshotBytes. It encodes any Type, but DecodeMessage refuses
+// MsgLinkDown and unknown types. A snapshot is encoded inline, serialized
+// into memory if it is not SnapshotBytes (the TCP transport streams
+// snapshots instead); it panics if that serialization fails.
 func AppendMessage(dst []byte, m zab.Message) []byte {
+	return appendMessage(dst, m, false)
+}
+
+// appendMessage is AppendMessage; with streamed set the snapshot is left
+// out and flagged as following in chunks.
+func appendMessage(dst []byte, m zab.Message, streamed bool) []byte {
 	var flags byte
 	if m.Observer {
 		flags |= flagObs
+	}
+	var snap []byte
+	if streamed {
+		flags |= flagStream
+	} else {
+		snap = inlineSnapshot(m.Snapshot)
 	}
 	dst = append(dst, WireVersion, byte(m.Type), flags)
 	for _, v := range [...]int64{
@@ -48,16 +65,24 @@ func AppendMessage(dst []byte, m zab.Message) []byte {
 	}
 	dst = append(dst, byte(m.Vote.State))
 	dst = binary.BigEndian.AppendUint64(dst, uint64(m.Entry.Zxid))
-	for _, b := range [...][]byte{m.Entry.Data, m.Snapshot, m.Payload} {
+	for _, b := range [...][]byte{m.Entry.Data, snap, m.Payload} {
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(b)))
 		dst = append(dst, b...)
 	}
 	return dst
 }
 
-// EncodedLen returns len(AppendMessage(nil, m)) without encoding.
+// EncodedLen returns len(AppendMessage(nil, m)).
 func EncodedLen(m zab.Message) int {
-	return fixedLen + 12 + len(m.Entry.Data) + len(m.Snapshot) + len(m.Payload)
+	return fixedLen + 12 + len(m.Entry.Data) + len(inlineSnapshot(m.Snapshot)) + len(m.Payload)
+}
+
+func inlineSnapshot(d zab.SnapshotData) []byte {
+	b, err := zab.ReadSnapshot(d)
+	if err != nil {
+		panic(fmt.Sprintf("netstub: serialize snapshot: %v", err))
+	}
+	return b
 }
 
 // DecodeMessage decodes one message that fills b exactly. The byte slices
@@ -66,12 +91,29 @@ func EncodedLen(m zab.Message) int {
 // and never allocates more than len(b) bytes; every error wraps
 // ErrMalformed.
 func DecodeMessage(b []byte, maxSnapshot int) (zab.Message, error) {
-	return decodeMessage(b, maxSnapshot, false)
+	m, streamed, err := decodeMessage(b, maxSnapshot, false)
+	if err == nil && streamed {
+		return zab.Message{}, fmt.Errorf("%w: streamed snapshot outside a stream", ErrMalformed)
+	}
+	return m, err
 }
 
 // decodeMessage is DecodeMessage; with alias set the byte slices of the
 // result point into b instead of being copied (the caller hands b over).
-func decodeMessage(b []byte, maxSnapshot int, alias bool) (zab.Message, error) {
+// streamed reports a MsgSnap whose snapshot follows in chunk frames.
+func decodeMessage(b []byte, maxSnapshot int, alias bool) (m zab.Message, streamed bool, err error) {
+	m, err = decodeFields(b, maxSnapshot, alias)
+	if err != nil {
+		return zab.Message{}, false, err
+	}
+	streamed = b[2]&flagStream != 0
+	if streamed && (m.Type != zab.MsgSnap || m.Snapshot != nil) {
+		return zab.Message{}, false, fmt.Errorf("%w: stream flag on a %v or with an inline snapshot", ErrMalformed, m.Type)
+	}
+	return m, streamed, nil
+}
+
+func decodeFields(b []byte, maxSnapshot int, alias bool) (zab.Message, error) {
 	var m zab.Message
 	if len(b) < fixedLen {
 		return zab.Message{}, fmt.Errorf("%w: %d bytes, need at least %d", ErrMalformed, len(b), fixedLen)
@@ -83,7 +125,7 @@ func decodeMessage(b []byte, maxSnapshot int, alias bool) (zab.Message, error) {
 	if m.Type < zab.MsgNotification || m.Type > maxWireType {
 		return zab.Message{}, fmt.Errorf("%w: type %d", ErrMalformed, b[1])
 	}
-	if b[2]&^flagObs != 0 {
+	if b[2]&^(flagObs|flagStream) != 0 {
 		return zab.Message{}, fmt.Errorf("%w: flags %#x", ErrMalformed, b[2])
 	}
 	m.Observer = b[2]&flagObs != 0
@@ -130,8 +172,12 @@ func decodeMessage(b []byte, maxSnapshot int, alias bool) (zab.Message, error) {
 	if m.Entry.Data, err = blob("entry data", 0); err != nil {
 		return zab.Message{}, err
 	}
-	if m.Snapshot, err = blob("snapshot", maxSnapshot); err != nil {
+	snap, err := blob("snapshot", maxSnapshot)
+	if err != nil {
 		return zab.Message{}, err
+	}
+	if snap != nil {
+		m.Snapshot = zab.SnapshotBytes(snap)
 	}
 	if m.Payload, err = blob("payload", 0); err != nil {
 		return zab.Message{}, err

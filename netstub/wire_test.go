@@ -21,7 +21,7 @@ func wireSamples() []zab.Message {
 		{Type: zab.MsgAckEpoch, From: 4, To: 1, Epoch: -1, Zxid: 1<<62 + 5},
 		{Type: zab.MsgDiff, From: 1, To: 2, Zxid: zab.MakeZxid(4, 0)},
 		{Type: zab.MsgTrunc, From: 1, To: 2, Zxid: zab.MakeZxid(3, 99)},
-		{Type: zab.MsgSnap, From: 1, To: 2, Zxid: 77, Snapshot: []byte("state at 77")},
+		{Type: zab.MsgSnap, From: 1, To: 2, Zxid: 77, Snapshot: zab.SnapshotBytes("state at 77")},
 		{Type: zab.MsgProposal, From: 1, To: 2, Epoch: 4, Entry: zab.Entry{Zxid: zab.MakeZxid(4, 1), Data: []byte{0, 1, 2, 0xff}}},
 		{Type: zab.MsgCommit, From: 1, To: 2, Zxid: zab.MakeZxid(4, 1)},
 		{Type: zab.MsgNewLeader, From: 1, To: 2, Zxid: zab.MakeZxid(4, 0)},
@@ -30,7 +30,7 @@ func wireSamples() []zab.Message {
 		{Type: zab.MsgPing, From: 1, To: 2, Zxid: -9223372036854775808},
 		{Type: zab.MsgInform, From: 1, To: 5, Entry: zab.Entry{Zxid: 12, Data: []byte("txn")}},
 		{Type: zab.MsgApp, From: 2, To: 1, Epoch: 4, Payload: []byte("forwarded request"), Vote: vote},
-		{Type: zab.MsgApp, From: 2, To: 1, Entry: zab.Entry{Data: []byte("d")}, Snapshot: []byte("s"), Payload: []byte("p"), Observer: true},
+		{Type: zab.MsgApp, From: 2, To: 1, Entry: zab.Entry{Data: []byte("d")}, Snapshot: zab.SnapshotBytes("s"), Payload: []byte("p"), Observer: true},
 	}
 }
 
@@ -51,12 +51,12 @@ func TestWireRoundTripsEveryType(t *testing.T) {
 }
 
 func TestWireDecodeCopiesUnlessAliasing(t *testing.T) {
-	m := zab.Message{Type: zab.MsgSnap, Snapshot: []byte("abc")}
+	m := zab.Message{Type: zab.MsgSnap, Snapshot: zab.SnapshotBytes("abc")}
 	b := AppendMessage(nil, m)
 	got, err := DecodeMessage(b, 0)
 	require.NoError(t, err)
 	clear(b)
-	require.Equal(t, "abc", string(got.Snapshot))
+	require.Equal(t, zab.SnapshotBytes("abc"), got.Snapshot)
 }
 
 func TestWireEmptySlicesDecodeNil(t *testing.T) {
@@ -104,7 +104,7 @@ func TestWireRejectsBadHeaders(t *testing.T) {
 }
 
 func TestWireSnapshotLimit(t *testing.T) {
-	b := AppendMessage(nil, zab.Message{Type: zab.MsgSnap, Snapshot: make([]byte, 100)})
+	b := AppendMessage(nil, zab.Message{Type: zab.MsgSnap, Snapshot: make(zab.SnapshotBytes, 100)})
 	_, err := DecodeMessage(b, 99)
 	require.ErrorIs(t, err, ErrMalformed)
 	_, err = DecodeMessage(b, 100)

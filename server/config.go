@@ -94,6 +94,11 @@ type Config struct {
 	InitLimit int
 	// SyncLimit is how many ticks a follower may lag (syncLimit), default 5.
 	SyncLimit int
+	// CommitLogCount is how many recent txns a leader keeps in memory to
+	// bring a lagging learner up to date by DIFF; one further behind gets
+	// a snapshot (zookeeper.commitLogCount). 0 means the engine's default
+	// of 10000.
+	CommitLogCount int
 	// ServerID is this server's id from <DataDir>/myid, 0 when standalone.
 	ServerID int
 	// Servers are the ensemble members from the server.N lines, by id.
@@ -222,6 +227,7 @@ var cfgSysPropKey = map[string]string{
 	"4lw.commands.whitelist":                   "4lw.commands.whitelist",
 	"readonlymode.enabled":                     "readonlymode.enabled",
 	"znode.container.checkIntervalMs":          "znode.container.checkIntervalMs",
+	"commitLogCount":                           "commitLogCount",
 }
 
 // ParseConfig reads a zoo.cfg in java.util.Properties syntax: '#' and '!'
@@ -353,6 +359,8 @@ func ParseConfig(r io.Reader, logger *slog.Logger) (Config, error) {
 			c.InitLimit, err = intVal(1, 1<<30)
 		case key == "syncLimit":
 			c.SyncLimit, err = intVal(1, 1<<30)
+		case key == "commitLogCount":
+			c.CommitLogCount, err = intVal(1, 1<<30)
 		case strings.HasPrefix(key, "server."):
 			var spec ServerSpec
 			spec, err = parseServerSpec(strings.TrimPrefix(key, "server."), p.value)

@@ -29,6 +29,13 @@ type member struct {
 // and quorum ports, and waits until one leads and the rest follow.
 func startEnsemble(t *testing.T, n int) []*member {
 	t.Helper()
+	return startEnsembleWith(t, n, nil)
+}
+
+// startEnsembleWith is startEnsemble with tune applied to every server's
+// configuration (nil: none).
+func startEnsembleWith(t *testing.T, n int, tune func(*server.Config)) []*member {
+	t.Helper()
 	servers := map[int]server.ServerSpec{}
 	for id := 1; id <= n; id++ {
 		servers[id] = server.ServerSpec{ID: id, Host: "127.0.0.1"}
@@ -43,6 +50,9 @@ func startEnsemble(t *testing.T, n int) []*member {
 		// stall a server for hundreds of milliseconds, and a follower that
 		// misses syncLimit ticks rightly starts an election.
 		cfg.TickTime, cfg.InitLimit, cfg.SyncLimit = 200, 20, 10
+		if tune != nil {
+			tune(&cfg)
+		}
 		ms[i] = &member{id: i + 1, cfg: cfg}
 		ms[i].open(t)
 	}
@@ -135,7 +145,7 @@ func TestEnsembleReplicatesThroughFollowers(t *testing.T) {
 	ms := startEnsemble(t, 3)
 	leader := waitServing(t, ms)
 	mntr := fourLetter(t, leader.addr, "mntr")
-	for _, want := range []string{"zk_server_state\tleader\n", "zk_quorum_size\t2\n", "zk_synced_followers\t2\n", "zk_learners\t2\n"} {
+	for _, want := range []string{"zk_server_state\tleader\n", "zk_quorum_size\t2\n", "zk_synced_followers\t2\n", "zk_learners\t2\n", "zk_outstanding_proposals\t0\n"} {
 		require.Contains(t, mntr, want)
 	}
 	for _, m := range ms {

@@ -98,6 +98,9 @@ type ServerInfo struct {
 	// Learners, SyncedFollowers, SyncedObservers and PendingSyncs are
 	// reported by mntr on a leader only.
 	Learners, SyncedFollowers, SyncedObservers, PendingSyncs int
+	// OutstandingProposals is the number of proposals not yet committed
+	// (leader only).
+	OutstandingProposals int
 	// ProposalSizes is the last, smallest and largest proposal size in bytes,
 	// reported by stat and srvr on a leader only.
 	ProposalSizes [3]int64
@@ -347,6 +350,7 @@ func flwWriteMonitor(b *strings.Builder, info ServerInfo) {
 		line("synced_non_voting_followers", "0")
 		line("synced_observers", flwItoa(info.SyncedObservers))
 		line("pending_syncs", flwItoa(info.PendingSyncs))
+		line("outstanding_proposals", flwItoa(info.OutstandingProposals))
 	}
 }
 

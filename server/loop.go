@@ -53,6 +53,7 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 	arrivals := map[engine.ConnID][]time.Time{}
 	peerRecv := s.peerRecv()
 	roles := roleLog{since: time.Now()}
+	var received zab.SnapshotData // of the SNAP stepped last, until persisted
 
 	for {
 		select {
@@ -71,6 +72,12 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 			s.node.Persisted(z)
 		case m := <-peerRecv:
 			s.node.Step(m)
+			if m.Type == zab.MsgSnap {
+				if err := s.node.SnapshotError(); err != nil {
+					s.log.Error("refused the leader's snapshot", "err", err)
+				}
+				received = m.Snapshot
+			}
 		case <-ticker.C:
 			s.node.Tick(time.Now().UnixMilli())
 		case err := <-snapDone:
@@ -104,6 +111,16 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 			s.deliver(rd.Outputs, arrivals)
 			s.node.Advance()
 			sinceSnap += rd.Committed
+		}
+		if received != nil {
+			// Installed and written as a snapshot of ours by now, if the
+			// protocol took it at all: the spooled copy can go.
+			if c, ok := received.(io.Closer); ok {
+				if err := c.Close(); err != nil {
+					s.log.Warn("removing a received snapshot", "err", err)
+				}
+			}
+			received = nil
 		}
 		roles.observe(s)
 		if sinceSnap >= snapAt && !snapshotting {
@@ -147,7 +164,7 @@ func (s *Server) persistState(rd engine.Ready, w *walWriter) error {
 		}
 		data := rd.Snapshot.Data
 		if err := s.writeSnapshot(rd.Snapshot.Zxid, func(out io.Writer) error {
-			_, err := out.Write(data)
+			_, err := data.WriteTo(out)
 			return err
 		}); err != nil {
 			return err

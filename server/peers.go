@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 
@@ -38,6 +40,10 @@ func (c Config) peerAddrs() map[int64]string {
 	return out
 }
 
+// spoolDirName is the directory of dataDir where snapshots received from a
+// leader wait until they are installed.
+const spoolDirName = "incoming"
+
 // openPeers starts the peer transport of an ensemble member: it listens on
 // this server's quorum port. Election and broadcast share it (ZooKeeper
 // uses a second port for election; ours is accepted and unused).
@@ -46,10 +52,20 @@ func (s *Server) openPeers() error {
 		return nil
 	}
 	me := s.cfg.Servers[s.cfg.ServerID]
+	// Snapshots from a leader are spooled next to ours; what a crash left
+	// there is of no use.
+	spool := filepath.Join(s.cfg.DataDir, spoolDirName)
+	if err := os.RemoveAll(spool); err != nil {
+		return fmt.Errorf("server: clear %s: %w", spool, err)
+	}
+	if err := os.MkdirAll(spool, 0o755); err != nil {
+		return fmt.Errorf("server: create %s: %w", spool, err)
+	}
 	t, err := netstub.NewTCP(netstub.TCPConfig{
 		ID:         int64(s.cfg.ServerID),
 		ListenAddr: net.JoinHostPort(me.Host, strconv.Itoa(me.QuorumPort)),
 		Peers:      s.cfg.peerAddrs(),
+		SpoolDir:   spool,
 		Logger:     s.log.With("component", "peers"),
 	})
 	if err != nil {

@@ -113,20 +113,8 @@ func (s *Server) recover() error {
 		_ = wal.Close()
 		return err
 	}
-	last, err := disk.Recover(s.snapDir, wal, func(zxid int64, body io.Reader) error {
-		data, err := io.ReadAll(body)
-		d.SnapshotZxid, d.Snapshot = zxid, data
-		return err
-	}, func(r disk.Record) error {
-		d.Log = append(d.Log, zab.Entry{Zxid: r.Zxid, Data: r.Data})
-		return nil
-	})
-	if err != nil {
-		_ = wal.Close()
-		return fmt.Errorf("server: recover from %s and %s: %w", s.snapDir, logDir, err)
-	}
 	voters, observers := s.cfg.ensemble()
-	s.node, err = engine.Restore(engine.Config{
+	ecfg := engine.Config{
 		ServerID:          int64(s.cfg.ServerID),
 		TickMs:            s.cfg.TickTime,
 		MinSessionTimeout: s.cfg.MinSessionTimeout,
@@ -137,10 +125,25 @@ func (s *Server) recover() error {
 		ReapIntervalTicks: max(1, s.cfg.ContainerCheckInterval/s.cfg.TickTime),
 		InitLimit:         s.cfg.InitLimit,
 		SyncLimit:         s.cfg.SyncLimit,
+		MaxLogEntries:     s.cfg.CommitLogCount,
 		Voters:            voters,
 		Observers:         observers,
 		Seed:              randomSeed(),
-	}, d)
+	}
+	// The snapshot is read straight from its file into the tree.
+	last, err := disk.Recover(s.snapDir, wal, func(zxid int64, body io.Reader) error {
+		loaded, err := engine.ReadSnapshot(ecfg, zxid, body)
+		d.SnapshotZxid, d.Loaded = zxid, loaded
+		return err
+	}, func(r disk.Record) error {
+		d.Log = append(d.Log, zab.Entry{Zxid: r.Zxid, Data: r.Data})
+		return nil
+	})
+	if err != nil {
+		_ = wal.Close()
+		return fmt.Errorf("server: recover from %s and %s: %w", s.snapDir, logDir, err)
+	}
+	s.node, err = engine.Restore(ecfg, d)
 	if err != nil {
 		_ = wal.Close()
 		return fmt.Errorf("server: restore state: %w", err)

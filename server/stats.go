@@ -94,6 +94,7 @@ func (s *Server) serverInfo(word string) ServerInfo {
 		info.Epoch, info.QuorumSize = st.Epoch, len(voters)/2+1
 		if st.Role == zab.Leading {
 			info.Learners = len(st.Followers)
+			info.OutstandingProposals = st.Outstanding
 			for _, id := range st.Followers {
 				if slices.Contains(voters, id) {
 					info.SyncedFollowers++

@@ -218,7 +218,11 @@ func (sm *Sim) handleReady(s *server, rd Batch) {
 		}
 	}
 	if rd.Snapshot != nil {
-		s.disk.installSnapshot(rd.Snapshot.Zxid, rd.Snapshot.Data)
+		data, err := zab.ReadSnapshot(rd.Snapshot.Data)
+		if err != nil {
+			panic(fmt.Sprintf("sim: n%d: serialize snapshot 0x%x: %v", s.id, rd.Snapshot.Zxid, err))
+		}
+		s.disk.installSnapshot(rd.Snapshot.Zxid, data)
 		sm.tracef(s.id, "n%d install snapshot 0x%x", s.id, rd.Snapshot.Zxid)
 		sm.hash.add(3, s.id, rd.Snapshot.Zxid)
 		sm.report.Counters["snap-syncs"]++

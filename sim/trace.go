@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 )
@@ -55,7 +56,8 @@ func describeMsg(m zab.Message) string {
 	case zab.MsgFollowerInfo, zab.MsgLeaderInfo, zab.MsgAckEpoch:
 		return fmt.Sprintf("%s e%d 0x%x", msgName(m.Type), m.Epoch, m.Zxid)
 	case zab.MsgSnap:
-		return fmt.Sprintf("SNAP 0x%x (%d bytes)", m.Zxid, len(m.Snapshot))
+		n, _ := m.Snapshot.WriteTo(io.Discard)
+		return fmt.Sprintf("SNAP 0x%x (%d bytes)", m.Zxid, n)
 	case zab.MsgApp:
 		return fmt.Sprintf("APP e%d (%d bytes)", m.Epoch, len(m.Payload))
 	case zab.MsgLinkDown:

@@ -5,6 +5,11 @@
 // shape of etcd-io/raft's RawNode.
 package zab
 
+import (
+	"bytes"
+	"io"
+)
+
 // Entry is one txn of the replicated history. Data is opaque to zab (the
 // engine's marshalled txn).
 type Entry struct {
@@ -122,7 +127,7 @@ type Message struct {
 	Zxid     int64
 	Vote     Vote
 	Entry    Entry
-	Snapshot []byte
+	Snapshot SnapshotData
 	Observer bool
 	Payload  []byte
 }
@@ -142,7 +147,49 @@ type HardState struct {
 // Data (the leader's state at Zxid) and make it durable.
 type SnapshotInstall struct {
 	Zxid int64
-	Data []byte
+	Data SnapshotData
+}
+
+// SnapshotData is application state that zab carries from the leader's
+// application to a learner's without reading it. The leader's is written
+// out on demand from an immutable view of its state, so a SNAP sync never
+// holds the whole state as bytes; a transport streams it in chunks and may
+// hand the learner a copy spooled to disk. Implementations are safe for
+// concurrent use: one snapshot may go to several learners at once.
+type SnapshotData interface {
+	// WriteTo writes the snapshot's bytes to w.
+	WriteTo(w io.Writer) (int64, error)
+	// Open returns a reader of the same bytes; the caller closes it.
+	Open() (io.ReadCloser, error)
+}
+
+// SnapshotBytes is SnapshotData held in memory.
+type SnapshotBytes []byte
+
+// WriteTo writes b to w.
+func (b SnapshotBytes) WriteTo(w io.Writer) (int64, error) {
+	n, err := w.Write(b)
+	return int64(n), err
+}
+
+// Open returns a reader of b.
+func (b SnapshotBytes) Open() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+// ReadSnapshot returns the bytes of d; nil for a nil d.
+func ReadSnapshot(d SnapshotData) ([]byte, error) {
+	if d == nil {
+		return nil, nil
+	}
+	if b, ok := d.(SnapshotBytes); ok {
+		return b, nil
+	}
+	var buf bytes.Buffer
+	if _, err := d.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // Status is a read-only view of the protocol state.
@@ -165,6 +212,9 @@ type Status struct {
 	HardState HardState
 	// Followers lists the learners synced with this leader (leader only).
 	Followers []int64
+	// Outstanding is the number of proposals in the log not yet known
+	// committed (leader only).
+	Outstanding int
 }
 
 // Ready is a batch of work for the caller. Obligations, in order:
@@ -197,8 +247,9 @@ type Ready struct {
 // Application is what zab needs from the state machine above it.
 type Application interface {
 	// Snapshot returns the application state at the newest applied zxid,
-	// which is the newest committed zxid, for a SNAP sync.
-	Snapshot() (zxid int64, data []byte)
+	// which is the newest committed zxid, for a SNAP sync. The data must
+	// not change afterwards (it may be written out much later).
+	Snapshot() (zxid int64, data SnapshotData)
 }
 
 // Config configures a Peer.

@@ -22,7 +22,9 @@ func (a *testApp) last() int64 {
 }
 
 // Snapshot implements Application.
-func (a *testApp) Snapshot() (int64, []byte) { return a.last(), encodeEntries(a.ents) }
+func (a *testApp) Snapshot() (int64, SnapshotData) {
+	return a.last(), SnapshotBytes(encodeEntries(a.ents))
+}
 
 func encodeEntries(ents []Entry) []byte {
 	var b bytes.Buffer
@@ -312,10 +314,12 @@ func (c *cluster) handleReady(id int64) {
 		if rd.Snapshot != nil {
 			s := rd.Snapshot
 			d.truncate(s.Zxid)
-			d.snapZxid, d.snapData = s.Zxid, s.Data
+			data, err := ReadSnapshot(s.Data)
+			require.NoError(c.t, err)
+			d.snapZxid, d.snapData = s.Zxid, data
 			k := sort.Search(len(d.log), func(i int) bool { return d.log[i].Zxid > s.Zxid })
 			d.log = append([]Entry(nil), d.log[k:]...)
-			n.app.ents = decodeEntries(s.Data)
+			n.app.ents = decodeEntries(data)
 			require.Equal(c.t, s.Zxid, n.app.last(), "snapshot zxid")
 			c.checkPrefix(n.app.ents, id)
 		}

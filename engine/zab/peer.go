@@ -241,6 +241,7 @@ func (p *Peer) Status() Status {
 		HardState:   p.hs,
 	}
 	if p.role == Leading {
+		st.Outstanding = len(p.log.after(max(p.committed, p.log.base)))
 		for _, id := range p.lead.ids() {
 			if p.lead.learners[id].stage == recUpToDate {
 				st.Followers = append(st.Followers, id)
@@ -297,7 +298,7 @@ func (p *Peer) truncateLog(z int64) {
 
 // installSnapshot replaces the state and the log with the leader's snapshot
 // at z.
-func (p *Peer) installSnapshot(z int64, data []byte) {
+func (p *Peer) installSnapshot(z int64, data SnapshotData) {
 	p.truncateLog(z)
 	p.log.reset(z)
 	p.entries = nil

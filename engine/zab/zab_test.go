@@ -222,6 +222,7 @@ func TestMinorityPartitionCannotCommit(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, stale)
+	require.Equal(t, len(stale), c.nodes[l].p.Status().Outstanding, "the cut-off leader's proposals stay outstanding")
 	var nl int64
 	c.runUntil("a new leader", 5000, func() bool {
 		id, ok := c.leader()

@@ -1,0 +1,230 @@
+package netstub
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+
+	"github.com/zabkeeper/zabkeeper/engine/zab"
+)
+
+// Snapshot streaming on a TCP link: a MsgSnap frame flagged flagStream,
+// then chunk frames, then one end frame. Chunk and end frames are told from
+// message frames by their first payload byte, which is never WireVersion.
+const (
+	// tagChunk opens a chunk frame: the tag, then snapshot bytes.
+	tagChunk = 0x80
+	// tagEnd opens the end frame: the tag, then the snapshot's total
+	// length as a u64.
+	tagEnd = 0x81
+)
+
+// streamSnapshot writes the SNAP m: its header frame, the snapshot in
+// chunks serialized as they go, and the end frame. Urgent messages queued
+// meanwhile are written between chunks; the rest of p's stream waits.
+func (t *TCP) streamSnapshot(p *tcpPeer, conn net.Conn, bw *bufio.Writer, m zab.Message) error {
+	hdr := m
+	hdr.Snapshot = nil
+	frame := appendFramed(nil, func(b []byte) []byte { return appendMessage(b, hdr, true) })
+	if err := writeFrame(conn, bw, frame); err != nil {
+		return err
+	}
+	cw := &chunkWriter{p: p, conn: conn, bw: bw, buf: make([]byte, 0, snapChunk)}
+	if _, err := m.Snapshot.WriteTo(cw); err != nil {
+		return fmt.Errorf("streaming snapshot 0x%x: %w", m.Zxid, err)
+	}
+	if err := cw.flush(); err != nil {
+		return err
+	}
+	end := appendFramed(nil, func(b []byte) []byte {
+		return binary.BigEndian.AppendUint64(append(b, tagEnd), uint64(cw.total))
+	})
+	return writeFrame(conn, bw, end)
+}
+
+// chunkWriter cuts what a snapshot writes into chunk frames.
+type chunkWriter struct {
+	p     *tcpPeer
+	conn  net.Conn
+	bw    *bufio.Writer
+	buf   []byte
+	frame []byte
+	total int64
+}
+
+func (w *chunkWriter) Write(b []byte) (int, error) {
+	n := len(b)
+	for len(b) > 0 {
+		k := min(len(b), snapChunk-len(w.buf))
+		w.buf = append(w.buf, b[:k]...)
+		b = b[k:]
+		if len(w.buf) == snapChunk {
+			if err := w.flush(); err != nil {
+				return n - len(b), err
+			}
+		}
+	}
+	return n, nil
+}
+
+// flush writes the buffered bytes as one chunk frame, then every urgent
+// message queued so far.
+func (w *chunkWriter) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	w.frame = appendFramed(w.frame[:0], func(b []byte) []byte { return append(append(b, tagChunk), w.buf...) })
+	if err := writeFrame(w.conn, w.bw, w.frame); err != nil {
+		return err
+	}
+	w.total += int64(len(w.buf))
+	w.buf = w.buf[:0]
+	for {
+		m, ok := w.p.nextUrgent()
+		if !ok {
+			return nil
+		}
+		w.frame = appendFrame(w.frame[:0], m)
+		if err := writeFrame(w.conn, w.bw, w.frame); err != nil {
+			return err
+		}
+	}
+}
+
+// snapshotReceiver spools the snapshot a link is streaming.
+type snapshotReceiver struct {
+	dir string
+	max int64
+
+	hdr   zab.Message
+	f     *os.File
+	w     *bufio.Writer
+	n     int64
+	total int64 // from the end frame; -1 until it arrived
+}
+
+func (r *snapshotReceiver) active() bool { return r.f != nil }
+
+// begin starts spooling the snapshot of the SNAP header m.
+func (r *snapshotReceiver) begin(m zab.Message) error {
+	if r.active() {
+		return fmt.Errorf("snapshot 0x%x starts inside the stream of snapshot 0x%x", m.Zxid, r.hdr.Zxid)
+	}
+	f, err := os.CreateTemp(r.dir, fmt.Sprintf("snapshot-from-%d-*.spool", m.From))
+	if err != nil {
+		return fmt.Errorf("spool snapshot 0x%x: %w", m.Zxid, err)
+	}
+	r.hdr, r.f, r.n, r.total = m, f, 0, -1
+	if r.w == nil {
+		r.w = bufio.NewWriterSize(f, 256<<10)
+	} else {
+		r.w.Reset(f)
+	}
+	return nil
+}
+
+// chunk handles a chunk or end frame's payload (tagChunk or tagEnd).
+func (r *snapshotReceiver) chunk(payload []byte) error {
+	if !r.active() {
+		return fmt.Errorf("snapshot frame (tag %#x) outside a snapshot stream", payload[0])
+	}
+	switch payload[0] {
+	case tagChunk:
+		body := payload[1:]
+		if r.n+int64(len(body)) > r.max {
+			return fmt.Errorf("snapshot 0x%x exceeds MaxSnapshot %d bytes", r.hdr.Zxid, r.max)
+		}
+		if _, err := r.w.Write(body); err != nil {
+			return fmt.Errorf("spool snapshot 0x%x: %w", r.hdr.Zxid, err)
+		}
+		r.n += int64(len(body))
+	case tagEnd:
+		if len(payload) != 9 {
+			return fmt.Errorf("snapshot end frame of %d bytes", len(payload))
+		}
+		total := int64(binary.BigEndian.Uint64(payload[1:]))
+		if total != r.n {
+			return fmt.Errorf("snapshot 0x%x: end frame says %d bytes, %d arrived", r.hdr.Zxid, total, r.n)
+		}
+		if err := r.w.Flush(); err != nil {
+			return fmt.Errorf("spool snapshot 0x%x: %w", r.hdr.Zxid, err)
+		}
+		if err := r.f.Close(); err != nil {
+			return fmt.Errorf("spool snapshot 0x%x: %w", r.hdr.Zxid, err)
+		}
+		r.total = total
+	}
+	return nil
+}
+
+func (r *snapshotReceiver) done() bool { return r.active() && r.total >= 0 }
+
+// finish returns the complete SNAP, its snapshot spooled.
+func (r *snapshotReceiver) finish() zab.Message {
+	m := r.hdr
+	m.Snapshot = &SpooledSnapshot{path: r.f.Name(), size: r.total}
+	r.f, r.hdr = nil, zab.Message{}
+	return m
+}
+
+// abort drops a snapshot the link broke in the middle of.
+func (r *snapshotReceiver) abort() {
+	if !r.active() {
+		return
+	}
+	name := r.f.Name()
+	_ = r.f.Close()
+	_ = os.Remove(name)
+	r.f = nil
+}
+
+// SpooledSnapshot is a snapshot received over TCP, kept in a file of
+// SpoolDir. The receiver calls Close once it is done with it, which
+// removes the file.
+type SpooledSnapshot struct {
+	path string
+	size int64
+}
+
+var _ zab.SnapshotData = (*SpooledSnapshot)(nil)
+
+// Size returns the snapshot's length in bytes.
+func (s *SpooledSnapshot) Size() int64 { return s.size }
+
+// Open returns a reader of the snapshot.
+func (s *SpooledSnapshot) Open() (io.ReadCloser, error) {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return nil, fmt.Errorf("netstub: open spooled snapshot: %w", err)
+	}
+	return f, nil
+}
+
+// WriteTo copies the snapshot to w.
+func (s *SpooledSnapshot) WriteTo(w io.Writer) (int64, error) {
+	f, err := s.Open()
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	n, err := io.Copy(w, f)
+	if err != nil {
+		return n, fmt.Errorf("netstub: copy spooled snapshot: %w", err)
+	}
+	if n != s.size {
+		return n, fmt.Errorf("netstub: spooled snapshot %s holds %d bytes, %d arrived", s.path, n, s.size)
+	}
+	return n, nil
+}
+
+// Close removes the spool file.
+func (s *SpooledSnapshot) Close() error {
+	if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("netstub: remove spooled snapshot: %w", err)
+	}
+	return nil
+}
