@@ -29,6 +29,13 @@ type member struct {
 // and quorum ports, and waits until one leads and the rest follow.
 func startEnsemble(t *testing.T, n int) []*member {
 	t.Helper()
+	return startEnsembleWith(t, n, nil)
+}
+
+// startEnsembleWith is startEnsemble with each server's configuration
+// adjusted by mutate.
+func startEnsembleWith(t *testing.T, n int, mutate func(*server.Config)) []*member {
+	t.Helper()
 	servers := map[int]server.ServerSpec{}
 	for id := 1; id <= n; id++ {
 		servers[id] = server.ServerSpec{ID: id, Host: "127.0.0.1"}
@@ -43,6 +50,9 @@ func startEnsemble(t *testing.T, n int) []*member {
 		// stall a server for hundreds of milliseconds, and a follower that
 		// misses syncLimit ticks rightly starts an election.
 		cfg.TickTime, cfg.InitLimit, cfg.SyncLimit = 200, 20, 10
+		if mutate != nil {
+			mutate(&cfg)
+		}
 		ms[i] = &member{id: i + 1, cfg: cfg}
 		ms[i].open(t)
 	}

@@ -140,6 +140,7 @@ func (s *Server) recover() error {
 		Voters:            voters,
 		Observers:         observers,
 		Seed:              randomSeed(),
+		ReadOnlyMode:      s.cfg.ReadOnlyMode,
 	}, d)
 	if err != nil {
 		_ = wal.Close()
