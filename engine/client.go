@@ -20,8 +20,11 @@ type conn struct {
 	ip          string
 	auth        []proto.Id
 	hasReadOnly bool
-	timeout     int32
-	queue       []*queued
+	// readOnly marks a connection accepted in read-only mode: its session
+	// is local (readonly.go).
+	readOnly bool
+	timeout  int32
+	queue    []*queued
 }
 
 type queuedKind int
@@ -62,8 +65,9 @@ func (n *Node) closeConn(c ConnID, why string) {
 func (n *Node) Connect(cr ConnectRequest) {
 	n.observe(cr.Time)
 	defer n.pump()
+	n.maybeEnterReadOnly()
 	req := cr.Req
-	if !n.serving {
+	if !n.serving && !n.readOnly {
 		n.closeConn(cr.Conn, "not serving: no established leader")
 		return
 	}
@@ -73,19 +77,15 @@ func (n *Node) Connect(cr ConnectRequest) {
 		n.closeConn(cr.Conn, fmt.Sprintf("client has seen zxid 0x%x, ours is 0x%x", req.LastZxidSeen, n.lastApplied))
 		return
 	}
-	timeout := min(max(req.TimeOut, int32(n.cfg.MinSessionTimeout)), int32(n.cfg.MaxSessionTimeout))
-	c := &conn{id: cr.Conn, ip: cr.ClientIP, hasReadOnly: req.HasReadOnly, timeout: timeout}
-	if cr.ClientIP != "" {
-		c.auth = []proto.Id{{Scheme: "ip", ID: cr.ClientIP}}
+	if n.readOnly {
+		n.connectReadOnly(cr)
+		return
 	}
-	n.conns[cr.Conn] = c
+	timeout := n.clampTimeout(req.TimeOut)
+	c := n.newConn(cr, timeout)
 
 	if req.SessionID == 0 {
-		id := n.nextSession
-		for n.sessions[id] != nil {
-			id++
-		}
-		n.nextSession = id + 1
+		id := n.newSessionID()
 		n.pendingConnects[id] = cr.Conn
 		f := &forwarded{session: id, cxid: internalCxid, op: proto.OpCreateSession, time: n.now,
 			timeout: timeout, passwd: sessionPassword(n.cfg.SessionSecret, id)}
@@ -98,7 +98,7 @@ func (n *Node) Connect(cr ConnectRequest) {
 	}
 
 	s := n.sessions[req.SessionID]
-	if s == nil || s.closing || len(req.Passwd) != passwordLen || subtle.ConstantTimeCompare(req.Passwd, s.passwd) != 1 {
+	if s == nil || s.closing || !passwordMatches(req.Passwd, s.passwd) {
 		n.output(Output{Conn: cr.Conn, Kind: OutConnect, Connect: &proto.ConnectResponse{
 			Passwd: make([]byte, passwordLen), HasReadOnly: req.HasReadOnly,
 		}})
@@ -121,6 +121,37 @@ func (n *Node) Connect(cr ConnectRequest) {
 	}})
 }
 
+// clampTimeout bounds a requested session timeout to the configured range.
+func (n *Node) clampTimeout(t int32) int32 {
+	return min(max(t, int32(n.cfg.MinSessionTimeout)), int32(n.cfg.MaxSessionTimeout))
+}
+
+// newConn registers the connection of a handshake being accepted.
+func (n *Node) newConn(cr ConnectRequest, timeout int32) *conn {
+	c := &conn{id: cr.Conn, ip: cr.ClientIP, hasReadOnly: cr.Req.HasReadOnly, timeout: timeout}
+	if cr.ClientIP != "" {
+		c.auth = []proto.Id{{Scheme: "ip", ID: cr.ClientIP}}
+	}
+	n.conns[cr.Conn] = c
+	return c
+}
+
+// newSessionID hands out the next session id of this server, global or
+// local, skipping ids in use.
+func (n *Node) newSessionID() int64 {
+	id := n.nextSession
+	for n.sessions[id] != nil || n.localSessions[id] != nil {
+		id++
+	}
+	n.nextSession = id + 1
+	return id
+}
+
+// passwordMatches checks a handshake's password in constant time.
+func passwordMatches(got, want []byte) bool {
+	return len(got) == passwordLen && subtle.ConstantTimeCompare(got, want) == 1
+}
+
 // Disconnect tells the Node a connection closed: its watches go, its session
 // lives on until it expires or another connection takes it.
 func (n *Node) Disconnect(c ConnID) {
@@ -134,6 +165,9 @@ func (n *Node) dropConn(c ConnID) {
 		return
 	}
 	if s := n.sessions[cn.session]; s != nil && s.conn == c {
+		s.conn = 0
+	}
+	if s := n.localSessions[cn.session]; s != nil && s.conn == c {
 		s.conn = 0
 	}
 	for id, pc := range n.pendingConnects {
@@ -173,27 +207,34 @@ func (n *Node) Submit(r Request) {
 		n.closeConn(r.Conn, "request before the handshake completed")
 		return
 	}
-	s := n.sessions[c.session]
 	q := &queued{req: r, caller: n.caller(c)}
+	if c.readOnly {
+		n.admitReadOnly(c, q)
+	} else {
+		n.admit(c, q)
+	}
+	c.queue = append(c.queue, q)
+	n.drain(c)
+}
+
+// admit decides how a request on a read-write connection is served.
+func (n *Node) admit(c *conn, q *queued) {
+	s := n.sessions[c.session]
 	if s == nil || s.closing {
 		// Answered in turn, after whatever the connection still waits for
 		// (a closeSession reply, say), then the connection closes.
 		q.kind, q.err = qFixed, proto.ErrSessionExpired
 		q.closeAfter, q.closeWhy = true, "request on an expired session"
-		c.queue = append(c.queue, q)
-		n.drain(c)
 		return
 	}
 	n.alive(s)
-	if r.Body == nil {
+	if q.req.Body == nil {
 		// The body did not decode: ZooKeeper answers MarshallingError in
 		// turn and keeps serving the connection.
 		q.kind, q.err = qFixed, proto.ErrMarshallingError
-	} else {
-		n.route(c, q)
+		return
 	}
-	c.queue = append(c.queue, q)
-	n.drain(c)
+	n.route(c, q)
 }
 
 // route decides how a decoded request is served: read in turn, forwarded to
@@ -238,8 +279,12 @@ func (n *Node) route(c *conn, q *queued) {
 }
 
 // forward hands a request to the leader: directly when this server leads,
-// else over the established link. False when there is no such link.
+// else over the established link. False when there is no such link, and
+// always while not serving (read-only mode included).
 func (n *Node) forward(f *forwarded, rec proto.Record) bool {
+	if !n.serving {
+		return false
+	}
 	if n.status.Role == zab.Leading {
 		n.lead(f, rec)
 		return true

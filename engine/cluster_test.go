@@ -22,8 +22,8 @@ type cluster struct {
 	inbox []zab.Message
 	outs  map[int64][]Output
 	now   int64
-	// maxLog is the MaxLogEntries of nodes started from now on (0: default).
-	maxLog int
+	// configure, if set, adjusts each node's Config before it starts.
+	configure func(*Config)
 	// mangle, if set, may change each message before it is delivered.
 	mangle func(*zab.Message)
 	// snapErrs are the SnapshotErrors of nodes that refused a SNAP.
@@ -45,9 +45,13 @@ func clusterConfig(id int64, voters []int64) Config {
 	return cfg
 }
 
-func newCluster(t *testing.T, size int) *cluster {
+func newCluster(t *testing.T, size int) *cluster { return newClusterWith(t, size, nil) }
+
+// newClusterWith is newCluster with every node's Config adjusted by
+// configure.
+func newClusterWith(t *testing.T, size int, configure func(*Config)) *cluster {
 	c := &cluster{t: t, nodes: map[int64]*Node{}, down: map[int64]bool{}, disk: map[int64]*memDisk{},
-		outs: map[int64][]Output{}, now: 1_700_000_000_000}
+		outs: map[int64][]Output{}, now: 1_700_000_000_000, configure: configure}
 	var voters []int64
 	for i := 1; i <= size; i++ {
 		voters = append(voters, int64(i))
@@ -74,7 +78,9 @@ func (c *cluster) start(id int64, voters []int64) {
 		}
 	}
 	cfg := clusterConfig(id, voters)
-	cfg.MaxLogEntries = c.maxLog
+	if c.configure != nil {
+		c.configure(&cfg)
+	}
 	n, err := Restore(cfg, dur)
 	require.NoError(c.t, err)
 	c.nodes[id] = n

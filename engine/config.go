@@ -52,7 +52,17 @@ type Config struct {
 	MaxLogEntries int
 	// Seed seeds the deterministic election jitter.
 	Seed uint64
+	// ReadOnlyMode lets a member of an ensemble that has been looking for a
+	// leader for max(2000 ms, TickMs) serve clients that allow read-only
+	// access, from its own possibly stale state, until its election ends
+	// (ZooKeeper's readonlymode.enabled). See readonly.go.
+	ReadOnlyMode bool
 }
+
+// readOnlyDelayMs is how long a server must have been looking for a leader
+// before it serves read-only clients: ZooKeeper's grace period,
+// max(2000 ms, tickTime) (QuorumPeer.run, case LOOKING).
+func (c *Config) readOnlyDelayMs() int64 { return max(2000, int64(c.TickMs)) }
 
 // zabID is the id this server uses in the protocol: ZooKeeper's standalone
 // server has id 0, which zab reserves, so it runs as voter 1.

@@ -24,6 +24,10 @@ import (
 // ephemerals vanish everywhere at the same zxid. sync is a txn too: a read
 // after it reflects every write committed before the sync was issued.
 //
+// With Config.ReadOnlyMode, a server that has been looking for a leader for
+// a grace period serves read-only clients from its own state, with local
+// sessions and no txns (readonly.go).
+//
 // A Node is not safe for concurrent use: one goroutine drives it.
 type Node struct {
 	cfg  Config
@@ -57,6 +61,15 @@ type Node struct {
 	// touched are sessions seen alive here since the last report to the
 	// leader (learners only).
 	touched map[int64]struct{}
+
+	// Read-only mode (readonly.go): readOnly while serving read-only
+	// clients; lookingFrom is the first input time seen since this server
+	// last became Looking (valid when lookingKnown); localSessions are the
+	// sessions of read-only clients, never replicated.
+	readOnly      bool
+	lookingFrom   int64
+	lookingKnown  bool
+	localSessions map[int64]*session
 
 	reapCountdown int
 	batches       []Ready
@@ -94,6 +107,7 @@ func Restore(cfg Config, d Durable) (*Node, error) {
 		proposed:        map[int64]*tree.Txn{},
 		pendingConnects: map[int64]ConnID{},
 		touched:         map[int64]struct{}{},
+		localSessions:   map[int64]*session{},
 		nextSession:     initialSessionID(cfg.ServerID, cfg.StartTime),
 		reapCountdown:   cfg.ReapIntervalTicks,
 	}
@@ -227,6 +241,11 @@ func (n *Node) pump() {
 	for n.zab.HasReady() {
 		zr := n.zab.Ready()
 		n.zab.Advance()
+		if zr.RoleChanged && n.readOnly && n.zab.Status().Role != zab.Looking {
+			// Before anything of the new role is applied: read-only
+			// clients never see a state the sync is about to replace.
+			n.leaveReadOnly("read-only mode ends: the election is over")
+		}
 		b := n.tail(zr.HardState != nil || zr.Truncate != nil || zr.Snapshot != nil)
 		if zr.HardState != nil {
 			hs := *zr.HardState
@@ -275,6 +294,12 @@ func (n *Node) roleChanged() {
 	prev := n.status
 	n.status = st
 	same := prev.Role == st.Role && prev.Leader == st.Leader && prev.Epoch == st.Epoch
+	// Any change restarts the read-only grace period: it counts from the
+	// first input time seen while looking.
+	n.lookingKnown = false
+	if n.readOnly && st.Role != zab.Looking {
+		n.leaveReadOnly("read-only mode ends: the election is over")
+	}
 	if n.serving && (!same || !st.Established) {
 		n.stopServing(fmt.Sprintf("server stopped serving: now %v of epoch %d", st.Role, st.Epoch))
 	}
@@ -360,14 +385,19 @@ func (n *Node) Persisted(zxid int64) {
 
 // Tick advances logical time by one tick: the protocol's timers, session
 // expiry (leader), liveness reports (learners), and every reap interval the
-// deletion of empty containers and expired TTL nodes (leader). now is the
-// caller's wall clock in ms.
+// deletion of empty containers and expired TTL nodes (leader); while not
+// serving, the start of read-only mode and the expiry of local sessions.
+// now is the caller's wall clock in ms.
 func (n *Node) Tick(now int64) {
 	n.observe(now)
 	n.tick++
 	n.zab.Tick()
 	n.pump()
 	if !n.serving {
+		n.maybeEnterReadOnly()
+		if n.readOnly {
+			n.expireLocalSessions()
+		}
 		return
 	}
 	if n.status.Role == zab.Leading {

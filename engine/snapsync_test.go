@@ -15,11 +15,7 @@ import (
 // state; a snapshot that does not load is refused without harm and the
 // follower syncs with the next one.
 func TestClusterLaggingFollowerSyncsBySnapshot(t *testing.T) {
-	c := newCluster(t, 3)
-	c.maxLog = 4
-	for _, id := range c.ids() {
-		c.start(id, c.ids()) // restart every node with the small log
-	}
+	c := newClusterWith(t, 3, func(cfg *Config) { cfg.MaxLogEntries = 4 })
 	leader := c.waitLeader()
 	lagging := c.ids()[0]
 	if lagging == leader {

@@ -103,8 +103,10 @@ type Config struct {
 	ServerID int
 	// Servers are the ensemble members from the server.N lines, by id.
 	Servers map[int]ServerSpec
-	// ReadOnlyMode lets a partitioned server serve read-only clients
-	// (readonlymode.enabled).
+	// ReadOnlyMode lets a server cut off from its quorum serve read-only
+	// clients (readonlymode.enabled; see engine/readonly.go). ZooKeeper reads
+	// it only as the Java system property -Dreadonlymode.enabled=true; we
+	// take it from zoo.cfg, with or without the "zookeeper." prefix.
 	ReadOnlyMode bool
 	// Unknown holds the keys zabkeeper does not know with their values.
 	// ZooKeeper turns them into system properties; we only warn about them.

@@ -32,9 +32,9 @@ func startEnsemble(t *testing.T, n int) []*member {
 	return startEnsembleWith(t, n, nil)
 }
 
-// startEnsembleWith is startEnsemble with tune applied to every server's
-// configuration (nil: none).
-func startEnsembleWith(t *testing.T, n int, tune func(*server.Config)) []*member {
+// startEnsembleWith is startEnsemble with each server's configuration
+// adjusted by mutate.
+func startEnsembleWith(t *testing.T, n int, mutate func(*server.Config)) []*member {
 	t.Helper()
 	servers := map[int]server.ServerSpec{}
 	for id := 1; id <= n; id++ {
@@ -50,8 +50,8 @@ func startEnsembleWith(t *testing.T, n int, tune func(*server.Config)) []*member
 		// stall a server for hundreds of milliseconds, and a follower that
 		// misses syncLimit ticks rightly starts an election.
 		cfg.TickTime, cfg.InitLimit, cfg.SyncLimit = 200, 20, 10
-		if tune != nil {
-			tune(&cfg)
+		if mutate != nil {
+			mutate(&cfg)
 		}
 		ms[i] = &member{id: i + 1, cfg: cfg}
 		ms[i].open(t)

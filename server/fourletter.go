@@ -33,7 +33,7 @@ type ServerInfo struct {
 	// "3.9.0-zabkeeper-0.1.0-dev, built on 01/01/2026 00:00 GMT". Monitoring
 	// tools parse it: keep the "built on MM/dd/yyyy HH:mm GMT" form.
 	Version string
-	// Mode is standalone, leader, follower or observer.
+	// Mode is standalone, leader, follower, observer or read-only.
 	Mode string
 	// NotServing is true while the server does not serve clients (election,
 	// recovery); most words then answer ZooKeeper's "not currently serving".
@@ -64,7 +64,9 @@ type ServerInfo struct {
 	ApproxDataSize int64
 	// OpenFDs and MaxFDs are the process's open and maximum file descriptors.
 	OpenFDs, MaxFDs int64
-	// ReadOnly is true when the server runs in read-only mode.
+	// ReadOnly is true when the server runs in read-only mode: isro answers
+	// "ro" and srvr/stat add ZooKeeper's "READ-ONLY mode" line (Mode is then
+	// "read-only").
 	ReadOnly bool
 	// Clients are the live connections, for stat and cons.
 	Clients []ClientInfo
@@ -78,6 +80,9 @@ type ServerInfo struct {
 	SessionExpiry map[int64]time.Time
 	// Sessions is the number of live sessions (mntr zk_global_sessions).
 	Sessions int
+	// LocalSessions is the number of local sessions, those of read-only
+	// clients (mntr zk_local_sessions).
+	LocalSessions int
 	// Env are the envi pairs: zookeeper.version, host.name, java.version
 	// (the Go version), os.name, os.arch, user.dir ... in order.
 	Env [][2]string
@@ -333,7 +338,7 @@ func flwWriteMonitor(b *strings.Builder, info ServerInfo) {
 	line("max_file_descriptor_count", flwI64toa(info.MaxFDs))
 	line("uptime", flwI64toa(info.Uptime.Milliseconds()))
 	line("global_sessions", flwItoa(info.Sessions))
-	line("local_sessions", "0")
+	line("local_sessions", flwItoa(info.LocalSessions))
 	line("data_dir_size", flwI64toa(info.DataDirSize))
 	line("log_dir_size", flwI64toa(info.LogDirSize))
 	line("last_proposal_size", flwI64toa(info.ProposalSizes[0]))

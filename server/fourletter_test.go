@@ -164,6 +164,24 @@ func TestFourLetterModes(t *testing.T) {
 	require.True(t, strings.HasPrefix(FourLetter("envi", allWords(), info), "Environment:\n"))
 }
 
+// TestFourLetterReadOnly: a read-only server answers as ZooKeeper 3.8's
+// ReadOnlyZooKeeperServer does: isro "ro", the READ-ONLY line after the
+// version in srvr and stat, Mode and zk_server_state "read-only".
+func TestFourLetterReadOnly(t *testing.T) {
+	info := sampleInfo()
+	info.ReadOnly, info.Mode, info.LocalSessions = true, "read-only", 2
+	require.Equal(t, "ro", FourLetter("isro", allWords(), info))
+	for _, w := range []string{"srvr", "stat"} {
+		out := FourLetter(w, allWords(), info)
+		require.True(t, strings.HasPrefix(out, "Zookeeper version: "+info.Version+"\nREAD-ONLY mode; serving only read-only clients\n"), w)
+		require.Contains(t, out, "\nMode: read-only\nNode count: ", w)
+	}
+	mntr := FourLetter("mntr", allWords(), info)
+	require.Contains(t, mntr, "zk_server_state\tread-only\n")
+	require.Contains(t, mntr, "zk_local_sessions\t2\n")
+	require.NotContains(t, mntr, "zk_learners")
+}
+
 func TestFourLetterFormatting(t *testing.T) {
 	info := sampleInfo()
 	for _, tc := range []struct {

@@ -20,12 +20,7 @@ const zkCliPath = "/usr/share/zookeeper/bin/zkCli.sh"
 // ZooKeeper user types them. CI installs the package and sets
 // ZABKEEPER_REQUIRE_JAVA=1 so the test cannot silently skip there.
 func TestJavaClientZkCli(t *testing.T) {
-	if _, err := os.Stat(zkCliPath); err != nil {
-		if os.Getenv("ZABKEEPER_REQUIRE_JAVA") != "" {
-			t.Fatalf("zkCli.sh not found at %s (apt-get install zookeeper)", zkCliPath)
-		}
-		t.Skipf("zkCli.sh not installed (apt-get install zookeeper); skipping the Java client test")
-	}
+	requireZkCli(t)
 	addr, _ := startServer(t, nil)
 	script := strings.Join([]string{
 		"create /app hello",
@@ -49,13 +44,7 @@ func TestJavaClientZkCli(t *testing.T) {
 		"ls /",
 		"quit",
 	}, "\n") + "\n"
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, zkCliPath, "-server", addr)
-	cmd.Stdin = strings.NewReader(script)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "zkCli.sh failed:\n%s", out)
-	text := string(out)
+	text := runZkCli(t, script, "-server", addr)
 	for _, want := range []string{
 		"Created /app\n",
 		"Created /app/seq-0000000000",
@@ -76,4 +65,29 @@ func TestJavaClientZkCli(t *testing.T) {
 		require.Contains(t, text, want, "zkCli output:\n%s", text)
 	}
 	require.NotContains(t, text, "Exception", "zkCli output:\n%s", text)
+}
+
+// requireZkCli skips the test when Debian's zkCli.sh is not installed, or
+// fails it when ZABKEEPER_REQUIRE_JAVA is set (as CI does).
+func requireZkCli(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(zkCliPath); err != nil {
+		if os.Getenv("ZABKEEPER_REQUIRE_JAVA") != "" {
+			t.Fatalf("zkCli.sh not found at %s (apt-get install zookeeper)", zkCliPath)
+		}
+		t.Skipf("zkCli.sh not installed (apt-get install zookeeper); skipping the Java client test")
+	}
+}
+
+// runZkCli runs zkCli.sh with args, types script into it, and returns what
+// it printed (stdout and stderr).
+func runZkCli(t *testing.T, script string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, zkCliPath, args...)
+	cmd.Stdin = strings.NewReader(script)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "zkCli.sh failed:\n%s", out)
+	return string(out)
 }

@@ -235,10 +235,12 @@ func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]time
 
 // roleLog logs each change of this server's role in the ensemble, with how
 // long the previous state lasted: the time from "looking" to "leading" or
-// "following, established" is the election and sync time.
+// "following, established" is the election and sync time. Entering and
+// leaving read-only mode are logged the same way.
 type roleLog struct {
-	last  zab.Status
-	since time.Time
+	last     zab.Status
+	readOnly bool
+	since    time.Time
 }
 
 func (r *roleLog) observe(s *Server) {
@@ -246,12 +248,14 @@ func (r *roleLog) observe(s *Server) {
 		return
 	}
 	st := s.node.Status()
-	if st.Role == r.last.Role && st.Leader == r.last.Leader && st.Epoch == r.last.Epoch && st.Established == r.last.Established {
+	ro := s.node.ReadOnly()
+	if st.Role == r.last.Role && st.Leader == r.last.Leader && st.Epoch == r.last.Epoch &&
+		st.Established == r.last.Established && ro == r.readOnly {
 		return
 	}
 	now := time.Now()
 	s.log.Info("role changed", "role", st.Role.String(), "leader", st.Leader, "epoch", st.Epoch,
-		"established", st.Established, "zxid", fmt.Sprintf("0x%x", st.LastZxid),
+		"established", st.Established, "read_only", ro, "zxid", fmt.Sprintf("0x%x", st.LastZxid),
 		"previous", r.last.Role.String(), "took", now.Sub(r.since))
-	r.last, r.since = st, now
+	r.last, r.readOnly, r.since = st, ro, now
 }

@@ -126,6 +126,7 @@ func (s *Server) recover() error {
 		InitLimit:         s.cfg.InitLimit,
 		SyncLimit:         s.cfg.SyncLimit,
 		MaxLogEntries:     s.cfg.CommitLogCount,
+		ReadOnlyMode:      s.cfg.ReadOnlyMode,
 		Voters:            voters,
 		Observers:         observers,
 		Seed:              randomSeed(),

@@ -74,7 +74,8 @@ func (s *Server) serverInfo(word string) ServerInfo {
 	info := ServerInfo{
 		Version:        FullVersion(),
 		Mode:           s.mode(),
-		NotServing:     !s.node.Serving(),
+		NotServing:     !s.node.Serving() && !s.node.ReadOnly(),
+		ReadOnly:       s.node.ReadOnly(),
 		Received:       s.stats.received.Load(),
 		Sent:           s.stats.sent.Load(),
 		Outstanding:    s.node.Outstanding(),
@@ -84,6 +85,7 @@ func (s *Server) serverInfo(word string) ServerInfo {
 		Ephemerals:     t.EphemeralCount(),
 		ApproxDataSize: t.ApproximateDataSize(),
 		Sessions:       s.node.SessionCount(),
+		LocalSessions:  s.node.LocalSessionCount(),
 		Conf:           s.cfg.Properties(),
 		Uptime:         time.Since(s.startedAt),
 		OpenFDs:        openFDs(),
@@ -186,6 +188,9 @@ func maxFDs() int64 {
 func (s *Server) mode() string {
 	if len(s.cfg.Servers) == 0 {
 		return "standalone"
+	}
+	if s.node.ReadOnly() {
+		return "read-only" // ReadOnlyZooKeeperServer.getState
 	}
 	switch s.node.Status().Role {
 	case zab.Leading:
