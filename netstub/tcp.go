@@ -78,12 +78,12 @@ const (
 )
 
 // Handshake header the dialer sends: magic, version, its id, the id it
-// expects to reach.
+// expects to reach, its nonce (see tcp_handshake.go).
 var handshakeMagic = [4]byte{'Z', 'B', 'K', 'P'}
 
 const (
-	handshakeVersion = 1
-	handshakeLen     = 4 + 1 + 8 + 8
+	handshakeVersion = 2
+	handshakeLen     = 4 + 1 + 8 + 8 + 8
 	frameHeaderLen   = 8 // u32 payload length, u32 CRC-32C of the payload
 )
 
@@ -121,6 +121,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // All methods are safe for concurrent use.
 type TCP struct {
 	id       int64
+	nonce    uint64 // this instance's random id, sent in every handshake
 	maxFrame int
 	spoolDir string
 	maxSnap  int64
@@ -138,6 +139,11 @@ type TCP struct {
 	peers   map[int64]*tcpPeer
 	inbound map[int64]*inConn
 	conns   map[net.Conn]struct{} // accepted connections, for Close
+	// dup tells two live servers configured with one id from one server
+	// restarting; see tcp_dupid.go.
+	dup dupDetector
+	// refusals remembers when a peer's refusal was last logged at Error.
+	refusals map[int64]refusalLogged
 }
 
 var _ Transport = (*TCP)(nil)
@@ -186,6 +192,7 @@ func NewTCP(cfg TCPConfig) (*TCP, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &TCP{
 		id:       cfg.ID,
+		nonce:    newNonce(),
 		maxFrame: cfg.MaxFrame,
 		spoolDir: cfg.SpoolDir,
 		maxSnap:  cfg.MaxSnapshot,
@@ -502,13 +509,9 @@ func (t *TCP) dial(addr string, peer int64) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	var h [handshakeLen]byte
-	copy(h[:4], handshakeMagic[:])
-	h[4] = handshakeVersion
-	binary.BigEndian.PutUint64(h[5:], uint64(t.id))
-	binary.BigEndian.PutUint64(h[13:], uint64(peer))
+	h := appendHandshake(make([]byte, 0, handshakeLen), t.id, peer, t.nonce)
 	_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := conn.Write(h[:]); err != nil {
+	if _, err := conn.Write(h); err != nil {
 		_ = conn.Close()
 		return nil, err
 	}
@@ -529,12 +532,7 @@ func (t *TCP) writeLoop(p *tcpPeer, conn net.Conn) error {
 	watcher.Add(1)
 	go func() {
 		defer watcher.Done()
-		var b [1]byte
-		_, err := conn.Read(b[:])
-		if err == nil {
-			err = errPeerSpoke
-		}
-		broken <- err
+		broken <- t.watchOutbound(conn, p.id)
 		_ = conn.Close()
 	}()
 	defer watcher.Wait()
@@ -659,9 +657,9 @@ func (t *TCP) serveInbound(c net.Conn) {
 		t.mu.Unlock()
 	}()
 	remote := c.RemoteAddr().String()
-	peer, err := t.handshake(c)
+	peer, nonce, err := t.handshake(c)
 	if err != nil {
-		t.log.Warn("refused connection", "remote", remote, "err", err)
+		t.refuse(c, remote, err)
 		return
 	}
 	log := t.log.With("peer", peer, "remote", remote)
@@ -671,15 +669,11 @@ func (t *TCP) serveInbound(c net.Conn) {
 	// its MsgLinkDown, so the peer's stream stays in order.
 	me := &inConn{conn: c, done: make(chan struct{})}
 	defer close(me.done)
-	t.mu.Lock()
-	if _, ok := t.peers[peer]; !ok || t.closed {
-		t.mu.Unlock()
-		log.Warn("refused connection from removed peer")
+	prev, err := t.admit(peer, nonce, remote, me)
+	if err != nil {
+		t.refuse(c, remote, err)
 		return
 	}
-	prev := t.inbound[peer]
-	t.inbound[peer] = me
-	t.mu.Unlock()
 	if prev != nil {
 		_ = prev.conn.Close()
 		select {
@@ -706,37 +700,6 @@ func (t *TCP) serveInbound(c net.Conn) {
 		log.Warn("inbound link down", "err", err)
 	}
 	t.linkDown(peer)
-}
-
-// handshake reads and checks the dialer's header and returns its id.
-func (t *TCP) handshake(c net.Conn) (int64, error) {
-	_ = c.SetReadDeadline(time.Now().Add(handshakeTimeout))
-	var h [handshakeLen]byte
-	if _, err := io.ReadFull(c, h[:]); err != nil {
-		return 0, fmt.Errorf("reading handshake: %w", err)
-	}
-	_ = c.SetReadDeadline(time.Time{})
-	if [4]byte(h[:4]) != handshakeMagic {
-		return 0, fmt.Errorf("bad magic %q", h[:4])
-	}
-	if h[4] != handshakeVersion {
-		return 0, fmt.Errorf("handshake version %d, want %d", h[4], handshakeVersion)
-	}
-	from := int64(binary.BigEndian.Uint64(h[5:]))
-	to := int64(binary.BigEndian.Uint64(h[13:]))
-	if from == t.id {
-		return 0, fmt.Errorf("peer claims this server's own id %d (two servers configured with the same id?)", from)
-	}
-	if to != t.id {
-		return 0, fmt.Errorf("peer %d dialed id %d, this is %d (address misconfigured?)", from, to, t.id)
-	}
-	t.mu.Lock()
-	_, known := t.peers[from]
-	t.mu.Unlock()
-	if !known {
-		return 0, fmt.Errorf("unknown peer id %d", from)
-	}
-	return from, nil
 }
 
 // readFrames delivers c's messages until an error; it closes nothing.
