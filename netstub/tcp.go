@@ -118,6 +118,11 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // the chunks to a file in SpoolDir and delivers the SNAP once the last one
 // arrived, with a *SpooledSnapshot as its Snapshot.
 //
+// The handshake carries a random nonce per transport instance, from which
+// an acceptor tells two live processes configured with the same id from a
+// restart (tcp_dupid.go); refused dialers get a reason they log
+// (tcp_handshake.go).
+//
 // All methods are safe for concurrent use.
 type TCP struct {
 	id       int64

@@ -106,6 +106,9 @@ type ServerInfo struct {
 	// OutstandingProposals is the number of proposals not yet committed
 	// (leader only).
 	OutstandingProposals int
+	// DuplicateIDs are server ids that two running processes claim, as the
+	// peer transport detected (mntr zk_duplicate_server_ids, when any).
+	DuplicateIDs []int64
 	// ProposalSizes is the last, smallest and largest proposal size in bytes,
 	// reported by stat and srvr on a leader only.
 	ProposalSizes [3]int64
@@ -344,6 +347,13 @@ func flwWriteMonitor(b *strings.Builder, info ServerInfo) {
 	line("last_proposal_size", flwI64toa(info.ProposalSizes[0]))
 	line("min_proposal_size", flwI64toa(info.ProposalSizes[1]))
 	line("max_proposal_size", flwI64toa(info.ProposalSizes[2]))
+	if len(info.DuplicateIDs) > 0 {
+		ids := make([]string, len(info.DuplicateIDs))
+		for i, id := range info.DuplicateIDs {
+			ids[i] = flwI64toa(id)
+		}
+		line("duplicate_server_ids", strings.Join(ids, ","))
+	}
 	if info.QuorumSize > 0 {
 		line("epoch", flwI64toa(info.Epoch))
 		line("zxid", flwI64toa(info.Zxid))

@@ -143,9 +143,11 @@ func TestFourLetterModes(t *testing.T) {
 	info.ProposalSizes = [3]int64{10, 5, 300}
 	info.Learners, info.SyncedFollowers, info.SyncedObservers, info.PendingSyncs = 2, 2, 1, 0
 	info.OutstandingProposals = 3
+	info.DuplicateIDs = []int64{2, 5}
 	require.True(t, strings.HasSuffix(FourLetter("srvr", allWords(), info), "Mode: leader\nNode count: 7\nProposal sizes last/min/max: 10/5/300\n"))
 	require.True(t, strings.HasSuffix(FourLetter("mntr", allWords(), info),
 		"zk_learners\t2\nzk_synced_followers\t2\nzk_synced_non_voting_followers\t0\nzk_synced_observers\t1\nzk_pending_syncs\t0\nzk_outstanding_proposals\t3\n"))
+	require.Contains(t, FourLetter("mntr", allWords(), info), "zk_duplicate_server_ids\t2,5\n")
 
 	info = sampleInfo()
 	info.Membership = []string{"server.1=a:2888:3888:participant", "server.2=b:2888:3888:participant"}

@@ -91,6 +91,9 @@ func (s *Server) serverInfo(word string) ServerInfo {
 		OpenFDs:        openFDs(),
 		MaxFDs:         maxFDs(),
 	}
+	if s.peers != nil {
+		info.DuplicateIDs = s.peers.DuplicateIDs()
+	}
 	if voters, _ := s.cfg.ensemble(); len(voters) > 0 {
 		st := s.node.Status()
 		info.Epoch, info.QuorumSize = st.Epoch, len(voters)/2+1
