@@ -245,12 +245,24 @@ var cfgSysPropKey = map[string]string{
 // dataLogDir from dataDir) are resolved after the whole file is read. The
 // myid file is not read; see LoadConfig. A nil logger discards the warnings.
 func ParseConfig(r io.Reader, logger *slog.Logger) (Config, error) {
+	c, _, err := parseConfig(r, logger)
+	return c, err
+}
+
+// cfgExplicit records which keys a file named, where that matters after
+// parsing (useOwnClientPort).
+type cfgExplicit struct {
+	clientPort, clientAddr bool
+}
+
+func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) {
+	var explicit cfgExplicit
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	props, err := readCfgProperties(r)
 	if err != nil {
-		return Config{}, fmt.Errorf("read config: %w", err)
+		return Config{}, cfgExplicit{}, fmt.Errorf("read config: %w", err)
 	}
 
 	// Later lines win; keep the first position so processing follows the file.
@@ -315,8 +327,10 @@ func ParseConfig(r io.Reader, logger *slog.Logger) (Config, error) {
 			c.DataLogDir, logDirSet = p.value, true
 		case key == "clientPort":
 			c.ClientPort, err = intVal(0, 65535)
+			explicit.clientPort = true
 		case key == "clientPortAddress":
 			c.ClientPortAddress = strings.Trim(p.value, "[]")
+			explicit.clientAddr = true
 		case key == "maxClientCnxns":
 			c.MaxClientCnxns, err = intVal(0, 1<<30)
 		case key == "minSessionTimeout":
@@ -378,7 +392,7 @@ func ParseConfig(r io.Reader, logger *slog.Logger) (Config, error) {
 			logger.Warn("unknown configuration key", "key", p.key, "value", p.value, "line", p.line)
 		}
 		if err != nil {
-			return Config{}, err
+			return Config{}, cfgExplicit{}, err
 		}
 	}
 
@@ -405,13 +419,13 @@ func ParseConfig(r io.Reader, logger *slog.Logger) (Config, error) {
 		} else if i, ok := last["maxSessionTimeout"]; ok {
 			key, line = "maxSessionTimeout", ordered[i].line
 		}
-		return Config{}, &ConfigError{Key: key, Line: line, Err: fmt.Errorf(
+		return Config{}, cfgExplicit{}, &ConfigError{Key: key, Line: line, Err: fmt.Errorf(
 			"minSessionTimeout %d > maxSessionTimeout %d", c.MinSessionTimeout, c.MaxSessionTimeout)}
 	}
 	if err := c.validateServers(); err != nil {
-		return Config{}, err
+		return Config{}, cfgExplicit{}, err
 	}
-	return c, nil
+	return c, explicit, nil
 }
 
 // LoadConfig reads the zoo.cfg at path and, when server.N lines are
@@ -424,17 +438,43 @@ func LoadConfig(path string, logger *slog.Logger) (Config, error) {
 		return Config{}, fmt.Errorf("open config: %w", err)
 	}
 	defer f.Close()
-	c, err := ParseConfig(f, logger)
+	c, explicit, err := parseConfig(f, logger)
 	if err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	if err := c.readMyID(); err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
+	if err := c.useOwnClientPort(explicit); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
 	if err := c.Validate(); err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// useOwnClientPort applies the ";[clientAddr:]clientPort" part of this
+// server's own server.N line, as ZooKeeper 3.5+ does: it stands in for
+// clientPort and clientPortAddress when the file leaves them out, and must
+// agree with them when it names them.
+func (c *Config) useOwnClientPort(explicit cfgExplicit) error {
+	me, ok := c.Servers[c.ServerID]
+	if !ok || me.ClientPort == 0 {
+		return nil
+	}
+	key := "server." + strconv.Itoa(c.ServerID)
+	if explicit.clientPort && c.ClientPort != me.ClientPort {
+		return &ConfigError{Key: key, Err: fmt.Errorf("client port %d differs from clientPort=%d", me.ClientPort, c.ClientPort)}
+	}
+	c.ClientPort = me.ClientPort
+	if me.ClientAddr != "" {
+		if explicit.clientAddr && c.ClientPortAddress != me.ClientAddr {
+			return &ConfigError{Key: key, Err: fmt.Errorf("client address %s differs from clientPortAddress=%s", me.ClientAddr, c.ClientPortAddress)}
+		}
+		c.ClientPortAddress = me.ClientAddr
+	}
+	return nil
 }
 
 // readMyID sets ServerID from <DataDir>/myid. A standalone configuration

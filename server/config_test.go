@@ -337,6 +337,35 @@ func TestLoadConfigMyID(t *testing.T) {
 	require.ErrorContains(t, err, "open config")
 }
 
+func TestLoadConfigClientPortFromServerLine(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(text), 0o644))
+		return p
+	}
+	write("myid", "2")
+	servers := "server.1=a:2888:3888;2181\nserver.2=b:2888:3888:participant;127.0.0.1:2182\nserver.3=c:2888:3888\n"
+	c, err := LoadConfig(write("zoo.cfg", "dataDir="+dir+"\n"+servers), nil)
+	require.NoError(t, err)
+	require.Equal(t, 2182, c.ClientPort, "this server's line gives the client port")
+	require.Equal(t, "127.0.0.1", c.ClientPortAddress)
+
+	c, err = LoadConfig(write("zoo.cfg", "dataDir="+dir+"\nclientPort=2182\nclientPortAddress=127.0.0.1\n"+servers), nil)
+	require.NoError(t, err, "the same port in both places is fine")
+	require.Equal(t, 2182, c.ClientPort)
+
+	_, err = LoadConfig(write("zoo.cfg", "dataDir="+dir+"\nclientPort=2190\n"+servers), nil)
+	require.ErrorContains(t, err, "client port 2182 differs from clientPort=2190")
+	_, err = LoadConfig(write("zoo.cfg", "dataDir="+dir+"\nclientPortAddress=0.0.0.0\n"+servers), nil)
+	require.ErrorContains(t, err, "client address 127.0.0.1 differs from clientPortAddress=0.0.0.0")
+
+	write("myid", "3")
+	c, err = LoadConfig(write("zoo.cfg", "dataDir="+dir+"\n"+servers), nil)
+	require.NoError(t, err)
+	require.Equal(t, DefaultClientPort, c.ClientPort, "a line without a client part leaves the default")
+}
+
 func TestLoadConfigRelativeDataDir(t *testing.T) {
 	c, err := LoadConfig(filepath.Join("testdata", "zoo.cfg"), nil)
 	require.NoError(t, err)
