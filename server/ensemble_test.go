@@ -115,7 +115,7 @@ func mode(t testing.TB, addr string) string {
 }
 
 // waitServing waits until the running members have one leader and the
-// others follow it.
+// others follow (or observe) it.
 func waitServing(t *testing.T, ms []*member) *member {
 	t.Helper()
 	var leader *member
@@ -131,7 +131,7 @@ func waitServing(t *testing.T, ms []*member) *member {
 					return false
 				}
 				leader = m
-			case "follower":
+			case "follower", "observer":
 			default:
 				return false
 			}
