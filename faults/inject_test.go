@@ -3,6 +3,8 @@ package faults
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -275,8 +277,34 @@ func (c *cluster) inject(rng *rand.Rand, kind string) (faultRecord, error) {
 		if !strings.Contains(nd.log.sinceLastStart(), "msg=recovered zxid=0x0 ") {
 			err = fmt.Errorf("server %d did not restart empty after the wipe:\n%s", nd.id, nd.log.tail(2000))
 		}
+		r.detail += "; then " + nd.diskFiles()
 	}
 	return r, err
+}
+
+// diskFiles describes the snapshots and log segments in nd's data
+// directory: after a wipe, a snapshot means the resync was a SNAP, log
+// segments alone a DIFF.
+func (nd *node) diskFiles() string {
+	entries, err := os.ReadDir(filepath.Join(nd.dataDir, "version-2"))
+	if err != nil {
+		return fmt.Sprintf("data dir unreadable: %v", err)
+	}
+	var snaps []string
+	logs := 0
+	for _, e := range entries {
+		switch {
+		case strings.HasPrefix(e.Name(), "snapshot."):
+			snaps = append(snaps, strings.TrimPrefix(e.Name(), "snapshot."))
+		case strings.HasPrefix(e.Name(), "log."):
+			logs++
+		}
+	}
+	how := "DIFF (no snapshot)"
+	if len(snaps) > 0 {
+		how = "SNAP (snapshot " + strings.Join(snaps, ",") + ")"
+	}
+	return fmt.Sprintf("on disk: %s, %d log segments", how, logs)
 }
 
 // slowLinks delays links for the hold: either every link between a
