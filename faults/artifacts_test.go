@@ -23,9 +23,10 @@ type artifacts struct {
 	seed    uint64
 	replay  string
 	c       *cluster
+	rec     *recorder                // the history so far
+	checked *linearizability.History // the history the checks ran on, once taken
 	faults  []faultRecord
-	history linearizability.History
-	lin     *linearizability.Result
+	lin     *linearizability.Result // set once checked
 	watches watchReport
 }
 
@@ -61,8 +62,12 @@ func (a *artifacts) save(t *testing.T) {
 		fmt.Fprintf(&b, "%d: started %d: %s\n", i+1, f.start.UnixNano(), f)
 	}
 	write("faults.txt", b.String())
-	if len(a.history.Ops) > 0 {
-		ops := append([]linearizability.Op(nil), a.history.Ops...)
+	history := a.rec.history()
+	if a.checked != nil {
+		history = *a.checked
+	}
+	if len(history.Ops) > 0 {
+		ops := append([]linearizability.Op(nil), history.Ops...)
 		sort.SliceStable(ops, func(i, j int) bool { return ops[i].Call < ops[j].Call })
 		b.Reset()
 		for i := range ops {
@@ -72,7 +77,7 @@ func (a *artifacts) save(t *testing.T) {
 		write("history.txt", b.String())
 	}
 	if a.lin != nil && !a.lin.Ok {
-		if err := linearizability.WriteVisualization(a.history, *a.lin, filepath.Join(dir, "porcupine.html")); err != nil {
+		if err := linearizability.WriteVisualization(history, *a.lin, filepath.Join(dir, "porcupine.html")); err != nil {
 			t.Logf("artifacts: visualization: %v", err)
 		}
 	}

@@ -193,7 +193,6 @@ type node struct {
 // cluster is an ensemble of real processes whose peer links each go through
 // a netstub.Proxy: proxies[i][j] carries what server i sends to server j.
 type cluster struct {
-	t       *testing.T
 	bin     string
 	nodes   []*node
 	proxies [][]*netstub.Proxy
@@ -219,7 +218,7 @@ func startCluster(t *testing.T, n int) *cluster {
 }
 
 func tryStart(t *testing.T, bin string, n int) (*cluster, error) {
-	c := &cluster{t: t, bin: bin, nodes: make([]*node, n), proxies: make([][]*netstub.Proxy, n)}
+	c := &cluster{bin: bin, nodes: make([]*node, n), proxies: make([][]*netstub.Proxy, n)}
 	ok := false
 	defer func() {
 		if !ok {
