@@ -36,12 +36,15 @@ fuzz:
 fuzz-long:
 	FUZZTIME=5m ./scripts/fuzz.sh
 
-# The real-process fault harness, longer than the 12 s run in make unit:
-# three zabkeeper processes behind fault proxies, SIGKILL, SIGSTOP,
-# partitions and one-way cuts under go-zk load, the history checked for
-# linearizability.
+# The real-process fault harness, longer than the 12 s runs in make unit:
+# ensembles of 3 and then 5 zabkeeper processes behind fault proxies;
+# SIGKILL and restart (of a minority, sometimes a majority), SIGSTOP of the
+# leader, partitions, one-way cuts, slow links and wipe-and-restart of a
+# follower under go-zk load; the history checked for linearizability, read
+# guarantees, acknowledged writes lost and watch events. 2 min of faults
+# per size; FAULTS_ARGS adds flags (e.g. FAULTS_ARGS=-faults.seed=N).
 faults:
-	$(GO) test -count=1 -v -run TestFaultsLinearizable ./faults/ -faults.duration=2m -timeout 15m
+	$(GO) test -count=1 -v -run TestFaultsLinearizable ./faults/ -faults.servers=3,5 -faults.duration=2m -timeout 30m $(FAULTS_ARGS)
 
 # The simulator's CI budget without the race detector: 150 seeds each of 3
 # and 5 voters and 30 of 7, with every fault kind (make unit runs a smaller

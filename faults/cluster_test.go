@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -23,7 +24,17 @@ import (
 const (
 	startWait   = 60 * time.Second // a fresh ensemble elects a leader
 	recoverWait = 60 * time.Second // after a fault is healed
-	fourLWWait  = 2 * time.Second  // one srvr/ruok round trip
+	fourLWWait  = 2 * time.Second  // one mntr/srvr round trip
+)
+
+// The ensemble's timing (zoo.cfg): followers and the leader give up on a
+// silent peer after syncLimit*tickTime.
+const (
+	tickTime  = 200 * time.Millisecond
+	initLimit = 20
+	syncLimit = 10
+	// syncTimeout is syncLimit*tickTime, the silence a link survives.
+	syncTimeout = syncLimit * tickTime
 )
 
 var (
@@ -51,8 +62,8 @@ func moduleRoot() (string, error) {
 	}
 }
 
-// binary builds cmd/zabkeeper once per test binary.
-func binary(t *testing.T) string {
+// buildBinary builds cmd/zabkeeper once per test binary.
+func buildBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		root, err := moduleRoot()
@@ -77,16 +88,40 @@ func binary(t *testing.T) string {
 	return binPath
 }
 
-// freePort returns a port nobody listened on a moment ago. The port may be
-// taken again before the server binds it; start retries the whole ensemble
-// when that happens.
+// freePort returns a loopback port nobody listens on, drawn below the
+// kernel's ephemeral range: the proxies (listening on port 0) and every
+// outgoing connection take their ports from that range, so they cannot
+// grab a server's port while it is down between a kill and its restart.
+// Another program may still take it; start retries the whole ensemble when
+// that happens.
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	lo := ephemeralLow()
+	for range 200 {
+		port := minPort + rand.IntN(lo-minPort)
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		return port, ln.Close()
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	return port, ln.Close()
+	return 0, fmt.Errorf("no free port in [%d, %d)", minPort, lo)
+}
+
+// minPort is the lowest port freePort draws.
+const minPort = 10000
+
+// ephemeralLow is the first port of the kernel's ephemeral range
+// (Linux's net.ipv4.ip_local_port_range; 32768 if unreadable).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if lo, err := strconv.Atoi(f[0]); err == nil && lo > minPort+1000 {
+				return lo
+			}
+		}
+	}
+	return 32768
 }
 
 // logSink keeps a process's output in memory (tail shown on failure).
@@ -98,12 +133,31 @@ type logSink struct {
 func (s *logSink) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	const maxKeep = 256 << 10
+	const maxKeep = 1 << 20
 	if s.buf.Len() > maxKeep {
 		rest := s.buf.Bytes()[s.buf.Len()-maxKeep/2:]
 		s.buf = *bytes.NewBuffer(append([]byte(nil), rest...))
 	}
 	return s.buf.Write(p)
+}
+
+// all returns everything kept (the last 512 KiB to 1 MiB of output).
+func (s *logSink) all() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]byte(nil), s.buf.Bytes()...)
+}
+
+// sinceLastStart returns the output after the harness's last start marker
+// (see spawn).
+func (s *logSink) sinceLastStart() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.buf.Bytes()
+	if i := bytes.LastIndex(b, []byte(startMarker)); i >= 0 {
+		b = b[i:]
+	}
+	return string(b)
 }
 
 func (s *logSink) tail(n int) string {
@@ -120,6 +174,7 @@ func (s *logSink) tail(n int) string {
 type node struct {
 	id         int
 	dir        string
+	dataDir    string
 	cfgPath    string
 	clientAddr string
 	quorumPort int
@@ -138,7 +193,6 @@ type node struct {
 // cluster is an ensemble of real processes whose peer links each go through
 // a netstub.Proxy: proxies[i][j] carries what server i sends to server j.
 type cluster struct {
-	t       *testing.T
 	bin     string
 	nodes   []*node
 	proxies [][]*netstub.Proxy
@@ -149,7 +203,7 @@ type cluster struct {
 // exit or no leader; the whole start is then retried with new ports.
 func startCluster(t *testing.T, n int) *cluster {
 	t.Helper()
-	bin := binary(t)
+	bin := buildBinary(t)
 	var lastErr error
 	for attempt := 1; attempt <= 3; attempt++ {
 		c, err := tryStart(t, bin, n)
@@ -164,7 +218,7 @@ func startCluster(t *testing.T, n int) *cluster {
 }
 
 func tryStart(t *testing.T, bin string, n int) (*cluster, error) {
-	c := &cluster{t: t, bin: bin, nodes: make([]*node, n), proxies: make([][]*netstub.Proxy, n)}
+	c := &cluster{bin: bin, nodes: make([]*node, n), proxies: make([][]*netstub.Proxy, n)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -172,19 +226,20 @@ func tryStart(t *testing.T, bin string, n int) (*cluster, error) {
 		}
 	}()
 	base := t.TempDir()
+	used := map[int]bool{}
 	for i := range n {
-		qp, err := freePort()
-		if err != nil {
-			return nil, err
+		var ports [3]int
+		for k := range ports {
+			for ports[k] == 0 || used[ports[k]] {
+				p, err := freePort()
+				if err != nil {
+					return nil, fmt.Errorf("free port: %w", err)
+				}
+				ports[k] = p
+			}
+			used[ports[k]] = true
 		}
-		cp, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		ep, err := freePort()
-		if err != nil {
-			return nil, err
-		}
+		qp, cp, ep := ports[0], ports[1], ports[2]
 		c.nodes[i] = &node{
 			id: i + 1, dir: filepath.Join(base, strconv.Itoa(i+1)), quorumPort: qp, electionPort: ep,
 			clientAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(cp)), log: &logSink{},
@@ -198,22 +253,24 @@ func tryStart(t *testing.T, bin string, n int) (*cluster, error) {
 			}
 			p, err := netstub.NewProxy("127.0.0.1:0", net.JoinHostPort("127.0.0.1", strconv.Itoa(c.nodes[j].quorumPort)))
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("proxy %d->%d: %w", i+1, j+1, err)
 			}
 			c.proxies[i][j] = p
 		}
 	}
 	for i, nd := range c.nodes {
-		if err := os.MkdirAll(filepath.Join(nd.dir, "data"), 0o755); err != nil {
-			return nil, err
+		nd.dataDir = filepath.Join(nd.dir, "data")
+		if err := os.MkdirAll(nd.dataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("data dir of server %d: %w", nd.id, err)
 		}
-		if err := os.WriteFile(filepath.Join(nd.dir, "data", "myid"), []byte(strconv.Itoa(nd.id)+"\n"), 0o644); err != nil {
-			return nil, err
+		if err := os.WriteFile(filepath.Join(nd.dataDir, "myid"), []byte(strconv.Itoa(nd.id)+"\n"), 0o644); err != nil {
+			return nil, fmt.Errorf("myid of server %d: %w", nd.id, err)
 		}
 		var b strings.Builder
-		fmt.Fprintf(&b, "tickTime=200\ninitLimit=20\nsyncLimit=10\ndataDir=%s\n", filepath.Join(nd.dir, "data"))
+		fmt.Fprintf(&b, "tickTime=%d\ninitLimit=%d\nsyncLimit=%d\ndataDir=%s\n",
+			tickTime.Milliseconds(), initLimit, syncLimit, nd.dataDir)
 		_, port, _ := net.SplitHostPort(nd.clientAddr)
-		fmt.Fprintf(&b, "clientPort=%s\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=srvr,ruok\n", port)
+		fmt.Fprintf(&b, "clientPort=%s\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=srvr,mntr,ruok\n", port)
 		b.WriteString("maxClientCnxns=0\nmaxSessionTimeout=60000\n")
 		for j, other := range c.nodes {
 			qp := other.quorumPort
@@ -225,7 +282,7 @@ func tryStart(t *testing.T, bin string, n int) (*cluster, error) {
 		}
 		nd.cfgPath = filepath.Join(nd.dir, "zoo.cfg")
 		if err := os.WriteFile(nd.cfgPath, []byte(b.String()), 0o644); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("zoo.cfg of server %d: %w", nd.id, err)
 		}
 	}
 	t.Cleanup(c.shutdown)
@@ -234,19 +291,24 @@ func tryStart(t *testing.T, bin string, n int) (*cluster, error) {
 			return nil, err
 		}
 	}
-	if _, err := c.waitServing(startWait); err != nil {
-		return nil, err
+	if _, err := c.waitRecovery(time.Now(), startWait, nil); err != nil {
+		return nil, fmt.Errorf("first election: %w", err)
 	}
 	ok = true
 	return c, nil
 }
 
+// startMarker opens the harness's line before each start of a server in
+// its log.
+const startMarker = "=== harness: start "
+
 // spawn starts nd's process on its (existing) dataDir.
 func (c *cluster) spawn(nd *node) error {
 	cmd := exec.Command(c.bin, "server", "--config", nd.cfgPath)
 	cmd.Stdout, cmd.Stderr = nd.log, nd.log
+	fmt.Fprintf(nd.log, "%s%d of server %d at %s\n", startMarker, nd.starts+1, nd.id, time.Now().Format(time.RFC3339Nano))
 	if err := cmd.Start(); err != nil {
-		return err
+		return fmt.Errorf("start server %d: %w", nd.id, err)
 	}
 	exited := make(chan struct{})
 	go func() {
@@ -274,10 +336,11 @@ func (nd *node) alive() bool {
 	}
 }
 
-// kill SIGKILLs nd's process (resuming nothing) and waits for it to end.
+// kill SIGKILLs nd's process (stopped or not) and waits for it to end.
 func (nd *node) kill() {
 	nd.mu.Lock()
 	cmd, exited := nd.cmd, nd.exited
+	nd.stopped = false
 	nd.mu.Unlock()
 	if cmd == nil {
 		return
@@ -290,10 +353,36 @@ func (nd *node) signal(sig syscall.Signal) error {
 	nd.mu.Lock()
 	defer nd.mu.Unlock()
 	if nd.cmd == nil {
-		return errors.New("not running")
+		return fmt.Errorf("server %d: not running", nd.id)
 	}
 	nd.stopped = sig == syscall.SIGSTOP
-	return nd.cmd.Process.Signal(sig)
+	if err := nd.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("server %d: %v: %w", nd.id, sig, err)
+	}
+	return nil
+}
+
+// wipe deletes everything in nd's data directory but the myid file: the
+// server restarts with no log, no snapshot and no epochs. The process must
+// be dead.
+func (nd *node) wipe() error {
+	if nd.alive() {
+		return fmt.Errorf("server %d: wipe of a running server", nd.id)
+	}
+	entries, err := os.ReadDir(nd.dataDir)
+	if err != nil {
+		return fmt.Errorf("wipe server %d: %w", nd.id, err)
+	}
+	for _, e := range entries {
+		if e.Name() == "myid" {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(nd.dataDir, e.Name())); err != nil {
+			return fmt.Errorf("wipe server %d: %w", nd.id, err)
+		}
+	}
+	fmt.Fprintf(nd.log, "=== harness: data directory of server %d wiped (%d entries) at %s\n", nd.id, len(entries)-1, time.Now().Format(time.RFC3339Nano))
+	return nil
 }
 
 // shutdown kills every process and closes every proxy. Idempotent.
@@ -312,12 +401,14 @@ func (c *cluster) shutdown() {
 	}
 }
 
-// healAll restores every proxy and resumes stopped processes.
+// healAll restores every proxy (cuts and delays) and resumes stopped
+// processes.
 func (c *cluster) healAll() {
 	for _, row := range c.proxies {
 		for _, p := range row {
 			if p != nil {
 				p.Restore()
+				p.SetDelay(0)
 			}
 		}
 	}
@@ -339,6 +430,9 @@ func (c *cluster) clientAddrs() []string {
 	return out
 }
 
+// quorum is the number of voters a majority needs.
+func (c *cluster) quorum() int { return len(c.nodes)/2 + 1 }
+
 // fourLetter sends a four-letter word and returns the reply ("" on error).
 func fourLetter(addr, word string) string {
 	nc, err := net.DialTimeout("tcp", addr, fourLWWait)
@@ -354,56 +448,149 @@ func fourLetter(addr, word string) string {
 	return string(out)
 }
 
-func srvrMode(addr string) string {
-	for _, line := range strings.Split(fourLetter(addr, "srvr"), "\n") {
-		if rest, ok := strings.CutPrefix(line, "Mode: "); ok {
-			return strings.TrimSpace(rest)
-		}
-	}
-	return ""
+// nodeStatus is what one server's mntr said. A server that is down,
+// stopped or not serving (looking, or a learner not yet synced) has an
+// empty mode.
+type nodeStatus struct {
+	mode   string // "leader", "follower" or ""
+	zxid   int64  // last applied zxid
+	epoch  int64
+	synced int // leader only: followers in the broadcast phase
 }
 
-// waitServing polls srvr until exactly one member leads and all others
-// follow; it returns the leader's index.
-func (c *cluster) waitServing(d time.Duration) (int, error) {
-	deadline := time.Now().Add(d)
-	var modes []string
+func parseMntr(out string) nodeStatus {
+	var st nodeStatus
+	for _, line := range strings.Split(out, "\n") {
+		k, v, ok := strings.Cut(line, "\t")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		switch k {
+		case "zk_server_state":
+			st.mode = v
+		case "zk_zxid":
+			st.zxid, _ = strconv.ParseInt(v, 10, 64)
+		case "zk_epoch":
+			st.epoch, _ = strconv.ParseInt(v, 10, 64)
+		case "zk_synced_followers":
+			st.synced, _ = strconv.Atoi(v)
+		}
+	}
+	return st
+}
+
+// statuses asks every server's mntr, in parallel (a stopped server costs
+// one fourLWWait, not one per server).
+func (c *cluster) statuses() []nodeStatus {
+	out := make([]nodeStatus, len(c.nodes))
+	var wg sync.WaitGroup
+	for i, nd := range c.nodes {
+		wg.Go(func() { out[i] = parseMntr(fourLetter(nd.clientAddr, "mntr")) })
+	}
+	wg.Wait()
+	return out
+}
+
+// ensembleView summarises one round of statuses.
+type ensembleView struct {
+	// leader is the index of the server leading the highest epoch, -1 if
+	// none serves. An old leader cut off from its followers (or just
+	// resumed from SIGSTOP) still says "leader" of its older epoch until it
+	// notices, after syncTimeout: it is not counted.
+	leader    int
+	followers int  // servers following the leader's epoch
+	allSynced bool // one leader, every other server following it
+	quorum    bool // the leader serves with a quorum (itself included) following
+	// twoLeaders names two servers serving as leaders of one epoch, which
+	// ZAB forbids.
+	twoLeaders string
+	modes      []string
+}
+
+func (c *cluster) view(st []nodeStatus) ensembleView {
+	v := ensembleView{leader: -1}
+	leaders := 0
+	for i, s := range st {
+		v.modes = append(v.modes, fmt.Sprintf("s%d:%s", c.nodes[i].id, orDash(s.mode)))
+		if s.mode != "leader" {
+			continue
+		}
+		leaders++
+		switch {
+		case v.leader < 0 || s.epoch > st[v.leader].epoch:
+			v.leader = i
+		case s.epoch == st[v.leader].epoch:
+			v.twoLeaders = fmt.Sprintf("s%d and s%d both lead epoch %d", c.nodes[v.leader].id, c.nodes[i].id, s.epoch)
+		}
+	}
+	if v.leader < 0 {
+		return v
+	}
+	l := st[v.leader]
+	for i, s := range st {
+		if i != v.leader && s.mode == "follower" && s.epoch == l.epoch {
+			v.followers++
+		}
+	}
+	need := c.quorum() - 1
+	v.quorum = v.followers >= need && l.synced >= need
+	v.allSynced = leaders == 1 && v.followers == len(st)-1 && l.synced == len(st)-1
+	return v
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// recovery is how long the ensemble took to serve again after a fault was
+// healed.
+type recovery struct {
+	// quorum: healed -> a serving leader with a quorum following.
+	quorum time.Duration
+	// full: healed -> every server in sync with that leader (and extra,
+	// if given, true).
+	full   time.Duration
+	leader int // index of the leader at the end
+}
+
+// waitRecovery polls mntr until every server follows one serving leader
+// and extra (if not nil) holds; d bounds the wait from healed on.
+func (c *cluster) waitRecovery(healed time.Time, d time.Duration, extra func([]nodeStatus, ensembleView) bool) (recovery, error) {
+	deadline := healed.Add(d)
+	r := recovery{quorum: -1, leader: -1}
+	var last ensembleView
 	for {
-		modes = modes[:0]
-		leader, followers := -1, 0
-		for i, nd := range c.nodes {
+		for _, nd := range c.nodes {
 			if !nd.alive() {
-				return -1, fmt.Errorf("server %d exited:\n%s", nd.id, nd.log.tail(4000))
-			}
-			m := srvrMode(nd.clientAddr)
-			modes = append(modes, m)
-			switch m {
-			case "leader":
-				if leader >= 0 {
-					leader = -2
-				} else if leader == -1 {
-					leader = i
-				}
-			case "follower":
-				followers++
+				return r, fmt.Errorf("server %d exited:\n%s", nd.id, nd.log.tail(4000))
 			}
 		}
-		if leader >= 0 && followers == len(c.nodes)-1 {
-			return leader, nil
+		st := c.statuses()
+		v := c.view(st)
+		now := time.Since(healed)
+		if v.twoLeaders != "" {
+			return r, fmt.Errorf("two leaders: %s (modes %s)", v.twoLeaders, strings.Join(v.modes, " "))
 		}
+		if v.quorum && r.quorum < 0 {
+			r.quorum = now
+		}
+		if v.allSynced && (extra == nil || extra(st, v)) {
+			r.full, r.leader = now, v.leader
+			return r, nil
+		}
+		last = v
 		if time.Now().After(deadline) {
-			return -1, fmt.Errorf("no serving ensemble within %v (modes %q)", d, modes)
+			return r, fmt.Errorf("no ensemble in sync within %v (modes %s)", d, strings.Join(last.modes, " "))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-// leader returns the index of the member srvr reports as leader, or -1.
+// leader returns the index of the server leading the highest epoch, or -1.
 func (c *cluster) leader() int {
-	for i, nd := range c.nodes {
-		if srvrMode(nd.clientAddr) == "leader" {
-			return i
-		}
-	}
-	return -1
+	return c.view(c.statuses()).leader
 }

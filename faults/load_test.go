@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-zookeeper/zk"
@@ -12,14 +13,41 @@ import (
 	"github.com/zabkeeper/zabkeeper/linearizability"
 )
 
-// Paths the workers race on, under one parent created at setup.
-const parent = "/f"
+// The keys the workers race on come in groups: group g is a parent /g<g>,
+// created at setup, and keysPerGroup children. Every operation stays inside
+// one group (a multi touches two keys of one group, getChildren lists one
+// parent), so the groups share no state and the linearizability checker
+// puts each in a Porcupine partition of its own (linearizability/
+// partition.go): a long history is many small searches, not one huge one.
+// Only the closeSession of an expired session can join groups (it touches
+// every group where the session created an ephemeral).
+const (
+	nGroups      = 8
+	keysPerGroup = 2
+)
 
-var loadPaths = []string{parent + "/a", parent + "/b", parent + "/c", parent + "/d"}
+func groupParent(g int) string { return fmt.Sprintf("/g%d", g) }
+func groupKey(g, k int) string { return fmt.Sprintf("/g%d/k%d", g, k) }
 
-// sessionTimeout is long next to the 1-2 s faults, so sessions should
-// survive them; an expiry is still handled (recorded with AddExpiry).
+// groupParents and loadPaths list every parent and every key.
+var groupParents, loadPaths = func() (ps, ks []string) {
+	for g := range nGroups {
+		ps = append(ps, groupParent(g))
+		for k := range keysPerGroup {
+			ks = append(ks, groupKey(g, k))
+		}
+	}
+	return ps, ks
+}()
+
+// sessionTimeout is long next to the faults (a few seconds), so sessions
+// should survive them; an expiry is still handled (recorded with
+// AddExpiry).
 const sessionTimeout = 10 * time.Second
+
+// maxPendingWatches bounds the watches a worker has set and not yet seen
+// fire.
+const maxPendingWatches = 8
 
 // recorder collects operations from concurrent workers.
 type recorder struct {
@@ -76,6 +104,8 @@ func errCode(err error) (code int32, ok bool) {
 		return linearizability.ErrNotEmpty, true
 	case errors.Is(err, zk.ErrNoChildrenForEphemerals):
 		return linearizability.ErrNoChildrenForEphemeral, true
+	case errors.Is(err, zk.ErrBadArguments):
+		return linearizability.ErrBadArguments, true
 	}
 	// ErrConnectionClosed, ErrSessionExpired, ErrNoServer, ErrClosing,
 	// timeouts and anything unexpected: the request may or may not have
@@ -83,27 +113,69 @@ func errCode(err error) (code int32, ok bool) {
 	return linearizability.ErrConnectionLoss, false
 }
 
+// zkErrCodes maps go-zk's errors to their codes, for the per-op results of
+// a multi (which are definite: the multi reached the server).
+var zkErrCodes = map[error]int32{
+	zk.ErrAPIError: -100, zk.ErrNoNode: -101, zk.ErrNoAuth: -102, zk.ErrBadVersion: -103,
+	zk.ErrNoChildrenForEphemerals: -108, zk.ErrNodeExists: -110, zk.ErrNotEmpty: -111,
+	zk.ErrSessionExpired: -112, zk.ErrInvalidACL: -114, zk.ErrAuthFailed: -115, zk.ErrClosing: -116,
+	zk.ErrNothing: -117, zk.ErrSessionMoved: -118, zk.ErrBadArguments: -8,
+}
+
+// subCode is the code of one multi sub-result. go-zk has no error value
+// for RuntimeInconsistency (-2) and reports it as "unknown error: -2".
+func subCode(err error) int32 {
+	if err == nil {
+		return linearizability.ErrOK
+	}
+	if c, ok := zkErrCodes[err]; ok {
+		return c
+	}
+	var c int32
+	if _, e := fmt.Sscanf(err.Error(), "unknown error: %d", &c); e == nil {
+		return c
+	}
+	return -1 // SystemError: not modelled, so the multi is checked as opaque
+}
+
+// client is one go-zk session whose replies are tapped for their zxids.
+type client struct {
+	conn *zk.Conn
+	tap  *replyTap
+}
+
+func dialClient(addrs []string, logger zk.Logger) (*client, error) {
+	tap := &replyTap{}
+	conn, _, err := zk.Connect(addrs, sessionTimeout, zk.WithLogger(logger), zk.WithLogInfo(false), zk.WithDialer(tap.dial))
+	if err != nil {
+		return nil, fmt.Errorf("zk connect: %w", err)
+	}
+	return &client{conn: conn, tap: tap}, nil
+}
+
 // worker is one client session issuing random operations.
 type worker struct {
-	id   int
-	conn *zk.Conn
-	rec  *recorder
-	rng  *rand.Rand
-	seq  int
+	id int
+	*client
+	rec     *recorder
+	watches *watchLog
+	rng     *rand.Rand
+	seq     int
 	// versions is the last Stat.version this worker saw per path.
 	versions map[string]int32
 	lastSync bool // the previous op of the session was a completed sync
 	sessions map[int64]bool
 	ops      int
+	pending  atomic.Int32 // watches set and not yet fired
 }
 
-func newWorker(id int, addrs []string, rec *recorder, seed uint64, logger zk.Logger) (*worker, error) {
-	conn, _, err := zk.Connect(addrs, sessionTimeout, zk.WithLogger(logger), zk.WithLogInfo(false))
+func newWorker(id int, addrs []string, rec *recorder, watches *watchLog, seed uint64, logger zk.Logger) (*worker, error) {
+	c, err := dialClient(addrs, logger)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("worker %d: %w", id, err)
 	}
 	return &worker{
-		id: id, conn: conn, rec: rec, rng: rand.New(rand.NewPCG(seed, uint64(id))),
+		id: id, client: c, rec: rec, watches: watches, rng: rand.New(rand.NewPCG(seed, uint64(id))),
 		versions: map[string]int32{}, sessions: map[int64]bool{},
 	}, nil
 }
@@ -153,25 +225,34 @@ func (w *worker) data() []byte {
 	return fmt.Appendf(nil, "w%d-%d", w.id, w.seq)
 }
 
-// finish fills in the outcome fields shared by every op and records it.
-func (w *worker) finish(op linearizability.Op, err error) (completed bool) {
+// do issues one request and records it. op carries the request; call
+// performs it and, on success, fills in the reply fields. It returns the
+// recorded op and the connection generation the reply came on (0 if
+// none).
+func (w *worker) do(op linearizability.Op, call func(op *linearizability.Op) error) (linearizability.Op, int) {
+	w.tap.begin()
+	op.Call = time.Now().UnixNano()
+	err := call(&op)
+	now := time.Now().UnixNano()
 	code, ok := errCode(err)
-	if !ok {
-		op.Return = linearizability.Unknown
-		op.Err = 0
+	gen := 0
+	if ok {
+		op.Return, op.Err = now, code
+		if z, g, got := w.tap.reply(); got {
+			op.Zxid, gen = z, g
+		}
+	} else {
+		op.Return, op.Err = linearizability.Unknown, 0
 		if errors.Is(err, zk.ErrSessionExpired) {
 			w.rec.noteExpired(op.Session)
 		}
-	} else {
-		op.Return = time.Now().UnixNano()
-		op.Err = code
 	}
 	if op.Kind.IsRead() && w.lastSync {
 		op.SyncedBefore = true
 	}
 	w.lastSync = op.Kind == linearizability.Sync && ok && code == linearizability.ErrOK
 	w.rec.add(op)
-	return ok
+	return op, gen
 }
 
 func (w *worker) version(path string) int32 {
@@ -181,67 +262,258 @@ func (w *worker) version(path string) int32 {
 	return -1
 }
 
+func (w *worker) mode() int32 {
+	if w.rng.IntN(2) == 0 {
+		return zk.FlagEphemeral
+	}
+	return 0
+}
+
 func (w *worker) step(sess int64) {
-	path := loadPaths[w.rng.IntN(len(loadPaths))]
-	op := linearizability.Op{Session: sess, Path: path}
+	g := w.rng.IntN(nGroups)
+	key := groupKey(g, w.rng.IntN(keysPerGroup))
+	parent := groupParent(g)
+	canWatch := w.pending.Load() < maxPendingWatches
 	switch r := w.rng.IntN(100); {
-	case r < 20: // create, persistent or ephemeral
-		op.Kind = linearizability.Create
-		op.Data = w.data()
-		var flags int32
-		if w.rng.IntN(2) == 0 {
-			flags = zk.FlagEphemeral
+	case r < 16:
+		w.create(sess, key, w.data(), w.mode())
+	case r < 34:
+		w.setData(sess, key)
+	case r < 42:
+		w.delete(sess, key)
+	case r < 52:
+		w.multi(sess, g)
+	case r < 62:
+		w.get(sess, key, false)
+	case r < 66:
+		w.exists(sess, key, false)
+	case r < 69:
+		w.children(sess, parent, false)
+	case r < 78:
+		switch w.rng.IntN(3) {
+		case 0:
+			w.get(sess, key, canWatch)
+		case 1:
+			w.exists(sess, key, canWatch)
+		default:
+			w.children(sess, parent, canWatch)
 		}
-		op.Mode = flags
-		op.Call = time.Now().UnixNano()
-		name, err := w.conn.Create(path, op.Data, flags, zk.WorldACL(zk.PermAll))
+	default: // sync, then a read of the same path: a linearizable read
+		path := key
+		if w.rng.IntN(5) == 0 {
+			path = parent
+		}
+		op, _ := w.do(linearizability.Op{Session: sess, Kind: linearizability.Sync, Path: path},
+			func(*linearizability.Op) error { _, err := w.conn.Sync(path); return err })
+		if !op.Completed() || op.Err != linearizability.ErrOK {
+			return
+		}
+		switch {
+		case path == parent:
+			w.children(sess, parent, false)
+		case w.rng.IntN(4) == 0:
+			w.exists(sess, key, false)
+		default:
+			w.get(sess, key, false)
+		}
+	}
+}
+
+func (w *worker) create(sess int64, path string, data []byte, mode int32) linearizability.Op {
+	op := linearizability.Op{Session: sess, Kind: linearizability.Create, Path: path, Data: data, Mode: mode}
+	op, _ = w.do(op, func(op *linearizability.Op) error {
+		name, err := w.conn.Create(path, op.Data, op.Mode, zk.WorldACL(zk.PermAll))
 		if err == nil {
 			op.Name = name
 			w.versions[path] = 0
 		}
-		w.finish(op, err)
-	case r < 45: // setData with a version (or -1)
-		op.Kind = linearizability.SetData
-		op.Data = w.data()
-		op.Version = w.version(path)
-		op.Call = time.Now().UnixNano()
+		return err
+	})
+	return op
+}
+
+func (w *worker) setData(sess int64, path string) {
+	op := linearizability.Op{Session: sess, Kind: linearizability.SetData, Path: path, Data: w.data(), Version: w.version(path)}
+	w.do(op, func(op *linearizability.Op) error {
 		st, err := w.conn.Set(path, op.Data, op.Version)
 		if err == nil && st != nil {
 			op.StatVersion, op.Mzxid, op.Czxid = st.Version, st.Mzxid, st.Czxid
 			w.versions[path] = st.Version
 		}
-		w.finish(op, err)
-	case r < 55: // delete
-		op.Kind = linearizability.Delete
-		op.Version = w.version(path)
-		op.Call = time.Now().UnixNano()
+		return err
+	})
+}
+
+func (w *worker) delete(sess int64, path string) {
+	op := linearizability.Op{Session: sess, Kind: linearizability.Delete, Path: path, Version: w.version(path)}
+	w.do(op, func(op *linearizability.Op) error {
 		err := w.conn.Delete(path, op.Version)
 		if err == nil {
 			delete(w.versions, path)
 		}
-		w.finish(op, err)
-	case r < 75: // plain get
-		w.get(op)
-	default: // sync, then get
-		op.Kind = linearizability.Sync
-		op.Call = time.Now().UnixNano()
-		_, err := w.conn.Sync(path)
-		if w.finish(op, err) && err == nil {
-			w.get(linearizability.Op{Session: sess, Path: path})
+		return err
+	})
+}
+
+// multi issues one of four two-op transactions on keys of group g.
+func (w *worker) multi(sess int64, g int) {
+	k1, k2 := groupKey(g, w.rng.IntN(keysPerGroup)), groupKey(g, w.rng.IntN(keysPerGroup))
+	var subs []linearizability.Op
+	switch w.rng.IntN(4) {
+	case 0: // conditional update
+		subs = []linearizability.Op{
+			{Kind: linearizability.Check, Path: k1, Version: w.version(k1)},
+			{Kind: linearizability.SetData, Path: k2, Data: w.data(), Version: w.version(k2)},
 		}
+	case 1:
+		subs = []linearizability.Op{
+			{Kind: linearizability.Create, Path: k1, Data: w.data(), Mode: w.mode()},
+			{Kind: linearizability.SetData, Path: k2, Data: w.data(), Version: -1},
+		}
+	case 2: // replace
+		subs = []linearizability.Op{
+			{Kind: linearizability.Delete, Path: k1, Version: w.version(k1)},
+			{Kind: linearizability.Create, Path: k1, Data: w.data(), Mode: w.mode()},
+		}
+	default:
+		subs = []linearizability.Op{
+			{Kind: linearizability.SetData, Path: k1, Data: w.data(), Version: w.version(k1)},
+			{Kind: linearizability.SetData, Path: k2, Data: w.data(), Version: -1},
+		}
+	}
+	reqs := make([]any, len(subs))
+	for i, s := range subs {
+		switch s.Kind {
+		case linearizability.Create:
+			reqs[i] = &zk.CreateRequest{Path: s.Path, Data: s.Data, Acl: zk.WorldACL(zk.PermAll), Flags: s.Mode}
+		case linearizability.SetData:
+			reqs[i] = &zk.SetDataRequest{Path: s.Path, Data: s.Data, Version: s.Version}
+		case linearizability.Delete:
+			reqs[i] = &zk.DeleteRequest{Path: s.Path, Version: s.Version}
+		case linearizability.Check:
+			reqs[i] = &zk.CheckVersionRequest{Path: s.Path, Version: s.Version}
+		}
+	}
+	op := linearizability.Op{Session: sess, Kind: linearizability.Multi, Ops: subs}
+	w.do(op, func(op *linearizability.Op) error {
+		mr, err := w.conn.Multi(reqs...)
+		if len(mr) != len(op.Ops) {
+			// No per-op results: the multi did not reach the server, or
+			// the server refused it as a whole.
+			if err == nil {
+				err = fmt.Errorf("multi: %d results for %d ops", len(mr), len(op.Ops))
+			}
+			return err
+		}
+		for i := range mr {
+			s := &op.Ops[i]
+			s.Err = subCode(mr[i].Error)
+			if s.Err != linearizability.ErrOK {
+				continue
+			}
+			switch s.Kind {
+			case linearizability.Create:
+				s.Name = mr[i].String
+			case linearizability.SetData:
+				if st := mr[i].Stat; st != nil {
+					s.StatVersion, s.Mzxid, s.Czxid = st.Version, st.Mzxid, st.Czxid
+				}
+			}
+		}
+		if err == nil {
+			for _, s := range op.Ops {
+				switch s.Kind {
+				case linearizability.Create:
+					w.versions[s.Path] = 0
+				case linearizability.SetData:
+					w.versions[s.Path] = s.StatVersion
+				case linearizability.Delete:
+					delete(w.versions, s.Path)
+				}
+			}
+		}
+		return nil // the multi's own code is 0; the per-op codes say the rest
+	})
+}
+
+// get reads path, setting a data watch if watch.
+func (w *worker) get(sess int64, path string, watch bool) linearizability.Op {
+	var ch <-chan zk.Event
+	op, gen := w.do(linearizability.Op{Session: sess, Kind: linearizability.GetData, Path: path}, func(op *linearizability.Op) error {
+		var data []byte
+		var st *zk.Stat
+		var err error
+		if watch {
+			data, st, ch, err = w.conn.GetW(path)
+		} else {
+			data, st, err = w.conn.Get(path)
+		}
+		if err == nil && st != nil {
+			op.RespData = append([]byte{}, data...)
+			op.StatVersion, op.Mzxid, op.Czxid = st.Version, st.Mzxid, st.Czxid
+			w.versions[path] = st.Version
+		}
+		return err
+	})
+	if ch != nil {
+		w.watches.track(w, op, watchData, gen, ch)
+	}
+	return op
+}
+
+// exists checks path, setting a watch if watch: a data watch if the node
+// exists, an exist watch (fires on its creation) if not.
+func (w *worker) exists(sess int64, path string, watch bool) {
+	var ch <-chan zk.Event
+	op, gen := w.do(linearizability.Op{Session: sess, Kind: linearizability.Exists, Path: path}, func(op *linearizability.Op) error {
+		var ok bool
+		var st *zk.Stat
+		var err error
+		if watch {
+			ok, st, ch, err = w.conn.ExistsW(path)
+		} else {
+			ok, st, err = w.conn.Exists(path)
+		}
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return zk.ErrNoNode // go-zk hides the NoNode reply
+		}
+		op.Exists = true
+		if st != nil {
+			op.StatVersion, op.Mzxid, op.Czxid = st.Version, st.Mzxid, st.Czxid
+		}
+		return nil
+	})
+	if ch != nil && op.Completed() {
+		kind := watchExist
+		if op.Exists {
+			kind = watchData
+		}
+		w.watches.track(w, op, kind, gen, ch)
 	}
 }
 
-func (w *worker) get(op linearizability.Op) {
-	op.Kind = linearizability.GetData
-	op.Call = time.Now().UnixNano()
-	data, st, err := w.conn.Get(op.Path)
-	if err == nil && st != nil {
-		op.RespData = append([]byte{}, data...)
-		op.StatVersion, op.Mzxid, op.Czxid = st.Version, st.Mzxid, st.Czxid
-		w.versions[op.Path] = st.Version
+// children lists parent, setting a child watch if watch.
+func (w *worker) children(sess int64, parent string, watch bool) {
+	var ch <-chan zk.Event
+	op, gen := w.do(linearizability.Op{Session: sess, Kind: linearizability.GetChildren, Path: parent}, func(op *linearizability.Op) error {
+		var kids []string
+		var err error
+		if watch {
+			kids, _, ch, err = w.conn.ChildrenW(parent)
+		} else {
+			kids, _, err = w.conn.Children(parent)
+		}
+		if err == nil {
+			op.Children = append([]string{}, kids...)
+		}
+		return err
+	})
+	if ch != nil {
+		w.watches.track(w, op, watchChild, gen, ch)
 	}
-	w.finish(op, err)
 }
 
 // zkLogger discards go-zk's chatter but counts lines.

@@ -43,3 +43,35 @@ func TestAckedWritesLostCheck(t *testing.T) {
 		t.Errorf("value of a rejected write read back, reported %v", got)
 	}
 }
+
+// Multis count as writes of each of their sub-operations, and only when the
+// whole multi succeeded (or its outcome is unknown).
+func TestAckedWritesLostMulti(t *testing.T) {
+	const p, q = "/g0/k0", "/g0/k1"
+	create := linearizability.Op{Session: 1, Call: 1, Return: 2, Kind: linearizability.Create, Path: p, Data: []byte("v1"), Name: p}
+	multi := func(ret int64, subErr int32) linearizability.Op {
+		return linearizability.Op{Session: 1, Call: 3, Return: ret, Kind: linearizability.Multi, Ops: []linearizability.Op{
+			{Kind: linearizability.Check, Path: q, Version: -1, Err: subErr},
+			{Kind: linearizability.SetData, Path: p, Data: []byte("v2"), Version: -1, Err: subErr},
+		}}
+	}
+	final := func(data string) linearizability.Op {
+		return linearizability.Op{Session: 2, Call: 10, Return: 11, Kind: linearizability.GetData, Path: p,
+			RespData: []byte(data), SyncedBefore: true}
+	}
+	paths := []string{p}
+	hist := func(ops ...linearizability.Op) linearizability.History { return linearizability.History{Ops: ops} }
+
+	if got := ackedWritesLost(hist(create, multi(4, 0), final("v2")), paths); len(got) != 0 {
+		t.Errorf("the multi's value read back, yet reported: %v", got)
+	}
+	if got := ackedWritesLost(hist(create, multi(4, 0), final("v1")), paths); len(got) != 1 {
+		t.Errorf("the acknowledged multi's write missing, reported %v", got)
+	}
+	if got := ackedWritesLost(hist(create, multi(linearizability.Unknown, 0), final("v1")), paths); len(got) != 0 {
+		t.Errorf("a multi of unknown outcome need not apply, yet reported: %v", got)
+	}
+	if got := ackedWritesLost(hist(create, multi(4, linearizability.ErrNoNode), final("v2")), paths); len(got) != 1 {
+		t.Errorf("the value of a failed multi read back, reported %v", got)
+	}
+}

@@ -1,0 +1,349 @@
+package faults
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/zabkeeper/zabkeeper/netstub"
+)
+
+// Fault kinds. Faults run one at a time: each is injected, held, healed,
+// and the next starts only once every server follows one serving leader
+// again. So at most a minority is ever down, cut off, slow or wiped at
+// once, except in kill-majority, which SIGKILLs a majority on purpose for
+// a moment (the ensemble stops serving until they are restarted; every
+// acknowledged write must survive, since it is on disk on a quorum).
+const (
+	faultKill         = "kill-restart"  // SIGKILL 1..minority servers, restart them
+	faultKillMajority = "kill-majority" // SIGKILL a majority, restart them
+	faultStop         = "stop-leader"   // SIGSTOP the leader (and, with 5, maybe one more), SIGCONT
+	faultPartition    = "partition"     // cut a minority (with or without the leader) off
+	faultOneWay       = "one-way-cut"   // hold back one direction of a minority's links
+	faultSlow         = "slow-link"     // delay links, below or above syncLimit*tickTime
+	faultWipe         = "wipe-restart"  // SIGKILL a follower, empty its dataDir, restart, resync
+)
+
+var faultKinds = []string{faultKill, faultKillMajority, faultStop, faultPartition, faultOneWay, faultSlow, faultWipe}
+
+// faultWeights: how often each kind is drawn once every kind ran once.
+var faultWeights = map[string]int{
+	faultKill: 3, faultKillMajority: 1, faultStop: 2, faultPartition: 3, faultOneWay: 2, faultSlow: 3, faultWipe: 2,
+}
+
+// scheduler picks fault kinds: first every kind once, in a seeded order (so
+// a short run covers as many kinds as it has time for), then at random by
+// weight.
+type scheduler struct {
+	rng   *rand.Rand
+	queue []string
+}
+
+func newScheduler(rng *rand.Rand) *scheduler {
+	q := slices.Clone(faultKinds)
+	rng.Shuffle(len(q), func(i, j int) { q[i], q[j] = q[j], q[i] })
+	return &scheduler{rng: rng, queue: q}
+}
+
+func (s *scheduler) next() string {
+	if len(s.queue) > 0 {
+		k := s.queue[0]
+		s.queue = s.queue[1:]
+		return k
+	}
+	total := 0
+	for _, k := range faultKinds {
+		total += faultWeights[k]
+	}
+	x := s.rng.IntN(total)
+	for _, k := range faultKinds {
+		if x < faultWeights[k] {
+			return k
+		}
+		x -= faultWeights[k]
+	}
+	return faultKill
+}
+
+// faultRecord is one injected fault and how the ensemble recovered.
+type faultRecord struct {
+	kind    string
+	targets []int // server ids
+	detail  string
+	start   time.Time
+	healed  time.Time // the fault ended (processes restarted or resumed, links restored)
+	hold    time.Duration
+	rec     recovery
+	// before and after are the leader's ids around the fault (0: none).
+	before, after int
+}
+
+func (r faultRecord) String() string {
+	ids := make([]string, len(r.targets))
+	for i, id := range r.targets {
+		ids[i] = fmt.Sprintf("s%d", id)
+	}
+	s := fmt.Sprintf("%s [%s] hold %v", r.kind, strings.Join(ids, ","), r.hold.Round(time.Millisecond))
+	if r.detail != "" {
+		s += ", " + r.detail
+	}
+	q := "never"
+	if r.rec.quorum >= 0 {
+		q = r.rec.quorum.Round(time.Millisecond).String()
+	}
+	return s + fmt.Sprintf(": quorum serving after %s, all in sync after %v, leader s%d -> s%d (healed at %d)",
+		q, r.rec.full.Round(time.Millisecond), r.before, r.after, r.healed.UnixNano())
+}
+
+// between draws a duration in [lo, hi).
+func between(rng *rand.Rand, lo, hi time.Duration) time.Duration {
+	return lo + time.Duration(rng.Int64N(int64(hi-lo)))
+}
+
+// pick returns k distinct server indices. With probability pLeader (and a
+// known leader) the leader is one of them; otherwise the leader is left
+// out.
+func (c *cluster) pick(rng *rand.Rand, k, leader int, pLeader float64) []int {
+	var out, others []int
+	for i := range c.nodes {
+		if i != leader {
+			others = append(others, i)
+		}
+	}
+	if leader >= 0 && rng.Float64() < pLeader {
+		out = append(out, leader)
+	}
+	rng.Shuffle(len(others), func(i, j int) { others[i], others[j] = others[j], others[i] })
+	out = append(out, others[:k-len(out)]...)
+	slices.Sort(out)
+	return out
+}
+
+func (c *cluster) ids(idx []int) []int {
+	out := make([]int, len(idx))
+	for i, x := range idx {
+		out[i] = c.nodes[x].id
+	}
+	return out
+}
+
+// crossLinks calls f(from, to) for every link between group and the rest.
+func (c *cluster) crossLinks(group []int, f func(from, to int)) {
+	for _, i := range group {
+		for j := range c.nodes {
+			if !slices.Contains(group, j) {
+				f(i, j)
+				f(j, i)
+			}
+		}
+	}
+}
+
+func (c *cluster) killAll(idx []int) {
+	for _, i := range idx {
+		c.nodes[i].kill()
+	}
+}
+
+func (c *cluster) spawnAll(idx []int) error {
+	for _, i := range idx {
+		if err := c.spawn(c.nodes[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// inject applies one fault of kind, holds it, heals it and waits until
+// every server follows one serving leader again.
+func (c *cluster) inject(rng *rand.Rand, kind string) (faultRecord, error) {
+	n := len(c.nodes)
+	minority := (n - 1) / 2
+	v := c.view(c.statuses())
+	if !v.allSynced {
+		// Faults start from a whole ensemble (a wipe needs it).
+		if _, err := c.waitRecovery(time.Now(), recoverWait, nil); err != nil {
+			return faultRecord{kind: kind, start: time.Now()}, fmt.Errorf("before %s: %w", kind, err)
+		}
+		v = c.view(c.statuses())
+	}
+	lead := v.leader
+	r := faultRecord{kind: kind, start: time.Now(), before: lead + 1}
+	var extra func([]nodeStatus, ensembleView) bool
+	var err error
+	switch kind {
+	case faultKill:
+		victims := c.pick(rng, 1+rng.IntN(minority), lead, 0.5)
+		r.targets, r.hold = c.ids(victims), between(rng, 500*time.Millisecond, 2500*time.Millisecond)
+		c.killAll(victims)
+		time.Sleep(r.hold)
+		err = c.spawnAll(victims)
+
+	case faultKillMajority:
+		victims := c.pick(rng, n/2+1, lead, 0.5)
+		r.targets, r.hold = c.ids(victims), between(rng, 300*time.Millisecond, 1500*time.Millisecond)
+		c.killAll(victims)
+		time.Sleep(r.hold)
+		err = c.spawnAll(victims)
+
+	case faultStop:
+		// Followers give up on a silent leader after syncTimeout (2 s):
+		// the hold is above it about 40% of the time, forcing an election.
+		victims := c.pick(rng, 1+rng.IntN(minority), lead, 1)
+		r.targets, r.hold = c.ids(victims), between(rng, time.Second, 3500*time.Millisecond)
+		for _, i := range victims {
+			if e := c.nodes[i].signal(syscall.SIGSTOP); e != nil && err == nil {
+				err = e
+			}
+		}
+		time.Sleep(r.hold)
+		c.healAll() // SIGCONT
+
+	case faultPartition:
+		victims := c.pick(rng, 1+rng.IntN(minority), lead, 0.5)
+		r.targets, r.hold = c.ids(victims), between(rng, time.Second, 3*time.Second)
+		c.crossLinks(victims, func(i, j int) { c.proxies[i][j].Cut() })
+		time.Sleep(r.hold)
+		c.healAll()
+
+	case faultOneWay:
+		// Outbound: the group's messages to the others are held back, it
+		// still hears them. Inbound: the reverse. The held bytes arrive
+		// when the cut is restored, unless a side dropped the link.
+		victims := c.pick(rng, 1+rng.IntN(minority), lead, 0.5)
+		r.targets, r.hold = c.ids(victims), between(rng, time.Second, 3500*time.Millisecond)
+		outbound := rng.IntN(2) == 0
+		r.detail = "inbound"
+		if outbound {
+			r.detail = "outbound"
+		}
+		for _, i := range victims {
+			for j := range c.nodes {
+				if slices.Contains(victims, j) {
+					continue
+				}
+				if outbound {
+					c.proxies[i][j].CutOneWay(netstub.ToTarget)
+				} else {
+					c.proxies[j][i].CutOneWay(netstub.ToTarget)
+				}
+			}
+		}
+		time.Sleep(r.hold)
+		c.healAll()
+
+	case faultSlow:
+		r.targets, r.detail, r.hold = c.slowLinks(rng, lead)
+		time.Sleep(r.hold)
+		c.healAll()
+
+	case faultWipe:
+		// Only a follower of a whole ensemble: the others are a quorum
+		// with every committed txn, and no other fault runs until the
+		// wiped server is back in sync.
+		f := c.pick(rng, 1, lead, 0)[0]
+		nd := c.nodes[f]
+		r.targets, r.hold = []int{nd.id}, between(rng, 300*time.Millisecond, 1500*time.Millisecond)
+		nd.kill()
+		if err = nd.wipe(); err != nil {
+			break
+		}
+		time.Sleep(r.hold)
+		var target int64
+		if st := c.statuses(); lead >= 0 {
+			target = st[lead].zxid
+		}
+		r.detail = fmt.Sprintf("resync to zxid >= %#x", target)
+		extra = func(st []nodeStatus, _ ensembleView) bool {
+			return st[f].mode == "follower" && st[f].zxid >= target
+		}
+		err = c.spawn(nd)
+	}
+	r.healed = time.Now()
+	if err != nil {
+		return r, fmt.Errorf("%s: %w", kind, err)
+	}
+	r.rec, err = c.waitRecovery(r.healed, recoverWait, extra)
+	r.after = r.rec.leader + 1
+	if err == nil && kind == faultWipe {
+		// The restarted server must have come up empty: its log says
+		// what it recovered from disk.
+		nd := c.nodes[r.targets[0]-1]
+		if !strings.Contains(nd.log.sinceLastStart(), "msg=recovered zxid=0x0 ") {
+			err = fmt.Errorf("server %d did not restart empty after the wipe:\n%s", nd.id, nd.log.tail(2000))
+		}
+		r.detail += "; then " + nd.diskFiles()
+	}
+	return r, err
+}
+
+// diskFiles describes the snapshots and log segments in nd's data
+// directory: after a wipe, a snapshot means the resync was a SNAP, log
+// segments alone a DIFF.
+func (nd *node) diskFiles() string {
+	entries, err := os.ReadDir(filepath.Join(nd.dataDir, "version-2"))
+	if err != nil {
+		return fmt.Sprintf("data dir unreadable: %v", err)
+	}
+	var snaps []string
+	logs := 0
+	for _, e := range entries {
+		switch {
+		case strings.HasPrefix(e.Name(), "snapshot."):
+			snaps = append(snaps, strings.TrimPrefix(e.Name(), "snapshot."))
+		case strings.HasPrefix(e.Name(), "log."):
+			logs++
+		}
+	}
+	how := "DIFF (no snapshot)"
+	if len(snaps) > 0 {
+		how = "SNAP (snapshot " + strings.Join(snaps, ",") + ")"
+	}
+	return fmt.Sprintf("on disk: %s, %d log segments", how, logs)
+}
+
+// slowLinks delays links for the hold: either every link between a
+// minority (with or without the leader) and the rest, or one link, in one
+// or both directions. Half the delays are below syncTimeout, which the
+// links survive, half above, which makes peers give up on each other.
+func (c *cluster) slowLinks(rng *rand.Rand, lead int) (targets []int, detail string, hold time.Duration) {
+	n := len(c.nodes)
+	var d time.Duration
+	rel := "<"
+	if rng.IntN(2) == 0 {
+		d = between(rng, syncTimeout/4, syncTimeout*4/5)
+	} else {
+		d = between(rng, syncTimeout*6/5, 2*syncTimeout)
+		rel = ">"
+	}
+	d = d.Round(time.Millisecond)
+	hold = d + between(rng, time.Second, 2500*time.Millisecond)
+	if rng.IntN(2) == 0 {
+		victims := c.pick(rng, 1+rng.IntN((n-1)/2), lead, 0.5)
+		c.crossLinks(victims, func(i, j int) { c.proxies[i][j].SetDelay(d) })
+		return c.ids(victims), fmt.Sprintf("all their links delayed %v %s syncLimit*tickTime", d, rel), hold
+	}
+	pair := c.pick(rng, 2, lead, 0.5)
+	i, j := pair[0], pair[1]
+	if rng.IntN(2) == 0 {
+		i, j = j, i
+	}
+	dir := "both ways"
+	switch rng.IntN(3) {
+	case 0:
+		c.proxies[i][j].SetDelay(d)
+		dir = fmt.Sprintf("s%d->s%d only", c.nodes[i].id, c.nodes[j].id)
+	case 1:
+		c.proxies[j][i].SetDelay(d)
+		dir = fmt.Sprintf("s%d->s%d only", c.nodes[j].id, c.nodes[i].id)
+	default:
+		c.proxies[i][j].SetDelay(d)
+		c.proxies[j][i].SetDelay(d)
+	}
+	return c.ids(pair), fmt.Sprintf("link delayed %v %s syncLimit*tickTime, %s", d, rel, dir), hold
+}

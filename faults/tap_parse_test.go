@@ -1,0 +1,78 @@
+package faults
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"testing"
+)
+
+// The frame parser finds every header however the stream is split, and
+// skips the first (connect) frame.
+func TestFrameParserSplits(t *testing.T) {
+	frame := func(body []byte) []byte {
+		return binary.BigEndian.AppendUint32(nil, uint32(len(body)))
+	}
+	var stream []byte
+	connect := make([]byte, 36)
+	stream = append(append(stream, frame(connect)...), connect...)
+	var want [][]byte
+	for i := range 50 {
+		body := binary.BigEndian.AppendUint32(nil, uint32(i))      // xid
+		body = binary.BigEndian.AppendUint64(body, uint64(1000+i)) // zxid
+		body = binary.BigEndian.AppendUint32(body, 0)              // err
+		body = append(body, make([]byte, i*7)...)                  // payload
+		want = append(want, body[:16])
+		stream = append(append(stream, frame(body)...), body...)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 20 {
+		var got [][]byte
+		var f frameParser
+		f.hdrLen = 16
+		rest := stream
+		for len(rest) > 0 {
+			k := 1 + rng.IntN(min(len(rest), 1+round*5))
+			f.feed(rest[:k], func(h []byte) { got = append(got, append([]byte(nil), h...)) })
+			rest = rest[k:]
+		}
+		if len(got) != len(want) {
+			t.Fatalf("round %d: %d headers, want %d", round, len(got), len(want))
+		}
+		for i := range want {
+			if string(got[i]) != string(want[i]) {
+				t.Fatalf("round %d: header %d = %x, want %x", round, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+// The tap keeps the zxid of the reply whose xid matches the last request,
+// ignoring pings, notifications and go-zk's own setWatches.
+func TestReplyTap(t *testing.T) {
+	tap := &replyTap{}
+	req := func(xid, op int32) []byte {
+		return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, uint32(xid)), uint32(op))
+	}
+	reply := func(xid int32, zxid int64) []byte {
+		b := binary.BigEndian.AppendUint32(nil, uint32(xid))
+		b = binary.BigEndian.AppendUint64(b, uint64(zxid))
+		return binary.BigEndian.AppendUint32(b, 0)
+	}
+	tap.begin()
+	tap.onRequest(req(7, 4)) // getData
+	tap.onRequest(req(8, opSetWatches))
+	tap.onRequest(req(-2, 11)) // ping
+	tap.onReply(1, reply(-1, 90))
+	tap.onReply(1, reply(8, 95))
+	if _, _, ok := tap.reply(); ok {
+		t.Fatal("a reply to another request was taken")
+	}
+	tap.onReply(1, reply(7, 99))
+	if z, g, ok := tap.reply(); !ok || z != 99 || g != 1 {
+		t.Fatalf("reply() = %d, %d, %v; want 99, 1, true", z, g, ok)
+	}
+	tap.begin()
+	if _, _, ok := tap.reply(); ok {
+		t.Fatal("begin did not forget the previous reply")
+	}
+}

@@ -1,0 +1,165 @@
+package faults
+
+import (
+	"encoding/binary"
+	"net"
+	"sync"
+	"time"
+)
+
+// go-zk does not expose the ReplyHeader.zxid of a reply, and CheckReads
+// needs it (monotonic reads, read-your-writes, and each read equal to the
+// tree at its zxid). A replyTap sits under the client as its dialer: it
+// parses the frames that go by (without changing them) and keeps the zxid
+// of the reply to the last request sent. Each worker has one request in
+// flight at a time, so that reply is the answer to the call it just made.
+
+// ZooKeeper opcodes of requests go-zk sends on its own: they never answer
+// a worker's call.
+const (
+	opSetAuth    = 100
+	opSetWatches = 101
+	opClose      = -11
+)
+
+// replyTap records, per client, the reply header of the last request.
+type replyTap struct {
+	mu      sync.Mutex
+	dials   int   // connections opened (a change means the client reconnected)
+	wantXid int32 // xid of the last request sent by the client's caller
+	got     bool
+	zxid    int64
+	gen     int // generation of the connection the reply came on
+}
+
+// dial is a zk.Dialer.
+func (t *replyTap) dial(network, addr string, timeout time.Duration) (net.Conn, error) {
+	nc, err := net.DialTimeout(network, addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	t.dials++
+	gen := t.dials
+	t.mu.Unlock()
+	return &tapConn{Conn: nc, tap: t, gen: gen, in: frameParser{hdrLen: 16}, out: frameParser{hdrLen: 8}}, nil
+}
+
+// generation is the number of connections dialed so far.
+func (t *replyTap) generation() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.dials
+}
+
+// begin forgets the previous reply; call it before each request.
+func (t *replyTap) begin() {
+	t.mu.Lock()
+	t.wantXid, t.got = -1, false
+	t.mu.Unlock()
+}
+
+// reply returns the zxid of the reply to the request sent since begin and
+// the generation of the connection it came on.
+func (t *replyTap) reply() (zxid int64, gen int, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.zxid, t.gen, t.got
+}
+
+func (t *replyTap) onRequest(hdr []byte) {
+	xid := int32(binary.BigEndian.Uint32(hdr[0:4]))
+	op := int32(binary.BigEndian.Uint32(hdr[4:8]))
+	if xid < 0 || op == opSetAuth || op == opSetWatches || op == opClose {
+		return
+	}
+	t.mu.Lock()
+	t.wantXid, t.got = xid, false
+	t.mu.Unlock()
+}
+
+func (t *replyTap) onReply(gen int, hdr []byte) {
+	xid := int32(binary.BigEndian.Uint32(hdr[0:4]))
+	t.mu.Lock()
+	if xid >= 0 && xid == t.wantXid {
+		t.got, t.gen = true, gen
+		t.zxid = int64(binary.BigEndian.Uint64(hdr[4:12]))
+	}
+	t.mu.Unlock()
+}
+
+// tapConn feeds what is written to the server and read from it to the
+// tap. go-zk writes from one goroutine and reads from another, so each
+// parser has a single user.
+type tapConn struct {
+	net.Conn
+	tap     *replyTap
+	gen     int
+	in, out frameParser
+}
+
+func (c *tapConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.in.feed(p[:n], func(hdr []byte) { c.tap.onReply(c.gen, hdr) })
+	return n, err
+}
+
+// Write parses before writing: the reply may be read before Write returns.
+func (c *tapConn) Write(p []byte) (int, error) {
+	c.out.feed(p, c.tap.onRequest)
+	return c.Conn.Write(p)
+}
+
+// frameParser splits a stream of length-prefixed ZooKeeper frames and calls
+// on with the first hdrLen bytes of each (request header: xid, opcode;
+// reply header: xid, zxid, err). The first frame of a connection (connect
+// request or response) has no such header and is skipped.
+type frameParser struct {
+	hdrLen  int
+	started bool // the first frame's length was read
+	inFrame bool
+	lenBuf  [4]byte
+	nLen    int
+	hdr     [16]byte
+	want    int // header bytes to collect in this frame
+	nHdr    int
+	skip    int // body bytes left in this frame
+}
+
+func (f *frameParser) feed(b []byte, on func(hdr []byte)) {
+	for len(b) > 0 {
+		if !f.inFrame {
+			k := copy(f.lenBuf[f.nLen:], b)
+			f.nLen += k
+			b = b[k:]
+			if f.nLen < 4 {
+				return
+			}
+			size := int(binary.BigEndian.Uint32(f.lenBuf[:]))
+			f.nLen, f.nHdr, f.want = 0, 0, 0
+			if f.started {
+				f.want = min(size, f.hdrLen)
+			}
+			f.started = true
+			f.skip = size - f.want
+			f.inFrame = f.want > 0 || f.skip > 0
+			continue
+		}
+		if f.nHdr < f.want {
+			k := copy(f.hdr[f.nHdr:f.want], b)
+			f.nHdr += k
+			b = b[k:]
+			if f.nHdr == f.want {
+				if f.want == f.hdrLen {
+					on(f.hdr[:f.want])
+				}
+				f.inFrame = f.skip > 0
+			}
+			continue
+		}
+		k := min(f.skip, len(b))
+		f.skip -= k
+		b = b[k:]
+		f.inFrame = f.skip > 0
+	}
+}
