@@ -45,8 +45,10 @@ type queued struct {
 	err    proto.ErrCode
 	resp   proto.Record
 	// closeAfter closes the connection after the reply (closeSession,
-	// failed auth, unsupported requests).
+	// failed auth, unsupported requests); with silent, instead of the reply
+	// (SessionMoved).
 	closeAfter bool
+	silent     bool
 	closeWhy   string
 }
 
@@ -90,7 +92,6 @@ func (n *Node) Connect(cr ConnectRequest) {
 		f := &forwarded{session: id, cxid: internalCxid, op: proto.OpCreateSession, time: n.now,
 			timeout: timeout, passwd: sessionPassword(n.cfg.SessionSecret, id)}
 		if !n.forward(f, nil) {
-			delete(n.pendingConnects, id)
 			n.dropConn(cr.Conn)
 			n.closeConn(cr.Conn, "no link to the leader")
 		}
@@ -99,11 +100,35 @@ func (n *Node) Connect(cr ConnectRequest) {
 
 	s := n.sessions[req.SessionID]
 	if s == nil || s.closing || len(req.Passwd) != passwordLen || subtle.ConstantTimeCompare(req.Passwd, s.passwd) != 1 {
-		n.output(Output{Conn: cr.Conn, Kind: OutConnect, Connect: &proto.ConnectResponse{
-			Passwd: make([]byte, passwordLen), HasReadOnly: req.HasReadOnly,
-		}})
-		delete(n.conns, cr.Conn)
-		n.closeConn(cr.Conn, fmt.Sprintf("session 0x%x expired or wrong password", req.SessionID))
+		n.refuseHandshake(c, fmt.Sprintf("session 0x%x expired or wrong password", req.SessionID))
+		return
+	}
+	owner, live := n.liveSession(s.id)
+	local := n.status.Role == zab.Leading && live && owner == n.id()
+	if bugs.Active(bugs.ReadBeforeLastZxid) {
+		local = true // trusts its own table, however far behind it is
+	}
+	if !local {
+		// Only the leader knows whether the session is still live, and
+		// only its owner may serve it. Unless this server is the leader and
+		// owns it already, the reconnect goes through the leader as a
+		// moveSession (ZooKeeper's learners revalidate every reconnect
+		// with the leader, Learner.validateSession, and its leader makes
+		// the learner the owner, Leader.revalidateSession). The handshake
+		// completes when the txn applies here, after every txn before it:
+		// a session the leader already closed is refused when its
+		// closeSession applies here, and the session's connection on any
+		// other server is closed.
+		if old, ok := n.pendingConnects[s.id]; ok && old != cr.Conn {
+			n.dropConn(old)
+			n.closeConn(old, fmt.Sprintf("session 0x%x reconnected on a newer connection", s.id))
+		}
+		n.pendingConnects[s.id] = cr.Conn
+		f := &forwarded{session: s.id, cxid: internalCxid, op: tree.OpMoveSession, time: n.now, timeout: timeout}
+		if !n.forward(f, nil) {
+			n.dropConn(cr.Conn)
+			n.closeConn(cr.Conn, "no link to the leader")
+		}
 		return
 	}
 	if s.conn != 0 && s.conn != cr.Conn {
@@ -119,6 +144,16 @@ func (n *Node) Connect(cr ConnectRequest) {
 	n.output(Output{Conn: cr.Conn, Kind: OutConnect, Connect: &proto.ConnectResponse{
 		TimeOut: timeout, SessionID: s.id, Passwd: slices.Clone(s.passwd), HasReadOnly: req.HasReadOnly,
 	}})
+}
+
+// refuseHandshake tells the client of a pending or new connection that its
+// session is gone (timeOut 0, sessionId 0, a zero password) and closes it.
+func (n *Node) refuseHandshake(c *conn, why string) {
+	n.output(Output{Conn: c.id, Kind: OutConnect, Connect: &proto.ConnectResponse{
+		Passwd: make([]byte, passwordLen), HasReadOnly: c.hasReadOnly,
+	}})
+	n.dropConn(c.id)
+	n.closeConn(c.id, why)
 }
 
 // Disconnect tells the Node a connection closed: its watches go, its session
@@ -240,6 +275,7 @@ func (n *Node) route(c *conn, q *queued) {
 // forward hands a request to the leader: directly when this server leads,
 // else over the established link. False when there is no such link.
 func (n *Node) forward(f *forwarded, rec proto.Record) bool {
+	f.from = n.id()
 	if n.status.Role == zab.Leading {
 		n.lead(f, rec)
 		return true
@@ -292,7 +328,9 @@ func (n *Node) drain(c *conn) {
 		if q.err != proto.ErrOK {
 			body = nil
 		}
-		n.output(Output{Conn: c.id, Kind: OutReply, Header: hdr, Body: body})
+		if !q.silent {
+			n.output(Output{Conn: c.id, Kind: OutReply, Header: hdr, Body: body})
+		}
 		if q.closeAfter {
 			n.dropConn(c.id)
 			n.closeConn(c.id, q.closeWhy)
