@@ -54,6 +54,15 @@ func (n *Node) applyEntry(e zab.Entry) {
 	for _, q := range owner.queue {
 		if q.kind == qWrite && !q.done && q.req.Xid == txn.Cxid {
 			q.done, q.err, q.resp = true, res.Err, res.Resp
+			if res.Err == proto.ErrSessionMoved {
+				// The leader saw the session owned by another server. As
+				// ZooKeeper does (FinalRequestProcessor), the connection
+				// closes in this request's turn, without a reply. A
+				// moveSession applied before this txn has closed it
+				// already in all but unforeseen cases.
+				q.closeAfter, q.silent = true, true
+				q.closeWhy = fmt.Sprintf("session 0x%x moved to another server", txn.SessionID)
+			}
 			break
 		}
 	}
@@ -67,28 +76,47 @@ func (n *Node) applyEntry(e zab.Entry) {
 func (n *Node) applySession(txn *tree.Txn) {
 	switch txn.Type {
 	case proto.OpCreateSession:
-		s := &session{id: txn.SessionID, timeout: txn.TimeOut, passwd: slices.Clone(txn.Data)}
+		s := &session{id: txn.SessionID, timeout: txn.TimeOut, passwd: slices.Clone(txn.Data), owner: txn.Owner}
 		n.touch(s)
 		n.sessions[s.id] = s
-		c, ok := n.pendingConnects[s.id]
-		if !ok {
+		n.ownerApplied(txn)
+		n.completeHandshake(s) // the client went away during the handshake if none: the session will expire
+	case tree.OpMoveSession:
+		s := n.sessions[txn.SessionID]
+		if s == nil {
+			return // the leader proposes a move only for a live session
+		}
+		s.owner, s.timeout = txn.Owner, txn.TimeOut
+		n.touch(s)
+		n.ownerApplied(txn)
+		if s.owner == n.id() {
+			n.completeHandshake(s)
 			return
 		}
-		delete(n.pendingConnects, s.id)
-		cn := n.conns[c]
-		if cn == nil {
-			return // the client went away during the handshake; the session will expire
+		// Another server holds the session now: the connection here is
+		// stale. ZooKeeper lets it live until a write through it reaches
+		// the leader, fails with SessionMoved and closes it without a
+		// reply (FinalRequestProcessor); we close it now, which is the same
+		// to the client: every write it has in flight was forwarded before
+		// this txn applied here, so it reaches the leader after the move
+		// and becomes an error txn, never applied.
+		if c := s.conn; c != 0 {
+			n.dropConn(c)
+			n.closeConn(c, fmt.Sprintf("session 0x%x moved to server %d", s.id, s.owner))
 		}
-		s.conn = cn.id
-		cn.session = s.id
-		n.alive(s)
-		n.output(Output{Conn: cn.id, Kind: OutConnect, Connect: &proto.ConnectResponse{
-			TimeOut: s.timeout, SessionID: s.id, Passwd: slices.Clone(s.passwd), HasReadOnly: cn.hasReadOnly,
-		}})
 	case proto.OpCloseSession:
 		s := n.sessions[txn.SessionID]
 		delete(n.sessions, txn.SessionID)
 		delete(n.touched, txn.SessionID)
+		delete(n.proposedOwners, txn.SessionID)
+		if c, ok := n.pendingConnects[txn.SessionID]; ok {
+			// A client reconnecting here waits for a move the leader
+			// refused: the session is gone.
+			delete(n.pendingConnects, txn.SessionID)
+			if cn := n.conns[c]; cn != nil {
+				n.refuseHandshake(cn, fmt.Sprintf("session 0x%x expired", txn.SessionID))
+			}
+		}
 		if s == nil || s.conn == 0 {
 			return
 		}
@@ -99,6 +127,40 @@ func (n *Node) applySession(txn *tree.Txn) {
 		n.dropConn(c)
 		n.closeConn(c, fmt.Sprintf("session 0x%x expired", txn.SessionID))
 	}
+}
+
+// ownerApplied forgets the proposed owner a createSession or moveSession
+// named once the newest such proposal for the session has applied.
+func (n *Node) ownerApplied(txn *tree.Txn) {
+	if p, ok := n.proposedOwners[txn.SessionID]; ok && p.zxid <= txn.Zxid {
+		delete(n.proposedOwners, txn.SessionID)
+	}
+}
+
+// completeHandshake answers the handshake waiting on this server for the
+// txn that created the session or moved it here: the connection now holds
+// the session, and an older connection of it here is closed.
+func (n *Node) completeHandshake(s *session) {
+	c, ok := n.pendingConnects[s.id]
+	if !ok {
+		return
+	}
+	delete(n.pendingConnects, s.id)
+	cn := n.conns[c]
+	if cn == nil {
+		return
+	}
+	if s.conn != 0 && s.conn != c {
+		old := s.conn
+		n.dropConn(old)
+		n.closeConn(old, fmt.Sprintf("session 0x%x moved to another connection", s.id))
+	}
+	s.conn = cn.id
+	cn.session = s.id
+	n.alive(s)
+	n.output(Output{Conn: cn.id, Kind: OutConnect, Connect: &proto.ConnectResponse{
+		TimeOut: s.timeout, SessionID: s.id, Passwd: slices.Clone(s.passwd), HasReadOnly: cn.hasReadOnly,
+	}})
 }
 
 func hasPendingWrite(c *conn, xid int32) bool {

@@ -48,8 +48,10 @@ type queued struct {
 	err    proto.ErrCode
 	resp   proto.Record
 	// closeAfter closes the connection after the reply (closeSession,
-	// failed auth, unsupported requests).
+	// failed auth, unsupported requests); with silent, instead of the reply
+	// (SessionMoved).
 	closeAfter bool
+	silent     bool
 	closeWhy   string
 }
 
@@ -90,7 +92,6 @@ func (n *Node) Connect(cr ConnectRequest) {
 		f := &forwarded{session: id, cxid: internalCxid, op: proto.OpCreateSession, time: n.now,
 			timeout: timeout, passwd: sessionPassword(n.cfg.SessionSecret, id)}
 		if !n.forward(f, nil) {
-			delete(n.pendingConnects, id)
 			n.dropConn(cr.Conn)
 			n.closeConn(cr.Conn, "no link to the leader")
 		}
@@ -99,11 +100,35 @@ func (n *Node) Connect(cr ConnectRequest) {
 
 	s := n.sessions[req.SessionID]
 	if s == nil || s.closing || !passwordMatches(req.Passwd, s.passwd) {
-		n.output(Output{Conn: cr.Conn, Kind: OutConnect, Connect: &proto.ConnectResponse{
-			Passwd: make([]byte, passwordLen), HasReadOnly: req.HasReadOnly,
-		}})
-		delete(n.conns, cr.Conn)
-		n.closeConn(cr.Conn, fmt.Sprintf("session 0x%x expired or wrong password", req.SessionID))
+		n.refuseHandshake(c, fmt.Sprintf("session 0x%x expired or wrong password", req.SessionID))
+		return
+	}
+	owner, live := n.liveSession(s.id)
+	local := n.status.Role == zab.Leading && live && owner == n.id()
+	if bugs.Active(bugs.ReadBeforeLastZxid) {
+		local = true // trusts its own table, however far behind it is
+	}
+	if !local {
+		// Only the leader knows whether the session is still live, and
+		// only its owner may serve it. Unless this server is the leader and
+		// owns it already, the reconnect goes through the leader as a
+		// moveSession (ZooKeeper's learners revalidate every reconnect
+		// with the leader, Learner.validateSession, and its leader makes
+		// the learner the owner, Leader.revalidateSession). The handshake
+		// completes when the txn applies here, after every txn before it:
+		// a session the leader already closed is refused when its
+		// closeSession applies here, and the session's connection on any
+		// other server is closed.
+		if old, ok := n.pendingConnects[s.id]; ok && old != cr.Conn {
+			n.dropConn(old)
+			n.closeConn(old, fmt.Sprintf("session 0x%x reconnected on a newer connection", s.id))
+		}
+		n.pendingConnects[s.id] = cr.Conn
+		f := &forwarded{session: s.id, cxid: internalCxid, op: tree.OpMoveSession, time: n.now, timeout: timeout}
+		if !n.forward(f, nil) {
+			n.dropConn(cr.Conn)
+			n.closeConn(cr.Conn, "no link to the leader")
+		}
 		return
 	}
 	if s.conn != 0 && s.conn != cr.Conn {
@@ -150,6 +175,16 @@ func (n *Node) newSessionID() int64 {
 // passwordMatches checks a handshake's password in constant time.
 func passwordMatches(got, want []byte) bool {
 	return len(got) == passwordLen && subtle.ConstantTimeCompare(got, want) == 1
+}
+
+// refuseHandshake tells the client of a pending or new connection that its
+// session is gone (timeOut 0, sessionId 0, a zero password) and closes it.
+func (n *Node) refuseHandshake(c *conn, why string) {
+	n.output(Output{Conn: c.id, Kind: OutConnect, Connect: &proto.ConnectResponse{
+		Passwd: make([]byte, passwordLen), HasReadOnly: c.hasReadOnly,
+	}})
+	n.dropConn(c.id)
+	n.closeConn(c.id, why)
 }
 
 // Disconnect tells the Node a connection closed: its watches go, its session
@@ -285,6 +320,7 @@ func (n *Node) forward(f *forwarded, rec proto.Record) bool {
 	if !n.serving {
 		return false
 	}
+	f.from = n.id()
 	if n.status.Role == zab.Leading {
 		n.lead(f, rec)
 		return true
@@ -337,7 +373,9 @@ func (n *Node) drain(c *conn) {
 		if q.err != proto.ErrOK {
 			body = nil
 		}
-		n.output(Output{Conn: c.id, Kind: OutReply, Header: hdr, Body: body})
+		if !q.silent {
+			n.output(Output{Conn: c.id, Kind: OutReply, Header: hdr, Body: body})
+		}
 		if q.closeAfter {
 			n.dropConn(c.id)
 			n.closeConn(c.id, q.closeWhy)

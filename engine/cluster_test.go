@@ -28,6 +28,12 @@ type cluster struct {
 	mangle func(*zab.Message)
 	// snapErrs are the SnapshotErrors of nodes that refused a SNAP.
 	snapErrs []error
+	// held servers receive nothing until released: their messages wait
+	// in parked, in order, as on a slow link. What they send still goes.
+	held   map[int64]bool
+	parked []zab.Message
+	// slow servers' disks fsync only when flushed.
+	slow map[int64]bool
 }
 
 // memDisk is what a node persisted.
@@ -51,7 +57,8 @@ func newCluster(t *testing.T, size int) *cluster { return newClusterWith(t, size
 // configure.
 func newClusterWith(t *testing.T, size int, configure func(*Config)) *cluster {
 	c := &cluster{t: t, nodes: map[int64]*Node{}, down: map[int64]bool{}, disk: map[int64]*memDisk{},
-		outs: map[int64][]Output{}, now: 1_700_000_000_000, configure: configure}
+		outs: map[int64][]Output{}, now: 1_700_000_000_000, configure: configure, held: map[int64]bool{},
+		slow: map[int64]bool{}}
 	var voters []int64
 	for i := 1; i <= size; i++ {
 		voters = append(voters, int64(i))
@@ -130,7 +137,7 @@ func (c *cluster) settle() {
 				}
 				c.outs[id] = append(c.outs[id], rd.Outputs...)
 				n.Advance()
-				if len(rd.Entries) > 0 {
+				if len(rd.Entries) > 0 && !c.slow[id] {
 					n.Persisted(rd.Entries[len(rd.Entries)-1].Zxid)
 				}
 			}
@@ -145,6 +152,10 @@ func (c *cluster) settle() {
 			if c.mangle != nil {
 				c.mangle(&m)
 			}
+			if c.held[m.To] {
+				c.parked = append(c.parked, m)
+				continue
+			}
 			c.nodes[m.To].Step(m)
 			if err := c.nodes[m.To].SnapshotError(); err != nil {
 				c.snapErrs = append(c.snapErrs, err)
@@ -155,6 +166,32 @@ func (c *cluster) settle() {
 		}
 	}
 	c.t.Fatal("cluster did not settle")
+}
+
+// hold stops delivering messages to server id until release.
+func (c *cluster) hold(id int64) { c.held[id] = true }
+
+// release delivers what server id missed, in order, and settles.
+func (c *cluster) release(id int64) {
+	delete(c.held, id)
+	var keep []zab.Message
+	for _, m := range c.parked {
+		if m.To == id {
+			c.inbox = append(c.inbox, m)
+		} else {
+			keep = append(keep, m)
+		}
+	}
+	c.parked = keep
+	c.settle()
+}
+
+// flush makes everything server id logged durable and settles.
+func (c *cluster) flush(id int64) {
+	if log := c.disk[id].log; len(log) > 0 {
+		c.nodes[id].Persisted(log[len(log)-1].Zxid)
+	}
+	c.settle()
 }
 
 // tick ticks every live node once and settles.

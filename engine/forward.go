@@ -13,8 +13,8 @@ import (
 type appKind int32
 
 const (
-	// appRequest is a client write, session change or sync forwarded to
-	// the leader, which turns it into a txn.
+	// appRequest is a client write, session change (create, move) or sync
+	// forwarded to the leader, which turns it into a txn.
 	appRequest appKind = 1
 	// appTouch reports the sessions a learner saw alive since its last
 	// report, so the leader alone decides expiry.
@@ -31,9 +31,14 @@ type forwarded struct {
 	auth    []proto.Id
 	// body is the marshalled request record (nil for createSession).
 	body []byte
-	// timeout and passwd describe a new session (createSession).
+	// timeout is the negotiated timeout of a new session (createSession)
+	// or of the connection a session moves to (moveSession); passwd is a
+	// new session's password.
 	timeout int32
 	passwd  []byte
+	// from is the server the request came from: the sender of the peer
+	// message, or the leader itself. Not encoded: zab names the sender.
+	from int64
 }
 
 // errBadPayload wraps every payload decoding error.

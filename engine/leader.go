@@ -18,6 +18,7 @@ func (n *Node) handleApp(m zab.Message) {
 	}
 	switch kind {
 	case appRequest:
+		f.from = m.From
 		n.lead(f, nil)
 	case appTouch:
 		for _, id := range ids {
@@ -38,6 +39,20 @@ func (n *Node) nextZxid() int64 {
 
 // lead turns a request into a txn and proposes it. rec is the decoded
 // request when it arrived on this server, nil when it was forwarded.
+//
+// Sessions are judged as of the newest proposal, not as applied here: a
+// leader applies a txn only once its own disk has it, so a learner whose
+// quorum ack came first may already serve a session the leader has not
+// applied (liveSession).
+//
+// Session ownership (ZooKeeper's PrepRequestProcessor checks each request's
+// owner with SessionTrackerImpl.checkSession, and Leader.revalidateSession
+// sets it when a client reconnects through a learner): a moveSession request
+// becomes a txn naming the requesting server as the owner; a write, sync or
+// closeSession from a server that is not the owner becomes an error txn
+// with SessionMoved, so it is never applied. Unlike ZooKeeper, closeSession
+// is checked too: a stale connection cannot close a session that moved
+// away from it.
 func (n *Node) lead(f *forwarded, rec proto.Record) {
 	if !n.serving || n.status.Role != zab.Leading {
 		return
@@ -48,19 +63,41 @@ func (n *Node) lead(f *forwarded, rec proto.Record) {
 		t.Type, t.Err = proto.OpError, code
 		return &t
 	}
+	owner, live := n.liveSession(f.session)
+	moved := live && owner != 0 && owner != f.from
 	var txn *tree.Txn
 	switch f.op {
 	case proto.OpCreateSession:
 		txn = &hdr
-		txn.Type, txn.TimeOut, txn.Data = proto.OpCreateSession, f.timeout, f.passwd
+		txn.Type, txn.TimeOut, txn.Data, txn.Owner = proto.OpCreateSession, f.timeout, f.passwd, f.from
+	case tree.OpMoveSession:
+		if !live {
+			// Its closeSession is applied or proposed: when the requesting
+			// server applies it, it refuses the waiting handshake.
+			return
+		}
+		if s := n.sessions[f.session]; s != nil {
+			n.touch(s)
+		}
+		txn = &hdr
+		txn.Type, txn.TimeOut, txn.Owner = tree.OpMoveSession, f.timeout, f.from
 	case proto.OpCloseSession:
+		if moved {
+			txn = errTxn(proto.ErrSessionMoved)
+			break
+		}
 		if s := n.sessions[f.session]; s != nil {
 			s.closing = true
 		}
+		delete(n.proposedOwners, f.session)
 		txn = n.tree.Prepare(hdr, tree.Caller{SessionID: f.session}, proto.OpCloseSession, nil)
 	default:
-		if s := n.sessions[f.session]; s == nil || s.closing {
+		if !live {
 			txn = errTxn(proto.ErrSessionExpired)
+			break
+		}
+		if moved {
+			txn = errTxn(proto.ErrSessionMoved)
 			break
 		}
 		if rec == nil {
@@ -83,6 +120,24 @@ func (n *Node) lead(f *forwarded, rec proto.Record) {
 	n.propose(txn)
 }
 
+// liveSession reports whether a session is live as of the newest proposal
+// (leader): applied and not closing, or with its createSession proposed and
+// no closeSession after it; and its owner then, counting a proposed
+// moveSession, so that no request forwarded after a move was proposed is
+// applied for the old owner. Owner 0 is unknown.
+func (n *Node) liveSession(id int64) (owner int64, live bool) {
+	if s := n.sessions[id]; s != nil {
+		if s.closing {
+			return 0, false
+		}
+		owner, live = s.owner, true
+	}
+	if p, ok := n.proposedOwners[id]; ok {
+		return p.owner, true
+	}
+	return owner, live
+}
+
 // propose hands a prepared txn to zab.
 func (n *Node) propose(txn *tree.Txn) {
 	zxid, ok := n.zab.Propose(txn.Marshal())
@@ -97,6 +152,9 @@ func (n *Node) propose(txn *tree.Txn) {
 	}
 	n.lastProposed = zxid
 	n.proposed[zxid] = txn
+	if txn.Type == proto.OpCreateSession || txn.Type == tree.OpMoveSession {
+		n.proposedOwners[txn.SessionID] = proposedOwner{owner: txn.Owner, zxid: zxid}
+	}
 }
 
 // expireSessions closes, by txn, every session silent past its timeout.

@@ -53,10 +53,16 @@ type Node struct {
 	// applied (kept to avoid unmarshalling our own proposals).
 	lastProposed int64
 	proposed     map[int64]*tree.Txn
+	// proposedOwners are the session owners named by createSession and
+	// moveSession txns proposed but not yet applied, until a closeSession
+	// is proposed (leader only): session checks go by the newest proposal,
+	// as tree.Prepare goes by the tree plus the changes in flight.
+	proposedOwners map[int64]proposedOwner
 
 	lastApplied int64
 
-	// pendingConnects are handshakes waiting for their createSession txn.
+	// pendingConnects are handshakes waiting for the txn that creates
+	// their session or moves it to this server, by session id.
 	pendingConnects map[int64]ConnID
 	// touched are sessions seen alive here since the last report to the
 	// leader (learners only).
@@ -105,6 +111,7 @@ func Restore(cfg Config, d Durable) (*Node, error) {
 		sessions:        map[int64]*session{},
 		conns:           map[ConnID]*conn{},
 		proposed:        map[int64]*tree.Txn{},
+		proposedOwners:  map[int64]proposedOwner{},
 		pendingConnects: map[int64]ConnID{},
 		touched:         map[int64]struct{}{},
 		localSessions:   map[int64]*session{},
@@ -141,6 +148,15 @@ func Restore(cfg Config, d Durable) (*Node, error) {
 	n.pump()
 	return n, nil
 }
+
+// proposedOwner is a session owner named by a proposed txn.
+type proposedOwner struct {
+	owner int64
+	zxid  int64
+}
+
+// id is this server's id as zab and session owners know it.
+func (n *Node) id() int64 { return n.cfg.zabID() }
 
 // application adapts the Node to zab.Application.
 type application Node
@@ -319,6 +335,7 @@ func (n *Node) stopServing(why string) {
 	n.serving = false
 	n.tree.AbandonPending()
 	clear(n.proposed)
+	clear(n.proposedOwners)
 	clear(n.pendingConnects)
 	clear(n.touched)
 	for _, s := range n.sessions {

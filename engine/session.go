@@ -14,8 +14,20 @@ type session struct {
 	passwd  []byte
 	// expireTick is the tick at which the session expires unless touched.
 	expireTick int64
-	// conn is the connection on this server that owns the session, or 0.
+	// conn is the connection on this server that holds the session, or 0.
 	conn ConnID
+	// owner is the id of the server whose client connection holds the
+	// session, replicated by txns: createSession names the server that
+	// created it, moveSession the server the client reconnected to (every
+	// reconnect but one to the leader that owns the session already is a
+	// moveSession). The leader turns a write, sync or closeSession
+	// forwarded by any other server into an error txn with SessionMoved,
+	// and a server that is not the owner closes its connection of the
+	// session when a moveSession applies. 0 means unknown: a session loaded
+	// from a snapshot (whose format has no owner, after a restart or a SNAP
+	// sync) may be served by any server until its client reconnects, which
+	// moves it.
+	owner int64
 	// closing is set once a closeSession txn was proposed for it.
 	closing bool
 }

@@ -325,3 +325,96 @@ func TestEnsembleSessionMovesBetweenServers(t *testing.T) {
 	ev := recvEvent(t, watch, "the re-armed watch fires on the new server")
 	require.Equal(t, zk.EventNodeDataChanged, ev.Type)
 }
+
+// TestEnsembleStaleConnectionAfterSessionMove: a client holds a session
+// on one server and reconnects with the same id and password on another,
+// as a client cut off from its server does. The leader records the new
+// owner before the new server answers; the old server closes its connection
+// of the session, and a write sent on that old connection fails (closed
+// without a reply, as ZooKeeper answers SessionMoved) and is never applied.
+func TestEnsembleStaleConnectionAfterSessionMove(t *testing.T) {
+	ms := startEnsemble(t, 3)
+	leader := waitServing(t, ms)
+	var followers []*member
+	for _, m := range ms {
+		if m != leader {
+			followers = append(followers, m)
+		}
+	}
+	srvA, srvB := followers[0], followers[1]
+
+	a := newSession(t, srvA.addr, 10000)
+	h := a.call(proto.OpCreate, &proto.CreateRequest{Path: "/eph", ACL: proto.OpenACLUnsafe, Flags: proto.ModeEphemeral}, nil)
+	require.Equal(t, proto.ErrOK, h.Err)
+
+	b := resume(t, srvB.addr, a, a.lastZxid)
+
+	// A write on the old connection: whether it reaches server A before or
+	// after A applied the move, it must fail and the connection close.
+	_ = a.nc.SetWriteDeadline(time.Now().Add(waitTimeout))
+	_, _ = a.nc.Write(proto.EncodeRequest(proto.RequestHeader{Xid: 100, Type: proto.OpCreate},
+		&proto.CreateRequest{Path: "/stale", ACL: proto.OpenACLUnsafe}))
+	for _, f := range a.expectClosed() {
+		var hdr proto.ReplyHeader
+		require.NoError(t, proto.Unmarshal(f, &hdr))
+		require.Equal(t, proto.ErrSessionMoved, hdr.Err, "the only reply the stale write may get is SessionMoved")
+	}
+
+	// The session works on B, with its ephemeral; the stale write did not
+	// happen anywhere.
+	h = b.call(proto.OpSync, &proto.SyncRequest{Path: "/"}, &proto.SyncResponse{})
+	require.Equal(t, proto.ErrOK, h.Err)
+	var ex proto.ExistsResponse
+	h = b.call(proto.OpExists, &proto.ExistsRequest{Path: "/eph"}, &ex)
+	require.Equal(t, proto.ErrOK, h.Err)
+	require.Equal(t, a.sessionID, ex.Stat.EphemeralOwner)
+	h = b.call(proto.OpCreate, &proto.CreateRequest{Path: "/fresh", ACL: proto.OpenACLUnsafe}, nil)
+	require.Equal(t, proto.ErrOK, h.Err)
+	for _, m := range ms {
+		c := connect(t, m.addr)
+		_, err := c.Sync("/")
+		require.NoError(t, err)
+		ok, _, err := c.Exists("/stale")
+		require.NoError(t, err)
+		require.False(t, ok, "server %d: the write on the stale connection was not applied", m.id)
+		ok, _, err = c.Exists("/fresh")
+		require.NoError(t, err)
+		require.True(t, ok, "server %d", m.id)
+	}
+
+	// Reconnecting on A again moves the session back: B's connection closes.
+	a2 := resume(t, srvA.addr, a, b.lastZxid)
+	b.expectClosed()
+	h = a2.call(proto.OpCloseSession, &proto.EmptyRecord{}, nil)
+	require.Equal(t, proto.ErrOK, h.Err)
+	c := connect(t, srvB.addr)
+	_, err := c.Sync("/")
+	require.NoError(t, err)
+	ok, _, err := c.Exists("/eph")
+	require.NoError(t, err)
+	require.False(t, ok, "closing the moved session deletes its ephemeral")
+}
+
+// resume reconnects the session of old on the server at addr. A server that
+// has not yet applied lastZxid closes the handshake unanswered, as ZooKeeper
+// does; the client then tries again, as clients do.
+func resume(t *testing.T, addr string, old *rawClient, lastZxid int64) *rawClient {
+	t.Helper()
+	var c *rawClient
+	waitFor(t, "the session resumes on "+addr, func() bool {
+		c = dialRaw(t, addr)
+		c.write(proto.AppendRecords(nil, &proto.ConnectRequest{TimeOut: 10000, SessionID: old.sessionID, Passwd: old.passwd, LastZxidSeen: lastZxid}))
+		body, err := c.readFrame(waitTimeout)
+		if err != nil {
+			c.close()
+			return false
+		}
+		var resp proto.ConnectResponse
+		require.NoError(t, proto.Unmarshal(body, &resp))
+		require.Equal(t, old.sessionID, resp.SessionID, "same session")
+		require.Equal(t, old.passwd, resp.Passwd)
+		c.sessionID, c.passwd, c.timeout, c.lastZxid = resp.SessionID, resp.Passwd, resp.TimeOut, lastZxid
+		return true
+	})
+	return c
+}

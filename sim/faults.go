@@ -239,6 +239,10 @@ func (sm *Sim) pair() (int64, int64) {
 }
 
 // injectConnReset breaks one client connection, as a network blip would.
+// Half of the breaks are one-sided: the client's end dies and the server
+// never hears of it (a client cut off from its server), so the server holds
+// the connection until the session moves to another connection or expires,
+// and requests the client sent before the break still arrive and run.
 func (sm *Sim) injectConnReset() {
 	var live []*client
 	for _, c := range sm.clients {
@@ -250,8 +254,15 @@ func (sm *Sim) injectConnReset() {
 		return
 	}
 	c := live[sm.rng.IntN(len(live))]
-	sm.fault("conn-reset")
 	cn := c.cn
+	if sm.rng.IntN(2) == 0 {
+		sm.fault("conn-half-open")
+		cn.open = false
+		sm.tracef(cn.srv.id, "HALF-OPEN conn %d (c%d ↔ n%d): the server keeps it", cn.id, c.id, cn.srv.id)
+		sm.toClient(cn, &packet{kind: pktReset, why: "connection lost"})
+		return
+	}
+	sm.fault("conn-reset")
 	cn.open = false
 	sm.tracef(cn.srv.id, "RESET conn %d (c%d ↔ n%d)", cn.id, c.id, cn.srv.id)
 	sm.closeConn(cn, "connection reset", true)

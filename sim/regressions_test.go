@@ -1,6 +1,9 @@
 package sim
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestSimPipelineAfterClose: requests a client pipelines after closeSession
 // (a multi-threaded client can) must be answered after the closeSession
@@ -23,4 +26,15 @@ func TestSimPipelineAfterClose(t *testing.T) {
 // bound.
 func TestSimLateVoterJoinsLeader(t *testing.T) {
 	expectPass(t, Run(Options{Seed: 569, Observers: -1, VisualizationDir: t.TempDir()}))
+}
+
+// TestSimReconnectToLaggingOwner: a client reconnects to the server that
+// owns its session while that server lags behind the expiry of the
+// session. Seed 1009 (5 voters, 5 clients) found such a server accepting
+// the handshake from its stale session table, so the client believed a
+// session alive whose ephemerals another client had already seen deleted;
+// a learner now revalidates every reconnect with the leader (moveSession).
+func TestSimReconnectToLaggingOwner(t *testing.T) {
+	expectPass(t, Run(Options{Seed: 1009, Nodes: 5, Observers: 0, Clients: 5, Duration: 20 * time.Second,
+		VisualizationDir: t.TempDir()}))
 }

@@ -18,15 +18,15 @@ import (
 // bit for bit, so the pinned seed keeps failing as long as the engine and
 // the simulator behave the same; when either changes, rescan and update.
 var plantedBugSeeds = map[bugs.Bug]uint64{
-	bugs.AckBeforePersist:          323,
+	bugs.AckBeforePersist:          412,
 	bugs.CommitBeforeQuorum:        1,
-	bugs.AckNewLeaderBeforePersist: 868,
-	bugs.EpochBeforePersist:        687,
-	bugs.KeepDivergentTail:         4,
+	bugs.AckNewLeaderBeforePersist: 1179,
+	bugs.EpochBeforePersist:        318,
+	bugs.KeepDivergentTail:         6,
 	bugs.ReuseEpoch:                1,
-	bugs.EphemeralSurvivesExpiry:   69,
-	bugs.ReadBeforeLastZxid:        140,
-	bugs.SyncWithoutQuorum:         541,
+	bugs.EphemeralSurvivesExpiry:   121,
+	bugs.ReadBeforeLastZxid:        18,
+	bugs.SyncWithoutQuorum:         752,
 }
 
 // bugOptions are the options `zabkeeper sim --seed N` uses.

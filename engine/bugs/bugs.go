@@ -35,7 +35,9 @@ const (
 	// (ZOOKEEPER-2355).
 	EphemeralSurvivesExpiry
 	// ReadBeforeLastZxid: a server accepts a client that has seen a newer
-	// zxid than it applied, so the client's reads go back in time.
+	// zxid than it applied, so the client's reads go back in time. (It also
+	// answers a reconnect from its own session table instead of asking the
+	// leader with a moveSession, which would make it catch up first.)
 	ReadBeforeLastZxid
 	// SyncWithoutQuorum: the leader answers sync without confirming that a
 	// quorum still follows it, so a deposed leader's sync-then-read is

@@ -7,8 +7,8 @@ import (
 // Apply applies a committed txn (txns must come in zxid order) and returns
 // the response body for the originating request, its error code, and the
 // watch events it fired in order. Error txns and failed multis change
-// nothing and fire nothing; createSession changes nothing in the tree;
-// closeSession deletes the session's ephemerals. Apply also drops the
+// nothing and fire nothing; createSession and moveSession change nothing in
+// the tree; closeSession deletes the session's ephemerals. Apply also drops the
 // prepared state of every txn up to this one.
 //
 // Response bodies: CreateResponse for create (1); Create2Response for
@@ -24,7 +24,7 @@ func (t *Tree) Apply(txn *Txn) Result {
 	switch txn.Type {
 	case proto.OpError:
 		res.Err = txn.Err
-	case proto.OpCreateSession, proto.OpSync:
+	case proto.OpCreateSession, OpMoveSession, proto.OpSync:
 	case proto.OpCloseSession:
 		a.closeSession(txn.Paths)
 	case proto.OpMulti:

@@ -20,7 +20,9 @@ import (
 //   - check (13, only inside multi): Path, Version (the expected version).
 //   - multi (14): Ops. A failed multi has every op of Type error with its
 //     code in Err (0 before the failing op, -2 after it).
-//   - createSession (-10): TimeOut, Data (the session password).
+//   - createSession (-10): TimeOut, Data (the session password), Owner.
+//   - moveSession (OpMoveSession): TimeOut (negotiated on the new
+//     connection), Owner (the server the session moves to).
 //   - closeSession (-11): Paths (the session's ephemerals, sorted).
 //   - error (-1): Err.
 //   - sync (9): Path. A no-op that commits through the quorum, so a
@@ -46,10 +48,26 @@ type Txn struct {
 	Err            proto.ErrCode
 	Paths          []string
 	Ops            []Txn
+	// Owner is the id of the server whose client connection holds the
+	// session (createSession, moveSession); 0 means unknown.
+	Owner int64
 }
 
-// txnFormat is the version byte leading every marshalled txn.
-const txnFormat = 1
+// OpMoveSession is the type of the txn that names the owner of a live
+// session after its client reconnected there with the session's id and
+// password (another server, or the same learner revalidating it). It is
+// ours, not a ZooKeeper opcode (ZooKeeper's leader keeps session owners in
+// memory only, Leader.revalidateSession), and never comes from a client:
+// the engine answers a request of this type Unimplemented.
+const OpMoveSession proto.OpCode = -12
+
+// txnFormat is the version leading every marshalled txn. Format 2 added
+// Owner to createSession and the moveSession type; format 1 txns (older
+// logs) still decode, their createSession with Owner 0.
+const (
+	txnFormat   = 2
+	txnFormatV1 = 1
+)
 
 // Marshal encodes the txn with jute primitives.
 func (t *Txn) Marshal() []byte {
@@ -94,6 +112,10 @@ func (t *Txn) encodeBody(e *proto.Encoder) {
 	case proto.OpCreateSession:
 		e.WriteInt(t.TimeOut)
 		e.WriteBuffer(t.Data)
+		e.WriteLong(t.Owner)
+	case OpMoveSession:
+		e.WriteInt(t.TimeOut)
+		e.WriteLong(t.Owner)
 	case proto.OpCloseSession:
 		e.WriteStrings(t.Paths)
 	case proto.OpError:
@@ -112,8 +134,9 @@ const minOpSize = 8
 // (every length is checked before allocation) and never panics.
 func UnmarshalTxn(b []byte) (*Txn, error) {
 	d := proto.NewDecoder(b)
-	if v := d.ReadInt(); d.Err() == nil && v != txnFormat {
-		return nil, fmt.Errorf("%w: format %d", ErrBadTxn, v)
+	format := d.ReadInt()
+	if d.Err() == nil && format != txnFormat && format != txnFormatV1 {
+		return nil, fmt.Errorf("%w: format %d", ErrBadTxn, format)
 	}
 	t := &Txn{
 		Zxid:      d.ReadLong(),
@@ -121,7 +144,7 @@ func UnmarshalTxn(b []byte) (*Txn, error) {
 		Cxid:      d.ReadInt(),
 		Time:      d.ReadLong(),
 	}
-	if err := t.decodeBody(d, true); err != nil {
+	if err := t.decodeBody(d, format, true); err != nil {
 		return nil, err
 	}
 	if d.Err() != nil {
@@ -133,7 +156,7 @@ func UnmarshalTxn(b []byte) (*Txn, error) {
 	return t, nil
 }
 
-func (t *Txn) decodeBody(d *proto.Decoder, top bool) error {
+func (t *Txn) decodeBody(d *proto.Decoder, format int32, top bool) error {
 	t.Type = proto.OpCode(d.ReadInt())
 	switch t.Type {
 	case proto.OpCreate, proto.OpCreate2, proto.OpCreateContainer, proto.OpCreateTTL:
@@ -170,7 +193,7 @@ func (t *Txn) decodeBody(d *proto.Decoder, top bool) error {
 			t.Ops = make([]Txn, n)
 		}
 		for i := range t.Ops {
-			if err := t.Ops[i].decodeBody(d, false); err != nil {
+			if err := t.Ops[i].decodeBody(d, format, false); err != nil {
 				return err
 			}
 			if d.Err() != nil {
@@ -183,6 +206,15 @@ func (t *Txn) decodeBody(d *proto.Decoder, top bool) error {
 		}
 		t.TimeOut = d.ReadInt()
 		t.Data = d.ReadBuffer()
+		if format != txnFormatV1 {
+			t.Owner = d.ReadLong()
+		}
+	case OpMoveSession:
+		if !top || format == txnFormatV1 {
+			return fmt.Errorf("%w: moveSession inside multi or in format %d", ErrBadTxn, format)
+		}
+		t.TimeOut = d.ReadInt()
+		t.Owner = d.ReadLong()
 	case proto.OpSync:
 		if !top {
 			return fmt.Errorf("%w: sync inside multi", ErrBadTxn)

@@ -67,7 +67,7 @@ func genBody(t *rapid.T, typ proto.OpCode) Txn {
 
 func genTxn() *rapid.Generator[*Txn] {
 	return rapid.Custom(func(t *rapid.T) *Txn {
-		all := append([]proto.OpCode{proto.OpMulti, proto.OpCreateSession, proto.OpCloseSession}, bodyTypes...)
+		all := append([]proto.OpCode{proto.OpMulti, proto.OpCreateSession, OpMoveSession, proto.OpCloseSession}, bodyTypes...)
 		typ := rapid.SampledFrom(all).Draw(t, "type")
 		x := Txn{}
 		switch typ {
@@ -81,6 +81,11 @@ func genTxn() *rapid.Generator[*Txn] {
 			x.Type = typ
 			x.TimeOut = rapid.Int32().Draw(t, "timeout")
 			x.Data = genBytes().Draw(t, "passwd")
+			x.Owner = rapid.Int64().Draw(t, "owner")
+		case OpMoveSession:
+			x.Type = typ
+			x.TimeOut = rapid.Int32().Draw(t, "timeout")
+			x.Owner = rapid.Int64().Draw(t, "owner")
 		case proto.OpCloseSession:
 			x.Type = typ
 			x.Paths = rapid.SliceOfN(rapid.String(), 0, 3).Draw(t, "paths")
@@ -119,8 +124,11 @@ func TestUnmarshalTxnRejects(t *testing.T) {
 	off := 4 + 8 + 8 + 4 + 8 + 4 + 4
 	nested[off+3] = byte(proto.OpMulti)
 	for name, b := range map[string][]byte{
-		"empty":        nil,
-		"bad format":   append([]byte{0, 0, 0, 2}, (&Txn{Type: proto.OpDelete}).Marshal()[4:]...),
+		"empty":      nil,
+		"bad format": append([]byte{0, 0, 0, 3}, (&Txn{Type: proto.OpDelete}).Marshal()[4:]...),
+		"format 0":   append([]byte{0, 0, 0, 0}, (&Txn{Type: proto.OpDelete}).Marshal()[4:]...),
+		"moveSession in format 1": append([]byte{0, 0, 0, 1},
+			(&Txn{Type: OpMoveSession, TimeOut: 1, Owner: 2}).Marshal()[4:]...),
 		"unknown type": (&Txn{Type: 99}).Marshal(),
 		"trailing":     append((&Txn{Type: proto.OpDelete, Path: "/a"}).Marshal(), 0),
 		"nested multi": nested,
@@ -130,12 +138,43 @@ func TestUnmarshalTxnRejects(t *testing.T) {
 	}
 }
 
+// TestUnmarshalTxnFormat1: logs written before format 2 still decode; their
+// createSession has no owner (0, unknown) and re-encodes in format 2.
+func TestUnmarshalTxnFormat1(t *testing.T) {
+	v1 := []byte{
+		0, 0, 0, 1, // format 1
+		0, 0, 0, 0, 0, 0, 0, 7, // zxid
+		0x11, 0, 0, 0, 0, 0, 0, 1, // session
+		0xff, 0xff, 0xff, 0xff, // cxid -1
+		0, 0, 0, 0, 0, 0, 0, 9, // time
+		0xff, 0xff, 0xff, 0xf6, // createSession (-10)
+		0, 0, 0x75, 0x30, // timeout 30000
+		0, 0, 0, 2, 0xab, 0xcd, // password
+	}
+	x, err := UnmarshalTxn(v1)
+	require.NoError(t, err)
+	require.Equal(t, &Txn{Zxid: 7, SessionID: 0x1100000000000001, Cxid: -1, Time: 9, Type: proto.OpCreateSession,
+		TimeOut: 30000, Data: []byte{0xab, 0xcd}}, x)
+	b := x.Marshal()
+	require.Equal(t, []byte{0, 0, 0, 2}, b[:4], "re-encoded in the current format")
+	require.Equal(t, append(append([]byte{0, 0, 0, 2}, v1[4:]...), 0, 0, 0, 0, 0, 0, 0, 0), b, "format 2 appends the owner")
+
+	mv := (&Txn{Zxid: 8, SessionID: 5, Cxid: -1, Type: OpMoveSession, TimeOut: 4000, Owner: 3}).Marshal()
+	require.Equal(t, []byte{
+		0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 5, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0,
+		0xff, 0xff, 0xff, 0xf4, // moveSession (-12)
+		0, 0, 0x0f, 0xa0, // timeout 4000
+		0, 0, 0, 0, 0, 0, 0, 3, // owner
+	}, mv)
+}
+
 func FuzzUnmarshalTxn(f *testing.F) {
 	for _, x := range []*Txn{
 		{Zxid: 1, SessionID: 2, Cxid: 3, Time: 4, Type: proto.OpCreate, Path: "/a", Data: []byte("d"), ACL: proto.OpenACLUnsafe, Mode: 3, ParentCversion: 1},
 		{Type: proto.OpMulti, Ops: []Txn{{Type: proto.OpSetData, Path: "/a", Version: 2}, {Type: proto.OpCheck, Path: "/b"}, {Type: proto.OpError, Err: -2}}},
 		{Type: proto.OpCloseSession, Paths: []string{"/e1", "/e2"}},
-		{Type: proto.OpCreateSession, TimeOut: 30000, Data: make([]byte, 16)},
+		{Type: proto.OpCreateSession, TimeOut: 30000, Data: make([]byte, 16), Owner: 2},
+		{Type: OpMoveSession, SessionID: 9, TimeOut: 30000, Owner: 3},
 		{Type: proto.OpSetACL, Path: "/x", ACL: proto.ReadACLUnsafe},
 		{Type: proto.OpError, Err: proto.ErrNoNode},
 	} {
