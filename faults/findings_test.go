@@ -162,17 +162,22 @@ func requestsOnly(ops []linearizability.Op) []linearizability.Op {
 	return out
 }
 
-// bisectCheckTime bounds each Porcupine search of notLinearizableBy.
-const bisectCheckTime = time.Minute
+// Bounds of notLinearizableBy: each Porcupine search, and the whole
+// bisection.
+const (
+	bisectCheckTime = time.Minute
+	bisectTime      = 3 * time.Minute
+)
 
 // notLinearizableBy returns, to within 100 ms, the earliest cut in [from,
 // to] at which the history (known not to be linearizable by to) is already
-// not linearizable; a cut whose check times out counts as linearizable, so
-// the answer is an upper bound.
+// not linearizable. A cut whose check times out counts as linearizable, and
+// the search stops after bisectTime, so the answer is an upper bound.
 func notLinearizableBy(h linearizability.History, from, to int64) int64 {
 	const resolution = int64(100 * time.Millisecond)
+	deadline := time.Now().Add(bisectTime)
 	lo, hi := from, to // the cut at lo is linearizable, the one at hi not
-	for hi-lo > resolution {
+	for hi-lo > resolution && time.Now().Before(deadline) {
 		mid := lo + (hi-lo)/2
 		res, err := linearizability.CheckLinearizable(historyUpTo(h, mid), bisectCheckTime)
 		if err == nil && !res.Ok && !res.Unknown {

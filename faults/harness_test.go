@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -112,6 +113,12 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 			o.bug, n, o.bug, n, seed, *faultsDuration, *faultsWorkers)
 		t.Logf("PLANTED BUG %s in every server: this run is expected to fail its checks", o.bug)
 	}
+	if *faultsClientDrops > 0 {
+		replay += fmt.Sprintf(" -faults.client-drops=%v", *faultsClientDrops)
+	}
+	if *faultsClosers > 0 {
+		replay += fmt.Sprintf(" -faults.closers=%d", *faultsClosers)
+	}
 	t.Logf("servers %d, seed %d, fault phase %v, %d workers; replay the same choices: %s", n, seed, *faultsDuration, *faultsWorkers, replay)
 	// Separate streams, so the sequence of fault kinds does not depend on
 	// the draws each fault makes (which depend on whether a leader was seen).
@@ -144,7 +151,11 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range groupParents {
+	parents := groupParents
+	if *faultsClosers > 0 {
+		parents = append(slices.Clone(parents), closersParent)
+	}
+	for _, p := range parents {
 		op := setup.create(sess, p, nil, 0)
 		if op.Err != linearizability.ErrOK || !op.Completed() {
 			t.Fatalf("setup: %s", op.String())
@@ -166,6 +177,11 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 	res.loadStart = time.Now()
 	for _, w := range workers {
 		wg.Go(func() { w.run(stop) })
+	}
+	var cs *closers
+	if *faultsClosers > 0 {
+		cs = &closers{addrs: addrs, rec: rec, watches: watches, logger: logger, seed: seed}
+		wg.Go(func() { cs.run(stop, *faultsClosers) })
 	}
 	stopLoad := sync.OnceFunc(func() { close(stop); wg.Wait() })
 	t.Cleanup(stopLoad)
@@ -235,6 +251,14 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 	// The checks.
 	rep := report{n: n, seed: seed, phase: phase, workers: len(workers), faults: art.faults, ops: len(h.Ops)}
 	rep.unknowns, rep.expired = rec.unknowns, len(rec.expired)
+	if *faultsClientDrops > 0 {
+		for _, w := range workers {
+			rep.drops += w.drops
+		}
+	}
+	if cs != nil {
+		rep.closers = cs.String()
+	}
 	for _, op := range h.Ops {
 		if op.Kind.IsRead() && op.Completed() && op.Zxid > 0 {
 			rep.zxidReads++
@@ -454,6 +478,8 @@ type report struct {
 	ops      int
 	unknowns int
 	expired  int
+	drops    int    // client connections dropped (-faults.client-drops)
+	closers  string // what the closers did (-faults.closers)
 	// zxidReads counts completed reads with a reply zxid, which CheckReads
 	// can check.
 	zxidReads int
@@ -478,6 +504,12 @@ func (r *report) log(t *testing.T) {
 	}
 	fmt.Fprintf(&b, "  faults injected: %d (%s)\n", len(r.faults), strings.Join(counts, " "))
 	fmt.Fprintf(&b, "  ops recorded: %d, outcome unknown: %d, sessions expired: %d\n", r.ops, r.unknowns, r.expired)
+	if *faultsClientDrops > 0 {
+		fmt.Fprintf(&b, "  client connections dropped: %d (one per worker every %v on average)\n", r.drops, *faultsClientDrops)
+	}
+	if r.closers != "" {
+		fmt.Fprintf(&b, "  %s\n", r.closers)
+	}
 	fmt.Fprintf(&b, "  acked writes lost: %d\n", len(r.lost))
 	fmt.Fprintf(&b, "  Porcupine: %s (checked in %v)\n", r.lin, r.linTook.Round(time.Millisecond))
 	fmt.Fprintf(&b, "  CheckReads: %d violations (%d reads carried a reply zxid)\n", len(r.reads), r.zxidReads)

@@ -145,7 +145,7 @@ type client struct {
 }
 
 func dialClient(addrs []string, logger zk.Logger) (*client, error) {
-	tap := &replyTap{}
+	tap := &replyTap{closeXid: -1}
 	conn, _, err := zk.Connect(addrs, sessionTimeout, zk.WithLogger(logger), zk.WithLogInfo(false), zk.WithDialer(tap.dial))
 	if err != nil {
 		return nil, fmt.Errorf("zk connect: %w", err)
@@ -167,6 +167,11 @@ type worker struct {
 	sessions map[int64]bool
 	ops      int
 	pending  atomic.Int32 // watches set and not yet fired
+	// drops: with -faults.client-drops, when the worker next drops its
+	// connection (zero: never) and how many times it did.
+	nextDrop time.Time
+	dropRng  *rand.Rand
+	drops    int
 }
 
 func newWorker(id int, addrs []string, rec *recorder, watches *watchLog, seed uint64, logger zk.Logger) (*worker, error) {
@@ -177,6 +182,7 @@ func newWorker(id int, addrs []string, rec *recorder, watches *watchLog, seed ui
 	return &worker{
 		id: id, client: c, rec: rec, watches: watches, rng: rand.New(rand.NewPCG(seed, uint64(id))),
 		versions: map[string]int32{}, sessions: map[int64]bool{},
+		dropRng: rand.New(rand.NewPCG(seed, dropStream+uint64(id))),
 	}, nil
 }
 
@@ -208,6 +214,10 @@ func (w *worker) run(stop <-chan struct{}) {
 		sess := w.waitSession(stop)
 		if sess == 0 {
 			return
+		}
+		if w.dropDue() {
+			w.dropConnection(stop)
+			continue
 		}
 		for s := range w.sessions {
 			if s != sess {
