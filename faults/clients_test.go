@@ -12,8 +12,12 @@ import (
 	"github.com/zabkeeper/zabkeeper/linearizability"
 )
 
-// Two client behaviours the default load leaves out, each behind a flag:
+// Client behaviours the default load leaves out, each behind a flag:
 //
+//   - readers: workers that only sync and read. A worker that writes blocks
+//     on its first write to a leader that lost its quorum; a reader keeps
+//     reading, so a deposed leader that still answers sync on its own
+//     (ZOOKEEPER-1675) is seen serving stale reads after a sync.
 //   - client drops: each worker now and then closes its TCP connection
 //     under go-zk, as a network blip would. go-zk reconnects to the next
 //     server of its list with the same session and its last seen zxid, and
@@ -33,7 +37,12 @@ var (
 		"mean time between two drops of a worker's client connection (0: never); the client reconnects to another server with its session")
 	faultsClosers = flag.Int("faults.closers", 0,
 		"sessions at a time that create an ephemeral and close the session right behind it (0: none)")
+	faultsReaders = flag.Int("faults.readers", 0,
+		"extra workers that only read, each time after a sync (0: none)")
 )
+
+// readerPause is the pause of a reader between two sync-then-read pairs.
+const readerPause = 2 * time.Millisecond
 
 // dropStream and closerStream separate the random streams of drops and
 // closers from the workers' own.

@@ -24,6 +24,7 @@ var (
 	faultsSeed     = flag.Uint64("faults.seed", 0, "seed of the fault schedule and of the workers' choices (0: from the clock)")
 	faultsServers  = flag.String("faults.servers", "3,5", "ensemble sizes to run, comma-separated, one sub-test each")
 	faultsWorkers  = flag.Int("faults.workers", 4, "concurrent client sessions")
+	faultsKinds    = flag.String("faults.kinds", "all", "fault kinds to inject: all, or a comma list of "+strings.Join(faultKinds, ","))
 	faultsDir      = flag.String("faults.dir", "", "where a failing run writes its artifacts (default $ZABKEEPER_FAULTS_DIR, else a new directory under the system temp dir)")
 )
 
@@ -119,6 +120,12 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 	if *faultsClosers > 0 {
 		replay += fmt.Sprintf(" -faults.closers=%d", *faultsClosers)
 	}
+	if *faultsReaders > 0 {
+		replay += fmt.Sprintf(" -faults.readers=%d", *faultsReaders)
+	}
+	if *faultsKinds != "all" {
+		replay += fmt.Sprintf(" -faults.kinds=%s", *faultsKinds)
+	}
 	t.Logf("servers %d, seed %d, fault phase %v, %d workers; replay the same choices: %s", n, seed, *faultsDuration, *faultsWorkers, replay)
 	// Separate streams, so the sequence of fault kinds does not depend on
 	// the draws each fault makes (which depend on whether a leader was seen).
@@ -147,29 +154,25 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 		t.Fatal(err)
 	}
 	t.Cleanup(setup.conn.Close)
-	sess, err := waitForSession(setup)
-	if err != nil {
-		t.Fatal(err)
-	}
 	parents := groupParents
 	if *faultsClosers > 0 {
 		parents = append(slices.Clone(parents), closersParent)
 	}
 	for _, p := range parents {
-		op := setup.create(sess, p, nil, 0)
-		if op.Err != linearizability.ErrOK || !op.Completed() {
-			t.Fatalf("setup: %s", op.String())
+		if err := setup.createParent(p); err != nil {
+			t.Fatal(err)
 		}
 	}
 
 	// Load.
-	workers := make([]*worker, *faultsWorkers)
+	workers := make([]*worker, *faultsWorkers+*faultsReaders)
 	for i := range workers {
 		w, err := newWorker(i+1, addrs, rec, watches, seed, logger)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(w.conn.Close)
+		w.reader = i >= *faultsWorkers
 		workers[i] = w
 	}
 	stop := make(chan struct{})
@@ -183,11 +186,16 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 		cs = &closers{addrs: addrs, rec: rec, watches: watches, logger: logger, seed: seed}
 		wg.Go(func() { cs.run(stop, *faultsClosers) })
 	}
-	stopLoad := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	signalStop := sync.OnceFunc(func() { close(stop) })
+	stopLoad := func() { signalStop(); wg.Wait() }
 	t.Cleanup(stopLoad)
 
 	// Faults, one at a time.
-	sched := newScheduler(kindRng)
+	kinds, err := parseKinds(*faultsKinds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched := newScheduler(kindRng, kinds)
 	start := time.Now()
 	end := start.Add(*faultsDuration)
 	for time.Now().Before(end) {
@@ -219,7 +227,9 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 		waitWatches(watches, rec.history(), watchWait)
 	} else {
 		// Requests to a dead ensemble may wait for a long time: closing
-		// the sessions ends them.
+		// the sessions ends them (after the stop, so that no worker goes
+		// on issuing requests on a closed client).
+		signalStop()
 		for _, w := range workers {
 			w.conn.Close()
 		}
@@ -321,6 +331,32 @@ func waitForSession(w *worker) (int64, error) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return w.conn.SessionID(), nil
+}
+
+// createParent creates the persistent node path, retrying (each attempt
+// recorded) while the outcome is unknown; NodeExists after such an attempt
+// means that attempt did it.
+func (w *worker) createParent(path string) error {
+	deadline := time.Now().Add(recoverWait)
+	inDoubt := false
+	for {
+		sess, err := waitForSession(w)
+		if err != nil {
+			return fmt.Errorf("setup of %s: %w", path, err)
+		}
+		op := w.create(sess, path, nil, 0)
+		switch {
+		case op.Completed() && (op.Err == linearizability.ErrOK || inDoubt && op.Err == linearizability.ErrNodeExists):
+			return nil
+		case op.Completed():
+			return fmt.Errorf("setup: %s", op.String())
+		}
+		inDoubt = true
+		if time.Now().After(deadline) {
+			return fmt.Errorf("setup: %s, and no answer within %v", op.String(), recoverWait)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // finalRead records a sync and a getData of path, retrying (each attempt
@@ -504,6 +540,9 @@ func (r *report) log(t *testing.T) {
 	}
 	fmt.Fprintf(&b, "  faults injected: %d (%s)\n", len(r.faults), strings.Join(counts, " "))
 	fmt.Fprintf(&b, "  ops recorded: %d, outcome unknown: %d, sessions expired: %d\n", r.ops, r.unknowns, r.expired)
+	if *faultsReaders > 0 {
+		fmt.Fprintf(&b, "  of the workers, %d only read (each time after a sync)\n", *faultsReaders)
+	}
 	if *faultsClientDrops > 0 {
 		fmt.Fprintf(&b, "  client connections dropped: %d (one per worker every %v on average)\n", r.drops, *faultsClientDrops)
 	}
