@@ -92,11 +92,12 @@ const (
 	partnerIDs = 2 << 20
 )
 
-// closersParent holds the closers' keys, one per closer loop; nobody else
-// writes there, so what a partner finds pins down what the close did.
-const closersParent = "/closers"
-
-func closerKey(i int) string { return fmt.Sprintf("%s/k%d", closersParent, i) }
+// Each closer loop has a parent of its own with one key: nobody else
+// writes there, so what its partner finds pins down what the close did,
+// and each loop is a Porcupine partition of its own (creates under one
+// parent share its child list, which would join them).
+func closerParent(i int) string { return fmt.Sprintf("/closer%d", i) }
+func closerKey(i int) string    { return closerParent(i) + "/k" }
 
 // closers runs loops of short sessions until stop closes. Each loop has a
 // partner, a long-lived session that, once a close is acknowledged,

@@ -154,9 +154,9 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 		t.Fatal(err)
 	}
 	t.Cleanup(setup.conn.Close)
-	parents := groupParents
-	if *faultsClosers > 0 {
-		parents = append(slices.Clone(parents), closersParent)
+	parents := slices.Clone(groupParents)
+	for i := range *faultsClosers {
+		parents = append(parents, closerParent(i))
 	}
 	for _, p := range parents {
 		if err := setup.createParent(p); err != nil {
