@@ -21,6 +21,7 @@ import (
 type artifacts struct {
 	n       int
 	seed    uint64
+	bug     string // planted in every server, "" for none
 	replay  string
 	c       *cluster
 	rec     *recorder                // the history so far
@@ -36,6 +37,9 @@ func (a *artifacts) dir() (string, error) {
 		base = os.Getenv("ZABKEEPER_FAULTS_DIR")
 	}
 	pattern := fmt.Sprintf("zabkeeper-faults-n%d-seed%d-", a.n, a.seed)
+	if a.bug != "" {
+		pattern = fmt.Sprintf("zabkeeper-faults-%s-n%d-seed%d-", a.bug, a.n, a.seed)
+	}
 	if base == "" {
 		return os.MkdirTemp("", pattern)
 	}
@@ -56,7 +60,11 @@ func (a *artifacts) save(t *testing.T) {
 			t.Logf("artifacts: %v", err)
 		}
 	}
-	write("README.txt", fmt.Sprintf("servers %d, seed %d\nreplay (same fault and op choices; timing differs):\n  %s\n", a.n, a.seed, a.replay))
+	readme := fmt.Sprintf("servers %d, seed %d\nreplay (same fault and op choices; timing differs):\n  %s\n", a.n, a.seed, a.replay)
+	if a.bug != "" {
+		readme = fmt.Sprintf("PLANTED BUG %s in every server (a build with -tags simbugs)\n", a.bug) + readme
+	}
+	write("README.txt", readme)
 	var b strings.Builder
 	for i, f := range a.faults {
 		fmt.Fprintf(&b, "%d: started %d: %s\n", i+1, f.start.UnixNano(), f)
@@ -86,6 +94,10 @@ func (a *artifacts) save(t *testing.T) {
 	}
 	for _, nd := range a.c.nodes {
 		write(fmt.Sprintf("server-%d.log", nd.id), string(nd.log.all()))
+	}
+	if a.bug != "" {
+		t.Logf("artifacts of the run with %s planted (seed %d): %s", a.bug, a.seed, dir)
+		return
 	}
 	t.Logf("artifacts of the failed run (seed %d): %s", a.seed, dir)
 }

@@ -38,11 +38,17 @@ const (
 )
 
 var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-	buildDir  string
+	buildsMu sync.Mutex
+	builds   = map[string]*build{} // by build tags
+	buildDir string
 )
+
+// build is one zabkeeper binary built for the run.
+type build struct {
+	once sync.Once
+	path string
+	err  error
+}
 
 // moduleRoot walks up from the working directory to the go.mod.
 func moduleRoot() (string, error) {
@@ -62,30 +68,50 @@ func moduleRoot() (string, error) {
 	}
 }
 
-// buildBinary builds cmd/zabkeeper once per test binary.
-func buildBinary(t *testing.T) string {
+// buildBinary builds cmd/zabkeeper once per test binary and set of build
+// tags ("" for none; "simbugs" for a binary that can plant bugs).
+func buildBinary(t *testing.T, tags string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		root, err := moduleRoot()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildDir, buildErr = os.MkdirTemp("", "zabkeeper-faults-")
-		if buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(buildDir, "zabkeeper")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/zabkeeper")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	buildsMu.Lock()
+	b := builds[tags]
+	if b == nil {
+		b = &build{}
+		builds[tags] = b
 	}
-	return binPath
+	buildsMu.Unlock()
+	b.once.Do(func() { b.path, b.err = goBuild(tags) })
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
+func goBuild(tags string) (string, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	buildsMu.Lock()
+	if buildDir == "" {
+		buildDir, err = os.MkdirTemp("", "zabkeeper-faults-")
+	}
+	dir := buildDir
+	buildsMu.Unlock()
+	if err != nil {
+		return "", fmt.Errorf("build directory: %w", err)
+	}
+	name, args := "zabkeeper", []string{"build"}
+	if tags != "" {
+		name += "-" + strings.ReplaceAll(tags, ",", "-")
+		args = append(args, "-tags", tags)
+	}
+	path := filepath.Join(dir, name)
+	cmd := exec.Command("go", append(args, "-o", path, "./cmd/zabkeeper")...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return path, nil
 }
 
 // freePort returns a loopback port nobody listens on, drawn below the
@@ -194,19 +220,26 @@ type node struct {
 // a netstub.Proxy: proxies[i][j] carries what server i sends to server j.
 type cluster struct {
 	bin     string
+	bug     string // planted in every server (--plant-bug), "" for none
 	nodes   []*node
 	proxies [][]*netstub.Proxy
 }
 
 // startCluster starts an n-server ensemble and waits until it serves. A
 // port race (a freePort taken before the server bound it) shows as an early
-// exit or no leader; the whole start is then retried with new ports.
-func startCluster(t *testing.T, n int) *cluster {
+// exit or no leader; the whole start is then retried with new ports. With
+// bug set, the binary is built with -tags simbugs and every server runs
+// with that bug planted.
+func startCluster(t *testing.T, n int, bug string) *cluster {
 	t.Helper()
-	bin := buildBinary(t)
+	tags := ""
+	if bug != "" {
+		tags = "simbugs"
+	}
+	bin := buildBinary(t, tags)
 	var lastErr error
 	for attempt := 1; attempt <= 3; attempt++ {
-		c, err := tryStart(t, bin, n)
+		c, err := tryStart(t, bin, bug, n)
 		if err == nil {
 			return c
 		}
@@ -217,8 +250,8 @@ func startCluster(t *testing.T, n int) *cluster {
 	return nil
 }
 
-func tryStart(t *testing.T, bin string, n int) (*cluster, error) {
-	c := &cluster{bin: bin, nodes: make([]*node, n), proxies: make([][]*netstub.Proxy, n)}
+func tryStart(t *testing.T, bin, bug string, n int) (*cluster, error) {
+	c := &cluster{bin: bin, bug: bug, nodes: make([]*node, n), proxies: make([][]*netstub.Proxy, n)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -304,7 +337,11 @@ const startMarker = "=== harness: start "
 
 // spawn starts nd's process on its (existing) dataDir.
 func (c *cluster) spawn(nd *node) error {
-	cmd := exec.Command(c.bin, "server", "--config", nd.cfgPath)
+	args := []string{"server", "--config", nd.cfgPath}
+	if c.bug != "" {
+		args = append(args, "--plant-bug", c.bug)
+	}
+	cmd := exec.Command(c.bin, args...)
 	cmd.Stdout, cmd.Stderr = nd.log, nd.log
 	fmt.Fprintf(nd.log, "%s%d of server %d at %s\n", startMarker, nd.starts+1, nd.id, time.Now().Format(time.RFC3339Nano))
 	if err := cmd.Start(); err != nil {
@@ -546,6 +583,11 @@ func orDash(s string) string {
 	return s
 }
 
+// errTwoLeaders is the error of waitRecovery when two servers serve as
+// leaders of one epoch: a safety violation (ZAB allows one leader per
+// epoch), unlike a slow or failed recovery.
+var errTwoLeaders = errors.New("two leaders")
+
 // recovery is how long the ensemble took to serve again after a fault was
 // healed.
 type recovery struct {
@@ -573,7 +615,7 @@ func (c *cluster) waitRecovery(healed time.Time, d time.Duration, extra func([]n
 		v := c.view(st)
 		now := time.Since(healed)
 		if v.twoLeaders != "" {
-			return r, fmt.Errorf("two leaders: %s (modes %s)", v.twoLeaders, strings.Join(v.modes, " "))
+			return r, fmt.Errorf("%w: %s (modes %s)", errTwoLeaders, v.twoLeaders, strings.Join(v.modes, " "))
 		}
 		if v.quorum && r.quorum < 0 {
 			r.quorum = now

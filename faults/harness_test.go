@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ var (
 	faultsSeed     = flag.Uint64("faults.seed", 0, "seed of the fault schedule and of the workers' choices (0: from the clock)")
 	faultsServers  = flag.String("faults.servers", "3,5", "ensemble sizes to run, comma-separated, one sub-test each")
 	faultsWorkers  = flag.Int("faults.workers", 4, "concurrent client sessions")
+	faultsKinds    = flag.String("faults.kinds", "all", "fault kinds to inject: all, or a comma list of "+strings.Join(faultKinds, ","))
 	faultsDir      = flag.String("faults.dir", "", "where a failing run writes its artifacts (default $ZABKEEPER_FAULTS_DIR, else a new directory under the system temp dir)")
 )
 
@@ -65,28 +67,79 @@ func TestFaultsLinearizable(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range sizes {
-		t.Run(fmt.Sprintf("servers=%d", n), func(t *testing.T) { runFaults(t, n) })
+		t.Run(fmt.Sprintf("servers=%d", n), func(t *testing.T) { runFaults(t, n, runOptions{seed: *faultsSeed}) })
 	}
 }
 
-func runFaults(t *testing.T, n int) {
-	seed := *faultsSeed
+// runOptions say how one run goes.
+type runOptions struct {
+	// seed of the fault schedule and the workers' choices; 0: from the
+	// clock.
+	seed uint64
+	// bug is planted in every server ("" for none). The run is then
+	// expected to fail its checks: what they find is returned in the
+	// outcome instead of failing the test, and a fault after which the
+	// ensemble does not come back ends the fault phase (the checks still
+	// run on the history recorded so far).
+	bug string
+}
+
+// outcome is what one run found.
+type outcome struct {
+	seed   uint64
+	replay string
+	// findings are the violations the checks found, in the order found
+	// (only kept with a planted bug; the normal run reports each with
+	// t.Errorf).
+	findings []finding
+	// loadStart is when the workers started: findings' times are relative
+	// to it.
+	loadStart time.Time
+	// checked is when the checks ended.
+	checked time.Time
+	faults  []faultRecord
+}
+
+// runFaults runs an n-server ensemble under faults and load and checks the
+// history. Without a planted bug every violation fails t.
+func runFaults(t *testing.T, n int, o runOptions) outcome {
+	seed := o.seed
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
 	replay := fmt.Sprintf("go test -count=1 -v -run 'TestFaultsLinearizable/servers=%d$' ./faults/ -faults.servers=%d -faults.seed=%d -faults.duration=%v -faults.workers=%d",
 		n, n, seed, *faultsDuration, *faultsWorkers)
+	if o.bug != "" {
+		replay = fmt.Sprintf("go test -count=1 -v -run 'TestFaultsCatchPlantedBug/%s/servers=%d$' ./faults/ -faults.plant-bug=%s -faults.servers=%d -faults.seed=%d -faults.duration=%v -faults.workers=%d",
+			o.bug, n, o.bug, n, seed, *faultsDuration, *faultsWorkers)
+		t.Logf("PLANTED BUG %s in every server: this run is expected to fail its checks", o.bug)
+	}
+	if *faultsClientDrops > 0 {
+		replay += fmt.Sprintf(" -faults.client-drops=%v", *faultsClientDrops)
+	}
+	if *faultsClosers > 0 {
+		replay += fmt.Sprintf(" -faults.closers=%d", *faultsClosers)
+	}
+	if *faultsReaders > 0 {
+		replay += fmt.Sprintf(" -faults.readers=%d", *faultsReaders)
+	}
+	if *faultsKinds != "all" {
+		replay += fmt.Sprintf(" -faults.kinds=%s", *faultsKinds)
+	}
 	t.Logf("servers %d, seed %d, fault phase %v, %d workers; replay the same choices: %s", n, seed, *faultsDuration, *faultsWorkers, replay)
 	// Separate streams, so the sequence of fault kinds does not depend on
 	// the draws each fault makes (which depend on whether a leader was seen).
 	kindRng := rand.New(rand.NewPCG(seed, 0x5eed))
 	faultRng := rand.New(rand.NewPCG(seed, 0xfa17))
+	out := &sink{t: t, keep: o.bug != ""}
+	res := outcome{seed: seed, replay: replay}
 
-	c := startCluster(t, n)
+	c := startCluster(t, n, o.bug)
 	rec := newRecorder()
-	art := &artifacts{n: n, seed: seed, replay: replay, c: c, rec: rec}
+	art := &artifacts{n: n, seed: seed, bug: o.bug, replay: replay, c: c, rec: rec}
 	t.Cleanup(func() {
-		if t.Failed() {
+		// A planted-bug run keeps its evidence whatever it found.
+		if t.Failed() || o.bug != "" {
 			art.save(t)
 		}
 	})
@@ -101,64 +154,106 @@ func runFaults(t *testing.T, n int) {
 		t.Fatal(err)
 	}
 	t.Cleanup(setup.conn.Close)
-	sess := waitForSession(t, setup)
-	for _, p := range groupParents {
-		op := setup.create(sess, p, nil, 0)
-		if op.Err != linearizability.ErrOK || !op.Completed() {
-			t.Fatalf("setup: %s", op.String())
+	parents := slices.Clone(groupParents)
+	for i := range *faultsClosers {
+		parents = append(parents, closerParent(i))
+	}
+	for _, p := range parents {
+		if err := setup.createParent(p); err != nil {
+			t.Fatal(err)
 		}
 	}
 
 	// Load.
-	workers := make([]*worker, *faultsWorkers)
+	workers := make([]*worker, *faultsWorkers+*faultsReaders)
 	for i := range workers {
 		w, err := newWorker(i+1, addrs, rec, watches, seed, logger)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(w.conn.Close)
+		w.reader = i >= *faultsWorkers
 		workers[i] = w
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	res.loadStart = time.Now()
 	for _, w := range workers {
 		wg.Go(func() { w.run(stop) })
 	}
-	stopLoad := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	var cs *closers
+	if *faultsClosers > 0 {
+		cs = &closers{addrs: addrs, rec: rec, watches: watches, logger: logger, seed: seed}
+		wg.Go(func() { cs.run(stop, *faultsClosers) })
+	}
+	signalStop := sync.OnceFunc(func() { close(stop) })
+	stopLoad := func() { signalStop(); wg.Wait() }
 	t.Cleanup(stopLoad)
 
 	// Faults, one at a time.
-	sched := newScheduler(kindRng)
+	kinds, err := parseKinds(*faultsKinds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched := newScheduler(kindRng, kinds)
 	start := time.Now()
 	end := start.Add(*faultsDuration)
 	for time.Now().Before(end) {
 		r, err := c.inject(faultRng, sched.next())
 		art.faults = append(art.faults, r)
 		if err != nil {
-			t.Errorf("fault %d, %s: %v", len(art.faults), r, err)
+			out.report(ensembleFinding(fmt.Sprintf("fault %d, %s: %v", len(art.faults), r, err), err))
 			break
 		}
 		t.Logf("fault %d: %s", len(art.faults), r)
 		time.Sleep(300 * time.Millisecond) // some load on the healed ensemble
 	}
 	phase := time.Since(start)
+	res.faults = art.faults
 	c.healAll()
+	// recovered: the ensemble serves again, so the final reads can pin
+	// down its state (only a planted bug gets here without it).
+	recovered := true
 	if _, err := c.waitRecovery(time.Now(), recoverWait, nil); err != nil {
-		t.Fatalf("after the fault phase: %v", err)
+		if !out.keep {
+			t.Fatalf("after the fault phase: %v", err)
+		}
+		out.report(ensembleFinding(fmt.Sprintf("after the fault phase: %v", err), err))
+		recovered = false
 	}
-	time.Sleep(time.Second) // load on the healthy ensemble
-	stopLoad()
-	waitWatches(watches, rec.history(), watchWait)
+	if recovered {
+		time.Sleep(time.Second) // load on the healthy ensemble
+		stopLoad()
+		waitWatches(watches, rec.history(), watchWait)
+	} else {
+		// Requests to a dead ensemble may wait for a long time: closing
+		// the sessions ends them (after the stop, so that no worker goes
+		// on issuing requests on a closed client).
+		signalStop()
+		for _, w := range workers {
+			w.conn.Close()
+		}
+		stopLoad()
+	}
 
 	// Final synced reads through a fresh session: they pin down the state
 	// every acknowledged write must be reflected in.
-	final, err := newWorker(-1, addrs, rec, watches, seed, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(final.conn.Close)
-	for _, p := range loadPaths {
-		final.finalRead(t, p)
+	if recovered {
+		final, err := newWorker(-1, addrs, rec, watches, seed, logger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(final.conn.Close)
+		for _, p := range loadPaths {
+			if err := final.finalRead(p); err != nil {
+				if !out.keep {
+					t.Fatal(err)
+				}
+				out.report(finding{check: checkRecovery, msg: err.Error(), at: time.Now().UnixNano()})
+				recovered = false
+				break
+			}
+		}
 	}
 	h := rec.history()
 	art.checked = &h
@@ -166,79 +261,122 @@ func runFaults(t *testing.T, n int) {
 	// The checks.
 	rep := report{n: n, seed: seed, phase: phase, workers: len(workers), faults: art.faults, ops: len(h.Ops)}
 	rep.unknowns, rep.expired = rec.unknowns, len(rec.expired)
+	if *faultsClientDrops > 0 {
+		for _, w := range workers {
+			rep.drops += w.drops
+		}
+	}
+	if cs != nil {
+		rep.closers = cs.String()
+	}
 	for _, op := range h.Ops {
 		if op.Kind.IsRead() && op.Completed() && op.Zxid > 0 {
 			rep.zxidReads++
 		}
 	}
-	rep.lost = ackedWritesLost(h, loadPaths)
-	for _, l := range rep.lost {
-		t.Errorf("acknowledged write lost: %s", l)
+	if recovered {
+		rep.lost = ackedWritesLost(h, loadPaths)
+		out.report(lostFindings(rep.lost)...)
+	} else {
+		t.Logf("no final reads (the ensemble did not recover): acknowledged writes lost and missed watches not checked")
 	}
 
 	checkStart := time.Now()
-	res, err := linearizability.CheckLinearizable(h, checkTime)
+	lin, err := linearizability.CheckLinearizable(h, checkTime)
 	if err != nil {
 		t.Fatalf("CheckLinearizable: %v", err)
 	}
-	rep.lin, rep.linTook = res, time.Since(checkStart)
-	art.lin = &res
-	for _, w := range res.Warnings {
+	rep.lin, rep.linTook = lin, time.Since(checkStart)
+	art.lin = &lin
+	for _, w := range lin.Warnings {
 		t.Logf("warning: %s", w)
 	}
-	if !res.Ok {
-		t.Errorf("history not linearizable: %s", res)
+	if !lin.Ok {
+		f := finding{check: checkPorcupine, msg: fmt.Sprintf("history not linearizable: %s", lin)}
+		if lin.Unknown {
+			f.check = checkPorcupineTimeout
+		}
+		if out.keep && !lin.Unknown {
+			// When did it break? The earliest cut of the history that is
+			// already not linearizable.
+			bisectStart := time.Now()
+			f.at = notLinearizableBy(h, res.loadStart.UnixNano(), checkStart.UnixNano())
+			t.Logf("the history is not linearizable from %v after the load started on (bisected in %v)",
+				time.Duration(f.at-res.loadStart.UnixNano()).Round(time.Millisecond), time.Since(bisectStart).Round(time.Millisecond))
+		}
+		out.report(f)
 	}
 
 	rep.reads = linearizability.CheckReads(h)
-	for i, x := range rep.reads {
-		if i == 20 {
-			t.Errorf("... %d read violations in all", len(rep.reads))
-			break
-		}
-		t.Errorf("read violation: %s", x)
-	}
+	out.report(readFindings(rep.reads)...)
 
 	rep.watches = checkWatches(watches, h)
 	art.watches = rep.watches
-	for _, s := range rep.watches.implausible {
-		t.Errorf("implausible watch event: %s", s)
+	if !recovered {
+		rep.watches.missed = nil // the ensemble could not deliver them
 	}
-	for _, s := range rep.watches.missed {
-		t.Errorf("watch never fired: %s", s)
-	}
+	out.report(watchFindings(rep.watches)...)
 	rep.log(t)
+	res.findings, res.checked = out.found, time.Now()
+	return res
 }
 
 // waitForSession waits until w's connection has a session.
-func waitForSession(t *testing.T, w *worker) int64 {
-	t.Helper()
+func waitForSession(w *worker) (int64, error) {
 	deadline := time.Now().Add(recoverWait)
 	for w.conn.State() != zk.StateHasSession || w.conn.SessionID() == 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("no session within %v", recoverWait)
+			return 0, fmt.Errorf("no session within %v", recoverWait)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return w.conn.SessionID()
+	return w.conn.SessionID(), nil
+}
+
+// createParent creates the persistent node path, retrying (each attempt
+// recorded) while the outcome is unknown; NodeExists after such an attempt
+// means that attempt did it.
+func (w *worker) createParent(path string) error {
+	deadline := time.Now().Add(recoverWait)
+	inDoubt := false
+	for {
+		sess, err := waitForSession(w)
+		if err != nil {
+			return fmt.Errorf("setup of %s: %w", path, err)
+		}
+		op := w.create(sess, path, nil, 0)
+		switch {
+		case op.Completed() && (op.Err == linearizability.ErrOK || inDoubt && op.Err == linearizability.ErrNodeExists):
+			return nil
+		case op.Completed():
+			return fmt.Errorf("setup: %s", op.String())
+		}
+		inDoubt = true
+		if time.Now().After(deadline) {
+			return fmt.Errorf("setup: %s, and no answer within %v", op.String(), recoverWait)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // finalRead records a sync and a getData of path, retrying (each attempt
 // recorded) until both complete.
-func (w *worker) finalRead(t *testing.T, path string) {
-	t.Helper()
+func (w *worker) finalRead(path string) error {
 	deadline := time.Now().Add(recoverWait)
 	for {
-		sess := waitForSession(t, w)
+		sess, err := waitForSession(w)
+		if err != nil {
+			return fmt.Errorf("final read of %s: %w", path, err)
+		}
 		op, _ := w.do(linearizability.Op{Session: sess, Kind: linearizability.Sync, Path: path},
 			func(*linearizability.Op) error { _, err := w.conn.Sync(path); return err })
 		if op.Completed() && op.Err == linearizability.ErrOK {
 			if g := w.get(sess, path, false); g.Completed() {
-				return
+				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("final read of %s: no answer within %v", path, recoverWait)
+			return fmt.Errorf("final read of %s: no answer within %v", path, recoverWait)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -290,14 +428,26 @@ func pathWrites(h linearizability.History, path string) []write {
 	return out
 }
 
+// lostWrite is a path whose final state no write that may be last
+// explains.
+type lostWrite struct {
+	desc string
+	// at is when the newest acknowledged write that may be last was
+	// acknowledged (the final read's call if there is none): the state was
+	// right until then at the earliest.
+	at int64
+}
+
+func (l lostWrite) String() string { return l.desc }
+
 // ackedWritesLost compares each path's final synced read with the writes
 // that may have left the final state: every successful or unknown write
 // (multis included) not definitely followed by an acknowledged successful
 // write on the same path (one that was called after it returned). Data
 // payloads are unique, so a final value names its write. It returns a
 // description per path whose final state no such write explains.
-func ackedWritesLost(h linearizability.History, paths []string) []string {
-	var out []string
+func ackedWritesLost(h linearizability.History, paths []string) []lostWrite {
+	var out []lostWrite
 	expired := map[int64]bool{}
 	for _, op := range h.Ops {
 		if op.Kind == linearizability.CloseSession {
@@ -315,7 +465,7 @@ func ackedWritesLost(h linearizability.History, paths []string) []string {
 			}
 		}
 		if final == nil {
-			out = append(out, path+": no final read")
+			out = append(out, lostWrite{desc: path + ": no final read"})
 			continue
 		}
 		superseded := func(w write) bool {
@@ -330,9 +480,14 @@ func ackedWritesLost(h linearizability.History, paths []string) []string {
 			return false
 		}
 		explained := len(writes) == 0 && final.Err == linearizability.ErrNoNode
+		lastAck := final.Call
+		acked := false
 		for _, w := range writes {
 			if superseded(w) {
 				continue
+			}
+			if w.acked && (!acked || w.ret > lastAck) {
+				lastAck, acked = w.ret, true
 			}
 			switch final.Err {
 			case linearizability.ErrNoNode:
@@ -343,7 +498,7 @@ func ackedWritesLost(h linearizability.History, paths []string) []string {
 			}
 		}
 		if !explained {
-			out = append(out, fmt.Sprintf("%s: final read %s matches no write that may be last", path, final.String()))
+			out = append(out, lostWrite{desc: fmt.Sprintf("%s: final read %s matches no write that may be last", path, final.String()), at: lastAck})
 		}
 	}
 	return out
@@ -359,10 +514,12 @@ type report struct {
 	ops      int
 	unknowns int
 	expired  int
+	drops    int    // client connections dropped (-faults.client-drops)
+	closers  string // what the closers did (-faults.closers)
 	// zxidReads counts completed reads with a reply zxid, which CheckReads
 	// can check.
 	zxidReads int
-	lost      []string
+	lost      []lostWrite
 	lin       linearizability.Result
 	linTook   time.Duration
 	reads     []linearizability.Violation
@@ -383,6 +540,15 @@ func (r *report) log(t *testing.T) {
 	}
 	fmt.Fprintf(&b, "  faults injected: %d (%s)\n", len(r.faults), strings.Join(counts, " "))
 	fmt.Fprintf(&b, "  ops recorded: %d, outcome unknown: %d, sessions expired: %d\n", r.ops, r.unknowns, r.expired)
+	if *faultsReaders > 0 {
+		fmt.Fprintf(&b, "  of the workers, %d only read (each time after a sync)\n", *faultsReaders)
+	}
+	if *faultsClientDrops > 0 {
+		fmt.Fprintf(&b, "  client connections dropped: %d (one per worker every %v on average)\n", r.drops, *faultsClientDrops)
+	}
+	if r.closers != "" {
+		fmt.Fprintf(&b, "  %s\n", r.closers)
+	}
 	fmt.Fprintf(&b, "  acked writes lost: %d\n", len(r.lost))
 	fmt.Fprintf(&b, "  Porcupine: %s (checked in %v)\n", r.lin, r.linTook.Round(time.Millisecond))
 	fmt.Fprintf(&b, "  CheckReads: %d violations (%d reads carried a reply zxid)\n", len(r.reads), r.zxidReads)

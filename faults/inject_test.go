@@ -36,18 +36,37 @@ var faultWeights = map[string]int{
 	faultKill: 3, faultKillMajority: 1, faultStop: 2, faultPartition: 3, faultOneWay: 2, faultSlow: 3, faultWipe: 2,
 }
 
-// scheduler picks fault kinds: first every kind once, in a seeded order (so
-// a short run covers as many kinds as it has time for), then at random by
-// weight.
+// parseKinds checks a -faults.kinds list: "all" or fault kinds.
+func parseKinds(s string) ([]string, error) {
+	if s == "all" || s == "" {
+		return faultKinds, nil
+	}
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		k := strings.TrimSpace(f)
+		if !slices.Contains(faultKinds, k) {
+			return nil, fmt.Errorf("-faults.kinds: unknown fault kind %q (want all, or some of %s)", k, strings.Join(faultKinds, ","))
+		}
+		if !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+// scheduler picks fault kinds among kinds: first every kind once, in a
+// seeded order (so a short run covers as many kinds as it has time for),
+// then at random by weight.
 type scheduler struct {
 	rng   *rand.Rand
+	kinds []string
 	queue []string
 }
 
-func newScheduler(rng *rand.Rand) *scheduler {
-	q := slices.Clone(faultKinds)
+func newScheduler(rng *rand.Rand, kinds []string) *scheduler {
+	q := slices.Clone(kinds)
 	rng.Shuffle(len(q), func(i, j int) { q[i], q[j] = q[j], q[i] })
-	return &scheduler{rng: rng, queue: q}
+	return &scheduler{rng: rng, kinds: kinds, queue: q}
 }
 
 func (s *scheduler) next() string {
@@ -57,17 +76,17 @@ func (s *scheduler) next() string {
 		return k
 	}
 	total := 0
-	for _, k := range faultKinds {
+	for _, k := range s.kinds {
 		total += faultWeights[k]
 	}
 	x := s.rng.IntN(total)
-	for _, k := range faultKinds {
+	for _, k := range s.kinds {
 		if x < faultWeights[k] {
 			return k
 		}
 		x -= faultWeights[k]
 	}
-	return faultKill
+	return s.kinds[0]
 }
 
 // faultRecord is one injected fault and how the ensemble recovered.

@@ -145,7 +145,7 @@ type client struct {
 }
 
 func dialClient(addrs []string, logger zk.Logger) (*client, error) {
-	tap := &replyTap{}
+	tap := &replyTap{closeXid: -1}
 	conn, _, err := zk.Connect(addrs, sessionTimeout, zk.WithLogger(logger), zk.WithLogInfo(false), zk.WithDialer(tap.dial))
 	if err != nil {
 		return nil, fmt.Errorf("zk connect: %w", err)
@@ -167,6 +167,14 @@ type worker struct {
 	sessions map[int64]bool
 	ops      int
 	pending  atomic.Int32 // watches set and not yet fired
+	// reader: the worker only reads, each time after a sync
+	// (-faults.readers).
+	reader bool
+	// drops: with -faults.client-drops, when the worker next drops its
+	// connection (zero: never) and how many times it did.
+	nextDrop time.Time
+	dropRng  *rand.Rand
+	drops    int
 }
 
 func newWorker(id int, addrs []string, rec *recorder, watches *watchLog, seed uint64, logger zk.Logger) (*worker, error) {
@@ -177,6 +185,7 @@ func newWorker(id int, addrs []string, rec *recorder, watches *watchLog, seed ui
 	return &worker{
 		id: id, client: c, rec: rec, watches: watches, rng: rand.New(rand.NewPCG(seed, uint64(id))),
 		versions: map[string]int32{}, sessions: map[int64]bool{},
+		dropRng: rand.New(rand.NewPCG(seed, dropStream+uint64(id))),
 	}, nil
 }
 
@@ -208,6 +217,19 @@ func (w *worker) run(stop <-chan struct{}) {
 		sess := w.waitSession(stop)
 		if sess == 0 {
 			return
+		}
+		if w.dropDue() {
+			w.dropConnection(stop)
+			continue
+		}
+		if w.reader {
+			// Paced: a sync answered without a round trip would otherwise
+			// flood the history.
+			select {
+			case <-stop:
+				return
+			case <-time.After(readerPause):
+			}
 		}
 		for s := range w.sessions {
 			if s != sess {
@@ -273,6 +295,10 @@ func (w *worker) step(sess int64) {
 	g := w.rng.IntN(nGroups)
 	key := groupKey(g, w.rng.IntN(keysPerGroup))
 	parent := groupParent(g)
+	if w.reader {
+		w.syncRead(sess, key, parent)
+		return
+	}
 	canWatch := w.pending.Load() < maxPendingWatches
 	switch r := w.rng.IntN(100); {
 	case r < 16:
@@ -298,24 +324,30 @@ func (w *worker) step(sess int64) {
 		default:
 			w.children(sess, parent, canWatch)
 		}
-	default: // sync, then a read of the same path: a linearizable read
-		path := key
-		if w.rng.IntN(5) == 0 {
-			path = parent
-		}
-		op, _ := w.do(linearizability.Op{Session: sess, Kind: linearizability.Sync, Path: path},
-			func(*linearizability.Op) error { _, err := w.conn.Sync(path); return err })
-		if !op.Completed() || op.Err != linearizability.ErrOK {
-			return
-		}
-		switch {
-		case path == parent:
-			w.children(sess, parent, false)
-		case w.rng.IntN(4) == 0:
-			w.exists(sess, key, false)
-		default:
-			w.get(sess, key, false)
-		}
+	default:
+		w.syncRead(sess, key, parent)
+	}
+}
+
+// syncRead issues a sync, then a read of the same path: a linearizable
+// read.
+func (w *worker) syncRead(sess int64, key, parent string) {
+	path := key
+	if w.rng.IntN(5) == 0 {
+		path = parent
+	}
+	op, _ := w.do(linearizability.Op{Session: sess, Kind: linearizability.Sync, Path: path},
+		func(*linearizability.Op) error { _, err := w.conn.Sync(path); return err })
+	if !op.Completed() || op.Err != linearizability.ErrOK {
+		return
+	}
+	switch {
+	case path == parent:
+		w.children(sess, parent, false)
+	case w.rng.IntN(4) == 0:
+		w.exists(sess, key, false)
+	default:
+		w.get(sess, key, false)
 	}
 }
 

@@ -75,3 +75,18 @@ func TestAckedWritesLostMulti(t *testing.T) {
 		t.Errorf("the value of a failed multi read back, reported %v", got)
 	}
 }
+
+// A lost write's finding is dated by the acknowledgement of the write that
+// should have been last.
+func TestAckedWritesLostDated(t *testing.T) {
+	const p = "/g0/k0"
+	ops := []linearizability.Op{
+		{Session: 1, Call: 1, Return: 2, Kind: linearizability.Create, Path: p, Data: []byte("v1"), Name: p},
+		{Session: 1, Call: 3, Return: 4, Kind: linearizability.SetData, Path: p, Data: []byte("v2"), Version: -1, StatVersion: 1},
+		{Session: 2, Call: 10, Return: 11, Kind: linearizability.GetData, Path: p, RespData: []byte("v1"), SyncedBefore: true},
+	}
+	got := ackedWritesLost(linearizability.History{Ops: ops}, []string{p})
+	if len(got) != 1 || got[0].at != 4 {
+		t.Fatalf("got %+v, want one lost write dated 4", got)
+	}
+}

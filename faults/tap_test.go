@@ -29,7 +29,17 @@ type replyTap struct {
 	wantXid int32 // xid of the last request sent by the client's caller
 	got     bool
 	zxid    int64
-	gen     int // generation of the connection the reply came on
+	gen     int      // generation of the connection the reply came on
+	code    int32    // error code of the reply
+	at      int64    // when the reply arrived (Unix ns)
+	cur     net.Conn // the connection of the last dial
+	sent    int      // requests of the caller written so far
+	// The closeSession request, once sent (closeXid >= 0), and its reply.
+	closeXid  int32
+	closeDone bool
+	closeErr  int32
+	closeZxid int64
+	closeAt   int64 // when the reply arrived (Unix ns)
 }
 
 // dial is a zk.Dialer.
@@ -41,8 +51,45 @@ func (t *replyTap) dial(network, addr string, timeout time.Duration) (net.Conn, 
 	t.mu.Lock()
 	t.dials++
 	gen := t.dials
+	t.cur = nc
 	t.mu.Unlock()
 	return &tapConn{Conn: nc, tap: t, gen: gen, in: frameParser{hdrLen: 16}, out: frameParser{hdrLen: 8}}, nil
+}
+
+// drop closes the client's current connection under it, as a network blip
+// would: the client reconnects (to the next server of its list) and keeps
+// its session.
+func (t *replyTap) drop() {
+	t.mu.Lock()
+	nc := t.cur
+	t.mu.Unlock()
+	if nc != nil {
+		_ = nc.Close()
+	}
+}
+
+// replyHeader returns the header of the reply to the request sent since
+// begin, seen on the wire even if the client gave up waiting for it: its
+// error code, zxid and arrival time.
+func (t *replyTap) replyHeader() (code int32, zxid, at int64, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.code, t.zxid, t.at, t.got
+}
+
+// requestsSent is the number of the caller's requests written so far.
+func (t *replyTap) requestsSent() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.sent
+}
+
+// closeReply returns the reply to the client's closeSession request: its
+// error code, zxid and arrival time; ok is false if none arrived.
+func (t *replyTap) closeReply() (code int32, zxid, at int64, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closeErr, t.closeZxid, t.closeAt, t.closeDone
 }
 
 // generation is the number of connections dialed so far.
@@ -70,11 +117,18 @@ func (t *replyTap) reply() (zxid int64, gen int, ok bool) {
 func (t *replyTap) onRequest(hdr []byte) {
 	xid := int32(binary.BigEndian.Uint32(hdr[0:4]))
 	op := int32(binary.BigEndian.Uint32(hdr[4:8]))
+	if op == opClose && xid >= 0 {
+		t.mu.Lock()
+		t.closeXid, t.closeDone = xid, false
+		t.mu.Unlock()
+		return
+	}
 	if xid < 0 || op == opSetAuth || op == opSetWatches || op == opClose {
 		return
 	}
 	t.mu.Lock()
 	t.wantXid, t.got = xid, false
+	t.sent++
 	t.mu.Unlock()
 }
 
@@ -82,8 +136,14 @@ func (t *replyTap) onReply(gen int, hdr []byte) {
 	xid := int32(binary.BigEndian.Uint32(hdr[0:4]))
 	t.mu.Lock()
 	if xid >= 0 && xid == t.wantXid {
-		t.got, t.gen = true, gen
+		t.got, t.gen, t.at = true, gen, time.Now().UnixNano()
 		t.zxid = int64(binary.BigEndian.Uint64(hdr[4:12]))
+		t.code = int32(binary.BigEndian.Uint32(hdr[12:16]))
+	}
+	if xid >= 0 && xid == t.closeXid && !t.closeDone {
+		t.closeDone, t.closeAt = true, time.Now().UnixNano()
+		t.closeZxid = int64(binary.BigEndian.Uint64(hdr[4:12]))
+		t.closeErr = int32(binary.BigEndian.Uint32(hdr[12:16]))
 	}
 	t.mu.Unlock()
 }

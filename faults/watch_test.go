@@ -226,6 +226,7 @@ type watchReport struct {
 	set, fired, notWatching, pending int
 	mustFire                         int // watches the missed-watch check applied to
 	implausible, missed              []string
+	implausibleAt                    []int64 // when each implausible event arrived
 }
 
 // mustFire reports whether r must have fired by now: it was set on a
@@ -289,6 +290,7 @@ func checkWatches(l *watchLog, h linearizability.History) watchReport {
 		}
 		if why := implausible(r, ev, at, effs, expired); why != "" {
 			rep.implausible = append(rep.implausible, why+": "+r.String())
+			rep.implausibleAt = append(rep.implausibleAt, at)
 		}
 	}
 	return rep

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -25,11 +26,17 @@ import (
 const crashWait = 20 * time.Second
 
 var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-	buildDir  string
+	buildsMu sync.Mutex
+	builds   = map[string]*build{} // by build tags
+	buildDir string
 )
+
+// build is one binary built for the tests.
+type build struct {
+	once sync.Once
+	path string
+	err  error
+}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -55,23 +62,41 @@ func moduleRoot(t *testing.T) string {
 }
 
 // binary builds cmd/zabkeeper once per test binary.
-func binary(t *testing.T) string {
+func binary(t *testing.T) string { return binaryWithTags(t, "") }
+
+// binaryWithTags builds cmd/zabkeeper with the given build tags (a comma
+// list, "" for none) once per test binary.
+func binaryWithTags(t *testing.T, tags string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "zabkeeper-crash-")
-		if buildErr != nil {
-			return
+	root := moduleRoot(t)
+	buildsMu.Lock()
+	b := builds[tags]
+	if b == nil {
+		b = &build{}
+		builds[tags] = b
+	}
+	if buildDir == "" {
+		dir, err := os.MkdirTemp("", "zabkeeper-crash-")
+		require.NoError(t, err)
+		buildDir = dir
+	}
+	dir := buildDir
+	buildsMu.Unlock()
+	b.once.Do(func() {
+		name, args := "zabkeeper", []string{"build"}
+		if tags != "" {
+			name += "-" + strings.ReplaceAll(tags, ",", "-")
+			args = append(args, "-tags", tags)
 		}
-		binPath = filepath.Join(buildDir, "zabkeeper")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/zabkeeper")
-		cmd.Dir = moduleRoot(t)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		b.path = filepath.Join(dir, name)
+		cmd := exec.Command("go", append(args, "-o", b.path, "./cmd/zabkeeper")...)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %w\n%s", strings.Join(args[1:], " "), err, out)
 		}
 	})
-	require.NoError(t, buildErr)
-	return binPath
+	require.NoError(t, b.err)
+	return b.path
 }
 
 // freePort finds a port nobody listens on (there is a small window before
@@ -139,9 +164,16 @@ func newDataSetup(t *testing.T) dataSetup {
 // start runs the binary on the setup and waits until ruok answers imok.
 func start(t *testing.T, s dataSetup) *instance {
 	t.Helper()
-	cmd := exec.Command(binary(t), "server", "--config", s.cfgPath)
-	logw := newTestLogWriter(t)
-	cmd.Stdout, cmd.Stderr = logw, logw
+	return startBinary(t, s, binary(t), newTestLogWriter(t))
+}
+
+// startBinary runs bin's server command on the setup, with extra flags and
+// its output to out, and waits until ruok answers imok. The process is
+// killed at the end of the test if still running.
+func startBinary(t *testing.T, s dataSetup, bin string, out io.Writer, extra ...string) *instance {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"server", "--config", s.cfgPath}, extra...)...)
+	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
 	in := &instance{cmd: cmd, exited: make(chan struct{}), addr: s.addr}
 	go func() {
@@ -399,4 +431,62 @@ func TestCrashSIGTERMExitsCleanly(t *testing.T) {
 	for _, k := range kids {
 		require.Contains(t, []string{"zookeeper", "kept", "eph"}, k)
 	}
+}
+
+// syncBuffer is an io.Writer safe for a process's stdout and stderr at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// exitCode runs bin with args to its end and returns its exit code and
+// output.
+func exitCode(t *testing.T, bin string, args ...string) (int, string) {
+	t.Helper()
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	if err == nil {
+		return 0, string(out)
+	}
+	var ee *exec.ExitError
+	require.True(t, errors.As(err, &ee), "run %s: %v", bin, err)
+	return ee.ExitCode(), string(out)
+}
+
+// The real binary refuses --plant-bug unless built with -tags simbugs; the
+// tagged binary plants the bug, says so loudly, and serves.
+func TestServerPlantBugFlag(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary twice")
+	}
+	setup := newDataSetup(t)
+	code, out := exitCode(t, binary(t), "server", "--config", setup.cfgPath, "--plant-bug", "commit-before-quorum")
+	require.Equal(t, 2, code, out)
+	require.Contains(t, out, "--plant-bug needs a build with -tags simbugs")
+
+	bin := binaryWithTags(t, "simbugs")
+	code, out = exitCode(t, bin, "server", "--config", setup.cfgPath, "--plant-bug", "no-such-bug")
+	require.Equal(t, 2, code, out)
+	require.Contains(t, out, `unknown bug "no-such-bug"`)
+
+	var log syncBuffer
+	srv := startBinary(t, setup, bin, &log, "--plant-bug", "sync-without-quorum")
+	require.Contains(t, log.String(), "PLANTED BUG")
+	require.Contains(t, log.String(), "bug=sync-without-quorum")
+	c := connectZK(t, setup.addr)
+	_, err := c.Create("/planted", []byte("v"), 0, zk.WorldACL(zk.PermAll))
+	require.NoError(t, err)
+	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, 0, srv.waitExit(t, 10*time.Second), "SIGTERM exits 0, bug or not")
 }

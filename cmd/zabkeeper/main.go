@@ -2,13 +2,15 @@
 //
 // Usage:
 //
-//	zabkeeper server [--config zoo.cfg] [--log-format text|json] [--log-level debug|info|warn|error]
+//	zabkeeper server [--config zoo.cfg] [--log-format text|json] [--log-level debug|info|warn|error] [--plant-bug NAME]
 //	zabkeeper version
 //	zabkeeper help [command]
 //
 // Without --config the server runs with the defaults of a standalone
 // ZooKeeper: port 2181, data in ./data. SIGINT or SIGTERM shut it down
-// cleanly.
+// cleanly. --plant-bug (accepted only by a build with -tags simbugs) runs
+// the server with one of engine/bugs' planted bugs, for the fault harness
+// to show that its checks catch it.
 package main
 
 import (
@@ -24,6 +26,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/zabkeeper/zabkeeper/engine/bugs"
 	"github.com/zabkeeper/zabkeeper/server"
 )
 
@@ -77,6 +80,7 @@ type serverOptions struct {
 	config    string
 	logFormat string
 	logLevel  string
+	bug       string
 }
 
 // serverFlags defines the server command's flags, writing help to out.
@@ -86,6 +90,7 @@ func serverFlags(out io.Writer, o *serverOptions) *flag.FlagSet {
 	fs.StringVar(&o.config, "config", "", "path of a zoo.cfg; empty = built-in defaults (standalone, port 2181, ./data)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&o.bug, "plant-bug", "", "run with a known bug planted, to test that the fault harness catches it (needs a build with -tags simbugs; never in production): "+bugNames())
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: zabkeeper server [flags]\n\nRuns the server until SIGINT or SIGTERM.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -107,10 +112,25 @@ func runServer(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "zabkeeper server: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
+	bug, err := parseBug(o.bug)
+	if err != nil {
+		fmt.Fprintf(stderr, "zabkeeper server: %v\n", err)
+		return 2
+	}
 	logger, err := newLogger(stderr, o.logFormat, o.logLevel)
 	if err != nil {
 		fmt.Fprintf(stderr, "zabkeeper server: %v\n", err)
 		return 2
+	}
+	if bug != bugs.None {
+		// bugs.Set writes a plain global that the engine reads without
+		// synchronisation: it must happen here, before serve starts any
+		// goroutine (a goroutine started afterwards sees it), and it stays
+		// planted until the process exits (resetting it while the server's
+		// goroutines wind down would race with them).
+		bugs.Set(bug)
+		logger.Warn("PLANTED BUG: this server runs with a known bug on purpose and will break its guarantees; "+
+			"for the fault harness only, never for real data", "bug", bug.String())
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -120,6 +140,22 @@ func runServer(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// parseBug checks a --plant-bug value: "" is no bug; any other must name a
+// planted bug and the build must be able to plant it.
+func parseBug(name string) (bugs.Bug, error) {
+	if name == "" {
+		return bugs.None, nil
+	}
+	b, ok := bugs.Parse(name)
+	if !ok || b == bugs.None {
+		return bugs.None, fmt.Errorf("unknown bug %q for --plant-bug (want one of %s)", name, bugNames())
+	}
+	if !bugs.Enabled {
+		return bugs.None, errors.New("--plant-bug needs a build with -tags simbugs (go build -tags simbugs ./cmd/zabkeeper); this binary cannot plant bugs")
+	}
+	return b, nil
 }
 
 // serve loads the configuration and runs the server until ctx is done.

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/zabkeeper/zabkeeper/engine/bugs"
 	"github.com/zabkeeper/zabkeeper/server"
 )
 
@@ -29,6 +31,8 @@ func TestRunCommands(t *testing.T) {
 		{args: []string{"server", "--log-level", "loud"}, code: 2, stderr: "bad --log-level"},
 		{args: []string{"server", "--nope"}, code: 2, stderr: "flag provided but not defined"},
 		{args: []string{"server", "extra"}, code: 2, stderr: "unexpected arguments"},
+		{args: []string{"server", "--plant-bug", "no-such-bug"}, code: 2, stderr: `unknown bug "no-such-bug" for --plant-bug`},
+		{args: []string{"server", "--plant-bug", "none"}, code: 2, stderr: `unknown bug "none"`},
 		{args: []string{"server", "--config", "/nonexistent/zoo.cfg"}, code: 1, stderr: "load configuration"},
 		{args: []string{"server", "--config", "/nonexistent/zoo.cfg", "--log-format", "json"}, code: 1, stderr: `"level":"ERROR"`},
 	} {
@@ -37,6 +41,21 @@ func TestRunCommands(t *testing.T) {
 		require.Equal(t, tc.code, code, "%v: %s", tc.args, stderr.String())
 		require.Contains(t, stdout.String(), tc.stdout, "%v", tc.args)
 		require.Contains(t, stderr.String(), tc.stderr, "%v", tc.args)
+	}
+}
+
+// Without the simbugs tag the server refuses to plant a bug, before it
+// does anything else.
+func TestServerPlantBugRefusedWithoutTag(t *testing.T) {
+	if bugs.Enabled {
+		t.Skip("built with -tags simbugs")
+	}
+	for _, b := range bugs.All() {
+		var stdout, stderr bytes.Buffer
+		code := run([]string{"server", "--plant-bug", b.String(), "--config", "/nonexistent/zoo.cfg"}, &stdout, &stderr)
+		require.Equal(t, 2, code, "%s: %s", b, stderr.String())
+		require.Contains(t, stderr.String(), "--plant-bug needs a build with -tags simbugs", b.String())
+		require.NotContains(t, stderr.String(), "load configuration", "refused before loading anything")
 	}
 }
 

@@ -2,8 +2,6 @@ package main
 
 import (
 	"cmp"
-	"github.com/zabkeeper/zabkeeper/engine/bugs"
-
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zabkeeper/zabkeeper/engine/bugs"
 	"github.com/zabkeeper/zabkeeper/sim"
 )
 
