@@ -2,7 +2,7 @@
 # default (port 2181, data in ./data); `make test` is what CI runs.
 
 GO        ?= go
-FUZZTIME  ?= 3s
+FUZZTIME  ?= 2000x
 BENCHTIME ?= 1s
 
 .PHONY: run ensemble faults build test unit vet fuzz fuzz-long bench sim sim-ci sim-long sim-bugs clean
