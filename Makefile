@@ -5,7 +5,11 @@ GO        ?= go
 FUZZTIME  ?= 2000x
 BENCHTIME ?= 1s
 
-.PHONY: run ensemble faults build test unit vet fuzz fuzz-long bench sim sim-ci sim-long sim-bugs clean
+.PHONY: run ensemble faults build test unit vet fuzz fuzz-long bench sim sim-ci sim-long sim-bugs clean image docker-test
+
+# The container image's name; deploy/compose and deploy/kubernetes name the
+# same one (deploy/manifests_test.go checks that they agree).
+IMAGE     ?= zabkeeper:dev
 
 run:
 	$(GO) run ./cmd/zabkeeper server
@@ -68,6 +72,22 @@ sim-long:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+# The container image (deploy/docker/Dockerfile, FROM scratch): the static
+# binary is built here on the host, then packed by Docker's legacy builder.
+image:
+	rm -rf bin/image && mkdir -p bin/image/data
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/image/zabkeeper ./cmd/zabkeeper
+	cp deploy/docker/passwd deploy/docker/group deploy/docker/zoo.cfg bin/image/
+	DOCKER_BUILDKIT=0 docker build -q -f deploy/docker/Dockerfile -t $(IMAGE) bin/image
+	docker image ls $(IMAGE)
+
+# The container tests (deploy/dockertest): builds the image, starts the
+# deploy/compose ensemble under a project name of its own and drives it from
+# the host through kills, restarts, network cuts and a rolling restart. Needs
+# a running Docker daemon and docker-compose; .ci/run provides both.
+docker-test:
+	ZABKEEPER_DOCKER_TEST=1 $(GO) test -count=1 -v -timeout 15m ./deploy/dockertest/ -image $(IMAGE)
 
 clean:
 	rm -rf bin data

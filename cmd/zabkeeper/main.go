@@ -3,6 +3,7 @@
 // Usage:
 //
 //	zabkeeper server [--config zoo.cfg] [--log-format text|json] [--log-level debug|info|warn|error] [--plant-bug NAME]
+//	zabkeeper probe [--timeout 2s] [-q] URL
 //	zabkeeper version
 //	zabkeeper help [command]
 //
@@ -39,6 +40,7 @@ const usage = `zabkeeper is a ZooKeeper-compatible coordination service.
 
 Usage:
   zabkeeper server [flags]   run the server
+  zabkeeper probe URL        GET an admin URL; exit 0 on 2xx (container health checks)
   zabkeeper version          print the version
   zabkeeper help [command]   show help
 
@@ -57,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runServer(rest, stderr)
 	case "sim":
 		return runSim(rest, stdout, stderr)
+	case "probe":
+		return runProbe(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "zabkeeper %s (ZooKeeper %s compatible, %s %s/%s)\n",
 			server.Version, server.ZooKeeperVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH)
