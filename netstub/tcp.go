@@ -43,6 +43,21 @@ type TCPConfig struct {
 	MaxSnapshot int64
 	// Logger receives connection events; nil discards them.
 	Logger *slog.Logger
+	// Listener, if set, is the quorum listener already bound (the server
+	// binds it itself to retry while its own name does not resolve yet);
+	// ListenAddr is then ignored. Close closes it.
+	Listener net.Listener
+	// Resolver looks up the host names of Peers' addresses; nil means
+	// net.DefaultResolver. Every dial looks the name up again, so a peer
+	// that comes back with a new IP (a restarted Kubernetes pod) is
+	// reached; tests inject a resolver whose answers change.
+	Resolver Resolver
+}
+
+// Resolver is the part of *net.Resolver the transport uses.
+type Resolver interface {
+	// LookupHost returns the addresses of host.
+	LookupHost(ctx context.Context, host string) ([]string, error)
 }
 
 // DefaultMaxFrame is the MaxFrame used when TCPConfig leaves it zero.
@@ -132,6 +147,7 @@ type TCP struct {
 	maxSnap  int64
 	log      *slog.Logger
 	ln       net.Listener
+	resolver Resolver
 	recv     chan zab.Message
 	done     chan struct{}
 	cancel   context.CancelFunc
@@ -190,9 +206,16 @@ func NewTCP(cfg TCPConfig) (*TCP, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ln, err := net.Listen("tcp", cfg.ListenAddr)
-	if err != nil {
-		return nil, fmt.Errorf("netstub: listen %s: %w", cfg.ListenAddr, err)
+	ln := cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", cfg.ListenAddr); err != nil {
+			return nil, fmt.Errorf("netstub: listen %s: %w", cfg.ListenAddr, err)
+		}
+	}
+	var resolver Resolver = net.DefaultResolver
+	if cfg.Resolver != nil {
+		resolver = cfg.Resolver
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &TCP{
@@ -203,6 +226,7 @@ func NewTCP(cfg TCPConfig) (*TCP, error) {
 		maxSnap:  cfg.MaxSnapshot,
 		log:      log.With("id", cfg.ID),
 		ln:       ln,
+		resolver: resolver,
 		recv:     make(chan zab.Message, recvBuffer),
 		done:     make(chan struct{}),
 		ctx:      ctx,
@@ -471,7 +495,7 @@ func (t *TCP) runPeer(p *tcpPeer) {
 		if !p.attach(conn) {
 			return
 		}
-		log.Info("outbound link up", "addr", addr)
+		log.Info("outbound link up", "addr", addr, "remote", conn.RemoteAddr().String())
 		start := time.Now()
 		err = t.writeLoop(p, conn)
 		_ = conn.Close()
@@ -504,13 +528,36 @@ func (t *TCP) stopping(p *tcpPeer) bool {
 	}
 }
 
-// dial connects to addr and sends the handshake.
+// dial connects to addr and sends the handshake. A host name in addr is
+// looked up on every dial, never cached: a peer whose name now points at
+// another IP is reached at the new one.
 func (t *TCP) dial(addr string, peer int64) (net.Conn, error) {
 	if addr == "" {
 		return nil, errors.New("no address")
 	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	ips := []string{host}
+	if net.ParseIP(host) == nil {
+		ctx, cancel := context.WithTimeout(t.ctx, dialTimeout)
+		ips, err = t.resolver.LookupHost(ctx, host)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("resolve %s: %w", host, err)
+		}
+		if len(ips) == 0 {
+			return nil, fmt.Errorf("resolve %s: no addresses", host)
+		}
+	}
 	d := net.Dialer{Timeout: dialTimeout}
-	conn, err := d.DialContext(t.ctx, "tcp", addr)
+	var conn net.Conn
+	for _, ip := range ips {
+		if conn, err = d.DialContext(t.ctx, "tcp", net.JoinHostPort(ip, port)); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -108,6 +108,16 @@ type Config struct {
 	// it only as the Java system property -Dreadonlymode.enabled=true; we
 	// take it from zoo.cfg, with or without the "zookeeper." prefix.
 	ReadOnlyMode bool
+	// MyIDFromHostnameOrdinal takes the server id from the StatefulSet
+	// ordinal at the end of the host name when <DataDir>/myid is absent
+	// (myidFromHostnameOrdinal, a zabkeeper key): "zk-0" or
+	// "zk-0.zk-hs.ns.svc.cluster.local" is id 1, the ordinal plus one,
+	// since ZooKeeper ids usually start at 1. A myid file wins over it.
+	MyIDFromHostnameOrdinal bool
+	// QuorumListenOnAllIPs binds the quorum port on every interface
+	// (0.0.0.0) instead of this server's own server.N address
+	// (quorumListenOnAllIPs, as in ZooKeeper).
+	QuorumListenOnAllIPs bool
 	// Unknown holds the keys zabkeeper does not know with their values.
 	// ZooKeeper turns them into system properties; we only warn about them.
 	Unknown map[string]string
@@ -203,7 +213,7 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 // cfgIgnoredKeys are ZooKeeper settings zabkeeper accepts without using them
 // (logged at info level rather than warned about as unknown).
 var cfgIgnoredKeys = map[string]bool{
-	"electionAlg": true, "peerType": true, "leaderServes": true, "quorumListenOnAllIPs": true,
+	"electionAlg": true, "peerType": true, "leaderServes": true,
 	"standaloneEnabled": true, "reconfigEnabled": true, "dynamicConfigFile": true,
 	"secureClientPort": true, "secureClientPortAddress": true, "maxCnxns": true,
 	"localSessionsEnabled": true, "localSessionsUpgradingEnabled": true, "sslQuorum": true,
@@ -275,6 +285,14 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 		}
 		last[p.key] = len(ordered)
 		ordered = append(ordered, p)
+	}
+
+	for i := range ordered {
+		v, err := expandEnv(ordered[i].value, os.LookupEnv)
+		if err != nil {
+			return Config{}, cfgExplicit{}, &ConfigError{Key: ordered[i].key, Line: ordered[i].line, Err: err}
+		}
+		ordered[i].value = v
 	}
 
 	c := DefaultConfig()
@@ -377,6 +395,10 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 			c.SyncLimit, err = intVal(1, 1<<30)
 		case key == "commitLogCount":
 			c.CommitLogCount, err = intVal(1, 1<<30)
+		case key == "myidFromHostnameOrdinal":
+			c.MyIDFromHostnameOrdinal, err = boolVal()
+		case key == "quorumListenOnAllIPs":
+			c.QuorumListenOnAllIPs, err = boolVal()
 		case strings.HasPrefix(key, "server."):
 			var spec ServerSpec
 			spec, err = parseServerSpec(strings.TrimPrefix(key, "server."), p.value)
@@ -442,7 +464,7 @@ func LoadConfig(path string, logger *slog.Logger) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
-	if err := c.readMyID(); err != nil {
+	if err := c.readMyID(os.Hostname, logger); err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	if err := c.useOwnClientPort(explicit); err != nil {
@@ -477,19 +499,38 @@ func (c *Config) useOwnClientPort(explicit cfgExplicit) error {
 	return nil
 }
 
-// readMyID sets ServerID from <DataDir>/myid. A standalone configuration
-// (no server.N lines) does not read it, as in ZooKeeper: Debian's package,
-// for one, ships a myid holding placeholder text.
-func (c *Config) readMyID() error {
+// readMyID sets ServerID from <DataDir>/myid or, when that file is absent
+// and myidFromHostnameOrdinal is set, from the host name's StatefulSet
+// ordinal (see hostnameOrdinalID). A standalone configuration (no server.N
+// lines) reads neither, as in ZooKeeper: Debian's package, for one, ships a
+// myid holding placeholder text. hostname is os.Hostname outside tests.
+func (c *Config) readMyID(hostname func() (string, error), logger *slog.Logger) error {
 	if len(c.Servers) == 0 {
 		return nil
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	fromHost := func() (int, string, error) {
+		host, err := hostname()
+		if err != nil {
+			return 0, "", fmt.Errorf("myidFromHostnameOrdinal: host name: %w", err)
+		}
+		id, err := hostnameOrdinalID(host, c.maxServerID())
+		return id, host, err
 	}
 	myid := filepath.Join(c.DataDir, "myid")
 	b, err := os.ReadFile(myid)
 	if errors.Is(err, fs.ErrNotExist) {
-		if len(c.Servers) > 0 {
-			return fmt.Errorf("%s missing: server.N lines need this server's id", myid)
+		if !c.MyIDFromHostnameOrdinal {
+			return fmt.Errorf("%s missing: server.N lines need this server's id (or set myidFromHostnameOrdinal=true)", myid)
 		}
+		id, host, err := fromHost()
+		if err != nil {
+			return err
+		}
+		logger.Info("server id from the host name's ordinal", "host", host, "serverId", id)
+		c.ServerID = id
 		return nil
 	}
 	if err != nil {
@@ -503,7 +544,33 @@ func (c *Config) readMyID() error {
 		return fmt.Errorf("%s: server id %d out of range [1, %d]", myid, id, c.maxServerID())
 	}
 	c.ServerID = id
+	if c.MyIDFromHostnameOrdinal {
+		// The file wins: a data directory knows whose history it holds.
+		if hid, host, err := fromHost(); err != nil {
+			logger.Warn("myid file used; the host name gives no id", "myid", id, "err", err)
+		} else if hid != id {
+			logger.Warn("myid file disagrees with the host name's ordinal; the file wins",
+				"myid", id, "host", host, "hostnameId", hid)
+		}
+	}
 	return nil
+}
+
+// hostnameOrdinalID returns the server id a StatefulSet pod's host name
+// implies: its first label ends in "-<ordinal>", and the id is ordinal+1
+// because ZooKeeper ids usually start at 1 while ordinals start at 0.
+func hostnameOrdinalID(host string, maxID int) (int, error) {
+	label, _, _ := strings.Cut(host, ".")
+	dash := strings.LastIndexByte(label, '-')
+	digits := label[dash+1:]
+	if dash < 0 || digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return 0, fmt.Errorf("myidFromHostnameOrdinal: host name %q does not end in a StatefulSet ordinal like zk-0", host)
+	}
+	ord, err := strconv.Atoi(digits)
+	if err != nil || ord+1 > maxID {
+		return 0, fmt.Errorf("myidFromHostnameOrdinal: host name %q: ordinal %s gives an id beyond %d", host, digits, maxID)
+	}
+	return ord + 1, nil
 }
 
 // maxServerID is the largest server id allowed: 255, or 254 with extended

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
@@ -45,9 +46,10 @@ func (c Config) peerAddrs() map[int64]string {
 const spoolDirName = "incoming"
 
 // openPeers starts the peer transport of an ensemble member: it listens on
-// this server's quorum port. Election and broadcast share it (ZooKeeper
-// uses a second port for election; ours is accepted and unused).
-func (s *Server) openPeers() error {
+// this server's quorum port, on its own server.N address or, with
+// quorumListenOnAllIPs, on every interface. Election and broadcast share it
+// (ZooKeeper uses a second port for election; ours is accepted and unused).
+func (s *Server) openPeers(ctx context.Context, retry bool) error {
 	if len(s.cfg.Servers) == 0 {
 		return nil
 	}
@@ -61,14 +63,23 @@ func (s *Server) openPeers() error {
 	if err := os.MkdirAll(spool, 0o755); err != nil {
 		return fmt.Errorf("server: create %s: %w", spool, err)
 	}
+	host := me.Host
+	if s.cfg.QuorumListenOnAllIPs {
+		host = ""
+	}
+	ln, err := s.listen(ctx, retry, "quorum", host, me.QuorumPort)
+	if err != nil {
+		return err
+	}
 	t, err := netstub.NewTCP(netstub.TCPConfig{
-		ID:         int64(s.cfg.ServerID),
-		ListenAddr: net.JoinHostPort(me.Host, strconv.Itoa(me.QuorumPort)),
-		Peers:      s.cfg.peerAddrs(),
-		SpoolDir:   spool,
-		Logger:     s.log.With("component", "peers"),
+		ID:       int64(s.cfg.ServerID),
+		Listener: ln,
+		Peers:    s.cfg.peerAddrs(),
+		SpoolDir: spool,
+		Logger:   s.log.With("component", "peers"),
 	})
 	if err != nil {
+		_ = ln.Close()
 		return fmt.Errorf("server: peer transport: %w", err)
 	}
 	s.peers = t

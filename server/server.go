@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,14 +43,32 @@ type Server struct {
 	conns    map[engine.ConnID]*clientConn
 	perIP    map[string]int
 
+	// lookupHost resolves the host names of this server's own listen
+	// addresses.
+	lookupHost lookupHostFunc
+
 	stats     stats
 	startedAt time.Time
 	stopOnce  sync.Once
 }
 
 // New opens the data directories, recovers the state from the newest valid
-// snapshot and the log, and binds the client port. Serve then runs it.
+// snapshot and the log, and binds the client port (and the quorum port of
+// an ensemble member). Serve then runs it. A listen address that does not
+// resolve is an error; NewContext waits for it instead.
 func New(cfg Config, logger *slog.Logger) (*Server, error) {
+	return newServer(context.Background(), false, cfg, logger, net.DefaultResolver.LookupHost)
+}
+
+// NewContext is New, except that binding a listener whose host name does
+// not resolve yet (or not to this machine yet) is retried with backoff until
+// it binds or ctx ends, as a Kubernetes pod needs whose own headless-service
+// name appears in DNS only once it is about ready.
+func NewContext(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
+	return newServer(ctx, true, cfg, logger, net.DefaultResolver.LookupHost)
+}
+
+func newServer(ctx context.Context, retry bool, cfg Config, logger *slog.Logger, lookup lookupHostFunc) (*Server, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -59,30 +76,30 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:       cfg,
-		log:       logger,
-		events:    make(chan event, 4096),
-		done:      make(chan struct{}),
-		conns:     map[engine.ConnID]*clientConn{},
-		perIP:     map[string]int{},
-		startedAt: time.Now(),
+		cfg:        cfg,
+		log:        logger,
+		events:     make(chan event, 4096),
+		done:       make(chan struct{}),
+		conns:      map[engine.ConnID]*clientConn{},
+		perIP:      map[string]int{},
+		lookupHost: lookup,
+		startedAt:  time.Now(),
 	}
 	s.stats.reset()
 	if err := s.recover(); err != nil {
 		return nil, err
 	}
-	if err := s.openPeers(); err != nil {
+	if err := s.openPeers(ctx, retry); err != nil {
 		_ = s.wal.Close()
 		return nil, err
 	}
-	addr := net.JoinHostPort(cfg.ClientPortAddress, strconv.Itoa(cfg.ClientPort))
-	ln, err := net.Listen("tcp", addr)
+	ln, err := s.listen(ctx, retry, "client", cfg.ClientPortAddress, cfg.ClientPort)
 	if err != nil {
 		_ = s.wal.Close()
 		if s.peers != nil {
 			_ = s.peers.Close()
 		}
-		return nil, fmt.Errorf("server: listen on %s: %w", addr, err)
+		return nil, err
 	}
 	s.ln = ln
 	return s, nil

@@ -173,7 +173,7 @@ func serve(ctx context.Context, configPath string, logger *slog.Logger) error {
 	}
 	logger.Info("starting zabkeeper", "version", server.Version, "config", configPath,
 		"clientPort", cfg.ClientPort, "dataDir", cfg.DataDir, "serverId", cfg.ServerID)
-	srv, err := server.New(cfg, logger)
+	srv, err := server.NewContext(ctx, cfg, logger)
 	if err != nil {
 		return fmt.Errorf("start server: %w", err)
 	}
