@@ -243,8 +243,7 @@ func TestKubernetesManifests(t *testing.T) {
 	cfg := parseZooCfg(t, "ConfigMap "+cm.Name, cfgText)
 
 	// One ConfigMap for every pod: ids come from host names (pod names).
-	v, ok := cfgProperty(cfgText, "myidFromHostnameOrdinal")
-	require.True(t, ok && v == "true", "myidFromHostnameOrdinal=true is what lets one ConfigMap serve every pod")
+	require.True(t, cfg.MyIDFromHostnameOrdinal, "myidFromHostnameOrdinal=true is what lets one ConfigMap serve every pod")
 
 	// dataDir is the volume claimed per pod, and the image's volume.
 	dataMount := mountFor(t, c, pod, nil)
@@ -440,8 +439,7 @@ func TestComposeEnsemble(t *testing.T) {
 	cfgText, err := os.ReadFile("compose/zoo.cfg")
 	require.NoError(t, err)
 	cfg := parseZooCfg(t, "compose/zoo.cfg", string(cfgText))
-	v, ok := cfgProperty(string(cfgText), "myidFromHostnameOrdinal")
-	require.True(t, ok && v == "true", "one zoo.cfg for all servers needs myidFromHostnameOrdinal=true")
+	require.True(t, cfg.MyIDFromHostnameOrdinal, "one zoo.cfg for all servers needs myidFromHostnameOrdinal=true")
 	df := readDockerfile(t)
 	cfgFile := configPath(t, df.entrypoint)
 	admin := adminPort(t, string(cfgText))
@@ -484,4 +482,13 @@ func TestImageDefaultConfig(t *testing.T) {
 	require.Equal(t, "/conf/zoo.cfg", configPath(t, df.entrypoint))
 	require.Regexp(t, `^\d+:\d+$`, df.user, "USER numeric uid:gid, no passwd lookup needed")
 	require.NotEqual(t, "0", strings.Split(df.user, ":")[0], "not root")
+}
+
+// A misspelt zoo.cfg key must fail parseZooCfg's check, or the config
+// checks above are hollow: the server itself only warns about it.
+func TestMisspeltConfigKeyIsCaught(t *testing.T) {
+	cfg, err := server.ParseConfig(strings.NewReader("myidFromHostnameOrdnal=true\n"), nil)
+	require.NoError(t, err)
+	require.Contains(t, cfg.Unknown, "myidFromHostnameOrdnal")
+	require.False(t, cfg.MyIDFromHostnameOrdinal)
 }
