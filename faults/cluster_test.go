@@ -305,6 +305,9 @@ func tryStart(t *testing.T, bin, bug string, n int) (*cluster, error) {
 		_, port, _ := net.SplitHostPort(nd.clientAddr)
 		fmt.Fprintf(&b, "clientPort=%s\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=srvr,mntr,ruok\n", port)
 		b.WriteString("maxClientCnxns=0\nmaxSessionTimeout=60000\n")
+		// The admin listener on a free loopback port: the default 7181 is one
+		// port for every process on the host.
+		b.WriteString("admin.serverAddress=127.0.0.1\nadmin.serverPort=0\n")
 		for j, other := range c.nodes {
 			qp := other.quorumPort
 			if j != i {

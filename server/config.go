@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/zabkeeper/zabkeeper/server/admin"
 )
 
 // Default values of the configuration, as in ZooKeeper 3.9.
@@ -118,6 +120,17 @@ type Config struct {
 	// (0.0.0.0) instead of this server's own server.N address
 	// (quorumListenOnAllIPs, as in ZooKeeper).
 	QuorumListenOnAllIPs bool
+	// AdminEnableServer turns on the admin HTTP listener: ZooKeeper's
+	// AdminServer commands, the /livez and /readyz probes and /metrics
+	// (admin.enableServer), default true as in ZooKeeper.
+	AdminEnableServer bool
+	// AdminServerAddress is the admin listener's address
+	// (admin.serverAddress), default "0.0.0.0" as in ZooKeeper.
+	AdminServerAddress string
+	// AdminServerPort is the admin listener's port (admin.serverPort),
+	// default 7181 rather than ZooKeeper's 8080 (see admin.DefaultPort). 0
+	// asks the operating system for a free port (useful in tests).
+	AdminServerPort int
 	// Unknown holds the keys zabkeeper does not know with their values.
 	// ZooKeeper turns them into system properties; we only warn about them.
 	Unknown map[string]string
@@ -179,6 +192,9 @@ func DefaultConfig() Config {
 		InitLimit:              DefaultInitLimit,
 		SyncLimit:              DefaultSyncLimit,
 		Servers:                map[int]ServerSpec{},
+		AdminEnableServer:      true,
+		AdminServerAddress:     admin.DefaultAddress,
+		AdminServerPort:        admin.DefaultPort,
 		Unknown:                map[string]string{},
 	}
 }
@@ -220,7 +236,6 @@ var cfgIgnoredKeys = map[string]bool{
 	"forceSync": true, "syncEnabled": true, "clientPortListenBacklog": true, "preAllocSize": true,
 	"globalOutstandingLimit": true, "connectToLearnerMasterLimit": true, "observerMasterPort": true,
 	"metricsProvider.className": true, "multiAddress.enabled": true, "serverCnxnFactory": true,
-	"admin.enableServer": true, "admin.serverPort": true, "admin.serverAddress": true,
 	"admin.commandURL": true, "admin.idleTimeout": true,
 }
 
@@ -240,6 +255,9 @@ var cfgSysPropKey = map[string]string{
 	"readonlymode.enabled":                     "readonlymode.enabled",
 	"znode.container.checkIntervalMs":          "znode.container.checkIntervalMs",
 	"commitLogCount":                           "commitLogCount",
+	"admin.enableServer":                       "admin.enableServer",
+	"admin.serverAddress":                      "admin.serverAddress",
+	"admin.serverPort":                         "admin.serverPort",
 }
 
 // ParseConfig reads a zoo.cfg in java.util.Properties syntax: '#' and '!'
@@ -399,6 +417,15 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 			c.MyIDFromHostnameOrdinal, err = boolVal()
 		case key == "quorumListenOnAllIPs":
 			c.QuorumListenOnAllIPs, err = boolVal()
+		case key == "admin.enableServer":
+			c.AdminEnableServer, err = boolVal()
+		case key == "admin.serverAddress":
+			c.AdminServerAddress = strings.Trim(p.value, "[]")
+			if c.AdminServerAddress == "" {
+				err = bad("empty address")
+			}
+		case key == "admin.serverPort":
+			c.AdminServerPort, err = intVal(0, 65535)
 		case strings.HasPrefix(key, "server."):
 			var spec ServerSpec
 			spec, err = parseServerSpec(strings.TrimPrefix(key, "server."), p.value)
@@ -608,6 +635,9 @@ func (c Config) Validate() error {
 		check("snapCount", c.SnapCount >= cfgMinSnapCount, "%d below minimum %d", c.SnapCount, cfgMinSnapCount),
 		check("initLimit", c.InitLimit > 0, "%d must be positive", c.InitLimit),
 		check("syncLimit", c.SyncLimit > 0, "%d must be positive", c.SyncLimit),
+		check("admin.serverPort", c.AdminServerPort >= 0 && c.AdminServerPort <= 65535,
+			"%d out of range [0, 65535]", c.AdminServerPort),
+		check("admin.serverAddress", !c.AdminEnableServer || c.AdminServerAddress != "", "empty address"),
 		c.validateServers(),
 	} {
 		if err != nil {

@@ -45,6 +45,9 @@ func TestDefaultConfig(t *testing.T) {
 	require.Equal(t, 0, c.ServerID)
 	require.Empty(t, c.Servers)
 	require.False(t, c.ReadOnlyMode)
+	require.True(t, c.AdminEnableServer)
+	require.Equal(t, "0.0.0.0", c.AdminServerAddress)
+	require.Equal(t, 7181, c.AdminServerPort)
 	require.NoError(t, c.Validate())
 
 	// An empty file gives the defaults.
@@ -145,13 +148,13 @@ func TestParseConfigSyntax(t *testing.T) {
 
 func TestParseConfigUnknownKeysWarn(t *testing.T) {
 	logger, buf := captureLogger()
-	c, err := ParseConfig(strings.NewReader("tickTime=2000\nfoo.bar=baz\nzookeeper.something=1\nadmin.serverPort=8080\n"), logger)
+	c, err := ParseConfig(strings.NewReader("tickTime=2000\nfoo.bar=baz\nzookeeper.something=1\nadmin.commandURL=/x\n"), logger)
 	require.NoError(t, err)
 	require.Equal(t, map[string]string{"foo.bar": "baz", "zookeeper.something": "1"}, c.Unknown)
 	out := buf.String()
 	require.Contains(t, out, `level=WARN msg="unknown configuration key" key=foo.bar value=baz line=2`)
 	require.Contains(t, out, `key=zookeeper.something`)
-	require.Contains(t, out, `level=INFO msg="configuration key accepted but not used by zabkeeper" key=admin.serverPort line=4`)
+	require.Contains(t, out, `level=INFO msg="configuration key accepted but not used by zabkeeper" key=admin.commandURL line=4`)
 	require.Equal(t, 2, strings.Count(out, "level=WARN"))
 }
 
@@ -397,4 +400,33 @@ func TestValidate(t *testing.T) {
 			require.Error(t, c.Validate())
 		})
 	}
+}
+
+func TestParseConfigAdminKeys(t *testing.T) {
+	c := parse(t, "admin.enableServer=false\nadmin.serverAddress=127.0.0.1\nadmin.serverPort=9090\n")
+	require.False(t, c.AdminEnableServer)
+	require.Equal(t, "127.0.0.1", c.AdminServerAddress)
+	require.Equal(t, 9090, c.AdminServerPort)
+	// ZooKeeper reads them as system properties too: zookeeper.admin.*.
+	c = parse(t, "zookeeper.admin.serverPort=0\nzookeeper.admin.serverAddress=[::1]\n")
+	require.Equal(t, 0, c.AdminServerPort)
+	require.Equal(t, "::1", c.AdminServerAddress)
+	require.True(t, c.AdminEnableServer)
+
+	for _, tc := range []struct{ cfg, key string }{
+		{"admin.serverPort=http\n", "admin.serverPort"},
+		{"admin.serverPort=70000\n", "admin.serverPort"},
+		{"admin.serverPort=-1\n", "admin.serverPort"},
+		{"admin.enableServer=maybe\n", "admin.enableServer"},
+		{"admin.serverAddress=\n", "admin.serverAddress"},
+	} {
+		_, err := ParseConfig(strings.NewReader(tc.cfg), nil)
+		var ce *ConfigError
+		require.ErrorAs(t, err, &ce, tc.cfg)
+		require.Equal(t, tc.key, ce.Key, tc.cfg)
+		require.Contains(t, err.Error(), tc.key)
+	}
+	bad := DefaultConfig()
+	bad.AdminServerPort = 65536
+	require.ErrorContains(t, bad.Validate(), "admin.serverPort")
 }

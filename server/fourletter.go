@@ -323,49 +323,8 @@ func flwWriteClient(b *strings.Builder, c ClientInfo, brief bool) {
 
 // flwWriteMonitor writes the mntr answer: tab-separated zk_<key> lines.
 func flwWriteMonitor(b *strings.Builder, info ServerInfo) {
-	line := func(k, v string) { b.WriteString("zk_" + k + "\t" + v + "\n") }
-	line("version", info.Version)
-	line("server_state", info.Mode)
-	line("avg_latency", flwAvg(info.AvgLatency))
-	line("max_latency", flwMs(info.MaxLatency))
-	line("min_latency", flwMs(info.MinLatency))
-	line("packets_received", flwI64toa(info.Received))
-	line("packets_sent", flwI64toa(info.Sent))
-	line("num_alive_connections", flwItoa(info.Connections))
-	line("outstanding_requests", flwItoa(info.Outstanding))
-	line("znode_count", flwItoa(info.NodeCount))
-	line("watch_count", flwItoa(info.WatchCount))
-	line("ephemerals_count", flwItoa(info.Ephemerals))
-	line("approximate_data_size", flwI64toa(info.ApproxDataSize))
-	line("open_file_descriptor_count", flwI64toa(info.OpenFDs))
-	line("max_file_descriptor_count", flwI64toa(info.MaxFDs))
-	line("uptime", flwI64toa(info.Uptime.Milliseconds()))
-	line("global_sessions", flwItoa(info.Sessions))
-	line("local_sessions", flwItoa(info.LocalSessions))
-	line("data_dir_size", flwI64toa(info.DataDirSize))
-	line("log_dir_size", flwI64toa(info.LogDirSize))
-	line("last_proposal_size", flwI64toa(info.ProposalSizes[0]))
-	line("min_proposal_size", flwI64toa(info.ProposalSizes[1]))
-	line("max_proposal_size", flwI64toa(info.ProposalSizes[2]))
-	if len(info.DuplicateIDs) > 0 {
-		ids := make([]string, len(info.DuplicateIDs))
-		for i, id := range info.DuplicateIDs {
-			ids[i] = flwI64toa(id)
-		}
-		line("duplicate_server_ids", strings.Join(ids, ","))
-	}
-	if info.QuorumSize > 0 {
-		line("epoch", flwI64toa(info.Epoch))
-		line("zxid", flwI64toa(info.Zxid))
-		line("quorum_size", flwItoa(info.QuorumSize))
-	}
-	if info.Mode == "leader" {
-		line("learners", flwItoa(info.Learners))
-		line("synced_followers", flwItoa(info.SyncedFollowers))
-		line("synced_non_voting_followers", "0")
-		line("synced_observers", flwItoa(info.SyncedObservers))
-		line("pending_syncs", flwItoa(info.PendingSyncs))
-		line("outstanding_proposals", flwItoa(info.OutstandingProposals))
+	for _, v := range monitorValues(info) {
+		b.WriteString("zk_" + v.key + "\t" + v.text + "\n")
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/zabkeeper/zabkeeper/engine"
@@ -18,6 +19,7 @@ const (
 	evRequest
 	evDisconnect
 	evFourLetter
+	evAdmin
 )
 
 // event is what connection goroutines hand to the event loop.
@@ -28,6 +30,13 @@ type event struct {
 	req     *engine.Request
 	word    string
 	reply   chan string
+	admin   chan commandInput // buffered: the loop never waits on it
+}
+
+// arrival is when a request reached the loop, for its latency.
+type arrival struct {
+	at time.Time
+	op proto.OpCode
 }
 
 // maxEventsPerBatch bounds how many inputs the loop takes before handling
@@ -50,9 +59,11 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 	snapDone := make(chan error, 1)
 	snapshotting := false
 	sinceSnap, snapAt := 0, s.nextSnapThreshold()
-	arrivals := map[engine.ConnID][]time.Time{}
+	arrivals := map[engine.ConnID][]arrival{}
 	peerRecv := s.peerRecv()
 	roles := roleLog{since: time.Now()}
+	var timer roleTimer
+	var commits commitTimer
 	var received zab.SnapshotData // of the SNAP stepped last, until persisted
 
 	for {
@@ -105,7 +116,15 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 				return err
 			}
 			s.sendPeers(rd.Messages)
+			s.countSyncs(rd.Messages)
+			if rd.Truncate != nil || rd.Snapshot != nil {
+				commits.reset()
+			}
 			if len(rd.Entries) > 0 {
+				now := time.Now()
+				for _, e := range rd.Entries {
+					commits.proposed(e.Zxid, now)
+				}
 				w.submit(rd.Entries)
 			}
 			s.deliver(rd.Outputs, arrivals)
@@ -123,6 +142,10 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 			received = nil
 		}
 		roles.observe(s)
+		now := time.Now()
+		timer.observe(s, now)
+		commits.committed(s.node.LastZxid(), now, s.metrics.ProposalCommit)
+		s.publish(now)
 		if sinceSnap >= snapAt && !snapshotting {
 			snapshotting, sinceSnap, snapAt = true, 0, s.nextSnapThreshold()
 			zxid, write := s.node.Snapshot()
@@ -187,12 +210,12 @@ func (s *Server) logPurge() {
 }
 
 // handle feeds one event to the Node.
-func (s *Server) handle(ev event, arrivals map[engine.ConnID][]time.Time) {
+func (s *Server) handle(ev event, arrivals map[engine.ConnID][]arrival) {
 	switch ev.kind {
 	case evConnect:
 		s.node.Connect(*ev.connect)
 	case evRequest:
-		arrivals[ev.conn] = append(arrivals[ev.conn], time.Now())
+		arrivals[ev.conn] = append(arrivals[ev.conn], arrival{at: time.Now(), op: ev.req.Op})
 		s.stats.countOp(ev.req.Op)
 		s.node.Submit(*ev.req)
 	case evDisconnect:
@@ -200,11 +223,13 @@ func (s *Server) handle(ev event, arrivals map[engine.ConnID][]time.Time) {
 		s.node.Disconnect(ev.conn)
 	case evFourLetter:
 		ev.reply <- s.fourLetterReply(ev.word)
+	case evAdmin:
+		ev.admin <- commandInput{info: s.serverInfo(ev.word), leader: s.node.Status().Leader}
 	}
 }
 
 // deliver encodes outputs and queues them on their connections in order.
-func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]time.Time) {
+func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]arrival) {
 	now := time.Now()
 	for i := range outs {
 		o := &outs[i]
@@ -215,7 +240,9 @@ func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]time
 		switch o.Kind {
 		case engine.OutReply:
 			if q := arrivals[o.Conn]; len(q) > 0 {
-				s.stats.observeLatency(now.Sub(q[0]))
+				d := now.Sub(q[0].at)
+				s.stats.observeLatency(d)
+				s.metrics.RequestLatency.WithLabelValues(opLabel(q[0].op)).Observe(d.Seconds())
 				arrivals[o.Conn] = q[1:]
 			}
 			c.enqueue(proto.AppendRecords(nil, &o.Header, o.Body), false)
@@ -229,6 +256,32 @@ func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]time
 		case engine.OutClose:
 			c.log.Debug("engine closes connection", "reason", o.Reason)
 			c.enqueue(nil, true)
+		}
+	}
+}
+
+// opLabel names an operation for the latency histogram; opcodes without a
+// name share one label, so a client sending garbage opcodes cannot grow the
+// metric without bound.
+func opLabel(op proto.OpCode) string {
+	name := op.String()
+	if strings.HasPrefix(name, "op(") {
+		return "unknown"
+	}
+	return name
+}
+
+// countSyncs counts how this leader brings learners up to date (ZooKeeper's
+// diff_count and snap_count).
+func (s *Server) countSyncs(msgs []zab.Message) {
+	for i := range msgs {
+		switch msgs[i].Type {
+		case zab.MsgDiff:
+			s.metrics.DiffCount.Inc()
+		case zab.MsgTrunc:
+			s.metrics.TruncCount.Inc()
+		case zab.MsgSnap:
+			s.metrics.SnapCount.Inc()
 		}
 	}
 }

@@ -14,11 +14,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/zabkeeper/zabkeeper/disk"
 	"github.com/zabkeeper/zabkeeper/engine"
 	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/netstub"
+	"github.com/zabkeeper/zabkeeper/server/admin"
 )
 
 // Server is a standalone zabkeeper server: the client listener, the event
@@ -50,6 +53,16 @@ type Server struct {
 	stats     stats
 	startedAt time.Time
 	stopOnce  sync.Once
+
+	// The admin listener and what it reads without touching the loop.
+	admin           *admin.Server // nil when admin.enableServer is off
+	registry        *prometheus.Registry
+	metrics         *admin.Metrics
+	beat            atomic.Int64 // unix ns of the loop's last turn
+	readiness       atomic.Pointer[readiness]
+	figures         atomic.Pointer[ServerInfo]
+	figuresAt       time.Time // loop only
+	livenessTimeout time.Duration
 }
 
 // New opens the data directories, recovers the state from the newest valid
@@ -84,8 +97,12 @@ func newServer(ctx context.Context, retry bool, cfg Config, logger *slog.Logger,
 		perIP:      map[string]int{},
 		lookupHost: lookup,
 		startedAt:  time.Now(),
+
+		livenessTimeout: DefaultLivenessTimeout,
 	}
+	s.beat.Store(s.startedAt.UnixNano())
 	s.stats.reset()
+	s.newMetrics()
 	if err := s.recover(); err != nil {
 		return nil, err
 	}
@@ -102,6 +119,14 @@ func newServer(ctx context.Context, retry bool, cfg Config, logger *slog.Logger,
 		return nil, err
 	}
 	s.ln = ln
+	if err := s.openAdmin(); err != nil {
+		_ = ln.Close()
+		_ = s.wal.Close()
+		if s.peers != nil {
+			_ = s.peers.Close()
+		}
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -211,8 +236,12 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // synced and closed.
 func (s *Server) Serve(ctx context.Context) error {
 	s.log.Info("serving", "addr", s.ln.Addr().String(), "dataDir", s.cfg.DataDir, "dataLogDir", s.cfg.DataLogDir)
+	if s.admin != nil {
+		s.log.Info("admin listener serving", "addr", s.admin.Addr().String())
+		s.admin.Serve()
+	}
 	persisted := make(chan int64, 1)
-	writer := newWALWriter(s.wal, persisted, s.log)
+	writer := newWALWriter(s.wal, persisted, s.log, s.metrics)
 	loopDone := make(chan error, 1)
 	go func() { loopDone <- s.loop(writer, persisted) }()
 	go s.accept()
@@ -226,6 +255,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.stop()
 	_ = s.ln.Close()
 	loopErr = <-loopDone
+	if s.admin != nil {
+		s.admin.Close()
+	}
 	writer.close()
 	s.connMu.Lock()
 	for _, c := range s.conns {
@@ -323,7 +355,12 @@ func (s *Server) writeSnapshot(zxid int64, write func(io.Writer) error) error {
 	if err != nil {
 		return fmt.Errorf("server: snapshot at 0x%x: %w", zxid, err)
 	}
-	s.log.Info("snapshot written", "path", path, "zxid", fmt.Sprintf("0x%x", zxid), "took", time.Since(start))
+	took := time.Since(start)
+	s.metrics.SnapshotDuration.Observe(took.Seconds())
+	if fi, err := os.Stat(path); err == nil {
+		s.metrics.SnapshotSize.Observe(float64(fi.Size()))
+	}
+	s.log.Info("snapshot written", "path", path, "zxid", fmt.Sprintf("0x%x", zxid), "took", took)
 	return nil
 }
 

@@ -116,26 +116,32 @@ func (s *Server) serverInfo(word string) ServerInfo {
 	}
 	s.connMu.Lock()
 	info.Connections = len(s.conns)
-	for _, c := range s.conns {
-		info.Clients = append(info.Clients, ClientInfo{
-			Addr: c.remote, Interest: 1, Received: c.received.Load(), Sent: c.sent.Load(),
-			SessionID: c.sessionID.Load(), Timeout: int(c.timeoutMs.Load()), Established: c.started,
-			LastCxid: -1,
-		})
+	if word != "" { // "" asks for the figures only (metrics)
+		for _, c := range s.conns {
+			info.Clients = append(info.Clients, ClientInfo{
+				Addr: c.remote, Interest: 1, Received: c.received.Load(), Sent: c.sent.Load(),
+				SessionID: c.sessionID.Load(), Timeout: int(c.timeoutMs.Load()), Established: c.started,
+				LastCxid: -1,
+			})
+		}
 	}
 	s.connMu.Unlock()
 	sort.Slice(info.Clients, func(i, j int) bool { return info.Clients[i].Addr < info.Clients[j].Addr })
 
-	byWatcher := t.WatchesByWatcher()
-	paths := map[string]struct{}{}
-	for _, ps := range byWatcher {
-		for _, p := range ps {
-			paths[p] = struct{}{}
-		}
-	}
-	info.WatchPaths, info.WatchingConns = len(paths), len(byWatcher)
 	switch word {
-	case "wchc", "wchp", "dump":
+	case "wchs", "wchc", "wchp", "dump":
+		// Only the words that print them walk every watch.
+		byWatcher := t.WatchesByWatcher()
+		paths := map[string]struct{}{}
+		for _, ps := range byWatcher {
+			for _, p := range ps {
+				paths[p] = struct{}{}
+			}
+		}
+		info.WatchPaths, info.WatchingConns = len(paths), len(byWatcher)
+		if word == "wchs" {
+			break
+		}
 		info.Watches = map[int64][]string{}
 		for w, ps := range byWatcher {
 			sid := s.node.SessionOf(engine.ConnID(w))

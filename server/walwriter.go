@@ -3,9 +3,11 @@ package server
 import (
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/zabkeeper/zabkeeper/disk"
 	"github.com/zabkeeper/zabkeeper/engine"
+	"github.com/zabkeeper/zabkeeper/server/admin"
 )
 
 // walWriter appends the Node's entries to the log on its own goroutine and
@@ -16,6 +18,7 @@ type walWriter struct {
 	persisted chan int64
 	failed    chan error
 	log       *slog.Logger
+	metrics   *admin.Metrics // fsync latency and batch size; nil records nothing
 
 	mu      sync.Mutex
 	pending []engine.Entry
@@ -26,9 +29,9 @@ type walWriter struct {
 	done    chan struct{}
 }
 
-func newWALWriter(wal *disk.Log, persisted chan int64, log *slog.Logger) *walWriter {
+func newWALWriter(wal *disk.Log, persisted chan int64, log *slog.Logger, metrics *admin.Metrics) *walWriter {
 	w := &walWriter{
-		wal: wal, persisted: persisted, log: log,
+		wal: wal, persisted: persisted, log: log, metrics: metrics,
 		failed: make(chan error, 1),
 		wake:   make(chan struct{}, 1),
 		idle:   make(chan struct{}, 1),
@@ -99,6 +102,7 @@ func (w *walWriter) run() {
 			for i, e := range batch {
 				recs[i] = disk.Record{Zxid: e.Zxid, Data: e.Data}
 			}
+			start := time.Now()
 			if err := w.wal.Append(recs...); err != nil {
 				w.fail(err)
 				return
@@ -107,6 +111,10 @@ func (w *walWriter) run() {
 			if err != nil {
 				w.fail(err)
 				return
+			}
+			if w.metrics != nil {
+				w.metrics.Fsync.Observe(time.Since(start).Seconds())
+				w.metrics.FsyncBatch.Observe(float64(len(recs)))
 			}
 			w.report(durable)
 			continue

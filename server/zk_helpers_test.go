@@ -105,6 +105,9 @@ func testConfig(t testing.TB) server.Config {
 	cfg.FourLetterWords = map[string]bool{"ruok": true, "srvr": true}
 	cfg.SuperDigest = superDigest
 	cfg.ExtendedTypes = true
+	// The admin listener on a free loopback port, so parallel tests never
+	// fight over 7181.
+	cfg.AdminServerAddress, cfg.AdminServerPort = "127.0.0.1", 0
 	return cfg
 }
 

@@ -155,7 +155,8 @@ func newDataSetup(t *testing.T) dataSetup {
 	dir := t.TempDir()
 	port := freePort(t)
 	cfg := fmt.Sprintf("tickTime=200\ndataDir=%s\nclientPort=%d\nclientPortAddress=127.0.0.1\n"+
-		"4lw.commands.whitelist=ruok\nmaxClientCnxns=0\nmaxSessionTimeout=30000\n", filepath.Join(dir, "data"), port)
+		"4lw.commands.whitelist=ruok\nmaxClientCnxns=0\nmaxSessionTimeout=30000\n"+
+		"admin.serverAddress=127.0.0.1\nadmin.serverPort=0\n", filepath.Join(dir, "data"), port)
 	cfgPath := filepath.Join(dir, "zoo.cfg")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o644))
 	return dataSetup{dir: dir, cfgPath: cfgPath, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}

@@ -72,7 +72,8 @@ func TestServeUntilCancelled(t *testing.T) {
 	port := freePort(t)
 	cfgPath := filepath.Join(dir, "zoo.cfg")
 	require.NoError(t, os.WriteFile(cfgPath, []byte("tickTime=500\ndataDir="+filepath.Join(dir, "data")+
-		"\nclientPortAddress=127.0.0.1\nclientPort="+strconv.Itoa(port)+"\n4lw.commands.whitelist=ruok\n"), 0o644))
+		"\nclientPortAddress=127.0.0.1\nclientPort="+strconv.Itoa(port)+"\n4lw.commands.whitelist=ruok\n"+
+		"admin.serverAddress=127.0.0.1\nadmin.serverPort=0\n"), 0o644))
 	logger, err := newLogger(&bytes.Buffer{}, "text", "debug")
 	require.NoError(t, err)
 

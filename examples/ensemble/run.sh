@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts a local three-server zabkeeper ensemble from zoo1.cfg..zoo3.cfg:
-# clients on 127.0.0.1:2181,2182,2183, data under ./data/ensemble/N.
+# clients on 127.0.0.1:2181,2182,2183, admin HTTP on 127.0.0.1:7181,7182,7183,
+# data under ./data/ensemble/N.
 # Ctrl-C stops all three.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
