@@ -3,6 +3,7 @@ package deploy
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"path"
 	"path/filepath"
@@ -164,29 +165,15 @@ func parseZooCfg(t *testing.T, what, text string) server.Config {
 	return cfg
 }
 
-// cfgProperty returns a key's value in zoo.cfg text the parser has already
-// accepted, for keys the server accepts without keeping in its Config.
-func cfgProperty(text, key string) (string, bool) {
-	for _, line := range strings.Split(text, "\n") {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
-		if ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v), true
-		}
-	}
-	return "", false
-}
-
-// adminPort is the admin server's port a zoo.cfg asks for (7181 by default,
-// as in ZooKeeper).
-func adminPort(t *testing.T, text string) int {
+// adminPort is the admin server's port a zoo.cfg asks for; the probes
+// need the admin server enabled.
+func adminPort(t *testing.T, cfg server.Config) int {
 	t.Helper()
-	v, ok := cfgProperty(text, "admin.serverPort")
-	if !ok {
-		return 7181
-	}
-	n, err := strconv.Atoi(v)
-	require.NoError(t, err, "admin.serverPort")
-	return n
+	require.True(t, cfg.AdminEnableServer, "admin.enableServer: the probes and metrics need the admin server")
+	require.NotZero(t, cfg.AdminServerPort)
+	ip := net.ParseIP(cfg.AdminServerAddress)
+	require.False(t, ip != nil && ip.IsLoopback(), "admin.serverAddress %s: the kubelet and published ports cannot reach loopback", cfg.AdminServerAddress)
+	return cfg.AdminServerPort
 }
 
 func containerPort(t *testing.T, c corev1.Container, name string) int {
@@ -273,7 +260,7 @@ func TestKubernetesManifests(t *testing.T) {
 
 	// Ports.
 	require.Equal(t, cfg.ClientPort, containerPort(t, c, "client"))
-	admin := adminPort(t, cfgText)
+	admin := adminPort(t, cfg)
 	require.Equal(t, admin, containerPort(t, c, "admin"))
 	for _, p := range c.Ports {
 		require.Contains(t, df.exposed, int(p.ContainerPort), "port %s not EXPOSEd by the image", p.Name)
@@ -442,7 +429,7 @@ func TestComposeEnsemble(t *testing.T) {
 	require.True(t, cfg.MyIDFromHostnameOrdinal, "one zoo.cfg for all servers needs myidFromHostnameOrdinal=true")
 	df := readDockerfile(t)
 	cfgFile := configPath(t, df.entrypoint)
-	admin := adminPort(t, string(cfgText))
+	admin := adminPort(t, cfg)
 
 	require.Len(t, f.Services, len(cfg.Servers))
 	for i := range len(cfg.Servers) {
@@ -478,7 +465,7 @@ func TestImageDefaultConfig(t *testing.T) {
 	df := readDockerfile(t)
 	require.Contains(t, df.volumes, cfg.DataDir)
 	require.Contains(t, df.exposed, cfg.ClientPort)
-	require.Contains(t, df.exposed, adminPort(t, string(raw)))
+	require.Contains(t, df.exposed, adminPort(t, cfg))
 	require.Equal(t, "/conf/zoo.cfg", configPath(t, df.entrypoint))
 	require.Regexp(t, `^\d+:\d+$`, df.user, "USER numeric uid:gid, no passwd lookup needed")
 	require.NotEqual(t, "0", strings.Split(df.user, ":")[0], "not root")

@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -23,10 +22,17 @@ import (
 // daemon fails the test instead of hanging it.
 const cmdTimeout = 90 * time.Second
 
+// buildTimeout bounds make image: compiling the binary on two busy cores.
+const buildTimeout = 10 * time.Minute
+
 // run runs a command and returns its trimmed combined output; the error
 // carries the output.
 func run(env []string, name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	return runFor(cmdTimeout, env, name, args...)
+}
+
+func runFor(timeout time.Duration, env []string, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -77,7 +83,9 @@ type member struct {
 	container  string // container id
 }
 
-func (m *member) clientAddr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(m.clientPort)) }
+func (m *member) clientAddr() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(m.clientPort))
+}
 
 // ensemble is one compose project of deploy/compose.
 type ensemble struct {
