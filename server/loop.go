@@ -53,17 +53,20 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 	arrivals := map[engine.ConnID][]time.Time{}
 	peerRecv := s.peerRecv()
 	roles := roleLog{since: time.Now()}
+	handoffReq := s.handoff.request
+	var handing handoffRun
+	var held connectHold
 	var received zab.SnapshotData // of the SNAP stepped last, until persisted
 
 	for {
 		select {
 		case ev := <-s.events:
-			s.handle(ev, arrivals)
+			s.handleOrHold(&held, ev, arrivals)
 		drain:
 			for i := 1; i < maxEventsPerBatch; i++ {
 				select {
 				case ev := <-s.events:
-					s.handle(ev, arrivals)
+					s.handleOrHold(&held, ev, arrivals)
 				default:
 					break drain
 				}
@@ -96,9 +99,15 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 			// A write we cannot make durable must never be acknowledged:
 			// stop, as ZooKeeper does, rather than serve from memory.
 			return fmt.Errorf("server: txn log failed: %w", err)
+		case <-held.expire:
+			s.releaseHeld(&held, true, arrivals)
+		case <-handoffReq:
+			handoffReq = nil
+			s.beginHandoff(&handing)
 		case <-s.done:
 			return nil
 		}
+		s.releaseHeld(&held, false, arrivals)
 		for s.node.HasReady() {
 			rd := s.node.Ready()
 			if err := s.persistState(rd, w); err != nil {
@@ -123,6 +132,7 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 			received = nil
 		}
 		roles.observe(s)
+		s.checkHandoff(&handing)
 		if sinceSnap >= snapAt && !snapshotting {
 			snapshotting, sinceSnap, snapAt = true, 0, s.nextSnapThreshold()
 			zxid, write := s.node.Snapshot()
@@ -183,6 +193,14 @@ func (s *Server) nextSnapThreshold() int {
 func (s *Server) logPurge() {
 	if err := s.purge(); err != nil {
 		s.log.Error("autopurge failed", "err", err)
+	}
+}
+
+// handleOrHold feeds one event to the Node, unless it must wait for an
+// election (connectHold).
+func (s *Server) handleOrHold(h *connectHold, ev event, arrivals map[engine.ConnID][]time.Time) {
+	if !s.hold(h, ev) {
+		s.handle(ev, arrivals)
 	}
 }
 
