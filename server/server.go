@@ -34,11 +34,11 @@ type Server struct {
 	ln      net.Listener
 
 	events chan event
-	done   chan struct{}  // closed when the server stops
+	done   chan struct{} // closed when the server stops
 	// handoff asks the loop to hand leadership over before a stop.
 	handoff handoff
-	wg     sync.WaitGroup // connection goroutines
-	bg     sync.WaitGroup // snapshot and purge goroutines
+	wg      sync.WaitGroup // connection goroutines
+	bg      sync.WaitGroup // snapshot and purge goroutines
 
 	nextConn atomic.Uint64
 	connMu   sync.Mutex

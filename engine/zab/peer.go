@@ -40,7 +40,7 @@ type Peer struct {
 	epoch       int64
 	established bool
 
-	elec  election
+	elec election
 	// successor is the vote of the follower this server handed leadership
 	// over to (transfer.go): from then on it votes for that follower
 	// instead of itself.
@@ -51,7 +51,7 @@ type Peer struct {
 	// while not looking, by sender (transfer.go).
 	earlyVotes map[int64]Message
 	lead       *leaderState
-	learn *learnerState
+	learn      *learnerState
 	// pendingInfo holds FOLLOWERINFOs that arrived while this server was
 	// still looking: its election may end with it leading them.
 	pendingInfo map[int64]Message
