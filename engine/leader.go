@@ -57,6 +57,10 @@ func (n *Node) lead(f *forwarded, rec proto.Record) {
 	if !n.serving || n.status.Role != zab.Leading {
 		return
 	}
+	if n.status.Transferring {
+		n.held = append(n.held, heldRequest{f: f, rec: rec})
+		return
+	}
 	hdr := tree.Txn{Zxid: n.nextZxid(), SessionID: f.session, Cxid: f.cxid, Time: n.now}
 	errTxn := func(code proto.ErrCode) *tree.Txn {
 		t := hdr
@@ -159,6 +163,9 @@ func (n *Node) propose(txn *tree.Txn) {
 
 // expireSessions closes, by txn, every session silent past its timeout.
 func (n *Node) expireSessions() {
+	if n.status.Transferring {
+		return // the successor takes over expiry with a fresh grace period
+	}
 	for _, id := range slices.Sorted(maps.Keys(n.sessions)) {
 		s := n.sessions[id]
 		if s.closing || s.expireTick > n.tick {
@@ -173,6 +180,9 @@ func (n *Node) expireSessions() {
 // reap deletes, by txn, empty containers and expired TTL nodes once per
 // reap interval.
 func (n *Node) reap() {
+	if n.status.Transferring {
+		return
+	}
 	n.reapCountdown--
 	if n.reapCountdown > 0 {
 		return

@@ -61,6 +61,12 @@ type Node struct {
 
 	lastApplied int64
 
+	// held are requests that reached the leader while it was handing
+	// leadership over (TransferLeadership), in arrival order: led if the
+	// transfer is abandoned, dropped with the clients' connections if it
+	// succeeds.
+	held []heldRequest
+
 	// pendingConnects are handshakes waiting for the txn that creates
 	// their session or moves it to this server, by session id.
 	pendingConnects map[int64]ConnID
@@ -319,6 +325,14 @@ func (n *Node) roleChanged() {
 	if n.serving && (!same || !st.Established) {
 		n.stopServing(fmt.Sprintf("server stopped serving: now %v of epoch %d", st.Role, st.Epoch))
 	}
+	if n.serving && same && prev.Transferring && !st.Transferring && st.Role == zab.Leading {
+		// The transfer was abandoned: lead what waited for it.
+		held := n.held
+		n.held = nil
+		for _, h := range held {
+			n.lead(h.f, h.rec)
+		}
+	}
 	if !n.serving && st.Established {
 		n.serving = true
 		if st.Role == zab.Leading {
@@ -333,6 +347,7 @@ func (n *Node) roleChanged() {
 
 func (n *Node) stopServing(why string) {
 	n.serving = false
+	n.held = nil
 	n.tree.AbandonPending()
 	clear(n.proposed)
 	clear(n.proposedOwners)

@@ -232,6 +232,27 @@ type cluster struct {
 // with that bug planted.
 func startCluster(t *testing.T, n int, bug string) *cluster {
 	t.Helper()
+	return startClusterTimed(t, n, bug, fastTiming)
+}
+
+// timing is the zoo.cfg timing of an ensemble.
+type timing struct {
+	// tickTime, initLimit and syncLimit are written to zoo.cfg; zero
+	// leaves a key out, so the server's default applies.
+	tickTime             time.Duration
+	initLimit, syncLimit int
+}
+
+// fastTiming is the fault runs' timing: faults heal within seconds.
+var fastTiming = timing{tickTime: tickTime, initLimit: initLimit, syncLimit: syncLimit}
+
+// defaultTiming leaves tickTime, initLimit and syncLimit to the server's
+// defaults (2000 ms, 10, 5), what users run.
+var defaultTiming = timing{}
+
+// startClusterTimed is startCluster with the given zoo.cfg timing.
+func startClusterTimed(t *testing.T, n int, bug string, tm timing) *cluster {
+	t.Helper()
 	tags := ""
 	if bug != "" {
 		tags = "simbugs"
@@ -239,7 +260,7 @@ func startCluster(t *testing.T, n int, bug string) *cluster {
 	bin := buildBinary(t, tags)
 	var lastErr error
 	for attempt := 1; attempt <= 3; attempt++ {
-		c, err := tryStart(t, bin, bug, n)
+		c, err := tryStart(t, bin, bug, n, tm)
 		if err == nil {
 			return c
 		}
@@ -250,7 +271,7 @@ func startCluster(t *testing.T, n int, bug string) *cluster {
 	return nil
 }
 
-func tryStart(t *testing.T, bin, bug string, n int) (*cluster, error) {
+func tryStart(t *testing.T, bin, bug string, n int, tm timing) (*cluster, error) {
 	c := &cluster{bin: bin, bug: bug, nodes: make([]*node, n), proxies: make([][]*netstub.Proxy, n)}
 	ok := false
 	defer func() {
@@ -300,8 +321,16 @@ func tryStart(t *testing.T, bin, bug string, n int) (*cluster, error) {
 			return nil, fmt.Errorf("myid of server %d: %w", nd.id, err)
 		}
 		var b strings.Builder
-		fmt.Fprintf(&b, "tickTime=%d\ninitLimit=%d\nsyncLimit=%d\ndataDir=%s\n",
-			tickTime.Milliseconds(), initLimit, syncLimit, nd.dataDir)
+		if tm.tickTime > 0 {
+			fmt.Fprintf(&b, "tickTime=%d\n", tm.tickTime.Milliseconds())
+		}
+		if tm.initLimit > 0 {
+			fmt.Fprintf(&b, "initLimit=%d\n", tm.initLimit)
+		}
+		if tm.syncLimit > 0 {
+			fmt.Fprintf(&b, "syncLimit=%d\n", tm.syncLimit)
+		}
+		fmt.Fprintf(&b, "dataDir=%s\n", nd.dataDir)
 		_, port, _ := net.SplitHostPort(nd.clientAddr)
 		fmt.Fprintf(&b, "clientPort=%s\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=srvr,mntr,ruok\n", port)
 		b.WriteString("maxClientCnxns=0\nmaxSessionTimeout=60000\n")

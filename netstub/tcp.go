@@ -370,7 +370,12 @@ func (p *tcpPeer) enqueue(m zab.Message) {
 }
 
 // isUrgent tells the messages that may overtake the ordered stream.
-func isUrgent(t zab.MsgType) bool { return t == zab.MsgNotification || t == zab.MsgPing }
+//
+// MsgTimeoutNow is urgent too: it must not fall behind the departing
+// leader's Looking notification that follows it.
+func isUrgent(t zab.MsgType) bool {
+	return t == zab.MsgNotification || t == zab.MsgPing || t == zab.MsgTimeoutNow
+}
 
 // next pops the next message to write, urgent ones first.
 func (p *tcpPeer) next() (zab.Message, bool) { return p.pop(true) }

@@ -31,6 +31,7 @@ func wireSamples() []zab.Message {
 		{Type: zab.MsgInform, From: 1, To: 5, Entry: zab.Entry{Zxid: 12, Data: []byte("txn")}},
 		{Type: zab.MsgApp, From: 2, To: 1, Epoch: 4, Payload: []byte("forwarded request"), Vote: vote},
 		{Type: zab.MsgApp, From: 2, To: 1, Entry: zab.Entry{Data: []byte("d")}, Snapshot: zab.SnapshotBytes("s"), Payload: []byte("p"), Observer: true},
+		{Type: zab.MsgTimeoutNow, From: 3, To: 2, Epoch: 4, Zxid: zab.MakeZxid(4, 9), Vote: zab.Vote{Leader: 2, Zxid: zab.MakeZxid(4, 9), PeerEpoch: 4}},
 	}
 }
 
@@ -48,6 +49,9 @@ func TestWireRoundTripsEveryType(t *testing.T) {
 	for typ := zab.MsgNotification; typ <= zab.MsgApp; typ++ {
 		require.True(t, seen[typ], "type %d has no sample", typ)
 	}
+	require.True(t, seen[zab.MsgTimeoutNow])
+	_, err := DecodeMessage(AppendMessage(nil, zab.Message{Type: zab.MsgLinkDown}), 0)
+	require.ErrorIs(t, err, ErrMalformed, "MsgLinkDown is local only")
 }
 
 func TestWireDecodeCopiesUnlessAliasing(t *testing.T) {

@@ -64,17 +64,20 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 	roles := roleLog{since: time.Now()}
 	var timer roleTimer
 	var commits commitTimer
+	handoffReq := s.handoff.request
+	var handing handoffRun
+	var held connectHold
 	var received zab.SnapshotData // of the SNAP stepped last, until persisted
 
 	for {
 		select {
 		case ev := <-s.events:
-			s.handle(ev, arrivals)
+			s.handleOrHold(&held, ev, arrivals)
 		drain:
 			for i := 1; i < maxEventsPerBatch; i++ {
 				select {
 				case ev := <-s.events:
-					s.handle(ev, arrivals)
+					s.handleOrHold(&held, ev, arrivals)
 				default:
 					break drain
 				}
@@ -107,9 +110,15 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 			// A write we cannot make durable must never be acknowledged:
 			// stop, as ZooKeeper does, rather than serve from memory.
 			return fmt.Errorf("server: txn log failed: %w", err)
+		case <-held.expire:
+			s.releaseHeld(&held, true, arrivals)
+		case <-handoffReq:
+			handoffReq = nil
+			s.beginHandoff(&handing)
 		case <-s.done:
 			return nil
 		}
+		s.releaseHeld(&held, false, arrivals)
 		for s.node.HasReady() {
 			rd := s.node.Ready()
 			if err := s.persistState(rd, w); err != nil {
@@ -146,6 +155,7 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 		timer.observe(s, now)
 		commits.committed(s.node.LastZxid(), now, s.metrics.ProposalCommit)
 		s.publish(now)
+		s.checkHandoff(&handing)
 		if sinceSnap >= snapAt && !snapshotting {
 			snapshotting, sinceSnap, snapAt = true, 0, s.nextSnapThreshold()
 			zxid, write := s.node.Snapshot()
@@ -206,6 +216,14 @@ func (s *Server) nextSnapThreshold() int {
 func (s *Server) logPurge() {
 	if err := s.purge(); err != nil {
 		s.log.Error("autopurge failed", "err", err)
+	}
+}
+
+// handleOrHold feeds one event to the Node, unless it must wait for an
+// election (connectHold).
+func (s *Server) handleOrHold(h *connectHold, ev event, arrivals map[engine.ConnID][]arrival) {
+	if !s.hold(h, ev) {
+		s.handle(ev, arrivals)
 	}
 }
 

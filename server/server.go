@@ -37,9 +37,11 @@ type Server struct {
 	ln      net.Listener
 
 	events chan event
-	done   chan struct{}  // closed when the server stops
-	wg     sync.WaitGroup // connection goroutines
-	bg     sync.WaitGroup // snapshot and purge goroutines
+	done   chan struct{} // closed when the server stops
+	// handoff asks the loop to hand leadership over before a stop.
+	handoff handoff
+	wg      sync.WaitGroup // connection goroutines
+	bg      sync.WaitGroup // snapshot and purge goroutines
 
 	nextConn atomic.Uint64
 	connMu   sync.Mutex
@@ -93,6 +95,7 @@ func newServer(ctx context.Context, retry bool, cfg Config, logger *slog.Logger,
 		log:        logger,
 		events:     make(chan event, 4096),
 		done:       make(chan struct{}),
+		handoff:    newHandoff(),
 		conns:      map[engine.ConnID]*clientConn{},
 		perIP:      map[string]int{},
 		lookupHost: lookup,
@@ -232,8 +235,10 @@ func (s *Server) writeEpochs(hs zab.HardState) error {
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Serve accepts clients and runs the event loop until ctx is cancelled, then
-// shuts down cleanly: the listener and every connection close, the log is
-// synced and closed.
+// shuts down cleanly: the client listener closes, a leader hands leadership
+// over to its most up-to-date follower (waiting at most handoffTimeout), every
+// connection closes (its client reconnects elsewhere with its session), and
+// the log is synced and closed.
 func (s *Server) Serve(ctx context.Context) error {
 	s.log.Info("serving", "addr", s.ln.Addr().String(), "dataDir", s.cfg.DataDir, "dataLogDir", s.cfg.DataLogDir)
 	if s.admin != nil {
@@ -249,6 +254,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	var loopErr error
 	select {
 	case <-ctx.Done():
+		s.gracefulHandoff(loopDone)
 	case loopErr = <-loopDone:
 		loopDone <- loopErr
 	}
@@ -274,6 +280,25 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.log.Info("stopped", "zxid", fmt.Sprintf("0x%x", s.node.LastZxid()))
 	return loopErr
+}
+
+// gracefulHandoff stops taking clients and lets the loop hand leadership
+// over, for at most handoffTimeout.
+func (s *Server) gracefulHandoff(loopDone chan error) {
+	if s.peers == nil {
+		return
+	}
+	_ = s.ln.Close() // reconnecting clients go to the other servers
+	close(s.handoff.request)
+	timer := time.NewTimer(handoffTimeout)
+	defer timer.Stop()
+	select {
+	case <-s.handoff.done:
+	case <-timer.C:
+		s.log.Warn("leadership handoff unfinished; stopping anyway", "waited", handoffTimeout)
+	case err := <-loopDone:
+		loopDone <- err
+	}
 }
 
 // background runs f on its own goroutine; Serve waits for it before it

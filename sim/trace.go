@@ -36,7 +36,7 @@ var msgNames = map[zab.MsgType]string{
 	zab.MsgAckEpoch: "ACKEPOCH", zab.MsgDiff: "DIFF", zab.MsgTrunc: "TRUNC", zab.MsgSnap: "SNAP",
 	zab.MsgProposal: "PROPOSAL", zab.MsgCommit: "COMMIT", zab.MsgNewLeader: "NEWLEADER", zab.MsgAck: "ACK",
 	zab.MsgUpToDate: "UPTODATE", zab.MsgPing: "PING", zab.MsgInform: "INFORM", zab.MsgApp: "APP",
-	zab.MsgLinkDown: "LINKDOWN",
+	zab.MsgLinkDown: "LINKDOWN", zab.MsgTimeoutNow: "TIMEOUTNOW",
 }
 
 func msgName(t zab.MsgType) string {

@@ -101,6 +101,11 @@ const (
 	// MsgLinkDown is not sent: the caller steps it when the connection to
 	// From broke, as a TCP error would tell a real server.
 	MsgLinkDown
+	// MsgTimeoutNow tells the followers of a departing leader to start an
+	// election at once (Epoch: the leader's epoch; Zxid: its last zxid;
+	// Vote: the successor it chose, which acknowledged Zxid). See
+	// transfer.go.
+	MsgTimeoutNow
 )
 
 // Vote is a fast-leader-election notification.
@@ -215,6 +220,12 @@ type Status struct {
 	// Outstanding is the number of proposals in the log not yet known
 	// committed (leader only).
 	Outstanding int
+	// Transferring is set while this leader hands leadership over and
+	// proposes nothing (TransferLeadership).
+	Transferring bool
+	// HandedOver is set once this server, as leader, told a successor to
+	// take over (TransferLeadership); it stays set.
+	HandedOver bool
 }
 
 // Ready is a batch of work for the caller. Obligations, in order:
@@ -274,6 +285,10 @@ type Config struct {
 	MaxLogEntries int
 	// Seed seeds the deterministic jitter source.
 	Seed uint64
+	// TransferTicks bounds how many ticks a leadership transfer waits for
+	// a follower to catch up before it is abandoned; 0 means
+	// DefaultTransferTicks.
+	TransferTicks int
 }
 
 // Initial is the durable state a Peer starts from, as recovered from disk.

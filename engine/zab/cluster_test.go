@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"sort"
 	"testing"
 
@@ -684,4 +685,4 @@ func (c *cluster) awaitApplied(z int64, ids []int64, maxSteps int) {
 }
 
 // trace prints every delivered message (debugging aid).
-var traceOn = false
+var traceOn = os.Getenv("ZAB_TRACE") != ""

@@ -82,7 +82,7 @@ func (p *Peer) startElection() {
 	p.elec.decidePending = false
 	p.elec.vote = Vote{}
 	if p.isVoter(p.id) {
-		p.setProposal(p.selfVote())
+		p.setProposal(p.candidacy())
 	}
 	p.resetElectionTimer()
 	p.broadcastVote()
@@ -197,6 +197,9 @@ func (p *Peer) stepNotification(m Message) {
 		} else {
 			if n.State == Looking {
 				p.sendVote(from)
+				if p.role == Following && p.isVoter(from) {
+					p.rememberEarlyVote(m)
+				}
 			}
 			return
 		}
@@ -212,7 +215,7 @@ func (p *Peer) stepNotification(m Message) {
 		case n.Round > p.elec.round:
 			p.elec.round = n.Round
 			p.elec.recv = map[int64]Vote{}
-			if self := p.selfVote(); voteGreater(n, self) {
+			if self := p.candidacy(); voteGreater(n, self) {
 				p.setProposal(n)
 			} else {
 				p.setProposal(self)
@@ -253,6 +256,18 @@ func (p *Peer) leaderConfirmed(v Vote) bool {
 
 // decide ends the election with v.
 func (p *Peer) decide(v Vote) {
+	if v.Leader == p.id && p.successor != nil {
+		// It just handed leadership over, so it does not take it back in
+		// the election that follows: it votes for its successor anew
+		// (nobody should have proposed it).
+		p.setProposal(*p.successor)
+		p.broadcastVote()
+		return
+	}
+	// The successor's vote lasts one election: should that elect a leader
+	// that is gone, this server votes normally in the next one rather than
+	// for the gone successor again and again.
+	p.successor = nil
 	p.elec.vote = Vote{Leader: v.Leader, Zxid: v.Zxid, PeerEpoch: v.PeerEpoch}
 	p.elec.decidePending = false
 	switch {

@@ -56,6 +56,9 @@ type leaderState struct {
 	elapsed int
 	// counter is the counter of the newest proposal of the epoch.
 	counter int64
+	// transfer is set while leadership is being handed over
+	// (transfer.go).
+	transfer *transferState
 }
 
 // ids returns the learner ids in order, so map order decides nothing.
@@ -124,6 +127,7 @@ func (p *Peer) stepLeader(m Message) {
 	switch m.Type {
 	case MsgAck:
 		p.handleAck(r, m)
+		p.maybeFinishTransfer()
 	case MsgApp:
 		if p.established && r.stage == recUpToDate {
 			p.appMsgs = append(p.appMsgs, m)
@@ -171,6 +175,7 @@ func (p *Peer) tickLeader() {
 		}
 		p.send(Message{Type: MsgPing, To: id, Epoch: p.epoch, Zxid: p.committed})
 	}
+	p.tickTransfer()
 	if p.established && p.liveVoters() < p.quorum() {
 		p.becomeLooking()
 	}

@@ -125,6 +125,8 @@ func (p *Peer) stepLearner(m Message) {
 		if ls.stage == lsUpToDate {
 			p.appMsgs = append(p.appMsgs, m)
 		}
+	case MsgTimeoutNow:
+		p.handleTimeoutNow(m)
 	}
 }
 

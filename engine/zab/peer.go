@@ -40,9 +40,18 @@ type Peer struct {
 	epoch       int64
 	established bool
 
-	elec  election
-	lead  *leaderState
-	learn *learnerState
+	elec election
+	// successor is the vote of the follower this server handed leadership
+	// over to (transfer.go): from then on it votes for that follower
+	// instead of itself.
+	successor *Vote
+	// handedOver is set once this server handed leadership over.
+	handedOver bool
+	// earlyVotes are Looking notifications received since the last tick
+	// while not looking, by sender (transfer.go).
+	earlyVotes map[int64]Message
+	lead       *leaderState
+	learn      *learnerState
 	// pendingInfo holds FOLLOWERINFOs that arrived while this server was
 	// still looking: its election may end with it leading them.
 	pendingInfo map[int64]Message
@@ -62,10 +71,11 @@ type Peer struct {
 
 // roleKey is what Ready.RoleChanged watches.
 type roleKey struct {
-	role        Role
-	leader      int64
-	epoch       int64
-	established bool
+	role         Role
+	leader       int64
+	epoch        int64
+	established  bool
+	transferring bool
 }
 
 // NewPeer returns a Peer starting in election (Looking) from the durable
@@ -85,6 +95,9 @@ func NewPeer(cfg Config, init Initial, app Application) *Peer {
 	}
 	if cfg.MaxLogEntries <= 0 {
 		cfg.MaxLogEntries = 10000
+	}
+	if cfg.TransferTicks <= 0 {
+		cfg.TransferTicks = DefaultTransferTicks
 	}
 	p := &Peer{
 		cfg:          cfg,
@@ -132,12 +145,14 @@ func (p *Peer) isServer(id int64) bool   { return p.isVoter(id) || p.isObserver(
 func (p *Peer) quorum() int { return len(p.voters)/2 + 1 }
 
 func (p *Peer) roleKey() roleKey {
-	return roleKey{role: p.role, leader: p.leader, epoch: p.epoch, established: p.established}
+	return roleKey{role: p.role, leader: p.leader, epoch: p.epoch, established: p.established,
+		transferring: p.role == Leading && p.lead.transfer != nil}
 }
 
 // Tick advances logical time by one tick: election rounds, heartbeats,
 // initLimit and syncLimit timeouts.
 func (p *Peer) Tick() {
+	p.earlyVotes = nil
 	switch p.role {
 	case Looking:
 		p.tickElection()
@@ -174,10 +189,10 @@ func (p *Peer) Step(m Message) {
 
 // Propose appends data as the next txn of the established leader's epoch
 // and broadcasts it. It returns the zxid, or false when this server is not an
-// established leader or the epoch's counter is exhausted (which forces a new
-// election).
+// established leader, it is handing leadership over (TransferLeadership), or
+// the epoch's counter is exhausted (which forces a new election).
 func (p *Peer) Propose(data []byte) (int64, bool) {
-	if p.role != Leading || !p.established {
+	if p.role != Leading || !p.established || p.lead.transfer != nil {
 		return 0, false
 	}
 	return p.propose(data)
@@ -239,8 +254,10 @@ func (p *Peer) Status() Status {
 		LastZxid:    p.log.last(),
 		Committed:   min(p.committed, p.persisted, p.log.last()),
 		HardState:   p.hs,
+		HandedOver:  p.handedOver,
 	}
 	if p.role == Leading {
+		st.Transferring = p.lead.transfer != nil
 		st.Outstanding = len(p.log.after(max(p.committed, p.log.base)))
 		for _, id := range p.lead.ids() {
 			if p.lead.learners[id].stage == recUpToDate {
