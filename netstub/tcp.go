@@ -556,7 +556,7 @@ func (t *TCP) dial(addr string, peer int64) (net.Conn, error) {
 			return nil, fmt.Errorf("resolve %s: no addresses", host)
 		}
 	}
-	d := net.Dialer{Timeout: dialTimeout}
+	d := net.Dialer{Timeout: dialTimeout, Control: peerDialControl}
 	var conn net.Conn
 	for _, ip := range ips {
 		if conn, err = d.DialContext(t.ctx, "tcp", net.JoinHostPort(ip, port)); err == nil {
