@@ -155,9 +155,9 @@ func (e *ensemble) up() error {
 	return nil
 }
 
-// logs returns the last lines of every server's log.
-func (e *ensemble) logs(tail int) string {
-	out, err := e.compose("logs", "--no-color", "--timestamps", "--tail", strconv.Itoa(tail))
+// logs returns every server's log, the last tail lines each ("all" for all).
+func (e *ensemble) logs(tail string) string {
+	out, err := e.compose("logs", "--no-color", "--timestamps", "--tail", tail)
 	if err != nil {
 		return err.Error()
 	}

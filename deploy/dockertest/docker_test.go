@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ var (
 	imageFlag = flag.String("image", "zabkeeper:dev", "the image to build (make image IMAGE=...) and run")
 	noBuild   = flag.Bool("no-build", false, "run the image as it is instead of building it first")
 	seedFlag  = flag.Uint64("seed", 0, "the workload's seed; 0 = from the clock (printed)")
+	keepLogs  = flag.Bool("keep-logs", false, "save the servers' logs also when the test passes")
 )
 
 // Deadlines of the waits. Every wait polls; none of these is a sleep.
@@ -43,12 +45,30 @@ func requireDocker(t *testing.T) {
 	}
 }
 
+// artifacts is the directory a failed run leaves its evidence in; it
+// outlives the test (t.TempDir would not).
+var artifacts string
+
+func artifactDir(t *testing.T) string {
+	if artifacts == "" {
+		dir, err := os.MkdirTemp("", "zabkeeper-dockertest-")
+		if err != nil {
+			t.Logf("artifact directory: %v", err)
+			return ""
+		}
+		artifacts = dir
+	}
+	return artifacts
+}
+
 // figures are the measurements the test prints at the end.
 type figures struct {
 	lines []string
 }
 
-func (f *figures) add(format string, args ...any) { f.lines = append(f.lines, fmt.Sprintf(format, args...)) }
+func (f *figures) add(format string, args ...any) {
+	f.lines = append(f.lines, fmt.Sprintf(format, args...))
+}
 
 func ms(d time.Duration) string { return d.Round(10 * time.Millisecond).String() }
 
@@ -86,8 +106,16 @@ func TestDockerEnsemble(t *testing.T) {
 	}
 	t.Logf("compose project %s, client ports %v", e.project, e.addresses())
 	t.Cleanup(func() {
+		if t.Failed() || *keepLogs {
+			if dir := artifactDir(t); dir != "" {
+				path := filepath.Join(dir, "servers.log")
+				if err := os.WriteFile(path, []byte(e.logs("all")), 0o644); err == nil {
+					t.Logf("server logs: %s", path)
+				}
+			}
+		}
 		if t.Failed() {
-			t.Logf("server logs (tail):\n%s", e.logs(150))
+			t.Logf("server logs (tail):\n%s", e.logs("40"))
 		}
 		if err := e.down(); err != nil {
 			t.Errorf("docker-compose down: %v", err)
@@ -131,7 +159,7 @@ func TestDockerEnsemble(t *testing.T) {
 		{"rolling restart", rollingRestart},
 	}
 	for _, p := range phases {
-		t.Logf("--- %s", p.name)
+		t.Logf("--- %s (%s)", p.name, time.Now().UTC().Format("15:04:05.000"))
 		p.run(t, e, l, &fig)
 		if t.Failed() {
 			return
@@ -159,9 +187,11 @@ func TestDockerEnsemble(t *testing.T) {
 	}
 	fig.add("Porcupine: %s", res)
 	if !res.Ok {
-		path := t.TempDir() + "/history.html"
-		if err := linearizability.WriteVisualization(h, res, path); err == nil {
-			t.Logf("visualization: %s", path)
+		if dir := artifactDir(t); dir != "" {
+			path := filepath.Join(dir, "history.html")
+			if err := linearizability.WriteVisualization(h, res, path); err == nil {
+				t.Logf("visualization: %s", path)
+			}
 		}
 		t.Errorf("history %s", res)
 	}

@@ -16,12 +16,15 @@ import (
 )
 
 // The workload's znodes: shared keys every worker reads and writes (checked
-// by Porcupine), and one marker per acknowledged create under ackedDir
-// (checked for loss by a final listing).
+// by Porcupine), and one marker per acknowledged create (checked for loss by
+// a final listing). All are children of the root, which is never created or
+// deleted: so each key and each marker is a Porcupine partition of its own
+// (a create under a parent that the history creates joins the parent's
+// partition, and one partition of every operation takes minutes to check).
 const (
-	rootDir  = "/dt"
-	ackedDir = "/dt/acked"
-	nKeys    = 6
+	keyPrefix    = "dtk"
+	markerPrefix = "dtm-"
+	nKeys        = 6
 	// sessionTimeout is what the clients ask for: well above the time a
 	// server takes to restart, so no session has to expire in a rolling
 	// restart, and below the default maxSessionTimeout (40 s).
@@ -31,7 +34,7 @@ const (
 	opPause = 5 * time.Millisecond
 )
 
-func keyPath(k int) string { return fmt.Sprintf("%s/k%d", rootDir, k) }
+func keyPath(k int) string { return fmt.Sprintf("/%s%d", keyPrefix, k) }
 
 // quiet drops go-zk's logging.
 type quiet struct{}
@@ -293,7 +296,7 @@ func (w *worker) syncGet(sess int64, key string) linearizability.Op {
 // at the end.
 func (w *worker) marker(sess int64) {
 	w.seq++
-	p := fmt.Sprintf("%s/w%d-%d", ackedDir, w.id, w.seq)
+	p := fmt.Sprintf("/%sw%d-%d", markerPrefix, w.id, w.seq)
 	op := w.do(linearizability.Op{Session: sess, Kind: linearizability.Create, Path: p, Data: []byte{}},
 		func(op *linearizability.Op) error {
 			name, err := w.conn.Create(op.Path, op.Data, 0, zk.WorldACL(zk.PermAll))
@@ -314,33 +317,7 @@ type load struct {
 	closed  sync.Once
 }
 
-// setup creates the workload's directories (retrying a create of unknown
-// outcome) before the workers start.
-func setup(addrs []string) error {
-	conn, _, err := dial(addrs)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	for _, p := range []string{rootDir, ackedDir} {
-		_, err := waitFor(60*time.Second, "create "+p, func() (bool, string) {
-			_, err := conn.Create(p, nil, 0, zk.WorldACL(zk.PermAll))
-			if err == nil || errors.Is(err, zk.ErrNodeExists) {
-				return true, ""
-			}
-			return false, err.Error()
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func startLoad(addrs []string, n int, seed uint64) (*load, error) {
-	if err := setup(addrs); err != nil {
-		return nil, err
-	}
 	l := &load{rec: newRecorder(), stop: make(chan struct{})}
 	for i := range n {
 		w, err := newWorker(i, addrs, l.rec, seed)
@@ -403,19 +380,19 @@ func (l *load) finalCheck(addrs []string) (acked int, lost []string, err error) 
 		}
 	}
 	var children []string
-	if _, err := waitFor(60*time.Second, "list "+ackedDir, func() (bool, string) {
-		if _, err := w.conn.Sync(ackedDir); err != nil {
+	if _, err := waitFor(60*time.Second, "list the markers", func() (bool, string) {
+		if _, err := w.conn.Sync("/"); err != nil {
 			return false, err.Error()
 		}
 		var err error
-		children, _, err = w.conn.Children(ackedDir)
+		children, _, err = w.conn.Children("/")
 		return err == nil, fmt.Sprint(err)
 	}); err != nil {
 		return 0, nil, err
 	}
 	have := map[string]bool{}
 	for _, c := range children {
-		have[ackedDir+"/"+c] = true
+		have["/"+c] = true
 	}
 	for _, wk := range l.workers {
 		for _, p := range wk.acked {
