@@ -245,7 +245,9 @@ func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]arri
 				s.metrics.RequestLatency.WithLabelValues(opLabel(q[0].op)).Observe(d.Seconds())
 				arrivals[o.Conn] = q[1:]
 			}
-			c.enqueue(proto.AppendRecords(nil, &o.Header, o.Body), false)
+			buf := proto.AppendRecords(nil, &o.Header, o.Body)
+			s.stats.observeResponse(len(buf) - 4)
+			c.enqueue(buf, false)
 		case engine.OutEvent:
 			c.enqueue(proto.AppendRecords(nil, &o.Header, o.Body), false)
 		case engine.OutConnect:
