@@ -72,9 +72,9 @@ func (s *Server) AdminAddr() net.Addr {
 // publish records, once per turn of the event loop, that the loop is alive
 // and whether the server is ready; every figuresEvery it also refreshes the
 // figures for /metrics. Everything it reads is cheap and already counted.
-func (s *Server) publish(now time.Time) {
+func (s *Server) publish(st zab.Status, now time.Time) {
 	s.beat.Store(now.UnixNano())
-	r := s.readinessNow()
+	r := s.readinessNow(st)
 	if old := s.readiness.Load(); old == nil || *old != r {
 		s.readiness.Store(&r)
 	}
@@ -85,16 +85,16 @@ func (s *Server) publish(now time.Time) {
 	}
 }
 
-// readinessNow decides readiness from the Node: standalone, or an
-// established leader, follower or observer serving clients.
-func (s *Server) readinessNow() readiness {
+// readinessNow decides readiness from the Node and its protocol status st:
+// standalone, or an established leader, follower or observer serving
+// clients.
+func (s *Server) readinessNow(st zab.Status) readiness {
 	if len(s.cfg.Servers) == 0 {
 		return readiness{ok: true}
 	}
 	if s.node.ReadOnly() {
 		return readiness{reason: "read-only: cut off from the quorum, serving read-only clients only"}
 	}
-	st := s.node.Status()
 	switch {
 	case st.Role == zab.Looking:
 		return readiness{reason: "looking: electing a leader"}
@@ -155,11 +155,7 @@ type roleTimer struct {
 	looking, syncing time.Time
 }
 
-func (r *roleTimer) observe(s *Server, now time.Time) {
-	if len(s.cfg.Servers) == 0 {
-		return
-	}
-	st := s.node.Status()
+func (r *roleTimer) observe(s *Server, st zab.Status, now time.Time) {
 	switch {
 	case st.Role == zab.Looking:
 		if r.looking.IsZero() {
