@@ -238,6 +238,47 @@ func TestAdminStandalone(t *testing.T) {
 	}
 }
 
+// TestAdminSurvivesGarbage: ZooKeeper client frames, four-letter words and
+// random bytes sent to the admin port of a real server get an HTTP error or
+// a closed connection, and the server goes on answering both ports.
+func TestAdminSurvivesGarbage(t *testing.T) {
+	_, base, addr := adminServer(t, nil)
+	adminAddr := strings.TrimPrefix(base, "http://")
+	garbage := []string{
+		"ruok", "mntr\n", "\x00\x00\x00\x2c\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x75\x30",
+		"GET /commands/" + strings.Repeat("x", 70000) + " HTTP/1.1\r\n\r\n", "\r\n\r\n", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+	}
+	// All at once: the incomplete ones are closed only after the header
+	// timeout, and meanwhile the probes must answer.
+	replies := make([]string, len(garbage))
+	var wg sync.WaitGroup
+	for i, g := range garbage {
+		c, err := net.Dial("tcp", adminAddr)
+		require.NoError(t, err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			_, _ = c.Write([]byte(g))
+			_ = c.SetReadDeadline(time.Now().Add(waitTimeout))
+			reply, _ := io.ReadAll(io.LimitReader(c, 1<<16))
+			replies[i] = string(reply)
+		}()
+	}
+	ok, _ := probe(t, base, "livez")
+	require.True(t, ok)
+	wg.Wait()
+	for i, reply := range replies {
+		if reply != "" {
+			require.Regexp(t, `^HTTP/1\.[01] [45]\d\d `, reply, "garbage %q", garbage[i])
+		}
+	}
+	ok, _ = probe(t, base, "livez")
+	require.True(t, ok)
+	waitFor(t, "ready", func() bool { ok, _ := probe(t, base, "readyz"); return ok })
+	requireHealthy(t, addr)
+}
+
 // TestAdminDisabled: admin.enableServer=false binds nothing.
 func TestAdminDisabled(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

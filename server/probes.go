@@ -14,11 +14,16 @@ import (
 )
 
 // DefaultLivenessTimeout is how long the event loop may go without turning
-// before /livez fails. The loop turns at least once a tick; a slow disk
-// (the loop waits on fsync before writing epochs or installing a leader's
-// snapshot) or a long election never stops it for this long, so a kubelet
-// restarts only a server that is truly stuck.
+// before /livez fails (or three ticks, if that is longer: an idle loop turns
+// once a tick). A slow disk (the loop waits on fsync before writing epochs
+// or installing a leader's snapshot) or a long election never stops it for
+// this long, so a kubelet restarts only a server that is truly stuck.
 const DefaultLivenessTimeout = 60 * time.Second
+
+// livenessTimeout is DefaultLivenessTimeout, or three ticks if longer.
+func livenessTimeout(tickMs int) time.Duration {
+	return max(DefaultLivenessTimeout, 3*time.Duration(tickMs)*time.Millisecond)
+}
 
 // figuresEvery is how often the event loop refreshes the figures /metrics
 // reads, so a scrape never waits for (or walks anything on) the loop.

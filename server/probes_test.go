@@ -71,3 +71,8 @@ func TestLivezFailsOnlyWhenTheLoopStalls(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 }
+
+func TestLivenessTimeoutCoversSlowTicks(t *testing.T) {
+	require.Equal(t, DefaultLivenessTimeout, livenessTimeout(DefaultTickTime))
+	require.Equal(t, 3*time.Minute, livenessTimeout(60000))
+}

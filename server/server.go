@@ -80,7 +80,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		perIP:     map[string]int{},
 		startedAt: time.Now(),
 
-		livenessTimeout: DefaultLivenessTimeout,
+		livenessTimeout: livenessTimeout(cfg.TickTime),
 	}
 	s.beat.Store(s.startedAt.UnixNano())
 	s.stats.reset()
