@@ -90,20 +90,24 @@ func (s *Server) publish(st zab.Status, now time.Time) {
 	}
 }
 
-// readinessNow decides readiness from the Node and its protocol status st:
-// standalone, or an established leader, follower or observer serving
-// clients.
+// readinessNow decides readiness from the Node and its protocol status st.
 func (s *Server) readinessNow(st zab.Status) readiness {
-	if len(s.cfg.Servers) == 0 {
-		return readiness{ok: true}
-	}
-	if s.node.ReadOnly() {
-		return readiness{reason: "read-only: cut off from the quorum, serving read-only clients only"}
-	}
+	return readinessOf(len(s.cfg.Servers) == 0, s.node.ReadOnly(), s.node.Serving(), st)
+}
+
+// readinessOf is ready for a standalone server, or an established leader,
+// follower or observer serving clients; otherwise it names the state:
+// read-only, looking, or syncing (a leader waiting for its quorum to sync,
+// a learner not yet UPTODATE).
+func readinessOf(standalone, readOnly, serving bool, st zab.Status) readiness {
 	switch {
+	case standalone:
+		return readiness{ok: true}
+	case readOnly:
+		return readiness{reason: "read-only: cut off from the quorum, serving read-only clients only"}
 	case st.Role == zab.Looking:
 		return readiness{reason: "looking: electing a leader"}
-	case !st.Established || !s.node.Serving():
+	case !st.Established || !serving:
 		return readiness{reason: "syncing: " + st.Role.String() + " not yet synchronized with the ensemble"}
 	}
 	return readiness{ok: true}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/zabkeeper/zabkeeper/engine/zab"
 )
 
 // TestLivezFailsOnlyWhenTheLoopStalls: /livez stays true while the loop
@@ -75,4 +77,32 @@ func TestLivezFailsOnlyWhenTheLoopStalls(t *testing.T) {
 func TestLivenessTimeoutCoversSlowTicks(t *testing.T) {
 	require.Equal(t, DefaultLivenessTimeout, livenessTimeout(DefaultTickTime))
 	require.Equal(t, 3*time.Minute, livenessTimeout(60000))
+}
+
+func TestReadinessOf(t *testing.T) {
+	for _, tc := range []struct {
+		name                          string
+		standalone, readOnly, serving bool
+		st                            zab.Status
+		ok                            bool
+		reason                        string
+	}{
+		{name: "standalone", standalone: true, ok: true},
+		{name: "leader", serving: true, st: zab.Status{Role: zab.Leading, Established: true}, ok: true},
+		{name: "follower", serving: true, st: zab.Status{Role: zab.Following, Established: true}, ok: true},
+		{name: "observer", serving: true, st: zab.Status{Role: zab.Observing, Established: true}, ok: true},
+		{name: "looking", st: zab.Status{Role: zab.Looking}, reason: "looking"},
+		{name: "read-only", readOnly: true, serving: true, st: zab.Status{Role: zab.Looking}, reason: "read-only"},
+		{name: "leader waiting for its quorum", st: zab.Status{Role: zab.Leading}, reason: "syncing"},
+		{name: "follower before UPTODATE", st: zab.Status{Role: zab.Following}, reason: "syncing"},
+		{name: "established, not yet serving", st: zab.Status{Role: zab.Following, Established: true}, reason: "syncing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := readinessOf(tc.standalone, tc.readOnly, tc.serving, tc.st)
+			require.Equal(t, tc.ok, r.ok)
+			if !tc.ok {
+				require.True(t, strings.HasPrefix(r.reason, tc.reason+": "), r.reason)
+			}
+		})
+	}
 }
