@@ -134,8 +134,8 @@ func srvrFields(s *Server, in commandInput) []admin.Field {
 			"uptime":                       info.Uptime.Milliseconds(),
 			"provider_null":                false,
 		}},
-		// Response sizes are not tracked; -1 is ZooKeeper's "none yet".
-		{Key: "client_response", Value: map[string]int64{"last_buffer_size": -1, "min_buffer_size": -1, "max_buffer_size": -1}},
+		{Key: "client_response", Value: map[string]int64{"last_buffer_size": info.ResponseSizes[0],
+			"min_buffer_size": info.ResponseSizes[1], "max_buffer_size": info.ResponseSizes[2]}},
 	}
 	if info.Mode == "leader" {
 		p := info.ProposalSizes

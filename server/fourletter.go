@@ -112,6 +112,9 @@ type ServerInfo struct {
 	// ProposalSizes is the last, smallest and largest proposal size in bytes,
 	// reported by stat and srvr on a leader only.
 	ProposalSizes [3]int64
+	// ResponseSizes is the last, smallest and largest client reply size in
+	// bytes, -1 before the first (mntr zk_*_client_response_size).
+	ResponseSizes [3]int64
 }
 
 // ClientInfo describes one client connection for stat and cons.

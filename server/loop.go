@@ -150,11 +150,17 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 			}
 			received = nil
 		}
-		roles.observe(s)
+		// One Status per turn (it allocates on a leader) for everything
+		// that watches the role.
 		now := time.Now()
-		timer.observe(s, now)
+		var st zab.Status
+		if len(s.cfg.Servers) > 0 {
+			st = s.node.Status()
+			roles.observe(s, st, now)
+			timer.observe(s, st, now)
+		}
 		commits.committed(s.node.LastZxid(), now, s.metrics.ProposalCommit)
-		s.publish(now)
+		s.publish(st, now)
 		s.checkHandoff(&handing)
 		if sinceSnap >= snapAt && !snapshotting {
 			snapshotting, sinceSnap, snapAt = true, 0, s.nextSnapThreshold()
@@ -263,7 +269,9 @@ func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]arri
 				s.metrics.RequestLatency.WithLabelValues(opLabel(q[0].op)).Observe(d.Seconds())
 				arrivals[o.Conn] = q[1:]
 			}
-			c.enqueue(proto.AppendRecords(nil, &o.Header, o.Body), false)
+			buf := proto.AppendRecords(nil, &o.Header, o.Body)
+			s.stats.observeResponse(len(buf) - 4)
+			c.enqueue(buf, false)
 		case engine.OutEvent:
 			c.enqueue(proto.AppendRecords(nil, &o.Header, o.Body), false)
 		case engine.OutConnect:
@@ -314,17 +322,12 @@ type roleLog struct {
 	since    time.Time
 }
 
-func (r *roleLog) observe(s *Server) {
-	if len(s.cfg.Servers) == 0 {
-		return
-	}
-	st := s.node.Status()
+func (r *roleLog) observe(s *Server, st zab.Status, now time.Time) {
 	ro := s.node.ReadOnly()
 	if st.Role == r.last.Role && st.Leader == r.last.Leader && st.Epoch == r.last.Epoch &&
 		st.Established == r.last.Established && ro == r.readOnly {
 		return
 	}
-	now := time.Now()
 	s.log.Info("role changed", "role", st.Role.String(), "leader", st.Leader, "epoch", st.Epoch,
 		"established", st.Established, "read_only", ro, "zxid", fmt.Sprintf("0x%x", st.LastZxid),
 		"previous", r.last.Role.String(), "took", now.Sub(r.since))

@@ -14,11 +14,16 @@ import (
 )
 
 // DefaultLivenessTimeout is how long the event loop may go without turning
-// before /livez fails. The loop turns at least once a tick; a slow disk
-// (the loop waits on fsync before writing epochs or installing a leader's
-// snapshot) or a long election never stops it for this long, so a kubelet
-// restarts only a server that is truly stuck.
+// before /livez fails (or three ticks, if that is longer: an idle loop turns
+// once a tick). A slow disk (the loop waits on fsync before writing epochs
+// or installing a leader's snapshot) or a long election never stops it for
+// this long, so a kubelet restarts only a server that is truly stuck.
 const DefaultLivenessTimeout = 60 * time.Second
+
+// livenessTimeout is DefaultLivenessTimeout, or three ticks if longer.
+func livenessTimeout(tickMs int) time.Duration {
+	return max(DefaultLivenessTimeout, 3*time.Duration(tickMs)*time.Millisecond)
+}
 
 // figuresEvery is how often the event loop refreshes the figures /metrics
 // reads, so a scrape never waits for (or walks anything on) the loop.
@@ -72,9 +77,9 @@ func (s *Server) AdminAddr() net.Addr {
 // publish records, once per turn of the event loop, that the loop is alive
 // and whether the server is ready; every figuresEvery it also refreshes the
 // figures for /metrics. Everything it reads is cheap and already counted.
-func (s *Server) publish(now time.Time) {
+func (s *Server) publish(st zab.Status, now time.Time) {
 	s.beat.Store(now.UnixNano())
-	r := s.readinessNow()
+	r := s.readinessNow(st)
 	if old := s.readiness.Load(); old == nil || *old != r {
 		s.readiness.Store(&r)
 	}
@@ -85,20 +90,24 @@ func (s *Server) publish(now time.Time) {
 	}
 }
 
-// readinessNow decides readiness from the Node: standalone, or an
-// established leader, follower or observer serving clients.
-func (s *Server) readinessNow() readiness {
-	if len(s.cfg.Servers) == 0 {
-		return readiness{ok: true}
-	}
-	if s.node.ReadOnly() {
-		return readiness{reason: "read-only: cut off from the quorum, serving read-only clients only"}
-	}
-	st := s.node.Status()
+// readinessNow decides readiness from the Node and its protocol status st.
+func (s *Server) readinessNow(st zab.Status) readiness {
+	return readinessOf(len(s.cfg.Servers) == 0, s.node.ReadOnly(), s.node.Serving(), st)
+}
+
+// readinessOf is ready for a standalone server, or an established leader,
+// follower or observer serving clients; otherwise it names the state:
+// read-only, looking, or syncing (a leader waiting for its quorum to sync,
+// a learner not yet UPTODATE).
+func readinessOf(standalone, readOnly, serving bool, st zab.Status) readiness {
 	switch {
+	case standalone:
+		return readiness{ok: true}
+	case readOnly:
+		return readiness{reason: "read-only: cut off from the quorum, serving read-only clients only"}
 	case st.Role == zab.Looking:
 		return readiness{reason: "looking: electing a leader"}
-	case !st.Established || !s.node.Serving():
+	case !st.Established || !serving:
 		return readiness{reason: "syncing: " + st.Role.String() + " not yet synchronized with the ensemble"}
 	}
 	return readiness{ok: true}
@@ -155,11 +164,7 @@ type roleTimer struct {
 	looking, syncing time.Time
 }
 
-func (r *roleTimer) observe(s *Server, now time.Time) {
-	if len(s.cfg.Servers) == 0 {
-		return
-	}
-	st := s.node.Status()
+func (r *roleTimer) observe(s *Server, st zab.Status, now time.Time) {
 	switch {
 	case st.Role == zab.Looking:
 		if r.looking.IsZero() {

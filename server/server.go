@@ -101,7 +101,7 @@ func newServer(ctx context.Context, retry bool, cfg Config, logger *slog.Logger,
 		lookupHost: lookup,
 		startedAt:  time.Now(),
 
-		livenessTimeout: DefaultLivenessTimeout,
+		livenessTimeout: livenessTimeout(cfg.TickTime),
 	}
 	s.beat.Store(s.startedAt.UnixNano())
 	s.stats.reset()

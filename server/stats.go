@@ -25,6 +25,8 @@ type stats struct {
 	latMin, latMax, latSum time.Duration
 	latCount               int64
 	ops                    map[proto.OpCode]int64
+	// respSizes is the last, smallest and largest reply size, -1 for none.
+	respSizes [3]int64
 }
 
 func (st *stats) reset() {
@@ -32,6 +34,20 @@ func (st *stats) reset() {
 	st.sent.Store(0)
 	st.latMin, st.latMax, st.latSum, st.latCount = 0, 0, 0, 0
 	st.ops = map[proto.OpCode]int64{}
+	st.respSizes = [3]int64{-1, -1, -1}
+}
+
+// observeResponse records a client reply's size (without the length
+// prefix), as ZooKeeper's ServerStats.updateClientResponseSize.
+func (st *stats) observeResponse(n int) {
+	v := int64(n)
+	st.respSizes[0] = v
+	if st.respSizes[1] < 0 || v < st.respSizes[1] {
+		st.respSizes[1] = v
+	}
+	if v > st.respSizes[2] {
+		st.respSizes[2] = v
+	}
 }
 
 func (st *stats) observeLatency(d time.Duration) {
@@ -90,6 +106,7 @@ func (s *Server) serverInfo(word string) ServerInfo {
 		Uptime:         time.Since(s.startedAt),
 		OpenFDs:        openFDs(),
 		MaxFDs:         maxFDs(),
+		ResponseSizes:  s.stats.respSizes,
 	}
 	if s.peers != nil {
 		info.DuplicateIDs = s.peers.DuplicateIDs()
