@@ -118,8 +118,8 @@ func (c *cluster) stopAndRestart(t *testing.T, i int) restartFigure {
 				}
 			}
 			if f.newLeader == 0 && time.Now().After(deadline) {
-				t.Fatalf("no new leader within %v of SIGTERM to leader %d (modes %s)",
-					recoverWait, nd.id, strings.Join(c.view(st).modes, " "))
+				t.Fatalf("no new leader within %v of SIGTERM to leader %d (modes %s); its log:\n%s",
+					recoverWait, nd.id, strings.Join(c.view(st).modes, " "), nd.log.tail(6000))
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -128,6 +128,7 @@ func (c *cluster) stopAndRestart(t *testing.T, i int) restartFigure {
 		t.Fatal(err)
 	}
 	f.exit = time.Since(f.from)
+
 	if err := c.spawn(nd); err != nil {
 		t.Fatal(err)
 	}
