@@ -220,7 +220,7 @@ type node struct {
 // a netstub.Proxy: proxies[i][j] carries what server i sends to server j.
 type cluster struct {
 	bin     string
-	java    bool // Apache ZooKeeper processes (ensembleOptions.java)
+	java    bool   // Apache ZooKeeper processes (ensembleOptions.java)
 	bug     string // planted in every server (--plant-bug), "" for none
 	nodes   []*node
 	proxies [][]*netstub.Proxy
