@@ -220,6 +220,7 @@ type node struct {
 // a netstub.Proxy: proxies[i][j] carries what server i sends to server j.
 type cluster struct {
 	bin     string
+	java    bool   // Apache ZooKeeper processes (ensembleOptions.java)
 	bug     string // planted in every server (--plant-bug), "" for none
 	nodes   []*node
 	proxies [][]*netstub.Proxy
@@ -235,23 +236,28 @@ func startCluster(t *testing.T, n int, bug string) *cluster {
 	return startClusterTimed(t, n, bug, fastTiming)
 }
 
-// timing is the zoo.cfg timing of an ensemble.
-type timing struct {
+// ensembleOptions say how an ensemble is configured and what it runs.
+type ensembleOptions struct {
 	// tickTime, initLimit and syncLimit are written to zoo.cfg; zero
 	// leaves a key out, so the server's default applies.
 	tickTime             time.Duration
 	initLimit, syncLimit int
+	// java runs Apache ZooKeeper (Debian's, QuorumPeerMain) instead of
+	// zabkeeper, on the same zoo.cfg, for comparison figures.
+	java bool
 }
 
 // fastTiming is the fault runs' timing: faults heal within seconds.
-var fastTiming = timing{tickTime: tickTime, initLimit: initLimit, syncLimit: syncLimit}
+var fastTiming = ensembleOptions{tickTime: tickTime, initLimit: initLimit, syncLimit: syncLimit}
 
-// defaultTiming leaves tickTime, initLimit and syncLimit to the server's
-// defaults (2000 ms, 10, 5), what users run.
-var defaultTiming = timing{}
+// defaultTiming is what users run: ZooKeeper's sample zoo.cfg (tickTime
+// 2000 ms, initLimit 10, syncLimit 5), which are zabkeeper's defaults too.
+// Apache ZooKeeper has no default for initLimit and syncLimit: a zoo.cfg of
+// an ensemble must name them.
+var defaultTiming = ensembleOptions{tickTime: 2000 * time.Millisecond, initLimit: 10, syncLimit: 5}
 
-// startClusterTimed is startCluster with the given zoo.cfg timing.
-func startClusterTimed(t *testing.T, n int, bug string, tm timing) *cluster {
+// startClusterTimed is startCluster with the given options.
+func startClusterTimed(t *testing.T, n int, bug string, tm ensembleOptions) *cluster {
 	t.Helper()
 	tags := ""
 	if bug != "" {
@@ -271,8 +277,8 @@ func startClusterTimed(t *testing.T, n int, bug string, tm timing) *cluster {
 	return nil
 }
 
-func tryStart(t *testing.T, bin, bug string, n int, tm timing) (*cluster, error) {
-	c := &cluster{bin: bin, bug: bug, nodes: make([]*node, n), proxies: make([][]*netstub.Proxy, n)}
+func tryStart(t *testing.T, bin, bug string, n int, tm ensembleOptions) (*cluster, error) {
+	c := &cluster{bin: bin, bug: bug, java: tm.java, nodes: make([]*node, n), proxies: make([][]*netstub.Proxy, n)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -334,9 +340,13 @@ func tryStart(t *testing.T, bin, bug string, n int, tm timing) (*cluster, error)
 		_, port, _ := net.SplitHostPort(nd.clientAddr)
 		fmt.Fprintf(&b, "clientPort=%s\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=srvr,mntr,ruok\n", port)
 		b.WriteString("maxClientCnxns=0\nmaxSessionTimeout=60000\n")
-		// The admin listener on a free loopback port: the default 7181 is one
-		// port for every process on the host.
-		b.WriteString("admin.serverAddress=127.0.0.1\nadmin.serverPort=0\n")
+		if tm.java {
+			b.WriteString("admin.enableServer=false\n") // its port 8080 would clash
+		} else {
+			// The admin listener on a free loopback port: the default 7181 is
+			// one port for every process on the host.
+			b.WriteString("admin.serverAddress=127.0.0.1\nadmin.serverPort=0\n")
+		}
 		for j, other := range c.nodes {
 			qp := other.quorumPort
 			if j != i {
@@ -374,6 +384,9 @@ func (c *cluster) spawn(nd *node) error {
 		args = append(args, "--plant-bug", c.bug)
 	}
 	cmd := exec.Command(c.bin, args...)
+	if c.java {
+		cmd = exec.Command("java", "-cp", zooKeeperJar+":"+slf4jSimpleJar, "org.apache.zookeeper.server.quorum.QuorumPeerMain", nd.cfgPath)
+	}
 	cmd.Stdout, cmd.Stderr = nd.log, nd.log
 	fmt.Fprintf(nd.log, "%s%d of server %d at %s\n", startMarker, nd.starts+1, nd.id, time.Now().Format(time.RFC3339Nano))
 	if err := cmd.Start(); err != nil {
@@ -499,6 +512,13 @@ func (c *cluster) clientAddrs() []string {
 	return out
 }
 
+// zooKeeperJar is Debian's Apache ZooKeeper; its manifest names the jars
+// it needs.
+const zooKeeperJar = "/usr/share/java/zookeeper.jar"
+
+// slf4jSimpleJar makes Apache ZooKeeper log to stderr (the node's log).
+const slf4jSimpleJar = "/usr/share/java/slf4j-simple.jar"
+
 // quorum is the number of voters a majority needs.
 func (c *cluster) quorum() int { return len(c.nodes)/2 + 1 }
 
@@ -549,13 +569,33 @@ func parseMntr(out string) nodeStatus {
 	return st
 }
 
+// srvrZxid reads the zxid and its epoch from srvr's "Zxid: 0x..." line.
+func srvrZxid(out string) (zxid, epoch int64) {
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "Zxid: "); ok {
+			z, err := strconv.ParseInt(strings.TrimPrefix(strings.TrimSpace(v), "0x"), 16, 64)
+			if err == nil {
+				return z, z >> 32
+			}
+		}
+	}
+	return 0, 0
+}
+
 // statuses asks every server's mntr, in parallel (a stopped server costs
 // one fourLWWait, not one per server).
 func (c *cluster) statuses() []nodeStatus {
 	out := make([]nodeStatus, len(c.nodes))
 	var wg sync.WaitGroup
 	for i, nd := range c.nodes {
-		wg.Go(func() { out[i] = parseMntr(fourLetter(nd.clientAddr, "mntr")) })
+		wg.Go(func() {
+			out[i] = parseMntr(fourLetter(nd.clientAddr, "mntr"))
+			if c.java && out[i].mode != "" {
+				// Apache ZooKeeper's mntr has neither zk_zxid nor
+				// zk_epoch; srvr has the zxid.
+				out[i].zxid, out[i].epoch = srvrZxid(fourLetter(nd.clientAddr, "srvr"))
+			}
+		})
 	}
 	wg.Wait()
 	return out
@@ -598,7 +638,9 @@ func (c *cluster) view(st []nodeStatus) ensembleView {
 	}
 	l := st[v.leader]
 	for i, s := range st {
-		if i != v.leader && s.mode == "follower" && s.epoch == l.epoch {
+		// Apache ZooKeeper's follower shows an older epoch in its zxid until
+		// it applies a txn of the new one: its epoch cannot be compared.
+		if i != v.leader && s.mode == "follower" && (s.epoch == l.epoch || c.java) {
 			v.followers++
 		}
 	}

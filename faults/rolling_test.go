@@ -1,7 +1,10 @@
 package faults
 
 import (
+	"flag"
 	"fmt"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +22,9 @@ import (
 // what must hold (no session expires, no acknowledged write is lost, the
 // history is linearizable, and a generous bound on each pause to catch a
 // hang); the pauses themselves are figures, logged for TESTING.md.
+
+var faultsZooKeeper = flag.Bool("faults.zookeeper", false,
+	"also run TestRollingRestartApacheZooKeeper: the same rolling restart on Debian's Apache ZooKeeper, for comparison figures")
 
 // hangBound is far above any expected pause: only a hang exceeds it.
 const hangBound = 10 * time.Second
@@ -103,15 +109,17 @@ func (c *cluster) stopAndRestart(t *testing.T, i int) restartFigure {
 	}
 	if before[i].mode == "leader" {
 		// Poll the others until one leads a newer epoch.
-		deadline := f.from.Add(hangBound)
+		deadline := f.from.Add(recoverWait)
 		for f.newLeader == 0 {
-			for j, st := range c.statuses() {
-				if j != i && st.mode == "leader" && st.epoch > before[i].epoch {
+			st := c.statuses()
+			for j := range st {
+				if j != i && st[j].mode == "leader" && st[j].epoch > before[i].epoch {
 					f.newLeader = time.Since(f.from)
 				}
 			}
 			if f.newLeader == 0 && time.Now().After(deadline) {
-				t.Fatalf("no new leader within %v of SIGTERM to leader %d", hangBound, nd.id)
+				t.Fatalf("no new leader within %v of SIGTERM to leader %d (modes %s); its log:\n%s",
+					recoverWait, nd.id, strings.Join(c.view(st).modes, " "), nd.log.tail(6000))
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -120,6 +128,7 @@ func (c *cluster) stopAndRestart(t *testing.T, i int) restartFigure {
 		t.Fatal(err)
 	}
 	f.exit = time.Since(f.from)
+
 	if err := c.spawn(nd); err != nil {
 		t.Fatal(err)
 	}
@@ -140,9 +149,31 @@ func TestGracefulStopAndRollingRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a real ensemble with the default tickTime")
 	}
+	rollingRestart(t, defaultTiming)
+}
+
+// TestRollingRestartApacheZooKeeper runs the same on Apache ZooKeeper
+// (with -faults.zookeeper), whose leader has no handoff: its figures are
+// the comparison in TESTING.md.
+func TestRollingRestartApacheZooKeeper(t *testing.T) {
+	if !*faultsZooKeeper {
+		t.Skip("comparison run: -faults.zookeeper")
+	}
+	if _, err := exec.LookPath("java"); err != nil {
+		t.Skip("no java")
+	}
+	if _, err := os.Stat(zooKeeperJar); err != nil {
+		t.Skipf("no %s", zooKeeperJar)
+	}
+	o := defaultTiming
+	o.java = true
+	rollingRestart(t, o)
+}
+
+func rollingRestart(t *testing.T, o ensembleOptions) {
 	const n = 3
 	seed := uint64(time.Now().UnixNano())
-	c := startClusterTimed(t, n, "", defaultTiming)
+	c := startClusterTimed(t, n, "", o)
 	rec := newRecorder()
 	addrs := c.clientAddrs()
 	logger := &zkLogger{}
@@ -204,7 +235,11 @@ func TestGracefulStopAndRollingRestart(t *testing.T) {
 	h := rec.history()
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "figures (tickTime 2000 ms, %d workers, %d ops, %d of unknown outcome):\n", len(workers), len(h.Ops), rec.unknowns)
+	server := "zabkeeper"
+	if o.java {
+		server = "Apache ZooKeeper"
+	}
+	fmt.Fprintf(&b, "figures (%s, tickTime 2000 ms, %d workers, %d ops, %d of unknown outcome):\n", server, len(workers), len(h.Ops), rec.unknowns)
 	for k, f := range figures {
 		f.pause = writePause(h, f.from, f.to)
 		figures[k] = f
@@ -230,7 +265,7 @@ func TestGracefulStopAndRollingRestart(t *testing.T) {
 		t.Errorf("history not linearizable: %s", lin)
 	}
 	for _, f := range figures {
-		if f.pause > hangBound {
+		if !o.java && f.pause > hangBound {
 			t.Errorf("server %d: writes paused %v (bound %v)", f.server, f.pause, hangBound)
 		}
 	}

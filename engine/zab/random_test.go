@@ -11,7 +11,8 @@ import (
 )
 
 // TestRandomized runs seeded storms of crashes, restarts, partitions (loud
-// and silent), dropped links, slow disks, local snapshots and proposals,
+// and silent), dropped links, slow disks, local snapshots, leadership
+// transfers (whose departing leader then lives on, or crashes) and proposals,
 // checking the invariants after every step; then the faults stop and the
 // cluster must elect a leader, sync everyone and commit a new txn everywhere
 // within a bound.
@@ -40,8 +41,8 @@ func TestRandomized(t *testing.T) {
 		totalCommitted += committed
 		totalEpochs += epochs
 	}
-	t.Logf("%d seeds, %d steps, %d txns committed, %d established epochs; DIFF %d TRUNC %d SNAP %d INFORM %d; crashes %d; slowest recovery %d ticks",
-		seeds, totalSteps, totalCommitted, totalEpochs, sent[MsgDiff], sent[MsgTrunc], sent[MsgSnap], sent[MsgInform], totalCrashes, maxLivenessTicks)
+	t.Logf("%d seeds, %d steps, %d txns committed, %d established epochs; DIFF %d TRUNC %d SNAP %d INFORM %d TIMEOUTNOW %d; crashes %d; slowest recovery %d ticks",
+		seeds, totalSteps, totalCommitted, totalEpochs, sent[MsgDiff], sent[MsgTrunc], sent[MsgSnap], sent[MsgInform], sent[MsgTimeoutNow], totalCrashes, maxLivenessTicks)
 }
 
 var (
@@ -74,6 +75,7 @@ func runRandomized(t *testing.T, seed uint64) (steps, committed, epochs int) {
 	pDrop := r.Float64() * 0.01
 	pProp := 0.05 + r.Float64()*0.1
 	pSnap := 0.005
+	pTransfer := r.Float64() * 0.005
 	faultSteps := 1500 + r.IntN(1500)
 	for i := 0; i < faultSteps; i++ {
 		c.step++
@@ -114,6 +116,10 @@ func runRandomized(t *testing.T, seed uint64) (steps, committed, epochs int) {
 			}
 		case x < pCrash+pRestart+pPart+pHeal+pDrop+pProp+pSnap:
 			c.localSnapshot(c.ids[r.IntN(len(c.ids))])
+		case x < pCrash+pRestart+pPart+pHeal+pDrop+pProp+pSnap+pTransfer:
+			if l, ok := c.leader(); ok {
+				c.transfer(l)
+			}
 		default:
 			if (r.IntN(10) == 0 && c.queued() < 4*len(c.ids)) || !c.deliverOne() {
 				c.tickAll()
@@ -128,9 +134,17 @@ func runRandomized(t *testing.T, seed uint64) (steps, committed, epochs int) {
 		c.restart(id)
 	}
 	start, startTicks := c.step, c.ticks
-	l := c.awaitSynced(livenessSteps)
-	z, ok := c.propose(l)
-	require.True(t, ok)
+	c.awaitSynced(livenessSteps)
+	// A leader still handing over (a transfer of the storm) takes no
+	// proposal until its successor leads or the transfer is abandoned.
+	var z int64
+	c.runUntil("a leader taking a proposal", livenessSteps, func() bool {
+		l, ok := c.leader()
+		if ok {
+			z, ok = c.propose(l)
+		}
+		return ok
+	})
 	c.awaitApplied(z, c.ids, livenessSteps)
 	require.LessOrEqual(t, c.ticks-startTicks, livenessTicks, "liveness took too many ticks")
 	if d := c.ticks - startTicks; d > maxLivenessTicks {
