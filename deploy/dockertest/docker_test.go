@@ -173,8 +173,9 @@ func TestDockerEnsemble(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := l.rec.history()
+	unknowns, expired := l.rec.counts()
 	fig.add("operations: %d (%d of unknown outcome), acknowledged markers %d, lost %d, sessions expired %d",
-		len(h.Ops), l.rec.unknowns, acked, len(lost), len(l.rec.expired))
+		len(h.Ops), unknowns, acked, len(lost), expired)
 	if len(lost) > 0 {
 		t.Errorf("acknowledged writes lost: %d of %d: %v", len(lost), acked, lost)
 	}

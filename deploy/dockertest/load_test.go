@@ -86,6 +86,14 @@ func (r *recorder) expiredBetween(from, to time.Time) int {
 	return n
 }
 
+// counts returns how many operations had an unknown outcome and how many
+// sessions expired.
+func (r *recorder) counts() (unknowns, expired int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.unknowns, len(r.expired)
+}
+
 // history returns the history with a closeSession appended for every
 // session seen to expire.
 func (r *recorder) history() linearizability.History {
@@ -153,7 +161,6 @@ type worker struct {
 	lastSync bool
 	// acked are the marker paths whose create was acknowledged.
 	acked []string
-	ops   int
 }
 
 func dial(addrs []string) (*zk.Conn, <-chan zk.Event, error) {
@@ -220,7 +227,6 @@ func (w *worker) do(op linearizability.Op, call func(op *linearizability.Op) err
 	}
 	w.lastSync = op.Kind == linearizability.Sync && ok && code == linearizability.ErrOK
 	w.rec.add(op)
-	w.ops++
 	return op
 }
 
@@ -350,14 +356,6 @@ func (l *load) shutdown() {
 		w.conn.Close()
 	}
 	<-done
-}
-
-func (l *load) ops() int {
-	n := 0
-	for _, w := range l.workers {
-		n += w.ops
-	}
-	return n
 }
 
 // finalCheck reads every key with a sync first (so Porcupine sees the final
