@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/require"
@@ -15,10 +16,13 @@ import (
 // load: it hands leadership over before Serve returns, a follower leads,
 // the client's session lives on and every acknowledged write is there.
 func TestEnsembleLeaderStopHandsOver(t *testing.T) {
-	ms := startEnsembleWith(t, 3, func(c *server.Config) {
+	ms := launchEnsemble(t, 3, func(c *server.Config) {
 		c.TickTime, c.InitLimit, c.SyncLimit = server.DefaultTickTime, server.DefaultInitLimit, server.DefaultSyncLimit
 		c.MinSessionTimeout, c.MaxSessionTimeout = 2*server.DefaultTickTime, 20*server.DefaultTickTime
 	})
+	// With tickTime 2000 a first election that needs another round takes
+	// longer than waitServing's patience.
+	awaitElection(t, ms, time.Minute)
 	leader := waitServing(t, ms)
 	addrs := make([]string, len(ms))
 	for i, m := range ms {
@@ -58,6 +62,7 @@ func TestEnsembleLeaderStopHandsOver(t *testing.T) {
 	})
 	leader.stop(t)
 	require.True(t, leader.srv.LeadershipHandedOver(), "the leader stopped without handing over")
+	awaitElection(t, ms, time.Minute)
 	next := waitServing(t, ms)
 	require.NotEqual(t, leader.id, next.id)
 	tries := 0
@@ -77,5 +82,39 @@ func TestEnsembleLeaderStopHandsOver(t *testing.T) {
 		ok, _, err := c.Exists(p)
 		require.NoError(t, err)
 		require.True(t, ok, "acknowledged %s lost", p)
+	}
+}
+
+// awaitElection waits up to d until the running members have one leader and
+// the others follow it.
+func awaitElection(t *testing.T, ms []*member, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		leaders, others := 0, 0
+		for _, m := range ms {
+			if m.cancel == nil {
+				continue
+			}
+			switch mode(t, m.addr) {
+			case "leader":
+				leaders++
+			case "follower", "observer":
+				others++
+			}
+		}
+		running := 0
+		for _, m := range ms {
+			if m.cancel != nil {
+				running++
+			}
+		}
+		if leaders == 1 && leaders+others == running {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no leader with every running server following within %v", d)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
