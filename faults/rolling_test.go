@@ -103,6 +103,14 @@ func (c *cluster) stopAndRestart(t *testing.T, i int) restartFigure {
 	nd := c.nodes[i]
 	before := c.statuses()
 	f := restartFigure{server: nd.id, role: orDash(before[i].mode)}
+	nd.mu.Lock()
+	exited := nd.exited
+	nd.mu.Unlock()
+	exitAt := make(chan time.Time, 1)
+	go func() {
+		<-exited
+		exitAt <- time.Now()
+	}()
 	f.from = time.Now()
 	if err := nd.signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -127,7 +135,7 @@ func (c *cluster) stopAndRestart(t *testing.T, i int) restartFigure {
 	if err := nd.waitExit(exitWait); err != nil {
 		t.Fatal(err)
 	}
-	f.exit = time.Since(f.from)
+	f.exit = (<-exitAt).Sub(f.from)
 
 	if err := c.spawn(nd); err != nil {
 		t.Fatal(err)

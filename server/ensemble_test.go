@@ -36,6 +36,14 @@ func startEnsemble(t *testing.T, n int) []*member {
 // adjusted by mutate.
 func startEnsembleWith(t *testing.T, n int, mutate func(*server.Config)) []*member {
 	t.Helper()
+	ms := launchEnsemble(t, n, mutate)
+	waitServing(t, ms)
+	return ms
+}
+
+// launchEnsemble is startEnsembleWith without the wait for a leader.
+func launchEnsemble(t *testing.T, n int, mutate func(*server.Config)) []*member {
+	t.Helper()
 	servers := map[int]server.ServerSpec{}
 	for id := 1; id <= n; id++ {
 		servers[id] = server.ServerSpec{ID: id, Host: "127.0.0.1"}
@@ -60,7 +68,6 @@ func startEnsembleWith(t *testing.T, n int, mutate func(*server.Config)) []*memb
 	for _, m := range ms {
 		m.serve(t)
 	}
-	waitServing(t, ms)
 	return ms
 }
 

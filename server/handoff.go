@@ -67,3 +67,7 @@ func (s *Server) finishHandoff(h *handoffRun) {
 		close(s.handoff.done)
 	}
 }
+
+// LeadershipHandedOver reports whether this server, stopping as leader,
+// handed leadership over to a follower. Call it only after Serve returned.
+func (s *Server) LeadershipHandedOver() bool { return s.node.Status().HandedOver }

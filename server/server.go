@@ -261,6 +261,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.stop()
 	_ = s.ln.Close()
 	loopErr = <-loopDone
+	if s.peers != nil {
+		// Only the loop used the peer links: closing them now tells the
+		// other servers at once, whatever the client connections take.
+		_ = s.peers.Close()
+	}
 	if s.admin != nil {
 		s.admin.Close()
 	}
@@ -272,9 +277,6 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.connMu.Unlock()
 	s.wg.Wait()
 	s.bg.Wait()
-	if s.peers != nil {
-		_ = s.peers.Close()
-	}
 	if err := s.wal.Close(); err != nil && loopErr == nil {
 		loopErr = fmt.Errorf("server: close txn log: %w", err)
 	}
