@@ -42,8 +42,8 @@ type Peer struct {
 
 	elec election
 	// successor is the vote of the follower this server handed leadership
-	// over to (transfer.go): from then on it votes for that follower
-	// instead of itself.
+	// over to (transfer.go): in the election that follows, it votes for
+	// that follower instead of itself; nil after that election.
 	successor *Vote
 	// handedOver is set once this server handed leadership over.
 	handedOver bool
