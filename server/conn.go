@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -92,7 +93,7 @@ func (c *clientConn) readLoop() error {
 		return err
 	}
 	if cmd, ok := proto.IsFourLetterWord(first); ok {
-		return c.fourLetter(cmd)
+		return c.fourLetter(br, cmd)
 	}
 	body, err := proto.ReadFrame(br, nil, maxBuf)
 	if err != nil {
@@ -142,10 +143,21 @@ func (c *clientConn) readLoop() error {
 	}
 }
 
-// fourLetter answers an admin command and ends the connection.
-func (c *clientConn) fourLetter(cmd string) error {
-	reply := make(chan string, 1)
-	if !c.srv.post(event{kind: evFourLetter, word: cmd, reply: reply}) {
+// fourLetter answers an admin command and ends the connection. stmk is
+// followed by the new trace mask, an 8-byte big-endian long, read only when
+// the word is enabled (as ZooKeeper does); a short argument closes the
+// connection without a reply.
+func (c *clientConn) fourLetter(br *bufio.Reader, cmd string) error {
+	ev := event{kind: evFourLetter, word: cmd, reply: make(chan string, 1)}
+	if cmd == "stmk" && c.srv.cfg.FourLetterWords[cmd] {
+		var arg [4 + 8]byte
+		if _, err := io.ReadFull(br, arg[:]); err != nil {
+			return fmt.Errorf("read stmk trace mask: %w", err)
+		}
+		ev.mask = int64(binary.BigEndian.Uint64(arg[4:]))
+	}
+	reply := ev.reply
+	if !c.srv.post(ev) {
 		return nil
 	}
 	select {

@@ -2,11 +2,15 @@ package server_test
 
 import (
 	"encoding/binary"
+	"io"
+	"net"
+	"time"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/zabkeeper/zabkeeper/proto"
+	"github.com/zabkeeper/zabkeeper/server"
 )
 
 // TestProtoAddAuthIP: "addauth ip <anything>" is accepted as ZooKeeper's
@@ -59,4 +63,37 @@ func TestProtoSystemNodesEmptyData(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, tc.stat, resp.Stat, "getData %s stat", tc.path)
 	}
+}
+
+// TestFourLetterTraceMask: gtmk prints the trace mask (ZooKeeper's default
+// 306) as a bare decimal number; stmk reads an 8-byte big-endian long after
+// the word, sets it and prints it, as ZooKeeper does.
+func TestFourLetterTraceMask(t *testing.T) {
+	addr, _ := startServer(t, func(c *server.Config) {
+		c.FourLetterWords = map[string]bool{"gtmk": true, "stmk": true, "ruok": true}
+	})
+	require.Equal(t, "306", fourLetter(t, addr, "gtmk"))
+	arg := binary.BigEndian.AppendUint64([]byte("stmk"), 1234)
+	require.Equal(t, "1234", fourLetter(t, addr, string(arg)))
+	require.Equal(t, "1234", fourLetter(t, addr, "gtmk"))
+	arg = binary.BigEndian.AppendUint64([]byte("stmk"), uint64(server.DefaultTraceMask))
+	require.Equal(t, "306", fourLetter(t, addr, string(arg)))
+	// A short argument (the client then ends its side): the connection
+	// closes without a reply and the mask stays.
+	nc, err := net.DialTimeout("tcp", addr, waitTimeout)
+	require.NoError(t, err)
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(waitTimeout))
+	_, err = nc.Write([]byte("stmk\n"))
+	require.NoError(t, err)
+	require.NoError(t, nc.(*net.TCPConn).CloseWrite())
+	out, err := io.ReadAll(nc)
+	require.NoError(t, err)
+	require.Empty(t, out)
+	require.Equal(t, "306", fourLetter(t, addr, "gtmk"))
+
+	// Not whitelisted: ZooKeeper's refusal, and the argument is not read.
+	addr2, _ := startServer(t, nil)
+	require.Equal(t, "gtmk is not executed because it is not in the whitelist.\n", fourLetter(t, addr2, "gtmk"))
+	require.Equal(t, "stmk is not executed because it is not in the whitelist.\n", fourLetter(t, addr2, "stmk"))
 }

@@ -27,6 +27,7 @@ type event struct {
 	connect *engine.ConnectRequest
 	req     *engine.Request
 	word    string
+	mask    int64 // stmk's new trace mask
 	reply   chan string
 }
 
@@ -199,7 +200,7 @@ func (s *Server) handle(ev event, arrivals map[engine.ConnID][]time.Time) {
 		delete(arrivals, ev.conn)
 		s.node.Disconnect(ev.conn)
 	case evFourLetter:
-		ev.reply <- s.fourLetterReply(ev.word)
+		ev.reply <- s.fourLetterReply(ev.word, ev.mask)
 	}
 }
 

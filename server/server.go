@@ -46,6 +46,10 @@ type Server struct {
 
 	stats     stats
 	startedAt time.Time
+	// traceMask is what gtmk reports and stmk sets; owned by the event
+	// loop. Nothing traces by it (zabkeeper logs with log/slog levels):
+	// it is kept for tools that set and read it.
+	traceMask int64
 	stopOnce  sync.Once
 }
 
@@ -66,6 +70,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		conns:     map[engine.ConnID]*clientConn{},
 		perIP:     map[string]int{},
 		startedAt: time.Now(),
+		traceMask: DefaultTraceMask,
 	}
 	s.stats.reset()
 	if err := s.recover(); err != nil {
