@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
