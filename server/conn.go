@@ -47,6 +47,11 @@ type clientConn struct {
 	closing   bool // no more frames after out drains
 	wake      chan struct{}
 	closeOnce sync.Once
+	// handshaken is closed once the session is established; closed once
+	// the socket is.
+	handshaken    chan struct{}
+	handshakeOnce sync.Once
+	closed        chan struct{}
 
 	received atomic.Int64
 	sent     atomic.Int64
@@ -62,8 +67,10 @@ func newClientConn(s *Server, id engine.ConnID, nc net.Conn) *clientConn {
 	return &clientConn{
 		id: id, srv: s, nc: nc, remote: remote, ip: ip,
 		log:     s.log.With("conn", uint64(id), "remote", remote),
-		wake:    make(chan struct{}, 1),
-		started: time.Now(),
+		wake:       make(chan struct{}, 1),
+		handshaken: make(chan struct{}),
+		closed:     make(chan struct{}),
+		started:    time.Now(),
 	}
 }
 
@@ -108,6 +115,9 @@ func (c *clientConn) readLoop() error {
 	c.srv.post(event{kind: evConnect, conn: c.id, connect: &engine.ConnectRequest{
 		Conn: c.id, Req: &cr, ClientIP: c.ip, Time: time.Now().UnixMilli(),
 	}})
+	if err := c.awaitHandshake(cr.TimeOut); err != nil {
+		return err
+	}
 	var buf []byte
 	for {
 		if t := c.timeoutMs.Load(); t > 0 {
@@ -140,6 +150,34 @@ func (c *clientConn) readLoop() error {
 		c.srv.post(event{kind: evRequest, conn: c.id, req: &engine.Request{
 			Conn: c.id, Xid: hdr.Xid, Op: hdr.Type, Body: rec, Time: time.Now().UnixMilli(),
 		}})
+	}
+}
+
+// awaitHandshake waits until the session the ConnectRequest asked for is
+// established, reading nothing more meanwhile. Clients may write requests
+// right behind their ConnectRequest (the Java client's Netty socket does, and
+// every client sends SetWatches there on a reconnect); like ZooKeeper, which
+// stops reading a connection from its ConnectRequest until the session is set
+// up, they wait in the socket, so a client flooding before its handshake
+// costs no memory, and are read and served in order once the session is up.
+// A refused handshake gets its ConnectResponse and the connection closes
+// with whatever was behind it unread, as in ZooKeeper. A handshake not
+// settled within the session timeout the client asked for (clamped to the
+// configured bounds) closes the connection.
+func (c *clientConn) awaitHandshake(requestedMs int32) error {
+	ms := min(max(int(requestedMs), c.srv.cfg.MinSessionTimeout), c.srv.cfg.MaxSessionTimeout)
+	wait := time.Duration(ms) * time.Millisecond
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-c.handshaken:
+		return nil
+	case <-c.closed:
+		return net.ErrClosed
+	case <-c.srv.done:
+		return net.ErrClosed
+	case <-timer.C:
+		return fmt.Errorf("session not established within %v of the handshake", wait)
 	}
 }
 
@@ -177,6 +215,7 @@ func (c *clientConn) established(session int64, timeoutMs int32) {
 	c.sessionID.Store(session)
 	c.timeoutMs.Store(int64(timeoutMs))
 	_ = c.nc.SetReadDeadline(time.Now().Add(time.Duration(timeoutMs) * time.Millisecond))
+	c.handshakeOnce.Do(func() { close(c.handshaken) })
 }
 
 // enqueue queues a frame for the writer; close ends the connection once the
@@ -255,6 +294,7 @@ func (c *clientConn) shutdown() {
 		c.closing = true
 		c.mu.Unlock()
 		_ = c.nc.Close()
+		close(c.closed)
 		select {
 		case c.wake <- struct{}{}:
 		default:
