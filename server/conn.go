@@ -66,7 +66,7 @@ func newClientConn(s *Server, id engine.ConnID, nc net.Conn) *clientConn {
 	}
 	return &clientConn{
 		id: id, srv: s, nc: nc, remote: remote, ip: ip,
-		log:     s.log.With("conn", uint64(id), "remote", remote),
+		log:        s.log.With("conn", uint64(id), "remote", remote),
 		wake:       make(chan struct{}, 1),
 		handshaken: make(chan struct{}),
 		closed:     make(chan struct{}),
