@@ -19,6 +19,15 @@ import (
 // requestHeaderSize is the encoded size of a RequestHeader (xid, type).
 const requestHeaderSize = 8
 
+// defaultWriteTimeout is how long a client may take to accept one write of
+// its replies before the connection is closed.
+const defaultWriteTimeout = 30 * time.Second
+
+// defaultSessionlessTimeout is how long a new connection may take to send
+// its ConnectRequest, as ZooKeeper's zookeeper.nio.sessionlessCnxnTimeout
+// (10 s): a connection that never starts a session is closed.
+const defaultSessionlessTimeout = 10 * time.Second
+
 // maxQueuedOutBytes bounds what may wait for a client that does not read
 // its replies; past it the connection is closed rather than letting the
 // server's memory grow without bound.
@@ -247,8 +256,23 @@ func (c *clientConn) enqueue(frame []byte, close bool) {
 }
 
 // writeLoop writes queued frames in order, flushing when the queue empties.
+//
+// Any bufio Write may reach the socket (a frame larger than the buffer goes
+// straight through, a full buffer is flushed), so the write deadline is armed
+// before each write that may, never only before Flush: a connection quiet for
+// longer than the timeout would otherwise meet its next large reply or burst
+// of events with the old, expired deadline and die without a word.
 func (c *clientConn) writeLoop() {
 	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	arm := func() { _ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.writeTimeout)) }
+	fail := func(err error) {
+		if errors.Is(err, net.ErrClosed) {
+			c.log.Debug("connection closed while writing")
+		} else {
+			c.log.Info("closing connection: write failed", "err", err, "timeout", c.srv.writeTimeout)
+		}
+		c.shutdown()
+	}
 	for {
 		c.mu.Lock()
 		batch := c.out
@@ -256,18 +280,26 @@ func (c *clientConn) writeLoop() {
 		c.outBytes = 0
 		closing := c.closing
 		c.mu.Unlock()
+		if len(batch) > 0 {
+			arm()
+		}
 		for _, f := range batch {
+			if len(f) > bw.Available() {
+				// This write reaches the socket: give it a full timeout,
+				// so a large batch to a slow but live reader goes on.
+				arm()
+			}
 			if _, err := bw.Write(f); err != nil {
-				c.shutdown()
+				fail(err)
 				return
 			}
 			c.sent.Add(1)
 			c.srv.stats.sent.Add(1)
 		}
 		if len(batch) > 0 {
-			_ = c.nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+			arm()
 			if err := bw.Flush(); err != nil {
-				c.shutdown()
+				fail(err)
 				return
 			}
 		}

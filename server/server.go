@@ -50,7 +50,13 @@ type Server struct {
 	// loop. Nothing traces by it (zabkeeper logs with log/slog levels):
 	// it is kept for tools that set and read it.
 	traceMask int64
-	stopOnce  sync.Once
+
+	// writeTimeout is how long a client may take to accept each write
+	// before its connection is closed; sessionlessTimeout how long a
+	// connection may take to send its ConnectRequest. Tests shorten them.
+	writeTimeout       time.Duration
+	sessionlessTimeout time.Duration
+	stopOnce           sync.Once
 }
 
 // New opens the data directories, recovers the state from the newest valid
@@ -71,6 +77,9 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		perIP:     map[string]int{},
 		startedAt: time.Now(),
 		traceMask: DefaultTraceMask,
+
+		writeTimeout:       defaultWriteTimeout,
+		sessionlessTimeout: defaultSessionlessTimeout,
 	}
 	s.stats.reset()
 	if err := s.recover(); err != nil {

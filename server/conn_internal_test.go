@@ -1,0 +1,153 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/zabkeeper/zabkeeper/proto"
+)
+
+// startTuned runs a standalone server with its unexported timeouts adjusted
+// by tune, until the test ends, and returns its address.
+func startTuned(t *testing.T, tune func(*Server)) string {
+	t.Helper()
+	cfg := DefaultConfig()
+	dir := t.TempDir()
+	cfg.DataDir, cfg.DataLogDir = dir, dir
+	cfg.ClientPort, cfg.ClientPortAddress = 0, "127.0.0.1"
+	cfg.MaxClientCnxns = 0
+	s, err := New(cfg, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	require.NoError(t, err)
+	if tune != nil {
+		tune(s)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Error("Serve did not return")
+		}
+	})
+	return s.Addr().String()
+}
+
+// testWriter sends server logs to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+// dialSession opens a connection and a new session on it.
+func dialSession(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = nc.Close() })
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	_, err = nc.Write(proto.AppendRecords(nil, &proto.ConnectRequest{TimeOut: 30000, Passwd: make([]byte, 16)}))
+	require.NoError(t, err)
+	body, err := proto.ReadFrame(nc, nil, 1<<20)
+	require.NoError(t, err)
+	var cr proto.ConnectResponse
+	require.NoError(t, proto.Unmarshal(body, &cr))
+	require.NotZero(t, cr.SessionID)
+	return nc
+}
+
+// call sends one request and reads its reply header and body.
+func call(t *testing.T, nc net.Conn, xid int32, op proto.OpCode, req, resp proto.Record) proto.ReplyHeader {
+	t.Helper()
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	_, err := nc.Write(proto.EncodeRequest(proto.RequestHeader{Xid: xid, Type: op}, req))
+	require.NoError(t, err, "xid %d", xid)
+	body, err := proto.ReadFrame(nc, nil, 16<<20)
+	require.NoError(t, err, "reply to xid %d", xid)
+	var hdr proto.ReplyHeader
+	require.NoError(t, proto.Unmarshal(body, &hdr))
+	require.Equal(t, xid, hdr.Xid)
+	if hdr.Err == proto.ErrOK && resp != nil {
+		_, err = proto.DecodeReply(body, resp)
+		require.NoError(t, err)
+	}
+	return hdr
+}
+
+// TestQuietConnectionGetsLargeReply: after a quiet spell longer than the
+// write timeout, a reply larger than the writer's buffer (a 100 KB getData)
+// is written under a fresh deadline. The old writer armed the deadline only
+// before Flush, so bufio wrote such a frame straight to the socket under the
+// previous, expired deadline and the connection died without a reply.
+func TestQuietConnectionGetsLargeReply(t *testing.T) {
+	const writeTimeout = 300 * time.Millisecond
+	addr := startTuned(t, func(s *Server) { s.writeTimeout = writeTimeout })
+	nc := dialSession(t, addr)
+	big := make([]byte, 100_000)
+	for i := range big {
+		big[i] = byte(i)
+	}
+	require.Equal(t, proto.ErrOK, call(t, nc, 1, proto.OpCreate,
+		&proto.CreateRequest{Path: "/big", Data: big, ACL: proto.OpenACLUnsafe}, nil).Err)
+	// Quiet for longer than the write timeout: the last deadline expires.
+	time.Sleep(2 * writeTimeout)
+	var gd proto.GetDataResponse
+	require.Equal(t, proto.ErrOK, call(t, nc, 2, proto.OpGetData, &proto.GetDataRequest{Path: "/big"}, &gd).Err)
+	require.Equal(t, big, gd.Data)
+	time.Sleep(2 * writeTimeout)
+	require.Equal(t, proto.ErrOK, call(t, nc, 3, proto.OpGetData, &proto.GetDataRequest{Path: "/big"}, &gd).Err)
+	require.Equal(t, big, gd.Data)
+}
+
+// TestQuietConnectionGetsWatchFlood: after a quiet spell, one 1000-op multi
+// fires 1000 events of a persistent recursive watch, more than the writer's
+// buffer holds, all queued in one go; every event and the reply arrive.
+func TestQuietConnectionGetsWatchFlood(t *testing.T) {
+	const writeTimeout = 300 * time.Millisecond
+	addr := startTuned(t, func(s *Server) { s.writeTimeout = writeTimeout })
+	nc := dialSession(t, addr)
+	const n = 1000
+	path := func(i int) string { return fmt.Sprintf("/w/a-node-with-a-rather-long-name-%04d", i) }
+	creates := []proto.MultiOp{{Type: proto.OpCreate, Req: &proto.CreateRequest{Path: "/w", ACL: proto.OpenACLUnsafe}}}
+	sets := make([]proto.MultiOp, 0, n)
+	for i := range n {
+		creates = append(creates, proto.MultiOp{Type: proto.OpCreate, Req: &proto.CreateRequest{Path: path(i), ACL: proto.OpenACLUnsafe}})
+		sets = append(sets, proto.MultiOp{Type: proto.OpSetData, Req: &proto.SetDataRequest{Path: path(i), Data: []byte("x"), Version: -1}})
+	}
+	require.Equal(t, proto.ErrOK, call(t, nc, 1, proto.OpMulti, &proto.MultiRequest{Ops: creates}, nil).Err)
+	require.Equal(t, proto.ErrOK, call(t, nc, 2, proto.OpAddWatch,
+		&proto.AddWatchRequest{Path: "/w", Mode: proto.AddWatchPersistentRecursive}, nil).Err)
+	time.Sleep(2 * writeTimeout)
+
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	_, err := nc.Write(proto.EncodeRequest(proto.RequestHeader{Xid: 3, Type: proto.OpMulti}, &proto.MultiRequest{Ops: sets}))
+	require.NoError(t, err)
+	for i := range n {
+		body, err := proto.ReadFrame(nc, nil, 16<<20)
+		require.NoError(t, err, "event %d of %d", i, n)
+		var hdr proto.ReplyHeader
+		require.NoError(t, proto.Unmarshal(body, &hdr))
+		require.Equal(t, proto.XidNotification, hdr.Xid, "event %d", i)
+		var ev proto.WatcherEvent
+		_, err = proto.DecodeReply(body, &ev)
+		require.NoError(t, err)
+		require.Equal(t, proto.WatcherEvent{Type: proto.EventNodeDataChanged, State: proto.StateSyncConnected, Path: path(i)}, ev)
+	}
+	body, err := proto.ReadFrame(nc, nil, 16<<20)
+	require.NoError(t, err, "the multi's reply")
+	var hdr proto.ReplyHeader
+	require.NoError(t, proto.Unmarshal(body, &hdr))
+	require.Equal(t, int32(3), hdr.Xid)
+	require.Equal(t, proto.ErrOK, hdr.Err)
+}
