@@ -103,17 +103,20 @@ func (c *clientConn) run() {
 func (c *clientConn) readLoop() error {
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	maxBuf := c.srv.cfg.JuteMaxBuffer
-	_ = c.nc.SetReadDeadline(time.Now().Add(time.Duration(c.srv.cfg.MaxSessionTimeout) * time.Millisecond))
+	// A connection has the sessionless timeout to send its ConnectRequest
+	// (or four-letter word), as in ZooKeeper; then the session timeout it
+	// asks for covers the handshake (awaitHandshake).
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.sessionlessTimeout))
 	first, err := br.Peek(4)
 	if err != nil {
-		return err
+		return c.sessionless(err)
 	}
 	if cmd, ok := proto.IsFourLetterWord(first); ok {
 		return c.fourLetter(br, cmd)
 	}
 	body, err := proto.ReadFrame(br, nil, maxBuf)
 	if err != nil {
-		return fmt.Errorf("read handshake: %w", err)
+		return fmt.Errorf("read handshake: %w", c.sessionless(err))
 	}
 	var cr proto.ConnectRequest
 	if err := proto.Unmarshal(body, &cr); err != nil {
@@ -160,6 +163,15 @@ func (c *clientConn) readLoop() error {
 			Conn: c.id, Xid: hdr.Xid, Op: hdr.Type, Body: rec, Time: time.Now().UnixMilli(),
 		}})
 	}
+}
+
+// sessionless explains a read timeout before the ConnectRequest arrived.
+func (c *clientConn) sessionless(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("no ConnectRequest within %v of connecting: %w", c.srv.sessionlessTimeout, err)
+	}
+	return err
 }
 
 // awaitHandshake waits until the session the ConnectRequest asked for is

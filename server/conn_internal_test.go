@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -150,4 +151,32 @@ func TestQuietConnectionGetsWatchFlood(t *testing.T) {
 	require.NoError(t, proto.Unmarshal(body, &hdr))
 	require.Equal(t, int32(3), hdr.Xid)
 	require.Equal(t, proto.ErrOK, hdr.Err)
+}
+
+// TestSessionlessConnectionClosed: a connection that never sends its
+// ConnectRequest (nothing, or only part of it) is closed after the
+// sessionless timeout, as ZooKeeper closes it after
+// zookeeper.nio.sessionlessCnxnTimeout (10 s), not held for
+// maxSessionTimeout.
+func TestSessionlessConnectionClosed(t *testing.T) {
+	addr := startTuned(t, func(s *Server) { s.sessionlessTimeout = 200 * time.Millisecond })
+	for _, sent := range [][]byte{nil, {0, 0}} {
+		nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		require.NoError(t, err)
+		defer nc.Close()
+		if sent != nil {
+			_, err = nc.Write(sent)
+			require.NoError(t, err)
+		}
+		// The server closes well within 5 s; the old one waited for
+		// maxSessionTimeout (40 s by default).
+		_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := nc.Read(make([]byte, 1))
+		require.Zero(t, n)
+		var ne net.Error
+		require.False(t, errors.As(err, &ne) && ne.Timeout(), "connection with %d bytes sent still open: %v", len(sent), err)
+	}
+	// A client that sends its handshake in time is served as ever.
+	nc := dialSession(t, addr)
+	require.Equal(t, proto.ErrOK, call(t, nc, 1, proto.OpExists, &proto.ExistsRequest{Path: "/"}, nil).Err)
 }
