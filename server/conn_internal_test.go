@@ -92,7 +92,7 @@ func call(t *testing.T, nc net.Conn, xid int32, op proto.OpCode, req, resp proto
 // before Flush, so bufio wrote such a frame straight to the socket under the
 // previous, expired deadline and the connection died without a reply.
 func TestQuietConnectionGetsLargeReply(t *testing.T) {
-	const writeTimeout = 300 * time.Millisecond
+	const writeTimeout = time.Second
 	addr := startTuned(t, func(s *Server) { s.writeTimeout = writeTimeout })
 	nc := dialSession(t, addr)
 	big := make([]byte, 100_000)
@@ -102,11 +102,11 @@ func TestQuietConnectionGetsLargeReply(t *testing.T) {
 	require.Equal(t, proto.ErrOK, call(t, nc, 1, proto.OpCreate,
 		&proto.CreateRequest{Path: "/big", Data: big, ACL: proto.OpenACLUnsafe}, nil).Err)
 	// Quiet for longer than the write timeout: the last deadline expires.
-	time.Sleep(2 * writeTimeout)
+	time.Sleep(writeTimeout + writeTimeout/2)
 	var gd proto.GetDataResponse
 	require.Equal(t, proto.ErrOK, call(t, nc, 2, proto.OpGetData, &proto.GetDataRequest{Path: "/big"}, &gd).Err)
 	require.Equal(t, big, gd.Data)
-	time.Sleep(2 * writeTimeout)
+	time.Sleep(writeTimeout + writeTimeout/2)
 	require.Equal(t, proto.ErrOK, call(t, nc, 3, proto.OpGetData, &proto.GetDataRequest{Path: "/big"}, &gd).Err)
 	require.Equal(t, big, gd.Data)
 }
@@ -115,7 +115,7 @@ func TestQuietConnectionGetsLargeReply(t *testing.T) {
 // fires 1000 events of a persistent recursive watch, more than the writer's
 // buffer holds, all queued in one go; every event and the reply arrive.
 func TestQuietConnectionGetsWatchFlood(t *testing.T) {
-	const writeTimeout = 300 * time.Millisecond
+	const writeTimeout = time.Second
 	addr := startTuned(t, func(s *Server) { s.writeTimeout = writeTimeout })
 	nc := dialSession(t, addr)
 	const n = 1000
@@ -129,7 +129,7 @@ func TestQuietConnectionGetsWatchFlood(t *testing.T) {
 	require.Equal(t, proto.ErrOK, call(t, nc, 1, proto.OpMulti, &proto.MultiRequest{Ops: creates}, nil).Err)
 	require.Equal(t, proto.ErrOK, call(t, nc, 2, proto.OpAddWatch,
 		&proto.AddWatchRequest{Path: "/w", Mode: proto.AddWatchPersistentRecursive}, nil).Err)
-	time.Sleep(2 * writeTimeout)
+	time.Sleep(writeTimeout + writeTimeout/2)
 
 	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
 	_, err := nc.Write(proto.EncodeRequest(proto.RequestHeader{Xid: 3, Type: proto.OpMulti}, &proto.MultiRequest{Ops: sets}))
@@ -159,7 +159,7 @@ func TestQuietConnectionGetsWatchFlood(t *testing.T) {
 // zookeeper.nio.sessionlessCnxnTimeout (10 s), not held for
 // maxSessionTimeout.
 func TestSessionlessConnectionClosed(t *testing.T) {
-	addr := startTuned(t, func(s *Server) { s.sessionlessTimeout = 200 * time.Millisecond })
+	addr := startTuned(t, func(s *Server) { s.sessionlessTimeout = 500 * time.Millisecond })
 	for _, sent := range [][]byte{nil, {0, 0}} {
 		nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
 		require.NoError(t, err)
@@ -176,7 +176,4 @@ func TestSessionlessConnectionClosed(t *testing.T) {
 		var ne net.Error
 		require.False(t, errors.As(err, &ne) && ne.Timeout(), "connection with %d bytes sent still open: %v", len(sent), err)
 	}
-	// A client that sends its handshake in time is served as ever.
-	nc := dialSession(t, addr)
-	require.Equal(t, proto.ErrOK, call(t, nc, 1, proto.OpExists, &proto.ExistsRequest{Path: "/"}, nil).Err)
 }
