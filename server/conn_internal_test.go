@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -176,4 +177,62 @@ func TestSessionlessConnectionClosed(t *testing.T) {
 		var ne net.Error
 		require.False(t, errors.As(err, &ne) && ne.Timeout(), "connection with %d bytes sent still open: %v", len(sent), err)
 	}
+}
+
+// TestFloodBeforeStuckHandshakeClosed: a client floods requests behind a
+// ConnectRequest that is never answered (here the event loop does not run,
+// as if the handshake waited forever on a leader). The reader reads nothing
+// past the ConnectRequest, so the flood waits in the socket, and once the
+// session timeout the client asked for has passed, the connection is closed.
+func TestFloodBeforeStuckHandshakeClosed(t *testing.T) {
+	cfg := DefaultConfig()
+	dir := t.TempDir()
+	cfg.DataDir, cfg.DataLogDir = dir, dir
+	cfg.ClientPort, cfg.ClientPortAddress = 0, "127.0.0.1"
+	cfg.TickTime, cfg.MinSessionTimeout, cfg.MaxSessionTimeout = 100, 300, 300
+	s, err := New(cfg, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	require.NoError(t, err)
+	go s.accept() // and no event loop: no handshake ever completes
+	t.Cleanup(func() {
+		s.stop()
+		_ = s.ln.Close()
+		s.connMu.Lock()
+		for _, c := range s.conns {
+			c.shutdown()
+		}
+		s.connMu.Unlock()
+		s.wg.Wait()
+		require.NoError(t, s.wal.Close())
+	})
+
+	nc, err := net.DialTimeout("tcp", s.Addr().String(), 10*time.Second)
+	require.NoError(t, err)
+	defer nc.Close()
+	burst := proto.AppendRecords(nil, &proto.ConnectRequest{TimeOut: 30000, Passwd: make([]byte, 16)})
+	ping := proto.EncodeRequest(proto.RequestHeader{Xid: proto.XidPing, Type: proto.OpPing}, nil)
+	burst = append(burst, bytes.Repeat(ping, (32<<20)/len(ping))...)
+	wrote := make(chan error, 1)
+	go func() {
+		_ = nc.SetWriteDeadline(time.Now().Add(20 * time.Second))
+		_, err := nc.Write(burst)
+		wrote <- err
+	}()
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := nc.Read(make([]byte, 1))
+	require.Zero(t, n, "no reply to an unanswered handshake")
+	var ne net.Error
+	require.False(t, errors.As(err, &ne) && ne.Timeout(), "connection still open: %v", err)
+	require.Error(t, <-wrote, "32 MB cannot all have been taken in: the server stopped reading")
+	var kinds []eventKind
+	waitKinds := time.Now().Add(10 * time.Second)
+	for len(kinds) < 2 && time.Now().Before(waitKinds) {
+		select {
+		case ev := <-s.events:
+			kinds = append(kinds, ev.kind)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	require.Equal(t, []eventKind{evConnect, evDisconnect}, kinds,
+		"not one request of the flood reached the event loop")
+	require.Zero(t, len(s.events))
 }
