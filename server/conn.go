@@ -176,8 +176,9 @@ func (c *clientConn) sessionless(err error) error {
 
 // awaitHandshake waits until the session the ConnectRequest asked for is
 // established, reading nothing more meanwhile. Clients may write requests
-// right behind their ConnectRequest (the Java client's Netty socket does, and
-// every client sends SetWatches there on a reconnect); like ZooKeeper, which
+// right behind their ConnectRequest: the Java client's Netty socket does,
+// SetWatches included on a reconnect (its NIO socket, the C client, kazoo
+// and go-zk wait for the ConnectResponse); like ZooKeeper, which
 // stops reading a connection from its ConnectRequest until the session is set
 // up, they wait in the socket, so a client flooding before its handshake
 // costs no memory, and are read and served in order once the session is up.
