@@ -339,6 +339,15 @@ func (n *Node) auth(c *conn, q *queued) {
 		q.err, q.closeAfter, q.closeWhy = proto.ErrAuthFailed, true, "malformed auth packet"
 		return
 	}
+	if ap.Scheme == "ip" {
+		// ZooKeeper's IPAuthenticationProvider ignores the auth data and
+		// adds the client's own address, which the connection already
+		// holds: the answer is OK and nothing else changes.
+		if c.ip != "" && !slices.Contains(c.auth, proto.Id{Scheme: "ip", ID: c.ip}) {
+			c.auth = append(c.auth, proto.Id{Scheme: "ip", ID: c.ip})
+		}
+		return
+	}
 	id, code := tree.ValidateAuth(ap.Scheme, ap.Auth)
 	if code != proto.ErrOK {
 		q.err, q.closeAfter, q.closeWhy = code, true, fmt.Sprintf("auth scheme %q failed", ap.Scheme)

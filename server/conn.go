@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,15 @@ import (
 
 // requestHeaderSize is the encoded size of a RequestHeader (xid, type).
 const requestHeaderSize = 8
+
+// defaultWriteTimeout is how long a client may take to accept one write of
+// its replies before the connection is closed.
+const defaultWriteTimeout = 30 * time.Second
+
+// defaultSessionlessTimeout is how long a new connection may take to send
+// its ConnectRequest, as ZooKeeper's zookeeper.nio.sessionlessCnxnTimeout
+// (10 s): a connection that never starts a session is closed.
+const defaultSessionlessTimeout = 10 * time.Second
 
 // maxQueuedOutBytes bounds what may wait for a client that does not read
 // its replies; past it the connection is closed rather than letting the
@@ -46,6 +56,11 @@ type clientConn struct {
 	closing   bool // no more frames after out drains
 	wake      chan struct{}
 	closeOnce sync.Once
+	// handshaken is closed once the session is established; closed once
+	// the socket is.
+	handshaken    chan struct{}
+	handshakeOnce sync.Once
+	closed        chan struct{}
 
 	received atomic.Int64
 	sent     atomic.Int64
@@ -60,9 +75,11 @@ func newClientConn(s *Server, id engine.ConnID, nc net.Conn) *clientConn {
 	}
 	return &clientConn{
 		id: id, srv: s, nc: nc, remote: remote, ip: ip,
-		log:     s.log.With("conn", uint64(id), "remote", remote),
-		wake:    make(chan struct{}, 1),
-		started: time.Now(),
+		log:        s.log.With("conn", uint64(id), "remote", remote),
+		wake:       make(chan struct{}, 1),
+		handshaken: make(chan struct{}),
+		closed:     make(chan struct{}),
+		started:    time.Now(),
 	}
 }
 
@@ -86,17 +103,20 @@ func (c *clientConn) run() {
 func (c *clientConn) readLoop() error {
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	maxBuf := c.srv.cfg.JuteMaxBuffer
-	_ = c.nc.SetReadDeadline(time.Now().Add(time.Duration(c.srv.cfg.MaxSessionTimeout) * time.Millisecond))
+	// A connection has the sessionless timeout to send its ConnectRequest
+	// (or four-letter word), as in ZooKeeper; then the session timeout it
+	// asks for covers the handshake (awaitHandshake).
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.sessionlessTimeout))
 	first, err := br.Peek(4)
 	if err != nil {
-		return err
+		return c.sessionless(err)
 	}
 	if cmd, ok := proto.IsFourLetterWord(first); ok {
-		return c.fourLetter(cmd)
+		return c.fourLetter(br, cmd)
 	}
 	body, err := proto.ReadFrame(br, nil, maxBuf)
 	if err != nil {
-		return fmt.Errorf("read handshake: %w", err)
+		return fmt.Errorf("read handshake: %w", c.sessionless(err))
 	}
 	var cr proto.ConnectRequest
 	if err := proto.Unmarshal(body, &cr); err != nil {
@@ -107,6 +127,9 @@ func (c *clientConn) readLoop() error {
 	c.srv.post(event{kind: evConnect, conn: c.id, connect: &engine.ConnectRequest{
 		Conn: c.id, Req: &cr, ClientIP: c.ip, Time: time.Now().UnixMilli(),
 	}})
+	if err := c.awaitHandshake(cr.TimeOut); err != nil {
+		return err
+	}
 	var buf []byte
 	for {
 		if t := c.timeoutMs.Load(); t > 0 {
@@ -142,10 +165,59 @@ func (c *clientConn) readLoop() error {
 	}
 }
 
-// fourLetter answers an admin command and ends the connection.
-func (c *clientConn) fourLetter(cmd string) error {
-	reply := make(chan string, 1)
-	if !c.srv.post(event{kind: evFourLetter, word: cmd, reply: reply}) {
+// sessionless explains a read timeout before the ConnectRequest arrived.
+func (c *clientConn) sessionless(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("no ConnectRequest within %v of connecting: %w", c.srv.sessionlessTimeout, err)
+	}
+	return err
+}
+
+// awaitHandshake waits until the session the ConnectRequest asked for is
+// established, reading nothing more meanwhile. Clients may write requests
+// right behind their ConnectRequest: the Java client's Netty socket does,
+// SetWatches included on a reconnect (its NIO socket, the C client, kazoo
+// and go-zk wait for the ConnectResponse); like ZooKeeper, which
+// stops reading a connection from its ConnectRequest until the session is set
+// up, they wait in the socket, so a client flooding before its handshake
+// costs no memory, and are read and served in order once the session is up.
+// A refused handshake gets its ConnectResponse and the connection closes
+// with whatever was behind it unread, as in ZooKeeper. A handshake not
+// settled within the session timeout the client asked for (clamped to the
+// configured bounds) closes the connection.
+func (c *clientConn) awaitHandshake(requestedMs int32) error {
+	ms := min(max(int(requestedMs), c.srv.cfg.MinSessionTimeout), c.srv.cfg.MaxSessionTimeout)
+	wait := time.Duration(ms) * time.Millisecond
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-c.handshaken:
+		return nil
+	case <-c.closed:
+		return net.ErrClosed
+	case <-c.srv.done:
+		return net.ErrClosed
+	case <-timer.C:
+		return fmt.Errorf("session not established within %v of the handshake", wait)
+	}
+}
+
+// fourLetter answers an admin command and ends the connection. stmk is
+// followed by the new trace mask, an 8-byte big-endian long, read only when
+// the word is enabled (as ZooKeeper does); a short argument closes the
+// connection without a reply.
+func (c *clientConn) fourLetter(br *bufio.Reader, cmd string) error {
+	ev := event{kind: evFourLetter, word: cmd, reply: make(chan string, 1)}
+	if cmd == "stmk" && c.srv.cfg.FourLetterWords[cmd] {
+		var arg [4 + 8]byte
+		if _, err := io.ReadFull(br, arg[:]); err != nil {
+			return fmt.Errorf("read stmk trace mask: %w", err)
+		}
+		ev.mask = int64(binary.BigEndian.Uint64(arg[4:]))
+	}
+	reply := ev.reply
+	if !c.srv.post(ev) {
 		return nil
 	}
 	select {
@@ -165,6 +237,7 @@ func (c *clientConn) established(session int64, timeoutMs int32) {
 	c.sessionID.Store(session)
 	c.timeoutMs.Store(int64(timeoutMs))
 	_ = c.nc.SetReadDeadline(time.Now().Add(time.Duration(timeoutMs) * time.Millisecond))
+	c.handshakeOnce.Do(func() { close(c.handshaken) })
 }
 
 // enqueue queues a frame for the writer; close ends the connection once the
@@ -196,8 +269,23 @@ func (c *clientConn) enqueue(frame []byte, close bool) {
 }
 
 // writeLoop writes queued frames in order, flushing when the queue empties.
+//
+// Any bufio Write may reach the socket (a frame larger than the buffer goes
+// straight through, a full buffer is flushed), so the write deadline is armed
+// before each write that may, never only before Flush: a connection quiet for
+// longer than the timeout would otherwise meet its next large reply or burst
+// of events with the old, expired deadline and die without a word.
 func (c *clientConn) writeLoop() {
 	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	arm := func() { _ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.writeTimeout)) }
+	fail := func(err error) {
+		if errors.Is(err, net.ErrClosed) {
+			c.log.Debug("connection closed while writing")
+		} else {
+			c.log.Info("closing connection: write failed", "err", err, "timeout", c.srv.writeTimeout)
+		}
+		c.shutdown()
+	}
 	for {
 		c.mu.Lock()
 		batch := c.out
@@ -205,18 +293,26 @@ func (c *clientConn) writeLoop() {
 		c.outBytes = 0
 		closing := c.closing
 		c.mu.Unlock()
+		if len(batch) > 0 {
+			arm()
+		}
 		for _, f := range batch {
+			if len(f) > bw.Available() {
+				// This write reaches the socket: give it a full timeout,
+				// so a large batch to a slow but live reader goes on.
+				arm()
+			}
 			if _, err := bw.Write(f); err != nil {
-				c.shutdown()
+				fail(err)
 				return
 			}
 			c.sent.Add(1)
 			c.srv.stats.sent.Add(1)
 		}
 		if len(batch) > 0 {
-			_ = c.nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+			arm()
 			if err := bw.Flush(); err != nil {
-				c.shutdown()
+				fail(err)
 				return
 			}
 		}
@@ -243,6 +339,7 @@ func (c *clientConn) shutdown() {
 		c.closing = true
 		c.mu.Unlock()
 		_ = c.nc.Close()
+		close(c.closed)
 		select {
 		case c.wake <- struct{}{}:
 		default:

@@ -12,8 +12,13 @@ import (
 // ZooKeeper's documentation lists them.
 var fourLetterWords = []string{
 	"conf", "cons", "crst", "dump", "envi", "ruok", "srst", "srvr", "stat",
-	"wchs", "wchc", "wchp", "mntr", "isro", "dirs",
+	"wchs", "wchc", "wchp", "mntr", "isro", "gtmk", "stmk", "dirs",
 }
+
+// DefaultTraceMask is ZooKeeper's initial trace mask (ZooTrace: client
+// requests, server packets, sessions and warnings), what gtmk answers until
+// stmk changes it.
+const DefaultTraceMask = 1<<1 | 1<<4 | 1<<5 | 1<<8
 
 // FourLetterWords returns the four-letter words zabkeeper knows; "*" in
 // 4lw.commands.whitelist enables all of them.
@@ -109,6 +114,8 @@ type ServerInfo struct {
 	// DuplicateIDs are server ids that two running processes claim, as the
 	// peer transport detected (mntr zk_duplicate_server_ids, when any).
 	DuplicateIDs []int64
+	// TraceMask is the trace mask gtmk prints and stmk has just set.
+	TraceMask int64
 	// ProposalSizes is the last, smallest and largest proposal size in bytes,
 	// reported by stat and srvr on a leader only.
 	ProposalSizes [3]int64
@@ -163,7 +170,7 @@ const (
 )
 
 // FourLetter answers cmd (ruok, srvr, stat, mntr, conf, cons, envi, wchs,
-// wchc, wchp, dump, isro, crst, srst, dirs) for info, honouring the
+// wchc, wchp, dump, isro, gtmk, stmk, crst, srst, dirs) for info, honouring the
 // whitelist: a known command that is not whitelisted answers "<cmd> is not
 // executed because it is not in the whitelist.\n" exactly as ZooKeeper 3.8;
 // an unknown word answers "" (the server just closes the connection).
@@ -199,6 +206,11 @@ func FourLetterCommand(cmd string, whitelist map[string]bool, info ServerInfo) (
 		default:
 			b.WriteString("rw")
 		}
+	case "gtmk", "stmk":
+		// The mask as a bare decimal number, no newline, as ZooKeeper
+		// prints it; stmk's 8-byte argument is read and set by the caller
+		// before info is taken.
+		b.WriteString(flwI64toa(info.TraceMask))
 	case "envi":
 		b.WriteString("Environment:\n")
 		for _, kv := range info.Env {

@@ -215,7 +215,7 @@ func TestFourLetterWhitelist(t *testing.T) {
 		}
 		require.Equal(t, w+" is not executed because it is not in the whitelist.\n", reply)
 	}
-	for _, w := range []string{"kill", "gtmk", "RUOK", "", "ruokk"} {
+	for _, w := range []string{"kill", "RUOK", "", "ruokk"} {
 		require.Equal(t, "", FourLetter(w, allWords(), info), w)
 	}
 	require.Equal(t, "", FourLetter("kill", nil, info))
@@ -325,4 +325,14 @@ func TestGoZkParsesFourLetterWords(t *testing.T) {
 		require.Equal(t, map[string]zk.Mode{"leader": zk.ModeLeader, "follower": zk.ModeFollower}[mode], stats[0].Mode)
 		require.Equal(t, []bool{false}, zk.FLWRuok([]string{addr}, 2*time.Second))
 	}
+}
+
+func TestFourLetterTraceMaskReply(t *testing.T) {
+	info := sampleInfo()
+	info.TraceMask = DefaultTraceMask
+	require.Equal(t, "306", FourLetter("gtmk", allWords(), info))
+	info.TraceMask = -5
+	require.Equal(t, "-5", FourLetter("stmk", allWords(), info))
+	info.NotServing = true // the trace mask does not need a serving server
+	require.Equal(t, "-5", FourLetter("gtmk", allWords(), info))
 }

@@ -29,6 +29,7 @@ type event struct {
 	connect *engine.ConnectRequest
 	req     *engine.Request
 	word    string
+	mask    int64 // stmk's new trace mask
 	reply   chan string
 	admin   chan commandInput // buffered: the loop never waits on it
 }
@@ -246,7 +247,7 @@ func (s *Server) handle(ev event, arrivals map[engine.ConnID][]arrival) {
 		delete(arrivals, ev.conn)
 		s.node.Disconnect(ev.conn)
 	case evFourLetter:
-		ev.reply <- s.fourLetterReply(ev.word)
+		ev.reply <- s.fourLetterReply(ev.word, ev.mask)
 	case evAdmin:
 		ev.admin <- commandInput{info: s.serverInfo(ev.word), leader: s.node.Status().Leader}
 	}

@@ -105,6 +105,30 @@ func TestReadOnlyEnsembleMinority(t *testing.T) {
 	require.Equal(t, proto.ErrOK, ro.call(proto.OpGetChildren, &proto.GetChildrenRequest{Path: "/"}, &kids).Err)
 	require.ElementsMatch(t, []string{"ro", "zookeeper"}, kids.Children)
 
+	// Requests pipelined behind a read-only handshake, as the Java client's
+	// Netty socket writes them, are served in order once the local session
+	// is up, with the answers read-only mode gives.
+	piped := dialRaw(t, lone.addr)
+	pipedReq := roHandshake(0, nil)
+	burst := proto.AppendRecords(nil, &pipedReq)
+	burst = append(burst, proto.EncodeRequest(proto.RequestHeader{Xid: 1, Type: proto.OpGetData}, &proto.GetDataRequest{Path: "/ro"})...)
+	burst = append(burst, proto.EncodeRequest(proto.RequestHeader{Xid: 2, Type: proto.OpCreate},
+		&proto.CreateRequest{Path: "/piped", ACL: proto.OpenACLUnsafe})...)
+	burst = append(burst, proto.EncodeRequest(proto.RequestHeader{Xid: 3, Type: proto.OpExists}, &proto.ExistsRequest{Path: "/ro"})...)
+	piped.write(burst)
+	body, err := piped.readFrame(waitTimeout)
+	require.NoError(t, err, "read-only ConnectResponse")
+	var pipedResp proto.ConnectResponse
+	require.NoError(t, proto.Unmarshal(body, &pipedResp))
+	require.True(t, pipedResp.ReadOnly)
+	require.NotZero(t, pipedResp.SessionID)
+	got = proto.GetDataResponse{}
+	require.Equal(t, proto.ErrOK, piped.recvReply(1, &got).Err)
+	require.Equal(t, []byte("hello"), got.Data)
+	require.Equal(t, proto.ErrNotReadOnly, piped.recvReply(2, nil).Err)
+	require.Equal(t, proto.ErrOK, piped.recvReply(3, &proto.ExistsResponse{}).Err)
+	piped.close()
+
 	t.Run("zkCli -r", func(t *testing.T) {
 		requireZkCli(t)
 		text := runZkCli(t, "get /ro\ncreate /fromjava x\nls /\nquit\n", "-server", lone.addr, "-r")

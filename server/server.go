@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,7 +55,6 @@ type Server struct {
 
 	stats     stats
 	startedAt time.Time
-	stopOnce  sync.Once
 
 	// The admin listener and what it reads without touching the loop.
 	admin           *admin.Server // nil when admin.enableServer is off
@@ -65,6 +65,17 @@ type Server struct {
 	figures         atomic.Pointer[ServerInfo]
 	figuresAt       time.Time // loop only
 	livenessTimeout time.Duration
+	// traceMask is what gtmk reports and stmk sets; owned by the event
+	// loop. Nothing traces by it (zabkeeper logs with log/slog levels):
+	// it is kept for tools that set and read it.
+	traceMask int64
+
+	// writeTimeout is how long a client may take to accept each write
+	// before its connection is closed; sessionlessTimeout how long a
+	// connection may take to send its ConnectRequest. Tests shorten them.
+	writeTimeout       time.Duration
+	sessionlessTimeout time.Duration
+	stopOnce           sync.Once
 }
 
 // New opens the data directories, recovers the state from the newest valid
@@ -101,7 +112,11 @@ func newServer(ctx context.Context, retry bool, cfg Config, logger *slog.Logger,
 		lookupHost: lookup,
 		startedAt:  time.Now(),
 
-		livenessTimeout: livenessTimeout(cfg.TickTime),
+		traceMask: DefaultTraceMask,
+
+		livenessTimeout:    livenessTimeout(cfg.TickTime),
+		writeTimeout:       defaultWriteTimeout,
+		sessionlessTimeout: defaultSessionlessTimeout,
 	}
 	s.beat.Store(s.startedAt.UnixNano())
 	s.stats.reset()
@@ -223,10 +238,10 @@ func (s *Server) readEpochs(hs *zab.HardState) error {
 // depends on them is sent.
 func (s *Server) writeEpochs(hs zab.HardState) error {
 	if err := disk.WriteEpochFile(filepath.Join(s.cfg.DataDir, acceptedEpochFile), hs.AcceptedEpoch); err != nil {
-		return fmt.Errorf("server: write %s: %w", acceptedEpochFile, err)
+		return fmt.Errorf("server: make accepted epoch %d durable in %s: %w", hs.AcceptedEpoch, acceptedEpochFile, err)
 	}
 	if err := disk.WriteEpochFile(filepath.Join(s.cfg.DataDir, currentEpochFile), hs.CurrentEpoch); err != nil {
-		return fmt.Errorf("server: write %s: %w", currentEpochFile, err)
+		return fmt.Errorf("server: make current epoch %d durable in %s: %w", hs.CurrentEpoch, currentEpochFile, err)
 	}
 	return nil
 }
@@ -261,6 +276,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.stop()
 	_ = s.ln.Close()
 	loopErr = <-loopDone
+	if errors.Is(loopErr, syscall.EMFILE) || errors.Is(loopErr, syscall.ENFILE) {
+		loopErr = fmt.Errorf("%w (the process ran out of file descriptors: raise its open-file limit, ulimit -n)", loopErr)
+	}
 	if s.peers != nil {
 		// Only the loop used the peer links: closing them now tells the
 		// other servers at once, whatever the client connections take.
@@ -315,16 +333,48 @@ func (s *Server) background(f func()) {
 
 func (s *Server) stop() { s.stopOnce.Do(func() { close(s.done) }) }
 
-// accept admits client connections, enforcing maxClientCnxns per address.
+// Accept retry pacing: after a failed accept the listener pauses, from
+// acceptMinBackoff doubling up to acceptMaxBackoff (as net/http does), and a
+// failure is logged at most once per acceptLogEvery.
+const (
+	acceptMinBackoff = 5 * time.Millisecond
+	acceptMaxBackoff = time.Second
+	acceptLogEvery   = 10 * time.Second
+)
+
+// accept admits client connections, enforcing maxClientCnxns per address,
+// until the listener closes. A failed accept (EMFILE when the process is out
+// of file descriptors, ENFILE, ENOBUFS ...) pauses and retries, as ZooKeeper
+// does, rather than ending the listener for good: the connections that hold
+// the descriptors close, and clients are admitted again.
 func (s *Server) accept() {
+	var backoff time.Duration
+	var lastLog time.Time
+	failed, logged := 0, false
 	for {
 		nc, err := s.ln.Accept()
 		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				s.log.Error("accept failed", "err", err)
+			if errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return
+			backoff = min(max(2*backoff, acceptMinBackoff), acceptMaxBackoff)
+			failed++
+			if now := time.Now(); now.Sub(lastLog) >= acceptLogEvery {
+				s.log.Error("accept failed; retrying", "err", err, "retry_in", backoff, "failures", failed)
+				lastLog, failed, logged = now, 0, true
+			}
+			select {
+			case <-time.After(backoff):
+				continue
+			case <-s.done:
+				return
+			}
 		}
+		if backoff > 0 && logged {
+			s.log.Info("accepting clients again", "failures_since_last_log", failed)
+			failed, logged = 0, false
+		}
+		backoff = 0
 		id := engine.ConnID(s.nextConn.Add(1))
 		c := newClientConn(s, id, nc)
 		s.connMu.Lock()

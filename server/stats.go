@@ -67,7 +67,10 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 // fourLetterReply answers a four-letter word from the event loop, where the
 // Node may be read safely.
-func (s *Server) fourLetterReply(word string) string {
+func (s *Server) fourLetterReply(word string, mask int64) string {
+	if word == "stmk" && s.cfg.FourLetterWords[word] {
+		s.traceMask = mask
+	}
 	reply, reset := FourLetterCommand(word, s.cfg.FourLetterWords, s.serverInfo(word))
 	switch reset {
 	case ResetServerStats:
@@ -104,6 +107,7 @@ func (s *Server) serverInfo(word string) ServerInfo {
 		LocalSessions:  s.node.LocalSessionCount(),
 		Conf:           s.cfg.Properties(),
 		Uptime:         time.Since(s.startedAt),
+		TraceMask:      s.traceMask,
 		OpenFDs:        openFDs(),
 		MaxFDs:         maxFDs(),
 		ResponseSizes:  s.stats.respSizes,

@@ -174,7 +174,21 @@ func Load(r io.Reader, opts Options) (*Tree, error) {
 	if want := binary.BigEndian.Uint64(digest[:]); want != t.digest {
 		return nil, fmt.Errorf("%w: digest %016x, content hashes to %016x", ErrBadSnapshot, want, t.digest)
 	}
+	t.emptySystemData()
 	return t, nil
+}
+
+// emptySystemData gives the system nodes of a tree loaded from an older
+// snapshot, which kept their data null, the empty data ZooKeeper (and New)
+// gives them, so a restarted server answers as a fresh one does.
+func (t *Tree) emptySystemData() {
+	for _, p := range []string{rootPath, procPath, quotaPath, configPath} {
+		if n := t.nodes[p]; n != nil && n.data == nil {
+			cp := *n
+			cp.data = []byte{}
+			t.putNode(p, &cp)
+		}
+	}
 }
 
 func decodeNode(buf []byte) (string, *node, error) {

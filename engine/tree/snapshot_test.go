@@ -170,3 +170,26 @@ func TestLoadRejectsBadStructure(t *testing.T) {
 	_, err := Load(bytes.NewReader(write(map[string]*node{"/": {}, "/a": {kind: kindTTL, ttl: 4}})), Options{})
 	require.NoError(t, err)
 }
+
+// TestLoadGivesSystemNodesEmptyData: a snapshot written when the system
+// nodes held null data loads with the empty data a fresh tree has.
+func TestLoadGivesSystemNodesEmptyData(t *testing.T) {
+	old := New(Options{})
+	for _, p := range []string{rootPath, procPath, quotaPath, configPath} {
+		cp := *old.nodes[p]
+		cp.data = nil
+		old.putNode(p, &cp)
+	}
+	var buf bytes.Buffer
+	_, err := old.Snapshot().WriteTo(&buf)
+	require.NoError(t, err)
+	got, err := Load(&buf, Options{})
+	require.NoError(t, err)
+	require.Equal(t, New(Options{}).Digest(), got.Digest())
+	require.Equal(t, recomputeDigest(got), got.Digest())
+	for _, p := range []string{rootPath, procPath, quotaPath, configPath} {
+		resp, code := got.Read(Caller{}, 0, proto.OpGetData, &proto.GetDataRequest{Path: p})
+		require.Equal(t, proto.ErrOK, code)
+		require.NotNil(t, resp.(*proto.GetDataResponse).Data, p)
+	}
+}

@@ -96,16 +96,19 @@ type Tree struct {
 }
 
 // New returns the initial tree: "/", "/zookeeper", "/zookeeper/quota" and
-// "/zookeeper/config", all with a zero Stat. "/", "/zookeeper" and
+// "/zookeeper/config", as ZooKeeper 3.8 starts it: empty (zero-length, not
+// null) data, which clients such as Curator's getConfig() read as an empty
+// config rather than null; a zero Stat but for /zookeeper/config's aversion
+// of -1 (ZooKeeper sets its ACL with version -1). "/", "/zookeeper" and
 // "/zookeeper/quota" carry world:anyone ALL (ZooKeeper's OPEN_ACL_UNSAFE),
 // "/zookeeper/config" world:anyone READ.
 func New(opts Options) *Tree {
 	t := newEmpty(opts)
 	open := slices.Clone(proto.OpenACLUnsafe)
-	t.putNode(rootPath, &node{acl: open})
-	t.putNode(procPath, &node{acl: open})
-	t.putNode(quotaPath, &node{acl: open})
-	t.putNode(configPath, &node{acl: slices.Clone(proto.ReadACLUnsafe)})
+	t.putNode(rootPath, &node{data: []byte{}, acl: open})
+	t.putNode(procPath, &node{data: []byte{}, acl: open})
+	t.putNode(quotaPath, &node{data: []byte{}, acl: open})
+	t.putNode(configPath, &node{data: []byte{}, aversion: -1, acl: slices.Clone(proto.ReadACLUnsafe)})
 	return t
 }
 

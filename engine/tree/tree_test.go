@@ -14,7 +14,19 @@ func TestInitialTree(t *testing.T) {
 	require.Equal(t, []string{"zookeeper"}, h.children("/"))
 	require.Equal(t, []string{"config", "quota"}, h.children("/zookeeper"))
 	require.Equal(t, proto.Stat{Cversion: -1, NumChildren: 1}, h.stat("/"))
-	require.Equal(t, proto.Stat{}, h.stat("/zookeeper/config"))
+	// What Apache ZooKeeper 3.8 standalone answers for the system nodes:
+	// empty data (length 0, not null), and an aversion of -1 on
+	// /zookeeper/config.
+	require.Equal(t, proto.Stat{Cversion: -2, NumChildren: 2}, h.stat("/zookeeper"))
+	require.Equal(t, proto.Stat{}, h.stat("/zookeeper/quota"))
+	require.Equal(t, proto.Stat{Aversion: -1}, h.stat("/zookeeper/config"))
+	for _, p := range []string{"/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"} {
+		resp, err := h.tr.Read(anyone, 0, proto.OpGetData, &proto.GetDataRequest{Path: p})
+		require.Equal(t, proto.ErrOK, err, "getData %s", p)
+		data := resp.(*proto.GetDataResponse).Data
+		require.NotNil(t, data, "getData %s must return empty data, not null", p)
+		require.Empty(t, data, "getData %s", p)
+	}
 	require.Equal(t, 4, h.tr.NodeCount())
 	acl, err := h.tr.Read(anyone, 0, proto.OpGetACL, &proto.GetACLRequest{Path: "/zookeeper/config"})
 	require.Equal(t, proto.ErrOK, err)

@@ -1,0 +1,238 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/zabkeeper/zabkeeper/proto"
+)
+
+// startTuned runs a standalone server with its unexported timeouts adjusted
+// by tune, until the test ends, and returns its address.
+func startTuned(t *testing.T, tune func(*Server)) string {
+	t.Helper()
+	cfg := DefaultConfig()
+	dir := t.TempDir()
+	cfg.DataDir, cfg.DataLogDir = dir, dir
+	cfg.ClientPort, cfg.ClientPortAddress = 0, "127.0.0.1"
+	cfg.MaxClientCnxns = 0
+	s, err := New(cfg, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	require.NoError(t, err)
+	if tune != nil {
+		tune(s)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Error("Serve did not return")
+		}
+	})
+	return s.Addr().String()
+}
+
+// testWriter sends server logs to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+// dialSession opens a connection and a new session on it.
+func dialSession(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = nc.Close() })
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	_, err = nc.Write(proto.AppendRecords(nil, &proto.ConnectRequest{TimeOut: 30000, Passwd: make([]byte, 16)}))
+	require.NoError(t, err)
+	body, err := proto.ReadFrame(nc, nil, 1<<20)
+	require.NoError(t, err)
+	var cr proto.ConnectResponse
+	require.NoError(t, proto.Unmarshal(body, &cr))
+	require.NotZero(t, cr.SessionID)
+	return nc
+}
+
+// call sends one request and reads its reply header and body.
+func call(t *testing.T, nc net.Conn, xid int32, op proto.OpCode, req, resp proto.Record) proto.ReplyHeader {
+	t.Helper()
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	_, err := nc.Write(proto.EncodeRequest(proto.RequestHeader{Xid: xid, Type: op}, req))
+	require.NoError(t, err, "xid %d", xid)
+	body, err := proto.ReadFrame(nc, nil, 16<<20)
+	require.NoError(t, err, "reply to xid %d", xid)
+	var hdr proto.ReplyHeader
+	require.NoError(t, proto.Unmarshal(body, &hdr))
+	require.Equal(t, xid, hdr.Xid)
+	if hdr.Err == proto.ErrOK && resp != nil {
+		_, err = proto.DecodeReply(body, resp)
+		require.NoError(t, err)
+	}
+	return hdr
+}
+
+// TestQuietConnectionGetsLargeReply: after a quiet spell longer than the
+// write timeout, a reply larger than the writer's buffer (a 100 KB getData)
+// is written under a fresh deadline. The old writer armed the deadline only
+// before Flush, so bufio wrote such a frame straight to the socket under the
+// previous, expired deadline and the connection died without a reply.
+func TestQuietConnectionGetsLargeReply(t *testing.T) {
+	const writeTimeout = time.Second
+	addr := startTuned(t, func(s *Server) { s.writeTimeout = writeTimeout })
+	nc := dialSession(t, addr)
+	big := make([]byte, 100_000)
+	for i := range big {
+		big[i] = byte(i)
+	}
+	require.Equal(t, proto.ErrOK, call(t, nc, 1, proto.OpCreate,
+		&proto.CreateRequest{Path: "/big", Data: big, ACL: proto.OpenACLUnsafe}, nil).Err)
+	// Quiet for longer than the write timeout: the last deadline expires.
+	time.Sleep(writeTimeout + writeTimeout/2)
+	var gd proto.GetDataResponse
+	require.Equal(t, proto.ErrOK, call(t, nc, 2, proto.OpGetData, &proto.GetDataRequest{Path: "/big"}, &gd).Err)
+	require.Equal(t, big, gd.Data)
+	time.Sleep(writeTimeout + writeTimeout/2)
+	require.Equal(t, proto.ErrOK, call(t, nc, 3, proto.OpGetData, &proto.GetDataRequest{Path: "/big"}, &gd).Err)
+	require.Equal(t, big, gd.Data)
+}
+
+// TestQuietConnectionGetsWatchFlood: after a quiet spell, one 1000-op multi
+// fires 1000 events of a persistent recursive watch, more than the writer's
+// buffer holds, all queued in one go; every event and the reply arrive.
+func TestQuietConnectionGetsWatchFlood(t *testing.T) {
+	const writeTimeout = time.Second
+	addr := startTuned(t, func(s *Server) { s.writeTimeout = writeTimeout })
+	nc := dialSession(t, addr)
+	const n = 1000
+	path := func(i int) string { return fmt.Sprintf("/w/a-node-with-a-rather-long-name-%04d", i) }
+	creates := []proto.MultiOp{{Type: proto.OpCreate, Req: &proto.CreateRequest{Path: "/w", ACL: proto.OpenACLUnsafe}}}
+	sets := make([]proto.MultiOp, 0, n)
+	for i := range n {
+		creates = append(creates, proto.MultiOp{Type: proto.OpCreate, Req: &proto.CreateRequest{Path: path(i), ACL: proto.OpenACLUnsafe}})
+		sets = append(sets, proto.MultiOp{Type: proto.OpSetData, Req: &proto.SetDataRequest{Path: path(i), Data: []byte("x"), Version: -1}})
+	}
+	require.Equal(t, proto.ErrOK, call(t, nc, 1, proto.OpMulti, &proto.MultiRequest{Ops: creates}, nil).Err)
+	require.Equal(t, proto.ErrOK, call(t, nc, 2, proto.OpAddWatch,
+		&proto.AddWatchRequest{Path: "/w", Mode: proto.AddWatchPersistentRecursive}, nil).Err)
+	time.Sleep(writeTimeout + writeTimeout/2)
+
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	_, err := nc.Write(proto.EncodeRequest(proto.RequestHeader{Xid: 3, Type: proto.OpMulti}, &proto.MultiRequest{Ops: sets}))
+	require.NoError(t, err)
+	for i := range n {
+		body, err := proto.ReadFrame(nc, nil, 16<<20)
+		require.NoError(t, err, "event %d of %d", i, n)
+		var hdr proto.ReplyHeader
+		require.NoError(t, proto.Unmarshal(body, &hdr))
+		require.Equal(t, proto.XidNotification, hdr.Xid, "event %d", i)
+		var ev proto.WatcherEvent
+		_, err = proto.DecodeReply(body, &ev)
+		require.NoError(t, err)
+		require.Equal(t, proto.WatcherEvent{Type: proto.EventNodeDataChanged, State: proto.StateSyncConnected, Path: path(i)}, ev)
+	}
+	body, err := proto.ReadFrame(nc, nil, 16<<20)
+	require.NoError(t, err, "the multi's reply")
+	var hdr proto.ReplyHeader
+	require.NoError(t, proto.Unmarshal(body, &hdr))
+	require.Equal(t, int32(3), hdr.Xid)
+	require.Equal(t, proto.ErrOK, hdr.Err)
+}
+
+// TestSessionlessConnectionClosed: a connection that never sends its
+// ConnectRequest (nothing, or only part of it) is closed after the
+// sessionless timeout, as ZooKeeper closes it after
+// zookeeper.nio.sessionlessCnxnTimeout (10 s), not held for
+// maxSessionTimeout.
+func TestSessionlessConnectionClosed(t *testing.T) {
+	addr := startTuned(t, func(s *Server) { s.sessionlessTimeout = 500 * time.Millisecond })
+	for _, sent := range [][]byte{nil, {0, 0}} {
+		nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		require.NoError(t, err)
+		defer nc.Close()
+		if sent != nil {
+			_, err = nc.Write(sent)
+			require.NoError(t, err)
+		}
+		// The server closes well within 5 s; the old one waited for
+		// maxSessionTimeout (40 s by default).
+		_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := nc.Read(make([]byte, 1))
+		require.Zero(t, n)
+		var ne net.Error
+		require.False(t, errors.As(err, &ne) && ne.Timeout(), "connection with %d bytes sent still open: %v", len(sent), err)
+	}
+}
+
+// TestFloodBeforeStuckHandshakeClosed: a client floods requests behind a
+// ConnectRequest that is never answered (here the event loop does not run,
+// as if the handshake waited forever on a leader). The reader reads nothing
+// past the ConnectRequest, so the flood waits in the socket, and once the
+// session timeout the client asked for has passed, the connection is closed.
+func TestFloodBeforeStuckHandshakeClosed(t *testing.T) {
+	cfg := DefaultConfig()
+	dir := t.TempDir()
+	cfg.DataDir, cfg.DataLogDir = dir, dir
+	cfg.ClientPort, cfg.ClientPortAddress = 0, "127.0.0.1"
+	cfg.TickTime, cfg.MinSessionTimeout, cfg.MaxSessionTimeout = 100, 300, 300
+	s, err := New(cfg, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	require.NoError(t, err)
+	go s.accept() // and no event loop: no handshake ever completes
+	t.Cleanup(func() {
+		s.stop()
+		_ = s.ln.Close()
+		s.connMu.Lock()
+		for _, c := range s.conns {
+			c.shutdown()
+		}
+		s.connMu.Unlock()
+		s.wg.Wait()
+		require.NoError(t, s.wal.Close())
+	})
+
+	nc, err := net.DialTimeout("tcp", s.Addr().String(), 10*time.Second)
+	require.NoError(t, err)
+	defer nc.Close()
+	burst := proto.AppendRecords(nil, &proto.ConnectRequest{TimeOut: 30000, Passwd: make([]byte, 16)})
+	ping := proto.EncodeRequest(proto.RequestHeader{Xid: proto.XidPing, Type: proto.OpPing}, nil)
+	burst = append(burst, bytes.Repeat(ping, (32<<20)/len(ping))...)
+	wrote := make(chan error, 1)
+	go func() {
+		_ = nc.SetWriteDeadline(time.Now().Add(20 * time.Second))
+		_, err := nc.Write(burst)
+		wrote <- err
+	}()
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := nc.Read(make([]byte, 1))
+	require.Zero(t, n, "no reply to an unanswered handshake")
+	var ne net.Error
+	require.False(t, errors.As(err, &ne) && ne.Timeout(), "connection still open: %v", err)
+	require.Error(t, <-wrote, "32 MB cannot all have been taken in: the server stopped reading")
+	var kinds []eventKind
+	waitKinds := time.Now().Add(10 * time.Second)
+	for len(kinds) < 2 && time.Now().Before(waitKinds) {
+		select {
+		case ev := <-s.events:
+			kinds = append(kinds, ev.kind)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	require.Equal(t, []eventKind{evConnect, evDisconnect}, kinds,
+		"not one request of the flood reached the event loop")
+	require.Zero(t, len(s.events))
+}
