@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -97,8 +98,15 @@ type Config struct {
 	// CommitLogCount is how many recent txns a leader keeps in memory to
 	// bring a lagging learner up to date by DIFF; one further behind gets
 	// a snapshot (zookeeper.commitLogCount). 0 means the engine's default
-	// of 10000.
+	// of 500, ZooKeeper's. Unlike ZooKeeper, smaller values are accepted.
 	CommitLogCount int
+	// SnapshotSizeFactor bounds the same in-memory txns by bytes: at most
+	// this share of the tree's data size (at least 4 MiB), and a learner
+	// whose missing txns weigh more gets a snapshot instead of a diff
+	// (zookeeper.snapshotSizeFactor, at most 1). 0 means ZooKeeper's
+	// default 0.33; negative turns the byte bound off (in zoo.cfg, 0 does
+	// too, as ZooKeeper reads it as no limit).
+	SnapshotSizeFactor float64
 	// ServerID is this server's id from <DataDir>/myid, 0 when standalone.
 	ServerID int
 	// Servers are the ensemble members from the server.N lines, by id.
@@ -230,6 +238,7 @@ var cfgSysPropKey = map[string]string{
 	"readonlymode.enabled":                     "readonlymode.enabled",
 	"znode.container.checkIntervalMs":          "znode.container.checkIntervalMs",
 	"commitLogCount":                           "commitLogCount",
+	"snapshotSizeFactor":                       "snapshotSizeFactor",
 }
 
 // ParseConfig reads a zoo.cfg in java.util.Properties syntax: '#' and '!'
@@ -377,6 +386,19 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 			c.SyncLimit, err = intVal(1, 1<<30)
 		case key == "commitLogCount":
 			c.CommitLogCount, err = intVal(1, 1<<30)
+		case key == "snapshotSizeFactor":
+			f, perr := strconv.ParseFloat(p.value, 64)
+			switch {
+			case perr != nil || math.IsNaN(f):
+				err = bad("%q is not a number", p.value)
+			case f > 1:
+				err = bad("%g is above 1 (a share of the snapshot size)", f)
+			case f == 0:
+				// ZooKeeper reads 0 as "no size limit" on a diff.
+				c.SnapshotSizeFactor = -1
+			default:
+				c.SnapshotSizeFactor = f
+			}
 		case strings.HasPrefix(key, "server."):
 			var spec ServerSpec
 			spec, err = parseServerSpec(strings.TrimPrefix(key, "server."), p.value)

@@ -165,6 +165,14 @@ func TestParseConfigRaisesMinimums(t *testing.T) {
 	require.Contains(t, buf.String(), `msg="snapCount below minimum, raised"`)
 }
 
+func TestParseConfigSnapshotSizeFactor(t *testing.T) {
+	require.Equal(t, 0.5, parse(t, "zookeeper.snapshotSizeFactor=0.5\n").SnapshotSizeFactor)
+	require.Equal(t, -1.0, parse(t, "snapshotSizeFactor=-1\n").SnapshotSizeFactor)
+	// ZooKeeper reads 0 as no size limit on a diff: the byte bound is off.
+	require.Negative(t, parse(t, "snapshotSizeFactor=0\n").SnapshotSizeFactor)
+	require.Zero(t, parse(t, "tickTime=2000\n").SnapshotSizeFactor, "unset means the engine's default")
+}
+
 func TestParseConfigErrors(t *testing.T) {
 	for _, tc := range []struct {
 		text, key string
@@ -180,6 +188,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"minSessionTimeout=9000\n\nmaxSessionTimeout=8000", "minSessionTimeout", 1},
 		{"autopurge.purgeInterval=-1", "autopurge.purgeInterval", 1},
 		{"jute.maxbuffer=0", "jute.maxbuffer", 1},
+		{"snapshotSizeFactor=1.5", "snapshotSizeFactor", 1},
+		{"snapshotSizeFactor=lots", "snapshotSizeFactor", 1},
 		{"initLimit=x", "initLimit", 1},
 		{"syncLimit=0", "syncLimit", 1},
 		{"readonlymode.enabled=maybe", "readonlymode.enabled", 1},

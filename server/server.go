@@ -115,21 +115,22 @@ func (s *Server) recover() error {
 	}
 	voters, observers := s.cfg.ensemble()
 	ecfg := engine.Config{
-		ServerID:          int64(s.cfg.ServerID),
-		TickMs:            s.cfg.TickTime,
-		MinSessionTimeout: s.cfg.MinSessionTimeout,
-		MaxSessionTimeout: s.cfg.MaxSessionTimeout,
-		Tree:              tree.Options{SuperDigest: s.cfg.SuperDigest, ExtendedTypes: s.cfg.ExtendedTypes},
-		SessionSecret:     secret,
-		StartTime:         time.Now().UnixMilli(),
-		ReapIntervalTicks: max(1, s.cfg.ContainerCheckInterval/s.cfg.TickTime),
-		InitLimit:         s.cfg.InitLimit,
-		SyncLimit:         s.cfg.SyncLimit,
-		MaxLogEntries:     s.cfg.CommitLogCount,
-		ReadOnlyMode:      s.cfg.ReadOnlyMode,
-		Voters:            voters,
-		Observers:         observers,
-		Seed:              randomSeed(),
+		ServerID:           int64(s.cfg.ServerID),
+		TickMs:             s.cfg.TickTime,
+		MinSessionTimeout:  s.cfg.MinSessionTimeout,
+		MaxSessionTimeout:  s.cfg.MaxSessionTimeout,
+		Tree:               tree.Options{SuperDigest: s.cfg.SuperDigest, ExtendedTypes: s.cfg.ExtendedTypes},
+		SessionSecret:      secret,
+		StartTime:          time.Now().UnixMilli(),
+		ReapIntervalTicks:  max(1, s.cfg.ContainerCheckInterval/s.cfg.TickTime),
+		InitLimit:          s.cfg.InitLimit,
+		SyncLimit:          s.cfg.SyncLimit,
+		MaxLogEntries:      s.cfg.CommitLogCount,
+		SnapshotSizeFactor: s.cfg.SnapshotSizeFactor,
+		ReadOnlyMode:       s.cfg.ReadOnlyMode,
+		Voters:             voters,
+		Observers:          observers,
+		Seed:               randomSeed(),
 	}
 	// The snapshot is read straight from its file into the tree.
 	last, err := disk.Recover(s.snapDir, wal, func(zxid int64, body io.Reader) error {

@@ -26,6 +26,16 @@ func (a *testApp) Snapshot() (int64, SnapshotData) {
 	return a.last(), SnapshotBytes(encodeEntries(a.ents))
 }
 
+// DataSize implements Application: the applied payloads, which is what a
+// snapshot carries.
+func (a *testApp) DataSize() int64 {
+	var n int64
+	for _, e := range a.ents {
+		n += int64(len(e.Data))
+	}
+	return n
+}
+
 func encodeEntries(ents []Entry) []byte {
 	var b bytes.Buffer
 	for _, e := range ents {
