@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+
+	"github.com/zabkeeper/zabkeeper/proto"
 )
 
 // ErrCorrupt is wrapped by every error that reports data on disk that fails
@@ -20,13 +22,18 @@ const (
 	// recordHeaderSize is the length and CRC before each record's zxid.
 	recordHeaderSize = 8
 	zxidSize         = 8
-	// MaxRecordSize bounds the length field of a record (zxid plus data).
-	// Append refuses bigger records, and a length above it on disk is
-	// corruption, detected before allocating anything.
-	MaxRecordSize = 64 << 20
+	// MaxRecordSize bounds the length field of a record (zxid plus data):
+	// the largest txn any configuration lets a server produce
+	// (proto.MaxTxnSize, from the largest jute.maxbuffer accepted), so
+	// every record the write side takes reads back, whatever jute.maxbuffer
+	// says at the restart. Append refuses bigger records, and a length
+	// above it on disk is corruption. A reader never allocates more than
+	// the file holds.
+	MaxRecordSize = proto.MaxTxnSize + zxidSize
 	// tornTailLimit bounds how much of a segment's tail recovery reads to
-	// prove that a damaged final record is only a torn write.
-	tornTailLimit = 64 << 20
+	// prove that a damaged final record is only a torn write: a whole
+	// record of the largest size.
+	tornTailLimit = recordHeaderSize + MaxRecordSize
 	// tornSearchBudget bounds the bytes checksummed while searching that tail
 	// for a valid record; past it recovery refuses rather than guesses.
 	tornSearchBudget = 256 << 20

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/zabkeeper/zabkeeper/proto"
 )
 
 // Default values of the configuration, as in ZooKeeper 3.9.
@@ -76,7 +78,10 @@ type Config struct {
 	// enabled, and isro too in read-only mode, as in ZooKeeper.
 	FourLetterWords map[string]bool
 	// JuteMaxBuffer is the largest record accepted on the wire, in bytes
-	// (jute.maxbuffer), default 0xfffff.
+	// (jute.maxbuffer), default 0xfffff, at most proto.MaxMaxBuffer
+	// (512 MiB). It sizes the other layers too: the leader refuses a request
+	// whose txn exceeds proto.TxnLimit of it (BadArguments), and peer frames
+	// carry at least that much.
 	JuteMaxBuffer int
 	// SnapCount is the number of transactions between snapshots (snapCount),
 	// default 100000, minimum 2.
@@ -560,6 +565,8 @@ func (c Config) Validate() error {
 			"%d below minimum %d", c.SnapRetainCount, cfgMinSnapRetainCount),
 		check("autopurge.purgeInterval", c.PurgeInterval >= 0, "%d must not be negative", c.PurgeInterval),
 		check("jute.maxbuffer", c.JuteMaxBuffer > 0, "%d must be positive", c.JuteMaxBuffer),
+		check("jute.maxbuffer", c.JuteMaxBuffer <= proto.MaxMaxBuffer,
+			"%d exceeds %d, the largest request whose txn the txn log, snapshots and peer links hold", c.JuteMaxBuffer, proto.MaxMaxBuffer),
 		check("snapCount", c.SnapCount >= cfgMinSnapCount, "%d below minimum %d", c.SnapCount, cfgMinSnapCount),
 		check("initLimit", c.InitLimit > 0, "%d must be positive", c.InitLimit),
 		check("syncLimit", c.SyncLimit > 0, "%d must be positive", c.SyncLimit),

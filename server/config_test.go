@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/zabkeeper/zabkeeper/proto"
 )
 
 // captureLogger returns a logger writing text records to the returned buffer.
@@ -163,6 +164,21 @@ func TestParseConfigRaisesMinimums(t *testing.T) {
 	require.Equal(t, 2, c.SnapCount)
 	require.Contains(t, buf.String(), `level=WARN msg="autopurge.snapRetainCount below minimum, raised" line=1 value=1 minimum=3`)
 	require.Contains(t, buf.String(), `msg="snapCount below minimum, raised"`)
+}
+
+// A jute.maxbuffer beyond what the log and peer links hold is a clear
+// config error rather than a server that exits on the first large write
+// (issue 8 item 5).
+func TestJuteMaxBufferCap(t *testing.T) {
+	c := DefaultConfig()
+	c.JuteMaxBuffer = proto.MaxMaxBuffer
+	require.NoError(t, c.Validate())
+	c.JuteMaxBuffer = 1 << 30
+	err := c.Validate()
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, "jute.maxbuffer", ce.Key)
+	require.Contains(t, err.Error(), "exceeds 536870912")
 }
 
 func TestParseConfigSnapshotSizeFactor(t *testing.T) {
@@ -391,15 +407,16 @@ func TestLoadConfigRelativeDataDir(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	for name, mutate := range map[string]func(*Config){
-		"tickTime":          func(c *Config) { c.TickTime = 0 },
-		"clientPort":        func(c *Config) { c.ClientPort = 65536 },
-		"maxSessionTimeout": func(c *Config) { c.MaxSessionTimeout = c.MinSessionTimeout - 1 },
-		"minSessionTimeout": func(c *Config) { c.MinSessionTimeout = 0 },
-		"snapRetainCount":   func(c *Config) { c.SnapRetainCount = 2 },
-		"jute.maxbuffer":    func(c *Config) { c.JuteMaxBuffer = 0 },
-		"whitelist":         func(c *Config) { c.FourLetterWords = map[string]bool{"kill": true} },
-		"myid":              func(c *Config) { c.ServerID = 300 },
-		"server":            func(c *Config) { c.Servers = map[int]ServerSpec{1: {ID: 2, Host: "h", QuorumPort: 1, ElectionPort: 2}} },
+		"tickTime":           func(c *Config) { c.TickTime = 0 },
+		"clientPort":         func(c *Config) { c.ClientPort = 65536 },
+		"maxSessionTimeout":  func(c *Config) { c.MaxSessionTimeout = c.MinSessionTimeout - 1 },
+		"minSessionTimeout":  func(c *Config) { c.MinSessionTimeout = 0 },
+		"snapRetainCount":    func(c *Config) { c.SnapRetainCount = 2 },
+		"jute.maxbuffer":     func(c *Config) { c.JuteMaxBuffer = 0 },
+		"jute.maxbuffer cap": func(c *Config) { c.JuteMaxBuffer = proto.MaxMaxBuffer + 1 },
+		"whitelist":          func(c *Config) { c.FourLetterWords = map[string]bool{"kill": true} },
+		"myid":               func(c *Config) { c.ServerID = 300 },
+		"server":             func(c *Config) { c.Servers = map[int]ServerSpec{1: {ID: 2, Host: "h", QuorumPort: 1, ElectionPort: 2}} },
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := DefaultConfig()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/netstub"
+	"github.com/zabkeeper/zabkeeper/proto"
 )
 
 // ensemble returns the voters and observers of the configured ensemble, or
@@ -66,7 +67,10 @@ func (s *Server) openPeers() error {
 		ListenAddr: net.JoinHostPort(me.Host, strconv.Itoa(me.QuorumPort)),
 		Peers:      s.cfg.peerAddrs(),
 		SpoolDir:   spool,
-		Logger:     s.log.With("component", "peers"),
+		// A proposal carries a txn of up to proto.TxnLimit of
+		// jute.maxbuffer; a forwarded request is smaller.
+		MaxFrame: max(netstub.DefaultMaxFrame, proto.TxnLimit(s.cfg.JuteMaxBuffer)+peerFrameSlack),
+		Logger:   s.log.With("component", "peers"),
 	})
 	if err != nil {
 		return fmt.Errorf("server: peer transport: %w", err)

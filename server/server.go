@@ -20,6 +20,7 @@ import (
 	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/netstub"
+	"github.com/zabkeeper/zabkeeper/proto"
 )
 
 // Server is a standalone zabkeeper server: the client listener, the event
@@ -115,11 +116,12 @@ func (s *Server) recover() error {
 	}
 	voters, observers := s.cfg.ensemble()
 	ecfg := engine.Config{
-		ServerID:           int64(s.cfg.ServerID),
-		TickMs:             s.cfg.TickTime,
-		MinSessionTimeout:  s.cfg.MinSessionTimeout,
-		MaxSessionTimeout:  s.cfg.MaxSessionTimeout,
-		Tree:               tree.Options{SuperDigest: s.cfg.SuperDigest, ExtendedTypes: s.cfg.ExtendedTypes},
+		ServerID:          int64(s.cfg.ServerID),
+		TickMs:            s.cfg.TickTime,
+		MinSessionTimeout: s.cfg.MinSessionTimeout,
+		MaxSessionTimeout: s.cfg.MaxSessionTimeout,
+		Tree: tree.Options{SuperDigest: s.cfg.SuperDigest, ExtendedTypes: s.cfg.ExtendedTypes,
+			MaxTxnSize: proto.TxnLimit(s.cfg.JuteMaxBuffer)},
 		SessionSecret:      secret,
 		StartTime:          time.Now().UnixMilli(),
 		ReapIntervalTicks:  max(1, s.cfg.ContainerCheckInterval/s.cfg.TickTime),
