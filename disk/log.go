@@ -2,8 +2,10 @@ package disk
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -34,6 +36,12 @@ type LogOptions struct {
 	FS FS
 	// Logger receives recovery warnings; nil means slog.Default().
 	Logger *slog.Logger
+	// TruncateCorruptTail lets OpenLog cut a corrupt final record
+	// (ErrCorruptTail) and anything after it, logging at error level what
+	// it drops, instead of refusing to open. It is the explicit repair an
+	// operator asks for; a damaged record with valid records after it is
+	// refused all the same.
+	TruncateCorruptTail bool
 }
 
 // DefaultSegmentSize is LogOptions.SegmentSize when it is left zero.
@@ -88,13 +96,17 @@ type Log struct {
 // OpenLog opens the log in dir/version-2, creating it if needed, and
 // verifies every segment.
 //
-// A torn final record of the last segment — a short header, a short body, or
-// a bad length or CRC with no valid record after it — is cut off with a
-// warning, and a last segment left empty that way is removed. Any other
-// damage (in the middle of a segment, in a segment that is not the last,
-// zxids that do not increase, a first record that contradicts the file
-// name) fails OpenLog with an error that wraps ErrCorrupt and names the file
-// and byte offset.
+// A torn final record of the last segment — a short header or a short body
+// with no valid record after it, as a crash mid-write leaves — or a tail of
+// zero bytes (zero fill, preallocation) is cut off with a warning, and a
+// last segment left empty that way is removed. A complete final record that
+// fails its CRC, or an impossible length that is not zero fill, is
+// corruption a crash does not cause: OpenLog fails with an error wrapping
+// ErrCorruptTail and ErrCorrupt, unless opts.TruncateCorruptTail asks to
+// cut it. Any other damage (in the middle of a segment, in a segment that
+// is not the last, zxids that do not increase, a first record that
+// contradicts the file name) fails OpenLog with an error that wraps
+// ErrCorrupt and names the file and byte offset.
 func OpenLog(dir string, opts LogOptions) (*Log, error) {
 	if opts.SegmentSize <= 0 {
 		opts.SegmentSize = DefaultSegmentSize
@@ -184,7 +196,19 @@ func (l *Log) recoverSegment(name string, first, prev int64, isLast bool) (segme
 	if err != nil {
 		return segment{}, false, err
 	}
-	if sc.torn {
+	if sc.corruptTail {
+		claimed := claimedZxid(f, sc.end, size)
+		if !l.opts.TruncateCorruptTail {
+			return segment{}, false, fmt.Errorf("disk: segment %s: %s at offset %d in the final record (%d bytes, zxid %s): "+
+				"a complete record that fails its check is corruption, not a torn write, and may hold an acknowledged txn; "+
+				"restore the file from a replica or backup, or cut the record and what follows it explicitly: %w: %w",
+				path, sc.tornFault, sc.end, size-sc.end, claimed, ErrCorruptTail, ErrCorrupt)
+		}
+		l.logger.Error("disk: dropping a corrupt final record of the log, as asked (TruncateCorruptTail)",
+			"file", path, "offset", sc.end, "fault", sc.tornFault.String(), "bytes", size-sc.end,
+			"zxid", claimed, "lastKeptZxid", fmt.Sprintf("%#x", sc.last))
+		sc.torn = true
+	} else if sc.torn {
 		l.logger.Warn("disk: truncating torn final record of the log",
 			"file", path, "offset", sc.end, "fault", sc.tornFault.String(), "bytes", size-sc.end, "lastZxid", fmt.Sprintf("%#x", sc.last))
 	}
@@ -201,6 +225,20 @@ func (l *Log) recoverSegment(name string, first, prev int64, isLast bool) (segme
 		}
 	}
 	return segment{name: name, first: first, last: sc.last, size: sc.end}, true, nil
+}
+
+// claimedZxid is the zxid field of the damaged record at off, for the log
+// (unverified: the record failed its check), or "unknown" when the record
+// is too short to hold one.
+func claimedZxid(f io.ReaderAt, off, size int64) string {
+	if size-off < recordHeaderSize+zxidSize {
+		return "unknown"
+	}
+	var z [zxidSize]byte
+	if _, err := f.ReadAt(z[:], off+recordHeaderSize); err != nil {
+		return "unknown"
+	}
+	return fmt.Sprintf("%#x", binary.BigEndian.Uint64(z[:]))
 }
 
 func (l *Log) removeFile(path string) error {

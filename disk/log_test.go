@@ -265,19 +265,6 @@ func TestTornLastRecord(t *testing.T) {
 	}
 }
 
-func TestBadCRCOnFinalRecordIsTorn(t *testing.T) {
-	want := recs(1, 6)
-	dir, last := writeLog(t, LogOptions{NoSync: true}, want)
-	b, err := os.ReadFile(last)
-	require.NoError(t, err)
-	b[len(b)-1] ^= 0x40
-	require.NoError(t, os.WriteFile(last, b, 0o644))
-	l, err := OpenLog(dir, LogOptions{NoSync: true, Logger: quiet()})
-	require.NoError(t, err)
-	defer l.Close()
-	requireRecords(t, want[:5], readAll(t, l, 0))
-}
-
 func TestCorruptionIsAnError(t *testing.T) {
 	want := recs(1, 9)
 	cases := []struct {

@@ -15,6 +15,14 @@ import (
 // its checks (as opposed to an I/O failure).
 var ErrCorrupt = errors.New("disk: corrupt data")
 
+// ErrCorruptTail is wrapped, together with ErrCorrupt, by the error OpenLog
+// returns when the final record of the log is damaged in a way a crash does
+// not cause (a complete record whose checksum fails, an impossible length
+// that is not zero fill) and nothing valid follows it. The record may hold
+// an acknowledged write, so it is not dropped unless asked:
+// LogOptions.TruncateCorruptTail cuts it.
+var ErrCorruptTail = errors.New("disk: corrupt final record")
+
 const (
 	segmentMagic      = "ZKLG"
 	segmentVersion    = 1
@@ -215,9 +223,13 @@ type segmentScan struct {
 	count int   // valid records
 	last  int64 // zxid of the last valid record
 	end   int64 // offset just past the last valid record
-	// torn says that the bytes from end on are a torn final write to cut.
-	torn      bool
-	tornFault recordFault
+	// torn says that the bytes from end on are a torn final write (or zero
+	// fill) to cut.
+	torn bool
+	// corruptTail says that the bytes from end on are a damaged final
+	// record that a crash does not explain (ErrCorruptTail).
+	corruptTail bool
+	tornFault   recordFault
 }
 
 // scanSegment verifies a segment at open time: the header, every record's
@@ -251,7 +263,23 @@ func scanSegment(name string, f io.ReaderAt, size, first, prev int64, isLast boo
 			if found {
 				return res, fmt.Errorf("disk: segment %s: %s at offset %d, yet a valid record follows at offset %d: %w", name, fault, off, at, ErrCorrupt)
 			}
-			res.torn, res.tornFault = true, fault
+			res.tornFault = fault
+			switch fault {
+			case faultShortHeader, faultShortBody:
+				// A write cut short leaves a prefix of the record.
+				res.torn = true
+			case faultBadLength:
+				// A length of zero with only zeros after it is the end
+				// of a zero-filled or preallocated tail.
+				zero, err := allZero(f, off, size)
+				if err != nil {
+					return res, fmt.Errorf("disk: read segment %s at offset %d: %w", name, off, err)
+				}
+				res.torn, res.corruptTail = zero, !zero
+			default:
+				// A complete record that fails its checksum.
+				res.corruptTail = true
+			}
 			return res, nil
 		}
 		if res.count == 0 && r.Zxid != first {
@@ -265,6 +293,24 @@ func scanSegment(name string, f io.ReaderAt, size, first, prev int64, isLast boo
 		res.last = r.Zxid
 		res.end = s.off
 	}
+}
+
+// allZero reports whether bytes [off, size) of f are all zero.
+func allZero(f io.ReaderAt, off, size int64) (bool, error) {
+	buf := make([]byte, min(size-off, 64<<10))
+	for off < size {
+		n := min(int64(len(buf)), size-off)
+		if _, err := f.ReadAt(buf[:n], off); err != nil {
+			return false, noEOF(err)
+		}
+		for _, b := range buf[:n] {
+			if b != 0 {
+				return false, nil
+			}
+		}
+		off += n
+	}
+	return true, nil
 }
 
 // findValidRecord looks for a valid record (plausible length, matching CRC,

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/zabkeeper/zabkeeper/disk"
 	"github.com/zabkeeper/zabkeeper/proto"
 )
 
@@ -121,6 +122,15 @@ type Config struct {
 	// it only as the Java system property -Dreadonlymode.enabled=true; we
 	// take it from zoo.cfg, with or without the "zookeeper." prefix.
 	ReadOnlyMode bool
+	// TruncateCorruptTail lets recovery cut a corrupt final record of the
+	// txn log (a complete record whose checksum fails) instead of refusing
+	// to start, logging what it drops. Not a zoo.cfg key: the operator
+	// asks for it once, with zabkeeper server --truncate-corrupt-tail,
+	// after deciding the record is not needed (another replica has it).
+	TruncateCorruptTail bool
+	// LogFS is the file system the txn log lives on; nil means the
+	// operating system's. Tests inject faults through it (disk.WithFaults).
+	LogFS disk.FS
 	// Unknown holds the keys zabkeeper does not know with their values.
 	// ZooKeeper turns them into system properties; we only warn about them.
 	Unknown map[string]string

@@ -103,7 +103,11 @@ func (s *Server) recover() error {
 	if _, err := rand.Read(secret); err != nil {
 		return fmt.Errorf("server: session secret: %w", err)
 	}
-	wal, err := disk.OpenLog(logDir, disk.LogOptions{})
+	wal, err := disk.OpenLog(logDir, disk.LogOptions{FS: s.cfg.LogFS, Logger: s.log, TruncateCorruptTail: s.cfg.TruncateCorruptTail})
+	if errors.Is(err, disk.ErrCorruptTail) {
+		return fmt.Errorf("server: open txn log: %w (to drop that record and start from the log before it, "+
+			"run zabkeeper server --truncate-corrupt-tail once; in an ensemble the other servers may still hold the txn)", err)
+	}
 	if err != nil {
 		return fmt.Errorf("server: open txn log: %w", err)
 	}
