@@ -84,7 +84,10 @@ type Log struct {
 	dirDirty bool          // a segment was created since the directory was last synced
 	lastZxid int64
 	failed   error // sticky write or fsync failure
-	closed   bool
+	// fsyncFailed says an fsync failed: the records after the durable
+	// zxid must be cut from the files before anyone can read them back.
+	fsyncFailed bool
+	closed      bool
 
 	// syncMu guards the group commit state.
 	syncMu   sync.Mutex
@@ -366,6 +369,7 @@ func (l *Log) roll(zxid int64) error {
 		}
 		if !l.opts.NoSync {
 			if err := l.cur.Sync(); err != nil {
+				l.fsyncFailed = true // cut by Close, which holds the token
 				return fmt.Errorf("disk: sync segment %s: %w", l.path(name), err)
 			}
 		}
@@ -468,12 +472,100 @@ func (l *Log) syncOnce() (int64, error) {
 		_ = f.Close() // already fsynced by roll
 	}
 	if err != nil {
+		l.syncMu.Lock()
+		durable := l.durable
+		l.syncMu.Unlock()
 		l.mu.Lock()
 		l.failed = err
+		l.fsyncFailed = true
+		l.discardUndurable(durable)
 		l.mu.Unlock()
 		return 0, err
 	}
 	return upTo, nil
+}
+
+// discardUndurable cuts every record after durable, the newest zxid a
+// successful fsync covered, from the files, once an fsync failed. After a
+// failed fsync the kernel may have dropped the dirty pages or marked them
+// clean unwritten, yet the page cache still shows them: a restart would
+// read those records back and take them for durable (PostgreSQL's
+// "fsyncgate"). Cutting them makes a restart start from what is durable.
+// It is best effort and does not fsync (the disk just failed one); the
+// Log stays failed. l.mu and the sync token are held.
+func (l *Log) discardUndurable(durable int64) {
+	if !l.fsyncFailed || l.lastZxid <= durable {
+		return
+	}
+	l.fsyncFailed = false
+	l.closeFiles() // what is still buffered is dropped with the rest
+	var removed []string
+	for len(l.segs) > 0 && l.segs[len(l.segs)-1].first > durable {
+		p := l.path(l.segs[len(l.segs)-1].name)
+		if err := l.fs.Remove(p); err != nil {
+			l.logger.Error("disk: removing a log segment that was never durable", "file", p, "err", err)
+		}
+		removed = append(removed, p)
+		l.segs = l.segs[:len(l.segs)-1]
+	}
+	cutFile, cutAt := "", int64(-1)
+	if n := len(l.segs); n > 0 && l.segs[n-1].last > durable {
+		s := &l.segs[n-1]
+		p := l.path(s.name)
+		at, last, err := l.offsetAfter(p, durable)
+		if err == nil {
+			err = l.cutFile(p, at)
+		}
+		if err != nil {
+			l.logger.Error("disk: cutting undurable records from a log segment", "file", p, "err", err)
+		} else {
+			s.size, s.last, cutFile, cutAt = at, last, p, at
+		}
+	}
+	l.lastZxid = durable
+	l.logger.Error("disk: fsync failed; cut the log records it did not make durable, so that a restart does not take them from the page cache for durable",
+		"durableZxid", fmt.Sprintf("%#x", durable), "removedSegments", removed, "cutFile", cutFile, "cutOffset", cutAt)
+}
+
+// offsetAfter returns the offset just past the last record with a zxid <=
+// z in the segment at path (as it is on the file system, which may end in
+// a partial record), and that record's zxid.
+func (l *Log) offsetAfter(path string, z int64) (int64, int64, error) {
+	f, err := l.fs.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return 0, 0, fmt.Errorf("disk: open segment %s: %w", path, err)
+	}
+	defer f.Close()
+	size, err := fileSize(f)
+	if err != nil {
+		return 0, 0, fmt.Errorf("disk: stat segment %s: %w", path, err)
+	}
+	sc := newRecordScanner(f, segmentHeaderSize, size)
+	last := int64(0)
+	for {
+		off := sc.off
+		r, fault, err := sc.next()
+		if err != nil && err != io.EOF {
+			return 0, 0, fmt.Errorf("disk: read segment %s at offset %d: %w", path, off, err)
+		}
+		if err == io.EOF || fault != faultNone || r.Zxid > z {
+			return off, last, nil
+		}
+		last = r.Zxid
+	}
+}
+
+// cutFile truncates the file at path to size without syncing it.
+func (l *Log) cutFile(path string, size int64) error {
+	f, err := l.fs.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("disk: open segment %s: %w", path, err)
+	}
+	if err := f.Truncate(size); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("disk: truncate segment %s to %d: %w", path, size, err)
+	}
+	return f.Close()
 }
 
 // acquireToken waits for and takes the sync token, which excludes sync
@@ -712,6 +804,13 @@ func (l *Log) Close() error {
 	defer l.mu.Unlock()
 	if l.closed {
 		return ErrClosed
+	}
+	if l.fsyncFailed {
+		// An fsync in roll failed; the token is ours now.
+		l.syncMu.Lock()
+		durable := l.durable
+		l.syncMu.Unlock()
+		l.discardUndurable(durable)
 	}
 	var err error
 	if l.failed == nil && l.cur != nil {
