@@ -9,10 +9,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// bigSessionTimeout is the session timeout of connectBig: go-zk gives up
+// on a reply after two thirds of it, and tens of megabytes through the
+// race detector on two busy cores can take a while.
+const bigSessionTimeout = 120 * time.Second
+
 // connectBig opens a go-zk session whose buffers carry payloads of n bytes.
+// The server's maxSessionTimeout must allow bigSessionTimeout.
 func connectBig(t *testing.T, addr string, n int) *zk.Conn {
 	t.Helper()
-	c, _, err := zk.Connect([]string{addr}, 30*time.Second, zk.WithLogger(zkLogger{newTestLog(t)}),
+	c, _, err := zk.Connect([]string{addr}, bigSessionTimeout, zk.WithLogger(zkLogger{newTestLog(t)}),
 		zk.WithMaxBufferSize(n+1<<20), zk.WithMaxConnBufferSize(n+1<<20))
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
@@ -35,6 +41,7 @@ func bigData(n int) []byte {
 func TestLargeNodeSurvivesSnapshotAndRestart(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.JuteMaxBuffer = 8 << 20
+	cfg.MaxSessionTimeout = int(bigSessionTimeout.Milliseconds())
 	cfg.SnapCount = 2 // a snapshot after every txn or so
 	const size = 5_000_000
 	data := bigData(size)
@@ -65,6 +72,7 @@ func TestLargeNodeSurvivesSnapshotAndRestart(t *testing.T) {
 func TestCreateBeyondOldRecordLimit(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.JuteMaxBuffer = 104857600
+	cfg.MaxSessionTimeout = int(bigSessionTimeout.Milliseconds())
 	const size = 70_000_000
 	data := bigData(size)
 	addr, stop := startServerCfg(t, cfg)
