@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"bytes"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,4 +91,25 @@ func TestCreateBeyondOldRecordLimit(t *testing.T) {
 	got, _, err := c.Get("/huge")
 	require.NoError(t, err)
 	require.True(t, bytes.Equal(data, got), "the huge node's data after restart")
+}
+
+// A request within jute.maxbuffer whose txn would outgrow proto.TxnLimit of
+// it — a create with an "auth" ACL, expanded to every id the session added —
+// is refused with BadArguments before it is proposed; the server and the
+// session go on (issue 8 item 5: what the log and the peer links cannot
+// hold is refused at the door, never half-written).
+func TestTxnOverLimitRefusedAtTheDoor(t *testing.T) {
+	addr, _ := startServer(t, nil) // default jute.maxbuffer: txns up to 3 MiB
+	c := connect(t, addr)
+	user := strings.Repeat("u", 30_000)
+	for i := 0; i < 110; i++ { // 110 ids of 30 KB: a 3.3 MB ACL once expanded
+		require.NoError(t, c.AddAuth("digest", []byte(fmt.Sprintf("%s%03d:pw", user, i))))
+	}
+	_, err := c.Create("/expanded", nil, 0, []zk.ACL{{Perms: zk.PermAll, Scheme: "auth"}})
+	require.ErrorIs(t, err, zk.ErrBadArguments)
+	ok, _, err := c.Exists("/expanded")
+	require.NoError(t, err)
+	require.False(t, ok)
+	_, err = c.Create("/fine", []byte("x"), 0, zk.WorldACL(zk.PermAll))
+	require.NoError(t, err, "the session and the server go on")
 }
