@@ -203,8 +203,8 @@ func (l *Log) recoverSegment(name string, first, prev int64, isLast bool) (segme
 		claimed := claimedZxid(f, sc.end, size)
 		if !l.opts.TruncateCorruptTail {
 			return segment{}, false, fmt.Errorf("disk: segment %s: %s at offset %d in the final record (%d bytes, zxid %s): "+
-				"a complete record that fails its check is corruption, not a torn write, and may hold an acknowledged txn; "+
-				"restore the file from a replica or backup, or cut the record and what follows it explicitly: %w: %w",
+				"not a torn write (a crash only cuts a record short or leaves zeros), so corruption, and the record may hold "+
+				"an acknowledged txn; restore the file from a replica or backup, or cut the record and what follows it explicitly: %w: %w",
 				path, sc.tornFault, sc.end, size-sc.end, claimed, ErrCorruptTail, ErrCorrupt)
 		}
 		l.logger.Error("disk: dropping a corrupt final record of the log, as asked (TruncateCorruptTail)",

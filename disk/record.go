@@ -256,7 +256,7 @@ func scanSegment(name string, f io.ReaderAt, size, first, prev int64, isLast boo
 			if !isLast {
 				return res, fmt.Errorf("disk: segment %s: %s at offset %d in a segment that is not the last: %w", name, fault, off, ErrCorrupt)
 			}
-			at, found, err := findValidRecord(name, f, off, size, prev)
+			at, found, undecided, err := findValidRecord(name, f, off, size, prev)
 			if err != nil {
 				return res, err
 			}
@@ -264,6 +264,12 @@ func scanSegment(name string, f io.ReaderAt, size, first, prev int64, isLast boo
 				return res, fmt.Errorf("disk: segment %s: %s at offset %d, yet a valid record follows at offset %d: %w", name, fault, off, at, ErrCorrupt)
 			}
 			res.tornFault = fault
+			if undecided {
+				// Too much to search to prove it torn: only an operator
+				// may cut it.
+				res.corruptTail = true
+				return res, nil
+			}
 			switch fault {
 			case faultShortHeader, faultShortBody:
 				// A write cut short leaves a prefix of the record.
@@ -313,34 +319,44 @@ func allZero(f io.ReaderAt, off, size int64) (bool, error) {
 	return true, nil
 }
 
-// findValidRecord looks for a valid record (plausible length, matching CRC,
-// zxid after prev) starting anywhere after the damaged record at off. Finding
-// one proves the damage is not a torn final write. When the tail is too big
-// to check, it returns an error rather than guess.
-func findValidRecord(name string, f io.ReaderAt, off, size, prev int64) (int64, bool, error) {
+// maxEpochGap bounds how far the epoch of a record may be ahead of the one
+// before it, for findValidRecord: every election that installs a leader
+// adds one, and a thousand of them between two writes do not happen. The
+// filter keeps the search through a large torn record of random bytes from
+// checksumming every random length it holds.
+const maxEpochGap = 1 << 10
+
+// findValidRecord looks for a valid record (plausible length, zxid after
+// prev and at most maxEpochGap epochs on, matching CRC) starting anywhere
+// after the damaged record at off. Finding one proves the damage is not a
+// torn write. When the tail is too big to check within the budget, it
+// reports undecided rather than guess.
+func findValidRecord(name string, f io.ReaderAt, off, size, prev int64) (at int64, found, undecided bool, err error) {
 	if size-off > tornTailLimit {
-		return 0, false, fmt.Errorf("disk: segment %s: damaged record at offset %d with %d bytes after it, too many to prove a torn write: %w", name, off, size-off, ErrCorrupt)
+		return 0, false, true, nil
 	}
 	tail := make([]byte, size-off)
 	if _, err := f.ReadAt(tail, off); err != nil && !(errors.Is(err, io.EOF) && len(tail) == 0) {
-		return 0, false, fmt.Errorf("disk: read segment %s at offset %d: %w", name, off, noEOF(err))
+		return 0, false, false, fmt.Errorf("disk: read segment %s at offset %d: %w", name, off, noEOF(err))
 	}
 	budget := int64(tornSearchBudget)
+	maxEpoch := uint64(prev)>>32 + maxEpochGap
 	for p := 1; p+recordHeaderSize+zxidSize <= len(tail); p++ {
 		n := int(binary.BigEndian.Uint32(tail[p:]))
 		if n < zxidSize || n > MaxRecordSize || p+recordHeaderSize+n > len(tail) {
 			continue
 		}
 		body := tail[p+recordHeaderSize : p+recordHeaderSize+n]
-		if int64(binary.BigEndian.Uint64(body)) <= prev {
+		z := int64(binary.BigEndian.Uint64(body))
+		if z <= prev || uint64(z)>>32 > maxEpoch {
 			continue
 		}
 		if budget -= int64(n); budget < 0 {
-			return 0, false, fmt.Errorf("disk: segment %s: damaged record at offset %d, and checking the tail for valid records costs too much: %w", name, off, ErrCorrupt)
+			return 0, false, true, nil
 		}
 		if crc32.Checksum(body, castagnoli) == binary.BigEndian.Uint32(tail[p+4:]) {
-			return off + int64(p), true, nil
+			return off + int64(p), true, false, nil
 		}
 	}
-	return 0, false, nil
+	return 0, false, false, nil
 }

@@ -3,6 +3,7 @@ package disk
 import (
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
@@ -136,4 +137,24 @@ func TestTruncateCorruptTail(t *testing.T) {
 	_, err = OpenLog(dir, LogOptions{NoSync: true, Logger: quiet(), TruncateCorruptTail: true})
 	require.ErrorIs(t, err, ErrCorrupt)
 	require.NotErrorIs(t, err, ErrCorruptTail)
+}
+
+// A large record of random bytes cut short by a crash is a torn write like
+// any other: the search for a valid record after it must not give up on
+// the many random lengths inside it.
+func TestTornLargeRandomRecord(t *testing.T) {
+	big := make([]byte, 20<<20)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range big {
+		big[i] = byte(rng.Uint32())
+	}
+	want := append(recs(1, 5), Record{Zxid: 6, Data: big})
+	dir, last := writeLog(t, LogOptions{NoSync: true}, want)
+	orig, err := os.ReadFile(last)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(last, orig[:len(orig)-len(big)/2], 0o644))
+	l, err := OpenLog(dir, LogOptions{NoSync: true, Logger: quiet()})
+	require.NoError(t, err)
+	requireRecords(t, want[:5], readAll(t, l, 0))
+	require.NoError(t, l.Close())
 }
