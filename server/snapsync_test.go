@@ -109,4 +109,14 @@ func TestEnsembleBigNodeSyncsBySnapshot(t *testing.T) {
 	got, _, err := lc.Get("/big")
 	require.NoError(t, err)
 	require.True(t, bytes.Equal(data, got), "the big node on the follower")
+
+	// A write of the same size through the follower: forwarded to the
+	// leader and proposed back over the peer links.
+	mustCreate(t, lc, "/big2", data, 0)
+	c = connectBig(t, leader.addr, size)
+	_, err = c.Sync("/big2")
+	require.NoError(t, err)
+	got, _, err = c.Get("/big2")
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(data, got), "the big node written through the follower, on the leader")
 }
