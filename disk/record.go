@@ -256,6 +256,19 @@ func scanSegment(name string, f io.ReaderAt, size, first, prev int64, isLast boo
 			if !isLast {
 				return res, fmt.Errorf("disk: segment %s: %s at offset %d in a segment that is not the last: %w", name, fault, off, ErrCorrupt)
 			}
+			if fault == faultBadLength {
+				// A length of zero with only zeros after it is the end
+				// of a zero-filled or preallocated tail (checked first:
+				// it streams, where the search below reads the tail).
+				zero, err := allZero(f, off, size)
+				if err != nil {
+					return res, fmt.Errorf("disk: read segment %s at offset %d: %w", name, off, err)
+				}
+				if zero {
+					res.torn, res.tornFault = true, fault
+					return res, nil
+				}
+			}
 			at, found, undecided, err := findValidRecord(name, f, off, size, prev)
 			if err != nil {
 				return res, err
@@ -270,22 +283,11 @@ func scanSegment(name string, f io.ReaderAt, size, first, prev int64, isLast boo
 				res.corruptTail = true
 				return res, nil
 			}
-			switch fault {
-			case faultShortHeader, faultShortBody:
-				// A write cut short leaves a prefix of the record.
-				res.torn = true
-			case faultBadLength:
-				// A length of zero with only zeros after it is the end
-				// of a zero-filled or preallocated tail.
-				zero, err := allZero(f, off, size)
-				if err != nil {
-					return res, fmt.Errorf("disk: read segment %s at offset %d: %w", name, off, err)
-				}
-				res.torn, res.corruptTail = zero, !zero
-			default:
-				// A complete record that fails its checksum.
-				res.corruptTail = true
-			}
+			// A write cut short leaves a prefix of the record; a complete
+			// record that fails its checksum, or an impossible length
+			// that is not zero fill, is not what a crash leaves.
+			res.torn = fault == faultShortHeader || fault == faultShortBody
+			res.corruptTail = !res.torn
 			return res, nil
 		}
 		if res.count == 0 && r.Zxid != first {
