@@ -105,3 +105,22 @@ func TestFollowerWithinByteBoundGetsDiff(t *testing.T) {
 	require.Greater(t, c.sent[MsgDiff], diffs)
 	require.Equal(t, snaps, c.sent[MsgSnap])
 }
+
+// diffTooHeavy, the byte test a sync applies on top of the held log: a
+// learner whose missing entries outweigh the bound gets a SNAP, but only
+// when the snapshot (at the applied point) is past it.
+func TestDiffTooHeavy(t *testing.T) {
+	app := &testApp{}
+	p := &Peer{cfg: Config{SnapshotSizeFactor: DefaultSnapshotSizeFactor, MinLogBytes: 1000}, app: app}
+	for z := int64(1); z <= 10; z++ {
+		p.log.append(Entry{Zxid: z, Data: make([]byte, 300)})
+	}
+	p.appliedAcked = 10
+	require.False(t, p.diffTooHeavy(8, 8), "600 bytes to send")
+	require.True(t, p.diffTooHeavy(5, 5), "1500 bytes to send")
+	p.appliedAcked = 5
+	require.False(t, p.diffTooHeavy(5, 5), "the snapshot would not be past the learner")
+	p.appliedAcked = 10
+	p.cfg.SnapshotSizeFactor = -1
+	require.False(t, p.diffTooHeavy(0, 0), "no byte bound")
+}
