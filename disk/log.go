@@ -2,8 +2,10 @@ package disk
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -34,6 +36,12 @@ type LogOptions struct {
 	FS FS
 	// Logger receives recovery warnings; nil means slog.Default().
 	Logger *slog.Logger
+	// TruncateCorruptTail lets OpenLog cut a corrupt final record
+	// (ErrCorruptTail) and anything after it, logging at error level what
+	// it drops, instead of refusing to open. It is the explicit repair an
+	// operator asks for; a damaged record with valid records after it is
+	// refused all the same.
+	TruncateCorruptTail bool
 }
 
 // DefaultSegmentSize is LogOptions.SegmentSize when it is left zero.
@@ -76,7 +84,10 @@ type Log struct {
 	dirDirty bool          // a segment was created since the directory was last synced
 	lastZxid int64
 	failed   error // sticky write or fsync failure
-	closed   bool
+	// fsyncFailed says an fsync failed: the records after the durable
+	// zxid must be cut from the files before anyone can read them back.
+	fsyncFailed bool
+	closed      bool
 
 	// syncMu guards the group commit state.
 	syncMu   sync.Mutex
@@ -88,13 +99,17 @@ type Log struct {
 // OpenLog opens the log in dir/version-2, creating it if needed, and
 // verifies every segment.
 //
-// A torn final record of the last segment — a short header, a short body, or
-// a bad length or CRC with no valid record after it — is cut off with a
-// warning, and a last segment left empty that way is removed. Any other
-// damage (in the middle of a segment, in a segment that is not the last,
-// zxids that do not increase, a first record that contradicts the file
-// name) fails OpenLog with an error that wraps ErrCorrupt and names the file
-// and byte offset.
+// A torn final record of the last segment — a short header or a short body
+// with no valid record after it, as a crash mid-write leaves — or a tail of
+// zero bytes (zero fill, preallocation) is cut off with a warning, and a
+// last segment left empty that way is removed. A complete final record that
+// fails its CRC, or an impossible length that is not zero fill, is
+// corruption a crash does not cause: OpenLog fails with an error wrapping
+// ErrCorruptTail and ErrCorrupt, unless opts.TruncateCorruptTail asks to
+// cut it. Any other damage (in the middle of a segment, in a segment that
+// is not the last, zxids that do not increase, a first record that
+// contradicts the file name) fails OpenLog with an error that wraps
+// ErrCorrupt and names the file and byte offset.
 func OpenLog(dir string, opts LogOptions) (*Log, error) {
 	if opts.SegmentSize <= 0 {
 		opts.SegmentSize = DefaultSegmentSize
@@ -184,7 +199,19 @@ func (l *Log) recoverSegment(name string, first, prev int64, isLast bool) (segme
 	if err != nil {
 		return segment{}, false, err
 	}
-	if sc.torn {
+	if sc.corruptTail {
+		claimed := claimedZxid(f, sc.end, size)
+		if !l.opts.TruncateCorruptTail {
+			return segment{}, false, fmt.Errorf("disk: segment %s: %s at offset %d in the final record (%d bytes, zxid %s): "+
+				"not a torn write (a crash only cuts a record short or leaves zeros), so corruption, and the record may hold "+
+				"an acknowledged txn; restore the file from a replica or backup, or cut the record and what follows it explicitly: %w: %w",
+				path, sc.tornFault, sc.end, size-sc.end, claimed, ErrCorruptTail, ErrCorrupt)
+		}
+		l.logger.Error("disk: dropping a corrupt final record of the log, as asked (TruncateCorruptTail)",
+			"file", path, "offset", sc.end, "fault", sc.tornFault.String(), "bytes", size-sc.end,
+			"zxid", claimed, "lastKeptZxid", fmt.Sprintf("%#x", sc.last))
+		sc.torn = true
+	} else if sc.torn {
 		l.logger.Warn("disk: truncating torn final record of the log",
 			"file", path, "offset", sc.end, "fault", sc.tornFault.String(), "bytes", size-sc.end, "lastZxid", fmt.Sprintf("%#x", sc.last))
 	}
@@ -201,6 +228,20 @@ func (l *Log) recoverSegment(name string, first, prev int64, isLast bool) (segme
 		}
 	}
 	return segment{name: name, first: first, last: sc.last, size: sc.end}, true, nil
+}
+
+// claimedZxid is the zxid field of the damaged record at off, for the log
+// (unverified: the record failed its check), or "unknown" when the record
+// is too short to hold one.
+func claimedZxid(f io.ReaderAt, off, size int64) string {
+	if size-off < recordHeaderSize+zxidSize {
+		return "unknown"
+	}
+	var z [zxidSize]byte
+	if _, err := f.ReadAt(z[:], off+recordHeaderSize); err != nil {
+		return "unknown"
+	}
+	return fmt.Sprintf("%#x", binary.BigEndian.Uint64(z[:]))
 }
 
 func (l *Log) removeFile(path string) error {
@@ -328,6 +369,7 @@ func (l *Log) roll(zxid int64) error {
 		}
 		if !l.opts.NoSync {
 			if err := l.cur.Sync(); err != nil {
+				l.fsyncFailed = true // cut by Close, which holds the token
 				return fmt.Errorf("disk: sync segment %s: %w", l.path(name), err)
 			}
 		}
@@ -430,12 +472,100 @@ func (l *Log) syncOnce() (int64, error) {
 		_ = f.Close() // already fsynced by roll
 	}
 	if err != nil {
+		l.syncMu.Lock()
+		durable := l.durable
+		l.syncMu.Unlock()
 		l.mu.Lock()
 		l.failed = err
+		l.fsyncFailed = true
+		l.discardUndurable(durable)
 		l.mu.Unlock()
 		return 0, err
 	}
 	return upTo, nil
+}
+
+// discardUndurable cuts every record after durable, the newest zxid a
+// successful fsync covered, from the files, once an fsync failed. After a
+// failed fsync the kernel may have dropped the dirty pages or marked them
+// clean unwritten, yet the page cache still shows them: a restart would
+// read those records back and take them for durable (PostgreSQL's
+// "fsyncgate"). Cutting them makes a restart start from what is durable.
+// It is best effort and does not fsync (the disk just failed one); the
+// Log stays failed. l.mu and the sync token are held.
+func (l *Log) discardUndurable(durable int64) {
+	if !l.fsyncFailed || l.lastZxid <= durable {
+		return
+	}
+	l.fsyncFailed = false
+	l.closeFiles() // what is still buffered is dropped with the rest
+	var removed []string
+	for len(l.segs) > 0 && l.segs[len(l.segs)-1].first > durable {
+		p := l.path(l.segs[len(l.segs)-1].name)
+		if err := l.fs.Remove(p); err != nil {
+			l.logger.Error("disk: removing a log segment that was never durable", "file", p, "err", err)
+		}
+		removed = append(removed, p)
+		l.segs = l.segs[:len(l.segs)-1]
+	}
+	cutFile, cutAt := "", int64(-1)
+	if n := len(l.segs); n > 0 && l.segs[n-1].last > durable {
+		s := &l.segs[n-1]
+		p := l.path(s.name)
+		at, last, err := l.offsetAfter(p, durable)
+		if err == nil {
+			err = l.cutFile(p, at)
+		}
+		if err != nil {
+			l.logger.Error("disk: cutting undurable records from a log segment", "file", p, "err", err)
+		} else {
+			s.size, s.last, cutFile, cutAt = at, last, p, at
+		}
+	}
+	l.lastZxid = durable
+	l.logger.Error("disk: fsync failed; cut the log records it did not make durable, so that a restart does not take them from the page cache for durable",
+		"durableZxid", fmt.Sprintf("%#x", durable), "removedSegments", removed, "cutFile", cutFile, "cutOffset", cutAt)
+}
+
+// offsetAfter returns the offset just past the last record with a zxid <=
+// z in the segment at path (as it is on the file system, which may end in
+// a partial record), and that record's zxid.
+func (l *Log) offsetAfter(path string, z int64) (int64, int64, error) {
+	f, err := l.fs.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return 0, 0, fmt.Errorf("disk: open segment %s: %w", path, err)
+	}
+	defer f.Close()
+	size, err := fileSize(f)
+	if err != nil {
+		return 0, 0, fmt.Errorf("disk: stat segment %s: %w", path, err)
+	}
+	sc := newRecordScanner(f, segmentHeaderSize, size)
+	last := int64(0)
+	for {
+		off := sc.off
+		r, fault, err := sc.next()
+		if err != nil && err != io.EOF {
+			return 0, 0, fmt.Errorf("disk: read segment %s at offset %d: %w", path, off, err)
+		}
+		if err == io.EOF || fault != faultNone || r.Zxid > z {
+			return off, last, nil
+		}
+		last = r.Zxid
+	}
+}
+
+// cutFile truncates the file at path to size without syncing it.
+func (l *Log) cutFile(path string, size int64) error {
+	f, err := l.fs.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("disk: open segment %s: %w", path, err)
+	}
+	if err := f.Truncate(size); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("disk: truncate segment %s to %d: %w", path, size, err)
+	}
+	return f.Close()
 }
 
 // acquireToken waits for and takes the sync token, which excludes sync
@@ -674,6 +804,13 @@ func (l *Log) Close() error {
 	defer l.mu.Unlock()
 	if l.closed {
 		return ErrClosed
+	}
+	if l.fsyncFailed {
+		// An fsync in roll failed; the token is ours now.
+		l.syncMu.Lock()
+		durable := l.durable
+		l.syncMu.Unlock()
+		l.discardUndurable(durable)
 	}
 	var err error
 	if l.failed == nil && l.cur != nil {

@@ -265,19 +265,6 @@ func TestTornLastRecord(t *testing.T) {
 	}
 }
 
-func TestBadCRCOnFinalRecordIsTorn(t *testing.T) {
-	want := recs(1, 6)
-	dir, last := writeLog(t, LogOptions{NoSync: true}, want)
-	b, err := os.ReadFile(last)
-	require.NoError(t, err)
-	b[len(b)-1] ^= 0x40
-	require.NoError(t, os.WriteFile(last, b, 0o644))
-	l, err := OpenLog(dir, LogOptions{NoSync: true, Logger: quiet()})
-	require.NoError(t, err)
-	defer l.Close()
-	requireRecords(t, want[:5], readAll(t, l, 0))
-}
-
 func TestCorruptionIsAnError(t *testing.T) {
 	want := recs(1, 9)
 	cases := []struct {
@@ -461,4 +448,80 @@ func TestReadWhileAppending(t *testing.T) {
 		requireRecords(t, recs(1, int64(len(got))), got)
 		require.NoError(t, l.PurgeBefore(0))
 	}
+}
+
+// After a failed fsync the page cache still holds the records it did not
+// make durable, and a restart would read them back as if they were
+// (PostgreSQL's "fsyncgate"). The Log cuts them from the file when the
+// fsync fails, so a reopen without a crash finds exactly the records that
+// were durable, and every later Append and Sync fails.
+func TestSyncFailureDiscardsUndurable(t *testing.T) {
+	for _, segSize := range []int64{0, 150} { // 150: a new segment per record or two
+		t.Run(fmt.Sprintf("segmentSize=%d", segSize), func(t *testing.T) {
+			mem := NewMemFS()
+			var failing atomic.Bool
+			fsys := WithFaults(mem, func(op Op, _ string) error {
+				if failing.Load() && (op == OpSync || op == OpSyncDir) {
+					return ErrInjected
+				}
+				return nil
+			})
+			l, err := OpenLog("/db", LogOptions{FS: fsys, SegmentSize: segSize, Logger: quiet()})
+			require.NoError(t, err)
+			require.NoError(t, l.Append(recs(1, 5)...))
+			d, err := l.Sync()
+			require.NoError(t, err)
+			require.Equal(t, int64(5), d)
+			require.NoError(t, l.Append(recs(6, 8)...))
+			failing.Store(true)
+			_, err = l.Sync()
+			require.ErrorIs(t, err, ErrInjected)
+			require.Equal(t, int64(5), l.DurableZxid())
+			require.Error(t, l.Append(rec(9)), "sticky")
+			_, err = l.Sync()
+			require.Error(t, err, "sticky")
+			_ = l.Close()
+
+			// The same machine, no crash: the page cache is what a restart reads.
+			l, err = OpenLog("/db", LogOptions{FS: mem, Logger: quiet()})
+			require.NoError(t, err)
+			requireRecords(t, recs(1, 5), readAll(t, l, 0))
+			require.NoError(t, l.Append(rec(6)))
+			_, err = l.Sync()
+			require.NoError(t, err)
+			require.NoError(t, l.Close())
+			mem.Crash()
+			l, err = OpenLog("/db", LogOptions{FS: mem, Logger: quiet()})
+			require.NoError(t, err)
+			requireRecords(t, recs(1, 6), readAll(t, l, 0))
+			require.NoError(t, l.Close())
+		})
+	}
+}
+
+// An fsync that fails while Append rolls to a new segment is handled the
+// same way, by Close (which alone may cut files then).
+func TestRollSyncFailureDiscardsUndurable(t *testing.T) {
+	mem := NewMemFS()
+	var failing atomic.Bool
+	fsys := WithFaults(mem, func(op Op, _ string) error {
+		if failing.Load() && op == OpSync {
+			return ErrInjected
+		}
+		return nil
+	})
+	l, err := OpenLog("/db", LogOptions{FS: fsys, SegmentSize: 150, Logger: quiet()})
+	require.NoError(t, err)
+	require.NoError(t, l.Append(recs(1, 5)...))
+	_, err = l.Sync()
+	require.NoError(t, err)
+	failing.Store(true)
+	err = l.Append(recs(6, 20)...)
+	require.ErrorIs(t, err, ErrInjected, "a roll fsynced the full segment and failed")
+	require.Error(t, l.Append(rec(21)))
+	_ = l.Close()
+	l, err = OpenLog("/db", LogOptions{FS: mem, Logger: quiet()})
+	require.NoError(t, err)
+	requireRecords(t, recs(1, 5), readAll(t, l, 0))
+	require.NoError(t, l.Close())
 }

@@ -7,11 +7,21 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+
+	"github.com/zabkeeper/zabkeeper/proto"
 )
 
 // ErrCorrupt is wrapped by every error that reports data on disk that fails
 // its checks (as opposed to an I/O failure).
 var ErrCorrupt = errors.New("disk: corrupt data")
+
+// ErrCorruptTail is wrapped, together with ErrCorrupt, by the error OpenLog
+// returns when the final record of the log is damaged in a way a crash does
+// not cause (a complete record whose checksum fails, an impossible length
+// that is not zero fill) and nothing valid follows it. The record may hold
+// an acknowledged write, so it is not dropped unless asked:
+// LogOptions.TruncateCorruptTail cuts it.
+var ErrCorruptTail = errors.New("disk: corrupt final record")
 
 const (
 	segmentMagic      = "ZKLG"
@@ -20,13 +30,18 @@ const (
 	// recordHeaderSize is the length and CRC before each record's zxid.
 	recordHeaderSize = 8
 	zxidSize         = 8
-	// MaxRecordSize bounds the length field of a record (zxid plus data).
-	// Append refuses bigger records, and a length above it on disk is
-	// corruption, detected before allocating anything.
-	MaxRecordSize = 64 << 20
+	// MaxRecordSize bounds the length field of a record (zxid plus data):
+	// the largest txn any configuration lets a server produce
+	// (proto.MaxTxnSize, from the largest jute.maxbuffer accepted), so
+	// every record the write side takes reads back, whatever jute.maxbuffer
+	// says at the restart. Append refuses bigger records, and a length
+	// above it on disk is corruption. A reader never allocates more than
+	// the file holds.
+	MaxRecordSize = proto.MaxTxnSize + zxidSize
 	// tornTailLimit bounds how much of a segment's tail recovery reads to
-	// prove that a damaged final record is only a torn write.
-	tornTailLimit = 64 << 20
+	// prove that a damaged final record is only a torn write: a whole
+	// record of the largest size.
+	tornTailLimit = recordHeaderSize + MaxRecordSize
 	// tornSearchBudget bounds the bytes checksummed while searching that tail
 	// for a valid record; past it recovery refuses rather than guesses.
 	tornSearchBudget = 256 << 20
@@ -208,9 +223,13 @@ type segmentScan struct {
 	count int   // valid records
 	last  int64 // zxid of the last valid record
 	end   int64 // offset just past the last valid record
-	// torn says that the bytes from end on are a torn final write to cut.
-	torn      bool
-	tornFault recordFault
+	// torn says that the bytes from end on are a torn final write (or zero
+	// fill) to cut.
+	torn bool
+	// corruptTail says that the bytes from end on are a damaged final
+	// record that a crash does not explain (ErrCorruptTail).
+	corruptTail bool
+	tornFault   recordFault
 }
 
 // scanSegment verifies a segment at open time: the header, every record's
@@ -237,14 +256,38 @@ func scanSegment(name string, f io.ReaderAt, size, first, prev int64, isLast boo
 			if !isLast {
 				return res, fmt.Errorf("disk: segment %s: %s at offset %d in a segment that is not the last: %w", name, fault, off, ErrCorrupt)
 			}
-			at, found, err := findValidRecord(name, f, off, size, prev)
+			if fault == faultBadLength {
+				// A length of zero with only zeros after it is the end
+				// of a zero-filled or preallocated tail (checked first:
+				// it streams, where the search below reads the tail).
+				zero, err := allZero(f, off, size)
+				if err != nil {
+					return res, fmt.Errorf("disk: read segment %s at offset %d: %w", name, off, err)
+				}
+				if zero {
+					res.torn, res.tornFault = true, fault
+					return res, nil
+				}
+			}
+			at, found, undecided, err := findValidRecord(name, f, off, size, prev)
 			if err != nil {
 				return res, err
 			}
 			if found {
 				return res, fmt.Errorf("disk: segment %s: %s at offset %d, yet a valid record follows at offset %d: %w", name, fault, off, at, ErrCorrupt)
 			}
-			res.torn, res.tornFault = true, fault
+			res.tornFault = fault
+			if undecided {
+				// Too much to search to prove it torn: only an operator
+				// may cut it.
+				res.corruptTail = true
+				return res, nil
+			}
+			// A write cut short leaves a prefix of the record; a complete
+			// record that fails its checksum, or an impossible length
+			// that is not zero fill, is not what a crash leaves.
+			res.torn = fault == faultShortHeader || fault == faultShortBody
+			res.corruptTail = !res.torn
 			return res, nil
 		}
 		if res.count == 0 && r.Zxid != first {
@@ -260,34 +303,62 @@ func scanSegment(name string, f io.ReaderAt, size, first, prev int64, isLast boo
 	}
 }
 
-// findValidRecord looks for a valid record (plausible length, matching CRC,
-// zxid after prev) starting anywhere after the damaged record at off. Finding
-// one proves the damage is not a torn final write. When the tail is too big
-// to check, it returns an error rather than guess.
-func findValidRecord(name string, f io.ReaderAt, off, size, prev int64) (int64, bool, error) {
+// allZero reports whether bytes [off, size) of f are all zero.
+func allZero(f io.ReaderAt, off, size int64) (bool, error) {
+	buf := make([]byte, min(size-off, 64<<10))
+	for off < size {
+		n := min(int64(len(buf)), size-off)
+		if _, err := f.ReadAt(buf[:n], off); err != nil {
+			return false, noEOF(err)
+		}
+		for _, b := range buf[:n] {
+			if b != 0 {
+				return false, nil
+			}
+		}
+		off += n
+	}
+	return true, nil
+}
+
+// maxEpochGap bounds how far the epoch of a record may be ahead of the one
+// before it, for findValidRecord: every election that installs a leader
+// adds one, and a thousand of them between two writes do not happen. The
+// filter keeps the search through a large torn record of random bytes from
+// checksumming every random length it holds.
+const maxEpochGap = 1 << 10
+
+// findValidRecord looks for a valid record (plausible length, zxid after
+// prev and at most maxEpochGap epochs on, matching CRC) starting anywhere
+// after the damaged record at off. Finding one proves the damage is not a
+// torn write. When the tail is too big to check within the budget, it
+// reports undecided rather than guess.
+func findValidRecord(name string, f io.ReaderAt, off, size, prev int64) (at int64, found, undecided bool, err error) {
 	if size-off > tornTailLimit {
-		return 0, false, fmt.Errorf("disk: segment %s: damaged record at offset %d with %d bytes after it, too many to prove a torn write: %w", name, off, size-off, ErrCorrupt)
+		return 0, false, true, nil
 	}
 	tail := make([]byte, size-off)
 	if _, err := f.ReadAt(tail, off); err != nil && !(errors.Is(err, io.EOF) && len(tail) == 0) {
-		return 0, false, fmt.Errorf("disk: read segment %s at offset %d: %w", name, off, noEOF(err))
+		return 0, false, false, fmt.Errorf("disk: read segment %s at offset %d: %w", name, off, noEOF(err))
 	}
 	budget := int64(tornSearchBudget)
+	maxEpoch := uint64(prev)>>32 + maxEpochGap
 	for p := 1; p+recordHeaderSize+zxidSize <= len(tail); p++ {
 		n := int(binary.BigEndian.Uint32(tail[p:]))
 		if n < zxidSize || n > MaxRecordSize || p+recordHeaderSize+n > len(tail) {
 			continue
 		}
 		body := tail[p+recordHeaderSize : p+recordHeaderSize+n]
-		if int64(binary.BigEndian.Uint64(body)) <= prev {
+		z := int64(binary.BigEndian.Uint64(body))
+		if z <= prev || uint64(z)>>32 > maxEpoch {
 			continue
 		}
 		if budget -= int64(n); budget < 0 {
-			return 0, false, fmt.Errorf("disk: segment %s: damaged record at offset %d, and checking the tail for valid records costs too much: %w", name, off, ErrCorrupt)
+			return 0, false, true, nil
 		}
 		if crc32.Checksum(body, castagnoli) == binary.BigEndian.Uint32(tail[p+4:]) {
-			return off + int64(p), true, nil
+			return off + int64(p), true, false, nil
 		}
 	}
-	return 0, false, nil
+	return 0, false, false, nil
 }

@@ -48,8 +48,13 @@ type Config struct {
 	// Zero means 2.
 	ElectionTicks int
 	// MaxLogEntries bounds the txns kept in memory for DIFF syncs. Zero
-	// means 10000.
+	// means zab.DefaultMaxLogEntries (500, ZooKeeper's commitLogCount).
 	MaxLogEntries int
+	// SnapshotSizeFactor bounds the same txns by bytes, as a share of the
+	// tree's data size (zab.Config.SnapshotSizeFactor). Zero means
+	// zab.DefaultSnapshotSizeFactor (0.33); negative turns the byte bound
+	// off.
+	SnapshotSizeFactor float64
 	// Seed seeds the deterministic election jitter.
 	Seed uint64
 	// ReadOnlyMode lets a member of an ensemble that has been looking for a

@@ -149,7 +149,9 @@ func Restore(cfg Config, d Durable) (*Node, error) {
 		SyncLimit:     cfg.SyncLimit,
 		ElectionTicks: cfg.ElectionTicks,
 		MaxLogEntries: cfg.MaxLogEntries,
-		Seed:          cfg.Seed,
+		// The byte bound of the log scales with the tree's data size.
+		SnapshotSizeFactor: cfg.SnapshotSizeFactor,
+		Seed:               cfg.Seed,
 	}, zab.Initial{HardState: d.HardState, SnapshotZxid: n.lastApplied, Log: log}, (*application)(n))
 	n.pump()
 	return n, nil
@@ -173,6 +175,10 @@ func (a *application) Snapshot() (int64, zab.SnapshotData) {
 	zxid, write := (*Node)(a).Snapshot()
 	return zxid, viewSnapshot(write)
 }
+
+// DataSize is the tree's approximate data size (paths and data), which
+// scales zab's byte bound on its in-memory log.
+func (a *application) DataSize() int64 { return a.tree.ApproximateDataSize() }
 
 // LastZxid returns the zxid of the newest applied txn.
 func (n *Node) LastZxid() int64 { return n.lastApplied }

@@ -230,3 +230,29 @@ const StatSize = 68
 
 // DefaultMaxBuffer is jute.maxbuffer's default (0xfffff).
 const DefaultMaxBuffer = 0xfffff
+
+// Size limits that every layer derives from jute.maxbuffer, so that what a
+// server accepts from a client it can also log, snapshot, send to its
+// peers and read back.
+const (
+	// MaxMaxBuffer is the largest jute.maxbuffer a server accepts: the
+	// txn it allows (TxnLimit) still fits a jute length (int32) and every
+	// frame and record that carries it.
+	MaxMaxBuffer = 512 << 20
+	// MaxTxnSize is TxnLimit(MaxMaxBuffer): no stored txn or snapshot node
+	// record is larger, so readers of files accept up to it whatever the
+	// configuration (a file outlives a lowered jute.maxbuffer).
+	MaxTxnSize = 2*MaxMaxBuffer + txnSlack
+	// txnSlack covers a txn's headers beyond its request's bytes.
+	txnSlack = 1 << 20
+)
+
+// TxnLimit is the largest marshalled txn, and snapshot node record, that a
+// server with jute.maxbuffer = maxBuffer produces. A request of at most
+// maxBuffer bytes becomes a txn of about its size (a multi's ops grow by a
+// few bytes each, at most half again); twice it plus 1 MiB leaves room, and
+// the leader refuses anything larger before proposing it (a create whose
+// "auth" ACL expands to many ids, say).
+func TxnLimit(maxBuffer int) int {
+	return 2*min(max(maxBuffer, 0), MaxMaxBuffer) + txnSlack
+}

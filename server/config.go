@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/zabkeeper/zabkeeper/disk"
+	"github.com/zabkeeper/zabkeeper/proto"
 	"github.com/zabkeeper/zabkeeper/server/admin"
 )
 
@@ -77,7 +80,10 @@ type Config struct {
 	// enabled, and isro too in read-only mode, as in ZooKeeper.
 	FourLetterWords map[string]bool
 	// JuteMaxBuffer is the largest record accepted on the wire, in bytes
-	// (jute.maxbuffer), default 0xfffff.
+	// (jute.maxbuffer), default 0xfffff, at most proto.MaxMaxBuffer
+	// (512 MiB). It sizes the other layers too: the leader refuses a request
+	// whose txn exceeds proto.TxnLimit of it (BadArguments), and peer frames
+	// carry at least that much.
 	JuteMaxBuffer int
 	// SnapCount is the number of transactions between snapshots (snapCount),
 	// default 100000, minimum 2.
@@ -99,8 +105,15 @@ type Config struct {
 	// CommitLogCount is how many recent txns a leader keeps in memory to
 	// bring a lagging learner up to date by DIFF; one further behind gets
 	// a snapshot (zookeeper.commitLogCount). 0 means the engine's default
-	// of 10000.
+	// of 500, ZooKeeper's. Unlike ZooKeeper, smaller values are accepted.
 	CommitLogCount int
+	// SnapshotSizeFactor bounds the same in-memory txns by bytes: at most
+	// this share of the tree's data size (at least 4 MiB), and a learner
+	// whose missing txns weigh more gets a snapshot instead of a diff
+	// (zookeeper.snapshotSizeFactor, at most 1). 0 means ZooKeeper's
+	// default 0.33; negative turns the byte bound off (in zoo.cfg, 0 does
+	// too, as ZooKeeper reads it as no limit).
+	SnapshotSizeFactor float64
 	// ServerID is this server's id from <DataDir>/myid, 0 when standalone.
 	ServerID int
 	// Servers are the ensemble members from the server.N lines, by id.
@@ -131,6 +144,15 @@ type Config struct {
 	// default 7181 rather than ZooKeeper's 8080 (see admin.DefaultPort). 0
 	// asks the operating system for a free port (useful in tests).
 	AdminServerPort int
+	// TruncateCorruptTail lets recovery cut a corrupt final record of the
+	// txn log (a complete record whose checksum fails) instead of refusing
+	// to start, logging what it drops. Not a zoo.cfg key: the operator
+	// asks for it once, with zabkeeper server --truncate-corrupt-tail,
+	// after deciding the record is not needed (another replica has it).
+	TruncateCorruptTail bool
+	// LogFS is the file system the txn log lives on; nil means the
+	// operating system's. Tests inject faults through it (disk.WithFaults).
+	LogFS disk.FS
 	// Unknown holds the keys zabkeeper does not know with their values.
 	// ZooKeeper turns them into system properties; we only warn about them.
 	Unknown map[string]string
@@ -258,6 +280,7 @@ var cfgSysPropKey = map[string]string{
 	"admin.enableServer":                       "admin.enableServer",
 	"admin.serverAddress":                      "admin.serverAddress",
 	"admin.serverPort":                         "admin.serverPort",
+	"snapshotSizeFactor":                       "snapshotSizeFactor",
 }
 
 // ParseConfig reads a zoo.cfg in java.util.Properties syntax: '#' and '!'
@@ -426,6 +449,19 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 			}
 		case key == "admin.serverPort":
 			c.AdminServerPort, err = intVal(0, 65535)
+		case key == "snapshotSizeFactor":
+			f, perr := strconv.ParseFloat(p.value, 64)
+			switch {
+			case perr != nil || math.IsNaN(f):
+				err = bad("%q is not a number", p.value)
+			case f > 1:
+				err = bad("%g is above 1 (a share of the snapshot size)", f)
+			case f == 0:
+				// ZooKeeper reads 0 as "no size limit" on a diff.
+				c.SnapshotSizeFactor = -1
+			default:
+				c.SnapshotSizeFactor = f
+			}
 		case strings.HasPrefix(key, "server."):
 			var spec ServerSpec
 			spec, err = parseServerSpec(strings.TrimPrefix(key, "server."), p.value)
@@ -632,6 +668,8 @@ func (c Config) Validate() error {
 			"%d below minimum %d", c.SnapRetainCount, cfgMinSnapRetainCount),
 		check("autopurge.purgeInterval", c.PurgeInterval >= 0, "%d must not be negative", c.PurgeInterval),
 		check("jute.maxbuffer", c.JuteMaxBuffer > 0, "%d must be positive", c.JuteMaxBuffer),
+		check("jute.maxbuffer", c.JuteMaxBuffer <= proto.MaxMaxBuffer,
+			"%d exceeds %d, the largest request whose txn the txn log, snapshots and peer links hold", c.JuteMaxBuffer, proto.MaxMaxBuffer),
 		check("snapCount", c.SnapCount >= cfgMinSnapCount, "%d below minimum %d", c.SnapCount, cfgMinSnapCount),
 		check("initLimit", c.InitLimit > 0, "%d must be positive", c.InitLimit),
 		check("syncLimit", c.SyncLimit > 0, "%d must be positive", c.SyncLimit),

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/zabkeeper/zabkeeper/proto"
 )
 
 // captureLogger returns a logger writing text records to the returned buffer.
@@ -168,6 +169,29 @@ func TestParseConfigRaisesMinimums(t *testing.T) {
 	require.Contains(t, buf.String(), `msg="snapCount below minimum, raised"`)
 }
 
+// A jute.maxbuffer beyond what the log and peer links hold is a clear
+// config error rather than a server that exits on the first large write
+// (issue 8 item 5).
+func TestJuteMaxBufferCap(t *testing.T) {
+	c := DefaultConfig()
+	c.JuteMaxBuffer = proto.MaxMaxBuffer
+	require.NoError(t, c.Validate())
+	c.JuteMaxBuffer = 1 << 30
+	err := c.Validate()
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, "jute.maxbuffer", ce.Key)
+	require.Contains(t, err.Error(), "exceeds 536870912")
+}
+
+func TestParseConfigSnapshotSizeFactor(t *testing.T) {
+	require.Equal(t, 0.5, parse(t, "zookeeper.snapshotSizeFactor=0.5\n").SnapshotSizeFactor)
+	require.Equal(t, -1.0, parse(t, "snapshotSizeFactor=-1\n").SnapshotSizeFactor)
+	// ZooKeeper reads 0 as no size limit on a diff: the byte bound is off.
+	require.Negative(t, parse(t, "snapshotSizeFactor=0\n").SnapshotSizeFactor)
+	require.Zero(t, parse(t, "tickTime=2000\n").SnapshotSizeFactor, "unset means the engine's default")
+}
+
 func TestParseConfigErrors(t *testing.T) {
 	for _, tc := range []struct {
 		text, key string
@@ -183,6 +207,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"minSessionTimeout=9000\n\nmaxSessionTimeout=8000", "minSessionTimeout", 1},
 		{"autopurge.purgeInterval=-1", "autopurge.purgeInterval", 1},
 		{"jute.maxbuffer=0", "jute.maxbuffer", 1},
+		{"snapshotSizeFactor=1.5", "snapshotSizeFactor", 1},
+		{"snapshotSizeFactor=lots", "snapshotSizeFactor", 1},
 		{"initLimit=x", "initLimit", 1},
 		{"syncLimit=0", "syncLimit", 1},
 		{"readonlymode.enabled=maybe", "readonlymode.enabled", 1},
@@ -384,15 +410,16 @@ func TestLoadConfigRelativeDataDir(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	for name, mutate := range map[string]func(*Config){
-		"tickTime":          func(c *Config) { c.TickTime = 0 },
-		"clientPort":        func(c *Config) { c.ClientPort = 65536 },
-		"maxSessionTimeout": func(c *Config) { c.MaxSessionTimeout = c.MinSessionTimeout - 1 },
-		"minSessionTimeout": func(c *Config) { c.MinSessionTimeout = 0 },
-		"snapRetainCount":   func(c *Config) { c.SnapRetainCount = 2 },
-		"jute.maxbuffer":    func(c *Config) { c.JuteMaxBuffer = 0 },
-		"whitelist":         func(c *Config) { c.FourLetterWords = map[string]bool{"kill": true} },
-		"myid":              func(c *Config) { c.ServerID = 300 },
-		"server":            func(c *Config) { c.Servers = map[int]ServerSpec{1: {ID: 2, Host: "h", QuorumPort: 1, ElectionPort: 2}} },
+		"tickTime":           func(c *Config) { c.TickTime = 0 },
+		"clientPort":         func(c *Config) { c.ClientPort = 65536 },
+		"maxSessionTimeout":  func(c *Config) { c.MaxSessionTimeout = c.MinSessionTimeout - 1 },
+		"minSessionTimeout":  func(c *Config) { c.MinSessionTimeout = 0 },
+		"snapRetainCount":    func(c *Config) { c.SnapRetainCount = 2 },
+		"jute.maxbuffer":     func(c *Config) { c.JuteMaxBuffer = 0 },
+		"jute.maxbuffer cap": func(c *Config) { c.JuteMaxBuffer = proto.MaxMaxBuffer + 1 },
+		"whitelist":          func(c *Config) { c.FourLetterWords = map[string]bool{"kill": true} },
+		"myid":               func(c *Config) { c.ServerID = 300 },
+		"server":             func(c *Config) { c.Servers = map[int]ServerSpec{1: {ID: 2, Host: "h", QuorumPort: 1, ElectionPort: 2}} },
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := DefaultConfig()

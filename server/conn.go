@@ -255,7 +255,7 @@ func (c *clientConn) enqueue(frame []byte, close bool) {
 	if close {
 		c.closing = true
 	}
-	over := c.outBytes > maxQueuedOutBytes
+	over := c.outBytes > c.srv.maxQueuedOut()
 	c.mu.Unlock()
 	if over {
 		c.log.Warn("closing connection: client is not reading its replies", "queued_bytes", c.outBytes)

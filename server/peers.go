@@ -13,6 +13,7 @@ import (
 
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/netstub"
+	"github.com/zabkeeper/zabkeeper/proto"
 )
 
 // ensemble returns the voters and observers of the configured ensemble, or
@@ -76,6 +77,9 @@ func (s *Server) openPeers(ctx context.Context, retry bool) error {
 		Listener: ln,
 		Peers:    s.cfg.peerAddrs(),
 		SpoolDir: spool,
+		// A proposal carries a txn of up to proto.TxnLimit of
+		// jute.maxbuffer; a forwarded request is smaller.
+		MaxFrame: max(netstub.DefaultMaxFrame, proto.TxnLimit(s.cfg.JuteMaxBuffer)+peerFrameSlack),
 		Logger:   s.log.With("component", "peers"),
 	})
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/netstub"
+	"github.com/zabkeeper/zabkeeper/proto"
 	"github.com/zabkeeper/zabkeeper/server/admin"
 )
 
@@ -162,7 +163,11 @@ func (s *Server) recover() error {
 	if _, err := rand.Read(secret); err != nil {
 		return fmt.Errorf("server: session secret: %w", err)
 	}
-	wal, err := disk.OpenLog(logDir, disk.LogOptions{})
+	wal, err := disk.OpenLog(logDir, disk.LogOptions{FS: s.cfg.LogFS, Logger: s.log, TruncateCorruptTail: s.cfg.TruncateCorruptTail})
+	if errors.Is(err, disk.ErrCorruptTail) {
+		return fmt.Errorf("server: open txn log: %w (to drop that record and start from the log before it, "+
+			"run zabkeeper server --truncate-corrupt-tail once; in an ensemble the other servers may still hold the txn)", err)
+	}
 	if err != nil {
 		return fmt.Errorf("server: open txn log: %w", err)
 	}
@@ -179,17 +184,19 @@ func (s *Server) recover() error {
 		TickMs:            s.cfg.TickTime,
 		MinSessionTimeout: s.cfg.MinSessionTimeout,
 		MaxSessionTimeout: s.cfg.MaxSessionTimeout,
-		Tree:              tree.Options{SuperDigest: s.cfg.SuperDigest, ExtendedTypes: s.cfg.ExtendedTypes},
-		SessionSecret:     secret,
-		StartTime:         time.Now().UnixMilli(),
-		ReapIntervalTicks: max(1, s.cfg.ContainerCheckInterval/s.cfg.TickTime),
-		InitLimit:         s.cfg.InitLimit,
-		SyncLimit:         s.cfg.SyncLimit,
-		MaxLogEntries:     s.cfg.CommitLogCount,
-		ReadOnlyMode:      s.cfg.ReadOnlyMode,
-		Voters:            voters,
-		Observers:         observers,
-		Seed:              randomSeed(),
+		Tree: tree.Options{SuperDigest: s.cfg.SuperDigest, ExtendedTypes: s.cfg.ExtendedTypes,
+			MaxTxnSize: proto.TxnLimit(s.cfg.JuteMaxBuffer)},
+		SessionSecret:      secret,
+		StartTime:          time.Now().UnixMilli(),
+		ReapIntervalTicks:  max(1, s.cfg.ContainerCheckInterval/s.cfg.TickTime),
+		InitLimit:          s.cfg.InitLimit,
+		SyncLimit:          s.cfg.SyncLimit,
+		MaxLogEntries:      s.cfg.CommitLogCount,
+		SnapshotSizeFactor: s.cfg.SnapshotSizeFactor,
+		ReadOnlyMode:       s.cfg.ReadOnlyMode,
+		Voters:             voters,
+		Observers:          observers,
+		Seed:               randomSeed(),
 	}
 	// The snapshot is read straight from its file into the tree.
 	last, err := disk.Recover(s.snapDir, wal, func(zxid int64, body io.Reader) error {

@@ -2,7 +2,7 @@
 //
 // Usage:
 //
-//	zabkeeper server [--config zoo.cfg] [--log-format text|json] [--log-level debug|info|warn|error] [--plant-bug NAME]
+//	zabkeeper server [--config zoo.cfg] [--log-format text|json] [--log-level debug|info|warn|error] [--truncate-corrupt-tail] [--plant-bug NAME]
 //	zabkeeper probe [--timeout 2s] [-q] URL
 //	zabkeeper version
 //	zabkeeper help [command]
@@ -85,6 +85,8 @@ type serverOptions struct {
 	logFormat string
 	logLevel  string
 	bug       string
+	// truncateCorruptTail is passed on as Config.TruncateCorruptTail.
+	truncateCorruptTail bool
 }
 
 // serverFlags defines the server command's flags, writing help to out.
@@ -94,6 +96,9 @@ func serverFlags(out io.Writer, o *serverOptions) *flag.FlagSet {
 	fs.StringVar(&o.config, "config", "", "path of a zoo.cfg; empty = built-in defaults (standalone, port 2181, ./data)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&o.truncateCorruptTail, "truncate-corrupt-tail", false,
+		"repair: if the txn log's final record is complete but fails its checksum (corruption, which makes the server refuse to start), "+
+			"drop it and anything after it, logging what is dropped; the record may hold an acknowledged write")
 	fs.StringVar(&o.bug, "plant-bug", "", "run with a known bug planted, to test that the fault harness catches it (needs a build with -tags simbugs; never in production): "+bugNames())
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: zabkeeper server [flags]\n\nRuns the server until SIGINT or SIGTERM.\n\nFlags:\n")
@@ -139,7 +144,7 @@ func runServer(args []string, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, o.config, logger); err != nil {
+	if err := serve(ctx, o.config, o.truncateCorruptTail, logger); err != nil {
 		logger.Error("server failed", "err", err)
 		return 1
 	}
@@ -163,7 +168,7 @@ func parseBug(name string) (bugs.Bug, error) {
 }
 
 // serve loads the configuration and runs the server until ctx is done.
-func serve(ctx context.Context, configPath string, logger *slog.Logger) error {
+func serve(ctx context.Context, configPath string, truncateCorruptTail bool, logger *slog.Logger) error {
 	cfg := server.DefaultConfig()
 	if configPath != "" {
 		var err error
@@ -171,6 +176,7 @@ func serve(ctx context.Context, configPath string, logger *slog.Logger) error {
 			return fmt.Errorf("load configuration: %w", err)
 		}
 	}
+	cfg.TruncateCorruptTail = truncateCorruptTail
 	logger.Info("starting zabkeeper", "version", server.Version, "config", configPath,
 		"clientPort", cfg.ClientPort, "dataDir", cfg.DataDir, "serverId", cfg.ServerID)
 	srv, err := server.NewContext(ctx, cfg, logger)

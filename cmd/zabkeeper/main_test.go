@@ -79,7 +79,7 @@ func TestServeUntilCancelled(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfgPath, logger) }()
+	go func() { done <- serve(ctx, cfgPath, false, logger) }()
 
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	var reply []byte

@@ -43,10 +43,7 @@ func (s *Snapshot) Digest() uint64 { return s.digest }
 const (
 	snapMagic  = "ZKTR"
 	snapFormat = 1
-	// maxNodeFrame bounds one node record: a path, up to jute.maxbuffer of
-	// data, and a generous ACL.
-	maxNodeFrame = 4 << 20
-	flushAt      = 64 << 10
+	flushAt    = 64 << 10
 )
 
 // WriteTo writes the snapshot to w in a deterministic order (sorted paths)
@@ -138,7 +135,13 @@ func Load(r io.Reader, opts Options) (*Tree, error) {
 			return nil, fmt.Errorf("tree: read snapshot node %d: %w", i, err)
 		}
 		size := int32(binary.BigEndian.Uint32(lenBuf[:]))
-		if size < 0 || size > maxNodeFrame {
+		// A node record holds a path, data and ACL no larger than a txn
+		// (proto.MaxTxnSize, whatever jute.maxbuffer says now, since a
+		// snapshot outlives a lowered setting), and a node may have had
+		// both data and ACL set to the most: only jute's int32 bounds it.
+		// It is read through a LimitReader, so a corrupt length costs no
+		// more memory than the input holds.
+		if size < 0 {
 			return nil, fmt.Errorf("%w: node record of %d bytes", ErrBadSnapshot, size)
 		}
 		buf, err := io.ReadAll(io.LimitReader(r, int64(size)))

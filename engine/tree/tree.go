@@ -25,6 +25,20 @@ type Options struct {
 	// zookeeper.extendedTypesEnabled). Without it createTTL and the TTL
 	// create modes fail with ErrUnimplemented.
 	ExtendedTypes bool
+	// MaxTxnSize bounds the marshalled txn Prepare turns a client request
+	// into (proto.TxnLimit of jute.maxbuffer): a larger one fails with
+	// BadArguments before it is proposed, so no layer below (log record,
+	// peer frame, snapshot) is ever handed more than it holds. Zero means
+	// proto.TxnLimit(proto.DefaultMaxBuffer).
+	MaxTxnSize int
+}
+
+// maxTxnSize is MaxTxnSize with its default.
+func (o Options) maxTxnSize() int {
+	if o.MaxTxnSize > 0 {
+		return o.MaxTxnSize
+	}
+	return proto.TxnLimit(proto.DefaultMaxBuffer)
 }
 
 // Caller identifies who makes a request, for ACL checks and ephemeral

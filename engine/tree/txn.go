@@ -81,6 +81,54 @@ func (t *Txn) Marshal() []byte {
 	return e.Bytes()
 }
 
+// txnHeaderSize is the encoded format, zxid, session, cxid and time.
+const txnHeaderSize = 4 + 8 + 8 + 4 + 8
+
+// Size returns len(t.Marshal()) without encoding it.
+func (t *Txn) Size() int { return txnHeaderSize + t.bodySize() }
+
+func aclsSize(acls []proto.ACL) int {
+	n := 4
+	for _, a := range acls {
+		n += 4 + 4 + len(a.Id.Scheme) + 4 + len(a.Id.ID)
+	}
+	return n
+}
+
+// bodySize mirrors encodeBody.
+func (t *Txn) bodySize() int {
+	n := 4
+	switch t.Type {
+	case proto.OpCreate, proto.OpCreate2, proto.OpCreateContainer, proto.OpCreateTTL:
+		n += 4 + len(t.Path) + 4 + len(t.Data) + aclsSize(t.ACL) + 4 + 8 + 4
+	case proto.OpDelete, proto.OpDeleteContainer, proto.OpSync:
+		n += 4 + len(t.Path)
+	case proto.OpSetData:
+		n += 4 + len(t.Path) + 4 + len(t.Data) + 4
+	case proto.OpSetACL:
+		n += 4 + len(t.Path) + aclsSize(t.ACL) + 4
+	case proto.OpCheck:
+		n += 4 + len(t.Path) + 4
+	case proto.OpMulti:
+		n += 4
+		for i := range t.Ops {
+			n += t.Ops[i].bodySize()
+		}
+	case proto.OpCreateSession:
+		n += 4 + 4 + len(t.Data) + 8
+	case OpMoveSession:
+		n += 4 + 8
+	case proto.OpCloseSession:
+		n += 4
+		for _, p := range t.Paths {
+			n += 4 + len(p)
+		}
+	case proto.OpError:
+		n += 4
+	}
+	return n
+}
+
 func (t *Txn) encodeBody(e *proto.Encoder) {
 	e.WriteInt(int32(t.Type))
 	switch t.Type {

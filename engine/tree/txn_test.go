@@ -107,6 +107,7 @@ func TestTxnRoundTrip(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		x := genTxn().Draw(t, "txn")
 		b := x.Marshal()
+		require.Equal(t, len(b), x.Size(), "Size is the marshalled length")
 		back, err := UnmarshalTxn(b)
 		require.NoError(t, err)
 		require.Equal(t, x, back)
@@ -189,6 +190,7 @@ func FuzzUnmarshalTxn(f *testing.F) {
 		// same txn, and applies without panicking.
 		y, err := UnmarshalTxn(x.Marshal())
 		require.NoError(t, err)
+		require.Equal(t, len(x.Marshal()), x.Size())
 		require.Equal(t, x, y)
 		New(Options{ExtendedTypes: true}).Apply(x)
 	})

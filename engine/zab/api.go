@@ -226,6 +226,10 @@ type Status struct {
 	// HandedOver is set once this server, as leader, told a successor to
 	// take over (TransferLeadership); it stays set.
 	HandedOver bool
+	// LogEntries and LogBytes are what the in-memory log holds: its
+	// entries and the sum of their payload lengths.
+	LogEntries int
+	LogBytes   int64
 }
 
 // Ready is a batch of work for the caller. Obligations, in order:
@@ -261,7 +265,21 @@ type Application interface {
 	// which is the newest committed zxid, for a SNAP sync. The data must
 	// not change afterwards (it may be written out much later).
 	Snapshot() (zxid int64, data SnapshotData)
+	// DataSize is the approximate size in bytes of the application state
+	// a snapshot carries; it scales the log's byte bound.
+	DataSize() int64
 }
+
+// Defaults of the in-memory log's bounds (Config).
+const (
+	// DefaultMaxLogEntries is ZooKeeper's default zookeeper.commitLogCount.
+	DefaultMaxLogEntries = 500
+	// DefaultSnapshotSizeFactor is ZooKeeper's default
+	// zookeeper.snapshotSizeFactor.
+	DefaultSnapshotSizeFactor = 0.33
+	// DefaultMinLogBytes is the default floor of the byte bound.
+	DefaultMinLogBytes = 4 << 20
+)
 
 // Config configures a Peer.
 type Config struct {
@@ -280,9 +298,23 @@ type Config struct {
 	// ElectionTicks is the base interval between election notification
 	// rounds; jittered from Seed.
 	ElectionTicks int
-	// MaxLogEntries bounds the in-memory log kept for DIFF syncs; a learner
-	// further behind gets a SNAP.
+	// MaxLogEntries bounds the number of applied entries the in-memory log
+	// keeps for DIFF syncs (ZooKeeper's zookeeper.commitLogCount); a learner
+	// further behind gets a SNAP. Zero means DefaultMaxLogEntries.
 	MaxLogEntries int
+	// SnapshotSizeFactor bounds the same log by bytes: it keeps at most
+	// this share of the application's data size (Application.DataSize) in
+	// applied payloads, but never less than MinLogBytes, and a learner whose
+	// missing entries weigh more gets a SNAP instead of a DIFF — ZooKeeper's
+	// zookeeper.snapshotSizeFactor, which weighs a diff from the txn log
+	// against the snapshot the same way. Zero means
+	// DefaultSnapshotSizeFactor; negative means no byte bound at all
+	// (count only, as ZooKeeper with a negative factor syncs from its
+	// in-memory committed log of commitLogCount txns or by snapshot).
+	SnapshotSizeFactor float64
+	// MinLogBytes is the floor of the byte bound, so a small tree keeps a
+	// useful diff window. Zero means DefaultMinLogBytes.
+	MinLogBytes int64
 	// Seed seeds the deterministic jitter source.
 	Seed uint64
 	// TransferTicks bounds how many ticks a leadership transfer waits for

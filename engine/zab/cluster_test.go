@@ -13,7 +13,13 @@ import (
 )
 
 // testApp is a trivial state machine: the list of applied entries.
-type testApp struct{ ents []Entry }
+type testApp struct {
+	ents []Entry
+	// sized entries of ents are summed in size (DataSize). ents only
+	// grows, or is replaced by the same committed prefix on a snapshot.
+	sized int
+	size  int64
+}
 
 func (a *testApp) last() int64 {
 	if len(a.ents) == 0 {
@@ -25,6 +31,18 @@ func (a *testApp) last() int64 {
 // Snapshot implements Application.
 func (a *testApp) Snapshot() (int64, SnapshotData) {
 	return a.last(), SnapshotBytes(encodeEntries(a.ents))
+}
+
+// DataSize implements Application: the applied payloads, which is what a
+// snapshot carries.
+func (a *testApp) DataSize() int64 {
+	if a.sized > len(a.ents) {
+		a.sized, a.size = 0, 0
+	}
+	for ; a.sized < len(a.ents); a.sized++ {
+		a.size += int64(len(a.ents[a.sized].Data))
+	}
+	return a.size
 }
 
 func encodeEntries(ents []Entry) []byte {

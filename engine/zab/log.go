@@ -9,6 +9,8 @@ import "sort"
 type memLog struct {
 	base int64
 	ents []Entry
+	// bytes is the sum of the held entries' payload lengths.
+	bytes int64
 }
 
 // last returns the newest zxid in the history.
@@ -54,31 +56,56 @@ func (l *memLog) lastBefore(z int64) (int64, bool) {
 
 // truncate discards entries with a zxid > z.
 func (l *memLog) truncate(z int64) {
-	l.ents = l.ents[:l.search(z+1)]
+	k := l.search(z + 1)
+	for i := k; i < len(l.ents); i++ {
+		l.bytes -= int64(len(l.ents[i].Data))
+		l.ents[i] = Entry{} // release the payload
+	}
+	l.ents = l.ents[:k]
 }
 
-func (l *memLog) append(e Entry) { l.ents = append(l.ents, e) }
+func (l *memLog) append(e Entry) {
+	l.ents = append(l.ents, e)
+	l.bytes += int64(len(e.Data))
+}
 
 // reset empties the log at a snapshot point.
 func (l *memLog) reset(base int64) {
 	l.base = base
 	l.ents = nil
+	l.bytes = 0
 }
 
-// compact drops the oldest entries with a zxid <= upTo once more than
-// 2·max are held, down to max. Compacting only past twice the bound keeps
-// the copy amortized O(1) per entry instead of O(max) on every Advance.
-func (l *memLog) compact(upTo int64, max int) {
-	if max <= 0 || len(l.ents) <= 2*max {
-		return
+// bytesAfter returns the payload bytes of the held entries with a zxid > z.
+func (l *memLog) bytesAfter(z int64) int64 {
+	var n int64
+	for _, e := range l.after(z) {
+		n += int64(len(e.Data))
 	}
-	n := len(l.ents) - max
-	if k := l.search(upTo + 1); k < n {
-		n = k
+	return n
+}
+
+// compact drops the oldest entries with a zxid <= upTo while more than
+// maxEntries are held or their payloads exceed maxBytes. Dropped slots are
+// zeroed so their payloads can be collected at once; the slice's backing
+// array is replaced by the next append that outgrows it, which copies only
+// the held entries (amortized O(1) per entry).
+func (l *memLog) compact(upTo int64, maxEntries int, maxBytes int64) {
+	limit := l.search(upTo + 1) // entries [0, limit) are droppable
+	n := 0
+	bytes := l.bytes
+	for n < limit && (len(l.ents)-n > maxEntries || bytes > maxBytes) {
+		bytes -= int64(len(l.ents[n].Data))
+		n++
 	}
-	if n <= 0 {
+	if n == 0 {
 		return
 	}
 	l.base = l.ents[n-1].Zxid
-	l.ents = append([]Entry(nil), l.ents[n:]...)
+	clear(l.ents[:n])
+	l.ents = l.ents[n:]
+	l.bytes = bytes
+	if len(l.ents) == 0 {
+		l.ents = nil
+	}
 }

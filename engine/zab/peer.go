@@ -1,6 +1,9 @@
 package zab
 
-import "sort"
+import (
+	"math"
+	"sort"
+)
 
 // maxCounter is the zxid counter no proposal may use: as in ZooKeeper, a
 // txn whose counter would be 0xffffffff is refused and the leader steps down
@@ -94,7 +97,13 @@ func NewPeer(cfg Config, init Initial, app Application) *Peer {
 		cfg.SyncLimit = 5
 	}
 	if cfg.MaxLogEntries <= 0 {
-		cfg.MaxLogEntries = 10000
+		cfg.MaxLogEntries = DefaultMaxLogEntries
+	}
+	if cfg.SnapshotSizeFactor == 0 {
+		cfg.SnapshotSizeFactor = DefaultSnapshotSizeFactor
+	}
+	if cfg.MinLogBytes <= 0 {
+		cfg.MinLogBytes = DefaultMinLogBytes
 	}
 	if cfg.TransferTicks <= 0 {
 		cfg.TransferTicks = DefaultTransferTicks
@@ -255,6 +264,8 @@ func (p *Peer) Status() Status {
 		Committed:   min(p.committed, p.persisted, p.log.last()),
 		HardState:   p.hs,
 		HandedOver:  p.handedOver,
+		LogEntries:  len(p.log.ents),
+		LogBytes:    p.log.bytes,
 	}
 	if p.role == Leading {
 		st.Transferring = p.lead.transfer != nil
@@ -266,6 +277,18 @@ func (p *Peer) Status() Status {
 		}
 	}
 	return st
+}
+
+// logByteLimit is the byte bound of the in-memory log and of a DIFF:
+// SnapshotSizeFactor times the application's data size, at least
+// MinLogBytes.
+// A negative factor turns the byte bound off.
+func (p *Peer) logByteLimit() int64 {
+	f := p.cfg.SnapshotSizeFactor
+	if f < 0 {
+		return math.MaxInt64
+	}
+	return max(p.cfg.MinLogBytes, int64(f*float64(p.app.DataSize())))
 }
 
 // maybeApply hands out, in zxid order, the entries that are both committed

@@ -38,10 +38,11 @@ func (p *Peer) Ready() Ready {
 }
 
 // Advance acknowledges the batch returned by Ready: its Committed entries
-// are applied, so the in-memory log may forget them beyond MaxLogEntries.
+// are applied, so the in-memory log may forget them beyond its bounds
+// (MaxLogEntries, and the byte bound of logByteLimit).
 func (p *Peer) Advance() {
 	if p.readyApplied > p.appliedAcked {
 		p.appliedAcked = p.readyApplied
 	}
-	p.log.compact(p.appliedAcked, p.cfg.MaxLogEntries)
+	p.log.compact(p.appliedAcked, p.cfg.MaxLogEntries, p.logByteLimit())
 }

@@ -10,8 +10,11 @@ import "github.com/zabkeeper/zabkeeper/engine/bugs"
 //     longer or divergent uncommitted tail, ZOOKEEPER-1154/-2832): the
 //     learner discards everything after the newest point of the leader's
 //     history below its last zxid, then proposals follow as for DIFF;
-//   - SNAP when that point is older than the held log (MaxLogEntries): the
-//     application's snapshot, then the held entries after it.
+//   - SNAP when that point is older than the held log (MaxLogEntries and
+//     the byte bound), or when the entries to send outweigh the byte bound
+//     (logByteLimit, ZooKeeper's snapshotSizeFactor test in
+//     ZKDatabase.getProposalsFromTxnLog): the application's snapshot, then
+//     the held entries after it.
 // Then COMMIT up to what the leader knows committed, and NEWLEADER. Every
 // proposal and commit of the epoch queues behind this stream on the FIFO
 // link, as ZooKeeper's LearnerHandler does.
@@ -28,7 +31,7 @@ func (p *Peer) syncLearner(r *learnerRecord) {
 	last := p.log.last()
 	var start int64
 	switch {
-	case lz == last || (lz < last && p.log.contains(lz)):
+	case lz == last || (lz < last && p.log.contains(lz)) && !p.diffTooHeavy(lz, lz):
 		start = lz
 		p.send(Message{Type: MsgDiff, To: r.id, Epoch: p.epoch, Zxid: lz})
 	default:
@@ -36,7 +39,7 @@ func (p *Peer) syncLearner(r *learnerRecord) {
 		if lz > last {
 			t, ok = last, true
 		}
-		if ok {
+		if ok && !p.diffTooHeavy(t, lz) {
 			start = t
 			p.send(Message{Type: MsgTrunc, To: r.id, Epoch: p.epoch, Zxid: t})
 			break
@@ -60,6 +63,13 @@ func (p *Peer) syncLearner(r *learnerRecord) {
 	p.send(Message{Type: MsgNewLeader, To: r.id, Epoch: p.epoch, Zxid: MakeZxid(p.epoch, 0)})
 	r.stage = recSynced
 	r.syncEnd = last
+}
+
+// diffTooHeavy reports whether a learner at lz should get a SNAP rather
+// than the held entries after start: they outweigh the byte bound, and the
+// snapshot (at least at the applied zxid the caller acknowledged) is past lz, so the learner can take it.
+func (p *Peer) diffTooHeavy(start, lz int64) bool {
+	return p.appliedAcked > lz && p.appliedAcked >= p.log.base && p.log.bytesAfter(start) > p.logByteLimit()
 }
 
 // handleSyncStart handles DIFF, TRUNC and SNAP on a learner.
