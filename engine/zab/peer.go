@@ -1,6 +1,10 @@
 package zab
 
-import "sort"
+import (
+	"sort"
+
+	"github.com/zabkeeper/zabkeeper/engine/bugs"
+)
 
 // maxCounter is the zxid counter no proposal may use: as in ZooKeeper, a
 // txn whose counter would be 0xffffffff is refused and the leader steps down
@@ -319,7 +323,7 @@ func (p *Peer) installSnapshot(z int64, data SnapshotData) {
 func (p *Peer) setHardState(hs HardState) {
 	if hs != p.hs {
 		p.hs = hs
-		p.hsDirty = true
+		p.hsDirty = p.hsDirty || !(p.role == Leading && bugs.Active(bugs.LeaderSkipsEpochPersist))
 	}
 }
 
