@@ -46,13 +46,21 @@ func (c *checker) maxCommitted() int64 {
 	return c.order[len(c.order)-1]
 }
 
-// violation records a failed invariant (the first 50 are kept).
+// violation records a failed invariant (the first 50 are kept) and ends the
+// run: the first violation is the finding, and what follows it (a liveness
+// phase of up to a minute on a broken cluster, Porcupine over a history
+// already known bad) only costs time and buries the cause under its effects.
+// Violations found while handling the same event are all kept.
 func (sm *Sim) violation(format string, args ...any) {
 	msg := fmt.Sprintf("t=%s ", fmtTime(sm.now)) + fmt.Sprintf(format, args...)
 	sm.tracef(0, "VIOLATION %s", msg)
 	if len(sm.report.Violations) < 50 {
 		sm.report.Violations = append(sm.report.Violations, msg)
 	}
+	if sm.phase != phaseDone {
+		sm.tracef(0, "STOP at the first violation")
+	}
+	sm.phase = phaseDone
 }
 
 // checkApply checks one txn a server applied: primary order (zxids strictly

@@ -44,3 +44,18 @@ func (r staleReads) Ready() Batch {
 	}
 	return b
 }
+
+// panicky wraps a replica and panics on its n-th Step, as a replica bug
+// would.
+type panicky struct {
+	Replica
+	n *int
+}
+
+func (r panicky) Step(m zab.Message) {
+	*r.n--
+	if *r.n == 0 {
+		panic("replica bug")
+	}
+	r.Replica.Step(m)
+}

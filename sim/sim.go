@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -53,9 +54,21 @@ type Sim struct {
 	end       int64
 }
 
-// Run runs one simulation and reports what it found.
-func Run(opts Options) Report {
+// Run runs one simulation and reports what it found. A panic of a replica
+// (or of the simulator) is caught and reported as the seed's violation, with
+// the stack, so a campaign goes on and the seed can be replayed.
+func Run(opts Options) (rep Report) {
 	sm := newSim(opts)
+	defer func() {
+		if p := recover(); p != nil {
+			sm.report.Panicked = true
+			sm.report.Violations = append(sm.report.Violations,
+				fmt.Sprintf("t=%s panic: %v\n%s", fmtTime(sm.now), p, debug.Stack()))
+			sm.report.SimulatedTime = time.Duration(sm.now) * time.Microsecond
+			sm.report.TraceHash = uint64(sm.hash)
+			rep = sm.report
+		}
+	}()
 	sm.loop()
 	sm.finish()
 	return sm.report
@@ -369,6 +382,9 @@ func (sm *Sim) finish() {
 		if s.Expired {
 			sm.report.Counters["sessions-expired"]++
 		}
+	}
+	if sm.report.Failed() {
+		return // stopped at an invariant violation: that is the finding
 	}
 	sm.checkHistory()
 }

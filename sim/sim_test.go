@@ -123,6 +123,47 @@ func TestSimCheckerCatchesDivergence(t *testing.T) {
 	require.Contains(t, strings.Join(r.Violations, "\n"), "prefix agreement")
 }
 
+// A seed stops at its first safety violation: no liveness phase and no
+// history check run after it.
+func TestSimStopsAtFirstViolation(t *testing.T) {
+	o := testOptions(t, 3, 3)
+	o.Faults = []string{}
+	o.mutateApplied = func(node, zxid int64, h uint64) uint64 {
+		if node == 2 && zxid&0xffffffff == 5 {
+			return h ^ 1
+		}
+		return h
+	}
+	var sb strings.Builder
+	o.Trace = &sb
+	r := Run(o)
+	require.True(t, r.Failed())
+	require.Less(t, r.SimulatedTime, 20*time.Second, "the run went on after the violation")
+	require.NotContains(t, sb.String(), "LIVENESS phase")
+	require.Contains(t, sb.String(), "STOP at the first violation")
+	require.Zero(t, r.OpsChecked, "the history was checked after the violation")
+}
+
+// A replica that panics fails its seed with the panic and the stack, and
+// the run still reports and can be replayed.
+func TestSimCatchesReplicaPanic(t *testing.T) {
+	o := testOptions(t, 5, 3)
+	o.Faults = []string{}
+	steps := 500
+	o.NewReplica = func(c ReplicaConfig, d Durable) (Replica, error) {
+		r, err := defaultFactory(c, d)
+		return panicky{r, &steps}, err
+	}
+	r := Run(o)
+	require.True(t, r.Failed())
+	require.True(t, r.Panicked)
+	last := r.Violations[len(r.Violations)-1]
+	require.Contains(t, last, "panic: replica bug")
+	require.Contains(t, last, "panicky.Step", "the stack is reported")
+	require.Contains(t, r.ReplayCommand, "-seed 5")
+	require.NotZero(t, r.SimulatedTime)
+}
+
 // A replica that never elects a leader fails the liveness phase.
 func TestSimCheckerCatchesNoLeader(t *testing.T) {
 	o := testOptions(t, 4, 3)
