@@ -49,6 +49,12 @@ type Sim struct {
 	phase     phase
 	faultsOn  bool
 	liveStart int64
+	// targetedUntil is when the next protocol-aware fault may be aimed.
+	targetedUntil int64
+	// txnData holds every txn handed out for logging, by hash; effects
+	// caches what the committed txn at a zxid did (watch.go).
+	txnData map[uint64][]byte
+	effects map[int64][]effect
 	connSeq   uint64
 	tickMs    int
 	end       int64
@@ -87,6 +93,8 @@ func newSim(opts Options) *Sim {
 		rng:     rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
 		factory: opts.NewReplica,
 		check:   newChecker(),
+		txnData: map[uint64][]byte{},
+		effects: map[int64][]effect{},
 		tickMs:  TickMs,
 	}
 	if sm.factory == nil {
@@ -134,6 +142,7 @@ func newSim(opts Options) *Sim {
 		}
 		s.offset = 1_700_000_000_000 + sm.rng.Int64N(1_000_000)
 		s.fsyncLatency = sm.prof.fsyncBase
+		s.slowDisk = sm.prof.slowDisk > 0 && sm.rng.Float64() < sm.prof.slowDisk
 		sm.servers = append(sm.servers, s)
 	}
 	for i := range clients {
