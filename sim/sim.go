@@ -55,9 +55,9 @@ type Sim struct {
 	// caches what the committed txn at a zxid did (watch.go).
 	txnData map[uint64][]byte
 	effects map[int64][]effect
-	connSeq   uint64
-	tickMs    int
-	end       int64
+	connSeq uint64
+	tickMs  int
+	end     int64
 }
 
 // Run runs one simulation and reports what it found. A panic of a replica

@@ -25,13 +25,13 @@ import (
 type step int
 
 const (
-	stepEstablished   step = iota // a leader just established its epoch
-	stepNewLeader                 // a leader just sent NEWLEADER
-	stepAckNewLeader              // a follower just acked NEWLEADER
-	stepAck                       // a follower just acked proposals
-	stepCommit                    // a leader just sent COMMIT
-	stepSyncStart                 // a learner is being synced (DIFF, TRUNC, SNAP sent to it)
-	stepSnapshot                  // a server just installed a snapshot
+	stepEstablished  step = iota // a leader just established its epoch
+	stepNewLeader                // a leader just sent NEWLEADER
+	stepAckNewLeader             // a follower just acked NEWLEADER
+	stepAck                      // a follower just acked proposals
+	stepCommit                   // a leader just sent COMMIT
+	stepSyncStart                // a learner is being synced (DIFF, TRUNC, SNAP sent to it)
+	stepSnapshot                 // a server just installed a snapshot
 	numSteps
 )
 
