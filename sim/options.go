@@ -68,6 +68,10 @@ type Options struct {
 	VisualizationDir string
 	// NewReplica builds replicas; nil means the real engine.Node.
 	NewReplica Factory
+	// NoObligationChecks turns off the durability-obligation checks
+	// (obligations.go), to measure what the faults and the end-to-end
+	// invariants catch on their own.
+	NoObligationChecks bool
 
 	// mutateApplied lets tests falsify what a server is seen to apply, to
 	// show the checker fails.

@@ -51,6 +51,11 @@ type server struct {
 	held       []held
 	// status as of the last step, to trace role changes.
 	status zab.Status
+	// syncEnd is the newest record logged when NEWLEADER arrived, and
+	// syncEpochPending is set until the learner adopts that epoch
+	// (obligations.go).
+	syncEnd          int64
+	syncEpochPending bool
 }
 
 // held is an input that reached a stalled server.
@@ -210,6 +215,7 @@ func (sm *Sim) drive(s *server) {
 func (sm *Sim) handleReady(s *server, rd Batch) {
 	if rd.HardState != nil {
 		sm.checkHardState(s, *rd.HardState)
+		sm.checkEpochObligation(s, *rd.HardState)
 		s.disk.hard = *rd.HardState
 		sm.tracef(s.id, "n%d persist epochs accepted=%d current=%d", s.id, rd.HardState.AcceptedEpoch, rd.HardState.CurrentEpoch)
 		sm.hash.add(1, s.id, rd.HardState.AcceptedEpoch, rd.HardState.CurrentEpoch)
@@ -270,6 +276,13 @@ func (sm *Sim) handleReady(s *server, rd Batch) {
 		at := max(sm.now+lat, s.disk.busyUntil)
 		s.disk.busyUntil = at
 		sm.schedule(&event{at: at, kind: evFsync, node: s.id, gen: s.gen, zxid: int64(seq)})
+	}
+	// A message that promises durability is checked once the batch's
+	// entries are written (not yet synced): they are what it may not
+	// promise.
+	for _, m := range rd.Messages {
+		m.From = s.id
+		sm.checkSendObligations(s, m)
 	}
 	sm.noteApplied(s, rd.Committed)
 	for i := range rd.Outputs {

@@ -222,6 +222,9 @@ func (sm *Sim) deliver(m zab.Message) {
 	if sm.traceOn(s.id) {
 		sm.tracef(s.id, "n%d %s recv %s from n%d", s.id, roleName(s.status), describeMsg(m), m.From)
 	}
+	if m.Type == zab.MsgNewLeader {
+		sm.noteNewLeader(s)
+	}
 	s.r.Step(m)
 	sm.drive(s)
 }

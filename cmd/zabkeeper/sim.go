@@ -39,6 +39,8 @@ type simOptions struct {
 	// failOnLinTimeout fails a campaign in which Porcupine timed out on
 	// some seed (by default such a seed passes, counted in the summary).
 	failOnLinTimeout bool
+	// noObligations turns off the durability-obligation checks.
+	noObligations bool
 }
 
 func simFlags(out io.Writer, o *simOptions) *flag.FlagSet {
@@ -60,6 +62,7 @@ func simFlags(out io.Writer, o *simOptions) *flag.FlagSet {
 	fs.IntVar(&o.jobs, "jobs", runtime.NumCPU(), "seeds simulated in parallel (each simulation is single-threaded)")
 	fs.BoolVar(&o.stopOnFailure, "stop-on-failure", false, "stop a campaign at its first failing seed (seeds already running finish)")
 	fs.BoolVar(&o.failOnLinTimeout, "fail-on-lin-timeout", false, "fail the campaign when the linearizability check timed out on any seed")
+	fs.BoolVar(&o.noObligations, "no-obligation-checks", false, "do not check that ACK, NEWLEADER and LEADERINFO follow durable writes (to measure what faults alone catch)")
 	fs.StringVar(&o.bug, "plant-bug", "", "plant a known bug to watch the checkers catch it (needs a build with -tags simbugs): "+bugNames())
 	fs.Usage = func() {
 		fmt.Fprintf(out, `Usage: zabkeeper sim [flags]
@@ -112,7 +115,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	}
 	opts := func(seed uint64) sim.Options {
 		return sim.Options{Seed: seed, Nodes: o.nodes, Observers: o.observers, Clients: o.clients,
-			Faults: faults, Duration: o.duration, VisualizationDir: o.vizDir}
+			Faults: faults, Duration: o.duration, VisualizationDir: o.vizDir, NoObligationChecks: o.noObligations}
 	}
 	if o.seed != 0 {
 		so := opts(o.seed)
