@@ -135,6 +135,7 @@ func newSim(opts Options) *Sim {
 			sm.obs = append(sm.obs, id)
 		}
 	}
+	slowVoters := 0
 	for _, id := range sm.ids {
 		s := &server{id: id, observer: id > int64(nodes), rate: 1, snapEvery: sm.prof.snapEvery}
 		if sm.prof.skew > 0 {
@@ -142,7 +143,16 @@ func newSim(opts Options) *Sim {
 		}
 		s.offset = 1_700_000_000_000 + sm.rng.Int64N(1_000_000)
 		s.fsyncLatency = sm.prof.fsyncBase
-		s.slowDisk = sm.prof.slowDisk > 0 && sm.rng.Float64() < sm.prof.slowDisk
+		// Slow disks stay on a minority of the voters: a quorum of fast
+		// ones keeps commits (and so the clients' pile of writes with
+		// unknown outcomes, which Porcupine pays for) going at speed, while
+		// the slow ones hold acked-but-unsynced records for a long time.
+		if sm.prof.slowDisk > 0 && sm.rng.Float64() < sm.prof.slowDisk && slowVoters < (nodes-1)/2 {
+			s.slowDisk = true
+			if !s.observer {
+				slowVoters++
+			}
+		}
 		sm.servers = append(sm.servers, s)
 	}
 	for i := range clients {
