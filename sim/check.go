@@ -143,6 +143,7 @@ func (sm *Sim) checkStatus(s *server) {
 		sm.tracef(s.id, "n%d becomes %s (leader n%d, epoch %d, established %v, last 0x%x, committed 0x%x)", s.id, st.Role, st.Leader, st.Epoch, st.Established, st.LastZxid, st.Committed)
 		sm.hash.add(7, s.id, int64(st.Role), st.Leader, st.Epoch)
 		if st.Role == zab.Leading && st.Established && !(old.Role == zab.Leading && old.Established && old.Epoch == st.Epoch) {
+			sm.checkEstablishQuorum(s, st.Epoch)
 			sm.protocolStep(s, stepEstablished, s.id)
 		}
 	}

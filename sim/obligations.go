@@ -81,3 +81,31 @@ func (d *disk) firstUnsynced(zxid int64) (int64, bool) {
 	}
 	return 0, false
 }
+
+// noteNewLeaderAck records a NEWLEADER ack reaching its leader.
+func (sm *Sim) noteNewLeaderAck(m zab.Message) {
+	key := [2]int64{m.To, m.Epoch}
+	if sm.nlAcks[key] == nil {
+		sm.nlAcks[key] = map[int64]bool{}
+	}
+	sm.nlAcks[key][m.From] = true
+}
+
+// checkEstablishQuorum checks a leader that just established epoch e: a
+// quorum of voters, itself included, must have acked its NEWLEADER (ZAB's
+// synchronization phase ends only then; before, its history is not yet
+// the epoch's durable initial history on a quorum).
+func (sm *Sim) checkEstablishQuorum(s *server, epoch int64) {
+	if !sm.obligationsOn() {
+		return
+	}
+	acks := 1
+	for _, v := range sm.voters {
+		if v != s.id && sm.nlAcks[[2]int64{s.id, epoch}][v] {
+			acks++
+		}
+	}
+	if acks <= len(sm.voters)/2 {
+		sm.violation("synchronization: n%d established epoch %d with NEWLEADER acks from %d of %d voters (itself included)", s.id, epoch, acks, len(sm.voters))
+	}
+}

@@ -55,6 +55,8 @@ type Sim struct {
 	// caches what the committed txn at a zxid did (watch.go).
 	txnData map[uint64][]byte
 	effects map[int64][]effect
+	// nlAcks are the voters whose NEWLEADER ack reached (leader, epoch).
+	nlAcks  map[[2]int64]map[int64]bool
 	connSeq uint64
 	tickMs  int
 	end     int64
@@ -95,6 +97,7 @@ func newSim(opts Options) *Sim {
 		check:   newChecker(),
 		txnData: map[uint64][]byte{},
 		effects: map[int64][]effect{},
+		nlAcks:  map[[2]int64]map[int64]bool{},
 		tickMs:  TickMs,
 	}
 	if sm.factory == nil {
@@ -232,8 +235,11 @@ func (sm *Sim) deliver(m zab.Message) {
 	if sm.traceOn(s.id) {
 		sm.tracef(s.id, "n%d %s recv %s from n%d", s.id, roleName(s.status), describeMsg(m), m.From)
 	}
-	if m.Type == zab.MsgNewLeader {
+	switch {
+	case m.Type == zab.MsgNewLeader:
 		sm.noteNewLeader(s)
+	case m.Type == zab.MsgAck && zab.Counter(m.Zxid) == 0:
+		sm.noteNewLeaderAck(m)
 	}
 	s.r.Step(m)
 	sm.drive(s)

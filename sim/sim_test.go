@@ -164,6 +164,50 @@ func TestSimCatchesReplicaPanic(t *testing.T) {
 	require.NotZero(t, r.SimulatedTime)
 }
 
+// Watch events a replica never delivers, or delivers for nothing, fail the
+// watch checks.
+func TestSimCheckerCatchesWatchEvents(t *testing.T) {
+	run := func(wrap func(Replica) Replica) []string {
+		for seed := uint64(1); seed <= 10; seed++ {
+			o := testOptions(t, seed, 3)
+			o.Faults, o.VisualizationDir = []string{}, t.TempDir()
+			o.NewReplica = func(c ReplicaConfig, d Durable) (Replica, error) {
+				r, err := defaultFactory(c, d)
+				return wrap(r), err
+			}
+			if r := Run(o); r.Failed() {
+				return r.Violations
+			}
+		}
+		return nil
+	}
+	missed := run(func(r Replica) Replica { return dropEvents{r} })
+	require.NotEmpty(t, missed)
+	require.Contains(t, missed[0], "whose event never came first")
+	n := 0
+	fake := run(func(r Replica) Replica { return fakeEvents{r, &n} })
+	require.NotEmpty(t, fake)
+	require.Contains(t, fake[0], "which no watch of the connection explains")
+}
+
+// A replica told its entries are durable before they are acks them early;
+// the durability obligations catch that on a calm seed, with no crash.
+func TestSimCheckerCatchesEarlyAck(t *testing.T) {
+	o := testOptions(t, 1, 3)
+	o.Faults = []string{}
+	var last int64
+	o.NewReplica = func(c ReplicaConfig, d Durable) (Replica, error) {
+		r, err := defaultFactory(c, d)
+		return eagerFsync{r, &last}, err
+	}
+	r := Run(o)
+	require.True(t, r.Failed())
+	require.Contains(t, r.Violations[0], "durability:")
+	o.NoObligationChecks = true
+	clean := Run(o)
+	require.False(t, clean.Failed(), "without crashes nothing else can see it: %v", clean.Violations)
+}
+
 // A replica that never elects a leader fails the liveness phase.
 func TestSimCheckerCatchesNoLeader(t *testing.T) {
 	o := testOptions(t, 4, 3)
