@@ -94,6 +94,7 @@ func (sm *Sim) checkApply(s *server, z int64, h uint64) {
 	ck.committed[z] = h
 	ck.order = append(ck.order, z)
 	sm.report.Committed++
+	sm.noteCommitted(z, h)
 }
 
 // checkSnapshotJump checks a snapshot install: the state it brings must be

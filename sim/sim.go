@@ -55,6 +55,9 @@ type Sim struct {
 	// caches what the committed txn at a zxid did (watch.go).
 	txnData map[uint64][]byte
 	effects map[int64][]effect
+	// owners maps the ephemerals of the committed history to their
+	// sessions (watch.go).
+	owners map[string]int64
 	// nlAcks are the voters whose NEWLEADER ack reached (leader, epoch).
 	nlAcks  map[[2]int64]map[int64]bool
 	connSeq uint64
@@ -98,6 +101,7 @@ func newSim(opts Options) *Sim {
 		txnData: map[uint64][]byte{},
 		effects: map[int64][]effect{},
 		nlAcks:  map[[2]int64]map[int64]bool{},
+		owners:  map[string]int64{},
 		tickMs:  TickMs,
 	}
 	if sm.factory == nil {

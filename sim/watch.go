@@ -55,30 +55,49 @@ type effect struct {
 	path string
 }
 
-// effectsOf lists what a committed txn did to the tree, in order. Error
-// txns and failed multis did nothing; a closeSession deleted the
-// ephemerals it lists.
-func effectsOf(t *tree.Txn) []effect {
+// effectsOf lists what a committed txn did to the tree, in order, and keeps
+// owners (ephemeral path → owning session) in step. Error txns and failed
+// multis did nothing; a closeSession deleted, in path order, the ephemerals
+// of the session it lists and those the session owns (as tree.Apply does).
+func effectsOf(t *tree.Txn, session int64, owners map[string]int64) []effect {
 	switch t.Type {
 	case proto.OpCreate, proto.OpCreate2, proto.OpCreateContainer, proto.OpCreateTTL:
+		if t.Mode == proto.ModeEphemeral || t.Mode == proto.ModeEphemeralSequential {
+			owners[t.Path] = session
+		}
 		return []effect{{effCreate, t.Path}}
 	case proto.OpSetData:
 		return []effect{{effSet, t.Path}}
 	case proto.OpDelete, proto.OpDeleteContainer:
+		delete(owners, t.Path)
 		return []effect{{effDelete, t.Path}}
 	case proto.OpCloseSession:
-		var out []effect
+		set := map[string]bool{}
 		for _, p := range t.Paths {
-			out = append(out, effect{effDelete, p})
+			set[p] = true
+		}
+		for p, o := range owners {
+			if o == session {
+				set[p] = true
+			}
+		}
+		var out []effect
+		for _, p := range slices.Sorted(maps.Keys(set)) {
+			if o, ok := owners[p]; ok && o == session {
+				delete(owners, p)
+				out = append(out, effect{effDelete, p})
+			}
 		}
 		return out
 	case proto.OpMulti:
-		var out []effect
 		for i := range t.Ops {
 			if t.Ops[i].Type == proto.OpError {
 				return nil
 			}
-			out = append(out, effectsOf(&t.Ops[i])...)
+		}
+		var out []effect
+		for i := range t.Ops {
+			out = append(out, effectsOf(&t.Ops[i], session, owners)...)
 		}
 		return out
 	}
@@ -121,23 +140,25 @@ func (sm *Sim) noteTxnData(h uint64, data []byte) {
 	}
 }
 
-// effectsAt returns what the committed txn at z did, decoding it once.
-func (sm *Sim) effectsAt(z int64) []effect {
-	if effs, ok := sm.effects[z]; ok {
-		return effs
+// noteCommitted decodes a txn the moment it joins the committed history
+// (in zxid order) and records what it did to the tree.
+func (sm *Sim) noteCommitted(z int64, h uint64) {
+	data, ok := sm.txnData[h]
+	if !ok {
+		return
 	}
-	var effs []effect
-	if data, ok := sm.txnData[sm.check.committed[z]]; ok {
-		t, err := tree.UnmarshalTxn(data)
-		if err != nil {
-			sm.violation("committed txn 0x%x does not decode: %v", z, err)
-			return nil
-		}
-		effs = effectsOf(t)
+	t, err := tree.UnmarshalTxn(data)
+	if err != nil {
+		sm.violation("committed txn 0x%x does not decode: %v", z, err)
+		return
 	}
-	sm.effects[z] = effs
-	return effs
+	if effs := effectsOf(t, t.SessionID, sm.owners); len(effs) > 0 {
+		sm.effects[z] = effs
+	}
 }
+
+// effectsAt returns what the committed txn at z did.
+func (sm *Sim) effectsAt(z int64) []effect { return sm.effects[z] }
 
 // watchMissed checks that no committed txn up to upTo fired a watch of cn
 // whose event has not arrived: what arrives now (a reply or an event at
