@@ -228,7 +228,7 @@ func (sm *Sim) send(c *client, p *pend, body proto.Record) {
 // request sends a recorded workload request.
 func (sm *Sim) request(c *client, op proto.OpCode, body proto.Record) {
 	c.xid++
-	rec := &opRecord{Client: c.id, Session: c.sess, Server: c.cn.srv.id, Op: op, Xid: c.xid, Req: body}
+	rec := &opRecord{Client: c.id, Session: c.sess, Server: c.cn.srv.id, Op: op, Xid: c.xid, Req: body, SyncFloor: sm.check.ackedMax}
 	sm.send(c, &pend{xid: c.xid, op: op, rec: rec, live: sm.phase == phaseLiveness}, body)
 }
 
@@ -421,6 +421,10 @@ func (sm *Sim) clientReply(c *client, o *Output) {
 		p.rec.Resp = o.Body
 		p.rec.Zxid = o.Header.Zxid
 		sm.tracef(c.cn.srv.id, "c%d ← n%d xid %d %s %s zxid 0x%x", c.id, c.cn.srv.id, p.xid, p.op, o.Header.Err, o.Header.Zxid)
+		if p.op == proto.OpSync && o.Header.Err == proto.ErrOK && o.Header.Zxid < p.rec.SyncFloor {
+			sm.violation("sync: c%d's sync on n%d answered at 0x%x, below 0x%x that clients saw acknowledged before it was called (ZOOKEEPER-1675)",
+				c.id, c.cn.srv.id, o.Header.Zxid, p.rec.SyncFloor)
+		}
 		sm.learn(c, p.rec)
 		if o.Header.Zxid > 0 {
 			sm.watchSet(c.cn, p.rec)

@@ -81,7 +81,7 @@ func (sm *Sim) drawProfile(kinds []string) profile {
 	if !p.crash {
 		p.crashRate, p.powerLoss = 0, 0
 	}
-	if !p.crash && !p.net {
+	if !p.crash && !p.net && !p.clock {
 		p.targeted = 0
 	}
 	if !p.disk {

@@ -12,8 +12,8 @@ import (
 // (ZOOKEEPER-3911, -4643, -4646 and friends). So the simulator watches what
 // each replica does — the messages of its Ready batches and its role changes,
 // seen from outside: nothing in engine/ knows — and, with a seed's chance,
-// aims a fault at the step it just saw: a crash, an isolation or a power
-// loss, a short delay later (so the message that marks the step is on the
+// aims a fault at the step it just saw: a crash, an isolation, a power
+// loss or a long stall, a short delay later (so the message that marks the step is on the
 // wire, and may or may not arrive).
 //
 // Power loss is the correlated fault: a majority of the servers, or all of
@@ -56,17 +56,18 @@ const (
 	actPowerMajority                // power loss of a majority including it
 	actPowerAll                     // power loss of every server
 	actCrashWithPeers               // crash it and every server with unsynced writes
+	actStall                        // stall it (a long GC pause) for 0.8–3 s
 )
 
-var actionNames = [...]string{"crash", "isolate", "power-majority", "power-all", "crash-unsynced"}
+var actionNames = [...]string{"crash", "isolate", "power-majority", "power-all", "crash-unsynced", "stall"}
 
 // stepActions lists the actions that make sense at each step.
 var stepActions = [numSteps][]action{
-	stepEstablished:  {actCrash, actIsolate, actPowerMajority},
+	stepEstablished:  {actCrash, actIsolate, actPowerMajority, actStall},
 	stepNewLeader:    {actCrash, actIsolate, actPowerMajority},
 	stepAckNewLeader: {actCrash, actIsolate, actPowerAll},
 	stepAck:          {actCrash, actPowerAll, actCrashWithPeers},
-	stepCommit:       {actPowerAll, actPowerMajority, actCrashWithPeers},
+	stepCommit:       {actPowerAll, actPowerMajority, actCrashWithPeers, actStall},
 	stepSyncStart:    {actCrash, actIsolate},
 	stepSnapshot:     {actCrash, actPowerAll},
 }
@@ -102,7 +103,8 @@ func (sm *Sim) protocolStep(s *server, st step, target int64) {
 	}
 	var acts []action
 	for _, a := range stepActions[st] {
-		if (a == actIsolate && p.net) || (a != actIsolate && p.crash) {
+		switch {
+		case a == actIsolate && p.net, a == actStall && p.clock, a != actIsolate && a != actStall && p.crash:
 			acts = append(acts, a)
 		}
 	}
@@ -135,6 +137,13 @@ func (sm *Sim) aimedFault(t *server, a action) {
 		sm.scheduleRestart(t)
 	case actIsolate:
 		sm.isolate(t.id)
+	case actStall:
+		// A leader stalled past its followers' patience is deposed
+		// without knowing it; what it answers when it runs again is
+		// what ZOOKEEPER-1675 got wrong.
+		if sm.now >= t.pausedTill {
+			sm.pause(t, 800_000+sm.rng.Int64N(2_200_000))
+		}
 	case actPowerMajority:
 		others := slices.DeleteFunc(slices.Clone(sm.servers), func(x *server) bool { return x == t })
 		sm.rng.Shuffle(len(others), func(i, j int) { others[i], others[j] = others[j], others[i] })
