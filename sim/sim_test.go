@@ -87,6 +87,13 @@ func TestSimIsDeterministic(t *testing.T) {
 		require.Equal(t, a.Events, b.Events)
 		require.Equal(t, a.FaultsByKind, b.FaultsByKind)
 		require.Equal(t, a.Violations, b.Violations)
+		aimed := 0
+		for k, v := range a.FaultsByKind {
+			if strings.HasPrefix(k, "at-") || strings.HasPrefix(k, "power-") {
+				aimed += v
+			}
+		}
+		require.Positive(t, aimed, "seed %d replays aimed faults and power losses too", seed)
 	}
 	// Tracing must not change the run.
 	var sb strings.Builder
