@@ -50,11 +50,13 @@ fuzz-long:
 faults:
 	$(GO) test -count=1 -v -run TestFaultsLinearizable ./faults/ -faults.servers=3,5 -faults.duration=2m -timeout 30m $(FAULTS_ARGS)
 
-# The simulator's CI budget without the race detector: 150 seeds each of 3
+# The simulator's CI budget without the race detector: 100 seeds each of 3
 # and 5 voters and 30 of 7, with every fault kind (make unit runs a smaller
-# set under the race detector).
+# set under the race detector). 100, not the 150 of before the aimed faults
+# and power losses: their seeds cost Porcupine more (histories with more
+# writes of unknown outcome), and 100 of them take the time 150 took before.
 sim-ci:
-	$(GO) test -count=1 -run 'TestSim$$' ./sim/ -seeds 150
+	$(GO) test -count=1 -run 'TestSim$$' ./sim/ -seeds 100
 	$(GO) test -count=1 -run 'TestSim$$' ./sim/ -seeds 30 -nodes 7
 
 # The simulator's planted bugs (build tag simbugs): each must be caught by

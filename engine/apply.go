@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/zabkeeper/zabkeeper/engine/bugs"
 	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/proto"
@@ -33,6 +34,9 @@ func (n *Node) applyEntry(e zab.Entry) {
 	for _, ev := range res.Events {
 		c := ConnID(ev.Watcher)
 		if n.conns[c] == nil {
+			continue
+		}
+		if bugs.Active(bugs.FollowerDropsWatchEvents) && n.status.Role != zab.Leading {
 			continue
 		}
 		e := ev.Event

@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -66,9 +67,19 @@ func (s *State) clone() *State {
 	return c
 }
 
+// entryHash is FNV-1a over "path\x00data\x00version\x00cseq\x00owner"
+// (decimal numbers), built without fmt: Porcupine rehashes states on every
+// step it tries, and formatting them cost a fifth of a simulator campaign's
+// CPU.
 func entryHash(path string, n znode) uint64 {
+	b := make([]byte, 0, len(path)+len(n.data)+40)
+	b = append(append(b, path...), 0)
+	b = append(append(b, n.data...), 0)
+	b = append(strconv.AppendInt(b, int64(n.version), 10), 0)
+	b = append(strconv.AppendInt(b, int64(n.cseq), 10), 0)
+	b = strconv.AppendInt(b, n.owner, 10)
 	h := fnv.New64a()
-	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%d\x00%d", path, n.data, n.version, n.cseq, n.owner)
+	h.Write(b)
 	return h.Sum64()
 }
 
@@ -80,7 +91,7 @@ func (s *State) rehash() {
 	}
 	for id := range s.closed {
 		h := fnv.New64a()
-		fmt.Fprintf(h, "closed\x00%d", id)
+		h.Write(strconv.AppendInt([]byte("closed\x00"), id, 10))
 		x ^= h.Sum64()
 	}
 	s.hash = x

@@ -46,13 +46,21 @@ func (c *checker) maxCommitted() int64 {
 	return c.order[len(c.order)-1]
 }
 
-// violation records a failed invariant (the first 50 are kept).
+// violation records a failed invariant (the first 50 are kept) and ends the
+// run: the first violation is the finding, and what follows it (a liveness
+// phase of up to a minute on a broken cluster, Porcupine over a history
+// already known bad) only costs time and buries the cause under its effects.
+// Violations found while handling the same event are all kept.
 func (sm *Sim) violation(format string, args ...any) {
 	msg := fmt.Sprintf("t=%s ", fmtTime(sm.now)) + fmt.Sprintf(format, args...)
 	sm.tracef(0, "VIOLATION %s", msg)
 	if len(sm.report.Violations) < 50 {
 		sm.report.Violations = append(sm.report.Violations, msg)
 	}
+	if sm.phase != phaseDone {
+		sm.tracef(0, "STOP at the first violation")
+	}
+	sm.phase = phaseDone
 }
 
 // checkApply checks one txn a server applied: primary order (zxids strictly
@@ -86,6 +94,7 @@ func (sm *Sim) checkApply(s *server, z int64, h uint64) {
 	ck.committed[z] = h
 	ck.order = append(ck.order, z)
 	sm.report.Committed++
+	sm.noteCommitted(z, h)
 }
 
 // checkSnapshotJump checks a snapshot install: the state it brings must be
@@ -134,6 +143,10 @@ func (sm *Sim) checkStatus(s *server) {
 	if st.Role != old.Role || st.Leader != old.Leader || st.Epoch != old.Epoch || st.Established != old.Established {
 		sm.tracef(s.id, "n%d becomes %s (leader n%d, epoch %d, established %v, last 0x%x, committed 0x%x)", s.id, st.Role, st.Leader, st.Epoch, st.Established, st.LastZxid, st.Committed)
 		sm.hash.add(7, s.id, int64(st.Role), st.Leader, st.Epoch)
+		if st.Role == zab.Leading && st.Established && !(old.Role == zab.Leading && old.Established && old.Epoch == st.Epoch) {
+			sm.checkEstablishQuorum(s, st.Epoch)
+			sm.protocolStep(s, stepEstablished, s.id)
+		}
 	}
 	if st.Role != zab.Leading || !st.Established {
 		return

@@ -18,6 +18,8 @@ type conn struct {
 	// atServer is set once the server registered the connection.
 	atServer             bool
 	toSrvLast, toCliLast int64
+	// watches are the connection's unfired watches (watch.go).
+	watches map[watchKey]*watchReg
 }
 
 type pktKind uint8
@@ -226,7 +228,7 @@ func (sm *Sim) send(c *client, p *pend, body proto.Record) {
 // request sends a recorded workload request.
 func (sm *Sim) request(c *client, op proto.OpCode, body proto.Record) {
 	c.xid++
-	rec := &opRecord{Client: c.id, Session: c.sess, Server: c.cn.srv.id, Op: op, Xid: c.xid, Req: body}
+	rec := &opRecord{Client: c.id, Session: c.sess, Server: c.cn.srv.id, Op: op, Xid: c.xid, Req: body, SyncFloor: sm.check.ackedMax}
 	sm.send(c, &pend{xid: c.xid, op: op, rec: rec, live: sm.phase == phaseLiveness}, body)
 }
 
@@ -340,7 +342,9 @@ func (sm *Sim) atClient(cn *conn, p *packet) {
 		sm.clientReply(c, o)
 	case OutEvent:
 		if ev, ok := o.Body.(*proto.WatcherEvent); ok {
-			sm.tracef(cn.srv.id, "c%d event %d %s at 0x%x", c.id, ev.Type, ev.Path, o.Header.Zxid)
+			sm.tracef(cn.srv.id, "c%d event %s %s at 0x%x", c.id, eventName(ev.Type), ev.Path, o.Header.Zxid)
+			sm.report.Counters["watch-events"]++
+			sm.watchEvent(cn, o.Header.Zxid, ev)
 		}
 	case OutClose:
 		sm.tracef(cn.srv.id, "c%d conn %d closed by n%d", c.id, cn.id, cn.srv.id)
@@ -400,6 +404,7 @@ func (sm *Sim) clientReply(c *client, o *Output) {
 	p := c.pending[0]
 	c.pending = c.pending[1:]
 	if z := o.Header.Zxid; z > 0 {
+		sm.watchMissed(c.cn, z, fmt.Sprintf("got the reply to xid %d at 0x%x", o.Header.Xid, z))
 		if z < c.replyZxid {
 			sm.violation("c%d session 0x%x went back in time: reply zxid 0x%x after 0x%x", c.id, c.sess, z, c.replyZxid)
 		}
@@ -416,7 +421,14 @@ func (sm *Sim) clientReply(c *client, o *Output) {
 		p.rec.Resp = o.Body
 		p.rec.Zxid = o.Header.Zxid
 		sm.tracef(c.cn.srv.id, "c%d ← n%d xid %d %s %s zxid 0x%x", c.id, c.cn.srv.id, p.xid, p.op, o.Header.Err, o.Header.Zxid)
+		if p.op == proto.OpSync && o.Header.Err == proto.ErrOK && o.Header.Zxid < p.rec.SyncFloor {
+			sm.violation("sync: c%d's sync on n%d answered at 0x%x, below 0x%x that clients saw acknowledged before it was called (ZOOKEEPER-1675)",
+				c.id, c.cn.srv.id, o.Header.Zxid, p.rec.SyncFloor)
+		}
 		sm.learn(c, p.rec)
+		if o.Header.Zxid > 0 {
+			sm.watchSet(c.cn, p.rec)
+		}
 		if p.live && o.Header.Err != proto.ErrSessionExpired && o.Header.Err != proto.ErrConnectionLoss {
 			c.liveDone = true
 		}

@@ -176,3 +176,12 @@ func (d *disk) recover() (Durable, error) {
 	}
 	return out, nil
 }
+
+// unsynced counts the records a crash could lose now.
+func (d *disk) unsynced() int {
+	n := 0
+	for i := len(d.log) - 1; i >= 0 && !d.log[i].synced; i-- {
+		n++
+	}
+	return n
+}

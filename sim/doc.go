@@ -9,11 +9,22 @@
 // injected. Swarm testing: every seed draws its own cluster shape and fault
 // probabilities, so some seeds are calm and some are storms.
 //
+// Besides faults at random times, faults are aimed at protocol steps the
+// simulator sees in the replicas' Ready batches and role changes (a leader
+// just established or just past NEWLEADER, a follower just past its ACK, a
+// learner mid-sync): crashes, isolations and power losses of a majority or
+// of every server, with slow disks widening the window between a write and
+// its fsync (targeted.go).
+//
 // After every step the observable invariants of DESIGN.md are checked
-// (check.go); at the end a liveness phase heals everything and requires a
-// leader and service for every client within a bound, and the recorded
-// client history goes through the linearizability checker. The same seed
-// always gives the same run: Report.TraceHash hashes every event in order.
+// (check.go), so are the durability promises each message makes (an ACK
+// only for fsynced proposals, obligations.go) and every watch event a
+// client receives against the committed txns (watch.go). A run stops at its
+// first violation. Otherwise a liveness phase at the end heals everything
+// and requires a leader and service for every client within a bound, and
+// the recorded client history goes through the linearizability checker. A
+// replica's panic fails the seed with its stack. The same seed always gives
+// the same run: Report.TraceHash hashes every event in order.
 //
 // Purity of the simulated path: no wall clock, no goroutines, no map
 // iteration order in any decision, no randomness but the seeded PRNG.

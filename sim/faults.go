@@ -30,6 +30,10 @@ type profile struct {
 	skew      float64 // clock rates in [1-skew, 1+skew]
 	pauseRate float64 // rate of server stalls (GC pauses)
 
+	targeted  float64 // aggression of protocol-aware faults (targeted.go), 0 = none
+	powerLoss float64 // rate of random power losses (a majority or every server)
+	slowDisk  float64 // chance each server has a slow disk in the fault phase
+
 	think     int64 // µs, client think time bound
 	snapEvery int   // txns between periodic snapshots (0 = never)
 	maxLog    int   // MaxLogEntries of the replicas
@@ -68,14 +72,20 @@ func (sm *Sim) drawProfile(kinds []string) profile {
 	p.snapEvery = []int{0, 20, 200}[r.IntN(3)]
 	p.maxLog = []int{0, 10, 1000}[r.IntN(3)]
 	p.pauseRate = rate(0.3)
+	p.targeted = rate(1)
+	p.powerLoss = rate(0.1)
+	p.slowDisk = rate(0.6)
 	if !p.net {
 		p.netLatency, p.spikeProb, p.partition, p.connReset = 500, 0, 0, 0
 	}
 	if !p.crash {
-		p.crashRate = 0
+		p.crashRate, p.powerLoss = 0, 0
+	}
+	if !p.crash && !p.net && !p.clock {
+		p.targeted = 0
 	}
 	if !p.disk {
-		p.fsyncBase, p.fsyncSpike, p.fsyncErr, p.tearProb, p.corruptProb = 1000, 0, 0, 0, 0
+		p.fsyncBase, p.fsyncSpike, p.fsyncErr, p.tearProb, p.corruptProb, p.slowDisk = 1000, 0, 0, 0, 0, 0
 	}
 	if !p.clock {
 		p.skew, p.pauseRate = 0, 0
@@ -101,6 +111,9 @@ func (sm *Sim) onFault() {
 	dt := float64(faultInterval) / 1e6
 	if r.Float64() < sm.prof.crashRate*dt {
 		sm.injectCrash()
+	}
+	if r.Float64() < sm.prof.powerLoss*dt {
+		sm.injectPowerLoss()
 	}
 	if r.Float64() < sm.prof.partition*dt {
 		sm.injectPartition()

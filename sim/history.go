@@ -20,6 +20,9 @@ type opRecord struct {
 	Resp    proto.Record
 	// Zxid is the reply header's zxid.
 	Zxid int64
+	// SyncFloor, for a sync, is the newest zxid any client had seen
+	// acknowledged when it was called: the sync's reply must not be below.
+	SyncFloor int64
 }
 
 // sessionRecord is one client session's life as its client knows it.

@@ -32,6 +32,7 @@ func (sm *Sim) checkHistory() {
 	case err != nil:
 		sm.report.Violations = append(sm.report.Violations, "history cannot be checked: "+err.Error())
 	case res.Unknown:
+		sm.report.LinTimedOut = true
 		sm.report.Warnings = append(sm.report.Warnings, fmt.Sprintf("linearizability check timed out after %s (%d ops)", linTimeout, res.OpsChecked))
 	case !res.Ok:
 		msg := fmt.Sprintf("linearizability: the history of %d checked ops is not linearizable", res.OpsChecked)

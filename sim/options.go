@@ -68,6 +68,10 @@ type Options struct {
 	VisualizationDir string
 	// NewReplica builds replicas; nil means the real engine.Node.
 	NewReplica Factory
+	// NoObligationChecks turns off the durability-obligation checks
+	// (obligations.go), to measure what the faults and the end-to-end
+	// invariants catch on their own.
+	NoObligationChecks bool
 
 	// mutateApplied lets tests falsify what a server is seen to apply, to
 	// show the checker fails.
@@ -102,6 +106,12 @@ type Report struct {
 	Violations []string
 	// Warnings are checks that could not conclude (a checker timeout).
 	Warnings []string
+	// LinTimedOut is set when Porcupine gave up (linTimeout) before it
+	// could decide the history: the seed passed without that check.
+	LinTimedOut bool
+	// Panicked is set when a replica or the simulator panicked; the panic
+	// and its stack are the last violation.
+	Panicked bool
 	// TraceHash hashes every event in order; equal seeds give equal hashes.
 	TraceHash uint64
 	// Events is the number of events processed.

@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"slices"
+
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/proto"
 )
@@ -43,4 +45,75 @@ func (r staleReads) Ready() Batch {
 		}
 	}
 	return b
+}
+
+// panicky wraps a replica and panics on its n-th Step, as a replica bug
+// would.
+type panicky struct {
+	Replica
+	n *int
+}
+
+func (r panicky) Step(m zab.Message) {
+	*r.n--
+	if *r.n == 0 {
+		panic("replica bug")
+	}
+	r.Replica.Step(m)
+}
+
+// dropEvents wraps a replica and drops every watch event it delivers.
+type dropEvents struct{ Replica }
+
+func (r dropEvents) Ready() Batch {
+	b := r.Replica.Ready()
+	b.Outputs = slices.DeleteFunc(b.Outputs, func(o Output) bool { return o.Kind == OutEvent })
+	return b
+}
+
+// fakeEvents wraps a replica and turns some replies' zxids into a watch
+// event nobody set.
+type fakeEvents struct {
+	Replica
+	n *int
+}
+
+func (r fakeEvents) Ready() Batch {
+	b := r.Replica.Ready()
+	for _, o := range b.Outputs {
+		if o.Kind == OutReply && o.Header.Zxid > 0 {
+			if *r.n++; *r.n%50 == 0 {
+				ev := Output{Conn: o.Conn, Kind: OutEvent, Header: proto.ReplyHeader{Xid: proto.XidNotification, Zxid: o.Header.Zxid},
+					Body: &proto.WatcherEvent{Type: proto.EventNodeDataChanged, State: proto.StateSyncConnected, Path: "/never-watched"}}
+				b.Outputs = append([]Output{ev}, b.Outputs...)
+				break
+			}
+		}
+	}
+	return b
+}
+
+// eagerFsync wraps a replica and tells it its entries are durable as soon
+// as it hands them out, as a disk that acknowledges fsync from its cache
+// would: its ACKs then promise what the disk does not hold.
+type eagerFsync struct {
+	Replica
+	last *int64
+}
+
+func (r eagerFsync) Ready() Batch {
+	b := r.Replica.Ready()
+	if n := len(b.Entries); n > 0 {
+		*r.last = b.Entries[n-1].Zxid
+	}
+	return b
+}
+
+func (r eagerFsync) Advance() {
+	r.Replica.Advance()
+	if *r.last != 0 {
+		z := *r.last
+		*r.last = 0
+		r.Replica.Persisted(z)
+	}
 }

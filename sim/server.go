@@ -27,6 +27,10 @@ type server struct {
 	offset int64
 	// fsyncLatency is the base fsync latency in µs.
 	fsyncLatency int64
+	// slowDisk gives the server a slow disk during the fault phase: every
+	// fsync takes slowFsyncMin to slowFsyncMax, which keeps written but
+	// unsynced records around long enough for a crash to meet them.
+	slowDisk bool
 
 	// mirror is the replica's log as the simulator saw it handed out:
 	// zxid and txn hash, in zxid order, since its snapshot base.
@@ -47,6 +51,11 @@ type server struct {
 	held       []held
 	// status as of the last step, to trace role changes.
 	status zab.Status
+	// syncEnd is the newest record logged when NEWLEADER arrived, and
+	// syncEpochPending is set until the learner adopts that epoch
+	// (obligations.go).
+	syncEnd          int64
+	syncEpochPending bool
 }
 
 // held is an input that reached a stalled server.
@@ -135,7 +144,9 @@ func (sm *Sim) start(s *server) bool {
 	s.base = d.SnapshotZxid
 	s.mirror = s.mirror[:0]
 	for _, e := range d.Log {
-		s.mirror = append(s.mirror, logEntry{e.Zxid, hashData(e.Data)})
+		h := hashData(e.Data)
+		sm.noteTxnData(h, e.Data)
+		s.mirror = append(s.mirror, logEntry{e.Zxid, h})
 	}
 	s.applied = r.LastZxid()
 	s.status = zab.Status{}
@@ -149,10 +160,16 @@ func (sm *Sim) start(s *server) bool {
 // crash stops a server: unsynced writes may be lost or torn, every
 // connection and in-flight message of it dies.
 func (sm *Sim) crash(s *server, why string) {
+	sm.crashKeeping(s, why, sm.prof.keepUnsynced)
+}
+
+// crashKeeping crashes a server whose unsynced records each survive with
+// probability keep (a power loss keeps none: the drive's cache dies too).
+func (sm *Sim) crashKeeping(s *server, why string, keep float64) {
 	if !s.up {
 		return
 	}
-	lost, torn := s.disk.crash(sm.rng, sm.prof.keepUnsynced, sm.prof.tearProb)
+	lost, torn := s.disk.crash(sm.rng, keep, sm.prof.tearProb)
 	if sm.opts.lyingDisk && len(s.disk.log) > 0 {
 		k := min(len(s.disk.log), 1+sm.rng.IntN(20))
 		s.disk.log = s.disk.log[:len(s.disk.log)-k]
@@ -198,6 +215,7 @@ func (sm *Sim) drive(s *server) {
 func (sm *Sim) handleReady(s *server, rd Batch) {
 	if rd.HardState != nil {
 		sm.checkHardState(s, *rd.HardState)
+		sm.checkEpochObligation(s, *rd.HardState)
 		s.disk.hard = *rd.HardState
 		sm.tracef(s.id, "n%d persist epochs accepted=%d current=%d", s.id, rd.HardState.AcceptedEpoch, rd.HardState.CurrentEpoch)
 		sm.hash.add(1, s.id, rd.HardState.AcceptedEpoch, rd.HardState.CurrentEpoch)
@@ -231,8 +249,12 @@ func (sm *Sim) handleReady(s *server, rd Batch) {
 		sm.checkSnapshotJump(s, rd.Snapshot.Zxid)
 		s.applied = rd.Snapshot.Zxid
 	}
+	if rd.Snapshot != nil {
+		sm.protocolStep(s, stepSnapshot, s.id)
+	}
 	for _, m := range rd.Messages {
 		m.From = s.id
+		sm.observeSend(s, m)
 		if sm.traceOn(s.id) {
 			sm.tracef(s.id, "n%d %s send %s to n%d", s.id, roleName(s.status), describeMsg(m), m.To)
 		}
@@ -243,7 +265,9 @@ func (sm *Sim) handleReady(s *server, rd Batch) {
 			if n := len(s.mirror); n > 0 && e.Zxid <= s.mirror[n-1].zxid {
 				sm.violation("n%d logged 0x%x after 0x%x", s.id, e.Zxid, s.mirror[n-1].zxid)
 			}
-			s.mirror = append(s.mirror, logEntry{e.Zxid, hashData(e.Data)})
+			h := hashData(e.Data)
+			sm.noteTxnData(h, e.Data)
+			s.mirror = append(s.mirror, logEntry{e.Zxid, h})
 			sm.hash.add(4, s.id, e.Zxid)
 		}
 		sm.tracef(s.id, "n%d append %d entries 0x%x..0x%x", s.id, len(rd.Entries), rd.Entries[0].Zxid, rd.Entries[len(rd.Entries)-1].Zxid)
@@ -252,6 +276,13 @@ func (sm *Sim) handleReady(s *server, rd Batch) {
 		at := max(sm.now+lat, s.disk.busyUntil)
 		s.disk.busyUntil = at
 		sm.schedule(&event{at: at, kind: evFsync, node: s.id, gen: s.gen, zxid: int64(seq)})
+	}
+	// A message that promises durability is checked once the batch's
+	// entries are written (not yet synced): they are what it may not
+	// promise.
+	for _, m := range rd.Messages {
+		m.From = s.id
+		sm.checkSendObligations(s, m)
 	}
 	sm.noteApplied(s, rd.Committed)
 	for i := range rd.Outputs {
@@ -319,6 +350,9 @@ func (sm *Sim) onFsync(s *server, seq uint64) {
 }
 
 func (sm *Sim) fsyncLatency(s *server) int64 {
+	if s.slowDisk && sm.faultsOn {
+		return slowFsyncMin + sm.rng.Int64N(slowFsyncMax-slowFsyncMin+1)
+	}
 	l := s.fsyncLatency/2 + sm.rng.Int64N(s.fsyncLatency+1)
 	if sm.faultsOn && sm.prof.fsyncSpike > 0 && sm.rng.Float64() < sm.prof.fsyncSpike {
 		l += sm.rng.Int64N(200_000) // up to 200 ms stall

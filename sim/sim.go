@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -48,14 +49,37 @@ type Sim struct {
 	phase     phase
 	faultsOn  bool
 	liveStart int64
-	connSeq   uint64
-	tickMs    int
-	end       int64
+	// targetedUntil is when the next protocol-aware fault may be aimed.
+	targetedUntil int64
+	// txnData holds every txn handed out for logging, by hash; effects
+	// caches what the committed txn at a zxid did (watch.go).
+	txnData map[uint64][]byte
+	effects map[int64][]effect
+	// owners maps the ephemerals of the committed history to their
+	// sessions (watch.go).
+	owners map[string]int64
+	// nlAcks are the voters whose NEWLEADER ack reached (leader, epoch).
+	nlAcks  map[[2]int64]map[int64]bool
+	connSeq uint64
+	tickMs  int
+	end     int64
 }
 
-// Run runs one simulation and reports what it found.
-func Run(opts Options) Report {
+// Run runs one simulation and reports what it found. A panic of a replica
+// (or of the simulator) is caught and reported as the seed's violation, with
+// the stack, so a campaign goes on and the seed can be replayed.
+func Run(opts Options) (rep Report) {
 	sm := newSim(opts)
+	defer func() {
+		if p := recover(); p != nil {
+			sm.report.Panicked = true
+			sm.report.Violations = append(sm.report.Violations,
+				fmt.Sprintf("t=%s panic: %v\n%s", fmtTime(sm.now), p, debug.Stack()))
+			sm.report.SimulatedTime = time.Duration(sm.now) * time.Microsecond
+			sm.report.TraceHash = uint64(sm.hash)
+			rep = sm.report
+		}
+	}()
 	sm.loop()
 	sm.finish()
 	return sm.report
@@ -74,6 +98,10 @@ func newSim(opts Options) *Sim {
 		rng:     rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
 		factory: opts.NewReplica,
 		check:   newChecker(),
+		txnData: map[uint64][]byte{},
+		effects: map[int64][]effect{},
+		nlAcks:  map[[2]int64]map[int64]bool{},
+		owners:  map[string]int64{},
 		tickMs:  TickMs,
 	}
 	if sm.factory == nil {
@@ -114,6 +142,7 @@ func newSim(opts Options) *Sim {
 			sm.obs = append(sm.obs, id)
 		}
 	}
+	slowVoters := 0
 	for _, id := range sm.ids {
 		s := &server{id: id, observer: id > int64(nodes), rate: 1, snapEvery: sm.prof.snapEvery}
 		if sm.prof.skew > 0 {
@@ -121,6 +150,16 @@ func newSim(opts Options) *Sim {
 		}
 		s.offset = 1_700_000_000_000 + sm.rng.Int64N(1_000_000)
 		s.fsyncLatency = sm.prof.fsyncBase
+		// Slow disks stay on a minority of the voters: a quorum of fast
+		// ones keeps commits (and so the clients' pile of writes with
+		// unknown outcomes, which Porcupine pays for) going at speed, while
+		// the slow ones hold acked-but-unsynced records for a long time.
+		if sm.prof.slowDisk > 0 && sm.rng.Float64() < sm.prof.slowDisk && slowVoters < (nodes-1)/2 {
+			s.slowDisk = true
+			if !s.observer {
+				slowVoters++
+			}
+		}
 		sm.servers = append(sm.servers, s)
 	}
 	for i := range clients {
@@ -199,6 +238,12 @@ func (sm *Sim) deliver(m zab.Message) {
 	}
 	if sm.traceOn(s.id) {
 		sm.tracef(s.id, "n%d %s recv %s from n%d", s.id, roleName(s.status), describeMsg(m), m.From)
+	}
+	switch {
+	case m.Type == zab.MsgNewLeader:
+		sm.noteNewLeader(s)
+	case m.Type == zab.MsgAck && zab.Counter(m.Zxid) == 0:
+		sm.noteNewLeaderAck(m)
 	}
 	s.r.Step(m)
 	sm.drive(s)
@@ -369,6 +414,9 @@ func (sm *Sim) finish() {
 		if s.Expired {
 			sm.report.Counters["sessions-expired"]++
 		}
+	}
+	if sm.report.Failed() {
+		return // stopped at an invariant violation: that is the finding
 	}
 	sm.checkHistory()
 }

@@ -87,6 +87,13 @@ func TestSimIsDeterministic(t *testing.T) {
 		require.Equal(t, a.Events, b.Events)
 		require.Equal(t, a.FaultsByKind, b.FaultsByKind)
 		require.Equal(t, a.Violations, b.Violations)
+		aimed := 0
+		for k, v := range a.FaultsByKind {
+			if strings.HasPrefix(k, "at-") || strings.HasPrefix(k, "power-") {
+				aimed += v
+			}
+		}
+		require.Positive(t, aimed, "seed %d replays aimed faults and power losses too", seed)
 	}
 	// Tracing must not change the run.
 	var sb strings.Builder
@@ -121,6 +128,91 @@ func TestSimCheckerCatchesDivergence(t *testing.T) {
 	r := Run(o)
 	require.True(t, r.Failed())
 	require.Contains(t, strings.Join(r.Violations, "\n"), "prefix agreement")
+}
+
+// A seed stops at its first safety violation: no liveness phase and no
+// history check run after it.
+func TestSimStopsAtFirstViolation(t *testing.T) {
+	o := testOptions(t, 3, 3)
+	o.Faults = []string{}
+	o.mutateApplied = func(node, zxid int64, h uint64) uint64 {
+		if node == 2 && zxid&0xffffffff == 5 {
+			return h ^ 1
+		}
+		return h
+	}
+	var sb strings.Builder
+	o.Trace = &sb
+	r := Run(o)
+	require.True(t, r.Failed())
+	require.Less(t, r.SimulatedTime, 20*time.Second, "the run went on after the violation")
+	require.NotContains(t, sb.String(), "LIVENESS phase")
+	require.Contains(t, sb.String(), "STOP at the first violation")
+	require.Zero(t, r.OpsChecked, "the history was checked after the violation")
+}
+
+// A replica that panics fails its seed with the panic and the stack, and
+// the run still reports and can be replayed.
+func TestSimCatchesReplicaPanic(t *testing.T) {
+	o := testOptions(t, 5, 3)
+	o.Faults = []string{}
+	steps := 500
+	o.NewReplica = func(c ReplicaConfig, d Durable) (Replica, error) {
+		r, err := defaultFactory(c, d)
+		return panicky{r, &steps}, err
+	}
+	r := Run(o)
+	require.True(t, r.Failed())
+	require.True(t, r.Panicked)
+	last := r.Violations[len(r.Violations)-1]
+	require.Contains(t, last, "panic: replica bug")
+	require.Contains(t, last, "panicky.Step", "the stack is reported")
+	require.Contains(t, r.ReplayCommand, "-seed 5")
+	require.NotZero(t, r.SimulatedTime)
+}
+
+// Watch events a replica never delivers, or delivers for nothing, fail the
+// watch checks.
+func TestSimCheckerCatchesWatchEvents(t *testing.T) {
+	run := func(wrap func(Replica) Replica) []string {
+		for seed := uint64(1); seed <= 10; seed++ {
+			o := testOptions(t, seed, 3)
+			o.Faults, o.VisualizationDir = []string{}, t.TempDir()
+			o.NewReplica = func(c ReplicaConfig, d Durable) (Replica, error) {
+				r, err := defaultFactory(c, d)
+				return wrap(r), err
+			}
+			if r := Run(o); r.Failed() {
+				return r.Violations
+			}
+		}
+		return nil
+	}
+	missed := run(func(r Replica) Replica { return dropEvents{r} })
+	require.NotEmpty(t, missed)
+	require.Contains(t, missed[0], "whose event never came first")
+	n := 0
+	fake := run(func(r Replica) Replica { return fakeEvents{r, &n} })
+	require.NotEmpty(t, fake)
+	require.Contains(t, fake[0], "which no watch of the connection explains")
+}
+
+// A replica told its entries are durable before they are acks them early;
+// the durability obligations catch that on a calm seed, with no crash.
+func TestSimCheckerCatchesEarlyAck(t *testing.T) {
+	o := testOptions(t, 1, 3)
+	o.Faults = []string{}
+	var last int64
+	o.NewReplica = func(c ReplicaConfig, d Durable) (Replica, error) {
+		r, err := defaultFactory(c, d)
+		return eagerFsync{r, &last}, err
+	}
+	r := Run(o)
+	require.True(t, r.Failed())
+	require.Contains(t, r.Violations[0], "durability:")
+	o.NoObligationChecks = true
+	clean := Run(o)
+	require.False(t, clean.Failed(), "without crashes nothing else can see it: %v", clean.Violations)
 }
 
 // A replica that never elects a leader fails the liveness phase.

@@ -18,15 +18,18 @@ import (
 // bit for bit, so the pinned seed keeps failing as long as the engine and
 // the simulator behave the same; when either changes, rescan and update.
 var plantedBugSeeds = map[bugs.Bug]uint64{
-	bugs.AckBeforePersist:          412,
-	bugs.CommitBeforeQuorum:        1,
-	bugs.AckNewLeaderBeforePersist: 1179,
-	bugs.EpochBeforePersist:        318,
-	bugs.KeepDivergentTail:         6,
-	bugs.ReuseEpoch:                1,
-	bugs.EphemeralSurvivesExpiry:   121,
-	bugs.ReadBeforeLastZxid:        18,
-	bugs.SyncWithoutQuorum:         752,
+	bugs.AckBeforePersist:                1,
+	bugs.CommitBeforeQuorum:              1,
+	bugs.AckNewLeaderBeforePersist:       1,
+	bugs.EpochBeforePersist:              1,
+	bugs.KeepDivergentTail:               3,
+	bugs.ReuseEpoch:                      1,
+	bugs.EphemeralSurvivesExpiry:         14,
+	bugs.ReadBeforeLastZxid:              8,
+	bugs.SyncWithoutQuorum:               16,
+	bugs.EstablishWithoutNewLeaderQuorum: 1,
+	bugs.LeaderSkipsEpochPersist:         1,
+	bugs.FollowerDropsWatchEvents:        1,
 }
 
 // bugOptions are the options `zabkeeper sim --seed N` uses.

@@ -108,3 +108,13 @@ func TestServeUntilCancelled(t *testing.T) {
 		t.Fatal("server did not stop after cancel")
 	}
 }
+
+// A campaign's summary counts linearizability timeouts and panics.
+func TestSimCampaignSummary(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"sim", "--seeds", "2", "--nodes", "3", "--faults", "none", "--duration", "1s", "--jobs", "1", "--stop-on-failure", "--fail-on-lin-timeout"}, &stdout, &stderr)
+	require.Equal(t, 0, code, "%s%s", stdout.String(), stderr.String())
+	require.Contains(t, stdout.String(), "seeds:            2 (0 failing)")
+	require.Contains(t, stdout.String(), "lin timeouts:     0 seeds")
+	require.Contains(t, stdout.String(), "(0 seeds panicked)")
+}

@@ -34,6 +34,13 @@ type simOptions struct {
 	vizDir    string
 	jobs      int
 	bug       string
+	// stopOnFailure stops a campaign at its first failing seed.
+	stopOnFailure bool
+	// failOnLinTimeout fails a campaign in which Porcupine timed out on
+	// some seed (by default such a seed passes, counted in the summary).
+	failOnLinTimeout bool
+	// noObligations turns off the durability-obligation checks.
+	noObligations bool
 }
 
 func simFlags(out io.Writer, o *simOptions) *flag.FlagSet {
@@ -53,6 +60,9 @@ func simFlags(out io.Writer, o *simOptions) *flag.FlagSet {
 	fs.DurationVar(&o.traceTo, "trace-to", 0, "trace up to this virtual time (0 = the end)")
 	fs.StringVar(&o.vizDir, "viz-dir", "", "directory for Porcupine HTML of failing seeds (default $ZABKEEPER_SIM_DIR or the temp dir)")
 	fs.IntVar(&o.jobs, "jobs", runtime.NumCPU(), "seeds simulated in parallel (each simulation is single-threaded)")
+	fs.BoolVar(&o.stopOnFailure, "stop-on-failure", false, "stop a campaign at its first failing seed (seeds already running finish)")
+	fs.BoolVar(&o.failOnLinTimeout, "fail-on-lin-timeout", false, "fail the campaign when the linearizability check timed out on any seed")
+	fs.BoolVar(&o.noObligations, "no-obligation-checks", false, "do not check that ACK, NEWLEADER and LEADERINFO follow durable writes (to measure what faults alone catch)")
 	fs.StringVar(&o.bug, "plant-bug", "", "plant a known bug to watch the checkers catch it (needs a build with -tags simbugs): "+bugNames())
 	fs.Usage = func() {
 		fmt.Fprintf(out, `Usage: zabkeeper sim [flags]
@@ -105,7 +115,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	}
 	opts := func(seed uint64) sim.Options {
 		return sim.Options{Seed: seed, Nodes: o.nodes, Observers: o.observers, Clients: o.clients,
-			Faults: faults, Duration: o.duration, VisualizationDir: o.vizDir}
+			Faults: faults, Duration: o.duration, VisualizationDir: o.vizDir, NoObligationChecks: o.noObligations}
 	}
 	if o.seed != 0 {
 		so := opts(o.seed)
@@ -114,7 +124,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 		}
 		r := sim.Run(so)
 		printReport(stdout, &r)
-		if r.Failed() {
+		if r.Failed() || (o.failOnLinTimeout && r.LinTimedOut) {
 			return 1
 		}
 		return 0
@@ -132,6 +142,8 @@ func campaign(o simOptions, opts func(uint64) sim.Options, stdout, stderr io.Wri
 	start := time.Now()
 	seeds := make(chan uint64)
 	results := make(chan sim.Report)
+	stop := make(chan struct{})
+	var stopOnce sync.Once
 	var wg sync.WaitGroup
 	for range max(1, o.jobs) {
 		wg.Add(1)
@@ -143,8 +155,13 @@ func campaign(o simOptions, opts func(uint64) sim.Options, stdout, stderr io.Wri
 		}()
 	}
 	go func() {
+	feed:
 		for i := range o.seeds {
-			seeds <- o.firstSeed + uint64(i)
+			select {
+			case seeds <- o.firstSeed + uint64(i):
+			case <-stop:
+				break feed
+			}
 		}
 		close(seeds)
 		wg.Wait()
@@ -160,6 +177,8 @@ func campaign(o simOptions, opts func(uint64) sim.Options, stdout, stderr io.Wri
 		counters  = map[string]int{}
 		failing   []sim.Report
 		lastDraw  time.Time
+		timeouts  []uint64
+		panics    int
 	)
 	for r := range results {
 		done++
@@ -172,8 +191,17 @@ func campaign(o simOptions, opts func(uint64) sim.Options, stdout, stderr io.Wri
 		for k, v := range r.Counters {
 			counters[k] += v
 		}
+		if r.LinTimedOut {
+			timeouts = append(timeouts, r.Seed)
+		}
+		if r.Panicked {
+			panics++
+		}
 		if r.Failed() {
 			failing = append(failing, r)
+			if o.stopOnFailure {
+				stopOnce.Do(func() { close(stop) })
+			}
 		}
 		if now := time.Now(); now.Sub(lastDraw) > 200*time.Millisecond || done == o.seeds {
 			lastDraw = now
@@ -201,12 +229,17 @@ func campaign(o simOptions, opts func(uint64) sim.Options, stdout, stderr io.Wri
 	for _, r := range failing {
 		violations += len(r.Violations)
 	}
-	fmt.Fprintf(stdout, "violations:       %d\n", violations)
+	fmt.Fprintf(stdout, "violations:       %d (%d seeds panicked)\n", violations, panics)
+	slices.Sort(timeouts)
+	fmt.Fprintf(stdout, "lin timeouts:     %d seeds%s\n", len(timeouts), seedList(timeouts))
+	if done < o.seeds {
+		fmt.Fprintf(stdout, "stopped:          after the first failure (--stop-on-failure), %d of %d seeds run\n", done, o.seeds)
+	}
 	for _, r := range failing {
 		fmt.Fprintf(stdout, "\nFAIL seed %d: %s\n", r.Seed, firstLine(r.Violations))
 		fmt.Fprintf(stdout, "  replay: %s\n", r.ReplayCommand)
 	}
-	if len(failing) > 0 {
+	if len(failing) > 0 || (o.failOnLinTimeout && len(timeouts) > 0) {
 		return 1
 	}
 	return 0
@@ -251,14 +284,33 @@ func printReport(w io.Writer, r *sim.Report) {
 	fmt.Fprintf(w, "replay: %s\n", r.ReplayCommand)
 }
 
+// firstLine renders the first violation's first line (a panic's stack is
+// left to the replay).
 func firstLine(vs []string) string {
 	if len(vs) == 0 {
 		return ""
 	}
+	v, _, _ := strings.Cut(vs[0], "\n")
 	if len(vs) > 1 {
-		return fmt.Sprintf("%s (+%d more)", vs[0], len(vs)-1)
+		return fmt.Sprintf("%s (+%d more)", v, len(vs)-1)
 	}
-	return vs[0]
+	return v
+}
+
+// seedList renders up to ten seeds as " (seeds a, b, …)".
+func seedList(seeds []uint64) string {
+	if len(seeds) == 0 {
+		return ""
+	}
+	var parts []string
+	for i, s := range seeds {
+		if i == 10 {
+			parts = append(parts, "…")
+			break
+		}
+		parts = append(parts, fmt.Sprint(s))
+	}
+	return " (seeds " + strings.Join(parts, ", ") + ")"
 }
 
 // bugNames lists the bugs --plant-bug accepts.

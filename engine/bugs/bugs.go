@@ -43,6 +43,17 @@ const (
 	// quorum still follows it, so a deposed leader's sync-then-read is
 	// stale (ZOOKEEPER-1675).
 	SyncWithoutQuorum
+	// EstablishWithoutNewLeaderQuorum: the leader starts broadcasting (and
+	// counts its whole history committed) as soon as it set its own
+	// currentEpoch, without waiting for a quorum of NEWLEADER acks.
+	EstablishWithoutNewLeaderQuorum
+	// LeaderSkipsEpochPersist: a leader never persists its acceptedEpoch
+	// and currentEpoch; only followers do. A leader that restarts has
+	// forgotten the epoch it led.
+	LeaderSkipsEpochPersist
+	// FollowerDropsWatchEvents: followers and observers never deliver watch
+	// events (the leader does), so watches set through them never fire.
+	FollowerDropsWatchEvents
 	numBugs
 )
 
@@ -57,6 +68,10 @@ var names = [...]string{
 	EphemeralSurvivesExpiry:   "ephemeral-survives-expiry",
 	ReadBeforeLastZxid:        "read-before-last-zxid",
 	SyncWithoutQuorum:         "sync-without-quorum",
+
+	EstablishWithoutNewLeaderQuorum: "establish-without-newleader-quorum",
+	LeaderSkipsEpochPersist:         "leader-skips-epoch-persist",
+	FollowerDropsWatchEvents:        "follower-drops-watch-events",
 }
 
 func (b Bug) String() string {

@@ -7,7 +7,7 @@ import (
 )
 
 func TestNamesRoundTrip(t *testing.T) {
-	require.Len(t, All(), 9)
+	require.Len(t, All(), 12)
 	for _, b := range All() {
 		got, ok := Parse(b.String())
 		require.True(t, ok, b.String())

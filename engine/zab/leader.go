@@ -212,7 +212,7 @@ func (p *Peer) maybeEstablish() {
 	if p.established || !p.lead.currentSet {
 		return
 	}
-	if p.liveVoters() >= p.quorum() {
+	if p.liveVoters() >= p.quorum() || bugs.Active(bugs.EstablishWithoutNewLeaderQuorum) {
 		p.establish()
 	}
 }

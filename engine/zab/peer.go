@@ -3,6 +3,8 @@ package zab
 import (
 	"math"
 	"sort"
+
+	"github.com/zabkeeper/zabkeeper/engine/bugs"
 )
 
 // maxCounter is the zxid counter no proposal may use: as in ZooKeeper, a
@@ -359,7 +361,7 @@ func (p *Peer) installSnapshot(z int64, data SnapshotData) {
 func (p *Peer) setHardState(hs HardState) {
 	if hs != p.hs {
 		p.hs = hs
-		p.hsDirty = true
+		p.hsDirty = p.hsDirty || !(p.role == Leading && bugs.Active(bugs.LeaderSkipsEpochPersist))
 	}
 }
 
