@@ -1,0 +1,160 @@
+package recipes_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/zabkeeper/zabkeeper/recipes"
+)
+
+func TestMutex(t *testing.T) {
+	eachServer(t, func(t *testing.T, addr string) {
+		c1, c2 := connect(t, addr, sessionTimeout), connect(t, addr, sessionTimeout)
+		path := uniquePath("mutex")
+		a, err := recipes.NewMutex(c1, path, []byte("a"))
+		require.NoError(t, err)
+		b, err := recipes.NewMutex(c2, path, nil)
+		require.NoError(t, err)
+
+		held, err := a.Acquire(ctxT(t))
+		require.NoError(t, err)
+		again, err := a.Acquire(ctxT(t))
+		require.NoError(t, err, "reentrant acquire")
+		require.Equal(t, held, again, "a reentrant Acquire returns the same ownership context")
+
+		// b queues behind a: its znode is second, and it does not get the lock.
+		bctx, bcancel := context.WithCancel(context.Background())
+		bDone := make(chan error, 1)
+		go func() { _, err := b.Acquire(bctx); bDone <- err }()
+		waitFor(t, "b's znode queued", func() bool {
+			p, err := a.Participants(ctxT(t))
+			return err == nil && len(p) == 2
+		})
+		require.NoError(t, a.Release(), "first release of two")
+		requireLive(t, held, "a after one of two releases")
+		p, err := a.Participants(ctxT(t))
+		require.NoError(t, err)
+		require.Len(t, p, 2, "a still holds after one of two releases")
+		require.False(t, b.Held())
+
+		// Cancelling b's wait removes its znode.
+		bcancel()
+		require.ErrorIs(t, <-bDone, context.Canceled)
+		waitFor(t, "b's znode gone", func() bool {
+			p, err := a.Participants(ctxT(t))
+			return err == nil && len(p) == 1
+		})
+
+		go func() { _, err := b.Acquire(ctxT(t)); bDone <- err }()
+		waitFor(t, "b queued again", func() bool {
+			p, err := a.Participants(ctxT(t))
+			return err == nil && len(p) == 2
+		})
+		require.NoError(t, a.Release())
+		requireDone(t, held, recipes.ErrReleased, "a after its last release")
+		require.NoError(t, <-bDone, "b gets the lock once a releases")
+		require.True(t, b.Held())
+		require.ErrorIs(t, a.Release(), recipes.ErrNotHeld)
+		require.NoError(t, b.Release())
+	})
+}
+
+// TestMutexExclusion runs many owners on a few clients against each other
+// and checks that no two are ever inside at once, and that waiters are
+// served in the order they queued.
+func TestMutexExclusion(t *testing.T) {
+	eachServer(t, func(t *testing.T, addr string) {
+		clients := []*recipes.Client{connect(t, addr, sessionTimeout), connect(t, addr, sessionTimeout)}
+		path := uniquePath("exclusion")
+		const owners, rounds = 6, 5
+		var (
+			mu     sync.Mutex
+			inside int
+			total  int
+			wg     sync.WaitGroup
+			errs   = make(chan error, owners)
+		)
+		for i := 0; i < owners; i++ {
+			m, err := recipes.NewMutex(clients[i%len(clients)], path, nil)
+			require.NoError(t, err)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for r := 0; r < rounds; r++ {
+					held, err := m.Acquire(ctxT(t))
+					if err != nil {
+						errs <- err
+						return
+					}
+					mu.Lock()
+					inside++
+					if inside != 1 {
+						errs <- errors.New("two owners inside the lock")
+					}
+					mu.Unlock()
+					if held.Err() != nil {
+						errs <- context.Cause(held)
+					}
+					mu.Lock()
+					inside--
+					total++
+					mu.Unlock()
+					if err := m.Release(); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+		require.Equal(t, owners*rounds, total)
+	})
+}
+
+// TestMutexSessionLoss cuts a lock holder off the server: its ownership
+// context is cancelled before anyone else can hold the lock, the lock passes
+// on once the session expires, and the old holder can take it again after.
+func TestMutexSessionLoss(t *testing.T) {
+	eachServer(t, func(t *testing.T, addr string) {
+		holder := connectProxied(t, addr)
+		other := connect(t, addr, sessionTimeout)
+		path := uniquePath("loss")
+		a, err := recipes.NewMutex(holder.Client, path, nil)
+		require.NoError(t, err)
+		b, err := recipes.NewMutex(other, path, nil)
+		require.NoError(t, err)
+		held, err := a.Acquire(ctxT(t))
+		require.NoError(t, err)
+
+		// A silent partition: bytes stop both ways, no connection closes.
+		holder.proxy.CutOneWay(0)
+		holder.proxy.CutOneWay(1)
+		_, err = b.Acquire(ctxT(t))
+		require.NoError(t, err, "b gets the lock once a's session expires")
+		// By the time b holds the lock, a must already have been told.
+		select {
+		case <-held.Done():
+		default:
+			t.Fatal("double ownership: b holds the lock while a's ownership context is live")
+		}
+		require.ErrorIs(t, context.Cause(held), recipes.ErrOwnershipLost)
+		require.False(t, a.Held())
+
+		holder.proxy.Restore()
+		waitFor(t, "the holder's new session", holder.Connected)
+		require.NoError(t, a.Release(), "release after loss still counts down")
+		require.NoError(t, b.Release())
+		held2, err := a.Acquire(ctxT(t))
+		require.NoError(t, err, "a takes the lock again in its new session")
+		requireLive(t, held2, "a's new ownership")
+		require.NoError(t, a.Release())
+	})
+}
