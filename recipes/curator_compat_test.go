@@ -18,6 +18,50 @@ func TestCurator(t *testing.T) {
 	addr := testserver.Start(t, testserver.Config(t, tickMs)).Addr
 	java := startCurator(t, addr)
 	t.Run("mutex", func(t *testing.T) { curatorMutex(t, addr, java.in(t)) })
+	t.Run("latch", func(t *testing.T) { curatorLatch(t, addr, java.in(t)) })
+}
+
+// curatorLatch runs a Go LeaderLatch and Curator's LeaderLatch in one
+// election: one leader at a time, leadership passes both ways, and each
+// sees the other's id.
+func curatorLatch(t *testing.T, addr string, java *curator) {
+	c := connect(t, addr, sessionTimeout)
+	path := uniquePath("curator-latch")
+	g, err := recipes.NewLeaderLatch(c, path, "go-1")
+	require.NoError(t, err)
+	defer g.Close()
+	term, err := g.Await(ctxT(t))
+	require.NoError(t, err)
+
+	java.send("latch " + path + " java-1")
+	waitFor(t, "Curator's participant behind Go's", func() bool {
+		p, err := g.Participants(ctxT(t))
+		return err == nil && len(p) == 2
+	})
+	p, err := g.Participants(ctxT(t))
+	require.NoError(t, err)
+	require.Equal(t, "go-1", p[0].ID)
+	require.Equal(t, "java-1", p[1].ID)
+	require.True(t, strings.HasPrefix(p[1].Node, "_c_") && strings.Contains(p[1].Node, "-latch-"), "Curator's znode %q", p[1].Node)
+	require.False(t, java.said("leader java-1"), "Curator leads while Go does")
+
+	require.NoError(t, g.Close())
+	requireDone(t, term, recipes.ErrReleased, "Go's term after Close")
+	java.expect("leader java-1")
+
+	// Go joins behind Curator and leads only once Curator leaves.
+	g2, err := recipes.NewLeaderLatch(c, path, "go-2")
+	require.NoError(t, err)
+	defer g2.Close()
+	waitFor(t, "Go's participant behind Curator's", func() bool {
+		p, err := g2.Participants(ctxT(t))
+		return err == nil && len(p) == 2 && p[1].ID == "go-2"
+	})
+	require.False(t, g2.IsLeader(), "Go leads while Curator does")
+	java.send("unlatch " + path)
+	java.expect("unlatched " + path)
+	_, err = g2.Await(ctxT(t))
+	require.NoError(t, err, "Go leads after Curator leaves")
 }
 
 // curatorMutex runs a Go Mutex and Curator's InterProcessMutex on one path:
