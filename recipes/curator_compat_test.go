@@ -1,6 +1,7 @@
 package recipes_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -19,6 +20,70 @@ func TestCurator(t *testing.T) {
 	java := startCurator(t, addr)
 	t.Run("mutex", func(t *testing.T) { curatorMutex(t, addr, java.in(t)) })
 	t.Run("latch", func(t *testing.T) { curatorLatch(t, addr, java.in(t)) })
+	t.Run("discovery", func(t *testing.T) { curatorDiscovery(t, addr, java.in(t)) })
+}
+
+// curatorDiscovery registers instances from Go and from Curator under one
+// base path: each side lists the other's with every field intact.
+func curatorDiscovery(t *testing.T, addr string, java *curator) {
+	c := connect(t, addr, sessionTimeout)
+	base := uniquePath("curator-services")
+	d, err := recipes.NewDiscovery(c, base)
+	require.NoError(t, err)
+	defer d.Close()
+	cache := d.NewCache("web")
+	defer cache.Close()
+
+	in := recipes.NewInstance("web", "10.0.0.7", 8080)
+	in.ID = "go-1"
+	in.URISpec, err = recipes.ParseURISpec("{scheme}://{address}:{port}")
+	require.NoError(t, err)
+	require.NoError(t, d.Register(ctxT(t), in))
+	require.Equal(t, []string{"instance go-1 10.0.0.7 8080 true DYNAMIC http://10.0.0.7:8080"},
+		java.collect("query "+base+" web"), "Curator reads Go's instance")
+
+	java.send("register " + base + " web java-1 10.0.0.8 9090")
+	java.expect("registered java-1")
+	waitFor(t, "Curator's instance in Go's cache", func() bool { return len(cache.Instances()) == 2 })
+	got, err := d.Instance(ctxT(t), "web", "java-1")
+	require.NoError(t, err)
+	require.Equal(t, "web", got.Name)
+	require.Equal(t, "10.0.0.8", got.Address)
+	require.Equal(t, 9090, *got.Port)
+	require.Nil(t, got.SSLPort)
+	require.True(t, got.Enabled)
+	require.Equal(t, recipes.Dynamic, got.ServiceType)
+	require.Equal(t, "http://10.0.0.8:9090", got.URI())
+	require.NotZero(t, got.RegistrationTimeUTC)
+
+	// Curator's default serializer (compatible mode) leaves "enabled" out,
+	// which means enabled; otherwise Go writes the same document back.
+	raw, _, err := c.Conn().Get(base + "/web/java-1")
+	require.NoError(t, err)
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(raw, &doc))
+	require.NotContains(t, doc, "enabled")
+	doc["enabled"] = true
+	want, err := json.Marshal(doc)
+	require.NoError(t, err)
+	again, err := json.Marshal(got)
+	require.NoError(t, err)
+	require.JSONEq(t, string(want), string(again))
+
+	rr := recipes.NewProvider(cache, nil)
+	seen := map[string]bool{}
+	for i := 0; i < 2; i++ {
+		inst, err := rr.Instance()
+		require.NoError(t, err)
+		seen[inst.ID] = true
+	}
+	require.Equal(t, map[string]bool{"go-1": true, "java-1": true}, seen)
+
+	java.send("unregister java-1")
+	java.expect("unregistered java-1")
+	waitFor(t, "Curator's instance gone from Go's cache", func() bool { return len(cache.Instances()) == 1 })
+	require.NoError(t, d.Unregister(ctxT(t), in))
+	require.Empty(t, java.collect("query "+base+" web"))
 }
 
 // curatorLatch runs a Go LeaderLatch and Curator's LeaderLatch in one
