@@ -123,5 +123,5 @@ func (m *Mutex) Participants(ctx context.Context) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return participants(m.core.c, m.core.dir, mutexName)
+	return participants(m.core.c, m.core.dir, m.core.sortNames...)
 }
