@@ -79,9 +79,7 @@ func compileCurator(t *testing.T, cp string) string {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if javaClasses.dir != "" {
-		_ = os.RemoveAll(javaClasses.dir)
-	}
+	stopShared()
 	os.Exit(code)
 }
 

@@ -3,6 +3,8 @@ package recipes_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,15 +30,50 @@ const (
 	tickMs = 100
 )
 
-// eachServer runs fn against an in-process zabkeeper and against Debian's
-// Apache ZooKeeper, each started for this test.
+// eachServer runs fn against an in-process zabkeeper started for this test
+// and against Debian's Apache ZooKeeper (one JVM shared by the package's
+// tests, each of which works under paths of its own).
 func eachServer(t *testing.T, fn func(t *testing.T, addr string)) {
 	t.Run("zabkeeper", func(t *testing.T) {
 		fn(t, testserver.Start(t, testserver.Config(t, tickMs)).Addr)
 	})
 	t.Run("zookeeper", func(t *testing.T) {
-		fn(t, zktest.Start(t, zktest.Options{TickTimeMs: tickMs}).Addr)
+		fn(t, sharedZooKeeper(t))
 	})
+}
+
+// zooKeeper is the package's shared Apache ZooKeeper; TestMain stops it.
+var zooKeeper struct {
+	once sync.Once
+	dir  string
+	srv  *zktest.Server
+	err  error
+}
+
+func sharedZooKeeper(t *testing.T) string {
+	t.Helper()
+	zktest.Require(t)
+	zooKeeper.once.Do(func() {
+		zooKeeper.dir, zooKeeper.err = os.MkdirTemp("", "recipes-zookeeper-")
+		if zooKeeper.err == nil {
+			zooKeeper.srv, zooKeeper.err = zktest.Launch(zooKeeper.dir, zktest.Options{TickTimeMs: tickMs})
+		}
+	})
+	require.NoError(t, zooKeeper.err, "starting Apache ZooKeeper")
+	return zooKeeper.srv.Addr
+}
+
+// stopShared stops what the package's tests share (TestMain runs it).
+func stopShared() {
+	if zooKeeper.srv != nil {
+		zooKeeper.srv.Stop()
+	}
+	if zooKeeper.dir != "" {
+		_ = os.RemoveAll(zooKeeper.dir)
+	}
+	if javaClasses.dir != "" {
+		_ = os.RemoveAll(javaClasses.dir)
+	}
 }
 
 // connect opens a recipes Client to addr with the given session timeout and

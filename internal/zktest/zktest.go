@@ -66,10 +66,21 @@ type Options struct {
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	Require(t)
-	dir := t.TempDir()
-	port, err := freePort()
+	s, err := Launch(t.TempDir(), opts)
 	if err != nil {
 		t.Fatalf("zktest: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Launch runs ZooKeeperServerMain with its files under dir (which must
+// exist) and waits until it answers "ruok" with "imok". The caller stops it;
+// tests that share one server across a package use it from TestMain.
+func Launch(dir string, opts Options) (*Server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
 	}
 	tick := opts.TickTimeMs
 	if tick == 0 {
@@ -80,12 +91,12 @@ func Start(t testing.TB, opts Options) *Server {
 		tick, filepath.Join(dir, "data"), port)
 	cfgPath := filepath.Join(dir, "zoo.cfg")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatalf("zktest: %v", err)
+		return nil, err
 	}
 	logPath := filepath.Join(dir, "zookeeper.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
-		t.Fatalf("zktest: %v", err)
+		return nil, err
 	}
 	cmd := exec.Command("java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
 		"-cp", Jar+":/usr/share/java/slf4j-simple.jar",
@@ -94,7 +105,7 @@ func Start(t testing.TB, opts Options) *Server {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
-		t.Fatalf("zktest: start java: %v", err)
+		return nil, fmt.Errorf("start java: %w", err)
 	}
 	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), cmd: cmd, done: make(chan struct{}), log: logPath}
 	go func() {
@@ -102,20 +113,20 @@ func Start(t testing.TB, opts Options) *Server {
 		logFile.Close()
 		close(s.done)
 	}()
-	t.Cleanup(s.Stop)
 	deadline := time.Now().Add(startTimeout)
 	for !s.ruok() {
 		select {
 		case <-s.done:
-			t.Fatalf("zktest: ZooKeeper exited during start-up:\n%s", s.Log())
+			return nil, fmt.Errorf("ZooKeeper exited during start-up:\n%s", s.Log())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("zktest: ZooKeeper did not answer ruok within %v:\n%s", startTimeout, s.Log())
+			s.Stop()
+			return nil, fmt.Errorf("ZooKeeper did not answer ruok within %v:\n%s", startTimeout, s.Log())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return s
+	return s, nil
 }
 
 // Stop kills the JVM and waits for it to exit; later calls do nothing.
