@@ -71,7 +71,10 @@ func Connect(servers []string, sessionTimeout time.Duration, opts ...func(*zk.Co
 }
 
 // NewClient wraps a connection opened with zk.Connect. The Client reads
-// events until it is closed; the caller must not read it as well.
+// events until it is closed; the caller must not read it as well. go-zk
+// drops session events when that channel is full, so a missed disconnect
+// could leave an ownership context live too long: prefer Connect, which
+// observes events with a callback that never drops them.
 func NewClient(conn *zk.Conn, events <-chan zk.Event) *Client {
 	c := newClient()
 	c.setConn(conn)
@@ -172,10 +175,7 @@ func (c *Client) session(ctx context.Context) (*generation, error) {
 			c.mu.Unlock()
 			return nil, ErrClosed
 		}
-		// Connect's callback may have missed HasSession before setConn.
-		if c.cur.isLost() && c.conn != nil && c.conn.State() == zk.StateHasSession {
-			c.cur = &generation{session: c.conn.SessionID(), lost: make(chan struct{})}
-		}
+		c.refreshLocked()
 		g, changed := c.cur, c.changed
 		c.mu.Unlock()
 		if !g.isLost() {
@@ -195,7 +195,21 @@ func (c *Client) session(ctx context.Context) (*generation, error) {
 func (c *Client) Connected() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return !c.closed && !c.cur.isLost()
+	if c.closed {
+		return false
+	}
+	c.refreshLocked()
+	return !c.cur.isLost()
+}
+
+// refreshLocked starts a generation when go-zk has a session but no event
+// said so: Connect's callback can see HasSession before setConn, and
+// NewClient's channel drops events when full.
+func (c *Client) refreshLocked() {
+	if c.cur.isLost() && c.conn != nil && c.conn.State() == zk.StateHasSession {
+		c.cur = &generation{session: c.conn.SessionID(), lost: make(chan struct{})}
+		c.notifyLocked()
+	}
 }
 
 // ownership returns a context that is cancelled when g is lost, when release

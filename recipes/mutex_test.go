@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/zabkeeper/zabkeeper/internal/testserver"
+	"github.com/zabkeeper/zabkeeper/internal/zktest"
 	"github.com/zabkeeper/zabkeeper/recipes"
 )
 
@@ -123,38 +125,52 @@ func TestMutexExclusion(t *testing.T) {
 // context is cancelled before anyone else can hold the lock, the lock passes
 // on once the session expires, and the old holder can take it again after.
 func TestMutexSessionLoss(t *testing.T) {
-	eachServer(t, func(t *testing.T, addr string) {
-		holder := connectProxied(t, addr)
-		other := connect(t, addr, sessionTimeout)
-		path := uniquePath("loss")
-		a, err := recipes.NewMutex(holder.Client, path, nil)
-		require.NoError(t, err)
-		b, err := recipes.NewMutex(other, path, nil)
-		require.NoError(t, err)
-		held, err := a.Acquire(ctxT(t))
-		require.NoError(t, err)
+	eachServer(t, mutexSessionLoss)
+}
 
-		// A silent partition: bytes stop both ways, no connection closes.
-		holder.proxy.CutOneWay(0)
-		holder.proxy.CutOneWay(1)
-		_, err = b.Acquire(ctxT(t))
-		require.NoError(t, err, "b gets the lock once a's session expires")
-		// By the time b holds the lock, a must already have been told.
-		select {
-		case <-held.Done():
-		default:
-			t.Fatal("double ownership: b holds the lock while a's ownership context is live")
-		}
-		require.ErrorIs(t, context.Cause(held), recipes.ErrOwnershipLost)
-		require.False(t, a.Held())
-
-		holder.proxy.Restore()
-		waitFor(t, "the holder's new session", holder.Connected)
-		require.NoError(t, a.Release(), "release after loss still counts down")
-		require.NoError(t, b.Release())
-		held2, err := a.Acquire(ctxT(t))
-		require.NoError(t, err, "a takes the lock again in its new session")
-		requireLive(t, held2, "a's new ownership")
-		require.NoError(t, a.Release())
+// TestMutexSessionLossDefaultTick is TestMutexSessionLoss on servers with
+// the default tickTime of 2000 ms, as users run them: the client's 1.5 s
+// session is negotiated up to the 4 s minimum.
+func TestMutexSessionLossDefaultTick(t *testing.T) {
+	t.Run("zabkeeper", func(t *testing.T) {
+		mutexSessionLoss(t, testserver.Start(t, testserver.Config(t, 0)).Addr)
 	})
+	t.Run("zookeeper", func(t *testing.T) {
+		mutexSessionLoss(t, zktest.Start(t, zktest.Options{}).Addr)
+	})
+}
+
+func mutexSessionLoss(t *testing.T, addr string) {
+	holder := connectProxied(t, addr)
+	other := connect(t, addr, sessionTimeout)
+	path := uniquePath("loss")
+	a, err := recipes.NewMutex(holder.Client, path, nil)
+	require.NoError(t, err)
+	b, err := recipes.NewMutex(other, path, nil)
+	require.NoError(t, err)
+	held, err := a.Acquire(ctxT(t))
+	require.NoError(t, err)
+
+	// A silent partition: bytes stop both ways, no connection closes.
+	holder.proxy.CutOneWay(0)
+	holder.proxy.CutOneWay(1)
+	_, err = b.Acquire(ctxT(t))
+	require.NoError(t, err, "b gets the lock once a's session expires")
+	// By the time b holds the lock, a must already have been told.
+	select {
+	case <-held.Done():
+	default:
+		t.Fatal("double ownership: b holds the lock while a's ownership context is live")
+	}
+	require.ErrorIs(t, context.Cause(held), recipes.ErrOwnershipLost)
+	require.False(t, a.Held())
+
+	holder.proxy.Restore()
+	waitFor(t, "the holder's new session", holder.Connected)
+	require.NoError(t, a.Release(), "release after loss still counts down")
+	require.NoError(t, b.Release())
+	held2, err := a.Acquire(ctxT(t))
+	require.NoError(t, err, "a takes the lock again in its new session")
+	requireLive(t, held2, "a's new ownership")
+	require.NoError(t, a.Release())
 }
