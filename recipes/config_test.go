@@ -108,8 +108,8 @@ func TestValueConcurrentUpdates(t *testing.T) {
 // TestValueWatchEveryVersion has the writer wait for each version to be
 // delivered before writing the next: the watcher sees every version.
 // Then it partitions the watcher while versions move on: after the
-// partition it delivers only the newest, never an older one, even in its
-// new session.
+// partition (whether or not its session survived it) it delivers only the
+// newest, never an older one.
 func TestValueWatchEveryVersion(t *testing.T) {
 	eachServer(t, func(t *testing.T, addr string) {
 		path := uniquePath("config-watch")

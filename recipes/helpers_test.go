@@ -98,10 +98,16 @@ type partitioned struct {
 // short session, so the test can let the session expire.
 func connectProxied(t testing.TB, addr string) partitioned {
 	t.Helper()
+	return connectProxiedTimeout(t, addr, shortSession)
+}
+
+// connectProxiedTimeout is connectProxied with a chosen session timeout.
+func connectProxiedTimeout(t testing.TB, addr string, timeout time.Duration) partitioned {
+	t.Helper()
 	p, err := netstub.NewProxy("127.0.0.1:0", addr)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = p.Close() })
-	return partitioned{Client: connect(t, p.Addr(), shortSession), proxy: p}
+	return partitioned{Client: connect(t, p.Addr(), timeout), proxy: p}
 }
 
 // waitFor polls cond until it holds or waitTimeout passes.

@@ -98,7 +98,9 @@ func TestLeaderLatchSessionLoss(t *testing.T) {
 func TestLeaderLatchSuspended(t *testing.T) {
 	eachServer(t, func(t *testing.T, addr string) {
 		path := uniquePath("latch-suspend")
-		pc := connectProxied(t, addr)
+		// go-zk waits a second before it dials again: the session must
+		// outlive that by far.
+		pc := connectProxiedTimeout(t, addr, sessionTimeout)
 		a, err := recipes.NewLeaderLatch(pc.Client, path, "a")
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = a.Close() })
