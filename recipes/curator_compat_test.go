@@ -21,6 +21,102 @@ func TestCurator(t *testing.T) {
 	t.Run("mutex", func(t *testing.T) { curatorMutex(t, addr, java.in(t)) })
 	t.Run("latch", func(t *testing.T) { curatorLatch(t, addr, java.in(t)) })
 	t.Run("discovery", func(t *testing.T) { curatorDiscovery(t, addr, java.in(t)) })
+	t.Run("rwlock", func(t *testing.T) { curatorRWLock(t, addr, java.in(t)) })
+	t.Run("semaphore", func(t *testing.T) { curatorSemaphore(t, addr, java.in(t)) })
+	t.Run("counter", func(t *testing.T) { curatorCounter(t, addr, java.in(t)) })
+}
+
+// curatorRWLock: a Go writer holds Curator's reader back and the reverse;
+// Go and Curator readers share.
+func curatorRWLock(t *testing.T, addr string, java *curator) {
+	path := uniquePath("curator-rw")
+	rw, err := recipes.NewRWMutex(connect(t, addr, sessionTimeout), path, nil)
+	require.NoError(t, err)
+	count := func() int {
+		p, err := rw.WriteLock().Participants(ctxT(t))
+		require.NoError(t, err)
+		return len(p)
+	}
+	_, err = rw.WriteLock().Acquire(ctxT(t))
+	require.NoError(t, err)
+	java.send("rlock " + path)
+	waitFor(t, "Curator's reader queued", func() bool { return count() == 2 })
+	require.False(t, java.said("rlocked "+path), "Curator reads while Go writes")
+	require.NoError(t, rw.WriteLock().Release())
+	java.expect("rlocked " + path)
+
+	_, err = rw.ReadLock().Acquire(ctxT(t))
+	require.NoError(t, err, "Go and Curator readers share")
+	require.NoError(t, rw.ReadLock().Release())
+
+	got := make(chan error, 1)
+	go func() { _, err := rw.WriteLock().Acquire(ctxT(t)); got <- err }()
+	waitFor(t, "Go's writer queued", func() bool { return count() == 2 })
+	select {
+	case err := <-got:
+		t.Fatalf("Go writes while Curator reads (err %v)", err)
+	default:
+	}
+	java.send("runlock " + path)
+	java.expect("runlocked " + path)
+	require.NoError(t, <-got)
+	require.NoError(t, rw.WriteLock().Release())
+}
+
+// curatorSemaphore: Go and Curator share one semaphore of two leases.
+func curatorSemaphore(t *testing.T, addr string, java *curator) {
+	path := uniquePath("curator-sem")
+	sem, err := recipes.NewSemaphore(connect(t, addr, sessionTimeout), path, 2, nil)
+	require.NoError(t, err)
+	l1, err := sem.Acquire(ctxT(t))
+	require.NoError(t, err)
+	l2, err := sem.Acquire(ctxT(t))
+	require.NoError(t, err)
+	java.send("lease " + path + " 2")
+	waitFor(t, "Curator's lease waiting", func() bool {
+		l, err := sem.Leases(ctxT(t))
+		return err == nil && len(l) == 3
+	})
+	require.False(t, java.said("leased "+path), "three leases of two")
+	l1.Release()
+	java.expect("leased " + path)
+
+	got := make(chan error, 1)
+	go func() {
+		l, err := sem.Acquire(ctxT(t))
+		if err == nil {
+			defer l.Release()
+		}
+		got <- err
+	}()
+	waitFor(t, "Go's lease waiting", func() bool {
+		l, err := sem.Leases(ctxT(t))
+		return err == nil && len(l) == 3
+	})
+	select {
+	case err := <-got:
+		t.Fatalf("Go got a third lease of two (err %v)", err)
+	default:
+	}
+	java.send("unlease " + path)
+	java.expect("unleased " + path)
+	require.NoError(t, <-got)
+	l2.Release()
+}
+
+// curatorCounter: Go's AtomicLong and Curator's DistributedAtomicLong count
+// on one znode.
+func curatorCounter(t *testing.T, addr string, java *curator) {
+	path := uniquePath("curator-counter")
+	a, err := recipes.NewAtomicLong(connect(t, addr, sessionTimeout), path)
+	require.NoError(t, err)
+	_, _, err = a.Add(ctxT(t), 41)
+	require.NoError(t, err)
+	java.send("increment " + path)
+	java.expect("counter " + path + " 42")
+	v, err := a.Increment(ctxT(t))
+	require.NoError(t, err)
+	require.Equal(t, int64(43), v)
 }
 
 // curatorDiscovery registers instances from Go and from Curator under one

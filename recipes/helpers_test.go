@@ -25,7 +25,7 @@ const (
 	sessionTimeout = 10 * time.Second
 	// shortSession is the session timeout of clients whose sessions a test
 	// lets expire.
-	shortSession = 1500 * time.Millisecond
+	shortSession = 2 * time.Second
 	// tickMs is the servers' tickTime: short, so short sessions are allowed.
 	tickMs = 100
 )

@@ -9,6 +9,11 @@
 //   register BASE NAME ID ADDRESS PORT   register a DYNAMIC service instance   -> "registered ID"
 //   unregister ID             unregister it                                    -> "unregistered ID"
 //   query BASE NAME           list instances: "instance ID ADDRESS PORT ENABLED" lines, then "end"
+//   rlock PATH / wlock PATH   acquire InterProcessReadWriteLock's read / write lock -> "rlocked PATH" / "wlocked PATH"
+//   runlock PATH / wunlock PATH  release it                                    -> "runlocked PATH" / "wunlocked PATH"
+//   lease PATH MAX            acquire an InterProcessSemaphoreV2 lease         -> "leased PATH"
+//   unlease PATH              return it                                        -> "unleased PATH"
+//   increment PATH            DistributedAtomicLong.increment                  -> "counter PATH VALUE"
 //   quit                      close everything and exit                        -> "bye"
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -17,9 +22,15 @@ import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.framework.recipes.atomic.AtomicValue;
+import org.apache.curator.framework.recipes.atomic.DistributedAtomicLong;
 import org.apache.curator.framework.recipes.leader.LeaderLatch;
 import org.apache.curator.framework.recipes.leader.LeaderLatchListener;
+import org.apache.curator.framework.recipes.locks.InterProcessLock;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
+import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
+import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreV2;
+import org.apache.curator.framework.recipes.locks.Lease;
 import org.apache.curator.retry.RetryForever;
 import org.apache.curator.x.discovery.ServiceDiscovery;
 import org.apache.curator.x.discovery.ServiceDiscoveryBuilder;
@@ -68,6 +79,56 @@ public class CuratorDriver {
                 case "unlock":
                     locks.remove(f[1]).countDown();
                     break;
+                case "rlock":
+                case "wlock": {
+                    InterProcessReadWriteLock rw = new InterProcessReadWriteLock(client, f[1]);
+                    InterProcessLock l = f[0].equals("rlock") ? rw.readLock() : rw.writeLock();
+                    String tag = f[0].substring(0, 1);
+                    CountDownLatch unlock = new CountDownLatch(1);
+                    locks.put(tag + f[1], unlock);
+                    new Thread(() -> {
+                        try {
+                            l.acquire();
+                            say(tag + "locked " + f[1]);
+                            unlock.await();
+                            l.release();
+                            say(tag + "unlocked " + f[1]);
+                        } catch (Exception e) {
+                            say("error " + e);
+                        }
+                    }).start();
+                    break;
+                }
+                case "runlock":
+                case "wunlock":
+                    locks.remove(f[0].substring(0, 1) + f[1]).countDown();
+                    break;
+                case "lease": {
+                    InterProcessSemaphoreV2 sem = new InterProcessSemaphoreV2(client, f[1], Integer.parseInt(f[2]));
+                    CountDownLatch back = new CountDownLatch(1);
+                    locks.put("lease" + f[1], back);
+                    new Thread(() -> {
+                        try {
+                            Lease lease = sem.acquire();
+                            say("leased " + f[1]);
+                            back.await();
+                            sem.returnLease(lease);
+                            say("unleased " + f[1]);
+                        } catch (Exception e) {
+                            say("error " + e);
+                        }
+                    }).start();
+                    break;
+                }
+                case "unlease":
+                    locks.remove("lease" + f[1]).countDown();
+                    break;
+                case "increment": {
+                    DistributedAtomicLong counter = new DistributedAtomicLong(client, f[1], new RetryForever(10));
+                    AtomicValue<Long> v = counter.increment();
+                    say(v.succeeded() ? "counter " + f[1] + " " + v.postValue() : "error increment failed");
+                    break;
+                }
                 case "latch": {
                     LeaderLatch l = new LeaderLatch(client, f[1], f[2]);
                     l.addListener(new LeaderLatchListener() {
