@@ -35,7 +35,18 @@ type Client struct {
 	changed chan struct{} // closed and replaced on every state change
 	closed  bool
 	done    chan struct{} // closed by Close
+	// sessionAt is when go-zk last reported a session (zero while it has
+	// none); the generation starts sessionGrace later.
+	sessionAt time.Time
 }
+
+// sessionGrace is how long after go-zk reports a session the recipes wait
+// before sending requests. go-zk v1.0.4 reads its last zxid to re-arm
+// watches right after the handshake without synchronising with the
+// goroutine that reads replies (go-zookeeper/zk PR #35, unmerged): a reply
+// to a request written before the re-arm request is a data race. Requests
+// sent a moment later queue behind the re-arm request, which orders them.
+const sessionGrace = 50 * time.Millisecond
 
 // generation is one uninterrupted period of being connected in one session.
 // lost is closed when the period ends (disconnect, expiry, Close).
@@ -150,10 +161,12 @@ func (c *Client) observe(ev zk.Event) {
 		if !c.cur.isLost() {
 			close(c.cur.lost)
 		}
-		c.cur = &generation{session: sid, lost: make(chan struct{})}
+		c.sessionAt = time.Now()
+		time.AfterFunc(sessionGrace, c.wake)
 	case zk.StateConnected, zk.StateConnectedReadOnly:
 		return // a TCP connection, not yet a session
 	default: // disconnected, connecting, expired, auth failed
+		c.sessionAt = time.Time{}
 		if !c.cur.isLost() {
 			close(c.cur.lost)
 		}
@@ -202,14 +215,33 @@ func (c *Client) Connected() bool {
 	return !c.cur.isLost()
 }
 
-// refreshLocked starts a generation when go-zk has a session but no event
-// said so: Connect's callback can see HasSession before setConn, and
-// NewClient's channel drops events when full.
-func (c *Client) refreshLocked() {
-	if c.cur.isLost() && c.conn != nil && c.conn.State() == zk.StateHasSession {
-		c.cur = &generation{session: c.conn.SessionID(), lost: make(chan struct{})}
-		c.notifyLocked()
+// wake starts the generation once sessionGrace has passed.
+func (c *Client) wake() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.refreshLocked()
 	}
+}
+
+// refreshLocked starts a generation when go-zk has had a session for
+// sessionGrace. It also catches a session no event announced: Connect's
+// callback can see HasSession before setConn, and NewClient's channel drops
+// events when full.
+func (c *Client) refreshLocked() {
+	if !c.cur.isLost() || c.conn == nil || c.conn.State() != zk.StateHasSession {
+		return
+	}
+	if c.sessionAt.IsZero() {
+		c.sessionAt = time.Now()
+		time.AfterFunc(sessionGrace, c.wake)
+		return
+	}
+	if time.Since(c.sessionAt) < sessionGrace {
+		return
+	}
+	c.cur = &generation{session: c.conn.SessionID(), lost: make(chan struct{})}
+	c.notifyLocked()
 }
 
 // ownership returns a context that is cancelled when g is lost, when release
