@@ -22,7 +22,7 @@ var ErrNotHeld = errors.New("recipes: lock not held")
 type Mutex struct {
 	core lockCore
 
-	turn chan struct{} // one Acquire or Release of this value at a time
+	turn chan struct{} // one Acquire of this value at a time
 	mu   sync.Mutex
 	held *holding
 }
@@ -92,8 +92,6 @@ func (m *Mutex) Acquire(ctx context.Context) (context.Context, error) {
 // session lives) and cancels the ownership context. Release after the
 // ownership was lost still counts down and removes the znode.
 func (m *Mutex) Release() error {
-	m.turn <- struct{}{}
-	defer func() { <-m.turn }()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	h := m.held

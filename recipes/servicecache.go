@@ -22,7 +22,10 @@ type ServiceCache struct {
 	name string
 
 	mu        sync.Mutex
-	instances map[string]cached // by znode name
+	instances map[string]ServiceInstance // by znode name
+	// dataWatch marks the instances whose data watch has not fired: their
+	// cached data is still current.
+	dataWatch map[string]bool
 	loaded    bool
 	changed   chan struct{}
 	// dirWatch is set while a watch on the service's znode is pending, so
@@ -34,15 +37,10 @@ type ServiceCache struct {
 	stopOnce sync.Once
 }
 
-type cached struct {
-	inst     ServiceInstance
-	watching bool // a data watch is set: the instance has not changed since it was read
-}
-
 // NewCache starts a cache of service name's instances.
 func (d *Discovery) NewCache(name string) *ServiceCache {
 	sc := &ServiceCache{
-		d: d, name: name, instances: map[string]cached{}, changed: make(chan struct{}),
+		d: d, name: name, instances: map[string]ServiceInstance{}, dataWatch: map[string]bool{}, changed: make(chan struct{}),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	go sc.run()
@@ -54,8 +52,8 @@ func (sc *ServiceCache) Instances() []ServiceInstance {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	out := make([]ServiceInstance, 0, len(sc.instances))
-	for _, c := range sc.instances {
-		out = append(out, c.inst)
+	for _, inst := range sc.instances {
+		out = append(out, inst)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
@@ -118,10 +116,7 @@ func (sc *ServiceCache) run() {
 				sc.dirWatch.Store(false)
 			} else {
 				sc.mu.Lock()
-				if c, ok := sc.instances[child]; ok {
-					c.watching = false
-					sc.instances[child] = c
-				}
+				delete(sc.dataWatch, child)
 				sc.mu.Unlock()
 			}
 			select {
@@ -140,10 +135,7 @@ func (sc *ServiceCache) run() {
 		if g.session != lastSession {
 			// Watches of an expired session are gone: read everything again.
 			sc.mu.Lock()
-			for k, c := range sc.instances {
-				c.watching = false
-				sc.instances[k] = c
-			}
+			sc.dataWatch = map[string]bool{}
 			sc.mu.Unlock()
 			sc.dirWatch.Store(false)
 			lastSession = g.session
@@ -197,13 +189,14 @@ func (sc *ServiceCache) load(dir string, notify func(<-chan zk.Event, string)) e
 		sc.dirWatch.Store(true)
 		notify(ch, "")
 	}
-	sc.mu.Lock()
-	old := sc.instances
-	sc.mu.Unlock()
-	next := make(map[string]cached, len(children))
+	next := make(map[string]ServiceInstance, len(children))
 	for _, child := range children {
-		if c, ok := old[child]; ok && c.watching {
-			next[child] = c
+		sc.mu.Lock()
+		inst, ok := sc.instances[child]
+		current := ok && sc.dataWatch[child]
+		sc.mu.Unlock()
+		if current {
+			next[child] = inst
 			continue
 		}
 		data, _, dch, err := conn.GetW(join(dir, child))
@@ -213,13 +206,16 @@ func (sc *ServiceCache) load(dir string, notify func(<-chan zk.Event, string)) e
 		if err != nil {
 			return errRetry
 		}
-		inst, err := decodeInstance(join(dir, child), data)
+		sc.mu.Lock()
+		sc.dataWatch[child] = true
+		sc.mu.Unlock()
+		notify(dch, child)
+		inst, err = decodeInstance(join(dir, child), data)
 		if err != nil {
 			sc.d.log.Warn("skip instance", "path", join(dir, child), "err", err)
 			continue
 		}
-		next[child] = cached{inst: inst, watching: true}
-		notify(dch, child)
+		next[child] = inst
 	}
 	sc.mu.Lock()
 	sc.instances = next
