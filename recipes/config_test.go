@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/zabkeeper/zabkeeper/netstub"
 	"github.com/zabkeeper/zabkeeper/recipes"
 )
 
@@ -142,8 +143,8 @@ func TestValueWatchEveryVersion(t *testing.T) {
 			require.Equal(t, int32(i), x.Version)
 		}
 
-		pc.proxy.CutOneWay(0)
-		pc.proxy.CutOneWay(1)
+		pc.proxy.CutOneWay(netstub.ToTarget)
+		pc.proxy.CutOneWay(netstub.FromTarget)
 		for i := 0; i < 5; i++ {
 			_, err := v.Update(ctxT(t), func(cur recipes.Versioned[int]) (int, error) { return cur.Value + 1, nil })
 			require.NoError(t, err)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/zabkeeper/zabkeeper/netstub"
 	"github.com/zabkeeper/zabkeeper/recipes"
 )
 
@@ -105,8 +106,8 @@ func TestDiscoverySessionLoss(t *testing.T) {
 		waitFor(t, "instance cached", func() bool { return len(cache.Instances()) == 1 })
 		first := pc.Conn().SessionID()
 
-		pc.proxy.CutOneWay(0)
-		pc.proxy.CutOneWay(1)
+		pc.proxy.CutOneWay(netstub.ToTarget)
+		pc.proxy.CutOneWay(netstub.FromTarget)
 		waitFor(t, "instance gone with the expired session", func() bool { return len(cache.Instances()) == 0 })
 		pc.proxy.Restore()
 		waitFor(t, "instance registered again", func() bool {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/zabkeeper/zabkeeper/netstub"
 	"github.com/zabkeeper/zabkeeper/recipes"
 )
 
@@ -68,8 +69,8 @@ func TestLeaderLatchSessionLoss(t *testing.T) {
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = b.Close() })
 
-		pc.proxy.CutOneWay(0)
-		pc.proxy.CutOneWay(1)
+		pc.proxy.CutOneWay(netstub.ToTarget)
+		pc.proxy.CutOneWay(netstub.FromTarget)
 		termB, err := b.Await(ctxT(t))
 		require.NoError(t, err, "b leads once a's session expires")
 		select {

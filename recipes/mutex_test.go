@@ -6,10 +6,12 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/require"
 
 	"github.com/zabkeeper/zabkeeper/internal/testserver"
 	"github.com/zabkeeper/zabkeeper/internal/zktest"
+	"github.com/zabkeeper/zabkeeper/netstub"
 	"github.com/zabkeeper/zabkeeper/recipes"
 )
 
@@ -152,8 +154,8 @@ func mutexSessionLoss(t *testing.T, addr string) {
 	require.NoError(t, err)
 
 	// A silent partition: bytes stop both ways, no connection closes.
-	holder.proxy.CutOneWay(0)
-	holder.proxy.CutOneWay(1)
+	holder.proxy.CutOneWay(netstub.ToTarget)
+	holder.proxy.CutOneWay(netstub.FromTarget)
 	_, err = b.Acquire(ctxT(t))
 	require.NoError(t, err, "b gets the lock once a's session expires")
 	// By the time b holds the lock, a must already have been told.
@@ -173,4 +175,47 @@ func mutexSessionLoss(t *testing.T, addr string) {
 	require.NoError(t, err, "a takes the lock again in its new session")
 	requireLive(t, held2, "a's new ownership")
 	require.NoError(t, a.Release())
+}
+
+// TestMutexLostCreateReply loses the reply to the create of the participant
+// znode: the create went through, the connection drops before the client
+// hears of it. The protected name (_c_<uuid>-) lets Acquire find its znode
+// again in the same session instead of creating a second one that would
+// wait behind the first forever.
+func TestMutexLostCreateReply(t *testing.T) {
+	eachServer(t, func(t *testing.T, addr string) {
+		pc := connectProxiedTimeout(t, addr, sessionTimeout)
+		observer := connect(t, addr, sessionTimeout)
+		path := uniquePath("lost-reply")
+		m, err := recipes.NewMutex(pc.Client, path, nil)
+		require.NoError(t, err)
+		watch, err := recipes.NewMutex(observer, path, nil)
+		require.NoError(t, err)
+		participants := func() []string {
+			p, err := watch.Participants(ctxT(t))
+			require.NoError(t, err)
+			return p
+		}
+
+		// The lock's parent exists, so the held create is the only request.
+		_, err = observer.Conn().Create("/recipes-test", nil, 0, zk.WorldACL(zk.PermAll))
+		if !errors.Is(err, zk.ErrNodeExists) {
+			require.NoError(t, err)
+		}
+		_, err = observer.Conn().Create(path, nil, 0, zk.WorldACL(zk.PermAll))
+		require.NoError(t, err)
+
+		pc.proxy.CutOneWay(netstub.FromTarget) // requests arrive, replies are held
+		session := pc.Conn().SessionID()
+		done := make(chan error, 1)
+		go func() { _, err := m.Acquire(ctxT(t)); done <- err }()
+		waitFor(t, "the participant znode created", func() bool { return len(participants()) == 1 })
+		pc.proxy.Cut() // the reply is lost with the connection
+		pc.proxy.Restore()
+		require.NoError(t, <-done)
+		require.Equal(t, session, pc.Conn().SessionID(), "the session survived")
+		require.Len(t, participants(), 1, "no second participant znode")
+		require.NoError(t, m.Release())
+		waitFor(t, "the znode released", func() bool { return len(participants()) == 0 })
+	})
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/zabkeeper/zabkeeper/netstub"
 	"github.com/zabkeeper/zabkeeper/recipes"
 )
 
@@ -100,8 +101,8 @@ func TestSemaphore(t *testing.T) {
 
 		// The holder of l1 is partitioned: its lease context ends before a
 		// fourth participant can get a lease.
-		pc.proxy.CutOneWay(0)
-		pc.proxy.CutOneWay(1)
+		pc.proxy.CutOneWay(netstub.ToTarget)
+		pc.proxy.CutOneWay(netstub.FromTarget)
 		l4, err := newSem(connect(t, addr, sessionTimeout)).Acquire(ctxT(t))
 		require.NoError(t, err, "a lease frees up when l1's session expires")
 		select {
