@@ -255,7 +255,13 @@ func (c *Client) ownership(g *generation) (context.Context, func()) {
 		case <-g.lost:
 			cancel(ErrOwnershipLost)
 		case <-released:
-			cancel(ErrReleased)
+			// Both may be ready (a latch ends its term when the
+			// connection goes): the loss is the cause that matters.
+			if g.isLost() {
+				cancel(ErrOwnershipLost)
+			} else {
+				cancel(ErrReleased)
+			}
 		}
 	}()
 	return ctx, func() { once.Do(func() { close(released) }) }
