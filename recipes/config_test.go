@@ -112,6 +112,7 @@ func TestValueConcurrentUpdates(t *testing.T) {
 // partition (whether or not its session survived it) it delivers only the
 // newest, never an older one.
 func TestValueWatchEveryVersion(t *testing.T) {
+	t.Parallel() // waits for session expiry, mostly idle
 	eachServer(t, func(t *testing.T, addr string) {
 		path := uniquePath("config-watch")
 		pc := connectProxied(t, addr)

@@ -15,6 +15,7 @@ import (
 // whole test, against one zabkeeper server): the znode names, ordering and
 // formats must agree for them to cooperate.
 func TestCurator(t *testing.T) {
+	t.Parallel() // mostly waits for a JVM
 	requireCurator(t)
 	addr := testserver.Start(t, testserver.Config(t, tickMs)).Addr
 	java := startCurator(t, addr)

@@ -91,6 +91,7 @@ func TestDiscovery(t *testing.T) {
 // TestDiscoverySessionLoss lets a registrant's session expire: its instance
 // leaves the cache, then comes back once the registrant has a new session.
 func TestDiscoverySessionLoss(t *testing.T) {
+	t.Parallel() // waits for session expiry, mostly idle
 	eachServer(t, func(t *testing.T, addr string) {
 		base := uniquePath("services-loss")
 		pc := connectProxied(t, addr)

@@ -57,6 +57,7 @@ func TestLeaderLatch(t *testing.T) {
 // other participant leads; when the partition heals with the session gone,
 // it rejoins behind.
 func TestLeaderLatchSessionLoss(t *testing.T) {
+	t.Parallel() // waits for session expiry, mostly idle
 	eachServer(t, func(t *testing.T, addr string) {
 		path := uniquePath("latch-loss")
 		pc := connectProxied(t, addr)

@@ -127,6 +127,7 @@ func TestMutexExclusion(t *testing.T) {
 // context is cancelled before anyone else can hold the lock, the lock passes
 // on once the session expires, and the old holder can take it again after.
 func TestMutexSessionLoss(t *testing.T) {
+	t.Parallel() // waits for session expiry, mostly idle
 	eachServer(t, mutexSessionLoss)
 }
 
@@ -134,6 +135,7 @@ func TestMutexSessionLoss(t *testing.T) {
 // the default tickTime of 2000 ms, as users run them: the client's 1.5 s
 // session is negotiated up to the 4 s minimum.
 func TestMutexSessionLossDefaultTick(t *testing.T) {
+	t.Parallel() // waits for session expiry, mostly idle
 	t.Run("zabkeeper", func(t *testing.T) {
 		mutexSessionLoss(t, testserver.Start(t, testserver.Config(t, 0)).Addr)
 	})

@@ -62,6 +62,7 @@ func TestRWMutex(t *testing.T) {
 }
 
 func TestSemaphore(t *testing.T) {
+	t.Parallel() // waits for session expiry, mostly idle
 	eachServer(t, func(t *testing.T, addr string) {
 		path := uniquePath("sem")
 		newSem := func(c *recipes.Client) *recipes.Semaphore {
