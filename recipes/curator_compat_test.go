@@ -1,6 +1,7 @@
 package recipes_test
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -21,6 +22,7 @@ func TestCurator(t *testing.T) {
 	java := startCurator(t, addr)
 	t.Run("mutex", func(t *testing.T) { curatorMutex(t, addr, java.in(t)) })
 	t.Run("latch", func(t *testing.T) { curatorLatch(t, addr, java.in(t)) })
+	t.Run("selector", func(t *testing.T) { curatorSelector(t, addr, java.in(t)) })
 	t.Run("discovery", func(t *testing.T) { curatorDiscovery(t, addr, java.in(t)) })
 	t.Run("rwlock", func(t *testing.T) { curatorRWLock(t, addr, java.in(t)) })
 	t.Run("semaphore", func(t *testing.T) { curatorSemaphore(t, addr, java.in(t)) })
@@ -118,6 +120,55 @@ func curatorCounter(t *testing.T, addr string, java *curator) {
 	v, err := a.Increment(ctxT(t))
 	require.NoError(t, err)
 	require.Equal(t, int64(43), v)
+}
+
+// curatorSelector runs Go's TakeTurns and Curator's LeaderSelector on one
+// path: they take turns, never both leading.
+func curatorSelector(t *testing.T, addr string, java *curator) {
+	path := uniquePath("curator-selector")
+	observer, err := recipes.NewMutex(connect(t, addr, sessionTimeout), path, nil)
+	require.NoError(t, err)
+	queued := func(n int) func() bool {
+		return func() bool {
+			p, err := observer.Participants(ctxT(t))
+			return err == nil && len(p) == n
+		}
+	}
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	leading, stop := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- recipes.TakeTurns(ctx, connect(t, addr, sessionTimeout), path, "go-1", func(lctx context.Context) error {
+			select {
+			case leading <- struct{}{}:
+			case <-lctx.Done():
+				return nil
+			}
+			select {
+			case <-stop:
+			case <-lctx.Done():
+			}
+			return nil
+		})
+	}()
+	<-leading
+	java.send("select " + path + " java-1")
+	waitFor(t, "Curator's selector queued behind Go", queued(2))
+	require.False(t, java.said("selected java-1"), "Curator leads beside Go")
+	stop <- struct{}{} // Go's turn ends; it queues again behind Curator
+	java.expect("selected java-1")
+	waitFor(t, "Go queued behind Curator", queued(2))
+	select {
+	case <-leading:
+		t.Fatal("Go leads beside Curator")
+	default:
+	}
+	java.send("unselect " + path)
+	java.expect("deselected java-1")
+	<-leading // Go's next turn
+	cancel()
+	require.NoError(t, <-done)
 }
 
 // curatorDiscovery registers instances from Go and from Curator under one

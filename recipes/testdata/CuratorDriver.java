@@ -14,6 +14,8 @@
 //   lease PATH MAX            acquire an InterProcessSemaphoreV2 lease         -> "leased PATH"
 //   unlease PATH              return it                                        -> "unleased PATH"
 //   increment PATH            DistributedAtomicLong.increment                  -> "counter PATH VALUE"
+//   select PATH ID            start a LeaderSelector; it leads until unselect -> "selected ID", then "deselected ID"
+//   unselect PATH             end its turn (it does not requeue)
 //   quit                      close everything and exit                        -> "bye"
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -26,6 +28,8 @@ import org.apache.curator.framework.recipes.atomic.AtomicValue;
 import org.apache.curator.framework.recipes.atomic.DistributedAtomicLong;
 import org.apache.curator.framework.recipes.leader.LeaderLatch;
 import org.apache.curator.framework.recipes.leader.LeaderLatchListener;
+import org.apache.curator.framework.recipes.leader.LeaderSelector;
+import org.apache.curator.framework.recipes.leader.LeaderSelectorListenerAdapter;
 import org.apache.curator.framework.recipes.locks.InterProcessLock;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
 import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
@@ -49,6 +53,7 @@ public class CuratorDriver {
         client.blockUntilConnected();
         Map<String, CountDownLatch> locks = new HashMap<>();
         Map<String, LeaderLatch> latches = new HashMap<>();
+        Map<String, LeaderSelector> selectors = new HashMap<>();
         Map<String, ServiceDiscovery<Void>> discoveries = new HashMap<>();
         Map<String, ServiceInstance<Void>> instances = new HashMap<>();
         say("ready");
@@ -139,6 +144,24 @@ public class CuratorDriver {
                     l.start();
                     break;
                 }
+                case "select": {
+                    CountDownLatch end = new CountDownLatch(1);
+                    locks.put("select" + f[1], end);
+                    LeaderSelector sel = new LeaderSelector(client, f[1], new LeaderSelectorListenerAdapter() {
+                        public void takeLeadership(CuratorFramework c) throws Exception {
+                            say("selected " + f[2]);
+                            end.await();
+                            say("deselected " + f[2]);
+                        }
+                    });
+                    sel.setId(f[2]);
+                    selectors.put(f[1], sel);
+                    sel.start();
+                    break;
+                }
+                case "unselect":
+                    locks.remove("select" + f[1]).countDown();
+                    break;
                 case "unlatch":
                     latches.remove(f[1]).close();
                     say("unlatched " + f[1]);
@@ -172,6 +195,7 @@ public class CuratorDriver {
                 }
                 case "quit":
                     for (LeaderLatch l : latches.values()) l.close();
+                    for (LeaderSelector sel : selectors.values()) sel.close();
                     for (ServiceDiscovery<Void> d : discoveries.values()) d.close();
                     client.close();
                     say("bye");
