@@ -1,0 +1,128 @@
+// Package testserver starts an in-process zabkeeper server for tests of
+// packages outside server/ (the recipes, the examples), the way
+// server/zk_helpers_test.go does for the server's own tests.
+package testserver
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zabkeeper/zabkeeper/server"
+)
+
+// stopTimeout bounds how long Stop waits for Serve to return.
+const stopTimeout = 10 * time.Second
+
+// Server is a running in-process zabkeeper server.
+type Server struct {
+	// Addr is the client address, host:port on loopback.
+	Addr string
+	stop func()
+}
+
+// Stop cancels Serve and waits for it to return; it is also run by the
+// test's cleanup, and later calls do nothing.
+func (s *Server) Stop() { s.stop() }
+
+// Config is the configuration Start uses: a private data directory, a free
+// port on loopback and the given tickTime (so session expiry tests can use
+// short sessions; 0 keeps ZooKeeper's default of 2000 ms).
+func Config(t testing.TB, tickTimeMs int) server.Config {
+	cfg := server.DefaultConfig()
+	dir := t.TempDir()
+	cfg.DataDir, cfg.DataLogDir = dir, dir
+	cfg.ClientPort = 0
+	cfg.ClientPortAddress = "127.0.0.1"
+	if tickTimeMs > 0 {
+		cfg.TickTime = tickTimeMs
+		cfg.MinSessionTimeout = 2 * tickTimeMs
+		cfg.MaxSessionTimeout = 20 * 2000
+	}
+	cfg.MaxClientCnxns = 0
+	cfg.FourLetterWords = map[string]bool{"ruok": true, "srvr": true}
+	return cfg
+}
+
+// Start runs a zabkeeper server with cfg until the test ends.
+func Start(t testing.TB, cfg server.Config) *Server {
+	t.Helper()
+	srv, err := server.New(cfg, logger(t))
+	if err != nil {
+		t.Fatalf("testserver: new server: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("testserver: Serve returned %v", err)
+				}
+			case <-time.After(stopTimeout):
+				t.Errorf("testserver: Serve did not return within %v of cancellation", stopTimeout)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	tcp, ok := srv.Addr().(*net.TCPAddr)
+	if !ok {
+		t.Fatalf("testserver: Addr() = %T, want *net.TCPAddr", srv.Addr())
+	}
+	return &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port)), stop: stop}
+}
+
+// logger writes the server's log into the test log (debug level with
+// ZABKEEPER_TEST_DEBUG set), dropping lines that arrive after the test ends.
+func logger(t testing.TB) *slog.Logger {
+	level := slog.LevelWarn
+	if os.Getenv("ZABKEEPER_TEST_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(NewLogWriter(t), &slog.HandlerOptions{Level: level}))
+}
+
+// LogWriter forwards writes to t.Logf until the test's cleanup runs; later
+// writes (from goroutines that outlive the test) are dropped instead of
+// panicking the test binary.
+type LogWriter struct {
+	mu   sync.Mutex
+	t    testing.TB
+	done bool
+}
+
+// NewLogWriter returns a LogWriter for t.
+func NewLogWriter(t testing.TB) *LogWriter {
+	w := &LogWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	return w
+}
+
+// Printf logs one line (go-zk's Logger interface).
+func (w *LogWriter) Printf(format string, args ...any) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Logf(format, args...)
+	}
+}
+
+// Write logs p as one line (io.Writer, for slog handlers).
+func (w *LogWriter) Write(p []byte) (int, error) {
+	w.Printf("%s", bytes.TrimRight(p, "\n"))
+	return len(p), nil
+}
