@@ -3,6 +3,8 @@
 // Usage:
 //
 //	zabkeeper server [--config zoo.cfg] [--log-format text|json] [--log-level debug|info|warn|error] [--plant-bug NAME]
+//	zabkeeper bench [flags]
+//	zabkeeper bench compare [flags]
 //	zabkeeper version
 //	zabkeeper help [command]
 //
@@ -39,10 +41,13 @@ const usage = `zabkeeper is a ZooKeeper-compatible coordination service.
 
 Usage:
   zabkeeper server [flags]   run the server
+  zabkeeper sim [flags]      run seeds of the deterministic simulator
+  zabkeeper bench [flags]    load-test a ZooKeeper-compatible server
+  zabkeeper bench compare    compare zabkeeper with Apache ZooKeeper
   zabkeeper version          print the version
   zabkeeper help [command]   show help
 
-Run "zabkeeper help server" for the server's flags.
+Run "zabkeeper help server" or "zabkeeper help bench" (or any command with --help) for its flags.
 `
 
 // run executes the command line args (without the program name) and returns
@@ -57,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runServer(rest, stderr)
 	case "sim":
 		return runSim(rest, stdout, stderr)
+	case "bench":
+		return runBench(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "zabkeeper %s (ZooKeeper %s compatible, %s %s/%s)\n",
 			server.Version, server.ZooKeeperVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH)
@@ -65,6 +72,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if len(rest) > 0 && rest[0] == "server" {
 			fs := serverFlags(stdout, new(serverOptions))
 			fs.Usage()
+			return 0
+		}
+		if len(rest) > 0 && rest[0] == "bench" {
+			benchFlags(stdout, new(benchOptions)).Usage()
 			return 0
 		}
 		fmt.Fprint(stdout, usage)
