@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // Result is what one run measured. Latencies are of successful requests
@@ -29,6 +31,38 @@ type Result struct {
 	Seconds   float64 `json:"seconds"`
 	OpsPerSec float64 `json:"ops_per_sec"`
 	Latency   Latency `json:"latency_ms"`
+
+	hist *hdrhistogram.Histogram // for Merge
+}
+
+// Merge combines results of the same workload from several runs (say, the
+// rounds of a comparison) into one: ops, errors and measured time add up,
+// and the percentiles are those of the merged histograms. Nil if rs is empty.
+func Merge(rs []*Result) *Result {
+	if len(rs) == 0 {
+		return nil
+	}
+	out := *rs[0]
+	out.Root = ""
+	out.Ops, out.ErrorCount, out.Seconds = 0, 0, 0
+	out.Errors = map[string]int64{}
+	out.hist = hdrhistogram.New(histMinMicros, histMaxMicros, histDigits)
+	for _, r := range rs {
+		out.Ops += r.Ops
+		out.ErrorCount += r.ErrorCount
+		out.Seconds += r.Seconds
+		for k, v := range r.Errors {
+			out.Errors[k] += v
+		}
+		if r.hist != nil {
+			out.hist.Merge(r.hist)
+		}
+	}
+	if out.Seconds > 0 {
+		out.OpsPerSec = float64(out.Ops) / out.Seconds
+	}
+	out.Latency = percentiles(out.hist)
+	return &out
 }
 
 // Latency is a latency summary in milliseconds (microsecond resolution).

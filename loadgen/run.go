@@ -600,6 +600,7 @@ func (r *runner) result(elapsed time.Duration) *Result {
 		res.OpsPerSec = float64(res.Ops) / elapsed.Seconds()
 	}
 	res.Latency = percentiles(h)
+	res.hist = h
 	return res
 }
 
