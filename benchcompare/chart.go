@@ -18,9 +18,14 @@ var colours = map[System]color.Color{
 	Zabkeeper: color.RGBA{R: 0x1f, G: 0x6f, B: 0xb4, A: 0xff},
 }
 
-// WriteSVG draws the workload rows as an SVG of three panels: ops/s, p99
-// latency and p50 latency per workload, both systems side by side.
+// WriteSVG draws the workload rows as an SVG of four panels: ops/s and
+// p99, p99.9 and p50 latency per workload, both systems side by side.
 func (rep *Report) WriteSVG(w io.Writer) error {
+	return rep.drawChart(w, func(w, h vg.Length) vg.CanvasWriterTo { return vgsvg.New(w, h) })
+}
+
+// drawChart draws the panels on a canvas that newCanvas makes.
+func (rep *Report) drawChart(w io.Writer, newCanvas func(w, h vg.Length) vg.CanvasWriterTo) error {
 	if len(rep.Rows) == 0 {
 		return fmt.Errorf("benchcompare: chart: no workload results")
 	}
@@ -38,6 +43,7 @@ func (rep *Report) WriteSVG(w io.Writer) error {
 	}{
 		{"Throughput (higher is better)", "ops/s", func(s System, r Row) float64 { return r.Results[s].OpsPerSec }},
 		{"p99 latency (lower is better)", "ms", func(s System, r Row) float64 { return r.Results[s].Latency.P99 }},
+		{"p99.9 latency (lower is better)", "ms", func(s System, r Row) float64 { return r.Results[s].Latency.P999 }},
 		{"p50 latency (lower is better)", "ms", func(s System, r Row) float64 { return r.Results[s].Latency.P50 }},
 	}
 	width := vg.Length(len(rep.Rows))*0.9*vg.Inch + 1.5*vg.Inch
@@ -48,10 +54,14 @@ func (rep *Report) WriteSVG(w io.Writer) error {
 		p.Title.Text = panel.title
 		p.Y.Label.Text = panel.unit
 		p.Legend.Top = true
+		p.Legend.Left = true
+		p.Legend.XOffs = vg.Points(8)
+		top := 0.0
 		for i, sys := range systems {
 			vals := make(plotter.Values, len(rep.Rows))
 			for j, row := range rep.Rows {
 				vals[j] = panel.value(sys, row)
+				top = max(top, vals[j])
 			}
 			bars, err := plotter.NewBarChart(vals, barWidth)
 			if err != nil {
@@ -64,11 +74,14 @@ func (rep *Report) WriteSVG(w io.Writer) error {
 			p.Legend.Add(string(sys), bars)
 		}
 		p.NominalX(labels...)
+		// Room for the legend above the bars, and for the outer bars.
+		p.Y.Min, p.Y.Max = 0, top*1.25
+		p.X.Min, p.X.Max = -1.3, float64(len(rep.Rows))-0.3
 		p.Add(plotter.NewGrid())
 		plots = append(plots, []*plot.Plot{p})
 	}
-	height := vg.Length(len(panels)) * 3.2 * vg.Inch
-	canvas := vgsvg.New(width, height)
+	height := vg.Length(len(panels)) * 2.8 * vg.Inch
+	canvas := newCanvas(width, height)
 	dc := draw.New(canvas)
 	tiles := draw.Tiles{Rows: len(panels), Cols: 1, PadTop: vg.Points(6), PadBottom: vg.Points(6), PadY: vg.Points(12)}
 	for i, row := range plot.Align(plots, tiles, dc) {
