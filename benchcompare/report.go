@@ -7,7 +7,9 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/zabkeeper/zabkeeper/loadgen"
@@ -24,6 +26,7 @@ type Machine struct {
 	Java      string
 	ZooKeeper string // Debian package version
 	WorkDir   string
+	FS        string // the work directory's file system type
 }
 
 func describeMachine(cfg Config) Machine {
@@ -51,6 +54,13 @@ func describeMachine(cfg Config) Machine {
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		m.LoadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
 	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(cfg.WorkDir, &st); err == nil {
+		m.FS = fsNames[int64(st.Type)]
+		if m.FS == "" {
+			m.FS = fmt.Sprintf("type %#x", st.Type)
+		}
+	}
 	if out, err := exec.Command(cfg.Java, "-version").CombinedOutput(); err == nil {
 		m.Java = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
 	}
@@ -59,6 +69,11 @@ func describeMachine(cfg Config) Machine {
 	}
 	return m
 }
+
+// fsNames are the statfs magic numbers of common Linux file systems (a
+// tmpfs work directory would make fsync free and the figures meaningless).
+var fsNames = map[int64]string{0xEF53: "ext4", 0x01021994: "tmpfs", 0x58465342: "xfs", 0x9123683E: "btrfs",
+	0x794c7630: "overlayfs", 0x2FC12FC1: "zfs"}
 
 // ratio is b/a formatted, or "–" when a is zero.
 func ratio(a, b float64) string {
@@ -91,8 +106,8 @@ func (rep *Report) WriteMarkdown(w io.Writer, command, note, chart string) error
 	fmt.Fprintf(&b, "## Machine\n\n| | |\n|---|---|\n")
 	fmt.Fprintf(&b, "| CPU | %s, %d logical CPUs |\n| memory | %d MB |\n| kernel | Linux %s |\n| load average at start | %s |\n",
 		m.CPU, m.CPUs, m.MemoryMB, m.Kernel, m.LoadAvg)
-	fmt.Fprintf(&b, "| Go | %s |\n| Java | %s |\n| ZooKeeper | Debian package %s |\n| data directories | %s (one disk for both) |\n\n",
-		m.Go, m.Java, m.ZooKeeper, m.WorkDir)
+	fmt.Fprintf(&b, "| Go | %s |\n| Java | %s |\n| ZooKeeper | Debian package %s |\n| data directories | %s, %s (one disk for both) |\n\n",
+		m.Go, m.Java, m.ZooKeeper, m.WorkDir, m.FS)
 
 	fmt.Fprintf(&b, "## Settings\n\nBoth systems get the same zoo.cfg: tickTime=%d, initLimit=10, syncLimit=5, forceSync=yes (fsync on), "+
 		"loopback ports, maxClientCnxns=0, no admin server; ZooKeeper runs with -Xmx%s. Each workload: %d sessions "+
@@ -103,7 +118,8 @@ func (rep *Report) WriteMarkdown(w io.Writer, command, note, chart string) error
 
 	if len(rep.Rows) > 0 {
 		fmt.Fprintf(&b, "## Throughput and latency\n\n")
-		fmt.Fprintf(&b, "| servers | workload | ZK ops/s | zabkeeper ops/s | ops/s ratio | ZK p50 ms | zk p50 ms | ZK p99 ms | zk p99 ms | p99 ratio | ZK p99.9 ms | zk p99.9 ms | ZK max ms | zk max ms | errors ZK / zk |\n")
+		fmt.Fprintf(&b, "ZK = Apache ZooKeeper, zab = zabkeeper; latencies in ms.\n\n")
+		fmt.Fprintf(&b, "| servers | workload | ZK ops/s | zab ops/s | ops/s ratio | ZK p50 | zab p50 | ZK p99 | zab p99 | p99 ratio | ZK p99.9 | zab p99.9 | ZK max | zab max | errors ZK / zab |\n")
 		fmt.Fprintf(&b, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, row := range rep.Rows {
 			a, z := row.Results[ZooKeeper], row.Results[Zabkeeper]
@@ -119,14 +135,14 @@ func (rep *Report) WriteMarkdown(w io.Writer, command, note, chart string) error
 				a.Latency.P50, z.Latency.P50, a.Latency.P99, z.Latency.P99, ratio(a.Latency.P99, z.Latency.P99),
 				a.Latency.P999, z.Latency.P999, a.Latency.Max, z.Latency.Max, a.ErrorCount, z.ErrorCount)
 		}
-		fmt.Fprintf(&b, "\n(zk = zabkeeper.)\n\n")
+		fmt.Fprintf(&b, "\n")
 	}
 
 	if a, z := rep.Fill[ZooKeeper], rep.Fill[Zabkeeper]; a != nil && z != nil {
-		fmt.Fprintf(&b, "## %d znodes, standalone\n\n", c.Znodes)
+		fmt.Fprintf(&b, "## %s znodes, standalone\n\n", thousands(c.Znodes))
 		fmt.Fprintf(&b, "Filled by %d sessions creating %d-byte znodes; then the server is stopped (SIGTERM), restarted on the same "+
-			"dataDir and timed from exec until a client session reads the fill's parent with all %d children.\n\n",
-			c.Sessions, c.ValueSize, c.Znodes)
+			"dataDir and timed from exec until a client session reads the fill's parent with all %s children.\n\n",
+			c.Sessions, c.ValueSize, thousands(c.Znodes))
 		fmt.Fprintf(&b, "| | ZooKeeper | zabkeeper | ratio |\n|---|---:|---:|---:|\n")
 		fmt.Fprintf(&b, "| create ops/s while filling | %.0f | %.0f | %s |\n", a.Create.OpsPerSec, z.Create.OpsPerSec, ratio(a.Create.OpsPerSec, z.Create.OpsPerSec))
 		fmt.Fprintf(&b, "| create p99 while filling | %.2f ms | %.2f ms | %s |\n", a.Create.Latency.P99, z.Create.Latency.P99, ratio(a.Create.Latency.P99, z.Create.Latency.P99))
@@ -149,6 +165,28 @@ func (rep *Report) WriteMarkdown(w io.Writer, command, note, chart string) error
 	fmt.Fprintf(&b, "## How to reproduce\n\n```\n%s\n```\n", command)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// thousands formats n with thousands separators.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// ShellQuote joins args into one shell command line, quoting where needed.
+func ShellQuote(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=,+-") == "" {
+			out[i] = a
+		} else {
+			out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 func durList(ds []time.Duration) string {

@@ -78,6 +78,13 @@ func TestWriteSVG(t *testing.T) {
 	require.Error(t, (&Report{}).WriteSVG(io.Discard), "no rows, no chart")
 }
 
+func TestFormatting(t *testing.T) {
+	require.Equal(t, "1,000,000", thousands(1_000_000))
+	require.Equal(t, "200", thousands(200))
+	require.Equal(t, "-12,345", thousands(-12345))
+	require.Equal(t, `zabkeeper --note 'it'\''s busy' --znodes 5 ''`, ShellQuote([]string{"zabkeeper", "--note", "it's busy", "--znodes", "5", ""}))
+}
+
 func TestMedian(t *testing.T) {
 	require.Equal(t, 2*time.Second, median([]time.Duration{3 * time.Second, time.Second, 2 * time.Second}))
 	require.Equal(t, 1500*time.Millisecond, median([]time.Duration{2 * time.Second, time.Second}))

@@ -89,7 +89,8 @@ type Config struct {
 	Keep bool
 	// SessionTimeout is the session timeout the clients ask for.
 	SessionTimeout time.Duration
-	// Timeout is the hard bound of the whole run, setup and cleanup included.
+	// Timeout is the hard bound of the run, setup included; deleting the
+	// run's znodes afterwards gets at most 2 minutes more.
 	Timeout time.Duration
 	// Progress, if not nil, receives a progress line once a second.
 	Progress io.Writer

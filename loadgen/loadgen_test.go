@@ -78,21 +78,25 @@ func TestEveryWorkload(t *testing.T) {
 	}
 }
 
-// A duration-bounded run stops by itself close to its duration; --keep
-// leaves the created znodes, which are then all there.
+// A duration-bounded run stops by itself close to its duration and prints
+// a progress line a second; Keep leaves the created znodes in place.
 func TestDurationAndKeep(t *testing.T) {
 	addr := startServer(t)
 	cfg := loadgen.DefaultConfig()
 	cfg.Servers = []string{addr}
 	cfg.Workload = loadgen.Create
 	cfg.Sessions = 3
-	cfg.Duration = 500 * time.Millisecond
+	cfg.Duration = 1500 * time.Millisecond
 	cfg.Warmup = 0
 	cfg.Keep = true
+	var progress bytes.Buffer
+	cfg.Progress = &progress
 	res, err := loadgen.Run(context.Background(), cfg)
 	require.NoError(t, err)
 	require.Positive(t, res.Ops)
-	require.InDelta(t, 0.5, res.Seconds, 0.25)
+	require.GreaterOrEqual(t, res.Seconds, 1.5)
+	require.Less(t, res.Seconds, 15.0, "the run stops by itself")
+	require.Regexp(t, `(?m)^create +[0-9]+s  ops [0-9]+  [0-9]+ ops/s  errors 0  \[(measuring|done) /zabkeeper-bench/run-[0-9a-f]+\]$`, progress.String())
 
 	c, err := loadgen.Dial(context.Background(), []string{addr}, 0, 10*time.Second, nil)
 	require.NoError(t, err)

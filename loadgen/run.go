@@ -24,6 +24,9 @@ const (
 	histDigits    = 3
 )
 
+// cleanupBound bounds the deletion of a run's znodes.
+const cleanupBound = 2 * time.Minute
+
 // errorPause is how long a session waits after a failed request before the
 // next one, so that a server that is down is not hammered in a busy loop.
 const errorPause = 10 * time.Millisecond
@@ -106,6 +109,9 @@ type worker struct {
 }
 
 func (r *runner) connect(ctx context.Context, n int) error {
+	// An unreachable server fails the run fast, not at its Timeout.
+	ctx, cancel := context.WithTimeout(ctx, max(30*time.Second, 2*r.cfg.SessionTimeout))
+	defer cancel()
 	r.workers = make([]*worker, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -283,9 +289,14 @@ func (r *runner) drive(ctx context.Context) (*Result, error) {
 			}()
 		}
 	}
-	progressDone := make(chan struct{})
+	progressDone, progressExited := make(chan struct{}), make(chan struct{})
 	if r.cfg.Progress != nil {
-		go r.progress(progressDone)
+		go func() {
+			defer close(progressExited)
+			r.progress(progressDone)
+		}()
+	} else {
+		close(progressExited)
 	}
 
 	timeout := func() {}
@@ -315,6 +326,7 @@ func (r *runner) drive(ctx context.Context) (*Result, error) {
 	r.end()
 	wg.Wait()
 	close(progressDone)
+	<-progressExited
 	if r.fatal != nil {
 		return nil, r.fatal
 	}
@@ -488,41 +500,48 @@ func (r *runner) startFanout(wg *sync.WaitGroup) {
 	}()
 }
 
-// progress prints a line a second until done is closed.
+// progress prints a line a second until done is closed, and a last one
+// then (on a terminal, it clears its line instead).
 func (r *runner) progress(done <-chan struct{}) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	begin := time.Now()
 	var last int64
+	line := func(now time.Time, phase string) string {
+		n := r.total.Load()
+		l := fmt.Sprintf("%s %5.0fs  ops %d  %.0f ops/s  errors %d  [%s %s]",
+			r.cfg.Workload, now.Sub(begin).Seconds(), n, float64(n-last), r.failed.Load(), phase, r.dir)
+		last = n
+		return l
+	}
 	for {
 		select {
 		case <-done:
 			if r.cfg.ProgressTTY {
 				fmt.Fprint(r.cfg.Progress, "\r\033[K")
+			} else {
+				fmt.Fprintln(r.cfg.Progress, line(time.Now(), "done"))
 			}
 			return
 		case now := <-t.C:
-			n := r.total.Load()
 			phase := "warm-up"
 			if r.measuring.Load() {
 				phase = "measuring"
 			}
-			line := fmt.Sprintf("%s %5.0fs  ops %d  %.0f ops/s  errors %d  [%s %s]",
-				r.cfg.Workload, now.Sub(begin).Seconds(), n, float64(n-last), r.failed.Load(), phase, r.dir)
-			last = n
 			if r.cfg.ProgressTTY {
-				fmt.Fprint(r.cfg.Progress, "\r\033[K"+line)
+				fmt.Fprint(r.cfg.Progress, "\r\033[K"+line(now, phase))
 			} else {
-				fmt.Fprintln(r.cfg.Progress, line)
+				fmt.Fprintln(r.cfg.Progress, line(now, phase))
 			}
 		}
 	}
 }
 
-// cleanup deletes what the run created, bounded by ctx and by a few
-// minutes: a run must stop by itself even if the server is gone.
+// cleanup deletes what the run created. It goes on when ctx was cancelled
+// (Ctrl-C should not leave the znodes behind) but never longer than
+// cleanupBound: a run must stop by itself even if the server is gone.
 func (r *runner) cleanup(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupBound)
 	defer cancel()
 	_ = r.eachWorker(func(w *worker) error {
 		var paths []string

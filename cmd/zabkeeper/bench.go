@@ -57,7 +57,7 @@ func benchFlags(out io.Writer, o *benchOptions) *flag.FlagSet {
 	fs.StringVar(&o.cfg.Root, "root", o.cfg.Root, "parent znode of the runs")
 	fs.BoolVar(&o.cfg.Keep, "keep", false, "keep the znodes a workload created (default: delete them)")
 	fs.DurationVar(&o.cfg.SessionTimeout, "session-timeout", o.cfg.SessionTimeout, "session timeout the clients ask for")
-	fs.DurationVar(&o.cfg.Timeout, "timeout", o.cfg.Timeout, "hard bound of each workload, setup and cleanup included")
+	fs.DurationVar(&o.cfg.Timeout, "timeout", o.cfg.Timeout, "hard bound of each workload, setup included (deleting its znodes afterwards gets at most 2 min more)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the results as JSON instead of a table")
 	fs.BoolVar(&o.progress, "progress", false, "print a progress line every second to stderr even when it is not a terminal (on a terminal it is always shown)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of the client library's messages: debug, info, warn or error")

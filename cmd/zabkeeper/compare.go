@@ -148,7 +148,7 @@ func runBenchCompare(args []string, stdout, stderr io.Writer) int {
 			chart = o.svg
 		}
 	}
-	command := "zabkeeper bench compare " + strings.Join(args, " ")
+	command := benchcompare.ShellQuote(append([]string{"zabkeeper", "bench", "compare"}, args...))
 	if err := writeFile(o.out, func(w io.Writer) error { return rep.WriteMarkdown(w, command, o.note, chart) }); err != nil {
 		fmt.Fprintf(stderr, "zabkeeper bench compare: %v\n", err)
 		return 1
