@@ -85,14 +85,14 @@ type runner struct {
 	value   []byte
 	workers []*worker
 
-	measuring atomic.Bool  // the measured phase is on
+	measuring atomic.Bool   // the measured phase is on
 	stop      chan struct{} // closed when the run must end
 	stopOnce  sync.Once
 	reserved  atomic.Int64 // measured ops handed out (for the Ops bound)
 	finished  atomic.Int64 // measured ops finished, failed ones included
 	total     atomic.Int64 // ops finished, warm-up included (for progress)
 	failed    atomic.Int64 // failed requests, warm-up included
-	fatal     error         // the first error that ends the run, under fatalMu
+	fatal     error        // the first error that ends the run, under fatalMu
 	fatalMu   sync.Mutex
 }
 
@@ -143,8 +143,8 @@ func (r *runner) closeAll() {
 }
 
 // path names of the run's znodes.
-func (r *runner) ownPath(id int) string        { return fmt.Sprintf("%s/s%d", r.dir, id) }
-func (r *runner) multiPath(id, j int) string   { return fmt.Sprintf("%s/m%d-%d", r.dir, id, j) }
+func (r *runner) ownPath(id int) string      { return fmt.Sprintf("%s/s%d", r.dir, id) }
+func (r *runner) multiPath(id, j int) string { return fmt.Sprintf("%s/m%d-%d", r.dir, id, j) }
 func (r *runner) createPath(id int, k int64) string {
 	return fmt.Sprintf("%s/c%d-%d", r.dir, id, k)
 }
