@@ -5,7 +5,7 @@ GO        ?= go
 FUZZTIME  ?= 2000x
 BENCHTIME ?= 1s
 
-.PHONY: run ensemble faults build test unit vet fuzz fuzz-long bench sim sim-ci sim-long sim-bugs clean image docker-test
+.PHONY: run ensemble faults build test unit vet fuzz fuzz-long bench bench-compare sim sim-ci sim-long sim-bugs clean image docker-test
 
 # The container image's name; deploy/compose and deploy/kubernetes name the
 # same one (deploy/manifests_test.go checks that they agree).
@@ -90,6 +90,18 @@ image:
 # a running Docker daemon and docker-compose; .ci/run provides both.
 docker-test:
 	ZABKEEPER_DOCKER_TEST=1 $(GO) test -count=1 -v -timeout 15m ./deploy/dockertest/ -image $(IMAGE)
+
+# zabkeeper beside Apache ZooKeeper (Debian's package, installed here if
+# missing) with one zoo.cfg, standalone and 3 servers, interleaved; fills
+# ZNODES znodes for RSS and restart time, kills a leader for failover time.
+# Writes BENCHMARKS.md and docs/benchmarks.svg. Takes 30-60 min at full size;
+# COMPARE_ARGS adds flags (e.g. COMPARE_ARGS="--duration 5s --rounds 1";
+# bin/zabkeeper bench compare --help lists them).
+ZNODES ?= 1000000
+bench-compare: build
+	@test -f /usr/share/java/zookeeper.jar && command -v java >/dev/null || \
+	  { apt-get update && apt-get install -y zookeeper; }
+	./bin/zabkeeper bench compare --znodes $(ZNODES) --out BENCHMARKS.md --svg docs/benchmarks.svg $(COMPARE_ARGS)
 
 clean:
 	rm -rf bin data

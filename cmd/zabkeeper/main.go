@@ -4,6 +4,8 @@
 //
 //	zabkeeper server [--config zoo.cfg] [--log-format text|json] [--log-level debug|info|warn|error] [--truncate-corrupt-tail] [--plant-bug NAME]
 //	zabkeeper probe [--timeout 2s] [-q] URL
+//	zabkeeper bench [flags]
+//	zabkeeper bench compare [flags]
 //	zabkeeper version
 //	zabkeeper help [command]
 //
@@ -41,10 +43,13 @@ const usage = `zabkeeper is a ZooKeeper-compatible coordination service.
 Usage:
   zabkeeper server [flags]   run the server
   zabkeeper probe URL        GET an admin URL; exit 0 on 2xx (container health checks)
+  zabkeeper sim [flags]      run seeds of the deterministic simulator
+  zabkeeper bench [flags]    load-test a ZooKeeper-compatible server
+  zabkeeper bench compare    compare zabkeeper with Apache ZooKeeper
   zabkeeper version          print the version
   zabkeeper help [command]   show help
 
-Run "zabkeeper help server" for the server's flags.
+Run "zabkeeper help server" or "zabkeeper help bench" (or any command with --help) for its flags.
 `
 
 // run executes the command line args (without the program name) and returns
@@ -61,6 +66,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runSim(rest, stdout, stderr)
 	case "probe":
 		return runProbe(rest, stdout, stderr)
+	case "bench":
+		return runBench(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "zabkeeper %s (ZooKeeper %s compatible, %s %s/%s)\n",
 			server.Version, server.ZooKeeperVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH)
@@ -69,6 +76,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if len(rest) > 0 && rest[0] == "server" {
 			fs := serverFlags(stdout, new(serverOptions))
 			fs.Usage()
+			return 0
+		}
+		if len(rest) > 0 && rest[0] == "bench" {
+			benchFlags(stdout, new(benchOptions)).Usage()
 			return 0
 		}
 		fmt.Fprint(stdout, usage)

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// A whole comparison starts a dozen JVMs and waits out a failover with the
+// default tickTime: about 30 s on an idle machine, more under the race
+// detector on busy CI cores, so it runs only when asked:
+//
+//	go test ./cmd/zabkeeper -run TestBenchCompare -bench.compare
+var benchCompare = flag.Bool("bench.compare", false, "run the tiny end-to-end comparison against Apache ZooKeeper (~30 s+)")
+
+func TestBenchCompareUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bench", "compare", "--topologies", "1,x"}, `bad --topologies "1,x"`},
+		{[]string{"bench", "compare", "--topologies", "2"}, "topology 2: want 1, 3 or 5 servers"},
+		{[]string{"bench", "compare", "--workload", "nope"}, `unknown workload "nope"`},
+		{[]string{"bench", "compare", "--zk-classpath", "/nonexistent/zookeeper.jar"}, "Apache ZooKeeper not found"},
+		{[]string{"bench", "compare", "--rounds", "0", "--workdir", t.TempDir()}, "must be positive"},
+		{[]string{"bench", "compare", "extra"}, "unexpected arguments"},
+	} {
+		var stdout, stderr bytes.Buffer
+		require.Equal(t, 2, run(tc.args, &stdout, &stderr), "%v: %s", tc.args, stderr.String())
+		require.Contains(t, stderr.String(), tc.want, "%v", tc.args)
+	}
+}
+
+// The comparison at a tiny size, end to end: both systems standalone and
+// as 3 servers, a fill, a restart and a failover each; the report has a
+// row per workload with figures for both, the SVG is written, and no
+// server process is left behind.
+func TestBenchCompare(t *testing.T) {
+	if !*benchCompare {
+		t.Skip("needs -bench.compare (starts Apache ZooKeeper; ~30 s)")
+	}
+	if _, err := exec.LookPath("java"); err != nil {
+		t.Skip("no java")
+	}
+	if _, err := os.Stat("/usr/share/java/zookeeper.jar"); err != nil {
+		t.Skip("Debian's zookeeper package is not installed")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "zabkeeper")
+	build, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, "go build: %s", build)
+	out, svg := filepath.Join(dir, "BENCHMARKS.md"), filepath.Join(dir, "docs", "chart.svg")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"bench", "compare", "--zabkeeper", bin, "--workdir", dir, "--out", out, "--svg", svg,
+		"--topologies", "1,3", "--workload", "set,get,watch", "--sessions", "3", "--duration", "300ms",
+		"--warmup", "200ms", "--rounds", "1", "--znodes", "300", "--failover-trials", "1"}, &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+
+	md, err := os.ReadFile(out)
+	require.NoError(t, err)
+	require.Equal(t, stdout.String(), strings.Replace(string(md), "\n## Chart\n\n![throughput and latency percentiles of both](docs/chart.svg)\n", "", 1))
+	// One row per topology and workload, with non-zero ops/s for both.
+	row := regexp.MustCompile(`(?m)^\| ([13]) \| (set|get|watch)[^|]* \| ([1-9][0-9]*) \| ([1-9][0-9]*) \| [0-9.]+x \|`)
+	require.Len(t, row.FindAllString(string(md), -1), 6, string(md))
+	require.Regexp(t, `\| RSS after the fill \| [1-9][0-9]* MB \| [1-9][0-9]* MB \|`, string(md))
+	require.Regexp(t, `\| restart to serving \| [0-9.]+ s \| [0-9.]+ s \|`, string(md))
+	require.Regexp(t, `\| median \| [0-9.]+ s \| [0-9.]+ s \|`, string(md))
+	st, err := os.Stat(svg)
+	require.NoError(t, err)
+	require.Positive(t, st.Size())
+
+	// Every server was stopped: nothing still runs from the work directory.
+	procs, err := exec.Command("pgrep", "-f", dir).Output()
+	require.Empty(t, strings.TrimSpace(string(procs)), "processes left running: %s (%v)", procs, err)
+}

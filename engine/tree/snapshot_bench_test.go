@@ -1,0 +1,85 @@
+package tree
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+
+	"github.com/zabkeeper/zabkeeper/proto"
+)
+
+// benchTree is a tree of n znodes of 100 bytes under 100 parents, the
+// shape a restart loads.
+func benchTree(b *testing.B, n int) *Tree {
+	b.Helper()
+	tr := New(Options{})
+	c := Caller{SessionID: 1}
+	zxid := int64(0)
+	apply := func(path string) {
+		zxid++
+		txn := tr.Prepare(Txn{Zxid: zxid, SessionID: 1}, c, proto.OpCreate,
+			&proto.CreateRequest{Path: path, Data: make([]byte, 100), ACL: proto.OpenACLUnsafe})
+		if res := tr.Apply(txn); res.Err != proto.ErrOK {
+			b.Fatalf("create %s: %v", path, res.Err)
+		}
+	}
+	for p := range 100 {
+		apply(fmt.Sprintf("/p%d", p))
+	}
+	for i := range n {
+		apply(fmt.Sprintf("/p%d/n%d", i%100, i))
+	}
+	return tr
+}
+
+// BenchmarkSnapshotLoad decodes a snapshot of 100,000 znodes into a tree:
+// the in-memory half of a restart (disk.BenchmarkSnapshotFileLoad adds the
+// file and its checksum).
+func BenchmarkSnapshotLoad(b *testing.B) {
+	var buf bytes.Buffer
+	if _, err := benchTree(b, 100_000).Snapshot().WriteTo(&buf); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(buf.Len()))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Load(bytes.NewReader(buf.Bytes()), Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(100_000*float64(b.N)/b.Elapsed().Seconds(), "znodes/s")
+}
+
+// BenchmarkSnapshotWrite serializes a tree of 100,000 znodes.
+func BenchmarkSnapshotWrite(b *testing.B) {
+	tr := benchTree(b, 100_000)
+	var buf bytes.Buffer
+	b.ReportAllocs()
+	for b.Loop() {
+		buf.Reset()
+		if _, err := tr.Snapshot().WriteTo(&buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(buf.Len()))
+}
+
+// BenchmarkPrepareApplyMulti is a multi of four setData ops.
+func BenchmarkPrepareApplyMulti(b *testing.B) {
+	tr := New(Options{})
+	c := Caller{SessionID: 1}
+	multi := &proto.MultiRequest{}
+	for i := range 4 {
+		path := fmt.Sprintf("/m%d", i)
+		tr.Apply(tr.Prepare(Txn{Zxid: int64(i + 1)}, c, proto.OpCreate, &proto.CreateRequest{Path: path, ACL: proto.OpenACLUnsafe}))
+		multi.Ops = append(multi.Ops, proto.MultiOp{Type: proto.OpSetData, Req: &proto.SetDataRequest{Path: path, Data: make([]byte, 100), Version: -1}})
+	}
+	zxid := int64(4)
+	b.ReportAllocs()
+	for b.Loop() {
+		zxid++
+		if res := tr.Apply(tr.Prepare(Txn{Zxid: zxid}, c, proto.OpMulti, multi)); res.Err != proto.ErrOK {
+			b.Fatal(res.Err)
+		}
+	}
+}

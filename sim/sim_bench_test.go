@@ -1,0 +1,28 @@
+package sim
+
+import (
+	"testing"
+	"time"
+)
+
+// BenchmarkSimulate runs whole seeds (3 voters, every fault kind, the
+// default 20 s fault phase plus the liveness phase and the checks) and
+// reports how many simulated seconds one wall second buys, the figure
+// that says how many seeds a campaign can afford.
+func BenchmarkSimulate(b *testing.B) {
+	var simulated time.Duration
+	events := 0
+	seed := uint64(1)
+	for b.Loop() {
+		rep := Run(Options{Seed: seed, Nodes: 3, Observers: 0})
+		if len(rep.Violations) > 0 {
+			b.Fatalf("seed %d: %v", seed, rep.Violations)
+		}
+		simulated += rep.SimulatedTime
+		events += rep.Events
+		seed++
+	}
+	wall := b.Elapsed().Seconds()
+	b.ReportMetric(simulated.Seconds()/wall, "sim-s/s")
+	b.ReportMetric(float64(events)/wall, "events/s")
+}
