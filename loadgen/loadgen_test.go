@@ -21,6 +21,7 @@ import (
 func startServer(t *testing.T) string {
 	t.Helper()
 	cfg := server.DefaultConfig()
+	cfg.AdminServerAddress, cfg.AdminServerPort = "127.0.0.1", 0 // a free port: tests run side by side
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
 	cfg.DataLogDir = cfg.DataDir
 	cfg.ClientPort = 0

@@ -21,6 +21,7 @@ import (
 // the default config prints one parseable result per workload.
 func TestBenchJSON(t *testing.T) {
 	cfg := server.DefaultConfig()
+	cfg.AdminServerAddress, cfg.AdminServerPort = "127.0.0.1", 0 // a free port: tests run side by side
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
 	cfg.DataLogDir = cfg.DataDir
 	cfg.ClientPort = 0

@@ -36,6 +36,7 @@ func (s *Server) Stop() { s.stop() }
 // short sessions; 0 keeps ZooKeeper's default of 2000 ms).
 func Config(t testing.TB, tickTimeMs int) server.Config {
 	cfg := server.DefaultConfig()
+	cfg.AdminServerAddress, cfg.AdminServerPort = "127.0.0.1", 0 // a free port: tests run side by side
 	dir := t.TempDir()
 	cfg.DataDir, cfg.DataLogDir = dir, dir
 	cfg.ClientPort = 0
