@@ -20,6 +20,7 @@ import (
 func startTuned(t *testing.T, tune func(*Server)) string {
 	t.Helper()
 	cfg := DefaultConfig()
+	cfg.AdminServerAddress, cfg.AdminServerPort = "127.0.0.1", 0 // a free port: tests run side by side
 	dir := t.TempDir()
 	cfg.DataDir, cfg.DataLogDir = dir, dir
 	cfg.ClientPort, cfg.ClientPortAddress = 0, "127.0.0.1"
@@ -186,6 +187,7 @@ func TestSessionlessConnectionClosed(t *testing.T) {
 // session timeout the client asked for has passed, the connection is closed.
 func TestFloodBeforeStuckHandshakeClosed(t *testing.T) {
 	cfg := DefaultConfig()
+	cfg.AdminServerAddress, cfg.AdminServerPort = "127.0.0.1", 0 // a free port: tests run side by side
 	dir := t.TempDir()
 	cfg.DataDir, cfg.DataLogDir = dir, dir
 	cfg.ClientPort, cfg.ClientPortAddress = 0, "127.0.0.1"

@@ -42,6 +42,7 @@ func (d *lateDNS) count() int {
 
 func ownNameConfig(t *testing.T, host string) Config {
 	cfg := DefaultConfig()
+	cfg.AdminServerAddress, cfg.AdminServerPort = "127.0.0.1", 0 // a free port: tests run side by side
 	cfg.DataDir = t.TempDir()
 	cfg.DataLogDir = cfg.DataDir
 	cfg.ClientPort = 0
