@@ -124,7 +124,7 @@ func (sm *Sim) checkDigest(s *server, z int64, d uint64) {
 
 // checkHardState checks a server's epochs only go forward.
 func (sm *Sim) checkHardState(s *server, hs zab.HardState) {
-	old := s.disk.hard
+	old := s.st.hard
 	if hs.AcceptedEpoch < old.AcceptedEpoch || hs.CurrentEpoch < old.CurrentEpoch {
 		sm.violation("n%d epochs went back: accepted %d→%d, current %d→%d", s.id, old.AcceptedEpoch, hs.AcceptedEpoch, old.CurrentEpoch, hs.CurrentEpoch)
 	}

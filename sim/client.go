@@ -292,7 +292,7 @@ func (sm *Sim) atServer(cn *conn, p *packet) {
 
 // serverOutput routes one replica output to its connection.
 func (sm *Sim) serverOutput(s *server, o *Output) {
-	cn := s.conns[o.Conn]
+	cn := s.conns[uint64(o.Conn)]
 	if cn == nil {
 		return // the connection closed already
 	}

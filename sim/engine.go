@@ -66,26 +66,4 @@ func (r *engineReplica) Snapshot() (int64, []byte) {
 	return zxid, buf.Bytes()
 }
 
-func (r *engineReplica) Ready() Batch {
-	rd := r.n.Ready()
-	b := Batch{
-		HardState: rd.HardState,
-		Truncate:  rd.Truncate,
-		Snapshot:  rd.Snapshot,
-		Messages:  rd.Messages,
-		Committed: rd.Committed,
-	}
-	if len(rd.Entries) > 0 {
-		b.Entries = make([]zab.Entry, len(rd.Entries))
-		for i, e := range rd.Entries {
-			b.Entries[i] = zab.Entry{Zxid: e.Zxid, Data: e.Data}
-		}
-	}
-	if len(rd.Outputs) > 0 {
-		b.Outputs = make([]Output, len(rd.Outputs))
-		for i, o := range rd.Outputs {
-			b.Outputs[i] = Output{Conn: uint64(o.Conn), Kind: OutKind(o.Kind), Header: o.Header, Body: o.Body, Connect: o.Connect, Reason: o.Reason}
-		}
-	}
-	return b
-}
+func (r *engineReplica) Ready() Batch { return r.n.Ready() }

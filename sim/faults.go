@@ -168,9 +168,15 @@ func (sm *Sim) onRestart(s *server) {
 		return
 	}
 	if sm.faultsOn && sm.prof.corruptProb > 0 && sm.rng.Float64() < sm.prof.corruptProb && sm.brokenCount() < sm.maxBroken() {
-		if what := s.disk.corrupt(sm.rng); what != "" {
+		what, err := s.st.corrupt(sm.rng)
+		if err != nil {
+			sm.violation("n%d: corrupt a file: %v", s.id, err)
+			return
+		}
+		if what != "" {
+			s.corrupted = what
 			sm.fault("corruption")
-			sm.tracef(s.id, "n%d disk corrupted: %s", s.id, what)
+			sm.tracef(s.id, "n%d disk corrupted: one bit of %s flipped", s.id, what)
 		}
 	}
 	sm.start(s)

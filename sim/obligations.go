@@ -32,7 +32,7 @@ func (sm *Sim) checkSendObligations(s *server, m zab.Message) {
 	if !sm.obligationsOn() {
 		return
 	}
-	d := &s.disk
+	d := s.st
 	switch m.Type {
 	case zab.MsgAck:
 		upTo := m.Zxid
@@ -43,7 +43,7 @@ func (sm *Sim) checkSendObligations(s *server, m zab.Message) {
 				sm.violation("durability: n%d acked NEWLEADER of epoch %d with currentEpoch %d on disk", s.id, m.Epoch, d.hard.CurrentEpoch)
 			}
 		}
-		if z, ok := d.firstUnsynced(upTo); ok {
+		if z, ok := s.firstUnsynced(upTo); ok {
 			sm.violation("durability: n%d acked %s up to 0x%x while its record 0x%x was not fsynced", s.id, what, upTo, z)
 		}
 	case zab.MsgLeaderInfo:
@@ -60,26 +60,13 @@ func (sm *Sim) checkSendObligations(s *server, m zab.Message) {
 // checkEpochObligation checks a learner's new currentEpoch: the history
 // synced to it must be durable before it adopts the epoch (ZOOKEEPER-4643).
 func (sm *Sim) checkEpochObligation(s *server, hs zab.HardState) {
-	if !sm.obligationsOn() || !s.syncEpochPending || hs.CurrentEpoch <= s.disk.hard.CurrentEpoch {
+	if !sm.obligationsOn() || !s.syncEpochPending || hs.CurrentEpoch <= s.st.hard.CurrentEpoch {
 		return
 	}
 	s.syncEpochPending = false
-	if z, ok := s.disk.firstUnsynced(s.syncEnd); ok {
+	if z, ok := s.firstUnsynced(s.syncEnd); ok {
 		sm.violation("durability: n%d adopted currentEpoch %d while its synced record 0x%x (of up to 0x%x) was not fsynced", s.id, hs.CurrentEpoch, z, s.syncEnd)
 	}
-}
-
-// firstUnsynced returns the oldest record up to zxid that is not durable.
-func (d *disk) firstUnsynced(zxid int64) (int64, bool) {
-	for i := range d.log {
-		if d.log[i].zxid > zxid {
-			break
-		}
-		if !d.log[i].synced {
-			return d.log[i].zxid, true
-		}
-	}
-	return 0, false
 }
 
 // noteNewLeaderAck records a NEWLEADER ack reaching its leader.

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"github.com/zabkeeper/zabkeeper/engine"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/proto"
 )
@@ -28,37 +29,20 @@ type Replica interface {
 	Snapshot() (zxid int64, data []byte)
 }
 
-// OutKind says what an Output carries (mirrors engine.OutputKind).
-type OutKind int
+// Batch is one Ready of a Replica: engine.Ready itself, with its
+// obligations, carried out by engine.Ready.Handle.
+type Batch = engine.Ready
 
-// Output kinds.
+// Output is one thing for a client connection (engine.Output).
+type Output = engine.Output
+
+// Output kinds (engine's).
 const (
-	OutReply OutKind = iota + 1
-	OutEvent
-	OutConnect
-	OutClose
+	OutReply   = engine.OutReply
+	OutEvent   = engine.OutEvent
+	OutConnect = engine.OutConnect
+	OutClose   = engine.OutClose
 )
-
-// Output is one thing for a client connection.
-type Output struct {
-	Conn    uint64
-	Kind    OutKind
-	Header  proto.ReplyHeader
-	Body    proto.Record
-	Connect *proto.ConnectResponse
-	Reason  string
-}
-
-// Batch is one Ready of a Replica, with engine.Ready's obligations.
-type Batch struct {
-	HardState *zab.HardState
-	Truncate  *int64
-	Snapshot  *zab.SnapshotInstall
-	Entries   []zab.Entry
-	Messages  []zab.Message
-	Outputs   []Output
-	Committed int
-}
 
 // ReplicaConfig is the part of engine.Config the simulator chooses.
 type ReplicaConfig struct {

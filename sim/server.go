@@ -2,10 +2,14 @@ package sim
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 
+	"github.com/zabkeeper/zabkeeper/disk"
+	"github.com/zabkeeper/zabkeeper/engine"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 )
 
@@ -15,10 +19,13 @@ type server struct {
 	id       int64
 	observer bool
 	r        Replica
-	disk     disk
-	up       bool
-	// broken is set when recovery found corruption: it stays down.
+	// st is the machine's disk, kept by the real disk package.
+	st *storage
+	up bool
+	// broken is set when recovery refused the disk: it stays down.
 	broken bool
+	// corrupted is the file the simulator damaged before this restart.
+	corrupted string
 	// gen counts incarnations; events of an older one are ignored.
 	gen uint64
 	// rate is the clock rate (local ms per virtual ms); offset the local
@@ -91,9 +98,14 @@ func (sm *Sim) resume(s *server, gen uint64) {
 	}
 }
 
+// logEntry is one record of a server's log as the simulator saw it
+// handed out: seq is the append that wrote it (0 for records recovered at
+// start), synced whether an fsync covering it completed.
 type logEntry struct {
-	zxid int64
-	hash uint64
+	zxid   int64
+	hash   uint64
+	seq    uint64
+	synced bool
 }
 
 // localMs is the server's clock at virtual time now (µs).
@@ -116,15 +128,28 @@ func hashData(b []byte) uint64 {
 	return h
 }
 
-// start (re)starts a server from its disk. It reports false when recovery
-// refused (the server is then broken) or the replica refused its state.
+// start (re)starts a server from its disk: the real recovery code reads
+// back what crashes left. It reports false when recovery refused (the
+// server is then broken and stays down) or the replica refused its state.
 func (sm *Sim) start(s *server) bool {
-	d, err := s.disk.recover()
+	d, loaded, err := s.st.open(sm.diskLogger(s))
+	corrupted := s.corrupted
+	s.corrupted = ""
 	if err != nil {
 		s.broken = true
 		sm.tracef(s.id, "n%d recovery refuses to start: %v (stays down)", s.id, err)
 		sm.hash.add(int64(evRestart), s.id, -1)
+		if corrupted == "" {
+			sm.violation("recovery: n%d refused a disk that only crashes touched: %v", s.id, err)
+		}
 		return false
+	}
+	if corrupted != "" && corrupted == loaded {
+		sm.violation("recovery: n%d loaded snapshot %s, which was corrupted, without noticing", s.id, loaded)
+	}
+	sm.checkRecovered(s, d.Log)
+	if corrupted != "" {
+		s.st.keepSnapshots = true
 	}
 	s.gen++
 	if s.gen > 1 {
@@ -146,7 +171,7 @@ func (sm *Sim) start(s *server) bool {
 	for _, e := range d.Log {
 		h := hashData(e.Data)
 		sm.noteTxnData(h, e.Data)
-		s.mirror = append(s.mirror, logEntry{e.Zxid, h})
+		s.mirror = append(s.mirror, logEntry{zxid: e.Zxid, hash: h, synced: true})
 	}
 	s.applied = r.LastZxid()
 	s.status = zab.Status{}
@@ -157,30 +182,45 @@ func (sm *Sim) start(s *server) bool {
 	return true
 }
 
+// checkRecovered checks that every record recovery read back is one the
+// server logged (as its mirror, still of the previous incarnation, says)
+// or at least one some server logged: a record recovery made up, a bit
+// flip the checksums let through, is corruption served as data.
+func (sm *Sim) checkRecovered(s *server, log []zab.Entry) {
+	for _, e := range log {
+		h := hashData(e.Data)
+		i, found := slices.BinarySearchFunc(s.mirror, e.Zxid, func(m logEntry, z int64) int { return cmp.Compare(m.zxid, z) })
+		if found && s.mirror[i].hash != h {
+			sm.violation("recovery: n%d read back record 0x%x with contents it never logged at that zxid", s.id, e.Zxid)
+			return
+		}
+		if _, known := sm.txnData[h]; !found && !known {
+			sm.violation("recovery: n%d read back record 0x%x that no server ever logged", s.id, e.Zxid)
+			return
+		}
+	}
+}
+
 // crash stops a server: unsynced writes may be lost or torn, every
 // connection and in-flight message of it dies.
 func (sm *Sim) crash(s *server, why string) {
 	sm.crashKeeping(s, why, sm.prof.keepUnsynced)
 }
 
-// crashKeeping crashes a server whose unsynced records each survive with
+// crashKeeping crashes a server whose unsynced writes each survive with
 // probability keep (a power loss keeps none: the drive's cache dies too).
+// The machine's MemFS crashes: open files die, unsynced bytes go.
 func (sm *Sim) crashKeeping(s *server, why string, keep float64) {
 	if !s.up {
 		return
 	}
-	lost, torn := s.disk.crash(sm.rng, keep, sm.prof.tearProb)
-	if sm.opts.lyingDisk && len(s.disk.log) > 0 {
-		k := min(len(s.disk.log), 1+sm.rng.IntN(20))
-		s.disk.log = s.disk.log[:len(s.disk.log)-k]
-		lost += k
-	}
+	lost, torn := s.st.crash(sm.rng, keep, sm.prof.tearProb)
 	if torn {
 		sm.fault("torn-write")
 	}
 	s.up, s.r = false, nil
 	s.pausedTill, s.held = 0, nil
-	sm.tracef(s.id, "n%d CRASH (%s): %d unsynced records lost, torn=%v", s.id, why, lost, torn)
+	sm.tracef(s.id, "n%d CRASH (%s): %d unsynced bytes lost, torn=%v", s.id, why, lost, torn)
 	sm.hash.add(-int64(evRestart), s.id, int64(lost))
 	sm.net.Reset(s.id, sm.ids, sm.now)
 	for _, id := range slices.Sorted(maps.Keys(s.conns)) {
@@ -191,11 +231,12 @@ func (sm *Sim) crashKeeping(s *server, why string, keep float64) {
 }
 
 // drive carries out every Ready batch the replica has, with the
-// obligations in order, then checks the invariants it can see.
+// obligations in order (engine.Ready.Handle), then checks the invariants
+// it can see.
 func (sm *Sim) drive(s *server) {
 	for s.up && s.r.HasReady() {
 		rd := s.r.Ready()
-		sm.handleReady(s, rd)
+		sm.handleReady(s, &rd)
 		if !s.up {
 			return
 		}
@@ -212,70 +253,12 @@ func (sm *Sim) drive(s *server) {
 	}
 }
 
-func (sm *Sim) handleReady(s *server, rd Batch) {
-	if rd.HardState != nil {
-		sm.checkHardState(s, *rd.HardState)
-		sm.checkEpochObligation(s, *rd.HardState)
-		s.disk.hard = *rd.HardState
-		sm.tracef(s.id, "n%d persist epochs accepted=%d current=%d", s.id, rd.HardState.AcceptedEpoch, rd.HardState.CurrentEpoch)
-		sm.hash.add(1, s.id, rd.HardState.AcceptedEpoch, rd.HardState.CurrentEpoch)
-	}
-	if rd.Truncate != nil {
-		t := *rd.Truncate
-		s.disk.truncate(t)
-		i := len(s.mirror)
-		for i > 0 && s.mirror[i-1].zxid > t {
-			i--
+func (sm *Sim) handleReady(s *server, rd *Batch) {
+	if err := rd.Handle(readyHandler{sm, s}); err != nil {
+		if s.up {
+			sm.violation("n%d: %v", s.id, err)
 		}
-		sm.tracef(s.id, "n%d truncate log after 0x%x (%d records)", s.id, t, len(s.mirror)-i)
-		sm.hash.add(2, s.id, t)
-		sm.report.Counters["truncations"]++
-		s.mirror = s.mirror[:i]
-		if t < s.applied {
-			sm.violation("n%d truncated its log to 0x%x below its applied 0x%x", s.id, t, s.applied)
-		}
-	}
-	if rd.Snapshot != nil {
-		data, err := zab.ReadSnapshot(rd.Snapshot.Data)
-		if err != nil {
-			panic(fmt.Sprintf("sim: n%d: serialize snapshot 0x%x: %v", s.id, rd.Snapshot.Zxid, err))
-		}
-		s.disk.installSnapshot(rd.Snapshot.Zxid, data)
-		sm.tracef(s.id, "n%d install snapshot 0x%x", s.id, rd.Snapshot.Zxid)
-		sm.hash.add(3, s.id, rd.Snapshot.Zxid)
-		sm.report.Counters["snap-syncs"]++
-		s.mirror = s.mirror[:0]
-		s.base = rd.Snapshot.Zxid
-		sm.checkSnapshotJump(s, rd.Snapshot.Zxid)
-		s.applied = rd.Snapshot.Zxid
-	}
-	if rd.Snapshot != nil {
-		sm.protocolStep(s, stepSnapshot, s.id)
-	}
-	for _, m := range rd.Messages {
-		m.From = s.id
-		sm.observeSend(s, m)
-		if sm.traceOn(s.id) {
-			sm.tracef(s.id, "n%d %s send %s to n%d", s.id, roleName(s.status), describeMsg(m), m.To)
-		}
-		sm.net.Send(m, sm.now)
-	}
-	if len(rd.Entries) > 0 {
-		for _, e := range rd.Entries {
-			if n := len(s.mirror); n > 0 && e.Zxid <= s.mirror[n-1].zxid {
-				sm.violation("n%d logged 0x%x after 0x%x", s.id, e.Zxid, s.mirror[n-1].zxid)
-			}
-			h := hashData(e.Data)
-			sm.noteTxnData(h, e.Data)
-			s.mirror = append(s.mirror, logEntry{e.Zxid, h})
-			sm.hash.add(4, s.id, e.Zxid)
-		}
-		sm.tracef(s.id, "n%d append %d entries 0x%x..0x%x", s.id, len(rd.Entries), rd.Entries[0].Zxid, rd.Entries[len(rd.Entries)-1].Zxid)
-		seq := s.disk.append(rd.Entries)
-		lat := sm.fsyncLatency(s)
-		at := max(sm.now+lat, s.disk.busyUntil)
-		s.disk.busyUntil = at
-		sm.schedule(&event{at: at, kind: evFsync, node: s.id, gen: s.gen, zxid: int64(seq)})
+		return
 	}
 	// A message that promises durability is checked once the batch's
 	// entries are written (not yet synced): they are what it may not
@@ -284,15 +267,130 @@ func (sm *Sim) handleReady(s *server, rd Batch) {
 		m.From = s.id
 		sm.checkSendObligations(s, m)
 	}
-	sm.noteApplied(s, rd.Committed)
-	for i := range rd.Outputs {
-		sm.serverOutput(s, &rd.Outputs[i])
+	sm.noteApplied(s)
+}
+
+// readyHandler carries out a batch's obligations on the simulated machine:
+// its storage, the simulated network, its client connections.
+type readyHandler struct {
+	sm *Sim
+	s  *server
+}
+
+func (h readyHandler) SaveHardState(hs zab.HardState) error {
+	sm, s := h.sm, h.s
+	sm.checkHardState(s, hs)
+	sm.checkEpochObligation(s, hs)
+	if err := s.st.saveHardState(hs); err != nil {
+		return err
+	}
+	sm.tracef(s.id, "n%d persist epochs accepted=%d current=%d", s.id, hs.AcceptedEpoch, hs.CurrentEpoch)
+	sm.hash.add(1, s.id, hs.AcceptedEpoch, hs.CurrentEpoch)
+	return nil
+}
+
+func (h readyHandler) TruncateLog(t int64) error {
+	sm, s := h.sm, h.s
+	if err := s.st.log.TruncateAfter(t); err != nil {
+		return err
+	}
+	i := len(s.mirror)
+	for i > 0 && s.mirror[i-1].zxid > t {
+		i--
+	}
+	sm.tracef(s.id, "n%d truncate log after 0x%x (%d records)", s.id, t, len(s.mirror)-i)
+	sm.hash.add(2, s.id, t)
+	sm.report.Counters["truncations"]++
+	s.mirror = s.mirror[:i]
+	// Every record TruncateAfter keeps is durable when it returns.
+	for j := range s.mirror {
+		s.mirror[j].synced = true
+	}
+	if t < s.applied {
+		sm.violation("n%d truncated its log to 0x%x below its applied 0x%x", s.id, t, s.applied)
+	}
+	return nil
+}
+
+func (h readyHandler) SaveSnapshot(si *zab.SnapshotInstall) error {
+	sm, s := h.sm, h.s
+	err := s.st.saveSnapshot(si.Zxid, func(w io.Writer) error {
+		_, err := si.Data.WriteTo(w)
+		return err
+	}, false)
+	if err != nil {
+		return err
+	}
+	sm.tracef(s.id, "n%d install snapshot 0x%x", s.id, si.Zxid)
+	sm.hash.add(3, s.id, si.Zxid)
+	sm.report.Counters["snap-syncs"]++
+	s.mirror = s.mirror[:0]
+	s.base = si.Zxid
+	sm.checkSnapshotJump(s, si.Zxid)
+	s.applied = si.Zxid
+	sm.protocolStep(s, stepSnapshot, s.id)
+	return nil
+}
+
+func (h readyHandler) Send(msgs []zab.Message) {
+	sm, s := h.sm, h.s
+	for _, m := range msgs {
+		m.From = s.id
+		sm.observeSend(s, m)
+		if sm.traceOn(s.id) {
+			sm.tracef(s.id, "n%d %s send %s to n%d", s.id, roleName(s.status), describeMsg(m), m.To)
+		}
+		sm.net.Send(m, sm.now)
+	}
+}
+
+// AppendLog appends the entries to the real disk.Log and issues its fsync,
+// which completes at an fsync event a latency later. An fsync that fails
+// (a fault the seed draws) fails inside disk.Log, and the server stops, as
+// ZooKeeper's does.
+func (h readyHandler) AppendLog(entries []engine.Entry) error {
+	sm, s := h.sm, h.s
+	recs := make([]disk.Record, len(entries))
+	for i, e := range entries {
+		if n := len(s.mirror); n > 0 && e.Zxid <= s.mirror[n-1].zxid {
+			sm.violation("n%d logged 0x%x after 0x%x", s.id, e.Zxid, s.mirror[n-1].zxid)
+		}
+		recs[i] = disk.Record{Zxid: e.Zxid, Data: e.Data}
+		sm.hash.add(4, s.id, e.Zxid)
+	}
+	sm.tracef(s.id, "n%d append %d entries 0x%x..0x%x", s.id, len(entries), entries[0].Zxid, entries[len(entries)-1].Zxid)
+	fail := sm.faultsOn && sm.prof.fsyncErr > 0 && sm.rng.Float64() < sm.prof.fsyncErr
+	seq, err := s.st.appendAndIssue(recs, fail)
+	if err != nil {
+		if fail && errors.Is(err, disk.ErrInjected) {
+			sm.fault("fsync-error")
+			sm.tracef(s.id, "n%d fsync fails: %v", s.id, err)
+			sm.crash(s, "fsync error")
+			sm.scheduleRestart(s)
+		}
+		return err
+	}
+	for _, e := range entries {
+		hd := hashData(e.Data)
+		sm.noteTxnData(hd, e.Data)
+		s.mirror = append(s.mirror, logEntry{zxid: e.Zxid, hash: hd, seq: seq})
+	}
+	lat := sm.fsyncLatency(s)
+	at := max(sm.now+lat, s.st.busyUntil)
+	s.st.busyUntil = at
+	sm.schedule(&event{at: at, kind: evFsync, node: s.id, gen: s.gen, zxid: int64(seq)})
+	return nil
+}
+
+func (h readyHandler) Deliver(outs []engine.Output) {
+	for i := range outs {
+		h.sm.serverOutput(h.s, &outs[i])
 	}
 }
 
 // noteApplied reads the replica's applied zxid and checks what it applied
 // since the last look against the cluster's committed history.
-func (sm *Sim) noteApplied(s *server, committed int) {
+func (sm *Sim) noteApplied(s *server) {
 	last := s.r.LastZxid()
 	if last == s.applied {
 		return
@@ -318,7 +416,6 @@ func (sm *Sim) noteApplied(s *server, committed int) {
 		sm.violation("n%d applied up to 0x%x but its log (as handed out) stops at 0x%x", s.id, last, s.applied)
 		s.applied = last
 	}
-	_ = committed
 	sm.tracef(s.id, "n%d applied up to 0x%x", s.id, last)
 	sm.hash.add(5, s.id, last)
 	sm.checkDigest(s, last, s.r.Digest())
@@ -326,27 +423,60 @@ func (sm *Sim) noteApplied(s *server, committed int) {
 	if s.snapEvery > 0 && s.sinceSnap >= s.snapEvery {
 		s.sinceSnap = 0
 		zxid, data := s.r.Snapshot()
-		s.disk.compact(zxid, data)
+		if err := s.st.saveSnapshot(zxid, func(w io.Writer) error {
+			_, err := w.Write(data)
+			return err
+		}, true); err != nil {
+			sm.violation("n%d: periodic snapshot at 0x%x: %v", s.id, zxid, err)
+			return
+		}
 		sm.tracef(s.id, "n%d snapshot at 0x%x (%d bytes)", s.id, zxid, len(data))
 	}
 }
 
-// onFsync completes an fsync: records become durable and the replica hears
-// of it, unless the disk fails, which crashes the server as ZooKeeper does.
+// onFsync completes the fsyncs issued up to seq: their bytes become durable
+// on the machine's MemFS and the replica hears of it.
 func (sm *Sim) onFsync(s *server, seq uint64) {
-	if sm.faultsOn && sm.prof.fsyncErr > 0 && sm.rng.Float64() < sm.prof.fsyncErr {
-		sm.fault("fsync-error")
-		sm.crash(s, "fsync error")
-		sm.scheduleRestart(s)
+	if err := s.st.complete(seq); err != nil {
+		sm.violation("n%d: complete fsync: %v", s.id, err)
 		return
 	}
-	zxid, ok := s.disk.fsync(seq)
-	if !ok {
-		return
+	i := len(s.mirror) - 1
+	for i >= 0 && s.mirror[i].seq > seq {
+		i--
+	}
+	if i < 0 || s.mirror[i].seq == 0 {
+		return // what it covered was truncated away or replaced by a snapshot
+	}
+	zxid := s.mirror[i].zxid
+	for j := i; j >= 0 && !s.mirror[j].synced; j-- {
+		s.mirror[j].synced = true
 	}
 	sm.hash.add(6, s.id, zxid)
 	s.r.Persisted(zxid)
 	sm.drive(s)
+}
+
+// unsynced counts the records a crash could lose now.
+func (s *server) unsynced() int {
+	n := 0
+	for i := len(s.mirror) - 1; i >= 0 && !s.mirror[i].synced; i-- {
+		n++
+	}
+	return n
+}
+
+// firstUnsynced returns the oldest record up to zxid that is not durable.
+func (s *server) firstUnsynced(zxid int64) (int64, bool) {
+	for i := range s.mirror {
+		if s.mirror[i].zxid > zxid {
+			break
+		}
+		if !s.mirror[i].synced {
+			return s.mirror[i].zxid, true
+		}
+	}
+	return 0, false
 }
 
 func (sm *Sim) fsyncLatency(s *server) int64 {

@@ -144,7 +144,7 @@ func newSim(opts Options) *Sim {
 	}
 	slowVoters := 0
 	for _, id := range sm.ids {
-		s := &server{id: id, observer: id > int64(nodes), rate: 1, snapEvery: sm.prof.snapEvery}
+		s := &server{id: id, observer: id > int64(nodes), rate: 1, snapEvery: sm.prof.snapEvery, st: newStorage(opts.lyingDisk)}
 		if sm.prof.skew > 0 {
 			s.rate = 1 + (sm.rng.Float64()*2-1)*sm.prof.skew
 		}
@@ -403,6 +403,10 @@ func (sm *Sim) livenessGoals() []string {
 // finish fills the report and runs the history checks.
 func (sm *Sim) finish() {
 	sm.report.SimulatedTime = time.Duration(sm.now) * time.Microsecond
+	// Replay covers the disks too: the same seed leaves the same files.
+	for _, s := range sm.servers {
+		sm.hash.add(s.id, int64(s.st.digest()))
+	}
 	sm.report.TraceHash = uint64(sm.hash)
 	sm.report.Counters["elections"] = len(sm.check.seenEstablished)
 	for _, op := range sm.hist.ops {

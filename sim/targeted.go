@@ -153,7 +153,7 @@ func (sm *Sim) aimedFault(t *server, a action) {
 	case actCrashWithPeers:
 		victims := []*server{t}
 		for _, x := range sm.servers {
-			if x != t && x.up && x.disk.unsynced() > 0 {
+			if x != t && x.up && x.unsynced() > 0 {
 				victims = append(victims, x)
 			}
 		}
