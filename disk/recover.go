@@ -14,8 +14,11 @@ import (
 // last zxid recovered. If the newest snapshot is corrupt it falls back to an
 // older one, with a warning, only when the log covers the gap: it must hold
 // every record after the older snapshot (its first zxid is at most one past
-// it) and reach at least the newest snapshot's zxid; otherwise Recover fails
-// rather than go back in time. With no snapshot at all, the log is replayed
+// it), reach at least the newest snapshot's zxid, and hold no gap up to it
+// (each record the next of its epoch, or the first of a later epoch: a
+// server that installed the leader's snapshot keeps its older records but
+// has none between them and the snapshot); otherwise Recover fails rather
+// than go back in time or skip txns. With no snapshot at all, the log is replayed
 // from the start and must begin at the first transaction of an epoch
 // (counter 0 or 1).
 func Recover(snapDir string, log *Log, load func(zxid int64, body io.Reader) error, replay func(Record) error) (int64, error) {
@@ -25,6 +28,8 @@ func Recover(snapDir string, log *Log, load func(zxid int64, body io.Reader) err
 	}
 	first, last := log.FirstZxid(), log.LastZxid()
 	base, loaded := int64(0), false
+	bridgeTo := int64(0) // the log must be gapless up to here
+
 	for i, s := range snaps {
 		z, body, err := OpenSnapshotFS(log.fs, s.Path)
 		if err != nil {
@@ -41,6 +46,7 @@ func Recover(snapDir string, log *Log, load func(zxid int64, body io.Reader) err
 					snaps[0].Path, first, last, s.Path, snaps[0].Zxid, ErrCorrupt)
 			}
 			log.logger.Warn("disk: recovering from an older snapshot", "file", s.Path, "newest", snaps[0].Path)
+			bridgeTo = snaps[0].Zxid
 		}
 		err = load(z, body)
 		_ = body.Close()
@@ -56,8 +62,15 @@ func Recover(snapDir string, log *Log, load func(zxid int64, body io.Reader) err
 	if !loaded && len(snaps) > 0 && last < snaps[0].Zxid {
 		return 0, fmt.Errorf("disk: recover: no valid snapshot in %s and the log ends at %#x, before the newest snapshot %s: %w", snapDir, last, snaps[0].Path, ErrCorrupt)
 	}
+	if !loaded && len(snaps) > 0 {
+		bridgeTo = snaps[0].Zxid
+	}
 	recovered := base
 	err = log.ReadFrom(base, func(r Record) error {
+		if recovered < bridgeTo && recovered != 0 && !nextZxid(recovered, r.Zxid) {
+			return fmt.Errorf("disk: recover: snapshot %s is corrupt and the log does not bridge to it: it jumps from %#x to %#x: %w",
+				snaps[0].Path, recovered, r.Zxid, ErrCorrupt)
+		}
 		if err := replay(r); err != nil {
 			return fmt.Errorf("disk: recover: replay zxid %#x: %w", r.Zxid, err)
 		}
@@ -68,4 +81,12 @@ func Recover(snapDir string, log *Log, load func(zxid int64, body io.Reader) err
 		return 0, err
 	}
 	return recovered, nil
+}
+
+// nextZxid reports whether z can follow prev in a gapless history: the next
+// txn of prev's epoch, or the first of a later epoch (counter 0 or 1).
+func nextZxid(prev, z int64) bool {
+	pe, pc := prev>>32, uint32(prev)
+	ze, zc := z>>32, uint32(z)
+	return (ze == pe && zc == pc+1) || (ze > pe && zc <= 1)
 }
