@@ -20,6 +20,10 @@ type conn struct {
 	toSrvLast, toCliLast int64
 	// watches are the connection's unfired watches (watch.go).
 	watches map[watchKey]*watchReg
+	// roServer is set once the server answered the handshake as a
+	// read-only server; roClient once that answer reached the client
+	// (readonly.go).
+	roServer, roClient bool
 }
 
 type pktKind uint8
@@ -76,14 +80,20 @@ type client struct {
 	wakeSeq uint64
 	// closing is set once closeSession is sent: nothing follows it.
 	closing bool
+	// ro marks a read-only client (readonly.go): it allows read-only
+	// access, starts a new session on every connection and stays out of
+	// the linearizability history.
+	ro bool
 }
 
 // pend is a request awaiting its reply.
 type pend struct {
 	xid  int32
 	op   proto.OpCode
-	rec  *opRecord // nil for pings
+	rec  *opRecord // nil for pings and read-only clients' requests
 	live bool      // issued in the liveness phase
+	// body is a read-only client's request, for the checks of its reply.
+	body proto.Record
 }
 
 const pingXid = -2
@@ -145,7 +155,11 @@ func (sm *Sim) runClient(c *client) {
 			break
 		}
 		if len(c.pending) < c.maxOut && sm.wantsOp(c) {
-			sm.issue(c)
+			if c.ro {
+				sm.issueReadOnly(c)
+			} else {
+				sm.issue(c)
+			}
 		} else if now-c.lastSend >= int64(c.timeout)*1000/3 && len(c.pending) < 16 {
 			sm.send(c, &pend{xid: pingXid, op: proto.OpPing}, &proto.EmptyRecord{})
 		}
@@ -172,7 +186,11 @@ func (sm *Sim) clientConnect(c *client) {
 	cn := &conn{id: sm.connSeq, cl: c, srv: s, srvGen: s.gen, open: true}
 	c.cn, c.connecting, c.connStart = cn, true, sm.now
 	c.pending = nil
-	req := &proto.ConnectRequest{LastZxidSeen: c.lastZxid, TimeOut: c.wantTO, SessionID: c.sess, Passwd: c.passwd}
+	if c.ro {
+		c.sess, c.passwd, c.replyZxid = 0, nil, 0
+	}
+	req := &proto.ConnectRequest{LastZxidSeen: c.lastZxid, TimeOut: c.wantTO, SessionID: c.sess, Passwd: c.passwd,
+		HasReadOnly: c.ro, ReadOnly: c.ro}
 	if c.passwd == nil {
 		req.Passwd = make([]byte, 16)
 	}
@@ -298,6 +316,10 @@ func (sm *Sim) serverOutput(s *server, o *Output) {
 	}
 	sm.hash.add(33, s.id, int64(o.Conn), int64(o.Kind), int64(o.Header.Xid), o.Header.Zxid, int64(o.Header.Err))
 	sm.toClient(cn, &packet{kind: pktOutput, out: o})
+	if o.Kind == OutConnect && o.Connect != nil && o.Connect.ReadOnly && o.Connect.TimeOut > 0 {
+		cn.roServer = true
+		sm.report.Counters["read-only-sessions"]++
+	}
 	if o.Kind == OutClose {
 		delete(s.conns, cn.id)
 		sm.tracef(s.id, "n%d closes conn %d of c%d: %s", s.id, cn.id, cn.cl.id, o.Reason)
@@ -369,6 +391,13 @@ func (sm *Sim) clientConnected(c *client, r *proto.ConnectResponse) {
 	if c.sess != 0 && r.SessionID != c.sess {
 		sm.violation("c%d reconnected with session 0x%x and got session 0x%x", c.id, c.sess, r.SessionID)
 	}
+	if c.ro {
+		c.sess, c.passwd, c.timeout = r.SessionID, r.Passwd, r.TimeOut
+		c.connecting, c.lastRecv = false, sm.now
+		c.cn.roClient = r.ReadOnly
+		sm.tracef(c.cn.srv.id, "c%d connected to n%d: session 0x%x, read-only %v", c.id, c.cn.srv.id, c.sess, r.ReadOnly)
+		return
+	}
 	if c.sess == 0 {
 		c.rec = &sessionRecord{Client: c.id, Session: r.SessionID, Start: sm.now, End: -1}
 		sm.hist.sessions = append(sm.hist.sessions, c.rec)
@@ -409,8 +438,13 @@ func (sm *Sim) clientReply(c *client, o *Output) {
 			sm.violation("c%d session 0x%x went back in time: reply zxid 0x%x after 0x%x", c.id, c.sess, z, c.replyZxid)
 		}
 		c.replyZxid = max(c.replyZxid, z)
-		sm.check.ackedMax = max(sm.check.ackedMax, z)
+		if !c.ro {
+			sm.check.ackedMax = max(sm.check.ackedMax, z)
+		}
 		c.lastZxid = max(c.lastZxid, z)
+	}
+	if c.ro && p.body != nil {
+		sm.checkReadOnlyReply(c, p, o)
 	}
 	if c.rec != nil {
 		c.rec.LastHeard = sm.now

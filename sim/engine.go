@@ -27,6 +27,7 @@ func newEngineReplica(c ReplicaConfig, d Durable) (Replica, error) {
 		SyncLimit:         c.SyncLimit,
 		ElectionTicks:     c.ElectionTicks,
 		MaxLogEntries:     c.MaxLogEntries,
+		ReadOnlyMode:      c.ReadOnlyMode,
 		Seed:              c.Seed,
 	}, engine.Durable{HardState: d.HardState, SnapshotZxid: d.SnapshotZxid, Snapshot: d.Snapshot, Log: d.Log})
 	if err != nil {

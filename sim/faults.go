@@ -37,6 +37,9 @@ type profile struct {
 	think     int64 // µs, client think time bound
 	snapEvery int   // txns between periodic snapshots (0 = never)
 	maxLog    int   // MaxLogEntries of the replicas
+	// readOnly turns on the replicas' read-only mode and adds read-only
+	// clients (readonly.go).
+	readOnly bool
 }
 
 // drawProfile draws the seed's profile. Every draw happens whatever the
@@ -75,6 +78,7 @@ func (sm *Sim) drawProfile(kinds []string) profile {
 	p.targeted = rate(1)
 	p.powerLoss = rate(0.1)
 	p.slowDisk = rate(0.6)
+	p.readOnly = r.IntN(3) == 0
 	if !p.net {
 		p.netLatency, p.spikeProb, p.partition, p.connReset = 500, 0, 0, 0
 	}

@@ -79,6 +79,9 @@ type Options struct {
 	// lyingDisk makes crashes lose fsynced records too, to show the
 	// durability checks fail when storage breaks its promise.
 	lyingDisk bool
+	// readOnlyMode turns read-only mode and read-only clients on whatever
+	// the seed draws.
+	readOnlyMode bool
 	// pipelineAfterClose lets clients send requests after closeSession,
 	// as a multi-threaded client may.
 	pipelineAfterClose bool

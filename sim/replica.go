@@ -60,7 +60,9 @@ type ReplicaConfig struct {
 	// MaxLogEntries bounds the in-memory log for DIFF syncs; small values
 	// force SNAP syncs.
 	MaxLogEntries int
-	Seed          uint64
+	// ReadOnlyMode is readonlymode.enabled.
+	ReadOnlyMode bool
+	Seed         uint64
 }
 
 // Durable is what a replica restarts from (mirrors engine.Durable).

@@ -2,7 +2,9 @@ package sim
 
 import (
 	"slices"
+	"strings"
 
+	"github.com/zabkeeper/zabkeeper/engine"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/proto"
 )
@@ -116,4 +118,65 @@ func (r eagerFsync) Advance() {
 		*r.last = 0
 		r.Replica.Persisted(z)
 	}
+}
+
+// roConns tracks which connections a wrapped replica answered as a
+// read-only server.
+type roConns map[engine.ConnID]bool
+
+func (ro roConns) note(b *Batch) {
+	for _, o := range b.Outputs {
+		if o.Kind == OutConnect && o.Connect != nil && o.Connect.ReadOnly && o.Connect.TimeOut > 0 {
+			ro[o.Conn] = true
+		}
+	}
+}
+
+// keepReadOnlyConns wraps a replica that forgets to close its read-only
+// clients when the election ends: it drops those closes.
+type keepReadOnlyConns struct{ Replica }
+
+func (r keepReadOnlyConns) Ready() Batch {
+	b := r.Replica.Ready()
+	b.Outputs = slices.DeleteFunc(slices.Clone(b.Outputs), func(o Output) bool {
+		return o.Kind == OutClose && strings.HasPrefix(o.Reason, "read-only mode ends")
+	})
+	return b
+}
+
+// acceptReadOnlyWrites wraps a replica whose read-only mode answers writes
+// as if it had carried them out.
+type acceptReadOnlyWrites struct{ Replica }
+
+func (r acceptReadOnlyWrites) Ready() Batch {
+	b := r.Replica.Ready()
+	b.Outputs = slices.Clone(b.Outputs)
+	for i := range b.Outputs {
+		if b.Outputs[i].Kind == OutReply && b.Outputs[i].Header.Err == proto.ErrNotReadOnly {
+			b.Outputs[i].Header.Err = proto.ErrOK
+		}
+	}
+	return b
+}
+
+// uncommittedReadOnlyReads wraps a replica whose read-only mode serves a
+// getData with data no committed txn wrote, as a server reading its log's
+// uncommitted tail would.
+type uncommittedReadOnlyReads struct {
+	Replica
+	ro roConns
+}
+
+func (r uncommittedReadOnlyReads) Ready() Batch {
+	b := r.Replica.Ready()
+	r.ro.note(&b)
+	b.Outputs = slices.Clone(b.Outputs)
+	for i := range b.Outputs {
+		if gd, ok := b.Outputs[i].Body.(*proto.GetDataResponse); ok && r.ro[b.Outputs[i].Conn] {
+			bad := *gd
+			bad.Data = []byte("proposed, never committed")
+			b.Outputs[i].Body = &bad
+		}
+	}
+	return b
 }

@@ -250,6 +250,7 @@ func (sm *Sim) drive(s *server) {
 	}
 	if s.up {
 		sm.checkStatus(s)
+		sm.checkReadOnlyConns(s)
 	}
 }
 

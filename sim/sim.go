@@ -129,6 +129,9 @@ func newSim(opts Options) *Sim {
 	if opts.lyingDisk {
 		sm.prof.crashRate = 3
 	}
+	if opts.readOnlyMode {
+		sm.prof.readOnly = true
+	}
 	sm.report = Report{Seed: opts.Seed, Nodes: nodes, Observers: observers, Clients: clients, FaultsByKind: map[string]int{}, Counters: map[string]int{}}
 	sm.report.ReplayCommand = replayCommand(&sm.opts)
 	sm.net = netstub.NewNetwork(sm.netLatency)
@@ -165,6 +168,13 @@ func newSim(opts Options) *Sim {
 	for i := range clients {
 		sm.clients = append(sm.clients, sm.newClient(i+1))
 	}
+	if sm.prof.readOnly {
+		for i := range 1 + sm.rng.IntN(2) {
+			c := sm.newClient(clients + i + 1)
+			c.ro = true
+			sm.clients = append(sm.clients, c)
+		}
+	}
 	sm.end = int64(opts.Duration / time.Microsecond)
 	return sm
 }
@@ -189,6 +199,7 @@ func (sm *Sim) replicaConfig(s *server) ReplicaConfig {
 		SyncLimit:         5,
 		ElectionTicks:     2,
 		MaxLogEntries:     sm.prof.maxLog,
+		ReadOnlyMode:      sm.prof.readOnly,
 		Seed:              sm.rng.Uint64(),
 	}
 }
@@ -319,7 +330,7 @@ func (sm *Sim) startLiveness() {
 		}
 	}
 	for _, c := range sm.clients {
-		c.liveDone = false
+		c.liveDone = c.ro // read-only clients are not owed service
 		if c.pausedTill > sm.now {
 			c.pausedTill = sm.now
 		}
