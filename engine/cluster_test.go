@@ -115,27 +115,7 @@ func (c *cluster) settle() {
 			for n.HasReady() {
 				busy = true
 				rd := n.Ready()
-				d := c.disk[id]
-				if rd.HardState != nil {
-					d.hs = *rd.HardState
-				}
-				if rd.Truncate != nil {
-					keep := d.log[:0]
-					for _, e := range d.log {
-						if e.Zxid <= *rd.Truncate {
-							keep = append(keep, e)
-						}
-					}
-					d.log = keep
-				}
-				if rd.Snapshot != nil {
-					d.snap = rd.Snapshot
-				}
-				c.inbox = append(c.inbox, rd.Messages...)
-				for _, e := range rd.Entries {
-					d.log = append(d.log, zab.Entry{Zxid: e.Zxid, Data: e.Data})
-				}
-				c.outs[id] = append(c.outs[id], rd.Outputs...)
+				require.NoError(c.t, rd.Handle(clusterHandler{c, id}))
 				n.Advance()
 				if len(rd.Entries) > 0 && !c.slow[id] {
 					n.Persisted(rd.Entries[len(rd.Entries)-1].Zxid)
@@ -167,6 +147,44 @@ func (c *cluster) settle() {
 	}
 	c.t.Fatal("cluster did not settle")
 }
+
+// clusterHandler carries out a node's Ready obligations in memory: its
+// disk, the cluster's inbox, its outputs. Entries are durable at once
+// unless the node's disk is slow (Persisted is then the test's to call).
+type clusterHandler struct {
+	c  *cluster
+	id int64
+}
+
+func (h clusterHandler) SaveHardState(hs zab.HardState) error {
+	h.c.disk[h.id].hs = hs
+	return nil
+}
+
+func (h clusterHandler) TruncateLog(after int64) error {
+	d := h.c.disk[h.id]
+	d.log = slices.DeleteFunc(d.log, func(e zab.Entry) bool { return e.Zxid > after })
+	return nil
+}
+
+func (h clusterHandler) SaveSnapshot(snap *zab.SnapshotInstall) error {
+	d := h.c.disk[h.id]
+	d.log = slices.DeleteFunc(d.log, func(e zab.Entry) bool { return e.Zxid > snap.Zxid })
+	d.snap = snap
+	return nil
+}
+
+func (h clusterHandler) Send(msgs []zab.Message) { h.c.inbox = append(h.c.inbox, msgs...) }
+
+func (h clusterHandler) AppendLog(entries []Entry) error {
+	d := h.c.disk[h.id]
+	for _, e := range entries {
+		d.log = append(d.log, zab.Entry{Zxid: e.Zxid, Data: e.Data})
+	}
+	return nil
+}
+
+func (h clusterHandler) Deliver(outs []Output) { h.c.outs[h.id] = append(h.c.outs[h.id], outs...) }
 
 // hold stops delivering messages to server id until release.
 func (c *cluster) hold(id int64) { c.held[id] = true }
