@@ -120,27 +120,11 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 			return nil
 		}
 		s.releaseHeld(&held, false, arrivals)
-		for s.node.HasReady() {
-			rd := s.node.Ready()
-			if err := s.persistState(rd, w); err != nil {
-				return err
-			}
-			s.sendPeers(rd.Messages)
-			s.countSyncs(rd.Messages)
-			if rd.Truncate != nil || rd.Snapshot != nil {
-				commits.reset()
-			}
-			if len(rd.Entries) > 0 {
-				now := time.Now()
-				for _, e := range rd.Entries {
-					commits.proposed(e.Zxid, now)
-				}
-				w.submit(rd.Entries)
-			}
-			s.deliver(rd.Outputs, arrivals)
-			s.node.Advance()
-			sinceSnap += rd.Committed
+		committed, err := s.node.HandleReady(readyHandler{s: s, w: w, commits: &commits, arrivals: arrivals})
+		if err != nil {
+			return err
 		}
+		sinceSnap += committed
 		if received != nil {
 			// Installed and written as a snapshot of ours by now, if the
 			// protocol took it at all: the spooled copy can go.
@@ -169,48 +153,6 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 			s.background(func() { snapDone <- s.writeSnapshot(zxid, write) })
 		}
 	}
-}
-
-// persistState carries out the durable-state obligations of a Ready that
-// come before its messages: epochs, truncation of a divergent tail, and a
-// snapshot received from the leader. They are rare, so they run on the loop
-// after the log writer has caught up, which keeps them in order with the
-// entries of earlier batches.
-func (s *Server) persistState(rd engine.Ready, w *walWriter) error {
-	if rd.HardState == nil && rd.Truncate == nil && rd.Snapshot == nil {
-		return nil
-	}
-	if err := w.flush(); err != nil {
-		return fmt.Errorf("server: txn log failed: %w", err)
-	}
-	if rd.HardState != nil {
-		if err := s.writeEpochs(*rd.HardState); err != nil {
-			return err
-		}
-	}
-	if rd.Truncate != nil {
-		if err := s.wal.TruncateAfter(*rd.Truncate); err != nil {
-			return fmt.Errorf("server: truncate txn log after 0x%x: %w", *rd.Truncate, err)
-		}
-	}
-	if rd.Snapshot != nil {
-		// The leader's state replaces ours: a log tail beyond it is from a
-		// history the ensemble did not keep. Drop it before the snapshot
-		// lands, so a crash in between never replays it on top.
-		if z := rd.Snapshot.Zxid; s.wal.LastZxid() > z {
-			if err := s.wal.TruncateAfter(z); err != nil {
-				return fmt.Errorf("server: truncate txn log after snapshot 0x%x: %w", z, err)
-			}
-		}
-		data := rd.Snapshot.Data
-		if err := s.writeSnapshot(rd.Snapshot.Zxid, func(out io.Writer) error {
-			_, err := data.WriteTo(out)
-			return err
-		}); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // nextSnapThreshold spreads snapshots as ZooKeeper does (snapCount/2 plus a
