@@ -19,14 +19,14 @@ import (
 // the simulator behave the same; when either changes, rescan and update.
 var plantedBugSeeds = map[bugs.Bug]uint64{
 	bugs.AckBeforePersist:                1,
-	bugs.CommitBeforeQuorum:              1,
+	bugs.CommitBeforeQuorum:              5,
 	bugs.AckNewLeaderBeforePersist:       1,
 	bugs.EpochBeforePersist:              1,
-	bugs.KeepDivergentTail:               3,
+	bugs.KeepDivergentTail:               1,
 	bugs.ReuseEpoch:                      1,
-	bugs.EphemeralSurvivesExpiry:         14,
+	bugs.EphemeralSurvivesExpiry:         64,
 	bugs.ReadBeforeLastZxid:              8,
-	bugs.SyncWithoutQuorum:               16,
+	bugs.SyncWithoutQuorum:               8,
 	bugs.EstablishWithoutNewLeaderQuorum: 1,
 	bugs.LeaderSkipsEpochPersist:         1,
 	bugs.FollowerDropsWatchEvents:        1,
