@@ -115,8 +115,12 @@ type Report struct {
 	// Panicked is set when a replica or the simulator panicked; the panic
 	// and its stack are the last violation.
 	Panicked bool
-	// TraceHash hashes every event in order; equal seeds give equal hashes.
+	// TraceHash hashes every event in order, then DiskDigest; equal seeds
+	// give equal hashes.
 	TraceHash uint64
+	// DiskDigest hashes the names and bytes of every file on every
+	// machine's disk at the end of the run.
+	DiskDigest uint64
 	// Events is the number of events processed.
 	Events int
 	// Visualization is the path of the Porcupine HTML written on a

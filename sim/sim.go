@@ -415,9 +415,12 @@ func (sm *Sim) livenessGoals() []string {
 func (sm *Sim) finish() {
 	sm.report.SimulatedTime = time.Duration(sm.now) * time.Microsecond
 	// Replay covers the disks too: the same seed leaves the same files.
+	var disks hasher
 	for _, s := range sm.servers {
-		sm.hash.add(s.id, int64(s.st.digest()))
+		disks.add(s.id, int64(s.st.digest()))
 	}
+	sm.report.DiskDigest = uint64(disks)
+	sm.hash.add(int64(disks))
 	sm.report.TraceHash = uint64(sm.hash)
 	sm.report.Counters["elections"] = len(sm.check.seenEstablished)
 	for _, op := range sm.hist.ops {
