@@ -38,11 +38,16 @@ const (
 	dataDir           = "/data"
 	acceptedEpochFile = dataDir + "/acceptedEpoch"
 	currentEpochFile  = dataDir + "/currentEpoch"
-	// segmentSize is small so that logs roll into new segments often.
-	segmentSize = 64 << 10
+	// segmentSize is small so that logs roll into new segments often, and
+	// so that MemFS, which copies a file's contents on every sync, stays
+	// cheap.
+	segmentSize = 8 << 10
 	// snapRetain is how many snapshots a periodic purge keeps (ZooKeeper's
 	// minimum autopurge.snapRetainCount).
 	snapRetain = 3
+	// purgeEvery is how many periodic snapshots pass between two purges
+	// (a purge verifies the snapshots it keeps, which costs).
+	purgeEvery = 4
 )
 
 // storage is one machine's disk, as the real disk package keeps it.
@@ -76,6 +81,8 @@ type storage struct {
 	// a corrupt snapshot: disk.PurgeSnapshotsFS reports one to the
 	// process's default logger, which would clutter a campaign's output.
 	keepSnapshots bool
+	// snapshots counts periodic snapshots, to purge every purgeEvery.
+	snapshots int
 }
 
 // syncTarget is a file or directory whose sync was deferred.
@@ -178,6 +185,9 @@ func (st *storage) saveSnapshot(zxid int64, write func(io.Writer) error, purge b
 		return err
 	}
 	if !purge || st.keepSnapshots {
+		return nil
+	}
+	if st.snapshots++; st.snapshots%purgeEvery != 0 {
 		return nil
 	}
 	oldest, err := disk.PurgeSnapshotsFS(st.fs, dataDir, snapRetain)
