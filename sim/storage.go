@@ -31,6 +31,12 @@ import (
 // are small and rare, and the server writes them on its event loop before
 // it sends anything. Faults go through disk.WithFaults: an fsync that fails
 // fails inside disk.Log, which then cuts what it never made durable.
+//
+// Determinism: the disk package starts no goroutine and reads no clock on
+// this path (MemFS reports zero modification times), and disk.Log's group
+// commit never waits here: only the simulator's one goroutine calls Sync,
+// so nobody else ever holds the sync token. MemFS visits files in path
+// order when it crashes, so the seeded tear draws replay.
 
 // Where a simulated server keeps its files (ZooKeeper's dataDir and
 // dataLogDir, here one directory).
