@@ -157,6 +157,7 @@ func (sm *Sim) start(s *server) bool {
 		sm.net.Reset(s.id, sm.ids, sm.now)
 	}
 	cfg := sm.replicaConfig(s)
+	cfg.ReadOnlyMode = sm.prof.readOnly
 	r, err := sm.factory(cfg, d)
 	if err != nil {
 		s.broken = true

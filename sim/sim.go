@@ -199,7 +199,6 @@ func (sm *Sim) replicaConfig(s *server) ReplicaConfig {
 		SyncLimit:         5,
 		ElectionTicks:     2,
 		MaxLogEntries:     sm.prof.maxLog,
-		ReadOnlyMode:      sm.prof.readOnly,
 		Seed:              sm.rng.Uint64(),
 	}
 }
