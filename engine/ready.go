@@ -66,18 +66,3 @@ func (rd *Ready) Handle(h ReadyHandler) error {
 	}
 	return nil
 }
-
-// HandleReady carries out every pending batch on h, each with Handle and
-// then Advance, and returns the number of txns they applied (the sum of
-// Committed). It stops at the first error, leaving that batch unadvanced.
-func (n *Node) HandleReady(h ReadyHandler) (committed int, err error) {
-	for n.HasReady() {
-		rd := n.Ready()
-		if err := rd.Handle(h); err != nil {
-			return committed, err
-		}
-		n.Advance()
-		committed += rd.Committed
-	}
-	return committed, nil
-}

@@ -86,9 +86,8 @@ type Entry struct {
 //  6. write Outputs to their connections, in order per connection;
 //  7. call Advance.
 //
-// Ready.Handle carries out 1–6 in this order on a ReadyHandler, and
-// Node.HandleReady adds 7: callers implement the obligations, never the
-// order.
+// Ready.Handle carries out 1–6 in this order on a ReadyHandler: callers
+// implement the obligations, never the order.
 type Ready struct {
 	// HardState is the protocol's epochs, to persist first.
 	HardState *zab.HardState

@@ -120,11 +120,15 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 			return nil
 		}
 		s.releaseHeld(&held, false, arrivals)
-		committed, err := s.node.HandleReady(readyHandler{s: s, w: w, commits: &commits, arrivals: arrivals})
-		if err != nil {
-			return err
+		h := readyHandler{s: s, w: w, commits: &commits, arrivals: arrivals}
+		for s.node.HasReady() {
+			rd := s.node.Ready()
+			if err := rd.Handle(h); err != nil {
+				return err
+			}
+			s.node.Advance()
+			sinceSnap += rd.Committed
 		}
-		sinceSnap += committed
 		if received != nil {
 			// Installed and written as a snapshot of ours by now, if the
 			// protocol took it at all: the spooled copy can go.
