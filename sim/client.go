@@ -445,6 +445,9 @@ func (sm *Sim) clientReply(c *client, o *Output) {
 	}
 	if c.ro && p.body != nil {
 		sm.checkReadOnlyReply(c, p, o)
+		if o.Header.Zxid > 0 {
+			sm.watchSet(c.cn, &opRecord{Req: p.body, Err: o.Header.Err, Zxid: o.Header.Zxid})
+		}
 	}
 	if c.rec != nil {
 		c.rec.LastHeard = sm.now

@@ -16,8 +16,9 @@ import (
 // handshake, start a new session on every connection (as the Java client
 // does until it has seen a read-write server), read the workload's keys
 // and, on a read-only connection, try writes too. Their operations are not
-// linearizable and stay out of the history; they are checked against the
-// rules of read-only mode instead:
+// linearizable and stay out of the history; the watches their reads set are
+// checked like everyone's (watch.go), and on a read-only connection their
+// replies are checked against the rules of read-only mode:
 //   - a read from a read-only server returns committed state: the node's
 //     mzxid is a committed txn and its data is what that txn wrote, so a
 //     server cut off from its leader never shows a write the ensemble did
@@ -41,11 +42,11 @@ func (sm *Sim) issueReadOnly(c *client) {
 			op, body = proto.OpCreate, &proto.CreateRequest{Path: p, Data: sm.value(c), ACL: proto.OpenACLUnsafe}
 		}
 	case x < 6:
-		op, body = proto.OpGetData, &proto.GetDataRequest{Path: p}
+		op, body = proto.OpGetData, &proto.GetDataRequest{Path: p, Watch: r.IntN(3) == 0}
 	case x < 8:
-		op, body = proto.OpExists, &proto.ExistsRequest{Path: p}
+		op, body = proto.OpExists, &proto.ExistsRequest{Path: p, Watch: r.IntN(3) == 0}
 	default:
-		op, body = proto.OpGetChildren, &proto.GetChildrenRequest{Path: sm.pick([]string{"/", "/a", "/b"})}
+		op, body = proto.OpGetChildren, &proto.GetChildrenRequest{Path: sm.pick([]string{"/", "/a", "/b"}), Watch: r.IntN(3) == 0}
 	}
 	c.xid++
 	sm.tracef(c.cn.srv.id, "c%d → n%d xid %d %s %s (read-only client)", c.id, c.cn.srv.id, c.xid, op, describeReq(body))
