@@ -12,7 +12,7 @@ import (
 // replica that breaks one of these promises usually gets away with it — only
 // a crash at the wrong instant turns it into lost data — so the simulator
 // checks the promises themselves, each time a message leaves a server,
-// against what its simulated disk holds durably at that moment.
+// against what its disk (storage.go) holds durably at that moment.
 
 // obligationsOn reports whether the durability obligations are checked.
 func (sm *Sim) obligationsOn() bool { return !sm.opts.NoObligationChecks }
