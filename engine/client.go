@@ -157,6 +157,7 @@ func (n *Node) newConn(cr ConnectRequest, timeout int32) *conn {
 	if cr.ClientIP != "" {
 		c.auth = []proto.Id{{Scheme: "ip", ID: cr.ClientIP}}
 	}
+	c.auth = append(c.auth, cr.TransportIDs...)
 	n.conns[cr.Conn] = c
 	return c
 }

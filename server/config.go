@@ -153,6 +153,8 @@ type Config struct {
 	// LogFS is the file system the txn log lives on; nil means the
 	// operating system's. Tests inject faults through it (disk.WithFaults).
 	LogFS disk.FS
+	// TLS holds the TLS keys (config_tls.go).
+	TLS TLSConfig
 	// Unknown holds the keys zabkeeper does not know with their values.
 	// ZooKeeper turns them into system properties; we only warn about them.
 	Unknown map[string]string
@@ -217,6 +219,7 @@ func DefaultConfig() Config {
 		AdminEnableServer:      true,
 		AdminServerAddress:     admin.DefaultAddress,
 		AdminServerPort:        admin.DefaultPort,
+		TLS:                    defaultTLSConfig(),
 		Unknown:                map[string]string{},
 	}
 }
@@ -253,8 +256,8 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 var cfgIgnoredKeys = map[string]bool{
 	"electionAlg": true, "peerType": true, "leaderServes": true,
 	"standaloneEnabled": true, "reconfigEnabled": true, "dynamicConfigFile": true,
-	"secureClientPort": true, "secureClientPortAddress": true, "maxCnxns": true,
-	"localSessionsEnabled": true, "localSessionsUpgradingEnabled": true, "sslQuorum": true,
+	"maxCnxns":             true,
+	"localSessionsEnabled": true, "localSessionsUpgradingEnabled": true,
 	"forceSync": true, "syncEnabled": true, "clientPortListenBacklog": true, "preAllocSize": true,
 	"globalOutstandingLimit": true, "connectToLearnerMasterLimit": true, "observerMasterPort": true,
 	"metricsProvider.className": true, "multiAddress.enabled": true, "serverCnxnFactory": true,
@@ -371,7 +374,12 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 		if canon, ok := cfgSysPropKey[strings.TrimPrefix(key, "zookeeper.")]; ok {
 			key = canon
 		}
+		var tlsKey bool
+		if tlsKey, err = c.TLS.setTLSKey(key, p.value); err != nil {
+			err = &ConfigError{Key: p.key, Line: p.line, Err: err}
+		}
 		switch {
+		case tlsKey:
 		case key == "tickTime":
 			c.TickTime, err = intVal(1, 1<<30)
 		case key == "dataDir":
@@ -474,7 +482,11 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 			logger.Info("configuration key accepted but not used by zabkeeper", "key", p.key, "line", p.line)
 		default:
 			c.Unknown[p.key] = p.value
-			logger.Warn("unknown configuration key", "key", p.key, "value", p.value, "line", p.line)
+			shown := p.value
+			if cfgSecretKey(p.key) {
+				shown = "(not shown)"
+			}
+			logger.Warn("unknown configuration key", "key", p.key, "value", shown, "line", p.line)
 		}
 		if err != nil {
 			return Config{}, cfgExplicit{}, err
@@ -677,6 +689,7 @@ func (c Config) Validate() error {
 			"%d out of range [0, 65535]", c.AdminServerPort),
 		check("admin.serverAddress", !c.AdminEnableServer || c.AdminServerAddress != "", "empty address"),
 		c.validateServers(),
+		c.TLS.validate(),
 	} {
 		if err != nil {
 			return err
@@ -841,7 +854,7 @@ func (c Config) Properties() [][2]string {
 	itoa := strconv.Itoa
 	props := [][2]string{
 		{"clientPort", itoa(c.ClientPort)},
-		{"secureClientPort", "-1"},
+		{"secureClientPort", itoa(c.TLS.SecureClientPort)},
 		{"dataDir", abs(c.DataDir)},
 		{"dataLogDir", abs(c.DataLogDir)},
 		{"tickTime", itoa(c.TickTime)},

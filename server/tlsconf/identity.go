@@ -95,9 +95,11 @@ func (s IDSettings) ClientID(cert *x509.Certificate) (string, error) {
 
 // IsTLSHandshake reports whether the first bytes of a connection are a TLS
 // handshake record, as ZooKeeper's port unification tells them apart
-// (Netty's SslHandler.isEncrypted on the first 5 bytes): content type 22,
-// major version 3. A ZooKeeper client's first bytes are a frame length and
-// a four-letter word is ASCII, so neither starts with byte 22 then 3.
+// (its DualModeSslHandler: a first byte other than 22, the handshake
+// record type, is plain text): content type 22, then major version 3 when
+// a second byte is given. A ZooKeeper client's first bytes are the length
+// of its ConnectRequest (first byte 0) and a four-letter word is ASCII
+// letters, so neither starts with 22.
 func IsTLSHandshake(first []byte) bool {
-	return len(first) >= 2 && first[0] == 22 && first[1] == 3
+	return len(first) >= 1 && first[0] == 22 && (len(first) < 2 || first[1] == 3)
 }

@@ -196,7 +196,9 @@ func TestIsTLSHandshake(t *testing.T) {
 	require.True(t, tlsconf.IsTLSHandshake([]byte{22, 3, 1, 0, 200}))
 	require.False(t, tlsconf.IsTLSHandshake([]byte("ruok")))
 	require.False(t, tlsconf.IsTLSHandshake([]byte{0, 0, 0, 45}))
-	require.False(t, tlsconf.IsTLSHandshake([]byte{22}))
+	require.True(t, tlsconf.IsTLSHandshake([]byte{22}))
+	require.False(t, tlsconf.IsTLSHandshake([]byte{22, 0}))
+	require.False(t, tlsconf.IsTLSHandshake(nil))
 }
 
 func TestClientConfigWithoutHostnameVerification(t *testing.T) {

@@ -1,0 +1,411 @@
+package server_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zabkeeper/zabkeeper/proto"
+	"github.com/zabkeeper/zabkeeper/server"
+	"github.com/zabkeeper/zabkeeper/server/tlsconf/tlstest"
+)
+
+// tlsEnv is a CA, a server key store and trust bundle on disk, and a
+// server configured to use them.
+type tlsEnv struct {
+	dir      string
+	ca       *tlstest.CA
+	keyStore string // the server's PEM key store
+	trust    string // the CA bundle the server trusts clients by
+}
+
+func newTLSEnv(t *testing.T) *tlsEnv {
+	t.Helper()
+	e := &tlsEnv{dir: t.TempDir(), ca: tlstest.NewCA(t, "zabkeeper test CA")}
+	leaf := e.ca.Issue(t, tlstest.Options{Subject: pkix.Name{CommonName: "localhost"}})
+	e.keyStore = tlstest.WriteFile(t, e.dir, "server.pem", leaf.KeyStorePEM)
+	e.trust = tlstest.WriteFile(t, e.dir, "ca.pem", e.ca.PEM)
+	return e
+}
+
+// configure turns on the TLS client port with e's files.
+func (e *tlsEnv) configure(cfg *server.Config) {
+	cfg.TLS.SecureClientPort = 0
+	cfg.TLS.Client.KeyStoreLocation = e.keyStore
+	cfg.TLS.Client.KeyStoreType = "PEM"
+	cfg.TLS.Client.TrustStoreLocation = e.trust
+	cfg.TLS.Client.TrustStoreType = "PEM"
+	cfg.TLS.ReloadInterval = 20 * time.Millisecond
+}
+
+// clientConfig is a TLS client configuration trusting e's CA, with a
+// certificate for subject when it is not empty.
+func (e *tlsEnv) clientConfig(t *testing.T, subject pkix.Name, o tlstest.Options) *tls.Config {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AddCert(e.ca.Cert)
+	c := &tls.Config{RootCAs: pool, ServerName: "localhost"}
+	if subject.CommonName != "" {
+		o.Subject = subject
+		leaf := e.ca.Issue(t, o)
+		cert, err := tls.X509KeyPair(leaf.CertPEM, leaf.KeyPEM)
+		require.NoError(t, err)
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c
+}
+
+// startTLSServer starts a server with a TLS port beside its plain one and
+// returns both addresses and what it logs.
+func startTLSServer(t *testing.T, e *tlsEnv, mutate func(*server.Config)) (plain, secure string, logs *syncBuffer) {
+	t.Helper()
+	cfg := testConfig(t)
+	e.configure(&cfg)
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	logs = &syncBuffer{}
+	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.MultiWriter(logs, newTestLog(t)), nil)))
+	require.NoError(t, err)
+	serveForTest(t, srv)
+	plain = srv.Addr().String()
+	if a := srv.SecureAddr(); a != nil {
+		secure = a.String()
+	}
+	return plain, secure, logs
+}
+
+// connectTLS opens a go-zk session over TLS.
+func connectTLS(t *testing.T, addr string, cfg *tls.Config) *zk.Conn {
+	t.Helper()
+	dialer := func(network, address string, timeout time.Duration) (net.Conn, error) {
+		return tls.DialWithDialer(&net.Dialer{Timeout: timeout}, network, address, cfg)
+	}
+	c, _, err := zk.Connect([]string{addr}, clientSessionTimeout, zk.WithDialer(dialer),
+		zk.WithLogger(zkLogger{newTestLog(t)}), zk.WithLogInfo(false))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	waitFor(t, "go-zk session over TLS", func() bool { return c.State() == zk.StateHasSession })
+	return c
+}
+
+// rawTLS opens a raw protocol client over TLS and starts a session.
+func rawTLS(t *testing.T, addr string, cfg *tls.Config) *rawClient {
+	t.Helper()
+	nc, err := tls.DialWithDialer(&net.Dialer{Timeout: waitTimeout}, "tcp", addr, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = nc.Close() })
+	c := &rawClient{t: t, nc: nc}
+	resp, _ := c.handshake(proto.ConnectRequest{TimeOut: 30000, Passwd: make([]byte, 16)})
+	require.NotZero(t, resp.SessionID)
+	return c
+}
+
+func whoAmI(t *testing.T, c *rawClient) []string {
+	t.Helper()
+	var w proto.WhoAmIResponse
+	require.Equal(t, proto.ErrOK, c.call(proto.OpWhoAmI, nil, &w).Err)
+	var out []string
+	for _, ci := range w.ClientInfo {
+		out = append(out, ci.AuthScheme+":"+ci.User)
+	}
+	return out
+}
+
+// TestTLSClientX509ACLs: go-zk over TLS on the secure port beside the
+// plain one; a client certificate authenticates the connection as
+// x509:<subject in Java's RFC 2253 form>; x509 ACLs hold other clients
+// out; the x509 super user passes every ACL; whoAmI shows the ids.
+func TestTLSClientX509ACLs(t *testing.T) {
+	e := newTLSEnv(t)
+	const aliceDN = `CN=alice,OU=apps,O=Acme\, Inc.`
+	const adminDN = "CN=admin,O=Acme"
+	plain, secure, logs := startTLSServer(t, e, func(c *server.Config) {
+		c.TLS.Client.ClientAuth = "want"
+		c.TLS.SuperUser = adminDN
+	})
+	require.NotEmpty(t, secure)
+	alice := pkix.Name{CommonName: "alice", OrganizationalUnit: []string{"apps"}, Organization: []string{"Acme, Inc."}}
+	aliceCfg := e.clientConfig(t, alice, tlstest.Options{})
+	za := connectTLS(t, secure, aliceCfg)
+	acl := []zk.ACL{{Perms: zk.PermAll, Scheme: "x509", ID: aliceDN}}
+	_, err := za.Create("/alice", []byte("secret"), 0, acl)
+	require.NoError(t, err)
+	data, _, err := za.Get("/alice")
+	require.NoError(t, err)
+	require.Equal(t, "secret", string(data))
+	got, _, err := za.GetACL("/alice")
+	require.NoError(t, err)
+	require.Equal(t, acl, got)
+	// An "auth" ACL expands to the x509 id.
+	_, err = za.Create("/alice-auth", nil, 0, zk.AuthACL(zk.PermAll))
+	require.NoError(t, err)
+	got, _, err = za.GetACL("/alice-auth")
+	require.NoError(t, err)
+	require.Equal(t, []zk.ACL{{Perms: zk.PermAll, Scheme: "x509", ID: aliceDN}}, got)
+
+	// Plain client, and a TLS client with another certificate: NoAuth.
+	zp := connect(t, plain)
+	_, _, err = zp.Get("/alice")
+	require.ErrorIs(t, err, zk.ErrNoAuth)
+	bob := connectTLS(t, secure, e.clientConfig(t, pkix.Name{CommonName: "bob"}, tlstest.Options{}))
+	_, _, err = bob.Get("/alice")
+	require.ErrorIs(t, err, zk.ErrNoAuth)
+	// A TLS client without a certificate (clientAuth=want): no x509 id.
+	anon := rawTLS(t, secure, e.clientConfig(t, pkix.Name{}, tlstest.Options{}))
+	require.Equal(t, []string{"ip:127.0.0.1"}, whoAmI(t, anon))
+
+	// The super user reads anything.
+	zs := connectTLS(t, secure, e.clientConfig(t, pkix.Name{CommonName: "admin", Organization: []string{"Acme"}}, tlstest.Options{}))
+	data, _, err = zs.Get("/alice")
+	require.NoError(t, err)
+	require.Equal(t, "secret", string(data))
+
+	// whoAmI shows the x509 ids (and super for the super user).
+	require.Equal(t, []string{"ip:127.0.0.1", "x509:" + aliceDN}, whoAmI(t, rawTLS(t, secure, aliceCfg)))
+	sup := rawTLS(t, secure, e.clientConfig(t, pkix.Name{CommonName: "admin", Organization: []string{"Acme"}}, tlstest.Options{}))
+	require.Equal(t, []string{"ip:127.0.0.1", "super:" + adminDN, "x509:" + adminDN}, whoAmI(t, sup))
+	require.Contains(t, logs.String(), `x509="`+strings.ReplaceAll(aliceDN, `\`, `\\`)+`"`)
+}
+
+// TestTLSClientIDFromSAN: with ssl.clientCertIdType=SAN the x509 id is a
+// subject alternative name.
+func TestTLSClientIDFromSAN(t *testing.T) {
+	e := newTLSEnv(t)
+	_, secure, _ := startTLSServer(t, e, func(c *server.Config) {
+		tc, err := server.ParseConfig(strings.NewReader("ssl.clientCertIdType=SAN\nssl.clientCertIdSanMatchType=2\n"+
+			"ssl.clientCertIdSanMatchRegex=\\\\.svc$\n"), nil)
+		require.NoError(t, err)
+		c.TLS.ClientID = tc.TLS.ClientID
+	})
+	cfg := e.clientConfig(t, pkix.Name{CommonName: "ignored"}, tlstest.Options{DNSNames: []string{"x.example", "orders.shop.svc"}})
+	require.Equal(t, []string{"ip:127.0.0.1", "x509:orders.shop.svc"}, whoAmI(t, rawTLS(t, secure, cfg)))
+}
+
+// TestTLSPortUnification: client.portUnification lets the plain port take
+// TLS clients too, told apart by their first byte; four-letter words and
+// plain clients go on working there.
+func TestTLSPortUnification(t *testing.T) {
+	e := newTLSEnv(t)
+	plain, secure, _ := startTLSServer(t, e, func(c *server.Config) {
+		c.TLS.SecureClientPort = -1
+		c.TLS.PortUnification = true
+		c.TLS.Client.ClientAuth = "need"
+	})
+	require.Empty(t, secure)
+	zt := connectTLS(t, plain, e.clientConfig(t, pkix.Name{CommonName: "carol"}, tlstest.Options{}))
+	_, err := zt.Create("/u", []byte("tls"), 0, zk.WorldACL(zk.PermAll))
+	require.NoError(t, err)
+	zp := connect(t, plain)
+	data, _, err := zp.Get("/u")
+	require.NoError(t, err)
+	require.Equal(t, "tls", string(data))
+	require.Equal(t, "imok", fourLetter(t, plain, "ruok"))
+	require.Equal(t, []string{"ip:127.0.0.1", "x509:CN=carol"},
+		whoAmI(t, rawTLS(t, plain, e.clientConfig(t, pkix.Name{CommonName: "carol"}, tlstest.Options{}))))
+}
+
+// TestTLSBadClients: a plain-text client on the TLS port, an expired
+// certificate, a certificate from an unknown CA and a missing certificate
+// (clientAuth=need) each fail alone, with an error at the client and a
+// log line; a good client in the middle of it all is unaffected.
+func TestTLSBadClients(t *testing.T) {
+	e := newTLSEnv(t)
+	_, secure, logs := startTLSServer(t, e, nil) // clientAuth defaults to need
+	good := connectTLS(t, secure, e.clientConfig(t, pkix.Name{CommonName: "good"}, tlstest.Options{}))
+	_, err := good.Create("/g", nil, 0, zk.WorldACL(zk.PermAll))
+	require.NoError(t, err)
+
+	// Plain text: a four-letter word is told why; a ZooKeeper handshake is
+	// closed.
+	require.Equal(t, "zabkeeper: this port (secureClientPort) requires TLS\n", fourLetter(t, secure, "ruok"))
+	raw := dialRaw(t, secure)
+	raw.write(proto.AppendRecords(nil, &proto.ConnectRequest{TimeOut: 30000, Passwd: make([]byte, 16)}))
+	raw.expectClosed()
+
+	handshake := func(cfg *tls.Config) error {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: waitTimeout}, "tcp", secure, cfg)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		// TLS 1.3 reports the server's verdict on the client certificate
+		// at the first read.
+		_ = c.SetReadDeadline(time.Now().Add(waitTimeout))
+		_, err = c.Read(make([]byte, 1))
+		return err
+	}
+	expired := e.clientConfig(t, pkix.Name{CommonName: "expired"}, tlstest.Options{
+		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
+	require.ErrorContains(t, handshake(expired), "expired")
+	other := tlstest.NewCA(t, "other CA")
+	stranger := e.clientConfig(t, pkix.Name{}, tlstest.Options{})
+	leaf := other.Issue(t, tlstest.Options{Subject: pkix.Name{CommonName: "stranger"}})
+	cert, err := tls.X509KeyPair(leaf.CertPEM, leaf.KeyPEM)
+	require.NoError(t, err)
+	// Sent even though the server asks for certificates of its own CA.
+	stranger.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+	require.ErrorContains(t, handshake(stranger), "unknown certificate authority")
+	require.ErrorContains(t, handshake(e.clientConfig(t, pkix.Name{}, tlstest.Options{})), "certificate required")
+
+	waitFor(t, "log lines for each bad client", func() bool {
+		l := logs.String()
+		return strings.Contains(l, "plain text on the TLS port") && strings.Contains(l, "certificate has expired") &&
+			strings.Contains(l, "unknown authority") && strings.Contains(l, "didn't provide a certificate")
+	})
+	data, _, err := good.Get("/g")
+	require.NoError(t, err)
+	require.Empty(t, data)
+	require.Equal(t, zk.StateHasSession, good.State())
+}
+
+// TestTLSReloadKeepsConnections: the server's certificate and the trust
+// bundle are replaced on disk (as cert-manager does, by a link swap):
+// new connections see the new certificate and are judged by the new
+// bundle, the connection made before goes on working.
+func TestTLSReloadKeepsConnections(t *testing.T) {
+	e := newTLSEnv(t)
+	// The server reads its files through a symbolic link to a generation
+	// directory, as a Kubernetes secret volume is laid out.
+	e.dir = filepath.Join(e.dir, "mnt")
+	require.NoError(t, os.MkdirAll(e.dir, 0o755))
+	gen := func(name string, ca *tlstest.CA, cn string) {
+		d := filepath.Join(e.dir, name)
+		require.NoError(t, os.MkdirAll(d, 0o755))
+		leaf := ca.Issue(t, tlstest.Options{Subject: pkix.Name{CommonName: cn}})
+		tlstest.WriteFile(t, d, "tls.pem", leaf.KeyStorePEM)
+		tlstest.WriteFile(t, d, "ca.pem", ca.PEM)
+		tmp := filepath.Join(e.dir, "..data_tmp")
+		require.NoError(t, os.Symlink(name, tmp))
+		require.NoError(t, os.Rename(tmp, filepath.Join(e.dir, "..data")))
+	}
+	gen("gen1", e.ca, "localhost")
+	e.keyStore, e.trust = filepath.Join(e.dir, "tls.pem"), filepath.Join(e.dir, "ca.pem")
+	require.NoError(t, os.Symlink("..data/tls.pem", e.keyStore))
+	require.NoError(t, os.Symlink("..data/ca.pem", e.trust))
+	_, secure, logs := startTLSServer(t, e, nil)
+
+	oldClient := e.clientConfig(t, pkix.Name{CommonName: "old"}, tlstest.Options{})
+	before := connectTLS(t, secure, oldClient)
+	_, err := before.Create("/r", []byte("1"), 0, zk.WorldACL(zk.PermAll))
+	require.NoError(t, err)
+
+	next := &tlsEnv{dir: e.dir, ca: tlstest.NewCA(t, "rotated CA")}
+	gen("gen2", next.ca, "localhost")
+	waitFor(t, "the server reloads its files", func() bool { return strings.Contains(logs.String(), "TLS key store reloaded") })
+
+	after := connectTLS(t, secure, next.clientConfig(t, pkix.Name{CommonName: "new"}, tlstest.Options{}))
+	data, _, err := after.Get("/r")
+	require.NoError(t, err)
+	require.Equal(t, "1", string(data))
+	_, err = tls.DialWithDialer(&net.Dialer{Timeout: waitTimeout}, "tcp", secure, oldClient)
+	require.Error(t, err, "the server's new certificate is not from the old CA")
+
+	// The connection made before the rotation is untouched.
+	_, err = before.Set("/r", []byte("2"), -1)
+	require.NoError(t, err)
+	require.Equal(t, zk.StateHasSession, before.State())
+}
+
+// TestTLSConfigKeysAndSecrets reads ZooKeeper's TLS keys from a zoo.cfg,
+// refuses JKS with an error saying what to do, and never shows a password
+// in the logs or in conf.
+func TestTLSConfigKeysAndSecrets(t *testing.T) {
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	cfg, err := server.ParseConfig(strings.NewReader(`
+secureClientPort=2281
+secureClientPortAddress=127.0.0.1
+client.portUnification=true
+ssl.keyStore.location=/etc/zk/tls.pem
+ssl.keyStore.type=PEM
+ssl.keyStore.password=hunter2
+zookeeper.ssl.trustStore.location=/etc/zk/ca.pem
+ssl.trustStore.password=hunter3
+ssl.clientAuth=WANT
+ssl.protocol=TLSv1.3
+ssl.enabledProtocols=TLSv1.2,TLSv1.3
+ssl.ciphersuites=TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_AES_128_GCM_SHA256
+sslQuorum=true
+ssl.quorum.keyStore.location=/etc/zk/quorum.pem
+ssl.quorum.trustStore.location=/etc/zk/quorum-ca.pem
+ssl.quorum.hostnameVerification=false
+zookeeper.X509AuthenticationProvider.superUser=CN=admin
+zookeeper.some.password=hunter4
+`), log)
+	require.NoError(t, err)
+	tc := cfg.TLS
+	require.Equal(t, 2281, tc.SecureClientPort)
+	require.Equal(t, "127.0.0.1", tc.SecureClientPortAddress)
+	require.True(t, tc.PortUnification)
+	require.Equal(t, "/etc/zk/tls.pem", tc.Client.KeyStoreLocation)
+	require.Equal(t, "/etc/zk/ca.pem", tc.Client.TrustStoreLocation)
+	require.True(t, tc.Client.KeyStorePasswordSet)
+	require.EqualValues(t, "want", tc.Client.ClientAuth)
+	require.Equal(t, []string{"TLSv1.2", "TLSv1.3"}, tc.Client.EnabledProtocols)
+	require.Len(t, tc.Client.CipherSuites, 2)
+	require.True(t, tc.Quorum)
+	require.Equal(t, "/etc/zk/quorum.pem", tc.QuorumSettings.KeyStoreLocation)
+	require.False(t, tc.QuorumSettings.HostnameVerification)
+	require.True(t, tc.Client.HostnameVerification)
+	require.Equal(t, "CN=admin", tc.SuperUser)
+	require.NotContains(t, logs.String(), "hunter")
+	require.NotContains(t, strings.Join(cfg.Membership(), ""), "hunter")
+	for _, kv := range cfg.Properties() {
+		require.NotContains(t, kv[1], "hunter")
+	}
+
+	jks, err := server.ParseConfig(strings.NewReader("secureClientPort=2281\nssl.keyStore.location=/k/zk.jks\n"), nil)
+	require.NoError(t, err)
+	err = jks.Validate()
+	require.ErrorContains(t, err, "JKS stores are not supported")
+	require.ErrorContains(t, err, "ssl.keyStore.type=PEM")
+	_, err = server.ParseConfig(strings.NewReader("ssl.clientAuth=sometimes\n"), nil)
+	require.ErrorContains(t, err, "ssl.clientAuth")
+}
+
+// TestTLSSecretsNotServed: conf, envi and the logs show the TLS port,
+// never the key store's contents.
+func TestTLSSecretsNotServed(t *testing.T) {
+	e := newTLSEnv(t)
+	plain, _, logs := startTLSServer(t, e, func(c *server.Config) {
+		c.FourLetterWords = map[string]bool{"conf": true, "envi": true, "srvr": true, "ruok": true}
+	})
+	conf := fourLetter(t, plain, "conf")
+	require.Contains(t, conf, "secureClientPort=0")
+	key, err := os.ReadFile(e.keyStore)
+	require.NoError(t, err)
+	for _, out := range []string{conf, fourLetter(t, plain, "envi"), logs.String()} {
+		require.NotContains(t, out, "PRIVATE KEY")
+		require.NotContains(t, out, string(key[40:80]))
+	}
+}
+
+// serveForTest runs srv until the test ends.
+func serveForTest(t *testing.T, srv *server.Server) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(waitTimeout):
+			t.Errorf("Serve did not return within %v of cancellation", waitTimeout)
+		}
+	})
+}
