@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -408,4 +409,111 @@ func serveForTest(t *testing.T, srv *server.Server) {
 			t.Errorf("Serve did not return within %v of cancellation", waitTimeout)
 		}
 	})
+}
+
+// quorumTLSFiles writes a PEM key store per server id, each certificate
+// naming hosts (default the IP 127.0.0.1), and the CA bundle; it returns
+// the mutate function that turns quorum TLS on.
+func quorumTLSFiles(t *testing.T, ca *tlstest.CA, override map[int]tlstest.Options) func(*server.Config) {
+	dir := t.TempDir()
+	trust := tlstest.WriteFile(t, dir, "quorum-ca.pem", ca.PEM)
+	return func(c *server.Config) {
+		o, ok := override[c.ServerID]
+		if !ok {
+			o = tlstest.Options{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}
+		}
+		o.Subject = pkix.Name{CommonName: "server-" + strconv.Itoa(c.ServerID)}
+		leaf := ca.Issue(t, o)
+		c.TLS.Quorum = true
+		c.TLS.QuorumSettings.KeyStoreLocation = tlstest.WriteFile(t, dir, "quorum-"+strconv.Itoa(c.ServerID)+".pem", leaf.KeyStorePEM)
+		c.TLS.QuorumSettings.TrustStoreLocation = trust
+		c.TLS.ReloadInterval = 50 * time.Millisecond
+	}
+}
+
+// TestQuorumTLSEnsemble runs a 3-server ensemble whose peer links are
+// mutual TLS (sslQuorum): it elects, replicates and serves, and its quorum
+// port takes only TLS clients with a certificate of the quorum CA.
+func TestQuorumTLSEnsemble(t *testing.T) {
+	ca := tlstest.NewCA(t, "quorum CA")
+	ms := startEnsembleWith(t, 3, quorumTLSFiles(t, ca, nil))
+	c0 := connect(t, ms[0].addr)
+	_, err := c0.Create("/q", []byte("over tls"), 0, zk.WorldACL(zk.PermAll))
+	require.NoError(t, err)
+	for _, m := range ms[1:] {
+		c := connect(t, m.addr)
+		waitFor(t, "the write reaches every server", func() bool {
+			data, _, err := c.Get("/q")
+			return err == nil && string(data) == "over tls"
+		})
+	}
+
+	peer := ms[1].srv.PeerAddr().String()
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Cert)
+	leaf := ca.Issue(t, tlstest.Options{Subject: pkix.Name{CommonName: "probe"}})
+	cert, err := tls.X509KeyPair(leaf.CertPEM, leaf.KeyPEM)
+	require.NoError(t, err)
+	tc, err := tls.Dial("tcp", peer, &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}})
+	require.NoError(t, err, "the quorum port speaks TLS")
+	_ = tc.Close()
+	noCert, err := tls.Dial("tcp", peer, &tls.Config{RootCAs: pool})
+	if err == nil {
+		_ = noCert.SetReadDeadline(time.Now().Add(waitTimeout))
+		_, err = noCert.Read(make([]byte, 1))
+		_ = noCert.Close()
+	}
+	require.ErrorContains(t, err, "certificate required", "quorum TLS is mutual")
+	plain, err := net.Dial("tcp", peer)
+	require.NoError(t, err)
+	_, _ = plain.Write([]byte("ZBKP\x02 plain text is no TLS handshake"))
+	_ = plain.SetReadDeadline(time.Now().Add(waitTimeout))
+	n, _ := plain.Read(make([]byte, 64))
+	_ = plain.Close()
+	require.Zero(t, n, "plain text gets nothing from the quorum port")
+}
+
+// TestQuorumTLSRefusesWrongHost: server 3's certificate does not name the
+// host its server.3 line gives (127.0.0.1): the others refuse it, saying
+// why in their logs, and form their quorum without it.
+func TestQuorumTLSRefusesWrongHost(t *testing.T) {
+	ca := tlstest.NewCA(t, "quorum CA")
+	mutate := quorumTLSFiles(t, ca, map[int]tlstest.Options{3: {DNSNames: []string{"zk-3.example"}}})
+	servers := map[int]server.ServerSpec{}
+	for id := 1; id <= 3; id++ {
+		servers[id] = server.ServerSpec{ID: id, Host: "127.0.0.1"}
+	}
+	logs := make([]*syncBuffer, 3)
+	ms := make([]*member, 3)
+	for i := range ms {
+		cfg := testConfig(t)
+		cfg.ServerID, cfg.Servers = i+1, servers
+		cfg.FourLetterWords = map[string]bool{"srvr": true, "ruok": true}
+		cfg.TickTime, cfg.InitLimit, cfg.SyncLimit = 200, 20, 10
+		mutate(&cfg)
+		logs[i] = &syncBuffer{}
+		srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.MultiWriter(logs[i], newTestLog(t)), nil)).With("server", i+1))
+		require.NoError(t, err)
+		ms[i] = &member{id: i + 1, cfg: cfg, srv: srv, addr: srv.Addr().String()}
+	}
+	exchangeAddrs(ms)
+	for _, m := range ms {
+		m.serve(t)
+	}
+	waitFor(t, "servers 1 and 2 serve", func() bool {
+		a, b := mode(t, ms[0].addr), mode(t, ms[1].addr)
+		return (a == "leader" && b == "follower") || (a == "follower" && b == "leader")
+	})
+	waitFor(t, "both say why they refuse server 3", func() bool {
+		for _, l := range logs[:2] {
+			s := l.String()
+			if !strings.Contains(s, "TLS certificate does not match peer 3: server.3 is 127.0.0.1") ||
+				!strings.Contains(s, "TLS handshake with peer failed") {
+				return false
+			}
+		}
+		return true
+	})
+	require.Contains(t, logs[2].String(), "peer refused our connection")
+	require.Equal(t, "not serving", mode(t, ms[2].addr))
 }
