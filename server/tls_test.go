@@ -420,7 +420,12 @@ func quorumTLSFiles(t *testing.T, ca *tlstest.CA, override map[int]tlstest.Optio
 	return func(c *server.Config) {
 		o, ok := override[c.ServerID]
 		if !ok {
-			o = tlstest.Options{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}
+			// The zoo.cfg lines the fault harness can use.
+			parsed, err := server.ParseConfig(strings.NewReader(ca.QuorumCfg(t, dir, c.ServerID)), nil)
+			require.NoError(t, err)
+			c.TLS.Quorum, c.TLS.QuorumSettings = parsed.TLS.Quorum, parsed.TLS.QuorumSettings
+			c.TLS.ReloadInterval = 50 * time.Millisecond
+			return
 		}
 		o.Subject = pkix.Name{CommonName: "server-" + strconv.Itoa(c.ServerID)}
 		leaf := ca.Issue(t, o)
