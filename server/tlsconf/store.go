@@ -330,3 +330,30 @@ func VerifyChain(raw [][]byte, roots *x509.CertPool, usage x509.ExtKeyUsage) (*x
 	_, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{usage}})
 	return certs[0], err
 }
+
+// LoadKeyStore reads a PEM key store (private key and certificate chain),
+// for clients such as zabkeeper bench.
+func LoadKeyStore(path string) (tls.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("tlsconf: %w", err)
+	}
+	cert, _, err := parseKeyStore(data)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("tlsconf: %s: %w", path, err)
+	}
+	return cert, nil
+}
+
+// LoadTrustBundle reads a PEM bundle of CA certificates.
+func LoadTrustBundle(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("tlsconf: %w", err)
+	}
+	pool, err := parseTrustBundle(data)
+	if err != nil {
+		return nil, fmt.Errorf("tlsconf: %s: %w", path, err)
+	}
+	return pool, nil
+}
