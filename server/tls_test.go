@@ -522,3 +522,67 @@ func TestQuorumTLSRefusesWrongHost(t *testing.T) {
 	require.Contains(t, logs[2].String(), "peer refused our connection")
 	require.Equal(t, "not serving", mode(t, ms[2].addr))
 }
+
+// TestQuorumTLSRotation rotates the quorum certificates of a running
+// ensemble to a new CA, as cert-manager would (trust bundle with both CAs
+// first, then the new key stores, each file replaced by a rename): every
+// server presents the new certificate on its quorum port without a
+// restart, and a server restarted afterwards rejoins over the new
+// material while the others still run on their reloaded files.
+func TestQuorumTLSRotation(t *testing.T) {
+	dir := t.TempDir()
+	caA, caB := tlstest.NewCA(t, "quorum CA A"), tlstest.NewCA(t, "quorum CA B")
+	replace := func(name string, data []byte) {
+		tlstest.WriteFile(t, dir, name+".tmp", data)
+		require.NoError(t, os.Rename(filepath.Join(dir, name+".tmp"), filepath.Join(dir, name)))
+	}
+	issue := func(ca *tlstest.CA, id int) []byte {
+		return ca.Issue(t, tlstest.Options{Subject: pkix.Name{CommonName: "server-" + strconv.Itoa(id)},
+			IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}).KeyStorePEM
+	}
+	replace("ca.pem", caA.PEM)
+	ms := startEnsembleWith(t, 3, func(c *server.Config) {
+		name := "quorum-" + strconv.Itoa(c.ServerID) + ".pem"
+		replace(name, issue(caA, c.ServerID))
+		c.TLS.Quorum = true
+		c.TLS.QuorumSettings.KeyStoreLocation = filepath.Join(dir, name)
+		c.TLS.QuorumSettings.TrustStoreLocation = filepath.Join(dir, "ca.pem")
+		c.TLS.ReloadInterval = 20 * time.Millisecond
+	})
+
+	replace("ca.pem", append(append([]byte{}, caA.PEM...), caB.PEM...))
+	for _, m := range ms {
+		replace("quorum-"+strconv.Itoa(m.id)+".pem", issue(caB, m.id))
+	}
+	poolB := x509.NewCertPool()
+	poolB.AddCert(caB.Cert)
+	leaf := caB.Issue(t, tlstest.Options{Subject: pkix.Name{CommonName: "probe"}})
+	cert, err := tls.X509KeyPair(leaf.CertPEM, leaf.KeyPEM)
+	require.NoError(t, err)
+	for _, m := range ms {
+		addr := m.srv.PeerAddr().String()
+		waitFor(t, "server "+strconv.Itoa(m.id)+" presents the new certificate", func() bool {
+			c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: poolB, Certificates: []tls.Certificate{cert}})
+			if err != nil {
+				return false
+			}
+			_ = c.Close()
+			return true
+		})
+	}
+
+	c0 := connect(t, ms[0].addr)
+	_, err = c0.Create("/rotated", []byte("b"), 0, zk.WorldACL(zk.PermAll))
+	require.NoError(t, err)
+	last := ms[2]
+	last.stop(t)
+	last.open(t)
+	exchangeAddrs(ms)
+	last.serve(t)
+	waitServing(t, ms)
+	cl := connect(t, last.addr)
+	waitFor(t, "the restarted server has the data", func() bool {
+		data, _, err := cl.Get("/rotated")
+		return err == nil && string(data) == "b"
+	})
+}
