@@ -586,3 +586,40 @@ func TestQuorumTLSRotation(t *testing.T) {
 		return err == nil && string(data) == "b"
 	})
 }
+
+// TestTLSX509OnFollower: a TLS client of a follower is judged by its x509
+// id on writes too, which the leader checks with the ids the follower
+// forwards (and the x509 super user likewise).
+func TestTLSX509OnFollower(t *testing.T) {
+	e := newTLSEnv(t)
+	ms := startEnsembleWith(t, 3, func(c *server.Config) {
+		e.configure(c)
+		c.TLS.SuperUser = "CN=root"
+	})
+	leader := waitServing(t, ms)
+	var follower *member
+	for _, m := range ms {
+		if m != leader {
+			follower = m
+		}
+	}
+	secure := follower.srv.SecureAddr().String()
+	dave := connectTLS(t, secure, e.clientConfig(t, pkix.Name{CommonName: "dave"}, tlstest.Options{}))
+	_, err := dave.Create("/dave", []byte("1"), 0, []zk.ACL{{Perms: zk.PermAll, Scheme: "x509", ID: "CN=dave"}})
+	require.NoError(t, err)
+	_, err = dave.Set("/dave", []byte("2"), -1)
+	require.NoError(t, err, "the leader admits the write by the forwarded x509 id")
+	_, err = dave.Create("/dave/child", nil, 0, zk.WorldACL(zk.PermAll))
+	require.NoError(t, err)
+	eve := connectTLS(t, secure, e.clientConfig(t, pkix.Name{CommonName: "eve"}, tlstest.Options{}))
+	_, err = eve.Set("/dave", []byte("3"), -1)
+	require.ErrorIs(t, err, zk.ErrNoAuth)
+	_, err = eve.Create("/dave/eve", nil, 0, zk.WorldACL(zk.PermAll))
+	require.ErrorIs(t, err, zk.ErrNoAuth)
+	root := connectTLS(t, secure, e.clientConfig(t, pkix.Name{CommonName: "root"}, tlstest.Options{}))
+	_, err = root.Set("/dave", []byte("4"), -1)
+	require.NoError(t, err, "the x509 super user passes every ACL, on the leader too")
+	data, _, err := dave.Get("/dave")
+	require.NoError(t, err)
+	require.Equal(t, "4", string(data))
+}
