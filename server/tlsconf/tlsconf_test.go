@@ -234,3 +234,56 @@ func TestClientConfigWithoutHostnameVerification(t *testing.T) {
 	_, err = tlsconf.VerifyChain([][]byte{srv.Cert.Raw}, x509Pool(t, other), 0)
 	require.Error(t, err)
 }
+
+// ssl.protocol alone enables only that protocol, as in ZooKeeper;
+// ssl.enabledProtocols lists several; ssl.ciphersuites bounds TLS 1.2.
+func TestProtocolsAndSuites(t *testing.T) {
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, "CA")
+	ks := tlstest.WriteFile(t, dir, "s.pem", ca.Issue(t, tlstest.Options{}).KeyStorePEM)
+	serve := func(s tlsconf.Settings) string {
+		s.KeyStoreLocation, s.ClientAuth = ks, tlsconf.ClientAuthNone
+		st, err := tlsconf.Open("client", "ssl.", s, nil)
+		require.NoError(t, err)
+		ln, err := tls.Listen("tcp", "127.0.0.1:0", st.ServerConfig())
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() { _ = c.(*tls.Conn).Handshake(); _ = c.Close() }()
+			}
+		}()
+		return ln.Addr().String()
+	}
+	dial := func(addr string, c *tls.Config) (tls.ConnectionState, error) {
+		c.RootCAs, c.ServerName = x509Pool(t, ca), "localhost"
+		conn, err := tls.Dial("tcp", addr, c)
+		if err != nil {
+			return tls.ConnectionState{}, err
+		}
+		defer conn.Close()
+		return conn.ConnectionState(), nil
+	}
+	only12 := serve(tlsconf.Settings{Protocol: "TLSv1.2"})
+	_, err := dial(only12, &tls.Config{MinVersion: tls.VersionTLS13})
+	require.Error(t, err)
+	st, err := dial(only12, &tls.Config{})
+	require.NoError(t, err)
+	require.Equal(t, uint16(tls.VersionTLS12), st.Version)
+
+	both := serve(tlsconf.Settings{Protocol: "TLSv1.3", EnabledProtocols: []string{"TLSv1.2", "TLSv1.3"},
+		CipherSuites: []string{"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"}})
+	st, err = dial(both, &tls.Config{})
+	require.NoError(t, err)
+	require.Equal(t, uint16(tls.VersionTLS13), st.Version)
+	st, err = dial(both, &tls.Config{MaxVersion: tls.VersionTLS12})
+	require.NoError(t, err)
+	require.Equal(t, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, st.CipherSuite)
+	_, err = dial(both, &tls.Config{MaxVersion: tls.VersionTLS12,
+		CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}})
+	require.Error(t, err, "a suite left out of ssl.ciphersuites is refused")
+}
