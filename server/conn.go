@@ -127,7 +127,9 @@ func (c *clientConn) readLoop() error {
 	if err != nil {
 		return c.sessionless(err)
 	}
-	if cmd, ok := proto.IsFourLetterWord(first); ok {
+	// A four-letter word comes instead of a length prefix; read as an int32
+	// none is a plausible frame length.
+	if cmd := string(first); isFourLetterWord(cmd) {
 		return c.fourLetter(br, cmd)
 	}
 	body, err := proto.ReadFrame(br, nil, maxBuf)

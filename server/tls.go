@@ -110,8 +110,7 @@ func (c *clientConn) secure() error {
 		if c.mode == modeUnified {
 			return nil
 		}
-		head, _ := br.Peek(4)
-		if _, ok := proto.IsFourLetterWord(head); ok {
+		if head, _ := br.Peek(4); isFourLetterWord(string(head)) {
 			_ = c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
 			_, _ = io.WriteString(c.nc, requiresTLSReply)
 		}
