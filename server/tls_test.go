@@ -623,3 +623,43 @@ func TestTLSX509OnFollower(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "4", string(data))
 }
+
+// BenchmarkSessionConnect measures what a new session costs over plain TCP
+// and over TLS 1.3 with a client certificate (the handshake, x509 id
+// included): dial, ConnectRequest, ConnectResponse, close.
+func BenchmarkSessionConnect(b *testing.B) {
+	e := &tlsEnv{dir: b.TempDir(), ca: tlstest.NewCA(b, "bench CA")}
+	e.keyStore = tlstest.WriteFile(b, e.dir, "server.pem", e.ca.Issue(b, tlstest.Options{}).KeyStorePEM)
+	e.trust = tlstest.WriteFile(b, e.dir, "ca.pem", e.ca.PEM)
+	cfg := testConfig(b)
+	e.configure(&cfg)
+	srv, err := server.New(cfg, slog.New(slog.DiscardHandler))
+	require.NoError(b, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	b.Cleanup(func() { cancel(); <-done })
+	leaf := e.ca.Issue(b, tlstest.Options{Subject: pkix.Name{CommonName: "bench"}})
+	cert, err := tls.X509KeyPair(leaf.CertPEM, leaf.KeyPEM)
+	require.NoError(b, err)
+	pool := x509.NewCertPool()
+	pool.AddCert(e.ca.Cert)
+	tcfg := &tls.Config{RootCAs: pool, ServerName: "localhost", Certificates: []tls.Certificate{cert}}
+	session := func(b *testing.B, dial func() (net.Conn, error)) {
+		for b.Loop() {
+			nc, err := dial()
+			require.NoError(b, err)
+			c := &rawClient{t: b, nc: nc}
+			resp, _ := c.handshake(proto.ConnectRequest{TimeOut: 30000, Passwd: make([]byte, 16)})
+			require.NotZero(b, resp.SessionID)
+			c.call(proto.OpCloseSession, nil, nil)
+			_ = nc.Close()
+		}
+	}
+	b.Run("plain", func(b *testing.B) {
+		session(b, func() (net.Conn, error) { return net.Dial("tcp", srv.Addr().String()) })
+	})
+	b.Run("tls", func(b *testing.B) {
+		session(b, func() (net.Conn, error) { return tls.Dial("tcp", srv.SecureAddr().String(), tcfg) })
+	})
+}
