@@ -59,6 +59,11 @@ func (t TLSConfig) ClientTLS() bool { return t.SecureClientPort >= 0 || t.PortUn
 // not TLS keys this server reads. Secrets (passwords) are never kept.
 func (t *TLSConfig) setTLSKey(key, value string) (handled bool, err error) {
 	k := strings.TrimPrefix(key, "zookeeper.")
+	// ZooKeeper's x509 settings are spelled ssl.clientCertId... by its
+	// X509Util and ssl.x509.clientCertId... by X509AuthenticationConfig.
+	if r, ok := strings.CutPrefix(k, "ssl.x509.clientCertId"); ok {
+		k = "ssl.clientCertId" + r
+	}
 	boolVal := func() (bool, error) {
 		switch strings.ToLower(value) {
 		case "true", "yes", "1":

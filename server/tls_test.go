@@ -186,7 +186,7 @@ func TestTLSClientX509ACLs(t *testing.T) {
 func TestTLSClientIDFromSAN(t *testing.T) {
 	e := newTLSEnv(t)
 	_, secure, _ := startTLSServer(t, e, func(c *server.Config) {
-		tc, err := server.ParseConfig(strings.NewReader("ssl.clientCertIdType=SAN\nssl.clientCertIdSanMatchType=2\n"+
+		tc, err := server.ParseConfig(strings.NewReader("ssl.clientCertIdType=SAN\nzookeeper.ssl.x509.clientCertIdSanMatchType=2\n"+
 			"ssl.clientCertIdSanMatchRegex=\\\\.svc$\n"), nil)
 		require.NoError(t, err)
 		c.TLS.ClientID = tc.TLS.ClientID

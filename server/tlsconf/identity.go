@@ -2,7 +2,6 @@ package tlsconf
 
 import (
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -26,8 +25,9 @@ type IDSettings struct {
 	// SANMatchType is ssl.clientCertIdSanMatchType, the SAN type to use
 	// (SANEmail, SANDNS, SANURI, SANIP).
 	SANMatchType int
-	// SANMatch is ssl.clientCertIdSanMatchRegex: the first SAN of that type
-	// it matches is used; nil means the first SAN of that type.
+	// SANMatch is ssl.clientCertIdSanMatchRegex: exactly one SAN of that
+	// type must match it (anywhere in the name), as in ZooKeeper; nil
+	// matches every SAN of the type.
 	SANMatch *regexp.Regexp
 	// SANExtract is ssl.clientCertIdSanExtractRegex: when set, the id is
 	// the SANExtractGroup'th group of its match in the SAN.
@@ -77,20 +77,25 @@ func (s IDSettings) ClientID(cert *x509.Certificate) (string, error) {
 			names = append(names, ip.String())
 		}
 	}
+	var matched []string
 	for _, n := range names {
-		if s.SANMatch != nil && !s.SANMatch.MatchString(n) {
-			continue
+		if s.SANMatch == nil || s.SANMatch.MatchString(n) {
+			matched = append(matched, n)
 		}
-		if s.SANExtract == nil {
-			return n, nil
-		}
-		m := s.SANExtract.FindStringSubmatch(n)
-		if m == nil {
-			return "", fmt.Errorf("subject alternative name %q does not match ssl.clientCertIdSanExtractRegex", n)
-		}
-		return m[s.SANExtractGroup], nil
 	}
-	return "", errors.New("the certificate has no subject alternative name of the configured type matching ssl.clientCertIdSanMatchRegex")
+	// As ZooKeeper's X509AuthenticationUtil: exactly one SAN must match.
+	if len(matched) != 1 {
+		return "", fmt.Errorf("%d subject alternative names of type %d match ssl.clientCertIdSanMatchRegex, want exactly one",
+			len(matched), s.SANMatchType)
+	}
+	if s.SANExtract == nil {
+		return matched[0], nil
+	}
+	m := s.SANExtract.FindStringSubmatch(matched[0])
+	if m == nil {
+		return "", fmt.Errorf("subject alternative name %q does not match ssl.clientCertIdSanExtractRegex", matched[0])
+	}
+	return m[s.SANExtractGroup], nil
 }
 
 // IsTLSHandshake reports whether the first bytes of a connection are a TLS
