@@ -2,7 +2,7 @@ package server
 
 import (
 	"bufio"
-	"crypto/tls"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -47,8 +47,6 @@ type clientConn struct {
 	rw net.Conn
 	// mode is what the listener that accepted the connection speaks.
 	mode connMode
-	// tlsState is the TLS connection's state, nil in plain text.
-	tlsState *tls.ConnectionState
 	// transportIDs are the x509 ids of a TLS client certificate.
 	transportIDs []proto.Id
 	remote       string
@@ -97,7 +95,13 @@ func newClientConn(s *Server, id engine.ConnID, nc net.Conn, mode connMode) *cli
 // run serves the connection until it ends.
 func (c *clientConn) run() {
 	if err := c.secure(); err != nil {
-		c.log.Warn("closing connection", "listener", c.mode.String(), "err", err)
+		// A probe that connects and hangs up (a TCP health check) is no
+		// news; a failed handshake is.
+		level := slog.LevelWarn
+		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+			level = slog.LevelDebug
+		}
+		c.log.Log(context.Background(), level, "closing connection", "listener", c.mode.String(), "err", err)
 		c.shutdown()
 		return
 	}

@@ -124,7 +124,6 @@ func (c *clientConn) secure() error {
 	_ = c.nc.SetWriteDeadline(time.Time{})
 	c.rw = tc
 	st := tc.ConnectionState()
-	c.tlsState = &st
 	if len(st.PeerCertificates) == 0 {
 		c.log.Debug("TLS client without a certificate", "version", tls.VersionName(st.Version))
 		return nil

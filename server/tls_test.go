@@ -663,3 +663,22 @@ func BenchmarkSessionConnect(b *testing.B) {
 		session(b, func() (net.Conn, error) { return tls.Dial("tcp", srv.SecureAddr().String(), tcfg) })
 	})
 }
+
+// TestTLSProbeIsQuiet: a TCP health check that connects to the TLS port
+// and hangs up is not logged as a failure.
+func TestTLSProbeIsQuiet(t *testing.T) {
+	e := newTLSEnv(t)
+	_, secure, logs := startTLSServer(t, e, nil)
+	for range 3 {
+		c, err := net.Dial("tcp", secure)
+		require.NoError(t, err)
+		_ = c.Close()
+	}
+	// A failed handshake after them is logged: once it is, the probes
+	// before it were handled too.
+	if c, err := tls.Dial("tcp", secure, e.clientConfig(t, pkix.Name{}, tlstest.Options{})); err == nil {
+		_ = c.Close() // TLS 1.3: the server's verdict comes at the first read
+	}
+	waitFor(t, "the failed handshake is logged", func() bool { return strings.Contains(logs.String(), "TLS handshake failed") })
+	require.Equal(t, 1, strings.Count(logs.String(), `msg="closing connection"`), logs.String())
+}
