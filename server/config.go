@@ -55,7 +55,9 @@ type Config struct {
 	// DataLogDir holds the transaction log (dataLogDir), default DataDir.
 	DataLogDir string
 	// ClientPort is the TCP port clients connect to (clientPort), default
-	// 2181. 0 asks the operating system for a free port (useful in tests).
+	// 2181. 0 asks the operating system for a free port (useful in tests);
+	// -1 means no plain port, as when a zoo.cfg names only
+	// secureClientPort (config_tls.go).
 	ClientPort int
 	// ClientPortAddress is the address to listen on (clientPortAddress),
 	// default "" meaning all interfaces.
@@ -522,6 +524,7 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 	if err := c.validateServers(); err != nil {
 		return Config{}, cfgExplicit{}, err
 	}
+	c.tlsOnlyClientPort(explicit)
 	return c, explicit, nil
 }
 
@@ -671,7 +674,8 @@ func (c Config) Validate() error {
 		check("tickTime", c.TickTime > 0, "%d must be positive", c.TickTime),
 		check("dataDir", c.DataDir != "", "empty path"),
 		check("dataLogDir", c.DataLogDir != "", "empty path"),
-		check("clientPort", c.ClientPort >= 0 && c.ClientPort <= 65535, "%d out of range [0, 65535]", c.ClientPort),
+		check("clientPort", (c.ClientPort >= 0 || c.ClientPort == -1 && c.TLS.SecureClientPort >= 0) && c.ClientPort <= 65535,
+			"%d out of range [0, 65535] (-1, no plain port, only beside a secureClientPort)", c.ClientPort),
 		check("maxClientCnxns", c.MaxClientCnxns >= 0, "%d must not be negative", c.MaxClientCnxns),
 		check("minSessionTimeout", c.MinSessionTimeout > 0, "%d must be positive", c.MinSessionTimeout),
 		check("maxSessionTimeout", c.MaxSessionTimeout >= c.MinSessionTimeout,

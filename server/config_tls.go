@@ -176,3 +176,14 @@ func cfgSecretKey(key string) bool {
 	}
 	return false
 }
+
+// tlsOnlyClientPort leaves out the plain client port when a zoo.cfg names
+// secureClientPort but not clientPort, as ZooKeeper does: a server meant
+// to take TLS clients only must not open 2181 in plain text as well. The
+// ";clientPort" of the server's own server.N line still applies
+// (useOwnClientPort).
+func (c *Config) tlsOnlyClientPort(explicit cfgExplicit) {
+	if !explicit.clientPort && c.TLS.SecureClientPort >= 0 {
+		c.ClientPort = -1
+	}
+}

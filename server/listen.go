@@ -85,16 +85,18 @@ func retryableListenError(err error) bool {
 	return errors.As(err, &dnsErr) || errors.Is(err, syscall.EADDRNOTAVAIL)
 }
 
-// openClientListeners binds the client port (clientPortAddress:clientPort)
-// and, when configured, the TLS client port
+// openClientListeners binds the client port (clientPortAddress:clientPort,
+// unless ClientPort is -1) and, when configured, the TLS client port
 // (secureClientPortAddress:secureClientPort, the address defaulting to
 // clientPortAddress), side by side.
 func (s *Server) openClientListeners(ctx context.Context, retry bool) error {
-	ln, err := s.listen(ctx, retry, "client", s.cfg.ClientPortAddress, s.cfg.ClientPort)
-	if err != nil {
-		return err
+	if s.cfg.ClientPort >= 0 {
+		ln, err := s.listen(ctx, retry, "client", s.cfg.ClientPortAddress, s.cfg.ClientPort)
+		if err != nil {
+			return err
+		}
+		s.ln = ln
 	}
-	s.ln = ln
 	t := s.cfg.TLS
 	if t.SecureClientPort < 0 {
 		return nil
@@ -105,7 +107,9 @@ func (s *Server) openClientListeners(ctx context.Context, retry bool) error {
 	}
 	sln, err := s.listen(ctx, retry, "secure client", addr, t.SecureClientPort)
 	if err != nil {
-		_ = ln.Close()
+		if s.ln != nil {
+			_ = s.ln.Close()
+		}
 		return err
 	}
 	s.secureLn = sln
@@ -114,7 +118,9 @@ func (s *Server) openClientListeners(ctx context.Context, retry bool) error {
 
 // closeClientListeners stops taking clients on every client port.
 func (s *Server) closeClientListeners() {
-	_ = s.ln.Close()
+	if s.ln != nil {
+		_ = s.ln.Close()
+	}
 	if s.secureLn != nil {
 		_ = s.secureLn.Close()
 	}

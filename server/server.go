@@ -266,7 +266,13 @@ func (s *Server) writeEpochs(hs zab.HardState) error {
 }
 
 // Addr returns the address the client listener is bound to.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+// Without a plain port (only secureClientPort) it is the TLS listener's.
+func (s *Server) Addr() net.Addr {
+	if s.ln == nil {
+		return s.secureLn.Addr()
+	}
+	return s.ln.Addr()
+}
 
 // Serve accepts clients and runs the event loop until ctx is cancelled, then
 // shuts down cleanly: the client listener closes, a leader hands leadership
@@ -274,7 +280,7 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // connection closes (its client reconnects elsewhere with its session), and
 // the log is synced and closed.
 func (s *Server) Serve(ctx context.Context) error {
-	s.log.Info("serving", "addr", s.ln.Addr().String(), "dataDir", s.cfg.DataDir, "dataLogDir", s.cfg.DataLogDir)
+	s.log.Info("serving", "addr", s.Addr().String(), "dataDir", s.cfg.DataDir, "dataLogDir", s.cfg.DataLogDir)
 	if s.admin != nil {
 		s.log.Info("admin listener serving", "addr", s.admin.Addr().String())
 		s.admin.Serve()
@@ -283,7 +289,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	writer := newWALWriter(s.wal, persisted, s.log, s.metrics)
 	loopDone := make(chan error, 1)
 	go func() { loopDone <- s.loop(writer, persisted) }()
-	go s.accept(s.ln, s.plainMode())
+	if s.ln != nil {
+		go s.accept(s.ln, s.plainMode())
+	}
 	if s.secureLn != nil {
 		s.log.Info("serving TLS clients", "addr", s.secureLn.Addr().String())
 		go s.accept(s.secureLn, modeTLS)

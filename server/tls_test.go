@@ -682,3 +682,33 @@ func TestTLSProbeIsQuiet(t *testing.T) {
 	waitFor(t, "the failed handshake is logged", func() bool { return strings.Contains(logs.String(), "TLS handshake failed") })
 	require.Equal(t, 1, strings.Count(logs.String(), `msg="closing connection"`), logs.String())
 }
+
+// TestTLSOnly: a zoo.cfg that names secureClientPort and no clientPort
+// opens no plain port, as ZooKeeper; the server's own server.N
+// ";clientPort" still opens one.
+func TestTLSOnly(t *testing.T) {
+	c, err := server.ParseConfig(strings.NewReader("secureClientPort=2281\nssl.keyStore.location=/k.pem\n"), nil)
+	require.NoError(t, err)
+	require.Equal(t, -1, c.ClientPort)
+	require.NoError(t, c.Validate())
+	c, err = server.ParseConfig(strings.NewReader("clientPort=2181\nsecureClientPort=2281\nssl.keyStore.location=/k.pem\n"), nil)
+	require.NoError(t, err)
+	require.Equal(t, 2181, c.ClientPort)
+	c, err = server.ParseConfig(strings.NewReader("tickTime=2000\n"), nil)
+	require.NoError(t, err)
+	require.Equal(t, 2181, c.ClientPort, "no TLS: the default plain port")
+	c.ClientPort = -1
+	require.ErrorContains(t, c.Validate(), "clientPort")
+
+	e := newTLSEnv(t)
+	cfg := testConfig(t)
+	e.configure(&cfg)
+	cfg.ClientPort = -1
+	srv, err := server.New(cfg, newServerLogger(t))
+	require.NoError(t, err)
+	serveForTest(t, srv)
+	require.Equal(t, srv.SecureAddr(), srv.Addr())
+	z := connectTLS(t, srv.Addr().String(), e.clientConfig(t, pkix.Name{CommonName: "only"}, tlstest.Options{}))
+	_, err = z.Create("/only", nil, 0, zk.WorldACL(zk.PermAll))
+	require.NoError(t, err)
+}
