@@ -727,12 +727,16 @@ func (t *TCP) serveInbound(c net.Conn) {
 	remote := c.RemoteAddr().String()
 	var tc *tls.Conn
 	if t.tls != nil {
-		var err error
-		if tc, err = t.serverTLS(c); err != nil {
+		stream, isTLS, err := t.unify(c)
+		if err == nil && isTLS {
+			tc, err = t.serverTLS(stream)
+			stream = tc
+		}
+		if err != nil {
 			t.log.Warn("refused connection", "remote", remote, "err", err)
 			return
 		}
-		c = tc // the raw socket stays in t.conns for Close
+		c = stream // the raw socket stays in t.conns for Close
 	}
 	peer, nonce, err := t.handshake(c)
 	if err == nil {

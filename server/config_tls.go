@@ -29,6 +29,11 @@ type TLSConfig struct {
 	Quorum bool
 	// QuorumSettings are the ssl.quorum.* settings.
 	QuorumSettings tlsconf.Settings
+	// QuorumPortUnification lets the quorum port accept plain-text and TLS
+	// peers alike (portUnification, as ZooKeeper's), the middle step of a
+	// rolling move of an ensemble to quorum TLS; Quorum says how this
+	// server dials.
+	QuorumPortUnification bool
 	// ClientID chooses the x509 identity of a TLS client with a
 	// certificate (ssl.clientCertIdType and the SAN match keys).
 	ClientID tlsconf.IDSettings
@@ -50,6 +55,10 @@ func defaultTLSConfig() TLSConfig {
 		ReloadInterval:   tlsconf.DefaultReloadInterval,
 	}
 }
+
+// QuorumTLS reports whether the quorum port speaks TLS (sslQuorum, or
+// portUnification on the way to it).
+func (t TLSConfig) QuorumTLS() bool { return t.Quorum || t.QuorumPortUnification }
 
 // ClientTLS reports whether any client port speaks TLS.
 func (t TLSConfig) ClientTLS() bool { return t.SecureClientPort >= 0 || t.PortUnification }
@@ -91,6 +100,8 @@ func (t *TLSConfig) setTLSKey(key, value string) (handled bool, err error) {
 		t.PortUnification, err = boolVal()
 	case k == "sslQuorum":
 		t.Quorum, err = boolVal()
+	case k == "portUnification":
+		t.QuorumPortUnification, err = boolVal()
 	case k == "X509AuthenticationProvider.superUser":
 		t.SuperUser = value
 	case k == "sslQuorumReloadCertFiles", k == "client.certReload":
@@ -151,7 +162,7 @@ func (t TLSConfig) validate() error {
 			return &ConfigError{Key: "ssl.*", Err: err}
 		}
 	}
-	if t.Quorum {
+	if t.QuorumTLS() {
 		if err := t.QuorumSettings.Validate("ssl.quorum."); err != nil {
 			return &ConfigError{Key: "ssl.quorum.*", Err: err}
 		}

@@ -54,7 +54,7 @@ func (s *Server) openTLS() error {
 		st.Watch(t.ReloadInterval)
 		s.clientTLS = st
 	}
-	if t.Quorum && len(s.cfg.Servers) > 0 {
+	if t.QuorumTLS() && len(s.cfg.Servers) > 0 {
 		qs := t.QuorumSettings
 		if qs.ClientAuth != "" && qs.ClientAuth != tlsconf.ClientAuthNeed {
 			s.log.Warn("ssl.quorum.clientAuth ignored: quorum TLS is always mutual", "value", string(qs.ClientAuth))
@@ -153,7 +153,9 @@ func (s *Server) x509IDs(cert *x509.Certificate) ([]proto.Id, error) {
 	return append(ids, proto.Id{Scheme: "x509", ID: id}), nil
 }
 
-// peerTLS is the quorum TLS of the peer links, nil without sslQuorum:
+// peerTLS is the quorum TLS of the peer links, nil without sslQuorum or
+// portUnification (with which the quorum port accepts plain text too, and
+// this server dials in plain text unless sslQuorum is set):
 // both ends present their certificate, the dialer checks the acceptor's
 // against the host it dials, and the acceptor checks the dialer's against
 // the server.N host of the id it claims (ssl.quorum.hostnameVerification,
@@ -163,9 +165,9 @@ func (s *Server) peerTLS() *netstub.PeerTLS {
 	if st == nil {
 		return nil
 	}
-	p := &netstub.PeerTLS{
-		Server: st.ServerConfig,
-		Client: func(_ int64, host string) *tls.Config { return st.ClientConfig(host) },
+	p := &netstub.PeerTLS{Server: st.ServerConfig, AcceptPlain: s.cfg.TLS.QuorumPortUnification}
+	if s.cfg.TLS.Quorum {
+		p.Client = func(_ int64, host string) *tls.Config { return st.ClientConfig(host) }
 	}
 	if s.cfg.TLS.QuorumSettings.HostnameVerification {
 		p.VerifyPeer = func(peer int64, state tls.ConnectionState) error {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -711,4 +712,67 @@ func TestTLSOnly(t *testing.T) {
 	z := connectTLS(t, srv.Addr().String(), e.clientConfig(t, pkix.Name{CommonName: "only"}, tlstest.Options{}))
 	_, err = z.Create("/only", nil, 0, zk.WorldACL(zk.PermAll))
 	require.NoError(t, err)
+}
+
+// TestQuorumTLSRollingUpgrade moves a running plain-text ensemble to
+// quorum TLS one server at a time, as ZooKeeper's portUnification allows:
+// (1) each server restarts accepting TLS and plain peers, (2) each
+// restarts dialing TLS (sslQuorum=true), (3) each restarts refusing plain
+// text. After every restart the ensemble serves and has every write.
+func TestQuorumTLSRollingUpgrade(t *testing.T) {
+	ca := tlstest.NewCA(t, "quorum CA")
+	dir := t.TempDir()
+	files := map[int]string{}
+	ms := startEnsemble(t, 3)
+	for _, m := range ms {
+		files[m.id] = ca.QuorumCfg(t, dir, m.id)
+	}
+	writes := 0
+	step := func(name string, set func(*server.Config)) {
+		for _, m := range ms {
+			m.stop(t)
+			parsed, err := server.ParseConfig(strings.NewReader(files[m.id]), nil)
+			require.NoError(t, err)
+			m.cfg.TLS.QuorumSettings = parsed.TLS.QuorumSettings
+			set(&m.cfg)
+			m.open(t)
+			exchangeAddrs(ms)
+			m.serve(t)
+			waitServing(t, ms)
+			writes++
+			path := "/step-" + strconv.Itoa(writes)
+			c := connect(t, m.addr) // the restarted server has a new client port
+			waitFor(t, name+": a write after restarting server "+strconv.Itoa(m.id), func() bool {
+				_, err := c.Create(path, []byte(name), 0, zk.WorldACL(zk.PermAll))
+				return err == nil || errors.Is(err, zk.ErrNodeExists)
+			})
+			c.Close()
+		}
+	}
+	step("unified", func(c *server.Config) { c.TLS.QuorumPortUnification = true })
+	step("dial tls", func(c *server.Config) { c.TLS.Quorum = true })
+	step("tls only", func(c *server.Config) { c.TLS.QuorumPortUnification = false })
+
+	for _, m := range ms {
+		cm := connect(t, m.addr)
+		waitFor(t, "every write on server "+strconv.Itoa(m.id), func() bool {
+			children, _, err := cm.Children("/")
+			n := 0
+			for _, ch := range children {
+				if strings.HasPrefix(ch, "step-") {
+					n++
+				}
+			}
+			return err == nil && n == writes
+		})
+	}
+	// The quorum ports now refuse plain text: a peer speaking it gets
+	// nothing back.
+	plain, err := net.Dial("tcp", ms[0].srv.PeerAddr().String())
+	require.NoError(t, err)
+	_, _ = plain.Write([]byte("ZBKP"))
+	_ = plain.SetReadDeadline(time.Now().Add(waitTimeout))
+	n, _ := plain.Read(make([]byte, 16))
+	_ = plain.Close()
+	require.Zero(t, n)
 }
