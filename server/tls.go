@@ -100,7 +100,9 @@ func (c *clientConn) secure() error {
 		return nil
 	}
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.sessionlessTimeout))
-	br := bufio.NewReaderSize(c.nc, 64<<10)
+	// A small buffer: once the peeked bytes are consumed, larger reads go
+	// straight to the socket (and the reader above has a buffer of its own).
+	br := bufio.NewReaderSize(c.nc, 16)
 	first, err := br.Peek(1)
 	if err != nil {
 		return c.sessionless(err)
