@@ -153,6 +153,9 @@ type Config struct {
 	// LogFS is the file system the txn log lives on; nil means the
 	// operating system's. Tests inject faults through it (disk.WithFaults).
 	LogFS disk.FS
+	// Security configures cloud identities (oidc), the audit log and quotas
+	// (config_security.go).
+	Security SecurityConfig
 	// Unknown holds the keys zabkeeper does not know with their values.
 	// ZooKeeper turns them into system properties; we only warn about them.
 	Unknown map[string]string
@@ -473,6 +476,12 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 		case cfgIgnoredKeys[key] || cfgHasAnyPrefix(key, cfgIgnoredPrefixes):
 			logger.Info("configuration key accepted but not used by zabkeeper", "key", p.key, "line", p.line)
 		default:
+			if ok, serr := c.securityKey(p.key, p.value); ok {
+				if serr != nil {
+					err = bad("%v", serr)
+				}
+				break
+			}
 			c.Unknown[p.key] = p.value
 			logger.Warn("unknown configuration key", "key", p.key, "value", p.value, "line", p.line)
 		}
@@ -508,6 +517,9 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 			"minSessionTimeout %d > maxSessionTimeout %d", c.MinSessionTimeout, c.MaxSessionTimeout)}
 	}
 	if err := c.validateServers(); err != nil {
+		return Config{}, cfgExplicit{}, err
+	}
+	if err := c.finishSecurity(); err != nil {
 		return Config{}, cfgExplicit{}, err
 	}
 	return c, explicit, nil

@@ -77,6 +77,12 @@ type Server struct {
 	writeTimeout       time.Duration
 	sessionlessTimeout time.Duration
 	stopOnce           sync.Once
+
+	// oidc verifies tokens of the oidc auth scheme (nil: none configured);
+	// oidcRefused counts refused tokens. audit is the audit log (nil: off).
+	oidc        *oidcVerifier
+	oidcRefused atomic.Int64
+	audit       *auditLog
 }
 
 // New opens the data directories, recovers the state from the newest valid
@@ -122,6 +128,15 @@ func newServer(ctx context.Context, retry bool, cfg Config, logger *slog.Logger,
 	s.beat.Store(s.startedAt.UnixNano())
 	s.stats.reset()
 	s.newMetrics()
+	if err := s.initSecurity(); err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started && s.audit != nil {
+			s.audit.close()
+		}
+	}()
 	if err := s.recover(); err != nil {
 		return nil, err
 	}
@@ -146,6 +161,7 @@ func newServer(ctx context.Context, retry bool, cfg Config, logger *slog.Logger,
 		}
 		return nil, err
 	}
+	started = true
 	return s, nil
 }
 
@@ -304,6 +320,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.bg.Wait()
 	if err := s.wal.Close(); err != nil && loopErr == nil {
 		loopErr = fmt.Errorf("server: close txn log: %w", err)
+	}
+	if s.audit != nil {
+		s.audit.close()
 	}
 	s.log.Info("stopped", "zxid", fmt.Sprintf("0x%x", s.node.LastZxid()))
 	return loopErr

@@ -1,0 +1,398 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/zabkeeper/zabkeeper/engine"
+	"github.com/zabkeeper/zabkeeper/proto"
+)
+
+// The oidc auth scheme: a client sends a JSON Web Token with the ordinary
+// addauth (scheme "oidc", the token as the auth data). The connection's
+// reader verifies it here, off the event loop and outside the pure engine,
+// with go-oidc and go-jose (signature, issuer, audience, expiry and
+// not-before, an allowlist of asymmetric algorithms), and hands the engine
+// the identities it proves and the time they lapse (engine.VerifiedAuth).
+// A token is never logged, stored or shown: only the reason it was refused.
+
+// oidcVerifier checks tokens against the configured issuers. It is safe for
+// concurrent use by every connection's reader.
+type oidcVerifier struct {
+	log      *slog.Logger
+	issuers  map[string]*oidcIssuer // by iss claim
+	algs     []jose.SignatureAlgorithm
+	super    map[string]bool
+	skew     time.Duration
+	maxBytes int
+	timeout  time.Duration
+	// now is the wall clock; tests move it.
+	now func() time.Time
+}
+
+// oidcIssuer is one trusted issuer and its keys, found lazily: an issuer
+// whose discovery fails is tried again at its next token.
+type oidcIssuer struct {
+	cfg    OIDCIssuer
+	algs   []string
+	client *http.Client
+
+	mu   sync.Mutex
+	keys oidc.KeySet // nil until discovered
+}
+
+// newOIDCVerifier builds the verifier of cfg; nil when no issuer is
+// configured (every oidc auth then fails).
+func newOIDCVerifier(cfg OIDCConfig, logger *slog.Logger) (*oidcVerifier, error) {
+	if len(cfg.Issuers) == 0 {
+		return nil, nil
+	}
+	v := &oidcVerifier{
+		log: logger, issuers: map[string]*oidcIssuer{}, super: map[string]bool{},
+		skew: cfg.ClockSkew, maxBytes: cfg.MaxTokenBytes, timeout: cfg.FetchTimeout, now: time.Now,
+	}
+	if v.maxBytes <= 0 {
+		v.maxBytes = DefaultOIDCMaxTokenBytes
+	}
+	if v.timeout <= 0 {
+		v.timeout = DefaultOIDCFetchTimeout
+	}
+	for _, s := range cfg.SuperUsers {
+		v.super[s] = true
+	}
+	for _, ic := range cfg.Issuers {
+		is := &oidcIssuer{cfg: ic, algs: ic.Algorithms}
+		if len(is.algs) == 0 {
+			is.algs = DefaultOIDCAlgorithms
+		}
+		for _, a := range is.algs {
+			if !slices.Contains(DefaultOIDCAlgorithms, a) {
+				return nil, fmt.Errorf("oidc: issuer %s: algorithm %q is not allowed", ic.Name, a)
+			}
+			if !slices.Contains(v.algs, jose.SignatureAlgorithm(a)) {
+				v.algs = append(v.algs, jose.SignatureAlgorithm(a))
+			}
+		}
+		client, err := issuerClient(ic, v.timeout)
+		if err != nil {
+			return nil, err
+		}
+		is.client = client
+		if ic.JWKSFile != "" {
+			ks, err := newFileKeySet(ic.JWKSFile, is.algs)
+			if err != nil {
+				return nil, fmt.Errorf("oidc: issuer %s: %w", ic.Name, err)
+			}
+			is.keys = ks
+		}
+		v.issuers[ic.Issuer] = is
+	}
+	return v, nil
+}
+
+// issuerClient is the HTTP client for an issuer's discovery and keys: a
+// bounded timeout, the configured CA bundle, and the bearer token if any.
+func issuerClient(ic OIDCIssuer, timeout time.Duration) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if ic.CAFile != "" {
+		pem, err := os.ReadFile(ic.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("oidc: issuer %s: read caFile: %w", ic.Name, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("oidc: issuer %s: caFile %s holds no PEM certificate", ic.Name, ic.CAFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	var rt http.RoundTripper = tr
+	if ic.BearerTokenFile != "" {
+		rt = &bearerTransport{file: ic.BearerTokenFile, next: tr}
+	}
+	return &http.Client{Timeout: timeout, Transport: rt}, nil
+}
+
+// bearerTransport adds the token in a file (re-read at each request, as
+// Kubernetes rotates it) as Authorization: Bearer.
+type bearerTransport struct {
+	file string
+	next http.RoundTripper
+}
+
+func (b *bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	tok, err := os.ReadFile(b.file)
+	if err != nil {
+		return nil, fmt.Errorf("read bearerTokenFile: %w", err)
+	}
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	return b.next.RoundTrip(r)
+}
+
+// keySet returns the issuer's keys, running discovery on first use.
+func (is *oidcIssuer) keySet(ctx context.Context) (oidc.KeySet, error) {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	if is.keys != nil {
+		return is.keys, nil
+	}
+	// The key set keeps this context as its configuration (the HTTP
+	// client); its own fetches are bounded by the client's timeout.
+	kctx := oidc.ClientContext(context.Background(), is.client)
+	if is.cfg.JWKSURL != "" {
+		is.keys = oidc.NewRemoteKeySet(kctx, is.cfg.JWKSURL)
+		return is.keys, nil
+	}
+	p, err := oidc.NewProvider(oidc.ClientContext(ctx, is.client), is.cfg.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("discovery at %s: %w", is.cfg.Issuer, err)
+	}
+	var doc struct {
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := p.Claims(&doc); err != nil || doc.JWKSURI == "" {
+		return nil, fmt.Errorf("discovery at %s: no jwks_uri", is.cfg.Issuer)
+	}
+	is.keys = oidc.NewRemoteKeySet(kctx, doc.JWKSURI)
+	return is.keys, nil
+}
+
+// errOIDCRefused wraps every reason a token is refused.
+var errOIDCRefused = errors.New("oidc token refused")
+
+// verify checks a token and returns the identities it proves. The error
+// says why it was refused, never quoting the token.
+func (v *oidcVerifier) verify(ctx context.Context, token string) (*engine.VerifiedAuth, error) {
+	refuse := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", errOIDCRefused, fmt.Sprintf(format, args...))
+	}
+	if len(token) > v.maxBytes {
+		return nil, refuse("token of %d bytes exceeds zabkeeper.oidc.maxTokenBytes %d", len(token), v.maxBytes)
+	}
+	token = strings.TrimSpace(token)
+	// Which issuer's keys to check against: read iss from the parsed,
+	// not yet verified token (go-jose refuses algorithms outside the
+	// allowlist, "none" and HMAC included, before anything else).
+	parsed, err := jwt.ParseSigned(token, v.algs)
+	if err != nil {
+		return nil, refuse("malformed or disallowed token: %v", err)
+	}
+	var unverified struct {
+		Issuer string `json:"iss"`
+	}
+	if err := parsed.UnsafeClaimsWithoutVerification(&unverified); err != nil {
+		return nil, refuse("malformed claims: %v", err)
+	}
+	is := v.issuers[unverified.Issuer]
+	if is == nil {
+		return nil, refuse("untrusted issuer %q", unverified.Issuer)
+	}
+	if len(parsed.Headers) != 1 || !slices.Contains(is.algs, parsed.Headers[0].Algorithm) {
+		return nil, refuse("algorithm not allowed for issuer %s", is.cfg.Name)
+	}
+	keys, err := is.keySet(ctx)
+	if err != nil {
+		return nil, refuse("issuer %s: %v", is.cfg.Name, err)
+	}
+	idt, err := oidc.NewVerifier(is.cfg.Issuer, keys, &oidc.Config{
+		SkipClientIDCheck:    true, // several audiences: checked below
+		SkipExpiryCheck:      true, // exp and nbf with our own skew: below
+		SupportedSigningAlgs: is.algs,
+	}).Verify(ctx, token)
+	if err != nil {
+		return nil, refuse("issuer %s: %v", is.cfg.Name, err)
+	}
+	if !slices.ContainsFunc(idt.Audience, func(a string) bool { return slices.Contains(is.cfg.Audiences, a) }) {
+		return nil, refuse("issuer %s: audience %q is not one of %q", is.cfg.Name, idt.Audience, is.cfg.Audiences)
+	}
+	var claims map[string]any
+	if err := idt.Claims(&claims); err != nil {
+		return nil, refuse("issuer %s: claims: %v", is.cfg.Name, err)
+	}
+	now := v.now()
+	if idt.Expiry.IsZero() {
+		return nil, refuse("issuer %s: token has no exp", is.cfg.Name)
+	}
+	if !now.Before(idt.Expiry.Add(v.skew)) {
+		return nil, refuse("issuer %s: token expired at %s", is.cfg.Name, idt.Expiry.UTC().Format(time.RFC3339))
+	}
+	if nbf, ok := claims["nbf"].(float64); ok {
+		t := time.Unix(int64(nbf), 0)
+		if now.Add(v.skew).Before(t) {
+			return nil, refuse("issuer %s: token not valid before %s", is.cfg.Name, t.UTC().Format(time.RFC3339))
+		}
+	}
+	name, _ := claims[is.cfg.UsernameClaim].(string)
+	if name == "" {
+		return nil, refuse("issuer %s: no string claim %q", is.cfg.Name, is.cfg.UsernameClaim)
+	}
+	identity := is.cfg.UsernamePrefix + name
+	out := &engine.VerifiedAuth{
+		IDs:       []proto.Id{{Scheme: engine.SchemeOIDC, ID: identity}},
+		ExpiresMs: idt.Expiry.Add(v.skew).UnixMilli(),
+	}
+	if is.cfg.GroupsClaim != "" {
+		for _, g := range claimStrings(claims[is.cfg.GroupsClaim]) {
+			id := proto.Id{Scheme: engine.SchemeOIDC, ID: is.cfg.GroupsPrefix + g}
+			if !slices.Contains(out.IDs, id) {
+				out.IDs = append(out.IDs, id)
+			}
+		}
+	}
+	if v.super[identity] {
+		// As ZooKeeper's X509AuthenticationProvider: a super identity also
+		// holds a super id, which every ACL check lets through.
+		out.IDs = append(out.IDs, proto.Id{Scheme: "super", ID: identity})
+	}
+	return out, nil
+}
+
+// claimStrings reads a claim that is a string or a list of strings.
+func claimStrings(c any) []string {
+	switch c := c.(type) {
+	case string:
+		if c != "" {
+			return []string{c}
+		}
+	case []any:
+		var out []string
+		for _, e := range c {
+			if s, ok := e.(string); ok && s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// verifyAuth is the reader's hook for an auth packet: for the oidc scheme
+// it verifies the token and returns the verdict to attach to the request
+// (a refused token gets an empty verdict: AuthFailed, logged here); other
+// schemes are the engine's and get nil.
+func (c *clientConn) verifyAuth(rec proto.Record) *engine.VerifiedAuth {
+	ap, ok := rec.(*proto.AuthPacket)
+	if !ok || ap.Scheme != engine.SchemeOIDC {
+		return nil
+	}
+	v := c.srv.oidc
+	if v == nil {
+		c.log.Warn("oidc auth refused: no issuer configured (zabkeeper.oidc.issuers)")
+		c.srv.oidcRefused.Add(1)
+		return &engine.VerifiedAuth{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), v.timeout)
+	defer cancel()
+	verdict, err := v.verify(ctx, string(ap.Auth))
+	if err != nil {
+		c.log.Warn("oidc auth refused", "session", fmt.Sprintf("0x%x", c.sessionID.Load()), "reason", err.Error())
+		c.srv.oidcRefused.Add(1)
+		return &engine.VerifiedAuth{}
+	}
+	ids := make([]string, len(verdict.IDs))
+	for i, id := range verdict.IDs {
+		ids[i] = id.Scheme + ":" + id.ID
+	}
+	c.log.Info("oidc auth accepted", "session", fmt.Sprintf("0x%x", c.sessionID.Load()), "ids", ids,
+		"expires", time.UnixMilli(verdict.ExpiresMs).UTC().Format(time.RFC3339))
+	return verdict
+}
+
+// fileKeySet is an oidc.KeySet read from a JSON Web Key Set file, re-read
+// when a token names a key id the set does not hold (a rotated key written
+// by the operator or a ConfigMap update). Only public asymmetric keys are
+// kept: a symmetric key in the file could never verify a token here.
+type fileKeySet struct {
+	path string
+	algs []jose.SignatureAlgorithm
+
+	mu       sync.Mutex
+	keys     []jose.JSONWebKey
+	lastRead time.Time
+}
+
+func newFileKeySet(path string, algs []string) (*fileKeySet, error) {
+	ks := &fileKeySet{path: path}
+	for _, a := range algs {
+		ks.algs = append(ks.algs, jose.SignatureAlgorithm(a))
+	}
+	keys, err := ks.read()
+	if err != nil {
+		return nil, err
+	}
+	ks.keys, ks.lastRead = keys, time.Now()
+	return ks, nil
+}
+
+func (ks *fileKeySet) read() ([]jose.JSONWebKey, error) {
+	b, err := os.ReadFile(ks.path)
+	if err != nil {
+		return nil, fmt.Errorf("read jwksFile: %w", err)
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(b, &set); err != nil {
+		return nil, fmt.Errorf("jwksFile %s: %w", ks.path, err)
+	}
+	var keys []jose.JSONWebKey
+	for _, k := range set.Keys {
+		if k.IsPublic() && k.Valid() {
+			keys = append(keys, k)
+		}
+	}
+	return keys, nil
+}
+
+// VerifySignature checks jwt's signature with the key its kid names (or
+// any key when it names none) and returns the payload.
+func (ks *fileKeySet) VerifySignature(_ context.Context, token string) ([]byte, error) {
+	jws, err := jose.ParseSigned(token, ks.algs)
+	if err != nil {
+		return nil, fmt.Errorf("malformed jwt: %w", err)
+	}
+	if len(jws.Signatures) != 1 {
+		return nil, errors.New("want exactly one signature")
+	}
+	kid := jws.Signatures[0].Header.KeyID
+	try := func(keys []jose.JSONWebKey) ([]byte, bool) {
+		for i := range keys {
+			if kid != "" && keys[i].KeyID != kid {
+				continue
+			}
+			if payload, err := jws.Verify(&keys[i]); err == nil {
+				return payload, true
+			}
+		}
+		return nil, false
+	}
+	ks.mu.Lock()
+	keys := ks.keys
+	known := kid == "" || slices.ContainsFunc(keys, func(k jose.JSONWebKey) bool { return k.KeyID == kid })
+	if !known && time.Since(ks.lastRead) >= time.Second {
+		// An unknown key id: the file may have been rotated. Re-read at
+		// most once a second so a flood of bad tokens costs little.
+		if fresh, err := ks.read(); err == nil {
+			ks.keys, keys = fresh, fresh
+		}
+		ks.lastRead = time.Now()
+	}
+	ks.mu.Unlock()
+	if payload, ok := try(keys); ok {
+		return payload, nil
+	}
+	return nil, errors.New("no key in jwksFile verifies the signature")
+}
