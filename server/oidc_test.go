@@ -98,6 +98,13 @@ func (w teeWriter) Write(p []byte) (int, error) {
 
 func startServerLogged(t *testing.T, cfg server.Config) (string, *lockedBuffer) {
 	t.Helper()
+	srv, buf := startServerObj(t, cfg)
+	return srv.Addr().String(), buf
+}
+
+// startServerObj runs a server whose log the test reads, until the test ends.
+func startServerObj(t *testing.T, cfg server.Config) (*server.Server, *lockedBuffer) {
+	t.Helper()
 	buf := &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(teeWriter{newTestLog(t), buf}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	srv, err := server.New(cfg, logger)
@@ -114,7 +121,7 @@ func startServerLogged(t *testing.T, cfg server.Config) (string, *lockedBuffer) 
 			t.Errorf("Serve did not return")
 		}
 	})
-	return srv.Addr().String(), buf
+	return srv, buf
 }
 
 type oidcFixture struct {
