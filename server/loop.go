@@ -140,6 +140,7 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 				w.submit(rd.Entries)
 			}
 			s.deliver(rd.Outputs, arrivals)
+			s.logQuotaWarnings()
 			s.node.Advance()
 			sinceSnap += rd.Committed
 		}

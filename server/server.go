@@ -83,6 +83,10 @@ type Server struct {
 	oidc        *oidcVerifier
 	oidcRefused atomic.Int64
 	audit       *auditLog
+	// quotaLogged and quotaSuppressed pace quota warnings (quota.go);
+	// loop only.
+	quotaLogged     time.Time
+	quotaSuppressed int
 }
 
 // New opens the data directories, recovers the state from the newest valid
@@ -201,7 +205,7 @@ func (s *Server) recover() error {
 		MinSessionTimeout: s.cfg.MinSessionTimeout,
 		MaxSessionTimeout: s.cfg.MaxSessionTimeout,
 		Tree: tree.Options{SuperDigest: s.cfg.SuperDigest, ExtendedTypes: s.cfg.ExtendedTypes,
-			MaxTxnSize: proto.TxnLimit(s.cfg.JuteMaxBuffer)},
+			MaxTxnSize: proto.TxnLimit(s.cfg.JuteMaxBuffer), EnforceQuota: s.cfg.Security.EnforceQuota},
 		SessionSecret:      secret,
 		StartTime:          time.Now().UnixMilli(),
 		ReapIntervalTicks:  max(1, s.cfg.ContainerCheckInterval/s.cfg.TickTime),
