@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -93,12 +94,16 @@ func newOIDCVerifier(cfg OIDCConfig, logger *slog.Logger) (*oidcVerifier, error)
 			return nil, err
 		}
 		is.client = client
-		if ic.JWKSFile != "" {
-			ks, err := newFileKeySet(ic.JWKSFile, is.algs)
-			if err != nil {
-				return nil, fmt.Errorf("oidc: issuer %s: %w", ic.Name, err)
+		switch {
+		case ic.JWKSFile != "":
+			ks := newKeySet(ic.JWKSFile, is.algs, fileLoader(ic.JWKSFile))
+			ks.refresh(context.Background())
+			if ks.lastErr != nil {
+				return nil, fmt.Errorf("oidc: issuer %s: %w", ic.Name, ks.lastErr)
 			}
 			is.keys = ks
+		case ic.JWKSURL != "":
+			is.keys = newKeySet(ic.JWKSURL, is.algs, urlLoader(client, ic.JWKSURL))
 		}
 		v.issuers[ic.Issuer] = is
 	}
@@ -151,13 +156,6 @@ func (is *oidcIssuer) keySet(ctx context.Context) (oidc.KeySet, error) {
 	if is.keys != nil {
 		return is.keys, nil
 	}
-	// The key set keeps this context as its configuration (the HTTP
-	// client); its own fetches are bounded by the client's timeout.
-	kctx := oidc.ClientContext(context.Background(), is.client)
-	if is.cfg.JWKSURL != "" {
-		is.keys = oidc.NewRemoteKeySet(kctx, is.cfg.JWKSURL)
-		return is.keys, nil
-	}
 	p, err := oidc.NewProvider(oidc.ClientContext(ctx, is.client), is.cfg.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("discovery at %s: %w", is.cfg.Issuer, err)
@@ -168,7 +166,7 @@ func (is *oidcIssuer) keySet(ctx context.Context) (oidc.KeySet, error) {
 	if err := p.Claims(&doc); err != nil || doc.JWKSURI == "" {
 		return nil, fmt.Errorf("discovery at %s: no jwks_uri", is.cfg.Issuer)
 	}
-	is.keys = oidc.NewRemoteKeySet(kctx, doc.JWKSURI)
+	is.keys = newKeySet(doc.JWKSURI, is.algs, urlLoader(is.client, doc.JWKSURI))
 	return is.keys, nil
 }
 
@@ -313,43 +311,90 @@ func (c *clientConn) verifyAuth(rec proto.Record) *engine.VerifiedAuth {
 	return verdict
 }
 
-// fileKeySet is an oidc.KeySet read from a JSON Web Key Set file, re-read
-// when a token names a key id the set does not hold (a rotated key written
-// by the operator or a ConfigMap update). Only public asymmetric keys are
-// kept: a symmetric key in the file could never verify a token here.
-type fileKeySet struct {
-	path string
-	algs []jose.SignatureAlgorithm
+// keySet is an oidc.KeySet over a JSON Web Key Set from a file or a URL,
+// loaded again when a token names a key id it does not hold (a rotated
+// key), at most once per minInterval, so a flood of tokens with made-up key
+// ids costs the issuer one fetch per interval, not one per token. Only
+// public asymmetric keys are kept: a symmetric key in the set could never
+// verify a token here. The signature itself is go-jose's.
+type keySet struct {
+	source      string // the file or URL, for errors
+	load        func(ctx context.Context) ([]byte, error)
+	algs        []jose.SignatureAlgorithm
+	minInterval time.Duration
 
-	mu       sync.Mutex
-	keys     []jose.JSONWebKey
-	lastRead time.Time
+	mu      sync.Mutex
+	keys    []jose.JSONWebKey
+	lastTry time.Time
+	lastErr error
 }
 
-func newFileKeySet(path string, algs []string) (*fileKeySet, error) {
-	ks := &fileKeySet{path: path}
+// minKeyFetchInterval bounds how often an unknown key id reloads a key set.
+const minKeyFetchInterval = time.Second
+
+func newKeySet(source string, algs []string, load func(ctx context.Context) ([]byte, error)) *keySet {
+	ks := &keySet{source: source, load: load, minInterval: minKeyFetchInterval}
 	for _, a := range algs {
 		ks.algs = append(ks.algs, jose.SignatureAlgorithm(a))
 	}
-	keys, err := ks.read()
-	if err != nil {
-		return nil, err
-	}
-	ks.keys, ks.lastRead = keys, time.Now()
-	return ks, nil
+	return ks
 }
 
-func (ks *fileKeySet) read() ([]jose.JSONWebKey, error) {
-	b, err := os.ReadFile(ks.path)
-	if err != nil {
-		return nil, fmt.Errorf("read jwksFile: %w", err)
+// fileLoader reads a JWKS file.
+func fileLoader(path string) func(context.Context) ([]byte, error) {
+	return func(context.Context) ([]byte, error) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read jwksFile: %w", err)
+		}
+		return b, nil
 	}
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(b, &set); err != nil {
-		return nil, fmt.Errorf("jwksFile %s: %w", ks.path, err)
+}
+
+// maxJWKSBytes bounds a fetched key set.
+const maxJWKSBytes = 1 << 20
+
+// urlLoader fetches a JWKS over HTTP(S) with the issuer's client.
+func urlLoader(client *http.Client, url string) func(context.Context) ([]byte, error) {
+	return func(ctx context.Context) ([]byte, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return nil, fmt.Errorf("keys at %s: %w", url, err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("keys at %s: %w", url, err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
+		if err != nil {
+			return nil, fmt.Errorf("keys at %s: %w", url, err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("keys at %s: %s", url, resp.Status)
+		}
+		if len(b) > maxJWKSBytes {
+			return nil, fmt.Errorf("keys at %s: more than %d bytes", url, maxJWKSBytes)
+		}
+		return b, nil
+	}
+}
+
+// parseJWKS decodes a key set, keeping the public asymmetric keys and
+// skipping keys of types go-jose does not know.
+func parseJWKS(b []byte) ([]jose.JSONWebKey, error) {
+	var raw struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("decode JWKS: %w", err)
 	}
 	var keys []jose.JSONWebKey
-	for _, k := range set.Keys {
+	for _, r := range raw.Keys {
+		var k jose.JSONWebKey
+		if err := json.Unmarshal(r, &k); err != nil {
+			continue
+		}
 		if k.IsPublic() && k.Valid() {
 			keys = append(keys, k)
 		}
@@ -357,9 +402,26 @@ func (ks *fileKeySet) read() ([]jose.JSONWebKey, error) {
 	return keys, nil
 }
 
-// VerifySignature checks jwt's signature with the key its kid names (or
+// refresh loads the set now unless it was tried within minInterval.
+// Called with mu held.
+func (ks *keySet) refresh(ctx context.Context) {
+	if !ks.lastTry.IsZero() && time.Since(ks.lastTry) < ks.minInterval {
+		return
+	}
+	ks.lastTry = time.Now()
+	b, err := ks.load(ctx)
+	if err == nil {
+		var keys []jose.JSONWebKey
+		if keys, err = parseJWKS(b); err == nil {
+			ks.keys = keys
+		}
+	}
+	ks.lastErr = err
+}
+
+// VerifySignature checks a token's signature with the key its kid names (or
 // any key when it names none) and returns the payload.
-func (ks *fileKeySet) VerifySignature(_ context.Context, token string) ([]byte, error) {
+func (ks *keySet) VerifySignature(ctx context.Context, token string) ([]byte, error) {
 	jws, err := jose.ParseSigned(token, ks.algs)
 	if err != nil {
 		return nil, fmt.Errorf("malformed jwt: %w", err)
@@ -368,31 +430,22 @@ func (ks *fileKeySet) VerifySignature(_ context.Context, token string) ([]byte, 
 		return nil, errors.New("want exactly one signature")
 	}
 	kid := jws.Signatures[0].Header.KeyID
-	try := func(keys []jose.JSONWebKey) ([]byte, bool) {
-		for i := range keys {
-			if kid != "" && keys[i].KeyID != kid {
-				continue
-			}
-			if payload, err := jws.Verify(&keys[i]); err == nil {
-				return payload, true
-			}
-		}
-		return nil, false
-	}
 	ks.mu.Lock()
-	keys := ks.keys
-	known := kid == "" || slices.ContainsFunc(keys, func(k jose.JSONWebKey) bool { return k.KeyID == kid })
-	if !known && time.Since(ks.lastRead) >= time.Second {
-		// An unknown key id: the file may have been rotated. Re-read at
-		// most once a second so a flood of bad tokens costs little.
-		if fresh, err := ks.read(); err == nil {
-			ks.keys, keys = fresh, fresh
-		}
-		ks.lastRead = time.Now()
+	if ks.lastTry.IsZero() || (kid != "" && !slices.ContainsFunc(ks.keys, func(k jose.JSONWebKey) bool { return k.KeyID == kid })) {
+		ks.refresh(ctx)
 	}
+	keys, lastErr := ks.keys, ks.lastErr
 	ks.mu.Unlock()
-	if payload, ok := try(keys); ok {
-		return payload, nil
+	for i := range keys {
+		if kid != "" && keys[i].KeyID != kid {
+			continue
+		}
+		if payload, err := jws.Verify(&keys[i]); err == nil {
+			return payload, nil
+		}
 	}
-	return nil, errors.New("no key in jwksFile verifies the signature")
+	if lastErr != nil {
+		return nil, fmt.Errorf("no key verifies the signature; loading keys from %s failed: %w", ks.source, lastErr)
+	}
+	return nil, fmt.Errorf("no key from %s verifies the signature", ks.source)
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -350,6 +351,18 @@ func TestOIDCKeyRotationRefetchesOnUnknownKid(t *testing.T) {
 	require.NoError(t, c.AddAuth("oidc", []byte(f.k8sToken(t, "system:serviceaccount:apps:a", time.Hour, nil))))
 	fetched := f.k8s.fetches.Load()
 
+	// A flood of tokens naming unknown key ids costs the issuer at most
+	// one fetch a second.
+	start := time.Now()
+	for i := 0; i < 10; i++ {
+		c := connect(t, f.addr)
+		tok := mint(t, jose.RS256, f.otherKey, fmt.Sprintf("made-up-%d", i), map[string]any{"iss": f.k8sIssuer,
+			"aud": "zabkeeper", "sub": "x", "exp": time.Now().Add(time.Hour).Unix()})
+		require.ErrorIs(t, c.AddAuth("oidc", []byte(tok)), zk.ErrAuthFailed)
+		c.Close()
+	}
+	require.LessOrEqual(t, f.k8s.fetches.Load()-fetched, int64(time.Since(start)/time.Second)+1)
+
 	// The cluster rotates its signing key: a token under the new kid is
 	// accepted once the JWKS is fetched again.
 	k2, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -357,8 +370,12 @@ func TestOIDCKeyRotationRefetchesOnUnknownKid(t *testing.T) {
 	f.k8s.publish("k2", &k2.PublicKey)
 	tok := mint(t, jose.RS256, k2, "k2", map[string]any{"iss": f.k8sIssuer, "aud": "zabkeeper",
 		"sub": "system:serviceaccount:apps:b", "exp": time.Now().Add(time.Hour).Unix()})
-	c2 := connect(t, f.addr)
-	require.NoError(t, c2.AddAuth("oidc", []byte(tok)))
+	fetched = f.k8s.fetches.Load()
+	waitFor(t, "rotated key fetched (at most once a second)", func() bool {
+		c2 := connect(t, f.addr)
+		defer c2.Close()
+		return c2.AddAuth("oidc", []byte(tok)) == nil
+	})
 	require.Greater(t, f.k8s.fetches.Load(), fetched, "the unknown kid refreshed the key set")
 
 	// The JWKS file is rotated too.
