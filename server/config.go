@@ -220,6 +220,7 @@ func DefaultConfig() Config {
 		AdminEnableServer:      true,
 		AdminServerAddress:     admin.DefaultAddress,
 		AdminServerPort:        admin.DefaultPort,
+		Security:               DefaultSecurityConfig(),
 		Unknown:                map[string]string{},
 	}
 }

@@ -112,6 +112,14 @@ type SecurityConfig struct {
 	raw map[string]string // zabkeeper.oidc.* keys until finishSecurity
 }
 
+// DefaultSecurityConfig returns the defaults of this file's keys.
+func DefaultSecurityConfig() SecurityConfig {
+	return SecurityConfig{
+		OIDC:  OIDCConfig{ClockSkew: DefaultOIDCClockSkew, MaxTokenBytes: DefaultOIDCMaxTokenBytes, FetchTimeout: DefaultOIDCFetchTimeout},
+		Audit: AuditConfig{File: "stderr", BufferSize: DefaultAuditBufferSize},
+	}
+}
+
 // securityKey takes one configuration key of this file; false when the key
 // is not one.
 func (c *Config) securityKey(key, value string) (bool, error) {
@@ -160,14 +168,7 @@ func (c *Config) securityKey(key, value string) (bool, error) {
 // checks it.
 func (c *Config) finishSecurity() error {
 	s := &c.Security
-	if s.Audit.File == "" {
-		s.Audit.File = "stderr"
-	}
-	if s.Audit.BufferSize == 0 {
-		s.Audit.BufferSize = DefaultAuditBufferSize
-	}
 	o := &s.OIDC
-	o.ClockSkew, o.MaxTokenBytes, o.FetchTimeout = DefaultOIDCClockSkew, DefaultOIDCMaxTokenBytes, DefaultOIDCFetchTimeout
 	raw := s.raw
 	s.raw = nil
 	bad := func(key string, format string, args ...any) error {

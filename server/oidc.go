@@ -55,6 +55,10 @@ type oidcIssuer struct {
 
 	mu   sync.Mutex
 	keys oidc.KeySet // nil until discovered
+	// lastTry and lastErr pace discovery after a failure: tokens arriving
+	// within minKeyFetchInterval of it fail with the same error.
+	lastTry time.Time
+	lastErr error
 }
 
 // newOIDCVerifier builds the verifier of cfg; nil when no issuer is
@@ -156,15 +160,21 @@ func (is *oidcIssuer) keySet(ctx context.Context) (oidc.KeySet, error) {
 	if is.keys != nil {
 		return is.keys, nil
 	}
+	if is.lastErr != nil && time.Since(is.lastTry) < minKeyFetchInterval {
+		return nil, is.lastErr
+	}
+	is.lastTry = time.Now()
 	p, err := oidc.NewProvider(oidc.ClientContext(ctx, is.client), is.cfg.Issuer)
 	if err != nil {
-		return nil, fmt.Errorf("discovery at %s: %w", is.cfg.Issuer, err)
+		is.lastErr = fmt.Errorf("discovery at %s: %w", is.cfg.Issuer, err)
+		return nil, is.lastErr
 	}
 	var doc struct {
 		JWKSURI string `json:"jwks_uri"`
 	}
 	if err := p.Claims(&doc); err != nil || doc.JWKSURI == "" {
-		return nil, fmt.Errorf("discovery at %s: no jwks_uri", is.cfg.Issuer)
+		is.lastErr = fmt.Errorf("discovery at %s: no jwks_uri", is.cfg.Issuer)
+		return nil, is.lastErr
 	}
 	is.keys = newKeySet(doc.JWKSURI, is.algs, urlLoader(is.client, doc.JWKSURI))
 	return is.keys, nil

@@ -135,6 +135,8 @@ type oidcFixture struct {
 	jwksFile  string
 	otherKey  *rsa.PrivateKey // published nowhere
 	k8sIssuer string
+	// deadIssuer is trusted, but its discovery document cannot be fetched.
+	deadIssuer string
 }
 
 // newOIDCFixture runs a server trusting two issuers at once: a
@@ -162,6 +164,7 @@ func newOIDCFixture(t *testing.T, skew time.Duration) *oidcFixture {
 	dead, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	deadURL := "http://" + dead.Addr().String() + "/keys"
+	f.deadIssuer = "http://" + dead.Addr().String()
 	require.NoError(t, dead.Close())
 
 	cfg := testConfig(t)
@@ -170,6 +173,7 @@ func newOIDCFixture(t *testing.T, skew time.Duration) *oidcFixture {
 			{Name: "k8s", Issuer: f.k8sIssuer, Audiences: []string{"zabkeeper"}, UsernameClaim: "sub", GroupsClaim: "groups", GroupsPrefix: "group:"},
 			{Name: "cloud", Issuer: f.cloudIss, Audiences: []string{"zk-prod", "zabkeeper"}, JWKSFile: f.jwksFile, UsernameClaim: "email", UsernamePrefix: "cloud:"},
 			{Name: "down", Issuer: "https://down.example", Audiences: []string{"zabkeeper"}, JWKSURL: deadURL},
+			{Name: "gone", Issuer: f.deadIssuer, Audiences: []string{"zabkeeper"}},
 		},
 		SuperUsers:   []string{"system:serviceaccount:ops:root"},
 		ClockSkew:    skew,
@@ -296,7 +300,9 @@ func TestOIDCBadTokensRefused(t *testing.T) {
 		{"malformed", "not-a-token", "malformed"},
 		{"huge", strings.Repeat("A", 64<<10), "exceeds"},
 		{"no username claim", mint(t, jose.RS256, f.k8sKey, "k1", with("sub", nil)), "claim"},
-		{"JWKS unreachable", mint(t, jose.RS256, f.k8sKey, "k1", with("iss", "https://down.example")), "down"},
+		{"JWKS unreachable", mint(t, jose.RS256, f.k8sKey, "k1", with("iss", "https://down.example")), "connection refused"},
+		{"discovery unreachable", mint(t, jose.RS256, f.k8sKey, "k1", with("iss", f.deadIssuer)), "discovery"},
+		{"discovery unreachable, again at once", mint(t, jose.RS256, f.k8sKey, "k1", with("iss", f.deadIssuer)), "discovery"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
