@@ -12,6 +12,8 @@ import (
 
 	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/require"
+
+	"github.com/zabkeeper/zabkeeper/server"
 )
 
 type auditLine struct {
@@ -107,15 +109,33 @@ func TestAuditLogRecordsWritesAndAuth(t *testing.T) {
 	require.Equal(t, "oidc", lines[9].Scheme)
 	require.Equal(t, "ip:127.0.0.1", lines[8].User)
 
-	mfs, err := srv.Registry().Gather()
+	require.Zero(t, counterValue(t, srv, "zabkeeper_audit_dropped_total"))
+	require.GreaterOrEqual(t, counterValue(t, srv, "zabkeeper_audit_written_total"), 10.0)
+}
+
+// TestAuditLogNamesOIDCIdentities shows a token's identity in the user
+// field of the writes made with it, and never the token.
+func TestAuditLogNamesOIDCIdentities(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	f := newOIDCFixtureWith(t, time.Minute, func(cfg *server.Config) {
+		cfg.Security.Audit.Enable, cfg.Security.Audit.File = true, path
+	})
+	tok := f.k8sToken(t, "system:serviceaccount:apps:web", time.Hour, nil)
+	c := connect(t, f.addr)
+	require.NoError(t, c.AddAuth("oidc", []byte(tok)))
+	_, err := c.Create("/web", nil, 0, zk.AuthACL(zk.PermAll))
 	require.NoError(t, err)
-	names := map[string]float64{}
-	for _, mf := range mfs {
-		if len(mf.GetMetric()) > 0 && mf.GetMetric()[0].GetCounter() != nil {
-			names[mf.GetName()] = mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	require.Contains(t, names, "zabkeeper_audit_dropped_total")
-	require.Zero(t, names["zabkeeper_audit_dropped_total"])
-	require.GreaterOrEqual(t, names["zabkeeper_audit_written_total"], 10.0)
+	var lines []auditLine
+	waitFor(t, "audit lines written", func() bool {
+		lines = readAudit(t, path)
+		return len(lines) >= 2
+	})
+	require.Equal(t, "addAuth", lines[0].Operation)
+	require.Equal(t, "success", lines[0].Result)
+	require.Equal(t, "ip:127.0.0.1,oidc:system:serviceaccount:apps:web", lines[0].User)
+	require.Equal(t, "create", lines[1].Operation)
+	require.Equal(t, "ip:127.0.0.1,oidc:system:serviceaccount:apps:web", lines[1].User)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NotContains(t, string(b), tok[:40])
 }

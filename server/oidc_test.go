@@ -126,6 +126,7 @@ func startServerObj(t *testing.T, cfg server.Config) (*server.Server, *lockedBuf
 }
 
 type oidcFixture struct {
+	srv       *server.Server
 	addr      string
 	log       *lockedBuffer
 	k8s       *testIssuer
@@ -144,6 +145,11 @@ type oidcFixture struct {
 // cloud-like one whose keys are in a JWKS file (ECDSA keys), plus a third
 // whose JWKS URL does not answer.
 func newOIDCFixture(t *testing.T, skew time.Duration) *oidcFixture {
+	return newOIDCFixtureWith(t, skew, nil)
+}
+
+// newOIDCFixtureWith is newOIDCFixture with a last change to the config.
+func newOIDCFixtureWith(t *testing.T, skew time.Duration, mutate func(*server.Config)) *oidcFixture {
 	f := &oidcFixture{k8s: newTestIssuer(t), cloudIss: "https://cloud.example/identity"}
 	var err error
 	f.k8sKey, err = rsa.GenerateKey(rand.Reader, 2048)
@@ -179,7 +185,11 @@ func newOIDCFixture(t *testing.T, skew time.Duration) *oidcFixture {
 		ClockSkew:    skew,
 		FetchTimeout: 2 * time.Second,
 	}
-	f.addr, f.log = startServerLogged(t, cfg)
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	f.srv, f.log = startServerObj(t, cfg)
+	f.addr = f.srv.Addr().String()
 	return f
 }
 
@@ -323,6 +333,21 @@ func TestOIDCBadTokensRefused(t *testing.T) {
 		})
 	}
 	require.NotContains(t, f.log.String(), valid[:40], "no token in the log")
+	require.Equal(t, float64(len(cases)), counterValue(t, f.srv, "zabkeeper_oidc_refused_total"))
+}
+
+// counterValue reads a counter from the server's registry.
+func counterValue(t *testing.T, srv *server.Server, name string) float64 {
+	t.Helper()
+	mfs, err := srv.Registry().Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
 
 func TestOIDCIdentityLapsesAtExpiryUntilFreshToken(t *testing.T) {
