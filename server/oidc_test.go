@@ -97,12 +97,6 @@ func (w teeWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
-func startServerLogged(t *testing.T, cfg server.Config) (string, *lockedBuffer) {
-	t.Helper()
-	srv, buf := startServerObj(t, cfg)
-	return srv.Addr().String(), buf
-}
-
 // startServerObj runs a server whose log the test reads, until the test ends.
 func startServerObj(t *testing.T, cfg server.Config) (*server.Server, *lockedBuffer) {
 	t.Helper()
@@ -150,6 +144,20 @@ func newOIDCFixture(t *testing.T, skew time.Duration) *oidcFixture {
 
 // newOIDCFixtureWith is newOIDCFixture with a last change to the config.
 func newOIDCFixtureWith(t *testing.T, skew time.Duration, mutate func(*server.Config)) *oidcFixture {
+	f, oc := newOIDCIssuers(t, skew)
+	cfg := testConfig(t)
+	cfg.Security.OIDC = oc
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	f.srv, f.log = startServerObj(t, cfg)
+	f.addr = f.srv.Addr().String()
+	return f
+}
+
+// newOIDCIssuers makes the issuers of the fixture and the configuration
+// that trusts them, without a server.
+func newOIDCIssuers(t *testing.T, skew time.Duration) (*oidcFixture, server.OIDCConfig) {
 	f := &oidcFixture{k8s: newTestIssuer(t), cloudIss: "https://cloud.example/identity"}
 	var err error
 	f.k8sKey, err = rsa.GenerateKey(rand.Reader, 2048)
@@ -173,8 +181,7 @@ func newOIDCFixtureWith(t *testing.T, skew time.Duration, mutate func(*server.Co
 	f.deadIssuer = "http://" + dead.Addr().String()
 	require.NoError(t, dead.Close())
 
-	cfg := testConfig(t)
-	cfg.Security.OIDC = server.OIDCConfig{
+	return f, server.OIDCConfig{
 		Issuers: []server.OIDCIssuer{
 			{Name: "k8s", Issuer: f.k8sIssuer, Audiences: []string{"zabkeeper"}, UsernameClaim: "sub", GroupsClaim: "groups", GroupsPrefix: "group:"},
 			{Name: "cloud", Issuer: f.cloudIss, Audiences: []string{"zk-prod", "zabkeeper"}, JWKSFile: f.jwksFile, UsernameClaim: "email", UsernamePrefix: "cloud:"},
@@ -185,12 +192,6 @@ func newOIDCFixtureWith(t *testing.T, skew time.Duration, mutate func(*server.Co
 		ClockSkew:    skew,
 		FetchTimeout: 2 * time.Second,
 	}
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	f.srv, f.log = startServerObj(t, cfg)
-	f.addr = f.srv.Addr().String()
-	return f
 }
 
 func (f *oidcFixture) k8sToken(t *testing.T, sub string, ttl time.Duration, extra map[string]any) string {
