@@ -74,12 +74,14 @@ func (n *Node) authIDs(c *conn) []proto.Id {
 	return ids
 }
 
-// ConnAuth returns the identities requests on connection id would be judged
-// with now, nil for an unknown connection. For the caller's audit log.
-func (n *Node) ConnAuth(id ConnID) []proto.Id {
+// ConnInfo returns, for the caller's audit log, the session of connection
+// id (0 before its handshake completes), the client address it connected
+// from, and the identities its requests would be judged with now; false for
+// a connection the Node does not know.
+func (n *Node) ConnInfo(id ConnID) (session int64, ip string, ids []proto.Id, ok bool) {
 	c := n.conns[id]
 	if c == nil {
-		return nil
+		return 0, "", nil, false
 	}
-	return n.authIDs(c)
+	return c.session, c.ip, n.authIDs(c), true
 }

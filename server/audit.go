@@ -119,9 +119,11 @@ func (a *auditLog) close() {
 // auditPending is what the loop keeps of an audited request until its
 // reply: the identities it was judged with and what it touched.
 type auditPending struct {
-	ids []proto.Id
-	op  proto.OpCode
-	req proto.Record
+	ids     []proto.Id
+	op      proto.OpCode
+	req     proto.Record
+	session string
+	ip      string
 }
 
 // auditRequest notes a request the audit log will record once answered
@@ -130,37 +132,69 @@ func (s *Server) auditRequest(r *engine.Request) *auditPending {
 	if s.audit == nil {
 		return nil
 	}
+	p := &auditPending{op: r.Op, req: r.Body}
 	switch r.Op {
 	case proto.OpCreate, proto.OpCreate2, proto.OpCreateContainer, proto.OpCreateTTL, proto.OpDelete,
 		proto.OpSetData, proto.OpSetACL, proto.OpMulti, proto.OpReconfig:
 	case proto.OpAuth:
-		return &auditPending{op: r.Op, req: r.Body} // ids: after the auth (auditSubmitted)
+		// ids: once the engine took the auth (auditSubmitted).
 	default:
 		return nil
 	}
-	return &auditPending{ids: s.node.ConnAuth(r.Conn), op: r.Op, req: r.Body}
+	// The socket may be gone already, and will be by the time the reply
+	// (or its loss) is logged; the engine still knows the connection until
+	// the disconnect behind this request reaches it.
+	session, ip, ids, _ := s.node.ConnInfo(r.Conn)
+	p.session, p.ip = fmt.Sprintf("0x%x", session), ip
+	if r.Op != proto.OpAuth {
+		p.ids = ids // an auth's: once the engine took it (auditSubmitted)
+	}
+	return p
 }
 
 // auditSubmitted records, for an auth, the identities the connection holds
 // once the engine took it.
 func (s *Server) auditSubmitted(p *auditPending, conn engine.ConnID) {
 	if p != nil && p.op == proto.OpAuth {
-		p.ids = s.node.ConnAuth(conn)
+		_, _, p.ids, _ = s.node.ConnInfo(conn)
+	}
+}
+
+// auditAbandoned logs the audited requests of a connection that closed
+// before their replies: result "unknown", since a write may still apply.
+func (s *Server) auditAbandoned(q []arrival) {
+	if s.audit == nil {
+		return
+	}
+	for _, a := range q {
+		if a.audit == nil {
+			continue
+		}
+		e := a.audit.entry()
+		e.Result = "unknown"
+		if auditFill(&e, a.audit.op, a.audit.req) {
+			s.audit.offer(&e)
+		}
+	}
+}
+
+// entry starts the line of a pending request.
+func (p *auditPending) entry() auditEntry {
+	return auditEntry{
+		Time:    time.Now().UTC().Format(time.RFC3339Nano),
+		Session: p.session,
+		IP:      p.ip,
+		User:    auditUsers(p.ids),
+		Result:  "success",
 	}
 }
 
 // auditReply writes the lines of an answered audited request.
-func (s *Server) auditReply(p *auditPending, c *clientConn, errCode proto.ErrCode) {
+func (s *Server) auditReply(p *auditPending, errCode proto.ErrCode) {
 	if p == nil || s.audit == nil {
 		return
 	}
-	base := auditEntry{
-		Time:    time.Now().UTC().Format(time.RFC3339Nano),
-		Session: fmt.Sprintf("0x%x", c.sessionID.Load()),
-		IP:      c.ip,
-		User:    auditUsers(p.ids),
-		Result:  "success",
-	}
+	base := p.entry()
 	if errCode != proto.ErrOK {
 		base.Result, base.Error = "failure", errCode.String()
 	}

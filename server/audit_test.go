@@ -13,6 +13,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zabkeeper/zabkeeper/proto"
 	"github.com/zabkeeper/zabkeeper/server"
 )
 
@@ -138,4 +139,31 @@ func TestAuditLogNamesOIDCIdentities(t *testing.T) {
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	require.NotContains(t, string(b), tok[:40])
+}
+
+// TestAuditLogKeepsWritesOfVanishedClients sends writes and hangs up
+// without waiting: each still gets its line, "success" when the reply was
+// produced before the connection went, "unknown" otherwise.
+func TestAuditLogKeepsWritesOfVanishedClients(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	cfg := testConfig(t)
+	cfg.Security.Audit.Enable, cfg.Security.Audit.File = true, path
+	srv, _ := startServerObj(t, cfg)
+	c := newSession(t, srv.Addr().String(), 10000)
+	for i := 0; i < 20; i++ {
+		c.send(proto.OpCreate, &proto.CreateRequest{Path: fmt.Sprintf("/gone%d", i), ACL: proto.OpenACLUnsafe})
+	}
+	c.close()
+	var lines []auditLine
+	waitFor(t, "a line for every write", func() bool {
+		lines = readAudit(t, path)
+		return len(lines) >= 20
+	})
+	require.Len(t, lines, 20)
+	for i, l := range lines {
+		require.Equal(t, "create", l.Operation)
+		require.Equal(t, fmt.Sprintf("/gone%d", i), l.Znode)
+		require.Contains(t, []string{"success", "unknown"}, l.Result)
+		require.Equal(t, fmt.Sprintf("0x%x", c.sessionID), l.Session)
+	}
 }

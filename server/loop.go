@@ -249,6 +249,7 @@ func (s *Server) handle(ev event, arrivals map[engine.ConnID][]arrival) {
 		s.node.Submit(*ev.req)
 		s.auditSubmitted(ap, ev.conn)
 	case evDisconnect:
+		s.auditAbandoned(arrivals[ev.conn])
 		delete(arrivals, ev.conn)
 		s.node.Disconnect(ev.conn)
 	case evFourLetter:
@@ -273,7 +274,7 @@ func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]arri
 				d := now.Sub(q[0].at)
 				s.stats.observeLatency(d)
 				s.metrics.RequestLatency.WithLabelValues(opLabel(q[0].op)).Observe(d.Seconds())
-				s.auditReply(q[0].audit, c, o.Header.Err)
+				s.auditReply(q[0].audit, o.Header.Err)
 				arrivals[o.Conn] = q[1:]
 			}
 			buf := proto.AppendRecords(nil, &o.Header, o.Body)
