@@ -15,10 +15,13 @@ import (
 
 // conn is one client connection on this server.
 type conn struct {
-	id          ConnID
-	session     int64 // 0 until the handshake completes
-	ip          string
-	auth        []proto.Id
+	id      ConnID
+	session int64 // 0 until the handshake completes
+	ip      string
+	auth    []proto.Id
+	// lapsing are identities verified outside the engine, with the time
+	// their token expires (verified.go).
+	lapsing     []lapsingID
 	hasReadOnly bool
 	// readOnly marks a connection accepted in read-only mode: its session
 	// is local (readonly.go).
@@ -231,7 +234,7 @@ func (n *Node) touch(s *session) {
 
 // caller returns the auth context of a connection.
 func (n *Node) caller(c *conn) tree.Caller {
-	return tree.Caller{SessionID: c.session, Auth: slices.Clone(c.auth)}
+	return tree.Caller{SessionID: c.session, Auth: n.authIDs(c)}
 }
 
 // Submit handles one client request on an established connection.
@@ -349,6 +352,9 @@ func (n *Node) auth(c *conn, q *queued) {
 		}
 		return
 	}
+	if n.verifiedAuth(c, q, ap) {
+		return
+	}
 	id, code := tree.ValidateAuth(ap.Scheme, ap.Auth)
 	if code != proto.ErrOK {
 		q.err, q.closeAfter, q.closeWhy = code, true, fmt.Sprintf("auth scheme %q failed", ap.Scheme)
@@ -402,7 +408,7 @@ func (n *Node) read(c *conn, q *queued) (proto.Record, proto.ErrCode) {
 		return nil, proto.ErrOK
 	case proto.OpWhoAmI:
 		resp := &proto.WhoAmIResponse{ClientInfo: []proto.ClientInfo{}}
-		for _, id := range c.auth {
+		for _, id := range n.authIDs(c) {
 			user := id.ID
 			if id.Scheme == "digest" {
 				// ZooKeeper names a digest identity by its user, not its hash.

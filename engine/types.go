@@ -23,6 +23,9 @@ type Request struct {
 	// Time is the caller's wall clock in ms at arrival; the leader stamps it
 	// into txns as ctime/mtime.
 	Time int64
+	// Verified is the caller's verdict on an OpAuth whose scheme the
+	// engine does not verify itself (SchemeOIDC); nil otherwise.
+	Verified *VerifiedAuth
 }
 
 // ConnectRequest is a client handshake on a new connection.

@@ -157,6 +157,9 @@ type Config struct {
 	LogFS disk.FS
 	// TLS holds the TLS keys (config_tls.go).
 	TLS TLSConfig
+	// Security configures cloud identities (oidc), the audit log and quotas
+	// (config_security.go).
+	Security SecurityConfig
 	// Unknown holds the keys zabkeeper does not know with their values.
 	// ZooKeeper turns them into system properties; we only warn about them.
 	Unknown map[string]string
@@ -222,6 +225,7 @@ func DefaultConfig() Config {
 		AdminServerAddress:     admin.DefaultAddress,
 		AdminServerPort:        admin.DefaultPort,
 		TLS:                    defaultTLSConfig(),
+		Security:               DefaultSecurityConfig(),
 		Unknown:                map[string]string{},
 	}
 }
@@ -483,6 +487,12 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 		case cfgIgnoredKeys[key] || cfgHasAnyPrefix(key, cfgIgnoredPrefixes):
 			logger.Info("configuration key accepted but not used by zabkeeper", "key", p.key, "line", p.line)
 		default:
+			if ok, serr := c.securityKey(p.key, p.value); ok {
+				if serr != nil {
+					err = bad("%v", serr)
+				}
+				break
+			}
 			c.Unknown[p.key] = p.value
 			shown := p.value
 			if cfgSecretKey(p.key) {
@@ -525,6 +535,9 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 		return Config{}, cfgExplicit{}, err
 	}
 	c.tlsOnlyClientPort(explicit)
+	if err := c.finishSecurity(); err != nil {
+		return Config{}, cfgExplicit{}, err
+	}
 	return c, explicit, nil
 }
 

@@ -181,8 +181,12 @@ func (c *clientConn) readLoop() error {
 			c.log.Debug("malformed request body", "op", hdr.Type, "err", err)
 			rec = nil
 		}
+		var verified *engine.VerifiedAuth
+		if hdr.Type == proto.OpAuth {
+			verified = c.verifyAuth(rec) // oidc.go: tokens are checked here, off the loop
+		}
 		c.srv.post(event{kind: evRequest, conn: c.id, req: &engine.Request{
-			Conn: c.id, Xid: hdr.Xid, Op: hdr.Type, Body: rec, Time: time.Now().UnixMilli(),
+			Conn: c.id, Xid: hdr.Xid, Op: hdr.Type, Body: rec, Time: time.Now().UnixMilli(), Verified: verified,
 		}})
 	}
 }

@@ -84,6 +84,16 @@ type Server struct {
 	writeTimeout       time.Duration
 	sessionlessTimeout time.Duration
 	stopOnce           sync.Once
+
+	// oidc verifies tokens of the oidc auth scheme (nil: none configured);
+	// oidcRefused counts refused tokens. audit is the audit log (nil: off).
+	oidc        *oidcVerifier
+	oidcRefused atomic.Int64
+	audit       *auditLog
+	// quotaLogged and quotaSuppressed pace quota warnings (quota.go);
+	// loop only.
+	quotaLogged     time.Time
+	quotaSuppressed int
 }
 
 // New opens the data directories, recovers the state from the newest valid
@@ -129,6 +139,15 @@ func newServer(ctx context.Context, retry bool, cfg Config, logger *slog.Logger,
 	s.beat.Store(s.startedAt.UnixNano())
 	s.stats.reset()
 	s.newMetrics()
+	if err := s.initSecurity(); err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started && s.audit != nil {
+			s.audit.close()
+		}
+	}()
 	if err := s.recover(); err != nil {
 		return nil, err
 	}
@@ -158,6 +177,7 @@ func newServer(ctx context.Context, retry bool, cfg Config, logger *slog.Logger,
 		s.closeTLS()
 		return nil, err
 	}
+	started = true
 	return s, nil
 }
 
@@ -197,7 +217,7 @@ func (s *Server) recover() error {
 		MinSessionTimeout: s.cfg.MinSessionTimeout,
 		MaxSessionTimeout: s.cfg.MaxSessionTimeout,
 		Tree: tree.Options{SuperDigest: s.cfg.SuperDigest, ExtendedTypes: s.cfg.ExtendedTypes,
-			MaxTxnSize: proto.TxnLimit(s.cfg.JuteMaxBuffer)},
+			MaxTxnSize: proto.TxnLimit(s.cfg.JuteMaxBuffer), EnforceQuota: s.cfg.Security.EnforceQuota},
 		SessionSecret:      secret,
 		StartTime:          time.Now().UnixMilli(),
 		ReapIntervalTicks:  max(1, s.cfg.ContainerCheckInterval/s.cfg.TickTime),
@@ -329,6 +349,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.closeTLS()
 	if err := s.wal.Close(); err != nil && loopErr == nil {
 		loopErr = fmt.Errorf("server: close txn log: %w", err)
+	}
+	if s.audit != nil {
+		s.audit.close()
 	}
 	s.log.Info("stopped", "zxid", fmt.Sprintf("0x%x", s.node.LastZxid()))
 	return loopErr
