@@ -34,7 +34,7 @@ import (
 const (
 	tickMs    = 1000
 	initLimit = 20
-	syncLimit = 3
+	syncLimit = 5
 )
 
 type zkServer struct {
@@ -522,7 +522,7 @@ func testForwarding(t *testing.T, o *observerConn, c *zk.Conn) {
 	require.Equal(t, int32(timeout), cs.version, "CreateSessionTxn timeout")
 
 	// Twice the session timeout, kept alive by nothing but our touches
-	// (and the link by our PING replies: syncLimit is 3 ticks).
+	// (and the link by our PING replies: syncLimit is 5 ticks, less than the hold).
 	o.touches = []quorum.Touch{{Session: session, Timeout: timeout}}
 	pings := o.pings
 	hold := time.Now().Add(2 * timeout * time.Millisecond)
@@ -565,6 +565,9 @@ func testForwarding(t *testing.T, o *observerConn, c *zk.Conn) {
 	require.Equal(t, int32(proto.OpCreate), created.typ, "forwarded create became txn type %d", created.typ)
 	require.Equal(t, int32(1), created.cxid)
 	require.Equal(t, "/forwarded", created.path)
+	// The client's server applies the txn on its own COMMIT: sync first.
+	_, err := c.Sync("/forwarded")
+	require.NoError(t, err)
 	data, st, err := c.Get("/forwarded")
 	require.NoError(t, err)
 	require.Equal(t, []byte("via REQUEST"), data)
