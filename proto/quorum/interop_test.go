@@ -220,6 +220,8 @@ func TestInteropZooKeeper38(t *testing.T) {
 
 	t.Run("election", func(t *testing.T) { testElection(t, e, leader) })
 	t.Run("observer", func(t *testing.T) { testObserver(t, e, leader, c) })
+	t.Run("diff-and-trunc", func(t *testing.T) { testDiffAndTrunc(t, e, leader) })
+	t.Run("follower", func(t *testing.T) { testFollower(t, e, leader, c) })
 }
 
 // testElection joins every server's election port twice: as sid 0, whose
@@ -386,72 +388,18 @@ func decodeTxn(b []byte) (txn, error) {
 // empty history, follows the handshake and sync to UPTODATE, then sees the
 // INFORMs of a client's writes.
 func testObserver(t *testing.T, e *ensemble, leader int64, c *zk.Conn) {
-	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", e.server(leader).quorumPort))
+	o, newEpoch, start := join(t, e, leader, learnerOpts{observer: true, sid: 100})
+	defer o.conn.Close()
+	require.Equal(t, quorum.Snap, start.Type, "an empty observer gets a SNAP")
+	sum, err := quorum.CopySnapshotBody(nil, o.r, quorum.SnapLimits{})
 	require.NoError(t, err)
-	defer conn.Close()
-	o := &observerConn{t: t, conn: conn, r: bufio.NewReader(conn)}
-
-	o.send(quorum.NewLearnerInfo(true, 0, quorum.LearnerInfo{Sid: 100, ProtocolVersion: quorum.LearnerProtocol, ConfigVersion: 0}))
-	li := o.next()
-	newEpoch, version, err := quorum.DecodeLeaderInfo(&li)
-	require.NoError(t, err)
-	require.Equal(t, quorum.LearnerProtocol, version)
-	info, err := srvr(e.server(leader).clientPort)
-	require.NoError(t, err)
-	require.Equal(t, quorum.EpochOf(info.zxid), newEpoch, "LEADERINFO's epoch is the leader's")
-	require.Greater(t, newEpoch, int64(0))
-	o.send(quorum.NewAckEpoch(0, 0)) // we accepted a newer epoch: ack with our currentEpoch 0
-
-	start := o.next()
-	t.Logf("sync: %s", start)
-	switch start.Type {
-	case quorum.Snap:
-		sum, err := quorum.CopySnapshotBody(nil, o.r, quorum.SnapLimits{})
-		require.NoError(t, err)
-		t.Logf("SNAP body: %d bytes, %d sessions, %d ACLs, paths %q", sum.Bytes, len(sum.Sessions), sum.ACLs, sum.Paths)
-		require.Contains(t, sum.Paths, "")
-		require.Contains(t, sum.Paths, "/zookeeper")
-		require.Contains(t, sum.Paths, "/before")
-		require.Contains(t, sum.Sessions, quorum.Touch{Session: c.SessionID(), Timeout: 20000})
-	case quorum.Diff, quorum.Trunc:
-	default:
-		t.Fatalf("expected DIFF, TRUNC or SNAP, got %s", start)
-	}
-	var synced []txn
-	for {
-		p := o.next()
-		if p.Type == quorum.NewLeader {
-			require.Equal(t, quorum.MakeZxid(newEpoch, 0), p.Zxid)
-			require.Contains(t, string(p.Data), "version=0", "NEWLEADER carries the config")
-			o.send(quorum.NewAck(p.Zxid))
-			break
-		}
-		switch p.Type {
-		case quorum.Proposal, quorum.Inform:
-			x, err := decodeTxn(p.Data)
-			require.NoError(t, err)
-			synced = append(synced, x)
-		case quorum.Commit:
-		default:
-			t.Fatalf("unexpected %s during sync", p)
-		}
-	}
-	var informs []txn
-	for {
-		p := o.next()
-		if p.Type == quorum.UpToDate {
-			o.send(quorum.NewAck(quorum.MakeZxid(newEpoch, 0)))
-			break
-		}
-		require.Contains(t, []quorum.PacketType{quorum.Inform, quorum.Proposal, quorum.Commit}, p.Type, "before UPTODATE: %s", p)
-		if p.Type != quorum.Commit {
-			x, err := decodeTxn(p.Data)
-			require.NoError(t, err)
-			informs = append(informs, x)
-		}
-	}
+	t.Logf("SNAP body: %d bytes, %d sessions, %d ACLs, paths %q", sum.Bytes, len(sum.Sessions), sum.ACLs, sum.Paths)
+	require.Contains(t, sum.Paths, "")
+	require.Contains(t, sum.Paths, "/zookeeper")
+	require.Contains(t, sum.Paths, "/before")
+	require.Contains(t, sum.Sessions, quorum.Touch{Session: c.SessionID(), Timeout: 20000})
+	synced, informs := o.syncToUpToDate(newEpoch)
 	t.Logf("observer up to date in epoch %d (%d txns in sync, %d before UPTODATE)", newEpoch, len(synced), len(informs))
-
 	// Writes through the client now reach the observer as INFORMs.
 	_, err = c.Create("/interop", []byte("one"), 0, zk.WorldACL(zk.PermAll))
 	require.NoError(t, err)
@@ -487,6 +435,142 @@ func testObserver(t *testing.T, e *ensemble, leader int64, c *zk.Conn) {
 	t.Logf("INFORM create zxid 0x%x, setData zxid 0x%x; %d PINGs answered", create.zxid, set.zxid, o.pings)
 
 	testForwarding(t, o, c)
+}
+
+type learnerOpts struct {
+	observer      bool
+	sid           int64
+	acceptedEpoch int64
+	// currentEpoch and lastZxid go into ACKEPOCH.
+	currentEpoch int32
+	lastZxid     int64
+}
+
+// join connects to the leader's quorum port as a learner and runs
+// discovery: LEARNERINFO, LEADERINFO, ACKEPOCH. It returns the link, the
+// new epoch and the packet that starts the sync (DIFF, TRUNC or SNAP).
+func join(t *testing.T, e *ensemble, leader int64, opts learnerOpts) (*observerConn, int64, quorum.Packet) {
+	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", e.server(leader).quorumPort))
+	require.NoError(t, err)
+	o := &observerConn{t: t, conn: conn, r: bufio.NewReader(conn)}
+	o.send(quorum.NewLearnerInfo(opts.observer, opts.acceptedEpoch,
+		quorum.LearnerInfo{Sid: opts.sid, ProtocolVersion: quorum.LearnerProtocol, ConfigVersion: 0}))
+	li := o.next()
+	newEpoch, version, err := quorum.DecodeLeaderInfo(&li)
+	require.NoError(t, err)
+	require.Equal(t, quorum.LearnerProtocol, version)
+	info, err := srvr(e.server(leader).clientPort)
+	require.NoError(t, err)
+	require.Equal(t, quorum.EpochOf(info.zxid), newEpoch, "LEADERINFO's epoch is the leader's")
+	require.Greater(t, newEpoch, int64(0))
+	ce := opts.currentEpoch
+	if newEpoch == opts.acceptedEpoch {
+		ce = -1 // already accepted: not an ack (Learner.registerWithLeader)
+	}
+	o.send(quorum.NewAckEpoch(opts.lastZxid, ce))
+	start := o.next()
+	t.Logf("sync: %s", start)
+	return o, newEpoch, start
+}
+
+// syncToUpToDate reads the sync stream after its first packet (and the
+// SNAP body, if any) through NEWLEADER and UPTODATE, acking both, and
+// returns the txns proposed during the sync and between NEWLEADER and
+// UPTODATE.
+func (o *observerConn) syncToUpToDate(newEpoch int64) (synced, late []txn) {
+	t := o.t
+	for {
+		p := o.next()
+		if p.Type == quorum.NewLeader {
+			require.Equal(t, quorum.MakeZxid(newEpoch, 0), p.Zxid)
+			require.Contains(t, string(p.Data), "version=0", "NEWLEADER carries the config")
+			o.send(quorum.NewAck(p.Zxid))
+			break
+		}
+		switch p.Type {
+		case quorum.Proposal, quorum.Inform:
+			x, err := decodeTxn(p.Data)
+			require.NoError(t, err)
+			synced = append(synced, x)
+		case quorum.Commit:
+		default:
+			t.Fatalf("unexpected %s during sync", p)
+		}
+	}
+	for {
+		p := o.next()
+		if p.Type == quorum.UpToDate {
+			require.Equal(t, int64(-1), p.Zxid)
+			o.send(quorum.NewAck(quorum.MakeZxid(newEpoch, 0)))
+			return synced, late
+		}
+		require.Contains(t, []quorum.PacketType{quorum.Inform, quorum.Proposal, quorum.Commit}, p.Type, "before UPTODATE: %s", p)
+		if p.Type != quorum.Commit {
+			x, err := decodeTxn(p.Data)
+			require.NoError(t, err)
+			late = append(late, x)
+		}
+	}
+}
+
+// testDiffAndTrunc: a learner that already holds the leader's history gets
+// an empty DIFF; one that claims txns the leader never had in the same
+// epoch gets a TRUNC to the leader's last committed zxid.
+func testDiffAndTrunc(t *testing.T, e *ensemble, leader int64) {
+	info, err := srvr(e.server(leader).clientPort)
+	require.NoError(t, err)
+	epoch := quorum.EpochOf(info.zxid)
+
+	o, newEpoch, start := join(t, e, leader, learnerOpts{observer: true, sid: 102, acceptedEpoch: epoch,
+		currentEpoch: int32(epoch), lastZxid: info.zxid})
+	defer o.conn.Close()
+	require.Equal(t, epoch, newEpoch)
+	require.Equal(t, quorum.Diff, start.Type)
+	require.Equal(t, info.zxid, start.Zxid, "DIFF to the leader's zxid")
+	synced, _ := o.syncToUpToDate(newEpoch)
+	require.Empty(t, synced)
+
+	o2, newEpoch, start := join(t, e, leader, learnerOpts{observer: true, sid: 103, acceptedEpoch: epoch,
+		currentEpoch: int32(epoch), lastZxid: info.zxid + 5})
+	defer o2.conn.Close()
+	require.Equal(t, quorum.Trunc, start.Type)
+	require.Equal(t, info.zxid, start.Zxid, "TRUNC to the leader's last committed zxid")
+	o2.syncToUpToDate(newEpoch)
+}
+
+// testFollower joins as a follower (a sid outside the config, so it does
+// not vote): PROPOSAL, our ACK, then COMMIT for a client's write.
+func testFollower(t *testing.T, e *ensemble, leader int64, c *zk.Conn) {
+	o, newEpoch, start := join(t, e, leader, learnerOpts{sid: 101})
+	defer o.conn.Close()
+	require.Equal(t, quorum.Snap, start.Type)
+	_, err := quorum.CopySnapshotBody(nil, o.r, quorum.SnapLimits{})
+	require.NoError(t, err)
+	o.syncToUpToDate(newEpoch)
+
+	_, err = c.Create("/follower", []byte("f"), 0, zk.WorldACL(zk.PermAll))
+	require.NoError(t, err)
+	var proposed txn
+	for {
+		p := o.next()
+		require.Equal(t, quorum.Proposal, p.Type, "a follower gets PROPOSALs: %s", p)
+		x, err := decodeTxn(p.Data)
+		require.NoError(t, err)
+		require.Equal(t, p.Zxid, x.zxid)
+		o.send(quorum.NewAck(p.Zxid))
+		cm := o.next()
+		require.Equal(t, quorum.Commit, cm.Type, "COMMIT follows: %s", cm)
+		require.Equal(t, p.Zxid, cm.Zxid, "one COMMIT per proposal, in order")
+		require.Nil(t, cm.Data)
+		if x.path == "/follower" {
+			proposed = x
+			break
+		}
+	}
+	require.Equal(t, int32(1), proposed.typ)
+	require.Equal(t, []byte("f"), proposed.data)
+	require.Equal(t, c.SessionID(), proposed.session)
+	t.Logf("follower: PROPOSAL, ACK, COMMIT of zxid 0x%x", proposed.zxid)
 }
 
 // informOf reads INFORMs (answering PINGs) until one for session arrives
