@@ -3,6 +3,8 @@ package quorum
 import (
 	"bytes"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -90,6 +92,25 @@ func FuzzReadPacket(f *testing.F) {
 	} {
 		f.Add(p.Encode())
 	}
+	// Every packet ZooKeeper 3.8 sent in the captured streams.
+	for _, name := range []string{"observer-snap-stream.bin", "follower-snap-stream.bin", "observer-trunc-stream.bin"} {
+		stream, err := os.ReadFile(filepath.Join("testdata", "zk38", name))
+		require.NoError(f, err)
+		r := bytes.NewReader(stream)
+		for {
+			off := len(stream) - r.Len()
+			p, err := ReadPacket(r, Limits{})
+			if err == io.EOF {
+				break
+			}
+			require.NoError(f, err)
+			f.Add(stream[off : len(stream)-r.Len()])
+			if p.Type == Snap {
+				_, err := CopySnapshotBody(nil, r, SnapLimits{})
+				require.NoError(f, err)
+			}
+		}
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, n, err := DecodePacket(b, Limits{MaxData: 1 << 16, MaxAuth: 8, MaxAuthString: 256})
 		if err != nil {
@@ -118,6 +139,17 @@ func FuzzReadPacket(f *testing.F) {
 func FuzzCopySnapshotBody(f *testing.F) {
 	f.Add(snapBody(SnapSignature))
 	f.Add(snapBody("x"))
+	// The SNAP body ZooKeeper 3.8 sent a follower.
+	stream, err := os.ReadFile(filepath.Join("testdata", "zk38", "follower-snap-stream.bin"))
+	require.NoError(f, err)
+	r := bytes.NewReader(stream)
+	for p, err := ReadPacket(r, Limits{}); p.Type != Snap; p, err = ReadPacket(r, Limits{}) {
+		require.NoError(f, err)
+	}
+	body := stream[len(stream)-r.Len():]
+	sum, err := CopySnapshotBody(nil, bytes.NewReader(body), SnapLimits{})
+	require.NoError(f, err)
+	f.Add(body[:sum.Bytes])
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var out bytes.Buffer
 		sum, err := CopySnapshotBody(&out, bytes.NewReader(b), SnapLimits{MaxBytes: 1 << 20, MaxField: 1 << 12, MaxACLs: 64})

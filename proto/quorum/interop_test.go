@@ -237,7 +237,7 @@ func testElection(t *testing.T, e *ensemble, leader int64) {
 	cfg := []byte(e.configString())
 
 	var votes []quorum.Notification
-	ask := func(t *testing.T, conn net.Conn, mySid int64) quorum.Notification {
+	ask := func(t *testing.T, conn net.Conn, mySid, from int64) quorum.Notification {
 		n := quorum.Notification{State: quorum.Looking, Leader: mySid, Zxid: 0, ElectionEpoch: 1, PeerEpoch: 0,
 			Version: quorum.NotificationVersion, Config: cfg}
 		b, err := n.Encode()
@@ -246,6 +246,7 @@ func testElection(t *testing.T, e *ensemble, leader int64) {
 		_ = conn.SetReadDeadline(time.Now().Add(15 * time.Second))
 		frame, err := quorum.ReadFrame(bufio.NewReader(conn))
 		require.NoError(t, err)
+		capture(t, fmt.Sprintf("notification-from-%d-to-%d.bin", from, mySid), frame)
 		got, err := quorum.DecodeNotification(frame)
 		require.NoError(t, err)
 		return got
@@ -270,12 +271,14 @@ func testElection(t *testing.T, e *ensemble, leader int64) {
 		back, err := ln.Accept()
 		require.NoError(t, err, "server %d did not connect back", s.sid)
 		_ = back.SetReadDeadline(time.Now().Add(15 * time.Second))
-		theirs, err := quorum.ReadInitialMessage(back)
+		rec := &bytes.Buffer{}
+		theirs, err := quorum.ReadInitialMessage(&recorder{r: back, w: rec})
+		capture(t, fmt.Sprintf("initial-message-from-%d.bin", s.sid), rec.Bytes())
 		require.NoError(t, err)
 		require.Equal(t, quorum.InitialMessage{Protocol: quorum.ProtocolV1, Sid: s.sid,
 			Addrs: []string{fmt.Sprintf("127.0.0.1:%d", s.electionPort)}}, theirs, "ZooKeeper 3.8's initial message")
 		require.True(t, quorum.Survives(theirs.Sid, 0))
-		votes = append(votes, ask(t, back, 0))
+		votes = append(votes, ask(t, back, 0, s.sid))
 		back.Close()
 
 		// sid 100 > s.sid: our connection is kept.
@@ -286,7 +289,7 @@ func testElection(t *testing.T, e *ensemble, leader int64) {
 		require.NoError(t, err)
 		_, err = conn.Write(b)
 		require.NoError(t, err)
-		votes = append(votes, ask(t, conn, 100))
+		votes = append(votes, ask(t, conn, 100, s.sid))
 		conn.Close()
 	}
 
@@ -318,7 +321,9 @@ func testElection(t *testing.T, e *ensemble, leader int64) {
 type observerConn struct {
 	t     *testing.T
 	conn  net.Conn
-	r     *bufio.Reader
+	// r reads through bufio and records every byte consumed (capture).
+	r   io.Reader
+	rec *bytes.Buffer
 	pings int
 	// touches go into every PING reply: the sessions this observer's
 	// (imaginary) clients keep alive.
@@ -435,6 +440,7 @@ func testObserver(t *testing.T, e *ensemble, leader int64, c *zk.Conn) {
 	t.Logf("INFORM create zxid 0x%x, setData zxid 0x%x; %d PINGs answered", create.zxid, set.zxid, o.pings)
 
 	testForwarding(t, o, c)
+	capture(t, "observer-snap-stream.bin", o.rec.Bytes())
 }
 
 type learnerOpts struct {
@@ -452,7 +458,8 @@ type learnerOpts struct {
 func join(t *testing.T, e *ensemble, leader int64, opts learnerOpts) (*observerConn, int64, quorum.Packet) {
 	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", e.server(leader).quorumPort))
 	require.NoError(t, err)
-	o := &observerConn{t: t, conn: conn, r: bufio.NewReader(conn)}
+	rec := &bytes.Buffer{}
+	o := &observerConn{t: t, conn: conn, r: &recorder{r: bufio.NewReader(conn), w: rec}, rec: rec}
 	o.send(quorum.NewLearnerInfo(opts.observer, opts.acceptedEpoch,
 		quorum.LearnerInfo{Sid: opts.sid, ProtocolVersion: quorum.LearnerProtocol, ConfigVersion: 0}))
 	li := o.next()
@@ -536,6 +543,8 @@ func testDiffAndTrunc(t *testing.T, e *ensemble, leader int64) {
 	require.Equal(t, quorum.Trunc, start.Type)
 	require.Equal(t, info.zxid, start.Zxid, "TRUNC to the leader's last committed zxid")
 	o2.syncToUpToDate(newEpoch)
+	capture(t, "observer-diff-stream.bin", o.rec.Bytes())
+	capture(t, "observer-trunc-stream.bin", o2.rec.Bytes())
 }
 
 // testFollower joins as a follower (a sid outside the config, so it does
@@ -571,6 +580,7 @@ func testFollower(t *testing.T, e *ensemble, leader int64, c *zk.Conn) {
 	require.Equal(t, []byte("f"), proposed.data)
 	require.Equal(t, c.SessionID(), proposed.session)
 	t.Logf("follower: PROPOSAL, ACK, COMMIT of zxid 0x%x", proposed.zxid)
+	capture(t, "follower-snap-stream.bin", o.rec.Bytes())
 }
 
 // informOf reads INFORMs (answering PINGs) until one for session arrives
@@ -716,4 +726,28 @@ func TestRefusesOversizedPeerPacket(t *testing.T) {
 	after.read()
 	require.True(t, errors.Is(err, io.ErrUnexpectedEOF), "%v", err)
 	require.Less(t, after.total-before.total, uint64(1<<20))
+}
+
+// recorder passes reads through and records the bytes they return, so a
+// capture holds exactly what the codec consumed.
+type recorder struct {
+	r io.Reader
+	w *bytes.Buffer
+}
+
+func (r *recorder) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.w.Write(p[:n])
+	return n, err
+}
+
+// capture writes b to $ZKQUORUM_CAPTURE/name when that is set: the bytes
+// ZooKeeper sent, for testdata/zk38 (TestZooKeeper38Captured).
+func capture(t *testing.T, name string, b []byte) {
+	dir := os.Getenv("ZKQUORUM_CAPTURE")
+	if dir == "" {
+		return
+	}
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o644))
 }
