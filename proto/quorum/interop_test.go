@@ -319,11 +319,11 @@ func testElection(t *testing.T, e *ensemble, leader int64) {
 
 // observerConn is a Go observer's link to the ZooKeeper leader.
 type observerConn struct {
-	t     *testing.T
-	conn  net.Conn
+	t    *testing.T
+	conn net.Conn
 	// r reads through bufio and records every byte consumed (capture).
-	r   io.Reader
-	rec *bytes.Buffer
+	r     io.Reader
+	rec   *bytes.Buffer
 	pings int
 	// touches go into every PING reply: the sessions this observer's
 	// (imaginary) clients keep alive.
