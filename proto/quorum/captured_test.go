@@ -46,7 +46,7 @@ func summarize(t *testing.T, stream []byte) []string {
 			require.NoError(t, err)
 			line += fmt.Sprintf(" epoch=%d protocol=0x%x", e, v)
 		case quorum.Snap:
-			sum, err := quorum.CopySnapshotBody(nil, r, quorum.SnapLimits{})
+			sum, err := quorum.CopySnapshotBody(nil, r, quorum.SnapLimits{KeepPaths: true})
 			require.NoError(t, err)
 			line += fmt.Sprintf(" body=%d sessions=%d acls=%d paths=%s", sum.Bytes, len(sum.Sessions), sum.ACLs, strings.Join(sum.Paths, ","))
 		case quorum.NewLeader:

@@ -316,10 +316,10 @@ func TestReadPacketRefused(t *testing.T) {
 		{"data at int max", "00000002 0000000100000001 7fffffff", Limits{}, ErrTooLarge, "exceeds limit"},
 		{"data over a custom limit", "00000002 0000000100000001 00000011", Limits{MaxData: 16}, ErrTooLarge, "data length 17 exceeds limit 16"},
 		{"negative data length", "00000002 0000000100000001 fffffffe", Limits{}, ErrMalformed, "data length -2"},
-		{"too many auth ids", "00000001 ffffffffffffffff ffffffff 00010000", Limits{}, ErrTooLarge, "authinfo length 65536 exceeds limit 64"},
+		{"too many auth ids", "00000001 ffffffffffffffff ffffffff 00010000", Limits{}, ErrTooLarge, "authinfo count 65536 exceeds limit 64"},
 		{"auth string too long", "00000001 ffffffffffffffff ffffffff 00000001 00100000", Limits{}, ErrTooLarge, "authinfo scheme length 1048576 exceeds limit 4096"},
 		{"truncated data", "00000002 0000000100000001 00000010 0102", Limits{}, io.ErrUnexpectedEOF, "PROPOSAL"},
-		{"truncated header", "000000", Limits{}, io.ErrUnexpectedEOF, "read packet"},
+		{"truncated header", "000000", Limits{}, io.ErrUnexpectedEOF, "quorum: read packet: unexpected EOF"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -369,13 +369,14 @@ func TestSnapshotBody(t *testing.T) {
 	stream := append(append([]byte(nil), body...), NewUpToDate().Encode()...)
 	r := bufio.NewReader(bytes.NewReader(stream))
 	var copied bytes.Buffer
-	sum, err := CopySnapshotBody(&copied, r, SnapLimits{})
+	sum, err := CopySnapshotBody(&copied, r, SnapLimits{KeepPaths: true})
 	require.NoError(t, err)
 	require.Equal(t, body, copied.Bytes())
 	require.Equal(t, int64(len(body)), sum.Bytes)
 	require.Equal(t, []Touch{{Session: 0x0100000000000001, Timeout: 30000}}, sum.Sessions)
 	require.Equal(t, 1, sum.ACLs)
 	require.Equal(t, []string{"", "/zookeeper", "/a"}, sum.Paths)
+	require.Equal(t, 3, sum.Nodes)
 	// The stream continues right after the body.
 	p, err := ReadPacket(r, Limits{})
 	require.NoError(t, err)

@@ -156,7 +156,10 @@ func ReadPacket(r io.Reader, lim Limits) (Packet, error) {
 		if s.err == io.EOF {
 			return Packet{}, io.EOF
 		}
-		return Packet{}, fmt.Errorf("quorum: read packet (type %s): %w", p.Type, s.err)
+		if s.n < 4 {
+			return Packet{}, fmt.Errorf("quorum: read packet: %w", s.err)
+		}
+		return Packet{}, fmt.Errorf("quorum: read %s packet: %w", p.Type, s.err)
 	}
 	return p, nil
 }

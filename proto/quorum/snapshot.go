@@ -36,6 +36,9 @@ type SnapLimits struct {
 	MaxField int
 	// MaxACLs bounds one ACL vector. Default 65536.
 	MaxACLs int
+	// KeepPaths makes SnapSummary.Paths list every node (tests and
+	// tools; a learner loading millions of nodes leaves it off).
+	KeepPaths bool
 }
 
 func (l SnapLimits) withDefaults() SnapLimits {
@@ -57,7 +60,10 @@ type SnapSummary struct {
 	Sessions []Touch
 	// ACLs is the number of ACL cache entries.
 	ACLs int
-	// Paths are the nodes in stream order; the root is "".
+	// Nodes is the number of nodes, the root included.
+	Nodes int
+	// Paths are the nodes in stream order, the root as "" (only with
+	// SnapLimits.KeepPaths).
 	Paths []string
 	// Bytes is the body's length, signature included.
 	Bytes int64
@@ -120,7 +126,7 @@ func CopySnapshotBody(dst io.Writer, r io.Reader, lim SnapLimits) (SnapSummary, 
 	}
 	for i := int32(0); i < acls && s.err == nil; i++ {
 		s.int64() // acl id
-		k := s.count("SNAP body ACL vector", lim.MaxACLs)
+		k := s.count("SNAP body ACL", lim.MaxACLs)
 		for j := 0; j < k && s.err == nil; j++ {
 			s.int32() // perms
 			s.skipField("SNAP body ACL scheme", lim.MaxField)
@@ -139,7 +145,10 @@ func CopySnapshotBody(dst io.Writer, r io.Reader, lim SnapLimits) (SnapSummary, 
 		s.skipField("SNAP body node data", lim.MaxField)
 		s.skip(8 + statPersistedLen) // acl id, StatPersisted
 		if s.err == nil {
-			sum.Paths = append(sum.Paths, path)
+			sum.Nodes++
+			if lim.KeepPaths {
+				sum.Paths = append(sum.Paths, path)
+			}
 		}
 	}
 	if s.err != nil {
@@ -158,7 +167,7 @@ func CopySnapshotBody(dst io.Writer, r io.Reader, lim SnapLimits) (SnapSummary, 
 
 // skipField reads past a jute buffer or string without keeping it.
 func (s *reader) skipField(what string, limit int) {
-	n, ok := s.length(what, limit)
+	n, ok := s.length(what+" length", limit)
 	if ok && n > 0 {
 		s.skip(n)
 	}
