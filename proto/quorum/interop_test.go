@@ -79,39 +79,45 @@ func startEnsemble(t *testing.T) *ensemble {
 		e.servers = append(e.servers, s)
 	}
 	for _, s := range e.servers {
-		data := filepath.Join(s.dir, "data")
-		require.NoError(t, os.MkdirAll(data, 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join(data, "myid"), []byte(strconv.FormatInt(s.sid, 10)), 0o644))
-		cfg := fmt.Sprintf("tickTime=%d\ninitLimit=%d\nsyncLimit=%d\ndataDir=%s\nclientPort=%d\nclientPortAddress=127.0.0.1\n"+
-			"admin.enableServer=false\n4lw.commands.whitelist=srvr,mntr,ruok\nmaxClientCnxns=0\n%s",
-			tickMs, initLimit, syncLimit, data, s.clientPort, servers.String())
-		cfgPath := filepath.Join(s.dir, "zoo.cfg")
-		require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o644))
-		logf, err := os.Create(filepath.Join(s.dir, "zookeeper.log"))
-		require.NoError(t, err)
-		s.cmd = exec.Command("java", "-Xmx192m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-			"-Dzookeeper.log.dir="+s.dir,
-			"-cp", zktest.Jar+":/usr/share/java/slf4j-simple.jar",
-			"org.apache.zookeeper.server.quorum.QuorumPeerMain", cfgPath)
-		s.cmd.Stdout, s.cmd.Stderr = logf, logf
-		s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		require.NoError(t, s.cmd.Start())
-		s.done = make(chan struct{})
-		go func(s *zkServer, logf *os.File) {
-			_ = s.cmd.Wait()
-			logf.Close()
-			close(s.done)
-		}(s, logf)
-		t.Cleanup(func() {
-			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-			<-s.done
-			if t.Failed() {
-				b, _ := os.ReadFile(filepath.Join(s.dir, "zookeeper.log"))
-				t.Logf("server %d log tail:\n%s", s.sid, tail(string(b), 4000))
-			}
-		})
+		launch(t, s, servers.String())
 	}
 	return e
+}
+
+// launch writes s's zoo.cfg with the server lines given and runs
+// QuorumPeerMain until the test ends.
+func launch(t *testing.T, s *zkServer, serverLines string) {
+	data := filepath.Join(s.dir, "data")
+	require.NoError(t, os.MkdirAll(data, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(data, "myid"), []byte(strconv.FormatInt(s.sid, 10)), 0o644))
+	cfg := fmt.Sprintf("tickTime=%d\ninitLimit=%d\nsyncLimit=%d\ndataDir=%s\nclientPort=%d\nclientPortAddress=127.0.0.1\n"+
+		"admin.enableServer=false\n4lw.commands.whitelist=srvr,mntr,ruok\nmaxClientCnxns=0\n%s",
+		tickMs, initLimit, syncLimit, data, s.clientPort, serverLines)
+	cfgPath := filepath.Join(s.dir, "zoo.cfg")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o644))
+	logf, err := os.Create(filepath.Join(s.dir, "zookeeper.log"))
+	require.NoError(t, err)
+	s.cmd = exec.Command("java", "-Xmx192m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+		"-Dzookeeper.log.dir="+s.dir,
+		"-cp", zktest.Jar+":/usr/share/java/slf4j-simple.jar",
+		"org.apache.zookeeper.server.quorum.QuorumPeerMain", cfgPath)
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	require.NoError(t, s.cmd.Start())
+	s.done = make(chan struct{})
+	go func() {
+		_ = s.cmd.Wait()
+		logf.Close()
+		close(s.done)
+	}()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.done
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(s.dir, "zookeeper.log"))
+			t.Logf("server %d log tail:\n%s", s.sid, tail(string(b), 4000))
+		}
+	})
 }
 
 func tail(s string, n int) string {
