@@ -16,8 +16,9 @@ import (
 
 // Protocol versions of the initial message (QuorumCnxManager
 // PROTOCOL_VERSION_V1/V2). Every 3.5+ server sends V1 unless
-// multiAddress.enabled is true (3.6+), then V2. A first long >= 0 is a
-// pre-3.5 server's bare sid.
+// multiAddress.enabled is true (3.6+), then V2; 3.5 knows only V1 and
+// refuses any other negative value, which is why V1 stays the default. A
+// first long >= 0 is a pre-3.5 server's bare sid.
 const (
 	ProtocolV1 int64 = -65536
 	ProtocolV2 int64 = -65535
