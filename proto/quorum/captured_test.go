@@ -85,6 +85,17 @@ func TestZooKeeper38Captured(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, b, enc)
 
+	// With multiAddress.enabled=true (TestInteropGoLeader).
+	b = readCapture(t, "initial-message-v2-from-1.bin")
+	im, err = quorum.ReadInitialMessage(bytes.NewReader(b))
+	require.NoError(t, err)
+	require.Equal(t, quorum.ProtocolV2, im.Protocol)
+	require.Equal(t, int64(1), im.Sid)
+	require.Len(t, im.Addrs, 1)
+	enc, err = im.Encode()
+	require.NoError(t, err)
+	require.Equal(t, b, enc)
+
 	for name, state := range map[string]quorum.ServerState{"notification-from-3-to-100.bin": quorum.Leading, "notification-from-1-to-100.bin": quorum.Following} {
 		b := readCapture(t, name)
 		n, err := quorum.DecodeNotification(b)

@@ -2,6 +2,7 @@ package quorum_test
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"net"
 	"sync"
@@ -38,13 +39,22 @@ func TestInteropGoLeader(t *testing.T) {
 	defer quorumLn.Close()
 	const mySid = 4
 	myQuorum, myElection := quorumLn.Addr().(*net.TCPAddr).Port, elec.Addr().(*net.TCPAddr).Port
-	launch(t, zkS, fmt.Sprintf("server.1=127.0.0.1:%d:%d\nserver.%d=127.0.0.1:%d:%d\n",
+	// Multi-address on: ZooKeeper sends the V2 initial message (and still
+	// takes our V1).
+	launch(t, zkS, fmt.Sprintf("multiAddress.enabled=true\nserver.1=127.0.0.1:%d:%d\nserver.%d=127.0.0.1:%d:%d\n",
 		zkS.quorumPort, zkS.electionPort, mySid, myQuorum, myElection))
 
 	// Election: ZooKeeper's dropped connection, then ours, its vote, ours.
 	_ = elec.(*net.TCPListener).SetDeadline(time.Now().Add(60 * time.Second))
 	in, err := elec.Accept()
 	require.NoError(t, err, "ZooKeeper never connected to our election port")
+	_ = in.SetReadDeadline(time.Now().Add(10 * time.Second))
+	rec := &bytes.Buffer{}
+	theirs, err := quorum.ReadInitialMessage(&recorder{r: in, w: rec})
+	require.NoError(t, err)
+	require.Equal(t, quorum.InitialMessage{Protocol: quorum.ProtocolV2, Sid: 1,
+		Addrs: []string{fmt.Sprintf("127.0.0.1:%d", zkS.electionPort)}}, theirs)
+	capture(t, "initial-message-v2-from-1.bin", rec.Bytes())
 	in.Close()
 	var conn net.Conn
 	require.Eventually(t, func() bool {
