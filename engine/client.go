@@ -352,6 +352,15 @@ func (n *Node) auth(c *conn, q *queued) {
 		}
 		return
 	}
+	if ap.Scheme == "x509" {
+		// ZooKeeper's X509AuthenticationProvider takes the identity from the
+		// client's certificate, never from the auth data: OK when the
+		// connection proved one (TransportIDs), AuthFailed otherwise.
+		if !slices.ContainsFunc(c.auth, func(id proto.Id) bool { return id.Scheme == "x509" }) {
+			q.err, q.closeAfter, q.closeWhy = proto.ErrAuthFailed, true, "auth scheme \"x509\" without a client certificate"
+		}
+		return
+	}
 	if n.verifiedAuth(c, q, ap) {
 		return
 	}

@@ -180,6 +180,15 @@ func TestTLSClientX509ACLs(t *testing.T) {
 	sup := rawTLS(t, secure, e.clientConfig(t, pkix.Name{CommonName: "admin", Organization: []string{"Acme"}}, tlstest.Options{}))
 	require.Equal(t, []string{"ip:127.0.0.1", "super:" + adminDN, "x509:" + adminDN}, whoAmI(t, sup))
 	require.Contains(t, logs.String(), `x509="`+strings.ReplaceAll(aliceDN, `\`, `\\`)+`"`)
+
+	// addauth x509 (zkCli's `addauth x509`): OK with a certificate, which
+	// alone names the identity; AuthFailed and closed without one.
+	withCert := rawTLS(t, secure, aliceCfg)
+	require.Equal(t, proto.ErrOK, withCert.call(proto.OpAuth, &proto.AuthPacket{Scheme: "x509", Auth: []byte("ignored")}, nil).Err)
+	require.Equal(t, []string{"ip:127.0.0.1", "x509:" + aliceDN}, whoAmI(t, withCert))
+	noCert := rawTLS(t, secure, e.clientConfig(t, pkix.Name{}, tlstest.Options{}))
+	require.Equal(t, proto.ErrAuthFailed, noCert.call(proto.OpAuth, &proto.AuthPacket{Scheme: "x509"}, nil).Err)
+	noCert.expectClosed()
 }
 
 // TestTLSClientIDFromSAN: with ssl.clientCertIdType=SAN the x509 id is a
