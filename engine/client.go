@@ -225,7 +225,7 @@ func (n *Node) alive(s *session) {
 }
 
 func (n *Node) touch(s *session) {
-	s.expireTick = n.tick + ticksFor(s.timeout, n.cfg.TickMs)
+	s.expireTick = n.tick + ticksFor(s.timeout, n.cfg.TickMs, n.cfg.TicksPerTickTime)
 }
 
 // caller returns the auth context of a connection.

@@ -45,10 +45,25 @@ type arrival struct {
 // from many clients still share one log append and fsync.
 const maxEventsPerBatch = 256
 
+// engineTickMs is about how often the loop ticks the Node: finely enough
+// that the election (ZooKeeper's 200 ms finalize wait and notification
+// timeout) and failover run on milliseconds whatever the tickTime, while the
+// Node keeps initLimit, syncLimit and session expiry in whole tickTimes.
+const engineTickMs = 50
+
+// ticksPerTickTime is how many engine ticks make one tickTime.
+func ticksPerTickTime(tickTime int) int { return max(1, tickTime/engineTickMs) }
+
+// engineTick is the period of the loop's ticker: an exact fraction of
+// tickTime.
+func engineTick(tickTime int) time.Duration {
+	return time.Duration(tickTime) * time.Millisecond / time.Duration(ticksPerTickTime(tickTime))
+}
+
 // loop is the only goroutine that touches the Node. It feeds it inputs,
 // ticks, and fsync acknowledgements, and carries out each Ready.
 func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
-	ticker := time.NewTicker(time.Duration(s.cfg.TickTime) * time.Millisecond)
+	ticker := time.NewTicker(engineTick(s.cfg.TickTime))
 	defer ticker.Stop()
 	var purge <-chan time.Time
 	if s.cfg.PurgeInterval > 0 {

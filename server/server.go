@@ -182,6 +182,7 @@ func (s *Server) recover() error {
 	ecfg := engine.Config{
 		ServerID:          int64(s.cfg.ServerID),
 		TickMs:            s.cfg.TickTime,
+		TicksPerTickTime:  ticksPerTickTime(s.cfg.TickTime),
 		MinSessionTimeout: s.cfg.MinSessionTimeout,
 		MaxSessionTimeout: s.cfg.MaxSessionTimeout,
 		Tree: tree.Options{SuperDigest: s.cfg.SuperDigest, ExtendedTypes: s.cfg.ExtendedTypes,
