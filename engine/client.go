@@ -419,3 +419,51 @@ func (n *Node) read(c *conn, q *queued) (proto.Record, proto.ErrCode) {
 	}
 	return n.tree.Read(q.caller, w, q.req.Op, q.req.Body)
 }
+
+// ReadNow answers a read at once when it can be answered ahead of the
+// Node's inputs: a read that registers no watch (tree.ReadNoWatch), on an
+// established read-write connection of a live session whose every earlier
+// request has been answered, while this server serves. It returns the
+// reply, or false when the request must go through Submit instead.
+//
+// ReadNow changes nothing (the session's liveness included: the caller
+// reports it with Touch), so a caller may run it on other goroutines,
+// concurrently with other ReadNow calls but with no other method, and
+// must hand out every Output of the Ready batches before it, for the
+// connection's replies to stay in order. The caller must also know that
+// the connection has no request in flight towards Submit.
+func (n *Node) ReadNow(r Request) (Output, bool) {
+	if !n.serving || n.readOnly {
+		return Output{}, false
+	}
+	c := n.conns[r.Conn]
+	if c == nil || c.session == 0 || c.readOnly || len(c.queue) > 0 {
+		return Output{}, false
+	}
+	if s := n.sessions[c.session]; s == nil || s.closing {
+		return Output{}, false
+	}
+	caller := tree.Caller{SessionID: c.session, Auth: c.auth}
+	resp, code, ok := n.tree.ReadNoWatch(caller, tree.WatcherID(c.id), r.Op, r.Body)
+	if !ok {
+		return Output{}, false
+	}
+	if code != proto.ErrOK {
+		resp = nil
+	}
+	return Output{Conn: c.id, Kind: OutReply, Header: proto.ReplyHeader{Xid: r.Xid, Zxid: n.lastApplied, Err: code}, Body: resp}, true
+}
+
+// Touch reports that the session of a connection was active (its reads
+// were answered by ReadNow), as any request Submit takes does.
+func (n *Node) Touch(conn ConnID, now int64) {
+	n.observe(now)
+	defer n.pump()
+	c := n.conns[conn]
+	if c == nil || c.session == 0 || c.readOnly {
+		return
+	}
+	if s := n.sessions[c.session]; s != nil && !s.closing {
+		n.alive(s)
+	}
+}

@@ -19,6 +19,10 @@ import (
 // requestHeaderSize is the encoded size of a RequestHeader (xid, type).
 const requestHeaderSize = 8
 
+// reuseFrameMax is the largest request buffer a connection keeps for the
+// next frame; a larger one (a big setData) is left to the collector.
+const reuseFrameMax = 16 << 10
+
 // defaultWriteTimeout is how long a client may take to accept one write of
 // its replies before the connection is closed.
 const defaultWriteTimeout = 30 * time.Second
@@ -65,6 +69,10 @@ type clientConn struct {
 	received atomic.Int64
 	sent     atomic.Int64
 	started  time.Time
+
+	// inflight counts the requests handed to the loop whose replies are
+	// not queued yet (fastread.go).
+	inflight atomic.Int64
 }
 
 func newClientConn(s *Server, id engine.ConnID, nc net.Conn) *clientConn {
@@ -131,9 +139,24 @@ func (c *clientConn) readLoop() error {
 		return err
 	}
 	var buf []byte
+	var deadline time.Time // the read deadline last armed
+	// lastTouch is when the loop last heard of this session's activity.
+	lastTouch := time.Now()
+	touchEvery := touchEvery(c.srv.cfg.TickTime)
 	for {
 		if t := c.timeoutMs.Load(); t > 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(time.Duration(t) * time.Millisecond))
+			// The connection may stay silent for the session timeout after
+			// each frame. Re-arming the deadline costs a runtime call per
+			// frame, so it is armed an eighth of the timeout further than
+			// needed and re-armed only once it falls short: it never fires
+			// earlier than the timeout after the last frame, and at most
+			// an eighth later.
+			timeout := time.Duration(t) * time.Millisecond
+			now := time.Now()
+			if deadline.Before(now.Add(timeout)) {
+				deadline = now.Add(timeout + timeout/8)
+				_ = c.nc.SetReadDeadline(deadline)
+			}
 		}
 		body, err := proto.ReadFrame(br, buf, maxBuf)
 		if err != nil {
@@ -142,6 +165,11 @@ func (c *clientConn) readLoop() error {
 				c.log.Warn("closing connection: frame exceeds jute.maxbuffer", "len", tooLarge.Len, "max", tooLarge.Max)
 			}
 			return err
+		}
+		if cap(body) <= reuseFrameMax {
+			// Decoding copies what it keeps, so the next frame may reuse
+			// the buffer.
+			buf = body[:0]
 		}
 		c.received.Add(1)
 		c.srv.stats.received.Add(1)
@@ -159,9 +187,18 @@ func (c *clientConn) readLoop() error {
 			c.log.Debug("malformed request body", "op", hdr.Type, "err", err)
 			rec = nil
 		}
-		c.srv.post(event{kind: evRequest, conn: c.id, req: &engine.Request{
-			Conn: c.id, Xid: hdr.Xid, Op: hdr.Type, Body: rec, Time: time.Now().UnixMilli(),
-		}})
+		now := time.Now()
+		req := &engine.Request{Conn: c.id, Xid: hdr.Xid, Op: hdr.Type, Body: rec, Time: now.UnixMilli()}
+		if c.fastRead(req) {
+			if now.Sub(lastTouch) >= touchEvery {
+				lastTouch = now
+				c.srv.post(event{kind: evTouch, conn: c.id, at: req.Time})
+			}
+			continue
+		}
+		lastTouch = now
+		c.inflight.Add(1)
+		c.srv.post(event{kind: evRequest, conn: c.id, req: req})
 	}
 }
 
@@ -277,7 +314,17 @@ func (c *clientConn) enqueue(frame []byte, close bool) {
 // of events with the old, expired deadline and die without a word.
 func (c *clientConn) writeLoop() {
 	bw := bufio.NewWriterSize(c.nc, 64<<10)
-	arm := func() { _ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.writeTimeout)) }
+	// arm gives the next write at least the full timeout. Re-arming costs
+	// a runtime call, so the deadline is set an eighth further than needed
+	// and re-armed only once it falls short of the timeout.
+	var deadline time.Time
+	arm := func() {
+		timeout := c.srv.writeTimeout
+		if now := time.Now(); deadline.Before(now.Add(timeout)) {
+			deadline = now.Add(timeout + timeout/8)
+			_ = c.nc.SetWriteDeadline(deadline)
+		}
+	}
 	fail := func(err error) {
 		if errors.Is(err, net.ErrClosed) {
 			c.log.Debug("connection closed while writing")

@@ -20,6 +20,9 @@ const (
 	evDisconnect
 	evFourLetter
 	evAdmin
+	// evTouch: the connection's session was active (reads it answered
+	// itself, fastread.go) at time at (ms).
+	evTouch
 )
 
 // event is what connection goroutines hand to the event loop.
@@ -32,6 +35,7 @@ type event struct {
 	mask    int64 // stmk's new trace mask
 	reply   chan string
 	admin   chan commandInput // buffered: the loop never waits on it
+	at      int64             // evTouch's time, ms
 }
 
 // arrival is when a request reached the loop, for its latency.
@@ -85,9 +89,23 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 	var held connectHold
 	var received zab.SnapshotData // of the SNAP stepped last, until persisted
 
+	// Each turn holds nodeMu from its input to the end of its Ready
+	// batches: connection goroutines answer reads only in between.
+	locked := false
+	lock := func() { s.nodeMu.Lock(); locked = true }
+	defer func() {
+		if locked {
+			s.nodeMu.Unlock()
+		}
+	}()
 	for {
+		if locked {
+			s.nodeMu.Unlock()
+			locked = false
+		}
 		select {
 		case ev := <-s.events:
+			lock()
 			s.handleOrHold(&held, ev, arrivals)
 		drain:
 			for i := 1; i < maxEventsPerBatch; i++ {
@@ -99,8 +117,10 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 				}
 			}
 		case z := <-persisted:
+			lock()
 			s.node.Persisted(z)
 		case m := <-peerRecv:
+			lock()
 			s.node.Step(m)
 			if m.Type == zab.MsgSnap {
 				if err := s.node.SnapshotError(); err != nil {
@@ -109,8 +129,10 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 				received = m.Snapshot
 			}
 		case <-ticker.C:
+			lock()
 			s.node.Tick(time.Now().UnixMilli())
 		case err := <-snapDone:
+			lock()
 			snapshotting = false
 			if err != nil {
 				s.log.Error("snapshot failed", "err", err)
@@ -121,14 +143,17 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 				s.background(s.logPurge)
 			}
 		case <-purge:
+			lock()
 			s.background(s.logPurge)
 		case err := <-w.failed:
 			// A write we cannot make durable must never be acknowledged:
 			// stop, as ZooKeeper does, rather than serve from memory.
 			return fmt.Errorf("server: txn log failed: %w", err)
 		case <-held.expire:
+			lock()
 			s.releaseHeld(&held, true, arrivals)
 		case <-handoffReq:
+			lock()
 			handoffReq = nil
 			s.beginHandoff(&handing)
 		case <-s.done:
@@ -265,6 +290,8 @@ func (s *Server) handle(ev event, arrivals map[engine.ConnID][]arrival) {
 		ev.reply <- s.fourLetterReply(ev.word, ev.mask)
 	case evAdmin:
 		ev.admin <- commandInput{info: s.serverInfo(ev.word), leader: s.node.Status().Leader}
+	case evTouch:
+		s.node.Touch(ev.conn, ev.at)
 	}
 }
 
@@ -285,9 +312,10 @@ func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]arri
 				s.metrics.RequestLatency.WithLabelValues(opLabel(q[0].op)).Observe(d.Seconds())
 				arrivals[o.Conn] = q[1:]
 			}
-			buf := proto.AppendRecords(nil, &o.Header, o.Body)
+			buf := proto.AppendRecords(make([]byte, 0, replyCap(o.Body)), &o.Header, o.Body)
 			s.stats.observeResponse(len(buf) - 4)
 			c.enqueue(buf, false)
+			c.inflight.Add(-1)
 		case engine.OutEvent:
 			c.enqueue(proto.AppendRecords(nil, &o.Header, o.Body), false)
 		case engine.OutConnect:

@@ -32,7 +32,12 @@ type Server struct {
 	cfg Config
 	log *slog.Logger
 
-	node    *engine.Node // owned by the event loop goroutine
+	node *engine.Node // owned by the event loop goroutine
+	// nodeMu lets connection goroutines answer reads (Node.ReadNow) while
+	// the loop is between inputs: the loop holds it for writing while it
+	// feeds the Node and carries out its Ready batches, readers hold it
+	// for reading (fastread.go).
+	nodeMu  sync.RWMutex
 	wal     *disk.Log
 	peers   *netstub.TCP // nil for a standalone server
 	snapDir string

@@ -60,9 +60,9 @@ type Peer struct {
 	// down are the servers whose link broke (MsgLinkDown) and that have
 	// not been heard from since: the election does not wait for their
 	// votes.
-	down map[int64]bool
-	lead       *leaderState
-	learn      *learnerState
+	down  map[int64]bool
+	lead  *leaderState
+	learn *learnerState
 	// pendingInfo holds FOLLOWERINFOs that arrived while this server was
 	// still looking: its election may end with it leading them.
 	pendingInfo map[int64]Message
