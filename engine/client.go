@@ -229,8 +229,12 @@ func (n *Node) touch(s *session) {
 }
 
 // caller returns the auth context of a connection.
+//
+// The identities are shared, not copied: c.auth only ever grows by append
+// and its elements never change, and the capacity is capped so that an
+// append to the caller's copy cannot write into c.auth's spare capacity.
 func (n *Node) caller(c *conn) tree.Caller {
-	return tree.Caller{SessionID: c.session, Auth: slices.Clone(c.auth)}
+	return tree.Caller{SessionID: c.session, Auth: c.auth[:len(c.auth):len(c.auth)]}
 }
 
 // Submit handles one client request on an established connection.
@@ -443,8 +447,7 @@ func (n *Node) ReadNow(r Request) (Output, bool) {
 	if s := n.sessions[c.session]; s == nil || s.closing {
 		return Output{}, false
 	}
-	caller := tree.Caller{SessionID: c.session, Auth: c.auth}
-	resp, code, ok := n.tree.ReadNoWatch(caller, tree.WatcherID(c.id), r.Op, r.Body)
+	resp, code, ok := n.tree.ReadNoWatch(n.caller(c), tree.WatcherID(c.id), r.Op, r.Body)
 	if !ok {
 		return Output{}, false
 	}
