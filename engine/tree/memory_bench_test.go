@@ -12,7 +12,7 @@ import (
 // 100-byte znodes under one parent, each applied from its marshalled txn as
 // a follower applies them (so nothing is shared with the request).
 func BenchmarkTreeMemory(b *testing.B) {
-	const znodes = 200_000
+	const znodes = 100_000
 	for b.Loop() {
 		leader := New(Options{})
 		c := Caller{SessionID: 1}
