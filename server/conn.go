@@ -73,6 +73,14 @@ type clientConn struct {
 	// inflight counts the requests handed to the loop whose replies are
 	// not queued yet (fastread.go).
 	inflight atomic.Int64
+
+	// bw buffers the socket's writes. Whoever set writing (under mu) owns
+	// bw, wdeadline and the socket's write side: the writer goroutine for
+	// a batch of out, or the reader for a reply it writes itself
+	// (fastread.go) when nothing was queued before it.
+	bw        *bufio.Writer
+	writing   bool
+	wdeadline time.Time
 }
 
 func newClientConn(s *Server, id engine.ConnID, nc net.Conn) *clientConn {
@@ -88,6 +96,7 @@ func newClientConn(s *Server, id engine.ConnID, nc net.Conn) *clientConn {
 		handshaken: make(chan struct{}),
 		closed:     make(chan struct{}),
 		started:    time.Now(),
+		bw:         bufio.NewWriterSize(nc, 64<<10),
 	}
 }
 
@@ -305,6 +314,73 @@ func (c *clientConn) enqueue(frame []byte, close bool) {
 	}
 }
 
+// armWrite gives the next write at least the full write timeout. Re-arming
+// costs a runtime call, so the deadline is set an eighth further than
+// needed and re-armed only once it falls short. Only the owner of the write
+// side calls it.
+func (c *clientConn) armWrite() {
+	timeout := c.srv.writeTimeout
+	if now := time.Now(); c.wdeadline.Before(now.Add(timeout)) {
+		c.wdeadline = now.Add(timeout + timeout/8)
+		_ = c.nc.SetWriteDeadline(c.wdeadline)
+	}
+}
+
+// writeFailed ends the connection after a failed write.
+func (c *clientConn) writeFailed(err error) {
+	if errors.Is(err, net.ErrClosed) {
+		c.log.Debug("connection closed while writing")
+	} else {
+		c.log.Info("closing connection: write failed", "err", err, "timeout", c.srv.writeTimeout)
+	}
+	c.shutdown()
+}
+
+// releaseWrite gives the write side back and wakes the writer if frames
+// queued up meanwhile.
+func (c *clientConn) releaseWrite() {
+	c.mu.Lock()
+	c.writing = false
+	more := len(c.out) > 0 || c.closing
+	c.mu.Unlock()
+	if more {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// claimWrite takes the write side for a frame the caller writes itself:
+// only when nothing is queued or being written, so the frame keeps its
+// place in the connection's order.
+func (c *clientConn) claimWrite() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.writing || len(c.out) > 0 {
+		return false
+	}
+	c.writing = true
+	return true
+}
+
+// writeClaimed writes one frame after claimWrite, then gives the write
+// side back.
+func (c *clientConn) writeClaimed(frame []byte) {
+	c.armWrite()
+	_, err := c.bw.Write(frame)
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	if err != nil {
+		c.writeFailed(err)
+		return // the write side stays taken: the connection is gone
+	}
+	c.sent.Add(1)
+	c.srv.stats.sent.Add(1)
+	c.releaseWrite()
+}
+
 // writeLoop writes queued frames in order, flushing when the queue empties.
 //
 // Any bufio Write may reach the socket (a frame larger than the buffer goes
@@ -313,55 +389,52 @@ func (c *clientConn) enqueue(frame []byte, close bool) {
 // longer than the timeout would otherwise meet its next large reply or burst
 // of events with the old, expired deadline and die without a word.
 func (c *clientConn) writeLoop() {
-	bw := bufio.NewWriterSize(c.nc, 64<<10)
-	// arm gives the next write at least the full timeout. Re-arming costs
-	// a runtime call, so the deadline is set an eighth further than needed
-	// and re-armed only once it falls short of the timeout.
-	var deadline time.Time
-	arm := func() {
-		timeout := c.srv.writeTimeout
-		if now := time.Now(); deadline.Before(now.Add(timeout)) {
-			deadline = now.Add(timeout + timeout/8)
-			_ = c.nc.SetWriteDeadline(deadline)
-		}
-	}
-	fail := func(err error) {
-		if errors.Is(err, net.ErrClosed) {
-			c.log.Debug("connection closed while writing")
-		} else {
-			c.log.Info("closing connection: write failed", "err", err, "timeout", c.srv.writeTimeout)
-		}
-		c.shutdown()
-	}
+	bw := c.bw
 	for {
 		c.mu.Lock()
+		if c.writing {
+			// The reader is writing a reply of its own; it wakes us
+			// when it is done if anything queued up.
+			c.mu.Unlock()
+			select {
+			case <-c.wake:
+			case <-c.srv.done:
+				c.shutdown()
+				return
+			}
+			continue
+		}
 		batch := c.out
 		c.out = nil
 		c.outBytes = 0
 		closing := c.closing
+		c.writing = len(batch) > 0
 		c.mu.Unlock()
 		if len(batch) > 0 {
-			arm()
+			c.armWrite()
 		}
 		for _, f := range batch {
 			if len(f) > bw.Available() {
 				// This write reaches the socket: give it a full timeout,
 				// so a large batch to a slow but live reader goes on.
-				arm()
+				c.armWrite()
 			}
 			if _, err := bw.Write(f); err != nil {
-				fail(err)
+				c.writeFailed(err)
 				return
 			}
 			c.sent.Add(1)
 			c.srv.stats.sent.Add(1)
 		}
 		if len(batch) > 0 {
-			arm()
+			c.armWrite()
 			if err := bw.Flush(); err != nil {
-				fail(err)
+				c.writeFailed(err)
 				return
 			}
+			c.mu.Lock()
+			c.writing = false
+			c.mu.Unlock()
 		}
 		if closing && len(batch) == 0 {
 			c.shutdown()

@@ -51,20 +51,31 @@ func (c *clientConn) fastRead(r *engine.Request) bool {
 	s := c.srv
 	start := time.Now()
 	s.nodeMu.RLock()
-	defer s.nodeMu.RUnlock()
 	out, ok := s.node.ReadNow(*r)
 	if !ok {
+		s.nodeMu.RUnlock()
 		return false
 	}
 	buf := proto.AppendRecords(make([]byte, 0, replyCap(out.Body)), &out.Header, out.Body)
-	c.enqueue(buf, false)
+	// Nothing queued for the connection: the reply goes out from here,
+	// sparing the writer goroutine's wake-up. It takes its place now,
+	// while the loop cannot queue anything; it is written once the lock is
+	// released, so a slow client never holds the loop up.
+	direct := c.claimWrite()
+	if !direct {
+		c.enqueue(buf, false)
+	}
 	d := time.Since(start)
 	fastStatsMu.Lock()
 	s.stats.countOp(r.Op)
 	s.stats.observeLatency(d)
 	s.stats.observeResponse(len(buf) - 4)
 	fastStatsMu.Unlock()
+	s.nodeMu.RUnlock()
 	s.metrics.RequestLatency.WithLabelValues(opLabel(r.Op)).Observe(d.Seconds())
+	if direct {
+		c.writeClaimed(buf)
+	}
 	return true
 }
 
