@@ -14,7 +14,8 @@ import (
 // (every request it handed the loop has had its reply queued), is answered
 // by the connection's reader goroutine itself with Node.ReadNow, under
 // nodeMu held for reading, and its reply queued behind everything the loop
-// queued before: it skips two goroutine hand-offs and the loop's batch.
+// queued before, or, when nothing is queued, written by the reader too: it
+// skips the loop's hand-off and batch, and often the writer's wake-up.
 // The order of the connection's replies holds because nothing of it is in
 // flight; a session sees no older state than before, because every reply
 // it had came from the same tree, which only moves forward; and the loop
