@@ -229,10 +229,11 @@ func (n *Node) alive(s *session) {
 }
 
 func (n *Node) touch(s *session) {
-	s.expireTick = n.tick + ticksFor(s.timeout, n.cfg.TickMs)
+	s.expireTick = n.tick + ticksFor(s.timeout, n.cfg.TickMs, n.cfg.TicksPerTickTime)
 }
 
-// caller returns the auth context of a connection.
+// caller returns the auth context of a connection (authIDs: the identities
+// are shared, not copied, when none lapse).
 func (n *Node) caller(c *conn) tree.Caller {
 	return tree.Caller{SessionID: c.session, Auth: n.authIDs(c)}
 }
@@ -434,4 +435,53 @@ func (n *Node) read(c *conn, q *queued) (proto.Record, proto.ErrCode) {
 		return nil, proto.ErrOK
 	}
 	return n.tree.Read(q.caller, w, q.req.Op, q.req.Body)
+}
+
+// ReadNow answers a read at once when it can be answered ahead of the
+// Node's inputs: a read that registers no watch (tree.ReadNoWatch), on an
+// established read-write connection of a live session whose every earlier
+// request has been answered, while this server serves. It returns the
+// reply, or false when the request must go through Submit instead.
+//
+// ReadNow changes nothing (the session's liveness included: the caller
+// reports it with Touch), so a caller may run it on other goroutines,
+// concurrently with other ReadNow calls but with no other method, and
+// must hand out every Output of the Ready batches before it, for the
+// connection's replies to stay in order. The caller must also know that
+// the connection has no request in flight towards Submit.
+func (n *Node) ReadNow(r Request) (Output, bool) {
+	if !n.serving || n.readOnly {
+		return Output{}, false
+	}
+	c := n.conns[r.Conn]
+	// A connection with identities that lapse (oidc) is judged on the
+	// loop, where the time the lapse is measured against is current.
+	if c == nil || c.session == 0 || c.readOnly || len(c.queue) > 0 || len(c.lapsing) > 0 {
+		return Output{}, false
+	}
+	if s := n.sessions[c.session]; s == nil || s.closing {
+		return Output{}, false
+	}
+	resp, code, ok := n.tree.ReadNoWatch(n.caller(c), tree.WatcherID(c.id), r.Op, r.Body)
+	if !ok {
+		return Output{}, false
+	}
+	if code != proto.ErrOK {
+		resp = nil
+	}
+	return Output{Conn: c.id, Kind: OutReply, Header: proto.ReplyHeader{Xid: r.Xid, Zxid: n.lastApplied, Err: code}, Body: resp}, true
+}
+
+// Touch reports that the session of a connection was active (its reads
+// were answered by ReadNow), as any request Submit takes does.
+func (n *Node) Touch(conn ConnID, now int64) {
+	n.observe(now)
+	defer n.pump()
+	c := n.conns[conn]
+	if c == nil || c.session == 0 || c.readOnly {
+		return
+	}
+	if s := n.sessions[c.session]; s != nil && !s.closing {
+		n.alive(s)
+	}
 }

@@ -141,18 +141,7 @@ func Restore(cfg Config, d Durable) (*Node, error) {
 	for len(log) > 0 && log[0].Zxid <= n.lastApplied {
 		log = log[1:] // covered by the snapshot
 	}
-	n.zab = zab.NewPeer(zab.Config{
-		ID:            cfg.zabID(),
-		Voters:        cfg.Voters,
-		Observers:     cfg.Observers,
-		InitLimit:     cfg.InitLimit,
-		SyncLimit:     cfg.SyncLimit,
-		ElectionTicks: cfg.ElectionTicks,
-		MaxLogEntries: cfg.MaxLogEntries,
-		// The byte bound of the log scales with the tree's data size.
-		SnapshotSizeFactor: cfg.SnapshotSizeFactor,
-		Seed:               cfg.Seed,
-	}, zab.Initial{HardState: d.HardState, SnapshotZxid: n.lastApplied, Log: log}, (*application)(n))
+	n.zab = zab.NewPeer(cfg.zabConfig(), zab.Initial{HardState: d.HardState, SnapshotZxid: n.lastApplied, Log: log}, (*application)(n))
 	n.pump()
 	return n, nil
 }
@@ -431,11 +420,17 @@ func (n *Node) Tick(now int64) {
 	n.tick++
 	n.zab.Tick()
 	n.pump()
+	// Sessions, reaping and liveness reports keep ZooKeeper's pace: once
+	// per tickTime, however finely the caller ticks.
+	whole := n.tick%int64(n.cfg.TicksPerTickTime) == 0
 	if !n.serving {
 		n.maybeEnterReadOnly()
-		if n.readOnly {
+		if n.readOnly && whole {
 			n.expireLocalSessions()
 		}
+		return
+	}
+	if !whole {
 		return
 	}
 	if n.status.Role == zab.Leading {

@@ -55,7 +55,8 @@ func initialSessionID(serverID, startMs int64) int64 {
 
 // ticksFor converts a session timeout to the number of ticks after a touch at
 // which it expires, rounded up plus one so a session never expires early.
-func ticksFor(timeoutMs int32, tickMs int) int64 {
-	t := int64(tickMs)
-	return (int64(timeoutMs)+t-1)/t + 1
+// A Tick lasts tickMs/perTick ms.
+func ticksFor(timeoutMs int32, tickMs, perTick int) int64 {
+	t, k := int64(tickMs), int64(perTick)
+	return (int64(timeoutMs)*k+t-1)/t + 1
 }

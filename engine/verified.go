@@ -62,6 +62,12 @@ func (n *Node) verifiedAuth(c *conn, q *queued, ap *proto.AuthPacket) bool {
 // now: its permanent ids, then those verified outside the engine whose
 // token has not expired by the Node's clock (the latest input stamp).
 func (n *Node) authIDs(c *conn) []proto.Id {
+	if len(c.lapsing) == 0 {
+		// Shared, not copied: c.auth only grows by append and its
+		// elements never change; the capped capacity keeps a caller's
+		// append out of c.auth's spare capacity.
+		return c.auth[:len(c.auth):len(c.auth)]
+	}
 	ids := slices.Clone(c.auth)
 	for _, l := range c.lapsing {
 		if l.expiresMs != 0 && n.now >= l.expiresMs {

@@ -20,6 +20,10 @@ import (
 // requestHeaderSize is the encoded size of a RequestHeader (xid, type).
 const requestHeaderSize = 8
 
+// reuseFrameMax is the largest request buffer a connection keeps for the
+// next frame; a larger one (a big setData) is left to the collector.
+const reuseFrameMax = 16 << 10
+
 // defaultWriteTimeout is how long a client may take to accept one write of
 // its replies before the connection is closed.
 const defaultWriteTimeout = 30 * time.Second
@@ -74,6 +78,18 @@ type clientConn struct {
 	received atomic.Int64
 	sent     atomic.Int64
 	started  time.Time
+
+	// inflight counts the requests handed to the loop whose replies are
+	// not queued yet (fastread.go).
+	inflight atomic.Int64
+
+	// bw buffers the socket's writes. Whoever set writing (under mu) owns
+	// bw, wdeadline and the socket's write side: the writer goroutine for
+	// a batch of out, or the reader for a reply it writes itself
+	// (fastread.go) when nothing was queued before it.
+	bw        *bufio.Writer
+	writing   bool
+	wdeadline time.Time
 }
 
 func newClientConn(s *Server, id engine.ConnID, nc net.Conn, mode connMode) *clientConn {
@@ -105,6 +121,8 @@ func (c *clientConn) run() {
 		c.shutdown()
 		return
 	}
+	// The write buffer wraps the stream secure settled on (TLS or plain).
+	c.bw = bufio.NewWriterSize(c.rw, 64<<10)
 	go c.writeLoop()
 	err := c.readLoop()
 	switch {
@@ -153,9 +171,24 @@ func (c *clientConn) readLoop() error {
 		return err
 	}
 	var buf []byte
+	var deadline time.Time // the read deadline last armed
+	// lastTouch is when the loop last heard of this session's activity.
+	lastTouch := time.Now()
+	touchEvery := touchEvery(c.srv.cfg.TickTime)
 	for {
 		if t := c.timeoutMs.Load(); t > 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(time.Duration(t) * time.Millisecond))
+			// The connection may stay silent for the session timeout after
+			// each frame. Re-arming the deadline costs a runtime call per
+			// frame, so it is armed an eighth of the timeout further than
+			// needed and re-armed only once it falls short: it never fires
+			// earlier than the timeout after the last frame, and at most
+			// an eighth later.
+			timeout := time.Duration(t) * time.Millisecond
+			now := time.Now()
+			if deadline.Before(now.Add(timeout)) {
+				deadline = now.Add(timeout + timeout/8)
+				_ = c.nc.SetReadDeadline(deadline)
+			}
 		}
 		body, err := proto.ReadFrame(br, buf, maxBuf)
 		if err != nil {
@@ -164,6 +197,11 @@ func (c *clientConn) readLoop() error {
 				c.log.Warn("closing connection: frame exceeds jute.maxbuffer", "len", tooLarge.Len, "max", tooLarge.Max)
 			}
 			return err
+		}
+		if cap(body) <= reuseFrameMax {
+			// Decoding copies what it keeps, so the next frame may reuse
+			// the buffer.
+			buf = body[:0]
 		}
 		c.received.Add(1)
 		c.srv.stats.received.Add(1)
@@ -181,13 +219,21 @@ func (c *clientConn) readLoop() error {
 			c.log.Debug("malformed request body", "op", hdr.Type, "err", err)
 			rec = nil
 		}
-		var verified *engine.VerifiedAuth
+		now := time.Now()
+		req := &engine.Request{Conn: c.id, Xid: hdr.Xid, Op: hdr.Type, Body: rec, Time: now.UnixMilli()}
 		if hdr.Type == proto.OpAuth {
-			verified = c.verifyAuth(rec) // oidc.go: tokens are checked here, off the loop
+			req.Verified = c.verifyAuth(rec) // oidc.go: tokens are checked here, off the loop
 		}
-		c.srv.post(event{kind: evRequest, conn: c.id, req: &engine.Request{
-			Conn: c.id, Xid: hdr.Xid, Op: hdr.Type, Body: rec, Time: time.Now().UnixMilli(), Verified: verified,
-		}})
+		if c.fastRead(req) {
+			if now.Sub(lastTouch) >= touchEvery {
+				lastTouch = now
+				c.srv.post(event{kind: evTouch, conn: c.id, at: req.Time})
+			}
+			continue
+		}
+		lastTouch = now
+		c.inflight.Add(1)
+		c.srv.post(event{kind: evRequest, conn: c.id, req: req})
 	}
 }
 
@@ -294,6 +340,73 @@ func (c *clientConn) enqueue(frame []byte, close bool) {
 	}
 }
 
+// armWrite gives the next write at least the full write timeout. Re-arming
+// costs a runtime call, so the deadline is set an eighth further than
+// needed and re-armed only once it falls short. Only the owner of the write
+// side calls it.
+func (c *clientConn) armWrite() {
+	timeout := c.srv.writeTimeout
+	if now := time.Now(); c.wdeadline.Before(now.Add(timeout)) {
+		c.wdeadline = now.Add(timeout + timeout/8)
+		_ = c.nc.SetWriteDeadline(c.wdeadline)
+	}
+}
+
+// writeFailed ends the connection after a failed write.
+func (c *clientConn) writeFailed(err error) {
+	if errors.Is(err, net.ErrClosed) {
+		c.log.Debug("connection closed while writing")
+	} else {
+		c.log.Info("closing connection: write failed", "err", err, "timeout", c.srv.writeTimeout)
+	}
+	c.shutdown()
+}
+
+// releaseWrite gives the write side back and wakes the writer if frames
+// queued up meanwhile.
+func (c *clientConn) releaseWrite() {
+	c.mu.Lock()
+	c.writing = false
+	more := len(c.out) > 0 || c.closing
+	c.mu.Unlock()
+	if more {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// claimWrite takes the write side for a frame the caller writes itself:
+// only when nothing is queued or being written, so the frame keeps its
+// place in the connection's order.
+func (c *clientConn) claimWrite() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.writing || len(c.out) > 0 {
+		return false
+	}
+	c.writing = true
+	return true
+}
+
+// writeClaimed writes one frame after claimWrite, then gives the write
+// side back.
+func (c *clientConn) writeClaimed(frame []byte) {
+	c.armWrite()
+	_, err := c.bw.Write(frame)
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	if err != nil {
+		c.writeFailed(err)
+		return // the write side stays taken: the connection is gone
+	}
+	c.sent.Add(1)
+	c.srv.stats.sent.Add(1)
+	c.releaseWrite()
+}
+
 // writeLoop writes queued frames in order, flushing when the queue empties.
 //
 // Any bufio Write may reach the socket (a frame larger than the buffer goes
@@ -302,45 +415,52 @@ func (c *clientConn) enqueue(frame []byte, close bool) {
 // longer than the timeout would otherwise meet its next large reply or burst
 // of events with the old, expired deadline and die without a word.
 func (c *clientConn) writeLoop() {
-	bw := bufio.NewWriterSize(c.rw, 64<<10)
-	arm := func() { _ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.writeTimeout)) }
-	fail := func(err error) {
-		if errors.Is(err, net.ErrClosed) {
-			c.log.Debug("connection closed while writing")
-		} else {
-			c.log.Info("closing connection: write failed", "err", err, "timeout", c.srv.writeTimeout)
-		}
-		c.shutdown()
-	}
+	bw := c.bw
 	for {
 		c.mu.Lock()
+		if c.writing {
+			// The reader is writing a reply of its own; it wakes us
+			// when it is done if anything queued up.
+			c.mu.Unlock()
+			select {
+			case <-c.wake:
+			case <-c.srv.done:
+				c.shutdown()
+				return
+			}
+			continue
+		}
 		batch := c.out
 		c.out = nil
 		c.outBytes = 0
 		closing := c.closing
+		c.writing = len(batch) > 0
 		c.mu.Unlock()
 		if len(batch) > 0 {
-			arm()
+			c.armWrite()
 		}
 		for _, f := range batch {
 			if len(f) > bw.Available() {
 				// This write reaches the socket: give it a full timeout,
 				// so a large batch to a slow but live reader goes on.
-				arm()
+				c.armWrite()
 			}
 			if _, err := bw.Write(f); err != nil {
-				fail(err)
+				c.writeFailed(err)
 				return
 			}
 			c.sent.Add(1)
 			c.srv.stats.sent.Add(1)
 		}
 		if len(batch) > 0 {
-			arm()
+			c.armWrite()
 			if err := bw.Flush(); err != nil {
-				fail(err)
+				c.writeFailed(err)
 				return
 			}
+			c.mu.Lock()
+			c.writing = false
+			c.mu.Unlock()
 		}
 		if closing && len(batch) == 0 {
 			c.shutdown()

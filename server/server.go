@@ -33,7 +33,12 @@ type Server struct {
 	cfg Config
 	log *slog.Logger
 
-	node    *engine.Node // owned by the event loop goroutine
+	node *engine.Node // owned by the event loop goroutine
+	// nodeMu lets connection goroutines answer reads (Node.ReadNow) while
+	// the loop is between inputs: the loop holds it for writing while it
+	// feeds the Node and carries out its Ready batches, readers hold it
+	// for reading (fastread.go).
+	nodeMu  sync.RWMutex
 	wal     *disk.Log
 	peers   *netstub.TCP // nil for a standalone server
 	snapDir string
@@ -214,6 +219,7 @@ func (s *Server) recover() error {
 	ecfg := engine.Config{
 		ServerID:          int64(s.cfg.ServerID),
 		TickMs:            s.cfg.TickTime,
+		TicksPerTickTime:  ticksPerTickTime(s.cfg.TickTime),
 		MinSessionTimeout: s.cfg.MinSessionTimeout,
 		MaxSessionTimeout: s.cfg.MaxSessionTimeout,
 		Tree: tree.Options{SuperDigest: s.cfg.SuperDigest, ExtendedTypes: s.cfg.ExtendedTypes,

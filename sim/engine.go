@@ -26,6 +26,7 @@ func newEngineReplica(c ReplicaConfig, d Durable) (Replica, error) {
 		InitLimit:         c.InitLimit,
 		SyncLimit:         c.SyncLimit,
 		ElectionTicks:     c.ElectionTicks,
+		FinalizeWaitMs:    c.FinalizeWaitMs,
 		MaxLogEntries:     c.MaxLogEntries,
 		Seed:              c.Seed,
 	}, engine.Durable{HardState: d.HardState, SnapshotZxid: d.SnapshotZxid, Snapshot: d.Snapshot, Log: d.Log})

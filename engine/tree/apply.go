@@ -107,7 +107,7 @@ func (a *applier) op(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
 		if n == nil {
 			return nil, proto.OpSetACL, proto.ErrNoNode
 		}
-		n = n.withACL(txn.ACL, txn.Version)
+		n = n.withACL(t.acls.share(txn.ACL), txn.Version)
 		t.putNode(txn.Path, n)
 		return &proto.SetACLResponse{Stat: t.statOf(txn.Path, n)}, proto.OpSetACL, proto.ErrOK
 	case proto.OpCheck:
@@ -141,6 +141,7 @@ func (a *applier) create(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
 		return nil, typ, proto.ErrNoNode
 	}
 	n := newNode(txn, a.session, a.zxid, a.time)
+	n.acl = t.acls.share(n.acl)
 	t.putNode(txn.Path, n)
 	t.quotaApplied(txn.Path, 1, int64(len(n.data)))
 	parent = parent.withChildCreated(txn.ParentCversion, a.zxid)

@@ -106,6 +106,8 @@ type Tree struct {
 
 	watches watchRegistry
 	pending pendingChanges
+	// acls shares equal ACL lists between nodes (aclcache.go).
+	acls aclCache
 
 	digest   uint64
 	dataSize int64
