@@ -198,7 +198,7 @@ func (t *Tree) prepareCreate(body, hdr *Txn, caller Caller, op proto.OpCode, pat
 	if parent.kind == kindEphemeral {
 		return proto.ErrNoChildrenForEphemerals
 	}
-	*body = Txn{Type: op, Path: path, Data: data, ACL: fixed, Mode: mode, ParentCversion: parent.cversion + 1}
+	*body = Txn{Type: op, Path: path, Data: data, ACL: fixed, Mode: canonicalMode(op, mode), ParentCversion: parent.cversion + 1}
 	if isTTLMode(mode) {
 		body.TTL = ttl
 	}
@@ -336,7 +336,8 @@ func (t *Tree) prepareCheck(body *Txn, caller Caller, path string, version int32
 	if version != -1 && version != n.version {
 		return proto.ErrBadVersion
 	}
-	*body = Txn{Type: proto.OpCheck, Path: path, Version: version}
+	// ZooKeeper's checkAndIncVersion: the txn holds the version + 1.
+	*body = Txn{Type: proto.OpCheck, Path: path, Version: n.version + 1}
 	return proto.ErrOK
 }
 
