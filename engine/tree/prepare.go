@@ -33,7 +33,7 @@ func (t *Tree) Prepare(hdr Txn, caller Caller, op proto.OpCode, req proto.Record
 			break
 		}
 		t.prepareMulti(txn, caller, r)
-		if txn.Size() > t.opts.maxTxnSize() {
+		if txn.digestedSize() > t.opts.maxTxnSize() {
 			err = proto.ErrBadArguments
 		}
 	case proto.OpCloseSession:
@@ -46,7 +46,7 @@ func (t *Tree) Prepare(hdr Txn, caller Caller, op proto.OpCode, req proto.Record
 		if err == proto.ErrOK {
 			body.Zxid, body.SessionID, body.Cxid, body.Time = txn.Zxid, txn.SessionID, txn.Cxid, txn.Time
 			*txn = body
-			if txn.Size() > t.opts.maxTxnSize() {
+			if txn.digestedSize() > t.opts.maxTxnSize() {
 				// Bigger than the log, the peer links and the snapshot
 				// are sized for (proto.TxnLimit).
 				err = proto.ErrBadArguments

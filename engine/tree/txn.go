@@ -262,6 +262,15 @@ func (t *Txn) Size() int {
 	return n
 }
 
+// digestedSize is Size once the leader has stamped the digest on t.
+func (t *Txn) digestedSize() int {
+	n := t.Size()
+	if t.DigestVersion == 0 && t.extFlags() == 0 {
+		n += txnDigestSize
+	}
+	return n
+}
+
 func aclsSize(acls []proto.ACL) int {
 	n := 4
 	for _, a := range acls {
