@@ -97,8 +97,8 @@ type Log struct {
 	logger *slog.Logger
 
 	// mu guards the fields below it: the append side.
-	mu       sync.Mutex
-	segs     []segment
+	mu   sync.Mutex
+	segs []segment
 	// cur is the last segment, open for appending; nil until the first
 	// append after OpenLog or TruncateAfter, which starts a new segment
 	// (as ZooKeeper starts a new log file on its first append): the files
