@@ -71,7 +71,10 @@ func run(addr, root string, hold bool) error {
 			_, err := c.Create(root+"/p", []byte("persistent"), 0, zk.DigestACL(zk.PermAll, "user", "pw"))
 			return must("create with digest ACL", err)
 		},
-		func() error { _, err := c.Create(root+"/s-", nil, zk.FlagSequence, open); return must("create sequential", err) },
+		func() error {
+			_, err := c.Create(root+"/s-", nil, zk.FlagSequence, open)
+			return must("create sequential", err)
+		},
 		func() error {
 			_, err := c.Create(root+"/e", []byte("ephemeral"), zk.FlagEphemeral, open)
 			return must("create ephemeral", err)
@@ -121,7 +124,10 @@ func run(addr, root string, hold bool) error {
 			return nil
 		},
 		func() error { return must("delete", c.Delete(root+"/s-0000000001", -1)) },
-		func() error { _, err := c.Create(root+"/utf8-ü", []byte{0, 1, 2, 0xff}, 0, open); return must("create non-ASCII", err) },
+		func() error {
+			_, err := c.Create(root+"/utf8-ü", []byte{0, 1, 2, 0xff}, 0, open)
+			return must("create non-ASCII", err)
+		},
 	}
 	for _, s := range steps {
 		if err := s(); err != nil {
