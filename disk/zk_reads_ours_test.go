@@ -20,16 +20,17 @@ import (
 )
 
 // zooKeeperJava returns the java binary and Debian's ZooKeeper classpath, or
-// skips the test when they are not installed (.ci/run installs them).
+// skips the test when they are not installed (.ci/run installs them, and
+// sets ZABKEEPER_REQUIRE_JAVA so that the test fails there instead).
 func zooKeeperJava(t *testing.T) (string, string) {
 	t.Helper()
 	const jar = "/usr/share/java/zookeeper.jar"
-	if _, err := os.Stat(jar); err != nil {
-		t.Skip("Debian's zookeeper is not installed (apt-get install -y zookeeper)")
-	}
 	java, err := exec.LookPath("java")
-	if err != nil {
-		t.Skip("no java")
+	if _, serr := os.Stat(jar); serr != nil || err != nil {
+		if os.Getenv("ZABKEEPER_REQUIRE_JAVA") != "" {
+			t.Fatalf("ZABKEEPER_REQUIRE_JAVA is set but Debian's zookeeper or java is missing (%s: %v; java: %v)", jar, serr, err)
+		}
+		t.Skip("Debian's zookeeper is not installed (apt-get install -y zookeeper)")
 	}
 	return java, jar
 }
