@@ -228,7 +228,7 @@ func (l *Log) recoverSegment(name string, first, prev int64, isLast bool) (segme
 			return segment{}, false, l.dropEmpty(path, size, isLast, "a torn header")
 		}
 	}
-	sc, err := scanSegment(path, f, size, first, prev)
+	sc, err := scanSegment(path, f, size, first, prev, nil)
 	if err != nil {
 		return segment{}, false, err
 	}

@@ -301,7 +301,10 @@ type segmentScan struct {
 // ZooKeeper's reader takes them. A damaged record with nothing valid after
 // it is reported as tailCorrupt, for the caller to refuse or (asked to)
 // cut; any other damage is an error naming the file and offset.
-func scanSegment(name string, f io.ReaderAt, size, first, prev int64) (segmentScan, error) {
+//
+// fn, if not nil, is called for every valid record with its offset; a
+// first below zero skips the check against the name.
+func scanSegment(name string, f io.ReaderAt, size, first, prev int64, fn func(Record, int64) error) (segmentScan, error) {
 	res := segmentScan{end: logHeaderSize}
 	if err := checkSegmentHeader(name, f, size); err != nil {
 		return res, err
@@ -334,7 +337,7 @@ func scanSegment(name string, f io.ReaderAt, size, first, prev int64) (segmentSc
 		if fault != faultNone {
 			return res, classifyDamage(name, f, off, size, prev, fault, &res)
 		}
-		if res.count == 0 && r.Zxid != first {
+		if res.count == 0 && first >= 0 && r.Zxid != first {
 			return res, fmt.Errorf("disk: segment %s: first record at offset %d has zxid %#x, the name says %#x: %w", name, off, r.Zxid, first, ErrCorrupt)
 		}
 		if r.Zxid <= prev {
@@ -344,6 +347,11 @@ func scanSegment(name string, f io.ReaderAt, size, first, prev int64) (segmentSc
 		res.count++
 		res.last = r.Zxid
 		res.end = s.off
+		if fn != nil {
+			if err := fn(r, off); err != nil {
+				return res, err
+			}
+		}
 	}
 }
 
