@@ -208,7 +208,7 @@ func (t *Txn) Marshal() []byte {
 	e.WriteInt(int32(t.wireType()))
 	t.encodeRecord(e)
 	flags := t.extFlags()
-	if t.DigestVersion != 0 || flags != 0 {
+	if t.hasDigest() || flags != 0 {
 		// An extension needs a digest before it. A txn made without one
 		// gets version 0, which ZooKeeper skips ("Digest version not the
 		// same") rather than compares.
@@ -241,7 +241,7 @@ func (t *Txn) Marshal() []byte {
 func (t *Txn) Size() int {
 	n := txnHeaderSize + t.recordSize()
 	flags := t.extFlags()
-	if t.DigestVersion != 0 || flags != 0 {
+	if t.hasDigest() || flags != 0 {
 		n += txnDigestSize
 	}
 	if flags != 0 {
@@ -262,10 +262,13 @@ func (t *Txn) Size() int {
 	return n
 }
 
+// hasDigest reports whether t carries a TxnDigest of its own.
+func (t *Txn) hasDigest() bool { return t.DigestVersion != 0 || t.Digest != 0 }
+
 // digestedSize is Size once the leader has stamped the digest on t.
 func (t *Txn) digestedSize() int {
 	n := t.Size()
-	if t.DigestVersion == 0 && t.extFlags() == 0 {
+	if !t.hasDigest() && t.extFlags() == 0 {
 		n += txnDigestSize
 	}
 	return n
