@@ -164,7 +164,12 @@ func (s *Server) recover() error {
 	if _, err := rand.Read(secret); err != nil {
 		return fmt.Errorf("server: session secret: %w", err)
 	}
-	wal, err := disk.OpenLog(logDir, disk.LogOptions{FS: s.cfg.LogFS, Logger: s.log, TruncateCorruptTail: s.cfg.TruncateCorruptTail})
+	prealloc := int64(s.cfg.PreAllocSizeKB) << 10
+	if prealloc == 0 {
+		prealloc = -1 // none, as ZooKeeper's preAllocSize=0
+	}
+	wal, err := disk.OpenLog(logDir, disk.LogOptions{FS: s.cfg.LogFS, Logger: s.log, TruncateCorruptTail: s.cfg.TruncateCorruptTail,
+		PreallocSize: prealloc})
 	if errors.Is(err, disk.ErrCorruptTail) {
 		return fmt.Errorf("server: open txn log: %w (to drop that record and start from the log before it, "+
 			"run zabkeeper server --truncate-corrupt-tail once; in an ensemble the other servers may still hold the txn)", err)
