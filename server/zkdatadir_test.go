@@ -1,9 +1,15 @@
 package server_test
 
 import (
+	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/require"
@@ -52,4 +58,109 @@ func TestServesZooKeeperDataDir(t *testing.T) {
 			require.NoError(t, err)
 		})
 	}
+}
+
+// TestZooKeeperServesOurDataDir is the way back: zabkeeper takes writes
+// (every kind of create, setData, setACL, multi, a session closed, one left
+// open), stops, and Apache ZooKeeper 3.8 started on the same data
+// directory serves the same data and Stats. ZooKeeper is told to trust a
+// directory without a snapshot of its format
+// (zookeeper.snapshot.trust.empty) until snapshots are ZooKeeper's too: it
+// passes over ours and replays our log.
+func TestZooKeeperServesOurDataDir(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts ZooKeeper")
+	}
+	requireZkCli(t)
+	cfg := testConfig(t)
+	addr, stop := startServerCfg(t, cfg)
+	c := connect(t, addr)
+	open := zk.WorldACL(zk.PermAll)
+	paths := []string{"/back", "/back/e", "/back/c", "/back/t", "/back/m"}
+	_, err := c.Create("/back", []byte("v1"), 0, open)
+	require.NoError(t, err)
+	_, err = c.Create("/back/p", []byte("p"), 0, zk.DigestACL(zk.PermAll, "user", "pw"))
+	require.NoError(t, err)
+	seq, err := c.Create("/back/s-", nil, zk.FlagSequence, open)
+	require.NoError(t, err)
+	paths = append(paths, seq)
+	_, err = c.Create("/back/e", []byte("e"), zk.FlagEphemeral, open)
+	require.NoError(t, err)
+	_, err = c.CreateContainer("/back/c", []byte("c"), zk.FlagContainer, open)
+	require.NoError(t, err)
+	_, err = c.Create("/back/c/kid", nil, 0, open)
+	require.NoError(t, err)
+	paths = append(paths, "/back/c/kid")
+	_, err = c.CreateTTL("/back/t", []byte("t"), zk.FlagTTL, open, time.Hour)
+	require.NoError(t, err)
+	_, err = c.Set("/back", []byte("v2"), 0)
+	require.NoError(t, err)
+	_, err = c.SetACL("/back/t", zk.WorldACL(zk.PermRead), -1)
+	require.NoError(t, err)
+	_, err = c.Multi(&zk.CreateRequest{Path: "/back/m", Data: []byte("m"), Acl: open},
+		&zk.SetDataRequest{Path: "/back/m", Data: []byte("m2"), Version: 0})
+	require.NoError(t, err)
+	_, err = c.Create("/back", nil, 0, open)
+	require.ErrorIs(t, err, zk.ErrNodeExists)
+	_, err = c.Sync("/back")
+	require.NoError(t, err)
+	c2 := connect(t, addr)
+	_, err = c2.Create("/back/gone", nil, zk.FlagEphemeral, open)
+	require.NoError(t, err)
+	c2.Close()
+	waitFor(t, "the closed session's ephemeral deleted", func() bool {
+		ok, _, err := c.Exists("/back/gone")
+		return err == nil && !ok
+	})
+	type node struct {
+		data string
+		st   zk.Stat
+	}
+	want := map[string]node{}
+	for _, p := range paths {
+		d, st, err := c.Get(p)
+		require.NoError(t, err, p)
+		want[p] = node{string(d), *st}
+	}
+	stop()
+	c.Close()
+
+	java, err := exec.LookPath("java")
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+	work := t.TempDir()
+	zcfg := filepath.Join(work, "zoo.cfg")
+	require.NoError(t, os.WriteFile(zcfg, []byte(fmt.Sprintf("tickTime=2000\ndataDir=%s\ndataLogDir=%s\nclientPort=%d\n"+
+		"clientPortAddress=127.0.0.1\nadmin.enableServer=false\n", cfg.DataDir, cfg.DataLogDir, port)), 0o644))
+	logf, err := os.Create(filepath.Join(work, "zookeeper.out"))
+	require.NoError(t, err)
+	defer logf.Close()
+	cmd := exec.Command(java, "-Xmx256m", "-Dzookeeper.snapshot.trust.empty=true", "-Dzookeeper.extendedTypesEnabled=true",
+		"-Dzookeeper.log.dir="+work, "-cp", "/usr/share/java/zookeeper.jar", "org.apache.zookeeper.server.quorum.QuorumPeerMain", zcfg)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	require.NoError(t, cmd.Start())
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			out, _ := os.ReadFile(filepath.Join(work, "zookeeper.out"))
+			t.Logf("ZooKeeper's output:\n%s", out)
+		}
+	}()
+	zc, _ := connectTimeout(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 10*time.Second)
+	for _, p := range paths {
+		d, st, err := zc.Get(p)
+		require.NoError(t, err, p)
+		require.Equal(t, want[p], node{string(d), *st}, p)
+	}
+	ok, _, err := zc.Exists("/back/gone")
+	require.NoError(t, err)
+	require.False(t, ok)
+	acl, _, err := zc.GetACL("/back/t")
+	require.NoError(t, err)
+	require.Equal(t, zk.WorldACL(zk.PermRead), acl)
 }
