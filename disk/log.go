@@ -163,6 +163,7 @@ func OpenLog(dir string, opts LogOptions) (*Log, error) {
 	}
 	dirChanged := false
 	prev := int64(0)
+	var empty []named // passed over: no complete record
 	for i, s := range segs {
 		isLast := i == len(segs)-1
 		seg, keep, err := l.recoverSegment(s.name, s.zxid, prev, isLast)
@@ -171,12 +172,27 @@ func OpenLog(dir string, opts LogOptions) (*Log, error) {
 		}
 		if !keep {
 			dirChanged = dirChanged || isLast
+			if !isLast {
+				empty = append(empty, s)
+			}
 			continue
 		}
 		l.segs = append(l.segs, seg)
 		prev = seg.last
 	}
 	l.lastZxid = prev
+	for _, s := range empty {
+		// An empty file named for a zxid after the end of the log (crashes
+		// while creating files, twice) would collide with a file a later
+		// append creates; ZooKeeper overwrites such a file then.
+		if s.zxid > l.lastZxid {
+			l.logger.Warn("disk: removing log segment with no complete record", "file", l.path(s.name))
+			if err := l.removeFile(l.path(s.name)); err != nil {
+				return nil, err
+			}
+			dirChanged = true
+		}
+	}
 	if n := len(l.segs); n > 0 && !opts.NoSync {
 		// The previous process may have left unsynced data in the page
 		// cache that this one is about to report as durable.
@@ -381,7 +397,7 @@ func (l *Log) Append(recs ...Record) error {
 			}
 		}
 		s := &l.segs[len(l.segs)-1]
-		if err := l.prealloc(s, n); err != nil {
+		if err := l.prealloc(s); err != nil {
 			l.failed = err
 			return err
 		}
@@ -405,16 +421,19 @@ func (l *Log) Append(recs ...Record) error {
 	return nil
 }
 
-// prealloc grows the segment being written, as ZooKeeper's FilePadding
-// does, when a record of n bytes would come within preallocMargin of the
-// end of the file: by PreallocSize at a time, writing one zero byte at the
-// new end (the file system leaves a hole that reads as zeros). l.mu is
-// held.
-func (l *Log) prealloc(s *segment, n int64) error {
-	if l.curAt == nil || s.size+n+preallocMargin < s.alloc {
+// prealloc grows the segment being written as ZooKeeper's FilePadding
+// does, before a record is written at the end of its data: when that end
+// comes within preallocMargin of the end of the file, the file grows by
+// PreallocSize (or, when records ran past the end, to the multiple of
+// PreallocSize past it), by writing one zero byte at the new end (the file
+// system leaves a hole that reads as zeros). l.mu is held.
+func (l *Log) prealloc(s *segment) error {
+	if l.curAt == nil || s.size+preallocMargin < s.alloc {
 		return nil
 	}
-	for s.alloc <= s.size+n+preallocMargin {
+	if s.size > s.alloc {
+		s.alloc = (s.size + l.opts.PreallocSize) / l.opts.PreallocSize * l.opts.PreallocSize
+	} else {
 		s.alloc += l.opts.PreallocSize
 	}
 	if _, err := l.curAt.WriteAt([]byte{0}, s.alloc-1); err != nil {

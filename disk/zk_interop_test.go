@@ -254,3 +254,23 @@ func TestZooKeeperLogGapRefused(t *testing.T) {
 	require.Contains(t, err.Error(), fmt.Sprintf("offset %d", logHeaderSize))
 	require.Contains(t, err.Error(), "missing")
 }
+
+// TestEmptySegmentsAfterTheEnd: files holding no complete record after the
+// end of the log (a crash while creating each of two files) are removed, so
+// the appends that follow can create their files; an empty file before
+// the end is kept (TestTornLastRecord covers it).
+func TestEmptySegmentsAfterTheEnd(t *testing.T) {
+	dir, _ := writeLog(t, LogOptions{NoSync: true}, recs(1, 5))
+	v2 := filepath.Join(dir, versionDir)
+	require.NoError(t, os.WriteFile(filepath.Join(v2, "log.6"), logHeader(), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(v2, "log.7"), logHeader()[:5], 0o644))
+	l, err := OpenLog(dir, LogOptions{NoSync: true, Logger: quiet()})
+	require.NoError(t, err)
+	require.NoError(t, l.Append(rec(6), rec(7)))
+	requireRecords(t, recs(1, 7), readAll(t, l, 0))
+	require.NoError(t, l.Close())
+	l, err = OpenLog(dir, LogOptions{NoSync: true, Logger: quiet()})
+	require.NoError(t, err)
+	requireRecords(t, recs(1, 7), readAll(t, l, 0))
+	require.NoError(t, l.Close())
+}
