@@ -24,7 +24,7 @@ func TestLogGolden(t *testing.T) {
 	require.NoError(t, err)
 	e2 := int64(2) << 32
 	require.NoError(t, l.Append(rec(1), rec(2), rec(3)))
-	require.NoError(t, l.Append(rec(e2 + 1)))
+	require.NoError(t, l.Append(rec(e2+1)))
 	require.NoError(t, l.Close())
 	b, err := os.ReadFile(filepath.Join(dir, versionDir, "log.1"))
 	require.NoError(t, err)
