@@ -424,6 +424,12 @@ func allZero(f io.ReaderAt, off, size int64) (bool, error) {
 	}
 	buf := make([]byte, min(size-off, 1<<20))
 	for off < size {
+		// Holes read as zeros: skip them (a preallocated tail is one).
+		next, ok := nextData(f, off)
+		if !ok || next >= size {
+			return true, nil
+		}
+		off = next
 		n := min(int64(len(buf)), size-off)
 		if _, err := f.ReadAt(buf[:n], off); err != nil {
 			return false, noEOF(err)

@@ -274,3 +274,29 @@ func TestEmptySegmentsAfterTheEnd(t *testing.T) {
 	requireRecords(t, recs(1, 7), readAll(t, l, 0))
 	require.NoError(t, l.Close())
 }
+
+// TestSparseTailWithData: a preallocated tail is mostly holes, which the
+// check that it is all zeros skips; a stray non-zero byte inside it is still
+// found (the data after the end marker is damage).
+func TestSparseTailWithData(t *testing.T) {
+	for _, stray := range []bool{false, true} {
+		dir, last := writeLog(t, LogOptions{NoSync: true}, recs(1, 5))
+		f, err := os.OpenFile(last, os.O_WRONLY, 0)
+		require.NoError(t, err)
+		if stray {
+			_, err = f.WriteAt([]byte{7}, 3<<20+5)
+			require.NoError(t, err)
+		}
+		_, err = f.WriteAt([]byte{0}, 64<<20-1)
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+		l, err := OpenLog(dir, LogOptions{NoSync: true, Logger: quiet()})
+		if stray {
+			require.ErrorIs(t, err, ErrCorrupt)
+			continue
+		}
+		require.NoError(t, err)
+		requireRecords(t, recs(1, 5), readAll(t, l, 0))
+		require.NoError(t, l.Close())
+	}
+}
