@@ -77,7 +77,31 @@ func toolkitOp(op proto.OpCode) string {
 }
 
 // zkLogDirs are the log directories (holding version-2) of the fixtures.
-var zkLogDirs = []string{"testdata/zk38/standalone", "testdata/zk38/datalogdir/logs"}
+var zkLogDirs = []string{"testdata/zk38/standalone", "testdata/zk38/datalogdir/logs",
+	"testdata/zk38/ensemble/n1", "testdata/zk38/ensemble/n2", "testdata/zk38/ensemble/n3"}
+
+// TestZooKeeperEpochFiles reads the epoch files of ZooKeeper's ensemble:
+// ASCII decimal without a newline, in version-2; myid beside it.
+func TestZooKeeperEpochFiles(t *testing.T) {
+	for _, n := range []string{"n1", "n2", "n3"} {
+		dir := filepath.Join("testdata/zk38/ensemble", n)
+		for _, name := range []string{AcceptedEpochFile, CurrentEpochFile} {
+			b, err := os.ReadFile(EpochFilePath(dir, name))
+			require.NoError(t, err)
+			require.Equal(t, "2", string(b), "as ZooKeeper writes it")
+			v, ok, err := ReadEpochFile(EpochFilePath(dir, name))
+			require.NoError(t, err)
+			require.True(t, ok)
+			require.Equal(t, int64(2), v)
+		}
+		// We write them byte for byte as ZooKeeper does.
+		tmp := filepath.Join(t.TempDir(), CurrentEpochFile)
+		require.NoError(t, WriteEpochFile(tmp, 2))
+		b, err := os.ReadFile(tmp)
+		require.NoError(t, err)
+		require.Equal(t, "2", string(b))
+	}
+}
 
 // TestReadZooKeeperLogs reads every log ZooKeeper 3.8 wrote into the txns
 // its own TxnLogToolkit shows, checks that they follow each other without

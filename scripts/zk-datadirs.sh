@@ -8,6 +8,9 @@
 #                 several log files, the older ones ending in their
 #                 preallocated zeros) and snapshots (snapCount=16)
 #   datalogdir/   dataDir/ and a separate logs/ (dataLogDir)
+#   ensemble/     n1/ n2/ n3/: a 3-server ensemble (myid, acceptedEpoch,
+#                 currentEpoch), written to, all killed, restarted (a new
+#                 epoch), written to again and killed
 #
 # The client writes come from scripts/zkdatadirs (every txn type a client
 # can cause). Logs are preallocated 16 KiB at a time
@@ -76,7 +79,7 @@ write() {
 		pids+=("$writer_pid")
 		for _ in $(seq 300); do
 			grep -q written "$work/writer.out" && return 0
-			kill -0 "$writer_pid" 2>/dev/null || { cat "$work/writer.out" >&2; exit 1; }
+			kill -0 "$writer_pid" 2>/dev/null || { cat "$work/writer.out" "$work"/*.log >&2; exit 1; }
 			sleep 0.1
 		done
 		echo "zk-datadirs: the writer did not finish" >&2
@@ -86,6 +89,42 @@ write() {
 }
 
 kill9() { kill -9 "$1"; wait "$1" 2>/dev/null || true; }
+
+# start_ensemble: starts three servers of an ensemble in $work/ensemble
+# (n1..n3) and sets ens_pids and ens_ports (their client ports).
+ens_ports=()
+start_ensemble() {
+	if [ ${#ens_ports[@]} -eq 0 ]; then
+		for i in 1 2 3; do ens_ports+=("$(free_port)"); q[$i]=$(free_port); e[$i]=$(free_port); done
+	fi
+	ens_pids=()
+	for i in 1 2 3; do
+		local d="$work/ensemble/n$i"
+		mkdir -p "$d"
+		printf '%s\n' "$i" >"$d/myid"
+		cat >"$work/ens$i.cfg" <<CFG
+tickTime=500
+initLimit=20
+syncLimit=10
+dataDir=$d
+clientPort=${ens_ports[$((i - 1))]}
+clientPortAddress=127.0.0.1
+admin.enableServer=false
+snapCount=16
+server.1=127.0.0.1:${q[1]}:${e[1]}
+server.2=127.0.0.1:${q[2]}:${e[2]}
+server.3=127.0.0.1:${q[3]}:${e[3]}
+CFG
+		"$java" -Xmx256m -Dzookeeper.preAllocSize=16 -Dzookeeper.extendedTypesEnabled=true \
+			-Dzookeeper.log.dir="$work" -cp "$cp" \
+			org.apache.zookeeper.server.quorum.QuorumPeerMain "$work/ens$i.cfg" >>"$work/ens$i.log" 2>&1 &
+		ens_pids+=("$!")
+		pids+=("$!")
+	done
+	local all
+	all=$(printf '127.0.0.1:%s,' "${ens_ports[@]}")
+	ens_addr=${all%,}
+}
 
 # standalone: two runs, each killed with sessions open.
 port=$(free_port)
@@ -105,8 +144,29 @@ write "$port" /fx hold
 kill9 "$zk_pid"
 kill9 "$writer_pid"
 
+# ensemble: two epochs.
+start_ensemble
+"$work/zkdatadirs" -addr "$ens_addr" -root /fx -hold >"$work/writer.out" 2>&1 &
+writer_pid=$!
+pids+=("$writer_pid")
+for _ in $(seq 600); do grep -q written "$work/writer.out" && break; sleep 0.1; done
+grep -q written "$work/writer.out" || { cat "$work/writer.out" "$work"/ens*.log >&2; exit 1; }
+sleep 1 # the followers log the last proposals too
+for p in "${ens_pids[@]}"; do kill9 "$p"; done
+kill9 "$writer_pid"
+start_ensemble
+rm -f "$work/writer.out"
+"$work/zkdatadirs" -addr "$ens_addr" -root /fx2 -hold >"$work/writer.out" 2>&1 &
+writer_pid=$!
+pids+=("$writer_pid")
+for _ in $(seq 600); do grep -q written "$work/writer.out" && break; sleep 0.1; done
+grep -q written "$work/writer.out" || { cat "$work/writer.out" "$work"/ens*.log >&2; exit 1; }
+sleep 1
+for p in "${ens_pids[@]}"; do kill9 "$p"; done
+kill9 "$writer_pid"
+
 mkdir -p "$out"
-for d in standalone datalogdir; do
+for d in standalone datalogdir ensemble; do
 	rm -rf "${out:?}/$d"
 	cp -r "$work/$d" "$out/$d"
 done

@@ -18,7 +18,8 @@ import (
 
 // TestServesZooKeeperDataDir starts zabkeeper on data directories Apache
 // ZooKeeper 3.8 left after SIGKILL (disk/testdata/zk38, made by
-// scripts/zk-datadirs.sh; one with dataLogDir apart): it recovers from
+// scripts/zk-datadirs.sh; one with dataLogDir apart, one a member of an
+// ensemble run over two epochs): it recovers from
 // ZooKeeper's log and serves the tree ZooKeeper served, then takes writes
 // on top. (Until snapshots are ZooKeeper's format too, ZooKeeper's
 // snapshot files are passed over and the whole log is replayed.)
@@ -26,6 +27,7 @@ func TestServesZooKeeperDataDir(t *testing.T) {
 	for _, tc := range []struct{ name, data, logs string }{
 		{"standalone", "standalone", "standalone"},
 		{"dataLogDir", "datalogdir/data", "datalogdir/logs"},
+		{"ensembleMember", "ensemble/n1", "ensemble/n1"}, // epochs 1 and 2, epoch files in version-2
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -50,7 +52,7 @@ func TestServesZooKeeperDataDir(t *testing.T) {
 			require.Equal(t, zk.WorldACL(zk.PermRead|zk.PermWrite|zk.PermAdmin), acl)
 			_, st, err = c.Get("/fx/t")
 			require.NoError(t, err)
-			require.Equal(t, int64(0x7), st.Czxid)
+			require.Equal(t, int64(0x7), st.Czxid&0xffffffff)
 			kids, _, err := c.Children("/fx")
 			require.NoError(t, err)
 			require.Contains(t, kids, "utf8-ü")
