@@ -66,7 +66,7 @@ func Recover(snapDir string, log *Log, load func(zxid int64, body io.Reader) err
 				"snapshot that covers the gap: %w", file, off, r.Zxid, recoveredFrom(recovered, base, loaded, snapDir), recovered, ErrCorrupt)
 		}
 		if err := replay(r); err != nil {
-			return fmt.Errorf("disk: recover: replay zxid %#x: %w", r.Zxid, err)
+			return fmt.Errorf("disk: recover: replay zxid %#x (%s at offset %d): %w", r.Zxid, file, off, err)
 		}
 		recovered = r.Zxid
 		return nil

@@ -211,6 +211,11 @@ func (s *Server) recover() error {
 		d.SnapshotZxid, d.Loaded = zxid, loaded
 		return err
 	}, func(r disk.Record) error {
+		// A txn the engine cannot apply (a ZooKeeper reconfig, say) stops
+		// the start here, naming the file, rather than at apply.
+		if _, err := tree.UnmarshalTxn(r.Data); err != nil {
+			return fmt.Errorf("%w; zabkeeper cannot apply this txn, so it cannot start from this log", err)
+		}
 		d.Log = append(d.Log, zab.Entry{Zxid: r.Zxid, Data: r.Data})
 		return nil
 	})

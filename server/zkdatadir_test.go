@@ -13,6 +13,9 @@ import (
 
 	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/require"
+	"github.com/zabkeeper/zabkeeper/disk"
+	"github.com/zabkeeper/zabkeeper/engine/tree"
+	"github.com/zabkeeper/zabkeeper/proto"
 	"github.com/zabkeeper/zabkeeper/server"
 )
 
@@ -165,4 +168,22 @@ func TestZooKeeperServesOurDataDir(t *testing.T) {
 	acl, _, err := zc.GetACL("/back/t")
 	require.NoError(t, err)
 	require.Equal(t, zk.WorldACL(zk.PermRead), acl)
+}
+
+// TestRefusesLogItCannotApply: a ZooKeeper log holding a txn zabkeeper
+// cannot apply (a reconfig, from an ensemble with reconfigEnabled) stops
+// the start with the file and offset, not a panic at apply.
+func TestRefusesLogItCannotApply(t *testing.T) {
+	cfg := testConfig(t)
+	l, err := disk.OpenLog(cfg.DataLogDir, disk.LogOptions{NoSync: true})
+	require.NoError(t, err)
+	ok := &tree.Txn{Zxid: 1<<32 | 1, SessionID: 1, Type: proto.OpCreateSession, TimeOut: 4000}
+	bad := &tree.Txn{Zxid: 1<<32 | 2, SessionID: 1, Type: proto.OpReconfig}
+	require.NoError(t, l.Append(disk.Record{Zxid: ok.Zxid, Data: ok.Marshal()}, disk.Record{Zxid: bad.Zxid, Data: bad.Marshal()}))
+	require.NoError(t, l.Close())
+	_, err = server.New(cfg, newServerLogger(t))
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "log.100000001")
+	require.Contains(t, err.Error(), "offset")
+	require.Contains(t, err.Error(), "reconfiguration is not supported")
 }
