@@ -174,7 +174,11 @@ func TestZooKeeperServesOurLog(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfg, []byte(strings.Join([]string{
 		"tickTime=2000", "dataDir=" + data, "clientPort=" + strconv.Itoa(port),
 		"clientPortAddress=127.0.0.1", "admin.enableServer=false", ""}, "\n")), 0o644))
+	if _, err := os.Stat("/usr/share/java/slf4j-simple.jar"); err == nil {
+		cp += ":/usr/share/java/slf4j-simple.jar" // ZooKeeper's warnings and errors on stderr
+	}
 	cmd := exec.Command(java, "-Xmx256m", "-Dzookeeper.snapshot.trust.empty=true", "-Dzookeeper.extendedTypesEnabled=true",
+		"-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
 		"-Dzookeeper.log.dir="+dir, "-cp", cp, "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg)
 	logf, err := os.Create(filepath.Join(dir, "zookeeper.out"))
 	require.NoError(t, err)
@@ -238,4 +242,13 @@ func TestZooKeeperServesOurLog(t *testing.T) {
 	require.Equal(t, zk.WorldACL(zk.PermRead), acl)
 	_, err = c.Create("/after", nil, 0, zk.WorldACL(zk.PermAll))
 	require.NoError(t, err, "ZooKeeper writes on after our log")
+	// The TxnDigest of each txn is compared by ZooKeeper with its own tree
+	// digest as it replays; they agree once our tree digest is ZooKeeper's
+	// DigestCalculator (issue 16, the snapshot half); then this can
+	// become an assertion. Until then say so.
+	out, err := os.ReadFile(filepath.Join(dir, "zookeeper.out"))
+	require.NoError(t, err)
+	if strings.Contains(string(out), "Digests are not matching") || strings.Contains(string(out), "First digest mismatch") {
+		t.Logf("ZooKeeper reports a digest mismatch: the tree digest is not yet ZooKeeper's")
+	}
 }
