@@ -1,12 +1,16 @@
 package server_test
 
 import (
+	"bufio"
+	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -186,4 +190,92 @@ func TestRefusesLogItCannotApply(t *testing.T) {
 	require.Contains(t, err.Error(), "log.100000001")
 	require.Contains(t, err.Error(), "offset")
 	require.Contains(t, err.Error(), "reconfiguration is not supported")
+}
+
+// TestSessionCarriesAcrossSwap is the swap as a user does it, with a Java
+// client that stays up: Apache ZooKeeper 3.8 serves its session (with an
+// ephemeral), is SIGKILLed, zabkeeper starts on the same data directory
+// and port, and the client reconnects with its session id and password and
+// finds its ephemeral; then zabkeeper stops, ZooKeeper starts again on the
+// directory zabkeeper wrote to, and the same session reconnects once more.
+// The password is not on disk: both servers derive it from the session id
+// (engine.SessionPassword).
+func TestSessionCarriesAcrossSwap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts ZooKeeper")
+	}
+	requireZkCli(t)
+	classes := t.TempDir()
+	javac := exec.Command("javac", "-proc:none", "-implicit:none", "-cp", "/usr/share/java/zookeeper.jar",
+		"-d", classes, "testdata/java/SessionCarry.java")
+	out, err := javac.CombinedOutput()
+	require.NoError(t, err, "javac:\n%s", out)
+
+	cfg := testConfig(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+	work := t.TempDir()
+	zcfg := filepath.Join(work, "zoo.cfg")
+	require.NoError(t, os.WriteFile(zcfg, []byte(fmt.Sprintf("tickTime=2000\ndataDir=%s\nclientPort=%d\n"+
+		"clientPortAddress=127.0.0.1\nadmin.enableServer=false\n", cfg.DataDir, port)), 0o644))
+	startZK := func() *exec.Cmd {
+		logf, err := os.OpenFile(filepath.Join(work, "zookeeper.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		require.NoError(t, err)
+		t.Cleanup(func() { logf.Close() })
+		cmd := exec.Command("java", "-Xmx256m", "-Dzookeeper.snapshot.trust.empty=true",
+			"-Dzookeeper.log.dir="+work, "-cp", "/usr/share/java/zookeeper.jar", "org.apache.zookeeper.server.quorum.QuorumPeerMain", zcfg)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		return cmd
+	}
+	zk1 := startZK()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	client := exec.CommandContext(ctx, "java", "-cp", classes+":/usr/share/java/zookeeper.jar", "SessionCarry",
+		net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	stdin, err := client.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := client.StdoutPipe()
+	require.NoError(t, err)
+	var stderr syncBuffer
+	client.Stderr = &stderr
+	require.NoError(t, client.Start())
+	defer func() {
+		_ = stdin.Close()
+		_ = client.Process.Kill()
+		_ = client.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(work, "zookeeper.out"))
+			t.Logf("client stderr:\n%s\nZooKeeper:\n%s", stderr.String(), b)
+		}
+	}()
+	lines := bufio.NewScanner(stdout)
+	next := func() string {
+		require.True(t, lines.Scan(), "the Java client ended: %v", lines.Err())
+		return lines.Text()
+	}
+	first := next()
+	session, ok := strings.CutPrefix(first, "SESSION ")
+	require.True(t, ok, first)
+
+	// ZooKeeper dies; zabkeeper takes over its directory and port.
+	require.NoError(t, zk1.Process.Signal(syscall.SIGKILL))
+	_ = zk1.Wait()
+	cfg.ClientPort = port
+	_, stop := startServerCfg(t, cfg)
+	_, err = io.WriteString(stdin, "check\n")
+	require.NoError(t, err)
+	require.Equal(t, "CHECK "+session+" true", next(), "the session and its ephemeral carried over to zabkeeper")
+
+	// And back.
+	stop()
+	startZK()
+	_, err = io.WriteString(stdin, "check\n")
+	require.NoError(t, err)
+	require.Equal(t, "CHECK "+session+" true", next(), "the session carried back to ZooKeeper")
 }
