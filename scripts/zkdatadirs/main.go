@@ -37,7 +37,7 @@ func connect(addr string) (*zk.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.After(30 * time.Second)
+	deadline := time.After(90 * time.Second)
 	for {
 		select {
 		case e := <-ev:
@@ -46,7 +46,7 @@ func connect(addr string) (*zk.Conn, error) {
 			}
 		case <-deadline:
 			c.Close()
-			return nil, errors.New("no session within 30s")
+			return nil, errors.New("no session within 90s")
 		}
 	}
 }
