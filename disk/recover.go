@@ -17,7 +17,9 @@ import (
 // it) and reach at least the newest snapshot's zxid; otherwise Recover fails
 // rather than go back in time. With no snapshot at all, the log is replayed
 // from the start and must begin at the first transaction of an epoch
-// (counter 0 or 1).
+// (counter 0 or 1). The records replayed must follow each other without a
+// gap (see Follows): a missing txn fails Recover with the file and offset
+// of the record after it.
 func Recover(snapDir string, log *Log, load func(zxid int64, body io.Reader) error, replay func(Record) error) (int64, error) {
 	snaps, err := ListSnapshotsFS(log.fs, snapDir)
 	if err != nil {
@@ -57,9 +59,14 @@ func Recover(snapDir string, log *Log, load func(zxid int64, body io.Reader) err
 		return 0, fmt.Errorf("disk: recover: no valid snapshot in %s and the log ends at %#x, before the newest snapshot %s: %w", snapDir, last, snaps[0].Path, ErrCorrupt)
 	}
 	recovered := base
-	err = log.ReadFrom(base, func(r Record) error {
+	err = log.readFrom(base, func(r Record, file string, off int64) error {
+		if !Follows(recovered, r.Zxid) && !(recovered == 0 && !loaded) {
+			return fmt.Errorf("disk: recover: %s: the txn at offset %d has zxid %#x, but the one before it (from %s) is %#x: "+
+				"txns are missing (a log file was lost or deleted); restore the missing log file, or start from a "+
+				"snapshot that covers the gap: %w", file, off, r.Zxid, recoveredFrom(recovered, base, loaded, snapDir), recovered, ErrCorrupt)
+		}
 		if err := replay(r); err != nil {
-			return fmt.Errorf("disk: recover: replay zxid %#x: %w", r.Zxid, err)
+			return fmt.Errorf("disk: recover: replay zxid %#x (%s at offset %d): %w", r.Zxid, file, off, err)
 		}
 		recovered = r.Zxid
 		return nil
@@ -68,4 +75,22 @@ func Recover(snapDir string, log *Log, load func(zxid int64, body io.Reader) err
 		return 0, err
 	}
 	return recovered, nil
+}
+
+// Follows reports whether zxid z can come right after prev in a log: the
+// next counter of the same epoch, or the first txn (counter 1) of a later
+// epoch, as ZAB numbers them. Anything else means txns are missing.
+func Follows(prev, z int64) bool {
+	if z == prev+1 {
+		return true
+	}
+	return z>>32 > prev>>32 && uint32(z) == 1
+}
+
+// recoveredFrom says where the zxid before a gap came from, for the error.
+func recoveredFrom(zxid, base int64, loaded bool, snapDir string) string {
+	if zxid == base && loaded {
+		return fmt.Sprintf("the snapshot in %s", snapDir)
+	}
+	return "the log"
 }

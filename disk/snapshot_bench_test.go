@@ -74,7 +74,7 @@ func BenchmarkAppendBatch(b *testing.B) {
 	for b.Loop() {
 		for range 100 {
 			z++
-			if err := l.Append(Record{Zxid: z, Data: benchPayload}); err != nil {
+			if err := l.Append(Record{Zxid: z, Data: txnPayload(z, benchPayload)}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -28,9 +28,11 @@ type Config struct {
 	MaxSessionTimeout int
 	// Tree configures the data tree (super digest, extended types).
 	Tree tree.Options
-	// SessionSecret keys the session passwords this server mints. The
-	// password is stored in the createSession txn, so a new secret at each
-	// start is fine.
+	// SessionSecret is not used any more: session passwords are derived
+	// from the session id as Apache ZooKeeper derives them
+	// (SessionPassword), so that every server, ZooKeeper's included,
+	// accepts a reconnect without the password in the log. Kept so that
+	// callers setting it still build; to be removed.
 	SessionSecret []byte
 	// StartTime is the wall clock in ms when the server started; it seeds
 	// session ids as ZooKeeper does, so ids differ across restarts.

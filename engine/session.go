@@ -1,11 +1,5 @@
 package engine
 
-import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/binary"
-)
-
 // session is one client session as every replica knows it (created and
 // closed by txns), plus this server's liveness bookkeeping.
 type session struct {
@@ -35,16 +29,40 @@ type session struct {
 // passwordLen is the length of a session password, as in ZooKeeper.
 const passwordLen = 16
 
-// sessionPassword mints the password of a new session: an HMAC of the id
-// under this server's secret. It is carried in the createSession txn, so any
-// replica can check it later without knowing the secret.
-func sessionPassword(secret []byte, id int64) []byte {
-	m := hmac.New(sha256.New, secret)
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(id))
-	m.Write(b[:])
-	return m.Sum(nil)[:passwordLen]
+// SuperSecret is ZooKeeper's ZooKeeperServer.superSecret, which it mixes
+// into the seed of a session's password.
+const SuperSecret int64 = 0xB3415C00
+
+// SessionPassword returns the password of session id as Apache ZooKeeper
+// derives it (ZooKeeperServer.generatePasswd): 16 bytes from
+// java.util.Random seeded with id ^ secret (SuperSecret), so that a client
+// of either server reconnects to the other with the password it holds. It
+// is not secret from anyone who knows the session id (ZooKeeper's
+// weakness, kept for compatibility); no password is stored in the log.
+func SessionPassword(id, secret int64) []byte {
+	const (
+		mult = 0x5DEECE66D
+		mask = 1<<48 - 1
+	)
+	seed := uint64(id^secret^mult) & mask
+	b := make([]byte, passwordLen)
+	for i := 0; i < len(b); {
+		seed = (seed*mult + 0xB) & mask
+		rnd := int32(seed >> 16) // Random.next(32)
+		for n := min(len(b)-i, 4); n > 0; n-- {
+			b[i] = byte(rnd)
+			i++
+			rnd >>= 8
+		}
+	}
+	return b
 }
+
+// sessionPassword is the password of a new session: SessionPassword with
+// ZooKeeper's secret. The secret argument (engine.Config.SessionSecret) is
+// no longer used: every replica derives the password from the id alone,
+// as ZooKeeper does.
+func sessionPassword(_ []byte, id int64) []byte { return SessionPassword(id, SuperSecret) }
 
 // initialSessionID seeds session ids as ZooKeeper does: the server id in the
 // high byte and 40 bits of the start time below it.

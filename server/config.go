@@ -90,6 +90,10 @@ type Config struct {
 	// SnapCount is the number of transactions between snapshots (snapCount),
 	// default 100000, minimum 2.
 	SnapCount int
+	// PreAllocSizeKB is how much, in KiB, a transaction log file grows by
+	// with zeros at a time (zookeeper.preAllocSize; default 65536, 0: no
+	// preallocation), as ZooKeeper's.
+	PreAllocSizeKB int
 	// SuperDigest is "super:<base64 sha1>" for the digest super user
 	// (zookeeper.DigestAuthenticationProvider.superDigest), "" = none.
 	SuperDigest string
@@ -217,6 +221,7 @@ func DefaultConfig() Config {
 		FourLetterWords:        map[string]bool{"srvr": true},
 		JuteMaxBuffer:          DefaultJuteMaxBuffer,
 		SnapCount:              DefaultSnapCount,
+		PreAllocSizeKB:         64 << 10,
 		ContainerCheckInterval: DefaultContainerCheckInterval,
 		InitLimit:              DefaultInitLimit,
 		SyncLimit:              DefaultSyncLimit,
@@ -280,6 +285,7 @@ var cfgIgnoredPrefixes = []string{"admin.", "metricsProvider.", "ssl.", "group."
 var cfgSysPropKey = map[string]string{
 	"jute.maxbuffer": "jute.maxbuffer",
 	"snapCount":      "snapCount",
+	"preAllocSize":   "preAllocSize",
 	"DigestAuthenticationProvider.superDigest": "DigestAuthenticationProvider.superDigest",
 	"extendedTypesEnabled":                     "extendedTypesEnabled",
 	"4lw.commands.whitelist":                   "4lw.commands.whitelist",
@@ -440,6 +446,8 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 			c.SuperDigest = p.value
 		case key == "extendedTypesEnabled":
 			c.ExtendedTypes, err = boolVal()
+		case key == "preAllocSize":
+			c.PreAllocSizeKB, err = intVal(0, 1<<30)
 		case key == "znode.container.checkIntervalMs":
 			c.ContainerCheckInterval, err = intVal(1, 1<<30)
 		case key == "readonlymode.enabled":

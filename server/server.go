@@ -191,7 +191,8 @@ func (s *Server) recover() error {
 	// disk keeps its files under <dir>/version-2, as ZooKeeper does.
 	logDir := s.cfg.DataLogDir
 	s.snapDir = s.cfg.DataDir
-	for _, d := range []string{logDir, s.snapDir} {
+	// The epoch files live in the snapshot directory's version-2.
+	for _, d := range []string{logDir, filepath.Join(s.snapDir, "version-2")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("server: create %s: %w", d, err)
 		}
@@ -200,7 +201,12 @@ func (s *Server) recover() error {
 	if _, err := rand.Read(secret); err != nil {
 		return fmt.Errorf("server: session secret: %w", err)
 	}
-	wal, err := disk.OpenLog(logDir, disk.LogOptions{FS: s.cfg.LogFS, Logger: s.log, TruncateCorruptTail: s.cfg.TruncateCorruptTail})
+	prealloc := int64(s.cfg.PreAllocSizeKB) << 10
+	if prealloc == 0 {
+		prealloc = -1 // none, as ZooKeeper's preAllocSize=0
+	}
+	wal, err := disk.OpenLog(logDir, disk.LogOptions{FS: s.cfg.LogFS, Logger: s.log, TruncateCorruptTail: s.cfg.TruncateCorruptTail,
+		PreallocSize: prealloc})
 	if errors.Is(err, disk.ErrCorruptTail) {
 		return fmt.Errorf("server: open txn log: %w (to drop that record and start from the log before it, "+
 			"run zabkeeper server --truncate-corrupt-tail once; in an ensemble the other servers may still hold the txn)", err)
@@ -211,7 +217,8 @@ func (s *Server) recover() error {
 	s.wal = wal
 	start := time.Now()
 	var d engine.Durable
-	if err := s.readEpochs(&d.HardState); err != nil {
+	foundEpochs, err := s.readEpochs(&d.HardState)
+	if err != nil {
 		_ = wal.Close()
 		return err
 	}
@@ -242,6 +249,11 @@ func (s *Server) recover() error {
 		d.SnapshotZxid, d.Loaded = zxid, loaded
 		return err
 	}, func(r disk.Record) error {
+		// A txn the engine cannot apply (a ZooKeeper reconfig, say) stops
+		// the start here, naming the file, rather than at apply.
+		if _, err := tree.UnmarshalTxn(r.Data); err != nil {
+			return fmt.Errorf("%w; zabkeeper cannot apply this txn, so it cannot start from this log", err)
+		}
 		d.Log = append(d.Log, zab.Entry{Zxid: r.Zxid, Data: r.Data})
 		return nil
 	})
@@ -249,6 +261,7 @@ func (s *Server) recover() error {
 		_ = wal.Close()
 		return fmt.Errorf("server: recover from %s and %s: %w", s.snapDir, logDir, err)
 	}
+	defaultEpochs(&d.HardState, foundEpochs, last)
 	s.node, err = engine.Restore(ecfg, d)
 	if err != nil {
 		_ = wal.Close()
@@ -259,33 +272,48 @@ func (s *Server) recover() error {
 	return nil
 }
 
-// Epoch files, named as ZooKeeper names them, in the data directory.
+// Epoch files, named as ZooKeeper names them, in <dataDir>/version-2.
 const (
-	acceptedEpochFile = "acceptedEpoch"
-	currentEpochFile  = "currentEpoch"
+	acceptedEpochFile = disk.AcceptedEpochFile
+	currentEpochFile  = disk.CurrentEpochFile
 )
 
-func (s *Server) readEpochs(hs *zab.HardState) error {
+// readEpochs reads the epoch files; found tells which exist.
+func (s *Server) readEpochs(hs *zab.HardState) (found map[string]bool, err error) {
+	found = map[string]bool{}
 	for _, f := range []struct {
 		name string
 		v    *int64
 	}{{acceptedEpochFile, &hs.AcceptedEpoch}, {currentEpochFile, &hs.CurrentEpoch}} {
-		v, _, err := disk.ReadEpochFile(filepath.Join(s.cfg.DataDir, f.name))
+		v, ok, err := disk.ReadEpochFile(disk.EpochFilePath(s.cfg.DataDir, f.name))
 		if err != nil {
-			return fmt.Errorf("server: read %s: %w", f.name, err)
+			return nil, fmt.Errorf("server: read %s: %w", f.name, err)
 		}
-		*f.v = v
+		*f.v, found[f.name] = v, ok
 	}
-	return nil
+	return found, nil
+}
+
+// defaultEpochs fills in missing epoch files as ZooKeeper does
+// (QuorumPeer.loadDataBase: "... not found! Creating with a reasonable
+// default"): currentEpoch from the epoch of the last zxid, acceptedEpoch
+// from currentEpoch. A data directory of a standalone ZooKeeper has none.
+func defaultEpochs(hs *zab.HardState, found map[string]bool, last int64) {
+	if !found[currentEpochFile] {
+		hs.CurrentEpoch = max(hs.CurrentEpoch, zab.Epoch(last))
+	}
+	if !found[acceptedEpochFile] {
+		hs.AcceptedEpoch = max(hs.AcceptedEpoch, hs.CurrentEpoch)
+	}
 }
 
 // writeEpochs makes the protocol's epochs durable before anything that
 // depends on them is sent.
 func (s *Server) writeEpochs(hs zab.HardState) error {
-	if err := disk.WriteEpochFile(filepath.Join(s.cfg.DataDir, acceptedEpochFile), hs.AcceptedEpoch); err != nil {
+	if err := disk.WriteEpochFile(disk.EpochFilePath(s.cfg.DataDir, acceptedEpochFile), hs.AcceptedEpoch); err != nil {
 		return fmt.Errorf("server: make accepted epoch %d durable in %s: %w", hs.AcceptedEpoch, acceptedEpochFile, err)
 	}
-	if err := disk.WriteEpochFile(filepath.Join(s.cfg.DataDir, currentEpochFile), hs.CurrentEpoch); err != nil {
+	if err := disk.WriteEpochFile(disk.EpochFilePath(s.cfg.DataDir, currentEpochFile), hs.CurrentEpoch); err != nil {
 		return fmt.Errorf("server: make current epoch %d durable in %s: %w", hs.CurrentEpoch, currentEpochFile, err)
 	}
 	return nil

@@ -115,7 +115,7 @@ func (a *applier) op(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
 		switch {
 		case n == nil:
 			return nil, proto.OpCheck, proto.ErrNoNode
-		case txn.Version != -1 && txn.Version != n.version:
+		case txn.Version != n.version+1: // the txn holds the version + 1 (ZooKeeper's checkAndIncVersion)
 			return nil, proto.OpCheck, proto.ErrBadVersion
 		}
 		return nil, proto.OpCheck, proto.ErrOK
@@ -144,7 +144,11 @@ func (a *applier) create(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
 	n.acl = t.acls.share(n.acl)
 	t.putNode(txn.Path, n)
 	t.quotaApplied(txn.Path, 1, int64(len(n.data)))
-	parent = parent.withChildCreated(txn.ParentCversion, a.zxid)
+	pcv := txn.ParentCversion
+	if pcv == -1 {
+		pcv = parent.cversion + 1 // CreateTxnV0, as ZooKeeper's processTxn fixes it up
+	}
+	parent = parent.withChildCreated(pcv, a.zxid)
 	t.putNode(parentPath, parent)
 	a.events, _ = t.fire(true, txn.Path, proto.EventNodeCreated, a.zxid, n.acl, nil, a.events)
 	a.events, _ = t.fire(false, parentPath, proto.EventNodeChildrenChanged, a.zxid, parent.acl, nil, a.events)

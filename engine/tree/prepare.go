@@ -33,7 +33,7 @@ func (t *Tree) Prepare(hdr Txn, caller Caller, op proto.OpCode, req proto.Record
 			break
 		}
 		t.prepareMulti(txn, caller, r)
-		if txn.Size() > t.opts.maxTxnSize() {
+		if txn.digestedSize() > t.opts.maxTxnSize() {
 			err = proto.ErrBadArguments
 		}
 	case proto.OpCloseSession:
@@ -46,7 +46,7 @@ func (t *Tree) Prepare(hdr Txn, caller Caller, op proto.OpCode, req proto.Record
 		if err == proto.ErrOK {
 			body.Zxid, body.SessionID, body.Cxid, body.Time = txn.Zxid, txn.SessionID, txn.Cxid, txn.Time
 			*txn = body
-			if txn.Size() > t.opts.maxTxnSize() {
+			if txn.digestedSize() > t.opts.maxTxnSize() {
 				// Bigger than the log, the peer links and the snapshot
 				// are sized for (proto.TxnLimit).
 				err = proto.ErrBadArguments
@@ -201,7 +201,7 @@ func (t *Tree) prepareCreate(body, hdr *Txn, caller Caller, op proto.OpCode, pat
 	if code := t.checkQuota(path, 1, int64(len(data))); code != proto.ErrOK {
 		return code
 	}
-	*body = Txn{Type: op, Path: path, Data: data, ACL: fixed, Mode: mode, ParentCversion: parent.cversion + 1}
+	*body = Txn{Type: op, Path: path, Data: data, ACL: fixed, Mode: canonicalMode(op, mode), ParentCversion: parent.cversion + 1}
 	if isTTLMode(mode) {
 		body.TTL = ttl
 	}
@@ -342,7 +342,8 @@ func (t *Tree) prepareCheck(body *Txn, caller Caller, path string, version int32
 	if version != -1 && version != n.version {
 		return proto.ErrBadVersion
 	}
-	*body = Txn{Type: proto.OpCheck, Path: path, Version: version}
+	// ZooKeeper's checkAndIncVersion: the txn holds the version + 1.
+	*body = Txn{Type: proto.OpCheck, Path: path, Version: n.version + 1}
 	return proto.ErrOK
 }
 
