@@ -80,7 +80,7 @@ func (n *Node) applyEntry(e zab.Entry) {
 func (n *Node) applySession(txn *tree.Txn) {
 	switch txn.Type {
 	case proto.OpCreateSession:
-		s := &session{id: txn.SessionID, timeout: txn.TimeOut, passwd: slices.Clone(txn.Data), owner: txn.Owner}
+		s := &session{id: txn.SessionID, timeout: txn.TimeOut, passwd: SessionPassword(txn.SessionID), owner: txn.Owner}
 		n.touch(s)
 		n.sessions[s.id] = s
 		n.ownerApplied(txn)

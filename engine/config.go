@@ -20,9 +20,9 @@ type Config struct {
 	MaxSessionTimeout int
 	// Tree configures the data tree (super digest, extended types).
 	Tree tree.Options
-	// SessionSecret keys the session passwords this server mints. The
-	// password is stored in the createSession txn, so a new secret at each
-	// start is fine.
+	// SessionSecret is no longer used: session passwords are derived from
+	// the session id as ZooKeeper derives them (SessionPassword), so they
+	// survive a swap to or from Apache ZooKeeper. Kept so callers compile.
 	SessionSecret []byte
 	// StartTime is the wall clock in ms when the server started; it seeds
 	// session ids as ZooKeeper does, so ids differ across restarts.

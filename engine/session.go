@@ -1,11 +1,5 @@
 package engine
 
-import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/binary"
-)
-
 // session is one client session as every replica knows it (created and
 // closed by txns), plus this server's liveness bookkeeping.
 type session struct {
@@ -35,15 +29,33 @@ type session struct {
 // passwordLen is the length of a session password, as in ZooKeeper.
 const passwordLen = 16
 
-// sessionPassword mints the password of a new session: an HMAC of the id
-// under this server's secret. It is carried in the createSession txn, so any
-// replica can check it later without knowing the secret.
-func sessionPassword(secret []byte, id int64) []byte {
-	m := hmac.New(sha256.New, secret)
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(id))
-	m.Write(b[:])
-	return m.Sum(nil)[:passwordLen]
+// sessionSuperSecret is the constant ZooKeeper mixes into the seed of a
+// session's password (ZooKeeperServer.superSecret).
+const sessionSuperSecret = 0xB3415C00
+
+// SessionPassword returns the password of session id exactly as Apache
+// ZooKeeper derives it (ZooKeeperServer.generatePasswd): 16 bytes from
+// java.util.Random seeded with id ^ 0xB3415C00. ZooKeeper keeps no password
+// on disk and recomputes it on every reconnect, so a client that connected
+// to ZooKeeper reconnects to zabkeeper with the same id and password, and
+// the other way round.
+func SessionPassword(id int64) []byte {
+	const (
+		mult = 0x5DEECE66D
+		mask = 1<<48 - 1
+	)
+	seed := (uint64(id^sessionSuperSecret) ^ mult) & mask // new Random(seed)
+	p := make([]byte, passwordLen)
+	for i := 0; i < len(p); {
+		seed = (seed*mult + 0xB) & mask // next(32)
+		r := uint32(seed >> 16)
+		for n := min(len(p)-i, 4); n > 0; n-- { // nextBytes: low byte first
+			p[i] = byte(r)
+			r >>= 8
+			i++
+		}
+	}
+	return p
 }
 
 // initialSessionID seeds session ids as ZooKeeper does: the server id in the
