@@ -261,6 +261,10 @@ type snapReader struct {
 	sum hash.Hash32
 	off int64
 	buf [8]byte
+	// scratch holds short strings while they are read; unread is the
+	// length of a long one str already consumed, for bytes.
+	scratch []byte
+	unread  int32
 }
 
 // maxDirectAlloc is the largest length read into a buffer allocated up
@@ -301,9 +305,14 @@ func (sr *snapReader) int64(what string) (int64, error) {
 
 // bytes reads a jute buffer; -1 is null.
 func (sr *snapReader) bytes(what string) ([]byte, error) {
-	n, err := sr.int32(what)
-	if err != nil {
-		return nil, err
+	n := sr.unread
+	if n != 0 {
+		sr.unread = 0
+	} else {
+		var err error
+		if n, err = sr.int32(what); err != nil {
+			return nil, err
+		}
 	}
 	switch {
 	case n == -1:
@@ -327,13 +336,31 @@ func (sr *snapReader) bytes(what string) ([]byte, error) {
 	return bb.Bytes(), nil
 }
 
-// str reads a jute ustring; null reads as "" with ok false.
+// str reads a jute ustring; null reads as "" with ok false. Short strings
+// (paths, ACL ids) are read through a scratch buffer: one allocation each.
 func (sr *snapReader) str(what string) (s string, ok bool, err error) {
-	b, err := sr.bytes(what)
-	if err != nil || b == nil {
+	n, err := sr.int32(what)
+	if err != nil {
 		return "", false, err
 	}
-	return string(b), true, nil
+	switch {
+	case n == -1:
+		return "", false, nil
+	case n < 0:
+		return "", false, sr.errf("%s of length %d", what, n)
+	case n <= 4096:
+		if cap(sr.scratch) < int(n) {
+			sr.scratch = make([]byte, 4096)
+		}
+		b := sr.scratch[:n]
+		if err := sr.full(b, what); err != nil {
+			return "", false, err
+		}
+		return string(b), true, nil
+	}
+	sr.unread = n
+	b, err := sr.bytes(what)
+	return string(b), err == nil, err
 }
 
 // seal checks ZooKeeper's SnapStream.checkSealIntegrity: a long equal to
