@@ -46,6 +46,7 @@ Usage:
   zabkeeper sim [flags]      run seeds of the deterministic simulator
   zabkeeper bench [flags]    load-test a ZooKeeper-compatible server
   zabkeeper bench compare    compare zabkeeper with Apache ZooKeeper
+  zabkeeper snapshot dump F  verify and print a snapshot file (zabkeeper's or ZooKeeper's)
   zabkeeper version          print the version
   zabkeeper help [command]   show help
 
@@ -68,6 +69,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runProbe(rest, stdout, stderr)
 	case "bench":
 		return runBench(rest, stdout, stderr)
+	case "snapshot":
+		return runSnapshot(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "zabkeeper %s (ZooKeeper %s compatible, %s %s/%s)\n",
 			server.Version, server.ZooKeeperVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH)
