@@ -31,6 +31,12 @@ func (n *Node) applyEntry(e zab.Entry) {
 	res := n.tree.Apply(txn)
 	n.lastApplied = txn.Zxid
 	n.tail(false).Committed++
+	if d := n.snapDigest; d != nil && txn.Zxid >= d.Zxid {
+		n.snapDigest = nil
+		if txn.Zxid == d.Zxid && n.tree.Digest() != d.Digest {
+			n.tail(false).DigestMismatch = &DigestMismatch{Zxid: d.Zxid, Expected: d.Digest, Actual: n.tree.Digest()}
+		}
+	}
 	for _, ev := range res.Events {
 		c := ConnID(ev.Watcher)
 		if n.conns[c] == nil {

@@ -30,6 +30,9 @@ import (
 //
 // A Node is not safe for concurrent use: one goroutine drives it.
 type Node struct {
+	// snapDigest is the digest a fuzzy snapshot recorded for a zxid past
+	// its own, checked when the log applied up to it; nil once checked.
+	snapDigest *tree.SnapshotDigest
 	cfg  Config
 	zab  *zab.Peer
 	tree *tree.Tree
@@ -248,7 +251,7 @@ func (n *Node) tail(fresh bool) *Ready {
 
 func (r *Ready) empty() bool {
 	return r.HardState == nil && r.Truncate == nil && r.Snapshot == nil && len(r.Entries) == 0 &&
-		len(r.Messages) == 0 && len(r.Outputs) == 0 && r.Committed == 0
+		len(r.Messages) == 0 && len(r.Outputs) == 0 && r.Committed == 0 && r.DigestMismatch == nil
 }
 
 func (n *Node) output(o Output) {

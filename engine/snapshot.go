@@ -97,6 +97,11 @@ func (n *Node) adopt(st *LoadedSnapshot) {
 		sessions[s.id] = s
 	}
 	n.tree, n.sessions = st.tree, sessions
+	n.snapDigest = nil
+	if st.pending {
+		d := st.digest
+		n.snapDigest = &d
+	}
 	n.lastApplied, n.lastProposed = st.zxid, st.zxid
 }
 
