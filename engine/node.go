@@ -33,9 +33,9 @@ type Node struct {
 	// snapDigest is the digest a fuzzy snapshot recorded for a zxid past
 	// its own, checked when the log applied up to it; nil once checked.
 	snapDigest *tree.SnapshotDigest
-	cfg  Config
-	zab  *zab.Peer
-	tree *tree.Tree
+	cfg        Config
+	zab        *zab.Peer
+	tree       *tree.Tree
 	// incoming is the snapshot of the SNAP being stepped, read and checked
 	// by Step before zab sees the message; snapErr is why the last one
 	// was refused.
