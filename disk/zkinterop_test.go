@@ -427,3 +427,46 @@ func TestZooKeeperReadsOurSnapshot(t *testing.T) {
 		})
 	}
 }
+
+// TestPurgeKeepsWhatZooKeeperKeeps runs ZooKeeper's PurgeTxnLog and our
+// PurgeSnapshots on copies of one data directory (plain, gz and .tmp
+// snapshots, a damaged newest one) and compares the snapshots each keeps.
+func TestPurgeKeepsWhatZooKeeperKeeps(t *testing.T) {
+	zkreal.Require(t)
+	tr, _ := ourPopulatedTree(t, 1)
+	snap := tr.Snapshot()
+	write := func(w io.Writer) error { _, err := snap.Write(w, nil); return err }
+	newDir := func() string {
+		dir := t.TempDir()
+		for i, z := range []int64{0x10, 0x20, 0x30, 0x40, 0x50, 0x60} {
+			method := []string{"", "gz", "", "snappy", "", ""}[i]
+			_, err := disk.WriteSnapshotCompressedFS(nil, dir, z, method, write)
+			require.NoError(t, err)
+		}
+		v2 := filepath.Join(dir, "version-2")
+		// The newest is damaged (fails ZooKeeper's cheap check), and a
+		// leftover of an interrupted write sits between.
+		require.NoError(t, os.Truncate(filepath.Join(v2, "snapshot.60"), 100))
+		raw, err := os.ReadFile(filepath.Join(v2, "snapshot.30"))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(v2, "snapshot.35.tmp"), raw, 0o644))
+		return dir
+	}
+	names := func(dir string) []string {
+		entries, err := os.ReadDir(filepath.Join(dir, "version-2"))
+		require.NoError(t, err)
+		var out []string
+		for _, e := range entries {
+			out = append(out, e.Name())
+		}
+		return out
+	}
+	zkDir, ourDir := newDir(), newDir()
+	_, err := zkreal.RunTool("org.apache.zookeeper.server.PurgeTxnLog", zkDir, zkDir, "-n", "3")
+	require.NoError(t, err)
+	oldest, err := disk.PurgeSnapshots(ourDir, 3)
+	require.NoError(t, err)
+	require.Equal(t, int64(0x35), oldest)
+	require.Equal(t, names(zkDir), names(ourDir))
+	require.Equal(t, []string{"snapshot.35.tmp", "snapshot.40.snappy", "snapshot.50", "snapshot.60"}, names(ourDir))
+}
