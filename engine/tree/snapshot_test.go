@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"hash/adler32"
 	"slices"
 	"testing"
 
@@ -232,4 +233,25 @@ func TestPathOrderIsDepthFirst(t *testing.T) {
 	paths := []string{"/a-c", "/b", "/a/b/c", "/", "/a", "/a/b", "/a/a", "/zookeeper/quota", "/zookeeper"}
 	slices.SortFunc(paths, pathOrder)
 	require.Equal(t, []string{"/", "/a", "/a/a", "/a/b", "/a/b/c", "/a-c", "/b", "/zookeeper", "/zookeeper/quota"}, paths)
+}
+
+// TestSnapshotDigestVersion1: ZooKeeper's first digest trailers (version
+// 1) carry the digest as a hex string; they read, and are not checked
+// (another digest version).
+func TestSnapshotDigestVersion1(t *testing.T) {
+	h := populate(t)
+	b := snapBytes(t, h.tr.Snapshot())
+	b = b[:len(b)-33]
+	b = binary.BigEndian.AppendUint64(b, uint64(h.zxid))
+	b = binary.BigEndian.AppendUint32(b, 1)
+	hex := fmt.Sprintf("%x", h.tr.Digest()+5)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(hex)))
+	b = append(b, hex...)
+	b = binary.BigEndian.AppendUint64(b, uint64(adler32.Checksum(b)))
+	b = append(b, 0, 0, 0, 1, '/')
+	ls, err := ReadSnapshot(bytes.NewReader(b), Options{}, h.zxid)
+	require.NoError(t, err)
+	require.True(t, ls.HasDigest)
+	require.Equal(t, SnapshotDigest{Zxid: h.zxid, Version: 1, Digest: h.tr.Digest() + 5}, ls.Digest)
+	require.False(t, ls.PendingDigest)
 }
