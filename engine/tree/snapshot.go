@@ -170,16 +170,30 @@ func (s *Snapshot) Write(w io.Writer, sessions []SnapshotSession) (int64, error)
 
 	// ACL ids in first-use order along the node order, as a ZooKeeper
 	// that created the nodes in that order would have numbered them.
-	paths := slices.Collect(maps.Keys(s.nodes))
-	slices.SortFunc(paths, pathOrder)
-	ids := make([]int64, len(paths))
+	type entry struct {
+		path  string
+		n     *node
+		aclID int64
+	}
+	entries := make([]entry, 0, len(s.nodes))
+	for p, n := range s.nodes {
+		entries = append(entries, entry{path: p, n: n})
+	}
+	slices.SortFunc(entries, func(a, b entry) int { return pathOrder(a.path, b.path) })
 	byKey := map[string]int64{}
 	var lists [][]proto.ACL
 	key := proto.NewEncoder(nil)
-	for i, p := range paths {
-		acl := s.nodes[p].acl
-		if builtinOpen(p, acl) {
-			ids[i] = openACLID
+	var prevACL []proto.ACL
+	prevID := int64(0)
+	for i := range entries {
+		en := &entries[i]
+		acl := en.n.acl
+		switch {
+		case builtinOpen(en.path, acl):
+			en.aclID = openACLID
+			continue
+		case prevID != 0 && slices.Equal(acl, prevACL): // neighbours mostly share
+			en.aclID = prevID
 			continue
 		}
 		key.Reset()
@@ -190,7 +204,7 @@ func (s *Snapshot) Write(w io.Writer, sessions []SnapshotSession) (int64, error)
 			id = int64(len(lists))
 			byKey[string(key.Bytes())] = id
 		}
-		ids[i] = id
+		en.aclID, prevACL, prevID = id, acl, id
 	}
 	e.WriteInt(int32(len(lists)))
 	for i, acl := range lists {
@@ -201,15 +215,15 @@ func (s *Snapshot) Write(w io.Writer, sessions []SnapshotSession) (int64, error)
 		}
 	}
 
-	for i, p := range paths {
-		n := s.nodes[p]
-		if p == rootPath {
+	for _, en := range entries {
+		n := en.n
+		if en.path == rootPath {
 			e.WriteString("")
 		} else {
-			e.WriteString(p)
+			e.WriteString(en.path)
 		}
 		e.WriteBuffer(n.data)
-		e.WriteLong(ids[i])
+		e.WriteLong(en.aclID)
 		e.WriteLong(n.czxid)
 		e.WriteLong(n.mzxid)
 		e.WriteLong(n.ctime)
