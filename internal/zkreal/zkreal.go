@@ -28,8 +28,11 @@ import (
 // (jute, snappy-java, netty, ...).
 const Jar = "/usr/share/java/zookeeper.jar"
 
+// slf4jSimple makes ZooKeeper log to standard error (tests read the log).
+const slf4jSimple = "/usr/share/java/slf4j-simple.jar"
+
 // Classpath is what the JVM runs with: the server jar and a logger.
-const Classpath = Jar + ":/usr/share/java/slf4j-simple.jar"
+const Classpath = Jar + ":" + slf4jSimple
 
 // startTimeout bounds a JVM start on a busy machine.
 const startTimeout = 90 * time.Second
@@ -46,6 +49,9 @@ func Require(t testing.TB) {
 func Check() error {
 	if _, err := os.Stat(Jar); err != nil {
 		return fmt.Errorf("Apache ZooKeeper is not installed (%s missing): apt-get install -y zookeeper", Jar)
+	}
+	if _, err := os.Stat(slf4jSimple); err != nil {
+		return fmt.Errorf("ZooKeeper's logger binding is not installed (%s missing): apt-get install -y libslf4j-java", slf4jSimple)
 	}
 	if _, err := exec.LookPath("java"); err != nil {
 		return fmt.Errorf("java is not on PATH: apt-get install -y zookeeper (it brings a JRE)")
