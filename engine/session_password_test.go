@@ -1,8 +1,13 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/hex"
 	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/zabkeeper/zabkeeper/engine/tree"
+	"github.com/zabkeeper/zabkeeper/proto"
 )
 
 // TestSessionPasswordMatchesZooKeeper checks SessionPassword against values
@@ -23,4 +28,38 @@ func TestSessionPasswordMatchesZooKeeper(t *testing.T) {
 			t.Errorf("SessionPassword(%#x) = %s, ZooKeeper's is %s", c.id, got, c.want)
 		}
 	}
+}
+
+// TestSessionFromSnapshotReconnectsWithDerivedPassword: a session restored
+// from a snapshot (ZooKeeper's keep no password) accepts its client back
+// with the password ZooKeeper gave it, and refuses any other.
+func TestSessionFromSnapshotReconnectsWithDerivedPassword(t *testing.T) {
+	const sid = int64(0x100006713960000) // a session id Apache ZooKeeper made
+	tr := tree.New(tree.Options{})
+	var buf bytes.Buffer
+	_, err := tr.Snapshot().Write(&buf, []tree.SnapshotSession{{ID: sid, Timeout: 2000}})
+	require.NoError(t, err)
+	n, err := Restore(testConfig(), Durable{Snapshot: buf.Bytes()})
+	require.NoError(t, err)
+	h := &harness{t: t, now: 1_700_000_000_000, n: n}
+	h.collect()
+	require.Equal(t, 1, n.SessionCount())
+
+	try := func(c ConnID, passwd []byte) *proto.ConnectResponse {
+		h.n.Connect(ConnectRequest{Conn: c, Req: &proto.ConnectRequest{TimeOut: 2000, SessionID: sid, Passwd: passwd}, ClientIP: "127.0.0.1", Time: h.now})
+		h.persistAll()
+		for _, o := range h.take(c) {
+			if o.Kind == OutConnect {
+				return o.Connect
+			}
+		}
+		t.Fatal("no handshake reply")
+		return nil
+	}
+	bad := try(1, SessionPassword(sid+1))
+	require.Zero(t, bad.SessionID, "another password is refused")
+	good := try(2, SessionPassword(sid))
+	require.Equal(t, sid, good.SessionID)
+	require.Positive(t, good.TimeOut)
+	require.Equal(t, SessionPassword(sid), good.Passwd)
 }
