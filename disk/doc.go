@@ -17,9 +17,9 @@
 //	int64  zxid
 //	[]byte data
 //
-// all big-endian. A snapshot is the magic "ZKSN", a uint32 version and the
-// int64 zxid, then the body, then a trailer of the uint64 body length and a
-// uint32 CRC-32C over everything before the CRC.
+// all big-endian. A snapshot is Apache ZooKeeper's version-2 snapshot file,
+// optionally .gz or .snappy (see snapshot.go): the engine writes the stream,
+// disk compresses, verifies its Adler-32 seals, names and purges the files.
 //
 // Every file operation goes through the FS interface, so tests and the
 // simulator can run the same code on MemFS, which loses unsynced writes on
