@@ -405,6 +405,11 @@ func TestZooKeeperReadsOurSnapshot(t *testing.T) {
 					require.Contains(t, out, "\n"+p+"\n")
 				}
 				require.Contains(t, out, fmt.Sprintf("Session Details (sid, timeout, ephemeralCount):\n%#x, 30000, 1", sess))
+
+				out, err = zkreal.RunTool("org.apache.zookeeper.server.SnapshotComparer", "-l", path, "-r", path, "-b", "2", "-n", "1")
+				require.NoError(t, err)
+				require.Contains(t, out, fmt.Sprintf("Node count: %d", tr.NodeCount()))
+				require.Contains(t, out, "All layers compared.")
 			}
 
 			s := zkreal.Start(t, zkreal.Options{DataDir: dataDir, Props: map[string]string{"zookeeper.extendedTypesEnabled": "true"}})
