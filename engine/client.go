@@ -15,10 +15,13 @@ import (
 
 // conn is one client connection on this server.
 type conn struct {
-	id          ConnID
-	session     int64 // 0 until the handshake completes
-	ip          string
-	auth        []proto.Id
+	id      ConnID
+	session int64 // 0 until the handshake completes
+	ip      string
+	auth    []proto.Id
+	// lapsing are identities verified outside the engine, with the time
+	// their token expires (verified.go).
+	lapsing     []lapsingID
 	hasReadOnly bool
 	// readOnly marks a connection accepted in read-only mode: its session
 	// is local (readonly.go).
@@ -157,6 +160,7 @@ func (n *Node) newConn(cr ConnectRequest, timeout int32) *conn {
 	if cr.ClientIP != "" {
 		c.auth = []proto.Id{{Scheme: "ip", ID: cr.ClientIP}}
 	}
+	c.auth = append(c.auth, cr.TransportIDs...)
 	n.conns[cr.Conn] = c
 	return c
 }
@@ -230,7 +234,7 @@ func (n *Node) touch(s *session) {
 
 // caller returns the auth context of a connection.
 func (n *Node) caller(c *conn) tree.Caller {
-	return tree.Caller{SessionID: c.session, Auth: slices.Clone(c.auth)}
+	return tree.Caller{SessionID: c.session, Auth: n.authIDs(c)}
 }
 
 // Submit handles one client request on an established connection.
@@ -348,6 +352,18 @@ func (n *Node) auth(c *conn, q *queued) {
 		}
 		return
 	}
+	if ap.Scheme == "x509" {
+		// ZooKeeper's X509AuthenticationProvider takes the identity from the
+		// client's certificate, never from the auth data: OK when the
+		// connection proved one (TransportIDs), AuthFailed otherwise.
+		if !slices.ContainsFunc(c.auth, func(id proto.Id) bool { return id.Scheme == "x509" }) {
+			q.err, q.closeAfter, q.closeWhy = proto.ErrAuthFailed, true, "auth scheme \"x509\" without a client certificate"
+		}
+		return
+	}
+	if n.verifiedAuth(c, q, ap) {
+		return
+	}
 	id, code := tree.ValidateAuth(ap.Scheme, ap.Auth)
 	if code != proto.ErrOK {
 		q.err, q.closeAfter, q.closeWhy = code, true, fmt.Sprintf("auth scheme %q failed", ap.Scheme)
@@ -401,7 +417,7 @@ func (n *Node) read(c *conn, q *queued) (proto.Record, proto.ErrCode) {
 		return nil, proto.ErrOK
 	case proto.OpWhoAmI:
 		resp := &proto.WhoAmIResponse{ClientInfo: []proto.ClientInfo{}}
-		for _, id := range c.auth {
+		for _, id := range n.authIDs(c) {
 			user := id.ID
 			if id.Scheme == "digest" {
 				// ZooKeeper names a digest identity by its user, not its hash.

@@ -23,6 +23,9 @@ type Request struct {
 	// Time is the caller's wall clock in ms at arrival; the leader stamps it
 	// into txns as ctime/mtime.
 	Time int64
+	// Verified is the caller's verdict on an OpAuth whose scheme the
+	// engine does not verify itself (SchemeOIDC); nil otherwise.
+	Verified *VerifiedAuth
 }
 
 // ConnectRequest is a client handshake on a new connection.
@@ -34,6 +37,12 @@ type ConnectRequest struct {
 	// ClientIP is the peer address without port; it becomes the connection's
 	// ip:<addr> identity for ACLs.
 	ClientIP string
+	// TransportIDs are identities the connection proved before its
+	// handshake, e.g. x509:<subject> (and super:<subject> for the x509
+	// super user) from a TLS client certificate, as ZooKeeper's
+	// X509AuthenticationProvider adds them. They join the connection's
+	// ids after ip:<addr>.
+	TransportIDs []proto.Id
 	// Time is the caller's wall clock in ms.
 	Time int64
 }

@@ -55,7 +55,9 @@ type Config struct {
 	// DataLogDir holds the transaction log (dataLogDir), default DataDir.
 	DataLogDir string
 	// ClientPort is the TCP port clients connect to (clientPort), default
-	// 2181. 0 asks the operating system for a free port (useful in tests).
+	// 2181. 0 asks the operating system for a free port (useful in tests);
+	// -1 means no plain port, as when a zoo.cfg names only
+	// secureClientPort (config_tls.go).
 	ClientPort int
 	// ClientPortAddress is the address to listen on (clientPortAddress),
 	// default "" meaning all interfaces.
@@ -158,6 +160,11 @@ type Config struct {
 	// LogFS is the file system the txn log lives on; nil means the
 	// operating system's. Tests inject faults through it (disk.WithFaults).
 	LogFS disk.FS
+	// TLS holds the TLS keys (config_tls.go).
+	TLS TLSConfig
+	// Security configures cloud identities (oidc), the audit log and quotas
+	// (config_security.go).
+	Security SecurityConfig
 	// Unknown holds the keys zabkeeper does not know with their values.
 	// ZooKeeper turns them into system properties; we only warn about them.
 	Unknown map[string]string
@@ -222,6 +229,8 @@ func DefaultConfig() Config {
 		AdminEnableServer:      true,
 		AdminServerAddress:     admin.DefaultAddress,
 		AdminServerPort:        admin.DefaultPort,
+		TLS:                    defaultTLSConfig(),
+		Security:               DefaultSecurityConfig(),
 		Unknown:                map[string]string{},
 	}
 }
@@ -258,8 +267,8 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 var cfgIgnoredKeys = map[string]bool{
 	"electionAlg": true, "peerType": true, "leaderServes": true,
 	"standaloneEnabled": true, "reconfigEnabled": true, "dynamicConfigFile": true,
-	"secureClientPort": true, "secureClientPortAddress": true, "maxCnxns": true,
-	"localSessionsEnabled": true, "localSessionsUpgradingEnabled": true, "sslQuorum": true,
+	"maxCnxns":             true,
+	"localSessionsEnabled": true, "localSessionsUpgradingEnabled": true,
 	"forceSync": true, "syncEnabled": true, "clientPortListenBacklog": true, "preAllocSize": true,
 	"globalOutstandingLimit": true, "connectToLearnerMasterLimit": true, "observerMasterPort": true,
 	"metricsProvider.className": true, "multiAddress.enabled": true, "serverCnxnFactory": true,
@@ -377,7 +386,12 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 		if canon, ok := cfgSysPropKey[strings.TrimPrefix(key, "zookeeper.")]; ok {
 			key = canon
 		}
+		var tlsKey bool
+		if tlsKey, err = c.TLS.setTLSKey(key, p.value); err != nil {
+			err = &ConfigError{Key: p.key, Line: p.line, Err: err}
+		}
 		switch {
+		case tlsKey:
 		case key == "tickTime":
 			c.TickTime, err = intVal(1, 1<<30)
 		case key == "dataDir":
@@ -484,8 +498,18 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 		case cfgIgnoredKeys[key] || cfgHasAnyPrefix(key, cfgIgnoredPrefixes):
 			logger.Info("configuration key accepted but not used by zabkeeper", "key", p.key, "line", p.line)
 		default:
+			if ok, serr := c.securityKey(p.key, p.value); ok {
+				if serr != nil {
+					err = bad("%v", serr)
+				}
+				break
+			}
 			c.Unknown[p.key] = p.value
-			logger.Warn("unknown configuration key", "key", p.key, "value", p.value, "line", p.line)
+			shown := p.value
+			if cfgSecretKey(p.key) {
+				shown = "(not shown)"
+			}
+			logger.Warn("unknown configuration key", "key", p.key, "value", shown, "line", p.line)
 		}
 		if err != nil {
 			return Config{}, cfgExplicit{}, err
@@ -519,6 +543,10 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 			"minSessionTimeout %d > maxSessionTimeout %d", c.MinSessionTimeout, c.MaxSessionTimeout)}
 	}
 	if err := c.validateServers(); err != nil {
+		return Config{}, cfgExplicit{}, err
+	}
+	c.tlsOnlyClientPort(explicit)
+	if err := c.finishSecurity(); err != nil {
 		return Config{}, cfgExplicit{}, err
 	}
 	return c, explicit, nil
@@ -670,7 +698,8 @@ func (c Config) Validate() error {
 		check("tickTime", c.TickTime > 0, "%d must be positive", c.TickTime),
 		check("dataDir", c.DataDir != "", "empty path"),
 		check("dataLogDir", c.DataLogDir != "", "empty path"),
-		check("clientPort", c.ClientPort >= 0 && c.ClientPort <= 65535, "%d out of range [0, 65535]", c.ClientPort),
+		check("clientPort", (c.ClientPort >= 0 || c.ClientPort == -1 && c.TLS.SecureClientPort >= 0) && c.ClientPort <= 65535,
+			"%d out of range [0, 65535] (-1, no plain port, only beside a secureClientPort)", c.ClientPort),
 		check("maxClientCnxns", c.MaxClientCnxns >= 0, "%d must not be negative", c.MaxClientCnxns),
 		check("minSessionTimeout", c.MinSessionTimeout > 0, "%d must be positive", c.MinSessionTimeout),
 		check("maxSessionTimeout", c.MaxSessionTimeout >= c.MinSessionTimeout,
@@ -688,6 +717,7 @@ func (c Config) Validate() error {
 			"%d out of range [0, 65535]", c.AdminServerPort),
 		check("admin.serverAddress", !c.AdminEnableServer || c.AdminServerAddress != "", "empty address"),
 		c.validateServers(),
+		c.TLS.validate(),
 	} {
 		if err != nil {
 			return err
@@ -852,7 +882,7 @@ func (c Config) Properties() [][2]string {
 	itoa := strconv.Itoa
 	props := [][2]string{
 		{"clientPort", itoa(c.ClientPort)},
-		{"secureClientPort", "-1"},
+		{"secureClientPort", itoa(c.TLS.SecureClientPort)},
 		{"dataDir", abs(c.DataDir)},
 		{"dataLogDir", abs(c.DataLogDir)},
 		{"tickTime", itoa(c.TickTime)},

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -37,12 +38,20 @@ const maxQueuedOutBytes = 64 << 20
 // frames and hands them to the event loop, and a writer goroutine that sends
 // what the engine produced, in order.
 type clientConn struct {
-	id     engine.ConnID
-	srv    *Server
-	nc     net.Conn
-	remote string
-	ip     string
-	log    *slog.Logger
+	id  engine.ConnID
+	srv *Server
+	// nc is the socket: deadlines are set and Close is called on it.
+	nc net.Conn
+	// rw is the stream read and written: nc, or the TLS connection over
+	// it once secure (tls.go) ran, before the reader and writer start.
+	rw net.Conn
+	// mode is what the listener that accepted the connection speaks.
+	mode connMode
+	// transportIDs are the x509 ids of a TLS client certificate.
+	transportIDs []proto.Id
+	remote       string
+	ip           string
+	log          *slog.Logger
 
 	// timeoutMs is the negotiated session timeout, the read deadline once
 	// the session is established (0 before).
@@ -67,14 +76,14 @@ type clientConn struct {
 	started  time.Time
 }
 
-func newClientConn(s *Server, id engine.ConnID, nc net.Conn) *clientConn {
+func newClientConn(s *Server, id engine.ConnID, nc net.Conn, mode connMode) *clientConn {
 	remote := nc.RemoteAddr().String()
 	ip := remote
 	if host, _, err := net.SplitHostPort(remote); err == nil {
 		ip = host
 	}
 	return &clientConn{
-		id: id, srv: s, nc: nc, remote: remote, ip: ip,
+		id: id, srv: s, nc: nc, rw: nc, mode: mode, remote: remote, ip: ip,
 		log:        s.log.With("conn", uint64(id), "remote", remote),
 		wake:       make(chan struct{}, 1),
 		handshaken: make(chan struct{}),
@@ -85,6 +94,17 @@ func newClientConn(s *Server, id engine.ConnID, nc net.Conn) *clientConn {
 
 // run serves the connection until it ends.
 func (c *clientConn) run() {
+	if err := c.secure(); err != nil {
+		// A probe that connects and hangs up (a TCP health check) is no
+		// news; a failed handshake is.
+		level := slog.LevelWarn
+		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+			level = slog.LevelDebug
+		}
+		c.log.Log(context.Background(), level, "closing connection", "listener", c.mode.String(), "err", err)
+		c.shutdown()
+		return
+	}
 	go c.writeLoop()
 	err := c.readLoop()
 	switch {
@@ -101,7 +121,7 @@ func (c *clientConn) run() {
 // event loop. It returns when the peer closes, a frame is bad, or the server
 // closes the socket.
 func (c *clientConn) readLoop() error {
-	br := bufio.NewReaderSize(c.nc, 64<<10)
+	br := bufio.NewReaderSize(c.rw, 64<<10)
 	maxBuf := c.srv.cfg.JuteMaxBuffer
 	// A connection has the sessionless timeout to send its ConnectRequest
 	// (or four-letter word), as in ZooKeeper; then the session timeout it
@@ -111,7 +131,9 @@ func (c *clientConn) readLoop() error {
 	if err != nil {
 		return c.sessionless(err)
 	}
-	if cmd, ok := proto.IsFourLetterWord(first); ok {
+	// A four-letter word comes instead of a length prefix; read as an int32
+	// none is a plausible frame length.
+	if cmd := string(first); isFourLetterWord(cmd) {
 		return c.fourLetter(br, cmd)
 	}
 	body, err := proto.ReadFrame(br, nil, maxBuf)
@@ -125,7 +147,7 @@ func (c *clientConn) readLoop() error {
 	c.received.Add(1)
 	c.srv.stats.received.Add(1)
 	c.srv.post(event{kind: evConnect, conn: c.id, connect: &engine.ConnectRequest{
-		Conn: c.id, Req: &cr, ClientIP: c.ip, Time: time.Now().UnixMilli(),
+		Conn: c.id, Req: &cr, ClientIP: c.ip, TransportIDs: c.transportIDs, Time: time.Now().UnixMilli(),
 	}})
 	if err := c.awaitHandshake(cr.TimeOut); err != nil {
 		return err
@@ -159,8 +181,12 @@ func (c *clientConn) readLoop() error {
 			c.log.Debug("malformed request body", "op", hdr.Type, "err", err)
 			rec = nil
 		}
+		var verified *engine.VerifiedAuth
+		if hdr.Type == proto.OpAuth {
+			verified = c.verifyAuth(rec) // oidc.go: tokens are checked here, off the loop
+		}
 		c.srv.post(event{kind: evRequest, conn: c.id, req: &engine.Request{
-			Conn: c.id, Xid: hdr.Xid, Op: hdr.Type, Body: rec, Time: time.Now().UnixMilli(),
+			Conn: c.id, Xid: hdr.Xid, Op: hdr.Type, Body: rec, Time: time.Now().UnixMilli(), Verified: verified,
 		}})
 	}
 }
@@ -223,7 +249,7 @@ func (c *clientConn) fourLetter(br *bufio.Reader, cmd string) error {
 	select {
 	case text := <-reply:
 		_ = c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		_, err := io.WriteString(c.nc, text)
+		_, err := io.WriteString(c.rw, text)
 		return err
 	case <-c.srv.done:
 		return nil
@@ -276,7 +302,7 @@ func (c *clientConn) enqueue(frame []byte, close bool) {
 // longer than the timeout would otherwise meet its next large reply or burst
 // of events with the old, expired deadline and die without a word.
 func (c *clientConn) writeLoop() {
-	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	bw := bufio.NewWriterSize(c.rw, 64<<10)
 	arm := func() { _ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.writeTimeout)) }
 	fail := func(err error) {
 		if errors.Is(err, net.ErrClosed) {

@@ -38,6 +38,8 @@ type event struct {
 type arrival struct {
 	at time.Time
 	op proto.OpCode
+	// audit is what the audit log records at the reply (audit.go).
+	audit *auditPending
 }
 
 // maxEventsPerBatch bounds how many inputs the loop takes before handling
@@ -138,6 +140,7 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 				w.submit(rd.Entries)
 			}
 			s.deliver(rd.Outputs, arrivals)
+			s.logQuotaWarnings()
 			s.node.Advance()
 			sinceSnap += rd.Committed
 			if m := rd.DigestMismatch; m != nil {
@@ -244,10 +247,13 @@ func (s *Server) handle(ev event, arrivals map[engine.ConnID][]arrival) {
 	case evConnect:
 		s.node.Connect(*ev.connect)
 	case evRequest:
-		arrivals[ev.conn] = append(arrivals[ev.conn], arrival{at: time.Now(), op: ev.req.Op})
+		ap := s.auditRequest(ev.req)
+		arrivals[ev.conn] = append(arrivals[ev.conn], arrival{at: time.Now(), op: ev.req.Op, audit: ap})
 		s.stats.countOp(ev.req.Op)
 		s.node.Submit(*ev.req)
+		s.auditSubmitted(ap, ev.conn)
 	case evDisconnect:
+		s.auditAbandoned(arrivals[ev.conn])
 		delete(arrivals, ev.conn)
 		s.node.Disconnect(ev.conn)
 	case evFourLetter:
@@ -272,6 +278,7 @@ func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]arri
 				d := now.Sub(q[0].at)
 				s.stats.observeLatency(d)
 				s.metrics.RequestLatency.WithLabelValues(opLabel(q[0].op)).Observe(d.Seconds())
+				s.auditReply(q[0].audit, o.Header.Err)
 				arrivals[o.Conn] = q[1:]
 			}
 			buf := proto.AppendRecords(nil, &o.Header, o.Body)

@@ -24,6 +24,7 @@ import (
 	"github.com/zabkeeper/zabkeeper/netstub"
 	"github.com/zabkeeper/zabkeeper/proto"
 	"github.com/zabkeeper/zabkeeper/server/admin"
+	"github.com/zabkeeper/zabkeeper/server/tlsconf"
 )
 
 // Server is a standalone zabkeeper server: the client listener, the event
@@ -37,6 +38,12 @@ type Server struct {
 	peers   *netstub.TCP // nil for a standalone server
 	snapDir string
 	ln      net.Listener
+	// secureLn is the secureClientPort listener, nil without one.
+	secureLn net.Listener
+	// clientTLS and quorumTLS hold the PEM files of the client ports and
+	// of the peer links (nil when not configured); see tls.go.
+	clientTLS *tlsconf.Store
+	quorumTLS *tlsconf.Store
 
 	events chan event
 	done   chan struct{} // closed when the server stops
@@ -77,6 +84,16 @@ type Server struct {
 	writeTimeout       time.Duration
 	sessionlessTimeout time.Duration
 	stopOnce           sync.Once
+
+	// oidc verifies tokens of the oidc auth scheme (nil: none configured);
+	// oidcRefused counts refused tokens. audit is the audit log (nil: off).
+	oidc        *oidcVerifier
+	oidcRefused atomic.Int64
+	audit       *auditLog
+	// quotaLogged and quotaSuppressed pace quota warnings (quota.go);
+	// loop only.
+	quotaLogged     time.Time
+	quotaSuppressed int
 }
 
 // New opens the data directories, recovers the state from the newest valid
@@ -122,30 +139,45 @@ func newServer(ctx context.Context, retry bool, cfg Config, logger *slog.Logger,
 	s.beat.Store(s.startedAt.UnixNano())
 	s.stats.reset()
 	s.newMetrics()
+	if err := s.initSecurity(); err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started && s.audit != nil {
+			s.audit.close()
+		}
+	}()
 	if err := s.recover(); err != nil {
+		return nil, err
+	}
+	if err := s.openTLS(); err != nil {
+		_ = s.wal.Close()
 		return nil, err
 	}
 	if err := s.openPeers(ctx, retry); err != nil {
 		_ = s.wal.Close()
+		s.closeTLS()
 		return nil, err
 	}
-	ln, err := s.listen(ctx, retry, "client", cfg.ClientPortAddress, cfg.ClientPort)
-	if err != nil {
+	if err := s.openClientListeners(ctx, retry); err != nil {
 		_ = s.wal.Close()
 		if s.peers != nil {
 			_ = s.peers.Close()
 		}
+		s.closeTLS()
 		return nil, err
 	}
-	s.ln = ln
 	if err := s.openAdmin(); err != nil {
-		_ = ln.Close()
+		s.closeClientListeners()
 		_ = s.wal.Close()
 		if s.peers != nil {
 			_ = s.peers.Close()
 		}
+		s.closeTLS()
 		return nil, err
 	}
+	started = true
 	return s, nil
 }
 
@@ -185,7 +217,7 @@ func (s *Server) recover() error {
 		MinSessionTimeout: s.cfg.MinSessionTimeout,
 		MaxSessionTimeout: s.cfg.MaxSessionTimeout,
 		Tree: tree.Options{SuperDigest: s.cfg.SuperDigest, ExtendedTypes: s.cfg.ExtendedTypes,
-			MaxTxnSize: proto.TxnLimit(s.cfg.JuteMaxBuffer)},
+			MaxTxnSize: proto.TxnLimit(s.cfg.JuteMaxBuffer), EnforceQuota: s.cfg.Security.EnforceQuota},
 		SessionSecret:      secret,
 		StartTime:          time.Now().UnixMilli(),
 		ReapIntervalTicks:  max(1, s.cfg.ContainerCheckInterval/s.cfg.TickTime),
@@ -254,7 +286,13 @@ func (s *Server) writeEpochs(hs zab.HardState) error {
 }
 
 // Addr returns the address the client listener is bound to.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+// Without a plain port (only secureClientPort) it is the TLS listener's.
+func (s *Server) Addr() net.Addr {
+	if s.ln == nil {
+		return s.secureLn.Addr()
+	}
+	return s.ln.Addr()
+}
 
 // Serve accepts clients and runs the event loop until ctx is cancelled, then
 // shuts down cleanly: the client listener closes, a leader hands leadership
@@ -262,7 +300,7 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // connection closes (its client reconnects elsewhere with its session), and
 // the log is synced and closed.
 func (s *Server) Serve(ctx context.Context) error {
-	s.log.Info("serving", "addr", s.ln.Addr().String(), "dataDir", s.cfg.DataDir, "dataLogDir", s.cfg.DataLogDir)
+	s.log.Info("serving", "addr", s.Addr().String(), "dataDir", s.cfg.DataDir, "dataLogDir", s.cfg.DataLogDir)
 	if s.admin != nil {
 		s.log.Info("admin listener serving", "addr", s.admin.Addr().String())
 		s.admin.Serve()
@@ -271,7 +309,13 @@ func (s *Server) Serve(ctx context.Context) error {
 	writer := newWALWriter(s.wal, persisted, s.log, s.metrics)
 	loopDone := make(chan error, 1)
 	go func() { loopDone <- s.loop(writer, persisted) }()
-	go s.accept()
+	if s.ln != nil {
+		go s.accept(s.ln, s.plainMode())
+	}
+	if s.secureLn != nil {
+		s.log.Info("serving TLS clients", "addr", s.secureLn.Addr().String())
+		go s.accept(s.secureLn, modeTLS)
+	}
 
 	var loopErr error
 	select {
@@ -281,7 +325,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		loopDone <- loopErr
 	}
 	s.stop()
-	_ = s.ln.Close()
+	s.closeClientListeners()
 	loopErr = <-loopDone
 	if errors.Is(loopErr, syscall.EMFILE) || errors.Is(loopErr, syscall.ENFILE) {
 		loopErr = fmt.Errorf("%w (the process ran out of file descriptors: raise its open-file limit, ulimit -n)", loopErr)
@@ -302,8 +346,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.connMu.Unlock()
 	s.wg.Wait()
 	s.bg.Wait()
+	s.closeTLS()
 	if err := s.wal.Close(); err != nil && loopErr == nil {
 		loopErr = fmt.Errorf("server: close txn log: %w", err)
+	}
+	if s.audit != nil {
+		s.audit.close()
 	}
 	s.log.Info("stopped", "zxid", fmt.Sprintf("0x%x", s.node.LastZxid()))
 	return loopErr
@@ -315,7 +363,7 @@ func (s *Server) gracefulHandoff(loopDone chan error) {
 	if s.peers == nil {
 		return
 	}
-	_ = s.ln.Close() // reconnecting clients go to the other servers
+	s.closeClientListeners() // reconnecting clients go to the other servers
 	close(s.handoff.request)
 	timer := time.NewTimer(handoffTimeout)
 	defer timer.Stop()
@@ -354,12 +402,12 @@ const (
 // of file descriptors, ENFILE, ENOBUFS ...) pauses and retries, as ZooKeeper
 // does, rather than ending the listener for good: the connections that hold
 // the descriptors close, and clients are admitted again.
-func (s *Server) accept() {
+func (s *Server) accept(ln net.Listener, mode connMode) {
 	var backoff time.Duration
 	var lastLog time.Time
 	failed, logged := 0, false
 	for {
-		nc, err := s.ln.Accept()
+		nc, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -383,7 +431,7 @@ func (s *Server) accept() {
 		}
 		backoff = 0
 		id := engine.ConnID(s.nextConn.Add(1))
-		c := newClientConn(s, id, nc)
+		c := newClientConn(s, id, nc, mode)
 		s.connMu.Lock()
 		if s.cfg.MaxClientCnxns > 0 && s.perIP[c.ip] >= s.cfg.MaxClientCnxns {
 			s.connMu.Unlock()

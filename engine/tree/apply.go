@@ -95,8 +95,10 @@ func (a *applier) op(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
 		if n == nil {
 			return nil, proto.OpSetData, proto.ErrNoNode
 		}
+		old := n
 		n = n.withData(txn.Data, txn.Version, a.zxid, a.time)
 		t.putNode(txn.Path, n)
+		t.quotaApplied(txn.Path, 0, int64(len(n.data)-len(old.data)))
 		a.events, _ = t.fire(true, txn.Path, proto.EventNodeDataChanged, a.zxid, n.acl, nil, a.events)
 		return &proto.SetDataResponse{Stat: t.statOf(txn.Path, n)}, proto.OpSetData, proto.ErrOK
 	case proto.OpSetACL:
@@ -150,6 +152,7 @@ func (a *applier) create(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
 	}
 	n := newNode(txn, a.session, a.zxid, a.time)
 	t.putNode(txn.Path, n)
+	t.quotaApplied(txn.Path, 1, int64(len(n.data)))
 	// The parent's cversion and pzxid only move forward (a replayed
 	// create of a node deleted within a fuzzy snapshot's range must not
 	// set them back), as in ZooKeeper's DataTree.createNode.
@@ -187,6 +190,7 @@ func (a *applier) delete(path string) proto.ErrCode {
 		return proto.ErrNotEmpty
 	}
 	t.removeNode(path)
+	t.quotaApplied(path, -1, -int64(len(n.data)))
 	parent := t.nodes[parentPath]
 	if parent != nil && a.zxid > parent.pzxid {
 		parent = parent.withChildDeleted(a.zxid)

@@ -198,6 +198,9 @@ func (t *Tree) prepareCreate(body, hdr *Txn, caller Caller, op proto.OpCode, pat
 	if parent.kind == kindEphemeral {
 		return proto.ErrNoChildrenForEphemerals
 	}
+	if code := t.checkQuota(path, 1, int64(len(data))); code != proto.ErrOK {
+		return code
+	}
 	*body = Txn{Type: op, Path: path, Data: data, ACL: fixed, Mode: mode, ParentCversion: parent.cversion + 1}
 	if isTTLMode(mode) {
 		body.TTL = ttl
@@ -290,6 +293,9 @@ func (t *Tree) prepareSetData(body, hdr *Txn, caller Caller, path string, data [
 	}
 	if version != -1 && version != n.version {
 		return proto.ErrBadVersion
+	}
+	if code := t.checkQuota(path, 0, int64(len(data)-len(n.data))); code != proto.ErrOK {
+		return code
 	}
 	*body = Txn{Type: proto.OpSetData, Path: path, Data: data, Version: nextVersion(n.version)}
 	t.record(hdr.Zxid, path, n.withData(data, body.Version, hdr.Zxid, hdr.Time), children)

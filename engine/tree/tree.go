@@ -31,6 +31,9 @@ type Options struct {
 	// peer frame, snapshot) is ever handed more than it holds. Zero means
 	// proto.TxnLimit(proto.DefaultMaxBuffer).
 	MaxTxnSize int
+	// EnforceQuota fails a create or setData past a hard quota limit with
+	// QuotaExceeded (ZooKeeper's zookeeper.enforceQuota; quota.go).
+	EnforceQuota bool
 }
 
 // maxTxnSize is MaxTxnSize with its default.
@@ -107,6 +110,11 @@ type Tree struct {
 	digest   uint64
 	dataSize int64
 	lastZxid int64
+
+	// quotas are the paths with a quota (a zookeeper_limits node);
+	// quotaWarnings the excesses Prepare noticed (quota.go).
+	quotas        map[string]struct{}
+	quotaWarnings []QuotaWarning
 }
 
 // New returns the initial tree: "/", "/zookeeper", "/zookeeper/quota" and
@@ -135,6 +143,7 @@ func newEmpty(opts Options) *Tree {
 		reapable:   map[string]struct{}{},
 		watches:    newWatchRegistry(),
 		pending:    newPendingChanges(),
+		quotas:     map[string]struct{}{},
 	}
 }
 
@@ -166,6 +175,7 @@ func (t *Tree) putNode(path string, n *node) {
 		case kindContainer, kindTTL:
 			t.reapable[path] = struct{}{}
 		}
+		t.indexQuota(path, true)
 	}
 	t.nodes[path] = n
 	t.digest += nodeHash(path, n)
@@ -182,6 +192,7 @@ func (t *Tree) removeNode(path string) {
 	t.dataSize -= int64(len(old.data)) + int64(len(path))
 	delete(t.nodes, path)
 	delete(t.children, path)
+	t.indexQuota(path, false)
 	if path != rootPath {
 		parent, name := splitPath(path)
 		if set := t.children[parent]; set != nil {
