@@ -19,11 +19,10 @@
 // record a crash cut short ends a file's data, as ZooKeeper reads it; a new
 // file starts at the first append after opening the log or truncating it.
 // The epoch files acceptedEpoch and currentEpoch are ASCII decimal, in
-// <dataDir>/version-2 (EpochFilePath). A snapshot, under
-// <dataDir>/version-2/snapshot.<zxid in hex>, is still zabkeeper's format:
-// the magic "ZKSN", a uint32 version and the int64 zxid, then the body,
-// then a trailer of the uint64 body length and a uint32 CRC-32C over
-// everything before the CRC.
+// <dataDir>/version-2 (EpochFilePath). A snapshot is Apache ZooKeeper's
+// version-2 snapshot file, <dataDir>/version-2/snapshot.<zxid in hex>,
+// optionally .gz or .snappy (see snapshot.go): the engine writes the stream,
+// disk compresses, verifies its Adler-32 seals, names and purges the files.
 //
 // Every file operation goes through the FS interface, so tests and the
 // simulator can run the same code on MemFS, which loses unsynced writes on

@@ -93,7 +93,7 @@ func (n *Node) Connect(cr ConnectRequest) {
 		id := n.newSessionID()
 		n.pendingConnects[id] = cr.Conn
 		f := &forwarded{session: id, cxid: internalCxid, op: proto.OpCreateSession, time: n.now,
-			timeout: timeout, passwd: sessionPassword(n.cfg.SessionSecret, id)}
+			timeout: timeout, passwd: SessionPassword(id)}
 		if !n.forward(f, nil) {
 			n.dropConn(cr.Conn)
 			n.closeConn(cr.Conn, "no link to the leader")

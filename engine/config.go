@@ -28,11 +28,9 @@ type Config struct {
 	MaxSessionTimeout int
 	// Tree configures the data tree (super digest, extended types).
 	Tree tree.Options
-	// SessionSecret is not used any more: session passwords are derived
-	// from the session id as Apache ZooKeeper derives them
-	// (SessionPassword), so that every server, ZooKeeper's included,
-	// accepts a reconnect without the password in the log. Kept so that
-	// callers setting it still build; to be removed.
+	// SessionSecret is no longer used: session passwords are derived from
+	// the session id as ZooKeeper derives them (SessionPassword), so they
+	// survive a swap to or from Apache ZooKeeper. Kept so callers compile.
 	SessionSecret []byte
 	// StartTime is the wall clock in ms when the server started; it seeds
 	// session ids as ZooKeeper does, so ids differ across restarts.

@@ -30,9 +30,12 @@ import (
 //
 // A Node is not safe for concurrent use: one goroutine drives it.
 type Node struct {
-	cfg  Config
-	zab  *zab.Peer
-	tree *tree.Tree
+	// snapDigest is the digest a fuzzy snapshot recorded for a zxid past
+	// its own, checked when the log applied up to it; nil once checked.
+	snapDigest *tree.SnapshotDigest
+	cfg        Config
+	zab        *zab.Peer
+	tree       *tree.Tree
 	// incoming is the snapshot of the SNAP being stepped, read and checked
 	// by Step before zab sees the message; snapErr is why the last one
 	// was refused.
@@ -237,7 +240,7 @@ func (n *Node) tail(fresh bool) *Ready {
 
 func (r *Ready) empty() bool {
 	return r.HardState == nil && r.Truncate == nil && r.Snapshot == nil && len(r.Entries) == 0 &&
-		len(r.Messages) == 0 && len(r.Outputs) == 0 && r.Committed == 0
+		len(r.Messages) == 0 && len(r.Outputs) == 0 && r.Committed == 0 && r.DigestMismatch == nil
 }
 
 func (n *Node) output(o Output) {

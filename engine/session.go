@@ -29,40 +29,40 @@ type session struct {
 // passwordLen is the length of a session password, as in ZooKeeper.
 const passwordLen = 16
 
-// SuperSecret is ZooKeeper's ZooKeeperServer.superSecret, which it mixes
-// into the seed of a session's password.
-const SuperSecret int64 = 0xB3415C00
+// sessionSuperSecret is the constant ZooKeeper mixes into the seed of a
+// session's password (ZooKeeperServer.superSecret).
+const sessionSuperSecret = 0xB3415C00
 
-// SessionPassword returns the password of session id as Apache ZooKeeper
-// derives it (ZooKeeperServer.generatePasswd): 16 bytes from
-// java.util.Random seeded with id ^ secret (SuperSecret), so that a client
-// of either server reconnects to the other with the password it holds. It
-// is not secret from anyone who knows the session id (ZooKeeper's
-// weakness, kept for compatibility); no password is stored in the log.
-func SessionPassword(id, secret int64) []byte {
+// SessionPassword returns the password of session id exactly as Apache
+// ZooKeeper derives it (ZooKeeperServer.generatePasswd): 16 bytes from
+// java.util.Random seeded with id ^ 0xB3415C00. ZooKeeper keeps no password
+// on disk and recomputes it on every reconnect, so a client that connected
+// to ZooKeeper reconnects to zabkeeper with the same id and password, and
+// the other way round.
+func SessionPassword(id int64) []byte {
 	const (
 		mult = 0x5DEECE66D
 		mask = 1<<48 - 1
 	)
-	seed := uint64(id^secret^mult) & mask
-	b := make([]byte, passwordLen)
-	for i := 0; i < len(b); {
-		seed = (seed*mult + 0xB) & mask
-		rnd := int32(seed >> 16) // Random.next(32)
-		for n := min(len(b)-i, 4); n > 0; n-- {
-			b[i] = byte(rnd)
+	seed := (uint64(id^sessionSuperSecret) ^ mult) & mask // new Random(seed)
+	p := make([]byte, passwordLen)
+	for i := 0; i < len(p); {
+		seed = (seed*mult + 0xB) & mask // next(32)
+		r := uint32(seed >> 16)
+		for n := min(len(p)-i, 4); n > 0; n-- { // nextBytes: low byte first
+			p[i] = byte(r)
+			r >>= 8
 			i++
-			rnd >>= 8
 		}
 	}
-	return b
+	return p
 }
 
 // sessionPassword is the password of a new session: SessionPassword with
 // ZooKeeper's secret. The secret argument (engine.Config.SessionSecret) is
 // no longer used: every replica derives the password from the id alone,
 // as ZooKeeper does.
-func sessionPassword(_ []byte, id int64) []byte { return SessionPassword(id, SuperSecret) }
+func sessionPassword(_ []byte, id int64) []byte { return SessionPassword(id) }
 
 // initialSessionID seeds session ids as ZooKeeper does: the server id in the
 // high byte and 40 bits of the start time below it.

@@ -111,6 +111,18 @@ type Ready struct {
 	// Committed counts txns applied to the tree in this batch, so the
 	// caller can schedule snapshots.
 	Committed int
+	// DigestMismatch is set when the tree, once the log was replayed to
+	// the zxid a fuzzy snapshot (Apache ZooKeeper's) recorded its digest
+	// at, does not hash to that digest. ZooKeeper logs this and goes on
+	// (DataTree.compareDigest); the caller logs it.
+	DigestMismatch *DigestMismatch
+}
+
+// DigestMismatch reports a tree digest that differs from the one recorded.
+type DigestMismatch struct {
+	Zxid     int64
+	Expected uint64
+	Actual   uint64
 }
 
 // Caller re-exported for callers that build auth contexts.

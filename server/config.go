@@ -87,6 +87,11 @@ type Config struct {
 	// whose txn exceeds proto.TxnLimit of it (BadArguments), and peer frames
 	// carry at least that much.
 	JuteMaxBuffer int
+	// SnapshotCompression is how snapshots are compressed
+	// (zookeeper.snapshot.compression.method): "gz", "snappy" or "" for
+	// none, the default; other values mean none, as in ZooKeeper. Snapshots
+	// are read whatever their compression.
+	SnapshotCompression string
 	// SnapCount is the number of transactions between snapshots (snapCount),
 	// default 100000, minimum 2.
 	SnapCount int
@@ -296,6 +301,7 @@ var cfgSysPropKey = map[string]string{
 	"admin.serverAddress":                      "admin.serverAddress",
 	"admin.serverPort":                         "admin.serverPort",
 	"snapshotSizeFactor":                       "snapshotSizeFactor",
+	"snapshot.compression.method":              "snapshot.compression.method",
 }
 
 // ParseConfig reads a zoo.cfg in java.util.Properties syntax: '#' and '!'
@@ -483,6 +489,11 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 				c.SnapshotSizeFactor = -1
 			default:
 				c.SnapshotSizeFactor = f
+			}
+		case key == "snapshot.compression.method":
+			c.SnapshotCompression = disk.CompressionMethod(p.value)
+			if c.SnapshotCompression == "" && p.value != "" {
+				logger.Warn("unknown snapshot compression method; snapshots are not compressed", "value", p.value, "line", p.line)
 			}
 		case strings.HasPrefix(key, "server."):
 			var spec ServerSpec

@@ -183,6 +183,10 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 			s.logQuotaWarnings()
 			s.node.Advance()
 			sinceSnap += rd.Committed
+			if m := rd.DigestMismatch; m != nil {
+				s.log.Error("tree digest differs from the one the snapshot recorded", "zxid", fmt.Sprintf("0x%x", m.Zxid),
+					"expected", int64(m.Expected), "actual", int64(m.Actual))
+			}
 		}
 		if received != nil {
 			// Installed and written as a snapshot of ours by now, if the

@@ -517,7 +517,7 @@ func (s *Server) post(ev event) bool {
 // goroutine while the loop goes on.
 func (s *Server) writeSnapshot(zxid int64, write func(io.Writer) error) error {
 	start := time.Now()
-	path, err := disk.WriteSnapshot(s.snapDir, zxid, write)
+	path, err := disk.WriteSnapshotCompressedFS(nil, s.snapDir, zxid, s.cfg.SnapshotCompression, write)
 	if err != nil {
 		return fmt.Errorf("server: snapshot at 0x%x: %w", zxid, err)
 	}

@@ -50,6 +50,7 @@ Usage:
   zabkeeper bench compare    compare zabkeeper with Apache ZooKeeper
   zabkeeper log dump FILE    print the txns of a transaction log file (ours or ZooKeeper's)
   zabkeeper datadir verify   check a data directory's log: checksums, zxid continuity
+  zabkeeper snapshot dump F  verify and print a snapshot file (zabkeeper's or ZooKeeper's)
   zabkeeper version          print the version
   zabkeeper help [command]   show help
 
@@ -76,6 +77,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runLog(rest, stdout, stderr)
 	case "datadir":
 		return runDatadir(rest, stdout, stderr)
+	case "snapshot":
+		return runSnapshot(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "zabkeeper %s (ZooKeeper %s compatible, %s %s/%s)\n",
 			server.Version, server.ZooKeeperVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH)

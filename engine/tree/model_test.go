@@ -284,9 +284,9 @@ func TestModelProperty(t *testing.T) {
 		}
 		// Snapshot → Load gives the same tree; replaying the log does too.
 		var buf bytes.Buffer
-		_, err := h.tr.Snapshot().WriteTo(&buf)
+		_, err := h.tr.Snapshot().Write(&buf, nil)
 		require.NoError(rt, err)
-		loaded, err := Load(&buf, Options{})
+		loaded, err := load(buf.Bytes(), Options{})
 		require.NoError(rt, err)
 		requireSameTrees(rt, h.tr, loaded)
 		replay := New(Options{})

@@ -51,9 +51,9 @@ func TestQuotaStatsFollowTheSubtree(t *testing.T) {
 
 	// A snapshot carries the stats and the loaded tree keeps counting.
 	var buf bytes.Buffer
-	_, err := h.tr.Snapshot().WriteTo(&buf)
+	_, err := h.tr.Snapshot().Write(&buf, nil)
 	require.NoError(t, err)
-	loaded, err := Load(&buf, Options{})
+	loaded, err := load(buf.Bytes(), Options{})
 	require.NoError(t, err)
 	require.Equal(t, h.tr.Digest(), loaded.Digest())
 	h.tr = loaded

@@ -254,7 +254,8 @@ func (t *Tree) EphemeralCount() int {
 // LastZxid returns the zxid of the newest txn applied (0 for a new tree).
 func (t *Tree) LastZxid() int64 { return t.lastZxid }
 
-// Digest returns the digest of the whole tree: a sum of per-node hashes over
-// path, data, stored Stat fields, node kind and ACL, maintained on every
-// change. Trees with equal content have equal digests.
+// Digest returns the digest of the whole tree as Apache ZooKeeper computes
+// it (see nodeHash), maintained on every change: trees with equal paths,
+// data and Stats have equal digests, and ZooKeeper reports the same value
+// for the same tree.
 func (t *Tree) Digest() uint64 { return t.digest }

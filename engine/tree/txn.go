@@ -70,10 +70,6 @@ type Txn struct {
 	Digest uint64
 }
 
-// DigestVersion is the TxnDigest version zabkeeper writes: ZooKeeper 3.6+'s
-// DigestCalculator.DIGEST_VERSION.
-const DigestVersion = 2
-
 // OpMoveSession is the type of the txn that names the owner of a live
 // session after its client reconnected there with the session's id and
 // password (another server, or the same learner revalidating it). It is

@@ -246,18 +246,10 @@ func FuzzUnmarshalTxn(f *testing.F) {
 
 func FuzzLoadSnapshot(f *testing.F) {
 	h := populate(f)
-	var buf bytes.Buffer
-	if _, err := h.tr.Snapshot().WriteTo(&buf); err != nil {
-		f.Fatal(err)
-	}
-	f.Add(buf.Bytes())
-	var small bytes.Buffer
-	if _, err := New(Options{}).Snapshot().WriteTo(&small); err != nil {
-		f.Fatal(err)
-	}
-	f.Add(small.Bytes())
+	f.Add(snapBytes(f, h.tr.Snapshot()))
+	f.Add(snapBytes(f, New(Options{}).Snapshot()))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		tr, err := Load(bytes.NewReader(b), Options{})
+		tr, err := load(b, Options{})
 		if err != nil {
 			return
 		}
@@ -265,10 +257,10 @@ func FuzzLoadSnapshot(f *testing.F) {
 			t.Fatalf("digest mismatch")
 		}
 		var out bytes.Buffer
-		if _, err := tr.Snapshot().WriteTo(&out); err != nil {
+		if _, err := tr.Snapshot().Write(&out, nil); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Load(bytes.NewReader(out.Bytes()), Options{}); err != nil {
+		if _, err := load(out.Bytes(), Options{}); err != nil {
 			t.Fatalf("reload: %v", err)
 		}
 	})
