@@ -115,9 +115,11 @@ func (c *clientConn) secure() error {
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			err = fmt.Errorf("no TLS handshake within %v of connecting: %w", timeout, err)
 			if c.mode == modeTLS {
-				err = &handshakeError{err}
+				err = &handshakeError{fmt.Errorf("no TLS handshake within %v of connecting: %w", timeout, err)}
+			} else {
+				// A unified port: neither TLS nor plain text began.
+				err = fmt.Errorf("nothing received within %v of connecting: %w", timeout, err)
 			}
 		}
 		return err
