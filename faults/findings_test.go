@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zabkeeper/zabkeeper/faults/load"
 	"github.com/zabkeeper/zabkeeper/linearizability"
 )
 
@@ -69,10 +70,10 @@ func (s *sink) report(fs ...finding) {
 	}
 }
 
-func lostFindings(lost []lostWrite) []finding {
+func lostFindings(lost []load.LostWrite) []finding {
 	var out []finding
 	for _, l := range lost {
-		out = append(out, finding{check: checkLost, msg: "acknowledged write lost: " + l.desc, at: l.at})
+		out = append(out, finding{check: checkLost, msg: "acknowledged write lost: " + l.Desc, at: l.At})
 	}
 	return out
 }

@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/zabkeeper/zabkeeper/faults/load"
 	"github.com/zabkeeper/zabkeeper/linearizability"
 )
 
@@ -135,7 +135,7 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 	res := outcome{seed: seed, replay: replay}
 
 	c := startCluster(t, n, o.bug)
-	rec := newRecorder()
+	rec := load.NewRecorder()
 	art := &artifacts{n: n, seed: seed, bug: o.bug, replay: replay, c: c, rec: rec}
 	t.Cleanup(func() {
 		// A planted-bug run keeps its evidence whatever it found.
@@ -153,7 +153,7 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(setup.conn.Close)
+	t.Cleanup(setup.Conn.Close)
 	parents := slices.Clone(groupParents)
 	for i := range *faultsClosers {
 		parents = append(parents, closerParent(i))
@@ -171,7 +171,7 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(w.conn.Close)
+		t.Cleanup(w.Conn.Close)
 		w.reader = i >= *faultsWorkers
 		workers[i] = w
 	}
@@ -224,14 +224,14 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 	if recovered {
 		time.Sleep(time.Second) // load on the healthy ensemble
 		stopLoad()
-		waitWatches(watches, rec.history(), watchWait)
+		waitWatches(watches, rec.History(), watchWait)
 	} else {
 		// Requests to a dead ensemble may wait for a long time: closing
 		// the sessions ends them (after the stop, so that no worker goes
 		// on issuing requests on a closed client).
 		signalStop()
 		for _, w := range workers {
-			w.conn.Close()
+			w.Conn.Close()
 		}
 		stopLoad()
 	}
@@ -243,7 +243,7 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(final.conn.Close)
+		t.Cleanup(final.Conn.Close)
 		for _, p := range loadPaths {
 			if err := final.finalRead(p); err != nil {
 				if !out.keep {
@@ -255,12 +255,12 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 			}
 		}
 	}
-	h := rec.history()
+	h := rec.History()
 	art.checked = &h
 
 	// The checks.
 	rep := report{n: n, seed: seed, phase: phase, workers: len(workers), faults: art.faults, ops: len(h.Ops)}
-	rep.unknowns, rep.expired = rec.unknowns, len(rec.expired)
+	rep.unknowns, rep.expired = rec.Counts()
 	if *faultsClientDrops > 0 {
 		for _, w := range workers {
 			rep.drops += w.drops
@@ -275,7 +275,7 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 		}
 	}
 	if recovered {
-		rep.lost = ackedWritesLost(h, loadPaths)
+		rep.lost = load.AckedWritesLost(h, loadPaths)
 		out.report(lostFindings(rep.lost)...)
 	} else {
 		t.Logf("no final reads (the ensemble did not recover): acknowledged writes lost and missed watches not checked")
@@ -324,13 +324,13 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 // waitForSession waits until w's connection has a session.
 func waitForSession(w *worker) (int64, error) {
 	deadline := time.Now().Add(recoverWait)
-	for w.conn.State() != zk.StateHasSession || w.conn.SessionID() == 0 {
+	for w.Conn.State() != zk.StateHasSession || w.Conn.SessionID() == 0 {
 		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("no session within %v", recoverWait)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return w.conn.SessionID(), nil
+	return w.Conn.SessionID(), nil
 }
 
 // createParent creates the persistent node path, retrying (each attempt
@@ -368,8 +368,8 @@ func (w *worker) finalRead(path string) error {
 		if err != nil {
 			return fmt.Errorf("final read of %s: %w", path, err)
 		}
-		op, _ := w.do(linearizability.Op{Session: sess, Kind: linearizability.Sync, Path: path},
-			func(*linearizability.Op) error { _, err := w.conn.Sync(path); return err })
+		op, _ := w.Do(linearizability.Op{Session: sess, Kind: linearizability.Sync, Path: path},
+			func(*linearizability.Op) error { _, err := w.Conn.Sync(path); return err })
 		if op.Completed() && op.Err == linearizability.ErrOK {
 			if g := w.get(sess, path, false); g.Completed() {
 				return nil
@@ -380,128 +380,6 @@ func (w *worker) finalRead(path string) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// write is one change a write may have made to a path, for
-// ackedWritesLost: a top-level write or a sub-operation of a multi, with
-// the times and outcome of the request that carried it.
-type write struct {
-	linearizability.Op
-	call, ret int64 // ret is linearizability.Unknown if the outcome is
-	acked     bool
-}
-
-// pathWrites lists the writes to path that may have taken effect: the
-// successful ones and those of unknown outcome.
-func pathWrites(h linearizability.History, path string) []write {
-	var out []write
-	for i := range h.Ops {
-		op := &h.Ops[i]
-		known := op.Completed()
-		subs := []linearizability.Op{*op}
-		if op.Kind == linearizability.Multi {
-			subs = op.Ops
-			for _, s := range subs {
-				if known && s.Err != linearizability.ErrOK {
-					subs = nil // a failed multi changes nothing
-					break
-				}
-			}
-		} else if known && op.Err != linearizability.ErrOK {
-			continue
-		}
-		for _, s := range subs {
-			if s.Path != path {
-				continue
-			}
-			switch s.Kind {
-			case linearizability.Create, linearizability.SetData, linearizability.Delete:
-				s.Session = op.Session
-				ret := op.Return
-				if !known {
-					ret = linearizability.Unknown
-				}
-				out = append(out, write{Op: s, call: op.Call, ret: ret, acked: known})
-			}
-		}
-	}
-	return out
-}
-
-// lostWrite is a path whose final state no write that may be last
-// explains.
-type lostWrite struct {
-	desc string
-	// at is when the newest acknowledged write that may be last was
-	// acknowledged (the final read's call if there is none): the state was
-	// right until then at the earliest.
-	at int64
-}
-
-func (l lostWrite) String() string { return l.desc }
-
-// ackedWritesLost compares each path's final synced read with the writes
-// that may have left the final state: every successful or unknown write
-// (multis included) not definitely followed by an acknowledged successful
-// write on the same path (one that was called after it returned). Data
-// payloads are unique, so a final value names its write. It returns a
-// description per path whose final state no such write explains.
-func ackedWritesLost(h linearizability.History, paths []string) []lostWrite {
-	var out []lostWrite
-	expired := map[int64]bool{}
-	for _, op := range h.Ops {
-		if op.Kind == linearizability.CloseSession {
-			expired[op.Session] = true
-		}
-	}
-	for _, path := range paths {
-		writes := pathWrites(h, path)
-		var final *linearizability.Op
-		for i := range h.Ops {
-			op := &h.Ops[i]
-			if op.Path == path && op.Kind == linearizability.GetData && op.SyncedBefore && op.Completed() &&
-				(final == nil || op.Call > final.Call) {
-				final = op
-			}
-		}
-		if final == nil {
-			out = append(out, lostWrite{desc: path + ": no final read"})
-			continue
-		}
-		superseded := func(w write) bool {
-			if !w.acked {
-				return false
-			}
-			for _, o := range writes {
-				if o.acked && o.call > w.ret {
-					return true
-				}
-			}
-			return false
-		}
-		explained := len(writes) == 0 && final.Err == linearizability.ErrNoNode
-		lastAck := final.Call
-		acked := false
-		for _, w := range writes {
-			if superseded(w) {
-				continue
-			}
-			if w.acked && (!acked || w.ret > lastAck) {
-				lastAck, acked = w.ret, true
-			}
-			switch final.Err {
-			case linearizability.ErrNoNode:
-				explained = explained || w.Kind == linearizability.Delete ||
-					(w.Kind == linearizability.Create && w.Mode == linearizability.ModeEphemeral && expired[w.Session])
-			case linearizability.ErrOK:
-				explained = explained || (w.Kind != linearizability.Delete && bytes.Equal(w.Data, final.RespData))
-			}
-		}
-		if !explained {
-			out = append(out, lostWrite{desc: fmt.Sprintf("%s: final read %s matches no write that may be last", path, final.String()), at: lastAck})
-		}
-	}
-	return out
 }
 
 // report holds the figures printed at the end of a run.
@@ -519,7 +397,7 @@ type report struct {
 	// zxidReads counts completed reads with a reply zxid, which CheckReads
 	// can check.
 	zxidReads int
-	lost      []lostWrite
+	lost      []load.LostWrite
 	lin       linearizability.Result
 	linTook   time.Duration
 	reads     []linearizability.Violation

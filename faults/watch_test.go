@@ -73,7 +73,7 @@ func (r *watchRec) reconnected() bool {
 
 func (r *watchRec) String() string {
 	fired, ev, at := r.state()
-	s := fmt.Sprintf("%s watch of worker %d on %s set by %s", r.kind, r.worker.id, r.reg.Path, r.reg.String())
+	s := fmt.Sprintf("%s watch of worker %d on %s set by %s", r.kind, r.worker.ID, r.reg.Path, r.reg.String())
 	if fired {
 		s += fmt.Sprintf(", fired %s at %d", ev.Type, at)
 	} else {
@@ -99,7 +99,7 @@ func (l *watchLog) track(w *worker, reg linearizability.Op, kind watchKind, gen 
 	w.pending.Add(1)
 	l.wg.Go(func() {
 		ev, ok := <-ch
-		gen := w.tap.generation()
+		gen := w.Tap.Generation()
 		r.mu.Lock()
 		r.fired, r.at, r.evGen = true, time.Now().UnixNano(), gen
 		if ok {
@@ -233,7 +233,7 @@ type watchReport struct {
 // connection that is still the worker's, and an acknowledged write that
 // triggers it was issued after the read that set it returned.
 func mustFire(r *watchRec, effs []writeEffect) bool {
-	if r.gen == 0 || r.gen != r.worker.tap.generation() {
+	if r.gen == 0 || r.gen != r.worker.Tap.Generation() {
 		return false
 	}
 	for _, e := range effs {

@@ -1,9 +1,11 @@
-package faults
+package load
 
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"net"
 	"testing"
+	"time"
 )
 
 // The frame parser finds every header however the stream is split, and
@@ -49,7 +51,7 @@ func TestFrameParserSplits(t *testing.T) {
 // The tap keeps the zxid of the reply whose xid matches the last request,
 // ignoring pings, notifications and go-zk's own setWatches.
 func TestReplyTap(t *testing.T) {
-	tap := &replyTap{}
+	tap := NewTap()
 	req := func(xid, op int32) []byte {
 		return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, uint32(xid)), uint32(op))
 	}
@@ -58,21 +60,53 @@ func TestReplyTap(t *testing.T) {
 		b = binary.BigEndian.AppendUint64(b, uint64(zxid))
 		return binary.BigEndian.AppendUint32(b, 0)
 	}
-	tap.begin()
+	tap.Begin()
 	tap.onRequest(req(7, 4)) // getData
 	tap.onRequest(req(8, opSetWatches))
 	tap.onRequest(req(-2, 11)) // ping
 	tap.onReply(1, reply(-1, 90))
 	tap.onReply(1, reply(8, 95))
-	if _, _, ok := tap.reply(); ok {
+	if _, _, ok := tap.Reply(); ok {
 		t.Fatal("a reply to another request was taken")
 	}
 	tap.onReply(1, reply(7, 99))
-	if z, g, ok := tap.reply(); !ok || z != 99 || g != 1 {
+	if z, g, ok := tap.Reply(); !ok || z != 99 || g != 1 {
 		t.Fatalf("reply() = %d, %d, %v; want 99, 1, true", z, g, ok)
 	}
-	tap.begin()
-	if _, _, ok := tap.reply(); ok {
+	tap.Begin()
+	if _, _, ok := tap.Reply(); ok {
 		t.Fatal("begin did not forget the previous reply")
+	}
+}
+
+// Each dial is a new generation; Drop closes the current connection.
+func TestTapDialAndDrop(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	tap := NewTap()
+	if g := tap.Generation(); g != 0 {
+		t.Fatalf("generation %d before any dial", g)
+	}
+	first, err := tap.Dial("tcp", ln.Addr().String(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	second, err := tap.Dial("tcp", ln.Addr().String(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := tap.Generation(); g != 2 {
+		t.Fatalf("generation %d after two dials", g)
+	}
+	tap.Drop()
+	if _, err := second.Write([]byte{0, 0, 0, 0}); err == nil {
+		t.Fatal("the dropped connection still writes")
+	}
+	if _, err := first.Write([]byte{0, 0, 0, 0}); err != nil {
+		t.Fatalf("an earlier connection was closed too: %v", err)
 	}
 }
