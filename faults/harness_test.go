@@ -126,6 +126,15 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 	if *faultsKinds != "all" {
 		replay += fmt.Sprintf(" -faults.kinds=%s", *faultsKinds)
 	}
+	if *faultsBig != 1 {
+		replay += fmt.Sprintf(" -faults.big=%d", *faultsBig)
+	}
+	if *faultsExpirers != 1 {
+		replay += fmt.Sprintf(" -faults.expirers=%d", *faultsExpirers)
+	}
+	if *faultsBinary != "" {
+		replay += fmt.Sprintf(" -faults.binary=%s", *faultsBinary)
+	}
 	t.Logf("servers %d, seed %d, fault phase %v, %d workers; replay the same choices: %s", n, seed, *faultsDuration, *faultsWorkers, replay)
 	// Separate streams, so the sequence of fault kinds does not depend on
 	// the draws each fault makes (which depend on whether a leader was seen).
@@ -158,10 +167,30 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 	for i := range *faultsClosers {
 		parents = append(parents, closerParent(i))
 	}
+	for i := range *faultsBig {
+		parents = append(parents, bigParent(i))
+	}
+	for i := range *faultsExpirers {
+		parents = append(parents, expParent(i))
+	}
+	// The paths the final reads pin down.
+	finalPaths := slices.Concat(loadPaths, bigPaths(*faultsBig), expPaths(*faultsExpirers))
 	for _, p := range parents {
 		if err := setup.createParent(p); err != nil {
 			t.Fatal(err)
 		}
+	}
+
+	kinds, err := parseKinds(*faultsKinds, *faultsDuration)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idle *idler
+	if slices.Contains(kinds, faultIdle) {
+		if idle, err = newIdler(addrs, logger); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(idle.close)
 	}
 
 	// Load.
@@ -186,20 +215,37 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 		cs = &closers{addrs: addrs, rec: rec, watches: watches, logger: logger, seed: seed}
 		wg.Go(func() { cs.run(stop, *faultsClosers) })
 	}
+	big := &bigStats{}
+	for i := range *faultsBig {
+		w, err := newWorker(bigIDs+i, addrs, rec, watches, seed, logger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(w.Conn.Close)
+		workers = append(workers, w) // closed with the others if the ensemble does not come back
+		wg.Go(func() { runBig(w, i, big, stop) })
+	}
+	var ex *expirers
+	if *faultsExpirers > 0 {
+		ex = &expirers{addrs: addrs, rec: rec, watches: watches, logger: logger, seed: seed}
+		wg.Go(func() { ex.run(stop, *faultsExpirers) })
+	}
 	signalStop := sync.OnceFunc(func() { close(stop) })
 	stopLoad := func() { signalStop(); wg.Wait() }
 	t.Cleanup(stopLoad)
 
 	// Faults, one at a time.
-	kinds, err := parseKinds(*faultsKinds)
-	if err != nil {
-		t.Fatal(err)
-	}
 	sched := newScheduler(kindRng, kinds)
 	start := time.Now()
 	end := start.Add(*faultsDuration)
 	for time.Now().Before(end) {
-		r, err := c.inject(faultRng, sched.next())
+		var r faultRecord
+		var err error
+		if kind := sched.next(); kind == faultIdle {
+			r, err = c.idleGap(idle, out)
+		} else {
+			r, err = c.inject(faultRng, kind)
+		}
 		art.faults = append(art.faults, r)
 		if err != nil {
 			out.report(ensembleFinding(fmt.Sprintf("fault %d, %s: %v", len(art.faults), r, err), err))
@@ -244,7 +290,7 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 			t.Fatal(err)
 		}
 		t.Cleanup(final.Conn.Close)
-		for _, p := range loadPaths {
+		for _, p := range finalPaths {
 			if err := final.finalRead(p); err != nil {
 				if !out.keep {
 					t.Fatal(err)
@@ -269,13 +315,22 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 	if cs != nil {
 		rep.closers = cs.String()
 	}
+	if *faultsBig > 0 {
+		rep.extra = append(rep.extra, big.String())
+	}
+	if ex != nil {
+		rep.extra = append(rep.extra, ex.String())
+	}
+	if idle != nil {
+		rep.extra = append(rep.extra, idle.String())
+	}
 	for _, op := range h.Ops {
 		if op.Kind.IsRead() && op.Completed() && op.Zxid > 0 {
 			rep.zxidReads++
 		}
 	}
 	if recovered {
-		rep.lost = load.AckedWritesLost(h, loadPaths)
+		rep.lost = load.AckedWritesLost(h, finalPaths)
 		out.report(lostFindings(rep.lost)...)
 	} else {
 		t.Logf("no final reads (the ensemble did not recover): acknowledged writes lost and missed watches not checked")
@@ -309,6 +364,10 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 
 	rep.reads = linearizability.CheckReads(h)
 	out.report(readFindings(rep.reads)...)
+	out.report(big.findings()...)
+	if ex != nil {
+		out.report(ex.check(art.faults)...)
+	}
 
 	rep.watches = checkWatches(watches, h)
 	art.watches = rep.watches
@@ -392,8 +451,9 @@ type report struct {
 	ops      int
 	unknowns int
 	expired  int
-	drops    int    // client connections dropped (-faults.client-drops)
-	closers  string // what the closers did (-faults.closers)
+	drops    int      // client connections dropped (-faults.client-drops)
+	closers  string   // what the closers did (-faults.closers)
+	extra    []string // what the big writers, expirers and idle gaps did
 	// zxidReads counts completed reads with a reply zxid, which CheckReads
 	// can check.
 	zxidReads int
@@ -427,6 +487,9 @@ func (r *report) log(t *testing.T) {
 	if r.closers != "" {
 		fmt.Fprintf(&b, "  %s\n", r.closers)
 	}
+	for _, e := range r.extra {
+		fmt.Fprintf(&b, "  %s\n", e)
+	}
 	fmt.Fprintf(&b, "  acked writes lost: %d\n", len(r.lost))
 	fmt.Fprintf(&b, "  Porcupine: %s (checked in %v)\n", r.lin, r.linTook.Round(time.Millisecond))
 	fmt.Fprintf(&b, "  CheckReads: %d violations (%d reads carried a reply zxid)\n", len(r.reads), r.zxidReads)
@@ -436,7 +499,7 @@ func (r *report) log(t *testing.T) {
 	b.WriteString("  recovery, fault healed -> serving leader with a quorum following | -> every server in sync, min/median/max:\n")
 	for _, k := range faultKinds {
 		fs := byKind[k]
-		if len(fs) == 0 {
+		if len(fs) == 0 || k == faultIdle {
 			continue
 		}
 		var q, full []time.Duration

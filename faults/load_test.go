@@ -332,7 +332,7 @@ func (w *worker) get(sess int64, path string, watch bool) linearizability.Op {
 			data, st, err = w.Conn.Get(path)
 		}
 		if err == nil && st != nil {
-			op.RespData = append([]byte{}, data...)
+			op.RespData = recordedData(path, data)
 			op.StatVersion, op.Mzxid, op.Czxid = st.Version, st.Mzxid, st.Czxid
 			w.versions[path] = st.Version
 		}
@@ -345,8 +345,9 @@ func (w *worker) get(sess int64, path string, watch bool) linearizability.Op {
 }
 
 // exists checks path, setting a watch if watch: a data watch if the node
-// exists, an exist watch (fires on its creation) if not.
-func (w *worker) exists(sess int64, path string, watch bool) {
+// exists, an exist watch (fires on its creation) if not. It returns the
+// recorded op and the watch set (nil if none).
+func (w *worker) exists(sess int64, path string, watch bool) (linearizability.Op, *watchRec) {
 	var ch <-chan zk.Event
 	op, gen := w.Do(linearizability.Op{Session: sess, Kind: linearizability.Exists, Path: path}, func(op *linearizability.Op) error {
 		var ok bool
@@ -374,8 +375,9 @@ func (w *worker) exists(sess int64, path string, watch bool) {
 		if op.Exists {
 			kind = watchData
 		}
-		w.watches.track(w, op, kind, gen, ch)
+		return op, w.watches.track(w, op, kind, gen, ch)
 	}
+	return op, nil
 }
 
 // children lists parent, setting a child watch if watch.

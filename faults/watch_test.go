@@ -91,7 +91,7 @@ type watchLog struct {
 
 // track records a watch and waits for its event in a goroutine of its own,
 // which ends when the event arrives or the client closes.
-func (l *watchLog) track(w *worker, reg linearizability.Op, kind watchKind, gen int, ch <-chan zk.Event) {
+func (l *watchLog) track(w *worker, reg linearizability.Op, kind watchKind, gen int, ch <-chan zk.Event) *watchRec {
 	r := &watchRec{worker: w, kind: kind, reg: reg, gen: gen}
 	l.mu.Lock()
 	l.recs = append(l.recs, r)
@@ -110,6 +110,7 @@ func (l *watchLog) track(w *worker, reg linearizability.Op, kind watchKind, gen 
 		r.mu.Unlock()
 		w.pending.Add(-1)
 	})
+	return r
 }
 
 func (l *watchLog) all() []*watchRec {

@@ -2,6 +2,7 @@ package load
 
 import (
 	"encoding/binary"
+	"errors"
 	"net"
 	"sync"
 	"time"
@@ -43,13 +44,28 @@ type Tap struct {
 	closeErr  int32
 	closeZxid int64
 	closeAt   int64 // when the reply arrived (Unix ns)
+	// lastIn is when bytes last arrived from the server on the current
+	// connection (its dial time before any).
+	lastIn time.Time
+	// hold: the client is cut off (Hold): nothing it writes reaches the
+	// server, and it cannot dial.
+	hold bool
 }
+
+// errHeld is what Dial returns while the tap holds the client.
+var errHeld = errors.New("tap: client held (cut off by the test)")
 
 // NewTap returns a tap that has dialed nothing yet.
 func NewTap() *Tap { return &Tap{closeXid: -1} }
 
 // Dial is a zk.Dialer.
 func (t *Tap) Dial(network, addr string, timeout time.Duration) (net.Conn, error) {
+	t.mu.Lock()
+	held := t.hold
+	t.mu.Unlock()
+	if held {
+		return nil, errHeld
+	}
 	nc, err := net.DialTimeout(network, addr, timeout)
 	if err != nil {
 		return nil, err
@@ -58,6 +74,7 @@ func (t *Tap) Dial(network, addr string, timeout time.Duration) (net.Conn, error
 	t.dials++
 	gen := t.dials
 	t.cur = nc
+	t.lastIn = time.Now()
 	t.mu.Unlock()
 	return &tapConn{Conn: nc, tap: t, gen: gen, in: frameParser{hdrLen: 16}, out: frameParser{hdrLen: 8}}, nil
 }
@@ -72,6 +89,41 @@ func (t *Tap) Drop() {
 	if nc != nil {
 		_ = nc.Close()
 	}
+}
+
+// Hold cuts the client off until Release: nothing it writes from now on
+// reaches the server (a write reports success), and it cannot dial. With
+// closeConn the current connection is also closed (the server sees the
+// client go away); without, it stays open and silent (the server sees a
+// client that stopped sending, like a paused process). Either way the
+// server hears nothing of the session, which expires after its timeout.
+func (t *Tap) Hold(closeConn bool) {
+	t.mu.Lock()
+	t.hold = true
+	nc := t.cur
+	t.mu.Unlock()
+	if closeConn && nc != nil {
+		_ = nc.Close()
+	}
+}
+
+// Release ends a Hold: the client writes and dials again.
+func (t *Tap) Release() {
+	t.mu.Lock()
+	t.hold = false
+	t.mu.Unlock()
+}
+
+// Quiet returns how long the server has sent nothing on the current
+// connection (since it was dialed, if nothing came), and the connection's
+// generation (0: none dialed yet).
+func (t *Tap) Quiet() (time.Duration, int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.dials == 0 {
+		return 0, 0
+	}
+	return time.Since(t.lastIn), t.dials
 }
 
 // ReplyHeader returns the header of the reply to the request sent since
@@ -166,12 +218,26 @@ type tapConn struct {
 
 func (c *tapConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.tap.mu.Lock()
+		if c.tap.dials == c.gen {
+			c.tap.lastIn = time.Now()
+		}
+		c.tap.mu.Unlock()
+	}
 	c.in.feed(p[:n], func(hdr []byte) { c.tap.onReply(c.gen, hdr) })
 	return n, err
 }
 
 // Write parses before writing: the reply may be read before Write returns.
+// While the tap holds the client, what it writes is dropped.
 func (c *tapConn) Write(p []byte) (int, error) {
+	c.tap.mu.Lock()
+	held := c.tap.hold
+	c.tap.mu.Unlock()
+	if held {
+		return len(p), nil
+	}
 	c.out.feed(p, c.tap.onRequest)
 	return c.Conn.Write(p)
 }

@@ -2,6 +2,7 @@ package load
 
 import (
 	"encoding/binary"
+	"io"
 	"math/rand/v2"
 	"net"
 	"testing"
@@ -109,4 +110,73 @@ func TestTapDialAndDrop(t *testing.T) {
 	if _, err := first.Write([]byte{0, 0, 0, 0}); err != nil {
 		t.Fatalf("an earlier connection was closed too: %v", err)
 	}
+}
+
+// A held client's writes go nowhere and it cannot dial; Release undoes
+// both. Quiet counts from the last bytes the server sent.
+func TestTapHold(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 2)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	tap := NewTap()
+	if _, gen := tap.Quiet(); gen != 0 {
+		t.Fatalf("generation %d before any dial", gen)
+	}
+	client, err := tap.Dial("tcp", ln.Addr().String(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server := <-accepted
+	defer server.Close()
+
+	if _, err := server.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Read(make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if q, gen := tap.Quiet(); gen != 1 || q > time.Second {
+		t.Fatalf("Quiet() = %v, %d right after a read", q, gen)
+	}
+
+	tap.Hold(false)
+	if n, err := client.Write([]byte("held")); err != nil || n != 4 {
+		t.Fatalf("held write = %d, %v; want it to report success", n, err)
+	}
+	if _, err := tap.Dial("tcp", ln.Addr().String(), time.Second); err == nil {
+		t.Fatal("dialed while held")
+	}
+	tap.Release()
+	if _, err := client.Write([]byte("free")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 4)
+	_ = server.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(server, got); err != nil || string(got) != "free" {
+		t.Fatalf("server read %q, %v; want only what was written after the release", got, err)
+	}
+
+	tap.Hold(true)
+	if _, err := io.ReadFull(server, got[:1]); err == nil {
+		t.Fatal("Hold(true) left the connection open")
+	}
+	tap.Release()
+	again, err := tap.Dial("tcp", ln.Addr().String(), time.Second)
+	if err != nil {
+		t.Fatalf("dial after release: %v", err)
+	}
+	defer again.Close()
 }
