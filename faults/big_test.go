@@ -70,13 +70,15 @@ func bigPaths(n int) []string {
 
 func isBigPath(p string) bool { return strings.HasPrefix(p, "/big") }
 
-// bigValue returns a value of n bytes: tag, '|', then bytes drawn from a
-// hash of the tag, so two values of one size differ all along.
+// bigValue returns a value of n bytes: tag, ':', n, '|', then bytes drawn
+// from a hash of that header, so two values differ all along and a cut
+// one does not pass for a shorter value.
 func bigValue(tag string, n int) []byte {
 	b := make([]byte, n)
-	k := copy(b, tag+"|")
+	hdr := fmt.Sprintf("%s:%d|", tag, n)
+	k := copy(b, hdr)
 	h := fnv.New64a()
-	h.Write([]byte(tag))
+	h.Write([]byte(hdr))
 	x := h.Sum64() | 1
 	for i := k; i < n; i++ {
 		x ^= x << 13
@@ -87,14 +89,13 @@ func bigValue(tag string, n int) []byte {
 	return b
 }
 
-// bigRecord is what the history records for a big value: its tag and
-// length if it is a whole value bigValue made, else a mark of its length
-// and damage that no write recorded.
+// bigRecord is what the history records for a big value: its header
+// ("tag:length") if it is a whole value bigValue made, else a mark of its
+// length and damage that no write recorded.
 func bigRecord(b []byte) []byte {
 	if i := bytes.IndexByte(b, '|'); i > 0 {
-		tag := string(b[:i])
-		if bytes.Equal(b, bigValue(tag, len(b))) {
-			return fmt.Appendf(nil, "%s:%d", tag, len(b))
+		if tag, _, ok := strings.Cut(string(b[:i]), ":"); ok && bytes.Equal(b, bigValue(tag, len(b))) {
+			return bytes.Clone(b[:i])
 		}
 	}
 	return fmt.Appendf(nil, "corrupt:%d:%.20q", len(b), b)
