@@ -260,6 +260,11 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 	// recovered: the ensemble serves again, so the final reads can pin
 	// down its state (only a planted bug gets here without it).
 	recovered := true
+	var endPhases []string
+	mark := func(what string, since time.Time) {
+		endPhases = append(endPhases, fmt.Sprintf("%s %v", what, time.Since(since).Round(time.Millisecond)))
+	}
+	endStart := time.Now()
 	if _, err := c.waitRecovery(time.Now(), recoverWait, nil); err != nil {
 		if !out.keep {
 			t.Fatalf("after the fault phase: %v", err)
@@ -267,10 +272,15 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 		out.report(ensembleFinding(fmt.Sprintf("after the fault phase: %v", err), err))
 		recovered = false
 	}
+	mark("whole again after", endStart)
 	if recovered {
 		time.Sleep(time.Second) // load on the healthy ensemble
+		since := time.Now()
 		stopLoad()
+		mark("load stopped in", since)
+		since = time.Now()
 		waitWatches(watches, rec.History(), watchWait)
+		mark("watches that must fire waited for", since)
 	} else {
 		// Requests to a dead ensemble may wait for a long time: closing
 		// the sessions ends them (after the stop, so that no worker goes
@@ -284,6 +294,7 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 
 	// Final synced reads through a fresh session: they pin down the state
 	// every acknowledged write must be reflected in.
+	finalStart := time.Now()
 	if recovered {
 		final, err := newWorker(-1, addrs, rec, watches, seed, logger)
 		if err != nil {
@@ -301,6 +312,10 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 			}
 		}
 	}
+	if recovered {
+		mark("final reads took", finalStart)
+	}
+	t.Logf("after the fault phase: %s", strings.Join(endPhases, ", "))
 	h := rec.History()
 	art.checked = &h
 
