@@ -282,6 +282,10 @@ func (x *expirers) afterExpiry(i int, partner *worker, psess, sess int64, watch 
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// The NodeDeleted came from the session's closeSession: it was
+	// committed by then.
+	_, _, deletedAt := watch.state()
+	x.rec.ConfirmExpired(sess, deletedAt)
 	x.mu.Lock()
 	x.vanished++
 	x.mu.Unlock()

@@ -18,8 +18,10 @@ import (
 // item 1). Clients with long sessions (go-zk pings every third of the
 // session timeout) live in that state.
 //
-// The fault kind idle-gap injects nothing: while the other clients' load
-// goes on, it waits until two sessions of idleSessionTimeout (pings every
+// The fault kind idle-gap injects nothing: the workers rest (a calm of
+// over 31 s at full load would add half again to the history, and the
+// read check is quadratic in it), the big writers and expirers go on, and
+// it waits until two sessions of idleSessionTimeout (pings every
 // 60 s) have heard nothing from their servers for idleQuiet, then
 //   - the reader reads /idle/big, a value as large as a create may carry
 //     under jute.maxbuffer: the reply must come, whole, on the same

@@ -73,6 +73,9 @@ type worker struct {
 	// reader: the worker only reads, each time after a sync
 	// (-faults.readers).
 	reader bool
+	// paused, while true, holds the worker between two operations (during
+	// an idle gap; nil: never).
+	paused *atomic.Bool
 	// drops: with -faults.client-drops, when the worker next drops its
 	// connection (zero: never) and how many times it did.
 	nextDrop time.Time
@@ -99,6 +102,14 @@ func (w *worker) run(stop <-chan struct{}) {
 		case <-stop:
 			return
 		default:
+		}
+		if w.paused != nil && w.paused.Load() {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			continue
 		}
 		sess := w.WaitSession(stop)
 		if sess == 0 {

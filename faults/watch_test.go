@@ -180,6 +180,29 @@ func effects(h linearizability.History) []writeEffect {
 	return out
 }
 
+// effectIndex holds the changes of a history by the path they change and
+// by that path's parent: a watch on p can only be fired or explained by a
+// change of p or of a child of p, so the checks look at those alone
+// instead of at every write of the run.
+type effectIndex struct {
+	byPath, byParent map[string][]writeEffect
+}
+
+func indexEffects(effs []writeEffect) effectIndex {
+	x := effectIndex{byPath: map[string][]writeEffect{}, byParent: map[string][]writeEffect{}}
+	for _, e := range effs {
+		x.byPath[e.path] = append(x.byPath[e.path], e)
+		parent := path.Dir(e.path)
+		x.byParent[parent] = append(x.byParent[parent], e)
+	}
+	return x
+}
+
+// about returns the changes of p and of its children.
+func (x effectIndex) about(p string) []writeEffect {
+	return append(append([]writeEffect(nil), x.byPath[p]...), x.byParent[p]...)
+}
+
 // triggers reports whether change e fires a watch of kind on watched (for
 // the missed-watch check: what must fire it).
 func triggers(kind watchKind, watched string, e writeEffect) bool {
@@ -233,11 +256,11 @@ type watchReport struct {
 // mustFire reports whether r must have fired by now: it was set on a
 // connection that is still the worker's, and an acknowledged write that
 // triggers it was issued after the read that set it returned.
-func mustFire(r *watchRec, effs []writeEffect) bool {
+func mustFire(r *watchRec, effs effectIndex) bool {
 	if r.gen == 0 || r.gen != r.worker.Tap.Generation() {
 		return false
 	}
-	for _, e := range effs {
+	for _, e := range effs.about(r.reg.Path) {
 		if e.acked && e.call > r.reg.Return && triggers(r.kind, r.reg.Path, e) {
 			return true
 		}
@@ -248,7 +271,7 @@ func mustFire(r *watchRec, effs []writeEffect) bool {
 // waitWatches polls until every watch that must fire has fired, or d
 // passes.
 func waitWatches(l *watchLog, h linearizability.History, d time.Duration) {
-	effs := effects(h)
+	effs := indexEffects(effects(h))
 	deadline := time.Now().Add(d)
 	for _, r := range l.all() {
 		for mustFire(r, effs) && time.Now().Before(deadline) {
@@ -262,7 +285,7 @@ func waitWatches(l *watchLog, h linearizability.History, d time.Duration) {
 
 // checkWatches runs both checks over every watch of l against h.
 func checkWatches(l *watchLog, h linearizability.History) watchReport {
-	effs := effects(h)
+	effs := indexEffects(effects(h))
 	expired := map[int64]bool{}
 	for _, op := range h.Ops {
 		if op.Kind == linearizability.CloseSession {
@@ -298,7 +321,7 @@ func checkWatches(l *watchLog, h linearizability.History) watchReport {
 }
 
 // implausible returns why event ev of watch r cannot be right, or "".
-func implausible(r *watchRec, ev zk.Event, at int64, effs []writeEffect, expired map[int64]bool) string {
+func implausible(r *watchRec, ev zk.Event, at int64, effs effectIndex, expired map[int64]bool) string {
 	if ev.Path != r.reg.Path {
 		return fmt.Sprintf("event for path %s", ev.Path)
 	}
@@ -309,7 +332,7 @@ func implausible(r *watchRec, ev zk.Event, at int64, effs []writeEffect, expired
 	if !allowed {
 		return fmt.Sprintf("%s cannot fire a %s watch", ev.Type, r.kind)
 	}
-	for _, e := range effs {
+	for _, e := range effs.about(ev.Path) {
 		if e.call >= at {
 			continue
 		}

@@ -13,15 +13,20 @@ import (
 // return times of acknowledged successful writes (for write pauses) and
 // the sessions seen to expire. Its methods are safe for concurrent use.
 type Recorder struct {
-	mu       sync.Mutex
-	h        linearizability.History
-	acks     []int64         // Return times of acknowledged successful writes, in the order recorded
-	expired  map[int64]int64 // session -> when its expiry was noticed (Unix ns)
-	unknowns int
+	mu      sync.Mutex
+	h       linearizability.History
+	acks    []int64         // Return times of acknowledged successful writes, in the order recorded
+	expired map[int64]int64 // session -> when its expiry was noticed (Unix ns)
+	// confirmed: session -> when its closeSession was known committed
+	// (ConfirmExpired).
+	confirmed map[int64]int64
+	unknowns  int
 }
 
 // NewRecorder returns an empty Recorder.
-func NewRecorder() *Recorder { return &Recorder{expired: map[int64]int64{}} }
+func NewRecorder() *Recorder {
+	return &Recorder{expired: map[int64]int64{}, confirmed: map[int64]int64{}}
+}
 
 // Add records one operation.
 func (r *Recorder) Add(op linearizability.Op) {
@@ -43,6 +48,18 @@ func (r *Recorder) NoteExpired(session int64) {
 	defer r.mu.Unlock()
 	if _, ok := r.expired[session]; !ok && session != 0 {
 		r.expired[session] = time.Now().UnixNano()
+	}
+}
+
+// ConfirmExpired records that the closeSession of an expired session was
+// committed by at (Unix ns): a client saw an effect of it, such as the
+// NodeDeleted of one of the session's ephemerals. The first confirmation
+// of a session counts.
+func (r *Recorder) ConfirmExpired(session, at int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.confirmed[session]; !ok {
+		r.confirmed[session] = at
 	}
 }
 
@@ -77,8 +94,8 @@ func (r *Recorder) ExpiredBetween(from, to time.Time) int {
 
 // History returns the recorded history with a closeSession appended for
 // every session seen to expire (linearizability.History.AddExpiry: it may
-// have happened any time after the session's last reply, and its commit is
-// not confirmed).
+// have happened any time after the session's last reply, and it returns
+// when ConfirmExpired said, else never).
 func (r *Recorder) History() linearizability.History {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -90,7 +107,11 @@ func (r *Recorder) History() linearizability.History {
 	}
 	slices.Sort(sessions)
 	for _, s := range sessions {
-		h.AddExpiry(s, r.expired[s], linearizability.Unknown)
+		confirmed, ok := r.confirmed[s]
+		if !ok {
+			confirmed = linearizability.Unknown
+		}
+		h.AddExpiry(s, r.expired[s], confirmed)
 	}
 	return h
 }

@@ -82,3 +82,19 @@ func TestWritePause(t *testing.T) {
 		require.Equal(t, c.want, r.WritePause(at(c.from), at(c.to)), "window [%d, %d]", c.from, c.to)
 	}
 }
+
+// A confirmed expiry returns when it was confirmed; an unconfirmed one
+// never does.
+func TestRecorderConfirmedExpiry(t *testing.T) {
+	r := NewRecorder()
+	r.Add(linearizability.Op{Session: 3, Call: 10, Return: 20, Kind: linearizability.Create, Path: "/e", Mode: linearizability.ModeEphemeral})
+	r.Add(linearizability.Op{Session: 4, Call: 10, Return: 20, Kind: linearizability.GetData, Path: "/e"})
+	r.NoteExpired(3)
+	r.NoteExpired(4)
+	r.ConfirmExpired(3, 500)
+	r.ConfirmExpired(3, 900) // the first confirmation counts
+	h := r.History()
+	require.Len(t, h.Ops, 4)
+	require.Equal(t, linearizability.Op{Session: 3, Call: 20, Return: 500, Kind: linearizability.CloseSession}, h.Ops[2])
+	require.Equal(t, linearizability.Op{Session: 4, Call: 20, Return: linearizability.Unknown, Kind: linearizability.CloseSession}, h.Ops[3])
+}
