@@ -18,7 +18,7 @@ func BenchmarkAppendSync(b *testing.B) {
 	z := int64(0)
 	for b.Loop() {
 		z++
-		if err := l.Append(Record{Zxid: z, Data: benchPayload}); err != nil {
+		if err := l.Append(Record{Zxid: z, Data: txnPayload(z, benchPayload)}); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := l.Sync(); err != nil {
@@ -45,7 +45,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 		for pb.Next() {
 			mu.Lock()
 			z++
-			err := l.Append(Record{Zxid: z, Data: benchPayload})
+			err := l.Append(Record{Zxid: z, Data: txnPayload(z, benchPayload)})
 			mu.Unlock()
 			if err != nil {
 				b.Error(err)

@@ -90,3 +90,16 @@ func parseEpoch(b []byte) (int64, error) {
 	}
 	return v, nil
 }
+
+// The epoch files ZAB keeps, named as ZooKeeper names them.
+const (
+	AcceptedEpochFile = "acceptedEpoch"
+	CurrentEpochFile  = "currentEpoch"
+)
+
+// EpochFilePath returns where ZooKeeper keeps an epoch file of a data
+// directory: <dataDir>/version-2/<name> (QuorumPeer.loadDataBase, beside
+// the snapshots).
+func EpochFilePath(dataDir, name string) string {
+	return filepath.Join(dataDir, versionDir, name)
+}

@@ -20,7 +20,7 @@ func segmentSeeds(t testing.TB) [][]byte {
 	l, err := OpenLog("/s", LogOptions{FS: m, Logger: quiet()})
 	require.NoError(t, err)
 	require.NoError(t, l.Append(recs(1, 4)...))
-	require.NoError(t, l.Append(Record{Zxid: 1<<32 | 1, Data: nil}))
+	require.NoError(t, l.Append(Record{Zxid: 1<<32 | 1, Data: txnPayload(1<<32|1, nil)}))
 	require.NoError(t, l.Close())
 	f, err := m.OpenFile("/s/version-2/log.1", os.O_RDONLY, 0)
 	require.NoError(t, err)
@@ -29,8 +29,11 @@ func segmentSeeds(t testing.TB) [][]byte {
 	_, err = f.ReadAt(whole, 0)
 	require.NoError(t, err)
 	flipped := bytes.Clone(whole)
-	flipped[30] ^= 1
-	return [][]byte{whole, whole[:len(whole)-3], whole[:segmentHeaderSize], flipped, append(bytes.Clone(whole), 0, 0, 0, 0, 0, 0, 0, 0)}
+	flipped[40] ^= 1
+	noEOR := bytes.Clone(whole)
+	noEOR[len(noEOR)-1] = 0
+	return [][]byte{whole, whole[:len(whole)-3], whole[:logHeaderSize], flipped, noEOR,
+		append(bytes.Clone(whole), make([]byte, 4096)...)}
 }
 
 // FuzzLogSegment opens arbitrary bytes as the only segment of a log. It must
@@ -69,16 +72,16 @@ func FuzzLogSegment(f *testing.F) {
 			return
 		}
 		require.Equal(t, int64(1), got[0].Zxid)
-		enc := segmentHeader()
-		var h [recordHeaderSize + zxidSize]byte
+		enc := logHeader()
 		for i, r := range got {
 			if i > 0 {
 				require.Greater(t, r.Zxid, got[i-1].Zxid)
 			}
-			encodeRecordHeader(&h, r)
-			enc = append(append(enc, h[:]...), r.Data...)
+			enc = append(enc, encodeRecord(r)...)
 		}
-		require.True(t, bytes.HasPrefix(data, enc), "recovered records are not a prefix of the input")
+		// The header's dbid (bytes 8-15) is not checked, as ZooKeeper does.
+		require.Equal(t, enc[:8], data[:8], "magic and version")
+		require.True(t, bytes.HasPrefix(data[logHeaderSize:], enc[logHeaderSize:]), "recovered records are not a prefix of the input")
 		require.Equal(t, got[len(got)-1].Zxid, l.LastZxid())
 	})
 }
@@ -86,15 +89,15 @@ func FuzzLogSegment(f *testing.F) {
 func snapshotSeeds(t testing.TB) [][]byte {
 	m := NewMemFS()
 	var out [][]byte
-	for _, body := range [][]byte{nil, []byte("hello"), snapBodyFor(3, 300)} {
-		p, err := WriteSnapshotFS(m, "/d", 3, func(w io.Writer) error {
+	for i, body := range [][]byte{nil, []byte("hello"), snapBodyFor(3, 300), snapBodyFor(4, 0)} {
+		p, err := WriteSnapshotCompressedFS(m, "/d", 3, []string{"", "gz", "snappy", ""}[i], func(w io.Writer) error {
 			_, err := w.Write(body)
 			return err
 		})
 		require.NoError(t, err)
 		out = append(out, readMemT(t, m, p))
 	}
-	return append(out, out[1][:20])
+	return append(out, out[2][:20], snapBodyFor(5, 100)[:200])
 }
 
 func readMemT(t testing.TB, m *MemFS, path string) []byte {
@@ -110,33 +113,49 @@ func readMemT(t testing.TB, m *MemFS, path string) []byte {
 	return b
 }
 
-// FuzzSnapshotHeader opens arbitrary bytes as a snapshot. It must not
-// panic; a snapshot that verifies yields exactly the bytes between header
-// and trailer.
+// FuzzSnapshotHeader opens arbitrary bytes as a snapshot, uncompressed,
+// gzip and snappy. It must not panic; a snapshot that verifies reads back
+// as the bytes written (decompressed), and corruption wraps ErrCorrupt and
+// names the file.
 func FuzzSnapshotHeader(f *testing.F) {
 	for _, s := range snapshotSeeds(f) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, _ = parseSnapshotHeader(data)
 		m := NewMemFS()
-		w, err := m.OpenFile("/snap", os.O_WRONLY|os.O_CREATE, 0o644)
-		require.NoError(t, err)
-		_, err = w.Write(data)
-		require.NoError(t, err)
-		z, body, err := OpenSnapshotFS(m, "/snap")
-		if err != nil {
-			require.ErrorIs(t, err, ErrCorrupt)
-			require.Contains(t, err.Error(), "/snap")
-			return
+		for _, name := range []string{"/snapshot.3", "/snapshot.3.gz", "/snapshot.3.snappy"} {
+			w, err := m.OpenFile(name, os.O_WRONLY|os.O_CREATE, 0o644)
+			require.NoError(t, err)
+			_, err = w.Write(data)
+			require.NoError(t, err)
+			z, body, err := OpenSnapshotFS(m, name)
+			if err != nil {
+				require.ErrorIs(t, err, ErrCorrupt)
+				require.Contains(t, err.Error(), name)
+				continue
+			}
+			got, err := io.ReadAll(body)
+			require.NoError(t, err)
+			require.NoError(t, body.Close())
+			require.Equal(t, int64(3), z)
+			if name == "/snapshot.3" {
+				require.Equal(t, data, got)
+			}
+			// What verified, written back in each format, verifies.
+			for _, method := range []string{CompressNone, CompressGzip, CompressSnappy} {
+				p, err := WriteSnapshotCompressedFS(m, "/d", 3, method, func(w io.Writer) error {
+					_, err := w.Write(got)
+					return err
+				})
+				require.NoError(t, err)
+				_, body, err := OpenSnapshotFS(m, p)
+				require.NoError(t, err)
+				again, err := io.ReadAll(body)
+				require.NoError(t, err)
+				require.NoError(t, body.Close())
+				require.Equal(t, got, again)
+			}
 		}
-		defer body.Close()
-		got, err := io.ReadAll(body)
-		require.NoError(t, err)
-		require.Equal(t, data[snapHeaderSize:len(data)-snapTrailerSize], got)
-		hz, err := parseSnapshotHeader(data)
-		require.NoError(t, err)
-		require.Equal(t, hz, z)
 	})
 }
 

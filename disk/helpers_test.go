@@ -2,6 +2,7 @@ package disk
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,9 +39,28 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
+// txnPayload returns a log payload for zxid: a TxnHeader (session 0x100,
+// cxid and time derived from the zxid, type error) followed by body.
+func txnPayload(z int64, body []byte) []byte {
+	b := make([]byte, TxnHeaderSize, TxnHeaderSize+len(body))
+	binary.BigEndian.PutUint64(b[0:], 0x100)
+	binary.BigEndian.PutUint32(b[8:], uint32(z))
+	binary.BigEndian.PutUint64(b[12:], uint64(z))
+	binary.BigEndian.PutUint64(b[20:], uint64(1700000000000+z))
+	binary.BigEndian.PutUint32(b[28:], 0xffffffff)
+	return append(b, body...)
+}
+
 // rec returns a record for zxid whose payload is derived from it.
 func rec(z int64) Record {
-	return Record{Zxid: z, Data: bytes.Repeat([]byte(fmt.Sprintf("txn-%x;", z)), int(z%7)+1)}
+	return Record{Zxid: z, Data: txnPayload(z, bytes.Repeat([]byte(fmt.Sprintf("txn-%x;", z)), int(z%7)+1))}
+}
+
+// encodeRecord returns r as the log frames it.
+func encodeRecord(r Record) []byte {
+	var h [recordPrefixSize]byte
+	encodeRecordPrefix(&h, r)
+	return append(append(h[:], r.Data...), eorByte)
 }
 
 // recs returns records for zxids from..to.

@@ -21,7 +21,9 @@ type Record struct {
 	// Zxid is the transaction id, epoch<<32 | counter. It is strictly
 	// greater than the zxid of the record before it in the log.
 	Zxid int64
-	// Data is the payload; the disk package never looks inside it.
+	// Data is the payload: the txn as ZooKeeper logs it, starting with its
+	// TxnHeader (TxnHeaderSize bytes, whose zxid field must be Zxid). The
+	// disk package looks at nothing else in it.
 	Data []byte
 }
 
@@ -29,7 +31,15 @@ type Record struct {
 type LogOptions struct {
 	// SegmentSize is the size in bytes after which the log starts a new
 	// segment file (default 64 MiB). A segment can exceed it by one record.
+	// (ZooKeeper rolls its log at snapshots instead; either reads both.)
 	SegmentSize int64
+	// PreallocSize is how much a segment file is grown by, with zeros,
+	// whenever a record comes within 4 KiB of its end, as ZooKeeper does
+	// (zookeeper.preAllocSize; its default 64 MiB when zero; negative: no
+	// preallocation). Growing the file rarely lets an fsync skip the file
+	// size. It applies only on file systems whose files can be written at
+	// an offset (OSFS); MemFS files grow record by record.
+	PreallocSize int64
 	// NoSync skips every fsync. For tests only: nothing is durable.
 	NoSync bool
 	// FS is the file system to use; nil means OSFS.
@@ -47,6 +57,14 @@ type LogOptions struct {
 // DefaultSegmentSize is LogOptions.SegmentSize when it is left zero.
 const DefaultSegmentSize = 64 << 20
 
+// DefaultPreallocSize is LogOptions.PreallocSize when it is left zero:
+// ZooKeeper's default preAllocSize.
+const DefaultPreallocSize = 64 << 20
+
+// preallocMargin is ZooKeeper's: the file grows when a write starts within
+// this many bytes of its end (FilePadding.padFile).
+const preallocMargin = 4096
+
 // versionDir is the subdirectory ZooKeeper keeps its files in.
 const versionDir = "version-2"
 
@@ -60,7 +78,10 @@ type segment struct {
 	name  string // base name, log.<first hex>
 	first int64  // zxid of its first record, from the name
 	last  int64  // zxid of its last record
-	size  int64  // bytes written, including bytes still buffered
+	size  int64  // end of its data: bytes written, including bytes still buffered
+	// alloc is the size of the file with its preallocated zeros (only for
+	// the segment being written, when it is preallocated).
+	alloc int64
 }
 
 // Log is the write-ahead transaction log: a directory of segment files.
@@ -76,10 +97,16 @@ type Log struct {
 	logger *slog.Logger
 
 	// mu guards the fields below it: the append side.
-	mu       sync.Mutex
-	segs     []segment
-	cur      File          // the last segment, open for appending; nil when no segment exists
+	mu   sync.Mutex
+	segs []segment
+	// cur is the last segment, open for appending; nil until the first
+	// append after OpenLog or TruncateAfter, which starts a new segment
+	// (as ZooKeeper starts a new log file on its first append): the files
+	// found at open are never appended to, so a torn tail stays where the
+	// crash left it and ZooKeeper's files are not rewritten.
+	cur      File
 	w        *bufio.Writer // buffers writes to cur
+	curAt    io.WriterAt   // cur, when it can be preallocated; else nil
 	toClose  []File        // rolled segments, closed by the next sync token holder
 	dirDirty bool          // a segment was created since the directory was last synced
 	lastZxid int64
@@ -97,22 +124,30 @@ type Log struct {
 }
 
 // OpenLog opens the log in dir/version-2, creating it if needed, and
-// verifies every segment.
+// verifies every segment. The format is Apache ZooKeeper's (see
+// record.go): a log ZooKeeper 3.5-3.9 wrote opens, and ZooKeeper opens
+// ours.
 //
-// A torn final record of the last segment — a short header or a short body
-// with no valid record after it, as a crash mid-write leaves — or a tail of
-// zero bytes (zero fill, preallocation) is cut off with a warning, and a
-// last segment left empty that way is removed. A complete final record that
-// fails its CRC, or an impossible length that is not zero fill, is
-// corruption a crash does not cause: OpenLog fails with an error wrapping
+// The data of a segment ends, as ZooKeeper reads it, at the end of the
+// file, at a zero length followed by zeros (preallocation), or at a record
+// a crash cut short (a torn write: the file ends inside it, or zeros
+// follow its written prefix). Torn and zero tails are left in place (the
+// next append starts a new segment), with a warning for a torn one; a last
+// segment with no complete record is removed (ZooKeeper 3.9.3+ deletes an
+// empty tail log too). A complete final record that fails its checksum, or
+// an impossible length or end byte that is not zero fill, is corruption a
+// crash does not cause: OpenLog fails with an error wrapping
 // ErrCorruptTail and ErrCorrupt, unless opts.TruncateCorruptTail asks to
-// cut it. Any other damage (in the middle of a segment, in a segment that
-// is not the last, zxids that do not increase, a first record that
-// contradicts the file name) fails OpenLog with an error that wraps
-// ErrCorrupt and names the file and byte offset.
+// cut it. Any other damage (in the middle of a segment, a damaged tail in
+// a segment that is not the last, zxids that do not increase, a first
+// record that contradicts the file name) fails OpenLog with an error that
+// wraps ErrCorrupt and names the file and byte offset.
 func OpenLog(dir string, opts LogOptions) (*Log, error) {
 	if opts.SegmentSize <= 0 {
 		opts.SegmentSize = DefaultSegmentSize
+	}
+	if opts.PreallocSize == 0 {
+		opts.PreallocSize = DefaultPreallocSize
 	}
 	l := &Log{dir: filepath.Join(dir, versionDir), fs: orOS(opts.FS), opts: opts, logger: opts.Logger}
 	if l.logger == nil {
@@ -128,6 +163,7 @@ func OpenLog(dir string, opts LogOptions) (*Log, error) {
 	}
 	dirChanged := false
 	prev := int64(0)
+	var empty []named // passed over: no complete record
 	for i, s := range segs {
 		isLast := i == len(segs)-1
 		seg, keep, err := l.recoverSegment(s.name, s.zxid, prev, isLast)
@@ -135,33 +171,45 @@ func OpenLog(dir string, opts LogOptions) (*Log, error) {
 			return nil, err
 		}
 		if !keep {
-			dirChanged = true
+			dirChanged = dirChanged || isLast
+			if !isLast {
+				empty = append(empty, s)
+			}
 			continue
 		}
 		l.segs = append(l.segs, seg)
 		prev = seg.last
 	}
 	l.lastZxid = prev
-	if n := len(l.segs); n > 0 {
-		s := l.segs[n-1]
-		f, err := l.fs.OpenFile(l.path(s.name), os.O_WRONLY|os.O_APPEND, 0)
-		if err != nil {
-			return nil, fmt.Errorf("disk: open segment %s: %w", l.path(s.name), err)
+	for _, s := range empty {
+		// An empty file named for a zxid after the end of the log (crashes
+		// while creating files, twice) would collide with a file a later
+		// append creates; ZooKeeper overwrites such a file then.
+		if s.zxid > l.lastZxid {
+			l.logger.Warn("disk: removing log segment with no complete record", "file", l.path(s.name))
+			if err := l.removeFile(l.path(s.name)); err != nil {
+				return nil, err
+			}
+			dirChanged = true
 		}
+	}
+	if n := len(l.segs); n > 0 && !opts.NoSync {
 		// The previous process may have left unsynced data in the page
 		// cache that this one is about to report as durable.
-		if !opts.NoSync {
-			if err := f.Sync(); err != nil {
-				_ = f.Close()
-				return nil, fmt.Errorf("disk: sync segment %s: %w", l.path(s.name), err)
-			}
+		p := l.path(l.segs[n-1].name)
+		f, err := l.fs.OpenFile(p, os.O_RDONLY, 0)
+		if err != nil {
+			return nil, fmt.Errorf("disk: open segment %s: %w", p, err)
 		}
-		l.cur, l.w = f, bufio.NewWriterSize(f, 64<<10)
+		err = f.Sync()
+		_ = f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("disk: sync segment %s: %w", p, err)
+		}
 		dirChanged = true
 	}
 	if dirChanged && !opts.NoSync {
 		if err := l.fs.SyncDir(l.dir); err != nil {
-			l.closeFiles()
 			return nil, fmt.Errorf("disk: sync log dir %s: %w", l.dir, err)
 		}
 	}
@@ -169,8 +217,10 @@ func OpenLog(dir string, opts LogOptions) (*Log, error) {
 	return l, nil
 }
 
-// recoverSegment verifies one segment at open time, cutting a torn tail or
-// removing a torn or empty last segment (keep false).
+// recoverSegment verifies one segment at open time. keep is false for a
+// segment with no complete record, which is removed when it is the last
+// (its name is the zxid the next append may take) and otherwise passed
+// over.
 func (l *Log) recoverSegment(name string, first, prev int64, isLast bool) (segment, bool, error) {
 	path := l.path(name)
 	f, err := l.fs.OpenFile(path, os.O_RDONLY, 0)
@@ -185,60 +235,71 @@ func (l *Log) recoverSegment(name string, first, prev int64, isLast bool) (segme
 	if first <= prev {
 		return segment{}, false, fmt.Errorf("disk: segment %s: named for zxid %#x but the previous segment ends at %#x, at offset 0: %w", path, first, prev, ErrCorrupt)
 	}
-	if isLast && size < segmentHeaderSize {
+	if size < logHeaderSize {
 		torn, err := isTornHeader(f, size)
 		if err != nil {
 			return segment{}, false, fmt.Errorf("disk: read segment %s: %w", path, err)
 		}
 		if torn {
-			l.logger.Warn("disk: removing log segment with a torn header", "file", path, "size", size)
-			return segment{}, false, l.removeFile(path)
+			return segment{}, false, l.dropEmpty(path, size, isLast, "a torn header")
 		}
 	}
-	sc, err := scanSegment(path, f, size, first, prev, isLast)
+	sc, err := scanSegment(path, f, size, first, prev, nil)
 	if err != nil {
 		return segment{}, false, err
 	}
-	if sc.corruptTail {
+	switch sc.tail {
+	case tailCorrupt:
 		claimed := claimedZxid(f, sc.end, size)
+		if !isLast {
+			return segment{}, false, fmt.Errorf("disk: segment %s: %s at offset %d in a segment that is not the last (zxid %s): "+
+				"corruption with newer segments after it; restore the file from a replica or backup: %w",
+				path, sc.fault, sc.end, claimed, ErrCorrupt)
+		}
 		if !l.opts.TruncateCorruptTail {
-			return segment{}, false, fmt.Errorf("disk: segment %s: %s at offset %d in the final record (%d bytes, zxid %s): "+
+			return segment{}, false, fmt.Errorf("disk: segment %s: %s at offset %d in the final record (%d bytes to the end of the file, zxid %s): "+
 				"not a torn write (a crash only cuts a record short or leaves zeros), so corruption, and the record may hold "+
 				"an acknowledged txn; restore the file from a replica or backup, or cut the record and what follows it explicitly: %w: %w",
-				path, sc.tornFault, sc.end, size-sc.end, claimed, ErrCorruptTail, ErrCorrupt)
+				path, sc.fault, sc.end, size-sc.end, claimed, ErrCorruptTail, ErrCorrupt)
 		}
 		l.logger.Error("disk: dropping a corrupt final record of the log, as asked (TruncateCorruptTail)",
-			"file", path, "offset", sc.end, "fault", sc.tornFault.String(), "bytes", size-sc.end,
+			"file", path, "offset", sc.end, "fault", sc.fault.String(), "bytes", size-sc.end,
 			"zxid", claimed, "lastKeptZxid", fmt.Sprintf("%#x", sc.last))
-		sc.torn = true
-	} else if sc.torn {
-		l.logger.Warn("disk: truncating torn final record of the log",
-			"file", path, "offset", sc.end, "fault", sc.tornFault.String(), "bytes", size-sc.end, "lastZxid", fmt.Sprintf("%#x", sc.last))
-	}
-	if sc.count == 0 {
-		if !isLast {
-			return segment{}, false, fmt.Errorf("disk: segment %s holds no records, at offset %d: %w", path, sc.end, ErrCorrupt)
-		}
-		l.logger.Warn("disk: removing log segment with no complete record", "file", path, "size", size)
-		return segment{}, false, l.removeFile(path)
-	}
-	if sc.torn {
 		if err := l.truncateFile(path, sc.end); err != nil {
 			return segment{}, false, err
 		}
+	case tailTorn:
+		if isLast {
+			l.logger.Warn("disk: the final record of the log is torn (a crash cut its write short); the log ends before it",
+				"file", path, "offset", sc.end, "fault", sc.fault.String(), "lastZxid", fmt.Sprintf("%#x", sc.last))
+		}
+	}
+	if sc.count == 0 {
+		return segment{}, false, l.dropEmpty(path, size, isLast, "no complete record")
 	}
 	return segment{name: name, first: first, last: sc.last, size: sc.end}, true, nil
+}
+
+// dropEmpty removes a last segment with no complete record, or passes over
+// an older one (as ZooKeeper does: such a file ends its data at once).
+func (l *Log) dropEmpty(path string, size int64, isLast bool, why string) error {
+	if !isLast {
+		l.logger.Debug("disk: passing over a log segment with "+why, "file", path, "size", size)
+		return nil
+	}
+	l.logger.Warn("disk: removing log segment with "+why, "file", path, "size", size)
+	return l.removeFile(path)
 }
 
 // claimedZxid is the zxid field of the damaged record at off, for the log
 // (unverified: the record failed its check), or "unknown" when the record
 // is too short to hold one.
 func claimedZxid(f io.ReaderAt, off, size int64) string {
-	if size-off < recordHeaderSize+zxidSize {
+	if size-off < recordPrefixSize+TxnHeaderSize {
 		return "unknown"
 	}
-	var z [zxidSize]byte
-	if _, err := f.ReadAt(z[:], off+recordHeaderSize); err != nil {
+	var z [8]byte
+	if _, err := f.ReadAt(z[:], off+recordPrefixSize+txnZxidOffset); err != nil {
 		return "unknown"
 	}
 	return fmt.Sprintf("%#x", binary.BigEndian.Uint64(z[:]))
@@ -303,7 +364,8 @@ func (l *Log) DurableZxid() int64 {
 
 // Append writes records, whose zxids must increase and exceed LastZxid, to
 // the operating system without waiting for them to be durable; call Sync
-// for that. Either every record is accepted or, when validation fails, none
+// for that. Each record's Data must start with a TxnHeader holding its
+// Zxid. Either every record is accepted or, when validation fails, none
 // is. Append is safe for concurrent use with Sync and ReadFrom.
 func (l *Log) Append(recs ...Record) error {
 	l.mu.Lock()
@@ -316,33 +378,66 @@ func (l *Log) Append(recs ...Record) error {
 		if r.Zxid <= prev {
 			return fmt.Errorf("disk: append zxid %#x after %#x: zxids must increase", r.Zxid, prev)
 		}
-		if len(r.Data) > MaxRecordSize-zxidSize {
-			return fmt.Errorf("disk: append zxid %#x: %d bytes exceed the record limit %d", r.Zxid, len(r.Data), MaxRecordSize-zxidSize)
+		if len(r.Data) > MaxRecordSize {
+			return fmt.Errorf("disk: append zxid %#x: %d bytes exceed the record limit %d", r.Zxid, len(r.Data), MaxRecordSize)
+		}
+		if z, ok := TxnZxid(r.Data); !ok || z != r.Zxid {
+			return fmt.Errorf("disk: append zxid %#x: the payload (%d bytes) does not start with a TxnHeader of that zxid", r.Zxid, len(r.Data))
 		}
 		prev = r.Zxid
 	}
-	var hdr [recordHeaderSize + zxidSize]byte
+	var hdr [recordPrefixSize]byte
+	eor := [1]byte{eorByte}
 	for _, r := range recs {
-		n := int64(len(hdr) + len(r.Data))
+		n := int64(recordOverhead + len(r.Data))
 		if l.cur == nil || (l.segs[len(l.segs)-1].last != 0 && l.segs[len(l.segs)-1].size+n > l.opts.SegmentSize) {
 			if err := l.roll(r.Zxid); err != nil {
 				l.failed = err
 				return err
 			}
 		}
-		encodeRecordHeader(&hdr, r)
+		s := &l.segs[len(l.segs)-1]
+		if err := l.prealloc(s); err != nil {
+			l.failed = err
+			return err
+		}
+		encodeRecordPrefix(&hdr, r)
 		if _, err := l.w.Write(hdr[:]); err != nil {
-			l.failed = fmt.Errorf("disk: write segment %s: %w", l.segs[len(l.segs)-1].name, err)
+			l.failed = fmt.Errorf("disk: write segment %s: %w", s.name, err)
 			return l.failed
 		}
 		if _, err := l.w.Write(r.Data); err != nil {
-			l.failed = fmt.Errorf("disk: write segment %s: %w", l.segs[len(l.segs)-1].name, err)
+			l.failed = fmt.Errorf("disk: write segment %s: %w", s.name, err)
 			return l.failed
 		}
-		s := &l.segs[len(l.segs)-1]
+		if _, err := l.w.Write(eor[:]); err != nil {
+			l.failed = fmt.Errorf("disk: write segment %s: %w", s.name, err)
+			return l.failed
+		}
 		s.size += n
 		s.last = r.Zxid
 		l.lastZxid = r.Zxid
+	}
+	return nil
+}
+
+// prealloc grows the segment being written as ZooKeeper's FilePadding
+// does, before a record is written at the end of its data: when that end
+// comes within preallocMargin of the end of the file, the file grows by
+// PreallocSize (or, when records ran past the end, to the multiple of
+// PreallocSize past it), by writing one zero byte at the new end (the file
+// system leaves a hole that reads as zeros). l.mu is held.
+func (l *Log) prealloc(s *segment) error {
+	if l.curAt == nil || s.size+preallocMargin < s.alloc {
+		return nil
+	}
+	if s.size > s.alloc {
+		s.alloc = (s.size + l.opts.PreallocSize) / l.opts.PreallocSize * l.opts.PreallocSize
+	} else {
+		s.alloc += l.opts.PreallocSize
+	}
+	if _, err := l.curAt.WriteAt([]byte{0}, s.alloc-1); err != nil {
+		return fmt.Errorf("disk: preallocate segment %s to %d bytes: %w", l.path(s.name), s.alloc, err)
 	}
 	return nil
 }
@@ -368,7 +463,7 @@ func (l *Log) roll(zxid int64) error {
 			return fmt.Errorf("disk: write segment %s: %w", l.path(name), err)
 		}
 		if !l.opts.NoSync {
-			if err := l.cur.Sync(); err != nil {
+			if err := syncData(l.cur); err != nil {
 				l.fsyncFailed = true // cut by Close, which holds the token
 				return fmt.Errorf("disk: sync segment %s: %w", l.path(name), err)
 			}
@@ -376,19 +471,24 @@ func (l *Log) roll(zxid int64) error {
 		// A sync leader may still be using it: the next token holder
 		// closes it.
 		l.toClose = append(l.toClose, l.cur)
-		l.cur, l.w = nil, nil
+		l.cur, l.w, l.curAt = nil, nil, nil
 	}
 	name := logPrefix + strconv.FormatInt(zxid, 16)
-	f, err := l.fs.OpenFile(l.path(name), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o644)
+	// Not O_APPEND: preallocation writes past the end at an offset, and
+	// records are written at the file offset, which stays at their end.
+	f, err := l.fs.OpenFile(l.path(name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fmt.Errorf("disk: create segment %s: %w", l.path(name), err)
 	}
-	l.cur, l.w = f, bufio.NewWriterSize(f, 64<<10)
+	l.cur, l.w, l.curAt = f, bufio.NewWriterSize(f, 64<<10), nil
+	if at, ok := f.(io.WriterAt); ok && l.opts.PreallocSize > 0 {
+		l.curAt = at
+	}
 	l.dirDirty = true
-	if _, err := l.w.Write(segmentHeader()); err != nil {
+	if _, err := l.w.Write(logHeader()); err != nil {
 		return fmt.Errorf("disk: write segment %s: %w", l.path(name), err)
 	}
-	l.segs = append(l.segs, segment{name: name, first: zxid, size: segmentHeaderSize})
+	l.segs = append(l.segs, segment{name: name, first: zxid, size: logHeaderSize, alloc: logHeaderSize})
 	return nil
 }
 
@@ -458,7 +558,7 @@ func (l *Log) syncOnce() (int64, error) {
 	var err error
 	if !l.opts.NoSync {
 		if cur != nil {
-			if e := cur.Sync(); e != nil {
+			if e := syncData(cur); e != nil {
 				err = fmt.Errorf("disk: sync segment %s: %w", l.path(name), e)
 			}
 		}
@@ -540,15 +640,18 @@ func (l *Log) offsetAfter(path string, z int64) (int64, int64, error) {
 	if err != nil {
 		return 0, 0, fmt.Errorf("disk: stat segment %s: %w", path, err)
 	}
-	sc := newRecordScanner(f, segmentHeaderSize, size)
+	if size < logHeaderSize {
+		return 0, 0, nil
+	}
+	sc := newRecordScanner(f, logHeaderSize, size)
 	last := int64(0)
 	for {
 		off := sc.off
 		r, fault, err := sc.next()
-		if err != nil && err != io.EOF {
+		if err != nil && err != io.EOF && err != errEnd {
 			return 0, 0, fmt.Errorf("disk: read segment %s at offset %d: %w", path, off, err)
 		}
-		if err == io.EOF || fault != faultNone || r.Zxid > z {
+		if err != nil || fault != faultNone || r.Zxid > z {
 			return off, last, nil
 		}
 		last = r.Zxid
@@ -603,6 +706,12 @@ type openedSegment struct {
 // while appends continue. If fn returns an error, ReadFrom stops and returns
 // it. A TruncateAfter running at the same time may make it fail.
 func (l *Log) ReadFrom(after int64, fn func(Record) error) error {
+	return l.readFrom(after, func(r Record, _ string, _ int64) error { return fn(r) })
+}
+
+// readFrom is ReadFrom that also tells fn the file and offset of each
+// record.
+func (l *Log) readFrom(after int64, fn func(r Record, file string, off int64) error) error {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -638,11 +747,11 @@ func (l *Log) ReadFrom(after int64, fn func(Record) error) error {
 	defer closeAll()
 
 	for _, o := range open {
-		err := readSegment(o.path, o.f, o.size, func(r Record, _ int64) error {
+		err := readSegment(o.path, o.f, o.size, func(r Record, off int64) error {
 			if r.Zxid <= after {
 				return nil
 			}
-			return fn(r)
+			return fn(r, o.path, off)
 		})
 		if err != nil {
 			return err
@@ -716,10 +825,8 @@ func (l *Log) truncateAfter(zxid int64) error {
 		}
 		s.size, s.last = cut, last
 		l.lastZxid = last
-		if l.cur, err = l.fs.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0); err != nil {
-			return fmt.Errorf("disk: open segment %s: %w", p, err)
-		}
-		l.w = bufio.NewWriterSize(l.cur, 64<<10)
+		// The next append starts a new segment, as ZooKeeper's does
+		// after a truncation.
 	}
 	if !l.opts.NoSync {
 		if err := l.fs.SyncDir(l.dir); err != nil {
@@ -741,7 +848,7 @@ func (l *Log) syncAllLocked() error {
 		return nil
 	}
 	if l.cur != nil {
-		if err := l.cur.Sync(); err != nil {
+		if err := syncData(l.cur); err != nil {
 			return fmt.Errorf("disk: sync segment %s: %w", l.path(l.segs[len(l.segs)-1].name), err)
 		}
 	}
@@ -763,7 +870,7 @@ func (l *Log) closeFiles() {
 	if l.cur != nil {
 		_ = l.cur.Close()
 	}
-	l.cur, l.w = nil, nil
+	l.cur, l.w, l.curAt = nil, nil, nil
 }
 
 // PurgeBefore deletes whole segments that hold only records with Zxid <=

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,7 +55,9 @@ func TestAppendRejects(t *testing.T) {
 	require.NoError(t, l.Append(rec(5)))
 	require.Error(t, l.Append(rec(5)))
 	require.Error(t, l.Append(rec(7), rec(6)))
-	require.Error(t, l.Append(Record{Zxid: 9, Data: make([]byte, MaxRecordSize)}))
+	require.Error(t, l.Append(Record{Zxid: 9, Data: make([]byte, MaxRecordSize+1)}))
+	require.Error(t, l.Append(Record{Zxid: 9, Data: []byte("no TxnHeader")}))
+	require.Error(t, l.Append(Record{Zxid: 9, Data: rec(10).Data}), "the header's zxid must be the record's")
 	// A rejected batch leaves nothing behind.
 	require.Equal(t, int64(5), l.LastZxid())
 	require.NoError(t, l.Append(rec(6)))
@@ -62,7 +65,7 @@ func TestAppendRejects(t *testing.T) {
 
 func TestSegmentRolling(t *testing.T) {
 	dir := t.TempDir()
-	l, err := OpenLog(dir, LogOptions{SegmentSize: 300})
+	l, err := OpenLog(dir, LogOptions{SegmentSize: 300, PreallocSize: -1})
 	require.NoError(t, err)
 	e2 := int64(2) << 32
 	want := append(recs(1, 40), recs(e2+1, e2+40)...)
@@ -83,8 +86,8 @@ func TestSegmentRolling(t *testing.T) {
 		require.True(t, ok)
 		b, err := os.ReadFile(filepath.Join(dir, versionDir, n))
 		require.NoError(t, err)
-		require.LessOrEqual(t, len(b), 300+len(rec(first).Data)+16)
-		require.Equal(t, first, int64(binary.BigEndian.Uint64(b[segmentHeaderSize+8:])), "first zxid of %s", n)
+		require.LessOrEqual(t, len(b), 300+len(rec(first).Data)+recordOverhead)
+		require.Equal(t, first, int64(binary.BigEndian.Uint64(b[logHeaderSize+recordPrefixSize+txnZxidOffset:])), "first zxid of %s", n)
 	}
 
 	l, err = OpenLog(dir, LogOptions{SegmentSize: 300})
@@ -184,6 +187,9 @@ func TestGroupCommit(t *testing.T) {
 func writeLog(t *testing.T, opts LogOptions, rs []Record) (string, string) {
 	t.Helper()
 	dir := t.TempDir()
+	if opts.PreallocSize == 0 {
+		opts.PreallocSize = -1 // the tests edit the files' bytes
+	}
 	l, err := OpenLog(dir, opts)
 	require.NoError(t, err)
 	require.NoError(t, l.Append(rs...))
@@ -200,14 +206,31 @@ func writeLog(t *testing.T, opts LogOptions, rs []Record) (string, string) {
 	return dir, filepath.Join(dir, versionDir, last)
 }
 
-// offsets returns the offset of every record in a segment's bytes.
+// offsets returns the offset of every record in a segment's bytes, up to
+// a zero length.
 func offsets(b []byte) []int64 {
 	var offs []int64
-	for off := int64(segmentHeaderSize); off < int64(len(b)); {
+	for off := int64(logHeaderSize); off+recordPrefixSize <= int64(len(b)); {
+		n := int64(binary.BigEndian.Uint32(b[off+8:]))
+		if n == 0 {
+			break
+		}
 		offs = append(offs, off)
-		off += recordHeaderSize + int64(binary.BigEndian.Uint32(b[off:]))
+		off += recordOverhead + n
 	}
 	return offs
+}
+
+// removeNewSegments deletes the segments of dir that are not in keep.
+func removeNewSegments(t *testing.T, dir string, keep []string) {
+	t.Helper()
+	names, err := OSFS{}.ReadDir(filepath.Join(dir, versionDir))
+	require.NoError(t, err)
+	for _, n := range names {
+		if !slices.Contains(keep, n) {
+			require.NoError(t, os.Remove(filepath.Join(dir, versionDir, n)))
+		}
+	}
 }
 
 func TestTornLastRecord(t *testing.T) {
@@ -223,8 +246,13 @@ func TestTornLastRecord(t *testing.T) {
 			require.NoError(t, err)
 			offs := offsets(orig)
 			start := offs[len(offs)-1]
+			names, err := OSFS{}.ReadDir(filepath.Join(dir, versionDir))
+			require.NoError(t, err)
 			cuts := 0
 			for cut := start; cut < int64(len(orig)); cut++ {
+				// The record appended again goes to a new segment, which
+				// the next cut must not find.
+				removeNewSegments(t, dir, names)
 				require.NoError(t, os.WriteFile(last, orig[:cut], 0o644))
 				var w warnings
 				o := opts
@@ -236,7 +264,9 @@ func TestTornLastRecord(t *testing.T) {
 				if cut > start {
 					require.NotEmpty(t, w.msgs, "a torn tail must be logged")
 				}
-				// The log keeps working: append the record again.
+				// The log keeps working: append the record again. The
+				// torn tail stays where it is, in a segment that is no
+				// longer the last, and reads as the end of that one.
 				require.NoError(t, l.Append(want[5]))
 				require.NoError(t, l.Close())
 				l, err = OpenLog(dir, opts)
@@ -249,7 +279,7 @@ func TestTornLastRecord(t *testing.T) {
 
 			// A torn header of a new segment is removed too.
 			if multi {
-				for cut := 0; cut < segmentHeaderSize; cut++ {
+				for cut := 0; cut < logHeaderSize; cut++ {
 					require.NoError(t, os.WriteFile(last, orig[:cut], 0o644))
 					o := opts
 					o.Logger = quiet()
@@ -274,12 +304,16 @@ func TestCorruptionIsAnError(t *testing.T) {
 		at     func(off int64, b []byte) int64
 		seg    int // segment to damage, counting from the last (0) back
 	}{
-		{name: "data byte of middle record", record: 4, at: func(off int64, _ []byte) int64 { return off + 20 }},
+		{name: "data byte of middle record", record: 4, at: func(off int64, _ []byte) int64 { return off + 50 }},
 		{name: "crc of middle record", record: 4, at: func(off int64, _ []byte) int64 { return off + 5 }},
-		{name: "length of middle record", record: 4, at: func(off int64, _ []byte) int64 { return off + 2 }},
-		{name: "zxid of middle record", record: 4, at: func(off int64, _ []byte) int64 { return off + 15 }},
-		{name: "length of first record", record: 0, at: func(off int64, _ []byte) int64 { return off + 3 }},
+		{name: "length of middle record", record: 4, at: func(off int64, _ []byte) int64 { return off + 10 }},
+		{name: "zxid of middle record", record: 4, at: func(off int64, _ []byte) int64 { return off + 27 }},
+		{name: "end byte of middle record", record: 4, at: func(off int64, b []byte) int64 {
+			return off + recordPrefixSize + int64(binary.BigEndian.Uint32(b[off+8:]))
+		}},
+		{name: "length of first record", record: 0, at: func(off int64, _ []byte) int64 { return off + 11 }},
 		{name: "magic", record: 0, at: func(int64, []byte) int64 { return 1 }},
+		{name: "version", record: 0, at: func(int64, []byte) int64 { return 7 }},
 		{name: "last record of a non-last segment", opts: LogOptions{SegmentSize: 200}, seg: 1, record: -1,
 			at: func(off int64, _ []byte) int64 { return off + 17 }},
 	}
@@ -310,8 +344,11 @@ func TestCorruptionIsAnError(t *testing.T) {
 			require.ErrorIs(t, err, ErrCorrupt)
 			require.Contains(t, err.Error(), path)
 			wantOff := offs[r]
-			if pos < segmentHeaderSize {
+			if pos < logHeaderSize {
 				wantOff = 0
+				if pos >= 4 {
+					wantOff = 4
+				}
 			}
 			require.Contains(t, err.Error(), fmt.Sprintf("offset %d", wantOff))
 		})
@@ -344,7 +381,7 @@ func TestTruncateAfter(t *testing.T) {
 		requireRecords(t, want[:z], readAll(t, l, 0))
 	}
 	// Appending after truncation can diverge from what was there.
-	div := Record{Zxid: 31, Data: []byte("divergent")}
+	div := Record{Zxid: 31, Data: txnPayload(31, []byte("divergent"))}
 	require.NoError(t, l.Append(div))
 	d, err := l.Sync()
 	require.NoError(t, err)

@@ -59,7 +59,7 @@ func TestCrashProperty(t *testing.T) {
 					}
 					z++
 					size := rapid.IntRange(0, 80).Draw(rt, "size")
-					batch = append(batch, Record{Zxid: z, Data: bytes.Repeat([]byte{byte(z)}, size)})
+					batch = append(batch, Record{Zxid: z, Data: txnPayload(z, bytes.Repeat([]byte{byte(z)}, size))})
 				}
 				require.NoError(rt, l.Append(batch...))
 				model = append(model, batch...)

@@ -2,9 +2,11 @@ package disk
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/adler32"
 	"hash/crc32"
 	"io"
 
@@ -18,57 +20,76 @@ var ErrCorrupt = errors.New("disk: corrupt data")
 // ErrCorruptTail is wrapped, together with ErrCorrupt, by the error OpenLog
 // returns when the final record of the log is damaged in a way a crash does
 // not cause (a complete record whose checksum fails, an impossible length
-// that is not zero fill) and nothing valid follows it. The record may hold
-// an acknowledged write, so it is not dropped unless asked:
+// that is not zero fill, an end-of-record byte that is neither 'B' nor
+// zero fill) and nothing valid follows it. The record may hold an
+// acknowledged write, so it is not dropped unless asked:
 // LogOptions.TruncateCorruptTail cuts it.
 var ErrCorruptTail = errors.New("disk: corrupt final record")
 
+// The transaction log format is Apache ZooKeeper's (FileTxnLog, version 2):
+// a file header FileHeader {int magic "ZKLG"; int version 2; long dbid 0},
+// then records
+//
+//	long  Adler32 of the payload (only)
+//	int   payload length
+//	      payload: ZooKeeper's txn entry, TxnHeader first
+//	byte  'B' (end of record)
+//
+// all big-endian. A record whose length is zero (ZooKeeper's preallocated
+// zero fill reads so) or the end of the file ends the data of a file.
 const (
-	segmentMagic      = "ZKLG"
-	segmentVersion    = 1
-	segmentHeaderSize = 8
-	// recordHeaderSize is the length and CRC before each record's zxid.
-	recordHeaderSize = 8
-	zxidSize         = 8
-	// MaxRecordSize bounds the length field of a record (zxid plus data):
-	// the largest txn any configuration lets a server produce
-	// (proto.MaxTxnSize, from the largest jute.maxbuffer accepted), so
-	// every record the write side takes reads back, whatever jute.maxbuffer
-	// says at the restart. Append refuses bigger records, and a length
-	// above it on disk is corruption. A reader never allocates more than
-	// the file holds.
-	MaxRecordSize = proto.MaxTxnSize + zxidSize
+	logMagic      = 0x5A4B4C47 // "ZKLG"
+	logVersion    = 2
+	logHeaderSize = 16
+	// recordPrefixSize is the checksum and length before a payload.
+	recordPrefixSize = 12
+	// recordOverhead is what a record adds to its payload: prefix and EOR.
+	recordOverhead = recordPrefixSize + 1
+	eorByte        = 'B'
+	// TxnHeaderSize is the size of ZooKeeper's TxnHeader {long clientId;
+	// int cxid; long zxid; long time; int type}, which every payload starts
+	// with; the zxid is at byte txnZxidOffset.
+	TxnHeaderSize = 32
+	txnZxidOffset = 12
+	// MaxRecordSize bounds the payload of a record: the largest txn any
+	// configuration lets a server produce (proto.MaxTxnSize, from the
+	// largest jute.maxbuffer accepted) plus room for the TxnDigest and
+	// zabkeeper's extension, so every record the write side takes reads
+	// back, whatever jute.maxbuffer says at the restart. Append refuses
+	// bigger records, and a length above it on disk is corruption. A reader
+	// never allocates more than the file holds.
+	MaxRecordSize = proto.MaxTxnSize + 1<<16
 	// tornTailLimit bounds how much of a segment's tail recovery reads to
 	// prove that a damaged final record is only a torn write: a whole
 	// record of the largest size.
-	tornTailLimit = recordHeaderSize + MaxRecordSize
+	tornTailLimit = recordOverhead + MaxRecordSize
 	// tornSearchBudget bounds the bytes checksummed while searching that tail
-	// for a valid record; past it recovery refuses rather than guesses.
+	// for a valid record; past it recovery refuses rather than guess.
 	tornSearchBudget = 256 << 20
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// TxnZxid returns the zxid in the TxnHeader a log payload starts with; ok
+// is false when the payload is too short to hold one.
+func TxnZxid(payload []byte) (zxid int64, ok bool) {
+	if len(payload) < TxnHeaderSize {
+		return 0, false
+	}
+	return int64(binary.BigEndian.Uint64(payload[txnZxidOffset:])), true
+}
 
-// segmentHeader returns the bytes every segment starts with.
-func segmentHeader() []byte {
-	b := make([]byte, segmentHeaderSize)
-	copy(b, segmentMagic)
-	binary.BigEndian.PutUint32(b[4:], segmentVersion)
+// logHeader returns the FileHeader every segment starts with (dbid 0, as
+// ZooKeeper writes it).
+func logHeader() []byte {
+	b := make([]byte, logHeaderSize)
+	binary.BigEndian.PutUint32(b[0:], logMagic)
+	binary.BigEndian.PutUint32(b[4:], logVersion)
 	return b
 }
 
-// recordCRC is the CRC-32C of a record's zxid and data.
-func recordCRC(zxid int64, data []byte) uint32 {
-	var z [zxidSize]byte
-	binary.BigEndian.PutUint64(z[:], uint64(zxid))
-	return crc32.Update(crc32.Update(0, castagnoli, z[:]), castagnoli, data)
-}
-
-// encodeRecordHeader fills the length, CRC and zxid that precede r.Data.
-func encodeRecordHeader(h *[recordHeaderSize + zxidSize]byte, r Record) {
-	binary.BigEndian.PutUint32(h[0:], uint32(zxidSize+len(r.Data)))
-	binary.BigEndian.PutUint32(h[4:], recordCRC(r.Zxid, r.Data))
-	binary.BigEndian.PutUint64(h[8:], uint64(r.Zxid))
+// encodeRecordPrefix fills the checksum and length that precede r.Data.
+func encodeRecordPrefix(h *[recordPrefixSize]byte, r Record) {
+	binary.BigEndian.PutUint64(h[0:], uint64(adler32.Checksum(r.Data)))
+	binary.BigEndian.PutUint32(h[8:], uint32(len(r.Data)))
 }
 
 // recordFault says why the bytes at an offset are not a valid record.
@@ -76,10 +97,20 @@ type recordFault int
 
 const (
 	faultNone recordFault = iota
+	// faultShortHeader: the file ends inside the checksum or length.
 	faultShortHeader
+	// faultBadLength: a length below a TxnHeader (but not zero), negative
+	// or above MaxRecordSize.
 	faultBadLength
+	// faultShortBody: the file ends inside the payload or before the EOR.
 	faultShortBody
+	// faultBadEOR: the byte after the payload is not 'B'.
+	faultBadEOR
+	// faultBadCRC: a complete record whose Adler32 does not match.
 	faultBadCRC
+	// faultDataAfterEnd: a zero length (the end of a file's data) with
+	// bytes other than zero after it.
+	faultDataAfterEnd
 )
 
 func (f recordFault) String() string {
@@ -90,18 +121,26 @@ func (f recordFault) String() string {
 		return "impossible record length"
 	case faultShortBody:
 		return "short record body"
+	case faultBadEOR:
+		return "end-of-record byte is not 'B'"
 	case faultBadCRC:
-		return "record CRC mismatch"
+		return "record checksum (Adler32) mismatch"
+	case faultDataAfterEnd:
+		return "data after a zero-length record (the end marker)"
 	}
 	return "no fault"
 }
+
+// errEnd is what recordScanner.next returns at a zero length: the end of
+// the file's data, if only zeros follow (the caller checks).
+var errEnd = errors.New("zero-length record")
 
 // recordScanner reads records one after another from a segment.
 type recordScanner struct {
 	r    *bufio.Reader
 	off  int64 // offset of the next record
 	size int64 // bytes of the segment to read
-	hdr  [recordHeaderSize]byte
+	hdr  [recordPrefixSize]byte
 }
 
 func newRecordScanner(f io.ReaderAt, off, size int64) *recordScanner {
@@ -112,36 +151,45 @@ func newRecordScanner(f io.ReaderAt, off, size int64) *recordScanner {
 	}
 }
 
-// next returns the record at s.off and advances past it. At a clean end it
-// returns io.EOF. Bytes that are not a valid record give a fault (and leave
-// s.off at the bad record); I/O failures give an error.
+// next returns the record at s.off and advances past it. At the end of
+// the file it returns io.EOF; at a zero length, errEnd (s.off stays at the
+// record). Bytes that are not a valid record give a fault (and leave s.off
+// at the bad record); I/O failures give other errors.
 func (s *recordScanner) next() (Record, recordFault, error) {
 	left := s.size - s.off
 	if left == 0 {
 		return Record{}, faultNone, io.EOF
 	}
-	if left < recordHeaderSize+zxidSize {
+	if left < recordPrefixSize {
 		return Record{}, faultShortHeader, nil
 	}
 	if _, err := io.ReadFull(s.r, s.hdr[:]); err != nil {
 		return Record{}, faultNone, noEOF(err)
 	}
-	n := int64(binary.BigEndian.Uint32(s.hdr[0:]))
-	if n < zxidSize || n > MaxRecordSize {
+	n := int64(int32(binary.BigEndian.Uint32(s.hdr[8:])))
+	if n == 0 {
+		return Record{}, faultNone, errEnd
+	}
+	if n < TxnHeaderSize || n > MaxRecordSize {
 		return Record{}, faultBadLength, nil
 	}
-	if left-recordHeaderSize < n {
+	if left-recordPrefixSize < n+1 {
 		return Record{}, faultShortBody, nil
 	}
-	body := make([]byte, n)
+	body := make([]byte, n+1)
 	if _, err := io.ReadFull(s.r, body); err != nil {
 		return Record{}, faultNone, noEOF(err)
 	}
-	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(s.hdr[4:]) {
+	if body[n] != eorByte {
+		return Record{}, faultBadEOR, nil
+	}
+	body = body[:n:n]
+	if uint64(adler32.Checksum(body)) != binary.BigEndian.Uint64(s.hdr[0:]) {
 		return Record{}, faultBadCRC, nil
 	}
-	s.off += recordHeaderSize + n
-	return Record{Zxid: int64(binary.BigEndian.Uint64(body)), Data: body[zxidSize:]}, faultNone, nil
+	s.off += recordOverhead + n
+	z, _ := TxnZxid(body)
+	return Record{Zxid: z, Data: body}, faultNone, nil
 }
 
 // noEOF turns an early end of a file whose size was known into an error
@@ -153,20 +201,22 @@ func noEOF(err error) error {
 	return err
 }
 
-// checkSegmentHeader verifies a segment's first bytes.
+// checkSegmentHeader verifies a segment's FileHeader: ZooKeeper's magic and
+// version 2 (ZooKeeper checks only the magic; every file it writes has
+// version 2, so another one is not its log).
 func checkSegmentHeader(name string, f io.ReaderAt, size int64) error {
-	if size < segmentHeaderSize {
+	if size < logHeaderSize {
 		return fmt.Errorf("disk: segment %s: short header (%d bytes) at offset 0: %w", name, size, ErrCorrupt)
 	}
-	b := make([]byte, segmentHeaderSize)
+	b := make([]byte, logHeaderSize)
 	if _, err := f.ReadAt(b, 0); err != nil {
 		return fmt.Errorf("disk: read segment %s header: %w", name, noEOF(err))
 	}
-	if string(b[:4]) != segmentMagic {
-		return fmt.Errorf("disk: segment %s: bad magic %q at offset 0: %w", name, b[:4], ErrCorrupt)
+	if m := binary.BigEndian.Uint32(b); m != logMagic {
+		return fmt.Errorf("disk: segment %s: invalid magic number %#x (want %#x, \"ZKLG\") at offset 0: not a transaction log: %w", name, m, logMagic, ErrCorrupt)
 	}
-	if v := binary.BigEndian.Uint32(b[4:]); v != segmentVersion {
-		return fmt.Errorf("disk: segment %s: unsupported version %d at offset 4: %w", name, v, ErrCorrupt)
+	if v := binary.BigEndian.Uint32(b[4:]); v != logVersion {
+		return fmt.Errorf("disk: segment %s: unsupported version %d at offset 4 (ZooKeeper's format is version %d): %w", name, v, logVersion, ErrCorrupt)
 	}
 	return nil
 }
@@ -178,29 +228,29 @@ func isTornHeader(f io.ReaderAt, size int64) (bool, error) {
 	if _, err := f.ReadAt(b, 0); err != nil && !(errors.Is(err, io.EOF) && size == 0) {
 		return false, noEOF(err)
 	}
-	h := segmentHeader()
-	for i := range b {
-		if b[i] != h[i] {
-			return false, nil
-		}
-	}
-	return true, nil
+	return bytes.HasPrefix(logHeader(), b), nil
 }
 
-// readSegment calls fn for every record of a segment that is expected to be
-// intact (it was verified when the log was opened), with the record's
-// offset. Any fault is an error naming the file and offset.
+// readSegment calls fn for every record of a segment up to size, the end
+// of its data, which was verified when the log was opened, with the
+// record's offset. Any fault is an error naming the file and offset.
 func readSegment(name string, f io.ReaderAt, size int64, fn func(r Record, off int64) error) error {
+	if size == 0 {
+		return nil // a segment with no data (a header torn by a crash)
+	}
 	if err := checkSegmentHeader(name, f, size); err != nil {
 		return err
 	}
-	s := newRecordScanner(f, segmentHeaderSize, size)
+	s := newRecordScanner(f, logHeaderSize, size)
 	prev := int64(-1 << 63)
 	for {
 		off := s.off
 		r, fault, err := s.next()
 		if err == io.EOF {
 			return nil
+		}
+		if err == errEnd {
+			return fmt.Errorf("disk: segment %s: zero-length record at offset %d before the end of its data: %w", name, off, ErrCorrupt)
 		}
 		if err != nil {
 			return fmt.Errorf("disk: read segment %s at offset %d: %w", name, off, err)
@@ -218,79 +268,76 @@ func readSegment(name string, f io.ReaderAt, size int64, fn func(r Record, off i
 	}
 }
 
+// tailKind says what follows the last valid record of a segment.
+type tailKind int
+
+const (
+	// tailClean: the file ends there.
+	tailClean tailKind = iota
+	// tailZero: zeros to the end (ZooKeeper's preallocation, or a zero
+	// length record, its end marker).
+	tailZero
+	// tailTorn: a record cut short by a crash, then nothing or zeros.
+	tailTorn
+	// tailCorrupt: a damaged final record a crash does not explain, with
+	// nothing valid after it (ErrCorruptTail).
+	tailCorrupt
+)
+
 // segmentScan is what recovery learned about one segment.
 type segmentScan struct {
 	count int   // valid records
 	last  int64 // zxid of the last valid record
-	end   int64 // offset just past the last valid record
-	// torn says that the bytes from end on are a torn final write (or zero
-	// fill) to cut.
-	torn bool
-	// corruptTail says that the bytes from end on are a damaged final
-	// record that a crash does not explain (ErrCorruptTail).
-	corruptTail bool
-	tornFault   recordFault
+	end   int64 // offset just past the last valid record: the end of the data
+	tail  tailKind
+	fault recordFault // for tailTorn and tailCorrupt
 }
 
 // scanSegment verifies a segment at open time: the header, every record's
-// length and CRC, that zxids increase from after prev, and that the first
-// record's zxid is first (the file's name). When isLast, a damaged final
-// record with nothing valid after it is reported as torn rather than as an
-// error; any other damage is an error naming the file and offset.
-func scanSegment(name string, f io.ReaderAt, size, first, prev int64, isLast bool) (segmentScan, error) {
-	res := segmentScan{end: segmentHeaderSize}
+// framing and checksum, that zxids increase from after prev, and that the
+// first record's zxid is first (the file's name). The data ends at the end
+// of the file, at a zero length followed by zeros (preallocation), or at a
+// record a crash cut short (the rest of the file zeros or absent), as
+// ZooKeeper's reader takes them. A damaged record with nothing valid after
+// it is reported as tailCorrupt, for the caller to refuse or (asked to)
+// cut; any other damage is an error naming the file and offset.
+//
+// fn, if not nil, is called for every valid record with its offset; a
+// first below zero skips the check against the name.
+func scanSegment(name string, f io.ReaderAt, size, first, prev int64, fn func(Record, int64) error) (segmentScan, error) {
+	res := segmentScan{end: logHeaderSize}
 	if err := checkSegmentHeader(name, f, size); err != nil {
 		return res, err
 	}
-	s := newRecordScanner(f, segmentHeaderSize, size)
+	s := newRecordScanner(f, logHeaderSize, size)
 	for {
 		off := s.off
 		r, fault, err := s.next()
 		if err == io.EOF {
 			return res, nil
 		}
-		if err != nil {
+		if err == errEnd {
+			// A zero length is the end if only zeros follow the length
+			// field (the checksum before it may be a torn write's).
+			zero, err := allZero(f, off+recordPrefixSize, size)
+			if err != nil {
+				return res, fmt.Errorf("disk: read segment %s at offset %d: %w", name, off, err)
+			}
+			if zero {
+				res.tail = tailZero
+				if !isZeroAt(f, off, recordPrefixSize) {
+					res.tail, res.fault = tailTorn, faultShortHeader
+				}
+				return res, nil
+			}
+			fault = faultDataAfterEnd
+		} else if err != nil {
 			return res, fmt.Errorf("disk: read segment %s at offset %d: %w", name, off, err)
 		}
 		if fault != faultNone {
-			if !isLast {
-				return res, fmt.Errorf("disk: segment %s: %s at offset %d in a segment that is not the last: %w", name, fault, off, ErrCorrupt)
-			}
-			if fault == faultBadLength {
-				// A length of zero with only zeros after it is the end
-				// of a zero-filled or preallocated tail (checked first:
-				// it streams, where the search below reads the tail).
-				zero, err := allZero(f, off, size)
-				if err != nil {
-					return res, fmt.Errorf("disk: read segment %s at offset %d: %w", name, off, err)
-				}
-				if zero {
-					res.torn, res.tornFault = true, fault
-					return res, nil
-				}
-			}
-			at, found, undecided, err := findValidRecord(name, f, off, size, prev)
-			if err != nil {
-				return res, err
-			}
-			if found {
-				return res, fmt.Errorf("disk: segment %s: %s at offset %d, yet a valid record follows at offset %d: %w", name, fault, off, at, ErrCorrupt)
-			}
-			res.tornFault = fault
-			if undecided {
-				// Too much to search to prove it torn: only an operator
-				// may cut it.
-				res.corruptTail = true
-				return res, nil
-			}
-			// A write cut short leaves a prefix of the record; a complete
-			// record that fails its checksum, or an impossible length
-			// that is not zero fill, is not what a crash leaves.
-			res.torn = fault == faultShortHeader || fault == faultShortBody
-			res.corruptTail = !res.torn
-			return res, nil
+			return res, classifyDamage(name, f, off, size, prev, fault, &res)
 		}
-		if res.count == 0 && r.Zxid != first {
+		if res.count == 0 && first >= 0 && r.Zxid != first {
 			return res, fmt.Errorf("disk: segment %s: first record at offset %d has zxid %#x, the name says %#x: %w", name, off, r.Zxid, first, ErrCorrupt)
 		}
 		if r.Zxid <= prev {
@@ -300,21 +347,95 @@ func scanSegment(name string, f io.ReaderAt, size, first, prev int64, isLast boo
 		res.count++
 		res.last = r.Zxid
 		res.end = s.off
+		if fn != nil {
+			if err := fn(r, off); err != nil {
+				return res, err
+			}
+		}
 	}
+}
+
+// classifyDamage decides what a fault at off is: a torn final write, a
+// corrupt final record (res.tail), or corruption with valid data after it
+// (the error). Only what a crash leaves is torn: the file ends inside the
+// record, or (a write into preallocated zeros cut short) zeros run from
+// where its end byte should be to the end of the file; and in either case
+// no valid record follows.
+func classifyDamage(name string, f io.ReaderAt, off, size, prev int64, fault recordFault, res *segmentScan) error {
+	res.fault = fault
+	torn := fault == faultShortHeader || fault == faultShortBody
+	if fault == faultBadEOR {
+		n := int64(int32(readUint32(f, off+8)))
+		eor := off + recordPrefixSize + n
+		zero, err := allZero(f, eor, size)
+		if err != nil {
+			return fmt.Errorf("disk: read segment %s at offset %d: %w", name, eor, err)
+		}
+		torn = zero
+	}
+	at, found, undecided, err := findValidRecord(name, f, off, size, prev)
+	if err != nil {
+		return err
+	}
+	if found {
+		return fmt.Errorf("disk: segment %s: %s at offset %d, yet a valid record follows at offset %d: %w", name, fault, off, at, ErrCorrupt)
+	}
+	res.tail = tailCorrupt
+	if torn && !undecided {
+		// Too much to search to prove it torn counts as corrupt: only an
+		// operator may cut it.
+		res.tail = tailTorn
+	}
+	return nil
+}
+
+// readUint32 reads a big-endian uint32 at off, or 0 if it cannot.
+func readUint32(f io.ReaderAt, off int64) uint32 {
+	var b [4]byte
+	if _, err := f.ReadAt(b[:], off); err != nil {
+		return 0
+	}
+	return binary.BigEndian.Uint32(b[:])
+}
+
+// isZeroAt reports whether the n bytes at off are zero (false if they
+// cannot be read).
+func isZeroAt(f io.ReaderAt, off, n int64) bool {
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, off); err != nil {
+		return false
+	}
+	return allZeroBytes(b)
+}
+
+func allZeroBytes(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // allZero reports whether bytes [off, size) of f are all zero.
 func allZero(f io.ReaderAt, off, size int64) (bool, error) {
-	buf := make([]byte, min(size-off, 64<<10))
+	if off >= size {
+		return true, nil
+	}
+	buf := make([]byte, min(size-off, 1<<20))
 	for off < size {
+		// Holes read as zeros: skip them (a preallocated tail is one).
+		next, ok := nextData(f, off)
+		if !ok || next >= size {
+			return true, nil
+		}
+		off = next
 		n := min(int64(len(buf)), size-off)
 		if _, err := f.ReadAt(buf[:n], off); err != nil {
 			return false, noEOF(err)
 		}
-		for _, b := range buf[:n] {
-			if b != 0 {
-				return false, nil
-			}
+		if !allZeroBytes(buf[:n]) {
+			return false, nil
 		}
 		off += n
 	}
@@ -328,14 +449,23 @@ func allZero(f io.ReaderAt, off, size int64) (bool, error) {
 // checksumming every random length it holds.
 const maxEpochGap = 1 << 10
 
-// findValidRecord looks for a valid record (plausible length, zxid after
-// prev and at most maxEpochGap epochs on, matching CRC) starting anywhere
-// after the damaged record at off. Finding one proves the damage is not a
-// torn write. When the tail is too big to check within the budget, it
-// reports undecided rather than guess.
+// findValidRecord looks for a valid record (plausible length, 'B' after
+// it, zxid after prev and at most maxEpochGap epochs on, matching
+// checksum) starting anywhere after the damaged record at off. Finding one
+// proves the damage is not a torn write. When the tail is too big to check
+// within the budget, it reports undecided rather than guess.
 func findValidRecord(name string, f io.ReaderAt, off, size, prev int64) (at int64, found, undecided bool, err error) {
 	if size-off > tornTailLimit {
-		return 0, false, true, nil
+		// A big preallocated tail is mostly zeros: look at the part with
+		// data only.
+		end, err := lastNonZero(f, off, size)
+		if err != nil {
+			return 0, false, false, fmt.Errorf("disk: read segment %s at offset %d: %w", name, off, err)
+		}
+		if end-off > tornTailLimit {
+			return 0, false, true, nil
+		}
+		size = end
 	}
 	tail := make([]byte, size-off)
 	if _, err := f.ReadAt(tail, off); err != nil && !(errors.Is(err, io.EOF) && len(tail) == 0) {
@@ -343,22 +473,49 @@ func findValidRecord(name string, f io.ReaderAt, off, size, prev int64) (at int6
 	}
 	budget := int64(tornSearchBudget)
 	maxEpoch := uint64(prev)>>32 + maxEpochGap
-	for p := 1; p+recordHeaderSize+zxidSize <= len(tail); p++ {
-		n := int(binary.BigEndian.Uint32(tail[p:]))
-		if n < zxidSize || n > MaxRecordSize || p+recordHeaderSize+n > len(tail) {
+	for p := 1; p+recordOverhead+TxnHeaderSize <= len(tail); p++ {
+		n := int(int32(binary.BigEndian.Uint32(tail[p+8:])))
+		if n < TxnHeaderSize || n > MaxRecordSize || p+recordOverhead+n > len(tail) {
 			continue
 		}
-		body := tail[p+recordHeaderSize : p+recordHeaderSize+n]
-		z := int64(binary.BigEndian.Uint64(body))
+		body := tail[p+recordPrefixSize : p+recordPrefixSize+n]
+		if tail[p+recordPrefixSize+n] != eorByte {
+			continue
+		}
+		z, _ := TxnZxid(body)
 		if z <= prev || uint64(z)>>32 > maxEpoch {
 			continue
 		}
 		if budget -= int64(n); budget < 0 {
 			return 0, false, true, nil
 		}
-		if crc32.Checksum(body, castagnoli) == binary.BigEndian.Uint32(tail[p+4:]) {
+		if uint64(adler32.Checksum(body)) == binary.BigEndian.Uint64(tail[p:]) {
 			return off + int64(p), true, false, nil
 		}
 	}
 	return 0, false, false, nil
 }
+
+// lastNonZero returns the offset just past the last non-zero byte of
+// [off, size), or off when all are zero.
+func lastNonZero(f io.ReaderAt, off, size int64) (int64, error) {
+	buf := make([]byte, 1<<20)
+	end := off
+	for p := off; p < size; {
+		n := min(int64(len(buf)), size-p)
+		if _, err := f.ReadAt(buf[:n], p); err != nil {
+			return 0, noEOF(err)
+		}
+		for i := n - 1; i >= 0; i-- {
+			if buf[i] != 0 {
+				end = p + i + 1
+				break
+			}
+		}
+		p += n
+	}
+	return end, nil
+}
+
+// castagnoli is the CRC-32C table of the snapshot files.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)

@@ -14,13 +14,12 @@ import (
 // last zxid recovered. If the newest snapshot is corrupt it falls back to an
 // older one, with a warning, only when the log covers the gap: it must hold
 // every record after the older snapshot (its first zxid is at most one past
-// it), reach at least the newest snapshot's zxid, and hold no gap up to it
-// (each record the next of its epoch, or the first of a later epoch: a
-// server that installed the leader's snapshot keeps its older records but
-// has none between them and the snapshot); otherwise Recover fails rather
-// than go back in time or skip txns. With no snapshot at all, the log is replayed
+// it) and reach at least the newest snapshot's zxid; otherwise Recover fails
+// rather than go back in time. With no snapshot at all, the log is replayed
 // from the start and must begin at the first transaction of an epoch
-// (counter 0 or 1).
+// (counter 0 or 1). The records replayed must follow each other without a
+// gap (see Follows): a missing txn fails Recover with the file and offset
+// of the record after it.
 func Recover(snapDir string, log *Log, load func(zxid int64, body io.Reader) error, replay func(Record) error) (int64, error) {
 	snaps, err := ListSnapshotsFS(log.fs, snapDir)
 	if err != nil {
@@ -28,8 +27,6 @@ func Recover(snapDir string, log *Log, load func(zxid int64, body io.Reader) err
 	}
 	first, last := log.FirstZxid(), log.LastZxid()
 	base, loaded := int64(0), false
-	bridgeTo := int64(0) // the log must be gapless up to here
-
 	for i, s := range snaps {
 		z, body, err := OpenSnapshotFS(log.fs, s.Path)
 		if err != nil {
@@ -46,7 +43,6 @@ func Recover(snapDir string, log *Log, load func(zxid int64, body io.Reader) err
 					snaps[0].Path, first, last, s.Path, snaps[0].Zxid, ErrCorrupt)
 			}
 			log.logger.Warn("disk: recovering from an older snapshot", "file", s.Path, "newest", snaps[0].Path)
-			bridgeTo = snaps[0].Zxid
 		}
 		err = load(z, body)
 		_ = body.Close()
@@ -62,17 +58,15 @@ func Recover(snapDir string, log *Log, load func(zxid int64, body io.Reader) err
 	if !loaded && len(snaps) > 0 && last < snaps[0].Zxid {
 		return 0, fmt.Errorf("disk: recover: no valid snapshot in %s and the log ends at %#x, before the newest snapshot %s: %w", snapDir, last, snaps[0].Path, ErrCorrupt)
 	}
-	if !loaded && len(snaps) > 0 {
-		bridgeTo = snaps[0].Zxid
-	}
 	recovered := base
-	err = log.ReadFrom(base, func(r Record) error {
-		if recovered < bridgeTo && recovered != 0 && !nextZxid(recovered, r.Zxid) {
-			return fmt.Errorf("disk: recover: snapshot %s is corrupt and the log does not bridge to it: it jumps from %#x to %#x: %w",
-				snaps[0].Path, recovered, r.Zxid, ErrCorrupt)
+	err = log.readFrom(base, func(r Record, file string, off int64) error {
+		if !Follows(recovered, r.Zxid) && !(recovered == 0 && !loaded) {
+			return fmt.Errorf("disk: recover: %s: the txn at offset %d has zxid %#x, but the one before it (from %s) is %#x: "+
+				"txns are missing (a log file was lost or deleted); restore the missing log file, or start from a "+
+				"snapshot that covers the gap: %w", file, off, r.Zxid, recoveredFrom(recovered, base, loaded, snapDir), recovered, ErrCorrupt)
 		}
 		if err := replay(r); err != nil {
-			return fmt.Errorf("disk: recover: replay zxid %#x: %w", r.Zxid, err)
+			return fmt.Errorf("disk: recover: replay zxid %#x (%s at offset %d): %w", r.Zxid, file, off, err)
 		}
 		recovered = r.Zxid
 		return nil
@@ -83,10 +77,20 @@ func Recover(snapDir string, log *Log, load func(zxid int64, body io.Reader) err
 	return recovered, nil
 }
 
-// nextZxid reports whether z can follow prev in a gapless history: the next
-// txn of prev's epoch, or the first of a later epoch (counter 0 or 1).
-func nextZxid(prev, z int64) bool {
-	pe, pc := prev>>32, uint32(prev)
-	ze, zc := z>>32, uint32(z)
-	return (ze == pe && zc == pc+1) || (ze > pe && zc <= 1)
+// Follows reports whether zxid z can come right after prev in a log: the
+// next counter of the same epoch, or the first txn (counter 1) of a later
+// epoch, as ZAB numbers them. Anything else means txns are missing.
+func Follows(prev, z int64) bool {
+	if z == prev+1 {
+		return true
+	}
+	return z>>32 > prev>>32 && uint32(z) == 1
+}
+
+// recoveredFrom says where the zxid before a gap came from, for the error.
+func recoveredFrom(zxid, base int64, loaded bool, snapDir string) string {
+	if zxid == base && loaded {
+		return fmt.Sprintf("the snapshot in %s", snapDir)
+	}
+	return "the log"
 }

@@ -33,7 +33,7 @@ func BenchmarkSnapshotFileLoad(b *testing.B) {
 	}
 	snap := tr.Snapshot()
 	path, err := WriteSnapshot(b.TempDir(), snap.Zxid(), func(w io.Writer) error {
-		_, err := snap.WriteTo(w)
+		_, err := snap.Write(w, nil)
 		return err
 	})
 	if err != nil {
@@ -45,11 +45,11 @@ func BenchmarkSnapshotFileLoad(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer body.Close()
-		loaded, err := tree.Load(body, tree.Options{})
+		loaded, err := tree.ReadSnapshot(body, tree.Options{}, snap.Zxid())
 		if err != nil {
 			b.Fatal(err)
 		}
-		return loaded
+		return loaded.Tree
 	}
 	if load().Snapshot().Digest() != snap.Digest() {
 		b.Fatal("loaded tree differs from the one written")
@@ -74,7 +74,7 @@ func BenchmarkAppendBatch(b *testing.B) {
 	for b.Loop() {
 		for range 100 {
 			z++
-			if err := l.Append(Record{Zxid: z, Data: benchPayload}); err != nil {
+			if err := l.Append(Record{Zxid: z, Data: txnPayload(z, benchPayload)}); err != nil {
 				b.Fatal(err)
 			}
 		}

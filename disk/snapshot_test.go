@@ -2,7 +2,10 @@ package disk
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"hash/adler32"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -12,12 +15,55 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// snapBodyFor returns a well-formed ZooKeeper snapshot stream, different
+// for each z: a session, an ACL, the root and nodes holding about n bytes of
+// data, both seals and a digest (not a true tree digest: disk does not
+// decode the tree).
 func snapBodyFor(z int64, n int) []byte {
 	r := rand.New(rand.NewPCG(uint64(z), 1))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
+	var b []byte
+	i32 := func(v int32) { b = binary.BigEndian.AppendUint32(b, uint32(v)) }
+	i64 := func(v int64) { b = binary.BigEndian.AppendUint64(b, uint64(v)) }
+	str := func(s string) { i32(int32(len(s))); b = append(b, s...) }
+	sum := func() { i64(int64(adler32.Checksum(b))); str("/") }
+	i32(snapMagic)
+	i32(snapVersion)
+	i64(-1)
+	i32(1) // sessions
+	i64(z + 0x100)
+	i32(30000)
+	i32(1) // ACL cache
+	i64(1)
+	i32(1)
+	i32(31)
+	str("world")
+	str("anyone")
+	node := func(path string, data []byte) {
+		str(path)
+		if data == nil {
+			i32(-1)
+		} else {
+			i32(int32(len(data)))
+			b = append(b, data...)
+		}
+		i64(1)
+		b = append(b, make([]byte, 60)...)
 	}
+	node("", nil)
+	for k := 0; n > 0; k++ {
+		d := make([]byte, min(n, 1+r.IntN(700)))
+		for j := range d {
+			d[j] = byte(r.Uint32())
+		}
+		node(fmt.Sprintf("/n%d", k), d)
+		n -= len(d)
+	}
+	str("/")
+	sum()
+	i64(z)
+	i32(2)
+	i64(int64(r.Uint64()))
+	sum()
 	return b
 }
 
@@ -104,11 +150,13 @@ func TestCorruptSnapshot(t *testing.T) {
 	require.NoError(t, err)
 	damage := map[string]func([]byte) []byte{
 		"flipped body byte": func(b []byte) []byte { b[2000] ^= 1; return b },
-		"flipped zxid":      func(b []byte) []byte { b[15] ^= 1; return b },
+		"flipped dbid":      func(b []byte) []byte { b[15] ^= 1; return b },
+		"version 1":         func(b []byte) []byte { b[7] = 1; return b },
 		"bad magic":         func(b []byte) []byte { b[0] = 'X'; return b },
 		"truncated":         func(b []byte) []byte { return b[:len(b)-100] },
 		"truncated to 10":   func(b []byte) []byte { return b[:10] },
-		"extended":          func(b []byte) []byte { return append(b, 0) },
+		"truncated digest":  func(b []byte) []byte { return b[:len(b)-20] },
+		"garbage digest":    func(b []byte) []byte { return append(b[:len(b)-33], 1) },
 		"flipped crc":       func(b []byte) []byte { b[len(b)-1] ^= 1; return b },
 		"empty":             func([]byte) []byte { return nil },
 	}
@@ -120,12 +168,21 @@ func TestCorruptSnapshot(t *testing.T) {
 			require.Contains(t, err.Error(), p)
 		})
 	}
-	// A snapshot renamed to another zxid is caught too.
-	require.NoError(t, os.WriteFile(p, orig, 0o644))
-	other := filepath.Join(filepath.Dir(p), "snapshot.8")
-	require.NoError(t, os.Rename(p, other))
-	_, _, err = OpenSnapshot(other)
-	require.ErrorIs(t, err, ErrCorrupt)
+	// What ZooKeeper 3.9 appends after the digest seal is not read, and a
+	// snapshot without a digest (digests disabled) is whole.
+	for name, b := range map[string][]byte{
+		"3.9 trailer": append(bytes.Clone(orig), 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 1, 2, 3, 4, 0, 0, 0, 1, '/'),
+		"no digest":   orig[:len(orig)-33],
+	} {
+		require.NoError(t, os.WriteFile(p, b, 0o644))
+		z, body, err := OpenSnapshot(p)
+		require.NoError(t, err, name)
+		require.Equal(t, int64(7), z)
+		got, err := io.ReadAll(body)
+		require.NoError(t, err)
+		require.NoError(t, body.Close())
+		require.Equal(t, b, got, name)
+	}
 }
 
 func TestPurgeSnapshots(t *testing.T) {
@@ -192,4 +249,25 @@ func TestEpochFile(t *testing.T) {
 		require.ErrorIs(t, err, ErrCorrupt, "%q", bad)
 		require.Contains(t, err.Error(), p)
 	}
+}
+
+// TestSnapshotDigestVersion1Verifies: a version-1 digest (a hex string)
+// passes the file check.
+func TestSnapshotDigestVersion1Verifies(t *testing.T) {
+	b := snapBodyFor(9, 500)
+	b = b[:len(b)-33]
+	b = binary.BigEndian.AppendUint64(b, 9)
+	b = binary.BigEndian.AppendUint32(b, 1)
+	b = binary.BigEndian.AppendUint32(b, 6)
+	b = append(b, "abc123"...)
+	b = binary.BigEndian.AppendUint64(b, uint64(adler32.Checksum(b)))
+	b = append(b, 0, 0, 0, 1, '/')
+	p := writeSnap(t, nil, t.TempDir(), 9, b)
+	_, body, err := OpenSnapshot(p)
+	require.NoError(t, err)
+	require.NoError(t, body.Close())
+	b[len(b)-20] ^= 1 // inside the string: the seal catches it
+	require.NoError(t, os.WriteFile(p, b, 0o644))
+	_, _, err = OpenSnapshot(p)
+	require.ErrorIs(t, err, ErrCorrupt)
 }

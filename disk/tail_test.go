@@ -39,8 +39,8 @@ func TestFlippedFinalRecordIsCorruption(t *testing.T) {
 					o := opts
 					o.Logger = quiet()
 					l, err := OpenLog(dir, o)
-					n := int64(binary.BigEndian.Uint32(b[start:]))
-					if pos < start+4 && start+recordHeaderSize+n > int64(len(b)) {
+					n := int64(int32(binary.BigEndian.Uint32(b[start+8:])))
+					if pos >= start+8 && pos < start+12 && n >= TxnHeaderSize && n <= MaxRecordSize && start+recordOverhead+n > int64(len(b)) {
 						// The length now runs past the end: a torn write.
 						require.NoError(t, err, "flip %#x at %d", bit, pos)
 						requireRecords(t, want[:5], readAll(t, l, 0))
@@ -132,7 +132,7 @@ func TestTruncateCorruptTail(t *testing.T) {
 	dir, last = writeLog(t, LogOptions{NoSync: true}, want)
 	b, err = os.ReadFile(last)
 	require.NoError(t, err)
-	b[offs[2]+20] ^= 0x10
+	b[offs[2]+50] ^= 0x10
 	require.NoError(t, os.WriteFile(last, b, 0o644))
 	_, err = OpenLog(dir, LogOptions{NoSync: true, Logger: quiet(), TruncateCorruptTail: true})
 	require.ErrorIs(t, err, ErrCorrupt)
@@ -148,7 +148,7 @@ func TestTornLargeRandomRecord(t *testing.T) {
 	for i := range big {
 		big[i] = byte(rng.Uint32())
 	}
-	want := append(recs(1, 5), Record{Zxid: 6, Data: big})
+	want := append(recs(1, 5), Record{Zxid: 6, Data: txnPayload(6, big)})
 	dir, last := writeLog(t, LogOptions{NoSync: true}, want)
 	orig, err := os.ReadFile(last)
 	require.NoError(t, err)

@@ -31,6 +31,12 @@ func (n *Node) applyEntry(e zab.Entry) {
 	res := n.tree.Apply(txn)
 	n.lastApplied = txn.Zxid
 	n.tail(false).Committed++
+	if d := n.snapDigest; d != nil && txn.Zxid >= d.Zxid {
+		n.snapDigest = nil
+		if txn.Zxid == d.Zxid && n.tree.Digest() != d.Digest {
+			n.tail(false).DigestMismatch = &DigestMismatch{Zxid: d.Zxid, Expected: d.Digest, Actual: n.tree.Digest()}
+		}
+	}
 	for _, ev := range res.Events {
 		c := ConnID(ev.Watcher)
 		if n.conns[c] == nil {
@@ -80,7 +86,7 @@ func (n *Node) applyEntry(e zab.Entry) {
 func (n *Node) applySession(txn *tree.Txn) {
 	switch txn.Type {
 	case proto.OpCreateSession:
-		s := &session{id: txn.SessionID, timeout: txn.TimeOut, passwd: slices.Clone(txn.Data), owner: txn.Owner}
+		s := &session{id: txn.SessionID, timeout: txn.TimeOut, passwd: SessionPassword(txn.SessionID), owner: txn.Owner}
 		n.touch(s)
 		n.sessions[s.id] = s
 		n.ownerApplied(txn)

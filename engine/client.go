@@ -15,10 +15,13 @@ import (
 
 // conn is one client connection on this server.
 type conn struct {
-	id          ConnID
-	session     int64 // 0 until the handshake completes
-	ip          string
-	auth        []proto.Id
+	id      ConnID
+	session int64 // 0 until the handshake completes
+	ip      string
+	auth    []proto.Id
+	// lapsing are identities verified outside the engine, with the time
+	// their token expires (verified.go).
+	lapsing     []lapsingID
 	hasReadOnly bool
 	// readOnly marks a connection accepted in read-only mode: its session
 	// is local (readonly.go).
@@ -90,7 +93,7 @@ func (n *Node) Connect(cr ConnectRequest) {
 		id := n.newSessionID()
 		n.pendingConnects[id] = cr.Conn
 		f := &forwarded{session: id, cxid: internalCxid, op: proto.OpCreateSession, time: n.now,
-			timeout: timeout, passwd: sessionPassword(n.cfg.SessionSecret, id)}
+			timeout: timeout, passwd: SessionPassword(id)}
 		if !n.forward(f, nil) {
 			n.dropConn(cr.Conn)
 			n.closeConn(cr.Conn, "no link to the leader")
@@ -157,6 +160,7 @@ func (n *Node) newConn(cr ConnectRequest, timeout int32) *conn {
 	if cr.ClientIP != "" {
 		c.auth = []proto.Id{{Scheme: "ip", ID: cr.ClientIP}}
 	}
+	c.auth = append(c.auth, cr.TransportIDs...)
 	n.conns[cr.Conn] = c
 	return c
 }
@@ -225,12 +229,13 @@ func (n *Node) alive(s *session) {
 }
 
 func (n *Node) touch(s *session) {
-	s.expireTick = n.tick + ticksFor(s.timeout, n.cfg.TickMs)
+	s.expireTick = n.tick + ticksFor(s.timeout, n.cfg.TickMs, n.cfg.TicksPerTickTime)
 }
 
-// caller returns the auth context of a connection.
+// caller returns the auth context of a connection (authIDs: the identities
+// are shared, not copied, when none lapse).
 func (n *Node) caller(c *conn) tree.Caller {
-	return tree.Caller{SessionID: c.session, Auth: slices.Clone(c.auth)}
+	return tree.Caller{SessionID: c.session, Auth: n.authIDs(c)}
 }
 
 // Submit handles one client request on an established connection.
@@ -348,6 +353,18 @@ func (n *Node) auth(c *conn, q *queued) {
 		}
 		return
 	}
+	if ap.Scheme == "x509" {
+		// ZooKeeper's X509AuthenticationProvider takes the identity from the
+		// client's certificate, never from the auth data: OK when the
+		// connection proved one (TransportIDs), AuthFailed otherwise.
+		if !slices.ContainsFunc(c.auth, func(id proto.Id) bool { return id.Scheme == "x509" }) {
+			q.err, q.closeAfter, q.closeWhy = proto.ErrAuthFailed, true, "auth scheme \"x509\" without a client certificate"
+		}
+		return
+	}
+	if n.verifiedAuth(c, q, ap) {
+		return
+	}
 	id, code := tree.ValidateAuth(ap.Scheme, ap.Auth)
 	if code != proto.ErrOK {
 		q.err, q.closeAfter, q.closeWhy = code, true, fmt.Sprintf("auth scheme %q failed", ap.Scheme)
@@ -401,7 +418,7 @@ func (n *Node) read(c *conn, q *queued) (proto.Record, proto.ErrCode) {
 		return nil, proto.ErrOK
 	case proto.OpWhoAmI:
 		resp := &proto.WhoAmIResponse{ClientInfo: []proto.ClientInfo{}}
-		for _, id := range c.auth {
+		for _, id := range n.authIDs(c) {
 			user := id.ID
 			if id.Scheme == "digest" {
 				// ZooKeeper names a digest identity by its user, not its hash.
@@ -418,4 +435,53 @@ func (n *Node) read(c *conn, q *queued) (proto.Record, proto.ErrCode) {
 		return nil, proto.ErrOK
 	}
 	return n.tree.Read(q.caller, w, q.req.Op, q.req.Body)
+}
+
+// ReadNow answers a read at once when it can be answered ahead of the
+// Node's inputs: a read that registers no watch (tree.ReadNoWatch), on an
+// established read-write connection of a live session whose every earlier
+// request has been answered, while this server serves. It returns the
+// reply, or false when the request must go through Submit instead.
+//
+// ReadNow changes nothing (the session's liveness included: the caller
+// reports it with Touch), so a caller may run it on other goroutines,
+// concurrently with other ReadNow calls but with no other method, and
+// must hand out every Output of the Ready batches before it, for the
+// connection's replies to stay in order. The caller must also know that
+// the connection has no request in flight towards Submit.
+func (n *Node) ReadNow(r Request) (Output, bool) {
+	if !n.serving || n.readOnly {
+		return Output{}, false
+	}
+	c := n.conns[r.Conn]
+	// A connection with identities that lapse (oidc) is judged on the
+	// loop, where the time the lapse is measured against is current.
+	if c == nil || c.session == 0 || c.readOnly || len(c.queue) > 0 || len(c.lapsing) > 0 {
+		return Output{}, false
+	}
+	if s := n.sessions[c.session]; s == nil || s.closing {
+		return Output{}, false
+	}
+	resp, code, ok := n.tree.ReadNoWatch(n.caller(c), tree.WatcherID(c.id), r.Op, r.Body)
+	if !ok {
+		return Output{}, false
+	}
+	if code != proto.ErrOK {
+		resp = nil
+	}
+	return Output{Conn: c.id, Kind: OutReply, Header: proto.ReplyHeader{Xid: r.Xid, Zxid: n.lastApplied, Err: code}, Body: resp}, true
+}
+
+// Touch reports that the session of a connection was active (its reads
+// were answered by ReadNow), as any request Submit takes does.
+func (n *Node) Touch(conn ConnID, now int64) {
+	n.observe(now)
+	defer n.pump()
+	c := n.conns[conn]
+	if c == nil || c.session == 0 || c.readOnly {
+		return
+	}
+	if s := n.sessions[c.session]; s != nil && !s.closing {
+		n.alive(s)
+	}
 }

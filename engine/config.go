@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/zabkeeper/zabkeeper/engine/tree"
+	"github.com/zabkeeper/zabkeeper/engine/zab"
 )
 
 // Config configures a Node. Every field is plain data so the simulator can
@@ -12,17 +13,24 @@ type Config struct {
 	// ServerID is this server's id (myid); it fills the high byte of the
 	// session ids this server creates. 0 for a standalone server.
 	ServerID int64
-	// TickMs is the length of one Tick in ms (ZooKeeper's tickTime).
+	// TickMs is ZooKeeper's tickTime in ms: the unit of InitLimit,
+	// SyncLimit, ReapIntervalTicks and the default session timeouts.
 	TickMs int
+	// TicksPerTickTime is how many times the caller calls Tick per TickMs:
+	// a finer tick lets the election and the failure detection run on
+	// millisecond settings (ElectionTimeoutMs, FinalizeWaitMs) while the
+	// limits keep ZooKeeper's tick semantics. One Tick lasts
+	// TickMs/TicksPerTickTime ms. Zero means 1.
+	TicksPerTickTime int
 	// MinSessionTimeout and MaxSessionTimeout bound negotiated session
 	// timeouts, in ms. Zero means 2 and 20 ticks.
 	MinSessionTimeout int
 	MaxSessionTimeout int
 	// Tree configures the data tree (super digest, extended types).
 	Tree tree.Options
-	// SessionSecret keys the session passwords this server mints. The
-	// password is stored in the createSession txn, so a new secret at each
-	// start is fine.
+	// SessionSecret is no longer used: session passwords are derived from
+	// the session id as ZooKeeper derives them (SessionPassword), so they
+	// survive a swap to or from Apache ZooKeeper. Kept so callers compile.
 	SessionSecret []byte
 	// StartTime is the wall clock in ms when the server started; it seeds
 	// session ids as ZooKeeper does, so ids differ across restarts.
@@ -44,9 +52,21 @@ type Config struct {
 	// SyncLimit is how many ticks a learner may lag or be silent. Zero
 	// means 5.
 	SyncLimit int
-	// ElectionTicks is the interval between election rounds, in ticks.
-	// Zero means 2.
+	// ElectionTicks is the interval between election rounds, in Ticks;
+	// it then stays fixed. Zero means ElectionTimeoutMs, doubling up to
+	// MaxElectionTimeoutMs.
 	ElectionTicks int
+	// ElectionTimeoutMs is the first interval between election rounds
+	// (ZooKeeper's notification timeout starts at 200 ms); each round
+	// that did not end the election doubles it up to MaxElectionTimeoutMs.
+	// Zero means 200 and 2000. Used when ElectionTicks is zero.
+	ElectionTimeoutMs    int
+	MaxElectionTimeoutMs int
+	// FinalizeWaitMs is how long a voter whose proposal a quorum backs
+	// waits for a better vote before it decides (ZooKeeper's finalizeWait,
+	// 200 ms); it never waits for voters whose link is down. Zero means
+	// 200; at least one Tick.
+	FinalizeWaitMs int
 	// MaxLogEntries bounds the txns kept in memory for DIFF syncs. Zero
 	// means zab.DefaultMaxLogEntries (500, ZooKeeper's commitLogCount).
 	MaxLogEntries int
@@ -95,9 +115,56 @@ func (c *Config) normalize() {
 	if len(c.Voters) == 0 && !slices.Contains(c.Observers, c.zabID()) {
 		c.Voters = []int64{c.zabID()}
 	}
-	// InitLimit, SyncLimit and MaxLogEntries default inside zab. Election
-	// rounds default shorter here than zab's 10: a tick is a whole tickTime.
-	if c.ElectionTicks <= 0 {
-		c.ElectionTicks = 2
+	if c.TicksPerTickTime <= 0 {
+		c.TicksPerTickTime = 1
 	}
+	// InitLimit, SyncLimit and MaxLogEntries default inside zab (in
+	// tickTimes); the election runs on ms settings.
+	if c.ElectionTimeoutMs <= 0 {
+		c.ElectionTimeoutMs = 200
+	}
+	if c.MaxElectionTimeoutMs <= 0 {
+		c.MaxElectionTimeoutMs = 2000
+	}
+	if c.FinalizeWaitMs <= 0 {
+		c.FinalizeWaitMs = 200
+	}
+}
+
+// ticksForMs is the number of Ticks that last at least ms, at least one.
+func (c *Config) ticksForMs(ms int) int {
+	k, t := int64(c.TicksPerTickTime), int64(c.TickMs)
+	return int(max(1, (int64(ms)*k+t-1)/t))
+}
+
+// zabConfig is the protocol's configuration, its tick-counted settings in
+// Ticks.
+func (c *Config) zabConfig() zab.Config {
+	k := c.TicksPerTickTime
+	zc := zab.Config{
+		ID:            c.zabID(),
+		Voters:        c.Voters,
+		Observers:     c.Observers,
+		InitLimit:     c.InitLimit * k,
+		SyncLimit:     c.SyncLimit * k,
+		ElectionTicks: c.ElectionTicks,
+		FinalizeTicks: c.ticksForMs(c.FinalizeWaitMs),
+		PingTicks:     k,
+		TransferTicks: zab.DefaultTransferTicks * k,
+		MaxLogEntries: c.MaxLogEntries,
+		// The byte bound of the log scales with the tree's data size.
+		SnapshotSizeFactor: c.SnapshotSizeFactor,
+		Seed:               c.Seed,
+	}
+	if zc.InitLimit <= 0 {
+		zc.InitLimit = 10 * k
+	}
+	if zc.SyncLimit <= 0 {
+		zc.SyncLimit = 5 * k
+	}
+	if zc.ElectionTicks <= 0 {
+		zc.ElectionTicks = c.ticksForMs(c.ElectionTimeoutMs)
+		zc.MaxElectionTicks = c.ticksForMs(c.MaxElectionTimeoutMs)
+	}
+	return zc
 }

@@ -73,7 +73,7 @@ func (n *Node) lead(f *forwarded, rec proto.Record) {
 	switch f.op {
 	case proto.OpCreateSession:
 		txn = &hdr
-		txn.Type, txn.TimeOut, txn.Data, txn.Owner = proto.OpCreateSession, f.timeout, f.passwd, f.from
+		txn.Type, txn.TimeOut, txn.Owner = proto.OpCreateSession, f.timeout, f.from
 	case tree.OpMoveSession:
 		if !live {
 			// Its closeSession is applied or proposed: when the requesting
@@ -144,6 +144,11 @@ func (n *Node) liveSession(id int64) (owner int64, live bool) {
 
 // propose hands a prepared txn to zab.
 func (n *Node) propose(txn *tree.Txn) {
+	if txn.Type != proto.OpError {
+		// ZooKeeper's TxnDigest: the tree digest once this txn is applied
+		// (every txn but a failed single op carries one).
+		txn.DigestVersion, txn.Digest = tree.DigestVersion, n.tree.PendingDigest()
+	}
 	zxid, ok := n.zab.Propose(txn.Marshal())
 	if !ok {
 		// The epoch's counter is exhausted or leadership just ended: zab

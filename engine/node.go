@@ -30,9 +30,12 @@ import (
 //
 // A Node is not safe for concurrent use: one goroutine drives it.
 type Node struct {
-	cfg  Config
-	zab  *zab.Peer
-	tree *tree.Tree
+	// snapDigest is the digest a fuzzy snapshot recorded for a zxid past
+	// its own, checked when the log applied up to it; nil once checked.
+	snapDigest *tree.SnapshotDigest
+	cfg        Config
+	zab        *zab.Peer
+	tree       *tree.Tree
 	// incoming is the snapshot of the SNAP being stepped, read and checked
 	// by Step before zab sees the message; snapErr is why the last one
 	// was refused.
@@ -141,18 +144,7 @@ func Restore(cfg Config, d Durable) (*Node, error) {
 	for len(log) > 0 && log[0].Zxid <= n.lastApplied {
 		log = log[1:] // covered by the snapshot
 	}
-	n.zab = zab.NewPeer(zab.Config{
-		ID:            cfg.zabID(),
-		Voters:        cfg.Voters,
-		Observers:     cfg.Observers,
-		InitLimit:     cfg.InitLimit,
-		SyncLimit:     cfg.SyncLimit,
-		ElectionTicks: cfg.ElectionTicks,
-		MaxLogEntries: cfg.MaxLogEntries,
-		// The byte bound of the log scales with the tree's data size.
-		SnapshotSizeFactor: cfg.SnapshotSizeFactor,
-		Seed:               cfg.Seed,
-	}, zab.Initial{HardState: d.HardState, SnapshotZxid: n.lastApplied, Log: log}, (*application)(n))
+	n.zab = zab.NewPeer(cfg.zabConfig(), zab.Initial{HardState: d.HardState, SnapshotZxid: n.lastApplied, Log: log}, (*application)(n))
 	n.pump()
 	return n, nil
 }
@@ -248,7 +240,7 @@ func (n *Node) tail(fresh bool) *Ready {
 
 func (r *Ready) empty() bool {
 	return r.HardState == nil && r.Truncate == nil && r.Snapshot == nil && len(r.Entries) == 0 &&
-		len(r.Messages) == 0 && len(r.Outputs) == 0 && r.Committed == 0
+		len(r.Messages) == 0 && len(r.Outputs) == 0 && r.Committed == 0 && r.DigestMismatch == nil
 }
 
 func (n *Node) output(o Output) {
@@ -431,11 +423,17 @@ func (n *Node) Tick(now int64) {
 	n.tick++
 	n.zab.Tick()
 	n.pump()
+	// Sessions, reaping and liveness reports keep ZooKeeper's pace: once
+	// per tickTime, however finely the caller ticks.
+	whole := n.tick%int64(n.cfg.TicksPerTickTime) == 0
 	if !n.serving {
 		n.maybeEnterReadOnly()
-		if n.readOnly {
+		if n.readOnly && whole {
 			n.expireLocalSessions()
 		}
+		return
+	}
+	if !whole {
 		return
 	}
 	if n.status.Role == zab.Leading {

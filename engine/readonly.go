@@ -99,7 +99,7 @@ func (n *Node) connectReadOnly(cr ConnectRequest) {
 	var s *session
 	if req.SessionID == 0 {
 		id := n.newSessionID()
-		s = &session{id: id, timeout: timeout, passwd: sessionPassword(n.cfg.SessionSecret, id)}
+		s = &session{id: id, timeout: timeout, passwd: SessionPassword(id)}
 		n.localSessions[id] = s
 	} else {
 		s = n.localSessions[req.SessionID]

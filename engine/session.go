@@ -1,11 +1,5 @@
 package engine
 
-import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/binary"
-)
-
 // session is one client session as every replica knows it (created and
 // closed by txns), plus this server's liveness bookkeeping.
 type session struct {
@@ -35,16 +29,40 @@ type session struct {
 // passwordLen is the length of a session password, as in ZooKeeper.
 const passwordLen = 16
 
-// sessionPassword mints the password of a new session: an HMAC of the id
-// under this server's secret. It is carried in the createSession txn, so any
-// replica can check it later without knowing the secret.
-func sessionPassword(secret []byte, id int64) []byte {
-	m := hmac.New(sha256.New, secret)
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(id))
-	m.Write(b[:])
-	return m.Sum(nil)[:passwordLen]
+// sessionSuperSecret is the constant ZooKeeper mixes into the seed of a
+// session's password (ZooKeeperServer.superSecret).
+const sessionSuperSecret = 0xB3415C00
+
+// SessionPassword returns the password of session id exactly as Apache
+// ZooKeeper derives it (ZooKeeperServer.generatePasswd): 16 bytes from
+// java.util.Random seeded with id ^ 0xB3415C00. ZooKeeper keeps no password
+// on disk and recomputes it on every reconnect, so a client that connected
+// to ZooKeeper reconnects to zabkeeper with the same id and password, and
+// the other way round.
+func SessionPassword(id int64) []byte {
+	const (
+		mult = 0x5DEECE66D
+		mask = 1<<48 - 1
+	)
+	seed := (uint64(id^sessionSuperSecret) ^ mult) & mask // new Random(seed)
+	p := make([]byte, passwordLen)
+	for i := 0; i < len(p); {
+		seed = (seed*mult + 0xB) & mask // next(32)
+		r := uint32(seed >> 16)
+		for n := min(len(p)-i, 4); n > 0; n-- { // nextBytes: low byte first
+			p[i] = byte(r)
+			r >>= 8
+			i++
+		}
+	}
+	return p
 }
+
+// sessionPassword is the password of a new session: SessionPassword with
+// ZooKeeper's secret. The secret argument (engine.Config.SessionSecret) is
+// no longer used: every replica derives the password from the id alone,
+// as ZooKeeper does.
+func sessionPassword(_ []byte, id int64) []byte { return SessionPassword(id) }
 
 // initialSessionID seeds session ids as ZooKeeper does: the server id in the
 // high byte and 40 bits of the start time below it.
@@ -55,7 +73,8 @@ func initialSessionID(serverID, startMs int64) int64 {
 
 // ticksFor converts a session timeout to the number of ticks after a touch at
 // which it expires, rounded up plus one so a session never expires early.
-func ticksFor(timeoutMs int32, tickMs int) int64 {
-	t := int64(tickMs)
-	return (int64(timeoutMs)+t-1)/t + 1
+// A Tick lasts tickMs/perTick ms.
+func ticksFor(timeoutMs int32, tickMs, perTick int) int64 {
+	t, k := int64(tickMs), int64(perTick)
+	return (int64(timeoutMs)*k+t-1)/t + 1
 }

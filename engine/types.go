@@ -23,6 +23,9 @@ type Request struct {
 	// Time is the caller's wall clock in ms at arrival; the leader stamps it
 	// into txns as ctime/mtime.
 	Time int64
+	// Verified is the caller's verdict on an OpAuth whose scheme the
+	// engine does not verify itself (SchemeOIDC); nil otherwise.
+	Verified *VerifiedAuth
 }
 
 // ConnectRequest is a client handshake on a new connection.
@@ -34,6 +37,12 @@ type ConnectRequest struct {
 	// ClientIP is the peer address without port; it becomes the connection's
 	// ip:<addr> identity for ACLs.
 	ClientIP string
+	// TransportIDs are identities the connection proved before its
+	// handshake, e.g. x509:<subject> (and super:<subject> for the x509
+	// super user) from a TLS client certificate, as ZooKeeper's
+	// X509AuthenticationProvider adds them. They join the connection's
+	// ids after ip:<addr>.
+	TransportIDs []proto.Id
 	// Time is the caller's wall clock in ms.
 	Time int64
 }
@@ -105,6 +114,18 @@ type Ready struct {
 	// Committed counts txns applied to the tree in this batch, so the
 	// caller can schedule snapshots.
 	Committed int
+	// DigestMismatch is set when the tree, once the log was replayed to
+	// the zxid a fuzzy snapshot (Apache ZooKeeper's) recorded its digest
+	// at, does not hash to that digest. ZooKeeper logs this and goes on
+	// (DataTree.compareDigest); the caller logs it.
+	DigestMismatch *DigestMismatch
+}
+
+// DigestMismatch reports a tree digest that differs from the one recorded.
+type DigestMismatch struct {
+	Zxid     int64
+	Expected uint64
+	Actual   uint64
 }
 
 // Caller re-exported for callers that build auth contexts.

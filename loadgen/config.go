@@ -10,6 +10,7 @@
 package loadgen
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -100,6 +101,9 @@ type Config struct {
 	// Logger receives the client library's messages (at debug level); nil
 	// discards them.
 	Logger *slog.Logger
+	// TLS, if set, makes every session connect over TLS with it (a
+	// server's secureClientPort or unified port); nil is plain TCP.
+	TLS *tls.Config
 }
 
 // DefaultConfig is a 10-second mixed run of 16 sessions against a local

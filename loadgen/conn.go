@@ -2,9 +2,11 @@ package loadgen
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -64,11 +66,22 @@ func (z zkLogger) Printf(format string, args ...any) {
 // Dial opens a session that starts at servers[first mod len] and waits
 // until the server has granted it (or ctx ends).
 func Dial(ctx context.Context, servers []string, first int, timeout time.Duration, logger *slog.Logger) (*zk.Conn, error) {
+	return DialTLS(ctx, servers, first, timeout, logger, nil)
+}
+
+// DialTLS is Dial over TLS with tlsCfg (nil: plain TCP).
+func DialTLS(ctx context.Context, servers []string, first int, timeout time.Duration, logger *slog.Logger, tlsCfg *tls.Config) (*zk.Conn, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	hosts := &rotatingHosts{next: first}
-	c, events, err := zk.Connect(servers, timeout, zk.WithHostProvider(hosts),
+	dial := net.DialTimeout // go-zk's own default
+	if tlsCfg != nil {
+		dial = func(network, address string, timeout time.Duration) (net.Conn, error) {
+			return tls.DialWithDialer(&net.Dialer{Timeout: timeout}, network, address, tlsCfg)
+		}
+	}
+	c, events, err := zk.Connect(servers, timeout, zk.WithHostProvider(hosts), zk.WithDialer(dial),
 		zk.WithLogger(zkLogger{logger}), zk.WithLogInfo(false))
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: connect %v: %w", servers, err)

@@ -119,7 +119,7 @@ func (r *runner) connect(ctx context.Context, n int) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := Dial(ctx, r.cfg.Servers, i, r.cfg.SessionTimeout, r.cfg.Logger)
+			c, err := DialTLS(ctx, r.cfg.Servers, i, r.cfg.SessionTimeout, r.cfg.Logger, r.cfg.TLS)
 			errs[i] = err
 			r.workers[i] = &worker{id: i, conn: c, rng: mrand.New(mrand.NewPCG(uint64(i), 0x5eed)),
 				hist: hdrhistogram.New(histMinMicros, histMaxMicros, histDigits), kinds: map[string]int64{}}

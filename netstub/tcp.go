@@ -3,6 +3,7 @@ package netstub
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -52,6 +53,8 @@ type TCPConfig struct {
 	// that comes back with a new IP (a restarted Kubernetes pod) is
 	// reached; tests inject a resolver whose answers change.
 	Resolver Resolver
+	// TLS, if set, makes every link mutual TLS (tcp_tls.go).
+	TLS *PeerTLS
 }
 
 // Resolver is the part of *net.Resolver the transport uses.
@@ -148,6 +151,7 @@ type TCP struct {
 	log      *slog.Logger
 	ln       net.Listener
 	resolver Resolver
+	tls      *PeerTLS // nil: plain TCP
 	recv     chan zab.Message
 	done     chan struct{}
 	cancel   context.CancelFunc
@@ -227,6 +231,7 @@ func NewTCP(cfg TCPConfig) (*TCP, error) {
 		log:      log.With("id", cfg.ID),
 		ln:       ln,
 		resolver: resolver,
+		tls:      cfg.TLS,
 		recv:     make(chan zab.Message, recvBuffer),
 		done:     make(chan struct{}),
 		ctx:      ctx,
@@ -566,6 +571,11 @@ func (t *TCP) dial(addr string, peer int64) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if t.tls != nil {
+		if conn, err = t.clientTLS(conn, peer, host); err != nil {
+			return nil, err
+		}
+	}
 	h := appendHandshake(make([]byte, 0, handshakeLen), t.id, peer, t.nonce)
 	_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := conn.Write(h); err != nil {
@@ -707,14 +717,31 @@ func (t *TCP) acceptLoop() {
 // serveInbound checks the handshake on c, then delivers its frames.
 func (t *TCP) serveInbound(c net.Conn) {
 	defer t.wg.Done()
+	raw := c
 	defer func() {
-		_ = c.Close()
+		_ = raw.Close()
 		t.mu.Lock()
-		delete(t.conns, c)
+		delete(t.conns, raw)
 		t.mu.Unlock()
 	}()
 	remote := c.RemoteAddr().String()
+	var tc *tls.Conn
+	if t.tls != nil {
+		stream, isTLS, err := t.unify(c)
+		if err == nil && isTLS {
+			tc, err = t.serverTLS(stream)
+			stream = tc
+		}
+		if err != nil {
+			t.log.Warn("refused connection", "remote", remote, "err", err)
+			return
+		}
+		c = stream // the raw socket stays in t.conns for Close
+	}
 	peer, nonce, err := t.handshake(c)
+	if err == nil {
+		err = t.verifyPeerTLS(tc, peer)
+	}
 	if err != nil {
 		t.refuse(c, remote, err)
 		return

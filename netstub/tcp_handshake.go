@@ -77,6 +77,8 @@ func (c refusalCode) String() string {
 		return "misaddressed"
 	case refuseDuplicateID:
 		return "duplicate-id"
+	case refuseCertificate:
+		return "certificate"
 	default:
 		return fmt.Sprintf("code-%d", uint8(c))
 	}

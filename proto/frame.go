@@ -89,24 +89,3 @@ func AppendRecords(dst []byte, recs ...Record) []byte {
 	binary.BigEndian.PutUint32(out[start:], uint32(len(out)-start-4))
 	return out
 }
-
-// fourLetterWords are the admin commands a client may send instead of a
-// length prefix; read as an int32 none is a plausible frame length.
-var fourLetterWords = map[string]bool{
-	"ruok": true, "srvr": true, "stat": true, "mntr": true, "conf": true, "cons": true,
-	"envi": true, "wchs": true, "wchc": true, "wchp": true, "dump": true, "isro": true,
-	"crst": true, "srst": true, "dirs": true, "gtmk": true, "stmk": true,
-}
-
-// IsFourLetterWord reports whether the first four bytes of a connection are a
-// four-letter admin command rather than a frame length, and returns it.
-func IsFourLetterWord(first4 []byte) (string, bool) {
-	if len(first4) < 4 {
-		return "", false
-	}
-	cmd := string(first4[:4])
-	if fourLetterWords[cmd] {
-		return cmd, true
-	}
-	return "", false
-}

@@ -74,16 +74,3 @@ func TestAppendRecordsPatchesLength(t *testing.T) {
 	out := AppendRecords(prefix, &RequestHeader{Xid: 1, Type: OpPing})
 	require.Equal(t, []byte{'x', 'x', 0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 11}, out)
 }
-
-func TestIsFourLetterWord(t *testing.T) {
-	for _, cmd := range []string{"ruok", "srvr", "stat", "mntr", "conf", "cons", "envi", "wchs",
-		"wchc", "wchp", "dump", "isro", "crst", "srst", "dirs", "gtmk", "stmk"} {
-		got, ok := IsFourLetterWord([]byte(cmd))
-		require.True(t, ok, cmd)
-		require.Equal(t, cmd, got)
-	}
-	for _, b := range [][]byte{nil, []byte("ruo"), []byte("RUOK"), []byte("kill"), {0, 0, 0, 44}} {
-		_, ok := IsFourLetterWord(b)
-		require.False(t, ok, "%q", b)
-	}
-}

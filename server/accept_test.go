@@ -126,8 +126,8 @@ func TestEMFILEHelperServer(t *testing.T) {
 // file, instead of a bare errno.
 func TestServeNamesFailedEpochWrite(t *testing.T) {
 	cfg := testConfig(t)
-	blocker := filepath.Join(cfg.DataDir, "acceptedEpoch.tmp")
-	require.NoError(t, os.Mkdir(blocker, 0o755))
+	blocker := filepath.Join(cfg.DataDir, "version-2", "acceptedEpoch.tmp") // where ZooKeeper keeps it
+	require.NoError(t, os.MkdirAll(blocker, 0o755))
 	srv, err := server.New(cfg, newServerLogger(t))
 	require.NoError(t, err)
 	done := make(chan error, 1)

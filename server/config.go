@@ -55,7 +55,9 @@ type Config struct {
 	// DataLogDir holds the transaction log (dataLogDir), default DataDir.
 	DataLogDir string
 	// ClientPort is the TCP port clients connect to (clientPort), default
-	// 2181. 0 asks the operating system for a free port (useful in tests).
+	// 2181. 0 asks the operating system for a free port (useful in tests);
+	// -1 means no plain port, as when a zoo.cfg names only
+	// secureClientPort (config_tls.go).
 	ClientPort int
 	// ClientPortAddress is the address to listen on (clientPortAddress),
 	// default "" meaning all interfaces.
@@ -85,9 +87,18 @@ type Config struct {
 	// whose txn exceeds proto.TxnLimit of it (BadArguments), and peer frames
 	// carry at least that much.
 	JuteMaxBuffer int
+	// SnapshotCompression is how snapshots are compressed
+	// (zookeeper.snapshot.compression.method): "gz", "snappy" or "" for
+	// none, the default; other values mean none, as in ZooKeeper. Snapshots
+	// are read whatever their compression.
+	SnapshotCompression string
 	// SnapCount is the number of transactions between snapshots (snapCount),
 	// default 100000, minimum 2.
 	SnapCount int
+	// PreAllocSizeKB is how much, in KiB, a transaction log file grows by
+	// with zeros at a time (zookeeper.preAllocSize; default 65536, 0: no
+	// preallocation), as ZooKeeper's.
+	PreAllocSizeKB int
 	// SuperDigest is "super:<base64 sha1>" for the digest super user
 	// (zookeeper.DigestAuthenticationProvider.superDigest), "" = none.
 	SuperDigest string
@@ -153,6 +164,11 @@ type Config struct {
 	// LogFS is the file system the txn log lives on; nil means the
 	// operating system's. Tests inject faults through it (disk.WithFaults).
 	LogFS disk.FS
+	// TLS holds the TLS keys (config_tls.go).
+	TLS TLSConfig
+	// Security configures cloud identities (oidc), the audit log and quotas
+	// (config_security.go).
+	Security SecurityConfig
 	// Unknown holds the keys zabkeeper does not know with their values.
 	// ZooKeeper turns them into system properties; we only warn about them.
 	Unknown map[string]string
@@ -210,6 +226,7 @@ func DefaultConfig() Config {
 		FourLetterWords:        map[string]bool{"srvr": true},
 		JuteMaxBuffer:          DefaultJuteMaxBuffer,
 		SnapCount:              DefaultSnapCount,
+		PreAllocSizeKB:         64 << 10,
 		ContainerCheckInterval: DefaultContainerCheckInterval,
 		InitLimit:              DefaultInitLimit,
 		SyncLimit:              DefaultSyncLimit,
@@ -217,6 +234,8 @@ func DefaultConfig() Config {
 		AdminEnableServer:      true,
 		AdminServerAddress:     admin.DefaultAddress,
 		AdminServerPort:        admin.DefaultPort,
+		TLS:                    defaultTLSConfig(),
+		Security:               DefaultSecurityConfig(),
 		Unknown:                map[string]string{},
 	}
 }
@@ -253,8 +272,8 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 var cfgIgnoredKeys = map[string]bool{
 	"electionAlg": true, "peerType": true, "leaderServes": true,
 	"standaloneEnabled": true, "reconfigEnabled": true, "dynamicConfigFile": true,
-	"secureClientPort": true, "secureClientPortAddress": true, "maxCnxns": true,
-	"localSessionsEnabled": true, "localSessionsUpgradingEnabled": true, "sslQuorum": true,
+	"maxCnxns":             true,
+	"localSessionsEnabled": true, "localSessionsUpgradingEnabled": true,
 	"forceSync": true, "syncEnabled": true, "clientPortListenBacklog": true, "preAllocSize": true,
 	"globalOutstandingLimit": true, "connectToLearnerMasterLimit": true, "observerMasterPort": true,
 	"metricsProvider.className": true, "multiAddress.enabled": true, "serverCnxnFactory": true,
@@ -271,6 +290,7 @@ var cfgIgnoredPrefixes = []string{"admin.", "metricsProvider.", "ssl.", "group."
 var cfgSysPropKey = map[string]string{
 	"jute.maxbuffer": "jute.maxbuffer",
 	"snapCount":      "snapCount",
+	"preAllocSize":   "preAllocSize",
 	"DigestAuthenticationProvider.superDigest": "DigestAuthenticationProvider.superDigest",
 	"extendedTypesEnabled":                     "extendedTypesEnabled",
 	"4lw.commands.whitelist":                   "4lw.commands.whitelist",
@@ -281,6 +301,7 @@ var cfgSysPropKey = map[string]string{
 	"admin.serverAddress":                      "admin.serverAddress",
 	"admin.serverPort":                         "admin.serverPort",
 	"snapshotSizeFactor":                       "snapshotSizeFactor",
+	"snapshot.compression.method":              "snapshot.compression.method",
 }
 
 // ParseConfig reads a zoo.cfg in java.util.Properties syntax: '#' and '!'
@@ -371,7 +392,12 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 		if canon, ok := cfgSysPropKey[strings.TrimPrefix(key, "zookeeper.")]; ok {
 			key = canon
 		}
+		var tlsKey bool
+		if tlsKey, err = c.TLS.setTLSKey(key, p.value); err != nil {
+			err = &ConfigError{Key: p.key, Line: p.line, Err: err}
+		}
 		switch {
+		case tlsKey:
 		case key == "tickTime":
 			c.TickTime, err = intVal(1, 1<<30)
 		case key == "dataDir":
@@ -426,6 +452,8 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 			c.SuperDigest = p.value
 		case key == "extendedTypesEnabled":
 			c.ExtendedTypes, err = boolVal()
+		case key == "preAllocSize":
+			c.PreAllocSizeKB, err = intVal(0, 1<<30)
 		case key == "znode.container.checkIntervalMs":
 			c.ContainerCheckInterval, err = intVal(1, 1<<30)
 		case key == "readonlymode.enabled":
@@ -462,6 +490,11 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 			default:
 				c.SnapshotSizeFactor = f
 			}
+		case key == "snapshot.compression.method":
+			c.SnapshotCompression = disk.CompressionMethod(p.value)
+			if c.SnapshotCompression == "" && p.value != "" {
+				logger.Warn("unknown snapshot compression method; snapshots are not compressed", "value", p.value, "line", p.line)
+			}
 		case strings.HasPrefix(key, "server."):
 			var spec ServerSpec
 			spec, err = parseServerSpec(strings.TrimPrefix(key, "server."), p.value)
@@ -473,8 +506,18 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 		case cfgIgnoredKeys[key] || cfgHasAnyPrefix(key, cfgIgnoredPrefixes):
 			logger.Info("configuration key accepted but not used by zabkeeper", "key", p.key, "line", p.line)
 		default:
+			if ok, serr := c.securityKey(p.key, p.value); ok {
+				if serr != nil {
+					err = bad("%v", serr)
+				}
+				break
+			}
 			c.Unknown[p.key] = p.value
-			logger.Warn("unknown configuration key", "key", p.key, "value", p.value, "line", p.line)
+			shown := p.value
+			if cfgSecretKey(p.key) {
+				shown = "(not shown)"
+			}
+			logger.Warn("unknown configuration key", "key", p.key, "value", shown, "line", p.line)
 		}
 		if err != nil {
 			return Config{}, cfgExplicit{}, err
@@ -508,6 +551,10 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 			"minSessionTimeout %d > maxSessionTimeout %d", c.MinSessionTimeout, c.MaxSessionTimeout)}
 	}
 	if err := c.validateServers(); err != nil {
+		return Config{}, cfgExplicit{}, err
+	}
+	c.tlsOnlyClientPort(explicit)
+	if err := c.finishSecurity(); err != nil {
 		return Config{}, cfgExplicit{}, err
 	}
 	return c, explicit, nil
@@ -659,7 +706,8 @@ func (c Config) Validate() error {
 		check("tickTime", c.TickTime > 0, "%d must be positive", c.TickTime),
 		check("dataDir", c.DataDir != "", "empty path"),
 		check("dataLogDir", c.DataLogDir != "", "empty path"),
-		check("clientPort", c.ClientPort >= 0 && c.ClientPort <= 65535, "%d out of range [0, 65535]", c.ClientPort),
+		check("clientPort", (c.ClientPort >= 0 || c.ClientPort == -1 && c.TLS.SecureClientPort >= 0) && c.ClientPort <= 65535,
+			"%d out of range [0, 65535] (-1, no plain port, only beside a secureClientPort)", c.ClientPort),
 		check("maxClientCnxns", c.MaxClientCnxns >= 0, "%d must not be negative", c.MaxClientCnxns),
 		check("minSessionTimeout", c.MinSessionTimeout > 0, "%d must be positive", c.MinSessionTimeout),
 		check("maxSessionTimeout", c.MaxSessionTimeout >= c.MinSessionTimeout,
@@ -677,6 +725,7 @@ func (c Config) Validate() error {
 			"%d out of range [0, 65535]", c.AdminServerPort),
 		check("admin.serverAddress", !c.AdminEnableServer || c.AdminServerAddress != "", "empty address"),
 		c.validateServers(),
+		c.TLS.validate(),
 	} {
 		if err != nil {
 			return err
@@ -841,7 +890,7 @@ func (c Config) Properties() [][2]string {
 	itoa := strconv.Itoa
 	props := [][2]string{
 		{"clientPort", itoa(c.ClientPort)},
-		{"secureClientPort", "-1"},
+		{"secureClientPort", itoa(c.TLS.SecureClientPort)},
 		{"dataDir", abs(c.DataDir)},
 		{"dataLogDir", abs(c.DataLogDir)},
 		{"tickTime", itoa(c.TickTime)},

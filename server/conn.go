@@ -19,6 +19,10 @@ import (
 // requestHeaderSize is the encoded size of a RequestHeader (xid, type).
 const requestHeaderSize = 8
 
+// reuseFrameMax is the largest request buffer a connection keeps for the
+// next frame; a larger one (a big setData) is left to the collector.
+const reuseFrameMax = 16 << 10
+
 // defaultWriteTimeout is how long a client may take to accept one write of
 // its replies before the connection is closed.
 const defaultWriteTimeout = 30 * time.Second
@@ -37,12 +41,23 @@ const maxQueuedOutBytes = 64 << 20
 // frames and hands them to the event loop, and a writer goroutine that sends
 // what the engine produced, in order.
 type clientConn struct {
-	id     engine.ConnID
-	srv    *Server
-	nc     net.Conn
-	remote string
-	ip     string
-	log    *slog.Logger
+	id  engine.ConnID
+	srv *Server
+	// nc is the socket: deadlines are set and Close is called on it.
+	nc net.Conn
+	// rw is the stream read and written: nc, or the TLS connection over
+	// it once secure (tls.go) ran, before the reader and writer start.
+	rw net.Conn
+	// mode is what the listener that accepted the connection speaks.
+	mode connMode
+	// transportIDs are the x509 ids of a TLS client certificate.
+	transportIDs []proto.Id
+	// handshakeSlot is set while the connection holds one of the
+	// outstanding TLS handshakes (tlsguard.go); its goroutine only.
+	handshakeSlot bool
+	remote        string
+	ip            string
+	log           *slog.Logger
 
 	// timeoutMs is the negotiated session timeout, the read deadline once
 	// the session is established (0 before).
@@ -65,16 +80,28 @@ type clientConn struct {
 	received atomic.Int64
 	sent     atomic.Int64
 	started  time.Time
+
+	// inflight counts the requests handed to the loop whose replies are
+	// not queued yet (fastread.go).
+	inflight atomic.Int64
+
+	// bw buffers the socket's writes. Whoever set writing (under mu) owns
+	// bw, wdeadline and the socket's write side: the writer goroutine for
+	// a batch of out, or the reader for a reply it writes itself
+	// (fastread.go) when nothing was queued before it.
+	bw        *bufio.Writer
+	writing   bool
+	wdeadline time.Time
 }
 
-func newClientConn(s *Server, id engine.ConnID, nc net.Conn) *clientConn {
+func newClientConn(s *Server, id engine.ConnID, nc net.Conn, mode connMode) *clientConn {
 	remote := nc.RemoteAddr().String()
 	ip := remote
 	if host, _, err := net.SplitHostPort(remote); err == nil {
 		ip = host
 	}
 	return &clientConn{
-		id: id, srv: s, nc: nc, remote: remote, ip: ip,
+		id: id, srv: s, nc: nc, rw: nc, mode: mode, remote: remote, ip: ip,
 		log:        s.log.With("conn", uint64(id), "remote", remote),
 		wake:       make(chan struct{}, 1),
 		handshaken: make(chan struct{}),
@@ -85,6 +112,13 @@ func newClientConn(s *Server, id engine.ConnID, nc net.Conn) *clientConn {
 
 // run serves the connection until it ends.
 func (c *clientConn) run() {
+	if err := c.secure(); err != nil {
+		c.secureFailed(err) // tlsguard.go: counted, and logged at a bounded rate
+		c.shutdown()
+		return
+	}
+	// The write buffer wraps the stream secure settled on (TLS or plain).
+	c.bw = bufio.NewWriterSize(c.rw, 64<<10)
 	go c.writeLoop()
 	err := c.readLoop()
 	switch {
@@ -101,7 +135,7 @@ func (c *clientConn) run() {
 // event loop. It returns when the peer closes, a frame is bad, or the server
 // closes the socket.
 func (c *clientConn) readLoop() error {
-	br := bufio.NewReaderSize(c.nc, 64<<10)
+	br := bufio.NewReaderSize(c.rw, 64<<10)
 	maxBuf := c.srv.cfg.JuteMaxBuffer
 	// A connection has the sessionless timeout to send its ConnectRequest
 	// (or four-letter word), as in ZooKeeper; then the session timeout it
@@ -111,7 +145,9 @@ func (c *clientConn) readLoop() error {
 	if err != nil {
 		return c.sessionless(err)
 	}
-	if cmd, ok := proto.IsFourLetterWord(first); ok {
+	// A four-letter word comes instead of a length prefix; read as an int32
+	// none is a plausible frame length.
+	if cmd := string(first); isFourLetterWord(cmd) {
 		return c.fourLetter(br, cmd)
 	}
 	body, err := proto.ReadFrame(br, nil, maxBuf)
@@ -125,15 +161,30 @@ func (c *clientConn) readLoop() error {
 	c.received.Add(1)
 	c.srv.stats.received.Add(1)
 	c.srv.post(event{kind: evConnect, conn: c.id, connect: &engine.ConnectRequest{
-		Conn: c.id, Req: &cr, ClientIP: c.ip, Time: time.Now().UnixMilli(),
+		Conn: c.id, Req: &cr, ClientIP: c.ip, TransportIDs: c.transportIDs, Time: time.Now().UnixMilli(),
 	}})
 	if err := c.awaitHandshake(cr.TimeOut); err != nil {
 		return err
 	}
 	var buf []byte
+	var deadline time.Time // the read deadline last armed
+	// lastTouch is when the loop last heard of this session's activity.
+	lastTouch := time.Now()
+	touchEvery := touchEvery(c.srv.cfg.TickTime)
 	for {
 		if t := c.timeoutMs.Load(); t > 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(time.Duration(t) * time.Millisecond))
+			// The connection may stay silent for the session timeout after
+			// each frame. Re-arming the deadline costs a runtime call per
+			// frame, so it is armed an eighth of the timeout further than
+			// needed and re-armed only once it falls short: it never fires
+			// earlier than the timeout after the last frame, and at most
+			// an eighth later.
+			timeout := time.Duration(t) * time.Millisecond
+			now := time.Now()
+			if deadline.Before(now.Add(timeout)) {
+				deadline = now.Add(timeout + timeout/8)
+				_ = c.nc.SetReadDeadline(deadline)
+			}
 		}
 		body, err := proto.ReadFrame(br, buf, maxBuf)
 		if err != nil {
@@ -142,6 +193,11 @@ func (c *clientConn) readLoop() error {
 				c.log.Warn("closing connection: frame exceeds jute.maxbuffer", "len", tooLarge.Len, "max", tooLarge.Max)
 			}
 			return err
+		}
+		if cap(body) <= reuseFrameMax {
+			// Decoding copies what it keeps, so the next frame may reuse
+			// the buffer.
+			buf = body[:0]
 		}
 		c.received.Add(1)
 		c.srv.stats.received.Add(1)
@@ -159,9 +215,21 @@ func (c *clientConn) readLoop() error {
 			c.log.Debug("malformed request body", "op", hdr.Type, "err", err)
 			rec = nil
 		}
-		c.srv.post(event{kind: evRequest, conn: c.id, req: &engine.Request{
-			Conn: c.id, Xid: hdr.Xid, Op: hdr.Type, Body: rec, Time: time.Now().UnixMilli(),
-		}})
+		now := time.Now()
+		req := &engine.Request{Conn: c.id, Xid: hdr.Xid, Op: hdr.Type, Body: rec, Time: now.UnixMilli()}
+		if hdr.Type == proto.OpAuth {
+			req.Verified = c.verifyAuth(rec) // oidc.go: tokens are checked here, off the loop
+		}
+		if c.fastRead(req) {
+			if now.Sub(lastTouch) >= touchEvery {
+				lastTouch = now
+				c.srv.post(event{kind: evTouch, conn: c.id, at: req.Time})
+			}
+			continue
+		}
+		lastTouch = now
+		c.inflight.Add(1)
+		c.srv.post(event{kind: evRequest, conn: c.id, req: req})
 	}
 }
 
@@ -223,7 +291,7 @@ func (c *clientConn) fourLetter(br *bufio.Reader, cmd string) error {
 	select {
 	case text := <-reply:
 		_ = c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		_, err := io.WriteString(c.nc, text)
+		_, err := io.WriteString(c.rw, text)
 		return err
 	case <-c.srv.done:
 		return nil
@@ -268,6 +336,73 @@ func (c *clientConn) enqueue(frame []byte, close bool) {
 	}
 }
 
+// armWrite gives the next write at least the full write timeout. Re-arming
+// costs a runtime call, so the deadline is set an eighth further than
+// needed and re-armed only once it falls short. Only the owner of the write
+// side calls it.
+func (c *clientConn) armWrite() {
+	timeout := c.srv.writeTimeout
+	if now := time.Now(); c.wdeadline.Before(now.Add(timeout)) {
+		c.wdeadline = now.Add(timeout + timeout/8)
+		_ = c.nc.SetWriteDeadline(c.wdeadline)
+	}
+}
+
+// writeFailed ends the connection after a failed write.
+func (c *clientConn) writeFailed(err error) {
+	if errors.Is(err, net.ErrClosed) {
+		c.log.Debug("connection closed while writing")
+	} else {
+		c.log.Info("closing connection: write failed", "err", err, "timeout", c.srv.writeTimeout)
+	}
+	c.shutdown()
+}
+
+// releaseWrite gives the write side back and wakes the writer if frames
+// queued up meanwhile.
+func (c *clientConn) releaseWrite() {
+	c.mu.Lock()
+	c.writing = false
+	more := len(c.out) > 0 || c.closing
+	c.mu.Unlock()
+	if more {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// claimWrite takes the write side for a frame the caller writes itself:
+// only when nothing is queued or being written, so the frame keeps its
+// place in the connection's order.
+func (c *clientConn) claimWrite() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.writing || len(c.out) > 0 {
+		return false
+	}
+	c.writing = true
+	return true
+}
+
+// writeClaimed writes one frame after claimWrite, then gives the write
+// side back.
+func (c *clientConn) writeClaimed(frame []byte) {
+	c.armWrite()
+	_, err := c.bw.Write(frame)
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	if err != nil {
+		c.writeFailed(err)
+		return // the write side stays taken: the connection is gone
+	}
+	c.sent.Add(1)
+	c.srv.stats.sent.Add(1)
+	c.releaseWrite()
+}
+
 // writeLoop writes queued frames in order, flushing when the queue empties.
 //
 // Any bufio Write may reach the socket (a frame larger than the buffer goes
@@ -276,45 +411,52 @@ func (c *clientConn) enqueue(frame []byte, close bool) {
 // longer than the timeout would otherwise meet its next large reply or burst
 // of events with the old, expired deadline and die without a word.
 func (c *clientConn) writeLoop() {
-	bw := bufio.NewWriterSize(c.nc, 64<<10)
-	arm := func() { _ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.writeTimeout)) }
-	fail := func(err error) {
-		if errors.Is(err, net.ErrClosed) {
-			c.log.Debug("connection closed while writing")
-		} else {
-			c.log.Info("closing connection: write failed", "err", err, "timeout", c.srv.writeTimeout)
-		}
-		c.shutdown()
-	}
+	bw := c.bw
 	for {
 		c.mu.Lock()
+		if c.writing {
+			// The reader is writing a reply of its own; it wakes us
+			// when it is done if anything queued up.
+			c.mu.Unlock()
+			select {
+			case <-c.wake:
+			case <-c.srv.done:
+				c.shutdown()
+				return
+			}
+			continue
+		}
 		batch := c.out
 		c.out = nil
 		c.outBytes = 0
 		closing := c.closing
+		c.writing = len(batch) > 0
 		c.mu.Unlock()
 		if len(batch) > 0 {
-			arm()
+			c.armWrite()
 		}
 		for _, f := range batch {
 			if len(f) > bw.Available() {
 				// This write reaches the socket: give it a full timeout,
 				// so a large batch to a slow but live reader goes on.
-				arm()
+				c.armWrite()
 			}
 			if _, err := bw.Write(f); err != nil {
-				fail(err)
+				c.writeFailed(err)
 				return
 			}
 			c.sent.Add(1)
 			c.srv.stats.sent.Add(1)
 		}
 		if len(batch) > 0 {
-			arm()
+			c.armWrite()
 			if err := bw.Flush(); err != nil {
-				fail(err)
+				c.writeFailed(err)
 				return
 			}
+			c.mu.Lock()
+			c.writing = false
+			c.mu.Unlock()
 		}
 		if closing && len(batch) == 0 {
 			c.shutdown()

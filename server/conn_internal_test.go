@@ -194,7 +194,7 @@ func TestFloodBeforeStuckHandshakeClosed(t *testing.T) {
 	cfg.TickTime, cfg.MinSessionTimeout, cfg.MaxSessionTimeout = 100, 300, 300
 	s, err := New(cfg, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
 	require.NoError(t, err)
-	go s.accept() // and no event loop: no handshake ever completes
+	go s.accept(s.ln, modePlain) // and no event loop: no handshake ever completes
 	t.Cleanup(func() {
 		s.stop()
 		_ = s.ln.Close()

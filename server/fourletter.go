@@ -8,24 +8,120 @@ import (
 	"time"
 )
 
-// fourLetterWords are the four-letter words zabkeeper answers, in the order
-// ZooKeeper's documentation lists them.
-var fourLetterWords = []string{
-	"conf", "cons", "crst", "dump", "envi", "ruok", "srst", "srvr", "stat",
-	"wchs", "wchc", "wchp", "mntr", "isro", "gtmk", "stmk", "dirs",
-}
-
 // DefaultTraceMask is ZooKeeper's initial trace mask (ZooTrace: client
 // requests, server packets, sessions and warnings), what gtmk answers until
 // stmk changes it.
 const DefaultTraceMask = 1<<1 | 1<<4 | 1<<5 | 1<<8
 
-// FourLetterWords returns the four-letter words zabkeeper knows; "*" in
-// 4lw.commands.whitelist enables all of them.
-func FourLetterWords() []string { return slices.Clone(fourLetterWords) }
+// FourLetterWords returns the four-letter words zabkeeper knows, in the
+// order ZooKeeper's documentation lists them; "*" in 4lw.commands.whitelist
+// enables all of them.
+func FourLetterWords() []string {
+	words := make([]string, len(fourLetterTable))
+	for i, w := range fourLetterTable {
+		words[i] = w.word
+	}
+	return words
+}
 
 // isFourLetterWord reports whether w is a known four-letter word.
-func isFourLetterWord(w string) bool { return slices.Contains(fourLetterWords, w) }
+func isFourLetterWord(w string) bool { _, ok := lookupFourLetter(w); return ok }
+
+func lookupFourLetter(w string) (fourLetterWord, bool) {
+	i := slices.IndexFunc(fourLetterTable, func(e fourLetterWord) bool { return e.word == w })
+	if i < 0 {
+		return fourLetterWord{}, false
+	}
+	return fourLetterTable[i], true
+}
+
+// fourLetterWord is one entry of the registry of four-letter words: the one
+// place a word is added.
+type fourLetterWord struct {
+	word string
+	// anyState is true for the words ZooKeeper answers while the server does
+	// not serve; the others answer flwNotServing then.
+	anyState bool
+	// answer writes the reply and reports the statistics reset the caller
+	// must perform.
+	answer func(b *strings.Builder, info ServerInfo) Reset
+}
+
+// fourLetterTable holds every word zabkeeper answers, in the order
+// ZooKeeper's documentation lists them.
+var fourLetterTable = []fourLetterWord{
+	{word: "conf", answer: answerWith(flwWriteConf)},
+	{word: "cons", answer: func(b *strings.Builder, info ServerInfo) Reset {
+		for _, c := range info.Clients {
+			flwWriteClient(b, c, false)
+			b.WriteString("\n")
+		}
+		b.WriteString("\n")
+		return ResetNone
+	}},
+	{word: "crst", answer: func(b *strings.Builder, _ ServerInfo) Reset {
+		b.WriteString("Connection stats reset.\n")
+		return ResetConnStats
+	}},
+	{word: "dump", answer: answerWith(flwWriteDump)},
+	{word: "envi", anyState: true, answer: func(b *strings.Builder, info ServerInfo) Reset {
+		b.WriteString("Environment:\n")
+		for _, kv := range info.Env {
+			b.WriteString(kv[0] + "=" + kv[1] + "\n")
+		}
+		return ResetNone
+	}},
+	// ruok answers imok even while not serving: the process is alive.
+	{word: "ruok", anyState: true, answer: func(b *strings.Builder, _ ServerInfo) Reset {
+		b.WriteString("imok")
+		return ResetNone
+	}},
+	{word: "srst", answer: func(b *strings.Builder, _ ServerInfo) Reset {
+		b.WriteString("Server stats reset.\n")
+		return ResetServerStats
+	}},
+	{word: "srvr", answer: func(b *strings.Builder, info ServerInfo) Reset { flwWriteStat(b, info, false); return ResetNone }},
+	{word: "stat", answer: func(b *strings.Builder, info ServerInfo) Reset { flwWriteStat(b, info, true); return ResetNone }},
+	{word: "wchs", answer: func(b *strings.Builder, info ServerInfo) Reset {
+		b.WriteString(flwItoa(info.WatchingConns) + " connections watching " + flwItoa(info.WatchPaths) + " paths\n")
+		b.WriteString("Total watches:" + flwItoa(info.WatchCount) + "\n")
+		return ResetNone
+	}},
+	{word: "wchc", answer: answerWith(flwWriteWatchesBySession)},
+	{word: "wchp", answer: answerWith(flwWriteWatchesByPath)},
+	{word: "mntr", answer: answerWith(flwWriteMonitor)},
+	{word: "isro", anyState: true, answer: func(b *strings.Builder, info ServerInfo) Reset {
+		switch {
+		case info.NotServing:
+			b.WriteString("null")
+		case info.ReadOnly:
+			b.WriteString("ro")
+		default:
+			b.WriteString("rw")
+		}
+		return ResetNone
+	}},
+	// gtmk and stmk print the mask as a bare decimal number, no newline, as
+	// ZooKeeper does; stmk's 8-byte argument is read and set by the caller
+	// before info is taken.
+	{word: "gtmk", anyState: true, answer: answerTraceMask},
+	{word: "stmk", anyState: true, answer: answerTraceMask},
+	{word: "dirs", answer: func(b *strings.Builder, info ServerInfo) Reset {
+		b.WriteString("datadir_size: " + flwI64toa(info.DataDirSize) + "\n")
+		b.WriteString("logdir_size: " + flwI64toa(info.LogDirSize) + "\n")
+		return ResetNone
+	}},
+}
+
+// answerWith adapts a writer that resets nothing to a table entry.
+func answerWith(write func(*strings.Builder, ServerInfo)) func(*strings.Builder, ServerInfo) Reset {
+	return func(b *strings.Builder, info ServerInfo) Reset { write(b, info); return ResetNone }
+}
+
+func answerTraceMask(b *strings.Builder, info ServerInfo) Reset {
+	b.WriteString(flwI64toa(info.TraceMask))
+	return ResetNone
+}
 
 // flwNotServing is ZooKeeper's answer while the server is not serving requests
 // (for instance during leader election).
@@ -122,6 +218,20 @@ type ServerInfo struct {
 	// ResponseSizes is the last, smallest and largest client reply size in
 	// bytes, -1 before the first (mntr zk_*_client_response_size).
 	ResponseSizes [3]int64
+	// ClientTLS is true when a client port speaks TLS; mntr then reports
+	// the three TLS handshake figures below under ZooKeeper's names.
+	ClientTLS bool
+	// OutstandingTLSHandshakes is the number of client TLS handshakes in
+	// progress (zk_outstanding_tls_handshake).
+	OutstandingTLSHandshakes int64
+	// TLSHandshakeExceeded counts the connections closed because
+	// outstandingHandshake.limit handshakes were in progress
+	// (zk_tls_handshake_exceeded).
+	TLSHandshakeExceeded int64
+	// UnsuccessfulHandshakes counts the client TLS handshakes that failed:
+	// bad or missing certificate, plain text on the TLS port, timeout
+	// (zk_unsuccessful_handshake).
+	UnsuccessfulHandshakes int64
 }
 
 // ClientInfo describes one client connection for stat and cons.
@@ -186,99 +296,56 @@ func FourLetter(cmd string, whitelist map[string]bool, info ServerInfo) (reply s
 // caller must perform (crst, srst). The reply is produced as if the reset had
 // already happened, so the caller may reset before or after sending it.
 func FourLetterCommand(cmd string, whitelist map[string]bool, info ServerInfo) (reply string, reset Reset) {
-	if !isFourLetterWord(cmd) {
+	w, ok := lookupFourLetter(cmd)
+	if !ok {
 		return "", ResetNone
 	}
 	if !whitelist[cmd] {
 		return cmd + " is not executed because it is not in the whitelist.\n", ResetNone
 	}
+	if info.NotServing && !w.anyState {
+		return flwNotServing + "\n", ResetNone
+	}
 	var b strings.Builder
-	switch cmd {
-	case "ruok":
-		// ZooKeeper answers imok even while not serving: the process is alive.
-		b.WriteString("imok")
-	case "isro":
-		switch {
-		case info.NotServing:
-			b.WriteString("null")
-		case info.ReadOnly:
-			b.WriteString("ro")
-		default:
-			b.WriteString("rw")
-		}
-	case "gtmk", "stmk":
-		// The mask as a bare decimal number, no newline, as ZooKeeper
-		// prints it; stmk's 8-byte argument is read and set by the caller
-		// before info is taken.
-		b.WriteString(flwI64toa(info.TraceMask))
-	case "envi":
-		b.WriteString("Environment:\n")
-		for _, kv := range info.Env {
-			b.WriteString(kv[0] + "=" + kv[1] + "\n")
-		}
-	case "srvr", "stat", "mntr", "conf", "cons", "wchs", "wchc", "wchp", "dump", "crst", "srst", "dirs":
-		if info.NotServing {
-			return flwNotServing + "\n", ResetNone
-		}
-		switch cmd {
-		case "srvr", "stat":
-			flwWriteStat(&b, info, cmd == "stat")
-		case "mntr":
-			flwWriteMonitor(&b, info)
-		case "conf":
-			flwWriteConf(&b, info)
-		case "cons":
-			for _, c := range info.Clients {
-				flwWriteClient(&b, c, false)
-				b.WriteString("\n")
-			}
-			b.WriteString("\n")
-		case "wchs":
-			b.WriteString(flwItoa(info.WatchingConns) + " connections watching " + flwItoa(info.WatchPaths) + " paths\n")
-			b.WriteString("Total watches:" + flwItoa(info.WatchCount) + "\n")
-		case "wchc":
-			for _, sid := range flwSortedKeys(info.Watches) {
-				b.WriteString(flwHex(sid) + "\n")
-				for _, p := range flwSortedStrings(info.Watches[sid]) {
-					b.WriteString("\t" + p + "\n")
-				}
-			}
-			b.WriteString("\n")
-		case "wchp":
-			byPath := map[string][]int64{}
-			for sid, paths := range info.Watches {
-				for _, p := range paths {
-					byPath[p] = append(byPath[p], sid)
-				}
-			}
-			paths := make([]string, 0, len(byPath))
-			for p := range byPath {
-				paths = append(paths, p)
-			}
-			slices.Sort(paths)
-			for _, p := range paths {
-				b.WriteString(p + "\n")
-				sids := byPath[p]
-				slices.Sort(sids)
-				for _, sid := range sids {
-					b.WriteString("\t" + flwHex(sid) + "\n")
-				}
-			}
-			b.WriteString("\n")
-		case "dump":
-			flwWriteDump(&b, info)
-		case "crst":
-			b.WriteString("Connection stats reset.\n")
-			reset = ResetConnStats
-		case "srst":
-			b.WriteString("Server stats reset.\n")
-			reset = ResetServerStats
-		case "dirs":
-			b.WriteString("datadir_size: " + flwI64toa(info.DataDirSize) + "\n")
-			b.WriteString("logdir_size: " + flwI64toa(info.LogDirSize) + "\n")
+	reset = w.answer(&b, info)
+	return b.String(), reset
+}
+
+// flwWriteWatchesBySession writes the wchc answer: each watching session and
+// its paths.
+func flwWriteWatchesBySession(b *strings.Builder, info ServerInfo) {
+	for _, sid := range flwSortedKeys(info.Watches) {
+		b.WriteString(flwHex(sid) + "\n")
+		for _, p := range flwSortedStrings(info.Watches[sid]) {
+			b.WriteString("\t" + p + "\n")
 		}
 	}
-	return b.String(), reset
+	b.WriteString("\n")
+}
+
+// flwWriteWatchesByPath writes the wchp answer: each watched path and the
+// sessions watching it.
+func flwWriteWatchesByPath(b *strings.Builder, info ServerInfo) {
+	byPath := map[string][]int64{}
+	for sid, paths := range info.Watches {
+		for _, p := range paths {
+			byPath[p] = append(byPath[p], sid)
+		}
+	}
+	paths := make([]string, 0, len(byPath))
+	for p := range byPath {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	for _, p := range paths {
+		b.WriteString(p + "\n")
+		sids := byPath[p]
+		slices.Sort(sids)
+		for _, sid := range sids {
+			b.WriteString("\t" + flwHex(sid) + "\n")
+		}
+	}
+	b.WriteString("\n")
 }
 
 // flwWriteStat writes the srvr answer, or with clients the stat answer.

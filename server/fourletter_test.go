@@ -336,3 +336,14 @@ func TestFourLetterTraceMaskReply(t *testing.T) {
 	info.NotServing = true // the trace mask does not need a serving server
 	require.Equal(t, "-5", FourLetter("gtmk", allWords(), info))
 }
+
+// The registry is the one list of words: ZooKeeper 3.8's words in its
+// documented order, and nothing else is taken for a word (not the retired
+// "kill", not upper case, not a frame length).
+func TestFourLetterRegistry(t *testing.T) {
+	require.Equal(t, []string{"conf", "cons", "crst", "dump", "envi", "ruok", "srst", "srvr", "stat",
+		"wchs", "wchc", "wchp", "mntr", "isro", "gtmk", "stmk", "dirs"}, FourLetterWords())
+	for _, w := range []string{"", "ruo", "RUOK", "kill", "\x00\x00\x00\x2c"} {
+		require.False(t, isFourLetterWord(w), "%q", w)
+	}
+}

@@ -84,3 +84,88 @@ func retryableListenError(err error) bool {
 	var dnsErr *net.DNSError
 	return errors.As(err, &dnsErr) || errors.Is(err, syscall.EADDRNOTAVAIL)
 }
+
+// openClientListeners binds the client port (clientPortAddress:clientPort,
+// unless ClientPort is -1) and, when configured, the TLS client port
+// (secureClientPortAddress:secureClientPort, the address defaulting to
+// clientPortAddress), side by side.
+func (s *Server) openClientListeners(ctx context.Context, retry bool) error {
+	if s.cfg.ClientPort >= 0 {
+		ln, err := s.listen(ctx, retry, "client", s.cfg.ClientPortAddress, s.cfg.ClientPort)
+		if err != nil {
+			return err
+		}
+		s.ln = ln
+	}
+	t := s.cfg.TLS
+	if t.SecureClientPort < 0 {
+		return nil
+	}
+	addr := t.SecureClientPortAddress
+	if addr == "" {
+		addr = s.cfg.ClientPortAddress
+	}
+	sln, err := s.listen(ctx, retry, "secure client", addr, t.SecureClientPort)
+	if err != nil {
+		if s.ln != nil {
+			_ = s.ln.Close()
+		}
+		return err
+	}
+	s.secureLn = sln
+	return nil
+}
+
+// closeClientListeners stops taking clients on every client port.
+func (s *Server) closeClientListeners() {
+	if s.ln != nil {
+		_ = s.ln.Close()
+	}
+	if s.secureLn != nil {
+		_ = s.secureLn.Close()
+	}
+}
+
+// plainMode is what the client port speaks: plain text, or with
+// client.portUnification TLS as well.
+func (s *Server) plainMode() connMode {
+	if s.cfg.TLS.PortUnification {
+		return modeUnified
+	}
+	return modePlain
+}
+
+// SecureAddr returns the address the TLS client listener is bound to, nil
+// without one.
+func (s *Server) SecureAddr() net.Addr {
+	if s.secureLn == nil {
+		return nil
+	}
+	return s.secureLn.Addr()
+}
+
+// confProperties are conf's pairs with the ports actually bound, as
+// ZooKeeper's dumpConf prints its listeners' local ports: clientPort and
+// secureClientPort are -1 without that listener, never the 0 that asked
+// the operating system for a free port.
+func (s *Server) confProperties() [][2]string {
+	props := s.cfg.Properties()
+	bound := func(ln net.Listener) string {
+		if ln == nil {
+			return "-1"
+		}
+		if a, ok := ln.Addr().(*net.TCPAddr); ok {
+			return strconv.Itoa(a.Port)
+		}
+		return "-1"
+	}
+	for i, kv := range props {
+		switch kv[0] {
+		case "clientPort":
+			props[i][1] = bound(s.ln)
+		case "secureClientPort":
+			props[i][1] = bound(s.secureLn)
+		}
+	}
+	return props
+}

@@ -20,6 +20,9 @@ const (
 	evDisconnect
 	evFourLetter
 	evAdmin
+	// evTouch: the connection's session was active (reads it answered
+	// itself, fastread.go) at time at (ms).
+	evTouch
 )
 
 // event is what connection goroutines hand to the event loop.
@@ -32,12 +35,15 @@ type event struct {
 	mask    int64 // stmk's new trace mask
 	reply   chan string
 	admin   chan commandInput // buffered: the loop never waits on it
+	at      int64             // evTouch's time, ms
 }
 
 // arrival is when a request reached the loop, for its latency.
 type arrival struct {
 	at time.Time
 	op proto.OpCode
+	// audit is what the audit log records at the reply (audit.go).
+	audit *auditPending
 }
 
 // maxEventsPerBatch bounds how many inputs the loop takes before handling
@@ -45,10 +51,25 @@ type arrival struct {
 // from many clients still share one log append and fsync.
 const maxEventsPerBatch = 256
 
+// engineTickMs is about how often the loop ticks the Node: finely enough
+// that the election (ZooKeeper's 200 ms finalize wait and notification
+// timeout) and failover run on milliseconds whatever the tickTime, while the
+// Node keeps initLimit, syncLimit and session expiry in whole tickTimes.
+const engineTickMs = 50
+
+// ticksPerTickTime is how many engine ticks make one tickTime.
+func ticksPerTickTime(tickTime int) int { return max(1, tickTime/engineTickMs) }
+
+// engineTick is the period of the loop's ticker: an exact fraction of
+// tickTime.
+func engineTick(tickTime int) time.Duration {
+	return time.Duration(tickTime) * time.Millisecond / time.Duration(ticksPerTickTime(tickTime))
+}
+
 // loop is the only goroutine that touches the Node. It feeds it inputs,
 // ticks, and fsync acknowledgements, and carries out each Ready.
 func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
-	ticker := time.NewTicker(time.Duration(s.cfg.TickTime) * time.Millisecond)
+	ticker := time.NewTicker(engineTick(s.cfg.TickTime))
 	defer ticker.Stop()
 	var purge <-chan time.Time
 	if s.cfg.PurgeInterval > 0 {
@@ -70,9 +91,23 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 	var held connectHold
 	var received zab.SnapshotData // of the SNAP stepped last, until persisted
 
+	// Each turn holds nodeMu from its input to the end of its Ready
+	// batches: connection goroutines answer reads only in between.
+	locked := false
+	lock := func() { s.nodeMu.Lock(); locked = true }
+	defer func() {
+		if locked {
+			s.nodeMu.Unlock()
+		}
+	}()
 	for {
+		if locked {
+			s.nodeMu.Unlock()
+			locked = false
+		}
 		select {
 		case ev := <-s.events:
+			lock()
 			s.handleOrHold(&held, ev, arrivals)
 		drain:
 			for i := 1; i < maxEventsPerBatch; i++ {
@@ -84,8 +119,10 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 				}
 			}
 		case z := <-persisted:
+			lock()
 			s.node.Persisted(z)
 		case m := <-peerRecv:
+			lock()
 			s.node.Step(m)
 			if m.Type == zab.MsgSnap {
 				if err := s.node.SnapshotError(); err != nil {
@@ -94,8 +131,10 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 				received = m.Snapshot
 			}
 		case <-ticker.C:
+			lock()
 			s.node.Tick(time.Now().UnixMilli())
 		case err := <-snapDone:
+			lock()
 			snapshotting = false
 			if err != nil {
 				s.log.Error("snapshot failed", "err", err)
@@ -106,14 +145,17 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 				s.background(s.logPurge)
 			}
 		case <-purge:
+			lock()
 			s.background(s.logPurge)
 		case err := <-w.failed:
 			// A write we cannot make durable must never be acknowledged:
 			// stop, as ZooKeeper does, rather than serve from memory.
 			return fmt.Errorf("server: txn log failed: %w", err)
 		case <-held.expire:
+			lock()
 			s.releaseHeld(&held, true, arrivals)
 		case <-handoffReq:
+			lock()
 			handoffReq = nil
 			s.beginHandoff(&handing)
 		case <-s.done:
@@ -126,8 +168,13 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 			if err := rd.Handle(h); err != nil {
 				return err
 			}
+			s.logQuotaWarnings()
 			s.node.Advance()
 			sinceSnap += rd.Committed
+			if m := rd.DigestMismatch; m != nil {
+				s.log.Error("tree digest differs from the one the snapshot recorded", "zxid", fmt.Sprintf("0x%x", m.Zxid),
+					"expected", int64(m.Expected), "actual", int64(m.Actual))
+			}
 		}
 		if received != nil {
 			// Installed and written as a snapshot of ours by now, if the
@@ -186,16 +233,21 @@ func (s *Server) handle(ev event, arrivals map[engine.ConnID][]arrival) {
 	case evConnect:
 		s.node.Connect(*ev.connect)
 	case evRequest:
-		arrivals[ev.conn] = append(arrivals[ev.conn], arrival{at: time.Now(), op: ev.req.Op})
+		ap := s.auditRequest(ev.req)
+		arrivals[ev.conn] = append(arrivals[ev.conn], arrival{at: time.Now(), op: ev.req.Op, audit: ap})
 		s.stats.countOp(ev.req.Op)
 		s.node.Submit(*ev.req)
+		s.auditSubmitted(ap, ev.conn)
 	case evDisconnect:
+		s.auditAbandoned(arrivals[ev.conn])
 		delete(arrivals, ev.conn)
 		s.node.Disconnect(ev.conn)
 	case evFourLetter:
 		ev.reply <- s.fourLetterReply(ev.word, ev.mask)
 	case evAdmin:
 		ev.admin <- commandInput{info: s.serverInfo(ev.word), leader: s.node.Status().Leader}
+	case evTouch:
+		s.node.Touch(ev.conn, ev.at)
 	}
 }
 
@@ -214,11 +266,13 @@ func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]arri
 				d := now.Sub(q[0].at)
 				s.stats.observeLatency(d)
 				s.metrics.RequestLatency.WithLabelValues(opLabel(q[0].op)).Observe(d.Seconds())
+				s.auditReply(q[0].audit, o.Header.Err)
 				arrivals[o.Conn] = q[1:]
 			}
-			buf := proto.AppendRecords(nil, &o.Header, o.Body)
+			buf := proto.AppendRecords(make([]byte, 0, replyCap(o.Body)), &o.Header, o.Body)
 			s.stats.observeResponse(len(buf) - 4)
 			c.enqueue(buf, false)
+			c.inflight.Add(-1)
 		case engine.OutEvent:
 			c.enqueue(proto.AppendRecords(nil, &o.Header, o.Body), false)
 		case engine.OutConnect:

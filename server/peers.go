@@ -81,6 +81,7 @@ func (s *Server) openPeers(ctx context.Context, retry bool) error {
 		// jute.maxbuffer; a forwarded request is smaller.
 		MaxFrame: max(netstub.DefaultMaxFrame, proto.TxnLimit(s.cfg.JuteMaxBuffer)+peerFrameSlack),
 		Logger:   s.log.With("component", "peers"),
+		TLS:      s.peerTLS(),
 	})
 	if err != nil {
 		_ = ln.Close()

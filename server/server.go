@@ -24,6 +24,7 @@ import (
 	"github.com/zabkeeper/zabkeeper/netstub"
 	"github.com/zabkeeper/zabkeeper/proto"
 	"github.com/zabkeeper/zabkeeper/server/admin"
+	"github.com/zabkeeper/zabkeeper/server/tlsconf"
 )
 
 // Server is a standalone zabkeeper server: the client listener, the event
@@ -32,11 +33,22 @@ type Server struct {
 	cfg Config
 	log *slog.Logger
 
-	node    *engine.Node // owned by the event loop goroutine
+	node *engine.Node // owned by the event loop goroutine
+	// nodeMu lets connection goroutines answer reads (Node.ReadNow) while
+	// the loop is between inputs: the loop holds it for writing while it
+	// feeds the Node and carries out its Ready batches, readers hold it
+	// for reading (fastread.go).
+	nodeMu  sync.RWMutex
 	wal     *disk.Log
 	peers   *netstub.TCP // nil for a standalone server
 	snapDir string
 	ln      net.Listener
+	// secureLn is the secureClientPort listener, nil without one.
+	secureLn net.Listener
+	// clientTLS and quorumTLS hold the PEM files of the client ports and
+	// of the peer links (nil when not configured); see tls.go.
+	clientTLS *tlsconf.Store
+	quorumTLS *tlsconf.Store
 
 	events chan event
 	done   chan struct{} // closed when the server stops
@@ -77,6 +89,18 @@ type Server struct {
 	writeTimeout       time.Duration
 	sessionlessTimeout time.Duration
 	stopOnce           sync.Once
+
+	// oidc verifies tokens of the oidc auth scheme (nil: none configured);
+	// oidcRefused counts refused tokens. audit is the audit log (nil: off).
+	oidc        *oidcVerifier
+	oidcRefused atomic.Int64
+	audit       *auditLog
+	// quotaLogged and quotaSuppressed pace quota warnings (quota.go);
+	// loop only.
+	quotaLogged     time.Time
+	quotaSuppressed int
+	// tlsHS counts and paces the client TLS handshakes (tlsguard.go).
+	tlsHS tlsHandshakes
 }
 
 // New opens the data directories, recovers the state from the newest valid
@@ -122,30 +146,45 @@ func newServer(ctx context.Context, retry bool, cfg Config, logger *slog.Logger,
 	s.beat.Store(s.startedAt.UnixNano())
 	s.stats.reset()
 	s.newMetrics()
+	if err := s.initSecurity(); err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started && s.audit != nil {
+			s.audit.close()
+		}
+	}()
 	if err := s.recover(); err != nil {
+		return nil, err
+	}
+	if err := s.openTLS(); err != nil {
+		_ = s.wal.Close()
 		return nil, err
 	}
 	if err := s.openPeers(ctx, retry); err != nil {
 		_ = s.wal.Close()
+		s.closeTLS()
 		return nil, err
 	}
-	ln, err := s.listen(ctx, retry, "client", cfg.ClientPortAddress, cfg.ClientPort)
-	if err != nil {
+	if err := s.openClientListeners(ctx, retry); err != nil {
 		_ = s.wal.Close()
 		if s.peers != nil {
 			_ = s.peers.Close()
 		}
+		s.closeTLS()
 		return nil, err
 	}
-	s.ln = ln
 	if err := s.openAdmin(); err != nil {
-		_ = ln.Close()
+		s.closeClientListeners()
 		_ = s.wal.Close()
 		if s.peers != nil {
 			_ = s.peers.Close()
 		}
+		s.closeTLS()
 		return nil, err
 	}
+	started = true
 	return s, nil
 }
 
@@ -154,7 +193,8 @@ func (s *Server) recover() error {
 	// disk keeps its files under <dir>/version-2, as ZooKeeper does.
 	logDir := s.cfg.DataLogDir
 	s.snapDir = s.cfg.DataDir
-	for _, d := range []string{logDir, s.snapDir} {
+	// The epoch files live in the snapshot directory's version-2.
+	for _, d := range []string{logDir, filepath.Join(s.snapDir, "version-2")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("server: create %s: %w", d, err)
 		}
@@ -163,7 +203,12 @@ func (s *Server) recover() error {
 	if _, err := rand.Read(secret); err != nil {
 		return fmt.Errorf("server: session secret: %w", err)
 	}
-	wal, err := disk.OpenLog(logDir, disk.LogOptions{FS: s.cfg.LogFS, Logger: s.log, TruncateCorruptTail: s.cfg.TruncateCorruptTail})
+	prealloc := int64(s.cfg.PreAllocSizeKB) << 10
+	if prealloc == 0 {
+		prealloc = -1 // none, as ZooKeeper's preAllocSize=0
+	}
+	wal, err := disk.OpenLog(logDir, disk.LogOptions{FS: s.cfg.LogFS, Logger: s.log, TruncateCorruptTail: s.cfg.TruncateCorruptTail,
+		PreallocSize: prealloc})
 	if errors.Is(err, disk.ErrCorruptTail) {
 		return fmt.Errorf("server: open txn log: %w (to drop that record and start from the log before it, "+
 			"run zabkeeper server --truncate-corrupt-tail once; in an ensemble the other servers may still hold the txn)", err)
@@ -174,7 +219,8 @@ func (s *Server) recover() error {
 	s.wal = wal
 	start := time.Now()
 	var d engine.Durable
-	if err := s.readEpochs(&d.HardState); err != nil {
+	foundEpochs, err := s.readEpochs(&d.HardState)
+	if err != nil {
 		_ = wal.Close()
 		return err
 	}
@@ -182,10 +228,11 @@ func (s *Server) recover() error {
 	ecfg := engine.Config{
 		ServerID:          int64(s.cfg.ServerID),
 		TickMs:            s.cfg.TickTime,
+		TicksPerTickTime:  ticksPerTickTime(s.cfg.TickTime),
 		MinSessionTimeout: s.cfg.MinSessionTimeout,
 		MaxSessionTimeout: s.cfg.MaxSessionTimeout,
 		Tree: tree.Options{SuperDigest: s.cfg.SuperDigest, ExtendedTypes: s.cfg.ExtendedTypes,
-			MaxTxnSize: proto.TxnLimit(s.cfg.JuteMaxBuffer)},
+			MaxTxnSize: proto.TxnLimit(s.cfg.JuteMaxBuffer), EnforceQuota: s.cfg.Security.EnforceQuota},
 		SessionSecret:      secret,
 		StartTime:          time.Now().UnixMilli(),
 		ReapIntervalTicks:  max(1, s.cfg.ContainerCheckInterval/s.cfg.TickTime),
@@ -204,6 +251,11 @@ func (s *Server) recover() error {
 		d.SnapshotZxid, d.Loaded = zxid, loaded
 		return err
 	}, func(r disk.Record) error {
+		// A txn the engine cannot apply (a ZooKeeper reconfig, say) stops
+		// the start here, naming the file, rather than at apply.
+		if _, err := tree.UnmarshalTxn(r.Data); err != nil {
+			return fmt.Errorf("%w; zabkeeper cannot apply this txn, so it cannot start from this log", err)
+		}
 		d.Log = append(d.Log, zab.Entry{Zxid: r.Zxid, Data: r.Data})
 		return nil
 	})
@@ -211,6 +263,7 @@ func (s *Server) recover() error {
 		_ = wal.Close()
 		return fmt.Errorf("server: recover from %s and %s: %w", s.snapDir, logDir, err)
 	}
+	defaultEpochs(&d.HardState, foundEpochs, last)
 	s.node, err = engine.Restore(ecfg, d)
 	if err != nil {
 		_ = wal.Close()
@@ -221,40 +274,61 @@ func (s *Server) recover() error {
 	return nil
 }
 
-// Epoch files, named as ZooKeeper names them, in the data directory.
+// Epoch files, named as ZooKeeper names them, in <dataDir>/version-2.
 const (
-	acceptedEpochFile = "acceptedEpoch"
-	currentEpochFile  = "currentEpoch"
+	acceptedEpochFile = disk.AcceptedEpochFile
+	currentEpochFile  = disk.CurrentEpochFile
 )
 
-func (s *Server) readEpochs(hs *zab.HardState) error {
+// readEpochs reads the epoch files; found tells which exist.
+func (s *Server) readEpochs(hs *zab.HardState) (found map[string]bool, err error) {
+	found = map[string]bool{}
 	for _, f := range []struct {
 		name string
 		v    *int64
 	}{{acceptedEpochFile, &hs.AcceptedEpoch}, {currentEpochFile, &hs.CurrentEpoch}} {
-		v, _, err := disk.ReadEpochFile(filepath.Join(s.cfg.DataDir, f.name))
+		v, ok, err := disk.ReadEpochFile(disk.EpochFilePath(s.cfg.DataDir, f.name))
 		if err != nil {
-			return fmt.Errorf("server: read %s: %w", f.name, err)
+			return nil, fmt.Errorf("server: read %s: %w", f.name, err)
 		}
-		*f.v = v
+		*f.v, found[f.name] = v, ok
 	}
-	return nil
+	return found, nil
+}
+
+// defaultEpochs fills in missing epoch files as ZooKeeper does
+// (QuorumPeer.loadDataBase: "... not found! Creating with a reasonable
+// default"): currentEpoch from the epoch of the last zxid, acceptedEpoch
+// from currentEpoch. A data directory of a standalone ZooKeeper has none.
+func defaultEpochs(hs *zab.HardState, found map[string]bool, last int64) {
+	if !found[currentEpochFile] {
+		hs.CurrentEpoch = max(hs.CurrentEpoch, zab.Epoch(last))
+	}
+	if !found[acceptedEpochFile] {
+		hs.AcceptedEpoch = max(hs.AcceptedEpoch, hs.CurrentEpoch)
+	}
 }
 
 // writeEpochs makes the protocol's epochs durable before anything that
 // depends on them is sent.
 func (s *Server) writeEpochs(hs zab.HardState) error {
-	if err := disk.WriteEpochFile(filepath.Join(s.cfg.DataDir, acceptedEpochFile), hs.AcceptedEpoch); err != nil {
+	if err := disk.WriteEpochFile(disk.EpochFilePath(s.cfg.DataDir, acceptedEpochFile), hs.AcceptedEpoch); err != nil {
 		return fmt.Errorf("server: make accepted epoch %d durable in %s: %w", hs.AcceptedEpoch, acceptedEpochFile, err)
 	}
-	if err := disk.WriteEpochFile(filepath.Join(s.cfg.DataDir, currentEpochFile), hs.CurrentEpoch); err != nil {
+	if err := disk.WriteEpochFile(disk.EpochFilePath(s.cfg.DataDir, currentEpochFile), hs.CurrentEpoch); err != nil {
 		return fmt.Errorf("server: make current epoch %d durable in %s: %w", hs.CurrentEpoch, currentEpochFile, err)
 	}
 	return nil
 }
 
 // Addr returns the address the client listener is bound to.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+// Without a plain port (only secureClientPort) it is the TLS listener's.
+func (s *Server) Addr() net.Addr {
+	if s.ln == nil {
+		return s.secureLn.Addr()
+	}
+	return s.ln.Addr()
+}
 
 // Serve accepts clients and runs the event loop until ctx is cancelled, then
 // shuts down cleanly: the client listener closes, a leader hands leadership
@@ -262,7 +336,7 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // connection closes (its client reconnects elsewhere with its session), and
 // the log is synced and closed.
 func (s *Server) Serve(ctx context.Context) error {
-	s.log.Info("serving", "addr", s.ln.Addr().String(), "dataDir", s.cfg.DataDir, "dataLogDir", s.cfg.DataLogDir)
+	s.log.Info("serving", "addr", s.Addr().String(), "dataDir", s.cfg.DataDir, "dataLogDir", s.cfg.DataLogDir)
 	if s.admin != nil {
 		s.log.Info("admin listener serving", "addr", s.admin.Addr().String())
 		s.admin.Serve()
@@ -271,7 +345,13 @@ func (s *Server) Serve(ctx context.Context) error {
 	writer := newWALWriter(s.wal, persisted, s.log, s.metrics)
 	loopDone := make(chan error, 1)
 	go func() { loopDone <- s.loop(writer, persisted) }()
-	go s.accept()
+	if s.ln != nil {
+		go s.accept(s.ln, s.plainMode())
+	}
+	if s.secureLn != nil {
+		s.log.Info("serving TLS clients", "addr", s.secureLn.Addr().String())
+		go s.accept(s.secureLn, modeTLS)
+	}
 
 	var loopErr error
 	select {
@@ -281,7 +361,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		loopDone <- loopErr
 	}
 	s.stop()
-	_ = s.ln.Close()
+	s.closeClientListeners()
 	loopErr = <-loopDone
 	if errors.Is(loopErr, syscall.EMFILE) || errors.Is(loopErr, syscall.ENFILE) {
 		loopErr = fmt.Errorf("%w (the process ran out of file descriptors: raise its open-file limit, ulimit -n)", loopErr)
@@ -302,8 +382,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.connMu.Unlock()
 	s.wg.Wait()
 	s.bg.Wait()
+	s.closeTLS()
 	if err := s.wal.Close(); err != nil && loopErr == nil {
 		loopErr = fmt.Errorf("server: close txn log: %w", err)
+	}
+	if s.audit != nil {
+		s.audit.close()
 	}
 	s.log.Info("stopped", "zxid", fmt.Sprintf("0x%x", s.node.LastZxid()))
 	return loopErr
@@ -315,7 +399,7 @@ func (s *Server) gracefulHandoff(loopDone chan error) {
 	if s.peers == nil {
 		return
 	}
-	_ = s.ln.Close() // reconnecting clients go to the other servers
+	s.closeClientListeners() // reconnecting clients go to the other servers
 	close(s.handoff.request)
 	timer := time.NewTimer(handoffTimeout)
 	defer timer.Stop()
@@ -354,12 +438,12 @@ const (
 // of file descriptors, ENFILE, ENOBUFS ...) pauses and retries, as ZooKeeper
 // does, rather than ending the listener for good: the connections that hold
 // the descriptors close, and clients are admitted again.
-func (s *Server) accept() {
+func (s *Server) accept(ln net.Listener, mode connMode) {
 	var backoff time.Duration
 	var lastLog time.Time
 	failed, logged := 0, false
 	for {
-		nc, err := s.ln.Accept()
+		nc, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -383,7 +467,7 @@ func (s *Server) accept() {
 		}
 		backoff = 0
 		id := engine.ConnID(s.nextConn.Add(1))
-		c := newClientConn(s, id, nc)
+		c := newClientConn(s, id, nc, mode)
 		s.connMu.Lock()
 		if s.cfg.MaxClientCnxns > 0 && s.perIP[c.ip] >= s.cfg.MaxClientCnxns {
 			s.connMu.Unlock()
@@ -397,6 +481,12 @@ func (s *Server) accept() {
 			_ = nc.Close()
 			return
 		default:
+		}
+		if !s.admitHandshake(c) {
+			s.connMu.Unlock()
+			s.handshakeRefused(c)
+			_ = nc.Close()
+			continue
 		}
 		s.perIP[c.ip]++
 		s.conns[id] = c
@@ -435,7 +525,7 @@ func (s *Server) post(ev event) bool {
 // goroutine while the loop goes on.
 func (s *Server) writeSnapshot(zxid int64, write func(io.Writer) error) error {
 	start := time.Now()
-	path, err := disk.WriteSnapshot(s.snapDir, zxid, write)
+	path, err := disk.WriteSnapshotCompressedFS(nil, s.snapDir, zxid, s.cfg.SnapshotCompression, write)
 	if err != nil {
 		return fmt.Errorf("server: snapshot at 0x%x: %w", zxid, err)
 	}

@@ -105,12 +105,17 @@ func (s *Server) serverInfo(word string) ServerInfo {
 		ApproxDataSize: t.ApproximateDataSize(),
 		Sessions:       s.node.SessionCount(),
 		LocalSessions:  s.node.LocalSessionCount(),
-		Conf:           s.cfg.Properties(),
+		Conf:           s.confProperties(),
 		Uptime:         time.Since(s.startedAt),
 		TraceMask:      s.traceMask,
 		OpenFDs:        openFDs(),
 		MaxFDs:         maxFDs(),
 		ResponseSizes:  s.stats.respSizes,
+
+		ClientTLS:                s.cfg.TLS.ClientTLS(),
+		OutstandingTLSHandshakes: s.tlsHS.outstanding.Load(),
+		TLSHandshakeExceeded:     s.tlsHS.exceeded.Load(),
+		UnsuccessfulHandshakes:   s.tlsHS.failed.Load(),
 	}
 	if s.peers != nil {
 		info.DuplicateIDs = s.peers.DuplicateIDs()

@@ -5,15 +5,11 @@ package server_test
 // tests can cut to simulate network failures.
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +17,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zabkeeper/zabkeeper/internal/testserver"
 	"github.com/zabkeeper/zabkeeper/proto"
 	"github.com/zabkeeper/zabkeeper/server"
 )
@@ -38,39 +35,11 @@ const (
 // ---------------------------------------------------------------------------
 // Logging into the test log, safely after the test has finished.
 
-// testLog forwards lines to t.Logf until the test's cleanup runs; later lines
-// (from goroutines of go-zk that outlive Close) are dropped instead of
-// panicking the test binary.
-type testLog struct {
-	mu   sync.Mutex
-	t    testing.TB
-	done bool
-}
+// testLog forwards lines to t.Logf until the test's cleanup runs (see
+// testserver.LogWriter).
+type testLog = testserver.LogWriter
 
-func newTestLog(t testing.TB) *testLog {
-	l := &testLog{t: t}
-	t.Cleanup(func() {
-		l.mu.Lock()
-		l.done = true
-		l.mu.Unlock()
-	})
-	return l
-}
-
-func (l *testLog) Printf(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.done {
-		l.t.Helper()
-		l.t.Logf(format, args...)
-	}
-}
-
-// Write makes testLog an io.Writer for slog's text handler (one record per Write).
-func (l *testLog) Write(p []byte) (int, error) {
-	l.Printf("%s", bytes.TrimRight(p, "\n"))
-	return len(p), nil
-}
+func newTestLog(t testing.TB) *testLog { return testserver.NewLogWriter(t) }
 
 // zkLogger is the go-zk logger: it prefixes the lines so they can be told
 // apart from the server's.
@@ -78,13 +47,7 @@ type zkLogger struct{ l *testLog }
 
 func (z zkLogger) Printf(format string, args ...any) { z.l.Printf("zk client: "+format, args...) }
 
-func newServerLogger(t testing.TB) *slog.Logger {
-	level := slog.LevelInfo
-	if os.Getenv("ZABKEEPER_TEST_DEBUG") != "" {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(newTestLog(t), &slog.HandlerOptions{Level: level}))
-}
+func newServerLogger(t testing.TB) *slog.Logger { return testserver.Logger(t, slog.LevelInfo) }
 
 // ---------------------------------------------------------------------------
 // Server.
@@ -124,29 +87,8 @@ func startServer(t testing.TB, mutate func(*server.Config)) (addr string, stop f
 
 func startServerCfg(t testing.TB, cfg server.Config) (addr string, stop func()) {
 	t.Helper()
-	srv, err := server.New(cfg, newServerLogger(t))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Serve returned %v", err)
-				}
-			case <-time.After(waitTimeout):
-				t.Errorf("Serve did not return within %v of cancellation", waitTimeout)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	tcp, ok := srv.Addr().(*net.TCPAddr)
-	require.True(t, ok, "Addr() = %T", srv.Addr())
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port)), stop
+	srv := testserver.StartLogged(t, cfg, newServerLogger(t))
+	return srv.Addr, srv.Stop
 }
 
 // ---------------------------------------------------------------------------

@@ -26,6 +26,7 @@ func newEngineReplica(c ReplicaConfig, d Durable) (Replica, error) {
 		InitLimit:         c.InitLimit,
 		SyncLimit:         c.SyncLimit,
 		ElectionTicks:     c.ElectionTicks,
+		FinalizeWaitMs:    c.FinalizeWaitMs,
 		MaxLogEntries:     c.MaxLogEntries,
 		ReadOnlyMode:      c.ReadOnlyMode,
 		Seed:              c.Seed,

@@ -57,6 +57,8 @@ type ReplicaConfig struct {
 	InitLimit         int
 	SyncLimit         int
 	ElectionTicks     int
+	// FinalizeWaitMs is engine.Config.FinalizeWaitMs.
+	FinalizeWaitMs int
 	// MaxLogEntries bounds the in-memory log for DIFF syncs; small values
 	// force SNAP syncs.
 	MaxLogEntries int

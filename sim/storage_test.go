@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"testing"
 
@@ -10,10 +11,18 @@ import (
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 )
 
+// storageRecs returns records for zxids from..to whose payloads start with
+// a TxnHeader of their zxid, as the log requires (an error txn, type -1).
 func storageRecs(from, to int64) []disk.Record {
 	var out []disk.Record
 	for z := from; z <= to; z++ {
-		out = append(out, disk.Record{Zxid: z, Data: []byte{byte(z), 1, 2, 3, 4, 5, 6, 7}})
+		b := make([]byte, disk.TxnHeaderSize, disk.TxnHeaderSize+8)
+		binary.BigEndian.PutUint64(b[0:], 0x100)
+		binary.BigEndian.PutUint32(b[8:], uint32(z))
+		binary.BigEndian.PutUint64(b[12:], uint64(z))
+		binary.BigEndian.PutUint64(b[20:], uint64(1_700_000_000_000+z))
+		binary.BigEndian.PutUint32(b[28:], 0xffffffff)
+		out = append(out, disk.Record{Zxid: z, Data: append(b, byte(z), 1, 2, 3, 4, 5, 6, 7)})
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/zabkeeper/zabkeeper/loadgen"
+	"github.com/zabkeeper/zabkeeper/server/tlsconf"
 )
 
 // benchUsage heads the help of the bench command.
@@ -39,6 +41,34 @@ type benchOptions struct {
 	jsonOut   bool
 	progress  bool
 	logLevel  string
+	// TLS of the client sessions.
+	tls         bool
+	tlsCA       string
+	tlsKeyStore string
+}
+
+// tlsConfig builds the sessions' TLS configuration from the flags; nil
+// for plain TCP.
+func (o *benchOptions) tlsConfig() (*tls.Config, error) {
+	if !o.tls && o.tlsCA == "" && o.tlsKeyStore == "" {
+		return nil, nil
+	}
+	c := &tls.Config{}
+	if o.tlsCA != "" {
+		pool, err := tlsconf.LoadTrustBundle(o.tlsCA)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-ca: %w", err)
+		}
+		c.RootCAs = pool
+	}
+	if o.tlsKeyStore != "" {
+		cert, err := tlsconf.LoadKeyStore(o.tlsKeyStore)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-keystore: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
 }
 
 func benchFlags(out io.Writer, o *benchOptions) *flag.FlagSet {
@@ -60,6 +90,9 @@ func benchFlags(out io.Writer, o *benchOptions) *flag.FlagSet {
 	fs.DurationVar(&o.cfg.Timeout, "timeout", o.cfg.Timeout, "hard bound of each workload, setup included (deleting its znodes afterwards gets at most 2 min more)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the results as JSON instead of a table")
 	fs.BoolVar(&o.progress, "progress", false, "print a progress line every second to stderr even when it is not a terminal (on a terminal it is always shown)")
+	fs.BoolVar(&o.tls, "tls", false, "connect over TLS (a secureClientPort or a unified port); the server's certificate is checked against --tls-ca, else the system's roots")
+	fs.StringVar(&o.tlsCA, "tls-ca", "", "PEM bundle of the CA(s) the server's certificate must chain to (implies --tls)")
+	fs.StringVar(&o.tlsKeyStore, "tls-keystore", "", "PEM file with the client's private key and certificate chain, ZooKeeper's PEM key store (implies --tls)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of the client library's messages: debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprint(out, benchUsage)
@@ -102,6 +135,10 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	o.cfg.Logger = logger
+	if o.cfg.TLS, err = o.tlsConfig(); err != nil {
+		fmt.Fprintf(stderr, "zabkeeper bench: %v\n", err)
+		return 2
+	}
 	if tty := isTerminal(stderr); tty || o.progress {
 		o.cfg.Progress, o.cfg.ProgressTTY = stderr, tty
 	}

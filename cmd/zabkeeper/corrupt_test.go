@@ -30,19 +30,22 @@ func lastLogSegment(t *testing.T, dir string) string {
 	return segs[len(segs)-1]
 }
 
-// lastRecordOffset walks a segment (8-byte header, then records of
-// u32 length, u32 CRC, zxid and data) to its final record.
+// lastRecordOffset walks a segment in ZooKeeper's format (16-byte header,
+// then records of a long Adler32, an int length, the txn and 'B', then the
+// zero fill of preallocation) to its final record.
 func lastRecordOffset(t *testing.T, b []byte) int {
 	t.Helper()
-	off, last := 8, -1
-	for off+8 <= len(b) {
-		n := int(be.BigEndian.Uint32(b[off:]))
-		require.Positive(t, n)
+	off, last := 16, -1
+	for off+12 <= len(b) {
+		n := int(be.BigEndian.Uint32(b[off+8:]))
+		if n == 0 {
+			break // the zero fill
+		}
+		require.Equal(t, byte('B'), b[off+12+n], "end of the record at %d", off)
 		last = off
-		off += 8 + n
+		off += 13 + n
 	}
-	require.Equal(t, len(b), off, "segment ends on a record boundary")
-	require.GreaterOrEqual(t, last, 8)
+	require.GreaterOrEqual(t, last, 16)
 	return last
 }
 
@@ -86,8 +89,9 @@ func TestCorruptFinalRecordRefusesStart(t *testing.T) {
 	b, err := os.ReadFile(seg)
 	require.NoError(t, err)
 	off := lastRecordOffset(t, b)
-	require.Contains(t, string(b[off:]), "payload-of-the-last-record", "the create of /last is the final record")
-	b[len(b)-3] ^= 0x20 // a payload byte
+	at := strings.Index(string(b[off:]), "payload-of-the-last-record")
+	require.Positive(t, at, "the create of /last is the final record")
+	b[off+at+3] ^= 0x20 // a payload byte
 	require.NoError(t, os.WriteFile(seg, b, 0o644))
 
 	code, out := exitCodeWithin(t, crashWait, binary(t), "server", "--config", setup.cfgPath)

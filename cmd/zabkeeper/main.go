@@ -6,6 +6,8 @@
 //	zabkeeper probe [--timeout 2s] [-q] URL
 //	zabkeeper bench [flags]
 //	zabkeeper bench compare [flags]
+//	zabkeeper log dump [--data] FILE...
+//	zabkeeper datadir verify [--data-log-dir DIR] DATADIR
 //	zabkeeper version
 //	zabkeeper help [command]
 //
@@ -46,6 +48,9 @@ Usage:
   zabkeeper sim [flags]      run seeds of the deterministic simulator
   zabkeeper bench [flags]    load-test a ZooKeeper-compatible server
   zabkeeper bench compare    compare zabkeeper with Apache ZooKeeper
+  zabkeeper log dump FILE    print the txns of a transaction log file (ours or ZooKeeper's)
+  zabkeeper datadir verify   check a data directory's log: checksums, zxid continuity
+  zabkeeper snapshot dump F  verify and print a snapshot file (zabkeeper's or ZooKeeper's)
   zabkeeper version          print the version
   zabkeeper help [command]   show help
 
@@ -68,6 +73,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runProbe(rest, stdout, stderr)
 	case "bench":
 		return runBench(rest, stdout, stderr)
+	case "log":
+		return runLog(rest, stdout, stderr)
+	case "datadir":
+		return runDatadir(rest, stdout, stderr)
+	case "snapshot":
+		return runSnapshot(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "zabkeeper %s (ZooKeeper %s compatible, %s %s/%s)\n",
 			server.Version, server.ZooKeeperVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH)

@@ -19,6 +19,10 @@ const (
 	anyoneID     = "anyone"
 )
 
+// schemeOIDC ids name a verified token's identity or one of its groups
+// (engine.SchemeOIDC; verified by the caller, never here).
+const schemeOIDC = "oidc"
+
 // DigestID returns the digest-scheme id of a user and password:
 // "user:" + base64(sha1("user:password")).
 func DigestID(user, password string) string {
@@ -85,7 +89,7 @@ func (t *Tree) checkACL(ids []proto.Id, acl []proto.ACL, perm int32) proto.ErrCo
 // same scheme.
 func idMatches(scheme, have, acl string) bool {
 	switch scheme {
-	case schemeDigest, schemeX509:
+	case schemeDigest, schemeX509, schemeOIDC:
 		return have == acl
 	case schemeIP:
 		return proto.IPACLMatches(have, acl)
@@ -155,6 +159,11 @@ func fixupACL(ids []proto.Id, acl []proto.ACL) ([]proto.ACL, proto.ErrCode) {
 			}
 			out = append(out, a)
 		case schemeX509:
+			out = append(out, a)
+		case schemeOIDC:
+			if a.Id.ID == "" {
+				return nil, proto.ErrInvalidACL
+			}
 			out = append(out, a)
 		default:
 			return nil, proto.ErrInvalidACL

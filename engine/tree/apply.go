@@ -95,8 +95,10 @@ func (a *applier) op(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
 		if n == nil {
 			return nil, proto.OpSetData, proto.ErrNoNode
 		}
+		old := n
 		n = n.withData(txn.Data, txn.Version, a.zxid, a.time)
 		t.putNode(txn.Path, n)
+		t.quotaApplied(txn.Path, 0, int64(len(n.data)-len(old.data)))
 		a.events, _ = t.fire(true, txn.Path, proto.EventNodeDataChanged, a.zxid, n.acl, nil, a.events)
 		return &proto.SetDataResponse{Stat: t.statOf(txn.Path, n)}, proto.OpSetData, proto.ErrOK
 	case proto.OpSetACL:
@@ -105,7 +107,7 @@ func (a *applier) op(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
 		if n == nil {
 			return nil, proto.OpSetACL, proto.ErrNoNode
 		}
-		n = n.withACL(txn.ACL, txn.Version)
+		n = n.withACL(t.acls.share(txn.ACL), txn.Version)
 		t.putNode(txn.Path, n)
 		return &proto.SetACLResponse{Stat: t.statOf(txn.Path, n)}, proto.OpSetACL, proto.ErrOK
 	case proto.OpCheck:
@@ -113,7 +115,7 @@ func (a *applier) op(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
 		switch {
 		case n == nil:
 			return nil, proto.OpCheck, proto.ErrNoNode
-		case txn.Version != -1 && txn.Version != n.version:
+		case txn.Version != n.version+1: // the txn holds the version + 1 (ZooKeeper's checkAndIncVersion)
 			return nil, proto.OpCheck, proto.ErrBadVersion
 		}
 		return nil, proto.OpCheck, proto.ErrOK
@@ -130,18 +132,35 @@ func (a *applier) create(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
 	if txn.Path == rootPath || !validatePath(txn.Path) {
 		return nil, typ, proto.ErrBadArguments
 	}
-	if t.nodes[txn.Path] != nil {
-		return nil, typ, proto.ErrNodeExists
-	}
 	parentPath, _ := splitPath(txn.Path)
 	parent := t.nodes[parentPath]
+	if existing := t.nodes[txn.Path]; existing != nil {
+		// Only when a txn is replayed over a fuzzy snapshot that holds
+		// its effect already: as ZooKeeper's DataTree.createNode and
+		// processTxn, the node takes the txn's ACL and, for a create of
+		// type 1, the parent takes the txn's cversion if that is larger.
+		t.putNode(txn.Path, existing.withACL(txn.ACL, existing.aversion))
+		if txn.Type == proto.OpCreate && parent != nil {
+			if cv := parentCversion(parent, txn.ParentCversion); cversionAfter(cv, parent.cversion) {
+				t.putNode(parentPath, parent.withChildCreated(cv, a.zxid))
+			}
+		}
+		return nil, typ, proto.ErrNodeExists
+	}
 	if parent == nil {
 		return nil, typ, proto.ErrNoNode
 	}
 	n := newNode(txn, a.session, a.zxid, a.time)
+	n.acl = t.acls.share(n.acl)
 	t.putNode(txn.Path, n)
-	parent = parent.withChildCreated(txn.ParentCversion, a.zxid)
-	t.putNode(parentPath, parent)
+	t.quotaApplied(txn.Path, 1, int64(len(n.data)))
+	// The parent's cversion and pzxid only move forward (a replayed
+	// create of a node deleted within a fuzzy snapshot's range must not
+	// set them back), as in ZooKeeper's DataTree.createNode.
+	if cv := parentCversion(parent, txn.ParentCversion); cversionAfter(cv, parent.cversion) {
+		parent = parent.withChildCreated(cv, a.zxid)
+		t.putNode(parentPath, parent)
+	}
 	a.events, _ = t.fire(true, txn.Path, proto.EventNodeCreated, a.zxid, n.acl, nil, a.events)
 	a.events, _ = t.fire(false, parentPath, proto.EventNodeChildrenChanged, a.zxid, parent.acl, nil, a.events)
 	if typ == proto.OpCreate {
@@ -155,16 +174,26 @@ func (a *applier) create(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
 func (a *applier) delete(path string) proto.ErrCode {
 	t := a.t
 	n := t.nodes[path]
-	if n == nil || path == rootPath {
+	if path == rootPath {
+		return proto.ErrNoNode
+	}
+	parentPath, _ := splitPath(path)
+	if n == nil {
+		// Replayed over a fuzzy snapshot that lacks the node already:
+		// ZooKeeper's DataTree.deleteNode still advances the parent's
+		// pzxid.
+		if parent := t.nodes[parentPath]; parent != nil && a.zxid > parent.pzxid {
+			t.putNode(parentPath, parent.withChildDeleted(a.zxid))
+		}
 		return proto.ErrNoNode
 	}
 	if t.numChildren(path) > 0 {
 		return proto.ErrNotEmpty
 	}
-	parentPath, _ := splitPath(path)
 	t.removeNode(path)
+	t.quotaApplied(path, -1, -int64(len(n.data)))
 	parent := t.nodes[parentPath]
-	if parent != nil {
+	if parent != nil && a.zxid > parent.pzxid {
 		parent = parent.withChildDeleted(a.zxid)
 		t.putNode(parentPath, parent)
 	}
@@ -194,3 +223,19 @@ func (a *applier) closeSession(paths []string) {
 		}
 	}
 }
+
+// parentCversion is the cversion a create txn gives the parent: the txn's,
+// or one more than the parent's when the txn says -1 (ZooKeeper's
+// DataTree.createNode and setCversionPzxid).
+func parentCversion(parent *node, txnCversion int32) int32 {
+	if txnCversion == -1 {
+		return parent.cversion + 1
+	}
+	return txnCversion
+}
+
+// cversionAfter reports whether cversion a comes after b. ZooKeeper compares
+// them as plain ints; the difference is taken modulo 2^32 here so that the
+// count keeps going past int32 overflow (sequence numbers go negative, as in
+// ZooKeeper's own formatting) while a replayed older value is still refused.
+func cversionAfter(a, b int32) bool { return a-b > 0 }

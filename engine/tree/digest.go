@@ -1,83 +1,49 @@
 package tree
 
-// The digest of a tree is the wrapping sum of one 64-bit hash per node, so a
-// change updates it in O(size of the node): subtract the old node's hash,
-// add the new one's. Each hash is FNV-1a over the node's path, data, stored
-// Stat fields, kind and ACL, passed through a 64-bit finalizer so that sums
-// of similar nodes do not cancel.
-
-const (
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
+import (
+	"encoding/binary"
+	"hash/crc32"
+	"strings"
 )
 
-type hasher uint64
+// The tree digest is Apache ZooKeeper's (DigestCalculator, digest version
+// 2, summed as AdHash does), so a digest zabkeeper writes in a snapshot or
+// txn verifies in ZooKeeper and the other way round. Each node contributes
+// the CRC-32 (IEEE) of its path ("" for the root), its data and a 60-byte
+// block of stored Stat fields; the tree's digest is the wrapping 64-bit sum
+// of the contributions, so a change costs O(size of the node): subtract the
+// old node's hash, add the new one's. Nodes under "/zookeeper/" contribute
+// nothing (ZooKeeper updates quota nodes locally, so it leaves them out).
+// The ACL and the child list are not covered.
 
-func (h *hasher) bytes(b []byte) {
-	x := uint64(*h)
-	for _, c := range b {
-		x ^= uint64(c)
-		x *= fnvPrime
-	}
-	*h = hasher(x)
-}
+// DigestVersion is the version of the digest, as ZooKeeper writes it beside
+// a digest in snapshots and txns (DigestCalculator.DIGEST_VERSION).
+const DigestVersion = 2
 
-func (h *hasher) str(s string) {
-	x := uint64(*h)
-	for i := 0; i < len(s); i++ {
-		x ^= uint64(s[i])
-		x *= fnvPrime
-	}
-	*h = hasher(x)
-}
-
-func (h *hasher) u64(v uint64) {
-	x := uint64(*h)
-	for range 8 {
-		x ^= v & 0xff
-		x *= fnvPrime
-		v >>= 8
-	}
-	*h = hasher(x)
-}
+// systemSubtree prefixes the paths the digest leaves out
+// (ZooDefs.ZOOKEEPER_NODE_SUBTREE).
+const systemSubtree = "/zookeeper/"
 
 // nodeHash returns the digest contribution of the node at path.
 func nodeHash(path string, n *node) uint64 {
-	h := hasher(fnvOffset)
-	h.u64(uint64(len(path)))
-	h.str(path)
-	if n.data == nil {
-		h.u64(^uint64(0))
-	} else {
-		h.u64(uint64(len(n.data)))
-		h.bytes(n.data)
+	if strings.HasPrefix(path, systemSubtree) {
+		return 0
 	}
-	h.u64(uint64(n.czxid))
-	h.u64(uint64(n.mzxid))
-	h.u64(uint64(n.ctime))
-	h.u64(uint64(n.mtime))
-	h.u64(uint64(n.pzxid))
-	h.u64(uint64(uint32(n.version)) | uint64(uint32(n.cversion))<<32)
-	h.u64(uint64(uint32(n.aversion)) | uint64(n.kind)<<32)
-	h.u64(uint64(n.owner))
-	h.u64(uint64(n.ttl))
-	h.u64(uint64(len(n.acl)))
-	for _, a := range n.acl {
-		h.u64(uint64(uint32(a.Perms)))
-		h.u64(uint64(len(a.Id.Scheme)))
-		h.str(a.Id.Scheme)
-		h.u64(uint64(len(a.Id.ID)))
-		h.str(a.Id.ID)
+	if path == rootPath {
+		path = ""
 	}
-	return mix64(uint64(h))
-}
-
-// mix64 is the splitmix64 finalizer.
-func mix64(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
+	var b [60]byte
+	binary.BigEndian.PutUint64(b[0:], uint64(n.czxid))
+	binary.BigEndian.PutUint64(b[8:], uint64(n.mzxid))
+	binary.BigEndian.PutUint64(b[16:], uint64(n.pzxid))
+	binary.BigEndian.PutUint64(b[24:], uint64(n.ctime))
+	binary.BigEndian.PutUint64(b[32:], uint64(n.mtime))
+	binary.BigEndian.PutUint32(b[40:], uint32(n.version))
+	binary.BigEndian.PutUint32(b[44:], uint32(n.cversion))
+	binary.BigEndian.PutUint32(b[48:], uint32(n.aversion))
+	binary.BigEndian.PutUint64(b[52:], uint64(n.ephemeralOwner()))
+	crc := crc32.Update(0, crc32.IEEETable, []byte(path))
+	crc = crc32.Update(crc, crc32.IEEETable, n.data)
+	crc = crc32.Update(crc, crc32.IEEETable, b[:])
+	return uint64(crc)
 }

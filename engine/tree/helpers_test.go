@@ -29,12 +29,19 @@ func (h *harness) prepare(c Caller, op proto.OpCode, req proto.Record) *Txn {
 
 // do prepares and applies one request.
 func (h *harness) do(c Caller, op proto.OpCode, req proto.Record) Result {
+	alone := h.tr.PendingCount() == 0
 	txn := h.prepare(c, op, req)
 	// Every txn must survive the log.
 	back, err := UnmarshalTxn(txn.Marshal())
 	require.NoError(h.t, err)
 	require.Equal(h.t, txn, back)
-	return h.tr.Apply(back)
+	// The digest the leader puts in the txn is the tree's after it.
+	want := h.tr.PendingDigest()
+	res := h.tr.Apply(back)
+	if alone {
+		require.Equal(h.t, want, h.tr.Digest(), "PendingDigest before Apply is the digest after it")
+	}
+	return res
 }
 
 func (h *harness) create(c Caller, path string, data string, mode int32) Result {

@@ -179,9 +179,10 @@ func TestModelProperty(t *testing.T) {
 		for range steps {
 			// Prepare a batch, each against the model as of the txns before it.
 			type expect struct {
-				txn   *Txn
-				codes []proto.ErrCode
-				paths []string
+				txn    *Txn
+				digest uint64 // PendingDigest after its prepare
+				codes  []proto.ErrCode
+				paths  []string
 			}
 			var batch []expect
 			for range rapid.IntRange(1, 4).Draw(rt, "batch") {
@@ -202,7 +203,7 @@ func TestModelProperty(t *testing.T) {
 						delete(m, p)
 						m[parentOf(p)].pzxid = txn.Zxid
 					}
-					batch = append(batch, expect{txn: txn})
+					batch = append(batch, expect{digest: h.tr.PendingDigest(), txn: txn})
 				case kind <= 2:
 					n := rapid.IntRange(1, 3).Draw(rt, "multi")
 					var ops []proto.MultiOp
@@ -234,13 +235,13 @@ func TestModelProperty(t *testing.T) {
 						paths = nil
 					}
 					txn := h.prepare(c, proto.OpMulti, &proto.MultiRequest{Ops: ops})
-					batch = append(batch, expect{txn: txn, codes: codes, paths: paths})
+					batch = append(batch, expect{digest: h.tr.PendingDigest(), txn: txn, codes: codes, paths: paths})
 				default:
 					o := genMop(rt, m.userPaths(), false)
 					zxid := h.zxid + 1
 					code, p := m.apply(o, session, zxid)
 					txn := h.prepare(c, o.op, o.request())
-					batch = append(batch, expect{txn: txn, codes: []proto.ErrCode{code}, paths: []string{p}})
+					batch = append(batch, expect{digest: h.tr.PendingDigest(), txn: txn, codes: []proto.ErrCode{code}, paths: []string{p}})
 				}
 			}
 			for _, e := range batch {
@@ -249,6 +250,7 @@ func TestModelProperty(t *testing.T) {
 				txn, err := UnmarshalTxn(b)
 				require.NoError(rt, err)
 				res := h.tr.Apply(txn)
+				require.Equal(rt, e.digest, h.tr.Digest(), "the digest a txn carries (PendingDigest) is the tree's after it")
 				switch {
 				case txn.Type == proto.OpCloseSession:
 					require.Equal(rt, proto.ErrOK, res.Err)
@@ -282,9 +284,9 @@ func TestModelProperty(t *testing.T) {
 		}
 		// Snapshot → Load gives the same tree; replaying the log does too.
 		var buf bytes.Buffer
-		_, err := h.tr.Snapshot().WriteTo(&buf)
+		_, err := h.tr.Snapshot().Write(&buf, nil)
 		require.NoError(rt, err)
-		loaded, err := Load(&buf, Options{})
+		loaded, err := load(buf.Bytes(), Options{})
 		require.NoError(rt, err)
 		requireSameTrees(rt, h.tr, loaded)
 		replay := New(Options{})

@@ -33,6 +33,45 @@ type node struct {
 	ttl      int64 // ms, for kindTTL
 }
 
+// Stored forms of ZooKeeper's ephemeralOwner field for the kinds that are
+// not sessions (EphemeralType: CONTAINER, TTL with extended types).
+const (
+	containerOwner = -1 << 63                  // 0x8000000000000000
+	ttlOwnerMask   = -1 << 56                  // 0xFF00000000000000
+	ttlOwnerBits   = ttlOwnerMask | 0xFFFF<<40 // type byte and the reserved feature bits
+)
+
+// ephemeralOwner returns the node's ephemeralOwner as ZooKeeper stores it
+// (StatPersisted): 0 for a persistent node, the session for an ephemeral,
+// 0x8000000000000000 for a container, 0xFF00000000000000|ttl for a TTL node.
+func (n *node) ephemeralOwner() int64 {
+	switch n.kind {
+	case kindEphemeral:
+		return n.owner
+	case kindContainer:
+		return containerOwner
+	case kindTTL:
+		return ttlOwnerMask | n.ttl
+	}
+	return 0
+}
+
+// setEphemeralOwner sets the node's kind, owner and ttl from ZooKeeper's
+// stored ephemeralOwner, the inverse of ephemeralOwner.
+func (n *node) setEphemeralOwner(v int64) {
+	n.owner, n.ttl = 0, 0
+	switch {
+	case v == 0:
+		n.kind = kindPersistent
+	case v == containerOwner:
+		n.kind = kindContainer
+	case v&ttlOwnerBits == ttlOwnerMask:
+		n.kind, n.ttl = kindTTL, v&^ttlOwnerMask
+	default:
+		n.kind, n.owner = kindEphemeral, v
+	}
+}
+
 // stat returns the client-visible Stat given the node's child count.
 func (n *node) stat(numChildren int) proto.Stat {
 	owner := int64(0)

@@ -6,6 +6,9 @@ package tree
 type pendingChanges struct {
 	byPath map[string]*change
 	log    []*change
+	// digest is the sum of the digest deltas of the changes in log: the
+	// tree digest once they are applied is Tree.digest + digest.
+	digest uint64
 }
 
 // change is the state of one path after a prepared txn.
@@ -16,6 +19,8 @@ type change struct {
 	childCount int
 	prev       *change // what byPath held before (for multi rollback)
 	hadPrev    bool
+	// delta is what the change adds to the tree digest.
+	delta uint64
 }
 
 func newPendingChanges() pendingChanges {
@@ -35,7 +40,10 @@ func (t *Tree) lookup(path string) (n *node, childCount int) {
 // after the txn zxid.
 func (t *Tree) record(zxid int64, path string, n *node, childCount int) {
 	prev, had := t.pending.byPath[path]
-	c := &change{zxid: zxid, path: path, n: n, childCount: childCount, prev: prev, hadPrev: had}
+	old, _ := t.lookup(path)
+	c := &change{zxid: zxid, path: path, n: n, childCount: childCount, prev: prev, hadPrev: had,
+		delta: nodeDigest(path, n) - nodeDigest(path, old)}
+	t.pending.digest += c.delta
 	t.pending.byPath[path] = c
 	t.pending.log = append(t.pending.log, c)
 }
@@ -44,6 +52,7 @@ func (t *Tree) record(zxid int64, path string, n *node, childCount int) {
 func (t *Tree) rollback(mark int) {
 	for i := len(t.pending.log) - 1; i >= mark; i-- {
 		c := t.pending.log[i]
+		t.pending.digest -= c.delta
 		if c.hadPrev {
 			t.pending.byPath[c.path] = c.prev
 		} else {
@@ -59,6 +68,7 @@ func (t *Tree) settle(zxid int64) {
 	i := 0
 	for ; i < len(t.pending.log) && t.pending.log[i].zxid <= zxid; i++ {
 		c := t.pending.log[i]
+		t.pending.digest -= c.delta
 		if t.pending.byPath[c.path] == c {
 			delete(t.pending.byPath, c.path)
 		}
@@ -76,6 +86,20 @@ func (t *Tree) settle(zxid int64) {
 // leader must.
 func (t *Tree) AbandonPending() {
 	t.pending = newPendingChanges()
+}
+
+// PendingDigest returns the tree digest as it will be once every prepared
+// txn is applied: what a txn carries in its TxnDigest, as ZooKeeper's
+// PrepRequestProcessor computes it from its outstanding changes.
+func (t *Tree) PendingDigest() uint64 { return t.digest + t.pending.digest }
+
+// nodeDigest is the digest contribution of the node at path; a missing node
+// (nil) contributes nothing.
+func nodeDigest(path string, n *node) uint64 {
+	if n == nil {
+		return 0
+	}
+	return nodeHash(path, n)
 }
 
 // PendingCount returns the number of outstanding path changes.

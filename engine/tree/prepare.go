@@ -33,7 +33,7 @@ func (t *Tree) Prepare(hdr Txn, caller Caller, op proto.OpCode, req proto.Record
 			break
 		}
 		t.prepareMulti(txn, caller, r)
-		if txn.Size() > t.opts.maxTxnSize() {
+		if txn.digestedSize() > t.opts.maxTxnSize() {
 			err = proto.ErrBadArguments
 		}
 	case proto.OpCloseSession:
@@ -46,7 +46,7 @@ func (t *Tree) Prepare(hdr Txn, caller Caller, op proto.OpCode, req proto.Record
 		if err == proto.ErrOK {
 			body.Zxid, body.SessionID, body.Cxid, body.Time = txn.Zxid, txn.SessionID, txn.Cxid, txn.Time
 			*txn = body
-			if txn.Size() > t.opts.maxTxnSize() {
+			if txn.digestedSize() > t.opts.maxTxnSize() {
 				// Bigger than the log, the peer links and the snapshot
 				// are sized for (proto.TxnLimit).
 				err = proto.ErrBadArguments
@@ -198,7 +198,10 @@ func (t *Tree) prepareCreate(body, hdr *Txn, caller Caller, op proto.OpCode, pat
 	if parent.kind == kindEphemeral {
 		return proto.ErrNoChildrenForEphemerals
 	}
-	*body = Txn{Type: op, Path: path, Data: data, ACL: fixed, Mode: mode, ParentCversion: parent.cversion + 1}
+	if code := t.checkQuota(path, 1, int64(len(data))); code != proto.ErrOK {
+		return code
+	}
+	*body = Txn{Type: op, Path: path, Data: data, ACL: fixed, Mode: canonicalMode(op, mode), ParentCversion: parent.cversion + 1}
 	if isTTLMode(mode) {
 		body.TTL = ttl
 	}
@@ -291,6 +294,9 @@ func (t *Tree) prepareSetData(body, hdr *Txn, caller Caller, path string, data [
 	if version != -1 && version != n.version {
 		return proto.ErrBadVersion
 	}
+	if code := t.checkQuota(path, 0, int64(len(data)-len(n.data))); code != proto.ErrOK {
+		return code
+	}
 	*body = Txn{Type: proto.OpSetData, Path: path, Data: data, Version: nextVersion(n.version)}
 	t.record(hdr.Zxid, path, n.withData(data, body.Version, hdr.Zxid, hdr.Time), children)
 	return proto.ErrOK
@@ -336,7 +342,8 @@ func (t *Tree) prepareCheck(body *Txn, caller Caller, path string, version int32
 	if version != -1 && version != n.version {
 		return proto.ErrBadVersion
 	}
-	*body = Txn{Type: proto.OpCheck, Path: path, Version: version}
+	// ZooKeeper's checkAndIncVersion: the txn holds the version + 1.
+	*body = Txn{Type: proto.OpCheck, Path: path, Version: n.version + 1}
 	return proto.ErrOK
 }
 

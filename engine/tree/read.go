@@ -1,6 +1,7 @@
 package tree
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/zabkeeper/zabkeeper/proto"
@@ -348,4 +349,54 @@ func (t *Tree) SetWatches(caller Caller, w WatcherID, req proto.Record) []Event 
 		t.watch(caller, w, true, p, watchRecursive)
 	}
 	return out
+}
+
+// ReadNoWatch serves the reads that change nothing: exists, getData,
+// getChildren and getChildren2 without a watch, and getACL. ok is false for
+// any other request, and when w watches something under an authentication
+// other than caller.Auth (Read would record the new one). It neither
+// registers a watch nor touches any state, so callers may run it
+// concurrently with other ReadNoWatch calls (never with anything that
+// changes the tree).
+func (t *Tree) ReadNoWatch(caller Caller, w WatcherID, op proto.OpCode, req proto.Record) (resp proto.Record, code proto.ErrCode, ok bool) {
+	if _, watching := t.watches.byWatcher[w]; watching && !slices.Equal(t.watches.auth[w], caller.Auth) {
+		return nil, 0, false
+	}
+	switch r := req.(type) {
+	case *proto.ExistsRequest:
+		if op == proto.OpExists && !r.Watch {
+			resp, code = t.exists(caller, w, r.Path, false)
+			return resp, code, true
+		}
+	case *proto.GetDataRequest:
+		if op == proto.OpGetData && !r.Watch {
+			data, code := t.getData(caller, w, r.Path, false)
+			if code != proto.ErrOK {
+				return nil, code, true
+			}
+			return data, code, true
+		}
+	case *proto.GetChildrenRequest:
+		if op == proto.OpGetChildren && !r.Watch {
+			children, _, code := t.getChildren(caller, w, r.Path, false)
+			if code != proto.ErrOK {
+				return nil, code, true
+			}
+			return &proto.GetChildrenResponse{Children: children}, code, true
+		}
+	case *proto.GetChildren2Request:
+		if op == proto.OpGetChildren2 && !r.Watch {
+			children, stat, code := t.getChildren(caller, w, r.Path, false)
+			if code != proto.ErrOK {
+				return nil, code, true
+			}
+			return &proto.GetChildren2Response{Children: children, Stat: stat}, code, true
+		}
+	case *proto.GetACLRequest:
+		if op == proto.OpGetACL {
+			resp, code = t.getACL(caller, r.Path)
+			return resp, code, true
+		}
+	}
+	return nil, 0, false
 }

@@ -1,16 +1,53 @@
 package tree
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
+	"hash"
+	"hash/adler32"
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 
 	"github.com/zabkeeper/zabkeeper/proto"
 )
+
+// Snapshots are Apache ZooKeeper's version-2 snapshot stream, byte for byte
+// what FileSnap.serialize writes (uncompressed; disk adds compression), so
+// ZooKeeper reads ours and we read its:
+//
+//	FileHeader: int magic "ZKSN", int version 2, long dbid -1
+//	int session count, per session: long id, int timeout (ms)
+//	ACL cache: int count, per entry: long id, vector<ACL>
+//	per node, parents before children (depth first, pre-order): ustring
+//	  path ("" for the root), buffer data, long ACL id, StatPersisted
+//	  {czxid, mzxid, ctime, mtime, int version, cversion, aversion,
+//	  ephemeralOwner, pzxid}
+//	ustring "/" (end of nodes)
+//	seal: long Adler-32 of every byte before it, ustring "/"
+//	ZxidDigest: long zxid, int digest version, long digest
+//	seal: long Adler-32 of every byte before it, ustring "/"
+//
+// The ZxidDigest and its seal are absent from snapshots ZooKeeper wrote with
+// digests disabled (or before 3.6); 3.9 may append a long lastProcessedZxid
+// and a third seal, which readers ignore as ZooKeeper 3.8 does. ACL id -1
+// stands for world:anyone ALL without a cache entry.
+const (
+	snapMagic      = 0x5A4B534E // "ZKSN"
+	snapVersion    = 2
+	snapDBID       = -1
+	openACLID      = -1
+	flushAt        = 64 << 10
+	statPersisted  = 60
+	endOfNodesPath = "/"
+)
+
+// ErrBadSnapshot is wrapped by every ReadSnapshot error about the content.
+var ErrBadSnapshot = errors.New("tree: corrupt snapshot")
 
 // Snapshot is a consistent view of a Tree's znodes at one moment. It shares
 // the immutable node values with the Tree, so it may be written on another
@@ -33,157 +70,563 @@ func (s *Snapshot) Zxid() int64 { return s.zxid }
 // Digest returns the tree digest the snapshot was taken at.
 func (s *Snapshot) Digest() uint64 { return s.digest }
 
-// Snapshot stream layout (all jute, big-endian):
-//
-//	magic "ZKTR", int format, long zxid, long node count,
-//	per node in path order: int length, then path, data, ACL vector,
-//	  czxid, mzxid, ctime, mtime, pzxid, version, cversion (internal),
-//	  aversion, int kind, owner, ttl,
-//	long digest, int CRC-32C of everything before it.
-const (
-	snapMagic  = "ZKTR"
-	snapFormat = 1
-	flushAt    = 64 << 10
-)
+// SnapshotSession is a session as a snapshot keeps it: ZooKeeper stores no
+// password (it is derived from the id).
+type SnapshotSession struct {
+	ID      int64
+	Timeout int32 // ms
+}
 
-// WriteTo writes the snapshot to w in a deterministic order (sorted paths)
-// and returns the number of bytes written.
-func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
-	var total int64
-	var sum uint32
-	e := proto.NewEncoder(append(make([]byte, 0, flushAt+4096), snapMagic...))
-	flush := func() error {
-		sum = crc32.Update(sum, crcTable, e.Bytes())
-		n, err := w.Write(e.Bytes())
-		total += int64(n)
-		e.Reset()
+// SnapshotDigest is the ZxidDigest a snapshot ends with: the tree digest at
+// Zxid. ZooKeeper writes zxid 0 and digest 0 when no txn was applied since
+// it started.
+type SnapshotDigest struct {
+	Zxid    int64
+	Version int32
+	Digest  uint64
+}
+
+// pathOrder orders paths depth first, pre-order, siblings by name: as
+// strings with '/' below every other byte, so a node comes right before its
+// subtree ("/a", "/a/b", "/a-c"), as ZooKeeper's DataTree.serializeNode
+// walks the tree.
+func pathOrder(a, b string) int {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		ca, cb := a[i], b[i]
+		if ca == cb {
+			continue
+		}
+		if ca == '/' {
+			return -1
+		}
+		if cb == '/' {
+			return 1
+		}
+		return int(ca) - int(cb)
+	}
+	return len(a) - len(b)
+}
+
+// builtinOpen reports whether ZooKeeper gives the node at path ACL id -1
+// (its built-in nodes, created with world:anyone ALL without the cache).
+func builtinOpen(path string, acl []proto.ACL) bool {
+	return (path == rootPath || path == procPath || path == quotaPath) && slices.Equal(acl, proto.OpenACLUnsafe)
+}
+
+// snapWriter encodes into a buffer and flushes it to w in chunks, keeping
+// the Adler-32 of everything flushed.
+type snapWriter struct {
+	w     io.Writer
+	e     *proto.Encoder
+	sum   hash.Hash32
+	total int64
+}
+
+func (sw *snapWriter) flush() error {
+	b := sw.e.Bytes()
+	sw.sum.Write(b)
+	n, err := sw.w.Write(b)
+	sw.total += int64(n)
+	sw.e.Reset()
+	return err
+}
+
+func (sw *snapWriter) maybeFlush() error {
+	if sw.e.Len() >= flushAt {
+		return sw.flush()
+	}
+	return nil
+}
+
+// seal writes ZooKeeper's SnapStream.sealStream: the checksum of every byte
+// so far and the string "/".
+func (sw *snapWriter) seal() error {
+	if err := sw.flush(); err != nil {
 		return err
 	}
-	e.WriteInt(snapFormat)
-	e.WriteLong(s.zxid)
-	e.WriteLong(int64(len(s.nodes)))
-	for _, p := range slices.Sorted(maps.Keys(s.nodes)) {
-		start := e.Len()
-		e.WriteInt(0) // length, patched below
-		encodeNode(e, p, s.nodes[p])
-		binary.BigEndian.PutUint32(e.Bytes()[start:], uint32(e.Len()-start-4))
-		if e.Len() >= flushAt {
-			if err := flush(); err != nil {
-				return total, err
-			}
-		}
-	}
-	e.WriteLong(int64(s.digest))
-	if err := flush(); err != nil {
-		return total, err
-	}
-	e.WriteInt(int32(sum))
-	return total, flush()
+	sw.e.WriteLong(int64(sw.sum.Sum32()))
+	sw.e.WriteString(endOfNodesPath)
+	return sw.flush()
 }
 
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
+// Write writes the whole snapshot stream with the given sessions to w and
+// returns the number of bytes written. The digest trailer carries the
+// snapshot's zxid and digest (zero and zero for a tree no txn changed).
+func (s *Snapshot) Write(w io.Writer, sessions []SnapshotSession) (int64, error) {
+	sw := &snapWriter{w: w, e: proto.NewEncoder(make([]byte, 0, flushAt+4096)), sum: adler32.New()}
+	e := sw.e
+	e.WriteInt(snapMagic)
+	e.WriteInt(snapVersion)
+	e.WriteLong(snapDBID)
+	e.WriteInt(int32(len(sessions)))
+	for _, ss := range sessions {
+		e.WriteLong(ss.ID)
+		e.WriteInt(ss.Timeout)
+		if err := sw.maybeFlush(); err != nil {
+			return sw.total, err
+		}
+	}
 
-func encodeNode(e *proto.Encoder, path string, n *node) {
-	e.WriteString(path)
-	e.WriteBuffer(n.data)
-	proto.WriteACLs(e, n.acl)
-	e.WriteLong(n.czxid)
-	e.WriteLong(n.mzxid)
-	e.WriteLong(n.ctime)
-	e.WriteLong(n.mtime)
-	e.WriteLong(n.pzxid)
-	e.WriteInt(n.version)
-	e.WriteInt(n.cversion)
-	e.WriteInt(n.aversion)
-	e.WriteInt(int32(n.kind))
-	e.WriteLong(n.owner)
-	e.WriteLong(n.ttl)
+	// ACL ids in first-use order along the node order, as a ZooKeeper
+	// that created the nodes in that order would have numbered them.
+	type entry struct {
+		path  string
+		n     *node
+		aclID int64
+	}
+	entries := make([]entry, 0, len(s.nodes))
+	for p, n := range s.nodes {
+		entries = append(entries, entry{path: p, n: n})
+	}
+	slices.SortFunc(entries, func(a, b entry) int { return pathOrder(a.path, b.path) })
+	byKey := map[string]int64{}
+	var lists [][]proto.ACL
+	key := proto.NewEncoder(nil)
+	var prevACL []proto.ACL
+	prevID := int64(0)
+	for i := range entries {
+		en := &entries[i]
+		acl := en.n.acl
+		switch {
+		case builtinOpen(en.path, acl):
+			en.aclID = openACLID
+			continue
+		case prevID != 0 && slices.Equal(acl, prevACL): // neighbours mostly share
+			en.aclID = prevID
+			continue
+		}
+		key.Reset()
+		proto.WriteACLs(key, acl)
+		id, ok := byKey[string(key.Bytes())]
+		if !ok {
+			lists = append(lists, acl)
+			id = int64(len(lists))
+			byKey[string(key.Bytes())] = id
+		}
+		en.aclID, prevACL, prevID = id, acl, id
+	}
+	e.WriteInt(int32(len(lists)))
+	for i, acl := range lists {
+		e.WriteLong(int64(i + 1))
+		proto.WriteACLs(e, acl)
+		if err := sw.maybeFlush(); err != nil {
+			return sw.total, err
+		}
+	}
+
+	for _, en := range entries {
+		n := en.n
+		if en.path == rootPath {
+			e.WriteString("")
+		} else {
+			e.WriteString(en.path)
+		}
+		e.WriteBuffer(n.data)
+		e.WriteLong(en.aclID)
+		e.WriteLong(n.czxid)
+		e.WriteLong(n.mzxid)
+		e.WriteLong(n.ctime)
+		e.WriteLong(n.mtime)
+		e.WriteInt(n.version)
+		e.WriteInt(n.cversion)
+		e.WriteInt(n.aversion)
+		e.WriteLong(n.ephemeralOwner())
+		e.WriteLong(n.pzxid)
+		if err := sw.maybeFlush(); err != nil {
+			return sw.total, err
+		}
+	}
+	e.WriteString(endOfNodesPath)
+	if err := sw.seal(); err != nil {
+		return sw.total, err
+	}
+	d := SnapshotDigest{Version: DigestVersion}
+	if s.zxid > 0 {
+		d.Zxid, d.Digest = s.zxid, s.digest
+	}
+	e.WriteLong(d.Zxid)
+	e.WriteInt(d.Version)
+	e.WriteLong(int64(d.Digest))
+	return sw.total, sw.seal()
 }
 
-// ErrBadSnapshot is wrapped by every Load error about the content.
-var ErrBadSnapshot = errors.New("tree: corrupt snapshot")
+// LoadedSnapshot is a snapshot read by ReadSnapshot.
+type LoadedSnapshot struct {
+	// Tree is the data tree, with LastZxid the zxid ReadSnapshot was given.
+	Tree *Tree
+	// Sessions are the sessions in the snapshot, in file order.
+	Sessions []SnapshotSession
+	// Digest is the snapshot's ZxidDigest; HasDigest is false for a
+	// snapshot written without one.
+	Digest    SnapshotDigest
+	HasDigest bool
+	// PendingDigest is true when Digest is for a zxid past the snapshot's
+	// (a fuzzy snapshot): the tree must match it once the log replayed up
+	// to Digest.Zxid. ReadSnapshot already checked a digest for the
+	// snapshot's own zxid.
+	PendingDigest bool
+}
 
-// Load reads a snapshot written by Snapshot.WriteTo and rebuilds the tree
-// (children, ephemerals, digest). It reads exactly the snapshot's bytes
-// from r, bounds every allocation by the input, checks the structure and
-// the digest, and returns an error (never panics) on corrupt input.
-func Load(r io.Reader, opts Options) (*Tree, error) {
-	crc := crc32.New(crcTable)
-	raw := r
-	r = io.TeeReader(raw, crc)
-	var hdr [4 + 4 + 8 + 8]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return nil, fmt.Errorf("tree: read snapshot header: %w", err)
-	}
-	if string(hdr[:4]) != snapMagic {
-		return nil, fmt.Errorf("%w: bad magic", ErrBadSnapshot)
-	}
-	d := proto.NewDecoder(hdr[4:])
-	if f := d.ReadInt(); f != snapFormat {
-		return nil, fmt.Errorf("%w: unknown format %d", ErrBadSnapshot, f)
-	}
-	zxid := d.ReadLong()
-	count := d.ReadLong()
-	if count < 1 {
-		return nil, fmt.Errorf("%w: %d nodes", ErrBadSnapshot, count)
-	}
-	t := newEmpty(opts)
-	t.lastZxid = zxid
-	var lenBuf [4]byte
-	for i := int64(0); i < count; i++ {
-		if _, err := io.ReadFull(r, lenBuf[:]); err != nil {
-			return nil, fmt.Errorf("tree: read snapshot node %d: %w", i, err)
+// snapReader reads jute from a buffered stream, keeping the Adler-32 of and
+// the offset past every byte consumed.
+type snapReader struct {
+	r   *bufio.Reader
+	sum hash.Hash32
+	off int64
+	buf [8]byte
+	// scratch holds short strings while they are read; unread is the
+	// length of a long one str already consumed, for bytes.
+	scratch []byte
+	unread  int32
+}
+
+// maxDirectAlloc is the largest length read into a buffer allocated up
+// front; longer ones grow with the input, so a corrupt length costs no more
+// memory than the stream holds.
+const maxDirectAlloc = 1 << 20
+
+func (sr *snapReader) errf(format string, args ...any) error {
+	return fmt.Errorf("%w: at offset %d: %s", ErrBadSnapshot, sr.off, fmt.Sprintf(format, args...))
+}
+
+func (sr *snapReader) full(p []byte, what string) error {
+	n, err := io.ReadFull(sr.r, p)
+	sr.sum.Write(p[:n])
+	sr.off += int64(n)
+	if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return sr.errf("truncated in %s: %v", what, io.ErrUnexpectedEOF)
 		}
-		size := int32(binary.BigEndian.Uint32(lenBuf[:]))
-		// A node record holds a path, data and ACL no larger than a txn
-		// (proto.MaxTxnSize, whatever jute.maxbuffer says now, since a
-		// snapshot outlives a lowered setting), and a node may have had
-		// both data and ACL set to the most: only jute's int32 bounds it.
-		// It is read through a LimitReader, so a corrupt length costs no
-		// more memory than the input holds.
-		if size < 0 {
-			return nil, fmt.Errorf("%w: node record of %d bytes", ErrBadSnapshot, size)
+		return fmt.Errorf("tree: read snapshot %s at offset %d: %w", what, sr.off, err)
+	}
+	return nil
+}
+
+func (sr *snapReader) int32(what string) (int32, error) {
+	if err := sr.full(sr.buf[:4], what); err != nil {
+		return 0, err
+	}
+	return int32(binary.BigEndian.Uint32(sr.buf[:4])), nil
+}
+
+func (sr *snapReader) int64(what string) (int64, error) {
+	if err := sr.full(sr.buf[:8], what); err != nil {
+		return 0, err
+	}
+	return int64(binary.BigEndian.Uint64(sr.buf[:8])), nil
+}
+
+// bytes reads a jute buffer; -1 is null.
+func (sr *snapReader) bytes(what string) ([]byte, error) {
+	n := sr.unread
+	if n != 0 {
+		sr.unread = 0
+	} else {
+		var err error
+		if n, err = sr.int32(what); err != nil {
+			return nil, err
 		}
-		buf, err := io.ReadAll(io.LimitReader(r, int64(size)))
-		if err != nil {
-			return nil, fmt.Errorf("tree: read snapshot node %d: %w", i, err)
+	}
+	switch {
+	case n == -1:
+		return nil, nil
+	case n < 0:
+		return nil, sr.errf("%s of length %d", what, n)
+	case n <= maxDirectAlloc:
+		b := make([]byte, n)
+		return b, sr.full(b, what)
+	}
+	var bb bytes.Buffer
+	k, err := io.Copy(&bb, io.LimitReader(sr.r, int64(n)))
+	sr.sum.Write(bb.Bytes())
+	sr.off += k
+	if err != nil {
+		return nil, fmt.Errorf("tree: read snapshot %s at offset %d: %w", what, sr.off, err)
+	}
+	if k != int64(n) {
+		return nil, sr.errf("truncated in %s: %v", what, io.ErrUnexpectedEOF)
+	}
+	return bb.Bytes(), nil
+}
+
+// str reads a jute ustring; null reads as "" with ok false. Short strings
+// (paths, ACL ids) are read through a scratch buffer: one allocation each.
+func (sr *snapReader) str(what string) (s string, ok bool, err error) {
+	n, err := sr.int32(what)
+	if err != nil {
+		return "", false, err
+	}
+	switch {
+	case n == -1:
+		return "", false, nil
+	case n < 0:
+		return "", false, sr.errf("%s of length %d", what, n)
+	case n <= 4096:
+		if cap(sr.scratch) < int(n) {
+			sr.scratch = make([]byte, 4096)
 		}
-		if len(buf) != int(size) {
-			return nil, fmt.Errorf("tree: read snapshot node %d: %w", i, io.ErrUnexpectedEOF)
+		b := sr.scratch[:n]
+		if err := sr.full(b, what); err != nil {
+			return "", false, err
 		}
-		path, n, err := decodeNode(buf)
+		return string(b), true, nil
+	}
+	sr.unread = n
+	b, err := sr.bytes(what)
+	return string(b), err == nil, err
+}
+
+// seal checks ZooKeeper's SnapStream.checkSealIntegrity: a long equal to
+// the checksum of every byte before it, then the string "/".
+func (sr *snapReader) seal(which string) error {
+	want := int64(sr.sum.Sum32())
+	got, err := sr.int64(which + " checksum")
+	if err != nil {
+		return err
+	}
+	if got != want {
+		return sr.errf("%s checksum %#x, the bytes before it sum to %#x (CRC corruption)", which, got, want)
+	}
+	s, _, err := sr.str(which + " end")
+	if err != nil {
+		return err
+	}
+	if s != endOfNodesPath {
+		return sr.errf("%s ends with %q, not %q", which, s, endOfNodesPath)
+	}
+	return nil
+}
+
+// ReadSnapshot reads a ZooKeeper version-2 snapshot stream (uncompressed)
+// whose file is named for zxid and rebuilds the tree (children, ephemerals,
+// containers and TTL nodes, digest). It checks the file header, the
+// structure (every node's parent comes first), the ACL references and both
+// seals, and a digest recorded for zxid itself; it never panics on corrupt
+// input and bounds every allocation by the input. Bytes after the digest
+// seal (ZooKeeper 3.9's lastProcessedZxid) are not read.
+func ReadSnapshot(r io.Reader, opts Options, zxid int64) (*LoadedSnapshot, error) {
+	sr := &snapReader{r: bufio.NewReaderSize(r, 256<<10), sum: adler32.New()}
+	magic, err := sr.int32("file header")
+	if err != nil {
+		return nil, err
+	}
+	if magic != snapMagic {
+		return nil, fmt.Errorf("%w: at offset 0: magic %#08x, not ZKSN (%#08x): not a ZooKeeper snapshot", ErrBadSnapshot, uint32(magic), snapMagic)
+	}
+	v, err := sr.int32("file header")
+	if err != nil {
+		return nil, err
+	}
+	if v != snapVersion {
+		return nil, fmt.Errorf("%w: at offset 4: snapshot format version %d, only %d is known", ErrBadSnapshot, v, snapVersion)
+	}
+	if _, err := sr.int64("file header dbid"); err != nil {
+		return nil, err
+	}
+	ls := &LoadedSnapshot{}
+	count, err := sr.int32("session count")
+	if err != nil {
+		return nil, err
+	}
+	if count < 0 {
+		return nil, sr.errf("session count %d", count)
+	}
+	ls.Sessions = make([]SnapshotSession, 0, min(int(count), 1<<16))
+	for range count {
+		id, err := sr.int64("session id")
 		if err != nil {
 			return nil, err
 		}
-		if t.nodes[path] != nil {
-			return nil, fmt.Errorf("%w: duplicate path %q", ErrBadSnapshot, path)
+		to, err := sr.int32("session timeout")
+		if err != nil {
+			return nil, err
 		}
-		t.putNode(path, n)
+		ls.Sessions = append(ls.Sessions, SnapshotSession{ID: id, Timeout: to})
 	}
-	var digest [8]byte
-	if _, err := io.ReadFull(r, digest[:]); err != nil {
-		return nil, fmt.Errorf("tree: read snapshot digest: %w", err)
-	}
-	var sum [4]byte
-	if _, err := io.ReadFull(raw, sum[:]); err != nil {
-		return nil, fmt.Errorf("tree: read snapshot checksum: %w", err)
-	}
-	if binary.BigEndian.Uint32(sum[:]) != crc.Sum32() {
-		return nil, fmt.Errorf("%w: checksum mismatch", ErrBadSnapshot)
-	}
-	if err := t.checkLoaded(); err != nil {
+
+	acls, err := sr.aclCache()
+	if err != nil {
 		return nil, err
 	}
-	if want := binary.BigEndian.Uint64(digest[:]); want != t.digest {
-		return nil, fmt.Errorf("%w: digest %016x, content hashes to %016x", ErrBadSnapshot, want, t.digest)
+	t := newEmpty(opts)
+	t.lastZxid = zxid
+	open := slices.Clone(proto.OpenACLUnsafe)
+	var stat [statPersisted]byte
+	for {
+		at := sr.off
+		p, ok, err := sr.str("node path")
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: at offset %d: null node path", ErrBadSnapshot, at)
+		}
+		if p == endOfNodesPath {
+			break
+		}
+		data, err := sr.bytes("node data")
+		if err != nil {
+			return nil, err
+		}
+		aclID, err := sr.int64("node ACL id")
+		if err != nil {
+			return nil, err
+		}
+		if err := sr.full(stat[:], "node stat"); err != nil {
+			return nil, err
+		}
+		n := &node{data: data}
+		if aclID == openACLID {
+			n.acl = open
+		} else if n.acl = acls[aclID]; n.acl == nil {
+			return nil, fmt.Errorf("%w: at offset %d: node %q refers to ACL %d, which the ACL cache lacks", ErrBadSnapshot, at, p, aclID)
+		}
+		n.czxid = int64(binary.BigEndian.Uint64(stat[0:]))
+		n.mzxid = int64(binary.BigEndian.Uint64(stat[8:]))
+		n.ctime = int64(binary.BigEndian.Uint64(stat[16:]))
+		n.mtime = int64(binary.BigEndian.Uint64(stat[24:]))
+		n.version = int32(binary.BigEndian.Uint32(stat[32:]))
+		n.cversion = int32(binary.BigEndian.Uint32(stat[36:]))
+		n.aversion = int32(binary.BigEndian.Uint32(stat[40:]))
+		n.setEphemeralOwner(int64(binary.BigEndian.Uint64(stat[44:])))
+		n.pzxid = int64(binary.BigEndian.Uint64(stat[52:]))
+		if err := t.loadNode(p, n); err != nil {
+			return nil, fmt.Errorf("%w: at offset %d: %w", ErrBadSnapshot, at, err)
+		}
+	}
+	if t.nodes[rootPath] == nil {
+		return nil, sr.errf("no root node")
+	}
+	if err := sr.seal("snapshot"); err != nil {
+		return nil, err
+	}
+	// The digest is optional: a snapshot without one ends here.
+	if _, err := sr.r.Peek(1); err == io.EOF {
+		t.emptySystemData()
+		ls.Tree = t
+		return ls, nil
+	}
+	if ls.Digest.Zxid, err = sr.int64("digest zxid"); err != nil {
+		return nil, err
+	}
+	if ls.Digest.Version, err = sr.int32("digest version"); err != nil {
+		return nil, err
+	}
+	if ls.Digest.Version < 2 { // ZooKeeper's first digests were hex strings
+		s, ok, err := sr.str("digest")
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			d, perr := strconv.ParseUint(s, 16, 64)
+			if perr != nil {
+				return nil, sr.errf("digest %q is not hex", s)
+			}
+			ls.Digest.Digest = d
+		}
+	} else {
+		d, err := sr.int64("digest")
+		if err != nil {
+			return nil, err
+		}
+		ls.Digest.Digest = uint64(d)
+	}
+	if err := sr.seal("digest"); err != nil {
+		return nil, err
+	}
+	ls.HasDigest = true
+	// As DataTree.deserializeZxidDigest and FileSnap.deserialize: a digest
+	// for zxid 0 is empty, one older than the file's zxid is of no use, one
+	// for the zxid is checked now and a later one once the log reaches it.
+	if ls.Digest.Zxid > 0 && ls.Digest.Zxid >= zxid && ls.Digest.Version == DigestVersion {
+		if ls.Digest.Zxid > zxid {
+			ls.PendingDigest = true
+		} else if ls.Digest.Digest != t.digest {
+			return nil, fmt.Errorf("%w: digest at 0x%x is %d, the tree read hashes to %d", ErrBadSnapshot, zxid, int64(ls.Digest.Digest), int64(t.digest))
+		}
 	}
 	t.emptySystemData()
-	return t, nil
+	ls.Tree = t
+	return ls, nil
 }
 
-// emptySystemData gives the system nodes of a tree loaded from an older
-// snapshot, which kept their data null, the empty data ZooKeeper (and New)
-// gives them, so a restarted server answers as a fresh one does.
+// aclCache reads ZooKeeper's ReferenceCountedACLCache: the ACL lists the
+// nodes refer to by id.
+func (sr *snapReader) aclCache() (map[int64][]proto.ACL, error) {
+	count, err := sr.int32("ACL cache size")
+	if err != nil {
+		return nil, err
+	}
+	if count < 0 {
+		return nil, sr.errf("ACL cache size %d", count)
+	}
+	out := make(map[int64][]proto.ACL, min(int(count), 1<<10))
+	for range count {
+		id, err := sr.int64("ACL id")
+		if err != nil {
+			return nil, err
+		}
+		n, err := sr.int32("ACL count")
+		if err != nil {
+			return nil, err
+		}
+		if n < 0 { // ZooKeeper fails on a null vector here too
+			return nil, sr.errf("ACL %d has a null list", id)
+		}
+		acl := make([]proto.ACL, 0, min(int(n), 16))
+		for range n {
+			perms, err := sr.int32("ACL perms")
+			if err != nil {
+				return nil, err
+			}
+			scheme, _, err := sr.str("ACL scheme")
+			if err != nil {
+				return nil, err
+			}
+			ident, _, err := sr.str("ACL id")
+			if err != nil {
+				return nil, err
+			}
+			acl = append(acl, proto.ACL{Perms: perms, Id: proto.Id{Scheme: scheme, ID: ident}})
+		}
+		if len(acl) == 0 {
+			acl = []proto.ACL{} // an empty list still resolves
+		}
+		out[id] = acl
+	}
+	return out, nil
+}
+
+// loadNode inserts a node read from a snapshot: its parent must be there
+// already, as ZooKeeper's DataTree.deserialize requires.
+func (t *Tree) loadNode(p string, n *node) error {
+	if p == "" {
+		p = rootPath
+	} else {
+		if p == rootPath || !validatePath(p) {
+			return fmt.Errorf("invalid path %q", p)
+		}
+		parent, _ := splitPath(p)
+		pn := t.nodes[parent]
+		if pn == nil {
+			return fmt.Errorf("unable to find parent %s of path %s", parent, p)
+		}
+		if pn.kind == kindEphemeral {
+			return fmt.Errorf("%q is the child of an ephemeral", p)
+		}
+	}
+	if t.nodes[p] != nil {
+		return fmt.Errorf("duplicate path %q", p)
+	}
+	t.putNode(p, n)
+	return nil
+}
+
+// emptySystemData gives the system nodes a snapshot stored with null data
+// the empty data ZooKeeper (and New) gives them, so a restarted server
+// answers as a fresh one does. Data is not in the digest's way: null and
+// empty data hash alike.
 func (t *Tree) emptySystemData() {
 	for _, p := range []string{rootPath, procPath, quotaPath, configPath} {
 		if n := t.nodes[p]; n != nil && n.data == nil {
@@ -192,60 +635,4 @@ func (t *Tree) emptySystemData() {
 			t.putNode(p, &cp)
 		}
 	}
-}
-
-func decodeNode(buf []byte) (string, *node, error) {
-	d := proto.NewDecoder(buf)
-	path := d.ReadString()
-	n := &node{data: d.ReadBuffer(), acl: proto.ReadACLs(d)}
-	n.czxid = d.ReadLong()
-	n.mzxid = d.ReadLong()
-	n.ctime = d.ReadLong()
-	n.mtime = d.ReadLong()
-	n.pzxid = d.ReadLong()
-	n.version = d.ReadInt()
-	n.cversion = d.ReadInt()
-	n.aversion = d.ReadInt()
-	k := d.ReadInt()
-	n.owner = d.ReadLong()
-	n.ttl = d.ReadLong()
-	if d.Err() != nil {
-		return "", nil, fmt.Errorf("%w: node record: %w", ErrBadSnapshot, d.Err())
-	}
-	if d.Remaining() != 0 {
-		return "", nil, fmt.Errorf("%w: node record %q has %d trailing bytes", ErrBadSnapshot, path, d.Remaining())
-	}
-	if !validatePath(path) {
-		return "", nil, fmt.Errorf("%w: invalid path %q", ErrBadSnapshot, path)
-	}
-	if k < 0 || k >= int32(kindLimit) {
-		return "", nil, fmt.Errorf("%w: node %q of kind %d", ErrBadSnapshot, path, k)
-	}
-	n.kind = kind(k)
-	if n.kind != kindEphemeral && n.owner != 0 || n.kind != kindTTL && n.ttl != 0 {
-		return "", nil, fmt.Errorf("%w: node %q: owner or ttl on a node of kind %d", ErrBadSnapshot, path, k)
-	}
-	return path, n, nil
-}
-
-// checkLoaded verifies the structure of a loaded tree: a root, every node's
-// parent present, and no children under an ephemeral.
-func (t *Tree) checkLoaded() error {
-	if t.nodes[rootPath] == nil {
-		return fmt.Errorf("%w: no root", ErrBadSnapshot)
-	}
-	for _, p := range slices.Sorted(maps.Keys(t.nodes)) {
-		if p == rootPath {
-			continue
-		}
-		parent, _ := splitPath(p)
-		pn := t.nodes[parent]
-		if pn == nil {
-			return fmt.Errorf("%w: %q has no parent", ErrBadSnapshot, p)
-		}
-		if pn.kind == kindEphemeral {
-			return fmt.Errorf("%w: %q is the child of an ephemeral", ErrBadSnapshot, p)
-		}
-	}
-	return nil
 }

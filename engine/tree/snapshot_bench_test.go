@@ -37,13 +37,13 @@ func benchTree(b *testing.B, n int) *Tree {
 // file and its checksum).
 func BenchmarkSnapshotLoad(b *testing.B) {
 	var buf bytes.Buffer
-	if _, err := benchTree(b, 100_000).Snapshot().WriteTo(&buf); err != nil {
+	if _, err := benchTree(b, 100_000).Snapshot().Write(&buf, nil); err != nil {
 		b.Fatal(err)
 	}
 	b.SetBytes(int64(buf.Len()))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Load(bytes.NewReader(buf.Bytes()), Options{}); err != nil {
+		if _, err := load(buf.Bytes(), Options{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -57,7 +57,7 @@ func BenchmarkSnapshotWrite(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf.Reset()
-		if _, err := tr.Snapshot().WriteTo(&buf); err != nil {
+		if _, err := tr.Snapshot().Write(&buf, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -2,7 +2,10 @@ package tree
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"hash/adler32"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -64,21 +67,47 @@ func populate(t testing.TB) *harness {
 	return h
 }
 
+// snapBytes writes s with no sessions.
+func snapBytes(t testing.TB, s *Snapshot) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	n, err := s.Write(&buf, nil)
+	require.NoError(t, err)
+	require.Equal(t, int64(buf.Len()), n)
+	return buf.Bytes()
+}
+
+// digestZxidOf returns the zxid of the digest a snapshot ends with (33
+// bytes from the end: zxid, version, digest, seal), or 0: a snapshot file
+// is named for it when the snapshot is exact.
+func digestZxidOf(b []byte) int64 {
+	if len(b) < 33 {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint64(b[len(b)-33:]))
+}
+
+// load reads a snapshot as if its file were named for its digest's zxid.
+func load(b []byte, opts Options) (*Tree, error) {
+	ls, err := ReadSnapshot(bytes.NewReader(b), opts, digestZxidOf(b))
+	if err != nil {
+		return nil, err
+	}
+	return ls.Tree, nil
+}
+
 func TestSnapshotRoundTrip(t *testing.T) {
 	h := populate(t)
 	require.Equal(t, recomputeDigest(h.tr), h.tr.Digest())
-	snap := h.tr.Snapshot()
-	var buf bytes.Buffer
-	n, err := snap.WriteTo(&buf)
-	require.NoError(t, err)
-	require.Equal(t, int64(buf.Len()), n)
-	var again bytes.Buffer
-	_, err = h.tr.Snapshot().WriteTo(&again)
-	require.NoError(t, err)
-	require.Equal(t, buf.Bytes(), again.Bytes(), "deterministic")
+	b := snapBytes(t, h.tr.Snapshot())
+	require.Equal(t, b, snapBytes(t, h.tr.Snapshot()), "deterministic")
 
-	loaded, err := Load(bytes.NewReader(buf.Bytes()), Options{ExtendedTypes: true})
+	ls, err := ReadSnapshot(bytes.NewReader(b), Options{ExtendedTypes: true}, h.zxid)
 	require.NoError(t, err)
+	require.True(t, ls.HasDigest)
+	require.False(t, ls.PendingDigest)
+	require.Equal(t, SnapshotDigest{Zxid: h.zxid, Version: DigestVersion, Digest: h.tr.Digest()}, ls.Digest)
+	loaded := ls.Tree
 	require.Equal(t, h.zxid, loaded.LastZxid())
 	requireSameTrees(t, h.tr, loaded)
 	require.Equal(t, []string{"/a/e"}, loaded.Ephemerals(9))
@@ -87,22 +116,29 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	h2 := &harness{t: t, tr: loaded, zxid: h.zxid, now: h.now}
 	require.Equal(t, "/a/s0000000004", h2.mustCreate("/a/s", proto.ModePersistentSequential).Path)
 
-	// Load reads exactly the snapshot's bytes.
-	r := bytes.NewReader(append(buf.Bytes(), "trailer"...))
-	_, err = Load(r, Options{})
+	// Bytes after the digest seal (ZooKeeper 3.9's lastProcessedZxid) are
+	// not read.
+	_, err = load(append(bytes.Clone(b), 0, 0, 0, 0, 0, 0, 0, 9, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 1, '/'), Options{})
 	require.NoError(t, err)
-	require.Equal(t, 7, r.Len())
 
-	// Every truncation and a flipped byte anywhere are errors.
-	for i := 0; i < buf.Len(); i++ {
-		_, err := Load(bytes.NewReader(buf.Bytes()[:i]), Options{})
-		require.Error(t, err, "truncated at %d", i)
+	// A snapshot without the digest (ZooKeeper with digests off) reads;
+	// every other truncation and a flipped byte anywhere are errors.
+	noDigest := len(b) - 33
+	for i := 0; i < len(b); i++ {
+		ls, err := ReadSnapshot(bytes.NewReader(b[:i]), Options{}, h.zxid)
+		if i == noDigest {
+			require.NoError(t, err)
+			require.False(t, ls.HasDigest)
+			requireSameTrees(t, h.tr, ls.Tree)
+			continue
+		}
+		require.ErrorIs(t, err, ErrBadSnapshot, "truncated at %d", i)
 	}
-	for i := 0; i < buf.Len(); i++ {
-		b := bytes.Clone(buf.Bytes())
-		b[i] ^= 0x41
-		_, err := Load(bytes.NewReader(b), Options{})
-		require.Error(t, err, "flipped at %d", i)
+	for i := 0; i < len(b); i++ {
+		c := bytes.Clone(b)
+		c[i] ^= 0x41
+		_, err := ReadSnapshot(bytes.NewReader(c), Options{}, h.zxid)
+		require.ErrorIs(t, err, ErrBadSnapshot, "flipped at %d", i)
 	}
 }
 
@@ -118,7 +154,7 @@ func TestSnapshotWhileApplying(t *testing.T) {
 	done := make(chan []byte)
 	go func() {
 		var buf bytes.Buffer
-		_, err := snap.WriteTo(&buf)
+		_, err := snap.Write(&buf, nil)
 		if err != nil {
 			done <- nil
 			return
@@ -136,7 +172,7 @@ func TestSnapshotWhileApplying(t *testing.T) {
 	}
 	b := <-done
 	require.NotNil(t, b)
-	loaded, err := Load(bytes.NewReader(b), Options{})
+	loaded, err := load(b, Options{})
 	require.NoError(t, err)
 	require.Equal(t, want, loaded.Digest())
 	require.NotEqual(t, want, h.tr.Digest())
@@ -149,26 +185,28 @@ func TestLoadRejectsBadStructure(t *testing.T) {
 		for p, n := range nodes {
 			d += nodeHash(p, n)
 		}
-		var buf bytes.Buffer
-		_, err := (&Snapshot{nodes: nodes, digest: d}).WriteTo(&buf)
-		require.NoError(t, err)
-		return buf.Bytes()
+		return snapBytes(t, &Snapshot{nodes: nodes, digest: d, zxid: 5})
 	}
 	cases := map[string]map[string]*node{
-		"no root":           {"/a": {}},
-		"orphan":            {"/": {}, "/a/b": {}},
-		"ephemeral parent":  {"/": {}, "/e": {kind: kindEphemeral, owner: 1}, "/e/x": {}},
-		"bad path":          {"/": {}, "/a/": {}},
-		"owner on non-eph":  {"/": {}, "/a": {owner: 3}},
-		"unknown kind":      {"/": {}, "/a": {kind: kindLimit}},
-		"ttl on persistent": {"/": {}, "/a": {ttl: 3}},
+		"no root":          {"/a": {}},
+		"orphan":           {"/": {}, "/a/b": {}},
+		"ephemeral parent": {"/": {}, "/e": {kind: kindEphemeral, owner: 1}, "/e/x": {}},
+		"bad path":         {"/": {}, "/a/": {}},
 	}
 	for name, nodes := range cases {
-		_, err := Load(bytes.NewReader(write(nodes)), Options{})
+		_, err := load(write(nodes), Options{})
 		require.ErrorIs(t, err, ErrBadSnapshot, name)
 	}
-	_, err := Load(bytes.NewReader(write(map[string]*node{"/": {}, "/a": {kind: kindTTL, ttl: 4}})), Options{})
+	tr, err := load(write(map[string]*node{"/": {}, "/a": {kind: kindTTL, ttl: 4}}), Options{})
 	require.NoError(t, err)
+	require.Equal(t, []string{"/a"}, tr.Expired(1<<40, 0))
+
+	// A digest that does not match the tree, sealed correctly.
+	good := New(Options{}).Snapshot()
+	good.zxid = 7
+	good.digest++
+	_, err = load(snapBytes(t, good), Options{})
+	require.ErrorIs(t, err, ErrBadSnapshot)
 }
 
 // TestLoadGivesSystemNodesEmptyData: a snapshot written when the system
@@ -180,10 +218,7 @@ func TestLoadGivesSystemNodesEmptyData(t *testing.T) {
 		cp.data = nil
 		old.putNode(p, &cp)
 	}
-	var buf bytes.Buffer
-	_, err := old.Snapshot().WriteTo(&buf)
-	require.NoError(t, err)
-	got, err := Load(&buf, Options{})
+	got, err := load(snapBytes(t, old.Snapshot()), Options{})
 	require.NoError(t, err)
 	require.Equal(t, New(Options{}).Digest(), got.Digest())
 	require.Equal(t, recomputeDigest(got), got.Digest())
@@ -192,4 +227,31 @@ func TestLoadGivesSystemNodesEmptyData(t *testing.T) {
 		require.Equal(t, proto.ErrOK, code)
 		require.NotNil(t, resp.(*proto.GetDataResponse).Data, p)
 	}
+}
+
+func TestPathOrderIsDepthFirst(t *testing.T) {
+	paths := []string{"/a-c", "/b", "/a/b/c", "/", "/a", "/a/b", "/a/a", "/zookeeper/quota", "/zookeeper"}
+	slices.SortFunc(paths, pathOrder)
+	require.Equal(t, []string{"/", "/a", "/a/a", "/a/b", "/a/b/c", "/a-c", "/b", "/zookeeper", "/zookeeper/quota"}, paths)
+}
+
+// TestSnapshotDigestVersion1: ZooKeeper's first digest trailers (version
+// 1) carry the digest as a hex string; they read, and are not checked
+// (another digest version).
+func TestSnapshotDigestVersion1(t *testing.T) {
+	h := populate(t)
+	b := snapBytes(t, h.tr.Snapshot())
+	b = b[:len(b)-33]
+	b = binary.BigEndian.AppendUint64(b, uint64(h.zxid))
+	b = binary.BigEndian.AppendUint32(b, 1)
+	hex := fmt.Sprintf("%x", h.tr.Digest()+5)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(hex)))
+	b = append(b, hex...)
+	b = binary.BigEndian.AppendUint64(b, uint64(adler32.Checksum(b)))
+	b = append(b, 0, 0, 0, 1, '/')
+	ls, err := ReadSnapshot(bytes.NewReader(b), Options{}, h.zxid)
+	require.NoError(t, err)
+	require.True(t, ls.HasDigest)
+	require.Equal(t, SnapshotDigest{Zxid: h.zxid, Version: 1, Digest: h.tr.Digest() + 5}, ls.Digest)
+	require.False(t, ls.PendingDigest)
 }

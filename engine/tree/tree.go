@@ -31,6 +31,9 @@ type Options struct {
 	// peer frame, snapshot) is ever handed more than it holds. Zero means
 	// proto.TxnLimit(proto.DefaultMaxBuffer).
 	MaxTxnSize int
+	// EnforceQuota fails a create or setData past a hard quota limit with
+	// QuotaExceeded (ZooKeeper's zookeeper.enforceQuota; quota.go).
+	EnforceQuota bool
 }
 
 // maxTxnSize is MaxTxnSize with its default.
@@ -103,10 +106,17 @@ type Tree struct {
 
 	watches watchRegistry
 	pending pendingChanges
+	// acls shares equal ACL lists between nodes (aclcache.go).
+	acls aclCache
 
 	digest   uint64
 	dataSize int64
 	lastZxid int64
+
+	// quotas are the paths with a quota (a zookeeper_limits node);
+	// quotaWarnings the excesses Prepare noticed (quota.go).
+	quotas        map[string]struct{}
+	quotaWarnings []QuotaWarning
 }
 
 // New returns the initial tree: "/", "/zookeeper", "/zookeeper/quota" and
@@ -135,6 +145,7 @@ func newEmpty(opts Options) *Tree {
 		reapable:   map[string]struct{}{},
 		watches:    newWatchRegistry(),
 		pending:    newPendingChanges(),
+		quotas:     map[string]struct{}{},
 	}
 }
 
@@ -166,6 +177,7 @@ func (t *Tree) putNode(path string, n *node) {
 		case kindContainer, kindTTL:
 			t.reapable[path] = struct{}{}
 		}
+		t.indexQuota(path, true)
 	}
 	t.nodes[path] = n
 	t.digest += nodeHash(path, n)
@@ -182,6 +194,7 @@ func (t *Tree) removeNode(path string) {
 	t.dataSize -= int64(len(old.data)) + int64(len(path))
 	delete(t.nodes, path)
 	delete(t.children, path)
+	t.indexQuota(path, false)
 	if path != rootPath {
 		parent, name := splitPath(path)
 		if set := t.children[parent]; set != nil {
@@ -241,7 +254,8 @@ func (t *Tree) EphemeralCount() int {
 // LastZxid returns the zxid of the newest txn applied (0 for a new tree).
 func (t *Tree) LastZxid() int64 { return t.lastZxid }
 
-// Digest returns the digest of the whole tree: a sum of per-node hashes over
-// path, data, stored Stat fields, node kind and ACL, maintained on every
-// change. Trees with equal content have equal digests.
+// Digest returns the digest of the whole tree as Apache ZooKeeper computes
+// it (see nodeHash), maintained on every change: trees with equal paths,
+// data and Stats have equal digests, and ZooKeeper reports the same value
+// for the same tree.
 func (t *Tree) Digest() uint64 { return t.digest }

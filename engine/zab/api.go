@@ -298,6 +298,21 @@ type Config struct {
 	// ElectionTicks is the base interval between election notification
 	// rounds; jittered from Seed.
 	ElectionTicks int
+	// MaxElectionTicks caps the interval: each rebroadcast that did not end
+	// the election doubles it, up to this (ZooKeeper's notification timeout
+	// doubles up to maxNotificationInterval). Zero means ElectionTicks (no
+	// backoff).
+	MaxElectionTicks int
+	// FinalizeTicks is how many ticks a voter whose proposal a quorum of
+	// the round backs waits for a better vote before deciding (ZooKeeper's
+	// finalizeWait). It does not wait for voters whose link is down
+	// (MsgLinkDown, until the next message from them), nor when every
+	// voter agrees. Zero means 1.
+	FinalizeTicks int
+	// PingTicks is how many ticks apart the leader's heartbeats go out, and
+	// how long a Looking notification a follower received is kept for a
+	// leadership transfer. Zero means 1 (every tick).
+	PingTicks int
 	// MaxLogEntries bounds the number of applied entries the in-memory log
 	// keeps for DIFF syncs (ZooKeeper's zookeeper.commitLogCount); a learner
 	// further behind gets a SNAP. Zero means DefaultMaxLogEntries.

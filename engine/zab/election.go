@@ -4,8 +4,9 @@ package zab
 // by (PeerEpoch, Zxid, Leader): the proposed leader's currentEpoch, its last
 // logged zxid and its id. A looking voter adopts any better vote it hears in
 // its round and rebroadcasts; it decides once a quorum of the round's
-// notifications agree with its vote (after waiting one tick for a better
-// vote, unless every voter already agrees), or once a quorum of servers that
+// notifications agree with its vote (after waiting FinalizeTicks for a
+// better vote, unless every voter that could still answer already agrees),
+// or once a quorum of servers that
 // are already following or leading point at the same leader and epoch and
 // that leader says it leads.
 // Observers propose nobody and learn the leader only the second way.
@@ -20,11 +21,14 @@ type election struct {
 	recv map[int64]Vote
 	// out holds notifications from voters that are following or leading.
 	out map[int64]Vote
-	// elapsed and timeout time the rebroadcast of the vote.
-	elapsed, timeout int
+	// elapsed and timeout time the rebroadcast of the vote; interval is
+	// the current base of timeout, doubled by each rebroadcast up to
+	// MaxElectionTicks.
+	elapsed, timeout, interval int
 	// decidePending is set when a quorum agrees but not every voter has
-	// spoken: the decision waits a tick for a better vote.
+	// spoken: the decision waits finalizeLeft ticks for a better vote.
 	decidePending bool
+	finalizeLeft  int
 }
 
 // voteGreater orders votes by (PeerEpoch, Zxid, Leader).
@@ -72,7 +76,10 @@ func (p *Peer) currentVote() Vote {
 
 func (p *Peer) resetElectionTimer() {
 	p.elec.elapsed = 0
-	p.elec.timeout = p.cfg.ElectionTicks + p.rng.intn(p.cfg.ElectionTicks)
+	if p.elec.interval <= 0 {
+		p.elec.interval = p.cfg.ElectionTicks
+	}
+	p.elec.timeout = p.elec.interval + p.rng.intn(p.elec.interval)
 }
 
 func (p *Peer) startElection() {
@@ -80,6 +87,7 @@ func (p *Peer) startElection() {
 	p.elec.recv = map[int64]Vote{}
 	p.elec.out = map[int64]Vote{}
 	p.elec.decidePending = false
+	p.elec.interval = p.cfg.ElectionTicks
 	p.elec.vote = Vote{}
 	if p.isVoter(p.id) {
 		p.setProposal(p.candidacy())
@@ -114,14 +122,18 @@ func (p *Peer) sendVote(to int64) {
 
 func (p *Peer) tickElection() {
 	if p.elec.decidePending {
-		p.elec.decidePending = false
-		if p.roundAgrees(p.elec.vote) >= p.quorum() {
-			p.decide(p.elec.vote)
-			return
+		p.elec.finalizeLeft--
+		if p.elec.finalizeLeft <= 0 {
+			p.elec.decidePending = false
+			if p.roundAgrees(p.elec.vote) >= p.quorum() {
+				p.decide(p.elec.vote)
+				return
+			}
 		}
 	}
 	p.elec.elapsed++
 	if p.elec.elapsed >= p.elec.timeout {
+		p.elec.interval = min(2*p.elec.interval, p.cfg.MaxElectionTicks)
 		p.resetElectionTimer()
 		p.broadcastVote()
 	}
@@ -168,18 +180,36 @@ func (p *Peer) joinAgrees(v Vote) int {
 	return n
 }
 
-// checkRoundQuorum decides, or arms the decision tick, when a quorum of the
-// round agrees with this voter's proposal.
+// silentDown counts the voters whose link is down and that sent no
+// notification this round: no better vote can come from them until they
+// are heard from again.
+func (p *Peer) silentDown() int {
+	n := 0
+	for _, id := range p.voters {
+		if _, ok := p.elec.recv[id]; !ok && p.down[id] {
+			n++
+		}
+	}
+	return n
+}
+
+// checkRoundQuorum decides, or arms the finalize wait, when a quorum of the
+// round agrees with this voter's proposal. It decides at once when every
+// voter agrees or is known unreachable: waiting could bring no better vote.
+// (Deciding early is a matter of liveness only: discovery, not the
+// election, keeps a leader from losing committed history.)
 func (p *Peer) checkRoundQuorum() {
 	if p.role != Looking || !p.isVoter(p.id) {
 		return
 	}
 	n := p.roundAgrees(p.elec.vote)
 	switch {
-	case n == len(p.voters):
+	case n < p.quorum():
+	case n == len(p.voters), n+p.silentDown() == len(p.voters):
 		p.decide(p.elec.vote)
-	case n >= p.quorum():
+	case !p.elec.decidePending:
 		p.elec.decidePending = true
+		p.elec.finalizeLeft = p.cfg.FinalizeTicks
 	}
 }
 

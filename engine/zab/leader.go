@@ -173,7 +173,9 @@ func (p *Peer) tickLeader() {
 			}
 			continue
 		}
-		p.send(Message{Type: MsgPing, To: id, Epoch: p.epoch, Zxid: p.committed})
+		if p.ticks%p.cfg.PingTicks == 0 {
+			p.send(Message{Type: MsgPing, To: id, Epoch: p.epoch, Zxid: p.committed})
+		}
 	}
 	p.tickTransfer()
 	if p.established && p.liveVoters() < p.quorum() {

@@ -52,11 +52,17 @@ type Peer struct {
 	successor *Vote
 	// handedOver is set once this server handed leadership over.
 	handedOver bool
-	// earlyVotes are Looking notifications received since the last tick
-	// while not looking, by sender (transfer.go).
+	// earlyVotes are Looking notifications received since the last
+	// heartbeat period began while not looking, by sender (transfer.go).
 	earlyVotes map[int64]Message
-	lead       *leaderState
-	learn      *learnerState
+	// ticks counts Tick calls, for the heartbeat period.
+	ticks int
+	// down are the servers whose link broke (MsgLinkDown) and that have
+	// not been heard from since: the election does not wait for their
+	// votes.
+	down  map[int64]bool
+	lead  *leaderState
+	learn *learnerState
 	// pendingInfo holds FOLLOWERINFOs that arrived while this server was
 	// still looking: its election may end with it leading them.
 	pendingInfo map[int64]Message
@@ -92,6 +98,15 @@ func NewPeer(cfg Config, init Initial, app Application) *Peer {
 	if cfg.ElectionTicks <= 0 {
 		cfg.ElectionTicks = 10
 	}
+	if cfg.MaxElectionTicks < cfg.ElectionTicks {
+		cfg.MaxElectionTicks = cfg.ElectionTicks
+	}
+	if cfg.FinalizeTicks <= 0 {
+		cfg.FinalizeTicks = 1
+	}
+	if cfg.PingTicks <= 0 {
+		cfg.PingTicks = 1
+	}
 	if cfg.InitLimit <= 0 {
 		cfg.InitLimit = 10
 	}
@@ -119,6 +134,7 @@ func NewPeer(cfg Config, init Initial, app Application) *Peer {
 		rng:          splitmix64{state: cfg.Seed ^ uint64(cfg.ID)},
 		hs:           init.HardState,
 		pendingInfo:  map[int64]Message{},
+		down:         map[int64]bool{},
 		counterLimit: maxCounter,
 	}
 	p.log.base = init.SnapshotZxid
@@ -163,7 +179,10 @@ func (p *Peer) roleKey() roleKey {
 // Tick advances logical time by one tick: election rounds, heartbeats,
 // initLimit and syncLimit timeouts.
 func (p *Peer) Tick() {
-	p.earlyVotes = nil
+	p.ticks++
+	if p.ticks%p.cfg.PingTicks == 0 {
+		p.earlyVotes = nil
+	}
 	switch p.role {
 	case Looking:
 		p.tickElection()
@@ -182,14 +201,23 @@ func (p *Peer) Step(m Message) {
 	if m.From == p.id || !p.isServer(m.From) {
 		return
 	}
+	if m.Type == MsgLinkDown {
+		p.down[m.From] = true
+	} else if p.down[m.From] {
+		delete(p.down, m.From)
+	}
 	if m.Type == MsgNotification {
 		p.stepNotification(m)
 		return
 	}
 	switch p.role {
 	case Looking:
-		if m.Type == MsgFollowerInfo {
+		switch m.Type {
+		case MsgFollowerInfo:
 			p.pendingInfo[m.From] = m
+		case MsgLinkDown:
+			// A vote it was waiting for will not come.
+			p.checkRoundQuorum()
 		}
 	case Leading:
 		p.stepLeader(m)

@@ -6,10 +6,12 @@ package testserver
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -51,10 +53,17 @@ func Config(t testing.TB, tickTimeMs int) server.Config {
 	return cfg
 }
 
-// Start runs a zabkeeper server with cfg until the test ends.
+// Start runs a zabkeeper server with cfg until the test ends, logging
+// warnings (everything with ZABKEEPER_TEST_DEBUG set) into the test log.
 func Start(t testing.TB, cfg server.Config) *Server {
 	t.Helper()
-	srv, err := server.New(cfg, logger(t))
+	return StartLogged(t, cfg, Logger(t, slog.LevelWarn))
+}
+
+// StartLogged is Start with the server's logger chosen by the caller.
+func StartLogged(t testing.TB, cfg server.Config, log *slog.Logger) *Server {
+	t.Helper()
+	srv, err := server.New(cfg, log)
 	if err != nil {
 		t.Fatalf("testserver: new server: %v", err)
 	}
@@ -83,10 +92,9 @@ func Start(t testing.TB, cfg server.Config) *Server {
 	return &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port)), stop: stop}
 }
 
-// logger writes the server's log into the test log (debug level with
+// Logger writes a server's log into the test log at level (debug with
 // ZABKEEPER_TEST_DEBUG set), dropping lines that arrive after the test ends.
-func logger(t testing.TB) *slog.Logger {
-	level := slog.LevelWarn
+func Logger(t testing.TB, level slog.Level) *slog.Logger {
 	if os.Getenv("ZABKEEPER_TEST_DEBUG") != "" {
 		level = slog.LevelDebug
 	}
@@ -127,3 +135,25 @@ func (w *LogWriter) Write(p []byte) (int, error) {
 	w.Printf("%s", bytes.TrimRight(p, "\n"))
 	return len(p), nil
 }
+
+// RunExample runs an example program's run function against a fresh server
+// (default tickTime) and checks that its output holds every line of want:
+// the one harness the examples under examples/ share.
+func RunExample(t *testing.T, want []string, run func(ctx context.Context, addr string, out io.Writer) error) {
+	t.Helper()
+	addr := Start(t, Config(t, 0)).Addr
+	ctx, cancel := context.WithTimeout(context.Background(), exampleTimeout)
+	defer cancel()
+	var out strings.Builder
+	if err := run(ctx, addr, &out); err != nil {
+		t.Fatalf("example failed: %v\n%s", err, out.String())
+	}
+	for _, w := range want {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("output lacks %q:\n%s", w, out.String())
+		}
+	}
+}
+
+// exampleTimeout bounds one example's run.
+const exampleTimeout = 20 * time.Second

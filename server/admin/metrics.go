@@ -32,58 +32,46 @@ type Metrics struct {
 	DiffCount, TruncCount, SnapCount prometheus.Counter
 }
 
+// Bucket sets the histograms share: request-path latencies from 50 µs,
+// phases of a server's life (elections, syncs) from 10 ms.
+var (
+	latencyBuckets = prometheus.ExponentialBuckets(50e-6, 2, 18)
+	phaseBuckets   = prometheus.ExponentialBuckets(10e-3, 2, 14)
+)
+
+func histogram(name, help string, buckets []float64) prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
+}
+
+func counter(name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+}
+
 // NewMetrics creates the metrics and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		RequestLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "zabkeeper_request_latency_seconds",
 			Help:    "Time from a client request's arrival to its reply, by operation.",
-			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 18),
+			Buckets: latencyBuckets,
 		}, []string{"op"}),
-		ProposalCommit: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "zabkeeper_proposal_commit_seconds",
-			Help:    "Time from a txn entering this server's log to its commit.",
-			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 18),
-		}),
-		Fsync: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "zabkeeper_fsync_seconds",
-			Help:    "Duration of one append and fsync of the txn log.",
-			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 18),
-		}),
-		FsyncBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "zabkeeper_fsync_batch_txns",
-			Help:    "Number of txns made durable by one fsync (group commit).",
-			Buckets: prometheus.ExponentialBuckets(1, 2, 13),
-		}),
-		SnapshotDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "zabkeeper_snapshot_seconds",
-			Help:    "Time to write one snapshot.",
-			Buckets: prometheus.ExponentialBuckets(1e-3, 2, 18),
-		}),
-		SnapshotSize: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "zabkeeper_snapshot_bytes",
-			Help:    "Size of each snapshot written.",
-			Buckets: prometheus.ExponentialBuckets(1024, 4, 12),
-		}),
-		Election: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "zabkeeper_election_seconds",
-			Help:    "Time spent looking for a leader, each time this server looked.",
-			Buckets: prometheus.ExponentialBuckets(10e-3, 2, 14),
-		}),
-		Sync: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "zabkeeper_sync_seconds",
-			Help:    "Time from finding a leader (or becoming one) to serving: discovery and synchronization.",
-			Buckets: prometheus.ExponentialBuckets(10e-3, 2, 14),
-		}),
-		DiffCount: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "diff_count", Help: "Learners brought up to date by DIFF (leader).",
-		}),
-		TruncCount: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "trunc_count", Help: "Learners brought up to date by TRUNC (leader).",
-		}),
-		SnapCount: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "snap_count", Help: "Learners brought up to date by SNAP (leader).",
-		}),
+		ProposalCommit: histogram("zabkeeper_proposal_commit_seconds",
+			"Time from a txn entering this server's log to its commit.", latencyBuckets),
+		Fsync: histogram("zabkeeper_fsync_seconds",
+			"Duration of one append and fsync of the txn log.", latencyBuckets),
+		FsyncBatch: histogram("zabkeeper_fsync_batch_txns",
+			"Number of txns made durable by one fsync (group commit).", prometheus.ExponentialBuckets(1, 2, 13)),
+		SnapshotDuration: histogram("zabkeeper_snapshot_seconds",
+			"Time to write one snapshot.", prometheus.ExponentialBuckets(1e-3, 2, 18)),
+		SnapshotSize: histogram("zabkeeper_snapshot_bytes",
+			"Size of each snapshot written.", prometheus.ExponentialBuckets(1024, 4, 12)),
+		Election: histogram("zabkeeper_election_seconds",
+			"Time spent looking for a leader, each time this server looked.", phaseBuckets),
+		Sync: histogram("zabkeeper_sync_seconds",
+			"Time from finding a leader (or becoming one) to serving: discovery and synchronization.", phaseBuckets),
+		DiffCount:  counter("diff_count", "Learners brought up to date by DIFF (leader)."),
+		TruncCount: counter("trunc_count", "Learners brought up to date by TRUNC (leader)."),
+		SnapCount:  counter("snap_count", "Learners brought up to date by SNAP (leader)."),
 	}
 	reg.MustRegister(m.RequestLatency, m.ProposalCommit, m.Fsync, m.FsyncBatch, m.SnapshotDuration,
 		m.SnapshotSize, m.Election, m.Sync, m.DiffCount, m.TruncCount, m.SnapCount)

@@ -2,30 +2,14 @@ package main
 
 import (
 	"context"
-	"strings"
+	"io"
 	"testing"
-	"time"
 
 	"github.com/zabkeeper/zabkeeper/internal/testserver"
 )
 
 func TestExample(t *testing.T) {
-	addr := testserver.Start(t, testserver.Config(t, 0)).Addr
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var out strings.Builder
-	if err := runExample(ctx, addr, &out); err != nil {
-		t.Fatalf("example failed: %v\n%s", err, out.String())
-	}
-	for _, want := range wantOutput {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
-		}
-	}
-}
-
-var wantOutput = []string{"start: exists false", "version 0: maxConns=100", "version 1: maxConns=200", "version 2: maxConns=300"}
-
-func runExample(ctx context.Context, addr string, out *strings.Builder) error {
-	return run(ctx, addr, "/config/limits", out)
+	testserver.RunExample(t, []string{"start: exists false", "version 0: maxConns=100", "version 1: maxConns=200", "version 2: maxConns=300"}, func(ctx context.Context, addr string, out io.Writer) error {
+		return run(ctx, addr, "/config/limits", out)
+	})
 }

@@ -1,0 +1,78 @@
+package zab
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// lookingVote is a Looking notification of round 1 from `from` proposing
+// `leader` with an empty history.
+func lookingVote(from, leader int64) Message {
+	return Message{Type: MsgNotification, From: from, To: 2,
+		Vote: Vote{Leader: leader, Round: 1, State: Looking}}
+}
+
+// A quorum that agrees decides only after FinalizeTicks, in case a better
+// vote comes from the voter not heard yet.
+func TestFinalizeWaitsForTheSilentVoter(t *testing.T) {
+	p := NewPeer(Config{ID: 2, Voters: []int64{1, 2, 3}, ElectionTicks: 100, FinalizeTicks: 3}, Initial{}, &testApp{})
+	p.Step(lookingVote(3, 3))
+	require.Equal(t, Looking, p.Status().Role, "server 2 adopts 3's vote; a quorum agrees but 1 may still speak")
+	p.Tick()
+	p.Tick()
+	require.Equal(t, Looking, p.Status().Role)
+	p.Tick()
+	require.Equal(t, Following, p.Status().Role)
+	require.Equal(t, int64(3), p.Status().Leader)
+}
+
+// A voter whose link is down will not vote: the quorum decides at once.
+func TestNoFinalizeWaitForAVoterWhoseLinkIsDown(t *testing.T) {
+	p := NewPeer(Config{ID: 2, Voters: []int64{1, 2, 3}, ElectionTicks: 100, FinalizeTicks: 3}, Initial{}, &testApp{})
+	p.Step(lookingVote(3, 3))
+	require.Equal(t, Looking, p.Status().Role)
+	p.Step(Message{Type: MsgLinkDown, From: 1, To: 2})
+	require.Equal(t, Following, p.Status().Role, "decided without waiting for server 1")
+	require.Equal(t, int64(3), p.Status().Leader)
+
+	// Known down before the quorum forms: decided as soon as it does.
+	q := NewPeer(Config{ID: 2, Voters: []int64{1, 2, 3}, ElectionTicks: 100, FinalizeTicks: 3}, Initial{}, &testApp{})
+	q.Step(Message{Type: MsgLinkDown, From: 1, To: 2})
+	q.Step(lookingVote(3, 3))
+	require.Equal(t, Following, q.Status().Role)
+
+	// Heard from again, it is waited for again.
+	r := NewPeer(Config{ID: 2, Voters: []int64{1, 2, 3}, ElectionTicks: 100, FinalizeTicks: 3}, Initial{}, &testApp{})
+	r.Step(Message{Type: MsgLinkDown, From: 1, To: 2})
+	r.Step(Message{Type: MsgPing, From: 1, To: 2})
+	r.Step(lookingVote(3, 3))
+	require.Equal(t, Looking, r.Status().Role)
+}
+
+// Rebroadcasts back off: each one that did not end the election doubles
+// the interval, up to MaxElectionTicks.
+func TestElectionRebroadcastBacksOff(t *testing.T) {
+	p := NewPeer(Config{ID: 2, Voters: []int64{1, 2, 3}, ElectionTicks: 2, MaxElectionTicks: 8}, Initial{}, &testApp{})
+	p.Ready()
+	p.Advance()
+	var gaps []int
+	last := 0
+	for tick := 1; tick <= 200 && len(gaps) < 6; tick++ {
+		p.Tick()
+		if p.HasReady() {
+			rd := p.Ready()
+			p.Advance()
+			if len(msgsOf(rd, MsgNotification)) > 0 {
+				gaps = append(gaps, tick-last)
+				last = tick
+			}
+		}
+	}
+	require.Len(t, gaps, 6)
+	// Jittered in [interval, 2*interval): 2, 4, 8, 8, ...
+	for i, lo := range []int{2, 4, 8, 8, 8, 8} {
+		require.GreaterOrEqual(t, gaps[i], lo, "gap %d of %v", i, gaps)
+		require.Less(t, gaps[i], 2*lo, "gap %d of %v", i, gaps)
+	}
+}

@@ -1,0 +1,287 @@
+// Package zkreal runs Debian's Apache ZooKeeper 3.8 (a standalone
+// ZooKeeperServerMain in a JVM) on a free loopback port over a data
+// directory the test chooses, so tests can hand files between zabkeeper and
+// ZooKeeper, and runs ZooKeeper's own tools (SnapshotFormatter,
+// TxnLogToolkit, ...) on files. It skips nothing: when Java or ZooKeeper is
+// not installed the test fails saying what to install (.ci/run installs
+// Debian's zookeeper package).
+package zkreal
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Jar is Debian's ZooKeeper server jar; its manifest names its dependencies
+// (jute, snappy-java, netty, ...).
+const Jar = "/usr/share/java/zookeeper.jar"
+
+// slf4jSimple makes ZooKeeper log to standard error (tests read the log).
+const slf4jSimple = "/usr/share/java/slf4j-simple.jar"
+
+// Classpath is what the JVM runs with: the server jar and a logger.
+const Classpath = Jar + ":" + slf4jSimple
+
+// startTimeout bounds a JVM start on a busy machine.
+const startTimeout = 90 * time.Second
+
+// Require fails the test unless Java and Debian's ZooKeeper are installed.
+func Require(t testing.TB) {
+	t.Helper()
+	if err := Check(); err != nil {
+		t.Fatalf("zkreal: %v", err)
+	}
+}
+
+// Check reports what is missing to run ZooKeeper, or nil.
+func Check() error {
+	if _, err := os.Stat(Jar); err != nil {
+		return fmt.Errorf("Apache ZooKeeper is not installed (%s missing): apt-get install -y zookeeper", Jar)
+	}
+	if _, err := os.Stat(slf4jSimple); err != nil {
+		return fmt.Errorf("ZooKeeper's logger binding is not installed (%s missing): apt-get install -y libslf4j-java", slf4jSimple)
+	}
+	if _, err := exec.LookPath("java"); err != nil {
+		return fmt.Errorf("java is not on PATH: apt-get install -y zookeeper (it brings a JRE)")
+	}
+	return nil
+}
+
+// Options configures a ZooKeeper run.
+type Options struct {
+	// DataDir is zoo.cfg's dataDir (required); it need not exist.
+	DataDir string
+	// DataLogDir is zoo.cfg's dataLogDir; "" keeps it in DataDir.
+	DataLogDir string
+	// TickTimeMs is tickTime; 0 means 2000.
+	TickTimeMs int
+	// SnapCount is snapCount (txns between snapshots; ZooKeeper snapshots
+	// after a random share of half of it past half); 0 keeps the default.
+	SnapCount int
+	// Compression is zookeeper.snapshot.compression.method: "gz", "snappy"
+	// or "" for none.
+	Compression string
+	// DigestDisabled turns zookeeper.digest.enabled off (on by default).
+	DigestDisabled bool
+	// Config holds more zoo.cfg lines, key=value.
+	Config map[string]string
+	// Props holds more JVM system properties, name=value.
+	Props map[string]string
+}
+
+// Server is a running Apache ZooKeeper.
+type Server struct {
+	// Addr is the client address, 127.0.0.1:port.
+	Addr string
+	// ConfigPath is the zoo.cfg it runs with.
+	ConfigPath string
+	cmd        *exec.Cmd
+	done       chan struct{}
+	log        string
+}
+
+// Start runs ZooKeeper with opts until the test ends (or Stop) and waits
+// until it serves. It fails the test when ZooKeeper is not installed or does
+// not come up.
+func Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	Require(t)
+	s, err := Launch(t.TempDir(), opts)
+	if err != nil {
+		t.Fatalf("zkreal: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Launch runs ZooKeeper with its zoo.cfg and log under dir (which must
+// exist) and waits until it answers ruok and its srvr shows it serving. The
+// caller stops it.
+func Launch(dir string, opts Options) (*Server, error) {
+	if err := Check(); err != nil {
+		return nil, err
+	}
+	if opts.DataDir == "" {
+		return nil, fmt.Errorf("zkreal: Options.DataDir is required")
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	tick := opts.TickTimeMs
+	if tick == 0 {
+		tick = 2000
+	}
+	cfg := map[string]string{
+		"tickTime":               strconv.Itoa(tick),
+		"dataDir":                opts.DataDir,
+		"clientPort":             strconv.Itoa(port),
+		"clientPortAddress":      "127.0.0.1",
+		"maxClientCnxns":         "0",
+		"admin.enableServer":     "false",
+		"4lw.commands.whitelist": "*",
+	}
+	if opts.DataLogDir != "" {
+		cfg["dataLogDir"] = opts.DataLogDir
+	}
+	for k, v := range opts.Config {
+		cfg[k] = v
+	}
+	keys := make([]string, 0, len(cfg))
+	for k := range cfg {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s=%s\n", k, cfg[k])
+	}
+	cfgPath := filepath.Join(dir, "zoo.cfg")
+	if err := os.WriteFile(cfgPath, []byte(b.String()), 0o644); err != nil {
+		return nil, err
+	}
+	props := map[string]string{"zookeeper.digest.enabled": strconv.FormatBool(!opts.DigestDisabled)}
+	if opts.SnapCount > 0 {
+		props["zookeeper.snapCount"] = strconv.Itoa(opts.SnapCount)
+	}
+	if opts.Compression != "" {
+		props["zookeeper.snapshot.compression.method"] = opts.Compression
+	}
+	for k, v := range opts.Props {
+		props[k] = v
+	}
+	logPath := filepath.Join(dir, "zookeeper.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	args := append(jvmArgs(props), "org.apache.zookeeper.server.ZooKeeperServerMain", cfgPath)
+	cmd := exec.Command("java", args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("zkreal: start java: %w", err)
+	}
+	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), ConfigPath: cfgPath, cmd: cmd, done: make(chan struct{}), log: logPath}
+	go func() {
+		_ = cmd.Wait()
+		logFile.Close()
+		close(s.done)
+	}()
+	deadline := time.Now().Add(startTimeout)
+	for {
+		if out, err := s.FourLetter("srvr"); err == nil && strings.Contains(out, "Mode:") {
+			return s, nil
+		}
+		select {
+		case <-s.done:
+			return nil, fmt.Errorf("zkreal: ZooKeeper exited during start-up:\n%s", s.Log())
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.Stop()
+			return nil, fmt.Errorf("zkreal: ZooKeeper did not serve within %v:\n%s", startTimeout, s.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func jvmArgs(props map[string]string) []string {
+	args := []string{"-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", Classpath}
+	keys := make([]string, 0, len(props))
+	for k := range props {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		args = append(args, "-D"+k+"="+props[k])
+	}
+	return args
+}
+
+// Stop kills the JVM (SIGKILL, as a crash) and waits for it to exit; later
+// calls do nothing.
+func (s *Server) Stop() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.done
+}
+
+// Exited reports whether the JVM has exited.
+func (s *Server) Exited() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Log returns what the server has logged so far.
+func (s *Server) Log() string {
+	b, _ := os.ReadFile(s.log)
+	return string(b)
+}
+
+// FourLetter sends a four-letter word and returns the answer.
+func (s *Server) FourLetter(word string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", s.Addr)
+	if err != nil {
+		return "", err
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(nc, word); err != nil {
+		return "", err
+	}
+	out, err := io.ReadAll(nc)
+	return string(out), err
+}
+
+// RunTool runs a ZooKeeper main class (for example
+// "org.apache.zookeeper.server.SnapshotFormatter") with args and returns its
+// standard output; a non-zero exit is an error carrying standard error.
+func RunTool(mainClass string, args ...string) (string, error) {
+	if err := Check(); err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "java", append(append(jvmArgs(nil), mainClass), args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("zkreal: %s %v: %w\n%s", mainClass, args, err, stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+// freePort asks the kernel for a free loopback port.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("zkreal: free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}

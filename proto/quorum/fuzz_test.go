@@ -1,0 +1,166 @@
+package quorum
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/zabkeeper/zabkeeper/proto"
+)
+
+// Fuzzers for every decoder: none may panic or allocate beyond its limits,
+// and whatever decodes must encode to bytes that decode to the same value.
+// Run one with: go test ./proto/quorum -run '^$' -fuzz FuzzReadPacket -fuzztime 30s
+
+func FuzzReadInitialMessage(f *testing.F) {
+	for _, m := range []InitialMessage{
+		{Protocol: ProtocolV1, Sid: 3, Addrs: []string{"127.0.0.1:3888"}},
+		{Protocol: ProtocolV2, Sid: 1, Addrs: []string{"a:1", "[::1]:2"}},
+	} {
+		b, err := m.Encode()
+		require.NoError(f, err)
+		f.Add(b)
+	}
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 9})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := ReadInitialMessage(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		if m.Protocol == 0 {
+			return // a pre-3.5 bare sid; we never send that form
+		}
+		enc, err := m.Encode()
+		if err != nil {
+			return // e.g. several addresses under V1, which we never send
+		}
+		m2, err := ReadInitialMessage(bytes.NewReader(enc))
+		require.NoError(t, err)
+		require.Equal(t, m, m2)
+	})
+}
+
+func FuzzReadFrame(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 3, 'a', 'b', 'c'})
+	f.Add([]byte{0, 8, 0, 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := ReadFrame(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		var buf bytes.Buffer
+		require.NoError(t, WriteFrame(&buf, p))
+		require.Equal(t, b[:4+len(p)], buf.Bytes())
+	})
+}
+
+func FuzzDecodeNotification(f *testing.F) {
+	for _, n := range []Notification{
+		{State: Following, Leader: 3, Zxid: 0x100000002, ElectionEpoch: 1, PeerEpoch: 1, Version: 2, Config: []byte("server.1=a:1:2:participant\nversion=0")},
+		{State: Looking, Leader: 1, Zxid: 5, ElectionEpoch: 2, PeerEpoch: 0},
+		{State: Leading, Leader: 1, Zxid: 5, ElectionEpoch: 2, Short28: true},
+	} {
+		b, err := n.Encode()
+		require.NoError(f, err)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, err := DecodeNotification(b)
+		if err != nil {
+			return
+		}
+		enc, err := n.Encode()
+		if err != nil {
+			return // a version we read but never send
+		}
+		n2, err := DecodeNotification(enc)
+		require.NoError(t, err)
+		require.Equal(t, n, n2)
+	})
+}
+
+func FuzzReadPacket(f *testing.F) {
+	for _, p := range []Packet{
+		NewUpToDate(), NewLeaderInfo(3), NewAckEpoch(0x300000001, 2), NewPing(7),
+		NewRequest(Forwarded{Session: 1, Cxid: 2, Op: proto.OpCreate, Body: []byte{0, 0, 0, 2, '/', 'a'}, Auth: []proto.Id{{Scheme: "ip", ID: "127.0.0.1"}}}),
+		NewRevalidateReply(-1, 5, true), NewInformAndActivate(9, 1, []byte("t")),
+		NewLearnerInfo(true, 1, LearnerInfo{Sid: 4, ProtocolVersion: LearnerProtocol}),
+	} {
+		f.Add(p.Encode())
+	}
+	// Every packet ZooKeeper 3.8 sent in the captured streams.
+	for _, name := range []string{"observer-snap-stream.bin", "follower-snap-stream.bin", "observer-trunc-stream.bin"} {
+		stream, err := os.ReadFile(filepath.Join("testdata", "zk38", name))
+		require.NoError(f, err)
+		r := bytes.NewReader(stream)
+		for {
+			off := len(stream) - r.Len()
+			p, err := ReadPacket(r, Limits{})
+			if err == io.EOF {
+				break
+			}
+			require.NoError(f, err)
+			f.Add(stream[off : len(stream)-r.Len()])
+			if p.Type == Snap {
+				_, err := CopySnapshotBody(nil, r, SnapLimits{})
+				require.NoError(f, err)
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, n, err := DecodePacket(b, Limits{MaxData: 1 << 16, MaxAuth: 8, MaxAuthString: 256})
+		if err != nil {
+			return
+		}
+		require.LessOrEqual(t, n, len(b))
+		// Every payload decoder must refuse or accept without panicking.
+		_, _ = DecodeLearnerInfo(&p)
+		_, _, _ = DecodeLeaderInfo(&p)
+		_, _, _ = DecodeAckEpoch(&p)
+		_, _ = DecodeCommitAndActivate(&p)
+		_, _, _ = DecodeInformAndActivate(&p)
+		_, _ = DecodeTouches(&p)
+		_, _, _ = DecodeRevalidate(&p)
+		_, _, _ = DecodeRevalidateReply(&p)
+		if f, err := DecodeRequest(&p); err == nil {
+			q := NewRequest(f)
+			require.Equal(t, p.Data, q.Data)
+		}
+		p2, _, err := DecodePacket(p.Encode(), Limits{MaxData: 1 << 16, MaxAuth: 8, MaxAuthString: 256})
+		require.NoError(t, err)
+		require.Equal(t, p, p2)
+	})
+}
+
+func FuzzCopySnapshotBody(f *testing.F) {
+	f.Add(snapBody(SnapSignature))
+	f.Add(snapBody("x"))
+	// The SNAP body ZooKeeper 3.8 sent a follower.
+	stream, err := os.ReadFile(filepath.Join("testdata", "zk38", "follower-snap-stream.bin"))
+	require.NoError(f, err)
+	r := bytes.NewReader(stream)
+	for p, err := ReadPacket(r, Limits{}); p.Type != Snap; p, err = ReadPacket(r, Limits{}) {
+		require.NoError(f, err)
+	}
+	body := stream[len(stream)-r.Len():]
+	sum, err := CopySnapshotBody(nil, bytes.NewReader(body), SnapLimits{})
+	require.NoError(f, err)
+	f.Add(body[:sum.Bytes])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var out bytes.Buffer
+		sum, err := CopySnapshotBody(&out, bytes.NewReader(b), SnapLimits{MaxBytes: 1 << 20, MaxField: 1 << 12, MaxACLs: 64, KeepPaths: true})
+		if err != nil {
+			return
+		}
+		require.Equal(t, int64(out.Len()), sum.Bytes)
+		require.Equal(t, b[:sum.Bytes], out.Bytes())
+		// The same bytes read again give the same summary.
+		sum2, err := CopySnapshotBody(io.Discard, bytes.NewReader(out.Bytes()), SnapLimits{KeepPaths: true})
+		require.NoError(t, err)
+		require.Equal(t, sum, sum2)
+	})
+}

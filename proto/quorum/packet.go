@@ -1,0 +1,203 @@
+package quorum
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/zabkeeper/zabkeeper/proto"
+)
+
+// Leader/learner protocol on the quorum port (Leader.java constants,
+// QuorumPacket in zookeeper.jute). Packets are jute records streamed back
+// to back with no length prefix; a SNAP is followed on the same stream by
+// the snapshot body (snapshot.go).
+
+// PacketType is a QuorumPacket's type.
+type PacketType int32
+
+// Packet types (Leader.java).
+const (
+	Request           PacketType = 1  // learner → leader: forwarded client request
+	Proposal          PacketType = 2  // leader → follower: txn to log
+	Ack               PacketType = 3  // learner → leader: zxid logged
+	Commit            PacketType = 4  // leader → follower: zxid committed
+	Ping              PacketType = 5  // both: heartbeat; reply carries session touches
+	Revalidate        PacketType = 6  // both: session revalidation request / reply
+	Sync              PacketType = 7  // leader → learner: a forwarded sync is done
+	Inform            PacketType = 8  // leader → observer: committed txn
+	CommitAndActivate PacketType = 9  // leader → follower: commit a reconfig
+	NewLeader         PacketType = 10 // leader → learner: end of sync
+	FollowerInfo      PacketType = 11 // follower → leader: first packet
+	UpToDate          PacketType = 12 // leader → learner: start serving
+	Diff              PacketType = 13 // leader → learner: sync by txns
+	Trunc             PacketType = 14 // leader → learner: truncate the log
+	Snap              PacketType = 15 // leader → learner: snapshot follows
+	ObserverInfo      PacketType = 16 // observer → leader: first packet
+	LeaderInfo        PacketType = 17 // leader → learner: new epoch
+	AckEpoch          PacketType = 18 // learner → leader: epoch accepted
+	InformAndActivate PacketType = 19 // leader → observer: committed reconfig
+)
+
+var packetNames = [...]string{
+	Request: "REQUEST", Proposal: "PROPOSAL", Ack: "ACK", Commit: "COMMIT", Ping: "PING",
+	Revalidate: "REVALIDATE", Sync: "SYNC", Inform: "INFORM", CommitAndActivate: "COMMITANDACTIVATE",
+	NewLeader: "NEWLEADER", FollowerInfo: "FOLLOWERINFO", UpToDate: "UPTODATE", Diff: "DIFF",
+	Trunc: "TRUNC", Snap: "SNAP", ObserverInfo: "OBSERVERINFO", LeaderInfo: "LEADERINFO",
+	AckEpoch: "ACKEPOCH", InformAndActivate: "INFORMANDACTIVATE",
+}
+
+// Known reports whether t is one of the types above.
+func (t PacketType) Known() bool { return t >= Request && t <= InformAndActivate }
+
+func (t PacketType) String() string {
+	if t.Known() {
+		return packetNames[t]
+	}
+	return "UNKNOWN(" + strconv.Itoa(int(t)) + ")"
+}
+
+// LearnerProtocol is the protocol version learners and leaders of 3.4+
+// exchange in LearnerInfo and LEADERINFO (0x10000).
+const LearnerProtocol int32 = 0x10000
+
+// Limits bound what ReadPacket accepts. Zero fields take the defaults.
+type Limits struct {
+	// MaxData bounds the data buffer. Default DefaultMaxData, ZooKeeper's
+	// own read limit (jute.maxbuffer + zookeeper.jute.maxbuffer.extrasize).
+	MaxData int
+	// MaxAuth bounds the number of authinfo Ids. Default 64.
+	MaxAuth int
+	// MaxAuthString bounds each authinfo scheme and id. Default 4096.
+	MaxAuthString int
+}
+
+// DefaultMaxData is ZooKeeper's default limit on a jute buffer read from
+// a peer: 0xfffff + 0xfffff bytes (BinaryInputArchive "Unreasonable
+// length").
+const DefaultMaxData = 0xfffff + 0xfffff
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxData <= 0 {
+		l.MaxData = DefaultMaxData
+	}
+	if l.MaxAuth <= 0 {
+		l.MaxAuth = 64
+	}
+	if l.MaxAuthString <= 0 {
+		l.MaxAuthString = 4096
+	}
+	return l
+}
+
+// Packet is a QuorumPacket {int type; long zxid; buffer data; vector<Id>
+// authinfo}. Nil Data and nil Auth are written as null (-1), as ZooKeeper
+// writes them; an empty non-nil slice as length 0.
+type Packet struct {
+	Type PacketType
+	Zxid int64
+	Data []byte
+	Auth []proto.Id
+}
+
+func (p Packet) String() string {
+	return fmt.Sprintf("%s zxid=0x%x data=%d auth=%d", p.Type, p.Zxid, len(p.Data), len(p.Auth))
+}
+
+// Append appends the packet's encoding to b.
+func (p Packet) Append(b []byte) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(p.Type))
+	b = binary.BigEndian.AppendUint64(b, uint64(p.Zxid))
+	b = appendBuffer(b, p.Data)
+	if p.Auth == nil {
+		return binary.BigEndian.AppendUint32(b, ^uint32(0))
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(p.Auth)))
+	for _, id := range p.Auth {
+		b = appendString(b, id.Scheme)
+		b = appendString(b, id.ID)
+	}
+	return b
+}
+
+// Encode returns the packet's encoding.
+func (p Packet) Encode() []byte { return p.Append(make([]byte, 0, 20+len(p.Data))) }
+
+// WritePacket writes p to w, refusing a packet the peer would refuse for
+// its size (data over DefaultMaxData).
+func WritePacket(w io.Writer, p *Packet) error {
+	if len(p.Data) > DefaultMaxData {
+		return fmt.Errorf("%w: %s data of %d bytes exceeds limit %d", ErrTooLarge, p.Type, len(p.Data), DefaultMaxData)
+	}
+	_, err := w.Write(p.Encode())
+	return err
+}
+
+// ReadPacket reads one QuorumPacket from r with the limits lim. io.EOF
+// means the stream ended cleanly between packets; anything else that
+// stops it is an error naming the field and the reason. The type is not
+// checked here (a newer peer may send types we skip); use Packet.Type.Known.
+func ReadPacket(r io.Reader, lim Limits) (Packet, error) {
+	lim = lim.withDefaults()
+	s := &reader{r: r}
+	p := Packet{Type: PacketType(s.int32())}
+	p.Zxid = s.int64()
+	p.Data = s.buffer("data", lim.MaxData)
+	if n := s.count("authinfo", lim.MaxAuth); n >= 0 && s.err == nil {
+		p.Auth = make([]proto.Id, 0, n)
+		for i := 0; i < n && s.err == nil; i++ {
+			id := proto.Id{Scheme: s.str("authinfo scheme", lim.MaxAuthString)}
+			id.ID = s.str("authinfo id", lim.MaxAuthString)
+			p.Auth = append(p.Auth, id)
+		}
+	}
+	if s.err != nil {
+		if s.err == io.EOF {
+			return Packet{}, io.EOF
+		}
+		if s.n < 4 {
+			return Packet{}, fmt.Errorf("quorum: read packet: %w", s.err)
+		}
+		return Packet{}, fmt.Errorf("quorum: read %s packet: %w", p.Type, s.err)
+	}
+	return p, nil
+}
+
+// DecodePacket decodes one packet from the start of b and returns it with
+// the number of bytes it took.
+func DecodePacket(b []byte, lim Limits) (Packet, int, error) {
+	cr := &countReader{b: b}
+	p, err := ReadPacket(cr, lim)
+	if err == io.EOF {
+		err = fmt.Errorf("%w: empty packet", ErrMalformed)
+	}
+	return p, cr.off, err
+}
+
+type countReader struct {
+	b   []byte
+	off int
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	if c.off >= len(c.b) {
+		return 0, io.EOF
+	}
+	n := copy(p, c.b[c.off:])
+	c.off += n
+	return n, nil
+}
+
+func appendBuffer(b, data []byte) []byte {
+	if data == nil {
+		return binary.BigEndian.AppendUint32(b, ^uint32(0))
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(data)))
+	return append(b, data...)
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}

@@ -1,0 +1,90 @@
+package server
+
+import (
+	"sync"
+	"time"
+
+	"github.com/zabkeeper/zabkeeper/engine"
+	"github.com/zabkeeper/zabkeeper/proto"
+)
+
+// Reads answered on the connection's own goroutine.
+//
+// A read that registers no watch, on a connection with no request in flight
+// (every request it handed the loop has had its reply queued), is answered
+// by the connection's reader goroutine itself with Node.ReadNow, under
+// nodeMu held for reading, and its reply queued behind everything the loop
+// queued before, or, when nothing is queued, written by the reader too: it
+// skips the loop's hand-off and batch, and often the writer's wake-up.
+// The order of the connection's replies holds because nothing of it is in
+// flight; a session sees no older state than before, because every reply
+// it had came from the same tree, which only moves forward; and the loop
+// holds nodeMu for the whole of each turn, so the watch events a change
+// fires are queued before any read can see the change.
+// Everything else goes through the loop as before.
+
+// fastStats serializes the statistics updates of reads answered by
+// connection goroutines; the loop updates them holding nodeMu for writing,
+// which excludes those.
+var fastStatsMu sync.Mutex
+
+// touchEvery is how often, at most, a connection whose reads are answered
+// by ReadNow tells the loop its session is alive: a fraction of the
+// shortest session timeout (two tickTimes).
+func touchEvery(tickTime int) time.Duration {
+	return time.Duration(tickTime) * time.Millisecond / 4
+}
+
+// fastRead answers r on the calling goroutine if it can; false when r must
+// be posted to the loop.
+func (c *clientConn) fastRead(r *engine.Request) bool {
+	if c.inflight.Load() != 0 {
+		return false
+	}
+	switch r.Op {
+	case proto.OpGetData, proto.OpExists, proto.OpGetChildren, proto.OpGetChildren2, proto.OpGetACL:
+	default:
+		return false
+	}
+	if r.Body == nil {
+		return false
+	}
+	s := c.srv
+	start := time.Now()
+	s.nodeMu.RLock()
+	out, ok := s.node.ReadNow(*r)
+	if !ok {
+		s.nodeMu.RUnlock()
+		return false
+	}
+	buf := proto.AppendRecords(make([]byte, 0, replyCap(out.Body)), &out.Header, out.Body)
+	// Nothing queued for the connection: the reply goes out from here,
+	// sparing the writer goroutine's wake-up. It takes its place now,
+	// while the loop cannot queue anything; it is written once the lock is
+	// released, so a slow client never holds the loop up.
+	direct := c.claimWrite()
+	if !direct {
+		c.enqueue(buf, false)
+	}
+	d := time.Since(start)
+	fastStatsMu.Lock()
+	s.stats.countOp(r.Op)
+	s.stats.observeLatency(d)
+	s.stats.observeResponse(len(buf) - 4)
+	fastStatsMu.Unlock()
+	s.nodeMu.RUnlock()
+	s.metrics.RequestLatency.WithLabelValues(opLabel(r.Op)).Observe(d.Seconds())
+	if direct {
+		c.writeClaimed(buf)
+	}
+	return true
+}
+
+// replyCap is a capacity for a reply frame that fits most replies without
+// growing: length, header and Stat, plus the data of a getData.
+func replyCap(body proto.Record) int {
+	if r, ok := body.(*proto.GetDataResponse); ok {
+		return 128 + len(r.Data)
+	}
+	return 128
+}
