@@ -218,6 +218,10 @@ type ServerInfo struct {
 	// ResponseSizes is the last, smallest and largest client reply size in
 	// bytes, -1 before the first (mntr zk_*_client_response_size).
 	ResponseSizes [3]int64
+	// DigestMismatches counts the times the tree digest, after replaying
+	// the log at start, differed from the one a snapshot recorded
+	// (ZooKeeper's digest_mismatches_count).
+	DigestMismatches int64
 }
 
 // ClientInfo describes one client connection for stat and cons.

@@ -182,6 +182,7 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 			s.node.Advance()
 			sinceSnap += rd.Committed
 			if m := rd.DigestMismatch; m != nil {
+				s.stats.digestMismatches.Add(1)
 				s.log.Error("tree digest differs from the one the snapshot recorded", "zxid", fmt.Sprintf("0x%x", m.Zxid),
 					"expected", int64(m.Expected), "actual", int64(m.Actual))
 			}

@@ -49,6 +49,7 @@ func monitorValues(info ServerInfo) []monitorValue {
 	i64("last_client_response_size", info.ResponseSizes[0])
 	i64("min_client_response_size", info.ResponseSizes[1])
 	i64("max_client_response_size", info.ResponseSizes[2])
+	i64("digest_mismatches_count", info.DigestMismatches)
 	if len(info.DuplicateIDs) > 0 {
 		ids := make([]string, len(info.DuplicateIDs))
 		for i, id := range info.DuplicateIDs {

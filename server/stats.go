@@ -27,6 +27,9 @@ type stats struct {
 	ops                    map[proto.OpCode]int64
 	// respSizes is the last, smallest and largest reply size, -1 for none.
 	respSizes [3]int64
+	// digestMismatches counts Ready.DigestMismatch reports (mntr
+	// zk_digest_mismatches_count); never reset, as ZooKeeper's counter.
+	digestMismatches atomic.Int64
 }
 
 func (st *stats) reset() {
@@ -91,26 +94,27 @@ func (s *Server) fourLetterReply(word string, mask int64) string {
 func (s *Server) serverInfo(word string) ServerInfo {
 	t := s.node.Tree()
 	info := ServerInfo{
-		Version:        FullVersion(),
-		Mode:           s.mode(),
-		NotServing:     !s.node.Serving() && !s.node.ReadOnly(),
-		ReadOnly:       s.node.ReadOnly(),
-		Received:       s.stats.received.Load(),
-		Sent:           s.stats.sent.Load(),
-		Outstanding:    s.node.Outstanding(),
-		Zxid:           s.node.LastZxid(),
-		NodeCount:      t.NodeCount(),
-		WatchCount:     t.WatchCount(),
-		Ephemerals:     t.EphemeralCount(),
-		ApproxDataSize: t.ApproximateDataSize(),
-		Sessions:       s.node.SessionCount(),
-		LocalSessions:  s.node.LocalSessionCount(),
-		Conf:           s.cfg.Properties(),
-		Uptime:         time.Since(s.startedAt),
-		TraceMask:      s.traceMask,
-		OpenFDs:        openFDs(),
-		MaxFDs:         maxFDs(),
-		ResponseSizes:  s.stats.respSizes,
+		Version:          FullVersion(),
+		Mode:             s.mode(),
+		NotServing:       !s.node.Serving() && !s.node.ReadOnly(),
+		ReadOnly:         s.node.ReadOnly(),
+		Received:         s.stats.received.Load(),
+		Sent:             s.stats.sent.Load(),
+		Outstanding:      s.node.Outstanding(),
+		Zxid:             s.node.LastZxid(),
+		NodeCount:        t.NodeCount(),
+		WatchCount:       t.WatchCount(),
+		Ephemerals:       t.EphemeralCount(),
+		ApproxDataSize:   t.ApproximateDataSize(),
+		Sessions:         s.node.SessionCount(),
+		LocalSessions:    s.node.LocalSessionCount(),
+		Conf:             s.cfg.Properties(),
+		Uptime:           time.Since(s.startedAt),
+		TraceMask:        s.traceMask,
+		OpenFDs:          openFDs(),
+		MaxFDs:           maxFDs(),
+		ResponseSizes:    s.stats.respSizes,
+		DigestMismatches: s.stats.digestMismatches.Load(),
 	}
 	if s.peers != nil {
 		info.DuplicateIDs = s.peers.DuplicateIDs()
