@@ -33,6 +33,8 @@ func TestDatadirVerifySnapshotsOfZooKeeper(t *testing.T) {
 	require.Contains(t, out, "snapshot.1f: snapshot of zxid 0x1f, 20 nodes, 2 sessions, digest matches the tree")
 	require.Contains(t, out, "snapshot.8: snapshot of zxid 0x8, 11 nodes, 1 sessions, digest recorded for zxid 0x9")
 	require.Contains(t, out, "replay from snapshot.1f: 7 txns applied 0x20..0x26, 6 digests compared, all equal")
+	// The TxnDigests before the newest snapshot: replayed from the oldest.
+	require.Contains(t, out, "replay from snapshot.0: 31 txns applied, 30 digests compared, up to 0x1f, where the newest snapshot takes over")
 	code, out = verifyOut(t, "--data-log-dir", filepath.Join(zkFixtures, "datalogdir/logs"), filepath.Join(zkFixtures, "datalogdir/data"))
 	require.Equal(t, 0, code, out)
 	require.Contains(t, out, "all equal")
@@ -91,20 +93,27 @@ func TestDatadirVerifyDamage(t *testing.T) {
 			// log.21's second record (0x22, a delete; 0x21 is an error txn,
 			// which carries no digest) at offset 65: checksum, length, the
 			// txn ending in its TxnDigest, 'B'.
-			p := filepath.Join(v2, "log.21")
-			b, err := os.ReadFile(p)
-			require.NoError(t, err)
-			const off = 65
-			n := int(binary.BigEndian.Uint32(b[off+8 : off+12]))
-			data := b[off+12 : off+12+n]
-			d := data[n-8:]
-			binary.BigEndian.PutUint64(d, binary.BigEndian.Uint64(d)+1)
-			binary.BigEndian.PutUint64(b[off:off+8], uint64(adler32.Checksum(data)))
-			require.NoError(t, os.WriteFile(p, b, 0o644))
+			resealDigest(t, filepath.Join(v2, "log.21"), 65)
 		})
 		require.Equal(t, 1, code, out)
 		require.Contains(t, out, "PROBLEM: log.21 offset 65: txn 0x22 carries TxnDigest")
 		require.NotContains(t, out, "checksum")
+	})
+	t.Run("TxnDigest before the newest snapshot", func(t *testing.T) {
+		code, out := damaged(t, func(v2 string) {
+			resealDigest(t, filepath.Join(v2, "log.a"), 16) // 0xa, a setData
+		})
+		require.Equal(t, 1, code, out)
+		require.Contains(t, out, "PROBLEM: log.a offset 16: txn 0xa carries TxnDigest")
+	})
+	t.Run("no snapshot: replayed from the empty tree", func(t *testing.T) {
+		code, out := damaged(t, func(v2 string) {
+			for _, f := range []string{"snapshot.1f", "snapshot.13", "snapshot.12", "snapshot.8", "snapshot.0"} {
+				require.NoError(t, os.Remove(filepath.Join(v2, f)))
+			}
+		})
+		require.Equal(t, 0, code, out)
+		require.Contains(t, out, "replay from the empty tree: 38 txns applied 0x1..0x26, 36 digests compared, all equal")
 	})
 	t.Run("log after the snapshot missing", func(t *testing.T) {
 		code, out := damaged(t, func(v2 string) {
@@ -130,4 +139,19 @@ func TestDatadirVerifyDamage(t *testing.T) {
 		require.Equal(t, 1, code, out)
 		require.Contains(t, out, "PROBLEM: 0 txns applied; the log ends before zxid 0x9, whose digest snapshot.8 recorded")
 	})
+}
+
+// resealDigest adds one to the TxnDigest of the log record at off (its
+// last 8 bytes of txn: checksum, length, txn, 'B') and reseals it, so only
+// the digest tells.
+func resealDigest(t *testing.T, path string, off int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	n := int(binary.BigEndian.Uint32(b[off+8 : off+12]))
+	data := b[off+12 : off+12+n]
+	d := data[n-8:]
+	binary.BigEndian.PutUint64(d, binary.BigEndian.Uint64(d)+1)
+	binary.BigEndian.PutUint64(b[off:off+8], uint64(adler32.Checksum(data)))
+	require.NoError(t, os.WriteFile(path, b, 0o644))
 }

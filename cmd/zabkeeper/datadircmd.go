@@ -24,7 +24,8 @@ each file ends (end of file, zero fill, a torn record a crash left, or a
 corrupt record). Then, as a server starts: the log must continue from the
 newest valid snapshot without a gap, and replaying it on top of that
 snapshot's tree, every txn's TxnDigest must equal the tree's digest after
-it. Prints one line per file, PROBLEM lines with the file and offset, and
+it; the txns before the newest snapshot are replayed the same way from
+the oldest valid snapshot (from the empty tree when there is none). Prints one line per file, PROBLEM lines with the file and offset, and
 exits 1 on any problem (a snapshot that does not verify is one, even where
 a server would pass it over for an older one).
 
@@ -75,8 +76,11 @@ func verifyDataDir(out io.Writer, dataDir, logDir string) (int, error) {
 		return 0, err
 	}
 	problems := 0
-	// rp replays the log on top of the newest valid snapshot.
-	var rp *replay
+	// replays[0] replays the log on top of the newest valid snapshot, as a
+	// server starts; a second one from the oldest valid snapshot (or, with
+	// none, from the empty tree) checks the TxnDigests before the newest.
+	var replays []*replay
+	var oldest *replay
 	for _, s := range snaps { // newest first
 		ls, err := loadSnapshot(s)
 		if err != nil {
@@ -86,9 +90,22 @@ func verifyDataDir(out io.Writer, dataDir, logDir string) (int, error) {
 		}
 		fmt.Fprintf(out, "%s: snapshot of zxid 0x%x, %d nodes, %d sessions, %s\n", s.Path, s.Zxid,
 			ls.Tree.NodeCount(), len(ls.Sessions), digestNote(ls))
-		if rp == nil {
-			rp = &replay{snap: filepath.Base(s.Path), zxid: s.Zxid, ls: ls}
+		rp := &replay{snap: filepath.Base(s.Path), zxid: s.Zxid, ls: ls}
+		if len(replays) == 0 {
+			replays = append(replays, rp)
+		} else {
+			oldest = rp
 		}
+	}
+	if len(replays) == 0 {
+		oldest = &replay{snap: "the empty tree", ls: &tree.LoadedSnapshot{Tree: tree.New(tree.Options{ExtendedTypes: true})}}
+	}
+	if oldest != nil {
+		oldest.secondary = true
+		if len(replays) > 0 {
+			oldest.until = replays[0].zxid
+		}
+		replays = append(replays, oldest)
 	}
 	// covered reports whether a snapshot bridges a gap from a to b.
 	covered := func(a, b int64) (string, bool) {
@@ -119,7 +136,7 @@ func verifyDataDir(out io.Writer, dataDir, logDir string) (int, error) {
 				}
 			}
 			prev, have = r.Zxid, true
-			if rp != nil {
+			for _, rp := range replays {
 				if msg := rp.apply(r, filepath.Base(p), off); msg != "" {
 					gaps = append(gaps, "PROBLEM: "+msg)
 					problems++
@@ -158,7 +175,7 @@ func verifyDataDir(out io.Writer, dataDir, logDir string) (int, error) {
 			fmt.Fprintf(out, "  %s\n", g)
 		}
 	}
-	if rp != nil {
+	for _, rp := range replays {
 		msg, problem := rp.summary()
 		if problem {
 			problems++
@@ -202,9 +219,17 @@ type replay struct {
 	zxid int64 // the snapshot's
 	ls   *tree.LoadedSnapshot
 
+	// secondary: a replay from an older snapshot (or the empty tree) to
+	// check digests; where the log does not go on from it (purged, or a
+	// gap a newer snapshot covers) it stops without a problem, and it
+	// stops at until (the newest snapshot's zxid), where the first replay
+	// takes over.
+	secondary bool
+	until     int64
+
 	applied, compared int
 	last              int64
-	stopped           string // why the replay stopped, after a problem
+	stopped           string // why the replay stopped
 }
 
 // apply replays one log record; it returns a problem, or "".
@@ -212,11 +237,20 @@ func (rp *replay) apply(r disk.Record, file string, off int64) (problem string) 
 	if rp.stopped != "" || r.Zxid <= rp.zxid {
 		return ""
 	}
+	if rp.until != 0 && r.Zxid > rp.until {
+		rp.stopped = fmt.Sprintf("up to 0x%x, where the newest snapshot takes over", rp.until)
+		return ""
+	}
 	defer func() {
 		if problem != "" {
 			rp.stopped = fmt.Sprintf("stopped at %s offset %d", file, off)
 		}
 	}()
+	if rp.secondary && !disk.Follows(max(rp.zxid, rp.last), r.Zxid) {
+		rp.stopped = fmt.Sprintf("stopped at %s offset %d: the log does not go on from 0x%x (purged, or a gap a newer snapshot covers)",
+			file, off, max(rp.zxid, rp.last))
+		return ""
+	}
 	if rp.applied == 0 && !disk.Follows(rp.zxid, r.Zxid) {
 		return fmt.Sprintf("%s offset %d: the log goes on from %s with zxid 0x%x: txns 0x%x..0x%x are in neither",
 			file, off, rp.snap, r.Zxid, rp.zxid+1, r.Zxid-1)
@@ -271,7 +305,8 @@ func applySafely(t *tree.Tree, txn *tree.Txn) (msg string) {
 // summary says what the replay did, and whether that is a problem.
 func (rp *replay) summary() (string, bool) {
 	if rp.stopped != "" {
-		return fmt.Sprintf("%d txns applied, %s", rp.applied, rp.stopped), false // the problem is counted already
+		// Stopped at a problem (counted already) or where it should.
+		return fmt.Sprintf("%d txns applied, %d digests compared, %s", rp.applied, rp.compared, rp.stopped), false
 	}
 	if rp.ls.PendingDigest {
 		return fmt.Sprintf("%d txns applied; the log ends before zxid 0x%x, whose digest %s recorded: txns are missing",
