@@ -83,3 +83,37 @@ func TestPurgeAsZooKeepersPurgeTxnLog(t *testing.T) {
 		t.Logf("retain %d: %d of %d files left", retain, len(ourLeft), len(dirFiles(t, src)))
 	}
 }
+
+// TestPurgeAsZooKeepersPurgeTxnLogOnItsFiles: the same on the dataDir
+// ZooKeeper 3.8 wrote (testdata/zk38/standalone: five snapshots, one fuzzy,
+// four log files with their zero-filled tails).
+func TestPurgeAsZooKeepersPurgeTxnLogOnItsFiles(t *testing.T) {
+	zkreal.Require(t)
+	src := filepath.Join("testdata", "zk38", "standalone")
+	zkDir, ourDir := filepath.Join(t.TempDir(), "zk"), filepath.Join(t.TempDir(), "ours")
+	copyDir(t, src, zkDir)
+	copyDir(t, src, ourDir)
+	// The fixtures' log.<zxid>.toolkit.txt are ours, not ZooKeeper's:
+	// PurgeTxnLog would take them for logs (it matches "log." and the zxid
+	// after it, whatever follows); ours deletes only the log files it reads.
+	for _, d := range []string{zkDir, ourDir} {
+		txts, err := filepath.Glob(filepath.Join(d, versionDir, "*.toolkit.txt"))
+		require.NoError(t, err)
+		for _, f := range txts {
+			require.NoError(t, os.Remove(f))
+		}
+	}
+	_, err := zkreal.RunTool("org.apache.zookeeper.server.PurgeTxnLog", zkDir, zkDir, "-n", "3")
+	require.NoError(t, err)
+	oldest, err := PurgeSnapshots(ourDir, 3)
+	require.NoError(t, err)
+	require.Equal(t, int64(0x12), oldest)
+	l, err := OpenLog(ourDir, LogOptions{NoSync: true, Logger: quiet()})
+	require.NoError(t, err)
+	require.NoError(t, l.PurgeBefore(oldest))
+	require.NoError(t, l.Close())
+	left := dirFiles(t, ourDir)
+	require.Equal(t, dirFiles(t, zkDir), left)
+	require.Contains(t, left, "log.a", "the log that starts before snapshot.12")
+	require.NotContains(t, left, "log.1")
+}
