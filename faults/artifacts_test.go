@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zabkeeper/zabkeeper/faults/load"
 	"github.com/zabkeeper/zabkeeper/linearizability"
 )
 
@@ -24,7 +25,7 @@ type artifacts struct {
 	bug     string // planted in every server, "" for none
 	replay  string
 	c       *cluster
-	rec     *recorder                // the history so far
+	rec     *load.Recorder           // the history so far
 	checked *linearizability.History // the history the checks ran on, once taken
 	faults  []faultRecord
 	lin     *linearizability.Result // set once checked
@@ -70,7 +71,7 @@ func (a *artifacts) save(t *testing.T) {
 		fmt.Fprintf(&b, "%d: started %d: %s\n", i+1, f.start.UnixNano(), f)
 	}
 	write("faults.txt", b.String())
-	history := a.rec.history()
+	history := a.rec.History()
 	if a.checked != nil {
 		history = *a.checked
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/zabkeeper/zabkeeper/faults/load"
 	"github.com/zabkeeper/zabkeeper/linearizability"
 )
 
@@ -73,10 +74,10 @@ func (w *worker) dropDue() bool {
 // dropConnection closes the worker's connection under go-zk and waits
 // until go-zk has dialed again (or stop closes).
 func (w *worker) dropConnection(stop <-chan struct{}) {
-	gen := w.tap.generation()
-	w.tap.drop()
+	gen := w.Tap.Generation()
+	w.Tap.Drop()
 	w.drops++
-	for w.tap.generation() == gen {
+	for w.Tap.Generation() == gen {
 		select {
 		case <-stop:
 			return
@@ -109,7 +110,7 @@ func closerKey(i int) string    { return closerParent(i) + "/k" }
 // client).
 type closers struct {
 	addrs   []string
-	rec     *recorder
+	rec     *load.Recorder
 	watches *watchLog
 	logger  zk.Logger
 	seed    uint64
@@ -129,7 +130,7 @@ func (cs *closers) run(stop <-chan struct{}, n int) {
 			if err != nil {
 				return
 			}
-			defer partner.conn.Close()
+			defer partner.Conn.Close()
 			key := closerKey(i)
 			for {
 				select {
@@ -137,13 +138,13 @@ func (cs *closers) run(stop <-chan struct{}, n int) {
 					return
 				case <-time.After(between(rng, 20*time.Millisecond, 80*time.Millisecond)):
 				}
-				psess := partner.waitSession(stop)
+				psess := partner.WaitSession(stop)
 				if psess == 0 {
 					return
 				}
 				partner.delete(psess, key) // left over from an earlier round, if any
 				if cs.once(stop, key) {
-					if op := partner.create(psess, key, partner.data(), 0); op.Completed() && op.Err == linearizability.ErrOK {
+					if op := partner.create(psess, key, partner.Data(), 0); op.Completed() && op.Err == linearizability.ErrOK {
 						partner.delete(psess, key)
 					}
 				}
@@ -165,9 +166,9 @@ func (cs *closers) once(stop <-chan struct{}, key string) bool {
 	if err != nil {
 		return false // a dial error: try again later
 	}
-	defer w.conn.Close()
+	defer w.Conn.Close()
 	deadline := time.Now().Add(5 * time.Second)
-	for w.conn.State() != zk.StateHasSession || w.conn.SessionID() == 0 {
+	for w.Conn.State() != zk.StateHasSession || w.Conn.SessionID() == 0 {
 		if time.Now().After(deadline) {
 			return false // closed unused by the deferred Close; nothing recorded
 		}
@@ -177,20 +178,20 @@ func (cs *closers) once(stop <-chan struct{}, key string) bool {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	sess := w.conn.SessionID()
+	sess := w.Conn.SessionID()
 	// go-zk gives up on the create when Close is called, so its outcome
 	// comes from the reply the tap saw (the name is not parsed: the path).
-	create := linearizability.Op{Session: sess, Kind: linearizability.Create, Path: key, Data: w.data(), Mode: zk.FlagEphemeral}
-	w.tap.begin()
+	create := linearizability.Op{Session: sess, Kind: linearizability.Create, Path: key, Data: w.Data(), Mode: zk.FlagEphemeral}
+	w.Tap.Begin()
 	create.Call = time.Now().UnixNano()
 	created := make(chan struct{})
 	go func() {
 		defer close(created)
-		_, _ = w.conn.Create(key, create.Data, zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
+		_, _ = w.Conn.Create(key, create.Data, zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
 	}()
 	// The close follows the create on the wire, not its reply.
 sent:
-	for w.tap.requestsSent() == 0 {
+	for w.Tap.RequestsSent() == 0 {
 		select {
 		case <-created: // failed before it was sent
 			break sent
@@ -198,18 +199,18 @@ sent:
 		}
 	}
 	call := time.Now().UnixNano()
-	w.conn.Close()
+	w.Conn.Close()
 	<-created
 	create.Return = linearizability.Unknown
-	if code, zxid, at, ok := w.tap.replyHeader(); ok {
+	if code, zxid, at, ok := w.Tap.ReplyHeader(); ok {
 		create.Return, create.Err, create.Zxid = at, code, zxid
 	}
-	cs.rec.add(create)
+	cs.rec.Add(create)
 	closeOp := linearizability.Op{Session: sess, Call: call, Return: linearizability.Unknown, Kind: linearizability.CloseSession}
-	if code, zxid, at, ok := w.tap.closeReply(); ok && code == 0 {
+	if code, zxid, at, ok := w.Tap.CloseReply(); ok && code == 0 {
 		closeOp.Return, closeOp.Zxid = at, zxid
 	}
-	cs.rec.add(closeOp)
+	cs.rec.Add(closeOp)
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	cs.sessions++

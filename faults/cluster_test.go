@@ -3,6 +3,7 @@ package faults
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -68,10 +69,23 @@ func moduleRoot() (string, error) {
 	}
 }
 
+// faultsBinary runs a zabkeeper built elsewhere instead of building one:
+// an older or patched server (a regression check on the server as it was
+// before a fix) under the same harness.
+var faultsBinary = flag.String("faults.binary", "",
+	"run this zabkeeper binary instead of building cmd/zabkeeper (not with -faults.plant-bug)")
+
 // buildBinary builds cmd/zabkeeper once per test binary and set of build
-// tags ("" for none; "simbugs" for a binary that can plant bugs).
+// tags ("" for none; "simbugs" for a binary that can plant bugs), or
+// returns -faults.binary.
 func buildBinary(t *testing.T, tags string) string {
 	t.Helper()
+	if *faultsBinary != "" {
+		if tags != "" {
+			t.Fatalf("-faults.binary cannot be built with -tags %s", tags)
+		}
+		return *faultsBinary
+	}
 	buildsMu.Lock()
 	b := builds[tags]
 	if b == nil {
@@ -339,7 +353,9 @@ func tryStart(t *testing.T, bin, bug string, n int, tm ensembleOptions) (*cluste
 		fmt.Fprintf(&b, "dataDir=%s\n", nd.dataDir)
 		_, port, _ := net.SplitHostPort(nd.clientAddr)
 		fmt.Fprintf(&b, "clientPort=%s\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=srvr,mntr,ruok\n", port)
-		b.WriteString("maxClientCnxns=0\nmaxSessionTimeout=60000\n")
+		// 180 s: the idle-gap sessions need go-zk to ping less often than
+		// every 30 s (it pings every third of the session timeout).
+		b.WriteString("maxClientCnxns=0\nmaxSessionTimeout=180000\n")
 		if tm.java {
 			b.WriteString("admin.enableServer=false\n") // its port 8080 would clash
 		} else {

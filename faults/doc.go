@@ -7,5 +7,7 @@
 //	go test ./faults -faults.duration=2m -v
 //
 // (TESTING.md lists the flags and explains a failure). The package has no
-// non-test code.
+// non-test code; the recorded go-zk sessions, the reply tap and the
+// acknowledged-writes check it shares with deploy/dockertest live in
+// faults/load.
 package faults

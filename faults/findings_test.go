@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zabkeeper/zabkeeper/faults/load"
 	"github.com/zabkeeper/zabkeeper/linearizability"
 )
 
@@ -22,6 +23,9 @@ const (
 	checkWatchEvents = "watch-events"      // an implausible watch event
 	checkWatchMissed = "watch-missed"      // a watch that never fired
 	checkTwoLeaders  = "two-leaders"       // two servers served as leaders of one epoch
+	checkBig         = "big-values"        // a big value read back damaged
+	checkIdle        = "idle-connection"   // a connection quiet for over 30 s failed its next large reply or burst of events
+	checkExpiry      = "session-expiry"    // an expired session's ephemeral did not vanish exactly once, or a session did not expire
 	// The two below are no evidence of a safety violation: a planted bug
 	// that only shows as one of them is not caught.
 	checkPorcupineTimeout = "linearizability-timeout" // Porcupine gave up
@@ -69,10 +73,10 @@ func (s *sink) report(fs ...finding) {
 	}
 }
 
-func lostFindings(lost []lostWrite) []finding {
+func lostFindings(lost []load.LostWrite) []finding {
 	var out []finding
 	for _, l := range lost {
-		out = append(out, finding{check: checkLost, msg: "acknowledged write lost: " + l.desc, at: l.at})
+		out = append(out, finding{check: checkLost, msg: "acknowledged write lost: " + l.Desc, at: l.At})
 	}
 	return out
 }

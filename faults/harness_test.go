@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -11,11 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/zabkeeper/zabkeeper/faults/load"
 	"github.com/zabkeeper/zabkeeper/linearizability"
 )
 
@@ -126,6 +127,15 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 	if *faultsKinds != "all" {
 		replay += fmt.Sprintf(" -faults.kinds=%s", *faultsKinds)
 	}
+	if *faultsBig != 1 {
+		replay += fmt.Sprintf(" -faults.big=%d", *faultsBig)
+	}
+	if *faultsExpirers != 1 {
+		replay += fmt.Sprintf(" -faults.expirers=%d", *faultsExpirers)
+	}
+	if *faultsBinary != "" {
+		replay += fmt.Sprintf(" -faults.binary=%s", *faultsBinary)
+	}
 	t.Logf("servers %d, seed %d, fault phase %v, %d workers; replay the same choices: %s", n, seed, *faultsDuration, *faultsWorkers, replay)
 	// Separate streams, so the sequence of fault kinds does not depend on
 	// the draws each fault makes (which depend on whether a leader was seen).
@@ -135,7 +145,7 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 	res := outcome{seed: seed, replay: replay}
 
 	c := startCluster(t, n, o.bug)
-	rec := newRecorder()
+	rec := load.NewRecorder()
 	art := &artifacts{n: n, seed: seed, bug: o.bug, replay: replay, c: c, rec: rec}
 	t.Cleanup(func() {
 		// A planted-bug run keeps its evidence whatever it found.
@@ -153,15 +163,35 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(setup.conn.Close)
+	t.Cleanup(setup.Conn.Close)
 	parents := slices.Clone(groupParents)
 	for i := range *faultsClosers {
 		parents = append(parents, closerParent(i))
 	}
+	for i := range *faultsBig {
+		parents = append(parents, bigParent(i))
+	}
+	for i := range *faultsExpirers {
+		parents = append(parents, expParent(i))
+	}
+	// The paths the final reads pin down.
+	finalPaths := slices.Concat(loadPaths, bigPaths(*faultsBig), expPaths(*faultsExpirers))
 	for _, p := range parents {
 		if err := setup.createParent(p); err != nil {
 			t.Fatal(err)
 		}
+	}
+
+	kinds, err := parseKinds(*faultsKinds, *faultsDuration)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idle *idler
+	if slices.Contains(kinds, faultIdle) {
+		if idle, err = newIdler(addrs, logger); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(idle.close)
 	}
 
 	// Load.
@@ -171,14 +201,16 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(w.conn.Close)
+		t.Cleanup(w.Conn.Close)
 		w.reader = i >= *faultsWorkers
 		workers[i] = w
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	res.loadStart = time.Now()
+	paused := &atomic.Bool{} // the workers, during idle gaps
 	for _, w := range workers {
+		w.paused = paused
 		wg.Go(func() { w.run(stop) })
 	}
 	var cs *closers
@@ -186,20 +218,41 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 		cs = &closers{addrs: addrs, rec: rec, watches: watches, logger: logger, seed: seed}
 		wg.Go(func() { cs.run(stop, *faultsClosers) })
 	}
+	big := &bigStats{}
+	for i := range *faultsBig {
+		w, err := newWorker(bigIDs+i, addrs, rec, watches, seed, logger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(w.Conn.Close)
+		workers = append(workers, w) // closed with the others if the ensemble does not come back
+		wg.Go(func() { runBig(w, i, big, stop) })
+	}
+	var ex *expirers
+	if *faultsExpirers > 0 {
+		ex = &expirers{addrs: addrs, rec: rec, watches: watches, logger: logger, seed: seed}
+		wg.Go(func() { ex.run(stop, *faultsExpirers) })
+	}
 	signalStop := sync.OnceFunc(func() { close(stop) })
 	stopLoad := func() { signalStop(); wg.Wait() }
 	t.Cleanup(stopLoad)
 
 	// Faults, one at a time.
-	kinds, err := parseKinds(*faultsKinds)
-	if err != nil {
-		t.Fatal(err)
-	}
 	sched := newScheduler(kindRng, kinds)
 	start := time.Now()
 	end := start.Add(*faultsDuration)
 	for time.Now().Before(end) {
-		r, err := c.inject(faultRng, sched.next())
+		var r faultRecord
+		var err error
+		if kind := sched.next(); kind == faultIdle {
+			// A calm of over 31 s would add half again to the history,
+			// and the read check is quadratic in it: the workers rest.
+			paused.Store(true)
+			r, err = c.idleGap(idle, out)
+			paused.Store(false)
+		} else {
+			r, err = c.inject(faultRng, kind)
+		}
 		art.faults = append(art.faults, r)
 		if err != nil {
 			out.report(ensembleFinding(fmt.Sprintf("fault %d, %s: %v", len(art.faults), r, err), err))
@@ -214,6 +267,11 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 	// recovered: the ensemble serves again, so the final reads can pin
 	// down its state (only a planted bug gets here without it).
 	recovered := true
+	var endPhases []string
+	mark := func(what string, since time.Time) {
+		endPhases = append(endPhases, fmt.Sprintf("%s %v", what, time.Since(since).Round(time.Millisecond)))
+	}
+	endStart := time.Now()
 	if _, err := c.waitRecovery(time.Now(), recoverWait, nil); err != nil {
 		if !out.keep {
 			t.Fatalf("after the fault phase: %v", err)
@@ -221,30 +279,36 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 		out.report(ensembleFinding(fmt.Sprintf("after the fault phase: %v", err), err))
 		recovered = false
 	}
+	mark("whole again after", endStart)
 	if recovered {
 		time.Sleep(time.Second) // load on the healthy ensemble
+		since := time.Now()
 		stopLoad()
-		waitWatches(watches, rec.history(), watchWait)
+		mark("load stopped in", since)
+		since = time.Now()
+		waitWatches(watches, rec.History(), watchWait)
+		mark("watches that must fire waited for", since)
 	} else {
 		// Requests to a dead ensemble may wait for a long time: closing
 		// the sessions ends them (after the stop, so that no worker goes
 		// on issuing requests on a closed client).
 		signalStop()
 		for _, w := range workers {
-			w.conn.Close()
+			w.Conn.Close()
 		}
 		stopLoad()
 	}
 
 	// Final synced reads through a fresh session: they pin down the state
 	// every acknowledged write must be reflected in.
+	finalStart := time.Now()
 	if recovered {
 		final, err := newWorker(-1, addrs, rec, watches, seed, logger)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(final.conn.Close)
-		for _, p := range loadPaths {
+		t.Cleanup(final.Conn.Close)
+		for _, p := range finalPaths {
 			if err := final.finalRead(p); err != nil {
 				if !out.keep {
 					t.Fatal(err)
@@ -255,12 +319,16 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 			}
 		}
 	}
-	h := rec.history()
+	if recovered {
+		mark("final reads took", finalStart)
+	}
+	t.Logf("after the fault phase: %s", strings.Join(endPhases, ", "))
+	h := rec.History()
 	art.checked = &h
 
 	// The checks.
 	rep := report{n: n, seed: seed, phase: phase, workers: len(workers), faults: art.faults, ops: len(h.Ops)}
-	rep.unknowns, rep.expired = rec.unknowns, len(rec.expired)
+	rep.unknowns, rep.expired = rec.Counts()
 	if *faultsClientDrops > 0 {
 		for _, w := range workers {
 			rep.drops += w.drops
@@ -269,13 +337,22 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 	if cs != nil {
 		rep.closers = cs.String()
 	}
+	if *faultsBig > 0 {
+		rep.extra = append(rep.extra, big.String())
+	}
+	if ex != nil {
+		rep.extra = append(rep.extra, ex.String())
+	}
+	if idle != nil {
+		rep.extra = append(rep.extra, idle.String())
+	}
 	for _, op := range h.Ops {
 		if op.Kind.IsRead() && op.Completed() && op.Zxid > 0 {
 			rep.zxidReads++
 		}
 	}
 	if recovered {
-		rep.lost = ackedWritesLost(h, loadPaths)
+		rep.lost = load.AckedWritesLost(h, finalPaths)
 		out.report(lostFindings(rep.lost)...)
 	} else {
 		t.Logf("no final reads (the ensemble did not recover): acknowledged writes lost and missed watches not checked")
@@ -309,6 +386,10 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 
 	rep.reads = linearizability.CheckReads(h)
 	out.report(readFindings(rep.reads)...)
+	out.report(big.findings()...)
+	if ex != nil {
+		out.report(ex.check(art.faults)...)
+	}
 
 	rep.watches = checkWatches(watches, h)
 	art.watches = rep.watches
@@ -324,13 +405,13 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 // waitForSession waits until w's connection has a session.
 func waitForSession(w *worker) (int64, error) {
 	deadline := time.Now().Add(recoverWait)
-	for w.conn.State() != zk.StateHasSession || w.conn.SessionID() == 0 {
+	for w.Conn.State() != zk.StateHasSession || w.Conn.SessionID() == 0 {
 		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("no session within %v", recoverWait)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return w.conn.SessionID(), nil
+	return w.Conn.SessionID(), nil
 }
 
 // createParent creates the persistent node path, retrying (each attempt
@@ -368,8 +449,8 @@ func (w *worker) finalRead(path string) error {
 		if err != nil {
 			return fmt.Errorf("final read of %s: %w", path, err)
 		}
-		op, _ := w.do(linearizability.Op{Session: sess, Kind: linearizability.Sync, Path: path},
-			func(*linearizability.Op) error { _, err := w.conn.Sync(path); return err })
+		op, _ := w.Do(linearizability.Op{Session: sess, Kind: linearizability.Sync, Path: path},
+			func(*linearizability.Op) error { _, err := w.Conn.Sync(path); return err })
 		if op.Completed() && op.Err == linearizability.ErrOK {
 			if g := w.get(sess, path, false); g.Completed() {
 				return nil
@@ -382,128 +463,6 @@ func (w *worker) finalRead(path string) error {
 	}
 }
 
-// write is one change a write may have made to a path, for
-// ackedWritesLost: a top-level write or a sub-operation of a multi, with
-// the times and outcome of the request that carried it.
-type write struct {
-	linearizability.Op
-	call, ret int64 // ret is linearizability.Unknown if the outcome is
-	acked     bool
-}
-
-// pathWrites lists the writes to path that may have taken effect: the
-// successful ones and those of unknown outcome.
-func pathWrites(h linearizability.History, path string) []write {
-	var out []write
-	for i := range h.Ops {
-		op := &h.Ops[i]
-		known := op.Completed()
-		subs := []linearizability.Op{*op}
-		if op.Kind == linearizability.Multi {
-			subs = op.Ops
-			for _, s := range subs {
-				if known && s.Err != linearizability.ErrOK {
-					subs = nil // a failed multi changes nothing
-					break
-				}
-			}
-		} else if known && op.Err != linearizability.ErrOK {
-			continue
-		}
-		for _, s := range subs {
-			if s.Path != path {
-				continue
-			}
-			switch s.Kind {
-			case linearizability.Create, linearizability.SetData, linearizability.Delete:
-				s.Session = op.Session
-				ret := op.Return
-				if !known {
-					ret = linearizability.Unknown
-				}
-				out = append(out, write{Op: s, call: op.Call, ret: ret, acked: known})
-			}
-		}
-	}
-	return out
-}
-
-// lostWrite is a path whose final state no write that may be last
-// explains.
-type lostWrite struct {
-	desc string
-	// at is when the newest acknowledged write that may be last was
-	// acknowledged (the final read's call if there is none): the state was
-	// right until then at the earliest.
-	at int64
-}
-
-func (l lostWrite) String() string { return l.desc }
-
-// ackedWritesLost compares each path's final synced read with the writes
-// that may have left the final state: every successful or unknown write
-// (multis included) not definitely followed by an acknowledged successful
-// write on the same path (one that was called after it returned). Data
-// payloads are unique, so a final value names its write. It returns a
-// description per path whose final state no such write explains.
-func ackedWritesLost(h linearizability.History, paths []string) []lostWrite {
-	var out []lostWrite
-	expired := map[int64]bool{}
-	for _, op := range h.Ops {
-		if op.Kind == linearizability.CloseSession {
-			expired[op.Session] = true
-		}
-	}
-	for _, path := range paths {
-		writes := pathWrites(h, path)
-		var final *linearizability.Op
-		for i := range h.Ops {
-			op := &h.Ops[i]
-			if op.Path == path && op.Kind == linearizability.GetData && op.SyncedBefore && op.Completed() &&
-				(final == nil || op.Call > final.Call) {
-				final = op
-			}
-		}
-		if final == nil {
-			out = append(out, lostWrite{desc: path + ": no final read"})
-			continue
-		}
-		superseded := func(w write) bool {
-			if !w.acked {
-				return false
-			}
-			for _, o := range writes {
-				if o.acked && o.call > w.ret {
-					return true
-				}
-			}
-			return false
-		}
-		explained := len(writes) == 0 && final.Err == linearizability.ErrNoNode
-		lastAck := final.Call
-		acked := false
-		for _, w := range writes {
-			if superseded(w) {
-				continue
-			}
-			if w.acked && (!acked || w.ret > lastAck) {
-				lastAck, acked = w.ret, true
-			}
-			switch final.Err {
-			case linearizability.ErrNoNode:
-				explained = explained || w.Kind == linearizability.Delete ||
-					(w.Kind == linearizability.Create && w.Mode == linearizability.ModeEphemeral && expired[w.Session])
-			case linearizability.ErrOK:
-				explained = explained || (w.Kind != linearizability.Delete && bytes.Equal(w.Data, final.RespData))
-			}
-		}
-		if !explained {
-			out = append(out, lostWrite{desc: fmt.Sprintf("%s: final read %s matches no write that may be last", path, final.String()), at: lastAck})
-		}
-	}
-	return out
-}
-
 // report holds the figures printed at the end of a run.
 type report struct {
 	n        int
@@ -514,12 +473,13 @@ type report struct {
 	ops      int
 	unknowns int
 	expired  int
-	drops    int    // client connections dropped (-faults.client-drops)
-	closers  string // what the closers did (-faults.closers)
+	drops    int      // client connections dropped (-faults.client-drops)
+	closers  string   // what the closers did (-faults.closers)
+	extra    []string // what the big writers, expirers and idle gaps did
 	// zxidReads counts completed reads with a reply zxid, which CheckReads
 	// can check.
 	zxidReads int
-	lost      []lostWrite
+	lost      []load.LostWrite
 	lin       linearizability.Result
 	linTook   time.Duration
 	reads     []linearizability.Violation
@@ -549,6 +509,9 @@ func (r *report) log(t *testing.T) {
 	if r.closers != "" {
 		fmt.Fprintf(&b, "  %s\n", r.closers)
 	}
+	for _, e := range r.extra {
+		fmt.Fprintf(&b, "  %s\n", e)
+	}
 	fmt.Fprintf(&b, "  acked writes lost: %d\n", len(r.lost))
 	fmt.Fprintf(&b, "  Porcupine: %s (checked in %v)\n", r.lin, r.linTook.Round(time.Millisecond))
 	fmt.Fprintf(&b, "  CheckReads: %d violations (%d reads carried a reply zxid)\n", len(r.reads), r.zxidReads)
@@ -558,7 +521,7 @@ func (r *report) log(t *testing.T) {
 	b.WriteString("  recovery, fault healed -> serving leader with a quorum following | -> every server in sync, min/median/max:\n")
 	for _, k := range faultKinds {
 		fs := byKind[k]
-		if len(fs) == 0 {
+		if len(fs) == 0 || k == faultIdle {
 			continue
 		}
 		var q, full []time.Duration

@@ -29,16 +29,21 @@ const (
 	faultWipe         = "wipe-restart"  // SIGKILL a follower, empty its dataDir, restart, resync
 )
 
-var faultKinds = []string{faultKill, faultKillMajority, faultStop, faultPartition, faultOneWay, faultSlow, faultWipe}
+var faultKinds = []string{faultKill, faultKillMajority, faultStop, faultPartition, faultOneWay, faultSlow, faultWipe, faultIdle}
 
 // faultWeights: how often each kind is drawn once every kind ran once.
 var faultWeights = map[string]int{
 	faultKill: 3, faultKillMajority: 1, faultStop: 2, faultPartition: 3, faultOneWay: 2, faultSlow: 3, faultWipe: 2,
+	faultIdle: 1,
 }
 
-// parseKinds checks a -faults.kinds list: "all" or fault kinds.
-func parseKinds(s string) ([]string, error) {
+// parseKinds checks a -faults.kinds list: "all" or fault kinds. "all" has
+// idle-gap (over 31 s each) only in a fault phase of a minute or more.
+func parseKinds(s string, phase time.Duration) ([]string, error) {
 	if s == "all" || s == "" {
+		if phase < time.Minute {
+			return slices.DeleteFunc(slices.Clone(faultKinds), func(k string) bool { return k == faultIdle }), nil
+		}
 		return faultKinds, nil
 	}
 	var out []string
@@ -103,6 +108,9 @@ type faultRecord struct {
 }
 
 func (r faultRecord) String() string {
+	if r.kind == faultIdle {
+		return fmt.Sprintf("%s, %v without faults: %s", r.kind, r.hold.Round(time.Millisecond), r.detail)
+	}
 	ids := make([]string, len(r.targets))
 	for i, id := range r.targets {
 		ids[i] = fmt.Sprintf("s%d", id)

@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/zabkeeper/zabkeeper/faults/load"
 	"github.com/zabkeeper/zabkeeper/linearizability"
 )
 
@@ -49,127 +49,33 @@ const sessionTimeout = 10 * time.Second
 // fire.
 const maxPendingWatches = 8
 
-// recorder collects operations from concurrent workers.
-type recorder struct {
-	mu       sync.Mutex
-	h        linearizability.History
-	expired  map[int64]int64 // session -> when the expiry was noticed
-	unknowns int
-}
-
-func newRecorder() *recorder { return &recorder{expired: map[int64]int64{}} }
-
-func (r *recorder) add(op linearizability.Op) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if op.Return == linearizability.Unknown {
-		r.unknowns++
-	}
-	r.h.Add(op)
-}
-
-func (r *recorder) noteExpired(session int64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.expired[session]; !ok && session != 0 {
-		r.expired[session] = time.Now().UnixNano()
-	}
-}
-
-// history returns the recorded history with an expiry op appended for
-// every session that was seen to expire.
-func (r *recorder) history() linearizability.History {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	h := linearizability.History{Ops: append([]linearizability.Op(nil), r.h.Ops...)}
-	for s, at := range r.expired {
-		h.AddExpiry(s, at, linearizability.Unknown)
-	}
-	return h
-}
-
-// errCode maps a go-zk error to a ZooKeeper reply code; ok is false when
-// the outcome is unknown (connection lost, session gone, client closing).
-func errCode(err error) (code int32, ok bool) {
-	switch {
-	case err == nil:
-		return linearizability.ErrOK, true
-	case errors.Is(err, zk.ErrNoNode):
-		return linearizability.ErrNoNode, true
-	case errors.Is(err, zk.ErrNodeExists):
-		return linearizability.ErrNodeExists, true
-	case errors.Is(err, zk.ErrBadVersion):
-		return linearizability.ErrBadVersion, true
-	case errors.Is(err, zk.ErrNotEmpty):
-		return linearizability.ErrNotEmpty, true
-	case errors.Is(err, zk.ErrNoChildrenForEphemerals):
-		return linearizability.ErrNoChildrenForEphemeral, true
-	case errors.Is(err, zk.ErrBadArguments):
-		return linearizability.ErrBadArguments, true
-	}
-	// ErrConnectionClosed, ErrSessionExpired, ErrNoServer, ErrClosing,
-	// timeouts and anything unexpected: the request may or may not have
-	// been applied.
-	return linearizability.ErrConnectionLoss, false
-}
-
-// zkErrCodes maps go-zk's errors to their codes, for the per-op results of
-// a multi (which are definite: the multi reached the server).
-var zkErrCodes = map[error]int32{
-	zk.ErrAPIError: -100, zk.ErrNoNode: -101, zk.ErrNoAuth: -102, zk.ErrBadVersion: -103,
-	zk.ErrNoChildrenForEphemerals: -108, zk.ErrNodeExists: -110, zk.ErrNotEmpty: -111,
-	zk.ErrSessionExpired: -112, zk.ErrInvalidACL: -114, zk.ErrAuthFailed: -115, zk.ErrClosing: -116,
-	zk.ErrNothing: -117, zk.ErrSessionMoved: -118, zk.ErrBadArguments: -8,
-}
-
-// subCode is the code of one multi sub-result. go-zk has no error value
-// for RuntimeInconsistency (-2) and reports it as "unknown error: -2".
-func subCode(err error) int32 {
-	if err == nil {
-		return linearizability.ErrOK
-	}
-	if c, ok := zkErrCodes[err]; ok {
-		return c
-	}
-	var c int32
-	if _, e := fmt.Sscanf(err.Error(), "unknown error: %d", &c); e == nil {
-		return c
-	}
-	return -1 // SystemError: not modelled, so the multi is checked as opaque
-}
-
-// client is one go-zk session whose replies are tapped for their zxids.
-type client struct {
-	conn *zk.Conn
-	tap  *replyTap
-}
-
-func dialClient(addrs []string, logger zk.Logger) (*client, error) {
-	tap := &replyTap{closeXid: -1}
-	conn, _, err := zk.Connect(addrs, sessionTimeout, zk.WithLogger(logger), zk.WithLogInfo(false), zk.WithDialer(tap.dial))
+// dialClient opens a go-zk session of the harness: sessionTimeout, a tap
+// under it for the replies' zxids.
+func dialClient(id int, addrs []string, rec *load.Recorder, logger zk.Logger) (*load.Session, error) {
+	tap := load.NewTap()
+	conn, _, err := load.Connect(addrs, sessionTimeout, logger, tap)
 	if err != nil {
-		return nil, fmt.Errorf("zk connect: %w", err)
+		return nil, err
 	}
-	return &client{conn: conn, tap: tap}, nil
+	return &load.Session{ID: id, Conn: conn, Tap: tap, Rec: rec}, nil
 }
 
 // worker is one client session issuing random operations.
 type worker struct {
-	id int
-	*client
-	rec     *recorder
+	*load.Session
 	watches *watchLog
 	rng     *rand.Rand
-	seq     int
 	// versions is the last Stat.version this worker saw per path.
 	versions map[string]int32
-	lastSync bool // the previous op of the session was a completed sync
 	sessions map[int64]bool
 	ops      int
 	pending  atomic.Int32 // watches set and not yet fired
 	// reader: the worker only reads, each time after a sync
 	// (-faults.readers).
 	reader bool
+	// paused, while true, holds the worker between two operations (during
+	// an idle gap; nil: never).
+	paused *atomic.Bool
 	// drops: with -faults.client-drops, when the worker next drops its
 	// connection (zero: never) and how many times it did.
 	nextDrop time.Time
@@ -177,33 +83,16 @@ type worker struct {
 	drops    int
 }
 
-func newWorker(id int, addrs []string, rec *recorder, watches *watchLog, seed uint64, logger zk.Logger) (*worker, error) {
-	c, err := dialClient(addrs, logger)
+func newWorker(id int, addrs []string, rec *load.Recorder, watches *watchLog, seed uint64, logger zk.Logger) (*worker, error) {
+	c, err := dialClient(id, addrs, rec, logger)
 	if err != nil {
 		return nil, fmt.Errorf("worker %d: %w", id, err)
 	}
 	return &worker{
-		id: id, client: c, rec: rec, watches: watches, rng: rand.New(rand.NewPCG(seed, uint64(id))),
+		Session: c, watches: watches, rng: rand.New(rand.NewPCG(seed, uint64(id))),
 		versions: map[string]int32{}, sessions: map[int64]bool{},
 		dropRng: rand.New(rand.NewPCG(seed, dropStream+uint64(id))),
 	}, nil
-}
-
-// waitSession blocks until the connection has a session (or stop closes);
-// it returns the session id, 0 if stopped.
-func (w *worker) waitSession(stop <-chan struct{}) int64 {
-	for {
-		if w.conn.State() == zk.StateHasSession {
-			if s := w.conn.SessionID(); s != 0 {
-				return s
-			}
-		}
-		select {
-		case <-stop:
-			return 0
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
 }
 
 // run issues operations until stop is closed.
@@ -214,7 +103,15 @@ func (w *worker) run(stop <-chan struct{}) {
 			return
 		default:
 		}
-		sess := w.waitSession(stop)
+		if w.paused != nil && w.paused.Load() {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			continue
+		}
+		sess := w.WaitSession(stop)
 		if sess == 0 {
 			return
 		}
@@ -233,48 +130,13 @@ func (w *worker) run(stop <-chan struct{}) {
 		}
 		for s := range w.sessions {
 			if s != sess {
-				w.rec.noteExpired(s) // go-zk moved on to a new session
+				w.Rec.NoteExpired(s) // go-zk moved on to a new session
 			}
 		}
 		w.sessions[sess] = true
 		w.step(sess)
 		w.ops++
 	}
-}
-
-func (w *worker) data() []byte {
-	w.seq++
-	return fmt.Appendf(nil, "w%d-%d", w.id, w.seq)
-}
-
-// do issues one request and records it. op carries the request; call
-// performs it and, on success, fills in the reply fields. It returns the
-// recorded op and the connection generation the reply came on (0 if
-// none).
-func (w *worker) do(op linearizability.Op, call func(op *linearizability.Op) error) (linearizability.Op, int) {
-	w.tap.begin()
-	op.Call = time.Now().UnixNano()
-	err := call(&op)
-	now := time.Now().UnixNano()
-	code, ok := errCode(err)
-	gen := 0
-	if ok {
-		op.Return, op.Err = now, code
-		if z, g, got := w.tap.reply(); got {
-			op.Zxid, gen = z, g
-		}
-	} else {
-		op.Return, op.Err = linearizability.Unknown, 0
-		if errors.Is(err, zk.ErrSessionExpired) {
-			w.rec.noteExpired(op.Session)
-		}
-	}
-	if op.Kind.IsRead() && w.lastSync {
-		op.SyncedBefore = true
-	}
-	w.lastSync = op.Kind == linearizability.Sync && ok && code == linearizability.ErrOK
-	w.rec.add(op)
-	return op, gen
 }
 
 func (w *worker) version(path string) int32 {
@@ -302,7 +164,7 @@ func (w *worker) step(sess int64) {
 	canWatch := w.pending.Load() < maxPendingWatches
 	switch r := w.rng.IntN(100); {
 	case r < 16:
-		w.create(sess, key, w.data(), w.mode())
+		w.create(sess, key, w.Data(), w.mode())
 	case r < 34:
 		w.setData(sess, key)
 	case r < 42:
@@ -336,8 +198,8 @@ func (w *worker) syncRead(sess int64, key, parent string) {
 	if w.rng.IntN(5) == 0 {
 		path = parent
 	}
-	op, _ := w.do(linearizability.Op{Session: sess, Kind: linearizability.Sync, Path: path},
-		func(*linearizability.Op) error { _, err := w.conn.Sync(path); return err })
+	op, _ := w.Do(linearizability.Op{Session: sess, Kind: linearizability.Sync, Path: path},
+		func(*linearizability.Op) error { _, err := w.Conn.Sync(path); return err })
 	if !op.Completed() || op.Err != linearizability.ErrOK {
 		return
 	}
@@ -353,8 +215,8 @@ func (w *worker) syncRead(sess int64, key, parent string) {
 
 func (w *worker) create(sess int64, path string, data []byte, mode int32) linearizability.Op {
 	op := linearizability.Op{Session: sess, Kind: linearizability.Create, Path: path, Data: data, Mode: mode}
-	op, _ = w.do(op, func(op *linearizability.Op) error {
-		name, err := w.conn.Create(path, op.Data, op.Mode, zk.WorldACL(zk.PermAll))
+	op, _ = w.Do(op, func(op *linearizability.Op) error {
+		name, err := w.Conn.Create(path, op.Data, op.Mode, zk.WorldACL(zk.PermAll))
 		if err == nil {
 			op.Name = name
 			w.versions[path] = 0
@@ -365,9 +227,9 @@ func (w *worker) create(sess int64, path string, data []byte, mode int32) linear
 }
 
 func (w *worker) setData(sess int64, path string) {
-	op := linearizability.Op{Session: sess, Kind: linearizability.SetData, Path: path, Data: w.data(), Version: w.version(path)}
-	w.do(op, func(op *linearizability.Op) error {
-		st, err := w.conn.Set(path, op.Data, op.Version)
+	op := linearizability.Op{Session: sess, Kind: linearizability.SetData, Path: path, Data: w.Data(), Version: w.version(path)}
+	w.Do(op, func(op *linearizability.Op) error {
+		st, err := w.Conn.Set(path, op.Data, op.Version)
 		if err == nil && st != nil {
 			op.StatVersion, op.Mzxid, op.Czxid = st.Version, st.Mzxid, st.Czxid
 			w.versions[path] = st.Version
@@ -378,8 +240,8 @@ func (w *worker) setData(sess int64, path string) {
 
 func (w *worker) delete(sess int64, path string) {
 	op := linearizability.Op{Session: sess, Kind: linearizability.Delete, Path: path, Version: w.version(path)}
-	w.do(op, func(op *linearizability.Op) error {
-		err := w.conn.Delete(path, op.Version)
+	w.Do(op, func(op *linearizability.Op) error {
+		err := w.Conn.Delete(path, op.Version)
 		if err == nil {
 			delete(w.versions, path)
 		}
@@ -395,22 +257,22 @@ func (w *worker) multi(sess int64, g int) {
 	case 0: // conditional update
 		subs = []linearizability.Op{
 			{Kind: linearizability.Check, Path: k1, Version: w.version(k1)},
-			{Kind: linearizability.SetData, Path: k2, Data: w.data(), Version: w.version(k2)},
+			{Kind: linearizability.SetData, Path: k2, Data: w.Data(), Version: w.version(k2)},
 		}
 	case 1:
 		subs = []linearizability.Op{
-			{Kind: linearizability.Create, Path: k1, Data: w.data(), Mode: w.mode()},
-			{Kind: linearizability.SetData, Path: k2, Data: w.data(), Version: -1},
+			{Kind: linearizability.Create, Path: k1, Data: w.Data(), Mode: w.mode()},
+			{Kind: linearizability.SetData, Path: k2, Data: w.Data(), Version: -1},
 		}
 	case 2: // replace
 		subs = []linearizability.Op{
 			{Kind: linearizability.Delete, Path: k1, Version: w.version(k1)},
-			{Kind: linearizability.Create, Path: k1, Data: w.data(), Mode: w.mode()},
+			{Kind: linearizability.Create, Path: k1, Data: w.Data(), Mode: w.mode()},
 		}
 	default:
 		subs = []linearizability.Op{
-			{Kind: linearizability.SetData, Path: k1, Data: w.data(), Version: w.version(k1)},
-			{Kind: linearizability.SetData, Path: k2, Data: w.data(), Version: -1},
+			{Kind: linearizability.SetData, Path: k1, Data: w.Data(), Version: w.version(k1)},
+			{Kind: linearizability.SetData, Path: k2, Data: w.Data(), Version: -1},
 		}
 	}
 	reqs := make([]any, len(subs))
@@ -427,8 +289,8 @@ func (w *worker) multi(sess int64, g int) {
 		}
 	}
 	op := linearizability.Op{Session: sess, Kind: linearizability.Multi, Ops: subs}
-	w.do(op, func(op *linearizability.Op) error {
-		mr, err := w.conn.Multi(reqs...)
+	w.Do(op, func(op *linearizability.Op) error {
+		mr, err := w.Conn.Multi(reqs...)
 		if len(mr) != len(op.Ops) {
 			// No per-op results: the multi did not reach the server, or
 			// the server refused it as a whole.
@@ -439,7 +301,7 @@ func (w *worker) multi(sess int64, g int) {
 		}
 		for i := range mr {
 			s := &op.Ops[i]
-			s.Err = subCode(mr[i].Error)
+			s.Err = load.SubCode(mr[i].Error)
 			if s.Err != linearizability.ErrOK {
 				continue
 			}
@@ -471,17 +333,17 @@ func (w *worker) multi(sess int64, g int) {
 // get reads path, setting a data watch if watch.
 func (w *worker) get(sess int64, path string, watch bool) linearizability.Op {
 	var ch <-chan zk.Event
-	op, gen := w.do(linearizability.Op{Session: sess, Kind: linearizability.GetData, Path: path}, func(op *linearizability.Op) error {
+	op, gen := w.Do(linearizability.Op{Session: sess, Kind: linearizability.GetData, Path: path}, func(op *linearizability.Op) error {
 		var data []byte
 		var st *zk.Stat
 		var err error
 		if watch {
-			data, st, ch, err = w.conn.GetW(path)
+			data, st, ch, err = w.Conn.GetW(path)
 		} else {
-			data, st, err = w.conn.Get(path)
+			data, st, err = w.Conn.Get(path)
 		}
 		if err == nil && st != nil {
-			op.RespData = append([]byte{}, data...)
+			op.RespData = recordedData(path, data)
 			op.StatVersion, op.Mzxid, op.Czxid = st.Version, st.Mzxid, st.Czxid
 			w.versions[path] = st.Version
 		}
@@ -494,17 +356,18 @@ func (w *worker) get(sess int64, path string, watch bool) linearizability.Op {
 }
 
 // exists checks path, setting a watch if watch: a data watch if the node
-// exists, an exist watch (fires on its creation) if not.
-func (w *worker) exists(sess int64, path string, watch bool) {
+// exists, an exist watch (fires on its creation) if not. It returns the
+// recorded op and the watch set (nil if none).
+func (w *worker) exists(sess int64, path string, watch bool) (linearizability.Op, *watchRec) {
 	var ch <-chan zk.Event
-	op, gen := w.do(linearizability.Op{Session: sess, Kind: linearizability.Exists, Path: path}, func(op *linearizability.Op) error {
+	op, gen := w.Do(linearizability.Op{Session: sess, Kind: linearizability.Exists, Path: path}, func(op *linearizability.Op) error {
 		var ok bool
 		var st *zk.Stat
 		var err error
 		if watch {
-			ok, st, ch, err = w.conn.ExistsW(path)
+			ok, st, ch, err = w.Conn.ExistsW(path)
 		} else {
-			ok, st, err = w.conn.Exists(path)
+			ok, st, err = w.Conn.Exists(path)
 		}
 		if err != nil {
 			return err
@@ -523,20 +386,21 @@ func (w *worker) exists(sess int64, path string, watch bool) {
 		if op.Exists {
 			kind = watchData
 		}
-		w.watches.track(w, op, kind, gen, ch)
+		return op, w.watches.track(w, op, kind, gen, ch)
 	}
+	return op, nil
 }
 
 // children lists parent, setting a child watch if watch.
 func (w *worker) children(sess int64, parent string, watch bool) {
 	var ch <-chan zk.Event
-	op, gen := w.do(linearizability.Op{Session: sess, Kind: linearizability.GetChildren, Path: parent}, func(op *linearizability.Op) error {
+	op, gen := w.Do(linearizability.Op{Session: sess, Kind: linearizability.GetChildren, Path: parent}, func(op *linearizability.Op) error {
 		var kids []string
 		var err error
 		if watch {
-			kids, _, ch, err = w.conn.ChildrenW(parent)
+			kids, _, ch, err = w.Conn.ChildrenW(parent)
 		} else {
-			kids, _, err = w.conn.Children(parent)
+			kids, _, err = w.Conn.Children(parent)
 		}
 		if err == nil {
 			op.Children = append([]string{}, kids...)

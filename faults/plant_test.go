@@ -3,6 +3,7 @@ package faults
 import (
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +19,7 @@ import (
 
 var (
 	faultsPlantBug = flag.String("faults.plant-bug", "",
-		"comma list of engine/bugs names to plant, one sub-test each (TestFaultsCatchPlantedBug only): "+allBugNames())
+		"all, or a comma list of engine/bugs names to plant, one sub-test each (TestFaultsCatchPlantedBug only): "+allBugNames())
 	faultsPlantTries = flag.Int("faults.plant-tries", 1,
 		"runs (with new seeds) before a planted bug counts as not caught")
 )
@@ -31,9 +32,15 @@ func allBugNames() string {
 	return strings.Join(names, ", ")
 }
 
-// parseBugs checks the -faults.plant-bug list.
+// parseBugs checks the -faults.plant-bug list; "all" is every bug.
 func parseBugs(s string) ([]string, error) {
 	var out []string
+	if strings.TrimSpace(s) == "all" {
+		for _, b := range bugs.All() {
+			out = append(out, b.String())
+		}
+		return out, nil
+	}
 	for _, f := range strings.Split(s, ",") {
 		name := strings.TrimSpace(f)
 		if b, ok := bugs.Parse(name); !ok || b == bugs.None {
@@ -61,16 +68,51 @@ func TestFaultsCatchPlantedBug(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var rows []catchRow
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
 			for _, n := range sizes {
-				t.Run(fmt.Sprintf("servers=%d", n), func(t *testing.T) { catchPlantedBug(t, name, n) })
+				t.Run(fmt.Sprintf("servers=%d", n), func(t *testing.T) { rows = append(rows, catchPlantedBug(t, name, n)) })
 			}
 		})
 	}
+	t.Logf("planted bugs on real processes (-faults.duration=%v of faults a run, up to %d run(s) each):\n%s",
+		*faultsDuration, max(1, *faultsPlantTries), catchTable(rows))
 }
 
-func catchPlantedBug(t *testing.T, bug string, n int) {
+// catchRow is one line of the table TestFaultsCatchPlantedBug prints.
+type catchRow struct {
+	bug     string
+	servers int
+	caught  bool
+	try     int
+	by      string // the checks that found something, with counts
+	first   string // the earliest evidence: check and when
+	took    time.Duration
+	seed    uint64
+	// aborted: the harness failed before its checks ran.
+	aborted bool
+}
+
+// catchTable renders rows as a Markdown table.
+func catchTable(rows []catchRow) string {
+	var b strings.Builder
+	b.WriteString("| planted bug | servers | caught | by (findings per check) | earliest evidence | run | seed |\n|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		caught := "no"
+		switch {
+		case r.aborted:
+			caught = "harness failed"
+		case r.caught:
+			caught = fmt.Sprintf("yes (run %d)", r.try)
+		}
+		fmt.Fprintf(&b, "| `%s` | %d | %s | %s | %s | %v | %d |\n", r.bug, r.servers, caught, orDash(r.by), orDash(r.first), r.took.Round(time.Second), r.seed)
+	}
+	return b.String()
+}
+
+func catchPlantedBug(t *testing.T, bug string, n int) (row catchRow) {
+	row = catchRow{bug: bug, servers: n}
 	tries := max(1, *faultsPlantTries)
 	began := time.Now()
 	for try := 1; try <= tries; try++ {
@@ -82,8 +124,11 @@ func catchPlantedBug(t *testing.T, bug string, n int) {
 		ok := t.Run(fmt.Sprintf("try=%d", try), func(t *testing.T) {
 			res = runFaults(t, n, runOptions{seed: seed, bug: bug})
 		})
+		row.try, row.seed, row.took = try, res.seed, time.Since(began)
 		if !ok {
-			t.Fatalf("try %d: the harness failed before its checks ran", try)
+			row.aborted = true
+			t.Errorf("try %d: the harness failed before its checks ran", try)
+			return row
 		}
 		var caught []finding
 		checks := map[string]int{}
@@ -96,6 +141,12 @@ func catchPlantedBug(t *testing.T, bug string, n int) {
 		if len(caught) == 0 {
 			t.Logf("try %d (seed %d): %s NOT caught after %v of load (findings: %v)", try, res.seed, bug,
 				res.checked.Sub(res.loadStart).Round(time.Second), checks)
+			var other []string
+			for c, k := range checks {
+				other = append(other, fmt.Sprintf("%s=%d", c, k))
+			}
+			slices.Sort(other)
+			row.by = strings.Join(other, " ")
 			continue
 		}
 		first := caught[0]
@@ -105,7 +156,7 @@ func catchPlantedBug(t *testing.T, bug string, n int) {
 			}
 		}
 		var by []string
-		for _, c := range []string{checkLost, checkPorcupine, checkReads, checkWatchEvents, checkWatchMissed, checkTwoLeaders} {
+		for _, c := range []string{checkLost, checkPorcupine, checkReads, checkWatchEvents, checkWatchMissed, checkTwoLeaders, checkBig, checkIdle, checkExpiry} {
 			if checks[c] > 0 {
 				by = append(by, fmt.Sprintf("%s=%d", c, checks[c]))
 			}
@@ -114,7 +165,10 @@ func catchPlantedBug(t *testing.T, bug string, n int) {
 			bug, n, try, res.seed, strings.Join(by, " "), first.check, when(first.at, res.loadStart, res.faults),
 			res.checked.Sub(res.loadStart).Round(time.Second), len(res.faults), time.Since(began).Round(time.Second),
 			first.msg, res.replay)
-		return
+		row.caught, row.by = true, strings.Join(by, " ")
+		row.first = first.check + ", " + when(first.at, res.loadStart, res.faults)
+		return row
 	}
 	t.Errorf("%s planted in %d servers: not caught in %d run(s) of %v of faults", bug, n, tries, *faultsDuration)
+	return row
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zabkeeper/zabkeeper/faults/load"
 	"github.com/zabkeeper/zabkeeper/linearizability"
 )
 
@@ -182,7 +183,7 @@ func rollingRestart(t *testing.T, o ensembleOptions) {
 	const n = 3
 	seed := uint64(time.Now().UnixNano())
 	c := startClusterTimed(t, n, "", o)
-	rec := newRecorder()
+	rec := load.NewRecorder()
 	addrs := c.clientAddrs()
 	logger := &zkLogger{}
 	watches := &watchLog{}
@@ -192,7 +193,7 @@ func rollingRestart(t *testing.T, o ensembleOptions) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(setup.conn.Close)
+	t.Cleanup(setup.Conn.Close)
 	for _, p := range groupParents {
 		if err := setup.createParent(p); err != nil {
 			t.Fatal(err)
@@ -203,7 +204,7 @@ func rollingRestart(t *testing.T, o ensembleOptions) {
 		if workers[i], err = newWorker(i+1, addrs, rec, watches, seed, logger); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(workers[i].conn.Close)
+		t.Cleanup(workers[i].Conn.Close)
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -234,20 +235,21 @@ func rollingRestart(t *testing.T, o ensembleOptions) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(final.conn.Close)
+	t.Cleanup(final.Conn.Close)
 	for _, p := range loadPaths {
 		if err := final.finalRead(p); err != nil {
 			t.Fatal(err)
 		}
 	}
-	h := rec.history()
+	h := rec.History()
+	unknowns, expired := rec.Counts()
 
 	var b strings.Builder
 	server := "zabkeeper"
 	if o.java {
 		server = "Apache ZooKeeper"
 	}
-	fmt.Fprintf(&b, "figures (%s, tickTime 2000 ms, %d workers, %d ops, %d of unknown outcome):\n", server, len(workers), len(h.Ops), rec.unknowns)
+	fmt.Fprintf(&b, "figures (%s, tickTime 2000 ms, %d workers, %d ops, %d of unknown outcome):\n", server, len(workers), len(h.Ops), unknowns)
 	for k, f := range figures {
 		f.pause = writePause(h, f.from, f.to)
 		figures[k] = f
@@ -259,10 +261,10 @@ func rollingRestart(t *testing.T, o ensembleOptions) {
 	}
 	t.Log(b.String())
 
-	if len(rec.expired) > 0 {
-		t.Errorf("%d sessions expired across graceful restarts", len(rec.expired))
+	if expired > 0 {
+		t.Errorf("%d sessions expired across graceful restarts", expired)
 	}
-	if lost := ackedWritesLost(h, loadPaths); len(lost) > 0 {
+	if lost := load.AckedWritesLost(h, loadPaths); len(lost) > 0 {
 		t.Errorf("acknowledged writes lost: %v", lost)
 	}
 	lin, err := linearizability.CheckLinearizable(h, checkTime)

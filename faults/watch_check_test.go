@@ -1,11 +1,14 @@
 package faults
 
 import (
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/zabkeeper/zabkeeper/faults/load"
 	"github.com/zabkeeper/zabkeeper/linearizability"
 )
 
@@ -14,7 +17,8 @@ import (
 // reported missed unless the client reconnected since it was set.
 func TestWatchChecks(t *testing.T) {
 	const p = "/g0/k0"
-	w := &worker{id: 1, client: &client{tap: &replyTap{dials: 1}}}
+	tap, redial := dialedTap(t)
+	w := &worker{Session: &load.Session{ID: 1, Tap: tap}}
 	reg := linearizability.Op{Session: 1, Call: 10, Return: 11, Kind: linearizability.GetData, Path: p, Zxid: 50, RespData: []byte("a")}
 	set := func(call int64, mzxid int64) linearizability.Op {
 		return linearizability.Op{Session: 2, Call: call, Return: call + 1, Kind: linearizability.SetData, Path: p,
@@ -57,7 +61,7 @@ func TestWatchChecks(t *testing.T) {
 	if r := check(hist(reg), pending); len(r.missed) != 0 || r.pending != 1 {
 		t.Errorf("a watch nothing triggered reported: %+v", r)
 	}
-	w.tap.dials = 2 // reconnected since: the client re-registered it
+	redial() // reconnected since: the client re-registered it
 	if r := check(hist(reg, set(20, 60)), pending); len(r.missed) != 0 {
 		t.Errorf("missed watch reported across a reconnect: %+v", r)
 	}
@@ -68,7 +72,8 @@ func TestWatchChecks(t *testing.T) {
 // and only then.
 func TestWatchChecksRecreatedAcrossReconnect(t *testing.T) {
 	const p = "/g0/k0"
-	w := &worker{id: 1, client: &client{tap: &replyTap{dials: 1}}}
+	tap, _ := dialedTap(t)
+	w := &worker{Session: &load.Session{ID: 1, Tap: tap}}
 	reg := linearizability.Op{Session: 1, Call: 10, Return: 11, Kind: linearizability.GetData, Path: p, Zxid: 50, RespData: []byte("a")}
 	replace := linearizability.Op{Session: 2, Call: 20, Return: linearizability.Unknown, Kind: linearizability.Multi, Ops: []linearizability.Op{
 		{Kind: linearizability.Delete, Path: p, Version: -1},
@@ -83,4 +88,25 @@ func TestWatchChecksRecreatedAcrossReconnect(t *testing.T) {
 			t.Errorf("event on connection %d: %d implausible, want %d: %v", evGen, got, want, rep.implausible)
 		}
 	}
+}
+
+// dialedTap returns a tap that has dialed one connection (generation 1),
+// to a loopback listener, and redial, which dials one more.
+func dialedTap(t *testing.T) (tap *load.Tap, redial func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	tap = load.NewTap()
+	redial = func() {
+		nc, err := tap.Dial("tcp", ln.Addr().String(), time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = nc.Close() })
+	}
+	redial()
+	return tap, redial
 }

@@ -73,7 +73,7 @@ func (r *watchRec) reconnected() bool {
 
 func (r *watchRec) String() string {
 	fired, ev, at := r.state()
-	s := fmt.Sprintf("%s watch of worker %d on %s set by %s", r.kind, r.worker.id, r.reg.Path, r.reg.String())
+	s := fmt.Sprintf("%s watch of worker %d on %s set by %s", r.kind, r.worker.ID, r.reg.Path, r.reg.String())
 	if fired {
 		s += fmt.Sprintf(", fired %s at %d", ev.Type, at)
 	} else {
@@ -91,7 +91,7 @@ type watchLog struct {
 
 // track records a watch and waits for its event in a goroutine of its own,
 // which ends when the event arrives or the client closes.
-func (l *watchLog) track(w *worker, reg linearizability.Op, kind watchKind, gen int, ch <-chan zk.Event) {
+func (l *watchLog) track(w *worker, reg linearizability.Op, kind watchKind, gen int, ch <-chan zk.Event) *watchRec {
 	r := &watchRec{worker: w, kind: kind, reg: reg, gen: gen}
 	l.mu.Lock()
 	l.recs = append(l.recs, r)
@@ -99,7 +99,7 @@ func (l *watchLog) track(w *worker, reg linearizability.Op, kind watchKind, gen 
 	w.pending.Add(1)
 	l.wg.Go(func() {
 		ev, ok := <-ch
-		gen := w.tap.generation()
+		gen := w.Tap.Generation()
 		r.mu.Lock()
 		r.fired, r.at, r.evGen = true, time.Now().UnixNano(), gen
 		if ok {
@@ -110,6 +110,7 @@ func (l *watchLog) track(w *worker, reg linearizability.Op, kind watchKind, gen 
 		r.mu.Unlock()
 		w.pending.Add(-1)
 	})
+	return r
 }
 
 func (l *watchLog) all() []*watchRec {
@@ -179,6 +180,29 @@ func effects(h linearizability.History) []writeEffect {
 	return out
 }
 
+// effectIndex holds the changes of a history by the path they change and
+// by that path's parent: a watch on p can only be fired or explained by a
+// change of p or of a child of p, so the checks look at those alone
+// instead of at every write of the run.
+type effectIndex struct {
+	byPath, byParent map[string][]writeEffect
+}
+
+func indexEffects(effs []writeEffect) effectIndex {
+	x := effectIndex{byPath: map[string][]writeEffect{}, byParent: map[string][]writeEffect{}}
+	for _, e := range effs {
+		x.byPath[e.path] = append(x.byPath[e.path], e)
+		parent := path.Dir(e.path)
+		x.byParent[parent] = append(x.byParent[parent], e)
+	}
+	return x
+}
+
+// about returns the changes of p and of its children.
+func (x effectIndex) about(p string) []writeEffect {
+	return append(append([]writeEffect(nil), x.byPath[p]...), x.byParent[p]...)
+}
+
 // triggers reports whether change e fires a watch of kind on watched (for
 // the missed-watch check: what must fire it).
 func triggers(kind watchKind, watched string, e writeEffect) bool {
@@ -232,11 +256,11 @@ type watchReport struct {
 // mustFire reports whether r must have fired by now: it was set on a
 // connection that is still the worker's, and an acknowledged write that
 // triggers it was issued after the read that set it returned.
-func mustFire(r *watchRec, effs []writeEffect) bool {
-	if r.gen == 0 || r.gen != r.worker.tap.generation() {
+func mustFire(r *watchRec, effs effectIndex) bool {
+	if r.gen == 0 || r.gen != r.worker.Tap.Generation() {
 		return false
 	}
-	for _, e := range effs {
+	for _, e := range effs.about(r.reg.Path) {
 		if e.acked && e.call > r.reg.Return && triggers(r.kind, r.reg.Path, e) {
 			return true
 		}
@@ -247,7 +271,7 @@ func mustFire(r *watchRec, effs []writeEffect) bool {
 // waitWatches polls until every watch that must fire has fired, or d
 // passes.
 func waitWatches(l *watchLog, h linearizability.History, d time.Duration) {
-	effs := effects(h)
+	effs := indexEffects(effects(h))
 	deadline := time.Now().Add(d)
 	for _, r := range l.all() {
 		for mustFire(r, effs) && time.Now().Before(deadline) {
@@ -261,7 +285,7 @@ func waitWatches(l *watchLog, h linearizability.History, d time.Duration) {
 
 // checkWatches runs both checks over every watch of l against h.
 func checkWatches(l *watchLog, h linearizability.History) watchReport {
-	effs := effects(h)
+	effs := indexEffects(effects(h))
 	expired := map[int64]bool{}
 	for _, op := range h.Ops {
 		if op.Kind == linearizability.CloseSession {
@@ -297,7 +321,7 @@ func checkWatches(l *watchLog, h linearizability.History) watchReport {
 }
 
 // implausible returns why event ev of watch r cannot be right, or "".
-func implausible(r *watchRec, ev zk.Event, at int64, effs []writeEffect, expired map[int64]bool) string {
+func implausible(r *watchRec, ev zk.Event, at int64, effs effectIndex, expired map[int64]bool) string {
 	if ev.Path != r.reg.Path {
 		return fmt.Sprintf("event for path %s", ev.Path)
 	}
@@ -308,7 +332,7 @@ func implausible(r *watchRec, ev zk.Event, at int64, effs []writeEffect, expired
 	if !allowed {
 		return fmt.Sprintf("%s cannot fire a %s watch", ev.Type, r.kind)
 	}
-	for _, e := range effs {
+	for _, e := range effs.about(ev.Path) {
 		if e.call >= at {
 			continue
 		}

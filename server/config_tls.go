@@ -43,7 +43,22 @@ type TLSConfig struct {
 	// ReloadInterval is how often the PEM files are checked for changes
 	// (ssl.reloadIntervalMs, a zabkeeper key; default 2 s).
 	ReloadInterval time.Duration
+	// OutstandingHandshakeLimit caps the TLS handshakes in progress on the
+	// client ports that speak TLS: a connection accepted past it is closed
+	// at once and counted (mntr zk_tls_handshake_exceeded), as ZooKeeper's
+	// zookeeper.netty.server.outstandingHandshake.limit; 0 or less (the
+	// default, -1, ZooKeeper's) means no cap.
+	OutstandingHandshakeLimit int
+	// HandshakeTimeout is how long a connection to a client port that
+	// speaks TLS may take to send its first byte and finish the TLS
+	// handshake (ssl.handshakeDetectionTimeoutMillis, ZooKeeper's key and
+	// default, 5 s); past it the connection is closed.
+	HandshakeTimeout time.Duration
 }
+
+// DefaultHandshakeTimeout is HandshakeTimeout's default, ZooKeeper's
+// X509Util.DEFAULT_HANDSHAKE_DETECTION_TIMEOUT_MILLIS.
+const DefaultHandshakeTimeout = 5 * time.Second
 
 // defaultTLSConfig is TLSConfig's defaults: no TLS port, hostname
 // verification on (ZooKeeper's default).
@@ -53,6 +68,9 @@ func defaultTLSConfig() TLSConfig {
 		Client:           tlsconf.Settings{HostnameVerification: true},
 		QuorumSettings:   tlsconf.Settings{HostnameVerification: true},
 		ReloadInterval:   tlsconf.DefaultReloadInterval,
+
+		OutstandingHandshakeLimit: -1,
+		HandshakeTimeout:          DefaultHandshakeTimeout,
 	}
 }
 
@@ -104,6 +122,16 @@ func (t *TLSConfig) setTLSKey(key, value string) (handled bool, err error) {
 		t.QuorumPortUnification, err = boolVal()
 	case k == "X509AuthenticationProvider.superUser":
 		t.SuperUser = value
+	case k == "netty.server.outstandingHandshake.limit":
+		// Integer.getInteger in ZooKeeper: any int, <= 0 is no cap.
+		t.OutstandingHandshakeLimit, err = strconv.Atoi(value)
+	case k == "ssl.handshakeDetectionTimeoutMillis":
+		var ms int
+		ms, err = strconv.Atoi(value)
+		if err == nil && ms <= 0 {
+			err = fmt.Errorf("%d must be positive", ms)
+		}
+		t.HandshakeTimeout = time.Duration(ms) * time.Millisecond
 	case k == "sslQuorumReloadCertFiles", k == "client.certReload":
 		// Both are always on here; the keys are accepted for ZooKeeper's
 		// configurations.
@@ -169,6 +197,9 @@ func (t TLSConfig) validate() error {
 	}
 	if err := t.ClientID.Validate(); err != nil {
 		return &ConfigError{Key: "ssl.clientCertIdType", Err: err}
+	}
+	if t.ClientTLS() && t.HandshakeTimeout <= 0 {
+		return &ConfigError{Key: "ssl.handshakeDetectionTimeoutMillis", Err: fmt.Errorf("%v must be positive", t.HandshakeTimeout)}
 	}
 	if t.SecureClientPort < -1 || t.SecureClientPort > 65535 {
 		return &ConfigError{Key: "secureClientPort", Err: fmt.Errorf("%d out of range [0, 65535]", t.SecureClientPort)}

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -53,9 +52,12 @@ type clientConn struct {
 	mode connMode
 	// transportIDs are the x509 ids of a TLS client certificate.
 	transportIDs []proto.Id
-	remote       string
-	ip           string
-	log          *slog.Logger
+	// handshakeSlot is set while the connection holds one of the
+	// outstanding TLS handshakes (tlsguard.go); its goroutine only.
+	handshakeSlot bool
+	remote        string
+	ip            string
+	log           *slog.Logger
 
 	// timeoutMs is the negotiated session timeout, the read deadline once
 	// the session is established (0 before).
@@ -111,13 +113,7 @@ func newClientConn(s *Server, id engine.ConnID, nc net.Conn, mode connMode) *cli
 // run serves the connection until it ends.
 func (c *clientConn) run() {
 	if err := c.secure(); err != nil {
-		// A probe that connects and hangs up (a TCP health check) is no
-		// news; a failed handshake is.
-		level := slog.LevelWarn
-		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
-			level = slog.LevelDebug
-		}
-		c.log.Log(context.Background(), level, "closing connection", "listener", c.mode.String(), "err", err)
+		c.secureFailed(err) // tlsguard.go: counted, and logged at a bounded rate
 		c.shutdown()
 		return
 	}

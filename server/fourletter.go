@@ -218,6 +218,20 @@ type ServerInfo struct {
 	// ResponseSizes is the last, smallest and largest client reply size in
 	// bytes, -1 before the first (mntr zk_*_client_response_size).
 	ResponseSizes [3]int64
+	// ClientTLS is true when a client port speaks TLS; mntr then reports
+	// the three TLS handshake figures below under ZooKeeper's names.
+	ClientTLS bool
+	// OutstandingTLSHandshakes is the number of client TLS handshakes in
+	// progress (zk_outstanding_tls_handshake).
+	OutstandingTLSHandshakes int64
+	// TLSHandshakeExceeded counts the connections closed because
+	// outstandingHandshake.limit handshakes were in progress
+	// (zk_tls_handshake_exceeded).
+	TLSHandshakeExceeded int64
+	// UnsuccessfulHandshakes counts the client TLS handshakes that failed:
+	// bad or missing certificate, plain text on the TLS port, timeout
+	// (zk_unsuccessful_handshake).
+	UnsuccessfulHandshakes int64
 	// DigestMismatches counts the times the tree digest, after replaying
 	// the log at start, differed from the one a snapshot recorded
 	// (ZooKeeper's digest_mismatches_count).

@@ -143,3 +143,29 @@ func (s *Server) SecureAddr() net.Addr {
 	}
 	return s.secureLn.Addr()
 }
+
+// confProperties are conf's pairs with the ports actually bound, as
+// ZooKeeper's dumpConf prints its listeners' local ports: clientPort and
+// secureClientPort are -1 without that listener, never the 0 that asked
+// the operating system for a free port.
+func (s *Server) confProperties() [][2]string {
+	props := s.cfg.Properties()
+	bound := func(ln net.Listener) string {
+		if ln == nil {
+			return "-1"
+		}
+		if a, ok := ln.Addr().(*net.TCPAddr); ok {
+			return strconv.Itoa(a.Port)
+		}
+		return "-1"
+	}
+	for i, kv := range props {
+		switch kv[0] {
+		case "clientPort":
+			props[i][1] = bound(s.ln)
+		case "secureClientPort":
+			props[i][1] = bound(s.secureLn)
+		}
+	}
+	return props
+}

@@ -49,6 +49,11 @@ func monitorValues(info ServerInfo) []monitorValue {
 	i64("last_client_response_size", info.ResponseSizes[0])
 	i64("min_client_response_size", info.ResponseSizes[1])
 	i64("max_client_response_size", info.ResponseSizes[2])
+	if info.ClientTLS {
+		i64("outstanding_tls_handshake", info.OutstandingTLSHandshakes)
+		i64("tls_handshake_exceeded", info.TLSHandshakeExceeded)
+		i64("unsuccessful_handshake", info.UnsuccessfulHandshakes)
+	}
 	i64("digest_mismatches_count", info.DigestMismatches)
 	if len(info.DuplicateIDs) > 0 {
 		ids := make([]string, len(info.DuplicateIDs))

@@ -99,6 +99,8 @@ type Server struct {
 	// loop only.
 	quotaLogged     time.Time
 	quotaSuppressed int
+	// tlsHS counts and paces the client TLS handshakes (tlsguard.go).
+	tlsHS tlsHandshakes
 }
 
 // New opens the data directories, recovers the state from the newest valid
@@ -479,6 +481,12 @@ func (s *Server) accept(ln net.Listener, mode connMode) {
 			_ = nc.Close()
 			return
 		default:
+		}
+		if !s.admitHandshake(c) {
+			s.connMu.Unlock()
+			s.handshakeRefused(c)
+			_ = nc.Close()
+			continue
 		}
 		s.perIP[c.ip]++
 		s.conns[id] = c

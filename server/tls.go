@@ -91,37 +91,58 @@ func (p *peekedConn) Read(b []byte) (int, error) { return p.r.Read(b) }
 
 // secure runs before anything else on a connection of a TLS or unified
 // port: it tells TLS from plain text by the first byte (unified), runs the
-// TLS handshake within the sessionless timeout, and turns a client
+// TLS handshake within the handshake timeout
+// (ssl.handshakeDetectionTimeoutMillis, counted from here: a client that
+// connects and sends nothing is closed, not held), and turns a client
 // certificate into the connection's x509 ids. On success c.rw is the
-// stream to use. A failure is the client's alone: it is logged and the
-// connection closes.
+// stream to use. A failure is the client's alone: secureFailed counts
+// and logs it and the connection closes. The connection's handshake slot
+// (admitHandshake) is given back on return.
 func (c *clientConn) secure() error {
 	if c.mode == modePlain {
 		return nil
 	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.sessionlessTimeout))
+	defer c.releaseHandshake()
+	timeout := c.srv.cfg.TLS.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = DefaultHandshakeTimeout
+	}
+	_ = c.nc.SetDeadline(time.Now().Add(timeout))
 	// A small buffer: once the peeked bytes are consumed, larger reads go
 	// straight to the socket (and the reader above has a buffer of its own).
 	br := bufio.NewReaderSize(c.nc, 16)
 	first, err := br.Peek(1)
 	if err != nil {
-		return c.sessionless(err)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			if c.mode == modeTLS {
+				err = &handshakeError{fmt.Errorf("no TLS handshake within %v of connecting: %w", timeout, err)}
+			} else {
+				// A unified port: neither TLS nor plain text began.
+				err = fmt.Errorf("nothing received within %v of connecting: %w", timeout, err)
+			}
+		}
+		return err
 	}
 	c.rw = &peekedConn{Conn: c.nc, r: br}
 	if !tlsconf.IsTLSHandshake(first) {
 		if c.mode == modeUnified {
+			_ = c.nc.SetWriteDeadline(time.Time{})
 			return nil
 		}
 		if head, _ := br.Peek(4); isFourLetterWord(string(head)) {
 			_ = c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
 			_, _ = io.WriteString(c.nc, requiresTLSReply)
 		}
-		return errors.New("plain text on the TLS port (secureClientPort); the client must use TLS")
+		return &handshakeError{errors.New("plain text on the TLS port (secureClientPort); the client must use TLS")}
 	}
 	tc := tls.Server(c.rw, c.srv.clientTLS.ServerConfig())
-	_ = c.nc.SetDeadline(time.Now().Add(c.srv.sessionlessTimeout))
 	if err := tc.Handshake(); err != nil {
-		return fmt.Errorf("TLS handshake failed: %w", err)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			err = fmt.Errorf("not finished within %v of connecting: %w", timeout, err)
+		}
+		return &handshakeError{fmt.Errorf("TLS handshake failed: %w", err)}
 	}
 	_ = c.nc.SetWriteDeadline(time.Time{})
 	c.rw = tc
@@ -132,7 +153,7 @@ func (c *clientConn) secure() error {
 	}
 	ids, err := c.srv.x509IDs(st.PeerCertificates[0])
 	if err != nil {
-		return fmt.Errorf("x509 authentication failed: %w", err)
+		return &handshakeError{fmt.Errorf("x509 authentication failed: %w", err)}
 	}
 	c.transportIDs = ids
 	c.log.Info("TLS client authenticated", "x509", ids[len(ids)-1].ID, "super", len(ids) > 1,

@@ -391,11 +391,13 @@ zookeeper.some.password=hunter4
 // never the key store's contents.
 func TestTLSSecretsNotServed(t *testing.T) {
 	e := newTLSEnv(t)
-	plain, _, logs := startTLSServer(t, e, func(c *server.Config) {
+	plain, secure, logs := startTLSServer(t, e, func(c *server.Config) {
 		c.FourLetterWords = map[string]bool{"conf": true, "envi": true, "srvr": true, "ruok": true}
 	})
 	conf := fourLetter(t, plain, "conf")
-	require.Contains(t, conf, "secureClientPort=0")
+	_, securePort, err := net.SplitHostPort(secure)
+	require.NoError(t, err)
+	require.Contains(t, conf, "secureClientPort="+securePort+"\n")
 	key, err := os.ReadFile(e.keyStore)
 	require.NoError(t, err)
 	for _, out := range []string{conf, fourLetter(t, plain, "envi"), logs.String()} {

@@ -10,5 +10,6 @@
 //
 // The test runs only with ZABKEEPER_DOCKER_TEST=1 (make docker-test); then a
 // missing Docker daemon or docker-compose is a failure, never a skip. The
-// package has no non-test code.
+// package has no non-test code; its recorded sessions come from
+// faults/load, which the real-process fault harness uses too.
 package dockertest

@@ -142,7 +142,7 @@ func TestDockerEnsemble(t *testing.T) {
 	}
 	t.Cleanup(l.close) // before down: cleanups run last-in first-out
 	if _, err := waitFor(recoverDeadline, "first writes acknowledged", func() (bool, string) {
-		n := len(l.rec.snapshotAcks())
+		n := len(l.rec.Acks())
 		return n >= 100, fmt.Sprintf("%d acks", n)
 	}); err != nil {
 		t.Fatal(err)
@@ -150,7 +150,7 @@ func TestDockerEnsemble(t *testing.T) {
 
 	phases := []struct {
 		name string
-		run  func(*testing.T, *ensemble, *load, *figures)
+		run  func(*testing.T, *ensemble, *workload, *figures)
 	}{
 		{"kill the leader", killLeader},
 		{"restart a follower with a new IP", restartFollowerNewIP},
@@ -172,8 +172,8 @@ func TestDockerEnsemble(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := l.rec.history()
-	unknowns, expired := l.rec.counts()
+	h := l.rec.History()
+	unknowns, expired := l.rec.Counts()
 	fig.add("operations: %d (%d of unknown outcome), acknowledged markers %d, lost %d, sessions expired %d",
 		len(h.Ops), unknowns, acked, len(lost), expired)
 	if len(lost) > 0 {
@@ -276,20 +276,20 @@ func (e *ensemble) memory() string {
 
 // resumed waits until a write is acknowledged after t0 and returns the
 // write pause around t0.
-func resumed(t *testing.T, l *load, t0 time.Time) time.Duration {
+func resumed(t *testing.T, l *workload, t0 time.Time) time.Duration {
 	t.Helper()
 	if _, err := waitFor(recoverDeadline, "writes acknowledged again", func() (bool, string) {
-		acks := l.rec.snapshotAcks()
+		acks := l.rec.Acks()
 		return len(acks) > 0 && acks[len(acks)-1] > t0.UnixNano(), "no write acknowledged since the fault"
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return l.rec.writePause(t0, time.Now())
+	return l.rec.WritePause(t0, time.Now())
 }
 
 // killLeader: docker kill (SIGKILL) of the leader; the others elect a new
 // one; the old leader is started again and rejoins.
-func killLeader(t *testing.T, e *ensemble, l *load, fig *figures) {
+func killLeader(t *testing.T, e *ensemble, l *workload, fig *figures) {
 	old := e.leader(t)
 	t0 := time.Now()
 	if _, err := docker("kill", old.container); err != nil {
@@ -314,7 +314,7 @@ func killLeader(t *testing.T, e *ensemble, l *load, fig *figures) {
 // restartFollowerNewIP stops a follower, lets another container take its
 // address, and starts it again: it comes back on a new IP, which its peers
 // must find by name.
-func restartFollowerNewIP(t *testing.T, e *ensemble, l *load, fig *figures) {
+func restartFollowerNewIP(t *testing.T, e *ensemble, l *workload, fig *figures) {
 	f := e.follower(t)
 	oldIP, err := e.ip(f)
 	if err != nil {
@@ -348,7 +348,7 @@ func restartFollowerNewIP(t *testing.T, e *ensemble, l *load, fig *figures) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pause := l.rec.writePause(t0, time.Now())
+	pause := l.rec.WritePause(t0, time.Now())
 	if _, err := docker("rm", "-f", "-v", thief); err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +361,7 @@ func restartFollowerNewIP(t *testing.T, e *ensemble, l *load, fig *figures) {
 // serving, then reconnects it and waits until all serve. It returns the
 // times: to not-ready, to a quorum serving without m, to all serving after
 // the reconnect, and the longest write pause.
-func cut(t *testing.T, e *ensemble, l *load, m *member) (notReady, serving, back, pause time.Duration) {
+func cut(t *testing.T, e *ensemble, l *workload, m *member) (notReady, serving, back, pause time.Duration) {
 	t.Helper()
 	t0 := time.Now()
 	if _, err := docker("network", "disconnect", e.network(), m.container); err != nil {
@@ -388,17 +388,17 @@ func cut(t *testing.T, e *ensemble, l *load, m *member) (notReady, serving, back
 	if err != nil {
 		t.Fatal(err)
 	}
-	return notReady, serving, back, max(pause, l.rec.writePause(t0, time.Now()))
+	return notReady, serving, back, max(pause, l.rec.WritePause(t0, time.Now()))
 }
 
-func cutFollower(t *testing.T, e *ensemble, l *load, fig *figures) {
+func cutFollower(t *testing.T, e *ensemble, l *workload, fig *figures) {
 	f := e.follower(t)
 	notReady, _, back, pause := cut(t, e, l, f)
 	fig.add("cut follower %s: /readyz false after %s, longest write pause %s, serving again %s after reconnect",
 		f.service, ms(notReady), ms(pause), ms(back))
 }
 
-func cutLeader(t *testing.T, e *ensemble, l *load, fig *figures) {
+func cutLeader(t *testing.T, e *ensemble, l *workload, fig *figures) {
 	old := e.leader(t)
 	notReady, serving, back, pause := cut(t, e, l, old)
 	fig.add("cut leader %s: new leader serving after %s, old leader /readyz false after %s, write pause %s, serving again %s after reconnect",
@@ -408,7 +408,7 @@ func cutLeader(t *testing.T, e *ensemble, l *load, fig *figures) {
 // rollingRestart stops (SIGTERM) and starts each server in turn, highest
 // ordinal first as a StatefulSet rolls, waiting for /readyz before the
 // next. No session may expire.
-func rollingRestart(t *testing.T, e *ensemble, l *load, fig *figures) {
+func rollingRestart(t *testing.T, e *ensemble, l *workload, fig *figures) {
 	start := time.Now()
 	for i := len(e.members) - 1; i >= 0; i-- {
 		m := e.members[i]
@@ -425,11 +425,11 @@ func rollingRestart(t *testing.T, e *ensemble, l *load, fig *figures) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pause := l.rec.writePause(t0, time.Now())
+		pause := l.rec.WritePause(t0, time.Now())
 		fig.add("rolling restart %s (%s): docker stop took %s, serving again %s after docker start, longest write pause %s",
 			m.service, role, ms(stopped), ms(ready), ms(pause))
 	}
-	expired := l.rec.expiredBetween(start, time.Now())
+	expired := l.rec.ExpiredBetween(start, time.Now())
 	fig.add("rolling restart: %s in all, %d sessions expired", ms(time.Since(start)), expired)
 	if expired > 0 {
 		t.Errorf("%d sessions expired during the rolling restart", expired)

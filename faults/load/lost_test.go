@@ -1,4 +1,4 @@
-package faults
+package load
 
 import (
 	"testing"
@@ -24,22 +24,22 @@ func TestAckedWritesLostCheck(t *testing.T) {
 	}
 	paths := []string{p}
 
-	if got := ackedWritesLost(hist(final("v2", 0)), paths); len(got) != 0 {
+	if got := AckedWritesLost(hist(final("v2", 0)), paths); len(got) != 0 {
 		t.Errorf("last write visible, yet reported: %v", got)
 	}
-	if got := ackedWritesLost(hist(final("v1", 0)), paths); len(got) != 1 {
+	if got := AckedWritesLost(hist(final("v1", 0)), paths); len(got) != 1 {
 		t.Errorf("overwritten value read back, reported %v", got)
 	}
-	if got := ackedWritesLost(hist(final("", linearizability.ErrNoNode)), paths); len(got) != 1 {
+	if got := AckedWritesLost(hist(final("", linearizability.ErrNoNode)), paths); len(got) != 1 {
 		t.Errorf("node gone without a delete, reported %v", got)
 	}
 	inDoubt := linearizability.Op{Session: 1, Call: 5, Return: linearizability.Unknown, Kind: linearizability.Delete, Path: p, Version: -1}
-	if got := ackedWritesLost(hist(inDoubt, final("", linearizability.ErrNoNode)), paths); len(got) != 0 {
+	if got := AckedWritesLost(hist(inDoubt, final("", linearizability.ErrNoNode)), paths); len(got) != 0 {
 		t.Errorf("an in-doubt delete explains NoNode, yet reported: %v", got)
 	}
 	failed := linearizability.Op{Session: 1, Call: 5, Return: 6, Kind: linearizability.SetData, Path: p,
 		Data: []byte("v3"), Version: 7, Err: linearizability.ErrBadVersion}
-	if got := ackedWritesLost(hist(failed, final("v3", 0)), paths); len(got) != 1 {
+	if got := AckedWritesLost(hist(failed, final("v3", 0)), paths); len(got) != 1 {
 		t.Errorf("value of a rejected write read back, reported %v", got)
 	}
 }
@@ -62,16 +62,16 @@ func TestAckedWritesLostMulti(t *testing.T) {
 	paths := []string{p}
 	hist := func(ops ...linearizability.Op) linearizability.History { return linearizability.History{Ops: ops} }
 
-	if got := ackedWritesLost(hist(create, multi(4, 0), final("v2")), paths); len(got) != 0 {
+	if got := AckedWritesLost(hist(create, multi(4, 0), final("v2")), paths); len(got) != 0 {
 		t.Errorf("the multi's value read back, yet reported: %v", got)
 	}
-	if got := ackedWritesLost(hist(create, multi(4, 0), final("v1")), paths); len(got) != 1 {
+	if got := AckedWritesLost(hist(create, multi(4, 0), final("v1")), paths); len(got) != 1 {
 		t.Errorf("the acknowledged multi's write missing, reported %v", got)
 	}
-	if got := ackedWritesLost(hist(create, multi(linearizability.Unknown, 0), final("v1")), paths); len(got) != 0 {
+	if got := AckedWritesLost(hist(create, multi(linearizability.Unknown, 0), final("v1")), paths); len(got) != 0 {
 		t.Errorf("a multi of unknown outcome need not apply, yet reported: %v", got)
 	}
-	if got := ackedWritesLost(hist(create, multi(4, linearizability.ErrNoNode), final("v2")), paths); len(got) != 1 {
+	if got := AckedWritesLost(hist(create, multi(4, linearizability.ErrNoNode), final("v2")), paths); len(got) != 1 {
 		t.Errorf("the value of a failed multi read back, reported %v", got)
 	}
 }
@@ -85,8 +85,8 @@ func TestAckedWritesLostDated(t *testing.T) {
 		{Session: 1, Call: 3, Return: 4, Kind: linearizability.SetData, Path: p, Data: []byte("v2"), Version: -1, StatVersion: 1},
 		{Session: 2, Call: 10, Return: 11, Kind: linearizability.GetData, Path: p, RespData: []byte("v1"), SyncedBefore: true},
 	}
-	got := ackedWritesLost(linearizability.History{Ops: ops}, []string{p})
-	if len(got) != 1 || got[0].at != 4 {
+	got := AckedWritesLost(linearizability.History{Ops: ops}, []string{p})
+	if len(got) != 1 || got[0].At != 4 {
 		t.Fatalf("got %+v, want one lost write dated 4", got)
 	}
 }

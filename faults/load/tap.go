@@ -1,18 +1,12 @@
-package faults
+package load
 
 import (
 	"encoding/binary"
+	"errors"
 	"net"
 	"sync"
 	"time"
 )
-
-// go-zk does not expose the ReplyHeader.zxid of a reply, and CheckReads
-// needs it (monotonic reads, read-your-writes, and each read equal to the
-// tree at its zxid). A replyTap sits under the client as its dialer: it
-// parses the frames that go by (without changing them) and keeps the zxid
-// of the reply to the last request sent. Each worker has one request in
-// flight at a time, so that reply is the answer to the call it just made.
 
 // ZooKeeper opcodes of requests go-zk sends on its own: they never answer
 // a worker's call.
@@ -22,8 +16,18 @@ const (
 	opClose      = -11
 )
 
-// replyTap records, per client, the reply header of the last request.
-type replyTap struct {
+// Tap sits under one go-zk client as its dialer (pass Tap.Dial to
+// zk.WithDialer). go-zk does not expose the ReplyHeader.zxid of a reply,
+// and linearizability.CheckReads needs it (monotonic reads,
+// read-your-writes, each read equal to the tree at its zxid). The tap
+// parses the frames that go by (without changing them) and keeps the
+// header of the reply to the last request sent; a session with one
+// request in flight at a time (Session.Do) so learns the answer to the
+// call it just made. It also counts the connections dialed (a change means
+// the client reconnected), can drop the current one, and sees the reply to
+// closeSession even after go-zk stopped waiting for it. Its methods are
+// safe for concurrent use.
+type Tap struct {
 	mu      sync.Mutex
 	dials   int   // connections opened (a change means the client reconnected)
 	wantXid int32 // xid of the last request sent by the client's caller
@@ -40,10 +44,28 @@ type replyTap struct {
 	closeErr  int32
 	closeZxid int64
 	closeAt   int64 // when the reply arrived (Unix ns)
+	// lastIn is when bytes last arrived from the server on the current
+	// connection (its dial time before any).
+	lastIn time.Time
+	// hold: the client is cut off (Hold): nothing it writes reaches the
+	// server, and it cannot dial.
+	hold bool
 }
 
-// dial is a zk.Dialer.
-func (t *replyTap) dial(network, addr string, timeout time.Duration) (net.Conn, error) {
+// errHeld is what Dial returns while the tap holds the client.
+var errHeld = errors.New("tap: client held (cut off by the test)")
+
+// NewTap returns a tap that has dialed nothing yet.
+func NewTap() *Tap { return &Tap{closeXid: -1} }
+
+// Dial is a zk.Dialer.
+func (t *Tap) Dial(network, addr string, timeout time.Duration) (net.Conn, error) {
+	t.mu.Lock()
+	held := t.hold
+	t.mu.Unlock()
+	if held {
+		return nil, errHeld
+	}
 	nc, err := net.DialTimeout(network, addr, timeout)
 	if err != nil {
 		return nil, err
@@ -52,14 +74,15 @@ func (t *replyTap) dial(network, addr string, timeout time.Duration) (net.Conn, 
 	t.dials++
 	gen := t.dials
 	t.cur = nc
+	t.lastIn = time.Now()
 	t.mu.Unlock()
 	return &tapConn{Conn: nc, tap: t, gen: gen, in: frameParser{hdrLen: 16}, out: frameParser{hdrLen: 8}}, nil
 }
 
-// drop closes the client's current connection under it, as a network blip
+// Drop closes the client's current connection under it, as a network blip
 // would: the client reconnects (to the next server of its list) and keeps
 // its session.
-func (t *replyTap) drop() {
+func (t *Tap) Drop() {
 	t.mu.Lock()
 	nc := t.cur
 	t.mu.Unlock()
@@ -68,53 +91,88 @@ func (t *replyTap) drop() {
 	}
 }
 
-// replyHeader returns the header of the reply to the request sent since
+// Hold cuts the client off until Release: nothing it writes from now on
+// reaches the server (a write reports success), and it cannot dial. With
+// closeConn the current connection is also closed (the server sees the
+// client go away); without, it stays open and silent (the server sees a
+// client that stopped sending, like a paused process). Either way the
+// server hears nothing of the session, which expires after its timeout.
+func (t *Tap) Hold(closeConn bool) {
+	t.mu.Lock()
+	t.hold = true
+	nc := t.cur
+	t.mu.Unlock()
+	if closeConn && nc != nil {
+		_ = nc.Close()
+	}
+}
+
+// Release ends a Hold: the client writes and dials again.
+func (t *Tap) Release() {
+	t.mu.Lock()
+	t.hold = false
+	t.mu.Unlock()
+}
+
+// Quiet returns how long the server has sent nothing on the current
+// connection (since it was dialed, if nothing came), and the connection's
+// generation (0: none dialed yet).
+func (t *Tap) Quiet() (time.Duration, int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.dials == 0 {
+		return 0, 0
+	}
+	return time.Since(t.lastIn), t.dials
+}
+
+// ReplyHeader returns the header of the reply to the request sent since
 // begin, seen on the wire even if the client gave up waiting for it: its
 // error code, zxid and arrival time.
-func (t *replyTap) replyHeader() (code int32, zxid, at int64, ok bool) {
+func (t *Tap) ReplyHeader() (code int32, zxid, at int64, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.code, t.zxid, t.at, t.got
 }
 
-// requestsSent is the number of the caller's requests written so far.
-func (t *replyTap) requestsSent() int {
+// RequestsSent is the number of the caller's requests written so far.
+func (t *Tap) RequestsSent() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.sent
 }
 
-// closeReply returns the reply to the client's closeSession request: its
+// CloseReply returns the reply to the client's closeSession request: its
 // error code, zxid and arrival time; ok is false if none arrived.
-func (t *replyTap) closeReply() (code int32, zxid, at int64, ok bool) {
+func (t *Tap) CloseReply() (code int32, zxid, at int64, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.closeErr, t.closeZxid, t.closeAt, t.closeDone
 }
 
-// generation is the number of connections dialed so far.
-func (t *replyTap) generation() int {
+// Generation is the number of connections dialed so far.
+func (t *Tap) Generation() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.dials
 }
 
-// begin forgets the previous reply; call it before each request.
-func (t *replyTap) begin() {
+// Begin forgets the previous reply; call it before each request.
+func (t *Tap) Begin() {
 	t.mu.Lock()
 	t.wantXid, t.got = -1, false
 	t.mu.Unlock()
 }
 
-// reply returns the zxid of the reply to the request sent since begin and
+// Reply returns the zxid of the reply to the request sent since Begin and
 // the generation of the connection it came on.
-func (t *replyTap) reply() (zxid int64, gen int, ok bool) {
+func (t *Tap) Reply() (zxid int64, gen int, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.zxid, t.gen, t.got
 }
 
-func (t *replyTap) onRequest(hdr []byte) {
+func (t *Tap) onRequest(hdr []byte) {
 	xid := int32(binary.BigEndian.Uint32(hdr[0:4]))
 	op := int32(binary.BigEndian.Uint32(hdr[4:8]))
 	if op == opClose && xid >= 0 {
@@ -132,7 +190,7 @@ func (t *replyTap) onRequest(hdr []byte) {
 	t.mu.Unlock()
 }
 
-func (t *replyTap) onReply(gen int, hdr []byte) {
+func (t *Tap) onReply(gen int, hdr []byte) {
 	xid := int32(binary.BigEndian.Uint32(hdr[0:4]))
 	t.mu.Lock()
 	if xid >= 0 && xid == t.wantXid {
@@ -153,19 +211,33 @@ func (t *replyTap) onReply(gen int, hdr []byte) {
 // parser has a single user.
 type tapConn struct {
 	net.Conn
-	tap     *replyTap
+	tap     *Tap
 	gen     int
 	in, out frameParser
 }
 
 func (c *tapConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.tap.mu.Lock()
+		if c.tap.dials == c.gen {
+			c.tap.lastIn = time.Now()
+		}
+		c.tap.mu.Unlock()
+	}
 	c.in.feed(p[:n], func(hdr []byte) { c.tap.onReply(c.gen, hdr) })
 	return n, err
 }
 
 // Write parses before writing: the reply may be read before Write returns.
+// While the tap holds the client, what it writes is dropped.
 func (c *tapConn) Write(p []byte) (int, error) {
+	c.tap.mu.Lock()
+	held := c.tap.hold
+	c.tap.mu.Unlock()
+	if held {
+		return len(p), nil
+	}
 	c.out.feed(p, c.tap.onRequest)
 	return c.Conn.Write(p)
 }
