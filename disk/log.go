@@ -873,9 +873,13 @@ func (l *Log) closeFiles() {
 	l.cur, l.w, l.curAt = nil, nil, nil
 }
 
-// PurgeBefore deletes whole segments that hold only records with Zxid <=
-// zxid, keeping everything needed to replay the records after zxid. The
-// last segment is never deleted.
+// PurgeBefore deletes log files as ZooKeeper's PurgeTxnLog does for a
+// retained snapshot of zxid (FileTxnLog.getLogFiles): it keeps the newest
+// file whose name's zxid is <= zxid (the one that starts before the
+// snapshot) and every later one, and deletes the files before it. So a file
+// that starts at zxid+1 does not let the one before it go, as in ZooKeeper.
+// Everything needed to replay the records after zxid stays; the last
+// segment is never deleted.
 func (l *Log) PurgeBefore(zxid int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -883,7 +887,7 @@ func (l *Log) PurgeBefore(zxid int64) error {
 		return ErrClosed
 	}
 	n := 0
-	for n+1 < len(l.segs) && l.segs[n+1].first <= zxid+1 {
+	for n+1 < len(l.segs) && l.segs[n+1].first <= zxid {
 		n++
 	}
 	if n == 0 {

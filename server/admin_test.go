@@ -30,7 +30,7 @@ var zkPrometheusNames = []string{
 	"approximate_data_size", "avg_latency", "ephemerals_count", "global_sessions", "last_client_response_size",
 	"last_proposal_size", "max_client_response_size", "min_client_response_size",
 	"local_sessions", "max_file_descriptor_count", "max_latency", "max_proposal_size", "min_latency",
-	"min_proposal_size", "num_alive_connections", "open_file_descriptor_count", "outstanding_requests",
+	"min_proposal_size", "digest_mismatches_count", "num_alive_connections", "open_file_descriptor_count", "outstanding_requests",
 	"packets_received", "packets_sent", "uptime", "watch_count", "znode_count",
 }
 

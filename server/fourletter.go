@@ -232,6 +232,10 @@ type ServerInfo struct {
 	// bad or missing certificate, plain text on the TLS port, timeout
 	// (zk_unsuccessful_handshake).
 	UnsuccessfulHandshakes int64
+	// DigestMismatches counts the times the tree digest, after replaying
+	// the log at start, differed from the one a snapshot recorded
+	// (ZooKeeper's digest_mismatches_count).
+	DigestMismatches int64
 }
 
 // ClientInfo describes one client connection for stat and cons.

@@ -108,7 +108,8 @@ func TestFourLetterWords(t *testing.T) {
 			"zk_max_proposal_size\t0\n" +
 			"zk_last_client_response_size\t0\n" +
 			"zk_min_client_response_size\t0\n" +
-			"zk_max_client_response_size\t0\n"},
+			"zk_max_client_response_size\t0\n" +
+			"zk_digest_mismatches_count\t0\n"},
 		{"conf", "clientPort=2181\ndataDir=/d\ndataDirSize=1024\ndataLogDir=/l\ndataLogSize=4096\ntickTime=2000\n"},
 		{"envi", "Environment:\nzookeeper.version=3.9.0-zabkeeper-0.1.0-dev\nhost.name=zk1\njava.version=go1.26\n"},
 		{"wchs", "2 connections watching 2 paths\nTotal watches:3\n"},

@@ -137,12 +137,10 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 			lock()
 			snapshotting = false
 			if err != nil {
+				// Autopurge runs only on its timer (at start and every
+				// autopurge.purgeInterval hours), as ZooKeeper's
+				// DatadirCleanupManager: never right after a snapshot.
 				s.log.Error("snapshot failed", "err", err)
-			} else if s.cfg.PurgeInterval > 0 {
-				// With autopurge on, purge right after each snapshot too, so
-				// a busy server never holds more than retain+1 snapshots
-				// between the hourly rounds.
-				s.background(s.logPurge)
 			}
 		case <-purge:
 			lock()
@@ -172,6 +170,7 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 			s.node.Advance()
 			sinceSnap += rd.Committed
 			if m := rd.DigestMismatch; m != nil {
+				s.stats.digestMismatches.Add(1)
 				s.log.Error("tree digest differs from the one the snapshot recorded", "zxid", fmt.Sprintf("0x%x", m.Zxid),
 					"expected", int64(m.Expected), "actual", int64(m.Actual))
 			}

@@ -54,6 +54,7 @@ func monitorValues(info ServerInfo) []monitorValue {
 		i64("tls_handshake_exceeded", info.TLSHandshakeExceeded)
 		i64("unsuccessful_handshake", info.UnsuccessfulHandshakes)
 	}
+	i64("digest_mismatches_count", info.DigestMismatches)
 	if len(info.DuplicateIDs) > 0 {
 		ids := make([]string, len(info.DuplicateIDs))
 		for i, id := range info.DuplicateIDs {

@@ -521,7 +521,7 @@ func (s *Server) post(ev event) bool {
 	}
 }
 
-// writeSnapshot writes one snapshot and purges old files; it runs on its own
+// writeSnapshot writes one snapshot (autopurge runs on its own timer); it runs on its own
 // goroutine while the loop goes on.
 func (s *Server) writeSnapshot(zxid int64, write func(io.Writer) error) error {
 	start := time.Now()

@@ -27,6 +27,9 @@ type stats struct {
 	ops                    map[proto.OpCode]int64
 	// respSizes is the last, smallest and largest reply size, -1 for none.
 	respSizes [3]int64
+	// digestMismatches counts Ready.DigestMismatch reports (mntr
+	// zk_digest_mismatches_count); never reset, as ZooKeeper's counter.
+	digestMismatches atomic.Int64
 }
 
 func (st *stats) reset() {
@@ -116,6 +119,8 @@ func (s *Server) serverInfo(word string) ServerInfo {
 		OutstandingTLSHandshakes: s.tlsHS.outstanding.Load(),
 		TLSHandshakeExceeded:     s.tlsHS.exceeded.Load(),
 		UnsuccessfulHandshakes:   s.tlsHS.failed.Load(),
+
+		DigestMismatches: s.stats.digestMismatches.Load(),
 	}
 	if s.peers != nil {
 		info.DuplicateIDs = s.peers.DuplicateIDs()
