@@ -197,7 +197,7 @@ func TestLoadRejectsBadStructure(t *testing.T) {
 		_, err := load(write(nodes), Options{})
 		require.ErrorIs(t, err, ErrBadSnapshot, name)
 	}
-	tr, err := load(write(map[string]*node{"/": {}, "/a": {kind: kindTTL, ttl: 4}}), Options{})
+	tr, err := load(write(map[string]*node{"/": {}, "/a": {kind: kindTTL, owner: 4}}), Options{})
 	require.NoError(t, err)
 	require.Equal(t, []string{"/a"}, tr.Expired(1<<40, 0))
 

@@ -128,11 +128,11 @@ type Tree struct {
 // "/zookeeper/config" world:anyone READ.
 func New(opts Options) *Tree {
 	t := newEmpty(opts)
-	open := slices.Clone(proto.OpenACLUnsafe)
-	t.putNode(rootPath, &node{data: []byte{}, acl: open})
-	t.putNode(procPath, &node{data: []byte{}, acl: open})
-	t.putNode(quotaPath, &node{data: []byte{}, acl: open})
-	t.putNode(configPath, &node{data: []byte{}, aversion: -1, acl: slices.Clone(proto.ReadACLUnsafe)})
+	open := t.acls.share(slices.Clone(proto.OpenACLUnsafe))
+	t.putNode(rootPath, &node{data: []byte{}, aclRef: open})
+	t.putNode(procPath, &node{data: []byte{}, aclRef: open})
+	t.putNode(quotaPath, &node{data: []byte{}, aclRef: open})
+	t.putNode(configPath, &node{data: []byte{}, aversion: -1, aclRef: t.acls.share(slices.Clone(proto.ReadACLUnsafe))})
 	return t
 }
 
