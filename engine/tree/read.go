@@ -155,7 +155,7 @@ func (t *Tree) getAllChildrenNumber(caller Caller, path string) (proto.Record, p
 	for len(stack) > 0 {
 		p := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		for name := range t.children[p] {
+		for name := range t.children[p].all() {
 			total++
 			stack = append(stack, joinPath(p, name))
 		}
