@@ -52,12 +52,19 @@ func (s *childSet) add(name string) bool {
 		s.n = 1
 		return true
 	}
-	i := s.chunkFor(name)
-	c := s.chunks[i]
-	j, found := slices.BinarySearch(c, name)
-	if found {
-		return false
+	// Names past the last (a snapshot load, sequential znodes) skip the
+	// searches.
+	i, j := len(s.chunks)-1, 0
+	if c := s.chunks[i]; c[len(c)-1] < name {
+		j = len(c)
+	} else {
+		i = s.chunkFor(name)
+		var found bool
+		if j, found = slices.BinarySearch(s.chunks[i], name); found {
+			return false
+		}
 	}
+	c := s.chunks[i]
 	s.n++
 	if len(c) < childChunk {
 		s.chunks[i] = slices.Insert(c, j, name)
