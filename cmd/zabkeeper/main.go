@@ -164,6 +164,7 @@ func runServer(args []string, stderr io.Writer) int {
 			"for the fault harness only, never for real data", "bug", bug.String())
 	}
 
+	setMemoryLimit(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, o.config, o.truncateCorruptTail, logger); err != nil {

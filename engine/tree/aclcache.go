@@ -17,15 +17,16 @@ const maxSharedACLs = 4096
 // bytes with its strings). Lists stored in nodes are never modified, so
 // sharing them is safe. Entries are never dropped; maxSharedACLs bounds them.
 type aclCache struct {
-	lists map[string][]proto.ACL
+	lists map[string]*[]proto.ACL
 	key   []byte // scratch for the lookup key
 }
 
-// share returns the cached list equal to acl, caching acl if there is none
-// yet and room for it.
-func (c *aclCache) share(acl []proto.ACL) []proto.ACL {
+// share returns a reference to the cached list equal to acl, caching acl if
+// there is none yet and room for it (else a reference of its own, as
+// aclRefOf). Every node with an equal list then holds the same pointer.
+func (c *aclCache) share(acl []proto.ACL) *[]proto.ACL {
 	if len(acl) == 0 {
-		return acl
+		return aclRefOf(acl)
 	}
 	k := c.key[:0]
 	for _, a := range acl {
@@ -40,10 +41,11 @@ func (c *aclCache) share(acl []proto.ACL) []proto.ACL {
 		return l
 	}
 	if c.lists == nil {
-		c.lists = map[string][]proto.ACL{}
+		c.lists = map[string]*[]proto.ACL{}
 	}
+	ref := aclRefOf(acl)
 	if len(c.lists) < maxSharedACLs {
-		c.lists[string(k)] = acl
+		c.lists[string(k)] = ref
 	}
-	return acl
+	return ref
 }

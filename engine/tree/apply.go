@@ -99,7 +99,7 @@ func (a *applier) op(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
 		n = n.withData(txn.Data, txn.Version, a.zxid, a.time)
 		t.putNode(txn.Path, n)
 		t.quotaApplied(txn.Path, 0, int64(len(n.data)-len(old.data)))
-		a.events, _ = t.fire(true, txn.Path, proto.EventNodeDataChanged, a.zxid, n.acl, nil, a.events)
+		a.events, _ = t.fire(true, txn.Path, proto.EventNodeDataChanged, a.zxid, n.acl(), nil, a.events)
 		return &proto.SetDataResponse{Stat: t.statOf(txn.Path, n)}, proto.OpSetData, proto.ErrOK
 	case proto.OpSetACL:
 		t := a.t
@@ -139,7 +139,7 @@ func (a *applier) create(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
 		// its effect already: as ZooKeeper's DataTree.createNode and
 		// processTxn, the node takes the txn's ACL and, for a create of
 		// type 1, the parent takes the txn's cversion if that is larger.
-		t.putNode(txn.Path, existing.withACL(txn.ACL, existing.aversion))
+		t.putNode(txn.Path, existing.withACL(t.acls.share(txn.ACL), existing.aversion))
 		if txn.Type == proto.OpCreate && parent != nil {
 			if cv := parentCversion(parent, txn.ParentCversion); cversionAfter(cv, parent.cversion) {
 				t.putNode(parentPath, parent.withChildCreated(cv, a.zxid))
@@ -150,8 +150,7 @@ func (a *applier) create(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
 	if parent == nil {
 		return nil, typ, proto.ErrNoNode
 	}
-	n := newNode(txn, a.session, a.zxid, a.time)
-	n.acl = t.acls.share(n.acl)
+	n := newNode(txn, t.acls.share(txn.ACL), a.session, a.zxid, a.time)
 	t.putNode(txn.Path, n)
 	t.quotaApplied(txn.Path, 1, int64(len(n.data)))
 	// The parent's cversion and pzxid only move forward (a replayed
@@ -161,8 +160,8 @@ func (a *applier) create(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
 		parent = parent.withChildCreated(cv, a.zxid)
 		t.putNode(parentPath, parent)
 	}
-	a.events, _ = t.fire(true, txn.Path, proto.EventNodeCreated, a.zxid, n.acl, nil, a.events)
-	a.events, _ = t.fire(false, parentPath, proto.EventNodeChildrenChanged, a.zxid, parent.acl, nil, a.events)
+	a.events, _ = t.fire(true, txn.Path, proto.EventNodeCreated, a.zxid, n.acl(), nil, a.events)
+	a.events, _ = t.fire(false, parentPath, proto.EventNodeChildrenChanged, a.zxid, parent.acl(), nil, a.events)
 	if typ == proto.OpCreate {
 		return &proto.CreateResponse{Path: txn.Path}, typ, proto.ErrOK
 	}
@@ -198,10 +197,10 @@ func (a *applier) delete(path string) proto.ErrCode {
 		t.putNode(parentPath, parent)
 	}
 	var fired []WatcherID
-	a.events, fired = t.fire(true, path, proto.EventNodeDeleted, a.zxid, n.acl, nil, a.events)
-	a.events, _ = t.fire(false, path, proto.EventNodeDeleted, a.zxid, n.acl, fired, a.events)
+	a.events, fired = t.fire(true, path, proto.EventNodeDeleted, a.zxid, n.acl(), nil, a.events)
+	a.events, _ = t.fire(false, path, proto.EventNodeDeleted, a.zxid, n.acl(), fired, a.events)
 	if parent != nil {
-		a.events, _ = t.fire(false, parentPath, proto.EventNodeChildrenChanged, a.zxid, parent.acl, nil, a.events)
+		a.events, _ = t.fire(false, parentPath, proto.EventNodeChildrenChanged, a.zxid, parent.acl(), nil, a.events)
 	}
 	return proto.ErrOK
 }

@@ -18,12 +18,12 @@ func TestEphemeralOwnerRoundTrip(t *testing.T) {
 		{kind: kindEphemeral, owner: 0x0100_0000_0000_0001},
 		{kind: kindEphemeral, owner: -5},
 		{kind: kindContainer},
-		{kind: kindTTL, ttl: 1},
-		{kind: kindTTL, ttl: maxTTL},
+		{kind: kindTTL, owner: 1},
+		{kind: kindTTL, owner: maxTTL},
 	} {
 		var back node
 		back.setEphemeralOwner(n.ephemeralOwner())
-		if back.kind != n.kind || back.owner != n.owner || back.ttl != n.ttl {
+		if back.kind != n.kind || back.owner != n.owner {
 			t.Errorf("%+v -> %#x -> %+v", n, n.ephemeralOwner(), back)
 		}
 	}

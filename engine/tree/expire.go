@@ -19,7 +19,7 @@ func (t *Tree) Expired(now int64, max int) []string {
 				out = append(out, p)
 			}
 		case kindTTL:
-			if now-n.mtime > n.ttl {
+			if now-n.mtime > n.ttl() {
 				out = append(out, p)
 			}
 		}

@@ -17,20 +17,59 @@ const (
 
 // node is one znode. It is an immutable value once stored in Tree.nodes:
 // changes build a modified copy (see with*) and replace the pointer.
+//
+// The layout is packed for trees of millions of znodes (96 bytes, a Go size
+// class, against 128 before): the ACL list is a pointer to a list shared
+// between equal lists (aclcache.go), the int32s sit together, and one field
+// holds an ephemeral's session or a TTL node's ttl (a node is never both).
+// The path is not stored: it is the key of Tree.nodes.
 type node struct {
 	data     []byte
-	acl      []proto.ACL
+	aclRef   *[]proto.ACL // nil: a nil list
 	czxid    int64
 	mzxid    int64
 	ctime    int64
 	mtime    int64
 	pzxid    int64
+	owner    int64 // kindEphemeral: the session; kindTTL: the ttl in ms
 	version  int32
 	cversion int32 // internal: counts child creations only
 	aversion int32
 	kind     kind
-	owner    int64 // session of an ephemeral
-	ttl      int64 // ms, for kindTTL
+}
+
+// acl returns the node's ACL list (shared: never modify it).
+func (n *node) acl() []proto.ACL {
+	if n.aclRef == nil {
+		return nil
+	}
+	return *n.aclRef
+}
+
+// ttl returns a TTL node's ttl in ms (0 for other kinds).
+func (n *node) ttl() int64 {
+	if n.kind == kindTTL {
+		return n.owner
+	}
+	return 0
+}
+
+// session returns the session owning an ephemeral (0 for other kinds).
+func (n *node) session() int64 {
+	if n.kind == kindEphemeral {
+		return n.owner
+	}
+	return 0
+}
+
+// aclRefOf returns a reference to acl for a node (nil for a nil list, so an
+// empty list stays distinct from none). Lists shared through aclCache have
+// one reference for all their nodes.
+func aclRefOf(acl []proto.ACL) *[]proto.ACL {
+	if acl == nil {
+		return nil
+	}
+	return &acl
 }
 
 // Stored forms of ZooKeeper's ephemeralOwner field for the kinds that are
@@ -51,7 +90,7 @@ func (n *node) ephemeralOwner() int64 {
 	case kindContainer:
 		return containerOwner
 	case kindTTL:
-		return ttlOwnerMask | n.ttl
+		return ttlOwnerMask | n.owner
 	}
 	return 0
 }
@@ -59,14 +98,14 @@ func (n *node) ephemeralOwner() int64 {
 // setEphemeralOwner sets the node's kind, owner and ttl from ZooKeeper's
 // stored ephemeralOwner, the inverse of ephemeralOwner.
 func (n *node) setEphemeralOwner(v int64) {
-	n.owner, n.ttl = 0, 0
+	n.owner = 0
 	switch {
 	case v == 0:
 		n.kind = kindPersistent
 	case v == containerOwner:
 		n.kind = kindContainer
 	case v&ttlOwnerBits == ttlOwnerMask:
-		n.kind, n.ttl = kindTTL, v&^ttlOwnerMask
+		n.kind, n.owner = kindTTL, v&^ttlOwnerMask
 	default:
 		n.kind, n.owner = kindEphemeral, v
 	}
@@ -74,10 +113,7 @@ func (n *node) setEphemeralOwner(v int64) {
 
 // stat returns the client-visible Stat given the node's child count.
 func (n *node) stat(numChildren int) proto.Stat {
-	owner := int64(0)
-	if n.kind == kindEphemeral {
-		owner = n.owner
-	}
+	owner := n.session()
 	return proto.Stat{
 		Czxid:          n.czxid,
 		Mzxid:          n.mzxid,
@@ -124,10 +160,11 @@ func (n *node) withData(data []byte, version int32, zxid, time int64) *node {
 	return c
 }
 
-// withACL returns n after a setACL.
-func (n *node) withACL(acl []proto.ACL, aversion int32) *node {
+// withACL returns n after a setACL; acl is a reference from aclRefOf or
+// aclCache.share.
+func (n *node) withACL(acl *[]proto.ACL, aversion int32) *node {
 	c := n.clone()
-	c.acl = acl
+	c.aclRef = acl
 	c.aversion = aversion
 	return c
 }
@@ -164,12 +201,13 @@ func isTTLMode(mode int32) bool {
 	return mode == proto.ModePersistentWithTTL || mode == proto.ModePersistentSequentialWithTTL
 }
 
-// newNode builds the node a create txn makes.
-func newNode(txn *Txn, session, zxid, time int64) *node {
+// newNode builds the node a create txn makes, with acl as its ACL reference
+// (from aclRefOf or aclCache.share, for txn.ACL).
+func newNode(txn *Txn, acl *[]proto.ACL, session, zxid, time int64) *node {
 	n := &node{
-		data:  txn.Data,
-		acl:   txn.ACL,
-		czxid: zxid, mzxid: zxid, pzxid: zxid,
+		data:   txn.Data,
+		aclRef: acl,
+		czxid:  zxid, mzxid: zxid, pzxid: zxid,
 		ctime: time, mtime: time,
 		kind: createKind(txn.Type, txn.Mode),
 	}
@@ -177,7 +215,7 @@ func newNode(txn *Txn, session, zxid, time int64) *node {
 	case kindEphemeral:
 		n.owner = session
 	case kindTTL:
-		n.ttl = txn.TTL
+		n.owner = txn.TTL
 	}
 	return n
 }

@@ -183,7 +183,7 @@ func (t *Tree) prepareCreate(body, hdr *Txn, caller Caller, op proto.OpCode, pat
 	if parent == nil {
 		return proto.ErrNoNode
 	}
-	if code := t.checkACL(caller.Auth, parent.acl, proto.PermCreate); code != proto.ErrOK {
+	if code := t.checkACL(caller.Auth, parent.acl(), proto.PermCreate); code != proto.ErrOK {
 		return code
 	}
 	if isSequential(mode) {
@@ -206,7 +206,7 @@ func (t *Tree) prepareCreate(body, hdr *Txn, caller Caller, op proto.OpCode, pat
 		body.TTL = ttl
 	}
 	t.record(hdr.Zxid, parentPath, parent.withChildCreated(body.ParentCversion, hdr.Zxid), childCount+1)
-	t.record(hdr.Zxid, path, newNode(body, hdr.SessionID, hdr.Zxid, hdr.Time), 0)
+	t.record(hdr.Zxid, path, newNode(body, aclRefOf(body.ACL), hdr.SessionID, hdr.Zxid, hdr.Time), 0)
 	return proto.ErrOK
 }
 
@@ -221,7 +221,7 @@ func (t *Tree) prepareDelete(body, hdr *Txn, caller Caller, path string, version
 	if parent == nil {
 		return proto.ErrNoNode
 	}
-	if code := t.checkACL(caller.Auth, parent.acl, proto.PermDelete); code != proto.ErrOK {
+	if code := t.checkACL(caller.Auth, parent.acl(), proto.PermDelete); code != proto.ErrOK {
 		return code
 	}
 	n, children := t.lookup(path)
@@ -264,7 +264,7 @@ func (t *Tree) prepareDeleteContainer(body, hdr *Txn, path string) proto.ErrCode
 	switch n.kind {
 	case kindContainer:
 	case kindTTL:
-		if hdr.Time-n.mtime <= n.ttl {
+		if hdr.Time-n.mtime <= n.ttl() {
 			return proto.ErrBadVersion
 		}
 	default:
@@ -288,7 +288,7 @@ func (t *Tree) prepareSetData(body, hdr *Txn, caller Caller, path string, data [
 	if n == nil {
 		return proto.ErrNoNode
 	}
-	if code := t.checkACL(caller.Auth, n.acl, proto.PermWrite); code != proto.ErrOK {
+	if code := t.checkACL(caller.Auth, n.acl(), proto.PermWrite); code != proto.ErrOK {
 		return code
 	}
 	if version != -1 && version != n.version {
@@ -316,14 +316,14 @@ func (t *Tree) prepareSetACL(body, hdr *Txn, caller Caller, path string, acl []p
 	if n == nil {
 		return proto.ErrNoNode
 	}
-	if code := t.checkACL(caller.Auth, n.acl, proto.PermAdmin); code != proto.ErrOK {
+	if code := t.checkACL(caller.Auth, n.acl(), proto.PermAdmin); code != proto.ErrOK {
 		return code
 	}
 	if version != -1 && version != n.aversion {
 		return proto.ErrBadVersion
 	}
 	*body = Txn{Type: proto.OpSetACL, Path: path, ACL: fixed, Version: nextVersion(n.aversion)}
-	t.record(hdr.Zxid, path, n.withACL(fixed, body.Version), children)
+	t.record(hdr.Zxid, path, n.withACL(aclRefOf(fixed), body.Version), children)
 	return proto.ErrOK
 }
 
@@ -336,7 +336,7 @@ func (t *Tree) prepareCheck(body *Txn, caller Caller, path string, version int32
 	if n == nil {
 		return proto.ErrNoNode
 	}
-	if code := t.checkACL(caller.Auth, n.acl, proto.PermRead); code != proto.ErrOK {
+	if code := t.checkACL(caller.Auth, n.acl(), proto.PermRead); code != proto.ErrOK {
 		return code
 	}
 	if version != -1 && version != n.version {

@@ -190,7 +190,7 @@ func (t *Tree) recountQuota(p string) {
 		}
 		count++
 		bytes += int64(len(n.data))
-		for c := range t.children[q] { // a sum: the order does not matter
+		for c := range t.children[q].all() {
 			walk(q + "/" + c)
 		}
 	}

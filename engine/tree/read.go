@@ -82,7 +82,7 @@ func (t *Tree) exists(caller Caller, w WatcherID, path string, watch bool) (prot
 	}
 	n := t.nodes[path]
 	if n != nil {
-		if err := t.checkACL(caller.Auth, n.acl, proto.PermRead); err != proto.ErrOK {
+		if err := t.checkACL(caller.Auth, n.acl(), proto.PermRead); err != proto.ErrOK {
 			return nil, err
 		}
 	}
@@ -101,7 +101,7 @@ func (t *Tree) readable(caller Caller, path string) (*node, proto.ErrCode) {
 	if n == nil {
 		return nil, proto.ErrNoNode
 	}
-	if err := t.checkACL(caller.Auth, n.acl, proto.PermRead); err != proto.ErrOK {
+	if err := t.checkACL(caller.Auth, n.acl(), proto.PermRead); err != proto.ErrOK {
 		return nil, err
 	}
 	return n, proto.ErrOK
@@ -123,11 +123,11 @@ func (t *Tree) getACL(caller Caller, path string) (proto.Record, proto.ErrCode) 
 	if n == nil {
 		return nil, proto.ErrNoNode
 	}
-	if err := t.checkACL(caller.Auth, n.acl, proto.PermRead|proto.PermAdmin); err != proto.ErrOK {
+	if err := t.checkACL(caller.Auth, n.acl(), proto.PermRead|proto.PermAdmin); err != proto.ErrOK {
 		return nil, err
 	}
-	acl := n.acl
-	if t.checkACL(caller.Auth, n.acl, proto.PermAdmin) != proto.ErrOK {
+	acl := n.acl()
+	if t.checkACL(caller.Auth, n.acl(), proto.PermAdmin) != proto.ErrOK {
 		acl = maskDigests(acl)
 	} else {
 		acl = append([]proto.ACL(nil), acl...)
@@ -155,7 +155,7 @@ func (t *Tree) getAllChildrenNumber(caller Caller, path string) (proto.Record, p
 	for len(stack) > 0 {
 		p := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		for name := range t.children[p] {
+		for name := range t.children[p].all() {
 			total++
 			stack = append(stack, joinPath(p, name))
 		}
@@ -319,14 +319,14 @@ func (t *Tree) SetWatches(caller Caller, w WatcherID, req proto.Record) []Event 
 		case n == nil:
 			emit(p, proto.EventNodeDeleted, nil)
 		case n.mzxid > rel:
-			emit(p, proto.EventNodeDataChanged, n.acl)
+			emit(p, proto.EventNodeDataChanged, n.acl())
 		default:
 			t.watch(caller, w, true, p, watchStandard)
 		}
 	}
 	for _, p := range exist {
 		if n := t.nodes[p]; n != nil {
-			emit(p, proto.EventNodeCreated, n.acl)
+			emit(p, proto.EventNodeCreated, n.acl())
 		} else {
 			t.watch(caller, w, true, p, watchStandard)
 		}
@@ -336,7 +336,7 @@ func (t *Tree) SetWatches(caller Caller, w WatcherID, req proto.Record) []Event 
 		case n == nil:
 			emit(p, proto.EventNodeDeleted, nil)
 		case n.pzxid > rel:
-			emit(p, proto.EventNodeChildrenChanged, n.acl)
+			emit(p, proto.EventNodeChildrenChanged, n.acl())
 		default:
 			t.watch(caller, w, false, p, watchStandard)
 		}

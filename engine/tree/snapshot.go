@@ -187,7 +187,7 @@ func (s *Snapshot) Write(w io.Writer, sessions []SnapshotSession) (int64, error)
 	prevID := int64(0)
 	for i := range entries {
 		en := &entries[i]
-		acl := en.n.acl
+		acl := en.n.acl()
 		switch {
 		case builtinOpen(en.path, acl):
 			en.aclID = openACLID
@@ -451,7 +451,15 @@ func ReadSnapshot(r io.Reader, opts Options, zxid int64) (*LoadedSnapshot, error
 	}
 	t := newEmpty(opts)
 	t.lastZxid = zxid
-	open := slices.Clone(proto.OpenACLUnsafe)
+	// The loaded lists go into the tree's ACL cache, so nodes created
+	// later with an equal list share it with the loaded ones.
+	// In id order: which lists fit under maxSharedACLs must not depend
+	// on map order (it decides nothing observable, but stays the same).
+	refs := make(map[int64]*[]proto.ACL, len(acls))
+	for _, id := range slices.Sorted(maps.Keys(acls)) {
+		refs[id] = t.acls.share(acls[id])
+	}
+	open := t.acls.share(slices.Clone(proto.OpenACLUnsafe))
 	var stat [statPersisted]byte
 	for {
 		at := sr.off
@@ -478,8 +486,10 @@ func ReadSnapshot(r io.Reader, opts Options, zxid int64) (*LoadedSnapshot, error
 		}
 		n := &node{data: data}
 		if aclID == openACLID {
-			n.acl = open
-		} else if n.acl = acls[aclID]; n.acl == nil {
+			n.aclRef = open
+		} else if ref, ok := refs[aclID]; ok {
+			n.aclRef = ref
+		} else {
 			return nil, fmt.Errorf("%w: at offset %d: node %q refers to ACL %d, which the ACL cache lacks", ErrBadSnapshot, at, p, aclID)
 		}
 		n.czxid = int64(binary.BigEndian.Uint64(stat[0:]))

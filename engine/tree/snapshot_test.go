@@ -197,7 +197,7 @@ func TestLoadRejectsBadStructure(t *testing.T) {
 		_, err := load(write(nodes), Options{})
 		require.ErrorIs(t, err, ErrBadSnapshot, name)
 	}
-	tr, err := load(write(map[string]*node{"/": {}, "/a": {kind: kindTTL, ttl: 4}}), Options{})
+	tr, err := load(write(map[string]*node{"/": {}, "/a": {kind: kindTTL, owner: 4}}), Options{})
 	require.NoError(t, err)
 	require.Equal(t, []string{"/a"}, tr.Expired(1<<40, 0))
 
@@ -254,4 +254,25 @@ func TestSnapshotDigestVersion1(t *testing.T) {
 	require.True(t, ls.HasDigest)
 	require.Equal(t, SnapshotDigest{Zxid: h.zxid, Version: 1, Digest: h.tr.Digest() + 5}, ls.Digest)
 	require.False(t, ls.PendingDigest)
+}
+
+// TestLoadSharesACLs checks that a loaded tree's nodes share their ACL lists
+// through the tree's ACL cache: loaded nodes with equal lists, and a node
+// created after the load with an equal list, hold the same list.
+func TestLoadSharesACLs(t *testing.T) {
+	h := populate(t)
+	digest := []proto.ACL{{Perms: proto.PermRead, Id: proto.Id{Scheme: "digest", ID: DigestID("u", "p")}}, {Perms: 3, Id: proto.Id{Scheme: "ip", ID: "10.0.0.0/8"}}}
+	require.Equal(t, proto.ErrOK, h.do(anyone, proto.OpCreate, &proto.CreateRequest{Path: "/acl2", Data: []byte{}, ACL: digest}).Err)
+	tr, err := load(snapBytes(t, h.tr.Snapshot()), Options{ExtendedTypes: true})
+	require.NoError(t, err)
+	require.Same(t, tr.nodes["/acl"].aclRef, tr.nodes["/acl2"].aclRef)
+	require.Same(t, tr.nodes["/a"].aclRef, tr.nodes["/a/data"].aclRef)
+
+	h2 := &harness{t: t, tr: tr, now: h.now}
+	h2.zxid = h.zxid
+	require.Equal(t, proto.ErrOK, h2.do(anyone, proto.OpCreate, &proto.CreateRequest{Path: "/acl3", Data: []byte{}, ACL: slices.Clone(digest)}).Err)
+	require.Same(t, tr.nodes["/acl"].aclRef, tr.nodes["/acl3"].aclRef)
+	require.Equal(t, proto.ErrOK, h2.do(anyone, proto.OpCreate, &proto.CreateRequest{Path: "/open", Data: []byte{}, ACL: slices.Clone(proto.OpenACLUnsafe)}).Err)
+	require.Same(t, tr.nodes["/a"].aclRef, tr.nodes["/open"].aclRef)
+	require.Equal(t, digest, tr.nodes["/acl3"].acl())
 }

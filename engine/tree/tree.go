@@ -97,8 +97,9 @@ type Tree struct {
 	// nodes maps a path to its znode. Nodes are immutable values: every
 	// change replaces the pointer, which is what makes Snapshot cheap.
 	nodes map[string]*node
-	// children maps a path to the names of its children (derived state).
-	children map[string]map[string]struct{}
+	// children maps a path to the names of its children (derived state;
+	// children.go); a path without children has no entry.
+	children map[string]*childSet
 	// ephemerals maps a session to the paths of its ephemerals.
 	ephemerals map[int64]map[string]struct{}
 	// reapable holds the paths of containers and TTL nodes.
@@ -128,11 +129,11 @@ type Tree struct {
 // "/zookeeper/config" world:anyone READ.
 func New(opts Options) *Tree {
 	t := newEmpty(opts)
-	open := slices.Clone(proto.OpenACLUnsafe)
-	t.putNode(rootPath, &node{data: []byte{}, acl: open})
-	t.putNode(procPath, &node{data: []byte{}, acl: open})
-	t.putNode(quotaPath, &node{data: []byte{}, acl: open})
-	t.putNode(configPath, &node{data: []byte{}, aversion: -1, acl: slices.Clone(proto.ReadACLUnsafe)})
+	open := t.acls.share(slices.Clone(proto.OpenACLUnsafe))
+	t.putNode(rootPath, &node{data: []byte{}, aclRef: open})
+	t.putNode(procPath, &node{data: []byte{}, aclRef: open})
+	t.putNode(quotaPath, &node{data: []byte{}, aclRef: open})
+	t.putNode(configPath, &node{data: []byte{}, aversion: -1, aclRef: t.acls.share(slices.Clone(proto.ReadACLUnsafe))})
 	return t
 }
 
@@ -140,7 +141,7 @@ func newEmpty(opts Options) *Tree {
 	return &Tree{
 		opts:       opts,
 		nodes:      map[string]*node{},
-		children:   map[string]map[string]struct{}{},
+		children:   map[string]*childSet{},
 		ephemerals: map[int64]map[string]struct{}{},
 		reapable:   map[string]struct{}{},
 		watches:    newWatchRegistry(),
@@ -161,10 +162,10 @@ func (t *Tree) putNode(path string, n *node) {
 			parent, name := splitPath(path)
 			set := t.children[parent]
 			if set == nil {
-				set = map[string]struct{}{}
+				set = &childSet{}
 				t.children[parent] = set
 			}
-			set[name] = struct{}{}
+			set.add(name)
 		}
 		switch n.kind {
 		case kindEphemeral:
@@ -198,8 +199,8 @@ func (t *Tree) removeNode(path string) {
 	if path != rootPath {
 		parent, name := splitPath(path)
 		if set := t.children[parent]; set != nil {
-			delete(set, name)
-			if len(set) == 0 {
+			set.remove(name)
+			if set.len() == 0 {
 				delete(t.children, parent)
 			}
 		}
@@ -218,7 +219,7 @@ func (t *Tree) removeNode(path string) {
 }
 
 // numChildren returns the number of children of path in the applied tree.
-func (t *Tree) numChildren(path string) int { return len(t.children[path]) }
+func (t *Tree) numChildren(path string) int { return t.children[path].len() }
 
 // statOf returns the client-visible Stat of the node at path.
 func (t *Tree) statOf(path string, n *node) proto.Stat {
@@ -227,13 +228,7 @@ func (t *Tree) statOf(path string, n *node) proto.Stat {
 
 // sortedChildren returns the names of path's children, sorted.
 func (t *Tree) sortedChildren(path string) []string {
-	set := t.children[path]
-	out := make([]string, 0, len(set))
-	for name := range set {
-		out = append(out, name)
-	}
-	slices.Sort(out)
-	return out
+	return t.children[path].sorted()
 }
 
 // NodeCount returns the number of znodes, the root and /zookeeper included.
