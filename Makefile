@@ -5,7 +5,7 @@ GO        ?= go
 FUZZTIME  ?= 2000x
 BENCHTIME ?= 1s
 
-.PHONY: run ensemble faults build test unit vet fuzz fuzz-long bench bench-compare sim sim-ci sim-long sim-bugs clean image docker-test
+.PHONY: run ensemble faults faults-tls build test unit vet fuzz fuzz-long bench bench-compare sim sim-ci sim-long sim-bugs clean image docker-test
 
 # The container image's name; deploy/compose and deploy/kubernetes name the
 # same one (deploy/manifests_test.go checks that they agree).
@@ -31,8 +31,13 @@ vet:
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# faults/ runs without the race detector: it drives go-zookeeper/zk through
+# reconnects with watches set, where go-zk v1.0.4 itself reads its lastZxid
+# in sendSetWatches while recvLoop writes it (go-zookeeper/zk#35, open), a
+# race in the client library that fails a -race run now and then.
 unit:
-	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v '/faults$$')
+	$(GO) test -count=1 -timeout 10m ./faults/
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
@@ -49,6 +54,10 @@ fuzz-long:
 # per size; FAULTS_ARGS adds flags (e.g. FAULTS_ARGS=-faults.seed=N).
 faults:
 	$(GO) test -count=1 -v -run TestFaultsLinearizable ./faults/ -faults.servers=3,5 -faults.duration=2m -timeout 30m $(FAULTS_ARGS)
+
+# The same with the peer links over mutual TLS (sslQuorum=true), 3 servers.
+faults-tls:
+	$(GO) test -count=1 -v -run TestFaultsLinearizable ./faults/ -faults.servers=3 -faults.duration=1m -faults.quorum-tls -timeout 20m $(FAULTS_ARGS)
 
 # The simulator's CI budget without the race detector: 100 seeds each of 3
 # and 5 voters and 30 of 7, with every fault kind (make unit runs a smaller

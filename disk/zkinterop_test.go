@@ -229,15 +229,23 @@ func TestReadZooKeeperSnapshots(t *testing.T) {
 				require.False(t, ls.HasDigest)
 			} else {
 				require.True(t, ls.HasDigest)
-				// The digest is for the snapshot's own zxid, and
-				// ReadSnapshot checked it against the tree's.
-				require.Equal(t, z, ls.Digest.Zxid)
-				require.False(t, ls.PendingDigest)
-				require.Equal(t, ls.Tree.Digest(), ls.Digest.Digest)
+				// The snapshot ZooKeeper takes at start-up records the
+				// digest of the last txn it replayed, or none (zxid 0)
+				// when it had none at hand; when it is for the
+				// snapshot's own zxid it must be the tree's. (The
+				// committed fixtures pin an equal digest without Java:
+				// TestZooKeeperSnapshotFixtures.)
+				if ls.Digest.Zxid == z {
+					require.False(t, ls.DigestMismatch, "digest %d, tree %d", ls.Digest.Digest, ls.Tree.Digest())
+				} else {
+					t.Logf("ZooKeeper's start-up snapshot 0x%x records a digest for 0x%x", z, ls.Digest.Zxid)
+				}
 			}
 			require.NotEmpty(t, ls.Sessions, "the client's session survives the restart")
-			// Every other snapshot of the run reads too (fuzzy ones are
-			// exact here: nothing was written while they were taken).
+			// Every other snapshot of the run reads too. They were taken
+			// while the writes went on (snapCount 4), so they are fuzzy:
+			// a digest that does not match is reported, not refused, as
+			// ZooKeeper does.
 			snaps, err := disk.ListSnapshots(dataDir)
 			require.NoError(t, err)
 			for _, o := range snaps {

@@ -61,6 +61,9 @@ type LoadedSnapshot struct {
 	// when the replay reaches it; pending says there is one.
 	digest  tree.SnapshotDigest
 	pending bool
+	// mismatch is set when the digest for the snapshot's own zxid differs
+	// from its tree's; adopting it reports that in a Ready.
+	mismatch *DigestMismatch
 }
 
 // Zxid returns the zxid of the snapshot's state.
@@ -82,6 +85,9 @@ func readSnapshot(opts tree.Options, zxid int64, r io.Reader) (*LoadedSnapshot, 
 		return nil, fmt.Errorf("engine: read snapshot 0x%x: %w", zxid, err)
 	}
 	st := &LoadedSnapshot{zxid: zxid, tree: ls.Tree, digest: ls.Digest, pending: ls.PendingDigest}
+	if ls.DigestMismatch {
+		st.mismatch = &DigestMismatch{Zxid: zxid, Expected: ls.Digest.Digest, Actual: ls.Tree.Digest()}
+	}
 	for _, s := range ls.Sessions {
 		st.sessions = append(st.sessions, &session{id: s.ID, timeout: s.Timeout, passwd: SessionPassword(s.ID)})
 	}
@@ -98,6 +104,9 @@ func (n *Node) adopt(st *LoadedSnapshot) {
 	}
 	n.tree, n.sessions = st.tree, sessions
 	n.snapDigest = nil
+	if st.mismatch != nil {
+		n.tail(false).DigestMismatch = st.mismatch
+	}
 	if st.pending {
 		d := st.digest
 		n.snapDigest = &d

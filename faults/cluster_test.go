@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/zabkeeper/zabkeeper/netstub"
+	"github.com/zabkeeper/zabkeeper/server/tlsconf/tlstest"
 )
 
 // Generous deadlines: the test must hold on two busy cores under -race.
@@ -291,7 +292,17 @@ func startClusterTimed(t *testing.T, n int, bug string, tm ensembleOptions) *clu
 	return nil
 }
 
+// faultsQuorumTLS runs the peer links over mutual TLS (sslQuorum=true with
+// a CA made for the run); the proxies forward the encrypted bytes as they
+// are, so every fault works the same.
+var faultsQuorumTLS = flag.Bool("faults.quorum-tls", false,
+	"run the ensemble's peer links over mutual TLS (sslQuorum=true, PEM certificates made for the run)")
+
 func tryStart(t *testing.T, bin, bug string, n int, tm ensembleOptions) (*cluster, error) {
+	var quorumCA *tlstest.CA
+	if *faultsQuorumTLS && !tm.java {
+		quorumCA = tlstest.NewCA(t, "zabkeeper faults quorum CA")
+	}
 	c := &cluster{bin: bin, bug: bug, java: tm.java, nodes: make([]*node, n), proxies: make([][]*netstub.Proxy, n)}
 	ok := false
 	defer func() {
@@ -370,6 +381,9 @@ func tryStart(t *testing.T, bin, bug string, n int, tm ensembleOptions) (*cluste
 				qp, _ = strconv.Atoi(ps)
 			}
 			fmt.Fprintf(&b, "server.%d=127.0.0.1:%d:%d\n", other.id, qp, other.electionPort)
+		}
+		if quorumCA != nil {
+			b.WriteString(quorumCA.QuorumCfg(t, nd.dir, nd.id))
 		}
 		nd.cfgPath = filepath.Join(nd.dir, "zoo.cfg")
 		if err := os.WriteFile(nd.cfgPath, []byte(b.String()), 0o644); err != nil {
