@@ -302,6 +302,7 @@ func tryStart(t *testing.T, bin, bug string, n int, tm ensembleOptions) (*cluste
 	var quorumCA *tlstest.CA
 	if *faultsQuorumTLS && !tm.java {
 		quorumCA = tlstest.NewCA(t, "zabkeeper faults quorum CA")
+		t.Logf("peer links over mutual TLS (sslQuorum=true, ssl.quorum.hostnameVerification on)")
 	}
 	c := &cluster{bin: bin, bug: bug, java: tm.java, nodes: make([]*node, n), proxies: make([][]*netstub.Proxy, n)}
 	ok := false
