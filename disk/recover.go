@@ -58,6 +58,17 @@ func Recover(snapDir string, log *Log, load func(zxid int64, body io.Reader) err
 	if !loaded && len(snaps) > 0 && last < snaps[0].Zxid {
 		return 0, fmt.Errorf("disk: recover: no valid snapshot in %s and the log ends at %#x, before the newest snapshot %s: %w", snapDir, last, snaps[0].Path, ErrCorrupt)
 	}
+	// Every snapshot failed, so the log alone must hold the whole history:
+	// a snapshot names txns up to its zxid, so the log must start no later
+	// than the oldest one (a log that begins a later epoch is what is left
+	// after a SNAP from the leader, not the start of history).
+	if !loaded && len(snaps) > 0 {
+		if oldest := snaps[len(snaps)-1]; oldest.Zxid > 0 && first > oldest.Zxid {
+			return 0, fmt.Errorf("disk: recover: no valid snapshot in %s and the log starts at %#x, after snapshot %s: "+
+				"the txns before it are only in the damaged snapshots; restore a snapshot, or start this server empty "+
+				"so that it syncs from the leader: %w", snapDir, first, oldest.Path, ErrCorrupt)
+		}
+	}
 	recovered := base
 	err = log.readFrom(base, func(r Record, file string, off int64) error {
 		if !Follows(recovered, r.Zxid) && !(recovered == 0 && !loaded) {

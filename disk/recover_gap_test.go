@@ -43,3 +43,37 @@ func TestRecoverRefusesGapBehindCorruptSnapshot(t *testing.T) {
 		require.NoError(t, l.Close())
 	}
 }
+
+// A learner that installed the leader's snapshot and logged on after it,
+// with that snapshot (its only one) corrupt, holds a log that begins a later
+// epoch: it is what is left after the SNAP, not the start of history.
+// Recovery must refuse rather than rebuild the tree from that log alone
+// (the simulator found an observer applying 0x300000001 after 0x0, seed 689).
+func TestRecoverRefusesLogAfterOnlyCorruptSnapshot(t *testing.T) {
+	const e2, e3 = int64(2) << 32, int64(3) << 32
+	for _, corrupt := range []bool{false, true} {
+		m := NewMemFS()
+		l, err := OpenLog("/log", LogOptions{FS: m, Logger: quiet()})
+		require.NoError(t, err)
+		p := writeSnap(t, m, "/data", e2+22, snapBodyFor(22, 300)) // installed from the leader
+		require.NoError(t, l.Append(recs(e3+1, e3+2)...))
+		if corrupt {
+			f, err := m.OpenFile(p, os.O_RDWR, 0)
+			require.NoError(t, err)
+			require.NoError(t, f.Truncate(100))
+			require.NoError(t, f.Close())
+		}
+		var r recovered
+		last, err := Recover("/data", l, r.load, r.replay)
+		if corrupt {
+			require.ErrorIs(t, err, ErrCorrupt)
+			require.Contains(t, err.Error(), "starts at 0x300000001")
+			require.Empty(t, r.replayed)
+		} else {
+			require.NoError(t, err)
+			require.Equal(t, e2+22, r.snap)
+			require.Equal(t, e3+2, last)
+		}
+		require.NoError(t, l.Close())
+	}
+}
