@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/zabkeeper/zabkeeper/internal/zktest"
+	"github.com/zabkeeper/zabkeeper/internal/zkreal"
 )
 
 // curatorJars are Debian's Curator (libcurator-{framework,recipes,discovery}-java)
@@ -28,7 +28,7 @@ var curatorJars = []string{
 // fails it when ZABKEEPER_REQUIRE_JAVA is set (as CI does).
 func requireCurator(t *testing.T) {
 	t.Helper()
-	zktest.Require(t)
+	zkreal.Require(t)
 	for _, j := range append([]string{"javac"}, curatorJars...) {
 		missing := false
 		if j == "javac" {
@@ -103,7 +103,7 @@ func (c *curator) in(t *testing.T) *curator {
 func startCurator(t *testing.T, addr string) *curator {
 	t.Helper()
 	requireCurator(t)
-	cp := zktest.Classpath(curatorJars...)
+	cp := zkreal.JavaClasspath(curatorJars...)
 	dir := compileCurator(t, cp)
 
 	ctx, cancel := context.WithCancel(context.Background())

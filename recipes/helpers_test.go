@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zabkeeper/zabkeeper/internal/testserver"
-	"github.com/zabkeeper/zabkeeper/internal/zktest"
+	"github.com/zabkeeper/zabkeeper/internal/zkreal"
 	"github.com/zabkeeper/zabkeeper/netstub"
 	"github.com/zabkeeper/zabkeeper/recipes"
 )
@@ -46,17 +47,18 @@ func eachServer(t *testing.T, fn func(t *testing.T, addr string)) {
 var zooKeeper struct {
 	once sync.Once
 	dir  string
-	srv  *zktest.Server
+	srv  *zkreal.Server
 	err  error
 }
 
 func sharedZooKeeper(t *testing.T) string {
 	t.Helper()
-	zktest.Require(t)
+	zkreal.Require(t)
 	zooKeeper.once.Do(func() {
 		zooKeeper.dir, zooKeeper.err = os.MkdirTemp("", "recipes-zookeeper-")
 		if zooKeeper.err == nil {
-			zooKeeper.srv, zooKeeper.err = zktest.Launch(zooKeeper.dir, zktest.Options{TickTimeMs: tickMs})
+			zooKeeper.srv, zooKeeper.err = zkreal.Launch(zooKeeper.dir, zkreal.Options{DataDir: filepath.Join(zooKeeper.dir, "data"), TickTimeMs: tickMs,
+				Config: map[string]string{"maxSessionTimeout": "40000"}})
 		}
 	})
 	require.NoError(t, zooKeeper.err, "starting Apache ZooKeeper")

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zabkeeper/zabkeeper/internal/testserver"
-	"github.com/zabkeeper/zabkeeper/internal/zktest"
+	"github.com/zabkeeper/zabkeeper/internal/zkreal"
 	"github.com/zabkeeper/zabkeeper/netstub"
 	"github.com/zabkeeper/zabkeeper/recipes"
 )
@@ -140,7 +140,7 @@ func TestMutexSessionLossDefaultTick(t *testing.T) {
 		mutexSessionLoss(t, testserver.Start(t, testserver.Config(t, 0)).Addr)
 	})
 	t.Run("zookeeper", func(t *testing.T) {
-		mutexSessionLoss(t, zktest.Start(t, zktest.Options{}).Addr)
+		mutexSessionLoss(t, zkreal.Start(t, zkreal.Options{DataDir: t.TempDir(), Config: map[string]string{"maxSessionTimeout": "40000"}}).Addr)
 	})
 }
 

@@ -285,3 +285,14 @@ func freePort() (int, error) {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
+
+// JavaClasspath joins jars under /usr/share/java by their base names (for
+// example "curator-recipes.jar"), for tests that run Java programs of their
+// own beside ZooKeeper.
+func JavaClasspath(jars ...string) string {
+	paths := make([]string, len(jars))
+	for i, j := range jars {
+		paths[i] = filepath.Join("/usr/share/java", j)
+	}
+	return strings.Join(paths, ":")
+}

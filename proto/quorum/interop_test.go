@@ -21,7 +21,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/require"
 
-	"github.com/zabkeeper/zabkeeper/internal/zktest"
+	"github.com/zabkeeper/zabkeeper/internal/zkreal"
 	"github.com/zabkeeper/zabkeeper/proto"
 	"github.com/zabkeeper/zabkeeper/proto/quorum"
 )
@@ -69,7 +69,7 @@ func freePorts(t *testing.T, n int) []int {
 // startEnsemble runs three QuorumPeerMain JVMs and stops them when the test
 // ends.
 func startEnsemble(t *testing.T) *ensemble {
-	zktest.Require(t)
+	zkreal.Require(t)
 	ports := freePorts(t, 9)
 	e := &ensemble{}
 	var servers strings.Builder
@@ -99,7 +99,7 @@ func launch(t *testing.T, s *zkServer, serverLines string) {
 	require.NoError(t, err)
 	s.cmd = exec.Command("java", "-Xmx192m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
 		"-Dzookeeper.log.dir="+s.dir,
-		"-cp", zktest.Jar+":/usr/share/java/slf4j-simple.jar",
+		"-cp", zkreal.Classpath,
 		"org.apache.zookeeper.server.quorum.QuorumPeerMain", cfgPath)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

@@ -11,7 +11,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/require"
 
-	"github.com/zabkeeper/zabkeeper/internal/zktest"
+	"github.com/zabkeeper/zabkeeper/internal/zkreal"
 	"github.com/zabkeeper/zabkeeper/proto/quorum"
 )
 
@@ -25,7 +25,7 @@ func TestInteropGoVoter(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Apache ZooKeeper")
 	}
-	zktest.Require(t)
+	zkreal.Require(t)
 	ports := freePorts(t, 3)
 	zkS := &zkServer{sid: 1, clientPort: ports[0], quorumPort: ports[1], electionPort: ports[2], dir: t.TempDir()}
 	elec, err := net.Listen("tcp", "127.0.0.1:0")
