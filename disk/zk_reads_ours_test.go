@@ -3,19 +3,16 @@ package disk
 import (
 	"context"
 	"encoding/binary"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/require"
 	"github.com/zabkeeper/zabkeeper/engine/tree"
+	"github.com/zabkeeper/zabkeeper/internal/zkreal"
 	"github.com/zabkeeper/zabkeeper/proto"
 )
 
@@ -153,7 +150,7 @@ func TestZooKeeperServesOurLog(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts ZooKeeper")
 	}
-	java, cp := zooKeeperJava(t)
+	zkreal.Require(t)
 	txns := ourTxns(t)
 	want := tree.New(tree.Options{ExtendedTypes: true})
 	for _, x := range txns {
@@ -166,36 +163,15 @@ func TestZooKeeperServesOurLog(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	writeOurLog(t, data, txns)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	require.NoError(t, ln.Close())
-	cfg := filepath.Join(dir, "zoo.cfg")
-	require.NoError(t, os.WriteFile(cfg, []byte(strings.Join([]string{
-		"tickTime=2000", "dataDir=" + data, "clientPort=" + strconv.Itoa(port),
-		"clientPortAddress=127.0.0.1", "admin.enableServer=false", ""}, "\n")), 0o644))
-	if _, err := os.Stat("/usr/share/java/slf4j-simple.jar"); err == nil {
-		cp += ":/usr/share/java/slf4j-simple.jar" // ZooKeeper's warnings and errors on stderr
-	}
-	cmd := exec.Command(java, "-Xmx256m", "-Dzookeeper.snapshot.trust.empty=true", "-Dzookeeper.extendedTypesEnabled=true",
-		"-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-		"-Dzookeeper.log.dir="+dir, "-cp", cp, "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg)
-	logf, err := os.Create(filepath.Join(dir, "zookeeper.out"))
-	require.NoError(t, err)
-	defer logf.Close()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	require.NoError(t, cmd.Start())
+	zks := zkreal.Start(t, zkreal.Options{DataDir: data, Props: map[string]string{
+		"zookeeper.snapshot.trust.empty": "true", "zookeeper.extendedTypesEnabled": "true"}})
 	defer func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
 		if t.Failed() {
-			out, _ := os.ReadFile(filepath.Join(dir, "zookeeper.out"))
-			t.Logf("ZooKeeper's output:\n%s", out)
+			t.Logf("ZooKeeper's output:\n%s", zks.Log())
 		}
 	}()
 
-	c, ev, err := zk.Connect([]string{"127.0.0.1:" + strconv.Itoa(port)}, 10*time.Second, zk.WithLogInfo(false))
+	c, ev, err := zk.Connect([]string{zks.Addr}, 10*time.Second, zk.WithLogInfo(false))
 	require.NoError(t, err)
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -244,8 +220,7 @@ func TestZooKeeperServesOurLog(t *testing.T) {
 	require.NoError(t, err, "ZooKeeper writes on after our log")
 	// ZooKeeper compares the TxnDigest of each txn with its own tree digest
 	// as it replays: ours is its DigestCalculator, so they must agree.
-	out, err := os.ReadFile(filepath.Join(dir, "zookeeper.out"))
-	require.NoError(t, err)
-	require.NotContains(t, string(out), "Digests are not matching")
-	require.NotContains(t, string(out), "First digest mismatch")
+	out := zks.Log()
+	require.NotContains(t, out, "Digests are not matching")
+	require.NotContains(t, out, "First digest mismatch")
 }
