@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/zabkeeper/zabkeeper/disk"
 	"github.com/zabkeeper/zabkeeper/engine/tree"
+	"github.com/zabkeeper/zabkeeper/internal/zkreal"
 	"github.com/zabkeeper/zabkeeper/proto"
 	"github.com/zabkeeper/zabkeeper/server"
 )
@@ -134,33 +135,14 @@ func TestZooKeeperServesOurDataDir(t *testing.T) {
 	stop()
 	c.Close()
 
-	java, err := exec.LookPath("java")
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	require.NoError(t, ln.Close())
-	work := t.TempDir()
-	zcfg := filepath.Join(work, "zoo.cfg")
-	require.NoError(t, os.WriteFile(zcfg, []byte(fmt.Sprintf("tickTime=2000\ndataDir=%s\ndataLogDir=%s\nclientPort=%d\n"+
-		"clientPortAddress=127.0.0.1\nadmin.enableServer=false\n", cfg.DataDir, cfg.DataLogDir, port)), 0o644))
-	logf, err := os.Create(filepath.Join(work, "zookeeper.out"))
-	require.NoError(t, err)
-	defer logf.Close()
-	cmd := exec.Command(java, "-Xmx256m", "-Dzookeeper.snapshot.trust.empty=true", "-Dzookeeper.extendedTypesEnabled=true",
-		"-Dzookeeper.log.dir="+work, "-cp", "/usr/share/java/zookeeper.jar", "org.apache.zookeeper.server.quorum.QuorumPeerMain", zcfg)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	require.NoError(t, cmd.Start())
+	zks := zkreal.Start(t, zkreal.Options{DataDir: cfg.DataDir, DataLogDir: cfg.DataLogDir, Props: map[string]string{
+		"zookeeper.snapshot.trust.empty": "true", "zookeeper.extendedTypesEnabled": "true"}})
 	defer func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
 		if t.Failed() {
-			out, _ := os.ReadFile(filepath.Join(work, "zookeeper.out"))
-			t.Logf("ZooKeeper's output:\n%s", out)
+			t.Logf("ZooKeeper's output:\n%s", zks.Log())
 		}
 	}()
-	zc, _ := connectTimeout(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 10*time.Second)
+	zc, _ := connectTimeout(t, zks.Addr, 10*time.Second)
 	for _, p := range paths {
 		d, st, err := zc.Get(p)
 		require.NoError(t, err, p)
