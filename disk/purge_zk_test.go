@@ -70,7 +70,7 @@ func TestPurgeAsZooKeepersPurgeTxnLog(t *testing.T) {
 		_, err := zkreal.RunTool("org.apache.zookeeper.server.PurgeTxnLog", zkDir, zkDir, "-n", fmt.Sprint(retain))
 		require.NoError(t, err)
 
-		oldest, err := PurgeSnapshots(ourDir, retain)
+		oldest, err := PurgeSnapshots(ourDir, retain, nil)
 		require.NoError(t, err)
 		l, err := OpenLog(ourDir, LogOptions{SegmentSize: 250, NoSync: true, Logger: quiet()})
 		require.NoError(t, err)
@@ -105,7 +105,7 @@ func TestPurgeAsZooKeepersPurgeTxnLogOnItsFiles(t *testing.T) {
 	}
 	_, err := zkreal.RunTool("org.apache.zookeeper.server.PurgeTxnLog", zkDir, zkDir, "-n", "3")
 	require.NoError(t, err)
-	oldest, err := PurgeSnapshots(ourDir, 3)
+	oldest, err := PurgeSnapshots(ourDir, 3, nil)
 	require.NoError(t, err)
 	require.Equal(t, int64(0x12), oldest)
 	l, err := OpenLog(ourDir, LogOptions{NoSync: true, Logger: quiet()})

@@ -551,8 +551,8 @@ func isValidSnapshot(fsys FS, path, method string) (bool, error) {
 
 // PurgeSnapshots applies ZooKeeper's purge rule to the snapshots in dir. See
 // PurgeSnapshotsFS.
-func PurgeSnapshots(dir string, retain int) (oldestKept int64, err error) {
-	return PurgeSnapshotsFS(nil, dir, retain)
+func PurgeSnapshots(dir string, retain int, log *slog.Logger) (oldestKept int64, err error) {
+	return PurgeSnapshotsFS(nil, dir, retain, log)
 }
 
 // PurgeSnapshotsFS deletes snapshots as ZooKeeper's PurgeTxnLog.purge does
@@ -561,8 +561,10 @@ func PurgeSnapshots(dir string, retain int) (oldestKept int64, err error) {
 // every snapshot file (compressed and ".tmp" ones included) whose name's
 // zxid is below the oldest of them. It returns that oldest kept zxid (0
 // when no snapshot is valid, and then deletes nothing) so the caller can
-// purge the log before it.
-func PurgeSnapshotsFS(fsys FS, dir string, retain int) (oldestKept int64, err error) {
+// purge the log before it. A snapshot that fails the check is reported to
+// log (nil: not reported): the caller's logger, never the process default,
+// so a simulator running thousands of disks stays quiet.
+func PurgeSnapshotsFS(fsys FS, dir string, retain int, log *slog.Logger) (oldestKept int64, err error) {
 	fsys = orOS(fsys)
 	retain = max(retain, 3)
 	snaps, err := ListSnapshotsFS(fsys, dir)
@@ -579,7 +581,9 @@ func PurgeSnapshotsFS(fsys FS, dir string, retain int) (oldestKept int64, err er
 			return 0, err
 		}
 		if !ok {
-			slog.Warn("disk: snapshot fails ZooKeeper's validity check; not counted among those kept", "file", s.Path)
+			if log != nil {
+				log.Warn("disk: snapshot fails ZooKeeper's validity check; not counted among those kept", "file", s.Path)
+			}
 			continue
 		}
 		valid++

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/adler32"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -190,7 +191,7 @@ func TestPurgeSnapshots(t *testing.T) {
 	for z := int64(1); z <= 6; z++ {
 		writeSnap(t, nil, dir, z*10, snapBodyFor(z, 100))
 	}
-	oldest, err := PurgeSnapshots(dir, 1) // at least 3 are kept
+	oldest, err := PurgeSnapshots(dir, 1, nil) // at least 3 are kept
 	require.NoError(t, err)
 	require.Equal(t, int64(40), oldest)
 	snaps, err := ListSnapshots(dir)
@@ -201,14 +202,18 @@ func TestPurgeSnapshots(t *testing.T) {
 	p := writeSnap(t, nil, dir, 70, snapBodyFor(7, 100))
 	require.NoError(t, os.Truncate(p, 30))
 	writeSnap(t, nil, dir, 5, snapBodyFor(5, 100))
-	oldest, err = PurgeSnapshots(dir, 3)
+	var logged bytes.Buffer
+	oldest, err = PurgeSnapshots(dir, 3, slog.New(slog.NewTextHandler(&logged, nil)))
 	require.NoError(t, err)
 	require.Equal(t, int64(40), oldest)
+	// The caller's logger hears of it, naming the file.
+	require.Contains(t, logged.String(), "fails ZooKeeper's validity check")
+	require.Contains(t, logged.String(), filepath.Base(p))
 	snaps, err = ListSnapshots(dir)
 	require.NoError(t, err)
 	require.Equal(t, []int64{70, 60, 50, 40}, zxidsOf(snaps))
 
-	oldest, err = PurgeSnapshots(dir, 10) // fewer than wanted: keep all
+	oldest, err = PurgeSnapshots(dir, 10, nil) // fewer than wanted: keep all
 	require.NoError(t, err)
 	require.Equal(t, int64(40), oldest)
 }

@@ -487,7 +487,7 @@ func TestPurgeKeepsWhatZooKeeperKeeps(t *testing.T) {
 	zkDir, ourDir := newDir(), newDir()
 	_, err := zkreal.RunTool("org.apache.zookeeper.server.PurgeTxnLog", zkDir, zkDir, "-n", "3")
 	require.NoError(t, err)
-	oldest, err := disk.PurgeSnapshots(ourDir, 3)
+	oldest, err := disk.PurgeSnapshots(ourDir, 3, nil)
 	require.NoError(t, err)
 	require.Equal(t, int64(0x35), oldest)
 	require.Equal(t, names(zkDir), names(ourDir))

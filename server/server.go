@@ -541,7 +541,7 @@ func (s *Server) writeSnapshot(zxid int64, write func(io.Writer) error) error {
 // purge deletes snapshots beyond autopurge.snapRetainCount and the log
 // segments only they needed.
 func (s *Server) purge() error {
-	oldest, err := disk.PurgeSnapshots(s.snapDir, s.cfg.SnapRetainCount)
+	oldest, err := disk.PurgeSnapshots(s.snapDir, s.cfg.SnapRetainCount, s.log)
 	if err != nil {
 		return fmt.Errorf("server: purge snapshots: %w", err)
 	}

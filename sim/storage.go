@@ -196,7 +196,7 @@ func (st *storage) saveSnapshot(zxid int64, write func(io.Writer) error, purge b
 	if st.snapshots++; st.snapshots%purgeEvery != 0 {
 		return nil
 	}
-	oldest, err := disk.PurgeSnapshotsFS(st.fs, dataDir, snapRetain)
+	oldest, err := disk.PurgeSnapshotsFS(st.fs, dataDir, snapRetain, nil)
 	if err != nil {
 		return err
 	}
