@@ -8,24 +8,47 @@ import (
 	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/proto"
+	"github.com/zabkeeper/zabkeeper/proto/quorum"
 )
 
-// handleApp handles an application message from the leader or a learner.
+// handleApp handles an application packet from the leader or a learner
+// (forward.go). One that does not decode, or that this server does not
+// take in its role, is dropped and recorded (PeerErrors), never applied.
 func (n *Node) handleApp(m zab.Message) {
-	kind, f, ids, err := decodePayload(m.Payload)
-	if err != nil || n.status.Role != zab.Leading {
-		return // a malformed payload or one meant for a leader we no longer are
+	p, err := decodePacket(m.Payload)
+	if err != nil {
+		n.peerError(m.From, err)
+		return
 	}
-	switch kind {
-	case appRequest:
+	if n.status.Role != zab.Leading {
+		n.peerError(m.From, fmt.Errorf("%w: unexpected %s packet from the leader", errBadPayload, p.Type))
+		return
+	}
+	switch p.Type {
+	case quorum.Request:
+		f, rec, recErr, err := decodeForwarded(&p)
+		if err != nil {
+			n.peerError(m.From, err)
+			return
+		}
+		if recErr != nil {
+			n.peerError(m.From, recErr) // led all the same: a MarshallingError txn answers the client
+		}
 		f.from = m.From
-		n.lead(f, nil)
-	case appTouch:
-		for _, id := range ids {
-			if s := n.sessions[id]; s != nil {
-				n.touch(s)
+		n.lead(f, rec)
+	case quorum.Ping:
+		touches, err := quorum.DecodeTouches(&p)
+		if err != nil {
+			n.peerError(m.From, fmt.Errorf("%w: %w", errBadPayload, err))
+			return
+		}
+		for _, t := range touches {
+			if s := n.sessions[t.Session]; s != nil {
+				n.touchFor(s, t.Timeout)
 			}
 		}
+	default:
+		n.peerError(m.From, fmt.Errorf("%w: unexpected %s packet from a learner", errBadPayload, p.Type))
 	}
 }
 
@@ -38,7 +61,9 @@ func (n *Node) nextZxid() int64 {
 }
 
 // lead turns a request into a txn and proposes it. rec is the decoded
-// request when it arrived on this server, nil when it was forwarded.
+// request record (decoded once: by the server that took the request, or by
+// handleApp for a forwarded one); nil for session changes, or when a
+// forwarded record did not decode.
 //
 // Sessions are judged as of the newest proposal, not as applied here: a
 // leader applies a txn only once its own disk has it, so a learner whose
@@ -105,11 +130,10 @@ func (n *Node) lead(f *forwarded, rec proto.Record) {
 			break
 		}
 		if rec == nil {
-			var err error
-			if rec, err = proto.DecodeRequest(f.op, f.body); err != nil {
-				txn = errTxn(proto.ErrMarshallingError)
-				break
-			}
+			// A forwarded record that did not decode (handleApp decoded
+			// it, once): ZooKeeper's PrepRequestProcessor answers so.
+			txn = errTxn(proto.ErrMarshallingError)
+			break
 		}
 		if f.op == proto.OpSync {
 			txn = &hdr

@@ -9,6 +9,7 @@ import (
 
 	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
+	"github.com/zabkeeper/zabkeeper/proto/quorum"
 )
 
 // Node is one replica: ZAB, the data tree, the sessions and the request
@@ -74,8 +75,13 @@ type Node struct {
 	// their session or moves it to this server, by session id.
 	pendingConnects map[int64]ConnID
 	// touched are sessions seen alive here since the last report to the
-	// leader (learners only).
-	touched map[int64]struct{}
+	// leader, with their timeouts (learners only).
+	touched map[int64]int32
+
+	// peerErrs are the peer payloads refused since the last PeerErrors
+	// call; peerErrCount counts them all (forward.go).
+	peerErrs     []PeerError
+	peerErrCount int64
 
 	// Read-only mode (readonly.go): readOnly while serving read-only
 	// clients; lookingFrom is the first input time seen since this server
@@ -122,7 +128,7 @@ func Restore(cfg Config, d Durable) (*Node, error) {
 		proposed:        map[int64]*tree.Txn{},
 		proposedOwners:  map[int64]proposedOwner{},
 		pendingConnects: map[int64]ConnID{},
-		touched:         map[int64]struct{}{},
+		touched:         map[int64]int32{},
 		localSessions:   map[int64]*session{},
 		nextSession:     initialSessionID(cfg.ServerID, cfg.StartTime),
 		reapCountdown:   cfg.ReapIntervalTicks,
@@ -440,13 +446,12 @@ func (n *Node) Tick(now int64) {
 		n.expireSessions()
 		n.reap()
 	} else if len(n.touched) > 0 {
-		ids := make([]int64, 0, len(n.touched))
-		for id := range n.touched {
-			ids = append(ids, id)
+		touches := make([]quorum.Touch, 0, len(n.touched))
+		for _, id := range slices.Sorted(maps.Keys(n.touched)) {
+			touches = append(touches, quorum.Touch{Session: id, Timeout: n.touched[id]})
 		}
-		slices.Sort(ids)
 		clear(n.touched)
-		n.zab.SendApp(n.status.Leader, encodeTouch(ids))
+		n.zab.SendApp(n.status.Leader, encodeTouches(touches))
 	}
 	n.pump()
 }
