@@ -107,8 +107,33 @@ func (n *Node) Connect(cr ConnectRequest) {
 	}
 	owner, live := n.liveSession(s.id)
 	local := n.status.Role == zab.Leading && live && owner == n.id()
+	if n.cfg.ZooKeeperPeers && n.status.Role == zab.Leading && live {
+		// ZooKeeper's leader revalidates with its own tracker: the
+		// session is live, so it is this server's now.
+		n.owners[s.id] = n.id()
+		local = true
+	}
 	if bugs.Active(bugs.ReadBeforeLastZxid) {
 		local = true // trusts its own table, however far behind it is
+	}
+	if !local && n.cfg.ZooKeeperPeers && n.status.Role == zab.Leading {
+		n.refuseHandshake(c, fmt.Sprintf("session 0x%x expired", req.SessionID))
+		return
+	}
+	if !local && n.cfg.ZooKeeperPeers {
+		// A learner asks the leader (REVALIDATE) and answers the client
+		// on the reply (compat.go).
+		if old, ok := n.pendingConnects[s.id]; ok && old != cr.Conn {
+			n.dropConn(old)
+			n.closeConn(old, fmt.Sprintf("session 0x%x reconnected on a newer connection", s.id))
+		}
+		n.pendingConnects[s.id] = cr.Conn
+		if !n.revalidate(s, c) {
+			delete(n.pendingConnects, s.id)
+			n.dropConn(cr.Conn)
+			n.closeConn(cr.Conn, "no link to the leader")
+		}
+		return
 	}
 	if !local {
 		// Only the leader knows whether the session is still live, and
@@ -304,6 +329,13 @@ func (n *Node) route(c *conn, q *queued) {
 		if r.Op == proto.OpSync && n.status.Role == zab.Leading && bugs.Active(bugs.SyncWithoutQuorum) {
 			// Answers from local state, trusting it still leads.
 			q.kind, q.resp = qFixed, &proto.SyncResponse{Path: r.Body.(*proto.SyncRequest).Path}
+			return
+		}
+		if r.Op == proto.OpSync && n.cfg.ZooKeeperPeers {
+			if !n.compatSync(c, q) {
+				q.kind, q.err = qFixed, proto.ErrConnectionLoss
+				q.closeAfter, q.closeWhy = true, "no link to the leader"
+			}
 			return
 		}
 		f := &forwarded{session: c.session, cxid: r.Xid, op: r.Op, auth: q.caller.Auth}

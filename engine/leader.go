@@ -20,6 +20,9 @@ func (n *Node) handleApp(m zab.Message) {
 		n.peerError(m.From, err)
 		return
 	}
+	if n.handleCompatApp(m.From, &p) {
+		return
+	}
 	if n.status.Role != zab.Leading {
 		n.peerError(m.From, fmt.Errorf("%w: unexpected %s packet from the leader", errBadPayload, p.Type))
 		return
@@ -29,6 +32,10 @@ func (n *Node) handleApp(m zab.Message) {
 		f, rec, recErr, err := decodeForwarded(&p)
 		if err != nil {
 			n.peerError(m.From, err)
+			return
+		}
+		if f.op == tree.OpMoveSession && n.cfg.ZooKeeperPeers {
+			n.peerError(m.From, fmt.Errorf("%w: moveSession REQUEST in compat mode (REVALIDATE moves sessions)", errBadPayload))
 			return
 		}
 		if recErr != nil {
@@ -92,14 +99,39 @@ func (n *Node) lead(f *forwarded, rec proto.Record) {
 		t.Type, t.Err = proto.OpError, code
 		return &t
 	}
+	compat := n.cfg.ZooKeeperPeers
 	owner, live := n.liveSession(f.session)
+	if compat && live && f.op != proto.OpCreateSession && f.op != proto.OpSync {
+		owner = n.compatOwner(f.session, f.from)
+	}
 	moved := live && owner != 0 && owner != f.from
 	var txn *tree.Txn
+	switch {
+	case f.op == proto.OpSync && compat:
+		// No txn: SYNC once the outstanding proposals commit (compat.go).
+		if f.from == n.id() {
+			return // the leader's own clients' syncs never come here
+		}
+		n.leadSync(f)
+		return
+	case f.op == proto.OpCreateSession && compat:
+		// The owner lives in the leader's memory only.
+		txn = &hdr
+		txn.Type, txn.TimeOut = proto.OpCreateSession, f.timeout
+		n.owners[f.session] = f.from
+	}
+	if txn != nil {
+		n.propose(txn)
+		return
+	}
 	switch f.op {
 	case proto.OpCreateSession:
 		txn = &hdr
 		txn.Type, txn.TimeOut, txn.Owner = proto.OpCreateSession, f.timeout, f.from
 	case tree.OpMoveSession:
+		if compat {
+			return // never sent in compat mode; REVALIDATE moves sessions
+		}
 		if !live {
 			// Its closeSession is applied or proposed: when the requesting
 			// server applies it, it refuses the waiting handshake.
@@ -153,6 +185,9 @@ func (n *Node) lead(f *forwarded, rec proto.Record) {
 // no closeSession after it; and its owner then, counting a proposed
 // moveSession, so that no request forwarded after a move was proposed is
 // applied for the old owner. Owner 0 is unknown.
+//
+// In compat mode the owner is the one the leader keeps in memory (owners;
+// 0 while unknown).
 func (n *Node) liveSession(id int64) (owner int64, live bool) {
 	if s := n.sessions[id]; s != nil {
 		if s.closing {
@@ -161,13 +196,17 @@ func (n *Node) liveSession(id int64) (owner int64, live bool) {
 		owner, live = s.owner, true
 	}
 	if p, ok := n.proposedOwners[id]; ok {
-		return p.owner, true
+		owner, live = p.owner, true
+	}
+	if n.cfg.ZooKeeperPeers {
+		owner = n.owners[id]
 	}
 	return owner, live
 }
 
 // propose hands a prepared txn to zab.
 func (n *Node) propose(txn *tree.Txn) {
+	n.checkCompatTxn(txn)
 	if txn.Type != proto.OpError {
 		// ZooKeeper's TxnDigest: the tree digest once this txn is applied
 		// (every txn but a failed single op carries one).
