@@ -305,3 +305,40 @@ func TestSimDiskFaultsReplay(t *testing.T) {
 	}
 	t.Fatal("no seed in 1..60 tore a write, failed an fsync and corrupted a disk")
 }
+
+// TestSimZooKeeperPeers runs seeds with every server in compat mode
+// (engine.Config.ZooKeeperPeers: REVALIDATE, SYNC, owners in the leader's
+// memory), under the same invariants and Porcupine; TestSim runs one seed
+// in four so too.
+func TestSimZooKeeperPeers(t *testing.T) {
+	seeds := 10
+	if testing.Short() {
+		seeds = 2
+	}
+	for _, n := range []int{3, 5} {
+		for i := range seeds {
+			seed := uint64(100 + i)
+			t.Run(fmt.Sprintf("nodes=%d/seed=%d", n, seed), func(t *testing.T) {
+				t.Parallel()
+				o := testOptions(t, seed, n)
+				o.PeerProtocol = PeerZooKeeper
+				r := Run(o)
+				require.Equal(t, 1, r.Counters["zookeeper-peers"])
+				expectPass(t, r)
+			})
+		}
+	}
+}
+
+// One seed in four draws compat mode, the same way on every run.
+func TestSimDrawsZooKeeperPeers(t *testing.T) {
+	compat := 0
+	for seed := uint64(1); seed <= 200; seed++ {
+		o := Options{Seed: seed}
+		if zooKeeperPeers(&o) {
+			compat++
+		}
+		require.Equal(t, zooKeeperPeers(&o), zooKeeperPeers(&Options{Seed: seed}))
+	}
+	require.InDelta(t, 50, compat, 20)
+}
