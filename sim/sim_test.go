@@ -23,6 +23,7 @@ var (
 	flagFaults   = flag.String("faults", "all", "fault kinds: all, none, or a list of net,crash,disk,clock")
 	flagDuration = flag.Duration("duration", 0, "fault phase length in virtual time (0 = 20s)")
 	flagTrace    = flag.Bool("simtrace", false, "print the trace of -seed to stdout")
+	flagPeers    = flag.String("peer-protocol", "", "zookeeper (compat mode), zabkeeper, or empty = drawn per seed")
 )
 
 // ciSeeds is the default seed count per cluster size: a couple of minutes on
@@ -33,7 +34,7 @@ func testOptions(t testing.TB, seed uint64, nodes int) Options {
 	faults, err := ParseFaults(*flagFaults)
 	require.NoError(t, err)
 	return Options{Seed: seed, Nodes: nodes, Observers: *flagObs, Clients: *flagClients, Faults: faults, Duration: *flagDuration,
-		VisualizationDir: os.Getenv("ZABKEEPER_SIM_DIR")}
+		PeerProtocol: *flagPeers, VisualizationDir: os.Getenv("ZABKEEPER_SIM_DIR")}
 }
 
 func TestSim(t *testing.T) {
