@@ -9,6 +9,7 @@ import (
 
 	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
+	"github.com/zabkeeper/zabkeeper/proto/quorum"
 )
 
 // Node is one replica: ZAB, the data tree, the sessions and the request
@@ -70,12 +71,30 @@ type Node struct {
 	// succeeds.
 	held []heldRequest
 
+	// Compat mode (compat.go): owners are the session owners the leader
+	// keeps in memory only, as ZooKeeper's SessionTrackerImpl does (0 or
+	// absent: unknown, set by the next request); leaderSyncs are syncs the
+	// leader answers once the proposals outstanding at their arrival
+	// commit; learnerSyncs are this learner's forwarded syncs waiting for
+	// their SYNC, in order; syncsDue are syncs whose SYNC arrived, waiting
+	// for what committed before it to apply.
+	owners       map[int64]int64
+	leaderSyncs  []pendingSync
+	learnerSyncs []pendingSync
+	syncsDue     []pendingSync
+
 	// pendingConnects are handshakes waiting for the txn that creates
-	// their session or moves it to this server, by session id.
+	// their session or moves it to this server (in compat mode, for the
+	// REVALIDATE reply), by session id.
 	pendingConnects map[int64]ConnID
 	// touched are sessions seen alive here since the last report to the
-	// leader (learners only).
-	touched map[int64]struct{}
+	// leader, with their timeouts (learners only).
+	touched map[int64]int32
+
+	// peerErrs are the peer payloads refused since the last PeerErrors
+	// call; peerErrCount counts them all (forward.go).
+	peerErrs     []PeerError
+	peerErrCount int64
 
 	// Read-only mode (readonly.go): readOnly while serving read-only
 	// clients; lookingFrom is the first input time seen since this server
@@ -122,7 +141,8 @@ func Restore(cfg Config, d Durable) (*Node, error) {
 		proposed:        map[int64]*tree.Txn{},
 		proposedOwners:  map[int64]proposedOwner{},
 		pendingConnects: map[int64]ConnID{},
-		touched:         map[int64]struct{}{},
+		owners:          map[int64]int64{},
+		touched:         map[int64]int32{},
 		localSessions:   map[int64]*session{},
 		nextSession:     initialSessionID(cfg.ServerID, cfg.StartTime),
 		reapCountdown:   cfg.ReapIntervalTicks,
@@ -258,6 +278,16 @@ func (n *Node) observe(t int64) {
 // state and messages for the caller, committed txns applied at once,
 // application messages handled. It runs after every input.
 func (n *Node) pump() {
+	for {
+		n.pumpZab()
+		// Syncs answered now may queue SYNC packets: pump those too.
+		if n.flushSyncs(); !n.zab.HasReady() {
+			return
+		}
+	}
+}
+
+func (n *Node) pumpZab() {
 	for n.zab.HasReady() {
 		zr := n.zab.Ready()
 		n.zab.Advance()
@@ -351,6 +381,8 @@ func (n *Node) stopServing(why string) {
 	clear(n.proposedOwners)
 	clear(n.pendingConnects)
 	clear(n.touched)
+	clear(n.owners)
+	n.leaderSyncs, n.learnerSyncs, n.syncsDue = nil, nil, nil
 	for _, s := range n.sessions {
 		s.closing = false
 	}
@@ -440,13 +472,12 @@ func (n *Node) Tick(now int64) {
 		n.expireSessions()
 		n.reap()
 	} else if len(n.touched) > 0 {
-		ids := make([]int64, 0, len(n.touched))
-		for id := range n.touched {
-			ids = append(ids, id)
+		touches := make([]quorum.Touch, 0, len(n.touched))
+		for _, id := range slices.Sorted(maps.Keys(n.touched)) {
+			touches = append(touches, quorum.Touch{Session: id, Timeout: n.touched[id]})
 		}
-		slices.Sort(ids)
 		clear(n.touched)
-		n.zab.SendApp(n.status.Leader, encodeTouch(ids))
+		n.zab.SendApp(n.status.Leader, encodeTouches(touches))
 	}
 	n.pump()
 }

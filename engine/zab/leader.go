@@ -28,7 +28,8 @@ type learnerRecord struct {
 	id       int64
 	observer bool
 	stage    int
-	// From FOLLOWERINFO and ACKEPOCH.
+	// acceptedEpoch is from FOLLOWERINFO; currentEpoch and lastZxid from
+	// ACKEPOCH (FOLLOWERINFO carries no last zxid under ZooKeeper).
 	acceptedEpoch, currentEpoch, lastZxid int64
 	// syncEnd is the leader's last zxid when NEWLEADER was queued.
 	syncEnd int64

@@ -282,6 +282,12 @@ func (p *Peer) Persisted(zxid int64) {
 	p.maybeApply()
 }
 
+// CommitPoint is the newest zxid this server knows committed, applied or
+// not (a learner applies only what it persisted too). A learner that gets
+// a packet from its leader after the COMMITs before it has CommitPoint at
+// least their zxid.
+func (p *Peer) CommitPoint() int64 { return p.committed }
+
 // Status returns the current protocol state.
 func (p *Peer) Status() Status {
 	st := Status{
