@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zabkeeper/zabkeeper/engine/tree"
+	"github.com/zabkeeper/zabkeeper/internal/zkreal"
 	"github.com/zabkeeper/zabkeeper/proto"
 	"github.com/zabkeeper/zabkeeper/proto/quorum"
 )
@@ -425,4 +427,187 @@ func TestInteropZooKeeperFollowsGoSnap(t *testing.T) {
 		require.Contains(t, ls.Sessions, s, "session 0x%x in ZooKeeper's snapshot", s.ID)
 	}
 	requireSameNodes(t, ours, readOurs(t, ls.Tree))
+}
+
+// TestInteropGoLoadsZooKeeperSnap: a Go observer joins a ZooKeeper 3.8
+// leader with an empty history and gets a SNAP; the body, spooled by
+// quorum.CopySnapshotBody as a learner's transport does, loads through
+// tree.ReadSnapshotBody into a tree whose nodes are what a go-zk client
+// reads from ZooKeeper (data, Stat, ACL), whose sessions hold the client's,
+// and whose digest, after the next txn, is the one ZooKeeper's leader
+// writes into that txn.
+func TestInteropGoLoadsZooKeeperSnap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Apache ZooKeeper")
+	}
+	zkreal.Require(t)
+	ports := freePorts(t, 3)
+	zkS := &zkServer{sid: 1, clientPort: ports[0], quorumPort: ports[1], electionPort: ports[2], dir: t.TempDir()}
+	// One voter in quorum mode: it leads alone and takes observers.
+	launch(t, zkS, fmt.Sprintf("standaloneEnabled=false\nserver.1=127.0.0.1:%d:%d\n", zkS.quorumPort, zkS.electionPort))
+	require.Eventually(t, func() bool {
+		info, err := srvr(zkS.clientPort)
+		return err == nil && info.mode == "leader"
+	}, 90*time.Second, 200*time.Millisecond)
+
+	c, _, err := zk.Connect([]string{fmt.Sprintf("127.0.0.1:%d", zkS.clientPort)}, 20*time.Second,
+		zk.WithLogger(quietLog{}), zk.WithLogInfo(false))
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.AddAuth("digest", []byte("snap:body")))
+	open, readOnly := zk.WorldACL(zk.PermAll), zk.WorldACL(zk.PermRead)
+	digest := zk.DigestACL(zk.PermAll, "snap", "body")
+	mixed := append([]zk.ACL{{Perms: zk.PermAll, Scheme: "ip", ID: "127.0.0.1"}}, readOnly...)
+	var ephemerals []string
+	for _, n := range []struct {
+		path, data string
+		flags      int32
+		acl        []zk.ACL
+	}{
+		{"/app", "v0", 0, open},
+		{"/app/conf", "read only", 0, readOnly},
+		{"/app/secret", "digest only", 0, digest},
+		{"/app/mixed", "", 0, mixed},
+		{"/app/mixed/leaf", "x", 0, mixed},
+		{"/app/seq-", "seq", zk.FlagSequence, open},
+		{"/app/e1", "ephemeral", zk.FlagEphemeral, open},
+		{"/app/e2", "ephemeral sequential", zk.FlagEphemeral | zk.FlagSequence, readOnly},
+		{"/gone", "", 0, open},
+		{"/big", string(bytes.Repeat([]byte("0123456789abcdef"), 8192)), 0, open},
+	} {
+		p, err := c.Create(n.path, []byte(n.data), n.flags, n.acl)
+		require.NoError(t, err, n.path)
+		if n.flags&zk.FlagEphemeral != 0 {
+			ephemerals = append(ephemerals, p)
+		}
+	}
+	_, err = c.CreateContainer("/locks", nil, zk.FlagContainer, open)
+	require.NoError(t, err)
+	_, err = c.Create("/locks/l-1", []byte("held"), zk.FlagEphemeral, open)
+	require.NoError(t, err)
+	_, err = c.Set("/app", []byte("v1"), 0)
+	require.NoError(t, err)
+	_, err = c.SetACL("/app/mixed", readOnly, 0)
+	require.NoError(t, err)
+	require.NoError(t, c.Delete("/gone", 0))
+
+	e := &ensemble{servers: []*zkServer{zkS}}
+	o, newEpoch, start := join(t, e, 1, learnerOpts{observer: true, sid: 100})
+	defer o.conn.Close()
+	require.Equal(t, quorum.Snap, start.Type, "an empty observer gets a SNAP")
+	var spool bytes.Buffer
+	sum, err := quorum.CopySnapshotBody(&spool, o.r, quorum.SnapLimits{})
+	require.NoError(t, err)
+	ls, err := tree.ReadSnapshotBody(bytes.NewReader(spool.Bytes()), tree.Options{}, start.Zxid)
+	require.NoError(t, err)
+	tr := ls.Tree
+	require.False(t, ls.HasDigest)
+	require.Equal(t, sum.Nodes, tr.NodeCount())
+	require.Len(t, ls.Sessions, len(sum.Sessions))
+	require.Contains(t, ls.Sessions, tree.SnapshotSession{ID: c.SessionID(), Timeout: 20000})
+	require.Equal(t, append(ephemerals, "/locks/l-1"), tr.Ephemerals(c.SessionID()))
+
+	// Through NEWLEADER and UPTODATE, applying what the leader informs.
+	apply := func(p quorum.Packet) *tree.Txn {
+		txn, err := tree.UnmarshalTxn(p.Data)
+		require.NoError(t, err)
+		require.Equal(t, p.Zxid, txn.Zxid)
+		tr.Apply(txn)
+		return txn
+	}
+	for synced := false; !synced; {
+		p := o.next()
+		switch p.Type {
+		case quorum.NewLeader:
+			o.send(quorum.NewAck(p.Zxid))
+		case quorum.UpToDate:
+			o.send(quorum.NewAck(quorum.MakeZxid(newEpoch, 0)))
+			synced = true
+		case quorum.Inform:
+			apply(p)
+		default:
+			t.Fatalf("unexpected %s during sync", p)
+		}
+	}
+	zkNodes, err := readZooKeeper(c)
+	require.NoError(t, err)
+	requireSameNodes(t, zkNodes, readOurs(t, tr))
+	t.Logf("ZooKeeper's SNAP body (%d bytes, %d sessions, %d ACL lists) loaded: %d nodes as the client reads them", sum.Bytes, len(sum.Sessions), sum.ACLs, sum.Nodes)
+
+	// ZooKeeper's leader writes its tree digest after each txn into the
+	// txn: ours after the same txn is the same.
+	st, err := c.Set("/app", []byte("after the snap"), 1)
+	require.NoError(t, err)
+	for {
+		p := o.next()
+		require.Equal(t, quorum.Inform, p.Type, "%s", p)
+		txn := apply(p)
+		if txn.Zxid != st.Mzxid {
+			continue
+		}
+		require.EqualValues(t, tree.DigestVersion, txn.DigestVersion, "ZooKeeper's txn carries its digest")
+		require.Equal(t, txn.Digest, tr.Digest(), "our digest after 0x%x is ZooKeeper's", txn.Zxid)
+		t.Logf("digest after 0x%x: ZooKeeper's %#x = ours", txn.Zxid, txn.Digest)
+		break
+	}
+}
+
+// TestZooKeeper38CapturedSnapBodiesLoad: the SNAP bodies ZooKeeper 3.8 sent
+// in TestInteropZooKeeper38 (testdata/zk38) load through
+// tree.ReadSnapshotBody, without Java, with the sessions and nodes
+// quorum.CopySnapshotBody finds.
+func TestZooKeeper38CapturedSnapBodiesLoad(t *testing.T) {
+	for _, name := range []string{"observer-snap-stream.bin", "follower-snap-stream.bin"} {
+		r := bytes.NewReader(readCapture(t, name))
+		for {
+			p, err := quorum.ReadPacket(r, quorum.Limits{})
+			require.NoError(t, err, "%s: no SNAP", name)
+			if p.Type != quorum.Snap {
+				continue
+			}
+			var spool bytes.Buffer
+			sum, err := quorum.CopySnapshotBody(&spool, r, quorum.SnapLimits{KeepPaths: true})
+			require.NoError(t, err)
+			ls, err := tree.ReadSnapshotBody(&spool, tree.Options{}, p.Zxid)
+			require.NoError(t, err, name)
+			require.Equal(t, sum.Nodes, ls.Tree.NodeCount(), name)
+			require.Len(t, ls.Sessions, len(sum.Sessions), name)
+			for i, s := range sum.Sessions {
+				require.Equal(t, tree.SnapshotSession{ID: s.Session, Timeout: s.Timeout}, ls.Sessions[i])
+			}
+			require.Contains(t, sum.Paths, "/before")
+			ours := readOurs(t, ls.Tree)
+			for _, path := range sum.Paths {
+				if path == "" {
+					path = "/"
+				}
+				require.Contains(t, ours, path, name)
+			}
+			require.Equal(t, []byte("b"), ours["/before"].data)
+			t.Logf("%s: SNAP 0x%x body %d bytes, %d sessions, %d nodes, digest %#x", name, p.Zxid, sum.Bytes, len(ls.Sessions), ls.Tree.NodeCount(), ls.Tree.Digest())
+			// The txns that follow carry ZooKeeper's digest after them:
+			// applied to the loaded tree, ours matches each.
+			checked := 0
+			for {
+				q, err := quorum.ReadPacket(r, quorum.Limits{})
+				if err == io.EOF {
+					break
+				}
+				require.NoError(t, err)
+				if (q.Type != quorum.Proposal && q.Type != quorum.Inform) || q.Zxid <= p.Zxid {
+					continue
+				}
+				txn, err := tree.UnmarshalTxn(q.Data)
+				require.NoError(t, err)
+				ls.Tree.Apply(txn)
+				if txn.DigestVersion == tree.DigestVersion {
+					require.Equal(t, txn.Digest, ls.Tree.Digest(), "%s: digest after 0x%x", name, txn.Zxid)
+					checked++
+				}
+			}
+			require.NotZero(t, checked, name)
+			t.Logf("%s: our digest is ZooKeeper's after each of the %d txns that follow", name, checked)
+			break
+		}
+	}
 }
