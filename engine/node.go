@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -181,13 +180,6 @@ func (n *Node) id() int64 { return n.cfg.zabID() }
 // application adapts the Node to zab.Application.
 type application Node
 
-// Snapshot hands zab the applied state for a SNAP sync, as a view that is
-// serialized only while it is sent.
-func (a *application) Snapshot() (int64, zab.SnapshotData) {
-	zxid, write := (*Node)(a).Snapshot()
-	return zxid, viewSnapshot(write)
-}
-
 // DataSize is the tree's approximate data size (paths and data), which
 // scales zab's byte bound on its in-memory log.
 func (a *application) DataSize() int64 { return a.tree.ApproximateDataSize() }
@@ -306,8 +298,7 @@ func (n *Node) pumpZab() {
 			b.Truncate = &t
 		}
 		if zr.Snapshot != nil {
-			n.installSnapshot(zr.Snapshot)
-			b.Snapshot = zr.Snapshot
+			b.Snapshot = n.installSnapshot(zr.Snapshot)
 		}
 		for _, e := range zr.Entries {
 			b.Entries = append(b.Entries, Entry{Zxid: e.Zxid, Data: e.Data})
@@ -323,17 +314,6 @@ func (n *Node) pumpZab() {
 			n.roleChanged()
 		}
 	}
-}
-
-// installSnapshot replaces the state with the leader's (a SNAP sync). Step
-// read and checked it before zab saw the message.
-func (n *Node) installSnapshot(si *zab.SnapshotInstall) {
-	st := n.incoming
-	if st == nil || st.zxid != si.Zxid {
-		panic(fmt.Sprintf("engine: zab installs snapshot 0x%x that Step did not read", si.Zxid))
-	}
-	n.incoming = nil
-	n.adopt(st)
 }
 
 // roleChanged reacts to a new role, leader or epoch: a server that stops
@@ -415,19 +395,6 @@ func (n *Node) Step(m zab.Message) {
 	}
 	n.zab.Step(m)
 	n.pump()
-}
-
-// readIncoming reads the snapshot a SNAP carries.
-func (n *Node) readIncoming(m zab.Message) (*LoadedSnapshot, error) {
-	if m.Snapshot == nil {
-		return nil, errors.New("no snapshot in the message")
-	}
-	r, err := m.Snapshot.Open()
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return readSnapshot(n.cfg.Tree, m.Zxid, r)
 }
 
 // SnapshotError returns, once, why the last SNAP from a leader was
