@@ -1,0 +1,118 @@
+package server_test
+
+import (
+	"fmt"
+	"net"
+	"testing"
+
+	"github.com/go-zookeeper/zk"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zabkeeper/zabkeeper/server"
+)
+
+// End-to-end tests of peerProtocol=zookeeper: zabkeeper servers speaking
+// Apache ZooKeeper's election and quorum protocol (netstub/zktcp), among
+// themselves and with Debian's ZooKeeper 3.8 (zkreal_peers_test.go).
+
+// freePorts returns n distinct free loopback ports. ZooKeeper's server.N
+// lines need real ports before any server starts, so they are chosen up
+// front (each listener is closed just before its server binds it again).
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var lns []net.Listener
+	var ports []int
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	for _, ln := range lns {
+		_ = ln.Close()
+	}
+	return ports
+}
+
+// zkProtocolServers returns server.N specs for n servers on loopback with
+// fixed quorum and election ports.
+func zkProtocolServers(t *testing.T, n int) map[int]server.ServerSpec {
+	ports := freePorts(t, 2*n)
+	servers := map[int]server.ServerSpec{}
+	for id := 1; id <= n; id++ {
+		servers[id] = server.ServerSpec{ID: id, Host: "127.0.0.1", QuorumPort: ports[2*id-2], ElectionPort: ports[2*id-1]}
+	}
+	return servers
+}
+
+// TestZooKeeperProtocolEnsemble: three zabkeeper servers with
+// peerProtocol=zookeeper elect a leader, replicate writes made through
+// every server, and elect a new leader that keeps serving when the leader
+// is killed.
+func TestZooKeeperProtocolEnsemble(t *testing.T) {
+	servers := zkProtocolServers(t, 3)
+	ms := startEnsembleWith(t, 3, func(c *server.Config) {
+		c.Servers = servers
+		c.PeerProtocol = server.PeerProtocolZooKeeper
+	})
+	leader := waitServing(t, ms)
+	for _, m := range ms {
+		require.NotNil(t, m.srv.ElectionAddr(), "server %d opened ZooKeeper's election port", m.id)
+		c := connect(t, m.addr)
+		mustCreate(t, c, fmt.Sprintf("/via%d", m.id), []byte{byte(m.id)}, 0)
+	}
+	readAll := func(ms []*member, paths ...int) {
+		t.Helper()
+		for _, m := range ms {
+			c := connect(t, m.addr)
+			_, err := c.Sync("/")
+			require.NoError(t, err)
+			for _, id := range paths {
+				data, _, err := c.Get(fmt.Sprintf("/via%d", id))
+				require.NoError(t, err, "server %d reads the write made through server %d", m.id, id)
+				require.Equal(t, []byte{byte(id)}, data)
+			}
+		}
+	}
+	readAll(ms, 1, 2, 3)
+
+	// An ephemeral of a session on a follower, to check it survives the
+	// failover with its session.
+	var follower *member
+	for _, m := range ms {
+		if m != leader {
+			follower = m
+			break
+		}
+	}
+	fc := connect(t, follower.addr)
+	mustCreate(t, fc, "/eph", nil, zk.FlagEphemeral)
+
+	leader.stop(t)
+	var rest []*member
+	for _, m := range ms {
+		if m != leader {
+			rest = append(rest, m)
+		}
+	}
+	newLeader := waitServing(t, rest)
+	require.NotEqual(t, leader.id, newLeader.id)
+	for _, m := range rest {
+		c := connect(t, m.addr)
+		mustCreate(t, c, fmt.Sprintf("/after%d", m.id), nil, 0)
+	}
+	readAll(rest, 1, 2, 3)
+	for _, m := range rest {
+		c := connect(t, m.addr)
+		_, err := c.Sync("/")
+		require.NoError(t, err)
+		for _, o := range rest {
+			ok, _, err := c.Exists(fmt.Sprintf("/after%d", o.id))
+			require.NoError(t, err)
+			require.True(t, ok, "server %d sees /after%d", m.id, o.id)
+		}
+		ok, _, err := c.Exists("/eph")
+		require.NoError(t, err)
+		require.True(t, ok, "the follower's session kept its ephemeral through the failover")
+	}
+}
