@@ -1,0 +1,169 @@
+package server_test
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zabkeeper/zabkeeper/internal/zkreal"
+	"github.com/zabkeeper/zabkeeper/server"
+)
+
+// Mixed ensembles: zabkeeper servers with peerProtocol=zookeeper beside
+// Debian's Apache ZooKeeper 3.8 (internal/zkreal), on one zoo.cfg's
+// server.N lines, with ZooKeeper's default tickTime, initLimit and
+// syncLimit.
+
+// mixedWait bounds each wait of these tests: JVMs start and elect slowly
+// on a busy machine.
+const mixedWait = 90 * time.Second
+
+var srvrMode = regexp.MustCompile(`(?m)^Mode: (\w+)`)
+
+// zkMode returns a ZooKeeper server's srvr mode, "" while it does not serve.
+func zkMode(s *zkreal.Server) string {
+	out, err := s.FourLetter("srvr")
+	if err != nil {
+		return ""
+	}
+	if m := srvrMode.FindStringSubmatch(out); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// pollUntil polls cond every 50 ms until it holds or mixedWait passes.
+func pollUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(mixedWait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for: %s", mixedWait, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// mixedEnsemble is the zoo.cfg of a mixed ensemble.
+type mixedEnsemble struct {
+	servers map[int]server.ServerSpec
+	zk      map[int]*zkreal.Server
+	ours    map[int]*member
+}
+
+func newMixedEnsemble(t *testing.T, n int) *mixedEnsemble {
+	zkreal.Require(t)
+	return &mixedEnsemble{servers: zkProtocolServers(t, n), zk: map[int]*zkreal.Server{}, ours: map[int]*member{}}
+}
+
+// startZooKeeper starts Apache ZooKeeper as server id (without waiting for
+// it to serve: a member serves once a quorum is up).
+func (e *mixedEnsemble) startZooKeeper(t *testing.T, id int) *zkreal.Server {
+	cfg := map[string]string{"initLimit": "10", "syncLimit": "5"}
+	for sid, s := range e.servers {
+		cfg["server."+strconv.Itoa(sid)] = fmt.Sprintf("%s:%d:%d", s.Host, s.QuorumPort, s.ElectionPort)
+	}
+	z := zkreal.Start(t, zkreal.Options{DataDir: t.TempDir(), MyID: id, Config: cfg})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("ZooKeeper server %d log tail:\n%s", id, lastLines(z.Log(), 60))
+		}
+	})
+	e.zk[id] = z
+	return z
+}
+
+// startZabkeeper starts zabkeeper as server id with peerProtocol=zookeeper.
+func (e *mixedEnsemble) startZabkeeper(t *testing.T, id int) *member {
+	cfg := testConfig(t)
+	cfg.ServerID = id
+	cfg.Servers = e.servers
+	cfg.PeerProtocol = server.PeerProtocolZooKeeper
+	cfg.TickTime, cfg.InitLimit, cfg.SyncLimit = 2000, 10, 5 // ZooKeeper's defaults
+	cfg.FourLetterWords = map[string]bool{"srvr": true, "ruok": true, "mntr": true}
+	m := &member{id: id, cfg: cfg}
+	m.open(t)
+	m.serve(t)
+	e.ours[id] = m
+	return m
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// connectMixed opens a go-zk session with a session timeout long enough
+// for a JVM's pauses.
+func connectMixed(t *testing.T, addr string) *zk.Conn {
+	t.Helper()
+	c, _ := connectTimeout(t, addr, 20*time.Second)
+	return c
+}
+
+// readEventually syncs and reads path through c until it holds want.
+func readEventually(t *testing.T, c *zk.Conn, path string, want []byte) {
+	t.Helper()
+	pollUntil(t, "read "+path, func() bool {
+		if _, err := c.Sync(path); err != nil {
+			return false
+		}
+		data, _, err := c.Get(path)
+		return err == nil && string(data) == string(want)
+	})
+}
+
+// TestMixedZabkeeperFollowsZooKeeper: two Apache ZooKeeper 3.8 servers
+// form an ensemble of three and take writes; a zabkeeper server with the
+// same zoo.cfg joins as the third, follows the ZooKeeper leader, syncs the
+// writes, and serves a go-zk client that sees writes made through
+// ZooKeeper, while a ZooKeeper client sees the writes made through
+// zabkeeper.
+func TestMixedZabkeeperFollowsZooKeeper(t *testing.T) {
+	e := newMixedEnsemble(t, 3)
+	z1 := e.startZooKeeper(t, 1)
+	z2 := e.startZooKeeper(t, 2)
+	pollUntil(t, "ZooKeeper 1 and 2 serve, one leading", func() bool {
+		m1, m2 := zkMode(z1), zkMode(z2)
+		return (m1 == "leader" && m2 == "follower") || (m1 == "follower" && m2 == "leader")
+	})
+	zc := connectMixed(t, z1.Addr)
+	for i := range 5 {
+		mustCreate(t, zc, fmt.Sprintf("/zk%d", i), []byte("from zookeeper"), 0)
+	}
+
+	ours := e.startZabkeeper(t, 3)
+	pollUntil(t, "zabkeeper follows the ZooKeeper leader", func() bool { return mode(t, ours.addr) == "follower" })
+	oc := connectMixed(t, ours.addr)
+	for i := range 5 {
+		data, _, err := oc.Get(fmt.Sprintf("/zk%d", i))
+		require.NoError(t, err, "zabkeeper synced the writes made before it joined")
+		require.Equal(t, "from zookeeper", string(data))
+	}
+
+	// Writes both ways, after the join.
+	mustCreate(t, zc, "/later-zk", []byte("z"), 0)
+	readEventually(t, oc, "/later-zk", []byte("z"))
+	mustCreate(t, oc, "/from-zabkeeper", []byte("o"), 0)
+	for _, z := range []*zkreal.Server{z1, z2} {
+		c := connectMixed(t, z.Addr)
+		readEventually(t, c, "/from-zabkeeper", []byte("o"))
+	}
+	_, err := oc.Set("/zk0", []byte("changed by zabkeeper"), -1)
+	require.NoError(t, err)
+	readEventually(t, zc, "/zk0", []byte("changed by zabkeeper"))
+
+	// An ephemeral of a session held by zabkeeper is one ZooKeeper sees.
+	mustCreate(t, oc, "/eph", nil, zk.FlagEphemeral)
+	readEventually(t, zc, "/eph", nil)
+	require.Equal(t, "follower", mode(t, ours.addr))
+}
