@@ -29,9 +29,9 @@
 //     LEADERINFO: decoded messages are stamped with it, and messages the
 //     engine encodes for another epoch are dropped (nil packets, no error).
 //   - The engine acknowledges cumulatively; a ZooKeeper leader needs one ACK
-//     per proposal. The learner side remembers the PROPOSAL zxids it
-//     received and not yet saw committed, and turns MsgAck(z) into one ACK
-//     per such zxid <= z, in order; the NEWLEADER ack (z = epoch<<32) is
+//     per proposal, committed or not (it checks their order). The learner
+//     side remembers the PROPOSAL zxids it received and not yet acked, and
+//     turns MsgAck(z) into one ACK per such zxid <= z, in order; the NEWLEADER ack (z = epoch<<32) is
 //     ACK(z), followed by one ACK per proposal received before NEWLEADER.
 //   - The engine commits cumulatively; a ZooKeeper follower exits on a
 //     COMMIT that is not for its oldest pending proposal. The leader side
@@ -409,7 +409,10 @@ func (l *Link) decodeLearner(p quorum.Packet) ([]zab.Message, error) {
 		m.Entry = zab.Entry{Zxid: p.Zxid, Data: p.Data}
 		return []zab.Message{m}, nil
 	case quorum.Commit:
-		l.drop(p.Zxid)
+		// A committed proposal still gets its ACK: a ZooKeeper leader
+		// tracks ACKs in order per learner (LearnerHandler's
+		// SyncLimitCheck) and drops a learner whose oldest unacked
+		// proposal is older than syncLimit ticks.
 		return []zab.Message{l.msg(zab.MsgCommit, p.Zxid)}, nil
 	case quorum.NewLeader:
 		if l.synced {
