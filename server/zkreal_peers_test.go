@@ -67,7 +67,14 @@ func newMixedEnsemble(t *testing.T, n int) *mixedEnsemble {
 func (e *mixedEnsemble) startZooKeeper(t *testing.T, id int) *zkreal.Server {
 	cfg := map[string]string{"initLimit": "10", "syncLimit": "5"}
 	for sid, s := range e.servers {
-		cfg["server."+strconv.Itoa(sid)] = fmt.Sprintf("%s:%d:%d", s.Host, s.QuorumPort, s.ElectionPort)
+		line := fmt.Sprintf("%s:%d:%d", s.Host, s.QuorumPort, s.ElectionPort)
+		if s.Observer {
+			line += ":observer"
+		}
+		cfg["server."+strconv.Itoa(sid)] = line
+	}
+	if e.servers[id].Observer {
+		cfg["peerType"] = "observer"
 	}
 	z := zkreal.Start(t, zkreal.Options{DataDir: t.TempDir(), MyID: id, Config: cfg})
 	t.Cleanup(func() {
@@ -260,5 +267,35 @@ func requireCleanZooKeeperLog(t *testing.T, z *zkreal.Server, from int) {
 		"Unexpected exception causing shutdown", "Follower is ahead of the leader", "First packet",
 	} {
 		require.NotContains(t, log, bad)
+	}
+}
+
+// TestMixedZabkeeperObservesZooKeeper: a zabkeeper observer of a
+// two-voter Apache ZooKeeper ensemble syncs, receives INFORMs, forwards
+// its client's writes, and never acknowledges a proposal.
+func TestMixedZabkeeperObservesZooKeeper(t *testing.T) {
+	e := newMixedEnsemble(t, 3)
+	spec := e.servers[3]
+	spec.Observer = true
+	e.servers[3] = spec
+	z1 := e.startZooKeeper(t, 1)
+	z2 := e.startZooKeeper(t, 2)
+	pollUntil(t, "ZooKeeper 1 and 2 serve", func() bool {
+		m1, m2 := zkMode(z1), zkMode(z2)
+		return (m1 == "leader" && m2 == "follower") || (m1 == "follower" && m2 == "leader")
+	})
+	zc := connectMixed(t, z1.Addr)
+	mustCreate(t, zc, "/before", []byte("b"), 0)
+	ours := e.startZabkeeper(t, 3)
+	pollUntil(t, "zabkeeper observes", func() bool { return mode(t, ours.addr) == "observer" })
+	oc := connectMixed(t, ours.addr)
+	readEventually(t, oc, "/before", []byte("b"))
+	mustCreate(t, zc, "/informed", []byte("i"), 0)
+	readEventually(t, oc, "/informed", []byte("i"))
+	mustCreate(t, oc, "/via-observer", []byte("o"), 0)
+	readEventually(t, zc, "/via-observer", []byte("o"))
+	for _, z := range []*zkreal.Server{z1, z2} {
+		requireCleanZooKeeperLog(t, z, 0)
+		require.NotContains(t, z.Log(), "Observers shouldn't send ACKS")
 	}
 }

@@ -102,6 +102,10 @@ type Link struct {
 	// beforeNewLeader is how many of pending (learner side) arrived before
 	// NEWLEADER; the NEWLEADER ack covers them.
 	beforeNewLeader int
+	// observer is set on a learner link that sent OBSERVERINFO: observers
+	// acknowledge NEWLEADER only, never proposals (ZooKeeper's
+	// ObserverMaster refuses them: "Observers shouldn't send ACKS").
+	observer bool
 	// synced is set once NEWLEADER arrived (learner side) or its ACK did
 	// (leader side): read timeouts go from initLimit to syncLimit.
 	synced bool
@@ -158,6 +162,7 @@ func (l *Link) encodeLearner(m zab.Message) ([]quorum.Packet, error) {
 		if m.Epoch < 0 || m.Epoch > math.MaxUint32 {
 			return nil, fmt.Errorf("zklink: accepted epoch %d out of range", m.Epoch)
 		}
+		l.observer = m.Observer
 		return one(quorum.NewLearnerInfo(m.Observer, m.Epoch, quorum.LearnerInfo{
 			Sid: l.self, ProtocolVersion: quorum.LearnerProtocol, ConfigVersion: 0,
 		})), nil
@@ -202,12 +207,19 @@ func (l *Link) expandAcks(z int64) []quorum.Packet {
 		// the proposals that came before NEWLEADER get theirs after it
 		// (ZooKeeper 3.8.5+ learners send them the same way).
 		out = append(out, quorum.NewAck(z))
+		if l.observer {
+			l.pending, l.beforeNewLeader = nil, 0
+			return out
+		}
 		for _, p := range l.pending[:l.beforeNewLeader] {
 			out = append(out, quorum.NewAck(p))
 		}
 		l.pending = l.pending[l.beforeNewLeader:]
 		l.beforeNewLeader = 0
 		return out
+	}
+	if l.observer {
+		return nil
 	}
 	n := 0
 	for n < len(l.pending) && l.pending[n] <= z {

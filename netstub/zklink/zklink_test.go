@@ -179,8 +179,16 @@ func TestZklinkSyncModes(t *testing.T) {
 func TestZklinkObserverInform(t *testing.T) {
 	learner, leader := handshake(t, true)
 	send(t, leader, learner, zab.Message{Type: zab.MsgDiff, Epoch: 5, Zxid: 1})
+	send(t, leader, learner, proposal(zab.MakeZxid(4, 2)))
 	send(t, leader, learner, zab.Message{Type: zab.MsgNewLeader, Epoch: 5, Zxid: zab.MakeZxid(5, 0)})
+	pkts, _ := send(t, learner, leader, zab.Message{Type: zab.MsgAck, Epoch: 5, Zxid: zab.MakeZxid(5, 0)})
+	require.Equal(t, []quorum.Packet{quorum.NewAck(zab.MakeZxid(5, 0))}, pkts, "an observer acks NEWLEADER only")
 	pkts, got := send(t, leader, learner, zab.Message{Type: zab.MsgInform, Epoch: 5, Entry: zab.Entry{Zxid: zab.MakeZxid(5, 1), Data: []byte("txn")}})
+	defer func() {
+		pkts, err := learner.Encode(zab.Message{Type: zab.MsgAck, Epoch: 5, Zxid: zab.MakeZxid(5, 1)})
+		require.NoError(t, err)
+		require.Empty(t, pkts)
+	}()
 	require.Equal(t, []quorum.Packet{{Type: quorum.Inform, Zxid: zab.MakeZxid(5, 1), Data: []byte("txn")}}, pkts)
 	require.Equal(t, zab.Entry{Zxid: zab.MakeZxid(5, 1), Data: []byte("txn")}, got[0].Entry)
 	require.Equal(t, zab.MsgInform, got[0].Type)
