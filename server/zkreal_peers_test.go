@@ -299,3 +299,35 @@ func TestMixedZabkeeperObservesZooKeeper(t *testing.T) {
 		require.NotContains(t, z.Log(), "Observers shouldn't send ACKS")
 	}
 }
+
+// TestMixedZooKeeperObservesZabkeeper: a zabkeeper leader with a ZooKeeper
+// 3.8 follower and a ZooKeeper 3.8 observer; the observer joins after
+// writes, syncs, and then follows new writes by INFORM.
+func TestMixedZooKeeperObservesZabkeeper(t *testing.T) {
+	e := newMixedEnsemble(t, 3)
+	spec := e.servers[2]
+	spec.Observer = true
+	e.servers[2] = spec
+	ours := e.startZabkeeper(t, 3)
+	z1 := e.startZooKeeper(t, 1)
+	pollUntil(t, "zabkeeper leads ZooKeeper 1", func() bool {
+		return mode(t, ours.addr) == "leader" && zkMode(z1) == "follower"
+	})
+	oc := connectMixed(t, ours.addr)
+	mustCreate(t, oc, "/before", []byte("b"), 0)
+	z2 := e.startZooKeeper(t, 2)
+	pollUntil(t, "ZooKeeper 2 observes", func() bool { return zkMode(z2) == "observer" })
+	zc2 := connectMixed(t, z2.Addr)
+	readEventually(t, zc2, "/before", []byte("b"))
+	for i := range 5 {
+		mustCreate(t, oc, fmt.Sprintf("/informed%d", i), []byte("i"), 0)
+	}
+	readEventually(t, zc2, "/informed4", []byte("i"))
+	mustCreate(t, zc2, "/via-observer", []byte("o"), 0)
+	readEventually(t, oc, "/via-observer", []byte("o"))
+	zc1 := connectMixed(t, z1.Addr)
+	readEventually(t, zc1, "/via-observer", []byte("o"))
+	for _, z := range []*zkreal.Server{z1, z2} {
+		requireCleanZooKeeperLog(t, z, 0)
+	}
+}
