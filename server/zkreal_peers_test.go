@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -78,7 +79,7 @@ func (e *mixedEnsemble) startZooKeeper(t *testing.T, id int) *zkreal.Server {
 	}
 	z := zkreal.Start(t, zkreal.Options{DataDir: t.TempDir(), MyID: id, Config: cfg})
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || os.Getenv("ZABKEEPER_TEST_DEBUG") != "" {
 			t.Logf("ZooKeeper server %d log tail:\n%s", id, lastLines(z.Log(), 60))
 		}
 	})
