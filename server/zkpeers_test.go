@@ -2,7 +2,11 @@ package server_test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/go-zookeeper/zk"
@@ -17,16 +21,31 @@ import (
 
 // freePorts returns n distinct free loopback ports. ZooKeeper's server.N
 // lines need real ports before any server starts, so they are chosen up
-// front (each listener is closed just before its server binds it again).
+// front, and below the kernel's ephemeral range (ip_local_port_range):
+// a port from that range could be taken by some outbound connection
+// before the server that is to listen on it starts.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
+	lo := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				lo = v
+			}
+		}
+	}
+	base := max(1024, lo-12000)
 	var lns []net.Listener
 	var ports []int
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
+	for tries := 0; len(ports) < n; tries++ {
+		require.Less(t, tries, 10000, "no free port below %d", lo)
+		p := base + rand.IntN(lo-base)
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
 		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, p)
 	}
 	for _, ln := range lns {
 		_ = ln.Close()

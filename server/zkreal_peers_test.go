@@ -80,7 +80,7 @@ func (e *mixedEnsemble) startZooKeeper(t *testing.T, id int) *zkreal.Server {
 	z := zkreal.Start(t, zkreal.Options{DataDir: t.TempDir(), MyID: id, Config: cfg})
 	t.Cleanup(func() {
 		if t.Failed() || os.Getenv("ZABKEEPER_TEST_DEBUG") != "" {
-			t.Logf("ZooKeeper server %d log tail:\n%s", id, lastLines(z.Log(), 60))
+			t.Logf("ZooKeeper server %d log tail:\n%s", id, lastLines(z.Log(), 150))
 		}
 	})
 	e.zk[id] = z
