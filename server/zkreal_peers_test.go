@@ -332,3 +332,50 @@ func TestMixedZooKeeperObservesZabkeeper(t *testing.T) {
 		requireCleanZooKeeperLog(t, z, 0)
 	}
 }
+
+// TestMixedZabkeeperRejoinsZooKeeperByDiff: a zabkeeper follower of a
+// ZooKeeper 3.8 leader stops, misses writes, restarts on its dataDir and
+// catches up by DIFF (ZooKeeper's DIFF names the leader's zxid, not the
+// learner's), then serves every write.
+func TestMixedZabkeeperRejoinsZooKeeperByDiff(t *testing.T) {
+	e := newMixedEnsemble(t, 3)
+	z1 := e.startZooKeeper(t, 1)
+	z2 := e.startZooKeeper(t, 2)
+	pollUntil(t, "ZooKeeper 1 and 2 serve", func() bool {
+		m1, m2 := zkMode(z1), zkMode(z2)
+		return (m1 == "leader" && m2 == "follower") || (m1 == "follower" && m2 == "leader")
+	})
+	zkLeader := z1
+	if zkMode(z2) == "leader" {
+		zkLeader = z2
+	}
+	zc := connectMixed(t, z1.Addr)
+	mustCreate(t, zc, "/first", []byte("1"), 0)
+	ours := e.startZabkeeper(t, 3)
+	pollUntil(t, "zabkeeper follows", func() bool { return mode(t, ours.addr) == "follower" })
+	oc := connectMixed(t, ours.addr)
+	readEventually(t, oc, "/first", []byte("1"))
+	mustCreate(t, oc, "/ours-before", []byte("o"), 0)
+	oc.Close()
+
+	ours.stop(t)
+	for i := range 10 {
+		mustCreate(t, zc, fmt.Sprintf("/missed%d", i), []byte("m"), 0)
+	}
+	mark := len(zkLeader.Log())
+	again := &member{id: 3, cfg: ours.cfg}
+	again.open(t)
+	again.serve(t)
+	pollUntil(t, "zabkeeper follows again", func() bool { return mode(t, again.addr) == "follower" })
+	oc = connectMixed(t, again.addr)
+	for i := range 10 {
+		readEventually(t, oc, fmt.Sprintf("/missed%d", i), []byte("m"))
+	}
+	readEventually(t, oc, "/ours-before", []byte("o"))
+	mustCreate(t, oc, "/ours-after", []byte("a"), 0)
+	readEventually(t, zc, "/ours-after", []byte("a"))
+	log := zkLeader.Log()[mark:]
+	require.Contains(t, log, "Sending DIFF", "the leader synced the restarted zabkeeper by DIFF")
+	require.NotContains(t, log, "Sending SNAP")
+	requireCleanZooKeeperLog(t, zkLeader, 0)
+}
