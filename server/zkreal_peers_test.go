@@ -379,3 +379,85 @@ func TestMixedZabkeeperRejoinsZooKeeperByDiff(t *testing.T) {
 	require.NotContains(t, log, "Sending SNAP")
 	requireCleanZooKeeperLog(t, zkLeader, 0)
 }
+
+// orderedHosts is a go-zk HostProvider that tries its servers in their
+// order (go-zk's Connect shuffles the list it passes to Init, which is
+// ignored here), so a test knows where a session starts.
+type orderedHosts struct {
+	servers []string
+	next    int
+	tried   int
+}
+
+func (h *orderedHosts) Init([]string) error { return nil }
+func (h *orderedHosts) Len() int            { return len(h.servers) }
+func (h *orderedHosts) Connected()          { h.tried = 0 }
+func (h *orderedHosts) Next() (string, bool) {
+	s := h.servers[h.next%len(h.servers)]
+	h.next++
+	h.tried++
+	return s, h.tried > len(h.servers)
+}
+
+// TestMixedSessionMovesToZabkeeper: the rolling-migration case for a
+// client. Its session starts on a ZooKeeper follower; that ZooKeeper is
+// killed and the client reconnects to the zabkeeper follower (REVALIDATE
+// through the ZooKeeper leader, ZooKeeper's session password). The
+// session, kept alive only by zabkeeper's PING touches, outlives three
+// timeouts with its ephemeral; closing it deletes the ephemeral.
+func TestMixedSessionMovesToZabkeeper(t *testing.T) {
+	e := newMixedEnsemble(t, 3)
+	z1 := e.startZooKeeper(t, 1)
+	z2 := e.startZooKeeper(t, 2)
+	pollUntil(t, "ZooKeeper 1 and 2 serve", func() bool {
+		m1, m2 := zkMode(z1), zkMode(z2)
+		return (m1 == "leader" && m2 == "follower") || (m1 == "follower" && m2 == "leader")
+	})
+	zkLeader, zkFollower := z1, z2
+	if zkMode(z2) == "leader" {
+		zkLeader, zkFollower = z2, z1
+	}
+	ours := e.startZabkeeper(t, 3)
+	pollUntil(t, "zabkeeper follows", func() bool { return mode(t, ours.addr) == "follower" })
+
+	const timeout = 4 * time.Second // minSessionTimeout: 2 × tickTime 2000
+	c, events, err := zk.Connect([]string{zkFollower.Addr, ours.addr}, timeout,
+		zk.WithHostProvider(&orderedHosts{servers: []string{zkFollower.Addr, ours.addr}}), zk.WithLogger(zkLogger{newTestLog(t)}), zk.WithLogInfo(false))
+	require.NoError(t, err)
+	defer c.Close()
+	pollUntil(t, "session on the ZooKeeper follower", func() bool { return c.State() == zk.StateHasSession })
+	require.Equal(t, zkFollower.Addr, c.Server())
+	mustCreate(t, c, "/moved-eph", nil, zk.FlagEphemeral)
+	sid := c.SessionID()
+
+	zkFollower.Stop()
+	pollUntil(t, "the session resumes on zabkeeper", func() bool {
+		return c.State() == zk.StateHasSession && c.Server() == ours.addr
+	})
+	require.Equal(t, sid, c.SessionID())
+	lc := connectMixed(t, zkLeader.Addr)
+	end := time.Now().Add(3 * timeout)
+	for time.Now().Before(end) {
+		ok, _, err := lc.Exists("/moved-eph")
+		require.NoError(t, err)
+		require.True(t, ok, "the session held by zabkeeper stays alive")
+		time.Sleep(200 * time.Millisecond)
+	}
+	mustCreate(t, c, "/written-after-move", nil, 0)
+	readEventually(t, lc, "/written-after-move", nil)
+drain:
+	for {
+		select {
+		case ev := <-events:
+			require.NotEqual(t, zk.StateExpired, ev.State, "the session never expired")
+		default:
+			break drain
+		}
+	}
+	c.Close()
+	pollUntil(t, "closing the session deletes its ephemeral", func() bool {
+		ok, _, err := lc.Exists("/moved-eph")
+		return err == nil && !ok
+	})
+	requireCleanZooKeeperLog(t, zkLeader, 0)
+}
