@@ -87,13 +87,30 @@ func (e *mixedEnsemble) startZooKeeper(t *testing.T, id int) *zkreal.Server {
 	return z
 }
 
-// startZabkeeper starts zabkeeper as server id with peerProtocol=zookeeper.
+// startZabkeeper starts zabkeeper as server id from a zoo.cfg with the
+// ZooKeeper servers' server.N lines, timing keys and
+// zabkeeper.peerProtocol=zookeeper (the test then points its directories
+// and client and admin ports at private ones).
 func (e *mixedEnsemble) startZabkeeper(t *testing.T, id int) *member {
+	var text strings.Builder
+	text.WriteString("tickTime=2000\ninitLimit=10\nsyncLimit=5\nzabkeeper.peerProtocol=zookeeper\n")
+	for sid := 1; sid <= len(e.servers); sid++ {
+		s := e.servers[sid]
+		fmt.Fprintf(&text, "server.%d=%s:%d:%d", sid, s.Host, s.QuorumPort, s.ElectionPort)
+		if s.Observer {
+			text.WriteString(":observer")
+		}
+		text.WriteString("\n")
+	}
+	parsed, err := server.ParseConfig(strings.NewReader(text.String()), nil)
+	require.NoError(t, err)
+	require.Equal(t, server.PeerProtocolZooKeeper, parsed.PeerProtocol)
 	cfg := testConfig(t)
 	cfg.ServerID = id
-	cfg.Servers = e.servers
-	cfg.PeerProtocol = server.PeerProtocolZooKeeper
-	cfg.TickTime, cfg.InitLimit, cfg.SyncLimit = 2000, 10, 5 // ZooKeeper's defaults
+	cfg.Servers = parsed.Servers
+	cfg.PeerProtocol = parsed.PeerProtocol
+	cfg.TickTime, cfg.InitLimit, cfg.SyncLimit = parsed.TickTime, parsed.InitLimit, parsed.SyncLimit
+	cfg.MinSessionTimeout, cfg.MaxSessionTimeout = parsed.MinSessionTimeout, parsed.MaxSessionTimeout
 	cfg.FourLetterWords = map[string]bool{"srvr": true, "ruok": true, "mntr": true}
 	m := &member{id: id, cfg: cfg}
 	m.open(t)
