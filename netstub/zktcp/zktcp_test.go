@@ -26,6 +26,12 @@ func testLogger(t *testing.T) *slog.Logger {
 // cluster starts n transports on loopback, each knowing the others.
 func cluster(t *testing.T, n int) []*Transport {
 	t.Helper()
+	return clusterWith(t, n, nil)
+}
+
+// clusterWith is cluster with each Config changed by mutate.
+func clusterWith(t *testing.T, n int, mutate func(*Config)) []*Transport {
+	t.Helper()
 	var ts []*Transport
 	peers := map[int64]Peer{}
 	for i := 1; i <= n; i++ {
@@ -33,12 +39,16 @@ func cluster(t *testing.T, n int) []*Transport {
 		require.NoError(t, err)
 		ql, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
-		tr, err := New(Config{
+		cfg := Config{
 			ID: int64(i), ElectionListener: el, QuorumListener: ql,
 			Config:   []byte("version=0"),
 			TickTime: 100 * time.Millisecond, InitLimit: 20, SyncLimit: 10,
 			SpoolDir: t.TempDir(), Logger: testLogger(t),
-		})
+		}
+		if mutate != nil {
+			mutate(&cfg)
+		}
+		tr, err := New(cfg)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = tr.Close() })
 		ts = append(ts, tr)
