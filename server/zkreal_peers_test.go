@@ -66,7 +66,8 @@ func newMixedEnsemble(t *testing.T, n int) *mixedEnsemble {
 // startZooKeeper starts Apache ZooKeeper as server id (without waiting for
 // it to serve: a member serves once a quorum is up).
 func (e *mixedEnsemble) startZooKeeper(t *testing.T, id int) *zkreal.Server {
-	cfg := map[string]string{"initLimit": "10", "syncLimit": "5"}
+	// zabkeeper's key too: ZooKeeper ignores it, so one zoo.cfg serves both.
+	cfg := map[string]string{"initLimit": "10", "syncLimit": "5", "zabkeeper.peerProtocol": "zookeeper"}
 	for sid, s := range e.servers {
 		line := fmt.Sprintf("%s:%d:%d", s.Host, s.QuorumPort, s.ElectionPort)
 		if s.Observer {
