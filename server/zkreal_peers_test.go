@@ -479,3 +479,49 @@ drain:
 	})
 	requireCleanZooKeeperLog(t, zkLeader, 0)
 }
+
+// TestMixedZabkeeperLeaderStopsAndRejoins: a zabkeeper leader of two
+// ZooKeeper 3.8 followers stops; the ZooKeepers elect one of them and keep
+// serving; the zabkeeper server restarts on its dataDir, follows the new
+// ZooKeeper leader and serves every write, old and new.
+func TestMixedZabkeeperLeaderStopsAndRejoins(t *testing.T) {
+	e := newMixedEnsemble(t, 3)
+	ours := e.startZabkeeper(t, 3)
+	z1 := e.startZooKeeper(t, 1)
+	z2 := e.startZooKeeper(t, 2)
+	pollUntil(t, "zabkeeper leads both ZooKeepers", func() bool {
+		return mode(t, ours.addr) == "leader" && zkMode(z1) == "follower" && zkMode(z2) == "follower"
+	})
+	oc := connectMixed(t, ours.addr)
+	for i := range 5 {
+		mustCreate(t, oc, fmt.Sprintf("/led%d", i), []byte("by zabkeeper"), 0)
+	}
+	oc.Close()
+	requireCleanZooKeeperLog(t, z1, 0)
+	requireCleanZooKeeperLog(t, z2, 0)
+	ours.stop(t)
+	pollUntil(t, "the ZooKeepers elect one of them", func() bool {
+		m1, m2 := zkMode(z1), zkMode(z2)
+		return (m1 == "leader" && m2 == "follower") || (m1 == "follower" && m2 == "leader")
+	})
+	// Their logs before this hold the end of following the stopped
+	// leader ("Exception when following the leader": EOF).
+	mark1, mark2 := len(z1.Log()), len(z2.Log())
+	zc := connectMixed(t, z1.Addr)
+	readEventually(t, zc, "/led4", []byte("by zabkeeper"))
+	mustCreate(t, zc, "/without-zabkeeper", []byte("z"), 0)
+
+	again := &member{id: 3, cfg: ours.cfg}
+	again.open(t)
+	again.serve(t)
+	pollUntil(t, "zabkeeper follows the ZooKeeper leader", func() bool { return mode(t, again.addr) == "follower" })
+	oc = connectMixed(t, again.addr)
+	readEventually(t, oc, "/without-zabkeeper", []byte("z"))
+	for i := range 5 {
+		readEventually(t, oc, fmt.Sprintf("/led%d", i), []byte("by zabkeeper"))
+	}
+	mustCreate(t, oc, "/rejoined", nil, 0)
+	readEventually(t, zc, "/rejoined", nil)
+	requireCleanZooKeeperLog(t, z1, mark1)
+	requireCleanZooKeeperLog(t, z2, mark2)
+}
