@@ -135,3 +135,31 @@ func TestZooKeeperProtocolEnsemble(t *testing.T) {
 		require.True(t, ok, "the follower's session kept its ephemeral through the failover")
 	}
 }
+
+// TestZooKeeperProtocolObserver: a zabkeeper observer of a zabkeeper
+// ensemble on ZooKeeper's protocol syncs, follows INFORMs and forwards its
+// client's writes.
+func TestZooKeeperProtocolObserver(t *testing.T) {
+	servers := zkProtocolServers(t, 4)
+	spec := servers[4]
+	spec.Observer = true
+	servers[4] = spec
+	ms := startEnsembleWith(t, 4, func(c *server.Config) {
+		c.Servers = servers
+		c.PeerProtocol = server.PeerProtocolZooKeeper
+	})
+	waitFor(t, "server 4 observes", func() bool { return mode(t, ms[3].addr) == "observer" })
+	oc := connect(t, ms[3].addr)
+	mustCreate(t, oc, "/via-observer", []byte("o"), 0)
+	c := connect(t, ms[0].addr)
+	mustCreate(t, c, "/via-voter", []byte("v"), 0)
+	for _, cl := range []*zk.Conn{oc, c} {
+		_, err := cl.Sync("/")
+		require.NoError(t, err)
+		for path, want := range map[string]string{"/via-observer": "o", "/via-voter": "v"} {
+			data, _, err := cl.Get(path)
+			require.NoError(t, err)
+			require.Equal(t, want, string(data))
+		}
+	}
+}
