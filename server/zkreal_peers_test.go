@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"regexp"
 	"strconv"
@@ -66,6 +67,11 @@ func newMixedEnsemble(t *testing.T, n int) *mixedEnsemble {
 // startZooKeeper starts Apache ZooKeeper as server id (without waiting for
 // it to serve: a member serves once a quorum is up).
 func (e *mixedEnsemble) startZooKeeper(t *testing.T, id int) *zkreal.Server {
+	return e.startZooKeeperIn(t, id, t.TempDir())
+}
+
+// startZooKeeperIn is startZooKeeper on the dataDir dir.
+func (e *mixedEnsemble) startZooKeeperIn(t *testing.T, id int, dir string) *zkreal.Server {
 	// zabkeeper's key too: ZooKeeper ignores it, so one zoo.cfg serves both.
 	cfg := map[string]string{"initLimit": "10", "syncLimit": "5", "zabkeeper.peerProtocol": "zookeeper"}
 	for sid, s := range e.servers {
@@ -78,7 +84,7 @@ func (e *mixedEnsemble) startZooKeeper(t *testing.T, id int) *zkreal.Server {
 	if e.servers[id].Observer {
 		cfg["peerType"] = "observer"
 	}
-	z := zkreal.Start(t, zkreal.Options{DataDir: t.TempDir(), MyID: id, Config: cfg})
+	z := zkreal.Start(t, zkreal.Options{DataDir: dir, MyID: id, Config: cfg})
 	t.Cleanup(func() {
 		if t.Failed() || os.Getenv("ZABKEEPER_TEST_DEBUG") != "" {
 			t.Logf("ZooKeeper server %d log tail:\n%s", id, lastLines(z.Log(), 150))
@@ -93,6 +99,12 @@ func (e *mixedEnsemble) startZooKeeper(t *testing.T, id int) *zkreal.Server {
 // zabkeeper.peerProtocol=zookeeper (the test then points its directories
 // and client and admin ports at private ones).
 func (e *mixedEnsemble) startZabkeeper(t *testing.T, id int) *member {
+	return e.startZabkeeperOn(t, id, "", "")
+}
+
+// startZabkeeperOn is startZabkeeper on the dataDir dir and the client
+// address clientAddr (a swapped ZooKeeper's), or private ones for "".
+func (e *mixedEnsemble) startZabkeeperOn(t *testing.T, id int, dir, clientAddr string) *member {
 	var text strings.Builder
 	text.WriteString("tickTime=2000\ninitLimit=10\nsyncLimit=5\nzabkeeper.peerProtocol=zookeeper\n")
 	for sid := 1; sid <= len(e.servers); sid++ {
@@ -113,6 +125,16 @@ func (e *mixedEnsemble) startZabkeeper(t *testing.T, id int) *member {
 	cfg.TickTime, cfg.InitLimit, cfg.SyncLimit = parsed.TickTime, parsed.InitLimit, parsed.SyncLimit
 	cfg.MinSessionTimeout, cfg.MaxSessionTimeout = parsed.MinSessionTimeout, parsed.MaxSessionTimeout
 	cfg.FourLetterWords = map[string]bool{"srvr": true, "ruok": true, "mntr": true}
+	if dir != "" {
+		cfg.DataDir, cfg.DataLogDir = dir, dir
+	}
+	if clientAddr != "" {
+		host, port, err := net.SplitHostPort(clientAddr)
+		require.NoError(t, err)
+		cfg.ClientPortAddress = host
+		cfg.ClientPort, err = strconv.Atoi(port)
+		require.NoError(t, err)
+	}
 	m := &member{id: id, cfg: cfg}
 	m.open(t)
 	m.serve(t)
@@ -524,4 +546,112 @@ func TestMixedZabkeeperLeaderStopsAndRejoins(t *testing.T) {
 	readEventually(t, zc, "/rejoined", nil)
 	requireCleanZooKeeperLog(t, z1, mark1)
 	requireCleanZooKeeperLog(t, z2, mark2)
+}
+
+// TestMixedRollingSwap is the rolling migration: a three-server ZooKeeper
+// 3.8 ensemble, a client holding an ephemeral, and each server in turn
+// (followers first, the leader last) SIGKILLed and replaced by zabkeeper on
+// the same dataDir, myid and client port. After every swap every server
+// serves every write made so far, and the client's session never expires.
+func TestMixedRollingSwap(t *testing.T) {
+	e := newMixedEnsemble(t, 3)
+	dirs := map[int]string{}
+	for id := 1; id <= 3; id++ {
+		dirs[id] = t.TempDir()
+		e.startZooKeeperIn(t, id, dirs[id])
+	}
+	addrs := map[int]string{}
+	for id, z := range e.zk {
+		addrs[id] = z.Addr
+	}
+	servingAll := func() bool {
+		leaders := 0
+		for id := 1; id <= 3; id++ {
+			var m string
+			if z := e.zk[id]; z != nil {
+				m = zkMode(z)
+			} else {
+				m = mode(t, e.ours[id].addr)
+			}
+			switch m {
+			case "leader":
+				leaders++
+			case "follower":
+			default:
+				return false
+			}
+		}
+		return leaders == 1
+	}
+	pollUntil(t, "ZooKeeper 1, 2, 3 serve", servingAll)
+
+	holder, events, err := zk.Connect([]string{addrs[1], addrs[2], addrs[3]}, 20*time.Second,
+		zk.WithLogger(zkLogger{newTestLog(t)}), zk.WithLogInfo(false))
+	require.NoError(t, err)
+	defer holder.Close()
+	pollUntil(t, "the holder's session", func() bool { return holder.State() == zk.StateHasSession })
+	mustCreate(t, holder, "/holder", nil, zk.FlagEphemeral)
+	sid := holder.SessionID()
+
+	var written []string
+	write := func(step string) {
+		for id := 1; id <= 3; id++ {
+			c := connectMixed(t, addrs[id])
+			p := fmt.Sprintf("/%s-via%d", step, id)
+			mustCreate(t, c, p, []byte(step), 0)
+			written = append(written, p)
+			c.Close()
+		}
+	}
+	check := func() {
+		for id := 1; id <= 3; id++ {
+			c := connectMixed(t, addrs[id])
+			for _, p := range written {
+				readEventually(t, c, p, []byte(strings.Split(p[1:], "-")[0]))
+			}
+			readEventually(t, c, "/holder", nil)
+			c.Close()
+		}
+	}
+	write("start")
+
+	leader := 0
+	for id := 1; id <= 3; id++ {
+		if zkMode(e.zk[id]) == "leader" {
+			leader = id
+		}
+	}
+	var order []int
+	for id := 1; id <= 3; id++ {
+		if id != leader {
+			order = append(order, id)
+		}
+	}
+	order = append(order, leader)
+	for _, id := range order {
+		for _, z := range e.zk {
+			requireCleanZooKeeperLog(t, z, 0) // no ZooKeeper leader has died yet
+		}
+		killed := time.Now()
+		e.zk[id].Stop()
+		delete(e.zk, id)
+		e.startZabkeeperOn(t, id, dirs[id], addrs[id])
+		pollUntil(t, fmt.Sprintf("the ensemble serves after swapping server %d", id), servingAll)
+		back := time.Since(killed)
+		step := fmt.Sprintf("swap%d", id)
+		write(step)
+		check()
+		t.Logf("swapped server %d (ZooKeeper leader was %d): zabkeeper %d is %s; every server served again %v after the kill",
+			id, leader, id, mode(t, e.ours[id].addr), back.Round(time.Millisecond))
+	}
+	require.Equal(t, sid, holder.SessionID())
+	for {
+		select {
+		case ev := <-events:
+			require.NotEqual(t, zk.StateExpired, ev.State, "the holder's session never expired")
+			continue
+		default:
+		}
+		break
+	}
 }
