@@ -72,6 +72,11 @@ func (e *mixedEnsemble) startZooKeeper(t *testing.T, id int) *zkreal.Server {
 
 // startZooKeeperIn is startZooKeeper on the dataDir dir.
 func (e *mixedEnsemble) startZooKeeperIn(t *testing.T, id int, dir string) *zkreal.Server {
+	return e.startZooKeeperOn(t, id, dir, 0)
+}
+
+// startZooKeeperOn is startZooKeeperIn on client port port (0: a free one).
+func (e *mixedEnsemble) startZooKeeperOn(t *testing.T, id int, dir string, port int) *zkreal.Server {
 	// zabkeeper's key too: ZooKeeper ignores it, so one zoo.cfg serves both.
 	cfg := map[string]string{"initLimit": "10", "syncLimit": "5", "zabkeeper.peerProtocol": "zookeeper"}
 	for sid, s := range e.servers {
@@ -84,7 +89,7 @@ func (e *mixedEnsemble) startZooKeeperIn(t *testing.T, id int, dir string) *zkre
 	if e.servers[id].Observer {
 		cfg["peerType"] = "observer"
 	}
-	z := zkreal.Start(t, zkreal.Options{DataDir: dir, MyID: id, Config: cfg})
+	z := zkreal.Start(t, zkreal.Options{DataDir: dir, MyID: id, Config: cfg, ClientPort: port})
 	t.Cleanup(func() {
 		if t.Failed() || os.Getenv("ZABKEEPER_TEST_DEBUG") != "" {
 			t.Logf("ZooKeeper server %d log tail:\n%s", id, lastLines(z.Log(), 150))
@@ -553,6 +558,7 @@ func TestMixedZabkeeperLeaderStopsAndRejoins(t *testing.T) {
 // (followers first, the leader last) SIGKILLed and replaced by zabkeeper on
 // the same dataDir, myid and client port. After every swap every server
 // serves every write made so far, and the client's session never expires.
+// Then one server goes back to ZooKeeper on the dataDir zabkeeper wrote.
 func TestMixedRollingSwap(t *testing.T) {
 	e := newMixedEnsemble(t, 3)
 	dirs := map[int]string{}
@@ -644,6 +650,26 @@ func TestMixedRollingSwap(t *testing.T) {
 		t.Logf("swapped server %d (ZooKeeper leader was %d): zabkeeper %d is %s; every server served again %v after the kill",
 			id, leader, id, mode(t, e.ours[id].addr), back.Round(time.Millisecond))
 	}
+
+	// And back: a zabkeeper follower is stopped and ZooKeeper starts on
+	// the dataDir zabkeeper wrote, joins, and serves everything.
+	back := order[0]
+	if mode(t, e.ours[back].addr) == "leader" {
+		back = order[1]
+	}
+	e.ours[back].stop(t)
+	delete(e.ours, back)
+	_, portText, err := net.SplitHostPort(addrs[back])
+	require.NoError(t, err)
+	port, err := strconv.Atoi(portText)
+	require.NoError(t, err)
+	e.startZooKeeperOn(t, back, dirs[back], port)
+	pollUntil(t, fmt.Sprintf("ZooKeeper %d is back in the ensemble", back), servingAll)
+	write("back")
+	check()
+	t.Logf("server %d is ZooKeeper again: %s", back, zkMode(e.zk[back]))
+	requireCleanZooKeeperLog(t, e.zk[back], 0)
+
 	require.Equal(t, sid, holder.SessionID())
 	for {
 		select {
