@@ -2,16 +2,20 @@ package server_test
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zabkeeper/zabkeeper/proto/quorum"
 	"github.com/zabkeeper/zabkeeper/server"
 )
 
@@ -94,6 +98,31 @@ func TestZooKeeperProtocolEnsemble(t *testing.T) {
 		}
 	}
 	readAll(ms, 1, 2, 3)
+
+	// Bad input on the leader's two ports closes only those connections:
+	// a packet claiming 1 GiB, a server id not in the config, a bad
+	// initial message version.
+	for _, bad := range []struct {
+		addr    net.Addr
+		payload []byte
+	}{
+		{leader.srv.PeerAddr(), []byte{0, 0, 0, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0x40, 0, 0, 0}},
+		{leader.srv.PeerAddr(), quorum.NewLearnerInfo(false, 1, quorum.LearnerInfo{Sid: 99, ProtocolVersion: quorum.LearnerProtocol}).Encode()},
+		{leader.srv.ElectionAddr(), []byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}},
+	} {
+		c, err := net.Dial("tcp", bad.addr.String())
+		require.NoError(t, err)
+		_, _ = c.Write(bad.payload)
+		_ = c.SetReadDeadline(time.Now().Add(waitTimeout))
+		_, err = io.ReadAll(c)
+		if err != nil {
+			require.ErrorIs(t, err, syscall.ECONNRESET, "closed, not left open")
+		}
+		c.Close()
+	}
+	require.Equal(t, "leader", mode(t, leader.addr))
+	c := connect(t, ms[0].addr)
+	mustCreate(t, c, "/after-bad-input", nil, 0)
 
 	// An ephemeral of a session on a follower, to check it survives the
 	// failover with its session.
