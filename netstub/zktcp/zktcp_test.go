@@ -250,3 +250,46 @@ func requireClosed(t *testing.T, c net.Conn) {
 		require.ErrorIs(t, err, syscall.ECONNRESET, "the server closes the connection, not a timeout")
 	}
 }
+
+// TestZKTCPElectionLinkDownWhileLooking: a broken election link tells the
+// engine only while it is Looking; a follower of a live leader must not
+// leave it because an idle election socket broke.
+func TestZKTCPElectionLinkDownWhileLooking(t *testing.T) {
+	for _, role := range []zab.Role{zab.Looking, zab.Following} {
+		ts := cluster(t, 2)
+		ts[1].Send(zab.Message{Type: zab.MsgNotification, To: 1, Vote: zab.Vote{Leader: 2}})
+		recv(t, ts[0], zab.MsgNotification)
+		ts[0].SetRole(role, 2)
+		require.NoError(t, ts[1].Close())
+		if role == zab.Looking {
+			require.Equal(t, int64(2), recv(t, ts[0], zab.MsgLinkDown).From)
+			continue
+		}
+		select {
+		case m := <-ts[0].Recv():
+			require.NotEqual(t, zab.MsgLinkDown, m.Type, "a follower's engine hears nothing of the election link")
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
+// TestZKTCPLeaderStepsDown: when the leader's engine leaves Leading, the
+// learners' links close (the learners see the break) and its own engine
+// hears no MsgLinkDown for them.
+func TestZKTCPLeaderStepsDown(t *testing.T) {
+	ts := cluster(t, 2)
+	leader, learner := ts[0], ts[1]
+	leader.SetRole(zab.Leading, 1)
+	learner.Send(zab.Message{Type: zab.MsgFollowerInfo, To: 1, Epoch: 1})
+	learner.SetRole(zab.Following, 1)
+	recv(t, leader, zab.MsgFollowerInfo)
+	leader.Send(zab.Message{Type: zab.MsgLeaderInfo, To: 2, Epoch: 2})
+	recv(t, learner, zab.MsgLeaderInfo)
+	leader.SetRole(zab.Looking, 0)
+	require.Equal(t, int64(1), recv(t, learner, zab.MsgLinkDown).From)
+	select {
+	case m := <-leader.Recv():
+		require.NotEqual(t, zab.MsgLinkDown, m.Type)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
