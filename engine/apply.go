@@ -119,6 +119,7 @@ func (n *Node) applySession(txn *tree.Txn) {
 		delete(n.sessions, txn.SessionID)
 		delete(n.touched, txn.SessionID)
 		delete(n.proposedOwners, txn.SessionID)
+		delete(n.owners, txn.SessionID)
 		if c, ok := n.pendingConnects[txn.SessionID]; ok {
 			// A client reconnecting here waits for a move the leader
 			// refused: the session is gone.

@@ -92,8 +92,7 @@ func (n *Node) Connect(cr ConnectRequest) {
 	if req.SessionID == 0 {
 		id := n.newSessionID()
 		n.pendingConnects[id] = cr.Conn
-		f := &forwarded{session: id, cxid: internalCxid, op: proto.OpCreateSession, time: n.now,
-			timeout: timeout, passwd: SessionPassword(id)}
+		f := &forwarded{session: id, cxid: internalCxid, op: proto.OpCreateSession, timeout: timeout}
 		if !n.forward(f, nil) {
 			n.dropConn(cr.Conn)
 			n.closeConn(cr.Conn, "no link to the leader")
@@ -108,8 +107,33 @@ func (n *Node) Connect(cr ConnectRequest) {
 	}
 	owner, live := n.liveSession(s.id)
 	local := n.status.Role == zab.Leading && live && owner == n.id()
+	if n.cfg.ZooKeeperPeers && n.status.Role == zab.Leading && live {
+		// ZooKeeper's leader revalidates with its own tracker: the
+		// session is live, so it is this server's now.
+		n.owners[s.id] = n.id()
+		local = true
+	}
 	if bugs.Active(bugs.ReadBeforeLastZxid) {
 		local = true // trusts its own table, however far behind it is
+	}
+	if !local && n.cfg.ZooKeeperPeers && n.status.Role == zab.Leading {
+		n.refuseHandshake(c, fmt.Sprintf("session 0x%x expired", req.SessionID))
+		return
+	}
+	if !local && n.cfg.ZooKeeperPeers {
+		// A learner asks the leader (REVALIDATE) and answers the client
+		// on the reply (compat.go).
+		if old, ok := n.pendingConnects[s.id]; ok && old != cr.Conn {
+			n.dropConn(old)
+			n.closeConn(old, fmt.Sprintf("session 0x%x reconnected on a newer connection", s.id))
+		}
+		n.pendingConnects[s.id] = cr.Conn
+		if !n.revalidate(s, c) {
+			delete(n.pendingConnects, s.id)
+			n.dropConn(cr.Conn)
+			n.closeConn(cr.Conn, "no link to the leader")
+		}
+		return
 	}
 	if !local {
 		// Only the leader knows whether the session is still live, and
@@ -127,7 +151,7 @@ func (n *Node) Connect(cr ConnectRequest) {
 			n.closeConn(old, fmt.Sprintf("session 0x%x reconnected on a newer connection", s.id))
 		}
 		n.pendingConnects[s.id] = cr.Conn
-		f := &forwarded{session: s.id, cxid: internalCxid, op: tree.OpMoveSession, time: n.now, timeout: timeout}
+		f := &forwarded{session: s.id, cxid: internalCxid, op: tree.OpMoveSession, timeout: timeout}
 		if !n.forward(f, nil) {
 			n.dropConn(cr.Conn)
 			n.closeConn(cr.Conn, "no link to the leader")
@@ -219,17 +243,26 @@ func (n *Node) dropConn(c ConnID) {
 }
 
 // alive records that a session showed signs of life on this server: the
-// leader resets its expiry; a learner reports it at the next tick.
+// leader resets its expiry; a learner reports it, with the session's
+// timeout, in its next PING to the leader.
 func (n *Node) alive(s *session) {
 	if n.status.Role == zab.Leading {
 		n.touch(s)
 	} else {
-		n.touched[s.id] = struct{}{}
+		n.touched[s.id] = s.timeout
 	}
 }
 
-func (n *Node) touch(s *session) {
-	s.expireTick = n.tick + ticksFor(s.timeout, n.cfg.TickMs, n.cfg.TicksPerTickTime)
+func (n *Node) touch(s *session) { n.touchFor(s, s.timeout) }
+
+// touchFor resets a session's expiry for timeoutMs, the timeout a learner
+// reported with its touch (ZooKeeper's touchSession(id, timeout)); 0 or
+// less means the session's own.
+func (n *Node) touchFor(s *session, timeoutMs int32) {
+	if timeoutMs <= 0 {
+		timeoutMs = s.timeout
+	}
+	s.expireTick = n.tick + ticksFor(timeoutMs, n.cfg.TickMs, n.cfg.TicksPerTickTime)
 }
 
 // caller returns the auth context of a connection (authIDs: the identities
@@ -298,7 +331,14 @@ func (n *Node) route(c *conn, q *queued) {
 			q.kind, q.resp = qFixed, &proto.SyncResponse{Path: r.Body.(*proto.SyncRequest).Path}
 			return
 		}
-		f := &forwarded{session: c.session, cxid: r.Xid, op: r.Op, time: r.Time, auth: q.caller.Auth}
+		if r.Op == proto.OpSync && n.cfg.ZooKeeperPeers {
+			if !n.compatSync(c, q) {
+				q.kind, q.err = qFixed, proto.ErrConnectionLoss
+				q.closeAfter, q.closeWhy = true, "no link to the leader"
+			}
+			return
+		}
+		f := &forwarded{session: c.session, cxid: r.Xid, op: r.Op, auth: q.caller.Auth}
 		if !n.forward(f, r.Body) {
 			q.kind, q.err = qFixed, proto.ErrConnectionLoss
 			q.closeAfter, q.closeWhy = true, "no link to the leader"
@@ -330,10 +370,10 @@ func (n *Node) forward(f *forwarded, rec proto.Record) bool {
 		n.lead(f, rec)
 		return true
 	}
-	if rec != nil {
+	if rec != nil && f.op != proto.OpCloseSession {
 		f.body = proto.Marshal(rec)
 	}
-	return n.zab.SendApp(n.status.Leader, encodeForwarded(f))
+	return n.zab.SendApp(n.status.Leader, encodeRequest(f))
 }
 
 // auth adds the identity of an auth packet to the connection at once, so

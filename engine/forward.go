@@ -1,41 +1,44 @@
 package engine
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
+	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/proto"
+	"github.com/zabkeeper/zabkeeper/proto/quorum"
 )
 
-// Application payloads between a learner and its leader (zab.MsgApp). Zab
-// fences them by epoch; their content is the engine's business.
-
-type appKind int32
-
-const (
-	// appRequest is a client write, session change (create, move) or sync
-	// forwarded to the leader, which turns it into a txn.
-	appRequest appKind = 1
-	// appTouch reports the sessions a learner saw alive since its last
-	// report, so the leader alone decides expiry.
-	appTouch appKind = 2
-)
+// Application payloads between a learner and its leader (zab.MsgApp) are
+// encoded ZooKeeper quorum packets (proto/quorum), in both peer protocols,
+// so that the ZooKeeper link edge maps them 1:1 to the packets a ZooKeeper
+// peer sends and expects:
+//   - learner to leader: REQUEST (a forwarded write, session change or
+//     sync, in ZooKeeper's shape), PING with (session, timeout) touches,
+//     REVALIDATE (compat mode's reconnect);
+//   - leader to learner: the REVALIDATE reply, SYNC (compat mode's answer
+//     to a forwarded sync).
+//
+// Zab fences them by epoch; their content is the engine's business.
 
 // forwarded is a request the leader must turn into a txn. The server that
 // holds the session's connection answers the client when the txn commits.
+// No time and no password travel: the leader stamps the time from its own
+// clock and every server derives a session's password from its id
+// (SessionPassword), as ZooKeeper does.
 type forwarded struct {
 	session int64
 	cxid    int32
 	op      proto.OpCode
-	time    int64
 	auth    []proto.Id
-	// body is the marshalled request record (nil for createSession).
+	// body is the marshalled request record, as REQUEST carries it after
+	// the RequestHeader (empty for closeSession; createSession and
+	// moveSession carry timeout instead).
 	body []byte
 	// timeout is the negotiated timeout of a new session (createSession)
-	// or of the connection a session moves to (moveSession); passwd is a
-	// new session's password.
+	// or of the connection a session moves to (moveSession).
 	timeout int32
-	passwd  []byte
 	// from is the server the request came from: the sender of the peer
 	// message, or the leader itself. Not encoded: zab names the sender.
 	from int64
@@ -44,67 +47,98 @@ type forwarded struct {
 // errBadPayload wraps every payload decoding error.
 var errBadPayload = errors.New("engine: malformed peer payload")
 
-func encodeForwarded(f *forwarded) []byte {
-	e := proto.NewEncoder(nil)
-	e.WriteInt(int32(appRequest))
-	e.WriteLong(f.session)
-	e.WriteInt(f.cxid)
-	e.WriteInt(int32(f.op))
-	e.WriteLong(f.time)
-	e.WriteInt(int32(len(f.auth)))
-	for i := range f.auth {
-		f.auth[i].Encode(e)
-	}
-	e.WriteBuffer(f.body)
-	e.WriteInt(f.timeout)
-	e.WriteBuffer(f.passwd)
-	return e.Bytes()
+// hasTimeoutBody reports whether op's REQUEST body is an int32 timeout:
+// ZooKeeper's createSession, and the native moveSession.
+func hasTimeoutBody(op proto.OpCode) bool {
+	return op == proto.OpCreateSession || op == tree.OpMoveSession
 }
 
-func encodeTouch(sessions []int64) []byte {
-	e := proto.NewEncoder(nil)
-	e.WriteInt(int32(appTouch))
-	e.WriteInt(int32(len(sessions)))
-	for _, s := range sessions {
-		e.WriteLong(s)
+// encodeRequest returns the REQUEST packet of f.
+func encodeRequest(f *forwarded) []byte {
+	body := f.body
+	if hasTimeoutBody(f.op) {
+		body = binary.BigEndian.AppendUint32(nil, uint32(f.timeout))
 	}
-	return e.Bytes()
+	return quorum.NewRequest(quorum.Forwarded{Session: f.session, Cxid: f.cxid, Op: f.op, Body: body, Auth: f.auth}).Encode()
 }
 
-// decodePayload returns the kind and, for appRequest, the request; for
-// appTouch, the session ids.
-func decodePayload(b []byte) (appKind, *forwarded, []int64, error) {
-	d := proto.NewDecoder(b)
-	kind := appKind(d.ReadInt())
-	switch kind {
-	case appRequest:
-		f := &forwarded{session: d.ReadLong(), cxid: d.ReadInt(), op: proto.OpCode(d.ReadInt()), time: d.ReadLong()}
-		n := d.ReadVectorLen(8)
-		for i := 0; i < n && d.Err() == nil; i++ {
-			var id proto.Id
-			_ = id.Decode(d)
-			f.auth = append(f.auth, id)
-		}
-		f.body = d.ReadBuffer()
-		f.timeout = d.ReadInt()
-		f.passwd = d.ReadBuffer()
-		if err := d.Err(); err != nil {
-			return 0, nil, nil, fmt.Errorf("%w: %w", errBadPayload, err)
-		}
-		return kind, f, nil, nil
-	case appTouch:
-		n := d.ReadVectorLen(8)
-		ids := make([]int64, 0, n)
-		for i := 0; i < n && d.Err() == nil; i++ {
-			ids = append(ids, d.ReadLong())
-		}
-		if err := d.Err(); err != nil {
-			return 0, nil, nil, fmt.Errorf("%w: %w", errBadPayload, err)
-		}
-		return kind, nil, ids, nil
-	}
-	if err := d.Err(); err != nil {
-		return 0, nil, nil, fmt.Errorf("%w: %w", errBadPayload, err)
-	}
-	return 0, nil, nil, fmt.Errorf("%w: kind %d", errBadPayload, kind)
+// encodeTouches returns a learner's PING carrying the sessions it saw alive,
+// each with its timeout, as ZooKeeper's learner writes its PING reply.
+func encodeTouches(touches []quorum.Touch) []byte {
+	return quorum.NewPingReply(&quorum.Packet{Type: quorum.Ping}, touches).Encode()
 }
+
+// decodePacket decodes a peer payload: exactly one quorum packet.
+func decodePacket(b []byte) (quorum.Packet, error) {
+	p, n, err := quorum.DecodePacket(b, quorum.Limits{})
+	if err != nil {
+		return quorum.Packet{}, fmt.Errorf("%w: %w", errBadPayload, err)
+	}
+	if n != len(b) {
+		return quorum.Packet{}, fmt.Errorf("%w: %d bytes after the %s packet", errBadPayload, len(b)-n, p.Type)
+	}
+	return p, nil
+}
+
+// decodeForwarded reads a REQUEST. The request record is decoded here,
+// once (rec; nil for session changes): the leader never decodes it again.
+// A record that does not decode is not a malformed packet: as ZooKeeper's
+// PrepRequestProcessor does, the leader answers it with a MarshallingError
+// txn (recErr).
+func decodeForwarded(p *quorum.Packet) (f *forwarded, rec proto.Record, recErr error, err error) {
+	q, err := quorum.DecodeRequest(p)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: %w", errBadPayload, err)
+	}
+	f = &forwarded{session: q.Session, cxid: q.Cxid, op: q.Op, auth: q.Auth}
+	switch {
+	case hasTimeoutBody(q.Op):
+		if len(q.Body) != 4 {
+			return nil, nil, nil, fmt.Errorf("%w: %v REQUEST body of %d bytes (want an int32 timeout)", errBadPayload, q.Op, len(q.Body))
+		}
+		f.timeout = int32(binary.BigEndian.Uint32(q.Body))
+	case q.Op == proto.OpCloseSession:
+	default:
+		f.body = q.Body
+		if rec, recErr = proto.DecodeRequest(q.Op, q.Body); recErr != nil {
+			recErr = fmt.Errorf("%w: %v request record: %w", errBadPayload, q.Op, recErr)
+		}
+	}
+	return f, rec, recErr, nil
+}
+
+// PeerError is a peer payload this server dropped (or answered with a
+// MarshallingError txn) because it did not decode or was not one this
+// server takes in its role.
+type PeerError struct {
+	From int64
+	Err  error
+}
+
+func (e PeerError) Error() string { return fmt.Sprintf("server %d: %v", e.From, e.Err) }
+
+// peerError records a payload this server refused: the caller logs the
+// errors (PeerErrors) and counts them (PeerErrorCount).
+func (n *Node) peerError(from int64, err error) {
+	n.peerErrCount++
+	if len(n.peerErrs) < maxPeerErrors {
+		n.peerErrs = append(n.peerErrs, PeerError{From: from, Err: err})
+	}
+}
+
+// maxPeerErrors bounds the errors kept between two PeerErrors calls: a
+// peer sending garbage must not grow memory.
+const maxPeerErrors = 64
+
+// PeerErrors returns, once, the peer payloads refused since the last call
+// (at most maxPeerErrors of them; PeerErrorCount counts them all). A
+// refused payload is never applied: the engine has no logger, so the caller
+// logs these with the peer and the reason.
+func (n *Node) PeerErrors() []PeerError {
+	out := n.peerErrs
+	n.peerErrs = nil
+	return out
+}
+
+// PeerErrorCount is the number of peer payloads refused since start.
+func (n *Node) PeerErrorCount() int64 { return n.peerErrCount }

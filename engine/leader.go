@@ -8,24 +8,54 @@ import (
 	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/proto"
+	"github.com/zabkeeper/zabkeeper/proto/quorum"
 )
 
-// handleApp handles an application message from the leader or a learner.
+// handleApp handles an application packet from the leader or a learner
+// (forward.go). One that does not decode, or that this server does not
+// take in its role, is dropped and recorded (PeerErrors), never applied.
 func (n *Node) handleApp(m zab.Message) {
-	kind, f, ids, err := decodePayload(m.Payload)
-	if err != nil || n.status.Role != zab.Leading {
-		return // a malformed payload or one meant for a leader we no longer are
+	p, err := decodePacket(m.Payload)
+	if err != nil {
+		n.peerError(m.From, err)
+		return
 	}
-	switch kind {
-	case appRequest:
+	if n.handleCompatApp(m.From, &p) {
+		return
+	}
+	if n.status.Role != zab.Leading {
+		n.peerError(m.From, fmt.Errorf("%w: unexpected %s packet from the leader", errBadPayload, p.Type))
+		return
+	}
+	switch p.Type {
+	case quorum.Request:
+		f, rec, recErr, err := decodeForwarded(&p)
+		if err != nil {
+			n.peerError(m.From, err)
+			return
+		}
+		if f.op == tree.OpMoveSession && n.cfg.ZooKeeperPeers {
+			n.peerError(m.From, fmt.Errorf("%w: moveSession REQUEST in compat mode (REVALIDATE moves sessions)", errBadPayload))
+			return
+		}
+		if recErr != nil {
+			n.peerError(m.From, recErr) // led all the same: a MarshallingError txn answers the client
+		}
 		f.from = m.From
-		n.lead(f, nil)
-	case appTouch:
-		for _, id := range ids {
-			if s := n.sessions[id]; s != nil {
-				n.touch(s)
+		n.lead(f, rec)
+	case quorum.Ping:
+		touches, err := quorum.DecodeTouches(&p)
+		if err != nil {
+			n.peerError(m.From, fmt.Errorf("%w: %w", errBadPayload, err))
+			return
+		}
+		for _, t := range touches {
+			if s := n.sessions[t.Session]; s != nil {
+				n.touchFor(s, t.Timeout)
 			}
 		}
+	default:
+		n.peerError(m.From, fmt.Errorf("%w: unexpected %s packet from a learner", errBadPayload, p.Type))
 	}
 }
 
@@ -38,7 +68,9 @@ func (n *Node) nextZxid() int64 {
 }
 
 // lead turns a request into a txn and proposes it. rec is the decoded
-// request when it arrived on this server, nil when it was forwarded.
+// request record (decoded once: by the server that took the request, or by
+// handleApp for a forwarded one); nil for session changes, or when a
+// forwarded record did not decode.
 //
 // Sessions are judged as of the newest proposal, not as applied here: a
 // leader applies a txn only once its own disk has it, so a learner whose
@@ -67,14 +99,39 @@ func (n *Node) lead(f *forwarded, rec proto.Record) {
 		t.Type, t.Err = proto.OpError, code
 		return &t
 	}
+	compat := n.cfg.ZooKeeperPeers
 	owner, live := n.liveSession(f.session)
+	if compat && live && f.op != proto.OpCreateSession && f.op != proto.OpSync {
+		owner = n.compatOwner(f.session, f.from)
+	}
 	moved := live && owner != 0 && owner != f.from
 	var txn *tree.Txn
+	switch {
+	case f.op == proto.OpSync && compat:
+		// No txn: SYNC once the outstanding proposals commit (compat.go).
+		if f.from == n.id() {
+			return // the leader's own clients' syncs never come here
+		}
+		n.leadSync(f)
+		return
+	case f.op == proto.OpCreateSession && compat:
+		// The owner lives in the leader's memory only.
+		txn = &hdr
+		txn.Type, txn.TimeOut = proto.OpCreateSession, f.timeout
+		n.owners[f.session] = f.from
+	}
+	if txn != nil {
+		n.propose(txn)
+		return
+	}
 	switch f.op {
 	case proto.OpCreateSession:
 		txn = &hdr
 		txn.Type, txn.TimeOut, txn.Owner = proto.OpCreateSession, f.timeout, f.from
 	case tree.OpMoveSession:
+		if compat {
+			return // never sent in compat mode; REVALIDATE moves sessions
+		}
 		if !live {
 			// Its closeSession is applied or proposed: when the requesting
 			// server applies it, it refuses the waiting handshake.
@@ -105,11 +162,10 @@ func (n *Node) lead(f *forwarded, rec proto.Record) {
 			break
 		}
 		if rec == nil {
-			var err error
-			if rec, err = proto.DecodeRequest(f.op, f.body); err != nil {
-				txn = errTxn(proto.ErrMarshallingError)
-				break
-			}
+			// A forwarded record that did not decode (handleApp decoded
+			// it, once): ZooKeeper's PrepRequestProcessor answers so.
+			txn = errTxn(proto.ErrMarshallingError)
+			break
 		}
 		if f.op == proto.OpSync {
 			txn = &hdr
@@ -129,6 +185,9 @@ func (n *Node) lead(f *forwarded, rec proto.Record) {
 // no closeSession after it; and its owner then, counting a proposed
 // moveSession, so that no request forwarded after a move was proposed is
 // applied for the old owner. Owner 0 is unknown.
+//
+// In compat mode the owner is the one the leader keeps in memory (owners;
+// 0 while unknown).
 func (n *Node) liveSession(id int64) (owner int64, live bool) {
 	if s := n.sessions[id]; s != nil {
 		if s.closing {
@@ -137,13 +196,17 @@ func (n *Node) liveSession(id int64) (owner int64, live bool) {
 		owner, live = s.owner, true
 	}
 	if p, ok := n.proposedOwners[id]; ok {
-		return p.owner, true
+		owner, live = p.owner, true
+	}
+	if n.cfg.ZooKeeperPeers {
+		owner = n.owners[id]
 	}
 	return owner, live
 }
 
 // propose hands a prepared txn to zab.
 func (n *Node) propose(txn *tree.Txn) {
+	n.checkCompatTxn(txn)
 	if txn.Type != proto.OpError {
 		// ZooKeeper's TxnDigest: the tree digest once this txn is applied
 		// (every txn but a failed single op carries one).

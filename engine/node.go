@@ -2,13 +2,13 @@ package engine
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
 
 	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
+	"github.com/zabkeeper/zabkeeper/proto/quorum"
 )
 
 // Node is one replica: ZAB, the data tree, the sessions and the request
@@ -22,7 +22,9 @@ import (
 // committed txns in zxid order, and the server holding the session answers.
 // Sessions are created, closed and expired by txns the leader proposes, so
 // ephemerals vanish everywhere at the same zxid. sync is a txn too: a read
-// after it reflects every write committed before the sync was issued.
+// after it reflects every write committed before the sync was issued. In
+// compat mode (Config.ZooKeeperPeers, compat.go) sync and session moves
+// work as ZooKeeper's do instead, with SYNC and REVALIDATE packets.
 //
 // With Config.ReadOnlyMode, a server that has been looking for a leader for
 // a grace period serves read-only clients from its own state, with local
@@ -70,12 +72,30 @@ type Node struct {
 	// succeeds.
 	held []heldRequest
 
+	// Compat mode (compat.go): owners are the session owners the leader
+	// keeps in memory only, as ZooKeeper's SessionTrackerImpl does (0 or
+	// absent: unknown, set by the next request); leaderSyncs are syncs the
+	// leader answers once the proposals outstanding at their arrival
+	// commit; learnerSyncs are this learner's forwarded syncs waiting for
+	// their SYNC, in order; syncsDue are syncs whose SYNC arrived, waiting
+	// for what committed before it to apply.
+	owners       map[int64]int64
+	leaderSyncs  []pendingSync
+	learnerSyncs []pendingSync
+	syncsDue     []pendingSync
+
 	// pendingConnects are handshakes waiting for the txn that creates
-	// their session or moves it to this server, by session id.
+	// their session or moves it to this server (in compat mode, for the
+	// REVALIDATE reply), by session id.
 	pendingConnects map[int64]ConnID
 	// touched are sessions seen alive here since the last report to the
-	// leader (learners only).
-	touched map[int64]struct{}
+	// leader, with their timeouts (learners only).
+	touched map[int64]int32
+
+	// peerErrs are the peer payloads refused since the last PeerErrors
+	// call; peerErrCount counts them all (forward.go).
+	peerErrs     []PeerError
+	peerErrCount int64
 
 	// Read-only mode (readonly.go): readOnly while serving read-only
 	// clients; lookingFrom is the first input time seen since this server
@@ -122,7 +142,8 @@ func Restore(cfg Config, d Durable) (*Node, error) {
 		proposed:        map[int64]*tree.Txn{},
 		proposedOwners:  map[int64]proposedOwner{},
 		pendingConnects: map[int64]ConnID{},
-		touched:         map[int64]struct{}{},
+		owners:          map[int64]int64{},
+		touched:         map[int64]int32{},
 		localSessions:   map[int64]*session{},
 		nextSession:     initialSessionID(cfg.ServerID, cfg.StartTime),
 		reapCountdown:   cfg.ReapIntervalTicks,
@@ -160,13 +181,6 @@ func (n *Node) id() int64 { return n.cfg.zabID() }
 
 // application adapts the Node to zab.Application.
 type application Node
-
-// Snapshot hands zab the applied state for a SNAP sync, as a view that is
-// serialized only while it is sent.
-func (a *application) Snapshot() (int64, zab.SnapshotData) {
-	zxid, write := (*Node)(a).Snapshot()
-	return zxid, viewSnapshot(write)
-}
 
 // DataSize is the tree's approximate data size (paths and data), which
 // scales zab's byte bound on its in-memory log.
@@ -258,6 +272,16 @@ func (n *Node) observe(t int64) {
 // state and messages for the caller, committed txns applied at once,
 // application messages handled. It runs after every input.
 func (n *Node) pump() {
+	for {
+		n.pumpZab()
+		// Syncs answered now may queue SYNC packets: pump those too.
+		if n.flushSyncs(); !n.zab.HasReady() {
+			return
+		}
+	}
+}
+
+func (n *Node) pumpZab() {
 	for n.zab.HasReady() {
 		zr := n.zab.Ready()
 		n.zab.Advance()
@@ -276,8 +300,7 @@ func (n *Node) pump() {
 			b.Truncate = &t
 		}
 		if zr.Snapshot != nil {
-			n.installSnapshot(zr.Snapshot)
-			b.Snapshot = zr.Snapshot
+			b.Snapshot = n.installSnapshot(zr.Snapshot)
 		}
 		for _, e := range zr.Entries {
 			b.Entries = append(b.Entries, Entry{Zxid: e.Zxid, Data: e.Data})
@@ -293,17 +316,6 @@ func (n *Node) pump() {
 			n.roleChanged()
 		}
 	}
-}
-
-// installSnapshot replaces the state with the leader's (a SNAP sync). Step
-// read and checked it before zab saw the message.
-func (n *Node) installSnapshot(si *zab.SnapshotInstall) {
-	st := n.incoming
-	if st == nil || st.zxid != si.Zxid {
-		panic(fmt.Sprintf("engine: zab installs snapshot 0x%x that Step did not read", si.Zxid))
-	}
-	n.incoming = nil
-	n.adopt(st)
 }
 
 // roleChanged reacts to a new role, leader or epoch: a server that stops
@@ -351,6 +363,8 @@ func (n *Node) stopServing(why string) {
 	clear(n.proposedOwners)
 	clear(n.pendingConnects)
 	clear(n.touched)
+	clear(n.owners)
+	n.leaderSyncs, n.learnerSyncs, n.syncsDue = nil, nil, nil
 	for _, s := range n.sessions {
 		s.closing = false
 	}
@@ -383,19 +397,6 @@ func (n *Node) Step(m zab.Message) {
 	}
 	n.zab.Step(m)
 	n.pump()
-}
-
-// readIncoming reads the snapshot a SNAP carries.
-func (n *Node) readIncoming(m zab.Message) (*LoadedSnapshot, error) {
-	if m.Snapshot == nil {
-		return nil, errors.New("no snapshot in the message")
-	}
-	r, err := m.Snapshot.Open()
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return readSnapshot(n.cfg.Tree, m.Zxid, r)
 }
 
 // SnapshotError returns, once, why the last SNAP from a leader was
@@ -440,13 +441,12 @@ func (n *Node) Tick(now int64) {
 		n.expireSessions()
 		n.reap()
 	} else if len(n.touched) > 0 {
-		ids := make([]int64, 0, len(n.touched))
-		for id := range n.touched {
-			ids = append(ids, id)
+		touches := make([]quorum.Touch, 0, len(n.touched))
+		for _, id := range slices.Sorted(maps.Keys(n.touched)) {
+			touches = append(touches, quorum.Touch{Session: id, Timeout: n.touched[id]})
 		}
-		slices.Sort(ids)
 		clear(n.touched)
-		n.zab.SendApp(n.status.Leader, encodeTouch(ids))
+		n.zab.SendApp(n.status.Leader, encodeTouches(touches))
 	}
 	n.pump()
 }

@@ -2,12 +2,14 @@ package engine
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"slices"
 
 	"github.com/zabkeeper/zabkeeper/engine/tree"
+	"github.com/zabkeeper/zabkeeper/engine/zab"
 )
 
 // Snapshot captures the state at the newest applied txn: the session table
@@ -16,19 +18,69 @@ import (
 // stream (see tree.Snapshot.Write); the function may run on another
 // goroutine while the Node goes on applying txns.
 func (n *Node) Snapshot() (int64, func(io.Writer) error) {
-	zxid := n.lastApplied
-	sessions := make([]tree.SnapshotSession, 0, len(n.sessions))
-	for _, id := range slices.Sorted(maps.Keys(n.sessions)) {
-		s := n.sessions[id]
-		sessions = append(sessions, tree.SnapshotSession{ID: s.id, Timeout: s.timeout})
-	}
-	view := n.tree.Snapshot()
+	zxid, sessions, view := n.view()
 	return zxid, func(w io.Writer) error {
 		if _, err := view.Write(w, sessions); err != nil {
 			return fmt.Errorf("engine: write snapshot: %w", err)
 		}
 		return nil
 	}
+}
+
+// view captures the applied state: its zxid, the sessions in id order and
+// an immutable view of the tree.
+func (n *Node) view() (int64, []tree.SnapshotSession, *tree.Snapshot) {
+	sessions := make([]tree.SnapshotSession, 0, len(n.sessions))
+	for _, id := range slices.Sorted(maps.Keys(n.sessions)) {
+		s := n.sessions[id]
+		sessions = append(sessions, tree.SnapshotSession{ID: s.id, Timeout: s.timeout})
+	}
+	return n.lastApplied, sessions, n.tree.Snapshot()
+}
+
+// Snapshot hands zab the applied state for a SNAP sync: the body a
+// ZooKeeper leader writes after the SNAP packet (tree.Snapshot.WriteBody),
+// as a view that is serialized only while it is sent.
+func (a *application) Snapshot() (int64, zab.SnapshotData) {
+	zxid, sessions, view := (*Node)(a).view()
+	return zxid, viewSnapshot(func(w io.Writer) error {
+		if _, err := view.WriteBody(w, sessions); err != nil {
+			return fmt.Errorf("engine: write SNAP body: %w", err)
+		}
+		return nil
+	})
+}
+
+// readIncoming reads and checks the SNAP body a SNAP carries.
+func (n *Node) readIncoming(m zab.Message) (*LoadedSnapshot, error) {
+	if m.Snapshot == nil {
+		return nil, errors.New("no snapshot in the message")
+	}
+	r, err := m.Snapshot.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	ls, err := tree.ReadSnapshotBody(r, n.cfg.Tree, m.Zxid)
+	if err != nil {
+		return nil, fmt.Errorf("engine: read SNAP body 0x%x: %w", m.Zxid, err)
+	}
+	return fromTree(m.Zxid, ls), nil
+}
+
+// installSnapshot replaces the state with the leader's (a SNAP sync). Step
+// read and checked it before zab saw the message. It returns what the
+// caller persists: the adopted state in our snapshot file format (the SNAP
+// body is not one), with the digest computed from the loaded tree.
+func (n *Node) installSnapshot(si *zab.SnapshotInstall) *zab.SnapshotInstall {
+	st := n.incoming
+	if st == nil || st.zxid != si.Zxid {
+		panic(fmt.Sprintf("engine: zab installs snapshot 0x%x that Step did not read", si.Zxid))
+	}
+	n.incoming = nil
+	n.adopt(st)
+	zxid, write := n.Snapshot()
+	return &zab.SnapshotInstall{Zxid: zxid, Data: viewSnapshot(write)}
 }
 
 // LoadSnapshot replaces the Node's state with a snapshot written by
@@ -77,13 +129,18 @@ func (l *LoadedSnapshot) PendingDigest() (d tree.SnapshotDigest, ok bool) {
 	return l.digest, l.pending
 }
 
-// readSnapshot reads and checks a snapshot. Sessions get the password
-// ZooKeeper derives from their id.
+// readSnapshot reads and checks a snapshot file's stream.
 func readSnapshot(opts tree.Options, zxid int64, r io.Reader) (*LoadedSnapshot, error) {
 	ls, err := tree.ReadSnapshot(r, opts, zxid)
 	if err != nil {
 		return nil, fmt.Errorf("engine: read snapshot 0x%x: %w", zxid, err)
 	}
+	return fromTree(zxid, ls), nil
+}
+
+// fromTree makes a loaded tree snapshot the engine's. Sessions get the
+// password ZooKeeper derives from their id.
+func fromTree(zxid int64, ls *tree.LoadedSnapshot) *LoadedSnapshot {
 	st := &LoadedSnapshot{zxid: zxid, tree: ls.Tree, digest: ls.Digest, pending: ls.PendingDigest}
 	if ls.DigestMismatch {
 		st.mismatch = &DigestMismatch{Zxid: zxid, Expected: ls.Digest.Digest, Actual: ls.Tree.Digest()}
@@ -91,7 +148,7 @@ func readSnapshot(opts tree.Options, zxid int64, r io.Reader) (*LoadedSnapshot, 
 	for _, s := range ls.Sessions {
 		st.sessions = append(st.sessions, &session{id: s.ID, timeout: s.Timeout, passwd: SessionPassword(s.ID)})
 	}
-	return st, nil
+	return st
 }
 
 // adopt replaces the Node's state with a loaded snapshot. Sessions start
@@ -114,9 +171,10 @@ func (n *Node) adopt(st *LoadedSnapshot) {
 	n.lastApplied, n.lastProposed = st.zxid, st.zxid
 }
 
-// viewSnapshot is the Node's state at a zxid as zab.SnapshotData for a SNAP
-// sync: the write function of Node.Snapshot, which serializes an immutable
-// view each time it runs, so sending never needs the state as bytes.
+// viewSnapshot is the Node's state at a zxid as zab.SnapshotData: a write
+// function that serializes an immutable view each time it runs (the SNAP
+// body for a sync, our file format for the state a learner adopted), so
+// sending or persisting never needs the state as bytes.
 type viewSnapshot func(io.Writer) error
 
 func (v viewSnapshot) WriteTo(w io.Writer) (int64, error) {

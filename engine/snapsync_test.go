@@ -35,8 +35,10 @@ func TestClusterLaggingFollowerSyncsBySnapshot(t *testing.T) {
 			damaged++
 			data, err := zab.ReadSnapshot(m.Snapshot)
 			require.NoError(t, err)
-			bad := append([]byte(nil), data...)
-			bad[len(bad)/2] ^= 0xff
+			// Cut in the middle, as a broken transfer leaves a spool:
+			// the SNAP body, like ZooKeeper's, has no checksum of its
+			// own (the transports' frames or TCP carry one).
+			bad := append([]byte(nil), data[:len(data)/2]...)
 			m.Snapshot = zab.SnapshotBytes(bad)
 		}
 	}

@@ -228,3 +228,10 @@ func (s *SpooledSnapshot) Close() error {
 	}
 	return nil
 }
+
+// NewSpooledSnapshot returns the SnapshotData of size bytes held in the
+// file at path, which Close removes (other transports spool their
+// snapshots the same way).
+func NewSpooledSnapshot(path string, size int64) *SpooledSnapshot {
+	return &SpooledSnapshot{path: path, size: size}
+}

@@ -10,7 +10,6 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"os"
 	"sync"
@@ -474,17 +473,15 @@ func signal(c chan struct{}) {
 func (t *TCP) runPeer(p *tcpPeer) {
 	defer t.wg.Done()
 	log := t.log.With("peer", p.id)
-	backoff := backoffMin
+	var backoff Backoff
 	// pause waits about backoff, then doubles it; false if stopping.
 	pause := func() bool {
-		d := backoff/2 + rand.N(backoff/2) // jitter in [backoff/2, backoff)
-		backoff = min(2*backoff, backoffMax)
-		timer := time.NewTimer(d)
+		timer := time.NewTimer(backoff.Next())
 		defer timer.Stop()
 		select {
 		case <-timer.C:
 		case <-p.kick:
-			backoff = backoffMin
+			backoff.Reset()
 		case <-p.stop:
 		case <-t.done:
 		}
@@ -519,7 +516,7 @@ func (t *TCP) runPeer(p *tcpPeer) {
 		// turn into a busy loop: reset the backoff only after a link that
 		// lasted.
 		if time.Since(start) > backoffMax {
-			backoff = backoffMin
+			backoff.Reset()
 		}
 		if !pause() {
 			return
@@ -542,32 +539,7 @@ func (t *TCP) stopping(p *tcpPeer) bool {
 // looked up on every dial, never cached: a peer whose name now points at
 // another IP is reached at the new one.
 func (t *TCP) dial(addr string, peer int64) (net.Conn, error) {
-	if addr == "" {
-		return nil, errors.New("no address")
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, err
-	}
-	ips := []string{host}
-	if net.ParseIP(host) == nil {
-		ctx, cancel := context.WithTimeout(t.ctx, dialTimeout)
-		ips, err = t.resolver.LookupHost(ctx, host)
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("resolve %s: %w", host, err)
-		}
-		if len(ips) == 0 {
-			return nil, fmt.Errorf("resolve %s: no addresses", host)
-		}
-	}
-	d := net.Dialer{Timeout: dialTimeout, Control: peerDialControl}
-	var conn net.Conn
-	for _, ip := range ips {
-		if conn, err = d.DialContext(t.ctx, "tcp", net.JoinHostPort(ip, port)); err == nil {
-			break
-		}
-	}
+	conn, host, err := DialPeer(t.ctx, t.resolver, addr, dialTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -727,15 +699,12 @@ func (t *TCP) serveInbound(c net.Conn) {
 	remote := c.RemoteAddr().String()
 	var tc *tls.Conn
 	if t.tls != nil {
-		stream, isTLS, err := t.unify(c)
-		if err == nil && isTLS {
-			tc, err = t.serverTLS(stream)
-			stream = tc
-		}
+		stream, conn, err := t.tls.AcceptTLS(t.ctx, c)
 		if err != nil {
 			t.log.Warn("refused connection", "remote", remote, "err", err)
 			return
 		}
+		tc = conn
 		c = stream // the raw socket stays in t.conns for Close
 	}
 	peer, nonce, err := t.handshake(c)

@@ -57,11 +57,19 @@ func (p *peekedConn) CloseWrite() error {
 	return nil
 }
 
+// tlsConn, tlsClient and tlsServer name crypto/tls for peerconn.go.
+type tlsConn = tls.Conn
+
+var (
+	tlsClient = tls.Client
+	tlsServer = tls.Server
+)
+
 // unify tells TLS from plain text on an accepted connection by its first
 // byte (AcceptPlain) and returns the connection to read, with tls false
 // for plain text.
-func (t *TCP) unify(c net.Conn) (net.Conn, bool, error) {
-	if !t.tls.AcceptPlain {
+func (pt *PeerTLS) unify(c net.Conn) (net.Conn, bool, error) {
+	if !pt.AcceptPlain {
 		return c, true, nil
 	}
 	br := bufio.NewReaderSize(c, 16)
@@ -77,30 +85,12 @@ func (t *TCP) unify(c net.Conn) (net.Conn, bool, error) {
 // clientTLS runs the dialer's side of the TLS handshake on conn, unless
 // this side dials in plain text.
 func (t *TCP) clientTLS(conn net.Conn, peer int64, host string) (net.Conn, error) {
-	if t.tls.Client == nil {
-		return conn, nil
+	remote := conn.RemoteAddr().String()
+	tc, err := t.tls.DialTLS(t.ctx, conn, peer, host)
+	if err != nil {
+		t.log.Warn("TLS handshake with peer failed", "peer", peer, "host", host, "remote", remote, "err", err)
 	}
-	tc := tls.Client(conn, t.tls.Client(peer, host))
-	_ = conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	if err := tc.HandshakeContext(t.ctx); err != nil {
-		_ = conn.Close()
-		t.log.Warn("TLS handshake with peer failed", "peer", peer, "host", host,
-			"remote", conn.RemoteAddr().String(), "err", err)
-		return nil, fmt.Errorf("TLS handshake with peer %d at %s: %w", peer, host, err)
-	}
-	_ = conn.SetDeadline(time.Time{})
-	return tc, nil
-}
-
-// serverTLS runs the acceptor's side of the TLS handshake on c.
-func (t *TCP) serverTLS(c net.Conn) (*tls.Conn, error) {
-	tc := tls.Server(c, t.tls.Server())
-	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
-	if err := tc.HandshakeContext(t.ctx); err != nil {
-		return nil, fmt.Errorf("TLS handshake failed: %w", err)
-	}
-	_ = c.SetDeadline(time.Time{})
-	return tc, nil
+	return tc, err
 }
 
 // verifyPeerTLS checks an accepted TLS connection's certificate against

@@ -113,6 +113,11 @@ type Config struct {
 	InitLimit int
 	// SyncLimit is how many ticks a follower may lag (syncLimit), default 5.
 	SyncLimit int
+	// PeerProtocol is what the peer links speak (zabkeeper.peerProtocol,
+	// also read as peerProtocol): PeerProtocolZabkeeper, the default, or
+	// PeerProtocolZooKeeper, Apache ZooKeeper's election and quorum ports,
+	// so the server can join a ZooKeeper ensemble.
+	PeerProtocol string
 	// CommitLogCount is how many recent txns a leader keeps in memory to
 	// bring a lagging learner up to date by DIFF; one further behind gets
 	// a snapshot (zookeeper.commitLogCount). 0 means the engine's default
@@ -230,6 +235,7 @@ func DefaultConfig() Config {
 		ContainerCheckInterval: DefaultContainerCheckInterval,
 		InitLimit:              DefaultInitLimit,
 		SyncLimit:              DefaultSyncLimit,
+		PeerProtocol:           PeerProtocolZabkeeper,
 		Servers:                map[int]ServerSpec{},
 		AdminEnableServer:      true,
 		AdminServerAddress:     admin.DefaultAddress,
@@ -238,6 +244,28 @@ func DefaultConfig() Config {
 		Security:               DefaultSecurityConfig(),
 		Unknown:                map[string]string{},
 	}
+}
+
+// Peer protocols (Config.PeerProtocol).
+const (
+	// PeerProtocolZabkeeper is zabkeeper's own peer links (netstub/wire.go
+	// over one port), for ensembles of zabkeeper servers only.
+	PeerProtocolZabkeeper = "zabkeeper"
+	// PeerProtocolZooKeeper is Apache ZooKeeper's election and
+	// leader/learner protocol on its two ports (netstub/zktcp), for
+	// ensembles that mix zabkeeper and ZooKeeper 3.5-3.9 servers.
+	PeerProtocolZooKeeper = "zookeeper"
+)
+
+// parsePeerProtocol reads zabkeeper.peerProtocol.
+func parsePeerProtocol(v string) (string, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case PeerProtocolZabkeeper:
+		return PeerProtocolZabkeeper, nil
+	case PeerProtocolZooKeeper:
+		return PeerProtocolZooKeeper, nil
+	}
+	return "", fmt.Errorf("%q is not a peer protocol (want %s or %s)", v, PeerProtocolZabkeeper, PeerProtocolZooKeeper)
 }
 
 // cfgProperty is one key=value pair of a properties file and the line it began on.
@@ -462,6 +490,11 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 			c.InitLimit, err = intVal(1, 1<<30)
 		case key == "syncLimit":
 			c.SyncLimit, err = intVal(1, 1<<30)
+		case key == "zabkeeper.peerProtocol" || key == "peerProtocol":
+			c.PeerProtocol, err = parsePeerProtocol(p.value)
+			if err != nil {
+				err = bad("%v", err)
+			}
 		case key == "commitLogCount":
 			c.CommitLogCount, err = intVal(1, 1<<30)
 		case key == "myidFromHostnameOrdinal":
@@ -721,6 +754,8 @@ func (c Config) Validate() error {
 		check("snapCount", c.SnapCount >= cfgMinSnapCount, "%d below minimum %d", c.SnapCount, cfgMinSnapCount),
 		check("initLimit", c.InitLimit > 0, "%d must be positive", c.InitLimit),
 		check("syncLimit", c.SyncLimit > 0, "%d must be positive", c.SyncLimit),
+		check("zabkeeper.peerProtocol", c.PeerProtocol == "" || c.PeerProtocol == PeerProtocolZabkeeper || c.PeerProtocol == PeerProtocolZooKeeper,
+			"%q is not a peer protocol (want %s or %s)", c.PeerProtocol, PeerProtocolZabkeeper, PeerProtocolZooKeeper),
 		check("admin.serverPort", c.AdminServerPort >= 0 && c.AdminServerPort <= 65535,
 			"%d out of range [0, 65535]", c.AdminServerPort),
 		check("admin.serverAddress", !c.AdminEnableServer || c.AdminServerAddress != "", "empty address"),

@@ -10,10 +10,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/netstub"
+	"github.com/zabkeeper/zabkeeper/netstub/zklink"
+	"github.com/zabkeeper/zabkeeper/netstub/zktcp"
 	"github.com/zabkeeper/zabkeeper/proto"
+	"github.com/zabkeeper/zabkeeper/proto/quorum"
 )
 
 // ensemble returns the voters and observers of the configured ensemble, or
@@ -48,8 +52,9 @@ const spoolDirName = "incoming"
 
 // openPeers starts the peer transport of an ensemble member: it listens on
 // this server's quorum port, on its own server.N address or, with
-// quorumListenOnAllIPs, on every interface. Election and broadcast share it
-// (ZooKeeper uses a second port for election; ours is accepted and unused).
+// quorumListenOnAllIPs, on every interface. With peerProtocol=zabkeeper
+// election and broadcast share it (the election port is accepted and
+// unused); with peerProtocol=zookeeper both of ZooKeeper's ports open.
 func (s *Server) openPeers(ctx context.Context, retry bool) error {
 	if len(s.cfg.Servers) == 0 {
 		return nil
@@ -72,6 +77,9 @@ func (s *Server) openPeers(ctx context.Context, retry bool) error {
 	if err != nil {
 		return err
 	}
+	if s.cfg.PeerProtocol == PeerProtocolZooKeeper {
+		return s.openZooKeeperPeers(ctx, retry, ln, host, spool)
+	}
 	t, err := netstub.NewTCP(netstub.TCPConfig{
 		ID:       int64(s.cfg.ServerID),
 		Listener: ln,
@@ -87,8 +95,87 @@ func (s *Server) openPeers(ctx context.Context, retry bool) error {
 		_ = ln.Close()
 		return fmt.Errorf("server: peer transport: %w", err)
 	}
-	s.peers = t
+	s.peers, s.tcpPeers = t, t
 	return nil
+}
+
+// openZooKeeperPeers starts the transport of peerProtocol=zookeeper:
+// Apache ZooKeeper's election port beside the quorum port already bound
+// (qln), so ZooKeeper servers and this one form one ensemble.
+func (s *Server) openZooKeeperPeers(ctx context.Context, retry bool, qln net.Listener, host, spool string) error {
+	me := s.cfg.Servers[s.cfg.ServerID]
+	eln, err := s.listen(ctx, retry, "election", host, me.ElectionPort)
+	if err != nil {
+		_ = qln.Close()
+		return err
+	}
+	t, err := zktcp.New(zktcp.Config{
+		ID:               int64(s.cfg.ServerID),
+		ElectionListener: eln,
+		QuorumListener:   qln,
+		ElectionAddr:     net.JoinHostPort(me.Host, strconv.Itoa(me.ElectionPort)),
+		Peers:            s.cfg.zkPeers(),
+		Config:           s.cfg.zkConfigString(),
+		TickTime:         time.Duration(s.cfg.TickTime) * time.Millisecond,
+		InitLimit:        s.cfg.InitLimit,
+		SyncLimit:        s.cfg.SyncLimit,
+		// ZooKeeper reads a packet's data up to jute.maxbuffer plus its
+		// extra allowance; a txn of the largest request must fit.
+		MaxPacket: max(quorum.DefaultMaxData, proto.TxnLimit(s.cfg.JuteMaxBuffer)+peerFrameSlack),
+		SpoolDir:  spool,
+		Logger:    s.log.With("component", "peers", "protocol", PeerProtocolZooKeeper),
+		TLS:       s.peerTLS(),
+	})
+	if err != nil {
+		_ = qln.Close()
+		_ = eln.Close()
+		return fmt.Errorf("server: ZooKeeper peer transport: %w", err)
+	}
+	s.log.Info("peer links speak Apache ZooKeeper's quorum protocol", "quorum", qln.Addr().String(), "election", eln.Addr().String())
+	s.peers, s.zkPeers = t, t
+	return nil
+}
+
+// zkPeers maps every other server's id to its two ZooKeeper ports.
+func (c Config) zkPeers() map[int64]zktcp.Peer {
+	out := map[int64]zktcp.Peer{}
+	for id, spec := range c.Servers {
+		if id != c.ServerID {
+			out[int64(id)] = zktcp.Peer{
+				QuorumAddr:   net.JoinHostPort(spec.Host, strconv.Itoa(spec.QuorumPort)),
+				ElectionAddr: net.JoinHostPort(spec.Host, strconv.Itoa(spec.ElectionPort)),
+			}
+		}
+	}
+	return out
+}
+
+// zkConfigString is the ensemble's config as ZooKeeper prints and sends it
+// (notifications, NEWLEADER): version 0, no reconfig.
+func (c Config) zkConfigString() []byte {
+	var ms []zklink.Member
+	for id, spec := range c.Servers {
+		m := zklink.Member{ID: int64(id), Host: spec.Host, QuorumPort: spec.QuorumPort, ElectionPort: spec.ElectionPort, Observer: spec.Observer}
+		if spec.ClientPort != 0 {
+			addr := spec.ClientAddr
+			if addr == "" {
+				addr = "0.0.0.0"
+			}
+			m.ClientAddr = net.JoinHostPort(addr, strconv.Itoa(spec.ClientPort))
+		}
+		ms = append(ms, m)
+	}
+	return zklink.ConfigString(ms, 0)
+}
+
+// notePeerRole tells the ZooKeeper transport the engine's role after a
+// Ready (learner links follow the leader; a leader accepts learners).
+func (s *Server) notePeerRole() {
+	if s.zkPeers == nil {
+		return
+	}
+	st := s.node.Status()
+	s.zkPeers.SetRole(st.Role, st.Leader)
 }
 
 // PeerAddr returns the address the peer transport listens on, or nil for a
@@ -97,14 +184,26 @@ func (s *Server) PeerAddr() net.Addr {
 	if s.peers == nil {
 		return nil
 	}
-	return s.peers.Addr()
+	if s.zkPeers != nil {
+		return s.zkPeers.QuorumAddr()
+	}
+	return s.tcpPeers.Addr()
+}
+
+// ElectionAddr returns the address of the election port
+// (peerProtocol=zookeeper), or nil.
+func (s *Server) ElectionAddr() net.Addr {
+	if s.zkPeers == nil {
+		return nil
+	}
+	return s.zkPeers.ElectionAddr()
 }
 
 // SetPeerAddrs replaces the quorum addresses of the other servers (tests bind
 // every server to port 0 first, then tell each where the others are).
 func (s *Server) SetPeerAddrs(addrs map[int64]string) {
-	if s.peers != nil {
-		s.peers.SetPeers(addrs)
+	if s.tcpPeers != nil {
+		s.tcpPeers.SetPeers(addrs)
 	}
 }
 

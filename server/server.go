@@ -22,6 +22,7 @@ import (
 	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/netstub"
+	"github.com/zabkeeper/zabkeeper/netstub/zktcp"
 	"github.com/zabkeeper/zabkeeper/proto"
 	"github.com/zabkeeper/zabkeeper/server/admin"
 	"github.com/zabkeeper/zabkeeper/server/tlsconf"
@@ -38,11 +39,14 @@ type Server struct {
 	// the loop is between inputs: the loop holds it for writing while it
 	// feeds the Node and carries out its Ready batches, readers hold it
 	// for reading (fastread.go).
-	nodeMu  sync.RWMutex
-	wal     *disk.Log
-	peers   *netstub.TCP // nil for a standalone server
-	snapDir string
-	ln      net.Listener
+	nodeMu sync.RWMutex
+	wal    *disk.Log
+	peers  netstub.Transport // nil for a standalone server; see peers.go
+	// tcpPeers and zkPeers are peers as what it is (peerProtocol).
+	tcpPeers *netstub.TCP
+	zkPeers  *zktcp.Transport
+	snapDir  string
+	ln       net.Listener
 	// secureLn is the secureClientPort listener, nil without one.
 	secureLn net.Listener
 	// clientTLS and quorumTLS hold the PEM files of the client ports and
@@ -244,6 +248,9 @@ func (s *Server) recover() error {
 		Voters:             voters,
 		Observers:          observers,
 		Seed:               randomSeed(),
+		// peerProtocol=zookeeper: behave on the wire exactly as a
+		// ZooKeeper 3.8 peer (engine compat mode).
+		ZooKeeperPeers: s.cfg.PeerProtocol == PeerProtocolZooKeeper,
 	}
 	// The snapshot is read straight from its file into the tree.
 	last, err := disk.Recover(s.snapDir, wal, func(zxid int64, body io.Reader) error {

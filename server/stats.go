@@ -122,8 +122,8 @@ func (s *Server) serverInfo(word string) ServerInfo {
 
 		DigestMismatches: s.stats.digestMismatches.Load(),
 	}
-	if s.peers != nil {
-		info.DuplicateIDs = s.peers.DuplicateIDs()
+	if s.tcpPeers != nil {
+		info.DuplicateIDs = s.tcpPeers.DuplicateIDs()
 	}
 	if voters, _ := s.cfg.ensemble(); len(voters) > 0 {
 		st := s.node.Status()

@@ -29,6 +29,7 @@ func newEngineReplica(c ReplicaConfig, d Durable) (Replica, error) {
 		FinalizeWaitMs:    c.FinalizeWaitMs,
 		MaxLogEntries:     c.MaxLogEntries,
 		ReadOnlyMode:      c.ReadOnlyMode,
+		ZooKeeperPeers:    c.ZooKeeperPeers,
 		Seed:              c.Seed,
 	}, engine.Durable{HardState: d.HardState, SnapshotZxid: d.SnapshotZxid, Snapshot: d.Snapshot, Log: d.Log})
 	if err != nil {

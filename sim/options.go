@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -38,6 +39,25 @@ func ParseFaults(s string) ([]string, error) {
 	return slices.Compact(out), nil
 }
 
+// Peer protocols, as Options.PeerProtocol names them.
+const (
+	PeerZooKeeper = "zookeeper"
+	PeerZabkeeper = "zabkeeper"
+)
+
+// zooKeeperPeers reports whether a run is in compat mode: as forced, or
+// one seed in four, from a generator seeded by the seed alone (drawing from
+// the run's own generator would change every later draw of old seeds).
+func zooKeeperPeers(o *Options) bool {
+	switch o.PeerProtocol {
+	case PeerZooKeeper:
+		return true
+	case PeerZabkeeper:
+		return false
+	}
+	return rand.New(rand.NewPCG(o.Seed, 0x7a6b70656572)).IntN(4) == 0 // "zkpeer"
+}
+
 // Options configures one simulation run.
 type Options struct {
 	// Seed determines everything about the run.
@@ -68,6 +88,12 @@ type Options struct {
 	VisualizationDir string
 	// NewReplica builds replicas; nil means the real engine.Node.
 	NewReplica Factory
+	// PeerProtocol is the servers' peer protocol: "zookeeper" runs every
+	// server in compat mode (engine.Config.ZooKeeperPeers), "zabkeeper"
+	// in native mode, "" lets the seed choose (one seed in four in compat
+	// mode, drawn from a generator of its own so the rest of the seed's
+	// draws stay as they were).
+	PeerProtocol string
 	// NoObligationChecks turns off the durability-obligation checks
 	// (obligations.go), to measure what the faults and the end-to-end
 	// invariants catch on their own.
@@ -103,7 +129,8 @@ type Report struct {
 	Committed int
 	// Counters count protocol events worth knowing a seed exercised:
 	// "elections" (leaders established), "truncations", "snap-syncs",
-	// "ops-unknown" (client ops without a reply), "sessions-expired".
+	// "ops-unknown" (client ops without a reply), "sessions-expired",
+	// "zookeeper-peers" (1 when the servers ran in compat mode).
 	Counters map[string]int
 	// Violations describe every invariant that failed; empty = pass.
 	Violations []string
@@ -143,6 +170,9 @@ func replayCommand(o *Options) string {
 	}
 	shape := fmt.Sprintf("nodes %d -observers %d -clients %d -faults %s -duration %s",
 		o.Nodes, o.Observers, o.Clients, faults, o.Duration)
+	if o.PeerProtocol != "" {
+		shape += " -peer-protocol " + o.PeerProtocol
+	}
 	return fmt.Sprintf("go test ./sim -run 'TestSim$' -seed %d -%s   or   zabkeeper sim --seed %d --%s",
 		o.Seed, shape, o.Seed, strings.ReplaceAll(shape, " -", " --"))
 }

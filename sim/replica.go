@@ -64,7 +64,9 @@ type ReplicaConfig struct {
 	MaxLogEntries int
 	// ReadOnlyMode is readonlymode.enabled.
 	ReadOnlyMode bool
-	Seed         uint64
+	// ZooKeeperPeers is engine.Config.ZooKeeperPeers (compat mode).
+	ZooKeeperPeers bool
+	Seed           uint64
 }
 
 // Durable is what a replica restarts from (mirrors engine.Durable).

@@ -158,6 +158,7 @@ func (sm *Sim) start(s *server) bool {
 	}
 	cfg := sm.replicaConfig(s)
 	cfg.ReadOnlyMode = sm.prof.readOnly
+	cfg.ZooKeeperPeers = sm.zkPeers
 	r, err := sm.factory(cfg, d)
 	if err != nil {
 		s.broken = true

@@ -41,6 +41,8 @@ type Sim struct {
 	clients []*client
 	factory Factory
 	prof    profile
+	// zkPeers runs every server in compat mode (Options.PeerProtocol).
+	zkPeers bool
 	check   *checker
 	hist    history
 	report  Report
@@ -133,6 +135,9 @@ func newSim(opts Options) *Sim {
 		sm.prof.readOnly = true
 	}
 	sm.report = Report{Seed: opts.Seed, Nodes: nodes, Observers: observers, Clients: clients, FaultsByKind: map[string]int{}, Counters: map[string]int{}}
+	if sm.zkPeers = zooKeeperPeers(&sm.opts); sm.zkPeers {
+		sm.report.Counters["zookeeper-peers"] = 1
+	}
 	sm.report.ReplayCommand = replayCommand(&sm.opts)
 	sm.net = netstub.NewNetwork(sm.netLatency)
 

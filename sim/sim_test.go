@@ -23,6 +23,7 @@ var (
 	flagFaults   = flag.String("faults", "all", "fault kinds: all, none, or a list of net,crash,disk,clock")
 	flagDuration = flag.Duration("duration", 0, "fault phase length in virtual time (0 = 20s)")
 	flagTrace    = flag.Bool("simtrace", false, "print the trace of -seed to stdout")
+	flagPeers    = flag.String("peer-protocol", "", "zookeeper (compat mode), zabkeeper, or empty = drawn per seed")
 )
 
 // ciSeeds is the default seed count per cluster size: a couple of minutes on
@@ -33,7 +34,7 @@ func testOptions(t testing.TB, seed uint64, nodes int) Options {
 	faults, err := ParseFaults(*flagFaults)
 	require.NoError(t, err)
 	return Options{Seed: seed, Nodes: nodes, Observers: *flagObs, Clients: *flagClients, Faults: faults, Duration: *flagDuration,
-		VisualizationDir: os.Getenv("ZABKEEPER_SIM_DIR")}
+		PeerProtocol: *flagPeers, VisualizationDir: os.Getenv("ZABKEEPER_SIM_DIR")}
 }
 
 func TestSim(t *testing.T) {
@@ -304,4 +305,41 @@ func TestSimDiskFaultsReplay(t *testing.T) {
 		return
 	}
 	t.Fatal("no seed in 1..60 tore a write, failed an fsync and corrupted a disk")
+}
+
+// TestSimZooKeeperPeers runs seeds with every server in compat mode
+// (engine.Config.ZooKeeperPeers: REVALIDATE, SYNC, owners in the leader's
+// memory), under the same invariants and Porcupine; TestSim runs one seed
+// in four so too.
+func TestSimZooKeeperPeers(t *testing.T) {
+	seeds := 10
+	if testing.Short() {
+		seeds = 2
+	}
+	for _, n := range []int{3, 5} {
+		for i := range seeds {
+			seed := uint64(100 + i)
+			t.Run(fmt.Sprintf("nodes=%d/seed=%d", n, seed), func(t *testing.T) {
+				t.Parallel()
+				o := testOptions(t, seed, n)
+				o.PeerProtocol = PeerZooKeeper
+				r := Run(o)
+				require.Equal(t, 1, r.Counters["zookeeper-peers"])
+				expectPass(t, r)
+			})
+		}
+	}
+}
+
+// One seed in four draws compat mode, the same way on every run.
+func TestSimDrawsZooKeeperPeers(t *testing.T) {
+	compat := 0
+	for seed := uint64(1); seed <= 200; seed++ {
+		o := Options{Seed: seed}
+		if zooKeeperPeers(&o) {
+			compat++
+		}
+		require.Equal(t, zooKeeperPeers(&o), zooKeeperPeers(&Options{Seed: seed}))
+	}
+	require.InDelta(t, 50, compat, 20)
 }

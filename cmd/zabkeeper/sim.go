@@ -26,6 +26,8 @@ type simOptions struct {
 	observers int
 	clients   int
 	faults    string
+	// peers is sim.Options.PeerProtocol.
+	peers     string
 	duration  time.Duration
 	trace     bool
 	traceNode int64
@@ -53,6 +55,7 @@ func simFlags(out io.Writer, o *simOptions) *flag.FlagSet {
 	fs.IntVar(&o.observers, "observers", -1, "observers (-1 = the seed draws 0 or 1)")
 	fs.IntVar(&o.clients, "clients", 0, "client sessions (0 = the seed draws 2-6)")
 	fs.StringVar(&o.faults, "faults", "all", "fault kinds: all, none, or a comma list of net,crash,disk,clock")
+	fs.StringVar(&o.peers, "peer-protocol", "", "peer protocol of every server: zookeeper (compat mode), zabkeeper, or empty = the seed draws (one in four zookeeper)")
 	fs.DurationVar(&o.duration, "duration", 0, "virtual time of the fault phase (0 = 20s); the liveness phase follows")
 	fs.BoolVar(&o.trace, "trace", false, "print the readable trace of --seed to stdout")
 	fs.Int64Var(&o.traceNode, "trace-node", 0, "trace only this server (0 = all)")
@@ -100,6 +103,10 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "zabkeeper sim: %v\n", err)
 		return 2
 	}
+	if o.peers != "" && o.peers != sim.PeerZooKeeper && o.peers != sim.PeerZabkeeper {
+		fmt.Fprintf(stderr, "zabkeeper sim: unknown --peer-protocol %q (want zookeeper or zabkeeper)\n", o.peers)
+		return 2
+	}
 	if o.bug != "" {
 		b, ok := bugs.Parse(o.bug)
 		if !ok {
@@ -115,7 +122,8 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	}
 	opts := func(seed uint64) sim.Options {
 		return sim.Options{Seed: seed, Nodes: o.nodes, Observers: o.observers, Clients: o.clients,
-			Faults: faults, Duration: o.duration, VisualizationDir: o.vizDir, NoObligationChecks: o.noObligations}
+			Faults: faults, Duration: o.duration, VisualizationDir: o.vizDir, NoObligationChecks: o.noObligations,
+			PeerProtocol: o.peers}
 	}
 	if o.seed != 0 {
 		so := opts(o.seed)

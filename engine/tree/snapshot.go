@@ -36,6 +36,17 @@ import (
 // digests disabled (or before 3.6); 3.9 may append a long lastProcessedZxid
 // and a third seal, which readers ignore as ZooKeeper 3.8 does. ACL id -1
 // stands for world:anyone ALL without a cache entry.
+//
+// The SNAP body a ZooKeeper leader streams after QuorumPacket(SNAP)
+// (ZKDatabase.serializeSnapshot, then Learner.syncWithLeader's signature) is
+// the middle of that file and nothing else:
+//
+//	int session count, sessions; ACL cache; nodes; ustring "/"
+//	ustring "BenWasHere"
+//
+// No FileHeader, seals or digest. WriteBody and ReadSnapshotBody handle it
+// with the same body writer and reader as the file (serialize,
+// readSerialized).
 const (
 	snapMagic      = 0x5A4B534E // "ZKSN"
 	snapVersion    = 2
@@ -44,6 +55,8 @@ const (
 	flushAt        = 64 << 10
 	statPersisted  = 60
 	endOfNodesPath = "/"
+	// SnapSignature ends a SNAP body ("Missing signature" otherwise).
+	SnapSignature = "BenWasHere"
 )
 
 // ErrBadSnapshot is wrapped by every ReadSnapshot error about the content.
@@ -125,7 +138,9 @@ type snapWriter struct {
 
 func (sw *snapWriter) flush() error {
 	b := sw.e.Bytes()
-	sw.sum.Write(b)
+	if sw.sum != nil {
+		sw.sum.Write(b)
+	}
 	n, err := sw.w.Write(b)
 	sw.total += int64(n)
 	sw.e.Reset()
@@ -150,21 +165,60 @@ func (sw *snapWriter) seal() error {
 	return sw.flush()
 }
 
+func newSnapWriter(w io.Writer, sum hash.Hash32) *snapWriter {
+	return &snapWriter{w: w, e: proto.NewEncoder(make([]byte, 0, flushAt+4096)), sum: sum}
+}
+
 // Write writes the whole snapshot stream with the given sessions to w and
 // returns the number of bytes written. The digest trailer carries the
 // snapshot's zxid and digest (zero and zero for a tree no txn changed).
 func (s *Snapshot) Write(w io.Writer, sessions []SnapshotSession) (int64, error) {
-	sw := &snapWriter{w: w, e: proto.NewEncoder(make([]byte, 0, flushAt+4096)), sum: adler32.New()}
+	sw := newSnapWriter(w, adler32.New())
 	e := sw.e
 	e.WriteInt(snapMagic)
 	e.WriteInt(snapVersion)
 	e.WriteLong(snapDBID)
+	if err := s.serialize(sw, sessions); err != nil {
+		return sw.total, err
+	}
+	if err := sw.seal(); err != nil {
+		return sw.total, err
+	}
+	d := SnapshotDigest{Version: DigestVersion}
+	if s.zxid > 0 {
+		d.Zxid, d.Digest = s.zxid, s.digest
+	}
+	e.WriteLong(d.Zxid)
+	e.WriteInt(d.Version)
+	e.WriteLong(int64(d.Digest))
+	return sw.total, sw.seal()
+}
+
+// WriteBody writes the snapshot as the body of a SNAP sync, exactly what a
+// ZooKeeper leader writes after the SNAP packet: the sessions, ACL cache
+// and nodes as in the file, then the signature; no file header, seals or
+// digest (a learner recomputes the digest from the nodes). It returns the
+// number of bytes written.
+func (s *Snapshot) WriteBody(w io.Writer, sessions []SnapshotSession) (int64, error) {
+	sw := newSnapWriter(w, nil)
+	if err := s.serialize(sw, sessions); err != nil {
+		return sw.total, err
+	}
+	sw.e.WriteString(SnapSignature)
+	return sw.total, sw.flush()
+}
+
+// serialize writes ZooKeeper's serializeSnapshot, the part the file and
+// the SNAP body share: sessions, ACL cache, nodes and the "/" that ends
+// them. The end stays buffered for the caller to follow.
+func (s *Snapshot) serialize(sw *snapWriter, sessions []SnapshotSession) error {
+	e := sw.e
 	e.WriteInt(int32(len(sessions)))
 	for _, ss := range sessions {
 		e.WriteLong(ss.ID)
 		e.WriteInt(ss.Timeout)
 		if err := sw.maybeFlush(); err != nil {
-			return sw.total, err
+			return err
 		}
 	}
 
@@ -211,7 +265,7 @@ func (s *Snapshot) Write(w io.Writer, sessions []SnapshotSession) (int64, error)
 		e.WriteLong(int64(i + 1))
 		proto.WriteACLs(e, acl)
 		if err := sw.maybeFlush(); err != nil {
-			return sw.total, err
+			return err
 		}
 	}
 
@@ -234,24 +288,14 @@ func (s *Snapshot) Write(w io.Writer, sessions []SnapshotSession) (int64, error)
 		e.WriteLong(n.ephemeralOwner())
 		e.WriteLong(n.pzxid)
 		if err := sw.maybeFlush(); err != nil {
-			return sw.total, err
+			return err
 		}
 	}
 	e.WriteString(endOfNodesPath)
-	if err := sw.seal(); err != nil {
-		return sw.total, err
-	}
-	d := SnapshotDigest{Version: DigestVersion}
-	if s.zxid > 0 {
-		d.Zxid, d.Digest = s.zxid, s.digest
-	}
-	e.WriteLong(d.Zxid)
-	e.WriteInt(d.Version)
-	e.WriteLong(int64(d.Digest))
-	return sw.total, sw.seal()
+	return nil
 }
 
-// LoadedSnapshot is a snapshot read by ReadSnapshot.
+// LoadedSnapshot is a snapshot read by ReadSnapshot or ReadSnapshotBody.
 type LoadedSnapshot struct {
 	// Tree is the data tree, with LastZxid the zxid ReadSnapshot was given.
 	Tree *Tree
@@ -275,11 +319,11 @@ type LoadedSnapshot struct {
 	DigestMismatch bool
 }
 
-// snapReader reads jute from a buffered stream, keeping the Adler-32 of and
-// the offset past every byte consumed.
+// snapReader reads jute from a buffered stream, keeping the offset past and
+// (for files, with sum set) the Adler-32 of every byte consumed.
 type snapReader struct {
 	r   *bufio.Reader
-	sum hash.Hash32
+	sum hash.Hash32 // nil for a SNAP body
 	off int64
 	buf [8]byte
 	// scratch holds short strings while they are read; unread is the
@@ -293,14 +337,25 @@ type snapReader struct {
 // memory than the stream holds.
 const maxDirectAlloc = 1 << 20
 
+func newSnapReader(r io.Reader, sum hash.Hash32) *snapReader {
+	return &snapReader{r: bufio.NewReaderSize(r, 256<<10), sum: sum}
+}
+
+// consumed accounts for bytes read.
+func (sr *snapReader) consumed(p []byte) {
+	if sr.sum != nil {
+		sr.sum.Write(p)
+	}
+	sr.off += int64(len(p))
+}
+
 func (sr *snapReader) errf(format string, args ...any) error {
 	return fmt.Errorf("%w: at offset %d: %s", ErrBadSnapshot, sr.off, fmt.Sprintf(format, args...))
 }
 
 func (sr *snapReader) full(p []byte, what string) error {
 	n, err := io.ReadFull(sr.r, p)
-	sr.sum.Write(p[:n])
-	sr.off += int64(n)
+	sr.consumed(p[:n])
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return sr.errf("truncated in %s: %v", what, io.ErrUnexpectedEOF)
@@ -346,8 +401,7 @@ func (sr *snapReader) bytes(what string) ([]byte, error) {
 	}
 	var bb bytes.Buffer
 	k, err := io.Copy(&bb, io.LimitReader(sr.r, int64(n)))
-	sr.sum.Write(bb.Bytes())
-	sr.off += k
+	sr.consumed(bb.Bytes())
 	if err != nil {
 		return nil, fmt.Errorf("tree: read snapshot %s at offset %d: %w", what, sr.off, err)
 	}
@@ -413,7 +467,7 @@ func (sr *snapReader) seal(which string) error {
 // input and bounds every allocation by the input. Bytes after the digest
 // seal (ZooKeeper 3.9's lastProcessedZxid) are not read.
 func ReadSnapshot(r io.Reader, opts Options, zxid int64) (*LoadedSnapshot, error) {
-	sr := &snapReader{r: bufio.NewReaderSize(r, 256<<10), sum: adler32.New()}
+	sr := newSnapReader(r, adler32.New())
 	magic, err := sr.int32("file header")
 	if err != nil {
 		return nil, err
@@ -431,89 +485,9 @@ func ReadSnapshot(r io.Reader, opts Options, zxid int64) (*LoadedSnapshot, error
 	if _, err := sr.int64("file header dbid"); err != nil {
 		return nil, err
 	}
-	ls := &LoadedSnapshot{}
-	count, err := sr.int32("session count")
+	ls, t, err := sr.readSerialized(opts, zxid)
 	if err != nil {
 		return nil, err
-	}
-	if count < 0 {
-		return nil, sr.errf("session count %d", count)
-	}
-	ls.Sessions = make([]SnapshotSession, 0, min(int(count), 1<<16))
-	for range count {
-		id, err := sr.int64("session id")
-		if err != nil {
-			return nil, err
-		}
-		to, err := sr.int32("session timeout")
-		if err != nil {
-			return nil, err
-		}
-		ls.Sessions = append(ls.Sessions, SnapshotSession{ID: id, Timeout: to})
-	}
-
-	acls, err := sr.aclCache()
-	if err != nil {
-		return nil, err
-	}
-	t := newEmpty(opts)
-	t.lastZxid = zxid
-	// The loaded lists go into the tree's ACL cache, so nodes created
-	// later with an equal list share it with the loaded ones.
-	// In id order: which lists fit under maxSharedACLs must not depend
-	// on map order (it decides nothing observable, but stays the same).
-	refs := make(map[int64]*[]proto.ACL, len(acls))
-	for _, id := range slices.Sorted(maps.Keys(acls)) {
-		refs[id] = t.acls.share(acls[id])
-	}
-	open := t.acls.share(slices.Clone(proto.OpenACLUnsafe))
-	var stat [statPersisted]byte
-	for {
-		at := sr.off
-		p, ok, err := sr.str("node path")
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, fmt.Errorf("%w: at offset %d: null node path", ErrBadSnapshot, at)
-		}
-		if p == endOfNodesPath {
-			break
-		}
-		data, err := sr.bytes("node data")
-		if err != nil {
-			return nil, err
-		}
-		aclID, err := sr.int64("node ACL id")
-		if err != nil {
-			return nil, err
-		}
-		if err := sr.full(stat[:], "node stat"); err != nil {
-			return nil, err
-		}
-		n := &node{data: data}
-		if aclID == openACLID {
-			n.aclRef = open
-		} else if ref, ok := refs[aclID]; ok {
-			n.aclRef = ref
-		} else {
-			return nil, fmt.Errorf("%w: at offset %d: node %q refers to ACL %d, which the ACL cache lacks", ErrBadSnapshot, at, p, aclID)
-		}
-		n.czxid = int64(binary.BigEndian.Uint64(stat[0:]))
-		n.mzxid = int64(binary.BigEndian.Uint64(stat[8:]))
-		n.ctime = int64(binary.BigEndian.Uint64(stat[16:]))
-		n.mtime = int64(binary.BigEndian.Uint64(stat[24:]))
-		n.version = int32(binary.BigEndian.Uint32(stat[32:]))
-		n.cversion = int32(binary.BigEndian.Uint32(stat[36:]))
-		n.aversion = int32(binary.BigEndian.Uint32(stat[40:]))
-		n.setEphemeralOwner(int64(binary.BigEndian.Uint64(stat[44:])))
-		n.pzxid = int64(binary.BigEndian.Uint64(stat[52:]))
-		if err := t.loadNode(p, n); err != nil {
-			return nil, fmt.Errorf("%w: at offset %d: %w", ErrBadSnapshot, at, err)
-		}
-	}
-	if t.nodes[rootPath] == nil {
-		return nil, sr.errf("no root node")
 	}
 	if err := sr.seal("snapshot"); err != nil {
 		return nil, err
@@ -566,6 +540,128 @@ func ReadSnapshot(r io.Reader, opts Options, zxid int64) (*LoadedSnapshot, error
 	t.emptySystemData()
 	ls.Tree = t
 	return ls, nil
+}
+
+// ReadSnapshotBody reads a SNAP body (see WriteBody) for the leader's zxid
+// and rebuilds the tree as ReadSnapshot does, with the same structure
+// checks and bounds. r must hold the body and nothing else (a learner's
+// spooled copy): a missing or wrong signature and bytes after it are
+// errors. The body carries no digest: the tree's is computed from its
+// nodes, so HasDigest is false.
+func ReadSnapshotBody(r io.Reader, opts Options, zxid int64) (*LoadedSnapshot, error) {
+	sr := newSnapReader(r, nil)
+	ls, t, err := sr.readSerialized(opts, zxid)
+	if err != nil {
+		return nil, err
+	}
+	at := sr.off
+	sig, ok, err := sr.str("signature")
+	if err != nil {
+		return nil, err
+	}
+	if !ok || sig != SnapSignature {
+		return nil, fmt.Errorf("%w: at offset %d: signature %q, not %q", ErrBadSnapshot, at, sig, SnapSignature)
+	}
+	switch _, err := sr.r.Peek(1); {
+	case err == nil:
+		return nil, sr.errf("bytes after the signature")
+	case err != io.EOF:
+		return nil, fmt.Errorf("tree: read SNAP body after the signature at offset %d: %w", sr.off, err)
+	}
+	t.emptySystemData()
+	ls.Tree = t
+	return ls, nil
+}
+
+// readSerialized reads what serialize writes: sessions, ACL cache and
+// nodes through the "/" that ends them, into a tree whose LastZxid is
+// zxid. The tree still lacks emptySystemData.
+func (sr *snapReader) readSerialized(opts Options, zxid int64) (*LoadedSnapshot, *Tree, error) {
+	ls := &LoadedSnapshot{}
+	count, err := sr.int32("session count")
+	if err != nil {
+		return nil, nil, err
+	}
+	if count < 0 {
+		return nil, nil, sr.errf("session count %d", count)
+	}
+	ls.Sessions = make([]SnapshotSession, 0, min(int(count), 1<<16))
+	for range count {
+		id, err := sr.int64("session id")
+		if err != nil {
+			return nil, nil, err
+		}
+		to, err := sr.int32("session timeout")
+		if err != nil {
+			return nil, nil, err
+		}
+		ls.Sessions = append(ls.Sessions, SnapshotSession{ID: id, Timeout: to})
+	}
+
+	acls, err := sr.aclCache()
+	if err != nil {
+		return nil, nil, err
+	}
+	t := newEmpty(opts)
+	t.lastZxid = zxid
+	// The loaded lists go into the tree's ACL cache, so nodes created
+	// later with an equal list share it with the loaded ones.
+	// In id order: which lists fit under maxSharedACLs must not depend
+	// on map order (it decides nothing observable, but stays the same).
+	refs := make(map[int64]*[]proto.ACL, len(acls))
+	for _, id := range slices.Sorted(maps.Keys(acls)) {
+		refs[id] = t.acls.share(acls[id])
+	}
+	open := t.acls.share(slices.Clone(proto.OpenACLUnsafe))
+	var stat [statPersisted]byte
+	for {
+		at := sr.off
+		p, ok, err := sr.str("node path")
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			return nil, nil, fmt.Errorf("%w: at offset %d: null node path", ErrBadSnapshot, at)
+		}
+		if p == endOfNodesPath {
+			break
+		}
+		data, err := sr.bytes("node data")
+		if err != nil {
+			return nil, nil, err
+		}
+		aclID, err := sr.int64("node ACL id")
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := sr.full(stat[:], "node stat"); err != nil {
+			return nil, nil, err
+		}
+		n := &node{data: data}
+		if aclID == openACLID {
+			n.aclRef = open
+		} else if ref, ok := refs[aclID]; ok {
+			n.aclRef = ref
+		} else {
+			return nil, nil, fmt.Errorf("%w: at offset %d: node %q refers to ACL %d, which the ACL cache lacks", ErrBadSnapshot, at, p, aclID)
+		}
+		n.czxid = int64(binary.BigEndian.Uint64(stat[0:]))
+		n.mzxid = int64(binary.BigEndian.Uint64(stat[8:]))
+		n.ctime = int64(binary.BigEndian.Uint64(stat[16:]))
+		n.mtime = int64(binary.BigEndian.Uint64(stat[24:]))
+		n.version = int32(binary.BigEndian.Uint32(stat[32:]))
+		n.cversion = int32(binary.BigEndian.Uint32(stat[36:]))
+		n.aversion = int32(binary.BigEndian.Uint32(stat[40:]))
+		n.setEphemeralOwner(int64(binary.BigEndian.Uint64(stat[44:])))
+		n.pzxid = int64(binary.BigEndian.Uint64(stat[52:]))
+		if err := t.loadNode(p, n); err != nil {
+			return nil, nil, fmt.Errorf("%w: at offset %d: %w", ErrBadSnapshot, at, err)
+		}
+	}
+	if t.nodes[rootPath] == nil {
+		return nil, nil, sr.errf("no root node")
+	}
+	return ls, t, nil
 }
 
 // aclCache reads ZooKeeper's ReferenceCountedACLCache: the ACL lists the

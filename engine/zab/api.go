@@ -59,8 +59,10 @@ type MsgType int
 const (
 	// MsgNotification is a fast-leader-election vote: Vote.
 	MsgNotification MsgType = iota + 1
-	// MsgFollowerInfo opens discovery: a learner's AcceptedEpoch (Epoch) and
-	// LastZxid (Zxid); Observer marks an observer.
+	// MsgFollowerInfo opens discovery: a learner's AcceptedEpoch (Epoch);
+	// Observer marks an observer. Zxid is 0 and ignored: ZooKeeper's
+	// FOLLOWERINFO carries acceptedEpoch<<32, not the learner's last zxid,
+	// which the leader takes from ACKEPOCH only.
 	MsgFollowerInfo
 	// MsgLeaderInfo proposes the new epoch (Epoch).
 	MsgLeaderInfo

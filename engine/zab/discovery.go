@@ -3,7 +3,8 @@ package zab
 import "github.com/zabkeeper/zabkeeper/engine/bugs"
 
 // Discovery (ZAB phase 1). A learner opens with FOLLOWERINFO carrying its
-// acceptedEpoch and last zxid. Once FOLLOWERINFOs from a quorum of voters
+// acceptedEpoch (not its last zxid: ZooKeeper's FOLLOWERINFO has none, so
+// the leader learns it from ACKEPOCH, before any check or sync uses it). Once FOLLOWERINFOs from a quorum of voters
 // (the leader included) arrived, the leader picks an epoch above every
 // accepted epoch among them, persists it as its acceptedEpoch and answers
 // LEADERINFO. A learner accepts an epoch no lower than its own, persists it,
@@ -41,8 +42,9 @@ func (p *Peer) handleFollowerInfo(m Message) {
 		observer:      !p.isVoter(m.From),
 		stage:         recInfo,
 		acceptedEpoch: m.Epoch,
-		lastZxid:      m.Zxid,
 	}
+	p.links++
+	r.link = p.links
 	l.learners[m.From] = r
 	if l.epochChosen {
 		p.send(Message{Type: MsgLeaderInfo, To: r.id, Epoch: p.epoch})

@@ -234,7 +234,17 @@ func (p *Peer) stepNotification(m Message) {
 			return
 		}
 	}
-	if !p.isVoter(from) || (n.State != Looking && !p.isVoter(n.Leader)) {
+	if !p.isVoter(from) {
+		if n.State == Looking {
+			// ZooKeeper's FastLeaderElection answers a non-voter (an
+			// observer) at once with its current vote, whatever round.
+			// Only a looking one: answering every notification could
+			// ping-pong with a peer that answers ours.
+			p.sendVote(from)
+		}
+		return
+	}
+	if n.State != Looking && !p.isVoter(n.Leader) {
 		return
 	}
 	if n.State == Looking {

@@ -76,3 +76,46 @@ func TestElectionRebroadcastBacksOff(t *testing.T) {
 		require.Less(t, gaps[i], 2*lo, "gap %d of %v", i, gaps)
 	}
 }
+
+// Notifications are answered as ZooKeeper's FastLeaderElection answers
+// them: a server out of election answers a looking peer at once with its
+// current vote; a looking voter answers a looking voter of a lower round,
+// and a looking non-voter, at once.
+func TestNotificationsAnsweredAtOnce(t *testing.T) {
+	votesTo := func(rd Ready, to int64) []Vote {
+		var out []Vote
+		for _, m := range rd.Messages {
+			if m.Type == MsgNotification && m.To == to {
+				out = append(out, m.Vote)
+			}
+		}
+		return out
+	}
+	cfg := Config{ID: 2, Voters: []int64{1, 2, 3}, Observers: []int64{4}, ElectionTicks: 100, FinalizeTicks: 1}
+
+	// Looking, round 2, answers a round-1 voter and a looking observer.
+	p := NewPeer(cfg, Initial{}, &testApp{})
+	p.Step(Message{Type: MsgNotification, From: 3, To: 2, Vote: Vote{Leader: 3, Round: 2, State: Looking}})
+	p.Ready()
+	p.Advance()
+	p.Step(Message{Type: MsgNotification, From: 1, To: 2, Vote: Vote{Leader: 1, Round: 1, State: Looking}})
+	rd := p.Ready()
+	p.Advance()
+	require.Equal(t, []Vote{{Leader: 3, Round: 2, State: Looking}}, votesTo(rd, 1))
+	p.Step(Message{Type: MsgNotification, From: 4, To: 2, Vote: Vote{Round: 1, State: Looking}})
+	rd = p.Ready()
+	p.Advance()
+	require.Equal(t, []Vote{{Leader: 3, Round: 2, State: Looking}}, votesTo(rd, 4))
+
+	// Following: a looking voter or observer gets the decided vote.
+	p.Tick()
+	require.Equal(t, Following, p.Status().Role)
+	p.Ready()
+	p.Advance()
+	for _, from := range []int64{1, 4} {
+		p.Step(Message{Type: MsgNotification, From: from, To: 2, Vote: Vote{Leader: from, Round: 7, State: Looking}})
+		rd = p.Ready()
+		p.Advance()
+		require.Equal(t, []Vote{{Leader: 3, Round: 2, State: Following}}, votesTo(rd, from))
+	}
+}

@@ -28,7 +28,8 @@ type learnerRecord struct {
 	id       int64
 	observer bool
 	stage    int
-	// From FOLLOWERINFO and ACKEPOCH.
+	// acceptedEpoch is from FOLLOWERINFO; currentEpoch and lastZxid from
+	// ACKEPOCH (FOLLOWERINFO carries no last zxid under ZooKeeper).
 	acceptedEpoch, currentEpoch, lastZxid int64
 	// syncEnd is the leader's last zxid when NEWLEADER was queued.
 	syncEnd int64
@@ -36,6 +37,8 @@ type learnerRecord struct {
 	ackedUpTo int64
 	// silence counts ticks since the learner was last heard.
 	silence int
+	// link numbers this learner session (LearnerLink).
+	link uint64
 }
 
 // leaderState is the state of a leader from election to step-down.

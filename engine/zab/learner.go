@@ -43,7 +43,6 @@ func (p *Peer) becomeLearner(leader int64, role Role) {
 		Type:     MsgFollowerInfo,
 		To:       leader,
 		Epoch:    p.hs.AcceptedEpoch,
-		Zxid:     p.log.last(),
 		Observer: role == Observing,
 	})
 }

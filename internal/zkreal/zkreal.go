@@ -79,6 +79,16 @@ type Options struct {
 	Config map[string]string
 	// Props holds more JVM system properties, name=value.
 	Props map[string]string
+	// MyID, when not 0, makes it a member of an ensemble: myid is written
+	// to DataDir and QuorumPeerMain runs (put the server.N lines,
+	// initLimit and syncLimit in Config). Launch then waits only until the
+	// client port answers srvr, serving or not: a member serves only once
+	// a quorum of the ensemble is up.
+	MyID int
+	// ClientPort is the client port on 127.0.0.1; 0 picks a free one.
+	// (A test that swaps a server for another program and back keeps
+	// its port, as an operator would.)
+	ClientPort int
 }
 
 // Server is a running Apache ZooKeeper.
@@ -116,9 +126,12 @@ func Launch(dir string, opts Options) (*Server, error) {
 	if opts.DataDir == "" {
 		return nil, fmt.Errorf("zkreal: Options.DataDir is required")
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	port := opts.ClientPort
+	if port == 0 {
+		var err error
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
 	}
 	tick := opts.TickTimeMs
 	if tick == 0 {
@@ -167,7 +180,17 @@ func Launch(dir string, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := append(jvmArgs(props), "org.apache.zookeeper.server.ZooKeeperServerMain", cfgPath)
+	main := "org.apache.zookeeper.server.ZooKeeperServerMain"
+	if opts.MyID != 0 {
+		main = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
+		if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(opts.DataDir, "myid"), []byte(strconv.Itoa(opts.MyID)), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	args := append(jvmArgs(props), main, cfgPath)
 	cmd := exec.Command("java", args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -183,7 +206,7 @@ func Launch(dir string, opts Options) (*Server, error) {
 	}()
 	deadline := time.Now().Add(startTimeout)
 	for {
-		if out, err := s.FourLetter("srvr"); err == nil && strings.Contains(out, "Mode:") {
+		if out, err := s.FourLetter("srvr"); err == nil && (strings.Contains(out, "Mode:") || opts.MyID != 0 && out != "") {
 			return s, nil
 		}
 		select {

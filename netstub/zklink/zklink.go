@@ -1,0 +1,528 @@
+// Package zklink translates between engine/zab's Messages and Apache
+// ZooKeeper's server-to-server packets (proto/quorum), so that zabkeeper
+// speaks ZooKeeper's election and leader/learner protocol on the wire.
+//
+// It is pure: no I/O, goroutines or clocks, so the real transport
+// (netstub/zktcp) and the simulator can route every hop through it.
+//
+// API:
+//   - Election port: EncodeNotification and DecodeNotification map
+//     zab.MsgNotification to a notification payload (frame it with
+//     quorum.WriteFrame) carrying the ensemble's config string
+//     (ConfigString). They are stateless.
+//   - Quorum port: a Link is one leader/learner connection seen from one
+//     end. NewLearnerLink is this server following or observing a leader,
+//     NewLeaderLink this server leading one learner. Link.Encode turns a
+//     Message the engine sends to the peer into the packets to write, in
+//     order; Link.Decode turns a packet read from the peer into the
+//     Messages to step, in order. A Link is not safe for concurrent use:
+//     the caller serializes Encode and Decode (they share state).
+//   - A SNAP's body is not a packet: after writing the SNAP packet Encode
+//     returned, the caller writes Message.Snapshot (its bytes are
+//     ZooKeeper's SNAP body); after reading a SNAP packet, the caller reads
+//     the body (quorum.CopySnapshotBody) and sets Snapshot on the MsgSnap
+//     Decode returned.
+//
+// What the per-connection state is for (docs/ZAB.md, "Packet by packet"):
+//   - ZooKeeper's packets carry no epoch; the engine fences by
+//     Message.Epoch. A link belongs to one leader and one epoch, the one in
+//     LEADERINFO: decoded messages are stamped with it, and messages the
+//     engine encodes for another epoch are dropped (nil packets, no error).
+//   - The engine acknowledges cumulatively; a ZooKeeper leader needs one ACK
+//     per proposal, committed or not (it checks their order). The learner
+//     side remembers the PROPOSAL zxids it received and not yet acked, and
+//     turns MsgAck(z) into one ACK per such zxid <= z, in order; the NEWLEADER ack (z = epoch<<32) is
+//     ACK(z), followed by one ACK per proposal received before NEWLEADER.
+//   - The engine commits cumulatively; a ZooKeeper follower exits on a
+//     COMMIT that is not for its oldest pending proposal. The leader side
+//     remembers the PROPOSAL zxids it sent and turns MsgCommit(z) into one
+//     COMMIT per such zxid <= z, in order. MsgUpToDate(z) commits the same
+//     way first: the engine's establishment commits the leader's whole log,
+//     which ZooKeeper's learners only learn by COMMITs.
+//   - FOLLOWERINFO/OBSERVERINFO carry acceptedEpoch<<32 and no last zxid:
+//     they decode as MsgFollowerInfo{Epoch: acceptedEpoch, Zxid: 0}; the
+//     engine takes the learner's last zxid from ACKEPOCH.
+//   - MsgApp payloads are encoded quorum packets (REQUEST, PING with
+//     touches and REVALIDATE from a learner; REVALIDATE replies and SYNC
+//     from the leader) and go on the wire as they are. A PING from a
+//     learner decodes to MsgPing and, when it carries touches, to MsgApp.
+//
+// Errors: every error means the connection must close. Decode errors wrap
+// quorum.ErrMalformed, quorum.ErrVersion or ErrReconfig.
+package zklink
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/zabkeeper/zabkeeper/engine/zab"
+	"github.com/zabkeeper/zabkeeper/proto/quorum"
+)
+
+// ErrReconfig is the reason a link closes on COMMITANDACTIVATE or
+// INFORMANDACTIVATE: zabkeeper runs with dynamic reconfiguration disabled.
+var ErrReconfig = errors.New("zklink: reconfig not supported")
+
+// Side tells which end of a leader/learner connection a Link is.
+type Side int
+
+// Sides.
+const (
+	// LearnerSide: this server follows or observes the peer.
+	LearnerSide Side = iota
+	// LeaderSide: this server leads the peer.
+	LeaderSide
+)
+
+func (s Side) String() string {
+	if s == LeaderSide {
+		return "leader"
+	}
+	return "learner"
+}
+
+// Link is the translation state of one quorum-port connection.
+type Link struct {
+	side       Side
+	self, peer int64
+	config     []byte // NEWLEADER's data (leader side)
+
+	// epoch is the link's epoch from LEADERINFO; known tells it arrived
+	// (learner side) or was sent (leader side).
+	epoch int64
+	known bool
+	// first is false until the first packet was decoded (its type is
+	// checked: LEADERINFO, or FOLLOWERINFO/OBSERVERINFO).
+	first bool
+	// pending are PROPOSAL zxids: received and not yet acked or committed
+	// (learner side), or sent and not yet committed (leader side), in
+	// order.
+	pending []int64
+	// beforeNewLeader is how many of pending (learner side) arrived before
+	// NEWLEADER; the NEWLEADER ack covers them.
+	beforeNewLeader int
+	// lastZxid is the learner's last zxid as its ACKEPOCH said (learner
+	// side): a DIFF decodes to it (see decodeLearner).
+	lastZxid int64
+	// observer is set on a learner link that sent OBSERVERINFO: observers
+	// acknowledge NEWLEADER only, never proposals (ZooKeeper's
+	// ObserverMaster refuses them: "Observers shouldn't send ACKS").
+	observer bool
+	// synced is set once NEWLEADER arrived (learner side) or its ACK did
+	// (leader side): read timeouts go from initLimit to syncLimit.
+	synced bool
+}
+
+// NewLearnerLink returns the state of this server's (self) connection to
+// the leader it follows or observes.
+func NewLearnerLink(self, leader int64) *Link {
+	return &Link{side: LearnerSide, self: self, peer: leader}
+}
+
+// NewLeaderLink returns the state of the connection of a learner to this
+// server, its leader. config is the ensemble's config string, sent in
+// NEWLEADER (ConfigString).
+func NewLeaderLink(self, learner int64, config []byte) *Link {
+	return &Link{side: LeaderSide, self: self, peer: learner, config: config}
+}
+
+// Side returns which end this link is.
+func (l *Link) Side() Side { return l.side }
+
+// Peer returns the server at the other end.
+func (l *Link) Peer() int64 { return l.peer }
+
+// Epoch returns the link's epoch, and whether LEADERINFO fixed it yet.
+func (l *Link) Epoch() (int64, bool) { return l.epoch, l.known }
+
+// Synced reports whether the sync ended on this link: NEWLEADER received
+// (learner side) or acknowledged (leader side). ZooKeeper's read timeout
+// is initLimit·tickTime before, syncLimit·tickTime after.
+func (l *Link) Synced() bool { return l.synced }
+
+// Pending returns the proposal zxids the link remembers (see the package
+// comment); for tests and diagnostics.
+func (l *Link) Pending() []int64 { return append([]int64(nil), l.pending...) }
+
+// ---- encode: engine → wire ----
+
+// Encode returns the packets that carry m to the peer, in order. Nil
+// packets and a nil error mean m is not for this link (another epoch).
+func (l *Link) Encode(m zab.Message) ([]quorum.Packet, error) {
+	if l.side == LearnerSide {
+		return l.encodeLearner(m)
+	}
+	return l.encodeLeader(m)
+}
+
+// stale reports a message of the engine for another epoch than the link's.
+func (l *Link) stale(m zab.Message) bool { return !l.known || m.Epoch != l.epoch }
+
+func (l *Link) encodeLearner(m zab.Message) ([]quorum.Packet, error) {
+	switch m.Type {
+	case zab.MsgFollowerInfo:
+		if m.Epoch < 0 || m.Epoch > math.MaxUint32 {
+			return nil, fmt.Errorf("zklink: accepted epoch %d out of range", m.Epoch)
+		}
+		l.observer = m.Observer
+		return one(quorum.NewLearnerInfo(m.Observer, m.Epoch, quorum.LearnerInfo{
+			Sid: l.self, ProtocolVersion: quorum.LearnerProtocol, ConfigVersion: 0,
+		})), nil
+	case zab.MsgAckEpoch:
+		if !l.known {
+			return nil, nil
+		}
+		if m.Epoch < -1 || m.Epoch > math.MaxInt32 {
+			return nil, fmt.Errorf("zklink: ACKEPOCH epoch %d does not fit ZooKeeper's int", m.Epoch)
+		}
+		l.lastZxid = m.Zxid
+		return one(quorum.NewAckEpoch(m.Zxid, int32(m.Epoch))), nil
+	case zab.MsgAck:
+		if l.stale(m) {
+			return nil, nil
+		}
+		return l.expandAcks(m.Zxid), nil
+	case zab.MsgPing:
+		if l.stale(m) {
+			return nil, nil
+		}
+		// ZooKeeper's leader reads the touches from the data without a
+		// null check: an empty reply has empty data, never null.
+		return one(quorum.Packet{Type: quorum.Ping, Zxid: m.Zxid, Data: []byte{}}), nil
+	case zab.MsgApp:
+		if l.stale(m) {
+			return nil, nil
+		}
+		p, err := appPacket(m.Payload, quorum.Request, quorum.Ping, quorum.Revalidate)
+		if err != nil {
+			return nil, err
+		}
+		return one(p), nil
+	}
+	return nil, fmt.Errorf("zklink: %v has no ZooKeeper packet from a learner", m.Type)
+}
+
+// expandAcks turns a cumulative ack into ZooKeeper's one ACK per proposal.
+func (l *Link) expandAcks(z int64) []quorum.Packet {
+	var out []quorum.Packet
+	if zab.Counter(z) == 0 {
+		// NEWLEADER's ack: it also says every synced entry is durable, so
+		// the proposals that came before NEWLEADER get theirs after it
+		// (ZooKeeper 3.8.5+ learners send them the same way).
+		out = append(out, quorum.NewAck(z))
+		if l.observer {
+			l.pending, l.beforeNewLeader = nil, 0
+			return out
+		}
+		for _, p := range l.pending[:l.beforeNewLeader] {
+			out = append(out, quorum.NewAck(p))
+		}
+		l.pending = l.pending[l.beforeNewLeader:]
+		l.beforeNewLeader = 0
+		return out
+	}
+	if l.observer {
+		return nil
+	}
+	n := 0
+	for n < len(l.pending) && l.pending[n] <= z {
+		out = append(out, quorum.NewAck(l.pending[n]))
+		n++
+	}
+	l.pending = l.pending[n:]
+	l.beforeNewLeader = max(0, l.beforeNewLeader-n)
+	return out
+}
+
+func (l *Link) encodeLeader(m zab.Message) ([]quorum.Packet, error) {
+	if m.Type == zab.MsgLeaderInfo {
+		if m.Epoch < 0 || m.Epoch > math.MaxUint32 {
+			return nil, fmt.Errorf("zklink: new epoch %d out of range", m.Epoch)
+		}
+		l.epoch, l.known = m.Epoch, true
+		return one(quorum.NewLeaderInfo(m.Epoch)), nil
+	}
+	if l.stale(m) {
+		return nil, nil
+	}
+	switch m.Type {
+	case zab.MsgDiff, zab.MsgTrunc, zab.MsgSnap:
+		t := map[zab.MsgType]quorum.PacketType{zab.MsgDiff: quorum.Diff, zab.MsgTrunc: quorum.Trunc, zab.MsgSnap: quorum.Snap}[m.Type]
+		if m.Type == zab.MsgSnap && m.Snapshot == nil {
+			return nil, errors.New("zklink: SNAP without a snapshot")
+		}
+		p, err := quorum.NewSyncStart(t, m.Zxid)
+		if err != nil {
+			return nil, err
+		}
+		return one(p), nil
+	case zab.MsgProposal:
+		l.pending = append(l.pending, m.Entry.Zxid)
+		return one(quorum.Packet{Type: quorum.Proposal, Zxid: m.Entry.Zxid, Data: m.Entry.Data}), nil
+	case zab.MsgCommit:
+		return l.expandCommits(m.Zxid), nil
+	case zab.MsgNewLeader:
+		return one(quorum.NewNewLeader(zab.Epoch(m.Zxid), l.config)), nil
+	case zab.MsgUpToDate:
+		return append(l.expandCommits(m.Zxid), quorum.NewUpToDate()), nil
+	case zab.MsgPing:
+		return one(quorum.NewPing(m.Zxid)), nil
+	case zab.MsgInform:
+		l.drop(m.Entry.Zxid)
+		return one(quorum.Packet{Type: quorum.Inform, Zxid: m.Entry.Zxid, Data: m.Entry.Data}), nil
+	case zab.MsgApp:
+		p, err := appPacket(m.Payload, quorum.Revalidate, quorum.Sync)
+		if err != nil {
+			return nil, err
+		}
+		return one(p), nil
+	}
+	return nil, fmt.Errorf("zklink: %v has no ZooKeeper packet from a leader", m.Type)
+}
+
+// expandCommits turns a cumulative commit into one COMMIT per proposal
+// sent on this link, in order.
+func (l *Link) expandCommits(z int64) []quorum.Packet {
+	var out []quorum.Packet
+	n := 0
+	for n < len(l.pending) && l.pending[n] <= z {
+		out = append(out, quorum.NewCommit(l.pending[n]))
+		n++
+	}
+	l.pending = l.pending[n:]
+	return out
+}
+
+// drop forgets a pending zxid (committed by other means).
+func (l *Link) drop(z int64) {
+	for i, p := range l.pending {
+		if p == z {
+			l.pending = append(l.pending[:i], l.pending[i+1:]...)
+			if l.side == LearnerSide && i < l.beforeNewLeader {
+				l.beforeNewLeader--
+			}
+			return
+		}
+	}
+}
+
+// appPacket checks that payload is exactly one packet of an allowed type
+// with a well-formed body, and returns it.
+func appPacket(payload []byte, allowed ...quorum.PacketType) (quorum.Packet, error) {
+	p, n, err := quorum.DecodePacket(payload, quorum.Limits{})
+	if err != nil {
+		return quorum.Packet{}, fmt.Errorf("zklink: MsgApp payload: %w", err)
+	}
+	if n != len(payload) {
+		return quorum.Packet{}, fmt.Errorf("zklink: MsgApp payload: %w: %d bytes after the %s packet", quorum.ErrMalformed, len(payload)-n, p.Type)
+	}
+	ok := false
+	for _, t := range allowed {
+		ok = ok || p.Type == t
+	}
+	if !ok {
+		return quorum.Packet{}, fmt.Errorf("zklink: MsgApp payload: %w: %s packet where %v expected", quorum.ErrMalformed, p.Type, allowed)
+	}
+	if err := checkBody(&p); err != nil {
+		return quorum.Packet{}, fmt.Errorf("zklink: MsgApp payload: %w", err)
+	}
+	if p.Type == quorum.Ping && p.Data == nil {
+		p.Data = []byte{} // see encodeLearner's MsgPing
+	}
+	return p, nil
+}
+
+// checkBody decodes the data of the packet types that travel as MsgApp.
+func checkBody(p *quorum.Packet) error {
+	var err error
+	switch p.Type {
+	case quorum.Request:
+		_, err = quorum.DecodeRequest(p)
+	case quorum.Ping:
+		_, err = quorum.DecodeTouches(p)
+	case quorum.Sync:
+	}
+	return err
+}
+
+func one(p quorum.Packet) []quorum.Packet { return []quorum.Packet{p} }
+
+// ---- decode: wire → engine ----
+
+// Decode returns the messages a packet from the peer carries, in order,
+// From the peer and To this server. A SNAP decodes to a MsgSnap whose
+// Snapshot the caller sets from the body that follows the packet.
+func (l *Link) Decode(p quorum.Packet) ([]zab.Message, error) {
+	if !p.Type.Known() {
+		return nil, fmt.Errorf("zklink: %w: unknown packet type %d from %s %d", quorum.ErrMalformed, int32(p.Type), l.peerRole(), l.peer)
+	}
+	if p.Type == quorum.CommitAndActivate || p.Type == quorum.InformAndActivate {
+		return nil, fmt.Errorf("%w: %s from %d", ErrReconfig, p.Type, l.peer)
+	}
+	var (
+		msgs []zab.Message
+		err  error
+	)
+	if l.side == LearnerSide {
+		msgs, err = l.decodeLearner(p)
+	} else {
+		msgs, err = l.decodeLeader(p)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("zklink: %s from %s %d: %w", p.Type, l.peerRole(), l.peer, err)
+	}
+	for i := range msgs {
+		msgs[i].From, msgs[i].To = l.peer, l.self
+	}
+	return msgs, nil
+}
+
+func (l *Link) peerRole() string {
+	if l.side == LearnerSide {
+		return "leader"
+	}
+	return "learner"
+}
+
+func (l *Link) msg(t zab.MsgType, zxid int64) zab.Message {
+	return zab.Message{Type: t, Epoch: l.epoch, Zxid: zxid}
+}
+
+func (l *Link) decodeLearner(p quorum.Packet) ([]zab.Message, error) {
+	if !l.first {
+		if p.Type != quorum.LeaderInfo {
+			return nil, fmt.Errorf("%w: first packet from the leader must be LEADERINFO", quorum.ErrMalformed)
+		}
+		l.first = true
+	}
+	switch p.Type {
+	case quorum.LeaderInfo:
+		if l.known {
+			return nil, fmt.Errorf("%w: second LEADERINFO", quorum.ErrMalformed)
+		}
+		e, v, err := quorum.DecodeLeaderInfo(&p)
+		if err != nil {
+			return nil, err
+		}
+		if v < quorum.LearnerProtocol {
+			return nil, fmt.Errorf("%w: leader protocol version %#x", quorum.ErrVersion, v)
+		}
+		l.epoch, l.known = e, true
+		return []zab.Message{l.msg(zab.MsgLeaderInfo, 0)}, nil
+	case quorum.Diff:
+		// ZooKeeper's DIFF names the leader's newest committed zxid, the
+		// point the diff leads to (LearnerHandler.syncFollower); the
+		// engine's names the learner's last zxid, where the diff starts.
+		// A DIFF always starts there: the learner's ACKEPOCH said it.
+		return []zab.Message{l.msg(zab.MsgDiff, l.lastZxid)}, nil
+	case quorum.Trunc:
+		return []zab.Message{l.msg(zab.MsgTrunc, p.Zxid)}, nil
+	case quorum.Snap:
+		return []zab.Message{l.msg(zab.MsgSnap, p.Zxid)}, nil
+	case quorum.Proposal:
+		if p.Data == nil {
+			return nil, fmt.Errorf("%w: PROPOSAL without a txn", quorum.ErrMalformed)
+		}
+		l.pending = append(l.pending, p.Zxid)
+		m := l.msg(zab.MsgProposal, 0)
+		m.Entry = zab.Entry{Zxid: p.Zxid, Data: p.Data}
+		return []zab.Message{m}, nil
+	case quorum.Commit:
+		// A committed proposal still gets its ACK: a ZooKeeper leader
+		// tracks ACKs in order per learner (LearnerHandler's
+		// SyncLimitCheck) and drops a learner whose oldest unacked
+		// proposal is older than syncLimit ticks.
+		return []zab.Message{l.msg(zab.MsgCommit, p.Zxid)}, nil
+	case quorum.NewLeader:
+		if l.synced {
+			return nil, fmt.Errorf("%w: second NEWLEADER", quorum.ErrMalformed)
+		}
+		l.synced = true
+		l.beforeNewLeader = len(l.pending)
+		return []zab.Message{l.msg(zab.MsgNewLeader, p.Zxid)}, nil
+	case quorum.UpToDate:
+		return []zab.Message{l.msg(zab.MsgUpToDate, p.Zxid)}, nil
+	case quorum.Ping:
+		return []zab.Message{l.msg(zab.MsgPing, p.Zxid)}, nil
+	case quorum.Inform:
+		if p.Data == nil {
+			return nil, fmt.Errorf("%w: INFORM without a txn", quorum.ErrMalformed)
+		}
+		m := l.msg(zab.MsgInform, 0)
+		m.Entry = zab.Entry{Zxid: p.Zxid, Data: p.Data}
+		return []zab.Message{m}, nil
+	case quorum.Revalidate:
+		if _, _, err := quorum.DecodeRevalidateReply(&p); err != nil {
+			return nil, err
+		}
+		return []zab.Message{l.app(p)}, nil
+	case quorum.Sync:
+		return []zab.Message{l.app(p)}, nil
+	}
+	return nil, fmt.Errorf("%w: a leader does not send %s", quorum.ErrMalformed, p.Type)
+}
+
+func (l *Link) app(p quorum.Packet) zab.Message {
+	m := l.msg(zab.MsgApp, 0)
+	m.Payload = p.Encode()
+	return m
+}
+
+func (l *Link) decodeLeader(p quorum.Packet) ([]zab.Message, error) {
+	if !l.first {
+		if p.Type != quorum.FollowerInfo && p.Type != quorum.ObserverInfo {
+			return nil, fmt.Errorf("%w: first packet from a learner must be FOLLOWERINFO or OBSERVERINFO", quorum.ErrMalformed)
+		}
+		l.first = true
+		li, err := quorum.DecodeLearnerInfo(&p)
+		if err != nil {
+			return nil, err
+		}
+		if li.ProtocolVersion < quorum.LearnerProtocol {
+			return nil, fmt.Errorf("%w: learner protocol version %#x (pre-3.4)", quorum.ErrVersion, li.ProtocolVersion)
+		}
+		if li.Sid != l.peer {
+			return nil, fmt.Errorf("%w: learner says it is server %d", quorum.ErrMalformed, li.Sid)
+		}
+		if li.ConfigVersion > 0 {
+			return nil, fmt.Errorf("%w: learner has a later activated configuration (version %#x)", quorum.ErrVersion, li.ConfigVersion)
+		}
+		return []zab.Message{{
+			Type: zab.MsgFollowerInfo, Epoch: quorum.EpochOf(p.Zxid), Observer: p.Type == quorum.ObserverInfo,
+		}}, nil
+	}
+	switch p.Type {
+	case quorum.AckEpoch:
+		z, e, err := quorum.DecodeAckEpoch(&p)
+		if err != nil {
+			return nil, err
+		}
+		return []zab.Message{{Type: zab.MsgAckEpoch, Epoch: int64(e), Zxid: z}}, nil
+	case quorum.Ack:
+		if zab.Counter(p.Zxid) == 0 && l.known && p.Zxid == zab.MakeZxid(l.epoch, 0) {
+			l.synced = true
+		}
+		return []zab.Message{l.msg(zab.MsgAck, p.Zxid)}, nil
+	case quorum.Ping:
+		if _, err := quorum.DecodeTouches(&p); err != nil {
+			return nil, err
+		}
+		out := []zab.Message{l.msg(zab.MsgPing, p.Zxid)}
+		if len(p.Data) > 0 {
+			out = append(out, l.app(p))
+		}
+		return out, nil
+	case quorum.Request:
+		if _, err := quorum.DecodeRequest(&p); err != nil {
+			return nil, err
+		}
+		return []zab.Message{l.app(p)}, nil
+	case quorum.Revalidate:
+		if _, _, err := quorum.DecodeRevalidate(&p); err != nil {
+			return nil, err
+		}
+		return []zab.Message{l.app(p)}, nil
+	}
+	return nil, fmt.Errorf("%w: a learner does not send %s", quorum.ErrMalformed, p.Type)
+}

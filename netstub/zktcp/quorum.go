@@ -1,0 +1,391 @@
+package zktcp
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/zabkeeper/zabkeeper/engine/zab"
+	"github.com/zabkeeper/zabkeeper/netstub"
+	"github.com/zabkeeper/zabkeeper/netstub/zklink"
+	"github.com/zabkeeper/zabkeeper/proto/quorum"
+)
+
+// qItem is one packet to write; a SNAP carries the snapshot whose bytes
+// follow it on the stream.
+type qItem struct {
+	p    quorum.Packet
+	snap zab.SnapshotData
+}
+
+// qLink is one leader/learner connection on the quorum port.
+type qLink struct {
+	t    *Transport
+	peer int64
+	wake chan struct{}
+	done chan struct{} // closed by close
+
+	mu     sync.Mutex
+	link   *zklink.Link
+	out    []qItem
+	conn   net.Conn
+	closed bool
+	quiet  bool // closed by this side: no MsgLinkDown
+}
+
+func (t *Transport) newQLink(peer int64, link *zklink.Link) *qLink {
+	return &qLink{t: t, peer: peer, link: link, wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// send encodes m through the link's translator and queues the packets.
+func (l *qLink) send(m zab.Message) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	pkts, err := l.link.Encode(m)
+	if err != nil {
+		l.mu.Unlock()
+		l.t.log.Error("closing quorum link: cannot encode", "peer", l.peer, "type", m.Type, "err", err)
+		l.close(false)
+		return
+	}
+	for _, p := range pkts {
+		it := qItem{p: p}
+		if p.Type == quorum.Snap {
+			it.snap = m.Snapshot
+		}
+		l.out = append(l.out, it)
+	}
+	l.mu.Unlock()
+	if len(pkts) > 0 {
+		signal(l.wake)
+	}
+}
+
+// close ends the link; quiet (this side moved on) suppresses MsgLinkDown.
+func (l *qLink) close(quiet bool) {
+	l.mu.Lock()
+	if !l.closed {
+		l.closed, l.quiet = true, quiet
+		close(l.done)
+	}
+	c := l.conn
+	l.mu.Unlock()
+	if c != nil {
+		_ = c.Close()
+	}
+}
+
+// attach records the connection; false (c closed) if the link closed.
+func (l *qLink) attach(c net.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		_ = c.Close()
+		return false
+	}
+	l.conn = c
+	return true
+}
+
+func (l *qLink) pop() (qItem, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.out) == 0 {
+		return qItem{}, false
+	}
+	it := l.out[0]
+	l.out[0] = qItem{}
+	l.out = l.out[1:]
+	return it, true
+}
+
+// readTimeout is ZooKeeper's: initLimit ticks until the sync ended,
+// syncLimit ticks after.
+func (l *qLink) readTimeout() time.Duration {
+	l.mu.Lock()
+	synced := l.link.Synced()
+	l.mu.Unlock()
+	cfg := l.t.cfg
+	if synced {
+		return time.Duration(cfg.SyncLimit) * cfg.TickTime
+	}
+	return time.Duration(cfg.InitLimit) * cfg.TickTime
+}
+
+// ended logs why the link ended and tells the engine, unless this side
+// closed it.
+func (l *qLink) ended(err error) {
+	l.close(false)
+	l.mu.Lock()
+	quiet := l.quiet
+	l.mu.Unlock()
+	if quiet || l.t.stopping() {
+		return
+	}
+	l.t.log.Warn("quorum link down", "peer", l.peer, "side", l.link.Side(), "reason", reason(err), "err", err)
+	l.t.deliver(zab.Message{Type: zab.MsgLinkDown, From: l.peer, To: l.t.id})
+	// A failed link is not ours to retry: the engine goes back to
+	// election (learner) or forgets the learner (leader).
+	l.t.mu.Lock()
+	if l.t.learner == l {
+		l.t.learner = nil
+	}
+	if l.t.leading[l.peer] == l {
+		delete(l.t.leading, l.peer)
+	}
+	l.t.mu.Unlock()
+}
+
+// ---- learner side ----
+
+// startLearnerLocked opens a new link to the leader m.To, replacing any
+// learner link, and queues m (FOLLOWERINFO/OBSERVERINFO) on it. t.mu is
+// held on entry and released.
+func (t *Transport) startLearnerLocked(m zab.Message) {
+	old := t.learner
+	l := t.newQLink(m.To, zklink.NewLearnerLink(t.id, m.To))
+	t.learner = l
+	addr := t.peers[m.To].QuorumAddr
+	t.wg.Add(1)
+	t.mu.Unlock()
+	if old != nil {
+		old.close(true)
+	}
+	l.send(m)
+	go t.runLearner(l, addr)
+}
+
+// runLearner dials the leader (retrying for initLimit·tickTime, as
+// ZooKeeper's Learner.connectToLeader), then runs the link.
+func (t *Transport) runLearner(l *qLink, addr string) {
+	defer t.wg.Done()
+	deadline := time.Now().Add(time.Duration(t.cfg.InitLimit) * t.cfg.TickTime)
+	var backoff netstub.Backoff
+	var c net.Conn
+	for {
+		var err error
+		if c, err = t.dial(l.peer, addr); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			l.ended(fmt.Errorf("connect to leader at %s: %w", addr, err))
+			return
+		}
+		t.log.Debug("connect to leader failed", "peer", l.peer, "addr", addr, "err", err)
+		timer := time.NewTimer(backoff.Next())
+		select {
+		case <-timer.C:
+		case <-l.done:
+			timer.Stop()
+			l.ended(errClosedEarly) // tells the engine unless this side moved on
+			return
+		}
+	}
+	if !t.track(c) {
+		return
+	}
+	defer t.untrack(c)
+	if !l.attach(c) {
+		l.ended(errClosedEarly)
+		return
+	}
+	t.log.Info("quorum link to leader up", "peer", l.peer, "addr", addr)
+	t.runLink(l, c, bufio.NewReaderSize(c, bufSize))
+}
+
+// errClosedEarly ends a learner link that closed before it connected (an
+// engine message it could not encode).
+var errClosedEarly = errors.New("link closed before it connected")
+
+// ---- leader side ----
+
+// serveLearner handles a connection to the quorum port: a learner that
+// sends FOLLOWERINFO or OBSERVERINFO first.
+func (t *Transport) serveLearner(c net.Conn) {
+	remote := c.RemoteAddr().String()
+	t.mu.Lock()
+	role := t.role
+	t.mu.Unlock()
+	if role != zab.Looking && role != zab.Leading {
+		t.log.Info("refused learner connection: not leading", "remote", remote, "role", role)
+		return
+	}
+	stream, verify, err := t.accept(c)
+	if err != nil {
+		t.log.Warn("refused learner connection", "remote", remote, "err", err)
+		return
+	}
+	_ = c.SetReadDeadline(time.Now().Add(time.Duration(t.cfg.InitLimit) * t.cfg.TickTime))
+	br := bufio.NewReaderSize(stream, bufSize)
+	first, err := quorum.ReadPacket(br, t.limits())
+	if err == nil && first.Type != quorum.FollowerInfo && first.Type != quorum.ObserverInfo {
+		err = fmt.Errorf("%w: first packet %s is not FOLLOWERINFO or OBSERVERINFO", quorum.ErrMalformed, first.Type)
+	}
+	var li quorum.LearnerInfo
+	if err == nil {
+		li, err = quorum.DecodeLearnerInfo(&first)
+	}
+	if err != nil {
+		t.log.Warn("closing learner connection", "remote", remote, "reason", reason(err), "err", err)
+		return
+	}
+	t.mu.Lock()
+	_, known := t.peers[li.Sid]
+	t.mu.Unlock()
+	if !known {
+		t.log.Warn("closing learner connection: server not in the config", "peer", li.Sid, "remote", remote)
+		return
+	}
+	if err := verify(li.Sid); err != nil {
+		t.log.Warn("refused learner connection", "peer", li.Sid, "remote", remote, "err", err)
+		return
+	}
+	l := t.newQLink(li.Sid, zklink.NewLeaderLink(t.id, li.Sid, t.cfg.Config))
+	msgs, err := l.link.Decode(first)
+	if err != nil {
+		t.log.Warn("closing learner connection", "peer", li.Sid, "remote", remote, "reason", reason(err), "err", err)
+		return
+	}
+	t.mu.Lock()
+	if t.closed || (t.role != zab.Looking && t.role != zab.Leading) {
+		t.mu.Unlock()
+		return
+	}
+	old := t.leading[li.Sid]
+	t.leading[li.Sid] = l
+	t.mu.Unlock()
+	if old != nil {
+		old.close(true) // the learner started over
+	}
+	if !l.attach(stream) {
+		return
+	}
+	t.log.Info("learner connected", "peer", li.Sid, "remote", remote, "observer", first.Type == quorum.ObserverInfo)
+	for _, m := range msgs {
+		if !t.deliver(m) {
+			return
+		}
+	}
+	t.runLink(l, stream, br)
+}
+
+// ---- both sides ----
+
+func (t *Transport) limits() quorum.Limits { return quorum.Limits{MaxData: t.cfg.MaxPacket} }
+
+// runLink writes l's queue on c and delivers what c brings, until either
+// side ends; then it reports the end (ended).
+func (t *Transport) runLink(l *qLink, c net.Conn, br *bufio.Reader) {
+	var writer sync.WaitGroup
+	writer.Add(1)
+	go func() {
+		defer writer.Done()
+		if err := t.writeLink(l, c); err != nil {
+			_ = c.Close()
+		}
+	}()
+	err := t.readLink(l, c, br)
+	_ = c.Close()
+	l.close(false) // stops the writer; keeps quiet if already set
+	writer.Wait()
+	l.ended(err)
+}
+
+func (t *Transport) writeLink(l *qLink, c net.Conn) error {
+	bw := bufio.NewWriterSize(c, bufSize)
+	for {
+		it, ok := l.pop()
+		if !ok {
+			if bw.Buffered() > 0 {
+				_ = c.SetWriteDeadline(time.Now().Add(writeTimeout))
+				if err := bw.Flush(); err != nil {
+					return err
+				}
+				continue
+			}
+			select {
+			case <-l.wake:
+				continue
+			case <-l.done:
+				return nil
+			}
+		}
+		_ = c.SetWriteDeadline(time.Now().Add(writeTimeout + time.Duration(len(it.p.Data)>>20)*time.Second))
+		if err := quorum.WritePacket(bw, &it.p); err != nil {
+			t.log.Warn("quorum link write failed", "peer", l.peer, "packet", it.p.Type, "err", err)
+			return err
+		}
+		if it.snap != nil {
+			// No framing around the body: the learner reads it within its
+			// initLimit·tickTime timeout, ZooKeeper's own limit.
+			_ = c.SetWriteDeadline(time.Now().Add(time.Duration(t.cfg.InitLimit) * t.cfg.TickTime))
+			if _, err := it.snap.WriteTo(bw); err != nil {
+				t.log.Warn("quorum link: SNAP body write failed", "peer", l.peer, "zxid", fmt.Sprintf("0x%x", it.p.Zxid), "err", err)
+				return err
+			}
+		}
+	}
+}
+
+func (t *Transport) readLink(l *qLink, c net.Conn, br *bufio.Reader) error {
+	lim := t.limits()
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(l.readTimeout()))
+		p, err := quorum.ReadPacket(br, lim)
+		if err != nil {
+			return err
+		}
+		l.mu.Lock()
+		msgs, err := l.link.Decode(p)
+		l.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		if p.Type == quorum.Snap && len(msgs) == 1 {
+			snap, err := t.spoolSnapshot(l.peer, p.Zxid, br)
+			if err != nil {
+				return err
+			}
+			msgs[0].Snapshot = snap
+		}
+		for _, m := range msgs {
+			if !t.deliver(m) {
+				if s, ok := m.Snapshot.(*netstub.SpooledSnapshot); ok {
+					_ = s.Close()
+				}
+				return errors.New("closing")
+			}
+		}
+	}
+}
+
+// spoolSnapshot copies the SNAP body that follows on br to a file of the
+// spool directory, checking its structure as it goes.
+func (t *Transport) spoolSnapshot(peer, zxid int64, br *bufio.Reader) (*netstub.SpooledSnapshot, error) {
+	f, err := os.CreateTemp(t.cfg.SpoolDir, fmt.Sprintf("snap-from-%d-*.spool", peer))
+	if err != nil {
+		return nil, fmt.Errorf("spool SNAP 0x%x: %w", zxid, err)
+	}
+	name := f.Name()
+	w := bufio.NewWriterSize(f, 256<<10)
+	sum, err := quorum.CopySnapshotBody(w, br, quorum.SnapLimits{MaxBytes: t.cfg.MaxSnapshot, MaxField: t.cfg.MaxPacket})
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(name)
+		return nil, fmt.Errorf("SNAP 0x%x body: %w", zxid, err)
+	}
+	t.log.Info("received SNAP", "peer", peer, "zxid", fmt.Sprintf("0x%x", zxid), "bytes", sum.Bytes, "nodes", sum.Nodes, "sessions", len(sum.Sessions))
+	return netstub.NewSpooledSnapshot(name, sum.Bytes), nil
+}

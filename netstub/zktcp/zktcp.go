@@ -1,0 +1,446 @@
+// Package zktcp is a netstub.Transport that speaks Apache ZooKeeper's own
+// server-to-server protocol on ZooKeeper's two ports, so zabkeeper servers
+// and ZooKeeper 3.5-3.9 servers form one ensemble.
+//
+// Election port (election.go, ZooKeeper's QuorumCnxManager): one TCP
+// connection per pair of servers, and only one initiated by the larger id
+// survives: a smaller server that wants to talk sends its initial message
+// and closes, and the larger one connects back. Notifications travel in
+// length-prefixed frames (quorum.ReadFrame/WriteFrame), newest first: a
+// queued notification not yet written is replaced by a newer one, and a new
+// connection starts with the last one sent, as ZooKeeper's SendWorker does.
+//
+// Quorum port (quorum.go, ZooKeeper's Learner and LearnerHandler): the
+// learner dials its leader when its engine starts following or observing it
+// (the engine's MsgFollowerInfo opens the connection), and one connection
+// carries both directions: QuorumPackets back to back, a SNAP followed
+// inline by its body. The leader accepts learner connections while it is
+// Looking or Leading (SetRole tells the role; a learner that connects just
+// before the leader's own election ends is not refused), never while it
+// follows. Each connection translates through a netstub/zklink Link.
+// Read timeouts are ZooKeeper's: initLimit·tickTime until the sync ends
+// (NEWLEADER on a learner, its ACK on the leader), syncLimit·tickTime
+// after.
+//
+// Links that break deliver MsgLinkDown from the peer: a quorum link always
+// (unless this side closed it because the role changed), an election link
+// only while this server is Looking, since the engine reads LinkDown as
+// "that server is gone" and a server that follows a live leader must not
+// leave it because an idle election socket broke. A packet or frame that
+// does not decode closes only its link, logged with the peer and the reason
+// (too large, malformed, version, reconfig).
+package zktcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/zabkeeper/zabkeeper/engine/zab"
+	"github.com/zabkeeper/zabkeeper/netstub"
+	"github.com/zabkeeper/zabkeeper/netstub/zklink"
+	"github.com/zabkeeper/zabkeeper/proto/quorum"
+)
+
+// Peer is another server of the ensemble.
+type Peer struct {
+	// QuorumAddr is its host:quorumPort (learners dial it when it leads).
+	QuorumAddr string
+	// ElectionAddr is its host:electionPort.
+	ElectionAddr string
+}
+
+// Config configures a Transport.
+type Config struct {
+	// ID is this server's id (myid).
+	ID int64
+	// ElectionListener and QuorumListener are the two ports, already
+	// bound. Close closes them.
+	ElectionListener, QuorumListener net.Listener
+	// ElectionAddr is this server's election address as server.N says
+	// (host:port), sent in the initial message of every election
+	// connection it opens; "" means the election listener's address.
+	ElectionAddr string
+	// Peers are the other servers by id; connections from other ids are
+	// refused.
+	Peers map[int64]Peer
+	// Config is the ensemble's config string (zklink.ConfigString), sent
+	// in notifications and NEWLEADER.
+	Config []byte
+	// TickTime, InitLimit and SyncLimit set the read timeouts (zoo.cfg).
+	TickTime             time.Duration
+	InitLimit, SyncLimit int
+	// MaxPacket bounds a quorum packet's data (jute.maxbuffer plus
+	// ZooKeeper's extra); 0 means quorum.DefaultMaxData.
+	MaxPacket int
+	// SpoolDir receives SNAP bodies; "" means the system's temporary
+	// directory. MaxSnapshot bounds one (0: netstub.DefaultMaxSnapshot).
+	SpoolDir    string
+	MaxSnapshot int64
+	// Logger receives connection events; nil discards them.
+	Logger *slog.Logger
+	// Resolver looks peer host names up again on every dial (nil:
+	// net.DefaultResolver).
+	Resolver netstub.Resolver
+	// TLS, if set, wraps both ports in mutual TLS (sslQuorum).
+	TLS *netstub.PeerTLS
+}
+
+// Tunables.
+const (
+	recvBuffer   = 4096
+	dialTimeout  = 5 * time.Second // zookeeper.cnxTimeout
+	writeTimeout = 10 * time.Second
+	bufSize      = 64 << 10
+)
+
+// Transport is the peer transport over ZooKeeper's two ports. All methods
+// are safe for concurrent use.
+type Transport struct {
+	cfg    Config
+	id     int64
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	recv   chan zab.Message
+	done   chan struct{}
+	wg     sync.WaitGroup
+	once   sync.Once
+
+	mu      sync.Mutex
+	closed  bool
+	role    zab.Role
+	leader  int64
+	peers   map[int64]Peer
+	el      map[int64]*elPeer
+	learner *qLink           // our link to the leader we follow or observe
+	leading map[int64]*qLink // learners' links to us
+	conns   map[net.Conn]struct{}
+}
+
+var _ netstub.Transport = (*Transport)(nil)
+
+// New starts listening on both ports and connecting to the peers'
+// election ports as notifications are sent.
+func New(cfg Config) (*Transport, error) {
+	if cfg.ElectionListener == nil || cfg.QuorumListener == nil {
+		return nil, errors.New("zktcp: both listeners are required")
+	}
+	if cfg.TickTime <= 0 || cfg.InitLimit <= 0 || cfg.SyncLimit <= 0 {
+		return nil, fmt.Errorf("zktcp: tickTime %v, initLimit %d, syncLimit %d must be positive", cfg.TickTime, cfg.InitLimit, cfg.SyncLimit)
+	}
+	if cfg.ElectionAddr == "" {
+		cfg.ElectionAddr = cfg.ElectionListener.Addr().String()
+	}
+	if cfg.SpoolDir == "" {
+		cfg.SpoolDir = os.TempDir()
+	}
+	if cfg.MaxSnapshot <= 0 {
+		cfg.MaxSnapshot = netstub.DefaultMaxSnapshot
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &Transport{
+		cfg: cfg, id: cfg.ID, log: log.With("id", cfg.ID), ctx: ctx, cancel: cancel,
+		recv: make(chan zab.Message, recvBuffer), done: make(chan struct{}),
+		el: map[int64]*elPeer{}, leading: map[int64]*qLink{}, conns: map[net.Conn]struct{}{},
+	}
+	t.wg.Add(2)
+	go t.acceptLoop(cfg.ElectionListener, t.serveElection)
+	go t.acceptLoop(cfg.QuorumListener, t.serveLearner)
+	t.SetPeers(cfg.Peers)
+	return t, nil
+}
+
+// ElectionAddr and QuorumAddr return the listeners' addresses.
+func (t *Transport) ElectionAddr() net.Addr { return t.cfg.ElectionListener.Addr() }
+
+// QuorumAddr returns the quorum listener's address.
+func (t *Transport) QuorumAddr() net.Addr { return t.cfg.QuorumListener.Addr() }
+
+// SetPeers replaces the peer set (tests bind every server to port 0 first,
+// then tell each where the others are). A peer no longer listed loses its
+// links.
+func (t *Transport) SetPeers(peers map[int64]Peer) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return
+	}
+	t.peers = map[int64]Peer{}
+	for id, p := range peers {
+		if id != t.id {
+			t.peers[id] = p
+		}
+	}
+	for id, p := range t.el {
+		if _, ok := t.peers[id]; !ok {
+			delete(t.el, id)
+			p.stop()
+		}
+	}
+	for id := range t.peers {
+		if t.el[id] == nil {
+			p := newElPeer(id)
+			t.el[id] = p
+			t.wg.Add(1)
+			go t.runElection(p)
+		} else {
+			signal(t.el[id].wake)
+		}
+	}
+}
+
+// SetRole tells the transport what the engine does (zab's Status after a
+// Ready whose RoleChanged is set): a learner link to anyone but leader
+// closes, and learners' links close once this server no longer leads or
+// looks. Links closed here deliver no MsgLinkDown: the engine has moved on.
+func (t *Transport) SetRole(role zab.Role, leader int64) {
+	t.mu.Lock()
+	prev := t.role
+	t.role, t.leader = role, leader
+	var closing []*qLink
+	if l := t.learner; l != nil && !((role == zab.Following || role == zab.Observing) && leader == l.peer) {
+		t.learner = nil
+		closing = append(closing, l)
+	}
+	if (prev == zab.Leading && role != zab.Leading) || role == zab.Following || role == zab.Observing {
+		for id, l := range t.leading {
+			delete(t.leading, id)
+			closing = append(closing, l)
+		}
+	}
+	t.mu.Unlock()
+	if prev != role {
+		t.log.Debug("peer role", "role", role, "leader", leader)
+	}
+	for _, l := range closing {
+		l.close(true)
+	}
+}
+
+// Send queues m for m.To with From set to this server; it never blocks.
+// Notifications go on the election link, everything else on the quorum
+// link with m.To (a MsgFollowerInfo opens a new one to the leader).
+// Messages for a peer without such a link are dropped.
+func (t *Transport) Send(m zab.Message) {
+	m.From = t.id
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	switch {
+	case m.Type == zab.MsgNotification:
+		p := t.el[m.To]
+		t.mu.Unlock()
+		if p == nil {
+			return
+		}
+		b, err := zklink.EncodeNotification(m, t.cfg.Config)
+		if err != nil {
+			t.log.Error("dropping notification", "to", m.To, "err", err)
+			return
+		}
+		p.queue(b)
+		return
+	case m.Type == zab.MsgLinkDown:
+		t.mu.Unlock()
+		return
+	case m.Type == zab.MsgFollowerInfo:
+		t.startLearnerLocked(m) // unlocks
+		return
+	}
+	var l *qLink
+	if t.learner != nil && t.learner.peer == m.To {
+		l = t.learner
+	} else {
+		l = t.leading[m.To]
+	}
+	t.mu.Unlock()
+	if l == nil {
+		t.log.Debug("dropping message: no quorum link", "to", m.To, "type", m.Type)
+		return
+	}
+	l.send(m)
+}
+
+// Recv returns the channel of messages from peers, MsgLinkDown included;
+// Close closes it.
+func (t *Transport) Recv() <-chan zab.Message { return t.recv }
+
+// Close closes both listeners and every link, waits for every goroutine,
+// then closes Recv. It is idempotent.
+func (t *Transport) Close() error {
+	t.once.Do(func() {
+		t.mu.Lock()
+		t.closed = true
+		els := t.el
+		links := []*qLink{}
+		if t.learner != nil {
+			links = append(links, t.learner)
+		}
+		for _, l := range t.leading {
+			links = append(links, l)
+		}
+		conns := make([]net.Conn, 0, len(t.conns))
+		for c := range t.conns {
+			conns = append(conns, c)
+		}
+		t.mu.Unlock()
+		close(t.done)
+		t.cancel()
+		_ = t.cfg.ElectionListener.Close()
+		_ = t.cfg.QuorumListener.Close()
+		for _, p := range els {
+			p.stop()
+		}
+		for _, l := range links {
+			l.close(true)
+		}
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		t.wg.Wait()
+		close(t.recv)
+	})
+	return nil
+}
+
+// deliver hands m to Recv, blocking while it is full; false once closing.
+func (t *Transport) deliver(m zab.Message) bool {
+	select {
+	case t.recv <- m:
+		return true
+	case <-t.done:
+		return false
+	}
+}
+
+func (t *Transport) stopping() bool {
+	select {
+	case <-t.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// track remembers an accepted or dialed connection for Close; false (and
+// c closed) when closing.
+func (t *Transport) track(c net.Conn) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		_ = c.Close()
+		return false
+	}
+	t.conns[c] = struct{}{}
+	return true
+}
+
+func (t *Transport) untrack(c net.Conn) {
+	t.mu.Lock()
+	delete(t.conns, c)
+	t.mu.Unlock()
+}
+
+func (t *Transport) acceptLoop(ln net.Listener, serve func(net.Conn)) {
+	defer t.wg.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if t.stopping() {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			t.log.Error("accept failed", "addr", ln.Addr().String(), "err", err)
+			select {
+			case <-time.After(netstub.BackoffMin):
+				continue
+			case <-t.done:
+				return
+			}
+		}
+		if !t.track(c) {
+			return
+		}
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			defer t.untrack(c)
+			defer c.Close()
+			serve(c)
+		}()
+	}
+}
+
+// accept runs the TLS side of an accepted connection, if configured.
+func (t *Transport) accept(c net.Conn) (net.Conn, func(int64) error, error) {
+	if t.cfg.TLS == nil {
+		return c, func(int64) error { return nil }, nil
+	}
+	stream, tc, err := t.cfg.TLS.AcceptTLS(t.ctx, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	verify := func(peer int64) error {
+		if tc == nil || t.cfg.TLS.VerifyPeer == nil {
+			return nil
+		}
+		return t.cfg.TLS.VerifyPeer(peer, tc.ConnectionState())
+	}
+	return stream, verify, nil
+}
+
+// dial connects to peer at addr, TLS included.
+func (t *Transport) dial(peer int64, addr string) (net.Conn, error) {
+	c, host, err := netstub.DialPeer(t.ctx, t.cfg.Resolver, addr, dialTimeout)
+	if err != nil {
+		return nil, err
+	}
+	if t.cfg.TLS != nil {
+		if c, err = t.cfg.TLS.DialTLS(t.ctx, c, peer, host); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// reason names why a link closed, for the log line.
+func reason(err error) string {
+	switch {
+	case errors.Is(err, quorum.ErrTooLarge):
+		return "too large"
+	case errors.Is(err, quorum.ErrVersion):
+		return "unsupported version"
+	case errors.Is(err, zklink.ErrReconfig):
+		return "reconfig not supported"
+	case errors.Is(err, quorum.ErrMalformed):
+		return "malformed"
+	case errors.Is(err, io.EOF):
+		return "closed by peer"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "read timeout"
+	}
+	return "connection error"
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
