@@ -129,6 +129,10 @@ type Config struct {
 	ServerID int
 	// Servers are the ensemble members from the server.N lines, by id.
 	Servers map[int]ServerSpec
+	// Dynamic holds the dynamic configuration keys: dynamicConfigFile,
+	// the configuration's version, reconfigEnabled, standaloneEnabled
+	// (config_dynamic.go).
+	Dynamic DynamicConfig
 	// ReadOnlyMode lets a server cut off from its quorum serve read-only
 	// clients (readonlymode.enabled; see engine/readonly.go). ZooKeeper reads
 	// it only as the Java system property -Dreadonlymode.enabled=true; we
@@ -231,6 +235,7 @@ func DefaultConfig() Config {
 		InitLimit:              DefaultInitLimit,
 		SyncLimit:              DefaultSyncLimit,
 		Servers:                map[int]ServerSpec{},
+		Dynamic:                DynamicConfig{StandaloneEnabled: true},
 		AdminEnableServer:      true,
 		AdminServerAddress:     admin.DefaultAddress,
 		AdminServerPort:        admin.DefaultPort,
@@ -248,6 +253,9 @@ type cfgProperty struct {
 
 // ConfigError reports a bad value of a known key.
 type ConfigError struct {
+	// File is the file the key was read from when it is not the zoo.cfg
+	// itself (the dynamicConfigFile), "" otherwise.
+	File string
 	// Key is the configuration key.
 	Key string
 	// Line is the line the key was read from, 0 if it was not read from a file.
@@ -258,6 +266,12 @@ type ConfigError struct {
 
 // Error implements error.
 func (e *ConfigError) Error() string {
+	if e.File != "" {
+		if e.Line > 0 {
+			return fmt.Sprintf("config %s line %d: %s: %v", e.File, e.Line, e.Key, e.Err)
+		}
+		return fmt.Sprintf("config %s: %s: %v", e.File, e.Key, e.Err)
+	}
 	if e.Line > 0 {
 		return fmt.Sprintf("config line %d: %s: %v", e.Line, e.Key, e.Err)
 	}
@@ -271,7 +285,6 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 // (logged at info level rather than warned about as unknown).
 var cfgIgnoredKeys = map[string]bool{
 	"electionAlg": true, "peerType": true, "leaderServes": true,
-	"standaloneEnabled": true, "reconfigEnabled": true, "dynamicConfigFile": true,
 	"maxCnxns":             true,
 	"localSessionsEnabled": true, "localSessionsUpgradingEnabled": true,
 	"forceSync": true, "syncEnabled": true, "clientPortListenBacklog": true, "preAllocSize": true,
@@ -281,7 +294,7 @@ var cfgIgnoredKeys = map[string]bool{
 }
 
 // cfgIgnoredPrefixes are key prefixes zabkeeper accepts without using them.
-var cfgIgnoredPrefixes = []string{"admin.", "metricsProvider.", "ssl.", "group.", "weight.", "quorum.", "authProvider."}
+var cfgIgnoredPrefixes = []string{"admin.", "metricsProvider.", "ssl.", "quorum.", "authProvider."}
 
 // cfgSysPropKey maps the keys that are ZooKeeper system properties to their
 // canonical name. ZooKeeper prefixes zoo.cfg keys it does not know with
@@ -361,6 +374,7 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 	var (
 		minSet, maxSet, logDirSet bool
 		whitelist                 *cfgProperty
+		dyn                       dynamicKeys
 	)
 	for _, p := range ordered {
 		bad := func(format string, args ...any) error {
@@ -495,7 +509,10 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 			if c.SnapshotCompression == "" && p.value != "" {
 				logger.Warn("unknown snapshot compression method; snapshots are not compressed", "value", p.value, "line", p.line)
 			}
+		case isDynamicKey(key):
+			err = dyn.take(&c, p)
 		case strings.HasPrefix(key, "server."):
+			dyn.staticMember(p)
 			var spec ServerSpec
 			spec, err = parseServerSpec(strings.TrimPrefix(key, "server."), p.value)
 			if err != nil {
@@ -550,6 +567,9 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 		return Config{}, cfgExplicit{}, &ConfigError{Key: key, Line: line, Err: fmt.Errorf(
 			"minSessionTimeout %d > maxSessionTimeout %d", c.MinSessionTimeout, c.MaxSessionTimeout)}
 	}
+	if err := dyn.finish(&c, logger); err != nil {
+		return Config{}, cfgExplicit{}, err
+	}
 	if err := c.validateServers(); err != nil {
 		return Config{}, cfgExplicit{}, err
 	}
@@ -574,6 +594,7 @@ func LoadConfig(path string, logger *slog.Logger) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
+	c.warnNextDynamicConfig(path, logger)
 	if err := c.readMyID(os.Hostname, logger); err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"github.com/zabkeeper/zabkeeper/engine"
+	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/proto"
 )
@@ -30,6 +31,7 @@ func newEngineReplica(c ReplicaConfig, d Durable) (Replica, error) {
 		MaxLogEntries:     c.MaxLogEntries,
 		ReadOnlyMode:      c.ReadOnlyMode,
 		Seed:              c.Seed,
+		Tree:              tree.Options{ConfigData: engine.SimulatedConfigData(c.Voters, c.Observers)},
 	}, engine.Durable{HardState: d.HardState, SnapshotZxid: d.SnapshotZxid, Snapshot: d.Snapshot, Log: d.Log})
 	if err != nil {
 		return nil, err

@@ -79,6 +79,12 @@ type Options struct {
 	Config map[string]string
 	// Props holds more JVM system properties, name=value.
 	Props map[string]string
+	// MyID, when not 0, makes it a member of an ensemble: myid is written
+	// to DataDir and QuorumPeerMain runs (put the server.N lines,
+	// initLimit and syncLimit in Config). Launch then waits only until the
+	// client port answers srvr, serving or not: a member serves only once
+	// a quorum of the ensemble is up.
+	MyID int
 }
 
 // Server is a running Apache ZooKeeper.
@@ -167,7 +173,17 @@ func Launch(dir string, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := append(jvmArgs(props), "org.apache.zookeeper.server.ZooKeeperServerMain", cfgPath)
+	main := "org.apache.zookeeper.server.ZooKeeperServerMain"
+	if opts.MyID != 0 {
+		main = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
+		if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(opts.DataDir, "myid"), []byte(strconv.Itoa(opts.MyID)), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	args := append(jvmArgs(props), main, cfgPath)
 	cmd := exec.Command("java", args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -183,7 +199,7 @@ func Launch(dir string, opts Options) (*Server, error) {
 	}()
 	deadline := time.Now().Add(startTimeout)
 	for {
-		if out, err := s.FourLetter("srvr"); err == nil && strings.Contains(out, "Mode:") {
+		if out, err := s.FourLetter("srvr"); err == nil && (strings.Contains(out, "Mode:") || opts.MyID != 0 && out != "") {
 			return s, nil
 		}
 		select {
