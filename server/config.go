@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -938,19 +937,16 @@ func (c Config) Properties() [][2]string {
 	return props
 }
 
-// Membership returns the server.N lines in id order, as ZooKeeper prints them
-// after "membership: " in the conf output of a quorum member.
+// Membership returns what ZooKeeper's conf prints after "membership: " on
+// a quorum member (QuorumZooKeeperServer.dumpConf prints its
+// QuorumVerifier): the lines /zookeeper/config holds, version included
+// (ensembleConfigData); nil for a standalone server.
 func (c Config) Membership() []string {
-	ids := make([]int, 0, len(c.Servers))
-	for id := range c.Servers {
-		ids = append(ids, id)
+	data := c.ensembleConfigData()
+	if data == "" {
+		return nil
 	}
-	sort.Ints(ids)
-	out := make([]string, 0, len(ids))
-	for _, id := range ids {
-		out = append(out, "server."+strconv.Itoa(id)+"="+c.Servers[id].String())
-	}
-	return out
+	return strings.Split(data, "\n")
 }
 
 // readCfgProperties splits r into key/value pairs following the rules of

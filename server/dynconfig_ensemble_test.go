@@ -56,7 +56,8 @@ func getConfigNode(t *testing.T, addr string) configNode {
 // zoo.cfg at it. zabkeeper reads those rewritten files into the same
 // ensemble, and an ensemble of zabkeeper servers started on them serves the
 // same /zookeeper/config (data and Stat, but for mtime: ZooKeeper's is its
-// wall clock when it set the node, different on every server; ours is 0).
+// wall clock when it set the node, different on every server; ours is 0)
+// and the same membership in conf.
 // With reconfigEnabled=true zabkeeper refuses reconfig with Unimplemented.
 func TestDynamicConfigFromZooKeeper38Ensemble(t *testing.T) {
 	zkreal.Require(t)
@@ -90,8 +91,12 @@ func TestDynamicConfigFromZooKeeper38Ensemble(t *testing.T) {
 		}
 	}
 	var zkNodes []configNode
+	var zkMembership []string
 	for _, s := range zks {
 		zkNodes = append(zkNodes, getConfigNode(t, s.Addr))
+		conf, err := s.FourLetter("conf")
+		require.NoError(t, err)
+		zkMembership = append(zkMembership, membershipOf(t, conf))
 	}
 	for _, s := range zks {
 		s.Stop()
@@ -131,7 +136,7 @@ func TestDynamicConfigFromZooKeeper38Ensemble(t *testing.T) {
 		dir := t.TempDir()
 		cfg.DataDir, cfg.DataLogDir = dir, dir
 		cfg.AdminServerAddress, cfg.AdminServerPort = "127.0.0.1", 0
-		cfg.FourLetterWords = map[string]bool{"srvr": true, "ruok": true}
+		cfg.FourLetterWords = map[string]bool{"srvr": true, "ruok": true, "conf": true}
 		cfg.TickTime, cfg.InitLimit, cfg.SyncLimit = 200, 20, 10
 		ms = append(ms, &member{id: i + 1, cfg: cfg})
 	}
@@ -148,6 +153,7 @@ func TestDynamicConfigFromZooKeeper38Ensemble(t *testing.T) {
 		wantStat := zkNodes[i].stat
 		wantStat.Mtime = 0
 		require.Equal(t, wantStat, got.stat, "zabkeeper server %d", m.id)
+		require.Equal(t, zkMembership[i], membershipOf(t, fourLetter(t, m.addr, "conf")), "conf of zabkeeper server %d", m.id)
 	}
 
 	c := connect(t, ms[0].addr)
@@ -157,6 +163,15 @@ func TestDynamicConfigFromZooKeeper38Ensemble(t *testing.T) {
 	require.EqualError(t, err, "unknown error: -6")
 	_, err = c.Create("/after-reconfig", nil, 0, zk.WorldACL(zk.PermAll))
 	require.NoError(t, err, "the session survives a refused reconfig")
+}
+
+// membershipOf is what conf prints after "membership: " (ZooKeeper ends it
+// without a newline, zabkeeper with one).
+func membershipOf(t *testing.T, conf string) string {
+	t.Helper()
+	_, m, ok := strings.Cut(conf, "membership: \n")
+	require.True(t, ok, "conf without membership:\n%s", conf)
+	return strings.TrimSuffix(m, "\n")
 }
 
 // TestReconfigDisabledAsZooKeeper: without reconfigEnabled (the default),
