@@ -13,6 +13,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zabkeeper/zabkeeper/disk"
 	"github.com/zabkeeper/zabkeeper/internal/zkreal"
 	"github.com/zabkeeper/zabkeeper/server"
 )
@@ -195,4 +196,50 @@ func TestReconfigDisabledAsZooKeeper(t *testing.T) {
 	for _, m := range ms {
 		require.Equal(t, before, getConfigNode(t, m.addr), "server %d", m.id)
 	}
+}
+
+// TestDynamicConfigAfterSnapSync: a follower synced by a snapshot from its
+// leader (a SNAP: it missed more txns than commitLogCount) keeps its own
+// /zookeeper/config, not the leader's, as ZooKeeper does since
+// ZOOKEEPER-2819. Here its configuration has another version than the
+// others' (as during a rolling change), so the two contents differ.
+func TestDynamicConfigAfterSnapSync(t *testing.T) {
+	ms := startEnsembleWith(t, 3, func(c *server.Config) { c.CommitLogCount = 20 })
+	leader := waitServing(t, ms)
+	var lagging *member
+	for _, m := range ms {
+		if m != leader {
+			lagging = m
+			break
+		}
+	}
+	leaderConfig := getConfigNode(t, leader.addr)
+	require.True(t, strings.HasSuffix(leaderConfig.data, "\nversion=0"), leaderConfig.data)
+	lagging.stop(t)
+
+	c := connect(t, leader.addr)
+	for i := range 100 {
+		mustCreate(t, c, fmt.Sprintf("/n%03d", i), []byte("x"), 0)
+	}
+	_, last, err := c.Exists("/n099")
+	require.NoError(t, err)
+	c.Close()
+
+	lagging.cfg.Dynamic.Version = 0x5
+	lagging.open(t)
+	exchangeAddrs(ms)
+	lagging.serve(t)
+	waitServing(t, ms)
+	snaps, err := disk.ListSnapshots(lagging.cfg.DataDir)
+	require.NoError(t, err)
+	require.NotEmpty(t, snaps)
+	require.GreaterOrEqual(t, snaps[0].Zxid, last.Mzxid, "the follower was synced by the leader's snapshot")
+
+	lc := connect(t, lagging.addr)
+	_, _, err = lc.Get("/n099")
+	require.NoError(t, err)
+	got := getConfigNode(t, lagging.addr)
+	require.Equal(t, strings.TrimSuffix(leaderConfig.data, "version=0")+"version=5", got.data)
+	require.Equal(t, int64(5), got.stat.Mzxid)
+	require.Equal(t, leaderConfig, getConfigNode(t, leader.addr), "the leader keeps its own")
 }
