@@ -133,14 +133,25 @@ func TestDynamicConfigFileErrors(t *testing.T) {
 	require.Contains(t, err.Error(), "hierarchical quorums")
 
 	// An unreadable file.
+	var dyn string
 	if os.Geteuid() != 0 { // root reads any file
 		dir = t.TempDir()
-		dyn := filepath.Join(dir, "zoo.cfg.dynamic.1")
+		dyn = filepath.Join(dir, "zoo.cfg.dynamic.1")
 		path = writeDynamicSetup(t, dir, "dynamicConfigFile="+dyn+"\n", "zoo.cfg.dynamic.1", three)
 		require.NoError(t, os.Chmod(dyn, 0))
 		_, err = LoadConfig(path, nil)
 		require.ErrorIs(t, err, os.ErrPermission)
 	}
+	// A malformed escape: the syntax error names the file and line.
+	dir = t.TempDir()
+	dyn = filepath.Join(dir, "zoo.cfg.dynamic.1")
+	path = writeDynamicSetup(t, dir, "dynamicConfigFile="+dyn+"\n", "zoo.cfg.dynamic.1", three+"server.4=h\\u12:1:2\n")
+	_, err = LoadConfig(path, nil)
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, dyn, ce.File)
+	require.Contains(t, err.Error(), dyn)
+	require.Contains(t, err.Error(), "line 4")
+
 	// A directory in its place.
 	dir = t.TempDir()
 	path = writeDynamicSetup(t, dir, "dynamicConfigFile="+dir+"\n", "", "")
