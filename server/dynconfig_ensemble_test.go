@@ -243,3 +243,23 @@ func TestDynamicConfigAfterSnapSync(t *testing.T) {
 	require.Equal(t, int64(5), got.stat.Mzxid)
 	require.Equal(t, leaderConfig, getConfigNode(t, leader.addr), "the leader keeps its own")
 }
+
+// TestReconfigEnabledStandaloneAsZooKeeper: with reconfigEnabled=true a
+// real ZooKeeper 3.8 standalone server, which cannot carry a reconfig out,
+// answers Unimplemented (-6, which go-zk does not name); zabkeeper, which
+// implements no reconfig yet, answers the same, standalone or not (the
+// ensemble case is in TestDynamicConfigFromZooKeeper38Ensemble).
+func TestReconfigEnabledStandaloneAsZooKeeper(t *testing.T) {
+	zks := zkreal.Start(t, zkreal.Options{DataDir: filepath.Join(t.TempDir(), "data"),
+		Config: map[string]string{"reconfigEnabled": "true"}})
+	_, err := connect(t, zks.Addr).IncrementalReconfig(nil, []string{"2"}, -1)
+	require.EqualError(t, err, "unknown error: -6", "ZooKeeper")
+
+	addr, _ := startServer(t, func(c *server.Config) { c.Dynamic.ReconfigEnabled = true })
+	c := connect(t, addr)
+	_, err = c.IncrementalReconfig(nil, []string{"2"}, -1)
+	require.EqualError(t, err, "unknown error: -6")
+	data, _, err := c.Get("/zookeeper/config")
+	require.NoError(t, err)
+	require.Empty(t, data, "standalone: no configuration in the node, as ZooKeeper")
+}
