@@ -350,6 +350,9 @@ func (n *Node) route(c *conn, q *queued) {
 		q.kind, q.err = qFixed, proto.ErrUnimplemented
 	case proto.OpReconfig:
 		q.kind, q.err = qFixed, proto.ErrReconfigDisabled
+		if n.cfg.ReconfigEnabled {
+			q.err = proto.ErrUnimplemented // see Config.ReconfigEnabled
+		}
 	default:
 		// Unknown types, a top-level check, internal-only types: ZooKeeper
 		// answers Unimplemented and closes.

@@ -40,6 +40,12 @@ type Config struct {
 	ReapIntervalTicks int
 	// MaxReapPerInterval bounds deletions per reap round. Zero means 10000.
 	MaxReapPerInterval int
+	// ReconfigEnabled is zoo.cfg's reconfigEnabled. Dynamic reconfiguration
+	// is not implemented yet, so a reconfig request is refused either way,
+	// with ZooKeeper's codes: ReconfigDisabled when it is off (ZooKeeper's
+	// answer), Unimplemented when it is on (ZooKeeper's answer where it has
+	// reconfig enabled but cannot carry it out, a standalone server).
+	ReconfigEnabled bool
 
 	// Voters are the ids of the voting servers of the ensemble. Empty means
 	// a standalone server: this server is the only voter.

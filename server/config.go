@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -134,6 +133,10 @@ type Config struct {
 	ServerID int
 	// Servers are the ensemble members from the server.N lines, by id.
 	Servers map[int]ServerSpec
+	// Dynamic holds the dynamic configuration keys: dynamicConfigFile,
+	// the configuration's version, reconfigEnabled, standaloneEnabled
+	// (config_dynamic.go).
+	Dynamic DynamicConfig
 	// ReadOnlyMode lets a server cut off from its quorum serve read-only
 	// clients (readonlymode.enabled; see engine/readonly.go). ZooKeeper reads
 	// it only as the Java system property -Dreadonlymode.enabled=true; we
@@ -237,6 +240,7 @@ func DefaultConfig() Config {
 		SyncLimit:              DefaultSyncLimit,
 		PeerProtocol:           PeerProtocolZabkeeper,
 		Servers:                map[int]ServerSpec{},
+		Dynamic:                DynamicConfig{StandaloneEnabled: true},
 		AdminEnableServer:      true,
 		AdminServerAddress:     admin.DefaultAddress,
 		AdminServerPort:        admin.DefaultPort,
@@ -276,6 +280,9 @@ type cfgProperty struct {
 
 // ConfigError reports a bad value of a known key.
 type ConfigError struct {
+	// File is the file the key was read from when it is not the zoo.cfg
+	// itself (the dynamicConfigFile), "" otherwise.
+	File string
 	// Key is the configuration key.
 	Key string
 	// Line is the line the key was read from, 0 if it was not read from a file.
@@ -286,6 +293,12 @@ type ConfigError struct {
 
 // Error implements error.
 func (e *ConfigError) Error() string {
+	if e.File != "" {
+		if e.Line > 0 {
+			return fmt.Sprintf("config %s line %d: %s: %v", e.File, e.Line, e.Key, e.Err)
+		}
+		return fmt.Sprintf("config %s: %s: %v", e.File, e.Key, e.Err)
+	}
 	if e.Line > 0 {
 		return fmt.Sprintf("config line %d: %s: %v", e.Line, e.Key, e.Err)
 	}
@@ -299,7 +312,6 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 // (logged at info level rather than warned about as unknown).
 var cfgIgnoredKeys = map[string]bool{
 	"electionAlg": true, "peerType": true, "leaderServes": true,
-	"standaloneEnabled": true, "reconfigEnabled": true, "dynamicConfigFile": true,
 	"maxCnxns":             true,
 	"localSessionsEnabled": true, "localSessionsUpgradingEnabled": true,
 	"forceSync": true, "syncEnabled": true, "clientPortListenBacklog": true, "preAllocSize": true,
@@ -309,7 +321,7 @@ var cfgIgnoredKeys = map[string]bool{
 }
 
 // cfgIgnoredPrefixes are key prefixes zabkeeper accepts without using them.
-var cfgIgnoredPrefixes = []string{"admin.", "metricsProvider.", "ssl.", "group.", "weight.", "quorum.", "authProvider."}
+var cfgIgnoredPrefixes = []string{"admin.", "metricsProvider.", "ssl.", "quorum.", "authProvider."}
 
 // cfgSysPropKey maps the keys that are ZooKeeper system properties to their
 // canonical name. ZooKeeper prefixes zoo.cfg keys it does not know with
@@ -389,6 +401,7 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 	var (
 		minSet, maxSet, logDirSet bool
 		whitelist                 *cfgProperty
+		dyn                       dynamicKeys
 	)
 	for _, p := range ordered {
 		bad := func(format string, args ...any) error {
@@ -528,7 +541,10 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 			if c.SnapshotCompression == "" && p.value != "" {
 				logger.Warn("unknown snapshot compression method; snapshots are not compressed", "value", p.value, "line", p.line)
 			}
+		case isDynamicKey(key):
+			err = dyn.take(&c, p)
 		case strings.HasPrefix(key, "server."):
+			dyn.staticMember(p)
 			var spec ServerSpec
 			spec, err = parseServerSpec(strings.TrimPrefix(key, "server."), p.value)
 			if err != nil {
@@ -583,6 +599,9 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 		return Config{}, cfgExplicit{}, &ConfigError{Key: key, Line: line, Err: fmt.Errorf(
 			"minSessionTimeout %d > maxSessionTimeout %d", c.MinSessionTimeout, c.MaxSessionTimeout)}
 	}
+	if err := dyn.finish(&c, logger); err != nil {
+		return Config{}, cfgExplicit{}, err
+	}
 	if err := c.validateServers(); err != nil {
 		return Config{}, cfgExplicit{}, err
 	}
@@ -607,6 +626,7 @@ func LoadConfig(path string, logger *slog.Logger) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
+	c.warnNextDynamicConfig(path, logger)
 	if err := c.readMyID(os.Hostname, logger); err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -952,19 +972,16 @@ func (c Config) Properties() [][2]string {
 	return props
 }
 
-// Membership returns the server.N lines in id order, as ZooKeeper prints them
-// after "membership: " in the conf output of a quorum member.
+// Membership returns what ZooKeeper's conf prints after "membership: " on
+// a quorum member (QuorumZooKeeperServer.dumpConf prints its
+// QuorumVerifier): the lines /zookeeper/config holds, version included
+// (ensembleConfigData); nil for a standalone server.
 func (c Config) Membership() []string {
-	ids := make([]int, 0, len(c.Servers))
-	for id := range c.Servers {
-		ids = append(ids, id)
+	data := c.ensembleConfigData()
+	if data == "" {
+		return nil
 	}
-	sort.Ints(ids)
-	out := make([]string, 0, len(ids))
-	for _, id := range ids {
-		out = append(out, "server."+strconv.Itoa(id)+"="+c.Servers[id].String())
-	}
-	return out
+	return strings.Split(data, "\n")
 }
 
 // readCfgProperties splits r into key/value pairs following the rules of

@@ -291,10 +291,11 @@ server.7 = 10.0.0.7:2888:3888 ; 2184
 		"server.1=zk1:2888:3888:participant",
 		"server.2=zk2:2888:3888:participant",
 		"server.3=zk3:2888:3888:observer",
-		"server.4=zk4:2888:3888:participant;2181",
+		"server.4=zk4:2888:3888:participant;0.0.0.0:2181",
 		"server.5=zk5:2888:3888:participant;0.0.0.0:2182",
 		"server.6=[fe80::1]:2888:3888:participant;[::1]:2183",
-		"server.7=10.0.0.7:2888:3888:participant;2184",
+		"server.7=10.0.0.7:2888:3888:participant;0.0.0.0:2184",
+		"version=0",
 	}, c.Membership())
 
 	// Without myid the ensemble configuration does not validate.

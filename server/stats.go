@@ -109,6 +109,7 @@ func (s *Server) serverInfo(word string) ServerInfo {
 		Sessions:       s.node.SessionCount(),
 		LocalSessions:  s.node.LocalSessionCount(),
 		Conf:           s.confProperties(),
+		Membership:     s.cfg.Membership(),
 		Uptime:         time.Since(s.startedAt),
 		TraceMask:      s.traceMask,
 		OpenFDs:        openFDs(),

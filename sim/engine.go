@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"github.com/zabkeeper/zabkeeper/engine"
+	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/proto"
 )
@@ -31,6 +32,7 @@ func newEngineReplica(c ReplicaConfig, d Durable) (Replica, error) {
 		ReadOnlyMode:      c.ReadOnlyMode,
 		ZooKeeperPeers:    c.ZooKeeperPeers,
 		Seed:              c.Seed,
+		Tree:              tree.Options{ConfigData: engine.SimulatedConfigData(c.Voters, c.Observers)},
 	}, engine.Durable{HardState: d.HardState, SnapshotZxid: d.SnapshotZxid, Snapshot: d.Snapshot, Log: d.Log})
 	if err != nil {
 		return nil, err

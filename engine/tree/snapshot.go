@@ -495,6 +495,7 @@ func ReadSnapshot(r io.Reader, opts Options, zxid int64) (*LoadedSnapshot, error
 	// The digest is optional: a snapshot without one ends here.
 	if _, err := sr.r.Peek(1); err == io.EOF {
 		t.emptySystemData()
+		t.initConfigNode()
 		ls.Tree = t
 		return ls, nil
 	}
@@ -538,6 +539,7 @@ func ReadSnapshot(r io.Reader, opts Options, zxid int64) (*LoadedSnapshot, error
 		}
 	}
 	t.emptySystemData()
+	t.initConfigNode()
 	ls.Tree = t
 	return ls, nil
 }

@@ -34,6 +34,17 @@ type Options struct {
 	// EnforceQuota fails a create or setData past a hard quota limit with
 	// QuotaExceeded (ZooKeeper's zookeeper.enforceQuota; quota.go).
 	EnforceQuota bool
+	// ConfigData is what /zookeeper/config holds in an ensemble: the
+	// server.N lines and "version=<hex>" as ZooKeeper 3.8's QuorumVerifier
+	// prints them (engine.ConfigData formats them). Empty for a standalone
+	// server, whose node stays empty as ZooKeeper's does. Every server of
+	// an ensemble sets it from its own configuration, as ZooKeeper does, so
+	// the node is never replicated: it is set in New and again over
+	// whatever a snapshot (a leader's SNAP included) brought.
+	ConfigData string
+	// ConfigVersion is the configuration's version, which ZooKeeper also
+	// stores as the node's mzxid.
+	ConfigVersion int64
 }
 
 // maxTxnSize is MaxTxnSize with its default.
@@ -134,7 +145,37 @@ func New(opts Options) *Tree {
 	t.putNode(procPath, &node{data: []byte{}, aclRef: open})
 	t.putNode(quotaPath, &node{data: []byte{}, aclRef: open})
 	t.putNode(configPath, &node{data: []byte{}, aversion: -1, aclRef: t.acls.share(slices.Clone(proto.ReadACLUnsafe))})
+	t.initConfigNode()
 	return t
+}
+
+// initConfigNode gives /zookeeper/config this server's configuration when
+// it is a member of an ensemble (Options.ConfigData), as ZooKeeper's
+// ZKDatabase.initConfigInZKDatabase does at start-up and after every sync
+// with a leader (Learner.syncWithLeader; ZOOKEEPER-2819 for a SNAP): the
+// data, mzxid = the config's version, dataVersion -1 (it calls
+// DataTree.setData with version -1), the rest of the Stat untouched. Its
+// mtime is ZooKeeper's wall clock at that moment (different on every
+// server); the tree reads no clock, so ours stays as it was (0 in a new
+// tree). The node is missing only in a snapshot from before ZooKeeper 3.5:
+// then it is created, as addConfigNode does. The digest skips /zookeeper/,
+// as ZooKeeper's DigestCalculator does, so no digest depends on it.
+func (t *Tree) initConfigNode() {
+	if t.opts.ConfigData == "" {
+		return
+	}
+	n := t.nodes[configPath]
+	if n == nil {
+		if t.nodes[procPath] == nil {
+			return // no /zookeeper: not a tree ZooKeeper would load
+		}
+		n = &node{data: []byte{}, aversion: -1, aclRef: t.acls.share(slices.Clone(proto.ReadACLUnsafe))}
+	}
+	cp := *n
+	cp.data = []byte(t.opts.ConfigData)
+	cp.mzxid = t.opts.ConfigVersion
+	cp.version = -1
+	t.putNode(configPath, &cp)
 }
 
 func newEmpty(opts Options) *Tree {
