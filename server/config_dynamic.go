@@ -269,16 +269,25 @@ func parseJavaBool(v string) (bool, error) {
 // included.
 func (c Config) ensembleConfigData() string {
 	participants := 0
-	members := make([]engine.Member, 0, len(c.Servers))
-	for id, s := range c.Servers {
+	for _, s := range c.Servers {
 		if !s.Observer {
 			participants++
 		}
+	}
+	if len(c.Servers) == 0 || participants == 1 && c.Dynamic.StandaloneEnabled {
+		return ""
+	}
+	return c.quorumConfigString()
+}
+
+// quorumConfigString is the ensemble's config as ZooKeeper's QuorumVerifier
+// prints it: /zookeeper/config's data, and what ZooKeeper's peers send in
+// notifications and NEWLEADER.
+func (c Config) quorumConfigString() string {
+	members := make([]engine.Member, 0, len(c.Servers))
+	for id, s := range c.Servers {
 		members = append(members, engine.Member{ID: int64(id), Host: s.Host, QuorumPort: s.QuorumPort,
 			ElectionPort: s.ElectionPort, Observer: s.Observer, ClientPort: s.ClientPort, ClientHost: s.ClientAddr})
-	}
-	if len(members) == 0 || participants == 1 && c.Dynamic.StandaloneEnabled {
-		return ""
 	}
 	return engine.ConfigData(members, c.Dynamic.Version)
 }

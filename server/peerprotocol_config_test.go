@@ -38,5 +38,5 @@ func TestZooKeeperConfigString(t *testing.T) {
 	require.Equal(t, "server.1=zk1:2888:3888:participant\n"+
 		"server.2=10.0.0.2:2888:3888:participant;0.0.0.0:2181\n"+
 		"server.3=zk3:2888:3888:observer\n"+
-		"version=0", string(c.zkConfigString()))
+		"version=0", c.quorumConfigString())
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/netstub"
-	"github.com/zabkeeper/zabkeeper/netstub/zklink"
 	"github.com/zabkeeper/zabkeeper/netstub/zktcp"
 	"github.com/zabkeeper/zabkeeper/proto"
 	"github.com/zabkeeper/zabkeeper/proto/quorum"
@@ -115,7 +114,7 @@ func (s *Server) openZooKeeperPeers(ctx context.Context, retry bool, qln net.Lis
 		QuorumListener:   qln,
 		ElectionAddr:     net.JoinHostPort(me.Host, strconv.Itoa(me.ElectionPort)),
 		Peers:            s.cfg.zkPeers(),
-		Config:           s.cfg.zkConfigString(),
+		Config:           []byte(s.cfg.quorumConfigString()),
 		TickTime:         time.Duration(s.cfg.TickTime) * time.Millisecond,
 		InitLimit:        s.cfg.InitLimit,
 		SyncLimit:        s.cfg.SyncLimit,
@@ -148,24 +147,6 @@ func (c Config) zkPeers() map[int64]zktcp.Peer {
 		}
 	}
 	return out
-}
-
-// zkConfigString is the ensemble's config as ZooKeeper prints and sends it
-// (notifications, NEWLEADER): version 0, no reconfig.
-func (c Config) zkConfigString() []byte {
-	var ms []zklink.Member
-	for id, spec := range c.Servers {
-		m := zklink.Member{ID: int64(id), Host: spec.Host, QuorumPort: spec.QuorumPort, ElectionPort: spec.ElectionPort, Observer: spec.Observer}
-		if spec.ClientPort != 0 {
-			addr := spec.ClientAddr
-			if addr == "" {
-				addr = "0.0.0.0"
-			}
-			m.ClientAddr = net.JoinHostPort(addr, strconv.Itoa(spec.ClientPort))
-		}
-		ms = append(ms, m)
-	}
-	return zklink.ConfigString(ms, 0)
 }
 
 // notePeerRole tells the ZooKeeper transport the engine's role after a

@@ -494,8 +494,7 @@ func ReadSnapshot(r io.Reader, opts Options, zxid int64) (*LoadedSnapshot, error
 	}
 	// The digest is optional: a snapshot without one ends here.
 	if _, err := sr.r.Peek(1); err == io.EOF {
-		t.emptySystemData()
-		t.initConfigNode()
+		t.finishLoad()
 		ls.Tree = t
 		return ls, nil
 	}
@@ -538,8 +537,7 @@ func ReadSnapshot(r io.Reader, opts Options, zxid int64) (*LoadedSnapshot, error
 			ls.DigestMismatch = true
 		}
 	}
-	t.emptySystemData()
-	t.initConfigNode()
+	t.finishLoad()
 	ls.Tree = t
 	return ls, nil
 }
@@ -570,7 +568,7 @@ func ReadSnapshotBody(r io.Reader, opts Options, zxid int64) (*LoadedSnapshot, e
 	case err != io.EOF:
 		return nil, fmt.Errorf("tree: read SNAP body after the signature at offset %d: %w", sr.off, err)
 	}
-	t.emptySystemData()
+	t.finishLoad()
 	ls.Tree = t
 	return ls, nil
 }
@@ -736,6 +734,15 @@ func (t *Tree) loadNode(p string, n *node) error {
 	}
 	t.putNode(p, n)
 	return nil
+}
+
+// finishLoad makes a tree read from a snapshot file or a SNAP body what
+// this server serves: system nodes as ZooKeeper fills them, and
+// /zookeeper/config from this server's own configuration, never the one
+// the snapshot brought (ZOOKEEPER-2819).
+func (t *Tree) finishLoad() {
+	t.emptySystemData()
+	t.initConfigNode()
 }
 
 // emptySystemData gives the system nodes a snapshot stored with null data
