@@ -29,6 +29,9 @@ type learnerState struct {
 	syncEnd int64
 	// ackSent is the newest zxid acknowledged to the leader.
 	ackSent int64
+	// diffTo is the zxid a DIFF named: the sync stream must reach it by
+	// NEWLEADER.
+	diffTo int64
 }
 
 func (p *Peer) becomeLearner(leader int64, role Role) {
