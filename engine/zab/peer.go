@@ -304,6 +304,11 @@ func (p *Peer) LearnerLink(id int64) uint64 {
 // least their zxid.
 func (p *Peer) CommitPoint() int64 { return p.committed }
 
+// Role returns what this server does and its leader (as Status's Role
+// and Leader) without building a Status, which allocates on a leader:
+// for callers that watch the role after every Ready.
+func (p *Peer) Role() (Role, int64) { return p.role, p.leader }
+
 // Status returns the current protocol state.
 func (p *Peer) Status() Status {
 	st := Status{
