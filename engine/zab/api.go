@@ -96,8 +96,10 @@ const (
 	MsgAck
 	// MsgUpToDate tells a synced learner to start serving.
 	MsgUpToDate
-	// MsgPing is the leader's heartbeat (Zxid = its last committed); a
-	// learner answers with MsgPing too, so the leader knows it is alive.
+	// MsgPing is the leader's heartbeat (Zxid = its last proposed zxid,
+	// at least epoch<<32, as ZooKeeper's); a learner answers with MsgPing
+	// echoing Zxid, as ZooKeeper's does, so the leader knows it is alive
+	// and can prove it still leads (ConfirmLeadership).
 	MsgPing
 	// MsgInform carries a committed Entry to an observer.
 	MsgInform

@@ -79,7 +79,9 @@ func (p *Peer) stepLearner(m Message) {
 	ls.silence = 0
 	switch m.Type {
 	case MsgPing:
-		p.send(Message{Type: MsgPing, To: p.leader, Epoch: m.Epoch, Zxid: p.log.last()})
+		// Echo the leader's value, as ZooKeeper's Learner.ping: the
+		// leader proves its leadership with it (confirm.go).
+		p.send(Message{Type: MsgPing, To: p.leader, Epoch: m.Epoch, Zxid: m.Zxid})
 		return
 	case MsgLeaderInfo:
 		if ls.stage == lsInfo {

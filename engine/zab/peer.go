@@ -22,6 +22,9 @@ type Peer struct {
 	rng       splitmix64
 	// links numbers the learner sessions this server led (LearnerLink).
 	links uint64
+	// confirmSeq numbers leadership confirmation rounds across
+	// leaderships, so a round of an earlier one never reads as confirmed.
+	confirmSeq uint64
 
 	// hs is the newest HardState; hsDirty marks it for the next Ready.
 	hs      HardState
@@ -199,6 +202,9 @@ func (p *Peer) Tick() {
 func (p *Peer) Step(m Message) {
 	if m.To != 0 && m.To != p.id {
 		return
+	}
+	if p.lead != nil {
+		p.lead.roundFresh = false
 	}
 	if m.From == p.id || !p.isServer(m.From) {
 		return
