@@ -17,6 +17,12 @@ package zab
 // learner sends (engine touches, zxid 0) echo no leader value: every value
 // a leader sends is at least epoch<<32 > 0. A round is confirmed once a
 // quorum of voters, this server included, answered such a PING.
+//
+// Echoes are counted per learner session (a new FOLLOWERINFO starts from
+// zero), so this assumes the transport does not deliver a message of a
+// learner's earlier connection after its next session began; the counting
+// ignores echoes the session's own PINGs cannot account for, which leaves
+// only a reply held back across the whole of the next handshake.
 
 // pingMark is where a round starts on one learner's link.
 type pingMark struct {
@@ -46,15 +52,21 @@ func (p *Peer) sendPing(r *learnerRecord) {
 	p.send(Message{Type: MsgPing, To: r.id, Epoch: p.epoch, Zxid: v})
 }
 
-// handlePingReply counts a learner's echo of one of our PINGs.
+// handlePingReply counts a learner's echo of one of our PINGs. An echo
+// this session's PINGs cannot account for (a value not sent yet, or more
+// echoes of a value than PINGs with it) is ignored: a late message of the
+// learner's previous session, which the transport delivered after this
+// one began.
 func (p *Peer) handlePingReply(r *learnerRecord, z int64) {
 	switch {
+	case z > r.pingVal || z < r.replyVal:
+		return
 	case z > r.replyVal:
 		r.replyVal, r.replyRun = z, 1
-	case z == r.replyVal:
-		r.replyRun++
-	default:
+	case z == r.pingVal && r.replyRun >= r.pingRun:
 		return
+	default:
+		r.replyRun++
 	}
 	p.checkRounds()
 }

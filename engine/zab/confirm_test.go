@@ -121,3 +121,38 @@ func TestNoPingBeforeSync(t *testing.T) {
 	l.Tick()
 	require.Len(t, msgsOf(l.Ready(), MsgPing), 2)
 }
+
+// Echoes a session's own PINGs cannot account for are ignored: a value
+// not sent yet, or more echoes of a value than PINGs carried it.
+func TestPingEchoesAreBoundedByPings(t *testing.T) {
+	c := newCluster(t, clusterOpts{voters: 3, seed: 43})
+	l := c.awaitSynced(3000)
+	c.stabilize()
+	p := c.nodes[l].p
+	var a, b int64
+	for _, id := range c.voters {
+		if id != l {
+			if a == 0 {
+				a = id
+			} else {
+				b = id
+			}
+		}
+	}
+	c.freezeLink(l, a)
+	c.freezeLink(l, b)
+	r := p.ConfirmLeadership()
+	c.handleReady(l)
+	epoch := p.Status().Epoch
+	ra := p.lead.learners[a]
+	v, run := ra.pingVal, ra.pingRun
+	// Replies beyond the PINGs sent: a value above the newest, and one
+	// echo too many of the newest.
+	c.stepNode(l, Message{Type: MsgPing, From: a, To: l, Epoch: epoch, Zxid: v + 1})
+	require.Less(t, p.LeadershipConfirmed(), r)
+	for i := 0; i < run+3; i++ {
+		c.stepNode(l, Message{Type: MsgPing, From: a, To: l, Epoch: epoch, Zxid: v})
+	}
+	require.Equal(t, run, ra.replyRun, "no more echoes than PINGs")
+	require.Equal(t, r, p.LeadershipConfirmed())
+}
