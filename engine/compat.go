@@ -27,6 +27,10 @@ import (
 //     (Leader.processSync); the learner pairs SYNCs with its forwarded
 //     syncs in order and answers each once it applied what committed
 //     before the SYNC. The leader's own clients' syncs wait the same way.
+//     Stronger than ZooKeeper (ZOOKEEPER-1675), on the same wire: the
+//     leader also waits until a quorum of voters answered a PING sent
+//     after the sync arrived (zab's ConfirmLeadership), so a leader cut
+//     off from its quorum, maybe already replaced, answers no sync.
 //   - No leadership transfer (TransferLeadership reports false).
 //
 // Every txn the leader proposes is then one ZooKeeper 3.8 applies
@@ -45,6 +49,9 @@ type pendingSync struct {
 	xid    int32
 	path   string
 	target int64
+	// round is the leadership confirmation (zab ConfirmLeadership) the
+	// leader's answer also waits for.
+	round uint64
 }
 
 // compatSync takes a client's sync in compat mode, on the leader (waits
@@ -61,6 +68,7 @@ func (n *Node) compatSync(c *conn, q *queued) bool {
 			return false
 		}
 		ps.target = n.lastProposed
+		ps.round = n.zab.ConfirmLeadership()
 		n.leaderSyncs = append(n.leaderSyncs, ps)
 		return true
 	}
@@ -77,7 +85,8 @@ func (n *Node) compatSync(c *conn, q *queued) bool {
 // (checkSession makes no error txn for a request that has none): the
 // learner's FIFO pairing depends on one SYNC per forwarded sync.
 func (n *Node) leadSync(f *forwarded) {
-	n.leaderSyncs = append(n.leaderSyncs, pendingSync{to: f.from, link: n.zab.LearnerLink(f.from), target: n.lastProposed})
+	n.leaderSyncs = append(n.leaderSyncs, pendingSync{to: f.from, link: n.zab.LearnerLink(f.from), target: n.lastProposed,
+		round: n.zab.ConfirmLeadership()})
 }
 
 // flushSyncs answers the syncs whose target is reached: a learner's with
@@ -87,12 +96,15 @@ func (n *Node) flushSyncs() {
 		return
 	}
 	commit := n.zab.CommitPoint()
+	confirmed := n.zab.LeadershipConfirmed()
 	keep := n.leaderSyncs[:0]
 	for _, ps := range n.leaderSyncs {
 		switch {
 		case ps.to != 0 && ps.link != n.zab.LearnerLink(ps.to):
 			// The learner started over since: its client's connection is
 			// gone, and a SYNC now would pair with a later sync.
+		case ps.round > confirmed:
+			keep = append(keep, ps)
 		case ps.to != 0 && ps.target <= commit:
 			n.zab.SendApp(ps.to, quorum.NewSync().Encode())
 		case ps.to == 0 && ps.target <= n.lastApplied:

@@ -243,3 +243,34 @@ func TestCompatSyncOwedToAnEarlierLearnerSessionIsDropped(t *testing.T) {
 		require.NotEqual(t, quorum.Sync, p.Type)
 	}
 }
+
+// Stronger than ZooKeeper's sync (ZOOKEEPER-1675): with nothing
+// outstanding, the leader still answers its own client's sync only once a
+// quorum answered a PING sent after the sync arrived, so a leader cut off
+// from its followers (maybe replaced already) answers no sync.
+func TestCompatLeaderSyncNeedsAQuorumRoundTrip(t *testing.T) {
+	c := newCompatCluster(t, 3)
+	leader := c.waitLeader()
+	a, b := c.followers(leader)
+	c.connect(leader, 1)
+	c.connect(a, 2)
+	z := c.nodes[leader].LastZxid()
+	c.hold(a)
+	c.hold(b)
+	c.nodes[leader].Submit(Request{Conn: 1, Xid: 1, Op: proto.OpSync, Body: &proto.SyncRequest{Path: "/"}, Time: c.now})
+	c.settle()
+	require.Empty(t, c.take(leader, 1), "no follower answered since the sync arrived")
+	// A follower's sync waits the same way for its SYNC.
+	c.nodes[a].Submit(Request{Conn: 2, Xid: 1, Op: proto.OpSync, Body: &proto.SyncRequest{Path: "/a"}, Time: c.now})
+	c.settle()
+	c.release(b) // b and the leader are a quorum
+	outs := c.take(leader, 1)
+	require.Len(t, outs, 1)
+	require.Equal(t, proto.ErrOK, outs[0].Header.Err)
+	require.Equal(t, &proto.SyncResponse{Path: "/"}, outs[0].Body)
+	require.Equal(t, z, c.nodes[leader].LastZxid(), "no txn")
+	c.release(a)
+	outs = c.take(a, 2)
+	require.Len(t, outs, 1)
+	require.Equal(t, &proto.SyncResponse{Path: "/a"}, outs[0].Body)
+}

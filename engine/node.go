@@ -192,6 +192,10 @@ func (n *Node) LastZxid() int64 { return n.lastApplied }
 // Status returns the protocol state.
 func (n *Node) Status() zab.Status { return n.zab.Status() }
 
+// Role returns the protocol role and the leader's id (Status's Role and
+// Leader) without allocating, for callers that look after every Ready.
+func (n *Node) Role() (zab.Role, int64) { return n.zab.Role() }
+
 // Serving reports whether this server serves clients: it is an
 // established leader, or a learner synced with one.
 func (n *Node) Serving() bool { return n.serving }

@@ -257,3 +257,20 @@ func TestRequestsAfterCloseSessionAnsweredInOrder(t *testing.T) {
 	require.Equal(t, proto.ErrOK, outs[0].Header.Err)
 	require.Equal(t, OutClose, outs[len(outs)-1].Kind)
 }
+
+// Node.Role is what the server feeds the ZooKeeper transport after every
+// Ready: the role and leader Status has, without Status's allocations on
+// a leader.
+func TestNodeRoleDoesNotAllocate(t *testing.T) {
+	c := newCluster(t, 3)
+	l := c.waitLeader()
+	for _, id := range c.ids() {
+		st := c.nodes[id].Status()
+		role, leader := c.nodes[id].Role()
+		require.Equal(t, st.Role, role)
+		require.Equal(t, l, leader)
+	}
+	n := c.nodes[l]
+	require.Positive(t, testing.AllocsPerRun(100, func() { _ = n.Status() }))
+	require.Zero(t, testing.AllocsPerRun(100, func() { _, _ = n.Role() }))
+}

@@ -155,8 +155,7 @@ func (s *Server) notePeerRole() {
 	if s.zkPeers == nil {
 		return
 	}
-	st := s.node.Status()
-	s.zkPeers.SetRole(st.Role, st.Leader)
+	s.zkPeers.SetRole(s.node.Role()) // Status would allocate on a leader
 }
 
 // PeerAddr returns the address the peer transport listens on, or nil for a

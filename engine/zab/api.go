@@ -71,9 +71,14 @@ const (
 	// accepted that epoch: the ack then does not count toward the leader's
 	// quorum (ZooKeeper's rule).
 	MsgAckEpoch
-	// MsgDiff starts a sync that only adds entries: Entries follow as
-	// MsgProposal/MsgCommit. Zxid is the leader's zxid at which the diff
-	// starts.
+	// MsgDiff starts a sync that only adds entries after the learner's
+	// last zxid (ACKEPOCH's): they follow as MsgProposal/MsgCommit. Zxid
+	// is, as in ZooKeeper's DIFF, the newest zxid of the leader's
+	// committed history the diff brings the learner to (maxCommittedLog;
+	// before the leader is established, its last zxid, the initial
+	// history), never below the learner's last zxid. The learner refuses
+	// a Zxid below its last zxid and a sync stream that has not reached
+	// Zxid by MsgNewLeader.
 	MsgDiff
 	// MsgTrunc tells the learner to discard its log after Zxid, then
 	// proposals follow as for a diff.
@@ -91,8 +96,10 @@ const (
 	MsgAck
 	// MsgUpToDate tells a synced learner to start serving.
 	MsgUpToDate
-	// MsgPing is the leader's heartbeat (Zxid = its last committed); a
-	// learner answers with MsgPing too, so the leader knows it is alive.
+	// MsgPing is the leader's heartbeat (Zxid = its last proposed zxid,
+	// at least epoch<<32, as ZooKeeper's); a learner answers with MsgPing
+	// echoing Zxid, as ZooKeeper's does, so the leader knows it is alive
+	// and can prove it still leads (ConfirmLeadership).
 	MsgPing
 	// MsgInform carries a committed Entry to an observer.
 	MsgInform

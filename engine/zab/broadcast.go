@@ -129,7 +129,11 @@ func (p *Peer) handleProposal(m Message) {
 		if bugs.Active(bugs.KeepDivergentTail) && z <= p.log.last() {
 			return // keeps whatever it had at z
 		}
-		ok = p.nextInEpoch(z) || (z > p.log.last() && Epoch(z) < p.epoch)
+		last := p.log.last()
+		// Within an epoch a history has no gaps: a proposal of last's
+		// epoch must follow it directly.
+		ok = p.nextInEpoch(z) || (z > last && Epoch(z) < p.epoch &&
+			(Epoch(z) != Epoch(last) || Counter(z) == Counter(last)+1))
 	case lsNewLeader, lsAcked, lsUpToDate:
 		ok = !p.isObserver(p.id) && p.nextInEpoch(z)
 	}

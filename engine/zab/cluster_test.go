@@ -137,6 +137,8 @@ type cluster struct {
 	ticks    int
 	// onApp, if set, receives every Ready.App message.
 	onApp func(id int64, m Message)
+	// onSend, if set, sees every message a server sends.
+	onSend func(m Message)
 }
 
 type clusterOpts struct {
@@ -345,6 +347,9 @@ func (c *cluster) handleReady(id int64) {
 		for _, m := range rd.Messages {
 			c.checkSend(n, m)
 			c.sent[m.Type]++
+			if c.onSend != nil {
+				c.onSend(m)
+			}
 			if m.To == id || !c.alive(m.To) || !c.linkUp(id, m.To) {
 				continue
 			}
@@ -428,6 +433,12 @@ func (c *cluster) checkSend(n *simNode, m Message) {
 		}
 	case MsgLeaderInfo:
 		require.Equal(c.t, m.Epoch, d.hs.AcceptedEpoch, "LEADERINFO before acceptedEpoch durable on %d", n.id)
+	case MsgProposal:
+		// An observer gets committed txns only (ZooKeeper's
+		// startForwarding): the rest reach it as INFORMs.
+		if p := n.p; p.role == Leading && p.established && p.isObserver(m.To) {
+			require.LessOrEqual(c.t, m.Entry.Zxid, p.committed, "outstanding proposal %x sent to observer %d", m.Entry.Zxid, m.To)
+		}
 	case MsgAckEpoch:
 		require.GreaterOrEqual(c.t, d.hs.AcceptedEpoch, n.p.epoch, "ACKEPOCH before acceptedEpoch durable on %d", n.id)
 	}

@@ -39,6 +39,11 @@ type learnerRecord struct {
 	silence int
 	// link numbers this learner session (LearnerLink).
 	link uint64
+	// pingVal and pingRun are the value of the newest PING sent and how
+	// many PINGs in a row carried it; replyVal and replyRun the same for
+	// the learner's echoes (confirm.go).
+	pingVal, replyVal int64
+	pingRun, replyRun int
 }
 
 // leaderState is the state of a leader from election to step-down.
@@ -62,6 +67,13 @@ type leaderState struct {
 	// transfer is set while leadership is being handed over
 	// (transfer.go).
 	transfer *transferState
+	// rounds are the leadership confirmations asked for and not yet
+	// reached, oldest first; confirmed is the newest reached; roundFresh
+	// is set until the next input, so calls in between share a round
+	// (confirm.go).
+	rounds     []confirmRound
+	confirmed  uint64
+	roundFresh bool
 }
 
 // ids returns the learner ids in order, so map order decides nothing.
@@ -131,6 +143,8 @@ func (p *Peer) stepLeader(m Message) {
 	case MsgAck:
 		p.handleAck(r, m)
 		p.maybeFinishTransfer()
+	case MsgPing:
+		p.handlePingReply(r, m.Zxid)
 	case MsgApp:
 		if p.established && r.stage == recUpToDate {
 			p.appMsgs = append(p.appMsgs, m)
@@ -162,6 +176,7 @@ func (p *Peer) liveVoters() int {
 func (p *Peer) tickLeader() {
 	l := p.lead
 	l.elapsed++
+	l.roundFresh = false
 	if !p.established && l.elapsed > p.cfg.InitLimit {
 		p.becomeLooking()
 		return
@@ -169,15 +184,25 @@ func (p *Peer) tickLeader() {
 	for _, id := range l.ids() {
 		r := l.learners[id]
 		r.silence++
-		if r.silence > p.cfg.SyncLimit {
+		// No PING before the sync stream: a ZooKeeper learner takes
+		// only DIFF, TRUNC or SNAP after ACKEPOCH and exits on anything
+		// else ("Got unexpected packet from leader"); ZooKeeper's
+		// LearnerHandler starts pinging once the sync is queued. Until
+		// the learner acked NEWLEADER it has initLimit, as in ZooKeeper
+		// (its socket timeout), since it may be silent meanwhile.
+		limit := p.cfg.SyncLimit
+		if r.stage < recAcked {
+			limit = p.cfg.InitLimit
+		}
+		if r.silence > limit {
 			p.dropLearner(id)
 			if p.role != Leading {
 				return
 			}
 			continue
 		}
-		if p.ticks%p.cfg.PingTicks == 0 {
-			p.send(Message{Type: MsgPing, To: id, Epoch: p.epoch, Zxid: p.committed})
+		if p.ticks%p.cfg.PingTicks == 0 && r.stage >= recSynced {
+			p.sendPing(r)
 		}
 	}
 	p.tickTransfer()

@@ -29,6 +29,9 @@ type learnerState struct {
 	syncEnd int64
 	// ackSent is the newest zxid acknowledged to the leader.
 	ackSent int64
+	// diffTo is the zxid a DIFF named: the sync stream must reach it by
+	// NEWLEADER.
+	diffTo int64
 }
 
 func (p *Peer) becomeLearner(leader int64, role Role) {
@@ -76,7 +79,9 @@ func (p *Peer) stepLearner(m Message) {
 	ls.silence = 0
 	switch m.Type {
 	case MsgPing:
-		p.send(Message{Type: MsgPing, To: p.leader, Epoch: m.Epoch, Zxid: p.log.last()})
+		// Echo the leader's value, as ZooKeeper's Learner.ping: the
+		// leader proves its leadership with it (confirm.go).
+		p.send(Message{Type: MsgPing, To: p.leader, Epoch: m.Epoch, Zxid: m.Zxid})
 		return
 	case MsgLeaderInfo:
 		if ls.stage == lsInfo {

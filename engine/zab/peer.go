@@ -22,6 +22,9 @@ type Peer struct {
 	rng       splitmix64
 	// links numbers the learner sessions this server led (LearnerLink).
 	links uint64
+	// confirmSeq numbers leadership confirmation rounds across
+	// leaderships, so a round of an earlier one never reads as confirmed.
+	confirmSeq uint64
 
 	// hs is the newest HardState; hsDirty marks it for the next Ready.
 	hs      HardState
@@ -200,6 +203,9 @@ func (p *Peer) Step(m Message) {
 	if m.To != 0 && m.To != p.id {
 		return
 	}
+	if p.lead != nil {
+		p.lead.roundFresh = false
+	}
 	if m.From == p.id || !p.isServer(m.From) {
 		return
 	}
@@ -303,6 +309,11 @@ func (p *Peer) LearnerLink(id int64) uint64 {
 // a packet from its leader after the COMMITs before it has CommitPoint at
 // least their zxid.
 func (p *Peer) CommitPoint() int64 { return p.committed }
+
+// Role returns what this server does and its leader (as Status's Role
+// and Leader) without building a Status, which allocates on a leader:
+// for callers that watch the role after every Ready.
+func (p *Peer) Role() (Role, int64) { return p.role, p.leader }
 
 // Status returns the current protocol state.
 func (p *Peer) Status() Status {

@@ -19,6 +19,26 @@ import "github.com/zabkeeper/zabkeeper/engine/bugs"
 // proposal and commit of the epoch queues behind this stream on the FIFO
 // link, as ZooKeeper's LearnerHandler does.
 //
+// An observer gets committed txns only (ZooKeeper's
+// LearnerHandler.startForwarding sends outstanding proposals to
+// participants only): an established leader syncs it up to its commit
+// point, and the proposals still outstanding reach it as INFORMs once they
+// commit, each exactly once. Before the leader is established its whole
+// log is the epoch's initial history, which establishment commits
+// (UPTODATE), so an observer gets all of it, as a follower does.
+//
+// DIFF names, as ZooKeeper's does, the point of the leader's committed
+// history the diff brings the learner to (LearnerHandler.syncFollower's
+// maxCommittedLog): the leader's commit point, or before establishment its
+// last zxid (the initial history; a ZooKeeper leader has loaded its whole
+// log as committed), and never below the learner's last zxid (a learner
+// that reconnects within the epoch may hold outstanding proposals, which
+// our leader keeps rather than truncating as ZooKeeper does). The learner
+// refuses a DIFF that names a point below its last zxid (its history is
+// not a prefix of the leader's: that needs a TRUNC) and a sync stream that
+// does not reach the named point by NEWLEADER; the proposals must extend
+// its log contiguously within an epoch (ZOOKEEPER-4925's check).
+//
 // The learner acknowledges NEWLEADER only after (a) every synced entry is
 // durable (Persisted) and (b) currentEpoch = the new epoch is durable, in
 // that order (ZOOKEEPER-3911, -4643, -4646): (a) is waited for, (b) is the
@@ -29,11 +49,17 @@ import "github.com/zabkeeper/zabkeeper/engine/bugs"
 func (p *Peer) syncLearner(r *learnerRecord) {
 	lz := r.lastZxid
 	last := p.log.last()
+	// end is the last entry this sync sends: the history a learner gets
+	// before it takes part in broadcast.
+	end := last
+	if r.observer && p.established {
+		end = min(p.committed, last)
+	}
 	var start int64
 	switch {
 	case lz == last || (lz < last && p.log.contains(lz)) && !p.diffTooHeavy(lz, lz):
 		start = lz
-		p.send(Message{Type: MsgDiff, To: r.id, Epoch: p.epoch, Zxid: lz})
+		p.send(Message{Type: MsgDiff, To: r.id, Epoch: p.epoch, Zxid: max(lz, p.diffPoint())})
 	default:
 		t, ok := p.log.lastBefore(lz)
 		if lz > last {
@@ -55,14 +81,27 @@ func (p *Peer) syncLearner(r *learnerRecord) {
 		p.send(Message{Type: MsgSnap, To: r.id, Epoch: p.epoch, Zxid: z, Snapshot: data})
 	}
 	for _, e := range p.log.after(start) {
+		if e.Zxid > end {
+			break
+		}
 		p.send(Message{Type: MsgProposal, To: r.id, Epoch: p.epoch, Entry: e})
 	}
-	if c := min(p.committed, last); c > start {
+	if c := min(p.committed, end); c > start {
 		p.send(Message{Type: MsgCommit, To: r.id, Epoch: p.epoch, Zxid: c})
 	}
 	p.send(Message{Type: MsgNewLeader, To: r.id, Epoch: p.epoch, Zxid: MakeZxid(p.epoch, 0)})
 	r.stage = recSynced
-	r.syncEnd = last
+	r.syncEnd = max(start, end)
+}
+
+// diffPoint is the newest zxid of the leader's committed history, as a
+// DIFF names it: the commit point once established, before that the last
+// zxid (the initial history that establishment commits).
+func (p *Peer) diffPoint() int64 {
+	if p.established {
+		return min(p.committed, p.log.last())
+	}
+	return p.log.last()
 }
 
 // diffTooHeavy reports whether a learner at lz should get a SNAP rather
@@ -76,10 +115,15 @@ func (p *Peer) diffTooHeavy(start, lz int64) bool {
 func (p *Peer) handleSyncStart(m Message) {
 	switch m.Type {
 	case MsgDiff:
-		if m.Zxid != p.log.last() {
+		// ZooKeeper's learner checks nothing here. The leader chose DIFF
+		// because our last zxid (ACKEPOCH's) is on its history; a DIFF to
+		// a point below it says otherwise, and a point of a later epoch
+		// than the leader's is no history at all.
+		if m.Zxid < p.log.last() || Epoch(m.Zxid) > p.epoch {
 			p.becomeLooking()
 			return
 		}
+		p.learn.diffTo = m.Zxid
 	case MsgTrunc:
 		if bugs.Active(bugs.KeepDivergentTail) {
 			break
@@ -104,7 +148,9 @@ func (p *Peer) handleSyncStart(m Message) {
 
 // handleNewLeader ends the sync stream.
 func (p *Peer) handleNewLeader(m Message) {
-	if m.Zxid != MakeZxid(p.epoch, 0) {
+	if m.Zxid != MakeZxid(p.epoch, 0) || p.log.last() < p.learn.diffTo {
+		// Not this epoch's NEWLEADER, or the sync stream fell short of
+		// the point its DIFF named.
 		p.becomeLooking()
 		return
 	}
