@@ -106,7 +106,7 @@ func TestCompatRevalidateRefused(t *testing.T) {
 		if m.Type != zab.MsgApp {
 			return
 		}
-		if p, err := decodePacket(m.Payload); err == nil && p.Type == quorum.Revalidate && m.To == b {
+		if p, err := decodePacket(m.Payload, quorum.Limits{}); err == nil && p.Type == quorum.Revalidate && m.To == b {
 			id, _, err := quorum.DecodeRevalidateReply(&p)
 			require.NoError(t, err)
 			m.Payload = quorum.NewRevalidateReply(-1, id, false).Encode()

@@ -68,9 +68,22 @@ func encodeTouches(touches []quorum.Touch) []byte {
 	return quorum.NewPingReply(&quorum.Packet{Type: quorum.Ping}, touches).Encode()
 }
 
+// payloadLimits bounds a peer payload's data as the transports bound a
+// frame: a forwarded request holds a client request of up to
+// jute.maxbuffer, which the txn limit (proto.TxnLimit of it) covers. With
+// ZooKeeper's default limit alone, a learner's forward of a large node
+// would be dropped here when jute.maxbuffer is raised.
+func (n *Node) payloadLimits() quorum.Limits {
+	limit := n.cfg.Tree.MaxTxnSize
+	if limit <= 0 {
+		limit = proto.TxnLimit(proto.DefaultMaxBuffer)
+	}
+	return quorum.Limits{MaxData: max(quorum.DefaultMaxData, limit)}
+}
+
 // decodePacket decodes a peer payload: exactly one quorum packet.
-func decodePacket(b []byte) (quorum.Packet, error) {
-	p, n, err := quorum.DecodePacket(b, quorum.Limits{})
+func decodePacket(b []byte, lim quorum.Limits) (quorum.Packet, error) {
+	p, n, err := quorum.DecodePacket(b, lim)
 	if err != nil {
 		return quorum.Packet{}, fmt.Errorf("%w: %w", errBadPayload, err)
 	}

@@ -15,7 +15,7 @@ import (
 // (forward.go). One that does not decode, or that this server does not
 // take in its role, is dropped and recorded (PeerErrors), never applied.
 func (n *Node) handleApp(m zab.Message) {
-	p, err := decodePacket(m.Payload)
+	p, err := decodePacket(m.Payload, n.payloadLimits())
 	if err != nil {
 		n.peerError(m.From, err)
 		return

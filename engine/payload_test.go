@@ -24,7 +24,7 @@ func (c *cluster) appPackets() *[]quorum.Packet {
 			prev(m)
 		}
 		if m.Type == zab.MsgApp {
-			p, err := decodePacket(m.Payload)
+			p, err := decodePacket(m.Payload, quorum.Limits{})
 			require.NoError(c.t, err)
 			got = append(got, p)
 		}
@@ -166,7 +166,7 @@ func FuzzPeerPayload(f *testing.F) {
 		c.nodes[leader].Step(zab.Message{Type: zab.MsgApp, From: a, To: leader, Epoch: epoch, Payload: payload})
 		c.nodes[a].Step(zab.Message{Type: zab.MsgApp, From: leader, To: a, Epoch: epoch, Payload: payload})
 		c.settle()
-		if _, err := decodePacket(payload); err != nil {
+		if _, err := decodePacket(payload, quorum.Limits{}); err != nil {
 			require.Greater(t, c.nodes[leader].PeerErrorCount()+c.nodes[a].PeerErrorCount(), before+1)
 		}
 		require.True(t, c.nodes[leader].Serving())
