@@ -124,6 +124,11 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 		case m := <-peerRecv:
 			lock()
 			s.node.Step(m)
+			// The engine drops a payload it cannot take and has no
+			// logger: say which peer sent it and why.
+			for _, pe := range s.node.PeerErrors() {
+				s.log.Warn("refused a peer's payload", "peer", pe.From, "err", pe.Err)
+			}
 			if m.Type == zab.MsgSnap {
 				if err := s.node.SnapshotError(); err != nil {
 					s.log.Error("refused the leader's snapshot", "err", err)
