@@ -279,9 +279,7 @@ func (n *Node) pump() {
 			n.installSnapshot(zr.Snapshot)
 			b.Snapshot = zr.Snapshot
 		}
-		for _, e := range zr.Entries {
-			b.Entries = append(b.Entries, Entry{Zxid: e.Zxid, Data: e.Data})
-		}
+		b.Entries = append(b.Entries, zr.Entries...)
 		b.Messages = append(b.Messages, zr.Messages...)
 		for _, e := range zr.Committed {
 			n.applyEntry(e)
