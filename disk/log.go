@@ -504,8 +504,19 @@ func (l *Log) roll(zxid int64) error {
 // one. Batching many writers' records into one fsync is the caller's job
 // (the server's log writer does it for the whole pipeline).
 func (l *Log) Sync() (int64, error) {
+	l.mu.Lock()
+	if err := l.usable(); err != nil {
+		l.mu.Unlock()
+		return 0, err
+	}
+	target := l.lastZxid
+	l.mu.Unlock()
+
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
+	if d := l.durable.Load(); d >= target {
+		return d, nil // an fsync that ran while we waited covered ours
+	}
 	upTo, err := l.syncOnce()
 	if err != nil {
 		return 0, err
