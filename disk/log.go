@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Record is one transaction in the log: its zxid and its opaque payload.
@@ -87,7 +88,10 @@ type segment struct {
 // Log is the write-ahead transaction log: a directory of segment files.
 //
 // Append, Sync, ReadFrom, TruncateAfter, PurgeBefore and the accessors are
-// safe for concurrent use. After a write or fsync fails the Log refuses
+// safe for concurrent use. The Log does not batch: its caller does (the
+// server's log writer, server/walwriter.go, appends whatever the event loop
+// handed it since the last fsync and syncs once for all of it), so there is
+// one group commit, not two. After a write or fsync fails the Log refuses
 // further appends and syncs (what reached the disk is unknown after a failed
 // fsync); close it and open it again to recover.
 type Log struct {
@@ -107,7 +111,7 @@ type Log struct {
 	cur      File
 	w        *bufio.Writer // buffers writes to cur
 	curAt    io.WriterAt   // cur, when it can be preallocated; else nil
-	toClose  []File        // rolled segments, closed by the next sync token holder
+	toClose  []File        // rolled segments, closed by the next holder of syncMu
 	dirDirty bool          // a segment was created since the directory was last synced
 	lastZxid int64
 	failed   error // sticky write or fsync failure
@@ -116,11 +120,13 @@ type Log struct {
 	fsyncFailed bool
 	closed      bool
 
-	// syncMu guards the group commit state.
-	syncMu   sync.Mutex
-	syncCond *sync.Cond
-	syncing  bool  // someone holds the sync token
-	durable  int64 // every record up to this zxid is durable
+	// syncMu is held through every fsync and every replacement of files
+	// (Sync, TruncateAfter, Close): one at a time. Appends go on, under
+	// mu, while an fsync runs.
+	syncMu sync.Mutex
+	// durable: every record up to this zxid is durable. Written with
+	// syncMu held; read by anyone.
+	durable atomic.Int64
 }
 
 // OpenLog opens the log in dir/version-2, creating it if needed, and
@@ -153,7 +159,6 @@ func OpenLog(dir string, opts LogOptions) (*Log, error) {
 	if l.logger == nil {
 		l.logger = slog.Default()
 	}
-	l.syncCond = sync.NewCond(&l.syncMu)
 	if err := l.fs.MkdirAll(l.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("disk: create log dir %s: %w", l.dir, err)
 	}
@@ -213,7 +218,7 @@ func OpenLog(dir string, opts LogOptions) (*Log, error) {
 			return nil, fmt.Errorf("disk: sync log dir %s: %w", l.dir, err)
 		}
 	}
-	l.durable = l.lastZxid
+	l.durable.Store(l.lastZxid)
 	return l, nil
 }
 
@@ -357,9 +362,7 @@ func (l *Log) FirstZxid() int64 {
 
 // DurableZxid returns the highest zxid known to be durable.
 func (l *Log) DurableZxid() int64 {
-	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
-	return l.durable
+	return l.durable.Load()
 }
 
 // Append writes records, whose zxids must increase and exceed LastZxid, to
@@ -464,11 +467,11 @@ func (l *Log) roll(zxid int64) error {
 		}
 		if !l.opts.NoSync {
 			if err := syncData(l.cur); err != nil {
-				l.fsyncFailed = true // cut by Close, which holds the token
+				l.fsyncFailed = true // cut by Close, which holds syncMu
 				return fmt.Errorf("disk: sync segment %s: %w", l.path(name), err)
 			}
 		}
-		// A sync leader may still be using it: the next token holder
+		// An fsync in Sync may still be using it: the next holder of syncMu
 		// closes it.
 		l.toClose = append(l.toClose, l.cur)
 		l.cur, l.w, l.curAt = nil, nil, nil
@@ -496,9 +499,10 @@ func (l *Log) roll(zxid int64) error {
 // highest zxid now durable (at least LastZxid as of the call, unless the log
 // was truncated meanwhile).
 //
-// Group commit: one caller at a time performs the fsync, covering every
-// record appended so far; callers that arrive while it runs wait for it or
-// for the next one, so concurrent callers share fsyncs.
+// One caller at a time fsyncs, covering every record appended so far; a
+// caller whose records an earlier fsync already covered returns without
+// one. Batching many writers' records into one fsync is the caller's job
+// (the server's log writer does it for the whole pipeline).
 func (l *Log) Sync() (int64, error) {
 	l.mu.Lock()
 	if err := l.usable(); err != nil {
@@ -509,37 +513,32 @@ func (l *Log) Sync() (int64, error) {
 	l.mu.Unlock()
 
 	l.syncMu.Lock()
-	for l.durable < target && l.syncing {
-		l.syncCond.Wait()
+	defer l.syncMu.Unlock()
+	if d := l.durable.Load(); d >= target {
+		return d, nil // an fsync that ran while we waited covered ours
 	}
-	if l.durable >= target {
-		d := l.durable
-		l.syncMu.Unlock()
-		return d, nil
-	}
-	l.syncing = true
-	l.syncMu.Unlock()
-
 	upTo, err := l.syncOnce()
-
-	l.syncMu.Lock()
-	if err == nil && upTo > l.durable {
-		l.durable = upTo
+	if err != nil {
+		return 0, err
 	}
-	d := l.durable
-	l.syncing = false
-	l.syncCond.Broadcast()
-	l.syncMu.Unlock()
-	return d, err
+	if upTo > l.durable.Load() {
+		l.durable.Store(upTo)
+	}
+	return l.durable.Load(), nil
 }
 
 // syncOnce flushes and fsyncs everything appended so far and returns the
-// last zxid it covers. The caller holds the sync token.
+// last zxid it covers. The caller holds syncMu.
 func (l *Log) syncOnce() (int64, error) {
 	l.mu.Lock()
 	if err := l.usable(); err != nil {
 		l.mu.Unlock()
 		return 0, err
+	}
+	if d := l.durable.Load(); l.lastZxid <= d && !l.dirDirty && len(l.toClose) == 0 {
+		// Nothing appended since the last fsync (or TruncateAfter).
+		l.mu.Unlock()
+		return d, nil
 	}
 	var name string
 	if l.cur != nil {
@@ -572,13 +571,10 @@ func (l *Log) syncOnce() (int64, error) {
 		_ = f.Close() // already fsynced by roll
 	}
 	if err != nil {
-		l.syncMu.Lock()
-		durable := l.durable
-		l.syncMu.Unlock()
 		l.mu.Lock()
 		l.failed = err
 		l.fsyncFailed = true
-		l.discardUndurable(durable)
+		l.discardUndurable(l.durable.Load())
 		l.mu.Unlock()
 		return 0, err
 	}
@@ -592,7 +588,7 @@ func (l *Log) syncOnce() (int64, error) {
 // read those records back and take them for durable (PostgreSQL's
 // "fsyncgate"). Cutting them makes a restart start from what is durable.
 // It is best effort and does not fsync (the disk just failed one); the
-// Log stays failed. l.mu and the sync token are held.
+// Log stays failed. l.mu and syncMu are held.
 func (l *Log) discardUndurable(durable int64) {
 	if !l.fsyncFailed || l.lastZxid <= durable {
 		return
@@ -671,29 +667,6 @@ func (l *Log) cutFile(path string, size int64) error {
 	return f.Close()
 }
 
-// acquireToken waits for and takes the sync token, which excludes sync
-// leaders; TruncateAfter and Close hold it while they replace files.
-func (l *Log) acquireToken() {
-	l.syncMu.Lock()
-	for l.syncing {
-		l.syncCond.Wait()
-	}
-	l.syncing = true
-	l.syncMu.Unlock()
-}
-
-// releaseToken gives the sync token back; durable, if not negative, is the
-// new durable zxid.
-func (l *Log) releaseToken(durable int64) {
-	l.syncMu.Lock()
-	if durable >= 0 {
-		l.durable = durable
-	}
-	l.syncing = false
-	l.syncCond.Broadcast()
-	l.syncMu.Unlock()
-}
-
 // openedSegment is a segment opened for reading.
 type openedSegment struct {
 	path string
@@ -763,9 +736,8 @@ func (l *Log) readFrom(after int64, fn func(r Record, file string, off int64) er
 // TruncateAfter durably removes every record with Zxid > zxid (ZAB's
 // TRUNC). Every record that remains is durable when it returns.
 func (l *Log) TruncateAfter(zxid int64) error {
-	l.acquireToken()
-	newDurable := int64(-1)
-	defer func() { l.releaseToken(newDurable) }()
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
@@ -776,11 +748,11 @@ func (l *Log) TruncateAfter(zxid int64) error {
 		l.failed = err
 		return err
 	}
-	newDurable = l.lastZxid
+	l.durable.Store(l.lastZxid)
 	return nil
 }
 
-// truncateAfter does TruncateAfter with the token and l.mu held.
+// truncateAfter does TruncateAfter with syncMu and l.mu held.
 func (l *Log) truncateAfter(zxid int64) error {
 	if l.cur != nil {
 		if err := l.w.Flush(); err != nil {
@@ -838,7 +810,7 @@ func (l *Log) truncateAfter(zxid int64) error {
 }
 
 // syncAllLocked fsyncs the current segment and, if needed, the directory.
-// The token and l.mu are held.
+// syncMu and l.mu are held.
 func (l *Log) syncAllLocked() error {
 	for _, f := range l.toClose {
 		_ = f.Close()
@@ -909,19 +881,16 @@ func (l *Log) PurgeBefore(zxid int64) error {
 
 // Close syncs and closes the log. Later calls return ErrClosed.
 func (l *Log) Close() error {
-	l.acquireToken()
-	defer l.releaseToken(-1)
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return ErrClosed
 	}
 	if l.fsyncFailed {
-		// An fsync in roll failed; the token is ours now.
-		l.syncMu.Lock()
-		durable := l.durable
-		l.syncMu.Unlock()
-		l.discardUndurable(durable)
+		// An fsync in roll failed; syncMu is held, no fsync runs.
+		l.discardUndurable(l.durable.Load())
 	}
 	var err error
 	if l.failed == nil && l.cur != nil {

@@ -37,6 +37,9 @@ func (n *Node) applyEntry(e zab.Entry) {
 			n.tail(false).DigestMismatch = &DigestMismatch{Zxid: d.Zxid, Expected: d.Digest, Actual: n.tree.Digest()}
 		}
 	}
+	// The watchers of one change get the same event: one copy for all of
+	// them (outputs are read-only), which the server encodes once.
+	var shared *proto.WatcherEvent
 	for _, ev := range res.Events {
 		c := ConnID(ev.Watcher)
 		if n.conns[c] == nil {
@@ -45,8 +48,11 @@ func (n *Node) applyEntry(e zab.Entry) {
 		if bugs.Active(bugs.FollowerDropsWatchEvents) && n.status.Role != zab.Leading {
 			continue
 		}
-		e := ev.Event
-		n.output(Output{Conn: c, Kind: OutEvent, Header: proto.ReplyHeader{Xid: proto.XidNotification, Zxid: txn.Zxid}, Body: &e})
+		if shared == nil || *shared != ev.Event {
+			e := ev.Event
+			shared = &e
+		}
+		n.output(Output{Conn: c, Kind: OutEvent, Header: proto.ReplyHeader{Xid: proto.XidNotification, Zxid: txn.Zxid}, Body: shared})
 	}
 	if txn.Type == proto.OpSync && res.Err == proto.ErrOK {
 		res.Resp = &proto.SyncResponse{Path: txn.Path}

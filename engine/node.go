@@ -306,9 +306,7 @@ func (n *Node) pumpZab() {
 		if zr.Snapshot != nil {
 			b.Snapshot = n.installSnapshot(zr.Snapshot)
 		}
-		for _, e := range zr.Entries {
-			b.Entries = append(b.Entries, Entry{Zxid: e.Zxid, Data: e.Data})
-		}
+		b.Entries = append(b.Entries, zr.Entries...)
 		b.Messages = append(b.Messages, zr.Messages...)
 		for _, e := range zr.Committed {
 			n.applyEntry(e)

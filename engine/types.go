@@ -76,11 +76,10 @@ type Output struct {
 	Reason string
 }
 
-// Entry is one transaction to append to the durable log.
-type Entry struct {
-	Zxid int64
-	Data []byte
-}
+// Entry is one transaction to append to the durable log: the protocol's
+// own entry, whose Data is the txn encoded once by the leader (TxnHeader
+// first), passed on as it is all the way to the log file.
+type Entry = zab.Entry
 
 // Ready is a batch of work for the caller. Batches must be handled strictly
 // in order, each with these obligations, in order:

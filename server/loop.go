@@ -258,6 +258,7 @@ func (s *Server) handle(ev event, arrivals map[engine.ConnID][]arrival) {
 // deliver encodes outputs and queues them on their connections in order.
 func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]arrival) {
 	now := time.Now()
+	var events sharedEvent
 	for i := range outs {
 		o := &outs[i]
 		c := s.conn(o.Conn)
@@ -278,7 +279,7 @@ func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]arri
 			c.enqueue(buf, false)
 			c.inflight.Add(-1)
 		case engine.OutEvent:
-			c.enqueue(proto.AppendRecords(nil, &o.Header, o.Body), false)
+			c.enqueue(events.frame(o), false)
 		case engine.OutConnect:
 			if o.Connect.TimeOut > 0 {
 				c.established(o.Connect.SessionID, o.Connect.TimeOut)
@@ -289,6 +290,31 @@ func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]arri
 			c.enqueue(nil, true)
 		}
 	}
+}
+
+// sharedEvent encodes a watch notification once for every connection it
+// goes to: the watchers of one change get the same event one after another,
+// so a fan-out to N watchers costs one encoding and one buffer, not N.
+// Frames are never changed once queued, so connections share the bytes.
+type sharedEvent struct {
+	hdr proto.ReplyHeader
+	ev  proto.WatcherEvent
+	buf []byte
+}
+
+// frame returns the encoded frame of an OutEvent output.
+func (e *sharedEvent) frame(o *engine.Output) []byte {
+	ev, ok := o.Body.(*proto.WatcherEvent)
+	if !ok {
+		return proto.AppendRecords(nil, &o.Header, o.Body)
+	}
+	if e.buf != nil && e.hdr == o.Header && e.ev == *ev {
+		return e.buf
+	}
+	e.hdr, e.ev = o.Header, *ev
+	// Length prefix, ReplyHeader (16), WatcherEvent (type, state, path).
+	e.buf = proto.AppendRecords(make([]byte, 0, 4+16+12+len(ev.Path)), &o.Header, ev)
+	return e.buf
 }
 
 // opLabel names an operation for the latency histogram; opcodes without a

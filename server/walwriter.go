@@ -12,7 +12,13 @@ import (
 
 // walWriter appends the Node's entries to the log on its own goroutine and
 // reports what is durable. Batches that arrive while an fsync is running
-// are appended together and share the next fsync (group commit).
+// are appended together and share the next fsync: this is the server's one
+// group commit (disk.Log does not batch). Nothing is reported Persisted
+// before the fsync that covers it returned, which is what the engine's
+// Ready obligations require before an entry is acknowledged.
+//
+// An entry's Data is the txn as the leader encoded it once (TxnHeader
+// first); the log writes those bytes as they are.
 type walWriter struct {
 	wal       *disk.Log
 	persisted chan int64
@@ -22,7 +28,8 @@ type walWriter struct {
 
 	mu      sync.Mutex
 	pending []engine.Entry
-	busy    bool // a batch is being written
+	spare   []engine.Entry // the previous batch's array, reused for pending
+	busy    bool           // a batch is being written
 	closed  bool
 	idle    chan struct{}
 	wake    chan struct{}
@@ -84,10 +91,13 @@ func (w *walWriter) close() {
 
 func (w *walWriter) run() {
 	defer close(w.done)
+	var recs []disk.Record // reused: a batch costs no allocation here
 	for {
 		w.mu.Lock()
 		batch := w.pending
-		w.pending = nil
+		if len(batch) > 0 {
+			w.pending, w.spare = w.spare, nil
+		}
 		w.busy = len(batch) > 0
 		closed := w.closed
 		w.mu.Unlock()
@@ -98,9 +108,9 @@ func (w *walWriter) run() {
 			}
 		}
 		if len(batch) > 0 {
-			recs := make([]disk.Record, len(batch))
-			for i, e := range batch {
-				recs[i] = disk.Record{Zxid: e.Zxid, Data: e.Data}
+			recs = recs[:0]
+			for _, e := range batch {
+				recs = append(recs, disk.Record{Zxid: e.Zxid, Data: e.Data})
 			}
 			start := time.Now()
 			if err := w.wal.Append(recs...); err != nil {
@@ -116,6 +126,13 @@ func (w *walWriter) run() {
 				w.metrics.Fsync.Observe(time.Since(start).Seconds())
 				w.metrics.FsyncBatch.Observe(float64(len(recs)))
 			}
+			// The arrays go back for reuse without keeping the payloads
+			// alive.
+			clear(recs)
+			clear(batch)
+			w.mu.Lock()
+			w.spare = batch[:0]
+			w.mu.Unlock()
 			w.report(durable)
 			continue
 		}

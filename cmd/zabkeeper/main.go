@@ -109,6 +109,10 @@ type serverOptions struct {
 	bug       string
 	// truncateCorruptTail is passed on as Config.TruncateCorruptTail.
 	truncateCorruptTail bool
+	// cpuProfile and memProfile name pprof files written while serving
+	// and at exit (profiling under `zabkeeper bench`).
+	cpuProfile string
+	memProfile string
 }
 
 // serverFlags defines the server command's flags, writing help to out.
@@ -121,6 +125,8 @@ func serverFlags(out io.Writer, o *serverOptions) *flag.FlagSet {
 	fs.BoolVar(&o.truncateCorruptTail, "truncate-corrupt-tail", false,
 		"repair: if the txn log's final record is complete but fails its checksum (corruption, which makes the server refuse to start), "+
 			"drop it and anything after it, logging what is dropped; the record may hold an acknowledged write")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the whole run to this file (written at exit)")
+	fs.StringVar(&o.memProfile, "memprofile", "", "write a pprof allocation profile to this file at exit (every allocation since the start)")
 	fs.StringVar(&o.bug, "plant-bug", "", "run with a known bug planted, to test that the fault harness catches it (needs a build with -tags simbugs; never in production): "+bugNames())
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: zabkeeper server [flags]\n\nRuns the server until SIGINT or SIGTERM.\n\nFlags:\n")
@@ -165,6 +171,12 @@ func runServer(args []string, stderr io.Writer) int {
 	}
 
 	setMemoryLimit(logger)
+	stopProfiles, err := startProfiles(o.cpuProfile, o.memProfile)
+	if err != nil {
+		fmt.Fprintf(stderr, "zabkeeper server: %v\n", err)
+		return 2
+	}
+	defer stopProfiles(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, o.config, o.truncateCorruptTail, logger); err != nil {

@@ -26,24 +26,33 @@ const systemSubtree = "/zookeeper/"
 
 // nodeHash returns the digest contribution of the node at path.
 func nodeHash(path string, n *node) uint64 {
+	var scratch []byte
+	return hashNode(&scratch, path, n)
+}
+
+// hashNode is nodeHash with a scratch buffer the caller keeps: the CRC
+// routines take slices that escape, so hashing from the stack would cost two
+// allocations per call, four per write (Tree.hashScratch).
+func hashNode(scratch *[]byte, path string, n *node) uint64 {
 	if strings.HasPrefix(path, systemSubtree) {
 		return 0
 	}
 	if path == rootPath {
 		path = ""
 	}
-	var b [60]byte
-	binary.BigEndian.PutUint64(b[0:], uint64(n.czxid))
-	binary.BigEndian.PutUint64(b[8:], uint64(n.mzxid))
-	binary.BigEndian.PutUint64(b[16:], uint64(n.pzxid))
-	binary.BigEndian.PutUint64(b[24:], uint64(n.ctime))
-	binary.BigEndian.PutUint64(b[32:], uint64(n.mtime))
-	binary.BigEndian.PutUint32(b[40:], uint32(n.version))
-	binary.BigEndian.PutUint32(b[44:], uint32(n.cversion))
-	binary.BigEndian.PutUint32(b[48:], uint32(n.aversion))
-	binary.BigEndian.PutUint64(b[52:], uint64(n.ephemeralOwner()))
-	crc := crc32.Update(0, crc32.IEEETable, []byte(path))
+	b := append((*scratch)[:0], path...)
+	crc := crc32.Update(0, crc32.IEEETable, b)
 	crc = crc32.Update(crc, crc32.IEEETable, n.data)
-	crc = crc32.Update(crc, crc32.IEEETable, b[:])
+	b = binary.BigEndian.AppendUint64(b[:0], uint64(n.czxid))
+	b = binary.BigEndian.AppendUint64(b, uint64(n.mzxid))
+	b = binary.BigEndian.AppendUint64(b, uint64(n.pzxid))
+	b = binary.BigEndian.AppendUint64(b, uint64(n.ctime))
+	b = binary.BigEndian.AppendUint64(b, uint64(n.mtime))
+	b = binary.BigEndian.AppendUint32(b, uint32(n.version))
+	b = binary.BigEndian.AppendUint32(b, uint32(n.cversion))
+	b = binary.BigEndian.AppendUint32(b, uint32(n.aversion))
+	b = binary.BigEndian.AppendUint64(b, uint64(n.ephemeralOwner()))
+	crc = crc32.Update(crc, crc32.IEEETable, b)
+	*scratch = b
 	return uint64(crc)
 }

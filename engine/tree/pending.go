@@ -42,7 +42,7 @@ func (t *Tree) record(zxid int64, path string, n *node, childCount int) {
 	prev, had := t.pending.byPath[path]
 	old, _ := t.lookup(path)
 	c := &change{zxid: zxid, path: path, n: n, childCount: childCount, prev: prev, hadPrev: had,
-		delta: nodeDigest(path, n) - nodeDigest(path, old)}
+		delta: t.nodeDigest(path, n) - t.nodeDigest(path, old)}
 	t.pending.digest += c.delta
 	t.pending.byPath[path] = c
 	t.pending.log = append(t.pending.log, c)
@@ -95,11 +95,11 @@ func (t *Tree) PendingDigest() uint64 { return t.digest + t.pending.digest }
 
 // nodeDigest is the digest contribution of the node at path; a missing node
 // (nil) contributes nothing.
-func nodeDigest(path string, n *node) uint64 {
+func (t *Tree) nodeDigest(path string, n *node) uint64 {
 	if n == nil {
 		return 0
 	}
-	return nodeHash(path, n)
+	return hashNode(&t.hashScratch, path, n)
 }
 
 // PendingCount returns the number of outstanding path changes.

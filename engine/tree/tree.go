@@ -104,6 +104,8 @@ const (
 // Tree is the znode data tree of one replica.
 type Tree struct {
 	opts Options
+	// hashScratch is hashNode's buffer (the tree changes on one goroutine).
+	hashScratch []byte
 
 	// nodes maps a path to its znode. Nodes are immutable values: every
 	// change replaces the pointer, which is what makes Snapshot cheap.
@@ -195,7 +197,7 @@ func newEmpty(opts Options) *Tree {
 // (children, ephemerals, reapable set, digest, data size) up to date.
 func (t *Tree) putNode(path string, n *node) {
 	if old := t.nodes[path]; old != nil {
-		t.digest -= nodeHash(path, old)
+		t.digest -= hashNode(&t.hashScratch, path, old)
 		t.dataSize -= int64(len(old.data))
 	} else {
 		t.dataSize += int64(len(path))
@@ -222,7 +224,7 @@ func (t *Tree) putNode(path string, n *node) {
 		t.indexQuota(path, true)
 	}
 	t.nodes[path] = n
-	t.digest += nodeHash(path, n)
+	t.digest += hashNode(&t.hashScratch, path, n)
 	t.dataSize += int64(len(n.data))
 }
 
@@ -232,7 +234,7 @@ func (t *Tree) removeNode(path string) {
 	if old == nil {
 		return
 	}
-	t.digest -= nodeHash(path, old)
+	t.digest -= hashNode(&t.hashScratch, path, old)
 	t.dataSize -= int64(len(old.data)) + int64(len(path))
 	delete(t.nodes, path)
 	delete(t.children, path)

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestStartProfiles: --cpuprofile and --memprofile leave pprof files (gzip
+// streams) at exit.
+func TestStartProfiles(t *testing.T) {
+	dir := t.TempDir()
+	cpu, mem := filepath.Join(dir, "cpu.pprof"), filepath.Join(dir, "mem.pprof")
+	stop, err := startProfiles(cpu, mem)
+	require.NoError(t, err)
+	sink := 0
+	for i := range 1_000_000 {
+		sink += i % 7
+	}
+	_ = make([]byte, 1<<20)
+	stop(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NotZero(t, sink)
+	for _, p := range []string{cpu, mem} {
+		b, err := os.ReadFile(p)
+		require.NoError(t, err)
+		require.Greater(t, len(b), 2, p)
+		require.Equal(t, []byte{0x1f, 0x8b}, b[:2], "%s is a gzipped pprof profile", p)
+	}
+
+	_, err = startProfiles(filepath.Join(dir, "missing", "cpu.pprof"), "")
+	require.Error(t, err)
+}
