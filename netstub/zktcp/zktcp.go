@@ -122,6 +122,8 @@ type Transport struct {
 	learner *qLink           // our link to the leader we follow or observe
 	leading map[int64]*qLink // learners' links to us
 	conns   map[net.Conn]struct{}
+
+	tlsFail tlsFailures // TLS handshake failures with peers dialed, logged once
 }
 
 var _ netstub.Transport = (*Transport)(nil)
@@ -412,7 +414,7 @@ func (t *Transport) dial(peer int64, addr string) (net.Conn, error) {
 		return nil, err
 	}
 	if t.cfg.TLS != nil {
-		if c, err = t.cfg.TLS.DialTLS(t.ctx, c, peer, host); err != nil {
+		if c, err = t.dialTLS(c, peer, host); err != nil {
 			return nil, err
 		}
 	}
