@@ -4,7 +4,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
+	"strings"
 	"sync"
 )
 
@@ -47,7 +49,7 @@ func (t *Transport) dialTLS(c net.Conn, peer int64, host string) (net.Conn, erro
 	tc, err := t.cfg.TLS.DialTLS(t.ctx, c, peer, host)
 	if err != nil {
 		if t.ctx.Err() == nil && t.tlsFail.failed(peer, err) {
-			t.log.Warn("TLS handshake with peer failed", "peer", peer, "remote", remote, "reason", tlsReason(err), "err", err)
+			t.log.Warn("TLS handshake with peer failed", "peer", peer, "remote", remote, "err", withTLSReason(err))
 		}
 		return nil, err
 	}
@@ -55,12 +57,13 @@ func (t *Transport) dialTLS(c net.Conn, peer int64, host string) (net.Conn, erro
 	return tc, nil
 }
 
-// tlsReason names why a TLS handshake failed, for the log line.
+// tlsReason names why a TLS handshake failed, for the log line ("" when
+// the error says it well enough: a timeout, a reset).
 func tlsReason(err error) string {
 	var unknown x509.UnknownAuthorityError
 	var hostname x509.HostnameError
 	var invalid x509.CertificateInvalidError
-	var alert tls.AlertError
+	var record tls.RecordHeaderError
 	switch {
 	case errors.As(err, &unknown):
 		return "peer's certificate is from an untrusted CA"
@@ -68,8 +71,24 @@ func tlsReason(err error) string {
 		return "peer's certificate does not name its host"
 	case errors.As(err, &invalid):
 		return "peer's certificate is invalid"
-	case errors.As(err, &alert):
-		return "peer refused our certificate"
+	case strings.Contains(err.Error(), "remote error: tls: "):
+		// crypto/tls reports an alert from the peer as a net.OpError
+		// around an unexported type: the peer refused our certificate
+		// (or our offer).
+		_, alert, _ := strings.Cut(err.Error(), "remote error: tls: ")
+		return "peer refused the TLS handshake: " + alert
+	case errors.As(err, &record):
+		return "plain text, not TLS"
+	case strings.Contains(err.Error(), "didn't provide a certificate"):
+		return "peer sent no certificate"
 	}
-	return "TLS handshake failed"
+	return ""
+}
+
+// withTLSReason puts err's reason (tlsReason) in front of it, if it has one.
+func withTLSReason(err error) error {
+	if r := tlsReason(err); r != "" {
+		return fmt.Errorf("%s: %w", r, err)
+	}
+	return err
 }

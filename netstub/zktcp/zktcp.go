@@ -396,7 +396,7 @@ func (t *Transport) accept(c net.Conn) (net.Conn, func(int64) error, error) {
 	}
 	stream, tc, err := t.cfg.TLS.AcceptTLS(t.ctx, c)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, withTLSReason(err)
 	}
 	verify := func(peer int64) error {
 		if tc == nil || t.cfg.TLS.VerifyPeer == nil {
