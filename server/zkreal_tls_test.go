@@ -263,3 +263,69 @@ func requireClosedConn(t *testing.T, c net.Conn) {
 		}
 	}
 }
+
+// mixedTLSKeysNamed is mixedTLSKeys with a certificate naming only dns.
+func mixedTLSKeysNamed(t *testing.T, dir string, ca *tlstest.CA, id int, dns string) map[string]string {
+	keys := mixedTLSKeys(t, dir, ca, id)
+	leaf := ca.Issue(t, tlstest.Options{Subject: pkix.Name{CommonName: dns}, DNSNames: []string{dns}})
+	keys["ssl.quorum.keyStore.location"] = tlstest.WriteFile(t, dir, fmt.Sprintf("quorum-%d-named.pem", id), leaf.KeyStorePEM)
+	return keys
+}
+
+// TestMixedTLSHostnameVerification: ssl.quorum.hostnameVerification is
+// on by default on both sides. A zabkeeper whose certificate (from the
+// right CA) names only zk-3.example, not the 127.0.0.1 of its server.3
+// line, is refused by the ZooKeepers on both ends of a link: as a client
+// (ZooKeeper's election and quorum ports check the dialer's address too)
+// and as a server. zabkeeper logs the refusals with the peer, and the
+// ZooKeepers keep serving.
+func TestMixedTLSHostnameVerification(t *testing.T) {
+	e, ca := newMixedTLSEnsemble(t, 3)
+	e.extra[3] = mixedTLSKeysNamed(t, t.TempDir(), ca, 3, "zk-3.example")
+	delete(e.extra[3], "ssl.quorum.hostnameVerification") // the default: on
+	z1 := e.startZooKeeper(t, 1)
+	z2 := e.startZooKeeper(t, 2)
+	pollUntil(t, "ZooKeeper 1 and 2 serve", func() bool {
+		m1, m2 := zkMode(z1), zkMode(z2)
+		return (m1 == "leader" && m2 == "follower") || (m1 == "follower" && m2 == "leader")
+	})
+	ours, logs := e.startZabkeeperLogged(t, 3)
+	pollUntil(t, "zabkeeper logs that ZooKeeper 1 and 2 refuse its certificate", func() bool {
+		l := logs.String()
+		return regexpLine(l, `TLS handshake with peer failed.*peer=1.*peer refused the TLS handshake`) &&
+			regexpLine(l, `TLS handshake with peer failed.*peer=2.*peer refused the TLS handshake`)
+	})
+	pollUntil(t, "ZooKeeper logs the name mismatch", func() bool {
+		return strings.Contains(z1.Log()+z2.Log(), "Failed to verify host address: 127.0.0.1")
+	})
+	t.Logf("zabkeeper's refusals:\n%s", grepLines(logs.String(), "TLS handshake with peer failed"))
+	require.NotEqual(t, "follower", mode(t, ours.addr))
+	zc := connectMixed(t, z1.Addr)
+	mustCreate(t, zc, "/still", nil, 0)
+}
+
+// TestMixedTLSHostnameVerificationOff: with
+// ssl.quorum.hostnameVerification=false on every server, certificates of
+// the quorum CA that do not name 127.0.0.1 are accepted both ways (only
+// the chain is checked, as ZooKeeper does): zabkeeper, with such a
+// certificate, follows ZooKeepers whose certificates name other hosts.
+func TestMixedTLSHostnameVerificationOff(t *testing.T) {
+	e, ca := newMixedTLSEnsemble(t, 3)
+	dir := t.TempDir()
+	for id := 1; id <= 3; id++ {
+		e.extra[id] = mixedTLSKeysNamed(t, dir, ca, id, fmt.Sprintf("zk-%d.example", id))
+		e.extra[id]["ssl.quorum.hostnameVerification"] = "false"
+	}
+	z1 := e.startZooKeeper(t, 1)
+	z2 := e.startZooKeeper(t, 2)
+	pollUntil(t, "ZooKeeper 1 and 2 serve", func() bool {
+		m1, m2 := zkMode(z1), zkMode(z2)
+		return (m1 == "leader" && m2 == "follower") || (m1 == "follower" && m2 == "leader")
+	})
+	ours, logs := e.startZabkeeperLogged(t, 3)
+	pollUntil(t, "zabkeeper follows over TLS without hostname verification", func() bool { return mode(t, ours.addr) == "follower" })
+	oc := connectMixed(t, ours.addr)
+	mustCreate(t, oc, "/no-names", []byte("o"), 0)
+	readEventually(t, connectMixed(t, z1.Addr), "/no-names", []byte("o"))
+	require.NotContains(t, logs.String(), "TLS handshake with peer failed")
+}
