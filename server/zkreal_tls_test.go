@@ -329,3 +329,32 @@ func TestMixedTLSHostnameVerificationOff(t *testing.T) {
 	readEventually(t, connectMixed(t, z1.Addr), "/no-names", []byte("o"))
 	require.NotContains(t, logs.String(), "TLS handshake with peer failed")
 }
+
+// TestMixedTLSZabkeeperVerifiesHostnames: a zabkeeper leader (hostname
+// verification on, the default) refuses a ZooKeeper whose certificate,
+// from the right CA, names zk-2.example rather than the 127.0.0.1 of its
+// server.2 line: when ZooKeeper dials it (the certificate must name the
+// host of the id the connection claims) and when it dials ZooKeeper (the
+// certificate must name the address dialed). The ZooKeeper with a proper
+// certificate follows and the ensemble serves.
+func TestMixedTLSZabkeeperVerifiesHostnames(t *testing.T) {
+	e, ca := newMixedTLSEnsemble(t, 3)
+	e.extra[2] = mixedTLSKeysNamed(t, t.TempDir(), ca, 2, "zk-2.example")
+	e.extra[2]["ssl.quorum.hostnameVerification"] = "false" // ZooKeeper 2 itself checks chains only
+	ours, logs := e.startZabkeeperLogged(t, 3)
+	z1 := e.startZooKeeper(t, 1)
+	pollUntil(t, "zabkeeper leads ZooKeeper 1", func() bool {
+		return mode(t, ours.addr) == "leader" && zkMode(z1) == "follower"
+	})
+	z2 := e.startZooKeeper(t, 2)
+	pollUntil(t, "zabkeeper refuses ZooKeeper 2's certificate both ways", func() bool {
+		l := logs.String()
+		return regexpLine(l, `refused election connection.*peer=2.*does not match peer 2: server.2 is 127.0.0.1`) &&
+			regexpLine(l, `TLS handshake with peer failed.*peer=2.*does not name its host`)
+	})
+	t.Logf("zabkeeper's refusals:\n%s", grepLines(logs.String(), "TLS handshake with peer failed", "refused election connection"))
+	require.Empty(t, zkMode(z2), "ZooKeeper 2 never joins")
+	oc := connectMixed(t, ours.addr)
+	mustCreate(t, oc, "/served", []byte("o"), 0)
+	readEventually(t, connectMixed(t, z1.Addr), "/served", []byte("o"))
+}

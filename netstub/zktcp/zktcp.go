@@ -402,7 +402,10 @@ func (t *Transport) accept(c net.Conn) (net.Conn, func(int64) error, error) {
 		if tc == nil || t.cfg.TLS.VerifyPeer == nil {
 			return nil
 		}
-		return t.cfg.TLS.VerifyPeer(peer, tc.ConnectionState())
+		if err := t.cfg.TLS.VerifyPeer(peer, tc.ConnectionState()); err != nil {
+			return fmt.Errorf("TLS certificate does not match peer %d: %w", peer, err)
+		}
+		return nil
 	}
 	return stream, verify, nil
 }
