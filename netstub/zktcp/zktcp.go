@@ -402,7 +402,7 @@ func (t *Transport) accept(c net.Conn) (net.Conn, func(int64) error, error) {
 		if tc == nil || t.cfg.TLS.VerifyPeer == nil {
 			return nil
 		}
-		if err := t.cfg.TLS.VerifyPeer(peer, tc.ConnectionState()); err != nil {
+		if err := t.cfg.TLS.VerifyPeer(peer, c.RemoteAddr(), tc.ConnectionState()); err != nil {
 			return fmt.Errorf("TLS certificate does not match peer %d: %w", peer, err)
 		}
 		return nil
