@@ -358,3 +358,37 @@ func TestMixedTLSZabkeeperVerifiesHostnames(t *testing.T) {
 	mustCreate(t, oc, "/served", []byte("o"), 0)
 	readEventually(t, connectMixed(t, z1.Addr), "/served", []byte("o"))
 }
+
+// TestMixedTLSPortUnificationPlainZabkeeper: the same step of the move to
+// quorum TLS the other way round: zabkeeper 2 still dials in plain text
+// (portUnification=true, sslQuorum=false) and is let in by ZooKeeper 1's
+// unified election port (which itself dials in TLS) and by zabkeeper 3,
+// the leader, whose unified ports take both.
+func TestMixedTLSPortUnificationPlainZabkeeper(t *testing.T) {
+	e, _ := newMixedTLSEnsemble(t, 3)
+	for id := 1; id <= 3; id++ {
+		e.extra[id]["portUnification"] = "true"
+	}
+	e.extra[2]["sslQuorum"] = "false"
+
+	leader, leaderLogs := e.startZabkeeperLogged(t, 3)
+	z1 := e.startZooKeeper(t, 1)
+	pollUntil(t, "zabkeeper 3 leads ZooKeeper 1 over TLS", func() bool {
+		return mode(t, leader.addr) == "leader" && zkMode(z1) == "follower"
+	})
+	plain, plainLogs := e.startZabkeeperLogged(t, 2)
+	pollUntil(t, "zabkeeper 2, dialing in plain text, follows", func() bool { return mode(t, plain.addr) == "follower" })
+	pc := connectMixed(t, plain.addr)
+	zc := connectMixed(t, z1.Addr)
+	mustCreate(t, pc, "/plain", []byte("p"), 0)
+	mustCreate(t, zc, "/zk1", []byte("z"), 0)
+	readEventually(t, zc, "/plain", []byte("p"))
+	readEventually(t, pc, "/zk1", []byte("z"))
+	pollUntil(t, "zabkeeper 2's plain election link with ZooKeeper 1 is up", func() bool {
+		return regexpLine(plainLogs.String(), `election link up.*peer=1`)
+	})
+	require.Contains(t, z1.Log(), "Creating TLS-enabled quorum server socket", "ZooKeeper 1's ports are unified")
+	require.NotContains(t, leaderLogs.String(), "refused")
+	require.NotContains(t, plainLogs.String(), "refused")
+	requireCleanZooKeeperLog(t, z1, 0)
+}
