@@ -84,7 +84,7 @@ func (pt *PeerTLS) DialTLS(ctx context.Context, conn net.Conn, peer int64, host 
 	if pt.Client == nil {
 		return conn, nil
 	}
-	tc := tlsClient(conn, pt.Client(peer, host))
+	tc := tlsClient(conn, pt.clientConfig(peer, host, conn.RemoteAddr()))
 	_ = conn.SetDeadline(time.Now().Add(handshakeTimeout))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		_ = conn.Close()

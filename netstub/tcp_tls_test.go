@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ import (
 
 // peerTLSFor makes the PeerTLS of one server: its certificate from ca,
 // mutual verification against ca, and verify as the acceptor's check.
-func peerTLSFor(t *testing.T, ca *tlstest.CA, cn string, verify func(int64, tls.ConnectionState) error) *PeerTLS {
+func peerTLSFor(t *testing.T, ca *tlstest.CA, cn string, verify func(int64, net.Addr, tls.ConnectionState) error) *PeerTLS {
 	leaf := ca.Issue(t, tlstest.Options{Subject: pkix.Name{CommonName: cn}})
 	cert, err := tls.X509KeyPair(leaf.CertPEM, leaf.KeyPEM)
 	require.NoError(t, err)
@@ -43,7 +44,7 @@ func TestTCPPeerTLS(t *testing.T) {
 	ca := tlstest.NewCA(t, "peer CA")
 	reject := errors.New("not the host of server.1")
 	var refuse1 atomic.Bool
-	verify := func(peer int64, st tls.ConnectionState) error {
+	verify := func(peer int64, _ net.Addr, st tls.ConnectionState) error {
 		if len(st.PeerCertificates) == 0 {
 			return errors.New("no certificate")
 		}

@@ -2,12 +2,14 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/zabkeeper/zabkeeper/netstub"
@@ -181,8 +183,9 @@ func (s *Server) x509IDs(cert *x509.Certificate) ([]proto.Id, error) {
 // this server dials in plain text unless sslQuorum is set):
 // both ends present their certificate, the dialer checks the acceptor's
 // against the host it dials, and the acceptor checks the dialer's against
-// the server.N host of the id it claims (ssl.quorum.hostnameVerification,
-// default true; with it off only the chain is checked).
+// the server.N host of the id it claims, or its own address when that is
+// one of the host's (ssl.quorum.hostnameVerification, default true, as
+// ZooKeeper's; with it off only the chain is checked).
 func (s *Server) peerTLS() *netstub.PeerTLS {
 	st := s.quorumTLS
 	if st == nil {
@@ -193,7 +196,7 @@ func (s *Server) peerTLS() *netstub.PeerTLS {
 		p.Client = func(_ int64, host string) *tls.Config { return st.ClientConfig(host) }
 	}
 	if s.cfg.TLS.QuorumSettings.HostnameVerification {
-		p.VerifyPeer = func(peer int64, state tls.ConnectionState) error {
+		p.VerifyPeer = func(peer int64, remote net.Addr, state tls.ConnectionState) error {
 			spec, ok := s.cfg.Servers[int(peer)]
 			if !ok {
 				return fmt.Errorf("no server.%d configured", peer)
@@ -201,11 +204,26 @@ func (s *Server) peerTLS() *netstub.PeerTLS {
 			if len(state.PeerCertificates) == 0 {
 				return errors.New("no certificate")
 			}
-			if err := state.PeerCertificates[0].VerifyHostname(spec.Host); err != nil {
+			if err := netstub.VerifyPeerHost(state.PeerCertificates[0], spec.Host, remote, hostHasIP(spec.Host)); err != nil {
 				return fmt.Errorf("server.%d is %s: %w", peer, spec.Host, err)
 			}
 			return nil
 		}
 	}
 	return p
+}
+
+// hostHasIP returns whether ip is one of host's addresses (a fresh lookup,
+// bounded by the handshake timeout: the check runs once per accepted peer
+// connection).
+func hostHasIP(host string) func(ip string) bool {
+	return func(ip string) bool {
+		if host == ip {
+			return true
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), DefaultHandshakeTimeout)
+		defer cancel()
+		addrs, err := net.DefaultResolver.LookupHost(ctx, host)
+		return err == nil && slices.Contains(addrs, ip)
+	}
 }

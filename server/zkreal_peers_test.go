@@ -57,6 +57,9 @@ type mixedEnsemble struct {
 	servers map[int]server.ServerSpec
 	zk      map[int]*zkreal.Server
 	ours    map[int]*member
+	// extra holds more zoo.cfg keys per server id (quorum TLS), read by
+	// ZooKeeper and zabkeeper alike.
+	extra map[int]map[string]string
 }
 
 func newMixedEnsemble(t *testing.T, n int) *mixedEnsemble {
@@ -89,6 +92,9 @@ func (e *mixedEnsemble) startZooKeeperOn(t *testing.T, id int, dir string, port 
 	if e.servers[id].Observer {
 		cfg["peerType"] = "observer"
 	}
+	for k, v := range e.extra[id] {
+		cfg[k] = v
+	}
 	z := zkreal.Start(t, zkreal.Options{DataDir: dir, MyID: id, Config: cfg, ClientPort: port})
 	t.Cleanup(func() {
 		if t.Failed() || os.Getenv("ZABKEEPER_TEST_DEBUG") != "" {
@@ -110,6 +116,15 @@ func (e *mixedEnsemble) startZabkeeper(t *testing.T, id int) *member {
 // startZabkeeperOn is startZabkeeper on the dataDir dir and the client
 // address clientAddr (a swapped ZooKeeper's), or private ones for "".
 func (e *mixedEnsemble) startZabkeeperOn(t *testing.T, id int, dir, clientAddr string) *member {
+	m := &member{id: id, cfg: e.zabkeeperConfig(t, id, dir, clientAddr)}
+	m.open(t)
+	m.serve(t)
+	e.ours[id] = m
+	return m
+}
+
+// zabkeeperConfig is the configuration startZabkeeperOn runs with.
+func (e *mixedEnsemble) zabkeeperConfig(t *testing.T, id int, dir, clientAddr string) server.Config {
 	var text strings.Builder
 	text.WriteString("tickTime=2000\ninitLimit=10\nsyncLimit=5\nzabkeeper.peerProtocol=zookeeper\n")
 	for sid := 1; sid <= len(e.servers); sid++ {
@@ -119,6 +134,9 @@ func (e *mixedEnsemble) startZabkeeperOn(t *testing.T, id int, dir, clientAddr s
 			text.WriteString(":observer")
 		}
 		text.WriteString("\n")
+	}
+	for k, v := range e.extra[id] {
+		fmt.Fprintf(&text, "%s=%s\n", k, v)
 	}
 	parsed, err := server.ParseConfig(strings.NewReader(text.String()), nil)
 	require.NoError(t, err)
@@ -140,11 +158,10 @@ func (e *mixedEnsemble) startZabkeeperOn(t *testing.T, id int, dir, clientAddr s
 		cfg.ClientPort, err = strconv.Atoi(port)
 		require.NoError(t, err)
 	}
-	m := &member{id: id, cfg: cfg}
-	m.open(t)
-	m.serve(t)
-	e.ours[id] = m
-	return m
+	if len(e.extra[id]) > 0 {
+		cfg.TLS = parsed.TLS
+	}
+	return cfg
 }
 
 func lastLines(s string, n int) string {

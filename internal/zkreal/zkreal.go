@@ -31,8 +31,17 @@ const Jar = "/usr/share/java/zookeeper.jar"
 // slf4jSimple makes ZooKeeper log to standard error (tests read the log).
 const slf4jSimple = "/usr/share/java/slf4j-simple.jar"
 
-// Classpath is what the JVM runs with: the server jar and a logger.
-const Classpath = Jar + ":" + slf4jSimple
+// nettyCodec is Netty's codec jar, which zookeeper.jar's manifest leaves
+// out although ZooKeeper's quorum TLS needs it: UnifiedServerSocket tells
+// TLS from plain text with Netty's SslHandler, a ByteToMessageDecoder.
+// Without it a server with sslQuorum=true or portUnification=true loses
+// its election listener at the first connection (NoClassDefFoundError,
+// swallowed by an executor: "Leaving listener").
+const nettyCodec = "/usr/share/java/netty-codec.jar"
+
+// Classpath is what the JVM runs with: the server jar, Netty's codec
+// (quorum TLS) and a logger.
+const Classpath = Jar + ":" + nettyCodec + ":" + slf4jSimple
 
 // startTimeout bounds a JVM start on a busy machine.
 const startTimeout = 90 * time.Second
@@ -52,6 +61,9 @@ func Check() error {
 	}
 	if _, err := os.Stat(slf4jSimple); err != nil {
 		return fmt.Errorf("ZooKeeper's logger binding is not installed (%s missing): apt-get install -y libslf4j-java", slf4jSimple)
+	}
+	if _, err := os.Stat(nettyCodec); err != nil {
+		return fmt.Errorf("Netty's codec is not installed (%s missing): apt-get install -y libnetty-java", nettyCodec)
 	}
 	if _, err := exec.LookPath("java"); err != nil {
 		return fmt.Errorf("java is not on PATH: apt-get install -y zookeeper (it brings a JRE)")

@@ -122,6 +122,8 @@ type Transport struct {
 	learner *qLink           // our link to the leader we follow or observe
 	leading map[int64]*qLink // learners' links to us
 	conns   map[net.Conn]struct{}
+
+	tlsFail tlsFailures // TLS handshake failures with peers dialed, logged once
 }
 
 var _ netstub.Transport = (*Transport)(nil)
@@ -394,13 +396,16 @@ func (t *Transport) accept(c net.Conn) (net.Conn, func(int64) error, error) {
 	}
 	stream, tc, err := t.cfg.TLS.AcceptTLS(t.ctx, c)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, withTLSReason(err)
 	}
 	verify := func(peer int64) error {
 		if tc == nil || t.cfg.TLS.VerifyPeer == nil {
 			return nil
 		}
-		return t.cfg.TLS.VerifyPeer(peer, tc.ConnectionState())
+		if err := t.cfg.TLS.VerifyPeer(peer, c.RemoteAddr(), tc.ConnectionState()); err != nil {
+			return fmt.Errorf("TLS certificate does not match peer %d: %w", peer, err)
+		}
+		return nil
 	}
 	return stream, verify, nil
 }
@@ -412,7 +417,7 @@ func (t *Transport) dial(peer int64, addr string) (net.Conn, error) {
 		return nil, err
 	}
 	if t.cfg.TLS != nil {
-		if c, err = t.cfg.TLS.DialTLS(t.ctx, c, peer, host); err != nil {
+		if c, err = t.dialTLS(c, peer, host); err != nil {
 			return nil, err
 		}
 	}
