@@ -229,10 +229,10 @@ func (s *Snapshot) Write(w io.Writer, sessions []SnapshotSession) (int64, error)
 		e.WriteLong(n.ctime)
 		e.WriteLong(n.mtime)
 		e.WriteInt(n.version)
-		e.WriteInt(n.cversion)
-		e.WriteInt(n.aversion)
+		e.WriteInt(n.cversion())
+		e.WriteInt(n.aversion())
 		e.WriteLong(n.ephemeralOwner())
-		e.WriteLong(n.pzxid)
+		e.WriteLong(n.pzxid())
 		if err := sw.maybeFlush(); err != nil {
 			return sw.total, err
 		}
@@ -462,7 +462,7 @@ func ReadSnapshot(r io.Reader, opts Options, zxid int64) (*LoadedSnapshot, error
 	// later with an equal list share it with the loaded ones.
 	// In id order: which lists fit under maxSharedACLs must not depend
 	// on map order (it decides nothing observable, but stays the same).
-	refs := make(map[int64]*[]proto.ACL, len(acls))
+	refs := make(map[int64]*nodeMeta, len(acls))
 	for _, id := range slices.Sorted(maps.Keys(acls)) {
 		refs[id] = t.acls.share(acls[id])
 	}
@@ -493,9 +493,9 @@ func ReadSnapshot(r io.Reader, opts Options, zxid int64) (*LoadedSnapshot, error
 		}
 		n := &node{data: data}
 		if aclID == openACLID {
-			n.aclRef = open
+			n.meta = open
 		} else if ref, ok := refs[aclID]; ok {
-			n.aclRef = ref
+			n.meta = ref
 		} else {
 			return nil, fmt.Errorf("%w: at offset %d: node %q refers to ACL %d, which the ACL cache lacks", ErrBadSnapshot, at, p, aclID)
 		}
@@ -504,10 +504,8 @@ func ReadSnapshot(r io.Reader, opts Options, zxid int64) (*LoadedSnapshot, error
 		n.ctime = int64(binary.BigEndian.Uint64(stat[16:]))
 		n.mtime = int64(binary.BigEndian.Uint64(stat[24:]))
 		n.version = int32(binary.BigEndian.Uint32(stat[32:]))
-		n.cversion = int32(binary.BigEndian.Uint32(stat[36:]))
-		n.aversion = int32(binary.BigEndian.Uint32(stat[40:]))
 		n.setEphemeralOwner(int64(binary.BigEndian.Uint64(stat[44:])))
-		n.pzxid = int64(binary.BigEndian.Uint64(stat[52:]))
+		n.setCounters(int64(binary.BigEndian.Uint64(stat[52:])), int32(binary.BigEndian.Uint32(stat[36:])), int32(binary.BigEndian.Uint32(stat[40:])))
 		if err := t.loadNode(p, n); err != nil {
 			return nil, fmt.Errorf("%w: at offset %d: %w", ErrBadSnapshot, at, err)
 		}
