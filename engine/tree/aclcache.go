@@ -16,17 +16,20 @@ const maxSharedACLs = 4096
 // hold one list instead of a million copies (a list of one entry is about 64
 // bytes with its strings). Lists stored in nodes are never modified, so
 // sharing them is safe. Entries are never dropped; maxSharedACLs bounds them.
+//
+// What it hands out is a nodeMeta with the initial Stat fields, so the
+// leaves with an equal list share their meta too (node.go).
 type aclCache struct {
-	lists map[string]*[]proto.ACL
+	lists map[string]*nodeMeta
 	key   []byte // scratch for the lookup key
 }
 
-// share returns a reference to the cached list equal to acl, caching acl if
-// there is none yet and room for it (else a reference of its own, as
-// aclRefOf). Every node with an equal list then holds the same pointer.
-func (c *aclCache) share(acl []proto.ACL) *[]proto.ACL {
+// share returns the meta of the cached list equal to acl, caching acl if
+// there is none yet and room for it (else a meta of its own, as metaOf).
+// Every leaf with an equal list then holds the same pointer.
+func (c *aclCache) share(acl []proto.ACL) *nodeMeta {
 	if len(acl) == 0 {
-		return aclRefOf(acl)
+		return metaOf(acl)
 	}
 	k := c.key[:0]
 	for _, a := range acl {
@@ -41,9 +44,9 @@ func (c *aclCache) share(acl []proto.ACL) *[]proto.ACL {
 		return l
 	}
 	if c.lists == nil {
-		c.lists = map[string]*[]proto.ACL{}
+		c.lists = map[string]*nodeMeta{}
 	}
-	ref := aclRefOf(acl)
+	ref := metaOf(acl)
 	if len(c.lists) < maxSharedACLs {
 		c.lists[string(k)] = ref
 	}

@@ -139,9 +139,9 @@ func (a *applier) create(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
 		// its effect already: as ZooKeeper's DataTree.createNode and
 		// processTxn, the node takes the txn's ACL and, for a create of
 		// type 1, the parent takes the txn's cversion if that is larger.
-		t.putNode(txn.Path, existing.withACL(t.acls.share(txn.ACL), existing.aversion))
+		t.putNode(txn.Path, existing.withACL(t.acls.share(txn.ACL), existing.aversion()))
 		if txn.Type == proto.OpCreate && parent != nil {
-			if cv := parentCversion(parent, txn.ParentCversion); cversionAfter(cv, parent.cversion) {
+			if cv := parentCversion(parent, txn.ParentCversion); cversionAfter(cv, parent.cversion()) {
 				t.putNode(parentPath, parent.withChildCreated(cv, a.zxid))
 			}
 		}
@@ -156,7 +156,7 @@ func (a *applier) create(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
 	// The parent's cversion and pzxid only move forward (a replayed
 	// create of a node deleted within a fuzzy snapshot's range must not
 	// set them back), as in ZooKeeper's DataTree.createNode.
-	if cv := parentCversion(parent, txn.ParentCversion); cversionAfter(cv, parent.cversion) {
+	if cv := parentCversion(parent, txn.ParentCversion); cversionAfter(cv, parent.cversion()) {
 		parent = parent.withChildCreated(cv, a.zxid)
 		t.putNode(parentPath, parent)
 	}
@@ -181,7 +181,7 @@ func (a *applier) delete(path string) proto.ErrCode {
 		// Replayed over a fuzzy snapshot that lacks the node already:
 		// ZooKeeper's DataTree.deleteNode still advances the parent's
 		// pzxid.
-		if parent := t.nodes[parentPath]; parent != nil && a.zxid > parent.pzxid {
+		if parent := t.nodes[parentPath]; parent != nil && a.zxid > parent.pzxid() {
 			t.putNode(parentPath, parent.withChildDeleted(a.zxid))
 		}
 		return proto.ErrNoNode
@@ -192,7 +192,7 @@ func (a *applier) delete(path string) proto.ErrCode {
 	t.removeNode(path)
 	t.quotaApplied(path, -1, -int64(len(n.data)))
 	parent := t.nodes[parentPath]
-	if parent != nil && a.zxid > parent.pzxid {
+	if parent != nil && a.zxid > parent.pzxid() {
 		parent = parent.withChildDeleted(a.zxid)
 		t.putNode(parentPath, parent)
 	}
@@ -228,7 +228,7 @@ func (a *applier) closeSession(paths []string) {
 // DataTree.createNode and setCversionPzxid).
 func parentCversion(parent *node, txnCversion int32) int32 {
 	if txnCversion == -1 {
-		return parent.cversion + 1
+		return parent.cversion() + 1
 	}
 	return txnCversion
 }

@@ -15,7 +15,7 @@ func (t *Tree) Expired(now int64, max int) []string {
 		}
 		switch n.kind {
 		case kindContainer:
-			if n.cversion > 0 {
+			if n.cversion() > 0 {
 				out = append(out, p)
 			}
 		case kindTTL:

@@ -18,32 +18,91 @@ const (
 // node is one znode. It is an immutable value once stored in Tree.nodes:
 // changes build a modified copy (see with*) and replace the pointer.
 //
-// The layout is packed for trees of millions of znodes (96 bytes, a Go size
-// class, against 128 before): the ACL list is a pointer to a list shared
-// between equal lists (aclcache.go), the int32s sit together, and one field
-// holds an ephemeral's session or a TTL node's ttl (a node is never both).
-// The path is not stored: it is the key of Tree.nodes.
+// The layout is packed for trees of millions of znodes (80 bytes, a Go size
+// class, against 128 at first): the ACL list and the fields most znodes
+// leave at their initial values are in meta, shared between all such
+// znodes with an equal ACL list (aclcache.go); the int64s sit together; one
+// field holds an ephemeral's session or a TTL node's ttl (a node is never
+// both). The path is not stored: it is the key of Tree.nodes.
 type node struct {
-	data     []byte
-	aclRef   *[]proto.ACL // nil: a nil list
-	czxid    int64
-	mzxid    int64
-	ctime    int64
-	mtime    int64
-	pzxid    int64
-	owner    int64 // kindEphemeral: the session; kindTTL: the ttl in ms
-	version  int32
-	cversion int32 // internal: counts child creations only
-	aversion int32
-	kind     kind
+	data    []byte
+	meta    *nodeMeta
+	czxid   int64
+	mzxid   int64
+	ctime   int64
+	mtime   int64
+	owner   int64 // kindEphemeral: the session; kindTTL: the ttl in ms
+	version int32
+	kind    kind
 }
+
+// nodeMeta is a node's ACL list and the Stat fields a leaf keeps at their
+// initial values: pzxid (the czxid until a child is created or deleted),
+// cversion and aversion (0). A node whose fields are at those values points
+// at the meta aclCache.share returns for its list, shared by every such
+// node; a parent, or a node whose ACL was set, has a meta of its own (32
+// bytes). Immutable once a node refers to it.
+type nodeMeta struct {
+	acl      *[]proto.ACL // nil: a nil list
+	pzxid    int64        // valid when ownPzxid, else the node's czxid
+	cversion int32        // internal: counts child creations only
+	aversion int32
+	ownPzxid bool
+}
+
+// metaOf returns a meta of its own for acl with the initial field values.
+func metaOf(acl []proto.ACL) *nodeMeta { return &nodeMeta{acl: aclRefOf(acl)} }
+
+// initial reports whether m holds the initial field values (a shared meta).
+func (m *nodeMeta) initial() bool { return !m.ownPzxid && m.cversion == 0 && m.aversion == 0 }
 
 // acl returns the node's ACL list (shared: never modify it).
 func (n *node) acl() []proto.ACL {
-	if n.aclRef == nil {
+	if n.meta == nil || n.meta.acl == nil {
 		return nil
 	}
-	return *n.aclRef
+	return *n.meta.acl
+}
+
+// pzxid returns the zxid of the last change to the node's children.
+func (n *node) pzxid() int64 {
+	if n.meta != nil && n.meta.ownPzxid {
+		return n.meta.pzxid
+	}
+	return n.czxid
+}
+
+// cversion returns the internal count of child creations.
+func (n *node) cversion() int32 {
+	if n.meta == nil {
+		return 0
+	}
+	return n.meta.cversion
+}
+
+// aversion returns the ACL version.
+func (n *node) aversion() int32 {
+	if n.meta == nil {
+		return 0
+	}
+	return n.meta.aversion
+}
+
+// setCounters sets pzxid, cversion and aversion, keeping the shared meta
+// when they are the initial values and taking one of its own otherwise.
+func (n *node) setCounters(pzxid int64, cversion, aversion int32) {
+	var acl *[]proto.ACL
+	if n.meta != nil {
+		acl = n.meta.acl
+		if pzxid == n.czxid && cversion == 0 && aversion == 0 && n.meta.initial() {
+			return
+		}
+	}
+	m := &nodeMeta{acl: acl, cversion: cversion, aversion: aversion}
+	if pzxid != n.czxid {
+		m.pzxid, m.ownPzxid = pzxid, true
+	}
+	n.meta = m
 }
 
 // ttl returns a TTL node's ttl in ms (0 for other kinds).
@@ -120,12 +179,12 @@ func (n *node) stat(numChildren int) proto.Stat {
 		Ctime:          n.ctime,
 		Mtime:          n.mtime,
 		Version:        n.version,
-		Cversion:       2*n.cversion - int32(numChildren),
-		Aversion:       n.aversion,
+		Cversion:       2*n.cversion() - int32(numChildren),
+		Aversion:       n.aversion(),
 		EphemeralOwner: owner,
 		DataLength:     int32(len(n.data)),
 		NumChildren:    int32(numChildren),
-		Pzxid:          n.pzxid,
+		Pzxid:          n.pzxid(),
 	}
 }
 
@@ -138,15 +197,14 @@ func (n *node) clone() *node {
 // withChildCreated returns n after a child creation at zxid.
 func (n *node) withChildCreated(cversion int32, zxid int64) *node {
 	c := n.clone()
-	c.cversion = cversion
-	c.pzxid = zxid
+	c.setCounters(zxid, cversion, n.aversion())
 	return c
 }
 
 // withChildDeleted returns n after a child deletion at zxid.
 func (n *node) withChildDeleted(zxid int64) *node {
 	c := n.clone()
-	c.pzxid = zxid
+	c.setCounters(zxid, n.cversion(), n.aversion())
 	return c
 }
 
@@ -160,12 +218,12 @@ func (n *node) withData(data []byte, version int32, zxid, time int64) *node {
 	return c
 }
 
-// withACL returns n after a setACL; acl is a reference from aclRefOf or
-// aclCache.share.
-func (n *node) withACL(acl *[]proto.ACL, aversion int32) *node {
+// withACL returns n after a setACL; acl is a meta with initial values from
+// metaOf or aclCache.share, kept if n's other fields are initial too.
+func (n *node) withACL(acl *nodeMeta, aversion int32) *node {
 	c := n.clone()
-	c.aclRef = acl
-	c.aversion = aversion
+	c.meta = acl
+	c.setCounters(n.pzxid(), n.cversion(), aversion)
 	return c
 }
 
@@ -201,13 +259,13 @@ func isTTLMode(mode int32) bool {
 	return mode == proto.ModePersistentWithTTL || mode == proto.ModePersistentSequentialWithTTL
 }
 
-// newNode builds the node a create txn makes, with acl as its ACL reference
-// (from aclRefOf or aclCache.share, for txn.ACL).
-func newNode(txn *Txn, acl *[]proto.ACL, session, zxid, time int64) *node {
+// newNode builds the node a create txn makes, with acl as its meta (from
+// metaOf or aclCache.share, for txn.ACL).
+func newNode(txn *Txn, acl *nodeMeta, session, zxid, time int64) *node {
 	n := &node{
-		data:   txn.Data,
-		aclRef: acl,
-		czxid:  zxid, mzxid: zxid, pzxid: zxid,
+		data:  txn.Data,
+		meta:  acl,
+		czxid: zxid, mzxid: zxid,
 		ctime: time, mtime: time,
 		kind: createKind(txn.Type, txn.Mode),
 	}

@@ -187,7 +187,7 @@ func (t *Tree) prepareCreate(body, hdr *Txn, caller Caller, op proto.OpCode, pat
 		return code
 	}
 	if isSequential(mode) {
-		path += fmt.Sprintf("%0*d", sequenceWidth, parent.cversion)
+		path += fmt.Sprintf("%0*d", sequenceWidth, parent.cversion())
 	}
 	if !validatePath(path) || isSpecialPath(path) {
 		return proto.ErrBadArguments
@@ -201,12 +201,12 @@ func (t *Tree) prepareCreate(body, hdr *Txn, caller Caller, op proto.OpCode, pat
 	if code := t.checkQuota(path, 1, int64(len(data))); code != proto.ErrOK {
 		return code
 	}
-	*body = Txn{Type: op, Path: path, Data: data, ACL: fixed, Mode: canonicalMode(op, mode), ParentCversion: parent.cversion + 1}
+	*body = Txn{Type: op, Path: path, Data: data, ACL: fixed, Mode: canonicalMode(op, mode), ParentCversion: parent.cversion() + 1}
 	if isTTLMode(mode) {
 		body.TTL = ttl
 	}
 	t.record(hdr.Zxid, parentPath, parent.withChildCreated(body.ParentCversion, hdr.Zxid), childCount+1)
-	t.record(hdr.Zxid, path, newNode(body, aclRefOf(body.ACL), hdr.SessionID, hdr.Zxid, hdr.Time), 0)
+	t.record(hdr.Zxid, path, newNode(body, metaOf(body.ACL), hdr.SessionID, hdr.Zxid, hdr.Time), 0)
 	return proto.ErrOK
 }
 
@@ -319,11 +319,11 @@ func (t *Tree) prepareSetACL(body, hdr *Txn, caller Caller, path string, acl []p
 	if code := t.checkACL(caller.Auth, n.acl(), proto.PermAdmin); code != proto.ErrOK {
 		return code
 	}
-	if version != -1 && version != n.aversion {
+	if version != -1 && version != n.aversion() {
 		return proto.ErrBadVersion
 	}
-	*body = Txn{Type: proto.OpSetACL, Path: path, ACL: fixed, Version: nextVersion(n.aversion)}
-	t.record(hdr.Zxid, path, n.withACL(aclRefOf(fixed), body.Version), children)
+	*body = Txn{Type: proto.OpSetACL, Path: path, ACL: fixed, Version: nextVersion(n.aversion())}
+	t.record(hdr.Zxid, path, n.withACL(metaOf(fixed), body.Version), children)
 	return proto.ErrOK
 }
 

@@ -335,7 +335,7 @@ func (t *Tree) SetWatches(caller Caller, w WatcherID, req proto.Record) []Event 
 		switch n := t.nodes[p]; {
 		case n == nil:
 			emit(p, proto.EventNodeDeleted, nil)
-		case n.pzxid > rel:
+		case n.pzxid() > rel:
 			emit(p, proto.EventNodeChildrenChanged, n.acl())
 		default:
 			t.watch(caller, w, false, p, watchStandard)

@@ -283,10 +283,10 @@ func (s *Snapshot) serialize(sw *snapWriter, sessions []SnapshotSession) error {
 		e.WriteLong(n.ctime)
 		e.WriteLong(n.mtime)
 		e.WriteInt(n.version)
-		e.WriteInt(n.cversion)
-		e.WriteInt(n.aversion)
+		e.WriteInt(n.cversion())
+		e.WriteInt(n.aversion())
 		e.WriteLong(n.ephemeralOwner())
-		e.WriteLong(n.pzxid)
+		e.WriteLong(n.pzxid())
 		if err := sw.maybeFlush(); err != nil {
 			return err
 		}
@@ -608,7 +608,7 @@ func (sr *snapReader) readSerialized(opts Options, zxid int64) (*LoadedSnapshot,
 	// later with an equal list share it with the loaded ones.
 	// In id order: which lists fit under maxSharedACLs must not depend
 	// on map order (it decides nothing observable, but stays the same).
-	refs := make(map[int64]*[]proto.ACL, len(acls))
+	refs := make(map[int64]*nodeMeta, len(acls))
 	for _, id := range slices.Sorted(maps.Keys(acls)) {
 		refs[id] = t.acls.share(acls[id])
 	}
@@ -639,9 +639,9 @@ func (sr *snapReader) readSerialized(opts Options, zxid int64) (*LoadedSnapshot,
 		}
 		n := &node{data: data}
 		if aclID == openACLID {
-			n.aclRef = open
+			n.meta = open
 		} else if ref, ok := refs[aclID]; ok {
-			n.aclRef = ref
+			n.meta = ref
 		} else {
 			return nil, nil, fmt.Errorf("%w: at offset %d: node %q refers to ACL %d, which the ACL cache lacks", ErrBadSnapshot, at, p, aclID)
 		}
@@ -650,10 +650,8 @@ func (sr *snapReader) readSerialized(opts Options, zxid int64) (*LoadedSnapshot,
 		n.ctime = int64(binary.BigEndian.Uint64(stat[16:]))
 		n.mtime = int64(binary.BigEndian.Uint64(stat[24:]))
 		n.version = int32(binary.BigEndian.Uint32(stat[32:]))
-		n.cversion = int32(binary.BigEndian.Uint32(stat[36:]))
-		n.aversion = int32(binary.BigEndian.Uint32(stat[40:]))
 		n.setEphemeralOwner(int64(binary.BigEndian.Uint64(stat[44:])))
-		n.pzxid = int64(binary.BigEndian.Uint64(stat[52:]))
+		n.setCounters(int64(binary.BigEndian.Uint64(stat[52:])), int32(binary.BigEndian.Uint32(stat[36:])), int32(binary.BigEndian.Uint32(stat[40:])))
 		if err := t.loadNode(p, n); err != nil {
 			return nil, nil, fmt.Errorf("%w: at offset %d: %w", ErrBadSnapshot, at, err)
 		}

@@ -270,14 +270,14 @@ func TestLoadSharesACLs(t *testing.T) {
 	require.Equal(t, proto.ErrOK, h.do(anyone, proto.OpCreate, &proto.CreateRequest{Path: "/acl2", Data: []byte{}, ACL: digest}).Err)
 	tr, err := load(snapBytes(t, h.tr.Snapshot()), Options{ExtendedTypes: true})
 	require.NoError(t, err)
-	require.Same(t, tr.nodes["/acl"].aclRef, tr.nodes["/acl2"].aclRef)
-	require.Same(t, tr.nodes["/a"].aclRef, tr.nodes["/a/data"].aclRef)
+	require.Same(t, tr.nodes["/acl"].meta.acl, tr.nodes["/acl2"].meta.acl)
+	require.Same(t, tr.nodes["/a"].meta.acl, tr.nodes["/a/data"].meta.acl)
 
 	h2 := &harness{t: t, tr: tr, now: h.now}
 	h2.zxid = h.zxid
 	require.Equal(t, proto.ErrOK, h2.do(anyone, proto.OpCreate, &proto.CreateRequest{Path: "/acl3", Data: []byte{}, ACL: slices.Clone(digest)}).Err)
-	require.Same(t, tr.nodes["/acl"].aclRef, tr.nodes["/acl3"].aclRef)
+	require.Same(t, tr.nodes["/acl"].meta.acl, tr.nodes["/acl3"].meta.acl)
 	require.Equal(t, proto.ErrOK, h2.do(anyone, proto.OpCreate, &proto.CreateRequest{Path: "/open", Data: []byte{}, ACL: slices.Clone(proto.OpenACLUnsafe)}).Err)
-	require.Same(t, tr.nodes["/a"].aclRef, tr.nodes["/open"].aclRef)
+	require.Same(t, tr.nodes["/a"].meta.acl, tr.nodes["/open"].meta.acl)
 	require.Equal(t, digest, tr.nodes["/acl3"].acl())
 }

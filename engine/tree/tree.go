@@ -143,10 +143,10 @@ type Tree struct {
 func New(opts Options) *Tree {
 	t := newEmpty(opts)
 	open := t.acls.share(slices.Clone(proto.OpenACLUnsafe))
-	t.putNode(rootPath, &node{data: []byte{}, aclRef: open})
-	t.putNode(procPath, &node{data: []byte{}, aclRef: open})
-	t.putNode(quotaPath, &node{data: []byte{}, aclRef: open})
-	t.putNode(configPath, &node{data: []byte{}, aversion: -1, aclRef: t.acls.share(slices.Clone(proto.ReadACLUnsafe))})
+	t.putNode(rootPath, &node{data: []byte{}, meta: open})
+	t.putNode(procPath, &node{data: []byte{}, meta: open})
+	t.putNode(quotaPath, &node{data: []byte{}, meta: open})
+	t.putNode(configPath, configNode(t.acls.share(slices.Clone(proto.ReadACLUnsafe))))
 	t.initConfigNode()
 	return t
 }
@@ -171,7 +171,7 @@ func (t *Tree) initConfigNode() {
 		if t.nodes[procPath] == nil {
 			return // no /zookeeper: not a tree ZooKeeper would load
 		}
-		n = &node{data: []byte{}, aversion: -1, aclRef: t.acls.share(slices.Clone(proto.ReadACLUnsafe))}
+		n = configNode(t.acls.share(slices.Clone(proto.ReadACLUnsafe)))
 	}
 	cp := *n
 	cp.data = []byte(t.opts.ConfigData)
@@ -297,3 +297,10 @@ func (t *Tree) LastZxid() int64 { return t.lastZxid }
 // data and Stats have equal digests, and ZooKeeper reports the same value
 // for the same tree.
 func (t *Tree) Digest() uint64 { return t.digest }
+
+// configNode returns the initial /zookeeper/config node: aversion -1.
+func configNode(acl *nodeMeta) *node {
+	n := &node{data: []byte{}, meta: acl}
+	n.setCounters(0, 0, -1)
+	return n
+}

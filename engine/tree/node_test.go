@@ -1,0 +1,45 @@
+package tree
+
+import (
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/zabkeeper/zabkeeper/proto"
+)
+
+// TestNodeSize pins the node at 80 bytes, a Go size class: a field added
+// to it costs 16 bytes a znode (96, the next class).
+func TestNodeSize(t *testing.T) {
+	require.LessOrEqual(t, unsafe.Sizeof(node{}), uintptr(80))
+}
+
+// TestLeavesShareMeta checks that leaves with an equal ACL share one meta,
+// that a parent, a node whose ACL was set and /zookeeper/config have their
+// own, and that the Stat fields kept there are a node's own.
+func TestLeavesShareMeta(t *testing.T) {
+	h := newHarness(t, Options{})
+	c := Caller{SessionID: 1}
+	for _, p := range []string{"/a", "/a/x", "/a/y", "/b"} {
+		require.Equal(t, proto.ErrOK, h.do(c, proto.OpCreate, &proto.CreateRequest{Path: p, ACL: proto.OpenACLUnsafe}).Err)
+	}
+	tr := h.tr
+	require.Same(t, tr.nodes["/a/x"].meta, tr.nodes["/a/y"].meta)
+	require.Same(t, tr.nodes["/a/x"].meta, tr.nodes["/b"].meta)
+	require.NotSame(t, tr.nodes["/a"].meta, tr.nodes["/b"].meta, "a parent has a pzxid and cversion of its own")
+	require.Same(t, tr.nodes["/a"].meta.acl, tr.nodes["/b"].meta.acl)
+	require.Equal(t, int32(-1), tr.nodes[configPath].aversion())
+	require.Equal(t, int32(0), tr.nodes[procPath].aversion())
+
+	st := tr.nodes["/a"].stat(2)
+	require.Equal(t, int32(2), st.Cversion)
+	require.Equal(t, tr.nodes["/a/y"].czxid, st.Pzxid)
+	require.Equal(t, tr.nodes["/b"].czxid, tr.nodes["/b"].pzxid())
+
+	require.Equal(t, proto.ErrOK, h.do(c, proto.OpSetACL, &proto.SetACLRequest{Path: "/b", ACL: proto.OpenACLUnsafe, Version: -1}).Err)
+	require.NotSame(t, tr.nodes["/a/x"].meta, tr.nodes["/b"].meta)
+	require.Equal(t, int32(1), tr.nodes["/b"].aversion())
+	require.Equal(t, int32(0), tr.nodes["/a/x"].aversion(), "the shared meta is never changed")
+	require.Equal(t, proto.OpenACLUnsafe, tr.nodes["/b"].acl())
+}
