@@ -107,6 +107,9 @@ type Options struct {
 	// wireFault lets tests plant a codec fault: it may change the packets
 	// a compat-mode server writes on a leader/learner connection.
 	wireFault func(from, to int64, pkts []quorum.Packet) []quorum.Packet
+	// wireBytes lets tests damage the bytes of a native-mode message (a
+	// copy) before they go on the network.
+	wireBytes func(from, to int64, b []byte) []byte
 	// lyingDisk makes crashes lose fsynced records too, to show the
 	// durability checks fail when storage breaks its promise.
 	lyingDisk bool

@@ -95,7 +95,11 @@ func (sm *Sim) simConfigString() []byte {
 // sendPeer puts m, from s, on the simulated network as its transport's bytes.
 func (sm *Sim) sendPeer(s *server, m zab.Message) {
 	if !sm.zkPeers {
-		sm.net.Send(zab.Message{Type: msgWire, From: m.From, To: m.To, Payload: netstub.AppendMessage(nil, m)}, sm.now)
+		b := netstub.AppendMessage(nil, m)
+		if sm.opts.wireBytes != nil {
+			b = sm.opts.wireBytes(m.From, m.To, b)
+		}
+		sm.net.Send(zab.Message{Type: msgWire, From: m.From, To: m.To, Payload: b}, sm.now)
 		return
 	}
 	switch m.Type {

@@ -1,0 +1,101 @@
+package sim
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/zabkeeper/zabkeeper/engine/zab"
+	"github.com/zabkeeper/zabkeeper/proto/quorum"
+)
+
+// The codec hop is real: a fault planted in what a server writes on a
+// simulated connection is caught, each by the check that names it
+// (wire.go), within the first few seeds of compat mode.
+func TestSimCatchesCodecFaults(t *testing.T) {
+	faults := []struct {
+		name  string
+		want  string
+		fault func() func(from, to int64, pkts []quorum.Packet) []quorum.Packet
+	}{
+		{
+			// A learner's link that drops one ACK of its expansion: a
+			// ZooKeeper leader would drop the follower.
+			name: "drop-one-ack", want: "wire: ", fault: func() func(int64, int64, []quorum.Packet) []quorum.Packet {
+				return dropFirst(func(p quorum.Packet) bool { return p.Type == quorum.Ack && zab.Counter(p.Zxid) != 0 })
+			},
+		},
+		{
+			// A leader's link that drops one COMMIT: a ZooKeeper follower
+			// would exit on the next.
+			name: "drop-one-commit", want: "wire: ", fault: func() func(int64, int64, []quorum.Packet) []quorum.Packet {
+				return dropFirst(func(p quorum.Packet) bool { return p.Type == quorum.Commit })
+			},
+		},
+		{
+			// A packet the reader's Link cannot decode: the connection
+			// closes with MsgLinkDown and the error is reported.
+			name: "unknown-packet", want: "codec: ", fault: func() func(int64, int64, []quorum.Packet) []quorum.Packet {
+				done := false
+				return func(_, _ int64, pkts []quorum.Packet) []quorum.Packet {
+					if !done && len(pkts) > 0 && pkts[0].Type == quorum.Ping {
+						done = true
+						return append(pkts, quorum.Packet{Type: quorum.PacketType(99)})
+					}
+					return pkts
+				}
+			},
+		},
+	}
+	for _, f := range faults {
+		t.Run(f.name, func(t *testing.T) {
+			for seed := uint64(1); seed <= 5; seed++ {
+				o := Options{Seed: seed, Nodes: 3, Observers: 0, PeerProtocol: PeerZooKeeper}
+				o.wireFault = f.fault()
+				r := Run(o)
+				if r.Failed() {
+					require.Contains(t, r.Violations[0], f.want)
+					t.Logf("caught at seed %d: %s", seed, r.Violations[0])
+					clean := Run(Options{Seed: seed, Nodes: 3, Observers: 0, PeerProtocol: PeerZooKeeper})
+					require.False(t, clean.Failed(), "seed %d fails without the fault: %v", seed, clean.Violations)
+					return
+				}
+			}
+			t.Fatalf("no seed in 1..5 caught %s", f.name)
+		})
+	}
+}
+
+// Native mode's messages cross as netstub's wire encoding: a damaged
+// version byte is a codec violation.
+func TestSimNativeCodecHop(t *testing.T) {
+	o := Options{Seed: 1, Nodes: 3, Observers: 0, PeerProtocol: PeerZabkeeper}
+	n := 0
+	o.wireBytes = func(_, _ int64, b []byte) []byte {
+		n++
+		if n == 50 {
+			b[0] ^= 0xff
+		}
+		return b
+	}
+	r := Run(o)
+	require.True(t, r.Failed())
+	require.Contains(t, r.Violations[0], "codec: ")
+	t.Log(r.Violations[0])
+}
+
+func dropFirst(match func(quorum.Packet) bool) func(int64, int64, []quorum.Packet) []quorum.Packet {
+	done := false
+	return func(_, _ int64, pkts []quorum.Packet) []quorum.Packet {
+		if done {
+			return pkts
+		}
+		for i, p := range pkts {
+			if match(p) {
+				done = true
+				return append(pkts[:i:i], pkts[i+1:]...)
+			}
+		}
+		return pkts
+	}
+}
