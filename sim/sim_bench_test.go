@@ -12,6 +12,7 @@ import (
 func BenchmarkSimulate(b *testing.B) {
 	var simulated time.Duration
 	events := 0
+	defer TuneGC()() // as zabkeeper sim runs seeds
 	seed := uint64(1)
 	for b.Loop() {
 		rep := Run(Options{Seed: seed, Nodes: 3, Observers: 0})
@@ -34,6 +35,7 @@ func BenchmarkSimulate(b *testing.B) {
 func BenchmarkSimulate5(b *testing.B) {
 	var simulated time.Duration
 	events := 0
+	defer TuneGC()() // as zabkeeper sim runs seeds
 	seed := uint64(1)
 	for b.Loop() {
 		rep := Run(Options{Seed: seed, Nodes: 5, Observers: 0})
