@@ -19,13 +19,13 @@ import (
 // the simulator behave the same; when either changes, rescan and update.
 var plantedBugSeeds = map[bugs.Bug]uint64{
 	bugs.AckBeforePersist:                1,
-	bugs.CommitBeforeQuorum:              3,
+	bugs.CommitBeforeQuorum:              11,
 	bugs.AckNewLeaderBeforePersist:       1,
 	bugs.EpochBeforePersist:              1,
-	bugs.KeepDivergentTail:               9,
+	bugs.KeepDivergentTail:               6,
 	bugs.ReuseEpoch:                      1,
-	bugs.EphemeralSurvivesExpiry:         31,
-	bugs.ReadBeforeLastZxid:              47,
+	bugs.EphemeralSurvivesExpiry:         27,
+	bugs.ReadBeforeLastZxid:              30,
 	bugs.SyncWithoutQuorum:               32,
 	bugs.EstablishWithoutNewLeaderQuorum: 1,
 	bugs.LeaderSkipsEpochPersist:         1,
