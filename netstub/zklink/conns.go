@@ -61,7 +61,25 @@ func (t *Conns) Dial(leader int64) (c, old *Conn) {
 // Accepting reports whether a learner's new connection is accepted: while
 // Looking (a learner that connects just before this server's election ends
 // is not refused) or Leading.
-func (t *Conns) Accepting() bool { return t.role == zab.Looking || t.role == zab.Leading }
+func (t *Conns) Accepting() bool { return Accepts(t.role) }
+
+// Accepts reports whether a server in role accepts a learner's new
+// connection: while Looking or Leading (zktcp and Conns).
+func Accepts(role zab.Role) bool { return role == zab.Looking || role == zab.Leading }
+
+// KeepsLearner reports whether a server's learner connection to peer
+// survives the engine's new role: only while following or observing that
+// leader (zktcp and Conns).
+func KeepsLearner(role zab.Role, leader, peer int64) bool {
+	return (role == zab.Following || role == zab.Observing) && leader == peer
+}
+
+// ClosesLeading reports whether going from prev to role closes every
+// learner's connection: this server stopped leading, or follows or
+// observes (zktcp and Conns).
+func ClosesLeading(prev, role zab.Role) bool {
+	return (prev == zab.Leading && role != zab.Leading) || role == zab.Following || role == zab.Observing
+}
 
 // Accept registers a learner's new connection, or returns nil when not
 // Accepting. old is that learner's previous connection, closed quietly (the
@@ -103,11 +121,11 @@ func (t *Conns) SetRole(role zab.Role, leader int64) []*Conn {
 	prev := t.role
 	t.role, t.leader = role, leader
 	var closing []*Conn
-	if l := t.learner; l != nil && !((role == zab.Following || role == zab.Observing) && leader == l.Peer()) {
+	if l := t.learner; l != nil && !KeepsLearner(role, leader, l.Peer()) {
 		t.learner = nil
 		closing = append(closing, l)
 	}
-	if (prev == zab.Leading && role != zab.Leading) || role == zab.Following || role == zab.Observing {
+	if ClosesLeading(prev, role) {
 		closing = append(closing, t.leading...)
 		t.leading = nil
 	}
