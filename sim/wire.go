@@ -320,6 +320,7 @@ func (sm *Sim) receive(s *server, m zab.Message) {
 				return
 			}
 			b = b[len(b)-r.Len():]
+			sm.report.Counters["wire-snap-bodies"]++
 			if len(msgs) == 1 {
 				msgs[0].Snapshot = zab.SnapshotBytes(body.Bytes())
 			}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -97,5 +98,35 @@ func dropFirst(match func(quorum.Packet) bool) func(int64, int64, []quorum.Packe
 			}
 		}
 		return pkts
+	}
+}
+
+// Compat mode's connections live as zktcp's do: learners open them with
+// FOLLOWERINFO, leaders accept them, role changes close them quietly,
+// cuts break them, the other end hears of a close, and SNAP bodies cross
+// them through quorum.CopySnapshotBody. Seeds 100-109, five voters.
+func TestSimWireConnections(t *testing.T) {
+	seen := map[string]int{}
+	kinds := []string{"wire: conn ", "wire: accepts conn", "wire: closes conn", "closed", "breaks: the link is cut"}
+	for seed := uint64(100); seed < 110; seed++ {
+		var trace strings.Builder
+		o := Options{Seed: seed, Nodes: 5, Observers: -1, PeerProtocol: PeerZooKeeper, Trace: &trace}
+		r := Run(o)
+		expectPass(t, r)
+		seen["snap bodies"] += r.Counters["wire-snap-bodies"]
+		for _, line := range strings.Split(trace.String(), "\n") {
+			if !strings.Contains(line, " wire: ") {
+				continue
+			}
+			for _, k := range kinds {
+				if strings.Contains(line, k) {
+					seen[k]++
+				}
+			}
+		}
+	}
+	t.Logf("%v", seen)
+	for _, k := range append(kinds, "snap bodies") {
+		require.NotZero(t, seen[k], "no %q in seeds 100-109", k)
 	}
 }
