@@ -40,6 +40,7 @@ import (
 // the commit point when the SYNC arrived).
 type pendingSync struct {
 	to     int64
+	link   uint64 // the learner's session (zab LearnerLink) the sync came on
 	conn   ConnID
 	xid    int32
 	path   string
@@ -76,7 +77,7 @@ func (n *Node) compatSync(c *conn, q *queued) bool {
 // (checkSession makes no error txn for a request that has none): the
 // learner's FIFO pairing depends on one SYNC per forwarded sync.
 func (n *Node) leadSync(f *forwarded) {
-	n.leaderSyncs = append(n.leaderSyncs, pendingSync{to: f.from, target: n.lastProposed})
+	n.leaderSyncs = append(n.leaderSyncs, pendingSync{to: f.from, link: n.zab.LearnerLink(f.from), target: n.lastProposed})
 }
 
 // flushSyncs answers the syncs whose target is reached: a learner's with
@@ -89,6 +90,9 @@ func (n *Node) flushSyncs() {
 	keep := n.leaderSyncs[:0]
 	for _, ps := range n.leaderSyncs {
 		switch {
+		case ps.to != 0 && ps.link != n.zab.LearnerLink(ps.to):
+			// The learner started over since: its client's connection is
+			// gone, and a SYNC now would pair with a later sync.
 		case ps.to != 0 && ps.target <= commit:
 			n.zab.SendApp(ps.to, quorum.NewSync().Encode())
 		case ps.to == 0 && ps.target <= n.lastApplied:

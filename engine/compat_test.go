@@ -217,3 +217,29 @@ func TestCompatRefusesMoveSessionRequest(t *testing.T) {
 	require.Len(t, l.PeerErrors(), 1)
 	require.Equal(t, z, l.LastZxid())
 }
+
+// A SYNC owed to a learner whose session with the leader ended (here its
+// link broke; zab's TestLearnerLinkChangesWhenTheLearnerStartsOver shows a
+// new session gets a new LearnerLink) is not sent: it would pair with a
+// later sync of the new session.
+func TestCompatSyncOwedToAnEarlierLearnerSessionIsDropped(t *testing.T) {
+	c := newCompatCluster(t, 3)
+	leader := c.waitLeader()
+	a, b := c.followers(leader)
+	l := c.nodes[leader]
+	c.connect(a, 1)
+	c.connect(leader, 2)
+	c.hold(a)
+	c.hold(b)
+	l.Submit(Request{Conn: 2, Xid: 1, Op: proto.OpCreate, Body: &proto.CreateRequest{Path: "/x", ACL: proto.OpenACLUnsafe}, Time: c.now})
+	c.nodes[a].Submit(Request{Conn: 1, Xid: 1, Op: proto.OpSync, Body: &proto.SyncRequest{Path: "/"}, Time: c.now})
+	c.settle()
+	require.Len(t, l.leaderSyncs, 1, "waits for /x")
+	pkts := c.appPackets()
+	l.Step(zab.Message{Type: zab.MsgLinkDown, From: a, To: leader})
+	c.release(b)
+	require.Empty(t, l.leaderSyncs)
+	for _, p := range *pkts {
+		require.NotEqual(t, quorum.Sync, p.Type)
+	}
+}

@@ -22,7 +22,9 @@ import (
 // committed txns in zxid order, and the server holding the session answers.
 // Sessions are created, closed and expired by txns the leader proposes, so
 // ephemerals vanish everywhere at the same zxid. sync is a txn too: a read
-// after it reflects every write committed before the sync was issued.
+// after it reflects every write committed before the sync was issued. In
+// compat mode (Config.ZooKeeperPeers, compat.go) sync and session moves
+// work as ZooKeeper's do instead, with SYNC and REVALIDATE packets.
 //
 // With Config.ReadOnlyMode, a server that has been looking for a leader for
 // a grace period serves read-only clients from its own state, with local

@@ -145,3 +145,31 @@ func TestTouchesCarryTimeouts(t *testing.T) {
 	require.Equal(t, l.tick+ticksFor(4000, cfg.TickMs, cfg.TicksPerTickTime), s.expireTick)
 	require.Empty(t, l.PeerErrors())
 }
+
+// FuzzPeerPayload: whatever a peer puts in a MsgApp, the leader and a
+// learner, native or compat, neither panic nor stop serving; what does not
+// decode is reported.
+func FuzzPeerPayload(f *testing.F) {
+	f.Add(false, encodeRequest(&forwarded{session: 1, cxid: 1, op: proto.OpCreate, body: proto.Marshal(&proto.CreateRequest{Path: "/a", ACL: proto.OpenACLUnsafe})}))
+	f.Add(true, encodeRequest(&forwarded{session: 1, cxid: 1, op: proto.OpSync, body: proto.Marshal(&proto.SyncRequest{Path: "/"})}))
+	f.Add(true, quorum.NewRevalidate(1, 1000).Encode())
+	f.Add(true, quorum.NewRevalidateReply(-1, 1, true).Encode())
+	f.Add(true, quorum.NewSync().Encode())
+	f.Add(false, encodeTouches([]quorum.Touch{{Session: 1, Timeout: 1000}}))
+	f.Add(false, []byte{0, 0, 0, 1, 0xff})
+	f.Fuzz(func(t *testing.T, compat bool, payload []byte) {
+		c := newClusterWith(t, 3, func(cfg *Config) { cfg.ZooKeeperPeers = compat })
+		leader := c.waitLeader()
+		a, _ := c.followers(leader)
+		epoch := c.nodes[leader].Status().Epoch
+		before := c.nodes[leader].PeerErrorCount() + c.nodes[a].PeerErrorCount()
+		c.nodes[leader].Step(zab.Message{Type: zab.MsgApp, From: a, To: leader, Epoch: epoch, Payload: payload})
+		c.nodes[a].Step(zab.Message{Type: zab.MsgApp, From: leader, To: a, Epoch: epoch, Payload: payload})
+		c.settle()
+		if _, err := decodePacket(payload); err != nil {
+			require.Greater(t, c.nodes[leader].PeerErrorCount()+c.nodes[a].PeerErrorCount(), before+1)
+		}
+		require.True(t, c.nodes[leader].Serving())
+		require.True(t, c.nodes[a].Serving())
+	})
+}

@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/zabkeeper/zabkeeper/internal/testserver"
 	"github.com/zabkeeper/zabkeeper/loadgen"
 	"github.com/zabkeeper/zabkeeper/server"
 )
@@ -27,21 +26,7 @@ func startServer(t *testing.T) string {
 	cfg.ClientPort = 0
 	cfg.ClientPortAddress = "127.0.0.1"
 	cfg.MaxClientCnxns = 0
-	srv, err := server.New(cfg, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(30 * time.Second):
-			t.Error("server did not stop")
-		}
-	})
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(srv.Addr().(*net.TCPAddr).Port))
+	return testserver.StartLogged(t, cfg, slog.New(slog.DiscardHandler)).Addr
 }
 
 // Every workload runs to its op count against a real server over TCP,

@@ -18,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/zabkeeper/zabkeeper/internal/testserver"
 	"github.com/zabkeeper/zabkeeper/server"
 )
 
@@ -106,18 +107,14 @@ func TestEMFILEHelperServer(t *testing.T) {
 	require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim))
 	cfg := testConfig(t)
 	cfg.FourLetterWords = map[string]bool{"ruok": true}
-	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	addr := srv.Addr().String()
+	srv := testserver.StartLogged(t, cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	addr := srv.Srv.Addr().String()
 	// Serving, with its epochs on disk, before the parent starts.
 	requireHealthy(t, addr)
 	fmt.Printf("ADDR %s\n", addr)
 	_, _ = io.Copy(io.Discard, os.Stdin) // until the parent is done
-	cancel()
-	require.NoError(t, <-done)
+	// Stop fails the test if Serve returns an error.
+	srv.Stop()
 }
 
 // TestServeNamesFailedEpochWrite: when the epochs cannot be made durable

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -19,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zabkeeper/zabkeeper/internal/testserver"
 	"github.com/zabkeeper/zabkeeper/server"
 )
 
@@ -46,20 +46,7 @@ func adminServer(t *testing.T, mutate func(*server.Config)) (*server.Server, str
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	srv, err := server.New(cfg, newServerLogger(t))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(waitTimeout):
-			t.Errorf("Serve did not return")
-		}
-	})
+	srv := testserver.StartLogged(t, cfg, newServerLogger(t)).Srv
 	base := ""
 	if a := srv.AdminAddr(); a != nil {
 		base = "http://" + a.String()

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/hmac"
@@ -30,6 +29,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zabkeeper/zabkeeper/internal/testserver"
 	"github.com/zabkeeper/zabkeeper/server"
 )
 
@@ -102,21 +102,7 @@ func startServerObj(t *testing.T, cfg server.Config) (*server.Server, *lockedBuf
 	t.Helper()
 	buf := &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(teeWriter{newTestLog(t), buf}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	srv, err := server.New(cfg, logger)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(waitTimeout):
-			t.Errorf("Serve did not return")
-		}
-	})
-	return srv, buf
+	return testserver.StartLogged(t, cfg, logger).Srv, buf
 }
 
 type oidcFixture struct {

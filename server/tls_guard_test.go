@@ -14,6 +14,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zabkeeper/zabkeeper/internal/testserver"
 	"github.com/zabkeeper/zabkeeper/proto"
 	"github.com/zabkeeper/zabkeeper/server"
 	"github.com/zabkeeper/zabkeeper/server/tlsconf/tlstest"
@@ -37,7 +38,7 @@ func startGuardedTLS(t *testing.T, e *tlsEnv, mutate func(*server.Config)) guard
 	g := guardedTLS{logs: &syncBuffer{}}
 	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.MultiWriter(g.logs, newTestLog(t)), nil)))
 	require.NoError(t, err)
-	serveForTest(t, srv)
+	testserver.Serve(t, srv)
 	g.plain = srv.Addr().String()
 	if a := srv.SecureAddr(); a != nil {
 		g.secure = a.String()

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -19,6 +18,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zabkeeper/zabkeeper/internal/testserver"
 	"github.com/zabkeeper/zabkeeper/proto"
 	"github.com/zabkeeper/zabkeeper/server"
 	"github.com/zabkeeper/zabkeeper/server/tlsconf/tlstest"
@@ -81,7 +81,7 @@ func startTLSServer(t *testing.T, e *tlsEnv, mutate func(*server.Config)) (plain
 	logs = &syncBuffer{}
 	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.MultiWriter(logs, newTestLog(t)), nil)))
 	require.NoError(t, err)
-	serveForTest(t, srv)
+	testserver.Serve(t, srv)
 	plain = srv.Addr().String()
 	if a := srv.SecureAddr(); a != nil {
 		secure = a.String()
@@ -406,23 +406,6 @@ func TestTLSSecretsNotServed(t *testing.T) {
 	}
 }
 
-// serveForTest runs srv until the test ends.
-func serveForTest(t *testing.T, srv *server.Server) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(waitTimeout):
-			t.Errorf("Serve did not return within %v of cancellation", waitTimeout)
-		}
-	})
-}
-
 // quorumTLSFiles writes a PEM key store per server id, each certificate
 // naming hosts (default the IP 127.0.0.1), and the CA bundle; it returns
 // the mutate function that turns quorum TLS on.
@@ -645,12 +628,7 @@ func BenchmarkSessionConnect(b *testing.B) {
 	e.trust = tlstest.WriteFile(b, e.dir, "ca.pem", e.ca.PEM)
 	cfg := testConfig(b)
 	e.configure(&cfg)
-	srv, err := server.New(cfg, slog.New(slog.DiscardHandler))
-	require.NoError(b, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	b.Cleanup(func() { cancel(); <-done })
+	srv := testserver.StartLogged(b, cfg, slog.New(slog.DiscardHandler)).Srv
 	leaf := e.ca.Issue(b, tlstest.Options{Subject: pkix.Name{CommonName: "bench"}})
 	cert, err := tls.X509KeyPair(leaf.CertPEM, leaf.KeyPEM)
 	require.NoError(b, err)
@@ -718,7 +696,7 @@ func TestTLSOnly(t *testing.T) {
 	cfg.ClientPort = -1
 	srv, err := server.New(cfg, newServerLogger(t))
 	require.NoError(t, err)
-	serveForTest(t, srv)
+	testserver.Serve(t, srv)
 	require.Equal(t, srv.SecureAddr(), srv.Addr())
 	z := connectTLS(t, srv.Addr().String(), e.clientConfig(t, pkix.Name{CommonName: "only"}, tlstest.Options{}))
 	_, err = z.Create("/only", nil, 0, zk.WorldACL(zk.PermAll))

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"regexp"
 	"strconv"
@@ -66,7 +67,18 @@ func newMixedEnsemble(t *testing.T, n int) *mixedEnsemble {
 // startZooKeeper starts Apache ZooKeeper as server id (without waiting for
 // it to serve: a member serves once a quorum is up).
 func (e *mixedEnsemble) startZooKeeper(t *testing.T, id int) *zkreal.Server {
-	cfg := map[string]string{"initLimit": "10", "syncLimit": "5"}
+	return e.startZooKeeperIn(t, id, t.TempDir())
+}
+
+// startZooKeeperIn is startZooKeeper on the dataDir dir.
+func (e *mixedEnsemble) startZooKeeperIn(t *testing.T, id int, dir string) *zkreal.Server {
+	return e.startZooKeeperOn(t, id, dir, 0)
+}
+
+// startZooKeeperOn is startZooKeeperIn on client port port (0: a free one).
+func (e *mixedEnsemble) startZooKeeperOn(t *testing.T, id int, dir string, port int) *zkreal.Server {
+	// zabkeeper's key too: ZooKeeper ignores it, so one zoo.cfg serves both.
+	cfg := map[string]string{"initLimit": "10", "syncLimit": "5", "zabkeeper.peerProtocol": "zookeeper"}
 	for sid, s := range e.servers {
 		line := fmt.Sprintf("%s:%d:%d", s.Host, s.QuorumPort, s.ElectionPort)
 		if s.Observer {
@@ -77,24 +89,57 @@ func (e *mixedEnsemble) startZooKeeper(t *testing.T, id int) *zkreal.Server {
 	if e.servers[id].Observer {
 		cfg["peerType"] = "observer"
 	}
-	z := zkreal.Start(t, zkreal.Options{DataDir: t.TempDir(), MyID: id, Config: cfg})
+	z := zkreal.Start(t, zkreal.Options{DataDir: dir, MyID: id, Config: cfg, ClientPort: port})
 	t.Cleanup(func() {
 		if t.Failed() || os.Getenv("ZABKEEPER_TEST_DEBUG") != "" {
-			t.Logf("ZooKeeper server %d log tail:\n%s", id, lastLines(z.Log(), 60))
+			t.Logf("ZooKeeper server %d log tail:\n%s", id, lastLines(z.Log(), 150))
 		}
 	})
 	e.zk[id] = z
 	return z
 }
 
-// startZabkeeper starts zabkeeper as server id with peerProtocol=zookeeper.
+// startZabkeeper starts zabkeeper as server id from a zoo.cfg with the
+// ZooKeeper servers' server.N lines, timing keys and
+// zabkeeper.peerProtocol=zookeeper (the test then points its directories
+// and client and admin ports at private ones).
 func (e *mixedEnsemble) startZabkeeper(t *testing.T, id int) *member {
+	return e.startZabkeeperOn(t, id, "", "")
+}
+
+// startZabkeeperOn is startZabkeeper on the dataDir dir and the client
+// address clientAddr (a swapped ZooKeeper's), or private ones for "".
+func (e *mixedEnsemble) startZabkeeperOn(t *testing.T, id int, dir, clientAddr string) *member {
+	var text strings.Builder
+	text.WriteString("tickTime=2000\ninitLimit=10\nsyncLimit=5\nzabkeeper.peerProtocol=zookeeper\n")
+	for sid := 1; sid <= len(e.servers); sid++ {
+		s := e.servers[sid]
+		fmt.Fprintf(&text, "server.%d=%s:%d:%d", sid, s.Host, s.QuorumPort, s.ElectionPort)
+		if s.Observer {
+			text.WriteString(":observer")
+		}
+		text.WriteString("\n")
+	}
+	parsed, err := server.ParseConfig(strings.NewReader(text.String()), nil)
+	require.NoError(t, err)
+	require.Equal(t, server.PeerProtocolZooKeeper, parsed.PeerProtocol)
 	cfg := testConfig(t)
 	cfg.ServerID = id
-	cfg.Servers = e.servers
-	cfg.PeerProtocol = server.PeerProtocolZooKeeper
-	cfg.TickTime, cfg.InitLimit, cfg.SyncLimit = 2000, 10, 5 // ZooKeeper's defaults
+	cfg.Servers = parsed.Servers
+	cfg.PeerProtocol = parsed.PeerProtocol
+	cfg.TickTime, cfg.InitLimit, cfg.SyncLimit = parsed.TickTime, parsed.InitLimit, parsed.SyncLimit
+	cfg.MinSessionTimeout, cfg.MaxSessionTimeout = parsed.MinSessionTimeout, parsed.MaxSessionTimeout
 	cfg.FourLetterWords = map[string]bool{"srvr": true, "ruok": true, "mntr": true}
+	if dir != "" {
+		cfg.DataDir, cfg.DataLogDir = dir, dir
+	}
+	if clientAddr != "" {
+		host, port, err := net.SplitHostPort(clientAddr)
+		require.NoError(t, err)
+		cfg.ClientPortAddress = host
+		cfg.ClientPort, err = strconv.Atoi(port)
+		require.NoError(t, err)
+	}
 	m := &member{id: id, cfg: cfg}
 	m.open(t)
 	m.serve(t)
@@ -330,5 +375,309 @@ func TestMixedZooKeeperObservesZabkeeper(t *testing.T) {
 	readEventually(t, zc1, "/via-observer", []byte("o"))
 	for _, z := range []*zkreal.Server{z1, z2} {
 		requireCleanZooKeeperLog(t, z, 0)
+	}
+}
+
+// TestMixedZabkeeperRejoinsZooKeeperByDiff: a zabkeeper follower of a
+// ZooKeeper 3.8 leader stops, misses writes, restarts on its dataDir and
+// catches up by DIFF (ZooKeeper's DIFF names the leader's zxid, not the
+// learner's), then serves every write.
+func TestMixedZabkeeperRejoinsZooKeeperByDiff(t *testing.T) {
+	e := newMixedEnsemble(t, 3)
+	z1 := e.startZooKeeper(t, 1)
+	z2 := e.startZooKeeper(t, 2)
+	pollUntil(t, "ZooKeeper 1 and 2 serve", func() bool {
+		m1, m2 := zkMode(z1), zkMode(z2)
+		return (m1 == "leader" && m2 == "follower") || (m1 == "follower" && m2 == "leader")
+	})
+	zkLeader := z1
+	if zkMode(z2) == "leader" {
+		zkLeader = z2
+	}
+	zc := connectMixed(t, z1.Addr)
+	mustCreate(t, zc, "/first", []byte("1"), 0)
+	ours := e.startZabkeeper(t, 3)
+	pollUntil(t, "zabkeeper follows", func() bool { return mode(t, ours.addr) == "follower" })
+	oc := connectMixed(t, ours.addr)
+	readEventually(t, oc, "/first", []byte("1"))
+	mustCreate(t, oc, "/ours-before", []byte("o"), 0)
+	oc.Close()
+
+	ours.stop(t)
+	for i := range 10 {
+		mustCreate(t, zc, fmt.Sprintf("/missed%d", i), []byte("m"), 0)
+	}
+	mark := len(zkLeader.Log())
+	again := &member{id: 3, cfg: ours.cfg}
+	again.open(t)
+	again.serve(t)
+	pollUntil(t, "zabkeeper follows again", func() bool { return mode(t, again.addr) == "follower" })
+	oc = connectMixed(t, again.addr)
+	for i := range 10 {
+		readEventually(t, oc, fmt.Sprintf("/missed%d", i), []byte("m"))
+	}
+	readEventually(t, oc, "/ours-before", []byte("o"))
+	mustCreate(t, oc, "/ours-after", []byte("a"), 0)
+	readEventually(t, zc, "/ours-after", []byte("a"))
+	log := zkLeader.Log()[mark:]
+	require.Contains(t, log, "Sending DIFF", "the leader synced the restarted zabkeeper by DIFF")
+	require.NotContains(t, log, "Sending SNAP")
+	requireCleanZooKeeperLog(t, zkLeader, 0)
+}
+
+// orderedHosts is a go-zk HostProvider that tries its servers in their
+// order (go-zk's Connect shuffles the list it passes to Init, which is
+// ignored here), so a test knows where a session starts.
+type orderedHosts struct {
+	servers []string
+	next    int
+	tried   int
+}
+
+func (h *orderedHosts) Init([]string) error { return nil }
+func (h *orderedHosts) Len() int            { return len(h.servers) }
+func (h *orderedHosts) Connected()          { h.tried = 0 }
+func (h *orderedHosts) Next() (string, bool) {
+	s := h.servers[h.next%len(h.servers)]
+	h.next++
+	h.tried++
+	return s, h.tried > len(h.servers)
+}
+
+// TestMixedSessionMovesToZabkeeper: the rolling-migration case for a
+// client. Its session starts on a ZooKeeper follower; that ZooKeeper is
+// killed and the client reconnects to the zabkeeper follower (REVALIDATE
+// through the ZooKeeper leader, ZooKeeper's session password). The
+// session, kept alive only by zabkeeper's PING touches, outlives three
+// timeouts with its ephemeral; closing it deletes the ephemeral.
+func TestMixedSessionMovesToZabkeeper(t *testing.T) {
+	e := newMixedEnsemble(t, 3)
+	z1 := e.startZooKeeper(t, 1)
+	z2 := e.startZooKeeper(t, 2)
+	pollUntil(t, "ZooKeeper 1 and 2 serve", func() bool {
+		m1, m2 := zkMode(z1), zkMode(z2)
+		return (m1 == "leader" && m2 == "follower") || (m1 == "follower" && m2 == "leader")
+	})
+	zkLeader, zkFollower := z1, z2
+	if zkMode(z2) == "leader" {
+		zkLeader, zkFollower = z2, z1
+	}
+	ours := e.startZabkeeper(t, 3)
+	pollUntil(t, "zabkeeper follows", func() bool { return mode(t, ours.addr) == "follower" })
+
+	const timeout = 4 * time.Second // minSessionTimeout: 2 × tickTime 2000
+	c, events, err := zk.Connect([]string{zkFollower.Addr, ours.addr}, timeout,
+		zk.WithHostProvider(&orderedHosts{servers: []string{zkFollower.Addr, ours.addr}}), zk.WithLogger(zkLogger{newTestLog(t)}), zk.WithLogInfo(false))
+	require.NoError(t, err)
+	defer c.Close()
+	pollUntil(t, "session on the ZooKeeper follower", func() bool { return c.State() == zk.StateHasSession })
+	require.Equal(t, zkFollower.Addr, c.Server())
+	mustCreate(t, c, "/moved-eph", nil, zk.FlagEphemeral)
+	sid := c.SessionID()
+
+	zkFollower.Stop()
+	pollUntil(t, "the session resumes on zabkeeper", func() bool {
+		return c.State() == zk.StateHasSession && c.Server() == ours.addr
+	})
+	require.Equal(t, sid, c.SessionID())
+	lc := connectMixed(t, zkLeader.Addr)
+	end := time.Now().Add(3 * timeout)
+	for time.Now().Before(end) {
+		ok, _, err := lc.Exists("/moved-eph")
+		require.NoError(t, err)
+		require.True(t, ok, "the session held by zabkeeper stays alive")
+		time.Sleep(200 * time.Millisecond)
+	}
+	mustCreate(t, c, "/written-after-move", nil, 0)
+	readEventually(t, lc, "/written-after-move", nil)
+drain:
+	for {
+		select {
+		case ev := <-events:
+			require.NotEqual(t, zk.StateExpired, ev.State, "the session never expired")
+		default:
+			break drain
+		}
+	}
+	c.Close()
+	pollUntil(t, "closing the session deletes its ephemeral", func() bool {
+		ok, _, err := lc.Exists("/moved-eph")
+		return err == nil && !ok
+	})
+	requireCleanZooKeeperLog(t, zkLeader, 0)
+}
+
+// TestMixedZabkeeperLeaderStopsAndRejoins: a zabkeeper leader of two
+// ZooKeeper 3.8 followers stops; the ZooKeepers elect one of them and keep
+// serving; the zabkeeper server restarts on its dataDir, follows the new
+// ZooKeeper leader and serves every write, old and new.
+func TestMixedZabkeeperLeaderStopsAndRejoins(t *testing.T) {
+	e := newMixedEnsemble(t, 3)
+	ours := e.startZabkeeper(t, 3)
+	z1 := e.startZooKeeper(t, 1)
+	z2 := e.startZooKeeper(t, 2)
+	pollUntil(t, "zabkeeper leads both ZooKeepers", func() bool {
+		return mode(t, ours.addr) == "leader" && zkMode(z1) == "follower" && zkMode(z2) == "follower"
+	})
+	oc := connectMixed(t, ours.addr)
+	for i := range 5 {
+		mustCreate(t, oc, fmt.Sprintf("/led%d", i), []byte("by zabkeeper"), 0)
+	}
+	oc.Close()
+	requireCleanZooKeeperLog(t, z1, 0)
+	requireCleanZooKeeperLog(t, z2, 0)
+	ours.stop(t)
+	pollUntil(t, "the ZooKeepers elect one of them", func() bool {
+		m1, m2 := zkMode(z1), zkMode(z2)
+		return (m1 == "leader" && m2 == "follower") || (m1 == "follower" && m2 == "leader")
+	})
+	// Their logs before this hold the end of following the stopped
+	// leader ("Exception when following the leader": EOF).
+	mark1, mark2 := len(z1.Log()), len(z2.Log())
+	zc := connectMixed(t, z1.Addr)
+	readEventually(t, zc, "/led4", []byte("by zabkeeper"))
+	mustCreate(t, zc, "/without-zabkeeper", []byte("z"), 0)
+
+	again := &member{id: 3, cfg: ours.cfg}
+	again.open(t)
+	again.serve(t)
+	pollUntil(t, "zabkeeper follows the ZooKeeper leader", func() bool { return mode(t, again.addr) == "follower" })
+	oc = connectMixed(t, again.addr)
+	readEventually(t, oc, "/without-zabkeeper", []byte("z"))
+	for i := range 5 {
+		readEventually(t, oc, fmt.Sprintf("/led%d", i), []byte("by zabkeeper"))
+	}
+	mustCreate(t, oc, "/rejoined", nil, 0)
+	readEventually(t, zc, "/rejoined", nil)
+	requireCleanZooKeeperLog(t, z1, mark1)
+	requireCleanZooKeeperLog(t, z2, mark2)
+}
+
+// TestMixedRollingSwap is the rolling migration: a three-server ZooKeeper
+// 3.8 ensemble, a client holding an ephemeral, and each server in turn
+// (followers first, the leader last) SIGKILLed and replaced by zabkeeper on
+// the same dataDir, myid and client port. After every swap every server
+// serves every write made so far, and the client's session never expires.
+// Then one server goes back to ZooKeeper on the dataDir zabkeeper wrote.
+func TestMixedRollingSwap(t *testing.T) {
+	e := newMixedEnsemble(t, 3)
+	dirs := map[int]string{}
+	for id := 1; id <= 3; id++ {
+		dirs[id] = t.TempDir()
+		e.startZooKeeperIn(t, id, dirs[id])
+	}
+	addrs := map[int]string{}
+	for id, z := range e.zk {
+		addrs[id] = z.Addr
+	}
+	servingAll := func() bool {
+		leaders := 0
+		for id := 1; id <= 3; id++ {
+			var m string
+			if z := e.zk[id]; z != nil {
+				m = zkMode(z)
+			} else {
+				m = mode(t, e.ours[id].addr)
+			}
+			switch m {
+			case "leader":
+				leaders++
+			case "follower":
+			default:
+				return false
+			}
+		}
+		return leaders == 1
+	}
+	pollUntil(t, "ZooKeeper 1, 2, 3 serve", servingAll)
+
+	holder, events, err := zk.Connect([]string{addrs[1], addrs[2], addrs[3]}, 20*time.Second,
+		zk.WithLogger(zkLogger{newTestLog(t)}), zk.WithLogInfo(false))
+	require.NoError(t, err)
+	defer holder.Close()
+	pollUntil(t, "the holder's session", func() bool { return holder.State() == zk.StateHasSession })
+	mustCreate(t, holder, "/holder", nil, zk.FlagEphemeral)
+	sid := holder.SessionID()
+
+	var written []string
+	write := func(step string) {
+		for id := 1; id <= 3; id++ {
+			c := connectMixed(t, addrs[id])
+			p := fmt.Sprintf("/%s-via%d", step, id)
+			mustCreate(t, c, p, []byte(step), 0)
+			written = append(written, p)
+			c.Close()
+		}
+	}
+	check := func() {
+		for id := 1; id <= 3; id++ {
+			c := connectMixed(t, addrs[id])
+			for _, p := range written {
+				readEventually(t, c, p, []byte(strings.Split(p[1:], "-")[0]))
+			}
+			readEventually(t, c, "/holder", nil)
+			c.Close()
+		}
+	}
+	write("start")
+
+	leader := 0
+	for id := 1; id <= 3; id++ {
+		if zkMode(e.zk[id]) == "leader" {
+			leader = id
+		}
+	}
+	var order []int
+	for id := 1; id <= 3; id++ {
+		if id != leader {
+			order = append(order, id)
+		}
+	}
+	order = append(order, leader)
+	for _, id := range order {
+		for _, z := range e.zk {
+			requireCleanZooKeeperLog(t, z, 0) // no ZooKeeper leader has died yet
+		}
+		killed := time.Now()
+		e.zk[id].Stop()
+		delete(e.zk, id)
+		e.startZabkeeperOn(t, id, dirs[id], addrs[id])
+		pollUntil(t, fmt.Sprintf("the ensemble serves after swapping server %d", id), servingAll)
+		back := time.Since(killed)
+		step := fmt.Sprintf("swap%d", id)
+		write(step)
+		check()
+		t.Logf("swapped server %d (ZooKeeper leader was %d): zabkeeper %d is %s; every server served again %v after the kill",
+			id, leader, id, mode(t, e.ours[id].addr), back.Round(time.Millisecond))
+	}
+
+	// And back: a zabkeeper follower is stopped and ZooKeeper starts on
+	// the dataDir zabkeeper wrote, joins, and serves everything.
+	back := order[0]
+	if mode(t, e.ours[back].addr) == "leader" {
+		back = order[1]
+	}
+	e.ours[back].stop(t)
+	delete(e.ours, back)
+	_, portText, err := net.SplitHostPort(addrs[back])
+	require.NoError(t, err)
+	port, err := strconv.Atoi(portText)
+	require.NoError(t, err)
+	e.startZooKeeperOn(t, back, dirs[back], port)
+	pollUntil(t, fmt.Sprintf("ZooKeeper %d is back in the ensemble", back), servingAll)
+	write("back")
+	check()
+	t.Logf("server %d is ZooKeeper again: %s", back, zkMode(e.zk[back]))
+	requireCleanZooKeeperLog(t, e.zk[back], 0)
+
+	require.Equal(t, sid, holder.SessionID())
+	for {
+		select {
+		case ev := <-events:
+			require.NotEqual(t, zk.StateExpired, ev.State, "the holder's session never expired")
+			continue
+		default:
+		}
+		break
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/zabkeeper/zabkeeper/engine/zab"
+	"github.com/zabkeeper/zabkeeper/proto/quorum"
 )
 
 // hasher folds every event of a run into one 64-bit value, so two runs of a
@@ -59,7 +60,11 @@ func describeMsg(m zab.Message) string {
 		n, _ := m.Snapshot.WriteTo(io.Discard)
 		return fmt.Sprintf("SNAP 0x%x (%d bytes)", m.Zxid, n)
 	case zab.MsgApp:
-		return fmt.Sprintf("APP e%d (%d bytes)", m.Epoch, len(m.Payload))
+		// Peer payloads are quorum packets: name the packet.
+		if p, _, err := quorum.DecodePacket(m.Payload, quorum.Limits{}); err == nil {
+			return fmt.Sprintf("APP e%d %s (%d bytes)", m.Epoch, p.Type, len(m.Payload))
+		}
+		return fmt.Sprintf("APP e%d (%d bytes, not a packet)", m.Epoch, len(m.Payload))
 	case zab.MsgLinkDown:
 		return "LINKDOWN"
 	}

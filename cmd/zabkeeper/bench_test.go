@@ -2,17 +2,14 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"path/filepath"
-	"strconv"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/zabkeeper/zabkeeper/internal/testserver"
 	"github.com/zabkeeper/zabkeeper/loadgen"
 	"github.com/zabkeeper/zabkeeper/server"
 )
@@ -26,20 +23,9 @@ func TestBenchJSON(t *testing.T) {
 	cfg.DataLogDir = cfg.DataDir
 	cfg.ClientPort = 0
 	cfg.ClientPortAddress = "127.0.0.1"
-	srv, err := server.New(cfg, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("server did not stop")
-		}
-	}()
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(srv.Addr().(*net.TCPAddr).Port))
+	srv := testserver.StartLogged(t, cfg, slog.New(slog.DiscardHandler))
+	defer srv.Stop()
+	addr := srv.Addr
 
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"bench", "--servers", addr, "--workload", "all", "--sessions", "3",

@@ -2,16 +2,15 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/x509/pkix"
 	"encoding/json"
 	"log/slog"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/zabkeeper/zabkeeper/internal/testserver"
 	"github.com/zabkeeper/zabkeeper/loadgen"
 	"github.com/zabkeeper/zabkeeper/server"
 	"github.com/zabkeeper/zabkeeper/server/tlsconf/tlstest"
@@ -34,20 +33,9 @@ func TestBenchTLS(t *testing.T) {
 	cfg.TLS.Client.KeyStoreLocation = tlstest.WriteFile(t, dir, "server.pem", srvLeaf.KeyStorePEM)
 	caFile := tlstest.WriteFile(t, dir, "ca.pem", ca.PEM)
 	cfg.TLS.Client.TrustStoreLocation = caFile
-	srv, err := server.New(cfg, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("server did not stop")
-		}
-	}()
-	secure := srv.SecureAddr().String()
+	srv := testserver.StartLogged(t, cfg, slog.New(slog.DiscardHandler))
+	defer srv.Stop()
+	secure := srv.Srv.SecureAddr().String()
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"bench", "--servers", secure, "--workload", "mixed", "--sessions", "2", "--ops", "20",
 		"--warmup", "0", "--json", "--tls-ca", caFile, "--tls-keystore",

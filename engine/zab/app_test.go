@@ -214,3 +214,25 @@ func TestLeaderGivesUpToNewerFollower(t *testing.T) {
 	l.Step(Message{Type: MsgAckEpoch, From: 2, To: 1, Epoch: 1, Zxid: MakeZxid(1, 3)})
 	require.Equal(t, Looking, l.Status().Role)
 }
+
+// LearnerLink names a synced learner's session with the leader and changes
+// when the learner starts over, so the engine never sends an answer owed
+// to one session on the next.
+func TestLearnerLinkChangesWhenTheLearnerStartsOver(t *testing.T) {
+	c := newCluster(t, clusterOpts{voters: 3, seed: 7, fsyncDelay: 1})
+	l := c.awaitSynced(3000)
+	f := c.ids[0]
+	if f == l {
+		f = c.ids[1]
+	}
+	first := c.nodes[l].p.LearnerLink(f)
+	require.NotZero(t, first)
+	require.Zero(t, c.nodes[f].p.LearnerLink(l), "only a leader has learner links")
+	c.cutLink(l, f)
+	require.Zero(t, c.nodes[l].p.LearnerLink(f))
+	c.healAll()
+	require.Equal(t, l, c.awaitSynced(3000))
+	second := c.nodes[l].p.LearnerLink(f)
+	require.NotZero(t, second)
+	require.NotEqual(t, first, second)
+}

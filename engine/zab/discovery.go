@@ -43,6 +43,8 @@ func (p *Peer) handleFollowerInfo(m Message) {
 		stage:         recInfo,
 		acceptedEpoch: m.Epoch,
 	}
+	p.links++
+	r.link = p.links
 	l.learners[m.From] = r
 	if l.epochChosen {
 		p.send(Message{Type: MsgLeaderInfo, To: r.id, Epoch: p.epoch})

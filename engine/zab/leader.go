@@ -37,6 +37,8 @@ type learnerRecord struct {
 	ackedUpTo int64
 	// silence counts ticks since the learner was last heard.
 	silence int
+	// link numbers this learner session (LearnerLink).
+	link uint64
 }
 
 // leaderState is the state of a leader from election to step-down.

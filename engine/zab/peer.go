@@ -20,6 +20,8 @@ type Peer struct {
 	observers []int64 // sorted
 	app       Application
 	rng       splitmix64
+	// links numbers the learner sessions this server led (LearnerLink).
+	links uint64
 
 	// hs is the newest HardState; hsDirty marks it for the next Ready.
 	hs      HardState
@@ -280,6 +282,20 @@ func (p *Peer) Persisted(zxid int64) {
 		p.maybeAckProposals()
 	}
 	p.maybeApply()
+}
+
+// LearnerLink identifies the current session of a synced learner with
+// this leader (0: none): it changes whenever the learner starts over
+// (FOLLOWERINFO), as ZooKeeper's LearnerHandler does, so an answer owed to
+// an earlier session is not sent on a later one.
+func (p *Peer) LearnerLink(id int64) uint64 {
+	if p.role != Leading {
+		return 0
+	}
+	if r := p.lead.learners[id]; r != nil && r.stage == recUpToDate {
+		return r.link
+	}
+	return 0
 }
 
 // CommitPoint is the newest zxid this server knows committed, applied or

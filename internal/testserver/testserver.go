@@ -1,6 +1,6 @@
-// Package testserver starts an in-process zabkeeper server for tests of
-// packages outside server/ (the recipes, the examples), the way
-// server/zk_helpers_test.go does for the server's own tests.
+// Package testserver starts an in-process zabkeeper server for tests: the
+// recipes, the examples, the server's external tests and the tools'. The
+// server package's internal tests cannot import it (a cycle).
 package testserver
 
 import (
@@ -26,6 +26,9 @@ const stopTimeout = 10 * time.Second
 type Server struct {
 	// Addr is the client address, host:port on loopback.
 	Addr string
+	// Srv is the server itself, for its other addresses (SecureAddr,
+	// AdminAddr) and its state.
+	Srv  *server.Server
 	stop func()
 }
 
@@ -67,6 +70,13 @@ func StartLogged(t testing.TB, cfg server.Config, log *slog.Logger) *Server {
 	if err != nil {
 		t.Fatalf("testserver: new server: %v", err)
 	}
+	return Serve(t, srv)
+}
+
+// Serve runs a server the test built itself until the test ends (or
+// Stop): Serve must return nil within stopTimeout of the cancellation.
+func Serve(t testing.TB, srv *server.Server) *Server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
@@ -89,7 +99,7 @@ func StartLogged(t testing.TB, cfg server.Config, log *slog.Logger) *Server {
 	if !ok {
 		t.Fatalf("testserver: Addr() = %T, want *net.TCPAddr", srv.Addr())
 	}
-	return &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port)), stop: stop}
+	return &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port)), Srv: srv, stop: stop}
 }
 
 // Logger writes a server's log into the test log at level (debug with

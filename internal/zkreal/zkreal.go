@@ -85,6 +85,10 @@ type Options struct {
 	// client port answers srvr, serving or not: a member serves only once
 	// a quorum of the ensemble is up.
 	MyID int
+	// ClientPort is the client port on 127.0.0.1; 0 picks a free one.
+	// (A test that swaps a server for another program and back keeps
+	// its port, as an operator would.)
+	ClientPort int
 }
 
 // Server is a running Apache ZooKeeper.
@@ -122,9 +126,12 @@ func Launch(dir string, opts Options) (*Server, error) {
 	if opts.DataDir == "" {
 		return nil, fmt.Errorf("zkreal: Options.DataDir is required")
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	port := opts.ClientPort
+	if port == 0 {
+		var err error
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
 	}
 	tick := opts.TickTimeMs
 	if tick == 0 {

@@ -102,6 +102,9 @@ type Link struct {
 	// beforeNewLeader is how many of pending (learner side) arrived before
 	// NEWLEADER; the NEWLEADER ack covers them.
 	beforeNewLeader int
+	// lastZxid is the learner's last zxid as its ACKEPOCH said (learner
+	// side): a DIFF decodes to it (see decodeLearner).
+	lastZxid int64
 	// observer is set on a learner link that sent OBSERVERINFO: observers
 	// acknowledge NEWLEADER only, never proposals (ZooKeeper's
 	// ObserverMaster refuses them: "Observers shouldn't send ACKS").
@@ -173,6 +176,7 @@ func (l *Link) encodeLearner(m zab.Message) ([]quorum.Packet, error) {
 		if m.Epoch < -1 || m.Epoch > math.MaxInt32 {
 			return nil, fmt.Errorf("zklink: ACKEPOCH epoch %d does not fit ZooKeeper's int", m.Epoch)
 		}
+		l.lastZxid = m.Zxid
 		return one(quorum.NewAckEpoch(m.Zxid, int32(m.Epoch))), nil
 	case zab.MsgAck:
 		if l.stale(m) {
@@ -407,7 +411,11 @@ func (l *Link) decodeLearner(p quorum.Packet) ([]zab.Message, error) {
 		l.epoch, l.known = e, true
 		return []zab.Message{l.msg(zab.MsgLeaderInfo, 0)}, nil
 	case quorum.Diff:
-		return []zab.Message{l.msg(zab.MsgDiff, p.Zxid)}, nil
+		// ZooKeeper's DIFF names the leader's newest committed zxid, the
+		// point the diff leads to (LearnerHandler.syncFollower); the
+		// engine's names the learner's last zxid, where the diff starts.
+		// A DIFF always starts there: the learner's ACKEPOCH said it.
+		return []zab.Message{l.msg(zab.MsgDiff, l.lastZxid)}, nil
 	case quorum.Trunc:
 		return []zab.Message{l.msg(zab.MsgTrunc, p.Zxid)}, nil
 	case quorum.Snap:

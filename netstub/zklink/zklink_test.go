@@ -75,6 +75,12 @@ func handshake(t *testing.T, observer bool) (learner, leader *Link) {
 	return learner, leader
 }
 
+// handshakeOnly returns a learner link that went through the handshake.
+func handshakeOnly(t *testing.T) *Link {
+	learner, _ := handshake(t, false)
+	return learner
+}
+
 func proposal(z int64) zab.Message {
 	return zab.Message{Type: zab.MsgProposal, Epoch: 5, Entry: zab.Entry{Zxid: z, Data: []byte{byte(z)}}}
 }
@@ -87,6 +93,10 @@ func TestZklinkSyncAndBroadcastRoundTrip(t *testing.T) {
 	pkts, got := send(t, leader, learner, zab.Message{Type: zab.MsgDiff, Epoch: 5, Zxid: z(4, 9)})
 	require.Equal(t, quorum.Packet{Type: quorum.Diff, Zxid: z(4, 9)}, pkts[0])
 	require.Equal(t, []zab.Message{{Type: zab.MsgDiff, From: 1, To: 2, Epoch: 5, Zxid: z(4, 9)}}, got)
+	// A ZooKeeper leader's DIFF names its newest committed zxid instead:
+	// the engine still gets the learner's own last zxid (ACKEPOCH's).
+	got = wire(t, []quorum.Packet{{Type: quorum.Diff, Zxid: z(4, 12)}}, handshakeOnly(t))
+	require.Equal(t, z(4, 9), got[0].Zxid)
 	for _, c := range []int64{10, 11, 12} {
 		_, got = send(t, leader, learner, proposal(z(4, c)))
 		require.Equal(t, zab.Entry{Zxid: z(4, c), Data: []byte{byte(z(4, c))}}, got[0].Entry)

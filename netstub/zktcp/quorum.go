@@ -184,6 +184,7 @@ func (t *Transport) runLearner(l *qLink, addr string) {
 		case <-timer.C:
 		case <-l.done:
 			timer.Stop()
+			l.ended(errClosedEarly) // tells the engine unless this side moved on
 			return
 		}
 	}
@@ -192,11 +193,16 @@ func (t *Transport) runLearner(l *qLink, addr string) {
 	}
 	defer t.untrack(c)
 	if !l.attach(c) {
+		l.ended(errClosedEarly)
 		return
 	}
 	t.log.Info("quorum link to leader up", "peer", l.peer, "addr", addr)
 	t.runLink(l, c, bufio.NewReaderSize(c, bufSize))
 }
+
+// errClosedEarly ends a learner link that closed before it connected (an
+// engine message it could not encode).
+var errClosedEarly = errors.New("link closed before it connected")
 
 // ---- leader side ----
 

@@ -221,7 +221,7 @@ func (t *Transport) SetRole(role zab.Role, leader int64) {
 	}
 	t.mu.Unlock()
 	if prev != role {
-		t.log.Info("peer role", "role", role, "leader", leader)
+		t.log.Debug("peer role", "role", role, "leader", leader)
 	}
 	for _, l := range closing {
 		l.close(true)

@@ -26,6 +26,12 @@ func testLogger(t *testing.T) *slog.Logger {
 // cluster starts n transports on loopback, each knowing the others.
 func cluster(t *testing.T, n int) []*Transport {
 	t.Helper()
+	return clusterWith(t, n, nil)
+}
+
+// clusterWith is cluster with each Config changed by mutate.
+func clusterWith(t *testing.T, n int, mutate func(*Config)) []*Transport {
+	t.Helper()
 	var ts []*Transport
 	peers := map[int64]Peer{}
 	for i := 1; i <= n; i++ {
@@ -33,12 +39,16 @@ func cluster(t *testing.T, n int) []*Transport {
 		require.NoError(t, err)
 		ql, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
-		tr, err := New(Config{
+		cfg := Config{
 			ID: int64(i), ElectionListener: el, QuorumListener: ql,
 			Config:   []byte("version=0"),
 			TickTime: 100 * time.Millisecond, InitLimit: 20, SyncLimit: 10,
 			SpoolDir: t.TempDir(), Logger: testLogger(t),
-		})
+		}
+		if mutate != nil {
+			mutate(&cfg)
+		}
+		tr, err := New(cfg)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = tr.Close() })
 		ts = append(ts, tr)
@@ -238,5 +248,48 @@ func requireClosed(t *testing.T, c net.Conn) {
 	_, err := io.ReadAll(c)
 	if err != nil {
 		require.ErrorIs(t, err, syscall.ECONNRESET, "the server closes the connection, not a timeout")
+	}
+}
+
+// TestZKTCPElectionLinkDownWhileLooking: a broken election link tells the
+// engine only while it is Looking; a follower of a live leader must not
+// leave it because an idle election socket broke.
+func TestZKTCPElectionLinkDownWhileLooking(t *testing.T) {
+	for _, role := range []zab.Role{zab.Looking, zab.Following} {
+		ts := cluster(t, 2)
+		ts[1].Send(zab.Message{Type: zab.MsgNotification, To: 1, Vote: zab.Vote{Leader: 2}})
+		recv(t, ts[0], zab.MsgNotification)
+		ts[0].SetRole(role, 2)
+		require.NoError(t, ts[1].Close())
+		if role == zab.Looking {
+			require.Equal(t, int64(2), recv(t, ts[0], zab.MsgLinkDown).From)
+			continue
+		}
+		select {
+		case m := <-ts[0].Recv():
+			require.NotEqual(t, zab.MsgLinkDown, m.Type, "a follower's engine hears nothing of the election link")
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
+// TestZKTCPLeaderStepsDown: when the leader's engine leaves Leading, the
+// learners' links close (the learners see the break) and its own engine
+// hears no MsgLinkDown for them.
+func TestZKTCPLeaderStepsDown(t *testing.T) {
+	ts := cluster(t, 2)
+	leader, learner := ts[0], ts[1]
+	leader.SetRole(zab.Leading, 1)
+	learner.Send(zab.Message{Type: zab.MsgFollowerInfo, To: 1, Epoch: 1})
+	learner.SetRole(zab.Following, 1)
+	recv(t, leader, zab.MsgFollowerInfo)
+	leader.Send(zab.Message{Type: zab.MsgLeaderInfo, To: 2, Epoch: 2})
+	recv(t, learner, zab.MsgLeaderInfo)
+	leader.SetRole(zab.Looking, 0)
+	require.Equal(t, int64(1), recv(t, learner, zab.MsgLinkDown).From)
+	select {
+	case m := <-leader.Recv():
+		require.NotEqual(t, zab.MsgLinkDown, m.Type)
+	case <-time.After(300 * time.Millisecond):
 	}
 }

@@ -1,17 +1,14 @@
 package quorum_test
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,149 +24,6 @@ import (
 // The SNAP body both ways between zabkeeper's tree and Apache ZooKeeper
 // 3.8: a ZooKeeper follower loads the body tree.Snapshot.WriteBody writes,
 // and tree.ReadSnapshotBody loads the body a ZooKeeper leader sends.
-
-// goLeader is the Go peer leading a ZooKeeper follower over the quorum
-// port: it answers forwarded requests with proposals, commits what the
-// follower ACKs and PINGs every tickTime/2.
-type goLeader struct {
-	t      *testing.T
-	fc     net.Conn
-	fr     *bufio.Reader
-	wmu    sync.Mutex
-	epoch  int64
-	config []byte
-	// zxid is the last zxid proposed.
-	zxid int64
-	// acked are the proposals the follower ACKed (and we committed).
-	acked   map[int64]bool
-	pkts    chan quorum.Packet
-	readErr chan error
-	stop    chan struct{}
-}
-
-// winElection sends ZooKeeper our vote (for goSid, with our zxid) until it
-// votes for us too, and returns the config string its votes carry.
-func (v *twoVoters) winElection(t *testing.T, zxid int64) []byte {
-	vote := v.readVote(t)
-	require.Equal(t, quorum.Looking, vote.State)
-	v.vote(t, quorum.Notification{State: quorum.Looking, Leader: goSid, Zxid: zxid, ElectionEpoch: vote.ElectionEpoch,
-		PeerEpoch: quorum.EpochOf(zxid), Version: quorum.NotificationVersion, Config: vote.Config})
-	for vote.Leader != goSid {
-		vote = v.readVote(t)
-	}
-	t.Logf("ZooKeeper votes for the Go peer: state %s zxid 0x%x round %d peerEpoch %d", vote.State, vote.Zxid, vote.ElectionEpoch, vote.PeerEpoch)
-	return vote.Config
-}
-
-// acceptFollower takes ZooKeeper's connection to our quorum port and runs
-// discovery as the leader of epoch: FOLLOWERINFO, LEADERINFO, ACKEPOCH. It
-// returns the follower's last zxid.
-func (v *twoVoters) acceptFollower(t *testing.T, epoch int64, config []byte) (*goLeader, int64) {
-	_ = v.quorumLn.(*net.TCPListener).SetDeadline(time.Now().Add(30 * time.Second))
-	fc, err := v.quorumLn.Accept()
-	require.NoError(t, err, "ZooKeeper did not follow us")
-	t.Cleanup(func() { fc.Close() })
-	l := &goLeader{t: t, fc: fc, fr: bufio.NewReader(fc), epoch: epoch, config: config, acked: map[int64]bool{}}
-	_ = fc.SetReadDeadline(time.Now().Add(30 * time.Second))
-	fi := l.read()
-	info, err := quorum.DecodeLearnerInfo(&fi)
-	require.NoError(t, err)
-	require.Equal(t, quorum.FollowerInfo, fi.Type)
-	require.Equal(t, quorum.LearnerInfo{Sid: 1, ProtocolVersion: quorum.LearnerProtocol, ConfigVersion: 0}, info)
-	require.Less(t, quorum.EpochOf(fi.Zxid), epoch)
-	l.send(quorum.NewLeaderInfo(epoch))
-	ae := l.read()
-	lastZxid, _, err := quorum.DecodeAckEpoch(&ae)
-	require.NoError(t, err)
-	return l, lastZxid
-}
-
-func (l *goLeader) read() quorum.Packet {
-	p, err := quorum.ReadPacket(l.fr, quorum.Limits{})
-	require.NoError(l.t, err)
-	return p
-}
-
-// send writes a packet; write writes raw bytes right after (a SNAP body).
-func (l *goLeader) send(p quorum.Packet) {
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
-	require.NoError(l.t, quorum.WritePacket(l.fc, &p))
-}
-
-// finishSync sends NEWLEADER, waits for its ACK and sends UPTODATE; from
-// then on a goroutine reads the follower's packets for serve.
-func (l *goLeader) finishSync() {
-	t := l.t
-	l.send(quorum.NewNewLeader(l.epoch, l.config))
-	ack := l.read()
-	require.Equal(t, quorum.Ack, ack.Type, "%s", ack)
-	require.Equal(t, quorum.MakeZxid(l.epoch, 0), ack.Zxid)
-	l.send(quorum.NewUpToDate())
-	l.zxid = quorum.MakeZxid(l.epoch, 0)
-	l.pkts, l.readErr, l.stop = make(chan quorum.Packet, 16), make(chan error, 1), make(chan struct{})
-	t.Cleanup(func() { close(l.stop) })
-	go func() {
-		for {
-			_ = l.fc.SetReadDeadline(time.Now().Add(time.Duration(syncLimit*tickMs) * time.Millisecond))
-			p, err := quorum.ReadPacket(l.fr, quorum.Limits{})
-			if err != nil {
-				l.readErr <- err
-				return
-			}
-			select {
-			case l.pkts <- p:
-			case <-l.stop:
-				return
-			}
-		}
-	}()
-}
-
-// serve leads until done returns true (checked after every packet and
-// PING), at most 60 s.
-func (l *goLeader) serve(what string, done func() bool) {
-	t := l.t
-	ticker := time.NewTicker(tickMs / 2 * time.Millisecond)
-	defer ticker.Stop()
-	deadline := time.After(60 * time.Second)
-	for !done() {
-		select {
-		case <-ticker.C:
-			l.send(quorum.NewPing(l.zxid))
-		case err := <-l.readErr:
-			t.Fatalf("follower link: %v", err)
-		case <-deadline:
-			t.Fatalf("%s: not within 60s", what)
-		case p := <-l.pkts:
-			switch p.Type {
-			case quorum.Ack:
-				if p.Zxid == quorum.MakeZxid(l.epoch, 0) {
-					continue // the ACK of UPTODATE
-				}
-				l.acked[p.Zxid] = true
-				l.send(quorum.NewCommit(p.Zxid))
-			case quorum.Ping:
-			case quorum.Request:
-				f, err := quorum.DecodeRequest(&p)
-				require.NoError(t, err)
-				l.zxid++
-				l.send(propose(t, l.zxid, f))
-			default:
-				t.Fatalf("unexpected %s from the follower", p)
-			}
-		}
-	}
-}
-
-// proposeTxn proposes a txn of ours, marshalled as ZooKeeper's, and leads
-// until the follower ACKs it.
-func (l *goLeader) proposeTxn(txn *tree.Txn) {
-	p, err := quorum.NewProposal(quorum.Proposal, txn.Zxid, txn.Marshal())
-	require.NoError(l.t, err)
-	l.send(p)
-	l.serve(fmt.Sprintf("ACK of 0x%x", txn.Zxid), func() bool { return l.acked[txn.Zxid] })
-}
 
 // snapTree builds the state the Go leader sends: sessions, ephemerals of
 // two of them, a container, a sequential node, data, several ACL lists
@@ -334,7 +188,7 @@ func TestInteropZooKeeperFollowsGoSnap(t *testing.T) {
 	v := startTwoVoters(t, "")
 	config := v.winElection(t, snapZxid)
 	const epoch = 2
-	l, lastZxid := v.acceptFollower(t, epoch, config)
+	l, lastZxid, _ := v.acceptFollower(t, epoch, config)
 	require.Equal(t, int64(0), lastZxid)
 	snap, err := quorum.NewSyncStart(quorum.Snap, snapZxid)
 	require.NoError(t, err)
@@ -348,8 +202,11 @@ func TestInteropZooKeeperFollowsGoSnap(t *testing.T) {
 		require.Equal(t, int64(body.Len()), n)
 	}()
 	l.finishSync()
-	info, err := srvr(v.zk.clientPort)
-	require.NoError(t, err)
+	var info srvrInfo
+	l.serve("ZooKeeper serving", func() bool {
+		info, err = srvr(v.zk.clientPort) // fails until it serves, a moment after UPTODATE
+		return err == nil
+	})
 	require.Equal(t, "follower", info.mode)
 	require.Equal(t, snapZxid, info.zxid, "ZooKeeper's zxid is the SNAP's")
 

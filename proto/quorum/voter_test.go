@@ -11,7 +11,6 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/require"
 
-	"github.com/zabkeeper/zabkeeper/internal/zkreal"
 	"github.com/zabkeeper/zabkeeper/proto/quorum"
 )
 
@@ -25,76 +24,34 @@ func TestInteropGoVoter(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Apache ZooKeeper")
 	}
-	zkreal.Require(t)
-	ports := freePorts(t, 3)
-	zkS := &zkServer{sid: 1, clientPort: ports[0], quorumPort: ports[1], electionPort: ports[2], dir: t.TempDir()}
-	elec, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer elec.Close()
-	quorumLn, err := net.Listen("tcp", "127.0.0.1:0") // named in the config, never dialed: we follow
-	require.NoError(t, err)
-	defer quorumLn.Close()
-	const mySid = 4
-	myQuorum, myElection := quorumLn.Addr().(*net.TCPAddr).Port, elec.Addr().(*net.TCPAddr).Port
-	launch(t, zkS, fmt.Sprintf("server.1=127.0.0.1:%d:%d\nserver.%d=127.0.0.1:%d:%d\n",
-		zkS.quorumPort, zkS.electionPort, mySid, myQuorum, myElection))
+	v := startTwoVoters(t, "")
+	require.Equal(t, int64(1), v.theirs.Sid)
+	// Our quorum port is named in the config, never dialed: we follow.
+	zkS, myQuorum, myElection := v.zk, v.quorumPort(), v.electionPort()
 
-	// ZooKeeper (sid 1 < 4) connects to our election port, says who it is
-	// and drops the connection: only ours to it may survive.
-	_ = elec.(*net.TCPListener).SetDeadline(time.Now().Add(60 * time.Second))
-	in, err := elec.Accept()
-	require.NoError(t, err, "ZooKeeper never connected to our election port")
-	_ = in.SetReadDeadline(time.Now().Add(10 * time.Second))
-	theirs, err := quorum.ReadInitialMessage(in)
-	require.NoError(t, err)
-	require.Equal(t, int64(1), theirs.Sid)
-	require.False(t, quorum.Survives(theirs.Sid, mySid))
-	in.Close()
-
-	// Our connection to it is kept; its queued LOOKING vote arrives on it.
-	var conn net.Conn
-	require.Eventually(t, func() bool {
-		conn, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", zkS.electionPort))
-		return err == nil
-	}, 30*time.Second, 100*time.Millisecond)
-	defer conn.Close()
-	im := quorum.InitialMessage{Protocol: quorum.ProtocolV1, Sid: mySid, Addrs: []string{elec.Addr().String()}}
-	b, err := im.Encode()
-	require.NoError(t, err)
-	_, err = conn.Write(b)
-	require.NoError(t, err)
-	er := bufio.NewReader(conn)
-	var vote quorum.Notification
-	for {
-		_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-		frame, err := quorum.ReadFrame(er)
-		require.NoError(t, err)
-		vote, err = quorum.DecodeNotification(frame)
-		require.NoError(t, err)
-		if vote.State == quorum.Looking {
-			break
-		}
+	// Its queued LOOKING vote arrives on our connection.
+	vote := v.readVote(t)
+	for vote.State != quorum.Looking {
+		vote = v.readVote(t)
 	}
 	t.Logf("ZooKeeper's vote: leader %d zxid 0x%x round %d peerEpoch %d, config %q", vote.Leader, vote.Zxid, vote.ElectionEpoch, vote.PeerEpoch, vote.Config)
 	require.Equal(t, int64(1), vote.Leader)
-	require.Contains(t, string(vote.Config), fmt.Sprintf("server.%d=127.0.0.1:%d:%d:participant", mySid, myQuorum, myElection))
+	require.Contains(t, string(vote.Config), fmt.Sprintf("server.%d=127.0.0.1:%d:%d:participant", goSid, myQuorum, myElection))
 
 	// We agree: its vote from us, in its round, with its own config.
-	mine := quorum.Notification{State: quorum.Looking, Leader: vote.Leader, Zxid: vote.Zxid, ElectionEpoch: vote.ElectionEpoch,
-		PeerEpoch: vote.PeerEpoch, Version: quorum.NotificationVersion, Config: vote.Config}
-	b, err = mine.Encode()
-	require.NoError(t, err)
-	require.NoError(t, quorum.WriteFrame(conn, b))
+	v.vote(t, quorum.Notification{State: quorum.Looking, Leader: vote.Leader, Zxid: vote.Zxid, ElectionEpoch: vote.ElectionEpoch,
+		PeerEpoch: vote.PeerEpoch, Version: quorum.NotificationVersion, Config: vote.Config})
 
 	// With our vote it has a quorum and leads; we follow on its quorum port.
 	var qc net.Conn
+	var err error
 	require.Eventually(t, func() bool {
 		qc, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", zkS.quorumPort))
 		return err == nil
 	}, 30*time.Second, 100*time.Millisecond, "ZooKeeper did not start leading after our vote")
 	defer qc.Close()
 	o := &observerConn{t: t, conn: qc, r: bufio.NewReader(qc), rec: &bytes.Buffer{}}
-	o.send(quorum.NewLearnerInfo(false, 0, quorum.LearnerInfo{Sid: mySid, ProtocolVersion: quorum.LearnerProtocol}))
+	o.send(quorum.NewLearnerInfo(false, 0, quorum.LearnerInfo{Sid: goSid, ProtocolVersion: quorum.LearnerProtocol}))
 	li := o.next()
 	newEpoch, _, err := quorum.DecodeLeaderInfo(&li)
 	require.NoError(t, err)
