@@ -34,6 +34,23 @@ func TestSimCatchesCodecFaults(t *testing.T) {
 			},
 		},
 		{
+			// A leader's link that stamps every LEADERINFO with the wrong
+			// epoch: no learner can sync (its NEWLEADER names another
+			// epoch), the ensemble never establishes a leader. (One wrong
+			// LEADERINFO alone is survived: the learner elects again.)
+			name: "mis-stamped-epoch", want: "liveness: ", fault: func() func(int64, int64, []quorum.Packet) []quorum.Packet {
+				return func(_, _ int64, pkts []quorum.Packet) []quorum.Packet {
+					for i := range pkts {
+						if pkts[i].Type == quorum.LeaderInfo {
+							e, _, _ := quorum.DecodeLeaderInfo(&pkts[i])
+							pkts[i] = quorum.NewLeaderInfo(e + 1)
+						}
+					}
+					return pkts
+				}
+			},
+		},
+		{
 			// A packet the reader's Link cannot decode: the connection
 			// closes with MsgLinkDown and the error is reported.
 			name: "unknown-packet", want: "codec: ", fault: func() func(int64, int64, []quorum.Packet) []quorum.Packet {
