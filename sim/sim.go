@@ -274,8 +274,8 @@ func (sm *Sim) deliver(m zab.Message) {
 		sm.receive(s, m)
 		return
 	}
-	if m.Type == zab.MsgLinkDown && sm.zkPeers {
-		sm.wireLinkDown(s, m.From)
+	if m.Type == zab.MsgLinkDown && sm.zkPeers && !sm.wireLinkDown(s, m.From) {
+		return
 	}
 	sm.stepMsg(s, m)
 }

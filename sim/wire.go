@@ -224,10 +224,16 @@ func (sm *Sim) failConn(s *server, qc *qconn) {
 
 // wireLinkDown handles, in compat mode, a MsgLinkDown of the network (a
 // cut or a crash between s and from): every connection s has with from is
-// gone; the MsgLinkDown itself is what the engine hears.
-func (sm *Sim) wireLinkDown(s *server, from int64) {
+// gone, and the MsgLinkDown is what the engine hears of it. Without such a
+// connection only the election link broke, which zktcp reports to a
+// Looking engine only (a server that follows a live leader must not leave
+// it because an idle election socket broke): it reports whether the
+// engine hears it.
+func (sm *Sim) wireLinkDown(s *server, from int64) bool {
+	had := false
 	for _, c := range s.zk.All() {
 		if c.Peer() == from {
+			had = true
 			qc := s.qc[c]
 			delete(s.qc, c)
 			s.zk.Drop(c)
@@ -236,6 +242,7 @@ func (sm *Sim) wireLinkDown(s *server, from int64) {
 			}
 		}
 	}
+	return had || s.r.Status().Role == zab.Looking
 }
 
 // receive decodes a carrier that reached s (up, not stalled) and steps
