@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/zabkeeper/zabkeeper/proto/quorum"
 )
 
 // Fault kinds, as Options.Faults names them.
@@ -102,6 +104,12 @@ type Options struct {
 	// mutateApplied lets tests falsify what a server is seen to apply, to
 	// show the checker fails.
 	mutateApplied func(node, zxid int64, hash uint64) uint64
+	// wireFault lets tests plant a codec fault: it may change the packets
+	// a compat-mode server writes on a leader/learner connection.
+	wireFault func(from, to int64, pkts []quorum.Packet) []quorum.Packet
+	// wireBytes lets tests damage the bytes of a native-mode message (a
+	// copy) before they go on the network.
+	wireBytes func(from, to int64, b []byte) []byte
 	// lyingDisk makes crashes lose fsynced records too, to show the
 	// durability checks fail when storage breaks its promise.
 	lyingDisk bool

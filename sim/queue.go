@@ -1,6 +1,9 @@
 package sim
 
-import "github.com/zabkeeper/zabkeeper/internal/minheap"
+import (
+	"github.com/zabkeeper/zabkeeper/engine/zab"
+	"github.com/zabkeeper/zabkeeper/internal/minheap"
+)
 
 // evKind names what an event does.
 type evKind uint8
@@ -17,9 +20,10 @@ const (
 	evPhase                       // the fault phase ends
 	evCheck                       // the liveness phase checks its goals
 	evResume                      // a stalled server runs again
+	evPeer                        // a peer message reaches its server outside the network (wire.go)
 )
 
-var evNames = [...]string{"", "tick", "fsync", "restart", "to-server", "to-client", "client", "fault", "heal", "phase", "check", "resume"}
+var evNames = [...]string{"", "tick", "fsync", "restart", "to-server", "to-client", "client", "fault", "heal", "phase", "check", "resume", "peer"}
 
 func (k evKind) String() string { return evNames[k] }
 
@@ -35,6 +39,7 @@ type event struct {
 	cn   *conn
 	pkt  *packet
 	heal func()
+	msg  *zab.Message // evPeer
 }
 
 func (e *event) before(f *event) bool {

@@ -11,6 +11,7 @@ import (
 	"github.com/zabkeeper/zabkeeper/disk"
 	"github.com/zabkeeper/zabkeeper/engine"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
+	"github.com/zabkeeper/zabkeeper/netstub/zklink"
 )
 
 // server is one simulated machine: a replica, its disk, its clock and its
@@ -63,6 +64,10 @@ type server struct {
 	// (obligations.go).
 	syncEnd          int64
 	syncEpochPending bool
+	// zk and qc are compat mode's connection table of this incarnation
+	// and the simulated connections of its entries (wire.go).
+	zk *zklink.Conns
+	qc map[*zklink.Conn]*qconn
 }
 
 // held is an input that reached a stalled server.
@@ -166,6 +171,9 @@ func (sm *Sim) start(s *server) bool {
 		return false
 	}
 	s.r, s.up = r, true
+	if sm.zkPeers {
+		s.zk, s.qc = zklink.NewConns(s.id, sm.zkConfig), map[*zklink.Conn]*qconn{}
+	}
 	s.conns = map[uint64]*conn{}
 	s.closed = nil
 	s.base = d.SnapshotZxid
@@ -221,6 +229,7 @@ func (sm *Sim) crashKeeping(s *server, why string, keep float64) {
 		sm.fault("torn-write")
 	}
 	s.up, s.r = false, nil
+	s.zk, s.qc = nil, nil
 	s.pausedTill, s.held = 0, nil
 	sm.tracef(s.id, "n%d CRASH (%s): %d unsynced bytes lost, torn=%v", s.id, why, lost, torn)
 	sm.hash.add(-int64(evRestart), s.id, int64(lost))
@@ -343,8 +352,9 @@ func (h readyHandler) Send(msgs []zab.Message) {
 		if sm.traceOn(s.id) {
 			sm.tracef(s.id, "n%d %s send %s to n%d", s.id, roleName(s.status), describeMsg(m), m.To)
 		}
-		sm.net.Send(m, sm.now)
+		sm.sendPeer(s, m)
 	}
+	sm.setRole(s)
 }
 
 // AppendLog appends the entries to the real disk.Log and issues its fsync,

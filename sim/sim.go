@@ -63,8 +63,14 @@ type Sim struct {
 	// nlAcks are the voters whose NEWLEADER ack reached (leader, epoch).
 	nlAcks  map[[2]int64]map[int64]bool
 	connSeq uint64
-	tickMs  int
-	end     int64
+	// zkConfig is the config string of compat mode's notifications and
+	// NEWLEADER; qconns are compat mode's leader/learner connections by id
+	// (wire.go).
+	zkConfig []byte
+	qconns   map[uint64]*qconn
+	qconnSeq uint64
+	tickMs   int
+	end      int64
 }
 
 // Run runs one simulation and reports what it found. A panic of a replica
@@ -104,6 +110,7 @@ func newSim(opts Options) *Sim {
 		effects: map[int64][]effect{},
 		nlAcks:  map[[2]int64]map[int64]bool{},
 		owners:  map[string]int64{},
+		qconns:  map[uint64]*qconn{},
 		tickMs:  TickMs,
 	}
 	if sm.factory == nil {
@@ -169,6 +176,9 @@ func newSim(opts Options) *Sim {
 			}
 		}
 		sm.servers = append(sm.servers, s)
+	}
+	if sm.zkPeers {
+		sm.zkConfig = sm.simConfigString()
 	}
 	for i := range clients {
 		sm.clients = append(sm.clients, sm.newClient(i+1))
@@ -245,9 +255,14 @@ func (sm *Sim) loop() {
 	}
 }
 
+// deliver hands a message that arrived from the network to its server: a
+// carrier of bytes is decoded first (wire.go), a stalled server holds it.
 func (sm *Sim) deliver(m zab.Message) {
 	s := sm.server(m.To)
-	sm.hash.add(10, m.From, m.To, int64(m.Type), m.Zxid, m.Epoch, m.Entry.Zxid)
+	carrier := m.Type == msgWire || m.Type == msgFin
+	if !carrier {
+		sm.hash.add(10, m.From, m.To, int64(m.Type), m.Zxid, m.Epoch, m.Entry.Zxid)
+	}
 	if !s.up {
 		return
 	}
@@ -255,6 +270,26 @@ func (sm *Sim) deliver(m zab.Message) {
 		s.held = append(s.held, held{msg: &m})
 		return
 	}
+	if carrier {
+		sm.receive(s, m)
+		return
+	}
+	if m.Type == zab.MsgLinkDown && sm.zkPeers && !sm.wireLinkDown(s, m.From) {
+		return
+	}
+	sm.stepMsg(s, m)
+}
+
+// step steps a decoded message.
+func (sm *Sim) step(s *server, m zab.Message) {
+	sm.hash.add(10, m.From, m.To, int64(m.Type), m.Zxid, m.Epoch, m.Entry.Zxid)
+	if !s.up {
+		return
+	}
+	sm.stepMsg(s, m)
+}
+
+func (sm *Sim) stepMsg(s *server, m zab.Message) {
 	if sm.traceOn(s.id) {
 		sm.tracef(s.id, "n%d %s recv %s from n%d", s.id, roleName(s.status), describeMsg(m), m.From)
 	}
@@ -306,6 +341,8 @@ func (sm *Sim) handle(e *event) {
 		sm.atServer(e.cn, e.pkt)
 	case evResume:
 		sm.resume(sm.server(e.node), e.gen)
+	case evPeer:
+		sm.deliver(*e.msg)
 	case evToClient:
 		sm.atClient(e.cn, e.pkt)
 	case evClientRun:

@@ -19,7 +19,7 @@ import (
 // the simulator behave the same; when either changes, rescan and update.
 var plantedBugSeeds = map[bugs.Bug]uint64{
 	bugs.AckBeforePersist:                1,
-	bugs.CommitBeforeQuorum:              3,
+	bugs.CommitBeforeQuorum:              11,
 	bugs.AckNewLeaderBeforePersist:       1,
 	bugs.EpochBeforePersist:              1,
 	bugs.KeepDivergentTail:               9,

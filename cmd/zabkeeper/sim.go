@@ -120,6 +120,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 		bugs.Set(b)
 		defer bugs.Set(bugs.None)
 	}
+	defer sim.TuneGC()()
 	opts := func(seed uint64) sim.Options {
 		return sim.Options{Seed: seed, Nodes: o.nodes, Observers: o.observers, Clients: o.clients,
 			Faults: faults, Duration: o.duration, VisualizationDir: o.vizDir, NoObligationChecks: o.noObligations,

@@ -434,7 +434,14 @@ func (l *Link) decodeLearner(p quorum.Packet) ([]zab.Message, error) {
 		l.beforeNewLeader = len(l.pending)
 		return []zab.Message{l.msg(zab.MsgNewLeader, p.Zxid)}, nil
 	case quorum.UpToDate:
-		return []zab.Message{l.msg(zab.MsgUpToDate, p.Zxid)}, nil
+		// UPTODATE carries no zxid (-1). It says the leader's history
+		// before its epoch is committed, and so is every txn the sync left
+		// in the learner's log below the new epoch: those it had logged
+		// under an earlier leader came with no COMMIT on this link (a
+		// ZooKeeper learner applied them when it left that leader,
+		// fastForwardDataBase). Found by the simulator's codec hop: a
+		// DIFF-synced follower never applied its uncommitted tail.
+		return []zab.Message{l.msg(zab.MsgUpToDate, zab.MakeZxid(l.epoch, 0))}, nil
 	case quorum.Ping:
 		return []zab.Message{l.msg(zab.MsgPing, p.Zxid)}, nil
 	case quorum.Inform:

@@ -130,7 +130,7 @@ func TestZklinkSyncAndBroadcastRoundTrip(t *testing.T) {
 	require.Equal(t, []quorum.PacketType{quorum.Commit, quorum.UpToDate}, ty)
 	require.Equal(t, []int64{z(4, 12), -1}, zx)
 	require.Equal(t, zab.MsgCommit, got[0].Type)
-	require.Equal(t, zab.Message{Type: zab.MsgUpToDate, From: 1, To: 2, Epoch: 5, Zxid: -1}, got[1])
+	require.Equal(t, zab.Message{Type: zab.MsgUpToDate, From: 1, To: 2, Epoch: 5, Zxid: z(5, 0)}, got[1])
 
 	// Broadcast: three proposals, one cumulative ack, one cumulative
 	// commit.

@@ -213,7 +213,7 @@ func (t *Transport) serveLearner(c net.Conn) {
 	t.mu.Lock()
 	role := t.role
 	t.mu.Unlock()
-	if role != zab.Looking && role != zab.Leading {
+	if !zklink.Accepts(role) {
 		t.log.Info("refused learner connection: not leading", "remote", remote, "role", role)
 		return
 	}
@@ -254,7 +254,7 @@ func (t *Transport) serveLearner(c net.Conn) {
 		return
 	}
 	t.mu.Lock()
-	if t.closed || (t.role != zab.Looking && t.role != zab.Leading) {
+	if t.closed || !zklink.Accepts(t.role) {
 		t.mu.Unlock()
 		return
 	}

@@ -211,11 +211,11 @@ func (t *Transport) SetRole(role zab.Role, leader int64) {
 	prev := t.role
 	t.role, t.leader = role, leader
 	var closing []*qLink
-	if l := t.learner; l != nil && !((role == zab.Following || role == zab.Observing) && leader == l.peer) {
+	if l := t.learner; l != nil && !zklink.KeepsLearner(role, leader, l.peer) {
 		t.learner = nil
 		closing = append(closing, l)
 	}
-	if (prev == zab.Leading && role != zab.Leading) || role == zab.Following || role == zab.Observing {
+	if zklink.ClosesLeading(prev, role) {
 		for id, l := range t.leading {
 			delete(t.leading, id)
 			closing = append(closing, l)
