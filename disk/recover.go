@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // Recover rebuilds state at start-up from the snapshots in snapDir and the
@@ -27,6 +28,9 @@ func Recover(snapDir string, log *Log, load func(zxid int64, body io.Reader) err
 	}
 	first, last := log.FirstZxid(), log.LastZxid()
 	base, loaded := int64(0), false
+	// skipped are the corrupt snapshots newer than the one loaded, newest
+	// first: the log must hold the txn each one ends at (see below).
+	var skipped []SnapshotInfo
 	for i, s := range snaps {
 		z, body, err := OpenSnapshotFS(log.fs, s.Path)
 		if err != nil {
@@ -34,6 +38,7 @@ func Recover(snapDir string, log *Log, load func(zxid int64, body io.Reader) err
 				return 0, err
 			}
 			log.logger.Warn("disk: skipping corrupt snapshot", "file", s.Path, "err", err)
+			skipped = append(skipped, s)
 			continue
 		}
 		if i > 0 {
@@ -69,12 +74,27 @@ func Recover(snapDir string, log *Log, load func(zxid int64, body io.Reader) err
 				"so that it syncs from the leader: %w", snapDir, first, oldest.Path, ErrCorrupt)
 		}
 	}
+	// A snapshot's zxid is a txn its server applied, so a log that bridges
+	// a damaged snapshot holds that txn, unless the snapshot is a leader's
+	// SNAP, whose txns this server never logged: the log then jumps from
+	// its old history past the snapshot into a later epoch, a gap Follows
+	// cannot see (the next epoch starts at counter 1 whatever the last one
+	// ended at). Replay must pass through every skipped snapshot's zxid.
+	slices.Reverse(skipped) // oldest first, in replay order
 	recovered := base
 	err = log.readFrom(base, func(r Record, file string, off int64) error {
 		if !Follows(recovered, r.Zxid) && !(recovered == 0 && !loaded) {
 			return fmt.Errorf("disk: recover: %s: the txn at offset %d has zxid %#x, but the one before it (from %s) is %#x: "+
 				"txns are missing (a log file was lost or deleted); restore the missing log file, or start from a "+
 				"snapshot that covers the gap: %w", file, off, r.Zxid, recoveredFrom(recovered, base, loaded, snapDir), recovered, ErrCorrupt)
+		}
+		for len(skipped) > 0 && skipped[0].Zxid <= recovered {
+			skipped = skipped[1:]
+		}
+		if len(skipped) > 0 && r.Zxid > skipped[0].Zxid {
+			return fmt.Errorf("disk: recover: %s: the log goes from %#x to %#x (offset %d) without the txn %#x the damaged snapshot %s ends at: "+
+				"the txns up to it are only in that snapshot (a snapshot from the leader); restore a snapshot, or start "+
+				"this server empty so that it syncs from the leader: %w", file, recovered, r.Zxid, off, skipped[0].Zxid, skipped[0].Path, ErrCorrupt)
 		}
 		if err := replay(r); err != nil {
 			return fmt.Errorf("disk: recover: replay zxid %#x (%s at offset %d): %w", r.Zxid, file, off, err)

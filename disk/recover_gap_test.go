@@ -77,3 +77,52 @@ func TestRecoverRefusesLogAfterOnlyCorruptSnapshot(t *testing.T) {
 		require.NoError(t, l.Close())
 	}
 }
+
+// TestRecoverRefusesCrossEpochGapUnderCorruptSnapshot: a learner logged
+// epoch 2 up to e2+10, took the leader's SNAP at e2+30 (snapshot file only,
+// its txns never logged) and logged epoch 3 after it. With that snapshot
+// damaged, falling back to an older snapshot or to none would replay
+// e2+10 then e3+1: Follows accepts the jump to a new epoch, yet e2+11..e2+30
+// are missing. Recover must refuse; a damaged snapshot whose txn the log
+// does hold is bridged as before.
+func TestRecoverRefusesCrossEpochGapUnderCorruptSnapshot(t *testing.T) {
+	const e2, e3 = int64(2) << 32, int64(3) << 32
+	damage := func(m *MemFS, p string) {
+		f, err := m.OpenFile(p, os.O_RDWR, 0)
+		require.NoError(t, err)
+		require.NoError(t, f.Truncate(100))
+		require.NoError(t, f.Close())
+	}
+	for _, older := range []bool{false, true} {
+		m := NewMemFS()
+		l, err := OpenLog("/log", LogOptions{FS: m, Logger: quiet()})
+		require.NoError(t, err)
+		require.NoError(t, l.Append(recs(e2+1, e2+10)...))
+		if older {
+			writeSnap(t, m, "/data", e2+5, snapBodyFor(5, 300))
+		}
+		damage(m, writeSnap(t, m, "/data", e2+30, snapBodyFor(30, 300)))
+		require.NoError(t, l.Append(recs(e3+1, e3+3)...))
+		var r recovered
+		_, err = Recover("/data", l, r.load, r.replay)
+		require.ErrorIs(t, err, ErrCorrupt, "older snapshot %v", older)
+		require.Contains(t, err.Error(), "without the txn 0x20000001e")
+		require.NotContains(t, r.replayed, e3+1, "nothing of epoch 3 is applied over the gap")
+		require.NoError(t, l.Close())
+	}
+
+	// The damaged snapshot's txn is in the log: recovery bridges it.
+	m := NewMemFS()
+	l, err := OpenLog("/log", LogOptions{FS: m, Logger: quiet()})
+	require.NoError(t, err)
+	require.NoError(t, l.Append(recs(e2+1, e2+10)...))
+	writeSnap(t, m, "/data", e2+5, snapBodyFor(5, 300))
+	damage(m, writeSnap(t, m, "/data", e2+8, snapBodyFor(8, 300)))
+	require.NoError(t, l.Append(recs(e3+1, e3+3)...))
+	var r recovered
+	last, err := Recover("/data", l, r.load, r.replay)
+	require.NoError(t, err)
+	require.Equal(t, e2+5, r.snap)
+	require.Equal(t, e3+3, last)
+	require.NoError(t, l.Close())
+}
