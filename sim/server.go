@@ -153,9 +153,6 @@ func (sm *Sim) start(s *server) bool {
 		sm.violation("recovery: n%d loaded snapshot %s, which was corrupted, without noticing", s.id, loaded)
 	}
 	sm.checkRecovered(s, d.Log)
-	if corrupted != "" {
-		s.st.keepSnapshots = true
-	}
 	s.gen++
 	if s.gen > 1 {
 		// Whatever peers sent to the dead incarnation is lost with it.

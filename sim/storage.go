@@ -83,10 +83,6 @@ type storage struct {
 	// lying makes deferred syncs do nothing: a disk that acknowledges
 	// fsync from a volatile cache.
 	lying bool
-	// keepSnapshots stops periodic purges on a disk that recovered around
-	// a corrupt snapshot: disk.PurgeSnapshotsFS reports one to the
-	// process's default logger, which would clutter a campaign's output.
-	keepSnapshots bool
 	// snapshots counts periodic snapshots, to purge every purgeEvery.
 	snapshots int
 }
@@ -190,7 +186,7 @@ func (st *storage) saveSnapshot(zxid int64, write func(io.Writer) error, purge b
 	if _, err := disk.WriteSnapshotFS(st.fs, dataDir, zxid, write); err != nil {
 		return err
 	}
-	if !purge || st.keepSnapshots {
+	if !purge {
 		return nil
 	}
 	if st.snapshots++; st.snapshots%purgeEvery != 0 {
