@@ -193,7 +193,9 @@ func Launch(dir string, opts Options) (*Server, error) {
 	args := append(jvmArgs(props), main, cfgPath)
 	cmd := exec.Command("java", args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: the JVM dies with the test binary even when cleanups do
+	// not run (a test timeout panics without them).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("zkreal: start java: %w", err)
