@@ -25,7 +25,7 @@ func TestInteropGoLeader(t *testing.T) {
 	}
 	// Multi-address on: ZooKeeper sends the V2 initial message (and still
 	// takes our V1).
-	v := startTwoVoters(t, "multiAddress.enabled=true\n")
+	v := startTwoVoters(t, map[string]string{"multiAddress.enabled": "true"})
 	require.Equal(t, quorum.InitialMessage{Protocol: quorum.ProtocolV2, Sid: 1,
 		Addrs: []string{fmt.Sprintf("127.0.0.1:%d", v.zk.electionPort)}}, v.theirs)
 	capture(t, "initial-message-v2-from-1.bin", v.theirsRaw)
