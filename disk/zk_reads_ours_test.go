@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,22 +14,6 @@ import (
 	"github.com/zabkeeper/zabkeeper/internal/zkreal"
 	"github.com/zabkeeper/zabkeeper/proto"
 )
-
-// zooKeeperJava returns the java binary and Debian's ZooKeeper classpath, or
-// skips the test when they are not installed (.ci/run installs them, and
-// sets ZABKEEPER_REQUIRE_JAVA so that the test fails there instead).
-func zooKeeperJava(t *testing.T) (string, string) {
-	t.Helper()
-	const jar = "/usr/share/java/zookeeper.jar"
-	java, err := exec.LookPath("java")
-	if _, serr := os.Stat(jar); serr != nil || err != nil {
-		if os.Getenv("ZABKEEPER_REQUIRE_JAVA") != "" {
-			t.Fatalf("ZABKEEPER_REQUIRE_JAVA is set but Debian's zookeeper or java is missing (%s: %v; java: %v)", jar, serr, err)
-		}
-		t.Skip("Debian's zookeeper is not installed (apt-get install -y zookeeper)")
-	}
-	return java, jar
-}
 
 // ourTxns prepares and applies, on a tree, one txn of every kind zabkeeper
 // logs, as the leader does (the digest stamped on each), including those
@@ -113,16 +96,18 @@ func writeOurLog(t *testing.T, dir string, txns []*tree.Txn) {
 // file of a log zabkeeper wrote: it reads every record, checksum and txn
 // (no CRC error, no exception) and shows the header we wrote.
 func TestTxnLogToolkitReadsOurLog(t *testing.T) {
-	java, cp := zooKeeperJava(t)
+	zkreal.Require(t)
 	txns := ourTxns(t)
 	dir := t.TempDir()
 	writeOurLog(t, dir, txns)
 	ns, err := listNamed(OSFS{}, filepath.Join(dir, versionDir), logPrefix)
 	require.NoError(t, err)
 	require.Greater(t, len(ns), 1, "several segments")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	var lines []toolkitLine
 	for _, n := range ns {
-		cmd := exec.Command(java, "-cp", cp, "org.apache.zookeeper.server.persistence.TxnLogToolkit", filepath.Join(dir, versionDir, n.name))
+		cmd := zkreal.ToolCommand(ctx, "org.apache.zookeeper.server.persistence.TxnLogToolkit", filepath.Join(dir, versionDir, n.name))
 		cmd.Env = append(os.Environ(), "TZ=UTC")
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "%s", out)

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -198,21 +197,17 @@ func TestSessionCarriesAcrossSwap(t *testing.T) {
 	require.NoError(t, err)
 	port := ln.Addr().(*net.TCPAddr).Port
 	require.NoError(t, ln.Close())
-	work := t.TempDir()
-	zcfg := filepath.Join(work, "zoo.cfg")
-	require.NoError(t, os.WriteFile(zcfg, []byte(fmt.Sprintf("tickTime=2000\ndataDir=%s\nclientPort=%d\n"+
-		"clientPortAddress=127.0.0.1\nadmin.enableServer=false\n", cfg.DataDir, port)), 0o644))
-	startZK := func() *exec.Cmd {
-		logf, err := os.OpenFile(filepath.Join(work, "zookeeper.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	// Each ZooKeeper run (on cfg.DataDir and port) keeps its zoo.cfg and
+	// log in a directory of its own; all are printed if the test fails.
+	var zkRuns []*zkreal.Server
+	startZK := func() *zkreal.Server {
+		work := t.TempDir()
+		zks, err := zkreal.Launch(work, zkreal.Options{DataDir: cfg.DataDir, ClientPort: port,
+			Props: map[string]string{"zookeeper.snapshot.trust.empty": "true", "zookeeper.log.dir": work}})
 		require.NoError(t, err)
-		t.Cleanup(func() { logf.Close() })
-		cmd := exec.Command("java", "-Xmx256m", "-Dzookeeper.snapshot.trust.empty=true",
-			"-Dzookeeper.log.dir="+work, "-cp", "/usr/share/java/zookeeper.jar", "org.apache.zookeeper.server.quorum.QuorumPeerMain", zcfg)
-		cmd.Stdout, cmd.Stderr = logf, logf
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		require.NoError(t, cmd.Start())
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		return cmd
+		t.Cleanup(zks.Stop)
+		zkRuns = append(zkRuns, zks)
+		return zks
 	}
 	zk1 := startZK()
 
@@ -232,8 +227,11 @@ func TestSessionCarriesAcrossSwap(t *testing.T) {
 		_ = client.Process.Kill()
 		_ = client.Wait()
 		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(work, "zookeeper.out"))
-			t.Logf("client stderr:\n%s\nZooKeeper:\n%s", stderr.String(), b)
+			var logs strings.Builder
+			for i, zks := range zkRuns {
+				fmt.Fprintf(&logs, "ZooKeeper run %d:\n%s", i+1, zks.Log())
+			}
+			t.Logf("client stderr:\n%s\n%s", stderr.String(), logs.String())
 		}
 	}()
 	lines := bufio.NewScanner(stdout)
@@ -246,8 +244,7 @@ func TestSessionCarriesAcrossSwap(t *testing.T) {
 	require.True(t, ok, first)
 
 	// ZooKeeper dies; zabkeeper takes over its directory and port.
-	require.NoError(t, zk1.Process.Signal(syscall.SIGKILL))
-	_ = zk1.Wait()
+	zk1.Stop() // SIGKILL
 	cfg.ClientPort = port
 	_, stop := startServerCfg(t, cfg)
 	_, err = io.WriteString(stdin, "check\n")

@@ -205,7 +205,9 @@ func Launch(dir string, opts Options) (*Server, error) {
 	args := append(jvmArgs(props), main, cfgPath)
 	cmd := exec.Command("java", args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: the JVM dies with the test binary even when cleanups do
+	// not run (a test timeout panics without them).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("zkreal: start java: %w", err)
@@ -302,13 +304,21 @@ func RunTool(mainClass string, args ...string) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "java", append(append(jvmArgs(nil), mainClass), args...)...)
+	cmd := ToolCommand(ctx, mainClass, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		return stdout.String(), fmt.Errorf("zkreal: %s %v: %w\n%s", mainClass, args, err, stderr.String())
 	}
 	return stdout.String(), nil
+}
+
+// ToolCommand is the JVM command RunTool runs (mainClass with args, on
+// Classpath), not started, for a test that needs its own environment or
+// streams (say TZ, or standard error and output together); ctx kills it.
+// The caller checks the installation first (Require).
+func ToolCommand(ctx context.Context, mainClass string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "java", append(append(jvmArgs(nil), mainClass), args...)...)
 }
 
 // freePort asks the kernel for a free loopback port.

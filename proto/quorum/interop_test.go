@@ -9,12 +9,10 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -41,8 +39,7 @@ type zkServer struct {
 	sid                                  int64
 	clientPort, quorumPort, electionPort int
 	dir                                  string
-	cmd                                  *exec.Cmd
-	done                                 chan struct{}
+	zk                                   *zkreal.Server
 }
 
 type ensemble struct {
@@ -72,50 +69,46 @@ func startEnsemble(t *testing.T) *ensemble {
 	zkreal.Require(t)
 	ports := freePorts(t, 9)
 	e := &ensemble{}
-	var servers strings.Builder
+	servers := map[string]string{}
 	for i := range 3 {
 		s := &zkServer{sid: int64(i + 1), clientPort: ports[3*i], quorumPort: ports[3*i+1], electionPort: ports[3*i+2], dir: t.TempDir()}
-		fmt.Fprintf(&servers, "server.%d=127.0.0.1:%d:%d\n", s.sid, s.quorumPort, s.electionPort)
+		servers[fmt.Sprintf("server.%d", s.sid)] = fmt.Sprintf("127.0.0.1:%d:%d", s.quorumPort, s.electionPort)
 		e.servers = append(e.servers, s)
 	}
 	for _, s := range e.servers {
-		launch(t, s, servers.String())
+		launch(t, s, servers)
 	}
 	return e
 }
 
-// launch writes s's zoo.cfg with the server lines given and runs
-// QuorumPeerMain until the test ends.
-func launch(t *testing.T, s *zkServer, serverLines string) {
-	data := filepath.Join(s.dir, "data")
-	require.NoError(t, os.MkdirAll(data, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(data, "myid"), []byte(strconv.FormatInt(s.sid, 10)), 0o644))
-	cfg := fmt.Sprintf("tickTime=%d\ninitLimit=%d\nsyncLimit=%d\ndataDir=%s\nclientPort=%d\nclientPortAddress=127.0.0.1\n"+
-		"admin.enableServer=false\n4lw.commands.whitelist=srvr,mntr,ruok\nmaxClientCnxns=0\n%s",
-		tickMs, initLimit, syncLimit, data, s.clientPort, serverLines)
-	cfgPath := filepath.Join(s.dir, "zoo.cfg")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o644))
-	logf, err := os.Create(filepath.Join(s.dir, "zookeeper.log"))
+// launch runs s as an ensemble member through zkreal (QuorumPeerMain, zoo.cfg
+// and log under s.dir, dataDir s.dir/data) with the test's timing and the
+// zoo.cfg lines given (server.N lines and any others) until the test ends,
+// logging the tail of its log if the test failed.
+func launch(t *testing.T, s *zkServer, config map[string]string) {
+	t.Helper()
+	cfg := map[string]string{
+		"initLimit":              strconv.Itoa(initLimit),
+		"syncLimit":              strconv.Itoa(syncLimit),
+		"4lw.commands.whitelist": "srvr,mntr,ruok",
+	}
+	for k, v := range config {
+		cfg[k] = v
+	}
+	z, err := zkreal.Launch(s.dir, zkreal.Options{
+		DataDir:    filepath.Join(s.dir, "data"),
+		TickTimeMs: tickMs,
+		ClientPort: s.clientPort,
+		MyID:       int(s.sid),
+		Config:     cfg,
+		Props:      map[string]string{"zookeeper.log.dir": s.dir},
+	})
 	require.NoError(t, err)
-	s.cmd = exec.Command("java", "-Xmx192m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-		"-Dzookeeper.log.dir="+s.dir,
-		"-cp", zkreal.Classpath,
-		"org.apache.zookeeper.server.quorum.QuorumPeerMain", cfgPath)
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	require.NoError(t, s.cmd.Start())
-	s.done = make(chan struct{})
-	go func() {
-		_ = s.cmd.Wait()
-		logf.Close()
-		close(s.done)
-	}()
+	s.zk = z
 	t.Cleanup(func() {
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.done
+		z.Stop()
 		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(s.dir, "zookeeper.log"))
-			t.Logf("server %d log tail:\n%s", s.sid, tail(string(b), 4000))
+			t.Logf("server %d log tail:\n%s", s.sid, tail(z.Log(), 4000))
 		}
 	})
 }

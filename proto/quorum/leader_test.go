@@ -25,7 +25,7 @@ func TestInteropGoLeader(t *testing.T) {
 	}
 	// Multi-address on: ZooKeeper sends the V2 initial message (and still
 	// takes our V1).
-	v := startTwoVoters(t, "multiAddress.enabled=true\n")
+	v := startTwoVoters(t, map[string]string{"multiAddress.enabled": "true"})
 	require.Equal(t, quorum.InitialMessage{Protocol: quorum.ProtocolV2, Sid: 1,
 		Addrs: []string{fmt.Sprintf("127.0.0.1:%d", v.zk.electionPort)}}, v.theirs)
 	capture(t, "initial-message-v2-from-1.bin", v.theirsRaw)
@@ -44,13 +44,20 @@ func TestInteropGoLeader(t *testing.T) {
 	l.finishSync()
 
 	// Broadcast: PINGs every tickTime/2, the client's requests proposed.
-	c, _, err := zk.Connect([]string{fmt.Sprintf("127.0.0.1:%d", v.zk.clientPort)}, 20*time.Second,
+	c, ev, err := zk.Connect([]string{fmt.Sprintf("127.0.0.1:%d", v.zk.clientPort)}, 20*time.Second,
 		zk.WithLogger(quietLog{}), zk.WithLogInfo(false))
 	require.NoError(t, err)
 	defer c.Close()
 	created := make(chan error, 1)
 	go func() {
-		// Connect returns at once; Create waits for the session.
+		// Connect returns at once. Create only once the session is up:
+		// the follower may refuse the first connection (it serves a moment
+		// after UPTODATE), and go-zk fails the requests queued on it.
+		for e := range ev {
+			if e.State == zk.StateHasSession {
+				break
+			}
+		}
 		_, err := c.Create("/fromgo", []byte("led by Go"), 0, zk.WorldACL(zk.PermAll))
 		created <- err
 	}()

@@ -185,7 +185,7 @@ func TestInteropZooKeeperFollowsGoSnap(t *testing.T) {
 	_, err := view.WriteBody(&body, sessions)
 	require.NoError(t, err)
 
-	v := startTwoVoters(t, "")
+	v := startTwoVoters(t, nil)
 	config := v.winElection(t, snapZxid)
 	const epoch = 2
 	l, lastZxid, _ := v.acceptFollower(t, epoch, config)
@@ -301,7 +301,7 @@ func TestInteropGoLoadsZooKeeperSnap(t *testing.T) {
 	ports := freePorts(t, 3)
 	zkS := &zkServer{sid: 1, clientPort: ports[0], quorumPort: ports[1], electionPort: ports[2], dir: t.TempDir()}
 	// One voter in quorum mode: it leads alone and takes observers.
-	launch(t, zkS, fmt.Sprintf("standaloneEnabled=false\nserver.1=127.0.0.1:%d:%d\n", zkS.quorumPort, zkS.electionPort))
+	launch(t, zkS, map[string]string{"standaloneEnabled": "false", "server.1": fmt.Sprintf("127.0.0.1:%d:%d", zkS.quorumPort, zkS.electionPort)})
 	require.Eventually(t, func() bool {
 		info, err := srvr(zkS.clientPort)
 		return err == nil && info.mode == "leader"

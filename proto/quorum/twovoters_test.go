@@ -39,9 +39,9 @@ type twoVoters struct {
 }
 
 // startTwoVoters runs ZooKeeper with both voters in its config (and the
-// extra zoo.cfg lines given) and connects to its election port. Everything
+// extra zoo.cfg lines given, key to value) and connects to its election port. Everything
 // is closed when the test ends.
-func startTwoVoters(t *testing.T, extraConfig string) *twoVoters {
+func startTwoVoters(t *testing.T, extraConfig map[string]string) *twoVoters {
 	t.Helper()
 	zkreal.Require(t)
 	ports := freePorts(t, 3)
@@ -53,8 +53,14 @@ func startTwoVoters(t *testing.T, extraConfig string) *twoVoters {
 	v.quorumLn, err = net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { v.quorumLn.Close() })
-	launch(t, v.zk, fmt.Sprintf("%sserver.1=127.0.0.1:%d:%d\nserver.%d=127.0.0.1:%d:%d\n", extraConfig,
-		v.zk.quorumPort, v.zk.electionPort, goSid, v.quorumPort(), v.electionPort()))
+	config := map[string]string{
+		"server.1":                      fmt.Sprintf("127.0.0.1:%d:%d", v.zk.quorumPort, v.zk.electionPort),
+		fmt.Sprintf("server.%d", goSid): fmt.Sprintf("127.0.0.1:%d:%d", v.quorumPort(), v.electionPort()),
+	}
+	for k, val := range extraConfig {
+		config[k] = val
+	}
+	launch(t, v.zk, config)
 
 	// ZooKeeper (sid 1 < goSid) connects to our election port, says who
 	// it is and drops the connection: only ours to it may survive.

@@ -24,7 +24,7 @@ func TestInteropGoVoter(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Apache ZooKeeper")
 	}
-	v := startTwoVoters(t, "")
+	v := startTwoVoters(t, nil)
 	require.Equal(t, int64(1), v.theirs.Sid)
 	// Our quorum port is named in the config, never dialed: we follow.
 	zkS, myQuorum, myElection := v.zk, v.quorumPort(), v.electionPort()
