@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/zabkeeper/zabkeeper/engine/zab"
+	"github.com/zabkeeper/zabkeeper/proto/quorum"
 )
 
 // Conns is one server's table of quorum-port connections with ZooKeeper's
@@ -15,8 +16,8 @@ import (
 // once this server no longer leads. Connections closed by these rules are
 // closed quietly (this side moved on: no MsgLinkDown for it).
 //
-// It is pure, like Link, so the simulator keeps exactly the rules the real
-// transport keeps. Each Conn has an ID unique in its table, for the
+// It is pure, like Link, so the real transport (zktcp) and the simulator
+// keep their connections in the same table with the same rules. Each Conn has an ID unique in its table, for the
 // caller's bookkeeping. Not safe for concurrent use.
 type Conns struct {
 	self   int64
@@ -64,22 +65,25 @@ func (t *Conns) Dial(leader int64) (c, old *Conn) {
 func (t *Conns) Accepting() bool { return Accepts(t.role) }
 
 // Accepts reports whether a server in role accepts a learner's new
-// connection: while Looking or Leading (zktcp and Conns).
+// connection: while Looking or Leading.
 func Accepts(role zab.Role) bool { return role == zab.Looking || role == zab.Leading }
 
 // KeepsLearner reports whether a server's learner connection to peer
 // survives the engine's new role: only while following or observing that
-// leader (zktcp and Conns).
+// leader.
 func KeepsLearner(role zab.Role, leader, peer int64) bool {
 	return (role == zab.Following || role == zab.Observing) && leader == peer
 }
 
 // ClosesLeading reports whether going from prev to role closes every
 // learner's connection: this server stopped leading, or follows or
-// observes (zktcp and Conns).
+// observes.
 func ClosesLeading(prev, role zab.Role) bool {
 	return (prev == zab.Leading && role != zab.Leading) || role == zab.Following || role == zab.Observing
 }
+
+// Role returns the role SetRole last recorded (Looking at first).
+func (t *Conns) Role() zab.Role { return t.role }
 
 // Accept registers a learner's new connection, or returns nil when not
 // Accepting. old is that learner's previous connection, closed quietly (the
@@ -88,7 +92,33 @@ func (t *Conns) Accept(learner int64) (c, old *Conn) {
 	if !t.Accepting() {
 		return nil, nil
 	}
-	c = t.next(NewLeaderLink(t.self, learner, t.config))
+	return t.add(t.next(NewLeaderLink(t.self, learner, t.config)))
+}
+
+// AcceptFirst is Accept for a transport that has read the learner's first
+// packet (FOLLOWERINFO or OBSERVERINFO) before it registers the
+// connection: it decodes first on the new connection's Link and registers
+// the connection only if that succeeds, so a learner whose first packet is
+// refused (version, reconfig) does not replace its previous connection.
+// msgs are what first decodes to; c is nil, and the table unchanged, when
+// first does not decode (err) or the table is not Accepting.
+func (t *Conns) AcceptFirst(learner int64, first quorum.Packet) (c, old *Conn, msgs []zab.Message, err error) {
+	l := NewLeaderLink(t.self, learner, t.config)
+	if msgs, err = l.Decode(first); err != nil {
+		return nil, nil, nil, err
+	}
+	if !t.Accepting() {
+		return nil, nil, nil, nil
+	}
+	c, old = t.add(t.next(l))
+	return c, old, msgs, nil
+}
+
+// add registers the learner connection c, replacing that learner's
+// previous one (returned).
+func (t *Conns) add(c *Conn) (*Conn, *Conn) {
+	var old *Conn
+	learner := c.Peer()
 	i, found := slices.BinarySearchFunc(t.leading, learner, func(x *Conn, id int64) int { return cmpID(x.Peer(), id) })
 	if found {
 		old = t.leading[i]

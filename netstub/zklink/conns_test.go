@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zabkeeper/zabkeeper/engine/zab"
+	"github.com/zabkeeper/zabkeeper/proto/quorum"
 )
 
 // Conns keeps zktcp's connection rules: a FOLLOWERINFO opens a new learner
@@ -46,4 +47,37 @@ func TestConnsRules(t *testing.T) {
 	require.Empty(t, ld.SetRole(zab.Following, 1))
 	c, _ := ld.Accept(2)
 	require.Nil(t, c, "a follower refuses learners")
+}
+
+// AcceptFirst registers a learner's connection only once its first packet
+// decodes: a refused FOLLOWERINFO leaves the learner's previous connection
+// in place, as zktcp always did.
+func TestConnsAcceptFirst(t *testing.T) {
+	info := func(li quorum.LearnerInfo) quorum.Packet { return quorum.NewLearnerInfo(false, 4, li) }
+	ld := NewConns(1, []byte("cfg"))
+	require.Empty(t, ld.SetRole(zab.Leading, 1))
+	a, old, msgs, err := ld.AcceptFirst(2, info(quorum.LearnerInfo{Sid: 2, ProtocolVersion: quorum.LearnerProtocol}))
+	require.NoError(t, err)
+	require.Nil(t, old)
+	require.Equal(t, []zab.Message{{Type: zab.MsgFollowerInfo, From: 2, To: 1, Epoch: 4}}, msgs)
+	require.Same(t, a, ld.Route(2))
+
+	c, old, msgs, err := ld.AcceptFirst(2, info(quorum.LearnerInfo{Sid: 2, ProtocolVersion: quorum.LearnerProtocol, ConfigVersion: 1 << 32}))
+	require.ErrorIs(t, err, quorum.ErrVersion)
+	require.Nil(t, c)
+	require.Nil(t, old)
+	require.Nil(t, msgs)
+	require.Equal(t, []*Conn{a}, ld.All(), "a refused first packet replaces nothing")
+
+	b, old, _, err := ld.AcceptFirst(2, info(quorum.LearnerInfo{Sid: 2, ProtocolVersion: quorum.LearnerProtocol}))
+	require.NoError(t, err)
+	require.Same(t, a, old, "the learner started over")
+	require.Equal(t, []*Conn{b}, ld.All())
+
+	require.Equal(t, []*Conn{b}, ld.SetRole(zab.Following, 3))
+	require.Equal(t, zab.Following, ld.Role())
+	c, _, _, err = ld.AcceptFirst(2, info(quorum.LearnerInfo{Sid: 2, ProtocolVersion: quorum.LearnerProtocol}))
+	require.NoError(t, err)
+	require.Nil(t, c, "a follower refuses learners")
+	require.Empty(t, ld.All())
 }

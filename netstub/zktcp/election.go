@@ -278,7 +278,7 @@ func (t *Transport) electionDown(p *elPeer, c net.Conn, err error) {
 	}
 	t.log.Info("election link down", "peer", p.id, "reason", reason(err), "err", err)
 	t.mu.Lock()
-	looking := t.role == zab.Looking
+	looking := t.zk.Role() == zab.Looking
 	t.mu.Unlock()
 	if looking {
 		t.deliver(zab.Message{Type: zab.MsgLinkDown, From: p.id, To: t.id})

@@ -22,9 +22,11 @@ type qItem struct {
 	snap zab.SnapshotData
 }
 
-// qLink is one leader/learner connection on the quorum port.
+// qLink runs one leader/learner connection of the table (t.zk) on the
+// quorum port.
 type qLink struct {
 	t    *Transport
+	zc   *zklink.Conn // its entry in t.zk
 	peer int64
 	wake chan struct{}
 	done chan struct{} // closed by close
@@ -37,8 +39,24 @@ type qLink struct {
 	quiet  bool // closed by this side: no MsgLinkDown
 }
 
-func (t *Transport) newQLink(peer int64, link *zklink.Link) *qLink {
-	return &qLink{t: t, peer: peer, link: link, wake: make(chan struct{}, 1), done: make(chan struct{})}
+// addLocked starts the qLink of c, a connection t.zk just opened, and
+// returns the qLink of old, the one c replaces (nil if none), which t.zk
+// no longer holds. t.mu is held.
+func (t *Transport) addLocked(c, old *zklink.Conn) (l, prev *qLink) {
+	l = &qLink{t: t, zc: c, peer: c.Peer(), link: c.Link, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	t.ql[c] = l
+	if old != nil {
+		prev = t.forgetLocked(old)
+	}
+	return l, prev
+}
+
+// forgetLocked returns the qLink of c, which t.zk no longer holds, and
+// forgets it. t.mu is held.
+func (t *Transport) forgetLocked(c *zklink.Conn) *qLink {
+	l := t.ql[c]
+	delete(t.ql, c)
+	return l
 }
 
 // send encodes m through the link's translator and queues the packets.
@@ -134,11 +152,9 @@ func (l *qLink) ended(err error) {
 	// A failed link is not ours to retry: the engine goes back to
 	// election (learner) or forgets the learner (leader).
 	l.t.mu.Lock()
-	if l.t.learner == l {
-		l.t.learner = nil
-	}
-	if l.t.leading[l.peer] == l {
-		delete(l.t.leading, l.peer)
+	if l.t.zk.Has(l.zc) {
+		l.t.zk.Drop(l.zc)
+		l.t.forgetLocked(l.zc)
 	}
 	l.t.mu.Unlock()
 }
@@ -149,9 +165,7 @@ func (l *qLink) ended(err error) {
 // learner link, and queues m (FOLLOWERINFO/OBSERVERINFO) on it. t.mu is
 // held on entry and released.
 func (t *Transport) startLearnerLocked(m zab.Message) {
-	old := t.learner
-	l := t.newQLink(m.To, zklink.NewLearnerLink(t.id, m.To))
-	t.learner = l
+	l, old := t.addLocked(t.zk.Dial(m.To))
 	addr := t.peers[m.To].QuorumAddr
 	t.wg.Add(1)
 	t.mu.Unlock()
@@ -211,7 +225,7 @@ var errClosedEarly = errors.New("link closed before it connected")
 func (t *Transport) serveLearner(c net.Conn) {
 	remote := c.RemoteAddr().String()
 	t.mu.Lock()
-	role := t.role
+	role := t.zk.Role()
 	t.mu.Unlock()
 	if !zklink.Accepts(role) {
 		t.log.Info("refused learner connection: not leading", "remote", remote, "role", role)
@@ -247,19 +261,20 @@ func (t *Transport) serveLearner(c net.Conn) {
 		t.log.Warn("refused learner connection", "peer", li.Sid, "remote", remote, "err", err)
 		return
 	}
-	l := t.newQLink(li.Sid, zklink.NewLeaderLink(t.id, li.Sid, t.cfg.Config))
-	msgs, err := l.link.Decode(first)
-	if err != nil {
-		t.log.Warn("closing learner connection", "peer", li.Sid, "remote", remote, "reason", reason(err), "err", err)
-		return
-	}
 	t.mu.Lock()
-	if t.closed || !zklink.Accepts(t.role) {
+	if t.closed {
 		t.mu.Unlock()
 		return
 	}
-	old := t.leading[li.Sid]
-	t.leading[li.Sid] = l
+	zc, zold, msgs, err := t.zk.AcceptFirst(li.Sid, first)
+	if err != nil || zc == nil {
+		t.mu.Unlock()
+		if err != nil {
+			t.log.Warn("closing learner connection", "peer", li.Sid, "remote", remote, "reason", reason(err), "err", err)
+		}
+		return
+	}
+	l, old := t.addLocked(zc, zold)
 	t.mu.Unlock()
 	if old != nil {
 		old.close(true) // the learner started over

@@ -17,7 +17,9 @@
 // inline by its body. The leader accepts learner connections while it is
 // Looking or Leading (SetRole tells the role; a learner that connects just
 // before the leader's own election ends is not refused), never while it
-// follows. Each connection translates through a netstub/zklink Link.
+// follows. The table of these connections, with those rules, is a
+// zklink.Conns, the one the simulator (sim/wire.go) keeps too; each
+// connection translates through its netstub/zklink Link.
 // Read timeouts are ZooKeeper's: initLimit·tickTime until the sync ends
 // (NEWLEADER on a learner, its ACK on the leader), syncLimit·tickTime
 // after.
@@ -113,15 +115,16 @@ type Transport struct {
 	wg     sync.WaitGroup
 	once   sync.Once
 
-	mu      sync.Mutex
-	closed  bool
-	role    zab.Role
-	leader  int64
-	peers   map[int64]Peer
-	el      map[int64]*elPeer
-	learner *qLink           // our link to the leader we follow or observe
-	leading map[int64]*qLink // learners' links to us
-	conns   map[net.Conn]struct{}
+	mu     sync.Mutex
+	closed bool
+	peers  map[int64]Peer
+	el     map[int64]*elPeer
+	// zk is the quorum-port connection table and its rules, the one the
+	// simulator keeps too; ql holds the running link of each of its
+	// connections, no more and no less.
+	zk    *zklink.Conns
+	ql    map[*zklink.Conn]*qLink
+	conns map[net.Conn]struct{}
 
 	tlsFail tlsFailures // TLS handshake failures with peers dialed, logged once
 }
@@ -154,7 +157,8 @@ func New(cfg Config) (*Transport, error) {
 	t := &Transport{
 		cfg: cfg, id: cfg.ID, log: log.With("id", cfg.ID), ctx: ctx, cancel: cancel,
 		recv: make(chan zab.Message, recvBuffer), done: make(chan struct{}),
-		el: map[int64]*elPeer{}, leading: map[int64]*qLink{}, conns: map[net.Conn]struct{}{},
+		el: map[int64]*elPeer{}, zk: zklink.NewConns(cfg.ID, cfg.Config), ql: map[*zklink.Conn]*qLink{},
+		conns: map[net.Conn]struct{}{},
 	}
 	t.wg.Add(2)
 	go t.acceptLoop(cfg.ElectionListener, t.serveElection)
@@ -208,18 +212,10 @@ func (t *Transport) SetPeers(peers map[int64]Peer) {
 // looks. Links closed here deliver no MsgLinkDown: the engine has moved on.
 func (t *Transport) SetRole(role zab.Role, leader int64) {
 	t.mu.Lock()
-	prev := t.role
-	t.role, t.leader = role, leader
+	prev := t.zk.Role()
 	var closing []*qLink
-	if l := t.learner; l != nil && !zklink.KeepsLearner(role, leader, l.peer) {
-		t.learner = nil
-		closing = append(closing, l)
-	}
-	if zklink.ClosesLeading(prev, role) {
-		for id, l := range t.leading {
-			delete(t.leading, id)
-			closing = append(closing, l)
-		}
+	for _, c := range t.zk.SetRole(role, leader) {
+		closing = append(closing, t.forgetLocked(c))
 	}
 	t.mu.Unlock()
 	if prev != role {
@@ -262,12 +258,7 @@ func (t *Transport) Send(m zab.Message) {
 		t.startLearnerLocked(m) // unlocks
 		return
 	}
-	var l *qLink
-	if t.learner != nil && t.learner.peer == m.To {
-		l = t.learner
-	} else {
-		l = t.leading[m.To]
-	}
+	l := t.ql[t.zk.Route(m.To)] // nil without a connection
 	t.mu.Unlock()
 	if l == nil {
 		t.log.Debug("dropping message: no quorum link", "to", m.To, "type", m.Type)
@@ -288,11 +279,8 @@ func (t *Transport) Close() error {
 		t.closed = true
 		els := t.el
 		links := []*qLink{}
-		if t.learner != nil {
-			links = append(links, t.learner)
-		}
-		for _, l := range t.leading {
-			links = append(links, l)
+		for _, c := range t.zk.All() {
+			links = append(links, t.ql[c])
 		}
 		conns := make([]net.Conn, 0, len(t.conns))
 		for c := range t.conns {
