@@ -158,52 +158,22 @@ func Launch(dir string, opts Options) (*Server, error) {
 	if opts.DataDir == "" {
 		return nil, fmt.Errorf("zkreal: Options.DataDir is required")
 	}
-	port := opts.ClientPort
-	if port == 0 {
-		var err error
-		if port, err = FreePort(); err != nil {
+	if opts.ClientPort == 0 {
+		port, err := FreePort()
+		if err != nil {
 			return nil, err
 		}
+		opts.ClientPort = port
 	}
-	tick := opts.TickTimeMs
-	if tick == 0 {
-		tick = 2000
-	}
-	cfg := map[string]string{
-		"tickTime":               strconv.Itoa(tick),
-		"dataDir":                opts.DataDir,
-		"clientPort":             strconv.Itoa(port),
-		"clientPortAddress":      "127.0.0.1",
-		"maxClientCnxns":         "0",
-		"admin.enableServer":     "false",
-		"4lw.commands.whitelist": "*",
-	}
-	if opts.DataLogDir != "" {
-		cfg["dataLogDir"] = opts.DataLogDir
-	}
-	mainClass := "org.apache.zookeeper.server.ZooKeeperServerMain"
-	if q := opts.Quorum; q != nil {
-		mainClass = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
-		if err := quorumConfig(cfg, opts.DataDir, q); err != nil {
-			return nil, err
-		}
-	}
-	for k, v := range opts.Config {
-		cfg[k] = v
-	}
-	keys := make([]string, 0, len(cfg))
-	for k := range cfg {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%s=%s\n", k, cfg[k])
-	}
-	cfgPath := filepath.Join(dir, "zoo.cfg")
-	if err := os.WriteFile(cfgPath, []byte(b.String()), 0o644); err != nil {
+	cfgPath, err := WriteConfig(dir, opts)
+	if err != nil {
 		return nil, err
 	}
+	mainClass := "org.apache.zookeeper.server.ZooKeeperServerMain"
+	if opts.Quorum != nil {
+		mainClass = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
+	}
+	port := opts.ClientPort
 	props := map[string]string{"zookeeper.digest.enabled": strconv.FormatBool(!opts.DigestDisabled)}
 	if opts.SnapCount > 0 {
 		props["zookeeper.snapCount"] = strconv.Itoa(opts.SnapCount)
@@ -254,6 +224,57 @@ func Launch(dir string, opts Options) (*Server, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// WriteConfig writes the zoo.cfg (and, for an ensemble member, the myid
+// file) that Launch runs ZooKeeper with to dir/zoo.cfg and returns its
+// path, without starting anything: another server (zabkeeper) can then run
+// on exactly the same file. opts.ClientPort must be set.
+func WriteConfig(dir string, opts Options) (string, error) {
+	if opts.DataDir == "" {
+		return "", fmt.Errorf("zkreal: Options.DataDir is required")
+	}
+	if opts.ClientPort == 0 {
+		return "", fmt.Errorf("zkreal: WriteConfig needs Options.ClientPort")
+	}
+	tick := opts.TickTimeMs
+	if tick == 0 {
+		tick = 2000
+	}
+	cfg := map[string]string{
+		"tickTime":               strconv.Itoa(tick),
+		"dataDir":                opts.DataDir,
+		"clientPort":             strconv.Itoa(opts.ClientPort),
+		"clientPortAddress":      "127.0.0.1",
+		"maxClientCnxns":         "0",
+		"admin.enableServer":     "false",
+		"4lw.commands.whitelist": "*",
+	}
+	if opts.DataLogDir != "" {
+		cfg["dataLogDir"] = opts.DataLogDir
+	}
+	if q := opts.Quorum; q != nil {
+		if err := quorumConfig(cfg, opts.DataDir, q); err != nil {
+			return "", err
+		}
+	}
+	for k, v := range opts.Config {
+		cfg[k] = v
+	}
+	keys := make([]string, 0, len(cfg))
+	for k := range cfg {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s=%s\n", k, cfg[k])
+	}
+	cfgPath := filepath.Join(dir, "zoo.cfg")
+	if err := os.WriteFile(cfgPath, []byte(b.String()), 0o644); err != nil {
+		return "", fmt.Errorf("zkreal: write zoo.cfg: %w", err)
+	}
+	return cfgPath, nil
 }
 
 // quorumConfig adds an ensemble member's zoo.cfg keys to cfg and writes
