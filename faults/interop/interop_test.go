@@ -81,6 +81,11 @@ func orDash(s string) string {
 func (r *run) fail(s *step, format string, args ...any) {
 	r.t.Helper()
 	msg := fmt.Sprintf(format, args...)
+	for _, m := range r.e.members {
+		if h := m.hint(); h != "" && !strings.Contains(msg, h) {
+			msg += "\n     HINT (" + m.name() + "): " + h
+		}
+	}
 	if s != nil {
 		s.failed = msg
 		r.steps = append(r.steps, s)
