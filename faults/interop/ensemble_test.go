@@ -28,6 +28,8 @@ var (
 		"also run TestMixedEnsembleFaults: a zabkeeper leader with a ZooKeeper follower and observer under a partition and a leader SIGKILL")
 	flagBinary = flag.String("interop.binary", "",
 		"run this zabkeeper binary instead of building cmd/zabkeeper")
+	flagKeep = flag.String("interop.keep", "",
+		"keep every server's zoo.cfg, dataDir and log under this directory (one subdirectory per test) instead of a temporary one")
 )
 
 // Deadlines, generous for JVM starts on two busy cores.
@@ -85,9 +87,25 @@ func zabkeeperBinary(t *testing.T) string {
 	return buildPath
 }
 
+// summary collects each scenario's figures table, printed together at the
+// end of the run so the baseline and the swap can be read side by side.
+var (
+	summaryMu sync.Mutex
+	summary   []string
+)
+
+func addSummary(table string) {
+	summaryMu.Lock()
+	defer summaryMu.Unlock()
+	summary = append(summary, table)
+}
+
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
+	if len(summary) > 0 {
+		fmt.Println("\n=== interop figures ===" + strings.Join(summary, ""))
+	}
 	if buildPath != "" {
 		_ = os.RemoveAll(filepath.Dir(buildPath))
 	}
@@ -153,6 +171,16 @@ func newEnsemble(t *testing.T, n int, observers map[int]bool, extra map[string]s
 	t.Helper()
 	zkreal.Require(t)
 	base := t.TempDir()
+	if *flagKeep != "" {
+		base = filepath.Join(*flagKeep, t.Name())
+		if err := os.RemoveAll(base); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(base, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("zoo.cfg, dataDir and log of server N kept in %s/N", base)
+	}
 	e := &ensemble{t: t, members: make([]*member, n), proxies: make([][][2]*netstub.Proxy, n)}
 	t.Cleanup(e.shutdown)
 	type ports struct{ client, quorum, election int }

@@ -98,7 +98,9 @@ func (r *run) fail(s *step, format string, args ...any) {
 	if s != nil {
 		where = fmt.Sprintf("step %d (%s %s)", len(r.steps), s.what, s.srv)
 	}
-	r.t.Fatalf("%s STOPPED at %s: %s\n%s%s", r.name, where, msg, r.table(), logs.String())
+	table := r.table()
+	addSummary(table)
+	r.t.Fatalf("%s STOPPED at %s: %s\n%s%s", r.name, where, msg, table, logs.String())
 }
 
 // startAll runs kinds[i] on member i and waits until the ensemble is in
@@ -198,7 +200,9 @@ func (r *run) check() {
 	if err := r.w.finalReads(); err != nil {
 		r.fail(nil, "%v", err)
 	}
-	r.t.Log(r.table())
+	table := r.table()
+	addSummary(table)
+	r.t.Log(table)
 	if r.w.holderExpired.Load() {
 		r.t.Errorf("the ephemeral holder's session 0x%x expired", r.w.holderSession)
 	}
