@@ -250,6 +250,12 @@ func (r *run) check() {
 	} else {
 		r.t.Logf("%s: history %s", r.name, lin)
 	}
+	if r.t.Failed() {
+		addSummary("  checks: FAILED (the test's errors say which)\n")
+	} else {
+		addSummary(fmt.Sprintf("  checks passed: no acknowledged write lost, the holder's session kept, the same tree on all %d servers, history %s\n",
+			len(r.e.members), lin))
+	}
 }
 
 // TestRollingRestartZooKeeper is the baseline: a 3-server Apache
