@@ -75,9 +75,10 @@ interop:
 # The full interop set: the baseline, then the same ensemble migrated to
 # zabkeeper one server at a time (zabkeeper.peerProtocol=zookeeper) and one
 # put back, and a mixed ensemble (zabkeeper leader, ZooKeeper follower and
-# observer) under a partition and a leader SIGKILL (issue 17).
+# observer) under a partition and a leader SIGKILL (issue 17), and the same
+# faults on three zabkeeper servers with their own peer protocol.
 interop-swap:
-	$(MAKE) interop INTEROP_ARGS="-interop.swap -interop.mixed $(INTEROP_ARGS)"
+	$(MAKE) interop INTEROP_ARGS="-interop.swap -interop.mixed -interop.native $(INTEROP_ARGS)"
 
 # The simulator's CI budget without the race detector: 100 seeds each of 3
 # and 5 voters and 30 of 7, with every fault kind (make unit runs a smaller

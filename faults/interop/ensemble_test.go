@@ -26,6 +26,8 @@ var (
 		"also run TestSwapToZabkeeper: the ZooKeeper ensemble migrated to zabkeeper one server at a time and one put back (needs zabkeeper.peerProtocol=zookeeper)")
 	flagMixed = flag.Bool("interop.mixed", false,
 		"also run TestMixedEnsembleFaults: a zabkeeper leader with a ZooKeeper follower and observer under a partition and a leader SIGKILL")
+	flagNative = flag.Bool("interop.native", false,
+		"also run TestNativeEnsembleFaults: the mixed ensemble's faults on three zabkeeper servers with their own peer protocol")
 	flagBinary = flag.String("interop.binary", "",
 		"run this zabkeeper binary instead of building cmd/zabkeeper")
 	flagKeep = flag.String("interop.keep", "",
@@ -539,14 +541,16 @@ func (e *ensemble) waitLeader(not int, d time.Duration) (int, error) {
 	}
 }
 
-// partition cuts every peer link between members a and b (both ports,
-// both directions); heal restores all links.
+// partition silences every peer link between members a and b (both ports,
+// both directions): the proxies hold the bytes and keep the sockets open,
+// so neither side sees a close, only silence, as when a network drops
+// packets; heal restores all links.
 func (e *ensemble) partition(a, b int) {
-	for _, p := range e.proxies[a][b] {
-		p.Cut()
-	}
-	for _, p := range e.proxies[b][a] {
-		p.Cut()
+	for _, ps := range [][2]*netstub.Proxy{e.proxies[a][b], e.proxies[b][a]} {
+		for _, p := range ps {
+			p.CutOneWay(netstub.ToTarget)
+			p.CutOneWay(netstub.FromTarget)
+		}
 	}
 }
 

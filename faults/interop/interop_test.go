@@ -11,6 +11,10 @@ import (
 	"github.com/zabkeeper/zabkeeper/linearizability"
 )
 
+// partitionHold is how long a partition stays after the cut-off side
+// noticed it.
+const partitionHold = 3 * time.Second
+
 // checkTime bounds the Porcupine search.
 const checkTime = 5 * time.Minute
 
@@ -29,8 +33,10 @@ type step struct {
 	// sync again; pause: the longest gap between acknowledged writes from
 	// the last before the signal to the first after back.
 	stopped, failover, back, pause time.Duration
-	from, until                    time.Time
-	failed                         string // why the scenario stopped here
+	// noticed: partition steps: cut -> the cut-off side stopped serving.
+	noticed     time.Duration
+	from, until time.Time
+	failed      string // why the scenario stopped here
 }
 
 // run holds a scenario's ensemble, load and figures.
@@ -46,7 +52,7 @@ type run struct {
 func (r *run) table() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n%s: figures (tickTime 2000 ms, initLimit 10, syncLimit 5; %d writers, session timeout %v)\n", r.name, nWriters, sessionTimeout)
-	fmt.Fprintf(&b, "  %-2s %-28s %-4s %-9s %-10s %9s %9s %9s %11s\n", "#", "step", "srv", "role", "now runs", "exit", "failover", "in sync", "write pause")
+	fmt.Fprintf(&b, "  %-2s %-28s %-4s %-9s %-10s %9s %9s %9s %9s %11s\n", "#", "step", "srv", "role", "now runs", "exit", "noticed", "failover", "in sync", "write pause")
 	ms := func(d time.Duration) string {
 		if d <= 0 {
 			return "-"
@@ -54,8 +60,8 @@ func (r *run) table() string {
 		return d.Round(time.Millisecond).String()
 	}
 	for i, s := range r.steps {
-		fmt.Fprintf(&b, "  %-2d %-28s %-4s %-9s %-10s %9s %9s %9s %11s\n", i+1, s.what, s.srv, orDash(s.role), orDash(s.to),
-			ms(s.stopped), ms(s.failover), ms(s.back), ms(s.pause))
+		fmt.Fprintf(&b, "  %-2d %-28s %-4s %-9s %-10s %9s %9s %9s %9s %11s\n", i+1, s.what, s.srv, orDash(s.role), orDash(s.to),
+			ms(s.stopped), ms(s.noticed), ms(s.failover), ms(s.back), ms(s.pause))
 		if s.failed != "" {
 			fmt.Fprintf(&b, "     STOPPED HERE: %s\n", s.failed)
 		}
@@ -327,36 +333,69 @@ func TestMixedEnsembleFaults(t *testing.T) {
 	if !*flagMixed {
 		t.Skip("needs zabkeeper.peerProtocol=zookeeper (issue 17): run with -interop.mixed (make interop-swap)")
 	}
-	e := newEnsemble(t, 3, map[int]bool{2: true}, map[string]string{peerProtocolKey: "zookeeper"})
-	r := &run{t: t, name: "mixed ensemble (zabkeeper leader, ZooKeeper follower and observer)", e: e}
-	zabkeeperBinary(t)
-	l := r.startAll([]string{kindZooKeeper, kindZooKeeper, kindZabkeeper})
-	if l != 2 {
+	mixedFaults(t, false)
+}
+
+// TestNativeEnsembleFaults (-interop.native) runs the same faults on
+// three zabkeeper servers with their own peer protocol: the harness's
+// partition and SIGKILL paths checked today, and zabkeeper's own figures
+// beside the mixed ensemble's.
+func TestNativeEnsembleFaults(t *testing.T) {
+	if !*flagNative {
+		t.Skip("all-zabkeeper comparison: run with -interop.native")
+	}
+	mixedFaults(t, true)
+}
+
+func mixedFaults(t *testing.T, native bool) {
+	kinds := []string{kindZooKeeper, kindZooKeeper, kindZabkeeper}
+	extra := map[string]string{peerProtocolKey: "zookeeper"}
+	name := "mixed ensemble (zabkeeper leader, ZooKeeper follower and observer)"
+	if native {
+		kinds = []string{kindZabkeeper, kindZabkeeper, kindZabkeeper}
+		extra = nil
+		name = "zabkeeper ensemble (native peer protocol: voters s1 and s3, observer s2)"
+	}
+	e := newEnsemble(t, 3, map[int]bool{2: true}, extra)
+	r := &run{t: t, name: name, e: e}
+	zabkeeperBinary(t) // built before the clock runs
+	l := r.startAll(kinds)
+	if l != 2 && !native {
 		r.fail(nil, "expected the zabkeeper server s3 to lead, got s%d (%s)", l+1, e.describe(e.modes()))
 	}
+	follower := 2 - l // the other voter (s1 or s3)
 	r.w = startWorkload(t, e.addrs())
 	if err := r.w.waitAcks(acksBetween, syncWait); err != nil {
 		r.fail(nil, "%v", err)
 	}
-	// A partition lasts until the cut-off side has noticed (it stops
-	// serving: syncLimit*tickTime, 10 s) or 20 s.
+	// A partition is silent (the proxies hold every byte, sockets stay
+	// open), as a network that drops packets: each side notices only by
+	// its timeouts (syncLimit*tickTime = 10 s in ZooKeeper). It lasts until
+	// the cut-off side watch stops serving (at most 30 s), then partitionHold
+	// more, so the sides act on it, and is healed.
 	partition := func(what string, a, b, watch int) {
 		s := &step{what: what, srv: e.members[watch].name(), role: e.modes()[watch]}
-		t.Logf("%s: step %d: %s", r.name, len(r.steps)+1, what)
+		t.Logf("%s: step %d: %s (%s)", r.name, len(r.steps)+1, what, e.describe(e.modes()))
 		s.from = time.Now()
 		e.partition(a, b)
-		deadline := time.Now().Add(20 * time.Second)
+		deadline := time.Now().Add(30 * time.Second)
 		for e.modes()[watch] != "" && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond)
 		}
+		s.noticed = time.Since(s.from)
+		time.Sleep(partitionHold)
 		t.Logf("%s: healing after %v (%s)", r.name, time.Since(s.from).Round(time.Millisecond), e.describe(e.modes()))
 		e.heal()
 		r.settle(s)
 	}
-	partition("partition observer|leader", 1, 2, 1)
-	partition("partition follower|leader", 0, 2, 2)
+	partition("partition observer|leader", 1, l, 1)
+	if l = leaderOf(e.modes()); l != 0 && l != 2 {
+		r.fail(nil, "no voter leads after the observer's partition (%s)", e.describe(e.modes()))
+	}
+	follower = 2 - l
+	partition("partition follower|leader", follower, l, l)
 
-	// SIGKILL of the zabkeeper leader, restarted at once: with two voters
+	// SIGKILL of the leader, restarted at once: with two voters
 	// the follower cannot elect alone, so failover includes the restart.
 	lead := leaderOf(e.modes())
 	if lead < 0 {
