@@ -27,7 +27,7 @@ var (
 	flagMixed = flag.Bool("interop.mixed", false,
 		"also run TestMixedEnsembleFaults: a zabkeeper leader with a ZooKeeper follower and observer under a partition and a leader SIGKILL")
 	flagNative = flag.Bool("interop.native", false,
-		"also run TestNativeEnsembleFaults: the mixed ensemble's faults on three zabkeeper servers with their own peer protocol")
+		"also run TestNativeRollingRestart and TestNativeEnsembleFaults: the baseline's rolling restart and the mixed ensemble's faults on three zabkeeper servers with their own peer protocol")
 	flagBinary = flag.String("interop.binary", "",
 		"run this zabkeeper binary instead of building cmd/zabkeeper")
 	flagKeep = flag.String("interop.keep", "",

@@ -283,6 +283,27 @@ func TestRollingRestartZooKeeper(t *testing.T) {
 	r.check()
 }
 
+// TestNativeRollingRestart (-interop.native) is the baseline's rolling
+// restart on three zabkeeper servers with their own peer protocol: the
+// zabkeeper figures beside ZooKeeper's, on the same harness.
+func TestNativeRollingRestart(t *testing.T) {
+	if !*flagNative {
+		t.Skip("all-zabkeeper comparison: run with -interop.native")
+	}
+	e := newEnsemble(t, 3, nil, nil)
+	r := &run{t: t, name: "rolling restart of zabkeeper (native peer protocol)", e: e}
+	zabkeeperBinary(t) // built before the clock runs
+	r.startAll([]string{kindZabkeeper, kindZabkeeper, kindZabkeeper})
+	r.w = startWorkload(t, e.addrs())
+	if err := r.w.waitAcks(acksBetween, syncWait); err != nil {
+		r.fail(nil, "%v", err)
+	}
+	for _, i := range r.followersThenLeader() {
+		r.replace("restart", i, kindZabkeeper)
+	}
+	r.check()
+}
+
 // TestSwapToZabkeeper (-interop.swap) migrates the same ensemble to
 // zabkeeper one server at a time, followers first, then the leader, on
 // each server's own zoo.cfg (with zabkeeper.peerProtocol=zookeeper, which
