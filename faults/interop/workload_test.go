@@ -24,10 +24,12 @@ import (
 // should expire in any scenario.
 const sessionTimeout = 30 * time.Second
 
-// The writers race on a few keys under one parent; the holder keeps an
-// ephemeral beside them.
+// The writers race on a few keys under one parent, and add znodes of
+// their own under another (so the servers' trees have some breadth to
+// compare); the holder keeps an ephemeral beside them.
 const (
 	parent    = "/interop"
+	logParent = "/interop-log"
 	ephemeral = "/interop-holder"
 	nKeys     = 4
 	nWriters  = 2
@@ -86,7 +88,7 @@ func startWorkload(t *testing.T, addrs []string) *workload {
 	}
 	go setup.NoteExpiries(ev)
 	w.writers = append(w.writers, setup)
-	for _, p := range append([]string{parent}, keys...) {
+	for _, p := range append([]string{parent, logParent}, keys...) {
 		if err := mustCreate(setup, p, 0); err != nil {
 			t.Fatal(err)
 		}
@@ -184,6 +186,14 @@ func (w *workload) write(s *load.Session, seed uint64) {
 		case r < 83:
 			s.Do(linearizability.Op{Session: sess, Kind: linearizability.Delete, Path: key, Version: -1},
 				func(op *linearizability.Op) error { return s.Conn.Delete(op.Path, op.Version) })
+		case r < 88:
+			data := s.Data() // unique: it names the znode too
+			s.Do(linearizability.Op{Session: sess, Kind: linearizability.Create, Path: logParent + "/" + string(data), Data: data},
+				func(op *linearizability.Op) error {
+					name, err := s.Conn.Create(op.Path, op.Data, 0, zk.WorldACL(zk.PermAll))
+					op.Name = name
+					return err
+				})
 		default:
 			s.SyncGet(sess, key)
 		}
