@@ -5,8 +5,9 @@
 // server at a time (the baseline), and, with -interop.swap and
 // -interop.mixed, the same ensemble migrated to zabkeeper one server at a
 // time (zabkeeper.peerProtocol=zookeeper) and back, and a mixed ensemble
-// (zabkeeper leader, ZooKeeper follower and observer) under a partition and
-// a leader SIGKILL. Every run checks that no acknowledged write is lost,
+// (zabkeeper leader, ZooKeeper follower and observer) under partitions and
+// a leader SIGKILL; with -interop.native, the rolling restart and those
+// faults on zabkeeper alone, for comparison. Every run checks that no acknowledged write is lost,
 // that the ephemeral's session never expires, that every server serves the
 // same tree with equal Stat fields, and that the history is linearizable;
 // it prints the write pause of each step and the failover times in a
