@@ -247,7 +247,7 @@ func newEnsemble(t *testing.T, n int, observers map[int]bool, extra map[string]s
 			addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ps[i].client)),
 			opts: zkreal.Options{
 				DataDir: filepath.Join(dir, "data"), ClientPort: ps[i].client, Config: cfg,
-				Quorum: &zkreal.Quorum{MyID: i + 1, Peers: peers},
+				MyID: i + 1, Peers: peers,
 			},
 		}
 	}

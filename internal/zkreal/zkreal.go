@@ -1,5 +1,5 @@
 // Package zkreal runs Debian's Apache ZooKeeper 3.8 (a standalone
-// ZooKeeperServerMain in a JVM, or with Options.Quorum a QuorumPeerMain
+// ZooKeeperServerMain in a JVM, or with Options.MyID a QuorumPeerMain
 // member of an ensemble) on a loopback port over a data directory the test
 // chooses, so tests can hand files between zabkeeper and ZooKeeper and run
 // mixed ensembles, and runs ZooKeeper's own tools (SnapshotFormatter,
@@ -84,22 +84,15 @@ type Options struct {
 	// ClientPort is clientPort; 0 picks a free one. An ensemble member
 	// restarted on the same Options keeps its port.
 	ClientPort int
-	// Quorum makes the server a member of an ensemble; nil runs it
-	// standalone.
-	Quorum *Quorum
-}
-
-// Quorum is what makes ZooKeeper an ensemble member (QuorumPeerMain).
-type Quorum struct {
-	// MyID is this server's id, written to DataDir/myid.
+	// MyID, when not 0, makes the server a member of an ensemble: myid is
+	// written to DataDir and QuorumPeerMain runs, with initLimit 10 and
+	// syncLimit 5 (ZooKeeper's sample zoo.cfg; it has no default) unless
+	// Config names them. The server.N lines come from Peers or Config.
 	MyID int
-	// Peers are the server.N lines, this server's own included. A test
-	// putting proxies between servers gives each server the proxies'
-	// ports for the others.
+	// Peers are the server.N lines, this server's own included (a test
+	// putting proxies between servers gives each server the proxies' ports
+	// for the others); an observer's own zoo.cfg also says peerType=observer.
 	Peers []Peer
-	// InitLimit and SyncLimit are written as given; 0 means 10 and 5,
-	// ZooKeeper's sample zoo.cfg (ZooKeeper has no default for them).
-	InitLimit, SyncLimit int
 }
 
 // Peer is one server.N line: server.ID=127.0.0.1:QuorumPort:ElectionPort,
@@ -147,7 +140,7 @@ func Start(t testing.TB, opts Options) *Server {
 
 // Launch runs ZooKeeper with its zoo.cfg and log under dir (which must
 // exist) and waits until its srvr shows it serving; an ensemble member
-// (Options.Quorum) serves only once a quorum has formed, so for it Launch
+// (Options.MyID) serves only once a quorum has formed, so for it Launch
 // waits only until it answers ruok (WaitServing waits for the rest). A
 // Launch on a dir used before rewrites zoo.cfg and appends to the log. The
 // caller stops it.
@@ -170,7 +163,7 @@ func Launch(dir string, opts Options) (*Server, error) {
 		return nil, err
 	}
 	mainClass := "org.apache.zookeeper.server.ZooKeeperServerMain"
-	if opts.Quorum != nil {
+	if opts.MyID != 0 {
 		mainClass = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 	}
 	port := opts.ClientPort
@@ -206,7 +199,7 @@ func Launch(dir string, opts Options) (*Server, error) {
 	}()
 	deadline := time.Now().Add(startTimeout)
 	for {
-		if opts.Quorum != nil {
+		if opts.MyID != 0 {
 			if out, err := s.FourLetter("ruok"); err == nil && strings.TrimSpace(out) == "imok" {
 				return s, nil
 			}
@@ -253,8 +246,8 @@ func WriteConfig(dir string, opts Options) (string, error) {
 	if opts.DataLogDir != "" {
 		cfg["dataLogDir"] = opts.DataLogDir
 	}
-	if q := opts.Quorum; q != nil {
-		if err := quorumConfig(cfg, opts.DataDir, q); err != nil {
+	if opts.MyID != 0 {
+		if err := quorumConfig(cfg, opts); err != nil {
 			return "", err
 		}
 	}
@@ -277,38 +270,24 @@ func WriteConfig(dir string, opts Options) (string, error) {
 	return cfgPath, nil
 }
 
-// quorumConfig adds an ensemble member's zoo.cfg keys to cfg and writes
-// its myid file.
-func quorumConfig(cfg map[string]string, dataDir string, q *Quorum) error {
-	if q.MyID <= 0 {
-		return fmt.Errorf("zkreal: Quorum.MyID must be positive, not %d", q.MyID)
+// quorumConfig adds an ensemble member's zoo.cfg keys to cfg (Config,
+// applied after, may override them) and writes its myid file.
+func quorumConfig(cfg map[string]string, opts Options) error {
+	if opts.MyID < 0 {
+		return fmt.Errorf("zkreal: Options.MyID must be positive, not %d", opts.MyID)
 	}
-	initLimit, syncLimit := q.InitLimit, q.SyncLimit
-	if initLimit == 0 {
-		initLimit = 10
-	}
-	if syncLimit == 0 {
-		syncLimit = 5
-	}
-	cfg["initLimit"] = strconv.Itoa(initLimit)
-	cfg["syncLimit"] = strconv.Itoa(syncLimit)
-	own := false
-	for _, p := range q.Peers {
+	cfg["initLimit"] = "10"
+	cfg["syncLimit"] = "5"
+	for _, p := range opts.Peers {
 		cfg["server."+strconv.Itoa(p.ID)] = p.Value()
-		if p.ID == q.MyID {
-			own = true
-			if p.Observer {
-				cfg["peerType"] = "observer"
-			}
+		if p.ID == opts.MyID && p.Observer {
+			cfg["peerType"] = "observer"
 		}
 	}
-	if !own {
-		return fmt.Errorf("zkreal: Quorum.Peers has no server.%d (MyID)", q.MyID)
-	}
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 		return fmt.Errorf("zkreal: dataDir: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dataDir, "myid"), []byte(strconv.Itoa(q.MyID)+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(opts.DataDir, "myid"), []byte(strconv.Itoa(opts.MyID)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("zkreal: myid: %w", err)
 	}
 	return nil

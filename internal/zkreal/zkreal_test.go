@@ -63,7 +63,7 @@ func TestEnsembleOfThree(t *testing.T) {
 			t.Fatal(err)
 		}
 		opts[i] = Options{DataDir: filepath.Join(dirs[i], "data"), ClientPort: clientPorts[i],
-			Quorum: &Quorum{MyID: i + 1, Peers: peers}}
+			MyID: i + 1, Peers: peers}
 		s, err := Launch(dirs[i], opts[i])
 		if err != nil {
 			t.Fatal(err)
