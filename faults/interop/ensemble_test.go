@@ -30,6 +30,8 @@ var (
 		"also run TestNativeRollingRestart and TestNativeEnsembleFaults: the baseline's rolling restart and the mixed ensemble's faults on three zabkeeper servers with their own peer protocol")
 	flagBinary = flag.String("interop.binary", "",
 		"run this zabkeeper binary instead of building cmd/zabkeeper")
+	flagZabArgs = flag.String("interop.zabkeeper-args", "",
+		"more arguments for every zabkeeper server, space-separated (e.g. \"--log-level debug\")")
 	flagKeep = flag.String("interop.keep", "",
 		"keep every server's zoo.cfg, dataDir and log under this directory (one subdirectory per test) instead of a temporary one")
 )
@@ -283,7 +285,7 @@ func (e *ensemble) start(m *member, kind string) error {
 			return err
 		}
 		fmt.Fprintf(logFile, "=== interop: start at %s\n", time.Now().Format(time.RFC3339Nano))
-		cmd := exec.Command(bin, "server", "--config", cfgPath)
+		cmd := exec.Command(bin, append([]string{"server", "--config", cfgPath}, strings.Fields(*flagZabArgs)...)...)
 		cmd.Stdout, cmd.Stderr = logFile, logFile
 		if err := cmd.Start(); err != nil {
 			logFile.Close()
