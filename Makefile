@@ -5,7 +5,7 @@ GO        ?= go
 FUZZTIME  ?= 2000x
 BENCHTIME ?= 1s
 
-.PHONY: run ensemble faults faults-tls build test unit vet fuzz fuzz-long bench bench-compare sim sim-ci sim-long sim-bugs clean image docker-test
+.PHONY: run ensemble faults faults-tls interop interop-swap build test unit vet fuzz fuzz-long bench bench-compare sim sim-ci sim-long sim-bugs clean image docker-test
 
 # The container image's name; deploy/compose and deploy/kubernetes name the
 # same one (deploy/manifests_test.go checks that they agree).
@@ -35,8 +35,9 @@ vet:
 # reconnects with watches set, where go-zk v1.0.4 itself reads its lastZxid
 # in sendSetWatches while recvLoop writes it (go-zookeeper/zk#35, open), a
 # race in the client library that fails a -race run now and then.
+# faults/interop (JVM ensembles, a few minutes) runs in make interop only.
 unit:
-	$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v '/faults$$')
+	$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v -e '/faults$$' -e '/faults/interop$$')
 	$(GO) test -count=1 -timeout 10m ./faults/
 
 fuzz:
@@ -58,6 +59,26 @@ faults:
 # The same with the peer links over mutual TLS (sslQuorum=true), 3 servers.
 faults-tls:
 	$(GO) test -count=1 -v -run TestFaultsLinearizable ./faults/ -faults.servers=3 -faults.duration=1m -faults.quorum-tls -timeout 20m $(FAULTS_ARGS)
+
+# Interop with the real Apache ZooKeeper 3.8 (Debian's zookeeper package,
+# installed here if missing; faults/interop): a 3-server ZooKeeper ensemble
+# under recorded go-zk writers and a client holding an ephemeral, restarted
+# one server at a time (followers, then the leader); no acknowledged write
+# lost, no session expired, the same tree (Stat fields included) on every
+# server, a linearizable history. Prints the write pause per step and the
+# failover time. ~1-2 min. INTEROP_ARGS adds flags.
+interop:
+	@test -f /usr/share/java/zookeeper.jar && test -f /usr/share/java/slf4j-simple.jar && command -v java >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zookeeper libslf4j-java >/dev/null; }
+	$(GO) test -count=1 -v -timeout 30m ./faults/interop/ $(INTEROP_ARGS)
+
+# The full interop set: the baseline, then the same ensemble migrated to
+# zabkeeper one server at a time (zabkeeper.peerProtocol=zookeeper) and one
+# put back, and a mixed ensemble (zabkeeper leader, ZooKeeper follower and
+# observer) under a partition and a leader SIGKILL (issue 17), and the same
+# faults on three zabkeeper servers with their own peer protocol.
+interop-swap:
+	$(MAKE) interop INTEROP_ARGS="-interop.swap -interop.mixed -interop.native $(INTEROP_ARGS)"
 
 # The simulator's CI budget without the race detector: 100 seeds each of 3
 # and 5 voters and 30 of 7, with every fault kind (make unit runs a smaller

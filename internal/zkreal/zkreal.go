@@ -1,7 +1,8 @@
 // Package zkreal runs Debian's Apache ZooKeeper 3.8 (a standalone
-// ZooKeeperServerMain in a JVM) on a free loopback port over a data
-// directory the test chooses, so tests can hand files between zabkeeper and
-// ZooKeeper, and runs ZooKeeper's own tools (SnapshotFormatter,
+// ZooKeeperServerMain in a JVM, or with Options.MyID a QuorumPeerMain
+// member of an ensemble) on a loopback port over a data directory the test
+// chooses, so tests can hand files between zabkeeper and ZooKeeper and run
+// mixed ensembles, and runs ZooKeeper's own tools (SnapshotFormatter,
 // TxnLogToolkit, ...) on files. It skips nothing: when Java or ZooKeeper is
 // not installed the test fails saying what to install (.ci/run installs
 // Debian's zookeeper package).
@@ -12,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -91,16 +93,36 @@ type Options struct {
 	Config map[string]string
 	// Props holds more JVM system properties, name=value.
 	Props map[string]string
-	// MyID, when not 0, makes it a member of an ensemble: myid is written
-	// to DataDir and QuorumPeerMain runs (put the server.N lines,
-	// initLimit and syncLimit in Config). Launch then waits only until the
-	// client port answers srvr, serving or not: a member serves only once
-	// a quorum of the ensemble is up.
-	MyID int
-	// ClientPort is the client port on 127.0.0.1; 0 picks a free one.
-	// (A test that swaps a server for another program and back keeps
-	// its port, as an operator would.)
+	// ClientPort is clientPort; 0 picks a free one. An ensemble member
+	// restarted on the same Options keeps its port.
 	ClientPort int
+	// MyID, when not 0, makes the server a member of an ensemble: myid is
+	// written to DataDir and QuorumPeerMain runs, with initLimit 10 and
+	// syncLimit 5 (ZooKeeper's sample zoo.cfg; it has no default) unless
+	// Config names them. The server.N lines come from Peers or Config.
+	MyID int
+	// Peers are the server.N lines, this server's own included (a test
+	// putting proxies between servers gives each server the proxies' ports
+	// for the others); an observer's own zoo.cfg also says peerType=observer.
+	Peers []Peer
+}
+
+// Peer is one server.N line: server.ID=127.0.0.1:QuorumPort:ElectionPort,
+// with ":observer" for an observer (whose own zoo.cfg then also says
+// peerType=observer).
+type Peer struct {
+	ID                       int
+	QuorumPort, ElectionPort int
+	Observer                 bool
+}
+
+// Value is the server.N value zoo.cfg holds for p.
+func (p Peer) Value() string {
+	v := fmt.Sprintf("127.0.0.1:%d:%d", p.QuorumPort, p.ElectionPort)
+	if p.Observer {
+		v += ":observer"
+	}
+	return v
 }
 
 // Server is a running Apache ZooKeeper.
@@ -129,7 +151,10 @@ func Start(t testing.TB, opts Options) *Server {
 }
 
 // Launch runs ZooKeeper with its zoo.cfg and log under dir (which must
-// exist) and waits until it answers ruok and its srvr shows it serving. The
+// exist) and waits until its srvr shows it serving; an ensemble member
+// (Options.MyID) serves only once a quorum has formed, so for it Launch
+// waits only until it answers ruok (WaitServing waits for the rest). A
+// Launch on a dir used before rewrites zoo.cfg and appends to the log. The
 // caller stops it.
 func Launch(dir string, opts Options) (*Server, error) {
 	if err := Check(); err != nil {
@@ -138,45 +163,22 @@ func Launch(dir string, opts Options) (*Server, error) {
 	if opts.DataDir == "" {
 		return nil, fmt.Errorf("zkreal: Options.DataDir is required")
 	}
-	port := opts.ClientPort
-	if port == 0 {
-		var err error
-		if port, err = freePort(); err != nil {
+	if opts.ClientPort == 0 {
+		port, err := FreePort()
+		if err != nil {
 			return nil, err
 		}
+		opts.ClientPort = port
 	}
-	tick := opts.TickTimeMs
-	if tick == 0 {
-		tick = 2000
-	}
-	cfg := map[string]string{
-		"tickTime":               strconv.Itoa(tick),
-		"dataDir":                opts.DataDir,
-		"clientPort":             strconv.Itoa(port),
-		"clientPortAddress":      "127.0.0.1",
-		"maxClientCnxns":         "0",
-		"admin.enableServer":     "false",
-		"4lw.commands.whitelist": "*",
-	}
-	if opts.DataLogDir != "" {
-		cfg["dataLogDir"] = opts.DataLogDir
-	}
-	for k, v := range opts.Config {
-		cfg[k] = v
-	}
-	keys := make([]string, 0, len(cfg))
-	for k := range cfg {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%s=%s\n", k, cfg[k])
-	}
-	cfgPath := filepath.Join(dir, "zoo.cfg")
-	if err := os.WriteFile(cfgPath, []byte(b.String()), 0o644); err != nil {
+	cfgPath, err := WriteConfig(dir, opts)
+	if err != nil {
 		return nil, err
 	}
+	mainClass := "org.apache.zookeeper.server.ZooKeeperServerMain"
+	if opts.MyID != 0 {
+		mainClass = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
+	}
+	port := opts.ClientPort
 	props := map[string]string{"zookeeper.digest.enabled": strconv.FormatBool(!opts.DigestDisabled)}
 	if opts.SnapCount > 0 {
 		props["zookeeper.snapCount"] = strconv.Itoa(opts.SnapCount)
@@ -188,21 +190,12 @@ func Launch(dir string, opts Options) (*Server, error) {
 		props[k] = v
 	}
 	logPath := filepath.Join(dir, "zookeeper.log")
-	logFile, err := os.Create(logPath)
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	main := "org.apache.zookeeper.server.ZooKeeperServerMain"
-	if opts.MyID != 0 {
-		main = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
-		if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(filepath.Join(opts.DataDir, "myid"), []byte(strconv.Itoa(opts.MyID)), 0o644); err != nil {
-			return nil, err
-		}
-	}
-	args := append(jvmArgs(props), main, cfgPath)
+	fmt.Fprintf(logFile, "=== zkreal: start at %s\n", time.Now().Format(time.RFC3339Nano))
+	args := append(jvmArgs(props), mainClass, cfgPath)
 	cmd := exec.Command("java", args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Pdeathsig: the JVM dies with the test binary even when cleanups do
@@ -220,7 +213,11 @@ func Launch(dir string, opts Options) (*Server, error) {
 	}()
 	deadline := time.Now().Add(startTimeout)
 	for {
-		if out, err := s.FourLetter("srvr"); err == nil && (strings.Contains(out, "Mode:") || opts.MyID != 0 && out != "") {
+		if opts.MyID != 0 {
+			if out, err := s.FourLetter("ruok"); err == nil && strings.TrimSpace(out) == "imok" {
+				return s, nil
+			}
+		} else if s.Mode() != "" {
 			return s, nil
 		}
 		select {
@@ -234,6 +231,80 @@ func Launch(dir string, opts Options) (*Server, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// WriteConfig writes the zoo.cfg (and, for an ensemble member, the myid
+// file) that Launch runs ZooKeeper with to dir/zoo.cfg and returns its
+// path, without starting anything: another server (zabkeeper) can then run
+// on exactly the same file. opts.ClientPort must be set.
+func WriteConfig(dir string, opts Options) (string, error) {
+	if opts.DataDir == "" {
+		return "", fmt.Errorf("zkreal: Options.DataDir is required")
+	}
+	if opts.ClientPort == 0 {
+		return "", fmt.Errorf("zkreal: WriteConfig needs Options.ClientPort")
+	}
+	tick := opts.TickTimeMs
+	if tick == 0 {
+		tick = 2000
+	}
+	cfg := map[string]string{
+		"tickTime":               strconv.Itoa(tick),
+		"dataDir":                opts.DataDir,
+		"clientPort":             strconv.Itoa(opts.ClientPort),
+		"clientPortAddress":      "127.0.0.1",
+		"maxClientCnxns":         "0",
+		"admin.enableServer":     "false",
+		"4lw.commands.whitelist": "*",
+	}
+	if opts.DataLogDir != "" {
+		cfg["dataLogDir"] = opts.DataLogDir
+	}
+	if opts.MyID != 0 {
+		if err := quorumConfig(cfg, opts); err != nil {
+			return "", err
+		}
+	}
+	for k, v := range opts.Config {
+		cfg[k] = v
+	}
+	keys := make([]string, 0, len(cfg))
+	for k := range cfg {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s=%s\n", k, cfg[k])
+	}
+	cfgPath := filepath.Join(dir, "zoo.cfg")
+	if err := os.WriteFile(cfgPath, []byte(b.String()), 0o644); err != nil {
+		return "", fmt.Errorf("zkreal: write zoo.cfg: %w", err)
+	}
+	return cfgPath, nil
+}
+
+// quorumConfig adds an ensemble member's zoo.cfg keys to cfg (Config,
+// applied after, may override them) and writes its myid file.
+func quorumConfig(cfg map[string]string, opts Options) error {
+	if opts.MyID < 0 {
+		return fmt.Errorf("zkreal: Options.MyID must be positive, not %d", opts.MyID)
+	}
+	cfg["initLimit"] = "10"
+	cfg["syncLimit"] = "5"
+	for _, p := range opts.Peers {
+		cfg["server."+strconv.Itoa(p.ID)] = p.Value()
+		if p.ID == opts.MyID && p.Observer {
+			cfg["peerType"] = "observer"
+		}
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
+		return fmt.Errorf("zkreal: dataDir: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(opts.DataDir, "myid"), []byte(strconv.Itoa(opts.MyID)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("zkreal: myid: %w", err)
+	}
+	return nil
 }
 
 func jvmArgs(props map[string]string) []string {
@@ -261,6 +332,46 @@ func (s *Server) Stop() {
 	<-s.done
 }
 
+// Terminate sends SIGTERM, as zkServer.sh stop does, and waits up to d for
+// the JVM to exit; it is killed (and an error returned) if it does not.
+func (s *Server) Terminate(d time.Duration) error {
+	if s.Exited() {
+		return nil
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+		return nil
+	case <-time.After(d):
+		s.Stop()
+		return fmt.Errorf("zkreal: ZooKeeper did not exit within %v of SIGTERM (killed)", d)
+	}
+}
+
+// Done is closed when the JVM has exited.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Mode is the "Mode:" of srvr (standalone, leader, follower, observer), ""
+// while the server does not serve (looking, syncing, down).
+func (s *Server) Mode() string { return SrvrMode(s.Addr) }
+
+// WaitServing waits up to d until the server serves and returns its mode.
+func (s *Server) WaitServing(d time.Duration) (string, error) {
+	deadline := time.Now().Add(d)
+	for {
+		if m := s.Mode(); m != "" {
+			return m, nil
+		}
+		if s.Exited() {
+			return "", fmt.Errorf("zkreal: ZooKeeper exited:\n%s", s.Log())
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("zkreal: ZooKeeper at %s does not serve after %v", s.Addr, d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // Exited reports whether the JVM has exited.
 func (s *Server) Exited() bool {
 	select {
@@ -278,11 +389,29 @@ func (s *Server) Log() string {
 }
 
 // FourLetter sends a four-letter word and returns the answer.
-func (s *Server) FourLetter(word string) (string, error) {
+func (s *Server) FourLetter(word string) (string, error) { return FourLetter(s.Addr, word) }
+
+// SrvrMode is the "Mode:" line of srvr at addr (any ZooKeeper-compatible
+// server, zabkeeper included), "" when it does not answer or does not serve.
+func SrvrMode(addr string) string {
+	out, err := FourLetter(addr, "srvr")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "Mode: "); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// FourLetter sends a four-letter word to addr and returns the answer.
+func FourLetter(addr, word string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", s.Addr)
+	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return "", err
 	}
@@ -321,14 +450,36 @@ func ToolCommand(ctx context.Context, mainClass string, args ...string) *exec.Cm
 	return exec.CommandContext(ctx, "java", append(append(jvmArgs(nil), mainClass), args...)...)
 }
 
-// freePort asks the kernel for a free loopback port.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("zkreal: free port: %w", err)
+// FreePort returns a loopback port nobody listens on, drawn below the
+// kernel's ephemeral range: outgoing connections take their ports from
+// that range, so they cannot grab a server's port while it is down between
+// a stop and its restart. Another program may still take it.
+func FreePort() (int, error) {
+	const minPort = 10000
+	lo := ephemeralLow()
+	for range 200 {
+		port := minPort + rand.IntN(lo-minPort)
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		return port, ln.Close()
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("zkreal: no free port in [%d, %d)", minPort, lo)
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range
+// (net.ipv4.ip_local_port_range; 32768 if unreadable).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if lo, err := strconv.Atoi(f[0]); err == nil && lo > 11000 {
+				return lo
+			}
+		}
+	}
+	return 32768
 }
 
 // JavaClasspath joins jars under /usr/share/java by their base names (for
