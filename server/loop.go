@@ -359,8 +359,12 @@ func (r *roleLog) observe(s *Server, st zab.Status, now time.Time) {
 		st.Established == r.last.Established && ro == r.readOnly {
 		return
 	}
-	s.log.Info("role changed", "role", st.Role.String(), "leader", st.Leader, "epoch", st.Epoch,
+	attrs := []any{"role", st.Role.String(), "leader", st.Leader, "epoch", st.Epoch,
 		"established", st.Established, "read_only", ro, "zxid", fmt.Sprintf("0x%x", st.LastZxid),
-		"previous", r.last.Role.String(), "took", now.Sub(r.since))
+		"previous", r.last.Role.String(), "took", now.Sub(r.since)}
+	if st.Role == zab.Looking && st.Why != "" {
+		attrs = append(attrs, "why", st.Why)
+	}
+	s.log.Info("role changed", attrs...)
 	r.last, r.readOnly, r.since = st, ro, now
 }

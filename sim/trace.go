@@ -31,31 +31,15 @@ func (h *hasher) str(s string) {
 	*h = hasher(x)
 }
 
-// msgNames are the trace names of zab message types.
-var msgNames = map[zab.MsgType]string{
-	zab.MsgNotification: "NOTIFICATION", zab.MsgFollowerInfo: "FOLLOWERINFO", zab.MsgLeaderInfo: "LEADERINFO",
-	zab.MsgAckEpoch: "ACKEPOCH", zab.MsgDiff: "DIFF", zab.MsgTrunc: "TRUNC", zab.MsgSnap: "SNAP",
-	zab.MsgProposal: "PROPOSAL", zab.MsgCommit: "COMMIT", zab.MsgNewLeader: "NEWLEADER", zab.MsgAck: "ACK",
-	zab.MsgUpToDate: "UPTODATE", zab.MsgPing: "PING", zab.MsgInform: "INFORM", zab.MsgApp: "APP",
-	zab.MsgLinkDown: "LINKDOWN", zab.MsgTimeoutNow: "TIMEOUTNOW",
-}
-
-func msgName(t zab.MsgType) string {
-	if s, ok := msgNames[t]; ok {
-		return s
-	}
-	return fmt.Sprintf("MSG(%d)", int(t))
-}
-
 // describeMsg renders the interesting fields of a message.
 func describeMsg(m zab.Message) string {
 	switch m.Type {
 	case zab.MsgNotification:
 		return fmt.Sprintf("NOTIFICATION vote(n%d, 0x%x, e%d) round %d %s", m.Vote.Leader, m.Vote.Zxid, m.Vote.PeerEpoch, m.Vote.Round, m.Vote.State)
 	case zab.MsgProposal, zab.MsgInform:
-		return fmt.Sprintf("%s 0x%x", msgName(m.Type), m.Entry.Zxid)
+		return fmt.Sprintf("%s 0x%x", m.Type.String(), m.Entry.Zxid)
 	case zab.MsgFollowerInfo, zab.MsgLeaderInfo, zab.MsgAckEpoch:
-		return fmt.Sprintf("%s e%d 0x%x", msgName(m.Type), m.Epoch, m.Zxid)
+		return fmt.Sprintf("%s e%d 0x%x", m.Type.String(), m.Epoch, m.Zxid)
 	case zab.MsgSnap:
 		n, _ := m.Snapshot.WriteTo(io.Discard)
 		return fmt.Sprintf("SNAP 0x%x (%d bytes)", m.Zxid, n)
@@ -68,7 +52,7 @@ func describeMsg(m zab.Message) string {
 	case zab.MsgLinkDown:
 		return "LINKDOWN"
 	}
-	return fmt.Sprintf("%s 0x%x", msgName(m.Type), m.Zxid)
+	return fmt.Sprintf("%s 0x%x", m.Type.String(), m.Zxid)
 }
 
 // fmtTime renders virtual µs as seconds with ms precision.

@@ -8,6 +8,7 @@ package zab
 import (
 	"bytes"
 	"io"
+	"strconv"
 )
 
 // Entry is one txn of the replicated history. Data is opaque to zab (the
@@ -116,6 +117,23 @@ const (
 	// transfer.go.
 	MsgTimeoutNow
 )
+
+// msgTypeNames are the names traces and logs give message types (ZooKeeper's
+// packet names where there is one).
+var msgTypeNames = [...]string{
+	MsgNotification: "NOTIFICATION", MsgFollowerInfo: "FOLLOWERINFO", MsgLeaderInfo: "LEADERINFO",
+	MsgAckEpoch: "ACKEPOCH", MsgDiff: "DIFF", MsgTrunc: "TRUNC", MsgSnap: "SNAP",
+	MsgProposal: "PROPOSAL", MsgCommit: "COMMIT", MsgNewLeader: "NEWLEADER", MsgAck: "ACK",
+	MsgUpToDate: "UPTODATE", MsgPing: "PING", MsgInform: "INFORM", MsgApp: "APP",
+	MsgLinkDown: "LINKDOWN", MsgTimeoutNow: "TIMEOUTNOW",
+}
+
+func (t MsgType) String() string {
+	if t > 0 && int(t) < len(msgTypeNames) {
+		return msgTypeNames[t]
+	}
+	return "MSG(" + strconv.Itoa(int(t)) + ")"
+}
 
 // Vote is a fast-leader-election notification.
 type Vote struct {
@@ -239,6 +257,9 @@ type Status struct {
 	// entries and the sum of their payload lengths.
 	LogEntries int
 	LogBytes   int64
+	// Why is the reason this server last went Looking (e.g. "link to
+	// leader 2 broke"), kept until the next time.
+	Why string
 }
 
 // Ready is a batch of work for the caller. Obligations, in order:

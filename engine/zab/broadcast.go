@@ -17,7 +17,7 @@ func (p *Peer) propose(data []byte) (int64, bool) {
 	next := l.counter + 1
 	if next >= p.counterLimit {
 		// The counter is exhausted: a new epoch restarts it.
-		p.becomeLooking()
+		p.becomeLooking("the zxid counter of epoch %d is exhausted: a new epoch restarts it", p.epoch)
 		return 0, false
 	}
 	l.counter = next
@@ -139,7 +139,7 @@ func (p *Peer) handleProposal(m Message) {
 	}
 	if !ok {
 		// A gap or a protocol error: resync from scratch.
-		p.becomeLooking()
+		p.becomeLooking("proposal %#x from leader %d does not follow the log (last %#x): resync", z, m.From, p.log.last())
 		return
 	}
 	p.appendEntry(m.Entry)
@@ -151,7 +151,7 @@ func (p *Peer) handleProposal(m Message) {
 // handleCommit raises the commit point; entries are applied once durable.
 func (p *Peer) handleCommit(m Message) {
 	if m.Zxid > p.log.last() {
-		p.becomeLooking()
+		p.becomeLooking("leader %d committed %#x beyond the log (last %#x)", m.From, m.Zxid, p.log.last())
 		return
 	}
 	if m.Zxid > p.committed {
@@ -166,12 +166,12 @@ func (p *Peer) handleInform(m Message) {
 	z := m.Entry.Zxid
 	if z > p.log.last() {
 		if !p.nextInEpoch(z) {
-			p.becomeLooking()
+			p.becomeLooking("INFORM %#x from leader %d does not follow the log (last %#x)", z, m.From, p.log.last())
 			return
 		}
 		p.appendEntry(m.Entry)
 	} else if !p.log.contains(z) && z > p.log.base {
-		p.becomeLooking()
+		p.becomeLooking("INFORM %#x from leader %d is not in the log", z, m.From)
 		return
 	}
 	if z > p.committed {

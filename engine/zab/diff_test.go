@@ -93,6 +93,8 @@ func TestLearnerChecksDiff(t *testing.T) {
 	f = followerAt(t, 3)
 	step(f, diff(MakeZxid(1, 2)))
 	require.Equal(t, Looking, f.Status().Role)
+	// The server logs why (Status.Why): the DIFF and our last zxid.
+	require.Contains(t, f.Status().Why, "DIFF to 0x100000002 does not fit our log (last 0x100000003")
 
 	// A point of a later epoch than the leader's.
 	f = followerAt(t, 3)
@@ -103,6 +105,7 @@ func TestLearnerChecksDiff(t *testing.T) {
 	f = followerAt(t, 3)
 	step(f, diff(MakeZxid(1, 5)), prop(4), newLeader)
 	require.Equal(t, Looking, f.Status().Role)
+	require.Contains(t, f.Status().Why, "the sync fell short of 0x100000005 (last 0x100000004)")
 
 	// A gap within an epoch: the leader did not diff from our last zxid.
 	f = followerAt(t, 3)

@@ -91,7 +91,7 @@ func (p *Peer) handleAckEpoch(r *learnerRecord, m Message) {
 	counts := !r.observer && m.Epoch != noEpoch
 	if counts && stateGreater(m.Epoch, m.Zxid, p.hs.CurrentEpoch, p.log.last()) {
 		// ZAB: a voter knows a newer history than ours; we may not lead.
-		p.becomeLooking()
+		p.becomeLooking("voter %d has a newer history (epoch %d, zxid %#x) than this leader's (epoch %d, zxid %#x)", m.From, m.Epoch, m.Zxid, p.hs.CurrentEpoch, p.log.last())
 		return
 	}
 	r.currentEpoch = m.Epoch

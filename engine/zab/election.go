@@ -223,7 +223,7 @@ func (p *Peer) stepNotification(m Message) {
 			// notification that follows it was sent after the leader had
 			// decided, whereas before it the leader may merely not have
 			// decided yet.
-			p.becomeLooking()
+			p.becomeLooking("leader %d is looking again", m.From)
 		} else {
 			if n.State == Looking {
 				p.sendVote(from)

@@ -158,7 +158,7 @@ func (p *Peer) dropLearner(id int64) {
 	delete(p.lead.learners, id)
 	delete(p.lead.acked, id)
 	if p.established && p.liveVoters() < p.quorum() {
-		p.becomeLooking()
+		p.becomeLooking("lost a quorum of voters: learner %d left", id)
 	}
 }
 
@@ -178,7 +178,7 @@ func (p *Peer) tickLeader() {
 	l.elapsed++
 	l.roundFresh = false
 	if !p.established && l.elapsed > p.cfg.InitLimit {
-		p.becomeLooking()
+		p.becomeLooking("no quorum synced within initLimit (%d ticks)", p.cfg.InitLimit)
 		return
 	}
 	for _, id := range l.ids() {
@@ -207,7 +207,7 @@ func (p *Peer) tickLeader() {
 	}
 	p.tickTransfer()
 	if p.established && p.liveVoters() < p.quorum() {
-		p.becomeLooking()
+		p.becomeLooking("lost a quorum of voters (syncLimit)")
 	}
 }
 

@@ -57,13 +57,13 @@ func (p *Peer) tickLearner() {
 	limit := p.cfg.SyncLimit
 	if ls.stage != lsUpToDate {
 		if ls.elapsed > p.cfg.InitLimit {
-			p.becomeLooking()
+			p.becomeLooking("leader %d did not finish the sync within initLimit (%d ticks)", p.leader, p.cfg.InitLimit)
 			return
 		}
 		limit = p.cfg.InitLimit
 	}
 	if ls.silence > limit {
-		p.becomeLooking()
+		p.becomeLooking("leader %d silent for more than %d ticks", p.leader, limit)
 	}
 }
 
@@ -73,7 +73,7 @@ func (p *Peer) stepLearner(m Message) {
 	}
 	ls := p.learn
 	if m.Type == MsgLinkDown {
-		p.becomeLooking()
+		p.becomeLooking("link to leader %d broke", p.leader)
 		return
 	}
 	ls.silence = 0
@@ -95,7 +95,7 @@ func (p *Peer) stepLearner(m Message) {
 	switch m.Type {
 	case MsgDiff, MsgTrunc, MsgSnap:
 		if ls.stage != lsAckEpoch {
-			p.becomeLooking()
+			p.becomeLooking("leader %d sent a %s out of order (stage %d)", m.From, m.Type, ls.stage)
 			return
 		}
 		p.handleSyncStart(m)
@@ -103,25 +103,25 @@ func (p *Peer) stepLearner(m Message) {
 		p.handleProposal(m)
 	case MsgCommit:
 		if ls.stage < lsSync {
-			p.becomeLooking()
+			p.becomeLooking("leader %d sent a COMMIT before the sync stream", m.From)
 			return
 		}
 		p.handleCommit(m)
 	case MsgNewLeader:
 		if ls.stage != lsSync {
-			p.becomeLooking()
+			p.becomeLooking("leader %d sent NEWLEADER out of order", m.From)
 			return
 		}
 		p.handleNewLeader(m)
 	case MsgUpToDate:
 		if ls.stage != lsAcked {
-			p.becomeLooking()
+			p.becomeLooking("leader %d sent UPTODATE before NEWLEADER was acked", m.From)
 			return
 		}
 		p.handleUpToDate(m)
 	case MsgInform:
 		if p.role != Observing || ls.stage < lsNewLeader {
-			p.becomeLooking()
+			p.becomeLooking("leader %d sent an INFORM to a non-observer or before NEWLEADER", m.From)
 			return
 		}
 		p.handleInform(m)
@@ -139,7 +139,7 @@ func (p *Peer) stepLearner(m Message) {
 func (p *Peer) handleLeaderInfo(m Message) {
 	newEpoch := m.Epoch
 	if newEpoch < p.hs.AcceptedEpoch {
-		p.becomeLooking()
+		p.becomeLooking("leader %d proposed epoch %d, below our accepted epoch %d", m.From, newEpoch, p.hs.AcceptedEpoch)
 		return
 	}
 	ack := p.hs.CurrentEpoch

@@ -1,6 +1,7 @@
 package zab
 
 import (
+	"fmt"
 	"math"
 	"sort"
 
@@ -22,6 +23,8 @@ type Peer struct {
 	rng       splitmix64
 	// links numbers the learner sessions this server led (LearnerLink).
 	links uint64
+	// why is the reason of the last becomeLooking (Status.Why).
+	why string
 	// confirmSeq numbers leadership confirmation rounds across
 	// leaderships, so a round of an earlier one never reads as confirmed.
 	confirmSeq uint64
@@ -154,7 +157,7 @@ func NewPeer(cfg Config, init Initial, app Application) *Peer {
 	p.readyApplied = p.applied
 	p.appliedAcked = p.applied
 	p.reported = p.roleKey()
-	p.becomeLooking()
+	p.becomeLooking("starting")
 	return p
 }
 
@@ -327,6 +330,7 @@ func (p *Peer) Status() Status {
 		Committed:   min(p.committed, p.persisted, p.log.last()),
 		HardState:   p.hs,
 		HandedOver:  p.handedOver,
+		Why:         p.why,
 		LogEntries:  len(p.log.ents),
 		LogBytes:    p.log.bytes,
 	}
@@ -433,8 +437,11 @@ func (p *Peer) send(m Message) {
 }
 
 // becomeLooking leaves any leader or learner role and starts a new election
-// round.
-func (p *Peer) becomeLooking() {
+// round. Its reason is kept for Status.Why: the engine has no logger, and an
+// operator needs to see why a server left its leader (a DIFF that did not
+// fit, a silent leader, a lost quorum).
+func (p *Peer) becomeLooking(format string, args ...any) {
+	p.why = fmt.Sprintf(format, args...)
 	p.role = Looking
 	p.leader = 0
 	p.epoch = 0

@@ -120,7 +120,7 @@ func (p *Peer) handleSyncStart(m Message) {
 		// a point below it says otherwise, and a point of a later epoch
 		// than the leader's is no history at all.
 		if m.Zxid < p.log.last() || Epoch(m.Zxid) > p.epoch {
-			p.becomeLooking()
+			p.becomeLooking("leader %d's DIFF to %#x does not fit our log (last %#x, leader epoch %d)", m.From, m.Zxid, p.log.last(), p.epoch)
 			return
 		}
 		p.learn.diffTo = m.Zxid
@@ -132,13 +132,13 @@ func (p *Peer) handleSyncStart(m Message) {
 		if !p.log.contains(t) || p.applied > t {
 			// Our history does not contain the leader's point or we
 			// applied past it: never rewrite applied state.
-			p.becomeLooking()
+			p.becomeLooking("leader %d's TRUNC to %#x is not in our history or below what we applied (%#x)", m.From, t, p.applied)
 			return
 		}
 		p.truncateLog(t)
 	case MsgSnap:
 		if m.Zxid < p.applied {
-			p.becomeLooking()
+			p.becomeLooking("leader %d's SNAP at %#x is below what we applied (%#x)", m.From, m.Zxid, p.applied)
 			return
 		}
 		p.installSnapshot(m.Zxid, m.Snapshot)
@@ -151,7 +151,7 @@ func (p *Peer) handleNewLeader(m Message) {
 	if m.Zxid != MakeZxid(p.epoch, 0) || p.log.last() < p.learn.diffTo {
 		// Not this epoch's NEWLEADER, or the sync stream fell short of
 		// the point its DIFF named.
-		p.becomeLooking()
+		p.becomeLooking("leader %d's NEWLEADER %#x is not this epoch's or the sync fell short of %#x (last %#x)", m.From, m.Zxid, p.learn.diffTo, p.log.last())
 		return
 	}
 	p.learn.stage = lsNewLeader

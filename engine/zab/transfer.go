@@ -84,7 +84,7 @@ func (p *Peer) maybeFinishTransfer() {
 		p.send(Message{Type: MsgTimeoutNow, To: id, Epoch: p.epoch, Zxid: last, Vote: *p.successor})
 	}
 	p.handedOver = true
-	p.becomeLooking()
+	p.becomeLooking("handed leadership over")
 }
 
 // tickTransfer abandons a transfer no follower completed in time.
@@ -111,7 +111,7 @@ func (p *Peer) handleTimeoutNow(m Message) {
 	}
 	early := p.earlyVotes
 	p.earlyVotes = nil
-	p.becomeLooking()
+	p.becomeLooking("the leader handed over (TIMEOUTNOW)")
 	for _, id := range sortedKeys(early) {
 		if p.role != Looking {
 			return
