@@ -3,7 +3,6 @@ package linearizability
 import (
 	"bytes"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"sort"
 	"strconv"
@@ -56,8 +55,10 @@ func initialState() *State {
 	return s
 }
 
+// clone copies the maps; the hash carries over and put, del and close keep it
+// up to date, so a step never rehashes the whole tree.
 func (s *State) clone() *State {
-	c := &State{nodes: make(map[string]znode, len(s.nodes)+1), closed: make(map[int64]bool, len(s.closed))}
+	c := &State{nodes: make(map[string]znode, len(s.nodes)+1), closed: make(map[int64]bool, len(s.closed)+1), hash: s.hash}
 	for k, v := range s.nodes {
 		c.nodes[k] = v
 	}
@@ -67,38 +68,101 @@ func (s *State) clone() *State {
 	return c
 }
 
-// entryHash is FNV-1a over "path\x00data\x00version\x00cseq\x00owner"
-// (decimal numbers), built without fmt: Porcupine rehashes states on every
-// step it tries, and formatting them cost a fifth of a simulator campaign's
-// CPU.
-func entryHash(path string, n znode) uint64 {
-	b := make([]byte, 0, len(path)+len(n.data)+40)
-	b = append(append(b, path...), 0)
-	b = append(append(b, n.data...), 0)
-	b = append(strconv.AppendInt(b, int64(n.version), 10), 0)
-	b = append(strconv.AppendInt(b, int64(n.cseq), 10), 0)
-	b = strconv.AppendInt(b, n.owner, 10)
-	h := fnv.New64a()
-	h.Write(b)
-	return h.Sum64()
+// put sets node p, updating the hash incrementally (XOR out the old entry, in
+// the new one).
+func (s *State) put(p string, n znode) {
+	if old, ok := s.nodes[p]; ok {
+		if old == n {
+			return
+		}
+		s.hash ^= entryHash(p, old)
+	}
+	s.nodes[p] = n
+	s.hash ^= entryHash(p, n)
 }
 
-// rehash recomputes the order-independent hash of the state.
+// del removes node p, updating the hash incrementally.
+func (s *State) del(p string) {
+	if old, ok := s.nodes[p]; ok {
+		s.hash ^= entryHash(p, old)
+		delete(s.nodes, p)
+	}
+}
+
+// closeSession marks id closed, updating the hash incrementally.
+func (s *State) closeSession(id int64) {
+	if !s.closed[id] {
+		s.closed[id] = true
+		s.hash ^= closedHash(id)
+	}
+}
+
+const (
+	fnvOffset64 = 14695981039346656037
+	fnvPrime64  = 1099511628211
+)
+
+func fnvString(h uint64, b string) uint64 {
+	for i := 0; i < len(b); i++ {
+		h ^= uint64(b[i])
+		h *= fnvPrime64
+	}
+	return h
+}
+
+func fnvBytes(h uint64, b []byte) uint64 {
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= fnvPrime64
+	}
+	return h
+}
+
+// fnvInt hashes v's decimal form.
+func fnvInt(h uint64, v int64) uint64 {
+	var buf [24]byte
+	return fnvBytes(h, strconv.AppendInt(buf[:0], v, 10))
+}
+
+// entryHash is FNV-1a over "path\x00data\x00version\x00cseq\x00owner"
+// (decimal numbers), computed in place without fmt or allocation: Porcupine
+// hashes states on every step it tries.
+func entryHash(path string, n znode) uint64 {
+	h := fnvString(fnvOffset64, path)
+	h = fnvString(h, "\x00")
+	h = fnvString(h, n.data)
+	h = fnvString(h, "\x00")
+	h = fnvInt(h, int64(n.version))
+	h = fnvString(h, "\x00")
+	h = fnvInt(h, int64(n.cseq))
+	h = fnvString(h, "\x00")
+	return fnvInt(h, n.owner)
+}
+
+// closedHash is FNV-1a over "closed\x00id" (decimal).
+func closedHash(id int64) uint64 {
+	return fnvInt(fnvString(fnvOffset64, "closed\x00"), id)
+}
+
+// rehash recomputes the order-independent hash of the state from scratch
+// (initialState; put, del and closeSession keep it up to date after that).
 func (s *State) rehash() {
 	var x uint64
 	for k, v := range s.nodes {
 		x ^= entryHash(k, v)
 	}
 	for id := range s.closed {
-		h := fnv.New64a()
-		h.Write(strconv.AppendInt([]byte("closed\x00"), id, 10))
-		x ^= h.Sum64()
+		x ^= closedHash(id)
 	}
 	s.hash = x
 }
 
 // Equal reports whether two states hold the same tree and closed sessions.
+// The hash and sizes reject almost every unequal pair; the fields decide.
 func (s *State) Equal(o *State) bool {
+	if s == o {
+		return true
+	}
 	if s.hash != o.hash || len(s.nodes) != len(o.nodes) || len(s.closed) != len(o.closed) {
 		return false
 	}
@@ -287,7 +351,6 @@ func (t *txn) result() *State {
 	if t.cur == nil {
 		return t.base
 	}
-	t.cur.rehash()
 	return t.cur
 }
 
@@ -329,9 +392,9 @@ func (t *txn) step(session int64, op *Op) result {
 		if isEphemeralMode(op.Mode) {
 			n.owner = session
 		}
-		m.nodes[name] = n
+		m.put(name, n)
 		pn.cseq++
-		m.nodes[parent] = pn
+		m.put(parent, pn)
 		return result{name: name}
 	case Delete:
 		if !validPath(op.Path) || isSpecialPath(op.Path) {
@@ -350,7 +413,7 @@ func (t *txn) step(session int64, op *Op) result {
 		if s.hasChildren(op.Path) {
 			return result{err: ErrNotEmpty}
 		}
-		delete(t.mut().nodes, op.Path)
+		t.mut().del(op.Path)
 		return result{}
 	case SetData:
 		n, code := s.versioned(op)
@@ -359,7 +422,7 @@ func (t *txn) step(session int64, op *Op) result {
 		}
 		n.data = string(op.Data)
 		n.version = nextVersion(n.version)
-		t.mut().nodes[op.Path] = n
+		t.mut().put(op.Path, n)
 		return result{version: n.version}
 	case Check:
 		_, code := s.versioned(op)
@@ -369,10 +432,10 @@ func (t *txn) step(session int64, op *Op) result {
 			return result{}
 		}
 		m := t.mut()
-		m.closed[session] = true
+		m.closeSession(session)
 		for p, n := range m.nodes {
 			if n.owner == session {
-				delete(m.nodes, p)
+				m.del(p)
 			}
 		}
 		return result{}
