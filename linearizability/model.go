@@ -25,10 +25,65 @@ type znode struct {
 // State is an immutable snapshot of the model tree plus the set of closed
 // sessions. Porcupine requires pure step functions, so every change produces a
 // new State; the zero value is not valid, use initialState.
+//
+// Porcupine clones, hashes and compares states on every step it tries, so the
+// tree is split into nodeBuckets maps by a hash of the path, shared between
+// states copy-on-write: a step copies the one bucket it changes, not the
+// tree, and Equal skips the buckets two states share. The hash is kept
+// incrementally (per bucket and in total).
 type State struct {
-	nodes  map[string]znode
-	closed map[int64]bool
-	hash   uint64
+	buckets [nodeBuckets]*bucket
+	closed  map[int64]bool // shared copy-on-write too
+	hash    uint64         // XOR of the buckets' hashes and the closed sessions'
+	owned   uint32         // buckets this State copied (mutable within its txn)
+	ownsCl  bool           // closed was copied by this State
+}
+
+const nodeBuckets = 32
+
+// bucket is one share of the tree; never changed once its State is done.
+type bucket struct {
+	m    map[string]znode
+	hash uint64 // XOR of entryHash over m
+}
+
+func bucketOf(p string) int { return int(fnvString(fnvOffset64, p) % nodeBuckets) }
+
+// get looks up node p.
+func (s *State) get(p string) (znode, bool) {
+	n, ok := s.buckets[bucketOf(p)].m[p]
+	return n, ok
+}
+
+// size is the number of nodes.
+func (s *State) size() int {
+	n := 0
+	for _, b := range s.buckets {
+		n += len(b.m)
+	}
+	return n
+}
+
+// paths lists every node's path, in no particular order.
+func (s *State) paths() []string {
+	out := make([]string, 0, s.size())
+	for _, b := range s.buckets {
+		for p := range b.m {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// all returns the tree as one map (tests, rendering).
+func (s *State) all() map[string]znode {
+	out := make(map[string]znode, s.size())
+	for _, b := range s.buckets {
+		for p, n := range b.m {
+			out[p] = n
+		}
+	}
+	return out
 }
 
 // specialPaths exist from the start and can be neither created nor deleted.
@@ -47,54 +102,85 @@ func isSpecialPath(p string) bool {
 // /zookeeper/quota and /zookeeper/config, all with zero Stat (internal
 // cversion 0, so the first sequential child of / gets suffix 0000000000).
 func initialState() *State {
-	s := &State{nodes: make(map[string]znode, len(specialPaths)), closed: map[int64]bool{}}
-	for _, p := range specialPaths {
-		s.nodes[p] = znode{}
+	s := &State{closed: map[int64]bool{}}
+	for i := range s.buckets {
+		s.buckets[i] = &bucket{m: map[string]znode{}}
 	}
-	s.rehash()
+	s.owned = ^uint32(0)
+	for _, p := range specialPaths {
+		s.put(p, znode{})
+	}
+	s.owned = 0
 	return s
 }
 
-// clone copies the maps; the hash carries over and put, del and close keep it
-// up to date, so a step never rehashes the whole tree.
+// clone shares everything with s; put, del and closeSession copy what they
+// change.
 func (s *State) clone() *State {
-	c := &State{nodes: make(map[string]znode, len(s.nodes)+1), closed: make(map[int64]bool, len(s.closed)+1), hash: s.hash}
-	for k, v := range s.nodes {
-		c.nodes[k] = v
-	}
-	for k := range s.closed {
-		c.closed[k] = true
-	}
-	return c
+	return &State{buckets: s.buckets, closed: s.closed, hash: s.hash}
 }
 
-// put sets node p, updating the hash incrementally (XOR out the old entry, in
-// the new one).
-func (s *State) put(p string, n znode) {
-	if old, ok := s.nodes[p]; ok {
-		if old == n {
-			return
+// mutBucket returns bucket i, copied first unless this State already owns it.
+func (s *State) mutBucket(i int) *bucket {
+	if s.owned&(1<<i) == 0 {
+		old := s.buckets[i]
+		c := &bucket{m: make(map[string]znode, len(old.m)+1), hash: old.hash}
+		for k, v := range old.m {
+			c.m[k] = v
 		}
-		s.hash ^= entryHash(p, old)
+		s.buckets[i] = c
+		s.owned |= 1 << i
 	}
-	s.nodes[p] = n
-	s.hash ^= entryHash(p, n)
+	return s.buckets[i]
 }
 
-// del removes node p, updating the hash incrementally.
-func (s *State) del(p string) {
-	if old, ok := s.nodes[p]; ok {
-		s.hash ^= entryHash(p, old)
-		delete(s.nodes, p)
+// put sets node p, updating the hashes incrementally (XOR out the old entry,
+// in the new one).
+func (s *State) put(p string, n znode) {
+	i := bucketOf(p)
+	old, ok := s.buckets[i].m[p]
+	if ok && old == n {
+		return
 	}
+	b := s.mutBucket(i)
+	var x uint64
+	if ok {
+		x = entryHash(p, old)
+	}
+	x ^= entryHash(p, n)
+	b.m[p] = n
+	b.hash ^= x
+	s.hash ^= x
+}
+
+// del removes node p, updating the hashes incrementally.
+func (s *State) del(p string) {
+	i := bucketOf(p)
+	old, ok := s.buckets[i].m[p]
+	if !ok {
+		return
+	}
+	b := s.mutBucket(i)
+	x := entryHash(p, old)
+	delete(b.m, p)
+	b.hash ^= x
+	s.hash ^= x
 }
 
 // closeSession marks id closed, updating the hash incrementally.
 func (s *State) closeSession(id int64) {
-	if !s.closed[id] {
-		s.closed[id] = true
-		s.hash ^= closedHash(id)
+	if s.closed[id] {
+		return
 	}
+	if !s.ownsCl {
+		c := make(map[int64]bool, len(s.closed)+1)
+		for k := range s.closed {
+			c[k] = true
+		}
+		s.closed, s.ownsCl = c, true
+	}
+	s.closed[id] = true
+	s.hash ^= closedHash(id)
 }
 
 const (
@@ -144,31 +230,49 @@ func closedHash(id int64) uint64 {
 	return fnvInt(fnvString(fnvOffset64, "closed\x00"), id)
 }
 
-// rehash recomputes the order-independent hash of the state from scratch
-// (initialState; put, del and closeSession keep it up to date after that).
-func (s *State) rehash() {
+// fullHash recomputes the order-independent hash of the state from scratch
+// (tests: put, del and closeSession keep s.hash up to date). It also checks
+// each bucket's hash, returning 0 if one is off.
+func (s *State) fullHash() uint64 {
 	var x uint64
-	for k, v := range s.nodes {
-		x ^= entryHash(k, v)
+	for _, b := range s.buckets {
+		var y uint64
+		for k, v := range b.m {
+			y ^= entryHash(k, v)
+		}
+		if y != b.hash {
+			return 0
+		}
+		x ^= y
 	}
 	for id := range s.closed {
 		x ^= closedHash(id)
 	}
-	s.hash = x
+	return x
 }
 
 // Equal reports whether two states hold the same tree and closed sessions.
-// The hash and sizes reject almost every unequal pair; the fields decide.
+// The hashes reject almost every unequal pair; shared buckets are equal;
+// the fields decide the rest.
 func (s *State) Equal(o *State) bool {
 	if s == o {
 		return true
 	}
-	if s.hash != o.hash || len(s.nodes) != len(o.nodes) || len(s.closed) != len(o.closed) {
+	if s.hash != o.hash || len(s.closed) != len(o.closed) {
 		return false
 	}
-	for k, v := range s.nodes {
-		if w, ok := o.nodes[k]; !ok || w != v {
+	for i, b := range s.buckets {
+		c := o.buckets[i]
+		if b == c {
+			continue
+		}
+		if b.hash != c.hash || len(b.m) != len(c.m) {
 			return false
+		}
+		for k, v := range b.m {
+			if w, ok := c.m[k]; !ok || w != v {
+				return false
+			}
 		}
 	}
 	for k := range s.closed {
@@ -182,8 +286,9 @@ func (s *State) Equal(o *State) bool {
 // String renders the user-visible part of the tree (the /zookeeper subtree
 // is omitted), sorted by path.
 func (s *State) String() string {
-	paths := make([]string, 0, len(s.nodes))
-	for p := range s.nodes {
+	nodes := s.all()
+	paths := make([]string, 0, len(nodes))
+	for p := range nodes {
 		if p == "/" || p == "/zookeeper" || strings.HasPrefix(p, "/zookeeper/") {
 			continue
 		}
@@ -196,7 +301,7 @@ func (s *State) String() string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		n := s.nodes[p]
+		n := nodes[p]
 		fmt.Fprintf(&b, "%s=%q v%d", p, n.data, n.version)
 		if n.owner != 0 {
 			fmt.Fprintf(&b, " eph(s%#x)", n.owner)
@@ -282,9 +387,11 @@ func sequentialName(prefix string, cseq int32) string {
 // children lists the base names of p's children, sorted.
 func (s *State) children(p string) []string {
 	var out []string
-	for k := range s.nodes {
-		if k != "/" && parentOf(k) == p {
-			out = append(out, baseOf(k))
+	for _, b := range s.buckets {
+		for k := range b.m {
+			if k != "/" && parentOf(k) == p {
+				out = append(out, baseOf(k))
+			}
 		}
 	}
 	sort.Strings(out)
@@ -292,9 +399,11 @@ func (s *State) children(p string) []string {
 }
 
 func (s *State) hasChildren(p string) bool {
-	for k := range s.nodes {
-		if k != "/" && parentOf(k) == p {
-			return true
+	for _, b := range s.buckets {
+		for k := range b.m {
+			if k != "/" && parentOf(k) == p {
+				return true
+			}
 		}
 	}
 	return false
@@ -307,7 +416,7 @@ func (s *State) versioned(op *Op) (znode, int32) {
 	if !validPath(op.Path) {
 		return znode{}, ErrBadArguments
 	}
-	n, ok := s.nodes[op.Path]
+	n, ok := s.get(op.Path)
 	if !ok {
 		return znode{}, ErrNoNode
 	}
@@ -370,7 +479,7 @@ func (t *txn) step(session int64, op *Op) result {
 			return result{err: ErrBadArguments}
 		}
 		parent := parentOf(op.Path)
-		pn, ok := s.nodes[parent]
+		pn, ok := s.get(parent)
 		if !ok {
 			return result{err: ErrNoNode}
 		}
@@ -381,7 +490,7 @@ func (t *txn) step(session int64, op *Op) result {
 		if !validPath(name) {
 			return result{err: ErrBadArguments}
 		}
-		if _, exists := s.nodes[name]; exists {
+		if _, exists := s.get(name); exists {
 			return result{err: ErrNodeExists}
 		}
 		if pn.owner != 0 {
@@ -400,10 +509,10 @@ func (t *txn) step(session int64, op *Op) result {
 		if !validPath(op.Path) || isSpecialPath(op.Path) {
 			return result{err: ErrBadArguments}
 		}
-		if _, ok := s.nodes[parentOf(op.Path)]; !ok {
+		if _, ok := s.get(parentOf(op.Path)); !ok {
 			return result{err: ErrNoNode}
 		}
-		n, ok := s.nodes[op.Path]
+		n, ok := s.get(op.Path)
 		if !ok {
 			return result{err: ErrNoNode}
 		}
@@ -433,10 +542,16 @@ func (t *txn) step(session int64, op *Op) result {
 		}
 		m := t.mut()
 		m.closeSession(session)
-		for p, n := range m.nodes {
-			if n.owner == session {
-				m.del(p)
+		var owned []string
+		for _, b := range m.buckets {
+			for p, n := range b.m {
+				if n.owner == session {
+					owned = append(owned, p)
+				}
 			}
+		}
+		for _, p := range owned {
+			m.del(p)
 		}
 		return result{}
 	}
@@ -482,7 +597,7 @@ func observe(st *State, op *Op) result {
 	if !validPath(op.Path) {
 		return result{err: ErrBadArguments}
 	}
-	n, ok := st.nodes[op.Path]
+	n, ok := st.get(op.Path)
 	if !ok {
 		return result{err: ErrNoNode}
 	}

@@ -30,21 +30,59 @@ func TestPropertyIncrementalHash(t *testing.T) {
 				op = drawWrite(t, "w", false)
 			}
 			op.Session = s
-			before := st.clone()
+			beforeNodes, beforeClosed, beforeHash := st.all(), clonedClosed(st), st.hash
 			_, next := applyWrite(st, s, &op)
-			if !reflect.DeepEqual(st.nodes, before.nodes) || !reflect.DeepEqual(st.closed, before.closed) || st.hash != before.hash {
+			if !reflect.DeepEqual(st.all(), beforeNodes) || !reflect.DeepEqual(st.closed, beforeClosed) || st.hash != beforeHash {
 				t.Fatalf("applyWrite changed its input state")
 			}
 			st = next
-			want := *st
-			want.rehash()
-			if st.hash != want.hash {
-				t.Fatalf("after %s: incremental hash %#x, full rehash %#x", describeRequest(&op), st.hash, want.hash)
+			if want := st.fullHash(); st.hash != want {
+				t.Fatalf("after %s: incremental hash %#x, full rehash %#x (0: a bucket's hash is off)", describeRequest(&op), st.hash, want)
 			}
 			c := st.clone()
 			if !st.Equal(c) || !c.Equal(st) {
 				t.Fatalf("a clone is not Equal to its state")
 			}
+			// The same contents built from scratch (no shared buckets)
+			// must be Equal; a state with one field changed must not.
+			fresh := rebuild(st)
+			if !st.Equal(fresh) || !fresh.Equal(st) {
+				t.Fatalf("a state rebuilt from its contents is not Equal to it: %s", st)
+			}
+			if paths := st.paths(); len(paths) > 0 {
+				p := rapid.SampledFrom(sortedCopy(paths)).Draw(t, "tweak")
+				n, _ := fresh.get(p)
+				n.version++
+				fresh.owned = ^uint32(0)
+				fresh.put(p, n)
+				if st.Equal(fresh) || fresh.Equal(st) {
+					t.Fatalf("states differing in %s's version are Equal", p)
+				}
+			}
 		}
 	})
+}
+
+func clonedClosed(s *State) map[int64]bool {
+	c := map[int64]bool{}
+	for k := range s.closed {
+		c[k] = true
+	}
+	return c
+}
+
+// rebuild builds a State with s's contents and no buckets shared with it.
+func rebuild(s *State) *State {
+	r := &State{closed: clonedClosed(s), owned: ^uint32(0), ownsCl: true}
+	for i := range r.buckets {
+		r.buckets[i] = &bucket{m: map[string]znode{}}
+	}
+	for p, n := range s.all() {
+		r.put(p, n)
+	}
+	for id := range s.closed {
+		r.hash ^= closedHash(id)
+	}
+	r.owned, r.ownsCl = 0, false
+	return r
 }
