@@ -110,7 +110,6 @@ type Log struct {
 	// crash left it and ZooKeeper's files are not rewritten.
 	cur      File
 	w        *bufio.Writer // buffers writes to cur
-	spareW   *bufio.Writer // the rolled segment's flushed writer, reused by the next segment (no 64 KiB per roll)
 	curAt    io.WriterAt   // cur, when it can be preallocated; else nil
 	toClose  []File        // rolled segments, closed by the next holder of syncMu
 	dirDirty bool          // a segment was created since the directory was last synced
@@ -475,7 +474,7 @@ func (l *Log) roll(zxid int64) error {
 		// An fsync in Sync may still be using it: the next holder of syncMu
 		// closes it.
 		l.toClose = append(l.toClose, l.cur)
-		l.spareW = l.w
+		putLogWriter(l.w)
 		l.cur, l.w, l.curAt = nil, nil, nil
 	}
 	name := logPrefix + strconv.FormatInt(zxid, 16)
@@ -485,13 +484,8 @@ func (l *Log) roll(zxid int64) error {
 	if err != nil {
 		return fmt.Errorf("disk: create segment %s: %w", l.path(name), err)
 	}
-	w := l.spareW
-	l.spareW = nil
-	if w == nil {
-		w = bufio.NewWriterSize(f, 64<<10)
-	} else {
-		w.Reset(f)
-	}
+	w := logWriters.Get().(*bufio.Writer)
+	w.Reset(f)
 	l.cur, l.w, l.curAt = f, w, nil
 	if at, ok := f.(io.WriterAt); ok && l.opts.PreallocSize > 0 {
 		l.curAt = at
@@ -851,7 +845,23 @@ func (l *Log) closeFiles() {
 	if l.cur != nil {
 		_ = l.cur.Close()
 	}
+	if l.w != nil {
+		putLogWriter(l.w)
+	}
 	l.cur, l.w, l.curAt = nil, nil, nil
+}
+
+// logWriters recycles the segments' 64 KiB write buffers: the simulator
+// rolls 8 KiB segments and reopens logs at every restart, and allocating a
+// buffer for each was a large share of its allocation. Same size, so the
+// same writes reach the files.
+var logWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+
+// putLogWriter returns w to logWriters; what it still buffers is dropped
+// (a retired segment's writer was flushed or the log failed).
+func putLogWriter(w *bufio.Writer) {
+	w.Reset(nil)
+	logWriters.Put(w)
 }
 
 // PurgeBefore deletes log files as ZooKeeper's PurgeTxnLog does for a
