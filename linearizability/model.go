@@ -33,18 +33,23 @@ type znode struct {
 // incrementally (per bucket and in total).
 type State struct {
 	buckets [nodeBuckets]*bucket
-	closed  map[int64]bool // shared copy-on-write too
-	hash    uint64         // XOR of the buckets' hashes and the closed sessions'
-	owned   uint32         // buckets this State copied (mutable within its txn)
-	ownsCl  bool           // closed was copied by this State
+	closed  *sessions // shared copy-on-write too
+	hash    uint64    // XOR of the buckets' hashes and the closed sessions'
+	owned   uint32    // buckets this State copied (mutable within its txn)
+	ownsCl  bool      // closed was copied by this State
 }
 
 const nodeBuckets = 32
+
+// sessions is the set of closed sessions (a pointer, so that Equal can tell a
+// shared set at once).
+type sessions struct{ m map[int64]bool }
 
 // bucket is one share of the tree; never changed once its State is done.
 type bucket struct {
 	m    map[string]znode
 	hash uint64 // XOR of entryHash over m
+	eph  int    // ephemeral nodes in m: closing a session skips buckets without any
 }
 
 func bucketOf(p string) int { return int(fnvString(fnvOffset64, p) % nodeBuckets) }
@@ -102,7 +107,7 @@ func isSpecialPath(p string) bool {
 // /zookeeper/quota and /zookeeper/config, all with zero Stat (internal
 // cversion 0, so the first sequential child of / gets suffix 0000000000).
 func initialState() *State {
-	s := &State{closed: map[int64]bool{}}
+	s := &State{closed: &sessions{m: map[int64]bool{}}}
 	for i := range s.buckets {
 		s.buckets[i] = &bucket{m: map[string]znode{}}
 	}
@@ -124,7 +129,7 @@ func (s *State) clone() *State {
 func (s *State) mutBucket(i int) *bucket {
 	if s.owned&(1<<i) == 0 {
 		old := s.buckets[i]
-		c := &bucket{m: make(map[string]znode, len(old.m)+1), hash: old.hash}
+		c := &bucket{m: make(map[string]znode, len(old.m)+1), hash: old.hash, eph: old.eph}
 		for k, v := range old.m {
 			c.m[k] = v
 		}
@@ -148,6 +153,12 @@ func (s *State) put(p string, n znode) {
 		x = entryHash(p, old)
 	}
 	x ^= entryHash(p, n)
+	if ok && old.owner != 0 {
+		b.eph--
+	}
+	if n.owner != 0 {
+		b.eph++
+	}
 	b.m[p] = n
 	b.hash ^= x
 	s.hash ^= x
@@ -162,6 +173,9 @@ func (s *State) del(p string) {
 	}
 	b := s.mutBucket(i)
 	x := entryHash(p, old)
+	if old.owner != 0 {
+		b.eph--
+	}
 	delete(b.m, p)
 	b.hash ^= x
 	s.hash ^= x
@@ -169,17 +183,17 @@ func (s *State) del(p string) {
 
 // closeSession marks id closed, updating the hash incrementally.
 func (s *State) closeSession(id int64) {
-	if s.closed[id] {
+	if s.closed.m[id] {
 		return
 	}
 	if !s.ownsCl {
-		c := make(map[int64]bool, len(s.closed)+1)
-		for k := range s.closed {
-			c[k] = true
+		c := &sessions{m: make(map[int64]bool, len(s.closed.m)+1)}
+		for k := range s.closed.m {
+			c.m[k] = true
 		}
 		s.closed, s.ownsCl = c, true
 	}
-	s.closed[id] = true
+	s.closed.m[id] = true
 	s.hash ^= closedHash(id)
 }
 
@@ -232,20 +246,24 @@ func closedHash(id int64) uint64 {
 
 // fullHash recomputes the order-independent hash of the state from scratch
 // (tests: put, del and closeSession keep s.hash up to date). It also checks
-// each bucket's hash, returning 0 if one is off.
+// each bucket's hash and ephemeral count, returning 0 if one is off.
 func (s *State) fullHash() uint64 {
 	var x uint64
 	for _, b := range s.buckets {
 		var y uint64
+		eph := 0
 		for k, v := range b.m {
 			y ^= entryHash(k, v)
+			if v.owner != 0 {
+				eph++
+			}
 		}
-		if y != b.hash {
+		if y != b.hash || eph != b.eph {
 			return 0
 		}
 		x ^= y
 	}
-	for id := range s.closed {
+	for id := range s.closed.m {
 		x ^= closedHash(id)
 	}
 	return x
@@ -258,7 +276,7 @@ func (s *State) Equal(o *State) bool {
 	if s == o {
 		return true
 	}
-	if s.hash != o.hash || len(s.closed) != len(o.closed) {
+	if s.hash != o.hash || len(s.closed.m) != len(o.closed.m) {
 		return false
 	}
 	for i, b := range s.buckets {
@@ -275,9 +293,11 @@ func (s *State) Equal(o *State) bool {
 			}
 		}
 	}
-	for k := range s.closed {
-		if !o.closed[k] {
-			return false
+	if s.closed != o.closed {
+		for k := range s.closed.m {
+			if !o.closed.m[k] {
+				return false
+			}
 		}
 	}
 	return true
@@ -308,9 +328,9 @@ func (s *State) String() string {
 		}
 	}
 	b.WriteString("}")
-	if len(s.closed) > 0 {
-		ids := make([]int64, 0, len(s.closed))
-		for id := range s.closed {
+	if len(s.closed.m) > 0 {
+		ids := make([]int64, 0, len(s.closed.m))
+		for id := range s.closed.m {
 			ids = append(ids, id)
 		}
 		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
@@ -467,7 +487,7 @@ func (t *txn) result() *State {
 // model's reply. Failed writes leave t unchanged.
 func (t *txn) step(session int64, op *Op) result {
 	s := t.view()
-	if op.Kind != CloseSession && s.closed[session] {
+	if op.Kind != CloseSession && s.closed.m[session] {
 		return result{err: ErrSessionExpired}
 	}
 	switch op.Kind {
@@ -537,13 +557,16 @@ func (t *txn) step(session int64, op *Op) result {
 		_, code := s.versioned(op)
 		return result{err: code}
 	case CloseSession:
-		if s.closed[session] {
+		if s.closed.m[session] {
 			return result{}
 		}
 		m := t.mut()
 		m.closeSession(session)
 		var owned []string
 		for _, b := range m.buckets {
+			if b.eph == 0 {
+				continue
+			}
 			for p, n := range b.m {
 				if n.owner == session {
 					owned = append(owned, p)
@@ -566,7 +589,7 @@ func applyWrite(st *State, session int64, op *Op) (result, *State) {
 		r := t.step(session, op)
 		return r, t.result()
 	}
-	if st.closed[session] {
+	if st.closed.m[session] {
 		return result{err: ErrSessionExpired}, st
 	}
 	t := &txn{base: st}

@@ -32,7 +32,7 @@ func TestPropertyIncrementalHash(t *testing.T) {
 			op.Session = s
 			beforeNodes, beforeClosed, beforeHash := st.all(), clonedClosed(st), st.hash
 			_, next := applyWrite(st, s, &op)
-			if !reflect.DeepEqual(st.all(), beforeNodes) || !reflect.DeepEqual(st.closed, beforeClosed) || st.hash != beforeHash {
+			if !reflect.DeepEqual(st.all(), beforeNodes) || !reflect.DeepEqual(st.closed.m, beforeClosed) || st.hash != beforeHash {
 				t.Fatalf("applyWrite changed its input state")
 			}
 			st = next
@@ -65,7 +65,7 @@ func TestPropertyIncrementalHash(t *testing.T) {
 
 func clonedClosed(s *State) map[int64]bool {
 	c := map[int64]bool{}
-	for k := range s.closed {
+	for k := range s.closed.m {
 		c[k] = true
 	}
 	return c
@@ -73,14 +73,14 @@ func clonedClosed(s *State) map[int64]bool {
 
 // rebuild builds a State with s's contents and no buckets shared with it.
 func rebuild(s *State) *State {
-	r := &State{closed: clonedClosed(s), owned: ^uint32(0), ownsCl: true}
+	r := &State{closed: &sessions{m: clonedClosed(s)}, owned: ^uint32(0), ownsCl: true}
 	for i := range r.buckets {
 		r.buckets[i] = &bucket{m: map[string]znode{}}
 	}
 	for p, n := range s.all() {
 		r.put(p, n)
 	}
-	for id := range s.closed {
+	for id := range s.closed.m {
 		r.hash ^= closedHash(id)
 	}
 	r.owned, r.ownsCl = 0, false
