@@ -368,10 +368,21 @@ func validPath(p string) bool {
 	if strings.HasSuffix(p, "/") {
 		return false
 	}
-	for _, c := range strings.Split(p[1:], "/") {
+	// Component by component without strings.Split: Porcupine validates a
+	// path on every step it tries.
+	for rest := p[1:]; ; {
+		i := strings.IndexByte(rest, '/')
+		c := rest
+		if i >= 0 {
+			c = rest[:i]
+		}
 		if c == "" || c == "." || c == ".." {
 			return false
 		}
+		if i < 0 {
+			break
+		}
+		rest = rest[i+1:]
 	}
 	for _, r := range p {
 		switch {

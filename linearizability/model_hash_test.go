@@ -2,6 +2,7 @@ package linearizability
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -85,4 +86,31 @@ func rebuild(s *State) *State {
 	}
 	r.owned, r.ownsCl = 0, false
 	return r
+}
+
+// validPath's component scan must agree with splitting the path.
+func TestValidPathComponents(t *testing.T) {
+	split := func(p string) bool {
+		if p == "" || p[0] != '/' {
+			return false
+		}
+		if p == "/" {
+			return true
+		}
+		if strings.HasSuffix(p, "/") {
+			return false
+		}
+		for _, c := range strings.Split(p[1:], "/") {
+			if c == "" || c == "." || c == ".." {
+				return false
+			}
+		}
+		return true
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		p := rapid.StringOfN(rapid.SampledFrom([]rune{'/', '.', 'a', 'b'}), 0, 12, -1).Draw(t, "path")
+		if got, want := validPath(p), split(p); got != want {
+			t.Fatalf("validPath(%q) = %v, splitting says %v", p, got, want)
+		}
+	})
 }
