@@ -474,6 +474,7 @@ func (l *Log) roll(zxid int64) error {
 		// An fsync in Sync may still be using it: the next holder of syncMu
 		// closes it.
 		l.toClose = append(l.toClose, l.cur)
+		putLogWriter(l.w)
 		l.cur, l.w, l.curAt = nil, nil, nil
 	}
 	name := logPrefix + strconv.FormatInt(zxid, 16)
@@ -483,7 +484,9 @@ func (l *Log) roll(zxid int64) error {
 	if err != nil {
 		return fmt.Errorf("disk: create segment %s: %w", l.path(name), err)
 	}
-	l.cur, l.w, l.curAt = f, bufio.NewWriterSize(f, 64<<10), nil
+	w := logWriters.Get().(*bufio.Writer)
+	w.Reset(f)
+	l.cur, l.w, l.curAt = f, w, nil
 	if at, ok := f.(io.WriterAt); ok && l.opts.PreallocSize > 0 {
 		l.curAt = at
 	}
@@ -842,7 +845,23 @@ func (l *Log) closeFiles() {
 	if l.cur != nil {
 		_ = l.cur.Close()
 	}
+	if l.w != nil {
+		putLogWriter(l.w)
+	}
 	l.cur, l.w, l.curAt = nil, nil, nil
+}
+
+// logWriters recycles the segments' 64 KiB write buffers: the simulator
+// rolls 8 KiB segments and reopens logs at every restart, and allocating a
+// buffer for each was a large share of its allocation. Same size, so the
+// same writes reach the files.
+var logWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+
+// putLogWriter returns w to logWriters; what it still buffers is dropped
+// (a retired segment's writer was flushed or the log failed).
+func putLogWriter(w *bufio.Writer) {
+	w.Reset(nil)
+	logWriters.Put(w)
 }
 
 // PurgeBefore deletes log files as ZooKeeper's PurgeTxnLog does for a

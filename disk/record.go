@@ -145,7 +145,7 @@ type recordScanner struct {
 
 func newRecordScanner(f io.ReaderAt, off, size int64) *recordScanner {
 	return &recordScanner{
-		r:    bufio.NewReaderSize(io.NewSectionReader(f, off, size-off), 256<<10),
+		r:    bufio.NewReaderSize(io.NewSectionReader(f, off, size-off), readBufferSize(size-off, 256<<10)),
 		off:  off,
 		size: size,
 	}
@@ -190,6 +190,20 @@ func (s *recordScanner) next() (Record, recordFault, error) {
 	s.off += recordOverhead + n
 	z, _ := TxnZxid(body)
 	return Record{Zxid: z, Data: body}, faultNone, nil
+}
+
+// readBufferSize is the buffer for reading n bytes: n itself when under
+// max. A section reader never returns more than n, so a larger buffer reads
+// the same ReadAt calls and only costs memory: the simulator's 8 KiB segments
+// and small snapshots allocated 256 KiB each at every restart.
+func readBufferSize(n int64, max int) int {
+	if n < int64(max) {
+		if n < 16 {
+			return 16 // bufio's minimum
+		}
+		return int(n)
+	}
+	return max
 }
 
 // noEOF turns an early end of a file whose size was known into an error

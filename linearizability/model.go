@@ -3,7 +3,6 @@ package linearizability
 import (
 	"bytes"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"sort"
 	"strconv"
@@ -26,10 +25,70 @@ type znode struct {
 // State is an immutable snapshot of the model tree plus the set of closed
 // sessions. Porcupine requires pure step functions, so every change produces a
 // new State; the zero value is not valid, use initialState.
+//
+// Porcupine clones, hashes and compares states on every step it tries, so the
+// tree is split into nodeBuckets maps by a hash of the path, shared between
+// states copy-on-write: a step copies the one bucket it changes, not the
+// tree, and Equal skips the buckets two states share. The hash is kept
+// incrementally (per bucket and in total).
 type State struct {
-	nodes  map[string]znode
-	closed map[int64]bool
-	hash   uint64
+	buckets [nodeBuckets]*bucket
+	closed  *sessions // shared copy-on-write too
+	hash    uint64    // XOR of the buckets' hashes and the closed sessions'
+	owned   uint32    // buckets this State copied (mutable within its txn)
+	ownsCl  bool      // closed was copied by this State
+}
+
+const nodeBuckets = 32
+
+// sessions is the set of closed sessions (a pointer, so that Equal can tell a
+// shared set at once).
+type sessions struct{ m map[int64]bool }
+
+// bucket is one share of the tree; never changed once its State is done.
+type bucket struct {
+	m    map[string]znode
+	hash uint64 // XOR of entryHash over m
+	eph  int    // ephemeral nodes in m: closing a session skips buckets without any
+}
+
+func bucketOf(p string) int { return int(fnvString(fnvOffset64, p) % nodeBuckets) }
+
+// get looks up node p.
+func (s *State) get(p string) (znode, bool) {
+	n, ok := s.buckets[bucketOf(p)].m[p]
+	return n, ok
+}
+
+// size is the number of nodes.
+func (s *State) size() int {
+	n := 0
+	for _, b := range s.buckets {
+		n += len(b.m)
+	}
+	return n
+}
+
+// paths lists every node's path, in no particular order.
+func (s *State) paths() []string {
+	out := make([]string, 0, s.size())
+	for _, b := range s.buckets {
+		for p := range b.m {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// all returns the tree as one map (tests, rendering).
+func (s *State) all() map[string]znode {
+	out := make(map[string]znode, s.size())
+	for _, b := range s.buckets {
+		for p, n := range b.m {
+			out[p] = n
+		}
+	}
+	return out
 }
 
 // specialPaths exist from the start and can be neither created nor deleted.
@@ -48,68 +107,197 @@ func isSpecialPath(p string) bool {
 // /zookeeper/quota and /zookeeper/config, all with zero Stat (internal
 // cversion 0, so the first sequential child of / gets suffix 0000000000).
 func initialState() *State {
-	s := &State{nodes: make(map[string]znode, len(specialPaths)), closed: map[int64]bool{}}
-	for _, p := range specialPaths {
-		s.nodes[p] = znode{}
+	s := &State{closed: &sessions{m: map[int64]bool{}}}
+	for i := range s.buckets {
+		s.buckets[i] = &bucket{m: map[string]znode{}}
 	}
-	s.rehash()
+	s.owned = ^uint32(0)
+	for _, p := range specialPaths {
+		s.put(p, znode{})
+	}
+	s.owned = 0
 	return s
 }
 
+// clone shares everything with s; put, del and closeSession copy what they
+// change.
 func (s *State) clone() *State {
-	c := &State{nodes: make(map[string]znode, len(s.nodes)+1), closed: make(map[int64]bool, len(s.closed))}
-	for k, v := range s.nodes {
-		c.nodes[k] = v
+	return &State{buckets: s.buckets, closed: s.closed, hash: s.hash}
+}
+
+// mutBucket returns bucket i, copied first unless this State already owns it.
+func (s *State) mutBucket(i int) *bucket {
+	if s.owned&(1<<i) == 0 {
+		old := s.buckets[i]
+		c := &bucket{m: make(map[string]znode, len(old.m)+1), hash: old.hash, eph: old.eph}
+		for k, v := range old.m {
+			c.m[k] = v
+		}
+		s.buckets[i] = c
+		s.owned |= 1 << i
 	}
-	for k := range s.closed {
-		c.closed[k] = true
+	return s.buckets[i]
+}
+
+// put sets node p, updating the hashes incrementally (XOR out the old entry,
+// in the new one).
+func (s *State) put(p string, n znode) {
+	i := bucketOf(p)
+	old, ok := s.buckets[i].m[p]
+	if ok && old == n {
+		return
 	}
-	return c
+	b := s.mutBucket(i)
+	var x uint64
+	if ok {
+		x = entryHash(p, old)
+	}
+	x ^= entryHash(p, n)
+	if ok && old.owner != 0 {
+		b.eph--
+	}
+	if n.owner != 0 {
+		b.eph++
+	}
+	b.m[p] = n
+	b.hash ^= x
+	s.hash ^= x
+}
+
+// del removes node p, updating the hashes incrementally.
+func (s *State) del(p string) {
+	i := bucketOf(p)
+	old, ok := s.buckets[i].m[p]
+	if !ok {
+		return
+	}
+	b := s.mutBucket(i)
+	x := entryHash(p, old)
+	if old.owner != 0 {
+		b.eph--
+	}
+	delete(b.m, p)
+	b.hash ^= x
+	s.hash ^= x
+}
+
+// closeSession marks id closed, updating the hash incrementally.
+func (s *State) closeSession(id int64) {
+	if s.closed.m[id] {
+		return
+	}
+	if !s.ownsCl {
+		c := &sessions{m: make(map[int64]bool, len(s.closed.m)+1)}
+		for k := range s.closed.m {
+			c.m[k] = true
+		}
+		s.closed, s.ownsCl = c, true
+	}
+	s.closed.m[id] = true
+	s.hash ^= closedHash(id)
+}
+
+const (
+	fnvOffset64 = 14695981039346656037
+	fnvPrime64  = 1099511628211
+)
+
+func fnvString(h uint64, b string) uint64 {
+	for i := 0; i < len(b); i++ {
+		h ^= uint64(b[i])
+		h *= fnvPrime64
+	}
+	return h
+}
+
+func fnvBytes(h uint64, b []byte) uint64 {
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= fnvPrime64
+	}
+	return h
+}
+
+// fnvInt hashes v's decimal form.
+func fnvInt(h uint64, v int64) uint64 {
+	var buf [24]byte
+	return fnvBytes(h, strconv.AppendInt(buf[:0], v, 10))
 }
 
 // entryHash is FNV-1a over "path\x00data\x00version\x00cseq\x00owner"
-// (decimal numbers), built without fmt: Porcupine rehashes states on every
-// step it tries, and formatting them cost a fifth of a simulator campaign's
-// CPU.
+// (decimal numbers), computed in place without fmt or allocation: Porcupine
+// hashes states on every step it tries.
 func entryHash(path string, n znode) uint64 {
-	b := make([]byte, 0, len(path)+len(n.data)+40)
-	b = append(append(b, path...), 0)
-	b = append(append(b, n.data...), 0)
-	b = append(strconv.AppendInt(b, int64(n.version), 10), 0)
-	b = append(strconv.AppendInt(b, int64(n.cseq), 10), 0)
-	b = strconv.AppendInt(b, n.owner, 10)
-	h := fnv.New64a()
-	h.Write(b)
-	return h.Sum64()
+	h := fnvString(fnvOffset64, path)
+	h = fnvString(h, "\x00")
+	h = fnvString(h, n.data)
+	h = fnvString(h, "\x00")
+	h = fnvInt(h, int64(n.version))
+	h = fnvString(h, "\x00")
+	h = fnvInt(h, int64(n.cseq))
+	h = fnvString(h, "\x00")
+	return fnvInt(h, n.owner)
 }
 
-// rehash recomputes the order-independent hash of the state.
-func (s *State) rehash() {
+// closedHash is FNV-1a over "closed\x00id" (decimal).
+func closedHash(id int64) uint64 {
+	return fnvInt(fnvString(fnvOffset64, "closed\x00"), id)
+}
+
+// fullHash recomputes the order-independent hash of the state from scratch
+// (tests: put, del and closeSession keep s.hash up to date). It also checks
+// each bucket's hash and ephemeral count, returning 0 if one is off.
+func (s *State) fullHash() uint64 {
 	var x uint64
-	for k, v := range s.nodes {
-		x ^= entryHash(k, v)
+	for _, b := range s.buckets {
+		var y uint64
+		eph := 0
+		for k, v := range b.m {
+			y ^= entryHash(k, v)
+			if v.owner != 0 {
+				eph++
+			}
+		}
+		if y != b.hash || eph != b.eph {
+			return 0
+		}
+		x ^= y
 	}
-	for id := range s.closed {
-		h := fnv.New64a()
-		h.Write(strconv.AppendInt([]byte("closed\x00"), id, 10))
-		x ^= h.Sum64()
+	for id := range s.closed.m {
+		x ^= closedHash(id)
 	}
-	s.hash = x
+	return x
 }
 
 // Equal reports whether two states hold the same tree and closed sessions.
+// The hashes reject almost every unequal pair; shared buckets are equal;
+// the fields decide the rest.
 func (s *State) Equal(o *State) bool {
-	if s.hash != o.hash || len(s.nodes) != len(o.nodes) || len(s.closed) != len(o.closed) {
+	if s == o {
+		return true
+	}
+	if s.hash != o.hash || len(s.closed.m) != len(o.closed.m) {
 		return false
 	}
-	for k, v := range s.nodes {
-		if w, ok := o.nodes[k]; !ok || w != v {
+	for i, b := range s.buckets {
+		c := o.buckets[i]
+		if b == c {
+			continue
+		}
+		if b.hash != c.hash || len(b.m) != len(c.m) {
 			return false
 		}
+		for k, v := range b.m {
+			if w, ok := c.m[k]; !ok || w != v {
+				return false
+			}
+		}
 	}
-	for k := range s.closed {
-		if !o.closed[k] {
-			return false
+	if s.closed != o.closed {
+		for k := range s.closed.m {
+			if !o.closed.m[k] {
+				return false
+			}
 		}
 	}
 	return true
@@ -118,8 +306,9 @@ func (s *State) Equal(o *State) bool {
 // String renders the user-visible part of the tree (the /zookeeper subtree
 // is omitted), sorted by path.
 func (s *State) String() string {
-	paths := make([]string, 0, len(s.nodes))
-	for p := range s.nodes {
+	nodes := s.all()
+	paths := make([]string, 0, len(nodes))
+	for p := range nodes {
 		if p == "/" || p == "/zookeeper" || strings.HasPrefix(p, "/zookeeper/") {
 			continue
 		}
@@ -132,16 +321,16 @@ func (s *State) String() string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		n := s.nodes[p]
+		n := nodes[p]
 		fmt.Fprintf(&b, "%s=%q v%d", p, n.data, n.version)
 		if n.owner != 0 {
 			fmt.Fprintf(&b, " eph(s%#x)", n.owner)
 		}
 	}
 	b.WriteString("}")
-	if len(s.closed) > 0 {
-		ids := make([]int64, 0, len(s.closed))
-		for id := range s.closed {
+	if len(s.closed.m) > 0 {
+		ids := make([]int64, 0, len(s.closed.m))
+		for id := range s.closed.m {
 			ids = append(ids, id)
 		}
 		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
@@ -179,10 +368,21 @@ func validPath(p string) bool {
 	if strings.HasSuffix(p, "/") {
 		return false
 	}
-	for _, c := range strings.Split(p[1:], "/") {
+	// Component by component without strings.Split: Porcupine validates a
+	// path on every step it tries.
+	for rest := p[1:]; ; {
+		i := strings.IndexByte(rest, '/')
+		c := rest
+		if i >= 0 {
+			c = rest[:i]
+		}
 		if c == "" || c == "." || c == ".." {
 			return false
 		}
+		if i < 0 {
+			break
+		}
+		rest = rest[i+1:]
 	}
 	for _, r := range p {
 		switch {
@@ -218,9 +418,11 @@ func sequentialName(prefix string, cseq int32) string {
 // children lists the base names of p's children, sorted.
 func (s *State) children(p string) []string {
 	var out []string
-	for k := range s.nodes {
-		if k != "/" && parentOf(k) == p {
-			out = append(out, baseOf(k))
+	for _, b := range s.buckets {
+		for k := range b.m {
+			if k != "/" && parentOf(k) == p {
+				out = append(out, baseOf(k))
+			}
 		}
 	}
 	sort.Strings(out)
@@ -228,9 +430,11 @@ func (s *State) children(p string) []string {
 }
 
 func (s *State) hasChildren(p string) bool {
-	for k := range s.nodes {
-		if k != "/" && parentOf(k) == p {
-			return true
+	for _, b := range s.buckets {
+		for k := range b.m {
+			if k != "/" && parentOf(k) == p {
+				return true
+			}
 		}
 	}
 	return false
@@ -243,7 +447,7 @@ func (s *State) versioned(op *Op) (znode, int32) {
 	if !validPath(op.Path) {
 		return znode{}, ErrBadArguments
 	}
-	n, ok := s.nodes[op.Path]
+	n, ok := s.get(op.Path)
 	if !ok {
 		return znode{}, ErrNoNode
 	}
@@ -287,7 +491,6 @@ func (t *txn) result() *State {
 	if t.cur == nil {
 		return t.base
 	}
-	t.cur.rehash()
 	return t.cur
 }
 
@@ -295,7 +498,7 @@ func (t *txn) result() *State {
 // model's reply. Failed writes leave t unchanged.
 func (t *txn) step(session int64, op *Op) result {
 	s := t.view()
-	if op.Kind != CloseSession && s.closed[session] {
+	if op.Kind != CloseSession && s.closed.m[session] {
 		return result{err: ErrSessionExpired}
 	}
 	switch op.Kind {
@@ -307,7 +510,7 @@ func (t *txn) step(session int64, op *Op) result {
 			return result{err: ErrBadArguments}
 		}
 		parent := parentOf(op.Path)
-		pn, ok := s.nodes[parent]
+		pn, ok := s.get(parent)
 		if !ok {
 			return result{err: ErrNoNode}
 		}
@@ -318,7 +521,7 @@ func (t *txn) step(session int64, op *Op) result {
 		if !validPath(name) {
 			return result{err: ErrBadArguments}
 		}
-		if _, exists := s.nodes[name]; exists {
+		if _, exists := s.get(name); exists {
 			return result{err: ErrNodeExists}
 		}
 		if pn.owner != 0 {
@@ -329,18 +532,18 @@ func (t *txn) step(session int64, op *Op) result {
 		if isEphemeralMode(op.Mode) {
 			n.owner = session
 		}
-		m.nodes[name] = n
+		m.put(name, n)
 		pn.cseq++
-		m.nodes[parent] = pn
+		m.put(parent, pn)
 		return result{name: name}
 	case Delete:
 		if !validPath(op.Path) || isSpecialPath(op.Path) {
 			return result{err: ErrBadArguments}
 		}
-		if _, ok := s.nodes[parentOf(op.Path)]; !ok {
+		if _, ok := s.get(parentOf(op.Path)); !ok {
 			return result{err: ErrNoNode}
 		}
-		n, ok := s.nodes[op.Path]
+		n, ok := s.get(op.Path)
 		if !ok {
 			return result{err: ErrNoNode}
 		}
@@ -350,7 +553,7 @@ func (t *txn) step(session int64, op *Op) result {
 		if s.hasChildren(op.Path) {
 			return result{err: ErrNotEmpty}
 		}
-		delete(t.mut().nodes, op.Path)
+		t.mut().del(op.Path)
 		return result{}
 	case SetData:
 		n, code := s.versioned(op)
@@ -359,21 +562,30 @@ func (t *txn) step(session int64, op *Op) result {
 		}
 		n.data = string(op.Data)
 		n.version = nextVersion(n.version)
-		t.mut().nodes[op.Path] = n
+		t.mut().put(op.Path, n)
 		return result{version: n.version}
 	case Check:
 		_, code := s.versioned(op)
 		return result{err: code}
 	case CloseSession:
-		if s.closed[session] {
+		if s.closed.m[session] {
 			return result{}
 		}
 		m := t.mut()
-		m.closed[session] = true
-		for p, n := range m.nodes {
-			if n.owner == session {
-				delete(m.nodes, p)
+		m.closeSession(session)
+		var owned []string
+		for _, b := range m.buckets {
+			if b.eph == 0 {
+				continue
 			}
+			for p, n := range b.m {
+				if n.owner == session {
+					owned = append(owned, p)
+				}
+			}
+		}
+		for _, p := range owned {
+			m.del(p)
 		}
 		return result{}
 	}
@@ -388,7 +600,7 @@ func applyWrite(st *State, session int64, op *Op) (result, *State) {
 		r := t.step(session, op)
 		return r, t.result()
 	}
-	if st.closed[session] {
+	if st.closed.m[session] {
 		return result{err: ErrSessionExpired}, st
 	}
 	t := &txn{base: st}
@@ -419,7 +631,7 @@ func observe(st *State, op *Op) result {
 	if !validPath(op.Path) {
 		return result{err: ErrBadArguments}
 	}
-	n, ok := st.nodes[op.Path]
+	n, ok := st.get(op.Path)
 	if !ok {
 		return result{err: ErrNoNode}
 	}

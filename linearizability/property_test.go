@@ -103,10 +103,7 @@ func fillRead(t *rapid.T, op *Op, r result) {
 // drawReadPath prefers nodes that exist now, so reads see data.
 func drawReadPath(t *rapid.T, st *State) string {
 	if rapid.Bool().Draw(t, "existing") {
-		var paths []string
-		for p := range st.nodes {
-			paths = append(paths, p)
-		}
+		paths := st.paths()
 		return rapid.SampledFrom(sortedCopy(paths)).Draw(t, "rpath")
 	}
 	return rapid.SampledFrom(genReadPaths).Draw(t, "rpath")

@@ -95,7 +95,9 @@ func (sm *Sim) simConfigString() []byte {
 // sendPeer puts m, from s, on the simulated network as its transport's bytes.
 func (sm *Sim) sendPeer(s *server, m zab.Message) {
 	if !sm.zkPeers {
-		b := netstub.AppendMessage(nil, m)
+		// Sized for everything but an inline snapshot (rare): growing the
+		// buffer field by field was a few percent of a campaign's CPU.
+		b := netstub.AppendMessage(make([]byte, 0, 96+len(m.Entry.Data)+len(m.Payload)), m)
 		if sm.opts.wireBytes != nil {
 			b = sm.opts.wireBytes(m.From, m.To, b)
 		}
