@@ -302,11 +302,45 @@ func (l *goLeader) serveInjecting(what string, inject func(f quorum.Forwarded, z
 // error txns as remote no-ops (FinalRequestProcessor: no connection, no
 // reply) and every create still gets its own answer at its own zxid, the
 // session alive: the shape a moveSession carried as an error txn would take.
+// The control: the same txn with the pending create's own cxid is taken
+// for the create's outcome.
 func TestInteropErrorTxnForFollowersSession(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Apache ZooKeeper")
 	}
-	const moveCxid = -12
+	t.Run("negative-cxid", func(t *testing.T) {
+		const moveCxid = -12
+		r := runErrorTxns(t, func(quorum.Forwarded) int32 { return moveCxid }, 5)
+		for i, err := range r.errs {
+			require.NoError(t, err, "create %d", i)
+			_, st, err := r.c.Get(fmt.Sprintf("/w%d", i))
+			require.NoError(t, err)
+			require.Equal(t, r.injected[i]+1, st.Czxid, "create %d at its own zxid, right after the error txn", i)
+		}
+		require.Equal(t, zk.StateHasSession, r.c.State())
+		require.Equal(t, r.l.zxid, r.zxid, "the follower applied every txn, the error txns included")
+		t.Logf("%d error txns (cxid %d, extension after the TxnDigest) for session 0x%x interleaved with its creates; zxid 0x%x",
+			len(r.errs), moveCxid, r.c.SessionID(), r.zxid)
+	})
+	t.Run("control-client-cxid", func(t *testing.T) {
+		r := runErrorTxns(t, func(f quorum.Forwarded) int32 { return f.Cxid }, 1)
+		t.Logf("an error txn with the pending create's cxid: the create returned %v", r.errs[0])
+		require.Error(t, r.errs[0], "the error txn was matched to the client's pending create")
+	})
+}
+
+type errorTxnRun struct {
+	l        *goLeader
+	c        *zk.Conn
+	errs     []error
+	injected []int64
+	zxid     int64 // the follower's, after the writes
+}
+
+// runErrorTxns leads a ZooKeeper follower whose client makes writes
+// creates one after the other, each preceded by an error txn of the
+// client's session with the cxid given.
+func runErrorTxns(t *testing.T, cxidFor func(quorum.Forwarded) int32, writes int) errorTxnRun {
 	v := startTwoVoters(t, nil)
 	config := v.winElection(t, 0)
 	const epoch = 1
@@ -316,53 +350,39 @@ func TestInteropErrorTxnForFollowersSession(t *testing.T) {
 	l.send(diff)
 	l.finishSync()
 
-	c, created := createWhenUp(t, v.zk.clientPort, "/w0")
-	const writes = 5
-	var injected []int64
+	r := errorTxnRun{l: l}
+	var created chan error
+	r.c, created = createWhenUp(t, v.zk.clientPort, "/w0")
 	inject := func(f quorum.Forwarded, zxid int64) *tree.Txn {
 		if f.Op != proto.OpCreate {
 			return nil
 		}
-		injected = append(injected, zxid)
+		r.injected = append(r.injected, zxid)
 		// An error(0) txn with the extension, as tree marshals our sync.
-		return &tree.Txn{Zxid: zxid, SessionID: f.Session, Cxid: moveCxid, Time: time.Now().UnixMilli(),
+		return &tree.Txn{Zxid: zxid, SessionID: f.Session, Cxid: cxidFor(f), Time: time.Now().UnixMilli(),
 			Type: proto.OpSync, Path: "/"}
 	}
 	results := make(chan error, writes)
 	go func() {
-		if err := <-created; err != nil {
-			results <- err
-			return
-		}
-		results <- nil
+		results <- <-created
 		for i := 1; i < writes; i++ {
-			_, err := c.Create(fmt.Sprintf("/w%d", i), []byte("ext"), 0, zk.WorldACL(zk.PermAll))
+			_, err := r.c.Create(fmt.Sprintf("/w%d", i), []byte("ext"), 0, zk.WorldACL(zk.PermAll))
 			results <- err
 		}
 	}()
-	n := 0
 	l.serveInjecting("the client's creates returning", inject, func() bool {
 		for {
 			select {
 			case err := <-results:
-				require.NoError(t, err, "create %d", n)
-				n++
+				r.errs = append(r.errs, err)
 				continue
 			default:
 			}
-			return n == writes
+			return len(r.errs) == writes && len(l.pending) == 0
 		}
 	})
-	require.Len(t, injected, writes)
-	for i := range writes {
-		_, st, err := c.Get(fmt.Sprintf("/w%d", i))
-		require.NoError(t, err)
-		require.Equal(t, injected[i]+1, st.Czxid, "create %d at its own zxid, right after the error txn", i)
-	}
-	require.Equal(t, zk.StateHasSession, c.State())
 	info, err := srvr(v.zk.clientPort)
 	require.NoError(t, err)
-	require.Equal(t, l.zxid, info.zxid, "the follower applied every txn, the error txns included")
-	t.Logf("%d error txns (cxid %d, extension after the TxnDigest) for session 0x%x interleaved with its creates; zxid 0x%x",
-		writes, moveCxid, c.SessionID(), info.zxid)
+	r.zxid = info.zxid
+	return r
 }
