@@ -302,6 +302,8 @@ func (l *goLeader) serveInjecting(what string, inject func(f quorum.Forwarded, z
 // error txns as remote no-ops (FinalRequestProcessor: no connection, no
 // reply) and every create still gets its own answer at its own zxid, the
 // session alive: the shape a moveSession carried as an error txn would take.
+// The same holds for tree's moveSession as it is marshalled today (a
+// createSession of the live session, cxid -1, owner in the extension).
 // The control: the same txn with the pending create's own cxid is taken
 // for the create's outcome.
 func TestInteropErrorTxnForFollowersSession(t *testing.T) {
@@ -322,6 +324,25 @@ func TestInteropErrorTxnForFollowersSession(t *testing.T) {
 		t.Logf("%d error txns (cxid %d, extension after the TxnDigest) for session 0x%x interleaved with its creates; zxid 0x%x",
 			len(r.errs), moveCxid, r.c.SessionID(), r.zxid)
 	})
+	t.Run("movesession-as-createsession", func(t *testing.T) {
+		// tree's moveSession today: a createSession txn of the live
+		// session (cxid -1, the engine's internalCxid) with the move flag
+		// and the owner in the extension.
+		r := runInjected(t, func(f quorum.Forwarded, zxid int64) *tree.Txn {
+			return &tree.Txn{Zxid: zxid, SessionID: f.Session, Cxid: -1, Time: time.Now().UnixMilli(),
+				Type: tree.OpMoveSession, TimeOut: 20000, Owner: 1}
+		}, 3)
+		for i, err := range r.errs {
+			require.NoError(t, err, "create %d", i)
+			_, st, err := r.c.Get(fmt.Sprintf("/w%d", i))
+			require.NoError(t, err)
+			require.Equal(t, r.injected[i]+1, st.Czxid, "create %d at its own zxid", i)
+		}
+		require.Equal(t, zk.StateHasSession, r.c.State())
+		require.Equal(t, r.l.zxid, r.zxid)
+		t.Logf("%d moveSession txns (createSession + extension, cxid -1) for session 0x%x interleaved with its creates; zxid 0x%x",
+			len(r.errs), r.c.SessionID(), r.zxid)
+	})
 	t.Run("control-client-cxid", func(t *testing.T) {
 		r := runErrorTxns(t, func(f quorum.Forwarded) int32 { return f.Cxid }, 1)
 		t.Logf("an error txn with the pending create's cxid: the create returned %v", r.errs[0])
@@ -341,6 +362,15 @@ type errorTxnRun struct {
 // creates one after the other, each preceded by an error txn of the
 // client's session with the cxid given.
 func runErrorTxns(t *testing.T, cxidFor func(quorum.Forwarded) int32, writes int) errorTxnRun {
+	return runInjected(t, func(f quorum.Forwarded, zxid int64) *tree.Txn {
+		// An error(0) txn with the extension, as tree marshals our sync.
+		return &tree.Txn{Zxid: zxid, SessionID: f.Session, Cxid: cxidFor(f), Time: time.Now().UnixMilli(),
+			Type: proto.OpSync, Path: "/"}
+	}, writes)
+}
+
+// runInjected is runErrorTxns with the txn made by mk.
+func runInjected(t *testing.T, mk func(f quorum.Forwarded, zxid int64) *tree.Txn, writes int) errorTxnRun {
 	v := startTwoVoters(t, nil)
 	config := v.winElection(t, 0)
 	const epoch = 1
@@ -358,9 +388,7 @@ func runErrorTxns(t *testing.T, cxidFor func(quorum.Forwarded) int32, writes int
 			return nil
 		}
 		r.injected = append(r.injected, zxid)
-		// An error(0) txn with the extension, as tree marshals our sync.
-		return &tree.Txn{Zxid: zxid, SessionID: f.Session, Cxid: cxidFor(f), Time: time.Now().UnixMilli(),
-			Type: proto.OpSync, Path: "/"}
+		return mk(f, zxid)
 	}
 	results := make(chan error, writes)
 	go func() {
