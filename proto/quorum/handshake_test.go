@@ -102,6 +102,12 @@ func TestInteropLearnerInfoExtension(t *testing.T) {
 	}
 	o.syncToUpToDate(newEpoch)
 
+	// A packet of a type ZooKeeper does not define (as a TIMEOUTNOW sent
+	// the wrong way would be) from both learners: logged and ignored
+	// (LearnerHandler.run, "unexpected quorum packet"), the links stay.
+	f.send(quorum.Packet{Type: unknownType, Zxid: -1, Data: helloExt()})
+	o.send(quorum.Packet{Type: unknownType, Zxid: -1, Data: helloExt()})
+
 	// A write: the follower ACKs it (the commit needs it), the observer
 	// gets its INFORM.
 	c, _, err := zk.Connect([]string{fmt.Sprintf("127.0.0.1:%d", zkS.clientPort)}, 20*time.Second,
@@ -143,6 +149,9 @@ func TestInteropLearnerInfoExtension(t *testing.T) {
 	t.Logf("ZooKeeper led a follower and an observer (protocol 0x%x) whose LearnerInfo carried %d extra bytes; /ext at 0x%x",
 		quorum.LearnerProtocol+1, len(helloExt()), createZxid)
 }
+
+// unknownType is a packet type ZooKeeper 3.8 and 3.9 do not define.
+const unknownType quorum.PacketType = 100
 
 // acceptFollowerWith is twoVoters.acceptFollower with the LEADERINFO given.
 func (v *twoVoters) acceptFollowerWith(t *testing.T, epoch int64, config []byte, li quorum.Packet) (*goLeader, int64, int32) {
@@ -214,6 +223,24 @@ func TestInteropLeaderInfoExtension(t *testing.T) {
 			_, st, err := c.Get("/led")
 			require.NoError(t, err)
 			require.Equal(t, l.proposed[proto.OpCreate], st.Czxid)
+
+			// A packet of a type ZooKeeper does not define (a TIMEOUTNOW
+			// sent to it by mistake): Follower.processPacket logs "Unknown
+			// packet type" and goes on; the next write still goes through.
+			l.send(quorum.Packet{Type: unknownType, Zxid: l.zxid, Data: helloExt()})
+			go func() {
+				_, err := c.Create("/led2", []byte("ext"), 0, zk.WorldACL(zk.PermAll))
+				created <- err
+			}()
+			l.serve("a create after the unknown packet", func() bool {
+				select {
+				case createErr = <-created:
+					return true
+				default:
+					return false
+				}
+			})
+			require.NoError(t, createErr)
 			t.Logf("ZooKeeper followed a Go leader whose LEADERINFO data was %d bytes (version 0x%x); /led at 0x%x",
 				len(li.Data), tc.version, st.Czxid)
 		})
