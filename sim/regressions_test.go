@@ -52,3 +52,16 @@ func TestSimLogAfterOnlyCorruptSnapshot(t *testing.T) {
 	expectPass(t, Run(Options{Seed: 689, Nodes: 5, Observers: 1, Clients: 2, Duration: 20 * time.Second,
 		PeerProtocol: PeerZabkeeper, VisualizationDir: t.TempDir()}))
 }
+
+// TestSimRejoinPastCommitPoint: a voter restarted with proposals its leader
+// had not committed and rejoined that leader, still established in the same
+// epoch; the leader DIFFed it at its last zxid, so in compat mode
+// (netstub/zklink commits only proposals sent on the connection) it never
+// learned those entries committed and answered a sync below a zxid clients
+// had seen acknowledged (seed 802, 5 voters, 5 clients, ZOOKEEPER-1675's
+// check). The leader now truncates such a learner to its commit point and
+// sends the rest as proposals, as ZooKeeper's does.
+func TestSimRejoinPastCommitPoint(t *testing.T) {
+	expectPass(t, Run(Options{Seed: 802, Nodes: 5, Observers: 0, Clients: 5, Duration: 20 * time.Second,
+		PeerProtocol: PeerZooKeeper, VisualizationDir: t.TempDir()}))
+}

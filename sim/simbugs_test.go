@@ -26,10 +26,10 @@ var plantedBugSeeds = map[bugs.Bug]uint64{
 	bugs.ReuseEpoch:                      1,
 	bugs.EphemeralSurvivesExpiry:         53,
 	bugs.ReadBeforeLastZxid:              1,
-	bugs.SyncWithoutQuorum:               53,
+	bugs.SyncWithoutQuorum:               13,
 	bugs.EstablishWithoutNewLeaderQuorum: 1,
 	bugs.LeaderSkipsEpochPersist:         1,
-	bugs.FollowerDropsWatchEvents:        1,
+	bugs.FollowerDropsWatchEvents:        2,
 }
 
 // bugOptions are the options `zabkeeper sim --seed N` uses.

@@ -112,3 +112,97 @@ func TestLearnerChecksDiff(t *testing.T) {
 	step(f, diff(MakeZxid(1, 5)), prop(5))
 	require.Equal(t, Looking, f.Status().Role)
 }
+
+// A follower that rejoins the same established leader within the epoch
+// holding proposals the leader has not committed (it restarted after
+// logging them) is truncated to the leader's commit point and gets them
+// again as proposals, as from ZooKeeper's syncFollower: a DIFF past the
+// commit point would leave them uncommitted on a ZooKeeper learner, whose
+// link commits only proposals sent on its connection (seed 802). The
+// follower ends with everything committed.
+func TestLearnerPastCommitPointIsTruncatedToIt(t *testing.T) {
+	c := newCluster(t, clusterOpts{voters: 5, seed: 802})
+	l := c.awaitSynced(3000)
+	z0, _ := c.propose(l)
+	c.awaitApplied(z0, c.ids, 3000)
+	var f int64
+	var rest []int64
+	for _, id := range c.ids {
+		switch {
+		case id == l:
+		case f == 0:
+			f = id
+		default:
+			rest = append(rest, id)
+		}
+	}
+	// Only f hears the proposals: no quorum acks them.
+	for _, o := range rest {
+		c.freezeLink(l, o)
+	}
+	var out []int64
+	for i := 0; i < 4; i++ {
+		z, ok := c.propose(l)
+		require.True(t, ok)
+		out = append(out, z)
+	}
+	c.stabilize()
+	committed := c.nodes[l].p.Status().Committed
+	require.Equal(t, z0, committed)
+	require.Equal(t, out[3], c.nodes[f].p.Status().LastZxid)
+
+	// f restarts with the outstanding proposals in its log and rejoins l,
+	// which is still established in the same epoch.
+	type sent struct {
+		t MsgType
+		z int64
+	}
+	var toF []sent
+	c.onSend = func(m Message) {
+		if m.From == l && m.To == f && (len(toF) > 0 || m.Type == MsgDiff || m.Type == MsgTrunc || m.Type == MsgSnap) {
+			z := m.Zxid
+			if m.Type == MsgProposal {
+				z = m.Entry.Zxid
+			}
+			toF = append(toF, sent{m.Type, z})
+		}
+	}
+	c.crash(f)
+	c.restart(f)
+	require.Equal(t, out[3], c.nodes[f].p.Status().LastZxid)
+	synced := func() bool {
+		st := c.nodes[f].p.Status()
+		return st.Role == Following && st.Established && st.Leader == l
+	}
+	for i := 0; i < 50 && !synced(); i++ {
+		c.nodes[f].p.Tick()
+		c.handleReady(f)
+		c.stabilize()
+	}
+	require.True(t, synced(), c.describe())
+	require.Equal(t, Leading, c.nodes[l].p.Status().Role)
+	require.Equal(t, committed, c.nodes[l].p.Status().Committed, "still outstanding: the restarted follower's acks alone make no quorum")
+	epoch := c.nodes[l].p.Status().Epoch
+	require.Equal(t, epoch, Epoch(out[3]), "same epoch")
+	want := []sent{{MsgTrunc, committed}}
+	for _, z := range out {
+		want = append(want, sent{MsgProposal, z})
+	}
+	want = append(want, sent{MsgNewLeader, MakeZxid(epoch, 0)})
+	require.GreaterOrEqual(t, len(toF), len(want), "%+v", toF)
+	require.Equal(t, want, toF[:len(want)], "TRUNC to the commit point, then the rest as proposals")
+
+	// The others' acks arrive: everything commits, and f, which got the
+	// proposals on this connection, learns it.
+	c.healAll()
+	c.awaitApplied(out[3], c.ids, 3000)
+	var commits []int64
+	for _, s := range toF {
+		if s.t == MsgCommit {
+			commits = append(commits, s.z)
+		}
+	}
+	require.NotEmpty(t, commits)
+	require.Equal(t, out[3], commits[len(commits)-1])
+	require.Equal(t, out[3], c.nodes[f].p.Status().Committed)
+}

@@ -5,11 +5,13 @@ import "github.com/zabkeeper/zabkeeper/engine/bugs"
 // Synchronization (ZAB phase 2). For each learner that acked the epoch the
 // leader picks:
 //   - DIFF when the learner's last zxid is a point of the leader's held
-//     history: the entries after it follow as proposals;
+//     history, at or below its commit point: the entries after it follow
+//     as proposals;
 //   - TRUNC when the learner has entries the leader's history lacks (a
 //     longer or divergent uncommitted tail, ZOOKEEPER-1154/-2832): the
 //     learner discards everything after the newest point of the leader's
-//     history below its last zxid, then proposals follow as for DIFF;
+//     history below its last zxid, or after the commit point when that is
+//     older, then proposals follow as for DIFF;
 //   - SNAP when that point is older than the held log (MaxLogEntries and
 //     the byte bound), or when the entries to send outweigh the byte bound
 //     (logByteLimit, ZooKeeper's snapshotSizeFactor test in
@@ -31,9 +33,12 @@ import "github.com/zabkeeper/zabkeeper/engine/bugs"
 // history the diff brings the learner to (LearnerHandler.syncFollower's
 // maxCommittedLog): the leader's commit point, or before establishment its
 // last zxid (the initial history; a ZooKeeper leader has loaded its whole
-// log as committed), and never below the learner's last zxid (a learner
-// that reconnects within the epoch may hold outstanding proposals, which
-// our leader keeps rather than truncating as ZooKeeper does). The learner
+// log as committed). A learner whose last zxid is past that point (it
+// reconnects within the epoch holding proposals not known committed) gets
+// TRUNC to it instead, as from ZooKeeper, and those entries again as
+// proposals: a DIFF past the commit point would leave them uncommitted on
+// a ZooKeeper learner, which learns commits only for proposals it
+// received on its connection (netstub/zklink). The learner
 // refuses a DIFF that names a point below its last zxid (its history is
 // not a prefix of the leader's: that needs a TRUNC) and a sync stream that
 // does not reach the named point by NEWLEADER; the proposals must extend
@@ -55,15 +60,28 @@ func (p *Peer) syncLearner(r *learnerRecord) {
 	if r.observer && p.established {
 		end = min(p.committed, last)
 	}
+	// c is the newest point of the leader's committed history. A learner
+	// past it (it reconnects within the epoch holding proposals not known
+	// committed, say after a restart) is truncated to it and gets those
+	// entries again as proposals, as ZooKeeper's syncFollower does
+	// (peerLastZxid > maxCommittedLog: TRUNC): their COMMITs then follow
+	// on this connection, and a ZooKeeper learner, which commits only
+	// proposals it received on its connection, learns them too.
+	c := p.diffPoint()
 	var start int64
 	switch {
-	case lz == last || (lz < last && p.log.contains(lz)) && !p.diffTooHeavy(lz, lz):
+	case (lz == last || (lz < last && p.log.contains(lz))) && lz <= c && !p.diffTooHeavy(lz, lz):
 		start = lz
-		p.send(Message{Type: MsgDiff, To: r.id, Epoch: p.epoch, Zxid: max(lz, p.diffPoint())})
+		p.send(Message{Type: MsgDiff, To: r.id, Epoch: p.epoch, Zxid: c})
 	default:
 		t, ok := p.log.lastBefore(lz)
 		if lz > last {
 			t, ok = last, true
+		}
+		if t > c && p.log.contains(c) {
+			// Never past the commit point: the learner has applied
+			// nothing beyond it (its TRUNC check).
+			t = c
 		}
 		if ok && !p.diffTooHeavy(t, lz) {
 			start = t
