@@ -1,7 +1,6 @@
 package disk
 
 import (
-	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -24,10 +23,7 @@ func TestRecoverRefusesGapBehindCorruptSnapshot(t *testing.T) {
 		p := writeSnap(t, m, "/data", e3+22, snapBodyFor(22, 300)) // installed from the leader
 		require.NoError(t, l.Append(recs(e3+23, e3+30)...))
 		if corrupt {
-			f, err := m.OpenFile(p, os.O_RDWR, 0)
-			require.NoError(t, err)
-			require.NoError(t, f.Truncate(100))
-			require.NoError(t, f.Close())
+			damageSnapshot(t, m, p)
 		}
 		var r recovered
 		last, err := Recover("/data", l, r.load, r.replay)
@@ -58,10 +54,7 @@ func TestRecoverRefusesLogAfterOnlyCorruptSnapshot(t *testing.T) {
 		p := writeSnap(t, m, "/data", e2+22, snapBodyFor(22, 300)) // installed from the leader
 		require.NoError(t, l.Append(recs(e3+1, e3+2)...))
 		if corrupt {
-			f, err := m.OpenFile(p, os.O_RDWR, 0)
-			require.NoError(t, err)
-			require.NoError(t, f.Truncate(100))
-			require.NoError(t, f.Close())
+			damageSnapshot(t, m, p)
 		}
 		var r recovered
 		last, err := Recover("/data", l, r.load, r.replay)
@@ -87,12 +80,6 @@ func TestRecoverRefusesLogAfterOnlyCorruptSnapshot(t *testing.T) {
 // does hold is bridged as before.
 func TestRecoverRefusesCrossEpochGapUnderCorruptSnapshot(t *testing.T) {
 	const e2, e3 = int64(2) << 32, int64(3) << 32
-	damage := func(m *MemFS, p string) {
-		f, err := m.OpenFile(p, os.O_RDWR, 0)
-		require.NoError(t, err)
-		require.NoError(t, f.Truncate(100))
-		require.NoError(t, f.Close())
-	}
 	for _, older := range []bool{false, true} {
 		m := NewMemFS()
 		l, err := OpenLog("/log", LogOptions{FS: m, Logger: quiet()})
@@ -101,7 +88,7 @@ func TestRecoverRefusesCrossEpochGapUnderCorruptSnapshot(t *testing.T) {
 		if older {
 			writeSnap(t, m, "/data", e2+5, snapBodyFor(5, 300))
 		}
-		damage(m, writeSnap(t, m, "/data", e2+30, snapBodyFor(30, 300)))
+		damageSnapshot(t, m, writeSnap(t, m, "/data", e2+30, snapBodyFor(30, 300)))
 		require.NoError(t, l.Append(recs(e3+1, e3+3)...))
 		var r recovered
 		_, err = Recover("/data", l, r.load, r.replay)
@@ -117,7 +104,7 @@ func TestRecoverRefusesCrossEpochGapUnderCorruptSnapshot(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, l.Append(recs(e2+1, e2+10)...))
 	writeSnap(t, m, "/data", e2+5, snapBodyFor(5, 300))
-	damage(m, writeSnap(t, m, "/data", e2+8, snapBodyFor(8, 300)))
+	damageSnapshot(t, m, writeSnap(t, m, "/data", e2+8, snapBodyFor(8, 300)))
 	require.NoError(t, l.Append(recs(e3+1, e3+3)...))
 	var r recovered
 	last, err := Recover("/data", l, r.load, r.replay)

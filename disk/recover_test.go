@@ -77,10 +77,7 @@ func TestRecover(t *testing.T) {
 				p := writeSnap(t, m, "/data", e1+s, snapBodyFor(s, 300))
 				for _, c := range tc.setup.corrupt {
 					if c == s {
-						f, err := m.OpenFile(p, os.O_RDWR, 0)
-						require.NoError(t, err)
-						require.NoError(t, f.Truncate(100))
-						require.NoError(t, f.Close())
+						damageSnapshot(t, m, p)
 					}
 				}
 			}
@@ -111,4 +108,14 @@ func TestRecover(t *testing.T) {
 			require.Equal(t, want, r.replayed)
 		})
 	}
+}
+
+// damageSnapshot cuts the snapshot file p on m to 100 bytes: a snapshot
+// Recover must find corrupt.
+func damageSnapshot(t *testing.T, m *MemFS, p string) {
+	t.Helper()
+	f, err := m.OpenFile(p, os.O_RDWR, 0)
+	require.NoError(t, err)
+	require.NoError(t, f.Truncate(100))
+	require.NoError(t, f.Close())
 }
