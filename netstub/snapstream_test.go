@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +36,18 @@ func spoolPair(t *testing.T, maxSnapshot int64) (a, b *TCP, spool string) {
 	a.SetPeers(map[int64]string{2: b.Addr().String()})
 	waitConnected(t, a, 2)
 	waitConnected(t, b, 1)
+	// b may have dialed a before a knew id 2: a refused it, and b reported
+	// that link down. Tests start from connected links, without that.
+	for _, tr := range []*TCP{a, b} {
+		for drained := false; !drained; {
+			select {
+			case m := <-tr.Recv():
+				require.Equal(t, zab.MsgLinkDown, m.Type, "only a refused first dial precedes the test: got %s", m.Type)
+			default:
+				drained = true
+			}
+		}
+	}
 	return a, b, spool
 }
 
@@ -139,13 +154,14 @@ func TestTCPPingsOvertakeASnapshotBeingSent(t *testing.T) {
 		parts:     [3][]byte{randomBytes(1<<20, 2), randomBytes(256<<10, 3), randomBytes(1<<20, 4)},
 		sentFirst: make(chan struct{}), release1: make(chan struct{}), release2: make(chan struct{}),
 	}
-	released := false
-	defer func() {
-		if !released {
-			close(g.release1)
-			close(g.release2)
-		}
-	}()
+	// Each gate opens once, here or when the test fails half way: a
+	// failing assertion must not leave the writer blocked (Close would
+	// wait for it forever) nor close a gate twice.
+	var open1, open2 sync.Once
+	release1 := func() { open1.Do(func() { close(g.release1) }) }
+	release2 := func() { open2.Do(func() { close(g.release2) }) }
+	defer release1()
+	defer release2()
 	a.Send(zab.Message{Type: zab.MsgSnap, To: 2, Zxid: 9, Snapshot: g})
 	a.Send(zab.Message{Type: zab.MsgUpToDate, To: 2})
 	select {
@@ -154,13 +170,12 @@ func TestTCPPingsOvertakeASnapshotBeingSent(t *testing.T) {
 		t.Fatal("the snapshot never started")
 	}
 	a.Send(zab.Message{Type: zab.MsgPing, To: 2, Zxid: 77})
-	close(g.release1)
+	release1()
 	// The ping goes out after the next chunk, while the snapshot's last
 	// part is still held back.
 	skipped := await(t, b, nil, isType(zab.MsgPing, 1))
-	require.Empty(t, skipped, "nothing but the ping may arrive while the snapshot is incomplete")
-	released = true
-	close(g.release2)
+	require.Empty(t, skipped, "nothing but the ping may arrive while the snapshot is incomplete: got %s", describe(skipped))
+	release2()
 	skipped = await(t, b, nil, isType(zab.MsgUpToDate, 1))
 	require.Len(t, skipped, 1)
 	require.Equal(t, zab.MsgSnap, skipped[0].Type)
@@ -324,4 +339,13 @@ func FuzzReadFrames(f *testing.F) {
 		}
 		require.Empty(t, spoolFiles(t, spool), "no spool file outlives the link")
 	})
+}
+
+// describe lists the types and senders of ms, for a failure message.
+func describe(ms []zab.Message) string {
+	var b strings.Builder
+	for _, m := range ms {
+		fmt.Fprintf(&b, "%s from %d; ", m.Type, m.From)
+	}
+	return b.String()
 }
