@@ -270,9 +270,10 @@ func createWhenUp(t *testing.T, port int, path string) (*zk.Conn, chan error) {
 	return c, created
 }
 
-// serveInjecting is goLeader.serve, except that before proposing a
-// forwarded create it proposes inject's txn (if any): the create then
-// waits in the follower's CommitProcessor while the injected txn commits.
+// serveInjecting is goLeader.serve with a hook: before proposing a
+// forwarded request it proposes inject's txn (inject nil or returning nil:
+// none), so the request then waits in the follower's CommitProcessor while
+// the injected txn commits.
 func (l *goLeader) serveInjecting(what string, inject func(f quorum.Forwarded, zxid int64) *tree.Txn, done func() bool) {
 	t := l.t
 	ticker := time.NewTicker(tickMs / 2 * time.Millisecond)
@@ -299,15 +300,19 @@ func (l *goLeader) serveInjecting(what string, inject func(f quorum.Forwarded, z
 				l.acked[p.Zxid] = true
 				l.send(quorum.NewCommit(p.Zxid))
 			case quorum.Ping:
+				touches, err := quorum.DecodeTouches(&p)
+				require.NoError(t, err)
+				for _, tc := range touches {
+					l.touches[tc.Session] = tc.Timeout
+				}
 			case quorum.Request:
 				f, err := quorum.DecodeRequest(&p)
 				require.NoError(t, err)
-				if x := inject(f, l.zxid+1); x != nil {
-					l.zxid++
-					pp, err := quorum.NewProposal(quorum.Proposal, l.zxid, x.Marshal())
-					require.NoError(t, err)
-					l.pending = append(l.pending, l.zxid)
-					l.send(pp)
+				if inject != nil {
+					if x := inject(f, l.zxid+1); x != nil {
+						l.zxid++
+						l.sendTxn(x)
+					}
 				}
 				l.zxid++
 				l.pending = append(l.pending, l.zxid)

@@ -223,59 +223,22 @@ func (l *goLeader) finishSync() {
 // PING), at most 60 s: it proposes what the follower forwards, checks
 // that ACKs come one per proposal in order, commits each, and records the
 // follower's session touches.
-func (l *goLeader) serve(what string, done func() bool) {
-	t := l.t
-	ticker := time.NewTicker(tickMs / 2 * time.Millisecond)
-	defer ticker.Stop()
-	deadline := time.After(60 * time.Second)
-	for !done() {
-		select {
-		case <-ticker.C:
-			l.send(quorum.NewPing(l.zxid))
-		case err := <-l.readErr:
-			t.Fatalf("follower link: %v", err)
-		case <-deadline:
-			t.Fatalf("%s: not within 60s", what)
-		case p := <-l.pkts:
-			switch p.Type {
-			case quorum.Ack:
-				if p.Zxid == quorum.MakeZxid(l.epoch, 0) {
-					l.upToDateAcked = true // the ACK after UPTODATE
-					continue
-				}
-				require.NotEmpty(t, l.pending, "ACK of 0x%x, nothing proposed", p.Zxid)
-				require.Equal(t, l.pending[0], p.Zxid, "ACKs come one per proposal, in order")
-				l.pending = l.pending[1:]
-				l.acked[p.Zxid] = true
-				l.send(quorum.NewCommit(p.Zxid))
-			case quorum.Ping:
-				touches, err := quorum.DecodeTouches(&p)
-				require.NoError(t, err)
-				for _, tc := range touches {
-					l.touches[tc.Session] = tc.Timeout
-				}
-			case quorum.Request:
-				f, err := quorum.DecodeRequest(&p)
-				require.NoError(t, err)
-				l.zxid++
-				l.pending = append(l.pending, l.zxid)
-				l.proposed[f.Op] = l.zxid
-				l.send(propose(t, l.zxid, f))
-			default:
-				t.Fatalf("unexpected %s from the follower", p)
-			}
-		}
-	}
-}
+func (l *goLeader) serve(what string, done func() bool) { l.serveInjecting(what, nil, done) }
 
 // proposeTxn proposes a txn of ours, marshalled as ZooKeeper's, and leads
 // until the follower ACKs it.
 func (l *goLeader) proposeTxn(txn *tree.Txn) {
+	l.sendTxn(txn)
+	l.serve(fmt.Sprintf("ACK of 0x%x", txn.Zxid), func() bool { return l.acked[txn.Zxid] })
+}
+
+// sendTxn sends the PROPOSAL of a txn of ours, marshalled as ZooKeeper's,
+// and expects its ACK next in line.
+func (l *goLeader) sendTxn(txn *tree.Txn) {
 	p, err := quorum.NewProposal(quorum.Proposal, txn.Zxid, txn.Marshal())
 	require.NoError(l.t, err)
 	l.pending = append(l.pending, txn.Zxid)
 	l.send(p)
-	l.serve(fmt.Sprintf("ACK of 0x%x", txn.Zxid), func() bool { return l.acked[txn.Zxid] })
 }
 
 // propose turns a forwarded request into the PROPOSAL of a ZooKeeper txn:
