@@ -149,6 +149,27 @@ type Vote struct {
 	State Role
 }
 
+// Caps are the zabkeeper extensions a leader/learner link carries beyond
+// Apache ZooKeeper's quorum protocol: each end announces its own in a hello
+// that ZooKeeper ignores (docs/ZAB.md, "One protocol"), and a link has
+// the ones both announced. Zero is a link to (or behaving as) a ZooKeeper
+// server.
+type Caps uint64
+
+// Capabilities.
+const (
+	// CapTransfer: the peer handles TIMEOUTNOW (leadership transfer).
+	CapTransfer Caps = 1 << iota
+	// CapStreamSnap: a SNAP body may come in chunk frames with other
+	// packets between them.
+	CapStreamSnap
+	// CapMoveRequest: the leader takes a REQUEST of op -12 (moveSession).
+	CapMoveRequest
+
+	// AllCaps is every capability this version has.
+	AllCaps = CapTransfer | CapStreamSnap | CapMoveRequest
+)
+
 // Message is one protocol message. Fields unused by a type stay zero.
 type Message struct {
 	Type     MsgType
@@ -162,6 +183,10 @@ type Message struct {
 	Snapshot SnapshotData
 	Observer bool
 	Payload  []byte
+	// Caps, on a received MsgFollowerInfo or MsgLeaderInfo: the
+	// capabilities of the link it came on (both ends' hellos), stamped by
+	// the transport; ignored when sending.
+	Caps Caps
 }
 
 // HardState is what must be durable before any message that depends on it
