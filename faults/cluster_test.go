@@ -2,6 +2,7 @@ package faults
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zabkeeper/zabkeeper/internal/zkreal"
 	"github.com/zabkeeper/zabkeeper/netstub"
 	"github.com/zabkeeper/zabkeeper/server/tlsconf/tlstest"
 )
@@ -416,7 +418,7 @@ func (c *cluster) spawn(nd *node) error {
 	}
 	cmd := exec.Command(c.bin, args...)
 	if c.java {
-		cmd = exec.Command("java", "-cp", zooKeeperJar+":"+slf4jSimpleJar, "org.apache.zookeeper.server.quorum.QuorumPeerMain", nd.cfgPath)
+		cmd = zkreal.ToolCommand(context.Background(), "org.apache.zookeeper.server.quorum.QuorumPeerMain", nd.cfgPath)
 	}
 	cmd.Stdout, cmd.Stderr = nd.log, nd.log
 	fmt.Fprintf(nd.log, "%s%d of server %d at %s\n", startMarker, nd.starts+1, nd.id, time.Now().Format(time.RFC3339Nano))
@@ -542,13 +544,6 @@ func (c *cluster) clientAddrs() []string {
 	}
 	return out
 }
-
-// zooKeeperJar is Debian's Apache ZooKeeper; its manifest names the jars
-// it needs.
-const zooKeeperJar = "/usr/share/java/zookeeper.jar"
-
-// slf4jSimpleJar makes Apache ZooKeeper log to stderr (the node's log).
-const slf4jSimpleJar = "/usr/share/java/slf4j-simple.jar"
 
 // quorum is the number of voters a majority needs.
 func (c *cluster) quorum() int { return len(c.nodes)/2 + 1 }

@@ -3,8 +3,6 @@ package faults
 import (
 	"flag"
 	"fmt"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zabkeeper/zabkeeper/faults/load"
+	"github.com/zabkeeper/zabkeeper/internal/zkreal"
 	"github.com/zabkeeper/zabkeeper/linearizability"
 )
 
@@ -168,12 +167,7 @@ func TestRollingRestartApacheZooKeeper(t *testing.T) {
 	if !*faultsZooKeeper {
 		t.Skip("comparison run: -faults.zookeeper")
 	}
-	if _, err := exec.LookPath("java"); err != nil {
-		t.Skip("no java")
-	}
-	if _, err := os.Stat(zooKeeperJar); err != nil {
-		t.Skipf("no %s", zooKeeperJar)
-	}
+	zkreal.Require(t) // asked for: fails, never skips, without ZooKeeper
 	o := defaultTiming
 	o.java = true
 	rollingRestart(t, o)
