@@ -24,34 +24,28 @@
 //     Decode returned.
 //
 // What the per-connection state is for (docs/ZAB.md, "Packet by packet"):
-//
 //   - ZooKeeper's packets carry no epoch; the engine fences by
 //     Message.Epoch. A link belongs to one leader and one epoch, the one in
 //     LEADERINFO: decoded messages are stamped with it, and messages the
 //     engine encodes for another epoch are dropped (nil packets, no error).
-//
 //   - The engine acknowledges cumulatively; a ZooKeeper leader needs one ACK
 //     per proposal, committed or not (it checks their order). The learner
 //     side remembers the PROPOSAL zxids it received and not yet acked, and
 //     turns MsgAck(z) into one ACK per such zxid <= z, in order; the NEWLEADER ack (z = epoch<<32) is
 //     ACK(z), followed by one ACK per proposal received before NEWLEADER.
-//
 //   - The engine commits cumulatively; a ZooKeeper follower exits on a
 //     COMMIT that is not for its oldest pending proposal. The leader side
 //     remembers the PROPOSAL zxids it sent and turns MsgCommit(z) into one
 //     COMMIT per such zxid <= z, in order. MsgUpToDate(z) commits the same
 //     way first: the engine's establishment commits the leader's whole log,
 //     which ZooKeeper's learners only learn by COMMITs.
-//
 //   - FOLLOWERINFO/OBSERVERINFO carry acceptedEpoch<<32 and no last zxid:
 //     they decode as MsgFollowerInfo{Epoch: acceptedEpoch, Zxid: 0}; the
 //     engine takes the learner's last zxid from ACKEPOCH.
-//
 //   - MsgApp payloads are encoded quorum packets (REQUEST, PING with
 //     touches and REVALIDATE from a learner; REVALIDATE replies and SYNC
 //     from the leader) and go on the wire as they are. A PING from a
 //     learner decodes to MsgPing and, when it carries touches, to MsgApp.
-//
 //   - Capabilities (caps.go): Link.Announce sets what this end announces in
 //     a hello ZooKeeper ignores; a link has the capabilities both hellos
 //     carry (Link.Caps), stamped as Message.Caps on MsgFollowerInfo and
