@@ -385,10 +385,12 @@ func (t *Transport) writeLink(l *qLink, c net.Conn) error {
 			// No framing around the body: the learner reads it within its
 			// initLimit·tickTime timeout, ZooKeeper's own limit.
 			_ = c.SetWriteDeadline(time.Now().Add(time.Duration(t.cfg.InitLimit) * t.cfg.TickTime))
-			if _, err := it.snap.WriteTo(bw); err != nil {
+			n, err := it.snap.WriteTo(bw)
+			if err != nil {
 				t.log.Warn("quorum link: SNAP body write failed", "peer", l.peer, "zxid", fmt.Sprintf("0x%x", it.p.Zxid), "err", err)
 				return err
 			}
+			t.log.Info("sent SNAP", "peer", l.peer, "zxid", fmt.Sprintf("0x%x", it.p.Zxid), "bytes", n, "streamed", false)
 		}
 	}
 }
@@ -499,7 +501,7 @@ func (t *Transport) streamSnap(l *qLink, c net.Conn, bw *bufio.Writer, it qItem)
 	if err != nil {
 		return fmt.Errorf("SNAP 0x%x: %w", it.p.Zxid, err)
 	}
-	t.log.Debug("streamed SNAP", "peer", l.peer, "zxid", fmt.Sprintf("0x%x", it.p.Zxid), "bytes", n, "chunks", chunks-1)
+	t.log.Info("sent SNAP", "peer", l.peer, "zxid", fmt.Sprintf("0x%x", it.p.Zxid), "bytes", n, "streamed", true, "chunks", chunks-1)
 	return nil
 }
 
