@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"regexp"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zabkeeper/zabkeeper/engine/zab"
+	"github.com/zabkeeper/zabkeeper/netstub"
 	"github.com/zabkeeper/zabkeeper/proto/quorum"
 )
 
@@ -247,4 +249,87 @@ func TestZKTCPDuplicateLearnerID(t *testing.T) {
 	requireClosed(t, old)
 	require.Equal(t, []int64{2}, leader.DuplicateIDs())
 	require.NotContains(t, logs.String(), "running with id 3")
+}
+
+// snapChunks returns the SNAPCHUNK packets a leader streams body in.
+func snapChunks(t *testing.T, zxid int64, body []byte) []quorum.Packet {
+	var out []quorum.Packet
+	_, err := netstub.StreamSnapshot(zab.SnapshotBytes(body), func(payload []byte) error {
+		out = append(out, quorum.Packet{Type: quorum.SnapChunk, Zxid: zxid, Data: append([]byte(nil), payload...)})
+		return nil
+	}, nil)
+	require.NoError(t, err)
+	return out
+}
+
+// TestZKTCPBadStreamedSnapClosesTheLink: a zabkeeper learner whose leader
+// (played by the test, every capability announced) breaks the chunked
+// SNAP stream drops the link (the engine hears MsgLinkDown) and keeps no
+// spool file: a packet other than PING or TIMEOUTNOW between chunks, a
+// chunk of another SNAP, an end that disagrees with the bytes sent, a body
+// that is not a SNAP body.
+func TestZKTCPBadStreamedSnapClosesTheLink(t *testing.T) {
+	const zxid = 0x300000007
+	good := snapChunks(t, zxid, snapBodyWith(bytes.Repeat([]byte("z"), 70<<10)))
+	require.Len(t, good, 4, "three chunks and the end")
+	badEnd := append([]quorum.Packet(nil), good...)
+	end := append([]byte(nil), badEnd[3].Data...)
+	end[len(end)-1]++
+	badEnd[3].Data = end
+	otherZxid := append([]quorum.Packet(nil), good...)
+	otherZxid[1].Zxid++
+	proposal := append(append([]quorum.Packet(nil), good[:2]...),
+		quorum.Packet{Type: quorum.Proposal, Zxid: zab.MakeZxid(4, 1), Data: []byte("txn")})
+	proposal = append(proposal, good[2:]...)
+	cases := map[string][]quorum.Packet{
+		"proposal between chunks":  proposal,
+		"chunk of another SNAP":    otherZxid,
+		"end with a wrong length":  badEnd,
+		"not a SNAP body":          snapChunks(t, zxid, bytes.Repeat([]byte{0xff}, 50<<10)),
+		"control: the good stream": good,
+	}
+	for name, stream := range cases {
+		t.Run(name, func(t *testing.T) {
+			spool := t.TempDir()
+			ts := clusterWith(t, 2, func(c *Config) {
+				c.Caps = zab.AllCaps
+				c.SpoolDir = spool
+			})
+			learner := ts[1]
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			defer ln.Close()
+			learner.SetPeers(map[int64]Peer{1: {QuorumAddr: ln.Addr().String(), ElectionAddr: ts[0].ElectionAddr().String()}})
+			learner.Send(zab.Message{Type: zab.MsgFollowerInfo, To: 1, Epoch: 3})
+			learner.SetRole(zab.Following, 1)
+			_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(10 * time.Second))
+			c, err := ln.Accept()
+			require.NoError(t, err)
+			defer c.Close()
+			fi, err := quorum.ReadPacket(c, quorum.Limits{})
+			require.NoError(t, err)
+			_, ok := quorum.PacketHello(&fi)
+			require.True(t, ok, "the learner announces itself")
+
+			var b []byte
+			b = quorum.NewLeaderInfoHello(4, quorum.Hello{Caps: uint64(zab.AllCaps), Nonce: 1}).Append(b)
+			b = quorum.Packet{Type: quorum.Snap, Zxid: zxid}.Append(b)
+			b = quorum.NewPing(zab.MakeZxid(4, 0)).Append(b) // a PING may come anywhere in the stream
+			for _, p := range stream {
+				b = p.Append(b)
+			}
+			_, err = c.Write(b)
+			require.NoError(t, err)
+			require.Equal(t, zab.AllCaps, recv(t, learner, zab.MsgLeaderInfo).Caps)
+			if name == "control: the good stream" {
+				m := recv(t, learner, zab.MsgSnap)
+				require.NoError(t, m.Snapshot.(*netstub.SpooledSnapshot).Close())
+				return
+			}
+			require.Equal(t, int64(1), recv(t, learner, zab.MsgLinkDown).From, "the learner drops the link")
+			entries, err := os.ReadDir(spool)
+			require.NoError(t, err)
+			require.Empty(t, entries, "no spool file outlives the broken stream")
+		})
+	}
 }
