@@ -33,36 +33,63 @@ func (t *TCP) streamSnapshot(p *tcpPeer, conn net.Conn, bw *bufio.Writer, m zab.
 	if err := writeFrame(conn, bw, frame); err != nil {
 		return err
 	}
-	cw := &chunkWriter{p: p, conn: conn, bw: bw, buf: make([]byte, 0, snapChunk)}
-	if _, err := m.Snapshot.WriteTo(cw); err != nil {
+	emit := func(payload []byte) error {
+		frame = appendFramed(frame[:0], func(b []byte) []byte { return append(b, payload...) })
+		return writeFrame(conn, bw, frame)
+	}
+	between := func() error {
+		for {
+			m, ok := p.nextUrgent()
+			if !ok {
+				return nil
+			}
+			frame = appendFrame(frame[:0], m)
+			if err := writeFrame(conn, bw, frame); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := StreamSnapshot(m.Snapshot, emit, between); err != nil {
 		return fmt.Errorf("streaming snapshot 0x%x: %w", m.Zxid, err)
 	}
-	if err := cw.flush(); err != nil {
-		return err
-	}
-	end := appendFramed(nil, func(b []byte) []byte {
-		return binary.BigEndian.AppendUint64(append(b, tagEnd), uint64(cw.total))
-	})
-	return writeFrame(conn, bw, end)
+	return nil
 }
 
-// chunkWriter cuts what a snapshot writes into chunk frames.
+// StreamSnapshot cuts snap, serialized as it goes, into the payloads of a
+// snapshot stream: chunks of at most 32 KiB (a tag byte, then the bytes),
+// then the end (a tag byte, then the total length as a u64). emit writes
+// one payload, which it must not keep (the buffer is reused); between, if
+// not nil, runs after each chunk, where a transport writes the messages
+// that may overtake the snapshot (heartbeats). The TCP transport frames
+// each payload; netstub/zktcp carries it in a quorum packet. It returns
+// the snapshot's length.
+func StreamSnapshot(snap zab.SnapshotData, emit func(payload []byte) error, between func() error) (int64, error) {
+	cw := &chunkWriter{emit: emit, between: between, buf: append(make([]byte, 0, 1+snapChunk), tagChunk)}
+	if _, err := snap.WriteTo(cw); err != nil {
+		return cw.total, err
+	}
+	if err := cw.flush(); err != nil {
+		return cw.total, err
+	}
+	return cw.total, emit(binary.BigEndian.AppendUint64([]byte{tagEnd}, uint64(cw.total)))
+}
+
+// chunkWriter cuts what a snapshot writes into chunk payloads: buf holds
+// tagChunk, then up to snapChunk bytes.
 type chunkWriter struct {
-	p     *tcpPeer
-	conn  net.Conn
-	bw    *bufio.Writer
-	buf   []byte
-	frame []byte
-	total int64
+	emit    func([]byte) error
+	between func() error
+	buf     []byte
+	total   int64
 }
 
 func (w *chunkWriter) Write(b []byte) (int, error) {
 	n := len(b)
 	for len(b) > 0 {
-		k := min(len(b), snapChunk-len(w.buf))
+		k := min(len(b), 1+snapChunk-len(w.buf))
 		w.buf = append(w.buf, b[:k]...)
 		b = b[k:]
-		if len(w.buf) == snapChunk {
+		if len(w.buf) == 1+snapChunk {
 			if err := w.flush(); err != nil {
 				return n - len(b), err
 			}
@@ -71,28 +98,20 @@ func (w *chunkWriter) Write(b []byte) (int, error) {
 	return n, nil
 }
 
-// flush writes the buffered bytes as one chunk frame, then every urgent
-// message queued so far.
+// flush emits the buffered bytes as one chunk, then runs between.
 func (w *chunkWriter) flush() error {
-	if len(w.buf) == 0 {
+	if len(w.buf) == 1 {
 		return nil
 	}
-	w.frame = appendFramed(w.frame[:0], func(b []byte) []byte { return append(append(b, tagChunk), w.buf...) })
-	if err := writeFrame(w.conn, w.bw, w.frame); err != nil {
+	if err := w.emit(w.buf); err != nil {
 		return err
 	}
-	w.total += int64(len(w.buf))
-	w.buf = w.buf[:0]
-	for {
-		m, ok := w.p.nextUrgent()
-		if !ok {
-			return nil
-		}
-		w.frame = appendFrame(w.frame[:0], m)
-		if err := writeFrame(w.conn, w.bw, w.frame); err != nil {
-			return err
-		}
+	w.total += int64(len(w.buf) - 1)
+	w.buf = w.buf[:1]
+	if w.between != nil {
+		return w.between()
 	}
+	return nil
 }
 
 // snapshotReceiver spools the snapshot a link is streaming.
@@ -181,6 +200,45 @@ func (r *snapshotReceiver) abort() {
 	_ = os.Remove(name)
 	r.f = nil
 }
+
+// SnapshotSpool receives the payloads StreamSnapshot cut (chunks, then
+// the end) into a file of a spool directory, for a transport other than
+// TCP (netstub/zktcp) that carries them its own way. Not safe for
+// concurrent use.
+type SnapshotSpool struct{ r snapshotReceiver }
+
+// NewSnapshotSpool returns a spool writing to dir that refuses a
+// snapshot of more than max bytes.
+func NewSnapshotSpool(dir string, max int64) *SnapshotSpool {
+	return &SnapshotSpool{r: snapshotReceiver{dir: dir, max: max}}
+}
+
+// Begin starts spooling the snapshot of the SNAP hdr (its From and Zxid
+// name the file and the errors).
+func (s *SnapshotSpool) Begin(hdr zab.Message) error { return s.r.begin(hdr) }
+
+// Active reports whether a snapshot is being spooled.
+func (s *SnapshotSpool) Active() bool { return s.r.active() }
+
+// Chunk takes one payload. After the end payload, done is set and m is
+// the SNAP begun with Begin, its Snapshot a *SpooledSnapshot the receiver
+// closes once done with it. An error leaves the spool to Abort.
+func (s *SnapshotSpool) Chunk(payload []byte) (m zab.Message, done bool, err error) {
+	if len(payload) == 0 || (payload[0] != tagChunk && payload[0] != tagEnd) {
+		return zab.Message{}, false, fmt.Errorf("snapshot stream payload of %d bytes is neither a chunk nor the end", len(payload))
+	}
+	if err := s.r.chunk(payload); err != nil {
+		return zab.Message{}, false, err
+	}
+	if !s.r.done() {
+		return zab.Message{}, false, nil
+	}
+	return s.r.finish(), true, nil
+}
+
+// Abort removes the file of a snapshot not received whole; a no-op when
+// none is active.
+func (s *SnapshotSpool) Abort() { s.r.abort() }
 
 // SpooledSnapshot is a snapshot received over TCP, kept in a file of
 // SpoolDir. The receiver calls Close once it is done with it, which

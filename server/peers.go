@@ -124,6 +124,10 @@ func (s *Server) openZooKeeperPeers(ctx context.Context, retry bool, qln net.Lis
 		SpoolDir:  spool,
 		Logger:    s.log.With("component", "peers", "protocol", PeerProtocolZooKeeper),
 		TLS:       s.peerTLS(),
+		// Every extension this version has, in a hello ZooKeeper ignores:
+		// each link carries those its peer announces too, none with a
+		// ZooKeeper server.
+		Caps: zab.AllCaps,
 	})
 	if err != nil {
 		_ = qln.Close()

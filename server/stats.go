@@ -125,6 +125,8 @@ func (s *Server) serverInfo(word string) ServerInfo {
 	}
 	if s.tcpPeers != nil {
 		info.DuplicateIDs = s.tcpPeers.DuplicateIDs()
+	} else if s.zkPeers != nil {
+		info.DuplicateIDs = s.zkPeers.DuplicateIDs()
 	}
 	if voters, _ := s.cfg.ensemble(); len(voters) > 0 {
 		st := s.node.Status()

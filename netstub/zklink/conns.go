@@ -28,6 +28,10 @@ type Conns struct {
 
 	learner *Conn
 	leading []*Conn // by peer id
+
+	// caps and nonce are what every new Link announces (Announce).
+	caps  zab.Caps
+	nonce int64
 }
 
 // Conn is one connection of a Conns table.
@@ -45,6 +49,26 @@ func NewConns(self int64, config []byte) *Conns {
 	return &Conns{self: self, config: config}
 }
 
+// Announce sets the capabilities and the nonce that every connection
+// opened from now on announces in its hello (Link.Announce); zero caps,
+// the default, send none, as a ZooKeeper server.
+func (t *Conns) Announce(caps zab.Caps, nonce int64) { t.caps, t.nonce = caps, nonce }
+
+// Caps returns the capabilities of the connection to peer (Link.Caps:
+// what both hellos carry); ok is false without a connection.
+func (t *Conns) Caps(peer int64) (caps zab.Caps, ok bool) {
+	if c := t.Route(peer); c != nil {
+		return c.Link.Caps(), true
+	}
+	return 0, false
+}
+
+// link returns a new Link with this table's announcement.
+func (t *Conns) link(l *Link) *Link {
+	l.Announce(t.caps, t.nonce)
+	return l
+}
+
 func (t *Conns) next(l *Link) *Conn {
 	t.seq++
 	return &Conn{ID: t.seq, Link: l}
@@ -55,7 +79,7 @@ func (t *Conns) next(l *Link) *Conn {
 // old is the learner connection it replaces, closed quietly, or nil.
 func (t *Conns) Dial(leader int64) (c, old *Conn) {
 	old = t.learner
-	t.learner = t.next(NewLearnerLink(t.self, leader))
+	t.learner = t.next(t.link(NewLearnerLink(t.self, leader)))
 	return t.learner, old
 }
 
@@ -92,7 +116,7 @@ func (t *Conns) Accept(learner int64) (c, old *Conn) {
 	if !t.Accepting() {
 		return nil, nil
 	}
-	return t.add(t.next(NewLeaderLink(t.self, learner, t.config)))
+	return t.add(t.next(t.link(NewLeaderLink(t.self, learner, t.config))))
 }
 
 // AcceptFirst is Accept for a transport that has read the learner's first
@@ -103,7 +127,7 @@ func (t *Conns) Accept(learner int64) (c, old *Conn) {
 // msgs are what first decodes to; c is nil, and the table unchanged, when
 // first does not decode (err) or the table is not Accepting.
 func (t *Conns) AcceptFirst(learner int64, first quorum.Packet) (c, old *Conn, msgs []zab.Message, err error) {
-	l := NewLeaderLink(t.self, learner, t.config)
+	l := t.link(NewLeaderLink(t.self, learner, t.config))
 	if msgs, err = l.Decode(first); err != nil {
 		return nil, nil, nil, err
 	}

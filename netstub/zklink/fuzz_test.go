@@ -28,6 +28,11 @@ func FuzzDecode(f *testing.F) {
 	f.Add(seq(quorum.NewLearnerInfo(false, 2, quorum.LearnerInfo{Sid: 2, ProtocolVersion: quorum.LearnerProtocol}),
 		quorum.NewAckEpoch(5, 2), quorum.NewAck(3<<32), quorum.NewPingReply(&quorum.Packet{}, []quorum.Touch{{Session: 1, Timeout: 2}}),
 		quorum.NewRequest(quorum.Forwarded{Session: 1, Op: proto.OpCreate, Body: []byte{1}}), quorum.NewRevalidate(1, 2)))
+	hello := quorum.Hello{Caps: uint64(zab.AllCaps), Nonce: 7}
+	f.Add(seq(quorum.NewLeaderInfoHello(3, hello), quorum.Packet{Type: quorum.Diff, Zxid: 5},
+		quorum.NewNewLeader(3, testConfig), quorum.NewUpToDate(), quorum.NewTimeoutNow(5, 2, 3)))
+	f.Add(seq(quorum.NewLearnerInfoHello(true, 2, quorum.LearnerInfo{Sid: 2, ProtocolVersion: quorum.LearnerProtocol}, hello),
+		quorum.NewAckEpoch(5, 2), quorum.NewRequest(quorum.Forwarded{Session: 1, Cxid: -1, Op: opMoveSession, Body: []byte{0, 0, 0, 1}})))
 	n := quorum.Notification{State: quorum.Looking, Leader: 2, Version: 2, Config: testConfig}
 	b, _ := n.Encode()
 	f.Add(b)
@@ -37,7 +42,10 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("decoded notification does not encode: %v", err)
 			}
 		}
-		for _, l := range []*Link{NewLearnerLink(1, 2), NewLeaderLink(1, 2, testConfig)} {
+		capsLearner, capsLeader := NewLearnerLink(1, 2), NewLeaderLink(1, 2, testConfig)
+		capsLearner.Announce(zab.AllCaps, 1)
+		capsLeader.Announce(zab.AllCaps, 1)
+		for _, l := range []*Link{NewLearnerLink(1, 2), NewLeaderLink(1, 2, testConfig), capsLearner, capsLeader} {
 			r := bytes.NewReader(b)
 			for {
 				p, err := quorum.ReadPacket(r, quorum.Limits{MaxData: 1 << 16})
@@ -51,6 +59,13 @@ func FuzzDecode(f *testing.F) {
 				for _, m := range ms {
 					if m.From != 2 || m.To != 1 || m.Type == zab.MsgLinkDown {
 						t.Fatalf("decoded %+v", m)
+					}
+					handshake := m.Type == zab.MsgFollowerInfo || m.Type == zab.MsgLeaderInfo
+					if m.Caps&^l.own != 0 || (handshake && m.Caps != l.Caps()) || (!handshake && m.Caps != 0) {
+						t.Fatalf("caps %s stamped on a link announcing %s (link caps %s)", CapsString(m.Caps), CapsString(l.own), CapsString(l.Caps()))
+					}
+					if m.Type == zab.MsgTimeoutNow && l.Caps()&zab.CapTransfer == 0 {
+						t.Fatalf("TIMEOUTNOW decoded on a link without the transfer capability")
 					}
 				}
 			}

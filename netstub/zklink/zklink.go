@@ -46,8 +46,15 @@
 //     touches and REVALIDATE from a learner; REVALIDATE replies and SYNC
 //     from the leader) and go on the wire as they are. A PING from a
 //     learner decodes to MsgPing and, when it carries touches, to MsgApp.
+//   - Capabilities (caps.go): Link.Announce sets what this end announces in
+//     a hello ZooKeeper ignores; a link has the capabilities both hellos
+//     carry (Link.Caps), stamped as Message.Caps on MsgFollowerInfo and
+//     MsgLeaderInfo. TIMEOUTNOW (a zabkeeper-only packet) and a moveSession
+//     REQUEST are encoded only on links that have the capability.
 //
-// Errors: every error means the connection must close. Decode errors wrap
+// Errors: every error means the connection must close, except one
+// wrapping ErrNotNegotiated (Encode of a message the link's capabilities
+// forbid: dropped, logged by the caller as a bug). Decode errors wrap
 // quorum.ErrMalformed, quorum.ErrVersion or ErrReconfig.
 package zklink
 
@@ -109,6 +116,15 @@ type Link struct {
 	// synced is set once NEWLEADER arrived (learner side) or its ACK did
 	// (leader side): read timeouts go from initLimit to syncLimit.
 	synced bool
+
+	// own and nonce are what this end announces (Announce); peerHello
+	// (if hasHello) what the peer's handshake packet carried; caps the
+	// link's capabilities, own & the peer's (caps.go).
+	own       zab.Caps
+	nonce     int64
+	peerHello quorum.Hello
+	hasHello  bool
+	caps      zab.Caps
 }
 
 // NewLearnerLink returns the state of this server's (self) connection to
@@ -163,9 +179,11 @@ func (l *Link) encodeLearner(m zab.Message) ([]quorum.Packet, error) {
 			return nil, fmt.Errorf("zklink: accepted epoch %d out of range", m.Epoch)
 		}
 		l.observer = m.Observer
-		return one(quorum.NewLearnerInfo(m.Observer, m.Epoch, quorum.LearnerInfo{
-			Sid: l.self, ProtocolVersion: quorum.LearnerProtocol, ConfigVersion: 0,
-		})), nil
+		li := quorum.LearnerInfo{Sid: l.self, ProtocolVersion: quorum.LearnerProtocol, ConfigVersion: 0}
+		if h, ok := l.hello(); ok {
+			return one(quorum.NewLearnerInfoHello(m.Observer, m.Epoch, li, h)), nil
+		}
+		return one(quorum.NewLearnerInfo(m.Observer, m.Epoch, li)), nil
 	case zab.MsgAckEpoch:
 		if !l.known {
 			return nil, nil
@@ -192,6 +210,9 @@ func (l *Link) encodeLearner(m zab.Message) ([]quorum.Packet, error) {
 		}
 		p, err := appPacket(m.Payload, quorum.Request, quorum.Ping, quorum.Revalidate)
 		if err != nil {
+			return nil, err
+		}
+		if err := l.checkMoveRequest(&p); err != nil {
 			return nil, err
 		}
 		return one(p), nil
@@ -237,6 +258,9 @@ func (l *Link) encodeLeader(m zab.Message) ([]quorum.Packet, error) {
 			return nil, fmt.Errorf("zklink: new epoch %d out of range", m.Epoch)
 		}
 		l.epoch, l.known = m.Epoch, true
+		if h, ok := l.hello(); ok {
+			return one(quorum.NewLeaderInfoHello(m.Epoch, h)), nil
+		}
 		return one(quorum.NewLeaderInfo(m.Epoch)), nil
 	}
 	if l.stale(m) {
@@ -273,6 +297,8 @@ func (l *Link) encodeLeader(m zab.Message) ([]quorum.Packet, error) {
 			return nil, err
 		}
 		return one(p), nil
+	case zab.MsgTimeoutNow:
+		return l.encodeTimeoutNow(m)
 	}
 	return nil, fmt.Errorf("zklink: %v has no ZooKeeper packet from a leader", m.Type)
 }
@@ -350,7 +376,7 @@ func one(p quorum.Packet) []quorum.Packet { return []quorum.Packet{p} }
 // From the peer and To this server. A SNAP decodes to a MsgSnap whose
 // Snapshot the caller sets from the body that follows the packet.
 func (l *Link) Decode(p quorum.Packet) ([]zab.Message, error) {
-	if !p.Type.Known() {
+	if !p.Type.Known() && p.Type != quorum.TimeoutNow {
 		return nil, fmt.Errorf("zklink: %w: unknown packet type %d from %s %d", quorum.ErrMalformed, int32(p.Type), l.peerRole(), l.peer)
 	}
 	if p.Type == quorum.CommitAndActivate || p.Type == quorum.InformAndActivate {
@@ -405,7 +431,9 @@ func (l *Link) decodeLearner(p quorum.Packet) ([]zab.Message, error) {
 			return nil, fmt.Errorf("%w: leader protocol version %#x", quorum.ErrVersion, v)
 		}
 		l.epoch, l.known = e, true
-		return []zab.Message{l.msg(zab.MsgLeaderInfo, 0)}, nil
+		m := l.msg(zab.MsgLeaderInfo, 0)
+		m.Caps = l.negotiate(&p)
+		return []zab.Message{m}, nil
 	case quorum.Diff:
 		return []zab.Message{l.msg(zab.MsgDiff, p.Zxid)}, nil
 	case quorum.Trunc:
@@ -458,6 +486,8 @@ func (l *Link) decodeLearner(p quorum.Packet) ([]zab.Message, error) {
 		return []zab.Message{l.app(p)}, nil
 	case quorum.Sync:
 		return []zab.Message{l.app(p)}, nil
+	case quorum.TimeoutNow:
+		return l.decodeTimeoutNow(p)
 	}
 	return nil, fmt.Errorf("%w: a leader does not send %s", quorum.ErrMalformed, p.Type)
 }
@@ -489,6 +519,7 @@ func (l *Link) decodeLeader(p quorum.Packet) ([]zab.Message, error) {
 		}
 		return []zab.Message{{
 			Type: zab.MsgFollowerInfo, Epoch: quorum.EpochOf(p.Zxid), Observer: p.Type == quorum.ObserverInfo,
+			Caps: l.negotiate(&p),
 		}}, nil
 	}
 	switch p.Type {

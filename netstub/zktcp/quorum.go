@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -67,6 +68,11 @@ func (l *qLink) send(m zab.Message) {
 		return
 	}
 	pkts, err := l.link.Encode(m)
+	if errors.Is(err, zklink.ErrNotNegotiated) {
+		l.mu.Unlock()
+		l.t.log.Error("bug: the engine sent what this link's capabilities forbid; dropped", "peer", l.peer, "type", m.Type, "err", err)
+		return
+	}
 	if err != nil {
 		l.mu.Unlock()
 		l.t.log.Error("closing quorum link: cannot encode", "peer", l.peer, "type", m.Type, "err", err)
@@ -110,6 +116,31 @@ func (l *qLink) attach(c net.Conn) bool {
 	}
 	l.conn = c
 	return true
+}
+
+// caps returns the link's capabilities (zero until the peer's handshake
+// packet arrived).
+func (l *qLink) caps() zab.Caps {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.link.Caps()
+}
+
+// urgent tells the packets that may overtake a streamed SNAP body, as
+// netstub's TCP transport lets heartbeats overtake its stream.
+func urgent(t quorum.PacketType) bool { return t == quorum.Ping || t == quorum.TimeoutNow }
+
+// popUrgent pops the first urgent packet queued, if any.
+func (l *qLink) popUrgent() (qItem, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, it := range l.out {
+		if urgent(it.p.Type) {
+			l.out = slices.Delete(l.out, i, i+1)
+			return it, true
+		}
+	}
+	return qItem{}, false
 }
 
 func (l *qLink) pop() (qItem, bool) {
@@ -261,6 +292,9 @@ func (t *Transport) serveLearner(c net.Conn) {
 		t.log.Warn("refused learner connection", "peer", li.Sid, "remote", remote, "err", err)
 		return
 	}
+	if !t.admitNonce(li.Sid, &first, remote) {
+		return
+	}
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -282,7 +316,10 @@ func (t *Transport) serveLearner(c net.Conn) {
 	if !l.attach(stream) {
 		return
 	}
-	t.log.Info("learner connected", "peer", li.Sid, "remote", remote, "observer", first.Type == quorum.ObserverInfo)
+	l.mu.Lock()
+	desc, caps := l.link.Describe(), l.link.Caps()
+	l.mu.Unlock()
+	t.log.Info("learner connected: "+desc, "peer", li.Sid, "remote", remote, "observer", first.Type == quorum.ObserverInfo, "caps", zklink.CapsString(caps))
 	for _, m := range msgs {
 		if !t.deliver(m) {
 			return
@@ -337,14 +374,23 @@ func (t *Transport) writeLink(l *qLink, c net.Conn) error {
 			t.log.Warn("quorum link write failed", "peer", l.peer, "packet", it.p.Type, "err", err)
 			return err
 		}
+		if it.snap != nil && l.caps()&zab.CapStreamSnap != 0 {
+			if err := t.streamSnap(l, c, bw, it); err != nil {
+				t.log.Warn("quorum link: streaming SNAP failed", "peer", l.peer, "zxid", fmt.Sprintf("0x%x", it.p.Zxid), "err", err)
+				return err
+			}
+			continue
+		}
 		if it.snap != nil {
 			// No framing around the body: the learner reads it within its
 			// initLimit·tickTime timeout, ZooKeeper's own limit.
 			_ = c.SetWriteDeadline(time.Now().Add(time.Duration(t.cfg.InitLimit) * t.cfg.TickTime))
-			if _, err := it.snap.WriteTo(bw); err != nil {
+			n, err := it.snap.WriteTo(bw)
+			if err != nil {
 				t.log.Warn("quorum link: SNAP body write failed", "peer", l.peer, "zxid", fmt.Sprintf("0x%x", it.p.Zxid), "err", err)
 				return err
 			}
+			t.log.Info("sent SNAP", "peer", l.peer, "zxid", fmt.Sprintf("0x%x", it.p.Zxid), "bytes", n, "streamed", false)
 		}
 	}
 }
@@ -359,16 +405,30 @@ func (t *Transport) readLink(l *qLink, c net.Conn, br *bufio.Reader) error {
 		}
 		l.mu.Lock()
 		msgs, err := l.link.Decode(p)
+		desc := ""
+		if p.Type == quorum.LeaderInfo && err == nil {
+			desc = l.link.Describe()
+		}
+		streamed := l.link.Caps()&zab.CapStreamSnap != 0
 		l.mu.Unlock()
 		if err != nil {
 			return err
 		}
+		if desc != "" {
+			t.log.Info("quorum link: the leader is "+desc, "peer", l.peer, "caps", zklink.CapsString(msgs[0].Caps))
+		}
 		if p.Type == quorum.Snap && len(msgs) == 1 {
-			snap, err := t.spoolSnapshot(l.peer, p.Zxid, br)
-			if err != nil {
-				return err
+			if streamed {
+				if msgs[0], err = t.receiveStreamedSnap(l, c, br, msgs[0]); err != nil {
+					return err
+				}
+			} else {
+				snap, err := t.spoolSnapshot(l.peer, p.Zxid, br)
+				if err != nil {
+					return err
+				}
+				msgs[0].Snapshot = snap
 			}
-			msgs[0].Snapshot = snap
 		}
 		for _, m := range msgs {
 			if !t.deliver(m) {
@@ -403,4 +463,161 @@ func (t *Transport) spoolSnapshot(peer, zxid int64, br *bufio.Reader) (*netstub.
 	}
 	t.log.Info("received SNAP", "peer", peer, "zxid", fmt.Sprintf("0x%x", zxid), "bytes", sum.Bytes, "nodes", sum.Nodes, "sessions", len(sum.Sessions))
 	return netstub.NewSpooledSnapshot(name, sum.Bytes), nil
+}
+
+// ---- zabkeeper's extras ----
+
+// streamSnap writes the SNAP it and its body in SNAPCHUNK packets (the
+// payloads of netstub.StreamSnapshot), writing the urgent packets queued
+// meanwhile between chunks: the learner's engine keeps hearing the
+// leader's PINGs however long the transfer takes.
+func (t *Transport) streamSnap(l *qLink, c net.Conn, bw *bufio.Writer, it qItem) error {
+	chunks := 0
+	emit := func(payload []byte) error {
+		chunks++
+		p := quorum.Packet{Type: quorum.SnapChunk, Zxid: it.p.Zxid, Data: payload}
+		_ = c.SetWriteDeadline(time.Now().Add(writeTimeout))
+		return quorum.WritePacket(bw, &p)
+	}
+	between := func() error {
+		wrote := false
+		for {
+			u, ok := l.popUrgent()
+			if !ok {
+				break
+			}
+			_ = c.SetWriteDeadline(time.Now().Add(writeTimeout))
+			if err := quorum.WritePacket(bw, &u.p); err != nil {
+				return err
+			}
+			wrote = true
+		}
+		if wrote {
+			return bw.Flush() // the heartbeats go now, not a chunk later
+		}
+		return nil
+	}
+	n, err := netstub.StreamSnapshot(it.snap, emit, between)
+	if err != nil {
+		return fmt.Errorf("SNAP 0x%x: %w", it.p.Zxid, err)
+	}
+	t.log.Info("sent SNAP", "peer", l.peer, "zxid", fmt.Sprintf("0x%x", it.p.Zxid), "bytes", n, "streamed", true, "chunks", chunks-1)
+	return nil
+}
+
+// receiveStreamedSnap spools the body of the SNAP hdr from the SNAPCHUNK
+// packets that follow on br, delivering the PINGs and TIMEOUTNOWs between
+// them (any other packet there is malformed), checks its structure as
+// spoolSnapshot does, and returns hdr with the snapshot.
+func (t *Transport) receiveStreamedSnap(l *qLink, c net.Conn, br *bufio.Reader, hdr zab.Message) (zab.Message, error) {
+	spool := netstub.NewSnapshotSpool(t.cfg.SpoolDir, t.cfg.MaxSnapshot)
+	if err := spool.Begin(hdr); err != nil {
+		return zab.Message{}, err
+	}
+	defer spool.Abort() // a no-op once the snapshot is whole
+	lim := t.limits()
+	chunks, between := 0, 0
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(l.readTimeout()))
+		p, err := quorum.ReadPacket(br, lim)
+		if err != nil {
+			return zab.Message{}, fmt.Errorf("SNAP 0x%x body: %w", hdr.Zxid, err)
+		}
+		switch {
+		case p.Type == quorum.SnapChunk:
+			if p.Zxid != hdr.Zxid {
+				return zab.Message{}, fmt.Errorf("%w: SNAPCHUNK of 0x%x inside the stream of SNAP 0x%x", quorum.ErrMalformed, p.Zxid, hdr.Zxid)
+			}
+			chunks++
+			m, done, err := spool.Chunk(p.Data)
+			if err != nil {
+				return zab.Message{}, fmt.Errorf("%w: SNAP 0x%x: %w", quorum.ErrMalformed, hdr.Zxid, err)
+			}
+			if done {
+				return t.checkStreamedSnap(l.peer, m, chunks-1, between)
+			}
+		case urgent(p.Type):
+			l.mu.Lock()
+			msgs, err := l.link.Decode(p)
+			l.mu.Unlock()
+			if err != nil {
+				return zab.Message{}, err
+			}
+			between++
+			for _, m := range msgs {
+				if !t.deliver(m) {
+					return zab.Message{}, errors.New("closing")
+				}
+			}
+		default:
+			return zab.Message{}, fmt.Errorf("%w: %s inside the stream of SNAP 0x%x", quorum.ErrMalformed, p.Type, hdr.Zxid)
+		}
+	}
+}
+
+// checkStreamedSnap reads a spooled SNAP body through
+// quorum.CopySnapshotBody, the check a raw body gets as it arrives, and
+// logs it; on failure the spool file is removed.
+func (t *Transport) checkStreamedSnap(peer int64, m zab.Message, chunks, between int) (zab.Message, error) {
+	s := m.Snapshot.(*netstub.SpooledSnapshot)
+	sum, err := func() (quorum.SnapSummary, error) {
+		f, err := s.Open()
+		if err != nil {
+			return quorum.SnapSummary{}, err
+		}
+		defer f.Close()
+		sum, err := quorum.CopySnapshotBody(nil, bufio.NewReaderSize(f, bufSize), quorum.SnapLimits{MaxBytes: t.cfg.MaxSnapshot, MaxField: t.cfg.MaxPacket})
+		if err == nil && sum.Bytes != s.Size() {
+			err = fmt.Errorf("%w: %d bytes after the body", quorum.ErrMalformed, s.Size()-sum.Bytes)
+		}
+		return sum, err
+	}()
+	if err != nil {
+		_ = s.Close()
+		return zab.Message{}, fmt.Errorf("SNAP 0x%x streamed body: %w", m.Zxid, err)
+	}
+	t.log.Info("received SNAP", "peer", peer, "zxid", fmt.Sprintf("0x%x", m.Zxid), "bytes", sum.Bytes, "nodes", sum.Nodes,
+		"sessions", len(sum.Sessions), "streamed", true, "chunks", chunks, "packets_between", between)
+	return m, nil
+}
+
+// admitNonce applies the duplicate-id rule to a learner whose first
+// packet carries a hello (a ZooKeeper learner has no nonce: nothing to
+// check) and reports whether to go on with the connection. Proof of two
+// live processes is logged at Error and closes the connection of the
+// other one.
+func (t *Transport) admitNonce(sid int64, first *quorum.Packet, remote string) bool {
+	h, ok := quorum.PacketHello(first)
+	if !ok || h.Nonce == 0 {
+		return true
+	}
+	nonce := uint64(h.Nonce)
+	t.mu.Lock()
+	v, pair := t.dup.Admit(sid, nonce, remote, time.Now())
+	var other *qLink
+	if v == netstub.DupDetected {
+		for _, c := range t.zk.All() {
+			if c.Link.Side() == zklink.LeaderSide && c.Peer() == sid {
+				other = t.ql[c]
+			}
+		}
+	}
+	t.mu.Unlock()
+	switch v {
+	case netstub.DupAccept:
+		return true
+	case netstub.DupCleared:
+		t.log.Warn(fmt.Sprintf("only one server with id %d was seen for %v: accepting its connections again", sid, t.dup.Quiet()),
+			"peer", sid, "remote", remote, "nonce", netstub.FormatNonce(nonce))
+		return true
+	case netstub.DupDetected:
+		t.log.Error(fmt.Sprintf("two servers are running with id %d (from %s and %s): fix myid", sid, pair[0], pair[1]),
+			"peer", sid, "remote", remote)
+		if other != nil {
+			other.close(false)
+		}
+	default:
+		t.log.Debug("refused learner connection: two servers are running with its id", "peer", sid, "remote", remote)
+	}
+	return false
 }

@@ -24,6 +24,19 @@
 // (NEWLEADER on a learner, its ACK on the leader), syncLimit·tickTime
 // after.
 //
+// zabkeeper's extras (Config.Caps; docs/ZAB.md, "One protocol"): each end
+// announces its capabilities and this instance's nonce in a hello
+// ZooKeeper ignores, and a link carries what both announced, logged once
+// per link with the peer's kind. On a link with zab.CapStreamSnap the SNAP
+// body follows in SNAPCHUNK packets (netstub.StreamSnapshot's payloads),
+// with PINGs (and TIMEOUTNOWs) queued meanwhile written between them, so
+// a large snapshot no longer has to fit one read timeout; elsewhere the
+// body is raw, as ZooKeeper's. A learner's hello nonce is checked by the
+// leader with netstub's duplicate-id rule: a restarted learner replaces
+// its old connection, two live processes with one id are refused and
+// logged. The engine's messages a link's capabilities forbid (TIMEOUTNOW,
+// a moveSession REQUEST) are dropped and logged as a bug.
+//
 // Links that break deliver MsgLinkDown from the peer: a quorum link always
 // (unless this side closed it because the role changed), an election link
 // only while this server is Looking, since the engine reads LinkDown as
@@ -92,6 +105,11 @@ type Config struct {
 	Resolver netstub.Resolver
 	// TLS, if set, wraps both ports in mutual TLS (sslQuorum).
 	TLS *netstub.PeerTLS
+	// Caps are the zabkeeper extensions this server announces on every
+	// quorum-port link, in a hello ZooKeeper ignores (zklink, caps.go); a
+	// link has those its peer announced too. Zero: no hello, exactly a
+	// ZooKeeper server's packets.
+	Caps zab.Caps
 }
 
 // Tunables.
@@ -125,6 +143,10 @@ type Transport struct {
 	zk    *zklink.Conns
 	ql    map[*zklink.Conn]*qLink
 	conns map[net.Conn]struct{}
+	// nonce is this instance's, sent in every hello; dup applies the
+	// duplicate-id rule to the nonces of learners' hellos (quorum.go).
+	nonce uint64
+	dup   netstub.DupIDs
 
 	tlsFail tlsFailures // TLS handshake failures with peers dialed, logged once
 }
@@ -158,8 +180,9 @@ func New(cfg Config) (*Transport, error) {
 		cfg: cfg, id: cfg.ID, log: log.With("id", cfg.ID), ctx: ctx, cancel: cancel,
 		recv: make(chan zab.Message, recvBuffer), done: make(chan struct{}),
 		el: map[int64]*elPeer{}, zk: zklink.NewConns(cfg.ID, cfg.Config), ql: map[*zklink.Conn]*qLink{},
-		conns: map[net.Conn]struct{}{},
+		conns: map[net.Conn]struct{}{}, nonce: netstub.NewNonce(),
 	}
+	t.zk.Announce(cfg.Caps, int64(t.nonce))
 	t.wg.Add(2)
 	go t.acceptLoop(cfg.ElectionListener, t.serveElection)
 	go t.acceptLoop(cfg.QuorumListener, t.serveLearner)
@@ -265,6 +288,29 @@ func (t *Transport) Send(m zab.Message) {
 		return
 	}
 	l.send(m)
+}
+
+// PeerCaps returns the capabilities of the quorum-port link to peer (what
+// both hellos carry; zero for a ZooKeeper peer or before its handshake
+// packet arrived); ok is false without a link.
+func (t *Transport) PeerCaps(peer int64) (caps zab.Caps, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	l := t.ql[t.zk.Route(peer)]
+	if l == nil {
+		return 0, false
+	}
+	return l.caps(), true
+}
+
+// DuplicateIDs returns, sorted, the server ids that two live processes use
+// as far as this server's quorum port tells (learners whose hellos carry
+// two nonces taking turns; netstub's duplicate-id rule). Each case was
+// logged at Error.
+func (t *Transport) DuplicateIDs() []int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.dup.Duplicates(t.id, time.Now())
 }
 
 // Recv returns the channel of messages from peers, MsgLinkDown included;

@@ -22,16 +22,17 @@ import (
 // handshake so that a ZooKeeper 3.8 peer ignores it, and that a txn only
 // zabkeeper gives meaning to is a no-op for a ZooKeeper follower.
 
-// helloExt is a capability announcement as the design puts it after a
-// handshake packet's ZooKeeper fields: magic "zkx1", then int32 flags and
-// a length-prefixed blob (room for a nonce), so the tests carry more than
-// a token byte.
+// helloExt is the hello a zabkeeper peer puts after a handshake packet's
+// ZooKeeper fields (quorum.Hello: magic "zkh1", version, every capability
+// bit this version has, a nonce), byte for byte what netstub/zklink sends.
 func helloExt() []byte {
-	b := binary.BigEndian.AppendUint32(nil, 0x7a6b7831)
-	b = binary.BigEndian.AppendUint32(b, 0x7)
-	b = binary.BigEndian.AppendUint32(b, 8)
-	return binary.BigEndian.AppendUint64(b, 0x0123456789abcdef)
+	return quorum.Hello{Version: quorum.HelloVersion, Caps: 0x7, Nonce: 0x0123456789abcdef}.Append(nil)
 }
+
+// timeoutNow is zabkeeper's TIMEOUTNOW as a leader sends it, here sent
+// where it must never go (to or from a ZooKeeper server) to show that a
+// ZooKeeper peer survives the mistake.
+func timeoutNow(lastZxid int64) quorum.Packet { return quorum.NewTimeoutNow(lastZxid, goSid, 1) }
 
 // TestInteropLearnerInfoExtension: a ZooKeeper 3.8 leader takes a Go
 // follower whose FOLLOWERINFO carries bytes after LearnerInfo's 20 (and an
@@ -54,6 +55,8 @@ func TestInteropLearnerInfoExtension(t *testing.T) {
 	v.vote(t, quorum.Notification{State: quorum.Looking, Leader: vote.Leader, Zxid: vote.Zxid, ElectionEpoch: vote.ElectionEpoch,
 		PeerEpoch: vote.PeerEpoch, Version: quorum.NotificationVersion, Config: vote.Config})
 
+	hello, ok := quorum.DecodeHello(helloExt())
+	require.True(t, ok)
 	var qc net.Conn
 	var err error
 	require.Eventually(t, func() bool {
@@ -62,8 +65,8 @@ func TestInteropLearnerInfoExtension(t *testing.T) {
 	}, 30*time.Second, 100*time.Millisecond, "ZooKeeper did not start leading after our vote")
 	defer qc.Close()
 	f := &observerConn{t: t, conn: qc, r: bufio.NewReader(qc), rec: &bytes.Buffer{}}
-	fi := quorum.NewLearnerInfo(false, 0, quorum.LearnerInfo{Sid: goSid, ProtocolVersion: quorum.LearnerProtocol})
-	fi.Data = append(fi.Data, helloExt()...)
+	fi := quorum.NewLearnerInfoHello(false, 0, quorum.LearnerInfo{Sid: goSid, ProtocolVersion: quorum.LearnerProtocol}, hello)
+	require.Equal(t, helloExt(), fi.Data[20:], "the hello zklink sends")
 	f.send(fi)
 	li := f.next()
 	newEpoch, _, err := quorum.DecodeLeaderInfo(&li)
@@ -102,11 +105,12 @@ func TestInteropLearnerInfoExtension(t *testing.T) {
 	}
 	o.syncToUpToDate(newEpoch)
 
-	// A packet of a type ZooKeeper does not define (as a TIMEOUTNOW sent
-	// the wrong way would be) from both learners: logged and ignored
-	// (LearnerHandler.run, "unexpected quorum packet"), the links stay.
-	f.send(quorum.Packet{Type: unknownType, Zxid: -1, Data: helloExt()})
-	o.send(quorum.Packet{Type: unknownType, Zxid: -1, Data: helloExt()})
+	// A packet of a type ZooKeeper does not define (zabkeeper's
+	// TIMEOUTNOW, sent the wrong way) from both learners: logged and
+	// ignored (LearnerHandler.run, "unexpected quorum packet"), the links
+	// stay.
+	f.send(timeoutNow(-1))
+	o.send(timeoutNow(-1))
 
 	// A write: the follower ACKs it (the commit needs it), the observer
 	// gets its INFORM.
@@ -149,9 +153,6 @@ func TestInteropLearnerInfoExtension(t *testing.T) {
 	t.Logf("ZooKeeper led a follower and an observer (protocol 0x%x) whose LearnerInfo carried %d extra bytes; /ext at 0x%x",
 		quorum.LearnerProtocol+1, len(helloExt()), createZxid)
 }
-
-// unknownType is a packet type ZooKeeper 3.8 and 3.9 do not define.
-const unknownType quorum.PacketType = 100
 
 // acceptFollowerWith is twoVoters.acceptFollower with the LEADERINFO given.
 func (v *twoVoters) acceptFollowerWith(t *testing.T, epoch int64, config []byte, li quorum.Packet) (*goLeader, int64, int32) {
@@ -224,10 +225,11 @@ func TestInteropLeaderInfoExtension(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, l.proposed[proto.OpCreate], st.Czxid)
 
-			// A packet of a type ZooKeeper does not define (a TIMEOUTNOW
-			// sent to it by mistake): Follower.processPacket logs "Unknown
-			// packet type" and goes on; the next write still goes through.
-			l.send(quorum.Packet{Type: unknownType, Zxid: l.zxid, Data: helloExt()})
+			// A packet of a type ZooKeeper does not define (zabkeeper's
+			// TIMEOUTNOW, sent to it by mistake): Follower.processPacket
+			// logs "Unknown packet type" and goes on; the next write still
+			// goes through.
+			l.send(timeoutNow(l.zxid))
 			go func() {
 				_, err := c.Create("/led2", []byte("ext"), 0, zk.WorldACL(zk.PermAll))
 				created <- err

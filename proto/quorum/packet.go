@@ -55,6 +55,9 @@ func (t PacketType) String() string {
 	if t.Known() {
 		return packetNames[t]
 	}
+	if n := t.zabkeeperName(); n != "" {
+		return n
+	}
 	return "UNKNOWN(" + strconv.Itoa(int(t)) + ")"
 }
 
