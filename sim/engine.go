@@ -30,7 +30,6 @@ func newEngineReplica(c ReplicaConfig, d Durable) (Replica, error) {
 		FinalizeWaitMs:    c.FinalizeWaitMs,
 		MaxLogEntries:     c.MaxLogEntries,
 		ReadOnlyMode:      c.ReadOnlyMode,
-		ZooKeeperPeers:    c.ZooKeeperPeers,
 		Seed:              c.Seed,
 		Tree:              tree.Options{ConfigData: engine.SimulatedConfigData(c.Voters, c.Observers)},
 	}, engine.Durable{HardState: d.HardState, SnapshotZxid: d.SnapshotZxid, Snapshot: d.Snapshot, Log: d.Log})

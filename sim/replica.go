@@ -64,9 +64,7 @@ type ReplicaConfig struct {
 	MaxLogEntries int
 	// ReadOnlyMode is readonlymode.enabled.
 	ReadOnlyMode bool
-	// ZooKeeperPeers is engine.Config.ZooKeeperPeers (compat mode).
-	ZooKeeperPeers bool
-	Seed           uint64
+	Seed         uint64
 }
 
 // Durable is what a replica restarts from (mirrors engine.Durable).

@@ -41,7 +41,7 @@ type Sim struct {
 	clients []*client
 	factory Factory
 	prof    profile
-	// zkPeers runs every server in compat mode (Options.PeerProtocol).
+	// zkPeers routes every hop through netstub/zklink (Options.PeerProtocol).
 	zkPeers bool
 	check   *checker
 	hist    history
@@ -299,6 +299,7 @@ func (sm *Sim) stepMsg(s *server, m zab.Message) {
 	case m.Type == zab.MsgAck && zab.Counter(m.Zxid) == 0:
 		sm.noteNewLeaderAck(m)
 	}
+	sm.noteLinkCaps(s, m)
 	s.r.Step(m)
 	sm.drive(s)
 }
