@@ -27,6 +27,9 @@ type Replica interface {
 	Ephemerals(session int64) []string
 	// Snapshot serializes the applied state (at LastZxid).
 	Snapshot() (zxid int64, data []byte)
+	// TransferLeadership starts handing leadership over, for a leader
+	// about to stop (engine.Node.TransferLeadership).
+	TransferLeadership() bool
 }
 
 // Batch is one Ready of a Replica: engine.Ready itself, with its
