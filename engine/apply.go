@@ -54,8 +54,10 @@ func (n *Node) applyEntry(e zab.Entry) {
 		}
 		n.output(Output{Conn: c, Kind: OutEvent, Header: proto.ReplyHeader{Xid: proto.XidNotification, Zxid: txn.Zxid}, Body: shared})
 	}
-	if txn.Type == proto.OpSync && res.Err == proto.ErrOK {
-		res.Resp = &proto.SyncResponse{Path: txn.Path}
+	if txn.Type == proto.OpSync {
+		// A sync txn of an earlier version, read from the log: a no-op,
+		// as to ZooKeeper (syncs are answered without a txn now).
+		return
 	}
 	// The connection holding the session, if it is here: found before a
 	// closeSession removes the session.
@@ -109,6 +111,9 @@ func (n *Node) applySession(txn *tree.Txn) {
 			n.completeHandshake(s)
 			return
 		}
+		if n.staleMove(txn) {
+			return // the client moved here since, by REVALIDATE
+		}
 		// Another server holds the session now: the connection here is
 		// stale. ZooKeeper lets it live until a write through it reaches
 		// the leader, fails with SessionMoved and closes it without a
@@ -126,6 +131,7 @@ func (n *Node) applySession(txn *tree.Txn) {
 		delete(n.touched, txn.SessionID)
 		delete(n.proposedOwners, txn.SessionID)
 		delete(n.owners, txn.SessionID)
+		delete(n.movedHere, txn.SessionID)
 		if c, ok := n.pendingConnects[txn.SessionID]; ok {
 			// A client reconnecting here waits for a move the leader
 			// refused: the session is gone.

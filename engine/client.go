@@ -107,22 +107,13 @@ func (n *Node) Connect(cr ConnectRequest) {
 	}
 	owner, live := n.liveSession(s.id)
 	local := n.status.Role == zab.Leading && live && owner == n.id()
-	if n.cfg.ZooKeeperPeers && n.status.Role == zab.Leading && live {
-		// ZooKeeper's leader revalidates with its own tracker: the
-		// session is live, so it is this server's now.
-		n.owners[s.id] = n.id()
-		local = true
-	}
 	if bugs.Active(bugs.ReadBeforeLastZxid) {
 		local = true // trusts its own table, however far behind it is
 	}
-	if !local && n.cfg.ZooKeeperPeers && n.status.Role == zab.Leading {
-		n.refuseHandshake(c, fmt.Sprintf("session 0x%x expired", req.SessionID))
-		return
-	}
-	if !local && n.cfg.ZooKeeperPeers {
-		// A learner asks the leader (REVALIDATE) and answers the client
-		// on the reply (compat.go).
+	if !local && n.status.Role != zab.Leading && !n.moveByRequest() {
+		// A learner whose leader takes no moveSession REQUEST (a
+		// ZooKeeper one, or behaving as such) asks it with REVALIDATE
+		// and answers the client on the reply (peercaps.go).
 		if old, ok := n.pendingConnects[s.id]; ok && old != cr.Conn {
 			n.dropConn(old)
 			n.closeConn(old, fmt.Sprintf("session 0x%x reconnected on a newer connection", s.id))
@@ -331,8 +322,8 @@ func (n *Node) route(c *conn, q *queued) {
 			q.kind, q.resp = qFixed, &proto.SyncResponse{Path: r.Body.(*proto.SyncRequest).Path}
 			return
 		}
-		if r.Op == proto.OpSync && n.cfg.ZooKeeperPeers {
-			if !n.compatSync(c, q) {
+		if r.Op == proto.OpSync {
+			if !n.startSync(c, q) {
 				q.kind, q.err = qFixed, proto.ErrConnectionLoss
 				q.closeAfter, q.closeWhy = true, "no link to the leader"
 			}

@@ -26,6 +26,10 @@ type cluster struct {
 	configure func(*Config)
 	// mangle, if set, may change each message before it is delivered.
 	mangle func(*zab.Message)
+	// linkCaps, if set, are the capabilities the transport stamps on the
+	// FOLLOWERINFO and LEADERINFO between two servers; zab.AllCaps (two
+	// zabkeeper servers) if nil.
+	linkCaps func(a, b int64) zab.Caps
 	// snapErrs are the SnapshotErrors of nodes that refused a SNAP.
 	snapErrs []error
 	// held servers receive nothing until released: their messages wait
@@ -128,6 +132,12 @@ func (c *cluster) settle() {
 			busy = true
 			if c.down[m.To] || c.down[m.From] || c.nodes[m.To] == nil {
 				continue
+			}
+			if m.Type == zab.MsgFollowerInfo || m.Type == zab.MsgLeaderInfo {
+				m.Caps = zab.AllCaps
+				if c.linkCaps != nil {
+					m.Caps = c.linkCaps(m.From, m.To)
+				}
 			}
 			if c.mangle != nil {
 				c.mangle(&m)

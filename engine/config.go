@@ -88,15 +88,6 @@ type Config struct {
 	// access, from its own possibly stale state, until its election ends
 	// (ZooKeeper's readonlymode.enabled). See readonly.go.
 	ReadOnlyMode bool
-	// ZooKeeperPeers is compat mode, for ensembles with Apache ZooKeeper
-	// 3.8 members (peerProtocol=zookeeper; compat.go): every proposed txn
-	// is one ZooKeeper applies identically (no moveSession or sync txns,
-	// no session owner in txns), a reconnect through a learner is checked
-	// with REVALIDATE and the leader keeps session owners in memory, a
-	// forwarded sync is answered with SYNC, and leadership is never handed
-	// over (no TIMEOUTNOW). Off, the engine keeps its replicated owners,
-	// quorum sync and leadership transfer.
-	ZooKeeperPeers bool
 }
 
 // readOnlyDelayMs is how long a server must have been looking for a leader

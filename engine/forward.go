@@ -16,9 +16,10 @@ import (
 // peer sends and expects:
 //   - learner to leader: REQUEST (a forwarded write, session change or
 //     sync, in ZooKeeper's shape), PING with (session, timeout) touches,
-//     REVALIDATE (compat mode's reconnect);
-//   - leader to learner: the REVALIDATE reply, SYNC (compat mode's answer
-//     to a forwarded sync).
+//     REVALIDATE (a reconnect, to a leader whose link lacks
+//     CapMoveRequest; peercaps.go);
+//   - leader to learner: the REVALIDATE reply, SYNC (the answer to a
+//     forwarded sync).
 //
 // Zab fences them by epoch; their content is the engine's business.
 

@@ -20,7 +20,7 @@ func (n *Node) handleApp(m zab.Message) {
 		n.peerError(m.From, err)
 		return
 	}
-	if n.handleCompatApp(m.From, &p) {
+	if n.handleCapsApp(m.From, &p) {
 		return
 	}
 	if n.status.Role != zab.Leading {
@@ -34,8 +34,8 @@ func (n *Node) handleApp(m zab.Message) {
 			n.peerError(m.From, err)
 			return
 		}
-		if f.op == tree.OpMoveSession && n.cfg.ZooKeeperPeers {
-			n.peerError(m.From, fmt.Errorf("%w: moveSession REQUEST in compat mode (REVALIDATE moves sessions)", errBadPayload))
+		if f.op == tree.OpMoveSession && n.zab.LearnerCaps(m.From)&zab.CapMoveRequest == 0 {
+			n.peerError(m.From, fmt.Errorf("%w: moveSession REQUEST on a link without CapMoveRequest (REVALIDATE moves sessions)", errBadPayload))
 			return
 		}
 		if recErr != nil {
@@ -80,11 +80,12 @@ func (n *Node) nextZxid() int64 {
 // Session ownership (ZooKeeper's PrepRequestProcessor checks each request's
 // owner with SessionTrackerImpl.checkSession, and Leader.revalidateSession
 // sets it when a client reconnects through a learner): a moveSession request
-// becomes a txn naming the requesting server as the owner; a write, sync or
-// closeSession from a server that is not the owner becomes an error txn
-// with SessionMoved, so it is never applied. Unlike ZooKeeper, closeSession
-// is checked too: a stale connection cannot close a session that moved
-// away from it.
+// (or a REVALIDATE, peercaps.go) becomes a txn naming the requesting server
+// as the owner; a write or closeSession from a server that is not the owner
+// becomes an error txn with SessionMoved, so it is never applied. Unlike
+// ZooKeeper, closeSession is checked too: a stale connection cannot close a
+// session that moved away from it. A sync makes no txn and is not checked,
+// as in ZooKeeper.
 func (n *Node) lead(f *forwarded, rec proto.Record) {
 	if !n.serving || n.status.Role != zab.Leading {
 		return
@@ -99,39 +100,27 @@ func (n *Node) lead(f *forwarded, rec proto.Record) {
 		t.Type, t.Err = proto.OpError, code
 		return &t
 	}
-	compat := n.cfg.ZooKeeperPeers
-	owner, live := n.liveSession(f.session)
-	if compat && live && f.op != proto.OpCreateSession && f.op != proto.OpSync {
-		owner = n.compatOwner(f.session, f.from)
-	}
-	moved := live && owner != 0 && owner != f.from
-	var txn *tree.Txn
-	switch {
-	case f.op == proto.OpSync && compat:
-		// No txn: SYNC once the outstanding proposals commit (compat.go).
+	if f.op == proto.OpSync {
+		// No txn: SYNC once the outstanding proposals commit and the
+		// leadership is confirmed (peercaps.go). As ZooKeeper's leader,
+		// whatever the session's state.
 		if f.from == n.id() {
 			return // the leader's own clients' syncs never come here
 		}
 		n.leadSync(f)
 		return
-	case f.op == proto.OpCreateSession && compat:
-		// The owner lives in the leader's memory only.
-		txn = &hdr
-		txn.Type, txn.TimeOut = proto.OpCreateSession, f.timeout
-		n.owners[f.session] = f.from
 	}
-	if txn != nil {
-		n.propose(txn)
-		return
+	owner, live := n.liveSession(f.session)
+	if live && owner == 0 && f.op != proto.OpCreateSession && f.op != tree.OpMoveSession {
+		owner = n.memoryOwner(f.session, f.from)
 	}
+	moved := live && owner != 0 && owner != f.from
+	var txn *tree.Txn
 	switch f.op {
 	case proto.OpCreateSession:
 		txn = &hdr
 		txn.Type, txn.TimeOut, txn.Owner = proto.OpCreateSession, f.timeout, f.from
 	case tree.OpMoveSession:
-		if compat {
-			return // never sent in compat mode; REVALIDATE moves sessions
-		}
 		if !live {
 			// Its closeSession is applied or proposed: when the requesting
 			// server applies it, it refuses the waiting handshake.
@@ -167,14 +156,6 @@ func (n *Node) lead(f *forwarded, rec proto.Record) {
 			txn = errTxn(proto.ErrMarshallingError)
 			break
 		}
-		if f.op == proto.OpSync {
-			txn = &hdr
-			txn.Type = proto.OpSync
-			if sr, ok := rec.(*proto.SyncRequest); ok {
-				txn.Path = sr.Path
-			}
-			break
-		}
 		txn = n.tree.Prepare(hdr, tree.Caller{SessionID: f.session, Auth: f.auth}, f.op, rec)
 	}
 	n.propose(txn)
@@ -186,8 +167,8 @@ func (n *Node) lead(f *forwarded, rec proto.Record) {
 // moveSession, so that no request forwarded after a move was proposed is
 // applied for the old owner. Owner 0 is unknown.
 //
-// In compat mode the owner is the one the leader keeps in memory (owners;
-// 0 while unknown).
+// A session whose replicated owner is unknown has the one the leader keeps
+// in memory (owners, peercaps.go; 0 while unknown there too).
 func (n *Node) liveSession(id int64) (owner int64, live bool) {
 	if s := n.sessions[id]; s != nil {
 		if s.closing {
@@ -198,7 +179,7 @@ func (n *Node) liveSession(id int64) (owner int64, live bool) {
 	if p, ok := n.proposedOwners[id]; ok {
 		owner, live = p.owner, true
 	}
-	if n.cfg.ZooKeeperPeers {
+	if owner == 0 {
 		owner = n.owners[id]
 	}
 	return owner, live
@@ -206,7 +187,7 @@ func (n *Node) liveSession(id int64) (owner int64, live bool) {
 
 // propose hands a prepared txn to zab.
 func (n *Node) propose(txn *tree.Txn) {
-	n.checkCompatTxn(txn)
+	n.checkProposable(txn)
 	if txn.Type != proto.OpError {
 		// ZooKeeper's TxnDigest: the tree digest once this txn is applied
 		// (every txn but a failed single op carries one).

@@ -21,10 +21,11 @@ import (
 // learns the outcome in order), and proposes it; every replica applies
 // committed txns in zxid order, and the server holding the session answers.
 // Sessions are created, closed and expired by txns the leader proposes, so
-// ephemerals vanish everywhere at the same zxid. sync is a txn too: a read
-// after it reflects every write committed before the sync was issued. In
-// compat mode (Config.ZooKeeperPeers, compat.go) sync and session moves
-// work as ZooKeeper's do instead, with SYNC and REVALIDATE packets.
+// ephemerals vanish everywhere at the same zxid. A sync is answered once
+// what was proposed before it committed and the leader confirmed it still
+// leads: a read after it reflects every write committed before the sync
+// was issued. What goes on each peer link beyond ZooKeeper's protocol
+// depends on that link's capabilities (peercaps.go).
 //
 // With Config.ReadOnlyMode, a server that has been looking for a leader for
 // a grace period serves read-only clients from its own state, with local
@@ -72,21 +73,24 @@ type Node struct {
 	// succeeds.
 	held []heldRequest
 
-	// Compat mode (compat.go): owners are the session owners the leader
-	// keeps in memory only, as ZooKeeper's SessionTrackerImpl does (0 or
-	// absent: unknown, set by the next request); leaderSyncs are syncs the
+	// peercaps.go: owners are the session owners the leader keeps in
+	// memory for sessions whose replicated owner is unknown, as ZooKeeper's
+	// SessionTrackerImpl does (0 or absent: unknown, set by the next
+	// request); movedHere are the zxids of the moves the leader answered
+	// this learner's REVALIDATEs with, by session; leaderSyncs are syncs the
 	// leader answers once the proposals outstanding at their arrival
 	// commit; learnerSyncs are this learner's forwarded syncs waiting for
 	// their SYNC, in order; syncsDue are syncs whose SYNC arrived, waiting
 	// for what committed before it to apply.
 	owners       map[int64]int64
+	movedHere    map[int64]int64
 	leaderSyncs  []pendingSync
 	learnerSyncs []pendingSync
 	syncsDue     []pendingSync
 
 	// pendingConnects are handshakes waiting for the txn that creates
-	// their session or moves it to this server (in compat mode, for the
-	// REVALIDATE reply), by session id.
+	// their session or moves it to this server (or for the REVALIDATE
+	// reply), by session id.
 	pendingConnects map[int64]ConnID
 	// touched are sessions seen alive here since the last report to the
 	// leader, with their timeouts (learners only).
@@ -143,6 +147,7 @@ func Restore(cfg Config, d Durable) (*Node, error) {
 		proposedOwners:  map[int64]proposedOwner{},
 		pendingConnects: map[int64]ConnID{},
 		owners:          map[int64]int64{},
+		movedHere:       map[int64]int64{},
 		touched:         map[int64]int32{},
 		localSessions:   map[int64]*session{},
 		nextSession:     initialSessionID(cfg.ServerID, cfg.StartTime),
@@ -366,6 +371,7 @@ func (n *Node) stopServing(why string) {
 	clear(n.pendingConnects)
 	clear(n.touched)
 	clear(n.owners)
+	clear(n.movedHere)
 	n.leaderSyncs, n.learnerSyncs, n.syncsDue = nil, nil, nil
 	for _, s := range n.sessions {
 		s.closing = false

@@ -158,7 +158,10 @@ func FuzzPeerPayload(f *testing.F) {
 	f.Add(false, encodeTouches([]quorum.Touch{{Session: 1, Timeout: 1000}}))
 	f.Add(false, []byte{0, 0, 0, 1, 0xff})
 	f.Fuzz(func(t *testing.T, compat bool, payload []byte) {
-		c := newClusterWith(t, 3, func(cfg *Config) { cfg.ZooKeeperPeers = compat })
+		c := newCluster(t, 3)
+		if compat {
+			c.linkCaps = zooKeeperLinks
+		}
 		leader := c.waitLeader()
 		a, _ := c.followers(leader)
 		epoch := c.nodes[leader].Status().Epoch

@@ -20,8 +20,8 @@ type session struct {
 	// session when a moveSession applies. 0 means unknown: a session loaded
 	// from a snapshot (whose format has no owner, after a restart or a SNAP
 	// sync) may be served by any server until its client reconnects, which
-	// moves it. Always 0 in compat mode, where only the leader knows owners
-	// (Node.owners, compat.go).
+	// moves it (the leader then keeps the first requester as the owner in
+	// memory, Node.owners, peercaps.go).
 	owner int64
 	// closing is set once a closeSession txn was proposed for it.
 	closing bool

@@ -18,13 +18,10 @@ type heldRequest struct {
 // reconnect elsewhere with their sessions. If no follower catches up within
 // the configured ticks the transfer is abandoned and the held requests are
 // led. It returns false, changing nothing, unless this server is an
-// established leader with a synced voting follower; always in compat mode
-// (Config.ZooKeeperPeers), since ZooKeeper has no TIMEOUTNOW: the leader
-// just stops, as a ZooKeeper leader does.
+// established leader with a synced voting follower whose link has
+// zab.CapTransfer: ZooKeeper has no TIMEOUTNOW, so among ZooKeeper
+// followers only the leader just stops, as a ZooKeeper leader does.
 func (n *Node) TransferLeadership() bool {
-	if n.cfg.ZooKeeperPeers {
-		return false
-	}
 	ok := n.zab.TransferLeadership()
 	n.pump()
 	return ok

@@ -110,6 +110,10 @@ func decodeMessage(b []byte, maxSnapshot int, alias bool) (m zab.Message, stream
 	if streamed && (m.Type != zab.MsgSnap || m.Snapshot != nil) {
 		return zab.Message{}, false, fmt.Errorf("%w: stream flag on a %v or with an inline snapshot", ErrMalformed, m.Type)
 	}
+	if m.Type == zab.MsgFollowerInfo || m.Type == zab.MsgLeaderInfo {
+		// This codec links two zabkeeper servers only: every extension.
+		m.Caps = zab.AllCaps
+	}
 	return m, streamed, nil
 }
 

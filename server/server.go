@@ -250,9 +250,8 @@ func (s *Server) recover() error {
 		Voters:             voters,
 		Observers:          observers,
 		Seed:               randomSeed(),
-		// peerProtocol=zookeeper: behave on the wire exactly as a
-		// ZooKeeper 3.8 peer (engine compat mode).
-		ZooKeeperPeers: s.cfg.PeerProtocol == PeerProtocolZooKeeper,
+		// What the engine sends each peer beyond ZooKeeper's protocol
+		// follows the capabilities the peer transport stamps per link.
 	}
 	// The snapshot is read straight from its file into the tree.
 	last, err := disk.Recover(s.snapDir, wal, func(zxid int64, body io.Reader) error {

@@ -30,7 +30,6 @@ func newEngineReplica(c ReplicaConfig, d Durable) (Replica, error) {
 		FinalizeWaitMs:    c.FinalizeWaitMs,
 		MaxLogEntries:     c.MaxLogEntries,
 		ReadOnlyMode:      c.ReadOnlyMode,
-		ZooKeeperPeers:    c.ZooKeeperPeers,
 		Seed:              c.Seed,
 		Tree:              tree.Options{ConfigData: engine.SimulatedConfigData(c.Voters, c.Observers)},
 	}, engine.Durable{HardState: d.HardState, SnapshotZxid: d.SnapshotZxid, Snapshot: d.Snapshot, Log: d.Log})
@@ -40,15 +39,16 @@ func newEngineReplica(c ReplicaConfig, d Durable) (Replica, error) {
 	return &engineReplica{n: n}, nil
 }
 
-func (r *engineReplica) Tick(now int64)       { r.n.Tick(now) }
-func (r *engineReplica) Step(m zab.Message)   { r.n.Step(m) }
-func (r *engineReplica) Disconnect(c uint64)  { r.n.Disconnect(engine.ConnID(c)) }
-func (r *engineReplica) Persisted(zxid int64) { r.n.Persisted(zxid) }
-func (r *engineReplica) HasReady() bool       { return r.n.HasReady() }
-func (r *engineReplica) Advance()             { r.n.Advance() }
-func (r *engineReplica) Status() zab.Status   { return r.n.Status() }
-func (r *engineReplica) LastZxid() int64      { return r.n.LastZxid() }
-func (r *engineReplica) Digest() uint64       { return r.n.Tree().Digest() }
+func (r *engineReplica) Tick(now int64)           { r.n.Tick(now) }
+func (r *engineReplica) Step(m zab.Message)       { r.n.Step(m) }
+func (r *engineReplica) Disconnect(c uint64)      { r.n.Disconnect(engine.ConnID(c)) }
+func (r *engineReplica) Persisted(zxid int64)     { r.n.Persisted(zxid) }
+func (r *engineReplica) HasReady() bool           { return r.n.HasReady() }
+func (r *engineReplica) TransferLeadership() bool { return r.n.TransferLeadership() }
+func (r *engineReplica) Advance()                 { r.n.Advance() }
+func (r *engineReplica) Status() zab.Status       { return r.n.Status() }
+func (r *engineReplica) LastZxid() int64          { return r.n.LastZxid() }
+func (r *engineReplica) Digest() uint64           { return r.n.Tree().Digest() }
 
 func (r *engineReplica) Ephemerals(session int64) []string {
 	return r.n.Tree().Ephemerals(session)

@@ -1,7 +1,10 @@
 package sim
 
 import (
+	"math/rand/v2"
 	"slices"
+
+	"github.com/zabkeeper/zabkeeper/engine/zab"
 )
 
 // profile is a seed's swarm draw: which faults it injects and how often.
@@ -156,9 +159,55 @@ func (sm *Sim) injectCrash() {
 		return
 	}
 	s := up[sm.rng.IntN(len(up))]
+	if sm.gracefulStop(s) {
+		return
+	}
 	sm.fault("crash")
 	sm.crash(s, "injected")
 	sm.scheduleRestart(s)
+}
+
+// stopDraws decides which crashes of an established leader are graceful
+// stops instead (a SIGTERM of a rolling restart: the leader hands
+// leadership over, then goes down), from a generator seeded by the seed
+// alone: drawing from the run's own generator would change every later
+// draw of old seeds. Half of the seeds have none.
+type stopDraws struct {
+	rng  *rand.Rand
+	prob float64
+}
+
+func newStopDraws(seed uint64) stopDraws {
+	r := rand.New(rand.NewPCG(seed, 0x73746f70)) // "stop"
+	d := stopDraws{rng: r}
+	if r.IntN(2) == 0 {
+		d.prob = 0.2 + 0.6*r.Float64()
+	}
+	return d
+}
+
+// gracefulStopTicks is how long a stopping leader waits for its transfer
+// before it goes down: past the engine's transfer timeout.
+const gracefulStopTicks = 2 * zab.DefaultTransferTicks
+
+// gracefulStop stops s gracefully if it is an established leader and the
+// seed's draw says so: it starts a leadership transfer and goes down
+// gracefulStopTicks later, whether the transfer succeeded or not. False
+// when s is to crash as drawn.
+func (sm *Sim) gracefulStop(s *server) bool {
+	st := s.r.Status()
+	if sm.stops.prob == 0 || st.Role != zab.Leading || !st.Established || sm.stops.rng.Float64() >= sm.stops.prob {
+		return false
+	}
+	sm.fault("graceful-stop")
+	ok := s.r.TransferLeadership()
+	sm.tracef(s.id, "n%d graceful stop: leadership transfer started=%v", s.id, ok)
+	if ok {
+		sm.report.Counters["transfers"]++
+	}
+	sm.drive(s)
+	sm.schedule(&event{at: sm.now + gracefulStopTicks*s.tickInterval(sm.tickMs), kind: evStop, node: s.id, gen: s.gen})
+	return true
 }
 
 func (sm *Sim) scheduleRestart(s *server) {

@@ -47,7 +47,9 @@ const (
 	PeerZabkeeper = "zabkeeper"
 )
 
-// zooKeeperPeers reports whether a run is in compat mode: as forced, or
+// zooKeeperPeers reports whether a run's servers speak ZooKeeper's peer
+// protocol (netstub/zklink, whose links carry the capabilities it
+// negotiates), rather than the native codec (every capability): as forced, or
 // one seed in four, from a generator seeded by the seed alone (drawing from
 // the run's own generator would change every later draw of old seeds).
 func zooKeeperPeers(o *Options) bool {
@@ -90,11 +92,14 @@ type Options struct {
 	VisualizationDir string
 	// NewReplica builds replicas; nil means the real engine.Node.
 	NewReplica Factory
-	// PeerProtocol is the servers' peer protocol: "zookeeper" runs every
-	// server in compat mode (engine.Config.ZooKeeperPeers), "zabkeeper"
-	// in native mode, "" lets the seed choose (one seed in four in compat
-	// mode, drawn from a generator of its own so the rest of the seed's
-	// draws stay as they were).
+	// PeerProtocol is the servers' peer protocol, which picks the routing
+	// and the codec of every hop: "zookeeper" runs every link through
+	// netstub/zklink (stamping the capabilities it negotiates: none before
+	// the hello, so every server behaves toward the others as toward
+	// ZooKeeper servers), "zabkeeper" through the native codec (every
+	// capability), "" lets the seed choose (one seed in four ZooKeeper's,
+	// drawn from a generator of its own so the rest of the seed's draws
+	// stay as they were).
 	PeerProtocol string
 	// NoObligationChecks turns off the durability-obligation checks
 	// (obligations.go), to measure what the faults and the end-to-end

@@ -27,6 +27,9 @@ type Replica interface {
 	Ephemerals(session int64) []string
 	// Snapshot serializes the applied state (at LastZxid).
 	Snapshot() (zxid int64, data []byte)
+	// TransferLeadership starts handing leadership over, for a leader
+	// about to stop (engine.Node.TransferLeadership).
+	TransferLeadership() bool
 }
 
 // Batch is one Ready of a Replica: engine.Ready itself, with its
@@ -64,9 +67,7 @@ type ReplicaConfig struct {
 	MaxLogEntries int
 	// ReadOnlyMode is readonlymode.enabled.
 	ReadOnlyMode bool
-	// ZooKeeperPeers is engine.Config.ZooKeeperPeers (compat mode).
-	ZooKeeperPeers bool
-	Seed           uint64
+	Seed         uint64
 }
 
 // Durable is what a replica restarts from (mirrors engine.Durable).

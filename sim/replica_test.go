@@ -18,6 +18,7 @@ func (*deadReplica) Connect(uint64, *proto.ConnectRequest, string, int64)    {}
 func (*deadReplica) Submit(uint64, int32, proto.OpCode, proto.Record, int64) {}
 func (*deadReplica) Disconnect(uint64)                                       {}
 func (*deadReplica) Persisted(int64)                                         {}
+func (*deadReplica) TransferLeadership() bool                                { return false }
 func (*deadReplica) HasReady() bool                                          { return false }
 func (*deadReplica) Ready() Batch                                            { return Batch{} }
 func (*deadReplica) Advance()                                                {}

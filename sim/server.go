@@ -20,6 +20,8 @@ type server struct {
 	id       int64
 	observer bool
 	r        Replica
+	// caps are the link capabilities this incarnation was told (caps.go).
+	caps linkCaps
 	// st is the machine's disk, kept by the real disk package.
 	st *storage
 	up bool
@@ -160,7 +162,6 @@ func (sm *Sim) start(s *server) bool {
 	}
 	cfg := sm.replicaConfig(s)
 	cfg.ReadOnlyMode = sm.prof.readOnly
-	cfg.ZooKeeperPeers = sm.zkPeers
 	r, err := sm.factory(cfg, d)
 	if err != nil {
 		s.broken = true
@@ -172,6 +173,7 @@ func (sm *Sim) start(s *server) bool {
 		s.zk, s.qc = zklink.NewConns(s.id, sm.zkConfig), map[*zklink.Conn]*qconn{}
 	}
 	s.conns = map[uint64]*conn{}
+	s.caps = newLinkCaps()
 	s.closed = nil
 	s.base = d.SnapshotZxid
 	s.mirror = s.mirror[:0]
@@ -346,6 +348,7 @@ func (h readyHandler) Send(msgs []zab.Message) {
 	for _, m := range msgs {
 		m.From = s.id
 		sm.observeSend(s, m)
+		sm.checkLinkCaps(s, m)
 		if sm.traceOn(s.id) {
 			sm.tracef(s.id, "n%d %s send %s to n%d", s.id, roleName(s.status), describeMsg(m), m.To)
 		}

@@ -29,8 +29,11 @@ const (
 // Sim is one run's whole world. Everything in it is driven from Run's loop
 // on one goroutine.
 type Sim struct {
-	opts    Options
-	rng     *rand.Rand
+	opts Options
+	rng  *rand.Rand
+	// stops decides which crashes of a leader are graceful stops
+	// (faults.go), from a generator of its own.
+	stops   stopDraws
 	now     int64 // virtual µs
 	events  *queue
 	net     *netstub.Network
@@ -41,7 +44,7 @@ type Sim struct {
 	clients []*client
 	factory Factory
 	prof    profile
-	// zkPeers runs every server in compat mode (Options.PeerProtocol).
+	// zkPeers routes every hop through netstub/zklink (Options.PeerProtocol).
 	zkPeers bool
 	check   *checker
 	hist    history
@@ -142,6 +145,7 @@ func newSim(opts Options) *Sim {
 		sm.prof.readOnly = true
 	}
 	sm.report = Report{Seed: opts.Seed, Nodes: nodes, Observers: observers, Clients: clients, FaultsByKind: map[string]int{}, Counters: map[string]int{}}
+	sm.stops = newStopDraws(opts.Seed)
 	if sm.zkPeers = zooKeeperPeers(&sm.opts); sm.zkPeers {
 		sm.report.Counters["zookeeper-peers"] = 1
 	}
@@ -299,6 +303,7 @@ func (sm *Sim) stepMsg(s *server, m zab.Message) {
 	case m.Type == zab.MsgAck && zab.Counter(m.Zxid) == 0:
 		sm.noteNewLeaderAck(m)
 	}
+	sm.noteLinkCaps(s, m)
 	s.r.Step(m)
 	sm.drive(s)
 }
@@ -333,6 +338,11 @@ func (sm *Sim) handle(e *event) {
 	case evRestart:
 		s := sm.server(e.node)
 		sm.onRestart(s)
+	case evStop:
+		if s := sm.server(e.node); s.up && s.gen == e.gen {
+			sm.crash(s, "graceful stop")
+			sm.scheduleRestart(s)
+		}
 	case evToServer:
 		if s := e.cn.srv; s.up && sm.now < s.pausedTill {
 			s.held = append(s.held, held{ev: e})

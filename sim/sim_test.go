@@ -23,7 +23,7 @@ var (
 	flagFaults   = flag.String("faults", "all", "fault kinds: all, none, or a list of net,crash,disk,clock")
 	flagDuration = flag.Duration("duration", 0, "fault phase length in virtual time (0 = 20s)")
 	flagTrace    = flag.Bool("simtrace", false, "print the trace of -seed to stdout")
-	flagPeers    = flag.String("peer-protocol", "", "zookeeper (compat mode), zabkeeper, or empty = drawn per seed")
+	flagPeers    = flag.String("peer-protocol", "", "zookeeper (netstub/zklink), zabkeeper, or empty = drawn per seed")
 )
 
 // ciSeeds is the default seed count per cluster size: a couple of minutes on
@@ -307,10 +307,10 @@ func TestSimDiskFaultsReplay(t *testing.T) {
 	t.Fatal("no seed in 1..60 tore a write, failed an fsync and corrupted a disk")
 }
 
-// TestSimZooKeeperPeers runs seeds with every server in compat mode
-// (engine.Config.ZooKeeperPeers: REVALIDATE, SYNC, owners in the leader's
-// memory), under the same invariants and Porcupine; TestSim runs one seed
-// in four so too.
+// TestSimZooKeeperPeers runs seeds with every link through ZooKeeper's
+// peer protocol and no capabilities (REVALIDATE, no moveSession REQUEST,
+// no TIMEOUTNOW), under the same invariants and Porcupine; TestSim runs
+// one seed in four so too.
 func TestSimZooKeeperPeers(t *testing.T) {
 	seeds := 10
 	if testing.Short() {
@@ -331,7 +331,8 @@ func TestSimZooKeeperPeers(t *testing.T) {
 	}
 }
 
-// One seed in four draws compat mode, the same way on every run.
+// One seed in four draws ZooKeeper's peer protocol, the same way on every
+// run.
 func TestSimDrawsZooKeeperPeers(t *testing.T) {
 	compat := 0
 	for seed := uint64(1); seed <= 200; seed++ {

@@ -55,7 +55,7 @@ func simFlags(out io.Writer, o *simOptions) *flag.FlagSet {
 	fs.IntVar(&o.observers, "observers", -1, "observers (-1 = the seed draws 0 or 1)")
 	fs.IntVar(&o.clients, "clients", 0, "client sessions (0 = the seed draws 2-6)")
 	fs.StringVar(&o.faults, "faults", "all", "fault kinds: all, none, or a comma list of net,crash,disk,clock")
-	fs.StringVar(&o.peers, "peer-protocol", "", "peer protocol of every server: zookeeper (compat mode), zabkeeper, or empty = the seed draws (one in four zookeeper)")
+	fs.StringVar(&o.peers, "peer-protocol", "", "peer protocol of every server: zookeeper (netstub/zklink, no link capabilities yet), zabkeeper, or empty = the seed draws (one in four zookeeper)")
 	fs.DurationVar(&o.duration, "duration", 0, "virtual time of the fault phase (0 = 20s); the liveness phase follows")
 	fs.BoolVar(&o.trace, "trace", false, "print the readable trace of --seed to stdout")
 	fs.Int64Var(&o.traceNode, "trace-node", 0, "trace only this server (0 = all)")

@@ -54,6 +54,16 @@ const (
 	// FollowerDropsWatchEvents: followers and observers never deliver watch
 	// events (the leader does), so watches set through them never fire.
 	FollowerDropsWatchEvents
+	// TransferIgnoresCaps: a leader handing over sends TIMEOUTNOW to every
+	// synced follower and may choose any as its successor, including one
+	// whose link lacks CapTransfer (a ZooKeeper server, which knows no
+	// such packet).
+	TransferIgnoresCaps
+	// MoveRequestIgnoresCaps: a learner moves a reconnecting client's
+	// session with a REQUEST of op -12 (moveSession) whatever its leader's
+	// link says; a ZooKeeper leader makes no txn of it and never answers,
+	// so the client's handshake hangs.
+	MoveRequestIgnoresCaps
 	numBugs
 )
 
@@ -72,6 +82,8 @@ var names = [...]string{
 	EstablishWithoutNewLeaderQuorum: "establish-without-newleader-quorum",
 	LeaderSkipsEpochPersist:         "leader-skips-epoch-persist",
 	FollowerDropsWatchEvents:        "follower-drops-watch-events",
+	TransferIgnoresCaps:             "transfer-ignores-caps",
+	MoveRequestIgnoresCaps:          "move-request-ignores-caps",
 }
 
 func (b Bug) String() string {

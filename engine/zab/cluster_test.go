@@ -116,6 +116,7 @@ type simNode struct {
 // every step.
 type cluster struct {
 	t          testing.TB
+	caps       func(a, b int64) Caps
 	rng        *rand.Rand
 	ids        []int64
 	voters     []int64
@@ -148,6 +149,9 @@ type clusterOpts struct {
 	maxLog            int
 	initial           map[int64]Initial
 	down              []int64 // start crashed
+	// caps, if set, are the capabilities stamped on the FOLLOWERINFO and
+	// LEADERINFO between two servers; AllCaps if nil.
+	caps func(a, b int64) Caps
 }
 
 func newCluster(t testing.TB, o clusterOpts) *cluster {
@@ -163,6 +167,7 @@ func newCluster(t testing.TB, o clusterOpts) *cluster {
 		proposed:   map[string]bool{},
 		sent:       map[MsgType]int{},
 		maxLog:     o.maxLog,
+		caps:       o.caps,
 	}
 	for i := 1; i <= o.voters; i++ {
 		c.voters = append(c.voters, int64(i))
@@ -315,6 +320,14 @@ func (c *cluster) doPartition(group []int64, silent bool) {
 }
 
 func (c *cluster) stepNode(id int64, m Message) {
+	if m.Type == MsgFollowerInfo || m.Type == MsgLeaderInfo {
+		// Every link is between two zabkeeper servers, as the native
+		// transport stamps it, unless the test says otherwise.
+		m.Caps = AllCaps
+		if c.caps != nil {
+			m.Caps = c.caps(m.From, m.To)
+		}
+	}
 	c.nodes[id].p.Step(m)
 	c.handleReady(id)
 }

@@ -1,9 +1,9 @@
 package zab
 
 // Leadership confirmation: a round trip that proves this server still led
-// after some moment. A sync answered without a txn (compat mode, where
-// ZooKeeper's leader answers once the outstanding proposals commit,
-// ZOOKEEPER-1675) waits for one, so a leader cut off from its quorum — and
+// after some moment. A sync, answered without a txn (where ZooKeeper's
+// leader answers once the outstanding proposals commit, ZOOKEEPER-1675),
+// waits for one, so a leader cut off from its quorum — and
 // maybe already replaced — never answers a sync with stale data.
 //
 // No new packet: the round is PINGs. The leader's PING carries its last

@@ -42,6 +42,7 @@ func (p *Peer) handleFollowerInfo(m Message) {
 		observer:      !p.isVoter(m.From),
 		stage:         recInfo,
 		acceptedEpoch: m.Epoch,
+		caps:          m.Caps,
 	}
 	p.links++
 	r.link = p.links

@@ -44,6 +44,8 @@ type learnerRecord struct {
 	// the learner's echoes (confirm.go).
 	pingVal, replyVal int64
 	pingRun, replyRun int
+	// caps are the link's capabilities, from FOLLOWERINFO (caps.go).
+	caps Caps
 }
 
 // leaderState is the state of a leader from election to step-down.

@@ -32,6 +32,8 @@ type learnerState struct {
 	// diffTo is the zxid a DIFF named: the sync stream must reach it by
 	// NEWLEADER.
 	diffTo int64
+	// leaderCaps are the link's capabilities, from LEADERINFO (caps.go).
+	leaderCaps Caps
 }
 
 func (p *Peer) becomeLearner(leader int64, role Role) {
@@ -155,6 +157,7 @@ func (p *Peer) handleLeaderInfo(m Message) {
 		p.setHardState(hs)
 	}
 	p.epoch = newEpoch
+	p.learn.leaderCaps = m.Caps
 	p.learn.stage = lsAckEpoch
 	p.send(Message{Type: MsgAckEpoch, To: p.leader, Epoch: ack, Zxid: p.log.last()})
 }

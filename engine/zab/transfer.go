@@ -1,5 +1,7 @@
 package zab
 
+import "github.com/zabkeeper/zabkeeper/engine/bugs"
+
 // Leadership transfer, for a leader about to stop (a SIGTERM, a rolling
 // restart). ZooKeeper has none: its followers notice a stopped leader only
 // after syncLimit ticks of silence and then elect, so every restart of a
@@ -39,7 +41,8 @@ type transferState struct {
 // TransferLeadership starts handing leadership over to the most up-to-date
 // follower, for a leader that is about to stop. It returns false, changing
 // nothing, unless this server is an established leader with at least one
-// synced voting follower and no transfer under way. Progress shows in
+// synced voting follower whose link has CapTransfer, and no transfer under
+// way. Progress shows in
 // Status: Transferring while waiting for a follower to catch up, then
 // HandedOver (and no longer Leading) once the target was told to take over.
 func (p *Peer) TransferLeadership() bool {
@@ -55,11 +58,17 @@ func (p *Peer) TransferLeadership() bool {
 }
 
 // transferCandidates returns, in id order, the synced voting followers
-// that acknowledged at least zxid.
+// that acknowledged at least zxid and whose link has CapTransfer: a
+// ZooKeeper follower knows no TIMEOUTNOW, so it is never told one, nor
+// chosen as the successor (it just sees this leader's link close).
 func (p *Peer) transferCandidates(zxid int64) []int64 {
 	var out []int64
 	for _, id := range p.lead.ids() {
-		if r := p.lead.learners[id]; !r.observer && r.stage == recUpToDate && r.ackedUpTo >= zxid {
+		r := p.lead.learners[id]
+		if r.caps&CapTransfer == 0 && !bugs.Active(bugs.TransferIgnoresCaps) {
+			continue
+		}
+		if !r.observer && r.stage == recUpToDate && r.ackedUpTo >= zxid {
 			out = append(out, id)
 		}
 	}

@@ -138,6 +138,39 @@ func TestTransferLeadershipRefused(t *testing.T) {
 	require.False(t, o.transfer(ol))
 }
 
+// TIMEOUTNOW goes only to followers whose link has CapTransfer, and the
+// successor is one of them; with none, there is no transfer.
+func TestTransferLeadershipOnlyToCapTransferFollowers(t *testing.T) {
+	zkLike := func(a, b int64) Caps {
+		if a <= 2 || b <= 2 {
+			return 0 // servers 1 and 2 behave as ZooKeeper servers
+		}
+		return AllCaps
+	}
+	c := newCluster(t, clusterOpts{voters: 5, seed: 3, caps: zkLike})
+	l := c.awaitSynced(5000)
+	require.Greater(t, l, int64(2), "fast leader election ranks the highest ids first")
+	require.True(t, c.transfer(l))
+	require.NotNil(t, c.nodes[l].p.successor)
+	require.Greater(t, c.nodes[l].p.successor.Leader, int64(2))
+	told := 0
+	for k, q := range c.queues {
+		for _, m := range q {
+			if m.Type == MsgTimeoutNow {
+				require.Equal(t, l, k[0])
+				require.Greater(t, m.To, int64(2), "TIMEOUTNOW to a server without CapTransfer")
+				told++
+			}
+		}
+	}
+	require.Equal(t, 2, told, "both capable followers")
+
+	none := newCluster(t, clusterOpts{voters: 3, seed: 3, caps: func(a, b int64) Caps { return CapStreamSnap | CapMoveRequest }})
+	nl := none.awaitSynced(5000)
+	require.False(t, none.transfer(nl), "no follower takes TIMEOUTNOW")
+	require.True(t, none.nodes[nl].p.Status().Established)
+}
+
 // The chosen successor dies before the election ends: the departing server
 // votes for it only in that one election, then normally, so the survivors
 // elect a leader instead of waiting for a dead one again and again.

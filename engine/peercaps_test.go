@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -11,31 +12,47 @@ import (
 	"github.com/zabkeeper/zabkeeper/proto/quorum"
 )
 
-// Compat mode (Config.ZooKeeperPeers): REVALIDATE, SYNC, owners in the
-// leader's memory, and only txns ZooKeeper applies as we do.
+// Per-link capabilities (peercaps.go): over links without any (to a
+// ZooKeeper server, or one behaving as such) REVALIDATE moves sessions,
+// no moveSession REQUEST and no TIMEOUTNOW is sent; sync is answered by
+// SYNC on every link; only txns ZooKeeper applies as we do are proposed.
 
-func newCompatCluster(t *testing.T, size int) *cluster {
-	return newClusterWith(t, size, func(cfg *Config) { cfg.ZooKeeperPeers = true })
+// zooKeeperLinks gives every link no capabilities: each server behaves
+// toward each other as toward ZooKeeper servers.
+func zooKeeperLinks(a, b int64) zab.Caps { return 0 }
+
+func newZooKeeperLinkCluster(t *testing.T, size int) *cluster {
+	c := newCluster(t, size)
+	c.linkCaps = zooKeeperLinks
+	return c
 }
 
-// requireZooKeeperTxns checks that every txn server id logged is one
-// ZooKeeper 3.8 applies as we do.
-func (c *cluster) requireZooKeeperTxns(id int64) {
+// requireNoSyncTxns checks that server id logged no sync txn: a sync is
+// answered without one, on every link.
+func (c *cluster) requireNoSyncTxns(id int64) {
 	c.t.Helper()
 	for _, txn := range c.logged(id, 0) {
-		require.NotEqual(c.t, tree.OpMoveSession, txn.Type, "zxid 0x%x", txn.Zxid)
 		require.NotEqual(c.t, proto.OpSync, txn.Type, "zxid 0x%x", txn.Zxid)
-		require.Zero(c.t, txn.Owner, "zxid 0x%x: no owner extension", txn.Zxid)
 	}
 }
 
-func TestCompatRevalidateMovesSession(t *testing.T) {
-	c := newCompatCluster(t, 3)
+// moves returns the moveSession txns server id logged after zxid.
+func (c *cluster) moves(id, after int64) []*tree.Txn {
+	var out []*tree.Txn
+	for _, txn := range c.logged(id, after) {
+		if txn.Type == tree.OpMoveSession {
+			out = append(out, txn)
+		}
+	}
+	return out
+}
+
+func TestRevalidateMovesSessionAndReplicatesTheMove(t *testing.T) {
+	c := newZooKeeperLinkCluster(t, 3)
 	leader := c.waitLeader()
 	a, b := c.followers(leader)
 	r := c.open(a, 1)
 	sid := r.SessionID
-	require.Equal(t, a, c.nodes[leader].owners[sid], "createSession's forwarder owns it, in the leader's memory")
 	o := c.call(a, 1, 1, proto.OpCreate, &proto.CreateRequest{Path: "/e", ACL: proto.OpenACLUnsafe, Flags: proto.ModeEphemeral})
 	require.Equal(t, proto.ErrOK, o.Header.Err)
 	seen := o.Header.Zxid
@@ -47,7 +64,7 @@ func TestCompatRevalidateMovesSession(t *testing.T) {
 	require.Equal(t, sid, outs[0].Connect.SessionID)
 	require.Equal(t, r.Passwd, outs[0].Connect.Passwd)
 	require.EqualValues(t, 1500, outs[0].Connect.TimeOut)
-	require.Len(t, *pkts, 2, "REVALIDATE and its reply, nothing else")
+	require.Len(t, *pkts, 2, "REVALIDATE and its reply, no moveSession REQUEST")
 	s, timeout, err := quorum.DecodeRevalidate(&(*pkts)[0])
 	require.NoError(t, err)
 	require.Equal(t, sid, s)
@@ -56,34 +73,35 @@ func TestCompatRevalidateMovesSession(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, sid, s)
 	require.True(t, valid)
-	require.Equal(t, seen, c.nodes[leader].LastZxid(), "no txn moves the session")
-	require.Equal(t, b, c.nodes[leader].owners[sid])
-	require.Empty(t, c.take(a, 1), "a's stale connection lives on, as in ZooKeeper")
-
-	// A write through the stale connection fails with SessionMoved: its
-	// connection closes without a reply; the session lives on at b.
-	c.nodes[a].Submit(Request{Conn: 1, Xid: 2, Op: proto.OpSetData, Body: &proto.SetDataRequest{Path: "/e", Data: []byte("a"), Version: -1}, Time: c.now})
-	c.settle()
-	requireClosed(t, c.take(a, 1), "a's stale connection")
+	require.Equal(t, seen+1, (*pkts)[1].Zxid, "the reply names the move it replicates")
+	for _, id := range c.ids() {
+		mv := c.moves(id, seen)
+		require.Len(t, mv, 1, "server %d", id)
+		require.Equal(t, b, mv[0].Owner, "the learner that revalidated owns the session")
+		require.EqualValues(t, 1500, mv[0].TimeOut)
+	}
+	requireClosed(t, c.take(a, 1), "a's stale connection, closed by the move")
 	o = c.call(b, 2, 2, proto.OpSetData, &proto.SetDataRequest{Path: "/e", Data: []byte("b"), Version: -1})
 	require.Equal(t, proto.ErrOK, o.Header.Err)
 
-	// Reconnecting on the leader revalidates there: no packet, no txn.
+	// Reconnecting on the leader moves it there, by txn: no packet.
 	z := c.nodes[leader].LastZxid()
 	*pkts = nil
 	outs = c.reconnect(leader, 3, r, 0)
 	require.Len(t, outs, 1)
 	require.Equal(t, OutConnect, outs[0].Kind)
 	require.Empty(t, *pkts)
-	require.Equal(t, z, c.nodes[leader].LastZxid())
-	require.Equal(t, leader, c.nodes[leader].owners[sid])
+	mv := c.moves(leader, z)
+	require.Len(t, mv, 1)
+	require.Equal(t, leader, mv[0].Owner)
+	requireClosed(t, c.take(b, 2), "b's stale connection")
 	for _, id := range c.ids() {
-		c.requireZooKeeperTxns(id)
+		c.requireNoSyncTxns(id)
 	}
 }
 
-func TestCompatRevalidateRefused(t *testing.T) {
-	c := newCompatCluster(t, 3)
+func TestRevalidateRefused(t *testing.T) {
+	c := newZooKeeperLinkCluster(t, 3)
 	leader := c.waitLeader()
 	a, b := c.followers(leader)
 	l := c.nodes[leader]
@@ -118,13 +136,130 @@ func TestCompatRevalidateRefused(t *testing.T) {
 	require.Zero(t, outs[0].Connect.SessionID, "session expired, as ZooKeeper answers")
 	require.Equal(t, OutClose, outs[1].Kind)
 	require.Zero(t, c.nodes[b].SessionOf(2))
-	require.Empty(t, c.take(a, 1), "a's connection is untouched")
+	// The leader's real answer was valid, and it moved the session to b.
+	requireClosed(t, c.take(a, 1), "a's connection, closed by the move")
+}
+
+// A move away from a learner proposed before the one its REVALIDATE was
+// answered with does not close the client's new connection there when it
+// applies after the reply (the reply goes out at once, the older move
+// commits later).
+func TestOlderMoveDoesNotCloseARevalidatedConnection(t *testing.T) {
+	c := newZooKeeperLinkCluster(t, 3)
+	leader := c.waitLeader()
+	a, b := c.followers(leader)
+	r := c.open(a, 1)
+	l := c.nodes[leader]
+	c.hold(a)
+	c.hold(b)
+	// The leader's own reconnect proposes a move to the leader; b's
+	// REVALIDATE then gets its reply, and a later move to b, before the
+	// first move commits.
+	l.Connect(ConnectRequest{Conn: 7, Time: c.now, Req: &proto.ConnectRequest{TimeOut: 1500, SessionID: r.SessionID, Passwd: r.Passwd}})
+	c.nodes[b].Connect(ConnectRequest{Conn: 2, Time: c.now, Req: &proto.ConnectRequest{TimeOut: 1500, SessionID: r.SessionID, Passwd: r.Passwd}})
+	c.settle()
+	c.release(b)
+	c.release(a)
+	mv := c.moves(b, 0)
+	require.Len(t, mv, 2)
+	require.Equal(t, leader, mv[0].Owner)
+	require.Equal(t, b, mv[1].Owner)
+	outs := c.take(b, 2)
+	require.NotEmpty(t, outs)
+	require.Equal(t, OutConnect, outs[0].Kind)
+	require.Equal(t, r.SessionID, outs[0].Connect.SessionID)
+	for _, o := range outs[1:] {
+		require.NotEqual(t, OutClose, o.Kind, "the older move closed b's new connection")
+	}
+	require.Equal(t, r.SessionID, c.nodes[b].SessionOf(2))
+	o := c.call(b, 2, 1, proto.OpCreate, &proto.CreateRequest{Path: "/b", ACL: proto.OpenACLUnsafe})
+	require.Equal(t, proto.ErrOK, o.Header.Err)
+}
+
+// A leader with one learner of each kind: REVALIDATE from the one without
+// capabilities and op -12 from the one with them both replicate the move;
+// both learners' syncs are answered by SYNC; TIMEOUTNOW goes to the
+// capable follower only, which takes over.
+func TestMixedCapsLeader(t *testing.T) {
+	const zk = 1 // behaves as a ZooKeeper server toward everyone
+	c := newCluster(t, 3)
+	c.linkCaps = func(a, b int64) zab.Caps {
+		if a == zk || b == zk {
+			return 0
+		}
+		return zab.AllCaps
+	}
+	leader := c.waitLeader()
+	require.NotEqual(t, int64(zk), leader, "fast leader election ranks the highest id first")
+	native := 6 - leader - zk // the third of ids 1, 2, 3
+	r := c.open(native, 1)
+	z := c.nodes[leader].LastZxid()
+
+	pkts := c.appPackets()
+	outs := c.reconnect(zk, 2, r, 0)
+	require.Equal(t, OutConnect, outs[0].Kind)
+	require.Equal(t, r.SessionID, outs[0].Connect.SessionID)
+	require.Len(t, *pkts, 2)
+	require.Equal(t, quorum.Revalidate, (*pkts)[0].Type, "no op -12 on a link without CapMoveRequest")
+	mv := c.moves(native, z)
+	require.Len(t, mv, 1)
+	require.Equal(t, int64(zk), mv[0].Owner)
+
+	*pkts = nil
+	z = c.nodes[leader].LastZxid()
+	outs = c.reconnect(native, 3, r, 0)
+	require.Equal(t, OutConnect, outs[0].Kind)
+	require.Len(t, *pkts, 1, "op -12, answered by the txn")
+	require.Equal(t, quorum.Request, (*pkts)[0].Type)
+	mv = c.moves(zk, z)
+	require.Len(t, mv, 1)
+	require.Equal(t, native, mv[0].Owner)
+
+	// sync: SYNC on both links, no txn.
+	c.connect(zk, 4)
+	*pkts = nil
+	z = c.nodes[leader].LastZxid()
+	for _, id := range []int64{zk, native} {
+		conn := ConnID(4)
+		if id == native {
+			conn = 3
+		}
+		o := c.call(id, conn, 9, proto.OpSync, &proto.SyncRequest{Path: "/"})
+		require.Equal(t, proto.ErrOK, o.Header.Err, "server %d", id)
+	}
+	var types []quorum.PacketType
+	for _, p := range *pkts {
+		types = append(types, p.Type)
+	}
+	require.Equal(t, []quorum.PacketType{quorum.Request, quorum.Sync, quorum.Request, quorum.Sync}, types)
+	require.Equal(t, z, c.nodes[leader].LastZxid(), "no sync txn")
+
+	// Transfer: TIMEOUTNOW to the capable follower only.
+	var told []int64
+	prev := c.mangle
+	c.mangle = func(m *zab.Message) {
+		prev(m)
+		if m.Type == zab.MsgTimeoutNow {
+			told = append(told, m.To)
+		}
+	}
+	require.True(t, c.nodes[leader].TransferLeadership())
+	c.settle()
+	require.Equal(t, []int64{native}, told)
+	require.Equal(t, native, c.waitLeader())
 }
 
 // A learner's syncs are answered by SYNCs paired in order, each once what
 // committed before it is applied there; no sync txn is proposed.
-func TestCompatSyncFIFO(t *testing.T) {
-	c := newCompatCluster(t, 3)
+func TestSyncFIFO(t *testing.T) {
+	for _, caps := range []zab.Caps{0, zab.AllCaps} {
+		t.Run(fmt.Sprintf("caps=%d", caps), func(t *testing.T) { testSyncFIFO(t, caps) })
+	}
+}
+
+func testSyncFIFO(t *testing.T, caps zab.Caps) {
+	c := newCluster(t, 3)
+	c.linkCaps = func(a, b int64) zab.Caps { return caps }
 	leader := c.waitLeader()
 	a, _ := c.followers(leader)
 	c.connect(a, 1)
@@ -169,13 +304,13 @@ func TestCompatSyncFIFO(t *testing.T) {
 	c.nodes[a].Step(zab.Message{Type: zab.MsgApp, From: leader, To: a, Epoch: c.nodes[a].Status().Epoch, Payload: quorum.NewSync().Encode()})
 	require.Len(t, c.nodes[a].PeerErrors(), 1)
 	for _, id := range c.ids() {
-		c.requireZooKeeperTxns(id)
+		c.requireNoSyncTxns(id)
 	}
 }
 
 // The leader waits for the proposals outstanding when a sync arrived.
-func TestCompatLeaderSyncWaitsForOutstanding(t *testing.T) {
-	c := newCompatCluster(t, 3)
+func TestLeaderSyncWaitsForOutstanding(t *testing.T) {
+	c := newCluster(t, 3)
 	leader := c.waitLeader()
 	a, b := c.followers(leader)
 	c.connect(leader, 1)
@@ -194,8 +329,9 @@ func TestCompatLeaderSyncWaitsForOutstanding(t *testing.T) {
 	require.Equal(t, proto.ErrOK, outs[1].Header.Err)
 }
 
-func TestCompatNoLeadershipTransfer(t *testing.T) {
-	c := newCompatCluster(t, 3)
+// No follower with CapTransfer: no transfer, the leader just stops.
+func TestNoLeadershipTransferOverZooKeeperLinks(t *testing.T) {
+	c := newZooKeeperLinkCluster(t, 3)
 	leader := c.waitLeader()
 	require.False(t, c.nodes[leader].TransferLeadership())
 	c.settle()
@@ -203,9 +339,9 @@ func TestCompatNoLeadershipTransfer(t *testing.T) {
 	require.False(t, c.nodes[leader].Status().Transferring)
 }
 
-// A moveSession REQUEST has no place in compat mode.
-func TestCompatRefusesMoveSessionRequest(t *testing.T) {
-	c := newCompatCluster(t, 3)
+// A moveSession REQUEST on a link without CapMoveRequest is refused.
+func TestRefusesMoveSessionRequestWithoutCap(t *testing.T) {
+	c := newZooKeeperLinkCluster(t, 3)
 	leader := c.waitLeader()
 	a, _ := c.followers(leader)
 	r := c.open(a, 1)
@@ -222,8 +358,8 @@ func TestCompatRefusesMoveSessionRequest(t *testing.T) {
 // link broke; zab's TestLearnerLinkChangesWhenTheLearnerStartsOver shows a
 // new session gets a new LearnerLink) is not sent: it would pair with a
 // later sync of the new session.
-func TestCompatSyncOwedToAnEarlierLearnerSessionIsDropped(t *testing.T) {
-	c := newCompatCluster(t, 3)
+func TestSyncOwedToAnEarlierLearnerSessionIsDropped(t *testing.T) {
+	c := newCluster(t, 3)
 	leader := c.waitLeader()
 	a, b := c.followers(leader)
 	l := c.nodes[leader]
@@ -248,8 +384,8 @@ func TestCompatSyncOwedToAnEarlierLearnerSessionIsDropped(t *testing.T) {
 // outstanding, the leader still answers its own client's sync only once a
 // quorum answered a PING sent after the sync arrived, so a leader cut off
 // from its followers (maybe replaced already) answers no sync.
-func TestCompatLeaderSyncNeedsAQuorumRoundTrip(t *testing.T) {
-	c := newCompatCluster(t, 3)
+func TestLeaderSyncNeedsAQuorumRoundTrip(t *testing.T) {
+	c := newCluster(t, 3)
 	leader := c.waitLeader()
 	a, b := c.followers(leader)
 	c.connect(leader, 1)
