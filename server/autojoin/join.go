@@ -165,8 +165,23 @@ var ErrRemoved = errors.New("this server was removed from the ensemble")
 // does nothing when Self is one already, and stops with ErrRemoved when
 // Self is not a member at all (it was removed meanwhile).
 func (j *Joiner) Promote(ctx context.Context, addrs []string) (Ensemble, error) {
+	return j.setRole(ctx, addrs, false)
+}
+
+// Demote makes Self an observer, as Promote makes it a participant. A
+// participant whose data is lost must not vote until it has caught up
+// again: its acknowledgements of committed txns are gone.
+func (j *Joiner) Demote(ctx context.Context, addrs []string) (Ensemble, error) {
+	return j.setRole(ctx, addrs, true)
+}
+
+func (j *Joiner) setRole(ctx context.Context, addrs []string, observer bool) (Ensemble, error) {
+	role := "participant"
+	if observer {
+		role = "observer"
+	}
 	var out Ensemble
-	err := j.retry(ctx, "promote to participant", func() error {
+	err := j.retry(ctx, "make this server "+role, func() error {
 		return j.session(ctx, addrs, func(c Client) error {
 			e, err := c.Config(true)
 			if err != nil {
@@ -176,12 +191,14 @@ func (j *Joiner) Promote(ctx context.Context, addrs []string) (Ensemble, error) 
 			switch {
 			case !ok:
 				return fmt.Errorf("%w (configuration version %x)", ErrRemoved, e.Version)
-			case !m.Observer:
+			case m.Observer == observer:
 				out = e
 				return nil
+			case observer && e.Voters() == 1:
+				return fmt.Errorf("server %d is the only participant: %w", j.Self.ID, errPermanent)
 			}
-			line := j.Self.WithRole(false).Line()
-			j.log().Info("autojoin: asking the ensemble to make this server a participant",
+			line := j.Self.WithRole(observer).Line()
+			j.log().Info("autojoin: asking the ensemble to make this server "+role,
 				"line", line, "fromVersion", fmt.Sprintf("%x", e.Version))
 			if _, err := c.Reconfig([]string{line}, nil, e.Version); err != nil {
 				return err
@@ -189,10 +206,10 @@ func (j *Joiner) Promote(ctx context.Context, addrs []string) (Ensemble, error) 
 			if out, err = c.Config(true); err != nil {
 				return err
 			}
-			if m, ok := out.Members[j.Self.ID]; !ok || m.Observer {
-				return fmt.Errorf("reconfig succeeded but configuration version %x does not name server %d as a participant", out.Version, j.Self.ID)
+			if m, ok := out.Members[j.Self.ID]; !ok || m.Observer != observer {
+				return fmt.Errorf("reconfig succeeded but configuration version %x does not name server %d as %s", out.Version, j.Self.ID, role)
 			}
-			j.log().Info("autojoin: promoted to participant", "version", fmt.Sprintf("%x", out.Version))
+			j.log().Info("autojoin: this server is now "+role, "version", fmt.Sprintf("%x", out.Version))
 			return nil
 		})
 	})

@@ -122,6 +122,18 @@ func (s *Start) Prepare(ctx context.Context) error {
 		return s.use(saved, false)
 	}
 	if m, ok := e.Members[cfg.ServerID]; ok {
+		if !m.Observer && !hasSaved && !hasData(cfg.DataDir, cfg.DataLogDir) {
+			// A participant on an empty volume (lost, or a PVC deleted
+			// without the removal): voting before it has caught up could
+			// elect a leader without txns a quorum acknowledged.
+			log.Warn("autojoin: the ensemble counts this server as a participant but its data directory is empty; it rejoins as an observer first",
+				"version", fmt.Sprintf("%x", e.Version))
+			demoted, err := s.joiner.Demote(ctx, seeds)
+			if err != nil {
+				return fmt.Errorf("autojoin: %w", err)
+			}
+			return s.use(demoted, !self.Observer)
+		}
 		log.Info("autojoin: already a member; nothing to change", "version", fmt.Sprintf("%x", e.Version), "observer", m.Observer)
 		return s.use(e, m.Observer && !self.Observer)
 	}
@@ -255,6 +267,23 @@ func serverValue(s server.ServerSpec) string {
 		v += fmt.Sprintf(";%s:%d", addr, s.ClientPort)
 	}
 	return v
+}
+
+// hasData reports whether the server has a history on disk: a txn log or
+// a snapshot file in ZooKeeper's version-2 directories.
+func hasData(dataDir, dataLogDir string) bool {
+	for _, d := range []struct{ dir, prefix string }{{dataLogDir, "log."}, {dataDir, "snapshot."}} {
+		entries, err := os.ReadDir(filepath.Join(d.dir, "version-2"))
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), d.prefix) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // LoadMembers reads MembersFile from dataDir; ok is false when there is

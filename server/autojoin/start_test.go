@@ -130,3 +130,35 @@ func TestPrepareWithoutARunningEnsemble(t *testing.T) {
 		}
 	})
 }
+
+func TestPrepareDemotesAParticipantWhoseDataIsGone(t *testing.T) {
+	lines := []string{line1, line2, line3, "server.4=zk-x.zk-hs:2888:3888:participant;0.0.0.0:2181"}
+	f := newFake(lines...)
+	cfg := loadConfig(t, t.TempDir(), "4")
+	s := &Start{Config: cfg, Dial: f.dial, Backoff: testBackoff(&fakeSleep{})}
+	if err := s.Prepare(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if me := cfg.Servers[4]; !me.Observer || !s.promote || f.reconfigs != 1 {
+		t.Fatalf("empty volume: self %+v, promote %v, %d reconfigs; want an observer to promote after one reconfig", me, s.promote, f.reconfigs)
+	}
+
+	// A server with a history but no members file (autojoin turned on in
+	// a running deployment) stays what it is.
+	kept := newFake(lines...)
+	data := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(data, "version-2"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "version-2", "log.100000001"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg = loadConfig(t, data, "4")
+	s = &Start{Config: cfg, Dial: kept.dial, Backoff: testBackoff(&fakeSleep{})}
+	if err := s.Prepare(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if me := cfg.Servers[4]; me.Observer || s.promote || kept.reconfigs != 0 {
+		t.Fatalf("with its data: self %+v, promote %v, %d reconfigs; want nothing changed", me, s.promote, kept.reconfigs)
+	}
+}
