@@ -670,10 +670,11 @@ func (c *Config) useOwnClientPort(explicit cfgExplicit) error {
 // readMyID sets ServerID from <DataDir>/myid or, when that file is absent
 // and myidFromHostnameOrdinal is set, from the host name's StatefulSet
 // ordinal (see hostnameOrdinalID). A standalone configuration (no server.N
-// lines) reads neither, as in ZooKeeper: Debian's package, for one, ships a
-// myid holding placeholder text. hostname is os.Hostname outside tests.
+// lines, and no zabkeeper.autojoin to find them) reads neither, as in
+// ZooKeeper: Debian's package, for one, ships a myid holding placeholder
+// text. hostname is os.Hostname outside tests.
 func (c *Config) readMyID(hostname func() (string, error), logger *slog.Logger) error {
-	if len(c.Servers) == 0 {
+	if len(c.Servers) == 0 && !c.AutoJoin.Enabled {
 		return nil
 	}
 	if logger == nil {

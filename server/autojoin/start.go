@@ -179,6 +179,8 @@ func (s *Start) Run(ctx context.Context) {
 			log.Error("autojoin: promotion to participant failed; the server stays an observer", "err", err)
 		} else if err := SaveMembers(s.Config.DataDir, e); err != nil {
 			log.Error("autojoin: record the members", "err", err)
+		} else {
+			s.version = e.Version
 		}
 	}
 	s.follow(ctx, local)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -15,23 +16,30 @@ import (
 // myid id, and loads it as `zabkeeper server` does.
 func loadConfig(t *testing.T, dataDir string, id string) *server.Config {
 	t.Helper()
-	dir := t.TempDir()
+	t.Setenv("MYHOST", "x")
+	n, _ := strconv.Atoi(id)
+	return loadZooCfg(t, dataDir, n, []string{
+		"clientPort=2181",
+		"server.1=zk-0.zk-hs:2888:3888", "server.2=zk-1.zk-hs:2888:3888", "server.3=zk-2.zk-hs:2888:3888",
+		"zabkeeper.autojoin=true", "zabkeeper.autojoin.server=zk-${MYHOST}.zk-hs:2888:3888;2181",
+	})
+}
+
+// loadZooCfg writes a zoo.cfg of lines with dataDir and myid id, and
+// loads it with server.LoadConfig.
+func loadZooCfg(t *testing.T, dataDir string, id int, lines []string) *server.Config {
+	t.Helper()
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dataDir, "myid"), []byte(id+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dataDir, "myid"), []byte(strconv.Itoa(id)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg := strings.Join([]string{
-		"dataDir=" + dataDir, "clientPort=2181",
-		"server.1=zk-0.zk-hs:2888:3888", "server.2=zk-1.zk-hs:2888:3888", "server.3=zk-2.zk-hs:2888:3888",
-		"zabkeeper.autojoin=true", "zabkeeper.autojoin.server=zk-${MYHOST}.zk-hs:2888:3888;2181",
-	}, "\n")
-	path := filepath.Join(dir, "zoo.cfg")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+	path := filepath.Join(t.TempDir(), "zoo.cfg")
+	text := "dataDir=" + dataDir + "\n" + strings.Join(lines, "\n") + "\n"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("MYHOST", "x")
 	c, err := server.LoadConfig(path, nil)
 	if err != nil {
 		t.Fatal(err)

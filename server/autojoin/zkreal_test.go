@@ -207,17 +207,13 @@ func (w *writer) finish(t *testing.T) {
 	w.conn.Close()
 }
 
-// TestJoinRealZooKeeper runs the joiner against Apache ZooKeeper 3.8 with
-// reconfig on: two servers started together (3 -> 5) join as observers
-// racing each other, catch up and become participants; a restarted joiner
-// changes nothing; Remove takes one out again (5 -> 4); all of it under a
-// writer whose every acknowledged write survives in one session.
-func TestJoinRealZooKeeper(t *testing.T) {
-	zkreal.Require(t)
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+// startZKEnsemble makes n nodes and runs the first three as an ensemble
+// with reconfig on; it returns the nodes by id and the three's addresses.
+func startZKEnsemble(t *testing.T, n int) (map[int]*zkNode, []string) {
+	t.Helper()
 	nodes := map[int]*zkNode{}
 	initial := Ensemble{Members: map[int]Member{}}
-	for id := 1; id <= 5; id++ {
+	for id := 1; id <= n; id++ {
 		nodes[id] = newZKNode(t, id)
 	}
 	for id := 1; id <= 3; id++ {
@@ -232,6 +228,18 @@ func TestJoinRealZooKeeper(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return nodes, seeds
+}
+
+// TestJoinRealZooKeeper runs the joiner against Apache ZooKeeper 3.8 with
+// reconfig on: two servers started together (3 -> 5) join as observers
+// racing each other, catch up and become participants; a restarted joiner
+// changes nothing; Remove takes one out again (5 -> 4); all of it under a
+// writer whose every acknowledged write survives in one session.
+func TestJoinRealZooKeeper(t *testing.T) {
+	zkreal.Require(t)
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	nodes, seeds := startZKEnsemble(t, 5)
 	w := startWriter(t, seeds, logger)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -340,4 +348,86 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// TestStartRealZooKeeper runs what `zabkeeper server` runs with autojoin
+// (Start: Prepare before the server, Run beside it) for a fourth server
+// of a real ZooKeeper ensemble, the server being a ZooKeeper started on
+// the members Prepare settled: it is added as an observer, promoted by
+// Run, which records the new members; a restart changes nothing; after
+// an operator's removal, a restart is refused instead of re-adding it.
+func TestStartRealZooKeeper(t *testing.T) {
+	zkreal.Require(t)
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	nodes, seeds := startZKEnsemble(t, 4)
+	n4 := nodes[4]
+	data := filepath.Join(n4.dir, "zabkeeper")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	rec := &recorder{dial: Dial(logger)}
+	newStart := func() *Start {
+		cfg := loadZooCfg(t, data, 4, []string{
+			"clientPort=" + strconv.Itoa(n4.client), "clientPortAddress=127.0.0.1",
+			"zabkeeper.autojoin=true",
+			"zabkeeper.autojoin.server=" + n4.member(false).Spec,
+			"zabkeeper.autojoin.seeds=" + strings.Join(seeds, ","),
+			"zabkeeper.autojoin.digest=super:" + superPassword,
+		})
+		return &Start{Config: cfg, Dial: rec.Dial(4), Logger: logger,
+			Backoff: &Backoff{Min: 100 * time.Millisecond, Max: 500 * time.Millisecond}}
+	}
+
+	s := newStart()
+	if err := s.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if me := s.Config.Servers[4]; !me.Observer || len(s.Config.Servers) != 4 {
+		t.Fatalf("Prepare left %d servers, self %+v; want 4 with an observer", len(s.Config.Servers), me)
+	}
+	saved, _, err := LoadMembers(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n4.start(t, saved)
+	runCtx, stopRun := context.WithCancel(ctx)
+	ran := make(chan struct{})
+	go func() { defer close(ran); s.Run(runCtx) }()
+	var final Ensemble
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		e, ok, err := LoadMembers(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, in := e.Members[4]; ok && in && !m.Observer {
+			final = e
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("members file never named server 4 a participant; last:\n%s", e)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stopRun()
+	<-ran
+	t.Logf("joined: version %x, %d participants", final.Version, final.Voters())
+
+	// Restart: nothing to do.
+	before := rec.reconfigs.Load()
+	s = newStart()
+	if err := s.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := rec.reconfigs.Load() - before; n != 0 || s.promote || s.Config.Dynamic.Version != final.Version {
+		t.Fatalf("restart: %d reconfigs, promote %v, version %x; want none, false, %x", n, s.promote, s.Config.Dynamic.Version, final.Version)
+	}
+
+	// Removed by an operator, then restarted before the scale-down.
+	if _, err := (&Joiner{Seeds: seeds, Digest: "super:" + superPassword, Dial: Dial(logger), Logger: logger}).Remove(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	before = rec.reconfigs.Load()
+	if err := newStart().Prepare(ctx); !errors.Is(err, ErrRemoved) || rec.reconfigs.Load() != before {
+		t.Fatalf("restart after removal: %v, %d reconfigs; want ErrRemoved and none", err, rec.reconfigs.Load()-before)
+	}
 }
