@@ -19,6 +19,9 @@ type Client interface {
 	// server with its leader, so the answer is the ensemble's latest
 	// committed configuration rather than a lagging server's.
 	Config(sync bool) (Ensemble, error)
+	// ConfigW reads /zookeeper/config as the server has it and sets a
+	// watch: changed is closed once it changes (or the session fails).
+	ConfigW() (e Ensemble, changed <-chan struct{}, err error)
 	// Reconfig is an incremental reconfig: joining server.N lines,
 	// leaving ids, from the configuration of version from (-1: any). It
 	// returns the new configuration's version.
@@ -153,6 +156,23 @@ func (z zkClient) Config(sync bool) (Ensemble, error) {
 		return Ensemble{}, fmt.Errorf("%s of %s: %w", configPath, z.c.Server(), err)
 	}
 	return e, nil
+}
+
+func (z zkClient) ConfigW() (Ensemble, <-chan struct{}, error) {
+	data, _, events, err := z.c.GetW(configPath)
+	if err != nil {
+		return Ensemble{}, nil, fmt.Errorf("watch %s: %w", configPath, err)
+	}
+	changed := make(chan struct{})
+	go func() {
+		<-events // one event per watch: the change, or the connection's end
+		close(changed)
+	}()
+	e, err := ParseEnsemble(string(data))
+	if err != nil {
+		return Ensemble{}, nil, fmt.Errorf("%s of %s: %w", configPath, z.c.Server(), err)
+	}
+	return e, changed, nil
 }
 
 func (z zkClient) Reconfig(joining []string, leaving []int, from int64) (int64, error) {

@@ -64,6 +64,9 @@ type fakeClient struct{ f *fakeEnsemble }
 
 func (c fakeClient) Config(bool) (Ensemble, error) { return c.f.config(), nil }
 
+// ConfigW never fires: the fake's tests do not follow changes.
+func (c fakeClient) ConfigW() (Ensemble, <-chan struct{}, error) { return c.f.config(), nil, nil }
+
 func (c fakeClient) Reconfig(joining []string, leaving []int, from int64) (int64, error) {
 	f := c.f
 	f.mu.Lock()

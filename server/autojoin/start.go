@@ -187,33 +187,42 @@ func (s *Start) Run(ctx context.Context) {
 }
 
 // follow saves every configuration the local server reports that still
-// names it, polling with the backoff's longest wait; one that does not
-// name it (a removal) is not saved, so a restart sees the removal.
+// names it, watching /zookeeper/config on one session; one that does not
+// name it (a removal) is not saved, so a restart sees the removal. A
+// failed session is opened again after the backoff.
 func (s *Start) follow(ctx context.Context, local string) {
 	log := s.log()
 	last := s.version
-	b := &Backoff{Min: s.backoff().Max, Max: s.backoff().Max, Sleep: s.backoff().Sleep, Rand: s.backoff().Rand}
+	b := s.backoff()
 	for {
 		err := s.joiner.session(ctx, []string{local}, func(c Client) error {
-			e, err := c.Config(false)
-			if err != nil || e.Version == last {
-				return err
+			for {
+				e, changed, err := c.ConfigW()
+				if err != nil {
+					return err
+				}
+				b.Reset()
+				if e.Version != last {
+					if _, ok := e.Members[s.Config.ServerID]; !ok {
+						log.Warn("autojoin: the ensemble's configuration no longer names this server (removed)", "version", fmt.Sprintf("%x", e.Version))
+					} else if err := SaveMembers(s.Config.DataDir, e); err != nil {
+						return err
+					} else {
+						log.Info("autojoin: recorded the ensemble's new configuration", "version", fmt.Sprintf("%x", e.Version), "members", len(e.Members))
+					}
+					last = e.Version
+				}
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-changed:
+				}
 			}
-			if _, ok := e.Members[s.Config.ServerID]; !ok {
-				log.Warn("autojoin: the ensemble's configuration no longer names this server (removed)", "version", fmt.Sprintf("%x", e.Version))
-				last = e.Version
-				return nil
-			}
-			if err := SaveMembers(s.Config.DataDir, e); err != nil {
-				return err
-			}
-			log.Info("autojoin: recorded the ensemble's new configuration", "version", fmt.Sprintf("%x", e.Version), "members", len(e.Members))
-			last = e.Version
-			return nil
 		})
-		if err != nil && ctx.Err() == nil {
-			log.Debug("autojoin: reading the local configuration", "err", err)
+		if ctx.Err() != nil {
+			return
 		}
+		log.Debug("autojoin: following the local configuration", "err", err)
 		if b.Wait(ctx) != nil {
 			return
 		}
