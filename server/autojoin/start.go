@@ -51,7 +51,9 @@ type Start struct {
 // Prepare decides the members this server starts with and writes them to
 // Config:
 //   - a running ensemble names it (a restart, or a member of zoo.cfg's
-//     list): that configuration, nothing changed;
+//     list): that configuration, nothing changed; but a participant with
+//     neither MembersFile nor a txn log or snapshot (an empty volume) is
+//     made an observer first, and Run promotes it once caught up;
 //   - it names it not, and MembersFile says it was a member: ErrRemoved
 //     (an operator removed it; it is not added back);
 //   - it names it not: it is added as an observer, and Run promotes it;
@@ -129,7 +131,12 @@ func (s *Start) Prepare(ctx context.Context) error {
 			log.Warn("autojoin: the ensemble counts this server as a participant but its data directory is empty; it rejoins as an observer first",
 				"version", fmt.Sprintf("%x", e.Version))
 			demoted, err := s.joiner.Demote(ctx, seeds)
-			if err != nil {
+			switch {
+			case errors.Is(err, ErrReconfigUnsupported):
+				// As without autojoin: the ensemble cannot demote it.
+				log.Warn("autojoin: the ensemble does not carry out reconfig; starting as the participant it names", "err", err)
+				return s.use(e, false)
+			case err != nil:
 				return fmt.Errorf("autojoin: %w", err)
 			}
 			return s.use(demoted, !self.Observer)

@@ -151,6 +151,19 @@ func TestPrepareDemotesAParticipantWhoseDataIsGone(t *testing.T) {
 		t.Fatalf("empty volume: self %+v, promote %v, %d reconfigs; want an observer to promote after one reconfig", me, s.promote, f.reconfigs)
 	}
 
+	// An ensemble without reconfig (a zabkeeper before reconfig) cannot
+	// demote it: it starts as the participant it is, as without autojoin.
+	old := newFake(lines...)
+	old.fail = []error{errUnimplemented}
+	cfg = loadConfig(t, t.TempDir(), "4")
+	s = &Start{Config: cfg, Dial: old.dial, Backoff: testBackoff(&fakeSleep{})}
+	if err := s.Prepare(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if me := cfg.Servers[4]; me.Observer || s.promote {
+		t.Fatalf("without reconfig: self %+v, promote %v; want the participant as named", me, s.promote)
+	}
+
 	// A server with a history but no members file (autojoin turned on in
 	// a running deployment) stays what it is.
 	kept := newFake(lines...)
