@@ -182,7 +182,9 @@ func (s *Start) Run(ctx context.Context) {
 	if s.promote {
 		if err := s.joiner.WaitSynced(ctx, local, s.version); err != nil {
 			log.Error("autojoin: server did not catch up; it stays an observer", "err", err)
-		} else if e, err := s.joiner.Promote(ctx, append([]string{local}, s.joiner.Seeds...)); err != nil {
+		} else if e, err := s.joiner.Promote(ctx, s.joiner.Seeds); err != nil {
+			// Through the running members, not this server: the request
+			// is the ensemble's to carry out.
 			log.Error("autojoin: promotion to participant failed; the server stays an observer", "err", err)
 		} else if err := SaveMembers(s.Config.DataDir, e); err != nil {
 			log.Error("autojoin: record the members", "err", err)
