@@ -131,13 +131,13 @@ func (j *Joiner) Join(ctx context.Context) (Ensemble, error) {
 }
 
 // WaitSynced waits until the server at local serves reads at least as new
-// as configuration version: its own /zookeeper/config names Self and has
-// that version or a later one. A learner serves clients only once synced
-// with its leader, and it has then applied the reconfig that added it.
+// as configuration version: a sync through it returns (the server has
+// applied every txn its leader committed before the sync) and its own
+// /zookeeper/config then names Self with that version or a later one.
 func (j *Joiner) WaitSynced(ctx context.Context, local string, version int64) error {
 	err := j.retry(ctx, "wait until caught up", func() error {
 		return j.session(ctx, []string{local}, func(c Client) error {
-			e, err := c.Config(false)
+			e, err := c.Config(true)
 			if err != nil {
 				return err
 			}
