@@ -23,7 +23,7 @@ var (
 	flagFaults   = flag.String("faults", "all", "fault kinds: all, none, or a list of net,crash,disk,clock")
 	flagDuration = flag.Duration("duration", 0, "fault phase length in virtual time (0 = 20s)")
 	flagTrace    = flag.Bool("simtrace", false, "print the trace of -seed to stdout")
-	flagPeers    = flag.String("peer-protocol", "", "zookeeper (netstub/zklink), zabkeeper, or empty = drawn per seed")
+	flagPeers    = flag.String("peer-protocol", "", "every server zookeeper (ZooKeeper-like) or zabkeeper (native), or empty = kinds drawn per seed")
 )
 
 // ciSeeds is the default seed count per cluster size: a couple of minutes on

@@ -12,7 +12,7 @@ import (
 
 // The codec hop is real: a fault planted in what a server writes on a
 // simulated connection is caught, each by the check that names it
-// (wire.go), within the first few seeds of compat mode.
+// (wire.go), within the first few seeds of ZooKeeper-like servers.
 func TestSimCatchesCodecFaults(t *testing.T) {
 	faults := []struct {
 		name  string
