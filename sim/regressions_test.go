@@ -65,3 +65,17 @@ func TestSimRejoinPastCommitPoint(t *testing.T) {
 	expectPass(t, Run(Options{Seed: 802, Nodes: 5, Observers: 0, Clients: 5, Duration: 20 * time.Second,
 		PeerProtocol: PeerZooKeeper, VisualizationDir: t.TempDir()}))
 }
+
+// TestSimRejoinSameLeaderWithinEpoch: a ZooKeeper-like follower lost its
+// connection right after acking NEWLEADER, holding proposals it had not
+// seen committed, and rejoined the same leader within the epoch once the
+// leader had committed them; the leader DIFFed it to its commit point with
+// no COMMIT for them, and UPTODATE through zklink committed only the
+// history before the epoch, so the follower never applied them (seed 600,
+// 5 voters, 1 observer, 3 clients, mixed kinds: a liveness failure).
+// zklink's UPTODATE now commits up to the DIFF's or TRUNC's zxid, as
+// ZooKeeper's learner, which applied its log when it left the leader.
+func TestSimRejoinSameLeaderWithinEpoch(t *testing.T) {
+	expectPass(t, Run(Options{Seed: 600, Nodes: 5, Observers: 1, Clients: 3, Duration: 20 * time.Second,
+		VisualizationDir: t.TempDir()}))
+}
