@@ -91,7 +91,7 @@ func TestSimCatchesCodecFaults(t *testing.T) {
 func TestSimPeerKinds(t *testing.T) {
 	counts := map[string]int{}
 	mixed := 0
-	for seed := uint64(1); seed <= 40 && mixed < 4; seed++ {
+	for seed := uint64(1); seed <= 40 && (mixed < 4 || counts["kind-switches"] == 0); seed++ {
 		o := Options{Seed: seed, Nodes: 5, Observers: 0}
 		if d := newKindDraws(&o, 5); d.initialString() == "NNNNN" || d.initialString() == "ZZZZZ" {
 			continue
@@ -104,10 +104,11 @@ func TestSimPeerKinds(t *testing.T) {
 			counts[k] += r.Counters[k]
 		}
 	}
-	require.Equal(t, 4, mixed)
-	t.Logf("4 mixed seeds: %v", counts)
+	require.GreaterOrEqual(t, mixed, 4)
+	t.Logf("%d mixed seeds: %v", mixed, counts)
 	require.NotZero(t, counts["links-capable"])
 	require.NotZero(t, counts["links-zookeeper"])
+	require.NotZero(t, counts["kind-switches"])
 
 	r := Run(Options{Seed: 1, Nodes: 3, Observers: 0, PeerProtocol: PeerZabkeeper})
 	expectPass(t, r)
