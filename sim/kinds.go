@@ -121,7 +121,7 @@ func (d *kindDraws) initialString() string {
 // announce sets what s's new incarnation's links announce.
 func (sm *Sim) announce(s *server) {
 	native, nonce, switched := sm.kinds.next(s)
-	s.native, s.nonce = native, nonce
+	s.native = native
 	if native {
 		s.zk.Announce(zab.AllCaps, nonce)
 	}

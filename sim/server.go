@@ -70,10 +70,8 @@ type server struct {
 	// simulated connections of its entries (wire.go).
 	zk *zklink.Conns
 	qc map[*zklink.Conn]*qconn
-	// native is this incarnation's kind, nonce what its hellos carry
-	// (kinds.go).
+	// native is this incarnation's kind (kinds.go).
 	native bool
-	nonce  int64
 }
 
 // held is an input that reached a stalled server.

@@ -50,7 +50,7 @@ type qconn struct {
 	ends [2]*zklink.Conn
 	gens [2]uint64
 	// native are the kinds of the ends' incarnations: a link has every
-	// capability if both are native, none otherwise (checkHandshake).
+	// capability if both are native, none otherwise (checkReceived).
 	native [2]bool
 	// closed tells which ends closed (0 learner, 1 leader): a closed end
 	// neither writes nor reads; the other reads what was written before
