@@ -32,6 +32,9 @@ type learnerState struct {
 	// diffTo is the zxid a DIFF named: the sync stream must reach it by
 	// NEWLEADER.
 	diffTo int64
+	// leaderConfig is the configuration NEWLEADER carried, adopted at
+	// UPTODATE (reconfig.go).
+	leaderConfig *Membership
 }
 
 func (p *Peer) becomeLearner(leader int64, role Role) {
@@ -131,6 +134,18 @@ func (p *Peer) stepLearner(m Message) {
 		}
 	case MsgTimeoutNow:
 		p.handleTimeoutNow(m)
+	case MsgCommitAndActivate:
+		if p.role != Following || ls.stage < lsNewLeader {
+			p.becomeLooking("leader %d sent a COMMITANDACTIVATE to a non-follower or before NEWLEADER", m.From)
+			return
+		}
+		p.handleCommitAndActivate(m)
+	case MsgInformAndActivate:
+		if p.role != Observing || ls.stage < lsNewLeader {
+			p.becomeLooking("leader %d sent an INFORMANDACTIVATE to a non-observer or before NEWLEADER", m.From)
+			return
+		}
+		p.handleCommitAndActivate(m)
 	}
 }
 

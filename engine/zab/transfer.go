@@ -59,7 +59,7 @@ func (p *Peer) TransferLeadership() bool {
 func (p *Peer) transferCandidates(zxid int64) []int64 {
 	var out []int64
 	for _, id := range p.lead.ids() {
-		if r := p.lead.learners[id]; !r.observer && r.stage == recUpToDate && r.ackedUpTo >= zxid {
+		if r := p.lead.learners[id]; !r.observer && p.isVoter(id) && r.stage == recUpToDate && r.ackedUpTo >= zxid {
 			out = append(out, id)
 		}
 	}
