@@ -394,3 +394,23 @@ func (p *Peer) commitChanged() {
 		p.learnerActivated(0)
 	}
 }
+
+// ConfigVersion is the active configuration's version (Status's, without
+// building a Status).
+func (p *Peer) ConfigVersion() int64 { return p.active.Version }
+
+// QuorumSynced reports whether this established leader and the followers
+// synced with it hold a quorum of m's voters (ZooKeeper's
+// Leader.isQuorumSynced, which a reconfig must pass: NewConfigNoQuorum).
+func (p *Peer) QuorumSynced(m Membership) bool {
+	if p.role != Leading || !p.established {
+		return false
+	}
+	return m.HasQuorum(func(id int64) bool {
+		if id == p.id {
+			return true
+		}
+		r := p.lead.learners[id]
+		return r != nil && !r.observer && r.stage == recUpToDate
+	})
+}
