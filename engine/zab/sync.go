@@ -172,7 +172,9 @@ func (p *Peer) handleNewLeader(m Message) {
 		p.becomeLooking("leader %d's NEWLEADER %#x is not this epoch's or the sync fell short of %#x (last %#x)", m.From, m.Zxid, p.learn.diffTo, p.log.last())
 		return
 	}
-	if len(m.Payload) > 0 {
+	if len(m.Payload) > 0 && p.cfg.ReconfigOf != nil {
+		// Without reconfig the configuration is static and the check is
+		// off (ZooKeeper's processReconfig does nothing then).
 		c, err := DecodeMembership(m.Payload)
 		if err != nil {
 			p.becomeLooking("leader %d's NEWLEADER: %v", m.From, err)
