@@ -399,3 +399,13 @@ func (n *Node) restoreConfig() {
 	n.cfg.Voters, n.cfg.Observers = m.Voters, m.Observers
 	n.cfg.Tree.ConfigData, n.cfg.Tree.ConfigVersion = string(data), version
 }
+
+// Configs returns the active configuration and the pending one, if any
+// (for the simulator's checks).
+func (n *Node) Configs() (active zab.Membership, pending *zab.Membership) {
+	active = n.zab.ActiveConfig()
+	if p, ok := n.zab.PendingConfig(); ok {
+		pending = &p
+	}
+	return active, pending
+}

@@ -21,9 +21,10 @@ const (
 	evCheck                       // the liveness phase checks its goals
 	evResume                      // a stalled server runs again
 	evPeer                        // a peer message reaches its server outside the network (wire.go)
+	evReconfig                    // the operator considers a reconfig (reconfig.go)
 )
 
-var evNames = [...]string{"", "tick", "fsync", "restart", "to-server", "to-client", "client", "fault", "heal", "phase", "check", "resume", "peer"}
+var evNames = [...]string{"", "tick", "fsync", "restart", "to-server", "to-client", "client", "fault", "heal", "phase", "check", "resume", "peer", "reconfig"}
 
 func (k evKind) String() string { return evNames[k] }
 

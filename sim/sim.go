@@ -71,6 +71,8 @@ type Sim struct {
 	qconnSeq uint64
 	tickMs   int
 	end      int64
+	// rc runs reconfigs (Options.Reconfig; reconfig.go).
+	rc *reconfState
 }
 
 // Run runs one simulation and reports what it found. A panic of a replica
@@ -146,6 +148,7 @@ func newSim(opts Options) *Sim {
 		sm.report.Counters["zookeeper-peers"] = 1
 	}
 	sm.report.ReplayCommand = replayCommand(&sm.opts)
+	sm.rc = newReconfState(&sm.opts, sm.zkPeers)
 	sm.net = netstub.NewNetwork(sm.netLatency)
 
 	for i := 1; i <= nodes+observers; i++ {
@@ -235,6 +238,9 @@ func (sm *Sim) loop() {
 	}
 	sm.schedule(&event{at: faultInterval, kind: evFault})
 	sm.schedule(&event{at: sm.end, kind: evPhase})
+	if sm.rc.on {
+		sm.schedule(&event{at: reconfigInterval, kind: evReconfig})
+	}
 	for sm.phase != phaseDone {
 		e := sm.events.peek()
 		nat, nok := sm.net.Peek()
@@ -299,6 +305,7 @@ func (sm *Sim) stepMsg(s *server, m zab.Message) {
 	case m.Type == zab.MsgAck && zab.Counter(m.Zxid) == 0:
 		sm.noteNewLeaderAck(m)
 	}
+	sm.noteReconfigAck(m)
 	s.r.Step(m)
 	sm.drive(s)
 }
@@ -359,6 +366,8 @@ func (sm *Sim) handle(e *event) {
 		sm.startLiveness()
 	case evCheck:
 		sm.checkLiveness()
+	case evReconfig:
+		sm.onReconfig()
 	}
 }
 

@@ -30,7 +30,13 @@ var plantedBugSeeds = map[bugs.Bug]uint64{
 	bugs.EstablishWithoutNewLeaderQuorum: 1,
 	bugs.LeaderSkipsEpochPersist:         1,
 	bugs.FollowerDropsWatchEvents:        2,
+	bugs.ActivateBeforeNewQuorum:         1,
+	bugs.StaleConfigQuorum:               4,
 }
+
+// reconfigBugs are the planted bugs of dynamic reconfiguration: the
+// simulator looks for them with Options.Reconfig (reconfig.go).
+var reconfigBugs = map[bugs.Bug]bool{bugs.ActivateBeforeNewQuorum: true, bugs.StaleConfigQuorum: true}
 
 // bugOptions are the options `zabkeeper sim --seed N` uses.
 func bugOptions(t *testing.T, seed uint64) Options {
@@ -40,7 +46,14 @@ func bugOptions(t *testing.T, seed uint64) Options {
 func runWithBug(t *testing.T, b bugs.Bug, seed uint64) Report {
 	bugs.Set(b)
 	defer bugs.Set(bugs.None)
-	return Run(bugOptions(t, seed))
+	return Run(bugOptionsFor(t, b, seed))
+}
+
+// bugOptionsFor are bugOptions, with reconfigs for a reconfig bug.
+func bugOptionsFor(t *testing.T, b bugs.Bug, seed uint64) Options {
+	o := bugOptions(t, seed)
+	o.Reconfig = reconfigBugs[b]
+	return o
 }
 
 // TestPlantedBugs: the simulator must catch every planted bug at its pinned
@@ -54,7 +67,7 @@ func TestPlantedBugs(t *testing.T) {
 			r := runWithBug(t, b, seed)
 			require.True(t, r.Failed(), "seed %d no longer catches %v; rescan", seed, b)
 			t.Logf("%v caught at seed %d: %s", b, seed, r.Violations[0])
-			clean := Run(bugOptions(t, seed))
+			clean := Run(bugOptionsFor(t, b, seed))
 			require.False(t, clean.Failed(), "seed %d fails without the bug: %v", seed, clean.Violations)
 		})
 	}

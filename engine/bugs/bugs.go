@@ -54,6 +54,15 @@ const (
 	// FollowerDropsWatchEvents: followers and observers never deliver watch
 	// events (the leader does), so watches set through them never fire.
 	FollowerDropsWatchEvents
+	// ActivateBeforeNewQuorum: a leader commits (and activates) a
+	// reconfig, and the txns after it, once a quorum of the old voters
+	// acked, without waiting for a quorum of the new ones.
+	ActivateBeforeNewQuorum
+	// StaleConfigQuorum: a server keeps requiring a quorum of the
+	// configuration the first reconfig replaced, so after a rolling
+	// membership change that retired most of its servers the leader can
+	// commit nothing (the shape of ZOOKEEPER-3829).
+	StaleConfigQuorum
 	numBugs
 )
 
@@ -72,6 +81,8 @@ var names = [...]string{
 	EstablishWithoutNewLeaderQuorum: "establish-without-newleader-quorum",
 	LeaderSkipsEpochPersist:         "leader-skips-epoch-persist",
 	FollowerDropsWatchEvents:        "follower-drops-watch-events",
+	ActivateBeforeNewQuorum:         "activate-before-new-quorum",
+	StaleConfigQuorum:               "stale-config-quorum",
 }
 
 func (b Bug) String() string {

@@ -99,7 +99,12 @@ func (p *Peer) commitPoint() int64 {
 			break
 		}
 		before, _ := p.log.lastBefore(pc.Version)
-		c = max(min(c, p.quorumPoint(pc)), before)
+		if !bugs.Active(bugs.ActivateBeforeNewQuorum) {
+			c = max(min(c, p.quorumPoint(pc)), before)
+		}
+	}
+	if bugs.Active(bugs.StaleConfigQuorum) && p.replaced != nil {
+		c = min(c, p.quorumPoint(p.replaced))
 	}
 	return c
 }

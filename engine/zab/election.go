@@ -115,7 +115,13 @@ func (p *Peer) broadcastVote() {
 }
 
 func (p *Peer) sendVote(to int64) {
-	p.send(Message{Type: MsgNotification, To: to, Vote: p.currentVote()})
+	m := Message{Type: MsgNotification, To: to, Vote: p.currentVote()}
+	if p.cfg.ReconfigOf != nil {
+		// The sender's active configuration, as ZooKeeper's
+		// notifications carry theirs (reconfig.go, learnConfig).
+		m.Payload = AppendMembership(nil, p.active)
+	}
+	p.send(m)
 }
 
 func (p *Peer) tickElection() {
@@ -209,6 +215,7 @@ func (p *Peer) checkRoundQuorum() {
 }
 
 func (p *Peer) stepNotification(m Message) {
+	p.learnConfig(m)
 	n := m.Vote
 	from := m.From
 	if p.role != Looking {

@@ -23,10 +23,13 @@ type Peer struct {
 	active        Membership
 	pending       []Membership
 	configChanged bool
-	voters        []int64 // sorted
-	observers     []int64 // sorted
-	app           Application
-	rng           splitmix64
+	// replaced is the configuration the first activation replaced, kept
+	// only by the planted bug StaleConfigQuorum.
+	replaced  *Membership
+	voters    []int64 // sorted
+	observers []int64 // sorted
+	app       Application
+	rng       splitmix64
 	// links numbers the learner sessions this server led (LearnerLink).
 	links uint64
 	// why is the reason of the last becomeLooking (Status.Why).

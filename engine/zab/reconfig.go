@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/zabkeeper/zabkeeper/engine/bugs"
 )
 
 // Dynamic reconfiguration (ZooKeeper 3.5+'s reconfig). Membership is
@@ -265,6 +267,10 @@ func (p *Peer) activateCommitted() bool {
 
 // setActive makes m the configuration in force.
 func (p *Peer) setActive(m Membership) {
+	if bugs.Active(bugs.StaleConfigQuorum) && p.replaced == nil {
+		old := p.active
+		p.replaced = &old
+	}
 	p.active = m
 	p.voters = m.Voters
 	p.observers = m.Observers
@@ -413,4 +419,22 @@ func (p *Peer) QuorumSynced(m Membership) bool {
 		r := p.lead.learners[id]
 		return r != nil && !r.observer && r.stage == recUpToDate
 	})
+}
+
+// learnConfig adopts the configuration a notification carries when it is
+// newer than this looking server's (ZooKeeper's FastLeaderElection does the
+// same): a server that missed reconfigs — down, partitioned, retired and
+// started again — learns the membership it must find a quorum of, which
+// its stale configuration may no longer have. Active configurations are
+// committed ones, so this only catches a server up.
+func (p *Peer) learnConfig(m Message) {
+	if p.cfg.ReconfigOf == nil || p.role != Looking || len(m.Payload) == 0 {
+		return
+	}
+	c, err := DecodeMembership(m.Payload)
+	if err != nil || c.Version <= p.active.Version {
+		return
+	}
+	p.adopt(c)
+	p.why = fmt.Sprintf("learned configuration %#x from server %d's notification", c.Version, m.From)
 }
