@@ -268,3 +268,66 @@ func TestReconfigEnsembleGoZk(t *testing.T) {
 	}
 	require.False(t, errors.Is(err, zk.ErrClosing))
 }
+
+// TestReconfigRemovesTheLeader: a reconfig that removes the leader hands
+// leadership to a designated member of the new configuration; writes go on
+// (a client of the removed leader reconnects elsewhere), nothing
+// acknowledged is lost, and the removed server keeps running outside the
+// ensemble until stopped.
+func TestReconfigRemovesTheLeader(t *testing.T) {
+	e := newReconfigEnsemble(t, 3)
+	for id := 1; id <= 3; id++ {
+		e.start(id, []int{1, 2, 3})
+	}
+	leader := waitServing(t, []*member{e.ms[1], e.ms[2], e.ms[3]})
+	var rest []int
+	var lines []string
+	for id := 1; id <= 3; id++ {
+		if id != leader.id {
+			rest = append(rest, id)
+			lines = append(lines, e.line(id, "participant"))
+		}
+	}
+	w := startWriter(t, e.addr(rest[0]))
+	w.waitProgress(t, 10)
+	admin := e.superConn(rest[1])
+	before := getConfigNode(t, e.addr(rest[1])).stat.Mzxid
+	_, err := admin.Reconfig(lines, -1)
+	if err != nil {
+		// The servers switch leaders as the reconfig commits, which may
+		// close the connection before the reply, as with ZooKeeper.
+		require.ErrorIs(t, err, zk.ErrConnectionClosed)
+	}
+	var version int64
+	waitFor(t, "the new configuration on the remaining servers", func() bool {
+		version = getConfigNode(t, e.addr(rest[1])).stat.Mzxid
+		return version > before
+	})
+	e.waitConfig(rest, version)
+	var next *member
+	waitFor(t, "a leader among the remaining servers", func() bool {
+		next = nil
+		for _, id := range rest {
+			if mode(t, e.addr(id)) == "leader" {
+				next = e.ms[id]
+			}
+		}
+		return next != nil
+	})
+	w.waitProgress(t, 20)
+	close(w.stop)
+	<-w.done
+	require.NotEqual(t, "leader", mode(t, e.addr(leader.id)), "the removed leader leads no more")
+	for _, id := range rest {
+		c := connect(t, e.addr(id))
+		_, err := c.Sync("/")
+		require.NoError(t, err)
+		for _, p := range w.acked {
+			ok, _, err := c.Exists(p)
+			require.NoError(t, err)
+			require.True(t, ok, "acknowledged %s missing on server %d", p, id)
+		}
+		c.Close()
+	}
+	t.Logf("leader %d removed, %d leads; %d writes acknowledged, %d failed and retried", leader.id, next.id, len(w.acked), w.fails)
+}

@@ -93,7 +93,15 @@ func (p *Peer) startElection() {
 		p.setProposal(p.candidacy())
 	}
 	p.resetElectionTimer()
-	p.broadcastVote()
+	if p.quietStart {
+		// A leader the reconfig removed: its followers are switching to
+		// the designated leader on COMMITANDACTIVATE, which a looking
+		// notification (sent ahead of queued packets) would overtake and
+		// turn into an election. It asks around at its next round.
+		p.quietStart = false
+	} else {
+		p.broadcastVote()
+	}
 	p.checkRoundQuorum()
 }
 

@@ -23,6 +23,9 @@ type Peer struct {
 	active        Membership
 	pending       []Membership
 	configChanged bool
+	// quietStart makes the next election round start without a
+	// broadcast (reconfig.go, handOverTo).
+	quietStart bool
 	// replaced is the configuration the first activation replaced, kept
 	// only by the planted bug StaleConfigQuorum.
 	replaced  *Membership

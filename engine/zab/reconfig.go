@@ -337,6 +337,9 @@ func (p *Peer) handOverTo(d int64, format string, args ...any) {
 	switch {
 	case d == 0 || !p.active.IsVoter(d):
 		p.becomeLooking("%s; no designated leader", why)
+	case p.role == Leading && !p.active.IsMember(p.id):
+		p.quietStart = true
+		p.becomeLooking("%s; this server is no member", why)
 	case d == p.id:
 		p.elec.vote = p.selfVote()
 		p.becomeLeader()
