@@ -1,9 +1,11 @@
 package server_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -330,4 +332,37 @@ func TestReconfigRemovesTheLeader(t *testing.T) {
 		c.Close()
 	}
 	t.Logf("leader %d removed, %d leads; %d writes acknowledged, %d failed and retried", leader.id, next.id, len(w.acked), w.fails)
+}
+
+// TestReconfigZkCli runs ZooKeeper 3.8's own zkCli against a zabkeeper
+// ensemble: as super, `reconfig -add` a fourth server, `config`, then
+// `reconfig -remove` it, as an operator would.
+func TestReconfigZkCli(t *testing.T) {
+	requireZkCli(t)
+	e := newReconfigEnsemble(t, 4)
+	for id := 1; id <= 3; id++ {
+		e.start(id, []int{1, 2, 3})
+	}
+	waitServing(t, []*member{e.ms[1], e.ms[2], e.ms[3]})
+	e.start(4, []int{1, 2, 3, 4})
+	script := strings.Join([]string{
+		"addauth digest super:admin",
+		"reconfig -add " + e.line(4, "participant"),
+		"config",
+		"reconfig -remove 4",
+		"quit",
+	}, "\n") + "\n"
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "java", "-cp", nettyClassPath, "org.apache.zookeeper.ZooKeeperMain", "-server", e.addr(1))
+	cmd.Stdin = strings.NewReader(script)
+	out, err := cmd.CombinedOutput()
+	text := string(out)
+	require.NoError(t, err, "zkCli failed:\n%s", text)
+	require.Contains(t, text, "Committed new configuration:", "zkCli output:\n%s", text)
+	require.Contains(t, text, e.line(4, "participant"), "zkCli output:\n%s", text)
+	require.NotContains(t, text, "KeeperErrorCode", "zkCli output:\n%s", text)
+	data := getConfigNode(t, e.addr(1)).data
+	require.NotContains(t, data, "server.4=", "removed again")
+	t.Logf("zkCli:\n%s", text)
 }
