@@ -16,6 +16,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zabkeeper/zabkeeper/internal/zkreal"
 	"github.com/zabkeeper/zabkeeper/server"
 )
 
@@ -365,4 +366,93 @@ func TestReconfigZkCli(t *testing.T) {
 	data := getConfigNode(t, e.addr(1)).data
 	require.NotContains(t, data, "server.4=", "removed again")
 	t.Logf("zkCli:\n%s", text)
+}
+
+// reconfigOutcome is what a go-zk reconfig call returns, with the parts
+// that differ between two ensembles (the versions, wall-clock mtime)
+// normalized.
+type reconfigOutcome struct {
+	err                string
+	version, aversion  int32
+	czxid, pzxid       int64
+	ctime              int64
+	mzxidIsNewVersion  bool
+	dataLength         int32
+	cversion, children int32
+}
+
+// runReconfigScript runs the same reconfig calls against the ensemble at
+// addr (servers with ids 1..3 whose lines are lines) and returns what each
+// returned, plus /zookeeper/config after the successful removal, its
+// version line cut.
+func runReconfigScript(t *testing.T, addr string, lines []string) ([]reconfigOutcome, string) {
+	plain := connect(t, addr)
+	admin := connect(t, addr)
+	require.NoError(t, admin.AddAuth("digest", []byte("super:admin")))
+	var out []reconfigOutcome
+	record := func(st *zk.Stat, err error) {
+		o := reconfigOutcome{err: fmt.Sprint(err)}
+		if err == nil {
+			o.version, o.aversion, o.czxid, o.pzxid, o.ctime = st.Version, st.Aversion, st.Czxid, st.Pzxid, st.Ctime
+			o.dataLength, o.cversion, o.children = st.DataLength, st.Cversion, st.NumChildren
+			data, now, gerr := admin.Get("/zookeeper/config")
+			require.NoError(t, gerr)
+			o.mzxidIsNewVersion = st.Mzxid == now.Mzxid && strings.HasSuffix(string(data), fmt.Sprintf("version=%x", st.Mzxid))
+		}
+		out = append(out, o)
+	}
+	record(admin.IncrementalReconfig([]string{"server.4=127.0.0.1:1:2:participant"}, nil, -1))
+	record(admin.IncrementalReconfig(nil, []string{"3"}, 0x777))
+	record(admin.Reconfig([]string{lines[0]}, -1))
+	record(admin.Reconfig([]string{lines[0], "server.5=127.0.0.1:1:2:participant;3", "server.6=127.0.0.1:4:5:participant;6"}, -1))
+	record(plain.IncrementalReconfig(nil, []string{"3"}, -1))
+	record(admin.IncrementalReconfig(nil, []string{"3"}, -1))
+	data, _, err := admin.Get("/zookeeper/config")
+	require.NoError(t, err)
+	cfg := string(data)
+	cfg = cfg[:strings.LastIndex(cfg, "version=")]
+	record(admin.IncrementalReconfig([]string{lines[2]}, nil, -1))
+	plain.Close()
+	admin.Close()
+	return out, cfg
+}
+
+// TestReconfigAsZooKeeper runs one script of reconfigs — bad input of
+// each kind, a removal, an addition — through go-zk against a real
+// ZooKeeper 3.8 ensemble and then against zabkeeper servers on the same
+// ports: the same codes, the same Stat shape (dataVersion and aclVersion
+// -1, mzxid the new version) and the same /zookeeper/config lines.
+func TestReconfigAsZooKeeper(t *testing.T) {
+	zkreal.Require(t)
+	e := newReconfigEnsemble(t, 3)
+	var lines []string
+	for id := 1; id <= 3; id++ {
+		lines = append(lines, e.line(id, "participant"))
+	}
+	var zks []*zkreal.Server
+	for id := 1; id <= 3; id++ {
+		cfg := map[string]string{"reconfigEnabled": "true", "initLimit": "10", "syncLimit": "5"}
+		for j := 1; j <= 3; j++ {
+			cfg["server."+strconv.Itoa(j)] = e.spec(j, "participant")
+		}
+		zks = append(zks, zkreal.Start(t, zkreal.Options{DataDir: filepath.Join(t.TempDir(), "data"), TickTimeMs: 500,
+			MyID: id, ClientPort: e.ports[3*(id-1)+2], Config: cfg,
+			Props: map[string]string{"zookeeper.DigestAuthenticationProvider.superDigest": superDigest}}))
+	}
+	for _, s := range zks {
+		_, err := s.WaitServing(60 * time.Second)
+		require.NoError(t, err, s.Log())
+	}
+	want, wantCfg := runReconfigScript(t, e.addr(1), lines)
+	for _, s := range zks {
+		s.Stop()
+	}
+	for id := 1; id <= 3; id++ {
+		e.start(id, []int{1, 2, 3})
+	}
+	waitServing(t, []*member{e.ms[1], e.ms[2], e.ms[3]})
+	got, gotCfg := runReconfigScript(t, e.addr(1), lines)
+	t.Logf("ZooKeeper: %+v", want)
+	require.Equal(t, want, got)
+	require.Equal(t, wantCfg, gotCfg)
 }
