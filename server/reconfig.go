@@ -27,12 +27,18 @@ import (
 var _ engine.ConfigHandler = readyHandler{}
 
 // ActivateConfig records the configuration this server activated and
-// links to its members, before the batch's messages go out.
+// links to its members, before the batch's messages go out. A file it
+// cannot write (zoo.cfg on a read-only mount, a Kubernetes ConfigMap say)
+// does not stop the server, as it does not stop ZooKeeper: the
+// configuration is in force all the same and the log says the files are
+// stale. (The txn log holds the reconfig, so a restarted server is brought
+// to it by its leader.)
 func (h readyHandler) ActivateConfig(c engine.ConfigChange) error {
 	s := h.s
 	file, err := s.writeDynamicConfig(c)
 	if err != nil {
-		return err
+		s.log.Error("the new configuration is in force, but its files could not be written: a restart starts from the old ones",
+			"version", strconv.FormatUint(uint64(c.Version), 16), "err", err)
 	}
 	s.linkMembers(c.Members)
 	var voters, observers []int64
