@@ -429,9 +429,11 @@ func (p *Peer) QuorumSynced(m Membership) bool {
 // same): a server that missed reconfigs — down, partitioned, retired and
 // started again — learns the membership it must find a quorum of, which
 // its stale configuration may no longer have. Active configurations are
-// committed ones, so this only catches a server up.
+// committed ones, so this only catches a server up; only a member's is
+// taken, so a server started with a made-up configuration (a joiner's
+// mistaken version) cannot impose it.
 func (p *Peer) learnConfig(m Message) {
-	if p.cfg.ReconfigOf == nil || p.role != Looking || len(m.Payload) == 0 {
+	if p.cfg.ReconfigOf == nil || p.role != Looking || len(m.Payload) == 0 || !slices.Contains(p.allMembers(), m.From) {
 		return
 	}
 	c, err := DecodeMembership(m.Payload)
