@@ -53,7 +53,12 @@ type reconfState struct {
 	conf map[int64]engine.ConfigChange
 	// retired are servers stopped because a reconfig removed them.
 	retired map[int64]bool
-	op      *adminOp
+	// asked are the voters of the configurations asked for since the
+	// newest activation (maxActive): any may be pending in some log,
+	// a down server's too (reconfigMaxBroken).
+	asked     [][]int64
+	maxActive int64
+	op        *adminOp
 	// acks are the newest zxid each learner acknowledged to (leader,
 	// epoch); seen the commit point and configurations last checked per
 	// leader (checkReconfigQuorums).
@@ -123,6 +128,9 @@ func (sm *Sim) configureReconfig(s *server, cfg *ReplicaConfig) {
 func (h readyHandler) ActivateConfig(c engine.ConfigChange) error {
 	sm := h.sm
 	sm.rc.conf[h.s.id] = c
+	if c.Version > sm.rc.maxActive {
+		sm.rc.maxActive, sm.rc.asked = c.Version, nil
+	}
 	sm.tracef(h.s.id, "n%d activates configuration 0x%x: %s", h.s.id, c.Version, strings.ReplaceAll(c.Data, "\n", " "))
 	sm.hash.add(40, h.s.id, c.Version)
 	return nil
@@ -158,10 +166,11 @@ func (sm *Sim) onReconfig() {
 	if pending != nil {
 		return
 	}
-	req, removes, restart := sm.drawReconfig(active)
+	req, removes, restart, voters := sm.drawReconfig(leader, active)
 	if req == nil {
 		return
 	}
+	rc.asked = append(rc.asked, voters)
 	if restart != nil {
 		// A retired server comes back before the reconfig that adds it
 		// (it syncs as a non-member first).
@@ -188,8 +197,17 @@ func simMember(id int64, observer bool) engine.Member {
 }
 
 // drawReconfig picks a change of active; it returns the request, the
-// servers it removes entirely, and a retired server to start first.
-func (sm *Sim) drawReconfig(active zab.Membership) (*proto.ReconfigRequest, []int64, *server) {
+// servers it removes entirely, and a retired server to start first. As
+// a careful operator (and Raft's catch-up rule), it makes a server a voter
+// only once it is synced with the leader, as an observer or a non-member:
+// a new voter that never synced cannot count, and a reconfig in flight
+// that needs it (its leader gone, old voters lost) would wait for it
+// forever, with ZooKeeper as with us.
+func (sm *Sim) drawReconfig(leader *server, active zab.Membership) (*proto.ReconfigRequest, []int64, *server, []int64) {
+	synced := func(id int64) bool {
+		s := sm.server(id)
+		return s.up && s.status.Established && s.status.Leader == leader.id
+	}
 	r := sm.rc.rng
 	voters, observers := slices.Clone(active.Voters), slices.Clone(active.Observers)
 	var outside []int64
@@ -208,7 +226,7 @@ func (sm *Sim) drawReconfig(active zab.Membership) (*proto.ReconfigRequest, []in
 		removes, leaving = []int64{id}, fmt.Sprint(id)
 	case x == 1 && len(outside) > 0: // add a server
 		id := outside[r.IntN(len(outside))]
-		if r.IntN(3) == 0 {
+		if r.IntN(3) == 0 || !synced(id) {
 			observers = append(observers, id)
 		} else {
 			voters = append(voters, id)
@@ -220,8 +238,8 @@ func (sm *Sim) drawReconfig(active zab.Membership) (*proto.ReconfigRequest, []in
 		id := voters[r.IntN(len(voters))]
 		voters = slices.DeleteFunc(voters, func(v int64) bool { return v == id })
 		observers = append(observers, id)
-	case x == 3 && len(observers) > 0: // an observer becomes a voter
-		id := observers[r.IntN(len(observers))]
+	case x == 3 && len(observers) > 0 && synced(observers[0]): // an observer becomes a voter
+		id := observers[0]
 		observers = slices.DeleteFunc(observers, func(v int64) bool { return v == id })
 		voters = append(voters, id)
 	case x == 4 && len(observers) > 0: // remove an observer
@@ -229,14 +247,14 @@ func (sm *Sim) drawReconfig(active zab.Membership) (*proto.ReconfigRequest, []in
 		observers = slices.DeleteFunc(observers, func(v int64) bool { return v == id })
 		removes, leaving = []int64{id}, fmt.Sprint(id)
 	default:
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	from := int64(-1)
 	if r.IntN(2) == 0 {
 		from = active.Version
 	}
 	if leaving != "" && r.IntN(2) == 0 {
-		return &proto.ReconfigRequest{LeavingServers: leaving, NewMembersNull: true, CurConfigID: from}, removes, restart
+		return &proto.ReconfigRequest{LeavingServers: leaving, NewMembersNull: true, CurConfigID: from}, removes, restart, voters
 	}
 	var ms []engine.Member
 	for _, id := range voters {
@@ -246,7 +264,7 @@ func (sm *Sim) drawReconfig(active zab.Membership) (*proto.ReconfigRequest, []in
 		ms = append(ms, simMember(id, true))
 	}
 	data := engine.ConfigData(ms, 0)
-	return &proto.ReconfigRequest{NewMembers: data[:strings.LastIndex(data, "\nversion=")], CurConfigID: from}, removes, restart
+	return &proto.ReconfigRequest{NewMembers: data[:strings.LastIndex(data, "\nversion=")], CurConfigID: from}, removes, restart, voters
 }
 
 // adminOutput takes the outputs of the operator's connection; false for
@@ -376,9 +394,11 @@ func (sm *Sim) establishVoters(s *server) []int64 {
 }
 
 // reconfigMaxBroken is maxBroken under reconfigs: one more server may
-// break for good only while the voters of the newest configuration keep a
-// quorum without it and the ones broken already (retired servers count as
-// broken but are no members).
+// break for good only while the voters of the newest configuration, of
+// every configuration asked for since and of every one pending in a
+// server's log, keep a quorum without it
+// and the ones broken already (retired servers count as broken but are no
+// members).
 func (sm *Sim) reconfigMaxBroken() int {
 	var newest engine.ConfigChange
 	for _, id := range sm.ids {
@@ -395,15 +415,25 @@ func (sm *Sim) reconfigMaxBroken() int {
 			}
 		}
 	}
-	down := 0
-	for _, id := range voters {
-		if sm.server(id).broken {
-			down++
+	sets := append([][]int64{voters}, sm.rc.asked...)
+	for _, s := range sm.servers {
+		if cr, ok := s.r.(configReplica); ok && s.up {
+			if _, p := cr.Configs(); p != nil {
+				sets = append(sets, p.Voters)
+			}
 		}
 	}
 	n := sm.brokenCount()
-	if down+1 <= (len(voters)-1)/2 {
-		return n + 1
+	for _, vs := range sets {
+		down := 0
+		for _, id := range vs {
+			if sm.server(id).broken {
+				down++
+			}
+		}
+		if down+1 > (len(vs)-1)/2 {
+			return n
+		}
 	}
-	return n
+	return n + 1
 }

@@ -31,7 +31,7 @@ var plantedBugSeeds = map[bugs.Bug]uint64{
 	bugs.LeaderSkipsEpochPersist:         1,
 	bugs.FollowerDropsWatchEvents:        2,
 	bugs.ActivateBeforeNewQuorum:         1,
-	bugs.StaleConfigQuorum:               4,
+	bugs.StaleConfigQuorum:               9,
 }
 
 // reconfigBugs are the planted bugs of dynamic reconfiguration: the

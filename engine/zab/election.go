@@ -125,9 +125,9 @@ func (p *Peer) broadcastVote() {
 func (p *Peer) sendVote(to int64) {
 	m := Message{Type: MsgNotification, To: to, Vote: p.currentVote()}
 	if p.cfg.ReconfigOf != nil {
-		// The sender's active configuration, as ZooKeeper's
-		// notifications carry theirs (reconfig.go, learnConfig).
-		m.Payload = AppendMembership(nil, p.active)
+		// The sender's configurations, as ZooKeeper's notifications
+		// carry theirs (reconfig.go, learnConfig).
+		m.Payload = p.appendConfigs(nil)
 	}
 	p.send(m)
 }
@@ -323,7 +323,7 @@ func (p *Peer) decide(v Vote) {
 	switch {
 	case v.Leader == p.id:
 		p.becomeLeader()
-	case p.anyVoter(p.id) && !p.active.IsObserver(p.id):
+	case p.anyVoter(p.id):
 		p.becomeLearner(v.Leader, Following)
 	default:
 		p.becomeLearner(v.Leader, Observing)

@@ -432,14 +432,89 @@ func (p *Peer) QuorumSynced(m Membership) bool {
 // committed ones, so this only catches a server up; only a member's is
 // taken, so a server started with a made-up configuration (a joiner's
 // mistaken version) cannot impose it.
+//
+// The pending configuration a notification carries is taken as pending
+// too: a server that the reconfig in flight makes a voter but that never
+// saw its proposal (an observer promoted, whose leader died before the
+// commit) must vote and follow for that configuration's quorum to form,
+// or the ensemble waits for it forever. It only adds a quorum this server
+// requires; it is dropped at UPTODATE unless the synced log holds it.
 func (p *Peer) learnConfig(m Message) {
 	if p.cfg.ReconfigOf == nil || p.role != Looking || len(m.Payload) == 0 || !slices.Contains(p.allMembers(), m.From) {
 		return
 	}
-	c, err := DecodeMembership(m.Payload)
-	if err != nil || c.Version <= p.active.Version {
+	active, pending, err := decodeConfigs(m.Payload)
+	if err != nil {
 		return
 	}
-	p.adopt(c)
-	p.why = fmt.Sprintf("learned configuration %#x from server %d's notification", c.Version, m.From)
+	if active.Version > p.active.Version {
+		p.adopt(active)
+		p.why = fmt.Sprintf("learned configuration %#x from server %d's notification", active.Version, m.From)
+	}
+	if pending == nil || pending.Version <= p.active.Version {
+		return
+	}
+	for _, c := range p.pending {
+		if c.Version >= pending.Version {
+			return
+		}
+	}
+	p.pending = append(p.pending, *pending)
+}
+
+// appendConfigs encodes a notification's configurations: the active one,
+// then the newest pending one if any, each as a u32 length and
+// AppendMembership's bytes.
+func (p *Peer) appendConfigs(dst []byte) []byte {
+	cs := []Membership{p.active}
+	if n := len(p.pending); n > 0 {
+		cs = append(cs, p.pending[n-1])
+	}
+	for _, c := range cs {
+		b := AppendMembership(nil, c)
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(b)))
+		dst = append(dst, b...)
+	}
+	return dst
+}
+
+// decodeConfigs reverses appendConfigs.
+func decodeConfigs(b []byte) (active Membership, pending *Membership, err error) {
+	var cs []Membership
+	for len(b) > 0 && len(cs) < 2 {
+		if len(b) < 4 {
+			return Membership{}, nil, fmt.Errorf("%w: truncated length", ErrBadMembership)
+		}
+		n := binary.BigEndian.Uint32(b)
+		b = b[4:]
+		if uint64(n) > uint64(len(b)) {
+			return Membership{}, nil, fmt.Errorf("%w: %d bytes of %d", ErrBadMembership, n, len(b))
+		}
+		c, err := DecodeMembership(b[:n])
+		if err != nil {
+			return Membership{}, nil, err
+		}
+		cs = append(cs, c)
+		b = b[n:]
+	}
+	if len(cs) == 0 || len(b) != 0 {
+		return Membership{}, nil, fmt.Errorf("%w: %d configurations, %d bytes left", ErrBadMembership, len(cs), len(b))
+	}
+	if len(cs) == 2 {
+		pending = &cs[1]
+	}
+	return cs[0], pending, nil
+}
+
+// dropUnlogged forgets pending configurations whose reconfig entry is not
+// in the log (learned from a notification, then not in the history the
+// leader synced).
+func (p *Peer) dropUnlogged() {
+	kept := p.pending[:0]
+	for _, c := range p.pending {
+		if c.Version > p.log.base && p.log.contains(c.Version) {
+			kept = append(kept, c)
+		}
+	}
+	p.pending = kept
 }

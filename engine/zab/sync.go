@@ -231,5 +231,6 @@ func (p *Peer) handleUpToDate(m Message) {
 	if c := p.learn.leaderConfig; c != nil {
 		p.adopt(*c)
 	}
+	p.dropUnlogged()
 	p.learnerActivated(0)
 }
