@@ -340,9 +340,19 @@ func (n *Node) route(c *conn, q *queued) {
 	case proto.OpSasl:
 		q.kind, q.err = qFixed, proto.ErrUnimplemented
 	case proto.OpReconfig:
-		q.kind, q.err = qFixed, proto.ErrReconfigDisabled
-		if n.cfg.ReconfigEnabled {
-			q.err = proto.ErrUnimplemented // see Config.ReconfigEnabled
+		switch {
+		case !n.cfg.ReconfigEnabled:
+			q.kind, q.err = qFixed, proto.ErrReconfigDisabled
+		case !n.reconfigurable():
+			q.kind, q.err = qFixed, proto.ErrUnimplemented // see Config.ReconfigEnabled
+		default:
+			// A write: the leader validates it (reconfig.go).
+			q.kind = qWrite
+			f := &forwarded{session: c.session, cxid: r.Xid, op: r.Op, auth: q.caller.Auth}
+			if !n.forward(f, r.Body) {
+				q.kind, q.err = qFixed, proto.ErrConnectionLoss
+				q.closeAfter, q.closeWhy = true, "no link to the leader"
+			}
 		}
 	default:
 		// Unknown types, a top-level check, internal-only types: ZooKeeper

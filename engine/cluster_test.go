@@ -38,6 +38,8 @@ type cluster struct {
 	parked []zab.Message
 	// slow servers' disks fsync only when flushed.
 	slow map[int64]bool
+	// onConfig, if set, sees every Ready.Config.
+	onConfig func(id int64, c ConfigChange)
 }
 
 // memDisk is what a node persisted.
@@ -195,6 +197,13 @@ func (h clusterHandler) AppendLog(entries []Entry) error {
 }
 
 func (h clusterHandler) Deliver(outs []Output) { h.c.outs[h.id] = append(h.c.outs[h.id], outs...) }
+
+func (h clusterHandler) ActivateConfig(c ConfigChange) error {
+	if h.c.onConfig != nil {
+		h.c.onConfig(h.id, c)
+	}
+	return nil
+}
 
 // hold stops delivering messages to server id until release.
 func (c *cluster) hold(id int64) { c.held[id] = true }

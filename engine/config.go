@@ -40,12 +40,16 @@ type Config struct {
 	ReapIntervalTicks int
 	// MaxReapPerInterval bounds deletions per reap round. Zero means 10000.
 	MaxReapPerInterval int
-	// ReconfigEnabled is zoo.cfg's reconfigEnabled. Dynamic reconfiguration
-	// is not implemented yet, so a reconfig request is refused either way,
-	// with ZooKeeper's codes: ReconfigDisabled when it is off (ZooKeeper's
-	// answer), Unimplemented when it is on (ZooKeeper's answer where it has
-	// reconfig enabled but cannot carry it out, a standalone server).
+	// ReconfigEnabled is zoo.cfg's reconfigEnabled: with it, a member of
+	// an ensemble takes reconfig requests (reconfig.go) and its membership
+	// follows the reconfig txns of the log; without it a reconfig gets
+	// ReconfigDisabled, as from ZooKeeper. A standalone server, and one
+	// with ZooKeeper peers (ZooKeeperPeers), answer Unimplemented.
 	ReconfigEnabled bool
+	// StandaloneEnabled is zoo.cfg's standaloneEnabled (ZooKeeper's
+	// default is true): with it a reconfig must leave at least two voters,
+	// without it one.
+	StandaloneEnabled bool
 
 	// Voters are the ids of the voting servers of the ensemble. Empty means
 	// a standalone server: this server is the only voter.
@@ -161,6 +165,10 @@ func (c *Config) zabConfig() zab.Config {
 		// The byte bound of the log scales with the tree's data size.
 		SnapshotSizeFactor: c.SnapshotSizeFactor,
 		Seed:               c.Seed,
+		ConfigVersion:      c.Tree.ConfigVersion,
+	}
+	if c.ReconfigEnabled && c.ServerID != 0 && c.Tree.ConfigData != "" {
+		zc.ReconfigOf = reconfigOf
 	}
 	if zc.InitLimit <= 0 {
 		zc.InitLimit = 10 * k

@@ -156,6 +156,10 @@ func (n *Node) lead(f *forwarded, rec proto.Record) {
 			txn = errTxn(proto.ErrMarshallingError)
 			break
 		}
+		if r, ok := rec.(*proto.ReconfigRequest); ok {
+			txn = n.prepareReconfig(hdr, tree.Caller{SessionID: f.session, Auth: f.auth}, r)
+			break
+		}
 		txn = n.tree.Prepare(hdr, tree.Caller{SessionID: f.session, Auth: f.auth}, f.op, rec)
 	}
 	n.propose(txn)

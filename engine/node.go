@@ -111,7 +111,10 @@ type Node struct {
 	localSessions map[int64]*session
 
 	reapCountdown int
-	batches       []Ready
+	// configOut is the version of the configuration last reported in
+	// Ready.Config (reconfig.go).
+	configOut int64
+	batches   []Ready
 	// handedOut is set once Ready returned batches[0]: new work then goes
 	// into a later batch, so input between Ready and Advance is never lost.
 	handedOut bool
@@ -138,6 +141,7 @@ type Durable struct {
 // itself at once; a member of an ensemble starts looking for a leader.
 func Restore(cfg Config, d Durable) (*Node, error) {
 	cfg.normalize()
+	cfg.Tree.ReconfigEnabled = cfg.ReconfigEnabled
 	n := &Node{
 		cfg:             cfg,
 		tree:            tree.New(cfg.Tree),
@@ -170,7 +174,8 @@ func Restore(cfg Config, d Durable) (*Node, error) {
 	for len(log) > 0 && log[0].Zxid <= n.lastApplied {
 		log = log[1:] // covered by the snapshot
 	}
-	n.zab = zab.NewPeer(cfg.zabConfig(), zab.Initial{HardState: d.HardState, SnapshotZxid: n.lastApplied, Log: log}, (*application)(n))
+	n.restoreConfig()
+	n.zab = zab.NewPeer(n.cfg.zabConfig(), zab.Initial{HardState: d.HardState, SnapshotZxid: n.lastApplied, Log: log}, (*application)(n))
 	n.pump()
 	return n, nil
 }
@@ -263,7 +268,7 @@ func (n *Node) tail(fresh bool) *Ready {
 
 func (r *Ready) empty() bool {
 	return r.HardState == nil && r.Truncate == nil && r.Snapshot == nil && len(r.Entries) == 0 &&
-		len(r.Messages) == 0 && len(r.Outputs) == 0 && r.Committed == 0 && r.DigestMismatch == nil
+		len(r.Messages) == 0 && len(r.Outputs) == 0 && r.Committed == 0 && r.DigestMismatch == nil && r.Config == nil
 }
 
 func (n *Node) output(o Output) {
@@ -281,6 +286,7 @@ func (n *Node) observe(t int64) {
 // state and messages for the caller, committed txns applied at once,
 // application messages handled. It runs after every input.
 func (n *Node) pump() {
+	defer n.noteConfig()
 	for {
 		n.pumpZab()
 		// Syncs answered now may queue SYNC packets: pump those too.

@@ -33,6 +33,14 @@ type ReadyHandler interface {
 	Deliver(outs []Output)
 }
 
+// ConfigHandler is a ReadyHandler that follows membership changes
+// (Ready.Config): it records the configuration durably (ZooKeeper's
+// zoo.cfg.dynamic.<version>) and links to its members before the batch's
+// messages go out.
+type ConfigHandler interface {
+	ActivateConfig(c ConfigChange) error
+}
+
 // Handle carries out the batch's obligations 1 to 6 on h, in order, and
 // stops at the first error: nothing that depends on a failed write may go
 // out. The caller calls Advance next (obligation 7), with no input to the
@@ -51,6 +59,13 @@ func (rd *Ready) Handle(h ReadyHandler) error {
 	if rd.Snapshot != nil {
 		if err := h.SaveSnapshot(rd.Snapshot); err != nil {
 			return fmt.Errorf("engine: persist snapshot 0x%x: %w", rd.Snapshot.Zxid, err)
+		}
+	}
+	if rd.Config != nil {
+		if ch, ok := h.(ConfigHandler); ok {
+			if err := ch.ActivateConfig(*rd.Config); err != nil {
+				return fmt.Errorf("engine: activate configuration 0x%x: %w", rd.Config.Version, err)
+			}
 		}
 	}
 	if len(rd.Messages) > 0 {

@@ -118,6 +118,11 @@ type Ready struct {
 	// at, does not hash to that digest. ZooKeeper logs this and goes on
 	// (DataTree.compareDigest); the caller logs it.
 	DigestMismatch *DigestMismatch
+	// Config is set when this server activated a new configuration
+	// (reconfig.go): the caller records it (ZooKeeper's dynamic config
+	// file) and connects to its members (ConfigHandler) before it sends
+	// the batch's messages.
+	Config *ConfigChange
 }
 
 // DigestMismatch reports a tree digest that differs from the one recorded.

@@ -14,7 +14,8 @@ const WireVersion = 1
 // Layout of an encoded message, all integers big-endian:
 //
 //	version   u8   WireVersion
-//	type      u8   zab.MsgType, MsgNotification..MsgApp or MsgTimeoutNow
+//	type      u8   zab.MsgType, MsgNotification..MsgApp, MsgTimeoutNow,
+//	               MsgCommitAndActivate or MsgInformAndActivate
 //	flags     u8   bit 0: Observer; bit 1: the snapshot is not inline but
 //	               streamed in the frames that follow (TCP); others zero
 //	from, to, epoch, zxid                      4 × i64
@@ -126,7 +127,8 @@ func decodeFields(b []byte, maxSnapshot int, alias bool) (zab.Message, error) {
 		return zab.Message{}, fmt.Errorf("%w: version %d", ErrMalformed, b[0])
 	}
 	m.Type = zab.MsgType(b[1])
-	if (m.Type < zab.MsgNotification || m.Type > maxWireType) && m.Type != zab.MsgTimeoutNow {
+	if (m.Type < zab.MsgNotification || m.Type > maxWireType) && m.Type != zab.MsgTimeoutNow &&
+		m.Type != zab.MsgCommitAndActivate && m.Type != zab.MsgInformAndActivate {
 		return zab.Message{}, fmt.Errorf("%w: type %d", ErrMalformed, b[1])
 	}
 	if b[2]&^(flagObs|flagStream) != 0 {

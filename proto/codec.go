@@ -435,7 +435,11 @@ func (r *CheckVersionRequest) Decode(d *Decoder) error {
 func (r *ReconfigRequest) Encode(e *Encoder) {
 	e.WriteString(r.JoiningServers)
 	e.WriteString(r.LeavingServers)
-	e.WriteString(r.NewMembers)
+	if r.NewMembersNull && r.NewMembers == "" {
+		e.WriteInt(-1)
+	} else {
+		e.WriteString(r.NewMembers)
+	}
 	e.WriteLong(r.CurConfigID)
 }
 
@@ -443,7 +447,7 @@ func (r *ReconfigRequest) Encode(e *Encoder) {
 func (r *ReconfigRequest) Decode(d *Decoder) error {
 	r.JoiningServers = d.ReadString()
 	r.LeavingServers = d.ReadString()
-	r.NewMembers = d.ReadString()
+	r.NewMembers, r.NewMembersNull = d.readNullableString()
 	r.CurConfigID = d.ReadLong()
 	return d.Err()
 }

@@ -177,6 +177,15 @@ func (d *Decoder) ReadString() string {
 	return string(d.take(n))
 }
 
+// readNullableString reads a jute ustring and whether it was null (-1).
+func (d *Decoder) readNullableString() (string, bool) {
+	n, ok := d.readLen()
+	if !ok || n < 0 {
+		return "", ok && n < 0
+	}
+	return string(d.take(n)), false
+}
+
 // ReadVectorLen reads a vector length and checks that count elements of at
 // least minElem bytes each can fit in what remains. Null (-1) reads as 0.
 func (d *Decoder) ReadVectorLen(minElem int) int {

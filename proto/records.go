@@ -168,6 +168,12 @@ type ReconfigRequest struct {
 	LeavingServers string
 	NewMembers     string
 	CurConfigID    int64
+	// NewMembersNull is set when newMembers was null on the wire, which
+	// is what makes a reconfig incremental for ZooKeeper
+	// (PrepRequestProcessor tests newMembers != null); go-zk's and the
+	// Java client's incremental calls send it so. Encode writes null then
+	// too.
+	NewMembersNull bool
 }
 
 // CheckWatchesRequest is checkWatches (17).

@@ -59,6 +59,7 @@ func sampleRecords() []sample {
 		{name: "SyncResponse", resp: OpSync, rec: &SyncResponse{Path: "/a"}},
 		{name: "Check", op: OpCheck, rec: &CheckVersionRequest{Path: "/a", Version: 3}},
 		{name: "Reconfig", op: OpReconfig, rec: &ReconfigRequest{JoiningServers: "server.2=h:1:2;2181", NewMembers: "", CurConfigID: -1}},
+		{name: "ReconfigIncremental", op: OpReconfig, rec: &ReconfigRequest{LeavingServers: "3", NewMembersNull: true, CurConfigID: 5}},
 		{name: "CheckWatches", op: OpCheckWatches, rec: &CheckWatchesRequest{Path: "/a", Type: WatcherData}},
 		{name: "RemoveWatches", op: OpRemoveWatches, rec: &RemoveWatchesRequest{Path: "/a", Type: WatcherAny}},
 		{name: "DeleteContainer", op: OpDeleteContainer, rec: &DeleteContainerRequest{Path: "/c"}},

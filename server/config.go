@@ -133,6 +133,10 @@ type Config struct {
 	ServerID int
 	// Servers are the ensemble members from the server.N lines, by id.
 	Servers map[int]ServerSpec
+	// Path is the zoo.cfg this configuration was read from (LoadConfig),
+	// "" otherwise: a reconfig rewrites it as ZooKeeper does
+	// (reconfig.go).
+	Path string
 	// Dynamic holds the dynamic configuration keys: dynamicConfigFile,
 	// the configuration's version, reconfigEnabled, standaloneEnabled
 	// (config_dynamic.go).
@@ -631,6 +635,7 @@ func LoadConfig(path string, logger *slog.Logger) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
+	c.Path = path
 	c.warnNextDynamicConfig(path, logger)
 	if err := c.readMyID(os.Hostname, logger); err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)

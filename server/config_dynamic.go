@@ -25,10 +25,11 @@ type DynamicConfig struct {
 	// not a hex number, or zoo.cfg's own version key when the server.N
 	// lines are in zoo.cfg. ZooKeeper puts it in /zookeeper/config.
 	Version int64
-	// ReconfigEnabled is reconfigEnabled (default false, as ZooKeeper).
-	// zabkeeper does not implement reconfig yet: with it on, the server
-	// starts, warns once and refuses reconfig requests with Unimplemented;
-	// with it off they get ReconfigDisabled, as from ZooKeeper.
+	// ReconfigEnabled is reconfigEnabled (default false, as ZooKeeper):
+	// with it on, an ensemble of zabkeeper servers takes reconfig requests
+	// (engine/reconfig.go) and each server rewrites its dynamic config file
+	// and zoo.cfg as ZooKeeper does (server/reconfig.go); with it off they
+	// get ReconfigDisabled, as from ZooKeeper.
 	ReconfigEnabled bool
 	// StandaloneEnabled is standaloneEnabled (default true, as
 	// ZooKeeper). zabkeeper uses it only for what /zookeeper/config holds:
@@ -116,9 +117,6 @@ func (d *dynamicKeys) finish(c *Config, logger *slog.Logger) error {
 			}
 			c.Dynamic.Version = v
 		}
-		if c.Dynamic.ReconfigEnabled {
-			logger.Warn("reconfigEnabled=true: zabkeeper does not implement dynamic reconfiguration yet; reconfig requests are refused (Unimplemented) and zoo.cfg is not rewritten")
-		}
 		return nil
 	}
 	if d.static != nil {
@@ -133,10 +131,6 @@ func (d *dynamicKeys) finish(c *Config, logger *slog.Logger) error {
 	}
 	c.Servers = servers
 	c.Dynamic.Version = versionFromFilename(c.Dynamic.File)
-	if c.Dynamic.ReconfigEnabled {
-		logger.Warn("reconfigEnabled=true: zabkeeper does not implement dynamic reconfiguration yet; reconfig requests are refused (Unimplemented) and the dynamic config file is not rewritten",
-			"dynamicConfigFile", c.Dynamic.File)
-	}
 	logger.Info("ensemble read from the dynamic config file", "dynamicConfigFile", c.Dynamic.File,
 		"servers", len(servers), "version", strconv.FormatUint(uint64(c.Dynamic.Version), 16))
 	return nil
@@ -237,15 +231,15 @@ func versionFromFilename(name string) int64 {
 
 // warnNextDynamicConfig warns about the file an unfinished ZooKeeper
 // reconfiguration leaves beside zoo.cfg (<zoo.cfg>.dynamic.next, the
-// proposed configuration): ZooKeeper would finish that reconfiguration,
-// zabkeeper ignores it.
+// proposed configuration): ZooKeeper would finish that reconfiguration;
+// zabkeeper takes a reconfig that is in flight from its txn log instead.
 func (c Config) warnNextDynamicConfig(cfgPath string, logger *slog.Logger) {
 	if logger == nil || c.Dynamic.File == "" {
 		return
 	}
 	next := cfgPath + ".dynamic.next"
 	if _, err := os.Stat(next); err == nil {
-		logger.Warn("a proposed configuration of an unfinished ZooKeeper reconfig is present; zabkeeper does not implement reconfig and ignores it",
+		logger.Warn("a proposed configuration of an unfinished ZooKeeper reconfig is present; zabkeeper ignores it (a reconfig in flight is taken from the txn log)",
 			"file", next)
 	}
 }

@@ -315,6 +315,7 @@ func TestLoadConfigDebianFixture(t *testing.T) {
 	want.PurgeInterval = 24
 	want.SnapRetainCount = 5
 	want.FourLetterWords = map[string]bool{"stat": true, "ruok": true, "mntr": true, "srvr": true}
+	want.Path = filepath.Join("testdata", "zoo.cfg")
 	require.Equal(t, want, c)
 	require.NotContains(t, buf.String(), "level=WARN")
 }

@@ -35,6 +35,11 @@ type Server struct {
 	log *slog.Logger
 
 	node *engine.Node // owned by the event loop goroutine
+	// dynFile is the dynamic config file in use and memberAddrs the
+	// quorum addresses of the active configuration's other members
+	// (reconfig.go); owned by the event loop once it runs.
+	dynFile     string
+	memberAddrs map[int64]string
 	// nodeMu lets connection goroutines answer reads (Node.ReadNow) while
 	// the loop is between inputs: the loop holds it for writing while it
 	// feeds the Node and carries out its Ready batches, readers hold it
@@ -131,15 +136,17 @@ func newServer(ctx context.Context, retry bool, cfg Config, logger *slog.Logger,
 		return nil, err
 	}
 	s := &Server{
-		cfg:        cfg,
-		log:        logger,
-		events:     make(chan event, 4096),
-		done:       make(chan struct{}),
-		handoff:    newHandoff(),
-		conns:      map[engine.ConnID]*clientConn{},
-		perIP:      map[string]int{},
-		lookupHost: lookup,
-		startedAt:  time.Now(),
+		cfg:         cfg,
+		dynFile:     cfg.Dynamic.File,
+		memberAddrs: cfg.peerAddrs(),
+		log:         logger,
+		events:      make(chan event, 4096),
+		done:        make(chan struct{}),
+		handoff:     newHandoff(),
+		conns:       map[engine.ConnID]*clientConn{},
+		perIP:       map[string]int{},
+		lookupHost:  lookup,
+		startedAt:   time.Now(),
 
 		traceMask: DefaultTraceMask,
 
@@ -239,6 +246,7 @@ func (s *Server) recover() error {
 			MaxTxnSize: proto.TxnLimit(s.cfg.JuteMaxBuffer), EnforceQuota: s.cfg.Security.EnforceQuota,
 			ConfigData: s.cfg.ensembleConfigData(), ConfigVersion: s.cfg.Dynamic.Version},
 		ReconfigEnabled:    s.cfg.Dynamic.ReconfigEnabled,
+		StandaloneEnabled:  s.cfg.Dynamic.StandaloneEnabled,
 		SessionSecret:      secret,
 		StartTime:          time.Now().UnixMilli(),
 		ReapIntervalTicks:  max(1, s.cfg.ContainerCheckInterval/s.cfg.TickTime),
@@ -259,8 +267,8 @@ func (s *Server) recover() error {
 		d.SnapshotZxid, d.Loaded = zxid, loaded
 		return err
 	}, func(r disk.Record) error {
-		// A txn the engine cannot apply (a ZooKeeper reconfig, say) stops
-		// the start here, naming the file, rather than at apply.
+		// A txn the engine cannot apply stops the start here, naming the
+		// file, rather than at apply.
 		if _, err := tree.UnmarshalTxn(r.Data); err != nil {
 			return fmt.Errorf("%w; zabkeeper cannot apply this txn, so it cannot start from this log", err)
 		}

@@ -310,6 +310,9 @@ func (sm *Sim) atServer(cn *conn, p *packet) {
 
 // serverOutput routes one replica output to its connection.
 func (sm *Sim) serverOutput(s *server, o *Output) {
+	if sm.adminOutput(s, o) {
+		return
+	}
 	cn := s.conns[uint64(o.Conn)]
 	if cn == nil {
 		return // the connection closed already

@@ -31,12 +31,28 @@ func newEngineReplica(c ReplicaConfig, d Durable) (Replica, error) {
 		MaxLogEntries:     c.MaxLogEntries,
 		ReadOnlyMode:      c.ReadOnlyMode,
 		Seed:              c.Seed,
-		Tree:              tree.Options{ConfigData: engine.SimulatedConfigData(c.Voters, c.Observers)},
+		Tree:              tree.Options{ConfigData: configData(c), ConfigVersion: c.ConfigVersion, SuperDigest: c.SuperDigest},
+		ReconfigEnabled:   c.ReconfigEnabled,
+		StandaloneEnabled: true,
 	}, engine.Durable{HardState: d.HardState, SnapshotZxid: d.SnapshotZxid, Snapshot: d.Snapshot, Log: d.Log})
 	if err != nil {
 		return nil, err
 	}
 	return &engineReplica{n: n}, nil
+}
+
+// configData is the replica's /zookeeper/config: the configuration it
+// last activated, else the simulated ensemble's.
+func configData(c ReplicaConfig) string {
+	if c.ConfigData != "" {
+		return c.ConfigData
+	}
+	return engine.SimulatedConfigData(c.Voters, c.Observers)
+}
+
+// Configs returns the active configuration and the pending one, if any.
+func (r *engineReplica) Configs() (zab.Membership, *zab.Membership) {
+	return r.n.Configs()
 }
 
 func (r *engineReplica) Tick(now int64)           { r.n.Tick(now) }

@@ -247,7 +247,12 @@ func (sm *Sim) brokenCount() int {
 
 // maxBroken is how many voters may stay down for good: a quorum of the
 // rest must remain.
-func (sm *Sim) maxBroken() int { return (sm.report.Nodes - 1) / 2 }
+func (sm *Sim) maxBroken() int {
+	if sm.rc.on {
+		return sm.reconfigMaxBroken()
+	}
+	return (sm.report.Nodes - 1) / 2
+}
 
 // injectPartition cuts the network one of several ways; a heal follows.
 func (sm *Sim) injectPartition() {

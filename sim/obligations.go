@@ -87,12 +87,13 @@ func (sm *Sim) checkEstablishQuorum(s *server, epoch int64) {
 		return
 	}
 	acks := 1
-	for _, v := range sm.voters {
+	voters := sm.establishVoters(s)
+	for _, v := range voters {
 		if v != s.id && sm.nlAcks[[2]int64{s.id, epoch}][v] {
 			acks++
 		}
 	}
-	if acks <= len(sm.voters)/2 {
-		sm.violation("synchronization: n%d established epoch %d with NEWLEADER acks from %d of %d voters (itself included)", s.id, epoch, acks, len(sm.voters))
+	if acks <= len(voters)/2 {
+		sm.violation("synchronization: n%d established epoch %d with NEWLEADER acks from %d of %d voters (itself included)", s.id, epoch, acks, len(voters))
 	}
 }

@@ -91,6 +91,9 @@ type Options struct {
 	// (obligations.go), to measure what the faults and the end-to-end
 	// invariants catch on their own.
 	NoObligationChecks bool
+	// Reconfig has an operator ask for random reconfigs during the fault
+	// phase and checks their quorums (reconfig.go).
+	Reconfig bool
 
 	// mutateApplied lets tests falsify what a server is seen to apply, to
 	// show the checker fails.
@@ -174,6 +177,9 @@ func replayCommand(o *Options) string {
 		o.Nodes, o.Observers, o.Clients, faults, o.Duration)
 	if o.PeerProtocol != "" {
 		shape += " -peer-protocol " + o.PeerProtocol
+	}
+	if o.Reconfig {
+		shape += " -reconfig"
 	}
 	return fmt.Sprintf("go test ./sim -run 'TestSim$' -seed %d -%s   or   zabkeeper sim --seed %d --%s",
 		o.Seed, shape, o.Seed, strings.ReplaceAll(shape, " -", " --"))

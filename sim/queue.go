@@ -22,9 +22,10 @@ const (
 	evResume                      // a stalled server runs again
 	evPeer                        // a peer message reaches its server outside the network (wire.go)
 	evStop                        // a server stopping gracefully goes down (faults.go)
+	evReconfig                    // the operator considers a reconfig (reconfig.go)
 )
 
-var evNames = [...]string{"", "tick", "fsync", "restart", "to-server", "to-client", "client", "fault", "heal", "phase", "check", "resume", "peer", "stop"}
+var evNames = [...]string{"", "tick", "fsync", "restart", "to-server", "to-client", "client", "fault", "heal", "phase", "check", "resume", "peer", "stop", "reconfig"}
 
 func (k evKind) String() string { return evNames[k] }
 

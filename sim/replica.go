@@ -68,6 +68,14 @@ type ReplicaConfig struct {
 	// ReadOnlyMode is readonlymode.enabled.
 	ReadOnlyMode bool
 	Seed         uint64
+	// ReconfigEnabled, SuperDigest, ConfigData and ConfigVersion are
+	// Options.Reconfig's (reconfig.go): reconfig on, the operator's
+	// credentials, and the configuration the server last activated ("":
+	// the initial one).
+	ReconfigEnabled bool
+	SuperDigest     string
+	ConfigData      string
+	ConfigVersion   int64
 }
 
 // Durable is what a replica restarts from (mirrors engine.Durable).

@@ -164,6 +164,7 @@ func (sm *Sim) start(s *server) bool {
 	}
 	cfg := sm.replicaConfig(s)
 	cfg.ReadOnlyMode = sm.prof.readOnly
+	sm.configureReconfig(s, &cfg)
 	r, err := sm.factory(cfg, d)
 	if err != nil {
 		s.broken = true
@@ -261,6 +262,7 @@ func (sm *Sim) drive(s *server) {
 	}
 	if s.up {
 		sm.checkStatus(s)
+		sm.checkReconfigQuorums(s)
 		sm.checkReadOnlyConns(s)
 	}
 }

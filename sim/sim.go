@@ -73,6 +73,8 @@ type Sim struct {
 	qconnSeq uint64
 	tickMs   int
 	end      int64
+	// rc runs reconfigs (Options.Reconfig; reconfig.go).
+	rc *reconfState
 }
 
 // Run runs one simulation and reports what it found. A panic of a replica
@@ -147,6 +149,7 @@ func newSim(opts Options) *Sim {
 	sm.report = Report{Seed: opts.Seed, Nodes: nodes, Observers: observers, Clients: clients, FaultsByKind: map[string]int{}, Counters: map[string]int{}}
 	sm.stops = newStopDraws(opts.Seed)
 	sm.report.ReplayCommand = replayCommand(&sm.opts)
+	sm.rc = newReconfState(&sm.opts)
 	sm.net = netstub.NewNetwork(sm.netLatency)
 
 	for i := 1; i <= nodes+observers; i++ {
@@ -236,6 +239,9 @@ func (sm *Sim) loop() {
 	}
 	sm.schedule(&event{at: faultInterval, kind: evFault})
 	sm.schedule(&event{at: sm.end, kind: evPhase})
+	if sm.rc.on {
+		sm.schedule(&event{at: reconfigInterval, kind: evReconfig})
+	}
 	for sm.phase != phaseDone {
 		e := sm.events.peek()
 		nat, nok := sm.net.Peek()
@@ -301,6 +307,7 @@ func (sm *Sim) stepMsg(s *server, m zab.Message) {
 		sm.noteNewLeaderAck(m)
 	}
 	sm.noteLinkCaps(s, m)
+	sm.noteReconfigAck(m)
 	s.r.Step(m)
 	sm.drive(s)
 }
@@ -366,6 +373,8 @@ func (sm *Sim) handle(e *event) {
 		sm.startLiveness()
 	case evCheck:
 		sm.checkLiveness()
+	case evReconfig:
+		sm.onReconfig()
 	}
 }
 

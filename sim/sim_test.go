@@ -24,6 +24,7 @@ var (
 	flagDuration = flag.Duration("duration", 0, "fault phase length in virtual time (0 = 20s)")
 	flagTrace    = flag.Bool("simtrace", false, "print the trace of -seed to stdout")
 	flagPeers    = flag.String("peer-protocol", "", "every server zookeeper (ZooKeeper-like) or zabkeeper (native), or empty = kinds drawn per seed")
+	flagReconfig = flag.Bool("reconfig", false, "mix random reconfigs into the faults")
 )
 
 // ciSeeds is the default seed count per cluster size: a couple of minutes on
@@ -34,7 +35,7 @@ func testOptions(t testing.TB, seed uint64, nodes int) Options {
 	faults, err := ParseFaults(*flagFaults)
 	require.NoError(t, err)
 	return Options{Seed: seed, Nodes: nodes, Observers: *flagObs, Clients: *flagClients, Faults: faults, Duration: *flagDuration,
-		PeerProtocol: *flagPeers, VisualizationDir: os.Getenv("ZABKEEPER_SIM_DIR")}
+		PeerProtocol: *flagPeers, Reconfig: *flagReconfig, VisualizationDir: os.Getenv("ZABKEEPER_SIM_DIR")}
 }
 
 func TestSim(t *testing.T) {

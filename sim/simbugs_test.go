@@ -32,7 +32,13 @@ var plantedBugSeeds = map[bugs.Bug]uint64{
 	bugs.FollowerDropsWatchEvents:        1,
 	bugs.TransferIgnoresCaps:             16,
 	bugs.MoveRequestIgnoresCaps:          1,
+	bugs.ActivateBeforeNewQuorum:         1,
+	bugs.StaleConfigQuorum:               9,
 }
+
+// reconfigBugs are the planted bugs of dynamic reconfiguration: the
+// simulator looks for them with Options.Reconfig (reconfig.go).
+var reconfigBugs = map[bugs.Bug]bool{bugs.ActivateBeforeNewQuorum: true, bugs.StaleConfigQuorum: true}
 
 // bugOptions are the options `zabkeeper sim --seed N` uses.
 func bugOptions(t *testing.T, seed uint64) Options {
@@ -42,7 +48,14 @@ func bugOptions(t *testing.T, seed uint64) Options {
 func runWithBug(t *testing.T, b bugs.Bug, seed uint64) Report {
 	bugs.Set(b)
 	defer bugs.Set(bugs.None)
-	return Run(bugOptions(t, seed))
+	return Run(bugOptionsFor(t, b, seed))
+}
+
+// bugOptionsFor are bugOptions, with reconfigs for a reconfig bug.
+func bugOptionsFor(t *testing.T, b bugs.Bug, seed uint64) Options {
+	o := bugOptions(t, seed)
+	o.Reconfig = reconfigBugs[b]
+	return o
 }
 
 // TestPlantedBugs: the simulator must catch every planted bug at its pinned
@@ -56,7 +69,7 @@ func TestPlantedBugs(t *testing.T) {
 			r := runWithBug(t, b, seed)
 			require.True(t, r.Failed(), "seed %d no longer catches %v; rescan", seed, b)
 			t.Logf("%v caught at seed %d: %s", b, seed, r.Violations[0])
-			clean := Run(bugOptions(t, seed))
+			clean := Run(bugOptionsFor(t, b, seed))
 			require.False(t, clean.Failed(), "seed %d fails without the bug: %v", seed, clean.Violations)
 		})
 	}

@@ -43,6 +43,8 @@ type simOptions struct {
 	failOnLinTimeout bool
 	// noObligations turns off the durability-obligation checks.
 	noObligations bool
+	// reconfig mixes random reconfigs into the faults.
+	reconfig bool
 }
 
 func simFlags(out io.Writer, o *simOptions) *flag.FlagSet {
@@ -56,6 +58,7 @@ func simFlags(out io.Writer, o *simOptions) *flag.FlagSet {
 	fs.IntVar(&o.clients, "clients", 0, "client sessions (0 = the seed draws 2-6)")
 	fs.StringVar(&o.faults, "faults", "all", "fault kinds: all, none, or a comma list of net,crash,disk,clock")
 	fs.StringVar(&o.peers, "peer-protocol", "", "kind of every server, no switches at restarts: zookeeper (ZooKeeper-like: no hello, no link capabilities), zabkeeper (native: hellos with every capability), or empty = the seed draws each server's kind and switches at restarts (every hop goes through netstub/zklink either way)")
+	fs.BoolVar(&o.reconfig, "reconfig", false, "an operator asks for random reconfigs (add, remove, role changes, the leader's removal) during the fault phase; native peer protocol only")
 	fs.DurationVar(&o.duration, "duration", 0, "virtual time of the fault phase (0 = 20s); the liveness phase follows")
 	fs.BoolVar(&o.trace, "trace", false, "print the readable trace of --seed to stdout")
 	fs.Int64Var(&o.traceNode, "trace-node", 0, "trace only this server (0 = all)")
@@ -124,7 +127,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	opts := func(seed uint64) sim.Options {
 		return sim.Options{Seed: seed, Nodes: o.nodes, Observers: o.observers, Clients: o.clients,
 			Faults: faults, Duration: o.duration, VisualizationDir: o.vizDir, NoObligationChecks: o.noObligations,
-			PeerProtocol: o.peers}
+			PeerProtocol: o.peers, Reconfig: o.reconfig}
 	}
 	if o.seed != 0 {
 		so := opts(o.seed)

@@ -64,6 +64,15 @@ const (
 	// link says; a ZooKeeper leader makes no txn of it and never answers,
 	// so the client's handshake hangs.
 	MoveRequestIgnoresCaps
+	// ActivateBeforeNewQuorum: a leader commits (and activates) a
+	// reconfig, and the txns after it, once a quorum of the old voters
+	// acked, without waiting for a quorum of the new ones.
+	ActivateBeforeNewQuorum
+	// StaleConfigQuorum: a server keeps requiring a quorum of the
+	// configuration the first reconfig replaced, so after a rolling
+	// membership change that retired most of its servers the leader can
+	// commit nothing (the shape of ZOOKEEPER-3829).
+	StaleConfigQuorum
 	numBugs
 )
 
@@ -84,6 +93,8 @@ var names = [...]string{
 	FollowerDropsWatchEvents:        "follower-drops-watch-events",
 	TransferIgnoresCaps:             "transfer-ignores-caps",
 	MoveRequestIgnoresCaps:          "move-request-ignores-caps",
+	ActivateBeforeNewQuorum:         "activate-before-new-quorum",
+	StaleConfigQuorum:               "stale-config-quorum",
 }
 
 func (b Bug) String() string {

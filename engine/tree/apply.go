@@ -101,6 +101,8 @@ func (a *applier) op(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
 		t.quotaApplied(txn.Path, 0, int64(len(n.data)-len(old.data)))
 		a.events, _ = t.fire(true, txn.Path, proto.EventNodeDataChanged, a.zxid, n.acl(), nil, a.events)
 		return &proto.SetDataResponse{Stat: t.statOf(txn.Path, n)}, proto.OpSetData, proto.ErrOK
+	case proto.OpReconfig:
+		return a.applyReconfig(txn)
 	case proto.OpSetACL:
 		t := a.t
 		n := t.nodes[txn.Path]

@@ -45,6 +45,12 @@ type Options struct {
 	// ConfigVersion is the configuration's version, which ZooKeeper also
 	// stores as the node's mzxid.
 	ConfigVersion int64
+	// ReconfigEnabled makes the node replicated state: reconfig txns
+	// write it, and a loaded snapshot whose node holds a newer
+	// configuration (by mzxid) than ConfigData keeps it (a learner synced
+	// past a reconfig by SNAP), as ZooKeeper's learner then activates the
+	// leader's configuration.
+	ReconfigEnabled bool
 }
 
 // maxTxnSize is MaxTxnSize with its default.
@@ -167,6 +173,10 @@ func (t *Tree) initConfigNode() {
 		return
 	}
 	n := t.nodes[configPath]
+	if n != nil && t.opts.ReconfigEnabled && n.mzxid > t.opts.ConfigVersion && len(n.data) > 0 {
+		t.opts.ConfigData, t.opts.ConfigVersion = string(n.data), n.mzxid
+		return
+	}
 	if n == nil {
 		if t.nodes[procPath] == nil {
 			return // no /zookeeper: not a tree ZooKeeper would load

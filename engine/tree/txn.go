@@ -294,7 +294,7 @@ func (t *Txn) recordSize() int {
 		return n
 	case proto.OpDelete, proto.OpDeleteContainer:
 		return 4 + len(t.Path)
-	case proto.OpSetData:
+	case proto.OpSetData, proto.OpReconfig:
 		return 4 + len(t.Path) + bufSize(t.Data) + 4
 	case proto.OpSetACL:
 		return 4 + len(t.Path) + aclsSize(t.ACL) + 4
@@ -342,7 +342,7 @@ func (t *Txn) encodeRecord(e *proto.Encoder) {
 		}
 	case proto.OpDelete, proto.OpDeleteContainer:
 		e.WriteString(t.Path) // DeleteTxn
-	case proto.OpSetData:
+	case proto.OpSetData, proto.OpReconfig:
 		e.WriteString(t.Path) // SetDataTxn
 		e.WriteBuffer(t.Data)
 		e.WriteInt(t.Version)
@@ -542,9 +542,6 @@ func (t *Txn) decodeRecord(d *proto.Decoder, top bool) error {
 		t.Path = d.ReadString()
 		t.Data = d.ReadBuffer()
 		t.Version = d.ReadInt()
-		if t.Type == proto.OpReconfig {
-			return fmt.Errorf("%w: reconfig txn (zxid %#x): dynamic reconfiguration is not supported", ErrBadTxn, t.Zxid)
-		}
 	case proto.OpSetACL:
 		if !top {
 			return fmt.Errorf("%w: setACL inside multi", ErrBadTxn)

@@ -91,7 +91,9 @@ const (
 	MsgProposal
 	// MsgCommit commits every proposal up to Zxid.
 	MsgCommit
-	// MsgNewLeader ends the sync stream: Zxid is epoch<<32.
+	// MsgNewLeader ends the sync stream: Zxid is epoch<<32; Payload is the
+	// leader's last-seen configuration (AppendMembership), as ZooKeeper's
+	// NEWLEADER carries its config string; empty from a ZooKeeper leader.
 	MsgNewLeader
 	// MsgAck acknowledges a persisted proposal or NEWLEADER (Zxid).
 	MsgAck
@@ -116,6 +118,15 @@ const (
 	// Vote: the successor it chose, which acknowledged Zxid). See
 	// transfer.go.
 	MsgTimeoutNow
+	// MsgCommitAndActivate commits up to Zxid, the zxid of a reconfig
+	// entry, and activates its configuration (ZooKeeper's
+	// COMMITANDACTIVATE); Vote.Leader is the designated leader of the new
+	// configuration (reconfig.go).
+	MsgCommitAndActivate
+	// MsgInformAndActivate is MsgInform for a reconfig entry, which
+	// activates its configuration on an observer (ZooKeeper's
+	// INFORMANDACTIVATE); Vote.Leader is the designated leader.
+	MsgInformAndActivate
 )
 
 // msgTypeNames are the names traces and logs give message types (ZooKeeper's
@@ -126,6 +137,7 @@ var msgTypeNames = [...]string{
 	MsgProposal: "PROPOSAL", MsgCommit: "COMMIT", MsgNewLeader: "NEWLEADER", MsgAck: "ACK",
 	MsgUpToDate: "UPTODATE", MsgPing: "PING", MsgInform: "INFORM", MsgApp: "APP",
 	MsgLinkDown: "LINKDOWN", MsgTimeoutNow: "TIMEOUTNOW",
+	MsgCommitAndActivate: "COMMITANDACTIVATE", MsgInformAndActivate: "INFORMANDACTIVATE",
 }
 
 func (t MsgType) String() string {
@@ -285,6 +297,10 @@ type Status struct {
 	// Why is the reason this server last went Looking (e.g. "link to
 	// leader 2 broke"), kept until the next time.
 	Why string
+	// ConfigVersion is the active configuration's version; PendingConfig
+	// the version of the newest reconfig entry not yet activated, 0 when
+	// none (reconfig.go).
+	ConfigVersion, PendingConfig int64
 }
 
 // Ready is a batch of work for the caller. Obligations, in order:
@@ -312,6 +328,10 @@ type Ready struct {
 	// RoleChanged is set when Status().Role, Leader, Epoch or Established
 	// changed since the last Ready.
 	RoleChanged bool
+	// Config is the active configuration when it changed since the last
+	// Ready (reconfig.go): the caller records it (ZooKeeper's dynamic
+	// config file) and connects to its members.
+	Config *Membership
 }
 
 // Application is what zab needs from the state machine above it.
@@ -391,6 +411,14 @@ type Config struct {
 	// a follower to catch up before it is abandoned; 0 means
 	// DefaultTransferTicks.
 	TransferTicks int
+	// ConfigVersion is the version of the configuration Voters and
+	// Observers form (reconfig.go): the zxid of the reconfig entry that
+	// made it, 0 for a configuration no reconfig made.
+	ConfigVersion int64
+	// ReconfigOf recognizes a reconfig entry: the configuration an entry's
+	// Data proposes (its Version is ignored: it becomes the entry's zxid).
+	// Nil: no entry is one (membership never changes).
+	ReconfigOf func(data []byte) (Membership, bool)
 }
 
 // Initial is the durable state a Peer starts from, as recovered from disk.

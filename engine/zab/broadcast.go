@@ -56,28 +56,68 @@ func (p *Peer) handleAck(r *learnerRecord, m Message) {
 	}
 }
 
+// ackedBy is the newest zxid server id holds durably as this leader knows
+// it: its own fsynced log, a follower's acks; -1 for servers that do not
+// ack (observers, learners not synced).
+func (p *Peer) ackedBy(id int64) int64 {
+	if id == p.id {
+		return min(p.persisted, p.log.last())
+	}
+	r := p.lead.learners[id]
+	if r == nil || r.observer || r.stage < recAcked {
+		return -1
+	}
+	return r.ackedUpTo
+}
+
+// quorumPoint is the newest zxid a quorum of c's voters holds durably.
+func (p *Peer) quorumPoint(c *Membership) int64 {
+	acks := make([]int64, 0, len(c.Voters))
+	for _, id := range c.Voters {
+		acks = append(acks, p.ackedBy(id))
+	}
+	q := len(c.Voters)/2 + 1
+	if bugs.Active(bugs.CommitBeforeQuorum) {
+		q = 1
+	}
+	if len(acks) < q {
+		return -1
+	}
+	sort.Slice(acks, func(i, j int) bool { return acks[i] > acks[j] })
+	return acks[q-1]
+}
+
+// commitPoint is the newest zxid every configuration it concerns has a
+// quorum for: the active one every entry, a pending one the entries from
+// its reconfig entry on (ZooKeeper adds the last-seen verifier to every
+// proposal from the reconfig's on).
+func (p *Peer) commitPoint() int64 {
+	c := p.quorumPoint(&p.active)
+	for i := range p.pending {
+		pc := &p.pending[i]
+		if c < pc.Version {
+			break
+		}
+		before, _ := p.log.lastBefore(pc.Version)
+		if !bugs.Active(bugs.ActivateBeforeNewQuorum) {
+			c = max(min(c, p.quorumPoint(pc)), before)
+		}
+	}
+	if bugs.Active(bugs.StaleConfigQuorum) && p.replaced != nil {
+		c = min(c, p.quorumPoint(p.replaced))
+	}
+	return c
+}
+
 // advanceCommit commits the newest zxid of the epoch a quorum of voters
-// holds durably.
+// holds durably (of every configuration concerned), activating the
+// configuration of a reconfig entry it commits.
 func (p *Peer) advanceCommit() {
 	if p.role != Leading || !p.established {
 		return
 	}
 	l := p.lead
-	acks := []int64{min(p.persisted, p.log.last())}
-	for _, id := range l.ids() {
-		if r := l.learners[id]; !r.observer && r.stage >= recAcked {
-			acks = append(acks, r.ackedUpTo)
-		}
-	}
-	q := p.quorum()
-	if bugs.Active(bugs.CommitBeforeQuorum) {
-		q = 1
-	}
-	if len(acks) < q {
-		return
-	}
-	sort.Slice(acks, func(i, j int) bool { return acks[i] > acks[j] })
-	c := acks[q-1]
+	c := p.commitPoint()
 	if c <= p.committed || Epoch(c) != p.epoch {
 		return
 	}
@@ -90,20 +130,52 @@ func (p *Peer) advanceCommit() {
 		}
 		newly = append(newly, e)
 	}
+	// A reconfig entry among them: its configuration activates here, and
+	// the learners hear COMMITANDACTIVATE or INFORMANDACTIVATE for it.
+	var activated *Membership
+	if len(p.pending) > 0 && p.pending[0].Version <= c {
+		a := p.pending[0]
+		activated = &a
+	}
+	var designated int64
+	if activated != nil {
+		p.activateCommitted()
+		designated = p.designatedLeader(p.active)
+	}
 	for _, id := range l.ids() {
 		r := l.learners[id]
 		if r.stage < recSynced {
 			continue
 		}
 		if !r.observer {
+			if activated != nil {
+				p.send(Message{Type: MsgCommitAndActivate, To: id, Epoch: p.epoch, Zxid: activated.Version, Vote: Vote{Leader: designated}})
+				if c == activated.Version {
+					continue
+				}
+			}
 			p.send(Message{Type: MsgCommit, To: id, Epoch: p.epoch, Zxid: c})
 			continue
 		}
 		for _, e := range newly {
+			if activated != nil && e.Zxid == activated.Version {
+				p.send(Message{Type: MsgInformAndActivate, To: id, Epoch: p.epoch, Entry: e, Vote: Vote{Leader: designated}})
+				continue
+			}
 			p.send(Message{Type: MsgInform, To: id, Epoch: p.epoch, Entry: e})
 		}
 	}
 	p.maybeApply()
+	if activated == nil {
+		return
+	}
+	if !p.active.IsVoter(p.id) {
+		p.leaderActivated(designated)
+		return
+	}
+	// Entries after the reconfig's may have a quorum of the new
+	// configuration alone.
+	p.advanceCommit()
 }
 
 // nextInEpoch reports whether z directly follows this server's log within
@@ -135,7 +207,7 @@ func (p *Peer) handleProposal(m Message) {
 		ok = p.nextInEpoch(z) || (z > last && Epoch(z) < p.epoch &&
 			(Epoch(z) != Epoch(last) || Counter(z) == Counter(last)+1))
 	case lsNewLeader, lsAcked, lsUpToDate:
-		ok = !p.isObserver(p.id) && p.nextInEpoch(z)
+		ok = p.role == Following && p.nextInEpoch(z)
 	}
 	if !ok {
 		// A gap or a protocol error: resync from scratch.
@@ -157,6 +229,9 @@ func (p *Peer) handleCommit(m Message) {
 	if m.Zxid > p.committed {
 		p.committed = m.Zxid
 		p.maybeApply()
+		if m.Type == MsgCommit {
+			p.commitChanged()
+		}
 	}
 }
 
@@ -177,6 +252,9 @@ func (p *Peer) handleInform(m Message) {
 	if z > p.committed {
 		p.committed = z
 		p.maybeApply()
+		if m.Type == MsgInform {
+			p.commitChanged()
+		}
 	}
 }
 

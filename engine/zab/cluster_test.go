@@ -380,6 +380,11 @@ func (c *cluster) handleReady(id int64) {
 		if rd.RoleChanged {
 			c.tracef("ROLE %d: %s", id, c.describeOne(id))
 		}
+		if rd.Config != nil {
+			// What the server's dynamic config file keeps for a restart.
+			n.cfg.Voters, n.cfg.Observers, n.cfg.ConfigVersion = rd.Config.Voters, rd.Config.Observers, rd.Config.Version
+			c.tracef("CONFIG %d: %v", id, *rd.Config)
+		}
 		if rd.Truncate != nil {
 			c.tracef("TRUNCATE %d to %x", id, *rd.Truncate)
 		}
@@ -449,7 +454,7 @@ func (c *cluster) checkSend(n *simNode, m Message) {
 	case MsgProposal:
 		// An observer gets committed txns only (ZooKeeper's
 		// startForwarding): the rest reach it as INFORMs.
-		if p := n.p; p.role == Leading && p.established && p.isObserver(m.To) {
+		if p := n.p; p.role == Leading && p.established && p.active.IsObserver(m.To) {
 			require.LessOrEqual(c.t, m.Entry.Zxid, p.committed, "outstanding proposal %x sent to observer %d", m.Entry.Zxid, m.To)
 		}
 	case MsgAckEpoch:

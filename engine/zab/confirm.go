@@ -116,18 +116,19 @@ func (p *Peer) checkRounds() {
 	l := p.lead
 	for len(l.rounds) > 0 {
 		rd := l.rounds[0]
-		n := 1 // this server
-		for _, id := range sortedKeys(rd.marks) {
-			m := rd.marks[id]
+		answered := func(id int64) bool {
+			if id == p.id {
+				return true
+			}
+			m, ok := rd.marks[id]
 			r := l.learners[id]
-			if r == nil || r.link != m.link {
-				continue
+			if !ok || r == nil || r.link != m.link {
+				return false
 			}
-			if r.replyVal > m.val || (r.replyVal == m.val && r.replyRun >= m.run) {
-				n++
-			}
+			return r.replyVal > m.val || (r.replyVal == m.val && r.replyRun >= m.run)
 		}
-		if n < p.quorum() {
+		// Only voters count, in every configuration in force or pending.
+		if !p.quorumIn(answered) {
 			return
 		}
 		l.confirmed = rd.id

@@ -39,7 +39,7 @@ func (p *Peer) handleFollowerInfo(m Message) {
 	}
 	r := &learnerRecord{
 		id:            m.From,
-		observer:      !p.isVoter(m.From),
+		observer:      m.Observer,
 		stage:         recInfo,
 		acceptedEpoch: m.Epoch,
 		caps:          m.Caps,
@@ -51,7 +51,7 @@ func (p *Peer) handleFollowerInfo(m Message) {
 		p.send(Message{Type: MsgLeaderInfo, To: r.id, Epoch: p.epoch})
 		return
 	}
-	if !r.observer {
+	if !r.observer && p.anyVoter(r.id) {
 		l.infos[r.id] = m.Epoch
 	}
 	p.maybeChooseEpoch()
@@ -61,7 +61,7 @@ func (p *Peer) handleFollowerInfo(m Message) {
 // their accepted epochs.
 func (p *Peer) maybeChooseEpoch() {
 	l := p.lead
-	if l.epochChosen || len(l.infos) < p.quorum() {
+	if l.epochChosen || !p.quorumIn(func(id int64) bool { _, ok := l.infos[id]; return ok }) {
 		return
 	}
 	var maxEpoch int64
@@ -89,7 +89,7 @@ func (p *Peer) handleAckEpoch(r *learnerRecord, m Message) {
 	if !l.epochChosen || r.stage != recInfo {
 		return
 	}
-	counts := !r.observer && m.Epoch != noEpoch
+	counts := !r.observer && p.anyVoter(r.id) && m.Epoch != noEpoch
 	if counts && stateGreater(m.Epoch, m.Zxid, p.hs.CurrentEpoch, p.log.last()) {
 		// ZAB: a voter knows a newer history than ours; we may not lead.
 		p.becomeLooking("voter %d has a newer history (epoch %d, zxid %#x) than this leader's (epoch %d, zxid %#x)", m.From, m.Epoch, m.Zxid, p.hs.CurrentEpoch, p.log.last())
@@ -121,7 +121,7 @@ func stateGreater(e1, z1, e2, z2 int64) bool {
 // acked.
 func (p *Peer) maybeSetCurrentEpoch() {
 	l := p.lead
-	if !l.epochChosen || l.currentSet || len(l.acked) < p.quorum() || p.persisted < p.log.last() {
+	if !l.epochChosen || l.currentSet || !p.quorumIn(func(id int64) bool { return l.acked[id] }) || p.persisted < p.log.last() {
 		return
 	}
 	l.currentSet = true

@@ -89,11 +89,19 @@ func (p *Peer) startElection() {
 	p.elec.decidePending = false
 	p.elec.interval = p.cfg.ElectionTicks
 	p.elec.vote = Vote{}
-	if p.isVoter(p.id) {
+	if p.anyVoter(p.id) {
 		p.setProposal(p.candidacy())
 	}
 	p.resetElectionTimer()
-	p.broadcastVote()
+	if p.quietStart {
+		// A leader the reconfig removed: its followers are switching to
+		// the designated leader on COMMITANDACTIVATE, which a looking
+		// notification (sent ahead of queued packets) would overtake and
+		// turn into an election. It asks around at its next round.
+		p.quietStart = false
+	} else {
+		p.broadcastVote()
+	}
 	p.checkRoundQuorum()
 }
 
@@ -107,17 +115,21 @@ func (p *Peer) setProposal(v Vote) {
 
 // broadcastVote sends the current notification to every other server.
 func (p *Peer) broadcastVote() {
-	for _, ids := range [][]int64{p.voters, p.observers} {
-		for _, id := range ids {
-			if id != p.id {
-				p.sendVote(id)
-			}
+	for _, id := range p.allMembers() {
+		if id != p.id {
+			p.sendVote(id)
 		}
 	}
 }
 
 func (p *Peer) sendVote(to int64) {
-	p.send(Message{Type: MsgNotification, To: to, Vote: p.currentVote()})
+	m := Message{Type: MsgNotification, To: to, Vote: p.currentVote()}
+	if p.cfg.ReconfigOf != nil {
+		// The sender's configurations, as ZooKeeper's notifications
+		// carry theirs (reconfig.go, learnConfig).
+		m.Payload = p.appendConfigs(nil)
+	}
+	p.send(m)
 }
 
 func (p *Peer) tickElection() {
@@ -125,7 +137,7 @@ func (p *Peer) tickElection() {
 		p.elec.finalizeLeft--
 		if p.elec.finalizeLeft <= 0 {
 			p.elec.decidePending = false
-			if p.roundAgrees(p.elec.vote) >= p.quorum() {
+			if p.roundAgrees(p.elec.vote) {
 				p.decide(p.elec.vote)
 				return
 			}
@@ -139,15 +151,13 @@ func (p *Peer) tickElection() {
 	}
 }
 
-// roundAgrees counts the voters whose notification of this round proposes v.
-func (p *Peer) roundAgrees(v Vote) int {
-	n := 0
-	for _, id := range p.voters {
-		if w, ok := p.elec.recv[id]; ok && sameVote(w, v) {
-			n++
-		}
-	}
-	return n
+// roundAgrees reports whether the voters whose notification of this round
+// proposes v are a quorum (of every configuration concerned).
+func (p *Peer) roundAgrees(v Vote) bool {
+	return p.quorumIn(func(id int64) bool {
+		w, ok := p.elec.recv[id]
+		return ok && sameVote(w, v)
+	})
 }
 
 // joinAgrees counts the voters that back v's leader for a server deciding
@@ -157,27 +167,20 @@ func (p *Peer) roundAgrees(v Vote) int {
 // latter, a voter that lost the race to decide could never join a leader
 // that needs its vote for a quorum: the leader's discovery would time out
 // and the same race repeat (a livelock the simulator found at seed 569).
-func (p *Peer) joinAgrees(v Vote) int {
-	n := 0
-	for _, id := range p.voters {
+func (p *Peer) joinAgrees(v Vote) bool {
+	return p.quorumIn(func(id int64) bool {
 		if w, ok := p.elec.out[id]; ok && sameLeader(w, v) {
-			n++
-			continue
+			return true
 		}
 		if v.Round != p.elec.round {
-			continue
+			return false
 		}
 		if id == p.id {
-			if sameLeader(p.elec.vote, v) {
-				n++
-			}
-			continue
+			return sameLeader(p.elec.vote, v)
 		}
-		if w, ok := p.elec.recv[id]; ok && sameLeader(w, v) {
-			n++
-		}
-	}
-	return n
+		w, ok := p.elec.recv[id]
+		return ok && sameLeader(w, v)
+	})
 }
 
 // silentDown counts the voters whose link is down and that sent no
@@ -185,7 +188,7 @@ func (p *Peer) joinAgrees(v Vote) int {
 // are heard from again.
 func (p *Peer) silentDown() int {
 	n := 0
-	for _, id := range p.voters {
+	for _, id := range p.allVoters() {
 		if _, ok := p.elec.recv[id]; !ok && p.down[id] {
 			n++
 		}
@@ -199,13 +202,19 @@ func (p *Peer) silentDown() int {
 // (Deciding early is a matter of liveness only: discovery, not the
 // election, keeps a leader from losing committed history.)
 func (p *Peer) checkRoundQuorum() {
-	if p.role != Looking || !p.isVoter(p.id) {
+	if p.role != Looking || !p.anyVoter(p.id) {
 		return
 	}
-	n := p.roundAgrees(p.elec.vote)
+	voters := p.allVoters()
+	n := 0
+	for _, id := range voters {
+		if w, ok := p.elec.recv[id]; ok && sameVote(w, p.elec.vote) {
+			n++
+		}
+	}
 	switch {
-	case n < p.quorum():
-	case n == len(p.voters), n+p.silentDown() == len(p.voters):
+	case !p.roundAgrees(p.elec.vote):
+	case n == len(voters), n+p.silentDown() == len(voters):
 		p.decide(p.elec.vote)
 	case !p.elec.decidePending:
 		p.elec.decidePending = true
@@ -214,6 +223,7 @@ func (p *Peer) checkRoundQuorum() {
 }
 
 func (p *Peer) stepNotification(m Message) {
+	p.learnConfig(m)
 	n := m.Vote
 	from := m.From
 	if p.role != Looking {
@@ -227,14 +237,14 @@ func (p *Peer) stepNotification(m Message) {
 		} else {
 			if n.State == Looking {
 				p.sendVote(from)
-				if p.role == Following && p.isVoter(from) {
+				if p.role == Following && p.anyVoter(from) {
 					p.rememberEarlyVote(m)
 				}
 			}
 			return
 		}
 	}
-	if !p.isVoter(from) {
+	if !p.anyVoter(from) {
 		if n.State == Looking {
 			// ZooKeeper's FastLeaderElection answers a non-voter (an
 			// observer) at once with its current vote, whatever round.
@@ -244,11 +254,11 @@ func (p *Peer) stepNotification(m Message) {
 		}
 		return
 	}
-	if n.State != Looking && !p.isVoter(n.Leader) {
+	if n.State != Looking && !p.anyVoter(n.Leader) {
 		return
 	}
 	if n.State == Looking {
-		if !p.isVoter(p.id) || !p.isVoter(n.Leader) {
+		if !p.anyVoter(p.id) || !p.anyVoter(n.Leader) {
 			return
 		}
 		switch {
@@ -276,7 +286,7 @@ func (p *Peer) stepNotification(m Message) {
 	// same leader and epoch, with that leader saying it leads, is a leader
 	// to join.
 	p.elec.out[from] = n
-	if p.joinAgrees(n) >= p.quorum() && p.leaderConfirmed(n) {
+	if p.joinAgrees(n) && p.leaderConfirmed(n) {
 		p.elec.round = max(p.elec.round, n.Round)
 		p.decide(n)
 	}
@@ -313,7 +323,7 @@ func (p *Peer) decide(v Vote) {
 	switch {
 	case v.Leader == p.id:
 		p.becomeLeader()
-	case p.isVoter(p.id):
+	case p.anyVoter(p.id):
 		p.becomeLearner(v.Leader, Following)
 	default:
 		p.becomeLearner(v.Leader, Observing)

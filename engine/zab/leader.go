@@ -159,20 +159,19 @@ func (p *Peer) stepLeader(m Message) {
 func (p *Peer) dropLearner(id int64) {
 	delete(p.lead.learners, id)
 	delete(p.lead.acked, id)
-	if p.established && p.liveVoters() < p.quorum() {
+	if p.established && !p.quorumIn(p.liveVoter) {
 		p.becomeLooking("lost a quorum of voters: learner %d left", id)
 	}
 }
 
-// liveVoters counts this server and the voters that acked NEWLEADER.
-func (p *Peer) liveVoters() int {
-	n := 1
-	for _, r := range p.lead.learners {
-		if !r.observer && r.stage >= recAcked {
-			n++
-		}
+// liveVoter reports whether id is this server or a follower that acked
+// NEWLEADER; quorumIn counts it only where it is a voter.
+func (p *Peer) liveVoter(id int64) bool {
+	if id == p.id {
+		return true
 	}
-	return n
+	r := p.lead.learners[id]
+	return r != nil && !r.observer && r.stage >= recAcked
 }
 
 func (p *Peer) tickLeader() {
@@ -208,7 +207,7 @@ func (p *Peer) tickLeader() {
 		}
 	}
 	p.tickTransfer()
-	if p.established && p.liveVoters() < p.quorum() {
+	if p.established && !p.quorumIn(p.liveVoter) {
 		p.becomeLooking("lost a quorum of voters (syncLimit)")
 	}
 }
@@ -225,12 +224,21 @@ func (p *Peer) establish() {
 	if last := p.log.last(); last > p.committed {
 		p.committed = last
 	}
+	// The whole history is committed, a pending configuration with it:
+	// it activates now (ZooKeeper's startZkServer; the NEWLEADER quorum
+	// was one of both configurations).
+	activated := p.activateCommitted()
 	for _, id := range p.lead.ids() {
 		if r := p.lead.learners[id]; r.stage == recAcked {
 			p.sendUpToDate(r)
 		}
 	}
 	p.maybeApply()
+	if activated && !p.active.IsVoter(p.id) {
+		// The learners see at UPTODATE that their leader is no voter and
+		// elect one of the new configuration.
+		p.handOverTo(0, "this leader is not a voter of configuration %#x it activated when established", p.active.Version)
+	}
 }
 
 func (p *Peer) sendUpToDate(r *learnerRecord) {
@@ -244,7 +252,7 @@ func (p *Peer) maybeEstablish() {
 	if p.established || !p.lead.currentSet {
 		return
 	}
-	if p.liveVoters() >= p.quorum() || bugs.Active(bugs.EstablishWithoutNewLeaderQuorum) {
+	if p.quorumIn(p.liveVoter) || bugs.Active(bugs.EstablishWithoutNewLeaderQuorum) {
 		p.establish()
 	}
 }

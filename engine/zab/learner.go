@@ -34,6 +34,9 @@ type learnerState struct {
 	diffTo int64
 	// leaderCaps are the link's capabilities, from LEADERINFO (caps.go).
 	leaderCaps Caps
+	// leaderConfig is the configuration NEWLEADER carried, adopted at
+	// UPTODATE (reconfig.go).
+	leaderConfig *Membership
 }
 
 func (p *Peer) becomeLearner(leader int64, role Role) {
@@ -133,6 +136,18 @@ func (p *Peer) stepLearner(m Message) {
 		}
 	case MsgTimeoutNow:
 		p.handleTimeoutNow(m)
+	case MsgCommitAndActivate:
+		if p.role != Following || ls.stage < lsNewLeader {
+			p.becomeLooking("leader %d sent a COMMITANDACTIVATE to a non-follower or before NEWLEADER", m.From)
+			return
+		}
+		p.handleCommitAndActivate(m)
+	case MsgInformAndActivate:
+		if p.role != Observing || ls.stage < lsNewLeader {
+			p.becomeLooking("leader %d sent an INFORMANDACTIVATE to a non-observer or before NEWLEADER", m.From)
+			return
+		}
+		p.handleCommitAndActivate(m)
 	}
 }
 

@@ -15,8 +15,20 @@ const maxCounter = 0xffffffff
 
 // Peer is one server's ZAB state machine. It is not safe for concurrent use.
 type Peer struct {
-	cfg       Config
-	id        int64
+	cfg Config
+	id  int64
+	// active is the configuration in force, pending the configurations
+	// of reconfig entries in the log not yet known committed, oldest
+	// first (reconfig.go); voters and observers are active's lists.
+	active        Membership
+	pending       []Membership
+	configChanged bool
+	// quietStart makes the next election round start without a
+	// broadcast (reconfig.go, handOverTo).
+	quietStart bool
+	// replaced is the configuration the first activation replaced, kept
+	// only by the planted bug StaleConfigQuorum.
+	replaced  *Membership
 	voters    []int64 // sorted
 	observers []int64 // sorted
 	app       Application
@@ -136,8 +148,7 @@ func NewPeer(cfg Config, init Initial, app Application) *Peer {
 	p := &Peer{
 		cfg:          cfg,
 		id:           cfg.ID,
-		voters:       sortedIDs(cfg.Voters),
-		observers:    sortedIDs(cfg.Observers),
+		active:       newMembership(cfg.ConfigVersion, cfg.Voters, cfg.Observers),
 		app:          app,
 		rng:          splitmix64{state: cfg.Seed ^ uint64(cfg.ID)},
 		hs:           init.HardState,
@@ -145,10 +156,12 @@ func NewPeer(cfg Config, init Initial, app Application) *Peer {
 		down:         map[int64]bool{},
 		counterLimit: maxCounter,
 	}
+	p.voters, p.observers = p.active.Voters, p.active.Observers
 	p.log.base = init.SnapshotZxid
 	for _, e := range init.Log {
 		if e.Zxid > p.log.last() {
 			p.log.append(e)
+			p.noteEntry(e)
 		}
 	}
 	p.persisted = p.log.last()
@@ -172,12 +185,7 @@ func containsID(ids []int64, id int64) bool {
 	return i < len(ids) && ids[i] == id
 }
 
-func (p *Peer) isVoter(id int64) bool    { return containsID(p.voters, id) }
-func (p *Peer) isObserver(id int64) bool { return containsID(p.observers, id) }
-func (p *Peer) isServer(id int64) bool   { return p.isVoter(id) || p.isObserver(id) }
-
-// quorum is the size of a majority of the voters.
-func (p *Peer) quorum() int { return len(p.voters)/2 + 1 }
+func (p *Peer) isVoter(id int64) bool { return containsID(p.voters, id) }
 
 func (p *Peer) roleKey() roleKey {
 	return roleKey{role: p.role, leader: p.leader, epoch: p.epoch, established: p.established,
@@ -209,7 +217,10 @@ func (p *Peer) Step(m Message) {
 	if p.lead != nil {
 		p.lead.roundFresh = false
 	}
-	if m.From == p.id || !p.isServer(m.From) {
+	// Servers outside the configuration are heard too: a server about to
+	// join syncs as a learner and gets election answers before a reconfig
+	// adds it; its acks and votes count nowhere (reconfig.go).
+	if m.From == p.id || m.From <= 0 {
 		return
 	}
 	if m.Type == MsgLinkDown {
@@ -233,6 +244,13 @@ func (p *Peer) Step(m Message) {
 	case Leading:
 		p.stepLeader(m)
 	default:
+		if m.Type == MsgFollowerInfo {
+			// A follower may be about to lead without an election (the
+			// designated leader of a reconfig, reconfig.go): keep what
+			// learners sent it, as while looking.
+			p.pendingInfo[m.From] = m
+			return
+		}
 		p.stepLearner(m)
 	}
 }
@@ -321,18 +339,22 @@ func (p *Peer) Role() (Role, int64) { return p.role, p.leader }
 // Status returns the current protocol state.
 func (p *Peer) Status() Status {
 	st := Status{
-		ID:          p.id,
-		Role:        p.role,
-		Leader:      p.leader,
-		Epoch:       p.epoch,
-		Established: p.established,
-		LastZxid:    p.log.last(),
-		Committed:   min(p.committed, p.persisted, p.log.last()),
-		HardState:   p.hs,
-		HandedOver:  p.handedOver,
-		Why:         p.why,
-		LogEntries:  len(p.log.ents),
-		LogBytes:    p.log.bytes,
+		ID:            p.id,
+		Role:          p.role,
+		Leader:        p.leader,
+		Epoch:         p.epoch,
+		Established:   p.established,
+		LastZxid:      p.log.last(),
+		Committed:     min(p.committed, p.persisted, p.log.last()),
+		HardState:     p.hs,
+		HandedOver:    p.handedOver,
+		Why:           p.why,
+		ConfigVersion: p.active.Version,
+		LogEntries:    len(p.log.ents),
+		LogBytes:      p.log.bytes,
+	}
+	if n := len(p.pending); n > 0 {
+		st.PendingConfig = p.pending[n-1].Version
 	}
 	if p.role == Leading {
 		st.Transferring = p.lead.transfer != nil
@@ -378,6 +400,7 @@ func (p *Peer) maybeApply() {
 func (p *Peer) appendEntry(e Entry) {
 	p.log.append(e)
 	p.entries = append(p.entries, e)
+	p.noteEntry(e)
 }
 
 // truncateLog discards the local history after z, durably (Ready.Truncate)
@@ -391,6 +414,7 @@ func (p *Peer) truncateLog(z int64) {
 		}
 	}
 	p.entries = kept
+	p.forgetPendingAfter(z)
 	if p.truncate == nil || z < *p.truncate {
 		t := z
 		p.truncate = &t
@@ -415,6 +439,7 @@ func (p *Peer) installSnapshot(z int64, data SnapshotData) {
 	p.applied = z
 	p.persisted = z
 	p.committed = z
+	p.activateCommitted()
 	if p.appliedAcked > z {
 		p.appliedAcked = z
 	}

@@ -3,7 +3,7 @@ package zab
 // HasReady reports whether Ready has work.
 func (p *Peer) HasReady() bool {
 	return p.hsDirty || p.truncate != nil || p.snap != nil || len(p.entries) > 0 ||
-		len(p.msgs) > 0 || len(p.committedOut) > 0 || len(p.appMsgs) > 0 ||
+		len(p.msgs) > 0 || len(p.committedOut) > 0 || len(p.appMsgs) > 0 || p.configChanged ||
 		p.roleKey() != p.reported
 }
 
@@ -21,6 +21,11 @@ func (p *Peer) Ready() Ready {
 	if p.hsDirty {
 		hs := p.hs
 		rd.HardState = &hs
+	}
+	if p.configChanged {
+		c := p.active.clone()
+		rd.Config = &c
+		p.configChanged = false
 	}
 	if k := p.roleKey(); k != p.reported {
 		rd.RoleChanged = true

@@ -107,7 +107,7 @@ func (p *Peer) syncLearner(r *learnerRecord) {
 	if c := min(p.committed, end); c > start {
 		p.send(Message{Type: MsgCommit, To: r.id, Epoch: p.epoch, Zxid: c})
 	}
-	p.send(Message{Type: MsgNewLeader, To: r.id, Epoch: p.epoch, Zxid: MakeZxid(p.epoch, 0)})
+	p.send(Message{Type: MsgNewLeader, To: r.id, Epoch: p.epoch, Zxid: MakeZxid(p.epoch, 0), Payload: AppendMembership(nil, p.lastSeen())})
 	r.stage = recSynced
 	r.syncEnd = max(start, end)
 }
@@ -172,6 +172,21 @@ func (p *Peer) handleNewLeader(m Message) {
 		p.becomeLooking("leader %d's NEWLEADER %#x is not this epoch's or the sync fell short of %#x (last %#x)", m.From, m.Zxid, p.learn.diffTo, p.log.last())
 		return
 	}
+	if len(m.Payload) > 0 && p.cfg.ReconfigOf != nil {
+		// Without reconfig the configuration is static and the check is
+		// off (ZooKeeper's processReconfig does nothing then).
+		c, err := DecodeMembership(m.Payload)
+		if err != nil {
+			p.becomeLooking("leader %d's NEWLEADER: %v", m.From, err)
+			return
+		}
+		if c.Version < p.active.Version {
+			// ZooKeeper's LearnerHandler refuses such a learner.
+			p.becomeLooking("follower is ahead of leader %d (has a later activated configuration: %#x, the leader's is %#x)", m.From, p.active.Version, c.Version)
+			return
+		}
+		p.learn.leaderConfig = &c
+	}
 	p.learn.stage = lsNewLeader
 	p.learn.syncEnd = p.log.last()
 	if bugs.Active(bugs.EpochBeforePersist) {
@@ -210,4 +225,12 @@ func (p *Peer) handleUpToDate(m Message) {
 		p.committed = min(m.Zxid, p.log.last())
 	}
 	p.maybeApply()
+	// The leader is established: its last-seen configuration is active
+	// there (a snapshot may have carried us past its entry).
+	p.activateCommitted()
+	if c := p.learn.leaderConfig; c != nil {
+		p.adopt(*c)
+	}
+	p.dropUnlogged()
+	p.learnerActivated(0)
 }

@@ -68,7 +68,7 @@ func (p *Peer) transferCandidates(zxid int64) []int64 {
 		if r.caps&CapTransfer == 0 && !bugs.Active(bugs.TransferIgnoresCaps) {
 			continue
 		}
-		if !r.observer && r.stage == recUpToDate && r.ackedUpTo >= zxid {
+		if !r.observer && p.isVoter(id) && r.stage == recUpToDate && r.ackedUpTo >= zxid {
 			out = append(out, id)
 		}
 	}

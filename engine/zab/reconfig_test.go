@@ -1,0 +1,321 @@
+package zab
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// reconfigPrefix marks a test entry that is a reconfig: the membership
+// follows in AppendMembership's encoding.
+var reconfigPrefix = []byte("reconfig:")
+
+func testReconfigOf(data []byte) (Membership, bool) {
+	if !bytes.HasPrefix(data, reconfigPrefix) {
+		return Membership{}, false
+	}
+	m, err := DecodeMembership(data[len(reconfigPrefix):])
+	return m, err == nil
+}
+
+func reconfigData(voters, observers []int64) []byte {
+	return AppendMembership(slices.Clone(reconfigPrefix), newMembership(0, voters, observers))
+}
+
+// newReconfigCluster is a cluster of servers 1..n whose configuration is
+// voters and observers; a server outside it starts as a joiner whose own
+// configuration adds it as a voter (or an observer when in joinAsObserver),
+// as ZooKeeper's documentation has a new server started.
+func newReconfigCluster(t *testing.T, seed uint64, n int, voters, observers, joinAsObserver []int64) *cluster {
+	var all []int64
+	for i := 1; i <= n; i++ {
+		all = append(all, int64(i))
+	}
+	c := newCluster(t, clusterOpts{voters: n, seed: seed, down: all})
+	for _, id := range all {
+		nd := c.nodes[id]
+		nd.cfg.Voters, nd.cfg.Observers = voters, observers
+		switch {
+		case slices.Contains(voters, id) || slices.Contains(observers, id):
+		case slices.Contains(joinAsObserver, id):
+			nd.cfg.Observers = append(slices.Clone(observers), id)
+		default:
+			nd.cfg.Voters = append(slices.Clone(voters), id)
+		}
+		nd.cfg.ReconfigOf = testReconfigOf
+		c.restart(id)
+	}
+	return c
+}
+
+// proposeReconfig proposes the configuration (voters, observers) at the
+// leader and returns its zxid.
+func (c *cluster) proposeReconfig(l int64, voters, observers []int64) int64 {
+	data := reconfigData(voters, observers)
+	c.proposed[string(data)] = true
+	z, ok := c.nodes[l].p.Propose(data)
+	require.True(c.t, ok, "propose reconfig at %d", l)
+	c.handleReady(l)
+	return z
+}
+
+// awaitFollowing runs until every server in ids is established under one
+// leader, which it returns.
+func (c *cluster) awaitFollowing(ids []int64, maxSteps int) int64 {
+	var leader int64
+	c.runUntil(fmt.Sprintf("%v established under one leader", ids), maxSteps, func() bool {
+		l, ok := c.leader()
+		if !ok {
+			return false
+		}
+		for _, id := range ids {
+			if !c.alive(id) {
+				continue
+			}
+			st := c.nodes[id].p.Status()
+			if !st.Established || st.Leader != l {
+				return false
+			}
+		}
+		leader = l
+		return true
+	})
+	return leader
+}
+
+func (c *cluster) requireActive(ids []int64, version int64, voters, observers []int64) {
+	for _, id := range ids {
+		if !c.alive(id) {
+			continue
+		}
+		a := c.nodes[id].p.ActiveConfig()
+		require.Equal(c.t, version, a.Version, "config version on %d", id)
+		require.Equal(c.t, voters, a.Voters, "voters on %d", id)
+		require.Equal(c.t, observers, a.Observers, "observers on %d", id)
+	}
+}
+
+func TestMembershipRoundTrip(t *testing.T) {
+	m := newMembership(0x100000003, []int64{3, 1, 2}, []int64{7})
+	got, err := DecodeMembership(AppendMembership(nil, m))
+	require.NoError(t, err)
+	require.Equal(t, m, got)
+	empty, err := DecodeMembership(AppendMembership(nil, Membership{Version: 5}))
+	require.NoError(t, err)
+	require.Equal(t, int64(5), empty.Version)
+	for name, b := range map[string][]byte{
+		"short":     {1, 2},
+		"trailing":  append(AppendMembership(nil, m), 0),
+		"unsorted":  AppendMembership(nil, Membership{Voters: []int64{2, 1}}),
+		"zero id":   AppendMembership(nil, Membership{Voters: []int64{0}}),
+		"both":      AppendMembership(nil, Membership{Voters: []int64{1}, Observers: []int64{1}}),
+		"huge list": {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff},
+	} {
+		_, err := DecodeMembership(b)
+		require.ErrorIs(t, err, ErrBadMembership, name)
+	}
+}
+
+func FuzzDecodeMembership(f *testing.F) {
+	f.Add(AppendMembership(nil, newMembership(9, []int64{1, 2, 3}, []int64{4})))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := DecodeMembership(b)
+		if err != nil {
+			return
+		}
+		require.Equal(t, b, AppendMembership(nil, m), "decoding is canonical")
+	})
+}
+
+// A server that is no voter yet syncs and acks, but its acks count only
+// once the reconfig that adds it is committed and active, which happens on
+// every server at the reconfig's zxid.
+func TestReconfigAddVoterCountsOnlyOnceActive(t *testing.T) {
+	c := newReconfigCluster(t, 21, 4, []int64{1, 2, 3}, nil, nil)
+	l := c.awaitFollowing([]int64{1, 2, 3, 4}, 5000)
+	require.NotEqual(t, int64(4), l, "a joiner is no voter of the ensemble it joins")
+	z0, _ := c.propose(l)
+	c.awaitApplied(z0, c.ids, 3000)
+
+	// The leader and the joiner alone are no quorum of {1,2,3}.
+	var others []int64
+	for _, id := range []int64{1, 2, 3} {
+		if id != l {
+			others = append(others, id)
+		}
+	}
+	c.silentPartition(others)
+	z1, ok := c.propose(l)
+	require.True(t, ok)
+	for range 200 {
+		c.calmStep()
+	}
+	for _, id := range c.ids {
+		require.False(t, c.applied(id, z1), "server %d applied a txn only the leader and a non-member acked", id)
+	}
+	c.healAll()
+	l = c.awaitFollowing([]int64{1, 2, 3, 4}, 10000)
+
+	z := c.proposeReconfig(l, []int64{1, 2, 3, 4}, nil)
+	c.awaitApplied(z, c.ids, 5000)
+	c.runUntil("activation everywhere", 3000, func() bool {
+		for _, id := range c.ids {
+			if c.nodes[id].p.ActiveConfig().Version != z {
+				return false
+			}
+		}
+		return true
+	})
+	c.requireActive(c.ids, z, []int64{1, 2, 3, 4}, nil)
+	require.Positive(t, c.sent[MsgCommitAndActivate])
+
+	// Now the leader, the new voter and one old voter are a quorum of
+	// {1,2,3,4}.
+	l = c.awaitFollowing(c.ids, 5000)
+	var cut int64
+	for _, id := range []int64{1, 2, 3} {
+		if id != l {
+			cut = id
+			break
+		}
+	}
+	c.crash(cut)
+	z2, ok := c.propose(l)
+	require.True(t, ok)
+	live := slices.DeleteFunc(slices.Clone(c.ids), func(id int64) bool { return id == cut })
+	c.awaitApplied(z2, live, 5000)
+}
+
+// A reconfig commits only with a quorum of the old and of the new voters:
+// {1,2,3} -> {l,4,5} waits for 4 or 5, whatever 2 and 3 ack, and so does
+// every txn proposed after it.
+func TestReconfigNeedsQuorumOfOldAndNew(t *testing.T) {
+	c := newReconfigCluster(t, 22, 5, []int64{1, 2, 3}, nil, nil)
+	l := c.awaitFollowing(c.ids, 8000)
+	c.stabilize()
+	// The joiners' links stall: the leader still counts them synced
+	// (until syncLimit, which no tick reaches here), but no ack of
+	// theirs arrives.
+	c.freezeLink(l, 4)
+	c.freezeLink(l, 5)
+	z := c.proposeReconfig(l, []int64{l, 4, 5}, nil)
+	after, ok := c.propose(l)
+	require.True(t, ok)
+	c.stabilize()
+	for _, id := range c.ids {
+		require.False(t, c.applied(id, z), "server %d applied a reconfig no new quorum acked", id)
+		require.False(t, c.applied(id, after), "server %d applied a txn after a pending reconfig without its quorum", id)
+		require.Equal(t, int64(0), c.nodes[id].p.ActiveConfig().Version)
+	}
+	pend, ok := c.nodes[l].p.PendingConfig()
+	require.True(t, ok)
+	require.Equal(t, z, pend.Version)
+
+	c.healAll()
+	c.stabilize()
+	for _, id := range []int64{l, 4, 5} {
+		require.True(t, c.applied(id, after), "server %d", id)
+		require.Equal(t, z, c.nodes[id].p.ActiveConfig().Version)
+	}
+}
+
+// A leader the reconfig removes hands over to the designated leader: the
+// followers go straight to it, without an election.
+func TestReconfigRemovingTheLeaderHandsOver(t *testing.T) {
+	c := newReconfigCluster(t, 23, 3, []int64{1, 2, 3}, nil, nil)
+	l := c.awaitFollowing(c.ids, 5000)
+	z0, _ := c.propose(l)
+	c.awaitApplied(z0, c.ids, 3000)
+	rest := slices.DeleteFunc(slices.Clone(c.ids), func(id int64) bool { return id == l })
+	notes := 0
+	c.onSend = func(m Message) {
+		if m.Type == MsgNotification && m.From != l && m.Vote.State == Looking {
+			notes++
+		}
+	}
+	z := c.proposeReconfig(l, rest, nil)
+	c.awaitApplied(z, rest, 5000)
+	nl := c.awaitFollowing(rest, 5000)
+	require.NotEqual(t, l, nl)
+	require.Zero(t, notes, "the remaining voters elected instead of following the designated leader")
+	c.requireActive(rest, z, rest, nil)
+	z2, ok := c.propose(nl)
+	require.True(t, ok)
+	c.awaitApplied(z2, rest, 5000)
+	st := c.nodes[l].p.Status()
+	require.NotEqual(t, Leading, st.Role)
+}
+
+// A participant becomes an observer and back; while an observer its acks
+// never count and it learns by INFORM.
+func TestReconfigParticipantToObserverAndBack(t *testing.T) {
+	c := newReconfigCluster(t, 24, 3, []int64{1, 2, 3}, nil, nil)
+	l := c.awaitFollowing(c.ids, 5000)
+	var f int64
+	for _, id := range c.ids {
+		if id != l {
+			f = id
+		}
+	}
+	voters := slices.DeleteFunc(slices.Clone(c.ids), func(id int64) bool { return id == f })
+	z := c.proposeReconfig(l, voters, []int64{f})
+	c.awaitApplied(z, c.ids, 5000)
+	c.runUntil("the follower observes", 5000, func() bool {
+		st := c.nodes[f].p.Status()
+		return st.Role == Observing && st.Established
+	})
+	c.requireActive(c.ids, z, voters, []int64{f})
+	informs := c.sent[MsgInform]
+	z1, _ := c.propose(l)
+	c.awaitApplied(z1, c.ids, 5000)
+	require.Greater(t, c.sent[MsgInform], informs)
+
+	z2 := c.proposeReconfig(l, c.ids, nil)
+	c.awaitApplied(z2, c.ids, 5000)
+	c.runUntil("the observer follows again", 5000, func() bool {
+		st := c.nodes[f].p.Status()
+		return st.Role == Following && st.Established
+	})
+	c.requireActive(c.ids, z2, c.ids, nil)
+	require.Positive(t, c.sent[MsgInformAndActivate])
+}
+
+// A learner whose active configuration is newer than its leader's refuses
+// the leader's NEWLEADER.
+func TestLearnerWithLaterConfigRefusesLeader(t *testing.T) {
+	c := newReconfigCluster(t, 25, 3, []int64{1, 2, 3}, nil, nil)
+	c.crash(3)
+	l := c.awaitFollowing([]int64{1, 2}, 5000)
+	c.nodes[3].cfg.ConfigVersion = MakeZxid(90, 1)
+	c.restart(3)
+	for range 400 {
+		c.calmStep()
+		st := c.nodes[3].p.Status()
+		require.False(t, st.Established && st.Leader == l, "server 3 synced with a leader of an older configuration")
+	}
+	require.Contains(t, c.nodes[3].p.Status().Why, "later activated configuration")
+}
+
+// Restarted servers keep the configuration activated before (the dynamic
+// config file) and take the pending one from their log.
+func TestReconfigSurvivesRestarts(t *testing.T) {
+	c := newReconfigCluster(t, 26, 4, []int64{1, 2, 3}, nil, nil)
+	l := c.awaitFollowing(c.ids, 8000)
+	z := c.proposeReconfig(l, []int64{1, 2, 3, 4}, nil)
+	c.awaitApplied(z, c.ids, 5000)
+	for _, id := range c.ids {
+		c.crash(id)
+	}
+	for _, id := range c.ids {
+		c.restart(id)
+	}
+	c.requireActive(c.ids, z, []int64{1, 2, 3, 4}, nil)
+	l = c.awaitFollowing(c.ids, 10000)
+	z2, ok := c.propose(l)
+	require.True(t, ok)
+	c.awaitApplied(z2, c.ids, 5000)
+}
