@@ -33,7 +33,7 @@ func (t *Tree) lookup(path string) (n *node, childCount int) {
 	if c, ok := t.pending.byPath[path]; ok {
 		return c.n, c.childCount
 	}
-	return t.nodes[path], t.numChildren(path)
+	return t.node(path), t.numChildren(path)
 }
 
 // record notes that path will hold n (nil: deleted) with childCount children

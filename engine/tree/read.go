@@ -80,7 +80,7 @@ func (t *Tree) exists(caller Caller, w WatcherID, path string, watch bool) (prot
 	if strings.IndexByte(path, 0) >= 0 {
 		return nil, proto.ErrBadArguments
 	}
-	n := t.nodes[path]
+	n := t.node(path)
 	if n != nil {
 		if err := t.checkACL(caller.Auth, n.acl(), proto.PermRead); err != proto.ErrOK {
 			return nil, err
@@ -97,7 +97,7 @@ func (t *Tree) exists(caller Caller, w WatcherID, path string, watch bool) (prot
 
 // readable returns the node at path if it exists and caller may READ it.
 func (t *Tree) readable(caller Caller, path string) (*node, proto.ErrCode) {
-	n := t.nodes[path]
+	n := t.node(path)
 	if n == nil {
 		return nil, proto.ErrNoNode
 	}
@@ -119,7 +119,7 @@ func (t *Tree) getData(caller Caller, w WatcherID, path string, watch bool) (*pr
 }
 
 func (t *Tree) getACL(caller Caller, path string) (proto.Record, proto.ErrCode) {
-	n := t.nodes[path]
+	n := t.node(path)
 	if n == nil {
 		return nil, proto.ErrNoNode
 	}
@@ -151,24 +151,16 @@ func (t *Tree) getAllChildrenNumber(caller Caller, path string) (proto.Record, p
 		return nil, err
 	}
 	total := 0
-	stack := []string{path}
+	stack := []int32{t.st.find(path)}
 	for len(stack) > 0 {
-		p := stack[len(stack)-1]
+		id := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		for name := range t.children[p].all() {
+		for c := range t.kids[id].all() {
 			total++
-			stack = append(stack, joinPath(p, name))
+			stack = append(stack, c)
 		}
 	}
 	return &proto.GetAllChildrenNumberResponse{TotalNumber: int32(total)}, proto.ErrOK
-}
-
-// joinPath returns the path of child name under parent.
-func joinPath(parent, name string) string {
-	if parent == rootPath {
-		return "/" + name
-	}
-	return parent + "/" + name
 }
 
 // getEphemerals lists the session's ephemerals whose path starts with
@@ -315,7 +307,7 @@ func (t *Tree) SetWatches(caller Caller, w WatcherID, req proto.Record) []Event 
 		out = append(out, Event{Watcher: w, Event: proto.WatcherEvent{Type: typ, State: proto.StateSyncConnected, Path: p}, Zxid: -1})
 	}
 	for _, p := range data {
-		switch n := t.nodes[p]; {
+		switch n := t.node(p); {
 		case n == nil:
 			emit(p, proto.EventNodeDeleted, nil)
 		case n.mzxid > rel:
@@ -325,14 +317,14 @@ func (t *Tree) SetWatches(caller Caller, w WatcherID, req proto.Record) []Event 
 		}
 	}
 	for _, p := range exist {
-		if n := t.nodes[p]; n != nil {
+		if n := t.node(p); n != nil {
 			emit(p, proto.EventNodeCreated, n.acl())
 		} else {
 			t.watch(caller, w, true, p, watchStandard)
 		}
 	}
 	for _, p := range child {
-		switch n := t.nodes[p]; {
+		switch n := t.node(p); {
 		case n == nil:
 			emit(p, proto.EventNodeDeleted, nil)
 		case n.pzxid() > rel:

@@ -63,18 +63,20 @@ const (
 var ErrBadSnapshot = errors.New("tree: corrupt snapshot")
 
 // Snapshot is a consistent view of a Tree's znodes at one moment. It shares
-// the immutable node values with the Tree, so it may be written on another
-// goroutine while the Tree goes on applying txns.
+// the store's pages and arena with the Tree, which copies a page before
+// changing it and never changes arena bytes (store.go), so it may be
+// written on another goroutine while the Tree goes on applying txns.
 type Snapshot struct {
-	nodes  map[string]*node
+	v      storeView
 	zxid   int64
 	digest uint64
 }
 
-// Snapshot captures the tree as it is now. It copies the path→node map
-// (pointers only); nothing it refers to is ever mutated.
+// Snapshot captures the tree as it is now: it copies the lists of the
+// store's pages, chunks and metas (a few slice headers per thousand
+// znodes), not the znodes.
 func (t *Tree) Snapshot() *Snapshot {
-	return &Snapshot{nodes: maps.Clone(t.nodes), zxid: t.lastZxid, digest: t.digest}
+	return &Snapshot{v: t.st.snapshot(), zxid: t.lastZxid, digest: t.digest}
 }
 
 // Zxid returns the zxid of the newest txn the snapshot includes.
@@ -103,7 +105,7 @@ type SnapshotDigest struct {
 // strings with '/' below every other byte, so a node comes right before its
 // subtree ("/a", "/a/b", "/a-c"), as ZooKeeper's DataTree.serializeNode
 // walks the tree.
-func pathOrder(a, b string) int {
+func pathOrder[S string | []byte](a, b S) int {
 	n := min(len(a), len(b))
 	for i := 0; i < n; i++ {
 		ca, cb := a[i], b[i]
@@ -225,14 +227,13 @@ func (s *Snapshot) serialize(sw *snapWriter, sessions []SnapshotSession) error {
 	// ACL ids in first-use order along the node order, as a ZooKeeper
 	// that created the nodes in that order would have numbered them.
 	type entry struct {
-		path  string
-		n     *node
+		path  []byte
+		r     *rec
 		aclID int64
 	}
-	entries := make([]entry, 0, len(s.nodes))
-	for p, n := range s.nodes {
-		entries = append(entries, entry{path: p, n: n})
-	}
+	v := &s.v
+	entries := make([]entry, 0, v.count)
+	v.each(func(p []byte, r *rec) { entries = append(entries, entry{path: p, r: r}) })
 	slices.SortFunc(entries, func(a, b entry) int { return pathOrder(a.path, b.path) })
 	byKey := map[string]int64{}
 	var lists [][]proto.ACL
@@ -241,9 +242,12 @@ func (s *Snapshot) serialize(sw *snapWriter, sessions []SnapshotSession) error {
 	prevID := int64(0)
 	for i := range entries {
 		en := &entries[i]
-		acl := en.n.acl()
+		var acl []proto.ACL
+		if m := v.metas[en.r.meta]; m != nil && m.acl != nil {
+			acl = *m.acl
+		}
 		switch {
-		case builtinOpen(en.path, acl):
+		case len(en.path) <= len(quotaPath) && builtinOpen(string(en.path), acl):
 			en.aclID = openACLID
 			continue
 		case prevID != 0 && slices.Equal(acl, prevACL): // neighbours mostly share
@@ -270,11 +274,11 @@ func (s *Snapshot) serialize(sw *snapWriter, sessions []SnapshotSession) error {
 	}
 
 	for _, en := range entries {
-		n := en.n
-		if en.path == rootPath {
+		n := v.node(en.r)
+		if string(en.path) == rootPath {
 			e.WriteString("")
 		} else {
-			e.WriteString(en.path)
+			e.WriteBuffer(en.path)
 		}
 		e.WriteBuffer(n.data)
 		e.WriteLong(en.aclID)
@@ -330,6 +334,7 @@ type snapReader struct {
 	// length of a long one str already consumed, for bytes.
 	scratch []byte
 	unread  int32
+	data    []byte // buffer's
 }
 
 // maxDirectAlloc is the largest length read into a buffer allocated up
@@ -409,6 +414,28 @@ func (sr *snapReader) bytes(what string) ([]byte, error) {
 		return nil, sr.errf("truncated in %s: %v", what, io.ErrUnexpectedEOF)
 	}
 	return bb.Bytes(), nil
+}
+
+// buffer is bytes for data the caller copies before the next read: a
+// short buffer is read into one of the reader's, allocated once.
+func (sr *snapReader) buffer(what string) ([]byte, error) {
+	n, err := sr.int32(what)
+	if err != nil {
+		return nil, err
+	}
+	if n < 0 || n > maxDirectAlloc {
+		sr.unread = n
+		if n == -1 {
+			sr.unread = 0
+			return nil, nil
+		}
+		return sr.bytes(what)
+	}
+	if cap(sr.data) < int(n) || sr.data == nil {
+		sr.data = make([]byte, max(int(n), 4096))
+	}
+	b := sr.data[:n]
+	return b, sr.full(b, what)
 }
 
 // str reads a jute ustring; null reads as "" with ok false. Short strings
@@ -614,6 +641,7 @@ func (sr *snapReader) readSerialized(opts Options, zxid int64) (*LoadedSnapshot,
 	}
 	open := t.acls.share(slices.Clone(proto.OpenACLUnsafe))
 	var stat [statPersisted]byte
+	var n node
 	for {
 		at := sr.off
 		p, ok, err := sr.str("node path")
@@ -626,7 +654,9 @@ func (sr *snapReader) readSerialized(opts Options, zxid int64) (*LoadedSnapshot,
 		if p == endOfNodesPath {
 			break
 		}
-		data, err := sr.bytes("node data")
+		// The data is read into a buffer of the reader's: putNode copies
+		// it into the store's arena.
+		data, err := sr.buffer("node data")
 		if err != nil {
 			return nil, nil, err
 		}
@@ -637,7 +667,7 @@ func (sr *snapReader) readSerialized(opts Options, zxid int64) (*LoadedSnapshot,
 		if err := sr.full(stat[:], "node stat"); err != nil {
 			return nil, nil, err
 		}
-		n := &node{data: data}
+		n = node{data: data}
 		if aclID == openACLID {
 			n.meta = open
 		} else if ref, ok := refs[aclID]; ok {
@@ -652,11 +682,11 @@ func (sr *snapReader) readSerialized(opts Options, zxid int64) (*LoadedSnapshot,
 		n.version = int32(binary.BigEndian.Uint32(stat[32:]))
 		n.setEphemeralOwner(int64(binary.BigEndian.Uint64(stat[44:])))
 		n.setCounters(int64(binary.BigEndian.Uint64(stat[52:])), int32(binary.BigEndian.Uint32(stat[36:])), int32(binary.BigEndian.Uint32(stat[40:])))
-		if err := t.loadNode(p, n); err != nil {
+		if err := t.loadNode(p, &n); err != nil {
 			return nil, nil, fmt.Errorf("%w: at offset %d: %w", ErrBadSnapshot, at, err)
 		}
 	}
-	if t.nodes[rootPath] == nil {
+	if t.st.find(rootPath) < 0 {
 		return nil, nil, sr.errf("no root node")
 	}
 	return ls, t, nil
@@ -719,15 +749,15 @@ func (t *Tree) loadNode(p string, n *node) error {
 			return fmt.Errorf("invalid path %q", p)
 		}
 		parent, _ := splitPath(p)
-		pn := t.nodes[parent]
-		if pn == nil {
+		pid := t.st.find(parent)
+		if pid < 0 {
 			return fmt.Errorf("unable to find parent %s of path %s", parent, p)
 		}
-		if pn.kind == kindEphemeral {
+		if t.st.rec(pid).kind == kindEphemeral {
 			return fmt.Errorf("%q is the child of an ephemeral", p)
 		}
 	}
-	if t.nodes[p] != nil {
+	if t.st.find(p) >= 0 {
 		return fmt.Errorf("duplicate path %q", p)
 	}
 	t.putNode(p, n)
@@ -749,7 +779,7 @@ func (t *Tree) finishLoad() {
 // empty data hash alike.
 func (t *Tree) emptySystemData() {
 	for _, p := range []string{rootPath, procPath, quotaPath, configPath} {
-		if n := t.nodes[p]; n != nil && n.data == nil {
+		if n := t.node(p); n != nil && n.data == nil {
 			cp := *n
 			cp.data = []byte{}
 			t.putNode(p, &cp)

@@ -15,7 +15,7 @@ import (
 // recomputeDigest hashes every node from scratch.
 func recomputeDigest(t *Tree) uint64 {
 	var d uint64
-	for p, n := range t.nodes {
+	for p, n := range t.allNodes() {
 		d += nodeHash(p, n)
 	}
 	return d
@@ -29,7 +29,7 @@ func requireSameTrees(t require.TestingT, want, got *Tree) {
 	require.Equal(t, want.EphemeralCount(), got.EphemeralCount())
 	require.Equal(t, want.Expired(1<<40, 0), got.Expired(1<<40, 0))
 	super := Caller{Auth: []proto.Id{{Scheme: "super"}}}
-	for p := range want.nodes {
+	for p := range want.allNodes() {
 		for _, r := range []struct {
 			op  proto.OpCode
 			req proto.Record
@@ -185,7 +185,7 @@ func TestLoadRejectsBadStructure(t *testing.T) {
 		for p, n := range nodes {
 			d += nodeHash(p, n)
 		}
-		return snapBytes(t, &Snapshot{nodes: nodes, digest: d, zxid: 5})
+		return snapBytes(t, snapshotOf(nodes, 5, d))
 	}
 	cases := map[string]map[string]*node{
 		"no root":          {"/a": {}},
@@ -219,7 +219,7 @@ func TestLoadRejectsBadStructure(t *testing.T) {
 func TestLoadGivesSystemNodesEmptyData(t *testing.T) {
 	old := New(Options{})
 	for _, p := range []string{rootPath, procPath, quotaPath, configPath} {
-		cp := *old.nodes[p]
+		cp := *old.node(p)
 		cp.data = nil
 		old.putNode(p, &cp)
 	}
@@ -270,14 +270,14 @@ func TestLoadSharesACLs(t *testing.T) {
 	require.Equal(t, proto.ErrOK, h.do(anyone, proto.OpCreate, &proto.CreateRequest{Path: "/acl2", Data: []byte{}, ACL: digest}).Err)
 	tr, err := load(snapBytes(t, h.tr.Snapshot()), Options{ExtendedTypes: true})
 	require.NoError(t, err)
-	require.Same(t, tr.nodes["/acl"].meta.acl, tr.nodes["/acl2"].meta.acl)
-	require.Same(t, tr.nodes["/a"].meta.acl, tr.nodes["/a/data"].meta.acl)
+	require.Same(t, tr.node("/acl").meta.acl, tr.node("/acl2").meta.acl)
+	require.Same(t, tr.node("/a").meta.acl, tr.node("/a/data").meta.acl)
 
 	h2 := &harness{t: t, tr: tr, now: h.now}
 	h2.zxid = h.zxid
 	require.Equal(t, proto.ErrOK, h2.do(anyone, proto.OpCreate, &proto.CreateRequest{Path: "/acl3", Data: []byte{}, ACL: slices.Clone(digest)}).Err)
-	require.Same(t, tr.nodes["/acl"].meta.acl, tr.nodes["/acl3"].meta.acl)
+	require.Same(t, tr.node("/acl").meta.acl, tr.node("/acl3").meta.acl)
 	require.Equal(t, proto.ErrOK, h2.do(anyone, proto.OpCreate, &proto.CreateRequest{Path: "/open", Data: []byte{}, ACL: slices.Clone(proto.OpenACLUnsafe)}).Err)
-	require.Same(t, tr.nodes["/a"].meta.acl, tr.nodes["/open"].meta.acl)
-	require.Equal(t, digest, tr.nodes["/acl3"].acl())
+	require.Same(t, tr.node("/a").meta.acl, tr.node("/open").meta.acl)
+	require.Equal(t, digest, tr.node("/acl3").acl())
 }
