@@ -195,13 +195,22 @@ func newEmpty(opts Options) *Tree {
 // node returns a view of the node at path, or nil. The view is a copy:
 // changing the node takes putNode.
 func (t *Tree) node(path string) *node {
-	id := t.st.find(path)
-	if id < 0 {
+	n := new(node)
+	if t.get(path, n) < 0 {
 		return nil
 	}
-	n := new(node)
-	t.st.view(id, n)
 	return n
+}
+
+// get fills n with a view of the node at path and returns its id, or -1
+// (n untouched) when there is none. Readers pass a node of their own
+// stack, so a read allocates no view.
+func (t *Tree) get(path string, n *node) int32 {
+	id := t.st.find(path)
+	if id >= 0 {
+		t.st.view(id, n)
+	}
+	return id
 }
 
 // putNode inserts or replaces the node at path, keeping every derived index
@@ -294,6 +303,11 @@ func (t *Tree) numChildren(path string) int { return t.children(path).len() }
 // statOf returns the client-visible Stat of the node at path.
 func (t *Tree) statOf(path string, n *node) proto.Stat {
 	return n.stat(t.numChildren(path))
+}
+
+// statByID returns the client-visible Stat of n, the node id.
+func (t *Tree) statByID(id int32, n *node) proto.Stat {
+	return n.stat(t.kids[id].len())
 }
 
 // sortedChildren returns the names of path's children, sorted.
