@@ -5,7 +5,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/adler32"
+	"io"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -143,40 +146,83 @@ func TestSnapshotRoundTrip(t *testing.T) {
 }
 
 // TestSnapshotWhileApplying writes a snapshot on another goroutine while the
-// tree goes on changing; run under -race.
+// tree goes on changing (run under -race): setData that leaves the arena
+// chunks mostly dead, so they are compacted under the writer; deletes whose
+// ids the creates after them reuse; setACL that frees and reuses metas. The
+// writer stops at its first write until the first round of changes is
+// applied (so it reads most nodes after they changed), then runs beside the
+// rest. The bytes written are those of a snapshot written before any
+// change.
 func TestSnapshotWhileApplying(t *testing.T) {
 	h := populate(t)
 	for i := range 200 {
-		h.create(anyone, fmt.Sprintf("/n%03d", i), "x", 0)
+		h.create(anyone, fmt.Sprintf("/n%03d", i), strings.Repeat("x", 3000), 0)
 	}
+	var before bytes.Buffer
+	_, err := h.tr.Snapshot().Write(&before, nil)
+	require.NoError(t, err)
 	snap := h.tr.Snapshot()
 	want := snap.Digest()
 	done := make(chan []byte)
+	gate := make(chan struct{})
 	go func() {
 		var buf bytes.Buffer
-		_, err := snap.Write(&buf, nil)
+		_, err := snap.Write(&gatedWriter{w: &buf, gate: gate}, nil)
 		if err != nil {
 			done <- nil
 			return
 		}
 		done <- buf.Bytes()
 	}()
-	for i := range 200 {
-		p := fmt.Sprintf("/n%03d", i)
-		h.do(anyone, proto.OpSetData, &proto.SetDataRequest{Path: p, Data: []byte("changed"), Version: -1})
-		h.do(anyone, proto.OpSetACL, &proto.SetACLRequest{Path: p, ACL: proto.ReadACLUnsafe, Version: -1})
-		if i%2 == 0 {
-			h.do(anyone, proto.OpDelete, &proto.DeleteRequest{Path: p, Version: -1})
+	chunks := len(h.tr.st.chunks)
+	for round := range 3 {
+		for i := range 200 {
+			p := fmt.Sprintf("/n%03d", i)
+			h.do(anyone, proto.OpSetData, &proto.SetDataRequest{Path: p, Data: []byte(strings.Repeat("y", 3000+round)), Version: -1})
+			if round == 0 {
+				h.do(anyone, proto.OpSetACL, &proto.SetACLRequest{Path: p, ACL: proto.ReadACLUnsafe, Version: -1})
+				if i%2 == 0 {
+					h.do(anyone, proto.OpDelete, &proto.DeleteRequest{Path: p, Version: -1})
+				}
+				h.mustCreate(fmt.Sprintf("/m%03d", i), 0)
+			}
 		}
-		h.mustCreate(fmt.Sprintf("/m%03d", i), 0)
+		if round == 0 {
+			close(gate)
+		}
 	}
 	b := <-done
 	require.NotNil(t, b)
+	require.Equal(t, before.Bytes(), b, "the snapshot holds the tree as it was when taken")
 	loaded, err := load(b, Options{})
 	require.NoError(t, err)
 	require.Equal(t, want, loaded.Digest())
 	require.NotEqual(t, want, h.tr.Digest())
 	require.Equal(t, recomputeDigest(h.tr), h.tr.Digest())
+	dropped := 0
+	for _, c := range h.tr.st.chunks[:chunks] {
+		if c == nil {
+			dropped++
+		}
+	}
+	require.Positive(t, dropped, "chunks were compacted while the snapshot was written")
+}
+
+// gatedWriter waits for gate to close before its first write, then lets
+// other goroutines run between writes.
+type gatedWriter struct {
+	w      io.Writer
+	gate   chan struct{}
+	opened bool
+}
+
+func (g *gatedWriter) Write(p []byte) (int, error) {
+	if !g.opened {
+		<-g.gate
+		g.opened = true
+	}
+	runtime.Gosched()
+	return g.w.Write(p)
 }
 
 func TestLoadRejectsBadStructure(t *testing.T) {

@@ -1,8 +1,15 @@
 package tree
 
 import (
+	"bytes"
+	"fmt"
 	"maps"
 	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/zabkeeper/zabkeeper/proto"
+	"pgregory.net/rapid"
 )
 
 // allNodes returns a view of every node of t by path.
@@ -31,4 +38,111 @@ func snapshotOf(nodes map[string]*node, zxid int64, digest uint64) *Snapshot {
 		st.create(p, nodes[p])
 	}
 	return &Snapshot{v: st.snapshot(), zxid: zxid, digest: digest}
+}
+
+// TestStoreModel checks the store against a map under random creates,
+// updates (new data, the same data, a new meta) and removes, with data of
+// every size class the arena treats apart (nil, empty, small, a chunk of
+// its own). After every operation: each path finds its data, meta and
+// fields; the counts, the arena's live bytes and the meta references add
+// up; and no chunk but the one being filled is mostly dead (compaction
+// keeps the arena within twice the live data).
+func TestStoreModel(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		st := newStore()
+		type mn struct {
+			data []byte
+			meta *nodeMeta
+			mz   int64
+		}
+		model := map[string]mn{}
+		metas := []*nodeMeta{nil, metaOf(proto.OpenACLUnsafe), metaOf(proto.ReadACLUnsafe)}
+		for i := range rapid.IntRange(1, 200).Draw(rt, "ops") {
+			p := fmt.Sprintf("/n%d", rapid.IntRange(0, 40).Draw(rt, "path"))
+			var data []byte
+			switch rapid.IntRange(0, 9).Draw(rt, "size") {
+			case 0:
+			case 1:
+				data = []byte{}
+			case 2:
+				data = bytes.Repeat([]byte{byte(i)}, chunkSize/8+1+i)
+			default:
+				data = bytes.Repeat([]byte{byte(i)}, rapid.IntRange(1, 40_000).Draw(rt, "len"))
+			}
+			n := &node{data: data, meta: metas[rapid.IntRange(0, 2).Draw(rt, "meta")], mzxid: int64(i)}
+			id := st.find(p)
+			_, exists := model[p]
+			require.Equal(rt, exists, id >= 0, "find %s", p)
+			switch op := rapid.IntRange(0, 3).Draw(rt, "op"); {
+			case !exists:
+				st.create(p, n)
+				model[p] = mn{data, n.meta, n.mzxid}
+			case op == 0:
+				st.remove(id, p)
+				delete(model, p)
+			case op == 1: // the node as stored, its data unchanged
+				var v node
+				st.view(id, &v)
+				v.mzxid = int64(i)
+				st.update(id, p, &v)
+				m := model[p]
+				m.mz = v.mzxid
+				model[p] = m
+			default:
+				st.update(id, p, n)
+				model[p] = mn{data, n.meta, n.mzxid}
+			}
+			require.Equal(rt, len(model), st.count)
+			require.Equal(rt, len(model), st.index.n)
+			refs := map[*nodeMeta]int32{}
+			for q, m := range model {
+				id := st.find(q)
+				require.GreaterOrEqual(rt, id, int32(0), "find %s", q)
+				var v node
+				st.view(id, &v)
+				require.Equal(rt, m.data, v.data, "data of %s", q)
+				require.Equal(rt, m.data == nil, v.data == nil, "nil data of %s", q)
+				require.Same(rt, m.meta, v.meta, "meta of %s", q)
+				require.Equal(rt, m.mz, v.mzxid, "mzxid of %s", q)
+				require.Equal(rt, q, string(st.path(id)))
+				if m.meta != nil {
+					refs[m.meta]++
+				}
+			}
+			for m, k := range refs {
+				require.Equal(rt, k, st.metaRefs[m.idx], "references to a meta")
+			}
+			live := make([]int, len(st.chunks))
+			for q := range model {
+				r := st.rec(st.find(q))
+				_, _, _, size := record(st.chunks, r.chunk, r.off)
+				live[r.chunk] += size
+			}
+			require.Equal(rt, live, st.live)
+			for c := range st.chunks {
+				if st.chunks[c] != nil && c != st.cur {
+					require.Greater(rt, st.live[c]*2, st.used[c], "chunk %d is mostly dead", c)
+				}
+			}
+		}
+	})
+}
+
+// TestPathIndexRemoveKeepsProbeChains removes entries from an index whose
+// hashes all collide, so every removal shifts the rest of the chain.
+func TestPathIndexRemoveKeepsProbeChains(t *testing.T) {
+	var x pathIndex
+	for id := range int32(50) {
+		x.insert(7, id)
+	}
+	for id := int32(0); id < 50; id += 3 {
+		x.remove(id, 7)
+	}
+	for id := range int32(50) {
+		found := false
+		for _, v := range x.slots {
+			found = found || v == uint64(7)<<32|uint64(id+1)
+		}
+		require.Equal(t, id%3 != 0, found, "id %d", id)
+	}
 }
