@@ -74,9 +74,38 @@ type Snapshot struct {
 
 // Snapshot captures the tree as it is now: it copies the lists of the
 // store's pages, chunks and metas (a few slice headers per thousand
-// znodes), not the znodes.
+// znodes), not the znodes, and lists the ids in the order the snapshot
+// writes them (4 bytes a znode, walking the sorted child lists: no sort).
 func (t *Tree) Snapshot() *Snapshot {
-	return &Snapshot{v: t.st.snapshot(), zxid: t.lastZxid, digest: t.digest}
+	v := t.st.snapshot()
+	v.order = t.preorder()
+	return &Snapshot{v: v, zxid: t.lastZxid, digest: t.digest}
+}
+
+// preorder returns the ids of the nodes depth first, parents before
+// children, siblings by name: pathOrder, as ZooKeeper's
+// DataTree.serializeNode walks the tree.
+func (t *Tree) preorder() []int32 {
+	out := make([]int32, 0, t.st.count)
+	root := t.st.find(rootPath)
+	if root < 0 {
+		return out
+	}
+	stack := []int32{root}
+	for len(stack) > 0 {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		out = append(out, id)
+		if set := t.kids[id]; set != nil {
+			for i := len(set.chunks) - 1; i >= 0; i-- {
+				c := set.chunks[i]
+				for j := len(c) - 1; j >= 0; j-- {
+					stack = append(stack, c[j])
+				}
+			}
+		}
+	}
+	return out
 }
 
 // Zxid returns the zxid of the newest txn the snapshot includes.
@@ -226,44 +255,13 @@ func (s *Snapshot) serialize(sw *snapWriter, sessions []SnapshotSession) error {
 
 	// ACL ids in first-use order along the node order, as a ZooKeeper
 	// that created the nodes in that order would have numbered them.
-	type entry struct {
-		path  []byte
-		r     *rec
-		aclID int64
-	}
 	v := &s.v
-	entries := make([]entry, 0, v.count)
-	v.each(func(p []byte, r *rec) { entries = append(entries, entry{path: p, r: r}) })
-	slices.SortFunc(entries, func(a, b entry) int { return pathOrder(a.path, b.path) })
-	byKey := map[string]int64{}
-	var lists [][]proto.ACL
-	key := proto.NewEncoder(nil)
-	var prevACL []proto.ACL
-	prevID := int64(0)
-	for i := range entries {
-		en := &entries[i]
-		var acl []proto.ACL
-		if m := v.metas[en.r.meta]; m != nil && m.acl != nil {
-			acl = *m.acl
-		}
-		switch {
-		case len(en.path) <= len(quotaPath) && builtinOpen(string(en.path), acl):
-			en.aclID = openACLID
-			continue
-		case prevID != 0 && slices.Equal(acl, prevACL): // neighbours mostly share
-			en.aclID = prevID
-			continue
-		}
-		key.Reset()
-		proto.WriteACLs(key, acl)
-		id, ok := byKey[string(key.Bytes())]
-		if !ok {
-			lists = append(lists, acl)
-			id = int64(len(lists))
-			byKey[string(key.Bytes())] = id
-		}
-		en.aclID, prevACL, prevID = id, acl, id
+	ids := v.order
+	acls := aclNumbering{byList: map[*[]proto.ACL]int64{}, byKey: map[string]int64{}, key: proto.NewEncoder(nil)}
+	for _, id := range ids {
+		acls.number(v.path(id), v.metas[v.rec(id).meta])
 	}
+	lists := acls.lists
 	e.WriteInt(int32(len(lists)))
 	for i, acl := range lists {
 		e.WriteLong(int64(i + 1))
@@ -273,15 +271,17 @@ func (s *Snapshot) serialize(sw *snapWriter, sessions []SnapshotSession) error {
 		}
 	}
 
-	for _, en := range entries {
-		n := v.node(en.r)
-		if string(en.path) == rootPath {
+	for _, id := range ids {
+		r := v.rec(id)
+		n := v.node(r)
+		p := v.path(id)
+		if string(p) == rootPath {
 			e.WriteString("")
 		} else {
-			e.WriteBuffer(en.path)
+			e.WriteBuffer(p)
 		}
 		e.WriteBuffer(n.data)
-		e.WriteLong(en.aclID)
+		e.WriteLong(acls.number(p, v.metas[r.meta]))
 		e.WriteLong(n.czxid)
 		e.WriteLong(n.mzxid)
 		e.WriteLong(n.ctime)
@@ -297,6 +297,42 @@ func (s *Snapshot) serialize(sw *snapWriter, sessions []SnapshotSession) error {
 	}
 	e.WriteString(endOfNodesPath)
 	return nil
+}
+
+// aclNumbering gives the ACL lists of a snapshot's nodes their ids in the
+// ACL cache, in first-use order; asked again for a node it numbered, it
+// gives the same id.
+type aclNumbering struct {
+	lists  [][]proto.ACL
+	byList map[*[]proto.ACL]int64 // the lists seen, by the node's reference
+	byKey  map[string]int64       // by their encoding: equal lists, one id
+	key    *proto.Encoder
+}
+
+// number returns the ACL id of the node at path with meta m: -1 for the
+// built-in open nodes.
+func (a *aclNumbering) number(path []byte, m *nodeMeta) int64 {
+	var ref *[]proto.ACL
+	var acl []proto.ACL
+	if m != nil && m.acl != nil {
+		ref, acl = m.acl, *m.acl
+	}
+	if len(path) <= len(quotaPath) && builtinOpen(string(path), acl) {
+		return openACLID
+	}
+	if id, ok := a.byList[ref]; ok {
+		return id
+	}
+	a.key.Reset()
+	proto.WriteACLs(a.key, acl)
+	id, ok := a.byKey[string(a.key.Bytes())]
+	if !ok {
+		a.lists = append(a.lists, acl)
+		id = int64(len(a.lists))
+		a.byKey[string(a.key.Bytes())] = id
+	}
+	a.byList[ref] = id
+	return id
 }
 
 // LoadedSnapshot is a snapshot read by ReadSnapshot or ReadSnapshotBody.

@@ -364,18 +364,19 @@ type storeView struct {
 	chunks [][]byte
 	metas  []*nodeMeta
 	count  int
+	// order is the ids in the order a snapshot writes them (for a view
+	// of a tree: Tree.preorder).
+	order []int32
 }
 
-// each calls f with every live node's path and rec, in id order.
-func (v *storeView) each(f func(path []byte, r *rec)) {
-	for _, pg := range v.pages {
-		for i := range pg {
-			if r := &pg[i]; r.live {
-				_, p, _, _ := record(v.chunks, r.chunk, r.off)
-				f(p, r)
-			}
-		}
-	}
+// rec returns the rec of id.
+func (v *storeView) rec(id int32) *rec { return &v.pages[id>>pageBits][id&pageMask] }
+
+// path returns the path of id.
+func (v *storeView) path(id int32) []byte {
+	r := v.rec(id)
+	_, p, _, _ := record(v.chunks, r.chunk, r.off)
+	return p
 }
 
 // node returns the node view of r.

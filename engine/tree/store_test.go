@@ -34,10 +34,12 @@ func (s *Snapshot) paths() []string {
 // tree (for tests of what loading refuses).
 func snapshotOf(nodes map[string]*node, zxid int64, digest uint64) *Snapshot {
 	st := newStore()
-	for _, p := range slices.Sorted(maps.Keys(nodes)) {
+	for _, p := range slices.SortedFunc(maps.Keys(nodes), pathOrder) {
 		st.create(p, nodes[p])
 	}
-	return &Snapshot{v: st.snapshot(), zxid: zxid, digest: digest}
+	v := st.snapshot()
+	v.order = v.ids()
+	return &Snapshot{v: v, zxid: zxid, digest: digest}
 }
 
 // TestStoreModel checks the store against a map under random creates,
@@ -145,4 +147,29 @@ func TestPathIndexRemoveKeepsProbeChains(t *testing.T) {
 		}
 		require.Equal(t, id%3 != 0, found, "id %d", id)
 	}
+}
+
+// each calls f with every live node's path and rec, in id order.
+func (v *storeView) each(f func(path []byte, r *rec)) {
+	for _, pg := range v.pages {
+		for i := range pg {
+			if r := &pg[i]; r.live {
+				_, p, _, _ := record(v.chunks, r.chunk, r.off)
+				f(p, r)
+			}
+		}
+	}
+}
+
+// ids returns the ids of the live nodes, in id order.
+func (v *storeView) ids() []int32 {
+	out := make([]int32, 0, v.count)
+	for p, pg := range v.pages {
+		for i := range pg {
+			if pg[i].live {
+				out = append(out, int32(p<<pageBits|i))
+			}
+		}
+	}
+	return out
 }
