@@ -259,7 +259,7 @@ func (s *Snapshot) serialize(sw *snapWriter, sessions []SnapshotSession) error {
 	ids := v.order
 	acls := aclNumbering{byList: map[*[]proto.ACL]int64{}, byKey: map[string]int64{}, key: proto.NewEncoder(nil)}
 	for _, id := range ids {
-		acls.number(v.path(id), v.metas[v.rec(id).meta])
+		acls.number(v.path(id), v.metas[v.rec(id).meta()])
 	}
 	lists := acls.lists
 	e.WriteInt(int32(len(lists)))
@@ -281,7 +281,7 @@ func (s *Snapshot) serialize(sw *snapWriter, sessions []SnapshotSession) error {
 			e.WriteBuffer(p)
 		}
 		e.WriteBuffer(n.data)
-		e.WriteLong(acls.number(p, v.metas[r.meta]))
+		e.WriteLong(acls.number(p, v.metas[r.meta()]))
 		e.WriteLong(n.czxid)
 		e.WriteLong(n.mzxid)
 		e.WriteLong(n.ctime)
@@ -789,7 +789,7 @@ func (t *Tree) loadNode(p string, n *node) error {
 		if pid < 0 {
 			return fmt.Errorf("unable to find parent %s of path %s", parent, p)
 		}
-		if t.st.rec(pid).kind == kindEphemeral {
+		if t.st.rec(pid).kind() == kindEphemeral {
 			return fmt.Errorf("%q is the child of an ephemeral", p)
 		}
 	}

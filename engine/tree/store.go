@@ -12,7 +12,7 @@ import (
 // heap) cost reads (BENCHMARKS.md, "A tighter collector was measured and
 // not adopted"). Here:
 //
-//   - a znode is an int32 id; its fixed fields are a rec (64 bytes, no
+//   - a znode is an int32 id; its fixed fields are a rec (56 bytes, no
 //     pointers) in pages of pageSize recs;
 //   - its path and data are one record in an arena of 1 MB byte chunks
 //     (no pointers), written once and never changed: a setData writes a
@@ -36,15 +36,21 @@ import (
 
 const (
 	pageBits = 8
-	pageSize = 1 << pageBits // recs per page: 16 KB
+	pageSize = 1 << pageBits // recs per page: 14 KB
 	pageMask = pageSize - 1
 	// chunkSize is the arena's chunk: large enough that its pointer costs
 	// the collector nothing, small enough that compacting one is a short
 	// pause. A record larger than chunkSize/8 gets a chunk of its own.
 	chunkSize = 1 << 20
-	// recHeader is the largest header of an arena record: the id and the
-	// two lengths as uvarints.
-	recHeader = 4 + 2*binary.MaxVarintLen32
+	// recHeader is the largest header of an arena record: the lengths of
+	// the path and the data as uvarints.
+	recHeader = 2 * binary.MaxVarintLen32
+	// A rec's bits hold its meta's index (below metaBits), its kind and
+	// whether it is in use (liveBit).
+	metaBits = 28
+	metaMask = 1<<metaBits - 1
+	kindMask = 7 << metaBits
+	liveBit  = 1 << 31
 )
 
 // rec is a znode's fixed fields as the store keeps them: node's fields
@@ -58,10 +64,14 @@ type rec struct {
 	chunk   uint32 // the arena record holding the path and data
 	off     uint32
 	version int32
-	meta    uint32 // index into store.metas; 0 is a nil meta
-	kind    kind
-	live    bool
+	bits    uint32 // meta index (0: a nil meta), kind, live: see metaBits
 }
+
+func (r *rec) meta() uint32 { return r.bits & metaMask }
+func (r *rec) kind() kind   { return kind(r.bits & kindMask >> metaBits) }
+func (r *rec) live() bool   { return r.bits&liveBit != 0 }
+
+func (r *rec) setMeta(m uint32) { r.bits = r.bits&^metaMask | m }
 
 // store holds the znodes of a Tree. Ids are handed out lowest free first
 // from a LIFO free list, so a store built by the same operations is the
@@ -107,11 +117,12 @@ func (s *store) mutable(id int32) *rec {
 	return &s.pages[p][id&pageMask]
 }
 
-// record returns the path and data of the arena record at chunk, off.
-func record(chunks [][]byte, chunk, off uint32) (id int32, path, data []byte, size int) {
+// record returns the path and data of the arena record at chunk, off, and
+// the record's size. A record holds no id: compaction finds a record's node
+// by its path.
+func record(chunks [][]byte, chunk, off uint32) (path, data []byte, size int) {
 	b := chunks[chunk][off:]
-	id = int32(binary.LittleEndian.Uint32(b))
-	i := 4
+	i := 0
 	pl, k := binary.Uvarint(b[i:])
 	i += k
 	dl, k := binary.Uvarint(b[i:])
@@ -122,13 +133,13 @@ func record(chunks [][]byte, chunk, off uint32) (id int32, path, data []byte, si
 		data = b[i : i+int(dl)-1 : i+int(dl)-1]
 		i += int(dl) - 1
 	}
-	return id, path, data, i
+	return path, data, i
 }
 
 // path returns the path of id (bytes of the arena: never modify them).
 func (s *store) path(id int32) []byte {
 	r := s.rec(id)
-	_, p, _, _ := record(s.chunks, r.chunk, r.off)
+	p, _, _ := record(s.chunks, r.chunk, r.off)
 	return p
 }
 
@@ -146,28 +157,28 @@ func (s *store) name(id int32) []byte {
 // view fills n with the node id.
 func (s *store) view(id int32, n *node) {
 	r := s.rec(id)
-	_, _, data, _ := record(s.chunks, r.chunk, r.off)
+	_, data, _ := record(s.chunks, r.chunk, r.off)
 	*n = node{
-		data: data, meta: s.metas[r.meta],
+		data: data, meta: s.metas[r.meta()],
 		czxid: r.czxid, mzxid: r.mzxid, ctime: r.ctime, mtime: r.mtime,
-		owner: r.owner, version: r.version, kind: r.kind,
+		owner: r.owner, version: r.version, kind: r.kind(),
 	}
 }
 
 // find returns the id of path, or -1.
 func (s *store) find(path string) int32 {
-	return s.index.find(s, path, hashPath(path))
+	return findPath(s, path, hashPath(path))
 }
 
 // create stores n at path, which holds no node, and returns its id.
 func (s *store) create(path string, n *node) int32 {
 	id := s.newID()
 	r := s.mutable(id)
-	r.live = true
-	r.chunk, r.off = s.write(id, path, n.data)
+	r.bits = liveBit
+	r.chunk, r.off = write(s, path, n.data)
 	s.index.insert(hashPath(path), id)
 	s.count++
-	r.meta = s.refMeta(n.meta)
+	r.setMeta(s.refMeta(n.meta))
 	s.setFields(r, n)
 	s.compact()
 	return id
@@ -176,16 +187,16 @@ func (s *store) create(path string, n *node) int32 {
 // update stores n as the node id at path.
 func (s *store) update(id int32, path string, n *node) {
 	r := s.mutable(id)
-	if m := s.refMeta(n.meta); m != r.meta {
-		s.unrefMeta(r.meta)
-		r.meta = m
+	if m := s.refMeta(n.meta); m != r.meta() {
+		s.unrefMeta(r.meta())
+		r.setMeta(m)
 	} else {
 		s.unrefMeta(m) // refMeta counted it again
 	}
-	_, _, old, size := record(s.chunks, r.chunk, r.off)
+	_, old, size := record(s.chunks, r.chunk, r.off)
 	if !sameBytes(old, n.data) {
 		oc := r.chunk
-		r.chunk, r.off = s.write(id, path, n.data)
+		r.chunk, r.off = write(s, path, n.data)
 		s.release(oc, size)
 	}
 	s.setFields(r, n)
@@ -194,7 +205,8 @@ func (s *store) update(id int32, path string, n *node) {
 
 func (s *store) setFields(r *rec, n *node) {
 	r.czxid, r.mzxid, r.ctime, r.mtime = n.czxid, n.mzxid, n.ctime, n.mtime
-	r.owner, r.version, r.kind = n.owner, n.version, n.kind
+	r.owner, r.version = n.owner, n.version
+	r.bits = r.bits&^kindMask | uint32(n.kind)<<metaBits
 }
 
 // sameBytes reports whether a and b are the same bytes in memory (not
@@ -210,9 +222,9 @@ func sameBytes(a, b []byte) bool {
 func (s *store) remove(id int32, path string) {
 	s.index.remove(id, hashPath(path))
 	r := s.mutable(id)
-	_, _, _, size := record(s.chunks, r.chunk, r.off)
+	_, _, size := record(s.chunks, r.chunk, r.off)
 	s.release(r.chunk, size)
-	s.unrefMeta(r.meta)
+	s.unrefMeta(r.meta())
 	*r = rec{}
 	s.free = append(s.free, id)
 	s.count--
@@ -234,11 +246,10 @@ func (s *store) newID() int32 {
 	return id
 }
 
-// write appends a record of id, path and data to the arena.
-func (s *store) write(id int32, path string, data []byte) (chunk, off uint32) {
+// write appends a record of path and data to the arena.
+func write[S string | []byte](s *store, path S, data []byte) (chunk, off uint32) {
 	var hdr [recHeader]byte
-	binary.LittleEndian.PutUint32(hdr[:], uint32(id))
-	k := 4 + binary.PutUvarint(hdr[4:], uint64(len(path)))
+	k := binary.PutUvarint(hdr[:], uint64(len(path)))
 	dl := uint64(0)
 	if data != nil {
 		dl = uint64(len(data)) + 1
@@ -300,10 +311,12 @@ func (s *store) compact() {
 			continue
 		}
 		for off := 0; off < s.used[c]; {
-			id, path, data, size := record(s.chunks, uint32(c), uint32(off))
-			if r := s.rec(id); r.live && int(r.chunk) == c && int(r.off) == off {
-				r = s.mutable(id)
-				r.chunk, r.off = s.write(id, string(path), data)
+			path, data, size := record(s.chunks, uint32(c), uint32(off))
+			if id := findPath(s, path, hashPath(path)); id >= 0 {
+				if r := s.rec(id); int(r.chunk) == c && int(r.off) == off {
+					r = s.mutable(id)
+					r.chunk, r.off = write(s, path, data)
+				}
 			}
 			off += size
 		}
@@ -319,6 +332,9 @@ func (s *store) refMeta(m *nodeMeta) uint32 {
 		return 0
 	}
 	if m.idx == 0 {
+		if len(s.metas) > metaMask {
+			panic("tree: more distinct node metas than a rec can refer to")
+		}
 		if k := len(s.freeMetas); k > 0 {
 			m.idx = s.freeMetas[k-1]
 			s.freeMetas = s.freeMetas[:k-1]
@@ -375,23 +391,23 @@ func (v *storeView) rec(id int32) *rec { return &v.pages[id>>pageBits][id&pageMa
 // path returns the path of id.
 func (v *storeView) path(id int32) []byte {
 	r := v.rec(id)
-	_, p, _, _ := record(v.chunks, r.chunk, r.off)
+	p, _, _ := record(v.chunks, r.chunk, r.off)
 	return p
 }
 
 // node returns the node view of r.
 func (v *storeView) node(r *rec) node {
-	_, _, data, _ := record(v.chunks, r.chunk, r.off)
+	_, data, _ := record(v.chunks, r.chunk, r.off)
 	return node{
-		data: data, meta: v.metas[r.meta],
+		data: data, meta: v.metas[r.meta()],
 		czxid: r.czxid, mzxid: r.mzxid, ctime: r.ctime, mtime: r.mtime,
-		owner: r.owner, version: r.version, kind: r.kind,
+		owner: r.owner, version: r.version, kind: r.kind(),
 	}
 }
 
 // hashPath is FNV-1a folded to 32 bits: deterministic (the index's layout
 // is then the same in every run, though nothing observable depends on it).
-func hashPath(p string) uint32 {
+func hashPath[S string | []byte](p S) uint32 {
 	h := uint64(14695981039346656037)
 	for i := 0; i < len(p); i++ {
 		h ^= uint64(p[i])
@@ -415,7 +431,9 @@ type pathIndex struct {
 
 func (x *pathIndex) home(h uint32) int { return int(uint64(h) * uint64(len(x.slots)) >> 32) }
 
-func (x *pathIndex) find(s *store, path string, h uint32) int32 {
+// findPath returns the id of path, whose hash is h, or -1.
+func findPath[S string | []byte](s *store, path S, h uint32) int32 {
+	x := &s.index
 	if len(x.slots) == 0 {
 		return -1
 	}
@@ -426,7 +444,7 @@ func (x *pathIndex) find(s *store, path string, h uint32) int32 {
 		}
 		if uint32(v>>32) == h {
 			id := int32(uint32(v)) - 1
-			if string(s.path(id)) == path {
+			if string(s.path(id)) == string(path) {
 				return id
 			}
 		}

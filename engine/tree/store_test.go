@@ -117,7 +117,7 @@ func TestStoreModel(t *testing.T) {
 			live := make([]int, len(st.chunks))
 			for q := range model {
 				r := st.rec(st.find(q))
-				_, _, _, size := record(st.chunks, r.chunk, r.off)
+				_, _, size := record(st.chunks, r.chunk, r.off)
 				live[r.chunk] += size
 			}
 			require.Equal(rt, live, st.live)
@@ -153,8 +153,8 @@ func TestPathIndexRemoveKeepsProbeChains(t *testing.T) {
 func (v *storeView) each(f func(path []byte, r *rec)) {
 	for _, pg := range v.pages {
 		for i := range pg {
-			if r := &pg[i]; r.live {
-				_, p, _, _ := record(v.chunks, r.chunk, r.off)
+			if r := &pg[i]; r.live() {
+				p, _, _ := record(v.chunks, r.chunk, r.off)
 				f(p, r)
 			}
 		}
@@ -166,7 +166,7 @@ func (v *storeView) ids() []int32 {
 	out := make([]int32, 0, v.count)
 	for p, pg := range v.pages {
 		for i := range pg {
-			if pg[i].live {
+			if pg[i].live() {
 				out = append(out, int32(p<<pageBits|i))
 			}
 		}
