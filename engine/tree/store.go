@@ -40,8 +40,12 @@ const (
 	pageMask = pageSize - 1
 	// chunkSize is the arena's chunk: large enough that its pointer costs
 	// the collector nothing, small enough that compacting one is a short
-	// pause. A record larger than chunkSize/8 gets a chunk of its own.
-	chunkSize = 1 << 20
+	// pause. A record larger than chunkSize/8 gets a chunk of its own. A
+	// store's first chunk is firstChunk bytes, each next one twice the
+	// last up to chunkSize, so a small tree (the simulator makes
+	// thousands) stays small.
+	chunkSize  = 1 << 20
+	firstChunk = 4 << 10
 	// recHeader is the largest header of an arena record: the lengths of
 	// the path and the data as uvarints.
 	recHeader = 2 * binary.MaxVarintLen32
@@ -259,11 +263,13 @@ func write[S string | []byte](s *store, path S, data []byte) (chunk, off uint32)
 	c := s.cur
 	if size > chunkSize/8 {
 		c = s.newChunk(size)
-	} else if c < 0 || s.used[c]+size > chunkSize {
+	} else if c < 0 || s.used[c]+size > len(s.chunks[c]) {
+		next := firstChunk
 		if c >= 0 {
 			s.dirty = append(s.dirty, c)
+			next = min(2*len(s.chunks[c]), chunkSize)
 		}
-		c = s.newChunk(chunkSize)
+		c = s.newChunk(max(next, size))
 		s.cur = c
 	}
 	b := s.chunks[c]
