@@ -20,10 +20,9 @@ const (
 // build a modified copy (see with*) and store it with putNode; data and
 // meta are never modified in place.
 //
-// The layout is packed for trees of millions of znodes (80 bytes, a Go size
-// class, against 128 at first): the ACL list and the fields most znodes
-// leave at their initial values are in meta, shared between all such
-// znodes with an equal ACL list (aclcache.go); the int64s sit together; one
+// The ACL list and the fields most znodes leave at their initial values
+// are in meta, shared between all such znodes with an equal ACL list
+// (aclcache.go), so the store keeps one index per znode for them; one
 // field holds an ephemeral's session or a TTL node's ttl (a node is never
 // both). The path is not in it: the store keeps it beside the data.
 type node struct {
