@@ -428,8 +428,8 @@ func hashPath[S string | []byte](p S) uint32 {
 // pathIndex maps paths to ids: linear probing over slots holding the
 // path's 32-bit hash in the high half and id+1 in the low half (0: empty).
 // The slot of a hash is hash*len>>32, so any length works and the table
-// grows by half when it is 4/5 full. Deletion shifts the following
-// entries back (no tombstones).
+// grows by half when it is 4/5 full and halves when 1/4 full. Deletion
+// shifts the following entries back (no tombstones).
 type pathIndex struct {
 	slots []uint64
 	n     int
@@ -480,9 +480,12 @@ func (x *pathIndex) put(v uint64) {
 	}
 }
 
-func (x *pathIndex) grow() {
+func (x *pathIndex) grow() { x.resize(max(16, len(x.slots)+len(x.slots)/2)) }
+
+// resize rehashes the entries into a table of n slots.
+func (x *pathIndex) resize(n int) {
 	old := x.slots
-	x.slots = make([]uint64, max(16, len(old)+len(old)/2))
+	x.slots = make([]uint64, n)
 	for _, v := range old {
 		if v != 0 {
 			x.put(v)
@@ -517,4 +520,9 @@ func (x *pathIndex) remove(id int32, h uint32) {
 		i = j
 	}
 	x.slots[i] = 0
+	// A tree that shrank gives the table back: half the slots once a
+	// quarter are used.
+	if len(x.slots) > 64 && x.n*4 < len(x.slots) {
+		x.resize(len(x.slots) / 2)
+	}
 }

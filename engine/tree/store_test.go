@@ -96,6 +96,7 @@ func TestStoreModel(t *testing.T) {
 			}
 			require.Equal(rt, len(model), st.count)
 			require.Equal(rt, len(model), st.index.n)
+			require.LessOrEqual(rt, st.index.n*5, len(st.index.slots)*4, "the index is at most 4/5 full")
 			refs := map[*nodeMeta]int32{}
 			for q, m := range model {
 				id := st.find(q)
@@ -128,6 +129,25 @@ func TestStoreModel(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestPathIndexShrinks fills a store and empties it again: the index gives
+// its slots back and every remaining path is still found.
+func TestPathIndexShrinks(t *testing.T) {
+	st := newStore()
+	for i := range 5000 {
+		st.create(fmt.Sprintf("/n%d", i), &node{})
+	}
+	full := len(st.index.slots)
+	for i := range 4990 {
+		p := fmt.Sprintf("/n%d", i)
+		st.remove(st.find(p), p)
+	}
+	require.Less(t, len(st.index.slots), full/16)
+	for i := 4990; i < 5000; i++ {
+		require.GreaterOrEqual(t, st.find(fmt.Sprintf("/n%d", i)), int32(0))
+	}
+	require.Equal(t, int32(-1), st.find("/n0"))
 }
 
 // TestPathIndexRemoveKeepsProbeChains removes entries from an index whose
