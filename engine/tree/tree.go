@@ -310,11 +310,6 @@ func (t *Tree) statByID(id int32, n *node) proto.Stat {
 	return n.stat(t.kids[id].len())
 }
 
-// sortedChildren returns the names of path's children, sorted.
-func (t *Tree) sortedChildren(path string) []string {
-	return t.children(path).names(&t.st)
-}
-
 // NodeCount returns the number of znodes, the root and /zookeeper included.
 func (t *Tree) NodeCount() int { return t.st.count }
 
