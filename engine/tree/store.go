@@ -14,7 +14,7 @@ import (
 //
 //   - a znode is an int32 id; its fixed fields are a rec (56 bytes, no
 //     pointers) in pages of pageSize recs;
-//   - its path and data are one record in an arena of 1 MB byte chunks
+//   - its path and data are one record in an arena of byte chunks (up to 1 MB)
 //     (no pointers), written once and never changed: a setData writes a
 //     new record, and a chunk whose records are mostly dead is compacted
 //     (its live records copied to the chunk being filled, the chunk
@@ -27,8 +27,9 @@ import (
 //
 // Snapshots: Tree.Snapshot must capture a view that stays the same while
 // the tree goes on changing (the writer runs on another goroutine). Arena
-// bytes never change once written and a dropped chunk is only forgotten,
-// never reused, so the view keeps a copy of the chunk list; rec pages are
+// bytes never change once written and a dropped chunk's memory is left to
+// the collector, never reused, so the view keeps a copy of the chunk list
+// (the store may give a dropped chunk's index to a new one); rec pages are
 // copied on write: Snapshot bumps gen, and the first change to a page whose
 // pageGen is older copies the page first. metas is copied (one pointer per
 // distinct list or parent). The view is a few slice headers per page and
@@ -92,6 +93,8 @@ type store struct {
 	used   []int    // bytes written per chunk
 	live   []int    // bytes of live records per chunk
 	cur    int      // the chunk being filled; -1 before the first
+	// freeChunks are indexes of dropped chunks, for new ones.
+	freeChunks []int
 	// dirty lists chunks that may be worth compacting (see release).
 	dirty      []int
 	compacting bool
@@ -282,10 +285,16 @@ func write[S string | []byte](s *store, path S, data []byte) (chunk, off uint32)
 	return uint32(c), uint32(o)
 }
 
-// newChunk adds a chunk of size bytes. Indexes of dropped chunks are not
-// reused: a snapshot's copy of the list may still refer to them, and a
-// node view's check in put compares addresses, which must not repeat.
+// newChunk adds a chunk of size bytes, at the index of a dropped one if
+// there is one (a snapshot has its own copy of the list, and update tells
+// a view's data from the stored one by address, not by index).
 func (s *store) newChunk(size int) int {
+	if k := len(s.freeChunks); k > 0 {
+		c := s.freeChunks[k-1]
+		s.freeChunks = s.freeChunks[:k-1]
+		s.chunks[c] = make([]byte, size)
+		return c
+	}
 	s.chunks = append(s.chunks, make([]byte, size))
 	s.used = append(s.used, 0)
 	s.live = append(s.live, 0)
@@ -328,6 +337,7 @@ func (s *store) compact() {
 		}
 		s.chunks[c] = nil
 		s.used[c], s.live[c] = 0, 0
+		s.freeChunks = append(s.freeChunks, c)
 	}
 	s.compacting = false
 }

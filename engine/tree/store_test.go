@@ -131,6 +131,23 @@ func TestStoreModel(t *testing.T) {
 	})
 }
 
+// TestArenaStaysBounded overwrites one node's data for many times the
+// arena's chunk size: the chunks compacted are dropped and their indexes
+// reused, so the chunk list stays short.
+func TestArenaStaysBounded(t *testing.T) {
+	st := newStore()
+	id := st.create("/a", &node{})
+	data := make([]byte, 1000)
+	for i := range 20_000 { // 20 MB
+		data[0] = byte(i)
+		st.update(id, "/a", &node{data: bytes.Clone(data)})
+	}
+	require.LessOrEqual(t, len(st.chunks), 16)
+	var v node
+	st.view(id, &v)
+	require.Equal(t, data, v.data)
+}
+
 // TestPathIndexShrinks fills a store and empties it again: the index gives
 // its slots back and every remaining path is still found.
 func TestPathIndexShrinks(t *testing.T) {
