@@ -14,8 +14,8 @@ import (
 //
 //   - a znode is an int32 id; its fixed fields are a rec (56 bytes, no
 //     pointers) in pages of pageSize recs;
-//   - its path and data are one record in an arena of byte chunks (up to 1 MB)
-//     (no pointers), written once and never changed: a setData writes a
+//   - its path and data are one record in an arena of byte chunks of up
+//     to 1 MB (no pointers), written once and never changed: a setData writes a
 //     new record, and a chunk whose records are mostly dead is compacted
 //     (its live records copied to the chunk being filled, the chunk
 //     dropped);
