@@ -91,7 +91,7 @@ func (a *applier) op(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
 		return nil, proto.OpDelete, a.delete(txn.Path)
 	case proto.OpSetData:
 		t := a.t
-		n := t.nodes[txn.Path]
+		n := t.node(txn.Path)
 		if n == nil {
 			return nil, proto.OpSetData, proto.ErrNoNode
 		}
@@ -105,7 +105,7 @@ func (a *applier) op(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
 		return a.applyReconfig(txn)
 	case proto.OpSetACL:
 		t := a.t
-		n := t.nodes[txn.Path]
+		n := t.node(txn.Path)
 		if n == nil {
 			return nil, proto.OpSetACL, proto.ErrNoNode
 		}
@@ -113,7 +113,7 @@ func (a *applier) op(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
 		t.putNode(txn.Path, n)
 		return &proto.SetACLResponse{Stat: t.statOf(txn.Path, n)}, proto.OpSetACL, proto.ErrOK
 	case proto.OpCheck:
-		n := a.t.nodes[txn.Path]
+		n := a.t.node(txn.Path)
 		switch {
 		case n == nil:
 			return nil, proto.OpCheck, proto.ErrNoNode
@@ -135,8 +135,8 @@ func (a *applier) create(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
 		return nil, typ, proto.ErrBadArguments
 	}
 	parentPath, _ := splitPath(txn.Path)
-	parent := t.nodes[parentPath]
-	if existing := t.nodes[txn.Path]; existing != nil {
+	parent := t.node(parentPath)
+	if existing := t.node(txn.Path); existing != nil {
 		// Only when a txn is replayed over a fuzzy snapshot that holds
 		// its effect already: as ZooKeeper's DataTree.createNode and
 		// processTxn, the node takes the txn's ACL and, for a create of
@@ -174,7 +174,7 @@ func (a *applier) create(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
 // across the data and child tables) and the parent's NodeChildrenChanged.
 func (a *applier) delete(path string) proto.ErrCode {
 	t := a.t
-	n := t.nodes[path]
+	n := t.node(path)
 	if path == rootPath {
 		return proto.ErrNoNode
 	}
@@ -183,7 +183,7 @@ func (a *applier) delete(path string) proto.ErrCode {
 		// Replayed over a fuzzy snapshot that lacks the node already:
 		// ZooKeeper's DataTree.deleteNode still advances the parent's
 		// pzxid.
-		if parent := t.nodes[parentPath]; parent != nil && a.zxid > parent.pzxid() {
+		if parent := t.node(parentPath); parent != nil && a.zxid > parent.pzxid() {
 			t.putNode(parentPath, parent.withChildDeleted(a.zxid))
 		}
 		return proto.ErrNoNode
@@ -193,7 +193,7 @@ func (a *applier) delete(path string) proto.ErrCode {
 	}
 	t.removeNode(path)
 	t.quotaApplied(path, -1, -int64(len(n.data)))
-	parent := t.nodes[parentPath]
+	parent := t.node(parentPath)
 	if parent != nil && a.zxid > parent.pzxid() {
 		parent = parent.withChildDeleted(a.zxid)
 		t.putNode(parentPath, parent)
@@ -219,7 +219,7 @@ func (a *applier) closeSession(paths []string) {
 		set[p] = struct{}{}
 	}
 	for _, p := range sortedKeys(set) {
-		if n := t.nodes[p]; n != nil && n.kind == kindEphemeral && n.owner == a.session {
+		if n := t.node(p); n != nil && n.kind == kindEphemeral && n.owner == a.session {
 			a.delete(p)
 		}
 	}

@@ -6,28 +6,25 @@ import (
 	"sort"
 )
 
-// childChunk is the most names one chunk of a childSet holds: a chunk of
-// 128 names is 2 KB (a Go size class), small enough that inserting into
-// it is a short copy, large enough that the chunk list stays short.
+// childChunk is the most ids one chunk of a childSet holds: 512 bytes, so
+// inserting into a chunk is a short copy while the chunk list stays short.
 const childChunk = 128
 
-// childSet is the names of one node's children, kept sorted in chunks of
-// at most childChunk names: the chunks are in order and each is non-empty.
+// childSet is the ids of one node's children, kept sorted by name in chunks
+// of at most childChunk ids: the chunks are in order and each is non-empty.
 //
-// It replaces a map per parent. A node with a few children holds one small
-// slice (16 bytes a name) instead of a map (about 200 bytes however few
-// names), a node with a million children about 20 bytes a name instead of
-// a map's 25, and getChildren reads the names in order instead of sorting
-// them on every call. Adding or removing a name costs a binary search and
-// a copy within one chunk (and, on a split, of the chunk list). Names are
-// substrings of the paths that are Tree.nodes' keys, so their bytes are
-// stored once.
+// A child costs 4 bytes and no pointer (the chunks are []int32, which the
+// collector does not scan); names are read from the store when compared,
+// so their bytes are stored once, in the arena. getChildren reads the names
+// in order instead of sorting them on every call. Adding or removing a
+// child costs a binary search and a copy within one chunk (and, on a
+// split, of the chunk list).
 type childSet struct {
-	chunks [][]string
+	chunks [][]int32
 	n      int
 }
 
-// len returns the number of names.
+// len returns the number of children.
 func (s *childSet) len() int {
 	if s == nil {
 		return 0
@@ -35,68 +32,89 @@ func (s *childSet) len() int {
 	return s.n
 }
 
+// cmpName compares the name of id with name.
+func cmpName(st *store, id int32, name []byte) int {
+	a := st.name(id)
+	switch {
+	case string(a) < string(name):
+		return -1
+	case string(a) == string(name):
+		return 0
+	}
+	return 1
+}
+
+// search returns where name is or would go in chunk c.
+func search(st *store, c []int32, name []byte) (int, bool) {
+	return slices.BinarySearchFunc(c, name, func(id int32, name []byte) int { return cmpName(st, id, name) })
+}
+
 // chunkFor returns the index of the chunk where name is or would go: the
 // first whose last name is not below name, or the last chunk.
-func (s *childSet) chunkFor(name string) int {
+func (s *childSet) chunkFor(st *store, name []byte) int {
 	i := sort.Search(len(s.chunks), func(i int) bool {
 		c := s.chunks[i]
-		return c[len(c)-1] >= name
+		return cmpName(st, c[len(c)-1], name) >= 0
 	})
 	return min(i, len(s.chunks)-1)
 }
 
-// add inserts name; it reports false if name was there already.
-func (s *childSet) add(name string) bool {
+// add inserts id, whose name st knows; it reports false if a child of that
+// name was there already.
+func (s *childSet) add(st *store, id int32) bool {
 	if len(s.chunks) == 0 {
-		s.chunks = append(s.chunks, []string{name})
+		s.chunks = append(s.chunks, []int32{id})
 		s.n = 1
 		return true
 	}
+	name := st.name(id)
 	// Names past the last (a snapshot load, sequential znodes) skip the
 	// searches.
 	i, j := len(s.chunks)-1, 0
-	if c := s.chunks[i]; c[len(c)-1] < name {
+	if c := s.chunks[i]; cmpName(st, c[len(c)-1], name) < 0 {
 		j = len(c)
 	} else {
-		i = s.chunkFor(name)
+		i = s.chunkFor(st, name)
 		var found bool
-		if j, found = slices.BinarySearch(s.chunks[i], name); found {
+		if j, found = search(st, s.chunks[i], name); found {
 			return false
 		}
 	}
 	c := s.chunks[i]
 	s.n++
 	if len(c) < childChunk {
-		s.chunks[i] = slices.Insert(c, j, name)
+		s.chunks[i] = slices.Insert(c, j, id)
 		return true
 	}
 	// The chunk is full. Past the end of the last chunk (names added in
 	// order, as sequential znodes are) a new chunk starts, so such a set
 	// stays dense; elsewhere the chunk splits in halves.
 	if i == len(s.chunks)-1 && j == len(c) {
-		s.chunks = append(s.chunks, []string{name})
+		s.chunks = append(s.chunks, []int32{id})
 		return true
 	}
 	h := len(c) / 2
 	lo, hi := slices.Clone(c[:h]), slices.Clone(c[h:])
 	if j <= h {
-		lo = slices.Insert(lo, j, name)
+		lo = slices.Insert(lo, j, id)
 	} else {
-		hi = slices.Insert(hi, j-h, name)
+		hi = slices.Insert(hi, j-h, id)
 	}
 	s.chunks[i] = lo
 	s.chunks = slices.Insert(s.chunks, i+1, hi)
 	return true
 }
 
-// remove deletes name; it reports false if name was not there.
-func (s *childSet) remove(name string) bool {
+// remove deletes the child named like id; it reports false if there was
+// none.
+func (s *childSet) remove(st *store, id int32) bool {
 	if s.len() == 0 {
 		return false
 	}
-	i := s.chunkFor(name)
+	name := st.name(id)
+	i := s.chunkFor(st, name)
 	c := s.chunks[i]
-	j, found := slices.BinarySearch(c, name)
+	j, found := search(st, c, name)
 	if !found {
 		return false
 	}
@@ -110,15 +128,15 @@ func (s *childSet) remove(name string) bool {
 	return true
 }
 
-// all yields the names in sorted order.
-func (s *childSet) all() iter.Seq[string] {
-	return func(yield func(string) bool) {
+// all yields the ids in name order.
+func (s *childSet) all() iter.Seq[int32] {
+	return func(yield func(int32) bool) {
 		if s == nil {
 			return
 		}
 		for _, c := range s.chunks {
-			for _, name := range c {
-				if !yield(name) {
+			for _, id := range c {
+				if !yield(id) {
 					return
 				}
 			}
@@ -126,13 +144,27 @@ func (s *childSet) all() iter.Seq[string] {
 	}
 }
 
-// sorted returns a new slice of the names in sorted order.
-func (s *childSet) sorted() []string {
+// names returns the children's names in order. They are substrings of one
+// string, one allocation for the lot.
+func (s *childSet) names(st *store) []string {
 	out := make([]string, 0, s.len())
-	if s != nil {
-		for _, c := range s.chunks {
-			out = append(out, c...)
-		}
+	if s.len() == 0 {
+		return out
+	}
+	size := 0
+	for id := range s.all() {
+		size += len(st.name(id))
+	}
+	buf := make([]byte, 0, size)
+	for id := range s.all() {
+		buf = append(buf, st.name(id)...)
+	}
+	all := string(buf)
+	off := 0
+	for id := range s.all() {
+		k := len(st.name(id))
+		out = append(out, all[off:off+k])
+		off += k
 	}
 	return out
 }

@@ -9,7 +9,7 @@ import "slices"
 func (t *Tree) Expired(now int64, max int) []string {
 	var out []string
 	for p := range t.reapable {
-		n := t.nodes[p]
+		n := t.node(p)
 		if n == nil || t.numChildren(p) > 0 {
 			continue
 		}

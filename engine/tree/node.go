@@ -15,15 +15,16 @@ const (
 	kindLimit // first invalid value
 )
 
-// node is one znode. It is an immutable value once stored in Tree.nodes:
-// changes build a modified copy (see with*) and replace the pointer.
+// node is a view of one znode: the store (store.go) keeps its fields in a
+// rec and its data in the arena, and Tree.node builds the view. Changes
+// build a modified copy (see with*) and store it with putNode; data and
+// meta are never modified in place.
 //
-// The layout is packed for trees of millions of znodes (80 bytes, a Go size
-// class, against 128 at first): the ACL list and the fields most znodes
-// leave at their initial values are in meta, shared between all such
-// znodes with an equal ACL list (aclcache.go); the int64s sit together; one
+// The ACL list and the fields most znodes leave at their initial values
+// are in meta, shared between all such znodes with an equal ACL list
+// (aclcache.go), so the store keeps one index per znode for them; one
 // field holds an ephemeral's session or a TTL node's ttl (a node is never
-// both). The path is not stored: it is the key of Tree.nodes.
+// both). The path is not in it: the store keeps it beside the data.
 type node struct {
 	data    []byte
 	meta    *nodeMeta
@@ -47,6 +48,9 @@ type nodeMeta struct {
 	pzxid    int64        // valid when ownPzxid, else the node's czxid
 	cversion int32        // internal: counts child creations only
 	aversion int32
+	// idx is the meta's slot in the store's metas while a stored node
+	// refers to it (0: none); bookkeeping, not part of the value.
+	idx      uint32
 	ownPzxid bool
 }
 

@@ -33,16 +33,22 @@ func (t *Tree) lookup(path string) (n *node, childCount int) {
 	if c, ok := t.pending.byPath[path]; ok {
 		return c.n, c.childCount
 	}
-	return t.nodes[path], t.numChildren(path)
+	return t.node(path), t.numChildren(path)
 }
 
 // record notes that path will hold n (nil: deleted) with childCount children
 // after the txn zxid.
 func (t *Tree) record(zxid int64, path string, n *node, childCount int) {
 	prev, had := t.pending.byPath[path]
-	old, _ := t.lookup(path)
+	var oldDigest uint64
+	var old node
+	if had {
+		oldDigest = t.nodeDigest(path, prev.n)
+	} else if t.get(path, &old) >= 0 {
+		oldDigest = t.nodeDigest(path, &old)
+	}
 	c := &change{zxid: zxid, path: path, n: n, childCount: childCount, prev: prev, hadPrev: had,
-		delta: t.nodeDigest(path, n) - t.nodeDigest(path, old)}
+		delta: t.nodeDigest(path, n) - oldDigest}
 	t.pending.digest += c.delta
 	t.pending.byPath[path] = c
 	t.pending.log = append(t.pending.log, c)

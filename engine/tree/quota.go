@@ -164,7 +164,7 @@ func (t *Tree) quotaApplied(path string, count, bytes int64) {
 		return
 	}
 	_, statPath := quotaPaths(root)
-	sn := t.nodes[statPath]
+	sn := t.node(statPath)
 	if sn == nil {
 		return // ZooKeeper logs "Missing node for stat" and goes on
 	}
@@ -177,21 +177,21 @@ func (t *Tree) quotaApplied(path string, count, bytes int64) {
 // recountQuota sets the stats of the quota on p from its subtree.
 func (t *Tree) recountQuota(p string) {
 	_, statPath := quotaPaths(p)
-	sn := t.nodes[statPath]
+	sn := t.node(statPath)
 	if sn == nil {
 		return
 	}
 	var count, bytes int64
 	var walk func(string)
 	walk = func(q string) {
-		n := t.nodes[q]
+		n := t.node(q)
 		if n == nil {
 			return
 		}
 		count++
 		bytes += int64(len(n.data))
-		for c := range t.children[q].all() {
-			walk(q + "/" + c)
+		for id := range t.children(q).all() {
+			walk(q + "/" + string(t.st.name(id)))
 		}
 	}
 	walk(p)
@@ -259,7 +259,7 @@ func (t *Tree) pendingQuotaDelta(root string) (count, bytes int64) {
 		if c.path != root && !strings.HasPrefix(c.path, root+"/") {
 			continue
 		}
-		before := t.nodes[c.path]
+		before := t.node(c.path)
 		if c.hadPrev {
 			before = nil
 			if c.prev != nil {

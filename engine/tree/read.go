@@ -80,8 +80,9 @@ func (t *Tree) exists(caller Caller, w WatcherID, path string, watch bool) (prot
 	if strings.IndexByte(path, 0) >= 0 {
 		return nil, proto.ErrBadArguments
 	}
-	n := t.nodes[path]
-	if n != nil {
+	var n node
+	id := t.get(path, &n)
+	if id >= 0 {
 		if err := t.checkACL(caller.Auth, n.acl(), proto.PermRead); err != proto.ErrOK {
 			return nil, err
 		}
@@ -89,38 +90,41 @@ func (t *Tree) exists(caller Caller, w WatcherID, path string, watch bool) (prot
 	if watch {
 		t.watch(caller, w, true, path, watchStandard)
 	}
-	if n == nil {
+	if id < 0 {
 		return nil, proto.ErrNoNode
 	}
-	return &proto.ExistsResponse{Stat: t.statOf(path, n)}, proto.ErrOK
+	return &proto.ExistsResponse{Stat: t.statByID(id, &n)}, proto.ErrOK
 }
 
-// readable returns the node at path if it exists and caller may READ it.
-func (t *Tree) readable(caller Caller, path string) (*node, proto.ErrCode) {
-	n := t.nodes[path]
-	if n == nil {
-		return nil, proto.ErrNoNode
+// readable fills n with the node at path if it exists and caller may READ
+// it, and returns its id.
+func (t *Tree) readable(caller Caller, path string, n *node) (int32, proto.ErrCode) {
+	id := t.get(path, n)
+	if id < 0 {
+		return -1, proto.ErrNoNode
 	}
 	if err := t.checkACL(caller.Auth, n.acl(), proto.PermRead); err != proto.ErrOK {
-		return nil, err
+		return -1, err
 	}
-	return n, proto.ErrOK
+	return id, proto.ErrOK
 }
 
 func (t *Tree) getData(caller Caller, w WatcherID, path string, watch bool) (*proto.GetDataResponse, proto.ErrCode) {
-	n, err := t.readable(caller, path)
+	var n node
+	id, err := t.readable(caller, path, &n)
 	if err != proto.ErrOK {
 		return nil, err
 	}
 	if watch {
 		t.watch(caller, w, true, path, watchStandard)
 	}
-	return &proto.GetDataResponse{Data: n.data, Stat: t.statOf(path, n)}, proto.ErrOK
+	return &proto.GetDataResponse{Data: n.data, Stat: t.statByID(id, &n)}, proto.ErrOK
 }
 
 func (t *Tree) getACL(caller Caller, path string) (proto.Record, proto.ErrCode) {
-	n := t.nodes[path]
-	if n == nil {
+	var n node
+	id := t.get(path, &n)
+	if id < 0 {
 		return nil, proto.ErrNoNode
 	}
 	if err := t.checkACL(caller.Auth, n.acl(), proto.PermRead|proto.PermAdmin); err != proto.ErrOK {
@@ -132,43 +136,38 @@ func (t *Tree) getACL(caller Caller, path string) (proto.Record, proto.ErrCode) 
 	} else {
 		acl = append([]proto.ACL(nil), acl...)
 	}
-	return &proto.GetACLResponse{ACL: acl, Stat: t.statOf(path, n)}, proto.ErrOK
+	return &proto.GetACLResponse{ACL: acl, Stat: t.statByID(id, &n)}, proto.ErrOK
 }
 
 func (t *Tree) getChildren(caller Caller, w WatcherID, path string, watch bool) ([]string, proto.Stat, proto.ErrCode) {
-	n, err := t.readable(caller, path)
+	var n node
+	id, err := t.readable(caller, path, &n)
 	if err != proto.ErrOK {
 		return nil, proto.Stat{}, err
 	}
 	if watch {
 		t.watch(caller, w, false, path, watchStandard)
 	}
-	return t.sortedChildren(path), t.statOf(path, n), proto.ErrOK
+	return t.kids[id].names(&t.st), t.statByID(id, &n), proto.ErrOK
 }
 
 func (t *Tree) getAllChildrenNumber(caller Caller, path string) (proto.Record, proto.ErrCode) {
-	if _, err := t.readable(caller, path); err != proto.ErrOK {
+	var n node
+	id, err := t.readable(caller, path, &n)
+	if err != proto.ErrOK {
 		return nil, err
 	}
 	total := 0
-	stack := []string{path}
+	stack := []int32{id}
 	for len(stack) > 0 {
-		p := stack[len(stack)-1]
+		id := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		for name := range t.children[p].all() {
+		for c := range t.kids[id].all() {
 			total++
-			stack = append(stack, joinPath(p, name))
+			stack = append(stack, c)
 		}
 	}
 	return &proto.GetAllChildrenNumberResponse{TotalNumber: int32(total)}, proto.ErrOK
-}
-
-// joinPath returns the path of child name under parent.
-func joinPath(parent, name string) string {
-	if parent == rootPath {
-		return "/" + name
-	}
-	return parent + "/" + name
 }
 
 // getEphemerals lists the session's ephemerals whose path starts with
@@ -315,7 +314,7 @@ func (t *Tree) SetWatches(caller Caller, w WatcherID, req proto.Record) []Event 
 		out = append(out, Event{Watcher: w, Event: proto.WatcherEvent{Type: typ, State: proto.StateSyncConnected, Path: p}, Zxid: -1})
 	}
 	for _, p := range data {
-		switch n := t.nodes[p]; {
+		switch n := t.node(p); {
 		case n == nil:
 			emit(p, proto.EventNodeDeleted, nil)
 		case n.mzxid > rel:
@@ -325,14 +324,14 @@ func (t *Tree) SetWatches(caller Caller, w WatcherID, req proto.Record) []Event 
 		}
 	}
 	for _, p := range exist {
-		if n := t.nodes[p]; n != nil {
+		if n := t.node(p); n != nil {
 			emit(p, proto.EventNodeCreated, n.acl())
 		} else {
 			t.watch(caller, w, true, p, watchStandard)
 		}
 	}
 	for _, p := range child {
-		switch n := t.nodes[p]; {
+		switch n := t.node(p); {
 		case n == nil:
 			emit(p, proto.EventNodeDeleted, nil)
 		case n.pzxid() > rel:

@@ -42,7 +42,7 @@ func (t *Tree) PrepareReconfig(hdr Txn, caller Caller, config []byte) *Txn {
 // later snapshot loads keep (initConfigNode).
 func (a *applier) applyReconfig(txn *Txn) (proto.Record, proto.OpCode, proto.ErrCode) {
 	t := a.t
-	n := t.nodes[configPath]
+	n := t.node(configPath)
 	if n == nil {
 		return nil, proto.OpReconfig, proto.ErrNoNode
 	}
@@ -56,7 +56,7 @@ func (a *applier) applyReconfig(txn *Txn) (proto.Record, proto.OpCode, proto.Err
 // ConfigNode returns /zookeeper/config's data and mzxid (the version of
 // the configuration it holds).
 func (t *Tree) ConfigNode() (data []byte, version int64) {
-	n := t.nodes[configPath]
+	n := t.node(configPath)
 	if n == nil {
 		return nil, 0
 	}

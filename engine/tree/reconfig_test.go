@@ -61,7 +61,7 @@ func TestSnapshotKeepsNewerConfigOnlyWithReconfig(t *testing.T) {
 	for _, enabled := range []bool{false, true} {
 		dst := New(Options{ConfigData: "server.1=h:1:2:participant\nversion=0", ReconfigEnabled: enabled})
 		dst.opts.ConfigData = "server.1=h:1:2:participant\nversion=0"
-		dst.nodes[configPath] = src.nodes[configPath]
+		dst.putNode(configPath, src.node(configPath))
 		dst.initConfigNode()
 		data, _ := dst.ConfigNode()
 		if enabled {

@@ -63,18 +63,49 @@ const (
 var ErrBadSnapshot = errors.New("tree: corrupt snapshot")
 
 // Snapshot is a consistent view of a Tree's znodes at one moment. It shares
-// the immutable node values with the Tree, so it may be written on another
-// goroutine while the Tree goes on applying txns.
+// the store's pages and arena with the Tree, which copies a page before
+// changing it and never changes arena bytes (store.go), so it may be
+// written on another goroutine while the Tree goes on applying txns.
 type Snapshot struct {
-	nodes  map[string]*node
+	v      storeView
 	zxid   int64
 	digest uint64
 }
 
-// Snapshot captures the tree as it is now. It copies the path→node map
-// (pointers only); nothing it refers to is ever mutated.
+// Snapshot captures the tree as it is now: it copies the lists of the
+// store's pages, chunks and metas (a few slice headers per thousand
+// znodes), not the znodes, and lists the ids in the order the snapshot
+// writes them (4 bytes a znode, walking the sorted child lists: no sort).
 func (t *Tree) Snapshot() *Snapshot {
-	return &Snapshot{nodes: maps.Clone(t.nodes), zxid: t.lastZxid, digest: t.digest}
+	v := t.st.snapshot()
+	v.order = t.preorder()
+	return &Snapshot{v: v, zxid: t.lastZxid, digest: t.digest}
+}
+
+// preorder returns the ids of the nodes depth first, parents before
+// children, siblings by name: pathOrder, as ZooKeeper's
+// DataTree.serializeNode walks the tree.
+func (t *Tree) preorder() []int32 {
+	out := make([]int32, 0, t.st.count)
+	root := t.st.find(rootPath)
+	if root < 0 {
+		return out
+	}
+	stack := []int32{root}
+	for len(stack) > 0 {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		out = append(out, id)
+		if set := t.kids[id]; set != nil {
+			for i := len(set.chunks) - 1; i >= 0; i-- {
+				c := set.chunks[i]
+				for j := len(c) - 1; j >= 0; j-- {
+					stack = append(stack, c[j])
+				}
+			}
+		}
+	}
+	return out
 }
 
 // Zxid returns the zxid of the newest txn the snapshot includes.
@@ -103,7 +134,7 @@ type SnapshotDigest struct {
 // strings with '/' below every other byte, so a node comes right before its
 // subtree ("/a", "/a/b", "/a-c"), as ZooKeeper's DataTree.serializeNode
 // walks the tree.
-func pathOrder(a, b string) int {
+func pathOrder[S string | []byte](a, b S) int {
 	n := min(len(a), len(b))
 	for i := 0; i < n; i++ {
 		ca, cb := a[i], b[i]
@@ -224,42 +255,13 @@ func (s *Snapshot) serialize(sw *snapWriter, sessions []SnapshotSession) error {
 
 	// ACL ids in first-use order along the node order, as a ZooKeeper
 	// that created the nodes in that order would have numbered them.
-	type entry struct {
-		path  string
-		n     *node
-		aclID int64
+	v := &s.v
+	ids := v.order
+	acls := aclNumbering{byList: map[*[]proto.ACL]int64{}, byKey: map[string]int64{}, key: proto.NewEncoder(nil)}
+	for _, id := range ids {
+		acls.number(v.path(id), v.metas[v.rec(id).meta()])
 	}
-	entries := make([]entry, 0, len(s.nodes))
-	for p, n := range s.nodes {
-		entries = append(entries, entry{path: p, n: n})
-	}
-	slices.SortFunc(entries, func(a, b entry) int { return pathOrder(a.path, b.path) })
-	byKey := map[string]int64{}
-	var lists [][]proto.ACL
-	key := proto.NewEncoder(nil)
-	var prevACL []proto.ACL
-	prevID := int64(0)
-	for i := range entries {
-		en := &entries[i]
-		acl := en.n.acl()
-		switch {
-		case builtinOpen(en.path, acl):
-			en.aclID = openACLID
-			continue
-		case prevID != 0 && slices.Equal(acl, prevACL): // neighbours mostly share
-			en.aclID = prevID
-			continue
-		}
-		key.Reset()
-		proto.WriteACLs(key, acl)
-		id, ok := byKey[string(key.Bytes())]
-		if !ok {
-			lists = append(lists, acl)
-			id = int64(len(lists))
-			byKey[string(key.Bytes())] = id
-		}
-		en.aclID, prevACL, prevID = id, acl, id
-	}
+	lists := acls.lists
 	e.WriteInt(int32(len(lists)))
 	for i, acl := range lists {
 		e.WriteLong(int64(i + 1))
@@ -269,15 +271,17 @@ func (s *Snapshot) serialize(sw *snapWriter, sessions []SnapshotSession) error {
 		}
 	}
 
-	for _, en := range entries {
-		n := en.n
-		if en.path == rootPath {
+	for _, id := range ids {
+		r := v.rec(id)
+		n := v.node(r)
+		p := v.path(id)
+		if string(p) == rootPath {
 			e.WriteString("")
 		} else {
-			e.WriteString(en.path)
+			e.WriteBuffer(p)
 		}
 		e.WriteBuffer(n.data)
-		e.WriteLong(en.aclID)
+		e.WriteLong(acls.number(p, v.metas[r.meta()]))
 		e.WriteLong(n.czxid)
 		e.WriteLong(n.mzxid)
 		e.WriteLong(n.ctime)
@@ -293,6 +297,42 @@ func (s *Snapshot) serialize(sw *snapWriter, sessions []SnapshotSession) error {
 	}
 	e.WriteString(endOfNodesPath)
 	return nil
+}
+
+// aclNumbering gives the ACL lists of a snapshot's nodes their ids in the
+// ACL cache, in first-use order; asked again for a node it numbered, it
+// gives the same id.
+type aclNumbering struct {
+	lists  [][]proto.ACL
+	byList map[*[]proto.ACL]int64 // the lists seen, by the node's reference
+	byKey  map[string]int64       // by their encoding: equal lists, one id
+	key    *proto.Encoder
+}
+
+// number returns the ACL id of the node at path with meta m: -1 for the
+// built-in open nodes.
+func (a *aclNumbering) number(path []byte, m *nodeMeta) int64 {
+	var ref *[]proto.ACL
+	var acl []proto.ACL
+	if m != nil && m.acl != nil {
+		ref, acl = m.acl, *m.acl
+	}
+	if len(path) <= len(quotaPath) && builtinOpen(string(path), acl) {
+		return openACLID
+	}
+	if id, ok := a.byList[ref]; ok {
+		return id
+	}
+	a.key.Reset()
+	proto.WriteACLs(a.key, acl)
+	id, ok := a.byKey[string(a.key.Bytes())]
+	if !ok {
+		a.lists = append(a.lists, acl)
+		id = int64(len(a.lists))
+		a.byKey[string(a.key.Bytes())] = id
+	}
+	a.byList[ref] = id
+	return id
 }
 
 // LoadedSnapshot is a snapshot read by ReadSnapshot or ReadSnapshotBody.
@@ -330,6 +370,7 @@ type snapReader struct {
 	// length of a long one str already consumed, for bytes.
 	scratch []byte
 	unread  int32
+	data    []byte // buffer's
 }
 
 // maxDirectAlloc is the largest length read into a buffer allocated up
@@ -409,6 +450,28 @@ func (sr *snapReader) bytes(what string) ([]byte, error) {
 		return nil, sr.errf("truncated in %s: %v", what, io.ErrUnexpectedEOF)
 	}
 	return bb.Bytes(), nil
+}
+
+// buffer is bytes for data the caller copies before the next read: a
+// short buffer is read into one of the reader's, allocated once.
+func (sr *snapReader) buffer(what string) ([]byte, error) {
+	n, err := sr.int32(what)
+	if err != nil {
+		return nil, err
+	}
+	if n < 0 || n > maxDirectAlloc {
+		sr.unread = n
+		if n == -1 {
+			sr.unread = 0
+			return nil, nil
+		}
+		return sr.bytes(what)
+	}
+	if cap(sr.data) < int(n) || sr.data == nil {
+		sr.data = make([]byte, max(int(n), 4096))
+	}
+	b := sr.data[:n]
+	return b, sr.full(b, what)
 }
 
 // str reads a jute ustring; null reads as "" with ok false. Short strings
@@ -614,6 +677,7 @@ func (sr *snapReader) readSerialized(opts Options, zxid int64) (*LoadedSnapshot,
 	}
 	open := t.acls.share(slices.Clone(proto.OpenACLUnsafe))
 	var stat [statPersisted]byte
+	var n node
 	for {
 		at := sr.off
 		p, ok, err := sr.str("node path")
@@ -626,7 +690,9 @@ func (sr *snapReader) readSerialized(opts Options, zxid int64) (*LoadedSnapshot,
 		if p == endOfNodesPath {
 			break
 		}
-		data, err := sr.bytes("node data")
+		// The data is read into a buffer of the reader's: putNode copies
+		// it into the store's arena.
+		data, err := sr.buffer("node data")
 		if err != nil {
 			return nil, nil, err
 		}
@@ -637,7 +703,7 @@ func (sr *snapReader) readSerialized(opts Options, zxid int64) (*LoadedSnapshot,
 		if err := sr.full(stat[:], "node stat"); err != nil {
 			return nil, nil, err
 		}
-		n := &node{data: data}
+		n = node{data: data}
 		if aclID == openACLID {
 			n.meta = open
 		} else if ref, ok := refs[aclID]; ok {
@@ -652,11 +718,11 @@ func (sr *snapReader) readSerialized(opts Options, zxid int64) (*LoadedSnapshot,
 		n.version = int32(binary.BigEndian.Uint32(stat[32:]))
 		n.setEphemeralOwner(int64(binary.BigEndian.Uint64(stat[44:])))
 		n.setCounters(int64(binary.BigEndian.Uint64(stat[52:])), int32(binary.BigEndian.Uint32(stat[36:])), int32(binary.BigEndian.Uint32(stat[40:])))
-		if err := t.loadNode(p, n); err != nil {
+		if err := t.loadNode(p, &n); err != nil {
 			return nil, nil, fmt.Errorf("%w: at offset %d: %w", ErrBadSnapshot, at, err)
 		}
 	}
-	if t.nodes[rootPath] == nil {
+	if t.st.find(rootPath) < 0 {
 		return nil, nil, sr.errf("no root node")
 	}
 	return ls, t, nil
@@ -719,15 +785,15 @@ func (t *Tree) loadNode(p string, n *node) error {
 			return fmt.Errorf("invalid path %q", p)
 		}
 		parent, _ := splitPath(p)
-		pn := t.nodes[parent]
-		if pn == nil {
+		pid := t.st.find(parent)
+		if pid < 0 {
 			return fmt.Errorf("unable to find parent %s of path %s", parent, p)
 		}
-		if pn.kind == kindEphemeral {
+		if t.st.rec(pid).kind() == kindEphemeral {
 			return fmt.Errorf("%q is the child of an ephemeral", p)
 		}
 	}
-	if t.nodes[p] != nil {
+	if t.st.find(p) >= 0 {
 		return fmt.Errorf("duplicate path %q", p)
 	}
 	t.putNode(p, n)
@@ -749,7 +815,7 @@ func (t *Tree) finishLoad() {
 // empty data hash alike.
 func (t *Tree) emptySystemData() {
 	for _, p := range []string{rootPath, procPath, quotaPath, configPath} {
-		if n := t.nodes[p]; n != nil && n.data == nil {
+		if n := t.node(p); n != nil && n.data == nil {
 			cp := *n
 			cp.data = []byte{}
 			t.putNode(p, &cp)

@@ -91,10 +91,7 @@ func TestSnapBodyIsWhatQuorumCopies(t *testing.T) {
 	// one and /acl's (the built-in open nodes use id -1, outside the
 	// cache).
 	require.Equal(t, 3, sum.ACLs)
-	want := make([]string, 0, len(snap.nodes))
-	for p := range snap.nodes {
-		want = append(want, p)
-	}
+	want := snap.paths()
 	slices.SortFunc(want, pathOrder)
 	want[0] = "" // the root, as ZooKeeper names it in a snapshot
 	require.Equal(t, want, sum.Paths)

@@ -5,7 +5,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/adler32"
+	"io"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -15,7 +18,7 @@ import (
 // recomputeDigest hashes every node from scratch.
 func recomputeDigest(t *Tree) uint64 {
 	var d uint64
-	for p, n := range t.nodes {
+	for p, n := range t.allNodes() {
 		d += nodeHash(p, n)
 	}
 	return d
@@ -29,7 +32,7 @@ func requireSameTrees(t require.TestingT, want, got *Tree) {
 	require.Equal(t, want.EphemeralCount(), got.EphemeralCount())
 	require.Equal(t, want.Expired(1<<40, 0), got.Expired(1<<40, 0))
 	super := Caller{Auth: []proto.Id{{Scheme: "super"}}}
-	for p := range want.nodes {
+	for p := range want.allNodes() {
 		for _, r := range []struct {
 			op  proto.OpCode
 			req proto.Record
@@ -143,40 +146,83 @@ func TestSnapshotRoundTrip(t *testing.T) {
 }
 
 // TestSnapshotWhileApplying writes a snapshot on another goroutine while the
-// tree goes on changing; run under -race.
+// tree goes on changing (run under -race): setData that leaves the arena
+// chunks mostly dead, so they are compacted under the writer; deletes whose
+// ids the creates after them reuse; setACL that frees and reuses metas. The
+// writer stops at its first write until the first round of changes is
+// applied (so it reads most nodes after they changed), then runs beside the
+// rest. The bytes written are those of a snapshot written before any
+// change.
 func TestSnapshotWhileApplying(t *testing.T) {
 	h := populate(t)
 	for i := range 200 {
-		h.create(anyone, fmt.Sprintf("/n%03d", i), "x", 0)
+		h.create(anyone, fmt.Sprintf("/n%03d", i), strings.Repeat("x", 3000), 0)
 	}
+	var before bytes.Buffer
+	_, err := h.tr.Snapshot().Write(&before, nil)
+	require.NoError(t, err)
 	snap := h.tr.Snapshot()
 	want := snap.Digest()
 	done := make(chan []byte)
+	gate := make(chan struct{})
 	go func() {
 		var buf bytes.Buffer
-		_, err := snap.Write(&buf, nil)
+		_, err := snap.Write(&gatedWriter{w: &buf, gate: gate}, nil)
 		if err != nil {
 			done <- nil
 			return
 		}
 		done <- buf.Bytes()
 	}()
-	for i := range 200 {
-		p := fmt.Sprintf("/n%03d", i)
-		h.do(anyone, proto.OpSetData, &proto.SetDataRequest{Path: p, Data: []byte("changed"), Version: -1})
-		h.do(anyone, proto.OpSetACL, &proto.SetACLRequest{Path: p, ACL: proto.ReadACLUnsafe, Version: -1})
-		if i%2 == 0 {
-			h.do(anyone, proto.OpDelete, &proto.DeleteRequest{Path: p, Version: -1})
+	chunks := len(h.tr.st.chunks)
+	for round := range 3 {
+		for i := range 200 {
+			p := fmt.Sprintf("/n%03d", i)
+			h.do(anyone, proto.OpSetData, &proto.SetDataRequest{Path: p, Data: []byte(strings.Repeat("y", 3000+round)), Version: -1})
+			if round == 0 {
+				h.do(anyone, proto.OpSetACL, &proto.SetACLRequest{Path: p, ACL: proto.ReadACLUnsafe, Version: -1})
+				if i%2 == 0 {
+					h.do(anyone, proto.OpDelete, &proto.DeleteRequest{Path: p, Version: -1})
+				}
+				h.mustCreate(fmt.Sprintf("/m%03d", i), 0)
+			}
 		}
-		h.mustCreate(fmt.Sprintf("/m%03d", i), 0)
+		if round == 0 {
+			close(gate)
+		}
 	}
 	b := <-done
 	require.NotNil(t, b)
+	require.Equal(t, before.Bytes(), b, "the snapshot holds the tree as it was when taken")
 	loaded, err := load(b, Options{})
 	require.NoError(t, err)
 	require.Equal(t, want, loaded.Digest())
 	require.NotEqual(t, want, h.tr.Digest())
 	require.Equal(t, recomputeDigest(h.tr), h.tr.Digest())
+	dropped := 0
+	for i, c := range h.tr.st.chunks[:chunks] {
+		if c == nil || !sameBytes(c, snap.v.chunks[i]) {
+			dropped++
+		}
+	}
+	require.Positive(t, dropped, "chunks were compacted while the snapshot was written")
+}
+
+// gatedWriter waits for gate to close before its first write, then lets
+// other goroutines run between writes.
+type gatedWriter struct {
+	w      io.Writer
+	gate   chan struct{}
+	opened bool
+}
+
+func (g *gatedWriter) Write(p []byte) (int, error) {
+	if !g.opened {
+		<-g.gate
+		g.opened = true
+	}
+	runtime.Gosched()
+	return g.w.Write(p)
 }
 
 func TestLoadRejectsBadStructure(t *testing.T) {
@@ -185,7 +231,7 @@ func TestLoadRejectsBadStructure(t *testing.T) {
 		for p, n := range nodes {
 			d += nodeHash(p, n)
 		}
-		return snapBytes(t, &Snapshot{nodes: nodes, digest: d, zxid: 5})
+		return snapBytes(t, snapshotOf(nodes, 5, d))
 	}
 	cases := map[string]map[string]*node{
 		"no root":          {"/a": {}},
@@ -219,7 +265,7 @@ func TestLoadRejectsBadStructure(t *testing.T) {
 func TestLoadGivesSystemNodesEmptyData(t *testing.T) {
 	old := New(Options{})
 	for _, p := range []string{rootPath, procPath, quotaPath, configPath} {
-		cp := *old.nodes[p]
+		cp := *old.node(p)
 		cp.data = nil
 		old.putNode(p, &cp)
 	}
@@ -270,14 +316,14 @@ func TestLoadSharesACLs(t *testing.T) {
 	require.Equal(t, proto.ErrOK, h.do(anyone, proto.OpCreate, &proto.CreateRequest{Path: "/acl2", Data: []byte{}, ACL: digest}).Err)
 	tr, err := load(snapBytes(t, h.tr.Snapshot()), Options{ExtendedTypes: true})
 	require.NoError(t, err)
-	require.Same(t, tr.nodes["/acl"].meta.acl, tr.nodes["/acl2"].meta.acl)
-	require.Same(t, tr.nodes["/a"].meta.acl, tr.nodes["/a/data"].meta.acl)
+	require.Same(t, tr.node("/acl").meta.acl, tr.node("/acl2").meta.acl)
+	require.Same(t, tr.node("/a").meta.acl, tr.node("/a/data").meta.acl)
 
 	h2 := &harness{t: t, tr: tr, now: h.now}
 	h2.zxid = h.zxid
 	require.Equal(t, proto.ErrOK, h2.do(anyone, proto.OpCreate, &proto.CreateRequest{Path: "/acl3", Data: []byte{}, ACL: slices.Clone(digest)}).Err)
-	require.Same(t, tr.nodes["/acl"].meta.acl, tr.nodes["/acl3"].meta.acl)
+	require.Same(t, tr.node("/acl").meta.acl, tr.node("/acl3").meta.acl)
 	require.Equal(t, proto.ErrOK, h2.do(anyone, proto.OpCreate, &proto.CreateRequest{Path: "/open", Data: []byte{}, ACL: slices.Clone(proto.OpenACLUnsafe)}).Err)
-	require.Same(t, tr.nodes["/a"].meta.acl, tr.nodes["/open"].meta.acl)
-	require.Equal(t, digest, tr.nodes["/acl3"].acl())
+	require.Same(t, tr.node("/a").meta.acl, tr.node("/open").meta.acl)
+	require.Equal(t, digest, tr.node("/acl3").acl())
 }

@@ -113,12 +113,11 @@ type Tree struct {
 	// hashScratch is hashNode's buffer (the tree changes on one goroutine).
 	hashScratch []byte
 
-	// nodes maps a path to its znode. Nodes are immutable values: every
-	// change replaces the pointer, which is what makes Snapshot cheap.
-	nodes map[string]*node
-	// children maps a path to the names of its children (derived state;
-	// children.go); a path without children has no entry.
-	children map[string]*childSet
+	// st holds the znodes, out of the collector's sight (store.go).
+	st store
+	// kids maps a node's id to its children (derived state;
+	// children.go); a node without children has no entry.
+	kids map[int32]*childSet
 	// ephemerals maps a session to the paths of its ephemerals.
 	ephemerals map[int64]map[string]struct{}
 	// reapable holds the paths of containers and TTL nodes.
@@ -172,13 +171,13 @@ func (t *Tree) initConfigNode() {
 	if t.opts.ConfigData == "" {
 		return
 	}
-	n := t.nodes[configPath]
+	n := t.node(configPath)
 	if n != nil && t.opts.ReconfigEnabled && n.mzxid > t.opts.ConfigVersion && len(n.data) > 0 {
 		t.opts.ConfigData, t.opts.ConfigVersion = string(n.data), n.mzxid
 		return
 	}
 	if n == nil {
-		if t.nodes[procPath] == nil {
+		if t.node(procPath) == nil {
 			return // no /zookeeper: not a tree ZooKeeper would load
 		}
 		n = configNode(t.acls.share(slices.Clone(proto.ReadACLUnsafe)))
@@ -193,8 +192,8 @@ func (t *Tree) initConfigNode() {
 func newEmpty(opts Options) *Tree {
 	return &Tree{
 		opts:       opts,
-		nodes:      map[string]*node{},
-		children:   map[string]*childSet{},
+		st:         newStore(),
+		kids:       map[int32]*childSet{},
 		ephemerals: map[int64]map[string]struct{}{},
 		reapable:   map[string]struct{}{},
 		watches:    newWatchRegistry(),
@@ -203,22 +202,48 @@ func newEmpty(opts Options) *Tree {
 	}
 }
 
+// node returns a view of the node at path, or nil. The view is a copy:
+// changing the node takes putNode.
+func (t *Tree) node(path string) *node {
+	n := new(node)
+	if t.get(path, n) < 0 {
+		return nil
+	}
+	return n
+}
+
+// get fills n with a view of the node at path and returns its id, or -1
+// (n untouched) when there is none. Readers pass a node of their own
+// stack, so a read allocates no view.
+func (t *Tree) get(path string, n *node) int32 {
+	id := t.st.find(path)
+	if id >= 0 {
+		t.st.view(id, n)
+	}
+	return id
+}
+
 // putNode inserts or replaces the node at path, keeping every derived index
 // (children, ephemerals, reapable set, digest, data size) up to date.
 func (t *Tree) putNode(path string, n *node) {
-	if old := t.nodes[path]; old != nil {
-		t.digest -= hashNode(&t.hashScratch, path, old)
+	if id := t.st.find(path); id >= 0 {
+		var old node
+		t.st.view(id, &old)
+		t.digest -= hashNode(&t.hashScratch, path, &old)
 		t.dataSize -= int64(len(old.data))
+		t.st.update(id, path, n)
 	} else {
 		t.dataSize += int64(len(path))
+		id = t.st.create(path, n)
 		if path != rootPath {
-			parent, name := splitPath(path)
-			set := t.children[parent]
+			parent, _ := splitPath(path)
+			pid := t.st.find(parent)
+			set := t.kids[pid]
 			if set == nil {
 				set = &childSet{}
-				t.children[parent] = set
+				t.kids[pid] = set
 			}
-			set.add(name)
+			set.add(&t.st, id)
 		}
 		switch n.kind {
 		case kindEphemeral:
@@ -233,28 +258,29 @@ func (t *Tree) putNode(path string, n *node) {
 		}
 		t.indexQuota(path, true)
 	}
-	t.nodes[path] = n
 	t.digest += hashNode(&t.hashScratch, path, n)
 	t.dataSize += int64(len(n.data))
 }
 
 // removeNode deletes the node at path from every index.
 func (t *Tree) removeNode(path string) {
-	old := t.nodes[path]
-	if old == nil {
+	id := t.st.find(path)
+	if id < 0 {
 		return
 	}
-	t.digest -= hashNode(&t.hashScratch, path, old)
+	var old node
+	t.st.view(id, &old)
+	t.digest -= hashNode(&t.hashScratch, path, &old)
 	t.dataSize -= int64(len(old.data)) + int64(len(path))
-	delete(t.nodes, path)
-	delete(t.children, path)
+	delete(t.kids, id)
 	t.indexQuota(path, false)
 	if path != rootPath {
-		parent, name := splitPath(path)
-		if set := t.children[parent]; set != nil {
-			set.remove(name)
+		parent, _ := splitPath(path)
+		pid := t.st.find(parent)
+		if set := t.kids[pid]; set != nil {
+			set.remove(&t.st, id)
 			if set.len() == 0 {
-				delete(t.children, parent)
+				delete(t.kids, pid)
 			}
 		}
 	}
@@ -269,23 +295,33 @@ func (t *Tree) removeNode(path string) {
 	case kindContainer, kindTTL:
 		delete(t.reapable, path)
 	}
+	t.st.remove(id, path)
+}
+
+// children returns the children of path in the applied tree (nil: none).
+func (t *Tree) children(path string) *childSet {
+	id := t.st.find(path)
+	if id < 0 {
+		return nil
+	}
+	return t.kids[id]
 }
 
 // numChildren returns the number of children of path in the applied tree.
-func (t *Tree) numChildren(path string) int { return t.children[path].len() }
+func (t *Tree) numChildren(path string) int { return t.children(path).len() }
 
 // statOf returns the client-visible Stat of the node at path.
 func (t *Tree) statOf(path string, n *node) proto.Stat {
 	return n.stat(t.numChildren(path))
 }
 
-// sortedChildren returns the names of path's children, sorted.
-func (t *Tree) sortedChildren(path string) []string {
-	return t.children[path].sorted()
+// statByID returns the client-visible Stat of n, the node id.
+func (t *Tree) statByID(id int32, n *node) proto.Stat {
+	return n.stat(t.kids[id].len())
 }
 
 // NodeCount returns the number of znodes, the root and /zookeeper included.
-func (t *Tree) NodeCount() int { return len(t.nodes) }
+func (t *Tree) NodeCount() int { return t.st.count }
 
 // ApproximateDataSize returns the sum of the lengths of every path and data.
 func (t *Tree) ApproximateDataSize() int64 { return t.dataSize }

@@ -200,7 +200,7 @@ func TestUnmarshalTxnZooKeeperForms(t *testing.T) {
 		Path: "/v0", Data: []byte("x"), ACL: proto.OpenACLUnsafe, Mode: proto.ModeEphemeral, ParentCversion: -1}, x)
 	tr := New(Options{})
 	tr.Apply(x)
-	require.Equal(t, int32(1), tr.nodes["/"].cversion(), "a V0 create bumps the parent's cversion")
+	require.Equal(t, int32(1), tr.node("/").cversion(), "a V0 create bumps the parent's cversion")
 
 	hdr(proto.OpCloseSession)
 	x, err = UnmarshalTxn(e.Bytes())
