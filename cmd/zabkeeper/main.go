@@ -175,6 +175,7 @@ func runServer(args []string, stderr io.Writer) int {
 	}
 
 	setMemoryLimit(logger)
+	setGCTarget(logger)
 	stopProfiles, err := startProfiles(o.cpuProfile, o.memProfile)
 	if err != nil {
 		fmt.Fprintf(stderr, "zabkeeper server: %v\n", err)
