@@ -51,3 +51,11 @@ func (d *DupIDs) Duplicates(self int64, now time.Time) []int64 { return d.d.dupl
 
 // Quiet is how long only one nonce must be seen to end a quarantine.
 func (d *DupIDs) Quiet() time.Duration { return d.d.quietOrDefault() }
+
+// ClaimOwn records a connection from another process claiming self, this
+// server's own id (with its nonce, 0 if it sent none), and reports
+// whether it starts an episode to log at Error (none was seen for Quiet).
+// Duplicates lists self while such claims keep coming.
+func (d *DupIDs) ClaimOwn(self int64, nonce uint64, addr string, now time.Time) bool {
+	return d.d.claimOwn(self, nonce, addr, now)
+}
