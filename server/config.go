@@ -113,9 +113,11 @@ type Config struct {
 	// SyncLimit is how many ticks a follower may lag (syncLimit), default 5.
 	SyncLimit int
 	// PeerProtocol is what the peer links speak (zabkeeper.peerProtocol,
-	// also read as peerProtocol): PeerProtocolZabkeeper, the default, or
-	// PeerProtocolZooKeeper, Apache ZooKeeper's election and quorum ports,
-	// so the server can join a ZooKeeper ensemble.
+	// also read as peerProtocol): PeerProtocolZooKeeper, the default,
+	// Apache ZooKeeper's election and quorum ports, so ZooKeeper servers
+	// and this one form one ensemble (zabkeeper's extras ride in a hello
+	// between zabkeeper servers); or PeerProtocolZabkeeper, the older
+	// one-port transport, deprecated.
 	PeerProtocol string
 	// CommitLogCount is how many recent txns a leader keeps in memory to
 	// bring a lagging learner up to date by DIFF; one further behind gets
@@ -238,7 +240,7 @@ func DefaultConfig() Config {
 		ContainerCheckInterval: DefaultContainerCheckInterval,
 		InitLimit:              DefaultInitLimit,
 		SyncLimit:              DefaultSyncLimit,
-		PeerProtocol:           PeerProtocolZabkeeper,
+		PeerProtocol:           PeerProtocolZooKeeper,
 		Servers:                map[int]ServerSpec{},
 		Dynamic:                DynamicConfig{StandaloneEnabled: true},
 		AdminEnableServer:      true,
@@ -252,8 +254,11 @@ func DefaultConfig() Config {
 
 // Peer protocols (Config.PeerProtocol).
 const (
-	// PeerProtocolZabkeeper is zabkeeper's own peer links (netstub/wire.go
-	// over one port), for ensembles of zabkeeper servers only.
+	// PeerProtocolZabkeeper is zabkeeper's former peer links
+	// (netstub/wire.go over the quorum port only), for ensembles of
+	// zabkeeper servers only. Deprecated: peerProtocol=zookeeper carries
+	// the same extras between zabkeeper servers; this value goes with
+	// netstub/tcp.go.
 	PeerProtocolZabkeeper = "zabkeeper"
 	// PeerProtocolZooKeeper is Apache ZooKeeper's election and
 	// leader/learner protocol on its two ports (netstub/zktcp), for

@@ -11,7 +11,7 @@ import (
 func TestPeerProtocolConfig(t *testing.T) {
 	c, err := ParseConfig(strings.NewReader("tickTime=2000\n"), nil)
 	require.NoError(t, err)
-	require.Equal(t, PeerProtocolZabkeeper, c.PeerProtocol, "the default")
+	require.Equal(t, PeerProtocolZooKeeper, c.PeerProtocol, "the default")
 	for _, text := range []string{"zabkeeper.peerProtocol=zookeeper\n", "peerProtocol=ZooKeeper\n"} {
 		c, err := ParseConfig(strings.NewReader(text), nil)
 		require.NoError(t, err)

@@ -51,9 +51,10 @@ const spoolDirName = "incoming"
 
 // openPeers starts the peer transport of an ensemble member: it listens on
 // this server's quorum port, on its own server.N address or, with
-// quorumListenOnAllIPs, on every interface. With peerProtocol=zabkeeper
-// election and broadcast share it (the election port is accepted and
-// unused); with peerProtocol=zookeeper both of ZooKeeper's ports open.
+// quorumListenOnAllIPs, on every interface. With peerProtocol=zookeeper,
+// the default, both of ZooKeeper's ports open; with the deprecated
+// peerProtocol=zabkeeper election and broadcast share the quorum port (the
+// election port is accepted and unused).
 func (s *Server) openPeers(ctx context.Context, retry bool) error {
 	if len(s.cfg.Servers) == 0 {
 		return nil
@@ -76,9 +77,10 @@ func (s *Server) openPeers(ctx context.Context, retry bool) error {
 	if err != nil {
 		return err
 	}
-	if s.cfg.PeerProtocol == PeerProtocolZooKeeper {
+	if s.cfg.PeerProtocol != PeerProtocolZabkeeper {
 		return s.openZooKeeperPeers(ctx, retry, ln, host, spool)
 	}
+	s.log.Warn("peerProtocol=zabkeeper is deprecated and will be removed: the default, zookeeper, carries zabkeeper's extras between zabkeeper servers and lets ZooKeeper servers join")
 	t, err := netstub.NewTCP(netstub.TCPConfig{
 		ID:       int64(s.cfg.ServerID),
 		Listener: ln,
@@ -108,11 +110,16 @@ func (s *Server) openZooKeeperPeers(ctx context.Context, retry bool, qln net.Lis
 		_ = qln.Close()
 		return err
 	}
+	// Port 0 (tests) means the one the listener got.
+	electionAddr := ""
+	if me.ElectionPort != 0 {
+		electionAddr = net.JoinHostPort(me.Host, strconv.Itoa(me.ElectionPort))
+	}
 	t, err := zktcp.New(zktcp.Config{
 		ID:               int64(s.cfg.ServerID),
 		ElectionListener: eln,
 		QuorumListener:   qln,
-		ElectionAddr:     net.JoinHostPort(me.Host, strconv.Itoa(me.ElectionPort)),
+		ElectionAddr:     electionAddr,
 		Peers:            s.cfg.zkPeers(),
 		Config:           []byte(s.cfg.quorumConfigString()),
 		TickTime:         time.Duration(s.cfg.TickTime) * time.Millisecond,
@@ -183,11 +190,31 @@ func (s *Server) ElectionAddr() net.Addr {
 	return s.zkPeers.ElectionAddr()
 }
 
-// SetPeerAddrs replaces the quorum addresses of the other servers (tests bind
+// PeerAddrs are the addresses of another server's peer ports.
+type PeerAddrs struct {
+	// Quorum is its host:quorumPort.
+	Quorum string
+	// Election is its host:electionPort (peerProtocol=zookeeper; unused
+	// by the deprecated zabkeeper transport).
+	Election string
+}
+
+// SetPeerAddrs replaces the addresses of the other servers (tests bind
 // every server to port 0 first, then tell each where the others are).
-func (s *Server) SetPeerAddrs(addrs map[int64]string) {
-	if s.tcpPeers != nil {
-		s.tcpPeers.SetPeers(addrs)
+func (s *Server) SetPeerAddrs(addrs map[int64]PeerAddrs) {
+	switch {
+	case s.tcpPeers != nil:
+		q := map[int64]string{}
+		for id, a := range addrs {
+			q[id] = a.Quorum
+		}
+		s.tcpPeers.SetPeers(q)
+	case s.zkPeers != nil:
+		zp := map[int64]zktcp.Peer{}
+		for id, a := range addrs {
+			zp[id] = zktcp.Peer{QuorumAddr: a.Quorum, ElectionAddr: a.Election}
+		}
+		s.zkPeers.SetPeers(zp)
 	}
 }
 
