@@ -9,8 +9,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/zabkeeper/zabkeeper/netstub"
 )
 
 // Fault kinds. Faults run one at a time: each is injected, held, healed,
@@ -255,9 +253,9 @@ func (c *cluster) inject(rng *rand.Rand, kind string) (faultRecord, error) {
 					continue
 				}
 				if outbound {
-					c.proxies[i][j].CutOneWay(netstub.ToTarget)
+					c.holdSends(i, j)
 				} else {
-					c.proxies[j][i].CutOneWay(netstub.ToTarget)
+					c.holdSends(j, i)
 				}
 			}
 		}
@@ -363,10 +361,10 @@ func (c *cluster) slowLinks(rng *rand.Rand, lead int) (targets []int, detail str
 	dir := "both ways"
 	switch rng.IntN(3) {
 	case 0:
-		c.proxies[i][j].SetDelay(d)
+		c.delaySends(i, j, d)
 		dir = fmt.Sprintf("s%d->s%d only", c.nodes[i].id, c.nodes[j].id)
 	case 1:
-		c.proxies[j][i].SetDelay(d)
+		c.delaySends(j, i, d)
 		dir = fmt.Sprintf("s%d->s%d only", c.nodes[j].id, c.nodes[i].id)
 	default:
 		c.proxies[i][j].SetDelay(d)

@@ -23,11 +23,11 @@ import (
 
 var (
 	flagSwap = flag.Bool("interop.swap", false,
-		"also run TestSwapToZabkeeper: the ZooKeeper ensemble migrated to zabkeeper one server at a time and one put back (needs zabkeeper.peerProtocol=zookeeper)")
+		"also run TestSwapToZabkeeper and TestSwapToZooKeeperAndBack: the ZooKeeper ensemble migrated to zabkeeper one server at a time and one put back, and a zabkeeper ensemble swapped to ZooKeeper and back, with the default zoo.cfg")
 	flagMixed = flag.Bool("interop.mixed", false,
 		"also run TestMixedEnsembleFaults: a zabkeeper leader with a ZooKeeper follower and observer under a partition and a leader SIGKILL")
 	flagNative = flag.Bool("interop.native", false,
-		"also run TestNativeRollingRestart and TestNativeEnsembleFaults: the baseline's rolling restart and the mixed ensemble's faults on three zabkeeper servers with their own peer protocol")
+		"also run TestNativeRollingRestart and TestNativeEnsembleFaults: the baseline's rolling restart and the mixed ensemble's faults on three zabkeeper servers with their former peer protocol (zabkeeper.peerProtocol=zabkeeper, deprecated)")
 	flagBinary = flag.String("interop.binary", "",
 		"run this zabkeeper binary instead of building cmd/zabkeeper")
 	flagZabArgs = flag.String("interop.zabkeeper-args", "",
@@ -48,11 +48,15 @@ const (
 	kindZabkeeper = "zabkeeper"
 )
 
-// peerProtocolKey is the zoo.cfg key that makes zabkeeper speak ZooKeeper's
-// quorum protocol (issue 17). ZooKeeper turns an unknown key into a system
-// property nobody reads, so the swap scenarios write it into every server's
-// zoo.cfg and both implementations run on the same file.
+// peerProtocolKey is the zoo.cfg key that chooses zabkeeper's peer
+// protocol: ZooKeeper's by default, so the swap scenarios run on a zoo.cfg
+// without it; the -interop.native comparisons set the deprecated
+// "zabkeeper" (ZooKeeper turns an unknown key into a system property
+// nobody reads).
 const peerProtocolKey = "zabkeeper.peerProtocol"
+
+// nativeProtocol is the zoo.cfg extra of the -interop.native runs.
+var nativeProtocol = map[string]string{peerProtocolKey: "zabkeeper"}
 
 var (
 	buildOnce sync.Once
@@ -315,7 +319,7 @@ func (e *ensemble) start(m *member, kind string) error {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		if m.opts.Config[peerProtocolKey] != "" {
+		if m.opts.Config[peerProtocolKey] != "zabkeeper" {
 			// It logs its unknown keys before it serves: no need to wait
 			// two minutes for an ensemble it cannot join.
 			if h := m.hint(); h != "" {
@@ -416,6 +420,9 @@ func (m *member) hint() string {
 	b, _ := os.ReadFile(filepath.Join(m.dir, "zabkeeper.log"))
 	if bytes.Contains(b, []byte(`msg="unknown configuration key" key=`+peerProtocolKey)) {
 		return "this zabkeeper does not know " + peerProtocolKey + ": its peer links speak zabkeeper's own protocol, which ZooKeeper cannot read (issue 17's branches not merged?)"
+	}
+	if bytes.Contains(b, []byte("peerProtocol=zabkeeper is deprecated")) {
+		return "this zabkeeper runs the deprecated zabkeeper.peerProtocol=zabkeeper, which ZooKeeper cannot read"
 	}
 	return ""
 }
