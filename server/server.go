@@ -254,9 +254,10 @@ func (s *Server) recover() error {
 		// follows the capabilities the peer transport stamps per link.
 	}
 	// The snapshot is read straight from its file into the tree.
+	snapFound := false
 	last, err := disk.Recover(s.snapDir, wal, func(zxid int64, body io.Reader) error {
 		loaded, err := engine.ReadSnapshot(ecfg, zxid, body)
-		d.SnapshotZxid, d.Loaded = zxid, loaded
+		d.SnapshotZxid, d.Loaded, snapFound = zxid, loaded, true
 		return err
 	}, func(r disk.Record) error {
 		// A txn the engine cannot apply (a ZooKeeper reconfig, say) stops
@@ -279,6 +280,18 @@ func (s *Server) recover() error {
 	}
 	s.log.Info("recovered", "zxid", fmt.Sprintf("0x%x", last), "snapshot", fmt.Sprintf("0x%x", d.SnapshotZxid),
 		"txns_in_log", len(d.Log), "took", time.Since(start))
+	if !snapFound {
+		// Apache ZooKeeper refuses a dataDir with txns in its log and no
+		// snapshot ("No snapshot found, but there are log entries") and
+		// snapshots at every start (ZooKeeperServer.loadData): so does
+		// this server when it found none, so that ZooKeeper can run on
+		// its dataDir (the rolling migration back).
+		zxid, write := s.node.Snapshot()
+		if err := s.writeSnapshot(zxid, write); err != nil {
+			_ = wal.Close()
+			return err
+		}
+	}
 	return nil
 }
 

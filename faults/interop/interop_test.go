@@ -400,7 +400,7 @@ func zooKeeperSync(m *member) string {
 	last, how := -1, "leads"
 	for _, k := range []struct{ line, how string }{
 		{"Getting a diff from the leader", "DIFF"},
-		{"Getting a snapshot from the leader", "SNAP"},
+		{"Getting a snapshot from leader", "SNAP"},
 		{"Truncating log to get in sync with the leader", "TRUNC"},
 	} {
 		if i := strings.LastIndex(log, k.line); i > last {
