@@ -47,7 +47,7 @@ type Proxy struct {
 	cut     bool
 	oneWay  [2]bool
 	delay   [2]time.Duration // by Direction
-	changed chan struct{} // closed and replaced on every state change
+	changed chan struct{}    // closed and replaced on every state change
 	conns   map[*proxyConn]struct{}
 	closed  bool
 
