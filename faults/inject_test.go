@@ -308,8 +308,8 @@ func (c *cluster) inject(rng *rand.Rand, kind string) (faultRecord, error) {
 }
 
 // diskFiles describes the snapshots and log segments in nd's data
-// directory: after a wipe, a snapshot means the resync was a SNAP, log
-// segments alone a DIFF.
+// directory: after a wipe, a snapshot past zxid 0 means the resync was a
+// SNAP, log segments alone a DIFF.
 func (nd *node) diskFiles() string {
 	entries, err := os.ReadDir(filepath.Join(nd.dataDir, "version-2"))
 	if err != nil {
@@ -319,6 +319,8 @@ func (nd *node) diskFiles() string {
 	logs := 0
 	for _, e := range entries {
 		switch {
+		case e.Name() == "snapshot.0":
+			// The one a server writes when it starts without any.
 		case strings.HasPrefix(e.Name(), "snapshot."):
 			snaps = append(snaps, strings.TrimPrefix(e.Name(), "snapshot."))
 		case strings.HasPrefix(e.Name(), "log."):
