@@ -2,6 +2,8 @@ package deploy
 
 import (
 	"bufio"
+	"crypto/sha1"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"os"
@@ -31,6 +33,7 @@ type manifests struct {
 	services     []*corev1.Service
 	statefulSets []*appsv1.StatefulSet
 	pdbs         []*policyv1.PodDisruptionBudget
+	secrets      []*corev1.Secret
 }
 
 // docSeparator splits a multi-document YAML file.
@@ -65,6 +68,9 @@ func loadManifests(t *testing.T, dir string) manifests {
 			case "apps/v1 StatefulSet":
 				o := new(appsv1.StatefulSet)
 				m.statefulSets, obj = append(m.statefulSets, o), o
+			case "v1 Secret":
+				o := new(corev1.Secret)
+				m.secrets, obj = append(m.secrets, o), o
 			case "policy/v1 PodDisruptionBudget":
 				o := new(policyv1.PodDisruptionBudget)
 				m.pdbs, obj = append(m.pdbs, o), o
@@ -227,7 +233,13 @@ func TestKubernetesManifests(t *testing.T) {
 	require.Equal(t, path.Dir(cfgFile), cfgMount.MountPath, "ConfigMap mount vs --config %s", cfgFile)
 	cfgText, ok := cm.Data[path.Base(cfgFile)]
 	require.True(t, ok, "ConfigMap %s has no key %s", cm.Name, path.Base(cfgFile))
+	// zoo.cfg's ${VAR}s come from the pod's environment; the pod read is
+	// one beyond the server.N lines, a pod of a scale-up.
+	require.NotNil(t, sts.Spec.Replicas)
+	podName := fmt.Sprintf("%s-%d", sts.Name, *sts.Spec.Replicas)
+	setPodEnv(t, m, c, podName)
 	cfg := parseZooCfg(t, "ConfigMap "+cm.Name, cfgText)
+	checkAutoJoin(t, m, sts, c, cfg, podName)
 
 	// One ConfigMap for every pod: ids come from host names (pod names).
 	require.True(t, cfg.MyIDFromHostnameOrdinal, "myidFromHostnameOrdinal=true is what lets one ConfigMap serve every pod")
@@ -342,6 +354,69 @@ func TestKubernetesManifests(t *testing.T) {
 	require.False(t, req.Memory().IsZero(), "memory request")
 	require.False(t, lim.Memory().IsZero(), "memory limit")
 	require.Positive(t, lim.Memory().Cmp(*req.Memory()), "memory limit above the request")
+}
+
+// setPodEnv sets, for the test, the environment a pod named podName of
+// container c gets: plain values, Secret keys, and HOSTNAME (the pod's
+// name). A zoo.cfg ${VAR} nothing sets fails the parse.
+func setPodEnv(t *testing.T, m manifests, c corev1.Container, podName string) {
+	t.Helper()
+	t.Setenv("HOSTNAME", podName)
+	for _, e := range c.Env {
+		switch {
+		case e.ValueFrom == nil:
+			t.Setenv(e.Name, e.Value)
+		case e.ValueFrom.SecretKeyRef != nil:
+			ref := e.ValueFrom.SecretKeyRef
+			t.Setenv(e.Name, secretValue(t, m, ref.Name, ref.Key))
+		}
+	}
+}
+
+// secretValue is a key of a Secret of the manifests.
+func secretValue(t *testing.T, m manifests, name, key string) string {
+	t.Helper()
+	for _, s := range m.secrets {
+		if s.Name != name {
+			continue
+		}
+		if v, ok := s.StringData[key]; ok {
+			return v
+		}
+		v, ok := s.Data[key]
+		require.True(t, ok, "Secret %s has no key %s", name, key)
+		return string(v)
+	}
+	t.Fatalf("no Secret %s in the manifests", name)
+	return ""
+}
+
+// checkAutoJoin checks the scaling setup: autojoin on with reconfig, the
+// reconfig credential matching the super user's digest, a joining pod's
+// own line named by the headless Service on the container's ports, and
+// volumes that leave with a scaled-away pod.
+func checkAutoJoin(t *testing.T, m manifests, sts *appsv1.StatefulSet, c corev1.Container, cfg server.Config, podName string) {
+	t.Helper()
+	require.True(t, cfg.AutoJoin.Enabled, "zabkeeper.autojoin on: kubectl scale needs no hand-run command")
+	require.True(t, cfg.Dynamic.ReconfigEnabled, "autojoin needs reconfigEnabled=true")
+	user, password, ok := strings.Cut(cfg.AutoJoin.Digest, ":")
+	require.True(t, ok, "zabkeeper.autojoin.digest is user:password")
+	sum := sha1.Sum([]byte(user + ":" + password))
+	require.Equal(t, user+":"+base64.StdEncoding.EncodeToString(sum[:]), cfg.SuperDigest,
+		"the reconfig credential vs the super user's digest")
+	cfg.ServerID = int(*sts.Spec.Replicas) + 1
+	self, err := cfg.AutoJoinSelf()
+	require.NoError(t, err)
+	require.Equal(t, podName+"."+sts.Spec.ServiceName, self.Host, "a joining pod's line names it by the headless Service")
+	require.Equal(t, containerPort(t, c, "quorum"), self.QuorumPort)
+	require.Equal(t, containerPort(t, c, "election"), self.ElectionPort)
+	require.Equal(t, containerPort(t, c, "client"), self.ClientPort)
+	require.Len(t, cfg.AutoJoinSeeds(), int(*sts.Spec.Replicas), "seeds: the first members' client addresses")
+	p := sts.Spec.PersistentVolumeClaimRetentionPolicy
+	require.NotNil(t, p, "persistentVolumeClaimRetentionPolicy")
+	require.Equal(t, appsv1.DeletePersistentVolumeClaimRetentionPolicyType, p.WhenScaled,
+		"a scaled-away pod's volume goes with it: a later scale-up is a new server, not a removed one")
+	require.Equal(t, appsv1.RetainPersistentVolumeClaimRetentionPolicyType, p.WhenDeleted)
 }
 
 // mountFor finds the container's mount of the pod volume that match selects,
@@ -478,4 +553,48 @@ func TestMisspeltConfigKeyIsCaught(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, cfg.Unknown, "myidFromHostnameOrdnal")
 	require.False(t, cfg.MyIDFromHostnameOrdinal)
+}
+
+// TestComposeScale checks deploy/compose/scale: three servers in zoo.cfg's
+// server.N lines and two more that join by themselves, autojoin and
+// reconfig on with a credential matching the super user's digest.
+func TestComposeScale(t *testing.T) {
+	raw, err := os.ReadFile("compose/scale/docker-compose.yml")
+	require.NoError(t, err)
+	var f struct {
+		Services map[string]struct {
+			Hostname    string            `json:"hostname"`
+			Volumes     []string          `json:"volumes"`
+			Environment map[string]string `json:"environment"`
+		} `json:"services"`
+	}
+	require.NoError(t, yaml.Unmarshal(raw, &f))
+	require.Len(t, f.Services, 5)
+	cfgText, err := os.ReadFile("compose/scale/zoo.cfg")
+	require.NoError(t, err)
+	cfgFile := configPath(t, readDockerfile(t).entrypoint)
+	for i := range 5 {
+		name := fmt.Sprintf("zk-%d", i)
+		svc, ok := f.Services[name]
+		require.True(t, ok, "no service %s", name)
+		require.Equal(t, name, svc.Hostname)
+		require.Contains(t, svc.Volumes, "./zoo.cfg:"+cfgFile+":ro")
+		t.Setenv("HOSTNAME", name) // Docker sets it to the host name
+		for k, v := range svc.Environment {
+			t.Setenv(k, v)
+		}
+		cfg := parseZooCfg(t, "compose/scale/zoo.cfg for "+name, string(cfgText))
+		require.Contains(t, svc.Volumes, name+"-data:"+cfg.DataDir, "a named volume on dataDir")
+		require.Len(t, cfg.Servers, 3, "zoo.cfg names the first three; zk-3 and zk-4 join")
+		require.True(t, cfg.AutoJoin.Enabled, "%s: autojoin on", name)
+		require.True(t, cfg.Dynamic.ReconfigEnabled)
+		user, password, _ := strings.Cut(cfg.AutoJoin.Digest, ":")
+		sum := sha1.Sum([]byte(user + ":" + password))
+		require.Equal(t, user+":"+base64.StdEncoding.EncodeToString(sum[:]), cfg.SuperDigest)
+		cfg.ServerID = i + 1
+		self, err := cfg.AutoJoinSelf()
+		require.NoError(t, err)
+		require.Equal(t, name, self.Host)
+		require.Equal(t, cfg.ClientPort, self.ClientPort)
+	}
 }

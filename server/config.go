@@ -139,6 +139,9 @@ type Config struct {
 	// the configuration's version, reconfigEnabled, standaloneEnabled
 	// (config_dynamic.go).
 	Dynamic DynamicConfig
+	// AutoJoin holds the zabkeeper.autojoin keys: joining a running
+	// ensemble by reconfig at start (config_autojoin.go, server/autojoin).
+	AutoJoin AutoJoinConfig
 	// ReadOnlyMode lets a server cut off from its quorum serve read-only
 	// clients (readonlymode.enabled; see engine/readonly.go). ZooKeeper reads
 	// it only as the Java system property -Dreadonlymode.enabled=true; we
@@ -546,6 +549,8 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 			if c.SnapshotCompression == "" && p.value != "" {
 				logger.Warn("unknown snapshot compression method; snapshots are not compressed", "value", p.value, "line", p.line)
 			}
+		case isAutoJoinKey(key):
+			err = c.autoJoinKey(p)
 		case isDynamicKey(key):
 			err = dyn.take(&c, p)
 		case strings.HasPrefix(key, "server."):
@@ -638,7 +643,7 @@ func LoadConfig(path string, logger *slog.Logger) (Config, error) {
 	if err := c.useOwnClientPort(explicit); err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
-	if err := c.Validate(); err != nil {
+	if err := c.validate(c.AutoJoin.Enabled); err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
@@ -670,10 +675,11 @@ func (c *Config) useOwnClientPort(explicit cfgExplicit) error {
 // readMyID sets ServerID from <DataDir>/myid or, when that file is absent
 // and myidFromHostnameOrdinal is set, from the host name's StatefulSet
 // ordinal (see hostnameOrdinalID). A standalone configuration (no server.N
-// lines) reads neither, as in ZooKeeper: Debian's package, for one, ships a
-// myid holding placeholder text. hostname is os.Hostname outside tests.
+// lines, and no zabkeeper.autojoin to find them) reads neither, as in
+// ZooKeeper: Debian's package, for one, ships a myid holding placeholder
+// text. hostname is os.Hostname outside tests.
 func (c *Config) readMyID(hostname func() (string, error), logger *slog.Logger) error {
-	if len(c.Servers) == 0 {
+	if len(c.Servers) == 0 && !c.AutoJoin.Enabled {
 		return nil
 	}
 	if logger == nil {
@@ -753,7 +759,12 @@ func (c Config) maxServerID() int {
 // Validate checks the configuration as a whole: ranges of every value,
 // session timeouts, the server list, and that ServerID names one of the
 // servers when there are any.
-func (c Config) Validate() error {
+func (c Config) Validate() error { return c.validate(false) }
+
+// validate is Validate; absentSelf lets ServerID be missing from the
+// servers, as LoadConfig allows with zabkeeper.autojoin until autojoin has
+// read the ensemble's members (UseEnsembleConfig checks it then).
+func (c Config) validate(absentSelf bool) error {
 	check := func(key string, ok bool, format string, args ...any) error {
 		if ok {
 			return nil
@@ -792,7 +803,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if len(c.Servers) > 0 {
-		if _, ok := c.Servers[c.ServerID]; !ok {
+		if _, ok := c.Servers[c.ServerID]; !ok && !absentSelf {
 			return &ConfigError{Key: "myid", Err: fmt.Errorf("my id %d not in the peer list", c.ServerID)}
 		}
 	} else if c.ServerID < 0 || c.ServerID > c.maxServerID() {

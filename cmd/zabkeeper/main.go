@@ -8,6 +8,7 @@
 //	zabkeeper bench compare [flags]
 //	zabkeeper log dump [--data] FILE...
 //	zabkeeper datadir verify [--data-log-dir DIR] DATADIR
+//	zabkeeper members list|remove [--server host:port,...] [--id N]
 //	zabkeeper version
 //	zabkeeper help [command]
 //
@@ -51,6 +52,7 @@ Usage:
   zabkeeper log dump FILE    print the txns of a transaction log file (ours or ZooKeeper's)
   zabkeeper datadir verify   check a data directory's log: checksums, zxid continuity
   zabkeeper snapshot dump F  verify and print a snapshot file (zabkeeper's or ZooKeeper's)
+  zabkeeper members list     print the ensemble's members; "members remove --id N" removes one (scale-down)
   zabkeeper version          print the version
   zabkeeper help [command]   show help
 
@@ -79,6 +81,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runDatadir(rest, stdout, stderr)
 	case "snapshot":
 		return runSnapshot(rest, stdout, stderr)
+	case "members":
+		return runMembers(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "zabkeeper %s (ZooKeeper %s compatible, %s %s/%s)\n",
 			server.Version, server.ZooKeeperVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH)
@@ -212,11 +216,21 @@ func serve(ctx context.Context, configPath string, truncateCorruptTail bool, log
 		}
 	}
 	cfg.TruncateCorruptTail = truncateCorruptTail
+	runAutoJoin, err := startAutoJoin(ctx, &cfg, logger)
+	if err != nil {
+		return fmt.Errorf("autojoin: %w", err)
+	}
 	logger.Info("starting zabkeeper", "version", server.Version, "config", configPath,
 		"clientPort", cfg.ClientPort, "dataDir", cfg.DataDir, "serverId", cfg.ServerID)
 	srv, err := server.NewContext(ctx, cfg, logger)
 	if err != nil {
 		return fmt.Errorf("start server: %w", err)
+	}
+	if runAutoJoin != nil {
+		jctx, cancel := context.WithCancel(ctx)
+		joined := make(chan struct{})
+		go func() { defer close(joined); runAutoJoin(jctx) }()
+		defer func() { cancel(); <-joined }()
 	}
 	if err := srv.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("serve: %w", err)
