@@ -309,9 +309,9 @@ type segmentScan struct {
 	// once, so zabkeeper runs on a dataDir ZooKeeper synced by DIFF.
 	repeats int
 	last    int64 // zxid of the last valid record
-	end   int64 // offset just past the last valid record: the end of the data
-	tail  tailKind
-	fault recordFault // for tailTorn and tailCorrupt
+	end     int64 // offset just past the last valid record: the end of the data
+	tail    tailKind
+	fault   recordFault // for tailTorn and tailCorrupt
 }
 
 // scanSegment verifies a segment at open time: the header, every record's
