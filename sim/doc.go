@@ -4,13 +4,14 @@
 // One goroutine runs everything: a virtual clock, one event queue ordered by
 // (virtual time, sequence number), and one PRNG seeded from Options.Seed.
 // Real engine.Node replicas run on a simulated network (netstub.Network).
-// Every peer message crosses it as the bytes its mode's real transport
-// writes and is decoded by the code that transport reads with: netstub's
-// wire encoding in native mode; in compat mode ZooKeeper's election frames
-// and quorum packets through a zklink.Link pair per simulated connection,
+// Every peer message crosses it as the bytes netstub/zktcp writes and is
+// decoded by the code zktcp reads with: ZooKeeper's election frames and
+// quorum packets through a zklink.Link pair per simulated connection,
 // opened and closed by zktcp's rules (zklink.Conns), SNAP bodies through
 // quorum.CopySnapshotBody, with ZooKeeper's own COMMIT and ACK order checks
-// on each connection (wire.go).
+// on each connection (wire.go). Each server is native (its links announce
+// every capability in a hello) or ZooKeeper-like (no hello), drawn per seed,
+// and restarts may switch it (kinds.go).
 // Each machine keeps its durable state with the real disk package (disk.Log,
 // snapshots, epoch files, disk.Recover) on its own disk.MemFS, which a crash
 // rolls back to what was synced, so restarts run the recovery code users

@@ -3,7 +3,6 @@ package sim
 import (
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -41,26 +40,15 @@ func ParseFaults(s string) ([]string, error) {
 	return slices.Compact(out), nil
 }
 
-// Peer protocols, as Options.PeerProtocol names them.
+// Server kinds, as Options.PeerProtocol forces them on every server
+// (kinds.go).
 const (
+	// PeerZooKeeper: every server ZooKeeper-like (no hello, no link
+	// capabilities).
 	PeerZooKeeper = "zookeeper"
+	// PeerZabkeeper: every server native (hellos with every capability).
 	PeerZabkeeper = "zabkeeper"
 )
-
-// zooKeeperPeers reports whether a run's servers speak ZooKeeper's peer
-// protocol (netstub/zklink, whose links carry the capabilities it
-// negotiates), rather than the native codec (every capability): as forced, or
-// one seed in four, from a generator seeded by the seed alone (drawing from
-// the run's own generator would change every later draw of old seeds).
-func zooKeeperPeers(o *Options) bool {
-	switch o.PeerProtocol {
-	case PeerZooKeeper:
-		return true
-	case PeerZabkeeper:
-		return false
-	}
-	return rand.New(rand.NewPCG(o.Seed, 0x7a6b70656572)).IntN(4) == 0 // "zkpeer"
-}
 
 // Options configures one simulation run.
 type Options struct {
@@ -92,14 +80,12 @@ type Options struct {
 	VisualizationDir string
 	// NewReplica builds replicas; nil means the real engine.Node.
 	NewReplica Factory
-	// PeerProtocol is the servers' peer protocol, which picks the routing
-	// and the codec of every hop: "zookeeper" runs every link through
-	// netstub/zklink (stamping the capabilities it negotiates: none before
-	// the hello, so every server behaves toward the others as toward
-	// ZooKeeper servers), "zabkeeper" through the native codec (every
-	// capability), "" lets the seed choose (one seed in four ZooKeeper's,
-	// drawn from a generator of its own so the rest of the seed's draws
-	// stay as they were).
+	// PeerProtocol forces every server's kind (kinds.go); every hop goes
+	// through netstub/zklink whatever it says. "zookeeper": every server
+	// ZooKeeper-like (announces nothing: no link has capabilities);
+	// "zabkeeper": every server native (announces zab.AllCaps with a
+	// nonce per incarnation). Neither switches kind at restarts. "" lets
+	// the seed draw each server's kind and the switches (kindDraws).
 	PeerProtocol string
 	// NoObligationChecks turns off the durability-obligation checks
 	// (obligations.go), to measure what the faults and the end-to-end
@@ -110,11 +96,8 @@ type Options struct {
 	// show the checker fails.
 	mutateApplied func(node, zxid int64, hash uint64) uint64
 	// wireFault lets tests plant a codec fault: it may change the packets
-	// a compat-mode server writes on a leader/learner connection.
+	// a server writes on a leader/learner connection.
 	wireFault func(from, to int64, pkts []quorum.Packet) []quorum.Packet
-	// wireBytes lets tests damage the bytes of a native-mode message (a
-	// copy) before they go on the network.
-	wireBytes func(from, to int64, b []byte) []byte
 	// lyingDisk makes crashes lose fsynced records too, to show the
 	// durability checks fail when storage breaks its promise.
 	lyingDisk bool
@@ -143,8 +126,14 @@ type Report struct {
 	// Counters count protocol events worth knowing a seed exercised:
 	// "elections" (leaders established), "truncations", "snap-syncs",
 	// "ops-unknown" (client ops without a reply), "sessions-expired",
-	// "zookeeper-peers" (1 when the servers ran in compat mode).
+	// "kind-switches" (restarts that switched a server's kind),
+	// "links-capable" and "links-zookeeper" (handshakes that gave a link
+	// every capability, or none).
 	Counters map[string]int
+	// PeerKinds is what every incarnation of every server was: KindsNative,
+	// KindsZooKeeper or KindsMixed; InitialKinds the first kinds, a letter a
+	// server (N native, Z ZooKeeper-like).
+	PeerKinds, InitialKinds string
 	// Violations describe every invariant that failed; empty = pass.
 	Violations []string
 	// Warnings are checks that could not conclude (a checker timeout).

@@ -14,7 +14,7 @@ func TestSimPipelineAfterClose(t *testing.T) {
 	for _, seed := range []uint64{7, 8, 10} {
 		o := testOptions(t, seed, 3)
 		o.pipelineAfterClose = true
-		o.PeerProtocol = PeerZabkeeper // as when found (seed 8 draws compat mode now)
+		o.PeerProtocol = PeerZabkeeper // every server native, as when found
 		o.VisualizationDir = t.TempDir()
 		expectPass(t, Run(o))
 	}
@@ -35,7 +35,7 @@ func TestSimLateVoterJoinsLeader(t *testing.T) {
 // the handshake from its stale session table, so the client believed a
 // session alive whose ephemerals another client had already seen deleted;
 // a learner now revalidates every reconnect with the leader (moveSession;
-// REVALIDATE in compat mode, run too).
+// REVALIDATE between ZooKeeper-like servers, run too).
 func TestSimReconnectToLaggingOwner(t *testing.T) {
 	for _, peers := range []string{PeerZabkeeper, PeerZooKeeper} {
 		expectPass(t, Run(Options{Seed: 1009, Nodes: 5, Observers: 0, Clients: 5, Duration: 20 * time.Second,
@@ -55,7 +55,7 @@ func TestSimLogAfterOnlyCorruptSnapshot(t *testing.T) {
 
 // TestSimRejoinPastCommitPoint: a voter restarted with proposals its leader
 // had not committed and rejoined that leader, still established in the same
-// epoch; the leader DIFFed it at its last zxid, so in compat mode
+// epoch; the leader DIFFed it at its last zxid, so through zklink
 // (netstub/zklink commits only proposals sent on the connection) it never
 // learned those entries committed and answered a sync below a zxid clients
 // had seen acknowledged (seed 802, 5 voters, 5 clients, ZOOKEEPER-1675's
@@ -64,4 +64,18 @@ func TestSimLogAfterOnlyCorruptSnapshot(t *testing.T) {
 func TestSimRejoinPastCommitPoint(t *testing.T) {
 	expectPass(t, Run(Options{Seed: 802, Nodes: 5, Observers: 0, Clients: 5, Duration: 20 * time.Second,
 		PeerProtocol: PeerZooKeeper, VisualizationDir: t.TempDir()}))
+}
+
+// TestSimRejoinSameLeaderWithinEpoch: a ZooKeeper-like follower lost its
+// connection right after acking NEWLEADER, holding proposals it had not
+// seen committed, and rejoined the same leader within the epoch once the
+// leader had committed them; the leader DIFFed it to its commit point with
+// no COMMIT for them, and UPTODATE through zklink committed only the
+// history before the epoch, so the follower never applied them (seed 600,
+// 5 voters, 1 observer, 3 clients, mixed kinds: a liveness failure).
+// zklink's UPTODATE now commits up to the DIFF's or TRUNC's zxid, as
+// ZooKeeper's learner, which applied its log when it left the leader.
+func TestSimRejoinSameLeaderWithinEpoch(t *testing.T) {
+	expectPass(t, Run(Options{Seed: 600, Nodes: 5, Observers: 1, Clients: 3, Duration: 20 * time.Second,
+		VisualizationDir: t.TempDir()}))
 }

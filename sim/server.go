@@ -66,10 +66,12 @@ type server struct {
 	// (obligations.go).
 	syncEnd          int64
 	syncEpochPending bool
-	// zk and qc are compat mode's connection table of this incarnation
-	// and the simulated connections of its entries (wire.go).
+	// zk and qc are the connection table of this incarnation and the
+	// simulated connections of its entries (wire.go).
 	zk *zklink.Conns
 	qc map[*zklink.Conn]*qconn
+	// native is this incarnation's kind (kinds.go).
+	native bool
 }
 
 // held is an input that reached a stalled server.
@@ -169,9 +171,8 @@ func (sm *Sim) start(s *server) bool {
 		return false
 	}
 	s.r, s.up = r, true
-	if sm.zkPeers {
-		s.zk, s.qc = zklink.NewConns(s.id, sm.zkConfig), map[*zklink.Conn]*qconn{}
-	}
+	s.zk, s.qc = zklink.NewConns(s.id, sm.zkConfig), map[*zklink.Conn]*qconn{}
+	sm.announce(s)
 	s.conns = map[uint64]*conn{}
 	s.caps = newLinkCaps()
 	s.closed = nil

@@ -44,12 +44,12 @@ type Sim struct {
 	clients []*client
 	factory Factory
 	prof    profile
-	// zkPeers routes every hop through netstub/zklink (Options.PeerProtocol).
-	zkPeers bool
-	check   *checker
-	hist    history
-	report  Report
-	hash    hasher
+	// kinds draws each incarnation's kind (kinds.go).
+	kinds  kindDraws
+	check  *checker
+	hist   history
+	report Report
+	hash   hasher
 
 	phase     phase
 	faultsOn  bool
@@ -66,9 +66,8 @@ type Sim struct {
 	// nlAcks are the voters whose NEWLEADER ack reached (leader, epoch).
 	nlAcks  map[[2]int64]map[int64]bool
 	connSeq uint64
-	// zkConfig is the config string of compat mode's notifications and
-	// NEWLEADER; qconns are compat mode's leader/learner connections by id
-	// (wire.go).
+	// zkConfig is the config string of notifications and NEWLEADER;
+	// qconns are the leader/learner connections by id (wire.go).
 	zkConfig []byte
 	qconns   map[uint64]*qconn
 	qconnSeq uint64
@@ -88,6 +87,7 @@ func Run(opts Options) (rep Report) {
 				fmt.Sprintf("t=%s panic: %v\n%s", fmtTime(sm.now), p, debug.Stack()))
 			sm.report.SimulatedTime = time.Duration(sm.now) * time.Microsecond
 			sm.report.TraceHash = uint64(sm.hash)
+			sm.report.PeerKinds = sm.kinds.mix()
 			rep = sm.report
 		}
 	}()
@@ -146,9 +146,6 @@ func newSim(opts Options) *Sim {
 	}
 	sm.report = Report{Seed: opts.Seed, Nodes: nodes, Observers: observers, Clients: clients, FaultsByKind: map[string]int{}, Counters: map[string]int{}}
 	sm.stops = newStopDraws(opts.Seed)
-	if sm.zkPeers = zooKeeperPeers(&sm.opts); sm.zkPeers {
-		sm.report.Counters["zookeeper-peers"] = 1
-	}
 	sm.report.ReplayCommand = replayCommand(&sm.opts)
 	sm.net = netstub.NewNetwork(sm.netLatency)
 
@@ -181,9 +178,9 @@ func newSim(opts Options) *Sim {
 		}
 		sm.servers = append(sm.servers, s)
 	}
-	if sm.zkPeers {
-		sm.zkConfig = sm.simConfigString()
-	}
+	sm.zkConfig = sm.simConfigString()
+	sm.kinds = newKindDraws(&sm.opts, len(sm.servers))
+	sm.report.InitialKinds = sm.kinds.initialString()
 	for i := range clients {
 		sm.clients = append(sm.clients, sm.newClient(i+1))
 	}
@@ -278,7 +275,7 @@ func (sm *Sim) deliver(m zab.Message) {
 		sm.receive(s, m)
 		return
 	}
-	if m.Type == zab.MsgLinkDown && sm.zkPeers && !sm.wireLinkDown(s, m.From) {
+	if m.Type == zab.MsgLinkDown && !sm.wireLinkDown(s, m.From) {
 		return
 	}
 	sm.stepMsg(s, m)
@@ -469,6 +466,7 @@ func (sm *Sim) livenessGoals() []string {
 // finish fills the report and runs the history checks.
 func (sm *Sim) finish() {
 	sm.report.SimulatedTime = time.Duration(sm.now) * time.Microsecond
+	sm.report.PeerKinds = sm.kinds.mix()
 	// Replay covers the disks too: the same seed leaves the same files.
 	var disks hasher
 	for _, s := range sm.servers {

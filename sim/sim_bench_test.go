@@ -13,8 +13,8 @@ func BenchmarkSimulate(b *testing.B) { benchmarkSeeds(b, 3) }
 
 // BenchmarkSimulate5 is issue 11's figure: a loaded five-server ensemble
 // (five voters, every fault kind, the seed's clients) in simulated seconds
-// per wall second. Seeds run from 1, so one in four is in compat mode
-// (ZooKeeper's packets on every hop).
+// per wall second. Seeds run from 1, with the server kinds they draw
+// (ZooKeeper's packets through zklink on every hop).
 func BenchmarkSimulate5(b *testing.B) { benchmarkSeeds(b, 5) }
 
 // benchmarkSeeds runs seeds from 1 with the given number of voters and

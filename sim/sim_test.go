@@ -23,7 +23,7 @@ var (
 	flagFaults   = flag.String("faults", "all", "fault kinds: all, none, or a list of net,crash,disk,clock")
 	flagDuration = flag.Duration("duration", 0, "fault phase length in virtual time (0 = 20s)")
 	flagTrace    = flag.Bool("simtrace", false, "print the trace of -seed to stdout")
-	flagPeers    = flag.String("peer-protocol", "", "zookeeper (netstub/zklink), zabkeeper, or empty = drawn per seed")
+	flagPeers    = flag.String("peer-protocol", "", "every server zookeeper (ZooKeeper-like) or zabkeeper (native), or empty = kinds drawn per seed")
 )
 
 // ciSeeds is the default seed count per cluster size: a couple of minutes on
@@ -307,10 +307,10 @@ func TestSimDiskFaultsReplay(t *testing.T) {
 	t.Fatal("no seed in 1..60 tore a write, failed an fsync and corrupted a disk")
 }
 
-// TestSimZooKeeperPeers runs seeds with every link through ZooKeeper's
-// peer protocol and no capabilities (REVALIDATE, no moveSession REQUEST,
+// TestSimZooKeeperPeers runs seeds with every server ZooKeeper-like: no
+// hello, so no link has capabilities (REVALIDATE, no moveSession REQUEST,
 // no TIMEOUTNOW), under the same invariants and Porcupine; TestSim runs
-// one seed in four so too.
+// such seeds and mixed ones too (kinds.go).
 func TestSimZooKeeperPeers(t *testing.T) {
 	seeds := 10
 	if testing.Short() {
@@ -324,23 +324,54 @@ func TestSimZooKeeperPeers(t *testing.T) {
 				o := testOptions(t, seed, n)
 				o.PeerProtocol = PeerZooKeeper
 				r := Run(o)
-				require.Equal(t, 1, r.Counters["zookeeper-peers"])
+				require.Equal(t, KindsZooKeeper, r.PeerKinds)
+				require.Zero(t, r.Counters["links-capable"])
 				expectPass(t, r)
 			})
 		}
 	}
 }
 
-// One seed in four draws ZooKeeper's peer protocol, the same way on every
-// run.
-func TestSimDrawsZooKeeperPeers(t *testing.T) {
-	compat := 0
+// The seed draws every kind mix (all native, all ZooKeeper-like, mixed)
+// and, on some seeds, kind switches at restarts, the same way on every
+// run; --peer-protocol forces one kind and no switches.
+func TestSimDrawsKinds(t *testing.T) {
+	mixes := map[string]int{}
+	switching := 0
 	for seed := uint64(1); seed <= 200; seed++ {
 		o := Options{Seed: seed}
-		if zooKeeperPeers(&o) {
-			compat++
+		d := newKindDraws(&o, 5)
+		again := newKindDraws(&Options{Seed: seed}, 5)
+		require.Equal(t, d.initial, again.initial, "seed %d", seed)
+		require.Equal(t, d.switchProb, again.switchProb, "seed %d", seed)
+		native := 0
+		for _, n := range d.initial {
+			if n {
+				native++
+			}
 		}
-		require.Equal(t, zooKeeperPeers(&o), zooKeeperPeers(&Options{Seed: seed}))
+		switch native {
+		case 0:
+			mixes[KindsZooKeeper]++
+		case 5:
+			mixes[KindsNative]++
+		default:
+			mixes[KindsMixed]++
+		}
+		if d.switchProb > 0 {
+			switching++
+		}
+		for _, forced := range []string{PeerZooKeeper, PeerZabkeeper} {
+			f := newKindDraws(&Options{Seed: seed, PeerProtocol: forced}, 5)
+			require.Zero(t, f.switchProb)
+			for _, n := range f.initial {
+				require.Equal(t, forced == PeerZabkeeper, n)
+			}
+		}
 	}
-	require.InDelta(t, 50, compat, 20)
+	t.Logf("initial mixes of seeds 1-200: %v; %d seeds switch kinds at restarts", mixes, switching)
+	require.InDelta(t, 50, mixes[KindsZooKeeper], 20)
+	require.InDelta(t, 75, mixes[KindsNative], 25)
+	require.InDelta(t, 75, mixes[KindsMixed], 25)
+	require.InDelta(t, 100, switching, 25)
 }

@@ -19,19 +19,19 @@ import (
 // the simulator behave the same; when either changes, rescan and update.
 var plantedBugSeeds = map[bugs.Bug]uint64{
 	bugs.AckBeforePersist:                1,
-	bugs.CommitBeforeQuorum:              11,
+	bugs.CommitBeforeQuorum:              16,
 	bugs.AckNewLeaderBeforePersist:       1,
 	bugs.EpochBeforePersist:              1,
 	bugs.KeepDivergentTail:               1,
 	bugs.ReuseEpoch:                      1,
 	bugs.EphemeralSurvivesExpiry:         53,
-	bugs.ReadBeforeLastZxid:              2,
-	bugs.SyncWithoutQuorum:               31,
+	bugs.ReadBeforeLastZxid:              1,
+	bugs.SyncWithoutQuorum:               33,
 	bugs.EstablishWithoutNewLeaderQuorum: 1,
 	bugs.LeaderSkipsEpochPersist:         1,
 	bugs.FollowerDropsWatchEvents:        1,
-	bugs.TransferIgnoresCaps:             6,
-	bugs.MoveRequestIgnoresCaps:          3,
+	bugs.TransferIgnoresCaps:             16,
+	bugs.MoveRequestIgnoresCaps:          1,
 }
 
 // bugOptions are the options `zabkeeper sim --seed N` uses.

@@ -2,29 +2,28 @@ package sim
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 
 	"github.com/zabkeeper/zabkeeper/engine/zab"
-	"github.com/zabkeeper/zabkeeper/netstub"
 	"github.com/zabkeeper/zabkeeper/netstub/zklink"
 	"github.com/zabkeeper/zabkeeper/proto/quorum"
 )
 
 // The codec hop: every message a replica sends crosses the simulated
-// network as the bytes the mode's real transport writes, and is decoded
-// at the receiver by the code the real transport reads with, with the same
-// per-connection state (TESTING.md, "The codec hop").
-//
-//   - Native mode (netstub/tcp.go): netstub.AppendMessage on send,
-//     netstub.DecodeMessage on delivery.
-//   - Compat mode (netstub/zktcp): notifications through
-//     zklink.EncodeNotification and quorum.WriteFrame, read back with
-//     quorum.ReadFrame and zklink.DecodeNotification; leader/learner
-//     messages through a zklink.Link pair per simulated connection, kept
-//     by a zklink.Conns table per server (the rules zktcp keeps): packets
-//     as bytes (quorum.Packet.Append, quorum.DecodePacket with the real
-//     limits), a SNAP's body after its packet, read back through
-//     quorum.CopySnapshotBody.
+// network as the bytes netstub/zktcp writes, and is decoded at the receiver
+// by the code zktcp reads with, with the same per-connection state
+// (TESTING.md, "The codec hop"), whatever the servers' kinds (kinds.go):
+// notifications through zklink.EncodeNotification and quorum.WriteFrame,
+// read back with quorum.ReadFrame and zklink.DecodeNotification;
+// leader/learner messages through a zklink.Link pair per simulated
+// connection, kept by a zklink.Conns table per server (the rules zktcp
+// keeps), whose links announce what the server's kind does: packets as
+// bytes (quorum.Packet.Append, quorum.DecodePacket with the real limits),
+// a SNAP's body after its packet, read back through
+// quorum.CopySnapshotBody. The body goes raw on every link: zktcp cuts it
+// into SNAPCHUNK packets on a CapStreamSnap link, which the simulator does
+// not model (the bytes arrive at once here, nothing could go between).
 //
 // The network carries the bytes in a carrier message (msgWire). A
 // connection's end that closes tells the other end with msgFin, after the
@@ -34,14 +33,14 @@ import (
 // connection as zktcp does: both ends see MsgLinkDown.
 const (
 	// msgWire carries Payload, the bytes, on connection Zxid (0: the
-	// election link, or native mode's link).
+	// election link).
 	msgWire zab.MsgType = 200 + iota
 	// msgFin tells the end of connection Zxid that the other end closed
 	// it (or, From itself, that its own end failed).
 	msgFin
 )
 
-// qconn is one simulated leader/learner connection of compat mode.
+// qconn is one simulated leader/learner connection.
 type qconn struct {
 	id              uint64
 	learner, leader int64
@@ -50,6 +49,9 @@ type qconn struct {
 	// incarnations they belong to.
 	ends [2]*zklink.Conn
 	gens [2]uint64
+	// native are the kinds of the ends' incarnations: a link has every
+	// capability if both are native, none otherwise (checkReceived).
+	native [2]bool
 	// closed tells which ends closed (0 learner, 1 leader): a closed end
 	// neither writes nor reads; the other reads what was written before
 	// the fin.
@@ -76,10 +78,14 @@ func (c *qconn) peerOf(id int64) int64 {
 	return c.leader
 }
 
+// maxSnapshot is the transports' default bound on a SNAP body (zoo.cfg
+// leaves it unset).
+const maxSnapshot = 64 << 30
+
 // wireLimits are the real transports' read limits.
 var (
 	wireLimits = quorum.Limits{MaxData: quorum.DefaultMaxData}
-	snapLimits = quorum.SnapLimits{MaxBytes: netstub.DefaultMaxSnapshot, MaxField: quorum.DefaultMaxData}
+	snapLimits = quorum.SnapLimits{MaxBytes: maxSnapshot, MaxField: quorum.DefaultMaxData}
 )
 
 // simConfigString is the ensemble's config string, as the servers would
@@ -94,16 +100,6 @@ func (sm *Sim) simConfigString() []byte {
 
 // sendPeer puts m, from s, on the simulated network as its transport's bytes.
 func (sm *Sim) sendPeer(s *server, m zab.Message) {
-	if !sm.zkPeers {
-		// Sized for everything but an inline snapshot (rare): growing the
-		// buffer field by field was a few percent of a campaign's CPU.
-		b := netstub.AppendMessage(make([]byte, 0, 96+len(m.Entry.Data)+len(m.Payload)), m)
-		if sm.opts.wireBytes != nil {
-			b = sm.opts.wireBytes(m.From, m.To, b)
-		}
-		sm.net.Send(zab.Message{Type: msgWire, From: m.From, To: m.To, Payload: b}, sm.now)
-		return
-	}
 	switch m.Type {
 	case zab.MsgNotification:
 		payload, err := zklink.EncodeNotification(m, sm.zkConfig)
@@ -124,7 +120,7 @@ func (sm *Sim) sendPeer(s *server, m zab.Message) {
 		}
 		sm.qconnSeq++
 		qc := &qconn{id: sm.qconnSeq, learner: s.id, leader: m.To, observer: m.Observer}
-		qc.ends[0], qc.gens[0] = c, s.gen
+		qc.ends[0], qc.gens[0], qc.native[0] = c, s.gen, s.native
 		sm.qconns[qc.id] = qc
 		s.qc[c] = qc
 		sm.tracef(s.id, "n%d wire: conn %d to leader n%d opens", s.id, qc.id, m.To)
@@ -140,6 +136,11 @@ func (sm *Sim) sendPeer(s *server, m zab.Message) {
 		return
 	}
 	pkts, err := c.Link.Encode(m)
+	if errors.Is(err, zklink.ErrNotNegotiated) {
+		// zktcp drops it, logs it as a bug and keeps the link.
+		sm.violation("caps: n%d (%s) sent n%d %s: %v", s.id, kindName(s.native), m.To, describeMsg(m), err)
+		return
+	}
 	if err != nil {
 		sm.violation("codec: n%d cannot encode %s for n%d on conn %d: %v", s.id, describeMsg(m), m.To, qc.id, err)
 		sm.failConn(s, qc)
@@ -188,7 +189,7 @@ func (sm *Sim) sendConn(qc *qconn, m zab.Message) {
 // setRole tells s's connection table the engine's role after a Send, as
 // the server does (server/peers.go notePeerRole).
 func (sm *Sim) setRole(s *server) {
-	if !sm.zkPeers || !s.up {
+	if !s.up {
 		return
 	}
 	st := s.r.Status()
@@ -224,7 +225,7 @@ func (sm *Sim) failConn(s *server, qc *qconn) {
 	sm.schedule(&event{at: sm.now, kind: evPeer, msg: &f})
 }
 
-// wireLinkDown handles, in compat mode, a MsgLinkDown of the network (a
+// wireLinkDown handles a MsgLinkDown of the network (a
 // cut or a crash between s and from): every connection s has with from is
 // gone, and the MsgLinkDown is what the engine hears of it. Without such a
 // connection only the election link broke, which zktcp reports to a
@@ -256,19 +257,14 @@ func (sm *Sim) receive(s *server, m zab.Message) {
 	}
 	if m.Zxid == 0 {
 		var dm zab.Message
-		var err error
-		if sm.zkPeers {
-			r := bytes.NewReader(m.Payload)
-			var payload []byte
-			if payload, err = quorum.ReadFrame(r); err == nil {
-				if r.Len() != 0 {
-					err = fmt.Errorf("%d bytes after the frame", r.Len())
-				} else {
-					dm, err = zklink.DecodeNotification(m.From, m.To, payload)
-				}
+		r := bytes.NewReader(m.Payload)
+		payload, err := quorum.ReadFrame(r)
+		if err == nil {
+			if r.Len() != 0 {
+				err = fmt.Errorf("%d bytes after the frame", r.Len())
+			} else {
+				dm, err = zklink.DecodeNotification(m.From, m.To, payload)
 			}
-		} else {
-			dm, err = netstub.DecodeMessage(m.Payload, 0)
 		}
 		if err != nil {
 			sm.violation("codec: n%d cannot decode %d bytes from n%d: %v", s.id, len(m.Payload), m.From, err)
@@ -293,7 +289,7 @@ func (sm *Sim) receive(s *server, m zab.Message) {
 			if old != nil {
 				sm.closeQuiet(s, old)
 			}
-			qc.ends[1], qc.gens[1] = c, s.gen
+			qc.ends[1], qc.gens[1], qc.native[1] = c, s.gen, s.native
 			s.qc[c] = qc
 			sm.tracef(s.id, "n%d wire: accepts conn %d from n%d", s.id, qc.id, qc.learner)
 		} else {
@@ -335,6 +331,7 @@ func (sm *Sim) receive(s *server, m zab.Message) {
 			}
 		}
 		for _, dm := range msgs {
+			sm.checkReceived(s, qc, e, dm)
 			sm.step(s, dm)
 			// Stepping may have closed the connection (a role change) or
 			// stopped the server: the rest of the bytes are lost.

@@ -12,7 +12,7 @@ import (
 
 // The codec hop is real: a fault planted in what a server writes on a
 // simulated connection is caught, each by the check that names it
-// (wire.go), within the first few seeds of compat mode.
+// (wire.go), within the first few seeds of ZooKeeper-like servers.
 func TestSimCatchesCodecFaults(t *testing.T) {
 	faults := []struct {
 		name  string
@@ -84,22 +84,38 @@ func TestSimCatchesCodecFaults(t *testing.T) {
 	}
 }
 
-// Native mode's messages cross as netstub's wire encoding: a damaged
-// version byte is a codec violation.
-func TestSimNativeCodecHop(t *testing.T) {
-	o := Options{Seed: 1, Nodes: 3, Observers: 0, PeerProtocol: PeerZabkeeper}
-	n := 0
-	o.wireBytes = func(_, _ int64, b []byte) []byte {
-		n++
-		if n == 50 {
-			b[0] ^= 0xff
+// A server's kind is what its links announce: a handshake between two
+// native servers gives the link every capability, one with a
+// ZooKeeper-like end none (checkReceived fails the seed otherwise); mixed
+// seeds have both, and restarts switch kinds on some of them.
+func TestSimPeerKinds(t *testing.T) {
+	counts := map[string]int{}
+	mixed := 0
+	for seed := uint64(1); seed <= 40 && (mixed < 4 || counts["kind-switches"] == 0); seed++ {
+		o := Options{Seed: seed, Nodes: 5, Observers: 0}
+		if d := newKindDraws(&o, 5); d.initialString() == "NNNNN" || d.initialString() == "ZZZZZ" {
+			continue
 		}
-		return b
+		r := Run(o)
+		expectPass(t, r)
+		require.Equal(t, KindsMixed, r.PeerKinds)
+		mixed++
+		for _, k := range []string{"links-capable", "links-zookeeper", "kind-switches"} {
+			counts[k] += r.Counters[k]
+		}
 	}
-	r := Run(o)
-	require.True(t, r.Failed())
-	require.Contains(t, r.Violations[0], "codec: ")
-	t.Log(r.Violations[0])
+	require.GreaterOrEqual(t, mixed, 4)
+	t.Logf("%d mixed seeds: %v", mixed, counts)
+	require.NotZero(t, counts["links-capable"])
+	require.NotZero(t, counts["links-zookeeper"])
+	require.NotZero(t, counts["kind-switches"])
+
+	r := Run(Options{Seed: 1, Nodes: 3, Observers: 0, PeerProtocol: PeerZabkeeper})
+	expectPass(t, r)
+	require.Equal(t, KindsNative, r.PeerKinds)
+	require.NotZero(t, r.Counters["links-capable"])
+	require.Zero(t, r.Counters["links-zookeeper"])
+	require.Zero(t, r.Counters["kind-switches"])
 }
 
 func dropFirst(match func(quorum.Packet) bool) func(int64, int64, []quorum.Packet) []quorum.Packet {

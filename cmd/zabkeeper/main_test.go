@@ -117,4 +117,12 @@ func TestSimCampaignSummary(t *testing.T) {
 	require.Contains(t, stdout.String(), "seeds:            2 (0 failing)")
 	require.Contains(t, stdout.String(), "lin timeouts:     0 seeds")
 	require.Contains(t, stdout.String(), "(0 seeds panicked)")
+	require.Contains(t, stdout.String(), "server kinds:     ")
+
+	// --peer-protocol forces every server's kind: the summary counts seeds
+	// per kind mix.
+	stdout.Reset()
+	code = run([]string{"sim", "--seeds", "2", "--nodes", "3", "--faults", "none", "--duration", "1s", "--jobs", "1", "--peer-protocol", "zookeeper"}, &stdout, &stderr)
+	require.Equal(t, 0, code, "%s%s", stdout.String(), stderr.String())
+	require.Contains(t, stdout.String(), "server kinds:     0 seeds all native, 2 all ZooKeeper-like, 0 mixed; 0 kind switches at restarts")
 }

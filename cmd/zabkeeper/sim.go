@@ -55,7 +55,7 @@ func simFlags(out io.Writer, o *simOptions) *flag.FlagSet {
 	fs.IntVar(&o.observers, "observers", -1, "observers (-1 = the seed draws 0 or 1)")
 	fs.IntVar(&o.clients, "clients", 0, "client sessions (0 = the seed draws 2-6)")
 	fs.StringVar(&o.faults, "faults", "all", "fault kinds: all, none, or a comma list of net,crash,disk,clock")
-	fs.StringVar(&o.peers, "peer-protocol", "", "peer protocol of every server: zookeeper (netstub/zklink, no link capabilities yet), zabkeeper, or empty = the seed draws (one in four zookeeper)")
+	fs.StringVar(&o.peers, "peer-protocol", "", "kind of every server, no switches at restarts: zookeeper (ZooKeeper-like: no hello, no link capabilities), zabkeeper (native: hellos with every capability), or empty = the seed draws each server's kind and switches at restarts (every hop goes through netstub/zklink either way)")
 	fs.DurationVar(&o.duration, "duration", 0, "virtual time of the fault phase (0 = 20s); the liveness phase follows")
 	fs.BoolVar(&o.trace, "trace", false, "print the readable trace of --seed to stdout")
 	fs.Int64Var(&o.traceNode, "trace-node", 0, "trace only this server (0 = all)")
@@ -184,6 +184,7 @@ func campaign(o simOptions, opts func(uint64) sim.Options, stdout, stderr io.Wri
 		txns      int
 		faults    = map[string]int{}
 		counters  = map[string]int{}
+		kinds     = map[string]int{}
 		failing   []sim.Report
 		lastDraw  time.Time
 		timeouts  []uint64
@@ -200,6 +201,7 @@ func campaign(o simOptions, opts func(uint64) sim.Options, stdout, stderr io.Wri
 		for k, v := range r.Counters {
 			counters[k] += v
 		}
+		kinds[r.PeerKinds]++
 		if r.LinTimedOut {
 			timeouts = append(timeouts, r.Seed)
 		}
@@ -229,6 +231,8 @@ func campaign(o simOptions, opts func(uint64) sim.Options, stdout, stderr io.Wri
 		fmt.Fprintf(stdout, " %s=%d", k, faults[k])
 	}
 	fmt.Fprintln(stdout)
+	fmt.Fprintf(stdout, "server kinds:     %d seeds all native, %d all ZooKeeper-like, %d mixed; %d kind switches at restarts\n",
+		kinds[sim.KindsNative], kinds[sim.KindsZooKeeper], kinds[sim.KindsMixed], counters["kind-switches"])
 	fmt.Fprintf(stdout, "protocol:        ")
 	for _, k := range slices.Sorted(maps.Keys(counters)) {
 		fmt.Fprintf(stdout, " %s=%d", k, counters[k])
@@ -276,6 +280,7 @@ func printReport(w io.Writer, r *sim.Report) {
 	for _, k := range slices.Sorted(maps.Keys(r.FaultsByKind)) {
 		fmt.Fprintf(w, " %s=%d", k, r.FaultsByKind[k])
 	}
+	fmt.Fprintf(w, "\nserver kinds: %s (first %s, N native, Z ZooKeeper-like; %d switches at restarts)", r.PeerKinds, r.InitialKinds, r.Counters["kind-switches"])
 	fmt.Fprintf(w, "\nprotocol:")
 	for _, k := range slices.Sorted(maps.Keys(r.Counters)) {
 		fmt.Fprintf(w, " %s=%d", k, r.Counters[k])

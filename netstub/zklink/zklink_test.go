@@ -363,3 +363,28 @@ func TestZklinkConfigString(t *testing.T) {
 		"server.3=zk3:2888:3888:observer\n"+
 		"version=0", string(got))
 }
+
+// A learner that left its leader and rejoined it within the epoch, holding
+// proposals the leader committed meanwhile, is DIFFed to the leader's
+// commit point with no COMMIT for them: UPTODATE commits its log up to the
+// DIFF's zxid, as ZooKeeper's learner, which applied its log when it left
+// (the simulator's seed 600, TestSimRejoinSameLeaderWithinEpoch). Up to a
+// TRUNC's zxid likewise.
+func TestZklinkUpToDateCommitsToTheSyncPoint(t *testing.T) {
+	z := func(e, c int64) int64 { return zab.MakeZxid(e, c) }
+	for _, sync := range []quorum.PacketType{quorum.Diff, quorum.Trunc} {
+		learner, leader := handshake(t, false)
+		got := wire(t, []quorum.Packet{{Type: sync, Zxid: z(5, 10)}}, learner)
+		require.Equal(t, z(5, 10), got[0].Zxid)
+		send(t, leader, learner, zab.Message{Type: zab.MsgNewLeader, Epoch: 5, Zxid: z(5, 0)})
+		_, got = send(t, leader, learner, zab.Message{Type: zab.MsgUpToDate, Epoch: 5, Zxid: z(5, 10)})
+		require.Equal(t, []zab.Message{{Type: zab.MsgUpToDate, From: 1, To: 2, Epoch: 5, Zxid: z(5, 10)}}, got, "after %s", sync)
+	}
+	// A sync point of an older epoch commits no less than the epoch's
+	// history before it.
+	learner, leader := handshake(t, false)
+	wire(t, []quorum.Packet{{Type: quorum.Diff, Zxid: z(4, 9)}}, learner)
+	send(t, leader, learner, zab.Message{Type: zab.MsgNewLeader, Epoch: 5, Zxid: z(5, 0)})
+	_, got := send(t, leader, learner, zab.Message{Type: zab.MsgUpToDate, Epoch: 5, Zxid: z(4, 9)})
+	require.Equal(t, z(5, 0), got[0].Zxid)
+}
