@@ -4,7 +4,7 @@ import (
 	"time"
 )
 
-// DupIDs is the duplicate-id rule of tcp_dupid.go for other transports
+// DupIDs is the duplicate-id rule of dupdetect.go for a transport
 // (netstub/zktcp applies it to the nonces of learners' hellos on
 // ZooKeeper's quorum port): a restarted process, with a new nonce,
 // replaces its old connection; two live processes with one id, proven by
@@ -31,7 +31,7 @@ const (
 // NewNonce returns a random, non-zero transport instance nonce.
 func NewNonce() uint64 { return newNonce() }
 
-// FormatNonce formats a nonce for log lines as the TCP transport does.
+// FormatNonce formats a nonce for log lines.
 func FormatNonce(n uint64) string { return fmtNonce(n) }
 
 // Admit records a connection of server id with nonce (non-zero) from addr

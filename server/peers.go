@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/zabkeeper/zabkeeper/engine/zab"
-	"github.com/zabkeeper/zabkeeper/netstub"
 	"github.com/zabkeeper/zabkeeper/netstub/zktcp"
 	"github.com/zabkeeper/zabkeeper/proto"
 	"github.com/zabkeeper/zabkeeper/proto/quorum"
@@ -51,10 +50,8 @@ const spoolDirName = "incoming"
 
 // openPeers starts the peer transport of an ensemble member: it listens on
 // this server's quorum port, on its own server.N address or, with
-// quorumListenOnAllIPs, on every interface. With peerProtocol=zookeeper,
-// the default, both of ZooKeeper's ports open; with the deprecated
-// peerProtocol=zabkeeper election and broadcast share the quorum port (the
-// election port is accepted and unused).
+// quorumListenOnAllIPs, on every interface, and ZooKeeper's election port
+// beside it.
 func (s *Server) openPeers(ctx context.Context, retry bool) error {
 	if len(s.cfg.Servers) == 0 {
 		return nil
@@ -77,32 +74,12 @@ func (s *Server) openPeers(ctx context.Context, retry bool) error {
 	if err != nil {
 		return err
 	}
-	if s.cfg.PeerProtocol != PeerProtocolZabkeeper {
-		return s.openZooKeeperPeers(ctx, retry, ln, host, spool)
-	}
-	s.log.Warn("peerProtocol=zabkeeper is deprecated and will be removed: the default, zookeeper, carries zabkeeper's extras between zabkeeper servers and lets ZooKeeper servers join")
-	t, err := netstub.NewTCP(netstub.TCPConfig{
-		ID:       int64(s.cfg.ServerID),
-		Listener: ln,
-		Peers:    s.cfg.peerAddrs(),
-		SpoolDir: spool,
-		// A proposal carries a txn of up to proto.TxnLimit of
-		// jute.maxbuffer; a forwarded request is smaller.
-		MaxFrame: max(netstub.DefaultMaxFrame, proto.TxnLimit(s.cfg.JuteMaxBuffer)+peerFrameSlack),
-		Logger:   s.log.With("component", "peers"),
-		TLS:      s.peerTLS(),
-	})
-	if err != nil {
-		_ = ln.Close()
-		return fmt.Errorf("server: peer transport: %w", err)
-	}
-	s.peers, s.tcpPeers = t, t
-	return nil
+	return s.openZooKeeperPeers(ctx, retry, ln, host, spool)
 }
 
-// openZooKeeperPeers starts the transport of peerProtocol=zookeeper:
-// Apache ZooKeeper's election port beside the quorum port already bound
-// (qln), so ZooKeeper servers and this one form one ensemble.
+// openZooKeeperPeers starts the peer transport: Apache ZooKeeper's
+// election port beside the quorum port already bound (qln), so ZooKeeper
+// servers and this one form one ensemble.
 func (s *Server) openZooKeeperPeers(ctx context.Context, retry bool, qln net.Listener, host, spool string) error {
 	me := s.cfg.Servers[s.cfg.ServerID]
 	eln, err := s.listen(ctx, retry, "election", host, me.ElectionPort)
@@ -175,14 +152,11 @@ func (s *Server) PeerAddr() net.Addr {
 	if s.peers == nil {
 		return nil
 	}
-	if s.zkPeers != nil {
-		return s.zkPeers.QuorumAddr()
-	}
-	return s.tcpPeers.Addr()
+	return s.zkPeers.QuorumAddr()
 }
 
-// ElectionAddr returns the address of the election port
-// (peerProtocol=zookeeper), or nil.
+// ElectionAddr returns the address of the election port, or nil for a
+// standalone server.
 func (s *Server) ElectionAddr() net.Addr {
 	if s.zkPeers == nil {
 		return nil
@@ -194,28 +168,21 @@ func (s *Server) ElectionAddr() net.Addr {
 type PeerAddrs struct {
 	// Quorum is its host:quorumPort.
 	Quorum string
-	// Election is its host:electionPort (peerProtocol=zookeeper; unused
-	// by the deprecated zabkeeper transport).
+	// Election is its host:electionPort.
 	Election string
 }
 
 // SetPeerAddrs replaces the addresses of the other servers (tests bind
 // every server to port 0 first, then tell each where the others are).
 func (s *Server) SetPeerAddrs(addrs map[int64]PeerAddrs) {
-	switch {
-	case s.tcpPeers != nil:
-		q := map[int64]string{}
-		for id, a := range addrs {
-			q[id] = a.Quorum
-		}
-		s.tcpPeers.SetPeers(q)
-	case s.zkPeers != nil:
-		zp := map[int64]zktcp.Peer{}
-		for id, a := range addrs {
-			zp[id] = zktcp.Peer{QuorumAddr: a.Quorum, ElectionAddr: a.Election}
-		}
-		s.zkPeers.SetPeers(zp)
+	if s.zkPeers == nil {
+		return
 	}
+	zp := map[int64]zktcp.Peer{}
+	for id, a := range addrs {
+		zp[id] = zktcp.Peer{QuorumAddr: a.Quorum, ElectionAddr: a.Election}
+	}
+	s.zkPeers.SetPeers(zp)
 }
 
 // peerRecv is the channel of peer messages, nil (never ready) when

@@ -42,11 +42,10 @@ type Server struct {
 	nodeMu sync.RWMutex
 	wal    *disk.Log
 	peers  netstub.Transport // nil for a standalone server; see peers.go
-	// tcpPeers and zkPeers are peers as what it is (peerProtocol).
-	tcpPeers *netstub.TCP
-	zkPeers  *zktcp.Transport
-	snapDir  string
-	ln       net.Listener
+	// zkPeers is peers as what it is.
+	zkPeers *zktcp.Transport
+	snapDir string
+	ln      net.Listener
 	// secureLn is the secureClientPort listener, nil without one.
 	secureLn net.Listener
 	// clientTLS and quorumTLS hold the PEM files of the client ports and

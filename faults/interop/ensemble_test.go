@@ -27,7 +27,7 @@ var (
 	flagMixed = flag.Bool("interop.mixed", false,
 		"also run TestMixedEnsembleFaults: a zabkeeper leader with a ZooKeeper follower and observer under a partition and a leader SIGKILL")
 	flagNative = flag.Bool("interop.native", false,
-		"also run TestNativeRollingRestart and TestNativeEnsembleFaults: the baseline's rolling restart and the mixed ensemble's faults on three zabkeeper servers with their former peer protocol (zabkeeper.peerProtocol=zabkeeper, deprecated)")
+		"also run TestNativeRollingRestart and TestNativeEnsembleFaults: the baseline's rolling restart and the mixed ensemble's faults on three zabkeeper servers (their links with zabkeeper's extras)")
 	flagBinary = flag.String("interop.binary", "",
 		"run this zabkeeper binary instead of building cmd/zabkeeper")
 	flagZabArgs = flag.String("interop.zabkeeper-args", "",
@@ -48,15 +48,10 @@ const (
 	kindZabkeeper = "zabkeeper"
 )
 
-// peerProtocolKey is the zoo.cfg key that chooses zabkeeper's peer
-// protocol: ZooKeeper's by default, so the swap scenarios run on a zoo.cfg
-// without it; the -interop.native comparisons set the deprecated
-// "zabkeeper" (ZooKeeper turns an unknown key into a system property
-// nobody reads).
+// peerProtocolKey is the zoo.cfg key of zabkeeper's peer protocol,
+// ZooKeeper's and the only one: the scenarios run on a zoo.cfg without it.
+// A zabkeeper that logs it as unknown predates ZooKeeper's protocol (hint).
 const peerProtocolKey = "zabkeeper.peerProtocol"
-
-// nativeProtocol is the zoo.cfg extra of the -interop.native runs.
-var nativeProtocol = map[string]string{peerProtocolKey: "zabkeeper"}
 
 var (
 	buildOnce sync.Once
@@ -319,13 +314,11 @@ func (e *ensemble) start(m *member, kind string) error {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		if m.opts.Config[peerProtocolKey] != "zabkeeper" {
-			// It logs its unknown keys before it serves: no need to wait
-			// two minutes for an ensemble it cannot join.
-			if h := m.hint(); h != "" {
-				m.kind = kindZabkeeper
-				return fmt.Errorf("zabkeeper on %s cannot join ZooKeeper servers: %s", m.name(), h)
-			}
+		// It logs its unknown keys before it serves: no need to wait two
+		// minutes for an ensemble it cannot join.
+		if h := m.hint(); h != "" {
+			m.kind = kindZabkeeper
+			return fmt.Errorf("zabkeeper on %s cannot join ZooKeeper servers: %s", m.name(), h)
 		}
 	default:
 		return fmt.Errorf("unknown server kind %q", kind)
@@ -420,9 +413,6 @@ func (m *member) hint() string {
 	b, _ := os.ReadFile(filepath.Join(m.dir, "zabkeeper.log"))
 	if bytes.Contains(b, []byte(`msg="unknown configuration key" key=`+peerProtocolKey)) {
 		return "this zabkeeper does not know " + peerProtocolKey + ": its peer links speak zabkeeper's own protocol, which ZooKeeper cannot read (issue 17's branches not merged?)"
-	}
-	if bytes.Contains(b, []byte("peerProtocol=zabkeeper is deprecated")) {
-		return "this zabkeeper runs the deprecated zabkeeper.peerProtocol=zabkeeper, which ZooKeeper cannot read"
 	}
 	return ""
 }

@@ -286,15 +286,15 @@ func TestRollingRestartZooKeeper(t *testing.T) {
 }
 
 // TestNativeRollingRestart (-interop.native) is the baseline's rolling
-// restart on three zabkeeper servers with their former peer protocol
-// (zabkeeper.peerProtocol=zabkeeper, deprecated): the zabkeeper figures
+// restart on three zabkeeper servers (the links between them carry
+// zabkeeper's extras: a stopping leader hands over): the zabkeeper figures
 // beside ZooKeeper's, on the same harness.
 func TestNativeRollingRestart(t *testing.T) {
 	if !*flagNative {
 		t.Skip("all-zabkeeper comparison: run with -interop.native")
 	}
-	e := newEnsemble(t, 3, nil, nativeProtocol)
-	r := &run{t: t, name: "rolling restart of zabkeeper (native peer protocol)", e: e}
+	e := newEnsemble(t, 3, nil, nil)
+	r := &run{t: t, name: "rolling restart of zabkeeper", e: e}
 	zabkeeperBinary(t) // built before the clock runs
 	r.startAll([]string{kindZabkeeper, kindZabkeeper, kindZabkeeper})
 	r.w = startWorkload(t, e.addrs())
@@ -423,7 +423,7 @@ func TestMixedEnsembleFaults(t *testing.T) {
 }
 
 // TestNativeEnsembleFaults (-interop.native) runs the same faults on
-// three zabkeeper servers with their former peer protocol (deprecated): the harness's
+// three zabkeeper servers: the harness's
 // partition and SIGKILL paths checked today, and zabkeeper's own figures
 // beside the mixed ensemble's.
 func TestNativeEnsembleFaults(t *testing.T) {
@@ -435,14 +435,12 @@ func TestNativeEnsembleFaults(t *testing.T) {
 
 func mixedFaults(t *testing.T, native bool) {
 	kinds := []string{kindZooKeeper, kindZooKeeper, kindZabkeeper}
-	var extra map[string]string // the default: ZooKeeper's peer protocol
 	name := "mixed ensemble (zabkeeper leader, ZooKeeper follower and observer)"
 	if native {
 		kinds = []string{kindZabkeeper, kindZabkeeper, kindZabkeeper}
-		extra = nativeProtocol
-		name = "zabkeeper ensemble (native peer protocol: voters s1 and s3, observer s2)"
+		name = "zabkeeper ensemble (voters s1 and s3, observer s2)"
 	}
-	e := newEnsemble(t, 3, map[int]bool{2: true}, extra)
+	e := newEnsemble(t, 3, map[int]bool{2: true}, nil)
 	r := &run{t: t, name: name, e: e}
 	zabkeeperBinary(t) // built before the clock runs
 	l := r.startAll(kinds)

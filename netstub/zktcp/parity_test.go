@@ -16,8 +16,9 @@ import (
 	"github.com/zabkeeper/zabkeeper/proto/quorum"
 )
 
-// What netstub's own TCP transport gives users, checked on this one
-// (docs/ZAB.md, "Parity with the native transport").
+// What zabkeeper's former one-port transport (netstub/tcp.go, removed)
+// gave users, checked on this one (docs/ZAB.md, "Parity with the native
+// transport").
 
 // movingResolver answers one name with an address the test changes, as a
 // headless service's DNS does when a pod comes back with a new IP.

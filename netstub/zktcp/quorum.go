@@ -128,7 +128,7 @@ func (l *qLink) caps() zab.Caps {
 }
 
 // urgent tells the packets that may overtake a streamed SNAP body, as
-// netstub's TCP transport lets heartbeats overtake its stream.
+// zabkeeper's former one-port transport let heartbeats overtake its stream.
 func urgent(t quorum.PacketType) bool { return t == quorum.Ping || t == quorum.TimeoutNow }
 
 // popUrgent pops the first urgent packet queued, if any.
