@@ -22,13 +22,18 @@ type LogEnd struct {
 	// the first and last.
 	Records     int
 	First, Last int64
+	// Repeats counts records whose zxid is not above an earlier one's in
+	// the file (ZooKeeper's learner logs a DIFF's txns twice), not in
+	// Records and not passed to fn.
+	Repeats int
 }
 
 // ScanLogFile reads the log file at path on fsys (nil: OSFS) without
 // changing it, calls fn (if not nil) for every valid record with its
 // offset, and says how the file's data ends. Damage with valid records
-// after it, a bad header or zxids that do not increase are errors that
-// wrap ErrCorrupt and name the file and offset. It is what `zabkeeper log
+// after it, a bad header or a first zxid below the name's are errors that
+// wrap ErrCorrupt and name the file and offset; repeated zxids are counted
+// (Repeats). It is what `zabkeeper log
 // dump` and `zabkeeper datadir verify` read files with.
 func ScanLogFile(fsys FS, path string, fn func(r Record, off int64) error) (LogEnd, error) {
 	f, err := orOS(fsys).OpenFile(path, os.O_RDONLY, 0)
@@ -60,7 +65,7 @@ func ScanLogFile(fsys FS, path string, fn func(r Record, off int64) error) (LogE
 	if err != nil {
 		return end, err
 	}
-	end.Offset, end.Records, end.Last = sc.end, sc.count, sc.last
+	end.Offset, end.Records, end.Last, end.Repeats = sc.end, sc.count, sc.last, sc.repeats
 	switch sc.tail {
 	case tailClean:
 		end.Kind = "end of file"

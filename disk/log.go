@@ -253,6 +253,10 @@ func (l *Log) recoverSegment(name string, first, prev int64, isLast bool) (segme
 	if err != nil {
 		return segment{}, false, err
 	}
+	if sc.repeats > 0 {
+		l.logger.Warn("disk: segment repeats txns it already holds (ZooKeeper's learner logs a DIFF's txns twice); each is read once",
+			"file", path, "repeats", sc.repeats)
+	}
 	switch sc.tail {
 	case tailCorrupt:
 		claimed := claimedZxid(f, sc.end, size)

@@ -273,7 +273,7 @@ func readSegment(name string, f io.ReaderAt, size int64, fn func(r Record, off i
 			return fmt.Errorf("disk: segment %s: %s at offset %d: %w", name, fault, off, ErrCorrupt)
 		}
 		if r.Zxid <= prev {
-			return fmt.Errorf("disk: segment %s: zxid %#x at offset %d does not follow %#x: %w", name, r.Zxid, off, prev, ErrCorrupt)
+			continue // a repeat (see scanSegment): read once
 		}
 		prev = r.Zxid
 		if err := fn(r, off); err != nil {
@@ -300,11 +300,18 @@ const (
 
 // segmentScan is what recovery learned about one segment.
 type segmentScan struct {
-	count int   // valid records
-	last  int64 // zxid of the last valid record
-	end   int64 // offset just past the last valid record: the end of the data
-	tail  tailKind
-	fault recordFault // for tailTorn and tailCorrupt
+	count int // valid records, repeats not counted
+	// repeats counts valid records whose zxid is not above the one
+	// before: Apache ZooKeeper 3.8's learner logs the txns of a DIFF
+	// twice in one file (at NEWLEADER and again after UPTODATE), and its
+	// own recovery reads past them (FileTxnSnapLog.fastForwardFromEdits
+	// logs "(highestZxid) > (next log)"). They are skipped, each zxid read
+	// once, so zabkeeper runs on a dataDir ZooKeeper synced by DIFF.
+	repeats int
+	last    int64 // zxid of the last valid record
+	end     int64 // offset just past the last valid record: the end of the data
+	tail    tailKind
+	fault   recordFault // for tailTorn and tailCorrupt
 }
 
 // scanSegment verifies a segment at open time: the header, every record's
@@ -353,6 +360,11 @@ func scanSegment(name string, f io.ReaderAt, size, first, prev int64, fn func(Re
 		}
 		if res.count == 0 && first >= 0 && r.Zxid != first {
 			return res, fmt.Errorf("disk: segment %s: first record at offset %d has zxid %#x, the name says %#x: %w", name, off, r.Zxid, first, ErrCorrupt)
+		}
+		if r.Zxid <= prev && res.count > 0 {
+			res.repeats++
+			res.end = s.off
+			continue
 		}
 		if r.Zxid <= prev {
 			return res, fmt.Errorf("disk: segment %s: zxid %#x at offset %d does not follow %#x: %w", name, r.Zxid, off, prev, ErrCorrupt)

@@ -221,8 +221,8 @@ type node struct {
 	cfgPath    string
 	clientAddr string
 	quorumPort int
-	// electionPort is required by the server.N syntax and unused by
-	// zabkeeper (election shares the quorum port).
+	// electionPort is ZooKeeper's election port (peerProtocol=zookeeper,
+	// the default, and Apache ZooKeeper).
 	electionPort int
 	log          *logSink
 
@@ -234,13 +234,59 @@ type node struct {
 }
 
 // cluster is an ensemble of real processes whose peer links each go through
-// a netstub.Proxy: proxies[i][j] carries what server i sends to server j.
+// a netstub.Proxy: proxies[i][j] carries the connections server i dials to
+// server j, on both of its peer ports.
 type cluster struct {
 	bin     string
 	java    bool   // Apache ZooKeeper processes (ensembleOptions.java)
 	bug     string // planted in every server (--plant-bug), "" for none
 	nodes   []*node
-	proxies [][]*netstub.Proxy
+	proxies [][]*peerProxy
+}
+
+// peerProxy is the pair of proxies in front of one server's quorum and
+// election ports for the connections one other server dials. ZooKeeper's
+// protocol writes both ways on a connection (a leader on its learner's, the
+// smaller id on the larger id's election connection), so what server i
+// sends server j crosses proxies[i][j] toward the target and proxies[j][i]
+// back from it: holdSends and delaySends act on both.
+type peerProxy struct{ quorum, election *netstub.Proxy }
+
+func (p *peerProxy) each(f func(*netstub.Proxy)) {
+	for _, x := range []*netstub.Proxy{p.quorum, p.election} {
+		if x != nil {
+			f(x)
+		}
+	}
+}
+
+// Cut closes both ports' connections and refuses new ones until Restore.
+func (p *peerProxy) Cut() { p.each((*netstub.Proxy).Cut) }
+
+// Restore undoes Cut and the one-way cuts.
+func (p *peerProxy) Restore() { p.each((*netstub.Proxy).Restore) }
+
+// SetDelay delays both directions of both ports.
+func (p *peerProxy) SetDelay(d time.Duration) { p.each(func(x *netstub.Proxy) { x.SetDelay(d) }) }
+
+// Close closes both proxies.
+func (p *peerProxy) Close() error {
+	var err error
+	p.each(func(x *netstub.Proxy) { err = errors.Join(err, x.Close()) })
+	return err
+}
+
+// holdSends holds back what server i sends server j (the bytes flow again
+// at healAll), on every connection between them whoever dialed it.
+func (c *cluster) holdSends(i, j int) {
+	c.proxies[i][j].each(func(x *netstub.Proxy) { x.CutOneWay(netstub.ToTarget) })
+	c.proxies[j][i].each(func(x *netstub.Proxy) { x.CutOneWay(netstub.FromTarget) })
+}
+
+// delaySends delays what server i sends server j by d.
+func (c *cluster) delaySends(i, j int, d time.Duration) {
+	c.proxies[i][j].each(func(x *netstub.Proxy) { x.SetDelayOneWay(netstub.ToTarget, d) })
+	c.proxies[j][i].each(func(x *netstub.Proxy) { x.SetDelayOneWay(netstub.FromTarget, d) })
 }
 
 // startCluster starts an n-server ensemble and waits until it serves. A
@@ -306,7 +352,7 @@ func tryStart(t *testing.T, bin, bug string, n int, tm ensembleOptions) (*cluste
 		quorumCA = tlstest.NewCA(t, "zabkeeper faults quorum CA")
 		t.Logf("peer links over mutual TLS (sslQuorum=true, ssl.quorum.hostnameVerification on)")
 	}
-	c := &cluster{bin: bin, bug: bug, java: tm.java, nodes: make([]*node, n), proxies: make([][]*netstub.Proxy, n)}
+	c := &cluster{bin: bin, bug: bug, java: tm.java, nodes: make([]*node, n), proxies: make([][]*peerProxy, n)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -334,16 +380,23 @@ func tryStart(t *testing.T, bin, bug string, n int, tm ensembleOptions) (*cluste
 		}
 	}
 	for i := range n {
-		c.proxies[i] = make([]*netstub.Proxy, n)
+		c.proxies[i] = make([]*peerProxy, n)
 		for j := range n {
 			if i == j {
 				continue
 			}
-			p, err := netstub.NewProxy("127.0.0.1:0", net.JoinHostPort("127.0.0.1", strconv.Itoa(c.nodes[j].quorumPort)))
-			if err != nil {
-				return nil, fmt.Errorf("proxy %d->%d: %w", i+1, j+1, err)
+			pp := &peerProxy{}
+			c.proxies[i][j] = pp
+			for _, port := range []struct {
+				p   **netstub.Proxy
+				num int
+			}{{&pp.quorum, c.nodes[j].quorumPort}, {&pp.election, c.nodes[j].electionPort}} {
+				p, err := netstub.NewProxy("127.0.0.1:0", net.JoinHostPort("127.0.0.1", strconv.Itoa(port.num)))
+				if err != nil {
+					return nil, fmt.Errorf("proxy %d->%d: %w", i+1, j+1, err)
+				}
+				*port.p = p
 			}
-			c.proxies[i][j] = p
 		}
 	}
 	for i, nd := range c.nodes {
@@ -378,12 +431,11 @@ func tryStart(t *testing.T, bin, bug string, n int, tm ensembleOptions) (*cluste
 			b.WriteString("admin.serverAddress=127.0.0.1\nadmin.serverPort=0\n")
 		}
 		for j, other := range c.nodes {
-			qp := other.quorumPort
+			qp, ep := other.quorumPort, other.electionPort
 			if j != i {
-				_, ps, _ := net.SplitHostPort(c.proxies[i][j].Addr())
-				qp, _ = strconv.Atoi(ps)
+				qp, ep = portOf(c.proxies[i][j].quorum.Addr()), portOf(c.proxies[i][j].election.Addr())
 			}
-			fmt.Fprintf(&b, "server.%d=127.0.0.1:%d:%d\n", other.id, qp, other.electionPort)
+			fmt.Fprintf(&b, "server.%d=127.0.0.1:%d:%d\n", other.id, qp, ep)
 		}
 		if quorumCA != nil {
 			b.WriteString(quorumCA.QuorumCfg(t, nd.dir, nd.id))
@@ -404,6 +456,13 @@ func tryStart(t *testing.T, bin, bug string, n int, tm ensembleOptions) (*cluste
 	}
 	ok = true
 	return c, nil
+}
+
+// portOf returns the port of a host:port address.
+func portOf(addr string) int {
+	_, ps, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(ps)
+	return p
 }
 
 // startMarker opens the harness's line before each start of a server in

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/zabkeeper/zabkeeper/netstub"
 )
 
 // Fault kinds. Faults run one at a time: each is injected, held, healed,
@@ -255,9 +253,9 @@ func (c *cluster) inject(rng *rand.Rand, kind string) (faultRecord, error) {
 					continue
 				}
 				if outbound {
-					c.proxies[i][j].CutOneWay(netstub.ToTarget)
+					c.holdSends(i, j)
 				} else {
-					c.proxies[j][i].CutOneWay(netstub.ToTarget)
+					c.holdSends(j, i)
 				}
 			}
 		}
@@ -310,8 +308,8 @@ func (c *cluster) inject(rng *rand.Rand, kind string) (faultRecord, error) {
 }
 
 // diskFiles describes the snapshots and log segments in nd's data
-// directory: after a wipe, a snapshot means the resync was a SNAP, log
-// segments alone a DIFF.
+// directory: after a wipe, a snapshot past zxid 0 means the resync was a
+// SNAP, log segments alone a DIFF.
 func (nd *node) diskFiles() string {
 	entries, err := os.ReadDir(filepath.Join(nd.dataDir, "version-2"))
 	if err != nil {
@@ -321,6 +319,8 @@ func (nd *node) diskFiles() string {
 	logs := 0
 	for _, e := range entries {
 		switch {
+		case e.Name() == "snapshot.0":
+			// The one a server writes when it starts without any.
 		case strings.HasPrefix(e.Name(), "snapshot."):
 			snaps = append(snaps, strings.TrimPrefix(e.Name(), "snapshot."))
 		case strings.HasPrefix(e.Name(), "log."):
@@ -363,10 +363,10 @@ func (c *cluster) slowLinks(rng *rand.Rand, lead int) (targets []int, detail str
 	dir := "both ways"
 	switch rng.IntN(3) {
 	case 0:
-		c.proxies[i][j].SetDelay(d)
+		c.delaySends(i, j, d)
 		dir = fmt.Sprintf("s%d->s%d only", c.nodes[i].id, c.nodes[j].id)
 	case 1:
-		c.proxies[j][i].SetDelay(d)
+		c.delaySends(j, i, d)
 		dir = fmt.Sprintf("s%d->s%d only", c.nodes[j].id, c.nodes[i].id)
 	default:
 		c.proxies[i][j].SetDelay(d)

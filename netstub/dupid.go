@@ -4,7 +4,7 @@ import (
 	"time"
 )
 
-// DupIDs is the duplicate-id rule of tcp_dupid.go for other transports
+// DupIDs is the duplicate-id rule of dupdetect.go for a transport
 // (netstub/zktcp applies it to the nonces of learners' hellos on
 // ZooKeeper's quorum port): a restarted process, with a new nonce,
 // replaces its old connection; two live processes with one id, proven by
@@ -31,7 +31,7 @@ const (
 // NewNonce returns a random, non-zero transport instance nonce.
 func NewNonce() uint64 { return newNonce() }
 
-// FormatNonce formats a nonce for log lines as the TCP transport does.
+// FormatNonce formats a nonce for log lines.
 func FormatNonce(n uint64) string { return fmtNonce(n) }
 
 // Admit records a connection of server id with nonce (non-zero) from addr
@@ -51,3 +51,11 @@ func (d *DupIDs) Duplicates(self int64, now time.Time) []int64 { return d.d.dupl
 
 // Quiet is how long only one nonce must be seen to end a quarantine.
 func (d *DupIDs) Quiet() time.Duration { return d.d.quietOrDefault() }
+
+// ClaimOwn records a connection from another process claiming self, this
+// server's own id (with its nonce, 0 if it sent none), and reports
+// whether it starts an episode to log at Error (none was seen for Quiet).
+// Duplicates lists self while such claims keep coming.
+func (d *DupIDs) ClaimOwn(self int64, nonce uint64, addr string, now time.Time) bool {
+	return d.d.claimOwn(self, nonce, addr, now)
+}

@@ -9,9 +9,48 @@ import (
 	"time"
 )
 
-// Helpers every peer transport shares (the TCP transport here and
-// netstub/zktcp, which speaks ZooKeeper's two ports): dialing with a fresh
-// name lookup, TLS on both ends, and the redial backoff.
+// Helpers of the peer transport (netstub/zktcp, ZooKeeper's two ports):
+// dialing with a fresh name lookup, TLS on both ends, the redial backoff,
+// instance nonces.
+
+// Resolver is the part of *net.Resolver DialPeer uses; tests inject one
+// whose answers change (a restarted Kubernetes pod's new IP).
+type Resolver interface {
+	// LookupHost returns the addresses of host.
+	LookupHost(ctx context.Context, host string) ([]string, error)
+}
+
+// DefaultMaxSnapshot bounds a received snapshot when a transport's
+// configuration leaves it zero.
+const DefaultMaxSnapshot = 64 << 30
+
+// Tunables of the peer links.
+const (
+	backoffMin = 50 * time.Millisecond
+	backoffMax = 2 * time.Second
+	// handshakeTimeout bounds a TLS handshake and the first byte of a
+	// port-unified connection.
+	handshakeTimeout = 5 * time.Second
+	// writeTimeout is the TCP_USER_TIMEOUT of peer sockets
+	// (peerDialControl).
+	writeTimeout = 10 * time.Second
+	// snapChunk is the snapshot bytes per streamed chunk: small enough
+	// that a heartbeat waits for at most one chunk.
+	snapChunk = 32 << 10
+)
+
+// newNonce returns a random, non-zero instance nonce. Two processes, or
+// two runs of one, draw the same one with probability 2⁻⁶⁴.
+func newNonce() uint64 {
+	for {
+		if n := rand.Uint64(); n != 0 {
+			return n
+		}
+	}
+}
+
+// fmtNonce formats a nonce for log lines.
+func fmtNonce(n uint64) string { return fmt.Sprintf("%016x", n) }
 
 // DialPeer connects to addr (host:port). A host name is looked up with
 // resolver (nil: net.DefaultResolver) on every call, never cached, so a

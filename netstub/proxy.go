@@ -46,8 +46,8 @@ type Proxy struct {
 	mu      sync.Mutex
 	cut     bool
 	oneWay  [2]bool
-	delay   time.Duration
-	changed chan struct{} // closed and replaced on every state change
+	delay   [2]time.Duration // by Direction
+	changed chan struct{}    // closed and replaced on every state change
 	conns   map[*proxyConn]struct{}
 	closed  bool
 
@@ -135,11 +135,21 @@ func (p *Proxy) Restore() {
 	p.mu.Unlock()
 }
 
-// SetDelay makes every forwarded chunk wait d before it is written; 0 turns
-// the delay off.
+// SetDelay makes every forwarded chunk wait d before it is written, both
+// ways; 0 turns the delay off.
 func (p *Proxy) SetDelay(d time.Duration) {
 	p.mu.Lock()
-	p.delay = d
+	p.delay = [2]time.Duration{d, d}
+	p.notifyLocked()
+	p.mu.Unlock()
+}
+
+// SetDelayOneWay is SetDelay for direction dir only (a peer protocol whose
+// connections carry both peers' messages, as ZooKeeper's, slows one
+// sender by the direction of each connection).
+func (p *Proxy) SetDelayOneWay(dir Direction, d time.Duration) {
+	p.mu.Lock()
+	p.delay[dir] = d
 	p.notifyLocked()
 	p.mu.Unlock()
 }
@@ -266,7 +276,7 @@ func (p *Proxy) pump(c *proxyConn, dir Direction, src, dst net.Conn) {
 func (p *Proxy) waitForward(c *proxyConn, dir Direction) bool {
 	for {
 		p.mu.Lock()
-		blocked, delay, changed := p.oneWay[dir], p.delay, p.changed
+		blocked, delay, changed := p.oneWay[dir], p.delay[dir], p.changed
 		p.mu.Unlock()
 		if !blocked {
 			if delay <= 0 {

@@ -198,6 +198,24 @@ func TestProxyDelay(t *testing.T) {
 	require.Equal(t, "fast", readExactly(t, c, 4))
 }
 
+// TestProxyDelayOneWay: a delay in one direction leaves the other fast.
+func TestProxyDelayOneWay(t *testing.T) {
+	pt := newProxyTarget(t)
+	p := newTestProxy(t, pt.ln.Addr().String())
+	c := dialProxy(t, p)
+	s := pt.accept(t)
+	const d = 300 * time.Millisecond
+	p.SetDelayOneWay(FromTarget, d)
+	start := time.Now()
+	write(t, c, "fast")
+	require.Equal(t, "fast", readExactly(t, s, 4))
+	require.Less(t, time.Since(start), d, "the dialer's bytes are not delayed")
+	start = time.Now()
+	write(t, s, "slow")
+	require.Equal(t, "slow", readExactly(t, c, 4))
+	require.GreaterOrEqual(t, time.Since(start), d, "the target's bytes are")
+}
+
 func TestProxyCloseStopsEverything(t *testing.T) {
 	pt := newProxyTarget(t)
 	before := runtime.NumGoroutine()

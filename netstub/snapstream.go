@@ -6,15 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 )
 
-// Snapshot streaming on a TCP link: a MsgSnap frame flagged flagStream,
-// then chunk frames, then one end frame. Chunk and end frames are told from
-// message frames by their first payload byte, which is never WireVersion.
+// Snapshot streaming: a transport sends the SNAP, then the payloads
+// StreamSnapshot cuts (chunks, then the end) its own way (netstub/zktcp:
+// SNAPCHUNK packets), and the receiver spools them (SnapshotSpool).
 const (
 	// tagChunk opens a chunk frame: the tag, then snapshot bytes.
 	tagChunk = 0x80
@@ -23,45 +22,13 @@ const (
 	tagEnd = 0x81
 )
 
-// streamSnapshot writes the SNAP m: its header frame, the snapshot in
-// chunks serialized as they go, and the end frame. Urgent messages queued
-// meanwhile are written between chunks; the rest of p's stream waits.
-func (t *TCP) streamSnapshot(p *tcpPeer, conn net.Conn, bw *bufio.Writer, m zab.Message) error {
-	hdr := m
-	hdr.Snapshot = nil
-	frame := appendFramed(nil, func(b []byte) []byte { return appendMessage(b, hdr, true) })
-	if err := writeFrame(conn, bw, frame); err != nil {
-		return err
-	}
-	emit := func(payload []byte) error {
-		frame = appendFramed(frame[:0], func(b []byte) []byte { return append(b, payload...) })
-		return writeFrame(conn, bw, frame)
-	}
-	between := func() error {
-		for {
-			m, ok := p.nextUrgent()
-			if !ok {
-				return nil
-			}
-			frame = appendFrame(frame[:0], m)
-			if err := writeFrame(conn, bw, frame); err != nil {
-				return err
-			}
-		}
-	}
-	if _, err := StreamSnapshot(m.Snapshot, emit, between); err != nil {
-		return fmt.Errorf("streaming snapshot 0x%x: %w", m.Zxid, err)
-	}
-	return nil
-}
-
 // StreamSnapshot cuts snap, serialized as it goes, into the payloads of a
 // snapshot stream: chunks of at most 32 KiB (a tag byte, then the bytes),
 // then the end (a tag byte, then the total length as a u64). emit writes
 // one payload, which it must not keep (the buffer is reused); between, if
 // not nil, runs after each chunk, where a transport writes the messages
-// that may overtake the snapshot (heartbeats). The TCP transport frames
-// each payload; netstub/zktcp carries it in a quorum packet. It returns
+// that may overtake the snapshot (heartbeats). netstub/zktcp carries each
+// payload in a quorum packet (SNAPCHUNK). It returns
 // the snapshot's length.
 func StreamSnapshot(snap zab.SnapshotData, emit func(payload []byte) error, between func() error) (int64, error) {
 	cw := &chunkWriter{emit: emit, between: between, buf: append(make([]byte, 0, 1+snapChunk), tagChunk)}
@@ -202,9 +169,8 @@ func (r *snapshotReceiver) abort() {
 }
 
 // SnapshotSpool receives the payloads StreamSnapshot cut (chunks, then
-// the end) into a file of a spool directory, for a transport other than
-// TCP (netstub/zktcp) that carries them its own way. Not safe for
-// concurrent use.
+// the end) into a file of a spool directory, for a transport that carries
+// them its own way (netstub/zktcp). Not safe for concurrent use.
 type SnapshotSpool struct{ r snapshotReceiver }
 
 // NewSnapshotSpool returns a spool writing to dir that refuses a
@@ -240,8 +206,8 @@ func (s *SnapshotSpool) Chunk(payload []byte) (m zab.Message, done bool, err err
 // none is active.
 func (s *SnapshotSpool) Abort() { s.r.abort() }
 
-// SpooledSnapshot is a snapshot received over TCP, kept in a file of
-// SpoolDir. The receiver calls Close once it is done with it, which
+// SpooledSnapshot is a snapshot received from a leader, kept in a file
+// of the spool directory. The receiver calls Close once it is done with it, which
 // removes the file.
 type SpooledSnapshot struct {
 	path string

@@ -113,9 +113,11 @@ type Config struct {
 	// SyncLimit is how many ticks a follower may lag (syncLimit), default 5.
 	SyncLimit int
 	// PeerProtocol is what the peer links speak (zabkeeper.peerProtocol,
-	// also read as peerProtocol): PeerProtocolZabkeeper, the default, or
-	// PeerProtocolZooKeeper, Apache ZooKeeper's election and quorum ports,
-	// so the server can join a ZooKeeper ensemble.
+	// also read as peerProtocol): PeerProtocolZooKeeper, the only one,
+	// Apache ZooKeeper's election and quorum ports, so ZooKeeper servers
+	// and this one form one ensemble (zabkeeper's extras ride in a hello
+	// between zabkeeper servers). The former "zabkeeper" is refused with
+	// what to do (errPeerProtocolRemoved).
 	PeerProtocol string
 	// CommitLogCount is how many recent txns a leader keeps in memory to
 	// bring a lagging learner up to date by DIFF; one further behind gets
@@ -245,7 +247,7 @@ func DefaultConfig() Config {
 		ContainerCheckInterval: DefaultContainerCheckInterval,
 		InitLimit:              DefaultInitLimit,
 		SyncLimit:              DefaultSyncLimit,
-		PeerProtocol:           PeerProtocolZabkeeper,
+		PeerProtocol:           PeerProtocolZooKeeper,
 		Servers:                map[int]ServerSpec{},
 		Dynamic:                DynamicConfig{StandaloneEnabled: true},
 		AdminEnableServer:      true,
@@ -257,26 +259,27 @@ func DefaultConfig() Config {
 	}
 }
 
-// Peer protocols (Config.PeerProtocol).
-const (
-	// PeerProtocolZabkeeper is zabkeeper's own peer links (netstub/wire.go
-	// over one port), for ensembles of zabkeeper servers only.
-	PeerProtocolZabkeeper = "zabkeeper"
-	// PeerProtocolZooKeeper is Apache ZooKeeper's election and
-	// leader/learner protocol on its two ports (netstub/zktcp), for
-	// ensembles that mix zabkeeper and ZooKeeper 3.5-3.9 servers.
-	PeerProtocolZooKeeper = "zookeeper"
-)
+// PeerProtocolZooKeeper is Apache ZooKeeper's election and leader/learner
+// protocol on its two ports (netstub/zktcp), the peer protocol of every
+// zabkeeper server (Config.PeerProtocol).
+const PeerProtocolZooKeeper = "zookeeper"
+
+// errPeerProtocolRemoved refuses zabkeeper.peerProtocol=zabkeeper, the
+// one-port protocol zabkeeper servers spoke before ZooKeeper's became the
+// default, saying what to do.
+var errPeerProtocolRemoved = errors.New(`"zabkeeper" (zabkeeper's former one-port peer protocol) was removed: ` +
+	`remove the key; zabkeeper servers speak ZooKeeper's protocol, with their extras between them ` +
+	`(servers still running the former protocol cannot talk to this one: restart them all on this version)`)
 
 // parsePeerProtocol reads zabkeeper.peerProtocol.
 func parsePeerProtocol(v string) (string, error) {
 	switch strings.ToLower(strings.TrimSpace(v)) {
-	case PeerProtocolZabkeeper:
-		return PeerProtocolZabkeeper, nil
 	case PeerProtocolZooKeeper:
 		return PeerProtocolZooKeeper, nil
+	case "zabkeeper":
+		return "", errPeerProtocolRemoved
 	}
-	return "", fmt.Errorf("%q is not a peer protocol (want %s or %s)", v, PeerProtocolZabkeeper, PeerProtocolZooKeeper)
+	return "", fmt.Errorf("%q is not a peer protocol (want %s)", v, PeerProtocolZooKeeper)
 }
 
 // cfgProperty is one key=value pair of a properties file and the line it began on.
@@ -790,8 +793,8 @@ func (c Config) validate(absentSelf bool) error {
 		check("snapCount", c.SnapCount >= cfgMinSnapCount, "%d below minimum %d", c.SnapCount, cfgMinSnapCount),
 		check("initLimit", c.InitLimit > 0, "%d must be positive", c.InitLimit),
 		check("syncLimit", c.SyncLimit > 0, "%d must be positive", c.SyncLimit),
-		check("zabkeeper.peerProtocol", c.PeerProtocol == "" || c.PeerProtocol == PeerProtocolZabkeeper || c.PeerProtocol == PeerProtocolZooKeeper,
-			"%q is not a peer protocol (want %s or %s)", c.PeerProtocol, PeerProtocolZabkeeper, PeerProtocolZooKeeper),
+		check("zabkeeper.peerProtocol", c.PeerProtocol == "" || c.PeerProtocol == PeerProtocolZooKeeper,
+			"%q is not a peer protocol (want %s)", c.PeerProtocol, PeerProtocolZooKeeper),
 		check("admin.serverPort", c.AdminServerPort >= 0 && c.AdminServerPort <= 65535,
 			"%d out of range [0, 65535]", c.AdminServerPort),
 		check("admin.serverAddress", !c.AdminEnableServer || c.AdminServerAddress != "", "empty address"),

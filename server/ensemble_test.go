@@ -101,10 +101,14 @@ func (m *member) stop(t *testing.T) {
 
 func exchangeAddrs(ms []*member) {
 	for _, m := range ms {
-		addrs := map[int64]string{}
+		addrs := map[int64]server.PeerAddrs{}
 		for _, o := range ms {
 			if o.id != m.id && o.srv != nil {
-				addrs[int64(o.id)] = o.srv.PeerAddr().String()
+				a := server.PeerAddrs{Quorum: o.srv.PeerAddr().String()}
+				if e := o.srv.ElectionAddr(); e != nil {
+					a.Election = e.String()
+				}
+				addrs[int64(o.id)] = a
 			}
 		}
 		m.srv.SetPeerAddrs(addrs)

@@ -11,7 +11,7 @@ import (
 func TestPeerProtocolConfig(t *testing.T) {
 	c, err := ParseConfig(strings.NewReader("tickTime=2000\n"), nil)
 	require.NoError(t, err)
-	require.Equal(t, PeerProtocolZabkeeper, c.PeerProtocol, "the default")
+	require.Equal(t, PeerProtocolZooKeeper, c.PeerProtocol, "the default")
 	for _, text := range []string{"zabkeeper.peerProtocol=zookeeper\n", "peerProtocol=ZooKeeper\n"} {
 		c, err := ParseConfig(strings.NewReader(text), nil)
 		require.NoError(t, err)
@@ -22,7 +22,14 @@ func TestPeerProtocolConfig(t *testing.T) {
 	require.True(t, errors.As(err, &ce), "%v", err)
 	require.Equal(t, "zabkeeper.peerProtocol", ce.Key)
 	require.Equal(t, 2, ce.Line)
-	require.Contains(t, err.Error(), `"zab" is not a peer protocol (want zabkeeper or zookeeper)`)
+	require.Contains(t, err.Error(), `"zab" is not a peer protocol (want zookeeper)`)
+	// zabkeeper's former one-port protocol is gone: the error says what
+	// to do.
+	_, err = ParseConfig(strings.NewReader("tickTime=2000\nzabkeeper.peerProtocol=zabkeeper\n"), nil)
+	require.True(t, errors.As(err, &ce), "%v", err)
+	require.Equal(t, "zabkeeper.peerProtocol", ce.Key)
+	require.Contains(t, err.Error(), errPeerProtocolRemoved.Error())
+	require.Contains(t, err.Error(), "remove the key")
 
 	c = DefaultConfig()
 	c.DataDir, c.DataLogDir = t.TempDir(), t.TempDir()

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/zabkeeper/zabkeeper/engine/zab"
-	"github.com/zabkeeper/zabkeeper/netstub"
 	"github.com/zabkeeper/zabkeeper/netstub/zktcp"
 	"github.com/zabkeeper/zabkeeper/proto"
 	"github.com/zabkeeper/zabkeeper/proto/quorum"
@@ -34,26 +33,14 @@ func (c Config) ensemble() (voters, observers []int64) {
 	return voters, observers
 }
 
-// peerAddrs maps every other server's id to its quorum address.
-func (c Config) peerAddrs() map[int64]string {
-	out := map[int64]string{}
-	for id, spec := range c.Servers {
-		if id != c.ServerID {
-			out[int64(id)] = net.JoinHostPort(spec.Host, strconv.Itoa(spec.QuorumPort))
-		}
-	}
-	return out
-}
-
 // spoolDirName is the directory of dataDir where snapshots received from a
 // leader wait until they are installed.
 const spoolDirName = "incoming"
 
 // openPeers starts the peer transport of an ensemble member: it listens on
 // this server's quorum port, on its own server.N address or, with
-// quorumListenOnAllIPs, on every interface. With peerProtocol=zabkeeper
-// election and broadcast share it (the election port is accepted and
-// unused); with peerProtocol=zookeeper both of ZooKeeper's ports open.
+// quorumListenOnAllIPs, on every interface, and ZooKeeper's election port
+// beside it.
 func (s *Server) openPeers(ctx context.Context, retry bool) error {
 	if len(s.cfg.Servers) == 0 {
 		return nil
@@ -76,31 +63,12 @@ func (s *Server) openPeers(ctx context.Context, retry bool) error {
 	if err != nil {
 		return err
 	}
-	if s.cfg.PeerProtocol == PeerProtocolZooKeeper {
-		return s.openZooKeeperPeers(ctx, retry, ln, host, spool)
-	}
-	t, err := netstub.NewTCP(netstub.TCPConfig{
-		ID:       int64(s.cfg.ServerID),
-		Listener: ln,
-		Peers:    s.cfg.peerAddrs(),
-		SpoolDir: spool,
-		// A proposal carries a txn of up to proto.TxnLimit of
-		// jute.maxbuffer; a forwarded request is smaller.
-		MaxFrame: max(netstub.DefaultMaxFrame, proto.TxnLimit(s.cfg.JuteMaxBuffer)+peerFrameSlack),
-		Logger:   s.log.With("component", "peers"),
-		TLS:      s.peerTLS(),
-	})
-	if err != nil {
-		_ = ln.Close()
-		return fmt.Errorf("server: peer transport: %w", err)
-	}
-	s.peers, s.tcpPeers = t, t
-	return nil
+	return s.openZooKeeperPeers(ctx, retry, ln, host, spool)
 }
 
-// openZooKeeperPeers starts the transport of peerProtocol=zookeeper:
-// Apache ZooKeeper's election port beside the quorum port already bound
-// (qln), so ZooKeeper servers and this one form one ensemble.
+// openZooKeeperPeers starts the peer transport: Apache ZooKeeper's
+// election port beside the quorum port already bound (qln), so ZooKeeper
+// servers and this one form one ensemble.
 func (s *Server) openZooKeeperPeers(ctx context.Context, retry bool, qln net.Listener, host, spool string) error {
 	me := s.cfg.Servers[s.cfg.ServerID]
 	eln, err := s.listen(ctx, retry, "election", host, me.ElectionPort)
@@ -108,11 +76,16 @@ func (s *Server) openZooKeeperPeers(ctx context.Context, retry bool, qln net.Lis
 		_ = qln.Close()
 		return err
 	}
+	// Port 0 (tests) means the one the listener got.
+	electionAddr := ""
+	if me.ElectionPort != 0 {
+		electionAddr = net.JoinHostPort(me.Host, strconv.Itoa(me.ElectionPort))
+	}
 	t, err := zktcp.New(zktcp.Config{
 		ID:               int64(s.cfg.ServerID),
 		ElectionListener: eln,
 		QuorumListener:   qln,
-		ElectionAddr:     net.JoinHostPort(me.Host, strconv.Itoa(me.ElectionPort)),
+		ElectionAddr:     electionAddr,
 		Peers:            s.cfg.zkPeers(),
 		Config:           []byte(s.cfg.quorumConfigString()),
 		TickTime:         time.Duration(s.cfg.TickTime) * time.Millisecond,
@@ -168,14 +141,11 @@ func (s *Server) PeerAddr() net.Addr {
 	if s.peers == nil {
 		return nil
 	}
-	if s.zkPeers != nil {
-		return s.zkPeers.QuorumAddr()
-	}
-	return s.tcpPeers.Addr()
+	return s.zkPeers.QuorumAddr()
 }
 
-// ElectionAddr returns the address of the election port
-// (peerProtocol=zookeeper), or nil.
+// ElectionAddr returns the address of the election port, or nil for a
+// standalone server.
 func (s *Server) ElectionAddr() net.Addr {
 	if s.zkPeers == nil {
 		return nil
@@ -183,12 +153,25 @@ func (s *Server) ElectionAddr() net.Addr {
 	return s.zkPeers.ElectionAddr()
 }
 
-// SetPeerAddrs replaces the quorum addresses of the other servers (tests bind
+// PeerAddrs are the addresses of another server's peer ports.
+type PeerAddrs struct {
+	// Quorum is its host:quorumPort.
+	Quorum string
+	// Election is its host:electionPort.
+	Election string
+}
+
+// SetPeerAddrs replaces the addresses of the other servers (tests bind
 // every server to port 0 first, then tell each where the others are).
-func (s *Server) SetPeerAddrs(addrs map[int64]string) {
-	if s.tcpPeers != nil {
-		s.tcpPeers.SetPeers(addrs)
+func (s *Server) SetPeerAddrs(addrs map[int64]PeerAddrs) {
+	if s.zkPeers == nil {
+		return
 	}
+	zp := map[int64]zktcp.Peer{}
+	for id, a := range addrs {
+		zp[id] = zktcp.Peer{QuorumAddr: a.Quorum, ElectionAddr: a.Election}
+	}
+	s.zkPeers.SetPeers(zp)
 }
 
 // peerRecv is the channel of peer messages, nil (never ready) when

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/zabkeeper/zabkeeper/engine"
+	"github.com/zabkeeper/zabkeeper/netstub/zktcp"
 )
 
 // Dynamic reconfiguration, the server's part: when the engine activates a
@@ -168,13 +169,16 @@ func writeFileSynced(path string, data []byte) error {
 // server still hears the COMMITANDACTIVATE that removes it (sent in the
 // same batch) and knows it is out.
 func (s *Server) linkMembers(members []engine.Member) {
-	if s.tcpPeers == nil {
-		return // ZooKeeper peers: the engine refuses reconfig there
+	if s.zkPeers == nil {
+		return // standalone: the engine refuses reconfig there
 	}
-	addrs := map[int64]string{}
+	addrs := map[int64]zktcp.Peer{}
 	for _, m := range members {
 		if m.ID != int64(s.cfg.ServerID) {
-			addrs[m.ID] = net.JoinHostPort(m.Host, strconv.Itoa(m.QuorumPort))
+			addrs[m.ID] = zktcp.Peer{
+				QuorumAddr:   net.JoinHostPort(m.Host, strconv.Itoa(m.QuorumPort)),
+				ElectionAddr: net.JoinHostPort(m.Host, strconv.Itoa(m.ElectionPort)),
+			}
 		}
 	}
 	all := maps.Clone(addrs)
@@ -184,5 +188,5 @@ func (s *Server) linkMembers(members []engine.Member) {
 		}
 	}
 	s.memberAddrs = addrs
-	s.tcpPeers.SetPeers(all)
+	s.zkPeers.SetPeers(all)
 }

@@ -36,10 +36,10 @@ type Server struct {
 
 	node *engine.Node // owned by the event loop goroutine
 	// dynFile is the dynamic config file in use and memberAddrs the
-	// quorum addresses of the active configuration's other members
+	// peer addresses of the active configuration's other members
 	// (reconfig.go); owned by the event loop once it runs.
 	dynFile     string
-	memberAddrs map[int64]string
+	memberAddrs map[int64]zktcp.Peer
 	// nodeMu lets connection goroutines answer reads (Node.ReadNow) while
 	// the loop is between inputs: the loop holds it for writing while it
 	// feeds the Node and carries out its Ready batches, readers hold it
@@ -47,11 +47,10 @@ type Server struct {
 	nodeMu sync.RWMutex
 	wal    *disk.Log
 	peers  netstub.Transport // nil for a standalone server; see peers.go
-	// tcpPeers and zkPeers are peers as what it is (peerProtocol).
-	tcpPeers *netstub.TCP
-	zkPeers  *zktcp.Transport
-	snapDir  string
-	ln       net.Listener
+	// zkPeers is peers as what it is.
+	zkPeers *zktcp.Transport
+	snapDir string
+	ln      net.Listener
 	// secureLn is the secureClientPort listener, nil without one.
 	secureLn net.Listener
 	// clientTLS and quorumTLS hold the PEM files of the client ports and
@@ -138,7 +137,7 @@ func newServer(ctx context.Context, retry bool, cfg Config, logger *slog.Logger,
 	s := &Server{
 		cfg:         cfg,
 		dynFile:     cfg.Dynamic.File,
-		memberAddrs: cfg.peerAddrs(),
+		memberAddrs: cfg.zkPeers(),
 		log:         logger,
 		events:      make(chan event, 4096),
 		done:        make(chan struct{}),
@@ -262,9 +261,10 @@ func (s *Server) recover() error {
 		// follows the capabilities the peer transport stamps per link.
 	}
 	// The snapshot is read straight from its file into the tree.
+	snapFound := false
 	last, err := disk.Recover(s.snapDir, wal, func(zxid int64, body io.Reader) error {
 		loaded, err := engine.ReadSnapshot(ecfg, zxid, body)
-		d.SnapshotZxid, d.Loaded = zxid, loaded
+		d.SnapshotZxid, d.Loaded, snapFound = zxid, loaded, true
 		return err
 	}, func(r disk.Record) error {
 		// A txn the engine cannot apply stops the start here, naming the
@@ -287,6 +287,18 @@ func (s *Server) recover() error {
 	}
 	s.log.Info("recovered", "zxid", fmt.Sprintf("0x%x", last), "snapshot", fmt.Sprintf("0x%x", d.SnapshotZxid),
 		"txns_in_log", len(d.Log), "took", time.Since(start))
+	if !snapFound {
+		// Apache ZooKeeper refuses a dataDir with txns in its log and no
+		// snapshot ("No snapshot found, but there are log entries") and
+		// snapshots at every start (ZooKeeperServer.loadData): so does
+		// this server when it found none, so that ZooKeeper can run on
+		// its dataDir (the rolling migration back).
+		zxid, write := s.node.Snapshot()
+		if err := s.writeSnapshot(zxid, write); err != nil {
+			_ = wal.Close()
+			return err
+		}
+	}
 	return nil
 }
 

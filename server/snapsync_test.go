@@ -103,6 +103,7 @@ func TestEnsembleBigNodeSyncsBySnapshot(t *testing.T) {
 	snaps, err := disk.ListSnapshots(lagging.cfg.DataDir)
 	require.NoError(t, err)
 	require.NotEmpty(t, snaps, "the follower was synced by SNAP")
+	require.Greater(t, snaps[0].Zxid, int64(0), "the follower wrote the leader's snapshot, not only the one of its start")
 	lc := connectBig(t, lagging.addr, size)
 	_, err = lc.Sync("/big")
 	require.NoError(t, err)

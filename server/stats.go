@@ -123,9 +123,7 @@ func (s *Server) serverInfo(word string) ServerInfo {
 
 		DigestMismatches: s.stats.digestMismatches.Load(),
 	}
-	if s.tcpPeers != nil {
-		info.DuplicateIDs = s.tcpPeers.DuplicateIDs()
-	} else if s.zkPeers != nil {
+	if s.zkPeers != nil {
 		info.DuplicateIDs = s.zkPeers.DuplicateIDs()
 	}
 	if voters, _ := s.cfg.ensemble(); len(voters) > 0 {

@@ -432,8 +432,8 @@ func quorumTLSFiles(t *testing.T, ca *tlstest.CA, override map[int]tlstest.Optio
 }
 
 // TestQuorumTLSEnsemble runs a 3-server ensemble whose peer links are
-// mutual TLS (sslQuorum): it elects, replicates and serves, and its quorum
-// port takes only TLS clients with a certificate of the quorum CA.
+// mutual TLS (sslQuorum): it elects, replicates and serves, and its peer
+// ports take only TLS clients with a certificate of the quorum CA.
 func TestQuorumTLSEnsemble(t *testing.T) {
 	ca := tlstest.NewCA(t, "quorum CA")
 	ms := startEnsembleWith(t, 3, quorumTLSFiles(t, ca, nil))
@@ -448,7 +448,7 @@ func TestQuorumTLSEnsemble(t *testing.T) {
 		})
 	}
 
-	peer := ms[1].srv.PeerAddr().String()
+	peer := tlsProbeAddr(ms[1])
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)
 	leaf := ca.Issue(t, tlstest.Options{Subject: pkix.Name{CommonName: "probe"}})
@@ -514,8 +514,21 @@ func TestQuorumTLSRefusesWrongHost(t *testing.T) {
 		}
 		return true
 	})
-	require.Contains(t, logs[2].String(), "peer refused our connection")
+	// ZooKeeper's protocol has no refusal message: server 3 learns it
+	// from the TLS alert of the peers that dial it and refuse its
+	// certificate.
+	require.Contains(t, logs[2].String(), "peer refused the TLS handshake: bad certificate")
 	require.Equal(t, "not serving", mode(t, ms[2].addr))
+}
+
+// tlsProbeAddr is the peer port of m that takes TLS connections whatever
+// its role: ZooKeeper's election port (only a leader listens for learners
+// on the quorum port), or the deprecated transport's one port.
+func tlsProbeAddr(m *member) string {
+	if e := m.srv.ElectionAddr(); e != nil {
+		return e.String()
+	}
+	return m.srv.PeerAddr().String()
 }
 
 // TestQuorumTLSRotation rotates the quorum certificates of a running
@@ -555,7 +568,7 @@ func TestQuorumTLSRotation(t *testing.T) {
 	cert, err := tls.X509KeyPair(leaf.CertPEM, leaf.KeyPEM)
 	require.NoError(t, err)
 	for _, m := range ms {
-		addr := m.srv.PeerAddr().String()
+		addr := tlsProbeAddr(m)
 		waitFor(t, "server "+strconv.Itoa(m.id)+" presents the new certificate", func() bool {
 			c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: poolB, Certificates: []tls.Certificate{cert}})
 			if err != nil {

@@ -80,8 +80,9 @@ func (e *mixedEnsemble) startZooKeeperIn(t *testing.T, id int, dir string) *zkre
 
 // startZooKeeperOn is startZooKeeperIn on client port port (0: a free one).
 func (e *mixedEnsemble) startZooKeeperOn(t *testing.T, id int, dir string, port int) *zkreal.Server {
-	// zabkeeper's key too: ZooKeeper ignores it, so one zoo.cfg serves both.
-	cfg := map[string]string{"initLimit": "10", "syncLimit": "5", "zabkeeper.peerProtocol": "zookeeper"}
+	// The zoo.cfg zabkeeper runs too: ZooKeeper's peer protocol is its
+	// default, so no key of its own is needed.
+	cfg := map[string]string{"initLimit": "10", "syncLimit": "5"}
 	for sid, s := range e.servers {
 		line := fmt.Sprintf("%s:%d:%d", s.Host, s.QuorumPort, s.ElectionPort)
 		if s.Observer {
@@ -106,9 +107,9 @@ func (e *mixedEnsemble) startZooKeeperOn(t *testing.T, id int, dir string, port 
 }
 
 // startZabkeeper starts zabkeeper as server id from a zoo.cfg with the
-// ZooKeeper servers' server.N lines, timing keys and
-// zabkeeper.peerProtocol=zookeeper (the test then points its directories
-// and client and admin ports at private ones).
+// ZooKeeper servers' server.N lines and timing keys, and nothing of
+// zabkeeper's own (ZooKeeper's peer protocol is the default; the test then
+// points its directories and client and admin ports at private ones).
 func (e *mixedEnsemble) startZabkeeper(t *testing.T, id int) *member {
 	return e.startZabkeeperOn(t, id, "", "")
 }
@@ -126,7 +127,7 @@ func (e *mixedEnsemble) startZabkeeperOn(t *testing.T, id int, dir, clientAddr s
 // zabkeeperConfig is the configuration startZabkeeperOn runs with.
 func (e *mixedEnsemble) zabkeeperConfig(t *testing.T, id int, dir, clientAddr string) server.Config {
 	var text strings.Builder
-	text.WriteString("tickTime=2000\ninitLimit=10\nsyncLimit=5\nzabkeeper.peerProtocol=zookeeper\n")
+	text.WriteString("tickTime=2000\ninitLimit=10\nsyncLimit=5\n")
 	for sid := 1; sid <= len(e.servers); sid++ {
 		s := e.servers[sid]
 		fmt.Fprintf(&text, "server.%d=%s:%d:%d", sid, s.Host, s.QuorumPort, s.ElectionPort)
@@ -140,7 +141,7 @@ func (e *mixedEnsemble) zabkeeperConfig(t *testing.T, id int, dir, clientAddr st
 	}
 	parsed, err := server.ParseConfig(strings.NewReader(text.String()), nil)
 	require.NoError(t, err)
-	require.Equal(t, server.PeerProtocolZooKeeper, parsed.PeerProtocol)
+	require.Equal(t, server.PeerProtocolZooKeeper, parsed.PeerProtocol, "the default")
 	cfg := testConfig(t)
 	cfg.ServerID = id
 	cfg.Servers = parsed.Servers

@@ -4,7 +4,8 @@
 // writer (faults/load) and a client holding an ephemeral, restarted one
 // server at a time (the baseline), and, with -interop.swap and
 // -interop.mixed, the same ensemble migrated to zabkeeper one server at a
-// time (zabkeeper.peerProtocol=zookeeper) and back, and a mixed ensemble
+// time (ZooKeeper's peer protocol is zabkeeper's default) and back, a zabkeeper
+// ensemble swapped to ZooKeeper and back, and a mixed ensemble
 // (zabkeeper leader, ZooKeeper follower and observer) under partitions and
 // a leader SIGKILL; with -interop.native, the rolling restart and those
 // faults on zabkeeper alone, for comparison. Every run checks that no acknowledged write is lost,

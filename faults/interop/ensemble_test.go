@@ -23,11 +23,11 @@ import (
 
 var (
 	flagSwap = flag.Bool("interop.swap", false,
-		"also run TestSwapToZabkeeper: the ZooKeeper ensemble migrated to zabkeeper one server at a time and one put back (needs zabkeeper.peerProtocol=zookeeper)")
+		"also run TestSwapToZabkeeper and TestSwapToZooKeeperAndBack: the ZooKeeper ensemble migrated to zabkeeper one server at a time and one put back, and a zabkeeper ensemble swapped to ZooKeeper and back, with the default zoo.cfg")
 	flagMixed = flag.Bool("interop.mixed", false,
 		"also run TestMixedEnsembleFaults: a zabkeeper leader with a ZooKeeper follower and observer under a partition and a leader SIGKILL")
 	flagNative = flag.Bool("interop.native", false,
-		"also run TestNativeRollingRestart and TestNativeEnsembleFaults: the baseline's rolling restart and the mixed ensemble's faults on three zabkeeper servers with their own peer protocol")
+		"also run TestNativeRollingRestart and TestNativeEnsembleFaults: the baseline's rolling restart and the mixed ensemble's faults on three zabkeeper servers (their links with zabkeeper's extras)")
 	flagBinary = flag.String("interop.binary", "",
 		"run this zabkeeper binary instead of building cmd/zabkeeper")
 	flagZabArgs = flag.String("interop.zabkeeper-args", "",
@@ -48,10 +48,9 @@ const (
 	kindZabkeeper = "zabkeeper"
 )
 
-// peerProtocolKey is the zoo.cfg key that makes zabkeeper speak ZooKeeper's
-// quorum protocol (issue 17). ZooKeeper turns an unknown key into a system
-// property nobody reads, so the swap scenarios write it into every server's
-// zoo.cfg and both implementations run on the same file.
+// peerProtocolKey is the zoo.cfg key of zabkeeper's peer protocol,
+// ZooKeeper's and the only one: the scenarios run on a zoo.cfg without it.
+// A zabkeeper that logs it as unknown predates ZooKeeper's protocol (hint).
 const peerProtocolKey = "zabkeeper.peerProtocol"
 
 var (
@@ -315,13 +314,11 @@ func (e *ensemble) start(m *member, kind string) error {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		if m.opts.Config[peerProtocolKey] != "" {
-			// It logs its unknown keys before it serves: no need to wait
-			// two minutes for an ensemble it cannot join.
-			if h := m.hint(); h != "" {
-				m.kind = kindZabkeeper
-				return fmt.Errorf("zabkeeper on %s cannot join ZooKeeper servers: %s", m.name(), h)
-			}
+		// It logs its unknown keys before it serves: no need to wait two
+		// minutes for an ensemble it cannot join.
+		if h := m.hint(); h != "" {
+			m.kind = kindZabkeeper
+			return fmt.Errorf("zabkeeper on %s cannot join ZooKeeper servers: %s", m.name(), h)
 		}
 	default:
 		return fmt.Errorf("unknown server kind %q", kind)

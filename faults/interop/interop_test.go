@@ -2,6 +2,8 @@ package interop
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -284,14 +286,15 @@ func TestRollingRestartZooKeeper(t *testing.T) {
 }
 
 // TestNativeRollingRestart (-interop.native) is the baseline's rolling
-// restart on three zabkeeper servers with their own peer protocol: the
-// zabkeeper figures beside ZooKeeper's, on the same harness.
+// restart on three zabkeeper servers (the links between them carry
+// zabkeeper's extras: a stopping leader hands over): the zabkeeper figures
+// beside ZooKeeper's, on the same harness.
 func TestNativeRollingRestart(t *testing.T) {
 	if !*flagNative {
 		t.Skip("all-zabkeeper comparison: run with -interop.native")
 	}
 	e := newEnsemble(t, 3, nil, nil)
-	r := &run{t: t, name: "rolling restart of zabkeeper (native peer protocol)", e: e}
+	r := &run{t: t, name: "rolling restart of zabkeeper", e: e}
 	zabkeeperBinary(t) // built before the clock runs
 	r.startAll([]string{kindZabkeeper, kindZabkeeper, kindZabkeeper})
 	r.w = startWorkload(t, e.addrs())
@@ -306,14 +309,14 @@ func TestNativeRollingRestart(t *testing.T) {
 
 // TestSwapToZabkeeper (-interop.swap) migrates the same ensemble to
 // zabkeeper one server at a time, followers first, then the leader, on
-// each server's own zoo.cfg (with zabkeeper.peerProtocol=zookeeper, which
-// ZooKeeper ignores), myid and dataDir; then puts one server back to
+// each server's own zoo.cfg (no zabkeeper key: ZooKeeper's peer protocol
+// is zabkeeper's default), myid and dataDir; then puts one server back to
 // ZooKeeper.
 func TestSwapToZabkeeper(t *testing.T) {
 	if !*flagSwap {
-		t.Skip("needs zabkeeper.peerProtocol=zookeeper (issue 17): run with -interop.swap (make interop-swap)")
+		t.Skip("the rolling migration: run with -interop.swap (make interop-swap)")
 	}
-	e := newEnsemble(t, 3, nil, map[string]string{peerProtocolKey: "zookeeper"})
+	e := newEnsemble(t, 3, nil, nil)
 	r := &run{t: t, name: "swap ZooKeeper -> zabkeeper", e: e}
 	zabkeeperBinary(t) // built before the clock runs
 	r.startAll([]string{kindZooKeeper, kindZooKeeper, kindZooKeeper})
@@ -321,28 +324,90 @@ func TestSwapToZabkeeper(t *testing.T) {
 	if err := r.w.waitAcks(acksBetween, syncWait); err != nil {
 		r.fail(nil, "%v", err)
 	}
-	// Followers first, then the leader, chosen anew before each swap: a
-	// swap may move the leadership.
-	first := -1
-	for {
-		next, modes := -1, e.modes()
-		for i, m := range e.members {
-			if m.kind == kindZooKeeper && (next < 0 || modes[next] == "leader") {
-				next = i
-			}
-		}
-		if next < 0 {
-			break
-		}
-		if first < 0 {
-			first = next
-		}
-		r.replace("swap to zabkeeper", next, kindZabkeeper)
-	}
+	first := r.swapAll(kindZooKeeper, kindZabkeeper, "swap to zabkeeper")
 	// Back: the first server swapped (a follower of a zabkeeper leader
 	// now, unless the leadership moved to it) runs ZooKeeper again.
 	r.replace("put back to ZooKeeper", first, kindZooKeeper)
 	r.check()
+}
+
+// TestSwapToZooKeeperAndBack (-interop.swap) is the rolling path in
+// reverse, then forward again, with the default zoo.cfg: three zabkeeper
+// servers (ZooKeeper's peer protocol by default, zabkeeper's extras in the
+// hello between them) swapped to ZooKeeper one at a time, followers
+// first, then the leader, and back to zabkeeper the same way. The first
+// ZooKeeper server syncs from a zabkeeper leader whose log holds the
+// moveSession txns of the clients that left it (a DIFF, or a raw SNAP if
+// it fell too far behind: the step says which), the last swap of each
+// direction moves the leadership to the other implementation, and the
+// checks (no acknowledged write lost, the holder's session kept, every
+// Stat field equal on every server, a linearizable history) run at the
+// end.
+func TestSwapToZooKeeperAndBack(t *testing.T) {
+	if !*flagSwap {
+		t.Skip("the rolling migration in reverse: run with -interop.swap (make interop-swap)")
+	}
+	e := newEnsemble(t, 3, nil, nil)
+	r := &run{t: t, name: "swap zabkeeper -> ZooKeeper -> zabkeeper", e: e}
+	zabkeeperBinary(t) // built before the clock runs
+	r.startAll([]string{kindZabkeeper, kindZabkeeper, kindZabkeeper})
+	r.w = startWorkload(t, e.addrs())
+	if err := r.w.waitAcks(acksBetween, syncWait); err != nil {
+		r.fail(nil, "%v", err)
+	}
+	r.swapAll(kindZabkeeper, kindZooKeeper, "swap to ZooKeeper")
+	if l := leaderOf(e.modes()); l < 0 || e.members[l].kind != kindZooKeeper {
+		r.fail(nil, "a ZooKeeper server should lead now (%s)", e.describe(e.modes()))
+	}
+	r.swapAll(kindZooKeeper, kindZabkeeper, "swap back to zabkeeper")
+	r.check()
+}
+
+// swapAll replaces every member running from by to, one at a time:
+// followers first, then the leader, chosen anew before each swap (a swap
+// may move the leadership). It returns the first member swapped. A
+// ZooKeeper server started by it says in its log how it synced; the step
+// records that (DIFF, SNAP or TRUNC).
+func (r *run) swapAll(from, to, what string) int {
+	r.t.Helper()
+	first := -1
+	for {
+		next, modes := -1, r.e.modes()
+		for i, m := range r.e.members {
+			if m.kind == from && (next < 0 || modes[next] == "leader") {
+				next = i
+			}
+		}
+		if next < 0 {
+			return first
+		}
+		if first < 0 {
+			first = next
+		}
+		s := r.replace(what, next, to)
+		if to == kindZooKeeper {
+			s.what += " (" + zooKeeperSync(r.e.members[next]) + ")"
+		}
+	}
+}
+
+// zooKeeperSync says how the ZooKeeper server on m last synced with its
+// leader, from its log (Learner.syncWithLeader's INFO lines), or that it
+// leads.
+func zooKeeperSync(m *member) string {
+	b, _ := os.ReadFile(filepath.Join(m.dir, "zookeeper.log"))
+	log := string(b)
+	last, how := -1, "leads"
+	for _, k := range []struct{ line, how string }{
+		{"Getting a diff from the leader", "DIFF"},
+		{"Getting a snapshot from leader", "SNAP"},
+		{"Truncating log to get in sync with the leader", "TRUNC"},
+	} {
+		if i := strings.LastIndex(log, k.line); i > last {
+			last, how = i, k.how
+		}
+	}
+	return how
 }
 
 // TestMixedEnsembleFaults (-interop.mixed) runs a zabkeeper leader (s3,
@@ -352,13 +417,13 @@ func TestSwapToZabkeeper(t *testing.T) {
 // (no quorum until healed), then the leader SIGKILLed and restarted.
 func TestMixedEnsembleFaults(t *testing.T) {
 	if !*flagMixed {
-		t.Skip("needs zabkeeper.peerProtocol=zookeeper (issue 17): run with -interop.mixed (make interop-swap)")
+		t.Skip("the mixed ensemble's faults: run with -interop.mixed (make interop-swap)")
 	}
 	mixedFaults(t, false)
 }
 
 // TestNativeEnsembleFaults (-interop.native) runs the same faults on
-// three zabkeeper servers with their own peer protocol: the harness's
+// three zabkeeper servers: the harness's
 // partition and SIGKILL paths checked today, and zabkeeper's own figures
 // beside the mixed ensemble's.
 func TestNativeEnsembleFaults(t *testing.T) {
@@ -370,14 +435,12 @@ func TestNativeEnsembleFaults(t *testing.T) {
 
 func mixedFaults(t *testing.T, native bool) {
 	kinds := []string{kindZooKeeper, kindZooKeeper, kindZabkeeper}
-	extra := map[string]string{peerProtocolKey: "zookeeper"}
 	name := "mixed ensemble (zabkeeper leader, ZooKeeper follower and observer)"
 	if native {
 		kinds = []string{kindZabkeeper, kindZabkeeper, kindZabkeeper}
-		extra = nil
-		name = "zabkeeper ensemble (native peer protocol: voters s1 and s3, observer s2)"
+		name = "zabkeeper ensemble (voters s1 and s3, observer s2)"
 	}
-	e := newEnsemble(t, 3, map[int]bool{2: true}, extra)
+	e := newEnsemble(t, 3, map[int]bool{2: true}, nil)
 	r := &run{t: t, name: name, e: e}
 	zabkeeperBinary(t) // built before the clock runs
 	l := r.startAll(kinds)

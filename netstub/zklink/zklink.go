@@ -334,9 +334,12 @@ func (l *Link) drop(z int64) {
 }
 
 // appPacket checks that payload is exactly one packet of an allowed type
-// with a well-formed body, and returns it.
+// with a well-formed body, and returns it. Its size is not judged here:
+// the engine made it, and the transport refuses what the peer's read
+// limit (jute.maxbuffer) would (a REQUEST of a big znode under a raised
+// jute.maxbuffer is legitimate).
 func appPacket(payload []byte, allowed ...quorum.PacketType) (quorum.Packet, error) {
-	p, n, err := quorum.DecodePacket(payload, quorum.Limits{})
+	p, n, err := quorum.DecodePacket(payload, quorum.Limits{MaxData: max(len(payload), quorum.DefaultMaxData)})
 	if err != nil {
 		return quorum.Packet{}, fmt.Errorf("zklink: MsgApp payload: %w", err)
 	}

@@ -211,7 +211,7 @@ func (t *Transport) serveElection(c net.Conn) {
 	t.mu.Unlock()
 	switch {
 	case im.Sid == t.id:
-		t.log.Warn("election connection request from a server with our own id", "remote", remote)
+		t.claimedOwnID("election", remote, 0)
 		return
 	case p == nil:
 		t.log.Warn("election connection from a server not in the config", "peer", im.Sid, "remote", remote)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"slices"
@@ -127,7 +128,7 @@ func (l *qLink) caps() zab.Caps {
 }
 
 // urgent tells the packets that may overtake a streamed SNAP body, as
-// netstub's TCP transport lets heartbeats overtake its stream.
+// zabkeeper's former one-port transport let heartbeats overtake its stream.
 func urgent(t quorum.PacketType) bool { return t == quorum.Ping || t == quorum.TimeoutNow }
 
 // popUrgent pops the first urgent packet queued, if any.
@@ -281,6 +282,14 @@ func (t *Transport) serveLearner(c net.Conn) {
 		t.log.Warn("closing learner connection", "remote", remote, "reason", reason(err), "err", err)
 		return
 	}
+	if li.Sid == t.id {
+		var nonce uint64
+		if h, ok := quorum.PacketHello(&first); ok {
+			nonce = uint64(h.Nonce)
+		}
+		t.claimedOwnID("quorum", remote, nonce)
+		return
+	}
 	t.mu.Lock()
 	_, known := t.peers[li.Sid]
 	t.mu.Unlock()
@@ -332,6 +341,22 @@ func (t *Transport) serveLearner(c net.Conn) {
 
 func (t *Transport) limits() quorum.Limits { return quorum.Limits{MaxData: t.cfg.MaxPacket} }
 
+// writePacket writes p, refusing data over MaxPacket, the read limit of
+// every server of the ensemble (jute.maxbuffer plus ZooKeeper's extra, as
+// zoo.cfg sets it for all): a proposal of a big znode under a raised
+// jute.maxbuffer goes out, one the peer would refuse does not.
+func (t *Transport) writePacket(w io.Writer, p *quorum.Packet) error {
+	limit := t.cfg.MaxPacket
+	if limit <= 0 {
+		limit = quorum.DefaultMaxData
+	}
+	if len(p.Data) > limit {
+		return fmt.Errorf("%w: %s data of %d bytes exceeds limit %d", quorum.ErrTooLarge, p.Type, len(p.Data), limit)
+	}
+	_, err := w.Write(p.Encode())
+	return err
+}
+
 // runLink writes l's queue on c and delivers what c brings, until either
 // side ends; then it reports the end (ended).
 func (t *Transport) runLink(l *qLink, c net.Conn, br *bufio.Reader) {
@@ -370,7 +395,7 @@ func (t *Transport) writeLink(l *qLink, c net.Conn) error {
 			}
 		}
 		_ = c.SetWriteDeadline(time.Now().Add(writeTimeout + time.Duration(len(it.p.Data)>>20)*time.Second))
-		if err := quorum.WritePacket(bw, &it.p); err != nil {
+		if err := t.writePacket(bw, &it.p); err != nil {
 			t.log.Warn("quorum link write failed", "peer", l.peer, "packet", it.p.Type, "err", err)
 			return err
 		}
@@ -477,7 +502,7 @@ func (t *Transport) streamSnap(l *qLink, c net.Conn, bw *bufio.Writer, it qItem)
 		chunks++
 		p := quorum.Packet{Type: quorum.SnapChunk, Zxid: it.p.Zxid, Data: payload}
 		_ = c.SetWriteDeadline(time.Now().Add(writeTimeout))
-		return quorum.WritePacket(bw, &p)
+		return t.writePacket(bw, &p)
 	}
 	between := func() error {
 		wrote := false
@@ -487,7 +512,7 @@ func (t *Transport) streamSnap(l *qLink, c net.Conn, bw *bufio.Writer, it qItem)
 				break
 			}
 			_ = c.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if err := quorum.WritePacket(bw, &u.p); err != nil {
+			if err := t.writePacket(bw, &u.p); err != nil {
 				return err
 			}
 			wrote = true

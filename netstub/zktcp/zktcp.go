@@ -304,9 +304,10 @@ func (t *Transport) PeerCaps(peer int64) (caps zab.Caps, ok bool) {
 }
 
 // DuplicateIDs returns, sorted, the server ids that two live processes use
-// as far as this server's quorum port tells (learners whose hellos carry
-// two nonces taking turns; netstub's duplicate-id rule). Each case was
-// logged at Error.
+// as far as this server's ports tell: learners whose hellos carry two
+// nonces taking turns (netstub's duplicate-id rule), and this server's own
+// id while another process connects claiming it (claimedOwnID). Each case
+// was logged at Error.
 func (t *Transport) DuplicateIDs() []int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -413,6 +414,9 @@ func (t *Transport) acceptLoop(ln net.Listener, serve func(net.Conn)) {
 		if !t.track(c) {
 			return
 		}
+		if err := netstub.TuneAccepted(c); err != nil {
+			t.log.Debug("accepted connection keeps the kernel's retransmission limit", "remote", c.RemoteAddr().String(), "err", err)
+		}
 		t.wg.Add(1)
 		go func() {
 			defer t.wg.Done()
@@ -481,5 +485,19 @@ func signal(c chan struct{}) {
 	select {
 	case c <- struct{}{}:
 	default:
+	}
+}
+
+// claimedOwnID records a connection from another process that says it is
+// this server (a copied myid), on either port, logging the episode's
+// first at Error; the connection is then closed. nonce is its hello's, 0
+// without one (a ZooKeeper server, or the election port).
+func (t *Transport) claimedOwnID(port, remote string, nonce uint64) {
+	t.mu.Lock()
+	first := t.dup.ClaimOwn(t.id, nonce, remote, time.Now())
+	t.mu.Unlock()
+	if first {
+		t.log.Error(fmt.Sprintf("two servers are running with id %d (this one and the one at %s): fix myid", t.id, remote),
+			"port", port, "remote", remote, "nonce", netstub.FormatNonce(nonce), "own_nonce", netstub.FormatNonce(t.nonce))
 	}
 }

@@ -23,7 +23,7 @@ type Hello struct {
 	// Caps are the capability flags the sender handles (zab.Caps bits).
 	Caps uint64
 	// Nonce identifies the sending transport instance: a restarted
-	// process never reuses one (netstub/tcp_dupid.go's rule).
+	// process never reuses one (netstub/dupdetect.go's rule).
 	Nonce int64
 }
 

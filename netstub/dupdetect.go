@@ -2,10 +2,6 @@ package netstub
 
 import (
 	"cmp"
-	"errors"
-	"fmt"
-	"log/slog"
-	"net"
 	"slices"
 	"time"
 )
@@ -29,8 +25,8 @@ import (
 // connection at a time). Hence the proof: dupTurns turns between the same
 // two nonces within dupWindow.
 //
-// Then the id is quarantined: every connection with it is refused, telling
-// the dialers why, until dupQuiet passes during which only one nonce was
+// Then the id is quarantined: every connection with it is refused (logged
+// at Error once) until dupQuiet passes during which only one nonce was
 // seen.
 const (
 	// dupWindow is how long the nonces of an id, and the turns they took,
@@ -52,15 +48,12 @@ const (
 )
 
 // dupDetector holds the recent nonces of every peer id. The zero value is
-// ready; it is guarded by TCP.mu.
+// ready; the transport's lock guards it (DupIDs).
 type dupDetector struct {
 	// window and quiet override dupWindow and dupQuiet when not zero
 	// (tests).
 	window, quiet time.Duration
 	ids           map[int64]*idHistory
-	// told is when a peer last refused this server because two servers
-	// are running with its id (refuseDuplicateID or refuseOwnID).
-	told time.Time
 }
 
 // idHistory is what one id connected with recently.
@@ -198,9 +191,6 @@ func (d *dupDetector) duplicates(self int64, now time.Time) []int64 {
 			ids = append(ids, id)
 		}
 	}
-	if d.told.After(quiet) && !slices.Contains(ids, self) {
-		ids = append(ids, self)
-	}
 	slices.Sort(ids)
 	return ids
 }
@@ -229,70 +219,4 @@ func (h *idHistory) seenSince(cutoff time.Time) []nonceSeen {
 		i--
 	}
 	return h.seen[i:]
-}
-
-// admit registers me as the inbound connection of peer, whose handshake
-// carried nonce, and returns the connection it replaces; or it returns why
-// to refuse me. Proof that two servers use peer's id is logged at Error
-// and closes the connection of the other one.
-func (t *TCP) admit(peer int64, nonce uint64, remote string, me *inConn) (*inConn, error) {
-	now := time.Now()
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
-		return nil, errors.New("transport closing")
-	}
-	if _, ok := t.peers[peer]; !ok {
-		t.mu.Unlock()
-		return nil, refused(refuseUnknownID, "peer id %d was removed from the configuration of this server (id %d)", peer, t.id)
-	}
-	if len(t.dup.ids) > len(t.peers)+1 {
-		t.dup.prune(func(id int64) bool { _, ok := t.peers[id]; return ok || id == t.id })
-	}
-	v, h := t.dup.admit(peer, nonce, remote, now)
-	var prev *inConn
-	var other net.Conn
-	switch v {
-	case dupAccept, dupCleared:
-		prev = t.inbound[peer]
-		t.inbound[peer] = me
-	case dupDetected:
-		if in := t.inbound[peer]; in != nil {
-			other = in.conn
-		}
-	}
-	pair := h.pair
-	t.mu.Unlock()
-
-	switch v {
-	case dupAccept:
-		return prev, nil
-	case dupCleared:
-		t.log.Warn(fmt.Sprintf("only one server with id %d was seen for %v: accepting its connections again", peer, t.dup.quietOrDefault()),
-			"peer", peer, "remote", remote, "nonce", fmtNonce(nonce))
-		return prev, nil
-	case dupDetected:
-		t.log.Error(fmt.Sprintf("two servers are running with id %d (from %s and %s): fix myid", peer, pair[0].addr, pair[1].addr),
-			"peer", peer, "nonces", []string{fmtNonce(pair[0].nonce), fmtNonce(pair[1].nonce)})
-		if other != nil {
-			_ = other.Close()
-		}
-	}
-	r := refused(refuseDuplicateID, "server %d refuses id %d: two servers are running with id %d (from %s and %s): fix myid",
-		t.id, peer, peer, pair[0].addr, pair[1].addr)
-	r.level = slog.LevelDebug // logged at Error once per episode, above
-	return nil, r
-}
-
-// DuplicateIDs returns, sorted, the server ids that two live servers are
-// using at the moment, as far as this server can tell: peer ids whose
-// connections it refuses because two servers keep dialing it with that
-// id, and its own id while another server dials it claiming that id.
-// A server is also told by the peers that refuse it when its own id is one
-// of these, and reports it too while they keep refusing it. Empty when all
-// is well. Each such case was logged at Error.
-func (t *TCP) DuplicateIDs() []int64 {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.dup.duplicates(t.id, time.Now())
 }

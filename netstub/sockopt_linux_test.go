@@ -3,6 +3,7 @@ package netstub
 import (
 	"net"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -21,7 +22,7 @@ func TestPeerDialSetsUserTimeout(t *testing.T) {
 			_, _ = c.Read(make([]byte, 1))
 		}
 	}()
-	d := net.Dialer{Timeout: dialTimeout, Control: peerDialControl}
+	d := net.Dialer{Timeout: 5 * time.Second, Control: peerDialControl}
 	conn, err := d.Dial("tcp", ln.Addr().String())
 	require.NoError(t, err)
 	defer conn.Close()

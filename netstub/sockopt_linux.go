@@ -2,6 +2,7 @@ package netstub
 
 import (
 	"fmt"
+	"net"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -30,4 +31,22 @@ func peerDialControl(_, _ string, c syscall.RawConn) error {
 		return fmt.Errorf("set TCP_USER_TIMEOUT: %w", err)
 	}
 	return nil
+}
+
+// TuneAccepted gives an accepted peer connection the socket options a
+// dialed one gets (TCP_USER_TIMEOUT; see peerDialControl). A transport
+// that writes on connections it accepted needs them there too: ZooKeeper's
+// protocol writes the leader's packets on the learner's connection and
+// the smaller id's votes on the larger id's, so a peer whose address went
+// away would otherwise hold those writes for the kernel's ~15 minutes.
+func TuneAccepted(c net.Conn) error {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("tune accepted peer connection: %w", err)
+	}
+	return peerDialControl("tcp", c.LocalAddr().String(), raw)
 }

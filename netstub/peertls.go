@@ -10,9 +10,8 @@ import (
 	"time"
 )
 
-// PeerTLS turns the peer links of a TCP transport into mutual TLS
-// (ZooKeeper's sslQuorum). The frames and the handshake header travel
-// unchanged inside the TLS stream. The functions are called for every
+// PeerTLS turns the peer links into mutual TLS (ZooKeeper's sslQuorum;
+// netstub/zktcp wraps both ports in it). The functions are called for every
 // connection, so a configuration rebuilt from reloaded files applies to the
 // next connection while the links already up keep theirs.
 type PeerTLS struct {
@@ -108,10 +107,6 @@ func (pt *PeerTLS) clientConfig(peer int64, host string, remote net.Addr) *tls.C
 	return cfg
 }
 
-// refuseCertificate is the refusal of a dialer whose TLS certificate does
-// not name the host of the id it claims.
-const refuseCertificate refusalCode = refuseDuplicateID + 1
-
 // tlsHandshakeRecord is the first byte of a TLS connection.
 const tlsHandshakeRecord = 22
 
@@ -154,27 +149,4 @@ func (pt *PeerTLS) unify(c net.Conn) (net.Conn, bool, error) {
 	}
 	_ = c.SetReadDeadline(time.Time{})
 	return &peekedConn{Conn: c, r: br}, first[0] == tlsHandshakeRecord, nil
-}
-
-// clientTLS runs the dialer's side of the TLS handshake on conn, unless
-// this side dials in plain text.
-func (t *TCP) clientTLS(conn net.Conn, peer int64, host string) (net.Conn, error) {
-	remote := conn.RemoteAddr().String()
-	tc, err := t.tls.DialTLS(t.ctx, conn, peer, host)
-	if err != nil {
-		t.log.Warn("TLS handshake with peer failed", "peer", peer, "host", host, "remote", remote, "err", err)
-	}
-	return tc, err
-}
-
-// verifyPeerTLS checks an accepted TLS connection's certificate against
-// the id its header claimed.
-func (t *TCP) verifyPeerTLS(tc *tls.Conn, peer int64) error {
-	if t.tls == nil || t.tls.VerifyPeer == nil || tc == nil {
-		return nil
-	}
-	if err := t.tls.VerifyPeer(peer, tc.RemoteAddr(), tc.ConnectionState()); err != nil {
-		return refused(refuseCertificate, "TLS certificate does not match peer %d: %v", peer, err)
-	}
-	return nil
 }
