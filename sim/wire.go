@@ -192,8 +192,8 @@ func (sm *Sim) setRole(s *server) {
 	if !s.up {
 		return
 	}
-	st := s.r.Status()
-	for _, c := range s.zk.SetRole(st.Role, st.Leader) {
+	role, leader := s.r.Role()
+	for _, c := range s.zk.SetRole(role, leader) {
 		sm.closeQuiet(s, c)
 	}
 }
@@ -245,7 +245,8 @@ func (sm *Sim) wireLinkDown(s *server, from int64) bool {
 			}
 		}
 	}
-	return had || s.r.Status().Role == zab.Looking
+	role, _ := s.r.Role()
+	return had || role == zab.Looking
 }
 
 // receive decodes a carrier that reached s (up, not stalled) and steps
