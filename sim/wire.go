@@ -152,7 +152,11 @@ func (sm *Sim) sendPeer(s *server, m zab.Message) {
 	if sm.opts.wireFault != nil {
 		pkts = sm.opts.wireFault(s.id, m.To, pkts)
 	}
-	var b []byte
+	size := 0
+	for i := range pkts {
+		size += pkts[i].Len()
+	}
+	b := make([]byte, 0, size)
 	for i := range pkts {
 		p := &pkts[i]
 		if p.Type == quorum.Proposal && qc.end(s.id) == 1 {

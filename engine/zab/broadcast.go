@@ -2,7 +2,7 @@ package zab
 
 import "github.com/zabkeeper/zabkeeper/engine/bugs"
 
-import "sort"
+import "slices"
 
 // Broadcast (ZAB phase 3). The established leader appends each txn to its
 // log and sends it as PROPOSAL to every follower that got NEWLEADER; a
@@ -63,9 +63,12 @@ func (p *Peer) advanceCommit() {
 		return
 	}
 	l := p.lead
-	acks := []int64{min(p.persisted, p.log.last())}
-	for _, id := range l.ids() {
-		if r := l.learners[id]; !r.observer && r.stage >= recAcked {
+	// The acks are sorted below, so the map's order does not matter; a
+	// small ensemble's fit on the stack (this runs on every ACK).
+	var buf [8]int64
+	acks := append(buf[:0], min(p.persisted, p.log.last()))
+	for _, r := range l.learners {
+		if !r.observer && r.stage >= recAcked {
 			acks = append(acks, r.ackedUpTo)
 		}
 	}
@@ -76,8 +79,8 @@ func (p *Peer) advanceCommit() {
 	if len(acks) < q {
 		return
 	}
-	sort.Slice(acks, func(i, j int) bool { return acks[i] > acks[j] })
-	c := acks[q-1]
+	slices.Sort(acks)
+	c := acks[len(acks)-q] // the q-th highest
 	if c <= p.committed || Epoch(c) != p.epoch {
 		return
 	}

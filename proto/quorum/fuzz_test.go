@@ -144,6 +144,7 @@ func FuzzReadPacket(f *testing.F) {
 			q := NewRequest(f)
 			require.Equal(t, p.Data, q.Data)
 		}
+		require.Len(t, p.Encode(), p.Len())
 		p2, _, err := DecodePacket(p.Encode(), Limits{MaxData: 1 << 16, MaxAuth: 8, MaxAuthString: 256})
 		require.NoError(t, err)
 		require.Equal(t, p, p2)

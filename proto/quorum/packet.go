@@ -124,8 +124,18 @@ func (p Packet) Append(b []byte) []byte {
 	return b
 }
 
+// Len is the length of the packet's encoding, to size a buffer for
+// several packets.
+func (p Packet) Len() int {
+	n := 20 + len(p.Data)
+	for _, id := range p.Auth {
+		n += 8 + len(id.Scheme) + len(id.ID)
+	}
+	return n
+}
+
 // Encode returns the packet's encoding.
-func (p Packet) Encode() []byte { return p.Append(make([]byte, 0, 20+len(p.Data))) }
+func (p Packet) Encode() []byte { return p.Append(make([]byte, 0, p.Len())) }
 
 // WritePacket writes p to w, refusing a packet the peer would refuse for
 // its size (data over DefaultMaxData).
