@@ -271,7 +271,11 @@ func (s *State) fullHash() uint64 {
 
 // Equal reports whether two states hold the same tree and closed sessions.
 // The hashes reject almost every unequal pair; shared buckets are equal;
-// the fields decide the rest.
+// the fields decide the rest. A bucket (or session set) found equal that way
+// is then shared by both, so that the next comparison of the two, or of
+// their successors, sees one pointer: Porcupine compares the states of
+// different orders of the same operations again and again. Only done States
+// (owning nothing) are compared: those of a finished txn and initialState.
 func (s *State) Equal(o *State) bool {
 	if s == o {
 		return true
@@ -292,12 +296,18 @@ func (s *State) Equal(o *State) bool {
 				return false
 			}
 		}
+		if s.owned|o.owned == 0 {
+			o.buckets[i] = b
+		}
 	}
 	if s.closed != o.closed {
 		for k := range s.closed.m {
 			if !o.closed.m[k] {
 				return false
 			}
+		}
+		if !s.ownsCl && !o.ownsCl {
+			o.closed = s.closed
 		}
 	}
 	return true
@@ -491,6 +501,9 @@ func (t *txn) result() *State {
 	if t.cur == nil {
 		return t.base
 	}
+	// Done: the State owns nothing any more, so buckets Equal found equal
+	// may be shared with another State (a later change would copy).
+	t.cur.owned, t.cur.ownsCl = 0, false
 	return t.cur
 }
 

@@ -194,7 +194,9 @@ func (sm *Sim) clientConnect(c *client) {
 	if c.passwd == nil {
 		req.Passwd = make([]byte, 16)
 	}
-	sm.tracef(s.id, "c%d connect to n%d (conn %d, session 0x%x, seen 0x%x)", c.id, s.id, cn.id, c.sess, c.lastZxid)
+	if sm.traceOn(s.id) {
+		sm.tracef(s.id, "c%d connect to n%d (conn %d, session 0x%x, seen 0x%x)", c.id, s.id, cn.id, c.sess, c.lastZxid)
+	}
 	sm.hash.add(20, int64(c.id), s.id, int64(cn.id))
 	sm.toServer(cn, &packet{kind: pktConnect, req: req})
 }
@@ -325,7 +327,9 @@ func (sm *Sim) serverOutput(s *server, o *Output) {
 	}
 	if o.Kind == OutClose {
 		delete(s.conns, cn.id)
-		sm.tracef(s.id, "n%d closes conn %d of c%d: %s", s.id, cn.id, cn.cl.id, o.Reason)
+		if sm.traceOn(s.id) {
+			sm.tracef(s.id, "n%d closes conn %d of c%d: %s", s.id, cn.id, cn.cl.id, o.Reason)
+		}
 		s.closed = append(s.closed, cn.id)
 	}
 }
@@ -349,7 +353,9 @@ func (sm *Sim) atClient(cn *conn, p *packet) {
 		return // an old connection
 	}
 	if p.kind == pktReset {
-		sm.tracef(cn.srv.id, "c%d conn %d to n%d reset: %s", c.id, cn.id, cn.srv.id, p.why)
+		if sm.traceOn(cn.srv.id) {
+			sm.tracef(cn.srv.id, "c%d conn %d to n%d reset: %s", c.id, cn.id, cn.srv.id, p.why)
+		}
 		sm.hash.add(40, int64(c.id), int64(cn.id))
 		cn.open = false
 		sm.forgetPending(c)

@@ -2,8 +2,6 @@ package sim
 
 import (
 	"bytes"
-	"maps"
-	"slices"
 
 	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
@@ -133,10 +131,15 @@ func (sm *Sim) checkReadOnlyConns(s *server) {
 	if !sm.prof.readOnly || s.status.Role == zab.Looking {
 		return
 	}
-	for _, id := range slices.Sorted(maps.Keys(s.conns)) {
-		if cn := s.conns[id]; cn.roServer {
-			sm.violation("read-only: n%d is %s again with read-only connection %d of c%d still open", s.id, s.status.Role, id, cn.cl.id)
-			return
+	// The lowest such connection is named; found without sorting the
+	// keys, which this did after every Ready.
+	var first *conn
+	for _, cn := range s.conns {
+		if cn.roServer && (first == nil || cn.id < first.id) {
+			first = cn
 		}
+	}
+	if first != nil {
+		sm.violation("read-only: n%d is %s again with read-only connection %d of c%d still open", s.id, s.status.Role, first.id, first.cl.id)
 	}
 }

@@ -19,6 +19,8 @@ type Replica interface {
 	Ready() Batch
 	Advance()
 	Status() zab.Status
+	// Role is Status's Role and Leader, without building a Status.
+	Role() (zab.Role, int64)
 	// LastZxid is the zxid of the newest applied txn.
 	LastZxid() int64
 	// Digest is the data tree's digest at LastZxid.

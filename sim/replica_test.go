@@ -23,6 +23,7 @@ func (*deadReplica) HasReady() bool                                          { r
 func (*deadReplica) Ready() Batch                                            { return Batch{} }
 func (*deadReplica) Advance()                                                {}
 func (*deadReplica) Status() zab.Status                                      { return zab.Status{} }
+func (*deadReplica) Role() (zab.Role, int64)                                 { return zab.Status{}.Role, 0 }
 func (*deadReplica) LastZxid() int64                                         { return 0 }
 func (*deadReplica) Digest() uint64                                          { return 0 }
 func (*deadReplica) Ephemerals(int64) []string                               { return nil }

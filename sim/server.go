@@ -20,6 +20,9 @@ type server struct {
 	id       int64
 	observer bool
 	r        Replica
+	// ready is handleReady's handler, kept here so that passing it as
+	// an engine.Handler does not allocate.
+	ready readyHandler
 	// caps are the link capabilities this incarnation was told (caps.go).
 	caps linkCaps
 	// st is the machine's disk, kept by the real disk package.
@@ -268,7 +271,10 @@ func (sm *Sim) drive(s *server) {
 }
 
 func (sm *Sim) handleReady(s *server, rd *Batch) {
-	if err := rd.Handle(readyHandler{sm, s}); err != nil {
+	// A pointer into s: a readyHandler value boxed in the interface
+	// allocated on every batch.
+	s.ready = readyHandler{sm, s}
+	if err := rd.Handle(&s.ready); err != nil {
 		if s.up {
 			sm.violation("n%d: %v", s.id, err)
 		}
@@ -374,7 +380,9 @@ func (h readyHandler) AppendLog(entries []engine.Entry) error {
 		recs[i] = disk.Record{Zxid: e.Zxid, Data: e.Data}
 		sm.hash.add(4, s.id, e.Zxid)
 	}
-	sm.tracef(s.id, "n%d append %d entries 0x%x..0x%x", s.id, len(entries), entries[0].Zxid, entries[len(entries)-1].Zxid)
+	if sm.traceOn(s.id) {
+		sm.tracef(s.id, "n%d append %d entries 0x%x..0x%x", s.id, len(entries), entries[0].Zxid, entries[len(entries)-1].Zxid)
+	}
 	fail := sm.faultsOn && sm.prof.fsyncErr > 0 && sm.rng.Float64() < sm.prof.fsyncErr
 	seq, err := s.st.appendAndIssue(recs, fail)
 	if err != nil {

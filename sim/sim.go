@@ -274,7 +274,10 @@ func (sm *Sim) deliver(m zab.Message) {
 		return
 	}
 	if sm.now < s.pausedTill {
-		s.held = append(s.held, held{msg: &m})
+		// A copy: &m itself would move every delivered message to the
+		// heap.
+		hm := m
+		s.held = append(s.held, held{msg: &hm})
 		return
 	}
 	if carrier {

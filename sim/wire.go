@@ -152,7 +152,11 @@ func (sm *Sim) sendPeer(s *server, m zab.Message) {
 	if sm.opts.wireFault != nil {
 		pkts = sm.opts.wireFault(s.id, m.To, pkts)
 	}
-	var b []byte
+	size := 0
+	for i := range pkts {
+		size += pkts[i].Len()
+	}
+	b := make([]byte, 0, size)
 	for i := range pkts {
 		p := &pkts[i]
 		if p.Type == quorum.Proposal && qc.end(s.id) == 1 {
@@ -192,8 +196,8 @@ func (sm *Sim) setRole(s *server) {
 	if !s.up {
 		return
 	}
-	st := s.r.Status()
-	for _, c := range s.zk.SetRole(st.Role, st.Leader) {
+	role, leader := s.r.Role()
+	for _, c := range s.zk.SetRole(role, leader) {
 		sm.closeQuiet(s, c)
 	}
 }
@@ -245,7 +249,8 @@ func (sm *Sim) wireLinkDown(s *server, from int64) bool {
 			}
 		}
 	}
-	return had || s.r.Status().Role == zab.Looking
+	role, _ := s.r.Role()
+	return had || role == zab.Looking
 }
 
 // receive decodes a carrier that reached s (up, not stalled) and steps

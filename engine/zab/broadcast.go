@@ -2,7 +2,7 @@ package zab
 
 import "github.com/zabkeeper/zabkeeper/engine/bugs"
 
-import "sort"
+import "slices"
 
 // Broadcast (ZAB phase 3). The established leader appends each txn to its
 // log and sends it as PROPOSAL to every follower that got NEWLEADER; a
@@ -72,7 +72,9 @@ func (p *Peer) ackedBy(id int64) int64 {
 
 // quorumPoint is the newest zxid a quorum of c's voters holds durably.
 func (p *Peer) quorumPoint(c *Membership) int64 {
-	acks := make([]int64, 0, len(c.Voters))
+	// A small ensemble's acks fit on the stack (this runs on every ACK).
+	var buf [8]int64
+	acks := buf[:0]
 	for _, id := range c.Voters {
 		acks = append(acks, p.ackedBy(id))
 	}
@@ -83,8 +85,8 @@ func (p *Peer) quorumPoint(c *Membership) int64 {
 	if len(acks) < q {
 		return -1
 	}
-	sort.Slice(acks, func(i, j int) bool { return acks[i] > acks[j] })
-	return acks[q-1]
+	slices.Sort(acks)
+	return acks[len(acks)-q] // the q-th highest
 }
 
 // commitPoint is the newest zxid every configuration it concerns has a

@@ -1,6 +1,7 @@
 package zab
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/zabkeeper/zabkeeper/engine/bugs"
@@ -84,7 +85,7 @@ func (l *leaderState) ids() []int64 {
 	for id := range l.learners {
 		out = append(out, id)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	slices.Sort(out) // sort.Slice allocates its swapper on every call
 	return out
 }
 

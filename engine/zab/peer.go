@@ -3,6 +3,7 @@ package zab
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/zabkeeper/zabkeeper/engine/bugs"
@@ -359,10 +360,22 @@ func (p *Peer) Status() Status {
 	if p.role == Leading {
 		st.Transferring = p.lead.transfer != nil
 		st.Outstanding = len(p.log.after(max(p.committed, p.log.base)))
-		for _, id := range p.lead.ids() {
-			if p.lead.learners[id].stage == recUpToDate {
-				st.Followers = append(st.Followers, id)
+		// Collected from the map and sorted in place: Status runs after
+		// every Ready in the simulator.
+		n := 0
+		for _, r := range p.lead.learners {
+			if r.stage == recUpToDate {
+				n++
 			}
+		}
+		if n > 0 {
+			st.Followers = make([]int64, 0, n)
+			for id, r := range p.lead.learners {
+				if r.stage == recUpToDate {
+					st.Followers = append(st.Followers, id)
+				}
+			}
+			slices.Sort(st.Followers)
 		}
 	}
 	return st

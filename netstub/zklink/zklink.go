@@ -246,10 +246,12 @@ func (l *Link) expandAcks(z int64) []quorum.Packet {
 	if l.observer {
 		return nil
 	}
-	n := 0
-	for n < len(l.pending) && l.pending[n] <= z {
-		out = append(out, quorum.NewAck(l.pending[n]))
-		n++
+	n := l.upTo(z)
+	if n > 0 {
+		out = make([]quorum.Packet, 0, n)
+	}
+	for _, p := range l.pending[:n] {
+		out = append(out, quorum.NewAck(p))
 	}
 	l.pending = l.pending[n:]
 	l.beforeNewLeader = max(0, l.beforeNewLeader-n)
@@ -310,14 +312,26 @@ func (l *Link) encodeLeader(m zab.Message) ([]quorum.Packet, error) {
 // expandCommits turns a cumulative commit into one COMMIT per proposal
 // sent on this link, in order.
 func (l *Link) expandCommits(z int64) []quorum.Packet {
-	var out []quorum.Packet
-	n := 0
-	for n < len(l.pending) && l.pending[n] <= z {
-		out = append(out, quorum.NewCommit(l.pending[n]))
-		n++
+	n := l.upTo(z)
+	if n == 0 {
+		return nil
+	}
+	out := make([]quorum.Packet, 0, n)
+	for _, p := range l.pending[:n] {
+		out = append(out, quorum.NewCommit(p))
 	}
 	l.pending = l.pending[n:]
 	return out
+}
+
+// upTo counts the pending zxids up to z, to size the packets they expand
+// to at once.
+func (l *Link) upTo(z int64) int {
+	n := 0
+	for n < len(l.pending) && l.pending[n] <= z {
+		n++
+	}
+	return n
 }
 
 // drop forgets a pending zxid (committed by other means).

@@ -112,7 +112,21 @@ func FuzzReadPacket(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p, n, err := DecodePacket(b, Limits{MaxData: 1 << 16, MaxAuth: 8, MaxAuthString: 256})
+		lim := Limits{MaxData: 1 << 16, MaxAuth: 8, MaxAuthString: 256}
+		p, n, err := DecodePacket(b, lim)
+		// DecodePacket's direct path and the stream reader agree on
+		// every input: the packet, the bytes used, the error.
+		r := bytes.NewReader(b)
+		q, qerr := ReadPacket(r, lim)
+		if qerr == io.EOF {
+			require.ErrorIs(t, err, ErrMalformed)
+		} else if qerr != nil {
+			require.EqualError(t, err, qerr.Error())
+		} else {
+			require.NoError(t, err)
+			require.Equal(t, q, p)
+			require.Equal(t, len(b)-r.Len(), n)
+		}
 		if err != nil {
 			return
 		}
@@ -130,6 +144,7 @@ func FuzzReadPacket(f *testing.F) {
 			q := NewRequest(f)
 			require.Equal(t, p.Data, q.Data)
 		}
+		require.Len(t, p.Encode(), p.Len())
 		p2, _, err := DecodePacket(p.Encode(), Limits{MaxData: 1 << 16, MaxAuth: 8, MaxAuthString: 256})
 		require.NoError(t, err)
 		require.Equal(t, p, p2)

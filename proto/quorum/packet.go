@@ -124,8 +124,18 @@ func (p Packet) Append(b []byte) []byte {
 	return b
 }
 
+// Len is the length of the packet's encoding, to size a buffer for
+// several packets.
+func (p Packet) Len() int {
+	n := 20 + len(p.Data)
+	for _, id := range p.Auth {
+		n += 8 + len(id.Scheme) + len(id.ID)
+	}
+	return n
+}
+
 // Encode returns the packet's encoding.
-func (p Packet) Encode() []byte { return p.Append(make([]byte, 0, 20+len(p.Data))) }
+func (p Packet) Encode() []byte { return p.Append(make([]byte, 0, p.Len())) }
 
 // WritePacket writes p to w, refusing a packet the peer would refuse for
 // its size (data over DefaultMaxData).
@@ -170,12 +180,81 @@ func ReadPacket(r io.Reader, lim Limits) (Packet, error) {
 // DecodePacket decodes one packet from the start of b and returns it with
 // the number of bytes it took.
 func DecodePacket(b []byte, lim Limits) (Packet, int, error) {
+	if p, n, ok := decodePacketFast(b, lim.withDefaults()); ok {
+		return p, n, nil
+	}
 	cr := &countReader{b: b}
 	p, err := ReadPacket(cr, lim)
 	if err == io.EOF {
 		err = fmt.Errorf("%w: empty packet", ErrMalformed)
 	}
 	return p, cr.off, err
+}
+
+// decodePacketFast decodes a well-formed packet straight from b, as
+// ReadPacket would (Data and the strings copied out of b, null as nil and
+// ""), without ReadPacket's stream machinery, which allocated a reader per
+// packet. Anything short, negative or over a limit reports !ok, and
+// DecodePacket's stream path gives the error.
+func decodePacketFast(b []byte, lim Limits) (Packet, int, bool) {
+	off := 0
+	// length reads a jute length at off: -1 or 0..limit with that many
+	// bytes after it.
+	length := func(limit int) (int, bool) {
+		if len(b)-off < 4 {
+			return 0, false
+		}
+		n := int32(binary.BigEndian.Uint32(b[off:]))
+		off += 4
+		if n == -1 {
+			return -1, true
+		}
+		if n < 0 || int64(n) > int64(limit) || int64(len(b)-off) < int64(n) {
+			return 0, false
+		}
+		return int(n), true
+	}
+	if len(b) < 12 {
+		return Packet{}, 0, false
+	}
+	p := Packet{Type: PacketType(int32(binary.BigEndian.Uint32(b))), Zxid: int64(binary.BigEndian.Uint64(b[4:]))}
+	off = 12
+	n, ok := length(lim.MaxData)
+	if !ok {
+		return Packet{}, 0, false
+	}
+	if n >= 0 {
+		p.Data = make([]byte, n)
+		off += copy(p.Data, b[off:off+n])
+	}
+	// An authinfo count says nothing of the bytes after it: checked
+	// against the limit only, as ReadPacket does.
+	if len(b)-off < 4 {
+		return Packet{}, 0, false
+	}
+	k := int32(binary.BigEndian.Uint32(b[off:]))
+	off += 4
+	if k < -1 || int64(k) > int64(lim.MaxAuth) {
+		return Packet{}, 0, false
+	}
+	if k >= 0 {
+		p.Auth = make([]proto.Id, 0, k)
+		for range k {
+			var f [2]string
+			for j := range f {
+				n, ok := length(lim.MaxAuthString)
+				if !ok {
+					return Packet{}, 0, false
+				}
+				if n >= 0 {
+					f[j] = string(b[off : off+n])
+					off += n
+				}
+			}
+			p.Auth = append(p.Auth, proto.Id{Scheme: f[0], ID: f[1]})
+		}
+	}
+	return p, off, true
 }
 
 type countReader struct {

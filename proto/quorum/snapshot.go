@@ -167,7 +167,7 @@ func CopySnapshotBody(dst io.Writer, r io.Reader, lim SnapLimits) (SnapSummary, 
 
 // skipField reads past a jute buffer or string without keeping it.
 func (s *reader) skipField(what string, limit int) {
-	n, ok := s.length(what+" length", limit)
+	n, ok := s.length(what, "length", limit)
 	if ok && n > 0 {
 		s.skip(n)
 	}

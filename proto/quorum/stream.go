@@ -98,8 +98,10 @@ func (s *reader) skip(n int) {
 }
 
 // length reads a jute length prefix or vector count: -1 (null) or
-// 0..limit. what names it in the error ("data length", "authinfo count").
-func (s *reader) length(what string, limit int) (int, bool) {
+// 0..limit. what and kind name it in the error ("data" "length",
+// "authinfo" "count"), joined only then: a concatenation per field
+// allocated on every packet.
+func (s *reader) length(what, kind string, limit int) (int, bool) {
 	n := s.int32()
 	if s.err != nil {
 		return 0, false
@@ -108,11 +110,11 @@ func (s *reader) length(what string, limit int) (int, bool) {
 		return -1, true
 	}
 	if n < 0 {
-		s.fail(fmt.Errorf("%w: %s %d", ErrMalformed, what, n))
+		s.fail(fmt.Errorf("%w: %s %s %d", ErrMalformed, what, kind, n))
 		return 0, false
 	}
 	if int64(n) > int64(limit) {
-		s.fail(fmt.Errorf("%w: %s %d exceeds limit %d", ErrTooLarge, what, n, limit))
+		s.fail(fmt.Errorf("%w: %s %s %d exceeds limit %d", ErrTooLarge, what, kind, n, limit))
 		return 0, false
 	}
 	return int(n), true
@@ -120,7 +122,7 @@ func (s *reader) length(what string, limit int) (int, bool) {
 
 // buffer reads a jute buffer; null reads as nil.
 func (s *reader) buffer(what string, limit int) []byte {
-	n, ok := s.length(what+" length", limit)
+	n, ok := s.length(what, "length", limit)
 	if !ok || n < 0 {
 		return nil
 	}
@@ -133,7 +135,7 @@ func (s *reader) buffer(what string, limit int) []byte {
 
 // str reads a jute ustring; null reads as "".
 func (s *reader) str(what string, limit int) string {
-	n, ok := s.length(what+" length", limit)
+	n, ok := s.length(what, "length", limit)
 	if !ok || n < 0 {
 		return ""
 	}
@@ -142,6 +144,6 @@ func (s *reader) str(what string, limit int) string {
 
 // count reads a vector count: -1 (null, returned as -1) or 0..limit.
 func (s *reader) count(what string, limit int) int {
-	n, _ := s.length(what+" count", limit)
+	n, _ := s.length(what, "count", limit)
 	return n
 }
