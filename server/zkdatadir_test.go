@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -156,21 +157,24 @@ func TestZooKeeperServesOurDataDir(t *testing.T) {
 }
 
 // TestRefusesLogItCannotApply: a ZooKeeper log holding a txn zabkeeper
-// cannot apply (a reconfig, from an ensemble with reconfigEnabled) stops
-// the start with the file and offset, not a panic at apply.
+// cannot apply (a type this version does not know, as a later ZooKeeper
+// could write) stops the start with the file and offset, not a panic at
+// apply.
 func TestRefusesLogItCannotApply(t *testing.T) {
 	cfg := testConfig(t)
 	l, err := disk.OpenLog(cfg.DataLogDir, disk.LogOptions{NoSync: true})
 	require.NoError(t, err)
 	ok := &tree.Txn{Zxid: 1<<32 | 1, SessionID: 1, Type: proto.OpCreateSession, TimeOut: 4000}
-	bad := &tree.Txn{Zxid: 1<<32 | 2, SessionID: 1, Type: proto.OpReconfig}
-	require.NoError(t, l.Append(disk.Record{Zxid: ok.Zxid, Data: ok.Marshal()}, disk.Record{Zxid: bad.Zxid, Data: bad.Marshal()}))
+	bad := (&tree.Txn{Zxid: 1<<32 | 2, SessionID: 1, Type: proto.OpCreateSession, TimeOut: 4000}).Marshal()
+	// TxnHeader: clientId int64, cxid int32, zxid int64, time int64, type int32.
+	binary.BigEndian.PutUint32(bad[28:], 77)
+	require.NoError(t, l.Append(disk.Record{Zxid: ok.Zxid, Data: ok.Marshal()}, disk.Record{Zxid: 1<<32 | 2, Data: bad}))
 	require.NoError(t, l.Close())
 	_, err = server.New(cfg, newServerLogger(t))
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "log.100000001")
 	require.Contains(t, err.Error(), "offset")
-	require.Contains(t, err.Error(), "reconfiguration is not supported")
+	require.Contains(t, err.Error(), "77")
 }
 
 // TestSessionCarriesAcrossSwap is the swap as a user does it, with a Java
