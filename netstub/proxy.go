@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -39,6 +40,12 @@ const proxyChunk = 32 << 10
 // direction: they are delivered, in order, when the link is restored, unless
 // a peer gives up on the connection first. A full cut closes every forwarded
 // connection and refuses (accepts and immediately closes) new ones.
+//
+// A connection is accepted before the target is dialed, so a target that
+// refuses (nothing listens yet) looks to the dialer like a connection that
+// opens and then closes, where without the proxy its connect would fail and
+// it could retry: SetDialRetry restores that retry for ports whose clients
+// count on it.
 type Proxy struct {
 	ln     net.Listener
 	target string
@@ -50,6 +57,9 @@ type Proxy struct {
 	changed chan struct{}    // closed and replaced on every state change
 	conns   map[*proxyConn]struct{}
 	closed  bool
+
+	// dialRetry is how long a refused target is dialed again (SetDialRetry).
+	dialRetry time.Duration
 
 	done   chan struct{} // closed by Close
 	ctx    context.Context
@@ -154,6 +164,23 @@ func (p *Proxy) SetDelayOneWay(dir Direction, d time.Duration) {
 	p.mu.Unlock()
 }
 
+// SetDialRetry makes the proxy dial a target that refuses again, every
+// dialRetryEvery, for up to d, holding the accepted connection meanwhile
+// (0: close it at the first refusal). It is for a client that would itself
+// retry a refused connect that long, as a ZooKeeper learner dialing a
+// leader that has not opened its quorum port yet (initLimit·tickTime): a
+// learner that decides on the leader before the leader listens would
+// otherwise see an opened-then-closed connection, which it takes for a
+// failed leader.
+func (p *Proxy) SetDialRetry(d time.Duration) {
+	p.mu.Lock()
+	p.dialRetry = d
+	p.mu.Unlock()
+}
+
+// dialRetryEvery is the pause between dials of a refusing target.
+const dialRetryEvery = 50 * time.Millisecond
+
 // Conns is the number of connections currently forwarded.
 func (p *Proxy) Conns() int {
 	p.mu.Lock()
@@ -224,11 +251,26 @@ func (p *Proxy) acceptLoop() {
 // pumps.
 func (p *Proxy) connect(client net.Conn) {
 	defer p.wg.Done()
+	p.mu.Lock()
+	deadline := time.Now().Add(p.dialRetry)
+	p.mu.Unlock()
 	d := net.Dialer{Timeout: 3 * time.Second}
-	server, err := d.DialContext(p.ctx, "tcp", p.target)
-	if err != nil {
-		_ = client.Close()
-		return
+	var server net.Conn
+	for {
+		var err error
+		if server, err = d.DialContext(p.ctx, "tcp", p.target); err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) || !time.Now().Before(deadline) {
+			_ = client.Close()
+			return
+		}
+		select {
+		case <-p.done:
+			_ = client.Close()
+			return
+		case <-time.After(dialRetryEvery):
+		}
 	}
 	c := &proxyConn{client: client, server: server, dead: make(chan struct{})}
 	p.mu.Lock()

@@ -262,3 +262,59 @@ func TestProxyDialFailureClosesClient(t *testing.T) {
 	c := dialProxy(t, p)
 	assertClosed(t, c)
 }
+
+// A learner that decided on its leader dials the leader's quorum port
+// before the leader listens, and retries the refused connect (ZooKeeper's
+// Learner.connectToLeader). Through a proxy with SetDialRetry the dial
+// that the target refused is held and forwarded once the target listens,
+// instead of being closed: a closed connection sends such a learner back
+// to election (TestMixedEnsembleFaults' flake).
+func TestProxyDialRetryHoldsUntilTargetListens(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	target := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nobody listens there yet
+	p := newTestProxy(t, target)
+	p.SetDialRetry(10 * time.Second)
+	c := dialProxy(t, p)
+	write(t, c, "hello")
+	// The proxy dials the target once straight away and is refused:
+	// the connection must stay open (readable bytes or EOF would fail).
+	assertNothing(t, c, 3*dialRetryEvery)
+
+	ln, err = net.Listen("tcp", target)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		sc, err := ln.Accept()
+		if err == nil {
+			accepted <- sc
+		}
+	}()
+	var sc net.Conn
+	select {
+	case sc = <-accepted:
+		t.Cleanup(func() { _ = sc.Close() })
+	case <-time.After(10 * time.Second):
+		t.Fatal("the proxy did not dial the target again once it listened")
+	}
+	require.Equal(t, "hello", readExactly(t, sc, 5))
+	write(t, sc, "world")
+	require.Equal(t, "world", readExactly(t, c, 5))
+}
+
+// Without SetDialRetry, or once its time is up, a refused dial closes
+// the accepted connection.
+func TestProxyDialRetryGivesUp(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	target := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	p := newTestProxy(t, target)
+	p.SetDialRetry(4 * dialRetryEvery)
+	c := dialProxy(t, p)
+	start := time.Now()
+	assertClosed(t, c)
+	require.GreaterOrEqual(t, time.Since(start), 3*dialRetryEvery, "closed before the retry time was up")
+}

@@ -40,6 +40,9 @@ var (
 const (
 	syncWait = 120 * time.Second // a (re)started server is serving in sync
 	exitWait = 30 * time.Second  // a SIGTERMed server has exited
+	// leaderConnectWait is how long a learner retries a refused connect
+	// to its leader: initLimit*tickTime of the zoo.cfg newEnsemble writes.
+	leaderConnectWait = 10 * 2 * time.Second
 )
 
 // The server kinds a member runs.
@@ -216,6 +219,16 @@ func newEnsemble(t *testing.T, n int, observers map[int]bool, extra map[string]s
 				p, err := netstub.NewProxy("127.0.0.1:0", net.JoinHostPort("127.0.0.1", strconv.Itoa(target)))
 				if err != nil {
 					t.Fatalf("proxy s%d->s%d: %v", i+1, j+1, err)
+				}
+				if k == 0 {
+					// A learner that decides on its leader before the
+					// leader opens the quorum port retries the refused
+					// connect for initLimit*tickTime (ZooKeeper's
+					// Learner.connectToLeader, zabkeeper's zktcp); the
+					// proxy, which accepts first, must not turn that into
+					// a closed connection, which sends the learner back
+					// to election in a newer round than its leader's.
+					p.SetDialRetry(leaderConnectWait)
 				}
 				e.proxies[i][j][k] = p
 			}
