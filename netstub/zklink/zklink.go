@@ -291,14 +291,23 @@ func (l *Link) encodeLeader(m zab.Message) ([]quorum.Packet, error) {
 		return one(quorum.NewNewLeader(zab.Epoch(m.Zxid), cfg)), nil
 	case zab.MsgCommitAndActivate:
 		// COMMITs for the proposals before the reconfig entry, then
-		// ZooKeeper's COMMITANDACTIVATE for the entry itself (a
-		// ZooKeeper follower commits its oldest pending proposal).
+		// ZooKeeper's COMMITANDACTIVATE for the entry itself: a ZooKeeper
+		// follower takes the configuration from its oldest pending
+		// proposal and exits if the zxid is not that one's. An entry not
+		// sent on this link (the learner had it before: a new leader
+		// activating an earlier epoch's reconfig) gets no packet; the
+		// learner activates it where its commit point passes it (UPTODATE,
+		// as a ZooKeeper learner does from NEWLEADER's config). Found by
+		// the simulator's wire check (seed 149 with --reconfig).
 		var out []quorum.Packet
 		if m.Zxid > 0 {
 			out = l.expandCommits(m.Zxid - 1)
 		}
-		l.drop(m.Zxid)
-		return append(out, quorum.NewCommitAndActivate(m.Zxid, m.Vote.Leader)), nil
+		if len(l.pending) > 0 && l.pending[0] == m.Zxid {
+			l.pending = l.pending[1:]
+			out = append(out, quorum.NewCommitAndActivate(m.Zxid, m.Vote.Leader))
+		}
+		return out, nil
 	case zab.MsgInformAndActivate:
 		l.drop(m.Entry.Zxid)
 		return one(quorum.NewInformAndActivate(m.Entry.Zxid, m.Vote.Leader, m.Entry.Data)), nil
