@@ -58,7 +58,9 @@ func FuzzDecode(f *testing.F) {
 		capsLearner, capsLeader := NewLearnerLink(1, 2), NewLeaderLink(1, 2, testConfig)
 		capsLearner.Announce(zab.AllCaps, 1)
 		capsLeader.Announce(zab.AllCaps, 1)
-		for _, l := range []*Link{NewLearnerLink(1, 2), NewLeaderLink(1, 2, testConfig), capsLearner, capsLeader} {
+		booked := NewLearnerLink(1, 2)
+		booked.SetBook(testBook)
+		for _, l := range []*Link{NewLearnerLink(1, 2), NewLeaderLink(1, 2, testConfig), capsLearner, capsLeader, booked} {
 			r := bytes.NewReader(b)
 			for {
 				p, err := quorum.ReadPacket(r, quorum.Limits{MaxData: 1 << 16})

@@ -174,8 +174,12 @@ func newLeaderPayload(data []byte) ([]byte, error) {
 }
 
 // SetBook gives the link the members' addresses it prints configurations
-// with (leader side: NEWLEADER). Without one, NEWLEADER carries the static
-// config string the link was made with.
+// with, and turns on the translation of NEWLEADER's configuration: a
+// leader link sends the engine's last-seen configuration as ZooKeeper's
+// string, a learner link gives the engine the leader's. Without one,
+// NEWLEADER carries the static config string the link was made with and
+// the engine gets none (a static string's version would make a learner
+// whose configuration changed since refuse its leader).
 func (l *Link) SetBook(b Book) { l.book = b }
 
 // SetBook gives every connection opened from now on the book (Link.SetBook).

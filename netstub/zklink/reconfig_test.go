@@ -87,6 +87,7 @@ func TestNotificationConfigs(t *testing.T) {
 func TestReconfigPackets(t *testing.T) {
 	learner, leader := handshake(t, false)
 	leader.SetBook(testBook)
+	learner.SetBook(testBook)
 	seen := zab.Membership{Version: zab.MakeZxid(5, 3), Voters: []int64{1, 2, 4}}
 	for z := int64(1); z <= 3; z++ {
 		send(t, leader, learner, proposal(zab.MakeZxid(5, z)))
@@ -125,4 +126,22 @@ func TestCommitAndActivateOnlyForThePendingEntry(t *testing.T) {
 	require.Equal(t, []int64{zab.MakeZxid(5, 1)}, leader.Pending())
 	pkts, _ = send(t, leader, learner, zab.Message{Type: zab.MsgCommit, Epoch: 5, Zxid: zab.MakeZxid(5, 1)})
 	require.Equal(t, []quorum.Packet{quorum.NewCommit(zab.MakeZxid(5, 1))}, pkts)
+}
+
+// NEWLEADER's config reaches the engine only on a link with a book, and a
+// config string that does not parse closes it.
+func TestNewLeaderConfigNeedsABook(t *testing.T) {
+	static := NewLearnerLink(2, 1)
+	_, err := static.Decode(quorum.NewLeaderInfo(1))
+	require.NoError(t, err)
+	ms, err := static.Decode(quorum.NewNewLeader(1, testConfig))
+	require.NoError(t, err)
+	require.Nil(t, ms[0].Payload, "a static config string says nothing to compare")
+
+	booked := NewLearnerLink(2, 1)
+	booked.SetBook(testBook)
+	_, err = booked.Decode(quorum.NewLeaderInfo(1))
+	require.NoError(t, err)
+	_, err = booked.Decode(quorum.NewNewLeader(1, []byte("server.x=a:1:2")))
+	require.ErrorIs(t, err, quorum.ErrMalformed)
 }

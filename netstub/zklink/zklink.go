@@ -484,9 +484,15 @@ func (l *Link) decodeLearner(p quorum.Packet) ([]zab.Message, error) {
 		if l.synced {
 			return nil, fmt.Errorf("%w: second NEWLEADER", quorum.ErrMalformed)
 		}
-		payload, err := newLeaderPayload(p.Data)
-		if err != nil {
-			return nil, err
+		// Only a link with a book translates configurations: without
+		// one (a transport whose config string is static) NEWLEADER's
+		// config says nothing the engine may compare (reconfig.go).
+		var payload []byte
+		if l.book != nil {
+			var err error
+			if payload, err = newLeaderPayload(p.Data); err != nil {
+				return nil, err
+			}
 		}
 		l.synced = true
 		l.beforeNewLeader = len(l.pending)

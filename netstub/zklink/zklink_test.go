@@ -261,7 +261,6 @@ func TestZklinkDecodeRefuses(t *testing.T) {
 		"second LEADERINFO":                {before: []quorum.Packet{quorum.NewLeaderInfo(1)}, p: quorum.NewLeaderInfo(2), want: quorum.ErrMalformed},
 		"short COMMITANDACTIVATE":          {before: []quorum.Packet{quorum.NewLeaderInfo(1)}, p: quorum.Packet{Type: quorum.CommitAndActivate, Zxid: 5, Data: []byte{1}}, want: quorum.ErrMalformed},
 		"short INFORMANDACTIVATE":          {before: []quorum.Packet{quorum.NewLeaderInfo(1)}, p: quorum.Packet{Type: quorum.InformAndActivate, Zxid: 5, Data: []byte{1}}, want: quorum.ErrMalformed},
-		"NEWLEADER with a bad config":      {before: []quorum.Packet{quorum.NewLeaderInfo(1)}, p: quorum.NewNewLeader(1, []byte("server.x=a:1:2")), want: quorum.ErrMalformed},
 		"unknown type":                     {before: []quorum.Packet{quorum.NewLeaderInfo(1)}, p: quorum.Packet{Type: 42}, want: quorum.ErrMalformed},
 		"REQUEST from leader":              {before: []quorum.Packet{quorum.NewLeaderInfo(1)}, p: quorum.NewRequest(quorum.Forwarded{Session: 1}), want: quorum.ErrMalformed},
 		"short REVALIDATE reply":           {before: []quorum.Packet{quorum.NewLeaderInfo(1)}, p: quorum.Packet{Type: quorum.Revalidate, Data: []byte{1}}, want: quorum.ErrMalformed},
