@@ -7,7 +7,7 @@ import (
 )
 
 func TestNamesRoundTrip(t *testing.T) {
-	require.Len(t, All(), 14)
+	require.Len(t, All(), 16)
 	for _, b := range All() {
 		got, ok := Parse(b.String())
 		require.True(t, ok, b.String())
