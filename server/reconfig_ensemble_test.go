@@ -28,6 +28,8 @@ type reconfigEnsemble struct {
 	ports []int // per server id-1: quorum, election, client
 	dirs  map[int]string
 	ms    map[int]*member
+	// peerProtocol, when set, is every zoo.cfg's zabkeeper.peerProtocol.
+	peerProtocol string
 }
 
 func newReconfigEnsemble(t *testing.T, slots int) *reconfigEnsemble {
@@ -60,6 +62,9 @@ func (e *reconfigEnsemble) start(id int, members []int) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "tickTime=200\ninitLimit=20\nsyncLimit=10\ndataDir=%s\nreconfigEnabled=true\n", data)
 	fmt.Fprintf(&b, "DigestAuthenticationProvider.superDigest=%s\n4lw.commands.whitelist=srvr,conf,ruok\n", superDigest)
+	if e.peerProtocol != "" {
+		fmt.Fprintf(&b, "zabkeeper.peerProtocol=%s\n", e.peerProtocol)
+	}
 	for _, m := range members {
 		b.WriteString(e.line(m, "participant") + "\n")
 	}
@@ -278,7 +283,19 @@ func TestReconfigEnsembleGoZk(t *testing.T) {
 // acknowledged is lost, and the removed server keeps running outside the
 // ensemble until stopped.
 func TestReconfigRemovesTheLeader(t *testing.T) {
+	reconfigRemovesTheLeader(t, newReconfigEnsemble(t, 3))
+}
+
+// TestReconfigRemovesTheLeaderZooKeeperPeers is the same over Apache
+// ZooKeeper's election and quorum ports (peerProtocol=zookeeper): the
+// hand-over travels as ZooKeeper's COMMITANDACTIVATE.
+func TestReconfigRemovesTheLeaderZooKeeperPeers(t *testing.T) {
 	e := newReconfigEnsemble(t, 3)
+	e.peerProtocol = server.PeerProtocolZooKeeper
+	reconfigRemovesTheLeader(t, e)
+}
+
+func reconfigRemovesTheLeader(t *testing.T, e *reconfigEnsemble) {
 	for id := 1; id <= 3; id++ {
 		e.start(id, []int{1, 2, 3})
 	}

@@ -176,6 +176,7 @@ func (sm *Sim) start(s *server) bool {
 	}
 	s.r, s.up = r, true
 	s.zk, s.qc = zklink.NewConns(s.id, sm.zkConfig), map[*zklink.Conn]*qconn{}
+	s.zk.SetBook(sm.book)
 	sm.announce(s)
 	s.conns = map[uint64]*conn{}
 	s.caps = newLinkCaps()

@@ -32,7 +32,7 @@ var plantedBugSeeds = map[bugs.Bug]uint64{
 	bugs.FollowerDropsWatchEvents:        1,
 	bugs.TransferIgnoresCaps:             16,
 	bugs.MoveRequestIgnoresCaps:          1,
-	bugs.ActivateBeforeNewQuorum:         1,
+	bugs.ActivateBeforeNewQuorum:         2,
 	bugs.StaleConfigQuorum:               9,
 }
 

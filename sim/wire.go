@@ -98,11 +98,24 @@ func (sm *Sim) simConfigString() []byte {
 	return zklink.ConfigString(ms, 0)
 }
 
+// book gives each server's addresses, as simConfigString prints them, for
+// the config strings of reconfigured ensembles (zklink.Book).
+func (sm *Sim) book(id int64) (zklink.Member, bool) {
+	if id <= 0 || id > int64(len(sm.ids)) {
+		return zklink.Member{}, false
+	}
+	return zklink.Member{ID: id, Host: fmt.Sprintf("10.0.0.%d", id), QuorumPort: 2888, ElectionPort: 3888}, true
+}
+
 // sendPeer puts m, from s, on the simulated network as its transport's bytes.
 func (sm *Sim) sendPeer(s *server, m zab.Message) {
 	switch m.Type {
 	case zab.MsgNotification:
-		payload, err := zklink.EncodeNotification(m, sm.zkConfig)
+		// A notification carries the sender's configurations as
+		// ZooKeeper's config string; the pending one only between two
+		// native servers (zklink's trailer), as a ZooKeeper peer must see
+		// ZooKeeper's bytes.
+		payload, err := zklink.EncodeNotificationTo(m, sm.book, sm.zkConfig, s.native && sm.server(m.To).native)
 		var buf bytes.Buffer
 		if err == nil {
 			err = quorum.WriteFrame(&buf, payload)
@@ -379,13 +392,15 @@ func (sm *Sim) checkPacket(s *server, qc *qconn, e int, p quorum.Packet) {
 	switch {
 	case e == 0 && p.Type == quorum.Proposal:
 		qc.uncommitted = append(qc.uncommitted, p.Zxid)
-	case e == 0 && p.Type == quorum.Commit:
+	case e == 0 && (p.Type == quorum.Commit || p.Type == quorum.CommitAndActivate):
+		// COMMITANDACTIVATE too: ZooKeeper's follower takes the reconfig
+		// from its oldest pending txn and commits it the same way.
 		if len(qc.uncommitted) == 0 || qc.uncommitted[0] != p.Zxid {
 			next := "none"
 			if len(qc.uncommitted) > 0 {
 				next = fmt.Sprintf("0x%x", qc.uncommitted[0])
 			}
-			sm.violation("wire: n%d read COMMIT 0x%x from n%d on conn %d, its oldest pending PROPOSAL is %s (a ZooKeeper follower exits)", s.id, p.Zxid, qc.leader, qc.id, next)
+			sm.violation("wire: n%d read %s 0x%x from n%d on conn %d, its oldest pending PROPOSAL is %s (a ZooKeeper follower exits)", s.id, p.Type, p.Zxid, qc.leader, qc.id, next)
 			return
 		}
 		qc.uncommitted = qc.uncommitted[1:]

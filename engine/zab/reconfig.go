@@ -443,7 +443,7 @@ func (p *Peer) learnConfig(m Message) {
 	if p.cfg.ReconfigOf == nil || p.role != Looking || len(m.Payload) == 0 || !slices.Contains(p.allMembers(), m.From) {
 		return
 	}
-	active, pending, err := decodeConfigs(m.Payload)
+	active, pending, err := DecodeConfigs(m.Payload)
 	if err != nil {
 		return
 	}
@@ -462,13 +462,22 @@ func (p *Peer) learnConfig(m Message) {
 	p.pending = append(p.pending, *pending)
 }
 
-// appendConfigs encodes a notification's configurations: the active one,
-// then the newest pending one if any, each as a u32 length and
-// AppendMembership's bytes.
+// appendConfigs encodes this server's configurations for a notification
+// (AppendConfigs): the active one and the newest pending one, if any.
 func (p *Peer) appendConfigs(dst []byte) []byte {
-	cs := []Membership{p.active}
 	if n := len(p.pending); n > 0 {
-		cs = append(cs, p.pending[n-1])
+		return AppendConfigs(dst, p.active, &p.pending[n-1])
+	}
+	return AppendConfigs(dst, p.active, nil)
+}
+
+// AppendConfigs encodes a notification's configurations (its Payload): the
+// active one, then the pending one if not nil, each as a u32 length and
+// AppendMembership's bytes. Transports translate it (netstub/zklink).
+func AppendConfigs(dst []byte, active Membership, pending *Membership) []byte {
+	cs := []Membership{active}
+	if pending != nil {
+		cs = append(cs, *pending)
 	}
 	for _, c := range cs {
 		b := AppendMembership(nil, c)
@@ -478,8 +487,8 @@ func (p *Peer) appendConfigs(dst []byte) []byte {
 	return dst
 }
 
-// decodeConfigs reverses appendConfigs.
-func decodeConfigs(b []byte) (active Membership, pending *Membership, err error) {
+// DecodeConfigs reverses AppendConfigs.
+func DecodeConfigs(b []byte) (active Membership, pending *Membership, err error) {
 	var cs []Membership
 	for len(b) > 0 && len(cs) < 2 {
 		if len(b) < 4 {

@@ -32,6 +32,7 @@ type Conns struct {
 	// caps and nonce are what every new Link announces (Announce).
 	caps  zab.Caps
 	nonce int64
+	book  Book
 }
 
 // Conn is one connection of a Conns table.
@@ -66,6 +67,7 @@ func (t *Conns) Caps(peer int64) (caps zab.Caps, ok bool) {
 // link returns a new Link with this table's announcement.
 func (t *Conns) link(l *Link) *Link {
 	l.Announce(t.caps, t.nonce)
+	l.book = t.book
 	return l
 }
 

@@ -62,7 +62,7 @@ func TestConnsAcceptFirst(t *testing.T) {
 	require.Equal(t, []zab.Message{{Type: zab.MsgFollowerInfo, From: 2, To: 1, Epoch: 4}}, msgs)
 	require.Same(t, a, ld.Route(2))
 
-	c, old, msgs, err := ld.AcceptFirst(2, info(quorum.LearnerInfo{Sid: 2, ProtocolVersion: quorum.LearnerProtocol, ConfigVersion: 1 << 32}))
+	c, old, msgs, err := ld.AcceptFirst(2, info(quorum.LearnerInfo{Sid: 2, ProtocolVersion: 1}))
 	require.ErrorIs(t, err, quorum.ErrVersion)
 	require.Nil(t, c)
 	require.Nil(t, old)

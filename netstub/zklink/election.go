@@ -36,8 +36,9 @@ func EncodeNotification(m zab.Message, config []byte) ([]byte, error) {
 
 // DecodeNotification returns the MsgNotification an election frame from
 // server from carries. Every form a 3.5+ ZooKeeper reads is accepted (28
-// and 40 bytes, versions 1 and 2); the config string is not used (it only
-// matters to ZooKeeper's reconfig, which is off). A state other than
+// and 40 bytes, versions 1 and 2). The config string, and a zabkeeper
+// sender's pending configuration after it, become the Payload the engine's
+// reconfig reads (zab.AppendConfigs; reconfig.go). A state other than
 // LOOKING..OBSERVING is an error.
 func DecodeNotification(from, to int64, payload []byte) (zab.Message, error) {
 	n, err := quorum.DecodeNotification(payload)
@@ -51,7 +52,7 @@ func DecodeNotification(from, to int64, payload []byte) (zab.Message, error) {
 		return zab.Message{}, fmt.Errorf("zklink: notification from %d: %w: version %d", from, quorum.ErrVersion, n.Version)
 	}
 	return zab.Message{
-		Type: zab.MsgNotification, From: from, To: to,
+		Type: zab.MsgNotification, From: from, To: to, Payload: notificationConfigs(payload, &n),
 		Vote: zab.Vote{
 			Leader: n.Leader, Zxid: n.Zxid, PeerEpoch: n.PeerEpoch, Round: n.ElectionEpoch,
 			State: zab.Role(n.State),

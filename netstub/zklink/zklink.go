@@ -55,7 +55,7 @@
 // Errors: every error means the connection must close, except one
 // wrapping ErrNotNegotiated (Encode of a message the link's capabilities
 // forbid: dropped, logged by the caller as a bug). Decode errors wrap
-// quorum.ErrMalformed, quorum.ErrVersion or ErrReconfig.
+// quorum.ErrMalformed or quorum.ErrVersion.
 package zklink
 
 import (
@@ -66,10 +66,6 @@ import (
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/proto/quorum"
 )
-
-// ErrReconfig is the reason a link closes on COMMITANDACTIVATE or
-// INFORMANDACTIVATE: zabkeeper runs with dynamic reconfiguration disabled.
-var ErrReconfig = errors.New("zklink: reconfig not supported")
 
 // Side tells which end of a leader/learner connection a Link is.
 type Side int
@@ -93,7 +89,8 @@ func (s Side) String() string {
 type Link struct {
 	side       Side
 	self, peer int64
-	config     []byte // NEWLEADER's data (leader side)
+	config     []byte // NEWLEADER's data (leader side) without a book
+	book       Book   // members' addresses (reconfig.go)
 
 	// epoch is the link's epoch from LEADERINFO; known tells it arrived
 	// (learner side) or was sent (leader side).
@@ -289,7 +286,33 @@ func (l *Link) encodeLeader(m zab.Message) ([]quorum.Packet, error) {
 	case zab.MsgCommit:
 		return l.expandCommits(m.Zxid), nil
 	case zab.MsgNewLeader:
-		return one(quorum.NewNewLeader(zab.Epoch(m.Zxid), l.config)), nil
+		cfg, err := l.newLeaderConfig(m)
+		if err != nil {
+			return nil, err
+		}
+		return one(quorum.NewNewLeader(zab.Epoch(m.Zxid), cfg)), nil
+	case zab.MsgCommitAndActivate:
+		// COMMITs for the proposals before the reconfig entry, then
+		// ZooKeeper's COMMITANDACTIVATE for the entry itself: a ZooKeeper
+		// follower takes the configuration from its oldest pending
+		// proposal and exits if the zxid is not that one's. An entry not
+		// sent on this link (the learner had it before: a new leader
+		// activating an earlier epoch's reconfig) gets no packet; the
+		// learner activates it where its commit point passes it (UPTODATE,
+		// as a ZooKeeper learner does from NEWLEADER's config). Found by
+		// the simulator's wire check (seed 149 with --reconfig).
+		var out []quorum.Packet
+		if m.Zxid > 0 {
+			out = l.expandCommits(m.Zxid - 1)
+		}
+		if len(l.pending) > 0 && l.pending[0] == m.Zxid {
+			l.pending = l.pending[1:]
+			out = append(out, quorum.NewCommitAndActivate(m.Zxid, m.Vote.Leader))
+		}
+		return out, nil
+	case zab.MsgInformAndActivate:
+		l.drop(m.Entry.Zxid)
+		return one(quorum.NewInformAndActivate(m.Entry.Zxid, m.Vote.Leader, m.Entry.Data)), nil
 	case zab.MsgUpToDate:
 		return append(l.expandCommits(m.Zxid), quorum.NewUpToDate()), nil
 	case zab.MsgPing:
@@ -400,9 +423,6 @@ func (l *Link) Decode(p quorum.Packet) ([]zab.Message, error) {
 	if !p.Type.Known() && p.Type != quorum.TimeoutNow {
 		return nil, fmt.Errorf("zklink: %w: unknown packet type %d from %s %d", quorum.ErrMalformed, int32(p.Type), l.peerRole(), l.peer)
 	}
-	if p.Type == quorum.CommitAndActivate || p.Type == quorum.InformAndActivate {
-		return nil, fmt.Errorf("%w: %s from %d", ErrReconfig, p.Type, l.peer)
-	}
 	var (
 		msgs []zab.Message
 		err  error
@@ -481,9 +501,21 @@ func (l *Link) decodeLearner(p quorum.Packet) ([]zab.Message, error) {
 		if l.synced {
 			return nil, fmt.Errorf("%w: second NEWLEADER", quorum.ErrMalformed)
 		}
+		// Only a link with a book translates configurations: without
+		// one (a transport whose config string is static) NEWLEADER's
+		// config says nothing the engine may compare (reconfig.go).
+		var payload []byte
+		if l.book != nil {
+			var err error
+			if payload, err = newLeaderPayload(p.Data); err != nil {
+				return nil, err
+			}
+		}
 		l.synced = true
 		l.beforeNewLeader = len(l.pending)
-		return []zab.Message{l.msg(zab.MsgNewLeader, p.Zxid)}, nil
+		m := l.msg(zab.MsgNewLeader, p.Zxid)
+		m.Payload = payload
+		return []zab.Message{m}, nil
 	case quorum.UpToDate:
 		// UPTODATE carries no zxid (-1). It says the leader's history
 		// before its epoch is committed, and so is every txn the sync left
@@ -507,6 +539,23 @@ func (l *Link) decodeLearner(p quorum.Packet) ([]zab.Message, error) {
 		}
 		m := l.msg(zab.MsgInform, 0)
 		m.Entry = zab.Entry{Zxid: p.Zxid, Data: p.Data}
+		return []zab.Message{m}, nil
+	case quorum.CommitAndActivate:
+		d, err := quorum.DecodeCommitAndActivate(&p)
+		if err != nil {
+			return nil, err
+		}
+		m := l.msg(zab.MsgCommitAndActivate, p.Zxid)
+		m.Vote.Leader = d
+		return []zab.Message{m}, nil
+	case quorum.InformAndActivate:
+		d, txn, err := quorum.DecodeInformAndActivate(&p)
+		if err != nil {
+			return nil, err
+		}
+		m := l.msg(zab.MsgInformAndActivate, 0)
+		m.Entry = zab.Entry{Zxid: p.Zxid, Data: txn}
+		m.Vote.Leader = d
 		return []zab.Message{m}, nil
 	case quorum.Revalidate:
 		if _, _, err := quorum.DecodeRevalidateReply(&p); err != nil {
@@ -543,9 +592,11 @@ func (l *Link) decodeLeader(p quorum.Packet) ([]zab.Message, error) {
 		if li.Sid != l.peer {
 			return nil, fmt.Errorf("%w: learner says it is server %d", quorum.ErrMalformed, li.Sid)
 		}
-		if li.ConfigVersion > 0 {
-			return nil, fmt.Errorf("%w: learner has a later activated configuration (version %#x)", quorum.ErrVersion, li.ConfigVersion)
-		}
+		// li.ConfigVersion, the learner's active configuration, is not
+		// checked here: the engine's learner refuses a NEWLEADER whose
+		// configuration is older than its own, and a ZooKeeper learner
+		// with a newer one is refused by its own sync (its next election
+		// gossips the newer configuration).
 		return []zab.Message{{
 			Type: zab.MsgFollowerInfo, Epoch: quorum.EpochOf(p.Zxid), Observer: p.Type == quorum.ObserverInfo,
 			Caps: l.negotiate(&p),

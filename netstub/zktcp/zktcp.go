@@ -469,8 +469,6 @@ func reason(err error) string {
 		return "too large"
 	case errors.Is(err, quorum.ErrVersion):
 		return "unsupported version"
-	case errors.Is(err, zklink.ErrReconfig):
-		return "reconfig not supported"
 	case errors.Is(err, quorum.ErrMalformed):
 		return "malformed"
 	case errors.Is(err, io.EOF):

@@ -1,0 +1,136 @@
+package server_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestReconfigZabkeeperFollowsZooKeeperLeader: two Apache ZooKeeper 3.8
+// servers and a zabkeeper server (peerProtocol=zookeeper) form one
+// ensemble with reconfigEnabled=true. The ZooKeeper leader commits a
+// reconfig that removes the other ZooKeeper server: its new quorum needs
+// zabkeeper's ACK, and zabkeeper gets ZooKeeper's COMMITANDACTIVATE (type
+// 9), applies the reconfig txn (type 16) and keeps following, serving the
+// new /zookeeper/config and the writes after it. Before zklink carried
+// COMMITANDACTIVATE the zabkeeper follower closed its link ("reconfig not
+// supported") and then failed on the reconfig txn.
+func TestReconfigZabkeeperFollowsZooKeeperLeader(t *testing.T) {
+	e := newMixedEnsemble(t, 3)
+	e.extra = map[int]map[string]string{}
+	for id := 1; id <= 3; id++ {
+		e.extra[id] = map[string]string{"reconfigEnabled": "true", "DigestAuthenticationProvider.superDigest": superDigest}
+	}
+	z1 := e.startZooKeeper(t, 1)
+	z2 := e.startZooKeeper(t, 2)
+	pollUntil(t, "ZooKeeper 1 and 2 serve, one leading", func() bool {
+		m1, m2 := zkMode(z1), zkMode(z2)
+		return (m1 == "leader" && m2 == "follower") || (m1 == "follower" && m2 == "leader")
+	})
+	cfg := e.zabkeeperConfig(t, 3, "", "")
+	cfg.Dynamic.ReconfigEnabled = true
+	cfg.SuperDigest = superDigest
+	ours := &member{id: 3, cfg: cfg}
+	ours.open(t)
+	ours.serve(t)
+	e.ours[3] = ours
+	pollUntil(t, "zabkeeper follows the ZooKeeper leader", func() bool { return mode(t, ours.addr) == "follower" })
+
+	leader, other, otherID := z1, z2, 2
+	if zkMode(z2) == "leader" {
+		leader, other, otherID = z2, z1, 1
+	}
+	zc := connectMixed(t, leader.Addr)
+	mustCreate(t, zc, "/before", []byte("b"), 0)
+	oc := connectMixed(t, ours.addr)
+	readEventually(t, oc, "/before", []byte("b"))
+
+	require.NoError(t, zc.AddAuth("digest", []byte("super:admin")))
+	st, err := zc.IncrementalReconfig(nil, []string{fmt.Sprint(otherID)}, -1)
+	require.NoError(t, err, "the ZooKeeper leader's reconfig needs zabkeeper's ACK")
+	version := st.Mzxid
+
+	pollUntil(t, "zabkeeper serves the new configuration", func() bool {
+		if _, err := oc.Sync("/zookeeper/config"); err != nil {
+			return false
+		}
+		data, stat, err := oc.Get("/zookeeper/config")
+		return err == nil && stat.Mzxid == version && !strings.Contains(string(data), fmt.Sprintf("server.%d=", otherID))
+	})
+	data, _, err := oc.Get("/zookeeper/config")
+	require.NoError(t, err)
+	zdata, _, err := zc.Get("/zookeeper/config")
+	require.NoError(t, err)
+	require.Equal(t, string(zdata), string(data), "the same /zookeeper/config as the ZooKeeper leader")
+	require.Equal(t, "follower", mode(t, ours.addr), "zabkeeper still follows")
+
+	// The new configuration is the leader and zabkeeper: every write now
+	// needs zabkeeper's ACK, both ways.
+	mustCreate(t, zc, "/after-zk", []byte("z"), 0)
+	readEventually(t, oc, "/after-zk", []byte("z"))
+	mustCreate(t, oc, "/after-ours", []byte("o"), 0)
+	readEventually(t, zc, "/after-ours", []byte("o"))
+	other.Stop()
+	mustCreate(t, zc, "/without-the-removed", nil, 0)
+	readEventually(t, oc, "/without-the-removed", nil)
+	require.Equal(t, "follower", mode(t, ours.addr))
+	requireCleanZooKeeperLog(t, leader, 0)
+}
+
+// TestReconfigZooKeeperFollowsZabkeeperLeader is the reverse: zabkeeper
+// (server 3, the highest id of the first two up) leads Apache ZooKeeper
+// 3.8 followers and commits a reconfig that removes one of them; the
+// other, a ZooKeeper follower, gets the PROPOSAL of the reconfig txn and
+// zabkeeper's COMMITANDACTIVATE, activates the new configuration and keeps
+// following, serving the same /zookeeper/config.
+func TestReconfigZooKeeperFollowsZabkeeperLeader(t *testing.T) {
+	e := newMixedEnsemble(t, 3)
+	e.extra = map[int]map[string]string{}
+	for id := 1; id <= 3; id++ {
+		e.extra[id] = map[string]string{"reconfigEnabled": "true", "DigestAuthenticationProvider.superDigest": superDigest}
+	}
+	cfg := e.zabkeeperConfig(t, 3, "", "")
+	cfg.Dynamic.ReconfigEnabled = true
+	cfg.SuperDigest = superDigest
+	ours := &member{id: 3, cfg: cfg}
+	ours.open(t)
+	ours.serve(t)
+	e.ours[3] = ours
+	z1 := e.startZooKeeper(t, 1)
+	pollUntil(t, "zabkeeper leads ZooKeeper 1", func() bool { return mode(t, ours.addr) == "leader" && zkMode(z1) == "follower" })
+	z2 := e.startZooKeeper(t, 2)
+	pollUntil(t, "ZooKeeper 2 follows", func() bool { return zkMode(z2) == "follower" })
+
+	oc := connectMixed(t, ours.addr)
+	mustCreate(t, oc, "/before", []byte("b"), 0)
+	zc := connectMixed(t, z2.Addr)
+	readEventually(t, zc, "/before", []byte("b"))
+
+	require.NoError(t, oc.AddAuth("digest", []byte("super:admin")))
+	st, err := oc.IncrementalReconfig(nil, []string{"1"}, -1)
+	require.NoError(t, err, "zabkeeper's reconfig needs ZooKeeper 2's ACK")
+	version := st.Mzxid
+	pollUntil(t, "ZooKeeper 2 serves the new configuration", func() bool {
+		if _, err := zc.Sync("/zookeeper/config"); err != nil {
+			return false
+		}
+		data, stat, err := zc.Get("/zookeeper/config")
+		return err == nil && stat.Mzxid == version && !strings.Contains(string(data), "server.1=")
+	})
+	data, _, err := oc.Get("/zookeeper/config")
+	require.NoError(t, err)
+	zdata, _, err := zc.Get("/zookeeper/config")
+	require.NoError(t, err)
+	require.Equal(t, string(data), string(zdata), "the same /zookeeper/config on both")
+	require.Equal(t, "follower", zkMode(z2))
+	require.Equal(t, "leader", mode(t, ours.addr))
+
+	z1.Stop()
+	mustCreate(t, oc, "/after-ours", []byte("o"), 0)
+	readEventually(t, zc, "/after-ours", []byte("o"))
+	mustCreate(t, zc, "/after-zk", []byte("z"), 0)
+	readEventually(t, oc, "/after-zk", []byte("z"))
+	requireCleanZooKeeperLog(t, z2, 0)
+}
