@@ -39,6 +39,9 @@ type qLink struct {
 	conn   net.Conn
 	closed bool
 	quiet  bool // closed by this side: no MsgLinkDown
+	// draining: this side moved on, but what is queued still goes out
+	// before the link closes (closeAfterFlush).
+	draining bool
 }
 
 // addLocked starts the qLink of c, a connection t.zk just opened, and
@@ -105,6 +108,30 @@ func (l *qLink) close(quiet bool) {
 	if c != nil {
 		_ = c.Close()
 	}
+}
+
+// closeAfterFlush ends the link quietly once the packets already queued
+// are written: a leader that steps down (a reconfig removed it, or it
+// handed over) has just queued the COMMITANDACTIVATE or TIMEOUTNOW its
+// learners act on, which closing at once would drop. The write deadline
+// bounds the wait for a peer that does not read.
+func (l *qLink) closeAfterFlush() {
+	l.mu.Lock()
+	if l.closed || l.conn == nil {
+		l.mu.Unlock()
+		l.close(true)
+		return
+	}
+	l.draining = true
+	l.mu.Unlock()
+	signal(l.wake)
+}
+
+// drained reports whether the link is draining (closeAfterFlush).
+func (l *qLink) drained() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.draining
 }
 
 // attach records the connection; false (c closed) if the link closed.
@@ -252,14 +279,40 @@ var errClosedEarly = errors.New("link closed before it connected")
 
 // ---- leader side ----
 
+// awaitLeading waits, up to initLimit·tickTime, until this server accepts
+// learners, and returns its role then. A learner that counted the votes
+// before this server did dials it a moment before it leads; ZooKeeper's
+// leader opens its quorum port only then, so the learner's connect is
+// refused and retried within initLimit. Here the port is always open, so
+// holding the connection for that window is the same contract; closing it
+// at once would look to the learner like a leader that failed.
+func (t *Transport) awaitLeading() (zab.Role, bool) {
+	deadline := time.Now().Add(time.Duration(t.cfg.InitLimit) * t.cfg.TickTime)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		t.mu.Lock()
+		role := t.zk.Role()
+		t.mu.Unlock()
+		if zklink.Accepts(role) {
+			return role, true
+		}
+		if time.Now().After(deadline) {
+			return role, false
+		}
+		select {
+		case <-tick.C:
+		case <-t.done:
+			return role, false
+		}
+	}
+}
+
 // serveLearner handles a connection to the quorum port: a learner that
 // sends FOLLOWERINFO or OBSERVERINFO first.
 func (t *Transport) serveLearner(c net.Conn) {
 	remote := c.RemoteAddr().String()
-	t.mu.Lock()
-	role := t.zk.Role()
-	t.mu.Unlock()
-	if !zklink.Accepts(role) {
+	if role, ok := t.awaitLeading(); !ok {
 		t.log.Info("refused learner connection: not leading", "remote", remote, "role", role)
 		return
 	}
@@ -386,6 +439,10 @@ func (t *Transport) writeLink(l *qLink, c net.Conn) error {
 					return err
 				}
 				continue
+			}
+			if l.drained() {
+				l.close(true)
+				return nil
 			}
 			select {
 			case <-l.wake:

@@ -245,7 +245,7 @@ func (t *Transport) SetRole(role zab.Role, leader int64) {
 		t.log.Debug("peer role", "role", role, "leader", leader)
 	}
 	for _, l := range closing {
-		l.close(true)
+		l.closeAfterFlush()
 	}
 }
 
