@@ -3,6 +3,7 @@ package disk_test
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -259,6 +260,13 @@ func TestReadZooKeeperSnapshots(t *testing.T) {
 				}
 				_, err = tree.ReadSnapshot(body, tree.Options{ExtendedTypes: true}, z)
 				_ = body.Close()
+				if errors.Is(err, tree.ErrMissingACL) && o.Path != snap.Path {
+					// ZooKeeper wrote its ACL cache before a node created
+					// with a new ACL while this fuzzy snapshot was written
+					// (ErrMissingACL): refused, not read wrong.
+					t.Logf("fuzzy snapshot refused: %v", err)
+					continue
+				}
 				require.NoError(t, err, o.Path)
 			}
 

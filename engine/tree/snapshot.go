@@ -62,6 +62,14 @@ const (
 // ErrBadSnapshot is wrapped by every ReadSnapshot error about the content.
 var ErrBadSnapshot = errors.New("tree: corrupt snapshot")
 
+// ErrMissingACL is wrapped, with ErrBadSnapshot, when a node refers to an
+// ACL the snapshot's ACL cache lacks. Apache ZooKeeper writes its ACL
+// cache before the nodes of a fuzzy snapshot, so a node created with a new
+// ACL list while the snapshot was written can refer to one the cache does
+// not hold. Such a snapshot is refused (ZooKeeper loads it and fails only
+// when the node's ACL is read).
+var ErrMissingACL = errors.New("node refers to an ACL the ACL cache lacks")
+
 // Snapshot is a consistent view of a Tree's znodes at one moment. It shares
 // the store's pages and arena with the Tree, which copies a page before
 // changing it and never changes arena bytes (store.go), so it may be
@@ -709,7 +717,7 @@ func (sr *snapReader) readSerialized(opts Options, zxid int64) (*LoadedSnapshot,
 		} else if ref, ok := refs[aclID]; ok {
 			n.meta = ref
 		} else {
-			return nil, nil, fmt.Errorf("%w: at offset %d: node %q refers to ACL %d, which the ACL cache lacks", ErrBadSnapshot, at, p, aclID)
+			return nil, nil, fmt.Errorf("%w: %w: at offset %d: node %q, ACL %d", ErrBadSnapshot, ErrMissingACL, at, p, aclID)
 		}
 		n.czxid = int64(binary.BigEndian.Uint64(stat[0:]))
 		n.mzxid = int64(binary.BigEndian.Uint64(stat[8:]))
