@@ -412,8 +412,16 @@ func runReconfigScript(t *testing.T, addr string, lines []string) ([]reconfigOut
 		if err == nil {
 			o.version, o.aversion, o.czxid, o.pzxid, o.ctime = st.Version, st.Aversion, st.Czxid, st.Pzxid, st.Ctime
 			o.dataLength, o.cversion, o.children = st.DataLength, st.Cversion, st.NumChildren
+			// A reconfig that removes the leader moves the followers to the
+			// designated one, and a server not serving drops its clients
+			// (ZooKeeper's too): go-zk then fails requests with
+			// ErrNoServer or ErrConnectionClosed until it reconnects.
 			data, now, gerr := admin.Get("/zookeeper/config")
-			require.NoError(t, gerr)
+			for deadline := time.Now().Add(30 * time.Second); (errors.Is(gerr, zk.ErrNoServer) || errors.Is(gerr, zk.ErrConnectionClosed)) && time.Now().Before(deadline); {
+				time.Sleep(50 * time.Millisecond)
+				data, now, gerr = admin.Get("/zookeeper/config")
+			}
+			require.NoError(t, gerr, "read /zookeeper/config after the reconfig")
 			o.mzxidIsNewVersion = st.Mzxid == now.Mzxid && strings.HasSuffix(string(data), fmt.Sprintf("version=%x", st.Mzxid))
 		}
 		out = append(out, o)
