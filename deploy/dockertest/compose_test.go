@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -133,16 +134,26 @@ func (e *ensemble) compose(args ...string) (string, error) {
 // network is the compose network the servers share.
 func (e *ensemble) network() string { return e.project + "_zk" }
 
-// up validates the compose file, starts the project and learns the
+// up validates the compose file, starts every service and learns the
 // container ids.
 func (e *ensemble) up() error {
 	if _, err := e.compose("config", "-q"); err != nil {
 		return err
 	}
-	if _, err := e.compose("up", "-d", "--no-build"); err != nil {
+	return e.upServices(e.members...)
+}
+
+// upServices starts the given members (compose up -d) and learns their
+// container ids.
+func (e *ensemble) upServices(ms ...*member) error {
+	args := []string{"up", "-d", "--no-build"}
+	for _, m := range ms {
+		args = append(args, m.service)
+	}
+	if _, err := e.compose(args...); err != nil {
 		return err
 	}
-	for _, m := range e.members {
+	for _, m := range ms {
 		id, err := e.compose("ps", "-q", m.service)
 		if err != nil {
 			return err
@@ -153,6 +164,28 @@ func (e *ensemble) up() error {
 		m.container = id
 	}
 	return nil
+}
+
+// stopAtEnd takes the project down when t ends, first saving every
+// server's log as logName among the test's artifacts when t failed or
+// -keep-logs asks, and logging their tails when it failed.
+func (e *ensemble) stopAtEnd(t *testing.T, logName string) {
+	t.Cleanup(func() {
+		if t.Failed() || *keepLogs {
+			if dir := artifactDir(t); dir != "" {
+				path := filepath.Join(dir, logName)
+				if err := os.WriteFile(path, []byte(e.logs("all")), 0o644); err == nil {
+					t.Logf("server logs: %s", path)
+				}
+			}
+		}
+		if t.Failed() {
+			t.Logf("server logs (tail):\n%s", e.logs("40"))
+		}
+		if err := e.down(); err != nil {
+			t.Errorf("docker-compose down: %v", err)
+		}
+	})
 }
 
 // logs returns every server's log, the last tail lines each ("all" for all).

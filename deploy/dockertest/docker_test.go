@@ -72,8 +72,10 @@ func (f *figures) add(format string, args ...any) {
 
 func ms(d time.Duration) string { return d.Round(10 * time.Millisecond).String() }
 
-// TestDockerEnsemble is the container test: see the package comment.
-func TestDockerEnsemble(t *testing.T) {
+// dockerTestRoot skips t unless ZABKEEPER_DOCKER_TEST=1, fails it
+// without a working Docker, and returns the module's root.
+func dockerTestRoot(t *testing.T) string {
+	t.Helper()
 	if os.Getenv("ZABKEEPER_DOCKER_TEST") != "1" {
 		t.Skip("container tests run with ZABKEEPER_DOCKER_TEST=1 (make docker-test)")
 	}
@@ -82,6 +84,12 @@ func TestDockerEnsemble(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return root
+}
+
+// TestDockerEnsemble is the container test: see the package comment.
+func TestDockerEnsemble(t *testing.T) {
+	root := dockerTestRoot(t)
 	var fig figures
 	defer func() {
 		t.Logf("figures:\n  %s", strings.Join(fig.lines, "\n  "))
@@ -105,22 +113,7 @@ func TestDockerEnsemble(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("compose project %s, client ports %v", e.project, e.addresses())
-	t.Cleanup(func() {
-		if t.Failed() || *keepLogs {
-			if dir := artifactDir(t); dir != "" {
-				path := filepath.Join(dir, "servers.log")
-				if err := os.WriteFile(path, []byte(e.logs("all")), 0o644); err == nil {
-					t.Logf("server logs: %s", path)
-				}
-			}
-		}
-		if t.Failed() {
-			t.Logf("server logs (tail):\n%s", e.logs("40"))
-		}
-		if err := e.down(); err != nil {
-			t.Errorf("docker-compose down: %v", err)
-		}
-	})
+	e.stopAtEnd(t, "servers.log")
 	if err := e.up(); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,29 +35,6 @@ func newScaleEnsemble(root, image string) (*ensemble, error) {
 	e.project = "zkscale" + hex.EncodeToString(b)
 	e.file = filepath.Join(root, "deploy", "compose", "scale", "docker-compose.yml")
 	return e, nil
-}
-
-// upServices starts the given members (compose up -d) and learns their
-// container ids.
-func (e *ensemble) upServices(ms ...*member) error {
-	args := []string{"up", "-d", "--no-build"}
-	for _, m := range ms {
-		args = append(args, m.service)
-	}
-	if _, err := e.compose(args...); err != nil {
-		return err
-	}
-	for _, m := range ms {
-		id, err := e.compose("ps", "-q", m.service)
-		if err != nil {
-			return err
-		}
-		if id == "" {
-			return fmt.Errorf("no container for %s", m.service)
-		}
-		m.container = id
-	}
-	return nil
 }
 
 // members reads the ensemble's configuration through any of ms.
@@ -114,14 +90,7 @@ func reconfigSupport(m *member) (string, error) {
 // carry out reconfig: against a build that answers reconfig with
 // ReconfigDisabled or Unimplemented it skips, saying so.
 func TestDockerScale(t *testing.T) {
-	if os.Getenv("ZABKEEPER_DOCKER_TEST") != "1" {
-		t.Skip("container tests run with ZABKEEPER_DOCKER_TEST=1 (make docker-test)")
-	}
-	requireDocker(t)
-	root, err := moduleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := dockerTestRoot(t)
 	var fig figures
 	defer func() { t.Logf("figures:\n  %s", strings.Join(fig.lines, "\n  ")) }()
 	if !*noBuild {
@@ -134,22 +103,7 @@ func TestDockerScale(t *testing.T) {
 		t.Fatal(err)
 	}
 	initial, added := e.members[:3], e.members[3:]
-	t.Cleanup(func() {
-		if t.Failed() || *keepLogs {
-			if dir := artifactDir(t); dir != "" {
-				path := filepath.Join(dir, "scale-servers.log")
-				if err := os.WriteFile(path, []byte(e.logs("all")), 0o644); err == nil {
-					t.Logf("server logs: %s", path)
-				}
-			}
-		}
-		if t.Failed() {
-			t.Logf("server logs (tail):\n%s", e.logs("40"))
-		}
-		if err := e.down(); err != nil {
-			t.Errorf("docker-compose down: %v", err)
-		}
-	})
+	e.stopAtEnd(t, "scale-servers.log")
 	if _, err := e.compose("config", "-q"); err != nil {
 		t.Fatal(err)
 	}
