@@ -233,7 +233,8 @@ func (c *curatorReconfig) write(path, data string) {
 // to the ensemble's client addresses. Through Curator's reconfig API a
 // fourth server joins and a follower leaves in one reconfig; getConfig with
 // a watcher and a Stat reads the new configuration, and the tracker's
-// string names exactly the new members. The removed server and then server
+// string names exactly the new members (the joiner's client part a port
+// alone, as ZooKeeper's documentation writes it). The removed server and then server
 // 1 stop, and Curator carries its session to a server it only knows from
 // the tracker and writes and reads there. A stale fromConfig fails with
 // ZooKeeper's KeeperException.BadVersionException through Curator, a
@@ -263,15 +264,21 @@ func TestReconfigCurator(t *testing.T) {
 		removed, kept = 3, 2
 	}
 	e.start(4, []int{1, 2, 3, 4})
-	c1 := cur.config(fmt.Sprintf("reconfig %x join %s leave %d", c0.mzxid, e.line(4, "participant"), removed))
+	// Its client part is a port alone, as ZooKeeper's documentation writes
+	// it: /zookeeper/config says 0.0.0.0, for which the tracker takes the
+	// host of the quorum address.
+	p4 := e.ports[3*3:]
+	join4 := fmt.Sprintf("server.4=127.0.0.1:%d:%d:participant;%d", p4[0], p4[1], p4[2])
+	c1 := cur.config(fmt.Sprintf("reconfig %x join %s leave %d", c0.mzxid, join4, removed))
 	require.Greater(t, c1.mzxid, c0.mzxid)
 	require.Equal(t, int32(-1), c1.version)
 	want := make([]string, 0, 4)
-	for _, id := range []int{1, 2, 3, 4} {
+	for _, id := range []int{1, 2, 3} {
 		if id != removed {
 			want = append(want, e.line(id, "participant"))
 		}
 	}
+	want = append(want, fmt.Sprintf("server.4=127.0.0.1:%d:%d:participant;0.0.0.0:%d", p4[0], p4[1], p4[2]))
 	require.Equal(t, strings.Join(want, "\n")+fmt.Sprintf("\nversion=%x", c1.mzxid), c1.data)
 	select {
 	case w := <-cur.watches:
