@@ -400,7 +400,7 @@ func (n *Node) restoreConfig() {
 }
 
 // Configs returns the active configuration and the pending one, if any
-// (for the simulator's checks).
+// (for the simulator's checks, and mntr's synced followers).
 func (n *Node) Configs() (active zab.Membership, pending *zab.Membership) {
 	active = n.zab.ActiveConfig()
 	if p, ok := n.zab.PendingConfig(); ok {

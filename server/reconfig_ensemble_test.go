@@ -61,7 +61,7 @@ func (e *reconfigEnsemble) start(id int, members []int) {
 	require.NoError(t, os.WriteFile(filepath.Join(data, "myid"), []byte(strconv.Itoa(id)), 0o644))
 	var b strings.Builder
 	fmt.Fprintf(&b, "tickTime=200\ninitLimit=20\nsyncLimit=10\ndataDir=%s\nreconfigEnabled=true\n", data)
-	fmt.Fprintf(&b, "DigestAuthenticationProvider.superDigest=%s\n4lw.commands.whitelist=srvr,conf,ruok\n", superDigest)
+	fmt.Fprintf(&b, "DigestAuthenticationProvider.superDigest=%s\n4lw.commands.whitelist=srvr,conf,ruok,mntr\n", superDigest)
 	if e.peerProtocol != "" {
 		fmt.Fprintf(&b, "zabkeeper.peerProtocol=%s\n", e.peerProtocol)
 	}
@@ -222,6 +222,7 @@ func TestReconfigEnsembleGoZk(t *testing.T) {
 		e.line(3, "participant"), e.line(4, "participant"), v1), data)
 	e.waitMode(4, "follower")
 	w.waitProgress(t, 10)
+	waitMntr(t, e.addr(leader.id), "zk_quorum_size\t3\n", "zk_synced_followers\t3\n", "zk_synced_observers\t0\n")
 	for id := 1; id <= 3; id++ {
 		cfg, err := os.ReadFile(filepath.Join(e.dirs[id], "zoo.cfg"))
 		require.NoError(t, err)
@@ -243,6 +244,7 @@ func TestReconfigEnsembleGoZk(t *testing.T) {
 	e.waitConfig([]int{1, 2, 3, 4}, st.Mzxid)
 	e.waitMode(obs, "observer")
 	w.waitProgress(t, 10)
+	waitMntr(t, e.addr(leader.id), "zk_quorum_size\t2\n", "zk_synced_followers\t2\n", "zk_synced_observers\t1\n")
 	st, err = admin.IncrementalReconfig([]string{e.line(obs, "participant")}, nil, -1)
 	require.NoError(t, err)
 	e.waitConfig([]int{1, 2, 3, 4}, st.Mzxid)
@@ -275,6 +277,30 @@ func TestReconfigEnsembleGoZk(t *testing.T) {
 		c.Close()
 	}
 	require.False(t, errors.Is(err, zk.ErrClosing))
+}
+
+// waitMntr waits until the leader at addr reports each of the mntr lines
+// in want: after a reconfig, its quorum size and synced followers and
+// observers count the configuration in force, as ZooKeeper's (from its
+// current QuorumVerifier), not the one the server started with.
+func waitMntr(t *testing.T, addr string, want ...string) {
+	t.Helper()
+	var out string
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		out = fourLetter(t, addr, "mntr")
+		missing := false
+		for _, w := range want {
+			missing = missing || !strings.Contains(out, w)
+		}
+		if !missing {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mntr at %s lacks %q after %v:\n%s", addr, want, waitTimeout, out)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // TestReconfigRemovesTheLeader: a reconfig that removes the leader hands

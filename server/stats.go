@@ -128,6 +128,12 @@ func (s *Server) serverInfo(word string) ServerInfo {
 	}
 	if voters, _ := s.cfg.ensemble(); len(voters) > 0 {
 		st := s.node.Status()
+		// The configuration in force, which a reconfig changes from the
+		// one the server started with: ZooKeeper counts from its current
+		// QuorumVerifier too.
+		if active, _ := s.node.Configs(); len(active.Voters) > 0 {
+			voters = active.Voters
+		}
 		info.Epoch, info.QuorumSize = st.Epoch, len(voters)/2+1
 		if st.Role == zab.Leading {
 			info.Learners = len(st.Followers)
