@@ -326,7 +326,7 @@ func TestAdminProbesThroughEnsembleStates(t *testing.T) {
 			for _, name := range zkLeaderPrometheusNames {
 				require.Contains(t, fams, name)
 			}
-			require.Equal(t, 2.0, gauge(t, fams, "quorum_size"))
+			require.Equal(t, 3.0, gauge(t, fams, "quorum_size"), "the voters, as ZooKeeper counts them")
 			require.Equal(t, 2.0, gauge(t, fams, "learners"))
 			syncs := gauge0(fams, "diff_count") + gauge0(fams, "snap_count") + gauge0(fams, "trunc_count")
 			require.GreaterOrEqual(t, syncs, 2.0, "one sync per follower at least")

@@ -156,7 +156,7 @@ func TestEnsembleReplicatesThroughFollowers(t *testing.T) {
 	ms := startEnsemble(t, 3)
 	leader := waitServing(t, ms)
 	mntr := fourLetter(t, leader.addr, "mntr")
-	for _, want := range []string{"zk_server_state\tleader\n", "zk_quorum_size\t2\n", "zk_synced_followers\t2\n", "zk_learners\t2\n", "zk_outstanding_proposals\t0\n"} {
+	for _, want := range []string{"zk_server_state\tleader\n", "zk_quorum_size\t3\n", "zk_synced_followers\t2\n", "zk_learners\t2\n", "zk_outstanding_proposals\t0\n"} {
 		require.Contains(t, mntr, want)
 	}
 	for _, m := range ms {

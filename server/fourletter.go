@@ -198,7 +198,9 @@ type ServerInfo struct {
 	// Uptime is how long the server has been running (mntr zk_uptime).
 	Uptime time.Duration
 	// Epoch is the epoch being led or followed and QuorumSize the number of
-	// voters a quorum needs (0 when standalone); mntr reports both.
+	// voters in the configuration in force (0 when standalone): ZooKeeper's
+	// QuorumPeer.getQuorumSize, the size of its voting view, not a
+	// majority; mntr reports both.
 	Epoch      int64
 	QuorumSize int
 	// Learners, SyncedFollowers, SyncedObservers and PendingSyncs are

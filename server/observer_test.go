@@ -21,7 +21,7 @@ func TestEnsembleObserverServesAndNeverVotes(t *testing.T) {
 	require.Equal(t, "observer", mode(t, obs.addr))
 	require.NotEqual(t, obs, leader)
 	require.Contains(t, fourLetter(t, leader.addr, "mntr"), "zk_synced_observers\t1\n")
-	require.Contains(t, fourLetter(t, leader.addr, "mntr"), "zk_quorum_size\t2\n", "the observer does not count")
+	require.Contains(t, fourLetter(t, leader.addr, "mntr"), "zk_quorum_size\t3\n", "the observer does not count")
 
 	oc := connect(t, obs.addr)
 	mustCreate(t, oc, "/via-observer", []byte("o"), 0)

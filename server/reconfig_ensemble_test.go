@@ -222,7 +222,7 @@ func TestReconfigEnsembleGoZk(t *testing.T) {
 		e.line(3, "participant"), e.line(4, "participant"), v1), data)
 	e.waitMode(4, "follower")
 	w.waitProgress(t, 10)
-	waitMntr(t, e.addr(leader.id), "zk_quorum_size\t3\n", "zk_synced_followers\t3\n", "zk_synced_observers\t0\n")
+	waitMntr(t, e.addr(leader.id), "zk_quorum_size\t4\n", "zk_synced_followers\t3\n", "zk_synced_observers\t0\n")
 	for id := 1; id <= 3; id++ {
 		cfg, err := os.ReadFile(filepath.Join(e.dirs[id], "zoo.cfg"))
 		require.NoError(t, err)
@@ -244,7 +244,7 @@ func TestReconfigEnsembleGoZk(t *testing.T) {
 	e.waitConfig([]int{1, 2, 3, 4}, st.Mzxid)
 	e.waitMode(obs, "observer")
 	w.waitProgress(t, 10)
-	waitMntr(t, e.addr(leader.id), "zk_quorum_size\t2\n", "zk_synced_followers\t2\n", "zk_synced_observers\t1\n")
+	waitMntr(t, e.addr(leader.id), "zk_quorum_size\t3\n", "zk_synced_followers\t2\n", "zk_synced_observers\t1\n")
 	st, err = admin.IncrementalReconfig([]string{e.line(obs, "participant")}, nil, -1)
 	require.NoError(t, err)
 	e.waitConfig([]int{1, 2, 3, 4}, st.Mzxid)

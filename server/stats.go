@@ -134,7 +134,7 @@ func (s *Server) serverInfo(word string) ServerInfo {
 		if active, _ := s.node.Configs(); len(active.Voters) > 0 {
 			voters = active.Voters
 		}
-		info.Epoch, info.QuorumSize = st.Epoch, len(voters)/2+1
+		info.Epoch, info.QuorumSize = st.Epoch, len(voters)
 		if st.Role == zab.Leading {
 			info.Learners = len(st.Followers)
 			info.OutstandingProposals = st.Outstanding
