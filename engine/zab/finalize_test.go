@@ -170,3 +170,34 @@ func TestLeadsOnFollowingVotesOfItsRound(t *testing.T) {
 	}
 	require.Equal(t, Looking, q.Status().Role)
 }
+
+// A FOLLOWERINFO kept while looking is forgotten when its link breaks: the
+// learner's next link brings its own, and leading on both sent two
+// LEADERINFOs down that link, which the learner drops as malformed (a
+// ZooKeeper learner too), so the new leader waited initLimit for a quorum
+// (TestNativeEnsembleFaults, 20 s more after a partition healed).
+func TestStaleFollowerInfoIsForgottenWithItsLink(t *testing.T) {
+	p := NewPeer(Config{ID: 3, Voters: []int64{1, 3}, ElectionTicks: 100, FinalizeTicks: 3}, Initial{}, &testApp{})
+	p.Ready()
+	p.Advance()
+	round := p.currentVote().Round
+	leaderInfos := 0
+	drain := func() {
+		rd := p.Ready()
+		p.Advance()
+		for _, m := range msgsOf(rd, MsgLeaderInfo) {
+			if m.To == 1 {
+				leaderInfos++
+			}
+		}
+	}
+	info := Message{Type: MsgFollowerInfo, From: 1, To: 3}
+	p.Step(info) // its first link, while 3 still looks
+	p.Step(Message{Type: MsgLinkDown, From: 1, To: 3})
+	p.Step(Message{Type: MsgNotification, From: 1, To: 3, Vote: Vote{Leader: 3, Round: round, State: Looking}})
+	require.Equal(t, Leading, p.Status().Role)
+	drain()
+	p.Step(info) // the next link's
+	drain()
+	require.Equal(t, 1, leaderInfos, "one LEADERINFO for the learner's one live link")
+}
