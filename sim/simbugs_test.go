@@ -26,7 +26,7 @@ var plantedBugSeeds = map[bugs.Bug]uint64{
 	bugs.ReuseEpoch:                      1,
 	bugs.EphemeralSurvivesExpiry:         53,
 	bugs.ReadBeforeLastZxid:              1,
-	bugs.SyncWithoutQuorum:               33,
+	bugs.SyncWithoutQuorum:               37,
 	bugs.EstablishWithoutNewLeaderQuorum: 1,
 	bugs.LeaderSkipsEpochPersist:         1,
 	bugs.FollowerDropsWatchEvents:        1,

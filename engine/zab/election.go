@@ -288,17 +288,33 @@ func (p *Peer) stepNotification(m Message) {
 	p.elec.out[from] = n
 	if p.joinAgrees(n) && p.leaderConfirmed(n) {
 		p.elec.round = max(p.elec.round, n.Round)
+		if n.Leader == p.id {
+			// Its own proposal (joinAgrees counted it), not the
+			// follower's copy of it.
+			p.decide(p.elec.vote)
+			return
+		}
 		p.decide(n)
 	}
 }
 
 // leaderConfirmed is ZooKeeper's checkLeader for servers out of election:
 // a vote for another server counts only if that server itself says it
-// leads, in the same epoch. A vote for this server never does: a server
-// that is looking does not lead on others' word.
+// leads, in the same epoch. A vote for this server counts only from this
+// server's own round: voters that decided for it in the round it is
+// looking in are the round's quorum, whatever state they announce now
+// ("if everyone else thinks I'm the leader, I must be the leader").
+// Without that, a voter whose looking notification for it was replaced,
+// before it went out, by its FOLLOWING answer to a later notification
+// (election links keep only the newest unsent notification, ZooKeeper's
+// send queue of one included) was never counted: this server kept looking
+// while its follower waited initLimit·tickTime on the quorum port, then
+// went looking itself (20 s lost, often 40, after a partition healed).
+// A FOLLOWING vote of an older round, say from before this server
+// restarted, still never makes it lead, nor one while it proposes another.
 func (p *Peer) leaderConfirmed(v Vote) bool {
 	if v.Leader == p.id {
-		return false
+		return v.Round == p.elec.round && p.role == Looking && p.elec.vote.Leader == p.id
 	}
 	w, ok := p.elec.out[v.Leader]
 	return ok && w.State == Leading && sameLeader(w, v)

@@ -119,3 +119,85 @@ func TestNotificationsAnsweredAtOnce(t *testing.T) {
 		require.Equal(t, []Vote{{Leader: 3, Round: 2, State: Following}}, votesTo(rd, from))
 	}
 }
+
+// A looking voter leads on the FOLLOWING votes of its own round that name
+// it, as ZooKeeper's checkLeader lets it ("if everyone else thinks I'm the
+// leader, I must be the leader"). The voter that decided for it may never
+// send it the looking notification: an election link keeps only the newest
+// notification not yet written, and that voter's FOLLOWING answer to a
+// second notification replaces it (the partition of
+// faults/interop's TestNativeEnsembleFaults healing, when both sides'
+// notifications arrive at once). Without the rule this server kept looking
+// until its follower gave up on the quorum port, initLimit·tickTime later.
+func TestLeadsOnFollowingVotesOfItsRound(t *testing.T) {
+	cfg := Config{ID: 3, Voters: []int64{1, 3}, Observers: []int64{2}, ElectionTicks: 100, FinalizeTicks: 3}
+	following := func(round int64) Message {
+		return Message{Type: MsgNotification, From: 1, To: 3, Vote: Vote{Leader: 3, Round: round, State: Following}}
+	}
+	p := NewPeer(cfg, Initial{}, &testApp{})
+	p.Ready()
+	p.Advance()
+	round := p.currentVote().Round
+	// Server 1 proposed itself in this round (its notification before the
+	// heal), then decided for 3 and answered as a follower.
+	p.Step(Message{Type: MsgNotification, From: 1, To: 3, Vote: Vote{Leader: 1, Round: round, State: Looking}})
+	require.Equal(t, Looking, p.Status().Role)
+	p.Step(following(round))
+	require.Equal(t, Leading, p.Status().Role, "server 1 follows 3 in 3's round: 3 leads")
+	require.Equal(t, int64(3), p.Status().Leader)
+
+	// Of another round, the same vote is no quorum for it.
+	for _, r := range []int64{round - 1, round + 1} {
+		q := NewPeer(cfg, Initial{}, &testApp{})
+		q.Ready()
+		q.Advance()
+		q.Step(following(r))
+		for range 5 {
+			q.Tick()
+		}
+		require.Equal(t, Looking, q.Status().Role, "a FOLLOWING vote of round %d (own %d)", r, round)
+	}
+
+	// Nor while it proposes another server (nor does it follow that one
+	// on votes for itself).
+	q := NewPeer(Config{ID: 3, Voters: []int64{1, 3, 4}, ElectionTicks: 100, FinalizeTicks: 3}, Initial{}, &testApp{})
+	q.Ready()
+	q.Advance()
+	r := q.currentVote().Round
+	q.Step(Message{Type: MsgNotification, From: 4, To: 3, Vote: Vote{Leader: 4, Zxid: 5, Round: r, State: Looking}})
+	for _, from := range []int64{1, 4} {
+		q.Step(Message{Type: MsgNotification, From: from, To: 3, Vote: Vote{Leader: 3, Round: r, State: Following}})
+	}
+	require.Equal(t, Looking, q.Status().Role)
+}
+
+// A FOLLOWERINFO kept while looking is forgotten when its link breaks: the
+// learner's next link brings its own, and leading on both sent two
+// LEADERINFOs down that link, which the learner drops as malformed (a
+// ZooKeeper learner too), so the new leader waited initLimit for a quorum
+// (TestNativeEnsembleFaults, 20 s more after a partition healed).
+func TestStaleFollowerInfoIsForgottenWithItsLink(t *testing.T) {
+	p := NewPeer(Config{ID: 3, Voters: []int64{1, 3}, ElectionTicks: 100, FinalizeTicks: 3}, Initial{}, &testApp{})
+	p.Ready()
+	p.Advance()
+	round := p.currentVote().Round
+	leaderInfos := 0
+	drain := func() {
+		rd := p.Ready()
+		p.Advance()
+		for _, m := range msgsOf(rd, MsgLeaderInfo) {
+			if m.To == 1 {
+				leaderInfos++
+			}
+		}
+	}
+	info := Message{Type: MsgFollowerInfo, From: 1, To: 3}
+	p.Step(info) // its first link, while 3 still looks
+	p.Step(Message{Type: MsgLinkDown, From: 1, To: 3})
+	p.Step(Message{Type: MsgNotification, From: 1, To: 3, Vote: Vote{Leader: 3, Round: round, State: Looking}})
+	require.Equal(t, Leading, p.Status().Role)
+	drain()
+	p.Step(info) // the next link's
+	drain()
+	require.Equal(t, 1, leaderInfos, "one LEADERINFO for the learner's one live link")
+}

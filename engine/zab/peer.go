@@ -226,6 +226,12 @@ func (p *Peer) Step(m Message) {
 	}
 	if m.Type == MsgLinkDown {
 		p.down[m.From] = true
+		// A FOLLOWERINFO kept from the link that broke is stale: led
+		// on, it would answer with a LEADERINFO on the learner's next
+		// link, which brings its own FOLLOWERINFO and gets a second one
+		// (a learner, ZooKeeper's too, drops a link with two), and the
+		// leader waits initLimit for a quorum that left.
+		delete(p.pendingInfo, m.From)
 	} else if p.down[m.From] {
 		delete(p.down, m.From)
 	}

@@ -9,6 +9,9 @@
 // length-prefixed frames (quorum.ReadFrame/WriteFrame), newest first: a
 // queued notification not yet written is replaced by a newer one, and a new
 // connection starts with the last one sent, as ZooKeeper's SendWorker does.
+// So a voter's looking notification can be replaced by the FOLLOWING answer
+// it gives a moment later: the engine counts that answer in the round, as
+// ZooKeeper's checkLeader does (engine/zab's leaderConfirmed).
 //
 // Quorum port (quorum.go, ZooKeeper's Learner and LearnerHandler): the
 // learner dials its leader when its engine starts following or observing it
