@@ -206,6 +206,7 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 			t.Fatal(err)
 		}
 		t.Cleanup(op.conn.Close)
+		art.op = op
 	}
 	var idle *idler
 	if slices.Contains(kinds, faultIdle) {

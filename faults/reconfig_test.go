@@ -236,6 +236,7 @@ func (c *cluster) viewMembers(st []nodeStatus, m ensembleConfig) ensembleView {
 		return v
 	}
 	l := st[v.leader]
+	v.modes = append(v.modes, fmt.Sprintf("leader epoch %d synced %d, epochs %v", l.epoch, l.synced, epochsOf(st)))
 	voters := m.voters()
 	observing := 0
 	for id, role := range m.roles {
@@ -254,6 +255,14 @@ func (c *cluster) viewMembers(st []nodeStatus, m ensembleConfig) ensembleView {
 	v.quorum = v.followers >= need && l.synced >= need
 	v.allSynced = v.followers == len(voters)-1 && l.synced >= len(voters)-1 && observing == len(m.roles)-len(voters)
 	return v
+}
+
+func epochsOf(st []nodeStatus) []int64 {
+	out := make([]int64, len(st))
+	for i, s := range st {
+		out[i] = s.epoch
+	}
+	return out
 }
 
 // faultSet returns the servers faults may pick (every one, or the members
@@ -342,6 +351,12 @@ func checkReconfigLog(ops []reconfigOp, reads []configRead) []string {
 		}
 	}
 	for _, op := range ops {
+		wantMembers := 0
+		for _, role := range op.want {
+			if role != "" {
+				wantMembers++
+			}
+		}
 		switch op.code {
 		case "OK", "BadVersion", "NewConfigNoQuorum", "ReconfigInProgress", "unknown":
 		default:
@@ -350,6 +365,7 @@ func checkReconfigLog(ops []reconfigOp, reads []configRead) []string {
 		if op.code != "OK" {
 			continue
 		}
+		shown := false
 		for i, r := range reads {
 			if r.call <= op.ret {
 				continue
@@ -357,13 +373,14 @@ func checkReconfigLog(ops []reconfigOp, reads []configRead) []string {
 			if r.config.version < op.zxid {
 				out = append(out, fmt.Sprintf("reconfig %s acknowledged, but read %d (started after) has version %x", op, i, r.config.version))
 			}
-			if r.config.version == op.zxid {
+			if r.config.version == op.zxid && !shown {
+				shown = true
 				for id, role := range op.want {
 					if got := r.config.roles[id]; got != role {
 						out = append(out, fmt.Sprintf("reconfig %s acknowledged, but its configuration %s has s%d as %q, asked %q", op, r.config, id, got, role))
 					}
 				}
-				if !op.incremental && len(r.config.roles) != len(op.want) {
+				if !op.incremental && len(r.config.roles) != wantMembers {
 					out = append(out, fmt.Sprintf("reconfig %s acknowledged, but its configuration %s has other members", op, r.config))
 				}
 			}
@@ -645,6 +662,32 @@ func (o *operator) String() string {
 		s += "\n  " + n
 	}
 	return s
+}
+
+// dump lists the operator's reconfigs and reads by call time.
+func (o *operator) dump() string {
+	o.log.mu.Lock()
+	defer o.log.mu.Unlock()
+	type line struct {
+		at int64
+		s  string
+	}
+	var ls []line
+	for _, op := range o.log.ops {
+		ls = append(ls, line{op.call, "reconfig " + op.String()})
+	}
+	for _, r := range o.log.reads {
+		ls = append(ls, line{r.call, fmt.Sprintf("read [%d,%d] mzxid %#x: %s", r.call, r.ret, r.mzxid, r.config)})
+	}
+	sort.SliceStable(ls, func(i, j int) bool { return ls[i].at < ls[j].at })
+	var b strings.Builder
+	for _, l := range ls {
+		b.WriteString(l.s + "\n")
+	}
+	for _, n := range o.notes {
+		b.WriteString("note: " + n + "\n")
+	}
+	return b.String()
 }
 
 // treeNode is what the convergence check compares of one znode.
