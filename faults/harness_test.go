@@ -68,8 +68,18 @@ func TestFaultsLinearizable(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range sizes {
-		t.Run(fmt.Sprintf("servers=%d", n), func(t *testing.T) { runFaults(t, n, runOptions{seed: *faultsSeed}) })
+		t.Run(fmt.Sprintf("servers=%d", n), func(t *testing.T) { runFaults(t, n, runOptions{seed: *faultsSeed, reconfig: *faultsReconfig}) })
 	}
+}
+
+// TestFaultsReconfig is TestFaultsLinearizable's run of three servers
+// with reconfigs (-faults.reconfig, reconfig_test.go): the short one of
+// go test ./faults; make faults-reconfig runs it longer.
+func TestFaultsReconfig(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a real ensemble under faults and reconfigs")
+	}
+	runFaults(t, 3, runOptions{seed: *faultsSeed, reconfig: true})
 }
 
 // runOptions say how one run goes.
@@ -83,6 +93,8 @@ type runOptions struct {
 	// ensemble does not come back ends the fault phase (the checks still
 	// run on the history recorded so far).
 	bug string
+	// reconfig issues reconfigs while the faults run (-faults.reconfig).
+	reconfig bool
 }
 
 // outcome is what one run found.
@@ -136,7 +148,7 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 	if *faultsBinary != "" {
 		replay += fmt.Sprintf(" -faults.binary=%s", *faultsBinary)
 	}
-	if *faultsReconfig {
+	if o.reconfig {
 		replay += fmt.Sprintf(" -faults.reconfig -faults.spares=%d", *faultsSpares)
 	}
 	t.Logf("servers %d, seed %d, fault phase %v, %d workers; replay the same choices: %s", n, seed, *faultsDuration, *faultsWorkers, replay)
@@ -148,7 +160,7 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 	res := outcome{seed: seed, replay: replay}
 
 	var c *cluster
-	if *faultsReconfig {
+	if o.reconfig {
 		tm := fastTiming
 		tm.reconfig, tm.spares = true, *faultsSpares
 		c = startClusterTimed(t, n, o.bug, tm)

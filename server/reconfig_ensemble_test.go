@@ -61,7 +61,7 @@ func (e *reconfigEnsemble) start(id int, members []int) {
 	require.NoError(t, os.WriteFile(filepath.Join(data, "myid"), []byte(strconv.Itoa(id)), 0o644))
 	var b strings.Builder
 	fmt.Fprintf(&b, "tickTime=200\ninitLimit=20\nsyncLimit=10\ndataDir=%s\nreconfigEnabled=true\n", data)
-	fmt.Fprintf(&b, "DigestAuthenticationProvider.superDigest=%s\n4lw.commands.whitelist=srvr,conf,ruok\n", superDigest)
+	fmt.Fprintf(&b, "DigestAuthenticationProvider.superDigest=%s\n4lw.commands.whitelist=srvr,conf,ruok,mntr\n", superDigest)
 	if e.peerProtocol != "" {
 		fmt.Fprintf(&b, "zabkeeper.peerProtocol=%s\n", e.peerProtocol)
 	}
@@ -222,6 +222,12 @@ func TestReconfigEnsembleGoZk(t *testing.T) {
 		e.line(3, "participant"), e.line(4, "participant"), v1), data)
 	e.waitMode(4, "follower")
 	w.waitProgress(t, 10)
+	// The leader's mntr counts against the configuration in force: four
+	// voters, a quorum of three, three synced followers.
+	waitFor(t, "mntr of the leader with four voters", func() bool {
+		out := fourLetter(t, e.addr(leader.id), "mntr")
+		return strings.Contains(out, "zk_quorum_size\t3\n") && strings.Contains(out, "zk_synced_followers\t3\n")
+	})
 	for id := 1; id <= 3; id++ {
 		cfg, err := os.ReadFile(filepath.Join(e.dirs[id], "zoo.cfg"))
 		require.NoError(t, err)

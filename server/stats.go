@@ -127,6 +127,12 @@ func (s *Server) serverInfo(word string) ServerInfo {
 		info.DuplicateIDs = s.zkPeers.DuplicateIDs()
 	}
 	if voters, _ := s.cfg.ensemble(); len(voters) > 0 {
+		// The configuration in force, which a reconfig may have changed
+		// since the start (ZooKeeper's mntr counts against its current
+		// QuorumVerifier).
+		if active, _ := s.node.Configs(); len(active.Voters) > 0 {
+			voters = active.Voters
+		}
 		st := s.node.Status()
 		info.Epoch, info.QuorumSize = st.Epoch, len(voters)/2+1
 		if st.Role == zab.Leading {
