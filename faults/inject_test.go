@@ -207,12 +207,14 @@ func (c *cluster) inject(rng *rand.Rand, kind string) (faultRecord, error) {
 	members, voters := c.faultSet()
 	minority := max((len(voters)-1)/2, 1)
 	r := faultRecord{kind: kind, start: time.Now(), before: lead + 1}
+	defer c.releaseAll()
 	var extra func([]nodeStatus, ensembleView) bool
 	var err error
 	switch kind {
 	case faultKill:
 		victims := c.pick(rng, members, 1+rng.IntN(minority), lead, 0.5)
 		r.targets, r.hold = c.ids(victims), between(rng, 500*time.Millisecond, 2500*time.Millisecond)
+		c.claim(victims)
 		c.killAll(victims)
 		time.Sleep(r.hold)
 		err = c.spawnAll(victims)
@@ -220,6 +222,7 @@ func (c *cluster) inject(rng *rand.Rand, kind string) (faultRecord, error) {
 	case faultKillMajority:
 		victims := c.pick(rng, voters, len(voters)/2+1, lead, 0.5)
 		r.targets, r.hold = c.ids(victims), between(rng, 300*time.Millisecond, 1500*time.Millisecond)
+		c.claim(victims)
 		c.killAll(victims)
 		time.Sleep(r.hold)
 		err = c.spawnAll(victims)
@@ -229,6 +232,7 @@ func (c *cluster) inject(rng *rand.Rand, kind string) (faultRecord, error) {
 		// the hold is above it about 40% of the time, forcing an election.
 		victims := c.pick(rng, members, 1+rng.IntN(minority), lead, 1)
 		r.targets, r.hold = c.ids(victims), between(rng, time.Second, 3500*time.Millisecond)
+		c.claim(victims)
 		for _, i := range victims {
 			if e := c.nodes[i].signal(syscall.SIGSTOP); e != nil && err == nil {
 				err = e
@@ -280,6 +284,7 @@ func (c *cluster) inject(rng *rand.Rand, kind string) (faultRecord, error) {
 		// with every committed txn, and no other fault runs until the
 		// wiped server is back in sync.
 		f := c.pick(rng, members, 1, lead, 0)[0]
+		c.claim([]int{f})
 		nd := c.nodes[f]
 		r.targets, r.hold = []int{nd.id}, between(rng, 300*time.Millisecond, 1500*time.Millisecond)
 		nd.kill()

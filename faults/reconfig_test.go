@@ -150,6 +150,49 @@ type reconfigState struct {
 	// pause is held (read) by the operator around each reconfig and
 	// (write) by a wipe, which needs the members to stay put.
 	pause sync.RWMutex
+	// procMu guards busy, the servers (indices) the fault under way
+	// holds: the operator starts or stops none of them, else a server a
+	// fault killed and one the operator started for a reconfig would run
+	// twice.
+	procMu sync.Mutex
+	busy   map[int]bool
+}
+
+// claim marks idx as held by the fault under way (reconfig mode only).
+func (c *cluster) claim(idx []int) {
+	if c.rc == nil {
+		return
+	}
+	c.rc.procMu.Lock()
+	defer c.rc.procMu.Unlock()
+	if c.rc.busy == nil {
+		c.rc.busy = map[int]bool{}
+	}
+	for _, i := range idx {
+		c.rc.busy[i] = true
+	}
+}
+
+// releaseAll ends the fault's hold on every server.
+func (c *cluster) releaseAll() {
+	if c.rc == nil {
+		return
+	}
+	c.rc.procMu.Lock()
+	defer c.rc.procMu.Unlock()
+	clear(c.rc.busy)
+}
+
+// withFree runs f with server idx's process out of the faults' reach, and
+// reports false (without running it) when a fault holds it.
+func (c *cluster) withFree(idx int, f func()) bool {
+	c.rc.procMu.Lock()
+	defer c.rc.procMu.Unlock()
+	if c.rc.busy[idx] {
+		return false
+	}
+	f()
+	return true
 }
 
 func newReconfigState(voters int) *reconfigState {
@@ -526,7 +569,11 @@ func (o *operator) step() {
 		delete(want, target)
 	}
 	if role != "" && cfg.roles[target] == "" {
-		if err := o.startJoiner(target, role, cfg); err != nil {
+		var err error
+		if !o.c.withFree(target-1, func() { err = o.startJoiner(target, role, cfg) }) {
+			return // a fault holds it: another time
+		}
+		if err != nil {
 			o.notes = append(o.notes, fmt.Sprintf("could not start s%d to add it: %v", target, err))
 			return
 		}
@@ -575,8 +622,10 @@ func (o *operator) step() {
 		if role == "" && o.rng.IntN(10) < 7 {
 			// Retired, as a scaled-down pod: stopped (started again with
 			// the members of the day if a reconfig adds it back).
-			o.c.nodes[target-1].kill()
-			o.retired[target] = true
+			o.c.withFree(target-1, func() {
+				o.c.nodes[target-1].kill()
+				o.retired[target] = true
+			})
 		}
 	}
 }
