@@ -333,8 +333,9 @@ func (c *cluster) faultSet() (members, voters []int) {
 type reconfigOp struct {
 	call, ret int64 // Unix ns
 	kind      string
-	// from is the fromConfig version sent (-1: any).
-	from int64
+	// from is the fromConfig version sent (-1: any); seen is the version
+	// the operator read just before.
+	from, seen int64
 	// incremental: joining/leaving; else members (the whole new list).
 	incremental      bool
 	joining, leaving []string
@@ -393,7 +394,22 @@ func checkReconfigLog(ops []reconfigOp, reads []configRead) []string {
 			out = append(out, fmt.Sprintf("read %d of /zookeeper/config: version went back from %x to %x", i, reads[i-1].config.version, r.config.version))
 		}
 	}
+	// Only the operator reconfigures, one request at a time, after a
+	// synced read: until a request goes unanswered (it may commit later),
+	// the version it read is the current one, which decides BadVersion.
+	inDoubt := false
 	for _, op := range ops {
+		if !inDoubt {
+			switch {
+			case op.code == "BadVersion" && (op.from == -1 || op.from == op.seen):
+				out = append(out, fmt.Sprintf("reconfig %s: BadVersion, but version %x was current (read just before)", op, op.seen))
+			case op.code == "OK" && op.from != -1 && op.from != op.seen:
+				out = append(out, fmt.Sprintf("reconfig %s: accepted from version %x, but %x was current (read just before)", op, op.from, op.seen))
+			}
+		}
+		if !op.known {
+			inDoubt = true
+		}
 		wantMembers := 0
 		for _, role := range op.want {
 			if role != "" {
@@ -578,7 +594,7 @@ func (o *operator) step() {
 			return
 		}
 	}
-	op := reconfigOp{kind: kind, want: map[int]string{}, from: cur.config.version}
+	op := reconfigOp{kind: kind, want: map[int]string{}, from: cur.config.version, seen: cur.config.version}
 	for _, nd := range o.c.nodes {
 		op.want[nd.id] = want[nd.id]
 	}

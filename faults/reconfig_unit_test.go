@@ -18,13 +18,19 @@ func TestCheckReconfigLog(t *testing.T) {
 	four := map[int]string{1: roleParticipant, 2: roleParticipant, 3: roleParticipant, 4: roleObserver}
 	add4 := reconfigOp{call: 10, ret: 20, kind: rcAddObserver, from: 0, incremental: true, known: true, code: "OK", zxid: 0x100000005,
 		want: map[int]string{1: roleParticipant, 2: roleParticipant, 3: roleParticipant, 4: roleObserver, 5: ""}}
-	refused := reconfigOp{call: 40, ret: 50, kind: rcRemoveFollower, from: 7, incremental: true, known: true, code: "BadVersion"}
+	refused := reconfigOp{call: 40, ret: 50, kind: rcRemoveFollower, from: 0x100000004, seen: 0x100000005, incremental: true, known: true, code: "BadVersion"}
 	good := []configRead{
 		{call: 1, ret: 2, mzxid: 0, config: cfgOf(0, three)},
 		{call: 30, ret: 31, mzxid: 0x100000005, config: cfgOf(0x100000005, four)},
 		{call: 60, ret: 61, mzxid: 0x100000005, config: cfgOf(0x100000005, four)},
 	}
 	require.Empty(t, checkReconfigLog([]reconfigOp{add4, refused}, good))
+
+	// After a request without answer, which may commit later, the
+	// version read before a request may be stale: BadVersion is legal.
+	lost := reconfigOp{call: 21, ret: 22, kind: rcToObserver, from: 0x100000005, seen: 0x100000005, incremental: true, code: "unknown"}
+	late := reconfigOp{call: 40, ret: 50, kind: rcRemoveFollower, from: 0x100000005, seen: 0x100000005, incremental: true, known: true, code: "BadVersion"}
+	require.Empty(t, checkReconfigLog([]reconfigOp{add4, lost, late}, good))
 
 	// A whole member list, the same change.
 	whole := add4
@@ -43,6 +49,8 @@ func TestCheckReconfigLog(t *testing.T) {
 		{"acknowledged, change missing", []reconfigOp{add4}, []configRead{good[0], {call: 30, ret: 31, mzxid: 0x100000005, config: cfgOf(0x100000005, three)}}, `has s4 as "", asked "observer"`},
 		{"whole list, extra member", []reconfigOp{whole}, []configRead{{call: 30, ret: 31, mzxid: 0x100000005,
 			config: cfgOf(0x100000005, map[int]string{1: roleParticipant, 2: roleParticipant, 3: roleParticipant, 4: roleObserver, 6: roleObserver})}}, "has other members"},
+		{"BadVersion from the current version", []reconfigOp{{call: 1, ret: 2, kind: rcRemoveLeader, from: 5, seen: 5, known: true, code: "BadVersion"}}, nil, "BadVersion, but version 5 was current"},
+		{"OK from a stale version", []reconfigOp{{call: 1, ret: 2, kind: rcRemoveLeader, from: 4, seen: 5, known: true, code: "OK", zxid: 9}}, nil, "accepted from version 4"},
 		{"unexpected answer", []reconfigOp{{call: 1, ret: 2, kind: rcRemoveLeader, known: true, code: "BadArguments"}}, nil, "an answer no reconfig of this mode should get"},
 	}
 	for _, c := range cases {
