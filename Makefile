@@ -5,7 +5,7 @@ GO        ?= go
 FUZZTIME  ?= 2000x
 BENCHTIME ?= 1s
 
-.PHONY: run ensemble faults faults-tls interop interop-swap build test unit vet fuzz fuzz-long bench bench-compare sim sim-ci sim-long sim-bugs clean image docker-test
+.PHONY: run ensemble faults faults-tls faults-reconfig interop interop-swap build test unit vet fuzz fuzz-long bench bench-compare sim sim-ci sim-long sim-bugs clean image docker-test
 
 # The container image's name; deploy/compose and deploy/kubernetes name the
 # same one (deploy/manifests_test.go checks that they agree).
@@ -59,6 +59,13 @@ faults:
 # The same with the peer links over mutual TLS (sslQuorum=true), 3 servers.
 faults-tls:
 	$(GO) test -count=1 -v -run TestFaultsLinearizable ./faults/ -faults.servers=3 -faults.duration=1m -faults.quorum-tls -timeout 20m $(FAULTS_ARGS)
+
+# Reconfigs (opcode 16) while the process faults run (-faults.reconfig:
+# kills, SIGSTOPs and wipes; no proxies, so no network faults): 3 and 5
+# members plus 2 spare servers that reconfigs add, 2 min each. go test
+# ./faults (make unit) runs 12 s of it on 3 servers (TestFaultsReconfig).
+faults-reconfig:
+	$(GO) test -count=1 -v -run TestFaultsLinearizable ./faults/ -faults.servers=3,5 -faults.duration=2m -faults.reconfig -timeout 30m $(FAULTS_ARGS)
 
 # Interop with the real Apache ZooKeeper 3.8 (Debian's zookeeper package,
 # installed here if missing; faults/interop): a 3-server ZooKeeper ensemble

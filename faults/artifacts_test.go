@@ -18,7 +18,8 @@ import (
 // history.txt (every op, by call time), porcupine.html (when the history is
 // not linearizable, or the check timed out), watches.txt and
 // server-N.log (the tail of each process's output, with the harness's
-// start and wipe markers).
+// start and wipe markers), and with -faults.reconfig reconfigs.txt (the
+// operator's reconfigs and reads of /zookeeper/config, by call time).
 type artifacts struct {
 	n       int
 	seed    uint64
@@ -30,6 +31,9 @@ type artifacts struct {
 	faults  []faultRecord
 	lin     *linearizability.Result // set once checked
 	watches watchReport
+	// op is the reconfig mode's operator (nil without it): its reconfigs
+	// and reads of /zookeeper/config go to reconfigs.txt.
+	op *operator
 }
 
 func (a *artifacts) dir() (string, error) {
@@ -92,6 +96,9 @@ func (a *artifacts) save(t *testing.T) {
 	}
 	if w := a.watches; len(w.implausible)+len(w.missed) > 0 {
 		write("watches.txt", "implausible:\n"+strings.Join(w.implausible, "\n")+"\nmissed:\n"+strings.Join(w.missed, "\n")+"\n")
+	}
+	if a.op != nil {
+		write("reconfigs.txt", a.op.dump())
 	}
 	for _, nd := range a.c.nodes {
 		write(fmt.Sprintf("server-%d.log", nd.id), string(nd.log.all()))

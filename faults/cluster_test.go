@@ -225,6 +225,9 @@ type node struct {
 	// the default, and Apache ZooKeeper).
 	electionPort int
 	log          *logSink
+	// baseCfg is zoo.cfg without its server.N lines (reconfig mode: a
+	// spare's zoo.cfg is written from it when it is first added).
+	baseCfg string
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -242,6 +245,8 @@ type cluster struct {
 	bug     string // planted in every server (--plant-bug), "" for none
 	nodes   []*node
 	proxies [][]*peerProxy
+	// rc is the reconfig mode's state (nil without -faults.reconfig).
+	rc *reconfigState
 }
 
 // peerProxy is the pair of proxies in front of one server's quorum and
@@ -308,6 +313,12 @@ type ensembleOptions struct {
 	// java runs Apache ZooKeeper (Debian's, QuorumPeerMain) instead of
 	// zabkeeper, on the same zoo.cfg, for comparison figures.
 	java bool
+	// reconfig runs the ensemble with reconfigEnabled=true and spares
+	// extra servers outside it (see reconfig_test.go): the peer links go
+	// straight to the servers, without proxies, since a reconfiguration
+	// gives every member the same addresses of the others.
+	reconfig bool
+	spares   int
 }
 
 // fastTiming is the fault runs' timing: faults heal within seconds.
@@ -352,7 +363,12 @@ func tryStart(t *testing.T, bin, bug string, n int, tm ensembleOptions) (*cluste
 		quorumCA = tlstest.NewCA(t, "zabkeeper faults quorum CA")
 		t.Logf("peer links over mutual TLS (sslQuorum=true, ssl.quorum.hostnameVerification on)")
 	}
+	voters := n
+	n += tm.spares
 	c := &cluster{bin: bin, bug: bug, java: tm.java, nodes: make([]*node, n), proxies: make([][]*peerProxy, n)}
+	if tm.reconfig {
+		c.rc = newReconfigState(voters)
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -382,7 +398,7 @@ func tryStart(t *testing.T, bin, bug string, n int, tm ensembleOptions) (*cluste
 	for i := range n {
 		c.proxies[i] = make([]*peerProxy, n)
 		for j := range n {
-			if i == j {
+			if i == j || c.rc != nil {
 				continue
 			}
 			pp := &peerProxy{}
@@ -430,6 +446,26 @@ func tryStart(t *testing.T, bin, bug string, n int, tm ensembleOptions) (*cluste
 			// one port for every process on the host.
 			b.WriteString("admin.serverAddress=127.0.0.1\nadmin.serverPort=0\n")
 		}
+		if quorumCA != nil {
+			b.WriteString(quorumCA.QuorumCfg(t, nd.dir, nd.id))
+		}
+		nd.cfgPath = filepath.Join(nd.dir, "zoo.cfg")
+		if c.rc != nil {
+			// Every member has the same server.N lines; a spare's zoo.cfg is
+			// written when it is first added (reconfig_test.go).
+			b.WriteString(reconfigCfgKeys)
+			nd.baseCfg = b.String()
+			if i >= voters {
+				continue
+			}
+			for _, other := range c.nodes[:voters] {
+				b.WriteString(other.serverLine(roleParticipant) + "\n")
+			}
+			if err := os.WriteFile(nd.cfgPath, []byte(b.String()), 0o644); err != nil {
+				return nil, fmt.Errorf("zoo.cfg of server %d: %w", nd.id, err)
+			}
+			continue
+		}
 		for j, other := range c.nodes {
 			qp, ep := other.quorumPort, other.electionPort
 			if j != i {
@@ -437,16 +473,12 @@ func tryStart(t *testing.T, bin, bug string, n int, tm ensembleOptions) (*cluste
 			}
 			fmt.Fprintf(&b, "server.%d=127.0.0.1:%d:%d\n", other.id, qp, ep)
 		}
-		if quorumCA != nil {
-			b.WriteString(quorumCA.QuorumCfg(t, nd.dir, nd.id))
-		}
-		nd.cfgPath = filepath.Join(nd.dir, "zoo.cfg")
 		if err := os.WriteFile(nd.cfgPath, []byte(b.String()), 0o644); err != nil {
 			return nil, fmt.Errorf("zoo.cfg of server %d: %w", nd.id, err)
 		}
 	}
 	t.Cleanup(c.shutdown)
-	for _, nd := range c.nodes {
+	for _, nd := range c.nodes[:voters] {
 		if err := c.spawn(nd); err != nil {
 			return nil, err
 		}
@@ -703,6 +735,9 @@ type ensembleView struct {
 }
 
 func (c *cluster) view(st []nodeStatus) ensembleView {
+	if c.rc != nil {
+		return c.viewMembers(st, c.membership())
+	}
 	v := ensembleView{leader: -1}
 	leaders := 0
 	for i, s := range st {
@@ -765,7 +800,7 @@ func (c *cluster) waitRecovery(healed time.Time, d time.Duration, extra func([]n
 	r := recovery{quorum: -1, leader: -1}
 	var last ensembleView
 	for {
-		for _, nd := range c.nodes {
+		for _, nd := range c.mustRun() {
 			if !nd.alive() {
 				return r, fmt.Errorf("server %d exited:\n%s", nd.id, nd.log.tail(4000))
 			}

@@ -2,7 +2,9 @@
 // zabkeeper ensembles of 3 and 5 processes whose peer links run through
 // netstub.Proxy, drives concurrent go-zk clients while killing, stopping,
 // partitioning, slowing down and wiping servers, and checks the recorded
-// history with the linearizability package. Run it with
+// history with the linearizability package; with -faults.reconfig it also
+// changes the membership with reconfigs while the process faults run
+// (reconfig_test.go). Run it with
 //
 //	go test ./faults -faults.duration=2m -v
 //

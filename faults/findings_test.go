@@ -26,6 +26,8 @@ const (
 	checkBig         = "big-values"        // a big value read back damaged
 	checkIdle        = "idle-connection"   // a connection quiet for over 30 s failed its next large reply or burst of events
 	checkExpiry      = "session-expiry"    // an expired session's ephemeral did not vanish exactly once, or a session did not expire
+	checkReconfig    = "reconfig"          // -faults.reconfig: the reconfigs' answers and /zookeeper/config disagree, a session expired unasked
+	checkConverge    = "convergence"       // -faults.reconfig: the final members do not hold the same tree
 	// The two below are no evidence of a safety violation: a planted bug
 	// that only shows as one of them is not caught.
 	checkPorcupineTimeout = "linearizability-timeout" // Porcupine gave up

@@ -68,8 +68,18 @@ func TestFaultsLinearizable(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range sizes {
-		t.Run(fmt.Sprintf("servers=%d", n), func(t *testing.T) { runFaults(t, n, runOptions{seed: *faultsSeed}) })
+		t.Run(fmt.Sprintf("servers=%d", n), func(t *testing.T) { runFaults(t, n, runOptions{seed: *faultsSeed, reconfig: *faultsReconfig}) })
 	}
+}
+
+// TestFaultsReconfig is TestFaultsLinearizable's run of three servers
+// with reconfigs (-faults.reconfig, reconfig_test.go): the short one of
+// go test ./faults; make faults-reconfig runs it longer.
+func TestFaultsReconfig(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a real ensemble under faults and reconfigs")
+	}
+	runFaults(t, 3, runOptions{seed: *faultsSeed, reconfig: true})
 }
 
 // runOptions say how one run goes.
@@ -83,6 +93,8 @@ type runOptions struct {
 	// ensemble does not come back ends the fault phase (the checks still
 	// run on the history recorded so far).
 	bug string
+	// reconfig issues reconfigs while the faults run (-faults.reconfig).
+	reconfig bool
 }
 
 // outcome is what one run found.
@@ -136,6 +148,9 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 	if *faultsBinary != "" {
 		replay += fmt.Sprintf(" -faults.binary=%s", *faultsBinary)
 	}
+	if o.reconfig {
+		replay += fmt.Sprintf(" -faults.reconfig -faults.spares=%d", *faultsSpares)
+	}
 	t.Logf("servers %d, seed %d, fault phase %v, %d workers; replay the same choices: %s", n, seed, *faultsDuration, *faultsWorkers, replay)
 	// Separate streams, so the sequence of fault kinds does not depend on
 	// the draws each fault makes (which depend on whether a leader was seen).
@@ -144,7 +159,14 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 	out := &sink{t: t, keep: o.bug != ""}
 	res := outcome{seed: seed, replay: replay}
 
-	c := startCluster(t, n, o.bug)
+	var c *cluster
+	if o.reconfig {
+		tm := fastTiming
+		tm.reconfig, tm.spares = true, *faultsSpares
+		c = startClusterTimed(t, n, o.bug, tm)
+	} else {
+		c = startCluster(t, n, o.bug)
+	}
 	rec := load.NewRecorder()
 	art := &artifacts{n: n, seed: seed, bug: o.bug, replay: replay, c: c, rec: rec}
 	t.Cleanup(func() {
@@ -185,6 +207,22 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 	kinds, err := parseKinds(*faultsKinds, *faultsDuration)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var op *operator
+	if c.rc != nil {
+		if *faultsKinds != "all" && slices.ContainsFunc(kinds, func(k string) bool { return slices.Contains(networkKinds, k) }) {
+			t.Fatalf("-faults.reconfig runs without proxies: no %s", strings.Join(networkKinds, ", "))
+		}
+		// The idle gap's quiet connections would not stay quiet: a
+		// reconfig that removes their server drops them.
+		kinds = slices.DeleteFunc(slices.Clone(kinds), func(k string) bool {
+			return slices.Contains(networkKinds, k) || *faultsKinds == "all" && k == faultIdle
+		})
+		if op, err = newOperator(c, seed, logger); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(op.conn.Close)
+		art.op = op
 	}
 	var idle *idler
 	if slices.Contains(kinds, faultIdle) {
@@ -232,6 +270,9 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 	if *faultsExpirers > 0 {
 		ex = &expirers{addrs: addrs, rec: rec, watches: watches, logger: logger, seed: seed}
 		wg.Go(func() { ex.run(stop, *faultsExpirers) })
+	}
+	if op != nil {
+		wg.Go(func() { op.run(stop) })
 	}
 	signalStop := sync.OnceFunc(func() { close(stop) })
 	stopLoad := func() { signalStop(); wg.Wait() }
@@ -322,6 +363,10 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 	if recovered {
 		mark("final reads took", finalStart)
 	}
+	var rcReport []string
+	if op != nil {
+		rcReport = checkReconfigRun(c, op, rec, ex, recovered, logger, out)
+	}
 	t.Logf("after the fault phase: %s", strings.Join(endPhases, ", "))
 	h := rec.History()
 	art.checked = &h
@@ -346,6 +391,7 @@ func runFaults(t *testing.T, n int, o runOptions) outcome {
 	if idle != nil {
 		rep.extra = append(rep.extra, idle.String())
 	}
+	rep.extra = append(rep.extra, rcReport...)
 	for _, op := range h.Ops {
 		if op.Kind.IsRead() && op.Completed() && op.Zxid > 0 {
 			rep.zxidReads++

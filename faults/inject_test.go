@@ -130,21 +130,21 @@ func between(rng *rand.Rand, lo, hi time.Duration) time.Duration {
 	return lo + time.Duration(rng.Int64N(int64(hi-lo)))
 }
 
-// pick returns k distinct server indices. With probability pLeader (and a
-// known leader) the leader is one of them; otherwise the leader is left
-// out.
-func (c *cluster) pick(rng *rand.Rand, k, leader int, pLeader float64) []int {
+// pick returns k distinct server indices among from. With probability
+// pLeader (and a known leader among from) the leader is one of them;
+// otherwise the leader is left out.
+func (c *cluster) pick(rng *rand.Rand, from []int, k, leader int, pLeader float64) []int {
 	var out, others []int
-	for i := range c.nodes {
+	for _, i := range from {
 		if i != leader {
 			others = append(others, i)
 		}
 	}
-	if leader >= 0 && rng.Float64() < pLeader {
+	if leader >= 0 && slices.Contains(from, leader) && rng.Float64() < pLeader {
 		out = append(out, leader)
 	}
 	rng.Shuffle(len(others), func(i, j int) { others[i], others[j] = others[j], others[i] })
-	out = append(out, others[:k-len(out)]...)
+	out = append(out, others[:min(k-len(out), len(others))]...)
 	slices.Sort(out)
 	return out
 }
@@ -187,8 +187,11 @@ func (c *cluster) spawnAll(idx []int) error {
 // inject applies one fault of kind, holds it, heals it and waits until
 // every server follows one serving leader again.
 func (c *cluster) inject(rng *rand.Rand, kind string) (faultRecord, error) {
-	n := len(c.nodes)
-	minority := (n - 1) / 2
+	if kind == faultWipe && c.rc != nil {
+		// The members stay put while a server is wiped and resyncs.
+		c.rc.pause.Lock()
+		defer c.rc.pause.Unlock()
+	}
 	v := c.view(c.statuses())
 	if !v.allSynced {
 		// Faults start from a whole ensemble (a wipe needs it).
@@ -198,20 +201,28 @@ func (c *cluster) inject(rng *rand.Rand, kind string) (faultRecord, error) {
 		v = c.view(c.statuses())
 	}
 	lead := v.leader
+	// The victims are drawn among the members (every server, or those of
+	// the configuration of the moment with -faults.reconfig), at most a
+	// minority of the voters but in kill-majority.
+	members, voters := c.faultSet()
+	minority := max((len(voters)-1)/2, 1)
 	r := faultRecord{kind: kind, start: time.Now(), before: lead + 1}
+	defer c.releaseAll()
 	var extra func([]nodeStatus, ensembleView) bool
 	var err error
 	switch kind {
 	case faultKill:
-		victims := c.pick(rng, 1+rng.IntN(minority), lead, 0.5)
+		victims := c.pick(rng, members, 1+rng.IntN(minority), lead, 0.5)
 		r.targets, r.hold = c.ids(victims), between(rng, 500*time.Millisecond, 2500*time.Millisecond)
+		c.claim(victims)
 		c.killAll(victims)
 		time.Sleep(r.hold)
 		err = c.spawnAll(victims)
 
 	case faultKillMajority:
-		victims := c.pick(rng, n/2+1, lead, 0.5)
+		victims := c.pick(rng, voters, len(voters)/2+1, lead, 0.5)
 		r.targets, r.hold = c.ids(victims), between(rng, 300*time.Millisecond, 1500*time.Millisecond)
+		c.claim(victims)
 		c.killAll(victims)
 		time.Sleep(r.hold)
 		err = c.spawnAll(victims)
@@ -219,8 +230,9 @@ func (c *cluster) inject(rng *rand.Rand, kind string) (faultRecord, error) {
 	case faultStop:
 		// Followers give up on a silent leader after syncTimeout (2 s):
 		// the hold is above it about 40% of the time, forcing an election.
-		victims := c.pick(rng, 1+rng.IntN(minority), lead, 1)
+		victims := c.pick(rng, members, 1+rng.IntN(minority), lead, 1)
 		r.targets, r.hold = c.ids(victims), between(rng, time.Second, 3500*time.Millisecond)
+		c.claim(victims)
 		for _, i := range victims {
 			if e := c.nodes[i].signal(syscall.SIGSTOP); e != nil && err == nil {
 				err = e
@@ -230,7 +242,7 @@ func (c *cluster) inject(rng *rand.Rand, kind string) (faultRecord, error) {
 		c.healAll() // SIGCONT
 
 	case faultPartition:
-		victims := c.pick(rng, 1+rng.IntN(minority), lead, 0.5)
+		victims := c.pick(rng, members, 1+rng.IntN(minority), lead, 0.5)
 		r.targets, r.hold = c.ids(victims), between(rng, time.Second, 3*time.Second)
 		c.crossLinks(victims, func(i, j int) { c.proxies[i][j].Cut() })
 		time.Sleep(r.hold)
@@ -240,7 +252,7 @@ func (c *cluster) inject(rng *rand.Rand, kind string) (faultRecord, error) {
 		// Outbound: the group's messages to the others are held back, it
 		// still hears them. Inbound: the reverse. The held bytes arrive
 		// when the cut is restored, unless a side dropped the link.
-		victims := c.pick(rng, 1+rng.IntN(minority), lead, 0.5)
+		victims := c.pick(rng, members, 1+rng.IntN(minority), lead, 0.5)
 		r.targets, r.hold = c.ids(victims), between(rng, time.Second, 3500*time.Millisecond)
 		outbound := rng.IntN(2) == 0
 		r.detail = "inbound"
@@ -271,7 +283,8 @@ func (c *cluster) inject(rng *rand.Rand, kind string) (faultRecord, error) {
 		// Only a follower of a whole ensemble: the others are a quorum
 		// with every committed txn, and no other fault runs until the
 		// wiped server is back in sync.
-		f := c.pick(rng, 1, lead, 0)[0]
+		f := c.pick(rng, members, 1, lead, 0)[0]
+		c.claim([]int{f})
 		nd := c.nodes[f]
 		r.targets, r.hold = []int{nd.id}, between(rng, 300*time.Millisecond, 1500*time.Millisecond)
 		nd.kill()
@@ -285,7 +298,7 @@ func (c *cluster) inject(rng *rand.Rand, kind string) (faultRecord, error) {
 		}
 		r.detail = fmt.Sprintf("resync to zxid >= %#x", target)
 		extra = func(st []nodeStatus, _ ensembleView) bool {
-			return st[f].mode == "follower" && st[f].zxid >= target
+			return (st[f].mode == "follower" || st[f].mode == "observer") && st[f].zxid >= target
 		}
 		err = c.spawn(nd)
 	}
@@ -340,6 +353,7 @@ func (nd *node) diskFiles() string {
 // links survive, half above, which makes peers give up on each other.
 func (c *cluster) slowLinks(rng *rand.Rand, lead int) (targets []int, detail string, hold time.Duration) {
 	n := len(c.nodes)
+	all, _ := c.faultSet()
 	var d time.Duration
 	rel := "<"
 	if rng.IntN(2) == 0 {
@@ -351,11 +365,11 @@ func (c *cluster) slowLinks(rng *rand.Rand, lead int) (targets []int, detail str
 	d = d.Round(time.Millisecond)
 	hold = d + between(rng, time.Second, 2500*time.Millisecond)
 	if rng.IntN(2) == 0 {
-		victims := c.pick(rng, 1+rng.IntN((n-1)/2), lead, 0.5)
+		victims := c.pick(rng, all, 1+rng.IntN((n-1)/2), lead, 0.5)
 		c.crossLinks(victims, func(i, j int) { c.proxies[i][j].SetDelay(d) })
 		return c.ids(victims), fmt.Sprintf("all their links delayed %v %s syncLimit*tickTime", d, rel), hold
 	}
-	pair := c.pick(rng, 2, lead, 0.5)
+	pair := c.pick(rng, all, 2, lead, 0.5)
 	i, j := pair[0], pair[1]
 	if rng.IntN(2) == 0 {
 		i, j = j, i

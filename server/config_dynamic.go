@@ -278,10 +278,15 @@ func (c Config) ensembleConfigData() string {
 // prints it: /zookeeper/config's data, and what ZooKeeper's peers send in
 // notifications and NEWLEADER.
 func (c Config) quorumConfigString() string {
+	return engine.ConfigData(c.members(), c.Dynamic.Version)
+}
+
+// members are the server.N lines as the engine's Members.
+func (c Config) members() []engine.Member {
 	members := make([]engine.Member, 0, len(c.Servers))
 	for id, s := range c.Servers {
 		members = append(members, engine.Member{ID: int64(id), Host: s.Host, QuorumPort: s.QuorumPort,
 			ElectionPort: s.ElectionPort, Observer: s.Observer, ClientPort: s.ClientPort, ClientHost: s.ClientAddr})
 	}
-	return engine.ConfigData(members, c.Dynamic.Version)
+	return members
 }

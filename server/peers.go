@@ -81,6 +81,7 @@ func (s *Server) openZooKeeperPeers(ctx context.Context, retry bool, qln net.Lis
 	if me.ElectionPort != 0 {
 		electionAddr = net.JoinHostPort(me.Host, strconv.Itoa(me.ElectionPort))
 	}
+	s.noteMembers(s.cfg.members())
 	t, err := zktcp.New(zktcp.Config{
 		ID:               int64(s.cfg.ServerID),
 		ElectionListener: eln,
@@ -88,6 +89,7 @@ func (s *Server) openZooKeeperPeers(ctx context.Context, retry bool, qln net.Lis
 		ElectionAddr:     electionAddr,
 		Peers:            s.cfg.zkPeers(),
 		Config:           []byte(s.cfg.quorumConfigString()),
+		Book:             s.memberBook,
 		TickTime:         time.Duration(s.cfg.TickTime) * time.Millisecond,
 		InitLimit:        s.cfg.InitLimit,
 		SyncLimit:        s.cfg.SyncLimit,

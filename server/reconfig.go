@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"fmt"
 	"maps"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/zabkeeper/zabkeeper/engine"
+	"github.com/zabkeeper/zabkeeper/netstub/zklink"
 	"github.com/zabkeeper/zabkeeper/netstub/zktcp"
 )
 
@@ -189,4 +191,32 @@ func (s *Server) linkMembers(members []engine.Member) {
 	}
 	s.memberAddrs = addrs
 	s.zkPeers.SetPeers(all)
+	s.noteMembers(members)
+}
+
+// noteMembers records members' lines in the book (memberBook).
+func (s *Server) noteMembers(members []engine.Member) {
+	s.bookMu.Lock()
+	defer s.bookMu.Unlock()
+	if s.book == nil {
+		s.book = map[int64]zklink.Member{}
+	}
+	for _, m := range members {
+		z := zklink.Member{ID: m.ID, Host: m.Host, QuorumPort: m.QuorumPort, ElectionPort: m.ElectionPort, Observer: m.Observer}
+		if m.ClientPort != 0 {
+			// As ConfigData prints it: a port alone reads as 0.0.0.0.
+			z.ClientAddr = net.JoinHostPort(cmp.Or(m.ClientHost, "0.0.0.0"), strconv.Itoa(m.ClientPort))
+		}
+		s.book[m.ID] = z
+	}
+}
+
+// memberBook is the peer transport's zklink.Book: the addresses of a
+// member of the startup configuration or of one activated since. Safe for
+// concurrent use.
+func (s *Server) memberBook(id int64) (zklink.Member, bool) {
+	s.bookMu.Lock()
+	defer s.bookMu.Unlock()
+	m, ok := s.book[id]
+	return m, ok
 }

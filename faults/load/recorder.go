@@ -1,6 +1,7 @@
 package load
 
 import (
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -77,6 +78,14 @@ func (r *Recorder) Counts() (unknowns, expired int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.unknowns, len(r.expired)
+}
+
+// ExpiredSessions returns the sessions seen to expire, in increasing
+// order.
+func (r *Recorder) ExpiredSessions() []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Sorted(maps.Keys(r.expired))
 }
 
 // ExpiredBetween counts the sessions seen to expire in [from, to].

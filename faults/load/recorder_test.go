@@ -32,6 +32,7 @@ func TestRecorder(t *testing.T) {
 	require.Equal(t, 1, expired)
 	require.True(t, r.Expired(2))
 	require.False(t, r.Expired(1))
+	require.Equal(t, []int64{2}, r.ExpiredSessions())
 	require.Equal(t, []int64{20}, r.Acks())
 
 	h := r.History()

@@ -91,6 +91,14 @@ type Config struct {
 	// Config is the ensemble's config string (zklink.ConfigString), sent
 	// in notifications and NEWLEADER.
 	Config []byte
+	// Book, when set, gives the members' addresses so that a notification
+	// carries the configuration the engine put in it (its Payload,
+	// zab.AppendConfigs) as ZooKeeper's config string, as ZooKeeper's
+	// notifications carry the sender's current one: a server that missed
+	// a reconfig while down or cut off learns it from the others' answers
+	// and can count their votes. Without one, or when the configuration
+	// names a server the book does not know, Config is sent.
+	Book zklink.Book
 	// TickTime, InitLimit and SyncLimit set the read timeouts (zoo.cfg).
 	TickTime             time.Duration
 	InitLimit, SyncLimit int
@@ -232,6 +240,20 @@ func (t *Transport) SetPeers(peers map[int64]Peer) {
 	}
 }
 
+// encodeNotification encodes m for the election port: with a Book, its
+// configuration as the config string (the active one: ZooKeeper's record
+// has no room for the pending one), else Config.
+func (t *Transport) encodeNotification(m zab.Message) ([]byte, error) {
+	if t.cfg.Book != nil && len(m.Payload) > 0 {
+		b, err := zklink.EncodeNotificationTo(m, t.cfg.Book, t.cfg.Config, false)
+		if err == nil {
+			return b, nil
+		}
+		t.log.Warn("notification sent with the startup configuration", "to", m.To, "err", err)
+	}
+	return zklink.EncodeNotification(m, t.cfg.Config)
+}
+
 // SetRole tells the transport what the engine does (zab's Status after a
 // Ready whose RoleChanged is set): a learner link to anyone but leader
 // closes, and learners' links close once this server no longer leads or
@@ -270,7 +292,7 @@ func (t *Transport) Send(m zab.Message) {
 		if p == nil {
 			return
 		}
-		b, err := zklink.EncodeNotification(m, t.cfg.Config)
+		b, err := t.encodeNotification(m)
 		if err != nil {
 			t.log.Error("dropping notification", "to", m.To, "err", err)
 			return
