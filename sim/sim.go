@@ -243,22 +243,22 @@ func (sm *Sim) loop() {
 		sm.schedule(&event{at: reconfigInterval, kind: evReconfig})
 	}
 	for sm.phase != phaseDone {
-		e := sm.events.peek()
+		eat, eok := sm.events.peekAt()
 		nat, nok := sm.net.Peek()
-		if e == nil && !nok {
+		if !eok && !nok {
 			break
 		}
-		if nok && (e == nil || nat < e.at) {
+		if nok && (!eok || nat < eat) {
 			_, m, _ := sm.net.Next()
 			sm.now = nat
 			sm.report.Events++
 			sm.deliver(m)
 			continue
 		}
-		sm.events.pop()
+		e := sm.events.pop()
 		sm.now = e.at
 		sm.report.Events++
-		sm.handle(e)
+		sm.handle(&e)
 	}
 }
 
@@ -337,7 +337,7 @@ func (sm *Sim) handle(e *event) {
 		s := sm.server(e.node)
 		if s.up && s.gen == e.gen {
 			if sm.now < s.pausedTill {
-				s.held = append(s.held, held{ev: e})
+				s.held = append(s.held, held{ev: e.clone()})
 				return
 			}
 			sm.onFsync(s, uint64(e.zxid))
@@ -352,7 +352,7 @@ func (sm *Sim) handle(e *event) {
 		}
 	case evToServer:
 		if s := e.cn.srv; s.up && sm.now < s.pausedTill {
-			s.held = append(s.held, held{ev: e})
+			s.held = append(s.held, held{ev: e.clone()})
 			return
 		}
 		sm.atServer(e.cn, e.pkt)
