@@ -75,6 +75,23 @@ type Sim struct {
 	end      int64
 	// rc runs reconfigs (Options.Reconfig; reconfig.go).
 	rc *reconfState
+	// decoded is the slice receive decodes a packet's messages into,
+	// reused from packet to packet (takeDecoded, giveDecoded).
+	decoded []zab.Message
+}
+
+// takeDecoded hands out the reusable slice for a packet's messages, empty;
+// the caller gives it back with giveDecoded once done with them (a caller
+// that returns early just drops it).
+func (sm *Sim) takeDecoded() []zab.Message {
+	d := sm.decoded[:0]
+	sm.decoded = nil
+	return d
+}
+
+func (sm *Sim) giveDecoded(msgs []zab.Message) {
+	clear(msgs) // no payloads kept alive meanwhile
+	sm.decoded = msgs[:0]
 }
 
 // Run runs one simulation and reports what it found. A panic of a replica

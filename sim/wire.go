@@ -330,7 +330,7 @@ func (sm *Sim) receive(s *server, m zab.Message) {
 		}
 		b = b[n:]
 		sm.checkPacket(s, qc, e, p)
-		msgs, err := c.Link.Decode(p)
+		msgs, err := c.Link.DecodeAppend(sm.takeDecoded(), p)
 		if err != nil {
 			sm.codecError(s, qc, err)
 			return
@@ -357,6 +357,7 @@ func (sm *Sim) receive(s *server, m zab.Message) {
 				return
 			}
 		}
+		sm.giveDecoded(msgs)
 	}
 }
 

@@ -420,6 +420,13 @@ func one(p quorum.Packet) []quorum.Packet { return []quorum.Packet{p} }
 // From the peer and To this server. A SNAP decodes to a MsgSnap whose
 // Snapshot the caller sets from the body that follows the packet.
 func (l *Link) Decode(p quorum.Packet) ([]zab.Message, error) {
+	return l.DecodeAppend(nil, p)
+}
+
+// DecodeAppend is Decode appending the messages to dst, for a caller that
+// reuses one slice for every packet (the simulator) instead of allocating
+// one per packet. dst's elements are left as they were.
+func (l *Link) DecodeAppend(dst []zab.Message, p quorum.Packet) ([]zab.Message, error) {
 	if !p.Type.Known() && p.Type != quorum.TimeoutNow {
 		return nil, fmt.Errorf("zklink: %w: unknown packet type %d from %s %d", quorum.ErrMalformed, int32(p.Type), l.peerRole(), l.peer)
 	}
@@ -428,14 +435,14 @@ func (l *Link) Decode(p quorum.Packet) ([]zab.Message, error) {
 		err  error
 	)
 	if l.side == LearnerSide {
-		msgs, err = l.decodeLearner(p)
+		msgs, err = l.decodeLearner(dst, p)
 	} else {
-		msgs, err = l.decodeLeader(p)
+		msgs, err = l.decodeLeader(dst, p)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("zklink: %s from %s %d: %w", p.Type, l.peerRole(), l.peer, err)
 	}
-	for i := range msgs {
+	for i := len(dst); i < len(msgs); i++ {
 		msgs[i].From, msgs[i].To = l.peer, l.self
 	}
 	return msgs, nil
@@ -452,7 +459,7 @@ func (l *Link) msg(t zab.MsgType, zxid int64) zab.Message {
 	return zab.Message{Type: t, Epoch: l.epoch, Zxid: zxid}
 }
 
-func (l *Link) decodeLearner(p quorum.Packet) ([]zab.Message, error) {
+func (l *Link) decodeLearner(dst []zab.Message, p quorum.Packet) ([]zab.Message, error) {
 	if !l.first {
 		if p.Type != quorum.LeaderInfo {
 			return nil, fmt.Errorf("%w: first packet from the leader must be LEADERINFO", quorum.ErrMalformed)
@@ -474,15 +481,15 @@ func (l *Link) decodeLearner(p quorum.Packet) ([]zab.Message, error) {
 		l.epoch, l.known = e, true
 		m := l.msg(zab.MsgLeaderInfo, 0)
 		m.Caps = l.negotiate(&p)
-		return []zab.Message{m}, nil
+		return append(dst, m), nil
 	case quorum.Diff:
 		l.syncTo = p.Zxid
-		return []zab.Message{l.msg(zab.MsgDiff, p.Zxid)}, nil
+		return append(dst, l.msg(zab.MsgDiff, p.Zxid)), nil
 	case quorum.Trunc:
 		l.syncTo = p.Zxid
-		return []zab.Message{l.msg(zab.MsgTrunc, p.Zxid)}, nil
+		return append(dst, l.msg(zab.MsgTrunc, p.Zxid)), nil
 	case quorum.Snap:
-		return []zab.Message{l.msg(zab.MsgSnap, p.Zxid)}, nil
+		return append(dst, l.msg(zab.MsgSnap, p.Zxid)), nil
 	case quorum.Proposal:
 		if p.Data == nil {
 			return nil, fmt.Errorf("%w: PROPOSAL without a txn", quorum.ErrMalformed)
@@ -490,13 +497,13 @@ func (l *Link) decodeLearner(p quorum.Packet) ([]zab.Message, error) {
 		l.pending = append(l.pending, p.Zxid)
 		m := l.msg(zab.MsgProposal, 0)
 		m.Entry = zab.Entry{Zxid: p.Zxid, Data: p.Data}
-		return []zab.Message{m}, nil
+		return append(dst, m), nil
 	case quorum.Commit:
 		// A committed proposal still gets its ACK: a ZooKeeper leader
 		// tracks ACKs in order per learner (LearnerHandler's
 		// SyncLimitCheck) and drops a learner whose oldest unacked
 		// proposal is older than syncLimit ticks.
-		return []zab.Message{l.msg(zab.MsgCommit, p.Zxid)}, nil
+		return append(dst, l.msg(zab.MsgCommit, p.Zxid)), nil
 	case quorum.NewLeader:
 		if l.synced {
 			return nil, fmt.Errorf("%w: second NEWLEADER", quorum.ErrMalformed)
@@ -515,7 +522,7 @@ func (l *Link) decodeLearner(p quorum.Packet) ([]zab.Message, error) {
 		l.beforeNewLeader = len(l.pending)
 		m := l.msg(zab.MsgNewLeader, p.Zxid)
 		m.Payload = payload
-		return []zab.Message{m}, nil
+		return append(dst, m), nil
 	case quorum.UpToDate:
 		// UPTODATE carries no zxid (-1). It says the leader's history
 		// before its epoch is committed, and so is every txn the sync left
@@ -530,16 +537,16 @@ func (l *Link) decodeLearner(p quorum.Packet) ([]zab.Message, error) {
 		// the leader committed meanwhile, gets a DIFF to that point and no
 		// COMMIT for them (ZooKeeper's learner fast-forwarded them on
 		// leaving). Found by the simulator with server kinds (seed 600).
-		return []zab.Message{l.msg(zab.MsgUpToDate, max(zab.MakeZxid(l.epoch, 0), l.syncTo))}, nil
+		return append(dst, l.msg(zab.MsgUpToDate, max(zab.MakeZxid(l.epoch, 0), l.syncTo))), nil
 	case quorum.Ping:
-		return []zab.Message{l.msg(zab.MsgPing, p.Zxid)}, nil
+		return append(dst, l.msg(zab.MsgPing, p.Zxid)), nil
 	case quorum.Inform:
 		if p.Data == nil {
 			return nil, fmt.Errorf("%w: INFORM without a txn", quorum.ErrMalformed)
 		}
 		m := l.msg(zab.MsgInform, 0)
 		m.Entry = zab.Entry{Zxid: p.Zxid, Data: p.Data}
-		return []zab.Message{m}, nil
+		return append(dst, m), nil
 	case quorum.CommitAndActivate:
 		d, err := quorum.DecodeCommitAndActivate(&p)
 		if err != nil {
@@ -547,7 +554,7 @@ func (l *Link) decodeLearner(p quorum.Packet) ([]zab.Message, error) {
 		}
 		m := l.msg(zab.MsgCommitAndActivate, p.Zxid)
 		m.Vote.Leader = d
-		return []zab.Message{m}, nil
+		return append(dst, m), nil
 	case quorum.InformAndActivate:
 		d, txn, err := quorum.DecodeInformAndActivate(&p)
 		if err != nil {
@@ -556,16 +563,16 @@ func (l *Link) decodeLearner(p quorum.Packet) ([]zab.Message, error) {
 		m := l.msg(zab.MsgInformAndActivate, 0)
 		m.Entry = zab.Entry{Zxid: p.Zxid, Data: txn}
 		m.Vote.Leader = d
-		return []zab.Message{m}, nil
+		return append(dst, m), nil
 	case quorum.Revalidate:
 		if _, _, err := quorum.DecodeRevalidateReply(&p); err != nil {
 			return nil, err
 		}
-		return []zab.Message{l.app(p)}, nil
+		return append(dst, l.app(p)), nil
 	case quorum.Sync:
-		return []zab.Message{l.app(p)}, nil
+		return append(dst, l.app(p)), nil
 	case quorum.TimeoutNow:
-		return l.decodeTimeoutNow(p)
+		return l.decodeTimeoutNow(dst, p)
 	}
 	return nil, fmt.Errorf("%w: a leader does not send %s", quorum.ErrMalformed, p.Type)
 }
@@ -576,7 +583,7 @@ func (l *Link) app(p quorum.Packet) zab.Message {
 	return m
 }
 
-func (l *Link) decodeLeader(p quorum.Packet) ([]zab.Message, error) {
+func (l *Link) decodeLeader(dst []zab.Message, p quorum.Packet) ([]zab.Message, error) {
 	if !l.first {
 		if p.Type != quorum.FollowerInfo && p.Type != quorum.ObserverInfo {
 			return nil, fmt.Errorf("%w: first packet from a learner must be FOLLOWERINFO or OBSERVERINFO", quorum.ErrMalformed)
@@ -597,10 +604,10 @@ func (l *Link) decodeLeader(p quorum.Packet) ([]zab.Message, error) {
 		// configuration is older than its own, and a ZooKeeper learner
 		// with a newer one is refused by its own sync (its next election
 		// gossips the newer configuration).
-		return []zab.Message{{
+		return append(dst, zab.Message{
 			Type: zab.MsgFollowerInfo, Epoch: quorum.EpochOf(p.Zxid), Observer: p.Type == quorum.ObserverInfo,
 			Caps: l.negotiate(&p),
-		}}, nil
+		}), nil
 	}
 	switch p.Type {
 	case quorum.AckEpoch:
@@ -608,17 +615,17 @@ func (l *Link) decodeLeader(p quorum.Packet) ([]zab.Message, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []zab.Message{{Type: zab.MsgAckEpoch, Epoch: int64(e), Zxid: z}}, nil
+		return append(dst, zab.Message{Type: zab.MsgAckEpoch, Epoch: int64(e), Zxid: z}), nil
 	case quorum.Ack:
 		if zab.Counter(p.Zxid) == 0 && l.known && p.Zxid == zab.MakeZxid(l.epoch, 0) {
 			l.synced = true
 		}
-		return []zab.Message{l.msg(zab.MsgAck, p.Zxid)}, nil
+		return append(dst, l.msg(zab.MsgAck, p.Zxid)), nil
 	case quorum.Ping:
 		if _, err := quorum.DecodeTouches(&p); err != nil {
 			return nil, err
 		}
-		out := []zab.Message{l.msg(zab.MsgPing, p.Zxid)}
+		out := append(dst, l.msg(zab.MsgPing, p.Zxid))
 		if len(p.Data) > 0 {
 			out = append(out, l.app(p))
 		}
@@ -627,12 +634,12 @@ func (l *Link) decodeLeader(p quorum.Packet) ([]zab.Message, error) {
 		if _, err := quorum.DecodeRequest(&p); err != nil {
 			return nil, err
 		}
-		return []zab.Message{l.app(p)}, nil
+		return append(dst, l.app(p)), nil
 	case quorum.Revalidate:
 		if _, _, err := quorum.DecodeRevalidate(&p); err != nil {
 			return nil, err
 		}
-		return []zab.Message{l.app(p)}, nil
+		return append(dst, l.app(p)), nil
 	}
 	return nil, fmt.Errorf("%w: a learner does not send %s", quorum.ErrMalformed, p.Type)
 }
