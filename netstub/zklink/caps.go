@@ -78,11 +78,11 @@ func (l *Link) negotiate(p *quorum.Packet) zab.Caps {
 
 // encodeTimeoutNow is the leader's TIMEOUTNOW, on a link with
 // CapTransfer only.
-func (l *Link) encodeTimeoutNow(m zab.Message) ([]quorum.Packet, error) {
+func (l *Link) encodeTimeoutNow(dst []quorum.Packet, m zab.Message) ([]quorum.Packet, error) {
 	if l.caps&zab.CapTransfer == 0 {
 		return nil, fmt.Errorf("%w: TIMEOUTNOW to %s %d (link caps %s)", ErrNotNegotiated, l.PeerKind(), l.peer, CapsString(l.caps))
 	}
-	return one(quorum.NewTimeoutNow(m.Zxid, m.Vote.Leader, m.Vote.PeerEpoch)), nil
+	return append(dst, quorum.NewTimeoutNow(m.Zxid, m.Vote.Leader, m.Vote.PeerEpoch)), nil
 }
 
 // decodeTimeoutNow is a follower's TIMEOUTNOW, refused on a link without

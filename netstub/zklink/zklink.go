@@ -164,16 +164,23 @@ func (l *Link) Pending() []int64 { return append([]int64(nil), l.pending...) }
 // Encode returns the packets that carry m to the peer, in order. Nil
 // packets and a nil error mean m is not for this link (another epoch).
 func (l *Link) Encode(m zab.Message) ([]quorum.Packet, error) {
+	return l.EncodeAppend(nil, m)
+}
+
+// EncodeAppend is Encode appending the packets to dst, for a caller that
+// reuses one slice for every message (the simulator) instead of allocating
+// one per message. dst's elements are left as they were.
+func (l *Link) EncodeAppend(dst []quorum.Packet, m zab.Message) ([]quorum.Packet, error) {
 	if l.side == LearnerSide {
-		return l.encodeLearner(m)
+		return l.encodeLearner(dst, m)
 	}
-	return l.encodeLeader(m)
+	return l.encodeLeader(dst, m)
 }
 
 // stale reports a message of the engine for another epoch than the link's.
 func (l *Link) stale(m zab.Message) bool { return !l.known || m.Epoch != l.epoch }
 
-func (l *Link) encodeLearner(m zab.Message) ([]quorum.Packet, error) {
+func (l *Link) encodeLearner(dst []quorum.Packet, m zab.Message) ([]quorum.Packet, error) {
 	switch m.Type {
 	case zab.MsgFollowerInfo:
 		if m.Epoch < 0 || m.Epoch > math.MaxUint32 {
@@ -182,32 +189,32 @@ func (l *Link) encodeLearner(m zab.Message) ([]quorum.Packet, error) {
 		l.observer = m.Observer
 		li := quorum.LearnerInfo{Sid: l.self, ProtocolVersion: quorum.LearnerProtocol, ConfigVersion: 0}
 		if h, ok := l.hello(); ok {
-			return one(quorum.NewLearnerInfoHello(m.Observer, m.Epoch, li, h)), nil
+			return append(dst, quorum.NewLearnerInfoHello(m.Observer, m.Epoch, li, h)), nil
 		}
-		return one(quorum.NewLearnerInfo(m.Observer, m.Epoch, li)), nil
+		return append(dst, quorum.NewLearnerInfo(m.Observer, m.Epoch, li)), nil
 	case zab.MsgAckEpoch:
 		if !l.known {
-			return nil, nil
+			return dst, nil
 		}
 		if m.Epoch < -1 || m.Epoch > math.MaxInt32 {
 			return nil, fmt.Errorf("zklink: ACKEPOCH epoch %d does not fit ZooKeeper's int", m.Epoch)
 		}
-		return one(quorum.NewAckEpoch(m.Zxid, int32(m.Epoch))), nil
+		return append(dst, quorum.NewAckEpoch(m.Zxid, int32(m.Epoch))), nil
 	case zab.MsgAck:
 		if l.stale(m) {
-			return nil, nil
+			return dst, nil
 		}
-		return l.expandAcks(m.Zxid), nil
+		return append(dst, l.expandAcks(m.Zxid)...), nil
 	case zab.MsgPing:
 		if l.stale(m) {
-			return nil, nil
+			return dst, nil
 		}
 		// ZooKeeper's leader reads the touches from the data without a
 		// null check: an empty reply has empty data, never null.
-		return one(quorum.Packet{Type: quorum.Ping, Zxid: m.Zxid, Data: []byte{}}), nil
+		return append(dst, quorum.Packet{Type: quorum.Ping, Zxid: m.Zxid, Data: []byte{}}), nil
 	case zab.MsgApp:
 		if l.stale(m) {
-			return nil, nil
+			return dst, nil
 		}
 		p, err := appPacket(m.Payload, quorum.Request, quorum.Ping, quorum.Revalidate)
 		if err != nil {
@@ -216,7 +223,7 @@ func (l *Link) encodeLearner(m zab.Message) ([]quorum.Packet, error) {
 		if err := l.checkMoveRequest(&p); err != nil {
 			return nil, err
 		}
-		return one(p), nil
+		return append(dst, p), nil
 	}
 	return nil, fmt.Errorf("zklink: %v has no ZooKeeper packet from a learner", m.Type)
 }
@@ -255,19 +262,19 @@ func (l *Link) expandAcks(z int64) []quorum.Packet {
 	return out
 }
 
-func (l *Link) encodeLeader(m zab.Message) ([]quorum.Packet, error) {
+func (l *Link) encodeLeader(dst []quorum.Packet, m zab.Message) ([]quorum.Packet, error) {
 	if m.Type == zab.MsgLeaderInfo {
 		if m.Epoch < 0 || m.Epoch > math.MaxUint32 {
 			return nil, fmt.Errorf("zklink: new epoch %d out of range", m.Epoch)
 		}
 		l.epoch, l.known = m.Epoch, true
 		if h, ok := l.hello(); ok {
-			return one(quorum.NewLeaderInfoHello(m.Epoch, h)), nil
+			return append(dst, quorum.NewLeaderInfoHello(m.Epoch, h)), nil
 		}
-		return one(quorum.NewLeaderInfo(m.Epoch)), nil
+		return append(dst, quorum.NewLeaderInfo(m.Epoch)), nil
 	}
 	if l.stale(m) {
-		return nil, nil
+		return dst, nil
 	}
 	switch m.Type {
 	case zab.MsgDiff, zab.MsgTrunc, zab.MsgSnap:
@@ -279,18 +286,18 @@ func (l *Link) encodeLeader(m zab.Message) ([]quorum.Packet, error) {
 		if err != nil {
 			return nil, err
 		}
-		return one(p), nil
+		return append(dst, p), nil
 	case zab.MsgProposal:
 		l.pending = append(l.pending, m.Entry.Zxid)
-		return one(quorum.Packet{Type: quorum.Proposal, Zxid: m.Entry.Zxid, Data: m.Entry.Data}), nil
+		return append(dst, quorum.Packet{Type: quorum.Proposal, Zxid: m.Entry.Zxid, Data: m.Entry.Data}), nil
 	case zab.MsgCommit:
-		return l.expandCommits(m.Zxid), nil
+		return append(dst, l.expandCommits(m.Zxid)...), nil
 	case zab.MsgNewLeader:
 		cfg, err := l.newLeaderConfig(m)
 		if err != nil {
 			return nil, err
 		}
-		return one(quorum.NewNewLeader(zab.Epoch(m.Zxid), cfg)), nil
+		return append(dst, quorum.NewNewLeader(zab.Epoch(m.Zxid), cfg)), nil
 	case zab.MsgCommitAndActivate:
 		// COMMITs for the proposals before the reconfig entry, then
 		// ZooKeeper's COMMITANDACTIVATE for the entry itself: a ZooKeeper
@@ -309,25 +316,25 @@ func (l *Link) encodeLeader(m zab.Message) ([]quorum.Packet, error) {
 			l.pending = l.pending[1:]
 			out = append(out, quorum.NewCommitAndActivate(m.Zxid, m.Vote.Leader))
 		}
-		return out, nil
+		return append(dst, out...), nil
 	case zab.MsgInformAndActivate:
 		l.drop(m.Entry.Zxid)
-		return one(quorum.NewInformAndActivate(m.Entry.Zxid, m.Vote.Leader, m.Entry.Data)), nil
+		return append(dst, quorum.NewInformAndActivate(m.Entry.Zxid, m.Vote.Leader, m.Entry.Data)), nil
 	case zab.MsgUpToDate:
-		return append(l.expandCommits(m.Zxid), quorum.NewUpToDate()), nil
+		return append(append(dst, l.expandCommits(m.Zxid)...), quorum.NewUpToDate()), nil
 	case zab.MsgPing:
-		return one(quorum.NewPing(m.Zxid)), nil
+		return append(dst, quorum.NewPing(m.Zxid)), nil
 	case zab.MsgInform:
 		l.drop(m.Entry.Zxid)
-		return one(quorum.Packet{Type: quorum.Inform, Zxid: m.Entry.Zxid, Data: m.Entry.Data}), nil
+		return append(dst, quorum.Packet{Type: quorum.Inform, Zxid: m.Entry.Zxid, Data: m.Entry.Data}), nil
 	case zab.MsgApp:
 		p, err := appPacket(m.Payload, quorum.Revalidate, quorum.Sync)
 		if err != nil {
 			return nil, err
 		}
-		return one(p), nil
+		return append(dst, p), nil
 	case zab.MsgTimeoutNow:
-		return l.encodeTimeoutNow(m)
+		return l.encodeTimeoutNow(dst, m)
 	}
 	return nil, fmt.Errorf("zklink: %v has no ZooKeeper packet from a leader", m.Type)
 }
@@ -411,8 +418,6 @@ func checkBody(p *quorum.Packet) error {
 	}
 	return err
 }
-
-func one(p quorum.Packet) []quorum.Packet { return []quorum.Packet{p} }
 
 // ---- decode: wire → engine ----
 
