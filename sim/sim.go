@@ -9,6 +9,7 @@ import (
 
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/netstub"
+	"github.com/zabkeeper/zabkeeper/proto/quorum"
 )
 
 // TickMs is the replicas' tick length.
@@ -78,6 +79,8 @@ type Sim struct {
 	// decoded is the slice receive decodes a packet's messages into,
 	// reused from packet to packet (takeDecoded, giveDecoded).
 	decoded []zab.Message
+	// encoded is the slice sendPeer encodes a message's packets into.
+	encoded []quorum.Packet
 }
 
 // takeDecoded hands out the reusable slice for a packet's messages, empty;
