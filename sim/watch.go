@@ -163,7 +163,9 @@ func (sm *Sim) effectsAt(z int64) []effect { return sm.effects[z] }
 // watchMissed checks that no committed txn up to upTo fired a watch of cn
 // whose event has not arrived: what arrives now (a reply or an event at
 // upTo or above) would otherwise reveal the change before the event.
-func (sm *Sim) watchMissed(cn *conn, upTo int64, what string) {
+//
+// what says what arrived, for the violation only: it is formatted then.
+func (sm *Sim) watchMissed(cn *conn, upTo int64, what func() string) {
 	if len(cn.watches) == 0 {
 		return
 	}
@@ -189,7 +191,7 @@ func (sm *Sim) watchMissed(cn *conn, upTo int64, what string) {
 			z := ck.order[i]
 			if typ, ok := trigger(k, sm.effectsAt(z)); ok {
 				sm.violation("watch: c%d conn %d (n%d) %s; its %s watch on %s, set at 0x%x, was fired by txn 0x%x (%s), whose event never came first",
-					cn.cl.id, cn.id, cn.srv.id, what, watchKind(k), k.path, w.reg, z, eventName(typ))
+					cn.cl.id, cn.id, cn.srv.id, what(), watchKind(k), k.path, w.reg, z, eventName(typ))
 				delete(cn.watches, k)
 				break
 			}
@@ -203,7 +205,7 @@ func (sm *Sim) watchMissed(cn *conn, upTo int64, what string) {
 // watchEvent checks a watch event that reached cn's client and consumes
 // the watches it fires.
 func (sm *Sim) watchEvent(cn *conn, z int64, ev *proto.WatcherEvent) {
-	sm.watchMissed(cn, z-1, "got an event at a later zxid")
+	sm.watchMissed(cn, z-1, func() string { return "got an event at a later zxid" })
 	if _, ok := sm.check.committed[z]; !ok {
 		sm.violation("watch: c%d conn %d (n%d) got %s on %s at 0x%x, which no server applied", cn.cl.id, cn.id, cn.srv.id, eventName(ev.Type), ev.Path, z)
 		return
