@@ -202,6 +202,10 @@ func (n *Node) LastZxid() int64 { return n.lastApplied }
 // Status returns the protocol state.
 func (n *Node) Status() zab.Status { return n.zab.Status() }
 
+// StatusSummary is Status without the leader's Followers and Outstanding
+// (zab.Peer.Summary), for callers that look after every Ready.
+func (n *Node) StatusSummary() zab.Status { return n.zab.Summary() }
+
 // Role returns the protocol role and the leader's id (Status's Role and
 // Leader) without allocating, for callers that look after every Ready.
 func (n *Node) Role() (zab.Role, int64) { return n.zab.Role() }
@@ -250,7 +254,13 @@ func (n *Node) Ready() Ready {
 func (n *Node) Advance() {
 	if n.handedOut && len(n.batches) > 0 {
 		n.batches[0] = Ready{}
-		n.batches = n.batches[1:]
+		if len(n.batches) == 1 {
+			// Empty again: the next batch reuses the array from its start
+			// instead of growing a new one past the handed-out slots.
+			n.batches = n.batches[:0]
+		} else {
+			n.batches = n.batches[1:]
+		}
 	}
 	n.handedOut = false
 }
@@ -317,8 +327,18 @@ func (n *Node) pumpZab() {
 		if zr.Snapshot != nil {
 			b.Snapshot = n.installSnapshot(zr.Snapshot)
 		}
-		b.Entries = append(b.Entries, zr.Entries...)
-		b.Messages = append(b.Messages, zr.Messages...)
+		// zab hands its slices over with Ready: an empty batch takes
+		// them as they are instead of copying.
+		if len(b.Entries) == 0 {
+			b.Entries = zr.Entries
+		} else {
+			b.Entries = append(b.Entries, zr.Entries...)
+		}
+		if len(b.Messages) == 0 {
+			b.Messages = zr.Messages
+		} else {
+			b.Messages = append(b.Messages, zr.Messages...)
+		}
 		for _, e := range zr.Committed {
 			n.applyEntry(e)
 		}

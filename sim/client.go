@@ -52,7 +52,9 @@ type packet struct {
 // moves to another server, and starts a new session when its session
 // expires.
 type client struct {
-	id         int
+	id int
+	// addr is the client's address as servers see it (address).
+	addr       string
 	sess       int64
 	passwd     []byte
 	wantTO     int32 // requested session timeout, ms
@@ -102,6 +104,14 @@ var (
 	keys       = []string{"/a", "/b", "/c", "/a/x", "/a/y", "/b/x"}
 	seqParents = []string{"/a/s-", "/b/s-", "/s-"}
 )
+
+// address is the client's IP address, formatted once.
+func (c *client) address() string {
+	if c.addr == "" {
+		c.addr = fmt.Sprintf("10.0.0.%d", c.id)
+	}
+	return c.addr
+}
 
 func (sm *Sim) newClient(id int) *client {
 	return &client{
@@ -239,7 +249,9 @@ func (sm *Sim) send(c *client, p *pend, body proto.Record) {
 		p.rec.Call = sm.now
 		p.rec.Return = -1
 		sm.hist.ops = append(sm.hist.ops, p.rec)
-		sm.tracef(c.cn.srv.id, "c%d → n%d xid %d %s %s", c.id, c.cn.srv.id, p.xid, p.op, describeReq(body))
+		if sm.traceOn(c.cn.srv.id) {
+			sm.tracef(c.cn.srv.id, "c%d → n%d xid %d %s %s", c.id, c.cn.srv.id, p.xid, p.op, describeReq(body))
+		}
 	}
 	sm.hash.add(22, int64(c.id), int64(p.xid), int64(p.op))
 	sm.toServer(c.cn, &packet{kind: pktRequest, xid: p.xid, op: p.op, body: body})
@@ -292,7 +304,7 @@ func (sm *Sim) atServer(cn *conn, p *packet) {
 		cn.atServer = true
 		s.conns[cn.id] = cn
 		sm.hash.add(30, s.id, int64(cn.id))
-		s.r.Connect(cn.id, p.req, fmt.Sprintf("10.0.0.%d", cn.cl.id), local)
+		s.r.Connect(cn.id, p.req, cn.cl.address(), local)
 	case pktRequest:
 		if s.conns[cn.id] == nil {
 			return
@@ -373,7 +385,9 @@ func (sm *Sim) atClient(cn *conn, p *packet) {
 		sm.clientReply(c, o)
 	case OutEvent:
 		if ev, ok := o.Body.(*proto.WatcherEvent); ok {
-			sm.tracef(cn.srv.id, "c%d event %s %s at 0x%x", c.id, eventName(ev.Type), ev.Path, o.Header.Zxid)
+			if sm.traceOn(cn.srv.id) {
+				sm.tracef(cn.srv.id, "c%d event %s %s at 0x%x", c.id, eventName(ev.Type), ev.Path, o.Header.Zxid)
+			}
 			sm.report.Counters["watch-events"]++
 			sm.watchEvent(cn, o.Header.Zxid, ev)
 		}
@@ -442,7 +456,7 @@ func (sm *Sim) clientReply(c *client, o *Output) {
 	p := c.pending[0]
 	c.pending = c.pending[1:]
 	if z := o.Header.Zxid; z > 0 {
-		sm.watchMissed(c.cn, z, fmt.Sprintf("got the reply to xid %d at 0x%x", o.Header.Xid, z))
+		sm.watchMissed(c.cn, z, func() string { return fmt.Sprintf("got the reply to xid %d at 0x%x", o.Header.Xid, z) })
 		if z < c.replyZxid {
 			sm.violation("c%d session 0x%x went back in time: reply zxid 0x%x after 0x%x", c.id, c.sess, z, c.replyZxid)
 		}

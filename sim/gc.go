@@ -11,9 +11,12 @@ import (
 // every restart and snapshot, the MemFS copy of a file on every fsync.
 // At Go's default of 100 the collector took about 40% of the CPU of a
 // five-server campaign (go test ./sim -bench BenchmarkSimulate5
-// -cpuprofile); at 400 a seed costs about half the CPU. It changes no
-// draw: seeds replay bit for bit either way.
-const CampaignGCPercent = 400
+// -cpuprofile); at 400 a seed costs about half the CPU. With fewer
+// allocations left, 1000 saved about another 10% of BenchmarkSimulate5's
+// CPU against 400 (BENCHMARKS.md, "Simulator speed (issue 11)"), for about
+// 60 MB of RSS instead of 33. It changes no draw: seeds replay bit for bit
+// either way.
+const CampaignGCPercent = 1000
 
 // CampaignMemoryLimit caps the heap the higher target may grow to: a seed
 // whose history Porcupine struggles with holds hundreds of MB, and the

@@ -2,7 +2,6 @@ package sim
 
 import (
 	"github.com/zabkeeper/zabkeeper/engine/zab"
-	"github.com/zabkeeper/zabkeeper/internal/minheap"
 )
 
 // evKind names what an event does.
@@ -44,6 +43,13 @@ type event struct {
 	msg  *zab.Message // evPeer
 }
 
+// clone returns a copy of e on the heap, for a stalled server to hold: the
+// loop's event is a value on its stack.
+func (e *event) clone() *event {
+	c := *e
+	return &c
+}
+
 func (e *event) before(f *event) bool {
 	if e.at != f.at {
 		return e.at < f.at
@@ -52,22 +58,72 @@ func (e *event) before(f *event) bool {
 }
 
 // queue orders events on (at, seq): equal times run in scheduling order.
+// It is a binary min-heap of event values, not pointers: scheduling an
+// event then allocates nothing (the caller's &event{...} stays on its
+// stack), and the order is the same strict total order as any heap's.
 type queue struct {
-	h   *minheap.Heap[*event]
-	seq uint64
+	items []event
+	seq   uint64
 }
 
-func newQueue() *queue { return &queue{h: minheap.New((*event).before)} }
+func newQueue() *queue { return &queue{} }
 
+// push adds a copy of *e.
 func (q *queue) push(e *event) {
 	q.seq++
-	e.seq = q.seq
-	q.h.Push(e)
+	q.items = append(q.items, *e)
+	it := q.items
+	i := len(it) - 1
+	it[i].seq = q.seq
+	x := it[i]
+	for i > 0 {
+		p := (i - 1) / 2
+		if !x.before(&it[p]) {
+			break
+		}
+		it[i] = it[p]
+		i = p
+	}
+	it[i] = x
 }
 
-func (q *queue) peek() *event {
-	e, _ := q.h.Peek()
-	return e
+// peekAt returns the time of the next event; ok is false when none is
+// queued.
+func (q *queue) peekAt() (at int64, ok bool) {
+	if len(q.items) == 0 {
+		return 0, false
+	}
+	return q.items[0].at, true
 }
 
-func (q *queue) pop() *event { return q.h.Pop() }
+// pop removes and returns the next event. It panics on an empty queue.
+func (q *queue) pop() event {
+	it := q.items
+	top := it[0]
+	last := len(it) - 1
+	x := it[last]
+	it[last] = event{} // let the garbage collector have its pointers
+	it = it[:last]
+	q.items = it
+	if last == 0 {
+		return top
+	}
+	i := 0
+	for {
+		l := 2*i + 1
+		if l >= last {
+			break
+		}
+		m := l
+		if r := l + 1; r < last && it[r].before(&it[l]) {
+			m = r
+		}
+		if !it[m].before(&x) {
+			break
+		}
+		it[i] = it[m]
+		i = m
+	}
+	it[i] = x
+	return top
+}

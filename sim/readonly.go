@@ -47,7 +47,9 @@ func (sm *Sim) issueReadOnly(c *client) {
 		op, body = proto.OpGetChildren, &proto.GetChildrenRequest{Path: sm.pick([]string{"/", "/a", "/b"}), Watch: r.IntN(3) == 0}
 	}
 	c.xid++
-	sm.tracef(c.cn.srv.id, "c%d → n%d xid %d %s %s (read-only client)", c.id, c.cn.srv.id, c.xid, op, describeReq(body))
+	if sm.traceOn(c.cn.srv.id) {
+		sm.tracef(c.cn.srv.id, "c%d → n%d xid %d %s %s (read-only client)", c.id, c.cn.srv.id, c.xid, op, describeReq(body))
+	}
 	sm.send(c, &pend{xid: c.xid, op: op, body: body}, body)
 }
 

@@ -441,7 +441,9 @@ func (sm *Sim) noteApplied(s *server) {
 		sm.violation("n%d applied up to 0x%x but its log (as handed out) stops at 0x%x", s.id, last, s.applied)
 		s.applied = last
 	}
-	sm.tracef(s.id, "n%d applied up to 0x%x", s.id, last)
+	if sm.traceOn(s.id) {
+		sm.tracef(s.id, "n%d applied up to 0x%x", s.id, last)
+	}
 	sm.hash.add(5, s.id, last)
 	sm.checkDigest(s, last, s.r.Digest())
 	s.sinceSnap += count

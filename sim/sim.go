@@ -9,6 +9,7 @@ import (
 
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/netstub"
+	"github.com/zabkeeper/zabkeeper/proto/quorum"
 )
 
 // TickMs is the replicas' tick length.
@@ -75,6 +76,25 @@ type Sim struct {
 	end      int64
 	// rc runs reconfigs (Options.Reconfig; reconfig.go).
 	rc *reconfState
+	// decoded is the slice receive decodes a packet's messages into,
+	// reused from packet to packet (takeDecoded, giveDecoded).
+	decoded []zab.Message
+	// encoded is the slice sendPeer encodes a message's packets into.
+	encoded []quorum.Packet
+}
+
+// takeDecoded hands out the reusable slice for a packet's messages, empty;
+// the caller gives it back with giveDecoded once done with them (a caller
+// that returns early just drops it).
+func (sm *Sim) takeDecoded() []zab.Message {
+	d := sm.decoded[:0]
+	sm.decoded = nil
+	return d
+}
+
+func (sm *Sim) giveDecoded(msgs []zab.Message) {
+	clear(msgs) // no payloads kept alive meanwhile
+	sm.decoded = msgs[:0]
 }
 
 // Run runs one simulation and reports what it found. A panic of a replica
@@ -243,22 +263,22 @@ func (sm *Sim) loop() {
 		sm.schedule(&event{at: reconfigInterval, kind: evReconfig})
 	}
 	for sm.phase != phaseDone {
-		e := sm.events.peek()
+		eat, eok := sm.events.peekAt()
 		nat, nok := sm.net.Peek()
-		if e == nil && !nok {
+		if !eok && !nok {
 			break
 		}
-		if nok && (e == nil || nat < e.at) {
+		if nok && (!eok || nat < eat) {
 			_, m, _ := sm.net.Next()
 			sm.now = nat
 			sm.report.Events++
 			sm.deliver(m)
 			continue
 		}
-		sm.events.pop()
+		e := sm.events.pop()
 		sm.now = e.at
 		sm.report.Events++
-		sm.handle(e)
+		sm.handle(&e)
 	}
 }
 
@@ -337,7 +357,7 @@ func (sm *Sim) handle(e *event) {
 		s := sm.server(e.node)
 		if s.up && s.gen == e.gen {
 			if sm.now < s.pausedTill {
-				s.held = append(s.held, held{ev: e})
+				s.held = append(s.held, held{ev: e.clone()})
 				return
 			}
 			sm.onFsync(s, uint64(e.zxid))
@@ -352,7 +372,7 @@ func (sm *Sim) handle(e *event) {
 		}
 	case evToServer:
 		if s := e.cn.srv; s.up && sm.now < s.pausedTill {
-			s.held = append(s.held, held{ev: e})
+			s.held = append(s.held, held{ev: e.clone()})
 			return
 		}
 		sm.atServer(e.cn, e.pkt)

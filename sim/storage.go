@@ -72,6 +72,8 @@ type storage struct {
 	// event (recorded in deferred) instead of running at once.
 	deferring bool
 	deferred  []syncTarget
+	// spare are target lists of completed fsyncs, reused for the next.
+	spare [][]syncTarget
 	// inflight are the fsyncs issued and not completed yet, in order.
 	inflight []inflightSync
 	// busyUntil is when the fsync in progress ends; fsyncs complete in order.
@@ -210,6 +212,10 @@ func (st *storage) appendAndIssue(recs []disk.Record, fail bool) (uint64, error)
 		return 0, err
 	}
 	st.seq++
+	if st.deferred == nil && len(st.spare) > 0 {
+		st.deferred = st.spare[len(st.spare)-1]
+		st.spare = st.spare[:len(st.spare)-1]
+	}
 	st.deferring, st.failSync = true, fail
 	_, err := st.log.Sync()
 	st.deferring, st.failSync = false, false
@@ -235,6 +241,10 @@ func (st *storage) complete(seq uint64) error {
 			if err := st.syncNow(t); err != nil {
 				return err
 			}
+		}
+		if cap(in.targets) > 0 {
+			clear(in.targets)
+			st.spare = append(st.spare, in.targets[:0])
 		}
 	}
 	return nil

@@ -163,11 +163,23 @@ func (sm *Sim) effectsAt(z int64) []effect { return sm.effects[z] }
 // watchMissed checks that no committed txn up to upTo fired a watch of cn
 // whose event has not arrived: what arrives now (a reply or an event at
 // upTo or above) would otherwise reveal the change before the event.
-func (sm *Sim) watchMissed(cn *conn, upTo int64, what string) {
+//
+// what says what arrived, for the violation only: it is formatted then.
+func (sm *Sim) watchMissed(cn *conn, upTo int64, what func() string) {
 	if len(cn.watches) == 0 {
 		return
 	}
 	ck := sm.check
+	if !sm.watchMissFound(cn, upTo) {
+		// Nothing to report: the watches' scans advance, in any order.
+		for _, w := range cn.watches {
+			if upTo > max(w.reg, w.scanned) {
+				w.scanned = upTo
+			}
+		}
+		return
+	}
+	// In the keys' order, so that the violation reported is the seed's.
 	for _, k := range sortedWatchKeys(cn.watches) {
 		w := cn.watches[k]
 		from := max(w.reg, w.scanned)
@@ -179,7 +191,7 @@ func (sm *Sim) watchMissed(cn *conn, upTo int64, what string) {
 			z := ck.order[i]
 			if typ, ok := trigger(k, sm.effectsAt(z)); ok {
 				sm.violation("watch: c%d conn %d (n%d) %s; its %s watch on %s, set at 0x%x, was fired by txn 0x%x (%s), whose event never came first",
-					cn.cl.id, cn.id, cn.srv.id, what, watchKind(k), k.path, w.reg, z, eventName(typ))
+					cn.cl.id, cn.id, cn.srv.id, what(), watchKind(k), k.path, w.reg, z, eventName(typ))
 				delete(cn.watches, k)
 				break
 			}
@@ -193,21 +205,22 @@ func (sm *Sim) watchMissed(cn *conn, upTo int64, what string) {
 // watchEvent checks a watch event that reached cn's client and consumes
 // the watches it fires.
 func (sm *Sim) watchEvent(cn *conn, z int64, ev *proto.WatcherEvent) {
-	sm.watchMissed(cn, z-1, "got an event at a later zxid")
+	sm.watchMissed(cn, z-1, func() string { return "got an event at a later zxid" })
 	if _, ok := sm.check.committed[z]; !ok {
 		sm.violation("watch: c%d conn %d (n%d) got %s on %s at 0x%x, which no server applied", cn.cl.id, cn.id, cn.srv.id, eventName(ev.Type), ev.Path, z)
 		return
 	}
 	effs := sm.effectsAt(z)
 	var fired []watchKey
-	for _, k := range sortedWatchKeys(cn.watches) {
-		if k.path != ev.Path || cn.watches[k].reg >= z {
+	for k, w := range cn.watches {
+		if k.path != ev.Path || w.reg >= z {
 			continue
 		}
 		if typ, ok := trigger(k, effs); ok && typ == ev.Type {
 			fired = append(fired, k)
 		}
 	}
+	sortWatchKeys(fired)
 	if len(fired) == 0 {
 		sm.violation("watch: c%d conn %d (n%d) got %s on %s at 0x%x, which no watch of the connection explains (txn effects %v)",
 			cn.cl.id, cn.id, cn.srv.id, eventName(ev.Type), ev.Path, z, effs)
@@ -256,8 +269,35 @@ func (sm *Sim) watchSet(cn *conn, r *opRecord) {
 	sm.report.Counters["watches-set"]++
 }
 
+// watchMissFound reports whether watchMissed has a missed event to report
+// on cn: the same scan without the sort, which is only needed to report
+// the first in order.
+func (sm *Sim) watchMissFound(cn *conn, upTo int64) bool {
+	ck := sm.check
+	for k, w := range cn.watches {
+		from := max(w.reg, w.scanned)
+		if upTo <= from {
+			continue
+		}
+		i, _ := slices.BinarySearch(ck.order, from+1)
+		for ; i < len(ck.order) && ck.order[i] <= upTo; i++ {
+			if _, ok := trigger(k, sm.effectsAt(ck.order[i])); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func sortedWatchKeys(m map[watchKey]*watchReg) []watchKey {
-	return slices.SortedFunc(maps.Keys(m), func(a, b watchKey) int {
+	ks := slices.Collect(maps.Keys(m))
+	sortWatchKeys(ks)
+	return ks
+}
+
+// sortWatchKeys sorts data watches before child watches, each by path.
+func sortWatchKeys(ks []watchKey) {
+	slices.SortFunc(ks, func(a, b watchKey) int {
 		if a.child != b.child {
 			if a.child {
 				return 1

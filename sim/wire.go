@@ -148,7 +148,8 @@ func (sm *Sim) sendPeer(s *server, m zab.Message) {
 	if qc.closed[qc.end(s.id)] {
 		return
 	}
-	pkts, err := c.Link.Encode(m)
+	pkts, err := c.Link.EncodeAppend(sm.encoded[:0], m)
+	sm.encoded = pkts[:0] // reused: the packets are written to b below
 	if errors.Is(err, zklink.ErrNotNegotiated) {
 		// zktcp drops it, logs it as a bug and keeps the link.
 		sm.violation("caps: n%d (%s) sent n%d %s: %v", s.id, kindName(s.native), m.To, describeMsg(m), err)
@@ -330,7 +331,7 @@ func (sm *Sim) receive(s *server, m zab.Message) {
 		}
 		b = b[n:]
 		sm.checkPacket(s, qc, e, p)
-		msgs, err := c.Link.Decode(p)
+		msgs, err := c.Link.DecodeAppend(sm.takeDecoded(), p)
 		if err != nil {
 			sm.codecError(s, qc, err)
 			return
@@ -357,6 +358,7 @@ func (sm *Sim) receive(s *server, m zab.Message) {
 				return
 			}
 		}
+		sm.giveDecoded(msgs)
 	}
 }
 

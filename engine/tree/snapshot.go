@@ -204,8 +204,11 @@ func (sw *snapWriter) seal() error {
 	return sw.flush()
 }
 
+// newSnapWriter starts with a small buffer that grows to flushAt as the
+// snapshot does: a small tree's snapshot (the simulator writes thousands)
+// then costs a few KB instead of flushAt.
 func newSnapWriter(w io.Writer, sum hash.Hash32) *snapWriter {
-	return &snapWriter{w: w, e: proto.NewEncoder(make([]byte, 0, flushAt+4096)), sum: sum}
+	return &snapWriter{w: w, e: proto.NewEncoder(make([]byte, 0, 4096)), sum: sum}
 }
 
 // Write writes the whole snapshot stream with the given sessions to w and
@@ -386,9 +389,20 @@ type snapReader struct {
 // memory than the stream holds.
 const maxDirectAlloc = 1 << 20
 
+// newSnapReader buffers r by up to snapReadBuffer bytes, fewer when r
+// says how many bytes it holds (a bytes.Reader of a snapshot in memory):
+// the simulator reads thousands of small snapshots, and a 256 KiB buffer
+// each was a fifth of its allocated bytes.
 func newSnapReader(r io.Reader, sum hash.Hash32) *snapReader {
-	return &snapReader{r: bufio.NewReaderSize(r, 256<<10), sum: sum}
+	size := snapReadBuffer
+	if l, ok := r.(interface{ Len() int }); ok {
+		size = max(16, min(size, l.Len()))
+	}
+	return &snapReader{r: bufio.NewReaderSize(r, size), sum: sum}
 }
+
+// snapReadBuffer is a snapshot reader's buffer.
+const snapReadBuffer = 256 << 10
 
 // consumed accounts for bytes read.
 func (sr *snapReader) consumed(p []byte) {

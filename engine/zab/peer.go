@@ -345,6 +345,33 @@ func (p *Peer) Role() (Role, int64) { return p.role, p.leader }
 
 // Status returns the current protocol state.
 func (p *Peer) Status() Status {
+	st := p.Summary()
+	if p.role == Leading {
+		st.Outstanding = len(p.log.after(max(p.committed, p.log.base)))
+		// Collected from the map and sorted in place.
+		n := 0
+		for _, r := range p.lead.learners {
+			if r.stage == recUpToDate {
+				n++
+			}
+		}
+		if n > 0 {
+			st.Followers = make([]int64, 0, n)
+			for id, r := range p.lead.learners {
+				if r.stage == recUpToDate {
+					st.Followers = append(st.Followers, id)
+				}
+			}
+			slices.Sort(st.Followers)
+		}
+	}
+	return st
+}
+
+// Summary is Status without the leader's Followers and Outstanding, which
+// cost a walk of the learners and of the log and an allocation: for
+// callers that look after every step (the simulator's checks).
+func (p *Peer) Summary() Status {
 	st := Status{
 		ID:            p.id,
 		Role:          p.role,
@@ -365,24 +392,6 @@ func (p *Peer) Status() Status {
 	}
 	if p.role == Leading {
 		st.Transferring = p.lead.transfer != nil
-		st.Outstanding = len(p.log.after(max(p.committed, p.log.base)))
-		// Collected from the map and sorted in place: Status runs after
-		// every Ready in the simulator.
-		n := 0
-		for _, r := range p.lead.learners {
-			if r.stage == recUpToDate {
-				n++
-			}
-		}
-		if n > 0 {
-			st.Followers = make([]int64, 0, n)
-			for id, r := range p.lead.learners {
-				if r.stage == recUpToDate {
-					st.Followers = append(st.Followers, id)
-				}
-			}
-			slices.Sort(st.Followers)
-		}
 	}
 	return st
 }

@@ -78,16 +78,16 @@ func (l *Link) negotiate(p *quorum.Packet) zab.Caps {
 
 // encodeTimeoutNow is the leader's TIMEOUTNOW, on a link with
 // CapTransfer only.
-func (l *Link) encodeTimeoutNow(m zab.Message) ([]quorum.Packet, error) {
+func (l *Link) encodeTimeoutNow(dst []quorum.Packet, m zab.Message) ([]quorum.Packet, error) {
 	if l.caps&zab.CapTransfer == 0 {
 		return nil, fmt.Errorf("%w: TIMEOUTNOW to %s %d (link caps %s)", ErrNotNegotiated, l.PeerKind(), l.peer, CapsString(l.caps))
 	}
-	return one(quorum.NewTimeoutNow(m.Zxid, m.Vote.Leader, m.Vote.PeerEpoch)), nil
+	return append(dst, quorum.NewTimeoutNow(m.Zxid, m.Vote.Leader, m.Vote.PeerEpoch)), nil
 }
 
 // decodeTimeoutNow is a follower's TIMEOUTNOW, refused on a link without
 // CapTransfer (the leader would not have sent it).
-func (l *Link) decodeTimeoutNow(p quorum.Packet) ([]zab.Message, error) {
+func (l *Link) decodeTimeoutNow(dst []zab.Message, p quorum.Packet) ([]zab.Message, error) {
 	if l.caps&zab.CapTransfer == 0 {
 		return nil, fmt.Errorf("%w: TIMEOUTNOW on a link without the transfer capability", quorum.ErrMalformed)
 	}
@@ -97,7 +97,7 @@ func (l *Link) decodeTimeoutNow(p quorum.Packet) ([]zab.Message, error) {
 	}
 	m := l.msg(zab.MsgTimeoutNow, z)
 	m.Vote = zab.Vote{Leader: successor, Zxid: z, PeerEpoch: peerEpoch}
-	return []zab.Message{m}, nil
+	return append(dst, m), nil
 }
 
 // checkMoveRequest refuses a REQUEST of op -12 on a link to a leader

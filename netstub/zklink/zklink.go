@@ -164,16 +164,23 @@ func (l *Link) Pending() []int64 { return append([]int64(nil), l.pending...) }
 // Encode returns the packets that carry m to the peer, in order. Nil
 // packets and a nil error mean m is not for this link (another epoch).
 func (l *Link) Encode(m zab.Message) ([]quorum.Packet, error) {
+	return l.EncodeAppend(nil, m)
+}
+
+// EncodeAppend is Encode appending the packets to dst, for a caller that
+// reuses one slice for every message (the simulator) instead of allocating
+// one per message. dst's elements are left as they were.
+func (l *Link) EncodeAppend(dst []quorum.Packet, m zab.Message) ([]quorum.Packet, error) {
 	if l.side == LearnerSide {
-		return l.encodeLearner(m)
+		return l.encodeLearner(dst, m)
 	}
-	return l.encodeLeader(m)
+	return l.encodeLeader(dst, m)
 }
 
 // stale reports a message of the engine for another epoch than the link's.
 func (l *Link) stale(m zab.Message) bool { return !l.known || m.Epoch != l.epoch }
 
-func (l *Link) encodeLearner(m zab.Message) ([]quorum.Packet, error) {
+func (l *Link) encodeLearner(dst []quorum.Packet, m zab.Message) ([]quorum.Packet, error) {
 	switch m.Type {
 	case zab.MsgFollowerInfo:
 		if m.Epoch < 0 || m.Epoch > math.MaxUint32 {
@@ -182,32 +189,32 @@ func (l *Link) encodeLearner(m zab.Message) ([]quorum.Packet, error) {
 		l.observer = m.Observer
 		li := quorum.LearnerInfo{Sid: l.self, ProtocolVersion: quorum.LearnerProtocol, ConfigVersion: 0}
 		if h, ok := l.hello(); ok {
-			return one(quorum.NewLearnerInfoHello(m.Observer, m.Epoch, li, h)), nil
+			return append(dst, quorum.NewLearnerInfoHello(m.Observer, m.Epoch, li, h)), nil
 		}
-		return one(quorum.NewLearnerInfo(m.Observer, m.Epoch, li)), nil
+		return append(dst, quorum.NewLearnerInfo(m.Observer, m.Epoch, li)), nil
 	case zab.MsgAckEpoch:
 		if !l.known {
-			return nil, nil
+			return dst, nil
 		}
 		if m.Epoch < -1 || m.Epoch > math.MaxInt32 {
 			return nil, fmt.Errorf("zklink: ACKEPOCH epoch %d does not fit ZooKeeper's int", m.Epoch)
 		}
-		return one(quorum.NewAckEpoch(m.Zxid, int32(m.Epoch))), nil
+		return append(dst, quorum.NewAckEpoch(m.Zxid, int32(m.Epoch))), nil
 	case zab.MsgAck:
 		if l.stale(m) {
-			return nil, nil
+			return dst, nil
 		}
-		return l.expandAcks(m.Zxid), nil
+		return append(dst, l.expandAcks(m.Zxid)...), nil
 	case zab.MsgPing:
 		if l.stale(m) {
-			return nil, nil
+			return dst, nil
 		}
 		// ZooKeeper's leader reads the touches from the data without a
 		// null check: an empty reply has empty data, never null.
-		return one(quorum.Packet{Type: quorum.Ping, Zxid: m.Zxid, Data: []byte{}}), nil
+		return append(dst, quorum.Packet{Type: quorum.Ping, Zxid: m.Zxid, Data: []byte{}}), nil
 	case zab.MsgApp:
 		if l.stale(m) {
-			return nil, nil
+			return dst, nil
 		}
 		p, err := appPacket(m.Payload, quorum.Request, quorum.Ping, quorum.Revalidate)
 		if err != nil {
@@ -216,7 +223,7 @@ func (l *Link) encodeLearner(m zab.Message) ([]quorum.Packet, error) {
 		if err := l.checkMoveRequest(&p); err != nil {
 			return nil, err
 		}
-		return one(p), nil
+		return append(dst, p), nil
 	}
 	return nil, fmt.Errorf("zklink: %v has no ZooKeeper packet from a learner", m.Type)
 }
@@ -255,19 +262,19 @@ func (l *Link) expandAcks(z int64) []quorum.Packet {
 	return out
 }
 
-func (l *Link) encodeLeader(m zab.Message) ([]quorum.Packet, error) {
+func (l *Link) encodeLeader(dst []quorum.Packet, m zab.Message) ([]quorum.Packet, error) {
 	if m.Type == zab.MsgLeaderInfo {
 		if m.Epoch < 0 || m.Epoch > math.MaxUint32 {
 			return nil, fmt.Errorf("zklink: new epoch %d out of range", m.Epoch)
 		}
 		l.epoch, l.known = m.Epoch, true
 		if h, ok := l.hello(); ok {
-			return one(quorum.NewLeaderInfoHello(m.Epoch, h)), nil
+			return append(dst, quorum.NewLeaderInfoHello(m.Epoch, h)), nil
 		}
-		return one(quorum.NewLeaderInfo(m.Epoch)), nil
+		return append(dst, quorum.NewLeaderInfo(m.Epoch)), nil
 	}
 	if l.stale(m) {
-		return nil, nil
+		return dst, nil
 	}
 	switch m.Type {
 	case zab.MsgDiff, zab.MsgTrunc, zab.MsgSnap:
@@ -279,18 +286,18 @@ func (l *Link) encodeLeader(m zab.Message) ([]quorum.Packet, error) {
 		if err != nil {
 			return nil, err
 		}
-		return one(p), nil
+		return append(dst, p), nil
 	case zab.MsgProposal:
 		l.pending = append(l.pending, m.Entry.Zxid)
-		return one(quorum.Packet{Type: quorum.Proposal, Zxid: m.Entry.Zxid, Data: m.Entry.Data}), nil
+		return append(dst, quorum.Packet{Type: quorum.Proposal, Zxid: m.Entry.Zxid, Data: m.Entry.Data}), nil
 	case zab.MsgCommit:
-		return l.expandCommits(m.Zxid), nil
+		return append(dst, l.expandCommits(m.Zxid)...), nil
 	case zab.MsgNewLeader:
 		cfg, err := l.newLeaderConfig(m)
 		if err != nil {
 			return nil, err
 		}
-		return one(quorum.NewNewLeader(zab.Epoch(m.Zxid), cfg)), nil
+		return append(dst, quorum.NewNewLeader(zab.Epoch(m.Zxid), cfg)), nil
 	case zab.MsgCommitAndActivate:
 		// COMMITs for the proposals before the reconfig entry, then
 		// ZooKeeper's COMMITANDACTIVATE for the entry itself: a ZooKeeper
@@ -309,25 +316,25 @@ func (l *Link) encodeLeader(m zab.Message) ([]quorum.Packet, error) {
 			l.pending = l.pending[1:]
 			out = append(out, quorum.NewCommitAndActivate(m.Zxid, m.Vote.Leader))
 		}
-		return out, nil
+		return append(dst, out...), nil
 	case zab.MsgInformAndActivate:
 		l.drop(m.Entry.Zxid)
-		return one(quorum.NewInformAndActivate(m.Entry.Zxid, m.Vote.Leader, m.Entry.Data)), nil
+		return append(dst, quorum.NewInformAndActivate(m.Entry.Zxid, m.Vote.Leader, m.Entry.Data)), nil
 	case zab.MsgUpToDate:
-		return append(l.expandCommits(m.Zxid), quorum.NewUpToDate()), nil
+		return append(append(dst, l.expandCommits(m.Zxid)...), quorum.NewUpToDate()), nil
 	case zab.MsgPing:
-		return one(quorum.NewPing(m.Zxid)), nil
+		return append(dst, quorum.NewPing(m.Zxid)), nil
 	case zab.MsgInform:
 		l.drop(m.Entry.Zxid)
-		return one(quorum.Packet{Type: quorum.Inform, Zxid: m.Entry.Zxid, Data: m.Entry.Data}), nil
+		return append(dst, quorum.Packet{Type: quorum.Inform, Zxid: m.Entry.Zxid, Data: m.Entry.Data}), nil
 	case zab.MsgApp:
 		p, err := appPacket(m.Payload, quorum.Revalidate, quorum.Sync)
 		if err != nil {
 			return nil, err
 		}
-		return one(p), nil
+		return append(dst, p), nil
 	case zab.MsgTimeoutNow:
-		return l.encodeTimeoutNow(m)
+		return l.encodeTimeoutNow(dst, m)
 	}
 	return nil, fmt.Errorf("zklink: %v has no ZooKeeper packet from a leader", m.Type)
 }
@@ -412,14 +419,19 @@ func checkBody(p *quorum.Packet) error {
 	return err
 }
 
-func one(p quorum.Packet) []quorum.Packet { return []quorum.Packet{p} }
-
 // ---- decode: wire → engine ----
 
 // Decode returns the messages a packet from the peer carries, in order,
 // From the peer and To this server. A SNAP decodes to a MsgSnap whose
 // Snapshot the caller sets from the body that follows the packet.
 func (l *Link) Decode(p quorum.Packet) ([]zab.Message, error) {
+	return l.DecodeAppend(nil, p)
+}
+
+// DecodeAppend is Decode appending the messages to dst, for a caller that
+// reuses one slice for every packet (the simulator) instead of allocating
+// one per packet. dst's elements are left as they were.
+func (l *Link) DecodeAppend(dst []zab.Message, p quorum.Packet) ([]zab.Message, error) {
 	if !p.Type.Known() && p.Type != quorum.TimeoutNow {
 		return nil, fmt.Errorf("zklink: %w: unknown packet type %d from %s %d", quorum.ErrMalformed, int32(p.Type), l.peerRole(), l.peer)
 	}
@@ -428,14 +440,14 @@ func (l *Link) Decode(p quorum.Packet) ([]zab.Message, error) {
 		err  error
 	)
 	if l.side == LearnerSide {
-		msgs, err = l.decodeLearner(p)
+		msgs, err = l.decodeLearner(dst, p)
 	} else {
-		msgs, err = l.decodeLeader(p)
+		msgs, err = l.decodeLeader(dst, p)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("zklink: %s from %s %d: %w", p.Type, l.peerRole(), l.peer, err)
 	}
-	for i := range msgs {
+	for i := len(dst); i < len(msgs); i++ {
 		msgs[i].From, msgs[i].To = l.peer, l.self
 	}
 	return msgs, nil
@@ -452,7 +464,7 @@ func (l *Link) msg(t zab.MsgType, zxid int64) zab.Message {
 	return zab.Message{Type: t, Epoch: l.epoch, Zxid: zxid}
 }
 
-func (l *Link) decodeLearner(p quorum.Packet) ([]zab.Message, error) {
+func (l *Link) decodeLearner(dst []zab.Message, p quorum.Packet) ([]zab.Message, error) {
 	if !l.first {
 		if p.Type != quorum.LeaderInfo {
 			return nil, fmt.Errorf("%w: first packet from the leader must be LEADERINFO", quorum.ErrMalformed)
@@ -474,15 +486,15 @@ func (l *Link) decodeLearner(p quorum.Packet) ([]zab.Message, error) {
 		l.epoch, l.known = e, true
 		m := l.msg(zab.MsgLeaderInfo, 0)
 		m.Caps = l.negotiate(&p)
-		return []zab.Message{m}, nil
+		return append(dst, m), nil
 	case quorum.Diff:
 		l.syncTo = p.Zxid
-		return []zab.Message{l.msg(zab.MsgDiff, p.Zxid)}, nil
+		return append(dst, l.msg(zab.MsgDiff, p.Zxid)), nil
 	case quorum.Trunc:
 		l.syncTo = p.Zxid
-		return []zab.Message{l.msg(zab.MsgTrunc, p.Zxid)}, nil
+		return append(dst, l.msg(zab.MsgTrunc, p.Zxid)), nil
 	case quorum.Snap:
-		return []zab.Message{l.msg(zab.MsgSnap, p.Zxid)}, nil
+		return append(dst, l.msg(zab.MsgSnap, p.Zxid)), nil
 	case quorum.Proposal:
 		if p.Data == nil {
 			return nil, fmt.Errorf("%w: PROPOSAL without a txn", quorum.ErrMalformed)
@@ -490,13 +502,13 @@ func (l *Link) decodeLearner(p quorum.Packet) ([]zab.Message, error) {
 		l.pending = append(l.pending, p.Zxid)
 		m := l.msg(zab.MsgProposal, 0)
 		m.Entry = zab.Entry{Zxid: p.Zxid, Data: p.Data}
-		return []zab.Message{m}, nil
+		return append(dst, m), nil
 	case quorum.Commit:
 		// A committed proposal still gets its ACK: a ZooKeeper leader
 		// tracks ACKs in order per learner (LearnerHandler's
 		// SyncLimitCheck) and drops a learner whose oldest unacked
 		// proposal is older than syncLimit ticks.
-		return []zab.Message{l.msg(zab.MsgCommit, p.Zxid)}, nil
+		return append(dst, l.msg(zab.MsgCommit, p.Zxid)), nil
 	case quorum.NewLeader:
 		if l.synced {
 			return nil, fmt.Errorf("%w: second NEWLEADER", quorum.ErrMalformed)
@@ -515,7 +527,7 @@ func (l *Link) decodeLearner(p quorum.Packet) ([]zab.Message, error) {
 		l.beforeNewLeader = len(l.pending)
 		m := l.msg(zab.MsgNewLeader, p.Zxid)
 		m.Payload = payload
-		return []zab.Message{m}, nil
+		return append(dst, m), nil
 	case quorum.UpToDate:
 		// UPTODATE carries no zxid (-1). It says the leader's history
 		// before its epoch is committed, and so is every txn the sync left
@@ -530,16 +542,16 @@ func (l *Link) decodeLearner(p quorum.Packet) ([]zab.Message, error) {
 		// the leader committed meanwhile, gets a DIFF to that point and no
 		// COMMIT for them (ZooKeeper's learner fast-forwarded them on
 		// leaving). Found by the simulator with server kinds (seed 600).
-		return []zab.Message{l.msg(zab.MsgUpToDate, max(zab.MakeZxid(l.epoch, 0), l.syncTo))}, nil
+		return append(dst, l.msg(zab.MsgUpToDate, max(zab.MakeZxid(l.epoch, 0), l.syncTo))), nil
 	case quorum.Ping:
-		return []zab.Message{l.msg(zab.MsgPing, p.Zxid)}, nil
+		return append(dst, l.msg(zab.MsgPing, p.Zxid)), nil
 	case quorum.Inform:
 		if p.Data == nil {
 			return nil, fmt.Errorf("%w: INFORM without a txn", quorum.ErrMalformed)
 		}
 		m := l.msg(zab.MsgInform, 0)
 		m.Entry = zab.Entry{Zxid: p.Zxid, Data: p.Data}
-		return []zab.Message{m}, nil
+		return append(dst, m), nil
 	case quorum.CommitAndActivate:
 		d, err := quorum.DecodeCommitAndActivate(&p)
 		if err != nil {
@@ -547,7 +559,7 @@ func (l *Link) decodeLearner(p quorum.Packet) ([]zab.Message, error) {
 		}
 		m := l.msg(zab.MsgCommitAndActivate, p.Zxid)
 		m.Vote.Leader = d
-		return []zab.Message{m}, nil
+		return append(dst, m), nil
 	case quorum.InformAndActivate:
 		d, txn, err := quorum.DecodeInformAndActivate(&p)
 		if err != nil {
@@ -556,16 +568,16 @@ func (l *Link) decodeLearner(p quorum.Packet) ([]zab.Message, error) {
 		m := l.msg(zab.MsgInformAndActivate, 0)
 		m.Entry = zab.Entry{Zxid: p.Zxid, Data: txn}
 		m.Vote.Leader = d
-		return []zab.Message{m}, nil
+		return append(dst, m), nil
 	case quorum.Revalidate:
 		if _, _, err := quorum.DecodeRevalidateReply(&p); err != nil {
 			return nil, err
 		}
-		return []zab.Message{l.app(p)}, nil
+		return append(dst, l.app(p)), nil
 	case quorum.Sync:
-		return []zab.Message{l.app(p)}, nil
+		return append(dst, l.app(p)), nil
 	case quorum.TimeoutNow:
-		return l.decodeTimeoutNow(p)
+		return l.decodeTimeoutNow(dst, p)
 	}
 	return nil, fmt.Errorf("%w: a leader does not send %s", quorum.ErrMalformed, p.Type)
 }
@@ -576,7 +588,7 @@ func (l *Link) app(p quorum.Packet) zab.Message {
 	return m
 }
 
-func (l *Link) decodeLeader(p quorum.Packet) ([]zab.Message, error) {
+func (l *Link) decodeLeader(dst []zab.Message, p quorum.Packet) ([]zab.Message, error) {
 	if !l.first {
 		if p.Type != quorum.FollowerInfo && p.Type != quorum.ObserverInfo {
 			return nil, fmt.Errorf("%w: first packet from a learner must be FOLLOWERINFO or OBSERVERINFO", quorum.ErrMalformed)
@@ -597,10 +609,10 @@ func (l *Link) decodeLeader(p quorum.Packet) ([]zab.Message, error) {
 		// configuration is older than its own, and a ZooKeeper learner
 		// with a newer one is refused by its own sync (its next election
 		// gossips the newer configuration).
-		return []zab.Message{{
+		return append(dst, zab.Message{
 			Type: zab.MsgFollowerInfo, Epoch: quorum.EpochOf(p.Zxid), Observer: p.Type == quorum.ObserverInfo,
 			Caps: l.negotiate(&p),
-		}}, nil
+		}), nil
 	}
 	switch p.Type {
 	case quorum.AckEpoch:
@@ -608,17 +620,17 @@ func (l *Link) decodeLeader(p quorum.Packet) ([]zab.Message, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []zab.Message{{Type: zab.MsgAckEpoch, Epoch: int64(e), Zxid: z}}, nil
+		return append(dst, zab.Message{Type: zab.MsgAckEpoch, Epoch: int64(e), Zxid: z}), nil
 	case quorum.Ack:
 		if zab.Counter(p.Zxid) == 0 && l.known && p.Zxid == zab.MakeZxid(l.epoch, 0) {
 			l.synced = true
 		}
-		return []zab.Message{l.msg(zab.MsgAck, p.Zxid)}, nil
+		return append(dst, l.msg(zab.MsgAck, p.Zxid)), nil
 	case quorum.Ping:
 		if _, err := quorum.DecodeTouches(&p); err != nil {
 			return nil, err
 		}
-		out := []zab.Message{l.msg(zab.MsgPing, p.Zxid)}
+		out := append(dst, l.msg(zab.MsgPing, p.Zxid))
 		if len(p.Data) > 0 {
 			out = append(out, l.app(p))
 		}
@@ -627,12 +639,12 @@ func (l *Link) decodeLeader(p quorum.Packet) ([]zab.Message, error) {
 		if _, err := quorum.DecodeRequest(&p); err != nil {
 			return nil, err
 		}
-		return []zab.Message{l.app(p)}, nil
+		return append(dst, l.app(p)), nil
 	case quorum.Revalidate:
 		if _, _, err := quorum.DecodeRevalidate(&p); err != nil {
 			return nil, err
 		}
-		return []zab.Message{l.app(p)}, nil
+		return append(dst, l.app(p)), nil
 	}
 	return nil, fmt.Errorf("%w: a learner does not send %s", quorum.ErrMalformed, p.Type)
 }

@@ -33,11 +33,20 @@ func wire(t *testing.T, pkts []quorum.Packet, to *Link) []zab.Message {
 	return out
 }
 
-// send encodes m on from and decodes it on to.
+// send encodes m on from and decodes it on to. It encodes with
+// EncodeAppend onto a slice already holding a packet, which must stay as
+// it was: every round trip of the tests checks what EncodeAppend appends
+// (Encode is EncodeAppend onto nil).
 func send(t *testing.T, from, to *Link, m zab.Message) ([]quorum.Packet, []zab.Message) {
 	t.Helper()
-	pkts, err := from.Encode(m)
+	marker := quorum.NewPing(-42)
+	out, err := from.EncodeAppend([]quorum.Packet{marker}, m)
 	require.NoError(t, err)
+	require.Equal(t, marker, out[0], "EncodeAppend keeps the caller's packets")
+	pkts := out[1:]
+	if len(pkts) == 0 {
+		pkts = nil // what Encode returns for nothing to send
+	}
 	return pkts, wire(t, pkts, to)
 }
 

@@ -21,6 +21,9 @@ type reader struct {
 	b   [8]byte
 	// tee, when set, receives every byte read (snapshot body copy).
 	tee io.Writer
+	// skipBuf is skip's buffer, allocated on the first skip: one per
+	// reader, not one per field skipped.
+	skipBuf []byte
 }
 
 func (s *reader) fail(err error) {
@@ -89,7 +92,10 @@ func (s *reader) bytes(n int) []byte {
 
 // skip reads and drops n bytes (still teed).
 func (s *reader) skip(n int) {
-	var buf [4096]byte
+	if s.skipBuf == nil {
+		s.skipBuf = make([]byte, 4096)
+	}
+	buf := s.skipBuf
 	for n > 0 && s.err == nil {
 		k := min(n, len(buf))
 		s.full(buf[:k])
