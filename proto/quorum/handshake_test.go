@@ -78,9 +78,7 @@ func TestInteropLearnerInfoExtension(t *testing.T) {
 	start := f.next()
 	require.Equal(t, quorum.Diff, start.Type, "%s", start)
 	f.syncToUpToDate(newEpoch)
-	info, err := srvr(zkS.clientPort)
-	require.NoError(t, err)
-	require.Equal(t, "leader", info.mode, "ZooKeeper leads with the extended FOLLOWERINFO's vote and NEWLEADER ACK")
+	waitMode(t, zkS.clientPort, "leader", "ZooKeeper leads with the extended FOLLOWERINFO's vote and NEWLEADER ACK")
 
 	// The observer (sid 100, not in the config: only logged).
 	oc, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", zkS.quorumPort))

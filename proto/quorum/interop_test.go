@@ -158,6 +158,24 @@ func srvr(port int) (srvrInfo, error) {
 	return srvrInfo{mode: m[1], zxid: zx}, err
 }
 
+// waitMode polls srvr on port until the server says it is in mode: a
+// ZooKeeper that just sent UPTODATE (or had it acked) may still answer
+// srvr with "not currently serving requests" for a moment.
+func waitMode(t *testing.T, port int, mode, why string) {
+	t.Helper()
+	var last string
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		info, err := srvr(port)
+		if err == nil && info.mode == mode {
+			return
+		}
+		last = fmt.Sprintf("%+v, %v", info, err)
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: srvr did not say %s within 30s (last: %s)", why, mode, last)
+}
+
 // waitServing polls srvr until one server leads and two follow; it returns
 // the leader's sid.
 func (e *ensemble) waitServing(t *testing.T) int64 {

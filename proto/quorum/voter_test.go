@@ -61,9 +61,7 @@ func TestInteropGoVoter(t *testing.T) {
 	require.Equal(t, quorum.Diff, start.Type, "both histories are empty: %s", start)
 	o.syncToUpToDate(newEpoch)
 
-	info, err := srvr(zkS.clientPort)
-	require.NoError(t, err)
-	require.Equal(t, "leader", info.mode)
+	waitMode(t, zkS.clientPort, "leader", "ZooKeeper leads with the Go follower")
 	t.Logf("ZooKeeper leads epoch %d with the Go follower", newEpoch)
 
 	// A write needs our ACK: hold it and the client waits.
