@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/zabkeeper/zabkeeper/engine/zab"
+	"github.com/zabkeeper/zabkeeper/internal/nbwrite"
 	"github.com/zabkeeper/zabkeeper/netstub"
 	"github.com/zabkeeper/zabkeeper/netstub/zklink"
 	"github.com/zabkeeper/zabkeeper/proto/quorum"
@@ -135,15 +136,7 @@ func (l *qLink) trySendLocked(p *quorum.Packet) bool {
 		return false // the writer refuses it with its error
 	}
 	buf := p.Encode()
-	var n int
-	var werr error
-	err := l.raw.Write(func(fd uintptr) bool {
-		n, werr = writeNonblock(fd, buf)
-		return true // never wait for the socket to drain
-	})
-	if err == nil {
-		err = werr
-	}
+	n, err := nbwrite.Write(l.raw, buf)
 	l.direct++
 	if n == len(buf) && err == nil {
 		return true
@@ -276,10 +269,8 @@ func (l *qLink) rest() bool {
 // or the link ended) turns the direct writes off.
 func (l *qLink) setRaw(c net.Conn) {
 	var raw syscall.RawConn
-	if tc, ok := c.(*net.TCPConn); ok && directWrites {
-		if rc, err := tc.SyscallConn(); err == nil {
-			raw = rc
-		}
+	if c != nil {
+		raw = nbwrite.Raw(c)
 	}
 	l.mu.Lock()
 	l.raw = raw
