@@ -60,12 +60,16 @@ func TestQLinkDirectWriteKeepsOrder(t *testing.T) {
 	}
 	send := func(i int) {
 		p := quorum.Packet{Type: quorum.Proposal, Zxid: int64(i), Data: data(i)}
+		// As send does: the writer is woken only for a queued packet.
 		l.mu.Lock()
-		if !l.trySendLocked(&p) {
+		direct := l.trySendLocked(&p)
+		if !direct {
 			l.out = append(l.out, qItem{p: p})
 		}
 		l.mu.Unlock()
-		signal(l.wake)
+		if !direct {
+			signal(l.wake)
+		}
 	}
 	// Nobody reads: the socket's buffers fill (16 MB of packets is more
 	// than loopback buffers hold), so some direct write is cut short.
