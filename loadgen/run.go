@@ -403,11 +403,16 @@ func multiError(resp []zk.MultiResponse, err error) error {
 // startFanout starts the watchers (workers 1..n) and the writer (worker 0).
 // A round: every watcher has a watch set; the writer sets the znode; the
 // round's latency is from just before the write until the last watcher
-// has its event.
+// has its event. A watcher sets its next watch only once the round is over
+// (rearm): otherwise the first watchers notified would send their getData
+// while the server is still notifying the others, and the round would time
+// 1,000 re-arming reads and replies on top of the fan-out, the clients'
+// share of the machine as much as the server's.
 func (r *runner) startFanout(wg *sync.WaitGroup) {
 	watchers := r.workers[1:]
 	armed := make(chan struct{}, len(watchers))
 	notified := make(chan time.Time, len(watchers))
+	rearm := make(chan struct{}, len(watchers))
 	for _, w := range watchers {
 		wg.Add(1)
 		go func() {
@@ -427,6 +432,11 @@ func (r *runner) startFanout(wg *sync.WaitGroup) {
 						return
 					}
 					notified <- time.Now()
+				case <-r.stop:
+					return
+				}
+				select {
+				case <-rearm:
 				case <-r.stop:
 					return
 				}
@@ -495,6 +505,9 @@ func (r *runner) startFanout(wg *sync.WaitGroup) {
 			if measured {
 				writer.record(last.Sub(start))
 				r.complete()
+			}
+			for range watchers {
+				rearm <- struct{}{}
 			}
 		}
 	}()

@@ -10,9 +10,11 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/zabkeeper/zabkeeper/engine"
+	"github.com/zabkeeper/zabkeeper/internal/nbwrite"
 	"github.com/zabkeeper/zabkeeper/proto"
 )
 
@@ -92,6 +94,11 @@ type clientConn struct {
 	bw        *bufio.Writer
 	writing   bool
 	wdeadline time.Time
+	// raw is the plain TCP socket (nil over TLS), for the loop's
+	// non-blocking writes of watch events (eventwrite.go).
+	raw syscall.RawConn
+	// directEvents counts the events writeEventNow wrote whole (tests).
+	directEvents atomic.Int64
 }
 
 func newClientConn(s *Server, id engine.ConnID, nc net.Conn, mode connMode) *clientConn {
@@ -119,6 +126,12 @@ func (c *clientConn) run() {
 	}
 	// The write buffer wraps the stream secure settled on (TLS or plain).
 	c.bw = bufio.NewWriterSize(c.rw, 64<<10)
+	if c.rw == c.nc {
+		raw := nbwrite.Raw(c.nc)
+		c.mu.Lock()
+		c.raw = raw
+		c.mu.Unlock()
+	}
 	go c.writeLoop()
 	err := c.readLoop()
 	switch {

@@ -279,7 +279,9 @@ func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]arri
 			c.enqueue(buf, false)
 			c.inflight.Add(-1)
 		case engine.OutEvent:
-			c.enqueue(events.frame(o), false)
+			if f := events.frame(o); !c.writeEventNow(f) {
+				c.enqueue(f, false)
+			}
 		case engine.OutConnect:
 			if o.Connect.TimeOut > 0 {
 				c.established(o.Connect.SessionID, o.Connect.TimeOut)

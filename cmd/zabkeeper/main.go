@@ -117,6 +117,9 @@ type serverOptions struct {
 	// and at exit (profiling under `zabkeeper bench`).
 	cpuProfile string
 	memProfile string
+	// trace names a runtime execution trace of the whole run (`go tool
+	// trace`), for where a request's time goes between goroutines.
+	trace string
 }
 
 // serverFlags defines the server command's flags, writing help to out.
@@ -131,6 +134,7 @@ func serverFlags(out io.Writer, o *serverOptions) *flag.FlagSet {
 			"drop it and anything after it, logging what is dropped; the record may hold an acknowledged write")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the whole run to this file (written at exit)")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a pprof allocation profile to this file at exit (every allocation since the start)")
+	fs.StringVar(&o.trace, "trace", "", "write a Go execution trace of the whole run to this file (written at exit; read with go tool trace)")
 	fs.StringVar(&o.bug, "plant-bug", "", "run with a known bug planted, to test that the fault harness catches it (needs a build with -tags simbugs; never in production): "+bugNames())
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: zabkeeper server [flags]\n\nRuns the server until SIGINT or SIGTERM.\n\nFlags:\n")
@@ -176,7 +180,7 @@ func runServer(args []string, stderr io.Writer) int {
 
 	setMemoryLimit(logger)
 	setGCTarget(logger)
-	stopProfiles, err := startProfiles(o.cpuProfile, o.memProfile)
+	stopProfiles, err := startProfiles(o.cpuProfile, o.memProfile, o.trace)
 	if err != nil {
 		fmt.Fprintf(stderr, "zabkeeper server: %v\n", err)
 		return 2

@@ -9,9 +9,11 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/zabkeeper/zabkeeper/engine/zab"
+	"github.com/zabkeeper/zabkeeper/internal/nbwrite"
 	"github.com/zabkeeper/zabkeeper/netstub"
 	"github.com/zabkeeper/zabkeeper/netstub/zklink"
 	"github.com/zabkeeper/zabkeeper/proto/quorum"
@@ -22,6 +24,9 @@ import (
 type qItem struct {
 	p    quorum.Packet
 	snap zab.SnapshotData
+	// raw, when set, is the unwritten rest of a packet the sender began
+	// writing itself (trySend); it goes out as it is, before the rest.
+	raw []byte
 }
 
 // qLink runs one leader/learner connection of the table (t.zk) on the
@@ -42,6 +47,16 @@ type qLink struct {
 	// draining: this side moved on, but what is queued still goes out
 	// before the link closes (closeAfterFlush).
 	draining bool
+	// idle: the writer goroutine has nothing queued or buffered and waits
+	// for a wake-up. Then a sender may write a packet on the socket
+	// itself (trySend), under mu, which keeps the writer out meanwhile.
+	idle bool
+	// raw is the plain TCP socket of the link (nil over TLS or before it
+	// runs), for trySend's non-blocking write.
+	raw syscall.RawConn
+	// direct and partial count packets trySendLocked wrote, and those of
+	// them the socket took only part of (tests).
+	direct, partial int
 }
 
 // addLocked starts the qLink of c, a connection t.zk just opened, and
@@ -83,6 +98,10 @@ func (l *qLink) send(m zab.Message) {
 		l.close(false)
 		return
 	}
+	if len(pkts) == 1 && l.trySendLocked(&pkts[0]) {
+		l.mu.Unlock()
+		return
+	}
 	for _, p := range pkts {
 		it := qItem{p: p}
 		if p.Type == quorum.Snap {
@@ -94,6 +113,43 @@ func (l *qLink) send(m zab.Message) {
 	if len(pkts) > 0 {
 		signal(l.wake)
 	}
+}
+
+// trySendLocked writes p on the socket from the sender's goroutine (the
+// server's event loop) when the link's writer is idle: a PROPOSAL, ACK or
+// COMMIT then reaches the peer without waking the writer goroutine, one
+// goroutine hand-off less on every hop of a write's quorum round. The
+// write never blocks: what the socket does not take at once (its send
+// buffer is full) is queued for the writer, ahead of anything else, as is
+// the whole packet after an error, which the writer then meets and ends
+// the link on. false: p was not touched (the writer is busy, TLS, a SNAP
+// or a packet over the limit), queue it. l.mu is held.
+func (l *qLink) trySendLocked(p *quorum.Packet) bool {
+	if !l.idle || l.raw == nil || l.closed || l.draining || len(l.out) > 0 || p.Type == quorum.Snap {
+		return false
+	}
+	limit := l.t.cfg.MaxPacket
+	if limit <= 0 {
+		limit = quorum.DefaultMaxData
+	}
+	if len(p.Data) > limit {
+		return false // the writer refuses it with its error
+	}
+	buf := p.Encode()
+	n, err := nbwrite.Write(l.raw, buf)
+	l.direct++
+	if n == len(buf) && err == nil {
+		return true
+	}
+	l.partial++
+	if err != nil {
+		// Let the writer meet it: it logs the failure and ends the link.
+		l.t.log.Debug("quorum link: direct write failed; the writer retries", "peer", l.peer, "packet", p.Type, "err", err)
+	}
+	l.out = append(l.out, qItem{p: *p, raw: buf[n:]})
+	l.idle = false
+	signal(l.wake)
+	return true
 }
 
 // close ends the link; quiet (this side moved on) suppresses MsgLinkDown.
@@ -180,7 +236,45 @@ func (l *qLink) pop() (qItem, bool) {
 	it := l.out[0]
 	l.out[0] = qItem{}
 	l.out = l.out[1:]
+	l.idle = false
 	return it, true
+}
+
+// rest waits for a wake-up unless something is queued: the writer is idle
+// meanwhile, so a sender may write on the socket itself (trySendLocked).
+// false: the link is done.
+func (l *qLink) rest() bool {
+	l.mu.Lock()
+	if len(l.out) > 0 {
+		l.mu.Unlock()
+		return true
+	}
+	l.idle = true
+	l.mu.Unlock()
+	select {
+	case <-l.wake:
+	case <-l.done:
+		l.mu.Lock()
+		l.idle = false
+		l.mu.Unlock()
+		return false
+	}
+	l.mu.Lock()
+	l.idle = false
+	l.mu.Unlock()
+	return true
+}
+
+// setRaw records the link's plain TCP socket for trySendLocked; nil (TLS,
+// or the link ended) turns the direct writes off.
+func (l *qLink) setRaw(c net.Conn) {
+	var raw syscall.RawConn
+	if c != nil {
+		raw = nbwrite.Raw(c)
+	}
+	l.mu.Lock()
+	l.raw = raw
+	l.mu.Unlock()
 }
 
 // readTimeout is ZooKeeper's: initLimit ticks until the sync ended,
@@ -425,11 +519,13 @@ func (t *Transport) runLink(l *qLink, c net.Conn, br *bufio.Reader) {
 	_ = c.Close()
 	l.close(false) // stops the writer; keeps quiet if already set
 	writer.Wait()
+	l.setRaw(nil)
 	l.ended(err)
 }
 
 func (t *Transport) writeLink(l *qLink, c net.Conn) error {
 	bw := bufio.NewWriterSize(c, bufSize)
+	l.setRaw(c)
 	for {
 		it, ok := l.pop()
 		if !ok {
@@ -444,14 +540,19 @@ func (t *Transport) writeLink(l *qLink, c net.Conn) error {
 				l.close(true)
 				return nil
 			}
-			select {
-			case <-l.wake:
-				continue
-			case <-l.done:
+			if !l.rest() {
 				return nil
 			}
+			continue
 		}
 		_ = c.SetWriteDeadline(time.Now().Add(writeTimeout + time.Duration(len(it.p.Data)>>20)*time.Second))
+		if it.raw != nil {
+			if _, err := bw.Write(it.raw); err != nil {
+				t.log.Warn("quorum link write failed", "peer", l.peer, "packet", it.p.Type, "err", err)
+				return err
+			}
+			continue
+		}
 		if err := t.writePacket(bw, &it.p); err != nil {
 			t.log.Warn("quorum link write failed", "peer", l.peer, "packet", it.p.Type, "err", err)
 			return err

@@ -1,0 +1,93 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/zabkeeper/zabkeeper/internal/nbwrite"
+)
+
+// TestWriteEventNow: the loop writes an event on an idle connection's
+// socket itself; behind a queued frame it does not (the frame keeps its
+// place); and when the peer does not read, what the socket's buffer did not
+// take goes to the writer, so the peer still gets every frame whole and in
+// order.
+func TestWriteEventNow(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+		close(accepted)
+	}()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer client.Close()
+	nc := <-accepted
+	require.NotNil(t, nc)
+
+	s := &Server{log: slog.New(slog.DiscardHandler), done: make(chan struct{}), writeTimeout: 10 * time.Second}
+	c := newClientConn(s, 1, nc, 0)
+	c.bw = bufio.NewWriterSize(c.rw, 64<<10)
+	c.raw = nbwrite.Raw(nc)
+	require.NotNil(t, c.raw)
+
+	frame := func(i int) []byte {
+		b := binary.BigEndian.AppendUint32(nil, 8188)
+		b = binary.BigEndian.AppendUint32(b, uint32(i))
+		return append(b, bytes.Repeat([]byte{byte(i)}, 8184)...)
+	}
+	var want bytes.Buffer
+	f0 := frame(0)
+	require.True(t, c.writeEventNow(f0))
+	want.Write(f0)
+	require.EqualValues(t, 1, c.directEvents.Load())
+	got := make([]byte, len(f0))
+	_, err = io.ReadFull(client, got)
+	require.NoError(t, err)
+	require.Equal(t, f0, got)
+	want.Reset()
+
+	// Nobody reads: the socket's buffers fill and a write is cut short.
+	i := 1
+	for ; i < 10000; i++ {
+		f := frame(i)
+		want.Write(f)
+		if !c.writeEventNow(f) {
+			c.enqueue(f, false)
+		}
+		c.mu.Lock()
+		queued := len(c.out)
+		c.mu.Unlock()
+		if queued > 0 {
+			break
+		}
+	}
+	require.Less(t, i, 10000, "the socket's buffer filled")
+	direct := c.directEvents.Load()
+	f := frame(i + 1)
+	require.False(t, c.writeEventNow(f), "a frame queued before it: the writer writes it, in order")
+	c.enqueue(f, false)
+	want.Write(f)
+	require.EqualValues(t, direct, c.directEvents.Load())
+
+	go c.writeLoop()
+	got = make([]byte, want.Len())
+	require.NoError(t, client.SetReadDeadline(time.Now().Add(30*time.Second)))
+	_, err = io.ReadFull(client, got)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(want.Bytes(), got), "every frame whole and in order")
+	close(s.done)
+}
