@@ -64,6 +64,7 @@ func (r *engineReplica) TransferLeadership() bool { return r.n.TransferLeadershi
 func (r *engineReplica) Advance()                 { r.n.Advance() }
 func (r *engineReplica) Status() zab.Status       { return r.n.Status() }
 func (r *engineReplica) Role() (zab.Role, int64)  { return r.n.Role() }
+func (r *engineReplica) HasLearner(id int64) bool { return r.n.HasLearner(id) }
 func (r *engineReplica) LastZxid() int64          { return r.n.LastZxid() }
 func (r *engineReplica) Digest() uint64           { return r.n.Tree().Digest() }
 

@@ -79,3 +79,20 @@ func TestSimRejoinSameLeaderWithinEpoch(t *testing.T) {
 	expectPass(t, Run(Options{Seed: 600, Nodes: 5, Observers: 1, Clients: 3, Duration: 20 * time.Second,
 		VisualizationDir: t.TempDir()}))
 }
+
+// TestSimDroppedLearnerHearsAtOnce: a leader that drops a learner silent
+// past syncLimit closes its connection (zktcp's read deadline does, as
+// ZooKeeper's LearnerHandler ends on its socket timeout), so the learner
+// hears the break when it runs again. Seed 303 with reconfigs (5 voters, 1
+// observer, 4 clients) found the simulated connection left open: a
+// follower stalled past syncLimit resumed, kept following the leader that
+// no longer counted it, and answered a client of a session the ensemble
+// had expired from its stale state (not linearizable).
+func TestSimDroppedLearnerHearsAtOnce(t *testing.T) {
+	r := Run(Options{Seed: 303, Nodes: 5, Observers: 1, Clients: 4, Duration: 20 * time.Second,
+		Reconfig: true, VisualizationDir: t.TempDir()})
+	expectPass(t, r)
+	if r.Counters["wire-dropped-learners"] == 0 {
+		t.Errorf("seed 303: no leader closed a dropped learner's connection")
+	}
+}
