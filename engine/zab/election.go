@@ -245,11 +245,16 @@ func (p *Peer) stepNotification(m Message) {
 		}
 	}
 	if !p.anyVoter(from) {
-		if n.State == Looking {
-			// ZooKeeper's FastLeaderElection answers a non-voter (an
-			// observer) at once with its current vote, whatever round.
-			// Only a looking one: answering every notification could
-			// ping-pong with a peer that answers ours.
+		if n.State == Looking && p.anyVoter(p.id) {
+			// A voter answers a looking non-voter (an observer) at once
+			// with its current vote, whatever round, as ZooKeeper's
+			// FastLeaderElection does. Only a looking one: answering every
+			// notification could ping-pong with a peer that answers ours.
+			// And only a voter: ZooKeeper's servers notify voters only,
+			// so its non-voters never hear one another; two looking
+			// non-voters (or a voter of a stale configuration and a
+			// non-voter of the new one, which sees it as a non-voter) that
+			// both answered at once would answer each other forever.
 			p.sendVote(from)
 		}
 		return
