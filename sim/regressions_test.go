@@ -96,3 +96,16 @@ func TestSimDroppedLearnerHearsAtOnce(t *testing.T) {
 		t.Errorf("seed 303: no leader closed a dropped learner's connection")
 	}
 }
+
+// TestSimPromotedObserverStands: a reconfig made observer n6 a voter and
+// its leader died before the commit; two voters broke for good, so the new
+// configuration's quorum needs n6. n6 learned the pending configuration
+// from a notification only after its election round began with no
+// proposal, and kept voting for nobody, which voters ignore, while they
+// waited for it in a lower round (seed 972 with reconfigs, 5 voters, 1
+// observer, 5 clients: no leader in 60 s of calm). A looking server that
+// learned it is a voter now stands in its round at once.
+func TestSimPromotedObserverStands(t *testing.T) {
+	expectPass(t, Run(Options{Seed: 972, Nodes: 5, Observers: 1, Clients: 5, Duration: 20 * time.Second,
+		Reconfig: true, VisualizationDir: t.TempDir()}))
+}
