@@ -210,6 +210,11 @@ func (n *Node) StatusSummary() zab.Status { return n.zab.Summary() }
 // Leader) without allocating, for callers that look after every Ready.
 func (n *Node) Role() (zab.Role, int64) { return n.zab.Role() }
 
+// HasLearner reports whether this server leads and still holds learner id
+// (zab.Peer.HasLearner): a transport closes the link of a learner the
+// leader dropped.
+func (n *Node) HasLearner(id int64) bool { return n.zab.HasLearner(id) }
+
 // Serving reports whether this server serves clients: it is an
 // established leader, or a learner synced with one.
 func (n *Node) Serving() bool { return n.serving }

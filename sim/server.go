@@ -265,6 +265,7 @@ func (sm *Sim) drive(s *server) {
 		s.closed = s.closed[:0]
 	}
 	if s.up {
+		sm.closeDroppedLearners(s)
 		sm.checkStatus(s)
 		sm.checkReconfigQuorums(s)
 		sm.checkReadOnlyConns(s)

@@ -216,6 +216,36 @@ func (sm *Sim) setRole(s *server) {
 	}
 }
 
+// learnerHolder is a replica that tells which learners its leader holds
+// (engine.Node.HasLearner).
+type learnerHolder interface{ HasLearner(id int64) bool }
+
+// closeDroppedLearners closes the leader's end of every learner connection
+// whose learner the leader dropped (it went silent past syncLimit, or
+// initLimit before it synced): zktcp's read deadline closes such a link, as
+// ZooKeeper's LearnerHandler ends on its socket timeout, so the learner
+// hears the break, after the bytes in flight, instead of following on
+// (a stalled follower that resumed went on serving from a leader that no
+// longer counted it: seed 303 with --reconfig).
+func (sm *Sim) closeDroppedLearners(s *server) {
+	h, ok := s.r.(learnerHolder)
+	if !ok {
+		return
+	}
+	if role, _ := s.r.Role(); role != zab.Leading {
+		return // setRole closed the leader's connections
+	}
+	for _, c := range s.zk.All() {
+		qc := s.qc[c]
+		if qc == nil || qc.end(s.id) != 1 || h.HasLearner(qc.learner) {
+			continue
+		}
+		sm.tracef(s.id, "n%d wire: dropped learner n%d, its conn %d closes", s.id, qc.learner, qc.id)
+		sm.report.Counters["wire-dropped-learners"]++
+		sm.closeQuiet(s, c)
+	}
+}
+
 // closeQuiet closes s's end of c because s moved on (already out of its
 // table): the other end sees it after the bytes in flight.
 func (sm *Sim) closeQuiet(s *server, c *zklink.Conn) {

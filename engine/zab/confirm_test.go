@@ -156,3 +156,41 @@ func TestPingEchoesAreBoundedByPings(t *testing.T) {
 	require.Equal(t, run, ra.replyRun, "no more echoes than PINGs")
 	require.Equal(t, r, p.LeadershipConfirmed())
 }
+
+// HasLearner tells a transport which learner links the leader still holds:
+// a follower silent past syncLimit is dropped (and its link should close,
+// as ZooKeeper's LearnerHandler ends on its read timeout), the others stay.
+func TestHasLearnerAfterSilence(t *testing.T) {
+	c := newCluster(t, clusterOpts{voters: 5, seed: 7})
+	l := c.awaitSynced(3000)
+	c.stabilize()
+	p := c.nodes[l].p
+	var silent, other int64
+	for _, id := range c.voters {
+		if id == l {
+			continue
+		}
+		require.True(t, p.HasLearner(id), "learner %d synced", id)
+		require.False(t, c.nodes[id].p.HasLearner(l), "a follower holds no learner")
+		if silent == 0 {
+			silent = id
+		} else if other == 0 {
+			other = id
+		}
+	}
+	require.False(t, p.HasLearner(l), "the leader is not its own learner")
+
+	c.freezeLink(l, silent)
+	for i := 0; i < p.cfg.SyncLimit; i++ {
+		// The others answer every PING; only the frozen link is silent.
+		p.Tick()
+		c.handleReady(l)
+		c.stabilize()
+		require.True(t, p.HasLearner(silent), "silent for %d ticks, within syncLimit", i+1)
+	}
+	p.Tick()
+	c.handleReady(l)
+	require.Equal(t, Leading, p.Status().Role, "four of five voters still follow")
+	require.False(t, p.HasLearner(silent), "silent past syncLimit: dropped")
+	require.True(t, p.HasLearner(other))
+}

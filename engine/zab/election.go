@@ -167,8 +167,17 @@ func (p *Peer) roundAgrees(v Vote) bool {
 // latter, a voter that lost the race to decide could never join a leader
 // that needs its vote for a quorum: the leader's discovery would time out
 // and the same race repeat (a livelock the simulator found at seed 569).
+//
+// A pending configuration whose reconfig entry v's leader cannot hold is
+// left out: an entry of an epoch before v's, past the last zxid v's leader
+// had when elected, is in no history of the epoch v's leader established,
+// so it was never committed and the sync truncates it. Counting it would
+// leave a server that proposed such a reconfig as a stalled leader, whose
+// new voters are few, waiting for its own vote forever (seed 27 with
+// --reconfig, 3 voters: the old leader, back from a stall, proposed a
+// reconfig to two voters in its dead epoch and never joined the new one).
 func (p *Peer) joinAgrees(v Vote) bool {
-	return p.quorumIn(func(id int64) bool {
+	has := func(id int64) bool {
 		if w, ok := p.elec.out[id]; ok && sameLeader(w, v) {
 			return true
 		}
@@ -180,7 +189,16 @@ func (p *Peer) joinAgrees(v Vote) bool {
 		}
 		w, ok := p.elec.recv[id]
 		return ok && sameLeader(w, v)
-	})
+	}
+	for _, c := range p.configs() {
+		if c != &p.active && c.Version > v.Zxid && Epoch(c.Version) < v.PeerEpoch {
+			continue
+		}
+		if !c.HasQuorum(has) {
+			return false
+		}
+	}
+	return true
 }
 
 // silentDown counts the voters whose link is down and that sent no
@@ -245,11 +263,16 @@ func (p *Peer) stepNotification(m Message) {
 		}
 	}
 	if !p.anyVoter(from) {
-		if n.State == Looking {
-			// ZooKeeper's FastLeaderElection answers a non-voter (an
-			// observer) at once with its current vote, whatever round.
-			// Only a looking one: answering every notification could
-			// ping-pong with a peer that answers ours.
+		if n.State == Looking && p.anyVoter(p.id) {
+			// A voter answers a looking non-voter (an observer) at once
+			// with its current vote, whatever round, as ZooKeeper's
+			// FastLeaderElection does. Only a looking one: answering every
+			// notification could ping-pong with a peer that answers ours.
+			// And only a voter: ZooKeeper's servers notify voters only,
+			// so its non-voters never hear one another; two looking
+			// non-voters (or a voter of a stale configuration and a
+			// non-voter of the new one, which sees it as a non-voter) that
+			// both answered at once would answer each other forever.
 			p.sendVote(from)
 		}
 		return

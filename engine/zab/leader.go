@@ -155,6 +155,15 @@ func (p *Peer) stepLeader(m Message) {
 	}
 }
 
+// HasLearner reports whether this server leads and holds learner id: its
+// FOLLOWERINFO arrived and the leader has not dropped it since (its link
+// broke, or it was silent past initLimit or syncLimit). A transport closes
+// the link of a learner the leader no longer holds, as ZooKeeper's
+// LearnerHandler ends on its socket's read timeout.
+func (p *Peer) HasLearner(id int64) bool {
+	return p.role == Leading && p.lead.learners[id] != nil
+}
+
 // dropLearner forgets a learner (its link broke or it went silent) and
 // steps down if the established leader no longer has a quorum.
 func (p *Peer) dropLearner(id int64) {

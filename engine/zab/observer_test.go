@@ -98,3 +98,35 @@ func TestObserverSyncGetsCommittedTxnsOnly(t *testing.T) {
 	require.Equal(t, Observing, st.Role)
 	require.True(t, st.Established)
 }
+
+// A looking non-voter answers no other non-voter's notification: ZooKeeper
+// notifies voters only, and two non-voters that both answered one another
+// at once (two looking observers, or an observer and a voter of a stale
+// configuration that sees it as a non-voter) would answer each other
+// forever (the simulator's seed 605 with reconfigs spun so). A looking
+// voter still answers a looking observer at once.
+func TestLookingObserversDoNotAnswerEachOther(t *testing.T) {
+	c := newCluster(t, clusterOpts{voters: 3, observers: 2, seed: 5})
+	for _, id := range c.voters {
+		c.crash(id)
+	}
+	c.stabilize()
+	const o1, o2 = 4, 5
+	require.Equal(t, Looking, c.nodes[o1].p.Status().Role)
+	require.Equal(t, Looking, c.nodes[o2].p.Status().Role)
+	answers := map[[2]int64]int{}
+	c.onSend = func(m Message) {
+		if m.Type == MsgNotification {
+			answers[[2]int64{m.From, m.To}]++
+		}
+	}
+	looking := Message{Type: MsgNotification, From: o1, To: o2, Vote: Vote{Round: 1, State: Looking}}
+	c.stepNode(o2, looking)
+	require.Zero(t, answers[[2]int64{o2, o1}], "an observer answered an observer")
+
+	c.restart(1)
+	clear(answers)
+	looking.To = 1
+	c.stepNode(1, looking)
+	require.Equal(t, 1, answers[[2]int64{1, o1}], "a looking voter answers a looking observer at once")
+}

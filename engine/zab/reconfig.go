@@ -447,6 +447,17 @@ func (p *Peer) learnConfig(m Message) {
 	if err != nil {
 		return
 	}
+	if !p.anyVoter(p.id) {
+		// A non-voter that the learned configurations make a voter
+		// stands for this round now: it began the round with no proposal
+		// (a vote for nobody, which voters ignore), and a voter ignores
+		// the notifications of a lower round, so until its next round it
+		// would neither back anyone nor be heard (seed 972 with
+		// --reconfig: an observer promoted by a reconfig its leader never
+		// committed, needed for the new configuration's quorum, kept
+		// voting for nobody while the other voters waited for it).
+		defer p.standIfVoter()
+	}
 	if active.Version > p.active.Version {
 		p.adopt(active)
 		p.why = fmt.Sprintf("learned configuration %#x from server %d's notification", active.Version, m.From)
@@ -460,6 +471,16 @@ func (p *Peer) learnConfig(m Message) {
 		}
 	}
 	p.pending = append(p.pending, *pending)
+}
+
+// standIfVoter makes a looking server that just became a voter propose
+// its candidacy in its round and tell the others.
+func (p *Peer) standIfVoter() {
+	if p.role != Looking || !p.anyVoter(p.id) || p.elec.vote.Leader != 0 {
+		return
+	}
+	p.setProposal(p.candidacy())
+	p.broadcastVote()
 }
 
 // appendConfigs encodes this server's configurations for a notification
