@@ -10,6 +10,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/zabkeeper/zabkeeper/engine"
@@ -92,6 +93,9 @@ type clientConn struct {
 	bw        *bufio.Writer
 	writing   bool
 	wdeadline time.Time
+	// raw is the plain TCP socket's descriptor, for the event loop's
+	// non-blocking writes of replies (send); nil over TLS.
+	raw syscall.RawConn
 }
 
 func newClientConn(s *Server, id engine.ConnID, nc net.Conn, mode connMode) *clientConn {
@@ -119,6 +123,11 @@ func (c *clientConn) run() {
 	}
 	// The write buffer wraps the stream secure settled on (TLS or plain).
 	c.bw = bufio.NewWriterSize(c.rw, 64<<10)
+	if tcp, ok := c.rw.(*net.TCPConn); ok {
+		if raw, err := tcp.SyscallConn(); err == nil {
+			c.raw = raw
+		}
+	}
 	go c.writeLoop()
 	err := c.readLoop()
 	switch {
@@ -334,6 +343,60 @@ func (c *clientConn) enqueue(frame []byte, close bool) {
 	case c.wake <- struct{}{}:
 	default:
 	}
+}
+
+// send queues a frame like enqueue, but when nothing is queued or being
+// written and the socket is plain TCP, the caller (the event loop) writes
+// it at once with one non-blocking write: the reply goes out without waking
+// the writer goroutine, and the loop never waits on a slow client (what the
+// socket does not take now is queued for the writer, ahead of anything
+// queued meanwhile).
+func (c *clientConn) send(frame []byte) {
+	if c.raw == nil || !c.claimWrite() {
+		c.enqueue(frame, false)
+		return
+	}
+	n, err := c.writeNonBlocking(frame)
+	c.srv.loopWrites.Add(1)
+	switch {
+	case err == nil && n == len(frame):
+		c.sent.Add(1)
+		c.srv.stats.sent.Add(1)
+	case err == nil || errors.Is(err, syscall.EAGAIN):
+		c.srv.loopWritesShort.Add(1)
+		c.mu.Lock()
+		rest := frame[n:]
+		c.out = append([][]byte{rest}, c.out...)
+		c.outBytes += len(rest)
+		c.mu.Unlock()
+	default:
+		c.writeFailed(err)
+		return // the write side stays taken: the connection is gone
+	}
+	c.releaseWrite()
+}
+
+// writeNonBlocking writes as much of frame as the socket takes now, with
+// one write system call that does not wait.
+func (c *clientConn) writeNonBlocking(frame []byte) (int, error) {
+	var n int
+	var werr error
+	err := c.raw.Write(func(fd uintptr) bool {
+		for {
+			n, werr = syscall.Write(int(fd), frame)
+			if werr != syscall.EINTR {
+				break
+			}
+		}
+		return true // never wait for the socket to become writable
+	})
+	if err != nil {
+		return 0, fmt.Errorf("write reply: %w", err)
+	}
+	if werr != nil {
+		return 0, fmt.Errorf("write reply: %w", werr)
+	}
+	return n, nil
 }
 
 // armWrite gives the next write at least the full write timeout. Re-arming

@@ -276,7 +276,7 @@ func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]arri
 			}
 			buf := proto.AppendRecords(make([]byte, 0, replyCap(o.Body)), &o.Header, o.Body)
 			s.stats.observeResponse(len(buf) - 4)
-			c.enqueue(buf, false)
+			c.send(buf)
 			c.inflight.Add(-1)
 		case engine.OutEvent:
 			c.enqueue(events.frame(o), false)

@@ -76,6 +76,10 @@ type Server struct {
 
 	stats     stats
 	startedAt time.Time
+	// loopWrites counts the replies the event loop wrote to a socket
+	// itself (conn.go, send), loopWritesShort those of them the socket
+	// took only in part (the rest went to the writer goroutine).
+	loopWrites, loopWritesShort atomic.Int64
 
 	// The admin listener and what it reads without touching the loop.
 	admin           *admin.Server // nil when admin.enableServer is off
