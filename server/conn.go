@@ -346,16 +346,42 @@ func (c *clientConn) enqueue(frame []byte, close bool) {
 }
 
 // send queues a frame like enqueue, but when nothing is queued or being
-// written and the socket is plain TCP, the caller (the event loop) writes
-// it at once with one non-blocking write: the reply goes out without waking
-// the writer goroutine, and the loop never waits on a slow client (what the
-// socket does not take now is queued for the writer, ahead of anything
-// queued meanwhile).
+// written and the socket is plain TCP, the event loop (the only caller)
+// takes the write side now, which keeps the frame's place in the
+// connection's order, and writes it itself with one non-blocking write once
+// its turn has released nodeMu (loopSends, flushLoopSends): the reply goes
+// out without waking the writer goroutine, reads answered by connection
+// goroutines are not held up by the loop's system calls, and the loop never
+// waits on a slow client.
 func (c *clientConn) send(frame []byte) {
 	if c.raw == nil || !c.claimWrite() {
 		c.enqueue(frame, false)
 		return
 	}
+	c.srv.loopSends = append(c.srv.loopSends, loopSend{c: c, frame: frame})
+}
+
+// loopSend is a reply the loop claimed the write side for (send).
+type loopSend struct {
+	c     *clientConn
+	frame []byte
+}
+
+// flushLoopSends writes the replies send claimed the write side for; the
+// event loop calls it after each turn, nodeMu released.
+func (s *Server) flushLoopSends() {
+	for i := range s.loopSends {
+		ls := &s.loopSends[i]
+		ls.c.writeClaimedNow(ls.frame)
+		*ls = loopSend{}
+	}
+	s.loopSends = s.loopSends[:0]
+}
+
+// writeClaimedNow writes frame after claimWrite with one non-blocking write:
+// what the socket does not take now is queued for the writer goroutine,
+// ahead of anything queued meanwhile. It gives the write side back.
+func (c *clientConn) writeClaimedNow(frame []byte) {
 	n, err := c.writeNonBlocking(frame)
 	c.srv.loopWrites.Add(1)
 	switch {

@@ -241,12 +241,14 @@ func TestFloodBeforeStuckHandshakeClosed(t *testing.T) {
 }
 
 // TestLoopWritesKeepOrderPastFullSocket: the event loop writes a reply
-// itself with one non-blocking write when nothing is queued (send); what
-// the socket does not take is queued for the writer ahead of later frames.
-// A client pipelines getData requests with a watch (answered by the loop)
-// and without one (answered on the connection's goroutine) for 500 KB
-// replies, 12 MB in all, before reading any: the socket fills, writes are
-// partial, and every reply still arrives whole and in order.
+// itself with one non-blocking write, after its turn, when nothing was
+// queued before it (send); what the socket does not take is queued for the
+// writer ahead of later frames.
+// A client pipelines a multiRead whose reply is 8 MB, then getData requests
+// with a watch (answered by the loop) and without one (answered on the
+// connection's goroutine) for 500 KB replies, before reading any: the
+// socket fills, the loop's write is partial, and every reply still arrives
+// whole and in order.
 func TestLoopWritesKeepOrderPastFullSocket(t *testing.T) {
 	var srv *Server
 	addr := startTuned(t, func(s *Server) { srv = s })
@@ -257,8 +259,14 @@ func TestLoopWritesKeepOrderPastFullSocket(t *testing.T) {
 	}
 	require.Equal(t, proto.ErrOK, call(t, nc, 1, proto.OpCreate,
 		&proto.CreateRequest{Path: "/big", Data: big, ACL: proto.OpenACLUnsafe}, nil).Err)
+	// First a multiRead of 16 getData (answered by the loop): one 8 MB
+	// reply, more than a socket takes at once.
+	multi := &proto.MultiRequest{}
+	for range 16 {
+		multi.Ops = append(multi.Ops, proto.MultiOp{Type: proto.OpGetData, Req: &proto.GetDataRequest{Path: "/big"}})
+	}
+	reqs := proto.EncodeRequest(proto.RequestHeader{Xid: 9, Type: proto.OpMultiRead}, multi)
 	const n = 24
-	var reqs []byte
 	for i := range n {
 		reqs = append(reqs, proto.EncodeRequest(proto.RequestHeader{Xid: int32(10 + i), Type: proto.OpGetData},
 			&proto.GetDataRequest{Path: "/big", Watch: i%3 != 2})...)
@@ -272,6 +280,13 @@ func TestLoopWritesKeepOrderPastFullSocket(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "no loop write was short (%d loop writes)", srv.loopWrites.Load())
 		runtime.Gosched()
 	}
+	body, err := proto.ReadFrame(nc, nil, 16<<20)
+	require.NoError(t, err, "the multiRead's reply")
+	var hdr proto.ReplyHeader
+	require.NoError(t, proto.Unmarshal(body, &hdr))
+	require.Equal(t, int32(9), hdr.Xid)
+	require.Equal(t, proto.ErrOK, hdr.Err)
+	require.Greater(t, len(body), 16*len(big))
 	for i := range n {
 		body, err := proto.ReadFrame(nc, nil, 16<<20)
 		require.NoError(t, err, "reply %d", i)

@@ -99,12 +99,15 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 		if locked {
 			s.nodeMu.Unlock()
 		}
+		s.flushLoopSends()
 	}()
 	for {
 		if locked {
 			s.nodeMu.Unlock()
 			locked = false
 		}
+		// The replies this turn claimed go out now, outside nodeMu.
+		s.flushLoopSends()
 		select {
 		case ev := <-s.events:
 			lock()
