@@ -58,6 +58,9 @@ type Config struct {
 	// FailoverTrials is how many leader kills each system gets on a
 	// 3-server ensemble (0 skips failover).
 	FailoverTrials int
+	// Client is the load generator's client for both systems (empty:
+	// go-zk; loadgen.Lean serves create, set, get and mixed).
+	Client loadgen.Client
 	// Log receives one status line per step; nil discards them.
 	Log io.Writer
 }
@@ -266,6 +269,7 @@ func (r *runner) loadConfig(c *cluster, w loadgen.Workload) loadgen.Config {
 	lc.ValueSize = r.cfg.ValueSize
 	lc.Duration = r.cfg.Duration
 	lc.Warmup = r.cfg.Warmup
+	lc.Client = r.cfg.Client
 	lc.Keep = true // the cluster and its data are thrown away after the round
 	return lc
 }

@@ -113,8 +113,8 @@ func (rep *Report) WriteMarkdown(w io.Writer, command, note, chart string) error
 		"loopback ports, maxClientCnxns=0, no admin server; ZooKeeper runs with -Xmx%s. Each workload: %d sessions "+
 		"(one request outstanding each), %d-byte values, %v warm-up then %v measured, on a fresh cluster per round; "+
 		"%d rounds interleaved ZooKeeper, zabkeeper, ZooKeeper, zabkeeper…, results merged (HDR histograms). "+
-		"Sessions are spread round-robin over the servers.\n\n",
-		c.TickTime, c.JavaHeap, c.Sessions, c.ValueSize, c.Warmup, c.Duration, c.Rounds)
+		"Sessions are spread round-robin over the servers. Client of the load generator: %s.\n\n",
+		c.TickTime, c.JavaHeap, c.Sessions, c.ValueSize, c.Warmup, c.Duration, c.Rounds, clientName(c.Client))
 
 	if len(rep.Rows) > 0 {
 		fmt.Fprintf(&b, "## Throughput and latency\n\n")
@@ -204,4 +204,12 @@ func median(ds []time.Duration) time.Duration {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// clientName describes the load generator's client for the settings line.
+func clientName(c loadgen.Client) string {
+	if c == loadgen.Lean {
+		return "its lean client over the wire protocol (create, set, get, mixed; go-zk for the other workloads)"
+	}
+	return "go-zk"
 }

@@ -101,6 +101,10 @@ type Config struct {
 	// Logger receives the client library's messages (at debug level); nil
 	// discards them.
 	Logger *slog.Logger
+	// Client is the client the sessions' requests go through: go-zk, or
+	// the lean client (create, set, get and mixed only; the other
+	// workloads use go-zk whatever it says). Empty is go-zk.
+	Client Client
 	// TLS, if set, makes every session connect over TLS with it (a
 	// server's secureClientPort or unified port); nil is plain TCP.
 	TLS *tls.Config
@@ -133,6 +137,11 @@ func (c Config) Validate() error {
 	for _, s := range c.Servers {
 		if !strings.Contains(s, ":") {
 			errs = append(errs, fmt.Errorf("server %q: want host:port", s))
+		}
+	}
+	if c.Client != "" {
+		if _, err := ParseClient(string(c.Client)); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if c.Sessions < 1 {

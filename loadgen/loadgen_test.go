@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zabkeeper/zabkeeper/internal/testserver"
+	"github.com/zabkeeper/zabkeeper/internal/zkreal"
 	"github.com/zabkeeper/zabkeeper/loadgen"
 	"github.com/zabkeeper/zabkeeper/server"
 )
@@ -31,36 +32,61 @@ func startServer(t *testing.T) string {
 
 // Every workload runs to its op count against a real server over TCP,
 // with no failed request, sane percentiles, and leaves nothing behind.
+// With the lean client too: it runs create, set, get and mixed, and the
+// other workloads fall back to go-zk.
 func TestEveryWorkload(t *testing.T) {
 	addr := startServer(t)
-	for _, w := range loadgen.Workloads {
-		t.Run(string(w), func(t *testing.T) {
-			cfg := loadgen.DefaultConfig()
-			cfg.Servers = []string{addr}
-			cfg.Workload = w
-			cfg.Sessions = 4
-			cfg.Duration = 0
-			cfg.Ops = 40
-			cfg.Warmup = 100 * time.Millisecond
-			cfg.ValueSize = 64
-			var progress bytes.Buffer
-			cfg.Progress = &progress
-			res, err := loadgen.Run(context.Background(), cfg)
-			require.NoError(t, err)
-			require.Equal(t, string(w), res.Workload)
-			require.Zero(t, res.ErrorCount, "%v", res.Errors)
-			require.Equal(t, int64(40), res.Ops, "an op-count run measures exactly its ops")
-			require.Greater(t, res.Seconds, 0.0)
-			require.InDelta(t, float64(res.Ops)/res.Seconds, res.OpsPerSec, 1e-6*res.OpsPerSec)
-			l := res.Latency
-			require.Greater(t, l.P50, 0.0)
-			require.LessOrEqual(t, l.P50, l.P90)
-			require.LessOrEqual(t, l.P90, l.P99)
-			require.LessOrEqual(t, l.P99, l.P999)
-			require.LessOrEqual(t, l.P999, l.Max*1.001)
-			require.Less(t, l.Max, 30_000.0, "no op takes 30 s on loopback")
-			requireGone(t, addr, res.Root)
-		})
+	for _, client := range []loadgen.Client{loadgen.GoZK, loadgen.Lean} {
+		for _, w := range loadgen.Workloads {
+			t.Run(string(client)+"/"+string(w), func(t *testing.T) {
+				runWorkload(t, addr, client, w)
+			})
+		}
+	}
+}
+
+// runWorkload runs w with client to 40 ops and checks the result.
+func runWorkload(t *testing.T, addr string, client loadgen.Client, w loadgen.Workload) {
+	t.Helper()
+	cfg := loadgen.DefaultConfig()
+	cfg.Servers = []string{addr}
+	cfg.Client = client
+	cfg.Workload = w
+	cfg.Sessions = 4
+	cfg.Duration = 0
+	cfg.Ops = 40
+	cfg.Warmup = 100 * time.Millisecond
+	cfg.ValueSize = 64
+	var progress bytes.Buffer
+	cfg.Progress = &progress
+	res, err := loadgen.Run(context.Background(), cfg)
+	require.NoError(t, err)
+	require.Equal(t, string(w), res.Workload)
+	wantClient := loadgen.GoZK
+	if client == loadgen.Lean && w != loadgen.Multi && w != loadgen.Ephemeral && w != loadgen.WatchFanout {
+		wantClient = loadgen.Lean
+	}
+	require.Equal(t, string(wantClient), res.Client)
+	require.Zero(t, res.ErrorCount, "%v", res.Errors)
+	require.Equal(t, int64(40), res.Ops, "an op-count run measures exactly its ops")
+	require.Greater(t, res.Seconds, 0.0)
+	require.InDelta(t, float64(res.Ops)/res.Seconds, res.OpsPerSec, 1e-6*res.OpsPerSec)
+	l := res.Latency
+	require.Greater(t, l.P50, 0.0)
+	require.LessOrEqual(t, l.P50, l.P90)
+	require.LessOrEqual(t, l.P90, l.P99)
+	require.LessOrEqual(t, l.P99, l.P999)
+	require.LessOrEqual(t, l.P999, l.Max*1.001)
+	require.Less(t, l.Max, 30_000.0, "no op takes 30 s on loopback")
+	requireGone(t, addr, res.Root)
+}
+
+// The lean client speaks the same protocol to Apache ZooKeeper: its
+// workloads run there without a failed request.
+func TestLeanClientAgainstZooKeeper(t *testing.T) {
+	zks := zkreal.Start(t, zkreal.Options{DataDir: filepath.Join(t.TempDir(), "data")})
+	for _, w := range []loadgen.Workload{loadgen.Create, loadgen.Set, loadgen.Get, loadgen.Mixed} {
+		t.Run(string(w), func(t *testing.T) { runWorkload(t, zks.Addr, loadgen.Lean, w) })
 	}
 }
 
@@ -106,6 +132,7 @@ func TestValidate(t *testing.T) {
 		{func(c *loadgen.Config) { c.Workload = "delete" }, `unknown workload "delete"`},
 		{func(c *loadgen.Config) { c.ReadRatio = 1.5 }, "read ratio"},
 		{func(c *loadgen.Config) { c.Root = "relative" }, "absolute znode path"},
+		{func(c *loadgen.Config) { c.Client = "curator" }, `unknown client "curator"`},
 	} {
 		cfg := loadgen.DefaultConfig()
 		tc.mutate(&cfg)

@@ -21,6 +21,8 @@ type Result struct {
 	ReadRatio float64  `json:"read_ratio,omitempty"`
 	MultiOps  int      `json:"multi_ops,omitempty"`
 	Root      string   `json:"root"`
+	// Client is the client the requests went through (go-zk or lean).
+	Client string `json:"client"`
 	// Ops is the number of successful measured operations.
 	Ops int64 `json:"ops"`
 	// ErrorCount is the number of failed measured operations; Errors

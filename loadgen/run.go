@@ -15,6 +15,8 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/go-zookeeper/zk"
+
+	"github.com/zabkeeper/zabkeeper/proto"
 )
 
 // Histogram bounds: 1 µs to 10 minutes at 3 significant digits.
@@ -84,6 +86,9 @@ type runner struct {
 	dir     string
 	value   []byte
 	workers []*worker
+	// admin is, with the lean client, the one go-zk session that sets up
+	// and cleans up the run for every worker (their conn).
+	admin *zk.Conn
 
 	measuring atomic.Bool   // the measured phase is on
 	stop      chan struct{} // closed when the run must end
@@ -100,6 +105,7 @@ type runner struct {
 type worker struct {
 	id      int
 	conn    *zk.Conn
+	lean    *leanConn // the session's lean client, which then runs its loop
 	rng     *mrand.Rand
 	hist    *hdrhistogram.Histogram
 	ops     int64
@@ -114,15 +120,28 @@ func (r *runner) connect(ctx context.Context, n int) error {
 	defer cancel()
 	r.workers = make([]*worker, n)
 	errs := make([]error, n)
+	lean := r.cfg.Client == Lean && leanServes(r.cfg.Workload)
+	if lean {
+		c, err := DialTLS(ctx, r.cfg.Servers, 0, r.cfg.SessionTimeout, r.cfg.Logger, r.cfg.TLS)
+		if err != nil {
+			return err
+		}
+		r.admin = c
+	}
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := DialTLS(ctx, r.cfg.Servers, i, r.cfg.SessionTimeout, r.cfg.Logger, r.cfg.TLS)
-			errs[i] = err
-			r.workers[i] = &worker{id: i, conn: c, rng: mrand.New(mrand.NewPCG(uint64(i), 0x5eed)),
+			w := &worker{id: i, rng: mrand.New(mrand.NewPCG(uint64(i), 0x5eed)),
 				hist: hdrhistogram.New(histMinMicros, histMaxMicros, histDigits), kinds: map[string]int64{}}
+			if lean {
+				w.conn = r.admin
+				w.lean, errs[i] = dialLean(ctx, r.cfg.Servers[i%len(r.cfg.Servers)], r.cfg.SessionTimeout, r.cfg.TLS)
+			} else {
+				w.conn, errs[i] = DialTLS(ctx, r.cfg.Servers, i, r.cfg.SessionTimeout, r.cfg.Logger, r.cfg.TLS)
+			}
+			r.workers[i] = w
 		}()
 	}
 	wg.Wait()
@@ -135,10 +154,21 @@ func (r *runner) connect(ctx context.Context, n int) error {
 
 func (r *runner) closeAll() {
 	for _, w := range r.workers {
-		if w != nil && w.conn != nil {
-			w.conn.Close()
-			w.conn = nil
+		if w == nil {
+			continue
 		}
+		if w.lean != nil {
+			w.lean.Close()
+			w.lean = nil
+		}
+		if w.conn != nil && w.conn != r.admin {
+			w.conn.Close()
+		}
+		w.conn = nil
+	}
+	if r.admin != nil {
+		r.admin.Close()
+		r.admin = nil
 	}
 }
 
@@ -335,6 +365,10 @@ func (r *runner) drive(ctx context.Context) (*Result, error) {
 
 // loop is one session's closed loop for every workload but WatchFanout.
 func (r *runner) loop(w *worker) {
+	if w.lean != nil {
+		r.leanLoop(w)
+		return
+	}
 	acl := zk.WorldACL(zk.PermAll)
 	var k int64 // per-session sequence for Create and Ephemeral
 	for {
@@ -384,6 +418,50 @@ func (r *runner) loop(w *worker) {
 		}
 		r.finish(w, measured, start, err)
 	}
+}
+
+// leanLoop is loop with the session's lean client (create, set, get and
+// mixed): the same requests, paths and values.
+func (r *runner) leanLoop(w *worker) {
+	own := r.ownPath(w.id)
+	for {
+		goOn, measured := r.begin()
+		if !goOn {
+			return
+		}
+		start := time.Now()
+		var err error
+		switch r.cfg.Workload {
+		case Create:
+			p := r.createPath(w.id, w.created)
+			w.created++
+			err = w.lean.create(p, r.value)
+		case Set:
+			err = w.lean.set(own, r.value)
+		case Get:
+			err = w.lean.get(own, len(r.value))
+		case Mixed:
+			if w.rng.Float64() < r.cfg.ReadRatio {
+				err = w.lean.get(own, len(r.value))
+			} else {
+				err = w.lean.set(own, r.value)
+			}
+		}
+		r.finish(w, measured, start, err)
+		if err != nil && !isServerError(err) {
+			// The connection is broken or out of step: the lean client
+			// does not reconnect, so the run cannot go on honestly.
+			r.fail(fmt.Errorf("loadgen: session %d: %w", w.id, err))
+			return
+		}
+	}
+}
+
+// isServerError reports whether err is an error code the server answered
+// (the session goes on), not a broken connection.
+func isServerError(err error) bool {
+	var code proto.ErrCode
+	return errors.As(err, &code)
 }
 
 // multiError is the error of a multi: the transport error, or the first
@@ -613,6 +691,10 @@ func (r *runner) result(elapsed time.Duration) *Result {
 		ValueSize: r.cfg.ValueSize,
 		Seconds:   elapsed.Seconds(),
 		Errors:    map[string]int64{},
+		Client:    string(GoZK),
+	}
+	if r.admin != nil {
+		res.Client = string(Lean)
 	}
 	if r.cfg.Workload == Mixed {
 		res.ReadRatio = r.cfg.ReadRatio

@@ -94,11 +94,10 @@ type clientConn struct {
 	bw        *bufio.Writer
 	writing   bool
 	wdeadline time.Time
-	// raw is the plain TCP socket (nil over TLS), for the loop's
-	// non-blocking writes of watch events (eventwrite.go).
+	// raw is the plain TCP socket (nbwrite.Raw), for the event loop's
+	// non-blocking writes of replies and watch events (send); nil over
+	// TLS. Set under mu.
 	raw syscall.RawConn
-	// directEvents counts the events writeEventNow wrote whole (tests).
-	directEvents atomic.Int64
 }
 
 func newClientConn(s *Server, id engine.ConnID, nc net.Conn, mode connMode) *clientConn {
@@ -349,6 +348,67 @@ func (c *clientConn) enqueue(frame []byte, close bool) {
 	}
 }
 
+// send queues a frame (a reply or a watch event) like enqueue, but when
+// nothing is queued or being written and the socket is plain TCP, the
+// event loop (the only caller)
+// takes the write side now, which keeps the frame's place in the
+// connection's order, and writes it itself with one non-blocking write once
+// its turn has released nodeMu (loopSends, flushLoopSends): the reply goes
+// out without waking the writer goroutine, reads answered by connection
+// goroutines are not held up by the loop's system calls, and the loop never
+// waits on a slow client.
+func (c *clientConn) send(frame []byte) {
+	if !c.claimRawWrite() {
+		c.enqueue(frame, false)
+		return
+	}
+	c.srv.loopSends = append(c.srv.loopSends, loopSend{c: c, frame: frame})
+}
+
+// loopSend is a reply the loop claimed the write side for (send).
+type loopSend struct {
+	c     *clientConn
+	frame []byte
+}
+
+// flushLoopSends writes the replies send claimed the write side for; the
+// event loop calls it after each turn, nodeMu released.
+func (s *Server) flushLoopSends() {
+	for i := range s.loopSends {
+		ls := &s.loopSends[i]
+		ls.c.writeClaimedNow(ls.frame)
+		*ls = loopSend{}
+	}
+	s.loopSends = s.loopSends[:0]
+}
+
+// writeClaimedNow writes frame after claimWrite with non-blocking writes:
+// what the socket does not take now is queued for the writer goroutine,
+// ahead of anything queued meanwhile, as is the rest after an error (a
+// write deadline the writer set long ago has passed, say): the writer
+// re-arms its deadline and retries, or meets the error and ends the
+// connection. It gives the write side back.
+func (c *clientConn) writeClaimedNow(frame []byte) {
+	n, err := nbwrite.Write(c.raw, frame)
+	c.srv.loopWrites.Add(1)
+	if err == nil && n == len(frame) {
+		c.sent.Add(1)
+		c.srv.stats.sent.Add(1)
+		c.releaseWrite()
+		return
+	}
+	c.srv.loopWritesShort.Add(1)
+	if err != nil {
+		c.log.Debug("loop write failed; the writer retries", "err", err)
+	}
+	c.mu.Lock()
+	rest := frame[n:] // frames are never changed once built
+	c.out = append([][]byte{rest}, c.out...)
+	c.outBytes += len(rest)
+	c.mu.Unlock()
+	c.releaseWrite()
+}
+
 // armWrite gives the next write at least the full write timeout. Re-arming
 // costs a runtime call, so the deadline is set an eighth further than
 // needed and re-armed only once it falls short. Only the owner of the write
@@ -389,10 +449,16 @@ func (c *clientConn) releaseWrite() {
 // claimWrite takes the write side for a frame the caller writes itself:
 // only when nothing is queued or being written, so the frame keeps its
 // place in the connection's order.
-func (c *clientConn) claimWrite() bool {
+func (c *clientConn) claimWrite() bool { return c.claim(false) }
+
+// claimRawWrite is claimWrite for a non-blocking write on the plain socket
+// (send): false over TLS, where raw is nil.
+func (c *clientConn) claimRawWrite() bool { return c.claim(true) }
+
+func (c *clientConn) claim(raw bool) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closing || c.writing || len(c.out) > 0 {
+	if raw && c.raw == nil || c.closing || c.writing || len(c.out) > 0 {
 		return false
 	}
 	c.writing = true

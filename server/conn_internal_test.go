@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
@@ -237,4 +238,65 @@ func TestFloodBeforeStuckHandshakeClosed(t *testing.T) {
 	require.Equal(t, []eventKind{evConnect, evDisconnect}, kinds,
 		"not one request of the flood reached the event loop")
 	require.Zero(t, len(s.events))
+}
+
+// TestLoopWritesKeepOrderPastFullSocket: the event loop writes a reply
+// itself with one non-blocking write, after its turn, when nothing was
+// queued before it (send); what the socket does not take is queued for the
+// writer ahead of later frames.
+// A client pipelines a multiRead whose reply is 8 MB, then getData requests
+// with a watch (answered by the loop) and without one (answered on the
+// connection's goroutine) for 500 KB replies, before reading any: the
+// socket fills, the loop's write is partial, and every reply still arrives
+// whole and in order.
+func TestLoopWritesKeepOrderPastFullSocket(t *testing.T) {
+	var srv *Server
+	addr := startTuned(t, func(s *Server) { srv = s })
+	nc := dialSession(t, addr)
+	big := make([]byte, 500_000)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	require.Equal(t, proto.ErrOK, call(t, nc, 1, proto.OpCreate,
+		&proto.CreateRequest{Path: "/big", Data: big, ACL: proto.OpenACLUnsafe}, nil).Err)
+	// First a multiRead of 16 getData (answered by the loop): one 8 MB
+	// reply, more than a socket takes at once.
+	multi := &proto.MultiRequest{}
+	for range 16 {
+		multi.Ops = append(multi.Ops, proto.MultiOp{Type: proto.OpGetData, Req: &proto.GetDataRequest{Path: "/big"}})
+	}
+	reqs := proto.EncodeRequest(proto.RequestHeader{Xid: 9, Type: proto.OpMultiRead}, multi)
+	const n = 24
+	for i := range n {
+		reqs = append(reqs, proto.EncodeRequest(proto.RequestHeader{Xid: int32(10 + i), Type: proto.OpGetData},
+			&proto.GetDataRequest{Path: "/big", Watch: i%3 != 2})...)
+	}
+	_ = nc.SetDeadline(time.Now().Add(30 * time.Second))
+	_, err := nc.Write(reqs)
+	require.NoError(t, err)
+	// Read nothing until a loop write found the socket full.
+	deadline := time.Now().Add(20 * time.Second)
+	for srv.loopWritesShort.Load() == 0 {
+		require.True(t, time.Now().Before(deadline), "no loop write was short (%d loop writes)", srv.loopWrites.Load())
+		runtime.Gosched()
+	}
+	body, err := proto.ReadFrame(nc, nil, 16<<20)
+	require.NoError(t, err, "the multiRead's reply")
+	var hdr proto.ReplyHeader
+	require.NoError(t, proto.Unmarshal(body, &hdr))
+	require.Equal(t, int32(9), hdr.Xid)
+	require.Equal(t, proto.ErrOK, hdr.Err)
+	require.Greater(t, len(body), 16*len(big))
+	for i := range n {
+		body, err := proto.ReadFrame(nc, nil, 16<<20)
+		require.NoError(t, err, "reply %d", i)
+		var hdr proto.ReplyHeader
+		require.NoError(t, proto.Unmarshal(body, &hdr))
+		require.Equal(t, int32(10+i), hdr.Xid, "reply %d in order", i)
+		require.Equal(t, proto.ErrOK, hdr.Err)
+		var gd proto.GetDataResponse
+		_, err = proto.DecodeReply(body, &gd)
+		require.NoError(t, err)
+		require.Equal(t, big, gd.Data, "reply %d whole", i)
+	}
 }

@@ -82,6 +82,13 @@ type Server struct {
 
 	stats     stats
 	startedAt time.Time
+	// loopWrites counts the replies the event loop wrote to a socket
+	// itself (conn.go, send), loopWritesShort those of them the socket
+	// took only in part (the rest went to the writer goroutine).
+	loopWrites, loopWritesShort atomic.Int64
+	// loopSends are the replies of the loop's current turn that it writes
+	// itself once the turn is over (conn.go, send); the loop's only.
+	loopSends []loopSend
 
 	// The admin listener and what it reads without touching the loop.
 	admin           *admin.Server // nil when admin.enableServer is off

@@ -15,12 +15,12 @@ import (
 	"github.com/zabkeeper/zabkeeper/internal/nbwrite"
 )
 
-// TestWriteEventNow: the loop writes an event on an idle connection's
-// socket itself; behind a queued frame it does not (the frame keeps its
-// place); and when the peer does not read, what the socket's buffer did not
-// take goes to the writer, so the peer still gets every frame whole and in
-// order.
-func TestWriteEventNow(t *testing.T) {
+// TestLoopSend: the loop writes a frame (a watch event, a reply) on an
+// idle connection's socket itself after its turn (send, flushLoopSends);
+// behind a queued frame it does not (the frame keeps its place); and when
+// the peer does not read, what the socket's buffer did not take goes to the
+// writer, so the peer still gets every frame whole and in order.
+func TestLoopSend(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()
@@ -49,11 +49,16 @@ func TestWriteEventNow(t *testing.T) {
 		b = binary.BigEndian.AppendUint32(b, uint32(i))
 		return append(b, bytes.Repeat([]byte{byte(i)}, 8184)...)
 	}
+	send := func(f []byte) {
+		c.send(f)
+		s.flushLoopSends()
+	}
 	var want bytes.Buffer
 	f0 := frame(0)
-	require.True(t, c.writeEventNow(f0))
+	send(f0)
 	want.Write(f0)
-	require.EqualValues(t, 1, c.directEvents.Load())
+	require.EqualValues(t, 1, s.loopWrites.Load())
+	require.Zero(t, s.loopWritesShort.Load())
 	got := make([]byte, len(f0))
 	_, err = io.ReadFull(client, got)
 	require.NoError(t, err)
@@ -65,9 +70,7 @@ func TestWriteEventNow(t *testing.T) {
 	for ; i < 10000; i++ {
 		f := frame(i)
 		want.Write(f)
-		if !c.writeEventNow(f) {
-			c.enqueue(f, false)
-		}
+		send(f)
 		c.mu.Lock()
 		queued := len(c.out)
 		c.mu.Unlock()
@@ -76,12 +79,12 @@ func TestWriteEventNow(t *testing.T) {
 		}
 	}
 	require.Less(t, i, 10000, "the socket's buffer filled")
-	direct := c.directEvents.Load()
+	require.EqualValues(t, 1, s.loopWritesShort.Load(), "the last loop write was cut short")
+	loopWrites := s.loopWrites.Load()
 	f := frame(i + 1)
-	require.False(t, c.writeEventNow(f), "a frame queued before it: the writer writes it, in order")
-	c.enqueue(f, false)
+	send(f)
 	want.Write(f)
-	require.EqualValues(t, direct, c.directEvents.Load())
+	require.EqualValues(t, loopWrites, s.loopWrites.Load(), "a frame queued before it: the writer writes it, in order")
 
 	go c.writeLoop()
 	got = make([]byte, want.Len())

@@ -1,0 +1,229 @@
+package loadgen
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/zabkeeper/zabkeeper/proto"
+)
+
+// Client names the client library a run's sessions use for their requests.
+type Client string
+
+// The clients.
+const (
+	// GoZK is go-zookeeper/zk: a send and a receive goroutine per session
+	// and a channel hand-off per request, pings, watches, reconnects.
+	GoZK Client = "go-zk"
+	// Lean is this package's minimal client over the same wire protocol:
+	// the session's own goroutine writes a request frame and reads its
+	// reply, with no other goroutine and no allocation per request. It
+	// serves the create, set, get and mixed workloads; the others use
+	// go-zk whatever the choice.
+	Lean Client = "lean"
+)
+
+// ParseClient checks a client name.
+func ParseClient(s string) (Client, error) {
+	switch Client(s) {
+	case GoZK, Lean:
+		return Client(s), nil
+	}
+	return "", fmt.Errorf("unknown client %q (want %s or %s)", s, GoZK, Lean)
+}
+
+// leanServes reports whether the lean client runs workload w.
+func leanServes(w Workload) bool {
+	switch w {
+	case Create, Set, Get, Mixed:
+		return true
+	}
+	return false
+}
+
+// leanMaxFrame bounds a reply frame the lean client accepts.
+const leanMaxFrame = 4 << 20
+
+// errLeanXid is a reply whose xid is not the request's.
+var errLeanXid = errors.New("loadgen: lean client: reply xid does not match the request's")
+
+// leanConn is one session of the lean client: one request outstanding at a
+// time, written and answered on the caller's goroutine. It sends no pings,
+// so it must not idle for a third of its session timeout (a closed-loop
+// worker never does); it sets no watches, so every frame that comes is the
+// reply to the request outstanding.
+type leanConn struct {
+	nc   net.Conn
+	br   *bufio.Reader
+	xid  int32
+	out  []byte // the request frame being built
+	in   []byte // the reply frame's buffer
+	zxid int64  // the last zxid a reply carried
+}
+
+// dialLean opens a session on addr and waits for the server to grant it.
+func dialLean(ctx context.Context, addr string, timeout time.Duration, tlsCfg *tls.Config) (*leanConn, error) {
+	d := net.Dialer{Timeout: timeout}
+	var nc net.Conn
+	var err error
+	if tlsCfg != nil {
+		td := tls.Dialer{NetDialer: &d, Config: tlsCfg}
+		nc, err = td.DialContext(ctx, "tcp", addr)
+	} else {
+		nc, err = d.DialContext(ctx, "tcp", addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: lean client: dial %s: %w", addr, err)
+	}
+	c := &leanConn{nc: nc, br: newReader(nc), out: make([]byte, 0, 512), in: make([]byte, 0, 512)}
+	if err := c.handshake(ctx, timeout); err != nil {
+		_ = nc.Close()
+		return nil, fmt.Errorf("loadgen: lean client: session on %s: %w", addr, err)
+	}
+	return c, nil
+}
+
+// newReader buffers a lean session's replies: one read syscall takes a
+// whole small reply frame.
+func newReader(nc net.Conn) *bufio.Reader { return bufio.NewReaderSize(nc, 4096) }
+
+// handshake sends the ConnectRequest and reads the ConnectResponse.
+func (c *leanConn) handshake(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = c.nc.SetDeadline(deadline)
+	defer func() { _ = c.nc.SetDeadline(time.Time{}) }()
+	req := proto.ConnectRequest{TimeOut: int32(timeout / time.Millisecond), Passwd: make([]byte, 16), HasReadOnly: true}
+	if _, err := c.nc.Write(proto.AppendRecords(nil, &req)); err != nil {
+		return fmt.Errorf("write ConnectRequest: %w", err)
+	}
+	body, err := proto.ReadFrame(c.br, nil, leanMaxFrame)
+	if err != nil {
+		return fmt.Errorf("read ConnectResponse: %w", err)
+	}
+	var resp proto.ConnectResponse
+	if err := proto.Unmarshal(body, &resp); err != nil {
+		return fmt.Errorf("decode ConnectResponse: %w", err)
+	}
+	if resp.TimeOut <= 0 || resp.SessionID == 0 {
+		return errors.New("the server refused the session")
+	}
+	return nil
+}
+
+// Close ends the session (closeSession first, so it does not linger until
+// its timeout) and the connection.
+func (c *leanConn) Close() {
+	_ = c.nc.SetDeadline(time.Now().Add(2 * time.Second))
+	_, _ = c.call(proto.OpCloseSession, nil)
+	_ = c.nc.Close()
+}
+
+// begin starts a request frame: the length (patched by send) and the
+// header.
+func (c *leanConn) begin(op proto.OpCode) *proto.Encoder {
+	c.xid++
+	e := proto.NewEncoder(append(c.out[:0], 0, 0, 0, 0))
+	e.WriteInt(c.xid)
+	e.WriteInt(int32(op))
+	return e
+}
+
+// call sends the frame e holds (nil: a request without a body) and returns
+// the reply's body, valid until the next call.
+func (c *leanConn) call(op proto.OpCode, e *proto.Encoder) ([]byte, error) {
+	if e == nil {
+		e = c.begin(op)
+	}
+	frame := e.Bytes()
+	binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
+	c.out = frame[:0]
+	if _, err := c.nc.Write(frame); err != nil {
+		return nil, fmt.Errorf("loadgen: lean client: write: %w", err)
+	}
+	body, err := proto.ReadFrame(c.br, c.in, leanMaxFrame)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: lean client: read: %w", err)
+	}
+	if cap(body) <= 64<<10 {
+		c.in = body[:0]
+	}
+	if len(body) < 16 {
+		return nil, fmt.Errorf("loadgen: lean client: reply of %d bytes, shorter than its header", len(body))
+	}
+	xid := int32(binary.BigEndian.Uint32(body))
+	zxid := int64(binary.BigEndian.Uint64(body[4:]))
+	code := proto.ErrCode(int32(binary.BigEndian.Uint32(body[12:])))
+	if xid != c.xid {
+		return nil, fmt.Errorf("%w (%d, want %d)", errLeanXid, xid, c.xid)
+	}
+	if zxid > c.zxid {
+		c.zxid = zxid
+	}
+	if code != proto.ErrOK {
+		return nil, code
+	}
+	return body[16:], nil
+}
+
+// create makes a persistent znode.
+func (c *leanConn) create(path string, data []byte) error {
+	e := c.begin(proto.OpCreate)
+	e.WriteString(path)
+	e.WriteBuffer(data)
+	proto.WriteACLs(e, proto.OpenACLUnsafe) // what the go-zk runs create with
+	e.WriteInt(0)
+	body, err := c.call(proto.OpCreate, e)
+	if err != nil {
+		return err
+	}
+	d := proto.NewDecoder(body)
+	if got := d.ReadString(); d.Err() != nil || got != path {
+		return fmt.Errorf("loadgen: lean client: create %s answered %q (%v)", path, got, d.Err())
+	}
+	return nil
+}
+
+// set overwrites a znode's data, any version.
+func (c *leanConn) set(path string, data []byte) error {
+	e := c.begin(proto.OpSetData)
+	e.WriteString(path)
+	e.WriteBuffer(data)
+	e.WriteInt(-1)
+	body, err := c.call(proto.OpSetData, e)
+	if err != nil {
+		return err
+	}
+	if len(body) != statSize {
+		return fmt.Errorf("loadgen: lean client: setData answered %d bytes, want a Stat (%d)", len(body), statSize)
+	}
+	return nil
+}
+
+// get reads a znode's data without a watch and checks its length.
+func (c *leanConn) get(path string, want int) error {
+	e := c.begin(proto.OpGetData)
+	e.WriteString(path)
+	e.WriteBool(false)
+	body, err := c.call(proto.OpGetData, e)
+	if err != nil {
+		return err
+	}
+	d := proto.NewDecoder(body)
+	n := int(d.ReadInt())
+	if d.Err() != nil || n != want || len(body) != 4+max(n, 0)+statSize {
+		return fmt.Errorf("loadgen: lean client: getData answered %d bytes of data in %d, want %d", n, len(body), want)
+	}
+	return nil
+}
+
+// statSize is the encoded size of a Stat.
+const statSize = 68
