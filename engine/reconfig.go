@@ -408,3 +408,25 @@ func (n *Node) Configs() (active zab.Membership, pending *zab.Membership) {
 	}
 	return active, pending
 }
+
+// ConfigVersions returns the versions of zab's active configuration and of
+// its newest pending one (0 without), without allocating.
+func (n *Node) ConfigVersions() (active, pending int64) { return n.zab.ConfigVersions() }
+
+// PendingMembers returns the servers of the newest pending configuration,
+// with their addresses, from the reconfig txn that proposed it; ok is
+// false without one or when the log no longer holds its txn. The peer
+// transport prints a leader's NEWLEADER from them (ZooKeeper's last-seen
+// configuration), which may name a server that is no member yet.
+func (n *Node) PendingMembers() (members []Member, ok bool) {
+	data, ok := n.zab.PendingConfigEntry()
+	if !ok {
+		return nil, false
+	}
+	txn, err := tree.UnmarshalTxn(data)
+	if err != nil || txn.Type != proto.OpReconfig {
+		return nil, false
+	}
+	members, _, err = ParseConfigData(string(txn.Data))
+	return members, err == nil
+}

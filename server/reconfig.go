@@ -41,6 +41,9 @@ func (h readyHandler) ActivateConfig(c engine.ConfigChange) error {
 		s.log.Error("the new configuration is in force, but its files could not be written: a restart starts from the old ones",
 			"version", strconv.FormatUint(uint64(c.Version), 16), "err", err)
 	}
+	if s.book != nil {
+		s.book.add(c.Members)
+	}
 	s.linkMembers(c.Members)
 	var voters, observers []int64
 	for _, m := range c.Members {

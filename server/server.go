@@ -49,6 +49,14 @@ type Server struct {
 	peers  netstub.Transport // nil for a standalone server; see peers.go
 	// zkPeers is peers as what it is.
 	zkPeers *zktcp.Transport
+	// book is the members' addresses zkPeers prints configurations with
+	// (nil without reconfigEnabled), noted the configuration versions it
+	// was last told (peerbook.go); the loop owns noted.
+	book  *peerBook
+	noted struct {
+		active, pending int64
+		set             bool
+	}
 	snapDir string
 	ln      net.Listener
 	// secureLn is the secureClientPort listener, nil without one.

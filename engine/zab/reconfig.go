@@ -527,3 +527,32 @@ func (p *Peer) dropUnlogged() {
 	}
 	p.pending = kept
 }
+
+// ConfigVersions returns the versions of the active configuration and of
+// the newest pending one (0 without), without allocating, for callers that
+// look after every Ready.
+func (p *Peer) ConfigVersions() (active, pending int64) {
+	if n := len(p.pending); n > 0 {
+		pending = p.pending[n-1].Version
+	}
+	return p.active.Version, pending
+}
+
+// PendingConfigEntry returns the data of the log entry that proposed the
+// newest pending configuration; ok is false without one, or when the log
+// does not hold it (a pending configuration learned from a notification).
+func (p *Peer) PendingConfigEntry() (data []byte, ok bool) {
+	n := len(p.pending)
+	if n == 0 {
+		return nil, false
+	}
+	z := p.pending[n-1].Version
+	if z <= p.log.base {
+		return nil, false
+	}
+	i := p.log.search(z)
+	if i >= len(p.log.ents) || p.log.ents[i].Zxid != z {
+		return nil, false
+	}
+	return p.log.ents[i].Data, true
+}
