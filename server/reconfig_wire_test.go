@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,4 +124,46 @@ func electionProbe(t *testing.T, e *reconfigEnsemble, id, sid int) quorum.Notifi
 			return n
 		}
 	}
+}
+
+// TestReconfigFirstLeaderVersionsTheConfig: a fresh ensemble with
+// reconfigEnabled whose zoo.cfg has the server lines and no version, as
+// real ZooKeeper 3.8 (TestDynamicConfigFromZooKeeper38Ensemble shows
+// ZooKeeper's): the first leader's NEWLEADER zxid becomes the
+// configuration's version (ZOOKEEPER-1783) on every server —
+// /zookeeper/config ends with version=100000000, its mzxid is 0x100000000
+// and its dataVersion -1, conf prints it, each server's zoo.cfg points at
+// zoo.cfg.dynamic.100000000 — and a reconfig's fromConfig is checked
+// against it (BadVersion for 0). Before, zabkeeper kept version 0.
+func TestReconfigFirstLeaderVersionsTheConfig(t *testing.T) {
+	e := newReconfigEnsemble(t, 3)
+	for id := 1; id <= 3; id++ {
+		e.start(id, []int{1, 2, 3})
+	}
+	waitServing(t, []*member{e.ms[1], e.ms[2], e.ms[3]})
+	const version = int64(0x100000000)
+	want := fmt.Sprintf("%s\n%s\n%s\nversion=100000000", e.line(1, "participant"), e.line(2, "participant"), e.line(3, "participant"))
+	require.Equal(t, want, e.waitConfig([]int{1, 2, 3}, version))
+	for id := 1; id <= 3; id++ {
+		n := getConfigNode(t, e.addr(id))
+		require.Equal(t, want, n.data, "server %d", id)
+		require.Equal(t, version, n.stat.Mzxid)
+		require.Equal(t, int32(-1), n.stat.Version)
+		require.Equal(t, want, membershipOf(t, fourLetter(t, e.addr(id), "conf")), "conf of server %d", id)
+		dyn := filepath.Join(e.dirs[id], "zoo.cfg.dynamic.100000000")
+		var cfg []byte
+		waitFor(t, fmt.Sprintf("server %d's zoo.cfg points at %s", id, dyn), func() bool {
+			cfg, _ = os.ReadFile(filepath.Join(e.dirs[id], "zoo.cfg"))
+			return strings.Contains(string(cfg), "dynamicConfigFile="+dyn+"\n")
+		})
+		b, err := os.ReadFile(dyn)
+		require.NoError(t, err)
+		require.Equal(t, want[:strings.LastIndex(want, "version=")], string(b))
+	}
+	admin := e.superConn(1)
+	_, err := admin.IncrementalReconfig(nil, []string{"3"}, 0)
+	require.ErrorIs(t, err, zk.ErrBadVersion, "the version is no longer 0")
+	st, err := admin.IncrementalReconfig(nil, []string{"3"}, version)
+	require.NoError(t, err)
+	require.Greater(t, st.Mzxid, version)
 }

@@ -178,6 +178,24 @@ func (p *Peer) lastSeen() Membership {
 	return p.active
 }
 
+// newLeaderConfig is the configuration a leader's NEWLEADER carries: its
+// last-seen one, or, while the configuration in force is still the
+// unversioned one a server starts with (version 0, nothing pending), that
+// configuration under version NEWLEADER's zxid. ZooKeeper's Leader.lead
+// does so (ZOOKEEPER-1783): the first established configuration takes
+// precedence over the initial configs of servers that never joined, and
+// it becomes active where NEWLEADER's configuration does — on the leader
+// when established, on learners at UPTODATE. With reconfig only
+// (ZooKeeper's processReconfig does nothing without).
+func (p *Peer) newLeaderConfig() Membership {
+	if p.cfg.ReconfigOf != nil && p.active.Version == 0 && len(p.pending) == 0 {
+		c := p.active.clone()
+		c.Version = MakeZxid(p.epoch, 0)
+		return c
+	}
+	return p.lastSeen()
+}
+
 // configs returns the configurations every quorum must satisfy now.
 func (p *Peer) configs() []*Membership {
 	out := []*Membership{&p.active}

@@ -209,7 +209,9 @@ func TestReconfigNeedsQuorumOfOldAndNew(t *testing.T) {
 	for _, id := range c.ids {
 		require.False(t, c.applied(id, z), "server %d applied a reconfig no new quorum acked", id)
 		require.False(t, c.applied(id, after), "server %d applied a txn after a pending reconfig without its quorum", id)
-		require.Equal(t, int64(0), c.nodes[id].p.ActiveConfig().Version)
+		// The initial configuration under the first leader's NEWLEADER
+		// zxid (ZOOKEEPER-1783).
+		require.Equal(t, MakeZxid(Epoch(z), 0), c.nodes[id].p.ActiveConfig().Version)
 	}
 	pend, ok := c.nodes[l].p.PendingConfig()
 	require.True(t, ok)
