@@ -212,11 +212,8 @@ func (l *Link) checkLearnerConfig(li quorum.LearnerInfo) error {
 }
 
 // SetConfigVersion records this server's active configuration version for
-// every connection opened from now on, and the open ones' (the learner
-// connection's next FOLLOWERINFO is on a new connection anyway).
-func (t *Conns) SetConfigVersion(v int64) {
-	t.version, t.hasVersion = v, true
-	for _, c := range t.All() {
-		c.Link.SetConfigVersion(v)
-	}
-}
+// every connection opened from now on (Link.SetConfigVersion). Open ones
+// keep theirs: a link uses it only for its first packet (a learner's
+// FOLLOWERINFO, a leader's check of it), and zktcp's links are used by
+// their own goroutines.
+func (t *Conns) SetConfigVersion(v int64) { t.version, t.hasVersion = v, true }
