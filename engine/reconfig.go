@@ -365,6 +365,9 @@ func (n *Node) noteConfig() {
 		return
 	}
 	data, version := n.tree.ConfigNode()
+	if active := n.zab.ConfigVersion(); active > version {
+		data, version = n.versionConfigNode(data, version, active)
+	}
 	if version == n.configOut || version != n.zab.ConfigVersion() {
 		return
 	}
@@ -374,6 +377,29 @@ func (n *Node) noteConfig() {
 	}
 	n.configOut = version
 	n.tail(false).Config = &ConfigChange{Version: version, Data: string(data), Members: members}
+}
+
+// versionConfigNode gives /zookeeper/config (data, version) the version
+// active of zab's configuration in force when that configuration is the
+// node's under a newer version: ZOOKEEPER-1783's first leader (zab's
+// newLeaderConfig) activates the initial configuration under NEWLEADER's
+// zxid, with no txn, and ZooKeeper's processReconfig then writes it into
+// the node (initConfigInZKDatabase). It returns the node as it is now.
+func (n *Node) versionConfigNode(data []byte, version, active int64) ([]byte, int64) {
+	members, _, err := ParseConfigData(string(data))
+	if err != nil {
+		return data, version
+	}
+	m, cur := membership(members, active), n.zab.ActiveConfig()
+	slices.Sort(m.Voters)
+	slices.Sort(m.Observers)
+	if !slices.Equal(m.Voters, cur.Voters) || !slices.Equal(m.Observers, cur.Observers) {
+		return data, version // another configuration: its txn brings it
+	}
+	next := ConfigData(members, active)
+	n.tree.SetConfigNode(next, active)
+	n.cfg.Tree.ConfigData, n.cfg.Tree.ConfigVersion = next, active
+	return n.tree.ConfigNode()
 }
 
 // restoreConfig, at start, takes the configuration /zookeeper/config
@@ -407,4 +433,26 @@ func (n *Node) Configs() (active zab.Membership, pending *zab.Membership) {
 		pending = &p
 	}
 	return active, pending
+}
+
+// ConfigVersions returns the versions of zab's active configuration and of
+// its newest pending one (0 without), without allocating.
+func (n *Node) ConfigVersions() (active, pending int64) { return n.zab.ConfigVersions() }
+
+// PendingMembers returns the servers of the newest pending configuration,
+// with their addresses, from the reconfig txn that proposed it; ok is
+// false without one or when the log no longer holds its txn. The peer
+// transport prints a leader's NEWLEADER from them (ZooKeeper's last-seen
+// configuration), which may name a server that is no member yet.
+func (n *Node) PendingMembers() (members []Member, ok bool) {
+	data, ok := n.zab.PendingConfigEntry()
+	if !ok {
+		return nil, false
+	}
+	txn, err := tree.UnmarshalTxn(data)
+	if err != nil || txn.Type != proto.OpReconfig {
+		return nil, false
+	}
+	members, _, err = ParseConfigData(string(txn.Data))
+	return members, err == nil
 }

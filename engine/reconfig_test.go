@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zabkeeper/zabkeeper/engine/tree"
+	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/proto"
 )
 
@@ -148,12 +149,15 @@ func TestReconfigBadInput(t *testing.T) {
 	}
 	o := c.call(f, 8, 2, proto.OpReconfig, incremental("", "3", -1))
 	require.Equal(t, proto.ErrNoAuth, o.Header.Err, "only a super user may write /zookeeper/config")
+	// The configuration is the initial one under the first leader's
+	// NEWLEADER zxid (ZOOKEEPER-1783), as it was before these calls.
+	v := zab.MakeZxid(zab.Epoch(before), 0)
 	for _, id := range c.ids() {
 		st := c.nodes[id].Status()
-		require.Zero(t, st.ConfigVersion, "server %d", id)
+		require.Equal(t, v, st.ConfigVersion, "server %d", id)
 		require.Zero(t, st.PendingConfig, "server %d", id)
 		data, _ := c.nodes[id].Tree().ConfigNode()
-		require.Equal(t, testConfigData(1, 2, 3), string(data))
+		require.Equal(t, testConfigDataAt(v, 1, 2, 3), string(data))
 	}
 	// Each refused reconfig is an error txn, nothing else.
 	require.Equal(t, before+12, c.nodes[l].LastZxid())
@@ -207,9 +211,22 @@ func TestReconfigRemoveAndRestore(t *testing.T) {
 		data, _ := c.nodes[id].Tree().ConfigNode()
 		require.Equal(t, resp.Data, data)
 	}
-	require.Len(t, changes, 3, "every server reports the activation once")
+	// Before it, each server reported the first leader's version of the
+	// initial configuration (ZOOKEEPER-1783: NEWLEADER's zxid), once.
+	var activations []ConfigChange
+	initial := map[int64]int{}
 	for _, ch := range changes {
-		require.Equal(t, z, ch.Version)
+		if ch.Version == z {
+			activations = append(activations, ch)
+			continue
+		}
+		require.Equal(t, zab.MakeZxid(zab.Epoch(z), 0), ch.Version, "%+v", ch)
+		require.Len(t, ch.Members, 3)
+		initial[ch.Version]++
+	}
+	require.LessOrEqual(t, initial[zab.MakeZxid(zab.Epoch(z), 0)], 3)
+	require.Len(t, activations, 3, "every server reports the activation once")
+	for _, ch := range activations {
 		require.Len(t, ch.Members, 2)
 	}
 

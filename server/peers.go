@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/zabkeeper/zabkeeper/engine/zab"
+	"github.com/zabkeeper/zabkeeper/netstub/zklink"
 	"github.com/zabkeeper/zabkeeper/netstub/zktcp"
 	"github.com/zabkeeper/zabkeeper/proto"
 	"github.com/zabkeeper/zabkeeper/proto/quorum"
@@ -81,7 +82,11 @@ func (s *Server) openZooKeeperPeers(ctx context.Context, retry bool, qln net.Lis
 	if me.ElectionPort != 0 {
 		electionAddr = net.JoinHostPort(me.Host, strconv.Itoa(me.ElectionPort))
 	}
-	s.noteMembers(s.cfg.members())
+	var book zklink.Book
+	if s.cfg.Dynamic.ReconfigEnabled {
+		s.book = newPeerBook(s.cfg.Servers)
+		book = s.book.lookup
+	}
 	t, err := zktcp.New(zktcp.Config{
 		ID:               int64(s.cfg.ServerID),
 		ElectionListener: eln,
@@ -89,7 +94,7 @@ func (s *Server) openZooKeeperPeers(ctx context.Context, retry bool, qln net.Lis
 		ElectionAddr:     electionAddr,
 		Peers:            s.cfg.zkPeers(),
 		Config:           []byte(s.cfg.quorumConfigString()),
-		Book:             s.memberBook,
+		Book:             book,
 		TickTime:         time.Duration(s.cfg.TickTime) * time.Millisecond,
 		InitLimit:        s.cfg.InitLimit,
 		SyncLimit:        s.cfg.SyncLimit,

@@ -74,6 +74,7 @@ func (h readyHandler) SaveSnapshot(snap *zab.SnapshotInstall) error {
 
 // Send sends messages to the peers.
 func (h readyHandler) Send(msgs []zab.Message) {
+	h.s.noteConfigVersions()
 	h.s.sendPeers(msgs)
 	h.s.notePeerRole()
 	h.s.countSyncs(msgs)

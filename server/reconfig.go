@@ -3,7 +3,6 @@ package server
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"fmt"
 	"maps"
 	"net"
@@ -14,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/zabkeeper/zabkeeper/engine"
-	"github.com/zabkeeper/zabkeeper/netstub/zklink"
 	"github.com/zabkeeper/zabkeeper/netstub/zktcp"
 )
 
@@ -42,6 +40,9 @@ func (h readyHandler) ActivateConfig(c engine.ConfigChange) error {
 	if err != nil {
 		s.log.Error("the new configuration is in force, but its files could not be written: a restart starts from the old ones",
 			"version", strconv.FormatUint(uint64(c.Version), 16), "err", err)
+	}
+	if s.book != nil {
+		s.book.add(c.Members)
 	}
 	s.linkMembers(c.Members)
 	var voters, observers []int64
@@ -191,32 +192,5 @@ func (s *Server) linkMembers(members []engine.Member) {
 	}
 	s.memberAddrs = addrs
 	s.zkPeers.SetPeers(all)
-	s.noteMembers(members)
 }
 
-// noteMembers records members' lines in the book (memberBook).
-func (s *Server) noteMembers(members []engine.Member) {
-	s.bookMu.Lock()
-	defer s.bookMu.Unlock()
-	if s.book == nil {
-		s.book = map[int64]zklink.Member{}
-	}
-	for _, m := range members {
-		z := zklink.Member{ID: m.ID, Host: m.Host, QuorumPort: m.QuorumPort, ElectionPort: m.ElectionPort, Observer: m.Observer}
-		if m.ClientPort != 0 {
-			// As ConfigData prints it: a port alone reads as 0.0.0.0.
-			z.ClientAddr = net.JoinHostPort(cmp.Or(m.ClientHost, "0.0.0.0"), strconv.Itoa(m.ClientPort))
-		}
-		s.book[m.ID] = z
-	}
-}
-
-// memberBook is the peer transport's zklink.Book: the addresses of a
-// member of the startup configuration or of one activated since. Safe for
-// concurrent use.
-func (s *Server) memberBook(id int64) (zklink.Member, bool) {
-	s.bookMu.Lock()
-	defer s.bookMu.Unlock()
-	m, ok := s.book[id]
-	return m, ok
-}

@@ -30,6 +30,8 @@ type reconfigEnsemble struct {
 	ms    map[int]*member
 	// peerProtocol, when set, is every zoo.cfg's zabkeeper.peerProtocol.
 	peerProtocol string
+	// extra is appended to every zoo.cfg.
+	extra string
 }
 
 func newReconfigEnsemble(t *testing.T, slots int) *reconfigEnsemble {
@@ -65,12 +67,20 @@ func (e *reconfigEnsemble) start(id int, members []int) {
 	if e.peerProtocol != "" {
 		fmt.Fprintf(&b, "zabkeeper.peerProtocol=%s\n", e.peerProtocol)
 	}
+	b.WriteString(e.extra)
 	for _, m := range members {
 		b.WriteString(e.line(m, "participant") + "\n")
 	}
 	path := filepath.Join(dir, "zoo.cfg")
 	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
-	cfg, err := server.LoadConfig(path, newServerLogger(t))
+	e.load(id)
+}
+
+// load reads server id's zoo.cfg in its directory (as it is, rewritten by
+// reconfigs or not) and starts the server.
+func (e *reconfigEnsemble) load(id int) {
+	t := e.t
+	cfg, err := server.LoadConfig(filepath.Join(e.dirs[id], "zoo.cfg"), newServerLogger(t))
 	require.NoError(t, err)
 	cfg.AdminServerAddress, cfg.AdminServerPort = "127.0.0.1", 0
 	m := &member{id: id, cfg: cfg}

@@ -2,10 +2,14 @@ package server_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/zabkeeper/zabkeeper/internal/zkreal"
 )
 
 // TestReconfigZabkeeperFollowsZooKeeperLeader: two Apache ZooKeeper 3.8
@@ -100,8 +104,11 @@ func TestReconfigZooKeeperFollowsZabkeeperLeader(t *testing.T) {
 	e.ours[3] = ours
 	z1 := e.startZooKeeper(t, 1)
 	pollUntil(t, "zabkeeper leads ZooKeeper 1", func() bool { return mode(t, ours.addr) == "leader" && zkMode(z1) == "follower" })
+	// ZooKeeper 1, which activated the configuration, goes: it cannot
+	// gossip it to ZooKeeper 2, whose election is with zabkeeper alone.
+	z1.Stop()
 	z2 := e.startZooKeeper(t, 2)
-	pollUntil(t, "ZooKeeper 2 follows", func() bool { return zkMode(z2) == "follower" })
+	pollUntil(t, "ZooKeeper 2 follows zabkeeper", func() bool { return zkMode(z2) == "follower" && mode(t, ours.addr) == "leader" })
 
 	oc := connectMixed(t, ours.addr)
 	mustCreate(t, oc, "/before", []byte("b"), 0)
@@ -132,5 +139,80 @@ func TestReconfigZooKeeperFollowsZabkeeperLeader(t *testing.T) {
 	readEventually(t, zc, "/after-ours", []byte("o"))
 	mustCreate(t, zc, "/after-zk", []byte("z"), 0)
 	readEventually(t, oc, "/after-zk", []byte("z"))
+	requireCleanZooKeeperLog(t, z2, 0)
+}
+
+// TestReconfigZooKeeperJoinsZabkeeperLeaderAfterReconfig: zabkeeper
+// (server 3) leads Apache ZooKeeper 3.8 server 1, reconfigEnabled, and
+// commits a reconfig that adds an observer (server 4, never started) while
+// ZooKeeper server 2 is down; writes follow (commitLogCount=5: the
+// leader's in-memory log no longer reaches back). ZooKeeper 1 stops, and
+// ZooKeeper 2 starts from the original zoo.cfg and an empty data
+// directory: its election is with zabkeeper alone, whose notifications
+// carry the configuration in force as ZooKeeper's string (ZooKeeper's
+// FastLeaderElection takes a newer one, processReconfig), and so does
+// zabkeeper's NEWLEADER. ZooKeeper 2 follows zabkeeper with the new
+// configuration: its conf prints the new members and it wrote
+// zoo.cfg.dynamic.<version>. Before zktcp had a book, both carried the
+// static zoo.cfg string (version 0) and ZooKeeper 2 kept its old
+// configuration.
+func TestReconfigZooKeeperJoinsZabkeeperLeaderAfterReconfig(t *testing.T) {
+	e := newMixedEnsemble(t, 3)
+	e.extra = map[int]map[string]string{}
+	for id := 1; id <= 3; id++ {
+		e.extra[id] = map[string]string{"reconfigEnabled": "true", "DigestAuthenticationProvider.superDigest": superDigest}
+	}
+	cfg := e.zabkeeperConfig(t, 3, "", "")
+	cfg.Dynamic.ReconfigEnabled = true
+	cfg.SuperDigest = superDigest
+	cfg.CommitLogCount = 5
+	cfg.FourLetterWords = map[string]bool{"srvr": true, "ruok": true, "conf": true}
+	ours := &member{id: 3, cfg: cfg}
+	ours.open(t)
+	ours.serve(t)
+	e.ours[3] = ours
+	z1 := e.startZooKeeper(t, 1)
+	pollUntil(t, "zabkeeper leads ZooKeeper 1", func() bool { return mode(t, ours.addr) == "leader" && zkMode(z1) == "follower" })
+
+	var ports []int
+	for range 3 {
+		p, err := zkreal.FreePort()
+		require.NoError(t, err)
+		ports = append(ports, p)
+	}
+	oc := connectMixed(t, ours.addr)
+	require.NoError(t, oc.AddAuth("digest", []byte("super:admin")))
+	observer := fmt.Sprintf("server.4=127.0.0.1:%d:%d:observer;127.0.0.1:%d", ports[0], ports[1], ports[2])
+	st, err := oc.IncrementalReconfig([]string{observer}, nil, -1)
+	require.NoError(t, err, "zabkeeper and ZooKeeper 1 are a quorum of the new voters")
+	version := st.Mzxid
+	for i := range 20 {
+		mustCreate(t, oc, fmt.Sprintf("/after%02d", i), nil, 0)
+	}
+	want, _, err := oc.Get("/zookeeper/config")
+	require.NoError(t, err)
+	require.Contains(t, string(want), observer+"\n")
+
+	// ZooKeeper 1, which activated the configuration, goes: it cannot
+	// gossip it to ZooKeeper 2, whose election is with zabkeeper alone.
+	z1.Stop()
+	z2 := e.startZooKeeper(t, 2)
+	pollUntil(t, "ZooKeeper 2 follows zabkeeper", func() bool { return zkMode(z2) == "follower" && mode(t, ours.addr) == "leader" })
+	zc := connectMixed(t, z2.Addr)
+	readEventually(t, zc, "/after19", nil)
+	data, stat, err := zc.Get("/zookeeper/config")
+	require.NoError(t, err)
+	require.Equal(t, string(want), string(data))
+	require.Equal(t, version, stat.Mzxid)
+	pollUntil(t, "ZooKeeper 2 activated the configuration", func() bool {
+		conf, err := z2.FourLetter("conf")
+		return err == nil && strings.Contains(conf, "membership: \n") && membershipOf(t, conf) == string(want)
+	})
+	dyn := filepath.Join(filepath.Dir(z2.ConfigPath), fmt.Sprintf("zoo.cfg.dynamic.%x", version))
+	b, err := os.ReadFile(dyn)
+	require.NoError(t, err, "ZooKeeper 2 wrote the configuration's dynamic file")
+	require.Contains(t, string(b), observer)
+	mustCreate(t, zc, "/from-zk2", nil, 0)
+	readEventually(t, oc, "/from-zk2", nil)
 	requireCleanZooKeeperLog(t, z2, 0)
 }

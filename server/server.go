@@ -22,7 +22,6 @@ import (
 	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/netstub"
-	"github.com/zabkeeper/zabkeeper/netstub/zklink"
 	"github.com/zabkeeper/zabkeeper/netstub/zktcp"
 	"github.com/zabkeeper/zabkeeper/proto"
 	"github.com/zabkeeper/zabkeeper/server/admin"
@@ -41,11 +40,6 @@ type Server struct {
 	// (reconfig.go); owned by the event loop once it runs.
 	dynFile     string
 	memberAddrs map[int64]zktcp.Peer
-	// book is every member's line seen, by id: of the startup
-	// configuration and of each one activated since (reconfig.go); the
-	// peer transport renders the engine's configurations with it.
-	bookMu sync.Mutex
-	book   map[int64]zklink.Member
 	// nodeMu lets connection goroutines answer reads (Node.ReadNow) while
 	// the loop is between inputs: the loop holds it for writing while it
 	// feeds the Node and carries out its Ready batches, readers hold it
@@ -55,6 +49,14 @@ type Server struct {
 	peers  netstub.Transport // nil for a standalone server; see peers.go
 	// zkPeers is peers as what it is.
 	zkPeers *zktcp.Transport
+	// book is the members' addresses zkPeers prints configurations with
+	// (nil without reconfigEnabled), noted the configuration versions it
+	// was last told (peerbook.go); the loop owns noted.
+	book  *peerBook
+	noted struct {
+		active, pending int64
+		set             bool
+	}
 	snapDir string
 	ln      net.Listener
 	// secureLn is the secureClientPort listener, nil without one.

@@ -6,11 +6,13 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/zabkeeper/zabkeeper/engine"
+	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/proto"
 )
@@ -89,6 +91,21 @@ func (s *Server) fourLetterReply(word string, mask int64) string {
 	return reply
 }
 
+// membership is what conf prints after "membership: ": ZooKeeper prints
+// its quorum verifier, the configuration in force, which is what
+// /zookeeper/config holds once a reconfig (or the first leader's version,
+// ZOOKEEPER-1783) changed zoo.cfg's; nil for a standalone server.
+func (s *Server) membership(t *tree.Tree) []string {
+	m := s.cfg.Membership()
+	if m == nil {
+		return nil
+	}
+	if data, _ := t.ConfigNode(); len(data) > 0 {
+		return strings.Split(string(data), "\n")
+	}
+	return m
+}
+
 // serverInfo collects what the four-letter words print. The per-session
 // tables are built only for the words that print them.
 func (s *Server) serverInfo(word string) ServerInfo {
@@ -109,7 +126,7 @@ func (s *Server) serverInfo(word string) ServerInfo {
 		Sessions:       s.node.SessionCount(),
 		LocalSessions:  s.node.LocalSessionCount(),
 		Conf:           s.confProperties(),
-		Membership:     s.cfg.Membership(),
+		Membership:     s.membership(t),
 		Uptime:         time.Since(s.startedAt),
 		TraceMask:      s.traceMask,
 		OpenFDs:        openFDs(),

@@ -62,3 +62,13 @@ func (t *Tree) ConfigNode() (data []byte, version int64) {
 	}
 	return n.data, n.mzxid
 }
+
+// SetConfigNode makes data, under version, /zookeeper/config's content and
+// the configuration later snapshot loads keep, as ZooKeeper's
+// initConfigInZKDatabase does for a configuration that became active
+// without a txn (the first leader's version, ZOOKEEPER-1783): mzxid =
+// version, dataVersion -1, no watch fired.
+func (t *Tree) SetConfigNode(data string, version int64) {
+	t.opts.ConfigData, t.opts.ConfigVersion = data, version
+	t.initConfigNode()
+}

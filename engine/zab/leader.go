@@ -238,6 +238,11 @@ func (p *Peer) establish() {
 	// it activates now (ZooKeeper's startZkServer; the NEWLEADER quorum
 	// was one of both configurations).
 	activated := p.activateCommitted()
+	if c := p.newLeaderConfig(); c.Version > p.active.Version {
+		// The initial configuration's version becomes NEWLEADER's zxid
+		// (newLeaderConfig): same members, so no role changes.
+		p.setActive(c)
+	}
 	for _, id := range p.lead.ids() {
 		if r := p.lead.learners[id]; r.stage == recAcked {
 			p.sendUpToDate(r)

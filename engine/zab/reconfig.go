@@ -178,6 +178,24 @@ func (p *Peer) lastSeen() Membership {
 	return p.active
 }
 
+// newLeaderConfig is the configuration a leader's NEWLEADER carries: its
+// last-seen one, or, while the configuration in force is still the
+// unversioned one a server starts with (version 0, nothing pending), that
+// configuration under version NEWLEADER's zxid. ZooKeeper's Leader.lead
+// does so (ZOOKEEPER-1783): the first established configuration takes
+// precedence over the initial configs of servers that never joined, and
+// it becomes active where NEWLEADER's configuration does — on the leader
+// when established, on learners at UPTODATE. With reconfig only
+// (ZooKeeper's processReconfig does nothing without).
+func (p *Peer) newLeaderConfig() Membership {
+	if p.cfg.ReconfigOf != nil && p.active.Version == 0 && len(p.pending) == 0 {
+		c := p.active.clone()
+		c.Version = MakeZxid(p.epoch, 0)
+		return c
+	}
+	return p.lastSeen()
+}
+
 // configs returns the configurations every quorum must satisfy now.
 func (p *Peer) configs() []*Membership {
 	out := []*Membership{&p.active}
@@ -547,4 +565,33 @@ func (p *Peer) dropUnlogged() {
 		}
 	}
 	p.pending = kept
+}
+
+// ConfigVersions returns the versions of the active configuration and of
+// the newest pending one (0 without), without allocating, for callers that
+// look after every Ready.
+func (p *Peer) ConfigVersions() (active, pending int64) {
+	if n := len(p.pending); n > 0 {
+		pending = p.pending[n-1].Version
+	}
+	return p.active.Version, pending
+}
+
+// PendingConfigEntry returns the data of the log entry that proposed the
+// newest pending configuration; ok is false without one, or when the log
+// does not hold it (a pending configuration learned from a notification).
+func (p *Peer) PendingConfigEntry() (data []byte, ok bool) {
+	n := len(p.pending)
+	if n == 0 {
+		return nil, false
+	}
+	z := p.pending[n-1].Version
+	if z <= p.log.base {
+		return nil, false
+	}
+	i := p.log.search(z)
+	if i >= len(p.log.ents) || p.log.ents[i].Zxid != z {
+		return nil, false
+	}
+	return p.log.ents[i].Data, true
 }

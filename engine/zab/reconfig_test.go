@@ -209,7 +209,9 @@ func TestReconfigNeedsQuorumOfOldAndNew(t *testing.T) {
 	for _, id := range c.ids {
 		require.False(t, c.applied(id, z), "server %d applied a reconfig no new quorum acked", id)
 		require.False(t, c.applied(id, after), "server %d applied a txn after a pending reconfig without its quorum", id)
-		require.Equal(t, int64(0), c.nodes[id].p.ActiveConfig().Version)
+		// The initial configuration under the first leader's NEWLEADER
+		// zxid (ZOOKEEPER-1783).
+		require.Equal(t, MakeZxid(Epoch(z), 0), c.nodes[id].p.ActiveConfig().Version)
 	}
 	pend, ok := c.nodes[l].p.PendingConfig()
 	require.True(t, ok)
@@ -318,4 +320,64 @@ func TestReconfigSurvivesRestarts(t *testing.T) {
 	z2, ok := c.propose(l)
 	require.True(t, ok)
 	c.awaitApplied(z2, c.ids, 5000)
+}
+
+// The first leader of a configuration still at version 0 versions it with
+// its NEWLEADER zxid (ZooKeeper's Leader.lead, ZOOKEEPER-1783): NEWLEADER
+// carries it, the leader activates it when established and the learners
+// at UPTODATE, members unchanged. A configuration already versioned keeps
+// its version through the next elections, and without reconfig
+// (ReconfigOf nil) the version stays 0.
+func TestFirstLeaderVersionsTheInitialConfig(t *testing.T) {
+	c := newReconfigCluster(t, 31, 3, []int64{1, 2, 3}, nil, nil)
+	var newLeaders []Membership
+	c.onSend = func(m Message) {
+		if m.Type == MsgNewLeader {
+			nl, err := DecodeMembership(m.Payload)
+			require.NoError(t, err)
+			newLeaders = append(newLeaders, nl)
+		}
+	}
+	l := c.awaitFollowing(c.ids, 8000)
+	c.stabilize()
+	v := MakeZxid(c.nodes[l].p.hs.CurrentEpoch, 0)
+	require.NotZero(t, v)
+	requireVersioned(t, c, c.ids, v)
+	require.NotEmpty(t, newLeaders)
+	for _, nl := range newLeaders {
+		require.Equal(t, v, nl.Version, "NEWLEADER's configuration version")
+		require.Equal(t, []int64{1, 2, 3}, nl.Voters)
+		require.Empty(t, nl.Observers)
+	}
+
+	// The next leader keeps that version.
+	c.crash(l)
+	var rest []int64
+	for _, id := range c.ids {
+		if id != l {
+			rest = append(rest, id)
+		}
+	}
+	l2 := c.awaitFollowing(rest, 8000)
+	require.NotEqual(t, l, l2)
+	c.stabilize()
+	requireVersioned(t, c, rest, v)
+
+	plain := newCluster(t, clusterOpts{voters: 3, seed: 31})
+	pl := plain.awaitFollowing(plain.ids, 8000)
+	plain.stabilize()
+	require.NotZero(t, plain.nodes[pl].p.hs.CurrentEpoch)
+	c.onSend = nil
+	requireVersioned(t, plain, plain.ids, 0)
+}
+
+// requireVersioned checks that ids have voters 1..3 and no observers
+// active, at version v.
+func requireVersioned(t *testing.T, c *cluster, ids []int64, v int64) {
+	for _, id := range ids {
+		a := c.nodes[id].p.ActiveConfig()
+		require.Equal(t, v, a.Version, "config version on %d", id)
+		require.Equal(t, []int64{1, 2, 3}, a.Voters, "voters on %d", id)
+		require.Empty(t, a.Observers, "observers on %d", id)
+	}
 }

@@ -107,7 +107,7 @@ func (p *Peer) syncLearner(r *learnerRecord) {
 	if c := min(p.committed, end); c > start {
 		p.send(Message{Type: MsgCommit, To: r.id, Epoch: p.epoch, Zxid: c})
 	}
-	p.send(Message{Type: MsgNewLeader, To: r.id, Epoch: p.epoch, Zxid: MakeZxid(p.epoch, 0), Payload: AppendMembership(nil, p.lastSeen())})
+	p.send(Message{Type: MsgNewLeader, To: r.id, Epoch: p.epoch, Zxid: MakeZxid(p.epoch, 0), Payload: AppendMembership(nil, p.newLeaderConfig())})
 	r.stage = recSynced
 	r.syncEnd = max(start, end)
 }

@@ -33,6 +33,9 @@ type Conns struct {
 	caps  zab.Caps
 	nonce int64
 	book  Book
+	// version is the active configuration's (SetConfigVersion).
+	version    int64
+	hasVersion bool
 }
 
 // Conn is one connection of a Conns table.
@@ -68,6 +71,9 @@ func (t *Conns) Caps(peer int64) (caps zab.Caps, ok bool) {
 func (t *Conns) link(l *Link) *Link {
 	l.Announce(t.caps, t.nonce)
 	l.book = t.book
+	if t.hasVersion {
+		l.SetConfigVersion(t.version)
+	}
 	return l
 }
 

@@ -3,6 +3,7 @@ package zklink
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -184,3 +185,35 @@ func (l *Link) SetBook(b Book) { l.book = b }
 
 // SetBook gives every connection opened from now on the book (Link.SetBook).
 func (t *Conns) SetBook(b Book) { t.book = b }
+
+// ErrConfigAhead is wrapped by the error of a learner's FOLLOWERINFO or
+// OBSERVERINFO whose configuration version is newer than the leader's
+// active one: the connection closes (ZooKeeper's LearnerHandler: "Follower
+// is ahead of the leader (has a later activated configuration)"), and the
+// learner, whose link broke, looks for a leader again; its notifications
+// carry the newer configuration.
+var ErrConfigAhead = errors.New("learner is ahead of the leader (has a later activated configuration)")
+
+// SetConfigVersion records the version of this server's active
+// configuration: a learner link's FOLLOWERINFO carries it, as ZooKeeper's
+// Learner sends its quorum verifier's, and a leader link refuses a learner
+// whose FOLLOWERINFO carries a newer one, as ZooKeeper's LearnerHandler
+// does. Without it a learner sends version 0 and a leader checks nothing.
+func (l *Link) SetConfigVersion(v int64) { l.version, l.hasVersion = v, true }
+
+// checkLearnerConfig is LearnerHandler's check of the configuration
+// version in a learner's first packet (one of 20 bytes or more; an older
+// learner's carries none, -1).
+func (l *Link) checkLearnerConfig(li quorum.LearnerInfo) error {
+	if !l.hasVersion || li.ConfigVersion <= l.version {
+		return nil
+	}
+	return fmt.Errorf("%w: learner %d has configuration %#x, this leader %#x", ErrConfigAhead, li.Sid, li.ConfigVersion, l.version)
+}
+
+// SetConfigVersion records this server's active configuration version for
+// every connection opened from now on (Link.SetConfigVersion). Open ones
+// keep theirs: a link uses it only for its first packet (a learner's
+// FOLLOWERINFO, a leader's check of it), and zktcp's links are used by
+// their own goroutines.
+func (t *Conns) SetConfigVersion(v int64) { t.version, t.hasVersion = v, true }

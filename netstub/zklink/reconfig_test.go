@@ -1,6 +1,7 @@
 package zklink
 
 import (
+	"encoding/binary"
 	"fmt"
 	"testing"
 
@@ -144,4 +145,82 @@ func TestNewLeaderConfigNeedsABook(t *testing.T) {
 	require.NoError(t, err)
 	_, err = booked.Decode(quorum.NewNewLeader(1, []byte("server.x=a:1:2")))
 	require.ErrorIs(t, err, quorum.ErrMalformed)
+}
+
+// FOLLOWERINFO carries the learner's active configuration version (bytes
+// 12..19 of its LearnerInfo, as ZooKeeper's Learner writes
+// self.getQuorumVerifier().getVersion()), 0 before SetConfigVersion.
+func TestFollowerInfoCarriesConfigVersion(t *testing.T) {
+	v := zab.MakeZxid(1, 0)
+	for _, tc := range []struct {
+		set  bool
+		want int64
+	}{{false, 0}, {true, v}} {
+		l := NewConns(2, testConfig)
+		if tc.set {
+			l.SetConfigVersion(v)
+		}
+		c, _ := l.Dial(1)
+		pkts, err := c.Link.Encode(zab.Message{Type: zab.MsgFollowerInfo, To: 1, Epoch: 3})
+		require.NoError(t, err)
+		require.Len(t, pkts, 1)
+		require.Equal(t, quorum.NewLearnerInfo(false, 3, quorum.LearnerInfo{Sid: 2, ProtocolVersion: quorum.LearnerProtocol, ConfigVersion: tc.want}), pkts[0])
+		li, err := quorum.DecodeLearnerInfo(&pkts[0])
+		require.NoError(t, err)
+		require.Equal(t, tc.want, li.ConfigVersion)
+		// The bytes: sid, protocol version, config version, big-endian.
+		require.Equal(t, uint64(tc.want), binary.BigEndian.Uint64(pkts[0].Data[12:20]))
+	}
+}
+
+// A leader refuses a learner whose FOLLOWERINFO carries a newer
+// configuration than its active one (ZooKeeper's LearnerHandler throws
+// "Follower is ahead of the leader (has a later activated configuration)"
+// and closes the socket); an equal, older or absent one (-1, a 3.4
+// learner) is accepted, and so is any while the version is unknown. The
+// refused learner's previous connection stays, and a later SetConfigVersion
+// that catches up accepts it.
+func TestLeaderRefusesALearnerAheadOfIt(t *testing.T) {
+	info := func(v int64) quorum.Packet {
+		return quorum.NewLearnerInfo(false, 4, quorum.LearnerInfo{Sid: 2, ProtocolVersion: quorum.LearnerProtocol, ConfigVersion: v})
+	}
+	// A learner whose LearnerInfo stops after the protocol version (12
+	// bytes) sends no configuration version.
+	short := info(0)
+	short.Data = short.Data[:12]
+	ld := NewConns(1, testConfig)
+	require.Empty(t, ld.SetRole(zab.Leading, 1))
+	a, _, _, err := ld.AcceptFirst(2, info(zab.MakeZxid(9, 1)))
+	require.NoError(t, err, "no version known: nothing to compare")
+	require.NotNil(t, a)
+
+	ld.SetConfigVersion(zab.MakeZxid(1, 5))
+	for _, v := range []int64{0, zab.MakeZxid(1, 5), zab.MakeZxid(1, 4)} {
+		c, _, msgs, err := ld.AcceptFirst(2, info(v))
+		require.NoError(t, err, "version %#x", v)
+		require.NotNil(t, c)
+		require.Len(t, msgs, 1)
+	}
+	c, _, _, err := ld.AcceptFirst(2, short)
+	require.NoError(t, err, "a learner that sends no version")
+	require.NotNil(t, c)
+
+	c, prev, msgs, err := ld.AcceptFirst(2, info(zab.MakeZxid(1, 6)))
+	require.ErrorIs(t, err, ErrConfigAhead)
+	require.Contains(t, err.Error(), "learner 2 has configuration 0x100000006, this leader 0x100000005")
+	require.Nil(t, c)
+	require.Nil(t, prev)
+	require.Nil(t, msgs)
+	require.Len(t, ld.All(), 1, "the refused learner's connection replaces nothing")
+
+	ld.SetConfigVersion(zab.MakeZxid(1, 6))
+	c, _, _, err = ld.AcceptFirst(2, info(zab.MakeZxid(1, 6)))
+	require.NoError(t, err)
+	require.NotNil(t, c)
+
+	// A lone Link (the simulator's or a test's) checks the same way.
+	l := NewLeaderLink(1, 2, testConfig)
+	l.SetConfigVersion(0)
+	_, err = l.Decode(info(zab.MakeZxid(1, 0)))
+	require.ErrorIs(t, err, ErrConfigAhead)
 }

@@ -91,6 +91,11 @@ type Link struct {
 	self, peer int64
 	config     []byte // NEWLEADER's data (leader side) without a book
 	book       Book   // members' addresses (reconfig.go)
+	// version is this server's active configuration version, when
+	// hasVersion (SetConfigVersion): FOLLOWERINFO carries it (learner
+	// side), and a learner whose own is newer is refused (leader side).
+	version    int64
+	hasVersion bool
 
 	// epoch is the link's epoch from LEADERINFO; known tells it arrived
 	// (learner side) or was sent (leader side).
@@ -187,7 +192,9 @@ func (l *Link) encodeLearner(dst []quorum.Packet, m zab.Message) ([]quorum.Packe
 			return nil, fmt.Errorf("zklink: accepted epoch %d out of range", m.Epoch)
 		}
 		l.observer = m.Observer
-		li := quorum.LearnerInfo{Sid: l.self, ProtocolVersion: quorum.LearnerProtocol, ConfigVersion: 0}
+		// ZooKeeper's Learner sends its active configuration's version
+		// (the leader refuses a learner ahead of it).
+		li := quorum.LearnerInfo{Sid: l.self, ProtocolVersion: quorum.LearnerProtocol, ConfigVersion: l.version}
 		if h, ok := l.hello(); ok {
 			return append(dst, quorum.NewLearnerInfoHello(m.Observer, m.Epoch, li, h)), nil
 		}
@@ -604,11 +611,9 @@ func (l *Link) decodeLeader(dst []zab.Message, p quorum.Packet) ([]zab.Message, 
 		if li.Sid != l.peer {
 			return nil, fmt.Errorf("%w: learner says it is server %d", quorum.ErrMalformed, li.Sid)
 		}
-		// li.ConfigVersion, the learner's active configuration, is not
-		// checked here: the engine's learner refuses a NEWLEADER whose
-		// configuration is older than its own, and a ZooKeeper learner
-		// with a newer one is refused by its own sync (its next election
-		// gossips the newer configuration).
+		if err := l.checkLearnerConfig(li); err != nil {
+			return nil, err
+		}
 		return append(dst, zab.Message{
 			Type: zab.MsgFollowerInfo, Epoch: quorum.EpochOf(p.Zxid), Observer: p.Type == quorum.ObserverInfo,
 			Caps: l.negotiate(&p),

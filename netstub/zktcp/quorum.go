@@ -474,7 +474,9 @@ func (t *Transport) serveLearner(c net.Conn) {
 	}
 	l.mu.Lock()
 	desc, caps := l.link.Describe(), l.link.Caps()
+	_, native := l.link.PeerHello()
 	l.mu.Unlock()
+	t.notePeerKind(li.Sid, native)
 	t.log.Info("learner connected: "+desc, "peer", li.Sid, "remote", remote, "observer", first.Type == quorum.ObserverInfo, "caps", zklink.CapsString(caps))
 	for _, m := range msgs {
 		if !t.deliver(m) {
@@ -588,9 +590,10 @@ func (t *Transport) readLink(l *qLink, c net.Conn, br *bufio.Reader) error {
 		}
 		l.mu.Lock()
 		msgs, err := l.link.Decode(p)
-		desc := ""
+		desc, native := "", false
 		if p.Type == quorum.LeaderInfo && err == nil {
 			desc = l.link.Describe()
+			_, native = l.link.PeerHello()
 		}
 		streamed := l.link.Caps()&zab.CapStreamSnap != 0
 		l.mu.Unlock()
@@ -598,6 +601,7 @@ func (t *Transport) readLink(l *qLink, c net.Conn, br *bufio.Reader) error {
 			return err
 		}
 		if desc != "" {
+			t.notePeerKind(l.peer, native)
 			t.log.Info("quorum link: the leader is "+desc, "peer", l.peer, "caps", zklink.CapsString(msgs[0].Caps))
 		}
 		if p.Type == quorum.Snap && len(msgs) == 1 {

@@ -89,15 +89,16 @@ type Config struct {
 	// refused.
 	Peers map[int64]Peer
 	// Config is the ensemble's config string (zklink.ConfigString), sent
-	// in notifications and NEWLEADER.
+	// in notifications and NEWLEADER when Book is nil.
 	Config []byte
-	// Book, when set, gives the members' addresses so that a notification
-	// carries the configuration the engine put in it (its Payload,
-	// zab.AppendConfigs) as ZooKeeper's config string, as ZooKeeper's
-	// notifications carry the sender's current one: a server that missed
-	// a reconfig while down or cut off learns it from the others' answers
-	// and can count their votes. Without one, or when the configuration
-	// names a server the book does not know, Config is sent.
+	// Book, when set, gives the members' addresses (zklink.Book, safe for
+	// concurrent use): notifications then carry the engine's active
+	// configuration as ZooKeeper's string (and, to a peer known to be
+	// zabkeeper, the pending one after it), a leader's NEWLEADER its
+	// last-seen one, and a learner's engine gets the leader's from
+	// NEWLEADER (zklink, reconfig.go), as ZooKeeper's servers do once a
+	// reconfig changed the configuration. Nil: the static Config
+	// everywhere (a server without reconfig).
 	Book zklink.Book
 	// TickTime, InitLimit and SyncLimit set the read timeouts (zoo.cfg).
 	TickTime             time.Duration
@@ -158,6 +159,10 @@ type Transport struct {
 	// duplicate-id rule to the nonces of learners' hellos (quorum.go).
 	nonce uint64
 	dup   netstub.DupIDs
+	// native records, by peer id, whether the last quorum link's
+	// handshake with it carried a hello (a zabkeeper peer): notifications
+	// to it carry the pending configuration too.
+	native map[int64]bool
 
 	tlsFail tlsFailures // TLS handshake failures with peers dialed, logged once
 }
@@ -191,9 +196,12 @@ func New(cfg Config) (*Transport, error) {
 		cfg: cfg, id: cfg.ID, log: log.With("id", cfg.ID), ctx: ctx, cancel: cancel,
 		recv: make(chan zab.Message, recvBuffer), done: make(chan struct{}),
 		el: map[int64]*elPeer{}, zk: zklink.NewConns(cfg.ID, cfg.Config), ql: map[*zklink.Conn]*qLink{},
-		conns: map[net.Conn]struct{}{}, nonce: netstub.NewNonce(),
+		conns: map[net.Conn]struct{}{}, nonce: netstub.NewNonce(), native: map[int64]bool{},
 	}
 	t.zk.Announce(cfg.Caps, int64(t.nonce))
+	if cfg.Book != nil {
+		t.zk.SetBook(cfg.Book)
+	}
 	t.wg.Add(2)
 	go t.acceptLoop(cfg.ElectionListener, t.serveElection)
 	go t.acceptLoop(cfg.QuorumListener, t.serveLearner)
@@ -241,16 +249,17 @@ func (t *Transport) SetPeers(peers map[int64]Peer) {
 }
 
 // encodeNotification encodes m for the election port: with a Book, its
-// configuration as the config string (the active one: ZooKeeper's record
-// has no room for the pending one), else Config.
-func (t *Transport) encodeNotification(m zab.Message) ([]byte, error) {
-	if t.cfg.Book != nil && len(m.Payload) > 0 {
-		b, err := zklink.EncodeNotificationTo(m, t.cfg.Book, t.cfg.Config, false)
-		if err == nil {
-			return b, nil
-		}
-		t.log.Warn("notification sent with the startup configuration", "to", m.To, "err", err)
+// configurations rendered with it (zklink.EncodeNotificationTo; the
+// pending one too when extended, the peer being zabkeeper); when the book
+// lacks a member's address, the static Config with a warning rather than
+// no notification (a vote that does not go out can keep an election from
+// ending).
+func (t *Transport) encodeNotification(m zab.Message, extended bool) ([]byte, error) {
+	b, err := zklink.EncodeNotificationTo(m, t.cfg.Book, t.cfg.Config, extended)
+	if err == nil {
+		return b, nil
 	}
+	t.log.Warn("notification sent with the startup configuration", "to", m.To, "err", err)
 	return zklink.EncodeNotification(m, t.cfg.Config)
 }
 
@@ -287,12 +296,12 @@ func (t *Transport) Send(m zab.Message) {
 	}
 	switch {
 	case m.Type == zab.MsgNotification:
-		p := t.el[m.To]
+		p, native := t.el[m.To], t.native[m.To]
 		t.mu.Unlock()
 		if p == nil {
 			return
 		}
-		b, err := t.encodeNotification(m)
+		b, err := t.encodeNotification(m, native)
 		if err != nil {
 			t.log.Error("dropping notification", "to", m.To, "err", err)
 			return
@@ -313,6 +322,26 @@ func (t *Transport) Send(m zab.Message) {
 		return
 	}
 	l.send(m)
+}
+
+// SetConfigVersion tells the transport the version of this server's
+// active configuration (zab's Status.ConfigVersion), after every change: a
+// learner's FOLLOWERINFO carries it, and a learner whose FOLLOWERINFO
+// carries a newer one is refused, as ZooKeeper's LearnerHandler does
+// (zklink.ErrConfigAhead). Never called, a learner sends 0 and a leader
+// refuses none.
+func (t *Transport) SetConfigVersion(v int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.zk.SetConfigVersion(v)
+}
+
+// notePeerKind records whether peer's quorum-port handshake carried a
+// hello (zabkeeper) or not (ZooKeeper).
+func (t *Transport) notePeerKind(peer int64, native bool) {
+	t.mu.Lock()
+	t.native[peer] = native
+	t.mu.Unlock()
 }
 
 // PeerCaps returns the capabilities of the quorum-port link to peer (what
@@ -490,6 +519,8 @@ func (t *Transport) dial(peer int64, addr string) (net.Conn, error) {
 // reason names why a link closed, for the log line.
 func reason(err error) string {
 	switch {
+	case errors.Is(err, zklink.ErrConfigAhead):
+		return "reconfig"
 	case errors.Is(err, quorum.ErrTooLarge):
 		return "too large"
 	case errors.Is(err, quorum.ErrVersion):
