@@ -193,4 +193,3 @@ func (s *Server) linkMembers(members []engine.Member) {
 	s.memberAddrs = addrs
 	s.zkPeers.SetPeers(all)
 }
-
