@@ -57,6 +57,16 @@ type qLink struct {
 	// direct and partial count packets trySendLocked wrote, and those of
 	// them the socket took only part of (tests).
 	direct, partial int
+
+	// replaced: a newer connection with the peer took this one's place
+	// in t.zk (addLocked); its end is then no news to the engine, which
+	// may already hold what the newer one brought. Guarded by t.mu.
+	replaced bool
+	// after, when set, is closed once the MsgLinkDown of an older link
+	// with the same peer is delivered: this link delivers nothing before
+	// (deliver). Set under t.mu before the link runs; used by the link's
+	// own goroutine only.
+	after chan struct{}
 }
 
 // addLocked starts the qLink of c, a connection t.zk just opened, and
@@ -64,11 +74,33 @@ type qLink struct {
 // no longer holds. t.mu is held.
 func (t *Transport) addLocked(c, old *zklink.Conn) (l, prev *qLink) {
 	l = &qLink{t: t, zc: c, peer: c.Peer(), link: c.Link, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	l.after = t.downing[l.peer]
 	t.ql[c] = l
 	if old != nil {
 		prev = t.forgetLocked(old)
+		if prev != nil {
+			prev.replaced = true
+		}
 	}
 	return l, prev
+}
+
+// deliver passes m to the engine once the MsgLinkDown of the link this
+// one follows, if one is on its way, went first: a learner's new
+// FOLLOWERINFO must not reach the leader's engine before the end of the
+// link it replaces, which would make the engine forget it. false: the
+// transport is closing.
+func (l *qLink) deliver(m zab.Message) bool {
+	if l.after != nil {
+		l.t.hook(hookWaitPrev, l.peer)
+		select {
+		case <-l.after:
+		case <-l.t.done:
+			return false
+		}
+		l.after = nil
+	}
+	return l.t.deliver(m)
 }
 
 // forgetLocked returns the qLink of c, which t.zk no longer holds, and
@@ -300,16 +332,38 @@ func (l *qLink) ended(err error) {
 	if quiet || l.t.stopping() {
 		return
 	}
-	l.t.log.Warn("quorum link down", "peer", l.peer, "side", l.link.Side(), "reason", reason(err), "err", err)
-	l.t.deliver(zab.Message{Type: zab.MsgLinkDown, From: l.peer, To: l.t.id})
+	// The end is news only while no newer link with the peer replaced
+	// this one; then a link that replaces it later delivers nothing
+	// before this MsgLinkDown (downing, deliver). Both are decided under
+	// t.mu, so the engine hears the old link's end before anything of
+	// the new one, or not at all.
+	t := l.t
+	t.hook(hookEnded, l.peer)
+	defer t.hook(hookEndedDone, l.peer)
+	t.mu.Lock()
+	if l.replaced {
+		t.mu.Unlock()
+		t.log.Debug("quorum link down after a newer one replaced it", "peer", l.peer, "side", l.link.Side(), "err", err)
+		return
+	}
+	sent := make(chan struct{})
+	t.downing[l.peer] = sent
+	t.mu.Unlock()
+	t.log.Warn("quorum link down", "peer", l.peer, "side", l.link.Side(), "reason", reason(err), "err", err)
+	t.hook(hookLinkDown, l.peer)
+	l.deliver(zab.Message{Type: zab.MsgLinkDown, From: l.peer, To: t.id})
 	// A failed link is not ours to retry: the engine goes back to
 	// election (learner) or forgets the learner (leader).
-	l.t.mu.Lock()
-	if l.t.zk.Has(l.zc) {
-		l.t.zk.Drop(l.zc)
-		l.t.forgetLocked(l.zc)
+	t.mu.Lock()
+	if t.zk.Has(l.zc) {
+		t.zk.Drop(l.zc)
+		t.forgetLocked(l.zc)
 	}
-	l.t.mu.Unlock()
+	if t.downing[l.peer] == sent {
+		delete(t.downing, l.peer)
+	}
+	t.mu.Unlock()
+	close(sent)
 }
 
 // ---- learner side ----
@@ -479,7 +533,7 @@ func (t *Transport) serveLearner(c net.Conn) {
 	t.notePeerKind(li.Sid, native)
 	t.log.Info("learner connected: "+desc, "peer", li.Sid, "remote", remote, "observer", first.Type == quorum.ObserverInfo, "caps", zklink.CapsString(caps))
 	for _, m := range msgs {
-		if !t.deliver(m) {
+		if !l.deliver(m) {
 			return
 		}
 	}
@@ -618,7 +672,7 @@ func (t *Transport) readLink(l *qLink, c net.Conn, br *bufio.Reader) error {
 			}
 		}
 		for _, m := range msgs {
-			if !t.deliver(m) {
+			if !l.deliver(m) {
 				if s, ok := m.Snapshot.(*netstub.SpooledSnapshot); ok {
 					_ = s.Close()
 				}
@@ -732,7 +786,7 @@ func (t *Transport) receiveStreamedSnap(l *qLink, c net.Conn, br *bufio.Reader, 
 			}
 			between++
 			for _, m := range msgs {
-				if !t.deliver(m) {
+				if !l.deliver(m) {
 					return zab.Message{}, errors.New("closing")
 				}
 			}

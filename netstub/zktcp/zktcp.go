@@ -58,6 +58,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zabkeeper/zabkeeper/engine/zab"
@@ -155,6 +156,10 @@ type Transport struct {
 	zk    *zklink.Conns
 	ql    map[*zklink.Conn]*qLink
 	conns map[net.Conn]struct{}
+	// downing holds, by peer, the MsgLinkDown of a quorum link on its way
+	// to the engine (closed once delivered); a link with that peer opened
+	// meanwhile delivers nothing before it (qLink.deliver).
+	downing map[int64]chan struct{}
 	// nonce is this instance's, sent in every hello; dup applies the
 	// duplicate-id rule to the nonces of learners' hellos (quorum.go).
 	nonce uint64
@@ -165,6 +170,25 @@ type Transport struct {
 	native map[int64]bool
 
 	tlsFail tlsFailures // TLS handshake failures with peers dialed, logged once
+
+	// testHook, when set (tests), is called at the points hookEvent names.
+	testHook atomic.Pointer[func(hookEvent, int64)]
+}
+
+// hookEvent names a point of a quorum link's life a test can hold.
+type hookEvent int
+
+const (
+	hookEnded     hookEvent = iota // a link ended, not closed by this side
+	hookLinkDown                   // its MsgLinkDown is about to go to the engine
+	hookEndedDone                  // ended is done with it
+	hookWaitPrev                   // a link waits for an older one's MsgLinkDown to go first
+)
+
+func (t *Transport) hook(ev hookEvent, peer int64) {
+	if f := t.testHook.Load(); f != nil {
+		(*f)(ev, peer)
+	}
 }
 
 var _ netstub.Transport = (*Transport)(nil)
@@ -197,6 +221,7 @@ func New(cfg Config) (*Transport, error) {
 		recv: make(chan zab.Message, recvBuffer), done: make(chan struct{}),
 		el: map[int64]*elPeer{}, zk: zklink.NewConns(cfg.ID, cfg.Config), ql: map[*zklink.Conn]*qLink{},
 		conns: map[net.Conn]struct{}{}, nonce: netstub.NewNonce(), native: map[int64]bool{},
+		downing: map[int64]chan struct{}{},
 	}
 	t.zk.Announce(cfg.Caps, int64(t.nonce))
 	if cfg.Book != nil {
