@@ -41,7 +41,9 @@
 // a moveSession REQUEST) are dropped and logged as a bug.
 //
 // Links that break deliver MsgLinkDown from the peer: a quorum link always
-// (unless this side closed it because the role changed), an election link
+// (unless this side closed it because the role changed, or a newer link
+// with the peer replaced it; a link that replaces one whose MsgLinkDown is
+// on its way delivers nothing before it), an election link
 // only while this server is Looking, since the engine reads LinkDown as
 // "that server is gone" and a server that follows a live leader must not
 // leave it because an idle election socket broke. A packet or frame that
