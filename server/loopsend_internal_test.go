@@ -6,13 +6,13 @@ import (
 	"encoding/binary"
 	"io"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/zabkeeper/zabkeeper/internal/nbwrite"
+	"github.com/zabkeeper/zabkeeper/internal/tcppair"
 )
 
 // TestLoopSend: the loop writes a frame (a watch event, a reply) on an
@@ -21,22 +21,7 @@ import (
 // the peer does not read, what the socket's buffer did not take goes to the
 // writer, so the peer still gets every frame whole and in order.
 func TestLoopSend(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			accepted <- c
-		}
-		close(accepted)
-	}()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	defer client.Close()
-	nc := <-accepted
-	require.NotNil(t, nc)
+	client, nc := tcppair.New(t)
 
 	s := &Server{log: slog.New(slog.DiscardHandler), done: make(chan struct{}), writeTimeout: 10 * time.Second}
 	c := newClientConn(s, 1, nc, 0)
@@ -60,7 +45,7 @@ func TestLoopSend(t *testing.T) {
 	require.EqualValues(t, 1, s.loopWrites.Load())
 	require.Zero(t, s.loopWritesShort.Load())
 	got := make([]byte, len(f0))
-	_, err = io.ReadFull(client, got)
+	_, err := io.ReadFull(client, got)
 	require.NoError(t, err)
 	require.Equal(t, f0, got)
 	want.Reset()

@@ -5,12 +5,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/zabkeeper/zabkeeper/internal/tcppair"
 	"github.com/zabkeeper/zabkeeper/proto/quorum"
 )
 
@@ -20,23 +20,7 @@ import (
 // writer ahead of later packets, and the peer still gets every packet whole
 // and in order.
 func TestQLinkDirectWriteKeepsOrder(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			accepted <- c
-		}
-		close(accepted)
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	defer c.Close()
-	peer := <-accepted
-	require.NotNil(t, peer)
-	defer peer.Close()
+	c, peer := tcppair.New(t)
 
 	tr := &Transport{cfg: Config{MaxPacket: quorum.DefaultMaxData}, log: testLogger(t)}
 	l := &qLink{t: tr, peer: 2, wake: make(chan struct{}, 1), done: make(chan struct{})}
