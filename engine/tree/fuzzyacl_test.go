@@ -28,7 +28,7 @@ func dropACLEntry(t *testing.T, b []byte, file bool, id int64, acl []proto.ACL) 
 	i := bytes.Index(b[countAt+4:], entry)
 	require.GreaterOrEqual(t, i, 0, "the snapshot's ACL cache holds ACL %d", id)
 	i += countAt + 4
-	out := append(append(bytes.Clone(b[:i]), b[i+len(entry):]...))
+	out := append(bytes.Clone(b[:i]), b[i+len(entry):]...)
 	binary.BigEndian.PutUint32(out[countAt:], binary.BigEndian.Uint32(out[countAt:])-1)
 	if file {
 		// seal (long, ustring "/"), digest (long, int, long), seal.
