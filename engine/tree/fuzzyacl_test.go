@@ -15,7 +15,7 @@ import (
 // stream without sessions (file: after the 16-byte file header, resealed;
 // body: at the start), as the ACL cache of a ZooKeeper fuzzy snapshot
 // lacks a list first used while its nodes were written.
-func dropACLEntry(t *testing.T, b []byte, file bool, id int64, acl []proto.ACL) []byte {
+func dropACLEntry(t testing.TB, b []byte, file bool, id int64, acl []proto.ACL) []byte {
 	t.Helper()
 	e := proto.NewEncoder(nil)
 	e.WriteLong(id)
@@ -131,4 +131,17 @@ func TestFuzzySnapshotMissingACLResolvedByReplay(t *testing.T) {
 	// Deleting the node ends it too.
 	ls.Tree.Apply(&Txn{Zxid: h.zxid + 1, SessionID: 1, Type: proto.OpDelete, Path: "/a/c"})
 	require.NoError(t, ls.Tree.CheckACLs())
+
+	// The fuzz targets' seeds hold one such node.
+	p := populate(t)
+	tr, err := load(dropACLEntry(t, snapBytes(t, p.tr.Snapshot()), true, 2, populateACL), Options{})
+	require.NoError(t, err)
+	require.ErrorContains(t, tr.CheckACLs(), `"/acl" refers to ACL 2`)
+	ls, err = ReadSnapshotBody(bytes.NewReader(dropACLEntry(t, bodyBytes(t, p.tr.Snapshot(), nil), false, 2, populateACL)), Options{ExtendedTypes: true}, 5)
+	require.NoError(t, err)
+	require.ErrorContains(t, ls.Tree.CheckACLs(), `"/acl" refers to ACL 2`)
 }
+
+// populateACL is the ACL list populate gives "/acl": ACL 2 of its
+// snapshots ("/a" is 1).
+var populateACL = []proto.ACL{{Perms: proto.PermRead, Id: proto.Id{Scheme: "digest", ID: DigestID("u", "p")}}, {Perms: 3, Id: proto.Id{Scheme: "ip", ID: "10.0.0.0/8"}}}
