@@ -382,6 +382,14 @@ func (n *Node) roleChanged() {
 		}
 	}
 	if !n.serving && st.Established {
+		// Every txn up to the leader's state is applied now: a node a
+		// fuzzy snapshot (ours at start-up or a leader's SNAP) loaded
+		// without its ACL list got it from the replayed create or setACL
+		// txn, or the snapshot was not one ZooKeeper could have written.
+		// Serving it with a wrong ACL would be worse than stopping.
+		if err := n.tree.CheckACLs(); err != nil {
+			panic(fmt.Sprintf("engine: cannot serve the tree recovered at zxid 0x%x: %v", n.lastApplied, err))
+		}
 		n.serving = true
 		if st.Role == zab.Leading {
 			n.lastProposed = st.LastZxid

@@ -312,6 +312,11 @@ func (rp *replay) summary() (string, bool) {
 		return fmt.Sprintf("%d txns applied; the log ends before zxid 0x%x, whose digest %s recorded: txns are missing",
 			rp.applied, rp.ls.Digest.Zxid, rp.snap), true
 	}
+	// A node a fuzzy snapshot loaded without its ACL list must have it
+	// from the log by its end, or a server refuses to serve the tree.
+	if err := rp.ls.Tree.CheckACLs(); err != nil && !rp.secondary {
+		return fmt.Sprintf("%d txns applied; %v: a server refuses to serve this", rp.applied, err), true
+	}
 	if rp.applied == 0 {
 		return "no txns after it in the log", false
 	}

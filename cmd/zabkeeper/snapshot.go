@@ -63,6 +63,10 @@ func dumpSnapshot(path string, withData bool, w io.Writer) error {
 	}
 	tr := ls.Tree
 	fmt.Fprintf(w, "Snapshot %s: zxid %#x, %d nodes, %d sessions\n", filepath.Base(path), zxid, tr.NodeCount(), len(ls.Sessions))
+	if k := tr.UnresolvedACLs(); k > 0 {
+		// A fuzzy snapshot: the log after it gives these nodes their ACL.
+		fmt.Fprintf(w, "%d nodes refer to an ACL the snapshot's ACL cache lacks (shown as zabkeeper:unresolved-acl): %v\n", k, tr.CheckACLs())
+	}
 	fmt.Fprintf(w, "ZNode Details (count=%d):\n", tr.NodeCount())
 	super := tree.Caller{Auth: []proto.Id{{Scheme: "super"}}}
 	var walk func(p string) error

@@ -62,13 +62,55 @@ const (
 // ErrBadSnapshot is wrapped by every ReadSnapshot error about the content.
 var ErrBadSnapshot = errors.New("tree: corrupt snapshot")
 
-// ErrMissingACL is wrapped, with ErrBadSnapshot, when a node refers to an
-// ACL the snapshot's ACL cache lacks. Apache ZooKeeper writes its ACL
-// cache before the nodes of a fuzzy snapshot, so a node created with a new
-// ACL list while the snapshot was written can refer to one the cache does
-// not hold. Such a snapshot is refused (ZooKeeper loads it and fails only
-// when the node's ACL is read).
+// ErrMissingACL is what Tree.CheckACLs wraps when a node a snapshot
+// loaded still refers to an ACL the snapshot's ACL cache lacks.
+//
+// Apache ZooKeeper writes its ACL cache before the nodes of a fuzzy
+// snapshot, so a node created (or given an ACL by setACL) with a new ACL
+// list while the snapshot was written refers to an id the cache does not
+// hold. ZooKeeper loads such a snapshot (ReferenceCountedACLCache.addUsage
+// ignores the unknown id) and the txns it replays after the snapshot's
+// zxid, which include the one that set the node's ACL, give the node its
+// list (DataTree.createNode sets an existing node's ACL; setACL sets it).
+// The readers do the same: such a node is loaded with an unresolved ACL
+// (unresolvedACL, which grants nothing), and the create or setACL txn
+// replayed for its path gives it the txn's list; deleting the node also
+// ends it. Whoever serves the tree must call CheckACLs once the replay is
+// over (the engine does when it starts serving): a node still unresolved
+// then is an error naming it, never served with a wrong ACL.
 var ErrMissingACL = errors.New("node refers to an ACL the ACL cache lacks")
+
+// unresolvedACL is the ACL list of a node loaded with an ACL id its
+// snapshot's cache lacks, until a replayed txn sets the node's ACL: a
+// marker compared by pointer (never modified), whose single entry grants
+// no permission to anyone. Snapshot.Write writes such a node with an ACL
+// id its cache lacks, as the snapshot it came from did (aclNumbering).
+var unresolvedACL = &[]proto.ACL{{Perms: 0, Id: proto.Id{Scheme: "zabkeeper", ID: "unresolved-acl"}}}
+
+// resolved records that the node at path no longer has an unresolved ACL.
+func (t *Tree) resolved(path string) {
+	delete(t.unresolved, path)
+	if len(t.unresolved) == 0 {
+		t.unresolved = nil
+	}
+}
+
+// UnresolvedACLs returns how many nodes still have an ACL id their
+// snapshot's ACL cache lacked (see ErrMissingACL).
+func (t *Tree) UnresolvedACLs() int { return len(t.unresolved) }
+
+// CheckACLs returns an error wrapping ErrMissingACL, naming the first node
+// by path and the ACL id it refers to, when a node loaded from a fuzzy
+// snapshot still lacks its ACL list: the txns replayed after the snapshot
+// did not set it, so the tree must not be served.
+func (t *Tree) CheckACLs() error {
+	if len(t.unresolved) == 0 {
+		return nil
+	}
+	paths := slices.Sorted(maps.Keys(t.unresolved))
+	return fmt.Errorf("tree: %w: node %q refers to ACL %d (%d node(s) in all) and no txn replayed after the snapshot set its ACL",
+		ErrMissingACL, paths[0], t.unresolved[paths[0]], len(paths))
+}
 
 // Snapshot is a consistent view of a Tree's znodes at one moment. It shares
 // the store's pages and arena with the Tree, which copies a page before
@@ -273,6 +315,7 @@ func (s *Snapshot) serialize(sw *snapWriter, sessions []SnapshotSession) error {
 		acls.number(v.path(id), v.metas[v.rec(id).meta()])
 	}
 	lists := acls.lists
+	acls.missing = int64(len(lists) + 1)
 	e.WriteInt(int32(len(lists)))
 	for i, acl := range lists {
 		e.WriteLong(int64(i + 1))
@@ -318,6 +361,12 @@ type aclNumbering struct {
 	byList map[*[]proto.ACL]int64 // the lists seen, by the node's reference
 	byKey  map[string]int64       // by their encoding: equal lists, one id
 	key    *proto.Encoder
+	// missing is the id, one past the cache's, of the nodes whose ACL is
+	// unresolved (a fuzzy snapshot's, until the replay sets it): set once
+	// the cache is numbered. Such a node is written as it was read, with
+	// an id the cache lacks, so that reading the snapshot back and
+	// replaying the log after it resolves it again.
+	missing int64
 }
 
 // number returns the ACL id of the node at path with meta m: -1 for the
@@ -327,6 +376,9 @@ func (a *aclNumbering) number(path []byte, m *nodeMeta) int64 {
 	var acl []proto.ACL
 	if m != nil && m.acl != nil {
 		ref, acl = m.acl, *m.acl
+	}
+	if ref == unresolvedACL {
+		return a.missing
 	}
 	if len(path) <= len(quotaPath) && builtinOpen(string(path), acl) {
 		return openACLID
@@ -698,6 +750,9 @@ func (sr *snapReader) readSerialized(opts Options, zxid int64) (*LoadedSnapshot,
 		refs[id] = t.acls.share(acls[id])
 	}
 	open := t.acls.share(slices.Clone(proto.OpenACLUnsafe))
+	// The nodes whose ACL id the cache lacks (see ErrMissingACL).
+	unresolved := metaOf(nil)
+	unresolved.acl = unresolvedACL
 	var stat [statPersisted]byte
 	var n node
 	for {
@@ -726,12 +781,13 @@ func (sr *snapReader) readSerialized(opts Options, zxid int64) (*LoadedSnapshot,
 			return nil, nil, err
 		}
 		n = node{data: data}
+		missing := false
 		if aclID == openACLID {
 			n.meta = open
 		} else if ref, ok := refs[aclID]; ok {
 			n.meta = ref
 		} else {
-			return nil, nil, fmt.Errorf("%w: %w: at offset %d: node %q, ACL %d", ErrBadSnapshot, ErrMissingACL, at, p, aclID)
+			n.meta, missing = unresolved, true
 		}
 		n.czxid = int64(binary.BigEndian.Uint64(stat[0:]))
 		n.mzxid = int64(binary.BigEndian.Uint64(stat[8:]))
@@ -742,6 +798,15 @@ func (sr *snapReader) readSerialized(opts Options, zxid int64) (*LoadedSnapshot,
 		n.setCounters(int64(binary.BigEndian.Uint64(stat[52:])), int32(binary.BigEndian.Uint32(stat[36:])), int32(binary.BigEndian.Uint32(stat[40:])))
 		if err := t.loadNode(p, &n); err != nil {
 			return nil, nil, fmt.Errorf("%w: at offset %d: %w", ErrBadSnapshot, at, err)
+		}
+		if missing {
+			if t.unresolved == nil {
+				t.unresolved = map[string]int64{}
+			}
+			if p == "" {
+				p = rootPath
+			}
+			t.unresolved[p] = aclID
 		}
 	}
 	if t.st.find(rootPath) < 0 {

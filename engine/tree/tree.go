@@ -136,6 +136,12 @@ type Tree struct {
 	// quotaWarnings the excesses Prepare noticed (quota.go).
 	quotas        map[string]struct{}
 	quotaWarnings []QuotaWarning
+
+	// unresolved maps the nodes a fuzzy snapshot loaded with an ACL id its
+	// ACL cache lacks to that id (unresolvedACL; snapshot.go): nil when
+	// there are none. A node leaves it when its ACL is set (a replayed
+	// create or setACL txn) or it is deleted.
+	unresolved map[string]int64
 }
 
 // New returns the initial tree: "/", "/zookeeper", "/zookeeper/quota" and
@@ -226,6 +232,9 @@ func (t *Tree) get(path string, n *node) int32 {
 // putNode inserts or replaces the node at path, keeping every derived index
 // (children, ephemerals, reapable set, digest, data size) up to date.
 func (t *Tree) putNode(path string, n *node) {
+	if t.unresolved != nil && (n.meta == nil || n.meta.acl != unresolvedACL) {
+		t.resolved(path)
+	}
 	if id := t.st.find(path); id >= 0 {
 		var old node
 		t.st.view(id, &old)
@@ -264,6 +273,9 @@ func (t *Tree) putNode(path string, n *node) {
 
 // removeNode deletes the node at path from every index.
 func (t *Tree) removeNode(path string) {
+	if t.unresolved != nil {
+		t.resolved(path)
+	}
 	id := t.st.find(path)
 	if id < 0 {
 		return

@@ -252,6 +252,8 @@ func FuzzLoadSnapshot(f *testing.F) {
 	h := populate(f)
 	f.Add(snapBytes(f, h.tr.Snapshot()))
 	f.Add(snapBytes(f, New(Options{}).Snapshot()))
+	// A fuzzy snapshot's: "/acl" refers to an ACL the cache lacks.
+	f.Add(dropACLEntry(f, snapBytes(f, h.tr.Snapshot()), true, 2, populateACL))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		tr, err := load(b, Options{})
 		if err != nil {
@@ -264,8 +266,12 @@ func FuzzLoadSnapshot(f *testing.F) {
 		if _, err := tr.Snapshot().Write(&out, nil); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := load(out.Bytes(), Options{}); err != nil {
+		again, err := load(out.Bytes(), Options{})
+		if err != nil {
 			t.Fatalf("reload: %v", err)
+		}
+		if again.UnresolvedACLs() != tr.UnresolvedACLs() {
+			t.Fatalf("reload: %d nodes with an unresolved ACL, not %d", again.UnresolvedACLs(), tr.UnresolvedACLs())
 		}
 	})
 }
