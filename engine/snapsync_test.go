@@ -91,16 +91,7 @@ func TestClusterSnapWithUnresolvedACLNotServed(t *testing.T) {
 		require.NoError(t, err)
 		// Drop the cache entry of /x's list: ids in first use along the
 		// node order, "/k00" (open) 1, "/x" 2.
-		e := proto.NewEncoder(nil)
-		e.WriteLong(2)
-		proto.WriteACLs(e, acl)
-		countAt := 4 + 12*int(binary.BigEndian.Uint32(data))
-		i := bytes.Index(data[countAt:], e.Bytes())
-		require.Positive(t, i)
-		i += countAt
-		fuzzy := append(bytes.Clone(data[:i]), data[i+len(e.Bytes()):]...)
-		binary.BigEndian.PutUint32(fuzzy[countAt:], binary.BigEndian.Uint32(fuzzy[countAt:])-1)
-		m.Snapshot = zab.SnapshotBytes(fuzzy)
+		m.Snapshot = zab.SnapshotBytes(dropACLCacheEntry(t, data, 2, acl))
 	}
 	c.start(lagging, c.ids())
 	require.PanicsWithValue(t, fmt.Sprintf("engine: cannot serve the tree recovered at zxid 0x%x: tree: node refers to an ACL the ACL cache lacks: "+
@@ -157,16 +148,7 @@ func TestClusterSnapWithUnresolvedACLResolvedBySetACL(t *testing.T) {
 		snapZxid = m.Zxid
 		data, err := zab.ReadSnapshot(m.Snapshot)
 		require.NoError(t, err)
-		e := proto.NewEncoder(nil)
-		e.WriteLong(2)
-		proto.WriteACLs(e, acl)
-		countAt := 4 + 12*int(binary.BigEndian.Uint32(data))
-		i := bytes.Index(data[countAt:], e.Bytes())
-		require.Positive(t, i)
-		i += countAt
-		fuzzy := append(bytes.Clone(data[:i]), data[i+len(e.Bytes()):]...)
-		binary.BigEndian.PutUint32(fuzzy[countAt:], binary.BigEndian.Uint32(fuzzy[countAt:])-1)
-		m.Snapshot = zab.SnapshotBytes(fuzzy)
+		m.Snapshot = zab.SnapshotBytes(dropACLCacheEntry(t, data, 2, acl))
 		c.held[lagging] = true // the SNAP waits until the setACL is committed
 	}
 	c.start(lagging, c.ids())
@@ -201,4 +183,21 @@ func TestClusterSnapWithUnresolvedACLResolvedBySetACL(t *testing.T) {
 	ls, err := tree.ReadSnapshot(bytes.NewReader(data), tree.Options{}, snap.Zxid)
 	require.NoError(t, err)
 	require.ErrorContains(t, ls.Tree.CheckACLs(), `node "/x" refers to ACL`)
+}
+
+// dropACLCacheEntry returns a SNAP body (a session table, then the ACL
+// cache) without the cache's entry id -> acl, as a fuzzy ZooKeeper
+// snapshot can be: its nodes still refer to id.
+func dropACLCacheEntry(t *testing.T, data []byte, id int64, acl []proto.ACL) []byte {
+	t.Helper()
+	e := proto.NewEncoder(nil)
+	e.WriteLong(id)
+	proto.WriteACLs(e, acl)
+	countAt := 4 + 12*int(binary.BigEndian.Uint32(data)) // past the sessions
+	i := bytes.Index(data[countAt:], e.Bytes())
+	require.Positive(t, i)
+	i += countAt
+	fuzzy := append(bytes.Clone(data[:i]), data[i+len(e.Bytes()):]...)
+	binary.BigEndian.PutUint32(fuzzy[countAt:], binary.BigEndian.Uint32(fuzzy[countAt:])-1)
+	return fuzzy
 }
