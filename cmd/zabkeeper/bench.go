@@ -113,15 +113,8 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	}
 	var o benchOptions
 	fs := benchFlags(stderr, &o)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "zabkeeper bench: unexpected arguments %q\n", fs.Args())
-		return 2
+	if code, ok := parseFlags(fs, args, "bench", stderr); !ok {
+		return code
 	}
 	o.cfg.Servers = splitList(o.servers)
 	workloads, err := parseWorkloads(o.workloads)

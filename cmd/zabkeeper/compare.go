@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -81,15 +80,8 @@ func compareFlags(out io.Writer, o *compareOptions) *flag.FlagSet {
 func runBenchCompare(args []string, stdout, stderr io.Writer) int {
 	var o compareOptions
 	fs := compareFlags(stderr, &o)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "zabkeeper bench compare: unexpected arguments %q\n", fs.Args())
-		return 2
+	if code, ok := parseFlags(fs, args, "bench compare", stderr); !ok {
+		return code
 	}
 	usageErr := func(err error) int {
 		fmt.Fprintf(stderr, "zabkeeper bench compare: %v\n", err)

@@ -143,19 +143,30 @@ func serverFlags(out io.Writer, o *serverOptions) *flag.FlagSet {
 	return fs
 }
 
+// parseFlags parses a command's arguments into fs. !ok ends the command
+// with code: 0 after -h (fs printed the usage), 2 on a bad flag or, for a
+// command named cmd that takes no arguments, on any argument left over
+// ("" for a command that reads its own).
+func parseFlags(fs *flag.FlagSet, args []string, cmd string, stderr io.Writer) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
+	}
+	if cmd != "" && fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "zabkeeper %s: unexpected arguments %q\n", cmd, fs.Args())
+		return 2, false
+	}
+	return 0, true
+}
+
 // runServer runs the server command.
 func runServer(args []string, stderr io.Writer) int {
 	var o serverOptions
 	fs := serverFlags(stderr, &o)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "zabkeeper server: unexpected arguments %q\n", fs.Args())
-		return 2
+	if code, ok := parseFlags(fs, args, "server", stderr); !ok {
+		return code
 	}
 	bug, err := parseBug(o.bug)
 	if err != nil {

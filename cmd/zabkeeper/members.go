@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -47,15 +46,8 @@ func runMembers(args []string, stdout, stderr io.Writer) int {
 	id := fs.Int("id", 0, "the server id to remove")
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long")
 	fs.Usage = func() { fmt.Fprint(stderr, membersUsage) }
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "zabkeeper members: unexpected arguments %q\n", fs.Args())
-		return 2
+	if code, ok := parseFlags(fs, args[1:], "members", stderr); !ok {
+		return code
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)

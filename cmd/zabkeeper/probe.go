@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,11 +32,8 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 			"GETs URL (http only, e.g. http://127.0.0.1:7181/readyz) and exits 0 on a 2xx status, 1 otherwise.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args, "", stderr); !ok {
+		return code
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()

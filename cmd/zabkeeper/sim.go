@@ -2,7 +2,6 @@ package main
 
 import (
 	"cmp"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -91,15 +90,8 @@ Flags:
 func runSim(args []string, stdout, stderr io.Writer) int {
 	var o simOptions
 	fs := simFlags(stderr, &o)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "zabkeeper sim: unexpected arguments %q\n", fs.Args())
-		return 2
+	if code, ok := parseFlags(fs, args, "sim", stderr); !ok {
+		return code
 	}
 	faults, err := sim.ParseFaults(o.faults)
 	if err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -34,11 +33,8 @@ func runSnapshot(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	withData := fs.Bool("d", false, "print each node's data too (quoted)")
 	fs.Usage = func() { usage(); fs.PrintDefaults() }
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args[1:], "", stderr); !ok {
+		return code
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
