@@ -2,8 +2,6 @@ package server_test
 
 import (
 	"bytes"
-	"encoding/binary"
-	"hash/adler32"
 	"io"
 	"testing"
 
@@ -12,7 +10,7 @@ import (
 
 	"github.com/zabkeeper/zabkeeper/disk"
 	"github.com/zabkeeper/zabkeeper/engine/tree"
-	"github.com/zabkeeper/zabkeeper/proto"
+	"github.com/zabkeeper/zabkeeper/internal/fuzzysnap"
 )
 
 // TestRecoversFuzzySnapshotMissingACL: the newest snapshot in the data
@@ -35,46 +33,9 @@ func TestRecoversFuzzySnapshotMissingACL(t *testing.T) {
 	c.Close()
 	stop()
 
-	// The tree after every logged txn, named for the create of /a.
-	wal, err := disk.OpenLog(cfg.DataLogDir, disk.LogOptions{NoSync: true})
-	require.NoError(t, err)
-	tr := tree.New(tree.Options{ExtendedTypes: true})
-	var createA int64
-	require.NoError(t, wal.ReadFrom(0, func(r disk.Record) error {
-		txn, err := tree.UnmarshalTxn(r.Data)
-		if err != nil {
-			return err
-		}
-		if txn.Type == proto.OpCreate && txn.Path == "/a" {
-			createA = txn.Zxid
-		}
-		tr.Apply(txn)
-		return nil
-	}))
-	require.NoError(t, wal.Close())
-	require.NotZero(t, createA)
-	var buf bytes.Buffer
-	_, err = tr.Snapshot().Write(&buf, nil)
-	require.NoError(t, err)
-	b := buf.Bytes()
-	// Drop ACL 2 ("/a" is 1, "/a/b" 2) from the cache and reseal.
-	var acl []proto.ACL
-	for _, a := range guarded {
-		acl = append(acl, proto.ACL{Perms: a.Perms, Id: proto.Id{Scheme: a.Scheme, ID: a.ID}})
-	}
-	e := proto.NewEncoder(nil)
-	e.WriteLong(2)
-	proto.WriteACLs(e, acl)
-	const countAt = 16 + 4
-	i := bytes.Index(b[countAt:], e.Bytes())
-	require.Positive(t, i)
-	i += countAt
-	b = append(bytes.Clone(b[:i]), b[i+len(e.Bytes()):]...)
-	binary.BigEndian.PutUint32(b[countAt:], binary.BigEndian.Uint32(b[countAt:])-1)
-	const seal = 8 + 4 + 1
-	first := len(b) - seal - 20 - seal
-	binary.BigEndian.PutUint64(b[first:], uint64(adler32.Checksum(b[:first])))
-	binary.BigEndian.PutUint64(b[len(b)-seal:], uint64(adler32.Checksum(b[:len(b)-seal])))
+	// The tree after every logged txn, named for the create of /a,
+	// without ACL 2 ("/a" is 1, "/a/b" 2) in its cache.
+	b, createA, _ := fuzzysnap.FromLog(t, cfg.DataLogDir, "/a", 2, guarded)
 	ls, err := tree.ReadSnapshot(bytes.NewReader(b), tree.Options{ExtendedTypes: true}, createA)
 	require.NoError(t, err)
 	require.ErrorIs(t, ls.Tree.CheckACLs(), tree.ErrMissingACL, "the snapshot is the fuzzy one")
