@@ -72,22 +72,7 @@ func waitEvent(t *testing.T, evs <-chan hookEvent, want hookEvent) {
 // the fix it overtook it, was forgotten, and the leader waited
 // initLimit·tickTime for a quorum.
 func TestZKTCPOldLinkDownGoesBeforeTheNewLinksFollowerInfo(t *testing.T) {
-	leader := cluster(t, 3)[0]
-	leader.SetRole(zab.Leading, 1)
-	release := make(chan struct{})
-	defer func() {
-		select {
-		case <-release:
-		default:
-			close(release)
-		}
-	}()
-	held, evs := holdFirst(leader, 2, hookLinkDown, release)
-
-	c1 := dialLearner(t, leader, 2, 0x2a)
-	require.Equal(t, int64(2), recv(t, leader, zab.MsgFollowerInfo).From)
-	require.NoError(t, c1.Close())
-	waitFor(t, held, "MsgLinkDown of the first link")
+	leader, evs, release := breakFirstLink(t, hookLinkDown, "MsgLinkDown of the first link")
 
 	_ = dialLearner(t, leader, 2, 0x2a)
 	deadline := time.After(10 * time.Second)
@@ -112,22 +97,7 @@ func TestZKTCPOldLinkDownGoesBeforeTheNewLinksFollowerInfo(t *testing.T) {
 // and would make the engine forget that FOLLOWERINFO: it is not
 // delivered.
 func TestZKTCPReplacedLinkEndsQuietly(t *testing.T) {
-	leader := cluster(t, 3)[0]
-	leader.SetRole(zab.Leading, 1)
-	release := make(chan struct{})
-	defer func() {
-		select {
-		case <-release:
-		default:
-			close(release)
-		}
-	}()
-	held, evs := holdFirst(leader, 2, hookEnded, release)
-
-	c1 := dialLearner(t, leader, 2, 0x2a)
-	require.Equal(t, int64(2), recv(t, leader, zab.MsgFollowerInfo).From)
-	require.NoError(t, c1.Close())
-	waitFor(t, held, "end of the first link")
+	leader, evs, release := breakFirstLink(t, hookEnded, "end of the first link")
 
 	_ = dialLearner(t, leader, 2, 0x2a)
 	require.Equal(t, int64(2), recv(t, leader, zab.MsgFollowerInfo).From)
@@ -138,4 +108,28 @@ func TestZKTCPReplacedLinkEndsQuietly(t *testing.T) {
 		t.Fatalf("the engine got %v from %d after the link's replacement", m.Type, m.From)
 	default:
 	}
+}
+
+// breakFirstLink makes a leader of a 3-server cluster, connects learner
+// 2 and breaks its link, holding that link at hook until release is
+// closed (closed at the end of t anyway). It returns the leader, the hook
+// events and release once the link is held.
+func breakFirstLink(t *testing.T, hook hookEvent, what string) (*Transport, <-chan hookEvent, chan struct{}) {
+	t.Helper()
+	leader := cluster(t, 3)[0]
+	leader.SetRole(zab.Leading, 1)
+	release := make(chan struct{})
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	held, evs := holdFirst(leader, 2, hook, release)
+	c1 := dialLearner(t, leader, 2, 0x2a)
+	require.Equal(t, int64(2), recv(t, leader, zab.MsgFollowerInfo).From)
+	require.NoError(t, c1.Close())
+	waitFor(t, held, what)
+	return leader, evs, release
 }
