@@ -71,15 +71,8 @@ func capsPair(t *testing.T, leaderCaps, learnerCaps zab.Caps, logs *lockedBuffer
 		c.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("server", c.ID)
 	})
 	leader, learner = ts[0], ts[1]
-	leader.SetRole(zab.Leading, 1)
-	learner.Send(zab.Message{Type: zab.MsgFollowerInfo, To: 1, Epoch: 3})
-	learner.SetRole(zab.Following, 1)
-	fiCaps = recv(t, leader, zab.MsgFollowerInfo).Caps
-	leader.Send(zab.Message{Type: zab.MsgLeaderInfo, To: 2, Epoch: 4})
-	liCaps = recv(t, learner, zab.MsgLeaderInfo).Caps
-	learner.Send(zab.Message{Type: zab.MsgAckEpoch, To: 1, Epoch: 3, Zxid: zab.MakeZxid(3, 5)})
-	recv(t, leader, zab.MsgAckEpoch)
-	return leader, learner, fiCaps, liCaps
+	fi, li := handshakeToAckEpoch(t, leader, learner, zab.MakeZxid(3, 5))
+	return leader, learner, fi.Caps, li.Caps
 }
 
 // sendGatedSnap has the leader send a SNAP of body (stopped at 40 KiB, in

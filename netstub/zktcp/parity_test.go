@@ -190,14 +190,7 @@ func TestZKTCPPacketLimitIsMaxPacket(t *testing.T) {
 	const limit = 8 << 20
 	ts := clusterWith(t, 2, func(c *Config) { c.MaxPacket = limit })
 	leader, learner := ts[0], ts[1]
-	leader.SetRole(zab.Leading, 1)
-	learner.Send(zab.Message{Type: zab.MsgFollowerInfo, To: 1, Epoch: 3})
-	learner.SetRole(zab.Following, 1)
-	recv(t, leader, zab.MsgFollowerInfo)
-	leader.Send(zab.Message{Type: zab.MsgLeaderInfo, To: 2, Epoch: 4})
-	recv(t, learner, zab.MsgLeaderInfo)
-	learner.Send(zab.Message{Type: zab.MsgAckEpoch, To: 1, Epoch: 3})
-	recv(t, leader, zab.MsgAckEpoch)
+	handshakeToAckEpoch(t, leader, learner, 0)
 	leader.Send(zab.Message{Type: zab.MsgSnap, To: 2, Epoch: 4, Zxid: zab.MakeZxid(3, 7), Snapshot: zab.SnapshotBytes(snapBody())})
 	recv(t, learner, zab.MsgSnap)
 

@@ -117,14 +117,7 @@ func TestZKTCPNewLeaderCarriesTheLeadersConfig(t *testing.T) {
 	for _, book := range []zklink.Book{testBook, nil} {
 		ts := clusterWith(t, 2, func(c *Config) { c.Book = book })
 		leader, learner := ts[0], ts[1]
-		leader.SetRole(zab.Leading, 1)
-		learner.Send(zab.Message{Type: zab.MsgFollowerInfo, To: 1, Epoch: 3})
-		learner.SetRole(zab.Following, 1)
-		recv(t, leader, zab.MsgFollowerInfo)
-		leader.Send(zab.Message{Type: zab.MsgLeaderInfo, To: 2, Epoch: 4})
-		recv(t, learner, zab.MsgLeaderInfo)
-		learner.Send(zab.Message{Type: zab.MsgAckEpoch, To: 1, Epoch: 3, Zxid: zab.MakeZxid(3, 5)})
-		recv(t, leader, zab.MsgAckEpoch)
+		handshakeToAckEpoch(t, leader, learner, zab.MakeZxid(3, 5))
 		leader.Send(zab.Message{Type: zab.MsgDiff, To: 2, Epoch: 4, Zxid: zab.MakeZxid(3, 5)})
 		leader.Send(zab.Message{Type: zab.MsgNewLeader, To: 2, Epoch: 4, Zxid: zab.MakeZxid(4, 0), Payload: zab.AppendMembership(nil, seen)})
 		recv(t, learner, zab.MsgDiff)

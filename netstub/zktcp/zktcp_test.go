@@ -293,3 +293,20 @@ func TestZKTCPLeaderStepsDown(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 }
+
+// handshakeToAckEpoch makes leader (server 1) lead and learner (server 2)
+// follow it through FOLLOWERINFO (accepted epoch 3), LEADERINFO (epoch 4)
+// and ACKEPOCH with lastZxid; it returns the FOLLOWERINFO and LEADERINFO
+// as the engines got them.
+func handshakeToAckEpoch(t *testing.T, leader, learner *Transport, lastZxid int64) (fi, li zab.Message) {
+	t.Helper()
+	leader.SetRole(zab.Leading, 1)
+	learner.Send(zab.Message{Type: zab.MsgFollowerInfo, To: 1, Epoch: 3})
+	learner.SetRole(zab.Following, 1)
+	fi = recv(t, leader, zab.MsgFollowerInfo)
+	leader.Send(zab.Message{Type: zab.MsgLeaderInfo, To: 2, Epoch: 4})
+	li = recv(t, learner, zab.MsgLeaderInfo)
+	learner.Send(zab.Message{Type: zab.MsgAckEpoch, To: 1, Epoch: 3, Zxid: lastZxid})
+	recv(t, leader, zab.MsgAckEpoch)
+	return fi, li
+}
