@@ -126,17 +126,23 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 			s.node.Persisted(z)
 		case m := <-peerRecv:
 			lock()
-			s.node.Step(m)
-			// The engine drops a payload it cannot take and has no
-			// logger: say which peer sent it and why.
-			for _, pe := range s.node.PeerErrors() {
-				s.log.Warn("refused a peer's payload", "peer", pe.From, "err", pe.Err)
-			}
-			if m.Type == zab.MsgSnap {
-				if err := s.node.SnapshotError(); err != nil {
-					s.log.Error("refused the leader's snapshot", "err", err)
+			// What arrived meanwhile is stepped in the same turn (the
+			// ACKs a follower's one write carried): one Ready then
+			// answers them all, and its COMMITs go out in one write. A
+			// SNAP ends the turn, so its spooled copy is released after
+			// the Ready that installs it.
+			received = s.stepPeer(m)
+		drainPeers:
+			for i := 1; i < maxEventsPerBatch && received == nil; i++ {
+				select {
+				case m, ok := <-peerRecv:
+					if !ok {
+						break drainPeers
+					}
+					received = s.stepPeer(m)
+				default:
+					break drainPeers
 				}
-				received = m.Snapshot
 			}
 		case <-ticker.C:
 			lock()
@@ -211,6 +217,24 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 			s.background(func() { snapDone <- s.writeSnapshot(zxid, write) })
 		}
 	}
+}
+
+// stepPeer steps a peer's message and returns the snapshot it carried, if
+// a SNAP (to be released once installed).
+func (s *Server) stepPeer(m zab.Message) zab.SnapshotData {
+	s.node.Step(m)
+	// The engine drops a payload it cannot take and has no logger: say
+	// which peer sent it and why.
+	for _, pe := range s.node.PeerErrors() {
+		s.log.Warn("refused a peer's payload", "peer", pe.From, "err", pe.Err)
+	}
+	if m.Type != zab.MsgSnap {
+		return nil
+	}
+	if err := s.node.SnapshotError(); err != nil {
+		s.log.Error("refused the leader's snapshot", "err", err)
+	}
+	return m.Snapshot
 }
 
 // nextSnapThreshold spreads snapshots as ZooKeeper does (snapCount/2 plus a

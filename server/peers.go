@@ -190,8 +190,14 @@ func (s *Server) peerRecv() <-chan zab.Message {
 	return s.peers.Recv()
 }
 
-// sendPeers hands Ready's messages to the transport.
+// sendPeers hands Ready's messages to the transport, as one batch: the
+// packets for one peer go out in one write (zktcp's SendBatch), not one
+// write(2) per PROPOSAL, COMMIT or ACK.
 func (s *Server) sendPeers(msgs []zab.Message) {
+	if s.zkPeers != nil {
+		s.zkPeers.SendBatch(msgs)
+		return
+	}
 	if s.peers == nil {
 		return
 	}

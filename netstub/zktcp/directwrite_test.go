@@ -46,7 +46,7 @@ func TestQLinkDirectWriteKeepsOrder(t *testing.T) {
 		p := quorum.Packet{Type: quorum.Proposal, Zxid: int64(i), Data: data(i)}
 		// As send does: the writer is woken only for a queued packet.
 		l.mu.Lock()
-		direct := l.trySendLocked(&p)
+		direct := l.trySendLocked([]quorum.Packet{p}) == 1
 		if !direct {
 			l.out = append(l.out, qItem{p: p})
 		}

@@ -54,9 +54,14 @@ type qLink struct {
 	// raw is the plain TCP socket of the link (nil over TLS or before it
 	// runs), for trySend's non-blocking write.
 	raw syscall.RawConn
-	// direct and partial count packets trySendLocked wrote, and those of
-	// them the socket took only part of (tests).
-	direct, partial int
+	// direct counts trySendLocked's writes, directPackets the packets
+	// they carried, partial the writes the socket took only part of
+	// (tests).
+	direct, directPackets, partial int
+	// pkts and scratch are sendBatch's and trySendLocked's buffers, kept
+	// for the next batch.
+	pkts    []quorum.Packet
+	scratch []byte
 
 	// replaced: a newer connection with the peer took this one's place
 	// in t.zk (addLocked); its end is then no news to the engine, which
@@ -112,76 +117,133 @@ func (t *Transport) forgetLocked(c *zklink.Conn) *qLink {
 }
 
 // send encodes m through the link's translator and queues the packets.
-func (l *qLink) send(m zab.Message) {
+func (l *qLink) send(m zab.Message) { l.sendBatch([]zab.Message{m}) }
+
+// sendBatch encodes msgs, in order, through the link's translator and
+// sends the packets: those the writer can take from the sender go out
+// back to back in one direct write (trySendLocked), the rest are queued
+// behind them. A message the link's capabilities forbid is dropped; one
+// that cannot be encoded closes the link once the packets before it went.
+func (l *qLink) sendBatch(msgs []zab.Message) {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
 		return
 	}
-	pkts, err := l.link.Encode(m)
-	if errors.Is(err, zklink.ErrNotNegotiated) {
-		l.mu.Unlock()
-		l.t.log.Error("bug: the engine sent what this link's capabilities forbid; dropped", "peer", l.peer, "type", m.Type, "err", err)
-		return
-	}
-	if err != nil {
-		l.mu.Unlock()
-		l.t.log.Error("closing quorum link: cannot encode", "peer", l.peer, "type", m.Type, "err", err)
-		l.close(false)
-		return
-	}
-	if len(pkts) == 1 && l.trySendLocked(&pkts[0]) {
-		l.mu.Unlock()
-		return
-	}
-	for _, p := range pkts {
-		it := qItem{p: p}
-		if p.Type == quorum.Snap {
-			it.snap = m.Snapshot
+	pkts := l.pkts[:0]
+	var snaps map[int]zab.SnapshotData // by index in pkts, for SNAP packets
+	var bad error
+	var badType zab.MsgType
+	for i := range msgs {
+		m := &msgs[i]
+		n := len(pkts)
+		var err error
+		pkts, err = l.link.EncodeAppend(pkts, *m)
+		if errors.Is(err, zklink.ErrNotNegotiated) {
+			pkts = pkts[:n]
+			l.t.log.Error("bug: the engine sent what this link's capabilities forbid; dropped", "peer", l.peer, "type", m.Type, "err", err)
+			continue
 		}
-		l.out = append(l.out, it)
+		if err != nil {
+			pkts = pkts[:n]
+			bad, badType = err, m.Type
+			break
+		}
+		for j := n; j < len(pkts); j++ {
+			if pkts[j].Type == quorum.Snap {
+				if snaps == nil {
+					snaps = map[int]zab.SnapshotData{}
+				}
+				snaps[j] = m.Snapshot
+			}
+		}
+	}
+	sent := l.trySendLocked(pkts)
+	for j := sent; j < len(pkts); j++ {
+		l.out = append(l.out, qItem{p: pkts[j], snap: snaps[j]})
+	}
+	queued := sent < len(pkts)
+	clear(pkts) // no packet data kept alive by the scratch slice
+	if cap(pkts) <= maxScratchPackets {
+		l.pkts = pkts[:0]
 	}
 	l.mu.Unlock()
-	if len(pkts) > 0 {
+	if queued {
 		signal(l.wake)
+	}
+	if bad != nil {
+		l.t.log.Error("closing quorum link: cannot encode", "peer", l.peer, "type", badType, "err", bad)
+		l.close(false)
 	}
 }
 
-// trySendLocked writes p on the socket from the sender's goroutine (the
-// server's event loop) when the link's writer is idle: a PROPOSAL, ACK or
-// COMMIT then reaches the peer without waking the writer goroutine, one
-// goroutine hand-off less on every hop of a write's quorum round. The
-// write never blocks: what the socket does not take at once (its send
-// buffer is full) is queued for the writer, ahead of anything else, as is
-// the whole packet after an error, which the writer then meets and ends
-// the link on. false: p was not touched (the writer is busy, TLS, a SNAP
-// or a packet over the limit), queue it. l.mu is held.
-func (l *qLink) trySendLocked(p *quorum.Packet) bool {
-	if !l.idle || l.raw == nil || l.closed || l.draining || len(l.out) > 0 || p.Type == quorum.Snap {
-		return false
+// Scratch bounds: a link keeps its batch buffers for the next batch up to
+// these sizes.
+const (
+	maxScratchPackets = 1024
+	maxScratchBytes   = 256 << 10
+)
+
+// trySendLocked writes the leading packets of pkts on the socket from the
+// sender's goroutine (the server's event loop) when the link's writer is
+// idle: PROPOSALs, ACKs or COMMITs then reach the peer without waking the
+// writer goroutine, one goroutine hand-off less on every hop of a write's
+// quorum round, and all those of one batch in one write(2). It takes
+// packets up to the first it must leave to the writer (a SNAP, whose body
+// follows, or one over the limit, which the writer refuses with its
+// error) and returns how many it took; the caller queues the rest behind.
+// The write never blocks: what the socket does not take at once (its send
+// buffer is full) is queued for the writer ahead of anything else, as is
+// everything after an error, which the writer then meets and ends the link
+// on. 0: nothing was touched (the writer is busy, TLS). l.mu is held.
+func (l *qLink) trySendLocked(pkts []quorum.Packet) int {
+	if len(pkts) == 0 || !l.idle || l.raw == nil || l.closed || l.draining || len(l.out) > 0 {
+		return 0
 	}
 	limit := l.t.cfg.MaxPacket
 	if limit <= 0 {
 		limit = quorum.DefaultMaxData
 	}
-	if len(p.Data) > limit {
-		return false // the writer refuses it with its error
+	k, size := 0, 0
+	for k < len(pkts) && pkts[k].Type != quorum.Snap && len(pkts[k].Data) <= limit {
+		size += pkts[k].Len()
+		k++
 	}
-	buf := p.Encode()
+	if k == 0 {
+		return 0
+	}
+	buf := l.scratch[:0]
+	if cap(buf) < size {
+		buf = make([]byte, 0, size)
+	}
+	for i := range k {
+		buf = pkts[i].Append(buf)
+	}
 	n, err := nbwrite.Write(l.raw, buf)
 	l.direct++
+	l.directPackets += k
 	if n == len(buf) && err == nil {
-		return true
+		if cap(buf) <= maxScratchBytes {
+			l.scratch = buf[:0]
+		}
+		return k
 	}
 	l.partial++
+	// The rest's first packet, for the writer's log line.
+	first, off := 0, 0
+	for first < k-1 && off+pkts[first].Len() <= n {
+		off += pkts[first].Len()
+		first++
+	}
 	if err != nil {
 		// Let the writer meet it: it logs the failure and ends the link.
-		l.t.log.Debug("quorum link: direct write failed; the writer retries", "peer", l.peer, "packet", p.Type, "err", err)
+		l.t.log.Debug("quorum link: direct write failed; the writer retries", "peer", l.peer, "packet", pkts[first].Type, "err", err)
 	}
-	l.out = append(l.out, qItem{p: *p, raw: buf[n:]})
+	l.scratch = nil // buf's rest is queued
+	l.out = append(l.out, qItem{p: quorum.Packet{Type: pkts[first].Type, Zxid: pkts[first].Zxid}, raw: buf[n:]})
 	l.idle = false
 	signal(l.wake)
-	return true
+	return k
 }
 
 // close ends the link; quiet (this side moved on) suppresses MsgLinkDown.
@@ -251,7 +313,7 @@ func (l *qLink) popUrgent() (qItem, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i, it := range l.out {
-		if urgent(it.p.Type) {
+		if it.raw == nil && urgent(it.p.Type) {
 			l.out = slices.Delete(l.out, i, i+1)
 			return it, true
 		}
@@ -601,7 +663,7 @@ func (t *Transport) writeLink(l *qLink, c net.Conn) error {
 			}
 			continue
 		}
-		_ = c.SetWriteDeadline(time.Now().Add(writeTimeout + time.Duration(len(it.p.Data)>>20)*time.Second))
+		_ = c.SetWriteDeadline(time.Now().Add(writeTimeout + time.Duration((len(it.p.Data)+len(it.raw))>>20)*time.Second))
 		if it.raw != nil {
 			if _, err := bw.Write(it.raw); err != nil {
 				t.log.Warn("quorum link write failed", "peer", l.peer, "packet", it.p.Type, "err", err)

@@ -314,41 +314,93 @@ func (t *Transport) SetRole(role zab.Role, leader int64) {
 // Notifications go on the election link, everything else on the quorum
 // link with m.To (a MsgFollowerInfo opens a new one to the leader).
 // Messages for a peer without such a link are dropped.
-func (t *Transport) Send(m zab.Message) {
-	m.From = t.id
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
-		return
+func (t *Transport) Send(m zab.Message) { t.SendBatch([]zab.Message{m}) }
+
+// SendBatch sends msgs as Send would one after the other, and never
+// blocks. The quorum packets of the batch that go to one link go out
+// together, in order, in one write when its writer is idle (qLink's
+// sendBatch), instead of one write(2) each: a leader's Ready carries a
+// PROPOSAL or COMMIT per txn for every follower. Every message of the
+// batch is routed under one hold of t.mu, so all those to one peer take
+// the same link. A MsgFollowerInfo, which opens a new link, sends what the
+// batch holds before it first, so a message after it goes on the new
+// link, as with Send.
+func (t *Transport) SendBatch(msgs []zab.Message) {
+	type note struct {
+		p      *elPeer
+		native bool
+		m      zab.Message
 	}
-	switch {
-	case m.Type == zab.MsgNotification:
-		p, native := t.el[m.To], t.native[m.To]
-		t.mu.Unlock()
-		if p == nil {
+	var notes []note
+	var groups []linkBatch // quorum links in order of first use, few
+	for len(msgs) > 0 {
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
 			return
 		}
-		b, err := t.encodeNotification(m, native)
-		if err != nil {
-			t.log.Error("dropping notification", "to", m.To, "err", err)
+		i := 0
+	route:
+		for ; i < len(msgs); i++ {
+			m := msgs[i]
+			m.From = t.id
+			switch m.Type {
+			case zab.MsgNotification:
+				if p := t.el[m.To]; p != nil {
+					notes = append(notes, note{p, t.native[m.To], m})
+				}
+				continue
+			case zab.MsgLinkDown:
+				continue
+			case zab.MsgFollowerInfo:
+				break route
+			}
+			l := t.ql[t.zk.Route(m.To)] // nil without a connection
+			if l == nil {
+				t.log.Debug("dropping message: no quorum link", "to", m.To, "type", m.Type)
+				continue
+			}
+			g := 0
+			for g < len(groups) && groups[g].l != l {
+				g++
+			}
+			if g == len(groups) {
+				groups = append(groups, linkBatch{l: l})
+			}
+			groups[g].msgs = append(groups[g].msgs, m)
+		}
+		t.mu.Unlock()
+		for _, n := range notes {
+			b, err := t.encodeNotification(n.m, n.native)
+			if err != nil {
+				t.log.Error("dropping notification", "to", n.m.To, "err", err)
+				continue
+			}
+			n.p.queue(b)
+		}
+		for _, g := range groups {
+			g.l.sendBatch(g.msgs)
+		}
+		notes, groups = notes[:0], groups[:0]
+		if i == len(msgs) {
 			return
 		}
-		p.queue(b)
-		return
-	case m.Type == zab.MsgLinkDown:
-		t.mu.Unlock()
-		return
-	case m.Type == zab.MsgFollowerInfo:
+		m := msgs[i]
+		m.From = t.id
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			return
+		}
 		t.startLearnerLocked(m) // unlocks
-		return
+		msgs = msgs[i+1:]
 	}
-	l := t.ql[t.zk.Route(m.To)] // nil without a connection
-	t.mu.Unlock()
-	if l == nil {
-		t.log.Debug("dropping message: no quorum link", "to", m.To, "type", m.Type)
-		return
-	}
-	l.send(m)
+}
+
+// linkBatch is the messages of one SendBatch for one quorum link.
+type linkBatch struct {
+	l    *qLink
+	msgs []zab.Message
 }
 
 // SetConfigVersion tells the transport the version of this server's
