@@ -19,7 +19,17 @@ import (
 // socket's buffer fills, what a write could not place is queued for the
 // writer ahead of later packets, and the peer still gets every packet whole
 // and in order.
+//
+// Each send is a batch of batch packets, written back to back in one
+// direct write when the writer rests, as SendBatch does with the packets
+// of a Ready for one link.
 func TestQLinkDirectWriteKeepsOrder(t *testing.T) {
+	for _, batch := range []int{1, 5} {
+		t.Run(fmt.Sprintf("batch=%d", batch), func(t *testing.T) { testDirectWriteOrder(t, batch) })
+	}
+}
+
+func testDirectWriteOrder(t *testing.T, batch int) {
 	c, peer := tcppair.New(t)
 
 	tr := &Transport{cfg: Config{MaxPacket: quorum.DefaultMaxData}, log: testLogger(t)}
@@ -42,31 +52,36 @@ func TestQLinkDirectWriteKeepsOrder(t *testing.T) {
 		d := bytes.Repeat([]byte{byte(i)}, 4096)
 		return binary.BigEndian.AppendUint32(d, uint32(i))
 	}
-	send := func(i int) {
-		p := quorum.Packet{Type: quorum.Proposal, Zxid: int64(i), Data: data(i)}
-		// As send does: the writer is woken only for a queued packet.
-		l.mu.Lock()
-		direct := l.trySendLocked([]quorum.Packet{p}) == 1
-		if !direct {
-			l.out = append(l.out, qItem{p: p})
+	// send sends packets from..to-1 as one batch, as sendBatch does: the
+	// writer is woken only for queued packets.
+	send := func(from, to int) {
+		var pkts []quorum.Packet
+		for i := from; i < to; i++ {
+			pkts = append(pkts, quorum.Packet{Type: quorum.Proposal, Zxid: int64(i), Data: data(i)})
 		}
+		l.mu.Lock()
+		queued := l.pushLocked(pkts, nil)
 		l.mu.Unlock()
-		if !direct {
+		if queued {
 			signal(l.wake)
+		}
+	}
+	sendAll := func(from, to int) {
+		for i := from; i < to; i += batch {
+			send(i, min(i+batch, to))
 		}
 	}
 	// Nobody reads: the socket's buffers fill (16 MB of packets is more
 	// than loopback buffers hold), so some direct write is cut short.
-	for i := range n {
-		send(i)
-	}
-	counts := func() (direct, partial int) {
+	sendAll(0, n)
+	counts := func() (direct, packets, partial int) {
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		return l.direct, l.partial
+		return l.direct, l.directPackets, l.partial
 	}
-	direct, partial := counts()
+	direct, packets, partial := counts()
 	require.Positive(t, direct, "packets went out from the sender")
+	require.Equal(t, batch*direct, packets, "each direct write carries a whole batch")
 	require.Positive(t, partial, "a direct write found the socket's buffer full")
 
 	read := make(chan error, 1)
@@ -87,14 +102,13 @@ func TestQLinkDirectWriteKeepsOrder(t *testing.T) {
 	}()
 	// More while the peer reads: the writer drains its queue, rests, and
 	// the sender writes again.
-	for i := n; i < 2*n; i++ {
-		send(i)
-	}
+	sendAll(n, 2*n)
 	require.Eventually(t, idle, 60*time.Second, time.Millisecond, "the writer drains its queue and rests")
-	before, _ := counts()
-	send(2 * n)
-	after, _ := counts()
+	before, beforePackets, _ := counts()
+	send(2*n, 2*n+1)
+	after, afterPackets, _ := counts()
 	require.Equal(t, before+1, after, "with the writer idle again, the sender writes itself")
+	require.Equal(t, beforePackets+1, afterPackets)
 	select {
 	case err := <-read:
 		require.NoError(t, err)

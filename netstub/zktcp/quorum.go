@@ -158,11 +158,7 @@ func (l *qLink) sendBatch(msgs []zab.Message) {
 			}
 		}
 	}
-	sent := l.trySendLocked(pkts)
-	for j := sent; j < len(pkts); j++ {
-		l.out = append(l.out, qItem{p: pkts[j], snap: snaps[j]})
-	}
-	queued := sent < len(pkts)
+	queued := l.pushLocked(pkts, snaps)
 	clear(pkts) // no packet data kept alive by the scratch slice
 	if cap(pkts) <= maxScratchPackets {
 		l.pkts = pkts[:0]
@@ -175,6 +171,19 @@ func (l *qLink) sendBatch(msgs []zab.Message) {
 		l.t.log.Error("closing quorum link: cannot encode", "peer", l.peer, "type", badType, "err", bad)
 		l.close(false)
 	}
+}
+
+// pushLocked sends pkts in order: the leading ones the sender may write
+// itself in one direct write (trySendLocked), the rest queued for the
+// writer, SNAPs with their snapshot from snaps (by index in pkts). It
+// reports whether anything was queued (the writer must be woken). l.mu is
+// held.
+func (l *qLink) pushLocked(pkts []quorum.Packet, snaps map[int]zab.SnapshotData) (queued bool) {
+	sent := l.trySendLocked(pkts)
+	for j := sent; j < len(pkts); j++ {
+		l.out = append(l.out, qItem{p: pkts[j], snap: snaps[j]})
+	}
+	return sent < len(pkts)
 }
 
 // Scratch bounds: a link keeps its batch buffers for the next batch up to
