@@ -117,14 +117,15 @@ func (t *Transport) forgetLocked(c *zklink.Conn) *qLink {
 }
 
 // send encodes m through the link's translator and queues the packets.
-func (l *qLink) send(m zab.Message) { l.sendBatch([]zab.Message{m}) }
+func (l *qLink) send(m zab.Message) { l.sendBatch(m.From, []zab.Message{m}, []int{0}) }
 
-// sendBatch encodes msgs, in order, through the link's translator and
-// sends the packets: those the writer can take from the sender go out
+// sendBatch encodes the messages of msgs at the indices idx, in order and
+// with From set to from, through the link's translator and sends the
+// packets: those the writer can take from the sender go out
 // back to back in one direct write (trySendLocked), the rest are queued
 // behind them. A message the link's capabilities forbid is dropped; one
 // that cannot be encoded closes the link once the packets before it went.
-func (l *qLink) sendBatch(msgs []zab.Message) {
+func (l *qLink) sendBatch(from int64, msgs []zab.Message, idx []int) {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -134,11 +135,12 @@ func (l *qLink) sendBatch(msgs []zab.Message) {
 	var snaps map[int]zab.SnapshotData // by index in pkts, for SNAP packets
 	var bad error
 	var badType zab.MsgType
-	for i := range msgs {
-		m := &msgs[i]
+	for _, i := range idx {
+		m := msgs[i]
+		m.From = from
 		n := len(pkts)
 		var err error
-		pkts, err = l.link.EncodeAppend(pkts, *m)
+		pkts, err = l.link.EncodeAppend(pkts, m)
 		if errors.Is(err, zklink.ErrNotNegotiated) {
 			pkts = pkts[:n]
 			l.t.log.Error("bug: the engine sent what this link's capabilities forbid; dropped", "peer", l.peer, "type", m.Type, "err", err)

@@ -171,6 +171,10 @@ type Transport struct {
 	// to it carry the pending configuration too.
 	native map[int64]bool
 
+	// batchMu serializes SendBatch, whose buffers batch are.
+	batchMu sync.Mutex
+	batch   sendBuffers
+
 	tlsFail tlsFailures // TLS handshake failures with peers dialed, logged once
 
 	// testHook, when set (tests), is called at the points hookEvent names.
@@ -326,13 +330,12 @@ func (t *Transport) Send(m zab.Message) { t.SendBatch([]zab.Message{m}) }
 // batch holds before it first, so a message after it goes on the new
 // link, as with Send.
 func (t *Transport) SendBatch(msgs []zab.Message) {
-	type note struct {
-		p      *elPeer
-		native bool
-		m      zab.Message
-	}
-	var notes []note
-	var groups []linkBatch // quorum links in order of first use, few
+	// One batch at a time, in buffers kept for the next one (the
+	// server's loop sends one per Ready).
+	t.batchMu.Lock()
+	defer t.batchMu.Unlock()
+	b := &t.batch
+	defer b.reset()
 	for len(msgs) > 0 {
 		t.mu.Lock()
 		if t.closed {
@@ -342,12 +345,11 @@ func (t *Transport) SendBatch(msgs []zab.Message) {
 		i := 0
 	route:
 		for ; i < len(msgs); i++ {
-			m := msgs[i]
-			m.From = t.id
+			m := &msgs[i]
 			switch m.Type {
 			case zab.MsgNotification:
 				if p := t.el[m.To]; p != nil {
-					notes = append(notes, note{p, t.native[m.To], m})
+					b.notes = append(b.notes, note{p, t.native[m.To], i})
 				}
 				continue
 			case zab.MsgLinkDown:
@@ -361,27 +363,34 @@ func (t *Transport) SendBatch(msgs []zab.Message) {
 				continue
 			}
 			g := 0
-			for g < len(groups) && groups[g].l != l {
+			for g < len(b.links) && b.links[g].l != l {
 				g++
 			}
-			if g == len(groups) {
-				groups = append(groups, linkBatch{l: l})
+			if g == len(b.links) {
+				if g < cap(b.links) {
+					b.links = b.links[:g+1]
+					b.links[g].l = l
+				} else {
+					b.links = append(b.links, linkBatch{l: l})
+				}
 			}
-			groups[g].msgs = append(groups[g].msgs, m)
+			b.links[g].idx = append(b.links[g].idx, i)
 		}
 		t.mu.Unlock()
-		for _, n := range notes {
-			b, err := t.encodeNotification(n.m, n.native)
+		for _, n := range b.notes {
+			m := msgs[n.i]
+			m.From = t.id
+			enc, err := t.encodeNotification(m, n.native)
 			if err != nil {
-				t.log.Error("dropping notification", "to", n.m.To, "err", err)
+				t.log.Error("dropping notification", "to", m.To, "err", err)
 				continue
 			}
-			n.p.queue(b)
+			n.p.queue(enc)
 		}
-		for _, g := range groups {
-			g.l.sendBatch(g.msgs)
+		for _, g := range b.links {
+			g.l.sendBatch(t.id, msgs, g.idx)
 		}
-		notes, groups = notes[:0], groups[:0]
+		b.reset()
 		if i == len(msgs) {
 			return
 		}
@@ -397,10 +406,35 @@ func (t *Transport) SendBatch(msgs []zab.Message) {
 	}
 }
 
-// linkBatch is the messages of one SendBatch for one quorum link.
+// sendBuffers are SendBatch's, kept for the next batch.
+type sendBuffers struct {
+	notes []note      // notifications, by index in the batch
+	links []linkBatch // quorum links in order of first use, few
+}
+
+// note is a notification of a batch for an election link.
+type note struct {
+	p      *elPeer
+	native bool
+	i      int
+}
+
+// linkBatch is the messages of one batch for one quorum link, by index.
 type linkBatch struct {
-	l    *qLink
-	msgs []zab.Message
+	l   *qLink
+	idx []int
+}
+
+// reset empties the buffers, keeping their index slices, and forgets the
+// links.
+func (b *sendBuffers) reset() {
+	clear(b.notes)
+	b.notes = b.notes[:0]
+	for i := range b.links {
+		b.links[i].l = nil
+		b.links[i].idx = b.links[i].idx[:0]
+	}
+	b.links = b.links[:0]
 }
 
 // SetConfigVersion tells the transport the version of this server's
