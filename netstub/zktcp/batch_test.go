@@ -50,7 +50,9 @@ func resting(t *testing.T, l *qLink) (writes, packets int) {
 	require.Eventually(t, func() bool {
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		return l.idle && len(l.out) == 0
+		// No wake-up pending either: a stale one would take the writer
+		// out of its rest a moment later.
+		return l.idle && len(l.out) == 0 && len(l.wake) == 0
 	}, 10*time.Second, time.Millisecond, "the writer of the link with %d rests", l.peer)
 	return directCounts(l)
 }
