@@ -90,6 +90,9 @@ type Peer struct {
 
 	// The pending Ready.
 	msgs         []Message
+	// spareMsgs is an array handed back by ReuseMessages, taken by the
+	// next send instead of growing a fresh one.
+	spareMsgs []Message
 	entries      []Entry
 	truncate     *int64
 	snap         *SnapshotInstall
@@ -486,6 +489,9 @@ func (p *Peer) setHardState(hs HardState) {
 // send queues m with this server as sender.
 func (p *Peer) send(m Message) {
 	m.From = p.id
+	if p.msgs == nil && p.spareMsgs != nil {
+		p.msgs, p.spareMsgs = p.spareMsgs, nil
+	}
 	p.msgs = append(p.msgs, m)
 }
 
