@@ -50,7 +50,8 @@ func (p *Peer) ReuseMessages(msgs []Message) {
 	if cap(msgs) <= cap(p.spareMsgs) {
 		return
 	}
-	msgs = msgs[:cap(msgs)]
+	// Only msgs' own elements: every element an append wrote to the array
+	// is within the len it was handed back with, and was cleared then.
 	clear(msgs)
 	p.spareMsgs = msgs[:0]
 }
