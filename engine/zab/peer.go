@@ -89,10 +89,10 @@ type Peer struct {
 	pendingInfo map[int64]Message
 
 	// The pending Ready.
-	msgs         []Message
+	msgs []Message
 	// spareMsgs is an array handed back by ReuseMessages, taken by the
 	// next send instead of growing a fresh one.
-	spareMsgs []Message
+	spareMsgs    []Message
 	entries      []Entry
 	truncate     *int64
 	snap         *SnapshotInstall
