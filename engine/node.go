@@ -270,6 +270,13 @@ func (n *Node) Advance() {
 	n.handedOut = false
 }
 
+// ReuseMessages hands the Messages of a batch back once the caller has
+// carried them out and keeps no reference to the slice or its array (the
+// simulator, which encodes every message before Advance returns): the
+// Node's later messages reuse its array. A caller that queues messages
+// for later never calls it.
+func (n *Node) ReuseMessages(msgs []zab.Message) { n.zab.ReuseMessages(msgs) }
+
 // tail returns the batch new work goes into. A batch with durable-state
 // changes (epochs, truncation, snapshot) starts a new batch, so that the
 // caller's persist-then-send order follows the protocol's.
@@ -343,6 +350,7 @@ func (n *Node) pumpZab() {
 			b.Messages = zr.Messages
 		} else {
 			b.Messages = append(b.Messages, zr.Messages...)
+			n.zab.ReuseMessages(zr.Messages) // copied: zab may refill it
 		}
 		for _, e := range zr.Committed {
 			n.applyEntry(e)

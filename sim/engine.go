@@ -55,14 +55,15 @@ func (r *engineReplica) Configs() (zab.Membership, *zab.Membership) {
 	return r.n.Configs()
 }
 
-func (r *engineReplica) Tick(now int64)           { r.n.Tick(now) }
-func (r *engineReplica) Step(m zab.Message)       { r.n.Step(m) }
-func (r *engineReplica) Disconnect(c uint64)      { r.n.Disconnect(engine.ConnID(c)) }
-func (r *engineReplica) Persisted(zxid int64)     { r.n.Persisted(zxid) }
-func (r *engineReplica) HasReady() bool           { return r.n.HasReady() }
-func (r *engineReplica) TransferLeadership() bool { return r.n.TransferLeadership() }
-func (r *engineReplica) Advance()                 { r.n.Advance() }
-func (r *engineReplica) Status() zab.Status       { return r.n.Status() }
+func (r *engineReplica) Tick(now int64)                { r.n.Tick(now) }
+func (r *engineReplica) Step(m zab.Message)            { r.n.Step(m) }
+func (r *engineReplica) Disconnect(c uint64)           { r.n.Disconnect(engine.ConnID(c)) }
+func (r *engineReplica) Persisted(zxid int64)          { r.n.Persisted(zxid) }
+func (r *engineReplica) HasReady() bool                { return r.n.HasReady() }
+func (r *engineReplica) TransferLeadership() bool      { return r.n.TransferLeadership() }
+func (r *engineReplica) Advance()                      { r.n.Advance() }
+func (r *engineReplica) ReuseMessages(m []zab.Message) { r.n.ReuseMessages(m) }
+func (r *engineReplica) Status() zab.Status            { return r.n.Status() }
 func (r *engineReplica) StatusSummary() zab.Status {
 	return r.n.StatusSummary()
 }

@@ -257,6 +257,9 @@ func (sm *Sim) drive(s *server) {
 			return
 		}
 		s.r.Advance()
+		if mr, ok := s.r.(messageReuser); ok {
+			mr.ReuseMessages(rd.Messages) // sent: sendPeer encoded every one
+		}
 		// Connections the replica closed are disconnected only now: no
 		// input may reach it between Ready and Advance.
 		for _, c := range s.closed {
@@ -271,6 +274,10 @@ func (sm *Sim) drive(s *server) {
 		sm.checkReadOnlyConns(s)
 	}
 }
+
+// messageReuser is a replica that takes a batch's Messages back once they
+// are sent (engine.Node.ReuseMessages).
+type messageReuser interface{ ReuseMessages(msgs []zab.Message) }
 
 func (sm *Sim) handleReady(s *server, rd *Batch) {
 	// A pointer into s: a readyHandler value boxed in the interface

@@ -9,6 +9,7 @@ import (
 
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/netstub"
+	"github.com/zabkeeper/zabkeeper/netstub/zklink"
 	"github.com/zabkeeper/zabkeeper/proto/quorum"
 )
 
@@ -81,6 +82,8 @@ type Sim struct {
 	decoded []zab.Message
 	// encoded is the slice sendPeer encodes a message's packets into.
 	encoded []quorum.Packet
+	// connScratch is closeDroppedLearners' list of a server's connections.
+	connScratch []*zklink.Conn
 }
 
 // takeDecoded hands out the reusable slice for a packet's messages, empty;

@@ -87,6 +87,12 @@ type storage struct {
 	lying bool
 	// snapshots counts periodic snapshots, to purge every purgeEvery.
 	snapshots int
+	// syncFiles are read-only handles syncNow opened, by clean path, kept
+	// instead of opening the file on every fsync. deferFS forgets one when
+	// its name is created, renamed or removed (the only ways a name comes
+	// to refer to another file), and a crash, which voids every handle,
+	// forgets them all.
+	syncFiles map[string]disk.File
 }
 
 // syncTarget is a file or directory whose sync was deferred.
@@ -256,18 +262,30 @@ func (st *storage) syncNow(t syncTarget) error {
 	if t.dir {
 		return st.mem.SyncDir(t.path)
 	}
-	f, err := st.mem.OpenFile(t.path, os.O_RDONLY, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+	f := st.syncFiles[t.path]
+	if f == nil {
+		var err error
+		f, err = st.mem.OpenFile(t.path, os.O_RDONLY, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if st.syncFiles == nil {
+			st.syncFiles = map[string]disk.File{}
+		}
+		st.syncFiles[t.path] = f
 	}
-	if err != nil {
-		return err
+	return f.Sync()
+}
+
+// forget drops the handle syncNow keeps for path: the name may now refer
+// to another file, or to none.
+func (st *storage) forget(path string) {
+	if len(st.syncFiles) > 0 {
+		delete(st.syncFiles, filepath.Clean(path))
 	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // crash loses what was not synced: each file's unsynced appended bytes are
@@ -278,6 +296,7 @@ func (st *storage) syncNow(t syncTarget) error {
 func (st *storage) crash(r *rand.Rand, keep, tear float64) (lost int, torn bool) {
 	st.log = nil
 	st.inflight, st.deferred, st.busyUntil = nil, nil, 0
+	clear(st.syncFiles)
 	st.mem.CrashWith(func(path string, unsynced int) int {
 		if r.Float64() < keep {
 			return unsynced
@@ -389,6 +408,9 @@ type deferFS struct {
 }
 
 func (d deferFS) OpenFile(name string, flag int, perm fs.FileMode) (disk.File, error) {
+	if flag&os.O_CREATE != 0 {
+		d.st.forget(name)
+	}
 	f, err := d.fs.OpenFile(name, flag, perm)
 	if err != nil {
 		return nil, err
@@ -396,8 +418,17 @@ func (d deferFS) OpenFile(name string, flag int, perm fs.FileMode) (disk.File, e
 	return deferFile{File: f, st: d.st, path: filepath.Clean(name)}, nil
 }
 
-func (d deferFS) Rename(oldpath, newpath string) error  { return d.fs.Rename(oldpath, newpath) }
-func (d deferFS) Remove(name string) error              { return d.fs.Remove(name) }
+func (d deferFS) Rename(oldpath, newpath string) error {
+	d.st.forget(oldpath)
+	d.st.forget(newpath)
+	return d.fs.Rename(oldpath, newpath)
+}
+
+func (d deferFS) Remove(name string) error {
+	d.st.forget(name)
+	return d.fs.Remove(name)
+}
+
 func (d deferFS) ReadDir(name string) ([]string, error) { return d.fs.ReadDir(name) }
 func (d deferFS) MkdirAll(path string, perm fs.FileMode) error {
 	return d.fs.MkdirAll(path, perm)

@@ -235,11 +235,21 @@ func (sm *Sim) closeDroppedLearners(s *server) {
 	if role, _ := s.r.Role(); role != zab.Leading {
 		return // setRole closed the leader's connections
 	}
-	for _, c := range s.zk.All() {
+	// A scan into a reused slice first: closing is rare, and closeQuiet
+	// changes s.zk.
+	all := s.zk.AppendAll(sm.connScratch[:0])
+	sm.connScratch = all[:0]
+	var drop []*zklink.Conn
+	for _, c := range all {
 		qc := s.qc[c]
 		if qc == nil || qc.end(s.id) != 1 || h.HasLearner(qc.learner) {
 			continue
 		}
+		drop = append(drop, c)
+	}
+	clear(all)
+	for _, c := range drop {
+		qc := s.qc[c]
 		sm.tracef(s.id, "n%d wire: dropped learner n%d, its conn %d closes", s.id, qc.learner, qc.id)
 		sm.report.Counters["wire-dropped-learners"]++
 		sm.closeQuiet(s, c)

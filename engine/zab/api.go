@@ -241,10 +241,16 @@ func (b SnapshotBytes) WriteTo(w io.Writer) (int64, error) {
 	return int64(n), err
 }
 
-// Open returns a reader of b.
+// Open returns a reader of b. It has Len, as bytes.Reader does (which
+// io.NopCloser hides), so a reader can size its buffer to what is left.
 func (b SnapshotBytes) Open() (io.ReadCloser, error) {
-	return io.NopCloser(bytes.NewReader(b)), nil
+	return bytesReadCloser{bytes.NewReader(b)}, nil
 }
+
+// bytesReadCloser is a bytes.Reader with a no-op Close.
+type bytesReadCloser struct{ *bytes.Reader }
+
+func (bytesReadCloser) Close() error { return nil }
 
 // ReadSnapshot returns the bytes of d; nil for a nil d.
 func ReadSnapshot(d SnapshotData) ([]byte, error) {

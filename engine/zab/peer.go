@@ -89,7 +89,10 @@ type Peer struct {
 	pendingInfo map[int64]Message
 
 	// The pending Ready.
-	msgs         []Message
+	msgs []Message
+	// spareMsgs is an array handed back by ReuseMessages, taken by the
+	// next send instead of growing a fresh one.
+	spareMsgs    []Message
 	entries      []Entry
 	truncate     *int64
 	snap         *SnapshotInstall
@@ -486,6 +489,9 @@ func (p *Peer) setHardState(hs HardState) {
 // send queues m with this server as sender.
 func (p *Peer) send(m Message) {
 	m.From = p.id
+	if p.msgs == nil && p.spareMsgs != nil {
+		p.msgs, p.spareMsgs = p.spareMsgs, nil
+	}
 	p.msgs = append(p.msgs, m)
 }
 

@@ -42,6 +42,20 @@ func (p *Peer) Ready() Ready {
 	return rd
 }
 
+// ReuseMessages hands back the Messages of an earlier Ready once the
+// caller is done with them and keeps no reference to the slice: later
+// messages are written into its array instead of a fresh one. Optional;
+// the messages are cleared (their entries and payloads released).
+func (p *Peer) ReuseMessages(msgs []Message) {
+	if cap(msgs) <= cap(p.spareMsgs) {
+		return
+	}
+	// Only msgs' own elements: every element an append wrote to the array
+	// is within the len it was handed back with, and was cleared then.
+	clear(msgs)
+	p.spareMsgs = msgs[:0]
+}
+
 // Advance acknowledges the batch returned by Ready: its Committed entries
 // are applied, so the in-memory log may forget them beyond its bounds
 // (MaxLogEntries, and the byte bound of logByteLimit).

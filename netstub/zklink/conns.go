@@ -213,12 +213,14 @@ func (t *Conns) Drop(c *Conn) {
 
 // All returns the open connections: the learner connection, then by peer
 // id.
-func (t *Conns) All() []*Conn {
-	var out []*Conn
+func (t *Conns) All() []*Conn { return t.AppendAll(nil) }
+
+// AppendAll appends the open connections to dst in All's order.
+func (t *Conns) AppendAll(dst []*Conn) []*Conn {
 	if t.learner != nil {
-		out = append(out, t.learner)
+		dst = append(dst, t.learner)
 	}
-	return append(out, t.leading...)
+	return append(dst, t.leading...)
 }
 
 func cmpID(a, b int64) int {
