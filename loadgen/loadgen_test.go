@@ -32,7 +32,7 @@ func startServer(t *testing.T) string {
 
 // Every workload runs to its op count against a real server over TCP,
 // with no failed request, sane percentiles, and leaves nothing behind.
-// With the lean client too: it runs create, set, get and mixed, and the
+// With the lean client too: it runs create, set, get, mixed and watch, and the
 // other workloads fall back to go-zk.
 func TestEveryWorkload(t *testing.T) {
 	addr := startServer(t)

@@ -150,3 +150,36 @@ func btoi(b bool) int {
 	}
 	return 0
 }
+
+// BenchmarkLoopSendFanout times the writes after a turn that notified 1,000
+// idle connections (one 40-byte event frame each), the peers reading on
+// their own goroutines: run with -cpu 1,2 to see the batch shared with a
+// helper or not.
+func BenchmarkLoopSendFanout(b *testing.B) {
+	const conns = 1000
+	s := &Server{log: slog.New(slog.DiscardHandler), done: make(chan struct{}), writeTimeout: 10 * time.Second}
+	defer close(s.done)
+	cs := make([]*clientConn, conns)
+	for i := range cs {
+		client, nc := tcppair.New(b)
+		go func() { _, _ = io.Copy(io.Discard, client) }()
+		c := newClientConn(s, engine.ConnID(i+1), nc, 0)
+		c.bw = bufio.NewWriterSize(c.rw, 64<<10)
+		c.raw = nbwrite.Raw(nc)
+		go c.writeLoop()
+		cs[i] = c
+	}
+	frame := make([]byte, 40)
+	binary.BigEndian.PutUint32(frame, 36)
+	b.ResetTimer()
+	for range b.N {
+		for _, c := range cs {
+			c.send(frame)
+		}
+		s.flushLoopSends()
+	}
+	b.StopTimer()
+	if short := s.loopWritesShort.Load(); short > 0 {
+		b.Logf("%d writes went to the writer", short)
+	}
+}
