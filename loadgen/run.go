@@ -622,6 +622,7 @@ func (r *runner) startFanout(wg *sync.WaitGroup) {
 				}
 				continue
 			}
+			t.Reset(roundTimeout)
 			select {
 			case <-fr.done:
 			case <-r.stop:
