@@ -381,23 +381,24 @@ type loopSend struct {
 // 5-20 µs a frame, and 1,000 of them on the loop alone leave the other
 // cores idle. Each connection appears at most once in a batch (send claims
 // its write side, so a second frame to it in the same turn is queued behind
-// the first), so who writes which does not change any connection's order.
-// The loop returns only once every frame of the batch is written or queued:
-// the batch's slice is reused by the next turn.
+// the first, and so is a later turn's frame until the claim is released),
+// so who writes which, and when, does not change any connection's order.
+// The loop does not wait for the helpers: a helper descheduled in the
+// middle of its chunk would hold the loop up for an OS time slice. The
+// batch's slice is then theirs, and the next turn starts a new one.
 func (s *Server) flushLoopSends() {
 	sends := s.loopSends
 	if helpers := min(runtime.GOMAXPROCS(0)-1, len(sends)/splitFlushChunk-1); helpers > 0 {
-		b := &flushBatch{sends: sends, finished: make(chan struct{})}
+		b := &flushBatch{sends: sends}
 		for range helpers {
 			go b.work()
 		}
-		if !b.work() {
-			<-b.finished
-		}
-	} else {
-		for i := range sends {
-			sends[i].c.writeClaimedNow(sends[i].frame)
-		}
+		b.work()
+		s.loopSends = nil
+		return
+	}
+	for i := range sends {
+		sends[i].c.writeClaimedNow(sends[i].frame)
 	}
 	clear(sends)
 	s.loopSends = sends[:0]
@@ -411,33 +412,24 @@ const splitFlushChunk = 32
 
 // flushBatch is a batch of claimed frames written by the loop and helpers
 // together: each takes the next chunk until none is left, so a helper that
-// gets no CPU leaves its share to the others.
+// gets no CPU leaves its share to the others, and one that starts late
+// finds nothing to do.
 type flushBatch struct {
-	sends    []loopSend
-	next     atomic.Int64 // the first frame not taken yet
-	written  atomic.Int64 // frames written (or queued) so far
-	finished chan struct{}
+	sends []loopSend
+	next  atomic.Int64 // the first frame not taken yet
 }
 
-// work writes chunks until none is left and reports whether the batch is
-// complete when it returns (it wrote the last frames, or saw them written):
-// the one that completes it closes finished. It touches sends only for
-// frames it took, so a helper that starts late does nothing.
-func (b *flushBatch) work() (complete bool) {
+// work writes chunks of the batch until none is left to take.
+func (b *flushBatch) work() {
 	n := int64(len(b.sends))
 	for {
 		end := b.next.Add(splitFlushChunk)
 		start := end - splitFlushChunk
 		if start >= n {
-			return b.written.Load() == n
+			return
 		}
-		end = min(end, n)
-		for i := start; i < end; i++ {
+		for i := start; i < min(end, n); i++ {
 			b.sends[i].c.writeClaimedNow(b.sends[i].frame)
-		}
-		if b.written.Add(end-start) == n {
-			close(b.finished)
-			return true
 		}
 	}
 }
