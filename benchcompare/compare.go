@@ -59,7 +59,7 @@ type Config struct {
 	// 3-server ensemble (0 skips failover).
 	FailoverTrials int
 	// Client is the load generator's client for both systems (empty:
-	// go-zk; loadgen.Lean serves create, set, get and mixed).
+	// go-zk; loadgen.Lean serves create, set, get, mixed and watch).
 	Client loadgen.Client
 	// Log receives one status line per step; nil discards them.
 	Log io.Writer

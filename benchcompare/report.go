@@ -209,7 +209,7 @@ func median(ds []time.Duration) time.Duration {
 // clientName describes the load generator's client for the settings line.
 func clientName(c loadgen.Client) string {
 	if c == loadgen.Lean {
-		return "its lean client over the wire protocol (create, set, get, mixed; go-zk for the other workloads)"
+		return "its lean client over the wire protocol (create, set, get, mixed, watch; go-zk for the other workloads)"
 	}
 	return "go-zk"
 }

@@ -102,7 +102,7 @@ type Config struct {
 	// discards them.
 	Logger *slog.Logger
 	// Client is the client the sessions' requests go through: go-zk, or
-	// the lean client (create, set, get and mixed only; the other
+	// the lean client (create, set, get, mixed and watch only; the other
 	// workloads use go-zk whatever it says). Empty is go-zk.
 	Client Client
 	// TLS, if set, makes every session connect over TLS with it (a

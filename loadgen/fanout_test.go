@@ -88,14 +88,22 @@ func pipeFrames(src, dst net.Conn, w *wireLog, toServer bool) {
 
 // TestFanoutRoundTimesOnlyTheFanout: in the watch workload no watcher sets
 // its next watch (a getData) until every watcher of the round has its
-// event, so a round times the server's fan-out, not the re-arming reads of
-// the watchers notified first as well.
+// event, with go-zk and with the lean client, so a round times the
+// server's fan-out, not the re-arming reads of the watchers notified first
+// as well.
 func TestFanoutRoundTimesOnlyTheFanout(t *testing.T) {
+	for _, client := range []loadgen.Client{loadgen.GoZK, loadgen.Lean} {
+		t.Run(string(client), func(t *testing.T) { fanoutTimesOnlyTheFanout(t, client) })
+	}
+}
+
+func fanoutTimesOnlyTheFanout(t *testing.T, client loadgen.Client) {
 	var w wireLog
 	addr := proxy(t, startServer(t), &w)
 	const watchers = 40
 	cfg := loadgen.DefaultConfig()
 	cfg.Servers = []string{addr}
+	cfg.Client = client
 	cfg.Workload = loadgen.WatchFanout
 	cfg.Sessions = watchers
 	cfg.Duration = 0
@@ -107,6 +115,8 @@ func TestFanoutRoundTimesOnlyTheFanout(t *testing.T) {
 	res, err := loadgen.Run(ctx, cfg)
 	require.NoError(t, err)
 	require.Zero(t, res.ErrorCount, "%v", res.Errors)
+	require.Equal(t, string(client), res.Client)
+	require.EqualValues(t, 10, res.Ops)
 
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -24,8 +24,9 @@ const (
 	// Lean is this package's minimal client over the same wire protocol:
 	// the session's own goroutine writes a request frame and reads its
 	// reply, with no other goroutine and no allocation per request. It
-	// serves the create, set, get and mixed workloads; the others use
-	// go-zk whatever the choice.
+	// serves the create, set, get, mixed and watch workloads (in watch, a
+	// watcher's own goroutine reads its notification off the socket); the
+	// others use go-zk whatever the choice.
 	Lean Client = "lean"
 )
 
@@ -41,7 +42,7 @@ func ParseClient(s string) (Client, error) {
 // leanServes reports whether the lean client runs workload w.
 func leanServes(w Workload) bool {
 	switch w {
-	case Create, Set, Get, Mixed:
+	case Create, Set, Get, Mixed, WatchFanout:
 		return true
 	}
 	return false
@@ -56,7 +57,9 @@ var errLeanXid = errors.New("loadgen: lean client: reply xid does not match the 
 // leanConn is one session of the lean client: one request outstanding at a
 // time, written and answered on the caller's goroutine. It sends no pings,
 // so it must not idle for a third of its session timeout (a closed-loop
-// worker never does); it sets no watches, so every frame that comes is the
+// worker never does, nor a watcher of the watch workload, notified every
+// round). A frame with the notification xid (-1) is a watch event: read
+// while a reply is awaited it is kept for nextEvent; any other frame is the
 // reply to the request outstanding.
 type leanConn struct {
 	nc   net.Conn
@@ -65,6 +68,9 @@ type leanConn struct {
 	out  []byte // the request frame being built
 	in   []byte // the reply frame's buffer
 	zxid int64  // the last zxid a reply carried
+	// events are the notifications read while awaiting a reply, oldest
+	// first, not yet taken by nextEvent.
+	events []proto.WatcherEvent
 }
 
 // dialLean opens a session on addr and waits for the server to grant it.
@@ -149,17 +155,22 @@ func (c *leanConn) call(op proto.OpCode, e *proto.Encoder) ([]byte, error) {
 	if _, err := c.nc.Write(frame); err != nil {
 		return nil, fmt.Errorf("loadgen: lean client: write: %w", err)
 	}
-	body, err := proto.ReadFrame(c.br, c.in, leanMaxFrame)
-	if err != nil {
-		return nil, fmt.Errorf("loadgen: lean client: read: %w", err)
+	var body []byte
+	var xid int32
+	for {
+		var err error
+		if body, xid, err = c.readFrame(); err != nil {
+			return nil, err
+		}
+		if xid != proto.XidNotification {
+			break
+		}
+		ev, err := decodeEvent(body)
+		if err != nil {
+			return nil, err
+		}
+		c.events = append(c.events, ev)
 	}
-	if cap(body) <= 64<<10 {
-		c.in = body[:0]
-	}
-	if len(body) < 16 {
-		return nil, fmt.Errorf("loadgen: lean client: reply of %d bytes, shorter than its header", len(body))
-	}
-	xid := int32(binary.BigEndian.Uint32(body))
 	zxid := int64(binary.BigEndian.Uint64(body[4:]))
 	code := proto.ErrCode(int32(binary.BigEndian.Uint32(body[12:])))
 	if xid != c.xid {
@@ -172,6 +183,61 @@ func (c *leanConn) call(op proto.OpCode, e *proto.Encoder) ([]byte, error) {
 		return nil, code
 	}
 	return body[16:], nil
+}
+
+// readFrame reads the next frame from the server and returns its body
+// (header included, valid until the next read) and its xid.
+func (c *leanConn) readFrame() ([]byte, int32, error) {
+	body, err := proto.ReadFrame(c.br, c.in, leanMaxFrame)
+	if err != nil {
+		return nil, 0, fmt.Errorf("loadgen: lean client: read: %w", err)
+	}
+	if cap(body) <= 64<<10 {
+		c.in = body[:0]
+	}
+	if len(body) < 16 {
+		return nil, 0, fmt.Errorf("loadgen: lean client: reply of %d bytes, shorter than its header", len(body))
+	}
+	return body, int32(binary.BigEndian.Uint32(body)), nil
+}
+
+// decodeEvent reads a notification frame's WatcherEvent; the frame's
+// error code must be ok.
+func decodeEvent(body []byte) (proto.WatcherEvent, error) {
+	var ev proto.WatcherEvent
+	if code := proto.ErrCode(int32(binary.BigEndian.Uint32(body[12:]))); code != proto.ErrOK {
+		return ev, fmt.Errorf("loadgen: lean client: notification with error %w", code)
+	}
+	d := proto.NewDecoder(body[16:])
+	if err := ev.Decode(d); err != nil {
+		return ev, fmt.Errorf("loadgen: lean client: notification: %w", err)
+	}
+	if d.Remaining() != 0 {
+		return ev, fmt.Errorf("loadgen: lean client: notification with %d bytes after its WatcherEvent", d.Remaining())
+	}
+	return ev, nil
+}
+
+// nextEvent returns the oldest watch notification not taken yet, reading
+// the socket until one comes. With no request outstanding, any frame but a
+// notification is an error.
+func (c *leanConn) nextEvent() (proto.WatcherEvent, error) {
+	if len(c.events) > 0 {
+		ev := c.events[0]
+		c.events = c.events[1:]
+		if len(c.events) == 0 {
+			c.events = nil
+		}
+		return ev, nil
+	}
+	body, xid, err := c.readFrame()
+	if err != nil {
+		return proto.WatcherEvent{}, err
+	}
+	if xid != proto.XidNotification {
+		return proto.WatcherEvent{}, fmt.Errorf("%w (%d with no request outstanding)", errLeanXid, xid)
+	}
+	return decodeEvent(body)
 }
 
 // create makes a persistent znode.
@@ -209,10 +275,15 @@ func (c *leanConn) set(path string, data []byte) error {
 }
 
 // get reads a znode's data without a watch and checks its length.
-func (c *leanConn) get(path string, want int) error {
+func (c *leanConn) get(path string, want int) error { return c.getData(path, want, false) }
+
+// getW is get setting a data watch on the znode.
+func (c *leanConn) getW(path string, want int) error { return c.getData(path, want, true) }
+
+func (c *leanConn) getData(path string, want int, watch bool) error {
 	e := c.begin(proto.OpGetData)
 	e.WriteString(path)
-	e.WriteBool(false)
+	e.WriteBool(watch)
 	body, err := c.call(proto.OpGetData, e)
 	if err != nil {
 		return err

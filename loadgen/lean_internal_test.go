@@ -83,3 +83,80 @@ func FuzzLeanReply(f *testing.F) {
 		}
 	})
 }
+
+// notification is a watch event frame as a server sends it.
+func notification(typ int32, path string, code proto.ErrCode) []byte {
+	ev := proto.WatcherEvent{Type: typ, State: 3, Path: path}
+	return proto.AppendRecords(nil, &proto.ReplyHeader{Xid: proto.XidNotification, Zxid: 9, Err: code}, &ev)
+}
+
+// A lean session with a watch: getW sets it, a notification read while a
+// reply is awaited is kept, and nextEvent returns the events in order.
+func TestLeanConnWatch(t *testing.T) {
+	cfg := server.DefaultConfig()
+	cfg.AdminServerAddress, cfg.AdminServerPort = "127.0.0.1", 0
+	cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	cfg.DataLogDir = cfg.DataDir
+	cfg.ClientPort = 0
+	cfg.ClientPortAddress = "127.0.0.1"
+	addr := testserver.StartLogged(t, cfg, slog.New(slog.DiscardHandler)).Addr
+
+	c, err := dialLean(context.Background(), addr, 10*time.Second, nil)
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.create("/w", []byte("abc")))
+	require.NoError(t, c.getW("/w", 3))
+	// The session's own set: its notification may come before the reply
+	// (ZooKeeper's order), and is kept for nextEvent.
+	require.NoError(t, c.set("/w", []byte("abcd")))
+	ev, err := c.nextEvent()
+	require.NoError(t, err)
+	require.Equal(t, proto.WatcherEvent{Type: 3, State: 3, Path: "/w"}, ev) // NodeDataChanged, SyncConnected
+	require.Empty(t, c.events)
+
+	other, err := dialLean(context.Background(), addr, 10*time.Second, nil)
+	require.NoError(t, err)
+	defer other.Close()
+	require.NoError(t, c.getW("/w", 4))
+	require.NoError(t, other.set("/w", []byte("ab")))
+	ev, err = c.nextEvent()
+	require.NoError(t, err)
+	require.Equal(t, "/w", ev.Path)
+	require.EqualValues(t, 3, ev.Type)
+}
+
+// FuzzLeanEvent feeds arbitrary frames to a lean session waiting for a
+// notification, and to one waiting for a reply behind notifications: it
+// returns an error or an event, and never panics.
+func FuzzLeanEvent(f *testing.F) {
+	f.Add(false, notification(3, "/fan", proto.ErrOK))
+	f.Add(false, notification(3, "/fan", proto.ErrNoNode))
+	f.Add(false, append(notification(3, "/fan", proto.ErrOK), 0))
+	f.Add(true, append(notification(3, "/fan", proto.ErrOK),
+		proto.AppendRecords(nil, &proto.ReplyHeader{Xid: 1, Zxid: 9}, &proto.SetDataResponse{})...))
+	f.Add(true, notification(3, "/fan", proto.ErrOK)[:20])
+	f.Fuzz(func(t *testing.T, reply bool, stream []byte) {
+		client, srv := net.Pipe()
+		defer client.Close()
+		go func() {
+			defer srv.Close()
+			if reply {
+				buf := make([]byte, 4096)
+				_, _ = srv.Read(buf) // the request
+			}
+			_, _ = srv.Write(stream)
+		}()
+		c := &leanConn{nc: client, br: newReader(client), out: make([]byte, 0, 64)}
+		_ = client.SetDeadline(time.Now().Add(5 * time.Second))
+		if reply {
+			if err := c.set("/a", nil); err == nil {
+				require.GreaterOrEqual(t, len(stream), 4+16+statSize)
+			}
+			return
+		}
+		ev, err := c.nextEvent()
+		if err == nil {
+			require.GreaterOrEqual(t, len(stream), 4+16+12+len(ev.Path))
+		}
+	})
+}

@@ -485,33 +485,69 @@ func multiError(resp []zk.MultiResponse, err error) error {
 // (rearm): otherwise the first watchers notified would send their getData
 // while the server is still notifying the others, and the round would time
 // 1,000 re-arming reads and replies on top of the fan-out, the clients'
-// share of the machine as much as the server's.
+// share of the machine as much as the server's. A notified watcher counts
+// itself down on the round (fanRound), which wakes the writer once, when
+// the last one is in, rather than once per watcher.
+//
+// With the lean client a watcher's goroutine reads its notification off
+// its own socket (no go-zk receive goroutine and channels in between), and
+// the writer writes with its lean session too.
 func (r *runner) startFanout(wg *sync.WaitGroup) {
 	watchers := r.workers[1:]
 	armed := make(chan struct{}, len(watchers))
-	notified := make(chan time.Time, len(watchers))
 	rearm := make(chan struct{}, len(watchers))
+	var round atomic.Pointer[fanRound]
+	value := len(r.value)
 	for _, w := range watchers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for !r.stopped() {
-				_, _, ch, err := w.conn.GetW(r.fanPath())
+				var ch <-chan zk.Event
+				var err error
+				if w.lean != nil {
+					err = w.lean.getW(r.fanPath(), value)
+				} else {
+					_, _, ch, err = w.conn.GetW(r.fanPath())
+				}
 				if err != nil {
+					if r.stopped() {
+						return
+					}
+					if w.lean != nil && !isServerError(err) {
+						r.fail(fmt.Errorf("loadgen: watcher %d: %w", w.id, err))
+						return
+					}
 					r.failed.Add(1)
 					time.Sleep(errorPause)
 					continue
 				}
 				armed <- struct{}{}
-				select {
-				case ev := <-ch:
-					if ev.Type != zk.EventNodeDataChanged {
-						r.fail(fmt.Errorf("loadgen: watcher %d: unexpected event %v (%v)", w.id, ev.Type, ev.Err))
+				if w.lean != nil {
+					ev, err := w.lean.nextEvent()
+					if err != nil {
+						if !r.stopped() {
+							r.fail(fmt.Errorf("loadgen: watcher %d: %w", w.id, err))
+						}
 						return
 					}
-					notified <- time.Now()
-				case <-r.stop:
-					return
+					if ev.Type != int32(zk.EventNodeDataChanged) {
+						r.fail(fmt.Errorf("loadgen: watcher %d: unexpected event %v", w.id, zk.EventType(ev.Type)))
+						return
+					}
+				} else {
+					select {
+					case ev := <-ch:
+						if ev.Type != zk.EventNodeDataChanged {
+							r.fail(fmt.Errorf("loadgen: watcher %d: unexpected event %v (%v)", w.id, ev.Type, ev.Err))
+							return
+						}
+					case <-r.stop:
+						return
+					}
+				}
+				if fr := round.Load(); fr != nil {
+					fr.notified(time.Now())
 				}
 				select {
 				case <-rearm:
@@ -521,67 +557,83 @@ func (r *runner) startFanout(wg *sync.WaitGroup) {
 			}
 		}()
 	}
+	if r.cfg.Client == Lean {
+		// A lean watcher blocks in its socket's read: the run's end
+		// wakes it with an expired deadline.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-r.stop
+			for _, w := range watchers {
+				if w.lean != nil {
+					_ = w.lean.nc.SetReadDeadline(time.Unix(1, 0))
+				}
+			}
+		}()
+	}
 	writer := r.workers[0]
+	set := func() error {
+		if writer.lean != nil {
+			return writer.lean.set(r.fanPath(), r.value)
+		}
+		_, err := writer.conn.Set(r.fanPath(), r.value, -1)
+		return err
+	}
 	// A round that takes longer than this lost a notification.
 	roundTimeout := 2*r.cfg.SessionTimeout + 10*time.Second
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		waitN := func(ch any, what string) (last time.Time, ok bool) {
-			t := time.NewTimer(roundTimeout)
-			defer t.Stop()
-			for i := range len(watchers) {
-				switch c := ch.(type) {
-				case chan struct{}:
-					select {
-					case <-c:
-					case <-r.stop:
-						return last, false
-					case <-t.C:
-						r.fail(fmt.Errorf("loadgen: watch fan-out: only %d of %d watchers %s within %v", i, len(watchers), what, roundTimeout))
-						return last, false
-					}
-				case chan time.Time:
-					select {
-					case at := <-c:
-						if at.After(last) {
-							last = at
-						}
-					case <-r.stop:
-						return last, false
-					case <-t.C:
-						r.fail(fmt.Errorf("loadgen: watch fan-out: only %d of %d watchers %s within %v", i, len(watchers), what, roundTimeout))
-						return last, false
-					}
-				}
-			}
-			return last, true
+		t := time.NewTimer(roundTimeout)
+		defer t.Stop()
+		timedOut := func(n int, what string) {
+			r.fail(fmt.Errorf("loadgen: watch fan-out: only %d of %d watchers %s within %v", n, len(watchers), what, roundTimeout))
 		}
 		for {
-			if _, ok := waitN(armed, "set their watch"); !ok {
-				return
+			t.Reset(roundTimeout)
+			for i := range len(watchers) {
+				select {
+				case <-armed:
+				case <-r.stop:
+					return
+				case <-t.C:
+					timedOut(i, "set their watch")
+					return
+				}
 			}
 			goOn, measured := r.begin()
 			if !goOn {
 				return
 			}
+			fr := &fanRound{done: make(chan struct{})}
+			fr.left.Store(int64(len(watchers)))
+			round.Store(fr)
 			start := time.Now()
-			if _, err := writer.conn.Set(r.fanPath(), r.value, -1); err != nil {
+			if err := set(); err != nil {
 				// No notification will come: the watches stay armed for the
 				// next round, so count them as armed again.
 				r.finish(writer, measured, start, err)
+				if writer.lean != nil && !isServerError(err) {
+					r.fail(fmt.Errorf("loadgen: writer: %w", err))
+					return
+				}
 				for range watchers {
 					armed <- struct{}{}
 				}
 				continue
 			}
-			last, ok := waitN(notified, "were notified")
-			if !ok {
+			t.Reset(roundTimeout)
+			select {
+			case <-fr.done:
+			case <-r.stop:
+				return
+			case <-t.C:
+				timedOut(len(watchers)-int(fr.left.Load()), "were notified")
 				return
 			}
 			r.total.Add(1)
 			if measured {
-				writer.record(last.Sub(start))
+				writer.record(time.Unix(0, fr.last.Load()).Sub(start))
 				r.complete()
 			}
 			for range watchers {
@@ -589,6 +641,28 @@ func (r *runner) startFanout(wg *sync.WaitGroup) {
 			}
 		}
 	}()
+}
+
+// fanRound is one round of the watch workload: how many watchers are still
+// to be notified and the latest time one was.
+type fanRound struct {
+	left atomic.Int64
+	last atomic.Int64  // unix ns
+	done chan struct{} // closed by the last watcher notified
+}
+
+// notified records a watcher's notification at at.
+func (f *fanRound) notified(at time.Time) {
+	ns := at.UnixNano()
+	for {
+		last := f.last.Load()
+		if ns <= last || f.last.CompareAndSwap(last, ns) {
+			break
+		}
+	}
+	if f.left.Add(-1) == 0 {
+		close(f.done)
+	}
 }
 
 // progress prints a line a second until done is closed, and a last one

@@ -54,7 +54,7 @@ func compareFlags(out io.Writer, o *compareOptions) *flag.FlagSet {
 	fs.IntVar(&o.cfg.Rounds, "rounds", o.cfg.Rounds, "interleaved rounds per system")
 	fs.Int64Var(&o.cfg.Znodes, "znodes", o.cfg.Znodes, "znodes of the standalone fill for RSS and restart time (0 skips it)")
 	fs.IntVar(&o.cfg.FailoverTrials, "failover-trials", o.cfg.FailoverTrials, "leader kills per system (0 skips failover)")
-	fs.Func("client", "load generator's client for both systems: go-zk, or lean (create, set, get and mixed; the other workloads use go-zk) (default go-zk)", func(s string) error {
+	fs.Func("client", "load generator's client for both systems: go-zk, or lean (create, set, get, mixed and watch; the other workloads use go-zk) (default go-zk)", func(s string) error {
 		c, err := loadgen.ParseClient(s)
 		o.cfg.Client = c
 		return err
