@@ -228,11 +228,12 @@ func (c *clientConn) readLoop() error {
 			rec = nil
 		}
 		now := time.Now()
-		req := &engine.Request{Conn: c.id, Xid: hdr.Xid, Op: hdr.Type, Body: rec, Time: now.UnixMilli()}
+		// req stays on the stack unless it goes to the loop.
+		req := engine.Request{Conn: c.id, Xid: hdr.Xid, Op: hdr.Type, Body: rec, Time: now.UnixMilli()}
 		if hdr.Type == proto.OpAuth {
 			req.Verified = c.verifyAuth(rec) // oidc.go: tokens are checked here, off the loop
 		}
-		if c.fastRead(req) {
+		if c.fastRead(&req, now) {
 			if now.Sub(lastTouch) >= touchEvery {
 				lastTouch = now
 				c.srv.post(event{kind: evTouch, conn: c.id, at: req.Time})
@@ -241,7 +242,9 @@ func (c *clientConn) readLoop() error {
 		}
 		lastTouch = now
 		c.inflight.Add(1)
-		c.srv.post(event{kind: evRequest, conn: c.id, req: req})
+		posted := new(engine.Request)
+		*posted = req
+		c.srv.post(event{kind: evRequest, conn: c.id, req: posted})
 	}
 }
 

@@ -2,7 +2,10 @@ package server
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zabkeeper/zabkeeper/engine"
 	"github.com/zabkeeper/zabkeeper/proto"
@@ -35,9 +38,30 @@ func touchEvery(tickTime int) time.Duration {
 	return time.Duration(tickTime) * time.Millisecond / 4
 }
 
+// readLatency caches the request-latency histogram's child of each op a
+// connection goroutine may answer (indexed by opcode, all below 16):
+// looking a child up by its label hashes the label on every read. A child
+// is created on first use, as WithLabelValues does, so /metrics shows no
+// series for an op never served.
+type readLatency [16]atomic.Pointer[prometheus.Observer]
+
+// readObserver returns the histogram child of op.
+func (s *Server) readObserver(op proto.OpCode) prometheus.Observer {
+	if op < 0 || int(op) >= len(s.readLatency) {
+		return s.metrics.RequestLatency.WithLabelValues(opLabel(op))
+	}
+	p := &s.readLatency[op]
+	if o := p.Load(); o != nil {
+		return *o
+	}
+	o := s.metrics.RequestLatency.WithLabelValues(opLabel(op))
+	p.Store(&o)
+	return o
+}
+
 // fastRead answers r on the calling goroutine if it can; false when r must
-// be posted to the loop.
-func (c *clientConn) fastRead(r *engine.Request) bool {
+// be posted to the loop. start is when r was read off the socket.
+func (c *clientConn) fastRead(r *engine.Request, start time.Time) bool {
 	if c.inflight.Load() != 0 {
 		return false
 	}
@@ -50,7 +74,6 @@ func (c *clientConn) fastRead(r *engine.Request) bool {
 		return false
 	}
 	s := c.srv
-	start := time.Now()
 	s.nodeMu.RLock()
 	out, ok := s.node.ReadNow(*r)
 	if !ok {
@@ -73,7 +96,7 @@ func (c *clientConn) fastRead(r *engine.Request) bool {
 	s.stats.observeResponse(len(buf) - 4)
 	fastStatsMu.Unlock()
 	s.nodeMu.RUnlock()
-	s.metrics.RequestLatency.WithLabelValues(opLabel(r.Op)).Observe(d.Seconds())
+	s.readObserver(r.Op).Observe(d.Seconds())
 	if direct {
 		c.writeClaimed(buf)
 	}

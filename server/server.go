@@ -45,8 +45,11 @@ type Server struct {
 	// feeds the Node and carries out its Ready batches, readers hold it
 	// for reading (fastread.go).
 	nodeMu sync.RWMutex
-	wal    *disk.Log
-	peers  netstub.Transport // nil for a standalone server; see peers.go
+	// readLatency caches the latency histogram's children of the reads
+	// connection goroutines answer (fastread.go).
+	readLatency readLatency
+	wal         *disk.Log
+	peers       netstub.Transport // nil for a standalone server; see peers.go
 	// zkPeers is peers as what it is.
 	zkPeers *zktcp.Transport
 	// book is the members' addresses zkPeers prints configurations with
