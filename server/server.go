@@ -559,6 +559,13 @@ func (s *Server) conn(id engine.ConnID) *clientConn {
 
 // post hands an event to the loop; false once the server is stopping.
 func (s *Server) post(ev event) bool {
+	// The common case, room in the queue, without a select over two
+	// channels (every write request passes here).
+	select {
+	case s.events <- ev:
+		return true
+	default:
+	}
 	select {
 	case s.events <- ev:
 		return true
