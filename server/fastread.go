@@ -61,7 +61,9 @@ func (s *Server) readObserver(op proto.OpCode) prometheus.Observer {
 
 // fastRead answers r on the calling goroutine if it can; false when r must
 // be posted to the loop. start is when r was read off the socket.
-func (c *clientConn) fastRead(r *engine.Request, start time.Time) bool {
+// nonBlocking: the reply is written, if at all, with one non-blocking write,
+// the rest left to the writer goroutine (a poller calls it so).
+func (c *clientConn) fastRead(r *engine.Request, start time.Time, nonBlocking bool) bool {
 	if c.inflight.Load() != 0 {
 		return false
 	}
@@ -85,7 +87,12 @@ func (c *clientConn) fastRead(r *engine.Request, start time.Time) bool {
 	// sparing the writer goroutine's wake-up. It takes its place now,
 	// while the loop cannot queue anything; it is written once the lock is
 	// released, so a slow client never holds the loop up.
-	direct := c.claimWrite()
+	var direct bool
+	if nonBlocking {
+		direct = c.claimRawWrite()
+	} else {
+		direct = c.claimWrite()
+	}
 	if !direct {
 		c.enqueue(buf, false)
 	}
@@ -97,7 +104,10 @@ func (c *clientConn) fastRead(r *engine.Request, start time.Time) bool {
 	fastStatsMu.Unlock()
 	s.nodeMu.RUnlock()
 	s.readObserver(r.Op).Observe(d.Seconds())
-	if direct {
+	switch {
+	case direct && nonBlocking:
+		c.writeClaimedNow(buf)
+	case direct:
 		c.writeClaimed(buf)
 	}
 	return true

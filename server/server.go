@@ -48,8 +48,14 @@ type Server struct {
 	// readLatency caches the latency histogram's children of the reads
 	// connection goroutines answer (fastread.go).
 	readLatency readLatency
-	wal         *disk.Log
-	peers       netstub.Transport // nil for a standalone server; see peers.go
+	// pollers read the frames of established plain-TCP connections
+	// (poller_linux.go), started on first use; noPoller is set when they
+	// are switched off or failed.
+	pollerOnce sync.Once
+	pollers    []*poller
+	noPoller   atomic.Bool
+	wal        *disk.Log
+	peers      netstub.Transport // nil for a standalone server; see peers.go
 	// zkPeers is peers as what it is.
 	zkPeers *zktcp.Transport
 	// book is the members' addresses zkPeers prints configurations with
