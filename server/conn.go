@@ -275,6 +275,25 @@ func (in *intake) frame(body []byte, now time.Time, nonBlocking bool) error {
 	return nil
 }
 
+// nextFrame splits the frame at the front of b, a stream of length-prefixed
+// frames as proto.ReadFrame reads them: its body and the bytes it takes
+// (prefix included); n is 0 when b holds no whole frame yet, need then the
+// frame's whole size once its prefix is in (else 0). A length over max or
+// negative is a *proto.FrameTooLargeError.
+func nextFrame(b []byte, max int) (body []byte, n, need int, err error) {
+	if len(b) < 4 {
+		return nil, 0, 0, nil
+	}
+	size := int64(int32(binary.BigEndian.Uint32(b)))
+	if size < 0 || size > int64(max) {
+		return nil, 0, 0, &proto.FrameTooLargeError{Len: size, Max: max}
+	}
+	if int64(len(b)-4) < size {
+		return nil, 0, 4 + int(size), nil
+	}
+	return b[4 : 4+size], 4 + int(size), 0, nil
+}
+
 // sessionless explains a read timeout before the ConnectRequest arrived.
 func (c *clientConn) sessionless(err error) error {
 	var ne net.Error

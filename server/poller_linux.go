@@ -326,15 +326,17 @@ func (p *poller) frames(pc *polled) error {
 	maxBuf := p.s.cfg.JuteMaxBuffer
 	b := pc.buf
 	now := pc.lastRead
-	for len(b) >= 4 {
-		n := int64(int32(uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])))
-		if n < 0 || n > int64(maxBuf) {
-			tooLarge := &proto.FrameTooLargeError{Len: n, Max: maxBuf}
-			pc.c.log.Warn("closing connection: frame exceeds jute.maxbuffer", "len", tooLarge.Len, "max", tooLarge.Max)
-			return tooLarge
+	for {
+		body, n, need, err := nextFrame(b, maxBuf)
+		if err != nil {
+			var tooLarge *proto.FrameTooLargeError
+			if errors.As(err, &tooLarge) {
+				pc.c.log.Warn("closing connection: frame exceeds jute.maxbuffer", "len", tooLarge.Len, "max", tooLarge.Max)
+			}
+			return err
 		}
-		if int64(len(b)-4) < n {
-			if need := 4 + int(n); need > cap(pc.buf) {
+		if n == 0 {
+			if need > cap(pc.buf) {
 				// Room for the whole frame, so the next reads complete it.
 				grown := make([]byte, len(b), need)
 				copy(grown, b)
@@ -344,10 +346,10 @@ func (p *poller) frames(pc *polled) error {
 			break
 		}
 		// Decoding copies what it keeps: the buffer is reused.
-		if err := pc.in.frame(b[4:4+n], now, true); err != nil {
+		if err := pc.in.frame(body, now, true); err != nil {
 			return err
 		}
-		b = b[4+n:]
+		b = b[n:]
 	}
 	switch {
 	case len(b) == 0 && cap(pc.buf) > reuseFrameMax:
