@@ -63,6 +63,20 @@ type polled struct {
 	// reader goroutine returned.
 	mu   sync.Mutex
 	gone bool
+	// read reads into buf's free room, leaving the result in nread and
+	// rerr: made once, so a read allocates no closure.
+	read  func(fd uintptr)
+	nread int
+	rerr  error
+}
+
+func (pc *polled) readFD(fd uintptr) {
+	for {
+		pc.nread, pc.rerr = syscall.Read(int(fd), pc.buf[len(pc.buf):cap(pc.buf)])
+		if pc.rerr != syscall.EINTR {
+			return
+		}
+	}
 }
 
 // pollerSweep is how often at most the poller looks for connections silent
@@ -136,6 +150,7 @@ func (p *poller) serve(c *clientConn, br *bufio.Reader) error {
 		return err
 	}
 	pc := &polled{c: c, rc: rc, in: newIntake(c), lastRead: time.Now(), done: make(chan error, 1)}
+	pc.read = pc.readFD
 	pc.buf = make([]byte, 0, max(4<<10, br.Buffered()))
 	ahead, _ := br.Peek(br.Buffered())
 	pc.buf = append(pc.buf, ahead...)
@@ -282,16 +297,8 @@ func (p *poller) ready(t uint64, pc *polled) {
 		// room for at least as much again.
 		pc.buf = append(pc.buf, make([]byte, cap(pc.buf))...)[:len(pc.buf)]
 	}
-	var n int
-	var rerr error
-	err := pc.rc.Control(func(fd uintptr) {
-		for {
-			n, rerr = syscall.Read(int(fd), pc.buf[len(pc.buf):cap(pc.buf)])
-			if rerr != syscall.EINTR {
-				return
-			}
-		}
-	})
+	err := pc.rc.Control(pc.read)
+	n, rerr := pc.nread, pc.rerr
 	switch {
 	case err != nil:
 		// The socket was closed (shutdown): its goroutine sees closed.
