@@ -119,6 +119,11 @@ type Config struct {
 	// between zabkeeper servers). The former "zabkeeper" is refused with
 	// what to do (errPeerProtocolRemoved).
 	PeerProtocol string
+	// NoConnectionPoller turns the connection poller off
+	// (zabkeeper.connectionPoller=false): every plain-TCP connection's
+	// requests are then read by its own goroutine, as they are over TLS
+	// (poller_linux.go).
+	NoConnectionPoller bool
 	// CommitLogCount is how many recent txns a leader keeps in memory to
 	// bring a lagging learner up to date by DIFF; one further behind gets
 	// a snapshot (zookeeper.commitLogCount). 0 means the engine's default
@@ -518,6 +523,10 @@ func parseConfig(r io.Reader, logger *slog.Logger) (Config, cfgExplicit, error) 
 			if err != nil {
 				err = bad("%v", err)
 			}
+		case key == "zabkeeper.connectionPoller":
+			var on bool
+			on, err = boolVal()
+			c.NoConnectionPoller = !on
 		case key == "commitLogCount":
 			c.CommitLogCount, err = intVal(1, 1<<30)
 		case key == "myidFromHostnameOrdinal":

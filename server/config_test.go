@@ -75,6 +75,7 @@ zookeeper.extendedTypesEnabled=true
 initLimit=20
 syncLimit=8
 readonlymode.enabled=true
+zabkeeper.connectionPoller=false
 server.1=zk1.example.com:2888:3888
 `)
 	require.Equal(t, 1000, c.TickTime)
@@ -95,6 +96,7 @@ server.1=zk1.example.com:2888:3888
 	require.Equal(t, 20, c.InitLimit)
 	require.Equal(t, 8, c.SyncLimit)
 	require.True(t, c.ReadOnlyMode)
+	require.True(t, c.NoConnectionPoller)
 	require.Equal(t, map[int]ServerSpec{1: {ID: 1, Host: "zk1.example.com", QuorumPort: 2888, ElectionPort: 3888}}, c.Servers)
 	require.Empty(t, c.Unknown)
 }

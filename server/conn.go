@@ -179,11 +179,14 @@ func (c *clientConn) readLoop() error {
 	if err := c.awaitHandshake(cr.TimeOut); err != nil {
 		return err
 	}
+	if pl := c.srv.pollerFor(c); pl != nil {
+		// Plain TCP: the connection's frames are read by a poller
+		// shared by many connections from here on (poller_linux.go).
+		return pl.serve(c, br)
+	}
 	var buf []byte
 	var deadline time.Time // the read deadline last armed
-	// lastTouch is when the loop last heard of this session's activity.
-	lastTouch := time.Now()
-	touchEvery := touchEvery(c.srv.cfg.TickTime)
+	in := newIntake(c)
 	for {
 		if t := c.timeoutMs.Load(); t > 0 {
 			// The connection may stay silent for the session timeout after
@@ -212,38 +215,84 @@ func (c *clientConn) readLoop() error {
 			// the buffer.
 			buf = body[:0]
 		}
-		c.received.Add(1)
-		c.srv.stats.received.Add(1)
-		hdr, rec, err := proto.DecodeRequestFrame(body)
-		switch {
-		case err == nil:
-		case len(body) < requestHeaderSize:
-			return fmt.Errorf("decode request header: %w", err)
-		case errors.Is(err, proto.ErrUnimplemented):
-			// Unknown opcode: the engine answers Unimplemented and closes.
-			rec = &proto.EmptyRecord{}
-		default:
-			// A body that does not decode: the engine answers
-			// MarshallingError in turn (nil body) and the session goes on.
-			c.log.Debug("malformed request body", "op", hdr.Type, "err", err)
-			rec = nil
+		if err := in.frame(body, time.Now(), false); err != nil {
+			return err
 		}
-		now := time.Now()
-		req := &engine.Request{Conn: c.id, Xid: hdr.Xid, Op: hdr.Type, Body: rec, Time: now.UnixMilli()}
-		if hdr.Type == proto.OpAuth {
-			req.Verified = c.verifyAuth(rec) // oidc.go: tokens are checked here, off the loop
-		}
-		if c.fastRead(req) {
-			if now.Sub(lastTouch) >= touchEvery {
-				lastTouch = now
-				c.srv.post(event{kind: evTouch, conn: c.id, at: req.Time})
-			}
-			continue
-		}
-		lastTouch = now
-		c.inflight.Add(1)
-		c.srv.post(event{kind: evRequest, conn: c.id, req: req})
 	}
+}
+
+// intake turns a connection's request frames into replies it answers
+// itself (fastread.go) or requests for the loop, in order; whoever reads
+// the connection's frames (its reader goroutine or a poller) owns it.
+type intake struct {
+	c *clientConn
+	// lastTouch is when the loop last heard of this session's activity.
+	lastTouch  time.Time
+	touchEvery time.Duration
+}
+
+func newIntake(c *clientConn) *intake {
+	return &intake{c: c, lastTouch: time.Now(), touchEvery: touchEvery(c.srv.cfg.TickTime)}
+}
+
+// frame handles one request frame (RequestHeader and record) read at now;
+// an error ends the connection. nonBlocking says the caller must never wait
+// on the client's socket (a poller serving many connections).
+func (in *intake) frame(body []byte, now time.Time, nonBlocking bool) error {
+	c := in.c
+	c.received.Add(1)
+	c.srv.stats.received.Add(1)
+	hdr, rec, err := proto.DecodeRequestFrame(body)
+	switch {
+	case err == nil:
+	case len(body) < requestHeaderSize:
+		return fmt.Errorf("decode request header: %w", err)
+	case errors.Is(err, proto.ErrUnimplemented):
+		// Unknown opcode: the engine answers Unimplemented and closes.
+		rec = &proto.EmptyRecord{}
+	default:
+		// A body that does not decode: the engine answers
+		// MarshallingError in turn (nil body) and the session goes on.
+		c.log.Debug("malformed request body", "op", hdr.Type, "err", err)
+		rec = nil
+	}
+	// req stays on the stack unless it goes to the loop.
+	req := engine.Request{Conn: c.id, Xid: hdr.Xid, Op: hdr.Type, Body: rec, Time: now.UnixMilli()}
+	if hdr.Type == proto.OpAuth {
+		req.Verified = c.verifyAuth(rec) // oidc.go: tokens are checked here, off the loop
+	}
+	if c.fastRead(&req, now, nonBlocking) {
+		if now.Sub(in.lastTouch) >= in.touchEvery {
+			in.lastTouch = now
+			c.srv.post(event{kind: evTouch, conn: c.id, at: req.Time})
+		}
+		return nil
+	}
+	in.lastTouch = now
+	c.inflight.Add(1)
+	posted := new(engine.Request)
+	*posted = req
+	c.srv.post(event{kind: evRequest, conn: c.id, req: posted})
+	return nil
+}
+
+// nextFrame splits the frame at the front of b, a stream of length-prefixed
+// frames as proto.ReadFrame reads them: its body and the bytes it takes
+// (prefix included); n is 0 when b holds no whole frame yet, need then the
+// frame's whole size once its prefix is in (else 0). A length over max or
+// negative is a *proto.FrameTooLargeError.
+func nextFrame(b []byte, max int) (body []byte, n, need int, err error) {
+	if len(b) < 4 {
+		return nil, 0, 0, nil
+	}
+	size := int64(int32(binary.BigEndian.Uint32(b)))
+	if size < 0 || size > int64(max) {
+		return nil, 0, 0, &proto.FrameTooLargeError{Len: size, Max: max}
+	}
+	if int64(len(b)-4) < size {
+		return nil, 0, 4 + int(size), nil
+	}
+	return b[4 : 4+size], 4 + int(size), 0, nil
 }
 
 // sessionless explains a read timeout before the ConnectRequest arrived.

@@ -300,3 +300,42 @@ func TestLoopWritesKeepOrderPastFullSocket(t *testing.T) {
 		require.Equal(t, big, gd.Data, "reply %d whole", i)
 	}
 }
+
+// FuzzNextFrame: the poller's frame splitter (nextFrame, on bytes as they
+// come off a socket) cuts any stream into the same frames, and fails at the
+// same frame, as proto.ReadFrame, the reader goroutine's.
+func FuzzNextFrame(f *testing.F) {
+	stream := proto.EncodeRequest(proto.RequestHeader{Xid: 1, Type: proto.OpGetData}, &proto.GetDataRequest{Path: "/a"})
+	stream = append(stream, proto.AppendFrame(nil, nil)...)
+	f.Add(stream, uint16(1024))
+	f.Add([]byte{0, 0, 0, 9, 1, 2}, uint16(8))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xf0}, uint16(100))
+	f.Add([]byte{0, 0, 4, 1, 0}, uint16(1024))
+	f.Fuzz(func(t *testing.T, data []byte, max uint16) {
+		r := bytes.NewReader(data)
+		b := data
+		for {
+			want, rerr := proto.ReadFrame(r, nil, int(max))
+			body, n, need, err := nextFrame(b, int(max))
+			if rerr != nil {
+				var tooLarge *proto.FrameTooLargeError
+				if errors.As(rerr, &tooLarge) {
+					require.Equal(t, rerr, err)
+					return
+				}
+				// The stream ends inside a frame, or at its end.
+				require.NoError(t, err)
+				require.Zero(t, n)
+				if len(b) >= 4 {
+					require.Greater(t, need, len(b), "a partial frame asks for more than it has")
+				}
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, 4+len(want), n)
+			require.Equal(t, want, body)
+			require.Zero(t, need)
+			b = b[n:]
+		}
+	})
+}

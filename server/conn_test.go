@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -227,4 +229,60 @@ func TestProtoPipelinedFlood(t *testing.T) {
 		require.Equal(t, seqName("/f-", i), resp.Path)
 	}
 	require.NoError(t, <-written)
+}
+
+// TestProtoFramesInPieces: however the client's bytes are cut (a frame in
+// many small writes, several frames and a part of the next in one write, a
+// frame larger than the reader's first buffer), every request is served in
+// order; the same with the connection poller (poller_linux.go) and with
+// every connection read by its own goroutine.
+func TestProtoFramesInPieces(t *testing.T) {
+	for _, poller := range []bool{true, false} {
+		t.Run(fmt.Sprintf("poller=%v", poller), func(t *testing.T) {
+			addr, _ := startServer(t, func(c *server.Config) { c.NoConnectionPoller = !poller })
+			c := newSession(t, addr, 10000)
+			big := bytes.Repeat([]byte("0123456789abcdef"), 4<<10) // 64 KiB, over the 4 KiB first buffer
+			var stream []byte
+			stream = append(stream, proto.EncodeRequest(proto.RequestHeader{Xid: 1, Type: proto.OpCreate},
+				&proto.CreateRequest{Path: "/pieces", Data: big, ACL: proto.OpenACLUnsafe})...)
+			for i := int32(2); i < 40; i++ {
+				if i%2 == 0 {
+					stream = append(stream, proto.EncodeRequest(proto.RequestHeader{Xid: i, Type: proto.OpGetData},
+						&proto.GetDataRequest{Path: "/pieces"})...)
+				} else {
+					stream = append(stream, proto.EncodeRequest(proto.RequestHeader{Xid: i, Type: proto.OpSetData},
+						&proto.SetDataRequest{Path: "/pieces", Data: []byte{byte(i)}, Version: -1})...)
+				}
+			}
+			// Cut into pieces of 1 to 1,000 bytes, each its own write.
+			go func() {
+				for off, n := 0, 1; off < len(stream); n = n*7%1000 + 1 {
+					end := min(off+n, len(stream))
+					if _, err := c.nc.Write(stream[off:end]); err != nil {
+						return
+					}
+					off = end
+				}
+			}()
+			var created proto.CreateResponse
+			require.Equal(t, proto.ErrOK, c.recvReply(1, &created).Err)
+			require.Equal(t, "/pieces", created.Path)
+			for i := int32(2); i < 40; i++ {
+				if i%2 == 0 {
+					var gd proto.GetDataResponse
+					require.Equal(t, proto.ErrOK, c.recvReply(i, &gd).Err)
+					if i == 2 {
+						require.Equal(t, big, gd.Data)
+					} else {
+						require.Equal(t, []byte{byte(i - 1)}, gd.Data, "a read sees the session's own write before it")
+					}
+				} else {
+					var sd proto.SetDataResponse
+					require.Equal(t, proto.ErrOK, c.recvReply(i, &sd).Err)
+					require.EqualValues(t, (i-1)/2, sd.Stat.Version)
+				}
+			}
+			require.Equal(t, proto.ErrOK, c.ping().Err)
+		})
+	}
 }

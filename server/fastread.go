@@ -2,7 +2,10 @@ package server
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zabkeeper/zabkeeper/engine"
 	"github.com/zabkeeper/zabkeeper/proto"
@@ -35,9 +38,32 @@ func touchEvery(tickTime int) time.Duration {
 	return time.Duration(tickTime) * time.Millisecond / 4
 }
 
+// readLatency caches the request-latency histogram's child of each op a
+// connection goroutine may answer (indexed by opcode, all below 16):
+// looking a child up by its label hashes the label on every read. A child
+// is created on first use, as WithLabelValues does, so /metrics shows no
+// series for an op never served.
+type readLatency [16]atomic.Pointer[prometheus.Observer]
+
+// readObserver returns the histogram child of op.
+func (s *Server) readObserver(op proto.OpCode) prometheus.Observer {
+	if op < 0 || int(op) >= len(s.readLatency) {
+		return s.metrics.RequestLatency.WithLabelValues(opLabel(op))
+	}
+	p := &s.readLatency[op]
+	if o := p.Load(); o != nil {
+		return *o
+	}
+	o := s.metrics.RequestLatency.WithLabelValues(opLabel(op))
+	p.Store(&o)
+	return o
+}
+
 // fastRead answers r on the calling goroutine if it can; false when r must
-// be posted to the loop.
-func (c *clientConn) fastRead(r *engine.Request) bool {
+// be posted to the loop. start is when r was read off the socket.
+// nonBlocking: the reply is written, if at all, with one non-blocking write,
+// the rest left to the writer goroutine (a poller calls it so).
+func (c *clientConn) fastRead(r *engine.Request, start time.Time, nonBlocking bool) bool {
 	if c.inflight.Load() != 0 {
 		return false
 	}
@@ -50,7 +76,6 @@ func (c *clientConn) fastRead(r *engine.Request) bool {
 		return false
 	}
 	s := c.srv
-	start := time.Now()
 	s.nodeMu.RLock()
 	out, ok := s.node.ReadNow(*r)
 	if !ok {
@@ -62,7 +87,12 @@ func (c *clientConn) fastRead(r *engine.Request) bool {
 	// sparing the writer goroutine's wake-up. It takes its place now,
 	// while the loop cannot queue anything; it is written once the lock is
 	// released, so a slow client never holds the loop up.
-	direct := c.claimWrite()
+	var direct bool
+	if nonBlocking {
+		direct = c.claimRawWrite()
+	} else {
+		direct = c.claimWrite()
+	}
 	if !direct {
 		c.enqueue(buf, false)
 	}
@@ -73,8 +103,11 @@ func (c *clientConn) fastRead(r *engine.Request) bool {
 	s.stats.observeResponse(len(buf) - 4)
 	fastStatsMu.Unlock()
 	s.nodeMu.RUnlock()
-	s.metrics.RequestLatency.WithLabelValues(opLabel(r.Op)).Observe(d.Seconds())
-	if direct {
+	s.readObserver(r.Op).Observe(d.Seconds())
+	switch {
+	case direct && nonBlocking:
+		c.writeClaimedNow(buf)
+	case direct:
 		c.writeClaimed(buf)
 	}
 	return true

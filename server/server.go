@@ -45,8 +45,17 @@ type Server struct {
 	// feeds the Node and carries out its Ready batches, readers hold it
 	// for reading (fastread.go).
 	nodeMu sync.RWMutex
-	wal    *disk.Log
-	peers  netstub.Transport // nil for a standalone server; see peers.go
+	// readLatency caches the latency histogram's children of the reads
+	// connection goroutines answer (fastread.go).
+	readLatency readLatency
+	// pollers read the frames of established plain-TCP connections
+	// (poller_linux.go), started on first use; noPoller is set when they
+	// are switched off or failed.
+	pollerOnce sync.Once
+	pollers    []*poller
+	noPoller   atomic.Bool
+	wal        *disk.Log
+	peers      netstub.Transport // nil for a standalone server; see peers.go
 	// zkPeers is peers as what it is.
 	zkPeers *zktcp.Transport
 	// book is the members' addresses zkPeers prints configurations with
@@ -556,6 +565,13 @@ func (s *Server) conn(id engine.ConnID) *clientConn {
 
 // post hands an event to the loop; false once the server is stopping.
 func (s *Server) post(ev event) bool {
+	// The common case, room in the queue, without a select over two
+	// channels (every write request passes here).
+	select {
+	case s.events <- ev:
+		return true
+	default:
+	}
 	select {
 	case s.events <- ev:
 		return true
