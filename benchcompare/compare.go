@@ -63,6 +63,10 @@ type Config struct {
 	Client loadgen.Client
 	// Log receives one status line per step; nil discards them.
 	Log io.Writer
+	// KeepData leaves each cluster's data directories and server logs in
+	// WorkDir when it stops (by default they are deleted, they can be
+	// large), so a failed round can be read afterwards.
+	KeepData bool
 }
 
 // DefaultConfig is the full comparison of the make target.
@@ -232,10 +236,11 @@ func (r *runner) newCluster(sys System, n int, what string) (*cluster, error) {
 	return c, nil
 }
 
-// done stops a cluster and deletes its data (it can be large).
+// done stops a cluster and deletes its data (it can be large) unless
+// KeepData.
 func (r *runner) done(c *cluster) {
 	c.stopAll()
-	if len(c.nodes) > 0 {
+	if len(c.nodes) > 0 && !r.cfg.KeepData {
 		_ = os.RemoveAll(filepath.Dir(c.nodes[0].dir))
 	}
 }

@@ -120,6 +120,7 @@ func runBenchCompare(args []string, stdout, stderr io.Writer) int {
 		defer os.RemoveAll(work)
 	}
 	o.cfg.WorkDir = work
+	o.cfg.KeepData = o.keepData
 	o.cfg.Log = stderr
 	if err := o.cfg.Validate(); err != nil {
 		return usageErr(err)
