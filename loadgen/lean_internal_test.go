@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,19 +12,12 @@ import (
 
 	"github.com/zabkeeper/zabkeeper/internal/testserver"
 	"github.com/zabkeeper/zabkeeper/proto"
-	"github.com/zabkeeper/zabkeeper/server"
 )
 
 // A lean session gets the server's error codes as proto.ErrCode (the run
 // counts them and goes on) and its replies are checked.
 func TestLeanConnErrorsAndReplies(t *testing.T) {
-	cfg := server.DefaultConfig()
-	cfg.AdminServerAddress, cfg.AdminServerPort = "127.0.0.1", 0
-	cfg.DataDir = filepath.Join(t.TempDir(), "data")
-	cfg.DataLogDir = cfg.DataDir
-	cfg.ClientPort = 0
-	cfg.ClientPortAddress = "127.0.0.1"
-	addr := testserver.StartLogged(t, cfg, slog.New(slog.DiscardHandler)).Addr
+	addr := testserver.StartLogged(t, testserver.Config(t, 0), slog.New(slog.DiscardHandler)).Addr
 
 	c, err := dialLean(context.Background(), addr, 10*time.Second, nil)
 	require.NoError(t, err)
@@ -93,13 +85,7 @@ func notification(typ int32, path string, code proto.ErrCode) []byte {
 // A lean session with a watch: getW sets it, a notification read while a
 // reply is awaited is kept, and nextEvent returns the events in order.
 func TestLeanConnWatch(t *testing.T) {
-	cfg := server.DefaultConfig()
-	cfg.AdminServerAddress, cfg.AdminServerPort = "127.0.0.1", 0
-	cfg.DataDir = filepath.Join(t.TempDir(), "data")
-	cfg.DataLogDir = cfg.DataDir
-	cfg.ClientPort = 0
-	cfg.ClientPortAddress = "127.0.0.1"
-	addr := testserver.StartLogged(t, cfg, slog.New(slog.DiscardHandler)).Addr
+	addr := testserver.StartLogged(t, testserver.Config(t, 0), slog.New(slog.DiscardHandler)).Addr
 
 	c, err := dialLean(context.Background(), addr, 10*time.Second, nil)
 	require.NoError(t, err)
