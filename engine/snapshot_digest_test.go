@@ -11,6 +11,7 @@ import (
 
 	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
+	"github.com/zabkeeper/zabkeeper/internal/fuzzysnap"
 	"github.com/zabkeeper/zabkeeper/proto"
 )
 
@@ -115,22 +116,9 @@ func TestFuzzySnapshotMissingACLResolvedBeforeServing(t *testing.T) {
 	_, write := h.n.Snapshot()
 	var buf bytes.Buffer
 	require.NoError(t, write(&buf))
-	b := buf.Bytes()
-
 	// Drop ACL 2 ("/a" is 1, "/a/b" 2) from the cache and reseal.
-	e := proto.NewEncoder(nil)
-	e.WriteLong(2)
-	proto.WriteACLs(e, acl)
-	countAt := 16 + 4 + 12*int(binary.BigEndian.Uint32(b[16:]))
-	i := bytes.Index(b[countAt:], e.Bytes())
-	require.Positive(t, i)
-	i += countAt
-	b = append(bytes.Clone(b[:i]), b[i+len(e.Bytes()):]...)
-	binary.BigEndian.PutUint32(b[countAt:], binary.BigEndian.Uint32(b[countAt:])-1)
-	const seal = 8 + 4 + 1
-	first := len(b) - seal - 20 - seal
-	binary.BigEndian.PutUint64(b[first:], uint64(adler32.Checksum(b[:first])))
-	binary.BigEndian.PutUint64(b[len(b)-seal:], uint64(adler32.Checksum(b[:len(b)-seal])))
+	b, err := fuzzysnap.DropACL(buf.Bytes(), 2, acl)
+	require.NoError(t, err)
 
 	var after []zab.Entry
 	for _, e := range h.log {

@@ -7,6 +7,7 @@ package fuzzysnap
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"hash/adler32"
 	"testing"
 
@@ -19,10 +20,8 @@ import (
 
 // FromLog replays every txn of the data log in logDir into a tree and
 // returns that tree's snapshot file with ACL cache entry aclID (holding
-// acl) removed and the file resealed, the zxid of the create of
-// createPath (the fuzzy snapshot's name) and the log's last zxid. The
-// tree must have no sessions (the cache's count sits right after the
-// header and an empty session table).
+// acl) removed and the file resealed (DropACL), the zxid of the create of
+// createPath (the fuzzy snapshot's name) and the log's last zxid.
 func FromLog(t testing.TB, logDir, createPath string, aclID int64, acl []zk.ACL) (file []byte, createZxid, lastZxid int64) {
 	t.Helper()
 	wal, err := disk.OpenLog(logDir, disk.LogOptions{NoSync: true})
@@ -55,27 +54,46 @@ func FromLog(t testing.TB, logDir, createPath string, aclID int64, acl []zk.ACL)
 	if _, err := tr.Snapshot().Write(&buf, nil); err != nil {
 		t.Fatalf("fuzzysnap: write snapshot: %v", err)
 	}
-	b := buf.Bytes()
-
-	e := proto.NewEncoder(nil)
-	e.WriteLong(aclID)
 	list := make([]proto.ACL, len(acl))
 	for i, a := range acl {
 		list[i] = proto.ACL{Perms: a.Perms, Id: proto.Id{Scheme: a.Scheme, ID: a.ID}}
 	}
-	proto.WriteACLs(e, list)
-	const countAt = 16 + 4 // the file header, then no sessions
-	i := bytes.Index(b[countAt:], e.Bytes())
-	if i < 0 {
-		t.Fatalf("fuzzysnap: ACL cache entry %d not found", aclID)
+	b, err := DropACL(buf.Bytes(), aclID, list)
+	if err != nil {
+		t.Fatalf("fuzzysnap: %v", err)
 	}
-	i += countAt
-	b = append(bytes.Clone(b[:i]), b[i+len(e.Bytes()):]...)
-	binary.BigEndian.PutUint32(b[countAt:], binary.BigEndian.Uint32(b[countAt:])-1)
+	return b, createZxid, lastZxid
+}
+
+// DropACL returns a copy of snapshot file b with ACL cache entry aclID
+// (holding acl) removed, the cache's count lowered and both checksums
+// resealed, as if ZooKeeper had serialized the cache before the txn that
+// added the list. The cache follows the 16-byte file header and the
+// session table (a count, then 12 bytes a session).
+func DropACL(b []byte, aclID int64, acl []proto.ACL) ([]byte, error) {
+	const header = 16
+	if len(b) < header+4 {
+		return nil, fmt.Errorf("snapshot of %d bytes has no session table", len(b))
+	}
+	countAt := header + 4 + 12*int(binary.BigEndian.Uint32(b[header:]))
+	e := proto.NewEncoder(nil)
+	e.WriteLong(aclID)
+	proto.WriteACLs(e, acl)
+	entry := e.Bytes()
+	if countAt+4 > len(b) {
+		return nil, fmt.Errorf("snapshot of %d bytes ends before its ACL cache", len(b))
+	}
+	i := bytes.Index(b[countAt+4:], entry)
+	if i < 0 {
+		return nil, fmt.Errorf("ACL cache entry %d not found", aclID)
+	}
+	i += countAt + 4
+	out := append(bytes.Clone(b[:i]), b[i+len(entry):]...)
+	binary.BigEndian.PutUint32(out[countAt:], binary.BigEndian.Uint32(out[countAt:])-1)
 	// Reseal: the checksum after the body, then the one after the digest.
 	const seal = 8 + 4 + 1
-	first := len(b) - seal - 20 - seal
-	binary.BigEndian.PutUint64(b[first:], uint64(adler32.Checksum(b[:first])))
-	binary.BigEndian.PutUint64(b[len(b)-seal:], uint64(adler32.Checksum(b[:len(b)-seal])))
-	return b, createZxid, lastZxid
+	first := len(out) - seal - 20 - seal
+	binary.BigEndian.PutUint64(out[first:], uint64(adler32.Checksum(out[:first])))
+	binary.BigEndian.PutUint64(out[len(out)-seal:], uint64(adler32.Checksum(out[:len(out)-seal])))
+	return out, nil
 }
