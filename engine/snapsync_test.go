@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"testing"
 
@@ -10,6 +9,7 @@ import (
 
 	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
+	"github.com/zabkeeper/zabkeeper/internal/fuzzysnap"
 	"github.com/zabkeeper/zabkeeper/proto"
 )
 
@@ -91,7 +91,9 @@ func TestClusterSnapWithUnresolvedACLNotServed(t *testing.T) {
 		require.NoError(t, err)
 		// Drop the cache entry of /x's list: ids in first use along the
 		// node order, "/k00" (open) 1, "/x" 2.
-		m.Snapshot = zab.SnapshotBytes(dropACLCacheEntry(t, data, 2, acl))
+		fuzzy, err := fuzzysnap.DropACLFromBody(data, 2, acl)
+		require.NoError(t, err)
+		m.Snapshot = zab.SnapshotBytes(fuzzy)
 	}
 	c.start(lagging, c.ids())
 	require.PanicsWithValue(t, fmt.Sprintf("engine: cannot serve the tree recovered at zxid 0x%x: tree: node refers to an ACL the ACL cache lacks: "+
@@ -148,7 +150,9 @@ func TestClusterSnapWithUnresolvedACLResolvedBySetACL(t *testing.T) {
 		snapZxid = m.Zxid
 		data, err := zab.ReadSnapshot(m.Snapshot)
 		require.NoError(t, err)
-		m.Snapshot = zab.SnapshotBytes(dropACLCacheEntry(t, data, 2, acl))
+		fuzzy, err := fuzzysnap.DropACLFromBody(data, 2, acl)
+		require.NoError(t, err)
+		m.Snapshot = zab.SnapshotBytes(fuzzy)
 		c.held[lagging] = true // the SNAP waits until the setACL is committed
 	}
 	c.start(lagging, c.ids())
@@ -183,21 +187,4 @@ func TestClusterSnapWithUnresolvedACLResolvedBySetACL(t *testing.T) {
 	ls, err := tree.ReadSnapshot(bytes.NewReader(data), tree.Options{}, snap.Zxid)
 	require.NoError(t, err)
 	require.ErrorContains(t, ls.Tree.CheckACLs(), `node "/x" refers to ACL`)
-}
-
-// dropACLCacheEntry returns a SNAP body (a session table, then the ACL
-// cache) without the cache's entry id -> acl, as a fuzzy ZooKeeper
-// snapshot can be: its nodes still refer to id.
-func dropACLCacheEntry(t *testing.T, data []byte, id int64, acl []proto.ACL) []byte {
-	t.Helper()
-	e := proto.NewEncoder(nil)
-	e.WriteLong(id)
-	proto.WriteACLs(e, acl)
-	countAt := 4 + 12*int(binary.BigEndian.Uint32(data)) // past the sessions
-	i := bytes.Index(data[countAt:], e.Bytes())
-	require.Positive(t, i)
-	i += countAt
-	fuzzy := append(bytes.Clone(data[:i]), data[i+len(e.Bytes()):]...)
-	binary.BigEndian.PutUint32(fuzzy[countAt:], binary.BigEndian.Uint32(fuzzy[countAt:])-1)
-	return fuzzy
 }

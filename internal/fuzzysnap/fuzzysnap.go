@@ -66,34 +66,48 @@ func FromLog(t testing.TB, logDir, createPath string, aclID int64, acl []zk.ACL)
 }
 
 // DropACL returns a copy of snapshot file b with ACL cache entry aclID
-// (holding acl) removed, the cache's count lowered and both checksums
+// (holding acl) removed from its body (DropACLFromBody) and both checksums
 // resealed, as if ZooKeeper had serialized the cache before the txn that
-// added the list. The cache follows the 16-byte file header and the
-// session table (a count, then 12 bytes a session).
+// added the list. The file is a 16-byte header, the body, a checksum seal,
+// the 20-byte digest and another seal.
 func DropACL(b []byte, aclID int64, acl []proto.ACL) ([]byte, error) {
-	const header = 16
-	if len(b) < header+4 {
-		return nil, fmt.Errorf("snapshot of %d bytes has no session table", len(b))
+	const header, seal = 16, 8 + 4 + 1 // a seal: the checksum, then "/" as a jute string
+	first := len(b) - seal - 20 - seal
+	if first < header {
+		return nil, fmt.Errorf("snapshot file of %d bytes is too short", len(b))
 	}
-	countAt := header + 4 + 12*int(binary.BigEndian.Uint32(b[header:]))
+	body, err := DropACLFromBody(b[header:first], aclID, acl)
+	if err != nil {
+		return nil, err
+	}
+	out := append(append(bytes.Clone(b[:header]), body...), b[first:]...)
+	first = len(out) - seal - 20 - seal
+	binary.BigEndian.PutUint64(out[first:], uint64(adler32.Checksum(out[:first])))
+	binary.BigEndian.PutUint64(out[len(out)-seal:], uint64(adler32.Checksum(out[:len(out)-seal])))
+	return out, nil
+}
+
+// DropACLFromBody returns a copy of snapshot body data (the session table,
+// then the ACL cache, then the nodes: what a SNAP carries) with ACL cache
+// entry aclID, holding acl, removed and the cache's count lowered.
+func DropACLFromBody(data []byte, aclID int64, acl []proto.ACL) ([]byte, error) {
+	if len(data) < 4 {
+		return nil, fmt.Errorf("snapshot body of %d bytes has no session table", len(data))
+	}
+	countAt := 4 + 12*int(binary.BigEndian.Uint32(data)) // a count, then 12 bytes a session
+	if countAt+4 > len(data) {
+		return nil, fmt.Errorf("snapshot body of %d bytes ends before its ACL cache", len(data))
+	}
 	e := proto.NewEncoder(nil)
 	e.WriteLong(aclID)
 	proto.WriteACLs(e, acl)
 	entry := e.Bytes()
-	if countAt+4 > len(b) {
-		return nil, fmt.Errorf("snapshot of %d bytes ends before its ACL cache", len(b))
-	}
-	i := bytes.Index(b[countAt+4:], entry)
+	i := bytes.Index(data[countAt+4:], entry)
 	if i < 0 {
 		return nil, fmt.Errorf("ACL cache entry %d not found", aclID)
 	}
 	i += countAt + 4
-	out := append(bytes.Clone(b[:i]), b[i+len(entry):]...)
+	out := append(bytes.Clone(data[:i]), data[i+len(entry):]...)
 	binary.BigEndian.PutUint32(out[countAt:], binary.BigEndian.Uint32(out[countAt:])-1)
-	// Reseal: the checksum after the body, then the one after the digest.
-	const seal = 8 + 4 + 1
-	first := len(out) - seal - 20 - seal
-	binary.BigEndian.PutUint64(out[first:], uint64(adler32.Checksum(out[:first])))
-	binary.BigEndian.PutUint64(out[len(out)-seal:], uint64(adler32.Checksum(out[:len(out)-seal])))
 	return out, nil
 }
