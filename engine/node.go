@@ -54,6 +54,7 @@ type Node struct {
 
 	status  zab.Status // as of the last role change
 	serving bool       // established as leader or learner
+	halted  error      // why this node may never serve (Halted)
 
 	// Leader only: the newest proposed zxid and the proposed txns not yet
 	// applied (kept to avoid unmarshalling our own proposals).
@@ -218,6 +219,13 @@ func (n *Node) HasLearner(id int64) bool { return n.zab.HasLearner(id) }
 // Serving reports whether this server serves clients: it is an
 // established leader, or a learner synced with one.
 func (n *Node) Serving() bool { return n.serving }
+
+// Halted returns why this node may never serve, or nil: the tree it
+// recovered is one no ZooKeeper could have written (a node's ACL list was
+// in neither the snapshot nor a replayed txn). Whoever drives the node
+// should stop it with this error and leave its files to the operator; the
+// node itself stays up but never serves.
+func (n *Node) Halted() error { return n.halted }
 
 // Outstanding returns the number of proposals not yet applied (leader).
 func (n *Node) Outstanding() int { return len(n.proposed) }
@@ -389,14 +397,15 @@ func (n *Node) roleChanged() {
 			n.lead(h.f, h.rec)
 		}
 	}
-	if !n.serving && st.Established {
+	if !n.serving && st.Established && n.halted == nil {
 		// Every txn up to the leader's state is applied now: a node a
 		// fuzzy snapshot (ours at start-up or a leader's SNAP) loaded
 		// without its ACL list got it from the replayed create or setACL
 		// txn, or the snapshot was not one ZooKeeper could have written.
 		// Serving it with a wrong ACL would be worse than stopping.
 		if err := n.tree.CheckACLs(); err != nil {
-			panic(fmt.Sprintf("engine: cannot serve the tree recovered at zxid 0x%x: %v", n.lastApplied, err))
+			n.halted = fmt.Errorf("engine: cannot serve the tree recovered at zxid 0x%x: %w", n.lastApplied, err)
+			return
 		}
 		n.serving = true
 		if st.Role == zab.Leading {

@@ -60,7 +60,7 @@ import (
 // maybeEnterReadOnly starts read-only mode once the grace period has passed.
 // It runs on the inputs that carry time (Tick, Connect).
 func (n *Node) maybeEnterReadOnly() {
-	if !n.cfg.ReadOnlyMode || n.readOnly || n.serving || n.status.Role != zab.Looking {
+	if !n.cfg.ReadOnlyMode || n.readOnly || n.serving || n.halted != nil || n.status.Role != zab.Looking {
 		return
 	}
 	if !n.lookingKnown {

@@ -149,8 +149,14 @@ func TestFuzzySnapshotMissingACLResolvedBeforeServing(t *testing.T) {
 	if len(short) > 0 {
 		last = short[len(short)-1].Zxid
 	}
-	require.PanicsWithValue(t, `engine: cannot serve the tree recovered at zxid `+fmt.Sprintf("0x%x", last)+
-		`: tree: node refers to an ACL the ACL cache lacks: node "/a/b" refers to ACL 2 (1 node(s) in all) and no txn replayed after the snapshot set its ACL`, func() {
-		_, _ = Restore(testConfig(), Durable{SnapshotZxid: z1, Snapshot: b, Log: short})
-	})
+	n, err = Restore(testConfig(), Durable{SnapshotZxid: z1, Snapshot: b, Log: short})
+	require.NoError(t, err, "the files read; serving them is what fails")
+	require.False(t, n.Serving())
+	require.EqualError(t, n.Halted(), `engine: cannot serve the tree recovered at zxid `+fmt.Sprintf("0x%x", last)+
+		`: tree: node refers to an ACL the ACL cache lacks: node "/a/b" refers to ACL 2 (1 node(s) in all) and no txn replayed after the snapshot set its ACL`)
+	require.ErrorIs(t, n.Halted(), tree.ErrMissingACL)
+	// Halted for good: time passing does not make it serve, nor read-only.
+	n.Tick(testConfig().StartTime + 60_000)
+	require.False(t, n.Serving())
+	require.False(t, n.ReadOnly())
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/zabkeeper/zabkeeper/disk"
 	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/internal/fuzzysnap"
+	"github.com/zabkeeper/zabkeeper/server"
 )
 
 // TestRecoversFuzzySnapshotMissingACL: the newest snapshot in the data
@@ -58,4 +59,36 @@ func TestRecoversFuzzySnapshotMissingACL(t *testing.T) {
 	data, _, err := c.Get("/a/b")
 	require.NoError(t, err)
 	require.Equal(t, []byte("b"), data)
+}
+
+// TestFuzzySnapshotUnresolvedACLStopsWithAnError: the same fuzzy snapshot,
+// named for the log's last txn, so no replayed create gives /a/b its list:
+// the server refuses to start with an error naming the node (it panicked
+// once it served), and its files are left as they were. In an ensemble
+// the loop stops with the same error once synced (engine.Node.Halted).
+func TestFuzzySnapshotUnresolvedACLStopsWithAnError(t *testing.T) {
+	cfg := testConfig(t)
+	addr, stop := startServerCfg(t, cfg)
+	c := connect(t, addr)
+	guarded := zk.DigestACL(zk.PermRead|zk.PermAdmin, "u", "p")
+	_, err := c.Create("/a", []byte("a"), 0, zk.WorldACL(zk.PermAll))
+	require.NoError(t, err)
+	_, err = c.Create("/a/b", []byte("b"), 0, guarded)
+	require.NoError(t, err)
+	c.Close()
+	stop()
+
+	b, _, last := fuzzysnap.FromLog(t, cfg.DataLogDir, "/a", 2, guarded)
+	_, err = disk.WriteSnapshot(cfg.DataDir, last, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
+	require.NoError(t, err)
+
+	_, err = server.New(cfg, newServerLogger(t))
+	require.ErrorIs(t, err, tree.ErrMissingACL)
+	require.ErrorContains(t, err, `node "/a/b" refers to ACL 2`)
+	snaps, err := disk.ListSnapshots(cfg.DataDir)
+	require.NoError(t, err)
+	require.Equal(t, last, snaps[0].Zxid, "the snapshot is left for the operator")
 }

@@ -189,6 +189,11 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 					"expected", int64(m.Expected), "actual", int64(m.Actual))
 			}
 		}
+		if err := s.node.Halted(); err != nil {
+			// The recovered tree may never be served: stop with why, the
+			// files left as they are for the operator.
+			return err
+		}
 		if received != nil {
 			// Installed and written as a snapshot of ours by now, if the
 			// protocol took it at all: the spooled copy can go.

@@ -309,6 +309,11 @@ func (s *Server) recover() error {
 		_ = wal.Close()
 		return fmt.Errorf("server: restore state: %w", err)
 	}
+	if err := s.node.Halted(); err != nil {
+		// A standalone server knows at once that it may never serve.
+		_ = wal.Close()
+		return fmt.Errorf("server: restore state: %w", err)
+	}
 	s.log.Info("recovered", "zxid", fmt.Sprintf("0x%x", last), "snapshot", fmt.Sprintf("0x%x", d.SnapshotZxid),
 		"txns_in_log", len(d.Log), "took", time.Since(start))
 	if !snapFound {

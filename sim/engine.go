@@ -63,6 +63,7 @@ func (r *engineReplica) HasReady() bool                { return r.n.HasReady() }
 func (r *engineReplica) TransferLeadership() bool      { return r.n.TransferLeadership() }
 func (r *engineReplica) Advance()                      { r.n.Advance() }
 func (r *engineReplica) ReuseMessages(m []zab.Message) { r.n.ReuseMessages(m) }
+func (r *engineReplica) Halted() error                 { return r.n.Halted() }
 func (r *engineReplica) Status() zab.Status            { return r.n.Status() }
 func (r *engineReplica) StatusSummary() zab.Status {
 	return r.n.StatusSummary()

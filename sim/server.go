@@ -267,6 +267,13 @@ func (sm *Sim) drive(s *server) {
 		}
 		s.closed = s.closed[:0]
 	}
+	if h, ok := s.r.(halter); ok && s.up {
+		if err := h.Halted(); err != nil {
+			// The simulator writes no fuzzy snapshots: a replica that
+			// refuses its own recovered tree is a finding.
+			sm.violation("n%d halted: %v", s.id, err)
+		}
+	}
 	if s.up {
 		sm.closeDroppedLearners(s)
 		sm.checkStatus(s)
@@ -278,6 +285,10 @@ func (sm *Sim) drive(s *server) {
 // messageReuser is a replica that takes a batch's Messages back once they
 // are sent (engine.Node.ReuseMessages).
 type messageReuser interface{ ReuseMessages(msgs []zab.Message) }
+
+// halter is a replica that may refuse to serve what it recovered
+// (engine.Node.Halted).
+type halter interface{ Halted() error }
 
 func (sm *Sim) handleReady(s *server, rd *Batch) {
 	// A pointer into s: a readyHandler value boxed in the interface
