@@ -434,7 +434,14 @@ func (n *Node) drain(c *conn) {
 			q.resp, q.err = n.read(c, q)
 		}
 		c.queue[0] = nil
-		c.queue = c.queue[1:]
+		if len(c.queue) == 1 {
+			// Emptied: the next request reuses the array from here
+			// instead of appending past its end (one request at a time
+			// per session is the usual case).
+			c.queue = c.queue[:0]
+		} else {
+			c.queue = c.queue[1:]
+		}
 		hdr.Zxid, hdr.Err = n.lastApplied, q.err
 		if q.req.Op == proto.OpAuth {
 			hdr.Zxid = 0

@@ -299,7 +299,11 @@ func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]arri
 				s.stats.observeLatency(d)
 				s.metrics.RequestLatency.WithLabelValues(opLabel(q[0].op)).Observe(d.Seconds())
 				s.auditReply(q[0].audit, o.Header.Err)
-				arrivals[o.Conn] = q[1:]
+				if len(q) == 1 {
+					arrivals[o.Conn] = q[:0] // the next request reuses the array
+				} else {
+					arrivals[o.Conn] = q[1:]
+				}
 			}
 			buf := proto.AppendRecords(make([]byte, 0, replyCap(o.Body)), &o.Header, o.Body)
 			s.stats.observeResponse(len(buf) - 4)
