@@ -182,6 +182,8 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 			}
 			s.logQuotaWarnings()
 			s.node.Advance()
+			// deliver encoded every output and kept none of them.
+			s.node.ReuseOutputs(rd.Outputs)
 			sinceSnap += rd.Committed
 			if m := rd.DigestMismatch; m != nil {
 				s.stats.digestMismatches.Add(1)
@@ -283,6 +285,8 @@ func (s *Server) handle(ev event, arrivals map[engine.ConnID][]arrival) {
 }
 
 // deliver encodes outputs and queues them on their connections in order.
+// It keeps no reference to outs or their elements: the loop hands the array
+// back to the Node (ReuseOutputs).
 func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]arrival) {
 	now := time.Now()
 	var events sharedEvent
