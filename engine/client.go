@@ -271,7 +271,8 @@ func (n *Node) Submit(r Request) {
 		n.closeConn(r.Conn, "request before the handshake completed")
 		return
 	}
-	q := &queued{req: r, caller: n.caller(c)}
+	q := n.newQueued()
+	q.req, q.caller = r, n.caller(c)
 	if c.readOnly {
 		n.admitReadOnly(c, q)
 	} else {
@@ -434,7 +435,14 @@ func (n *Node) drain(c *conn) {
 			q.resp, q.err = n.read(c, q)
 		}
 		c.queue[0] = nil
-		c.queue = c.queue[1:]
+		if len(c.queue) == 1 {
+			// Emptied: the next request reuses the array from here
+			// instead of appending past its end (one request at a time
+			// per session is the usual case).
+			c.queue = c.queue[:0]
+		} else {
+			c.queue = c.queue[1:]
+		}
 		hdr.Zxid, hdr.Err = n.lastApplied, q.err
 		if q.req.Op == proto.OpAuth {
 			hdr.Zxid = 0
@@ -451,6 +459,31 @@ func (n *Node) drain(c *conn) {
 			n.closeConn(c.id, q.closeWhy)
 			return
 		}
+		n.freeQueued(q)
+	}
+}
+
+// maxSpareQueued bounds the answered requests' records kept for reuse.
+const maxSpareQueued = 256
+
+// newQueued returns a zeroed record for a request: an answered one when
+// there is one (nothing refers to a request once drain has answered it),
+// saving an allocation per request.
+func (n *Node) newQueued() *queued {
+	if k := len(n.spareQueued); k > 0 {
+		q := n.spareQueued[k-1]
+		n.spareQueued[k-1] = nil
+		n.spareQueued = n.spareQueued[:k-1]
+		return q
+	}
+	return new(queued)
+}
+
+// freeQueued keeps an answered request's record for newQueued.
+func (n *Node) freeQueued(q *queued) {
+	if len(n.spareQueued) < maxSpareQueued {
+		*q = queued{}
+		n.spareQueued = append(n.spareQueued, q)
 	}
 }
 

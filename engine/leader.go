@@ -91,7 +91,8 @@ func (n *Node) lead(f *forwarded, rec proto.Record) {
 		return
 	}
 	if n.status.Transferring {
-		n.held = append(n.held, heldRequest{f: f, rec: rec})
+		held := *f // a copy: f is usually the caller's, on its stack
+		n.held = append(n.held, heldRequest{f: &held, rec: rec})
 		return
 	}
 	hdr := tree.Txn{Zxid: n.nextZxid(), SessionID: f.session, Cxid: f.cxid, Time: n.now}
@@ -118,7 +119,8 @@ func (n *Node) lead(f *forwarded, rec proto.Record) {
 	var txn *tree.Txn
 	switch f.op {
 	case proto.OpCreateSession:
-		txn = &hdr
+		t := hdr // hdr itself stays off the heap for the common case
+		txn = &t
 		txn.Type, txn.TimeOut, txn.Owner = proto.OpCreateSession, f.timeout, f.from
 	case tree.OpMoveSession:
 		if !live {
@@ -129,7 +131,8 @@ func (n *Node) lead(f *forwarded, rec proto.Record) {
 		if s := n.sessions[f.session]; s != nil {
 			n.touch(s)
 		}
-		txn = &hdr
+		t := hdr
+		txn = &t
 		txn.Type, txn.TimeOut, txn.Owner = tree.OpMoveSession, f.timeout, f.from
 	case proto.OpCloseSession:
 		if moved {

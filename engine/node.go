@@ -74,6 +74,12 @@ type Node struct {
 	// succeeds.
 	held []heldRequest
 
+	// spareQueued are answered requests' records for Submit to reuse
+	// (client.go's newQueued).
+	spareQueued []*queued
+	// spareOutputs is a delivered batch's Outputs array (ReuseOutputs).
+	spareOutputs []Output
+
 	// peercaps.go: owners are the session owners the leader keeps in
 	// memory for sessions whose replicated owner is unknown, as ZooKeeper's
 	// SessionTrackerImpl does (0 or absent: unknown, set by the next
@@ -303,7 +309,27 @@ func (r *Ready) empty() bool {
 
 func (n *Node) output(o Output) {
 	b := n.tail(false)
+	if b.Outputs == nil && n.spareOutputs != nil {
+		b.Outputs, n.spareOutputs = n.spareOutputs, nil
+	}
 	b.Outputs = append(b.Outputs, o)
+}
+
+// maxSpareOutputs bounds the Outputs array ReuseOutputs keeps, so that one
+// large fan-out does not pin a large array.
+const maxSpareOutputs = 4096
+
+// ReuseOutputs hands the Outputs of a batch back once the caller has
+// delivered them and keeps no reference to the slice, its array or its
+// elements (the server, which encodes every output before Advance): the
+// Node's later outputs reuse the array instead of growing a new one per
+// batch. A caller that keeps outputs for later never calls it.
+func (n *Node) ReuseOutputs(outs []Output) {
+	if cap(outs) == 0 || cap(outs) > maxSpareOutputs {
+		return
+	}
+	clear(outs)
+	n.spareOutputs = outs[:0]
 }
 
 func (n *Node) observe(t int64) {

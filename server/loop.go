@@ -182,6 +182,8 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 			}
 			s.logQuotaWarnings()
 			s.node.Advance()
+			// deliver encoded every output and kept none of them.
+			s.node.ReuseOutputs(rd.Outputs)
 			sinceSnap += rd.Committed
 			if m := rd.DigestMismatch; m != nil {
 				s.stats.digestMismatches.Add(1)
@@ -288,6 +290,8 @@ func (s *Server) handle(ev event, arrivals map[engine.ConnID][]arrival) {
 }
 
 // deliver encodes outputs and queues them on their connections in order.
+// It keeps no reference to outs or their elements: the loop hands the array
+// back to the Node (ReuseOutputs).
 func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]arrival) {
 	now := time.Now()
 	var events sharedEvent
@@ -304,7 +308,11 @@ func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]arri
 				s.stats.observeLatency(d)
 				s.metrics.RequestLatency.WithLabelValues(opLabel(q[0].op)).Observe(d.Seconds())
 				s.auditReply(q[0].audit, o.Header.Err)
-				arrivals[o.Conn] = q[1:]
+				if len(q) == 1 {
+					arrivals[o.Conn] = q[:0] // the next request reuses the array
+				} else {
+					arrivals[o.Conn] = q[1:]
+				}
 			}
 			buf := proto.AppendRecords(make([]byte, 0, replyCap(o.Body)), &o.Header, o.Body)
 			s.stats.observeResponse(len(buf) - 4)

@@ -3,6 +3,7 @@ package tree
 import (
 	"crypto/sha1"
 	"encoding/base64"
+	"slices"
 	"strings"
 
 	"github.com/zabkeeper/zabkeeper/proto"
@@ -112,24 +113,14 @@ func validDigestID(id string) bool {
 // are dropped first; an empty list, an unknown scheme, a malformed id, or
 // auth without any authenticated id is ErrInvalidACL.
 func fixupACL(ids []proto.Id, acl []proto.ACL) ([]proto.ACL, proto.ErrCode) {
-	uniq := make([]proto.ACL, 0, len(acl))
-	for _, a := range acl {
-		dup := false
-		for _, u := range uniq {
-			if u == a {
-				dup = true
-				break
-			}
-		}
-		if !dup {
-			uniq = append(uniq, a)
-		}
-	}
-	if len(uniq) == 0 {
+	if len(acl) == 0 {
 		return nil, proto.ErrInvalidACL
 	}
-	out := make([]proto.ACL, 0, len(uniq))
-	for _, a := range uniq {
+	out := make([]proto.ACL, 0, len(acl))
+	for i, a := range acl {
+		if slices.Contains(acl[:i], a) {
+			continue // a duplicate of an earlier entry: dropped first
+		}
 		switch a.Id.Scheme {
 		case schemeWorld:
 			if a.Id.ID != anyoneID {

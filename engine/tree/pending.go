@@ -69,6 +69,10 @@ func (t *Tree) rollback(mark int) {
 	t.pending.log = t.pending.log[:mark]
 }
 
+// maxReusedLog bounds the pending log's array that settle keeps for reuse,
+// so that one large multi does not pin a large array.
+const maxReusedLog = 1024
+
 // settle drops the changes of txns up to zxid, now applied.
 func (t *Tree) settle(zxid int64) {
 	i := 0
@@ -80,11 +84,14 @@ func (t *Tree) settle(zxid int64) {
 		}
 		t.pending.log[i] = nil
 	}
-	if i > 0 {
+	switch {
+	case i == len(t.pending.log) && cap(t.pending.log) <= maxReusedLog:
+		// All applied: the next txns reuse the array (cleared above).
+		t.pending.log = t.pending.log[:0]
+	case i == len(t.pending.log):
+		t.pending.log = nil
+	case i > 0:
 		t.pending.log = t.pending.log[i:]
-		if len(t.pending.log) == 0 {
-			t.pending.log = nil
-		}
 	}
 }
 
