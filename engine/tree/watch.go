@@ -110,16 +110,16 @@ func (r *watchRegistry) setMode(tab watchTable, ws map[WatcherID]watchMode, path
 	}
 }
 
-// dropOneShot removes path's table from tab, whose watchers ws all held
-// only a one-shot registration there, keeping byWatcher and auth as setMode
-// would for each.
-func (r *watchRegistry) dropOneShot(tab watchTable, path string, ws []WatcherID) {
+// dropOneShot removes path's table ws from tab, whose watchers all held only
+// a one-shot registration there, keeping byWatcher and auth as setMode would
+// for each.
+func (r *watchRegistry) dropOneShot(tab watchTable, path string, ws map[WatcherID]watchMode) {
 	delete(tab, path)
 	other := r.data[path]
 	if len(other) == 0 {
 		other = r.child[path]
 	}
-	for _, w := range ws {
+	for w := range ws {
 		if _, ok := other[w]; ok {
 			continue
 		}
@@ -195,24 +195,13 @@ func (t *Tree) fire(data bool, path string, typ int32, zxid int64, acl []proto.A
 		tab = r.data
 	}
 	var hit []WatcherID
-	if ws := tab[path]; len(ws) > 0 {
+	ws := tab[path]
+	oneShot := true
+	if len(ws) > 0 {
 		hit = make([]WatcherID, 0, len(ws))
-		oneShot := true
 		for w, m := range ws {
 			hit = append(hit, w)
 			oneShot = oneShot && m == watchStandard
-		}
-		if oneShot {
-			// Every registration here is consumed (the usual fan-out:
-			// 1,000 getData watches): drop the path's table at once
-			// rather than entry by entry.
-			r.dropOneShot(tab, path, hit)
-		} else {
-			for w, m := range ws {
-				if m&watchStandard != 0 {
-					r.setMode(tab, ws, path, w, m&^watchStandard)
-				}
-			}
 		}
 	}
 	if data && r.recursive > 0 {
@@ -240,6 +229,22 @@ func (t *Tree) fire(data bool, path string, typ int32, zxid int64, acl []proto.A
 			Event:   proto.WatcherEvent{Type: typ, State: proto.StateSyncConnected, Path: path},
 			Zxid:    zxid,
 		})
+	}
+	// One-shot registrations are consumed only now: consuming a watcher's
+	// last watch forgets its authentication, which the ACL check above
+	// needs.
+	switch {
+	case len(ws) == 0:
+	case oneShot:
+		// The usual fan-out (1,000 getData watches): drop the path's
+		// table at once rather than entry by entry.
+		r.dropOneShot(tab, path, ws)
+	default:
+		for w, m := range ws {
+			if m&watchStandard != 0 {
+				r.setMode(tab, ws, path, w, m&^watchStandard)
+			}
+		}
 	}
 	return out, hit
 }
