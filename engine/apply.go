@@ -40,13 +40,18 @@ func (n *Node) applyEntry(e zab.Entry) {
 	// The watchers of one change get the same event: one copy for all of
 	// them (outputs are read-only), which the server encodes once.
 	var shared *proto.WatcherEvent
-	for _, ev := range res.Events {
+	for i, ev := range res.Events {
 		c := ConnID(ev.Watcher)
 		if n.conns[c] == nil {
 			continue
 		}
 		if bugs.Active(bugs.FollowerDropsWatchEvents) && n.status.Role != zab.Leading {
 			continue
+		}
+		if shared == nil {
+			// Room for all of them at once, not by doubling.
+			b := n.tail(false)
+			b.Outputs = slices.Grow(b.Outputs, len(res.Events)-i)
 		}
 		if shared == nil || *shared != ev.Event {
 			e := ev.Event

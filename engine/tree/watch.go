@@ -110,6 +110,29 @@ func (r *watchRegistry) setMode(tab watchTable, ws map[WatcherID]watchMode, path
 	}
 }
 
+// dropOneShot removes path's table ws from tab, whose watchers all held only
+// a one-shot registration there, keeping byWatcher and auth as setMode would
+// for each.
+func (r *watchRegistry) dropOneShot(tab watchTable, path string, ws map[WatcherID]watchMode) {
+	delete(tab, path)
+	other := r.data[path]
+	if len(other) == 0 {
+		other = r.child[path]
+	}
+	for w := range ws {
+		if _, ok := other[w]; ok {
+			continue
+		}
+		if paths := r.byWatcher[w]; paths != nil {
+			delete(paths, path)
+			if len(paths) == 0 {
+				delete(r.byWatcher, w)
+				delete(r.auth, w)
+			}
+		}
+	}
+}
+
 // has reports whether w holds any of mode's bits (any bit when mode is 0) on
 // path in tab.
 func (r *watchRegistry) has(tab watchTable, path string, w WatcherID, mode watchMode) bool {
@@ -172,12 +195,13 @@ func (t *Tree) fire(data bool, path string, typ int32, zxid int64, acl []proto.A
 		tab = r.data
 	}
 	var hit []WatcherID
-	if ws := tab[path]; len(ws) > 0 {
+	ws := tab[path]
+	oneShot := true
+	if len(ws) > 0 {
+		hit = make([]WatcherID, 0, len(ws))
 		for w, m := range ws {
 			hit = append(hit, w)
-			if m&watchStandard != 0 {
-				r.setMode(tab, ws, path, w, m&^watchStandard)
-			}
+			oneShot = oneShot && m == watchStandard
 		}
 	}
 	if data && r.recursive > 0 {
@@ -195,6 +219,7 @@ func (t *Tree) fire(data bool, path string, typ int32, zxid int64, acl []proto.A
 	}
 	slices.Sort(hit)
 	hit = slices.Compact(hit)
+	out = slices.Grow(out, len(hit))
 	for _, w := range hit {
 		if slices.Contains(suppress, w) || t.checkACL(r.auth[w], acl, proto.PermRead) != proto.ErrOK {
 			continue
@@ -204,6 +229,22 @@ func (t *Tree) fire(data bool, path string, typ int32, zxid int64, acl []proto.A
 			Event:   proto.WatcherEvent{Type: typ, State: proto.StateSyncConnected, Path: path},
 			Zxid:    zxid,
 		})
+	}
+	// One-shot registrations are consumed only now: consuming a watcher's
+	// last watch forgets its authentication, which the ACL check above
+	// needs.
+	switch {
+	case len(ws) == 0:
+	case oneShot:
+		// The usual fan-out (1,000 getData watches): drop the path's
+		// table at once rather than entry by entry.
+		r.dropOneShot(tab, path, ws)
+	default:
+		for w, m := range ws {
+			if m&watchStandard != 0 {
+				r.setMode(tab, ws, path, w, m&^watchStandard)
+			}
+		}
 	}
 	return out, hit
 }

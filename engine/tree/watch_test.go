@@ -185,3 +185,31 @@ func TestSetWatches(t *testing.T) {
 	require.Empty(t, h.tr.SetWatches(anyone, 8, &proto.SetWatches{RelativeZxid: h.zxid, DataWatches: []string{"/old"}}))
 	require.Nil(t, h.tr.SetWatches(anyone, 8, &proto.ExistsRequest{}))
 }
+
+// A one-shot watch that is its watcher's last still delivers to a node only
+// its authentication may read: consuming the watch must not forget the
+// authentication before the event is checked against the ACL.
+func TestOneShotWatchOnProtectedNode(t *testing.T) {
+	h := newHarness(t, Options{})
+	secret := []proto.ACL{{Perms: proto.PermAll, Id: proto.Id{Scheme: "digest", ID: DigestID("u", "p")}}}
+	owner := Caller{SessionID: 1, Auth: []proto.Id{{Scheme: "digest", ID: DigestID("u", "p")}}}
+	h.do(owner, proto.OpCreate, &proto.CreateRequest{Path: "/s", ACL: secret})
+	for _, w := range []WatcherID{3, 2} {
+		_, err := h.tr.Read(owner, w, proto.OpGetData, &proto.GetDataRequest{Path: "/s", Watch: true})
+		require.Equal(t, proto.ErrOK, err)
+	}
+	_, err := h.tr.Read(owner, 4, proto.OpExists, &proto.ExistsRequest{Path: "/s", Watch: true})
+	require.Equal(t, proto.ErrOK, err)
+	_, err = h.tr.Read(owner, 4, proto.OpGetChildren, &proto.GetChildrenRequest{Path: "/s", Watch: true})
+	require.Equal(t, proto.ErrOK, err)
+	res := h.do(owner, proto.OpSetData, &proto.SetDataRequest{Path: "/s", Version: -1})
+	require.Equal(t, []Event{
+		ev(2, proto.EventNodeDataChanged, "/s", h.zxid),
+		ev(3, proto.EventNodeDataChanged, "/s", h.zxid),
+		ev(4, proto.EventNodeDataChanged, "/s", h.zxid),
+	}, res.Events)
+	// Watcher 4 still holds its child watch; 2 and 3 hold nothing.
+	require.Equal(t, map[WatcherID][]string{4: {"/s"}}, h.tr.WatchesByWatcher())
+	res = h.do(owner, proto.OpCreate, &proto.CreateRequest{Path: "/s/c", ACL: proto.OpenACLUnsafe})
+	require.Equal(t, []Event{ev(4, proto.EventNodeChildrenChanged, "/s", h.zxid)}, res.Events)
+}
