@@ -99,6 +99,9 @@ type clientConn struct {
 	// non-blocking writes of replies and watch events (send); nil over
 	// TLS. Set under mu.
 	raw syscall.RawConn
+	// nbw writes on raw without a closure per write; the owner of the
+	// write side uses it.
+	nbw nbwrite.Writer
 }
 
 func newClientConn(s *Server, id engine.ConnID, nc net.Conn, mode connMode) *clientConn {
@@ -488,15 +491,16 @@ func (b *flushBatch) work() {
 // ahead of anything queued meanwhile, as is the rest after an error (a
 // write deadline the writer set long ago has passed, say): the writer
 // re-arms its deadline and retries, or meets the error and ends the
-// connection. It gives the write side back.
-func (c *clientConn) writeClaimedNow(frame []byte) {
-	n, err := nbwrite.Write(c.raw, frame)
+// connection. It gives the write side back. queued says the rest of frame
+// was queued: the caller must not reuse frame's bytes then.
+func (c *clientConn) writeClaimedNow(frame []byte) (queued bool) {
+	n, err := c.nbw.Write(c.raw, frame)
 	c.srv.loopWrites.Add(1)
 	if err == nil && n == len(frame) {
 		c.sent.Add(1)
 		c.srv.stats.sent.Add(1)
 		c.releaseWrite()
-		return
+		return false
 	}
 	c.srv.loopWritesShort.Add(1)
 	if err != nil {
@@ -508,6 +512,7 @@ func (c *clientConn) writeClaimedNow(frame []byte) {
 	c.outBytes += len(rest)
 	c.mu.Unlock()
 	c.releaseWrite()
+	return true
 }
 
 // armWrite gives the next write at least the full write timeout. Re-arming
