@@ -232,6 +232,13 @@ type intake struct {
 	// lastTouch is when the loop last heard of this session's activity.
 	lastTouch  time.Time
 	touchEvery time.Duration
+	// dec decodes the frames, reusing the records of the reads fastRead
+	// answers (a request posted to the loop gets its own: dec.Keep).
+	dec proto.RequestDecoder
+	// enc and reply encode the replies fastRead answers; reply is the
+	// buffer of the last one, reused unless it was queued (nil then).
+	enc   proto.ReplyEncoder
+	reply []byte
 }
 
 func newIntake(c *clientConn) *intake {
@@ -245,7 +252,7 @@ func (in *intake) frame(body []byte, now time.Time, nonBlocking bool) error {
 	c := in.c
 	c.received.Add(1)
 	c.srv.stats.received.Add(1)
-	hdr, rec, err := proto.DecodeRequestFrame(body)
+	hdr, rec, err := in.dec.Decode(body)
 	switch {
 	case err == nil:
 	case len(body) < requestHeaderSize:
@@ -264,7 +271,7 @@ func (in *intake) frame(body []byte, now time.Time, nonBlocking bool) error {
 	if hdr.Type == proto.OpAuth {
 		req.Verified = c.verifyAuth(rec) // oidc.go: tokens are checked here, off the loop
 	}
-	if c.fastRead(&req, now, nonBlocking) {
+	if in.fastRead(&req, now, nonBlocking) {
 		if now.Sub(in.lastTouch) >= in.touchEvery {
 			in.lastTouch = now
 			c.srv.post(event{kind: evTouch, conn: c.id, at: req.Time})
@@ -275,6 +282,7 @@ func (in *intake) frame(body []byte, now time.Time, nonBlocking bool) error {
 	c.inflight.Add(1)
 	posted := new(engine.Request)
 	*posted = req
+	posted.Body = in.dec.Keep(rec)
 	c.srv.post(event{kind: evRequest, conn: c.id, req: posted})
 	return nil
 }

@@ -301,6 +301,57 @@ func TestLoopWritesKeepOrderPastFullSocket(t *testing.T) {
 	}
 }
 
+// TestFastReadRepliesPastFullSocket: replies a connection's reader answers
+// itself (fastread.go) are encoded into a buffer reused for the next reply;
+// one cut short by a full socket is queued for the writer goroutine, so
+// the next reply must go to a new buffer. Thousands of pipelined getData,
+// none read until a write was short: every reply arrives whole, in order.
+func TestFastReadRepliesPastFullSocket(t *testing.T) {
+	for _, poller := range []bool{true, false} {
+		t.Run(fmt.Sprintf("poller=%v", poller), func(t *testing.T) {
+			var srv *Server
+			addr := startTuned(t, func(s *Server) {
+				srv = s
+				s.cfg.NoConnectionPoller = !poller
+			})
+			nc := dialSession(t, addr)
+			data := make([]byte, 8000) // a reply under reuseFrameMax: its buffer is kept
+			for i := range data {
+				data[i] = byte(i * 13)
+			}
+			require.Equal(t, proto.ErrOK, call(t, nc, 1, proto.OpCreate,
+				&proto.CreateRequest{Path: "/r", Data: data, ACL: proto.OpenACLUnsafe}, nil).Err)
+			const n = 3000 // 24 MB of replies, more than both sockets' buffers
+			var reqs []byte
+			for i := range n {
+				reqs = append(reqs, proto.EncodeRequest(proto.RequestHeader{Xid: int32(10 + i), Type: proto.OpGetData},
+					&proto.GetDataRequest{Path: "/r"})...)
+			}
+			_ = nc.SetDeadline(time.Now().Add(60 * time.Second))
+			_, err := nc.Write(reqs)
+			require.NoError(t, err)
+			if poller {
+				// Read nothing until a reply's write was cut short.
+				deadline := time.Now().Add(20 * time.Second)
+				for srv.loopWritesShort.Load() == 0 {
+					require.True(t, time.Now().Before(deadline), "no write was short (%d writes)", srv.loopWrites.Load())
+					runtime.Gosched()
+				}
+			}
+			for i := range n {
+				body, err := proto.ReadFrame(nc, nil, 1<<20)
+				require.NoError(t, err, "reply %d", i)
+				var gd proto.GetDataResponse
+				hdr, err := proto.DecodeReply(body, &gd)
+				require.NoError(t, err)
+				require.Equal(t, int32(10+i), hdr.Xid, "reply %d in order", i)
+				require.Equal(t, proto.ErrOK, hdr.Err)
+				require.Equal(t, data, gd.Data, "reply %d whole", i)
+			}
+		})
+	}
+}
+
 // FuzzNextFrame: the poller's frame splitter (nextFrame, on bytes as they
 // come off a socket) cuts any stream into the same frames, and fails at the
 // same frame, as proto.ReadFrame, the reader goroutine's.
