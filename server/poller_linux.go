@@ -264,6 +264,16 @@ func (p *poller) run() {
 	defer p.ep.Close()
 	events := make([]syscall.EpollEvent, pollerMaxEvents)
 	var sweptAt, armedAt time.Time
+	var n int
+	var werr error
+	// wait is made once: a closure per wait would be an allocation.
+	wait := func(fd uintptr) bool {
+		n, werr = epollWait(fd, events)
+		if werr == syscall.EINTR {
+			n, werr = 0, nil
+		}
+		return n > 0 || werr != nil
+	}
 	for {
 		select {
 		case <-p.s.done:
@@ -276,15 +286,8 @@ func (p *poller) run() {
 			armedAt = now
 			_ = p.ep.SetReadDeadline(now.Add(pollerSweep))
 		}
-		var n int
-		var werr error
-		err := p.raw.Read(func(fd uintptr) bool {
-			n, werr = epollWait(fd, events)
-			if werr == syscall.EINTR {
-				n, werr = 0, nil
-			}
-			return n > 0 || werr != nil
-		})
+		n, werr = 0, nil
+		err := p.raw.Read(wait)
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 		case err != nil:
