@@ -38,15 +38,16 @@ func touchEvery(tickTime int) time.Duration {
 	return time.Duration(tickTime) * time.Millisecond / 4
 }
 
-// readLatency caches the request-latency histogram's child of each op a
-// connection goroutine may answer (indexed by opcode, all below 16):
-// looking a child up by its label hashes the label on every read. A child
+// readLatency caches the request-latency histogram's child of each op
+// (indexed by opcode, all but createSession and closeSession below 128),
+// for the reads connection goroutines answer and the loop's replies:
+// looking a child up by its label hashes the label on every reply. A child
 // is created on first use, as WithLabelValues does, so /metrics shows no
 // series for an op never served.
-type readLatency [16]atomic.Pointer[prometheus.Observer]
+type readLatency [128]atomic.Pointer[prometheus.Observer]
 
-// readObserver returns the histogram child of op.
-func (s *Server) readObserver(op proto.OpCode) prometheus.Observer {
+// opLatency returns the histogram child of op.
+func (s *Server) opLatency(op proto.OpCode) prometheus.Observer {
 	if op < 0 || int(op) >= len(s.readLatency) {
 		return s.metrics.RequestLatency.WithLabelValues(opLabel(op))
 	}
@@ -110,7 +111,7 @@ func (in *intake) fastRead(r *engine.Request, start time.Time, nonBlocking bool)
 	s.stats.observeResponse(len(buf) - 4)
 	fastStatsMu.Unlock()
 	s.nodeMu.RUnlock()
-	s.readObserver(r.Op).Observe(d.Seconds())
+	s.opLatency(r.Op).Observe(d.Seconds())
 	queued := !direct
 	switch {
 	case direct && nonBlocking:

@@ -286,6 +286,7 @@ func (s *Server) handle(ev event, arrivals map[engine.ConnID][]arrival) {
 func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]arrival) {
 	now := time.Now()
 	var events sharedEvent
+	var enc proto.ReplyEncoder // one per turn, not one per reply
 	for i := range outs {
 		o := &outs[i]
 		c := s.conn(o.Conn)
@@ -297,11 +298,11 @@ func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]arri
 			if q := arrivals[o.Conn]; len(q) > 0 {
 				d := now.Sub(q[0].at)
 				s.stats.observeLatency(d)
-				s.metrics.RequestLatency.WithLabelValues(opLabel(q[0].op)).Observe(d.Seconds())
+				s.opLatency(q[0].op).Observe(d.Seconds())
 				s.auditReply(q[0].audit, o.Header.Err)
 				arrivals[o.Conn] = q[1:]
 			}
-			buf := proto.AppendRecords(make([]byte, 0, replyCap(o.Body)), &o.Header, o.Body)
+			buf := enc.Append(make([]byte, 0, replyCap(o.Body)), o.Header, o.Body)
 			s.stats.observeResponse(len(buf) - 4)
 			c.send(buf)
 			c.inflight.Add(-1)
