@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"runtime"
@@ -18,7 +19,7 @@ import (
 
 // startTuned runs a standalone server with its unexported timeouts adjusted
 // by tune, until the test ends, and returns its address.
-func startTuned(t *testing.T, tune func(*Server)) string {
+func startTuned(t testing.TB, tune func(*Server)) string {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.AdminServerAddress, cfg.AdminServerPort = "127.0.0.1", 0 // a free port: tests run side by side
@@ -47,7 +48,7 @@ func startTuned(t *testing.T, tune func(*Server)) string {
 }
 
 // testWriter sends server logs to the test log.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
@@ -55,7 +56,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // dialSession opens a connection and a new session on it.
-func dialSession(t *testing.T, addr string) net.Conn {
+func dialSession(t testing.TB, addr string) net.Conn {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	require.NoError(t, err)
@@ -389,4 +390,34 @@ func FuzzNextFrame(f *testing.F) {
 			b = b[n:]
 		}
 	})
+}
+
+// BenchmarkGetDataRaw is one session's getData over a raw socket, the
+// client allocating nothing, so -benchmem's allocs/op are the server's
+// for a read it answers off the loop (decode, ReadNow, reply, write).
+func BenchmarkGetDataRaw(b *testing.B) {
+	for _, poller := range []bool{true, false} {
+		b.Run(fmt.Sprintf("poller=%v", poller), func(b *testing.B) {
+			addr := startTuned(b, func(s *Server) { s.cfg.NoConnectionPoller = !poller })
+			nc := dialSession(b, addr)
+			_, err := nc.Write(proto.EncodeRequest(proto.RequestHeader{Xid: 1, Type: proto.OpCreate},
+				&proto.CreateRequest{Path: "/bench", Data: make([]byte, 100), ACL: proto.OpenACLUnsafe}))
+			require.NoError(b, err)
+			_, err = proto.ReadFrame(nc, nil, 1<<20)
+			require.NoError(b, err)
+			req := proto.EncodeRequest(proto.RequestHeader{Xid: 2, Type: proto.OpGetData}, &proto.GetDataRequest{Path: "/bench"})
+			reply := make([]byte, 4+16+4+100+68)
+			_ = nc.SetDeadline(time.Now().Add(time.Minute))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := nc.Write(req); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(nc, reply); err != nil {
+					b.Fatal(err)
+				}
+			}
+			require.Equal(b, byte(2), reply[7], "the reply's xid")
+		})
+	}
 }
