@@ -99,6 +99,9 @@ type clientConn struct {
 	// non-blocking writes of replies and watch events (send); nil over
 	// TLS. Set under mu.
 	raw syscall.RawConn
+	// nbw writes on raw without a closure per write; the owner of the
+	// write side uses it.
+	nbw nbwrite.Writer
 }
 
 func newClientConn(s *Server, id engine.ConnID, nc net.Conn, mode connMode) *clientConn {
@@ -229,6 +232,13 @@ type intake struct {
 	// lastTouch is when the loop last heard of this session's activity.
 	lastTouch  time.Time
 	touchEvery time.Duration
+	// dec decodes the frames, reusing the records of the reads fastRead
+	// answers (a request posted to the loop gets its own: dec.Keep).
+	dec proto.RequestDecoder
+	// enc and reply encode the replies fastRead answers; reply is the
+	// buffer of the last one, reused unless it was queued (nil then).
+	enc   proto.ReplyEncoder
+	reply []byte
 }
 
 func newIntake(c *clientConn) *intake {
@@ -242,7 +252,7 @@ func (in *intake) frame(body []byte, now time.Time, nonBlocking bool) error {
 	c := in.c
 	c.received.Add(1)
 	c.srv.stats.received.Add(1)
-	hdr, rec, err := proto.DecodeRequestFrame(body)
+	hdr, rec, err := in.dec.Decode(body)
 	switch {
 	case err == nil:
 	case len(body) < requestHeaderSize:
@@ -261,7 +271,7 @@ func (in *intake) frame(body []byte, now time.Time, nonBlocking bool) error {
 	if hdr.Type == proto.OpAuth {
 		req.Verified = c.verifyAuth(rec) // oidc.go: tokens are checked here, off the loop
 	}
-	if c.fastRead(&req, now, nonBlocking) {
+	if in.fastRead(&req, now, nonBlocking) {
 		if now.Sub(in.lastTouch) >= in.touchEvery {
 			in.lastTouch = now
 			c.srv.post(event{kind: evTouch, conn: c.id, at: req.Time})
@@ -272,6 +282,7 @@ func (in *intake) frame(body []byte, now time.Time, nonBlocking bool) error {
 	c.inflight.Add(1)
 	posted := new(engine.Request)
 	*posted = req
+	posted.Body = in.dec.Keep(rec)
 	c.srv.post(event{kind: evRequest, conn: c.id, req: posted})
 	return nil
 }
@@ -488,15 +499,16 @@ func (b *flushBatch) work() {
 // ahead of anything queued meanwhile, as is the rest after an error (a
 // write deadline the writer set long ago has passed, say): the writer
 // re-arms its deadline and retries, or meets the error and ends the
-// connection. It gives the write side back.
-func (c *clientConn) writeClaimedNow(frame []byte) {
-	n, err := nbwrite.Write(c.raw, frame)
+// connection. It gives the write side back. queued says the rest of frame
+// was queued: the caller must not reuse frame's bytes then.
+func (c *clientConn) writeClaimedNow(frame []byte) (queued bool) {
+	n, err := c.nbw.Write(c.raw, frame)
 	c.srv.loopWrites.Add(1)
 	if err == nil && n == len(frame) {
 		c.sent.Add(1)
 		c.srv.stats.sent.Add(1)
 		c.releaseWrite()
-		return
+		return false
 	}
 	c.srv.loopWritesShort.Add(1)
 	if err != nil {
@@ -508,6 +520,7 @@ func (c *clientConn) writeClaimedNow(frame []byte) {
 	c.outBytes += len(rest)
 	c.mu.Unlock()
 	c.releaseWrite()
+	return true
 }
 
 // armWrite gives the next write at least the full write timeout. Re-arming

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"runtime"
@@ -18,7 +19,7 @@ import (
 
 // startTuned runs a standalone server with its unexported timeouts adjusted
 // by tune, until the test ends, and returns its address.
-func startTuned(t *testing.T, tune func(*Server)) string {
+func startTuned(t testing.TB, tune func(*Server)) string {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.AdminServerAddress, cfg.AdminServerPort = "127.0.0.1", 0 // a free port: tests run side by side
@@ -47,7 +48,7 @@ func startTuned(t *testing.T, tune func(*Server)) string {
 }
 
 // testWriter sends server logs to the test log.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
@@ -55,7 +56,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // dialSession opens a connection and a new session on it.
-func dialSession(t *testing.T, addr string) net.Conn {
+func dialSession(t testing.TB, addr string) net.Conn {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	require.NoError(t, err)
@@ -301,6 +302,57 @@ func TestLoopWritesKeepOrderPastFullSocket(t *testing.T) {
 	}
 }
 
+// TestFastReadRepliesPastFullSocket: replies a connection's reader answers
+// itself (fastread.go) are encoded into a buffer reused for the next reply;
+// one cut short by a full socket is queued for the writer goroutine, so
+// the next reply must go to a new buffer. Thousands of pipelined getData,
+// none read until a write was short: every reply arrives whole, in order.
+func TestFastReadRepliesPastFullSocket(t *testing.T) {
+	for _, poller := range []bool{true, false} {
+		t.Run(fmt.Sprintf("poller=%v", poller), func(t *testing.T) {
+			var srv *Server
+			addr := startTuned(t, func(s *Server) {
+				srv = s
+				s.cfg.NoConnectionPoller = !poller
+			})
+			nc := dialSession(t, addr)
+			data := make([]byte, 8000) // a reply under reuseFrameMax: its buffer is kept
+			for i := range data {
+				data[i] = byte(i * 13)
+			}
+			require.Equal(t, proto.ErrOK, call(t, nc, 1, proto.OpCreate,
+				&proto.CreateRequest{Path: "/r", Data: data, ACL: proto.OpenACLUnsafe}, nil).Err)
+			const n = 3000 // 24 MB of replies, more than both sockets' buffers
+			var reqs []byte
+			for i := range n {
+				reqs = append(reqs, proto.EncodeRequest(proto.RequestHeader{Xid: int32(10 + i), Type: proto.OpGetData},
+					&proto.GetDataRequest{Path: "/r"})...)
+			}
+			_ = nc.SetDeadline(time.Now().Add(60 * time.Second))
+			_, err := nc.Write(reqs)
+			require.NoError(t, err)
+			if poller {
+				// Read nothing until a reply's write was cut short.
+				deadline := time.Now().Add(20 * time.Second)
+				for srv.loopWritesShort.Load() == 0 {
+					require.True(t, time.Now().Before(deadline), "no write was short (%d writes)", srv.loopWrites.Load())
+					runtime.Gosched()
+				}
+			}
+			for i := range n {
+				body, err := proto.ReadFrame(nc, nil, 1<<20)
+				require.NoError(t, err, "reply %d", i)
+				var gd proto.GetDataResponse
+				hdr, err := proto.DecodeReply(body, &gd)
+				require.NoError(t, err)
+				require.Equal(t, int32(10+i), hdr.Xid, "reply %d in order", i)
+				require.Equal(t, proto.ErrOK, hdr.Err)
+				require.Equal(t, data, gd.Data, "reply %d whole", i)
+			}
+		})
+	}
+}
+
 // FuzzNextFrame: the poller's frame splitter (nextFrame, on bytes as they
 // come off a socket) cuts any stream into the same frames, and fails at the
 // same frame, as proto.ReadFrame, the reader goroutine's.
@@ -338,4 +390,34 @@ func FuzzNextFrame(f *testing.F) {
 			b = b[n:]
 		}
 	})
+}
+
+// BenchmarkGetDataRaw is one session's getData over a raw socket, the
+// client allocating nothing, so -benchmem's allocs/op are the server's
+// for a read it answers off the loop (decode, ReadNow, reply, write).
+func BenchmarkGetDataRaw(b *testing.B) {
+	for _, poller := range []bool{true, false} {
+		b.Run(fmt.Sprintf("poller=%v", poller), func(b *testing.B) {
+			addr := startTuned(b, func(s *Server) { s.cfg.NoConnectionPoller = !poller })
+			nc := dialSession(b, addr)
+			_, err := nc.Write(proto.EncodeRequest(proto.RequestHeader{Xid: 1, Type: proto.OpCreate},
+				&proto.CreateRequest{Path: "/bench", Data: make([]byte, 100), ACL: proto.OpenACLUnsafe}))
+			require.NoError(b, err)
+			_, err = proto.ReadFrame(nc, nil, 1<<20)
+			require.NoError(b, err)
+			req := proto.EncodeRequest(proto.RequestHeader{Xid: 2, Type: proto.OpGetData}, &proto.GetDataRequest{Path: "/bench"})
+			reply := make([]byte, 4+16+4+100+68)
+			_ = nc.SetDeadline(time.Now().Add(time.Minute))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := nc.Write(req); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(nc, reply); err != nil {
+					b.Fatal(err)
+				}
+			}
+			require.Equal(b, byte(2), reply[7], "the reply's xid")
+		})
+	}
 }

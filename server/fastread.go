@@ -38,15 +38,16 @@ func touchEvery(tickTime int) time.Duration {
 	return time.Duration(tickTime) * time.Millisecond / 4
 }
 
-// readLatency caches the request-latency histogram's child of each op a
-// connection goroutine may answer (indexed by opcode, all below 16):
-// looking a child up by its label hashes the label on every read. A child
+// readLatency caches the request-latency histogram's child of each op
+// (indexed by opcode, all but createSession and closeSession below 128),
+// for the reads connection goroutines answer and the loop's replies:
+// looking a child up by its label hashes the label on every reply. A child
 // is created on first use, as WithLabelValues does, so /metrics shows no
 // series for an op never served.
-type readLatency [16]atomic.Pointer[prometheus.Observer]
+type readLatency [128]atomic.Pointer[prometheus.Observer]
 
-// readObserver returns the histogram child of op.
-func (s *Server) readObserver(op proto.OpCode) prometheus.Observer {
+// opLatency returns the histogram child of op.
+func (s *Server) opLatency(op proto.OpCode) prometheus.Observer {
 	if op < 0 || int(op) >= len(s.readLatency) {
 		return s.metrics.RequestLatency.WithLabelValues(opLabel(op))
 	}
@@ -62,8 +63,11 @@ func (s *Server) readObserver(op proto.OpCode) prometheus.Observer {
 // fastRead answers r on the calling goroutine if it can; false when r must
 // be posted to the loop. start is when r was read off the socket.
 // nonBlocking: the reply is written, if at all, with one non-blocking write,
-// the rest left to the writer goroutine (a poller calls it so).
-func (c *clientConn) fastRead(r *engine.Request, start time.Time, nonBlocking bool) bool {
+// the rest left to the writer goroutine (a poller calls it so). The reply
+// is encoded into in's buffer, which is reused for the next reply unless
+// the frame was queued for the writer goroutine.
+func (in *intake) fastRead(r *engine.Request, start time.Time, nonBlocking bool) bool {
+	c := in.c
 	if c.inflight.Load() != 0 {
 		return false
 	}
@@ -82,7 +86,11 @@ func (c *clientConn) fastRead(r *engine.Request, start time.Time, nonBlocking bo
 		s.nodeMu.RUnlock()
 		return false
 	}
-	buf := proto.AppendRecords(make([]byte, 0, replyCap(out.Body)), &out.Header, out.Body)
+	buf := in.reply
+	if need := replyCap(out.Body); cap(buf) < need {
+		buf = make([]byte, 0, need)
+	}
+	buf = in.enc.Append(buf[:0], out.Header, out.Body)
 	// Nothing queued for the connection: the reply goes out from here,
 	// sparing the writer goroutine's wake-up. It takes its place now,
 	// while the loop cannot queue anything; it is written once the lock is
@@ -103,12 +111,19 @@ func (c *clientConn) fastRead(r *engine.Request, start time.Time, nonBlocking bo
 	s.stats.observeResponse(len(buf) - 4)
 	fastStatsMu.Unlock()
 	s.nodeMu.RUnlock()
-	s.readObserver(r.Op).Observe(d.Seconds())
+	s.opLatency(r.Op).Observe(d.Seconds())
+	queued := !direct
 	switch {
 	case direct && nonBlocking:
-		c.writeClaimedNow(buf)
+		queued = c.writeClaimedNow(buf)
 	case direct:
-		c.writeClaimed(buf)
+		c.writeClaimed(buf) // copies buf into the connection's bufio.Writer
+	}
+	switch {
+	case queued || cap(buf) > reuseFrameMax:
+		in.reply = nil // the writer goroutine owns it now, or it is too big to keep
+	default:
+		in.reply = buf[:0]
 	}
 	return true
 }

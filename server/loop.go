@@ -295,6 +295,7 @@ func (s *Server) handle(ev event, arrivals map[engine.ConnID][]arrival) {
 func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]arrival) {
 	now := time.Now()
 	var events sharedEvent
+	var enc proto.ReplyEncoder // one per turn, not one per reply
 	for i := range outs {
 		o := &outs[i]
 		c := s.conn(o.Conn)
@@ -306,7 +307,7 @@ func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]arri
 			if q := arrivals[o.Conn]; len(q) > 0 {
 				d := now.Sub(q[0].at)
 				s.stats.observeLatency(d)
-				s.metrics.RequestLatency.WithLabelValues(opLabel(q[0].op)).Observe(d.Seconds())
+				s.opLatency(q[0].op).Observe(d.Seconds())
 				s.auditReply(q[0].audit, o.Header.Err)
 				if len(q) == 1 {
 					arrivals[o.Conn] = q[:0] // the next request reuses the array
@@ -314,7 +315,7 @@ func (s *Server) deliver(outs []engine.Output, arrivals map[engine.ConnID][]arri
 					arrivals[o.Conn] = q[1:]
 				}
 			}
-			buf := proto.AppendRecords(make([]byte, 0, replyCap(o.Body)), &o.Header, o.Body)
+			buf := enc.Append(make([]byte, 0, replyCap(o.Body)), o.Header, o.Body)
 			s.stats.observeResponse(len(buf) - 4)
 			c.send(buf)
 			c.inflight.Add(-1)

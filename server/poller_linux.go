@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/zabkeeper/zabkeeper/proto"
 )
@@ -70,13 +71,35 @@ type polled struct {
 	rerr  error
 }
 
+// readFD reads with a raw system call, without the runtime's
+// entersyscall/exitsyscall: the socket is non-blocking, and a P marked in
+// a system call lets sysmon retake it and keeps sysmon waking every 20 µs
+// (BENCHMARKS.md, getpath). The buffer has room (ready sees to it).
 func (pc *polled) readFD(fd uintptr) {
+	free := pc.buf[len(pc.buf):cap(pc.buf)]
 	for {
-		pc.nread, pc.rerr = syscall.Read(int(fd), pc.buf[len(pc.buf):cap(pc.buf)])
-		if pc.rerr != syscall.EINTR {
+		n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&free[0])), uintptr(len(free)))
+		switch errno {
+		case 0:
+			pc.nread, pc.rerr = int(n), nil
+			return
+		case syscall.EINTR:
+		default:
+			pc.nread, pc.rerr = 0, errno
 			return
 		}
 	}
+}
+
+// epollWait is syscall.EpollWait with a zero timeout, as a raw system call
+// (it never blocks; see readFD): epoll_pwait with no signal mask, which
+// every Linux architecture has.
+func epollWait(epfd uintptr, events []syscall.EpollEvent) (int, error) {
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, epfd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
 }
 
 // pollerSweep is how often at most the poller looks for connections silent
@@ -241,6 +264,16 @@ func (p *poller) run() {
 	defer p.ep.Close()
 	events := make([]syscall.EpollEvent, pollerMaxEvents)
 	var sweptAt, armedAt time.Time
+	var n int
+	var werr error
+	// wait is made once: a closure per wait would be an allocation.
+	wait := func(fd uintptr) bool {
+		n, werr = epollWait(fd, events)
+		if werr == syscall.EINTR {
+			n, werr = 0, nil
+		}
+		return n > 0 || werr != nil
+	}
 	for {
 		select {
 		case <-p.s.done:
@@ -253,15 +286,8 @@ func (p *poller) run() {
 			armedAt = now
 			_ = p.ep.SetReadDeadline(now.Add(pollerSweep))
 		}
-		var n int
-		var werr error
-		err := p.raw.Read(func(fd uintptr) bool {
-			n, werr = syscall.EpollWait(int(fd), events, 0)
-			if werr == syscall.EINTR {
-				n, werr = 0, nil
-			}
-			return n > 0 || werr != nil
-		})
+		n, werr = 0, nil
+		err := p.raw.Read(wait)
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 		case err != nil:

@@ -45,8 +45,8 @@ type Server struct {
 	// feeds the Node and carries out its Ready batches, readers hold it
 	// for reading (fastread.go).
 	nodeMu sync.RWMutex
-	// readLatency caches the latency histogram's children of the reads
-	// connection goroutines answer (fastread.go).
+	// readLatency caches the latency histogram's children by op, for the
+	// reads connection goroutines answer and the loop's replies (fastread.go).
 	readLatency readLatency
 	// pollers read the frames of established plain-TCP connections
 	// (poller_linux.go), started on first use; noPoller is set when they

@@ -2,24 +2,30 @@
 
 package nbwrite
 
-import "syscall"
+import (
+	"syscall"
+	"unsafe"
+)
 
 // Supported tells whether Write can write without blocking here.
 const Supported = true
 
+// writeFD writes b on a non-blocking socket until it would block. The write
+// is a raw system call, without the runtime's entersyscall/exitsyscall: it
+// never blocks, and a P marked in a system call lets sysmon retake it and
+// keeps sysmon waking every 20 µs (BENCHMARKS.md, getpath).
 func writeFD(fd uintptr, b []byte) (n int, err error) {
 	for n < len(b) {
-		k, err := syscall.Write(int(fd), b[n:])
-		if err == syscall.EINTR {
-			continue
-		}
-		if err == syscall.EAGAIN {
+		k, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n))
+		switch errno {
+		case 0:
+			n += int(k)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
 			return n, nil
+		default:
+			return n, errno
 		}
-		if err != nil {
-			return n, err
-		}
-		n += k
 	}
 	return n, nil
 }
