@@ -51,17 +51,17 @@ const serverGCPercent = 25
 // between collections. With a small tree a quarter of the live heap is a
 // megabyte or two, which the write path allocates in tens of milliseconds:
 // 30 collections a second on a leader under load, each with its assist,
-// mark workers and wake-ups (BENCHMARKS.md, "quorumcpu"). 64 MiB is the
-// headroom of GOGC=25 at 51 MiB of live heap, about 250,000 znodes, so a
-// server with a large tree (where RSS matters) collects as before.
-const minHeapGoal = 64 << 20
+// mark workers and wake-ups (BENCHMARKS.md, "quorumcpu"). 32 MiB is the
+// goal of GOGC=25 at 25.6 MiB of live heap, about 120,000 znodes, so a
+// server with a larger tree (where RSS matters) collects as before.
+const minHeapGoal = 32 << 20
 
 // gcPercentFor is the GOGC that makes the next heap goal
 // max(live*(1+serverGCPercent/100), minHeapGoal) for a live heap of live
 // bytes (the runtime's goal is live*(1+GOGC/100), plus a share of stacks
 // and globals this leaves out).
 func gcPercentFor(live uint64) int {
-	const maxPercent = 100_000 // a live heap under 64 KiB: the runtime's own start
+	const maxPercent = 100_000 // a live heap under 32 KiB: the runtime's own start
 	if live == 0 {
 		return maxPercent
 	}

@@ -24,13 +24,13 @@ func TestGCPercentFor(t *testing.T) {
 	}{
 		{0, 100_000},
 		{1, 100_000},
-		{1 * mib, 6300},
-		{4 * mib, 1500},
-		{32 * mib, 100},
-		{50 * mib, 28},
-		{53687092, serverGCPercent},     // 1.25x is just above 64 MiB
-		{53687091, serverGCPercent + 1}, // just below
-		{64 * mib, serverGCPercent},
+		{1 * mib, 3100},
+		{4 * mib, 700},
+		{16 * mib, 100},
+		{20 * mib, 60},
+		{26843546, serverGCPercent},     // 1.25x is just above 32 MiB
+		{26843545, serverGCPercent + 1}, // just below
+		{32 * mib, serverGCPercent},
 		{210 * mib, serverGCPercent},
 		{1 << 40, serverGCPercent},
 	} {
