@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"sync"
 	"sync/atomic"
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
@@ -82,24 +83,31 @@ func gcPercentFor(live uint64) int {
 // hook for the end of a cycle, and a ticker would wake an idle server).
 // Before the first collection the live heap is unknown; the runtime's first
 // goal is 4 MiB x GOGC/100, so the start takes minHeapGoal's percent of it.
-// The returned function stops the adjusting (for tests; the server never
-// stops it).
+// The returned function stops the adjusting. The hook is one per process
+// (tests run the server command many times in one).
 func setGCTarget(logger *slog.Logger) (stop func()) {
 	if v, set := os.LookupEnv("GOGC"); set {
+		gcFloorOn.Store(false)
 		logger.Debug("garbage-collector target from the environment", "GOGC", v)
 		return func() {}
 	}
 	debug.SetGCPercent(gcPercentFor(4 << 20))
-	var stopped atomic.Bool
-	armGCHook(func() bool {
-		if stopped.Load() {
-			return false
-		}
-		debug.SetGCPercent(gcPercentFor(liveHeap()))
-		return true
+	gcFloorOn.Store(true)
+	gcHookOnce.Do(func() {
+		armGCHook(func() bool {
+			if gcFloorOn.Load() {
+				debug.SetGCPercent(gcPercentFor(liveHeap()))
+			}
+			return true
+		})
 	})
-	return func() { stopped.Store(true) }
+	return func() { gcFloorOn.Store(false) }
 }
+
+var (
+	gcFloorOn  atomic.Bool // the hook sets the target
+	gcHookOnce sync.Once
+)
 
 // liveHeap is the heap the last collection marked live, in bytes.
 func liveHeap() uint64 {
