@@ -78,6 +78,10 @@ func (h readyHandler) Send(msgs []zab.Message) {
 	h.s.sendPeers(msgs)
 	h.s.notePeerRole()
 	h.s.countSyncs(msgs)
+	// The transports keep copies of the messages, never the array: the
+	// engine may write its next messages into it instead of growing a new
+	// one each Ready (2.5% of a leader's CPU under writes).
+	h.s.node.ReuseMessages(msgs)
 }
 
 // AppendLog hands entries to the log writer.

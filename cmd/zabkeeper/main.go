@@ -190,7 +190,7 @@ func runServer(args []string, stderr io.Writer) int {
 	}
 
 	setMemoryLimit(logger)
-	setGCTarget(logger)
+	defer setGCTarget(logger)() // stops adjusting when the server has stopped
 	stopProfiles, err := startProfiles(o.cpuProfile, o.memProfile, o.trace)
 	if err != nil {
 		fmt.Fprintf(stderr, "zabkeeper server: %v\n", err)

@@ -211,7 +211,7 @@ func (l *Link) encodeLearner(dst []quorum.Packet, m zab.Message) ([]quorum.Packe
 		if l.stale(m) {
 			return dst, nil
 		}
-		return append(dst, l.expandAcks(m.Zxid)...), nil
+		return l.appendAcks(dst, m.Zxid), nil
 	case zab.MsgPing:
 		if l.stale(m) {
 			return dst, nil
@@ -235,38 +235,36 @@ func (l *Link) encodeLearner(dst []quorum.Packet, m zab.Message) ([]quorum.Packe
 	return nil, fmt.Errorf("zklink: %v has no ZooKeeper packet from a learner", m.Type)
 }
 
-// expandAcks turns a cumulative ack into ZooKeeper's one ACK per proposal.
-func (l *Link) expandAcks(z int64) []quorum.Packet {
-	var out []quorum.Packet
+// appendAcks appends ZooKeeper's one ACK per proposal for a cumulative
+// ack to dst (straight into the caller's packets: a slice of its own per
+// ACK was an allocation per txn on every follower).
+func (l *Link) appendAcks(dst []quorum.Packet, z int64) []quorum.Packet {
 	if zab.Counter(z) == 0 {
 		// NEWLEADER's ack: it also says every synced entry is durable, so
 		// the proposals that came before NEWLEADER get theirs after it
 		// (ZooKeeper 3.8.5+ learners send them the same way).
-		out = append(out, quorum.NewAck(z))
+		dst = append(dst, quorum.NewAck(z))
 		if l.observer {
 			l.pending, l.beforeNewLeader = nil, 0
-			return out
+			return dst
 		}
 		for _, p := range l.pending[:l.beforeNewLeader] {
-			out = append(out, quorum.NewAck(p))
+			dst = append(dst, quorum.NewAck(p))
 		}
 		l.pending = l.pending[l.beforeNewLeader:]
 		l.beforeNewLeader = 0
-		return out
+		return dst
 	}
 	if l.observer {
-		return nil
+		return dst
 	}
 	n := l.upTo(z)
-	if n > 0 {
-		out = make([]quorum.Packet, 0, n)
-	}
 	for _, p := range l.pending[:n] {
-		out = append(out, quorum.NewAck(p))
+		dst = append(dst, quorum.NewAck(p))
 	}
 	l.pending = l.pending[n:]
 	l.beforeNewLeader = max(0, l.beforeNewLeader-n)
-	return out
+	return dst
 }
 
 func (l *Link) encodeLeader(dst []quorum.Packet, m zab.Message) ([]quorum.Packet, error) {
@@ -298,7 +296,7 @@ func (l *Link) encodeLeader(dst []quorum.Packet, m zab.Message) ([]quorum.Packet
 		l.pending = append(l.pending, m.Entry.Zxid)
 		return append(dst, quorum.Packet{Type: quorum.Proposal, Zxid: m.Entry.Zxid, Data: m.Entry.Data}), nil
 	case zab.MsgCommit:
-		return append(dst, l.expandCommits(m.Zxid)...), nil
+		return l.appendCommits(dst, m.Zxid), nil
 	case zab.MsgNewLeader:
 		cfg, err := l.newLeaderConfig(m)
 		if err != nil {
@@ -317,7 +315,7 @@ func (l *Link) encodeLeader(dst []quorum.Packet, m zab.Message) ([]quorum.Packet
 		// the simulator's wire check (seed 149 with --reconfig).
 		var out []quorum.Packet
 		if m.Zxid > 0 {
-			out = l.expandCommits(m.Zxid - 1)
+			out = l.appendCommits(nil, m.Zxid-1)
 		}
 		if len(l.pending) > 0 && l.pending[0] == m.Zxid {
 			l.pending = l.pending[1:]
@@ -328,7 +326,7 @@ func (l *Link) encodeLeader(dst []quorum.Packet, m zab.Message) ([]quorum.Packet
 		l.drop(m.Entry.Zxid)
 		return append(dst, quorum.NewInformAndActivate(m.Entry.Zxid, m.Vote.Leader, m.Entry.Data)), nil
 	case zab.MsgUpToDate:
-		return append(append(dst, l.expandCommits(m.Zxid)...), quorum.NewUpToDate()), nil
+		return append(l.appendCommits(dst, m.Zxid), quorum.NewUpToDate()), nil
 	case zab.MsgPing:
 		return append(dst, quorum.NewPing(m.Zxid)), nil
 	case zab.MsgInform:
@@ -346,19 +344,15 @@ func (l *Link) encodeLeader(dst []quorum.Packet, m zab.Message) ([]quorum.Packet
 	return nil, fmt.Errorf("zklink: %v has no ZooKeeper packet from a leader", m.Type)
 }
 
-// expandCommits turns a cumulative commit into one COMMIT per proposal
-// sent on this link, in order.
-func (l *Link) expandCommits(z int64) []quorum.Packet {
+// appendCommits appends one COMMIT per proposal sent on this link up to
+// the cumulative commit z to dst, in order.
+func (l *Link) appendCommits(dst []quorum.Packet, z int64) []quorum.Packet {
 	n := l.upTo(z)
-	if n == 0 {
-		return nil
-	}
-	out := make([]quorum.Packet, 0, n)
 	for _, p := range l.pending[:n] {
-		out = append(out, quorum.NewCommit(p))
+		dst = append(dst, quorum.NewCommit(p))
 	}
 	l.pending = l.pending[n:]
-	return out
+	return dst
 }
 
 // upTo counts the pending zxids up to z, to size the packets they expand

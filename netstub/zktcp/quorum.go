@@ -709,14 +709,16 @@ func (t *Transport) writeLink(l *qLink, c net.Conn) error {
 
 func (t *Transport) readLink(l *qLink, c net.Conn, br *bufio.Reader) error {
 	lim := t.limits()
+	var dl readDeadline
+	var msgs []zab.Message // reused: deliver sends copies
 	for {
-		_ = c.SetReadDeadline(time.Now().Add(l.readTimeout()))
-		p, err := quorum.ReadPacket(br, lim)
+		dl.extend(c, l.readTimeout())
+		p, err := readPacket(br, lim)
 		if err != nil {
 			return err
 		}
 		l.mu.Lock()
-		msgs, err := l.link.Decode(p)
+		msgs, err = l.link.DecodeAppend(msgs[:0], p)
 		desc, native := "", false
 		if p.Type == quorum.LeaderInfo && err == nil {
 			desc = l.link.Describe()
@@ -732,6 +734,7 @@ func (t *Transport) readLink(l *qLink, c net.Conn, br *bufio.Reader) error {
 			t.log.Info("quorum link: the leader is "+desc, "peer", l.peer, "caps", zklink.CapsString(msgs[0].Caps))
 		}
 		if p.Type == quorum.Snap && len(msgs) == 1 {
+			dl = readDeadline{} // the body's reads set their own
 			if streamed {
 				if msgs[0], err = t.receiveStreamedSnap(l, c, br, msgs[0]); err != nil {
 					return err
@@ -752,7 +755,57 @@ func (t *Transport) readLink(l *qLink, c net.Conn, br *bufio.Reader) error {
 				return errors.New("closing")
 			}
 		}
+		clear(msgs) // the delivered messages' data is the engine's now
 	}
+}
+
+// readDeadline sets a link's read deadline at most once per
+// deadlineSlack of the timeout instead of once per packet (each set
+// re-arms a runtime timer under the poller's lock: about 1% of a leader's
+// CPU at a packet per txn from each follower). The deadline is set
+// timeout plus up to a sixteenth of it after the last read, never less
+// than timeout, so a silent peer is dropped at most that much later.
+type readDeadline struct {
+	at      time.Time     // the deadline set, zero: none yet
+	timeout time.Duration // the timeout it was set for
+}
+
+// deadlineSlack is the share of the timeout a deadline may run over.
+const deadlineSlack = 16
+
+func (d *readDeadline) extend(c net.Conn, timeout time.Duration) {
+	now := time.Now()
+	if timeout == d.timeout && !d.at.IsZero() && d.at.Sub(now) >= timeout {
+		return
+	}
+	d.at, d.timeout = now.Add(timeout+timeout/deadlineSlack), timeout
+	_ = c.SetReadDeadline(d.at)
+}
+
+// errReader returns its error.
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// readPacket reads one packet from br as quorum.ReadPacket does, decoding
+// it straight from br's buffer when all of it is there (the common case:
+// one read brings a burst of proposals or acks), which saves
+// ReadPacket's reader per packet.
+func readPacket(br *bufio.Reader, lim quorum.Limits) (quorum.Packet, error) {
+	if br.Buffered() == 0 {
+		if _, err := br.Peek(1); err != nil { // waits for the next bytes
+			// Peek took the error from br: ReadPacket words it as if
+			// it had met it.
+			return quorum.ReadPacket(errReader{err}, lim)
+		}
+	}
+	if b, _ := br.Peek(br.Buffered()); len(b) > 0 {
+		if p, n, ok := quorum.DecodeWhole(b, lim); ok {
+			_, _ = br.Discard(n)
+			return p, nil
+		}
+	}
+	return quorum.ReadPacket(br, lim)
 }
 
 // spoolSnapshot copies the SNAP body that follows on br to a file of the

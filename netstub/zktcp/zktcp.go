@@ -328,7 +328,9 @@ func (t *Transport) Send(m zab.Message) { t.SendBatch([]zab.Message{m}) }
 // batch is routed under one hold of t.mu, so all those to one peer take
 // the same link. A MsgFollowerInfo, which opens a new link, sends what the
 // batch holds before it first, so a message after it goes on the new
-// link, as with Send.
+// link, as with Send. It keeps no reference to msgs' array once it
+// returns: the packets are encoded from copies of the messages, so the
+// caller may reuse the array.
 func (t *Transport) SendBatch(msgs []zab.Message) {
 	// One batch at a time, in buffers kept for the next one (the
 	// server's loop sends one per Ready).

@@ -127,6 +127,12 @@ func FuzzReadPacket(f *testing.F) {
 			require.Equal(t, q, p)
 			require.Equal(t, len(b)-r.Len(), n)
 		}
+		// DecodeWhole decodes what ReadPacket does, or leaves it to it.
+		if w, wn, ok := DecodeWhole(b, lim); ok {
+			require.NoError(t, qerr)
+			require.Equal(t, q, w)
+			require.Equal(t, len(b)-r.Len(), wn)
+		}
 		if err != nil {
 			return
 		}

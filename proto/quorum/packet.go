@@ -191,6 +191,16 @@ func DecodePacket(b []byte, lim Limits) (Packet, int, error) {
 	return p, cr.off, err
 }
 
+// DecodeWhole decodes the packet at the start of b if b holds all of it and
+// it is well formed, returning it and the bytes it took, as ReadPacket
+// would read it (Data and strings copied out of b). Otherwise ok is false
+// and the caller reads the packet with ReadPacket, which waits for the
+// rest or names the error: a reader with the bytes already buffered
+// (bufio.Reader.Peek) decodes without ReadPacket's per-packet reader.
+func DecodeWhole(b []byte, lim Limits) (p Packet, n int, ok bool) {
+	return decodePacketFast(b, lim.withDefaults())
+}
+
 // decodePacketFast decodes a well-formed packet straight from b, as
 // ReadPacket would (Data and the strings copied out of b, null as nil and
 // ""), without ReadPacket's stream machinery, which allocated a reader per
