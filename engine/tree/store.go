@@ -2,6 +2,7 @@ package tree
 
 import (
 	"encoding/binary"
+	"strings"
 )
 
 // The node store keeps a tree of millions of znodes in a form the garbage
@@ -12,18 +13,28 @@ import (
 // heap) cost reads (BENCHMARKS.md, "A tighter collector was measured and
 // not adopted"). Here:
 //
-//   - a znode is an int32 id; its fixed fields are a rec (56 bytes, no
-//     pointers) in pages of pageSize recs;
-//   - its path and data are one record in an arena of byte chunks of up
-//     to 1 MB (no pointers), written once and never changed: a setData writes a
-//     new record, and a chunk whose records are mostly dead is compacted
-//     (its live records copied to the chunk being filled, the chunk
-//     dropped);
+//   - a znode is an int32 id; a rec (12 bytes, no pointers, in pages of
+//     pageSize recs) says where its record is and holds the fields that
+//     change without its data: its meta, kind and liveness;
+//   - its record, in an arena of byte chunks of up to 1 MB (no pointers),
+//     holds its parent's id, its name (the last path component: the path
+//     is its parent's path and the name), its Stat fields as varints
+//     (mzxid and mtime as deltas from czxid and ctime, so a node never
+//     changed spends a byte on each) and its data. A record is written
+//     once and never changed: a setData writes a new one, and a chunk
+//     whose records are mostly dead is compacted (its live records copied
+//     to the chunk being filled, the chunk dropped);
 //   - the path→id index is an open-addressing table of uint64 slots (a
-//     32-bit hash and the id), checked against the arena's path;
+//     32-bit hash of the full path and the id), checked by walking the
+//     candidate's names up its parents;
 //   - a parent's children are sorted chunks of int32 ids (children.go);
 //   - a node's ACL list and counters (nodeMeta, shared between leaves with
 //     an equal list) are referred to by a uint32 index into metas.
+//
+// A node's parent must outlive it (the tree deletes only childless
+// nodes). A node stored while its parent path is not (only the root, and
+// a store of loose paths in tests) keeps its full path as its name, with
+// no parent.
 //
 // Snapshots: Tree.Snapshot must capture a view that stays the same while
 // the tree goes on changing (the writer runs on another goroutine). Arena
@@ -36,8 +47,8 @@ import (
 // chunk.
 
 const (
-	pageBits = 8
-	pageSize = 1 << pageBits // recs per page: 14 KB
+	pageBits = 10
+	pageSize = 1 << pageBits // recs per page: 12 KB
 	pageMask = pageSize - 1
 	// chunkSize is the arena's chunk: large enough that its pointer costs
 	// the collector nothing, small enough that compacting one is a short
@@ -47,9 +58,10 @@ const (
 	// thousands) stays small.
 	chunkSize  = 1 << 20
 	firstChunk = 4 << 10
-	// recHeader is the largest header of an arena record: the lengths of
-	// the path and the data as uvarints.
-	recHeader = 2 * binary.MaxVarintLen32
+	// recHeader is the largest size of an arena record's fields: its
+	// parent, name length and data length (uvarints of 32 bits), czxid,
+	// mzxid, ctime, mtime, owner (of 64 bits) and version.
+	recHeader = 4*binary.MaxVarintLen32 + 5*binary.MaxVarintLen64
 	// A rec's bits hold its meta's index (below metaBits), its kind and
 	// whether it is in use (liveBit).
 	metaBits = 28
@@ -58,18 +70,12 @@ const (
 	liveBit  = 1 << 31
 )
 
-// rec is a znode's fixed fields as the store keeps them: node's fields
-// without its pointers (see node.go for their meaning).
+// rec is where a znode's record is, and the fields the store changes in
+// place (see node.go for their meaning).
 type rec struct {
-	czxid   int64
-	mzxid   int64
-	ctime   int64
-	mtime   int64
-	owner   int64
-	chunk   uint32 // the arena record holding the path and data
-	off     uint32
-	version int32
-	bits    uint32 // meta index (0: a nil meta), kind, live: see metaBits
+	chunk uint32 // the arena record holding the name, Stat and data
+	off   uint32
+	bits  uint32 // meta index (0: a nil meta), kind, live: see metaBits
 }
 
 func (r *rec) meta() uint32 { return r.bits & metaMask }
@@ -77,6 +83,9 @@ func (r *rec) kind() kind   { return kind(r.bits & kindMask >> metaBits) }
 func (r *rec) live() bool   { return r.bits&liveBit != 0 }
 
 func (r *rec) setMeta(m uint32) { r.bits = r.bits&^metaMask | m }
+
+// hasOwner reports whether a node of kind k stores its owner field.
+func hasOwner(k kind) bool { return k == kindEphemeral || k == kindTTL }
 
 // store holds the znodes of a Tree. Ids are handed out lowest free first
 // from a LIFO free list, so a store built by the same operations is the
@@ -98,6 +107,8 @@ type store struct {
 	// dirty lists chunks that may be worth compacting (see release).
 	dirty      []int
 	compacting bool
+	// scratch is compact's path buffer.
+	scratch []byte
 
 	index pathIndex
 
@@ -111,7 +122,9 @@ func newStore() store {
 }
 
 // rec returns the rec of id for reading.
-func (s *store) rec(id int32) *rec { return &s.pages[id>>pageBits][id&pageMask] }
+func (s *store) rec(id int32) *rec { return recOf(s.pages, id) }
+
+func recOf(pages [][]rec, id int32) *rec { return &pages[id>>pageBits][id&pageMask] }
 
 // mutable returns the rec of id for writing, copying its page first if a
 // snapshot may still read it.
@@ -124,52 +137,167 @@ func (s *store) mutable(id int32) *rec {
 	return &s.pages[p][id&pageMask]
 }
 
-// record returns the path and data of the arena record at chunk, off, and
-// the record's size. A record holds no id: compaction finds a record's node
-// by its path.
-func record(chunks [][]byte, chunk, off uint32) (path, data []byte, size int) {
-	b := chunks[chunk][off:]
-	i := 0
-	pl, k := binary.Uvarint(b[i:])
-	i += k
-	dl, k := binary.Uvarint(b[i:])
-	i += k
-	path = b[i : i+int(pl)]
-	i += int(pl)
+// uvarint decodes the uvarint at b[i:] and returns it and the index past
+// it; the arena holds only records the store wrote, so it trusts them.
+func uvarint(b []byte, i int) (uint64, int) {
+	if c := b[i]; c < 0x80 {
+		return uint64(c), i + 1
+	}
+	v, k := binary.Uvarint(b[i:])
+	return v, i + k
+}
+
+func zigzag(v int64) uint64   { return uint64(v<<1) ^ uint64(v>>63) }
+func unzigzag(v uint64) int64 { return int64(v>>1) ^ -int64(v&1) }
+
+// recordName returns the parent (-1: none) and name of the record at
+// chunk, off, and the index in its chunk past the name. The record's first
+// uvarint is the parent's id plus one, shifted left by one, its low bit
+// saying whether the record stores an owner.
+func recordName(chunks [][]byte, chunk, off uint32) (b []byte, parent int32, name []byte, i int) {
+	b = chunks[chunk]
+	p, i := uvarint(b, int(off))
+	nl, i := uvarint(b, i)
+	return b, int32(p>>1) - 1, b[i : i+int(nl)], i + int(nl)
+}
+
+// decode fills n's data, kind and Stat fields from the record of r and
+// returns the record's size.
+func decode(chunks [][]byte, r *rec, n *node) int {
+	n.kind = r.kind()
+	return decodeAt(chunks, r.chunk, r.off, n)
+}
+
+// decodeAt fills n's data and Stat fields but its kind from the record at
+// chunk, off and returns the record's size.
+func decodeAt(chunks [][]byte, chunk, off uint32, n *node) int {
+	b := chunks[chunk]
+	p, i := uvarint(b, int(off))
+	nl, i := uvarint(b, i)
+	i += int(nl)
+	dl, i := uvarint(b, i)
+	cz, i := uvarint(b, i)
+	dz, i := uvarint(b, i)
+	ct, i := uvarint(b, i)
+	dt, i := uvarint(b, i)
+	v, i := uvarint(b, i)
+	n.czxid, n.mzxid = int64(cz), int64(cz)+unzigzag(dz)
+	n.ctime, n.mtime = int64(ct), int64(ct)+unzigzag(dt)
+	n.version = int32(unzigzag(v))
+	n.owner = 0
+	if p&1 != 0 {
+		var o uint64
+		o, i = uvarint(b, i)
+		n.owner = int64(o)
+	}
+	n.data = nil
 	if dl > 0 {
-		data = b[i : i+int(dl)-1 : i+int(dl)-1]
+		n.data = b[i : i+int(dl)-1 : i+int(dl)-1]
 		i += int(dl) - 1
 	}
-	return path, data, i
+	return i - int(off)
 }
 
-// path returns the path of id (bytes of the arena: never modify them).
-func (s *store) path(id int32) []byte {
-	r := s.rec(id)
-	p, _, _ := record(s.chunks, r.chunk, r.off)
-	return p
+// recordSize returns the size of the record at chunk, off.
+func recordSize(chunks [][]byte, chunk, off uint32) int {
+	var n node
+	return decodeAt(chunks, chunk, off, &n)
 }
 
-// name returns the last component of id's path.
-func (s *store) name(id int32) []byte {
-	p := s.path(id)
-	for i := len(p) - 1; i >= 0; i-- {
-		if p[i] == '/' {
-			return p[i+1:]
+// baseName returns the last component of a stored name (a parentless
+// node's name is its path).
+func baseName(name []byte, parent int32) []byte {
+	if parent < 0 {
+		for i := len(name) - 1; i >= 0; i-- {
+			if name[i] == '/' {
+				return name[i+1:]
+			}
 		}
 	}
-	return p
+	return name
+}
+
+// name returns the last component of id's path (bytes of the arena: never
+// modify them).
+func (s *store) name(id int32) []byte {
+	r := s.rec(id)
+	_, parent, name, _ := recordName(s.chunks, r.chunk, r.off)
+	return baseName(name, parent)
+}
+
+// appendPath appends the path of id to dst.
+func appendPath(pages [][]rec, chunks [][]byte, dst []byte, id int32) []byte {
+	r := recOf(pages, id)
+	_, parent, name, _ := recordName(chunks, r.chunk, r.off)
+	if parent < 0 {
+		return append(dst, name...)
+	}
+	k := len(dst)
+	dst = appendPath(pages, chunks, dst, parent)
+	if len(dst) == k+1 { // the parent is the root, "/"
+		dst = dst[:k]
+	}
+	dst = append(dst, '/')
+	return append(dst, name...)
+}
+
+// path returns the path of id (a new slice).
+func (s *store) path(id int32) []byte { return appendPath(s.pages, s.chunks, nil, id) }
+
+// isPath reports whether p is the path of id: p ends in id's name, and
+// what comes before it is its parent's path.
+func isPath[S string | []byte](s *store, id int32, p S) bool {
+	r := s.rec(id)
+	_, parent, name, _ := recordName(s.chunks, r.chunk, r.off)
+	if parent < 0 {
+		return string(p) == string(name)
+	}
+	for {
+		k := len(p) - len(name) - 1
+		if k < 0 || p[k] != '/' || string(p[k+1:]) != string(name) {
+			return false
+		}
+		p = p[:k]
+		r = s.rec(parent)
+		_, parent, name, _ = recordName(s.chunks, r.chunk, r.off)
+		if parent < 0 {
+			if len(name) == 1 && name[0] == '/' { // the root
+				return len(p) == 0
+			}
+			return string(p) == string(name)
+		}
+	}
+}
+
+// parentOf returns the id of path's parent and path's name, or -1 and the
+// whole path when the parent is not stored (or path is the root, or a
+// path the parent's path and a name would not spell again).
+func (s *store) parentOf(path string) (int32, string) {
+	i := strings.LastIndexByte(path, '/')
+	switch {
+	case path == rootPath || i < 0 || i == 1:
+		return -1, path
+	case i == 0:
+		return s.find(rootPath), path[1:]
+	}
+	if pid := s.find(path[:i]); pid >= 0 {
+		return pid, path[i+1:]
+	}
+	return -1, path
+}
+
+// parent returns the id of id's parent, or -1.
+func (s *store) parent(id int32) int32 {
+	r := s.rec(id)
+	_, parent, _, _ := recordName(s.chunks, r.chunk, r.off)
+	return parent
 }
 
 // view fills n with the node id.
 func (s *store) view(id int32, n *node) {
 	r := s.rec(id)
-	_, data, _ := record(s.chunks, r.chunk, r.off)
-	*n = node{
-		data: data, meta: s.metas[r.meta()],
-		czxid: r.czxid, mzxid: r.mzxid, ctime: r.ctime, mtime: r.mtime,
-		owner: r.owner, version: r.version, kind: r.kind(),
-	}
+	decode(s.chunks, r, n)
+	n.meta = s.metas[r.meta()]
 }
 
 // find returns the id of path, or -1.
@@ -179,14 +307,23 @@ func (s *store) find(path string) int32 {
 
 // create stores n at path, which holds no node, and returns its id.
 func (s *store) create(path string, n *node) int32 {
+	pid, name := s.parentOf(path)
+	return s.createIn(path, pid, name, n)
+}
+
+// createIn is create for a caller that knows the parent and name
+// (parentOf).
+func (s *store) createIn(path string, pid int32, name string, n *node) int32 {
+	if pid < 0 {
+		name = path
+	}
 	id := s.newID()
 	r := s.mutable(id)
-	r.bits = liveBit
-	r.chunk, r.off = write(s, path, n.data)
+	r.bits = liveBit | uint32(n.kind)<<metaBits
+	r.chunk, r.off = write(s, pid, name, n)
 	s.index.insert(hashPath(path), id)
 	s.count++
 	r.setMeta(s.refMeta(n.meta))
-	s.setFields(r, n)
 	s.compact()
 	return id
 }
@@ -200,20 +337,18 @@ func (s *store) update(id int32, path string, n *node) {
 	} else {
 		s.unrefMeta(m) // refMeta counted it again
 	}
-	_, old, size := record(s.chunks, r.chunk, r.off)
-	if !sameBytes(old, n.data) {
+	var old node
+	size := decode(s.chunks, r, &old)
+	if !sameBytes(old.data, n.data) || old.czxid != n.czxid || old.mzxid != n.mzxid ||
+		old.ctime != n.ctime || old.mtime != n.mtime || old.version != n.version ||
+		old.owner != n.owner || old.kind != n.kind {
 		oc := r.chunk
-		r.chunk, r.off = write(s, path, n.data)
+		_, pid, name, _ := recordName(s.chunks, r.chunk, r.off)
+		r.bits = r.bits&^kindMask | uint32(n.kind)<<metaBits
+		r.chunk, r.off = write(s, pid, name, n)
 		s.release(oc, size)
 	}
-	s.setFields(r, n)
 	s.compact()
-}
-
-func (s *store) setFields(r *rec, n *node) {
-	r.czxid, r.mzxid, r.ctime, r.mtime = n.czxid, n.mzxid, n.ctime, n.mtime
-	r.owner, r.version = n.owner, n.version
-	r.bits = r.bits&^kindMask | uint32(n.kind)<<metaBits
 }
 
 // sameBytes reports whether a and b are the same bytes in memory (not
@@ -229,8 +364,7 @@ func sameBytes(a, b []byte) bool {
 func (s *store) remove(id int32, path string) {
 	s.index.remove(id, hashPath(path))
 	r := s.mutable(id)
-	_, _, size := record(s.chunks, r.chunk, r.off)
-	s.release(r.chunk, size)
+	s.release(r.chunk, recordSize(s.chunks, r.chunk, r.off))
 	s.unrefMeta(r.meta())
 	*r = rec{}
 	s.free = append(s.free, id)
@@ -253,16 +387,40 @@ func (s *store) newID() int32 {
 	return id
 }
 
-// write appends a record of path and data to the arena.
-func write[S string | []byte](s *store, path S, data []byte) (chunk, off uint32) {
+// write appends a record of n under parent pid with name to the arena.
+func write[S string | []byte](s *store, pid int32, name S, n *node) (chunk, off uint32) {
 	var hdr [recHeader]byte
-	k := binary.PutUvarint(hdr[:], uint64(len(path)))
+	p := uint64(pid+1) << 1
+	if hasOwner(n.kind) {
+		p |= 1
+	}
+	k := binary.PutUvarint(hdr[:], p)
+	k += binary.PutUvarint(hdr[k:], uint64(len(name)))
+	h := k
 	dl := uint64(0)
-	if data != nil {
-		dl = uint64(len(data)) + 1
+	if n.data != nil {
+		dl = uint64(len(n.data)) + 1
 	}
 	k += binary.PutUvarint(hdr[k:], dl)
-	size := k + len(path) + len(data)
+	k += binary.PutUvarint(hdr[k:], uint64(n.czxid))
+	k += binary.PutUvarint(hdr[k:], zigzag(n.mzxid-n.czxid))
+	k += binary.PutUvarint(hdr[k:], uint64(n.ctime))
+	k += binary.PutUvarint(hdr[k:], zigzag(n.mtime-n.ctime))
+	k += binary.PutUvarint(hdr[k:], zigzag(int64(n.version)))
+	if hasOwner(n.kind) {
+		k += binary.PutUvarint(hdr[k:], uint64(n.owner))
+	}
+	c, o := s.alloc(k + len(name) + len(n.data))
+	b := s.chunks[c][o:]
+	b = b[copy(b, hdr[:h]):]
+	b = b[copy(b, name):]
+	b = b[copy(b, hdr[h:k]):]
+	copy(b, n.data)
+	return uint32(c), uint32(o)
+}
+
+// alloc reserves size bytes of the arena for a record.
+func (s *store) alloc(size int) (chunk, off int) {
 	c := s.cur
 	if size > chunkSize/8 {
 		c = s.newChunk(size)
@@ -275,14 +433,10 @@ func write[S string | []byte](s *store, path S, data []byte) (chunk, off uint32)
 		c = s.newChunk(max(next, size))
 		s.cur = c
 	}
-	b := s.chunks[c]
 	o := s.used[c]
-	copy(b[o:], hdr[:k])
-	copy(b[o+k:], path)
-	copy(b[o+k+len(path):], data)
 	s.used[c] += size
 	s.live[c] += size
-	return uint32(c), uint32(o)
+	return c, o
 }
 
 // newChunk adds a chunk of size bytes, at the index of a dropped one if
@@ -313,7 +467,10 @@ func (s *store) release(c uint32, size int) {
 
 // compact moves the live records of every dirty chunk that is mostly
 // dead to the chunk being filled and drops the chunk. It runs at the end
-// of put and remove, so no rec is half-changed.
+// of put and remove, so no rec is half-changed. A record holds no id: its
+// node is the one its path finds, if that node's rec points at it; the
+// parent of a dead record may be gone, so the path is only spelled while
+// its parents are live.
 func (s *store) compact() {
 	if s.compacting || len(s.dirty) == 0 {
 		return
@@ -326,12 +483,12 @@ func (s *store) compact() {
 			continue
 		}
 		for off := 0; off < s.used[c]; {
-			path, data, size := record(s.chunks, uint32(c), uint32(off))
-			if id := findPath(s, path, hashPath(path)); id >= 0 {
-				if r := s.rec(id); int(r.chunk) == c && int(r.off) == off {
-					r = s.mutable(id)
-					r.chunk, r.off = write(s, path, data)
-				}
+			id, size := s.recordOwner(c, off)
+			if id >= 0 {
+				nc, no := s.alloc(size)
+				copy(s.chunks[nc][no:], s.chunks[c][off:off+size])
+				r := s.mutable(id)
+				r.chunk, r.off = uint32(nc), uint32(no)
 			}
 			off += size
 		}
@@ -340,6 +497,35 @@ func (s *store) compact() {
 		s.freeChunks = append(s.freeChunks, c)
 	}
 	s.compacting = false
+}
+
+// recordOwner returns the node whose record is at off in chunk c (-1: a
+// dead record) and the record's size.
+func (s *store) recordOwner(c, off int) (int32, int) {
+	size := recordSize(s.chunks, uint32(c), uint32(off))
+	_, parent, name, _ := recordName(s.chunks, uint32(c), uint32(off))
+	p := s.scratch[:0]
+	if parent >= 0 {
+		for a := parent; a >= 0; a = s.parent(a) {
+			if a >= s.next || !s.rec(a).live() {
+				return -1, size // a parent is gone: so is the node
+			}
+		}
+		p = appendPath(s.pages, s.chunks, p, parent)
+		if len(p) == 1 { // the root
+			p = p[:0]
+		}
+		p = append(p, '/')
+	}
+	p = append(p, name...)
+	s.scratch = p
+	id := findPath(s, p, hashPath(p))
+	if id >= 0 {
+		if r := s.rec(id); int(r.chunk) != c || int(r.off) != off {
+			id = -1
+		}
+	}
+	return id, size
 }
 
 // refMeta counts a reference to m and returns its index.
@@ -402,23 +588,53 @@ type storeView struct {
 }
 
 // rec returns the rec of id.
-func (v *storeView) rec(id int32) *rec { return &v.pages[id>>pageBits][id&pageMask] }
+func (v *storeView) rec(id int32) *rec { return recOf(v.pages, id) }
 
-// path returns the path of id.
-func (v *storeView) path(id int32) []byte {
-	r := v.rec(id)
-	p, _, _ := record(v.chunks, r.chunk, r.off)
-	return p
-}
+// path returns the path of id (a new slice).
+func (v *storeView) path(id int32) []byte { return appendPath(v.pages, v.chunks, nil, id) }
 
 // node returns the node view of r.
 func (v *storeView) node(r *rec) node {
-	_, data, _ := record(v.chunks, r.chunk, r.off)
-	return node{
-		data: data, meta: v.metas[r.meta()],
-		czxid: r.czxid, mzxid: r.mzxid, ctime: r.ctime, mtime: r.mtime,
-		owner: r.owner, version: r.version, kind: r.kind(),
+	var n node
+	decode(v.chunks, r, &n)
+	n.meta = v.metas[r.meta()]
+	return n
+}
+
+// pathWriter spells the paths of a view's nodes visited parents first
+// (Tree.preorder) from their names, keeping the path of each ancestor of
+// the node last spelled as a prefix of one buffer.
+type pathWriter struct {
+	v    *storeView
+	buf  []byte
+	ids  []int32 // the ancestors spelled in buf, the root first
+	ends []int   // where each one's path ends in buf
+}
+
+// path returns the path of id; it is good until the next call.
+func (w *pathWriter) path(id int32) []byte {
+	r := w.v.rec(id)
+	_, parent, name, _ := recordName(w.v.chunks, r.chunk, r.off)
+	k := len(w.ids)
+	for k > 0 && w.ids[k-1] != parent {
+		k--
 	}
+	w.ids, w.ends = w.ids[:k], w.ends[:k]
+	switch {
+	case parent < 0:
+		w.buf = append(w.buf[:0], name...)
+	case k == 0: // not visited parents first: spell it all
+		w.buf = appendPath(w.v.pages, w.v.chunks, w.buf[:0], id)
+	default:
+		w.buf = w.buf[:w.ends[k-1]]
+		if len(w.buf) == 1 { // the parent is the root
+			w.buf = w.buf[:0]
+		}
+		w.buf = append(w.buf, '/')
+		w.buf = append(w.buf, name...)
+	}
+	w.ids, w.ends = append(w.ids, id), append(w.ends, len(w.buf))
+	return w.buf
 }
 
 // hashPath is FNV-1a folded to 32 bits: deterministic (the index's layout
@@ -460,7 +676,7 @@ func findPath[S string | []byte](s *store, path S, h uint32) int32 {
 		}
 		if uint32(v>>32) == h {
 			id := int32(uint32(v)) - 1
-			if string(s.path(id)) == string(path) {
+			if isPath(s, id, path) {
 				return id
 			}
 		}

@@ -118,7 +118,7 @@ func TestStoreModel(t *testing.T) {
 			live := make([]int, len(st.chunks))
 			for q := range model {
 				r := st.rec(st.find(q))
-				_, _, size := record(st.chunks, r.chunk, r.off)
+				size := recordSize(st.chunks, r.chunk, r.off)
 				live[r.chunk] += size
 			}
 			require.Equal(rt, live, st.live)
@@ -188,11 +188,10 @@ func TestPathIndexRemoveKeepsProbeChains(t *testing.T) {
 
 // each calls f with every live node's path and rec, in id order.
 func (v *storeView) each(f func(path []byte, r *rec)) {
-	for _, pg := range v.pages {
+	for p, pg := range v.pages {
 		for i := range pg {
 			if r := &pg[i]; r.live() {
-				p, _, _ := record(v.chunks, r.chunk, r.off)
-				f(p, r)
+				f(v.path(int32(p<<pageBits|i)), r)
 			}
 		}
 	}
