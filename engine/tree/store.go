@@ -1,7 +1,7 @@
 package tree
 
 import (
-	"encoding/binary"
+	"math/bits"
 	"strings"
 )
 
@@ -58,10 +58,6 @@ const (
 	// thousands) stays small.
 	chunkSize  = 1 << 20
 	firstChunk = 4 << 10
-	// recHeader is the largest size of an arena record's fields: its
-	// parent, name length and data length (uvarints of 32 bits), czxid,
-	// mzxid, ctime, mtime, owner (of 64 bits) and version.
-	recHeader = 4*binary.MaxVarintLen32 + 5*binary.MaxVarintLen64
 	// A rec's bits hold its meta's index (below metaBits), its kind and
 	// whether it is in use (liveBit).
 	metaBits = 28
@@ -143,8 +139,33 @@ func uvarint(b []byte, i int) (uint64, int) {
 	if c := b[i]; c < 0x80 {
 		return uint64(c), i + 1
 	}
-	v, k := binary.Uvarint(b[i:])
-	return v, i + k
+	return uvarintLong(b, i)
+}
+
+func uvarintLong(b []byte, i int) (uint64, int) {
+	var v uint64
+	for s := uint(0); ; s += 7 {
+		c := b[i]
+		i++
+		if c < 0x80 {
+			return v | uint64(c)<<s, i
+		}
+		v |= uint64(c&0x7f) << s
+	}
+}
+
+// uvarintLen returns the size of v as a uvarint.
+func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
+
+// putUvarint writes v at b[i:] and returns the index past it.
+func putUvarint(b []byte, i int, v uint64) int {
+	for v >= 0x80 {
+		b[i] = byte(v) | 0x80
+		v >>= 7
+		i++
+	}
+	b[i] = byte(v)
+	return i + 1
 }
 
 func zigzag(v int64) uint64   { return uint64(v<<1) ^ uint64(v>>63) }
@@ -389,33 +410,38 @@ func (s *store) newID() int32 {
 
 // write appends a record of n under parent pid with name to the arena.
 func write[S string | []byte](s *store, pid int32, name S, n *node) (chunk, off uint32) {
-	var hdr [recHeader]byte
 	p := uint64(pid+1) << 1
-	if hasOwner(n.kind) {
+	owner := hasOwner(n.kind)
+	if owner {
 		p |= 1
 	}
-	k := binary.PutUvarint(hdr[:], p)
-	k += binary.PutUvarint(hdr[k:], uint64(len(name)))
-	h := k
 	dl := uint64(0)
 	if n.data != nil {
 		dl = uint64(len(n.data)) + 1
 	}
-	k += binary.PutUvarint(hdr[k:], dl)
-	k += binary.PutUvarint(hdr[k:], uint64(n.czxid))
-	k += binary.PutUvarint(hdr[k:], zigzag(n.mzxid-n.czxid))
-	k += binary.PutUvarint(hdr[k:], uint64(n.ctime))
-	k += binary.PutUvarint(hdr[k:], zigzag(n.mtime-n.ctime))
-	k += binary.PutUvarint(hdr[k:], zigzag(int64(n.version)))
-	if hasOwner(n.kind) {
-		k += binary.PutUvarint(hdr[k:], uint64(n.owner))
+	dz, dt := zigzag(n.mzxid-n.czxid), zigzag(n.mtime-n.ctime)
+	v := zigzag(int64(n.version))
+	size := uvarintLen(p) + uvarintLen(uint64(len(name))) + len(name) + uvarintLen(dl) +
+		uvarintLen(uint64(n.czxid)) + uvarintLen(dz) + uvarintLen(uint64(n.ctime)) + uvarintLen(dt) +
+		uvarintLen(v) + len(n.data)
+	if owner {
+		size += uvarintLen(uint64(n.owner))
 	}
-	c, o := s.alloc(k + len(name) + len(n.data))
-	b := s.chunks[c][o:]
-	b = b[copy(b, hdr[:h]):]
-	b = b[copy(b, name):]
-	b = b[copy(b, hdr[h:k]):]
-	copy(b, n.data)
+	c, o := s.alloc(size)
+	b := s.chunks[c][o : o+size]
+	i := putUvarint(b, 0, p)
+	i = putUvarint(b, i, uint64(len(name)))
+	i += copy(b[i:], name)
+	i = putUvarint(b, i, dl)
+	i = putUvarint(b, i, uint64(n.czxid))
+	i = putUvarint(b, i, dz)
+	i = putUvarint(b, i, uint64(n.ctime))
+	i = putUvarint(b, i, dt)
+	i = putUvarint(b, i, v)
+	if owner {
+		i = putUvarint(b, i, uint64(n.owner))
+	}
+	copy(b[i:], n.data)
 	return uint32(c), uint32(o)
 }
 
@@ -482,8 +508,9 @@ func (s *store) compact() {
 		if s.chunks[c] == nil || c == s.cur || s.live[c]*2 > s.used[c] {
 			continue
 		}
+		var hashOf parentHash
 		for off := 0; off < s.used[c]; {
-			id, size := s.recordOwner(c, off)
+			id, size := s.recordOwner(c, off, &hashOf)
 			if id >= 0 {
 				nc, no := s.alloc(size)
 				copy(s.chunks[nc][no:], s.chunks[c][off:off+size])
@@ -500,32 +527,37 @@ func (s *store) compact() {
 }
 
 // recordOwner returns the node whose record is at off in chunk c (-1: a
-// dead record) and the record's size.
-func (s *store) recordOwner(c, off int) (int32, int) {
+// dead record) and the record's size. The node is the one whose path
+// hash finds it in the index and whose rec points at the record; the path
+// is hashed from the parent's path (cached in hashOf for the next record
+// of the same parent, as most are). A dead record's parent may be gone,
+// or its id given to another node; a live node's parents are live.
+func (s *store) recordOwner(c, off int, hashOf *parentHash) (int32, int) {
 	size := recordSize(s.chunks, uint32(c), uint32(off))
 	_, parent, name, _ := recordName(s.chunks, uint32(c), uint32(off))
-	p := s.scratch[:0]
+	h := uint64(fnvOffset)
 	if parent >= 0 {
-		for a := parent; a >= 0; a = s.parent(a) {
-			if a >= s.next || !s.rec(a).live() {
-				return -1, size // a parent is gone: so is the node
+		if parent >= s.next || !s.rec(parent).live() {
+			return -1, size
+		}
+		if hashOf.id != parent || !hashOf.ok {
+			s.scratch = appendPath(s.pages, s.chunks, s.scratch[:0], parent)
+			if len(s.scratch) == 1 { // the root
+				s.scratch = s.scratch[:0]
 			}
+			*hashOf = parentHash{id: parent, ok: true, h: fnvAdd(fnvOffset, append(s.scratch, '/'))}
 		}
-		p = appendPath(s.pages, s.chunks, p, parent)
-		if len(p) == 1 { // the root
-			p = p[:0]
-		}
-		p = append(p, '/')
+		h = hashOf.h
 	}
-	p = append(p, name...)
-	s.scratch = p
-	id := findPath(s, p, hashPath(p))
-	if id >= 0 {
-		if r := s.rec(id); int(r.chunk) != c || int(r.off) != off {
-			id = -1
-		}
-	}
-	return id, size
+	return s.index.at(s, fnvFinish(fnvAdd(h, name)), uint32(c), uint32(off)), size
+}
+
+// parentHash is a parent's path and a '/' hashed (fnvAdd), for
+// recordOwner.
+type parentHash struct {
+	id int32
+	ok bool
+	h  uint64
 }
 
 // refMeta counts a reference to m and returns its index.
@@ -639,12 +671,21 @@ func (w *pathWriter) path(id int32) []byte {
 
 // hashPath is FNV-1a folded to 32 bits: deterministic (the index's layout
 // is then the same in every run, though nothing observable depends on it).
-func hashPath[S string | []byte](p S) uint32 {
-	h := uint64(14695981039346656037)
+func hashPath[S string | []byte](p S) uint32 { return fnvFinish(fnvAdd(fnvOffset, p)) }
+
+const fnvOffset = 14695981039346656037
+
+// fnvAdd continues the FNV-1a hash h over p.
+func fnvAdd[S string | []byte](h uint64, p S) uint64 {
 	for i := 0; i < len(p); i++ {
 		h ^= uint64(p[i])
 		h *= 1099511628211
 	}
+	return h
+}
+
+// fnvFinish folds an FNV-1a hash to hashPath's 32 bits.
+func fnvFinish(h uint64) uint32 {
 	h ^= h >> 29
 	h *= 0xbf58476d1ce4e5b9
 	h ^= h >> 32
@@ -677,6 +718,29 @@ func findPath[S string | []byte](s *store, path S, h uint32) int32 {
 		if uint32(v>>32) == h {
 			id := int32(uint32(v)) - 1
 			if isPath(s, id, path) {
+				return id
+			}
+		}
+		if i++; i == len(x.slots) {
+			i = 0
+		}
+	}
+}
+
+// at returns the id whose path hashes to h and whose record is at chunk,
+// off, or -1.
+func (x *pathIndex) at(s *store, h uint32, chunk, off uint32) int32 {
+	if len(x.slots) == 0 {
+		return -1
+	}
+	for i := x.home(h); ; {
+		v := x.slots[i]
+		if v == 0 {
+			return -1
+		}
+		if uint32(v>>32) == h {
+			id := int32(uint32(v)) - 1
+			if r := s.rec(id); r.chunk == chunk && r.off == off {
 				return id
 			}
 		}
