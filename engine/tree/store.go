@@ -1,6 +1,7 @@
 package tree
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"strings"
 )
@@ -80,9 +81,6 @@ func (r *rec) live() bool   { return r.bits&liveBit != 0 }
 
 func (r *rec) setMeta(m uint32) { r.bits = r.bits&^metaMask | m }
 
-// hasOwner reports whether a node of kind k stores its owner field.
-func hasOwner(k kind) bool { return k == kindEphemeral || k == kindTTL }
-
 // store holds the znodes of a Tree. Ids are handed out lowest free first
 // from a LIFO free list, so a store built by the same operations is the
 // same, whatever the run.
@@ -107,6 +105,8 @@ type store struct {
 	scratch []byte
 
 	index pathIndex
+	// root is the id of "/", or -1.
+	root int32
 
 	metas     []*nodeMeta
 	metaRefs  []int32
@@ -114,7 +114,7 @@ type store struct {
 }
 
 func newStore() store {
-	return store{cur: -1, metas: []*nodeMeta{nil}, metaRefs: []int32{0}}
+	return store{cur: -1, root: -1, metas: []*nodeMeta{nil}, metaRefs: []int32{0}}
 }
 
 // rec returns the rec of id for reading.
@@ -172,14 +172,63 @@ func zigzag(v int64) uint64   { return uint64(v<<1) ^ uint64(v>>63) }
 func unzigzag(v uint64) int64 { return int64(v>>1) ^ -int64(v&1) }
 
 // recordName returns the parent (-1: none) and name of the record at
-// chunk, off, and the index in its chunk past the name. The record's first
-// uvarint is the parent's id plus one, shifted left by one, its low bit
-// saying whether the record stores an owner.
+// chunk, off, and the index in its chunk past the name.
 func recordName(chunks [][]byte, chunk, off uint32) (b []byte, parent int32, name []byte, i int) {
 	b = chunks[chunk]
 	p, i := uvarint(b, int(off))
 	nl, i := uvarint(b, i)
-	return b, int32(p>>1) - 1, b[i : i+int(nl)], i + int(nl)
+	return b, int32(p) - 1, b[i : i+int(nl)], i + int(nl)
+}
+
+// A record's fields after its name are numFields unsigned integers (the
+// data length plus one, 0 for nil data; czxid; mzxid-czxid zigzagged;
+// ctime; mtime-ctime zigzagged; version zigzagged; owner), each stored in
+// as few little-endian bytes as it needs, after 3 bytes holding a 3-bit
+// code of each one's size (fieldSize). A reader loads the 8 bytes ending
+// at a field's last byte, never past it (a snapshot reads a chunk the
+// store goes on appending to): chunkPad bytes lead each chunk so that
+// those 8 bytes are in it.
+const (
+	numFields = 7
+	chunkPad  = 8
+)
+
+// fieldSize is the size of a field of each code; fieldCode's inverse.
+var fieldSize = [8]int{0, 1, 2, 3, 4, 5, 6, 8}
+
+// fieldCode returns the code of the size v takes.
+func fieldCode(v uint64) uint32 {
+	n := (bits.Len64(v) + 7) / 8
+	return uint32(min(n, 7))
+}
+
+// field returns the field of size n ending at b[j-1].
+func field(b []byte, j, n int) uint64 {
+	return binary.LittleEndian.Uint64(b[j-8:j]) >> (64 - 8*n) // a shift by 64 gives 0
+}
+
+// recordSpan returns the parent, name and data of the record at chunk, off
+// and its size, without decoding the Stat fields.
+func recordSpan(chunks [][]byte, chunk, off uint32) (parent int32, name, data []byte, size int) {
+	b, parent, name, i := recordName(chunks, chunk, off)
+	codes := uint32(b[i]) | uint32(b[i+1])<<8 | uint32(b[i+2])<<16
+	i += 3
+	dn := fieldSize[codes&7]
+	dl := field(b, i+dn, dn)
+	for k := range numFields {
+		i += fieldSize[codes>>(3*k)&7]
+	}
+	if dl > 0 {
+		data = b[i : i+int(dl)-1 : i+int(dl)-1]
+		i += int(dl) - 1
+	}
+	return parent, name, data, i - int(off)
+}
+
+// recordSize returns the size of the record at chunk, off.
+func recordSize(chunks [][]byte, chunk, off uint32) int {
+	_, _, _, size := recordSpan(chunks, chunk, off)
+	return size
 }
 
 // decode fills n's data, kind and Stat fields from the record of r and
@@ -192,25 +241,27 @@ func decode(chunks [][]byte, r *rec, n *node) int {
 // decodeAt fills n's data and Stat fields but its kind from the record at
 // chunk, off and returns the record's size.
 func decodeAt(chunks [][]byte, chunk, off uint32, n *node) int {
-	b := chunks[chunk]
-	p, i := uvarint(b, int(off))
-	nl, i := uvarint(b, i)
-	i += int(nl)
-	dl, i := uvarint(b, i)
-	cz, i := uvarint(b, i)
-	dz, i := uvarint(b, i)
-	ct, i := uvarint(b, i)
-	dt, i := uvarint(b, i)
-	v, i := uvarint(b, i)
+	b, _, _, i := recordName(chunks, chunk, off)
+	codes := uint32(b[i]) | uint32(b[i+1])<<8 | uint32(b[i+2])<<16
+	i += 3
+	i += fieldSize[codes&7]
+	dl := field(b, i, fieldSize[codes&7])
+	i += fieldSize[codes>>3&7]
+	cz := field(b, i, fieldSize[codes>>3&7])
+	i += fieldSize[codes>>6&7]
+	dz := field(b, i, fieldSize[codes>>6&7])
+	i += fieldSize[codes>>9&7]
+	ct := field(b, i, fieldSize[codes>>9&7])
+	i += fieldSize[codes>>12&7]
+	dt := field(b, i, fieldSize[codes>>12&7])
+	i += fieldSize[codes>>15&7]
+	v := field(b, i, fieldSize[codes>>15&7])
+	i += fieldSize[codes>>18&7]
+	o := field(b, i, fieldSize[codes>>18&7])
 	n.czxid, n.mzxid = int64(cz), int64(cz)+unzigzag(dz)
 	n.ctime, n.mtime = int64(ct), int64(ct)+unzigzag(dt)
 	n.version = int32(unzigzag(v))
-	n.owner = 0
-	if p&1 != 0 {
-		var o uint64
-		o, i = uvarint(b, i)
-		n.owner = int64(o)
-	}
+	n.owner = int64(o)
 	n.data = nil
 	if dl > 0 {
 		n.data = b[i : i+int(dl)-1 : i+int(dl)-1]
@@ -219,11 +270,6 @@ func decodeAt(chunks [][]byte, chunk, off uint32, n *node) int {
 	return i - int(off)
 }
 
-// recordSize returns the size of the record at chunk, off.
-func recordSize(chunks [][]byte, chunk, off uint32) int {
-	var n node
-	return decodeAt(chunks, chunk, off, &n)
-}
 
 // baseName returns the last component of a stored name (a parentless
 // node's name is its path).
@@ -278,13 +324,13 @@ func isPath[S string | []byte](s *store, id int32, p S) bool {
 		if k < 0 || p[k] != '/' || string(p[k+1:]) != string(name) {
 			return false
 		}
+		if parent == s.root {
+			return k == 0
+		}
 		p = p[:k]
 		r = s.rec(parent)
 		_, parent, name, _ = recordName(s.chunks, r.chunk, r.off)
-		if parent < 0 {
-			if len(name) == 1 && name[0] == '/' { // the root
-				return len(p) == 0
-			}
+		if parent < 0 { // a node stored without its parent
 			return string(p) == string(name)
 		}
 	}
@@ -344,6 +390,9 @@ func (s *store) createIn(path string, pid int32, name string, n *node) int32 {
 	r.chunk, r.off = write(s, pid, name, n)
 	s.index.insert(hashPath(path), id)
 	s.count++
+	if path == rootPath {
+		s.root = id
+	}
 	r.setMeta(s.refMeta(n.meta))
 	s.compact()
 	return id
@@ -358,13 +407,16 @@ func (s *store) update(id int32, path string, n *node) {
 	} else {
 		s.unrefMeta(m) // refMeta counted it again
 	}
-	var old node
-	size := decode(s.chunks, r, &old)
-	if !sameBytes(old.data, n.data) || old.czxid != n.czxid || old.mzxid != n.mzxid ||
-		old.ctime != n.ctime || old.mtime != n.mtime || old.version != n.version ||
-		old.owner != n.owner || old.kind != n.kind {
+	pid, name, data, size := recordSpan(s.chunks, r.chunk, r.off)
+	changed := !sameBytes(data, n.data) || r.kind() != n.kind
+	if !changed { // a child or the ACL changed: is the Stat the same?
+		var old node
+		decode(s.chunks, r, &old)
+		changed = old.czxid != n.czxid || old.mzxid != n.mzxid || old.ctime != n.ctime ||
+			old.mtime != n.mtime || old.version != n.version || old.owner != n.owner
+	}
+	if changed {
 		oc := r.chunk
-		_, pid, name, _ := recordName(s.chunks, r.chunk, r.off)
 		r.bits = r.bits&^kindMask | uint32(n.kind)<<metaBits
 		r.chunk, r.off = write(s, pid, name, n)
 		s.release(oc, size)
@@ -384,6 +436,9 @@ func sameBytes(a, b []byte) bool {
 // remove deletes the node id at path.
 func (s *store) remove(id int32, path string) {
 	s.index.remove(id, hashPath(path))
+	if id == s.root {
+		s.root = -1
+	}
 	r := s.mutable(id)
 	s.release(r.chunk, recordSize(s.chunks, r.chunk, r.off))
 	s.unrefMeta(r.meta())
@@ -410,53 +465,48 @@ func (s *store) newID() int32 {
 
 // write appends a record of n under parent pid with name to the arena.
 func write[S string | []byte](s *store, pid int32, name S, n *node) (chunk, off uint32) {
-	p := uint64(pid+1) << 1
-	owner := hasOwner(n.kind)
-	if owner {
-		p |= 1
-	}
 	dl := uint64(0)
 	if n.data != nil {
 		dl = uint64(len(n.data)) + 1
 	}
-	dz, dt := zigzag(n.mzxid-n.czxid), zigzag(n.mtime-n.ctime)
-	v := zigzag(int64(n.version))
-	size := uvarintLen(p) + uvarintLen(uint64(len(name))) + len(name) + uvarintLen(dl) +
-		uvarintLen(uint64(n.czxid)) + uvarintLen(dz) + uvarintLen(uint64(n.ctime)) + uvarintLen(dt) +
-		uvarintLen(v) + len(n.data)
-	if owner {
-		size += uvarintLen(uint64(n.owner))
+	f := [numFields]uint64{dl, uint64(n.czxid), zigzag(n.mzxid - n.czxid), uint64(n.ctime),
+		zigzag(n.mtime - n.ctime), zigzag(int64(n.version)), uint64(n.owner)}
+	p := uint64(pid + 1)
+	size := uvarintLen(p) + uvarintLen(uint64(len(name))) + len(name) + 3 + len(n.data)
+	codes := uint32(0)
+	for k, v := range f {
+		c := fieldCode(v)
+		codes |= c << (3 * k)
+		size += fieldSize[c]
 	}
 	c, o := s.alloc(size)
-	b := s.chunks[c][o : o+size]
+	b := s.chunks[c][o:] // chunkPad bytes past the record are free: see alloc
 	i := putUvarint(b, 0, p)
 	i = putUvarint(b, i, uint64(len(name)))
 	i += copy(b[i:], name)
-	i = putUvarint(b, i, dl)
-	i = putUvarint(b, i, uint64(n.czxid))
-	i = putUvarint(b, i, dz)
-	i = putUvarint(b, i, uint64(n.ctime))
-	i = putUvarint(b, i, dt)
-	i = putUvarint(b, i, v)
-	if owner {
-		i = putUvarint(b, i, uint64(n.owner))
+	b[i], b[i+1], b[i+2] = byte(codes), byte(codes>>8), byte(codes>>16)
+	i += 3
+	for k, v := range f {
+		binary.LittleEndian.PutUint64(b[i:i+8], v) // the bytes past the field are written next
+		i += fieldSize[codes>>(3*k)&7]
 	}
 	copy(b[i:], n.data)
 	return uint32(c), uint32(o)
 }
 
-// alloc reserves size bytes of the arena for a record.
+// alloc reserves size bytes of the arena for a record, followed by at
+// least chunkPad bytes no record uses yet (write stores 8 bytes at a time).
 func (s *store) alloc(size int) (chunk, off int) {
 	c := s.cur
 	if size > chunkSize/8 {
-		c = s.newChunk(size)
-	} else if c < 0 || s.used[c]+size > len(s.chunks[c]) {
+		c = s.newChunk(chunkPad + size + chunkPad)
+	} else if c < 0 || s.used[c]+size+chunkPad > len(s.chunks[c]) {
 		next := firstChunk
 		if c >= 0 {
 			s.dirty = append(s.dirty, c)
 			next = min(2*len(s.chunks[c]), chunkSize)
 		}
-		c = s.newChunk(max(next, size))
+		c = s.newChunk(max(next, chunkPad+size+chunkPad))
 		s.cur = c
 	}
 	o := s.used[c]
@@ -465,18 +515,20 @@ func (s *store) alloc(size int) (chunk, off int) {
 	return c, o
 }
 
-// newChunk adds a chunk of size bytes, at the index of a dropped one if
-// there is one (a snapshot has its own copy of the list, and update tells
-// a view's data from the stored one by address, not by index).
+// newChunk adds a chunk of size bytes, chunkPad of them used, at the
+// index of a dropped one if there is one (a snapshot has its own copy of
+// the list, and update tells a view's data from the stored one by
+// address, not by index).
 func (s *store) newChunk(size int) int {
 	if k := len(s.freeChunks); k > 0 {
 		c := s.freeChunks[k-1]
 		s.freeChunks = s.freeChunks[:k-1]
 		s.chunks[c] = make([]byte, size)
+		s.used[c] = chunkPad
 		return c
 	}
 	s.chunks = append(s.chunks, make([]byte, size))
-	s.used = append(s.used, 0)
+	s.used = append(s.used, chunkPad)
 	s.live = append(s.live, 0)
 	return len(s.chunks) - 1
 }
@@ -509,7 +561,7 @@ func (s *store) compact() {
 			continue
 		}
 		var hashOf parentHash
-		for off := 0; off < s.used[c]; {
+		for off := chunkPad; off < s.used[c]; {
 			id, size := s.recordOwner(c, off, &hashOf)
 			if id >= 0 {
 				nc, no := s.alloc(size)
