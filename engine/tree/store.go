@@ -270,7 +270,6 @@ func decodeAt(chunks [][]byte, chunk, off uint32, n *node) int {
 	return i - int(off)
 }
 
-
 // baseName returns the last component of a stored name (a parentless
 // node's name is its path).
 func baseName(name []byte, parent int32) []byte {
