@@ -311,14 +311,27 @@ func appendPath(pages [][]rec, chunks [][]byte, dst []byte, id int32) []byte {
 func (s *store) path(id int32) []byte { return appendPath(s.pages, s.chunks, nil, id) }
 
 // isPath reports whether p is the path of id: p ends in id's name, and
-// what comes before it is its parent's path.
+// what comes before it is its parent's path. It is on every lookup, so it
+// reads a record's parent and name in place when both lengths fit a byte
+// (a parent id below 127, a name shorter than 128 bytes).
 func isPath[S string | []byte](s *store, id int32, p S) bool {
-	r := s.rec(id)
-	_, parent, name, _ := recordName(s.chunks, r.chunk, r.off)
-	if parent < 0 {
-		return string(p) == string(name)
-	}
+	first := true
 	for {
+		r := s.rec(id)
+		b, o := s.chunks[r.chunk], int(r.off)
+		var parent int32
+		var name []byte
+		if c0, c1 := b[o], b[o+1]; c0|c1 < 0x80 {
+			parent, name = int32(c0)-1, b[o+2:o+2+int(c1)]
+		} else {
+			_, parent, name, _ = recordName(s.chunks, r.chunk, r.off)
+		}
+		if parent < 0 {
+			if !first && len(name) == 1 && name[0] == '/' { // the root
+				return len(p) == 0
+			}
+			return string(p) == string(name) // the root, or a node stored without its parent
+		}
 		k := len(p) - len(name) - 1
 		if k < 0 || p[k] != '/' || string(p[k+1:]) != string(name) {
 			return false
@@ -326,12 +339,7 @@ func isPath[S string | []byte](s *store, id int32, p S) bool {
 		if parent == s.root {
 			return k == 0
 		}
-		p = p[:k]
-		r = s.rec(parent)
-		_, parent, name, _ = recordName(s.chunks, r.chunk, r.off)
-		if parent < 0 { // a node stored without its parent
-			return string(p) == string(name)
-		}
+		p, id, first = p[:k], parent, false
 	}
 }
 
