@@ -15,8 +15,9 @@ const (
 	kindLimit // first invalid value
 )
 
-// node is a view of one znode: the store (store.go) keeps its fields in a
-// rec and its data in the arena, and Tree.node builds the view. Changes
+// node is a view of one znode: the store (store.go) keeps its fields and
+// data in an arena record and its meta and kind in a rec, and Tree.node
+// builds the view. Changes
 // build a modified copy (see with*) and store it with putNode; data and
 // meta are never modified in place.
 //
@@ -24,7 +25,7 @@ const (
 // are in meta, shared between all such znodes with an equal ACL list
 // (aclcache.go), so the store keeps one index per znode for them; one
 // field holds an ephemeral's session or a TTL node's ttl (a node is never
-// both). The path is not in it: the store keeps it beside the data.
+// both). The path is not in it: the store keeps the name and the parent.
 type node struct {
 	data    []byte
 	meta    *nodeMeta

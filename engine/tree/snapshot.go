@@ -311,8 +311,9 @@ func (s *Snapshot) serialize(sw *snapWriter, sessions []SnapshotSession) error {
 	v := &s.v
 	ids := v.order
 	acls := aclNumbering{byList: map[*[]proto.ACL]int64{}, byKey: map[string]int64{}, key: proto.NewEncoder(nil)}
+	paths := pathWriter{v: v}
 	for _, id := range ids {
-		acls.number(v.path(id), v.metas[v.rec(id).meta()])
+		acls.number(paths.path(id), v.metas[v.rec(id).meta()])
 	}
 	lists := acls.lists
 	acls.missing = int64(len(lists) + 1)
@@ -328,7 +329,7 @@ func (s *Snapshot) serialize(sw *snapWriter, sessions []SnapshotSession) error {
 	for _, id := range ids {
 		r := v.rec(id)
 		n := v.node(r)
-		p := v.path(id)
+		p := paths.path(id)
 		if string(p) == rootPath {
 			e.WriteString("")
 		} else {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -118,7 +119,7 @@ func TestStoreModel(t *testing.T) {
 			live := make([]int, len(st.chunks))
 			for q := range model {
 				r := st.rec(st.find(q))
-				_, _, size := record(st.chunks, r.chunk, r.off)
+				size := recordSize(st.chunks, r.chunk, r.off)
 				live[r.chunk] += size
 			}
 			require.Equal(rt, live, st.live)
@@ -188,11 +189,10 @@ func TestPathIndexRemoveKeepsProbeChains(t *testing.T) {
 
 // each calls f with every live node's path and rec, in id order.
 func (v *storeView) each(f func(path []byte, r *rec)) {
-	for _, pg := range v.pages {
+	for p, pg := range v.pages {
 		for i := range pg {
 			if r := &pg[i]; r.live() {
-				p, _, _ := record(v.chunks, r.chunk, r.off)
-				f(p, r)
+				f(v.path(int32(p<<pageBits|i)), r)
 			}
 		}
 	}
@@ -209,4 +209,111 @@ func (v *storeView) ids() []int32 {
 		}
 	}
 	return out
+}
+
+// TestStoreNestedModel checks the store's paths spelled from names and
+// parents against a map: random creates (a node whose parent is missing is
+// stored with its whole path), updates with data of every size class (so
+// chunks are compacted under nested records) and removes of childless
+// nodes. After every operation each path finds its node and spells back,
+// and no other spelling of it (a doubled or missing slash, another
+// parent) finds anything.
+func TestStoreNestedModel(t *testing.T) {
+	names := []string{"a", "b", "ab"}
+	var paths []string
+	for _, x := range names {
+		paths = append(paths, "/"+x)
+		for _, y := range names {
+			paths = append(paths, "/"+x+"/"+y)
+			for _, z := range names {
+				paths = append(paths, "/"+x+"/"+y+"/"+z)
+			}
+		}
+	}
+	paths = append(paths, "/")
+	rapid.Check(t, func(rt *rapid.T) {
+		st := newStore()
+		model := map[string][]byte{}
+		hasKids := func(p string) bool {
+			for q := range model {
+				if q != p && strings.HasPrefix(q, strings.TrimSuffix(p, "/")+"/") {
+					return true
+				}
+			}
+			return false
+		}
+		for i := range rapid.IntRange(1, 300).Draw(rt, "ops") {
+			p := rapid.SampledFrom(paths).Draw(rt, "path")
+			var data []byte
+			switch rapid.IntRange(0, 4).Draw(rt, "size") {
+			case 0:
+			case 1:
+				data = bytes.Repeat([]byte{byte(i)}, chunkSize/8+1+i)
+			default:
+				data = bytes.Repeat([]byte{byte(i)}, rapid.IntRange(1, 30_000).Draw(rt, "len"))
+			}
+			id := st.find(p)
+			_, exists := model[p]
+			require.Equal(rt, exists, id >= 0, "find %s", p)
+			n := &node{data: data, czxid: int64(i) << 32, mzxid: int64(i)<<32 + 7, ctime: 1 << 40, mtime: -5,
+				version: int32(i) - 3, owner: int64(i) * 1e15, kind: kind(i % int(kindLimit))}
+			switch {
+			case !exists:
+				st.create(p, n)
+				model[p] = data
+			case rapid.Bool().Draw(rt, "remove") && !hasKids(p):
+				st.remove(id, p)
+				delete(model, p)
+			default:
+				st.update(id, p, n)
+				model[p] = data
+			}
+			for q, d := range model {
+				id := st.find(q)
+				require.GreaterOrEqual(rt, id, int32(0), "find %s", q)
+				require.Equal(rt, q, string(st.path(id)))
+				var v node
+				st.view(id, &v)
+				require.Equal(rt, d, v.data, "data of %s", q)
+				if q == rootPath {
+					continue
+				}
+				for _, other := range []string{"/" + q, strings.Replace(q, "/", "//", 1), q + "/", q[1:]} {
+					require.Equal(rt, int32(-1), st.find(other), "find %s", other)
+				}
+				_, name := splitPath(q)
+				first := strings.SplitN(q[1:], "/", 2)[0]
+				for _, r := range names {
+					if r != name {
+						require.False(rt, isPath(&st, id, strings.TrimSuffix(q, name)+r), "%s is not %s", q, r)
+					}
+					if r != first && q != "/"+first {
+						require.False(rt, isPath(&st, id, "/"+r+q[1+len(first):]), "%s's parent is not /%s", q, r)
+					}
+				}
+				require.False(rt, isPath(&st, id, "/x"+q), "%s is not under /x", q)
+			}
+		}
+	})
+}
+
+// TestRecordFields stores Stat fields of every size and sign and reads
+// them back.
+func TestRecordFields(t *testing.T) {
+	st := newStore()
+	values := []int64{0, 1, -1, 127, 128, 1 << 32, -1 << 40, 1<<55 + 3, 1<<62 - 1, -1 << 63, 1<<63 - 1}
+	for _, a := range values {
+		for _, b := range values {
+			n := node{czxid: a, mzxid: b, ctime: b, mtime: a, version: int32(a), owner: b, kind: kindEphemeral}
+			if a&1 == 0 {
+				n.data = []byte{}
+			}
+			p := fmt.Sprintf("/n%d-%d", a, b)
+			id := st.create(p, &n)
+			var v node
+			st.view(id, &v)
+			require.Equal(t, n, v, "%s", p)
+			require.Equal(t, p, string(st.path(id)))
+		}
+	}
 }

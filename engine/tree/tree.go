@@ -243,10 +243,9 @@ func (t *Tree) putNode(path string, n *node) {
 		t.st.update(id, path, n)
 	} else {
 		t.dataSize += int64(len(path))
-		id = t.st.create(path, n)
+		pid, name := t.st.parentOf(path)
+		id = t.st.createIn(path, pid, name, n)
 		if path != rootPath {
-			parent, _ := splitPath(path)
-			pid := t.st.find(parent)
 			set := t.kids[pid]
 			if set == nil {
 				set = &childSet{}
