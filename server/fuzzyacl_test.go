@@ -14,6 +14,21 @@ import (
 	"github.com/zabkeeper/zabkeeper/server"
 )
 
+// startWithGuardedChild starts a server on cfg and creates /a (open) and
+// /a/b with the returned digest ACL, a list of its own in the ACL cache
+// (entry 2): the data the fuzzy snapshots below are made of.
+func startWithGuardedChild(t *testing.T, cfg server.Config) (c *zk.Conn, stop func(), guarded []zk.ACL) {
+	t.Helper()
+	addr, stop := startServerCfg(t, cfg)
+	c = connect(t, addr)
+	guarded = zk.DigestACL(zk.PermRead|zk.PermAdmin, "u", "p")
+	_, err := c.Create("/a", []byte("a"), 0, zk.WorldACL(zk.PermAll))
+	require.NoError(t, err)
+	_, err = c.Create("/a/b", []byte("b"), 0, guarded)
+	require.NoError(t, err)
+	return c, stop, guarded
+}
+
 // TestRecoversFuzzySnapshotMissingACL: the newest snapshot in the data
 // directory is fuzzy as ZooKeeper's can be: named for the create of /a, it
 // holds /a/b too, created after it with a new ACL list, which its ACL
@@ -21,13 +36,7 @@ import (
 // of /a/b gives the node its list, and clients read it with its Stat.
 func TestRecoversFuzzySnapshotMissingACL(t *testing.T) {
 	cfg := testConfig(t)
-	addr, stop := startServerCfg(t, cfg)
-	c := connect(t, addr)
-	guarded := zk.DigestACL(zk.PermRead|zk.PermAdmin, "u", "p")
-	_, err := c.Create("/a", []byte("a"), 0, zk.WorldACL(zk.PermAll))
-	require.NoError(t, err)
-	_, err = c.Create("/a/b", []byte("b"), 0, guarded)
-	require.NoError(t, err)
+	c, stop, guarded := startWithGuardedChild(t, cfg)
 	require.NoError(t, c.AddAuth("digest", []byte("super:admin")))
 	_, wantStat, err := c.GetACL("/a/b")
 	require.NoError(t, err)
@@ -49,7 +58,7 @@ func TestRecoversFuzzySnapshotMissingACL(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, createA, snaps[0].Zxid, "it is the newest")
 
-	addr, _ = startServerCfg(t, cfg)
+	addr, _ := startServerCfg(t, cfg)
 	c = connect(t, addr)
 	require.NoError(t, c.AddAuth("digest", []byte("super:admin")))
 	got, st, err := c.GetACL("/a/b")
@@ -68,18 +77,12 @@ func TestRecoversFuzzySnapshotMissingACL(t *testing.T) {
 // the loop stops with the same error once synced (engine.Node.Halted).
 func TestFuzzySnapshotUnresolvedACLStopsWithAnError(t *testing.T) {
 	cfg := testConfig(t)
-	addr, stop := startServerCfg(t, cfg)
-	c := connect(t, addr)
-	guarded := zk.DigestACL(zk.PermRead|zk.PermAdmin, "u", "p")
-	_, err := c.Create("/a", []byte("a"), 0, zk.WorldACL(zk.PermAll))
-	require.NoError(t, err)
-	_, err = c.Create("/a/b", []byte("b"), 0, guarded)
-	require.NoError(t, err)
+	c, stop, guarded := startWithGuardedChild(t, cfg)
 	c.Close()
 	stop()
 
 	b, _, last := fuzzysnap.FromLog(t, cfg.DataLogDir, "/a", 2, guarded)
-	_, err = disk.WriteSnapshot(cfg.DataDir, last, func(w io.Writer) error {
+	_, err := disk.WriteSnapshot(cfg.DataDir, last, func(w io.Writer) error {
 		_, err := w.Write(b)
 		return err
 	})
