@@ -115,12 +115,12 @@ func (r *watchRegistry) setMode(tab watchTable, ws map[WatcherID]watchMode, path
 // for each.
 func (r *watchRegistry) dropOneShot(tab watchTable, path string, ws map[WatcherID]watchMode) {
 	delete(tab, path)
-	other := r.data[path]
-	if len(other) == 0 {
-		other = r.child[path]
-	}
+	data, child := r.data[path], r.child[path] // what stays registered on path
 	for w := range ws {
-		if _, ok := other[w]; ok {
+		if _, ok := data[w]; ok {
+			continue
+		}
+		if _, ok := child[w]; ok {
 			continue
 		}
 		if paths := r.byWatcher[w]; paths != nil {
