@@ -95,6 +95,12 @@ func (r *watchRegistry) setMode(tab watchTable, ws map[WatcherID]watchMode, path
 	if len(ws) == 0 {
 		delete(tab, path)
 	}
+	r.release(path, w)
+}
+
+// release drops path from w's paths once w holds nothing on it in either
+// table, and w's authentication with its last path.
+func (r *watchRegistry) release(path string, w WatcherID) {
 	if _, ok := r.data[path][w]; ok {
 		return
 	}
@@ -115,21 +121,8 @@ func (r *watchRegistry) setMode(tab watchTable, ws map[WatcherID]watchMode, path
 // for each.
 func (r *watchRegistry) dropOneShot(tab watchTable, path string, ws map[WatcherID]watchMode) {
 	delete(tab, path)
-	data, child := r.data[path], r.child[path] // what stays registered on path
 	for w := range ws {
-		if _, ok := data[w]; ok {
-			continue
-		}
-		if _, ok := child[w]; ok {
-			continue
-		}
-		if paths := r.byWatcher[w]; paths != nil {
-			delete(paths, path)
-			if len(paths) == 0 {
-				delete(r.byWatcher, w)
-				delete(r.auth, w)
-			}
-		}
+		r.release(path, w)
 	}
 }
 
