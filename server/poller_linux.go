@@ -100,6 +100,11 @@ func epollWait(epfd uintptr, events []syscall.EpollEvent) (int, error) {
 // of the timeout late; this adds up to pollerSweep).
 const pollerSweep = 100 * time.Millisecond
 
+// startProcs is GOMAXPROCS as the process started: the number of pollers.
+// The server's command lowers GOMAXPROCS while the load is light
+// (cmd/zabkeeper/procs.go); the pollers are made once, for the most Ps.
+var startProcs = runtime.GOMAXPROCS(0)
+
 // pollerMaxEvents is how many ready sockets one epoll_wait returns at most.
 const pollerMaxEvents = 128
 
@@ -122,7 +127,7 @@ func (s *Server) pollerFor(c *clientConn) *poller {
 		// serializes them (on 2 cores, 64 sessions of gets: 46k ops/s
 		// with one poller, 55-60k with two, 45-49k with a goroutine per
 		// connection; BENCHMARKS.md, readpath).
-		n := max(1, runtime.GOMAXPROCS(0))
+		n := max(1, startProcs)
 		for range n {
 			p, err := newPoller(s)
 			if err != nil {

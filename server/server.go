@@ -21,6 +21,7 @@ import (
 	"github.com/zabkeeper/zabkeeper/engine"
 	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
+	"github.com/zabkeeper/zabkeeper/internal/batchio"
 	"github.com/zabkeeper/zabkeeper/netstub"
 	"github.com/zabkeeper/zabkeeper/netstub/zktcp"
 	"github.com/zabkeeper/zabkeeper/proto"
@@ -399,6 +400,11 @@ func (s *Server) Addr() net.Addr {
 // the log is synced and closed.
 func (s *Server) Serve(ctx context.Context) error {
 	s.log.Info("serving", "addr", s.Addr().String(), "dataDir", s.cfg.DataDir, "dataLogDir", s.cfg.DataLogDir)
+	if err := batchio.Available(); err != nil {
+		s.log.Info("socket batches and fsyncs without io_uring: one system call each", "reason", err)
+	} else {
+		s.log.Debug("socket batches and fsyncs through io_uring")
+	}
 	if s.admin != nil {
 		s.log.Info("admin listener serving", "addr", s.admin.Addr().String())
 		s.admin.Serve()

@@ -242,6 +242,9 @@ func serve(ctx context.Context, configPath string, truncateCorruptTail bool, log
 	if err != nil {
 		return fmt.Errorf("start server: %w", err)
 	}
+	// Recovered: from here the server runs on as many Ps as its load
+	// needs (procs.go).
+	defer startProcsController(logger)()
 	if runAutoJoin != nil {
 		jctx, cancel := context.WithCancel(ctx)
 		joined := make(chan struct{})

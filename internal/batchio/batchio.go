@@ -18,6 +18,7 @@
 package batchio
 
 import (
+	"errors"
 	"os"
 	"syscall"
 )
@@ -78,6 +79,9 @@ func (b *Batcher) Ring() bool { return b.ring != nil }
 
 // Available tells whether io_uring can be used here, and if not, why.
 func Available() error {
+	if os.Getenv("ZABKEEPER_IO_URING") == "0" {
+		return errors.New("batchio: io_uring turned off (ZABKEEPER_IO_URING=0)")
+	}
 	r, err := newRing(chunk)
 	if err != nil {
 		return err
