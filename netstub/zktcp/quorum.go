@@ -14,6 +14,7 @@ import (
 
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/internal/nbwrite"
+	"github.com/zabkeeper/zabkeeper/internal/rawread"
 	"github.com/zabkeeper/zabkeeper/netstub"
 	"github.com/zabkeeper/zabkeeper/netstub/zklink"
 	"github.com/zabkeeper/zabkeeper/proto/quorum"
@@ -491,7 +492,7 @@ func (t *Transport) runLearner(l *qLink, addr string) {
 		return
 	}
 	t.log.Info("quorum link to leader up", "peer", l.peer, "addr", addr)
-	t.runLink(l, c, bufio.NewReaderSize(c, bufSize))
+	t.runLink(l, c, bufio.NewReaderSize(rawread.New(c), bufSize))
 }
 
 // errClosedEarly ends a learner link that closed before it connected (an
@@ -543,7 +544,8 @@ func (t *Transport) serveLearner(c net.Conn) {
 		return
 	}
 	_ = c.SetReadDeadline(time.Now().Add(time.Duration(t.cfg.InitLimit) * t.cfg.TickTime))
-	br := bufio.NewReaderSize(stream, bufSize)
+	// Raw reads (plain TCP): no entersyscall, which wakes sysmon.
+	br := bufio.NewReaderSize(rawread.New(stream), bufSize)
 	first, err := quorum.ReadPacket(br, t.limits())
 	if err == nil && first.Type != quorum.FollowerInfo && first.Type != quorum.ObserverInfo {
 		err = fmt.Errorf("%w: first packet %s is not FOLLOWERINFO or OBSERVERINFO", quorum.ErrMalformed, first.Type)

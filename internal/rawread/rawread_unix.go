@@ -1,0 +1,15 @@
+//go:build unix
+
+package rawread
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+const supported = true
+
+func readFD(fd uintptr, p []byte) (int, syscall.Errno) {
+	n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	return int(n), errno
+}
