@@ -81,4 +81,3 @@ func (r *Reader) read(fd uintptr) bool {
 		}
 	}
 }
-
