@@ -267,15 +267,20 @@ func (r *runner) begin() (goOn, measured bool) {
 
 // finish records one op that began at start.
 func (r *runner) finish(w *worker, measured bool, start time.Time, err error) {
-	lat := time.Since(start)
+	r.account(w, measured, time.Since(start), err)
+	if err != nil {
+		time.Sleep(errorPause)
+	}
+}
+
+// account counts one finished op of latency lat: the caller pauses the
+// session for errorPause after a failed one.
+func (r *runner) account(w *worker, measured bool, lat time.Duration, err error) {
 	r.total.Add(1)
 	if err != nil {
 		r.failed.Add(1)
 	}
 	if !measured {
-		if err != nil {
-			time.Sleep(errorPause)
-		}
 		return
 	}
 	if err != nil {
@@ -285,9 +290,6 @@ func (r *runner) finish(w *worker, measured bool, start time.Time, err error) {
 		w.record(lat)
 	}
 	r.complete()
-	if err != nil {
-		time.Sleep(errorPause)
-	}
 }
 
 // complete counts one finished measured op and ends the run at the last
@@ -310,7 +312,7 @@ func (r *runner) drive(ctx context.Context) (*Result, error) {
 	var wg sync.WaitGroup
 	if r.cfg.Workload == WatchFanout {
 		r.startFanout(&wg)
-	} else {
+	} else if !r.startLeanDrivers(&wg) {
 		for _, w := range r.workers {
 			wg.Add(1)
 			go func() {
