@@ -6,10 +6,13 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/zabkeeper/zabkeeper/internal/batchio"
 )
 
 // A leanDriver runs the closed loops of a share of a run's lean sessions
@@ -37,6 +40,10 @@ type leanDriver struct {
 	r    *runner
 	sess []*leanSess // by token, the index in the epoll events
 	fds  []int       // the sessions' sockets, by token
+	rcs  []syscall.RawConn
+	// io sends and receives a turn's batch with one system call each
+	// (io_uring) where the kernel allows it.
+	io *batchio.Batcher
 	// out marks the sessions whose socket is watched for room to send
 	// (a short send's rest is pending).
 	out []bool
@@ -60,9 +67,10 @@ type leanDriver struct {
 	// with a short send's rest to finish, paused after a server error;
 	// the I/O of the turn and whose it is.
 	due, flush, paused []int
-	recv, send         []leanIOOp
+	recv, send         []batchio.Op
 	recvOf, sendOf     []int
 	inflight           int // sessions with a request outstanding
+	turns, evs         int
 }
 
 // startLeanDrivers runs the closed loops of the run's lean sessions on
@@ -75,6 +83,7 @@ func (r *runner) startLeanDrivers(wg *sync.WaitGroup) bool {
 		return false
 	}
 	fds := make([]int, len(r.workers))
+	rcs := make([]syscall.RawConn, len(r.workers))
 	for i, w := range r.workers {
 		if w.lean == nil {
 			return false
@@ -87,6 +96,7 @@ func (r *runner) startLeanDrivers(wg *sync.WaitGroup) bool {
 		if err != nil {
 			return false
 		}
+		rcs[i] = rc
 		// The descriptor is used without the conn's lock: the conn stays
 		// open until the drivers are done (closeAll runs after drive).
 		if err := rc.Control(func(fd uintptr) { fds[i] = int(fd) }); err != nil {
@@ -94,6 +104,9 @@ func (r *runner) startLeanDrivers(wg *sync.WaitGroup) bool {
 		}
 	}
 	n := min(max(1, runtime.GOMAXPROCS(0)), len(r.workers))
+	if v, err := strconv.Atoi(os.Getenv("LEANLOOP_DRIVERS")); err == nil && v > 0 { // EXPERIMENT
+		n = min(v, len(r.workers))
+	}
 	drivers := make([]*leanDriver, 0, n)
 	for range n {
 		d, err := newLeanDriver(r)
@@ -108,7 +121,7 @@ func (r *runner) startLeanDrivers(wg *sync.WaitGroup) bool {
 	}
 	for i, w := range r.workers {
 		d := drivers[i%n]
-		if err := d.add(newLeanSess(r, w), fds[i]); err != nil {
+		if err := d.add(newLeanSess(r, w), fds[i], rcs[i]); err != nil {
 			r.cfg.Logger.Warn("loadgen: lean event loop unavailable; a goroutine per session", "err", err)
 			for _, d := range drivers {
 				d.close()
@@ -116,6 +129,7 @@ func (r *runner) startLeanDrivers(wg *sync.WaitGroup) bool {
 			return false
 		}
 	}
+	r.leanLoops = n
 	for _, d := range drivers {
 		wg.Add(1)
 		go func() {
@@ -142,7 +156,7 @@ func newLeanDriver(r *runner) (*leanDriver, error) {
 		_ = ep.Close()
 		return nil, fmt.Errorf("epoll set: %w", err)
 	}
-	d := &leanDriver{r: r, epfd: fd, ep: ep, raw: raw}
+	d := &leanDriver{r: r, epfd: fd, ep: ep, raw: raw, io: batchio.New()}
 	d.waitFn = func(fd uintptr) bool {
 		d.poll()
 		return d.nev > 0 || d.werr != nil
@@ -150,8 +164,8 @@ func newLeanDriver(r *runner) (*leanDriver, error) {
 	return d, nil
 }
 
-// add gives the driver session s on socket fd.
-func (d *leanDriver) add(s *leanSess, fd int) error {
+// add gives the driver session s on socket fd (rc's).
+func (d *leanDriver) add(s *leanSess, fd int, rc syscall.RawConn) error {
 	t := len(d.sess)
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(t)}
 	if err := syscall.EpollCtl(d.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
@@ -159,6 +173,7 @@ func (d *leanDriver) add(s *leanSess, fd int) error {
 	}
 	d.sess = append(d.sess, s)
 	d.fds = append(d.fds, fd)
+	d.rcs = append(d.rcs, rc)
 	d.out = append(d.out, false)
 	d.dropped = append(d.dropped, false)
 	d.events = append(d.events, syscall.EpollEvent{})
@@ -172,6 +187,10 @@ func (d *leanDriver) close() {
 		d.drop(t)
 	}
 	_ = d.ep.Close()
+	_ = d.io.Close()
+	if os.Getenv("LEANLOOP_STATS") != "" {
+		fmt.Fprintf(os.Stderr, "driver: turns %d events %d (%.1f/turn)\n", d.turns, d.evs, float64(d.evs)/float64(max(d.turns, 1)))
+	}
 }
 
 // drop takes session t's socket out of the epoll set.
@@ -213,7 +232,7 @@ func (d *leanDriver) sendTurn() {
 	d.send, d.sendOf = d.send[:0], d.sendOf[:0]
 	for _, t := range d.flush {
 		if s := d.sess[t]; len(s.pending) > 0 {
-			d.send = append(d.send, leanIOOp{fd: d.fds[t], Buf: s.pending})
+			d.send = append(d.send, batchio.Op{Conn: d.rcs[t], Buf: s.pending})
 			d.sendOf = append(d.sendOf, t)
 		}
 	}
@@ -222,7 +241,7 @@ func (d *leanDriver) sendTurn() {
 	for _, t := range d.due {
 		if s := d.sess[t]; !d.dropped[t] && s.next() {
 			d.inflight++
-			d.send = append(d.send, leanIOOp{fd: d.fds[t], Buf: s.pending})
+			d.send = append(d.send, batchio.Op{Conn: d.rcs[t], Buf: s.pending})
 			d.sendOf = append(d.sendOf, t)
 		}
 	}
@@ -234,11 +253,11 @@ func (d *leanDriver) sendTurn() {
 	for _, t := range d.sendOf[fresh:] {
 		d.sess[t].start = start
 	}
-	leanSend(d.send)
+	d.io.Send(d.send)
 	for i := range d.send {
 		op, t := &d.send[i], d.sendOf[i]
 		s := d.sess[t]
-		if op.Err != nil && op.Err != syscall.EAGAIN {
+		if op.Err != nil {
 			_ = s.fail(time.Now(), fmt.Errorf("loadgen: lean client: write: %w", opError("write", s, op.Err)))
 			d.drop(t)
 			continue
@@ -290,6 +309,8 @@ func (d *leanDriver) wait() bool {
 		_ = d.ep.SetReadDeadline(time.Time{})
 	}
 	err := d.raw.Read(d.waitFn)
+	d.turns++
+	d.evs += d.nev
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		// An expired deadline fails every wait until it is moved.
 		d.deadline = time.Time{}
@@ -360,13 +381,13 @@ func (d *leanDriver) readTurn() {
 		if len(s.in) == cap(s.in) {
 			s.in = append(s.in, make([]byte, cap(s.in))...)[:len(s.in)]
 		}
-		d.recv = append(d.recv, leanIOOp{fd: d.fds[t], Buf: s.in[len(s.in):cap(s.in)]})
+		d.recv = append(d.recv, batchio.Op{Conn: d.rcs[t], Buf: s.in[len(s.in):cap(s.in)]})
 		d.recvOf = append(d.recvOf, t)
 	}
 	if len(d.recv) == 0 {
 		return
 	}
-	leanRecv(d.recv)
+	d.io.Recv(d.recv)
 	now := time.Now()
 	for i := range d.recv {
 		op, t := &d.recv[i], d.recvOf[i]
@@ -405,53 +426,4 @@ func (d *leanDriver) readTurn() {
 func opError(op string, s *leanSess, err error) error {
 	return &net.OpError{Op: op, Net: "tcp", Source: s.c.nc.LocalAddr(), Addr: s.c.nc.RemoteAddr(),
 		Err: os.NewSyscallError(op, err)}
-}
-
-// leanIOOp is one send or receive of a turn: Buf the bytes to send or the
-// room to read into, N what was sent or received, Err its error
-// (syscall.EAGAIN: nothing now; for a receive N == 0 with no error is the
-// end of the stream).
-type leanIOOp struct {
-	fd  int
-	Buf []byte
-	N   int
-	Err error
-}
-
-// leanSend sends as much of each op's bytes as its socket takes now, with
-// raw system calls (no entersyscall: they never block).
-func leanSend(ops []leanIOOp) {
-	for i := range ops {
-		op := &ops[i]
-		for {
-			n, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(op.fd), uintptr(unsafe.Pointer(&op.Buf[0])),
-				uintptr(len(op.Buf)), syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL, 0, 0)
-			if errno == syscall.EINTR {
-				continue
-			}
-			op.N, op.Err = int(n), nil
-			if errno != 0 {
-				op.N, op.Err = 0, errno
-			}
-			break
-		}
-	}
-}
-
-// leanRecv reads once into each op's room without blocking.
-func leanRecv(ops []leanIOOp) {
-	for i := range ops {
-		op := &ops[i]
-		for {
-			n, _, errno := syscall.RawSyscall(syscall.SYS_READ, uintptr(op.fd), uintptr(unsafe.Pointer(&op.Buf[0])), uintptr(len(op.Buf)))
-			if errno == syscall.EINTR {
-				continue
-			}
-			op.N, op.Err = int(n), nil
-			if errno != 0 {
-				op.N, op.Err = 0, errno
-			}
-			break
-		}
-	}
 }

@@ -89,6 +89,9 @@ type runner struct {
 	// admin is, with the lean client, the one go-zk session that sets up
 	// and cleans up the run for every worker (their conn).
 	admin *zk.Conn
+	// leanLoops is how many event loops run the lean sessions (0: a
+	// goroutine each; leanloop_linux.go).
+	leanLoops int
 
 	measuring atomic.Bool   // the measured phase is on
 	stop      chan struct{} // closed when the run must end
