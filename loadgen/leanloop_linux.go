@@ -79,7 +79,7 @@ type leanDriver struct {
 // descriptors or an epoll set; the sessions then run on their own
 // goroutines.
 func (r *runner) startLeanDrivers(wg *sync.WaitGroup) bool {
-	if r.cfg.TLS != nil || len(r.workers) == 0 {
+	if r.cfg.TLS != nil || len(r.workers) == 0 || r.noLeanLoops {
 		return false
 	}
 	fds := make([]int, len(r.workers))
@@ -280,6 +280,9 @@ func (d *leanDriver) sendTurn() {
 				continue
 			}
 			d.out[t] = want
+			if want {
+				d.r.leanShortSends.Add(1)
+			}
 		}
 	}
 }

@@ -92,6 +92,10 @@ type runner struct {
 	// leanLoops is how many event loops run the lean sessions (0: a
 	// goroutine each; leanloop_linux.go).
 	leanLoops int
+	// noLeanLoops runs every lean session on its own goroutine (tests).
+	noLeanLoops bool
+	// leanShortSends counts the requests the event loops sent in parts.
+	leanShortSends atomic.Int64
 
 	measuring atomic.Bool   // the measured phase is on
 	stop      chan struct{} // closed when the run must end

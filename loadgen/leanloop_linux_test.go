@@ -1,0 +1,182 @@
+package loadgen
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/zabkeeper/zabkeeper/internal/testserver"
+	"github.com/zabkeeper/zabkeeper/proto"
+)
+
+// leanTestServer runs an in-process zabkeeper on a free loopback port.
+func leanTestServer(t *testing.T) *testserver.Server {
+	t.Helper()
+	cfg := testserver.Config(t, 0)
+	cfg.MaxClientCnxns = 0
+	return testserver.StartLogged(t, cfg, slog.New(slog.DiscardHandler))
+}
+
+// prepared sets a lean run up as Run does, up to its drive, so a test can
+// change something first.
+func prepared(t *testing.T, addr string, w Workload, sessions int, ops int64, valueSize int) *runner {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Servers = []string{addr}
+	cfg.Client = Lean
+	cfg.Workload = w
+	cfg.Sessions = sessions
+	cfg.Duration = 0
+	if ops == 0 {
+		cfg.Duration = time.Minute
+	}
+	cfg.Ops = ops
+	cfg.Warmup = 50 * time.Millisecond
+	cfg.Timeout = time.Minute
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	cfg.ValueSize = valueSize
+	require.NoError(t, cfg.Validate())
+	r := &runner{cfg: cfg, value: []byte(strings.Repeat("v", cfg.ValueSize)), stop: make(chan struct{}),
+		dir: cfg.Root + "/run-" + strings.ReplaceAll(t.Name(), "/", "-")}
+	require.NoError(t, r.connect(context.Background(), sessions))
+	t.Cleanup(r.closeAll)
+	require.NoError(t, ensurePath(r.workers[0].conn, r.dir))
+	require.NoError(t, r.setup())
+	return r
+}
+
+// requireCounted checks that every measured op of res is in its histogram
+// and in its ops or errors, and that the event loops ran it.
+func requireCounted(t *testing.T, r *runner, res *Result, ops int64) {
+	t.Helper()
+	require.Positive(t, r.leanLoops, "the lean sessions ran on event loops")
+	require.Equal(t, ops, res.Ops+res.ErrorCount, "an op-count run measures exactly its ops")
+	require.Equal(t, res.Ops, res.hist.TotalCount(), "one latency per successful op")
+	require.GreaterOrEqual(t, r.total.Load(), ops, "progress counts warm-up and measured ops")
+	var perWorker int64
+	for _, w := range r.workers {
+		perWorker += w.ops
+	}
+	require.Equal(t, res.Ops, perWorker)
+	require.Greater(t, res.Latency.P50, 0.0)
+	require.LessOrEqual(t, res.Latency.P50, res.Latency.Max)
+}
+
+// The event loops run create, set, get and mixed to their op count against
+// a real server, with no failed request, and do what the workload says
+// (create: the znodes exist; set: the values are written).
+func TestLeanLoopsRunTheWorkloads(t *testing.T) {
+	srv := leanTestServer(t)
+	for _, w := range []Workload{Create, Set, Get, Mixed} {
+		t.Run(string(w), func(t *testing.T) {
+			r := prepared(t, srv.Addr, w, 6, 300, 100)
+			res, err := r.drive(context.Background())
+			require.NoError(t, err)
+			require.Zero(t, res.ErrorCount, "%v", res.Errors)
+			requireCounted(t, r, res, 300)
+			admin := r.workers[0].conn
+			switch w {
+			case Create:
+				children, _, err := admin.Children(r.dir)
+				require.NoError(t, err)
+				var created int64
+				for _, w := range r.workers {
+					created += w.created
+				}
+				require.EqualValues(t, created, len(children), "every create the run counted exists")
+				require.GreaterOrEqual(t, created, int64(300))
+			case Set, Mixed:
+				for _, w := range r.workers {
+					data, _, err := admin.Get(r.ownPath(w.id))
+					require.NoError(t, err)
+					require.Equal(t, r.value, data)
+				}
+			}
+			r.cleanup(context.Background())
+		})
+	}
+}
+
+// A server's error code is counted under its message, the session pauses
+// and goes on, and the run ends without an error, as with a goroutine per
+// session.
+func TestLeanLoopsCountServerErrors(t *testing.T) {
+	srv := leanTestServer(t)
+	r := prepared(t, srv.Addr, Set, 4, 200, 100)
+	require.NoError(t, r.workers[1].conn.Delete(r.ownPath(1), -1))
+	res, err := r.drive(context.Background())
+	require.NoError(t, err)
+	requireCounted(t, r, res, 200)
+	require.Positive(t, res.ErrorCount)
+	require.Equal(t, map[string]int64{proto.ErrNoNode.Error(): res.ErrorCount}, res.Errors)
+	require.Zero(t, r.workers[1].ops)
+	require.Equal(t, res.ErrorCount, r.workers[1].errs)
+	r.cleanup(context.Background())
+}
+
+// Requests larger than the socket takes at once are sent in parts (the
+// rest when epoll says there is room), and replies larger than the read
+// buffer (4 KB) are read in parts.
+func TestLeanLoopsShortSendsAndSplitReplies(t *testing.T) {
+	srv := leanTestServer(t)
+	for _, w := range []Workload{Set, Get} {
+		t.Run(string(w), func(t *testing.T) {
+			r := prepared(t, srv.Addr, w, 2, 20, 200<<10)
+			for _, wk := range r.workers {
+				tc := wk.lean.nc.(*net.TCPConn)
+				require.NoError(t, tc.SetWriteBuffer(4096))
+			}
+			res, err := r.drive(context.Background())
+			require.NoError(t, err)
+			require.Zero(t, res.ErrorCount, "%v", res.Errors)
+			requireCounted(t, r, res, 20)
+			if w == Set {
+				require.Positive(t, r.leanShortSends.Load(), "a 200 KB request does not fit a 4 KB send buffer")
+			}
+			r.cleanup(context.Background())
+		})
+	}
+}
+
+// A connection the server closes ends the run with the session's error, as
+// with a goroutine per session: the request outstanding counts as failed.
+func TestLeanLoopsReportABrokenConnection(t *testing.T) {
+	for _, loops := range []bool{true, false} {
+		t.Run(map[bool]string{true: "event loops", false: "goroutines"}[loops], func(t *testing.T) {
+			srv := leanTestServer(t)
+			r := prepared(t, srv.Addr, Get, 4, 0, 100)
+			r.noLeanLoops = !loops
+			type result struct {
+				res *Result
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				res, err := r.drive(context.Background())
+				done <- result{res, err}
+			}()
+			deadline := time.Now().Add(30 * time.Second)
+			for r.total.Load() < 200 {
+				require.True(t, time.Now().Before(deadline), "the run makes progress")
+				time.Sleep(time.Millisecond)
+			}
+			srv.Stop()
+			var got result
+			select {
+			case got = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the run did not end when its server went away")
+			}
+			require.Nil(t, got.res)
+			require.Error(t, got.err)
+			require.Regexp(t, `^loadgen: session [0-3]: loadgen: lean client: read: (EOF|.*connection reset by peer)`, got.err.Error())
+			require.Positive(t, r.failed.Load())
+			require.Equal(t, loops, r.leanLoops > 0)
+		})
+	}
+}
