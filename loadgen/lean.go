@@ -21,12 +21,15 @@ const (
 	// GoZK is go-zookeeper/zk: a send and a receive goroutine per session
 	// and a channel hand-off per request, pings, watches, reconnects.
 	GoZK Client = "go-zk"
-	// Lean is this package's minimal client over the same wire protocol:
-	// the session's own goroutine writes a request frame and reads its
-	// reply, with no other goroutine and no allocation per request. It
-	// serves the create, set, get, mixed and watch workloads (in watch, a
-	// watcher's own goroutine reads its notification off the socket); the
-	// others use go-zk whatever the choice.
+	// Lean is this package's minimal client over the same wire protocol,
+	// with no allocation per request. In create, set, get and mixed, on
+	// Linux over plain TCP, event loops (one per P, leanloop_linux.go) run
+	// the sessions' closed loops: one epoll wait for many sessions, and
+	// each turn's sends and reads in one batch (internal/batchio);
+	// elsewhere, and in watch (a watcher's own goroutine reads its
+	// notification off the socket), a session's own goroutine writes each
+	// request frame and reads its reply. The other workloads use go-zk
+	// whatever the choice.
 	Lean Client = "lean"
 )
 

@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"runtime"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -70,7 +69,6 @@ type leanDriver struct {
 	recv, send         []batchio.Op
 	recvOf, sendOf     []int
 	inflight           int // sessions with a request outstanding
-	turns, evs         int
 }
 
 // startLeanDrivers runs the closed loops of the run's lean sessions on
@@ -104,9 +102,6 @@ func (r *runner) startLeanDrivers(wg *sync.WaitGroup) bool {
 		}
 	}
 	n := min(max(1, runtime.GOMAXPROCS(0)), len(r.workers))
-	if v, err := strconv.Atoi(os.Getenv("LEANLOOP_DRIVERS")); err == nil && v > 0 { // EXPERIMENT
-		n = min(v, len(r.workers))
-	}
 	drivers := make([]*leanDriver, 0, n)
 	for range n {
 		d, err := newLeanDriver(r)
@@ -188,9 +183,6 @@ func (d *leanDriver) close() {
 	}
 	_ = d.ep.Close()
 	_ = d.io.Close()
-	if os.Getenv("LEANLOOP_STATS") != "" {
-		fmt.Fprintf(os.Stderr, "driver: turns %d events %d (%.1f/turn)\n", d.turns, d.evs, float64(d.evs)/float64(max(d.turns, 1)))
-	}
 }
 
 // drop takes session t's socket out of the epoll set.
@@ -312,8 +304,6 @@ func (d *leanDriver) wait() bool {
 		_ = d.ep.SetReadDeadline(time.Time{})
 	}
 	err := d.raw.Read(d.waitFn)
-	d.turns++
-	d.evs += d.nev
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		// An expired deadline fails every wait until it is moved.
 		d.deadline = time.Time{}
