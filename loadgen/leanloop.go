@@ -44,11 +44,15 @@ type leanSess struct {
 	resumeAt time.Time
 	// idle: the run gave the session no more requests.
 	idle bool
+	// role names the session in the error that ends the run ("session 3",
+	// "watcher 3", "writer"); counts: its requests are the run's ops.
+	role   string
+	counts bool
 }
 
 // newLeanSess makes worker w's session ready for an event loop.
 func newLeanSess(r *runner, w *worker) *leanSess {
-	s := &leanSess{r: r, w: w, c: w.lean, in: make([]byte, 0, 4096)}
+	s := &leanSess{r: r, w: w, c: w.lean, in: make([]byte, 0, 4096), role: fmt.Sprintf("session %d", w.id), counts: true}
 	s.enc = proto.NewEncoder(s.c.out[:0])
 	s.own = r.ownPath(w.id)
 	s.prefix = fmt.Appendf(nil, "%s/c%d-", r.dir, w.id)
@@ -70,7 +74,7 @@ func (s *leanSess) next() bool {
 		s.idle = true
 		return false
 	}
-	r, w, c, e := s.r, s.w, s.c, s.enc
+	r, w := s.r, s.w
 	op := r.cfg.Workload
 	if op == Mixed {
 		op = Set
@@ -78,70 +82,82 @@ func (s *leanSess) next() bool {
 			op = Get
 		}
 	}
+	switch op {
+	case Create:
+		s.path = strconv.AppendInt(append(s.path[:0], s.prefix...), w.created, 10)
+		w.created++
+		s.request(proto.OpCreate, "", false)
+	case Set:
+		s.request(proto.OpSetData, s.own, false)
+	default: // Get
+		s.request(proto.OpGetData, s.own, false)
+	}
+	s.measured = measured
+	return true
+}
+
+// request begins a request of op on path (create: on s.path), a getData
+// with a watch if watch, and leaves its frame in pending.
+func (s *leanSess) request(op proto.OpCode, path string, watch bool) {
+	r, c, e := s.r, s.c, s.enc
 	c.xid++
 	e.Reset()
 	e.WriteInt(0) // the length, patched by finishFrame
 	e.WriteInt(c.xid)
+	e.WriteInt(int32(op))
+	s.op = op
 	switch op {
-	case Create:
-		s.op = proto.OpCreate
-		s.path = strconv.AppendInt(append(s.path[:0], s.prefix...), w.created, 10)
-		w.created++
-		e.WriteInt(int32(s.op))
+	case proto.OpCreate:
 		e.WriteBuffer(s.path) // a non-empty buffer is encoded as a string is
 		appendCreateTail(e, r.value)
-	case Set:
-		s.op = proto.OpSetData
-		e.WriteInt(int32(s.op))
-		e.WriteString(s.own)
+	case proto.OpSetData:
+		e.WriteString(path)
 		appendSetTail(e, r.value)
-	default: // Get
-		s.op = proto.OpGetData
-		e.WriteInt(int32(s.op))
-		e.WriteString(s.own)
-		e.WriteBool(false)
+	default: // getData
+		e.WriteString(path)
+		e.WriteBool(watch)
 	}
 	s.pending = finishFrame(e)
-	s.busy, s.measured = true, measured
-	return true
+	s.busy = true
 }
 
 // received handles the whole frames at the front of s.in, read by now, and
-// keeps the rest. It returns whether the outstanding request was answered
-// (then the session's next request is due, at resumeAt if set) and an
-// error that ends the session (a broken or out-of-step connection, as
-// leanLoop's); a server's error code is counted and does not end it.
-func (s *leanSess) received(now time.Time) (answered bool, err error) {
+// keeps the rest; watch notifications go to s.c.events. It returns whether
+// the outstanding request was answered and with what: nil, or the server's
+// error code (a proto.ErrCode), which does not end the session. Anything
+// else ends it (a broken or out-of-step connection, as leanLoop's): fail
+// has counted it and the run ends with it, returned as err.
+func (s *leanSess) received(now time.Time) (answered bool, result, err error) {
 	b := s.in
 	for {
 		frame, n, need, err := leanNextFrame(b)
 		if err != nil {
-			return answered, s.fail(now, fmt.Errorf("loadgen: lean client: read: %w", err))
+			return answered, result, s.fail(now, fmt.Errorf("loadgen: lean client: read: %w", err))
 		}
 		if n == 0 {
 			if need > cap(s.in) {
 				grown := make([]byte, len(b), need)
 				copy(grown, b)
 				s.in = grown
-				return answered, nil
+				return answered, result, nil
 			}
 			break
 		}
 		b = b[n:]
 		body, xid, err := replyXid(frame)
 		if err != nil {
-			return answered, s.fail(now, err)
+			return answered, result, s.fail(now, err)
 		}
 		if xid == proto.XidNotification {
 			ev, err := decodeEvent(body)
 			if err != nil {
-				return answered, s.fail(now, err)
+				return answered, result, s.fail(now, err)
 			}
 			s.c.events = append(s.c.events, ev)
 			continue
 		}
 		if !s.busy {
-			return answered, s.fail(now, fmt.Errorf("%w (%d with no request outstanding)", errLeanXid, xid))
+			return answered, result, s.fail(now, fmt.Errorf("%w (%d with no request outstanding)", errLeanXid, xid))
 		}
 		rest, err := s.c.reply(body, xid)
 		if err == nil {
@@ -155,13 +171,9 @@ func (s *leanSess) received(now time.Time) (answered bool, err error) {
 			}
 		}
 		if err != nil && !isServerError(err) {
-			return answered, s.fail(now, err)
+			return answered, result, s.fail(now, err)
 		}
-		s.busy, answered = false, true
-		s.r.account(s.w, s.measured, now.Sub(s.start), err)
-		if err != nil {
-			s.resumeAt = now.Add(errorPause)
-		}
+		s.busy, answered, result = false, true, err
 	}
 	switch {
 	case len(b) == 0 && cap(s.in) > 64<<10:
@@ -169,14 +181,25 @@ func (s *leanSess) received(now time.Time) (answered bool, err error) {
 	default:
 		s.in = s.in[:copy(s.in, b)]
 	}
-	return answered, nil
+	return answered, result, nil
 }
 
-// fail ends the session with err, counted as leanLoop counts it: as the
-// outcome of the request outstanding (or of the one the session would
-// send next), and as the error that ends the run. It returns err.
+// answer counts a closed-loop session's answered request, as leanLoop's
+// finish does, and pauses the session after a server's error.
+func (s *leanSess) answer(now time.Time, result error) {
+	s.r.account(s.w, s.measured, now.Sub(s.start), result)
+	if result != nil {
+		s.resumeAt = now.Add(errorPause)
+	}
+}
+
+// fail ends the session with err: the error that ends the run, prefixed
+// with the session's role, and for a session whose requests are the run's
+// ops (not a watcher's getData) the outcome of the request outstanding
+// (or of the one it would send next), as leanLoop counts it. It returns
+// err.
 func (s *leanSess) fail(now time.Time, err error) error {
-	if s.busy || !s.idle {
+	if s.counts && (s.busy || !s.idle) {
 		lat := time.Duration(0)
 		if s.busy {
 			lat = now.Sub(s.start)
@@ -184,7 +207,7 @@ func (s *leanSess) fail(now time.Time, err error) error {
 		s.r.account(s.w, s.busy && s.measured, lat, err)
 	}
 	s.busy, s.idle, s.pending = false, true, nil
-	s.r.fail(fmt.Errorf("loadgen: session %d: %w", s.w.id, err))
+	s.r.fail(fmt.Errorf("loadgen: %s: %w", s.role, err))
 	return err
 }
 

@@ -16,7 +16,8 @@ func streamSess() *leanSess {
 	r := &runner{cfg: Config{Workload: Get}, value: []byte("abc"), stop: make(chan struct{})}
 	w := &worker{hist: hdrhistogram.New(histMinMicros, histMaxMicros, histDigits), kinds: map[string]int64{}}
 	c := &leanConn{xid: 1}
-	return &leanSess{r: r, w: w, c: c, in: make([]byte, 0, 16), busy: true, measured: true, op: proto.OpGetData, start: time.Unix(1, 0)}
+	return &leanSess{r: r, w: w, c: c, in: make([]byte, 0, 16), busy: true, measured: true, op: proto.OpGetData,
+		start: time.Unix(1, 0), role: "session 0", counts: true}
 }
 
 // getReply is the reply to the getData of streamSess.
@@ -35,9 +36,10 @@ func feed(s *leanSess, stream []byte, cuts []int) (answered int, err error) {
 		}
 		s.in = append(s.in, stream[at:cut]...)
 		at = cut
-		a, err := s.received(time.Unix(2, 0))
+		a, result, err := s.received(time.Unix(2, 0))
 		if a {
 			answered++
+			s.answer(time.Unix(2, 0), result)
 		}
 		if err != nil {
 			return answered, err

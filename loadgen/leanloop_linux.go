@@ -11,7 +11,10 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/go-zookeeper/zk"
+
 	"github.com/zabkeeper/zabkeeper/internal/batchio"
+	"github.com/zabkeeper/zabkeeper/proto"
 )
 
 // A leanDriver runs the closed loops of a share of a run's lean sessions
@@ -69,7 +72,20 @@ type leanDriver struct {
 	recv, send         []batchio.Op
 	recvOf, sendOf     []int
 	inflight           int // sessions with a request outstanding
+
+	// fan is the watch workload's round, nil in the closed loops.
+	fan *leanFan
+	// alarm, when not zero, is the fan-out round's timeout.
+	alarm time.Time
+	// wake is an eventfd in the epoll set (token wakeToken) that the run's
+	// end makes readable, for a loop with nothing outstanding (a round
+	// awaiting its notifications); -1 when there is none.
+	wake int
+	done chan struct{} // closed when the loop with a wake eventfd is gone
 }
+
+// wakeToken is the wake eventfd's token in the epoll set.
+const wakeToken = -1
 
 // startLeanDrivers runs the closed loops of the run's lean sessions on
 // GOMAXPROCS event loops and returns true, or returns false (nothing
@@ -102,6 +118,10 @@ func (r *runner) startLeanDrivers(wg *sync.WaitGroup) bool {
 		}
 	}
 	n := min(max(1, runtime.GOMAXPROCS(0)), len(r.workers))
+	fan := r.cfg.Workload == WatchFanout
+	if fan {
+		n = 1 // a round's state is one loop's
+	}
 	drivers := make([]*leanDriver, 0, n)
 	for range n {
 		d, err := newLeanDriver(r)
@@ -116,7 +136,14 @@ func (r *runner) startLeanDrivers(wg *sync.WaitGroup) bool {
 	}
 	for i, w := range r.workers {
 		d := drivers[i%n]
-		if err := d.add(newLeanSess(r, w), fds[i], rcs[i]); err != nil {
+		ls := newLeanSess(r, w)
+		if fan {
+			ls.role, ls.counts = fmt.Sprintf("watcher %d", w.id), false
+			if i == 0 {
+				ls.role, ls.counts = "writer", true
+			}
+		}
+		if err := d.add(ls, fds[i], rcs[i]); err != nil {
 			r.cfg.Logger.Warn("loadgen: lean event loop unavailable; a goroutine per session", "err", err)
 			for _, d := range drivers {
 				d.close()
@@ -124,13 +151,34 @@ func (r *runner) startLeanDrivers(wg *sync.WaitGroup) bool {
 			return false
 		}
 	}
+	if fan {
+		d := drivers[0]
+		if err := d.addWake(); err != nil {
+			r.cfg.Logger.Warn("loadgen: lean event loop unavailable; a goroutine per session", "err", err)
+			d.close()
+			return false
+		}
+		d.fan = &leanFan{watchers: len(r.workers) - 1, path: r.fanPath()}
+		d.done = make(chan struct{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-r.stop
+			d.signal()
+			<-d.done
+			_ = syscall.Close(d.wake) // only once the loop is gone
+		}()
+	}
 	r.leanLoops = n
 	for _, d := range drivers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer d.close()
 			d.run()
+			d.close()
+			if d.done != nil {
+				close(d.done)
+			}
 		}()
 	}
 	return true
@@ -151,7 +199,7 @@ func newLeanDriver(r *runner) (*leanDriver, error) {
 		_ = ep.Close()
 		return nil, fmt.Errorf("epoll set: %w", err)
 	}
-	d := &leanDriver{r: r, epfd: fd, ep: ep, raw: raw, io: batchio.New()}
+	d := &leanDriver{r: r, epfd: fd, ep: ep, raw: raw, io: batchio.New(), wake: -1}
 	d.waitFn = func(fd uintptr) bool {
 		d.poll()
 		return d.nev > 0 || d.werr != nil
@@ -171,7 +219,7 @@ func (d *leanDriver) add(s *leanSess, fd int, rc syscall.RawConn) error {
 	d.rcs = append(d.rcs, rc)
 	d.out = append(d.out, false)
 	d.dropped = append(d.dropped, false)
-	d.events = append(d.events, syscall.EpollEvent{})
+	d.events = append(d.events, syscall.EpollEvent{}, syscall.EpollEvent{}) // and one for the wake eventfd
 	return nil
 }
 
@@ -183,6 +231,27 @@ func (d *leanDriver) close() {
 	}
 	_ = d.ep.Close()
 	_ = d.io.Close()
+}
+
+// addWake adds the wake eventfd to the epoll set.
+func (d *leanDriver) addWake() error {
+	fd, _, errno := syscall.RawSyscall(syscall.SYS_EVENTFD2, 0, syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if errno != 0 {
+		return fmt.Errorf("eventfd: %w", errno)
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: wakeToken}
+	if err := syscall.EpollCtl(d.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev); err != nil {
+		_ = syscall.Close(int(fd))
+		return fmt.Errorf("epoll_ctl add eventfd: %w", err)
+	}
+	d.wake = int(fd)
+	return nil
+}
+
+// signal makes the wake eventfd readable.
+func (d *leanDriver) signal() {
+	one := [8]byte{1}
+	_, _ = syscall.Write(d.wake, one[:])
 }
 
 // drop takes session t's socket out of the epoll set.
@@ -199,19 +268,32 @@ func (d *leanDriver) run() {
 	now := time.Now()
 	for t, s := range d.sess {
 		if len(s.in) > 0 { // read ahead with the handshake
-			if _, err := s.received(now); err != nil {
+			if _, _, err := s.received(now); err != nil {
 				d.drop(t)
 				continue
 			}
 		}
-		d.due = append(d.due, t)
+		if d.fan == nil || t > 0 {
+			d.due = append(d.due, t) // (the writer waits for the watches)
+		}
+	}
+	if d.fan != nil {
+		d.alarm = now.Add(d.r.fanRoundTimeout())
 	}
 	for {
 		d.sendTurn()
-		if d.inflight == 0 && (len(d.paused) == 0 || d.r.stopped()) {
+		if d.fan != nil {
+			if d.r.stopped() && d.inflight == 0 {
+				return
+			}
+		} else if d.inflight == 0 && (len(d.paused) == 0 || d.r.stopped()) {
 			return
 		}
 		if !d.wait() {
+			return
+		}
+		if d.fan != nil && !d.alarm.IsZero() && !time.Now().Before(d.alarm) {
+			d.fan.timedOut(d)
 			return
 		}
 		d.readTurn()
@@ -231,7 +313,7 @@ func (d *leanDriver) sendTurn() {
 	d.flush = d.flush[:0]
 	fresh := len(d.send)
 	for _, t := range d.due {
-		if s := d.sess[t]; !d.dropped[t] && s.next() {
+		if s := d.sess[t]; !d.dropped[t] && d.next(t, s) {
 			d.inflight++
 			d.send = append(d.send, batchio.Op{Conn: d.rcs[t], Buf: s.pending})
 			d.sendOf = append(d.sendOf, t)
@@ -283,15 +365,15 @@ func (d *leanDriver) sendTurn() {
 // and makes the paused sessions whose time has come due.
 func (d *leanDriver) wait() bool {
 	d.nev, d.werr = 0, nil
-	if len(d.paused) > 0 {
-		first := d.sess[d.paused[0]].resumeAt
-		for _, t := range d.paused[1:] {
-			if at := d.sess[t].resumeAt; at.Before(first) {
+	if len(d.paused) > 0 || !d.alarm.IsZero() {
+		first := d.alarm
+		for _, t := range d.paused {
+			if at := d.sess[t].resumeAt; first.IsZero() || at.Before(first) {
 				first = at
 			}
 		}
 		if now := time.Now(); !first.After(now) {
-			d.poll() // a paused session is due: no wait
+			d.poll() // a paused session (or the alarm) is due: no wait
 			d.resume(now)
 			return d.ok(nil)
 		}
@@ -361,6 +443,12 @@ func (d *leanDriver) readTurn() {
 	for i := range d.nev {
 		ev := &d.events[i]
 		t := int(ev.Fd)
+		if t == wakeToken {
+			// The run has ended: the loop sees it; stop watching the
+			// eventfd, which stays readable.
+			_ = syscall.EpollCtl(d.epfd, syscall.EPOLL_CTL_DEL, d.wake, nil)
+			continue
+		}
 		if d.dropped[t] {
 			continue
 		}
@@ -397,7 +485,14 @@ func (d *leanDriver) readTurn() {
 		default:
 			s.in = s.in[:len(s.in)+op.N]
 			var answered bool
-			if answered, err = s.received(now); answered && err == nil {
+			var result error
+			answered, result, err = s.received(now)
+			switch {
+			case err != nil:
+			case d.fan != nil:
+				err = d.fan.received(d, t, s, answered, result, now)
+			case answered:
+				s.answer(now, result)
 				if s.resumeAt.IsZero() {
 					d.due = append(d.due, t)
 				} else {
@@ -412,6 +507,18 @@ func (d *leanDriver) readTurn() {
 			d.drop(t)
 		}
 	}
+	if d.fan != nil {
+		d.fan.advance(d, now)
+	}
+}
+
+// next begins session t's next request: its closed loop's, or in the watch
+// workload the watch or the write its round is due for.
+func (d *leanDriver) next(t int, s *leanSess) bool {
+	if d.fan != nil {
+		return d.fan.next(d, t, s)
+	}
+	return s.next()
 }
 
 // opError is a failed read or write as the net package reports it on the
@@ -419,4 +526,124 @@ func (d *leanDriver) readTurn() {
 func opError(op string, s *leanSess, err error) error {
 	return &net.OpError{Op: op, Net: "tcp", Source: s.c.nc.LocalAddr(), Addr: s.c.nc.RemoteAddr(),
 		Err: os.NewSyscallError(op, err)}
+}
+
+// leanFan is the watch workload's round on an event loop: session 0 is the
+// writer, the others the watchers. As with a goroutine per session
+// (startFanout): every watcher sets its watch (a getData with a watch);
+// once all are set the writer sets the znode; the round's latency runs from
+// just before that write until the last watcher has its notification (the
+// loop's clock after the read that brought it); and only once the round is
+// over (the write answered too) do the watchers set their next watch.
+type leanFan struct {
+	watchers int
+	path     string
+	armed    int  // watchers whose watch of this round is set
+	writing  bool // the round's write was sent: notifications count
+	written  bool // and answered
+	notified int
+	last     time.Time // when the last notification so far was read
+}
+
+// next begins session t's request: a watcher's watch, or the round's write.
+func (f *leanFan) next(d *leanDriver, t int, s *leanSess) bool {
+	r := d.r
+	if t > 0 {
+		if r.stopped() {
+			s.idle = true
+			return false
+		}
+		s.request(proto.OpGetData, f.path, true)
+		return true
+	}
+	goOn, measured := r.begin()
+	if !goOn {
+		s.idle = true
+		return false
+	}
+	s.request(proto.OpSetData, f.path, false)
+	s.measured = measured
+	f.writing, f.written, f.notified = true, false, 0
+	d.alarm = time.Time{}
+	return true
+}
+
+// received handles what session t read by now: its request's answer (if
+// answered, with result) and the notifications it holds.
+func (f *leanFan) received(d *leanDriver, t int, s *leanSess, answered bool, result error, now time.Time) error {
+	r := d.r
+	if t == 0 {
+		s.c.events = s.c.events[:0] // the writer watches nothing
+		if !answered {
+			return nil
+		}
+		if result != nil {
+			// No notification will come: the watches stay set, and the
+			// writer writes again after the pause.
+			r.account(s.w, s.measured, now.Sub(s.start), result)
+			f.writing = false
+			s.resumeAt = now.Add(errorPause)
+			d.paused = append(d.paused, t)
+			return nil
+		}
+		f.written = true
+		d.alarm = now.Add(r.fanRoundTimeout())
+		return nil
+	}
+	for _, ev := range s.c.events {
+		if ev.Type != int32(zk.EventNodeDataChanged) {
+			err := fmt.Errorf("loadgen: watcher %d: unexpected event %v", s.w.id, zk.EventType(ev.Type))
+			r.fail(err)
+			s.busy, s.idle = false, true
+			return err
+		}
+		if f.writing {
+			f.notified++
+			f.last = now
+		}
+	}
+	s.c.events = s.c.events[:0]
+	if answered {
+		if result != nil {
+			r.failed.Add(1)
+			s.resumeAt = now.Add(errorPause)
+			d.paused = append(d.paused, t)
+		} else {
+			f.armed++
+		}
+	}
+	return nil
+}
+
+// advance starts the round's write once every watch is set, and ends the
+// round once every watcher is notified and the write answered.
+func (f *leanFan) advance(d *leanDriver, now time.Time) {
+	r := d.r
+	if !f.writing && f.armed == f.watchers && !d.sess[0].busy && d.sess[0].resumeAt.IsZero() {
+		d.due = append(d.due, 0)
+		return
+	}
+	if !f.writing || !f.written || f.notified < f.watchers {
+		return
+	}
+	r.total.Add(1)
+	if w := d.sess[0]; w.measured {
+		w.w.record(f.last.Sub(w.start))
+		r.complete()
+	}
+	f.writing, f.written, f.notified, f.armed = false, false, 0, 0
+	d.alarm = now.Add(r.fanRoundTimeout())
+	for t := 1; t < len(d.sess); t++ {
+		d.due = append(d.due, t)
+	}
+}
+
+// timedOut ends the run: a round's watches or notifications did not all
+// come within the round's timeout.
+func (f *leanFan) timedOut(d *leanDriver) {
+	n, what := f.armed, "set their watch"
+	if f.writing {
+		n, what = f.notified, "were notified"
+	}
+	d.r.fail(fmt.Errorf("loadgen: watch fan-out: only %d of %d watchers %s within %v", n, f.watchers, what, d.r.fanRoundTimeout()))
 }

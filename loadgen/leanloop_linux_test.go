@@ -43,7 +43,11 @@ func prepared(t *testing.T, addr string, w Workload, sessions int, ops int64, va
 	require.NoError(t, cfg.Validate())
 	r := &runner{cfg: cfg, value: []byte(strings.Repeat("v", cfg.ValueSize)), stop: make(chan struct{}),
 		dir: cfg.Root + "/run-" + strings.ReplaceAll(t.Name(), "/", "-")}
-	require.NoError(t, r.connect(context.Background(), sessions))
+	n := sessions
+	if w == WatchFanout {
+		n++ // the writer
+	}
+	require.NoError(t, r.connect(context.Background(), n))
 	t.Cleanup(r.closeAll)
 	require.NoError(t, ensurePath(r.workers[0].conn, r.dir))
 	require.NoError(t, r.setup())
@@ -179,4 +183,30 @@ func TestLeanLoopsReportABrokenConnection(t *testing.T) {
 			require.Equal(t, loops, r.leanLoops > 0)
 		})
 	}
+}
+
+// The watch workload runs on one event loop: every round counted once, its
+// latency recorded, no watcher's getData counted as an op; a run bounded by
+// its duration ends although the loop then waits for notifications only.
+func TestLeanLoopsRunTheWatchWorkload(t *testing.T) {
+	srv := leanTestServer(t)
+	r := prepared(t, srv.Addr, WatchFanout, 20, 30, 64)
+	res, err := r.drive(context.Background())
+	require.NoError(t, err)
+	require.Zero(t, res.ErrorCount, "%v", res.Errors)
+	require.Equal(t, 1, r.leanLoops)
+	requireCounted(t, r, res, 30)
+	require.Equal(t, int64(30), r.workers[0].ops, "the writer's rounds are the ops")
+	require.Zero(t, r.failed.Load())
+	r.cleanup(context.Background())
+
+	r = prepared(t, srv.Addr, WatchFanout, 20, 0, 64)
+	r.cfg.Duration = 300 * time.Millisecond
+	start := time.Now()
+	res, err = r.drive(context.Background())
+	require.NoError(t, err)
+	require.Less(t, time.Since(start), 20*time.Second, "the run ends at its duration")
+	require.Positive(t, res.Ops)
+	require.Equal(t, res.Ops, res.hist.TotalCount())
+	r.cleanup(context.Background())
 }

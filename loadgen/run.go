@@ -317,9 +317,11 @@ func (w *worker) record(lat time.Duration) {
 // drive runs warm-up and the measured phase and collects the result.
 func (r *runner) drive(ctx context.Context) (*Result, error) {
 	var wg sync.WaitGroup
-	if r.cfg.Workload == WatchFanout {
+	switch {
+	case r.startLeanDrivers(&wg): // lean sessions on event loops
+	case r.cfg.Workload == WatchFanout:
 		r.startFanout(&wg)
-	} else if !r.startLeanDrivers(&wg) {
+	default:
 		for _, w := range r.workers {
 			wg.Add(1)
 			go func() {
@@ -588,8 +590,7 @@ func (r *runner) startFanout(wg *sync.WaitGroup) {
 		_, err := writer.conn.Set(r.fanPath(), r.value, -1)
 		return err
 	}
-	// A round that takes longer than this lost a notification.
-	roundTimeout := 2*r.cfg.SessionTimeout + 10*time.Second
+	roundTimeout := r.fanRoundTimeout()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -651,6 +652,10 @@ func (r *runner) startFanout(wg *sync.WaitGroup) {
 		}
 	}()
 }
+
+// fanRoundTimeout bounds a round of the watch workload: one that takes
+// longer lost a notification.
+func (r *runner) fanRoundTimeout() time.Duration { return 2*r.cfg.SessionTimeout + 10*time.Second }
 
 // fanRound is one round of the watch workload: how many watchers are still
 // to be notified and the latest time one was.
