@@ -18,9 +18,9 @@ import (
 )
 
 // A leanDriver runs the closed loops of a share of a run's lean sessions
-// on one goroutine, from a level-triggered epoll set of their sockets, as
-// the server's connection poller reads its connections
-// (server/poller_linux.go).
+// (in the watch workload: all of them, writer and watchers) on one
+// goroutine, from a level-triggered epoll set of their sockets, as the
+// server's connection poller reads its connections (server/poller_linux.go).
 //
 // A goroutine per session costs, per request, a write, a read that finds
 // nothing yet (EAGAIN), a park and a wake-up through Go's netpoller, and
@@ -30,8 +30,10 @@ import (
 // waits for all its sessions at once, reads a socket only when epoll says
 // it has bytes, and sends the next requests of every session answered in a
 // turn together: the waits are shared, and a read and a send per request
-// remain. The epoll set's own descriptor is polled by Go's netpoller, so
-// the driver parks like any goroutine while its requests are outstanding.
+// remain, and each turn's reads and sends go to the kernel as one batch
+// each (internal/batchio: one io_uring_enter). The epoll set's own
+// descriptor is polled by Go's netpoller, so the driver parks like any
+// goroutine while its requests are outstanding.
 //
 // The workload is the same as with a goroutine per session: each session
 // has one request outstanding, its next one sent once its reply is in, and
@@ -55,7 +57,8 @@ type leanDriver struct {
 	epfd int             // the epoll set
 	ep   *os.File        // epfd's file (never its Fd, which blocks it)
 	raw  syscall.RawConn // ep's, to wait for it in Go's netpoller
-	// deadline is ep's read deadline, set while sessions are paused.
+	// deadline is ep's read deadline, set while sessions are paused or a
+	// round's alarm runs.
 	deadline time.Time
 
 	events []syscall.EpollEvent
@@ -88,7 +91,7 @@ type leanDriver struct {
 const wakeToken = -1
 
 // startLeanDrivers runs the closed loops of the run's lean sessions on
-// GOMAXPROCS event loops and returns true, or returns false (nothing
+// GOMAXPROCS event loops (the watch workload on one) and returns true, or returns false (nothing
 // started) where they cannot run: over TLS, or without the sockets' raw
 // descriptors or an epoll set; the sessions then run on their own
 // goroutines.
@@ -292,11 +295,11 @@ func (d *leanDriver) run() {
 		if !d.wait() {
 			return
 		}
+		d.readTurn()
 		if d.fan != nil && !d.alarm.IsZero() && !time.Now().Before(d.alarm) {
 			d.fan.timedOut(d)
 			return
 		}
-		d.readTurn()
 	}
 }
 
@@ -361,8 +364,8 @@ func (d *leanDriver) sendTurn() {
 	}
 }
 
-// wait waits for ready sockets, or for the first paused session's time,
-// and makes the paused sessions whose time has come due.
+// wait waits for ready sockets, or for the first paused session's time
+// or the alarm, and makes the paused sessions whose time has come due.
 func (d *leanDriver) wait() bool {
 	d.nev, d.werr = 0, nil
 	if len(d.paused) > 0 || !d.alarm.IsZero() {
@@ -555,6 +558,9 @@ func (f *leanFan) next(d *leanDriver, t int, s *leanSess) bool {
 		}
 		s.request(proto.OpGetData, f.path, true)
 		return true
+	}
+	if f.writing {
+		return false // queued twice (resumed after a failed write, and by advance)
 	}
 	goOn, measured := r.begin()
 	if !goOn {
