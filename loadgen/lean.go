@@ -22,14 +22,14 @@ const (
 	// and a channel hand-off per request, pings, watches, reconnects.
 	GoZK Client = "go-zk"
 	// Lean is this package's minimal client over the same wire protocol,
-	// with no allocation per request. In create, set, get and mixed, on
-	// Linux over plain TCP, event loops (one per P, leanloop_linux.go) run
-	// the sessions' closed loops: one epoll wait for many sessions, and
-	// each turn's sends and reads in one batch (internal/batchio);
-	// elsewhere, and in watch (a watcher's own goroutine reads its
-	// notification off the socket), a session's own goroutine writes each
-	// request frame and reads its reply. The other workloads use go-zk
-	// whatever the choice.
+	// with no allocation per request, for the create, set, get, mixed and
+	// watch workloads (the others use go-zk whatever the choice). On Linux
+	// over plain TCP, event loops run its sessions (one per P, the watch
+	// workload on one; leanloop_linux.go): one epoll wait for many
+	// sessions, each turn's sends and reads in one batch
+	// (internal/batchio). Elsewhere a session's own goroutine writes each
+	// request frame and reads its reply (in watch, a watcher's goroutine
+	// reads its notification off the socket).
 	Lean Client = "lean"
 )
 

@@ -500,9 +500,11 @@ func multiError(resp []zk.MultiResponse, err error) error {
 // itself down on the round (fanRound), which wakes the writer once, when
 // the last one is in, rather than once per watcher.
 //
-// With the lean client a watcher's goroutine reads its notification off
-// its own socket (no go-zk receive goroutine and channels in between), and
-// the writer writes with its lean session too.
+// With the lean client where its event loop cannot run (over TLS, off
+// Linux; leanloop_linux.go runs the same rounds on one loop) a watcher's
+// goroutine reads its notification off its own socket (no go-zk receive
+// goroutine and channels in between), and the writer writes with its lean
+// session too.
 func (r *runner) startFanout(wg *sync.WaitGroup) {
 	watchers := r.workers[1:]
 	armed := make(chan struct{}, len(watchers))
