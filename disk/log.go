@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/zabkeeper/zabkeeper/internal/batchio"
 )
 
 // Record is one transaction in the log: its zxid and its opaque payload.
@@ -127,6 +129,11 @@ type Log struct {
 	// durable: every record up to this zxid is durable. Written with
 	// syncMu held; read by anyone.
 	durable atomic.Int64
+
+	// syncer fsyncs through io_uring (syncData), set up on the first
+	// fsync of a real file; nil where it cannot be.
+	syncerOnce sync.Once
+	syncer     *batchio.Syncer
 }
 
 // OpenLog opens the log in dir/version-2, creating it if needed, and
@@ -470,7 +477,7 @@ func (l *Log) roll(zxid int64) error {
 			return fmt.Errorf("disk: write segment %s: %w", l.path(name), err)
 		}
 		if !l.opts.NoSync {
-			if err := syncData(l.cur); err != nil {
+			if err := l.syncData(l.cur); err != nil {
 				l.fsyncFailed = true // cut by Close, which holds syncMu
 				return fmt.Errorf("disk: sync segment %s: %w", l.path(name), err)
 			}
@@ -564,7 +571,7 @@ func (l *Log) syncOnce() (int64, error) {
 	var err error
 	if !l.opts.NoSync {
 		if cur != nil {
-			if e := syncData(cur); e != nil {
+			if e := l.syncData(cur); e != nil {
 				err = fmt.Errorf("disk: sync segment %s: %w", l.path(name), e)
 			}
 		}
@@ -827,7 +834,7 @@ func (l *Log) syncAllLocked() error {
 		return nil
 	}
 	if l.cur != nil {
-		if err := syncData(l.cur); err != nil {
+		if err := l.syncData(l.cur); err != nil {
 			return fmt.Errorf("disk: sync segment %s: %w", l.path(l.segs[len(l.segs)-1].name), err)
 		}
 	}
@@ -925,6 +932,7 @@ func (l *Log) Close() error {
 		err = l.syncAllLocked()
 	}
 	l.closeFiles()
+	l.closeSyncer()
 	l.closed = true
 	return err
 }

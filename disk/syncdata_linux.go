@@ -1,20 +1,48 @@
 package disk
 
-import "syscall"
+import (
+	"syscall"
+
+	"github.com/zabkeeper/zabkeeper/internal/batchio"
+)
 
 // syncData makes a log segment's data durable. On Linux an os.File gets
 // fdatasync, as ZooKeeper's FileChannel.force(false): the file's size is
-// flushed when it changed (preallocation), its times are not.
-func syncData(f File) error {
-	if fd, ok := f.(interface{ Fd() uintptr }); ok {
-		for {
-			err := syscall.Fdatasync(int(fd.Fd()))
-			if err != syscall.EINTR {
-				return err
-			}
+// flushed when it changed (preallocation), its times are not. It goes
+// through the log's io_uring Syncer where the kernel allows one, so the
+// flush does not hold a thread and its P in a system call (which keeps
+// Go's sysmon waking every 20 µs: batchio.Syncer), else straight to the
+// kernel.
+func (l *Log) syncData(f File) error {
+	fd, ok := f.(interface{ Fd() uintptr })
+	if !ok {
+		return f.Sync()
+	}
+	l.syncerOnce.Do(func() {
+		if s, err := batchio.NewSyncer(); err == nil {
+			l.syncer = s
+		} else {
+			l.logger.Debug("disk: fsync without io_uring", "err", err)
+		}
+	})
+	if l.syncer != nil {
+		return l.syncer.Datasync(fd.Fd())
+	}
+	for {
+		err := syscall.Fdatasync(int(fd.Fd()))
+		if err != syscall.EINTR {
+			return err
 		}
 	}
-	return f.Sync()
+}
+
+// closeSyncer releases the log's Syncer; no fsync runs (Close holds syncMu
+// and mu).
+func (l *Log) closeSyncer() {
+	if l.syncer != nil {
+		_ = l.syncer.Close()
+		l.syncer = nil
+	}
 }
 
 // nextData returns the offset of the first byte at or after off that may

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/zabkeeper/zabkeeper/engine"
+	"github.com/zabkeeper/zabkeeper/internal/batchio"
 	"github.com/zabkeeper/zabkeeper/internal/nbwrite"
 	"github.com/zabkeeper/zabkeeper/proto"
 )
@@ -239,10 +240,16 @@ type intake struct {
 	// buffer of the last one, reused unless it was queued (nil then).
 	enc   proto.ReplyEncoder
 	reply []byte
+	// batch, while a poller's turn handles the connection, gathers the
+	// replies fastRead answers, for the poller to write together at the
+	// end of its turn; nil otherwise (each written at once). batched is
+	// the index in it of this connection's frame, -1 when it has none.
+	batch   *sendBatch
+	batched int
 }
 
 func newIntake(c *clientConn) *intake {
-	return &intake{c: c, lastTouch: time.Now(), touchEvery: touchEvery(c.srv.cfg.TickTime)}
+	return &intake{c: c, lastTouch: time.Now(), touchEvery: touchEvery(c.srv.cfg.TickTime), batched: -1}
 }
 
 // frame handles one request frame (RequestHeader and record) read at now;
@@ -423,13 +430,7 @@ func (c *clientConn) send(frame []byte) {
 		c.enqueue(frame, false)
 		return
 	}
-	c.srv.loopSends = append(c.srv.loopSends, loopSend{c: c, frame: frame})
-}
-
-// loopSend is a reply the loop claimed the write side for (send).
-type loopSend struct {
-	c     *clientConn
-	frame []byte
+	c.srv.loopSends = append(c.srv.loopSends, batchSend{c: c, frame: frame})
 }
 
 // flushLoopSends writes the replies send claimed the write side for; the
@@ -448,26 +449,31 @@ type loopSend struct {
 // batch's slice is then theirs, and the next turn starts a new one.
 func (s *Server) flushLoopSends() {
 	sends := s.loopSends
+	if len(sends) == 0 {
+		return
+	}
+	if s.loopBatch.b == nil {
+		s.loopBatch.b = s.batchers.get() // given back when Serve ends
+	}
 	if helpers := min(runtime.GOMAXPROCS(0)-1, len(sends)/splitFlushChunk-1); helpers > 0 {
-		b := &flushBatch{sends: sends}
+		b := &flushBatch{s: s, sends: sends}
 		for range helpers {
-			go b.work()
+			go b.work(nil)
 		}
-		b.work()
+		b.work(s.loopBatch.b)
+		s.loopBatch.sends = nil
 		s.loopSends = nil
 		return
 	}
-	for i := range sends {
-		sends[i].c.writeClaimedNow(sends[i].frame)
-	}
-	clear(sends)
-	s.loopSends = sends[:0]
+	s.loopBatch.sends = sends
+	s.loopBatch.flush()
+	s.loopSends = s.loopBatch.sends
 }
 
 // splitFlushChunk is how many frames a writer of a shared batch takes at a
-// time (flushLoopSends); a batch is shared only if it has at least two
-// chunks. A chunk is a few hundred µs of writes, more than a goroutine's
-// start costs.
+// time (flushLoopSends), in one batchio call; a batch is shared only if it
+// has at least two chunks. A chunk is a hundred µs or more of sends, more
+// than a goroutine's start costs.
 const splitFlushChunk = 32
 
 // flushBatch is a batch of claimed frames written by the loop and helpers
@@ -475,22 +481,27 @@ const splitFlushChunk = 32
 // gets no CPU leaves its share to the others, and one that starts late
 // finds nothing to do.
 type flushBatch struct {
-	sends []loopSend
+	s     *Server
+	sends []batchSend
 	next  atomic.Int64 // the first frame not taken yet
 }
 
-// work writes chunks of the batch until none is left to take.
-func (b *flushBatch) work() {
+// work writes chunks of the batch until none is left to take, with bb, or
+// with a Batcher of the server's pool when bb is nil (a helper).
+func (b *flushBatch) work(bb *batchio.Batcher) {
 	n := int64(len(b.sends))
+	var ops []batchio.Op
 	for {
 		end := b.next.Add(splitFlushChunk)
 		start := end - splitFlushChunk
 		if start >= n {
-			return
+			break
 		}
-		for i := start; i < min(end, n); i++ {
-			b.sends[i].c.writeClaimedNow(b.sends[i].frame)
+		if bb == nil {
+			bb = b.s.batchers.get()
+			defer b.s.batchers.put(bb)
 		}
+		writeBatch(bb, b.sends[start:min(end, n)], &ops)
 	}
 }
 
@@ -503,6 +514,12 @@ func (b *flushBatch) work() {
 // was queued: the caller must not reuse frame's bytes then.
 func (c *clientConn) writeClaimedNow(frame []byte) (queued bool) {
 	n, err := c.nbw.Write(c.raw, frame)
+	return c.finishClaimedWrite(frame, n, err)
+}
+
+// finishClaimedWrite is writeClaimedNow after the write: n bytes of frame
+// went out, err is why no more did (nil: the socket would block).
+func (c *clientConn) finishClaimedWrite(frame []byte, n int, err error) (queued bool) {
 	c.srv.loopWrites.Add(1)
 	if err == nil && n == len(frame) {
 		c.sent.Add(1)
@@ -558,6 +575,14 @@ func (c *clientConn) releaseWrite() {
 		default:
 		}
 	}
+}
+
+// nothingQueued tells whether a frame may still join one the caller holds
+// the write side for: nothing queued behind it, the connection not closing.
+func (c *clientConn) nothingQueued() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.closing && len(c.out) == 0
 }
 
 // claimWrite takes the write side for a frame the caller writes itself:

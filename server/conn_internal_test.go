@@ -305,8 +305,9 @@ func TestLoopWritesKeepOrderPastFullSocket(t *testing.T) {
 // TestFastReadRepliesPastFullSocket: replies a connection's reader answers
 // itself (fastread.go) are encoded into a buffer reused for the next reply;
 // one cut short by a full socket is queued for the writer goroutine, so
-// the next reply must go to a new buffer. Thousands of pipelined getData,
-// none read until a write was short: every reply arrives whole, in order.
+// the next reply must go to a new buffer (with the poller, replies of one
+// turn share a frame and its buffer). Thousands of pipelined getData, none
+// read until a write was short: every reply arrives whole, in order.
 func TestFastReadRepliesPastFullSocket(t *testing.T) {
 	for _, poller := range []bool{true, false} {
 		t.Run(fmt.Sprintf("poller=%v", poller), func(t *testing.T) {
@@ -329,16 +330,32 @@ func TestFastReadRepliesPastFullSocket(t *testing.T) {
 					&proto.GetDataRequest{Path: "/r"})...)
 			}
 			_ = nc.SetDeadline(time.Now().Add(60 * time.Second))
+			if poller {
+				// Read nothing until a reply's write was cut short. The
+				// poller writes a turn's replies to a connection as one
+				// frame only while nothing is queued behind it (the
+				// rest go to the writer goroutine, whose blocking writes
+				// would then fill the socket instead): so send a few
+				// requests at a time, each lot once the last is written.
+				const lot = 4
+				frame := len(reqs) / n
+				deadline := time.Now().Add(20 * time.Second)
+				sent := 0
+				for srv.loopWritesShort.Load() == 0 && sent+lot < n {
+					before := srv.loopWrites.Load()
+					_, err := nc.Write(reqs[sent*frame : (sent+lot)*frame])
+					require.NoError(t, err)
+					sent += lot
+					for srv.loopWrites.Load() == before && srv.loopWritesShort.Load() == 0 {
+						require.True(t, time.Now().Before(deadline), "lot at %d not written (%d writes)", sent, before)
+						runtime.Gosched()
+					}
+				}
+				require.NotZero(t, srv.loopWritesShort.Load(), "no write was short (%d writes)", srv.loopWrites.Load())
+				reqs = reqs[sent*frame:]
+			}
 			_, err := nc.Write(reqs)
 			require.NoError(t, err)
-			if poller {
-				// Read nothing until a reply's write was cut short.
-				deadline := time.Now().Add(20 * time.Second)
-				for srv.loopWritesShort.Load() == 0 {
-					require.True(t, time.Now().Before(deadline), "no write was short (%d writes)", srv.loopWrites.Load())
-					runtime.Gosched()
-				}
-			}
 			for i := range n {
 				body, err := proto.ReadFrame(nc, nil, 1<<20)
 				require.NoError(t, err, "reply %d", i)

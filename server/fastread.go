@@ -86,6 +86,17 @@ func (in *intake) fastRead(r *engine.Request, start time.Time, nonBlocking bool)
 		s.nodeMu.RUnlock()
 		return false
 	}
+	if in.batched >= 0 && in.batch.joinable(in.batched) && c.nothingQueued() {
+		// The connection's earlier reply of this turn waits in the
+		// poller's batch with nothing queued behind it: this reply
+		// joins its frame, to go out in the same send. Checked under
+		// nodeMu, as a claim is: the loop cannot queue meanwhile.
+		f := &in.batch.sends[in.batched].frame
+		n := len(*f)
+		*f = in.enc.Append(*f, out.Header, out.Body)
+		in.countFast(r.Op, start, len(*f)-n)
+		return true
+	}
 	buf := in.reply
 	if need := replyCap(out.Body); cap(buf) < need {
 		buf = make([]byte, 0, need)
@@ -104,16 +115,15 @@ func (in *intake) fastRead(r *engine.Request, start time.Time, nonBlocking bool)
 	if !direct {
 		c.enqueue(buf, false)
 	}
-	d := time.Since(start)
-	fastStatsMu.Lock()
-	s.stats.countOp(r.Op)
-	s.stats.observeLatency(d)
-	s.stats.observeResponse(len(buf) - 4)
-	fastStatsMu.Unlock()
-	s.nodeMu.RUnlock()
-	s.opLatency(r.Op).Observe(d.Seconds())
+	in.countFast(r.Op, start, len(buf))
 	queued := !direct
 	switch {
+	case direct && nonBlocking && in.batch != nil:
+		// The poller writes it with the turn's other replies; the
+		// buffer comes back once written whole (writeBatch).
+		in.batched = in.batch.add(c, buf, in)
+		in.reply = nil
+		return true
 	case direct && nonBlocking:
 		queued = c.writeClaimedNow(buf)
 	case direct:
@@ -126,6 +136,21 @@ func (in *intake) fastRead(r *engine.Request, start time.Time, nonBlocking bool)
 		in.reply = buf[:0]
 	}
 	return true
+}
+
+// countFast counts a fast read's reply of frameLen bytes (length prefix
+// included) in the statistics, and releases nodeMu, which the caller took
+// for the read.
+func (in *intake) countFast(op proto.OpCode, start time.Time, frameLen int) {
+	s := in.c.srv
+	d := time.Since(start)
+	fastStatsMu.Lock()
+	s.stats.countOp(op)
+	s.stats.observeLatency(d)
+	s.stats.observeResponse(frameLen - 4)
+	fastStatsMu.Unlock()
+	s.nodeMu.RUnlock()
+	s.opLatency(op).Observe(d.Seconds())
 }
 
 // replyCap is a capacity for a reply frame that fits most replies without

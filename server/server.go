@@ -99,7 +99,12 @@ type Server struct {
 	loopWrites, loopWritesShort atomic.Int64
 	// loopSends are the replies of the loop's current turn that it writes
 	// itself once the turn is over (conn.go, send); the loop's only.
-	loopSends []loopSend
+	loopSends []batchSend
+	// loopBatch writes loopSends (its Batcher from batchers, for the
+	// loop's life); batchers keeps the Batchers of the loop, the pollers
+	// and a fan-out's helpers.
+	loopBatch sendBatch
+	batchers  batcherPool
 
 	// The admin listener and what it reads without touching the loop.
 	admin           *admin.Server // nil when admin.enableServer is off
@@ -439,6 +444,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.connMu.Unlock()
 	s.wg.Wait()
 	s.bg.Wait()
+	if s.loopBatch.b != nil {
+		s.batchers.put(s.loopBatch.b)
+		s.loopBatch.b = nil
+	}
+	s.batchers.close()
 	s.closeTLS()
 	if err := s.wal.Close(); err != nil && loopErr == nil {
 		loopErr = fmt.Errorf("server: close txn log: %w", err)

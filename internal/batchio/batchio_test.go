@@ -320,3 +320,58 @@ func BenchmarkSend64(bm *testing.B) {
 		})
 	}
 }
+
+func TestSyncerDatasync(t *testing.T) {
+	s, err := NewSyncer()
+	if err != nil {
+		if os.Getenv("ZABKEEPER_REQUIRE_IO_URING") == "1" {
+			t.Fatalf("io_uring required but unavailable: %v", err)
+		}
+		t.Skipf("no Syncer here: %v", err)
+	}
+	f, err := os.CreateTemp(t.TempDir(), "seg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// Several goroutines at once: one flush at a time, each answered.
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			if _, err := f.WriteAt([]byte("data"), int64(i*4)); err != nil {
+				errs <- err
+				return
+			}
+			errs <- s.Datasync(f.Fd())
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatalf("Datasync: %v", err)
+		}
+	}
+	// The kernel's answer comes back: a pipe cannot be fsynced, a
+	// descriptor that is not open is refused.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	if err := s.Datasync(pr.Fd()); err != syscall.EINVAL {
+		t.Errorf("Datasync of a pipe: %v, want EINVAL", err)
+	}
+	if err := s.Datasync(uintptr(1 << 20)); err != syscall.EBADF {
+		t.Errorf("Datasync of no descriptor: %v, want EBADF", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Datasync(f.Fd()); err == nil {
+		t.Error("Datasync after Close succeeded")
+	}
+	t.Setenv("ZABKEEPER_IO_URING", "0")
+	if _, err := NewSyncer(); err == nil {
+		t.Error("ZABKEEPER_IO_URING=0 left the Syncer on")
+	}
+}

@@ -151,13 +151,20 @@ func (r *ring) mapRings(p *params) error {
 }
 
 func (r *ring) close() error {
+	r.unmap()
+	return syscall.Close(r.fd)
+}
+
+// unmap unmaps the rings, leaving the descriptor open.
+func (r *ring) unmap() {
 	if r.sqeMem != nil {
 		_ = syscall.Munmap(r.sqeMem)
+		r.sqeMem = nil
 	}
 	if r.mem != nil {
 		_ = syscall.Munmap(r.mem)
+		r.mem = nil
 	}
-	return syscall.Close(r.fd)
 }
 
 // submit does ops (at most entries of them) in one io_uring_enter; fds[j]
