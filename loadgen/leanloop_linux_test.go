@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"encoding/binary"
 	"log/slog"
 	"net"
 	"strings"
@@ -209,4 +210,68 @@ func TestLeanLoopsRunTheWatchWorkload(t *testing.T) {
 	require.Positive(t, res.Ops)
 	require.Equal(t, res.Ops, res.hist.TotalCount())
 	r.cleanup(context.Background())
+}
+
+// A watch round whose notifications never come ends the run with the same
+// error with the event loop and with goroutines: a proxy between the
+// sessions and the server drops every notification.
+func TestLeanLoopsWatchRoundTimesOut(t *testing.T) {
+	srv := leanTestServer(t)
+	addr := dropNotifications(t, srv.Addr)
+	for _, loops := range []bool{true, false} {
+		t.Run(map[bool]string{true: "event loop", false: "goroutines"}[loops], func(t *testing.T) {
+			r := prepared(t, addr, WatchFanout, 3, 0, 64)
+			r.noLeanLoops = !loops
+			r.roundTimeout = 300 * time.Millisecond
+			res, err := r.drive(context.Background())
+			require.Nil(t, res)
+			require.EqualError(t, err, "loadgen: watch fan-out: only 0 of 3 watchers were notified within 300ms")
+			require.Equal(t, loops, r.leanLoops > 0)
+			r.cleanup(context.Background())
+		})
+	}
+}
+
+// dropNotifications forwards connections to addr, dropping the watch
+// notifications (xid -1) the server sends after each session's handshake;
+// it stops when the test ends.
+func dropNotifications(t *testing.T, addr string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	pipe := func(src, dst net.Conn, drop bool) {
+		defer func() { _ = dst.Close() }()
+		first := true
+		for {
+			body, err := proto.ReadFrame(src, nil, leanMaxFrame)
+			if err != nil {
+				return
+			}
+			if drop && !first && len(body) >= 4 && int32(binary.BigEndian.Uint32(body)) == proto.XidNotification {
+				continue
+			}
+			first = false
+			if _, err := dst.Write(proto.AppendFrame(nil, body)); err != nil {
+				return
+			}
+		}
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", addr)
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			t.Cleanup(func() { _ = c.Close(); _ = s.Close() })
+			go pipe(c, s, false)
+			go pipe(s, c, true)
+		}
+	}()
+	return ln.Addr().String()
 }

@@ -96,6 +96,9 @@ type runner struct {
 	noLeanLoops bool
 	// leanShortSends counts the requests the event loops sent in parts.
 	leanShortSends atomic.Int64
+	// roundTimeout, if set, replaces the watch workload's round timeout
+	// (tests).
+	roundTimeout time.Duration
 
 	measuring atomic.Bool   // the measured phase is on
 	stop      chan struct{} // closed when the run must end
@@ -657,7 +660,12 @@ func (r *runner) startFanout(wg *sync.WaitGroup) {
 
 // fanRoundTimeout bounds a round of the watch workload: one that takes
 // longer lost a notification.
-func (r *runner) fanRoundTimeout() time.Duration { return 2*r.cfg.SessionTimeout + 10*time.Second }
+func (r *runner) fanRoundTimeout() time.Duration {
+	if r.roundTimeout > 0 {
+		return r.roundTimeout
+	}
+	return 2*r.cfg.SessionTimeout + 10*time.Second
+}
 
 // fanRound is one round of the watch workload: how many watchers are still
 // to be notified and the latest time one was.
