@@ -24,8 +24,8 @@ const (
 	// Lean is this package's minimal client over the same wire protocol,
 	// with no allocation per request, for the create, set, get, mixed and
 	// watch workloads (the others use go-zk whatever the choice). On Linux
-	// over plain TCP, event loops run its sessions (one per P, the watch
-	// workload on one; leanloop_linux.go): one epoll wait for many
+	// over plain TCP, event loops run its sessions (one per two Ps, the
+	// watch workload on one; leanloop_linux.go): one epoll wait for many
 	// sessions, each turn's sends and reads in one batch
 	// (internal/batchio). Elsewhere a session's own goroutine writes each
 	// request frame and reads its reply (in watch, a watcher's goroutine

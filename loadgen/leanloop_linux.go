@@ -91,7 +91,7 @@ type leanDriver struct {
 const wakeToken = -1
 
 // startLeanDrivers runs the closed loops of the run's lean sessions on
-// GOMAXPROCS event loops (the watch workload on one) and returns true, or returns false (nothing
+// GOMAXPROCS/2 event loops (the watch workload on one) and returns true, or returns false (nothing
 // started) where they cannot run: over TLS, or without the sockets' raw
 // descriptors or an epoll set; the sessions then run on their own
 // goroutines.
@@ -120,7 +120,12 @@ func (r *runner) startLeanDrivers(wg *sync.WaitGroup) bool {
 			return false
 		}
 	}
-	n := min(max(1, runtime.GOMAXPROCS(0)), len(r.workers))
+	// Half the Ps: the load generator shares the machine with the servers
+	// it drives, and fewer loops have more sessions each, so a turn reads
+	// more replies per wait (2 cores, 64 sessions, against the batching
+	// server: one loop spent 4.4-7.3 µs per request where two spent
+	// 5.2-8.5; BENCHMARKS.md, leanloop).
+	n := min(max(1, runtime.GOMAXPROCS(0)/2), len(r.workers))
 	fan := r.cfg.Workload == WatchFanout
 	if fan {
 		n = 1 // a round's state is one loop's
