@@ -340,8 +340,7 @@ func (d *leanDriver) sendTurn() {
 		op, t := &d.send[i], d.sendOf[i]
 		s := d.sess[t]
 		if op.Err != nil {
-			_ = s.fail(time.Now(), fmt.Errorf("loadgen: lean client: write: %w", opError("write", s, op.Err)))
-			d.drop(t)
+			d.failed(t, fmt.Errorf("loadgen: lean client: write: %w", opError("write", s, op.Err)))
 			continue
 		}
 		s.pending = s.pending[op.N:]
@@ -357,8 +356,7 @@ func (d *leanDriver) sendTurn() {
 			}
 			ev := syscall.EpollEvent{Events: events, Fd: int32(t)}
 			if err := syscall.EpollCtl(d.epfd, syscall.EPOLL_CTL_MOD, d.fds[t], &ev); err != nil {
-				_ = s.fail(time.Now(), fmt.Errorf("loadgen: lean client: write: epoll_ctl: %w", err))
-				d.drop(t)
+				d.failed(t, fmt.Errorf("loadgen: lean client: write: epoll_ctl: %w", err))
 				continue
 			}
 			d.out[t] = want
@@ -367,6 +365,17 @@ func (d *leanDriver) sendTurn() {
 			}
 		}
 	}
+}
+
+// failed ends session t, whose request is outstanding, on a failed send:
+// counted as the session's fail counts it, and no longer in flight.
+func (d *leanDriver) failed(t int, err error) {
+	s := d.sess[t]
+	if s.busy {
+		d.inflight--
+	}
+	_ = s.fail(time.Now(), err)
+	d.drop(t)
 }
 
 // wait waits for ready sockets, or for the first paused session's time

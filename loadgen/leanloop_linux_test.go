@@ -275,3 +275,32 @@ func dropNotifications(t *testing.T, addr string) string {
 	}()
 	return ln.Addr().String()
 }
+
+// A request that cannot be sent (the socket's write side shut) ends the run
+// with the session's error, as with a goroutine per session, and the other
+// sessions' loops still end.
+func TestLeanLoopsReportAFailedSend(t *testing.T) {
+	srv := leanTestServer(t)
+	for _, loops := range []bool{true, false} {
+		t.Run(map[bool]string{true: "event loops", false: "goroutines"}[loops], func(t *testing.T) {
+			r := prepared(t, srv.Addr, Get, 4, 0, 100)
+			r.noLeanLoops = !loops
+			require.NoError(t, r.workers[1].lean.nc.(*net.TCPConn).CloseWrite())
+			done := make(chan error, 1)
+			go func() {
+				_, err := r.drive(context.Background())
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				require.Error(t, err)
+				require.Regexp(t, `^loadgen: session 1: loadgen: lean client: write: write tcp [0-9.:]+->[0-9.:]+: write: broken pipe$`, err.Error())
+			case <-time.After(30 * time.Second):
+				t.Fatal("the run did not end after a failed send")
+			}
+			require.Equal(t, loops, r.leanLoops > 0)
+			require.Positive(t, r.failed.Load())
+			r.cleanup(context.Background())
+		})
+	}
+}
