@@ -21,12 +21,15 @@ const (
 	// GoZK is go-zookeeper/zk: a send and a receive goroutine per session
 	// and a channel hand-off per request, pings, watches, reconnects.
 	GoZK Client = "go-zk"
-	// Lean is this package's minimal client over the same wire protocol:
-	// the session's own goroutine writes a request frame and reads its
-	// reply, with no other goroutine and no allocation per request. It
-	// serves the create, set, get, mixed and watch workloads (in watch, a
-	// watcher's own goroutine reads its notification off the socket); the
-	// others use go-zk whatever the choice.
+	// Lean is this package's minimal client over the same wire protocol,
+	// with no allocation per request, for the create, set, get, mixed and
+	// watch workloads (the others use go-zk whatever the choice). On Linux
+	// over plain TCP, event loops run its sessions (one per two Ps, the
+	// watch workload on one; leanloop_linux.go): one epoll wait for many
+	// sessions, each turn's sends and reads in one batch
+	// (internal/batchio). Elsewhere a session's own goroutine writes each
+	// request frame and reads its reply (in watch, a watcher's goroutine
+	// reads its notification off the socket).
 	Lean Client = "lean"
 )
 
@@ -149,8 +152,7 @@ func (c *leanConn) call(op proto.OpCode, e *proto.Encoder) ([]byte, error) {
 	if e == nil {
 		e = c.begin(op)
 	}
-	frame := e.Bytes()
-	binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
+	frame := finishFrame(e)
 	c.out = frame[:0]
 	if _, err := c.nc.Write(frame); err != nil {
 		return nil, fmt.Errorf("loadgen: lean client: write: %w", err)
@@ -171,6 +173,21 @@ func (c *leanConn) call(op proto.OpCode, e *proto.Encoder) ([]byte, error) {
 		}
 		c.events = append(c.events, ev)
 	}
+	return c.reply(body, xid)
+}
+
+// finishFrame patches the length of the request frame e holds and returns
+// the frame.
+func finishFrame(e *proto.Encoder) []byte {
+	frame := e.Bytes()
+	binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
+	return frame
+}
+
+// reply checks a reply frame's header (body, of at least 16 bytes, and its
+// xid) against the request outstanding and returns what follows the header:
+// a server's error code is returned as a proto.ErrCode.
+func (c *leanConn) reply(body []byte, xid int32) ([]byte, error) {
 	zxid := int64(binary.BigEndian.Uint64(body[4:]))
 	code := proto.ErrCode(int32(binary.BigEndian.Uint32(body[12:])))
 	if xid != c.xid {
@@ -195,6 +212,12 @@ func (c *leanConn) readFrame() ([]byte, int32, error) {
 	if cap(body) <= 64<<10 {
 		c.in = body[:0]
 	}
+	return replyXid(body)
+}
+
+// replyXid returns a reply frame's xid, or an error if the frame is
+// shorter than a reply header.
+func replyXid(body []byte) ([]byte, int32, error) {
 	if len(body) < 16 {
 		return nil, 0, fmt.Errorf("loadgen: lean client: reply of %d bytes, shorter than its header", len(body))
 	}
@@ -244,15 +267,29 @@ func (c *leanConn) nextEvent() (proto.WatcherEvent, error) {
 func (c *leanConn) create(path string, data []byte) error {
 	e := c.begin(proto.OpCreate)
 	e.WriteString(path)
-	e.WriteBuffer(data)
-	proto.WriteACLs(e, proto.OpenACLUnsafe) // what the go-zk runs create with
-	e.WriteInt(0)
+	appendCreateTail(e, data)
 	body, err := c.call(proto.OpCreate, e)
 	if err != nil {
 		return err
 	}
+	return checkCreated(path, body)
+}
+
+// appendCreateTail writes a create request's fields after its path.
+func appendCreateTail(e *proto.Encoder, data []byte) {
+	e.WriteBuffer(data)
+	proto.WriteACLs(e, proto.OpenACLUnsafe) // what the go-zk runs create with
+	e.WriteInt(0)
+}
+
+// checkCreated checks a create reply's body (after the header): the path
+// created, path.
+func checkCreated[S string | []byte](path S, body []byte) error {
+	if len(body) == 4+len(path) && int(binary.BigEndian.Uint32(body)) == len(path) && string(body[4:]) == string(path) {
+		return nil // the common case, without the decoder's string
+	}
 	d := proto.NewDecoder(body)
-	if got := d.ReadString(); d.Err() != nil || got != path {
+	if got := d.ReadString(); d.Err() != nil || got != string(path) {
 		return fmt.Errorf("loadgen: lean client: create %s answered %q (%v)", path, got, d.Err())
 	}
 	return nil
@@ -262,12 +299,22 @@ func (c *leanConn) create(path string, data []byte) error {
 func (c *leanConn) set(path string, data []byte) error {
 	e := c.begin(proto.OpSetData)
 	e.WriteString(path)
-	e.WriteBuffer(data)
-	e.WriteInt(-1)
+	appendSetTail(e, data)
 	body, err := c.call(proto.OpSetData, e)
 	if err != nil {
 		return err
 	}
+	return checkSet(body)
+}
+
+// appendSetTail writes a setData request's fields after its path.
+func appendSetTail(e *proto.Encoder, data []byte) {
+	e.WriteBuffer(data)
+	e.WriteInt(-1)
+}
+
+// checkSet checks a setData reply's body: a Stat.
+func checkSet(body []byte) error {
 	if len(body) != statSize {
 		return fmt.Errorf("loadgen: lean client: setData answered %d bytes, want a Stat (%d)", len(body), statSize)
 	}
@@ -288,6 +335,11 @@ func (c *leanConn) getData(path string, want int, watch bool) error {
 	if err != nil {
 		return err
 	}
+	return checkGot(body, want)
+}
+
+// checkGot checks a getData reply's body: want bytes of data and a Stat.
+func checkGot(body []byte, want int) error {
 	d := proto.NewDecoder(body)
 	n := int(d.ReadInt())
 	if d.Err() != nil || n != want || len(body) != 4+max(n, 0)+statSize {

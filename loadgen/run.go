@@ -89,6 +89,16 @@ type runner struct {
 	// admin is, with the lean client, the one go-zk session that sets up
 	// and cleans up the run for every worker (their conn).
 	admin *zk.Conn
+	// leanLoops is how many event loops run the lean sessions (0: a
+	// goroutine each; leanloop_linux.go).
+	leanLoops int
+	// noLeanLoops runs every lean session on its own goroutine (tests).
+	noLeanLoops bool
+	// leanShortSends counts the requests the event loops sent in parts.
+	leanShortSends atomic.Int64
+	// roundTimeout, if set, replaces the watch workload's round timeout
+	// (tests).
+	roundTimeout time.Duration
 
 	measuring atomic.Bool   // the measured phase is on
 	stop      chan struct{} // closed when the run must end
@@ -267,15 +277,20 @@ func (r *runner) begin() (goOn, measured bool) {
 
 // finish records one op that began at start.
 func (r *runner) finish(w *worker, measured bool, start time.Time, err error) {
-	lat := time.Since(start)
+	r.account(w, measured, time.Since(start), err)
+	if err != nil {
+		time.Sleep(errorPause)
+	}
+}
+
+// account counts one finished op of latency lat: the caller pauses the
+// session for errorPause after a failed one.
+func (r *runner) account(w *worker, measured bool, lat time.Duration, err error) {
 	r.total.Add(1)
 	if err != nil {
 		r.failed.Add(1)
 	}
 	if !measured {
-		if err != nil {
-			time.Sleep(errorPause)
-		}
 		return
 	}
 	if err != nil {
@@ -285,9 +300,6 @@ func (r *runner) finish(w *worker, measured bool, start time.Time, err error) {
 		w.record(lat)
 	}
 	r.complete()
-	if err != nil {
-		time.Sleep(errorPause)
-	}
 }
 
 // complete counts one finished measured op and ends the run at the last
@@ -308,9 +320,11 @@ func (w *worker) record(lat time.Duration) {
 // drive runs warm-up and the measured phase and collects the result.
 func (r *runner) drive(ctx context.Context) (*Result, error) {
 	var wg sync.WaitGroup
-	if r.cfg.Workload == WatchFanout {
+	switch {
+	case r.startLeanDrivers(&wg): // lean sessions on event loops
+	case r.cfg.Workload == WatchFanout:
 		r.startFanout(&wg)
-	} else {
+	default:
 		for _, w := range r.workers {
 			wg.Add(1)
 			go func() {
@@ -489,9 +503,11 @@ func multiError(resp []zk.MultiResponse, err error) error {
 // itself down on the round (fanRound), which wakes the writer once, when
 // the last one is in, rather than once per watcher.
 //
-// With the lean client a watcher's goroutine reads its notification off
-// its own socket (no go-zk receive goroutine and channels in between), and
-// the writer writes with its lean session too.
+// With the lean client where its event loop cannot run (over TLS, off
+// Linux; leanloop_linux.go runs the same rounds on one loop) a watcher's
+// goroutine reads its notification off its own socket (no go-zk receive
+// goroutine and channels in between), and the writer writes with its lean
+// session too.
 func (r *runner) startFanout(wg *sync.WaitGroup) {
 	watchers := r.workers[1:]
 	armed := make(chan struct{}, len(watchers))
@@ -579,8 +595,7 @@ func (r *runner) startFanout(wg *sync.WaitGroup) {
 		_, err := writer.conn.Set(r.fanPath(), r.value, -1)
 		return err
 	}
-	// A round that takes longer than this lost a notification.
-	roundTimeout := 2*r.cfg.SessionTimeout + 10*time.Second
+	roundTimeout := r.fanRoundTimeout()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -641,6 +656,15 @@ func (r *runner) startFanout(wg *sync.WaitGroup) {
 			}
 		}
 	}()
+}
+
+// fanRoundTimeout bounds a round of the watch workload: one that takes
+// longer lost a notification.
+func (r *runner) fanRoundTimeout() time.Duration {
+	if r.roundTimeout > 0 {
+		return r.roundTimeout
+	}
+	return 2*r.cfg.SessionTimeout + 10*time.Second
 }
 
 // fanRound is one round of the watch workload: how many watchers are still

@@ -93,7 +93,7 @@ func benchFlags(out io.Writer, o *benchOptions) *flag.FlagSet {
 	fs.BoolVar(&o.tls, "tls", false, "connect over TLS (a secureClientPort or a unified port); the server's certificate is checked against --tls-ca, else the system's roots")
 	fs.StringVar(&o.tlsCA, "tls-ca", "", "PEM bundle of the CA(s) the server's certificate must chain to (implies --tls)")
 	fs.StringVar(&o.tlsKeyStore, "tls-keystore", "", "PEM file with the client's private key and certificate chain, ZooKeeper's PEM key store (implies --tls)")
-	fs.Func("client", "client of the sessions' requests: go-zk, or lean (this tool's minimal client over the same wire protocol, one goroutine and no allocation per request; create, set, get, mixed and watch only, the other workloads use go-zk) (default go-zk)", func(s string) error {
+	fs.Func("client", "client of the sessions' requests: go-zk, or lean (this tool's minimal client over the same wire protocol, no allocation per request, sessions run by epoll event loops on Linux; create, set, get, mixed and watch only, the other workloads use go-zk) (default go-zk)", func(s string) error {
 		c, err := loadgen.ParseClient(s)
 		o.cfg.Client = c
 		return err
