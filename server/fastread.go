@@ -86,7 +86,7 @@ func (in *intake) fastRead(r *engine.Request, start time.Time, nonBlocking bool)
 		s.nodeMu.RUnlock()
 		return false
 	}
-	if in.batched >= 0 && in.batch.joinable(in.batched) && c.nothingQueued() {
+	if in.batch != nil && in.batched >= 0 && in.batch.joinable(in.batched) && c.nothingQueued() {
 		// The connection's earlier reply of this turn waits in the
 		// poller's batch with nothing queued behind it: this reply
 		// joins its frame, to go out in the same send. Checked under
