@@ -9,11 +9,11 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/go-zookeeper/zk"
 
 	"github.com/zabkeeper/zabkeeper/internal/batchio"
+	"github.com/zabkeeper/zabkeeper/internal/epollset"
 	"github.com/zabkeeper/zabkeeper/proto"
 )
 
@@ -193,19 +193,9 @@ func (r *runner) startLeanDrivers(wg *sync.WaitGroup) bool {
 }
 
 func newLeanDriver(r *runner) (*leanDriver, error) {
-	fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	fd, ep, raw, err := epollset.New()
 	if err != nil {
-		return nil, fmt.Errorf("epoll_create1: %w", err)
-	}
-	if err := syscall.SetNonblock(fd, true); err != nil {
-		_ = syscall.Close(fd)
-		return nil, fmt.Errorf("epoll set non-blocking: %w", err)
-	}
-	ep := os.NewFile(uintptr(fd), "epoll")
-	raw, err := ep.SyscallConn()
-	if err != nil {
-		_ = ep.Close()
-		return nil, fmt.Errorf("epoll set: %w", err)
+		return nil, err
 	}
 	d := &leanDriver{r: r, epfd: fd, ep: ep, raw: raw, io: batchio.New(), wake: -1}
 	d.waitFn = func(fd uintptr) bool {
@@ -427,16 +417,7 @@ func (d *leanDriver) ok(err error) bool {
 
 // poll is one epoll_wait that does not block.
 func (d *leanDriver) poll() {
-	n, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(d.epfd),
-		uintptr(unsafe.Pointer(&d.events[0])), uintptr(len(d.events)), 0, 0, 0)
-	switch errno {
-	case 0:
-		d.nev = int(n)
-	case syscall.EINTR:
-		d.nev = 0
-	default:
-		d.nev, d.werr = 0, errno
-	}
+	d.nev, d.werr = epollset.Wait(uintptr(d.epfd), d.events)
 }
 
 // resume makes the paused sessions whose time has come by now due.

@@ -11,9 +11,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/zabkeeper/zabkeeper/internal/batchio"
+	"github.com/zabkeeper/zabkeeper/internal/epollset"
 	"github.com/zabkeeper/zabkeeper/proto"
 )
 
@@ -84,17 +84,6 @@ type polled struct {
 	gone bool
 }
 
-// epollWait is syscall.EpollWait with a zero timeout, as a raw system call
-// (it never blocks; see readFD): epoll_pwait with no signal mask, which
-// every Linux architecture has.
-func epollWait(epfd uintptr, events []syscall.EpollEvent) (int, error) {
-	n, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, epfd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
-	if errno != 0 {
-		return 0, errno
-	}
-	return int(n), nil
-}
-
 // pollerSweep is how often at most the poller looks for connections silent
 // past their session timeout (the goroutine's deadline fires up to an eighth
 // of the timeout late; this adds up to pollerSweep).
@@ -146,18 +135,8 @@ func (s *Server) pollerFor(c *clientConn) *poller {
 }
 
 func newPoller(s *Server) (*poller, error) {
-	fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	fd, ep, raw, err := epollset.New()
 	if err != nil {
-		return nil, fmt.Errorf("epoll_create1: %w", err)
-	}
-	if err := syscall.SetNonblock(fd, true); err != nil {
-		_ = syscall.Close(fd)
-		return nil, fmt.Errorf("epoll set non-blocking: %w", err)
-	}
-	ep := os.NewFile(uintptr(fd), "epoll")
-	raw, err := ep.SyscallConn()
-	if err != nil {
-		_ = ep.Close()
 		return nil, err
 	}
 	return &poller{s: s, epfd: fd, ep: ep, raw: raw, conns: map[uint64]*polled{}}, nil
@@ -268,10 +247,7 @@ func (p *poller) run() {
 	var werr error
 	// wait is made once: a closure per wait would be an allocation.
 	wait := func(fd uintptr) bool {
-		n, werr = epollWait(fd, events)
-		if werr == syscall.EINTR {
-			n, werr = 0, nil
-		}
+		n, werr = epollset.Wait(fd, events)
 		return n > 0 || werr != nil
 	}
 	for {

@@ -5,25 +5,13 @@ package batchio
 import (
 	"syscall"
 	"unsafe"
+
+	"github.com/zabkeeper/zabkeeper/internal/nbwrite"
 )
 
-// sendFD writes b on a non-blocking socket until it would block, with raw
-// system calls (they never block, so the P is never handed off).
-func sendFD(fd uintptr, b []byte) (n int, err error) {
-	for n < len(b) {
-		k, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n))
-		switch errno {
-		case 0:
-			n += int(k)
-		case syscall.EINTR:
-		case syscall.EAGAIN:
-			return n, nil
-		default:
-			return n, errno
-		}
-	}
-	return n, nil
-}
+// sendFD writes b on a non-blocking socket until it would block
+// (nbwrite.WriteFD: raw system calls, which never block).
+func sendFD(fd uintptr, b []byte) (int, error) { return nbwrite.WriteFD(fd, b) }
 
 // recvFD reads once from a non-blocking socket into b.
 func recvFD(fd uintptr, b []byte) (int, error) {

@@ -61,6 +61,6 @@ func (w *Writer) Write(raw syscall.RawConn, b []byte) (n int, err error) {
 }
 
 func (w *Writer) write(fd uintptr) bool {
-	w.n, w.werr = writeFD(fd, w.b)
+	w.n, w.werr = WriteFD(fd, w.b)
 	return true // never wait for the socket to drain
 }

@@ -10,11 +10,11 @@ import (
 // Supported tells whether Write can write without blocking here.
 const Supported = true
 
-// writeFD writes b on a non-blocking socket until it would block. The write
+// WriteFD writes b on a non-blocking socket until it would block. The write
 // is a raw system call, without the runtime's entersyscall/exitsyscall: it
 // never blocks, and a P marked in a system call lets sysmon retake it and
 // keeps sysmon waking every 20 µs (BENCHMARKS.md, getpath).
-func writeFD(fd uintptr, b []byte) (n int, err error) {
+func WriteFD(fd uintptr, b []byte) (n int, err error) {
 	for n < len(b) {
 		k, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n))
 		switch errno {
