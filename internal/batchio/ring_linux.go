@@ -73,6 +73,7 @@ type ring struct {
 	fd      int
 	mem     []byte // both rings
 	sqeMem  []byte
+	sqHead  *uint32 // the kernel's: the entries it has consumed
 	sqTail  *uint32
 	sqMask  uint32
 	sqes    unsafe.Pointer
@@ -132,6 +133,7 @@ func (r *ring) mapRings(p *params) error {
 	}
 	r.sqeMem = sqeMem
 	base := unsafe.Pointer(unsafe.SliceData(mem))
+	r.sqHead = (*uint32)(unsafe.Add(base, p.sqOff.head))
 	r.sqTail = (*uint32)(unsafe.Add(base, p.sqOff.tail))
 	r.sqMask = *(*uint32)(unsafe.Add(base, p.sqOff.ringMask))
 	r.cqHead = (*uint32)(unsafe.Add(base, p.cqOff.head))
@@ -202,20 +204,7 @@ func (r *ring) submit(ops []Op, fds []int32, recv bool) {
 		return
 	}
 	atomic.StoreUint32(r.sqTail, r.tail)
-	consumed := uint32(0)
-	for {
-		k, _, errno := syscall.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(n-consumed), 0, 0, 0, 0)
-		if errno == 0 {
-			consumed += uint32(k)
-			if consumed == n || k == 0 {
-				break
-			}
-			continue
-		}
-		if errno != syscall.EINTR {
-			break
-		}
-	}
+	consumed := r.enter(n)
 	if consumed < n {
 		// The kernel left the last n-consumed entries in the queue (it
 		// refused them all, or ran short of resources): take them back
@@ -239,6 +228,21 @@ func (r *ring) submit(ops []Op, fds []int32, recv bool) {
 	}
 	r.reap(ops, consumed, recv)
 	runtime.KeepAlive(ops)
+}
+
+// enter submits the last n entries of the submission queue and returns how
+// many of them the kernel consumed, read from the queue's head (what the
+// kernel took, whatever io_uring_enter returned): an entry it took must be
+// reaped, never taken back.
+func (r *ring) enter(n uint32) uint32 {
+	start := r.tail - n
+	for {
+		_, _, errno := syscall.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(r.tail-atomic.LoadUint32(r.sqHead)), 0, 0, 0, 0)
+		consumed := atomic.LoadUint32(r.sqHead) - start
+		if consumed == n || errno != syscall.EINTR {
+			return consumed
+		}
+	}
 }
 
 // reap takes want completions off the completion queue. With MSG_DONTWAIT

@@ -78,20 +78,13 @@ func (s *Syncer) Datasync(fd uintptr) error {
 	*sq = sqe{opcode: opFsync, fd: int32(fd), msgFlags: fsyncDatasync, userData: 1}
 	r.tail++
 	atomic.StoreUint32(r.sqTail, r.tail)
-	for {
-		// The kernel tries the fsync inline, finds it would block and
-		// hands it to its worker: this returns at once.
-		k, _, errno := syscall.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), 1, 0, 0, 0, 0)
-		if errno == syscall.EINTR {
-			continue
-		}
-		if errno != 0 || k != 1 {
-			// Not taken: take the entry back and fsync here.
-			r.tail--
-			atomic.StoreUint32(r.sqTail, r.tail)
-			return fdatasync(fd)
-		}
-		break
+	// The kernel tries the fsync inline, finds it would block and hands it
+	// to its worker: this returns at once.
+	if r.enter(1) != 1 {
+		// Not taken: take the entry back and fsync here.
+		r.tail--
+		atomic.StoreUint32(r.sqTail, r.tail)
+		return fdatasync(fd)
 	}
 	if !s.ready(0) {
 		if err := s.rc.Read(s.ready); err != nil {
