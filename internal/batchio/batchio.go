@@ -65,10 +65,19 @@ type Batcher struct {
 // ZABKEEPER_IO_URING=0 in the environment turns io_uring off.
 func New() *Batcher {
 	b := &Batcher{}
-	if os.Getenv("ZABKEEPER_IO_URING") != "0" {
+	if turnedOff() == nil {
 		b.ring, _ = newRing(chunk)
 	}
 	return b
+}
+
+// turnedOff says why io_uring is not to be used when the environment turns
+// it off (ZABKEEPER_IO_URING=0), nil otherwise.
+func turnedOff() error {
+	if os.Getenv("ZABKEEPER_IO_URING") == "0" {
+		return errors.New("batchio: io_uring turned off (ZABKEEPER_IO_URING=0)")
+	}
+	return nil
 }
 
 // NewPlain returns a Batcher that makes one system call per operation.
@@ -79,8 +88,8 @@ func (b *Batcher) Ring() bool { return b.ring != nil }
 
 // Available tells whether io_uring can be used here, and if not, why.
 func Available() error {
-	if os.Getenv("ZABKEEPER_IO_URING") == "0" {
-		return errors.New("batchio: io_uring turned off (ZABKEEPER_IO_URING=0)")
+	if err := turnedOff(); err != nil {
+		return err
 	}
 	r, err := newRing(chunk)
 	if err != nil {

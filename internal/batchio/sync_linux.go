@@ -41,8 +41,8 @@ type Syncer struct {
 // NewSyncer sets up a Syncer, or says why io_uring cannot be used for it;
 // ZABKEEPER_IO_URING=0 in the environment refuses it too.
 func NewSyncer() (*Syncer, error) {
-	if os.Getenv("ZABKEEPER_IO_URING") == "0" {
-		return nil, errors.New("batchio: io_uring turned off (ZABKEEPER_IO_URING=0)")
+	if err := turnedOff(); err != nil {
+		return nil, err
 	}
 	r, err := newRing(syncerRingSize)
 	if err != nil {
