@@ -44,25 +44,18 @@ const (
 
 // nextProcs is the number of Ps for a server that used ourCores of CPU
 // over the last interval with cur Ps, on a host that had idleCores idle
-// (negative: unknown), max Ps at most.
-func nextProcs(cur, max int, ourCores, idleCores float64) int {
-	if cur < max && ourCores >= procsBusy*float64(cur) && idleCores >= procsIdleHost {
+// (negative: unknown), most Ps at most.
+func nextProcs(cur, most int, ourCores, idleCores float64) int {
+	if cur < most && ourCores >= procsBusy*float64(cur) && idleCores >= procsIdleHost {
 		// As many more as the idle CPU can run, doubling at most.
-		return min(max, cur*2, cur+int(math.Max(1, math.Floor(idleCores))))
+		return min(most, cur*2, cur+int(math.Max(1, math.Floor(idleCores))))
 	}
 	if cur > 1 {
 		if need := int(math.Ceil(ourCores / procsFits)); need < cur {
-			return max1(need)
+			return max(1, need)
 		}
 	}
 	return cur
-}
-
-func max1(n int) int {
-	if n < 1 {
-		return 1
-	}
-	return n
 }
 
 // startProcsController adapts GOMAXPROCS until the returned function is
