@@ -82,10 +82,13 @@ func (s *Server) openZooKeeperPeers(ctx context.Context, retry bool, qln net.Lis
 	if me.ElectionPort != 0 {
 		electionAddr = net.JoinHostPort(me.Host, strconv.Itoa(me.ElectionPort))
 	}
-	var book zklink.Book
+	var (
+		book  zklink.Book
+		learn func([]byte) (map[int64]zktcp.Peer, error)
+	)
 	if s.cfg.Dynamic.ReconfigEnabled {
 		s.book = newPeerBook(s.cfg.Servers)
-		book = s.book.lookup
+		book, learn = s.book.lookup, s.learnConfig
 	}
 	t, err := zktcp.New(zktcp.Config{
 		ID:               int64(s.cfg.ServerID),
@@ -95,6 +98,7 @@ func (s *Server) openZooKeeperPeers(ctx context.Context, retry bool, qln net.Lis
 		Peers:            s.cfg.zkPeers(),
 		Config:           []byte(s.cfg.quorumConfigString()),
 		Book:             book,
+		LearnConfig:      learn,
 		TickTime:         time.Duration(s.cfg.TickTime) * time.Millisecond,
 		InitLimit:        s.cfg.InitLimit,
 		SyncLimit:        s.cfg.SyncLimit,

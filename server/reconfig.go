@@ -175,6 +175,19 @@ func (s *Server) linkMembers(members []engine.Member) {
 	if s.zkPeers == nil {
 		return // standalone: the engine refuses reconfig there
 	}
+	addrs := s.peersOf(members)
+	all := maps.Clone(addrs)
+	for id, a := range s.memberAddrs {
+		if _, ok := addrs[id]; !ok {
+			all[id] = a // until the next configuration
+		}
+	}
+	s.memberAddrs = addrs
+	s.zkPeers.SetPeers(all)
+}
+
+// peersOf maps members other than this server to their peer ports.
+func (s *Server) peersOf(members []engine.Member) map[int64]zktcp.Peer {
 	addrs := map[int64]zktcp.Peer{}
 	for _, m := range members {
 		if m.ID != int64(s.cfg.ServerID) {
@@ -184,12 +197,28 @@ func (s *Server) linkMembers(members []engine.Member) {
 			}
 		}
 	}
-	all := maps.Clone(addrs)
-	for id, a := range s.memberAddrs {
-		if _, ok := addrs[id]; !ok {
-			all[id] = a // until the next configuration
-		}
+	return addrs
+}
+
+// learnConfig is the peer transport's LearnConfig: a notification carried
+// a configuration newer than this server has seen (it restarted from an
+// older dynamic file, say, while members joined), so its members'
+// addresses go to the book, for this server's notifications to print it,
+// and to the transport, for it to reach them. The configuration is not
+// activated here: the engine adopts it from the notification for the
+// election, and the leader's NEWLEADER brings it. Called from the
+// transport's goroutines.
+func (s *Server) learnConfig(config []byte) (map[int64]zktcp.Peer, error) {
+	members, version, err := engine.ParseConfigData(string(config))
+	if err != nil {
+		return nil, err
 	}
-	s.memberAddrs = addrs
-	s.zkPeers.SetPeers(all)
+	s.book.add(members)
+	ids := make([]int64, len(members))
+	for i, m := range members {
+		ids[i] = m.ID
+	}
+	s.log.Info("learned the members of a newer configuration from a notification",
+		"version", strconv.FormatUint(uint64(version), 16), "members", ids)
+	return s.peersOf(members), nil
 }

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -166,4 +167,86 @@ func TestReconfigFirstLeaderVersionsTheConfig(t *testing.T) {
 	st, err := admin.IncrementalReconfig(nil, []string{"3"}, version)
 	require.NoError(t, err)
 	require.Greater(t, st.Mzxid, version)
+}
+
+// TestReconfigRestartedServerReachesMembersThatJoined: servers 1-3; server
+// 4 joins; follower F stops, and the leader is removed while it is down,
+// so the configuration becomes {F, 4, K}, K the one member F knew that is
+// still in it. F restarts from its OLD zoo.cfg ({1, 2, 3}, as a server
+// killed before it wrote the dynamic file of the reconfig its log holds):
+// it knows no address for server 4. The newer configuration
+// reaches it in K's notifications, whose config string names server 4's
+// addresses; F takes them (ZooKeeper's FastLeaderElection adopts a newer
+// configuration from a notification), reaches the leader and syncs. Then
+// K stops: F and 4 are the quorum, and it serves writes. Before, F learned
+// addresses only from activated configurations and NEWLEADER, refused
+// server 4's election connections as "not in the config" and could reach
+// no leader (the fault harness's seed 1796340215224664398).
+func TestReconfigRestartedServerReachesMembersThatJoined(t *testing.T) {
+	e := newReconfigEnsemble(t, 4)
+	for id := 1; id <= 3; id++ {
+		e.start(id, []int{1, 2, 3})
+	}
+	leader := waitServing(t, []*member{e.ms[1], e.ms[2], e.ms[3]})
+	f := 1
+	if leader.id == 1 {
+		f = 2
+	}
+	var others []int // K is others[0], the one that leaves is others[1]
+	for id := 1; id <= 3; id++ {
+		if id != f && id != leader.id {
+			others = append(others, id)
+		}
+	}
+	others = append(others, leader.id)
+	oldCfg, err := os.ReadFile(filepath.Join(e.dirs[f], "zoo.cfg"))
+	require.NoError(t, err)
+	e.start(4, []int{1, 2, 3, 4})
+	admin := e.superConn(others[0])
+	st, err := admin.IncrementalReconfig([]string{e.line(4, "participant")}, nil, -1)
+	require.NoError(t, err)
+	e.waitConfig([]int{f}, st.Mzxid)
+	e.ms[f].stop(t)
+	// F's files as a server killed before it wrote the new dynamic file
+	// has them (its log holds the reconfig txn).
+	require.NoError(t, os.WriteFile(filepath.Join(e.dirs[f], "zoo.cfg"), oldCfg, 0o644))
+	// Removing the leader hands leadership on; the reply may not come.
+	_, err = admin.IncrementalReconfig(nil, []string{strconv.Itoa(others[1])}, -1)
+	if err != nil {
+		require.ErrorIs(t, err, zk.ErrConnectionClosed)
+	}
+	admin.Close()
+	var version int64
+	waitFor(t, "the configuration without the old leader", func() bool {
+		n := getConfigNode(t, e.addr(others[0]))
+		if strings.Contains(n.data, fmt.Sprintf("server.%d=", others[1])) {
+			return false
+		}
+		version = n.stat.Mzxid
+		return true
+	})
+	e.waitConfig([]int{others[0], 4}, version)
+	e.ms[others[1]].stop(t)
+	c := connect(t, e.addr(others[0]))
+	_, err = c.Create("/while-away", nil, 0, zk.WorldACL(zk.PermAll))
+	require.NoError(t, err)
+	c.Close()
+
+	e.load(f) // its old zoo.cfg: servers 1, 2, 3
+	e.waitConfig([]int{f}, version)
+	e.ms[others[0]].stop(t)
+	waitFor(t, "F and server 4 serving writes without K", func() bool {
+		c, _, err := zk.Connect([]string{e.addr(f)}, clientSessionTimeout, zk.WithLogInfo(false))
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		_, err = c.Create("/after-k", nil, 0, zk.WorldACL(zk.PermAll))
+		return err == nil || errors.Is(err, zk.ErrNodeExists)
+	})
+	c = connect(t, e.addr(f))
+	ok, _, err := c.Exists("/while-away")
+	require.NoError(t, err)
+	require.True(t, ok)
+	c.Close()
 }

@@ -262,6 +262,7 @@ func (t *Transport) readElection(p *elPeer, c net.Conn) {
 		if m, err = zklink.DecodeNotification(p.id, t.id, b); err != nil {
 			break
 		}
+		t.learnConfig(m, b)
 		if !t.deliver(m) {
 			break
 		}

@@ -103,6 +103,18 @@ type Config struct {
 	// reconfig changed the configuration. Nil: the static Config
 	// everywhere (a server without reconfig).
 	Book zklink.Book
+	// LearnConfig, when set, is given the config string of a received
+	// notification whose version is newer than any this transport has
+	// seen (its active one, SetConfigVersion, or an earlier notification's)
+	// and returns the other members' addresses in it, which the transport
+	// adds to its peers (AddPeers) before the notification reaches the
+	// engine. ZooKeeper's FastLeaderElection adopts a newer configuration
+	// from a notification the same way: a server restarted from an older
+	// dynamic file can then reach the members that joined while it was
+	// away, and accept their election connections. The caller records the
+	// addresses in Book too, so its notifications can print the
+	// configuration. Called from the transport's goroutines.
+	LearnConfig func(config []byte) (map[int64]Peer, error)
 	// TickTime, InitLimit and SyncLimit set the read timeouts (zoo.cfg).
 	TickTime             time.Duration
 	InitLimit, SyncLimit int
@@ -151,7 +163,11 @@ type Transport struct {
 	mu     sync.Mutex
 	closed bool
 	peers  map[int64]Peer
-	el     map[int64]*elPeer
+	// activeConfig is the active configuration's version
+	// (SetConfigVersion); newestConfig the newest seen, the active one or
+	// a notification's (LearnConfig).
+	activeConfig, newestConfig int64
+	el                         map[int64]*elPeer
 	// zk is the quorum-port connection table and its rules, the one the
 	// simulator keeps too; ql holds the running link of each of its
 	// connections, no more and no less.
@@ -248,13 +264,16 @@ func (t *Transport) QuorumAddr() net.Addr { return t.cfg.QuorumListener.Addr() }
 
 // SetPeers replaces the peer set (tests bind every server to port 0 first,
 // then tell each where the others are). A peer no longer listed loses its
-// links.
+// links. Peers learned from notifications (LearnConfig) are forgotten too,
+// so the next notification carrying a configuration newer than the active
+// one is learned again.
 func (t *Transport) SetPeers(peers map[int64]Peer) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
 		return
 	}
+	t.newestConfig = t.activeConfig
 	t.peers = map[int64]Peer{}
 	for id, p := range peers {
 		if id != t.id {
@@ -268,15 +287,73 @@ func (t *Transport) SetPeers(peers map[int64]Peer) {
 		}
 	}
 	for id := range t.peers {
-		if t.el[id] == nil {
-			p := newElPeer(id)
-			t.el[id] = p
-			t.wg.Add(1)
-			go t.runElection(p)
-		} else {
+		if !t.startElPeerLocked(id) {
 			signal(t.el[id].wake)
 		}
 	}
+}
+
+// startElPeerLocked starts the election link of peer id unless it has one;
+// it reports whether it started one. t.mu is held.
+func (t *Transport) startElPeerLocked(id int64) bool {
+	if t.el[id] != nil {
+		return false
+	}
+	p := newElPeer(id)
+	t.el[id] = p
+	t.wg.Add(1)
+	go t.runElection(p)
+	return true
+}
+
+// AddPeers adds peers to the peer set, or gives known ones a new address;
+// unlike SetPeers it drops none. An election link to a peer whose address
+// changed redials with the new one when it next connects.
+func (t *Transport) AddPeers(peers map[int64]Peer) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return
+	}
+	for id, p := range peers {
+		if id == t.id {
+			continue
+		}
+		t.peers[id] = p
+		t.startElPeerLocked(id)
+	}
+}
+
+// learnConfig hands the config string of a notification whose version is
+// newer than any seen to Config.LearnConfig and adds the peers it names.
+func (t *Transport) learnConfig(m zab.Message, frame []byte) {
+	if t.cfg.LearnConfig == nil || len(m.Payload) == 0 {
+		return
+	}
+	active, _, err := zab.DecodeConfigs(m.Payload)
+	if err != nil {
+		return
+	}
+	t.mu.Lock()
+	newer := active.Version > t.newestConfig
+	if newer {
+		t.newestConfig = active.Version
+	}
+	t.mu.Unlock()
+	if !newer {
+		return
+	}
+	n, err := quorum.DecodeNotification(frame)
+	if err != nil {
+		return // DecodeNotification read it a moment ago
+	}
+	peers, err := t.cfg.LearnConfig(n.Config)
+	if err != nil {
+		t.log.Warn("a notification's newer configuration names no addresses to reach its members", "from", m.From,
+			"version", fmt.Sprintf("%x", active.Version), "err", err)
+		return
+	}
+	t.AddPeers(peers)
 }
 
 // encodeNotification encodes m for the election port: with a Book, its
@@ -449,6 +526,8 @@ func (t *Transport) SetConfigVersion(v int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.zk.SetConfigVersion(v)
+	t.activeConfig = v
+	t.newestConfig = max(t.newestConfig, v)
 }
 
 // notePeerKind records whether peer's quorum-port handshake carried a
