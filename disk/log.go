@@ -496,7 +496,7 @@ func (l *Log) roll(zxid int64) error {
 		return fmt.Errorf("disk: create segment %s: %w", l.path(name), err)
 	}
 	w := logWriters.Get().(*bufio.Writer)
-	w.Reset(f)
+	w.Reset(segmentWriter(f))
 	l.cur, l.w, l.curAt = f, w, nil
 	if at, ok := f.(io.WriterAt); ok && l.opts.PreallocSize > 0 {
 		l.curAt = at
