@@ -48,3 +48,31 @@ func BenchmarkGetData(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCreateInterleaved creates children of one parent named as the
+// load generator's create workload names them (c<session>-<k>, 64 sessions
+// in turn), past 200,000 children: each lands mid-set, so the child set's
+// searches decode names from the arena.
+func BenchmarkCreateInterleaved(b *testing.B) {
+	tr := New(Options{})
+	c := Caller{SessionID: 1}
+	data := make([]byte, 100)
+	zxid := int64(1)
+	tr.Apply(tr.Prepare(Txn{Zxid: zxid}, c, proto.OpCreate, &proto.CreateRequest{Path: "/d", ACL: proto.OpenACLUnsafe}))
+	k := 0
+	create := func() {
+		zxid++
+		p := "/d/c" + strconv.Itoa(k%64) + "-" + strconv.Itoa(k/64)
+		k++
+		if res := tr.Apply(tr.Prepare(Txn{Zxid: zxid, SessionID: 1}, c, proto.OpCreate, &proto.CreateRequest{Path: p, Data: data, ACL: proto.OpenACLUnsafe})); res.Err != proto.ErrOK {
+			b.Fatal(res.Err)
+		}
+	}
+	for range 200_000 {
+		create()
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		create()
+	}
+}

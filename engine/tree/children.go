@@ -1,6 +1,7 @@
 package tree
 
 import (
+	"encoding/binary"
 	"iter"
 	"slices"
 	"sort"
@@ -18,10 +19,44 @@ const childChunk = 128
 // so their bytes are stored once, in the arena. getChildren reads the names
 // in order instead of sorting them on every call. Adding or removing a
 // child costs a binary search and a copy within one chunk (and, on a
-// split, of the chunk list).
+// split, of the chunk list). Each chunk's last name is also kept as a
+// number (lastKeys): the search for a name's chunk compares those and
+// decodes a name from the arena only on a tie, where it decoded one at
+// every step (about a tenth of a create's time in the tree with 200,000
+// children, BenchmarkCreateInterleaved).
 type childSet struct {
 	chunks [][]int32
-	n      int
+	// lastKeys[i] is nameKey of chunk i's last name.
+	lastKeys []uint64
+	n        int
+}
+
+// nameKey is the first 8 bytes of name, big-endian, zero-padded: for two
+// names a key below the other's means the name is below the other's
+// (a znode name holds no zero byte, so padding sorts before any byte), and
+// equal keys say nothing.
+func nameKey(name []byte) uint64 {
+	var b [8]byte
+	copy(b[:], name)
+	return binary.BigEndian.Uint64(b[:])
+}
+
+// setKey recomputes lastKeys[i] from chunk i.
+func (s *childSet) setKey(st *store, i int) {
+	c := s.chunks[i]
+	s.lastKeys[i] = nameKey(st.name(c[len(c)-1]))
+}
+
+// cmpLast compares the last name of chunk i with name, whose key is key.
+func (s *childSet) cmpLast(st *store, i int, name []byte, key uint64) int {
+	switch k := s.lastKeys[i]; {
+	case k < key:
+		return -1
+	case k > key:
+		return 1
+	}
+	c := s.chunks[i]
+	return cmpName(st, c[len(c)-1], name)
 }
 
 // len returns the number of children.
@@ -51,30 +86,29 @@ func search(st *store, c []int32, name []byte) (int, bool) {
 
 // chunkFor returns the index of the chunk where name is or would go: the
 // first whose last name is not below name, or the last chunk.
-func (s *childSet) chunkFor(st *store, name []byte) int {
-	i := sort.Search(len(s.chunks), func(i int) bool {
-		c := s.chunks[i]
-		return cmpName(st, c[len(c)-1], name) >= 0
-	})
+func (s *childSet) chunkFor(st *store, name []byte, key uint64) int {
+	i := sort.Search(len(s.chunks), func(i int) bool { return s.cmpLast(st, i, name, key) >= 0 })
 	return min(i, len(s.chunks)-1)
 }
 
 // add inserts id, whose name st knows; it reports false if a child of that
 // name was there already.
 func (s *childSet) add(st *store, id int32) bool {
+	name := st.name(id)
+	key := nameKey(name)
 	if len(s.chunks) == 0 {
 		s.chunks = append(s.chunks, []int32{id})
+		s.lastKeys = append(s.lastKeys, key)
 		s.n = 1
 		return true
 	}
-	name := st.name(id)
 	// Names past the last (a snapshot load, sequential znodes) skip the
 	// searches.
 	i, j := len(s.chunks)-1, 0
-	if c := s.chunks[i]; cmpName(st, c[len(c)-1], name) < 0 {
-		j = len(c)
+	if s.cmpLast(st, i, name, key) < 0 {
+		j = len(s.chunks[i])
 	} else {
-		i = s.chunkFor(st, name)
+		i = s.chunkFor(st, name, key)
 		var found bool
 		if j, found = search(st, s.chunks[i], name); found {
 			return false
@@ -84,6 +118,9 @@ func (s *childSet) add(st *store, id int32) bool {
 	s.n++
 	if len(c) < childChunk {
 		s.chunks[i] = slices.Insert(c, j, id)
+		if j == len(c) {
+			s.lastKeys[i] = key
+		}
 		return true
 	}
 	// The chunk is full. Past the end of the last chunk (names added in
@@ -91,6 +128,7 @@ func (s *childSet) add(st *store, id int32) bool {
 	// stays dense; elsewhere the chunk splits in halves.
 	if i == len(s.chunks)-1 && j == len(c) {
 		s.chunks = append(s.chunks, []int32{id})
+		s.lastKeys = append(s.lastKeys, key)
 		return true
 	}
 	h := len(c) / 2
@@ -102,6 +140,9 @@ func (s *childSet) add(st *store, id int32) bool {
 	}
 	s.chunks[i] = lo
 	s.chunks = slices.Insert(s.chunks, i+1, hi)
+	s.lastKeys = slices.Insert(s.lastKeys, i+1, 0)
+	s.setKey(st, i)
+	s.setKey(st, i+1)
 	return true
 }
 
@@ -112,7 +153,7 @@ func (s *childSet) remove(st *store, id int32) bool {
 		return false
 	}
 	name := st.name(id)
-	i := s.chunkFor(st, name)
+	i := s.chunkFor(st, name, nameKey(name))
 	c := s.chunks[i]
 	j, found := search(st, c, name)
 	if !found {
@@ -120,9 +161,14 @@ func (s *childSet) remove(st *store, id int32) bool {
 	}
 	s.n--
 	c = slices.Delete(c, j, j+1)
-	if len(c) == 0 {
+	switch {
+	case len(c) == 0:
 		s.chunks = slices.Delete(s.chunks, i, i+1)
-	} else {
+		s.lastKeys = slices.Delete(s.lastKeys, i, i+1)
+	case j == len(c):
+		s.chunks[i] = c
+		s.setKey(st, i)
+	default:
 		s.chunks[i] = c
 	}
 	return true

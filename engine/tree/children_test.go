@@ -29,10 +29,12 @@ func TestChildSet(t *testing.T) {
 		seq := 0
 		for range ops {
 			var name string
-			switch rapid.IntRange(0, 3).Draw(rt, "how") {
+			switch rapid.IntRange(0, 4).Draw(rt, "how") {
 			case 0: // in order, as sequential znodes
 				seq++
 				name = fmt.Sprintf("z%010d", seq)
+			case 1: // one 8-byte prefix, so the chunks' keys tie
+				name = fmt.Sprintf("c1-1234%d", rapid.IntRange(0, 400).Draw(rt, "name"))
 			default:
 				name = fmt.Sprintf("n%d", rapid.IntRange(0, 400).Draw(rt, "name"))
 			}
@@ -56,9 +58,29 @@ func TestChildSet(t *testing.T) {
 			byID = append(byID, string(st.name(i)))
 		}
 		require.Equal(rt, model, append([]string{}, byID...))
+		require.Len(rt, s.lastKeys, len(s.chunks))
 		for i, c := range s.chunks {
 			require.NotEmpty(rt, c, "chunk %d", i)
 			require.LessOrEqual(rt, len(c), childChunk, "chunk %d", i)
+			require.Equal(rt, nameKey(st.name(c[len(c)-1])), s.lastKeys[i], "chunk %d's key", i)
+		}
+	})
+}
+
+// nameKey orders names as their bytes do wherever the keys differ.
+func TestNameKeyOrder(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		name := rapid.StringMatching(`[a-z0-9-]{0,12}`)
+		a, b := name.Draw(rt, "a"), name.Draw(rt, "b")
+		ka, kb := nameKey([]byte(a)), nameKey([]byte(b))
+		if ka < kb {
+			require.Less(rt, a, b)
+		}
+		if ka > kb {
+			require.Greater(rt, a, b)
+		}
+		if a == b {
+			require.Equal(rt, ka, kb)
 		}
 	})
 }
