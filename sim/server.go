@@ -513,14 +513,19 @@ func (s *server) unsynced() int {
 }
 
 // firstUnsynced returns the oldest record up to zxid that is not durable.
+//
+// The unsynced records are always the mirror's tail (records are appended
+// at the end, an fsync marks from its last record back to the first synced
+// one, truncation and recovery leave every record synced), so the oldest is
+// found from the end: the scan from the start cost every ACK the length of
+// the log.
 func (s *server) firstUnsynced(zxid int64) (int64, bool) {
-	for i := range s.mirror {
-		if s.mirror[i].zxid > zxid {
-			break
-		}
-		if !s.mirror[i].synced {
-			return s.mirror[i].zxid, true
-		}
+	k := len(s.mirror)
+	for k > 0 && !s.mirror[k-1].synced {
+		k--
+	}
+	if k < len(s.mirror) && s.mirror[k].zxid <= zxid {
+		return s.mirror[k].zxid, true
 	}
 	return 0, false
 }

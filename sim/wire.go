@@ -170,7 +170,7 @@ func (sm *Sim) sendPeer(s *server, m zab.Message) {
 	for i := range pkts {
 		size += pkts[i].Len()
 	}
-	b := make([]byte, 0, size)
+	b := sm.takePayload(size)
 	for i := range pkts {
 		p := &pkts[i]
 		if p.Type == quorum.Proposal && qc.end(s.id) == 1 {
@@ -333,6 +333,12 @@ func (sm *Sim) receive(s *server, m zab.Message) {
 		sm.step(s, dm)
 		return
 	}
+	sm.receiveConn(s, m)
+	sm.givePayload(m.Payload)
+}
+
+// receiveConn decodes and steps the bytes m carries on a connection.
+func (sm *Sim) receiveConn(s *server, m zab.Message) {
 	qc := sm.qconns[uint64(m.Zxid)]
 	if qc == nil {
 		return
