@@ -159,7 +159,11 @@ func (sm *Sim) start(s *server) bool {
 	if corrupted != "" && corrupted == loaded {
 		sm.violation("recovery: n%d loaded snapshot %s, which was corrupted, without noticing", s.id, loaded)
 	}
-	sm.checkRecovered(s, d.Log)
+	hashes := make([]uint64, len(d.Log)) // each record's, for the check and the mirror
+	for i, e := range d.Log {
+		hashes[i] = hashData(e.Data)
+	}
+	sm.checkRecovered(s, d.Log, hashes)
 	s.gen++
 	if s.gen > 1 {
 		// Whatever peers sent to the dead incarnation is lost with it.
@@ -183,8 +187,8 @@ func (sm *Sim) start(s *server) bool {
 	s.closed = nil
 	s.base = d.SnapshotZxid
 	s.mirror = s.mirror[:0]
-	for _, e := range d.Log {
-		h := hashData(e.Data)
+	for i, e := range d.Log {
+		h := hashes[i]
 		sm.noteTxnData(h, e.Data)
 		s.mirror = append(s.mirror, logEntry{zxid: e.Zxid, hash: h, synced: true})
 	}
@@ -201,9 +205,11 @@ func (sm *Sim) start(s *server) bool {
 // server logged (as its mirror, still of the previous incarnation, says)
 // or at least one some server logged: a record recovery made up, a bit
 // flip the checksums let through, is corruption served as data.
-func (sm *Sim) checkRecovered(s *server, log []zab.Entry) {
-	for _, e := range log {
-		h := hashData(e.Data)
+//
+// hashes holds each record's hashData.
+func (sm *Sim) checkRecovered(s *server, log []zab.Entry, hashes []uint64) {
+	for k, e := range log {
+		h := hashes[k]
 		i, found := slices.BinarySearchFunc(s.mirror, e.Zxid, func(m logEntry, z int64) int { return cmp.Compare(m.zxid, z) })
 		if found && s.mirror[i].hash != h {
 			sm.violation("recovery: n%d read back record 0x%x with contents it never logged at that zxid", s.id, e.Zxid)

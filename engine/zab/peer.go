@@ -375,7 +375,15 @@ func (p *Peer) Status() Status {
 // cost a walk of the learners and of the log and an allocation: for
 // callers that look after every step (the simulator's checks).
 func (p *Peer) Summary() Status {
-	st := Status{
+	var st Status
+	p.SummaryTo(&st)
+	return st
+}
+
+// SummaryTo writes Summary into *st: the simulator keeps one per server
+// and asks after every step, and the struct went through three copies.
+func (p *Peer) SummaryTo(st *Status) {
+	*st = Status{
 		ID:            p.id,
 		Role:          p.role,
 		Leader:        p.leader,
@@ -396,7 +404,6 @@ func (p *Peer) Summary() Status {
 	if p.role == Leading {
 		st.Transferring = p.lead.transfer != nil
 	}
-	return st
 }
 
 // logByteLimit is the byte bound of the in-memory log and of a DIFF:
