@@ -55,6 +55,9 @@ type server struct {
 	sinceSnap, snapEvery int
 
 	conns map[uint64]*conn
+	// roConns counts the connections in conns with roServer set, so the
+	// read-only check after every step walks conns only when one exists.
+	roConns int
 	// closed are connections the replica closed in the batch at hand.
 	closed []uint64
 	// pausedTill is when a stalled server (a long GC pause, a stuck
@@ -182,7 +185,7 @@ func (sm *Sim) start(s *server) bool {
 	s.zk, s.qc = zklink.NewConns(s.id, sm.zkConfig), map[*zklink.Conn]*qconn{}
 	s.zk.SetBook(sm.book)
 	sm.announce(s)
-	s.conns = map[uint64]*conn{}
+	s.conns, s.roConns = map[uint64]*conn{}, 0
 	s.caps = newLinkCaps()
 	s.closed = nil
 	s.base = d.SnapshotZxid
@@ -249,7 +252,7 @@ func (sm *Sim) crashKeeping(s *server, why string, keep float64) {
 		c := s.conns[id]
 		sm.closeConn(c, "server crashed", false)
 	}
-	s.conns = nil
+	s.conns, s.roConns = nil, 0
 }
 
 // drive carries out every Ready batch the replica has, with the
@@ -398,7 +401,9 @@ func (h readyHandler) Send(msgs []zab.Message) {
 // ZooKeeper's does.
 func (h readyHandler) AppendLog(entries []engine.Entry) error {
 	sm, s := h.sm, h.s
-	recs := make([]disk.Record, len(entries))
+	// Reused: disk.Log.Append copies the records into its buffer.
+	recs := slices.Grow(sm.recs[:0], len(entries))[:len(entries)]
+	defer func() { clear(recs); sm.recs = recs[:0] }()
 	for i, e := range entries {
 		if n := len(s.mirror); n > 0 && e.Zxid <= s.mirror[n-1].zxid {
 			sm.violation("n%d logged 0x%x after 0x%x", s.id, e.Zxid, s.mirror[n-1].zxid)

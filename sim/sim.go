@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/zabkeeper/zabkeeper/disk"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/netstub"
 	"github.com/zabkeeper/zabkeeper/netstub/zklink"
@@ -87,6 +88,8 @@ type Sim struct {
 	// payloads are byte slices receive is done with, for sendPeer to
 	// write the next connection bytes into (takePayload, givePayload).
 	payloads [][]byte
+	// recs is AppendLog's records for disk.Log.Append.
+	recs []disk.Record
 }
 
 // Bounds of the payloads free list: a larger slice (a SNAP with its
