@@ -284,7 +284,7 @@ func (st *storage) syncNow(t syncTarget) error {
 // to another file, or to none.
 func (st *storage) forget(path string) {
 	if len(st.syncFiles) > 0 {
-		delete(st.syncFiles, filepath.Clean(path))
+		delete(st.syncFiles, disk.CleanPath(path))
 	}
 }
 
@@ -415,7 +415,7 @@ func (d deferFS) OpenFile(name string, flag int, perm fs.FileMode) (disk.File, e
 	if err != nil {
 		return nil, err
 	}
-	return deferFile{File: f, st: d.st, path: filepath.Clean(name)}, nil
+	return deferFile{File: f, st: d.st, path: disk.CleanPath(name)}, nil
 }
 
 func (d deferFS) Rename(oldpath, newpath string) error {
@@ -436,7 +436,7 @@ func (d deferFS) MkdirAll(path string, perm fs.FileMode) error {
 
 func (d deferFS) SyncDir(path string) error {
 	if d.st.deferring {
-		d.st.deferred = append(d.st.deferred, syncTarget{path: filepath.Clean(path), dir: true})
+		d.st.deferred = append(d.st.deferred, syncTarget{path: disk.CleanPath(path), dir: true})
 		return nil
 	}
 	return d.fs.SyncDir(path)
