@@ -274,12 +274,14 @@ func (m *MemFS) CrashWith(tear func(path string, unsynced int) int) {
 			if extra := len(n.data) - len(n.synced); extra > 0 && tear != nil && bytes.HasPrefix(n.data, n.synced) {
 				keep = max(0, min(extra, tear(filepath.Join(dp, name), extra)))
 			}
-			survived := bytes.Clone(n.synced)
+			// No copies: synced bytes never change in place (see Sync),
+			// and the caps make an append build a new array.
+			survived := n.synced[:len(n.synced):len(n.synced)]
 			if keep > 0 {
 				survived = append(survived, n.data[len(n.synced):len(n.synced)+keep]...)
 			}
 			n.data = survived
-			n.synced = bytes.Clone(survived)
+			n.synced = survived[:len(survived):len(survived)]
 		}
 	}
 }
