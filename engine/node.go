@@ -392,6 +392,7 @@ func (n *Node) pumpZab() {
 		for _, e := range zr.Committed {
 			n.applyEntry(e)
 		}
+		n.zab.ReuseCommitted(zr.Committed) // applied: zab may refill it
 		for _, m := range zr.App {
 			n.handleApp(m)
 		}

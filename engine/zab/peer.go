@@ -23,6 +23,7 @@ type Peer struct {
 	// first (reconfig.go); voters and observers are active's lists.
 	active        Membership
 	pending       []Membership
+	configsBuf    []*Membership // configs' result, reused
 	configChanged bool
 	// quietStart makes the next election round start without a
 	// broadcast (reconfig.go, handOverTo).
@@ -97,8 +98,11 @@ type Peer struct {
 	truncate     *int64
 	snap         *SnapshotInstall
 	committedOut []Entry
-	appMsgs      []Message
-	reported     roleKey
+	// spareCommitted is an array handed back by ReuseCommitted, taken by
+	// the next maybeApply that hands entries out.
+	spareCommitted []Entry
+	appMsgs        []Message
+	reported       roleKey
 
 	// counterLimit is maxCounter; tests lower it to reach the overflow.
 	counterLimit int64
@@ -428,6 +432,9 @@ func (p *Peer) maybeApply() {
 	for _, e := range p.log.after(p.applied) {
 		if e.Zxid > limit {
 			break
+		}
+		if p.committedOut == nil && p.spareCommitted != nil {
+			p.committedOut, p.spareCommitted = p.spareCommitted, nil
 		}
 		p.committedOut = append(p.committedOut, e)
 		p.applied = e.Zxid
