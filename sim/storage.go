@@ -294,6 +294,9 @@ func (st *storage) forget(path string) {
 // a record short). It returns the unsynced bytes lost and whether a write
 // was torn.
 func (st *storage) crash(r *rand.Rand, keep, tear float64) (lost int, torn bool) {
+	if st.log != nil {
+		st.log.Abandon() // its buffer back to the pool; writes nothing
+	}
 	st.log = nil
 	st.inflight, st.deferred, st.busyUntil = nil, nil, 0
 	clear(st.syncFiles)
