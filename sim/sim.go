@@ -88,6 +88,8 @@ type Sim struct {
 	// payloads are byte slices receive is done with, for sendPeer to
 	// write the next connection bytes into (takePayload, givePayload).
 	payloads [][]byte
+	// hosts are the servers' addresses for book, by id-1.
+	hosts []string
 	// recs is AppendLog's records for disk.Log.Append.
 	recs []disk.Record
 }

@@ -105,7 +105,10 @@ func (sm *Sim) book(id int64) (zklink.Member, bool) {
 	if id <= 0 || id > int64(len(sm.ids)) {
 		return zklink.Member{}, false
 	}
-	return zklink.Member{ID: id, Host: fmt.Sprintf("10.0.0.%d", id), QuorumPort: 2888, ElectionPort: 3888}, true
+	for int64(len(sm.hosts)) < id { // formatted once per id: every notification asks
+		sm.hosts = append(sm.hosts, fmt.Sprintf("10.0.0.%d", len(sm.hosts)+1))
+	}
+	return zklink.Member{ID: id, Host: sm.hosts[id-1], QuorumPort: 2888, ElectionPort: 3888}, true
 }
 
 // sendPeer puts m, from s, on the simulated network as its transport's bytes.
