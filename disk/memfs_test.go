@@ -119,3 +119,21 @@ func TestCleanPathMatchesFilepath(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkMemFSOpenFile opens a log segment by its clean name, as the
+// simulator's storage does at every fsync and restart.
+func BenchmarkMemFSOpenFile(b *testing.B) {
+	m := NewMemFS()
+	require.NoError(b, m.MkdirAll("/data/version-2", 0o755))
+	f, err := m.OpenFile("/data/version-2/log.100000001", os.O_CREATE|os.O_WRONLY, 0o644)
+	require.NoError(b, err)
+	require.NoError(b, f.Close())
+	b.ReportAllocs()
+	for range b.N {
+		f, err := m.OpenFile("/data/version-2/log.100000001", os.O_RDONLY, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = f.Close()
+	}
+}
