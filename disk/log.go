@@ -914,6 +914,21 @@ func (l *Log) closeFiles() {
 // same writes reach the files.
 var logWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
 
+// Abandon drops the log without writing, syncing or closing anything, as
+// a crash of the machine under it does: what its write buffer holds is
+// lost, and the buffer goes back to logWriters (the simulator crashes a
+// MemFS under open logs, and each dropped log left its 64 KiB buffer to
+// the collector). Later calls return ErrClosed.
+func (l *Log) Abandon() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.w != nil {
+		putLogWriter(l.w)
+	}
+	l.w = nil
+	l.closed = true
+}
+
 // putLogWriter returns w to logWriters; what it still buffers is dropped
 // (a retired segment's writer was flushed or the log failed).
 func putLogWriter(w *bufio.Writer) {

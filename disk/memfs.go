@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -60,12 +61,61 @@ func newMemDir() *memDir {
 }
 
 func (m *MemFS) lookupDir(op, name string) (*memDir, string, error) {
-	name = filepath.Clean(name)
-	d, ok := m.dirs[filepath.Dir(name)]
+	name = CleanPath(name)
+	dir, base := splitClean(name)
+	d, ok := m.dirs[dir]
 	if !ok {
 		return nil, "", &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
 	}
-	return d, filepath.Base(name), nil
+	return d, base, nil
+}
+
+// CleanPath is filepath.Clean, without its work for a name that is clean
+// already, as the names the log and snapshot code build are: the
+// simulator opens files often enough for Clean to show in its profile.
+func CleanPath(p string) string {
+	if isClean(p) {
+		return p
+	}
+	return filepath.Clean(p)
+}
+
+// isClean reports whether filepath.Clean(p) == p for certain: p is not
+// empty, has no empty, "." or ".." element and no trailing separator.
+func isClean(p string) bool {
+	if p == "" {
+		return false
+	}
+	if p == "/" {
+		return true
+	}
+	start := 0
+	if p[0] == '/' {
+		start = 1
+	}
+	for i := start; i <= len(p); i++ {
+		if i == len(p) || p[i] == '/' {
+			if e := p[start:i]; e == "" || e == "." || e == ".." {
+				return false
+			}
+			start = i + 1
+		}
+	}
+	return true
+}
+
+// splitClean is filepath.Dir and filepath.Base of a clean path.
+func splitClean(p string) (dir, base string) {
+	i := strings.LastIndexByte(p, '/')
+	switch {
+	case p == "/":
+		return "/", "/"
+	case i < 0:
+		return ".", p
+	case i == 0:
+		return "/", p[1:]
+	}
+	return p[:i], p[i+1:]
 }
 
 // OpenFile implements FS. It honours O_CREATE, O_EXCL and O_TRUNC and the
@@ -77,7 +127,8 @@ func (m *MemFS) OpenFile(name string, flag int, _ fs.FileMode) (File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, isDir := m.dirs[filepath.Clean(name)]; isDir {
+	clean := CleanPath(name)
+	if _, isDir := m.dirs[clean]; isDir {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: errors.New("is a directory")}
 	}
 	n, ok := d.entries[base]
@@ -94,7 +145,7 @@ func (m *MemFS) OpenFile(name string, flag int, _ fs.FileMode) (File, error) {
 	if flag&os.O_TRUNC != 0 && writable {
 		n.data = nil
 	}
-	return &memFile{fs: m, node: n, name: filepath.Clean(name), gen: m.gen,
+	return &memFile{fs: m, node: n, name: clean, gen: m.gen,
 		readable: flag&os.O_WRONLY == 0, writable: writable}, nil
 }
 
@@ -138,7 +189,7 @@ func (m *MemFS) Remove(name string) error {
 func (m *MemFS) ReadDir(name string) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	name = filepath.Clean(name)
+	name = CleanPath(name)
 	d, ok := m.dirs[name]
 	if !ok {
 		return nil, &fs.PathError{Op: "readdir", Path: name, Err: fs.ErrNotExist}
@@ -177,7 +228,7 @@ func (m *MemFS) MkdirAll(path string, _ fs.FileMode) error {
 func (m *MemFS) SyncDir(path string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	d, ok := m.dirs[filepath.Clean(path)]
+	d, ok := m.dirs[CleanPath(path)]
 	if !ok {
 		return &fs.PathError{Op: "syncdir", Path: path, Err: fs.ErrNotExist}
 	}
@@ -223,12 +274,14 @@ func (m *MemFS) CrashWith(tear func(path string, unsynced int) int) {
 			if extra := len(n.data) - len(n.synced); extra > 0 && tear != nil && bytes.HasPrefix(n.data, n.synced) {
 				keep = max(0, min(extra, tear(filepath.Join(dp, name), extra)))
 			}
-			survived := bytes.Clone(n.synced)
+			// No copies: synced bytes never change in place (see Sync),
+			// and the caps make an append build a new array.
+			survived := n.synced[:len(n.synced):len(n.synced)]
 			if keep > 0 {
 				survived = append(survived, n.data[len(n.synced):len(n.synced)+keep]...)
 			}
 			n.data = survived
-			n.synced = bytes.Clone(survived)
+			n.synced = survived[:len(survived):len(survived)]
 		}
 	}
 }
@@ -262,7 +315,17 @@ func (f *memFile) Write(p []byte) (int, error) {
 	if !f.writable {
 		return 0, &fs.PathError{Op: "write", Path: f.name, Err: fs.ErrPermission}
 	}
-	f.node.data = append(f.node.data, p...)
+	d := f.node.data
+	if n := len(d) + len(p); n > cap(d) && cap(d) > 0 {
+		// A file written more than once (a log segment, flushed at
+		// every sync) grows in steps of at least 4 KiB, not from a few
+		// bytes by doubling: fewer copies of it. A new array, as append
+		// would make: synced bytes never change in place.
+		g := make([]byte, len(d), max(n, 2*cap(d), 4096))
+		copy(g, d)
+		d = g
+	}
+	f.node.data = append(d, p...)
 	return len(p), nil
 }
 

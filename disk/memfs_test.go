@@ -2,7 +2,9 @@ package disk
 
 import (
 	"io"
+	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -93,4 +95,45 @@ func TestLogOnMemFSCrash(t *testing.T) {
 	got := readAll(t, l, 0)
 	require.GreaterOrEqual(t, len(got), 25)
 	requireRecords(t, recs(1, int64(len(got))), got)
+}
+
+// CleanPath and splitClean give what filepath.Clean, Dir and Base give.
+func TestCleanPathMatchesFilepath(t *testing.T) {
+	names := []string{"", "/", ".", "..", "a", "/a", "a/", "/a/", "//a", "/a//b", "/a/./b", "/a/../b", "../a",
+		"./a", "a/.", "a/..", "/data/version-2/log.1a", "/data/version-2/", "data/version-2/snapshot.0", "/.", "/..", "/...", "/a/.b", "/a/..b/c"}
+	r := rand.New(rand.NewPCG(1, 1))
+	for range 5000 {
+		b := make([]byte, r.IntN(9))
+		for i := range b {
+			b[i] = "/.ab"[r.IntN(4)]
+		}
+		names = append(names, string(b))
+	}
+	for _, p := range names {
+		if got, want := CleanPath(p), filepath.Clean(p); got != want {
+			t.Fatalf("CleanPath(%q) = %q, filepath.Clean says %q", p, got, want)
+		}
+		c := filepath.Clean(p)
+		if d, b := splitClean(c); d != filepath.Dir(c) || b != filepath.Base(c) {
+			t.Fatalf("splitClean(%q) = %q, %q; filepath says %q, %q", c, d, b, filepath.Dir(c), filepath.Base(c))
+		}
+	}
+}
+
+// BenchmarkMemFSOpenFile opens a log segment by its clean name, as the
+// simulator's storage does at every fsync and restart.
+func BenchmarkMemFSOpenFile(b *testing.B) {
+	m := NewMemFS()
+	require.NoError(b, m.MkdirAll("/data/version-2", 0o755))
+	f, err := m.OpenFile("/data/version-2/log.100000001", os.O_CREATE|os.O_WRONLY, 0o644)
+	require.NoError(b, err)
+	require.NoError(b, f.Close())
+	b.ReportAllocs()
+	for range b.N {
+		f, err := m.OpenFile("/data/version-2/log.100000001", os.O_RDONLY, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = f.Close()
+	}
 }

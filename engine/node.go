@@ -213,6 +213,9 @@ func (n *Node) Status() zab.Status { return n.zab.Status() }
 // (zab.Peer.Summary), for callers that look after every Ready.
 func (n *Node) StatusSummary() zab.Status { return n.zab.Summary() }
 
+// StatusSummaryTo writes StatusSummary into *st (zab.Peer.SummaryTo).
+func (n *Node) StatusSummaryTo(st *zab.Status) { n.zab.SummaryTo(st) }
+
 // Role returns the protocol role and the leader's id (Status's Role and
 // Leader) without allocating, for callers that look after every Ready.
 func (n *Node) Role() (zab.Role, int64) { return n.zab.Role() }
@@ -389,6 +392,7 @@ func (n *Node) pumpZab() {
 		for _, e := range zr.Committed {
 			n.applyEntry(e)
 		}
+		n.zab.ReuseCommitted(zr.Committed) // applied: zab may refill it
 		for _, m := range zr.App {
 			n.handleApp(m)
 		}

@@ -227,7 +227,10 @@ func prepare(h *History) (*prepared, error) {
 			Call:     e.op.Call,
 			Output:   e,
 			Return:   ret,
-			Metadata: fmt.Sprintf("history[%d] session %#x zxid %#x", e.idx, e.op.Session, e.op.Zxid),
+			// The entry, described only when a visualization asks
+			// (DescribeOperationMetadata): formatting it for every op
+			// was most of the checker's fmt work.
+			Metadata: e,
 		})
 	}
 	return p, nil
@@ -313,8 +316,11 @@ func newModel() porcupine.Model {
 		},
 		DescribeState: func(s interface{}) string { return s.(*State).String() },
 		DescribeOperationMetadata: func(m interface{}) string {
-			if s, ok := m.(string); ok {
-				return s
+			switch m := m.(type) {
+			case *entry:
+				return fmt.Sprintf("history[%d] session %#x zxid %#x", m.idx, m.op.Session, m.op.Zxid)
+			case string:
+				return m
 			}
 			return ""
 		},

@@ -422,7 +422,16 @@ func nextVersion(v int32) int32 {
 
 // sequentialName is prefix + the parent's internal cversion as %010d.
 func sequentialName(prefix string, cseq int32) string {
-	return fmt.Sprintf("%s%010d", prefix, cseq)
+	if cseq < 0 {
+		return fmt.Sprintf("%s%010d", prefix, cseq)
+	}
+	// fmt's "%010d" without fmt: the model names every sequential create.
+	var b [10]byte
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = byte('0' + cseq%10)
+		cseq /= 10
+	}
+	return prefix + string(b[:])
 }
 
 // children lists the base names of p's children, sorted.

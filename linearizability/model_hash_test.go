@@ -1,6 +1,8 @@
 package linearizability
 
 import (
+	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -116,4 +118,13 @@ func TestValidPathComponents(t *testing.T) {
 			t.Fatalf("validPath(%q) = %v, splitting says %v", p, got, want)
 		}
 	})
+}
+
+// sequentialName gives fmt's "%s%010d".
+func TestSequentialNameMatchesFmt(t *testing.T) {
+	for _, c := range []int32{0, 1, 9, 10, 123456789, 1234567890, math.MaxInt32, -1, -12345, math.MinInt32} {
+		if got, want := sequentialName("/a/n-", c), fmt.Sprintf("%s%010d", "/a/n-", c); got != want {
+			t.Fatalf("sequentialName(%d) = %q, want %q", c, got, want)
+		}
+	}
 }

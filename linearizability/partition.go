@@ -152,22 +152,33 @@ func hasEphemeralCreate(op *Op) bool {
 	return false
 }
 
-// unionFind is a disjoint-set forest over paths.
-type unionFind struct{ parent map[string]string }
-
-func (u *unionFind) find(x string) string {
-	if _, ok := u.parent[x]; !ok {
-		u.parent[x] = x
-		return x
-	}
-	for u.parent[x] != x {
-		u.parent[x] = u.parent[u.parent[x]]
-		x = u.parent[x]
-	}
-	return x
+// unionFind is a disjoint-set forest over paths, each numbered once: a
+// find walks a slice instead of looking every step up in a string map.
+type unionFind struct {
+	ids    map[string]int32
+	parent []int32
 }
 
-func (u *unionFind) union(a, b string) {
+// id returns x's number, giving it one (a set of its own) if new.
+func (u *unionFind) id(x string) int32 {
+	if i, ok := u.ids[x]; ok {
+		return i
+	}
+	i := int32(len(u.parent))
+	u.ids[x] = i
+	u.parent = append(u.parent, i)
+	return i
+}
+
+func (u *unionFind) find(i int32) int32 {
+	for u.parent[i] != i {
+		u.parent[i] = u.parent[u.parent[i]]
+		i = u.parent[i]
+	}
+	return i
+}
+
+func (u *unionFind) union(a, b int32) {
 	ra, rb := u.find(a), u.find(b)
 	if ra != rb {
 		u.parent[ra] = rb
@@ -179,27 +190,32 @@ func (u *unionFind) union(a, b string) {
 // by their first operation. Operations with an empty footprint (a
 // closeSession with nothing to close) form one extra partition.
 func partitionOperations(history []porcupine.Operation) [][]porcupine.Operation {
-	u := &unionFind{parent: map[string]string{}}
-	for _, op := range history {
-		fp := op.Input.(*entry).fp
-		for _, p := range fp {
-			u.union(fp[0], p)
-		}
-	}
-	index := map[string]int{}
-	var parts [][]porcupine.Operation
-	var loose []porcupine.Operation
-	for _, op := range history {
+	u := &unionFind{ids: map[string]int32{}}
+	first := make([]int32, len(history)) // each operation's fp[0], numbered
+	for k, op := range history {
 		fp := op.Input.(*entry).fp
 		if len(fp) == 0 {
+			continue
+		}
+		f := u.id(fp[0])
+		first[k] = f
+		for _, p := range fp[1:] {
+			u.union(f, u.id(p))
+		}
+	}
+	index := make([]int32, len(u.parent)) // a root's partition + 1; 0: none yet
+	var parts [][]porcupine.Operation
+	var loose []porcupine.Operation
+	for k, op := range history {
+		if len(op.Input.(*entry).fp) == 0 {
 			loose = append(loose, op)
 			continue
 		}
-		root := u.find(fp[0])
-		i, ok := index[root]
-		if !ok {
+		root := u.find(first[k])
+		i := int(index[root]) - 1
+		if i < 0 {
 			i = len(parts)
-			index[root] = i
+			index[root] = int32(i + 1)
 			parts = append(parts, nil)
 		}
 		parts[i] = append(parts[i], op)

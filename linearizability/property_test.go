@@ -2,6 +2,7 @@ package linearizability
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -387,6 +388,36 @@ func TestPropertyMutatedPlainReadsFail(t *testing.T) {
 		// Plain reads never make the linearizability check fail.
 		if res, err := CheckLinearizable(g.h, 0); err != nil || !res.Ok {
 			t.Fatalf("plain read mutation affected CheckLinearizable: %v %v", res, err)
+		}
+	})
+}
+
+// TestPropertyWriteIndex checks that the index CheckReads asks lists, for
+// every read, exactly the writes that affect it (write.affects), each once.
+func TestPropertyWriteIndex(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		g := genHistory(t, genConfig{concurrent: true, unknowns: true})
+		writes := collectWrites(&g.h)
+		x := indexWrites(writes)
+		for i := range g.h.Ops {
+			r := &g.h.Ops[i]
+			if !r.Kind.IsRead() {
+				continue
+			}
+			var want []int
+			for _, w := range writes {
+				if w.affects(r) {
+					want = append(want, w.idx)
+				}
+			}
+			var got []int
+			for _, w := range x.affecting(r, nil) {
+				got = append(got, w.idx)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Fatalf("read %s: index lists writes %v, affects says %v", r.String(), got, want)
+			}
 		}
 	})
 }

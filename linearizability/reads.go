@@ -101,7 +101,7 @@ func CheckReads(h History) []Violation {
 	}
 
 	// 3: state at the read's zxid.
-	writes := collectWrites(&h)
+	writes := indexWrites(collectWrites(&h))
 	for i := range h.Ops {
 		r := &h.Ops[i]
 		if !r.Kind.IsRead() || !r.Completed() || r.Zxid <= 0 || flagged[i] {
@@ -149,6 +149,60 @@ type write struct {
 	patterns []string // sequential prefixes: a node p matches if strings.HasPrefix(p, prefix) and parentOf(p) == parentOf(prefix)
 	lists    map[string]bool
 	unnamed  bool // a successful sequential create without a recorded name
+	mark     int  // writeIndex.affecting's last pass that listed it
+}
+
+// writeIndex finds the writes that can affect a read by the read's path,
+// instead of asking every write of the history for every read.
+// checkReadState's answer depends only on which writes affect the read,
+// not on their order (exact zxids are unique and applied sorted).
+type writeIndex struct {
+	byNode    map[string][]*write
+	byList    map[string][]*write
+	patterned []*write // writes with sequential prefixes, asked one by one
+	pass      int
+}
+
+func indexWrites(ws []*write) *writeIndex {
+	x := &writeIndex{byNode: map[string][]*write{}, byList: map[string][]*write{}}
+	for _, w := range ws {
+		for p := range w.nodes {
+			x.byNode[p] = append(x.byNode[p], w)
+		}
+		for p := range w.lists {
+			x.byList[p] = append(x.byList[p], w)
+		}
+		if len(w.patterns) > 0 {
+			x.patterned = append(x.patterned, w)
+		}
+	}
+	return x
+}
+
+// affecting appends to out every write that affects r (write.affects),
+// each once.
+func (x *writeIndex) affecting(r *Op, out []*write) []*write {
+	x.pass++
+	add := func(w *write) {
+		if w.mark != x.pass {
+			w.mark = x.pass
+			out = append(out, w)
+		}
+	}
+	for _, w := range x.byNode[r.Path] {
+		add(w)
+	}
+	for _, w := range x.patterned {
+		if w.touchesNode(r.Path) {
+			add(w)
+		}
+	}
+	if r.Kind == GetChildren {
+		for _, w := range x.byList[r.Path] {
+			add(w)
+		}
+	}
+	return out
 }
 
 func (w *write) touchesNode(p string) bool {
@@ -315,12 +369,9 @@ type rnode struct {
 
 // checkReadState rebuilds the part of the tree r observes at r.Zxid and
 // compares. ok is true when the read is consistent or the check undecidable.
-func checkReadState(r *Op, writes []*write) (reason string, ok bool) {
+func checkReadState(r *Op, writes *writeIndex) (reason string, ok bool) {
 	var apply []*write
-	for _, w := range writes {
-		if !w.affects(r) {
-			continue
-		}
+	for _, w := range writes.affecting(r, nil) {
 		if w.exact && !w.unnamed {
 			if w.zxid <= r.Zxid {
 				apply = append(apply, w)

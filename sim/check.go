@@ -137,26 +137,31 @@ func (sm *Sim) checkHardState(s *server, hs zab.HardState) {
 // leader per epoch) and primary integrity (an established leader holds every
 // txn of earlier epochs that anyone applied).
 func (sm *Sim) checkStatus(s *server) {
-	st := statusSummary(s.r)
-	old := s.status
-	s.status = st
-	if st.Role != old.Role || st.Leader != old.Leader || st.Epoch != old.Epoch || st.Established != old.Established {
+	// s.status is rewritten in place; only these four of the old one
+	// are compared.
+	oldRole, oldLeader, oldEpoch, oldEstablished := s.status.Role, s.status.Leader, s.status.Epoch, s.status.Established
+	statusSummaryTo(s.r, &s.status)
+	st := &s.status
+	// What the checks below read, copied: the steps they take (faults at
+	// protocol steps) may change s.status meanwhile.
+	role, epoch, established := st.Role, st.Epoch, st.Established
+	if st.Role != oldRole || st.Leader != oldLeader || st.Epoch != oldEpoch || st.Established != oldEstablished {
 		sm.tracef(s.id, "n%d becomes %s (leader n%d, epoch %d, established %v, last 0x%x, committed 0x%x)", s.id, st.Role, st.Leader, st.Epoch, st.Established, st.LastZxid, st.Committed)
 		sm.hash.add(7, s.id, int64(st.Role), st.Leader, st.Epoch)
-		if st.Role == zab.Leading && st.Established && !(old.Role == zab.Leading && old.Established && old.Epoch == st.Epoch) {
-			sm.checkEstablishQuorum(s, st.Epoch)
+		if st.Role == zab.Leading && st.Established && !(oldRole == zab.Leading && oldEstablished && oldEpoch == st.Epoch) {
+			sm.checkEstablishQuorum(s, epoch)
 			sm.protocolStep(s, stepEstablished, s.id)
 		}
 	}
-	if st.Role != zab.Leading || !st.Established {
+	if role != zab.Leading || !established {
 		return
 	}
 	ck := sm.check
-	if l, ok := ck.leaders[st.Epoch]; ok && l != s.id {
-		sm.violation("leadership: n%d and n%d both established leaders of epoch %d", l, s.id, st.Epoch)
+	if l, ok := ck.leaders[epoch]; ok && l != s.id {
+		sm.violation("leadership: n%d and n%d both established leaders of epoch %d", l, s.id, epoch)
 	}
-	ck.leaders[st.Epoch] = s.id
-	key := [2]int64{s.id, st.Epoch}
+	ck.leaders[epoch] = s.id
+	key := [2]int64{s.id, epoch}
 	if ck.seenEstablished[key] {
 		return
 	}
@@ -164,16 +169,16 @@ func (sm *Sim) checkStatus(s *server) {
 	i, _ := slices.BinarySearch(ck.order, s.base+1)
 	for ; i < len(ck.order); i++ {
 		z := ck.order[i]
-		if zab.Epoch(z) >= st.Epoch {
+		if zab.Epoch(z) >= epoch {
 			break
 		}
 		j, found := slices.BinarySearchFunc(s.mirror, z, func(e logEntry, z int64) int { return cmp.Compare(e.zxid, z) })
 		if !found {
-			sm.violation("primary integrity: n%d established as leader of epoch %d without committed txn 0x%x", s.id, st.Epoch, z)
+			sm.violation("primary integrity: n%d established as leader of epoch %d without committed txn 0x%x", s.id, epoch, z)
 			return
 		}
 		if s.mirror[j].hash != ck.committed[z] {
-			sm.violation("primary integrity: n%d leads epoch %d with a different txn at committed 0x%x", s.id, st.Epoch, z)
+			sm.violation("primary integrity: n%d leads epoch %d with a different txn at committed 0x%x", s.id, epoch, z)
 			return
 		}
 	}
@@ -192,4 +197,19 @@ func statusSummary(r Replica) zab.Status {
 		return sr.StatusSummary()
 	}
 	return r.Status()
+}
+
+// summaryToReplica is a Replica that writes its summary in place
+// (engine.Node.StatusSummaryTo).
+type summaryToReplica interface {
+	StatusSummaryTo(st *zab.Status)
+}
+
+// statusSummaryTo writes statusSummary(r) into *st.
+func statusSummaryTo(r Replica, st *zab.Status) {
+	if sr, ok := r.(summaryToReplica); ok {
+		sr.StatusSummaryTo(st)
+		return
+	}
+	*st = statusSummary(r)
 }

@@ -316,6 +316,9 @@ func (sm *Sim) atServer(cn *conn, p *packet) {
 			return
 		}
 		delete(s.conns, cn.id)
+		if cn.roServer {
+			s.roConns--
+		}
 		sm.hash.add(32, s.id, int64(cn.id))
 		s.r.Disconnect(cn.id)
 	}
@@ -334,11 +337,17 @@ func (sm *Sim) serverOutput(s *server, o *Output) {
 	sm.hash.add(33, s.id, int64(o.Conn), int64(o.Kind), int64(o.Header.Xid), o.Header.Zxid, int64(o.Header.Err))
 	sm.toClient(cn, &packet{kind: pktOutput, out: o})
 	if o.Kind == OutConnect && o.Connect != nil && o.Connect.ReadOnly && o.Connect.TimeOut > 0 {
+		if !cn.roServer {
+			s.roConns++
+		}
 		cn.roServer = true
 		sm.report.Counters["read-only-sessions"]++
 	}
 	if o.Kind == OutClose {
 		delete(s.conns, cn.id)
+		if cn.roServer {
+			s.roConns--
+		}
 		if sm.traceOn(s.id) {
 			sm.tracef(s.id, "n%d closes conn %d of c%d: %s", s.id, cn.id, cn.cl.id, o.Reason)
 		}
@@ -351,6 +360,9 @@ func (sm *Sim) closeConn(cn *conn, why string, tellServer bool) {
 	s := cn.srv
 	if s.conns[cn.id] != nil {
 		delete(s.conns, cn.id)
+		if cn.roServer {
+			s.roConns--
+		}
 		if tellServer && s.up {
 			s.r.Disconnect(cn.id)
 		}

@@ -68,10 +68,11 @@ func (r *engineReplica) Status() zab.Status            { return r.n.Status() }
 func (r *engineReplica) StatusSummary() zab.Status {
 	return r.n.StatusSummary()
 }
-func (r *engineReplica) Role() (zab.Role, int64)  { return r.n.Role() }
-func (r *engineReplica) HasLearner(id int64) bool { return r.n.HasLearner(id) }
-func (r *engineReplica) LastZxid() int64          { return r.n.LastZxid() }
-func (r *engineReplica) Digest() uint64           { return r.n.Tree().Digest() }
+func (r *engineReplica) StatusSummaryTo(st *zab.Status) { r.n.StatusSummaryTo(st) }
+func (r *engineReplica) Role() (zab.Role, int64)        { return r.n.Role() }
+func (r *engineReplica) HasLearner(id int64) bool       { return r.n.HasLearner(id) }
+func (r *engineReplica) LastZxid() int64                { return r.n.LastZxid() }
+func (r *engineReplica) Digest() uint64                 { return r.n.Tree().Digest() }
 
 func (r *engineReplica) Ephemerals(session int64) []string {
 	return r.n.Tree().Ephemerals(session)

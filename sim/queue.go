@@ -58,12 +58,31 @@ func (e *event) before(f *event) bool {
 }
 
 // queue orders events on (at, seq): equal times run in scheduling order.
-// It is a binary min-heap of event values, not pointers: scheduling an
-// event then allocates nothing (the caller's &event{...} stays on its
-// stack), and the order is the same strict total order as any heap's.
+// The events sit in slots (a free list reuses them) and the binary
+// min-heap holds only their keys: a sift moves 24-byte keys without
+// pointers instead of whole events (the collector's write barriers on
+// every move), and scheduling an event allocates nothing (the caller's
+// &event{...} stays on its stack). The order is the same strict total
+// order as any heap's.
 type queue struct {
-	items []event
+	keys  []qkey
+	slots []event
+	free  []int32
 	seq   uint64
+}
+
+// qkey is an event's place in the heap: its order and its slot.
+type qkey struct {
+	at   int64
+	seq  uint64
+	slot int32
+}
+
+func (k qkey) before(o qkey) bool {
+	if k.at != o.at {
+		return k.at < o.at
+	}
+	return k.seq < o.seq
 }
 
 func newQueue() *queue { return &queue{} }
@@ -71,42 +90,50 @@ func newQueue() *queue { return &queue{} }
 // push adds a copy of *e.
 func (q *queue) push(e *event) {
 	q.seq++
-	q.items = append(q.items, *e)
-	it := q.items
-	i := len(it) - 1
-	it[i].seq = q.seq
-	x := it[i]
+	var slot int32
+	if n := len(q.free); n > 0 {
+		slot = q.free[n-1]
+		q.free = q.free[:n-1]
+		q.slots[slot] = *e
+	} else {
+		slot = int32(len(q.slots))
+		q.slots = append(q.slots, *e)
+	}
+	q.slots[slot].seq = q.seq
+	x := qkey{at: e.at, seq: q.seq, slot: slot}
+	q.keys = append(q.keys, x)
+	k := q.keys
+	i := len(k) - 1
 	for i > 0 {
 		p := (i - 1) / 2
-		if !x.before(&it[p]) {
+		if !x.before(k[p]) {
 			break
 		}
-		it[i] = it[p]
+		k[i] = k[p]
 		i = p
 	}
-	it[i] = x
+	k[i] = x
 }
 
-// peekAt returns the time of the next event; ok is false when none is
-// queued.
 func (q *queue) peekAt() (at int64, ok bool) {
-	if len(q.items) == 0 {
+	if len(q.keys) == 0 {
 		return 0, false
 	}
-	return q.items[0].at, true
+	return q.keys[0].at, true
 }
 
-// pop removes and returns the next event. It panics on an empty queue.
 func (q *queue) pop() event {
-	it := q.items
-	top := it[0]
-	last := len(it) - 1
-	x := it[last]
-	it[last] = event{} // let the garbage collector have its pointers
-	it = it[:last]
-	q.items = it
+	k := q.keys
+	top := k[0]
+	e := q.slots[top.slot]
+	q.slots[top.slot] = event{} // let the garbage collector have its pointers
+	q.free = append(q.free, top.slot)
+	last := len(k) - 1
+	x := k[last]
+	k = k[:last]
+	q.keys = k
 	if last == 0 {
-		return top
+		return e
 	}
 	i := 0
 	for {
@@ -115,15 +142,15 @@ func (q *queue) pop() event {
 			break
 		}
 		m := l
-		if r := l + 1; r < last && it[r].before(&it[l]) {
+		if r := l + 1; r < last && k[r].before(k[l]) {
 			m = r
 		}
-		if !it[m].before(&x) {
+		if !k[m].before(x) {
 			break
 		}
-		it[i] = it[m]
+		k[i] = k[m]
 		i = m
 	}
-	it[i] = x
-	return top
+	k[i] = x
+	return e
 }

@@ -49,3 +49,19 @@ func TestQueuePopsInTimeThenSchedulingOrder(t *testing.T) {
 		t.Fatal("queue not empty after draining")
 	}
 }
+
+// BenchmarkQueue schedules and runs events the way the loop does: a
+// queue of a few hundred pending events, each pop followed by a push.
+func BenchmarkQueue(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	q := newQueue()
+	for i := range 300 {
+		q.push(&event{at: r.Int64N(1_000_000), node: int64(i)})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		e := q.pop()
+		q.push(&event{at: e.at + 1 + r.Int64N(10_000), kind: e.kind, node: e.node})
+	}
+}

@@ -130,7 +130,7 @@ func txnWrote(t *tree.Txn, path string) ([]byte, bool) {
 // checkReadOnlyConns checks that a server whose election ended holds no
 // read-only connection: leaving read-only mode closes them all.
 func (sm *Sim) checkReadOnlyConns(s *server) {
-	if !sm.prof.readOnly || s.status.Role == zab.Looking {
+	if !sm.prof.readOnly || s.status.Role == zab.Looking || s.roConns == 0 {
 		return
 	}
 	// The lowest such connection is named; found without sorting the

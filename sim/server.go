@@ -55,6 +55,9 @@ type server struct {
 	sinceSnap, snapEvery int
 
 	conns map[uint64]*conn
+	// roConns counts the connections in conns with roServer set, so the
+	// read-only check after every step walks conns only when one exists.
+	roConns int
 	// closed are connections the replica closed in the batch at hand.
 	closed []uint64
 	// pausedTill is when a stalled server (a long GC pause, a stuck
@@ -159,7 +162,11 @@ func (sm *Sim) start(s *server) bool {
 	if corrupted != "" && corrupted == loaded {
 		sm.violation("recovery: n%d loaded snapshot %s, which was corrupted, without noticing", s.id, loaded)
 	}
-	sm.checkRecovered(s, d.Log)
+	hashes := make([]uint64, len(d.Log)) // each record's, for the check and the mirror
+	for i, e := range d.Log {
+		hashes[i] = hashData(e.Data)
+	}
+	sm.checkRecovered(s, d.Log, hashes)
 	s.gen++
 	if s.gen > 1 {
 		// Whatever peers sent to the dead incarnation is lost with it.
@@ -178,13 +185,13 @@ func (sm *Sim) start(s *server) bool {
 	s.zk, s.qc = zklink.NewConns(s.id, sm.zkConfig), map[*zklink.Conn]*qconn{}
 	s.zk.SetBook(sm.book)
 	sm.announce(s)
-	s.conns = map[uint64]*conn{}
+	s.conns, s.roConns = map[uint64]*conn{}, 0
 	s.caps = newLinkCaps()
 	s.closed = nil
 	s.base = d.SnapshotZxid
 	s.mirror = s.mirror[:0]
-	for _, e := range d.Log {
-		h := hashData(e.Data)
+	for i, e := range d.Log {
+		h := hashes[i]
 		sm.noteTxnData(h, e.Data)
 		s.mirror = append(s.mirror, logEntry{zxid: e.Zxid, hash: h, synced: true})
 	}
@@ -201,9 +208,11 @@ func (sm *Sim) start(s *server) bool {
 // server logged (as its mirror, still of the previous incarnation, says)
 // or at least one some server logged: a record recovery made up, a bit
 // flip the checksums let through, is corruption served as data.
-func (sm *Sim) checkRecovered(s *server, log []zab.Entry) {
-	for _, e := range log {
-		h := hashData(e.Data)
+//
+// hashes holds each record's hashData.
+func (sm *Sim) checkRecovered(s *server, log []zab.Entry, hashes []uint64) {
+	for k, e := range log {
+		h := hashes[k]
 		i, found := slices.BinarySearchFunc(s.mirror, e.Zxid, func(m logEntry, z int64) int { return cmp.Compare(m.zxid, z) })
 		if found && s.mirror[i].hash != h {
 			sm.violation("recovery: n%d read back record 0x%x with contents it never logged at that zxid", s.id, e.Zxid)
@@ -243,7 +252,7 @@ func (sm *Sim) crashKeeping(s *server, why string, keep float64) {
 		c := s.conns[id]
 		sm.closeConn(c, "server crashed", false)
 	}
-	s.conns = nil
+	s.conns, s.roConns = nil, 0
 }
 
 // drive carries out every Ready batch the replica has, with the
@@ -392,7 +401,9 @@ func (h readyHandler) Send(msgs []zab.Message) {
 // ZooKeeper's does.
 func (h readyHandler) AppendLog(entries []engine.Entry) error {
 	sm, s := h.sm, h.s
-	recs := make([]disk.Record, len(entries))
+	// Reused: disk.Log.Append copies the records into its buffer.
+	recs := slices.Grow(sm.recs[:0], len(entries))[:len(entries)]
+	defer func() { clear(recs); sm.recs = recs[:0] }()
 	for i, e := range entries {
 		if n := len(s.mirror); n > 0 && e.Zxid <= s.mirror[n-1].zxid {
 			sm.violation("n%d logged 0x%x after 0x%x", s.id, e.Zxid, s.mirror[n-1].zxid)
@@ -513,14 +524,19 @@ func (s *server) unsynced() int {
 }
 
 // firstUnsynced returns the oldest record up to zxid that is not durable.
+//
+// The unsynced records are always the mirror's tail (records are appended
+// at the end, an fsync marks from its last record back to the first synced
+// one, truncation and recovery leave every record synced), so the oldest is
+// found from the end: the scan from the start cost every ACK the length of
+// the log.
 func (s *server) firstUnsynced(zxid int64) (int64, bool) {
-	for i := range s.mirror {
-		if s.mirror[i].zxid > zxid {
-			break
-		}
-		if !s.mirror[i].synced {
-			return s.mirror[i].zxid, true
-		}
+	k := len(s.mirror)
+	for k > 0 && !s.mirror[k-1].synced {
+		k--
+	}
+	if k < len(s.mirror) && s.mirror[k].zxid <= zxid {
+		return s.mirror[k].zxid, true
 	}
 	return 0, false
 }

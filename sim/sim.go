@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/zabkeeper/zabkeeper/disk"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/netstub"
 	"github.com/zabkeeper/zabkeeper/netstub/zklink"
@@ -84,6 +85,44 @@ type Sim struct {
 	encoded []quorum.Packet
 	// connScratch is closeDroppedLearners' list of a server's connections.
 	connScratch []*zklink.Conn
+	// payloads are byte slices receive is done with, for sendPeer to
+	// write the next connection bytes into (takePayload, givePayload).
+	payloads [][]byte
+	// hosts are the servers' addresses for book, by id-1.
+	hosts []string
+	// recs is AppendLog's records for disk.Log.Append.
+	recs []disk.Record
+}
+
+// Bounds of the payloads free list: a larger slice (a SNAP with its
+// body) is left to the collector, and so are slices beyond the count.
+const (
+	maxPooledPayload = 64 << 10
+	maxPayloads      = 256
+)
+
+// takePayload returns an empty slice with room for size bytes: the last
+// one given back when it is large enough, else a new one.
+func (sm *Sim) takePayload(size int) []byte {
+	if n := len(sm.payloads); n > 0 {
+		b := sm.payloads[n-1]
+		if cap(b) >= size {
+			sm.payloads[n-1] = nil
+			sm.payloads = sm.payloads[:n-1]
+			return b[:0]
+		}
+	}
+	return make([]byte, 0, size)
+}
+
+// givePayload takes back a connection's bytes once receive decoded them:
+// quorum.DecodePacket copies what a packet keeps and a SNAP body is
+// copied out, so nothing refers to b any more.
+func (sm *Sim) givePayload(b []byte) {
+	if cap(b) == 0 || cap(b) > maxPooledPayload || len(sm.payloads) >= maxPayloads {
+		return
+	}
+	sm.payloads = append(sm.payloads, b)
 }
 
 // takeDecoded hands out the reusable slice for a packet's messages, empty;

@@ -284,7 +284,7 @@ func (st *storage) syncNow(t syncTarget) error {
 // to another file, or to none.
 func (st *storage) forget(path string) {
 	if len(st.syncFiles) > 0 {
-		delete(st.syncFiles, filepath.Clean(path))
+		delete(st.syncFiles, disk.CleanPath(path))
 	}
 }
 
@@ -294,6 +294,9 @@ func (st *storage) forget(path string) {
 // a record short). It returns the unsynced bytes lost and whether a write
 // was torn.
 func (st *storage) crash(r *rand.Rand, keep, tear float64) (lost int, torn bool) {
+	if st.log != nil {
+		st.log.Abandon() // its buffer back to the pool; writes nothing
+	}
 	st.log = nil
 	st.inflight, st.deferred, st.busyUntil = nil, nil, 0
 	clear(st.syncFiles)
@@ -415,7 +418,7 @@ func (d deferFS) OpenFile(name string, flag int, perm fs.FileMode) (disk.File, e
 	if err != nil {
 		return nil, err
 	}
-	return deferFile{File: f, st: d.st, path: filepath.Clean(name)}, nil
+	return deferFile{File: f, st: d.st, path: disk.CleanPath(name)}, nil
 }
 
 func (d deferFS) Rename(oldpath, newpath string) error {
@@ -436,7 +439,7 @@ func (d deferFS) MkdirAll(path string, perm fs.FileMode) error {
 
 func (d deferFS) SyncDir(path string) error {
 	if d.st.deferring {
-		d.st.deferred = append(d.st.deferred, syncTarget{path: filepath.Clean(path), dir: true})
+		d.st.deferred = append(d.st.deferred, syncTarget{path: disk.CleanPath(path), dir: true})
 		return nil
 	}
 	return d.fs.SyncDir(path)

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -104,7 +105,10 @@ func (sm *Sim) book(id int64) (zklink.Member, bool) {
 	if id <= 0 || id > int64(len(sm.ids)) {
 		return zklink.Member{}, false
 	}
-	return zklink.Member{ID: id, Host: fmt.Sprintf("10.0.0.%d", id), QuorumPort: 2888, ElectionPort: 3888}, true
+	for int64(len(sm.hosts)) < id { // formatted once per id: every notification asks
+		sm.hosts = append(sm.hosts, fmt.Sprintf("10.0.0.%d", len(sm.hosts)+1))
+	}
+	return zklink.Member{ID: id, Host: sm.hosts[id-1], QuorumPort: 2888, ElectionPort: 3888}, true
 }
 
 // sendPeer puts m, from s, on the simulated network as its transport's bytes.
@@ -116,7 +120,7 @@ func (sm *Sim) sendPeer(s *server, m zab.Message) {
 		// native servers (zklink's trailer), as a ZooKeeper peer must see
 		// ZooKeeper's bytes.
 		payload, err := zklink.EncodeNotificationTo(m, sm.book, sm.zkConfig, s.native && sm.server(m.To).native)
-		var buf bytes.Buffer
+		var buf frameCapture
 		if err == nil {
 			err = quorum.WriteFrame(&buf, payload)
 		}
@@ -124,7 +128,7 @@ func (sm *Sim) sendPeer(s *server, m zab.Message) {
 			sm.violation("codec: n%d cannot encode %s for n%d: %v", s.id, describeMsg(m), m.To, err)
 			return
 		}
-		sm.net.Send(zab.Message{Type: msgWire, From: m.From, To: m.To, Payload: buf.Bytes()}, sm.now)
+		sm.net.Send(zab.Message{Type: msgWire, From: m.From, To: m.To, Payload: buf.b}, sm.now)
 		return
 	case zab.MsgFollowerInfo:
 		c, old := s.zk.Dial(m.To)
@@ -170,7 +174,7 @@ func (sm *Sim) sendPeer(s *server, m zab.Message) {
 	for i := range pkts {
 		size += pkts[i].Len()
 	}
-	b := make([]byte, 0, size)
+	b := sm.takePayload(size)
 	for i := range pkts {
 		p := &pkts[i]
 		if p.Type == quorum.Proposal && qc.end(s.id) == 1 {
@@ -187,6 +191,20 @@ func (sm *Sim) sendPeer(s *server, m zab.Message) {
 		}
 	}
 	sm.sendConn(qc, zab.Message{Type: msgWire, From: m.From, To: m.To, Zxid: int64(qc.id), Payload: b})
+}
+
+// frameCapture is the io.Writer sendPeer frames a notification into: it
+// keeps the slice WriteFrame writes, which WriteFrame built for the call,
+// instead of copying it into a bytes.Buffer grown for it.
+type frameCapture struct{ b []byte }
+
+func (c *frameCapture) Write(p []byte) (int, error) {
+	if c.b == nil {
+		c.b = p
+	} else {
+		c.b = append(c.b, p...)
+	}
+	return len(p), nil
 }
 
 // sendConn puts bytes or a fin of qc on the network. TCP loses nothing
@@ -316,13 +334,18 @@ func (sm *Sim) receive(s *server, m zab.Message) {
 	}
 	if m.Zxid == 0 {
 		var dm zab.Message
-		r := bytes.NewReader(m.Payload)
-		payload, err := quorum.ReadFrame(r)
-		if err == nil {
-			if r.Len() != 0 {
-				err = fmt.Errorf("%d bytes after the frame", r.Len())
-			} else {
-				dm, err = zklink.DecodeNotification(m.From, m.To, payload)
+		var err error
+		if payload, ok := wholeFrame(m.Payload); ok {
+			dm, err = zklink.DecodeNotification(m.From, m.To, payload)
+		} else {
+			r := bytes.NewReader(m.Payload)
+			payload, err = quorum.ReadFrame(r)
+			if err == nil {
+				if r.Len() != 0 {
+					err = fmt.Errorf("%d bytes after the frame", r.Len())
+				} else {
+					dm, err = zklink.DecodeNotification(m.From, m.To, payload)
+				}
 			}
 		}
 		if err != nil {
@@ -333,6 +356,27 @@ func (sm *Sim) receive(s *server, m zab.Message) {
 		sm.step(s, dm)
 		return
 	}
+	sm.receiveConn(s, m)
+	sm.givePayload(m.Payload)
+}
+
+// wholeFrame returns the payload of b when b is exactly one well-formed
+// election frame, without copying it as quorum.ReadFrame does (b is not
+// reused: only connection bytes go back to the payloads list); anything
+// else goes through ReadFrame and its errors.
+func wholeFrame(b []byte) ([]byte, bool) {
+	if len(b) < 4 {
+		return nil, false
+	}
+	n := int64(binary.BigEndian.Uint32(b))
+	if n <= 0 || n > quorum.MaxFrame || n != int64(len(b)-4) {
+		return nil, false
+	}
+	return b[4:], true
+}
+
+// receiveConn decodes and steps the bytes m carries on a connection.
+func (sm *Sim) receiveConn(s *server, m zab.Message) {
 	qc := sm.qconns[uint64(m.Zxid)]
 	if qc == nil {
 		return

@@ -23,6 +23,7 @@ type Peer struct {
 	// first (reconfig.go); voters and observers are active's lists.
 	active        Membership
 	pending       []Membership
+	configsBuf    []*Membership // configs' result, reused
 	configChanged bool
 	// quietStart makes the next election round start without a
 	// broadcast (reconfig.go, handOverTo).
@@ -97,8 +98,11 @@ type Peer struct {
 	truncate     *int64
 	snap         *SnapshotInstall
 	committedOut []Entry
-	appMsgs      []Message
-	reported     roleKey
+	// spareCommitted is an array handed back by ReuseCommitted, taken by
+	// the next maybeApply that hands entries out.
+	spareCommitted []Entry
+	appMsgs        []Message
+	reported       roleKey
 
 	// counterLimit is maxCounter; tests lower it to reach the overflow.
 	counterLimit int64
@@ -375,7 +379,15 @@ func (p *Peer) Status() Status {
 // cost a walk of the learners and of the log and an allocation: for
 // callers that look after every step (the simulator's checks).
 func (p *Peer) Summary() Status {
-	st := Status{
+	var st Status
+	p.SummaryTo(&st)
+	return st
+}
+
+// SummaryTo writes Summary into *st: the simulator keeps one per server
+// and asks after every step, and the struct went through three copies.
+func (p *Peer) SummaryTo(st *Status) {
+	*st = Status{
 		ID:            p.id,
 		Role:          p.role,
 		Leader:        p.leader,
@@ -396,7 +408,6 @@ func (p *Peer) Summary() Status {
 	if p.role == Leading {
 		st.Transferring = p.lead.transfer != nil
 	}
-	return st
 }
 
 // logByteLimit is the byte bound of the in-memory log and of a DIFF:
@@ -421,6 +432,9 @@ func (p *Peer) maybeApply() {
 	for _, e := range p.log.after(p.applied) {
 		if e.Zxid > limit {
 			break
+		}
+		if p.committedOut == nil && p.spareCommitted != nil {
+			p.committedOut, p.spareCommitted = p.spareCommitted, nil
 		}
 		p.committedOut = append(p.committedOut, e)
 		p.applied = e.Zxid

@@ -56,6 +56,17 @@ func (p *Peer) ReuseMessages(msgs []Message) {
 	p.spareMsgs = msgs[:0]
 }
 
+// ReuseCommitted hands back the Committed of an earlier Ready once the
+// caller applied them and keeps no reference to the slice, as
+// ReuseMessages does for Messages. Optional; the entries are cleared.
+func (p *Peer) ReuseCommitted(c []Entry) {
+	if cap(c) <= cap(p.spareCommitted) {
+		return
+	}
+	clear(c)
+	p.spareCommitted = c[:0]
+}
+
 // Advance acknowledges the batch returned by Ready: its Committed entries
 // are applied, so the in-memory log may forget them beyond its bounds
 // (MaxLogEntries, and the byte bound of logByteLimit).

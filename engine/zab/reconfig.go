@@ -197,11 +197,16 @@ func (p *Peer) newLeaderConfig() Membership {
 }
 
 // configs returns the configurations every quorum must satisfy now.
+//
+// The slice is the peer's, rebuilt on every call (a fresh one per call was
+// a steady share of the simulator's allocations): callers only range over
+// it, and a call nested in such a loop rebuilds the same pointers.
 func (p *Peer) configs() []*Membership {
-	out := []*Membership{&p.active}
+	out := append(p.configsBuf[:0], &p.active)
 	for i := range p.pending {
 		out = append(out, &p.pending[i])
 	}
+	p.configsBuf = out
 	return out
 }
 

@@ -55,11 +55,13 @@ func RenderConfig(c zab.Membership, book Book) ([]byte, error) {
 // roles from its server.N lines, the version from "version=" (hex; 0 when
 // absent). Addresses are not checked beyond the role field.
 func ParseConfig(b []byte) (zab.Membership, error) {
-	var (
-		m    zab.Membership
-		seen = map[int64]bool{}
-	)
-	for _, line := range strings.Split(string(b), "\n") {
+	// Lines cut one by one and ids checked against the lists so far (a
+	// handful): a notification's config is parsed on every decode, and
+	// the line slice and the seen-map were most of its allocations.
+	var m zab.Membership
+	for rest := string(b); rest != ""; {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
 		line = strings.TrimSpace(line)
 		if line == "" {
 			continue
@@ -77,10 +79,9 @@ func ParseConfig(b []byte) (zab.Membership, error) {
 			m.Version = int64(v)
 		case strings.HasPrefix(key, "server."):
 			id, err := strconv.ParseInt(key[len("server."):], 10, 64)
-			if err != nil || id <= 0 || seen[id] {
+			if err != nil || id <= 0 || slices.Contains(m.Voters, id) || slices.Contains(m.Observers, id) {
 				return zab.Membership{}, fmt.Errorf("zklink: config line %q: bad or repeated server id", line)
 			}
-			seen[id] = true
 			addr, _, _ := strings.Cut(val, ";")
 			role := addr[strings.LastIndexByte(addr, ':')+1:]
 			if role == "observer" {

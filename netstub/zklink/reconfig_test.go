@@ -3,6 +3,10 @@ package zklink
 import (
 	"encoding/binary"
 	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -223,4 +227,82 @@ func TestLeaderRefusesALearnerAheadOfIt(t *testing.T) {
 	l.SetConfigVersion(0)
 	_, err = l.Decode(info(zab.MakeZxid(1, 0)))
 	require.ErrorIs(t, err, ErrConfigAhead)
+}
+
+// parseConfigSplit is ParseConfig as it was before it cut lines one by one
+// and dropped its seen-map: the reference FuzzParseConfig compares with.
+func parseConfigSplit(b []byte) (zab.Membership, error) {
+	var (
+		m    zab.Membership
+		seen = map[int64]bool{}
+	)
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		key, val, ok := strings.Cut(line, "=")
+		if !ok {
+			return zab.Membership{}, fmt.Errorf("zklink: config line %q has no '='", line)
+		}
+		switch {
+		case key == "version":
+			v, err := strconv.ParseUint(val, 16, 64)
+			if err != nil {
+				return zab.Membership{}, fmt.Errorf("zklink: config version %q: %w", val, err)
+			}
+			m.Version = int64(v)
+		case strings.HasPrefix(key, "server."):
+			id, err := strconv.ParseInt(key[len("server."):], 10, 64)
+			if err != nil || id <= 0 || seen[id] {
+				return zab.Membership{}, fmt.Errorf("zklink: config line %q: bad or repeated server id", line)
+			}
+			seen[id] = true
+			addr, _, _ := strings.Cut(val, ";")
+			role := addr[strings.LastIndexByte(addr, ':')+1:]
+			if role == "observer" {
+				m.Observers = append(m.Observers, id)
+			} else {
+				m.Voters = append(m.Voters, id)
+			}
+		default:
+			return zab.Membership{}, fmt.Errorf("zklink: config line %q not supported", line)
+		}
+	}
+	slices.Sort(m.Voters)
+	slices.Sort(m.Observers)
+	return m, nil
+}
+
+// FuzzParseConfig checks ParseConfig against parseConfigSplit: the same
+// membership or the same error for any bytes.
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte("server.1=10.0.0.1:2888:3888:participant;0.0.0.0:2181\nserver.2=10.0.0.2:2888:3888:observer;2181\nversion=100000000\n"))
+	f.Add([]byte("server.1=a:1:2\nserver.1=b:1:2\n"))
+	f.Add([]byte("\n\n  \nversion=zz"))
+	f.Add([]byte("server.3=x:1:2:observer\nserver.2=y\nserver.1=z:participant\ngroup.1=1:2"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, gerr := ParseConfig(b)
+		want, werr := parseConfigSplit(b)
+		if fmt.Sprint(gerr) != fmt.Sprint(werr) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("ParseConfig(%q) = %+v, %v; before: %+v, %v", b, got, gerr, want, werr)
+		}
+	})
+}
+
+// BenchmarkParseConfig parses a five-server config string, as every
+// decoded notification of a reconfig-capable sender does.
+func BenchmarkParseConfig(b *testing.B) {
+	var s strings.Builder
+	for id := 1; id <= 5; id++ {
+		fmt.Fprintf(&s, "server.%d=10.0.0.%d:2888:3888:participant;0.0.0.0:2181\n", id, id)
+	}
+	s.WriteString("version=100000000\n")
+	cfg := []byte(s.String())
+	b.ReportAllocs()
+	for range b.N {
+		if _, err := ParseConfig(cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
