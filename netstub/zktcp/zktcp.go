@@ -88,8 +88,10 @@ type Config struct {
 	// (host:port), sent in the initial message of every election
 	// connection it opens; "" means the election listener's address.
 	ElectionAddr string
-	// Peers are the other servers by id; connections from other ids are
-	// refused.
+	// Peers are the other servers by id. Other ids may connect too, as
+	// ZooKeeper lets them: a server about to join (or a removed one)
+	// exchanges notifications while connected and syncs as a learner
+	// without a vote; the engine decides what it counts.
 	Peers map[int64]Peer
 	// Config is the ensemble's config string (zklink.ConfigString), sent
 	// in notifications and NEWLEADER when Book is nil.
@@ -205,6 +207,9 @@ const (
 	hookLinkDown                   // its MsgLinkDown is about to go to the engine
 	hookEndedDone                  // ended is done with it
 	hookWaitPrev                   // a link waits for an older one's MsgLinkDown to go first
+	// hookStrangerDropped: the election link of a server outside the
+	// peer set was dropped (called with t.mu held).
+	hookStrangerDropped
 )
 
 func (t *Transport) hook(ev hookEvent, peer int64) {
@@ -266,7 +271,9 @@ func (t *Transport) QuorumAddr() net.Addr { return t.cfg.QuorumListener.Addr() }
 // then tell each where the others are). A peer no longer listed loses its
 // links. Peers learned from notifications (LearnConfig) are forgotten too,
 // so the next notification carrying a configuration newer than the active
-// one is learned again.
+// one is learned again. The election link of a server outside the old
+// peer set (elPeer) stays while it is connected; listed, it becomes a
+// peer's.
 func (t *Transport) SetPeers(peers map[int64]Peer) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -274,6 +281,7 @@ func (t *Transport) SetPeers(peers map[int64]Peer) {
 		return
 	}
 	t.newestConfig = t.activeConfig
+	old := t.peers
 	t.peers = map[int64]Peer{}
 	for id, p := range peers {
 		if id != t.id {
@@ -281,7 +289,9 @@ func (t *Transport) SetPeers(peers map[int64]Peer) {
 		}
 	}
 	for id, p := range t.el {
-		if _, ok := t.peers[id]; !ok {
+		_, listed := t.peers[id]
+		_, was := old[id]
+		if !listed && was {
 			delete(t.el, id)
 			p.stop()
 		}
@@ -528,6 +538,15 @@ func (t *Transport) SetConfigVersion(v int64) {
 	t.zk.SetConfigVersion(v)
 	t.activeConfig = v
 	t.newestConfig = max(t.newestConfig, v)
+}
+
+// forgetStrangerKindLocked forgets what peer's handshake said of its kind
+// when peer is outside the peer set and has no link left: a server that
+// synced without being added leaves nothing behind. t.mu is held.
+func (t *Transport) forgetStrangerKindLocked(peer int64) {
+	if _, known := t.peers[peer]; !known && t.el[peer] == nil && t.zk.Route(peer) == nil {
+		delete(t.native, peer)
+	}
 }
 
 // notePeerKind records whether peer's quorum-port handshake carried a
