@@ -11,14 +11,20 @@
 // connection starts with the last one sent, as ZooKeeper's SendWorker does.
 // So a voter's looking notification can be replaced by the FOLLOWING answer
 // it gives a moment later: the engine counts that answer in the round, as
-// ZooKeeper's checkLeader does (engine/zab's leaderConfirmed).
+// ZooKeeper's checkLeader does (engine/zab's leaderConfirmed). A server
+// outside the peer set (about to join, or removed) is served as ZooKeeper
+// serves any id: its connection is kept when its id is larger, and when
+// smaller this side connects back once to the election address of its
+// initial message; its notifications reach the engine, which answers
+// them, and its link ends with its connection (elPeer).
 //
 // Quorum port (quorum.go, ZooKeeper's Learner and LearnerHandler): the
 // learner dials its leader when its engine starts following or observing it
 // (the engine's MsgFollowerInfo opens the connection), and one connection
 // carries both directions: QuorumPackets back to back, a SNAP followed
-// inline by its body. The leader accepts learner connections while it is
-// Looking or Leading (SetRole tells the role; a learner that connects just
+// inline by its body. The leader accepts learner connections, from any
+// id as ZooKeeper's LearnerHandler does (one outside every configuration
+// syncs without a vote), while it is Looking or Leading (SetRole tells the role; a learner that connects just
 // before the leader's own election ends is not refused), never while it
 // follows. The table of these connections, with those rules, is a
 // zklink.Conns, the one the simulator (sim/wire.go) keeps too; each
