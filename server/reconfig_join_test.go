@@ -18,7 +18,8 @@ import (
 // answer its notifications, and the leader accepts its FOLLOWERINFO. The
 // reconfig is retried while it answers NewConfigNoQuorum (-13, until the
 // joiner synced) and then succeeds; writes go on and the joiner serves
-// them; the stopped follower comes back and catches up. Before, the
+// them; the stopped follower comes back and catches up. mntr counts the
+// joiner as ZooKeeper's does. Before, the
 // members closed the joiner's connections ("server not in the config")
 // and the reconfig answered -13 forever.
 func TestReconfigAddsAServerWhileAFollowerIsDown(t *testing.T) {
@@ -42,6 +43,10 @@ func TestReconfigAddsAServerWhileAFollowerIsDown(t *testing.T) {
 	mustCreate(t, c, "/before-join", nil, 0)
 
 	e.start(4, []int{1, 2, 3, 4})
+	// Server 4 syncs as a follower without a vote; mntr counts it as
+	// ZooKeeper's does (a synced follower, a non-voting one).
+	waitMntr(t, e.addr(leader.id), "zk_quorum_size\t3\n", "zk_synced_followers\t2\n",
+		"zk_synced_non_voting_followers\t1\n", "zk_synced_observers\t0\n")
 	admin := e.superConn(live)
 	var st *zk.Stat
 	deadline := time.Now().Add(60 * time.Second)
@@ -64,7 +69,7 @@ func TestReconfigAddsAServerWhileAFollowerIsDown(t *testing.T) {
 	require.Equal(t, fmt.Sprintf("%s\n%s\n%s\n%s\nversion=%x", e.line(1, "participant"), e.line(2, "participant"),
 		e.line(3, "participant"), e.line(4, "participant"), st.Mzxid), data)
 	e.waitMode(4, "follower")
-	waitMntr(t, e.addr(leader.id), "zk_quorum_size\t4\n", "zk_synced_followers\t2\n")
+	waitMntr(t, e.addr(leader.id), "zk_quorum_size\t4\n", "zk_synced_followers\t2\n", "zk_synced_non_voting_followers\t0\n")
 
 	// Writes need server 4 now (three of four): they go on, and it
 	// serves them.
