@@ -2,7 +2,10 @@ package zktcp
 
 import (
 	"bufio"
+	"crypto/tls"
+	"errors"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -184,4 +187,45 @@ func TestZKTCPLeaderAcceptsStrangerLearner(t *testing.T) {
 	require.NoError(t, joiner.Close())
 	require.Equal(t, int64(3), recv(t, leader, zab.MsgLinkDown).From)
 	require.Eventually(t, func() bool { return !nativeKnown(leader, 3) }, 10*time.Second, 5*time.Millisecond)
+}
+
+// With quorum TLS a server outside the peer set still authenticates: its
+// certificate goes through VerifyPeer with the id it claims, and one
+// refused gets neither an election link nor a learner link; one accepted
+// gets both.
+func TestZKTCPStrangerAuthenticatesOverTLS(t *testing.T) {
+	pt := testPeerTLS(t)
+	var refuse atomic.Bool
+	refuse.Store(true)
+	verifying := *pt
+	verifying.VerifyPeer = func(peer int64, _ net.Addr, _ tls.ConnectionState) error {
+		if peer == 3 && refuse.Load() {
+			return errors.New("not the certificate of server 3")
+		}
+		return nil
+	}
+	ts := clusterWith(t, 3, func(c *Config) { c.TLS = &verifying })
+	leader, joiner := ts[0], ts[2]
+	leader.SetPeers(map[int64]Peer{2: addrOf(ts[1])})
+	leader.SetRole(zab.Leading, 1)
+
+	v := zab.Vote{Leader: 3, Zxid: zab.MakeZxid(1, 3), PeerEpoch: 1, Round: 4, State: zab.Looking}
+	joiner.Send(zab.Message{Type: zab.MsgNotification, To: 1, Vote: v})
+	joiner.Send(zab.Message{Type: zab.MsgFollowerInfo, To: 1, Epoch: 3})
+	joiner.SetRole(zab.Following, 1)
+	// The learner link's refusal comes back to the joiner as its end.
+	require.Equal(t, int64(1), recv(t, joiner, zab.MsgLinkDown).From)
+	select {
+	case m := <-leader.Recv():
+		t.Fatalf("a refused stranger's %v reached the engine", m.Type)
+	case <-time.After(300 * time.Millisecond):
+	}
+	require.Nil(t, elPeerOf(leader, 3))
+
+	refuse.Store(false)
+	joiner.Send(zab.Message{Type: zab.MsgFollowerInfo, To: 1, Epoch: 3})
+	require.Equal(t, int64(3), recv(t, leader, zab.MsgFollowerInfo).From)
+	v.Round++
+	joiner.Send(zab.Message{Type: zab.MsgNotification, To: 1, Vote: v})
+	noteFrom(t, leader, 3, v)
 }
