@@ -228,7 +228,9 @@ func TestReconfigZooKeeperJoinsZabkeeperLeaderAfterReconfig(t *testing.T) {
 // and the zabkeeper leader accepts its FOLLOWERINFO. The reconfig that
 // adds it, which needs it synced (three of four with one down), then
 // succeeds; ZooKeeper 4 serves the writes after it and activated the new
-// configuration.
+// configuration, and the follower that was down rejoins. Before, the
+// members closed ZooKeeper 4's connections ("server not in the config")
+// and the reconfig answered NewConfigNoQuorum (-13) forever.
 func TestReconfigZooKeeperJoinerSyncsBeforeItIsAdded(t *testing.T) {
 	e := newMixedEnsemble(t, 4)
 	joiner := e.servers[4]
@@ -265,6 +267,9 @@ func TestReconfigZooKeeperJoinerSyncsBeforeItIsAdded(t *testing.T) {
 	_, clientPort, err := net.SplitHostPort(z4.Addr)
 	require.NoError(t, err)
 	line := fmt.Sprintf("server.4=127.0.0.1:%d:%d:participant;127.0.0.1:%s", joiner.QuorumPort, joiner.ElectionPort, clientPort)
+	// mntr counts it as ZooKeeper's does: a synced, non-voting follower.
+	waitMntr(t, leader.addr, "zk_quorum_size\t3\n", "zk_synced_followers\t2\n",
+		"zk_synced_non_voting_followers\t1\n", "zk_synced_observers\t0\n")
 	require.NoError(t, oc.AddAuth("digest", []byte("super:admin")))
 	var version int64
 	pollUntil(t, "the reconfig adding ZooKeeper 4 succeeds once it synced", func() bool {
@@ -288,7 +293,15 @@ func TestReconfigZooKeeperJoinerSyncsBeforeItIsAdded(t *testing.T) {
 		return err == nil && stat.Mzxid == version && string(data) == string(want)
 	})
 	require.Equal(t, "follower", zkMode(z4))
+	waitMntr(t, leader.addr, "zk_quorum_size\t4\n", "zk_synced_followers\t2\n", "zk_synced_non_voting_followers\t0\n")
 	mustCreate(t, zc, "/from-zk4", nil, 0)
 	readEventually(t, oc, "/from-zk4", nil)
+
+	// The follower that was down comes back and catches up.
+	down.open(t)
+	down.serve(t)
+	dc := connectMixed(t, down.addr)
+	readEventually(t, dc, "/from-zk4", nil)
+	waitMntr(t, leader.addr, "zk_synced_followers\t3\n")
 	requireCleanZooKeeperLog(t, z4, 0)
 }

@@ -11,8 +11,6 @@ package zab
 // that leader says it leads.
 // Observers propose nobody and learn the leader only the second way.
 
-import "slices"
-
 // election is the state of fast leader election.
 type election struct {
 	// round is the logical clock.
@@ -367,21 +365,6 @@ func (p *Peer) decide(v Vote) {
 	case p.anyVoter(p.id):
 		p.becomeLearner(v.Leader, Following)
 	default:
-		p.becomeLearner(v.Leader, p.nonVoterRole())
+		p.becomeLearner(v.Leader, Observing)
 	}
-}
-
-// nonVoterRole is the role this server learns in when it is a voter of no
-// configuration in play: Observing when it observes in one; outside every
-// one (a joiner whose own configuration is older than the one it learned
-// from notifications, a removed server) the role its own configuration
-// gave it, as ZooKeeper's learnerType stays what its config file said. A
-// participant then follows without a vote (its acks never count), so the
-// reconfig that adds it finds it a synced follower, which ZooKeeper's
-// isQuorumSynced (QuorumSynced) counts and an observer is not.
-func (p *Peer) nonVoterRole() Role {
-	if slices.Contains(p.allMembers(), p.id) || slices.Contains(p.cfg.Observers, p.id) {
-		return Observing
-	}
-	return Following
 }
