@@ -204,8 +204,9 @@ type ServerInfo struct {
 	Epoch      int64
 	QuorumSize int
 	// Learners, SyncedFollowers, SyncedObservers and PendingSyncs are
-	// reported by mntr on a leader only.
-	Learners, SyncedFollowers, SyncedObservers, PendingSyncs int
+	// reported by mntr on a leader only. SyncedFollowers counts
+	// SyncedNonVotingFollowers too, as ZooKeeper's does.
+	Learners, SyncedFollowers, SyncedNonVotingFollowers, SyncedObservers, PendingSyncs int
 	// OutstandingProposals is the number of proposals not yet committed
 	// (leader only).
 	OutstandingProposals int

@@ -70,7 +70,7 @@ func monitorValues(info ServerInfo) []monitorValue {
 	if info.Mode == "leader" {
 		i("learners", info.Learners)
 		i("synced_followers", info.SyncedFollowers)
-		i("synced_non_voting_followers", 0)
+		i("synced_non_voting_followers", info.SyncedNonVotingFollowers)
 		i("synced_observers", info.SyncedObservers)
 		i("pending_syncs", info.PendingSyncs)
 		i("outstanding_proposals", info.OutstandingProposals)

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -215,4 +216,92 @@ func TestReconfigZooKeeperJoinsZabkeeperLeaderAfterReconfig(t *testing.T) {
 	mustCreate(t, zc, "/from-zk2", nil, 0)
 	readEventually(t, oc, "/from-zk2", nil)
 	requireCleanZooKeeperLog(t, z2, 0)
+}
+
+// TestReconfigZooKeeperJoinerSyncsBeforeItIsAdded: three zabkeeper
+// servers, reconfigEnabled, one follower down; Apache ZooKeeper 3.8
+// starts as server 4 with a config naming the four. As between ZooKeeper
+// servers, it syncs as a non-voting follower first: the zabkeeper members
+// keep its election connections though it is in none of their
+// configurations and answer its notifications (it takes their newer
+// configuration, in which it is no member, and follows as a participant),
+// and the zabkeeper leader accepts its FOLLOWERINFO. The reconfig that
+// adds it, which needs it synced (three of four with one down), then
+// succeeds; ZooKeeper 4 serves the writes after it and activated the new
+// configuration, and the follower that was down rejoins. Before, the
+// members closed ZooKeeper 4's connections ("server not in the config")
+// and the reconfig answered NewConfigNoQuorum (-13) forever.
+func TestReconfigZooKeeperJoinerSyncsBeforeItIsAdded(t *testing.T) {
+	e := newMixedEnsemble(t, 4)
+	joiner := e.servers[4]
+	delete(e.servers, 4) // the members' configuration: 1, 2, 3
+	var ms []*member
+	for id := 1; id <= 3; id++ {
+		cfg := e.zabkeeperConfig(t, id, "", "")
+		cfg.Dynamic.ReconfigEnabled = true
+		cfg.SuperDigest = superDigest
+		m := &member{id: id, cfg: cfg}
+		m.open(t)
+		m.serve(t)
+		e.ours[id] = m
+		ms = append(ms, m)
+	}
+	leader := waitServing(t, ms)
+	var down, live *member
+	for _, m := range ms {
+		switch {
+		case m == leader:
+		case down == nil:
+			down = m
+		default:
+			live = m
+		}
+	}
+	down.stop(t)
+	oc := connectMixed(t, live.addr)
+	mustCreate(t, oc, "/before", []byte("b"), 0)
+
+	e.servers[4] = joiner // ZooKeeper 4's configuration: 1, 2, 3, 4
+	e.extra = map[int]map[string]string{4: {"reconfigEnabled": "true"}}
+	z4 := e.startZooKeeper(t, 4)
+	_, clientPort, err := net.SplitHostPort(z4.Addr)
+	require.NoError(t, err)
+	line := fmt.Sprintf("server.4=127.0.0.1:%d:%d:participant;127.0.0.1:%s", joiner.QuorumPort, joiner.ElectionPort, clientPort)
+	// mntr counts it as ZooKeeper's does: a synced, non-voting follower.
+	waitMntr(t, leader.addr, "zk_quorum_size\t3\n", "zk_synced_followers\t2\n",
+		"zk_synced_non_voting_followers\t1\n", "zk_synced_observers\t0\n")
+	require.NoError(t, oc.AddAuth("digest", []byte("super:admin")))
+	var version int64
+	pollUntil(t, "the reconfig adding ZooKeeper 4 succeeds once it synced", func() bool {
+		st, err := oc.IncrementalReconfig([]string{line}, nil, -1)
+		if err != nil {
+			require.EqualError(t, err, "unknown error: -13", "NewConfigNoQuorum until ZooKeeper 4 synced, nothing else")
+			return false
+		}
+		version = st.Mzxid
+		return true
+	})
+	want, _, err := oc.Get("/zookeeper/config")
+	require.NoError(t, err)
+	require.Contains(t, string(want), line+"\n")
+	mustCreate(t, oc, "/after", []byte("a"), 0) // needs ZooKeeper 4's ACK
+	zc := connectMixed(t, z4.Addr)
+	readEventually(t, zc, "/before", []byte("b"))
+	readEventually(t, zc, "/after", []byte("a"))
+	pollUntil(t, "ZooKeeper 4 activated the configuration", func() bool {
+		data, stat, err := zc.Get("/zookeeper/config")
+		return err == nil && stat.Mzxid == version && string(data) == string(want)
+	})
+	require.Equal(t, "follower", zkMode(z4))
+	waitMntr(t, leader.addr, "zk_quorum_size\t4\n", "zk_synced_followers\t2\n", "zk_synced_non_voting_followers\t0\n")
+	mustCreate(t, zc, "/from-zk4", nil, 0)
+	readEventually(t, oc, "/from-zk4", nil)
+
+	// The follower that was down comes back and catches up.
+	down.open(t)
+	down.serve(t)
+	dc := connectMixed(t, down.addr)
+	readEventually(t, dc, "/from-zk4", nil)
+	waitMntr(t, leader.addr, "zk_synced_followers\t3\n")
+	requireCleanZooKeeperLog(t, z4, 0)
 }

@@ -3,7 +3,6 @@ package server
 import (
 	"os"
 	"runtime"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -153,15 +152,14 @@ func (s *Server) serverInfo(word string) ServerInfo {
 		}
 		info.Epoch, info.QuorumSize = st.Epoch, len(voters)
 		if st.Role == zab.Leading {
+			// ZooKeeper's: synced_followers counts every synced
+			// follower, a non-voting one (a server about to join)
+			// too, which synced_non_voting_followers counts apart.
 			info.Learners = len(st.Followers)
 			info.OutstandingProposals = st.Outstanding
-			for _, id := range st.Followers {
-				if slices.Contains(voters, id) {
-					info.SyncedFollowers++
-				} else {
-					info.SyncedObservers++
-				}
-			}
+			info.SyncedObservers = st.SyncedObservers
+			info.SyncedNonVotingFollowers = st.SyncedNonVoting
+			info.SyncedFollowers = len(st.Followers) - st.SyncedObservers
 		}
 	}
 	if s.stats.latCount > 0 {

@@ -197,20 +197,54 @@ func (s *Server) peerTLS() *netstub.PeerTLS {
 	}
 	if s.cfg.TLS.QuorumSettings.HostnameVerification {
 		p.VerifyPeer = func(peer int64, remote net.Addr, state tls.ConnectionState) error {
-			spec, ok := s.cfg.Servers[int(peer)]
-			if !ok {
-				return fmt.Errorf("no server.%d configured", peer)
-			}
 			if len(state.PeerCertificates) == 0 {
 				return errors.New("no certificate")
 			}
-			if err := netstub.VerifyPeerHost(state.PeerCertificates[0], spec.Host, remote, hostHasIP(spec.Host)); err != nil {
-				return fmt.Errorf("server.%d is %s: %w", peer, spec.Host, err)
+			host, ok := s.peerHost(peer)
+			if !ok {
+				// A server outside every configuration known here (about
+				// to join): no server.N host to hold it to, so its
+				// certificate must name the address it connects from,
+				// ZooKeeper's own check of any quorum peer.
+				ip := addrIP(remote)
+				if ip == "" {
+					return fmt.Errorf("server.%d is not configured and connects from %s", peer, remote)
+				}
+				if err := state.PeerCertificates[0].VerifyHostname(ip); err != nil {
+					return fmt.Errorf("server.%d is not configured: its certificate does not name %s: %w", peer, ip, err)
+				}
+				return nil
+			}
+			if err := netstub.VerifyPeerHost(state.PeerCertificates[0], host, remote, hostHasIP(host)); err != nil {
+				return fmt.Errorf("server.%d is %s: %w", peer, host, err)
 			}
 			return nil
 		}
 	}
 	return p
+}
+
+// peerHost is the host of server peer: its server.N line, else the
+// address book of the configurations seen since (a server that joined by
+// reconfig, with reconfigEnabled).
+func (s *Server) peerHost(peer int64) (string, bool) {
+	if spec, ok := s.cfg.Servers[int(peer)]; ok {
+		return spec.Host, true
+	}
+	if s.book != nil {
+		if m, ok := s.book.lookup(peer); ok {
+			return m.Host, true
+		}
+	}
+	return "", false
+}
+
+// addrIP is the IP of a TCP address, "" for anything else.
+func addrIP(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok && ta.IP != nil {
+		return ta.IP.String()
+	}
+	return ""
 }
 
 // hostHasIP returns whether ip is one of host's addresses (a fresh lookup,

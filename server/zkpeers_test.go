@@ -100,14 +100,15 @@ func TestZooKeeperProtocolEnsemble(t *testing.T) {
 	readAll(ms, 1, 2, 3)
 
 	// Bad input on the leader's two ports closes only those connections:
-	// a packet claiming 1 GiB, a server id not in the config, a bad
-	// initial message version.
+	// a packet claiming 1 GiB, a first packet that is not FOLLOWERINFO
+	// (a server id not in the config is no bad input: it may sync without
+	// a vote, as in ZooKeeper), a bad initial message version.
 	for _, bad := range []struct {
 		addr    net.Addr
 		payload []byte
 	}{
 		{leader.srv.PeerAddr(), []byte{0, 0, 0, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0x40, 0, 0, 0}},
-		{leader.srv.PeerAddr(), quorum.NewLearnerInfo(false, 1, quorum.LearnerInfo{Sid: 99, ProtocolVersion: quorum.LearnerProtocol}).Encode()},
+		{leader.srv.PeerAddr(), quorum.NewPing(1).Encode()},
 		{leader.srv.ElectionAddr(), []byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}},
 	} {
 		c, err := net.Dial("tcp", bad.addr.String())

@@ -287,6 +287,11 @@ type Status struct {
 	HardState HardState
 	// Followers lists the learners synced with this leader (leader only).
 	Followers []int64
+	// SyncedObservers and SyncedNonVoting count those of Followers that
+	// observe, and those that follow without being a voter of the active
+	// configuration (a server about to join): ZooKeeper's mntr reports
+	// them (synced_observers, synced_non_voting_followers).
+	SyncedObservers, SyncedNonVoting int
 	// Outstanding is the number of proposals in the log not yet known
 	// committed (leader only).
 	Outstanding int

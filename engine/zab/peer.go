@@ -367,6 +367,12 @@ func (p *Peer) Status() Status {
 			for id, r := range p.lead.learners {
 				if r.stage == recUpToDate {
 					st.Followers = append(st.Followers, id)
+					switch {
+					case r.observer:
+						st.SyncedObservers++
+					case !p.active.IsVoter(id):
+						st.SyncedNonVoting++
+					}
 				}
 			}
 			slices.Sort(st.Followers)

@@ -14,6 +14,12 @@ import (
 
 // elPeer is the election link to one peer: at most one connection, the one
 // initiated by the larger id.
+//
+// A peer outside the peer set (a server about to join, a removed one) has
+// one too while it is connected, as ZooKeeper's QuorumCnxManager keeps a
+// connection from any id: the engine answers its notifications, and it
+// decides. Such a link lives as long as its connection (dropStranger);
+// SetPeers or AddPeers naming the id make it a peer's.
 type elPeer struct {
 	id   int64
 	wake chan struct{}
@@ -25,8 +31,14 @@ type elPeer struct {
 	// dialBack is set when the smaller peer knocked: connect to it even
 	// with nothing to send, as ZooKeeper's connectOne does.
 	dialBack bool
-	last     []byte   // the last one written, re-sent on a new connection
-	conn     net.Conn // the surviving connection, nil if none
+	// knockAddr is the election address the initial message of the
+	// peer's last knock carried: where a peer outside the peer set, which
+	// has no configured address, is connected back to.
+	knockAddr string
+	last      []byte   // the last one written, re-sent on a new connection
+	conn      net.Conn // the surviving connection, nil if none
+	// stopped: stop ran; no connection is installed any more.
+	stopped bool
 }
 
 func newElPeer(id int64) *elPeer {
@@ -43,6 +55,7 @@ func (p *elPeer) queue(b []byte) {
 func (p *elPeer) stop() {
 	p.once.Do(func() { close(p.quit) })
 	p.mu.Lock()
+	p.stopped = true
 	c := p.conn
 	p.mu.Unlock()
 	if c != nil {
@@ -52,9 +65,14 @@ func (p *elPeer) stop() {
 
 // install makes c the peer's connection, closing the one it replaces; a
 // new connection starts with the last notification sent (ZooKeeper's
-// SendWorker does the same).
-func (p *elPeer) install(c net.Conn) {
+// SendWorker does the same). false: the link was stopped, c is not
+// installed (the caller closes it or tries another link).
+func (p *elPeer) install(c net.Conn) bool {
 	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		return false
+	}
 	old := p.conn
 	p.conn = c
 	if p.pending == nil {
@@ -65,6 +83,78 @@ func (p *elPeer) install(c net.Conn) {
 		_ = old.Close()
 	}
 	signal(p.wake)
+	return true
+}
+
+// knocked records a knock of the smaller peer: connect back, to addr when
+// the peer is outside the peer set.
+func (p *elPeer) knocked(addr string) {
+	p.mu.Lock()
+	p.dialBack = true
+	if addr != "" {
+		p.knockAddr = addr
+	}
+	p.mu.Unlock()
+	signal(p.wake)
+}
+
+// takeKnock returns the address of a knock not yet answered and forgets
+// the knock; "" if there is none.
+func (p *elPeer) takeKnock() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.dialBack {
+		return ""
+	}
+	p.dialBack = false
+	return p.knockAddr
+}
+
+// retireIfIdle stops the link if it has no connection and no knock to
+// answer, and reports whether it did (or it was stopped already).
+func (p *elPeer) retireIfIdle() bool {
+	p.mu.Lock()
+	if !p.stopped && (p.conn != nil || p.dialBack) {
+		p.mu.Unlock()
+		return false
+	}
+	p.stopped = true
+	p.mu.Unlock()
+	p.once.Do(func() { close(p.quit) })
+	return true
+}
+
+// strangerLocked returns the election link of id, a server outside the
+// peer set that connected, starting one unless it has one; nil when the
+// transport is closed. t.mu is held.
+func (t *Transport) strangerLocked(id int64) *elPeer {
+	if t.closed {
+		return nil
+	}
+	t.startElPeerLocked(id)
+	return t.el[id]
+}
+
+// dropStranger forgets p, the election link of a server outside the peer
+// set, once it has no connection and no knock to answer: such a link
+// lives as long as its connection, so servers that came and went leave no
+// goroutine or entry behind. It reports whether p is stopped (dropped now,
+// or before).
+func (t *Transport) dropStranger(p *elPeer) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.el[p.id] != p {
+		p.stop() // SetPeers or Close stopped it already
+		return true
+	}
+	if _, known := t.peers[p.id]; known || !p.retireIfIdle() {
+		return false
+	}
+	delete(t.el, p.id)
+	t.forgetStrangerKindLocked(p.id)
+	t.log.Debug("election link of a server outside the config dropped", "peer", p.id)
+	t.hook(hookStrangerDropped, p.id)
+	return true
 }
 
 // detach forgets c if it is still the connection; false if replaced.
@@ -117,8 +207,26 @@ func (t *Transport) runElection(p *elPeer) {
 			}
 			if c == nil {
 				t.mu.Lock()
-				addr := t.peers[p.id].ElectionAddr
+				peer, known := t.peers[p.id]
 				t.mu.Unlock()
+				if !known {
+					// Outside the peer set: connect back once to the
+					// address its knock carried (ZooKeeper's
+					// connectOne(sid, electionAddr)), else the link ends.
+					if addr := p.takeKnock(); addr != "" {
+						if err := t.connectElection(p, addr); err != nil {
+							log.Debug("election connect back failed", "addr", addr, "err", err)
+						}
+						if p.current() != nil {
+							continue
+						}
+					}
+					if t.dropStranger(p) {
+						return
+					}
+					continue
+				}
+				addr := peer.ElectionAddr
 				if err := t.connectElection(p, addr); err != nil {
 					log.Debug("election connect failed", "addr", addr, "err", err)
 				}
@@ -180,7 +288,11 @@ func (t *Transport) connectElection(p *elPeer, addr string) error {
 	if !t.track(c) {
 		return nil
 	}
-	p.install(c)
+	if !p.install(c) {
+		t.untrack(c)
+		_ = c.Close()
+		return nil
+	}
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
@@ -190,7 +302,10 @@ func (t *Transport) connectElection(p *elPeer, addr string) error {
 	return nil
 }
 
-// serveElection handles an accepted election connection.
+// serveElection handles an accepted election connection. One from a
+// server outside the peer set is served as ZooKeeper's handleConnection
+// serves any: kept when its id is larger, answered by connecting back to
+// the election address its initial message carries when smaller.
 func (t *Transport) serveElection(c net.Conn) {
 	remote := c.RemoteAddr().String()
 	stream, verify, err := t.accept(c)
@@ -206,15 +321,8 @@ func (t *Transport) serveElection(c net.Conn) {
 		return
 	}
 	_ = c.SetReadDeadline(time.Time{})
-	t.mu.Lock()
-	p := t.el[im.Sid]
-	t.mu.Unlock()
-	switch {
-	case im.Sid == t.id:
+	if im.Sid == t.id {
 		t.claimedOwnID("election", remote, 0)
-		return
-	case p == nil:
-		t.log.Warn("election connection from a server not in the config", "peer", im.Sid, "remote", remote)
 		return
 	}
 	if err := verify(im.Sid); err != nil {
@@ -223,15 +331,55 @@ func (t *Transport) serveElection(c net.Conn) {
 	}
 	if !quorum.Survives(im.Sid, t.id) {
 		// The smaller id knocked: connect back.
-		p.mu.Lock()
-		p.dialBack = true
-		p.mu.Unlock()
-		signal(p.wake)
+		addr := ""
+		if len(im.Addrs) > 0 {
+			addr = im.Addrs[0]
+		}
+		t.mu.Lock()
+		p := t.el[im.Sid]
+		_, known := t.peers[im.Sid]
+		if p == nil && addr != "" {
+			p = t.strangerLocked(im.Sid)
+		}
+		t.mu.Unlock()
+		switch {
+		case p == nil && addr == "":
+			t.log.Warn("election connection from a server not in the config, without an address to connect back to", "peer", im.Sid, "remote", remote)
+		case p != nil:
+			if !known {
+				t.log.Debug("election connection from a server not in the config: connecting back", "peer", im.Sid, "addr", addr)
+			}
+			p.knocked(addr)
+		}
 		return
 	}
 	bc := &bufConn{Conn: stream, r: br}
-	p.install(bc)
-	t.readElection(p, bc)
+	for {
+		t.mu.Lock()
+		p := t.el[im.Sid]
+		_, known := t.peers[im.Sid]
+		if p == nil {
+			p = t.strangerLocked(im.Sid)
+		}
+		t.mu.Unlock()
+		if p == nil {
+			return // closing
+		}
+		if !known {
+			t.log.Debug("election connection from a server not in the config kept", "peer", im.Sid, "remote", remote)
+		}
+		if p.install(bc) {
+			t.readElection(p, bc)
+			return
+		}
+		// p was stopped between the lookup and install (a stranger's
+		// link dropped, a peer removed): look again.
+		select {
+		case <-t.done:
+			return
+		default:
+		}
+	}
 }
 
 func (p *elPeer) current() net.Conn {
@@ -284,4 +432,5 @@ func (t *Transport) electionDown(p *elPeer, c net.Conn, err error) {
 	if looking {
 		t.deliver(zab.Message{Type: zab.MsgLinkDown, From: p.id, To: t.id})
 	}
+	t.dropStranger(p) // a no-op for a peer of the config
 }

@@ -75,8 +75,9 @@ func TestZKTCPLearnsTheMembersOfANewerConfig(t *testing.T) {
 		return len(learned)
 	}
 
-	// Server 1's notification cannot reach server 3: 1 < 3, so 1 only
-	// knocks, and server 3 has no address to connect back to.
+	// Server 1's notification reaches server 3 only through the
+	// connect-back to the address of its knock (1 < 3): server 3 has none
+	// configured for it.
 	round := int64(1)
 	vote := func(from int64, c zab.Membership) zab.Message {
 		round++

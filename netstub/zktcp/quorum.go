@@ -436,6 +436,7 @@ func (l *qLink) ended(err error) {
 	if t.downing[l.peer] == sent {
 		delete(t.downing, l.peer)
 	}
+	t.forgetStrangerKindLocked(l.peer)
 	t.mu.Unlock()
 	close(sent)
 }
@@ -566,12 +567,15 @@ func (t *Transport) serveLearner(c net.Conn) {
 		t.claimedOwnID("quorum", remote, nonce)
 		return
 	}
+	// A learner outside the peer set (a server about to join, a removed
+	// one) is accepted too, as ZooKeeper's LearnerHandler accepts any
+	// sid: it syncs as a non-voting follower, so the reconfig that adds
+	// it finds it synced, and the engine never counts its acks.
 	t.mu.Lock()
 	_, known := t.peers[li.Sid]
 	t.mu.Unlock()
 	if !known {
-		t.log.Warn("closing learner connection: server not in the config", "peer", li.Sid, "remote", remote)
-		return
+		t.log.Info("learner connection from a server not in the config: it syncs without a vote", "peer", li.Sid, "remote", remote)
 	}
 	if err := verify(li.Sid); err != nil {
 		t.log.Warn("refused learner connection", "peer", li.Sid, "remote", remote, "err", err)

@@ -11,14 +11,20 @@
 // connection starts with the last one sent, as ZooKeeper's SendWorker does.
 // So a voter's looking notification can be replaced by the FOLLOWING answer
 // it gives a moment later: the engine counts that answer in the round, as
-// ZooKeeper's checkLeader does (engine/zab's leaderConfirmed).
+// ZooKeeper's checkLeader does (engine/zab's leaderConfirmed). A server
+// outside the peer set (about to join, or removed) is served as ZooKeeper
+// serves any id: its connection is kept when its id is larger, and when
+// smaller this side connects back once to the election address of its
+// initial message; its notifications reach the engine, which answers
+// them, and its link ends with its connection (elPeer).
 //
 // Quorum port (quorum.go, ZooKeeper's Learner and LearnerHandler): the
 // learner dials its leader when its engine starts following or observing it
 // (the engine's MsgFollowerInfo opens the connection), and one connection
 // carries both directions: QuorumPackets back to back, a SNAP followed
-// inline by its body. The leader accepts learner connections while it is
-// Looking or Leading (SetRole tells the role; a learner that connects just
+// inline by its body. The leader accepts learner connections, from any
+// id as ZooKeeper's LearnerHandler does (one outside every configuration
+// syncs without a vote), while it is Looking or Leading (SetRole tells the role; a learner that connects just
 // before the leader's own election ends is not refused), never while it
 // follows. The table of these connections, with those rules, is a
 // zklink.Conns, the one the simulator (sim/wire.go) keeps too; each
@@ -88,8 +94,10 @@ type Config struct {
 	// (host:port), sent in the initial message of every election
 	// connection it opens; "" means the election listener's address.
 	ElectionAddr string
-	// Peers are the other servers by id; connections from other ids are
-	// refused.
+	// Peers are the other servers by id. Other ids may connect too, as
+	// ZooKeeper lets them: a server about to join (or a removed one)
+	// exchanges notifications while connected and syncs as a learner
+	// without a vote; the engine decides what it counts.
 	Peers map[int64]Peer
 	// Config is the ensemble's config string (zklink.ConfigString), sent
 	// in notifications and NEWLEADER when Book is nil.
@@ -205,6 +213,9 @@ const (
 	hookLinkDown                   // its MsgLinkDown is about to go to the engine
 	hookEndedDone                  // ended is done with it
 	hookWaitPrev                   // a link waits for an older one's MsgLinkDown to go first
+	// hookStrangerDropped: the election link of a server outside the
+	// peer set was dropped (called with t.mu held).
+	hookStrangerDropped
 )
 
 func (t *Transport) hook(ev hookEvent, peer int64) {
@@ -266,7 +277,9 @@ func (t *Transport) QuorumAddr() net.Addr { return t.cfg.QuorumListener.Addr() }
 // then tell each where the others are). A peer no longer listed loses its
 // links. Peers learned from notifications (LearnConfig) are forgotten too,
 // so the next notification carrying a configuration newer than the active
-// one is learned again.
+// one is learned again. The election link of a server outside the old
+// peer set (elPeer) stays while it is connected; listed, it becomes a
+// peer's.
 func (t *Transport) SetPeers(peers map[int64]Peer) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -274,6 +287,7 @@ func (t *Transport) SetPeers(peers map[int64]Peer) {
 		return
 	}
 	t.newestConfig = t.activeConfig
+	old := t.peers
 	t.peers = map[int64]Peer{}
 	for id, p := range peers {
 		if id != t.id {
@@ -281,7 +295,9 @@ func (t *Transport) SetPeers(peers map[int64]Peer) {
 		}
 	}
 	for id, p := range t.el {
-		if _, ok := t.peers[id]; !ok {
+		_, listed := t.peers[id]
+		_, was := old[id]
+		if !listed && was {
 			delete(t.el, id)
 			p.stop()
 		}
@@ -528,6 +544,15 @@ func (t *Transport) SetConfigVersion(v int64) {
 	t.zk.SetConfigVersion(v)
 	t.activeConfig = v
 	t.newestConfig = max(t.newestConfig, v)
+}
+
+// forgetStrangerKindLocked forgets what peer's handshake said of its kind
+// when peer is outside the peer set and has no link left: a server that
+// synced without being added leaves nothing behind. t.mu is held.
+func (t *Transport) forgetStrangerKindLocked(peer int64) {
+	if _, known := t.peers[peer]; !known && t.el[peer] == nil && t.zk.Route(peer) == nil {
+		delete(t.native, peer)
+	}
 }
 
 // notePeerKind records whether peer's quorum-port handshake carried a
