@@ -111,6 +111,11 @@ const (
 	// faultDataAfterEnd: a zero length (the end of a file's data) with
 	// bytes other than zero after it.
 	faultDataAfterEnd
+	// faultWrongLength: the length runs past the record, which is whole
+	// before it (its checksum matches the bytes up to an end-of-record
+	// byte, and only zeros or the end of the file follow): the length
+	// field was damaged, not the write cut short.
+	faultWrongLength
 )
 
 func (f recordFault) String() string {
@@ -127,6 +132,8 @@ func (f recordFault) String() string {
 		return "record checksum (Adler32) mismatch"
 	case faultDataAfterEnd:
 		return "data after a zero-length record (the end marker)"
+	case faultWrongLength:
+		return "record length damaged (the record is whole before where it says it ends)"
 	}
 	return "no fault"
 }
@@ -399,6 +406,20 @@ func classifyDamage(name string, f io.ReaderAt, off, size, prev int64, fault rec
 		}
 		torn = zero
 	}
+	if torn && fault != faultShortHeader {
+		whole, err := wholeBeforeItsLength(f, off, size)
+		if err != nil {
+			return fmt.Errorf("disk: read segment %s at offset %d: %w", name, off, err)
+		}
+		if whole {
+			// A flipped bit in the length looks like a write cut short
+			// (the length runs past the end of the file, or into the
+			// preallocation's zeros), but a torn write leaves a record
+			// without its end: this one is whole, and it may hold an
+			// acknowledged txn.
+			torn, res.fault = false, faultWrongLength
+		}
+	}
 	at, found, undecided, err := findValidRecord(name, f, off, size, prev)
 	if err != nil {
 		return err
@@ -413,6 +434,35 @@ func classifyDamage(name string, f io.ReaderAt, off, size, prev int64, fault rec
 		res.tail = tailTorn
 	}
 	return nil
+}
+
+// wholeBeforeItsLength reports whether the record at off, whose length runs
+// past its end, is in fact whole: its last byte other than zero (within the
+// largest record) is an end-of-record byte, and the Adler32 of the bytes
+// before it is the record's checksum. A write cut short leaves a prefix of
+// a record, which matches neither but by a 2^-40 chance.
+func wholeBeforeItsLength(f io.ReaderAt, off, size int64) (bool, error) {
+	start := off + recordPrefixSize
+	end := min(size, start+MaxRecordSize+1)
+	if end-start < TxnHeaderSize+1 {
+		return false, nil
+	}
+	b := make([]byte, end-start)
+	if _, err := f.ReadAt(b, start); err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	p := len(b) - 1
+	for p >= 0 && b[p] == 0 {
+		p--
+	}
+	if p < TxnHeaderSize || b[p] != eorByte {
+		return false, nil
+	}
+	var sum [8]byte
+	if _, err := f.ReadAt(sum[:], off); err != nil {
+		return false, err
+	}
+	return uint64(adler32.Checksum(b[:p])) == binary.BigEndian.Uint64(sum[:]), nil
 }
 
 // readUint32 reads a big-endian uint32 at off, or 0 if it cannot.
