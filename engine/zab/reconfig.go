@@ -484,6 +484,22 @@ func (p *Peer) learnConfig(m Message) {
 	if active.Version > p.active.Version {
 		p.adopt(active)
 		p.why = fmt.Sprintf("learned configuration %#x from server %d's notification", active.Version, m.From)
+		if v := p.elec.vote.Leader; v != 0 && !p.anyVoter(v) && p.anyVoter(p.id) {
+			// This voter backs a server the learned configuration
+			// removed: voters ignore a vote for a non-voter, so it
+			// would hold this round's vote for nobody they count,
+			// and answer their lower rounds with it (seed 1033 with
+			// --reconfig: a server that had backed the removed
+			// server 2 in round 10 kept the remaining voter, in round
+			// 1, from ever seeing a vote it could join: no leader
+			// after 60 s of calm). It stands itself instead, as
+			// ZooKeeper's election never backs a server of weight 0.
+			p.setProposal(p.candidacy())
+			if !p.anyVoter(p.elec.vote.Leader) {
+				p.setProposal(p.selfVote())
+			}
+			p.broadcastVote()
+		}
 	}
 	if pending == nil || pending.Version <= p.active.Version {
 		return
