@@ -87,11 +87,6 @@ func TestZKTCPLearnsTheMembersOfANewerConfig(t *testing.T) {
 	fromOne := vote(1, newer)
 	fromOne.To = 3
 	s1.Send(fromOne)
-
-	// Server 2's notification carries the newer configuration.
-	n := vote(2, newer)
-	n.To = 3
-	s2.Send(n)
 	// waitNote waits for from's notification of round r (dropping a
 	// peer's links tells the engine, MsgLinkDown).
 	waitNote := func(tr *Transport, from int64, r int64) {
@@ -108,6 +103,15 @@ func TestZKTCPLearnsTheMembersOfANewerConfig(t *testing.T) {
 			}
 		}
 	}
+	// Server 1 is outside server 3's peer set: what it says reaches the
+	// engine, but it teaches the transport no addresses.
+	waitNote(s3, 1, fromOne.Vote.Round)
+	require.Equal(t, 0, learnedCount(), "a server outside the peer set teaches nothing")
+
+	// Server 2's notification carries the newer configuration.
+	n := vote(2, newer)
+	n.To = 3
+	s2.Send(n)
 	waitNote(s3, 2, n.Vote.Round)
 	require.Equal(t, 1, learnedCount())
 	mu.Lock()

@@ -112,8 +112,9 @@ type Config struct {
 	// everywhere (a server without reconfig).
 	Book zklink.Book
 	// LearnConfig, when set, is given the config string of a received
-	// notification whose version is newer than any this transport has
-	// seen (its active one, SetConfigVersion, or an earlier notification's)
+	// notification from a configured peer whose version is newer than any
+	// this transport has seen (its active one, SetConfigVersion, or an
+	// earlier notification's)
 	// and returns the other members' addresses in it, which the transport
 	// adds to its peers (AddPeers) before the notification reaches the
 	// engine. ZooKeeper's FastLeaderElection adopts a newer configuration
@@ -351,7 +352,10 @@ func (t *Transport) learnConfig(m zab.Message, frame []byte) {
 		return
 	}
 	t.mu.Lock()
-	newer := active.Version > t.newestConfig
+	// Only a configured peer teaches addresses: a server outside the peer
+	// set may connect (a joiner), but not reroute this server's links.
+	_, known := t.peers[m.From]
+	newer := known && active.Version > t.newestConfig
 	if newer {
 		t.newestConfig = active.Version
 	}
