@@ -494,10 +494,11 @@ func (p *Peer) learnConfig(m Message) {
 			// 1, from ever seeing a vote it could join: no leader
 			// after 60 s of calm). It stands itself instead, as
 			// ZooKeeper's election never backs a server of weight 0.
-			p.setProposal(p.candidacy())
-			if !p.anyVoter(p.elec.vote.Leader) {
-				p.setProposal(p.selfVote())
+			v := p.candidacy()
+			if !p.anyVoter(v.Leader) {
+				v = p.selfVote() // a successor the configuration removed too
 			}
+			p.setProposal(v)
 			p.broadcastVote()
 		}
 	}
