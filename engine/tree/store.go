@@ -673,8 +673,9 @@ type storeView struct {
 	chunks [][]byte
 	metas  []*nodeMeta
 	count  int
-	// order is the ids in the order a snapshot writes them (for a view
-	// of a tree: Tree.preorder).
+	// order, when set, is the ids in the order a snapshot writes them
+	// (a store of loose paths in tests); nil means storeView.preorder,
+	// worked out by the writer.
 	order []int32
 }
 
@@ -683,6 +684,13 @@ func (v *storeView) rec(id int32) *rec { return recOf(v.pages, id) }
 
 // path returns the path of id (a new slice).
 func (v *storeView) path(id int32) []byte { return appendPath(v.pages, v.chunks, nil, id) }
+
+// name returns the last component of id's path (arena bytes).
+func (v *storeView) name(id int32) []byte {
+	r := v.rec(id)
+	_, parent, name, _ := recordName(v.chunks, r.chunk, r.off)
+	return baseName(name, parent)
+}
 
 // node returns the node view of r.
 func (v *storeView) node(r *rec) node {
