@@ -145,7 +145,7 @@ func WriteSnapshotCompressedFS(fsys FS, dir string, zxid int64, method string, w
 			_ = fsys.Remove(tmp)
 		}
 	}()
-	fw := getSnapWriter(f)
+	fw := getSnapWriter(pacedSnapshotWriter(f))
 	defer putSnapWriter(fw)
 	var cw io.WriteCloser
 	switch method {
