@@ -490,7 +490,19 @@ func (p *Peer) installSnapshot(z int64, data SnapshotData) {
 	p.applied = z
 	p.persisted = z
 	p.committed = z
-	p.activateCommitted()
+	// The pending configurations go with the log they came from: the
+	// snapshot says nothing of whether their entries are the leader's
+	// (one may be a divergent tail, a dead leader's last reconfig), and
+	// activating one because the snapshot's zxid is past it would put in
+	// force a configuration no quorum committed. Seed 2044 with reconfigs
+	// had a learner do so and then refuse every NEWLEADER of its leader,
+	// whose configuration was older, for good. ZooKeeper's learner leaves
+	// its configuration alone at SNAP (Learner.syncWithLeader): it changes
+	// by the reconfig txns the sync stream commits and by NEWLEADER's
+	// configuration at UPTODATE, which covers every reconfig the snapshot
+	// holds (a leader's last-seen configuration is at least its applied
+	// one).
+	p.pending = nil
 	if p.appliedAcked > z {
 		p.appliedAcked = z
 	}

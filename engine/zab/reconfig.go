@@ -42,7 +42,9 @@ import (
 //   - NEWLEADER carries the leader's last-seen configuration. A learner
 //     whose active configuration is newer refuses it ("Follower is ahead of
 //     the leader (has a later activated configuration)"); one that is older
-//     adopts it at UPTODATE (it synced by snapshot past the entry).
+//     adopts it at UPTODATE (it synced by snapshot past the entry). A
+//     SNAP activates nothing: the pending configurations of the log it
+//     replaces are dropped with it (installSnapshot).
 //   - Activation changes roles: a follower that became an observer, or an
 //     observer that became a voter, reconnects to its leader in its new role.
 

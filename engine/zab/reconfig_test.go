@@ -381,3 +381,55 @@ func requireVersioned(t *testing.T, c *cluster, ids []int64, v int64) {
 		require.Empty(t, a.Observers, "observers on %d", id)
 	}
 }
+
+// A learner whose log ends in a reconfig entry its new leader's history
+// lacks (a dead leader's last proposal) and that syncs by SNAP past that
+// zxid does not activate the entry's configuration: the snapshot replaces
+// the log the entry came from. It keeps its configuration, as ZooKeeper's
+// learner does at SNAP, accepts the leader's older one in NEWLEADER and
+// adopts it at UPTODATE. Seed 2044 with reconfigs had the learner activate
+// it and refuse every NEWLEADER of its leader for good.
+func TestSnapDropsPendingConfigOfReplacedLog(t *testing.T) {
+	v0 := MakeZxid(1, 0)
+	log := []Entry{
+		{Zxid: MakeZxid(1, 1), Data: []byte{1}},
+		{Zxid: MakeZxid(1, 2), Data: []byte{2}},
+		{Zxid: MakeZxid(1, 3), Data: reconfigData([]int64{1, 2, 3, 4}, nil)},
+	}
+	f := NewPeer(Config{ID: 2, Voters: []int64{1, 2, 3}, ConfigVersion: v0, ReconfigOf: testReconfigOf},
+		Initial{HardState: HardState{AcceptedEpoch: 1, CurrentEpoch: 1}, Log: log}, &testApp{})
+	f.Ready()
+	f.Advance()
+	_, pending := f.PendingConfig()
+	require.True(t, pending, "the log's reconfig entry is pending")
+	for _, from := range []int64{1, 3} {
+		f.Step(Message{Type: MsgNotification, From: from, To: 2, Vote: Vote{Leader: 1, Round: 1, State: Looking, PeerEpoch: 1, Zxid: MakeZxid(1, 9)}})
+	}
+	for i := 0; i < 3 && f.Status().Role == Looking; i++ {
+		f.Tick()
+	}
+	require.Equal(t, Following, f.Status().Role)
+	f.Step(Message{Type: MsgLeaderInfo, From: 1, To: 2, Epoch: 2})
+	f.Ready()
+	f.Advance()
+
+	leaderConfig := newMembership(v0, []int64{1, 2, 3}, nil)
+	f.Step(Message{Type: MsgSnap, From: 1, To: 2, Epoch: 2, Zxid: MakeZxid(2, 4), Snapshot: SnapshotBytes([]byte("leader state"))})
+	f.Step(Message{Type: MsgNewLeader, From: 1, To: 2, Epoch: 2, Zxid: MakeZxid(2, 0), Payload: AppendMembership(nil, leaderConfig)})
+	st := f.Status()
+	require.Equal(t, Following, st.Role, "why: %s", st.Why)
+	require.Equal(t, v0, f.ActiveConfig().Version)
+	_, pending = f.PendingConfig()
+	require.False(t, pending, "the replaced log's reconfig entry is still pending")
+	rd := f.Ready()
+	require.Equal(t, []Message{{Type: MsgAck, From: 2, To: 1, Epoch: 2, Zxid: MakeZxid(2, 0)}}, msgsOf(rd, MsgAck))
+	f.Advance()
+
+	f.Step(Message{Type: MsgUpToDate, From: 1, To: 2, Epoch: 2, Zxid: MakeZxid(2, 4)})
+	st = f.Status()
+	require.Equal(t, Following, st.Role, "why: %s", st.Why)
+	require.True(t, st.Established)
+	a := f.ActiveConfig()
+	require.Equal(t, v0, a.Version)
+	require.Equal(t, []int64{1, 2, 3}, a.Voters)
+}
