@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -158,7 +159,7 @@ func WriteSnapshotCompressedFS(fsys FS, dir string, zxid int64, method string, w
 	}
 	bw := getSnapWriter(cw)
 	defer putSnapWriter(bw)
-	if err := write(bw); err != nil {
+	if err := write(yieldingWriter{bw}); err != nil {
 		return "", fmt.Errorf("disk: write snapshot %s body: %w", tmp, err)
 	}
 	if err := bw.Flush(); err != nil {
@@ -203,6 +204,16 @@ func putSnapWriter(b *bufio.Writer) {
 	b.Reset(nil) // drop the file; Reset keeps the buffer
 	snapWriters.Put(b)
 }
+
+// yieldingWriter is the writer a snapshot is serialized into: it asks
+// the serializer (tree.Yielder) to let other goroutines run now and then.
+// A server usually runs with one P (cmd/zabkeeper/procs.go), and the event
+// loop would otherwise wait for the runtime to preempt the snapshot's
+// goroutine, every 10 ms, while a large tree is written.
+type yieldingWriter struct{ *bufio.Writer }
+
+// Yield lets the goroutines waiting for this P run.
+func (yieldingWriter) Yield() { runtime.Gosched() }
 
 type nopWriteCloser struct{ io.Writer }
 

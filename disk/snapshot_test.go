@@ -276,3 +276,23 @@ func TestSnapshotDigestVersion1Verifies(t *testing.T) {
 	_, _, err = OpenSnapshot(p)
 	require.ErrorIs(t, err, ErrCorrupt)
 }
+
+// The writer a snapshot is serialized into asks the serializer to yield
+// (tree.Yielder), and yielding writes nothing.
+func TestSnapshotWriterYields(t *testing.T) {
+	dir := t.TempDir()
+	path, err := WriteSnapshot(dir, 7, func(w io.Writer) error {
+		y, ok := w.(interface{ Yield() })
+		require.True(t, ok, "%T has no Yield", w)
+		if _, err := w.Write([]byte("before")); err != nil {
+			return err
+		}
+		y.Yield()
+		_, err := w.Write([]byte("after"))
+		return err
+	})
+	require.NoError(t, err)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, "beforeafter", string(b))
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/adler32"
 	"io"
+	"math/rand/v2"
 	"runtime"
 	"slices"
 	"strings"
@@ -365,11 +366,11 @@ func TestSnapshotOrderFromRecords(t *testing.T) {
 		}
 		snap := tr.Snapshot()
 		want := tr.preorder()
-		require.Equal(rt, want, snap.v.preorder())
+		require.Equal(rt, want, snap.v.preorder(func() {}))
 		for range rapid.IntRange(0, 600).Draw(rt, "after") {
 			step()
 		}
-		require.Equal(rt, want, snap.v.preorder(), "after the tree changed")
+		require.Equal(rt, want, snap.v.preorder(func() {}), "after the tree changed")
 	})
 }
 
@@ -399,4 +400,61 @@ func (t *Tree) preorder() []int32 {
 		}
 	}
 	return out
+}
+
+// sortYielding sorts as slices.SortFunc does, stably across its runs,
+// and yields along the way on long lists.
+func TestSortYielding(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 1, yieldEvery, yieldEvery + 1, 3*yieldEvery + 17, 8 * yieldEvery} {
+		c := make([]int32, n)
+		for i := range c {
+			c[i] = rng.Int32N(int32(n/2 + 1)) // ties too
+		}
+		want := slices.Clone(c)
+		slices.Sort(want)
+		sortYielding(c, func(a, b int32) int { return int(a - b) }, func() {})
+		require.Equal(t, want, c, "%d ids", n)
+	}
+	rapid.Check(t, func(rt *rapid.T) {
+		c := rapid.SliceOfN(rapid.Int32Range(0, 5000), 0, 5*yieldEvery).Draw(rt, "c")
+		want := slices.Clone(c)
+		slices.Sort(want)
+		yields := 0
+		sortYielding(c, func(a, b int32) int { return int(a - b) }, func() { yields++ })
+		require.Equal(rt, want, c)
+		if len(c) > yieldEvery {
+			require.GreaterOrEqual(rt, yields, len(c)/yieldEvery, "yields while sorting %d", len(c))
+		}
+	})
+}
+
+// yieldCounter is a Yielder over a buffer.
+type yieldCounter struct {
+	bytes.Buffer
+	yields int
+}
+
+func (y *yieldCounter) Yield() { y.yields++ }
+
+// A snapshot written to a Yielder yields along its passes and writes the
+// same bytes as to any writer.
+func TestSnapshotWriteYields(t *testing.T) {
+	tr := New(Options{})
+	c := Caller{SessionID: 1}
+	for i := range 3 * yieldEvery {
+		path := fmt.Sprintf("/q%07d", (i*7919)%(3*yieldEvery)) // one parent, out of name order
+		txn := tr.Prepare(Txn{Zxid: int64(i + 1), SessionID: 1}, c, proto.OpCreate,
+			&proto.CreateRequest{Path: path, Data: []byte("v"), ACL: proto.OpenACLUnsafe})
+		require.Equal(t, proto.ErrOK, tr.Apply(txn).Err)
+	}
+	snap := tr.Snapshot()
+	var plain bytes.Buffer
+	_, err := snap.Write(&plain, nil)
+	require.NoError(t, err)
+	var y yieldCounter
+	_, err = snap.Write(&y, nil)
+	require.NoError(t, err)
+	require.Equal(t, plain.Bytes(), y.Bytes())
+	require.GreaterOrEqual(t, y.yields, 3*3, "the order, the ACL numbering and the nodes each yield")
 }
