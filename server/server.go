@@ -22,6 +22,7 @@ import (
 	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/internal/batchio"
+	"github.com/zabkeeper/zabkeeper/internal/procs"
 	"github.com/zabkeeper/zabkeeper/netstub"
 	"github.com/zabkeeper/zabkeeper/netstub/zktcp"
 	"github.com/zabkeeper/zabkeeper/proto"
@@ -604,6 +605,8 @@ func (s *Server) post(ev event) bool {
 // writeSnapshot writes one snapshot (autopurge runs on its own timer); it runs on its own
 // goroutine while the loop goes on.
 func (s *Server) writeSnapshot(zxid int64, write func(io.Writer) error) error {
+	// The snapshot runs beside the event loop, not on its P.
+	defer procs.Lend()()
 	start := time.Now()
 	path, err := disk.WriteSnapshotCompressedFS(nil, s.snapDir, zxid, s.cfg.SnapshotCompression, write)
 	if err != nil {

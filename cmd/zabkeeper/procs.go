@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/zabkeeper/zabkeeper/internal/procs"
 )
 
 // The server runs with as many Ps (GOMAXPROCS) as its load needs, not as
@@ -27,7 +29,7 @@ import (
 // one is taken away when the load fits in fewer.
 //
 // GOMAXPROCS in the environment is the operator's choice and turns this
-// off. It starts once the server has recovered its data (a snapshot loads
+// off. A snapshot being written borrows one more P (internal/procs). It starts once the server has recovered its data (a snapshot loads
 // with every P) and stops with it.
 
 // procsInterval is how often the server's CPU use is looked at.
@@ -72,6 +74,7 @@ func startProcsController(logger *slog.Logger) (stop func()) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
+	procs.Manage(maxProcs, maxProcs)
 	go func() {
 		defer close(done)
 		runProcsController(ctx, maxProcs, logger)
@@ -79,7 +82,7 @@ func startProcsController(logger *slog.Logger) (stop func()) {
 	return func() {
 		cancel()
 		<-done
-		runtime.GOMAXPROCS(maxProcs)
+		procs.Unmanage(maxProcs)
 	}
 }
 
@@ -111,9 +114,9 @@ func runProcsController(ctx context.Context, maxProcs int, logger *slog.Logger) 
 			lastIdle = idle
 		}
 		lastAt, lastCPU = now, cpu
-		cur := runtime.GOMAXPROCS(0)
+		cur := procs.Base() // a P lent to a snapshot (procs.Lend) comes on top
 		if next := nextProcs(cur, maxProcs, ourCores, idleCores); next != cur {
-			runtime.GOMAXPROCS(next)
+			procs.Set(next)
 			logger.Debug("GOMAXPROCS adjusted", "from", cur, "to", next, "cpu_cores", fmt.Sprintf("%.2f", ourCores), "host_idle_cores", fmt.Sprintf("%.2f", idleCores))
 		}
 	}
