@@ -14,6 +14,7 @@ import (
 
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/internal/nbwrite"
+	"github.com/zabkeeper/zabkeeper/internal/procs"
 	"github.com/zabkeeper/zabkeeper/internal/rawread"
 	"github.com/zabkeeper/zabkeeper/netstub"
 	"github.com/zabkeeper/zabkeeper/netstub/zklink"
@@ -692,25 +693,39 @@ func (t *Transport) writeLink(l *qLink, c net.Conn) error {
 			t.log.Warn("quorum link write failed", "peer", l.peer, "packet", it.p.Type, "err", err)
 			return err
 		}
-		if it.snap != nil && l.caps()&zab.CapStreamSnap != 0 {
-			if err := t.streamSnap(l, c, bw, it); err != nil {
-				t.log.Warn("quorum link: streaming SNAP failed", "peer", l.peer, "zxid", fmt.Sprintf("0x%x", it.p.Zxid), "err", err)
-				return err
-			}
-			continue
-		}
 		if it.snap != nil {
-			// No framing around the body: the learner reads it within its
-			// initLimit·tickTime timeout, ZooKeeper's own limit.
-			_ = c.SetWriteDeadline(time.Now().Add(time.Duration(t.cfg.InitLimit) * t.cfg.TickTime))
-			n, err := it.snap.WriteTo(bw)
+			// Serializing a large tree is CPU the event loop's P would
+			// otherwise share (internal/procs).
+			giveBack := procs.Lend()
+			err := t.writeSnapBody(l, c, bw, it)
+			giveBack()
 			if err != nil {
-				t.log.Warn("quorum link: SNAP body write failed", "peer", l.peer, "zxid", fmt.Sprintf("0x%x", it.p.Zxid), "err", err)
 				return err
 			}
-			t.log.Info("sent SNAP", "peer", l.peer, "zxid", fmt.Sprintf("0x%x", it.p.Zxid), "bytes", n, "streamed", false)
 		}
 	}
+}
+
+// writeSnapBody sends the body of the SNAP it carries: streamed in chunks
+// to a peer that takes them, else as ZooKeeper's unframed body.
+func (t *Transport) writeSnapBody(l *qLink, c net.Conn, bw *bufio.Writer, it qItem) error {
+	if l.caps()&zab.CapStreamSnap != 0 {
+		if err := t.streamSnap(l, c, bw, it); err != nil {
+			t.log.Warn("quorum link: streaming SNAP failed", "peer", l.peer, "zxid", fmt.Sprintf("0x%x", it.p.Zxid), "err", err)
+			return err
+		}
+		return nil
+	}
+	// No framing around the body: the learner reads it within its
+	// initLimit·tickTime timeout, ZooKeeper's own limit.
+	_ = c.SetWriteDeadline(time.Now().Add(time.Duration(t.cfg.InitLimit) * t.cfg.TickTime))
+	n, err := it.snap.WriteTo(bw)
+	if err != nil {
+		t.log.Warn("quorum link: SNAP body write failed", "peer", l.peer, "zxid", fmt.Sprintf("0x%x", it.p.Zxid), "err", err)
+		return err
+	}
+	t.log.Info("sent SNAP", "peer", l.peer, "zxid", fmt.Sprintf("0x%x", it.p.Zxid), "bytes", n, "streamed", false)
+	return nil
 }
 
 func (t *Transport) readLink(l *qLink, c net.Conn, br *bufio.Reader) error {
