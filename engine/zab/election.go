@@ -171,14 +171,23 @@ func (p *Peer) roundAgrees(v Vote) bool {
 // that needs its vote for a quorum: the leader's discovery would time out
 // and the same race repeat (a livelock the simulator found at seed 569).
 //
-// A pending configuration whose reconfig entry v's leader cannot hold is
-// left out: an entry of an epoch before v's, past the last zxid v's leader
-// had when elected, is in no history of the epoch v's leader established,
-// so it was never committed and the sync truncates it. Counting it would
-// leave a server that proposed such a reconfig as a stalled leader, whose
-// new voters are few, waiting for its own vote forever (seed 27 with
-// --reconfig, 3 voters: the old leader, back from a stall, proposed a
-// reconfig to two voters in its dead epoch and never joined the new one).
+// A pending configuration whose reconfig entry is of an epoch before v's
+// (the epoch v's leader established, or its currentEpoch while it is not
+// established yet) is left out. Either that leader's history holds the
+// entry, and the leader counts the configuration itself in discovery and
+// sync; or it does not, and the entry was never committed (an epoch's
+// initial history holds every committed txn of the epochs before) and the
+// sync truncates it. Counting it would leave a server that proposed such a
+// reconfig as a stalled leader, whose new voters are few, waiting for its
+// own vote forever (seed 27 with --reconfig, 3 voters: the old leader,
+// back from a stall, proposed a reconfig to two voters in its dead epoch
+// and never joined the new one). It once was left out only while the
+// entry was past v's zxid, which says the leader cannot hold it; but once
+// the new epoch committed txns v's zxid is past it either way, and the
+// server refused both voters of the dead configuration while each led in
+// turn with its vote (seed 244 with --reconfig, 3 voters, 1 observer).
+// Joining is a matter of liveness only: discovery and sync, not the
+// election, keep the history.
 func (p *Peer) joinAgrees(v Vote) bool {
 	has := func(id int64) bool {
 		if w, ok := p.elec.out[id]; ok && sameLeader(w, v) {
@@ -194,7 +203,7 @@ func (p *Peer) joinAgrees(v Vote) bool {
 		return ok && sameLeader(w, v)
 	}
 	for _, c := range p.configs() {
-		if c != &p.active && c.Version > v.Zxid && Epoch(c.Version) < v.PeerEpoch {
+		if c != &p.active && Epoch(c.Version) < v.PeerEpoch {
 			continue
 		}
 		if !c.HasQuorum(has) {

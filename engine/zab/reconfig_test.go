@@ -440,3 +440,51 @@ func TestPendingPromotionOfUninformedObserver(t *testing.T) {
 	}
 	c.requireActive([]int64{l, kept, 4}, z, []int64{1, 2, 3, 4}, nil)
 }
+
+// A server holding a reconfig entry of an epoch a newer leader established
+// without it (a leader back from a stall proposed it in its dead epoch)
+// joins that leader, whether or not the leader's zxid has passed the
+// entry's since: the entry is in no history of the newer epoch, so never
+// committed, and a leader whose history held it would count its
+// configuration itself. The simulator's seed 244 with --reconfig (3
+// voters, 1 observer) found such a server, the only one holding a pending
+// configuration whose voters were the other two, refusing both of them
+// while each led in turn with its vote and waited for it as a follower:
+// no leader after 60 s of calm.
+func TestJoinLeaderPastDeadEpochReconfig(t *testing.T) {
+	c1 := newMembership(MakeZxid(1, 0), []int64{1, 2, 3}, []int64{4})
+	dead := MakeZxid(6, 0x6d)
+	app := &testApp{}
+	p := NewPeer(Config{
+		ID: 3, Voters: c1.Voters, Observers: c1.Observers, ConfigVersion: c1.Version,
+		ElectionTicks: 4, ReconfigOf: testReconfigOf, Seed: 244,
+	}, Initial{
+		HardState: HardState{AcceptedEpoch: 6, CurrentEpoch: 6},
+		Log: []Entry{
+			{Zxid: MakeZxid(6, 0x6c), Data: []byte("x")},
+			{Zxid: dead, Data: reconfigData([]int64{1, 2}, []int64{3, 4})},
+		},
+	}, app)
+	pend, ok := p.PendingConfig()
+	require.True(t, ok)
+	require.Equal(t, dead, pend.Version)
+	p.Ready()
+	p.Advance()
+	round := p.elec.round
+
+	// Server 1 leads epoch 7 past the dead entry, with this server's
+	// vote of the round; server 2 leads on its own.
+	lead := Vote{Leader: 1, Zxid: MakeZxid(7, 3), PeerEpoch: 7, Round: round}
+	notify := func(from int64, v Vote, state Role) {
+		v.State = state
+		p.Step(Message{Type: MsgNotification, From: from, To: 3, Vote: v, Payload: AppendConfigs(nil, c1, nil)})
+	}
+	notify(1, lead, Looking)
+	require.Equal(t, Looking, p.Status().Role)
+	require.Equal(t, int64(1), p.elec.vote.Leader)
+	notify(2, Vote{Leader: 2, Zxid: MakeZxid(7, 3), PeerEpoch: 7, Round: round}, Leading)
+	notify(1, lead, Leading)
+	st := p.Status()
+	require.Equal(t, Following, st.Role, "joins server 1's epoch 7")
+	require.Equal(t, int64(1), st.Leader)
+}
