@@ -178,3 +178,17 @@ func TestSimJoinLeaderPastDeadEpochReconfig(t *testing.T) {
 	expectPass(t, Run(Options{Seed: 244, Nodes: 3, Observers: 1, Clients: 4, Duration: 20 * time.Second,
 		Reconfig: true, VisualizationDir: t.TempDir()}))
 }
+
+// TestSimLearnedPendingNeedsItsEntry: a stalled voter took, from its held
+// notifications, the pending configuration of a leader that lost it at a
+// restart, then synced with a leader whose history lacked it; the sync's
+// COMMIT passed its version and activated it, and the voter refused every
+// NEWLEADER as older than its own configuration (seed 352 with reconfigs,
+// 5 voters, 1 observer, 2 clients: not synced after 60 s of calm). A
+// learned configuration whose entry the log lacks is dropped, not
+// activated (zab, activateCommitted;
+// TestLearnedPendingNotActivatedWithoutItsEntry there).
+func TestSimLearnedPendingNeedsItsEntry(t *testing.T) {
+	expectPass(t, Run(Options{Seed: 352, Nodes: 5, Observers: 1, Clients: 2, Duration: 20 * time.Second,
+		Reconfig: true, VisualizationDir: t.TempDir()}))
+}

@@ -488,3 +488,63 @@ func TestJoinLeaderPastDeadEpochReconfig(t *testing.T) {
 	require.Equal(t, Following, st.Role, "joins server 1's epoch 7")
 	require.Equal(t, int64(1), st.Leader)
 }
+
+// A pending configuration learned from a notification, whose reconfig
+// entry is not in this server's log, is not activated when a sync's COMMIT
+// passes its version: the leader's history, which the learner now holds,
+// lacks the entry, so it was never committed. The learner activated it and
+// then refused the leader's NEWLEADER as older than its own configuration,
+// forever (seed 352 with --reconfig, 5 voters, 1 observer: a stalled voter
+// took a retired leader's pending configuration from its held
+// notifications).
+func TestLearnedPendingNotActivatedWithoutItsEntry(t *testing.T) {
+	c0 := newMembership(MakeZxid(6, 5), []int64{1, 3, 5}, nil)
+	learned := newMembership(MakeZxid(7, 6), []int64{1, 3}, nil)
+	p := NewPeer(Config{
+		ID: 1, Voters: c0.Voters, ConfigVersion: c0.Version,
+		ElectionTicks: 4, ReconfigOf: testReconfigOf, Seed: 352,
+	}, Initial{
+		HardState: HardState{AcceptedEpoch: 7, CurrentEpoch: 7},
+		Log:       []Entry{{Zxid: MakeZxid(7, 5), Data: []byte("x")}},
+	}, &testApp{})
+	p.Ready()
+	p.Advance()
+	step := func(m Message) {
+		m.To = 1
+		p.Step(m)
+		if p.HasReady() {
+			p.Ready()
+			p.Advance()
+		}
+	}
+	// Server 5 tells of the configuration it proposed (it was not
+	// committed, and server 5 lost it since).
+	step(Message{Type: MsgNotification, From: 5, Vote: Vote{Leader: 5, Zxid: learned.Version, PeerEpoch: 7, Round: p.elec.round, State: Looking},
+		Payload: AppendConfigs(nil, c0, &learned)})
+	pend, ok := p.PendingConfig()
+	require.True(t, ok)
+	require.Equal(t, learned.Version, pend.Version)
+
+	// Server 5 leads epoch 10 with server 3, from a history without it.
+	lead := Vote{Leader: 5, Zxid: MakeZxid(7, 5), PeerEpoch: 10, Round: p.elec.round}
+	for _, from := range []int64{3, 5} {
+		v := lead
+		v.State = Following
+		if from == 5 {
+			v.State = Leading
+		}
+		step(Message{Type: MsgNotification, From: from, Vote: v, Payload: AppendConfigs(nil, c0, nil)})
+	}
+	require.Equal(t, Following, p.Status().Role)
+	require.Equal(t, int64(5), p.Status().Leader)
+	step(Message{Type: MsgLeaderInfo, From: 5, Epoch: 10})
+	step(Message{Type: MsgDiff, From: 5, Epoch: 10, Zxid: MakeZxid(10, 1)})
+	step(Message{Type: MsgProposal, From: 5, Epoch: 10, Entry: Entry{Zxid: MakeZxid(10, 1), Data: []byte("y")}})
+	step(Message{Type: MsgCommit, From: 5, Epoch: 10, Zxid: MakeZxid(10, 1)})
+	require.Equal(t, c0.Version, p.ActiveConfig().Version, "activated a configuration its history lacks")
+	step(Message{Type: MsgNewLeader, From: 5, Epoch: 10, Zxid: MakeZxid(10, 0), Payload: AppendMembership(nil, c0)})
+	st := p.Status()
+	require.Equal(t, Following, st.Role, "refused the leader: %s", st.Why)
+	_, ok = p.PendingConfig()
+	require.False(t, ok)
+}
