@@ -24,7 +24,10 @@ import (
 //     voters AND of every pending configuration's voters (quorumIn). A
 //     server counts only where it is a voter: a learner that is not (a
 //     server about to join, an observer, a removed server) is synced and
-//     sent proposals but its acks and votes never count.
+//     sent proposals but its acks and votes never count. One that is a
+//     voter of some configuration in play counts there whatever role it
+//     connected in (liveVoter), as ZooKeeper's leader counts acks by
+//     membership; an observer gets no proposals, so it acks only NEWLEADER.
 //   - A configuration activates when its entry commits, at that point of
 //     the txn stream on every replica: on the leader when it commits the
 //     entry (advanceCommit), on followers with COMMITANDACTIVATE, on
