@@ -32,8 +32,8 @@ var plantedBugSeeds = map[bugs.Bug]uint64{
 	bugs.FollowerDropsWatchEvents:        1,
 	bugs.TransferIgnoresCaps:             16,
 	bugs.MoveRequestIgnoresCaps:          1,
-	bugs.ActivateBeforeNewQuorum:         2,
-	bugs.StaleConfigQuorum:               9,
+	bugs.ActivateBeforeNewQuorum:         3,
+	bugs.StaleConfigQuorum:               3,
 }
 
 // reconfigBugs are the planted bugs of dynamic reconfiguration: the

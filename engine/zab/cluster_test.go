@@ -140,6 +140,9 @@ type cluster struct {
 	onApp func(id int64, m Message)
 	// onSend, if set, sees every message a server sends.
 	onSend func(m Message)
+	// rewrite, if set, changes a message on its way, as a transport
+	// translating it would (after checkSend and onSend).
+	rewrite func(m Message) Message
 }
 
 type clusterOpts struct {
@@ -365,6 +368,9 @@ func (c *cluster) handleReady(id int64) {
 			}
 			if m.To == id || !c.alive(m.To) || !c.linkUp(id, m.To) {
 				continue
+			}
+			if c.rewrite != nil {
+				m = c.rewrite(m)
 			}
 			k := [2]int64{id, m.To}
 			c.queues[k] = append(c.queues[k], m)

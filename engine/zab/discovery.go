@@ -51,7 +51,9 @@ func (p *Peer) handleFollowerInfo(m Message) {
 		p.send(Message{Type: MsgLeaderInfo, To: r.id, Epoch: p.epoch})
 		return
 	}
-	if !r.observer && p.anyVoter(r.id) {
+	if p.anyVoter(r.id) {
+		// Counted where it is a voter, whether it follows or observes
+		// (liveVoter).
 		l.infos[r.id] = m.Epoch
 	}
 	p.maybeChooseEpoch()
@@ -89,7 +91,7 @@ func (p *Peer) handleAckEpoch(r *learnerRecord, m Message) {
 	if !l.epochChosen || r.stage != recInfo {
 		return
 	}
-	counts := !r.observer && p.anyVoter(r.id) && m.Epoch != noEpoch
+	counts := p.anyVoter(r.id) && m.Epoch != noEpoch
 	if counts && stateGreater(m.Epoch, m.Zxid, p.hs.CurrentEpoch, p.log.last()) {
 		// ZAB: a voter knows a newer history than ours; we may not lead.
 		p.becomeLooking("voter %d has a newer history (epoch %d, zxid %#x) than this leader's (epoch %d, zxid %#x)", m.From, m.Epoch, m.Zxid, p.hs.CurrentEpoch, p.log.last())

@@ -9,7 +9,10 @@ package zab
 // or once a quorum of servers that
 // are already following or leading point at the same leader and epoch and
 // that leader says it leads.
-// Observers propose nobody and learn the leader only the second way.
+// Non-voters (observers) propose nobody of their own and learn the leader
+// only the second way; with reconfig they pass on the best vote of their
+// round (relayVote), which counts where a pending configuration makes them
+// voters.
 
 // election is the state of fast leader election.
 type election struct {
@@ -168,14 +171,23 @@ func (p *Peer) roundAgrees(v Vote) bool {
 // that needs its vote for a quorum: the leader's discovery would time out
 // and the same race repeat (a livelock the simulator found at seed 569).
 //
-// A pending configuration whose reconfig entry v's leader cannot hold is
-// left out: an entry of an epoch before v's, past the last zxid v's leader
-// had when elected, is in no history of the epoch v's leader established,
-// so it was never committed and the sync truncates it. Counting it would
-// leave a server that proposed such a reconfig as a stalled leader, whose
-// new voters are few, waiting for its own vote forever (seed 27 with
-// --reconfig, 3 voters: the old leader, back from a stall, proposed a
-// reconfig to two voters in its dead epoch and never joined the new one).
+// A pending configuration whose reconfig entry is of an epoch before v's
+// (the epoch v's leader established, or its currentEpoch while it is not
+// established yet) is left out. Either that leader's history holds the
+// entry, and the leader counts the configuration itself in discovery and
+// sync; or it does not, and the entry was never committed (an epoch's
+// initial history holds every committed txn of the epochs before) and the
+// sync truncates it. Counting it would leave a server that proposed such a
+// reconfig as a stalled leader, whose new voters are few, waiting for its
+// own vote forever (seed 27 with --reconfig, 3 voters: the old leader,
+// back from a stall, proposed a reconfig to two voters in its dead epoch
+// and never joined the new one). It once was left out only while the
+// entry was past v's zxid, which says the leader cannot hold it; but once
+// the new epoch committed txns v's zxid is past it either way, and the
+// server refused both voters of the dead configuration while each led in
+// turn with its vote (seed 244 with --reconfig, 3 voters, 1 observer).
+// Joining is a matter of liveness only: discovery and sync, not the
+// election, keep the history.
 func (p *Peer) joinAgrees(v Vote) bool {
 	has := func(id int64) bool {
 		if w, ok := p.elec.out[id]; ok && sameLeader(w, v) {
@@ -191,7 +203,7 @@ func (p *Peer) joinAgrees(v Vote) bool {
 		return ok && sameLeader(w, v)
 	}
 	for _, c := range p.configs() {
-		if c != &p.active && c.Version > v.Zxid && Epoch(c.Version) < v.PeerEpoch {
+		if c != &p.active && Epoch(c.Version) < v.PeerEpoch {
 			continue
 		}
 		if !c.HasQuorum(has) {
@@ -281,7 +293,11 @@ func (p *Peer) stepNotification(m Message) {
 		return
 	}
 	if n.State == Looking {
-		if !p.anyVoter(p.id) || !p.anyVoter(n.Leader) {
+		if !p.anyVoter(n.Leader) {
+			return
+		}
+		if !p.anyVoter(p.id) {
+			p.relayVote(from, n)
 			return
 		}
 		switch {
@@ -319,6 +335,48 @@ func (p *Peer) stepNotification(m Message) {
 		}
 		p.decide(n)
 	}
+}
+
+// relayVote is a looking non-voter's answer to a voter's looking
+// notification n: it takes up the best vote of its round and passes it
+// on, as ZooKeeper's FastLeaderElection does (a non-voter starts its round
+// proposing nobody, which any vote for a voter beats, and notifies the
+// voters of every change). Its vote counts where a configuration it does
+// not know makes it a voter: a reconfig promoting it is pending on the
+// voters, and ZooKeeper's notifications carry only the committed
+// configuration, so it cannot learn it (learnConfig) from a ZooKeeper-like
+// peer. Without this the voters waited for its vote forever (seed 16 with
+// --reconfig, 3 voters, 1 observer: the promotion's leader lost power
+// before the commit and another voter never came back, so the pending
+// configuration's quorum needed the observer). It still decides only the
+// second way, joining a leader that a quorum of servers out of election
+// follows (stepNotification).
+//
+// It does not answer a lower round: a voter answers a non-voter's looking
+// notification at once, so the two would answer each other forever. While
+// it proposes nobody its round means nothing, and it takes a lower one
+// too: otherwise, with a round above every voter's, its vote for nobody
+// would be ignored and it would ignore theirs.
+//
+// With a static configuration (no reconfig) a non-voter's vote counts
+// nowhere, and it keeps proposing nobody.
+func (p *Peer) relayVote(from int64, n Vote) {
+	if p.cfg.ReconfigOf == nil {
+		return
+	}
+	switch {
+	case n.Round > p.elec.round, n.Round < p.elec.round && p.elec.vote.Leader == 0:
+		p.elec.round = n.Round
+		p.elec.recv = map[int64]Vote{}
+		p.setProposal(n)
+		p.broadcastVote()
+	case n.Round < p.elec.round:
+		return
+	case voteGreater(n, p.elec.vote):
+		p.setProposal(n)
+		p.broadcastVote()
+	}
+	p.elec.recv[from] = n
 }
 
 // leaderConfirmed is ZooKeeper's checkLeader for servers out of election:

@@ -174,14 +174,25 @@ func (p *Peer) dropLearner(id int64) {
 	}
 }
 
-// liveVoter reports whether id is this server or a follower that acked
+// liveVoter reports whether id is this server or a learner that acked
 // NEWLEADER; quorumIn counts it only where it is a voter.
+//
+// A learner counts by the configurations, not by the role it connected
+// in, as ZooKeeper's leader counts NEWLEADER acks (Proposal.addAck) and
+// its synced learners (the lead loop's SyncedLearnerTracker): an observer
+// that a pending configuration makes a voter, which it could not learn
+// from a ZooKeeper-like notification (relayVote), acks NEWLEADER having
+// persisted the whole initial history (an observer gets all of it before
+// establishment, sync.go) and reconnects as a follower when UPTODATE
+// activates that configuration. So do discovery's FOLLOWERINFO and
+// ACKEPOCH counts. Without a pending configuration's promotion an
+// observer is a voter of no configuration, and counts nowhere.
 func (p *Peer) liveVoter(id int64) bool {
 	if id == p.id {
 		return true
 	}
 	r := p.lead.learners[id]
-	return r != nil && !r.observer && r.stage >= recAcked
+	return r != nil && r.stage >= recAcked
 }
 
 func (p *Peer) tickLeader() {

@@ -24,7 +24,10 @@ import (
 //     voters AND of every pending configuration's voters (quorumIn). A
 //     server counts only where it is a voter: a learner that is not (a
 //     server about to join, an observer, a removed server) is synced and
-//     sent proposals but its acks and votes never count.
+//     sent proposals but its acks and votes never count. One that is a
+//     voter of some configuration in play counts there whatever role it
+//     connected in (liveVoter), as ZooKeeper's leader counts acks by
+//     membership; an observer gets no proposals, so it acks only NEWLEADER.
 //   - A configuration activates when its entry commits, at that point of
 //     the txn stream on every replica: on the leader when it commits the
 //     entry (advanceCommit), on followers with COMMITANDACTIVATE, on
@@ -280,11 +283,23 @@ func (p *Peer) forgetPendingAfter(z int64) {
 
 // activateCommitted activates, in order, the pending configurations whose
 // entries are committed. It returns whether any was.
+//
+// A pending configuration learned from a notification (learnConfig) whose
+// entry the log does not hold is dropped instead, when the commit point
+// passes it: the history this server now holds, its leader's, lacks the
+// entry, so it was never committed. Activating it (a sync's COMMIT passes
+// its version before UPTODATE's dropUnlogged) left a learner with a
+// configuration nobody else had, which then refused every NEWLEADER as
+// older than its own (seed 352 with --reconfig, 5 voters, 1 observer).
 func (p *Peer) activateCommitted() bool {
 	changed := false
 	for len(p.pending) > 0 && p.pending[0].Version <= p.committed {
-		p.setActive(p.pending[0])
+		c := p.pending[0]
 		p.pending = p.pending[1:]
+		if c.Version > p.log.base && !p.log.contains(c.Version) {
+			continue // learned, never committed
+		}
+		p.setActive(c)
 		changed = true
 	}
 	return changed
@@ -463,7 +478,8 @@ func (p *Peer) QuorumSynced(m Membership) bool {
 // saw its proposal (an observer promoted, whose leader died before the
 // commit) must vote and follow for that configuration's quorum to form,
 // or the ensemble waits for it forever. It only adds a quorum this server
-// requires; it is dropped at UPTODATE unless the synced log holds it.
+// requires; it is dropped at UPTODATE unless the synced log holds it, and
+// never activated without its entry (activateCommitted).
 func (p *Peer) learnConfig(m Message) {
 	if p.cfg.ReconfigOf == nil || p.role != Looking || len(m.Payload) == 0 || !slices.Contains(p.allMembers(), m.From) {
 		return

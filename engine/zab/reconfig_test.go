@@ -433,3 +433,170 @@ func TestSnapDropsPendingConfigOfReplacedLog(t *testing.T) {
 	require.Equal(t, v0, a.Version)
 	require.Equal(t, []int64{1, 2, 3}, a.Voters)
 }
+
+// zooKeeperNotifications strips the pending configuration from every
+// notification, as netstub/zklink does between ZooKeeper-like servers:
+// ZooKeeper's notification carries the committed configuration only.
+func zooKeeperNotifications(m Message) Message {
+	if m.Type != MsgNotification || len(m.Payload) == 0 {
+		return m
+	}
+	active, _, err := DecodeConfigs(m.Payload)
+	if err != nil {
+		panic(err)
+	}
+	m.Payload = AppendConfigs(nil, active, nil)
+	return m
+}
+
+// A reconfig promoting observer 4 is pending on the leader and one
+// follower only; the other follower dies for good and the leader restarts.
+// The pending configuration's quorum needs 4, which, its notifications
+// carrying no pending configuration, cannot learn that it is a voter: it
+// must pass on the voters' vote for them to decide (relayVote), and the new
+// leader must count its NEWLEADER ack as an observer's (liveVoter). The
+// simulator's seed 16 with --reconfig found the voters waiting for its vote
+// forever.
+func TestPendingPromotionOfUninformedObserver(t *testing.T) {
+	c := newReconfigCluster(t, 16, 4, []int64{1, 2, 3}, []int64{4}, nil)
+	c.rewrite = zooKeeperNotifications
+	l := c.awaitFollowing(c.ids, 8000)
+	c.stabilize()
+	var others []int64
+	for _, id := range []int64{1, 2, 3} {
+		if id != l {
+			others = append(others, id)
+		}
+	}
+	gone, kept := others[0], others[1]
+	c.freezeLink(l, gone)
+	z := c.proposeReconfig(l, []int64{1, 2, 3, 4}, nil)
+	c.stabilize()
+	for _, id := range []int64{l, kept} {
+		pend, ok := c.nodes[id].p.PendingConfig()
+		require.True(t, ok, "server %d", id)
+		require.Equal(t, z, pend.Version, "server %d", id)
+	}
+	_, ok := c.nodes[4].p.PendingConfig()
+	require.False(t, ok, "the observer got the reconfig proposal")
+
+	c.crash(gone)
+	c.crash(l)
+	c.healAll()
+	c.restart(l)
+	nl := c.awaitFollowing([]int64{l, kept, 4}, 20000)
+	c.stabilize()
+	require.NotEqual(t, gone, nl)
+	for _, id := range []int64{l, kept, 4} {
+		require.True(t, c.applied(id, z), "server %d applied the promotion", id)
+	}
+	c.requireActive([]int64{l, kept, 4}, z, []int64{1, 2, 3, 4}, nil)
+}
+
+// A server holding a reconfig entry of an epoch a newer leader established
+// without it (a leader back from a stall proposed it in its dead epoch)
+// joins that leader, whether or not the leader's zxid has passed the
+// entry's since: the entry is in no history of the newer epoch, so never
+// committed, and a leader whose history held it would count its
+// configuration itself. The simulator's seed 244 with --reconfig (3
+// voters, 1 observer) found such a server, the only one holding a pending
+// configuration whose voters were the other two, refusing both of them
+// while each led in turn with its vote and waited for it as a follower:
+// no leader after 60 s of calm.
+func TestJoinLeaderPastDeadEpochReconfig(t *testing.T) {
+	c1 := newMembership(MakeZxid(1, 0), []int64{1, 2, 3}, []int64{4})
+	dead := MakeZxid(6, 0x6d)
+	app := &testApp{}
+	p := NewPeer(Config{
+		ID: 3, Voters: c1.Voters, Observers: c1.Observers, ConfigVersion: c1.Version,
+		ElectionTicks: 4, ReconfigOf: testReconfigOf, Seed: 244,
+	}, Initial{
+		HardState: HardState{AcceptedEpoch: 6, CurrentEpoch: 6},
+		Log: []Entry{
+			{Zxid: MakeZxid(6, 0x6c), Data: []byte("x")},
+			{Zxid: dead, Data: reconfigData([]int64{1, 2}, []int64{3, 4})},
+		},
+	}, app)
+	pend, ok := p.PendingConfig()
+	require.True(t, ok)
+	require.Equal(t, dead, pend.Version)
+	p.Ready()
+	p.Advance()
+	round := p.elec.round
+
+	// Server 1 leads epoch 7 past the dead entry, with this server's
+	// vote of the round; server 2 leads on its own.
+	lead := Vote{Leader: 1, Zxid: MakeZxid(7, 3), PeerEpoch: 7, Round: round}
+	notify := func(from int64, v Vote, state Role) {
+		v.State = state
+		p.Step(Message{Type: MsgNotification, From: from, To: 3, Vote: v, Payload: AppendConfigs(nil, c1, nil)})
+	}
+	notify(1, lead, Looking)
+	require.Equal(t, Looking, p.Status().Role)
+	require.Equal(t, int64(1), p.elec.vote.Leader)
+	notify(2, Vote{Leader: 2, Zxid: MakeZxid(7, 3), PeerEpoch: 7, Round: round}, Leading)
+	notify(1, lead, Leading)
+	st := p.Status()
+	require.Equal(t, Following, st.Role, "joins server 1's epoch 7")
+	require.Equal(t, int64(1), st.Leader)
+}
+
+// A pending configuration learned from a notification, whose reconfig
+// entry is not in this server's log, is not activated when a sync's COMMIT
+// passes its version: the leader's history, which the learner now holds,
+// lacks the entry, so it was never committed. The learner activated it and
+// then refused the leader's NEWLEADER as older than its own configuration,
+// forever (seed 352 with --reconfig, 5 voters, 1 observer: a stalled voter
+// took a retired leader's pending configuration from its held
+// notifications).
+func TestLearnedPendingNotActivatedWithoutItsEntry(t *testing.T) {
+	c0 := newMembership(MakeZxid(6, 5), []int64{1, 3, 5}, nil)
+	learned := newMembership(MakeZxid(7, 6), []int64{1, 3}, nil)
+	p := NewPeer(Config{
+		ID: 1, Voters: c0.Voters, ConfigVersion: c0.Version,
+		ElectionTicks: 4, ReconfigOf: testReconfigOf, Seed: 352,
+	}, Initial{
+		HardState: HardState{AcceptedEpoch: 7, CurrentEpoch: 7},
+		Log:       []Entry{{Zxid: MakeZxid(7, 5), Data: []byte("x")}},
+	}, &testApp{})
+	p.Ready()
+	p.Advance()
+	step := func(m Message) {
+		m.To = 1
+		p.Step(m)
+		if p.HasReady() {
+			p.Ready()
+			p.Advance()
+		}
+	}
+	// Server 5 tells of the configuration it proposed (it was not
+	// committed, and server 5 lost it since).
+	step(Message{Type: MsgNotification, From: 5, Vote: Vote{Leader: 5, Zxid: learned.Version, PeerEpoch: 7, Round: p.elec.round, State: Looking},
+		Payload: AppendConfigs(nil, c0, &learned)})
+	pend, ok := p.PendingConfig()
+	require.True(t, ok)
+	require.Equal(t, learned.Version, pend.Version)
+
+	// Server 5 leads epoch 10 with server 3, from a history without it.
+	lead := Vote{Leader: 5, Zxid: MakeZxid(7, 5), PeerEpoch: 10, Round: p.elec.round}
+	for _, from := range []int64{3, 5} {
+		v := lead
+		v.State = Following
+		if from == 5 {
+			v.State = Leading
+		}
+		step(Message{Type: MsgNotification, From: from, Vote: v, Payload: AppendConfigs(nil, c0, nil)})
+	}
+	require.Equal(t, Following, p.Status().Role)
+	require.Equal(t, int64(5), p.Status().Leader)
+	step(Message{Type: MsgLeaderInfo, From: 5, Epoch: 10})
+	step(Message{Type: MsgDiff, From: 5, Epoch: 10, Zxid: MakeZxid(10, 1)})
+	step(Message{Type: MsgProposal, From: 5, Epoch: 10, Entry: Entry{Zxid: MakeZxid(10, 1), Data: []byte("y")}})
+	step(Message{Type: MsgCommit, From: 5, Epoch: 10, Zxid: MakeZxid(10, 1)})
+	require.Equal(t, c0.Version, p.ActiveConfig().Version, "activated a configuration its history lacks")
+	step(Message{Type: MsgNewLeader, From: 5, Epoch: 10, Zxid: MakeZxid(10, 0), Payload: AppendMembership(nil, c0)})
+	st := p.Status()
+	require.Equal(t, Following, st.Role, "refused the leader: %s", st.Why)
+	_, ok = p.PendingConfig()
+	require.False(t, ok)
+}
