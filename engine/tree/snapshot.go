@@ -422,7 +422,13 @@ func (s *Snapshot) serialize(sw *snapWriter, sessions []SnapshotSession) error {
 	acls := aclNumbering{byList: map[*[]proto.ACL]int64{}, byKey: map[string]int64{}, key: proto.NewEncoder(nil)}
 	paths := pathWriter{v: v}
 	for i, id := range ids {
-		acls.number(paths.path(id), v.metas[v.rec(id).meta()])
+		// A list numbered already is numbered whatever the node's path
+		// (which only decides whether a built-in node's list is
+		// numbered at all): most nodes share a list, and their paths
+		// need not be built in this pass.
+		if m := v.metas[v.rec(id).meta()]; !acls.known(m) {
+			acls.number(paths.path(id), m)
+		}
 		if i%yieldEvery == yieldEvery-1 {
 			sw.yield()
 		}
@@ -480,6 +486,17 @@ type aclNumbering struct {
 	// an id the cache lacks, so that reading the snapshot back and
 	// replaying the log after it resolves it again.
 	missing int64
+}
+
+// known reports whether the ACL list of meta m has its id already (the
+// nodes that share it get that id, or -1 as built-in open nodes).
+func (a *aclNumbering) known(m *nodeMeta) bool {
+	if m == nil || m.acl == nil {
+		_, ok := a.byList[nil]
+		return ok
+	}
+	_, ok := a.byList[m.acl]
+	return ok
 }
 
 // number returns the ACL id of the node at path with meta m: -1 for the
