@@ -29,8 +29,9 @@ import (
 // one is taken away when the load fits in fewer.
 //
 // GOMAXPROCS in the environment is the operator's choice and turns this
-// off. A snapshot being written borrows one more P (internal/procs). It starts once the server has recovered its data (a snapshot loads
-// with every P) and stops with it.
+// off. It starts once the server has recovered its data (a snapshot loads
+// with every P) and stops with it. A snapshot being written borrows one
+// more P on top of the controller's choice (internal/procs).
 
 // procsInterval is how often the server's CPU use is looked at.
 const procsInterval = 500 * time.Millisecond
