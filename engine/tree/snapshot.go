@@ -198,7 +198,7 @@ func (v *storeView) preorder(yield func()) []int32 {
 			yield()
 		}
 		c := children(id)
-		sortYielding(c, byName, yield)
+		sortByName(c, keys, byName, yield)
 		for j := len(c) - 1; j >= 0; j-- {
 			stack = append(stack, c[j])
 		}
@@ -206,41 +206,57 @@ func (v *storeView) preorder(yield func()) []int32 {
 	return out
 }
 
-// sortYielding sorts c by cmp, calling yield every yieldEvery elements
-// or so: a node with 500,000 children (a queue's sequential znodes) is
-// one sort of 500,000 ids. Short lists are sorted at once; long ones in
-// runs of yieldEvery, merged bottom-up.
-func sortYielding(c []int32, cmp func(a, b int32) int, yield func()) {
+// sortByName sorts the ids c by name, given keys[id], the 8-byte key of
+// each one's name, and byName, the whole comparison. A short list is
+// sorted at once. A long one (a queue's 500,000 sequential znodes under
+// one parent) is radix-sorted on its keys, 16 bits a pass, then each run
+// of equal keys by byName; it calls yield every yieldEvery ids or so. A
+// comparison sort of 490,000 ids through byName was a third of a
+// snapshot's CPU.
+func sortByName(c []int32, keys []uint64, byName func(a, b int32) int, yield func()) {
 	if len(c) <= yieldEvery {
-		slices.SortFunc(c, cmp)
+		slices.SortFunc(c, byName)
 		return
 	}
-	for i := 0; i < len(c); i += yieldEvery {
-		slices.SortFunc(c[i:min(i+yieldEvery, len(c))], cmp)
-		yield()
-	}
 	src, dst := c, make([]int32, len(c))
-	for width := yieldEvery; width < len(c); width *= 2 {
-		for lo := 0; lo < len(c); lo += 2 * width {
-			mid, hi := min(lo+width, len(c)), min(lo+2*width, len(c))
-			a, b, out := src[lo:mid], src[mid:hi], dst[lo:lo]
-			for len(a) > 0 && len(b) > 0 {
-				if cmp(b[0], a[0]) < 0 {
-					out, b = append(out, b[0]), b[1:]
-				} else {
-					out, a = append(out, a[0]), a[1:]
-				}
-				if len(out)%yieldEvery == 0 {
-					yield()
-				}
+	var count [1 << 16]int32
+	for shift := uint(0); shift < 64; shift += 16 {
+		count = [1 << 16]int32{}
+		for _, id := range src {
+			count[keys[id]>>shift&0xffff]++
+		}
+		if count[keys[src[0]]>>shift&0xffff] == int32(len(src)) {
+			continue // every key has this digit
+		}
+		at := int32(0)
+		for d, n := range count {
+			count[d] = at
+			at += n
+		}
+		for i, id := range src { // stable: equal digits keep their order
+			d := keys[id] >> shift & 0xffff
+			dst[count[d]] = id
+			count[d]++
+			if i%yieldEvery == yieldEvery-1 {
+				yield()
 			}
-			out = append(append(out, a...), b...)
 		}
 		src, dst = dst, src
 	}
 	if &src[0] != &c[0] {
 		copy(c, src)
 	}
+	for lo := 0; lo < len(c); {
+		hi := lo + 1
+		for hi < len(c) && keys[c[hi]] == keys[c[lo]] {
+			hi++
+		}
+		if hi-lo > 1 {
+			slices.SortFunc(c[lo:hi], byName)
+		}
+		lo = hi
+	}
+	yield()
 }
 
 // Zxid returns the zxid of the newest txn the snapshot includes.

@@ -94,3 +94,33 @@ func BenchmarkSnapshotTake(b *testing.B) {
 		_ = tr.Snapshot()
 	}
 }
+
+// BenchmarkSnapshotWriteOneParent serializes 250,000 znodes under one
+// parent, named as the load generator's creates are (c<session>-<n>, 64
+// sessions): the order pass sorts one long child list.
+func BenchmarkSnapshotWriteOneParent(b *testing.B) {
+	tr := New(Options{})
+	c := Caller{SessionID: 1}
+	zxid := int64(0)
+	apply := func(path string) {
+		zxid++
+		txn := tr.Prepare(Txn{Zxid: zxid, SessionID: 1}, c, proto.OpCreate,
+			&proto.CreateRequest{Path: path, Data: make([]byte, 100), ACL: proto.OpenACLUnsafe})
+		if res := tr.Apply(txn); res.Err != proto.ErrOK {
+			b.Fatalf("create %s: %v", path, res.Err)
+		}
+	}
+	apply("/run")
+	for i := range 250_000 {
+		apply(fmt.Sprintf("/run/c%d-%d", i%64, i/64))
+	}
+	var buf bytes.Buffer
+	b.ReportAllocs()
+	for b.Loop() {
+		buf.Reset()
+		if _, err := tr.Snapshot().Write(&buf, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(buf.Len()))
+}

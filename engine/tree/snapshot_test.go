@@ -402,29 +402,51 @@ func (t *Tree) preorder() []int32 {
 	return out
 }
 
-// sortYielding sorts as slices.SortFunc does, stably across its runs,
-// and yields along the way on long lists.
-func TestSortYielding(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	for _, n := range []int{0, 1, yieldEvery, yieldEvery + 1, 3*yieldEvery + 17, 8 * yieldEvery} {
+// sortByName sorts as slices.SortFunc by name does, whether it sorts a
+// short list at once or radix-sorts a long one on the names' 8-byte keys
+// (names tying on their keys, and on every 16-bit digit but one), and
+// yields along the way on long lists.
+func TestSortByName(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		n := rapid.IntRange(0, 4*yieldEvery).Draw(rt, "n")
+		seed := rapid.Uint64().Draw(rt, "seed")
+		rng := rand.New(rand.NewPCG(seed, 1))
+		names := make([][]byte, n)
+		seen := map[string]bool{}
+		for i := range names {
+			for {
+				var name string
+				switch rng.IntN(4) {
+				case 0: // ties on the key: the same first 8 bytes
+					name = fmt.Sprintf("c12-3456%d", rng.IntN(10*n+1))
+				case 1: // sequential znodes
+					name = fmt.Sprintf("q%010d", rng.IntN(10*n+1))
+				case 2: // short names, keys zero-padded
+					name = fmt.Sprintf("%x", rng.IntN(10*n+1))
+				default:
+					name = fmt.Sprintf("n%d-%d", rng.IntN(50), rng.IntN(10*n+1))
+				}
+				if !seen[name] {
+					seen[name] = true
+					names[i] = []byte(name)
+					break
+				}
+			}
+		}
+		keys := make([]uint64, n)
 		c := make([]int32, n)
 		for i := range c {
-			c[i] = rng.Int32N(int32(n/2 + 1)) // ties too
+			keys[i] = nameKey(names[i])
+			c[i] = int32(i)
 		}
+		byName := func(a, b int32) int { return bytes.Compare(names[a], names[b]) }
 		want := slices.Clone(c)
-		slices.Sort(want)
-		sortYielding(c, func(a, b int32) int { return int(a - b) }, func() {})
-		require.Equal(t, want, c, "%d ids", n)
-	}
-	rapid.Check(t, func(rt *rapid.T) {
-		c := rapid.SliceOfN(rapid.Int32Range(0, 5000), 0, 5*yieldEvery).Draw(rt, "c")
-		want := slices.Clone(c)
-		slices.Sort(want)
+		slices.SortFunc(want, byName)
 		yields := 0
-		sortYielding(c, func(a, b int32) int { return int(a - b) }, func() { yields++ })
+		sortByName(c, keys, byName, func() { yields++ })
 		require.Equal(rt, want, c)
-		if len(c) > yieldEvery {
-			require.GreaterOrEqual(rt, yields, len(c)/yieldEvery, "yields while sorting %d", len(c))
+		if n > yieldEvery {
+			require.GreaterOrEqual(rt, yields, n/yieldEvery, "yields while sorting %d", n)
 		}
 	})
 }
