@@ -305,3 +305,85 @@ func TestReconfigZooKeeperJoinerSyncsBeforeItIsAdded(t *testing.T) {
 	waitMntr(t, leader.addr, "zk_synced_followers\t3\n")
 	requireCleanZooKeeperLog(t, z4, 0)
 }
+
+// TestReconfigZabkeeperJoinerSyncsBeforeItIsAdded is the reverse: three
+// Apache ZooKeeper 3.8 servers, one of them stopped, and a zabkeeper
+// server 4 started with a configuration naming the members and itself. It
+// learns the ensemble's newer configuration from ZooKeeper's
+// notifications, is in none of it, and syncs as its own configuration made
+// it, a participant: a non-voting follower of the ZooKeeper leader, which
+// the reconfig adding it counts as synced (isQuorumSynced), so the reconfig
+// succeeds though the new configuration's quorum (three of four) needs it.
+// Before, a zabkeeper joiner synced as an observer and the reconfig
+// answered NewConfigNoQuorum (-13) for as long as the member was down.
+func TestReconfigZabkeeperJoinerSyncsBeforeItIsAdded(t *testing.T) {
+	e := newMixedEnsemble(t, 4)
+	joiner := e.servers[4]
+	delete(e.servers, 4) // the members' configuration: 1, 2, 3
+	e.extra = map[int]map[string]string{}
+	for id := 1; id <= 3; id++ {
+		e.extra[id] = map[string]string{"reconfigEnabled": "true", "DigestAuthenticationProvider.superDigest": superDigest}
+	}
+	zks := []*zkreal.Server{e.startZooKeeper(t, 1), e.startZooKeeper(t, 2), e.startZooKeeper(t, 3)}
+	var leader, down *zkreal.Server
+	pollUntil(t, "ZooKeeper 1, 2 and 3 serve, one leading", func() bool {
+		leader, down = nil, nil
+		for _, z := range zks {
+			switch zkMode(z) {
+			case "leader":
+				leader = z
+			case "follower":
+				down = z
+			default:
+				return false
+			}
+		}
+		return leader != nil
+	})
+	down.Stop()
+	zc := connectMixed(t, leader.Addr)
+	mustCreate(t, zc, "/before", []byte("b"), 0)
+
+	e.servers[4] = joiner // zabkeeper 4's configuration: 1, 2, 3, 4
+	cfg := e.zabkeeperConfig(t, 4, "", "")
+	cfg.Dynamic.ReconfigEnabled = true
+	ours := &member{id: 4, cfg: cfg}
+	ours.open(t)
+	ours.serve(t)
+	e.ours[4] = ours
+	// ZooKeeper's leader counts it a synced, non-voting follower.
+	waitMntr(t, leader.Addr, "zk_synced_followers\t2\n", "zk_synced_non_voting_followers\t1\n",
+		"zk_synced_observers\t0\n")
+	_, clientPort, err := net.SplitHostPort(ours.addr)
+	require.NoError(t, err)
+	line := fmt.Sprintf("server.4=127.0.0.1:%d:%d:participant;127.0.0.1:%s", joiner.QuorumPort, joiner.ElectionPort, clientPort)
+	require.NoError(t, zc.AddAuth("digest", []byte("super:admin")))
+	var version int64
+	pollUntil(t, "the reconfig adding zabkeeper 4 succeeds once it synced", func() bool {
+		st, err := zc.IncrementalReconfig([]string{line}, nil, -1)
+		if err != nil {
+			require.EqualError(t, err, "unknown error: -13", "NewConfigNoQuorum until zabkeeper 4 synced, nothing else")
+			return false
+		}
+		version = st.Mzxid
+		return true
+	})
+	want, _, err := zc.Get("/zookeeper/config")
+	require.NoError(t, err)
+	require.Contains(t, string(want), line+"\n")
+	mustCreate(t, zc, "/after", []byte("a"), 0) // needs zabkeeper 4's ACK
+	oc := connectMixed(t, ours.addr)
+	readEventually(t, oc, "/before", []byte("b"))
+	readEventually(t, oc, "/after", []byte("a"))
+	pollUntil(t, "zabkeeper 4 activated the configuration", func() bool {
+		if _, err := oc.Sync("/zookeeper/config"); err != nil {
+			return false
+		}
+		data, stat, err := oc.Get("/zookeeper/config")
+		return err == nil && stat.Mzxid == version && string(data) == string(want)
+	})
+	require.Equal(t, "follower", mode(t, ours.addr))
+	mustCreate(t, oc, "/from-4", nil, 0)
+	readEventually(t, zc, "/from-4", nil)
+	requireCleanZooKeeperLog(t, leader, 0)
+}

@@ -33,7 +33,7 @@ var plantedBugSeeds = map[bugs.Bug]uint64{
 	bugs.TransferIgnoresCaps:             16,
 	bugs.MoveRequestIgnoresCaps:          1,
 	bugs.ActivateBeforeNewQuorum:         3,
-	bugs.StaleConfigQuorum:               3,
+	bugs.StaleConfigQuorum:               5,
 }
 
 // reconfigBugs are the planted bugs of dynamic reconfiguration: the

@@ -14,6 +14,8 @@ package zab
 // round (relayVote), which counts where a pending configuration makes them
 // voters.
 
+import "slices"
+
 // election is the state of fast leader election.
 type election struct {
 	// round is the logical clock.
@@ -423,6 +425,21 @@ func (p *Peer) decide(v Vote) {
 	case p.anyVoter(p.id):
 		p.becomeLearner(v.Leader, Following)
 	default:
-		p.becomeLearner(v.Leader, Observing)
+		p.becomeLearner(v.Leader, p.nonVoterRole())
 	}
+}
+
+// nonVoterRole is the role this server learns in when it is a voter of no
+// configuration in play: Observing when it observes in one; outside every
+// one (a joiner whose own configuration is older than the one it learned
+// from notifications, a removed server) the role its own configuration
+// gave it, as ZooKeeper's learnerType stays what its config file said. A
+// participant then follows without a vote (its acks never count), so the
+// reconfig that adds it finds it a synced follower, which ZooKeeper's
+// isQuorumSynced (QuorumSynced) counts and an observer is not.
+func (p *Peer) nonVoterRole() Role {
+	if slices.Contains(p.allMembers(), p.id) || slices.Contains(p.cfg.Observers, p.id) {
+		return Observing
+	}
+	return Following
 }

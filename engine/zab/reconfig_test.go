@@ -600,3 +600,71 @@ func TestLearnedPendingNotActivatedWithoutItsEntry(t *testing.T) {
 	_, ok = p.PendingConfig()
 	require.False(t, ok)
 }
+
+// A joiner outside every configuration in play learns in the role its own
+// configuration gave it, as ZooKeeper's learnerType: started as a
+// participant it follows without a vote, so the reconfig that adds it
+// finds it a synced follower (QuorumSynced, ZooKeeper's isQuorumSynced,
+// counts followers only) and can pass with a member down; started as an
+// observer it observes, and counts nowhere.
+func TestJoinerSyncsAsNonVotingFollower(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		asObs    []int64
+		role     Role
+		quorumOK bool
+	}{
+		{"participant", nil, Following, true},
+		{"observer", []int64{4}, Observing, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newReconfigCluster(t, 23, 4, []int64{1, 2, 3}, nil, tc.asObs)
+			l := c.awaitFollowing(c.ids, 8000)
+			require.NotEqual(t, int64(4), l)
+			var down int64
+			for _, id := range []int64{1, 2, 3} {
+				if id != l {
+					down = id
+					break
+				}
+			}
+			c.crash(down)
+			live := slices.DeleteFunc(slices.Clone(c.ids), func(id int64) bool { return id == down })
+			z0, ok := c.propose(l)
+			require.True(t, ok)
+			c.awaitApplied(z0, live, 5000)
+
+			st := c.nodes[4].p.Status()
+			require.Equal(t, tc.role, st.Role, "the joiner's role")
+			require.Equal(t, l, st.Leader)
+			ls := c.nodes[l].p.Status()
+			require.Contains(t, ls.Followers, int64(4))
+			if tc.role == Following {
+				require.Equal(t, 1, ls.SyncedNonVoting, "the joiner is a non-voting follower")
+			}
+			next := newMembership(0, []int64{1, 2, 3, 4}, nil)
+			require.Equal(t, tc.quorumOK, c.nodes[l].p.QuorumSynced(next),
+				"the leader, one voter and the joiner as a synced quorum of {1,2,3,4}")
+			if !tc.quorumOK {
+				return
+			}
+			z := c.proposeReconfig(l, []int64{1, 2, 3, 4}, nil)
+			c.awaitApplied(z, live, 5000)
+			c.runUntil("activation on the live servers", 3000, func() bool {
+				for _, id := range live {
+					if c.nodes[id].p.ActiveConfig().Version != z {
+						return false
+					}
+				}
+				return true
+			})
+			c.requireActive(live, z, []int64{1, 2, 3, 4}, nil)
+			// Its acks count now: the leader, the other old voter and 4
+			// commit with the crashed voter still down.
+			l = c.awaitFollowing(live, 5000)
+			z2, ok := c.propose(l)
+			require.True(t, ok)
+			c.awaitApplied(z2, live, 5000)
+		})
+	}
+}
