@@ -8,14 +8,13 @@ import (
 	"github.com/zabkeeper/zabkeeper/proto"
 )
 
-// benchTree is a tree of n znodes of 100 bytes under 100 parents, the
-// shape a restart loads.
-func benchTree(b *testing.B, n int) *Tree {
-	b.Helper()
+// benchCreator returns an empty tree and a function that creates a znode
+// of 100 bytes in it.
+func benchCreator(b *testing.B) (*Tree, func(path string)) {
 	tr := New(Options{})
 	c := Caller{SessionID: 1}
 	zxid := int64(0)
-	apply := func(path string) {
+	return tr, func(path string) {
 		zxid++
 		txn := tr.Prepare(Txn{Zxid: zxid, SessionID: 1}, c, proto.OpCreate,
 			&proto.CreateRequest{Path: path, Data: make([]byte, 100), ACL: proto.OpenACLUnsafe})
@@ -23,6 +22,13 @@ func benchTree(b *testing.B, n int) *Tree {
 			b.Fatalf("create %s: %v", path, res.Err)
 		}
 	}
+}
+
+// benchTree is a tree of n znodes of 100 bytes under 100 parents, the
+// shape a restart loads.
+func benchTree(b *testing.B, n int) *Tree {
+	b.Helper()
+	tr, apply := benchCreator(b)
 	for p := range 100 {
 		apply(fmt.Sprintf("/p%d", p))
 	}
@@ -52,7 +58,11 @@ func BenchmarkSnapshotLoad(b *testing.B) {
 
 // BenchmarkSnapshotWrite serializes a tree of 100,000 znodes.
 func BenchmarkSnapshotWrite(b *testing.B) {
-	tr := benchTree(b, 100_000)
+	benchSnapshotWrite(b, benchTree(b, 100_000))
+}
+
+// benchSnapshotWrite serializes tr's snapshot into memory.
+func benchSnapshotWrite(b *testing.B, tr *Tree) {
 	var buf bytes.Buffer
 	b.ReportAllocs()
 	for b.Loop() {
@@ -99,28 +109,10 @@ func BenchmarkSnapshotTake(b *testing.B) {
 // parent, named as the load generator's creates are (c<session>-<n>, 64
 // sessions): the order pass sorts one long child list.
 func BenchmarkSnapshotWriteOneParent(b *testing.B) {
-	tr := New(Options{})
-	c := Caller{SessionID: 1}
-	zxid := int64(0)
-	apply := func(path string) {
-		zxid++
-		txn := tr.Prepare(Txn{Zxid: zxid, SessionID: 1}, c, proto.OpCreate,
-			&proto.CreateRequest{Path: path, Data: make([]byte, 100), ACL: proto.OpenACLUnsafe})
-		if res := tr.Apply(txn); res.Err != proto.ErrOK {
-			b.Fatalf("create %s: %v", path, res.Err)
-		}
-	}
+	tr, apply := benchCreator(b)
 	apply("/run")
 	for i := range 250_000 {
 		apply(fmt.Sprintf("/run/c%d-%d", i%64, i/64))
 	}
-	var buf bytes.Buffer
-	b.ReportAllocs()
-	for b.Loop() {
-		buf.Reset()
-		if _, err := tr.Snapshot().Write(&buf, nil); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.SetBytes(int64(buf.Len()))
+	benchSnapshotWrite(b, tr)
 }
