@@ -45,13 +45,7 @@ func followerAt(t *testing.T, n int64) *Peer {
 	f := NewPeer(Config{ID: 2, Voters: []int64{1, 2, 3}}, Initial{HardState: HardState{AcceptedEpoch: 1, CurrentEpoch: 1}, Log: log}, &testApp{})
 	f.Ready()
 	f.Advance()
-	for _, from := range []int64{1, 3} {
-		f.Step(Message{Type: MsgNotification, From: from, To: 2, Vote: Vote{Leader: 1, Round: 1, State: Looking, PeerEpoch: 1, Zxid: MakeZxid(1, 9)}})
-	}
-	for i := 0; i < 3 && f.Status().Role == Looking; i++ {
-		f.Tick()
-	}
-	require.Equal(t, Following, f.Status().Role)
+	followServer1(t, f)
 	f.Step(Message{Type: MsgLeaderInfo, From: 1, To: 2, Epoch: 2})
 	rd := f.Ready()
 	require.Equal(t, []Message{{Type: MsgAckEpoch, From: 2, To: 1, Epoch: 1, Zxid: MakeZxid(1, n)}}, msgsOf(rd, MsgAckEpoch))
@@ -205,4 +199,17 @@ func TestLearnerPastCommitPointIsTruncatedToIt(t *testing.T) {
 	require.NotEmpty(t, commits)
 	require.Equal(t, out[3], commits[len(commits)-1])
 	require.Equal(t, out[3], c.nodes[f].p.Status().Committed)
+}
+
+// followServer1 has server 2 of {1, 2, 3}, looking at epoch 1, follow
+// server 1: servers 1 and 3 vote for 1 (last zxid 0x100000009).
+func followServer1(t *testing.T, f *Peer) {
+	t.Helper()
+	for _, from := range []int64{1, 3} {
+		f.Step(Message{Type: MsgNotification, From: from, To: 2, Vote: Vote{Leader: 1, Round: 1, State: Looking, PeerEpoch: 1, Zxid: MakeZxid(1, 9)}})
+	}
+	for i := 0; i < 3 && f.Status().Role == Looking; i++ {
+		f.Tick()
+	}
+	require.Equal(t, Following, f.Status().Role)
 }

@@ -402,13 +402,7 @@ func TestSnapDropsPendingConfigOfReplacedLog(t *testing.T) {
 	f.Advance()
 	_, pending := f.PendingConfig()
 	require.True(t, pending, "the log's reconfig entry is pending")
-	for _, from := range []int64{1, 3} {
-		f.Step(Message{Type: MsgNotification, From: from, To: 2, Vote: Vote{Leader: 1, Round: 1, State: Looking, PeerEpoch: 1, Zxid: MakeZxid(1, 9)}})
-	}
-	for i := 0; i < 3 && f.Status().Role == Looking; i++ {
-		f.Tick()
-	}
-	require.Equal(t, Following, f.Status().Role)
+	followServer1(t, f)
 	f.Step(Message{Type: MsgLeaderInfo, From: 1, To: 2, Epoch: 2})
 	f.Ready()
 	f.Advance()
