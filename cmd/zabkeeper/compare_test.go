@@ -60,8 +60,20 @@ func TestBenchCompare(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"bench", "compare", "--zabkeeper", bin, "--workdir", dir, "--out", out, "--svg", svg,
 		"--topologies", "1,3", "--workload", "set,get,watch", "--sessions", "3", "--duration", "300ms",
-		"--warmup", "200ms", "--rounds", "1", "--znodes", "300", "--failover-trials", "1"}, &stdout, &stderr)
+		"--warmup", "200ms", "--rounds", "1", "--znodes", "300", "--failover-trials", "1", "--keep-data"}, &stdout, &stderr)
 	require.Equal(t, 0, code, stderr.String())
+
+	// Each workload ran on a cluster of its own (the same start for both
+	// systems): one kept directory per system, topology and workload.
+	for _, sys := range []string{"zookeeper", "zabkeeper"} {
+		for _, n := range []string{"1", "3"} {
+			for _, w := range []string{"set", "get", "watch"} {
+				m, err := filepath.Glob(filepath.Join(dir, "zabkeeper-compare-*", "*-load-"+w+"-"+sys+"-"+n))
+				require.NoError(t, err)
+				require.Len(t, m, 1, "%s, %s servers, %s: one cluster", sys, n, w)
+			}
+		}
+	}
 
 	md, err := os.ReadFile(out)
 	require.NoError(t, err)
