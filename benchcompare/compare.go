@@ -275,33 +275,18 @@ func (r *runner) loadConfig(c *cluster, w loadgen.Workload) loadgen.Config {
 	lc.Duration = r.cfg.Duration
 	lc.Warmup = r.cfg.Warmup
 	lc.Client = r.cfg.Client
-	lc.Keep = true // the cluster and its data are thrown away after the workload
 	return lc
 }
 
-// workloads runs every workload once, each on a fresh cluster of sys, so
-// that both systems start every workload from the same state: an empty
-// tree and an empty log. On one cluster per round, set ran on the znodes
-// the create workload had left, as many as that system had created: a
-// system twice as fast at creating wrote snapshots twice as large during
-// set (BENCHMARKS.md "The same start for both").
+// workloads runs every workload once on a fresh cluster of sys. Each
+// workload deletes what it made (unmeasured), so both systems start every
+// workload from the same tree, on a server that has run the workloads
+// before (ZooKeeper's JIT warm). Keeping the znodes made set run on those
+// create had left, as many as that system had created: a system twice as
+// fast at creating wrote snapshots twice as large during set (BENCHMARKS.md
+// "The same start for both"). The log line gives the znodes at the start.
 func (r *runner) workloads(ctx context.Context, sys System, n, round int) ([]*loadgen.Result, error) {
-	var out []*loadgen.Result
-	for _, w := range r.cfg.Workloads {
-		res, err := r.workload(ctx, sys, n, w)
-		if err != nil {
-			return nil, err
-		}
-		r.logf("round %d  %d server(s)  %-9s  %-9s  %8.0f ops/s  p99 %7.2f ms  errors %d", round+1, n, sys, w,
-			res.OpsPerSec, res.Latency.P99, res.ErrorCount)
-		out = append(out, res)
-	}
-	return out, nil
-}
-
-// workload runs w on a cluster of its own, stopped when it ends.
-func (r *runner) workload(ctx context.Context, sys System, n int, w loadgen.Workload) (*loadgen.Result, error) {
-	c, err := r.newCluster(sys, n, "load-"+string(w))
+	c, err := r.newCluster(sys, n, "load")
 	if err != nil {
 		return nil, err
 	}
@@ -309,11 +294,21 @@ func (r *runner) workload(ctx context.Context, sys System, n int, w loadgen.Work
 	if err := r.startServing(ctx, c); err != nil {
 		return nil, err
 	}
-	res, err := loadgen.Run(ctx, r.loadConfig(c, w))
-	if err != nil {
-		return nil, fmt.Errorf("benchcompare: %s, %d servers, %s: %w", sys, n, w, err)
+	var out []*loadgen.Result
+	for _, w := range r.cfg.Workloads {
+		start, err := c.znodes(ctx, 0)
+		if err != nil {
+			return nil, fmt.Errorf("benchcompare: %s, %d servers, znodes before %s: %w", sys, n, w, err)
+		}
+		res, err := loadgen.Run(ctx, r.loadConfig(c, w))
+		if err != nil {
+			return nil, fmt.Errorf("benchcompare: %s, %d servers, %s: %w", sys, n, w, err)
+		}
+		r.logf("round %d  %d server(s)  %-9s  %-9s  %8.0f ops/s  p99 %7.2f ms  errors %d  start znodes %d", round+1, n, sys, w,
+			res.OpsPerSec, res.Latency.P99, res.ErrorCount, start)
+		out = append(out, res)
 	}
-	return res, nil
+	return out, nil
 }
 
 // fill creates Znodes znodes on a standalone server, reads its RSS, stops
@@ -329,6 +324,7 @@ func (r *runner) fill(ctx context.Context, sys System) (*FillResult, error) {
 	}
 	lc := r.loadConfig(c, loadgen.Create)
 	lc.Duration, lc.Ops, lc.Warmup = 0, r.cfg.Znodes, 0
+	lc.Keep = true // the restart must find them
 	lc.Timeout = 2 * time.Hour
 	res, err := loadgen.Run(ctx, lc)
 	if err != nil {

@@ -422,6 +422,12 @@ func (discardZK) Printf(string, ...any) {}
 // mode asks node i for its role with the srvr four-letter word: leader,
 // follower, standalone, or "" if it does not answer.
 func (c *cluster) mode(i int) string {
+	return c.srvr(i, "Mode")
+}
+
+// srvr returns the value of one line of node i's srvr answer ("Mode",
+// "Node count"), or "" if it does not answer.
+func (c *cluster) srvr(i int, field string) string {
 	conn, err := net.DialTimeout("tcp", c.addrs()[i], time.Second)
 	if err != nil {
 		return ""
@@ -433,11 +439,30 @@ func (c *cluster) mode(i int) string {
 	}
 	sc := bufio.NewScanner(conn)
 	for sc.Scan() {
-		if m, ok := strings.CutPrefix(sc.Text(), "Mode: "); ok {
-			return strings.TrimSpace(m)
+		if v, ok := strings.CutPrefix(sc.Text(), field+": "); ok {
+			return strings.TrimSpace(v)
 		}
 	}
 	return ""
+}
+
+// znodes is node i's znode count once it has applied every write before
+// the call (a sync first).
+func (c *cluster) znodes(ctx context.Context, i int) (int64, error) {
+	conn, err := c.session(ctx, i)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	if _, err := conn.Sync("/"); err != nil {
+		return 0, fmt.Errorf("sync: %w", err)
+	}
+	v := c.srvr(i, "Node count")
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("srvr's node count %q: %w", v, err)
+	}
+	return n, nil
 }
 
 // leader polls until exactly one node says it leads and returns its index.

@@ -22,14 +22,14 @@ Runs Apache ZooKeeper (Debian's package: java, /usr/share/java/zookeeper.jar)
 and zabkeeper (this binary) on loopback with the same zoo.cfg (tickTime,
 fsync on, ports scheme, one disk), standalone and as 3-server ensembles,
 through the same workloads, interleaved ZooKeeper, zabkeeper, ZooKeeper,
-zabkeeper..., each workload on a fresh cluster (both start it from an empty
-tree); then fills a standalone server with --znodes znodes (create
+zabkeeper..., each deleting what it made afterwards (both start every
+workload on the same tree); then fills a standalone server with --znodes znodes (create
 rate, RSS, restart-to-serving time) and SIGKILLs the leader of a loaded
 3-server ensemble (time to the first acknowledged write). Writes a Markdown
 report (--out) with one side-by-side table of ratios and an SVG chart
 (--svg). Every server it starts is stopped when it ends, also on failure or
 Ctrl-C. Expect roughly rounds x topologies x workloads x (duration+warm-up
-+ a cluster's start) x 2, plus the fills and failovers.
++ the deletes) x 2, plus the fills and failovers.
 
 Flags:
 `
