@@ -2,6 +2,7 @@ package zktcp
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -636,6 +637,10 @@ func (t *Transport) writePacket(w io.Writer, p *quorum.Packet) error {
 	if len(p.Data) > limit {
 		return fmt.Errorf("%w: %s data of %d bytes exceeds limit %d", quorum.ErrTooLarge, p.Type, len(p.Data), limit)
 	}
+	if p.Raw != nil {
+		_, err := w.Write(p.Raw) // its encoding, as it is
+		return err
+	}
 	_, err := w.Write(p.Encode())
 	return err
 }
@@ -821,7 +826,15 @@ func readPacket(br *bufio.Reader, lim quorum.Limits) (quorum.Packet, error) {
 		}
 	}
 	if b, _ := br.Peek(br.Buffered()); len(b) > 0 {
-		if p, n, ok := quorum.DecodeWhole(b, lim); ok {
+		decode := quorum.DecodeWhole
+		if len(b) >= 4 && quorum.PacketType(binary.BigEndian.Uint32(b)) == quorum.Request {
+			// A learner's forwarded REQUEST is passed to the engine as
+			// its bytes (zklink's MsgApp payload): one copy of them
+			// instead of its data, authinfo and strings decoded and the
+			// packet encoded again.
+			decode = quorum.DecodeWholeRaw
+		}
+		if p, n, ok := decode(b, lim); ok {
 			_, _ = br.Discard(n)
 			return p, nil
 		}
