@@ -403,6 +403,7 @@ func (n *Node) pumpZab() {
 		for _, m := range zr.App {
 			n.handleApp(m)
 		}
+		n.zab.ReuseApp(zr.App) // handled: zab may refill it
 		if zr.RoleChanged {
 			n.roleChanged()
 		}

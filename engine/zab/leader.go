@@ -173,7 +173,7 @@ func (p *Peer) stepLeader(m Message) {
 		p.handlePingReply(r, m.Zxid)
 	case MsgApp:
 		if p.established && r.stage == recUpToDate {
-			p.appMsgs = append(p.appMsgs, m)
+			p.queueApp(m)
 		}
 	}
 }

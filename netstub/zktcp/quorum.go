@@ -57,6 +57,9 @@ type qLink struct {
 	// raw is the plain TCP socket of the link (nil over TLS or before it
 	// runs), for trySend's non-blocking write.
 	raw syscall.RawConn
+	// nbw is trySend's writer on raw, kept so a write allocates nothing
+	// (nbwrite.Write builds a writer and its closure per call). Under mu.
+	nbw nbwrite.Writer
 	// direct counts trySendLocked's writes, directPackets the packets
 	// they carried, partial the writes the socket took only part of
 	// (tests).
@@ -233,7 +236,7 @@ func (l *qLink) trySendLocked(pkts []quorum.Packet) int {
 	for i := range k {
 		buf = pkts[i].Append(buf)
 	}
-	n, err := nbwrite.Write(l.raw, buf)
+	n, err := l.nbw.Write(l.raw, buf)
 	l.direct++
 	l.directPackets += k
 	if n == len(buf) && err == nil {
