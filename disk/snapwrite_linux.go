@@ -1,11 +1,30 @@
 package disk
 
 import (
+	"errors"
 	"io"
 	"os"
+	"sync"
+	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
+
+// snapshotFileWriter returns the buffered writer a snapshot is written to f
+// through, and the function that releases it once the snapshot is flushed.
+// A real file is written with O_DIRECT (directWriter) where its file
+// system allows it, and otherwise through the page cache, its writeback
+// paced (pacedSnapshotWriter). The fault-injecting and in-memory files are
+// written as they are, through a buffer.
+func snapshotFileWriter(f File) (snapFileWriter, func()) {
+	if of, ok := f.(*os.File); ok {
+		if w := newDirectWriter(of); w != nil {
+			return w, w.release
+		}
+	}
+	return bufferedSnapshotWriter(pacedSnapshotWriter(f))
+}
 
 // snapshotPaceBytes is how much of a snapshot is written to the page cache
 // before its writeback is started: pebble's bytes-per-sync idea. Without
@@ -59,4 +78,147 @@ func (w *pacedWriter) Write(p []byte) (int, error) {
 		w.started += snapshotPaceBytes
 	}
 	return n, err
+}
+
+// directIOAlign is the alignment O_DIRECT asks of a write's memory, file
+// offset and length: the disk's logical block size, of which 4096 is the
+// largest in use (512 the most common).
+const directIOAlign = 4096
+
+// directWriter writes a snapshot file with O_DIRECT, from an aligned
+// buffer of snapshotPaceBytes: each full buffer is one write(2) that goes
+// from the buffer to the disk and returns once the disk has it, so the
+// snapshot costs no copy into the page cache and no writeback by the
+// kernel's threads (the page cache path was a third of a snapshot's CPU
+// in a server's profile, and its writeback more outside the process), and
+// at most one buffer of it is ever in the disk's queue ahead of a log
+// fdatasync, as pacedWriter allows two. Flush writes the unaligned tail
+// through the page cache after clearing O_DIRECT; the fsync that ends
+// every snapshot makes all of it durable, as before (O_DIRECT says
+// nothing of the disk's cache or the file's metadata).
+//
+// A write O_DIRECT refuses (EINVAL: a file system that takes the flag and
+// not the alignment) clears the flag and is done again through the page
+// cache, as is everything after it.
+type directWriter struct {
+	f      *os.File
+	fd     int
+	buf    *[]byte // aligned, of snapshotPaceBytes
+	n      int     // bytes buffered
+	direct bool    // the descriptor has O_DIRECT
+}
+
+// directBufs recycles directWriter buffers.
+var directBufs = sync.Pool{New: func() any {
+	b := alignedBuffer(snapshotPaceBytes)
+	return &b
+}}
+
+// alignedBuffer returns n bytes starting at a multiple of directIOAlign.
+func alignedBuffer(n int) []byte {
+	b := make([]byte, n+directIOAlign)
+	k := int(uintptr(unsafe.Pointer(&b[0])) & (directIOAlign - 1))
+	if k != 0 {
+		k = directIOAlign - k
+	}
+	return b[k : k+n : k+n]
+}
+
+// newDirectWriter sets O_DIRECT on f, which must be empty, and returns its
+// writer, or nil when the file system refuses the flag.
+func newDirectWriter(f *os.File) *directWriter {
+	fd := int(f.Fd())
+	if setDirectIO(fd, true) != nil {
+		return nil
+	}
+	return &directWriter{f: f, fd: fd, buf: directBufs.Get().(*[]byte), direct: true}
+}
+
+// setDirectIO sets or clears O_DIRECT on the descriptor fd (fcntl F_SETFL).
+// Tests replace it to refuse.
+var setDirectIO = func(fd int, on bool) error {
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		return err
+	}
+	if on {
+		fl |= unix.O_DIRECT
+	} else {
+		fl &^= unix.O_DIRECT
+	}
+	_, err = unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl)
+	return err
+}
+
+func (w *directWriter) Write(p []byte) (int, error) {
+	total := len(p)
+	buf := *w.buf
+	for len(p) > 0 {
+		k := copy(buf[w.n:], p)
+		w.n += k
+		p = p[k:]
+		if w.n == len(buf) {
+			if err := w.writeOut(buf); err != nil {
+				return total - len(p), err
+			}
+			w.n = 0
+		}
+	}
+	return total, nil
+}
+
+// Flush writes what is buffered: its aligned part with O_DIRECT, the rest
+// after clearing O_DIRECT, through the page cache. Writes after it go
+// through the page cache too.
+func (w *directWriter) Flush() error {
+	buf := (*w.buf)[:w.n]
+	w.n = 0
+	if w.direct {
+		aligned := len(buf) &^ (directIOAlign - 1)
+		if err := w.writeOut(buf[:aligned]); err != nil {
+			return err
+		}
+		buf = buf[aligned:]
+		if len(buf) > 0 && w.direct {
+			if err := w.buffered(); err != nil {
+				return err
+			}
+		}
+	}
+	return w.writeOut(buf)
+}
+
+// writeOut writes p at the file's offset, all of it or an error.
+func (w *directWriter) writeOut(p []byte) error {
+	for len(p) > 0 {
+		k, err := w.f.Write(p)
+		p = p[k:]
+		if err == nil {
+			return nil
+		}
+		if !w.direct || !errors.Is(err, syscall.EINVAL) {
+			return err
+		}
+		if err := w.buffered(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// buffered clears O_DIRECT: what follows goes through the page cache.
+func (w *directWriter) buffered() error {
+	if err := setDirectIO(w.fd, false); err != nil {
+		return &os.PathError{Op: "fcntl", Path: w.f.Name(), Err: err}
+	}
+	w.direct = false
+	return nil
+}
+
+// release gives the buffer back; the writer is not used again.
+func (w *directWriter) release() {
+	if w.buf != nil {
+		directBufs.Put(w.buf)
+		w.buf = nil
+	}
 }
