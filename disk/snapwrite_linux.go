@@ -85,27 +85,35 @@ func (w *pacedWriter) Write(p []byte) (int, error) {
 // largest in use (512 the most common).
 const directIOAlign = 4096
 
-// directWriter writes a snapshot file with O_DIRECT, from an aligned
-// buffer of snapshotPaceBytes: each full buffer is one write(2) that goes
-// from the buffer to the disk and returns once the disk has it, so the
-// snapshot costs no copy into the page cache and no writeback by the
-// kernel's threads (the page cache path was a third of a snapshot's CPU
-// in a server's profile, and its writeback more outside the process), and
-// at most one buffer of it is ever in the disk's queue ahead of a log
-// fdatasync, as pacedWriter allows two. Flush writes the unaligned tail
-// through the page cache after clearing O_DIRECT; the fsync that ends
-// every snapshot makes all of it durable, as before (O_DIRECT says
-// nothing of the disk's cache or the file's metadata).
+// directWriter writes a snapshot file with O_DIRECT, from two aligned
+// buffers of snapshotPaceBytes: while one is filled, the other is written
+// on a goroutine of its own, one write(2) that goes from the buffer to
+// the disk and returns once the disk has it. The snapshot then costs no
+// copy into the page cache and no writeback by the kernel's threads (the
+// page cache path was a third of a snapshot's CPU in a server's profile,
+// and its writeback more outside the process), at most one buffer of it
+// is ever in the disk's queue ahead of a log fdatasync (pacedWriter
+// allows two), and serializing goes on while the disk writes. Flush
+// writes the unaligned tail through the page cache after clearing
+// O_DIRECT; the fsync that ends every snapshot makes all of it durable,
+// as before (O_DIRECT says nothing of the disk's cache or the file's
+// metadata).
 //
 // A write O_DIRECT refuses (EINVAL: a file system that takes the flag and
 // not the alignment) clears the flag and is done again through the page
 // cache, as is everything after it.
 type directWriter struct {
-	f      *os.File
-	fd     int
-	buf    *[]byte // aligned, of snapshotPaceBytes
-	n      int     // bytes buffered
-	direct bool    // the descriptor has O_DIRECT
+	f    *os.File
+	fd   int
+	bufs [2]*[]byte // aligned, of snapshotPaceBytes
+	cur  int        // the buffer being filled
+	n    int        // bytes in it
+	off  int64      // the file offset of its first byte
+	// pending is the result of the write in flight, or nil. The writing
+	// goroutine may clear direct; it is read only once that write is
+	// waited for.
+	pending chan error
+	direct  bool // the descriptor has O_DIRECT
 }
 
 // directBufs recycles directWriter buffers.
@@ -131,7 +139,10 @@ func newDirectWriter(f *os.File) *directWriter {
 	if setDirectIO(fd, true) != nil {
 		return nil
 	}
-	return &directWriter{f: f, fd: fd, buf: directBufs.Get().(*[]byte), direct: true}
+	return &directWriter{
+		f: f, fd: fd, direct: true,
+		bufs: [2]*[]byte{directBufs.Get().(*[]byte), directBufs.Get().(*[]byte)},
+	}
 }
 
 // setDirectIO sets or clears O_DIRECT on the descriptor fd (fcntl F_SETFL).
@@ -152,47 +163,82 @@ var setDirectIO = func(fd int, on bool) error {
 
 func (w *directWriter) Write(p []byte) (int, error) {
 	total := len(p)
-	buf := *w.buf
 	for len(p) > 0 {
+		buf := *w.bufs[w.cur]
 		k := copy(buf[w.n:], p)
 		w.n += k
 		p = p[k:]
 		if w.n == len(buf) {
-			if err := w.writeOut(buf); err != nil {
+			if err := w.submit(); err != nil {
 				return total - len(p), err
 			}
-			w.n = 0
 		}
 	}
 	return total, nil
 }
 
-// Flush writes what is buffered: its aligned part with O_DIRECT, the rest
-// after clearing O_DIRECT, through the page cache. Writes after it go
-// through the page cache too.
-func (w *directWriter) Flush() error {
-	buf := (*w.buf)[:w.n]
+// submit waits for the write in flight and starts writing the buffer
+// filled, then fills the other one.
+func (w *directWriter) submit() error {
+	if err := w.wait(); err != nil {
+		return err
+	}
+	buf, off := (*w.bufs[w.cur])[:w.n], w.off
+	done := make(chan error, 1)
+	go func() { done <- w.writeAt(buf, off) }()
+	w.pending = done
+	w.cur ^= 1
+	w.off += int64(w.n)
 	w.n = 0
+	return nil
+}
+
+// wait waits for the write in flight, if any, and returns its error.
+func (w *directWriter) wait() error {
+	if w.pending == nil {
+		return nil
+	}
+	err := <-w.pending
+	w.pending = nil
+	return err
+}
+
+// Flush writes what is buffered: its aligned part with O_DIRECT, the rest
+// after clearing O_DIRECT, through the page cache; it returns once all of
+// it is written and leaves the file's offset at its end. Writes after it
+// go through the page cache too.
+func (w *directWriter) Flush() error {
+	if err := w.wait(); err != nil {
+		return err
+	}
+	buf := (*w.bufs[w.cur])[:w.n]
 	if w.direct {
 		aligned := len(buf) &^ (directIOAlign - 1)
-		if err := w.writeOut(buf[:aligned]); err != nil {
+		if err := w.writeAt(buf[:aligned], w.off); err != nil {
 			return err
 		}
 		buf = buf[aligned:]
+		w.off += int64(aligned)
 		if len(buf) > 0 && w.direct {
 			if err := w.buffered(); err != nil {
 				return err
 			}
 		}
 	}
-	return w.writeOut(buf)
+	if err := w.writeAt(buf, w.off); err != nil {
+		return err
+	}
+	w.off += int64(len(buf))
+	w.n = 0
+	_, err := w.f.Seek(w.off, io.SeekStart)
+	return err
 }
 
-// writeOut writes p at the file's offset, all of it or an error.
-func (w *directWriter) writeOut(p []byte) error {
+// writeAt writes all of p at off, or returns an error.
+func (w *directWriter) writeAt(p []byte, off int64) error {
 	for len(p) > 0 {
-		k, err := w.f.Write(p)
-		p = p[k:]
+		k, err := w.f.WriteAt(p, off)
+		p, off = p[k:], off+int64(k)
 		if err == nil {
 			return nil
 		}
@@ -215,10 +261,14 @@ func (w *directWriter) buffered() error {
 	return nil
 }
 
-// release gives the buffer back; the writer is not used again.
+// release waits for the write in flight and gives the buffers back; the
+// writer is not used again.
 func (w *directWriter) release() {
-	if w.buf != nil {
-		directBufs.Put(w.buf)
-		w.buf = nil
+	_ = w.wait()
+	for i, b := range w.bufs {
+		if b != nil {
+			directBufs.Put(b)
+			w.bufs[i] = nil
+		}
 	}
 }

@@ -118,8 +118,10 @@ func TestDirectSnapshotWriterFallsBackOnEINVAL(t *testing.T) {
 	if w == nil {
 		t.Skipf("the file system of %s refuses O_DIRECT (tmpfs before Linux 6.6)", f.Name())
 	}
-	misaligned := make([]byte, snapshotPaceBytes+1)[1:]
-	w.buf = &misaligned
+	for i := range w.bufs {
+		misaligned := make([]byte, snapshotPaceBytes+1)[1:]
+		w.bufs[i] = &misaligned
+	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	want := randomBytes(rng, 3*snapshotPaceBytes+77)
 	writeInPieces(t, rng, w, want)
