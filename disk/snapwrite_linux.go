@@ -35,15 +35,18 @@ func snapshotFileWriter(f File) (snapFileWriter, func()) {
 // against 9.6 ms on a small tree (BENCHMARKS.md "snapshot pacing"). ext4's
 // ordered mode makes it worse: the first fdatasync of the segment the log
 // rolls to at the snapshot commits the journal, which first writes every
-// dirty data block of the snapshot file.
+// dirty data block of the snapshot file. It is also the size of each
+// write of a snapshot written with O_DIRECT (directWriter), which leaves
+// nothing dirty but its last few KB.
 const snapshotPaceBytes = 512 << 10
 
-// pacedSnapshotWriter is what a snapshot's buffered writer writes to. For
-// a real file on Linux, every snapshotPaceBytes written are handed to the
-// disk at once (sync_file_range SYNC_FILE_RANGE_WRITE) and the writer
-// waits for the chunk before them to be on the disk, so at most two
-// chunks (1 MiB) of a snapshot are ever in the disk's queue ahead of a log
-// fdatasync. The final fsync still makes the file durable: sync_file_range
+// pacedSnapshotWriter is what a snapshot's buffered writer writes to when
+// the file is not written with O_DIRECT (its file system refuses the
+// flag; see directWriter). For a real file, every snapshotPaceBytes
+// written are handed to the disk at once (sync_file_range
+// SYNC_FILE_RANGE_WRITE) and the writer waits for the chunk before them
+// to be on the disk, so at most two chunks (1 MiB) of a snapshot are ever
+// in the disk's queue ahead of a log fdatasync. The final fsync still makes the file durable: sync_file_range
 // guarantees nothing about metadata or the disk's cache. Other files (the
 // fault-injecting and in-memory ones) are written as they are.
 func pacedSnapshotWriter(f File) io.Writer {
