@@ -123,7 +123,9 @@ func WriteSnapshotFS(fsys FS, dir string, zxid int64, write func(w io.Writer) er
 // a temporary file through the compressor, the file is fsynced, renamed
 // into place and the directory fsynced, so a crash leaves either no
 // snapshot or a whole one. It returns the snapshot's path. On error the
-// temporary file is removed and no snapshot appears.
+// temporary file is removed and no snapshot appears. A real file on Linux
+// is written with O_DIRECT where its file system takes it
+// (snapshotFileWriter): the same bytes, without the page cache.
 func WriteSnapshotCompressedFS(fsys FS, dir string, zxid int64, method string, write func(w io.Writer) error) (path string, err error) {
 	fsys = orOS(fsys)
 	if zxid < 0 {
