@@ -123,7 +123,9 @@ func WriteSnapshotFS(fsys FS, dir string, zxid int64, write func(w io.Writer) er
 // a temporary file through the compressor, the file is fsynced, renamed
 // into place and the directory fsynced, so a crash leaves either no
 // snapshot or a whole one. It returns the snapshot's path. On error the
-// temporary file is removed and no snapshot appears.
+// temporary file is removed and no snapshot appears. A real file on Linux
+// is written with O_DIRECT where its file system takes it
+// (snapshotFileWriter): the same bytes, without the page cache.
 func WriteSnapshotCompressedFS(fsys FS, dir string, zxid int64, method string, write func(w io.Writer) error) (path string, err error) {
 	fsys = orOS(fsys)
 	if zxid < 0 {
@@ -146,24 +148,31 @@ func WriteSnapshotCompressedFS(fsys FS, dir string, zxid int64, method string, w
 			_ = fsys.Remove(tmp)
 		}
 	}()
-	fw := getSnapWriter(pacedSnapshotWriter(f))
-	defer putSnapWriter(fw)
-	var cw io.WriteCloser
+	fw, release := snapshotFileWriter(f)
+	defer release()
+	// An uncompressed stream goes straight into fw, which buffers; a
+	// compressor is fed through a buffer of its own.
+	var cw io.WriteCloser = nopWriteCloser{fw}
+	var body io.Writer = fw
 	switch method {
 	case CompressGzip:
 		cw = gzip.NewWriter(fw)
 	case CompressSnappy:
 		cw = newXerialSnappyWriter(fw)
-	default:
-		cw = nopWriteCloser{fw}
 	}
-	bw := getSnapWriter(cw)
-	defer putSnapWriter(bw)
-	if err := write(yieldingWriter{bw}); err != nil {
+	var bw *bufio.Writer
+	if method != CompressNone {
+		bw = getSnapWriter(cw)
+		defer putSnapWriter(bw)
+		body = bw
+	}
+	if err := write(yieldingWriter{body}); err != nil {
 		return "", fmt.Errorf("disk: write snapshot %s body: %w", tmp, err)
 	}
-	if err := bw.Flush(); err != nil {
-		return "", fmt.Errorf("disk: write snapshot %s: %w", tmp, err)
+	if bw != nil {
+		if err := bw.Flush(); err != nil {
+			return "", fmt.Errorf("disk: write snapshot %s: %w", tmp, err)
+		}
 	}
 	if err := cw.Close(); err != nil {
 		return "", fmt.Errorf("disk: write snapshot %s: %w", tmp, err)
@@ -205,12 +214,28 @@ func putSnapWriter(b *bufio.Writer) {
 	snapWriters.Put(b)
 }
 
+// snapFileWriter is the buffered writer a snapshot file is written
+// through (snapshotFileWriter).
+type snapFileWriter interface {
+	io.Writer
+	// Flush writes what is buffered to the file.
+	Flush() error
+}
+
+// bufferedSnapshotWriter is the snapshot file writer of a file not written
+// with O_DIRECT: a pooled bufio.Writer over w, and the function that gives
+// it back.
+func bufferedSnapshotWriter(w io.Writer) (snapFileWriter, func()) {
+	b := getSnapWriter(w)
+	return b, func() { putSnapWriter(b) }
+}
+
 // yieldingWriter is the writer a snapshot is serialized into: it asks
 // the serializer (tree.Yielder) to let other goroutines run now and then.
 // A server usually runs with one P (cmd/zabkeeper/procs.go), and the event
 // loop would otherwise wait for the runtime to preempt the snapshot's
 // goroutine, every 10 ms, while a large tree is written.
-type yieldingWriter struct{ *bufio.Writer }
+type yieldingWriter struct{ io.Writer }
 
 // Yield lets the goroutines waiting for this P run.
 func (yieldingWriter) Yield() { runtime.Gosched() }

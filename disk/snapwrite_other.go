@@ -2,8 +2,7 @@
 
 package disk
 
-import "io"
-
-// pacedSnapshotWriter is what a snapshot's buffered writer writes to: the
-// file; its fsync writes it back.
-func pacedSnapshotWriter(f File) io.Writer { return f }
+// snapshotFileWriter returns the buffered writer a snapshot is written to f
+// through, and the function that releases it once the snapshot is flushed:
+// the file's fsync writes it back.
+func snapshotFileWriter(f File) (snapFileWriter, func()) { return bufferedSnapshotWriter(f) }

@@ -375,10 +375,7 @@ func (n *Node) forward(f *forwarded, rec proto.Record) bool {
 		n.lead(f, rec)
 		return true
 	}
-	if rec != nil && f.op != proto.OpCloseSession {
-		f.body = proto.Marshal(rec)
-	}
-	return n.zab.SendApp(n.status.Leader, encodeRequest(f))
+	return n.zab.SendApp(n.status.Leader, n.encodeForward(f, rec))
 }
 
 // auth adds the identity of an auth packet to the connection at once, so

@@ -60,7 +60,34 @@ func encodeRequest(f *forwarded) []byte {
 	if hasTimeoutBody(f.op) {
 		body = binary.BigEndian.AppendUint32(nil, uint32(f.timeout))
 	}
-	return quorum.NewRequest(quorum.Forwarded{Session: f.session, Cxid: f.cxid, Op: f.op, Body: body, Auth: f.auth}).Encode()
+	return appendRequest(f, body)
+}
+
+// appendRequest returns the REQUEST packet of f with body, in one exactly
+// sized buffer.
+func appendRequest(f *forwarded, body []byte) []byte {
+	q := quorum.Forwarded{Session: f.session, Cxid: f.cxid, Op: f.op, Body: body, Auth: f.auth}
+	return quorum.AppendRequest(make([]byte, 0, quorum.RequestLen(q)), q)
+}
+
+// maxFwdBody bounds the capacity fwdBody keeps between forwards.
+const maxFwdBody = 64 << 10
+
+// encodeForward returns the REQUEST packet a learner forwards for f, whose
+// record rec (when not nil, and not a closeSession's) is the body: it is
+// marshalled into the node's scratch encoder and copied once into the
+// packet, the packet's only allocation.
+func (n *Node) encodeForward(f *forwarded, rec proto.Record) []byte {
+	if rec == nil || f.op == proto.OpCloseSession || hasTimeoutBody(f.op) {
+		return encodeRequest(f)
+	}
+	n.fwdBody.Reset()
+	rec.Encode(&n.fwdBody)
+	out := appendRequest(f, n.fwdBody.Bytes())
+	if n.fwdBody.Len() > maxFwdBody {
+		n.fwdBody = proto.Encoder{}
+	}
+	return out
 }
 
 // encodeTouches returns a learner's PING carrying the sessions it saw alive,
@@ -82,9 +109,11 @@ func (n *Node) payloadLimits() quorum.Limits {
 	return quorum.Limits{MaxData: max(quorum.DefaultMaxData, limit)}
 }
 
-// decodePacket decodes a peer payload: exactly one quorum packet.
+// decodePacket decodes a peer payload: exactly one quorum packet, in raw
+// form (quorum.ParseRaw): its Data aliases b, which a Message's payload
+// never changes, and nothing is copied.
 func decodePacket(b []byte, lim quorum.Limits) (quorum.Packet, error) {
-	p, n, err := quorum.DecodePacket(b, lim)
+	p, n, err := quorum.ParseRaw(b, lim)
 	if err != nil {
 		return quorum.Packet{}, fmt.Errorf("%w: %w", errBadPayload, err)
 	}
@@ -98,17 +127,17 @@ func decodePacket(b []byte, lim quorum.Limits) (quorum.Packet, error) {
 // once (rec; nil for session changes): the leader never decodes it again.
 // A record that does not decode is not a malformed packet: as ZooKeeper's
 // PrepRequestProcessor does, the leader answers it with a MarshallingError
-// txn (recErr).
-func decodeForwarded(p *quorum.Packet) (f *forwarded, rec proto.Record, recErr error, err error) {
-	q, err := quorum.DecodeRequest(p)
+// txn (recErr). f.body aliases p's data.
+func (n *Node) decodeForwarded(p *quorum.Packet) (f forwarded, rec proto.Record, recErr error, err error) {
+	q, err := quorum.DecodeRequestHead(p)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%w: %w", errBadPayload, err)
+		return forwarded{}, nil, nil, fmt.Errorf("%w: %w", errBadPayload, err)
 	}
-	f = &forwarded{session: q.Session, cxid: q.Cxid, op: q.Op, auth: q.Auth}
+	f = forwarded{session: q.Session, cxid: q.Cxid, op: q.Op, auth: n.forwardedAuth(p)}
 	switch {
 	case hasTimeoutBody(q.Op):
 		if len(q.Body) != 4 {
-			return nil, nil, nil, fmt.Errorf("%w: %v REQUEST body of %d bytes (want an int32 timeout)", errBadPayload, q.Op, len(q.Body))
+			return forwarded{}, nil, nil, fmt.Errorf("%w: %v REQUEST body of %d bytes (want an int32 timeout)", errBadPayload, q.Op, len(q.Body))
 		}
 		f.timeout = int32(binary.BigEndian.Uint32(q.Body))
 	case q.Op == proto.OpCloseSession:
@@ -119,6 +148,33 @@ func decodeForwarded(p *quorum.Packet) (f *forwarded, rec proto.Record, recErr e
 		}
 	}
 	return f, rec, recErr, nil
+}
+
+// maxFwdAuth bounds the distinct authinfo encodings fwdAuth keeps: past
+// it the cache starts over (a learner's clients mostly share a few, such
+// as ip:127.0.0.1).
+const maxFwdAuth = 64
+
+// forwardedAuth returns the authinfo Ids of a REQUEST: those of an earlier
+// REQUEST with the same encoded authinfo, shared (the tree only reads a
+// caller's Ids, and the slice is full so an append copies), else decoded
+// and remembered. The Ids are the same either way, so what the leader
+// decides is too.
+func (n *Node) forwardedAuth(p *quorum.Packet) []proto.Id {
+	raw := p.RawAuth()
+	if raw == nil {
+		return p.AuthInfo()
+	}
+	if ids, ok := n.fwdAuth[string(raw)]; ok {
+		return ids
+	}
+	ids := p.AuthInfo()
+	ids = ids[:len(ids):len(ids)]
+	if n.fwdAuth == nil || len(n.fwdAuth) >= maxFwdAuth {
+		n.fwdAuth = make(map[string][]proto.Id)
+	}
+	n.fwdAuth[string(raw)] = ids
+	return ids
 }
 
 // PeerError is a peer payload this server dropped (or answered with a

@@ -29,7 +29,7 @@ func (n *Node) handleApp(m zab.Message) {
 	}
 	switch p.Type {
 	case quorum.Request:
-		f, rec, recErr, err := decodeForwarded(&p)
+		f, rec, recErr, err := n.decodeForwarded(&p)
 		if err != nil {
 			n.peerError(m.From, err)
 			return
@@ -42,7 +42,7 @@ func (n *Node) handleApp(m zab.Message) {
 			n.peerError(m.From, recErr) // led all the same: a MarshallingError txn answers the client
 		}
 		f.from = m.From
-		n.lead(f, rec)
+		n.lead(&f, rec)
 	case quorum.Ping:
 		touches, err := quorum.DecodeTouches(&p)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
+	"github.com/zabkeeper/zabkeeper/proto"
 	"github.com/zabkeeper/zabkeeper/proto/quorum"
 )
 
@@ -107,6 +108,12 @@ type Node struct {
 	// call; peerErrCount counts them all (forward.go).
 	peerErrs     []PeerError
 	peerErrCount int64
+	// fwdAuth are the authinfo Ids of forwarded REQUESTs, by their
+	// encoding (Packet.RawAuth), decoded once and shared read-only by every
+	// request that carries the same (forward.go); fwdBody is a learner's
+	// scratch for a forwarded record's encoding.
+	fwdAuth map[string][]proto.Id
+	fwdBody proto.Encoder
 
 	// Read-only mode (readonly.go): readOnly while serving read-only
 	// clients; lookingFrom is the first input time seen since this server
@@ -396,6 +403,7 @@ func (n *Node) pumpZab() {
 		for _, m := range zr.App {
 			n.handleApp(m)
 		}
+		n.zab.ReuseApp(zr.App) // handled: zab may refill it
 		if zr.RoleChanged {
 			n.roleChanged()
 		}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -175,4 +176,81 @@ func FuzzPeerPayload(f *testing.F) {
 		require.True(t, c.nodes[leader].Serving())
 		require.True(t, c.nodes[a].Serving())
 	})
+}
+
+// TestForwardEncodingUnchanged: a learner's REQUEST, its record marshalled
+// into the node's scratch and the packet built in one buffer, is byte for
+// byte the packet NewRequest encodes with the marshalled record (what the
+// leader and a ZooKeeper leader read), in one allocation.
+func TestForwardEncodingUnchanged(t *testing.T) {
+	n := &Node{}
+	auth := []proto.Id{{Scheme: "ip", ID: "127.0.0.1"}, {Scheme: "digest", ID: "u:h"}}
+	big := &proto.SetDataRequest{Path: "/big", Data: make([]byte, maxFwdBody+1), Version: -1}
+	for _, tc := range []struct {
+		f   forwarded
+		rec proto.Record
+	}{
+		{forwarded{session: 1, cxid: 2, op: proto.OpSetData, auth: auth}, &proto.SetDataRequest{Path: "/a", Data: []byte("x"), Version: -1}},
+		{forwarded{session: 1, cxid: 3, op: proto.OpCreate}, &proto.CreateRequest{Path: "/b", ACL: proto.OpenACLUnsafe}},
+		{forwarded{session: 1, cxid: 4, op: proto.OpSetData, auth: auth[:1]}, big},
+		{forwarded{session: 1, cxid: 5, op: proto.OpSetData, auth: []proto.Id{}}, &proto.SetDataRequest{Path: "/c", Version: 3}},
+		{forwarded{session: 1, cxid: 6, op: proto.OpCloseSession}, &proto.EmptyRecord{}},
+		{forwarded{session: 2, cxid: internalCxid, op: proto.OpCreateSession, timeout: 4000}, nil},
+		{forwarded{session: 1, cxid: 7, op: proto.OpSync, body: proto.Marshal(&proto.SyncRequest{Path: "/"})}, nil},
+	} {
+		body := tc.f.body
+		switch {
+		case hasTimeoutBody(tc.f.op):
+			body = binary.BigEndian.AppendUint32(nil, uint32(tc.f.timeout))
+		case tc.rec != nil && tc.f.op != proto.OpCloseSession:
+			body = proto.Marshal(tc.rec)
+		}
+		want := quorum.NewRequest(quorum.Forwarded{Session: tc.f.session, Cxid: tc.f.cxid, Op: tc.f.op, Body: body, Auth: tc.f.auth}).Encode()
+		f := tc.f
+		got := n.encodeForward(&f, tc.rec)
+		require.Equal(t, want, got, "%v", tc.f.op)
+		require.Equal(t, len(got), cap(got), "one exactly sized buffer")
+		require.LessOrEqual(t, cap(n.fwdBody.Bytes()), maxFwdBody, "the scratch keeps no huge buffer")
+	}
+	f := forwarded{session: 1, cxid: 2, op: proto.OpSetData, auth: auth}
+	rec := &proto.SetDataRequest{Path: "/a", Data: []byte("x"), Version: -1}
+	require.Equal(t, 1.0, testing.AllocsPerRun(100, func() { _ = n.encodeForward(&f, rec) }))
+}
+
+// TestForwardedAuthShared: the leader decodes a REQUEST in place and takes
+// its Ids from one decoding per distinct authinfo encoding, shared read-only
+// (full, so an append copies); the Ids are the ones the learner sent.
+func TestForwardedAuthShared(t *testing.T) {
+	n := &Node{}
+	req := func(session int64, auth []proto.Id) []byte {
+		return encodeRequest(&forwarded{session: session, cxid: 1, op: proto.OpDelete, body: proto.Marshal(&proto.DeleteRequest{Path: "/a", Version: -1}), auth: auth})
+	}
+	decode := func(b []byte) forwarded {
+		p, err := decodePacket(b, quorum.Limits{})
+		require.NoError(t, err)
+		f, rec, recErr, err := n.decodeForwarded(&p)
+		require.NoError(t, err)
+		require.NoError(t, recErr)
+		require.Equal(t, &proto.DeleteRequest{Path: "/a", Version: -1}, rec)
+		return f
+	}
+	ip := []proto.Id{{Scheme: "ip", ID: "127.0.0.1"}}
+	a, b := decode(req(1, ip)), decode(req(2, []proto.Id{{Scheme: "ip", ID: "127.0.0.1"}}))
+	require.Equal(t, ip, a.auth)
+	require.Same(t, &a.auth[0], &b.auth[0], "one decoding for the same authinfo")
+	require.Equal(t, len(a.auth), cap(a.auth))
+	two := []proto.Id{{Scheme: "ip", ID: "127.0.0.1"}, {Scheme: "digest", ID: "u:h"}}
+	require.Equal(t, two, decode(req(3, two)).auth)
+	require.Nil(t, decode(req(4, nil)).auth)
+	require.Equal(t, []proto.Id{}, decode(req(5, []proto.Id{})).auth)
+	for i := range 3 * maxFwdAuth {
+		id := []proto.Id{{Scheme: "ip", ID: fmt.Sprintf("10.0.0.%d", i)}}
+		require.Equal(t, id, decode(req(6, id)).auth)
+		require.LessOrEqual(t, len(n.fwdAuth), maxFwdAuth)
+	}
+	raw := req(7, ip)
+	require.Equal(t, 0.0, testing.AllocsPerRun(100, func() {
+		p, _ := decodePacket(raw, quorum.Limits{})
+		_ = n.forwardedAuth(&p)
+	}), "a known authinfo costs nothing")
 }

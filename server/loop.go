@@ -206,12 +206,13 @@ func (s *Server) loop(w *walWriter, persisted <-chan int64) error {
 			}
 			received = nil
 		}
-		// One Status per turn (it allocates on a leader) for everything
-		// that watches the role.
+		// One status per turn for everything that watches the role: the
+		// summary, which none of them needs more than (Status builds a
+		// leader's followers list, an allocation per turn).
 		now := time.Now()
 		var st zab.Status
 		if len(s.cfg.Servers) > 0 {
-			st = s.node.Status()
+			s.node.StatusSummaryTo(&st)
 			roles.observe(s, st, now)
 			timer.observe(s, st, now)
 		}

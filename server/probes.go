@@ -81,7 +81,8 @@ func (s *Server) publish(st zab.Status, now time.Time) {
 	s.beat.Store(now.UnixNano())
 	r := s.readinessNow(st)
 	if old := s.readiness.Load(); old == nil || *old != r {
-		s.readiness.Store(&r)
+		changed := r // allocated on a change only (r stored escaped every turn)
+		s.readiness.Store(&changed)
 	}
 	if now.Sub(s.figuresAt) >= figuresEvery {
 		s.figuresAt = now

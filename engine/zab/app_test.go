@@ -236,3 +236,33 @@ func TestLearnerLinkChangesWhenTheLearnerStartsOver(t *testing.T) {
 	require.NotZero(t, second)
 	require.NotEqual(t, first, second)
 }
+
+// ReuseApp: a handed-back App array carries the next MsgApps (no array per
+// Ready), cleared of what it held, and the messages are the ones stepped.
+func TestReuseApp(t *testing.T) {
+	c := newCluster(t, clusterOpts{voters: 3, seed: 21})
+	l := c.awaitSynced(3000)
+	f := c.ids[0]
+	if f == l {
+		f = c.ids[1]
+	}
+	p := c.nodes[l].p
+	epoch := p.Status().Epoch
+	step := func(payload []byte) Ready {
+		p.Step(Message{Type: MsgApp, From: f, To: l, Epoch: epoch, Payload: payload})
+		rd := p.Ready()
+		p.Advance()
+		return rd
+	}
+	first := step([]byte("a")).App
+	require.Len(t, first, 1)
+	p.ReuseApp(first)
+	require.Nil(t, first[:1][0].Payload, "handed back cleared")
+	second := step([]byte("b")).App
+	require.Len(t, second, 1)
+	require.Equal(t, []byte("b"), second[0].Payload)
+	require.Same(t, &first[:1][0], &second[0], "the same array")
+	p.ReuseApp(second)
+	c3 := []byte("c")
+	require.Equal(t, 0.0, testing.AllocsPerRun(50, func() { p.ReuseApp(step(c3).App) }))
+}

@@ -34,7 +34,7 @@ func (p *Peer) handleFollowerInfo(m Message) {
 	l := p.lead
 	if _, ok := l.learners[m.From]; ok {
 		// The learner started over with us: forget its old session.
-		delete(l.learners, m.From)
+		l.removeLearner(m.From)
 		delete(l.acked, m.From)
 	}
 	r := &learnerRecord{
@@ -46,7 +46,7 @@ func (p *Peer) handleFollowerInfo(m Message) {
 	}
 	p.links++
 	r.link = p.links
-	l.learners[m.From] = r
+	l.addLearner(r)
 	if l.epochChosen {
 		p.send(Message{Type: MsgLeaderInfo, To: r.id, Epoch: p.epoch})
 		return

@@ -62,7 +62,12 @@ type leaderState struct {
 	// currentSet is set once currentEpoch = epoch was queued for
 	// persistence and the syncs started.
 	currentSet bool
-	learners   map[int64]*learnerRecord
+	// learners are the learners connected, by id; change them only
+	// through addLearner and removeLearner, which keep sorted.
+	learners map[int64]*learnerRecord
+	// sorted are learners' ids in order (ids), built when first asked
+	// for after a change and nil until then.
+	sorted []int64
 	// elapsed counts ticks since this server started leading.
 	elapsed int
 	// counter is the counter of the newest proposal of the epoch.
@@ -79,14 +84,32 @@ type leaderState struct {
 	roundFresh bool
 }
 
-// ids returns the learner ids in order, so map order decides nothing.
+// ids returns the learner ids in order, so map order decides nothing. The
+// slice is shared until the learners change (every propose and commit walks
+// it: a sorted copy each time was an allocation per txn); a change builds
+// the next one in a new array, so a caller ranging over the ids while a
+// learner is added or dropped sees the ids as they were.
 func (l *leaderState) ids() []int64 {
-	out := make([]int64, 0, len(l.learners))
-	for id := range l.learners {
-		out = append(out, id)
+	if l.sorted == nil {
+		l.sorted = make([]int64, 0, len(l.learners))
+		for id := range l.learners {
+			l.sorted = append(l.sorted, id)
+		}
+		slices.Sort(l.sorted) // sort.Slice allocates its swapper on every call
 	}
-	slices.Sort(out) // sort.Slice allocates its swapper on every call
-	return out
+	return l.sorted[:len(l.sorted):len(l.sorted)]
+}
+
+// addLearner sets the learner record of r.id.
+func (l *leaderState) addLearner(r *learnerRecord) {
+	l.learners[r.id] = r
+	l.sorted = nil
+}
+
+// removeLearner forgets the learner id.
+func (l *leaderState) removeLearner(id int64) {
+	delete(l.learners, id)
+	l.sorted = nil
 }
 
 func (p *Peer) becomeLeader() {
@@ -150,7 +173,7 @@ func (p *Peer) stepLeader(m Message) {
 		p.handlePingReply(r, m.Zxid)
 	case MsgApp:
 		if p.established && r.stage == recUpToDate {
-			p.appMsgs = append(p.appMsgs, m)
+			p.queueApp(m)
 		}
 	}
 }
@@ -167,7 +190,7 @@ func (p *Peer) HasLearner(id int64) bool {
 // dropLearner forgets a learner (its link broke or it went silent) and
 // steps down if the established leader no longer has a quorum.
 func (p *Peer) dropLearner(id int64) {
-	delete(p.lead.learners, id)
+	p.lead.removeLearner(id)
 	delete(p.lead.acked, id)
 	if p.established && !p.quorumIn(p.liveVoter) {
 		p.becomeLooking("lost a quorum of voters: learner %d left", id)

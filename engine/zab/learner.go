@@ -132,7 +132,7 @@ func (p *Peer) stepLearner(m Message) {
 		p.handleInform(m)
 	case MsgApp:
 		if ls.stage == lsUpToDate {
-			p.appMsgs = append(p.appMsgs, m)
+			p.queueApp(m)
 		}
 	case MsgTimeoutNow:
 		p.handleTimeoutNow(m)

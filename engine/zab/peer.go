@@ -102,7 +102,10 @@ type Peer struct {
 	// the next maybeApply that hands entries out.
 	spareCommitted []Entry
 	appMsgs        []Message
-	reported       roleKey
+	// spareApp is an array handed back by ReuseApp, taken by the next
+	// queueApp.
+	spareApp []Message
+	reported roleKey
 
 	// counterLimit is maxCounter; tests lower it to reach the overflow.
 	counterLimit int64

@@ -67,6 +67,26 @@ func (p *Peer) ReuseCommitted(c []Entry) {
 	p.spareCommitted = c[:0]
 }
 
+// ReuseApp hands back the App of an earlier Ready once the caller handled
+// them and keeps no reference to the slice, as ReuseMessages does for
+// Messages. Optional; the messages are cleared.
+func (p *Peer) ReuseApp(app []Message) {
+	if cap(app) <= cap(p.spareApp) {
+		return
+	}
+	clear(app)
+	p.spareApp = app[:0]
+}
+
+// queueApp adds m to the pending Ready's App, in the array ReuseApp handed
+// back if there is one.
+func (p *Peer) queueApp(m Message) {
+	if p.appMsgs == nil && p.spareApp != nil {
+		p.appMsgs, p.spareApp = p.spareApp, nil
+	}
+	p.appMsgs = append(p.appMsgs, m)
+}
+
 // Advance acknowledges the batch returned by Ready: its Committed entries
 // are applied, so the in-memory log may forget them beyond its bounds
 // (MaxLogEntries, and the byte bound of logByteLimit).

@@ -39,3 +39,30 @@ func BenchmarkLeaderRole(b *testing.B) {
 		}
 	})
 }
+
+// The leader's learner ids (leaderState.ids) are sorted, follow every
+// change of the learners, cost nothing between changes, and a caller
+// ranging over them while a learner goes sees them as they were.
+func TestLeaderIDsFollowLearners(t *testing.T) {
+	l := &leaderState{learners: map[int64]*learnerRecord{}}
+	require.Empty(t, l.ids())
+	for _, id := range []int64{5, 2, 9, 3} {
+		l.addLearner(&learnerRecord{id: id})
+	}
+	require.Equal(t, []int64{2, 3, 5, 9}, l.ids())
+	require.Equal(t, 0.0, testing.AllocsPerRun(100, func() { _ = l.ids() }))
+	var seen []int64
+	for _, id := range l.ids() {
+		seen = append(seen, id)
+		l.removeLearner(id)
+		if id == 3 {
+			l.addLearner(&learnerRecord{id: 1})
+		}
+	}
+	require.Equal(t, []int64{2, 3, 5, 9}, seen)
+	require.Equal(t, []int64{1}, l.ids())
+	l.addLearner(&learnerRecord{id: 1}) // again: the same learner anew
+	require.Equal(t, []int64{1}, l.ids())
+	require.Len(t, append(l.ids(), 7), 2)
+	require.Equal(t, []int64{1}, l.ids(), "an append to the ids copies")
+}

@@ -107,7 +107,7 @@ func (l *Link) checkMoveRequest(p *quorum.Packet) error {
 	if p.Type != quorum.Request || l.caps&zab.CapMoveRequest != 0 {
 		return nil
 	}
-	f, err := quorum.DecodeRequest(p)
+	f, err := quorum.DecodeRequestHead(p)
 	if err != nil || f.Op != opMoveSession {
 		return nil // appPacket judges the body
 	}

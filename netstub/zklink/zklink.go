@@ -62,6 +62,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/zabkeeper/zabkeeper/engine/zab"
 	"github.com/zabkeeper/zabkeeper/proto/quorum"
@@ -223,7 +224,7 @@ func (l *Link) encodeLearner(dst []quorum.Packet, m zab.Message) ([]quorum.Packe
 		if l.stale(m) {
 			return dst, nil
 		}
-		p, err := appPacket(m.Payload, quorum.Request, quorum.Ping, quorum.Revalidate)
+		p, err := appPacket(m.Payload, learnerApp)
 		if err != nil {
 			return nil, err
 		}
@@ -333,7 +334,7 @@ func (l *Link) encodeLeader(dst []quorum.Packet, m zab.Message) ([]quorum.Packet
 		l.drop(m.Entry.Zxid)
 		return append(dst, quorum.Packet{Type: quorum.Inform, Zxid: m.Entry.Zxid, Data: m.Entry.Data}), nil
 	case zab.MsgApp:
-		p, err := appPacket(m.Payload, quorum.Revalidate, quorum.Sync)
+		p, err := appPacket(m.Payload, leaderApp)
 		if err != nil {
 			return nil, err
 		}
@@ -378,31 +379,36 @@ func (l *Link) drop(z int64) {
 	}
 }
 
+// Packet types a learner's and a leader's MsgApp payloads may be.
+var (
+	learnerApp = []quorum.PacketType{quorum.Request, quorum.Ping, quorum.Revalidate}
+	leaderApp  = []quorum.PacketType{quorum.Revalidate, quorum.Sync}
+)
+
 // appPacket checks that payload is exactly one packet of an allowed type
-// with a well-formed body, and returns it. Its size is not judged here:
-// the engine made it, and the transport refuses what the peer's read
-// limit (jute.maxbuffer) would (a REQUEST of a big znode under a raised
-// jute.maxbuffer is legitimate).
-func appPacket(payload []byte, allowed ...quorum.PacketType) (quorum.Packet, error) {
-	p, n, err := quorum.DecodePacket(payload, quorum.Limits{MaxData: max(len(payload), quorum.DefaultMaxData)})
+// with a well-formed body, and returns it in raw form (quorum.ParseRaw):
+// the payload's bytes go on the wire as they are, neither copied nor
+// re-encoded (the engine never changes a payload it sent). Its size is not
+// judged here: the engine made it, and the transport refuses what the
+// peer's read limit (jute.maxbuffer) would (a REQUEST of a big znode under
+// a raised jute.maxbuffer is legitimate).
+func appPacket(payload []byte, allowed []quorum.PacketType) (quorum.Packet, error) {
+	p, n, err := quorum.ParseRaw(payload, quorum.Limits{MaxData: max(len(payload), quorum.DefaultMaxData)})
 	if err != nil {
 		return quorum.Packet{}, fmt.Errorf("zklink: MsgApp payload: %w", err)
 	}
 	if n != len(payload) {
 		return quorum.Packet{}, fmt.Errorf("zklink: MsgApp payload: %w: %d bytes after the %s packet", quorum.ErrMalformed, len(payload)-n, p.Type)
 	}
-	ok := false
-	for _, t := range allowed {
-		ok = ok || p.Type == t
-	}
-	if !ok {
+	if !slices.Contains(allowed, p.Type) {
 		return quorum.Packet{}, fmt.Errorf("zklink: MsgApp payload: %w: %s packet where %v expected", quorum.ErrMalformed, p.Type, allowed)
 	}
 	if err := checkBody(&p); err != nil {
 		return quorum.Packet{}, fmt.Errorf("zklink: MsgApp payload: %w", err)
 	}
 	if p.Type == quorum.Ping && p.Data == nil {
-		p.Data = []byte{} // see encodeLearner's MsgPing
+		// See encodeLearner's MsgPing: re-encoded with empty data.
+		p = quorum.Packet{Type: p.Type, Zxid: p.Zxid, Data: []byte{}, Auth: p.AuthInfo()}
 	}
 	return p, nil
 }
@@ -412,7 +418,7 @@ func checkBody(p *quorum.Packet) error {
 	var err error
 	switch p.Type {
 	case quorum.Request:
-		_, err = quorum.DecodeRequest(p)
+		_, err = quorum.DecodeRequestHead(p)
 	case quorum.Ping:
 		_, err = quorum.DecodeTouches(p)
 	case quorum.Sync:
@@ -431,7 +437,9 @@ func (l *Link) Decode(p quorum.Packet) ([]zab.Message, error) {
 
 // DecodeAppend is Decode appending the messages to dst, for a caller that
 // reuses one slice for every packet (the simulator) instead of allocating
-// one per packet. dst's elements are left as they were.
+// one per packet. dst's elements are left as they were. A packet in raw
+// form (quorum.DecodeWholeRaw) the engine takes as a MsgApp payload is not
+// copied: its bytes become the payload, and the caller must not reuse them.
 func (l *Link) DecodeAppend(dst []zab.Message, p quorum.Packet) ([]zab.Message, error) {
 	if !p.Type.Known() && p.Type != quorum.TimeoutNow {
 		return nil, fmt.Errorf("zklink: %w: unknown packet type %d from %s %d", quorum.ErrMalformed, int32(p.Type), l.peerRole(), l.peer)
@@ -583,9 +591,15 @@ func (l *Link) decodeLearner(dst []zab.Message, p quorum.Packet) ([]zab.Message,
 	return nil, fmt.Errorf("%w: a leader does not send %s", quorum.ErrMalformed, p.Type)
 }
 
+// app returns the MsgApp whose payload is p: a raw packet's bytes as they
+// are (quorum.DecodeWholeRaw gave the packet its own copy), else p encoded.
 func (l *Link) app(p quorum.Packet) zab.Message {
 	m := l.msg(zab.MsgApp, 0)
-	m.Payload = p.Encode()
+	if p.Raw != nil {
+		m.Payload = p.Raw
+	} else {
+		m.Payload = p.Encode()
+	}
 	return m
 }
 
@@ -635,7 +649,7 @@ func (l *Link) decodeLeader(dst []zab.Message, p quorum.Packet) ([]zab.Message, 
 		}
 		return out, nil
 	case quorum.Request:
-		if _, err := quorum.DecodeRequest(&p); err != nil {
+		if _, err := quorum.DecodeRequestHead(&p); err != nil {
 			return nil, err
 		}
 		return append(dst, l.app(p)), nil

@@ -33,6 +33,15 @@ func wire(t *testing.T, pkts []quorum.Packet, to *Link) []zab.Message {
 	return out
 }
 
+// decoded returns p as ReadPacket reads its encoding (a raw packet in
+// decoded form).
+func decoded(t *testing.T, p quorum.Packet) quorum.Packet {
+	t.Helper()
+	q, err := quorum.ReadPacket(bytes.NewReader(p.Encode()), quorum.Limits{})
+	require.NoError(t, err)
+	return q
+}
+
 // send encodes m on from and decodes it on to. It encodes with
 // EncodeAppend onto a slice already holding a packet, which must stay as
 // it was: every round trip of the tests checks what EncodeAppend appends
@@ -221,8 +230,12 @@ func TestZklinkAppPackets(t *testing.T) {
 	req := quorum.NewRequest(quorum.Forwarded{Session: 7, Cxid: 3, Op: proto.OpCreate, Body: []byte{1, 2}, Auth: []proto.Id{{Scheme: "ip", ID: "127.0.0.1"}}})
 	touches := quorum.NewPingReply(&quorum.Packet{Type: quorum.Ping, Zxid: 9}, []quorum.Touch{{Session: 7, Timeout: 4000}})
 	for _, p := range []quorum.Packet{req, quorum.NewRevalidate(7, 4000), touches} {
-		pkts, got := send(t, learner, leader, app(p))
-		require.Equal(t, []quorum.Packet{p}, pkts, "as is")
+		m := app(p)
+		pkts, got := send(t, learner, leader, m)
+		require.Len(t, pkts, 1)
+		require.Equal(t, p.Encode(), pkts[0].Encode(), "as is")
+		require.Equal(t, []quorum.Packet{p}, []quorum.Packet{decoded(t, pkts[0])})
+		require.Same(t, &m.Payload[0], &pkts[0].Raw[0], "the payload's bytes, not a copy")
 		if p.Type == quorum.Ping {
 			require.Len(t, got, 2, "a PING with touches is liveness and touches")
 			require.Equal(t, zab.Message{Type: zab.MsgPing, From: 2, To: 1, Epoch: 5, Zxid: 9}, got[0])
@@ -232,7 +245,8 @@ func TestZklinkAppPackets(t *testing.T) {
 	}
 	for _, p := range []quorum.Packet{quorum.NewRevalidateReply(-1, 7, true), quorum.NewSync()} {
 		pkts, got := send(t, leader, learner, app(p))
-		require.Equal(t, []quorum.Packet{p}, pkts)
+		require.Len(t, pkts, 1)
+		require.Equal(t, []quorum.Packet{p}, []quorum.Packet{decoded(t, pkts[0])})
 		require.Equal(t, []zab.Message{{Type: zab.MsgApp, From: 1, To: 2, Epoch: 5, Payload: p.Encode()}}, got)
 	}
 	// A touch-less PING inside MsgApp goes out with empty data.
@@ -398,4 +412,44 @@ func TestZklinkUpToDateCommitsToTheSyncPoint(t *testing.T) {
 	send(t, leader, learner, zab.Message{Type: zab.MsgNewLeader, Epoch: 5, Zxid: z(5, 0)})
 	_, got := send(t, leader, learner, zab.Message{Type: zab.MsgUpToDate, Epoch: 5, Zxid: z(4, 9)})
 	require.Equal(t, z(5, 0), got[0].Zxid)
+}
+
+// TestZklinkForwardedRequestRaw: a learner's REQUEST read in raw form
+// (quorum.DecodeWholeRaw, as zktcp reads one) reaches the leader's engine
+// as the same payload as decoded and re-encoded (the bytes ZooKeeper's
+// learner sent, which are canonical), without a copy; one that is
+// malformed is refused with the same error in both forms.
+func TestZklinkForwardedRequestRaw(t *testing.T) {
+	reqs := []quorum.Packet{
+		quorum.NewRequest(quorum.Forwarded{Session: 7, Cxid: 3, Op: proto.OpSetData, Body: []byte{0, 0, 0, 2, '/', 'a'}, Auth: []proto.Id{{Scheme: "ip", ID: "127.0.0.1"}, {Scheme: "digest", ID: "u:h"}}}),
+		quorum.NewRequest(quorum.Forwarded{Session: 8, Op: proto.OpCloseSession}),
+		quorum.NewRequest(quorum.Forwarded{Session: 9, Op: proto.OpCreateSession, Body: []byte{0, 0, 0x0f, 0xa0}, Auth: []proto.Id{}}),
+	}
+	for _, p := range reqs {
+		wire := p.Encode()
+		_, leader := handshake(t, false)
+		want, err := leader.Decode(decoded(t, p))
+		require.NoError(t, err)
+		require.Equal(t, wire, want[0].Payload)
+
+		_, leader = handshake(t, false)
+		raw, n, ok := quorum.DecodeWholeRaw(append(wire, 9, 9), quorum.Limits{})
+		require.True(t, ok)
+		require.Equal(t, len(wire), n)
+		got, err := leader.Decode(raw)
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+		require.Same(t, &raw.Raw[0], &got[0].Payload[0], "the packet's bytes, not a copy")
+	}
+	for name, data := range map[string][]byte{"nil": nil, "short": {0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0}} {
+		p := quorum.Packet{Type: quorum.Request, Zxid: -1, Data: data, Auth: []proto.Id{{Scheme: "ip", ID: "h"}}}
+		_, leader := handshake(t, false)
+		_, want := leader.Decode(decoded(t, p))
+		require.ErrorIs(t, want, quorum.ErrMalformed, name)
+		_, leader = handshake(t, false)
+		raw, _, ok := quorum.DecodeWholeRaw(p.Encode(), quorum.Limits{})
+		require.True(t, ok)
+		_, err := leader.Decode(raw)
+		require.EqualError(t, err, want.Error(), name)
+	}
 }

@@ -2,6 +2,7 @@ package zktcp
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -56,6 +57,9 @@ type qLink struct {
 	// raw is the plain TCP socket of the link (nil over TLS or before it
 	// runs), for trySend's non-blocking write.
 	raw syscall.RawConn
+	// nbw is trySend's writer on raw, kept so a write allocates nothing
+	// (nbwrite.Write builds a writer and its closure per call). Under mu.
+	nbw nbwrite.Writer
 	// direct counts trySendLocked's writes, directPackets the packets
 	// they carried, partial the writes the socket took only part of
 	// (tests).
@@ -232,7 +236,7 @@ func (l *qLink) trySendLocked(pkts []quorum.Packet) int {
 	for i := range k {
 		buf = pkts[i].Append(buf)
 	}
-	n, err := nbwrite.Write(l.raw, buf)
+	n, err := l.nbw.Write(l.raw, buf)
 	l.direct++
 	l.directPackets += k
 	if n == len(buf) && err == nil {
@@ -636,6 +640,10 @@ func (t *Transport) writePacket(w io.Writer, p *quorum.Packet) error {
 	if len(p.Data) > limit {
 		return fmt.Errorf("%w: %s data of %d bytes exceeds limit %d", quorum.ErrTooLarge, p.Type, len(p.Data), limit)
 	}
+	if p.Raw != nil {
+		_, err := w.Write(p.Raw) // its encoding, as it is
+		return err
+	}
 	_, err := w.Write(p.Encode())
 	return err
 }
@@ -821,7 +829,15 @@ func readPacket(br *bufio.Reader, lim quorum.Limits) (quorum.Packet, error) {
 		}
 	}
 	if b, _ := br.Peek(br.Buffered()); len(b) > 0 {
-		if p, n, ok := quorum.DecodeWhole(b, lim); ok {
+		decode := quorum.DecodeWhole
+		if len(b) >= 4 && quorum.PacketType(binary.BigEndian.Uint32(b)) == quorum.Request {
+			// A learner's forwarded REQUEST is passed to the engine as
+			// its bytes (zklink's MsgApp payload): one copy of them
+			// instead of its data, authinfo and strings decoded and the
+			// packet encoded again.
+			decode = quorum.DecodeWholeRaw
+		}
+		if p, n, ok := decode(b, lim); ok {
 			_, _ = br.Discard(n)
 			return p, nil
 		}

@@ -133,6 +133,26 @@ func FuzzReadPacket(f *testing.F) {
 			require.Equal(t, q, w)
 			require.Equal(t, len(b)-r.Len(), wn)
 		}
+		// The raw form checks what DecodePacket decodes: the same error,
+		// else the same bytes taken, which it keeps as they are, and the
+		// same fields once decoded.
+		raw, rn, rerr := ParseRaw(b, lim)
+		if err != nil {
+			require.EqualError(t, rerr, err.Error())
+		} else {
+			require.NoError(t, rerr)
+			require.Equal(t, n, rn)
+			requireRawOf(t, b[:n], p, raw)
+		}
+		if w, wn, ok := DecodeWholeRaw(b, lim); ok {
+			_, _, ok2 := DecodeWhole(b, lim)
+			require.True(t, ok2)
+			require.Equal(t, n, wn)
+			requireRawOf(t, b[:n], p, w)
+		} else {
+			_, _, ok2 := DecodeWhole(b, lim)
+			require.False(t, ok2)
+		}
 		if err != nil {
 			return
 		}
@@ -149,12 +169,40 @@ func FuzzReadPacket(f *testing.F) {
 		if f, err := DecodeRequest(&p); err == nil {
 			q := NewRequest(f)
 			require.Equal(t, p.Data, q.Data)
+			require.Equal(t, q.Encode(), AppendRequest(nil, f))
+			require.Len(t, q.Encode(), RequestLen(f))
+			fr, err := DecodeRequest(&raw)
+			require.NoError(t, err)
+			require.Equal(t, f, fr)
+		} else {
+			_, rerr := DecodeRequest(&raw)
+			require.EqualError(t, rerr, err.Error())
 		}
 		require.Len(t, p.Encode(), p.Len())
 		p2, _, err := DecodePacket(p.Encode(), Limits{MaxData: 1 << 16, MaxAuth: 8, MaxAuthString: 256})
 		require.NoError(t, err)
 		require.Equal(t, p, p2)
 	})
+}
+
+// requireRawOf checks that raw is the raw form of the packet p, encoded as
+// b: b as it is, the same fields once decoded.
+func requireRawOf(t *testing.T, b []byte, p, raw Packet) {
+	t.Helper()
+	require.Equal(t, b, raw.Raw)
+	require.Equal(t, b, raw.Encode())
+	require.Equal(t, len(b), raw.Len())
+	require.Equal(t, p.Type, raw.Type)
+	require.Equal(t, p.Zxid, raw.Zxid)
+	require.Equal(t, p.Data, raw.Data)
+	require.Nil(t, raw.Auth)
+	require.Equal(t, p.Auth, raw.AuthInfo())
+	require.Equal(t, p.String(), raw.String())
+	own := raw.Own()
+	require.Equal(t, raw, own)
+	if len(b) > 0 {
+		require.NotSame(t, &raw.Raw[0], &own.Raw[0])
+	}
 }
 
 func FuzzCopySnapshotBody(f *testing.F) {

@@ -102,14 +102,29 @@ type Packet struct {
 	Zxid int64
 	Data []byte
 	Auth []proto.Id
+	// Raw, when not nil, is the packet's whole encoding and the packet is
+	// in raw form (ParseRaw, DecodeWholeRaw): Append writes Raw as it is,
+	// Data aliases it and Auth is nil, the authinfo staying encoded in Raw
+	// (AuthInfo decodes it, RawAuth returns its bytes). A packet passed on
+	// unchanged, a learner's forwarded REQUEST, so crosses a server
+	// without its authinfo decoded and the packet re-encoded. Only those
+	// functions and Own set it; change no field of a raw packet.
+	Raw []byte
 }
 
 func (p Packet) String() string {
-	return fmt.Sprintf("%s zxid=0x%x data=%d auth=%d", p.Type, p.Zxid, len(p.Data), len(p.Auth))
+	auth := len(p.Auth)
+	if a := p.RawAuth(); len(a) >= 4 {
+		auth = max(0, int(int32(binary.BigEndian.Uint32(a))))
+	}
+	return fmt.Sprintf("%s zxid=0x%x data=%d auth=%d", p.Type, p.Zxid, len(p.Data), auth)
 }
 
 // Append appends the packet's encoding to b.
 func (p Packet) Append(b []byte) []byte {
+	if p.Raw != nil {
+		return append(b, p.Raw...)
+	}
 	b = binary.BigEndian.AppendUint32(b, uint32(p.Type))
 	b = binary.BigEndian.AppendUint64(b, uint64(p.Zxid))
 	b = appendBuffer(b, p.Data)
@@ -127,6 +142,9 @@ func (p Packet) Append(b []byte) []byte {
 // Len is the length of the packet's encoding, to size a buffer for
 // several packets.
 func (p Packet) Len() int {
+	if p.Raw != nil {
+		return len(p.Raw)
+	}
 	n := 20 + len(p.Data)
 	for _, id := range p.Auth {
 		n += 8 + len(id.Scheme) + len(id.ID)
@@ -201,12 +219,108 @@ func DecodeWhole(b []byte, lim Limits) (p Packet, n int, ok bool) {
 	return decodePacketFast(b, lim.withDefaults())
 }
 
-// decodePacketFast decodes a well-formed packet straight from b, as
-// ReadPacket would (Data and the strings copied out of b, null as nil and
-// ""), without ReadPacket's stream machinery, which allocated a reader per
-// packet. Anything short, negative or over a limit reports !ok, and
-// DecodePacket's stream path gives the error.
-func decodePacketFast(b []byte, lim Limits) (Packet, int, bool) {
+// DecodeWholeRaw is DecodeWhole keeping the packet in raw form (Packet.Raw):
+// a copy of its bytes, with Data aliasing the copy, one allocation however
+// many authinfo Ids it carries. For a packet passed on as it is (a
+// forwarded REQUEST, whose bytes become the leader engine's payload).
+func DecodeWholeRaw(b []byte, lim Limits) (p Packet, n int, ok bool) {
+	l, ok := scanPacket(b, lim.withDefaults())
+	if !ok {
+		return Packet{}, 0, false
+	}
+	return l.raw(b).Own(), l.end, true
+}
+
+// ParseRaw checks the packet at the start of b as DecodePacket decodes it
+// (the same limits, the same errors) and returns it in raw form aliasing b
+// (Packet.Raw is b[:n]; nothing is copied or allocated) with the bytes it
+// took. b must not change while the packet is in use; Own copies it.
+func ParseRaw(b []byte, lim Limits) (Packet, int, error) {
+	if l, ok := scanPacket(b, lim.withDefaults()); ok {
+		return l.raw(b), l.end, nil
+	}
+	// The stream reader names the error (or, should it accept what the
+	// scan did not, decodes the packet: correct, only copied).
+	return DecodePacket(b, lim)
+}
+
+// Own returns a raw packet with its own copy of Raw (Data re-aliased into
+// it); any other packet as it is.
+func (p Packet) Own() Packet {
+	if p.Raw == nil {
+		return p
+	}
+	raw := make([]byte, len(p.Raw))
+	copy(raw, p.Raw)
+	if p.Data != nil {
+		p.Data = raw[16 : 16+len(p.Data) : 16+len(p.Data)]
+	}
+	p.Raw = raw
+	return p
+}
+
+// RawAuth returns the encoded authinfo vector of a raw packet (its count,
+// then each Id's scheme and id), nil for a packet not in raw form: two
+// packets with equal RawAuth carry the same Ids.
+func (p *Packet) RawAuth() []byte {
+	if p.Raw == nil {
+		return nil
+	}
+	return p.Raw[16+len(p.Data):]
+}
+
+// AuthInfo returns the packet's authinfo Ids: Auth, or those its raw form
+// encodes (decoded here, allocating as ReadPacket would: nil for a null
+// vector, "" for a null string).
+func (p *Packet) AuthInfo() []proto.Id {
+	a := p.RawAuth()
+	if a == nil {
+		return p.Auth
+	}
+	// ParseRaw and DecodeWholeRaw checked every length against the limits.
+	k := int32(binary.BigEndian.Uint32(a))
+	if k < 0 {
+		return nil
+	}
+	ids := make([]proto.Id, 0, k)
+	off := 4
+	for range k {
+		var f [2]string
+		for j := range f {
+			n := int32(binary.BigEndian.Uint32(a[off:]))
+			off += 4
+			if n > 0 {
+				f[j] = string(a[off : off+int(n)])
+				off += int(n)
+			}
+		}
+		ids = append(ids, proto.Id{Scheme: f[0], ID: f[1]})
+	}
+	return ids
+}
+
+// layout is where a well-formed packet's fields are in its encoding.
+type layout struct {
+	typ  PacketType
+	zxid int64
+	data int // data length, -1: null (the bytes start at 16)
+	auth int // authinfo count, -1: null (the vector starts at 16 + max(data, 0))
+	end  int // bytes the packet takes
+}
+
+// raw returns the packet of l in raw form aliasing b.
+func (l layout) raw(b []byte) Packet {
+	p := Packet{Type: l.typ, Zxid: l.zxid, Raw: b[:l.end:l.end]}
+	if l.data >= 0 {
+		p.Data = b[16 : 16+l.data : 16+l.data]
+	}
+	return p
+}
+
+// scanPacket checks that b starts with a well-formed packet within lim,
+// without allocating: anything short, negative or over a limit reports
+// !ok, and DecodePacket's stream path gives the error.
+func scanPacket(b []byte, lim Limits) (layout, bool) {
 	off := 0
 	// length reads a jute length at off: -1 or 0..limit with that many
 	// bytes after it.
@@ -222,49 +336,58 @@ func decodePacketFast(b []byte, lim Limits) (Packet, int, bool) {
 		if n < 0 || int64(n) > int64(limit) || int64(len(b)-off) < int64(n) {
 			return 0, false
 		}
+		off += int(n)
 		return int(n), true
 	}
 	if len(b) < 12 {
-		return Packet{}, 0, false
+		return layout{}, false
 	}
-	p := Packet{Type: PacketType(int32(binary.BigEndian.Uint32(b))), Zxid: int64(binary.BigEndian.Uint64(b[4:]))}
+	l := layout{typ: PacketType(int32(binary.BigEndian.Uint32(b))), zxid: int64(binary.BigEndian.Uint64(b[4:]))}
 	off = 12
-	n, ok := length(lim.MaxData)
-	if !ok {
-		return Packet{}, 0, false
-	}
-	if n >= 0 {
-		p.Data = make([]byte, n)
-		off += copy(p.Data, b[off:off+n])
+	var ok bool
+	if l.data, ok = length(lim.MaxData); !ok {
+		return layout{}, false
 	}
 	// An authinfo count says nothing of the bytes after it: checked
 	// against the limit only, as ReadPacket does.
 	if len(b)-off < 4 {
-		return Packet{}, 0, false
+		return layout{}, false
 	}
 	k := int32(binary.BigEndian.Uint32(b[off:]))
 	off += 4
 	if k < -1 || int64(k) > int64(lim.MaxAuth) {
-		return Packet{}, 0, false
+		return layout{}, false
 	}
-	if k >= 0 {
-		p.Auth = make([]proto.Id, 0, k)
-		for range k {
-			var f [2]string
-			for j := range f {
-				n, ok := length(lim.MaxAuthString)
-				if !ok {
-					return Packet{}, 0, false
-				}
-				if n >= 0 {
-					f[j] = string(b[off : off+n])
-					off += n
-				}
-			}
-			p.Auth = append(p.Auth, proto.Id{Scheme: f[0], ID: f[1]})
+	l.auth = int(k)
+	for range 2 * max(k, 0) {
+		if _, ok := length(lim.MaxAuthString); !ok {
+			return layout{}, false
 		}
 	}
-	return p, off, true
+	l.end = off
+	return l, true
+}
+
+// decodePacketFast decodes a well-formed packet straight from b, as
+// ReadPacket would (Data and the strings copied out of b, null as nil and
+// ""), without ReadPacket's stream machinery, which allocated a reader per
+// packet. Anything short, negative or over a limit reports !ok, and
+// DecodePacket's stream path gives the error.
+func decodePacketFast(b []byte, lim Limits) (Packet, int, bool) {
+	l, ok := scanPacket(b, lim)
+	if !ok {
+		return Packet{}, 0, false
+	}
+	r := l.raw(b)
+	p := Packet{Type: l.typ, Zxid: l.zxid}
+	if r.Data != nil {
+		p.Data = make([]byte, len(r.Data))
+		copy(p.Data, r.Data)
+	}
+	if l.auth >= 0 {
+		p.Auth = r.AuthInfo()
+	}
+	return p, l.end, true
 }
 
 type countReader struct {

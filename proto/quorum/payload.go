@@ -3,6 +3,7 @@ package quorum
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/zabkeeper/zabkeeper/proto"
 )
@@ -17,7 +18,9 @@ func wantType(p *Packet, types ...PacketType) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: %s packet where %v expected", ErrMalformed, p.Type, types)
+	// A copy in the error: types itself does not escape, so a caller's
+	// variadic slice stays on its stack.
+	return fmt.Errorf("%w: %s packet where %v expected", ErrMalformed, p.Type, slices.Clone(types))
 }
 
 // MakeZxid builds a zxid from an epoch and a counter
@@ -282,8 +285,52 @@ func NewRequest(f Forwarded) Packet {
 	return Packet{Type: Request, Zxid: -1, Data: append(b, f.Body...), Auth: f.Auth}
 }
 
-// DecodeRequest returns a forwarded request. Body aliases p.Data.
+// AppendRequest appends the encoding of f's REQUEST packet (NewRequest) to
+// b, building no Packet on the way: a learner forwarding a write encodes it
+// into one exactly sized buffer.
+func AppendRequest(b []byte, f Forwarded) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(Request))
+	b = binary.BigEndian.AppendUint64(b, ^uint64(0)) // zxid -1
+	b = binary.BigEndian.AppendUint32(b, uint32(16+len(f.Body)))
+	b = binary.BigEndian.AppendUint64(b, uint64(f.Session))
+	b = binary.BigEndian.AppendUint32(b, uint32(f.Cxid))
+	b = binary.BigEndian.AppendUint32(b, uint32(f.Op))
+	b = append(b, f.Body...)
+	if f.Auth == nil {
+		return binary.BigEndian.AppendUint32(b, ^uint32(0))
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(f.Auth)))
+	for _, id := range f.Auth {
+		b = appendString(b, id.Scheme)
+		b = appendString(b, id.ID)
+	}
+	return b
+}
+
+// RequestLen is the length of AppendRequest's encoding of f.
+func RequestLen(f Forwarded) int {
+	n := 36 + len(f.Body) // type, zxid, data length, session, cxid, op; authinfo count
+	for _, id := range f.Auth {
+		n += 8 + len(id.Scheme) + len(id.ID)
+	}
+	return n
+}
+
+// DecodeRequest returns a forwarded request. Body aliases p.Data; Auth is
+// p.AuthInfo() (decoded from a raw packet).
 func DecodeRequest(p *Packet) (Forwarded, error) {
+	f, err := DecodeRequestHead(p)
+	if err != nil {
+		return Forwarded{}, err
+	}
+	f.Auth = p.AuthInfo()
+	return f, nil
+}
+
+// DecodeRequestHead is DecodeRequest without the authinfo (Auth nil), so
+// it allocates nothing: for a caller that checks or routes a REQUEST, or
+// takes its Ids from the raw form (Packet.RawAuth).
+func DecodeRequestHead(p *Packet) (Forwarded, error) {
 	if err := wantType(p, Request); err != nil {
 		return Forwarded{}, err
 	}
@@ -295,7 +342,6 @@ func DecodeRequest(p *Packet) (Forwarded, error) {
 		Cxid:    int32(binary.BigEndian.Uint32(p.Data[8:])),
 		Op:      proto.OpCode(int32(binary.BigEndian.Uint32(p.Data[12:]))),
 		Body:    p.Data[16:],
-		Auth:    p.Auth,
 	}, nil
 }
 
