@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,19 +19,11 @@ import (
 
 // dynFreePorts returns n distinct free TCP ports on loopback.
 func dynFreePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ls []net.Listener
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		require.NoError(t, l.Close())
-	}
-	return ports
+	// Below the ephemeral range (freePorts): a port picked from it can be
+	// taken before the server binds it by any listener on port 0, such as
+	// another member's admin listener (CI: TestReconfigZkCli, "bind:
+	// address already in use").
+	return freePorts(t, n)
 }
 
 // configNode is /zookeeper/config as a go-zk client reads it.
