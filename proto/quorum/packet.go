@@ -128,15 +128,7 @@ func (p Packet) Append(b []byte) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(p.Type))
 	b = binary.BigEndian.AppendUint64(b, uint64(p.Zxid))
 	b = appendBuffer(b, p.Data)
-	if p.Auth == nil {
-		return binary.BigEndian.AppendUint32(b, ^uint32(0))
-	}
-	b = binary.BigEndian.AppendUint32(b, uint32(len(p.Auth)))
-	for _, id := range p.Auth {
-		b = appendString(b, id.Scheme)
-		b = appendString(b, id.ID)
-	}
-	return b
+	return appendAuth(b, p.Auth)
 }
 
 // Len is the length of the packet's encoding, to size a buffer for
@@ -410,6 +402,19 @@ func appendBuffer(b, data []byte) []byte {
 	}
 	b = binary.BigEndian.AppendUint32(b, uint32(len(data)))
 	return append(b, data...)
+}
+
+// appendAuth appends a packet's authinfo vector: null (-1) for nil.
+func appendAuth(b []byte, auth []proto.Id) []byte {
+	if auth == nil {
+		return binary.BigEndian.AppendUint32(b, ^uint32(0))
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(auth)))
+	for _, id := range auth {
+		b = appendString(b, id.Scheme)
+		b = appendString(b, id.ID)
+	}
+	return b
 }
 
 func appendString(b []byte, s string) []byte {

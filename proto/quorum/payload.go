@@ -296,15 +296,7 @@ func AppendRequest(b []byte, f Forwarded) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(f.Cxid))
 	b = binary.BigEndian.AppendUint32(b, uint32(f.Op))
 	b = append(b, f.Body...)
-	if f.Auth == nil {
-		return binary.BigEndian.AppendUint32(b, ^uint32(0))
-	}
-	b = binary.BigEndian.AppendUint32(b, uint32(len(f.Auth)))
-	for _, id := range f.Auth {
-		b = appendString(b, id.Scheme)
-		b = appendString(b, id.ID)
-	}
-	return b
+	return appendAuth(b, f.Auth)
 }
 
 // RequestLen is the length of AppendRequest's encoding of f.
