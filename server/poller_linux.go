@@ -288,6 +288,15 @@ func (p *poller) run() {
 			p.readTurn(turn)
 			clear(turn)
 			p.turn = turn[:0]
+			// Let the P's other goroutines run. A poller whose clients
+			// keep it busy finds sockets ready at every epoll_wait and
+			// never parks, so on fewer Ps than pollers (the server runs
+			// on one P, cmd/zabkeeper/procs.go, with a poller made per
+			// CPU) the other pollers waited in the run queue for the
+			// scheduler's 10 ms time slice: 64 sessions of gets, p99
+			// 10.4 ms without this, 0.7-0.8 ms with it (BENCHMARKS.md,
+			// "procs probe").
+			runtime.Gosched()
 		}
 		if now = time.Now(); now.Sub(sweptAt) >= pollerSweep {
 			sweptAt = now

@@ -90,6 +90,7 @@ func (h readyHandler) AppendLog(entries []engine.Entry) error {
 	for _, e := range entries {
 		h.commits.proposed(e.Zxid, now)
 	}
+	h.s.txnsLogged.Add(int64(len(entries)))
 	h.w.submit(entries)
 	return nil
 }

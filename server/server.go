@@ -95,6 +95,8 @@ type Server struct {
 
 	stats     stats
 	startedAt time.Time
+	// txnsLogged counts the txns handed to the log writer (Work).
+	txnsLogged atomic.Int64
 	// loopWrites counts the replies the event loop wrote to a socket
 	// itself (conn.go, send), loopWritesShort those of them the socket
 	// took only in part (the rest went to the writer goroutine).

@@ -22,6 +22,9 @@ import (
 type stats struct {
 	received atomic.Int64
 	sent     atomic.Int64
+	// receivedBefore holds the packets received before the last srst, so
+	// Work keeps growing across resets.
+	receivedBefore atomic.Int64
 
 	latMin, latMax, latSum time.Duration
 	latCount               int64
@@ -34,7 +37,7 @@ type stats struct {
 }
 
 func (st *stats) reset() {
-	st.received.Store(0)
+	st.receivedBefore.Add(st.received.Swap(0))
 	st.sent.Store(0)
 	st.latMin, st.latMax, st.latSum, st.latCount = 0, 0, 0, 0
 	st.ops = map[proto.OpCode]int64{}
@@ -63,6 +66,16 @@ func (st *stats) observeLatency(d time.Duration) {
 	}
 	st.latSum += d
 	st.latCount++
+}
+
+// Work is the requests this server has received from clients plus the
+// txns it has handed to its log since it started: work done, as a count
+// that only grows (srst resets the packets srvr reports, not this). The
+// binary's GOMAXPROCS controller compares its rate before and after it
+// gives the server another P, to keep the P only where it does more work
+// (cmd/zabkeeper/procs.go). Safe to call from any goroutine.
+func (s *Server) Work() int64 {
+	return s.stats.received.Load() + s.stats.receivedBefore.Load() + s.txnsLogged.Load()
 }
 
 func (st *stats) countOp(op proto.OpCode) { st.ops[op]++ }

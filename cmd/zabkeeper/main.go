@@ -244,7 +244,7 @@ func serve(ctx context.Context, configPath string, truncateCorruptTail bool, log
 	}
 	// Recovered: from here the server runs on as many Ps as its load
 	// needs (procs.go).
-	defer startProcsController(logger)()
+	defer startProcsController(logger, srv.Work)()
 	if runAutoJoin != nil {
 		jctx, cancel := context.WithCancel(ctx)
 		joined := make(chan struct{})
