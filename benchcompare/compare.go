@@ -1,7 +1,8 @@
 // Package benchcompare runs Apache ZooKeeper and zabkeeper side by side on
 // this machine with identical settings (the same zoo.cfg, loopback ports,
-// disk, tickTime and fsync) through the same loadgen workloads, interleaved
-// A B A B so that drift of a shared machine hits both alike, and measures
+// disk, tickTime and fsync) through the same loadgen workloads, taking
+// turns workload by workload (A B, then B A in the next round) so that
+// drift of a shared machine hits both alike, and measures
 // what the workloads do not: memory after loading many znodes, start-to-
 // serving time with them on disk, and failover time after SIGKILL of the
 // leader under load. It writes a Markdown report and an SVG chart.
@@ -167,12 +168,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for _, n := range cfg.Topologies {
 		perRound := map[System]map[loadgen.Workload][]*loadgen.Result{ZooKeeper: {}, Zabkeeper: {}}
 		for round := range cfg.Rounds {
-			for _, sys := range systems {
-				results, err := r.workloads(ctx, sys, n, round)
-				if err != nil {
-					return nil, err
-				}
-				for _, res := range results {
+			results, err := r.workloads(ctx, roundOrder(round), n, round)
+			if err != nil {
+				return nil, err
+			}
+			for sys, rs := range results {
+				for _, res := range rs {
 					w := loadgen.Workload(res.Workload)
 					perRound[sys][w] = append(perRound[sys][w], res)
 				}
@@ -278,35 +279,60 @@ func (r *runner) loadConfig(c *cluster, w loadgen.Workload) loadgen.Config {
 	return lc
 }
 
-// workloads runs every workload once on a fresh cluster of sys. Each
-// workload deletes what it made (unmeasured), so both systems start every
-// workload from the same tree, on a server that has run the workloads
-// before (ZooKeeper's JIT warm). Keeping the znodes made set run on those
-// create had left, as many as that system had created: a system twice as
-// fast at creating wrote snapshots twice as large during set (BENCHMARKS.md
-// "The same start for both"). The log line gives the znodes at the start.
-func (r *runner) workloads(ctx context.Context, sys System, n, round int) ([]*loadgen.Result, error) {
-	c, err := r.newCluster(sys, n, "load")
-	if err != nil {
-		return nil, err
+// roundOrder is the order the systems take turns in a round: ZooKeeper
+// first in odd rounds, zabkeeper first in even ones, so neither always
+// runs on the disk and page cache the other just left.
+func roundOrder(round int) []System {
+	if round%2 == 1 {
+		return []System{systems[1], systems[0]}
 	}
-	defer r.done(c)
-	if err := r.startServing(ctx, c); err != nil {
-		return nil, err
+	return systems
+}
+
+// workloads runs every workload once on each system, on a fresh cluster
+// of each that serves for the whole round. The two clusters run side by
+// side (the one not measured is idle) and take turns workload by workload,
+// so the two measurements of a workload are seconds apart: the speed of a
+// shared VM drifts over tens of seconds (zabkeeper's standalone set, same
+// binary, 50,000 ops/s for a minute and 70,000 the next), and one system's
+// whole round after the other's compared different machines.
+//
+// Each workload deletes what it made (unmeasured), so both systems start
+// every workload from the same tree, on a server that has run the
+// workloads before (ZooKeeper's JIT warm). Keeping the znodes made set run
+// on those create had left, as many as that system had created: a system
+// twice as fast at creating wrote snapshots twice as large during set
+// (BENCHMARKS.md "The same start for both"). The log line gives the znodes
+// at the start.
+func (r *runner) workloads(ctx context.Context, order []System, n, round int) (map[System][]*loadgen.Result, error) {
+	clusters := map[System]*cluster{}
+	for _, sys := range order {
+		c, err := r.newCluster(sys, n, "load")
+		if err != nil {
+			return nil, err
+		}
+		defer r.done(c)
+		if err := r.startServing(ctx, c); err != nil {
+			return nil, err
+		}
+		clusters[sys] = c
 	}
-	var out []*loadgen.Result
+	out := map[System][]*loadgen.Result{}
 	for _, w := range r.cfg.Workloads {
-		start, err := c.znodes(ctx, 0)
-		if err != nil {
-			return nil, fmt.Errorf("benchcompare: %s, %d servers, znodes before %s: %w", sys, n, w, err)
+		for _, sys := range order {
+			c := clusters[sys]
+			start, err := c.znodes(ctx, 0)
+			if err != nil {
+				return nil, fmt.Errorf("benchcompare: %s, %d servers, znodes before %s: %w", sys, n, w, err)
+			}
+			res, err := loadgen.Run(ctx, r.loadConfig(c, w))
+			if err != nil {
+				return nil, fmt.Errorf("benchcompare: %s, %d servers, %s: %w", sys, n, w, err)
+			}
+			r.logf("round %d  %d server(s)  %-9s  %-9s  %8.0f ops/s  p99 %7.2f ms  errors %d  start znodes %d", round+1, n, sys, w,
+				res.OpsPerSec, res.Latency.P99, res.ErrorCount, start)
+			out[sys] = append(out[sys], res)
 		}
-		res, err := loadgen.Run(ctx, r.loadConfig(c, w))
-		if err != nil {
-			return nil, fmt.Errorf("benchcompare: %s, %d servers, %s: %w", sys, n, w, err)
-		}
-		r.logf("round %d  %d server(s)  %-9s  %-9s  %8.0f ops/s  p99 %7.2f ms  errors %d  start znodes %d", round+1, n, sys, w,
-			res.OpsPerSec, res.Latency.P99, res.ErrorCount, start)
-		out = append(out, res)
 	}
 	return out, nil
 }

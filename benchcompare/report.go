@@ -111,8 +111,9 @@ func (rep *Report) WriteMarkdown(w io.Writer, command, note, chart string) error
 
 	fmt.Fprintf(&b, "## Settings\n\nBoth systems get the same zoo.cfg: tickTime=%d, initLimit=10, syncLimit=5, forceSync=yes (fsync on), "+
 		"loopback ports, maxClientCnxns=0, no admin server; ZooKeeper runs with -Xmx%s. Each workload: %d sessions "+
-		"(one request outstanding each), %d-byte values, %v warm-up then %v measured, on a fresh cluster per round, each workload deleting what it made afterwards (unmeasured), so every one starts on the same tree; "+
-		"%d rounds interleaved ZooKeeper, zabkeeper, ZooKeeper, zabkeeper…, results merged (HDR histograms). "+
+		"(one request outstanding each), %d-byte values, %v warm-up then %v measured, each workload deleting what it made afterwards (unmeasured), so every one starts on the same tree. "+
+		"%d rounds; in each a fresh cluster of each system, both up, taking turns workload by workload (ZooKeeper first in odd rounds, zabkeeper in even ones; "+
+		"the two measurements of a workload seconds apart, as the speed of a shared machine drifts), results merged (HDR histograms). "+
 		"Sessions are spread round-robin over the servers. Client of the load generator: %s.\n\n",
 		c.TickTime, c.JavaHeap, c.Sessions, c.ValueSize, c.Warmup, c.Duration, c.Rounds, clientName(c.Client))
 

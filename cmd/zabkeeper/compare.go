@@ -21,9 +21,10 @@ const compareUsage = `Usage: zabkeeper bench compare [flags]
 Runs Apache ZooKeeper (Debian's package: java, /usr/share/java/zookeeper.jar)
 and zabkeeper (this binary) on loopback with the same zoo.cfg (tickTime,
 fsync on, ports scheme, one disk), standalone and as 3-server ensembles,
-through the same workloads, interleaved ZooKeeper, zabkeeper, ZooKeeper,
-zabkeeper..., each deleting what it made afterwards (both start every
-workload on the same tree); then fills a standalone server with --znodes znodes (create
+through the same workloads: each round starts a cluster of each and they
+take turns workload by workload (ZooKeeper first in odd rounds, zabkeeper
+in even ones), each workload deleting what it made afterwards (both start
+every workload on the same tree); then fills a standalone server with --znodes znodes (create
 rate, RSS, restart-to-serving time) and SIGKILLs the leader of a loaded
 3-server ensemble (time to the first acknowledged write). Writes a Markdown
 report (--out) with one side-by-side table of ratios and an SVG chart
@@ -52,7 +53,7 @@ func compareFlags(out io.Writer, o *compareOptions) *flag.FlagSet {
 	fs.IntVar(&o.cfg.ValueSize, "value-size", o.cfg.ValueSize, "bytes per value written")
 	fs.DurationVar(&o.cfg.Duration, "duration", o.cfg.Duration, "measured time of each workload per round")
 	fs.DurationVar(&o.cfg.Warmup, "warmup", o.cfg.Warmup, "warm-up of each workload per round")
-	fs.IntVar(&o.cfg.Rounds, "rounds", o.cfg.Rounds, "interleaved rounds per system")
+	fs.IntVar(&o.cfg.Rounds, "rounds", o.cfg.Rounds, "rounds: in each, both systems run every workload, taking turns")
 	fs.Int64Var(&o.cfg.Znodes, "znodes", o.cfg.Znodes, "znodes of the standalone fill for RSS and restart time (0 skips it)")
 	fs.IntVar(&o.cfg.FailoverTrials, "failover-trials", o.cfg.FailoverTrials, "leader kills per system (0 skips failover)")
 	fs.Func("client", "load generator's client for both systems: go-zk, or lean (create, set, get, mixed and watch; the other workloads use go-zk) (default go-zk)", func(s string) error {
