@@ -321,6 +321,11 @@ func (r *runner) workloads(ctx context.Context, order []System, n, round int) (m
 	for _, w := range r.cfg.Workloads {
 		for _, sys := range order {
 			c := clusters[sys]
+			if waited, quiet, err := settle(ctx); err != nil {
+				return nil, err
+			} else if !quiet {
+				r.logf("the host was still busy after %v; measuring %s %s anyway", waited.Round(time.Millisecond), sys, w)
+			}
 			start, err := c.znodes(ctx, 0)
 			if err != nil {
 				return nil, fmt.Errorf("benchcompare: %s, %d servers, znodes before %s: %w", sys, n, w, err)
