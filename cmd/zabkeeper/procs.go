@@ -22,9 +22,9 @@ import (
 // spin on it, and on a small VM that wake-up (a futex call, an IPI, a vCPU
 // out of HLT) costs more than the parallelism gives back. On the 2-core
 // machine we measure, with the clients on the same host, one P instead of
-// two: standalone, 64 sessions, set 70,400 against 63,100 ops/s (and
-// 59,000-65,300 from one process to the next against 69,100-71,600), create
-// +18%, get +9% with p99 0.9 against 5 ms (BENCHMARKS.md, "procs").
+// two: standalone, 64 sessions, set 70,400 against 63,100 ops/s (six
+// runs each: 69,100-71,600 against 58,800-65,300), create +17%, get +9%
+// with p99 0.8-1.1 against 4.6-5.4 ms (BENCHMARKS.md, "procs probe").
 //
 // So the server starts on one P and tries a second (or more) only when it
 // keeps the ones it has busy and the host has idle CPU to run another on.
