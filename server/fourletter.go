@@ -151,7 +151,13 @@ type ServerInfo struct {
 	Outstanding int
 	// Zxid is the last processed zxid.
 	Zxid int64
-	// NodeCount is the number of znodes, "/" and "/zookeeper" included.
+	// NodeCount is the number of znodes, "/" and "/zookeeper" included,
+	// plus one, as ZooKeeper reports it: its DataTree keeps the root under
+	// both "" and "/" and counts its map's entries, so ZooKeeper 3.8 says 5
+	// for an empty tree (/, /zookeeper, /zookeeper/quota, /zookeeper/config).
+	// The same figure on every server lets monitoring compare the servers
+	// of a mixed ensemble (srvr, stat, mntr zk_znode_count, the admin
+	// server's node_count and znode_count).
 	NodeCount int
 	// WatchCount is the total number of watches (wchs, mntr).
 	WatchCount int

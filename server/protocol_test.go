@@ -712,7 +712,9 @@ func TestProtoFourLetterWords(t *testing.T) {
 	srvr := fourLetter(t, addr, "srvr")
 	require.Contains(t, srvr, "Zookeeper version: ")
 	require.Contains(t, srvr, "Mode: standalone\n")
-	require.Contains(t, srvr, "Node count: ")
+	// ZooKeeper 3.8 says 5 for a tree that holds only /, /zookeeper,
+	// /zookeeper/quota and /zookeeper/config: it counts the root twice.
+	require.Contains(t, srvr, "Node count: 5\n")
 	require.Equal(t, "mntr is not executed because it is not in the whitelist.\n", fourLetter(t, addr, "mntr"))
 	require.Equal(t, "stat is not executed because it is not in the whitelist.\n", fourLetter(t, addr, "stat"))
 

@@ -131,7 +131,7 @@ func (s *Server) serverInfo(word string) ServerInfo {
 		Sent:           s.stats.sent.Load(),
 		Outstanding:    s.node.Outstanding(),
 		Zxid:           s.node.LastZxid(),
-		NodeCount:      t.NodeCount(),
+		NodeCount:      t.NodeCount() + 1, // as ZooKeeper counts (ServerInfo.NodeCount)
 		WatchCount:     t.WatchCount(),
 		Ephemerals:     t.EphemeralCount(),
 		ApproxDataSize: t.ApproximateDataSize(),

@@ -65,8 +65,8 @@ func TestBenchCompare(t *testing.T) {
 
 	// Every workload started on the tree the cluster started with (each
 	// deletes what it made): per system and topology, the znode counts the
-	// log gives are the same for every workload. (The counts of the two
-	// systems differ by one: ZooKeeper's srvr counts its root twice.)
+	// log gives are the same for every workload, and the same for both
+	// systems (zabkeeper's srvr counts as ZooKeeper's does, the root twice).
 	starts := map[string]map[string]string{}
 	for _, m := range regexp.MustCompile(`(?m)round 1  ([13]) server\(s\)  (zookeeper|zabkeeper) +(\w+) .* start znodes (\d+)$`).FindAllStringSubmatch(stderr.String(), -1) {
 		key := m[2] + ", " + m[1] + " servers"
@@ -80,6 +80,9 @@ func TestBenchCompare(t *testing.T) {
 		require.Len(t, by, 3, "%s: %v", key, by)
 		require.Equal(t, by["set"], by["get"], "%s: znodes at the start of set and get", key)
 		require.Equal(t, by["set"], by["watch"], "%s: znodes at the start of set and watch", key)
+	}
+	for _, n := range []string{"1", "3"} {
+		require.Equal(t, starts["zookeeper, "+n+" servers"], starts["zabkeeper, "+n+" servers"], "srvr's node counts, %s server(s)", n)
 	}
 
 	md, err := os.ReadFile(out)
