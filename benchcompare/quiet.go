@@ -1,14 +1,11 @@
 package benchcompare
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/zabkeeper/zabkeeper/internal/cpustat"
 )
 
 // Before each measurement the machine is brought back to quiet, so that
@@ -30,7 +27,7 @@ func settle(ctx context.Context) (time.Duration, bool, error) {
 	start := time.Now()
 	syscall.Sync()
 	for time.Since(start) < quietTimeout {
-		idle0, total0, err := cpuTimes()
+		idle0, total0, err := cpustat.Read()
 		if err != nil {
 			return time.Since(start), false, err
 		}
@@ -39,7 +36,7 @@ func settle(ctx context.Context) (time.Duration, bool, error) {
 			return time.Since(start), false, ctx.Err()
 		case <-time.After(quietWindow):
 		}
-		idle1, total1, err := cpuTimes()
+		idle1, total1, err := cpustat.Read()
 		if err != nil {
 			return time.Since(start), false, err
 		}
@@ -48,40 +45,4 @@ func settle(ctx context.Context) (time.Duration, bool, error) {
 		}
 	}
 	return time.Since(start), false, nil
-}
-
-// cpuTimes reads the idle (idle + iowait) and total ticks of all CPUs from
-// /proc/stat's first line.
-func cpuTimes() (idle, total uint64, err error) {
-	f, err := os.Open("/proc/stat")
-	if err != nil {
-		return 0, 0, fmt.Errorf("benchcompare: %w", err)
-	}
-	defer f.Close()
-	line, err := bufio.NewReader(f).ReadString('\n')
-	if err != nil {
-		return 0, 0, fmt.Errorf("benchcompare: read /proc/stat: %w", err)
-	}
-	return parseCPUTimes(line)
-}
-
-func parseCPUTimes(line string) (idle, total uint64, err error) {
-	fields := strings.Fields(line)
-	if len(fields) < 6 || fields[0] != "cpu" {
-		return 0, 0, fmt.Errorf("benchcompare: /proc/stat: unexpected first line %q", strings.TrimSpace(line))
-	}
-	for i, f := range fields[1:] {
-		n, err := strconv.ParseUint(f, 10, 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("benchcompare: /proc/stat: %w", err)
-		}
-		if i >= 8 { // guest and guest_nice are already counted in user and nice
-			break
-		}
-		total += n
-		if i == 3 || i == 4 { // idle, iowait
-			idle += n
-		}
-	}
-	return idle, total, nil
 }

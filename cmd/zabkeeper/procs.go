@@ -1,18 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
 	"math"
 	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/zabkeeper/zabkeeper/internal/cpustat"
 	"github.com/zabkeeper/zabkeeper/internal/procs"
 )
 
@@ -254,38 +252,9 @@ func processCPU() (time.Duration, error) {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
 }
 
-// hostIdle is the idle time of all the host's CPUs (idle and iowait, the
-// first line of /proc/stat) since boot.
+// hostIdle is the idle time of all the host's CPUs (idle and iowait)
+// since boot.
 func hostIdle() (time.Duration, error) {
-	f, err := os.Open("/proc/stat")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	line, err := bufio.NewReader(f).ReadString('\n')
-	if err != nil {
-		return 0, fmt.Errorf("read /proc/stat: %w", err)
-	}
-	return parseIdle(line)
-}
-
-// userHz is the unit of /proc/stat's times, USER_HZ, 100 on every Linux
-// architecture Go supports.
-const userHz = 100
-
-// parseIdle reads idle+iowait from /proc/stat's "cpu" line.
-func parseIdle(line string) (time.Duration, error) {
-	fields := strings.Fields(line)
-	if len(fields) < 6 || fields[0] != "cpu" {
-		return 0, fmt.Errorf("/proc/stat: unexpected first line %q", strings.TrimSpace(line))
-	}
-	var ticks uint64
-	for _, f := range fields[4:6] { // idle, iowait
-		n, err := strconv.ParseUint(f, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/stat: %w", err)
-		}
-		ticks += n
-	}
-	return time.Duration(ticks) * time.Second / userHz, nil
+	idle, _, err := cpustat.Read()
+	return cpustat.Ticks(idle), err
 }
