@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/zabkeeper/zabkeeper/engine/tree"
 	"github.com/zabkeeper/zabkeeper/engine/zab"
@@ -84,6 +85,9 @@ func ParseMember(id int64, spec string) (Member, error) {
 	if m.Host == "" || len(fields) < 2 || len(fields) > 3 {
 		return bad("want host:quorumPort:electionPort[:role][;[clientAddr:]clientPort]")
 	}
+	if !validHost(m.Host) {
+		return bad("bad host %q", m.Host)
+	}
 	port := func(s string) (int, bool) {
 		n, err := strconv.Atoi(s)
 		return n, err == nil && n >= 1 && n <= 65535
@@ -112,6 +116,9 @@ func ParseMember(id int64, spec string) (Member, error) {
 			portText = clientPart[i+1:]
 			if m.ClientHost == "" {
 				return bad("empty client address")
+			}
+			if !validHost(m.ClientHost) {
+				return bad("bad client address %q", m.ClientHost)
 			}
 		}
 		if m.ClientPort, ok = port(portText); !ok {
@@ -175,6 +182,16 @@ func ParseConfigData(data string) (members []Member, version int64, err error) {
 	}
 	slices.SortFunc(members, func(a, b Member) int { return int(a.ID - b.ID) })
 	return members, version, nil
+}
+
+// validHost reports whether h can be a server's host in a configuration:
+// no white space (a line is trimmed, so " " would print back as no host),
+// no brackets, and none of the separators of a server line or of the
+// dynamic file (",", ";", "|", "=").
+func validHost(h string) bool {
+	return h != "" && !strings.ContainsFunc(h, func(r rune) bool {
+		return unicode.IsSpace(r) || strings.ContainsRune("[],;|=", r)
+	})
 }
 
 // checkAddresses refuses two servers sharing a quorum or election address

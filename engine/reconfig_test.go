@@ -42,6 +42,9 @@ func TestParseConfigDataRoundTrip(t *testing.T) {
 		"hierarchical":   "server.1=a:1:2\ngroup.1=1",
 		"multi address":  "server.1=a:1:2|b:1:2",
 		"bad version":    "server.1=a:1:2\nversion=xyz",
+		"blank host":     "server.1=[ ]:1:2",
+		"blank client":   "server.1=a:1:2;[ ]:3",
+		"host with =":    "server.1=[a=b]:1:2",
 	} {
 		_, _, err := ParseConfigData(bad)
 		require.ErrorIs(t, err, ErrBadConfig, name)
