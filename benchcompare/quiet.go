@@ -26,11 +26,11 @@ const (
 func settle(ctx context.Context) (time.Duration, bool, error) {
 	start := time.Now()
 	syscall.Sync()
+	idle0, total0, err := cpustat.Read()
+	if err != nil {
+		return time.Since(start), false, err
+	}
 	for time.Since(start) < quietTimeout {
-		idle0, total0, err := cpustat.Read()
-		if err != nil {
-			return time.Since(start), false, err
-		}
 		select {
 		case <-ctx.Done():
 			return time.Since(start), false, ctx.Err()
@@ -43,6 +43,7 @@ func settle(ctx context.Context) (time.Duration, bool, error) {
 		if total1 > total0 && float64(idle1-idle0)/float64(total1-total0) >= quietIdle {
 			return time.Since(start), true, nil
 		}
+		idle0, total0 = idle1, total1 // one window's end is the next one's start
 	}
 	return time.Since(start), false, nil
 }
